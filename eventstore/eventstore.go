@@ -1,0 +1,277 @@
+// Package eventstore defines the append-only store that holds every Clavis
+// event, the envelope those events travel in, and the errors a backend
+// returns. Backends live in subpackages (postgres, sqlite); storetest holds
+// the conformance suite that every backend passes.
+//
+// The contract, in short:
+//
+//   - Append is atomic: all events of a call and all its uniqueness claims
+//     commit together, or nothing does.
+//   - A stream's versions are dense (1, 2, 3, …) and an append states the
+//     version it expects to extend; a mismatch returns [ErrConflict].
+//   - Every committed event has a [Position]. Reading all events (or one
+//     tenant's) in position order never skips an event: a reader that
+//     resumes from the last position it saw sees every event exactly once,
+//     even when transactions commit out of the order they started in.
+//   - Every event carries its tenant; tenant-scoped reads never return
+//     another tenant's events.
+package eventstore
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// NoStream is the expected version of a stream that must not exist yet.
+const NoStream int64 = 0
+
+// StreamID names one aggregate's stream. Streams are scoped to a tenant:
+// the same Type and ID in two tenants are two unrelated streams.
+type StreamID struct {
+	Tenant string
+	Type   string // aggregate type: "tenant", "client"
+	ID     string // aggregate id
+}
+
+func (s StreamID) String() string { return s.Tenant + "/" + s.Type + "/" + s.ID }
+
+// Validate reports a StreamID with an empty part.
+func (s StreamID) Validate() error {
+	if s.Tenant == "" || s.Type == "" || s.ID == "" {
+		return fmt.Errorf("%w: stream id %q needs a tenant, a type and an id", ErrInvalid, s.String())
+	}
+	return nil
+}
+
+// Metadata travels with every event: who caused it, in answer to what, and
+// when. It is part of what an auditor verifies.
+type Metadata struct {
+	// Actor identifies who issued the command: "root", "client:{id}",
+	// "user:{sub}", "system".
+	Actor string `json:"actor"`
+	// CorrelationID ties together everything one request caused.
+	CorrelationID string `json:"correlation_id,omitempty"`
+	// CausationID is the id of the message (request or event) that caused
+	// this event.
+	CausationID string `json:"causation_id,omitempty"`
+	// OccurredAt is when the command was decided, UTC, microsecond precision.
+	OccurredAt time.Time `json:"occurred_at"`
+	// TraceParent is the W3C trace context of the request, so a trace can be
+	// followed from HTTP through the store to every projection.
+	TraceParent string `json:"traceparent,omitempty"`
+	// Reason is a free-text justification given by the actor, if any.
+	Reason string `json:"reason,omitempty"`
+}
+
+// Event is the envelope the store keeps. Callers fill everything but
+// Stream, Version, Position and RecordedAt, which Append assigns.
+type Event struct {
+	// ID is unique across the store (a UUID). It doubles as the message id
+	// on NATS, so a republished event is de-duplicated.
+	ID string
+	// Stream and Version place the event in its aggregate's history.
+	Stream  StreamID
+	Version int64
+	// Type is the event's wire name ("client.registered"); Schema is the
+	// version of its Data shape.
+	Type   string
+	Schema int
+	// Data is the event's JSON payload, kept byte for byte.
+	Data json.RawMessage
+	Meta Metadata
+	// Position is the event's place in the store's global order.
+	Position Position
+	// RecordedAt is when the store committed the event.
+	RecordedAt time.Time
+}
+
+// Position is a place in the store's global order. Positions are compared
+// with [Position.Less]; their fields are meaningful only to the backend
+// that issued them, and a reader only stores and hands them back.
+//
+// Commit orders transactions: on PostgreSQL it is the 64-bit id of the
+// transaction that wrote the event, on SQLite the sequence of the first
+// event the transaction wrote. Seq orders the events within and across
+// commits. The zero Position lies before every event.
+type Position struct {
+	Commit uint64 `json:"commit"`
+	Seq    int64  `json:"seq"`
+}
+
+// Less reports whether p comes before q in the global order.
+func (p Position) Less(q Position) bool {
+	if p.Commit != q.Commit {
+		return p.Commit < q.Commit
+	}
+	return p.Seq < q.Seq
+}
+
+// IsZero reports whether p is the start of the store.
+func (p Position) IsZero() bool { return p == Position{} }
+
+func (p Position) String() string { return fmt.Sprintf("%d.%d", p.Commit, p.Seq) }
+
+// ParsePosition reads the form written by [Position.String].
+func ParsePosition(s string) (Position, error) {
+	var p Position
+	if _, err := fmt.Sscanf(s, "%d.%d", &p.Commit, &p.Seq); err != nil {
+		return Position{}, fmt.Errorf("%w: position %q", ErrInvalid, s)
+	}
+	return p, nil
+}
+
+// Claim reserves (or, with Release, gives back) a unique value in the same
+// transaction as an append. Global claims are unique across the store;
+// the others within the tenant of the stream appended to. A claim belongs
+// to the stream that made it; only that stream can release it, and
+// re-claiming a value the same stream already holds succeeds.
+type Claim struct {
+	Kind    string
+	Value   string
+	Global  bool
+	Release bool
+}
+
+// Store is an append-only, multi-tenant event store.
+//
+// All methods are safe for concurrent use. Each takes a context; a
+// cancelled or expired context aborts the call with an error wrapping the
+// context's error and, for Append, nothing committed.
+type Store interface {
+	// Append writes events to the end of stream, whose current version must
+	// equal expected ([NoStream] for a new stream), and applies claims, all
+	// in one transaction. It sets each event's Stream, Version (expected+1,
+	// expected+2, …), Position and RecordedAt, and returns the position of
+	// the last one.
+	//
+	// It returns an error matching [ErrConflict] (a *ConflictError) when the
+	// stream's version is not expected, including when a concurrent Append
+	// won the race; [ErrClaimTaken] (a *ClaimError) when another stream
+	// holds a claimed value; [ErrDuplicateEvent] when an event ID exists;
+	// [ErrInvalid] for an empty batch or a malformed event. On any error
+	// nothing is written.
+	Append(ctx context.Context, stream StreamID, expected int64, events []Event, claims ...Claim) (Position, error)
+
+	// ReadStream returns the events of stream with Version > after, in
+	// version order. A stream with no events yields an empty slice, not an
+	// error.
+	ReadStream(ctx context.Context, stream StreamID, after int64) ([]Event, error)
+
+	// ReadAll returns up to limit events that come after the position
+	// after, in global order, across all tenants. It only returns events
+	// whose place in the order is final: no event that commits later can
+	// land before the last event returned, so a reader that resumes from
+	// the last position it saw never skips one.
+	ReadAll(ctx context.Context, after Position, limit int) ([]Event, error)
+
+	// ReadTenant is ReadAll restricted to one tenant's events.
+	ReadTenant(ctx context.Context, tenant string, after Position, limit int) ([]Event, error)
+
+	// Head returns the position of the newest event a reader can see
+	// (the zero Position for an empty store).
+	Head(ctx context.Context) (Position, error)
+
+	// Close releases the store's resources.
+	Close() error
+}
+
+// Sentinel errors. Backends wrap them; match with errors.Is.
+var (
+	ErrConflict       = errors.New("eventstore: version conflict")
+	ErrClaimTaken     = errors.New("eventstore: unique value already claimed")
+	ErrDuplicateEvent = errors.New("eventstore: duplicate event id")
+	ErrInvalid        = errors.New("eventstore: invalid request")
+	ErrClosed         = errors.New("eventstore: store closed")
+)
+
+// ConflictError says which stream did not have the expected version.
+type ConflictError struct {
+	Stream   StreamID
+	Expected int64
+	Actual   int64 // -1 when the backend could not tell (a lost race)
+}
+
+func (e *ConflictError) Error() string {
+	if e.Actual < 0 {
+		return fmt.Sprintf("eventstore: version conflict on %s: expected version %d, a concurrent append won", e.Stream, e.Expected)
+	}
+	return fmt.Sprintf("eventstore: version conflict on %s: expected version %d, stream is at %d", e.Stream, e.Expected, e.Actual)
+}
+
+// Is makes errors.Is(err, ErrConflict) true.
+func (e *ConflictError) Is(target error) bool { return target == ErrConflict }
+
+// ClaimError says which unique value was taken.
+type ClaimError struct {
+	Kind  string
+	Value string
+}
+
+func (e *ClaimError) Error() string {
+	return fmt.Sprintf("eventstore: %s %q is already taken", e.Kind, e.Value)
+}
+
+// Is makes errors.Is(err, ErrClaimTaken) true.
+func (e *ClaimError) Is(target error) bool { return target == ErrClaimTaken }
+
+// MaxBatch is the largest number of events one Append takes.
+const MaxBatch = 1000
+
+// CheckAppend validates an Append's arguments; backends call it first so
+// that they all refuse the same malformed requests the same way.
+func CheckAppend(stream StreamID, expected int64, events []Event, claims []Claim) error {
+	if err := stream.Validate(); err != nil {
+		return err
+	}
+	if expected < 0 {
+		return fmt.Errorf("%w: expected version %d is negative", ErrInvalid, expected)
+	}
+	if len(events) == 0 {
+		return fmt.Errorf("%w: no events to append", ErrInvalid)
+	}
+	if len(events) > MaxBatch {
+		return fmt.Errorf("%w: %d events in one append, at most %d", ErrInvalid, len(events), MaxBatch)
+	}
+	seen := make(map[string]bool, len(events))
+	for i, e := range events {
+		switch {
+		case e.ID == "":
+			return fmt.Errorf("%w: event %d has no id", ErrInvalid, i)
+		case seen[e.ID]:
+			return fmt.Errorf("%w: event id %s appears twice in one append", ErrDuplicateEvent, e.ID)
+		case e.Type == "":
+			return fmt.Errorf("%w: event %d has no type", ErrInvalid, i)
+		case e.Schema < 1:
+			return fmt.Errorf("%w: event %d has schema version %d", ErrInvalid, i, e.Schema)
+		case !json.Valid(e.Data):
+			return fmt.Errorf("%w: event %d data is not valid JSON", ErrInvalid, i)
+		}
+		seen[e.ID] = true
+	}
+	for _, c := range claims {
+		if c.Kind == "" || c.Value == "" {
+			return fmt.Errorf("%w: claim needs a kind and a value", ErrInvalid)
+		}
+	}
+	return nil
+}
+
+// CheckRead validates a read's limit.
+func CheckRead(limit int) error {
+	if limit <= 0 {
+		return fmt.Errorf("%w: limit %d must be positive", ErrInvalid, limit)
+	}
+	return nil
+}
+
+// ClaimScope is the tenant a claim is unique within: the stream's tenant,
+// or "" for a global claim.
+func ClaimScope(stream StreamID, c Claim) string {
+	if c.Global {
+		return ""
+	}
+	return stream.Tenant
+}

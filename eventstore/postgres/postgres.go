@@ -1,0 +1,412 @@
+// Package postgres is the PostgreSQL [eventstore.Store], on pgx/v5.
+//
+// An append is one pipelined batch in one implicit transaction: a version
+// check that raises (so a mismatch undoes the batch), the claim releases
+// and reservations, and the event rows. Appends to different streams never
+// wait for each other, so concurrent commits share PostgreSQL's group
+// commit.
+//
+// Because concurrent appends commit in any order, positions from the
+// identity column alone could be read out of order: a reader could see
+// position 11 and move on before position 10 commits. Every row therefore
+// records the id of the transaction that wrote it (commit_id), the global
+// order is (commit_id, position), and readers return only rows whose
+// transaction id is below the oldest transaction still in flight
+// (pg_snapshot_xmin). Any transaction that commits later has a larger id
+// than everything already returned, so no reader skips it. The price: a
+// long transaction anywhere in the cluster delays what readers see (not
+// what they get), never more.
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
+
+	"github.com/clavisiam/clavis/eventstore"
+	"github.com/clavisiam/clavis/migrations"
+)
+
+var _ eventstore.Store = (*Store)(nil)
+
+// Store is the PostgreSQL event store. Create it with [Open].
+type Store struct {
+	pool *pgxpool.Pool
+	log  *slog.Logger
+}
+
+type options struct {
+	migrate  bool
+	log      *slog.Logger
+	maxConns int32
+}
+
+// Option configures [Open].
+type Option func(*options) error
+
+// WithMigrate sets whether Open applies pending migrations (default true).
+func WithMigrate(on bool) Option {
+	return func(o *options) error { o.migrate = on; return nil }
+}
+
+// WithLogger sets the logger (default: discard).
+func WithLogger(l *slog.Logger) Option {
+	return func(o *options) error {
+		if l == nil {
+			return errors.New("postgres: nil logger")
+		}
+		o.log = l
+		return nil
+	}
+}
+
+// WithMaxConns sets the pool size when the URL has no pool_max_conns
+// (default 16: enough concurrent appends to fill a group commit).
+func WithMaxConns(n int32) Option {
+	return func(o *options) error {
+		if n < 1 {
+			return fmt.Errorf("postgres: pool size %d must be at least 1", n)
+		}
+		o.maxConns = n
+		return nil
+	}
+}
+
+// Open connects to the database at url (a postgres:// URL or key=value
+// DSN), checks the connection and, unless disabled, migrates the schema.
+func Open(ctx context.Context, url string, opts ...Option) (*Store, error) {
+	o := options{migrate: true, log: slog.New(slog.DiscardHandler), maxConns: 16}
+	for _, opt := range opts {
+		if err := opt(&o); err != nil {
+			return nil, err
+		}
+	}
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: parse database url: %w", err)
+	}
+	if !strings.Contains(url, "pool_max_conns") {
+		cfg.MaxConns = o.maxConns
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: connect: %w", err)
+	}
+	if err := pool.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("postgres: connect to %s:%d: %w", cfg.ConnConfig.Host, cfg.ConnConfig.Port, err)
+	}
+	s := &Store{pool: pool, log: o.log}
+	if o.migrate {
+		if _, err := s.Migrate(ctx); err != nil {
+			pool.Close()
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// Migrate applies pending migrations and returns the versions applied.
+func (s *Store) Migrate(ctx context.Context) ([]int64, error) {
+	db := stdlib.OpenDBFromPool(s.pool)
+	defer db.Close()
+	applied, err := migrations.Up(ctx, migrations.Postgres, db)
+	for _, v := range applied {
+		s.log.Info("applied migration", "dialect", "postgres", "version", v)
+	}
+	return applied, err
+}
+
+// MigrationStatus lists the migrations and whether each is applied.
+func (s *Store) MigrationStatus(ctx context.Context) ([]migrations.Status, error) {
+	db := stdlib.OpenDBFromPool(s.pool)
+	defer db.Close()
+	return migrations.List(ctx, migrations.Postgres, db)
+}
+
+// Pool exposes the connection pool to the packages that keep read models
+// in the same database (projections).
+func (s *Store) Pool() *pgxpool.Pool { return s.pool }
+
+// Close closes the pool.
+func (s *Store) Close() error {
+	s.pool.Close()
+	return nil
+}
+
+// batcher is what both the pool and a transaction offer.
+type batcher interface {
+	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
+}
+
+// Append implements [eventstore.Store].
+func (s *Store) Append(ctx context.Context, stream eventstore.StreamID, expected int64, events []eventstore.Event, claims ...eventstore.Claim) (eventstore.Position, error) {
+	if err := eventstore.CheckAppend(stream, expected, events, claims); err != nil {
+		return eventstore.Position{}, err
+	}
+	if err := ctx.Err(); err != nil {
+		return eventstore.Position{}, fmt.Errorf("append to %s: %w", stream, err)
+	}
+	pos, err := s.append(ctx, s.pool, stream, expected, events, claims)
+	if err != nil {
+		return eventstore.Position{}, s.appendError(ctx, err, stream, expected, claims)
+	}
+	return pos, nil
+}
+
+const (
+	expectSQL  = `SELECT clavis_expect_version($1, $2, $3, $4)`
+	releaseSQL = `DELETE FROM claims WHERE scope = $1 AND kind = $2 AND value = $3 AND tenant = $4 AND stream_type = $5 AND stream_id = $6`
+	claimSQL   = `INSERT INTO claims (scope, kind, value, tenant, stream_type, stream_id) VALUES ($1, $2, $3, $4, $5, $6)`
+	insertOne  = `INSERT INTO events (id, tenant, stream_type, stream_id, version, type, schema, data, meta)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+RETURNING version, commit_id, position, recorded_at`
+	insertMany = `INSERT INTO events (id, tenant, stream_type, stream_id, version, type, schema, data, meta)
+SELECT e.id, $1, $2, $3, e.version, e.type, e.schema, e.data, e.meta
+  FROM unnest($4::text[], $5::bigint[], $6::text[], $7::int[], $8::bytea[], $9::jsonb[])
+       WITH ORDINALITY AS e(id, version, type, schema, data, meta, n)
+ ORDER BY e.n
+RETURNING version, commit_id, position, recorded_at`
+)
+
+// append sends the whole append as one batch through q: in one implicit
+// transaction on the pool, or inside q's transaction.
+func (s *Store) append(ctx context.Context, q batcher, stream eventstore.StreamID, expected int64, events []eventstore.Event, claims []eventstore.Claim) (eventstore.Position, error) {
+	metas := make([][]byte, len(events))
+	for i := range events {
+		m, err := json.Marshal(events[i].Meta)
+		if err != nil {
+			return eventstore.Position{}, fmt.Errorf("encode metadata: %w", err)
+		}
+		metas[i] = m
+	}
+
+	b := &pgx.Batch{}
+	b.Queue(expectSQL, stream.Tenant, stream.Type, stream.ID, expected)
+	for _, c := range claims {
+		if c.Release {
+			b.Queue(releaseSQL, eventstore.ClaimScope(stream, c), c.Kind, c.Value, stream.Tenant, stream.Type, stream.ID)
+		}
+	}
+	for _, c := range claims {
+		if !c.Release {
+			b.Queue(claimSQL, eventstore.ClaimScope(stream, c), c.Kind, c.Value, stream.Tenant, stream.Type, stream.ID)
+		}
+	}
+	if len(events) == 1 {
+		e := events[0]
+		b.Queue(insertOne, e.ID, stream.Tenant, stream.Type, stream.ID, expected+1, e.Type, e.Schema, []byte(e.Data), metas[0])
+	} else {
+		n := len(events)
+		ids, types := make([]string, n), make([]string, n)
+		versions, schemas := make([]int64, n), make([]int32, n)
+		data := make([][]byte, n)
+		for i, e := range events {
+			ids[i], types[i] = e.ID, e.Type
+			versions[i], schemas[i] = expected+int64(i)+1, int32(e.Schema)
+			data[i] = e.Data
+		}
+		b.Queue(insertMany, stream.Tenant, stream.Type, stream.ID, ids, versions, types, schemas, data, metas)
+	}
+
+	br := q.SendBatch(ctx, b)
+	for range b.Len() - 1 {
+		if _, err := br.Exec(); err != nil {
+			br.Close()
+			return eventstore.Position{}, err
+		}
+	}
+	rows, err := br.Query()
+	if err != nil {
+		br.Close()
+		return eventstore.Position{}, err
+	}
+	var last eventstore.Position
+	got := 0
+	for rows.Next() {
+		var version, commit, position int64
+		var recorded time.Time
+		if err := rows.Scan(&version, &commit, &position, &recorded); err != nil {
+			rows.Close()
+			br.Close()
+			return eventstore.Position{}, err
+		}
+		i := version - expected - 1
+		if i < 0 || i >= int64(len(events)) {
+			rows.Close()
+			br.Close()
+			return eventstore.Position{}, fmt.Errorf("insert returned version %d outside the batch", version)
+		}
+		p := eventstore.Position{Commit: uint64(commit), Seq: position}
+		events[i].Stream, events[i].Version, events[i].Position, events[i].RecordedAt = stream, version, p, recorded.UTC()
+		if last.Less(p) {
+			last = p
+		}
+		got++
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		br.Close()
+		return eventstore.Position{}, err
+	}
+	if err := br.Close(); err != nil {
+		return eventstore.Position{}, err
+	}
+	if got != len(events) {
+		return eventstore.Position{}, fmt.Errorf("insert returned %d rows for %d events", got, len(events))
+	}
+	return last, nil
+}
+
+// appendError turns a driver error into the store's typed errors.
+func (s *Store) appendError(ctx context.Context, err error, stream eventstore.StreamID, expected int64, claims []eventstore.Claim) error {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		switch {
+		case pe.Code == "CL409":
+			actual, perr := strconv.ParseInt(pe.Detail, 10, 64)
+			if perr != nil {
+				actual = -1
+			}
+			return &eventstore.ConflictError{Stream: stream, Expected: expected, Actual: actual}
+		case pe.Code == "23505" && pe.ConstraintName == "events_stream_version_key":
+			return &eventstore.ConflictError{Stream: stream, Expected: expected, Actual: -1}
+		case pe.Code == "23505" && pe.ConstraintName == "events_id_key":
+			return fmt.Errorf("append to %s: %w", stream, eventstore.ErrDuplicateEvent)
+		case pe.Code == "23505" && pe.ConstraintName == "claims_pkey":
+			return s.takenClaim(ctx, stream, claims)
+		}
+	}
+	if ctx.Err() != nil && !errors.Is(err, ctx.Err()) {
+		err = fmt.Errorf("%w (%w)", ctx.Err(), err)
+	}
+	return fmt.Errorf("append to %s: %w", stream, err)
+}
+
+// takenClaim finds which of the claims another stream holds. The append
+// already failed; this lookup only names the culprit.
+func (s *Store) takenClaim(ctx context.Context, stream eventstore.StreamID, claims []eventstore.Claim) error {
+	var first *eventstore.ClaimError
+	for _, c := range claims {
+		if c.Release {
+			continue
+		}
+		if first == nil {
+			first = &eventstore.ClaimError{Kind: c.Kind, Value: c.Value}
+		}
+		var tenant, typ, id string
+		err := s.pool.QueryRow(ctx, `SELECT tenant, stream_type, stream_id FROM claims WHERE scope = $1 AND kind = $2 AND value = $3`,
+			eventstore.ClaimScope(stream, c), c.Kind, c.Value).Scan(&tenant, &typ, &id)
+		if err == nil && (eventstore.StreamID{Tenant: tenant, Type: typ, ID: id}) != stream {
+			return &eventstore.ClaimError{Kind: c.Kind, Value: c.Value}
+		}
+	}
+	if first == nil {
+		return fmt.Errorf("append to %s: %w", stream, eventstore.ErrClaimTaken)
+	}
+	return first
+}
+
+const columns = `position, commit_id, id, tenant, stream_type, stream_id, version, type, schema, data, meta, recorded_at`
+
+// visible is the first commit id that readers must not return yet: the
+// oldest transaction still in flight when the statement's snapshot was taken.
+const visible = `pg_snapshot_xmin(pg_current_snapshot())::text::bigint`
+
+// ReadStream implements [eventstore.Store].
+func (s *Store) ReadStream(ctx context.Context, stream eventstore.StreamID, after int64) ([]eventstore.Event, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+columns+` FROM events
+WHERE tenant = $1 AND stream_type = $2 AND stream_id = $3 AND version > $4 ORDER BY version`,
+		stream.Tenant, stream.Type, stream.ID, after)
+	if err != nil {
+		return nil, fmt.Errorf("read stream %s: %w", stream, err)
+	}
+	events, err := scan(rows, 0)
+	if err != nil {
+		return nil, fmt.Errorf("read stream %s: %w", stream, err)
+	}
+	return events, nil
+}
+
+// ReadAll implements [eventstore.Store].
+func (s *Store) ReadAll(ctx context.Context, after eventstore.Position, limit int) ([]eventstore.Event, error) {
+	if err := eventstore.CheckRead(limit); err != nil {
+		return nil, err
+	}
+	rows, err := s.pool.Query(ctx, `SELECT `+columns+` FROM events
+WHERE (commit_id, position) > ($1, $2) AND commit_id < `+visible+`
+ORDER BY commit_id, position LIMIT $3`, int64(after.Commit), after.Seq, limit)
+	if err != nil {
+		return nil, fmt.Errorf("read all after %s: %w", after, err)
+	}
+	events, err := scan(rows, limit)
+	if err != nil {
+		return nil, fmt.Errorf("read all after %s: %w", after, err)
+	}
+	return events, nil
+}
+
+// ReadTenant implements [eventstore.Store].
+func (s *Store) ReadTenant(ctx context.Context, tenant string, after eventstore.Position, limit int) ([]eventstore.Event, error) {
+	if err := eventstore.CheckRead(limit); err != nil {
+		return nil, err
+	}
+	rows, err := s.pool.Query(ctx, `SELECT `+columns+` FROM events
+WHERE tenant = $1 AND (commit_id, position) > ($2, $3) AND commit_id < `+visible+`
+ORDER BY commit_id, position LIMIT $4`, tenant, int64(after.Commit), after.Seq, limit)
+	if err != nil {
+		return nil, fmt.Errorf("read tenant %s after %s: %w", tenant, after, err)
+	}
+	events, err := scan(rows, limit)
+	if err != nil {
+		return nil, fmt.Errorf("read tenant %s after %s: %w", tenant, after, err)
+	}
+	return events, nil
+}
+
+// Head implements [eventstore.Store].
+func (s *Store) Head(ctx context.Context) (eventstore.Position, error) {
+	var commit, position int64
+	err := s.pool.QueryRow(ctx, `SELECT commit_id, position FROM events WHERE commit_id < `+visible+`
+ORDER BY commit_id DESC, position DESC LIMIT 1`).Scan(&commit, &position)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return eventstore.Position{}, nil
+	case err != nil:
+		return eventstore.Position{}, fmt.Errorf("read head: %w", err)
+	}
+	return eventstore.Position{Commit: uint64(commit), Seq: position}, nil
+}
+
+func scan(rows pgx.Rows, capacity int) ([]eventstore.Event, error) {
+	defer rows.Close()
+	events := make([]eventstore.Event, 0, capacity)
+	for rows.Next() {
+		var e eventstore.Event
+		var commit int64
+		var schema int32
+		var meta []byte
+		if err := rows.Scan(&e.Position.Seq, &commit, &e.ID, &e.Stream.Tenant, &e.Stream.Type, &e.Stream.ID,
+			&e.Version, &e.Type, &schema, &e.Data, &meta, &e.RecordedAt); err != nil {
+			return nil, err
+		}
+		e.Position.Commit = uint64(commit)
+		e.Schema = int(schema)
+		e.RecordedAt = e.RecordedAt.UTC()
+		if err := json.Unmarshal(meta, &e.Meta); err != nil {
+			return nil, fmt.Errorf("event %s has corrupt metadata: %w", e.ID, err)
+		}
+		events = append(events, e)
+	}
+	return events, rows.Err()
+}

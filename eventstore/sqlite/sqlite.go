@@ -1,0 +1,339 @@
+// Package sqlite is the embedded [eventstore.Store], on modernc.org/sqlite
+// (pure Go, no cgo): the default when Clavis runs on one machine.
+//
+// SQLite runs one write transaction at a time, so the store keeps one
+// writer connection and lets appends queue for it; a position is therefore
+// also the commit order, and readers never meet a gap. Reads use a
+// separate pool of connections that, in WAL mode, never block the writer.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"runtime"
+	"strings"
+	"time"
+
+	sqlite "modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/clavisiam/clavis/eventstore"
+	"github.com/clavisiam/clavis/migrations"
+)
+
+var _ eventstore.Store = (*Store)(nil)
+
+// Store is the SQLite event store. Create it with [Open].
+type Store struct {
+	write *sql.DB // one connection: SQLite's single writer
+	read  *sql.DB
+	log   *slog.Logger
+}
+
+type options struct {
+	migrate bool
+	log     *slog.Logger
+	durable bool
+}
+
+// Option configures [Open].
+type Option func(*options) error
+
+// WithMigrate sets whether Open applies pending migrations (default true).
+func WithMigrate(on bool) Option {
+	return func(o *options) error { o.migrate = on; return nil }
+}
+
+// WithLogger sets the logger (default: discard).
+func WithLogger(l *slog.Logger) Option {
+	return func(o *options) error {
+		if l == nil {
+			return errors.New("sqlite: nil logger")
+		}
+		o.log = l
+		return nil
+	}
+}
+
+// WithFullSync makes every commit wait for the disk (synchronous=FULL). The
+// default, synchronous=NORMAL in WAL mode, never corrupts the database and
+// loses nothing when the process dies; only a power cut can take the last
+// commits with it.
+func WithFullSync(on bool) Option {
+	return func(o *options) error { o.durable = on; return nil }
+}
+
+// Open opens (creating if needed) the database file at path and, unless
+// disabled, migrates it.
+func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
+	o := options{migrate: true, log: slog.New(slog.DiscardHandler)}
+	for _, opt := range opts {
+		if err := opt(&o); err != nil {
+			return nil, err
+		}
+	}
+	if path == "" || strings.ContainsAny(path, "?#") {
+		return nil, fmt.Errorf("sqlite: invalid database path %q", path)
+	}
+	sync := "NORMAL"
+	if o.durable {
+		sync = "FULL"
+	}
+	q := url.Values{}
+	q.Add("_pragma", "journal_mode(WAL)")
+	q.Add("_pragma", "busy_timeout(10000)")
+	q.Add("_pragma", "synchronous("+sync+")")
+	q.Add("_pragma", "foreign_keys(1)")
+	q.Set("_txlock", "immediate")
+	dsn := "file:" + path + "?" + q.Encode()
+
+	write, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	write.SetMaxOpenConns(1)
+	write.SetMaxIdleConns(1)
+	write.SetConnMaxLifetime(0)
+	write.SetConnMaxIdleTime(0)
+	if err := write.PingContext(ctx); err != nil {
+		write.Close()
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	read, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		write.Close()
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	n := max(4, runtime.GOMAXPROCS(0))
+	read.SetMaxOpenConns(n)
+	read.SetMaxIdleConns(n)
+	s := &Store{write: write, read: read, log: o.log}
+	if o.migrate {
+		if _, err := s.Migrate(ctx); err != nil {
+			s.Close()
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// Migrate applies pending migrations and returns the versions applied.
+func (s *Store) Migrate(ctx context.Context) ([]int64, error) {
+	applied, err := migrations.Up(ctx, migrations.SQLite, s.write)
+	for _, v := range applied {
+		s.log.Info("applied migration", "dialect", "sqlite", "version", v)
+	}
+	return applied, err
+}
+
+// MigrationStatus lists the migrations and whether each is applied.
+func (s *Store) MigrationStatus(ctx context.Context) ([]migrations.Status, error) {
+	return migrations.List(ctx, migrations.SQLite, s.write)
+}
+
+// DB returns the writer and reader handles to the packages that keep read
+// models in the same file (projections). Writes must go through writer.
+func (s *Store) DB() (writer, reader *sql.DB) { return s.write, s.read }
+
+// Close closes both pools.
+func (s *Store) Close() error {
+	return errors.Join(s.write.Close(), s.read.Close())
+}
+
+// Append implements [eventstore.Store].
+func (s *Store) Append(ctx context.Context, stream eventstore.StreamID, expected int64, events []eventstore.Event, claims ...eventstore.Claim) (eventstore.Position, error) {
+	if err := eventstore.CheckAppend(stream, expected, events, claims); err != nil {
+		return eventstore.Position{}, err
+	}
+	tx, err := s.write.BeginTx(ctx, nil)
+	if err != nil {
+		return eventstore.Position{}, fmt.Errorf("append to %s: %w", stream, err)
+	}
+	pos, err := appendTx(ctx, tx, stream, expected, events, claims)
+	if err != nil {
+		_ = tx.Rollback()
+		return eventstore.Position{}, err
+	}
+	if err := tx.Commit(); err != nil {
+		return eventstore.Position{}, fmt.Errorf("append to %s: commit: %w", stream, err)
+	}
+	return pos, nil
+}
+
+// appendTx writes an append inside tx, which holds the write lock.
+func appendTx(ctx context.Context, tx *sql.Tx, stream eventstore.StreamID, expected int64, events []eventstore.Event, claims []eventstore.Claim) (eventstore.Position, error) {
+	fail := func(err error) (eventstore.Position, error) {
+		return eventstore.Position{}, fmt.Errorf("append to %s: %w", stream, err)
+	}
+	var actual int64
+	if err := tx.QueryRowContext(ctx, `SELECT coalesce(max(version), 0) FROM events WHERE tenant = ? AND stream_type = ? AND stream_id = ?`,
+		stream.Tenant, stream.Type, stream.ID).Scan(&actual); err != nil {
+		return fail(err)
+	}
+	if actual != expected {
+		return eventstore.Position{}, &eventstore.ConflictError{Stream: stream, Expected: expected, Actual: actual}
+	}
+	for _, c := range claims {
+		if !c.Release {
+			continue
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM claims WHERE scope = ? AND kind = ? AND value = ? AND tenant = ? AND stream_type = ? AND stream_id = ?`,
+			eventstore.ClaimScope(stream, c), c.Kind, c.Value, stream.Tenant, stream.Type, stream.ID); err != nil {
+			return fail(err)
+		}
+	}
+	for _, c := range claims {
+		if c.Release {
+			continue
+		}
+		_, err := tx.ExecContext(ctx, `INSERT INTO claims (scope, kind, value, tenant, stream_type, stream_id) VALUES (?, ?, ?, ?, ?, ?)`,
+			eventstore.ClaimScope(stream, c), c.Kind, c.Value, stream.Tenant, stream.Type, stream.ID)
+		if isUnique(err) {
+			return eventstore.Position{}, &eventstore.ClaimError{Kind: c.Kind, Value: c.Value}
+		}
+		if err != nil {
+			return fail(err)
+		}
+	}
+
+	// The writer is alone, so the next AUTOINCREMENT value is the first
+	// position this transaction writes; it names the commit.
+	var commit int64
+	if err := tx.QueryRowContext(ctx, `SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0) + 1`).Scan(&commit); err != nil {
+		return fail(err)
+	}
+	now := time.Now().UTC()
+	recorded := now.Format(time.RFC3339Nano)
+	stmt, err := tx.PrepareContext(ctx, `INSERT INTO events (commit_id, id, tenant, stream_type, stream_id, version, type, schema, data, meta, recorded_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING position`)
+	if err != nil {
+		return fail(err)
+	}
+	defer stmt.Close()
+	var last eventstore.Position
+	for i := range events {
+		e := &events[i]
+		meta, err := json.Marshal(e.Meta)
+		if err != nil {
+			return fail(fmt.Errorf("encode metadata: %w", err))
+		}
+		version := expected + int64(i) + 1
+		var position int64
+		err = stmt.QueryRowContext(ctx, commit, e.ID, stream.Tenant, stream.Type, stream.ID, version, e.Type, e.Schema, []byte(e.Data), string(meta), recorded).Scan(&position)
+		if isUnique(err) {
+			if strings.Contains(err.Error(), "events.id") {
+				return fail(eventstore.ErrDuplicateEvent)
+			}
+			return eventstore.Position{}, &eventstore.ConflictError{Stream: stream, Expected: expected, Actual: -1}
+		}
+		if err != nil {
+			return fail(err)
+		}
+		last = eventstore.Position{Commit: uint64(commit), Seq: position}
+		e.Stream, e.Version, e.Position, e.RecordedAt = stream, version, last, now
+	}
+	return last, nil
+}
+
+func isUnique(err error) bool {
+	var se *sqlite.Error
+	if !errors.As(err, &se) {
+		return false
+	}
+	return se.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE || se.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY
+}
+
+const columns = `position, commit_id, id, tenant, stream_type, stream_id, version, type, schema, data, meta, recorded_at`
+
+// ReadStream implements [eventstore.Store].
+func (s *Store) ReadStream(ctx context.Context, stream eventstore.StreamID, after int64) ([]eventstore.Event, error) {
+	rows, err := s.read.QueryContext(ctx, `SELECT `+columns+` FROM events
+WHERE tenant = ? AND stream_type = ? AND stream_id = ? AND version > ? ORDER BY version`,
+		stream.Tenant, stream.Type, stream.ID, after)
+	if err != nil {
+		return nil, fmt.Errorf("read stream %s: %w", stream, err)
+	}
+	events, err := scan(rows, 0)
+	if err != nil {
+		return nil, fmt.Errorf("read stream %s: %w", stream, err)
+	}
+	return events, nil
+}
+
+// ReadAll implements [eventstore.Store]. Commit order is position order
+// here, so the position alone places a reader.
+func (s *Store) ReadAll(ctx context.Context, after eventstore.Position, limit int) ([]eventstore.Event, error) {
+	if err := eventstore.CheckRead(limit); err != nil {
+		return nil, err
+	}
+	rows, err := s.read.QueryContext(ctx, `SELECT `+columns+` FROM events WHERE position > ? ORDER BY position LIMIT ?`, after.Seq, limit)
+	if err != nil {
+		return nil, fmt.Errorf("read all after %s: %w", after, err)
+	}
+	events, err := scan(rows, limit)
+	if err != nil {
+		return nil, fmt.Errorf("read all after %s: %w", after, err)
+	}
+	return events, nil
+}
+
+// ReadTenant implements [eventstore.Store].
+func (s *Store) ReadTenant(ctx context.Context, tenant string, after eventstore.Position, limit int) ([]eventstore.Event, error) {
+	if err := eventstore.CheckRead(limit); err != nil {
+		return nil, err
+	}
+	rows, err := s.read.QueryContext(ctx, `SELECT `+columns+` FROM events WHERE tenant = ? AND position > ? ORDER BY position LIMIT ?`, tenant, after.Seq, limit)
+	if err != nil {
+		return nil, fmt.Errorf("read tenant %s after %s: %w", tenant, after, err)
+	}
+	events, err := scan(rows, limit)
+	if err != nil {
+		return nil, fmt.Errorf("read tenant %s after %s: %w", tenant, after, err)
+	}
+	return events, nil
+}
+
+// Head implements [eventstore.Store].
+func (s *Store) Head(ctx context.Context) (eventstore.Position, error) {
+	var commit, position int64
+	err := s.read.QueryRowContext(ctx, `SELECT commit_id, position FROM events ORDER BY position DESC LIMIT 1`).Scan(&commit, &position)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return eventstore.Position{}, nil
+	case err != nil:
+		return eventstore.Position{}, fmt.Errorf("read head: %w", err)
+	}
+	return eventstore.Position{Commit: uint64(commit), Seq: position}, nil
+}
+
+func scan(rows *sql.Rows, capacity int) ([]eventstore.Event, error) {
+	defer rows.Close()
+	events := make([]eventstore.Event, 0, capacity)
+	for rows.Next() {
+		var e eventstore.Event
+		var commit int64
+		var meta, recorded string
+		var data []byte
+		if err := rows.Scan(&e.Position.Seq, &commit, &e.ID, &e.Stream.Tenant, &e.Stream.Type, &e.Stream.ID,
+			&e.Version, &e.Type, &e.Schema, &data, &meta, &recorded); err != nil {
+			return nil, err
+		}
+		e.Position.Commit = uint64(commit)
+		e.Data = data
+		t, err := time.Parse(time.RFC3339Nano, recorded)
+		if err != nil {
+			return nil, fmt.Errorf("event %s has a corrupt recorded_at %q", e.ID, recorded)
+		}
+		e.RecordedAt = t
+		if err := json.Unmarshal([]byte(meta), &e.Meta); err != nil {
+			return nil, fmt.Errorf("event %s has corrupt metadata: %w", e.ID, err)
+		}
+		events = append(events, e)
+	}
+	return events, rows.Err()
+}
