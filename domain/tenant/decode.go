@@ -1,0 +1,77 @@
+package tenant
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/clavisiam/clavis/domain"
+)
+
+// Decode turns a stored tenant event, given by its type, schema version
+// and JSON payload, back into its event struct (a value, not a pointer).
+//
+// It returns an error wrapping [domain.ErrUnknownEvent], naming the type and
+// version, when no decoder knows that pair, and one wrapping
+// [domain.ErrCorruptEvent] when the payload is not a single JSON object of
+// the event's shape: unknown fields, wrong types, trailing data or a missing
+// required value (a slug, a time) all count as corrupt, because a stream
+// that was written by this package never has them. Decode never panics.
+func Decode(eventType string, schemaVersion int, data []byte) (domain.Event, error) {
+	var (
+		e   domain.Event
+		err error
+	)
+	switch {
+	case eventType == EventTypeCreated && schemaVersion == 1:
+		var v TenantCreated
+		if err = decodeJSON(data, &v); err == nil && (v.Slug == "" || v.At.IsZero()) {
+			err = errors.New("slug and at are required")
+		}
+		e = v
+	case eventType == EventTypeRenamed && schemaVersion == 1:
+		var v TenantRenamed
+		if err = decodeJSON(data, &v); err == nil && v.At.IsZero() {
+			err = errors.New("at is required")
+		}
+		e = v
+	case eventType == EventTypeSuspended && schemaVersion == 1:
+		var v TenantSuspended
+		if err = decodeJSON(data, &v); err == nil && v.At.IsZero() {
+			err = errors.New("at is required")
+		}
+		e = v
+	case eventType == EventTypeResumed && schemaVersion == 1:
+		var v TenantResumed
+		if err = decodeJSON(data, &v); err == nil && v.At.IsZero() {
+			err = errors.New("at is required")
+		}
+		e = v
+	default:
+		return nil, fmt.Errorf("decode event %q schema version %d: %w", eventType, schemaVersion, domain.ErrUnknownEvent)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("decode event %q schema version %d: %w: %v", eventType, schemaVersion, domain.ErrCorruptEvent, err)
+	}
+	return e, nil
+}
+
+// decodeJSON decodes exactly one JSON object into v, refusing unknown
+// fields and trailing data.
+func decodeJSON(data []byte, v any) error {
+	data = bytes.TrimSpace(data)
+	if len(data) == 0 || data[0] != '{' {
+		return errors.New("payload is not a JSON object")
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return err
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return errors.New("trailing data after the JSON object")
+	}
+	return nil
+}

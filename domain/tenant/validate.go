@@ -1,0 +1,92 @@
+package tenant
+
+import (
+	"regexp"
+	"slices"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/clavisiam/clavis/domain"
+)
+
+// Limits on tenant input.
+const (
+	// MaxSlugLength is the longest slug: one DNS label.
+	MaxSlugLength = 63
+	// MaxNameLength is the longest display name, in characters (runes).
+	MaxNameLength = 200
+	// MaxReasonLength is the longest suspension reason, in characters.
+	MaxReasonLength = 500
+)
+
+// slugPattern is a lowercase DNS label (RFC 1123 §2.1): letters, digits and
+// inner hyphens, at most 63 characters. Slugs become a path segment and
+// possibly a host name label, so both must accept them verbatim.
+var slugPattern = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
+
+// reservedSlugs are path segments the platform serves itself next to the
+// per-tenant routes; a tenant with such a slug would shadow them.
+var reservedSlugs = []string{
+	"admin", "api", "assets", "clavis", "debug", "healthz", "metrics",
+	"oauth2", "openapi.json", "readyz", "static", "www",
+}
+
+// ReservedSlugs returns the words that can never be tenant slugs, sorted,
+// in a fresh slice.
+func ReservedSlugs() []string { return slices.Clone(reservedSlugs) }
+
+// IsReserved reports whether slug is one of [ReservedSlugs].
+func IsReserved(slug string) bool {
+	_, found := slices.BinarySearch(reservedSlugs, slug)
+	return found
+}
+
+// ValidSlug reports whether s could be a tenant slug: a lowercase DNS label
+// of 1 to 63 characters that is not reserved. The HTTP layer uses it to
+// reject a path segment before loading anything.
+func ValidSlug(s string) bool { return slugPattern.MatchString(s) && !IsReserved(s) }
+
+// checkSlug records what is wrong with slug. Slugs are identifiers, so they
+// are taken verbatim: "Acme" or " acme" is refused rather than silently
+// changed into another tenant's name.
+func checkSlug(p *domain.Problems, slug string) {
+	switch {
+	case slug == "":
+		p.Add("slug", "required", "slug is required")
+	case len(slug) > MaxSlugLength:
+		p.Add("slug", "too_long", "slug must be at most %d characters", MaxSlugLength)
+	case !slugPattern.MatchString(slug):
+		p.Add("slug", "invalid_value", "slug must be a lowercase DNS label: letters a-z, digits and inner hyphens")
+	case IsReserved(slug):
+		p.Add("slug", "reserved", "slug %q is reserved by the platform", slug)
+	}
+}
+
+// normalizeName trims the white space around a display name.
+func normalizeName(name string) string { return strings.TrimSpace(name) }
+
+// checkName records what is wrong with an already trimmed display name.
+func checkName(p *domain.Problems, name string) {
+	switch {
+	case name == "":
+		p.Add("name", "required", "name is required")
+	case !utf8.ValidString(name) || strings.ContainsFunc(name, unicode.IsControl):
+		p.Add("name", "invalid_value", "name must be UTF-8 text without control characters")
+	case utf8.RuneCountInString(name) > MaxNameLength:
+		p.Add("name", "too_long", "name must be at most %d characters", MaxNameLength)
+	}
+}
+
+// checkReason records what is wrong with a trimmed suspension reason. Line
+// breaks are allowed; other control characters are not.
+func checkReason(p *domain.Problems, reason string) {
+	switch {
+	case !utf8.ValidString(reason) || strings.ContainsFunc(reason, func(r rune) bool {
+		return unicode.IsControl(r) && r != '\n' && r != '\r' && r != '\t'
+	}):
+		p.Add("reason", "invalid_value", "reason must be UTF-8 text without control characters")
+	case utf8.RuneCountInString(reason) > MaxReasonLength:
+		p.Add("reason", "too_long", "reason must be at most %d characters", MaxReasonLength)
+	}
+}
