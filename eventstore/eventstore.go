@@ -220,9 +220,11 @@ func (e *ClaimError) Is(target error) bool { return target == ErrClaimTaken }
 // MaxBatch is the largest number of events one Append takes.
 const MaxBatch = 1000
 
-// CheckAppend validates an Append's arguments; backends call it first so
-// that they all refuse the same malformed requests the same way.
-func CheckAppend(stream StreamID, expected int64, events []Event, claims []Claim) error {
+// PrepareAppend validates an Append's arguments and brings the events'
+// times to UTC microseconds, the precision both backends keep. Backends
+// call it first so that they all refuse the same malformed requests the
+// same way and read back what they were given.
+func PrepareAppend(stream StreamID, expected int64, events []Event, claims []Claim) error {
 	if err := stream.Validate(); err != nil {
 		return err
 	}
@@ -250,6 +252,7 @@ func CheckAppend(stream StreamID, expected int64, events []Event, claims []Claim
 			return fmt.Errorf("%w: event %d data is not valid JSON", ErrInvalid, i)
 		}
 		seen[e.ID] = true
+		events[i].Meta.OccurredAt = e.Meta.OccurredAt.UTC().Truncate(time.Microsecond)
 	}
 	for _, c := range claims {
 		if c.Kind == "" || c.Value == "" {

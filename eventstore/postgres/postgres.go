@@ -20,7 +20,6 @@ package postgres
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -151,7 +150,7 @@ type batcher interface {
 
 // Append implements [eventstore.Store].
 func (s *Store) Append(ctx context.Context, stream eventstore.StreamID, expected int64, events []eventstore.Event, claims ...eventstore.Claim) (eventstore.Position, error) {
-	if err := eventstore.CheckAppend(stream, expected, events, claims); err != nil {
+	if err := eventstore.PrepareAppend(stream, expected, events, claims); err != nil {
 		return eventstore.Position{}, err
 	}
 	if err := ctx.Err(); err != nil {
@@ -168,13 +167,17 @@ const (
 	expectSQL  = `SELECT clavis_expect_version($1, $2, $3, $4)`
 	releaseSQL = `DELETE FROM claims WHERE scope = $1 AND kind = $2 AND value = $3 AND tenant = $4 AND stream_type = $5 AND stream_id = $6`
 	claimSQL   = `INSERT INTO claims (scope, kind, value, tenant, stream_type, stream_id) VALUES ($1, $2, $3, $4, $5, $6)`
-	insertOne  = `INSERT INTO events (id, tenant, stream_type, stream_id, version, type, schema, data, meta)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+	insertOne  = `INSERT INTO events (id, tenant, stream_type, stream_id, version, type, schema, data,
+    actor, correlation_id, causation_id, occurred_at, traceparent, reason)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
 RETURNING version, commit_id, position, recorded_at`
-	insertMany = `INSERT INTO events (id, tenant, stream_type, stream_id, version, type, schema, data, meta)
-SELECT e.id, $1, $2, $3, e.version, e.type, e.schema, e.data, e.meta
-  FROM unnest($4::text[], $5::bigint[], $6::text[], $7::int[], $8::bytea[], $9::jsonb[])
-       WITH ORDINALITY AS e(id, version, type, schema, data, meta, n)
+	insertMany = `INSERT INTO events (id, tenant, stream_type, stream_id, version, type, schema, data,
+    actor, correlation_id, causation_id, occurred_at, traceparent, reason)
+SELECT e.id, $1, $2, $3, e.version, e.type, e.schema, e.data,
+       e.actor, e.correlation_id, e.causation_id, e.occurred_at, e.traceparent, e.reason
+  FROM unnest($4::text[], $5::bigint[], $6::text[], $7::int[], $8::bytea[],
+              $9::text[], $10::text[], $11::text[], $12::timestamptz[], $13::text[], $14::text[])
+       WITH ORDINALITY AS e(id, version, type, schema, data, actor, correlation_id, causation_id, occurred_at, traceparent, reason, n)
  ORDER BY e.n
 RETURNING version, commit_id, position, recorded_at`
 )
@@ -182,15 +185,6 @@ RETURNING version, commit_id, position, recorded_at`
 // append sends the whole append as one batch through q: in one implicit
 // transaction on the pool, or inside q's transaction.
 func (s *Store) append(ctx context.Context, q batcher, stream eventstore.StreamID, expected int64, events []eventstore.Event, claims []eventstore.Claim) (eventstore.Position, error) {
-	metas := make([][]byte, len(events))
-	for i := range events {
-		m, err := json.Marshal(events[i].Meta)
-		if err != nil {
-			return eventstore.Position{}, fmt.Errorf("encode metadata: %w", err)
-		}
-		metas[i] = m
-	}
-
 	b := &pgx.Batch{}
 	b.Queue(expectSQL, stream.Tenant, stream.Type, stream.ID, expected)
 	for _, c := range claims {
@@ -204,19 +198,26 @@ func (s *Store) append(ctx context.Context, q batcher, stream eventstore.StreamI
 		}
 	}
 	if len(events) == 1 {
-		e := events[0]
-		b.Queue(insertOne, e.ID, stream.Tenant, stream.Type, stream.ID, expected+1, e.Type, e.Schema, []byte(e.Data), metas[0])
+		e, m := events[0], events[0].Meta
+		b.Queue(insertOne, e.ID, stream.Tenant, stream.Type, stream.ID, expected+1, e.Type, e.Schema, []byte(e.Data),
+			m.Actor, m.CorrelationID, m.CausationID, m.OccurredAt, m.TraceParent, m.Reason)
 	} else {
 		n := len(events)
 		ids, types := make([]string, n), make([]string, n)
 		versions, schemas := make([]int64, n), make([]int32, n)
 		data := make([][]byte, n)
+		actors, correlations, causations := make([]string, n), make([]string, n), make([]string, n)
+		occurred, traces, reasons := make([]time.Time, n), make([]string, n), make([]string, n)
 		for i, e := range events {
 			ids[i], types[i] = e.ID, e.Type
 			versions[i], schemas[i] = expected+int64(i)+1, int32(e.Schema)
 			data[i] = e.Data
+			m := e.Meta
+			actors[i], correlations[i], causations[i] = m.Actor, m.CorrelationID, m.CausationID
+			occurred[i], traces[i], reasons[i] = m.OccurredAt, m.TraceParent, m.Reason
 		}
-		b.Queue(insertMany, stream.Tenant, stream.Type, stream.ID, ids, versions, types, schemas, data, metas)
+		b.Queue(insertMany, stream.Tenant, stream.Type, stream.ID, ids, versions, types, schemas, data,
+			actors, correlations, causations, occurred, traces, reasons)
 	}
 
 	br := q.SendBatch(ctx, b)
@@ -317,7 +318,13 @@ func (s *Store) takenClaim(ctx context.Context, stream eventstore.StreamID, clai
 	return first
 }
 
-const columns = `position, commit_id, id, tenant, stream_type, stream_id, version, type, schema, data, meta, recorded_at`
+// columns are what every read returns; the stream's columns come first so
+// that a stream read, which knows them, can leave them out.
+const (
+	streamColumns = `tenant, stream_type, stream_id, `
+	columns       = `position, commit_id, id, version, type, schema, data,
+actor, correlation_id, causation_id, occurred_at, traceparent, reason, recorded_at`
+)
 
 // visible is the first commit id that readers must not return yet: the
 // oldest transaction still in flight when the statement's snapshot was taken.
@@ -331,7 +338,7 @@ WHERE tenant = $1 AND stream_type = $2 AND stream_id = $3 AND version > $4 ORDER
 	if err != nil {
 		return nil, fmt.Errorf("read stream %s: %w", stream, err)
 	}
-	events, err := scan(rows, 0)
+	events, err := scan(rows, &stream, 0)
 	if err != nil {
 		return nil, fmt.Errorf("read stream %s: %w", stream, err)
 	}
@@ -343,13 +350,13 @@ func (s *Store) ReadAll(ctx context.Context, after eventstore.Position, limit in
 	if err := eventstore.CheckRead(limit); err != nil {
 		return nil, err
 	}
-	rows, err := s.pool.Query(ctx, `SELECT `+columns+` FROM events
+	rows, err := s.pool.Query(ctx, `SELECT `+streamColumns+columns+` FROM events
 WHERE (commit_id, position) > ($1, $2) AND commit_id < `+visible+`
 ORDER BY commit_id, position LIMIT $3`, int64(after.Commit), after.Seq, limit)
 	if err != nil {
 		return nil, fmt.Errorf("read all after %s: %w", after, err)
 	}
-	events, err := scan(rows, limit)
+	events, err := scan(rows, nil, limit)
 	if err != nil {
 		return nil, fmt.Errorf("read all after %s: %w", after, err)
 	}
@@ -361,13 +368,13 @@ func (s *Store) ReadTenant(ctx context.Context, tenant string, after eventstore.
 	if err := eventstore.CheckRead(limit); err != nil {
 		return nil, err
 	}
-	rows, err := s.pool.Query(ctx, `SELECT `+columns+` FROM events
+	rows, err := s.pool.Query(ctx, `SELECT `+streamColumns+columns+` FROM events
 WHERE tenant = $1 AND (commit_id, position) > ($2, $3) AND commit_id < `+visible+`
 ORDER BY commit_id, position LIMIT $4`, tenant, int64(after.Commit), after.Seq, limit)
 	if err != nil {
 		return nil, fmt.Errorf("read tenant %s after %s: %w", tenant, after, err)
 	}
-	events, err := scan(rows, limit)
+	events, err := scan(rows, nil, limit)
 	if err != nil {
 		return nil, fmt.Errorf("read tenant %s after %s: %w", tenant, after, err)
 	}
@@ -388,24 +395,30 @@ ORDER BY commit_id DESC, position DESC LIMIT 1`).Scan(&commit, &position)
 	return eventstore.Position{Commit: uint64(commit), Seq: position}, nil
 }
 
-func scan(rows pgx.Rows, capacity int) ([]eventstore.Event, error) {
+// scan reads event rows. With stream nil the rows start with the stream
+// columns; otherwise every row belongs to *stream.
+func scan(rows pgx.Rows, stream *eventstore.StreamID, capacity int) ([]eventstore.Event, error) {
 	defer rows.Close()
 	events := make([]eventstore.Event, 0, capacity)
 	for rows.Next() {
 		var e eventstore.Event
 		var commit int64
 		var schema int32
-		var meta []byte
-		if err := rows.Scan(&e.Position.Seq, &commit, &e.ID, &e.Stream.Tenant, &e.Stream.Type, &e.Stream.ID,
-			&e.Version, &e.Type, &schema, &e.Data, &meta, &e.RecordedAt); err != nil {
+		fields := []any{&e.Position.Seq, &commit, &e.ID, &e.Version, &e.Type, &schema, &e.Data,
+			&e.Meta.Actor, &e.Meta.CorrelationID, &e.Meta.CausationID, &e.Meta.OccurredAt, &e.Meta.TraceParent, &e.Meta.Reason,
+			&e.RecordedAt}
+		if stream == nil {
+			fields = append([]any{&e.Stream.Tenant, &e.Stream.Type, &e.Stream.ID}, fields...)
+		} else {
+			e.Stream = *stream
+		}
+		if err := rows.Scan(fields...); err != nil {
 			return nil, err
 		}
 		e.Position.Commit = uint64(commit)
 		e.Schema = int(schema)
+		e.Meta.OccurredAt = e.Meta.OccurredAt.UTC()
 		e.RecordedAt = e.RecordedAt.UTC()
-		if err := json.Unmarshal(meta, &e.Meta); err != nil {
-			return nil, fmt.Errorf("event %s has corrupt metadata: %w", e.ID, err)
-		}
 		events = append(events, e)
 	}
 	return events, rows.Err()

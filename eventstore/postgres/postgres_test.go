@@ -44,3 +44,7 @@ func TestConformance(t *testing.T) {
 		Hold: hold,
 	})
 }
+
+func BenchmarkStore(b *testing.B) {
+	storetest.Bench(b, func(b *testing.B) eventstore.Store { return newStore(b) })
+}

@@ -10,7 +10,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -147,7 +146,7 @@ func (s *Store) Close() error {
 
 // Append implements [eventstore.Store].
 func (s *Store) Append(ctx context.Context, stream eventstore.StreamID, expected int64, events []eventstore.Event, claims ...eventstore.Claim) (eventstore.Position, error) {
-	if err := eventstore.CheckAppend(stream, expected, events, claims); err != nil {
+	if err := eventstore.PrepareAppend(stream, expected, events, claims); err != nil {
 		return eventstore.Position{}, err
 	}
 	tx, err := s.write.BeginTx(ctx, nil)
@@ -208,9 +207,10 @@ func appendTx(ctx context.Context, tx *sql.Tx, stream eventstore.StreamID, expec
 		return fail(err)
 	}
 	now := time.Now().UTC()
-	recorded := now.Format(time.RFC3339Nano)
-	stmt, err := tx.PrepareContext(ctx, `INSERT INTO events (commit_id, id, tenant, stream_type, stream_id, version, type, schema, data, meta, recorded_at)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING position`)
+	recorded := now.Format(timeFormat)
+	stmt, err := tx.PrepareContext(ctx, `INSERT INTO events (commit_id, id, tenant, stream_type, stream_id, version, type, schema, data,
+    actor, correlation_id, causation_id, occurred_at, traceparent, reason, recorded_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING position`)
 	if err != nil {
 		return fail(err)
 	}
@@ -218,13 +218,11 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING position`)
 	var last eventstore.Position
 	for i := range events {
 		e := &events[i]
-		meta, err := json.Marshal(e.Meta)
-		if err != nil {
-			return fail(fmt.Errorf("encode metadata: %w", err))
-		}
+		m := e.Meta
 		version := expected + int64(i) + 1
 		var position int64
-		err = stmt.QueryRowContext(ctx, commit, e.ID, stream.Tenant, stream.Type, stream.ID, version, e.Type, e.Schema, []byte(e.Data), string(meta), recorded).Scan(&position)
+		err := stmt.QueryRowContext(ctx, commit, e.ID, stream.Tenant, stream.Type, stream.ID, version, e.Type, e.Schema, []byte(e.Data),
+			m.Actor, m.CorrelationID, m.CausationID, m.OccurredAt.Format(timeFormat), m.TraceParent, m.Reason, recorded).Scan(&position)
 		if isUnique(err) {
 			if strings.Contains(err.Error(), "events.id") {
 				return fail(eventstore.ErrDuplicateEvent)
@@ -248,7 +246,16 @@ func isUnique(err error) bool {
 	return se.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE || se.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY
 }
 
-const columns = `position, commit_id, id, tenant, stream_type, stream_id, version, type, schema, data, meta, recorded_at`
+// timeFormat keeps times sortable as text, to the microsecond.
+const timeFormat = "2006-01-02T15:04:05.000000Z07:00"
+
+// columns are what every read returns; the stream's columns come first so
+// that a stream read, which knows them, can leave them out.
+const (
+	streamColumns = `tenant, stream_type, stream_id, `
+	columns       = `position, commit_id, id, version, type, schema, data,
+actor, correlation_id, causation_id, occurred_at, traceparent, reason, recorded_at`
+)
 
 // ReadStream implements [eventstore.Store].
 func (s *Store) ReadStream(ctx context.Context, stream eventstore.StreamID, after int64) ([]eventstore.Event, error) {
@@ -258,7 +265,7 @@ WHERE tenant = ? AND stream_type = ? AND stream_id = ? AND version > ? ORDER BY 
 	if err != nil {
 		return nil, fmt.Errorf("read stream %s: %w", stream, err)
 	}
-	events, err := scan(rows, 0)
+	events, err := scan(rows, &stream, 0)
 	if err != nil {
 		return nil, fmt.Errorf("read stream %s: %w", stream, err)
 	}
@@ -271,11 +278,11 @@ func (s *Store) ReadAll(ctx context.Context, after eventstore.Position, limit in
 	if err := eventstore.CheckRead(limit); err != nil {
 		return nil, err
 	}
-	rows, err := s.read.QueryContext(ctx, `SELECT `+columns+` FROM events WHERE position > ? ORDER BY position LIMIT ?`, after.Seq, limit)
+	rows, err := s.read.QueryContext(ctx, `SELECT `+streamColumns+columns+` FROM events WHERE position > ? ORDER BY position LIMIT ?`, after.Seq, limit)
 	if err != nil {
 		return nil, fmt.Errorf("read all after %s: %w", after, err)
 	}
-	events, err := scan(rows, limit)
+	events, err := scan(rows, nil, limit)
 	if err != nil {
 		return nil, fmt.Errorf("read all after %s: %w", after, err)
 	}
@@ -287,11 +294,11 @@ func (s *Store) ReadTenant(ctx context.Context, tenant string, after eventstore.
 	if err := eventstore.CheckRead(limit); err != nil {
 		return nil, err
 	}
-	rows, err := s.read.QueryContext(ctx, `SELECT `+columns+` FROM events WHERE tenant = ? AND position > ? ORDER BY position LIMIT ?`, tenant, after.Seq, limit)
+	rows, err := s.read.QueryContext(ctx, `SELECT `+streamColumns+columns+` FROM events WHERE tenant = ? AND position > ? ORDER BY position LIMIT ?`, tenant, after.Seq, limit)
 	if err != nil {
 		return nil, fmt.Errorf("read tenant %s after %s: %w", tenant, after, err)
 	}
-	events, err := scan(rows, limit)
+	events, err := scan(rows, nil, limit)
 	if err != nil {
 		return nil, fmt.Errorf("read tenant %s after %s: %w", tenant, after, err)
 	}
@@ -311,27 +318,35 @@ func (s *Store) Head(ctx context.Context) (eventstore.Position, error) {
 	return eventstore.Position{Commit: uint64(commit), Seq: position}, nil
 }
 
-func scan(rows *sql.Rows, capacity int) ([]eventstore.Event, error) {
+// scan reads event rows. With stream nil the rows start with the stream
+// columns; otherwise every row belongs to *stream.
+func scan(rows *sql.Rows, stream *eventstore.StreamID, capacity int) ([]eventstore.Event, error) {
 	defer rows.Close()
 	events := make([]eventstore.Event, 0, capacity)
 	for rows.Next() {
 		var e eventstore.Event
 		var commit int64
-		var meta, recorded string
+		var occurred, recorded string
 		var data []byte
-		if err := rows.Scan(&e.Position.Seq, &commit, &e.ID, &e.Stream.Tenant, &e.Stream.Type, &e.Stream.ID,
-			&e.Version, &e.Type, &e.Schema, &data, &meta, &recorded); err != nil {
+		fields := []any{&e.Position.Seq, &commit, &e.ID, &e.Version, &e.Type, &e.Schema, &data,
+			&e.Meta.Actor, &e.Meta.CorrelationID, &e.Meta.CausationID, &occurred, &e.Meta.TraceParent, &e.Meta.Reason,
+			&recorded}
+		if stream == nil {
+			fields = append([]any{&e.Stream.Tenant, &e.Stream.Type, &e.Stream.ID}, fields...)
+		} else {
+			e.Stream = *stream
+		}
+		if err := rows.Scan(fields...); err != nil {
 			return nil, err
 		}
 		e.Position.Commit = uint64(commit)
 		e.Data = data
-		t, err := time.Parse(time.RFC3339Nano, recorded)
-		if err != nil {
-			return nil, fmt.Errorf("event %s has a corrupt recorded_at %q", e.ID, recorded)
+		var err error
+		if e.Meta.OccurredAt, err = time.Parse(timeFormat, occurred); err != nil {
+			return nil, fmt.Errorf("event %s has a corrupt occurred_at %q", e.ID, occurred)
 		}
-		e.RecordedAt = t
-		if err := json.Unmarshal([]byte(meta), &e.Meta); err != nil {
-			return nil, fmt.Errorf("event %s has corrupt metadata: %w", e.ID, err)
+		if e.RecordedAt, err = time.Parse(timeFormat, recorded); err != nil {
+			return nil, fmt.Errorf("event %s has a corrupt recorded_at %q", e.ID, recorded)
 		}
 		events = append(events, e)
 	}

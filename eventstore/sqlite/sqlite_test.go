@@ -39,3 +39,7 @@ func TestConformance(t *testing.T) {
 		SerializedWriters: true,
 	})
 }
+
+func BenchmarkStore(b *testing.B) {
+	storetest.Bench(b, func(b *testing.B) eventstore.Store { return newStore(b) })
+}

@@ -15,7 +15,12 @@ CREATE TABLE events (
     type        TEXT    NOT NULL,
     schema      INTEGER NOT NULL CHECK (schema > 0),
     data        BLOB    NOT NULL,
-    meta        TEXT    NOT NULL,
+    actor          TEXT NOT NULL,
+    correlation_id TEXT NOT NULL,
+    causation_id   TEXT NOT NULL,
+    occurred_at    TEXT NOT NULL,
+    traceparent    TEXT NOT NULL,
+    reason         TEXT NOT NULL,
     recorded_at TEXT    NOT NULL,
     CONSTRAINT events_id_key UNIQUE (id),
     CONSTRAINT events_stream_version_key UNIQUE (tenant, stream_type, stream_id, version)
