@@ -25,6 +25,7 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -40,8 +41,9 @@ var _ eventstore.Store = (*Store)(nil)
 
 // Store is the PostgreSQL event store. Create it with [Open].
 type Store struct {
-	pool *pgxpool.Pool
-	log  *slog.Logger
+	pool   *pgxpool.Pool
+	log    *slog.Logger
+	closed atomic.Bool
 }
 
 type options struct {
@@ -139,7 +141,9 @@ func (s *Store) Pool() *pgxpool.Pool { return s.pool }
 
 // Close closes the pool.
 func (s *Store) Close() error {
-	s.pool.Close()
+	if s.closed.CompareAndSwap(false, true) {
+		s.pool.Close()
+	}
 	return nil
 }
 
@@ -155,6 +159,9 @@ func (s *Store) Append(ctx context.Context, stream eventstore.StreamID, expected
 	}
 	if err := ctx.Err(); err != nil {
 		return eventstore.Position{}, fmt.Errorf("append to %s: %w", stream, err)
+	}
+	if s.closed.Load() {
+		return eventstore.Position{}, eventstore.ErrClosed
 	}
 	pos, err := s.append(ctx, s.pool, stream, expected, events, claims)
 	if err != nil {

@@ -16,6 +16,7 @@ import (
 	"net/url"
 	"runtime"
 	"strings"
+	"sync"
 	"time"
 
 	sqlite "modernc.org/sqlite"
@@ -32,6 +33,17 @@ type Store struct {
 	write *sql.DB // one connection: SQLite's single writer
 	read  *sql.DB
 	log   *slog.Logger
+	stmts statements
+
+	jobs    chan *job
+	stop    chan struct{}
+	stopped chan struct{}
+	closing sync.Once
+}
+
+// statements are prepared once; a transaction binds them with tx.Stmt.
+type statements struct {
+	version, next, insert, claim, release *sql.Stmt
 }
 
 type options struct {
@@ -112,13 +124,46 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	read.SetMaxOpenConns(n)
 	read.SetMaxIdleConns(n)
 	s := &Store{write: write, read: read, log: o.log}
+	fail := func(err error) (*Store, error) {
+		_ = write.Close()
+		_ = read.Close()
+		return nil, err
+	}
 	if o.migrate {
 		if _, err := s.Migrate(ctx); err != nil {
-			s.Close()
-			return nil, err
+			return fail(err)
 		}
 	}
+	if err := s.prepare(ctx); err != nil {
+		return fail(err)
+	}
+	s.jobs = make(chan *job)
+	s.stop = make(chan struct{})
+	s.stopped = make(chan struct{})
+	go s.writeLoop()
 	return s, nil
+}
+
+func (s *Store) prepare(ctx context.Context) error {
+	for _, p := range []struct {
+		stmt **sql.Stmt
+		sql  string
+	}{
+		{&s.stmts.version, `SELECT coalesce(max(version), 0) FROM events WHERE tenant = ? AND stream_type = ? AND stream_id = ?`},
+		{&s.stmts.next, `SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0) + 1`},
+		{&s.stmts.insert, `INSERT INTO events (commit_id, id, tenant, stream_type, stream_id, version, type, schema, data,
+    actor, correlation_id, causation_id, occurred_at, traceparent, reason, recorded_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING position`},
+		{&s.stmts.claim, `INSERT INTO claims (scope, kind, value, tenant, stream_type, stream_id) VALUES (?, ?, ?, ?, ?, ?)`},
+		{&s.stmts.release, `DELETE FROM claims WHERE scope = ? AND kind = ? AND value = ? AND tenant = ? AND stream_type = ? AND stream_id = ?`},
+	} {
+		stmt, err := s.write.PrepareContext(ctx, p.sql)
+		if err != nil {
+			return fmt.Errorf("sqlite: prepare: %w (is the database migrated?)", err)
+		}
+		*p.stmt = stmt
+	}
+	return nil
 }
 
 // Migrate applies pending migrations and returns the versions applied.
@@ -139,8 +184,11 @@ func (s *Store) MigrationStatus(ctx context.Context) ([]migrations.Status, error
 // models in the same file (projections). Writes must go through writer.
 func (s *Store) DB() (writer, reader *sql.DB) { return s.write, s.read }
 
-// Close closes both pools.
+// Close stops the writer, after the appends it already took, and closes
+// both pools. Appends after Close return [eventstore.ErrClosed].
 func (s *Store) Close() error {
+	s.closing.Do(func() { close(s.stop) })
+	<-s.stopped
 	return errors.Join(s.write.Close(), s.read.Close())
 }
 
@@ -149,29 +197,19 @@ func (s *Store) Append(ctx context.Context, stream eventstore.StreamID, expected
 	if err := eventstore.PrepareAppend(stream, expected, events, claims); err != nil {
 		return eventstore.Position{}, err
 	}
-	tx, err := s.write.BeginTx(ctx, nil)
-	if err != nil {
+	if err := ctx.Err(); err != nil {
 		return eventstore.Position{}, fmt.Errorf("append to %s: %w", stream, err)
 	}
-	pos, err := appendTx(ctx, tx, stream, expected, events, claims)
-	if err != nil {
-		_ = tx.Rollback()
-		return eventstore.Position{}, err
-	}
-	if err := tx.Commit(); err != nil {
-		return eventstore.Position{}, fmt.Errorf("append to %s: commit: %w", stream, err)
-	}
-	return pos, nil
+	return s.submit(ctx, &job{ctx: ctx, stream: stream, expected: expected, events: events, claims: claims})
 }
 
 // appendTx writes an append inside tx, which holds the write lock.
-func appendTx(ctx context.Context, tx *sql.Tx, stream eventstore.StreamID, expected int64, events []eventstore.Event, claims []eventstore.Claim) (eventstore.Position, error) {
+func (s *Store) appendTx(ctx context.Context, tx *sql.Tx, stream eventstore.StreamID, expected int64, events []eventstore.Event, claims []eventstore.Claim) (eventstore.Position, error) {
 	fail := func(err error) (eventstore.Position, error) {
 		return eventstore.Position{}, fmt.Errorf("append to %s: %w", stream, err)
 	}
 	var actual int64
-	if err := tx.QueryRowContext(ctx, `SELECT coalesce(max(version), 0) FROM events WHERE tenant = ? AND stream_type = ? AND stream_id = ?`,
-		stream.Tenant, stream.Type, stream.ID).Scan(&actual); err != nil {
+	if err := tx.StmtContext(ctx, s.stmts.version).QueryRowContext(ctx, stream.Tenant, stream.Type, stream.ID).Scan(&actual); err != nil {
 		return fail(err)
 	}
 	if actual != expected {
@@ -181,8 +219,7 @@ func appendTx(ctx context.Context, tx *sql.Tx, stream eventstore.StreamID, expec
 		if !c.Release {
 			continue
 		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM claims WHERE scope = ? AND kind = ? AND value = ? AND tenant = ? AND stream_type = ? AND stream_id = ?`,
-			eventstore.ClaimScope(stream, c), c.Kind, c.Value, stream.Tenant, stream.Type, stream.ID); err != nil {
+		if _, err := tx.StmtContext(ctx, s.stmts.release).ExecContext(ctx, eventstore.ClaimScope(stream, c), c.Kind, c.Value, stream.Tenant, stream.Type, stream.ID); err != nil {
 			return fail(err)
 		}
 	}
@@ -190,8 +227,7 @@ func appendTx(ctx context.Context, tx *sql.Tx, stream eventstore.StreamID, expec
 		if c.Release {
 			continue
 		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO claims (scope, kind, value, tenant, stream_type, stream_id) VALUES (?, ?, ?, ?, ?, ?)`,
-			eventstore.ClaimScope(stream, c), c.Kind, c.Value, stream.Tenant, stream.Type, stream.ID)
+		_, err := tx.StmtContext(ctx, s.stmts.claim).ExecContext(ctx, eventstore.ClaimScope(stream, c), c.Kind, c.Value, stream.Tenant, stream.Type, stream.ID)
 		if isUnique(err) {
 			return eventstore.Position{}, &eventstore.ClaimError{Kind: c.Kind, Value: c.Value}
 		}
@@ -203,18 +239,12 @@ func appendTx(ctx context.Context, tx *sql.Tx, stream eventstore.StreamID, expec
 	// The writer is alone, so the next AUTOINCREMENT value is the first
 	// position this transaction writes; it names the commit.
 	var commit int64
-	if err := tx.QueryRowContext(ctx, `SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0) + 1`).Scan(&commit); err != nil {
+	if err := tx.StmtContext(ctx, s.stmts.next).QueryRowContext(ctx).Scan(&commit); err != nil {
 		return fail(err)
 	}
 	now := time.Now().UTC()
 	recorded := now.Format(timeFormat)
-	stmt, err := tx.PrepareContext(ctx, `INSERT INTO events (commit_id, id, tenant, stream_type, stream_id, version, type, schema, data,
-    actor, correlation_id, causation_id, occurred_at, traceparent, reason, recorded_at)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING position`)
-	if err != nil {
-		return fail(err)
-	}
-	defer stmt.Close()
+	stmt := tx.StmtContext(ctx, s.stmts.insert)
 	var last eventstore.Position
 	for i := range events {
 		e := &events[i]

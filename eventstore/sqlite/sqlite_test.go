@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"path/filepath"
 	"testing"
 
@@ -18,18 +19,28 @@ func newStore(t testing.TB) *Store {
 	return s
 }
 
-// hold runs an append in a write transaction and leaves it open.
+// hold has the writer run an append and then wait, its transaction open,
+// until commit is called.
 func hold(ctx context.Context, es eventstore.Store, stream eventstore.StreamID, expected int64, events []eventstore.Event) (func() error, error) {
 	s := es.(*Store)
-	tx, err := s.write.BeginTx(ctx, nil)
-	if err != nil {
+	written := make(chan error, 1)
+	release := make(chan struct{})
+	finished := make(chan error, 1)
+	go func() {
+		_, err := s.submit(ctx, &job{alone: func(tx *sql.Tx) error {
+			_, err := s.appendTx(ctx, tx, stream, expected, events, nil)
+			written <- err
+			<-release
+			return err
+		}})
+		finished <- err
+	}()
+	if err := <-written; err != nil {
+		close(release)
+		<-finished
 		return nil, err
 	}
-	if _, err := appendTx(ctx, tx, stream, expected, events, nil); err != nil {
-		_ = tx.Rollback()
-		return nil, err
-	}
-	return tx.Commit, nil
+	return func() error { close(release); return <-finished }, nil
 }
 
 func TestConformance(t *testing.T) {

@@ -61,6 +61,7 @@ func Run(t *testing.T, h Harness) {
 		{"LargePayloads", testLargePayloads},
 		{"HeadFollowsAppends", testHead},
 		{"CancelledContext", testCancelledContext},
+		{"ClosedStoreRefusesAppends", testClosed},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -811,5 +812,15 @@ func testCancelledContext(t *testing.T, h Harness) {
 	}
 	if got := readAll(t, s, 10); len(got) != 0 {
 		t.Fatalf("cancelled append left %d events", len(got))
+	}
+}
+
+func testClosed(t *testing.T, h Harness) {
+	s := h.New(t)
+	if err := s.Close(); err != nil {
+		t.Fatalf("close: %v", err)
+	}
+	if _, err := s.Append(t.Context(), stream("acme", "a"), 0, ev("e", 1)); !errors.Is(err, eventstore.ErrClosed) {
+		t.Fatalf("append after close: err = %v, want ErrClosed", err)
 	}
 }
