@@ -245,6 +245,11 @@ func testRoundTrip(t *testing.T, h Harness) {
 	if e.Meta != meta {
 		t.Errorf("metadata = %+v, want %+v", e.Meta, meta)
 	}
+	// What an auditor hashes is what was appended.
+	in.Stream, in.Version = st, 1
+	if string(eventstore.Digest(nil, e)) != string(eventstore.Digest(nil, in)) {
+		t.Errorf("the digest of the stored event differs from the appended one")
+	}
 }
 
 func testReadStreamAfter(t *testing.T, h Harness) {
