@@ -50,3 +50,17 @@ func TestDigestCoversEveryField(t *testing.T) {
 		t.Error("the previous digest does not change the digest")
 	}
 }
+
+func TestParsePosition(t *testing.T) {
+	for _, p := range []eventstore.Position{{}, {Commit: 1, Seq: 2}, {Commit: 1 << 62, Seq: 1 << 62}} {
+		got, err := eventstore.ParsePosition(p.String())
+		if err != nil || got != p {
+			t.Errorf("ParsePosition(%q) = %v, %v", p.String(), got, err)
+		}
+	}
+	for _, bad := range []string{"", "1", "1.", ".1", "1.2junk", "1.-5", "-1.5", "18446744073709551615.5", "a.b", "1.2.3"} {
+		if _, err := eventstore.ParsePosition(bad); err == nil {
+			t.Errorf("ParsePosition(%q) succeeded", bad)
+		}
+	}
+}

@@ -22,7 +22,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
+	"strconv"
+	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // NoStream is the expected version of a stream that must not exist yet.
@@ -92,9 +96,9 @@ type Event struct {
 // with [Position.Less]; their fields are meaningful only to the backend
 // that issued them, and a reader only stores and hands them back.
 //
-// Commit orders transactions: on PostgreSQL it is the 64-bit id of the
-// transaction that wrote the event, on SQLite the sequence of the first
-// event the transaction wrote. Seq orders the events within and across
+// Commit orders appends: on PostgreSQL it is the 64-bit id of the
+// transaction that wrote the event, on SQLite the position of the first
+// event its append wrote. Seq orders the events within and across
 // commits. The zero Position lies before every event.
 type Position struct {
 	Commit uint64 `json:"commit"`
@@ -116,18 +120,21 @@ func (p Position) String() string { return fmt.Sprintf("%d.%d", p.Commit, p.Seq)
 
 // ParsePosition reads the form written by [Position.String].
 func ParsePosition(s string) (Position, error) {
-	var p Position
-	if _, err := fmt.Sscanf(s, "%d.%d", &p.Commit, &p.Seq); err != nil {
+	commit, seq, ok := strings.Cut(s, ".")
+	c, err1 := strconv.ParseInt(commit, 10, 64)
+	q, err2 := strconv.ParseInt(seq, 10, 64)
+	if !ok || err1 != nil || err2 != nil || c < 0 || q < 0 {
 		return Position{}, fmt.Errorf("%w: position %q", ErrInvalid, s)
 	}
-	return p, nil
+	return Position{Commit: uint64(c), Seq: q}, nil
 }
 
 // Claim reserves (or, with Release, gives back) a unique value in the same
 // transaction as an append. Global claims are unique across the store;
 // the others within the tenant of the stream appended to. A claim belongs
-// to the stream that made it; only that stream can release it, and
-// re-claiming a value the same stream already holds succeeds.
+// to the stream that made it and only that stream can release it; a value
+// that is held, even by the claiming stream, is taken. An append's claims
+// apply in the order given, so "release A, claim B" moves a claim.
 type Claim struct {
 	Kind    string
 	Value   string
@@ -138,14 +145,17 @@ type Claim struct {
 // Store is an append-only, multi-tenant event store.
 //
 // All methods are safe for concurrent use. Each takes a context; a
-// cancelled or expired context aborts the call with an error wrapping the
-// context's error and, for Append, nothing committed.
+// context that has ended before the call aborts it with an error wrapping
+// the context's error. An Append that has started writing runs to its end
+// whatever its context does afterwards, so its outcome is never unknown:
+// an error means nothing was written.
 type Store interface {
 	// Append writes events to the end of stream, whose current version must
 	// equal expected ([NoStream] for a new stream), and applies claims, all
-	// in one transaction. It sets each event's Stream, Version (expected+1,
-	// expected+2, …), Position and RecordedAt, and returns the position of
-	// the last one.
+	// in one transaction. Once it has committed, it sets each event's
+	// Stream, Version (expected+1, expected+2, …), Position and RecordedAt,
+	// and returns the position of the last one; on error it leaves the
+	// events as they were.
 	//
 	// It returns an error matching [ErrConflict] (a *ConflictError) when the
 	// stream's version is not expected, including when a concurrent Append
@@ -160,7 +170,7 @@ type Store interface {
 	// error.
 	ReadStream(ctx context.Context, stream StreamID, after int64) ([]Event, error)
 
-	// ReadAll returns up to limit events that come after the position
+	// ReadAll returns up to limit (at most [MaxRead]) events that come after the position
 	// after, in global order, across all tenants. It only returns events
 	// whose place in the order is final: no event that commits later can
 	// land before the last event returned, so a reader that resumes from
@@ -220,6 +230,9 @@ func (e *ClaimError) Is(target error) bool { return target == ErrClaimTaken }
 // MaxBatch is the largest number of events one Append takes.
 const MaxBatch = 1000
 
+// MaxRead is the largest limit a read takes.
+const MaxRead = 10_000
+
 // PrepareAppend validates an Append's arguments and brings the events'
 // times to UTC microseconds, the precision both backends keep. Backends
 // call it first so that they all refuse the same malformed requests the
@@ -227,6 +240,9 @@ const MaxBatch = 1000
 func PrepareAppend(stream StreamID, expected int64, events []Event, claims []Claim) error {
 	if err := stream.Validate(); err != nil {
 		return err
+	}
+	if !text(stream.Tenant, stream.Type, stream.ID) {
+		return fmt.Errorf("%w: stream id is not valid UTF-8 or holds a NUL byte", ErrInvalid)
 	}
 	if expected < 0 {
 		return fmt.Errorf("%w: expected version %d is negative", ErrInvalid, expected)
@@ -246,8 +262,10 @@ func PrepareAppend(stream StreamID, expected int64, events []Event, claims []Cla
 			return fmt.Errorf("%w: event id %s appears twice in one append", ErrDuplicateEvent, e.ID)
 		case e.Type == "":
 			return fmt.Errorf("%w: event %d has no type", ErrInvalid, i)
-		case e.Schema < 1:
+		case e.Schema < 1 || e.Schema > math.MaxInt32:
 			return fmt.Errorf("%w: event %d has schema version %d", ErrInvalid, i, e.Schema)
+		case !text(e.ID, e.Type, e.Meta.Actor, e.Meta.CorrelationID, e.Meta.CausationID, e.Meta.TraceParent, e.Meta.Reason):
+			return fmt.Errorf("%w: event %d has a text field that is not valid UTF-8 or holds a NUL byte", ErrInvalid, i)
 		case !json.Valid(e.Data):
 			return fmt.Errorf("%w: event %d data is not valid JSON", ErrInvalid, i)
 		}
@@ -258,14 +276,28 @@ func PrepareAppend(stream StreamID, expected int64, events []Event, claims []Cla
 		if c.Kind == "" || c.Value == "" {
 			return fmt.Errorf("%w: claim needs a kind and a value", ErrInvalid)
 		}
+		if !text(c.Kind, c.Value) {
+			return fmt.Errorf("%w: claim is not valid UTF-8 or holds a NUL byte", ErrInvalid)
+		}
 	}
 	return nil
 }
 
+// text reports whether every s is valid UTF-8 without NUL bytes, which
+// PostgreSQL refuses in text columns.
+func text(ss ...string) bool {
+	for _, s := range ss {
+		if !utf8.ValidString(s) || strings.IndexByte(s, 0) >= 0 {
+			return false
+		}
+	}
+	return true
+}
+
 // CheckRead validates a read's limit.
 func CheckRead(limit int) error {
-	if limit <= 0 {
-		return fmt.Errorf("%w: limit %d must be positive", ErrInvalid, limit)
+	if limit <= 0 || limit > MaxRead {
+		return fmt.Errorf("%w: limit %d is not within 1..%d", ErrInvalid, limit, MaxRead)
 	}
 	return nil
 }

@@ -163,12 +163,23 @@ func (s *Store) Append(ctx context.Context, stream eventstore.StreamID, expected
 	if s.closed.Load() {
 		return eventstore.Position{}, eventstore.ErrClosed
 	}
-	pos, err := s.append(ctx, s.pool, stream, expected, events, claims)
+	// Once sent, the batch runs to its end whatever the caller's context
+	// does: cancelling mid-flight could otherwise report a failure for an
+	// append that commits anyway.
+	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), appendTimeout)
+	defer cancel()
+	pos, err := s.append(actx, s.pool, stream, expected, events, claims)
 	if err != nil {
-		return eventstore.Position{}, s.appendError(ctx, err, stream, expected, claims)
+		if s.closed.Load() {
+			return eventstore.Position{}, eventstore.ErrClosed
+		}
+		return eventstore.Position{}, s.appendError(actx, err, stream, expected, claims)
 	}
 	return pos, nil
 }
+
+// appendTimeout bounds one append once it has been sent.
+const appendTimeout = 30 * time.Second
 
 const (
 	expectSQL  = `SELECT clavis_expect_version($1, $2, $3, $4)`
@@ -195,14 +206,11 @@ func (s *Store) append(ctx context.Context, q batcher, stream eventstore.StreamI
 	b := &pgx.Batch{}
 	b.Queue(expectSQL, stream.Tenant, stream.Type, stream.ID, expected)
 	for _, c := range claims {
+		sql := claimSQL
 		if c.Release {
-			b.Queue(releaseSQL, eventstore.ClaimScope(stream, c), c.Kind, c.Value, stream.Tenant, stream.Type, stream.ID)
+			sql = releaseSQL
 		}
-	}
-	for _, c := range claims {
-		if !c.Release {
-			b.Queue(claimSQL, eventstore.ClaimScope(stream, c), c.Kind, c.Value, stream.Tenant, stream.Type, stream.ID)
-		}
+		b.Queue(sql, eventstore.ClaimScope(stream, c), c.Kind, c.Value, stream.Tenant, stream.Type, stream.ID)
 	}
 	if len(events) == 1 {
 		e, m := events[0], events[0].Meta
@@ -239,7 +247,13 @@ func (s *Store) append(ctx context.Context, q batcher, stream eventstore.StreamI
 		br.Close()
 		return eventstore.Position{}, err
 	}
-	var last eventstore.Position
+	// What the store assigned is copied into events only once the batch
+	// has committed (br.Close reports the commit).
+	type assigned struct {
+		pos      eventstore.Position
+		recorded time.Time
+	}
+	out := make([]assigned, len(events))
 	got := 0
 	for rows.Next() {
 		var version, commit, position int64
@@ -255,11 +269,7 @@ func (s *Store) append(ctx context.Context, q batcher, stream eventstore.StreamI
 			br.Close()
 			return eventstore.Position{}, fmt.Errorf("insert returned version %d outside the batch", version)
 		}
-		p := eventstore.Position{Commit: uint64(commit), Seq: position}
-		events[i].Stream, events[i].Version, events[i].Position, events[i].RecordedAt = stream, version, p, recorded.UTC()
-		if last.Less(p) {
-			last = p
-		}
+		out[i] = assigned{eventstore.Position{Commit: uint64(commit), Seq: position}, recorded.UTC()}
 		got++
 	}
 	rows.Close()
@@ -272,6 +282,13 @@ func (s *Store) append(ctx context.Context, q batcher, stream eventstore.StreamI
 	}
 	if got != len(events) {
 		return eventstore.Position{}, fmt.Errorf("insert returned %d rows for %d events", got, len(events))
+	}
+	var last eventstore.Position
+	for i, a := range out {
+		events[i].Stream, events[i].Version, events[i].Position, events[i].RecordedAt = stream, expected+int64(i)+1, a.pos, a.recorded
+		if last.Less(a.pos) {
+			last = a.pos
+		}
 	}
 	return last, nil
 }
@@ -293,6 +310,10 @@ func (s *Store) appendError(ctx context.Context, err error, stream eventstore.St
 			return fmt.Errorf("append to %s: %w", stream, eventstore.ErrDuplicateEvent)
 		case pe.Code == "23505" && pe.ConstraintName == "claims_pkey":
 			return s.takenClaim(ctx, stream, claims)
+		case pe.Code == "40P01" || pe.Code == "40001":
+			// A deadlock (two appends swapping claims) or a serialization
+			// failure: the append lost a race, and may be retried.
+			return &eventstore.ConflictError{Stream: stream, Expected: expected, Actual: -1}
 		}
 	}
 	if ctx.Err() != nil && !errors.Is(err, ctx.Err()) {

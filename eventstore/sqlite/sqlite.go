@@ -100,8 +100,11 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	q.Add("_pragma", "busy_timeout(10000)")
 	q.Add("_pragma", "synchronous("+sync+")")
 	q.Add("_pragma", "foreign_keys(1)")
-	q.Set("_txlock", "immediate")
-	dsn := "file:" + path + "?" + q.Encode()
+	base := "file:" + path + "?" + q.Encode()
+	// The writer's transactions take the write lock at BEGIN; readers can
+	// never write, so no reader can hold the lock the writer waits for.
+	dsn := base + "&_txlock=immediate"
+	readDSN := base + "&" + url.Values{"_pragma": {"query_only(1)"}}.Encode()
 
 	write, err := sql.Open("sqlite", dsn)
 	if err != nil {
@@ -115,7 +118,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 		write.Close()
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
-	read, err := sql.Open("sqlite", dsn)
+	read, err := sql.Open("sqlite", readDSN)
 	if err != nil {
 		write.Close()
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
@@ -134,9 +137,6 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 			return fail(err)
 		}
 	}
-	if err := s.prepare(ctx); err != nil {
-		return fail(err)
-	}
 	s.jobs = make(chan *job)
 	s.stop = make(chan struct{})
 	s.stopped = make(chan struct{})
@@ -144,7 +144,13 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	return s, nil
 }
 
+// prepare readies the writer's statements. The writer calls it before its
+// first transaction, not Open, so that a store opened without migrating
+// can still migrate itself or report its migrations.
 func (s *Store) prepare(ctx context.Context) error {
+	if s.stmts.version != nil {
+		return nil
+	}
 	for _, p := range []struct {
 		stmt **sql.Stmt
 		sql  string
@@ -159,6 +165,12 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING position`},
 	} {
 		stmt, err := s.write.PrepareContext(ctx, p.sql)
 		if err != nil {
+			for _, st := range []*sql.Stmt{s.stmts.version, s.stmts.next, s.stmts.insert, s.stmts.claim, s.stmts.release} {
+				if st != nil {
+					st.Close()
+				}
+			}
+			s.stmts = statements{}
 			return fmt.Errorf("sqlite: prepare: %w (is the database migrated?)", err)
 		}
 		*p.stmt = stmt
@@ -203,33 +215,47 @@ func (s *Store) Append(ctx context.Context, stream eventstore.StreamID, expected
 	return s.submit(ctx, &job{ctx: ctx, stream: stream, expected: expected, events: events, claims: claims})
 }
 
+// written is what an append wrote. It reaches the caller's events only
+// once the transaction has committed.
+type written struct {
+	stream    eventstore.StreamID
+	expected  int64
+	commit    int64
+	positions []int64
+	recorded  time.Time
+}
+
+// apply copies what the store assigned into events and returns the last
+// event's position.
+func (w written) apply(events []eventstore.Event) eventstore.Position {
+	var last eventstore.Position
+	for i := range events {
+		last = eventstore.Position{Commit: uint64(w.commit), Seq: w.positions[i]}
+		events[i].Stream, events[i].Version, events[i].Position, events[i].RecordedAt = w.stream, w.expected+int64(i)+1, last, w.recorded
+	}
+	return last
+}
+
 // appendTx writes an append inside tx, which holds the write lock.
-func (s *Store) appendTx(ctx context.Context, tx *sql.Tx, stream eventstore.StreamID, expected int64, events []eventstore.Event, claims []eventstore.Claim) (eventstore.Position, error) {
-	fail := func(err error) (eventstore.Position, error) {
-		return eventstore.Position{}, fmt.Errorf("append to %s: %w", stream, err)
+func (s *Store) appendTx(ctx context.Context, tx *sql.Tx, stream eventstore.StreamID, expected int64, events []eventstore.Event, claims []eventstore.Claim) (written, error) {
+	fail := func(err error) (written, error) {
+		return written{}, fmt.Errorf("append to %s: %w", stream, err)
 	}
 	var actual int64
 	if err := tx.StmtContext(ctx, s.stmts.version).QueryRowContext(ctx, stream.Tenant, stream.Type, stream.ID).Scan(&actual); err != nil {
 		return fail(err)
 	}
 	if actual != expected {
-		return eventstore.Position{}, &eventstore.ConflictError{Stream: stream, Expected: expected, Actual: actual}
+		return written{}, &eventstore.ConflictError{Stream: stream, Expected: expected, Actual: actual}
 	}
 	for _, c := range claims {
-		if !c.Release {
-			continue
-		}
-		if _, err := tx.StmtContext(ctx, s.stmts.release).ExecContext(ctx, eventstore.ClaimScope(stream, c), c.Kind, c.Value, stream.Tenant, stream.Type, stream.ID); err != nil {
-			return fail(err)
-		}
-	}
-	for _, c := range claims {
+		stmt := s.stmts.claim
 		if c.Release {
-			continue
+			stmt = s.stmts.release
 		}
-		_, err := tx.StmtContext(ctx, s.stmts.claim).ExecContext(ctx, eventstore.ClaimScope(stream, c), c.Kind, c.Value, stream.Tenant, stream.Type, stream.ID)
-		if isUnique(err) {
-			return eventstore.Position{}, &eventstore.ClaimError{Kind: c.Kind, Value: c.Value}
+		_, err := tx.StmtContext(ctx, stmt).ExecContext(ctx, eventstore.ClaimScope(stream, c), c.Kind, c.Value, stream.Tenant, stream.Type, stream.ID)
+		if !c.Release && isUnique(err) {
+			return written{}, &eventstore.ClaimError{Kind: c.Kind, Value: c.Value}
 		}
 		if err != nil {
 			return fail(err)
@@ -237,35 +263,29 @@ func (s *Store) appendTx(ctx context.Context, tx *sql.Tx, stream eventstore.Stre
 	}
 
 	// The writer is alone, so the next AUTOINCREMENT value is the first
-	// position this transaction writes; it names the commit.
-	var commit int64
-	if err := tx.StmtContext(ctx, s.stmts.next).QueryRowContext(ctx).Scan(&commit); err != nil {
+	// position this append writes; it names the commit.
+	w := written{stream: stream, expected: expected, positions: make([]int64, len(events)),
+		recorded: time.Now().UTC().Truncate(time.Microsecond)}
+	if err := tx.StmtContext(ctx, s.stmts.next).QueryRowContext(ctx).Scan(&w.commit); err != nil {
 		return fail(err)
 	}
-	now := time.Now().UTC()
-	recorded := now.Format(timeFormat)
+	recorded := w.recorded.Format(timeFormat)
 	stmt := tx.StmtContext(ctx, s.stmts.insert)
-	var last eventstore.Position
-	for i := range events {
-		e := &events[i]
+	for i, e := range events {
 		m := e.Meta
-		version := expected + int64(i) + 1
-		var position int64
-		err := stmt.QueryRowContext(ctx, commit, e.ID, stream.Tenant, stream.Type, stream.ID, version, e.Type, e.Schema, []byte(e.Data),
-			m.Actor, m.CorrelationID, m.CausationID, m.OccurredAt.Format(timeFormat), m.TraceParent, m.Reason, recorded).Scan(&position)
+		err := stmt.QueryRowContext(ctx, w.commit, e.ID, stream.Tenant, stream.Type, stream.ID, expected+int64(i)+1, e.Type, e.Schema, []byte(e.Data),
+			m.Actor, m.CorrelationID, m.CausationID, m.OccurredAt.Format(timeFormat), m.TraceParent, m.Reason, recorded).Scan(&w.positions[i])
 		if isUnique(err) {
 			if strings.Contains(err.Error(), "events.id") {
 				return fail(eventstore.ErrDuplicateEvent)
 			}
-			return eventstore.Position{}, &eventstore.ConflictError{Stream: stream, Expected: expected, Actual: -1}
+			return written{}, &eventstore.ConflictError{Stream: stream, Expected: expected, Actual: -1}
 		}
 		if err != nil {
 			return fail(err)
 		}
-		last = eventstore.Position{Commit: uint64(commit), Seq: position}
-		e.Stream, e.Version, e.Position, e.RecordedAt = stream, version, last, now
 	}
-	return last, nil
+	return w, nil
 }
 
 func isUnique(err error) bool {

@@ -70,10 +70,18 @@ func (s *Store) writeLoop() {
 func (s *Store) commit(group []*job) {
 	ctx := context.Background()
 	results := make([]result, len(group))
+	writes := make([]written, len(group))
 	answer := func() {
 		for i, j := range group {
 			j.done <- results[i]
 		}
+	}
+	if err := s.prepare(ctx); err != nil {
+		for i := range results {
+			results[i].err = err
+		}
+		answer()
+		return
 	}
 	tx, err := s.write.BeginTx(ctx, nil)
 	if err != nil {
@@ -100,7 +108,12 @@ func (s *Store) commit(group []*job) {
 			results[i].err = fmt.Errorf("append to %s: %w", j.stream, err)
 			continue
 		}
-		pos, err := s.appendTx(ctx, tx, j.stream, j.expected, j.events, j.claims)
+		w, err := s.appendTx(ctx, tx, j.stream, j.expected, j.events, j.claims)
+		if err == nil {
+			if _, rerr := tx.ExecContext(ctx, "RELEASE append"); rerr != nil {
+				err = fmt.Errorf("append to %s: %w", j.stream, rerr)
+			}
+		}
 		if err != nil {
 			results[i].err = err
 			if _, rerr := tx.ExecContext(ctx, "ROLLBACK TO append; RELEASE append"); rerr != nil {
@@ -116,11 +129,7 @@ func (s *Store) commit(group []*job) {
 			}
 			continue
 		}
-		if _, err := tx.ExecContext(ctx, "RELEASE append"); err != nil {
-			results[i].err = fmt.Errorf("append to %s: %w", j.stream, err)
-			continue
-		}
-		results[i].pos = pos
+		writes[i] = w
 		ok++
 	}
 	if ok == 0 {
@@ -133,6 +142,13 @@ func (s *Store) commit(group []*job) {
 			if results[i].err == nil {
 				results[i] = result{err: fmt.Errorf("append: commit: %w", err)}
 			}
+		}
+		answer()
+		return
+	}
+	for i, j := range group {
+		if j.alone == nil && results[i].err == nil {
+			results[i].pos = writes[i].apply(j.events)
 		}
 	}
 	answer()

@@ -196,8 +196,11 @@ func testAppendAssigns(t *testing.T, h Harness) {
 		if e.Stream != st {
 			t.Errorf("event %d has stream %v, want %v", i, e.Stream, st)
 		}
-		if e.RecordedAt.IsZero() {
-			t.Errorf("event %d has no RecordedAt", i)
+		if e.RecordedAt.IsZero() || !e.RecordedAt.Equal(events[i].RecordedAt) {
+			t.Errorf("event %d was recorded at %v, append said %v", i, e.RecordedAt, events[i].RecordedAt)
+		}
+		if e.Position != events[i].Position || e.Version != events[i].Version {
+			t.Errorf("event %d is at %s v%d, append said %s v%d", i, e.Position, e.Version, events[i].Position, events[i].Version)
 		}
 		if e.Position.Commit != got[0].Position.Commit {
 			t.Errorf("event %d has commit %d, the batch's first has %d", i, e.Position.Commit, got[0].Position.Commit)
@@ -379,15 +382,26 @@ func testNoLostUpdates(t *testing.T, h Harness) {
 
 func testBatchAtomic(t *testing.T, h Harness) {
 	s := open(t, h)
-	st := stream("acme", "c1")
+	existing := ev("e", 1)
+	mustAppend(t, s, stream("acme", "a"), eventstore.NoStream, existing)
+	// The third event repeats an id the store holds: the backend, not the
+	// argument check, refuses it, after writing the first two.
 	events := ev("e", 3)
-	events[2].ID = events[0].ID
-	if _, err := s.Append(t.Context(), st, eventstore.NoStream, events); !errors.Is(err, eventstore.ErrDuplicateEvent) {
-		t.Fatalf("batch with a repeated id: err = %v, want ErrDuplicateEvent", err)
+	events[2].ID = existing[0].ID
+	before := append([]eventstore.Event(nil), events...)
+	if _, err := s.Append(t.Context(), stream("acme", "b"), eventstore.NoStream, events); !errors.Is(err, eventstore.ErrDuplicateEvent) {
+		t.Fatalf("batch repeating a stored id: err = %v, want ErrDuplicateEvent", err)
 	}
-	if got := readStream(t, s, st); len(got) != 0 {
+	if got := readStream(t, s, stream("acme", "b")); len(got) != 0 {
 		t.Fatalf("a refused batch left %d events", len(got))
 	}
+	for i := range events {
+		if events[i].Version != 0 || !events[i].Position.IsZero() || !events[i].RecordedAt.IsZero() || events[i].Stream != before[i].Stream {
+			t.Fatalf("a refused append changed event %d: %+v", i, events[i])
+		}
+	}
+	// The first two ids were not stored.
+	mustAppend(t, s, stream("acme", "c"), eventstore.NoStream, events[:2])
 }
 
 func testDuplicateID(t *testing.T, h Harness) {
@@ -430,6 +444,11 @@ func testInvalidAppends(t *testing.T, h Harness) {
 		{"data not json", good, 0, bad(func(e *eventstore.Event) { e.Data = json.RawMessage(`{"a":`) }), nil},
 		{"empty claim", good, 0, ev("e", 1), []eventstore.Claim{{Kind: "client_code"}}},
 		{"too many events", good, 0, ev("e", eventstore.MaxBatch+1), nil},
+		{"schema too large", good, 0, bad(func(e *eventstore.Event) { e.Schema = 1 << 40 }), nil},
+		{"NUL in a text field", good, 0, bad(func(e *eventstore.Event) { e.Meta.Actor = "a\x00b" }), nil},
+		{"invalid UTF-8", good, 0, bad(func(e *eventstore.Event) { e.Type = "\xff" }), nil},
+		{"NUL in the stream id", stream("acme", "a\x00"), 0, ev("e", 1), nil},
+		{"NUL in a claim", good, 0, ev("e", 1), []eventstore.Claim{{Kind: "client_code", Value: "\x00"}}},
 	}
 	for _, c := range cases {
 		_, err := s.Append(t.Context(), c.stream, c.expected, c.events, c.claims...)
@@ -437,8 +456,13 @@ func testInvalidAppends(t *testing.T, h Harness) {
 			t.Errorf("%s: err = %v, want ErrInvalid", c.name, err)
 		}
 	}
-	if _, err := s.ReadAll(t.Context(), eventstore.Position{}, 0); !errors.Is(err, eventstore.ErrInvalid) {
-		t.Errorf("read all with limit 0: err = %v, want ErrInvalid", err)
+	for _, limit := range []int{0, -1, eventstore.MaxRead + 1} {
+		if _, err := s.ReadAll(t.Context(), eventstore.Position{}, limit); !errors.Is(err, eventstore.ErrInvalid) {
+			t.Errorf("read all with limit %d: err = %v, want ErrInvalid", limit, err)
+		}
+		if _, err := s.ReadTenant(t.Context(), "acme", eventstore.Position{}, limit); !errors.Is(err, eventstore.ErrInvalid) {
+			t.Errorf("read tenant with limit %d: err = %v, want ErrInvalid", limit, err)
+		}
 	}
 	if got := readAll(t, s, 100); len(got) != 0 {
 		t.Fatalf("refused appends left %d events", len(got))
@@ -552,6 +576,14 @@ func testClaimRelease(t *testing.T, h Harness) {
 	mustAppend(t, s, stream("acme", "d"), 0, ev("registered", 1), codeClaim("urn:acme/old"))
 	_, err := s.Append(t.Context(), stream("acme", "e"), 0, ev("registered", 1), codeClaim("urn:acme/new"))
 	assertClaimTaken(t, err, "client_code", "urn:acme/new")
+
+	// Claims apply in order: claim, release, claim again within one append.
+	release := func(v string) eventstore.Claim { return eventstore.Claim{Kind: "client_code", Value: v, Release: true} }
+	mustAppend(t, s, stream("acme", "f"), 0, ev("registered", 1), codeClaim("urn:acme/x"), release("urn:acme/x"), codeClaim("urn:acme/y"))
+	mustAppend(t, s, stream("acme", "g"), 0, ev("registered", 1), codeClaim("urn:acme/x"))
+	// A held value is taken, even for the stream that holds it.
+	_, err = s.Append(t.Context(), stream("acme", "f"), 1, ev("updated", 1), codeClaim("urn:acme/y"))
+	assertClaimTaken(t, err, "client_code", "urn:acme/y")
 }
 
 func testClaimReleaseNotOwner(t *testing.T, h Harness) {
@@ -752,10 +784,7 @@ func testResumingReader(t *testing.T, h Harness) {
 		if len(got) > 0 {
 			checkpoint = got[len(got)-1].Position
 		} else {
-			select {
-			case <-written:
-			case <-time.After(time.Millisecond):
-			}
+			time.Sleep(time.Millisecond)
 		}
 	}
 	<-written

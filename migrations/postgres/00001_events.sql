@@ -46,13 +46,19 @@ CREATE TABLE claims (
 
 -- clavis_expect_version fails the surrounding transaction with SQLSTATE
 -- CL409 unless the stream is at the expected version. The append sends it
--- first in one pipelined batch, so a mismatch undoes the whole batch.
+-- first in one pipelined batch, so a mismatch undoes the whole batch. It
+-- refuses to run in a transaction that already has an id: the id must be
+-- taken after the check, so that a stream's versions and the global order
+-- agree.
 -- +goose StatementBegin
 CREATE FUNCTION clavis_expect_version(p_tenant text, p_type text, p_id text, p_expected bigint)
 RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
     actual bigint;
 BEGIN
+    IF pg_current_xact_id_if_assigned() IS NOT NULL THEN
+        RAISE EXCEPTION 'append must start its own transaction, or write nothing before it';
+    END IF;
     SELECT coalesce(max(version), 0) INTO actual
       FROM events
      WHERE tenant = p_tenant AND stream_type = p_type AND stream_id = p_id;
