@@ -1,0 +1,299 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+)
+
+// Defaults of the settings that have one.
+const (
+	defaultAddr      = "127.0.0.1:8080"
+	defaultDataDir   = "./data"
+	defaultLogFormat = "auto"
+	defaultLogLevel  = "info"
+	minRootTokenLen  = 32
+)
+
+// Config is every setting of the clavis command. Only this package reads
+// flags and CLAVIS_* variables; everything else is handed what it needs.
+type Config struct {
+	// Addr is the HTTP listen address, host:port.
+	Addr string
+	// PublicURL is the base of every issuer URL, as callers reach the
+	// server (no trailing slash).
+	PublicURL string
+	// DataDir holds the embedded database and the generated root token.
+	DataDir string
+	// DatabaseURL selects the store: empty for SQLite in DataDir, a
+	// postgres:// or postgresql:// URL for PostgreSQL.
+	DatabaseURL string
+	// RootToken is the platform operator's bearer token; empty means
+	// "use or generate {DataDir}/root-token". A secret: see LogValue.
+	RootToken string
+	// Migrate applies pending migrations when the store opens.
+	Migrate bool
+	// LogFormat is auto, json or text.
+	LogFormat string
+	// LogLevel is debug, info, warn or error.
+	LogLevel string
+}
+
+// defaultConfig is the configuration with nothing set: the embedded
+// default. PublicURL is derived from Addr later.
+func defaultConfig() Config {
+	return Config{
+		Addr:      defaultAddr,
+		DataDir:   defaultDataDir,
+		Migrate:   true,
+		LogFormat: defaultLogFormat,
+		LogLevel:  defaultLogLevel,
+	}
+}
+
+// setting is one flag and the environment variable behind it.
+type setting struct {
+	name  string // the flag; the variable is CLAVIS_ + NAME with _ for -
+	arg   string // placeholder in help
+	usage string
+	def   string // the default, as help shows it
+	bind  func(fs *flag.FlagSet, c *Config, name string)
+}
+
+// envName is the variable read for the flag name.
+func envName(flagName string) string {
+	return "CLAVIS_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+func stringSetting(field func(*Config) *string) func(*flag.FlagSet, *Config, string) {
+	return func(fs *flag.FlagSet, c *Config, name string) {
+		p := field(c)
+		fs.StringVar(p, name, *p, "")
+	}
+}
+
+// settings lists every setting, in the order help shows them.
+var settings = []setting{
+	{
+		name: "addr", arg: "HOST:PORT", def: defaultAddr,
+		usage: "address the HTTP server listens on (port 0 takes a free port)",
+		bind:  stringSetting(func(c *Config) *string { return &c.Addr }),
+	},
+	{
+		name: "public-url", arg: "URL", def: `"http://" + addr`,
+		usage: "base URL callers reach the server at; issuers are {public-url}/t/{tenant}",
+		bind:  stringSetting(func(c *Config) *string { return &c.PublicURL }),
+	},
+	{
+		name: "data-dir", arg: "DIR", def: defaultDataDir,
+		usage: "directory for the embedded database (clavis.db) and the generated root token (created 0700)",
+		bind:  stringSetting(func(c *Config) *string { return &c.DataDir }),
+	},
+	{
+		name: "database-url", arg: "URL", def: "empty: SQLite at {data-dir}/clavis.db",
+		usage: "event store: empty for embedded SQLite, postgres://… or postgresql://… for PostgreSQL",
+		bind:  stringSetting(func(c *Config) *string { return &c.DatabaseURL }),
+	},
+	{
+		name: "root-token", arg: "TOKEN", def: "empty: read or generate {data-dir}/root-token",
+		usage: "platform operator bearer token, at least 32 characters; when empty, serve reuses {data-dir}/root-token or writes a new random one there (mode 0600)",
+		bind:  stringSetting(func(c *Config) *string { return &c.RootToken }),
+	},
+	{
+		name: "migrate", arg: "BOOL", def: "true",
+		usage: "apply pending database migrations on start",
+		bind: func(fs *flag.FlagSet, c *Config, name string) {
+			fs.BoolVar(&c.Migrate, name, c.Migrate, "")
+		},
+	},
+	{
+		name: "log-format", arg: "FORMAT", def: defaultLogFormat,
+		usage: "log format: auto (text when stderr is a terminal, else json), json or text",
+		bind:  stringSetting(func(c *Config) *string { return &c.LogFormat }),
+	},
+	{
+		name: "log-level", arg: "LEVEL", def: defaultLogLevel,
+		usage: "least severe level logged: debug, info, warn or error (debug adds one line per HTTP request)",
+		bind:  stringSetting(func(c *Config) *string { return &c.LogLevel }),
+	},
+}
+
+func lookupSetting(name string) setting {
+	for _, s := range settings {
+		if s.name == name {
+			return s
+		}
+	}
+	panic("clavis: no setting " + name)
+}
+
+// loadConfig defines the named settings on fs, parses args, and then
+// reads the variable of each setting whose flag was not given: a flag
+// wins over its variable, and an empty variable counts as unset. It
+// returns flag.ErrHelp when args ask for help. It does not validate.
+func loadConfig(fs *flag.FlagSet, args []string, getenv func(string) string, names []string) (Config, error) {
+	cfg := defaultConfig()
+	for _, name := range names {
+		lookupSetting(name).bind(fs, &cfg, name)
+	}
+	if err := fs.Parse(args); err != nil {
+		return Config{}, err
+	}
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	var errs []error
+	for _, name := range names {
+		if given[name] {
+			continue
+		}
+		v := getenv(envName(name))
+		if v == "" {
+			continue
+		}
+		if err := fs.Set(name, v); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", envName(name), err))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return Config{}, err
+	}
+	cfg.PublicURL = strings.TrimRight(cfg.PublicURL, "/")
+	if cfg.PublicURL == "" {
+		cfg.PublicURL = defaultPublicURL(cfg.Addr)
+	}
+	return cfg, nil
+}
+
+// defaultPublicURL is "http://" + addr, with localhost for a host that
+// only means "every interface" (":8080", "0.0.0.0:8080", "[::]:8080"),
+// which no caller can reach.
+func defaultPublicURL(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "http://" + addr
+	}
+	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+		host = "localhost"
+	}
+	return "http://" + net.JoinHostPort(host, port)
+}
+
+// Validate reports every problem with c at once, one joined error per
+// setting, each naming the flag and its variable. No error quotes the
+// root token or a database password.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(name, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("--%s (%s): %s", name, envName(name), fmt.Sprintf(format, args...)))
+	}
+
+	if _, port, err := net.SplitHostPort(c.Addr); err != nil {
+		bad("addr", "%q is not host:port", c.Addr)
+	} else if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		bad("addr", "port %q is not a number from 0 to 65535", port)
+	}
+
+	if u, err := url.Parse(c.PublicURL); err != nil {
+		bad("public-url", "%q is not a URL", c.PublicURL)
+	} else {
+		switch {
+		case u.Scheme != "http" && u.Scheme != "https":
+			bad("public-url", "%q must be an absolute http:// or https:// URL", c.PublicURL)
+		case u.Host == "" || u.Hostname() == "":
+			bad("public-url", "%q has no host", c.PublicURL)
+		case u.User != nil:
+			bad("public-url", "must not carry user information")
+		case u.RawQuery != "" || u.Fragment != "" || strings.ContainsAny(c.PublicURL, "?#"):
+			bad("public-url", "%q must not have a query or fragment (it is the base of issuer identifiers)", c.PublicURL)
+		}
+	}
+
+	if c.DataDir == "" {
+		bad("data-dir", "must not be empty")
+	}
+
+	if _, err := backendOf(c.DatabaseURL); err != nil {
+		bad("database-url", "%v", err)
+	}
+
+	if c.RootToken != "" {
+		if n := len(c.RootToken); n < minRootTokenLen {
+			bad("root-token", "has %d characters, at least %d are needed", n, minRootTokenLen)
+		}
+		if strings.IndexFunc(c.RootToken, func(r rune) bool { return r <= ' ' || r > '~' }) >= 0 {
+			bad("root-token", "must be printable ASCII without spaces")
+		}
+	}
+
+	switch c.LogFormat {
+	case "auto", "json", "text":
+	default:
+		bad("log-format", "%q is not auto, json or text", c.LogFormat)
+	}
+	if _, err := parseLevel(c.LogLevel); err != nil {
+		bad("log-level", "%v", err)
+	}
+	return errors.Join(errs...)
+}
+
+// parseLevel reads debug, info, warn or error.
+func parseLevel(s string) (slog.Level, error) {
+	switch strings.ToLower(s) {
+	case "debug":
+		return slog.LevelDebug, nil
+	case "info":
+		return slog.LevelInfo, nil
+	case "warn":
+		return slog.LevelWarn, nil
+	case "error":
+		return slog.LevelError, nil
+	}
+	return 0, fmt.Errorf("%q is not debug, info, warn or error", s)
+}
+
+// redacted stands in for a secret in logs and in String output.
+const redacted = "[redacted]"
+
+// LogValue lets c be logged whole: the root token is redacted, and so is
+// a password in the database URL.
+func (c Config) LogValue() slog.Value {
+	token := ""
+	if c.RootToken != "" {
+		token = redacted
+	}
+	return slog.GroupValue(
+		slog.String("addr", c.Addr),
+		slog.String("public_url", c.PublicURL),
+		slog.String("data_dir", c.DataDir),
+		slog.String("database_url", redactURL(c.DatabaseURL)),
+		slog.String("root_token", token),
+		slog.Bool("migrate", c.Migrate),
+		slog.String("log_format", c.LogFormat),
+		slog.String("log_level", c.LogLevel),
+	)
+}
+
+// String prints c as LogValue does, secrets redacted.
+func (c Config) String() string { return c.LogValue().String() }
+
+// redactURL hides the password of a database URL, in its user
+// information or in a password parameter.
+func redactURL(s string) string {
+	if s == "" {
+		return ""
+	}
+	u, err := url.Parse(s)
+	if err != nil {
+		return redacted
+	}
+	if q := u.Query(); q.Has("password") {
+		q.Set("password", "xxxxx")
+		u.RawQuery = q.Encode()
+	}
+	return u.Redacted()
+}

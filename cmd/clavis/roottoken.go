@@ -1,0 +1,102 @@
+package main
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// rootTokenFile is where serve keeps a generated root token, in the data dir.
+const rootTokenFile = "root-token"
+
+// rootToken returns the platform operator's token: cfg.RootToken when set,
+// else the one in {DataDir}/root-token, else a new random 256-bit token
+// written there with mode 0600. It logs where a generated token went,
+// never the token.
+func rootToken(cfg Config, log *slog.Logger) (string, error) {
+	if cfg.RootToken != "" {
+		return cfg.RootToken, nil
+	}
+	path := filepath.Join(cfg.DataDir, rootTokenFile)
+	token, err := readRootToken(path, log)
+	if err == nil {
+		log.Info("using the root token from its file", "path", path)
+		return token, nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return "", err
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return "", fmt.Errorf("create data dir: %w", err)
+	}
+	token, created, err := writeRootToken(path)
+	if err != nil {
+		return "", err
+	}
+	if !created { // another process wrote it first: use theirs
+		return readRootToken(path, log)
+	}
+	log.Info("generated a root token; read it from its file", "path", path)
+	return token, nil
+}
+
+// readRootToken reads a token file, warning when others may read it.
+func readRootToken(path string, log *slog.Logger) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("read root token: %w", err)
+	}
+	token := strings.TrimSpace(string(b))
+	if len(token) < minRootTokenLen {
+		return "", fmt.Errorf("read root token: %s holds %d characters, at least %d are needed", path, len(token), minRootTokenLen)
+	}
+	if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o077 != 0 {
+		log.Warn("the root token file is readable by others; chmod 600 it", "path", path, "mode", fi.Mode().Perm().String())
+	}
+	return token, nil
+}
+
+// writeRootToken creates path holding a new random token, atomically: the
+// token goes to a private temporary file that is then linked into place,
+// so a reader never sees a half-written file and two processes starting
+// together end up with one token. created is false when path already
+// existed (and token is then empty).
+func writeRootToken(path string) (token string, created bool, err error) {
+	var raw [32]byte
+	_, _ = rand.Read(raw[:]) // crypto/rand.Read never fails
+	token = base64.RawURLEncoding.EncodeToString(raw[:])
+
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".root-token-*") // mode 0600
+	if err != nil {
+		return "", false, fmt.Errorf("write root token: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	if err := tmp.Chmod(0o600); err != nil {
+		tmp.Close()
+		return "", false, fmt.Errorf("write root token: %w", err)
+	}
+	if _, err := tmp.WriteString(token + "\n"); err != nil {
+		tmp.Close()
+		return "", false, fmt.Errorf("write root token: %w", err)
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return "", false, fmt.Errorf("write root token: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return "", false, fmt.Errorf("write root token: %w", err)
+	}
+	if err := os.Link(tmp.Name(), path); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return "", false, nil
+		}
+		return "", false, fmt.Errorf("write root token: %w", err)
+	}
+	return token, true, nil
+}

@@ -1,0 +1,173 @@
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/clavisiam/clavis/eventstore"
+)
+
+// Defaults for the zero fields of [Config].
+const (
+	DefaultBodyLimit    = 1 << 20 // 1 MiB
+	DefaultReadTimeout  = 10 * time.Second
+	DefaultWriteTimeout = 10 * time.Second
+	DefaultIdleTimeout  = 60 * time.Second
+	DefaultReadyTimeout = 2 * time.Second
+)
+
+// Config holds the app's knobs. A zero field takes its default; a
+// negative one is an error.
+type Config struct {
+	// BodyLimit is the largest request body accepted, in bytes; a larger
+	// one answers 413 (default [DefaultBodyLimit]).
+	BodyLimit int
+	// ReadTimeout bounds reading a whole request, headers and body
+	// (default [DefaultReadTimeout]).
+	ReadTimeout time.Duration
+	// WriteTimeout bounds writing a response (default [DefaultWriteTimeout]).
+	WriteTimeout time.Duration
+	// IdleTimeout is how long a keep-alive connection may wait for its next
+	// request (default [DefaultIdleTimeout]).
+	IdleTimeout time.Duration
+	// ReadyTimeout bounds the store check behind GET /readyz
+	// (default [DefaultReadyTimeout]).
+	ReadyTimeout time.Duration
+}
+
+// withDefaults validates c and fills its zero fields.
+func (c Config) withDefaults() (Config, error) {
+	var errs []error
+	if c.BodyLimit < 0 {
+		errs = append(errs, fmt.Errorf("body limit %d is negative", c.BodyLimit))
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"read timeout", c.ReadTimeout}, {"write timeout", c.WriteTimeout}, {"idle timeout", c.IdleTimeout}, {"ready timeout", c.ReadyTimeout}} {
+		if d.v < 0 {
+			errs = append(errs, fmt.Errorf("%s %s is negative", d.name, d.v))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return Config{}, fmt.Errorf("httpapi: invalid config: %w", err)
+	}
+	c.BodyLimit = orDefault(c.BodyLimit, DefaultBodyLimit)
+	c.ReadTimeout = orDefault(c.ReadTimeout, DefaultReadTimeout)
+	c.WriteTimeout = orDefault(c.WriteTimeout, DefaultWriteTimeout)
+	c.IdleTimeout = orDefault(c.IdleTimeout, DefaultIdleTimeout)
+	c.ReadyTimeout = orDefault(c.ReadyTimeout, DefaultReadyTimeout)
+	return c, nil
+}
+
+// orDefault returns v, or def when v is zero.
+func orDefault[T int | time.Duration](v, def T) T {
+	if v == 0 {
+		return def
+	}
+	return v
+}
+
+// Server is the Clavis HTTP app over one event store. Create it with
+// [New]; run it with [Server.Serve] and stop it with [Server.Shutdown].
+// Its methods are safe for concurrent use.
+type Server struct {
+	app   *fiber.App
+	store eventstore.Store
+	log   *slog.Logger
+	cfg   Config
+
+	mu        sync.Mutex
+	listeners []*onceCloseListener
+	stopped   bool
+}
+
+// New builds the app: the fiber configuration, the middleware and every
+// route, reading from store and logging to log. It does not listen.
+func New(cfg Config, store eventstore.Store, log *slog.Logger) (*Server, error) {
+	if store == nil {
+		return nil, errors.New("httpapi: nil store")
+	}
+	if log == nil {
+		return nil, errors.New("httpapi: nil logger")
+	}
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{store: store, log: log, cfg: cfg}
+	s.app = fiber.New(fiber.Config{
+		AppName:               "clavis",
+		BodyLimit:             cfg.BodyLimit,
+		ReadTimeout:           cfg.ReadTimeout,
+		WriteTimeout:          cfg.WriteTimeout,
+		IdleTimeout:           cfg.IdleTimeout,
+		DisableStartupMessage: true,
+		ErrorHandler:          errorHandler(log),
+	})
+	s.app.Use(withRequestID, accessLog(log))
+	s.app.Get("/healthz", s.healthz)
+	s.app.Get("/readyz", s.readyz)
+	return s, nil
+}
+
+// Serve accepts connections on ln and serves them until [Server.Shutdown]
+// is called; then it returns nil. It returns at once, closing ln, if the
+// server was already shut down. Any other error comes from accepting
+// connections.
+func (s *Server) Serve(ln net.Listener) error {
+	l := &onceCloseListener{Listener: ln}
+	s.mu.Lock()
+	if s.stopped {
+		s.mu.Unlock()
+		_ = l.Close()
+		return nil
+	}
+	s.listeners = append(s.listeners, l)
+	s.mu.Unlock()
+	if err := s.app.Listener(l); err != nil {
+		return fmt.Errorf("serve http on %s: %w", ln.Addr(), err)
+	}
+	return nil
+}
+
+// Shutdown stops accepting connections, closes idle ones and waits for
+// requests in flight to finish, or for ctx to end (then it returns the
+// context's error and leaves the remaining connections to the process's
+// exit). After Shutdown, Serve returns.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.stopped = true
+	listeners := s.listeners
+	s.mu.Unlock()
+	// Closing the listeners here, not only in fiber, stops a Serve that
+	// has not yet handed its listener to fasthttp, which would otherwise
+	// miss the shutdown and serve on.
+	for _, l := range listeners {
+		_ = l.Close()
+	}
+	if err := s.app.ShutdownWithContext(ctx); err != nil {
+		return fmt.Errorf("shut down http server: %w", err)
+	}
+	return nil
+}
+
+// onceCloseListener lets both Shutdown and fasthttp close the listener:
+// fasthttp gives up on a shutdown when its Close fails.
+type onceCloseListener struct {
+	net.Listener
+	once sync.Once
+	err  error
+}
+
+func (l *onceCloseListener) Close() error {
+	l.once.Do(func() { l.err = l.Listener.Close() })
+	return l.err
+}
