@@ -9,8 +9,11 @@
 package domain
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 )
 
@@ -169,4 +172,23 @@ type Claim struct {
 // Claimer is implemented by events that reserve or release unique values.
 type Claimer interface {
 	Claims() []Claim
+}
+
+// DecodeStrict decodes data, which must be exactly one JSON object, into v,
+// refusing unknown fields and trailing data. Aggregate decoders use it: a
+// stored event this code wrote never has either, so both mean corruption.
+func DecodeStrict(data []byte, v any) error {
+	data = bytes.TrimSpace(data)
+	if len(data) == 0 || data[0] != '{' {
+		return errors.New("payload is not a JSON object")
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return err
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return errors.New("trailing data after the JSON object")
+	}
+	return nil
 }

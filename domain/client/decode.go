@@ -1,11 +1,8 @@
 package client
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 
 	"github.com/clavisiam/clavis/domain"
 )
@@ -87,17 +84,8 @@ func unknown(eventType string, schemaVersion int) error {
 // unknown fields and trailing data, then runs check on it.
 func decodeAs[T domain.Event](data []byte, check func(T) error) (domain.Event, error) {
 	var v T
-	data = bytes.TrimSpace(data)
-	if len(data) == 0 || data[0] != '{' {
-		return nil, errors.New("payload is not a JSON object")
-	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&v); err != nil {
+	if err := domain.DecodeStrict(data, &v); err != nil {
 		return nil, err
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, errors.New("trailing data after the JSON object")
 	}
 	if err := check(v); err != nil {
 		return nil, err

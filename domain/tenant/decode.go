@@ -1,11 +1,8 @@
 package tenant
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 
 	"github.com/clavisiam/clavis/domain"
 )
@@ -27,25 +24,25 @@ func Decode(eventType string, schemaVersion int, data []byte) (domain.Event, err
 	switch {
 	case eventType == EventTypeCreated && schemaVersion == 1:
 		var v TenantCreated
-		if err = decodeJSON(data, &v); err == nil && (v.Slug == "" || v.At.IsZero()) {
+		if err = domain.DecodeStrict(data, &v); err == nil && (v.Slug == "" || v.At.IsZero()) {
 			err = errors.New("slug and at are required")
 		}
 		e = v
 	case eventType == EventTypeRenamed && schemaVersion == 1:
 		var v TenantRenamed
-		if err = decodeJSON(data, &v); err == nil && v.At.IsZero() {
+		if err = domain.DecodeStrict(data, &v); err == nil && v.At.IsZero() {
 			err = errors.New("at is required")
 		}
 		e = v
 	case eventType == EventTypeSuspended && schemaVersion == 1:
 		var v TenantSuspended
-		if err = decodeJSON(data, &v); err == nil && v.At.IsZero() {
+		if err = domain.DecodeStrict(data, &v); err == nil && v.At.IsZero() {
 			err = errors.New("at is required")
 		}
 		e = v
 	case eventType == EventTypeResumed && schemaVersion == 1:
 		var v TenantResumed
-		if err = decodeJSON(data, &v); err == nil && v.At.IsZero() {
+		if err = domain.DecodeStrict(data, &v); err == nil && v.At.IsZero() {
 			err = errors.New("at is required")
 		}
 		e = v
@@ -56,22 +53,4 @@ func Decode(eventType string, schemaVersion int, data []byte) (domain.Event, err
 		return nil, fmt.Errorf("decode event %q schema version %d: %w: %v", eventType, schemaVersion, domain.ErrCorruptEvent, err)
 	}
 	return e, nil
-}
-
-// decodeJSON decodes exactly one JSON object into v, refusing unknown
-// fields and trailing data.
-func decodeJSON(data []byte, v any) error {
-	data = bytes.TrimSpace(data)
-	if len(data) == 0 || data[0] != '{' {
-		return errors.New("payload is not a JSON object")
-	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return err
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return errors.New("trailing data after the JSON object")
-	}
-	return nil
 }
