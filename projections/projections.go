@@ -1,0 +1,146 @@
+// Package projections builds the read models that the admin API and the
+// token endpoints read: the clients of each tenant (with their secret
+// hashes, for verification), the tenants, and a lookup by client_id. The
+// read models live in the same database as the event store (PostgreSQL or
+// SQLite); each backend keeps its own SQL in a subpackage.
+//
+// A [Projector] applies events in store order, exactly once in effect: the
+// read-model writes and the projection's checkpoint commit in one
+// transaction, guarded so that an event at or below the checkpoint is
+// skipped. Any number of nodes may therefore feed the same events to the
+// same database. Events normally arrive from NATS; [Projector.Rebuild]
+// drops the read models and replays them from the event store itself.
+package projections
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/clavisiam/clavis/domain/client"
+	"github.com/clavisiam/clavis/domain/scope"
+	"github.com/clavisiam/clavis/eventstore"
+)
+
+// ErrNotFound is returned for a tenant or client the read model does not
+// hold. Across tenants it is the same answer as for a client that never
+// existed, so existence never leaks.
+var ErrNotFound = errors.New("projections: not found")
+
+// Name is the name of the read-model projection and its checkpoint.
+const Name = "read_model"
+
+// TenantView is a tenant as the read model holds it.
+type TenantView struct {
+	Slug             string    `json:"slug"`
+	Name             string    `json:"name"`
+	Suspended        bool      `json:"suspended"`
+	SuspensionReason string    `json:"suspension_reason,omitempty"`
+	Version          int64     `json:"version"`
+	CreatedAt        time.Time `json:"created_at"`
+	UpdatedAt        time.Time `json:"updated_at"`
+}
+
+// SecretView is a client secret as the read model holds it: its hash is
+// there for the token endpoint's verification and never leaves the server.
+type SecretView struct {
+	ID          string     `json:"id"`
+	Hash        string     `json:"hash"`
+	CreatedAt   time.Time  `json:"created_at"`
+	ExpiresAt   *time.Time `json:"expires_at,omitempty"`
+	Description string     `json:"description,omitempty"`
+}
+
+// ClientView is a client as the read model holds it: its settings, state
+// and secrets, as of Version.
+type ClientView struct {
+	Tenant             string          `json:"tenant"`
+	ClientID           string          `json:"client_id"`
+	Settings           client.Settings `json:"settings"`
+	Active             bool            `json:"active"`
+	DeactivationReason string          `json:"deactivation_reason,omitempty"`
+	Secrets            []SecretView    `json:"secrets"`
+	ClonedFrom         string          `json:"cloned_from,omitempty"`
+	Version            int64           `json:"version"`
+	CreatedAt          time.Time       `json:"created_at"`
+	UpdatedAt          time.Time       `json:"updated_at"`
+}
+
+// ClientFilter selects clients of one tenant for [ReadModel.Clients].
+type ClientFilter struct {
+	// Type keeps clients of one type ("" for all).
+	Type client.Type
+	// Active keeps active (true) or inactive (false) clients; nil for all.
+	Active *bool
+	// Search keeps clients whose name or code contains it, ignoring case.
+	Search string
+	// After is the cursor: the client_id of the last client of the
+	// previous page ("" for the first page). Pages are ordered by client_id.
+	After string
+	// Limit is the page size, 1..MaxPage.
+	Limit int
+}
+
+// MaxPage is the largest page [ReadModel.Clients] and [ReadModel.Tenants]
+// return.
+const MaxPage = 500
+
+// ReadModel answers queries from the projected state. Reads are
+// eventually consistent with the event store; callers that need their own
+// writes wait with [Projector.WaitFor] first.
+type ReadModel interface {
+	// Tenant returns a tenant, or ErrNotFound.
+	Tenant(ctx context.Context, slug string) (TenantView, error)
+	// Tenants returns up to limit tenants with slugs after after, by slug.
+	Tenants(ctx context.Context, after string, limit int) ([]TenantView, error)
+	// Client returns a client of tenant, or ErrNotFound (also when the
+	// client exists in another tenant, or was deleted).
+	Client(ctx context.Context, tenant, clientID string) (ClientView, error)
+	// ClientByID finds a client by its platform-unique id, or ErrNotFound.
+	ClientByID(ctx context.Context, clientID string) (ClientView, error)
+	// Clients returns one page of a tenant's clients matching f, ordered by
+	// client_id, and the cursor of the next page ("" on the last page).
+	Clients(ctx context.Context, tenant string, f ClientFilter) ([]ClientView, string, error)
+	// Catalogue returns the tenant's scope catalogue: the identity and
+	// platform scopes plus the API scopes its live clients define.
+	Catalogue(ctx context.Context, tenant string) (scope.Catalogue, error)
+	// Checkpoint returns the position up to which events are applied.
+	Checkpoint(ctx context.Context, name string) (eventstore.Position, error)
+}
+
+// Status reports where a projection stands.
+type Status struct {
+	Name string `json:"name"`
+	// Position is the checkpoint: every event up to it is applied.
+	Position eventstore.Position `json:"position"`
+	// Head is the newest position the event store shows readers.
+	Head eventstore.Position `json:"head"`
+	// CaughtUp is true when Position has reached Head.
+	CaughtUp bool `json:"caught_up"`
+	// Lag is how long ago the newest applied event was recorded, while
+	// the projection is behind (0 when caught up).
+	Lag time.Duration `json:"lag_ns"`
+}
+
+// NewClientView is the view of a client aggregate, as the read model
+// will hold it once it has applied the same events. Command handlers use
+// it to answer from the command's result.
+func NewClientView(tenant string, c *client.Client) ClientView {
+	secrets := c.Secrets()
+	views := make([]SecretView, len(secrets))
+	for i, s := range secrets {
+		views[i] = SecretView{ID: s.ID, Hash: s.Hash, CreatedAt: s.CreatedAt, ExpiresAt: s.ExpiresAt, Description: s.Description}
+	}
+	return ClientView{
+		Tenant:             tenant,
+		ClientID:           c.ID(),
+		Settings:           c.Settings(),
+		Active:             c.Active(),
+		DeactivationReason: c.DeactivationReason(),
+		Secrets:            views,
+		ClonedFrom:         c.ClonedFrom(),
+		Version:            c.Version(),
+		CreatedAt:          c.CreatedAt(),
+		UpdatedAt:          c.UpdatedAt(),
+	}
+}
