@@ -35,9 +35,9 @@ const NoStream int64 = 0
 // StreamID names one aggregate's stream. Streams are scoped to a tenant:
 // the same Type and ID in two tenants are two unrelated streams.
 type StreamID struct {
-	Tenant string
-	Type   string // aggregate type: "tenant", "client"
-	ID     string // aggregate id
+	Tenant string `json:"tenant"`
+	Type   string `json:"type"` // aggregate type: "tenant", "client"
+	ID     string `json:"id"`   // aggregate id
 }
 
 func (s StreamID) String() string { return s.Tenant + "/" + s.Type + "/" + s.ID }
@@ -75,21 +75,21 @@ type Metadata struct {
 type Event struct {
 	// ID is unique across the store (a UUID). It doubles as the message id
 	// on NATS, so a republished event is de-duplicated.
-	ID string
+	ID string `json:"id"`
 	// Stream and Version place the event in its aggregate's history.
-	Stream  StreamID
-	Version int64
+	Stream  StreamID `json:"stream"`
+	Version int64    `json:"version"`
 	// Type is the event's wire name ("client.registered"); Schema is the
 	// version of its Data shape.
-	Type   string
-	Schema int
+	Type   string `json:"type"`
+	Schema int    `json:"schema"`
 	// Data is the event's JSON payload, kept byte for byte.
-	Data json.RawMessage
-	Meta Metadata
+	Data json.RawMessage `json:"data"`
+	Meta Metadata        `json:"meta"`
 	// Position is the event's place in the store's global order.
-	Position Position
+	Position Position `json:"position"`
 	// RecordedAt is when the store committed the event.
-	RecordedAt time.Time
+	RecordedAt time.Time `json:"recorded_at"`
 }
 
 // Position is a place in the store's global order. Positions are compared

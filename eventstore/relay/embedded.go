@@ -1,0 +1,87 @@
+package relay
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+)
+
+// ServerConfig configures the in-process NATS server of the embedded
+// default.
+type ServerConfig struct {
+	// StoreDir holds JetStream's files.
+	StoreDir string
+	// Listen is the loopback address local tools connect to: "host:port",
+	// "host:0" for a free port, or "off" for no port at all (in-process
+	// connections only).
+	Listen string
+	// Logger receives the server's notices and errors.
+	Logger *slog.Logger
+}
+
+// StartServer starts an in-process NATS server with JetStream and waits
+// until it accepts connections. Connect to it with nats.InProcessServer.
+func StartServer(cfg ServerConfig) (*server.Server, error) {
+	if cfg.StoreDir == "" {
+		return nil, errors.New("relay: the embedded NATS server needs a store directory")
+	}
+	opts := &server.Options{
+		ServerName: "clavis-embedded",
+		JetStream:  true,
+		StoreDir:   cfg.StoreDir,
+		NoSigs:     true,
+		NoLog:      cfg.Logger == nil,
+	}
+	if cfg.Listen == "off" || cfg.Listen == "" {
+		opts.DontListen = true
+	} else {
+		host, port, err := net.SplitHostPort(cfg.Listen)
+		if err != nil {
+			return nil, fmt.Errorf("relay: nats listen address %q: %w", cfg.Listen, err)
+		}
+		p, err := strconv.Atoi(port)
+		if err != nil || p < 0 || p > 65535 {
+			return nil, fmt.Errorf("relay: nats listen port %q is not a port", port)
+		}
+		if p == 0 {
+			p = server.RANDOM_PORT
+		}
+		opts.Host, opts.Port = host, p
+	}
+	ns, err := server.NewServer(opts)
+	if err != nil {
+		return nil, fmt.Errorf("relay: start nats server: %w", err)
+	}
+	if cfg.Logger != nil {
+		ns.SetLoggerV2(&natsLogger{cfg.Logger}, false, false, false)
+	}
+	go ns.Start()
+	if !ns.ReadyForConnections(30 * time.Second) {
+		ns.Shutdown()
+		return nil, errors.New("relay: the embedded nats server did not start within 30s")
+	}
+	return ns, nil
+}
+
+// natsLogger forwards the server's log lines to slog.
+type natsLogger struct{ l *slog.Logger }
+
+func (n *natsLogger) Noticef(format string, v ...any) {
+	n.l.Debug(fmt.Sprintf(format, v...), "component", "nats")
+}
+func (n *natsLogger) Warnf(format string, v ...any) {
+	n.l.Warn(fmt.Sprintf(format, v...), "component", "nats")
+}
+func (n *natsLogger) Fatalf(format string, v ...any) {
+	n.l.Error(fmt.Sprintf(format, v...), "component", "nats")
+}
+func (n *natsLogger) Errorf(format string, v ...any) {
+	n.l.Error(fmt.Sprintf(format, v...), "component", "nats")
+}
+func (n *natsLogger) Debugf(format string, v ...any) {}
+func (n *natsLogger) Tracef(format string, v ...any) {}

@@ -1,0 +1,435 @@
+package relay
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/clavisiam/clavis/eventstore"
+)
+
+// Relay publishes the store's events to the internal and public streams.
+// Create it with [New] and run it with [Relay.Run].
+type Relay struct {
+	store  eventstore.Store
+	nc     *nats.Conn
+	js     jetstream.JetStream
+	names  Names
+	log    *slog.Logger
+	node   string
+	batch  int
+	poll   time.Duration
+	leases time.Duration
+
+	wake chan struct{}
+
+	mu     sync.Mutex
+	status Status
+}
+
+// Status is what the relay has published so far.
+type Status struct {
+	// Leader is true while this node holds the relay lease.
+	Leader bool `json:"leader"`
+	// Internal and Public are the store positions of the last event each
+	// stream holds.
+	Internal eventstore.Position `json:"internal"`
+	Public   eventstore.Position `json:"public"`
+	// LastError is the last publishing error, cleared by a success.
+	LastError string `json:"last_error,omitempty"`
+}
+
+// Option configures a [Relay].
+type Option func(*Relay) error
+
+// WithLogger sets the logger (default: discard).
+func WithLogger(l *slog.Logger) Option {
+	return func(r *Relay) error {
+		if l == nil {
+			return errors.New("relay: nil logger")
+		}
+		r.log = l
+		return nil
+	}
+}
+
+// WithNode names this node in the lease (default: a random id).
+func WithNode(id string) Option {
+	return func(r *Relay) error {
+		if id == "" {
+			return errors.New("relay: empty node id")
+		}
+		r.node = id
+		return nil
+	}
+}
+
+// WithPollInterval sets how often the relay looks for new events when
+// nothing woke it (default 1 s). Wake-ups ([Relay.Wake], or a message on
+// the wake subject) make new events go out at once.
+func WithPollInterval(d time.Duration) Option {
+	return func(r *Relay) error {
+		if d < time.Millisecond {
+			return fmt.Errorf("relay: poll interval %s is too short", d)
+		}
+		r.poll = d
+		return nil
+	}
+}
+
+// WithBatch sets how many events are pipelined per round (default 256).
+func WithBatch(n int) Option {
+	return func(r *Relay) error {
+		if n < 1 || n > eventstore.MaxRead {
+			return fmt.Errorf("relay: batch %d is not within 1..%d", n, eventstore.MaxRead)
+		}
+		r.batch = n
+		return nil
+	}
+}
+
+// WithLeaseTTL sets how long the lease outlives a relay that stopped
+// renewing it (default 10 s): the longest pause before another node takes
+// over.
+func WithLeaseTTL(d time.Duration) Option {
+	return func(r *Relay) error {
+		if d < 100*time.Millisecond {
+			return fmt.Errorf("relay: lease ttl %s is too short", d)
+		}
+		r.leases = d
+		return nil
+	}
+}
+
+// New returns a relay from store to the streams named by names, over nc.
+func New(store eventstore.Store, nc *nats.Conn, names Names, opts ...Option) (*Relay, error) {
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, fmt.Errorf("relay: %w", err)
+	}
+	r := &Relay{
+		store: store, nc: nc, js: js, names: names,
+		log:   slog.New(slog.DiscardHandler),
+		node:  fmt.Sprintf("node-%016x", rand.Uint64()),
+		batch: 256, poll: time.Second, leases: 10 * time.Second,
+		wake: make(chan struct{}, 1),
+	}
+	for _, opt := range opts {
+		if err := opt(r); err != nil {
+			return nil, err
+		}
+	}
+	return r, nil
+}
+
+// Status reports what the relay has published.
+func (r *Relay) Status() Status {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.status
+}
+
+// Wake tells the relay that new events may be readable.
+func (r *Relay) Wake() {
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
+}
+
+// EnsureStreams creates or updates the internal and public streams and
+// the lease bucket. Their retention is unlimited: the streams are the
+// history downstream subscribers replay from.
+func EnsureStreams(ctx context.Context, js jetstream.JetStream, names Names, replicas int) error {
+	if replicas < 1 {
+		replicas = 1
+	}
+	for _, cfg := range []jetstream.StreamConfig{
+		{Name: names.InternalStream(), Subjects: []string{names.InternalFilter()}, Description: "Clavis events, whole envelopes (internal)"},
+		{Name: names.PublicStream(), Subjects: []string{names.PublicFilter()}, Description: "Clavis events as CloudEvents, without secrets"},
+	} {
+		cfg.Storage = jetstream.FileStorage
+		cfg.Retention = jetstream.LimitsPolicy
+		cfg.Duplicates = 10 * time.Minute
+		cfg.Replicas = replicas
+		if _, err := js.CreateOrUpdateStream(ctx, cfg); err != nil {
+			return fmt.Errorf("relay: create stream %s: %w", cfg.Name, err)
+		}
+	}
+	return nil
+}
+
+// lane is one stream the relay feeds.
+type lane struct {
+	name    string
+	encode  func(Names, eventstore.Event) (*nats.Msg, error)
+	lastSeq uint64
+	lastPos eventstore.Position
+	synced  bool
+}
+
+// Run publishes until ctx ends. It survives NATS outages and store
+// errors, retrying with backoff; it returns only ctx's error.
+func (r *Relay) Run(ctx context.Context) error {
+	sub, err := r.nc.Subscribe(r.names.WakeSubject(), func(*nats.Msg) { r.Wake() })
+	if err == nil {
+		defer sub.Unsubscribe()
+	} else {
+		r.log.Warn("relay: no wake-up subscription; polling only", "error", err)
+	}
+	lanes := []*lane{
+		{name: r.names.InternalStream(), encode: InternalMessage},
+		{name: r.names.PublicStream(), encode: PublicMessage},
+	}
+	lease := &lease{r: r}
+	backoff := 100 * time.Millisecond
+	for {
+		if ctx.Err() != nil {
+			lease.release()
+			return ctx.Err()
+		}
+		leader, err := lease.hold(ctx)
+		if err == nil && !leader {
+			r.setLeader(false)
+			for _, l := range lanes {
+				l.synced = false // another node publishes meanwhile
+			}
+			r.sleep(ctx, r.leases/3)
+			continue
+		}
+		if err == nil {
+			r.setLeader(true)
+			var published int
+			published, err = r.round(ctx, lanes)
+			if err == nil {
+				backoff = 100 * time.Millisecond
+				r.setError(nil)
+				if published == 0 {
+					r.sleep(ctx, r.poll)
+				}
+				continue
+			}
+		}
+		if ctx.Err() != nil {
+			continue
+		}
+		r.setError(err)
+		r.log.Warn("relay: publishing paused", "error", err, "retry_in", backoff)
+		for _, l := range lanes {
+			l.synced = false
+		}
+		r.sleep(ctx, backoff+time.Duration(rand.Int64N(int64(backoff/2)+1)))
+		backoff = min(backoff*2, 5*time.Second)
+	}
+}
+
+// sleep waits for d, a wake-up or the end of ctx.
+func (r *Relay) sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-r.wake:
+	case <-t.C:
+	}
+}
+
+// round publishes the next batch of events to every lane and reports how
+// many messages it published.
+func (r *Relay) round(ctx context.Context, lanes []*lane) (int, error) {
+	from := eventstore.Position{}
+	for i, l := range lanes {
+		if !l.synced {
+			if err := r.sync(ctx, l); err != nil {
+				return 0, err
+			}
+		}
+		if i == 0 || l.lastPos.Less(from) {
+			from = l.lastPos
+		}
+	}
+	events, err := r.store.ReadAll(ctx, from, r.batch)
+	if err != nil {
+		return 0, fmt.Errorf("read events after %s: %w", from, err)
+	}
+	if len(events) == 0 {
+		return 0, nil
+	}
+	type pending struct {
+		l   *lane
+		pos eventstore.Position
+		ack jetstream.PubAckFuture
+	}
+	var inflight []pending
+	expected := map[*lane]uint64{}
+	for _, l := range lanes {
+		expected[l] = l.lastSeq
+	}
+	var perr error
+publish:
+	for _, e := range events {
+		for _, l := range lanes {
+			if !l.lastPos.Less(e.Position) {
+				continue
+			}
+			m, err := l.encode(r.names, e)
+			if err != nil {
+				perr = err
+				break publish
+			}
+			f, err := r.js.PublishMsgAsync(m,
+				jetstream.WithMsgID(e.ID),
+				jetstream.WithExpectStream(l.name),
+				jetstream.WithExpectLastSequence(expected[l]))
+			if err != nil {
+				perr = fmt.Errorf("publish to %s: %w", l.name, err)
+				break publish
+			}
+			expected[l]++
+			inflight = append(inflight, pending{l, e.Position, f})
+		}
+	}
+	// Take every ack in order; the first failure stops a lane's progress,
+	// and everything pipelined behind it on that lane failed its
+	// expected-sequence check, so nothing landed out of order.
+	timeout := time.NewTimer(10 * time.Second)
+	defer timeout.Stop()
+	failed := map[*lane]bool{}
+	n := 0
+	for _, p := range inflight {
+		select {
+		case ack := <-p.ack.Ok():
+			if failed[p.l] {
+				continue
+			}
+			p.l.lastSeq, p.l.lastPos = ack.Sequence, p.pos
+			n++
+		case err := <-p.ack.Err():
+			if !failed[p.l] {
+				failed[p.l] = true
+				p.l.synced = false
+				if perr == nil {
+					perr = fmt.Errorf("publish to %s: %w", p.l.name, err)
+				}
+			}
+		case <-timeout.C:
+			for _, l := range lanes {
+				l.synced = false
+			}
+			return n, errors.Join(perr, errors.New("publish acknowledgements timed out"))
+		case <-ctx.Done():
+			return n, ctx.Err()
+		}
+	}
+	r.mu.Lock()
+	r.status.Internal, r.status.Public = lanes[0].lastPos, lanes[1].lastPos
+	r.mu.Unlock()
+	return n, perr
+}
+
+// sync reads where a stream stands: its last sequence and the store
+// position its last message carries.
+func (r *Relay) sync(ctx context.Context, l *lane) error {
+	s, err := r.js.Stream(ctx, l.name)
+	if err != nil {
+		return fmt.Errorf("open stream %s: %w", l.name, err)
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		return fmt.Errorf("stream %s info: %w", l.name, err)
+	}
+	l.lastSeq, l.lastPos = info.State.LastSeq, eventstore.Position{}
+	if l.lastSeq > 0 {
+		m, err := s.GetMsg(ctx, l.lastSeq)
+		if err != nil {
+			return fmt.Errorf("read last message of %s: %w", l.name, err)
+		}
+		if l.lastPos, err = positionOf(m.Header); err != nil {
+			return fmt.Errorf("last message of %s: %w", l.name, err)
+		}
+	}
+	l.synced = true
+	return nil
+}
+
+func (r *Relay) setLeader(on bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.status.Leader = on
+}
+
+func (r *Relay) setError(err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err == nil {
+		r.status.LastError = ""
+	} else {
+		r.status.LastError = err.Error()
+	}
+}
+
+// lease is the relay's claim to be the one publishing, a key in a
+// JetStream key-value bucket whose entries expire after the lease TTL. It
+// saves work; correctness never depends on it.
+type lease struct {
+	r        *Relay
+	kv       jetstream.KeyValue
+	revision uint64
+	renewed  time.Time
+}
+
+const leaseKey = "relay"
+
+// hold takes or renews the lease and reports whether this node holds it.
+func (l *lease) hold(ctx context.Context) (bool, error) {
+	if l.kv == nil {
+		kv, err := l.r.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+			Bucket: l.r.names.LeaseBucket(), TTL: l.r.leases, History: 1,
+			Description: "Clavis relay lease",
+		})
+		if err != nil {
+			return false, fmt.Errorf("open lease bucket: %w", err)
+		}
+		l.kv = kv
+	}
+	if l.revision != 0 {
+		if time.Since(l.renewed) < l.r.leases/3 {
+			return true, nil
+		}
+		rev, err := l.kv.Update(ctx, leaseKey, []byte(l.r.node), l.revision)
+		if err == nil {
+			l.revision, l.renewed = rev, time.Now()
+			return true, nil
+		}
+		l.r.log.Info("relay: lease lost", "node", l.r.node, "error", err)
+		l.revision = 0
+	}
+	rev, err := l.kv.Create(ctx, leaseKey, []byte(l.r.node))
+	switch {
+	case err == nil:
+		l.revision, l.renewed = rev, time.Now()
+		l.r.log.Info("relay: lease taken; publishing", "node", l.r.node)
+		return true, nil
+	case errors.Is(err, jetstream.ErrKeyExists):
+		return false, nil
+	}
+	return false, fmt.Errorf("take lease: %w", err)
+}
+
+// release gives the lease up so another node takes over at once.
+func (l *lease) release() {
+	if l.kv == nil || l.revision == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	_ = l.kv.Delete(ctx, leaseKey, jetstream.LastRevision(l.revision))
+	l.revision = 0
+}

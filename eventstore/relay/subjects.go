@@ -1,0 +1,102 @@
+// Package relay carries committed events from the event store to NATS
+// JetStream, in store order, at least once, and never reordered.
+//
+// Two streams receive every event. The internal stream ({PREFIX}_INTERNAL,
+// subjects {prefix}.internal.{tenant}.{aggregate}.{event}) carries the
+// whole envelope, secret hashes included, for Clavis's own projections; the
+// public stream ({PREFIX}_EVENTS, subjects
+// {prefix}.events.{tenant}.{aggregate}.{event}) carries CloudEvents 1.0 with
+// every secret removed, for downstream subscribers.
+//
+// The relay keeps no checkpoint of its own: each stream's last message
+// names the store position it carries, so the streams themselves are the
+// durable checkpoint. Every publish states the stream sequence it expects
+// to follow (Nats-Expected-Last-Sequence), so a message can never land
+// after one it should precede: if a publish fails, the ones pipelined
+// behind it fail too, and the relay resumes from what the stream holds.
+// The same check makes several relays safe at once — a second relay's
+// publish is refused, never duplicated or reordered — and a lease in a
+// JetStream key-value bucket keeps all but one of them idle.
+package relay
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+)
+
+// DefaultPrefix is the subject prefix unless configured otherwise.
+const DefaultPrefix = "clavis"
+
+var prefixRE = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,31}$`)
+
+// Names derives stream, subject and bucket names from one prefix, so that
+// several Clavis installations (or test runs) can share a NATS server.
+type Names struct {
+	Prefix string
+}
+
+// NewNames validates prefix (lowercase letters, digits, '-' and '_').
+func NewNames(prefix string) (Names, error) {
+	if !prefixRE.MatchString(prefix) {
+		return Names{}, fmt.Errorf("relay: subject prefix %q must match %s", prefix, prefixRE)
+	}
+	return Names{Prefix: prefix}, nil
+}
+
+func (n Names) upper() string { return strings.ToUpper(strings.ReplaceAll(n.Prefix, "-", "_")) }
+
+// InternalStream is the name of the stream with whole envelopes.
+func (n Names) InternalStream() string { return n.upper() + "_INTERNAL" }
+
+// PublicStream is the name of the stream with public CloudEvents.
+func (n Names) PublicStream() string { return n.upper() + "_EVENTS" }
+
+// LeaseBucket is the key-value bucket holding the relay's lease.
+func (n Names) LeaseBucket() string { return n.upper() + "_LEASES" }
+
+// WakeSubject is the core NATS subject that tells the relay new events
+// were committed.
+func (n Names) WakeSubject() string { return n.Prefix + ".wake" }
+
+// InternalSubject is where the internal stream keeps an event.
+func (n Names) InternalSubject(tenant, eventType string) string {
+	return n.Prefix + ".internal." + subjectTail(tenant, eventType)
+}
+
+// PublicSubject is where the public stream keeps an event:
+// {prefix}.events.{tenant}.{aggregate}.{event}.
+func (n Names) PublicSubject(tenant, eventType string) string {
+	return n.Prefix + ".events." + subjectTail(tenant, eventType)
+}
+
+// InternalFilter matches every internal subject; PublicFilter every public one.
+func (n Names) InternalFilter() string { return n.Prefix + ".internal.>" }
+
+// PublicFilter matches every public subject.
+func (n Names) PublicFilter() string { return n.Prefix + ".events.>" }
+
+// subjectTail is "{tenant}.{aggregate}.{event}" from a tenant slug and an
+// event type "aggregate.event". Slugs are DNS labels and event types are
+// snake_case, so no token holds a '.', '*' or '>'; anything else is
+// escaped rather than allowed to change the subject's shape.
+func subjectTail(tenant, eventType string) string {
+	aggregate, event, ok := strings.Cut(eventType, ".")
+	if !ok {
+		aggregate, event = "unknown", eventType
+	}
+	return token(tenant) + "." + token(aggregate) + "." + token(event)
+}
+
+func token(s string) string {
+	if s == "" {
+		return "_"
+	}
+	return strings.Map(func(r rune) rune {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '-', r == '_':
+			return r
+		}
+		return '_'
+	}, s)
+}
