@@ -1,0 +1,177 @@
+// Package feed delivers events from the internal NATS stream to a
+// projection, in stream order, which the relay keeps equal to store order.
+//
+// It starts from the projection's checkpoint: a binary search over the
+// stream's sequence numbers (each message names its store position) finds
+// the first message after it, and an ordered consumer reads on from there.
+// The projection skips anything at or below its checkpoint, so a message
+// delivered twice, or by two nodes, changes nothing. When NATS is out of
+// reach the feed catches the projection up from the event store directly,
+// so reads stay fresh through an outage; it returns to NATS when it can.
+package feed
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/clavisiam/clavis/eventstore"
+	"github.com/clavisiam/clavis/eventstore/relay"
+)
+
+// Projection is what the feed drives.
+type Projection interface {
+	// Apply applies events in order, skipping those at or below the
+	// checkpoint, and moves the checkpoint, in one transaction.
+	Apply(ctx context.Context, events []eventstore.Event) error
+	// CatchUp applies everything from the checkpoint to the store's head,
+	// reading the event store.
+	CatchUp(ctx context.Context) error
+	// Position is the checkpoint.
+	Position(ctx context.Context) (eventstore.Position, error)
+}
+
+// Feed runs a projection from the internal stream.
+type Feed struct {
+	js    jetstream.JetStream
+	names relay.Names
+	p     Projection
+	log   *slog.Logger
+	batch int
+	wait  time.Duration
+}
+
+// New returns a feed of p from the internal stream named by names.
+func New(nc *nats.Conn, names relay.Names, p Projection, log *slog.Logger) (*Feed, error) {
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, fmt.Errorf("feed: %w", err)
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Feed{js: js, names: names, p: p, log: log, batch: 256, wait: 2 * time.Millisecond}, nil
+}
+
+// Run feeds the projection until ctx ends; it returns ctx's error.
+func (f *Feed) Run(ctx context.Context) error {
+	backoff := 100 * time.Millisecond
+	for ctx.Err() == nil {
+		err := f.consume(ctx)
+		if ctx.Err() != nil {
+			break
+		}
+		f.log.Warn("feed: NATS unavailable; catching up from the event store", "error", err)
+		// Keep the projection fresh from the store while NATS is away.
+		if cerr := f.p.CatchUp(ctx); cerr != nil && ctx.Err() == nil {
+			f.log.Error("feed: catch up from the event store", "error", cerr)
+		}
+		t := time.NewTimer(backoff)
+		select {
+		case <-ctx.Done():
+		case <-t.C:
+		}
+		t.Stop()
+		backoff = min(backoff*2, 2*time.Second)
+	}
+	return ctx.Err()
+}
+
+// consume reads the stream from after the checkpoint until an error.
+func (f *Feed) consume(ctx context.Context) error {
+	pos, err := f.p.Position(ctx)
+	if err != nil {
+		return fmt.Errorf("read checkpoint: %w", err)
+	}
+	stream, err := f.js.Stream(ctx, f.names.InternalStream())
+	if err != nil {
+		return fmt.Errorf("open stream: %w", err)
+	}
+	start, err := firstAfter(ctx, stream, pos)
+	if err != nil {
+		return err
+	}
+	cons, err := f.js.OrderedConsumer(ctx, f.names.InternalStream(), jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{f.names.InternalFilter()},
+		DeliverPolicy:  jetstream.DeliverByStartSequencePolicy,
+		OptStartSeq:    start,
+	})
+	if err != nil {
+		return fmt.Errorf("create consumer: %w", err)
+	}
+	it, err := cons.Messages(jetstream.PullMaxMessages(f.batch))
+	if err != nil {
+		return fmt.Errorf("consume: %w", err)
+	}
+	defer it.Stop()
+	stop := context.AfterFunc(ctx, it.Stop)
+	defer stop()
+	batch := make([]eventstore.Event, 0, f.batch)
+	for {
+		// Block for the first message, then take what is already there.
+		m, err := it.Next(jetstream.NextContext(ctx))
+		if err != nil {
+			return fmt.Errorf("next message: %w", err)
+		}
+		batch = batch[:0]
+		for {
+			e, err := relay.DecodeInternal(&nats.Msg{Subject: m.Subject(), Header: m.Headers(), Data: m.Data()})
+			if err != nil {
+				return err
+			}
+			batch = append(batch, e)
+			if len(batch) == f.batch {
+				break
+			}
+			m, err = it.Next(jetstream.NextMaxWait(f.wait))
+			if errors.Is(err, nats.ErrTimeout) || errors.Is(err, context.DeadlineExceeded) {
+				break
+			}
+			if err != nil {
+				if aerr := f.p.Apply(ctx, batch); aerr != nil {
+					return aerr
+				}
+				return fmt.Errorf("next message: %w", err)
+			}
+		}
+		if err := f.p.Apply(ctx, batch); err != nil {
+			return fmt.Errorf("apply: %w", err)
+		}
+	}
+}
+
+// firstAfter finds the sequence of the first message whose position comes
+// after pos (one past the last sequence when none does), by binary search:
+// positions grow with sequences.
+func firstAfter(ctx context.Context, stream jetstream.Stream, pos eventstore.Position) (uint64, error) {
+	info, err := stream.Info(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("stream info: %w", err)
+	}
+	lo, hi := info.State.FirstSeq, info.State.LastSeq+1
+	if info.State.Msgs == 0 || pos.IsZero() {
+		return max(lo, 1), nil
+	}
+	for lo < hi {
+		mid := lo + (hi-lo)/2
+		m, err := stream.GetMsg(ctx, mid)
+		if err != nil {
+			return 0, fmt.Errorf("read message %d: %w", mid, err)
+		}
+		p, err := eventstore.ParsePosition(m.Header.Get(relay.HeaderPosition))
+		if err != nil {
+			return 0, fmt.Errorf("message %d: %w", mid, err)
+		}
+		if pos.Less(p) {
+			hi = mid
+		} else {
+			lo = mid + 1
+		}
+	}
+	return lo, nil
+}
