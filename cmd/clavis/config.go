@@ -9,6 +9,8 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+
+	"github.com/clavisiam/clavis/eventstore/relay"
 )
 
 // Defaults of the settings that have one.
@@ -18,6 +20,10 @@ const (
 	defaultLogFormat = "auto"
 	defaultLogLevel  = "info"
 	minRootTokenLen  = 32
+	// defaultNATSListen is where the embedded NATS server takes local
+	// subscribers: not NATS's own 4222, so it never collides with a NATS
+	// server already running there.
+	defaultNATSListen = "127.0.0.1:4223"
 )
 
 // Config is every setting of the clavis command. Only this package reads
@@ -38,6 +44,24 @@ type Config struct {
 	RootToken string
 	// Migrate applies pending migrations when the store opens.
 	Migrate bool
+	// NATSURL selects the message bus: empty for the embedded server, a
+	// nats:// or tls:// URL (comma-separated for a cluster) for an
+	// external one.
+	NATSURL string
+	// NATSListen is the embedded server's loopback address for local
+	// subscribers: host:port, host:0 for a free port, or off.
+	NATSListen string
+	// NATSCreds is a NATS credentials file (JWT and nkey seed) for an
+	// external server.
+	NATSCreds string
+	// NATSTLSCA, NATSTLSCert and NATSTLSKey configure TLS to an external
+	// server: a CA bundle to trust, and a client certificate and key.
+	NATSTLSCA, NATSTLSCert, NATSTLSKey string
+	// NATSPrefix prefixes every subject, stream and bucket name.
+	NATSPrefix string
+	// NATSReplicas is the replication factor of the streams (a cluster
+	// wants 3).
+	NATSReplicas int
 	// LogFormat is auto, json or text.
 	LogFormat string
 	// LogLevel is debug, info, warn or error.
@@ -48,11 +72,14 @@ type Config struct {
 // default. PublicURL is derived from Addr later.
 func defaultConfig() Config {
 	return Config{
-		Addr:      defaultAddr,
-		DataDir:   defaultDataDir,
-		Migrate:   true,
-		LogFormat: defaultLogFormat,
-		LogLevel:  defaultLogLevel,
+		Addr:         defaultAddr,
+		DataDir:      defaultDataDir,
+		Migrate:      true,
+		NATSListen:   defaultNATSListen,
+		NATSPrefix:   relay.DefaultPrefix,
+		NATSReplicas: 1,
+		LogFormat:    defaultLogFormat,
+		LogLevel:     defaultLogLevel,
 	}
 }
 
@@ -109,6 +136,48 @@ var settings = []setting{
 		usage: "apply pending database migrations on start",
 		bind: func(fs *flag.FlagSet, c *Config, name string) {
 			fs.BoolVar(&c.Migrate, name, c.Migrate, "")
+		},
+	},
+	{
+		name: "nats-url", arg: "URL", def: "empty: an embedded NATS server with JetStream in {data-dir}/nats",
+		usage: "message bus: empty for the embedded server, nats://… or tls://… (comma-separated for a cluster) for an external one",
+		bind:  stringSetting(func(c *Config) *string { return &c.NATSURL }),
+	},
+	{
+		name: "nats-listen", arg: "HOST:PORT", def: defaultNATSListen,
+		usage: "where the embedded NATS server takes local subscribers: host:port, host:0 for a free port, or off",
+		bind:  stringSetting(func(c *Config) *string { return &c.NATSListen }),
+	},
+	{
+		name: "nats-creds", arg: "FILE", def: "none",
+		usage: "NATS credentials file (JWT and nkey seed) for an external server",
+		bind:  stringSetting(func(c *Config) *string { return &c.NATSCreds }),
+	},
+	{
+		name: "nats-tls-ca", arg: "FILE", def: "the system roots",
+		usage: "CA bundle to trust for TLS to an external NATS server",
+		bind:  stringSetting(func(c *Config) *string { return &c.NATSTLSCA }),
+	},
+	{
+		name: "nats-tls-cert", arg: "FILE", def: "none",
+		usage: "client certificate for TLS to an external NATS server (with --nats-tls-key)",
+		bind:  stringSetting(func(c *Config) *string { return &c.NATSTLSCert }),
+	},
+	{
+		name: "nats-tls-key", arg: "FILE", def: "none",
+		usage: "client key for TLS to an external NATS server (with --nats-tls-cert)",
+		bind:  stringSetting(func(c *Config) *string { return &c.NATSTLSKey }),
+	},
+	{
+		name: "nats-prefix", arg: "PREFIX", def: relay.DefaultPrefix,
+		usage: "prefix of every NATS subject, stream and bucket name ({prefix}.events.{tenant}.{aggregate}.{event})",
+		bind:  stringSetting(func(c *Config) *string { return &c.NATSPrefix }),
+	},
+	{
+		name: "nats-replicas", arg: "N", def: "1",
+		usage: "replicas of the JetStream streams (3 on a cluster)",
+		bind: func(fs *flag.FlagSet, c *Config, name string) {
+			fs.IntVar(&c.NATSReplicas, name, c.NATSReplicas, "")
 		},
 	},
 	{
@@ -230,6 +299,35 @@ func (c Config) Validate() error {
 		}
 	}
 
+	if c.NATSURL != "" {
+		for _, u := range strings.Split(c.NATSURL, ",") {
+			pu, err := url.Parse(strings.TrimSpace(u))
+			if err != nil || pu.Host == "" {
+				bad("nats-url", "%q is not a nats:// or tls:// URL", redactURL(strings.TrimSpace(u)))
+			} else if pu.Scheme != "nats" && pu.Scheme != "tls" {
+				bad("nats-url", "scheme %q is not nats or tls", pu.Scheme)
+			}
+		}
+	} else if c.NATSCreds != "" || c.NATSTLSCA != "" || c.NATSTLSCert != "" || c.NATSTLSKey != "" {
+		bad("nats-url", "credentials and TLS files only apply to an external NATS server; set --nats-url")
+	}
+	if c.NATSListen != "off" {
+		if _, port, err := net.SplitHostPort(c.NATSListen); err != nil {
+			bad("nats-listen", "%q is not host:port or off", c.NATSListen)
+		} else if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+			bad("nats-listen", "port %q is not a number from 0 to 65535", port)
+		}
+	}
+	if (c.NATSTLSCert == "") != (c.NATSTLSKey == "") {
+		bad("nats-tls-cert", "a client certificate and its key go together (--nats-tls-cert and --nats-tls-key)")
+	}
+	if _, err := relay.NewNames(c.NATSPrefix); err != nil {
+		bad("nats-prefix", "%q must be lowercase letters, digits, - or _, starting with a letter, at most 32", c.NATSPrefix)
+	}
+	if c.NATSReplicas < 1 || c.NATSReplicas > 5 {
+		bad("nats-replicas", "%d is not from 1 to 5", c.NATSReplicas)
+	}
+
 	switch c.LogFormat {
 	case "auto", "json", "text":
 	default:
@@ -273,6 +371,9 @@ func (c Config) LogValue() slog.Value {
 		slog.String("database_url", redactURL(c.DatabaseURL)),
 		slog.String("root_token", token),
 		slog.Bool("migrate", c.Migrate),
+		slog.String("nats_url", redactURL(c.NATSURL)),
+		slog.String("nats_listen", c.NATSListen),
+		slog.String("nats_prefix", c.NATSPrefix),
 		slog.String("log_format", c.LogFormat),
 		slog.String("log_level", c.LogLevel),
 	)

@@ -41,7 +41,8 @@ func TestLoadConfig(t *testing.T) {
 			want: func(c *Config) {
 				*c = Config{Addr: "127.0.0.1:9000", PublicURL: "https://id.example.com", DataDir: "/var/lib/clavis",
 					DatabaseURL: "postgres://db/clavis", RootToken: "tok-from-env-0123456789abcdef0123456789",
-					Migrate: false, LogFormat: "text", LogLevel: "debug"}
+					Migrate: false, NATSListen: defaultNATSListen, NATSPrefix: "clavis", NATSReplicas: 1,
+					LogFormat: "text", LogLevel: "debug"}
 			},
 		},
 		{
@@ -52,7 +53,18 @@ func TestLoadConfig(t *testing.T) {
 			want: func(c *Config) {
 				*c = Config{Addr: "127.0.0.1:9001", PublicURL: "https://a.example", DataDir: "d",
 					DatabaseURL: "postgresql://x/y", RootToken: "tok-from-flag-0123456789abcdef012345678",
-					Migrate: false, LogFormat: "json", LogLevel: "warn"}
+					Migrate: false, NATSListen: defaultNATSListen, NATSPrefix: "clavis", NATSReplicas: 1,
+					LogFormat: "json", LogLevel: "warn"}
+			},
+		},
+		{
+			name: "nats settings",
+			args: []string{"--nats-url", "nats://a:4222,nats://b:4222", "--nats-prefix", "acme", "--nats-replicas", "3",
+				"--nats-creds", "/etc/clavis/nats.creds"},
+			env: map[string]string{"CLAVIS_NATS_LISTEN": "off", "CLAVIS_NATS_TLS_CA": "ca.pem"},
+			want: func(c *Config) {
+				c.NATSURL, c.NATSPrefix, c.NATSReplicas, c.NATSCreds = "nats://a:4222,nats://b:4222", "acme", 3, "/etc/clavis/nats.creds"
+				c.NATSListen, c.NATSTLSCA = "off", "ca.pem"
 			},
 		},
 		{
@@ -113,7 +125,7 @@ func TestLoadConfigErrors(t *testing.T) {
 		env  map[string]string
 		want string
 	}{
-		{name: "unknown flag", args: []string{"--nats-url", "nats://x"}, want: "not defined"},
+		{name: "unknown flag", args: []string{"--no-such-flag", "x"}, want: "not defined"},
 		{name: "bad boolean variable", env: map[string]string{"CLAVIS_MIGRATE": "perhaps"}, want: "CLAVIS_MIGRATE"},
 		{name: "bad boolean flag", args: []string{"--migrate=perhaps"}, want: "migrate"},
 		{name: "help", args: []string{"-h"}, want: flag.ErrHelp.Error()},
@@ -157,14 +169,22 @@ func TestValidate(t *testing.T) {
 		{name: "short root token", edit: func(c *Config) { c.RootToken = shortToken }, want: []string{"--root-token (CLAVIS_ROOT_TOKEN): has 19 characters"}},
 		{name: "root token with space", edit: func(c *Config) { c.RootToken = strings.Repeat("a ", 20) }, want: []string{"printable"}},
 		{name: "log format", edit: func(c *Config) { c.LogFormat = "xml" }, want: []string{"--log-format"}},
+		{name: "nats url scheme", edit: func(c *Config) { c.NATSURL = "http://x:4222" }, want: []string{"--nats-url"}},
+		{name: "nats creds without url", edit: func(c *Config) { c.NATSCreds = "x.creds" }, want: []string{"--nats-url"}},
+		{name: "nats listen", edit: func(c *Config) { c.NATSListen = "4223" }, want: []string{"--nats-listen"}},
+		{name: "nats listen off", edit: func(c *Config) { c.NATSListen = "off" }},
+		{name: "nats cert without key", edit: func(c *Config) { c.NATSURL, c.NATSTLSCert = "tls://x:4222", "c.pem" }, want: []string{"--nats-tls-cert"}},
+		{name: "nats prefix", edit: func(c *Config) { c.NATSPrefix = "Bad.Prefix" }, want: []string{"--nats-prefix"}},
+		{name: "nats replicas", edit: func(c *Config) { c.NATSReplicas = 7 }, want: []string{"--nats-replicas"}},
 		{name: "log level", edit: func(c *Config) { c.LogLevel = "trace" }, want: []string{"--log-level"}},
 		{
 			name: "every problem at once",
 			edit: func(c *Config) {
 				*c = Config{Addr: "nohost", PublicURL: "ftp://x", DataDir: "", DatabaseURL: "redis://x",
-					RootToken: shortToken, LogFormat: "yaml", LogLevel: "loud"}
+					RootToken: shortToken, NATSListen: "x", NATSPrefix: "", LogFormat: "yaml", LogLevel: "loud"}
 			},
-			want: []string{"--addr", "--public-url", "--data-dir", "--database-url", "--root-token", "--log-format", "--log-level"},
+			want: []string{"--addr", "--public-url", "--data-dir", "--database-url", "--root-token",
+				"--nats-listen", "--nats-prefix", "--nats-replicas", "--log-format", "--log-level"},
 		},
 	}
 	for _, tt := range tests {

@@ -48,7 +48,9 @@ type command struct {
 }
 
 var (
-	allSettings     = []string{"addr", "public-url", "data-dir", "database-url", "root-token", "migrate", "log-format", "log-level"}
+	allSettings = []string{"addr", "public-url", "data-dir", "database-url", "root-token", "migrate",
+		"nats-url", "nats-listen", "nats-creds", "nats-tls-ca", "nats-tls-cert", "nats-tls-key", "nats-prefix", "nats-replicas",
+		"log-format", "log-level"}
 	migrateSettings = []string{"data-dir", "database-url", "log-format", "log-level"}
 )
 

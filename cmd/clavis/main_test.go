@@ -508,7 +508,7 @@ func TestUsage(t *testing.T) {
 		{name: "subcommand alone", args: []string{"up"}, code: exitUsage, stderr: []string{`unknown command "up"`}},
 		{name: "serve --help", args: []string{"serve", "--help"}, code: exitOK, stdout: []string{"Usage:"}},
 		{name: "serve -h", args: []string{"serve", "-h"}, code: exitOK, stdout: []string{"Usage:"}},
-		{name: "serve unknown flag", args: []string{"serve", "--nats-url", "x"}, code: exitUsage, stderr: []string{"not defined: -nats-url", "clavis serve [flags]"}},
+		{name: "serve unknown flag", args: []string{"serve", "--no-such-flag", "x"}, code: exitUsage, stderr: []string{"not defined: -no-such-flag", "clavis serve [flags]"}},
 		{name: "serve extra argument", args: []string{"serve", "now"}, code: exitUsage, stderr: []string{`unexpected argument "now"`}},
 		{name: "serve bad variable", args: []string{"serve"}, env: map[string]string{"CLAVIS_MIGRATE": "perhaps"}, code: exitUsage, stderr: []string{"CLAVIS_MIGRATE"}},
 		{

@@ -25,8 +25,9 @@ type Relay struct {
 	log    *slog.Logger
 	node   string
 	batch  int
-	poll   time.Duration
-	leases time.Duration
+	poll     time.Duration
+	leases   time.Duration
+	replicas int
 
 	wake chan struct{}
 
@@ -108,6 +109,18 @@ func WithLeaseTTL(d time.Duration) Option {
 	}
 }
 
+// WithReplicas sets the replication factor Run gives the streams it
+// creates (default 1).
+func WithReplicas(n int) Option {
+	return func(r *Relay) error {
+		if n < 1 || n > 5 {
+			return fmt.Errorf("relay: %d replicas is not within 1..5", n)
+		}
+		r.replicas = n
+		return nil
+	}
+}
+
 // New returns a relay from store to the streams named by names, over nc.
 func New(store eventstore.Store, nc *nats.Conn, names Names, opts ...Option) (*Relay, error) {
 	js, err := jetstream.New(nc)
@@ -118,7 +131,7 @@ func New(store eventstore.Store, nc *nats.Conn, names Names, opts ...Option) (*R
 		store: store, nc: nc, js: js, names: names,
 		log:   slog.New(slog.DiscardHandler),
 		node:  fmt.Sprintf("node-%016x", rand.Uint64()),
-		batch: 256, poll: time.Second, leases: 10 * time.Second,
+		batch: 256, poll: time.Second, leases: 10 * time.Second, replicas: 1,
 		wake: make(chan struct{}, 1),
 	}
 	for _, opt := range opts {
@@ -190,12 +203,23 @@ func (r *Relay) Run(ctx context.Context) error {
 	}
 	lease := &lease{r: r}
 	backoff := 100 * time.Millisecond
+	ensured := false
 	for {
 		if ctx.Err() != nil {
 			lease.release()
 			return ctx.Err()
 		}
-		leader, err := lease.hold(ctx)
+		var err error
+		if !ensured {
+			// Create the streams (idempotent); NATS may still be away.
+			if err = EnsureStreams(ctx, r.js, r.names, r.replicas); err == nil {
+				ensured = true
+			}
+		}
+		var leader bool
+		if err == nil {
+			leader, err = lease.hold(ctx)
+		}
 		if err == nil && !leader {
 			r.setLeader(false)
 			for _, l := range lanes {
