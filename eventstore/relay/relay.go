@@ -11,25 +11,31 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/clavisiam/clavis/eventstore"
+	"github.com/clavisiam/clavis/eventstore/traced"
 )
 
 // Relay publishes the store's events to the internal and public streams.
 // Create it with [New] and run it with [Relay.Run].
 type Relay struct {
-	store  eventstore.Store
-	nc     *nats.Conn
-	js     jetstream.JetStream
-	names  Names
-	log    *slog.Logger
-	node   string
-	batch  int
+	store    eventstore.Store
+	nc       *nats.Conn
+	js       jetstream.JetStream
+	names    Names
+	log      *slog.Logger
+	node     string
+	batch    int
 	poll     time.Duration
 	leases   time.Duration
 	replicas int
 
-	wake chan struct{}
+	wake   chan struct{}
+	tracer trace.Tracer
 
 	mu     sync.Mutex
 	status Status
@@ -132,7 +138,8 @@ func New(store eventstore.Store, nc *nats.Conn, names Names, opts ...Option) (*R
 		log:   slog.New(slog.DiscardHandler),
 		node:  fmt.Sprintf("node-%016x", rand.Uint64()),
 		batch: 256, poll: time.Second, leases: 10 * time.Second, replicas: 1,
-		wake: make(chan struct{}, 1),
+		wake:   make(chan struct{}, 1),
+		tracer: otel.Tracer("github.com/clavisiam/clavis/eventstore/relay"),
 	}
 	for _, opt := range opts {
 		if err := opt(r); err != nil {
@@ -297,8 +304,24 @@ func (r *Relay) round(ctx context.Context, lanes []*lane) (int, error) {
 		expected[l] = l.lastSeq
 	}
 	var perr error
+	var spans []trace.Span
+	defer func() {
+		for _, sp := range spans {
+			if perr != nil {
+				sp.SetStatus(codes.Error, "publish failed")
+			}
+			sp.End()
+		}
+	}()
 publish:
 	for _, e := range events {
+		_, sp := r.tracer.Start(traced.FromTraceParent(ctx, e.Meta.TraceParent), "relay.publish",
+			trace.WithSpanKind(trace.SpanKindProducer), trace.WithAttributes(
+				attribute.String("clavis.tenant", e.Stream.Tenant),
+				attribute.String("clavis.event_type", e.Type),
+				attribute.String("clavis.position", e.Position.String()),
+				attribute.String("messaging.system", "nats")))
+		spans = append(spans, sp)
 		for _, l := range lanes {
 			if !l.lastPos.Less(e.Position) {
 				continue

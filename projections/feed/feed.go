@@ -19,9 +19,14 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/clavisiam/clavis/eventstore"
 	"github.com/clavisiam/clavis/eventstore/relay"
+	"github.com/clavisiam/clavis/eventstore/traced"
 )
 
 // Projection is what the feed drives.
@@ -38,12 +43,13 @@ type Projection interface {
 
 // Feed runs a projection from the internal stream.
 type Feed struct {
-	js    jetstream.JetStream
-	names relay.Names
-	p     Projection
-	log   *slog.Logger
-	batch int
-	wait  time.Duration
+	js     jetstream.JetStream
+	names  relay.Names
+	p      Projection
+	log    *slog.Logger
+	batch  int
+	wait   time.Duration
+	tracer trace.Tracer
 }
 
 // New returns a feed of p from the internal stream named by names.
@@ -55,7 +61,8 @@ func New(nc *nats.Conn, names relay.Names, p Projection, log *slog.Logger) (*Fee
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Feed{js: js, names: names, p: p, log: log, batch: 256, wait: 2 * time.Millisecond}, nil
+	return &Feed{js: js, names: names, p: p, log: log, batch: 256, wait: 2 * time.Millisecond,
+		tracer: otel.Tracer("github.com/clavisiam/clavis/projections/feed")}, nil
 }
 
 // Run feeds the projection until ctx ends; it returns ctx's error.
@@ -133,16 +140,38 @@ func (f *Feed) consume(ctx context.Context) error {
 				break
 			}
 			if err != nil {
-				if aerr := f.p.Apply(ctx, batch); aerr != nil {
+				if aerr := f.apply(ctx, batch); aerr != nil {
 					return aerr
 				}
 				return fmt.Errorf("next message: %w", err)
 			}
 		}
-		if err := f.p.Apply(ctx, batch); err != nil {
+		if err := f.apply(ctx, batch); err != nil {
 			return fmt.Errorf("apply: %w", err)
 		}
 	}
+}
+
+// apply applies a batch, with one span per event continuing the trace of
+// the command that made it.
+func (f *Feed) apply(ctx context.Context, batch []eventstore.Event) error {
+	spans := make([]trace.Span, len(batch))
+	for i, e := range batch {
+		_, spans[i] = f.tracer.Start(traced.FromTraceParent(ctx, e.Meta.TraceParent), "projection.apply",
+			trace.WithSpanKind(trace.SpanKindConsumer), trace.WithAttributes(
+				attribute.String("clavis.tenant", e.Stream.Tenant),
+				attribute.String("clavis.event_type", e.Type),
+				attribute.String("clavis.position", e.Position.String()),
+				attribute.Int("clavis.batch", len(batch))))
+	}
+	err := f.p.Apply(ctx, batch)
+	for _, sp := range spans {
+		if err != nil {
+			sp.SetStatus(codes.Error, "apply failed")
+		}
+		sp.End()
+	}
+	return err
 }
 
 // firstAfter finds the sequence of the first message whose position comes
