@@ -1,5 +1,6 @@
 // Command clavis is the one Clavis binary: the server (serve), the
-// database migrations (migrate up, migrate status) and the version.
+// database migrations (migrate up, migrate status), the operator's
+// commands over the HTTP API (tenant …, client …) and the version.
 //
 // Every setting is a flag and a CLAVIS_* environment variable; a flag
 // wins over its variable. `clavis help` lists the commands and
@@ -116,6 +117,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		fmt.Fprintf(stderr, "clavis help: unknown command %q\n\n", strings.Join(args[1:], " "))
 		rootUsage(stderr)
 		return exitUsage
+	case "tenant", "client":
+		return runAPI(ctx, args[0], args[1:], getenv, stdout, stderr)
 	case "migrate":
 		if len(args) == 1 {
 			fmt.Fprintln(stderr, "clavis migrate: missing subcommand (up or status)")
@@ -232,6 +235,8 @@ Commands:
 	for _, c := range commands {
 		fmt.Fprintf(w, "  %-16s %s\n", c.name, c.summary)
 	}
+	fmt.Fprintf(w, "  %-16s %s\n", "tenant <command>", "create, list, get, suspend and resume tenants (over the HTTP API)")
+	fmt.Fprintf(w, "  %-16s %s\n", "client <command>", "create, get, list, update, rotate-secret, activate, deactivate, clone, delete, export, import clients")
 	fmt.Fprintf(w, "  %-16s %s\n", "help [command]", "print this help, or a command's")
 	fmt.Fprint(w, `
 Every flag can also be set with the CLAVIS_* environment variable that

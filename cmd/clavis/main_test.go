@@ -227,10 +227,11 @@ func TestMigrateCommands(t *testing.T) {
 				cmd  []string
 				want *regexp.Regexp
 			}{
-				{[]string{"migrate", "status"}, regexp.MustCompile(`(?m)\AVERSION\s+APPLIED\s+SOURCE\n1\s+no\s+00001_events\.sql\n\z`)},
-				{[]string{"migrate", "up"}, regexp.MustCompile(`\Aapplied migration 1\n\z`)},
+				// Every migration, in order, starting with the event store's.
+				{[]string{"migrate", "status"}, regexp.MustCompile(`(?m)\AVERSION\s+APPLIED\s+SOURCE\n1\s+no\s+00001_events\.sql\n(\d+\s+no\s+\d{5}_\w+\.sql\n)*\z`)},
+				{[]string{"migrate", "up"}, regexp.MustCompile(`\Aapplied migration 1\n(applied migration \d+\n)*\z`)},
 				{[]string{"migrate", "up"}, regexp.MustCompile(`\Aalready up to date\n\z`)},
-				{[]string{"migrate", "status"}, regexp.MustCompile(`(?m)\AVERSION\s+APPLIED\s+SOURCE\n1\s+yes\s+00001_events\.sql\n\z`)},
+				{[]string{"migrate", "status"}, regexp.MustCompile(`(?m)\AVERSION\s+APPLIED\s+SOURCE\n1\s+yes\s+00001_events\.sql\n(\d+\s+yes\s+\d{5}_\w+\.sql\n)*\z`)},
 			}
 			for _, s := range steps {
 				code, stdout, stderr := runCmd(t.Context(), append(s.cmd, flags...), env)
