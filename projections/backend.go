@@ -1,0 +1,125 @@
+package projections
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/clavisiam/clavis/eventstore"
+)
+
+// ErrInvalid is returned for a query the read model cannot answer as
+// asked: a page size outside 1..[MaxPage], an unknown client type in a
+// filter, an event without a position.
+var ErrInvalid = errors.New("projections: invalid request")
+
+// Backend is the read model in one database: the queries of [ReadModel]
+// and the write transactions a [Projector] runs. The subpackages postgres
+// and sqlite implement it, each with its own SQL; nothing else needs to.
+//
+// All methods are safe for concurrent use, also by several processes on
+// the same database: Update serializes writers on the projection's
+// checkpoint.
+type Backend interface {
+	ReadModel
+
+	// Update runs one write transaction of the projection name. It first
+	// locks name's checkpoint (creating it at the zero position), so that
+	// concurrent Updates, from this process or another, run one after the
+	// other; then it calls fn with the checkpoint as locked and a [Loader]
+	// that reads views inside the transaction. When fn returns changes, it
+	// writes them and moves the checkpoint to Changes.Checkpoint, guarded
+	// so that a checkpoint never moves back (a Checkpoint that is not
+	// beyond the locked one is an error), and commits. When fn returns nil
+	// changes it writes nothing. An error from fn, or from the database,
+	// rolls everything back and is returned (fn's unwrapped).
+	//
+	// fn runs while the transaction holds the lock; it must not block on
+	// anything but its Loader. On SQLite the lock is the database's one
+	// write lock, which the event store's appends wait for.
+	Update(ctx context.Context, name string, fn UpdateFunc) error
+
+	// Reset deletes every view of the read model and sets name's
+	// checkpoint back to the zero position, in one transaction that waits
+	// for a running Update of name to end.
+	Reset(ctx context.Context, name string) error
+
+	// Progress returns name's checkpoint and when the newest event it
+	// covers was recorded (the zero Progress for a projection that has
+	// applied nothing).
+	Progress(ctx context.Context, name string) (Progress, error)
+}
+
+// UpdateFunc decides, inside a [Backend.Update] transaction, what the
+// transaction writes, given the checkpoint as locked.
+type UpdateFunc func(ctx context.Context, checkpoint eventstore.Position, load Loader) (*Changes, error)
+
+// Loader reads the current views inside a write transaction. Keys that
+// the read model does not hold are left out of the answer, in no error.
+type Loader interface {
+	// Tenants returns the views of the tenants with the given slugs.
+	Tenants(ctx context.Context, slugs []string) ([]TenantView, error)
+	// Clients returns the views of the clients with the given client ids,
+	// in whichever tenant they are.
+	Clients(ctx context.Context, clientIDs []string) ([]ClientView, error)
+}
+
+// Changes is what one write transaction does to the read model: views to
+// insert or replace whole, clients to remove, and the checkpoint that the
+// changes bring the projection to. No view appears twice.
+type Changes struct {
+	Tenants []TenantView
+	Clients []ClientView
+	Deleted []ClientRef
+	// Checkpoint is the position of the last event the changes apply.
+	Checkpoint eventstore.Position
+	// RecordedAt is when that event was recorded.
+	RecordedAt time.Time
+}
+
+// ClientRef names one client of one tenant.
+type ClientRef struct {
+	Tenant   string
+	ClientID string
+}
+
+// Progress is a projection's checkpoint as stored.
+type Progress struct {
+	// Position is the checkpoint: every event up to it is applied.
+	Position eventstore.Position
+	// RecordedAt is when the event at Position was recorded (zero when
+	// nothing is applied).
+	RecordedAt time.Time
+	// UpdatedAt is when the checkpoint last moved (zero when nothing is
+	// applied).
+	UpdatedAt time.Time
+}
+
+// EventError names the stored event that a projection could not apply.
+// Err wraps domain.ErrUnknownEvent for an event type or schema version no
+// decoder knows, and domain.ErrCorruptEvent for a payload that does not
+// decode or an event that cannot follow the view's history (an update of a
+// client never registered, a version gap). The projection stops at such
+// an event: nothing of the batch that holds it is applied.
+type EventError struct {
+	EventID  string
+	Stream   eventstore.StreamID
+	Version  int64
+	Type     string
+	Position eventstore.Position
+	Err      error
+}
+
+// Error names the event and the cause.
+func (e *EventError) Error() string {
+	return fmt.Sprintf("apply event %s (%s version %d, type %q, position %s): %v",
+		e.EventID, e.Stream, e.Version, e.Type, e.Position, e.Err)
+}
+
+// Unwrap returns the cause.
+func (e *EventError) Unwrap() error { return e.Err }
+
+func eventError(e eventstore.Event, err error) *EventError {
+	return &EventError{EventID: e.ID, Stream: e.Stream, Version: e.Version, Type: e.Type, Position: e.Position, Err: err}
+}

@@ -1,0 +1,113 @@
+// Package row holds what the read-model backends share apart from their
+// SQL: the columns a view becomes, the checks on query arguments, and
+// paging, so that PostgreSQL and SQLite store and answer alike.
+package row
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/clavisiam/clavis/domain/scope"
+	"github.com/clavisiam/clavis/projections"
+)
+
+// Client is a client view as the columns of its row.
+type Client struct {
+	Tenant    string
+	ClientID  string
+	Code      string
+	Name      string
+	Type      string
+	Active    bool
+	Version   int64
+	CreatedAt time.Time
+	UpdatedAt time.Time
+	// APIScopes is the JSON array of the client's api_scopes ("[]" when
+	// it defines none, which the catalogue index leaves out).
+	APIScopes []byte
+	// Search is what Search terms are looked for in: see [SearchText].
+	Search string
+	// Doc is the whole view as JSON.
+	Doc []byte
+}
+
+// FromClient returns the row of v.
+func FromClient(v projections.ClientView) (Client, error) {
+	doc, err := json.Marshal(v)
+	if err != nil {
+		return Client{}, fmt.Errorf("encode client %s: %w", v.ClientID, err)
+	}
+	scopes := []byte("[]")
+	if len(v.Settings.APIScopes) > 0 {
+		if scopes, err = json.Marshal(v.Settings.APIScopes); err != nil {
+			return Client{}, fmt.Errorf("encode client %s: %w", v.ClientID, err)
+		}
+	}
+	s := v.Settings
+	return Client{
+		Tenant: v.Tenant, ClientID: v.ClientID, Code: s.Code, Name: s.ClientName, Type: string(s.Type),
+		Active: v.Active, Version: v.Version, CreatedAt: v.CreatedAt, UpdatedAt: v.UpdatedAt,
+		APIScopes: scopes, Search: SearchText(s.ClientName, s.Code), Doc: doc,
+	}, nil
+}
+
+// ClientView decodes a row's doc.
+func ClientView(doc []byte) (projections.ClientView, error) {
+	var v projections.ClientView
+	if err := json.Unmarshal(doc, &v); err != nil {
+		return projections.ClientView{}, fmt.Errorf("decode client view: %w", err)
+	}
+	return v, nil
+}
+
+// SearchText is the search column of a client: its name and its code,
+// lowercased by Go (so that both databases fold case alike, beyond ASCII)
+// and joined by a newline, which neither may contain.
+func SearchText(name, code string) string {
+	return strings.ToLower(name) + "\n" + strings.ToLower(code)
+}
+
+// Term is a Search filter as it is looked for in the search column, and
+// whether it can match at all (a newline never can: it would match across
+// name and code).
+func Term(search string) (string, bool) {
+	return strings.ToLower(search), !strings.Contains(search, "\n")
+}
+
+// CheckLimit refuses a page size outside 1..MaxPage.
+func CheckLimit(limit int) error {
+	if limit < 1 || limit > projections.MaxPage {
+		return fmt.Errorf("page size %d is not within 1..%d: %w", limit, projections.MaxPage, projections.ErrInvalid)
+	}
+	return nil
+}
+
+// CheckFilter refuses a filter with a bad page size or client type.
+func CheckFilter(f projections.ClientFilter) error {
+	if f.Type != "" && !f.Type.Valid() {
+		return fmt.Errorf("client type %q: %w", f.Type, projections.ErrInvalid)
+	}
+	return CheckLimit(f.Limit)
+}
+
+// Page cuts views, read with limit+1 rows, to one page and returns the
+// cursor of the next page ("" when there is none).
+func Page(views []projections.ClientView, limit int) ([]projections.ClientView, string) {
+	if len(views) <= limit {
+		return views, ""
+	}
+	views = views[:limit]
+	return views, views[limit-1].ClientID
+}
+
+// Resource turns a row's code and api_scopes into what the catalogue
+// takes.
+func Resource(code string, apiScopes []byte) (scope.Resource, error) {
+	r := scope.Resource{Code: code}
+	if err := json.Unmarshal(apiScopes, &r.Scopes); err != nil {
+		return scope.Resource{}, fmt.Errorf("decode api_scopes of %s: %w", code, err)
+	}
+	return r, nil
+}

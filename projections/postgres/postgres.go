@@ -1,0 +1,408 @@
+// Package postgres keeps the read model in PostgreSQL, in the database of
+// the event store (eventstore/postgres), on pgx/v5: a [projections.Backend].
+//
+// A write transaction first locks the projection's checkpoint row (SELECT
+// … FOR UPDATE), so that nodes applying the same events one after the
+// other, never both; it then reads the views it changes, and writes them
+// all, the deletions and the guarded checkpoint in one pipelined batch,
+// with one multi-row INSERT … ON CONFLICT per table.
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/clavisiam/clavis/domain/scope"
+	"github.com/clavisiam/clavis/eventstore"
+	"github.com/clavisiam/clavis/projections"
+	"github.com/clavisiam/clavis/projections/internal/row"
+)
+
+var _ projections.Backend = (*Backend)(nil)
+
+// Backend is the PostgreSQL read model. Create it with [New].
+type Backend struct {
+	pool *pgxpool.Pool
+}
+
+// New returns the read model kept in the database of pool, which the event
+// store's migrations have set up (postgres.Store.Pool gives it).
+func New(pool *pgxpool.Pool) *Backend { return &Backend{pool: pool} }
+
+const tenantColumns = `slug, name, suspended, suspension_reason, version, created_at, updated_at`
+
+// Tenant implements [projections.ReadModel].
+func (b *Backend) Tenant(ctx context.Context, slug string) (projections.TenantView, error) {
+	rows, err := b.pool.Query(ctx, `SELECT `+tenantColumns+` FROM rm_tenants WHERE slug = $1`, slug)
+	if err != nil {
+		return projections.TenantView{}, fmt.Errorf("read tenant %s: %w", slug, err)
+	}
+	views, err := scanTenants(rows)
+	if err != nil {
+		return projections.TenantView{}, fmt.Errorf("read tenant %s: %w", slug, err)
+	}
+	if len(views) == 0 {
+		return projections.TenantView{}, projections.ErrNotFound
+	}
+	return views[0], nil
+}
+
+// Tenants implements [projections.ReadModel].
+func (b *Backend) Tenants(ctx context.Context, after string, limit int) ([]projections.TenantView, error) {
+	if err := row.CheckLimit(limit); err != nil {
+		return nil, fmt.Errorf("list tenants: %w", err)
+	}
+	rows, err := b.pool.Query(ctx, `SELECT `+tenantColumns+` FROM rm_tenants WHERE slug > $1 ORDER BY slug LIMIT $2`, after, limit)
+	if err != nil {
+		return nil, fmt.Errorf("list tenants: %w", err)
+	}
+	views, err := scanTenants(rows)
+	if err != nil {
+		return nil, fmt.Errorf("list tenants: %w", err)
+	}
+	return views, nil
+}
+
+func scanTenants(rows pgx.Rows) ([]projections.TenantView, error) {
+	defer rows.Close()
+	var views []projections.TenantView
+	for rows.Next() {
+		var v projections.TenantView
+		if err := rows.Scan(&v.Slug, &v.Name, &v.Suspended, &v.SuspensionReason, &v.Version, &v.CreatedAt, &v.UpdatedAt); err != nil {
+			return nil, err
+		}
+		v.CreatedAt, v.UpdatedAt = v.CreatedAt.UTC(), v.UpdatedAt.UTC()
+		views = append(views, v)
+	}
+	return views, rows.Err()
+}
+
+// Client implements [projections.ReadModel].
+func (b *Backend) Client(ctx context.Context, tenant, clientID string) (projections.ClientView, error) {
+	return b.client(ctx, `SELECT doc FROM rm_clients WHERE tenant = $1 AND client_id = $2`, tenant, clientID)
+}
+
+// ClientByID implements [projections.ReadModel].
+func (b *Backend) ClientByID(ctx context.Context, clientID string) (projections.ClientView, error) {
+	return b.client(ctx, `SELECT doc FROM rm_clients WHERE client_id = $1`, clientID)
+}
+
+func (b *Backend) client(ctx context.Context, sql string, args ...any) (projections.ClientView, error) {
+	var doc []byte
+	err := b.pool.QueryRow(ctx, sql, args...).Scan(&doc)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return projections.ClientView{}, projections.ErrNotFound
+	case err != nil:
+		return projections.ClientView{}, fmt.Errorf("read client %s: %w", args[len(args)-1], err)
+	}
+	return row.ClientView(doc)
+}
+
+// Clients implements [projections.ReadModel].
+func (b *Backend) Clients(ctx context.Context, tenant string, f projections.ClientFilter) ([]projections.ClientView, string, error) {
+	if err := row.CheckFilter(f); err != nil {
+		return nil, "", fmt.Errorf("list clients of %s: %w", tenant, err)
+	}
+	var sql strings.Builder
+	sql.WriteString(`SELECT doc FROM rm_clients WHERE tenant = $1 AND client_id > $2`)
+	args := []any{tenant, f.After}
+	arg := func(cond string, v any) {
+		args = append(args, v)
+		sql.WriteString(" AND " + strings.ReplaceAll(cond, "?", "$"+strconv.Itoa(len(args))))
+	}
+	if f.Type != "" {
+		arg("type = ?", string(f.Type))
+	}
+	if f.Active != nil {
+		arg("active = ?", *f.Active)
+	}
+	if f.Search != "" {
+		term, ok := row.Term(f.Search)
+		if !ok {
+			return nil, "", nil
+		}
+		arg("strpos(search, ?) > 0", term)
+	}
+	args = append(args, f.Limit+1)
+	sql.WriteString(" ORDER BY client_id LIMIT $" + strconv.Itoa(len(args)))
+	rows, err := b.pool.Query(ctx, sql.String(), args...)
+	if err != nil {
+		return nil, "", fmt.Errorf("list clients of %s: %w", tenant, err)
+	}
+	views, err := scanClients(rows)
+	if err != nil {
+		return nil, "", fmt.Errorf("list clients of %s: %w", tenant, err)
+	}
+	page, next := row.Page(views, f.Limit)
+	return page, next, nil
+}
+
+func scanClients(rows pgx.Rows) ([]projections.ClientView, error) {
+	defer rows.Close()
+	var views []projections.ClientView
+	for rows.Next() {
+		var doc []byte
+		if err := rows.Scan(&doc); err != nil {
+			return nil, err
+		}
+		v, err := row.ClientView(doc)
+		if err != nil {
+			return nil, err
+		}
+		views = append(views, v)
+	}
+	return views, rows.Err()
+}
+
+// Catalogue implements [projections.ReadModel]. Inactive clients count:
+// deactivating a resource server does not invalidate the scopes other
+// clients were given.
+func (b *Backend) Catalogue(ctx context.Context, tenant string) (scope.Catalogue, error) {
+	rows, err := b.pool.Query(ctx, `SELECT code, api_scopes FROM rm_clients WHERE tenant = $1 AND api_scopes <> '[]'::jsonb`, tenant)
+	if err != nil {
+		return scope.Catalogue{}, fmt.Errorf("read catalogue of %s: %w", tenant, err)
+	}
+	defer rows.Close()
+	var resources []scope.Resource
+	for rows.Next() {
+		var code string
+		var scopes []byte
+		if err := rows.Scan(&code, &scopes); err != nil {
+			return scope.Catalogue{}, fmt.Errorf("read catalogue of %s: %w", tenant, err)
+		}
+		r, err := row.Resource(code, scopes)
+		if err != nil {
+			return scope.Catalogue{}, fmt.Errorf("read catalogue of %s: %w", tenant, err)
+		}
+		resources = append(resources, r)
+	}
+	if err := rows.Err(); err != nil {
+		return scope.Catalogue{}, fmt.Errorf("read catalogue of %s: %w", tenant, err)
+	}
+	return scope.NewCatalogue(resources...), nil
+}
+
+// Checkpoint implements [projections.ReadModel].
+func (b *Backend) Checkpoint(ctx context.Context, name string) (eventstore.Position, error) {
+	p, err := b.Progress(ctx, name)
+	return p.Position, err
+}
+
+// Progress implements [projections.Backend].
+func (b *Backend) Progress(ctx context.Context, name string) (projections.Progress, error) {
+	var commit, position int64
+	var recorded *time.Time
+	var updated time.Time
+	err := b.pool.QueryRow(ctx, `SELECT commit_id, position, recorded_at, updated_at FROM projection_checkpoints WHERE name = $1`, name).
+		Scan(&commit, &position, &recorded, &updated)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return projections.Progress{}, nil
+	case err != nil:
+		return projections.Progress{}, fmt.Errorf("read checkpoint %s: %w", name, err)
+	}
+	p := projections.Progress{Position: eventstore.Position{Commit: uint64(commit), Seq: position}}
+	if p.Position.IsZero() {
+		return p, nil
+	}
+	if recorded != nil {
+		p.RecordedAt = recorded.UTC()
+	}
+	p.UpdatedAt = updated.UTC()
+	return p, nil
+}
+
+const (
+	ensureCheckpoint = `INSERT INTO projection_checkpoints (name, commit_id, position, updated_at)
+VALUES ($1, 0, 0, now()) ON CONFLICT (name) DO NOTHING`
+	lockCheckpoint = `SELECT commit_id, position FROM projection_checkpoints WHERE name = $1 FOR UPDATE`
+	moveCheckpoint = `UPDATE projection_checkpoints SET commit_id = $2, position = $3, recorded_at = $4, updated_at = now()
+WHERE name = $1 AND (commit_id, position) < ($2, $3)`
+	loadTenants   = `SELECT ` + tenantColumns + ` FROM rm_tenants WHERE slug = ANY($1)`
+	loadClients   = `SELECT doc FROM rm_clients WHERE client_id = ANY($1)`
+	upsertTenants = `INSERT INTO rm_tenants (` + tenantColumns + `)
+SELECT * FROM unnest($1::text[], $2::text[], $3::boolean[], $4::text[], $5::bigint[], $6::timestamptz[], $7::timestamptz[])
+ON CONFLICT (slug) DO UPDATE SET name = excluded.name, suspended = excluded.suspended,
+    suspension_reason = excluded.suspension_reason, version = excluded.version,
+    created_at = excluded.created_at, updated_at = excluded.updated_at`
+	upsertClients = `INSERT INTO rm_clients (tenant, client_id, code, client_name, type, active, version,
+    created_at, updated_at, api_scopes, search, doc)
+SELECT t, id, code, name, type, active, version, created, updated, scopes::jsonb, search, doc::json
+  FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::boolean[], $7::bigint[],
+              $8::timestamptz[], $9::timestamptz[], $10::text[], $11::text[], $12::text[])
+       AS u(t, id, code, name, type, active, version, created, updated, scopes, search, doc)
+ON CONFLICT (tenant, client_id) DO UPDATE SET code = excluded.code, client_name = excluded.client_name,
+    type = excluded.type, active = excluded.active, version = excluded.version,
+    created_at = excluded.created_at, updated_at = excluded.updated_at,
+    api_scopes = excluded.api_scopes, search = excluded.search, doc = excluded.doc`
+	deleteClients = `DELETE FROM rm_clients WHERE (tenant, client_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))`
+)
+
+// lock creates name's checkpoint if need be and locks it for the rest of
+// tx, waiting for any other transaction holding it.
+//
+// It also lets tx commit without waiting for the disk: the read model is
+// derived data that commits together with its checkpoint, so a commit
+// that a crash loses is lost with the checkpoint that covers it, and its
+// events are applied again.
+func lock(ctx context.Context, tx pgx.Tx, name string) (eventstore.Position, error) {
+	b := &pgx.Batch{}
+	b.Queue(`SET LOCAL synchronous_commit = off`)
+	b.Queue(ensureCheckpoint, name)
+	b.Queue(lockCheckpoint, name)
+	br := tx.SendBatch(ctx, b)
+	defer br.Close()
+	for range 2 {
+		if _, err := br.Exec(); err != nil {
+			return eventstore.Position{}, err
+		}
+	}
+	var commit, position int64
+	if err := br.QueryRow().Scan(&commit, &position); err != nil {
+		return eventstore.Position{}, err
+	}
+	return eventstore.Position{Commit: uint64(commit), Seq: position}, br.Close()
+}
+
+// Update implements [projections.Backend].
+func (b *Backend) Update(ctx context.Context, name string, fn projections.UpdateFunc) error {
+	tx, err := b.pool.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("update read model: begin: %w", err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx))
+	cp, err := lock(ctx, tx, name)
+	if err != nil {
+		return fmt.Errorf("update read model: lock checkpoint %s: %w", name, err)
+	}
+	changes, err := fn(ctx, cp, loader{tx})
+	if err != nil {
+		return err
+	}
+	if changes == nil {
+		return nil
+	}
+	if !cp.Less(changes.Checkpoint) {
+		return fmt.Errorf("update read model: checkpoint %s would move from %s back to %s", name, cp, changes.Checkpoint)
+	}
+	batch, err := writes(name, changes)
+	if err != nil {
+		return fmt.Errorf("update read model: %w", err)
+	}
+	br := tx.SendBatch(ctx, batch)
+	for range batch.Len() - 1 {
+		if _, err := br.Exec(); err != nil {
+			br.Close()
+			return fmt.Errorf("update read model: write views: %w", err)
+		}
+	}
+	tag, err := br.Exec()
+	if err != nil {
+		br.Close()
+		return fmt.Errorf("update read model: move checkpoint %s: %w", name, err)
+	}
+	if err := br.Close(); err != nil {
+		return fmt.Errorf("update read model: %w", err)
+	}
+	if tag.RowsAffected() != 1 {
+		return fmt.Errorf("update read model: checkpoint %s is not below %s", name, changes.Checkpoint)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("update read model: commit: %w", err)
+	}
+	return nil
+}
+
+// writes queues what changes writes, the checkpoint last.
+func writes(name string, c *projections.Changes) (*pgx.Batch, error) {
+	b := &pgx.Batch{}
+	if n := len(c.Tenants); n > 0 {
+		slugs, names, reasons := make([]string, n), make([]string, n), make([]string, n)
+		suspended, versions := make([]bool, n), make([]int64, n)
+		created, updated := make([]time.Time, n), make([]time.Time, n)
+		for i, v := range c.Tenants {
+			slugs[i], names[i], reasons[i] = v.Slug, v.Name, v.SuspensionReason
+			suspended[i], versions[i], created[i], updated[i] = v.Suspended, v.Version, v.CreatedAt, v.UpdatedAt
+		}
+		b.Queue(upsertTenants, slugs, names, suspended, reasons, versions, created, updated)
+	}
+	if n := len(c.Clients); n > 0 {
+		tenants, ids, codes, names, types := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		active, versions := make([]bool, n), make([]int64, n)
+		created, updated := make([]time.Time, n), make([]time.Time, n)
+		scopes, search, docs := make([]string, n), make([]string, n), make([]string, n)
+		for i, v := range c.Clients {
+			r, err := row.FromClient(v)
+			if err != nil {
+				return nil, err
+			}
+			tenants[i], ids[i], codes[i], names[i], types[i] = r.Tenant, r.ClientID, r.Code, r.Name, r.Type
+			active[i], versions[i], created[i], updated[i] = r.Active, r.Version, r.CreatedAt, r.UpdatedAt
+			scopes[i], search[i], docs[i] = string(r.APIScopes), r.Search, string(r.Doc)
+		}
+		b.Queue(upsertClients, tenants, ids, codes, names, types, active, versions, created, updated, scopes, search, docs)
+	}
+	if n := len(c.Deleted); n > 0 {
+		tenants, ids := make([]string, n), make([]string, n)
+		for i, r := range c.Deleted {
+			tenants[i], ids[i] = r.Tenant, r.ClientID
+		}
+		b.Queue(deleteClients, tenants, ids)
+	}
+	var recorded *time.Time
+	if !c.RecordedAt.IsZero() {
+		recorded = &c.RecordedAt
+	}
+	b.Queue(moveCheckpoint, name, int64(c.Checkpoint.Commit), c.Checkpoint.Seq, recorded)
+	return b, nil
+}
+
+// loader reads views inside a write transaction.
+type loader struct{ tx pgx.Tx }
+
+func (l loader) Tenants(ctx context.Context, slugs []string) ([]projections.TenantView, error) {
+	rows, err := l.tx.Query(ctx, loadTenants, slugs)
+	if err != nil {
+		return nil, err
+	}
+	return scanTenants(rows)
+}
+
+func (l loader) Clients(ctx context.Context, ids []string) ([]projections.ClientView, error) {
+	rows, err := l.tx.Query(ctx, loadClients, ids)
+	if err != nil {
+		return nil, err
+	}
+	return scanClients(rows)
+}
+
+// Reset implements [projections.Backend]. It truncates the tables, which
+// briefly blocks readers, rather than deleting row by row.
+func (b *Backend) Reset(ctx context.Context, name string) error {
+	tx, err := b.pool.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("reset read model: begin: %w", err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx))
+	if _, err := lock(ctx, tx, name); err != nil {
+		return fmt.Errorf("reset read model: lock checkpoint %s: %w", name, err)
+	}
+	if _, err := tx.Exec(ctx, `TRUNCATE rm_clients, rm_tenants`); err != nil {
+		return fmt.Errorf("reset read model: %w", err)
+	}
+	if _, err := tx.Exec(ctx, `UPDATE projection_checkpoints SET commit_id = 0, position = 0, recorded_at = NULL, updated_at = now() WHERE name = $1`, name); err != nil {
+		return fmt.Errorf("reset read model: reset checkpoint %s: %w", name, err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("reset read model: commit: %w", err)
+	}
+	return nil
+}

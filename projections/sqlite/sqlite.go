@@ -1,0 +1,413 @@
+// Package sqlite keeps the read model in SQLite, in the file of the event
+// store (eventstore/sqlite), through database/sql: a [projections.Backend].
+//
+// Writes go through the event store's writer handle, whose one connection
+// takes SQLite's write lock at BEGIN: a write transaction is therefore
+// alone, and the checkpoint it reads cannot move under it. The event
+// store's appends wait for that connection too, so a transaction here
+// only reads the views it changes and writes them; decoding and folding
+// the events happen before, and the marshalling in between takes
+// microseconds a view. Reads go through the reader handle, whose
+// connections never block the writer.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/clavisiam/clavis/domain/scope"
+	"github.com/clavisiam/clavis/eventstore"
+	"github.com/clavisiam/clavis/projections"
+	"github.com/clavisiam/clavis/projections/internal/row"
+)
+
+var _ projections.Backend = (*Backend)(nil)
+
+// Backend is the SQLite read model. Create it with [New].
+type Backend struct {
+	write, read *sql.DB
+}
+
+// New returns the read model kept in the database of the event store's
+// writer and reader handles (sqlite.Store.DB gives both), which the
+// store's migrations have set up.
+func New(writer, reader *sql.DB) *Backend { return &Backend{write: writer, read: reader} }
+
+// timeFormat is the event store's: sortable as text, to the microsecond.
+const timeFormat = "2006-01-02T15:04:05.000000Z07:00"
+
+func formatTime(t time.Time) string { return t.UTC().Format(timeFormat) }
+
+func parseTime(s string) (time.Time, error) {
+	t, err := time.Parse(timeFormat, s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("corrupt time %q: %w", s, err)
+	}
+	return t, nil
+}
+
+// queryer is what the reader pool and a transaction both offer.
+type queryer interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+const tenantColumns = `slug, name, suspended, suspension_reason, version, created_at, updated_at`
+
+// Tenant implements [projections.ReadModel].
+func (b *Backend) Tenant(ctx context.Context, slug string) (projections.TenantView, error) {
+	views, err := queryTenants(ctx, b.read, `SELECT `+tenantColumns+` FROM rm_tenants WHERE slug = ?`, slug)
+	if err != nil {
+		return projections.TenantView{}, fmt.Errorf("read tenant %s: %w", slug, err)
+	}
+	if len(views) == 0 {
+		return projections.TenantView{}, projections.ErrNotFound
+	}
+	return views[0], nil
+}
+
+// Tenants implements [projections.ReadModel].
+func (b *Backend) Tenants(ctx context.Context, after string, limit int) ([]projections.TenantView, error) {
+	if err := row.CheckLimit(limit); err != nil {
+		return nil, fmt.Errorf("list tenants: %w", err)
+	}
+	views, err := queryTenants(ctx, b.read, `SELECT `+tenantColumns+` FROM rm_tenants WHERE slug > ? ORDER BY slug LIMIT ?`, after, limit)
+	if err != nil {
+		return nil, fmt.Errorf("list tenants: %w", err)
+	}
+	return views, nil
+}
+
+func queryTenants(ctx context.Context, q queryer, query string, args ...any) ([]projections.TenantView, error) {
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var views []projections.TenantView
+	for rows.Next() {
+		var v projections.TenantView
+		var created, updated string
+		if err := rows.Scan(&v.Slug, &v.Name, &v.Suspended, &v.SuspensionReason, &v.Version, &created, &updated); err != nil {
+			return nil, err
+		}
+		if v.CreatedAt, err = parseTime(created); err != nil {
+			return nil, err
+		}
+		if v.UpdatedAt, err = parseTime(updated); err != nil {
+			return nil, err
+		}
+		views = append(views, v)
+	}
+	return views, rows.Err()
+}
+
+// Client implements [projections.ReadModel].
+func (b *Backend) Client(ctx context.Context, tenant, clientID string) (projections.ClientView, error) {
+	return b.client(ctx, `SELECT doc FROM rm_clients WHERE tenant = ? AND client_id = ?`, tenant, clientID)
+}
+
+// ClientByID implements [projections.ReadModel].
+func (b *Backend) ClientByID(ctx context.Context, clientID string) (projections.ClientView, error) {
+	return b.client(ctx, `SELECT doc FROM rm_clients WHERE client_id = ?`, clientID)
+}
+
+func (b *Backend) client(ctx context.Context, query string, args ...any) (projections.ClientView, error) {
+	var doc []byte
+	err := b.read.QueryRowContext(ctx, query, args...).Scan(&doc)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return projections.ClientView{}, projections.ErrNotFound
+	case err != nil:
+		return projections.ClientView{}, fmt.Errorf("read client %s: %w", args[len(args)-1], err)
+	}
+	return row.ClientView(doc)
+}
+
+// Clients implements [projections.ReadModel].
+func (b *Backend) Clients(ctx context.Context, tenant string, f projections.ClientFilter) ([]projections.ClientView, string, error) {
+	if err := row.CheckFilter(f); err != nil {
+		return nil, "", fmt.Errorf("list clients of %s: %w", tenant, err)
+	}
+	var q strings.Builder
+	// The filter index holds every column the filters test, so SQLite
+	// reads a row only once it matches.
+	q.WriteString(`SELECT doc FROM rm_clients INDEXED BY rm_clients_filter_idx WHERE tenant = ? AND client_id > ?`)
+	args := []any{tenant, f.After}
+	if f.Type != "" {
+		q.WriteString(` AND type = ?`)
+		args = append(args, string(f.Type))
+	}
+	if f.Active != nil {
+		q.WriteString(` AND active = ?`)
+		args = append(args, *f.Active)
+	}
+	if f.Search != "" {
+		term, ok := row.Term(f.Search)
+		if !ok {
+			return nil, "", nil
+		}
+		q.WriteString(` AND instr(search, ?) > 0`)
+		args = append(args, term)
+	}
+	q.WriteString(` ORDER BY client_id LIMIT ?`)
+	args = append(args, f.Limit+1)
+	views, err := queryClients(ctx, b.read, q.String(), args...)
+	if err != nil {
+		return nil, "", fmt.Errorf("list clients of %s: %w", tenant, err)
+	}
+	page, next := row.Page(views, f.Limit)
+	return page, next, nil
+}
+
+func queryClients(ctx context.Context, q queryer, query string, args ...any) ([]projections.ClientView, error) {
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var views []projections.ClientView
+	for rows.Next() {
+		var doc []byte
+		if err := rows.Scan(&doc); err != nil {
+			return nil, err
+		}
+		v, err := row.ClientView(doc)
+		if err != nil {
+			return nil, err
+		}
+		views = append(views, v)
+	}
+	return views, rows.Err()
+}
+
+// Catalogue implements [projections.ReadModel]. Inactive clients count:
+// deactivating a resource server does not invalidate the scopes other
+// clients were given.
+func (b *Backend) Catalogue(ctx context.Context, tenant string) (scope.Catalogue, error) {
+	rows, err := b.read.QueryContext(ctx, `SELECT code, api_scopes FROM rm_clients WHERE tenant = ? AND api_scopes <> '[]'`, tenant)
+	if err != nil {
+		return scope.Catalogue{}, fmt.Errorf("read catalogue of %s: %w", tenant, err)
+	}
+	defer rows.Close()
+	var resources []scope.Resource
+	for rows.Next() {
+		var code string
+		var scopes []byte
+		if err := rows.Scan(&code, &scopes); err != nil {
+			return scope.Catalogue{}, fmt.Errorf("read catalogue of %s: %w", tenant, err)
+		}
+		r, err := row.Resource(code, scopes)
+		if err != nil {
+			return scope.Catalogue{}, fmt.Errorf("read catalogue of %s: %w", tenant, err)
+		}
+		resources = append(resources, r)
+	}
+	if err := rows.Err(); err != nil {
+		return scope.Catalogue{}, fmt.Errorf("read catalogue of %s: %w", tenant, err)
+	}
+	return scope.NewCatalogue(resources...), nil
+}
+
+// Checkpoint implements [projections.ReadModel].
+func (b *Backend) Checkpoint(ctx context.Context, name string) (eventstore.Position, error) {
+	p, err := b.Progress(ctx, name)
+	return p.Position, err
+}
+
+// Progress implements [projections.Backend].
+func (b *Backend) Progress(ctx context.Context, name string) (projections.Progress, error) {
+	var commit, position int64
+	var recorded sql.NullString
+	var updated string
+	err := b.read.QueryRowContext(ctx, `SELECT commit_id, position, recorded_at, updated_at FROM projection_checkpoints WHERE name = ?`, name).
+		Scan(&commit, &position, &recorded, &updated)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return projections.Progress{}, nil
+	case err != nil:
+		return projections.Progress{}, fmt.Errorf("read checkpoint %s: %w", name, err)
+	}
+	p := projections.Progress{Position: eventstore.Position{Commit: uint64(commit), Seq: position}}
+	if p.Position.IsZero() {
+		return p, nil
+	}
+	if recorded.Valid {
+		if p.RecordedAt, err = parseTime(recorded.String); err != nil {
+			return projections.Progress{}, fmt.Errorf("read checkpoint %s: %w", name, err)
+		}
+	}
+	if p.UpdatedAt, err = parseTime(updated); err != nil {
+		return projections.Progress{}, fmt.Errorf("read checkpoint %s: %w", name, err)
+	}
+	return p, nil
+}
+
+const (
+	ensureCheckpoint = `INSERT INTO projection_checkpoints (name, commit_id, position, updated_at)
+VALUES (?, 0, 0, ?) ON CONFLICT (name) DO NOTHING`
+	readCheckpoint = `SELECT commit_id, position FROM projection_checkpoints WHERE name = ?`
+	moveCheckpoint = `UPDATE projection_checkpoints SET commit_id = ?, position = ?, recorded_at = ?, updated_at = ?
+WHERE name = ? AND (commit_id, position) < (?, ?)`
+	loadTenants  = `SELECT ` + tenantColumns + ` FROM rm_tenants WHERE slug IN (SELECT value FROM json_each(?))`
+	loadClients  = `SELECT doc FROM rm_clients WHERE client_id IN (SELECT value FROM json_each(?))`
+	upsertTenant = `INSERT INTO rm_tenants (` + tenantColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (slug) DO UPDATE SET name = excluded.name, suspended = excluded.suspended,
+    suspension_reason = excluded.suspension_reason, version = excluded.version,
+    created_at = excluded.created_at, updated_at = excluded.updated_at`
+	upsertClient = `INSERT INTO rm_clients (tenant, client_id, code, client_name, type, active, version,
+    created_at, updated_at, api_scopes, search, doc)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (tenant, client_id) DO UPDATE SET code = excluded.code, client_name = excluded.client_name,
+    type = excluded.type, active = excluded.active, version = excluded.version,
+    created_at = excluded.created_at, updated_at = excluded.updated_at,
+    api_scopes = excluded.api_scopes, search = excluded.search, doc = excluded.doc`
+	deleteClient = `DELETE FROM rm_clients WHERE tenant = ? AND client_id = ?`
+)
+
+// lock creates name's checkpoint if need be and reads it. The writer's
+// transaction already holds SQLite's write lock.
+func lock(ctx context.Context, tx *sql.Tx, name string) (eventstore.Position, error) {
+	if _, err := tx.ExecContext(ctx, ensureCheckpoint, name, formatTime(time.Now())); err != nil {
+		return eventstore.Position{}, err
+	}
+	var commit, position int64
+	if err := tx.QueryRowContext(ctx, readCheckpoint, name).Scan(&commit, &position); err != nil {
+		return eventstore.Position{}, err
+	}
+	return eventstore.Position{Commit: uint64(commit), Seq: position}, nil
+}
+
+// Update implements [projections.Backend].
+func (b *Backend) Update(ctx context.Context, name string, fn projections.UpdateFunc) error {
+	tx, err := b.write.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("update read model: begin: %w", err)
+	}
+	defer tx.Rollback()
+	cp, err := lock(ctx, tx, name)
+	if err != nil {
+		return fmt.Errorf("update read model: lock checkpoint %s: %w", name, err)
+	}
+	changes, err := fn(ctx, cp, loader{tx})
+	if err != nil {
+		return err
+	}
+	if changes == nil {
+		return nil
+	}
+	if !cp.Less(changes.Checkpoint) {
+		return fmt.Errorf("update read model: checkpoint %s would move from %s back to %s", name, cp, changes.Checkpoint)
+	}
+	if err := write(ctx, tx, changes); err != nil {
+		return fmt.Errorf("update read model: %w", err)
+	}
+	var recorded any
+	if !changes.RecordedAt.IsZero() {
+		recorded = formatTime(changes.RecordedAt)
+	}
+	commit, seq := int64(changes.Checkpoint.Commit), changes.Checkpoint.Seq
+	res, err := tx.ExecContext(ctx, moveCheckpoint, commit, seq, recorded, formatTime(time.Now()), name, commit, seq)
+	if err != nil {
+		return fmt.Errorf("update read model: move checkpoint %s: %w", name, err)
+	}
+	if n, err := res.RowsAffected(); err != nil || n != 1 {
+		return fmt.Errorf("update read model: checkpoint %s is not below %s", name, changes.Checkpoint)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("update read model: commit: %w", err)
+	}
+	return nil
+}
+
+// write stores the views of c, each statement prepared once for the
+// transaction.
+func write(ctx context.Context, tx *sql.Tx, c *projections.Changes) error {
+	if len(c.Tenants) > 0 {
+		stmt, err := tx.PrepareContext(ctx, upsertTenant)
+		if err != nil {
+			return fmt.Errorf("write tenants: %w", err)
+		}
+		defer stmt.Close()
+		for _, v := range c.Tenants {
+			if _, err := stmt.ExecContext(ctx, v.Slug, v.Name, v.Suspended, v.SuspensionReason, v.Version,
+				formatTime(v.CreatedAt), formatTime(v.UpdatedAt)); err != nil {
+				return fmt.Errorf("write tenant %s: %w", v.Slug, err)
+			}
+		}
+	}
+	if len(c.Clients) > 0 {
+		stmt, err := tx.PrepareContext(ctx, upsertClient)
+		if err != nil {
+			return fmt.Errorf("write clients: %w", err)
+		}
+		defer stmt.Close()
+		for _, v := range c.Clients {
+			r, err := row.FromClient(v)
+			if err != nil {
+				return err
+			}
+			if _, err := stmt.ExecContext(ctx, r.Tenant, r.ClientID, r.Code, r.Name, r.Type, r.Active, r.Version,
+				formatTime(r.CreatedAt), formatTime(r.UpdatedAt), string(r.APIScopes), r.Search, string(r.Doc)); err != nil {
+				return fmt.Errorf("write client %s: %w", v.ClientID, err)
+			}
+		}
+	}
+	if len(c.Deleted) > 0 {
+		stmt, err := tx.PrepareContext(ctx, deleteClient)
+		if err != nil {
+			return fmt.Errorf("delete clients: %w", err)
+		}
+		defer stmt.Close()
+		for _, r := range c.Deleted {
+			if _, err := stmt.ExecContext(ctx, r.Tenant, r.ClientID); err != nil {
+				return fmt.Errorf("delete client %s: %w", r.ClientID, err)
+			}
+		}
+	}
+	return nil
+}
+
+// loader reads views inside the write transaction.
+type loader struct{ tx *sql.Tx }
+
+func (l loader) Tenants(ctx context.Context, slugs []string) ([]projections.TenantView, error) {
+	return queryTenants(ctx, l.tx, loadTenants, jsonArray(slugs))
+}
+
+func (l loader) Clients(ctx context.Context, ids []string) ([]projections.ClientView, error) {
+	return queryClients(ctx, l.tx, loadClients, jsonArray(ids))
+}
+
+// jsonArray encodes keys as a JSON array for json_each: one parameter
+// however many keys, so one statement serves every batch.
+func jsonArray(keys []string) string {
+	b, _ := json.Marshal(keys) // a []string always encodes
+	return string(b)
+}
+
+// Reset implements [projections.Backend].
+func (b *Backend) Reset(ctx context.Context, name string) error {
+	tx, err := b.write.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("reset read model: begin: %w", err)
+	}
+	defer tx.Rollback()
+	for _, stmt := range []string{`DELETE FROM rm_clients`, `DELETE FROM rm_tenants`} {
+		if _, err := tx.ExecContext(ctx, stmt); err != nil {
+			return fmt.Errorf("reset read model: %w", err)
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE projection_checkpoints SET commit_id = 0, position = 0, recorded_at = NULL, updated_at = ? WHERE name = ?`,
+		formatTime(time.Now()), name); err != nil {
+		return fmt.Errorf("reset read model: reset checkpoint %s: %w", name, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("reset read model: commit: %w", err)
+	}
+	return nil
+}
