@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net/http"
 
@@ -32,5 +33,38 @@ func (s *Server) readyz(c *fiber.Ctx) error {
 			Detail: "The event store did not answer.",
 		}
 	}
+	for _, check := range s.ready {
+		if err := check.Check(ctx); err != nil {
+			s.log.LogAttrs(ctx, slog.LevelWarn, "not ready", slog.String("check", check.Name),
+				slog.String("request_id", requestID(c)), slog.Any("error", err))
+			return &Problem{
+				Type:   ProblemNotReady,
+				Title:  "Not ready",
+				Status: http.StatusServiceUnavailable,
+				Detail: "Not ready: " + check.Name + ".",
+			}
+		}
+	}
 	return c.JSON(fiber.Map{"status": "ready"})
+}
+
+// ReadyCheck is one more condition /readyz requires besides the event
+// store answering: NATS connected, the projections caught up.
+type ReadyCheck struct {
+	// Name says what is not ready, in the 503 answer and the log.
+	Name  string
+	Check func(ctx context.Context) error
+}
+
+// WithReadiness adds checks to /readyz.
+func WithReadiness(checks ...ReadyCheck) Option {
+	return func(s *Server) error {
+		for _, c := range checks {
+			if c.Name == "" || c.Check == nil {
+				return errors.New("httpapi: a readiness check needs a name and a function")
+			}
+		}
+		s.ready = append(s.ready, checks...)
+		return nil
+	}
 }

@@ -7,6 +7,8 @@ import (
 	"net/http"
 
 	"github.com/gofiber/fiber/v2"
+
+	"github.com/clavisiam/clavis/domain"
 )
 
 // Problem types: the stable "type" of each problem the API answers with.
@@ -20,6 +22,52 @@ const (
 	ProblemHeadersTooLarge  = "https://clavis.dev/problems/headers-too-large"
 	ProblemNotReady         = "https://clavis.dev/problems/not-ready"
 	ProblemInternal         = "https://clavis.dev/problems/internal"
+
+	// The admin API's problems.
+
+	// ProblemMalformedJSON: the body is not JSON of the expected shape (400).
+	ProblemMalformedJSON = "https://clavis.dev/problems/malformed-json"
+	// ProblemUnknownField: the body has a member the API does not know, or
+	// one that is read-only; Field names it (400).
+	ProblemUnknownField = "https://clavis.dev/problems/unknown-field"
+	// ProblemInvalidParameter: a query parameter or header is invalid;
+	// Errors names it (400).
+	ProblemInvalidParameter = "https://clavis.dev/problems/invalid-parameter"
+	// ProblemUnsupportedMediaType: a body that is not JSON (415).
+	ProblemUnsupportedMediaType = "https://clavis.dev/problems/unsupported-media-type"
+	// ProblemValidation: the input breaks the rules; Errors lists every
+	// field (422).
+	ProblemValidation = "https://clavis.dev/problems/validation"
+	// ProblemUnauthorized: no bearer token, or one that is not valid here
+	// (401, with WWW-Authenticate: Bearer).
+	ProblemUnauthorized = "https://clavis.dev/problems/unauthorized"
+	// ProblemForbidden: a valid token that may not do this (403).
+	ProblemForbidden = "https://clavis.dev/problems/forbidden"
+	// ProblemTenantSuspended: the tenant is suspended and refuses
+	// changes (403).
+	ProblemTenantSuspended = "https://clavis.dev/problems/tenant-suspended"
+	// ProblemConflict: the resource changed since the version the caller
+	// gave in the body, or concurrently (409).
+	ProblemConflict = "https://clavis.dev/problems/conflict"
+	// ProblemPreconditionFailed: If-Match does not match the resource's
+	// current ETag (412).
+	ProblemPreconditionFailed = "https://clavis.dev/problems/precondition-failed"
+	// ProblemClaimTaken: a unique value is taken; Field names it (409).
+	ProblemClaimTaken = "https://clavis.dev/problems/claim-taken"
+	// ProblemAlreadyExists: the resource to create exists (409).
+	ProblemAlreadyExists = "https://clavis.dev/problems/already-exists"
+	// ProblemSecretNotFound: the client holds no such secret (404).
+	ProblemSecretNotFound = "https://clavis.dev/problems/secret-not-found"
+	// ProblemLastSecret: the last usable secret of a client that needs one
+	// cannot be revoked; rotate it (409).
+	ProblemLastSecret = "https://clavis.dev/problems/last-secret"
+	// ProblemTenantIncomplete: the tenant was created but its admin client
+	// was not (500); register one through the tenant admin API.
+	ProblemTenantIncomplete = "https://clavis.dev/problems/tenant-incomplete"
+	// ProblemImportIncomplete: an import stopped after applying part of
+	// the package; Report lists what was applied (the status is the
+	// failure's).
+	ProblemImportIncomplete = "https://clavis.dev/problems/import-incomplete"
 )
 
 // ContentTypeProblem is the media type of every error body (RFC 9457).
@@ -34,6 +82,18 @@ type Problem struct {
 	Title  string `json:"title"`            // short and the same for every occurrence of Type
 	Status int    `json:"status"`           // the HTTP status code
 	Detail string `json:"detail,omitempty"` // this occurrence, for a human
+
+	// Extension members (RFC 9457 §3.2).
+
+	// Field names the member or parameter at fault (unknown-field,
+	// claim-taken, already-exists).
+	Field string `json:"field,omitempty"`
+	// Errors lists every invalid field (validation, invalid-parameter).
+	Errors []*domain.FieldError `json:"errors,omitempty"`
+	// Report is what an import applied before it stopped
+	// (import-incomplete); it holds the secrets of the clients it created,
+	// shown this once.
+	Report any `json:"report,omitempty"`
 }
 
 // Error returns the title and detail, so a Problem can travel as an error.
@@ -80,11 +140,15 @@ func errorHandler(log *slog.Logger) fiber.ErrorHandler {
 }
 
 // toProblem maps err to the problem the caller sees, and reports whether
-// err was unexpected (neither a Problem nor a status fiber raised).
+// err was unexpected (neither a Problem, a status fiber raised, nor an
+// error of the domain or the services that [adminProblem] knows).
 func toProblem(c *fiber.Ctx, err error) (*Problem, bool) {
 	var p *Problem
 	if errors.As(err, &p) {
 		return p, false
+	}
+	if p := adminProblem(err); p != nil {
+		return p, p.Status >= http.StatusInternalServerError
 	}
 	var fe *fiber.Error
 	if errors.As(err, &fe) {

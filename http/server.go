@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"slices"
 	"sync"
 	"time"
 
@@ -83,6 +84,8 @@ type Server struct {
 	store eventstore.Store
 	log   *slog.Logger
 	cfg   Config
+	admin *Admin // nil without WithAdmin
+	ready []ReadyCheck
 
 	mu        sync.Mutex
 	listeners []*onceCloseListener
@@ -91,7 +94,9 @@ type Server struct {
 
 // New builds the app: the fiber configuration, the middleware and every
 // route, reading from store and logging to log. It does not listen.
-func New(cfg Config, store eventstore.Store, log *slog.Logger) (*Server, error) {
+// Without options it serves the health routes and /openapi.json;
+// [WithAdmin] adds the platform and tenant admin APIs.
+func New(cfg Config, store eventstore.Store, log *slog.Logger, opts ...Option) (*Server, error) {
 	if store == nil {
 		return nil, errors.New("httpapi: nil store")
 	}
@@ -103,6 +108,14 @@ func New(cfg Config, store eventstore.Store, log *slog.Logger) (*Server, error) 
 		return nil, err
 	}
 	s := &Server{store: store, log: log, cfg: cfg}
+	for _, o := range opts {
+		if o == nil {
+			return nil, errors.New("httpapi: nil option")
+		}
+		if err := o(s); err != nil {
+			return nil, fmt.Errorf("httpapi: %w", err)
+		}
+	}
 	s.app = fiber.New(fiber.Config{
 		AppName:               "clavis",
 		BodyLimit:             cfg.BodyLimit,
@@ -115,7 +128,30 @@ func New(cfg Config, store eventstore.Store, log *slog.Logger) (*Server, error) 
 	s.app.Use(withRequestID, accessLog(log))
 	s.app.Get("/healthz", s.healthz)
 	s.app.Get("/readyz", s.readyz)
+	s.app.Get("/openapi.json", serveOpenAPI)
+	if s.admin != nil {
+		s.adminRoutes()
+	}
 	return s, nil
+}
+
+// Routes lists the routes the app serves, "METHOD /path/{param}", sorted,
+// path parameters written as in OpenAPI. The HEAD route fiber adds for
+// every GET is left out. A test compares the list with openapi.json.
+func (s *Server) Routes() []string {
+	seen := map[string]bool{}
+	for _, r := range s.app.GetRoutes(true) {
+		if r.Method == fiber.MethodHead {
+			continue
+		}
+		seen[r.Method+" "+openAPIPath(r.Path)] = true
+	}
+	out := make([]string, 0, len(seen))
+	for r := range seen {
+		out = append(out, r)
+	}
+	slices.Sort(out)
+	return out
 }
 
 // Serve accepts connections on ln and serves them until [Server.Shutdown]

@@ -1,0 +1,385 @@
+package tenants
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"reflect"
+	"slices"
+	"time"
+
+	"github.com/clavisiam/clavis/domain"
+	"github.com/clavisiam/clavis/domain/client"
+	"github.com/clavisiam/clavis/domain/scope"
+	"github.com/clavisiam/clavis/eventstore"
+)
+
+// PackageFormat names the export format of [Package].
+const PackageFormat = "clavis.clients/v1"
+
+// FormatIdentityServer names the other format [Clients.Import] reads: a
+// JSON array of Duende IdentityServer Client objects.
+const FormatIdentityServer = "identityserver"
+
+// Package is a tenant's clients as [Clients.Export] writes them and
+// [Clients.Import] reads them back: their settings and whether they are
+// active, never any secret material (no secret, no hash). Its JSON is
+// the "clavis.clients/v1" format.
+type Package struct {
+	Format     string          `json:"format"`
+	Tenant     string          `json:"tenant"`
+	ExportedAt time.Time       `json:"exported_at"`
+	Clients    []PackageClient `json:"clients"`
+}
+
+// PackageClient is one client of a [Package].
+type PackageClient struct {
+	ClientID string          `json:"client_id"`
+	Settings client.Settings `json:"settings"`
+	Active   bool            `json:"active"`
+}
+
+// Import actions.
+const (
+	ActionCreate    = "create"
+	ActionUpdate    = "update"
+	ActionUnchanged = "unchanged"
+)
+
+// ImportReport says what [Clients.Import] did, or would do in a dry run,
+// client by client in the order of the package.
+type ImportReport struct {
+	// Format is the format read: [PackageFormat] or [FormatIdentityServer].
+	Format string
+	// DryRun is true when nothing was written.
+	DryRun bool
+	// Clients has one entry per client of the package.
+	Clients []ImportResult
+	// Position is that of the last event appended (zero when none was).
+	Position eventstore.Position
+}
+
+// ImportResult is what happened to one client of an import.
+type ImportResult struct {
+	// Code is the client's code, by which it was matched.
+	Code string
+	// SourceID is the client's id in the package: its client_id, or the
+	// IdentityServer ClientId.
+	SourceID string
+	// ClientID is the client's id in the tenant (empty for a client a dry
+	// run would create).
+	ClientID string
+	// Action is [ActionCreate], [ActionUpdate] or [ActionUnchanged].
+	Action string
+	// Changed lists the settings an update changes, by JSON name, and
+	// "active" when the import activates or deactivates the client.
+	Changed []string
+	// Version is the client's version afterwards (0 in a dry run create).
+	Version int64
+	// Secret is the new secret of a created client that needs one, or of
+	// an updated client that now needs one and had none: shown once.
+	Secret *Secret
+}
+
+// Export returns every live client of tenant, in registration order, as
+// a [Package]. It reads the event store, not a read model, so the export
+// is exact as of the call; it holds no secret material. Suspended tenants
+// may be exported.
+func (c *Clients) Export(ctx context.Context, tenant string) (Package, error) {
+	if _, err := loadTenant(ctx, c.store, tenant); err != nil {
+		return Package{}, fmt.Errorf("export clients: %w", err)
+	}
+	ix, err := scanTenant(ctx, c.store, tenant)
+	if err != nil {
+		return Package{}, fmt.Errorf("export clients: %w", err)
+	}
+	pkg := Package{
+		Format:     PackageFormat,
+		Tenant:     tenant,
+		ExportedAt: c.cfg.now().UTC().Truncate(time.Microsecond),
+		Clients:    []PackageClient{},
+	}
+	for _, cl := range ix.live() {
+		pkg.Clients = append(pkg.Clients, PackageClient{ClientID: cl.ID(), Settings: cl.Settings(), Active: cl.Active()})
+	}
+	return pkg, nil
+}
+
+// importClient is one client read from an import, in Clavis terms.
+type importClient struct {
+	sourceID string
+	settings client.Settings
+	active   bool
+}
+
+// planned is what the import decided for one client.
+type planned struct {
+	in       importClient
+	existing *client.Client // nil for a create
+	result   ImportResult
+}
+
+// Import brings the clients in data into tenant. data is either a
+// [Package] ("clavis.clients/v1", as [Clients.Export] writes it, from
+// this tenant or another) or a JSON array of Duende IdentityServer
+// clients (see the package's IdentityServer mapping in identityserver.go).
+//
+// Clients are matched to the tenant's live clients by code: a client
+// with a new code is created (with a new id, and a new secret when its
+// auth method needs one, returned once in the report); one whose settings
+// or active state differ is updated; the others are unchanged. Importing
+// the same data twice therefore changes nothing the second time. Secrets
+// are never imported: no secret or hash travels in either format.
+//
+// The whole package is checked first, against the tenant's catalogue plus
+// the API scopes the package itself defines; any problem fails the import
+// with one *[domain.ValidationError] whose fields are prefixed
+// "clients[i].", and nothing is written. Malformed data fails with a
+// *[JSONError]. With dryRun, Import stops after the check and reports
+// what it would do. Otherwise it appends client by client; a failure then
+// returns an *[ImportError] holding what was applied.
+func (c *Clients) Import(ctx context.Context, req Request, tenant string, data []byte, dryRun bool) (ImportReport, error) {
+	if _, err := req.metadata(time.Time{}); err != nil {
+		return ImportReport{}, err
+	}
+	if dryRun {
+		if _, err := loadTenant(ctx, c.store, tenant); err != nil {
+			return ImportReport{}, fmt.Errorf("import clients: %w", err)
+		}
+	} else if err := c.writable(ctx, tenant); err != nil {
+		return ImportReport{}, fmt.Errorf("import clients: %w", err)
+	}
+	format, in, err := decodeImport(tenant, data)
+	if err != nil {
+		return ImportReport{}, fmt.Errorf("import clients: %w", err)
+	}
+	ix, err := scanTenant(ctx, c.store, tenant)
+	if err != nil {
+		return ImportReport{}, fmt.Errorf("import clients: %w", err)
+	}
+	cat := ix.catalogue()
+	for _, ic := range in {
+		n := ic.settings.Normalize()
+		cat = cat.With(scope.Resource{Code: n.Code, Scopes: n.APIScopes})
+	}
+	plan, err := c.planImport(ix, cat, in)
+	if err != nil {
+		return ImportReport{}, fmt.Errorf("import clients: %w", err)
+	}
+	report := ImportReport{Format: format, DryRun: dryRun, Clients: make([]ImportResult, 0, len(plan))}
+	if dryRun {
+		for _, p := range plan {
+			report.Clients = append(report.Clients, p.result)
+		}
+		return report, nil
+	}
+	for i, p := range plan {
+		r, pos, err := c.applyImport(ctx, req, tenant, cat, p)
+		if err != nil {
+			return report, &ImportError{Report: report, Index: i, Err: err}
+		}
+		report.Clients = append(report.Clients, r)
+		if !pos.IsZero() {
+			report.Position = pos
+		}
+	}
+	return report, nil
+}
+
+// planImport decides, without writing, what to do with every client, and
+// collects every problem of every client in one validation error.
+func (c *Clients) planImport(ix *tenantIndex, cat scope.Catalogue, in []importClient) ([]planned, error) {
+	now := c.cfg.now()
+	placeholder := &client.Secret{ID: "sec_placeholder", Hash: SecretHashPrefix + "placeholder"}
+	var problems domain.Problems
+	seen := make(map[string]int)
+	plan := make([]planned, 0, len(in))
+	for i, ic := range in {
+		prefix := fmt.Sprintf("clients[%d]", i)
+		code := ic.settings.Normalize().Code
+		p := planned{in: ic, result: ImportResult{Code: code, SourceID: ic.sourceID}}
+		if j, dup := seen[code]; dup && code != "" {
+			problems.Add(prefix+".code", "duplicate", "code %q is also the code of clients[%d]", code, j)
+		}
+		seen[code] = i
+		p.existing = ix.byCode(code)
+		if p.existing == nil {
+			var initial *client.Secret
+			if wantsSecret(ic.settings) {
+				initial = placeholder
+			}
+			if _, err := client.Register("import-check", ic.settings, cat, initial, now); err != nil {
+				if !problems.Merge(prefix, err) {
+					return nil, err
+				}
+			}
+			p.result.Action = ActionCreate
+			plan = append(plan, p)
+			continue
+		}
+		p.result.ClientID = p.existing.ID()
+		p.result.Version = p.existing.Version()
+		patch := patchOf(ic.settings)
+		events, err := p.existing.Update(patch, cat, now)
+		if needsSecret(err) {
+			patch.NewSecret = placeholder
+			events, err = p.existing.Update(patch, cat, now)
+		}
+		if err != nil {
+			if !problems.Merge(prefix, err) {
+				return nil, err
+			}
+		}
+		for _, e := range events {
+			if u, ok := e.(client.ClientUpdated); ok {
+				p.result.Changed = append(p.result.Changed, u.Changed...)
+			}
+		}
+		if ic.active != p.existing.Active() {
+			p.result.Changed = append(p.result.Changed, "active")
+		}
+		if len(events) > 0 || ic.active != p.existing.Active() {
+			p.result.Action = ActionUpdate
+		} else {
+			p.result.Action = ActionUnchanged
+		}
+		plan = append(plan, p)
+	}
+	if err := problems.Err(); err != nil {
+		return nil, err
+	}
+	return plan, nil
+}
+
+// applyImport carries out one planned action, re-deciding it against the
+// client's current state.
+func (c *Clients) applyImport(ctx context.Context, req Request, tenant string, cat scope.Catalogue, p planned) (ImportResult, eventstore.Position, error) {
+	r := p.result
+	activation := func(a *client.Client, now time.Time) ([]domain.Event, error) {
+		switch {
+		case p.in.active && !a.Active():
+			return a.Activate(now)
+		case !p.in.active && a.Active():
+			return a.Deactivate("import", now)
+		}
+		return nil, nil
+	}
+	switch r.Action {
+	case ActionUnchanged:
+		return r, eventstore.Position{}, nil
+	case ActionCreate:
+		res, err := register(ctx, c.store, c.cfg, req, tenant, p.in.settings, cat, activation)
+		if err != nil {
+			return r, eventstore.Position{}, err
+		}
+		r.ClientID, r.Version, r.Secret = res.Client.ClientID, res.Client.Version, res.Secret
+		return r, res.Position, nil
+	}
+	res, err := c.command(ctx, req, "import client", tenant, r.ClientID, false, func(a *client.Client, _ scope.Catalogue, now time.Time) ([]domain.Event, *Secret, error) {
+		events, secret, err := c.update(a, patchOf(p.in.settings), cat, now)
+		if err != nil {
+			return nil, nil, err
+		}
+		// An update never changes whether the client is active, so the
+		// activation is decided on the state before it; the events go in
+		// one append, update first.
+		more, err := activation(a, now)
+		if err != nil {
+			return nil, nil, err
+		}
+		return append(events, more...), secret, nil
+	})
+	if err != nil {
+		return r, eventstore.Position{}, err
+	}
+	r.Version, r.Secret = res.Client.Version, res.Secret
+	return r, res.Position, nil
+}
+
+// patchOf is the patch that makes a client's settings equal s: every
+// field set.
+func patchOf(s client.Settings) client.Patch {
+	var p client.Patch
+	pv := reflect.ValueOf(&p).Elem()
+	sv := reflect.ValueOf(s)
+	for i := range pv.NumField() {
+		f := pv.Type().Field(i)
+		src := sv.FieldByName(f.Name)
+		if !src.IsValid() || f.Type.Kind() != reflect.Pointer || f.Type.Elem() != src.Type() {
+			continue
+		}
+		ptr := reflect.New(src.Type())
+		ptr.Elem().Set(src)
+		pv.Field(i).Set(ptr)
+	}
+	return p
+}
+
+// decodeImport reads an import's data in either format.
+func decodeImport(tenant string, data []byte) (string, []importClient, error) {
+	trimmed := bytes.TrimSpace(data)
+	switch {
+	case len(trimmed) > 0 && trimmed[0] == '[':
+		in, err := decodeIdentityServer(tenant, trimmed)
+		return FormatIdentityServer, in, err
+	case len(trimmed) > 0 && trimmed[0] == '{':
+		in, err := decodePackage(trimmed)
+		return PackageFormat, in, err
+	case len(trimmed) == 0:
+		return "", nil, &JSONError{Err: fmt.Errorf("the JSON value is missing")}
+	}
+	var v any
+	if err := DecodeJSON(trimmed, &v); err != nil {
+		return "", nil, err
+	}
+	var p domain.Problems
+	p.Add("format", "invalid_value", "expected a %s package (a JSON object) or a JSON array of IdentityServer clients", PackageFormat)
+	return "", nil, p.Err()
+}
+
+// decodePackage reads a "clavis.clients/v1" package. A client's settings
+// start from the preset of its type, as in [DecodeSettings], and a
+// missing active means active.
+func decodePackage(data []byte) ([]importClient, error) {
+	var pkg struct {
+		Format     string            `json:"format"`
+		Tenant     string            `json:"tenant"`
+		ExportedAt time.Time         `json:"exported_at"`
+		Clients    []json.RawMessage `json:"clients"`
+	}
+	if err := DecodeJSON(data, &pkg); err != nil {
+		return nil, err
+	}
+	if pkg.Format != PackageFormat {
+		var p domain.Problems
+		p.Add("format", "invalid_value", "format must be %q", PackageFormat)
+		return nil, p.Err()
+	}
+	out := make([]importClient, 0, len(pkg.Clients))
+	for i, raw := range pkg.Clients {
+		prefix := fmt.Sprintf("clients[%d]", i)
+		// One client at a time, so that an error names its place.
+		var pc struct {
+			ClientID string          `json:"client_id"`
+			Settings json.RawMessage `json:"settings"`
+			Active   *bool           `json:"active"`
+		}
+		if err := decodeJSONAt(prefix, raw, &pc); err != nil {
+			return nil, err
+		}
+		s, err := decodeSettingsAt(prefix+".settings", orEmptyObject(pc.Settings))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, importClient{sourceID: pc.ClientID, settings: s, active: pc.Active == nil || *pc.Active})
+	}
+	return out, nil
+}
+
+func orEmptyObject(raw json.RawMessage) []byte {
+	if len(bytes.TrimSpace(raw)) == 0 || slices.Equal(bytes.TrimSpace(raw), []byte("null")) {
+		return []byte("{}")
+	}
+	return raw
+}

@@ -1,0 +1,100 @@
+package tenants
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/clavisiam/clavis/domain"
+	"github.com/clavisiam/clavis/domain/client"
+	"github.com/clavisiam/clavis/eventstore/aggregate"
+)
+
+// RedactedHash stands in for a secret's hash in a client's history.
+const RedactedHash = "[REDACTED]"
+
+// HistoryEntry is one event of a client's history, as an auditor reads
+// it: what happened, to which version, when, who did it, in answer to
+// what and why, and the event's data with every secret hash replaced by
+// [RedactedHash].
+type HistoryEntry struct {
+	EventID       string
+	Type          string
+	Version       int64
+	Time          time.Time // when the command was decided
+	RecordedAt    time.Time // when the store committed it
+	Actor         string
+	CorrelationID string
+	CausationID   string
+	Reason        string
+	Data          json.RawMessage
+}
+
+// History returns every event of client id of tenant, oldest first,
+// deleted clients included: history outlives the client. It reads the
+// event store. A client that never existed in the tenant fails with an
+// error matching [domain.ErrNotFound]. Suspended tenants may be read.
+func (c *Clients) History(ctx context.Context, tenant, id string) ([]HistoryEntry, error) {
+	if _, err := loadTenant(ctx, c.store, tenant); err != nil {
+		return nil, fmt.Errorf("client history: %w", err)
+	}
+	if !validClientID(id) {
+		return nil, fmt.Errorf("client history: %w", notFound("client", id))
+	}
+	stream := ClientStream(tenant, id)
+	stored, err := c.store.ReadStream(ctx, stream, 0)
+	if err != nil {
+		return nil, fmt.Errorf("client history: %w", err)
+	}
+	if len(stored) == 0 {
+		return nil, fmt.Errorf("client history: %w", notFound("client", id))
+	}
+	out := make([]HistoryEntry, 0, len(stored))
+	for _, e := range stored {
+		d, err := client.Decode(e.Type, e.Schema, e.Data)
+		if err != nil {
+			return nil, &aggregate.LoadError{Stream: stream, Version: e.Version, EventID: e.ID, Type: e.Type, Err: err}
+		}
+		data, err := json.Marshal(redact(d))
+		if err != nil {
+			return nil, fmt.Errorf("client history: encode %s: %w", e.Type, err)
+		}
+		out = append(out, HistoryEntry{
+			EventID:       e.ID,
+			Type:          e.Type,
+			Version:       e.Version,
+			Time:          e.Meta.OccurredAt,
+			RecordedAt:    e.RecordedAt,
+			Actor:         e.Meta.Actor,
+			CorrelationID: e.Meta.CorrelationID,
+			CausationID:   e.Meta.CausationID,
+			Reason:        e.Meta.Reason,
+			Data:          data,
+		})
+	}
+	return out, nil
+}
+
+// redact returns e with every secret hash replaced by RedactedHash. The
+// events are values, so changing the copy leaves the stored one alone;
+// slices are copied before they are changed.
+func redact(e domain.Event) domain.Event {
+	switch e := e.(type) {
+	case client.ClientRegistered:
+		secrets := make([]client.Secret, len(e.Secrets))
+		for i, s := range e.Secrets {
+			s.Hash = RedactedHash
+			secrets[i] = s
+		}
+		e.Secrets = secrets
+		return e
+	case client.SecretAdded:
+		e.Secret.Hash = RedactedHash
+		return e
+	case client.SecretRotated:
+		e.New.Hash = RedactedHash
+		return e
+	}
+	return e
+}

@@ -1,0 +1,148 @@
+package tenants
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"reflect"
+	"strings"
+	"time"
+
+	"github.com/clavisiam/clavis/domain/client"
+)
+
+// JSONError is input that is not the JSON a command expects: malformed,
+// a value of the wrong type, an unknown member (which is refused, never
+// ignored, so that a misspelt setting is not silently lost), or data
+// after the value. It never quotes the input.
+type JSONError struct {
+	// Field is the JSON path of the offending member, when known
+	// ("redirect_uris", "clients[2].settings.foo").
+	Field string
+	// Unknown is true when Field is a member that is not allowed.
+	Unknown bool
+	// Err is the decoder's error.
+	Err error
+}
+
+// Error describes the problem and where it is.
+func (e *JSONError) Error() string {
+	switch {
+	case e.Unknown:
+		return fmt.Sprintf("unknown field %q", e.Field)
+	case e.Field != "":
+		return fmt.Sprintf("field %q: %v", e.Field, e.Err)
+	}
+	return e.Err.Error()
+}
+
+// Unwrap returns the decoder's error.
+func (e *JSONError) Unwrap() error { return e.Err }
+
+// DecodeJSON decodes data, which must hold exactly one JSON value, into
+// v, refusing unknown object members at any depth and trailing data. Its
+// errors are *[JSONError].
+func DecodeJSON(data []byte, v any) error { return decodeJSONAt("", data, v) }
+
+// decodeJSONAt is DecodeJSON for a value found at path prefix.
+func decodeJSONAt(prefix string, data []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return jsonError(prefix, err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return &JSONError{Field: prefix, Err: errors.New("unexpected data after the JSON value")}
+	}
+	return nil
+}
+
+// jsonError turns an encoding/json error into a *JSONError whose Field is
+// under prefix.
+func jsonError(prefix string, err error) error {
+	var je *JSONError
+	if errors.As(err, &je) {
+		return &JSONError{Field: joinPath(prefix, je.Field), Unknown: je.Unknown, Err: je.Err}
+	}
+	var syn *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	var tim *time.ParseError
+	switch {
+	case errors.As(err, &tim):
+		return &JSONError{Field: prefix, Err: errors.New("a time must be an RFC 3339 string, such as 2030-01-31T12:00:00Z")}
+	case errors.As(err, &syn):
+		return &JSONError{Field: prefix, Err: fmt.Errorf("malformed JSON at byte %d: %w", syn.Offset, err)}
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return &JSONError{Field: prefix, Err: fmt.Errorf("the JSON value is missing or cut short: %w", err)}
+	case errors.As(err, &typ):
+		return &JSONError{Field: joinPath(prefix, typ.Field), Err: fmt.Errorf("a JSON %s cannot be a %s", typ.Value, describeType(typ.Type))}
+	}
+	// encoding/json has no type for this one: `json: unknown field "x"`.
+	if _, name, ok := strings.Cut(err.Error(), `unknown field "`); ok {
+		if name, _, ok := strings.Cut(name, `"`); ok {
+			return &JSONError{Field: joinPath(prefix, name), Unknown: true, Err: err}
+		}
+	}
+	return &JSONError{Field: prefix, Err: err}
+}
+
+// describeType names a Go type the way a JSON user thinks of it.
+func describeType(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.String:
+		return "string"
+	case reflect.Slice, reflect.Array:
+		return "array"
+	case reflect.Map, reflect.Struct:
+		return "object"
+	case reflect.Bool:
+		return "boolean"
+	case reflect.Pointer:
+		return describeType(t.Elem())
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "integer"
+	case reflect.Float32, reflect.Float64:
+		return "number"
+	}
+	return t.String()
+}
+
+func joinPath(prefix, field string) string {
+	switch {
+	case prefix == "":
+		return field
+	case field == "":
+		return prefix
+	}
+	return prefix + "." + field
+}
+
+// DecodeSettings decodes a client's settings from a JSON object with the
+// RFC 7591 member names of [client.Settings]. Members that are absent keep
+// the preset of the client's type ([client.DefaultSettings]), so that a
+// caller names only what differs. Unknown members and trailing data are
+// refused (*[JSONError]). The result is not validated: the commands
+// normalise and validate it.
+func DecodeSettings(data []byte) (client.Settings, error) {
+	return decodeSettingsAt("", data)
+}
+
+func decodeSettingsAt(prefix string, data []byte) (client.Settings, error) {
+	var head struct {
+		Type client.Type `json:"type"`
+	}
+	if err := json.Unmarshal(data, &head); err != nil {
+		var typ *json.UnmarshalTypeError
+		if !errors.As(err, &typ) || typ.Field != "type" {
+			return client.Settings{}, jsonError(prefix, err)
+		}
+	}
+	s := client.DefaultSettings(client.Type(strings.ToLower(strings.TrimSpace(string(head.Type)))))
+	if err := decodeJSONAt(prefix, data, &s); err != nil {
+		return client.Settings{}, err
+	}
+	return s, nil
+}

@@ -1,0 +1,168 @@
+package tenants
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/clavisiam/clavis/eventstore"
+)
+
+// Request carries who issues a command and in answer to what. Its fields
+// become the metadata of every event the command appends.
+type Request struct {
+	// Actor identifies who issued the command: "root", "client:{id}",
+	// "user:{sub}", "system". Required.
+	Actor string
+	// CorrelationID ties together everything one request caused (the HTTP
+	// request id, say).
+	CorrelationID string
+	// CausationID is the id of the message that caused the command.
+	CausationID string
+	// TraceParent is the W3C trace context of the request.
+	TraceParent string
+	// Reason is the actor's free-text justification, if any.
+	Reason string
+}
+
+// ErrNoActor is returned by every command whose [Request] has no Actor:
+// an event must always say who caused it.
+var ErrNoActor = errors.New("tenants: request has no actor")
+
+// metadata is the events' metadata for a command decided at now.
+func (r Request) metadata(now time.Time) (eventstore.Metadata, error) {
+	if r.Actor == "" {
+		return eventstore.Metadata{}, ErrNoActor
+	}
+	return eventstore.Metadata{
+		Actor:         r.Actor,
+		CorrelationID: r.CorrelationID,
+		CausationID:   r.CausationID,
+		OccurredAt:    now,
+		TraceParent:   r.TraceParent,
+		Reason:        r.Reason,
+	}, nil
+}
+
+// Option configures a service built by [NewTenants] or [NewClients].
+type Option func(*config) error
+
+// config holds the knobs every service shares.
+type config struct {
+	now        func() time.Time
+	eventID    func() string
+	clientID   func() string
+	secretID   func() string
+	log        *slog.Logger
+	catalogues Catalogues // only Clients uses it; nil means the store's
+}
+
+func newConfig(opts []Option) (config, error) {
+	c := config{
+		now:      time.Now,
+		eventID:  newEventID,
+		clientID: newClientID,
+		secretID: newSecretID,
+		log:      slog.New(slog.DiscardHandler),
+	}
+	for _, o := range opts {
+		if o == nil {
+			return config{}, errors.New("tenants: nil option")
+		}
+		if err := o(&c); err != nil {
+			return config{}, fmt.Errorf("tenants: %w", err)
+		}
+	}
+	return c, nil
+}
+
+// WithClock makes the service read the time from now instead of
+// [time.Now] (the default). Events store it in UTC, microseconds.
+func WithClock(now func() time.Time) Option {
+	return func(c *config) error {
+		if now == nil {
+			return errors.New("WithClock: nil clock")
+		}
+		c.now = now
+		return nil
+	}
+}
+
+// WithEventIDs makes the service take event ids from next instead of
+// random UUIDv7s (the default, time-ordered so that store indexes stay
+// compact). Ids must be unique across the store.
+func WithEventIDs(next func() string) Option {
+	return func(c *config) error {
+		if next == nil {
+			return errors.New("WithEventIDs: nil generator")
+		}
+		c.eventID = next
+		return nil
+	}
+}
+
+// WithClientIDs makes the service take new client ids from next instead
+// of random UUIDv4s (the default: unguessable, so that a client id reveals
+// nothing about when or where it was made). Ids are claimed across the
+// platform; a taken one fails the registration.
+func WithClientIDs(next func() string) Option {
+	return func(c *config) error {
+		if next == nil {
+			return errors.New("WithClientIDs: nil generator")
+		}
+		c.clientID = next
+		return nil
+	}
+}
+
+// WithSecretIDs makes the service take secret ids from next instead of
+// "sec_" + 12 random base32 characters (the default). The secret values
+// themselves always come from crypto/rand.
+func WithSecretIDs(next func() string) Option {
+	return func(c *config) error {
+		if next == nil {
+			return errors.New("WithSecretIDs: nil generator")
+		}
+		c.secretID = next
+		return nil
+	}
+}
+
+// WithLogger makes the service log to l (default: nowhere). It logs only
+// what it handles itself, never a secret.
+func WithLogger(l *slog.Logger) Option {
+	return func(c *config) error {
+		if l == nil {
+			return errors.New("WithLogger: nil logger")
+		}
+		c.log = l
+		return nil
+	}
+}
+
+// WithCatalogues makes [Clients] read each tenant's scope catalogue from
+// cat, typically the projections' read model, which answers from one
+// query. The default reads it from the event store ([StoreCatalogues]):
+// always exact, but it scans the tenant's whole history on every
+// registration and update. [Tenants] ignores it.
+func WithCatalogues(cat Catalogues) Option {
+	return func(c *config) error {
+		if cat == nil {
+			return errors.New("WithCatalogues: nil catalogue source")
+		}
+		c.catalogues = cat
+		return nil
+	}
+}
+
+func newEventID() string { return uuid.Must(uuid.NewV7()).String() }
+
+func newClientID() string { return uuid.NewString() }
+
+// newSecret is a fresh secret with an id from the configured generator.
+func (c config) newSecret() Secret {
+	return Secret{ID: c.secretID(), Value: newSecretValue()}
+}

@@ -1,0 +1,288 @@
+package tenants
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+	"unicode/utf8"
+
+	"github.com/clavisiam/clavis/domain"
+	"github.com/clavisiam/clavis/domain/client"
+	"github.com/clavisiam/clavis/domain/scope"
+	"github.com/clavisiam/clavis/domain/tenant"
+	"github.com/clavisiam/clavis/eventstore"
+	"github.com/clavisiam/clavis/eventstore/aggregate"
+	"github.com/clavisiam/clavis/projections"
+)
+
+// Stream types: the Type of every tenant's and client's [eventstore.StreamID].
+const (
+	StreamTypeTenant = "tenant"
+	StreamTypeClient = "client"
+)
+
+// TenantStream is the stream of the tenant slug: {slug, "tenant", slug}.
+func TenantStream(slug string) eventstore.StreamID {
+	return eventstore.StreamID{Tenant: slug, Type: StreamTypeTenant, ID: slug}
+}
+
+// ClientStream is the stream of client clientID of tenant:
+// {tenant, "client", clientID}.
+func ClientStream(tenant, clientID string) eventstore.StreamID {
+	return eventstore.StreamID{Tenant: tenant, Type: StreamTypeClient, ID: clientID}
+}
+
+// The admin client every tenant is created with.
+const (
+	// AdminClientCode is the code of a tenant's first admin client.
+	AdminClientCode = "urn:clavis/admin"
+	// adminNameSuffix follows the tenant's name in the admin client's name.
+	adminNameSuffix = " admin"
+)
+
+// Tenants is the command service of the tenant aggregate. It is safe for
+// concurrent use.
+type Tenants struct {
+	store eventstore.Store
+	cfg   config
+}
+
+// NewTenants returns the tenant service over store.
+func NewTenants(store eventstore.Store, opts ...Option) (*Tenants, error) {
+	if store == nil {
+		return nil, errors.New("tenants: nil store")
+	}
+	cfg, err := newConfig(opts)
+	if err != nil {
+		return nil, err
+	}
+	return &Tenants{store: store, cfg: cfg}, nil
+}
+
+// TenantResult is the outcome of a tenant command: the tenant as the
+// command left it, and the position of the last event appended (zero when
+// the command changed nothing).
+type TenantResult struct {
+	Tenant   projections.TenantView
+	Position eventstore.Position
+}
+
+// CreatedTenant is the outcome of [Tenants.Create].
+type CreatedTenant struct {
+	// Tenant is the new tenant.
+	Tenant projections.TenantView
+	// AdminClient is its first admin client: m2m, client_credentials,
+	// client_secret_basic, code [AdminClientCode], default scope
+	// clavis:admin.
+	AdminClient projections.ClientView
+	// AdminSecret is the admin client's secret, to be shown exactly once.
+	AdminSecret Secret
+	// Position is that of the admin client's registration, the last event
+	// appended.
+	Position eventstore.Position
+}
+
+// Create creates tenant slug with the display name name, and registers its
+// first admin client with a new secret.
+//
+// Invalid input is a *[domain.ValidationError] (fields "slug", "name").
+// A slug that is taken, including by an earlier attempt of the same
+// request, is an *[AlreadyExistsError]: Create never makes two tenants.
+// When the tenant was created but the admin client could not be
+// registered, Create returns the tenant in the result and an
+// *[IncompleteTenantError].
+func (t *Tenants) Create(ctx context.Context, req Request, slug, name string) (CreatedTenant, error) {
+	now := t.cfg.now()
+	meta, err := req.metadata(now)
+	if err != nil {
+		return CreatedTenant{}, err
+	}
+	if !tenant.ValidSlug(slug) {
+		// Refused before the store is asked: an invalid slug names no stream.
+		_, err := tenant.Create(slug, name, now)
+		return CreatedTenant{}, fmt.Errorf("create tenant: %w", err)
+	}
+	var agg *tenant.Tenant
+	res, err := aggregate.Execute(ctx, t.store, aggregate.Command[*tenant.Tenant]{
+		Stream: TenantStream(slug),
+		Decode: tenant.Decode,
+		Replay: tenant.Replay,
+		Decide: func(a *tenant.Tenant) ([]domain.Event, error) {
+			agg = a
+			if a.Version() != 0 {
+				return nil, &AlreadyExistsError{Kind: "tenant", Field: "slug", Value: slug}
+			}
+			return tenant.Create(slug, name, now)
+		},
+		Meta:  meta,
+		NewID: t.cfg.eventID,
+	})
+	if err != nil && (errors.Is(err, eventstore.ErrClaimTaken) || errors.Is(err, eventstore.ErrConflict)) {
+		// A concurrent Create won the race for the stream or the slug.
+		return CreatedTenant{}, &AlreadyExistsError{Kind: "tenant", Field: "slug", Value: slug, Err: err}
+	}
+	if err != nil {
+		return CreatedTenant{}, fmt.Errorf("create tenant: %w", err)
+	}
+	if err := applyAll(agg, res.Events, tenant.Decode); err != nil {
+		return CreatedTenant{}, fmt.Errorf("create tenant: %w", err)
+	}
+	out := CreatedTenant{Tenant: NewTenantView(agg), Position: res.Position}
+
+	settings := AdminClientSettings(agg.Name())
+	reg, err := register(ctx, t.store, t.cfg, req, slug, settings, scope.NewCatalogue(), nil)
+	if err != nil {
+		return out, &IncompleteTenantError{Slug: slug, Err: err}
+	}
+	out.AdminClient = reg.Client
+	out.AdminSecret = *reg.Secret
+	out.Position = reg.Position
+	t.cfg.log.LogAttrs(ctx, slog.LevelInfo, "tenant created", slog.String("tenant", slug), slog.String("client_id", reg.Client.ClientID))
+	return out, nil
+}
+
+// AdminClientSettings are the settings of the admin client a tenant named
+// tenantName is created with: m2m, client_credentials with
+// client_secret_basic, code [AdminClientCode], named "{tenantName} admin"
+// (the tenant name shortened to fit), default scope clavis:admin.
+func AdminClientSettings(tenantName string) client.Settings {
+	s := client.DefaultSettings(client.TypeM2M)
+	if max := client.MaxNameLength - utf8.RuneCountInString(adminNameSuffix); utf8.RuneCountInString(tenantName) > max {
+		tenantName = string([]rune(tenantName)[:max])
+	}
+	s.ClientName = tenantName + adminNameSuffix
+	s.Description = "Created with the tenant; manages the tenant's clients."
+	s.Code = AdminClientCode
+	s.DefaultScopes = []string{scope.Admin}
+	return s
+}
+
+// Rename gives tenant slug the display name name. Renaming to the current
+// name changes nothing. A suspended tenant may be renamed.
+func (t *Tenants) Rename(ctx context.Context, req Request, slug, name string) (TenantResult, error) {
+	return t.run(ctx, req, "rename tenant", slug, func(a *tenant.Tenant, now time.Time) ([]domain.Event, error) {
+		return a.Rename(name, now)
+	})
+}
+
+// Suspend suspends tenant slug for reason (optional; it also becomes the
+// events' metadata reason when req has none). Its clients then get no
+// tokens and every client command of the tenant fails with
+// [domain.ErrTenantSuspended]. Suspending a suspended tenant changes
+// nothing.
+func (t *Tenants) Suspend(ctx context.Context, req Request, slug, reason string) (TenantResult, error) {
+	if req.Reason == "" {
+		req.Reason = reason
+	}
+	return t.run(ctx, req, "suspend tenant", slug, func(a *tenant.Tenant, now time.Time) ([]domain.Event, error) {
+		return a.Suspend(reason, now)
+	})
+}
+
+// Resume lifts the suspension of tenant slug. Resuming an active tenant
+// changes nothing.
+func (t *Tenants) Resume(ctx context.Context, req Request, slug string) (TenantResult, error) {
+	return t.run(ctx, req, "resume tenant", slug, func(a *tenant.Tenant, now time.Time) ([]domain.Event, error) {
+		return a.Resume(now)
+	})
+}
+
+// Get reads tenant slug from the event store: exact, unlike a read
+// model. It returns an error matching [domain.ErrNotFound] for a tenant
+// that does not exist.
+func (t *Tenants) Get(ctx context.Context, slug string) (projections.TenantView, error) {
+	agg, err := loadTenant(ctx, t.store, slug)
+	if err != nil {
+		return projections.TenantView{}, err
+	}
+	return NewTenantView(agg), nil
+}
+
+// run executes one command on an existing tenant.
+func (t *Tenants) run(ctx context.Context, req Request, action, slug string, decide func(*tenant.Tenant, time.Time) ([]domain.Event, error)) (TenantResult, error) {
+	if !tenant.ValidSlug(slug) {
+		return TenantResult{}, fmt.Errorf("%s: %w", action, notFound("tenant", slug))
+	}
+	now := t.cfg.now()
+	meta, err := req.metadata(now)
+	if err != nil {
+		return TenantResult{}, err
+	}
+	var agg *tenant.Tenant
+	res, err := aggregate.Execute(ctx, t.store, aggregate.Command[*tenant.Tenant]{
+		Stream: TenantStream(slug),
+		Decode: tenant.Decode,
+		Replay: tenant.Replay,
+		Decide: func(a *tenant.Tenant) ([]domain.Event, error) {
+			agg = a
+			if a.Version() == 0 {
+				return nil, notFound("tenant", slug)
+			}
+			return decide(a, now)
+		},
+		Meta:  meta,
+		NewID: t.cfg.eventID,
+	})
+	if err != nil {
+		return TenantResult{}, fmt.Errorf("%s: %w", action, err)
+	}
+	if err := applyAll(agg, res.Events, tenant.Decode); err != nil {
+		return TenantResult{}, fmt.Errorf("%s: %w", action, err)
+	}
+	return TenantResult{Tenant: NewTenantView(agg), Position: res.Position}, nil
+}
+
+// NewTenantView is the view of a tenant aggregate, as the read model
+// holds it once it has applied the same events.
+func NewTenantView(t *tenant.Tenant) projections.TenantView {
+	return projections.TenantView{
+		Slug:             t.Slug(),
+		Name:             t.Name(),
+		Suspended:        t.Suspended(),
+		SuspensionReason: t.SuspensionReason(),
+		Version:          t.Version(),
+		CreatedAt:        t.CreatedAt(),
+		UpdatedAt:        t.UpdatedAt(),
+	}
+}
+
+// loadTenant reads tenant slug from its stream, or fails with an error
+// matching [domain.ErrNotFound].
+func loadTenant(ctx context.Context, store eventstore.Store, slug string) (*tenant.Tenant, error) {
+	if !tenant.ValidSlug(slug) {
+		return nil, notFound("tenant", slug)
+	}
+	history, _, err := aggregate.Load(ctx, store, TenantStream(slug), tenant.Decode)
+	if err != nil {
+		return nil, err
+	}
+	agg, err := tenant.Replay(history)
+	if err != nil {
+		return nil, fmt.Errorf("replay tenant %q: %w", slug, err)
+	}
+	if agg.Version() == 0 {
+		return nil, notFound("tenant", slug)
+	}
+	return agg, nil
+}
+
+// applier is an aggregate that changes by applying events.
+type applier interface{ Apply(domain.Event) error }
+
+// applyAll applies appended envelopes to the aggregate they were decided
+// on, decoding each back from the JSON that was stored, so that the
+// result is exactly what a replay of the stream gives.
+func applyAll(agg applier, events []eventstore.Event, decode aggregate.Decoder) error {
+	for _, e := range events {
+		d, err := decode(e.Type, e.Schema, e.Data)
+		if err != nil {
+			return fmt.Errorf("decode appended %s: %w", e.Type, err)
+		}
+		if err := agg.Apply(d); err != nil {
+			return fmt.Errorf("apply appended %s: %w", e.Type, err)
+		}
+	}
+	return nil
+}

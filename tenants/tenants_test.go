@@ -1,0 +1,217 @@
+package tenants_test
+
+import (
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/clavisiam/clavis/domain"
+	"github.com/clavisiam/clavis/domain/client"
+	"github.com/clavisiam/clavis/domain/scope"
+	"github.com/clavisiam/clavis/eventstore"
+	"github.com/clavisiam/clavis/tenants"
+)
+
+func TestCreateTenant(t *testing.T) {
+	t.Parallel()
+	forEachStore(t, func(t *testing.T, e *env) {
+		out, err := e.tenants.Create(t.Context(), req, "acme", "  Acme Corp ")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if out.Tenant.Slug != "acme" || out.Tenant.Name != "Acme Corp" || out.Tenant.Suspended || out.Tenant.Version != 1 {
+			t.Errorf("tenant = %+v", out.Tenant)
+		}
+		if out.Position.IsZero() || out.Position != e.head(t) {
+			t.Errorf("position = %v, want the head %v", out.Position, e.head(t))
+		}
+
+		// The admin client, as the store has it.
+		admin := e.loadClient(t, "acme", out.AdminClient.ClientID)
+		s := admin.Settings()
+		if s.Type != client.TypeM2M || s.Code != tenants.AdminClientCode || s.ClientName != "Acme Corp admin" ||
+			!slices.Equal(s.GrantTypes, []string{client.GrantClientCredentials}) ||
+			s.TokenEndpointAuthMethod != client.AuthClientSecretBasic ||
+			!slices.Equal(s.DefaultScopes, []string{scope.Admin}) || !admin.Active() {
+			t.Errorf("admin client settings = %+v", s)
+		}
+		secrets := admin.Secrets()
+		if len(secrets) != 1 || secrets[0].ID != out.AdminSecret.ID || !tenants.VerifySecret(secrets[0].Hash, out.AdminSecret.Value) {
+			t.Fatalf("the stored secret does not verify the returned one: %v", secrets)
+		}
+		if out.AdminClient.Version != 1 || out.AdminClient.Tenant != "acme" {
+			t.Errorf("admin view = %+v", out.AdminClient)
+		}
+
+		// Metadata of both events.
+		events := e.events(t)
+		if len(events) != 2 || events[0].Type != "tenant.created" || events[1].Type != "client.registered" {
+			t.Fatalf("events = %v", events)
+		}
+		for _, ev := range events {
+			if ev.Meta.Actor != "root" || ev.Meta.CorrelationID != "corr-1" || ev.Meta.CausationID != "req-1" || ev.Meta.TraceParent != req.TraceParent ||
+				!ev.Meta.OccurredAt.Equal(e.clock.Now()) {
+				t.Errorf("%s metadata = %+v", ev.Type, ev.Meta)
+			}
+		}
+
+		// A retry, and a concurrent duplicate, never make a second tenant.
+		before := e.head(t)
+		_, err = e.tenants.Create(t.Context(), req, "acme", "Acme again")
+		var exists *tenants.AlreadyExistsError
+		if !errors.As(err, &exists) || !errors.Is(err, domain.ErrAlreadyExists) || exists.Field != "slug" || exists.Value != "acme" {
+			t.Fatalf("second create: %v, want an AlreadyExistsError", err)
+		}
+		e.unchanged(t, before)
+	})
+}
+
+func TestCreateTenantRefuses(t *testing.T) {
+	t.Parallel()
+	forEachStore(t, func(t *testing.T, e *env) {
+		tests := []struct {
+			name, slug, tenantName string
+			field, code            string
+		}{
+			{"empty slug", "", "Acme", "slug", "required"},
+			{"uppercase slug", "Acme", "Acme", "slug", "invalid_value"},
+			{"reserved slug", "admin", "Admin", "slug", "reserved"},
+			{"slug with a slash", "a/b", "Acme", "slug", "invalid_value"},
+			{"empty name", "acme", "  ", "name", "required"},
+			{"long name", "acme", strings.Repeat("x", 201), "name", "too_long"},
+			{"control character", "acme", "a\x00b", "name", "invalid_value"},
+		}
+		before := e.head(t)
+		for _, tt := range tests {
+			_, err := e.tenants.Create(t.Context(), req, tt.slug, tt.tenantName)
+			wantProblem(t, err, tt.field, tt.code)
+		}
+		if _, err := e.tenants.Create(t.Context(), tenants.Request{}, "acme", "Acme"); !errors.Is(err, tenants.ErrNoActor) {
+			t.Errorf("no actor: %v", err)
+		}
+		e.unchanged(t, before)
+	})
+}
+
+func TestCreateTenantLongName(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, backends[0].open(t))
+	name := strings.Repeat("é", 200)
+	out, err := e.tenants.Create(t.Context(), req, "long", name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := out.AdminClient.Settings.ClientName; got != strings.Repeat("é", 194)+" admin" {
+		t.Errorf("admin client name = %q", got)
+	}
+}
+
+func TestTenantCommands(t *testing.T) {
+	t.Parallel()
+	forEachStore(t, func(t *testing.T, e *env) {
+		ctx := t.Context()
+		e.createTenant(t, "acme")
+
+		e.clock.Advance(1)
+		r, err := e.tenants.Rename(ctx, req, "acme", "ACME Inc.")
+		if err != nil || r.Tenant.Name != "ACME Inc." || r.Tenant.Version != 2 || r.Position != e.head(t) {
+			t.Fatalf("rename = %+v, %v", r, err)
+		}
+		// Renaming to the same name changes nothing.
+		before := e.head(t)
+		if r, err := e.tenants.Rename(ctx, req, "acme", "ACME Inc."); err != nil || !r.Position.IsZero() || r.Tenant.Version != 2 {
+			t.Fatalf("rename again = %+v, %v", r, err)
+		}
+		e.unchanged(t, before)
+
+		r, err = e.tenants.Suspend(ctx, req, "acme", "unpaid invoices")
+		if err != nil || !r.Tenant.Suspended || r.Tenant.SuspensionReason != "unpaid invoices" {
+			t.Fatalf("suspend = %+v, %v", r, err)
+		}
+		last := e.events(t)
+		if ev := last[len(last)-1]; ev.Type != "tenant.suspended" || ev.Meta.Reason != "unpaid invoices" {
+			t.Errorf("suspension event = %s reason %q", ev.Type, ev.Meta.Reason)
+		}
+		before = e.head(t)
+		if r, err := e.tenants.Suspend(ctx, req, "acme", "again"); err != nil || !r.Position.IsZero() || r.Tenant.SuspensionReason != "unpaid invoices" {
+			t.Fatalf("suspend again = %+v, %v", r, err)
+		}
+		e.unchanged(t, before)
+
+		// A suspended tenant may be renamed, and read.
+		if _, err := e.tenants.Rename(ctx, req, "acme", "Acme"); err != nil {
+			t.Fatalf("rename while suspended: %v", err)
+		}
+		if v, err := e.tenants.Get(ctx, "acme"); err != nil || !v.Suspended || v.Name != "Acme" {
+			t.Fatalf("get = %+v, %v", v, err)
+		}
+
+		r, err = e.tenants.Resume(ctx, req, "acme")
+		if err != nil || r.Tenant.Suspended || r.Tenant.SuspensionReason != "" {
+			t.Fatalf("resume = %+v, %v", r, err)
+		}
+		if tn := e.loadTenant(t, "acme"); tn.Suspended() || tn.Name() != "Acme" || tn.Version() != 5 {
+			t.Errorf("stored tenant: suspended=%v name=%q version=%d", tn.Suspended(), tn.Name(), tn.Version())
+		}
+	})
+}
+
+func TestTenantCommandsRefuse(t *testing.T) {
+	t.Parallel()
+	forEachStore(t, func(t *testing.T, e *env) {
+		ctx := t.Context()
+		e.createTenant(t, "acme")
+		before := e.head(t)
+		for _, slug := range []string{"nope", "", "ADMIN", "admin", "a/b"} {
+			if _, err := e.tenants.Rename(ctx, req, slug, "x"); !errors.Is(err, domain.ErrNotFound) {
+				t.Errorf("rename %q: %v, want not found", slug, err)
+			}
+			if _, err := e.tenants.Suspend(ctx, req, slug, ""); !errors.Is(err, domain.ErrNotFound) {
+				t.Errorf("suspend %q: %v, want not found", slug, err)
+			}
+			if _, err := e.tenants.Resume(ctx, req, slug); !errors.Is(err, domain.ErrNotFound) {
+				t.Errorf("resume %q: %v, want not found", slug, err)
+			}
+			if _, err := e.tenants.Get(ctx, slug); !errors.Is(err, domain.ErrNotFound) {
+				t.Errorf("get %q: %v, want not found", slug, err)
+			}
+		}
+		_, err := e.tenants.Rename(ctx, req, "acme", "")
+		wantProblem(t, err, "name", "required")
+		_, err = e.tenants.Suspend(ctx, req, "acme", strings.Repeat("x", 501))
+		wantProblem(t, err, "reason", "too_long")
+		if _, err := e.tenants.Resume(ctx, tenants.Request{}, "acme"); !errors.Is(err, tenants.ErrNoActor) {
+			t.Errorf("no actor: %v", err)
+		}
+		e.unchanged(t, before)
+	})
+}
+
+func TestNewRefusesBadOptions(t *testing.T) {
+	t.Parallel()
+	store := backends[0].open(t)
+	for name, opt := range map[string]tenants.Option{
+		"nil option":     nil,
+		"nil clock":      tenants.WithClock(nil),
+		"nil event ids":  tenants.WithEventIDs(nil),
+		"nil client ids": tenants.WithClientIDs(nil),
+		"nil secret ids": tenants.WithSecretIDs(nil),
+		"nil logger":     tenants.WithLogger(nil),
+		"nil catalogues": tenants.WithCatalogues(nil),
+	} {
+		if _, err := tenants.NewClients(store, opt); err == nil {
+			t.Errorf("%s: NewClients accepted it", name)
+		}
+		if _, err := tenants.NewTenants(store, opt); err == nil {
+			t.Errorf("%s: NewTenants accepted it", name)
+		}
+	}
+	if _, err := tenants.NewClients(nil); err == nil {
+		t.Error("NewClients accepted a nil store")
+	}
+	if _, err := tenants.NewTenants(nil); err == nil {
+		t.Error("NewTenants accepted a nil store")
+	}
+	var _ eventstore.Store = store
+}
