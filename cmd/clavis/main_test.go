@@ -63,6 +63,7 @@ func testConfig(t *testing.T, backend string) Config {
 	cfg.Addr = "127.0.0.1:0"
 	cfg.PublicURL = "http://127.0.0.1:0"
 	cfg.DataDir = filepath.Join(t.TempDir(), "data")
+	cfg.NATSListen = "off" // many nodes run at once: no port for local tools
 	if backend == backendPostgres {
 		cfg.DatabaseURL = pgtest.Schema(t, dbURL)
 	}
@@ -349,7 +350,7 @@ func TestServeWithCancelledContext(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
-	code, _, stderr := runCmd(ctx, []string{"serve", "--addr", "127.0.0.1:0", "--data-dir", t.TempDir()}, nil)
+	code, _, stderr := runCmd(ctx, []string{"serve", "--addr", "127.0.0.1:0", "--nats-listen", "off", "--data-dir", t.TempDir()}, nil)
 	if code != exitOK {
 		t.Fatalf("serve with a cancelled context = %d, want 0:\n%s", code, stderr)
 	}

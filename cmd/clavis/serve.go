@@ -7,9 +7,20 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"sync"
 	"time"
 
+	"github.com/clavisiam/clavis/eventstore"
+	"github.com/clavisiam/clavis/eventstore/postgres"
+	"github.com/clavisiam/clavis/eventstore/relay"
+	"github.com/clavisiam/clavis/eventstore/sqlite"
+	"github.com/clavisiam/clavis/eventstore/traced"
 	httpapi "github.com/clavisiam/clavis/http"
+	"github.com/clavisiam/clavis/projections"
+	"github.com/clavisiam/clavis/projections/feed"
+	projpostgres "github.com/clavisiam/clavis/projections/postgres"
+	projsqlite "github.com/clavisiam/clavis/projections/sqlite"
+	"github.com/clavisiam/clavis/tenants"
 )
 
 // shutdownTimeout bounds the wait for requests in flight on shutdown.
@@ -23,6 +34,14 @@ type app struct {
 	// rootToken is the platform operator's bearer token, resolved at start
 	// (given, reused from its file, or generated).
 	rootToken string
+	// projector keeps the read model in the store's database; the admin
+	// API waits on it for read-your-writes.
+	projector *projections.Projector
+	// bus is the NATS connection (and the embedded server); relay carries
+	// committed events to it and feed brings them to the projector.
+	bus   *bus
+	relay *relay.Relay
+	feed  *feed.Feed
 }
 
 // newApp builds a node from cfg: it resolves the root token, opens (and,
@@ -41,12 +60,90 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger) (*app, error) {
 	if !cfg.Migrate {
 		warnPending(ctx, store, log)
 	}
-	srv, err := httpapi.New(httpapi.Config{}, store, log)
+	b, err := openBus(cfg, log)
 	if err != nil {
 		store.Close()
-		return nil, fmt.Errorf("build http app: %w", err)
+		return nil, err
 	}
-	return &app{log: log, store: store, http: srv, rootToken: token}, nil
+	fail := func(err error) (*app, error) {
+		b.close()
+		store.Close()
+		return nil, err
+	}
+	rl, err := relay.New(store, b.nc, b.names, relay.WithLogger(log), relay.WithReplicas(cfg.NATSReplicas))
+	if err != nil {
+		return fail(err)
+	}
+	// Commands append through a store that traces each append and wakes
+	// the relay on every node.
+	commands := traced.Store(relay.Waking(store, b.nc, b.names, rl.Wake))
+	admin, projector, err := adminAPI(cfg, store, commands, token, log)
+	if err != nil {
+		return fail(fmt.Errorf("build admin api: %w", err))
+	}
+	fd, err := feed.New(b.nc, b.names, projector, log)
+	if err != nil {
+		return fail(err)
+	}
+	srv, err := httpapi.New(httpapi.Config{}, store, log, httpapi.WithAdmin(admin), httpapi.WithReadiness(
+		httpapi.ReadyCheck{Name: "NATS connection", Check: func(context.Context) error {
+			if !b.nc.IsConnected() {
+				return errors.New("not connected to NATS")
+			}
+			return nil
+		}},
+		httpapi.ReadyCheck{Name: "projections caught up", Check: func(ctx context.Context) error {
+			st, err := projector.Status(ctx)
+			if err != nil {
+				return err
+			}
+			if !st.CaughtUp && st.Lag > maxReadyLag {
+				return fmt.Errorf("read model %s behind the store", st.Lag)
+			}
+			return nil
+		}},
+	))
+	if err != nil {
+		return fail(fmt.Errorf("build http app: %w", err))
+	}
+	return &app{log: log, store: store, http: srv, rootToken: token, projector: projector, bus: b, relay: rl, feed: fd}, nil
+}
+
+// maxReadyLag is how far behind the store the read model may be while
+// the node still calls itself ready.
+const maxReadyLag = 5 * time.Second
+
+// adminAPI builds what the admin API needs: the read model in the store's
+// own database, the projector that keeps it (the API's read-your-writes
+// Waiter), the command services appending through commands, and the root
+// token's authenticator. Nothing here touches the database yet.
+func adminAPI(cfg Config, store backend, commands eventstore.Store, token string, log *slog.Logger) (httpapi.Admin, *projections.Projector, error) {
+	var rm projections.Backend
+	switch s := store.(type) {
+	case *sqlite.Store:
+		rm = projsqlite.New(s.DB())
+	case *postgres.Store:
+		rm = projpostgres.New(s.Pool())
+	default:
+		return httpapi.Admin{}, nil, fmt.Errorf("no read model for a %T store", store)
+	}
+	projector, err := projections.NewProjector(rm, store, log)
+	if err != nil {
+		return httpapi.Admin{}, nil, err
+	}
+	ts, err := tenants.NewTenants(commands, tenants.WithLogger(log))
+	if err != nil {
+		return httpapi.Admin{}, nil, err
+	}
+	cs, err := tenants.NewClients(commands, tenants.WithLogger(log), tenants.WithCatalogues(rm))
+	if err != nil {
+		return httpapi.Admin{}, nil, err
+	}
+	auth, err := httpapi.RootToken(token)
+	if err != nil {
+		return httpapi.Admin{}, nil, err
+	}
+	return httpapi.Admin{Tenants: ts, Clients: cs, ReadModel: rm, Waiter: projector, Auth: auth, PublicURL: cfg.PublicURL}, projector, nil
 }
 
 // warnPending logs when migrations are off and some are not applied: the
@@ -72,6 +169,15 @@ func warnPending(ctx context.Context, store backend, log *slog.Logger) {
 // the server down gracefully, waiting up to shutdownTimeout for requests
 // in flight, and closes the store. It returns nil after a clean stop.
 func (a *app) run(ctx context.Context, ln net.Listener) error {
+	// The read model first catches up from the store, so that the node is
+	// ready at once; then the feed keeps it current from NATS.
+	if err := a.projector.CatchUp(ctx); err != nil && ctx.Err() == nil {
+		a.log.Warn("the read model could not catch up with the event store", "error", err)
+	}
+	pctx, stopPipeline := context.WithCancel(context.WithoutCancel(ctx))
+	var pipeline sync.WaitGroup
+	pipeline.Go(func() { _ = a.relay.Run(pctx) })
+	pipeline.Go(func() { _ = a.feed.Run(pctx) })
 	served := make(chan error, 1)
 	go func() { served <- a.http.Serve(ln) }()
 
@@ -88,6 +194,8 @@ func (a *app) run(ctx context.Context, ln net.Listener) error {
 	if serveErr == nil {
 		serveErr = <-served
 	}
+	stopPipeline()
+	pipeline.Wait()
 	err := errors.Join(serveErr, shutErr, a.close())
 	if err == nil {
 		a.log.Info("stopped")
@@ -95,8 +203,10 @@ func (a *app) run(ctx context.Context, ln net.Listener) error {
 	return err
 }
 
-// close releases the store.
+// close releases the NATS connection (and the embedded server) and the
+// store.
 func (a *app) close() error {
+	a.bus.close()
 	if err := a.store.Close(); err != nil {
 		return fmt.Errorf("close event store: %w", err)
 	}
@@ -111,6 +221,17 @@ func (a *app) close() error {
 // not an error.
 func serve(ctx context.Context, cfg Config, log *slog.Logger, _ io.Writer) error {
 	log.Info("starting clavis", "version", version)
+	shutdownTelemetry, err := setupTelemetry(ctx)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := shutdownTelemetry(sctx); err != nil {
+			log.Warn("telemetry did not flush", "error", err)
+		}
+	}()
 	var lc net.ListenConfig
 	ln, err := lc.Listen(ctx, "tcp", cfg.Addr)
 	if err != nil {

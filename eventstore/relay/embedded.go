@@ -50,6 +50,13 @@ func StartServer(cfg ServerConfig) (*server.Server, error) {
 		}
 		if p == 0 {
 			p = server.RANDOM_PORT
+		} else {
+			// The server only logs a port it cannot bind; find out now.
+			ln, err := net.Listen("tcp", cfg.Listen)
+			if err != nil {
+				return nil, fmt.Errorf("relay: the embedded nats server cannot listen on %s (set another address, or off): %w", cfg.Listen, err)
+			}
+			ln.Close()
 		}
 		opts.Host, opts.Port = host, p
 	}
