@@ -18,8 +18,11 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
+
+	"github.com/clavisiam/clavis/projections"
 )
 
 func main() {
@@ -85,6 +88,24 @@ applied, and its source file.`,
 		run:      migrateStatus,
 	},
 	{
+		name:    "projections rebuild",
+		summary: "drop the read model and replay it from the event store",
+		about: `Projections rebuild drops the read model (tenants, clients, the client_id
+lookup) and replays it from the event store itself, not from NATS, then prints
+how many events it applied and how fast. The one projection is read_model;
+naming it is optional. Running nodes keep serving meanwhile.`,
+		settings: migrateSettings,
+		run:      projectionsRebuild(projections.Name),
+	},
+	{
+		name:    "projections status",
+		summary: "show where the read model stands against the event store",
+		about: `Projections status prints each projection's checkpoint, the event store's
+head, whether it has caught up, and how far behind it is.`,
+		settings: migrateSettings,
+		run:      projectionsStatus,
+	},
+	{
 		name:    "version",
 		summary: "print the version",
 		about:   `Version prints the Clavis version, the Go version it was built with, and the VCS revision when the build recorded one.`,
@@ -119,6 +140,28 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return exitUsage
 	case "tenant", "client":
 		return runAPI(ctx, args[0], args[1:], getenv, stdout, stderr)
+	case "projections":
+		if len(args) == 1 || strings.HasPrefix(args[1], "-") || args[1] == "help" {
+			fmt.Fprint(stdout, "Usage:\n  clavis projections rebuild [read_model] [flags]\n  clavis projections status [flags]\n")
+			if len(args) == 1 {
+				return exitUsage
+			}
+			return exitOK
+		}
+		cmd := findCommand("projections " + args[1])
+		if cmd == nil {
+			fmt.Fprintf(stderr, "clavis projections: unknown subcommand %q\n", args[1])
+			return exitUsage
+		}
+		rest := args[2:]
+		if args[1] == "rebuild" && len(rest) > 0 && !strings.HasPrefix(rest[0], "-") {
+			if !slices.Contains(projectionNames, rest[0]) {
+				fmt.Fprintf(stderr, "clavis projections rebuild: unknown projection %q (known: %s)\n", rest[0], strings.Join(projectionNames, ", "))
+				return exitUsage
+			}
+			rest = rest[1:]
+		}
+		return cmd.exec(ctx, rest, getenv, stdout, stderr)
 	case "migrate":
 		if len(args) == 1 {
 			fmt.Fprintln(stderr, "clavis migrate: missing subcommand (up or status)")

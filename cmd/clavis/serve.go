@@ -11,15 +11,11 @@ import (
 	"time"
 
 	"github.com/clavisiam/clavis/eventstore"
-	"github.com/clavisiam/clavis/eventstore/postgres"
 	"github.com/clavisiam/clavis/eventstore/relay"
-	"github.com/clavisiam/clavis/eventstore/sqlite"
 	"github.com/clavisiam/clavis/eventstore/traced"
 	httpapi "github.com/clavisiam/clavis/http"
 	"github.com/clavisiam/clavis/projections"
 	"github.com/clavisiam/clavis/projections/feed"
-	projpostgres "github.com/clavisiam/clavis/projections/postgres"
-	projsqlite "github.com/clavisiam/clavis/projections/sqlite"
 	"github.com/clavisiam/clavis/tenants"
 )
 
@@ -118,14 +114,9 @@ const maxReadyLag = 5 * time.Second
 // Waiter), the command services appending through commands, and the root
 // token's authenticator. Nothing here touches the database yet.
 func adminAPI(cfg Config, store backend, commands eventstore.Store, token string, log *slog.Logger) (httpapi.Admin, *projections.Projector, error) {
-	var rm projections.Backend
-	switch s := store.(type) {
-	case *sqlite.Store:
-		rm = projsqlite.New(s.DB())
-	case *postgres.Store:
-		rm = projpostgres.New(s.Pool())
-	default:
-		return httpapi.Admin{}, nil, fmt.Errorf("no read model for a %T store", store)
+	rm, err := readModel(store)
+	if err != nil {
+		return httpapi.Admin{}, nil, err
 	}
 	projector, err := projections.NewProjector(rm, store, log)
 	if err != nil {

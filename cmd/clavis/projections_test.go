@@ -1,0 +1,52 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"regexp"
+	"testing"
+
+	"github.com/clavisiam/clavis/tenants"
+)
+
+func TestProjectionsRebuildAndStatus(t *testing.T) {
+	t.Parallel()
+	for _, backend := range backends {
+		t.Run(backend, func(t *testing.T) {
+			t.Parallel()
+			cfg := testConfig(t, backend)
+			log := slog.New(slog.NewTextHandler(io.Discard, nil))
+			store, err := openStore(t.Context(), cfg, log)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ts, err := tenants.NewTenants(store)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range 3 {
+				if _, err := ts.Create(t.Context(), tenants.Request{Actor: "root"}, fmt.Sprintf("acme%d", i), "Acme"); err != nil {
+					t.Fatal(err)
+				}
+			}
+			store.Close()
+
+			flags := []string{"--data-dir", cfg.DataDir}
+			if cfg.DatabaseURL != "" {
+				flags = append(flags, "--database-url", cfg.DatabaseURL)
+			}
+			code, stdout, stderr := runCmd(t.Context(), append([]string{"projections", "rebuild", "read_model"}, flags...), nil)
+			if code != exitOK || !regexp.MustCompile(`^rebuilt read_model: 6 events in \S+ \(\d+ events/s\), at position \d+\.\d+\n$`).MatchString(stdout) {
+				t.Fatalf("rebuild = %d\nstdout: %s\nstderr: %s", code, stdout, stderr)
+			}
+			code, stdout, stderr = runCmd(t.Context(), append([]string{"projections", "status"}, flags...), nil)
+			if code != exitOK || !regexp.MustCompile(`(?m)^read_model\s+\d+\.\d+\s+\d+\.\d+\s+true\s`).MatchString(stdout) {
+				t.Fatalf("status = %d\nstdout: %s\nstderr: %s", code, stdout, stderr)
+			}
+			if code, _, _ := runCmd(t.Context(), append([]string{"projections", "rebuild", "nope"}, flags...), nil); code != exitUsage {
+				t.Fatalf("rebuild of an unknown projection exited %d, want %d", code, exitUsage)
+			}
+		})
+	}
+}
