@@ -18,6 +18,7 @@ import (
 	"github.com/clavisiam/clavis/domain/client"
 	"github.com/clavisiam/clavis/domain/tenant"
 	"github.com/clavisiam/clavis/eventstore"
+	"github.com/clavisiam/clavis/eventstore/traced"
 	"github.com/clavisiam/clavis/projections"
 	"github.com/clavisiam/clavis/tenants"
 )
@@ -151,11 +152,15 @@ func tenantParam(c *fiber.Ctx, name string) (string, error) {
 var traceParent = regexp.MustCompile(`^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$`)
 
 // request is the event metadata of c: who (the principal), in answer to
-// which request (its id), in which trace (a valid W3C traceparent only).
+// which request (its id), in which trace: the request's server span, so
+// the relay's and the projections' spans continue it; without a span, a
+// valid W3C traceparent the caller sent.
 func request(c *fiber.Ctx) tenants.Request {
 	id := requestID(c)
 	r := tenants.Request{Actor: principal(c).Actor, CorrelationID: id, CausationID: id}
-	if tp := strings.ToLower(strings.TrimSpace(c.Get("traceparent"))); traceParent.MatchString(tp) {
+	if tp := traced.TraceParent(c.UserContext()); tp != "" {
+		r.TraceParent = tp
+	} else if tp := strings.ToLower(strings.TrimSpace(c.Get("traceparent"))); traceParent.MatchString(tp) {
 		r.TraceParent = strings.Clone(tp) // fasthttp reuses the header's buffer
 	}
 	return r

@@ -125,7 +125,7 @@ func New(cfg Config, store eventstore.Store, log *slog.Logger, opts ...Option) (
 		DisableStartupMessage: true,
 		ErrorHandler:          errorHandler(log),
 	})
-	s.app.Use(withRequestID, accessLog(log))
+	s.app.Use(withRequestID, telemetry(), accessLog(log))
 	s.app.Get("/healthz", s.healthz)
 	s.app.Get("/readyz", s.readyz)
 	s.app.Get("/openapi.json", serveOpenAPI)

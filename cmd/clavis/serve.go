@@ -165,6 +165,11 @@ func (a *app) run(ctx context.Context, ln net.Listener) error {
 	if err := a.projector.CatchUp(ctx); err != nil && ctx.Err() == nil {
 		a.log.Warn("the read model could not catch up with the event store", "error", err)
 	}
+	if reg, err := registerMetrics(a); err != nil {
+		a.log.Warn("metrics unavailable", "error", err)
+	} else {
+		defer reg.Unregister()
+	}
 	pctx, stopPipeline := context.WithCancel(context.WithoutCancel(ctx))
 	var pipeline sync.WaitGroup
 	pipeline.Go(func() { _ = a.relay.Run(pctx) })
