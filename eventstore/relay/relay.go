@@ -211,6 +211,11 @@ func (r *Relay) Run(ctx context.Context) error {
 	lease := &lease{r: r}
 	backoff := 100 * time.Millisecond
 	ensured := false
+	// After a wake-up or a publish the relay polls briskly for a while:
+	// on PostgreSQL a new event only becomes readable once every older
+	// transaction has ended, which can be a moment after its own commit
+	// woke the relay.
+	var active time.Time
 	for {
 		if ctx.Err() != nil {
 			lease.release()
@@ -242,8 +247,16 @@ func (r *Relay) Run(ctx context.Context) error {
 			if err == nil {
 				backoff = 100 * time.Millisecond
 				r.setError(nil)
-				if published == 0 {
-					r.sleep(ctx, r.poll)
+				if published > 0 {
+					active = time.Now()
+				} else {
+					wait := r.poll
+					if time.Since(active) < hotWindow {
+						wait = hotPoll
+					}
+					if r.sleep(ctx, wait) {
+						active = time.Now()
+					}
 				}
 				continue
 			}
@@ -261,15 +274,24 @@ func (r *Relay) Run(ctx context.Context) error {
 	}
 }
 
-// sleep waits for d, a wake-up or the end of ctx.
-func (r *Relay) sleep(ctx context.Context, d time.Duration) {
+// How briskly, and for how long after activity, the relay polls.
+const (
+	hotPoll   = 2 * time.Millisecond
+	hotWindow = 500 * time.Millisecond
+)
+
+// sleep waits for d, a wake-up or the end of ctx, and reports whether a
+// wake-up ended it.
+func (r *Relay) sleep(ctx context.Context, d time.Duration) bool {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-ctx.Done():
 	case <-r.wake:
+		return true
 	case <-t.C:
 	}
+	return false
 }
 
 // round publishes the next batch of events to every lane and reports how
