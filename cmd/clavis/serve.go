@@ -38,6 +38,8 @@ type app struct {
 	bus   *bus
 	relay *relay.Relay
 	feed  *feed.Feed
+	// admin holds the command services and the read model the API uses.
+	admin httpapi.Admin
 }
 
 // newApp builds a node from cfg: it resolves the root token, opens (and,
@@ -102,7 +104,7 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger) (*app, error) {
 	if err != nil {
 		return fail(fmt.Errorf("build http app: %w", err))
 	}
-	return &app{log: log, store: store, http: srv, rootToken: token, projector: projector, bus: b, relay: rl, feed: fd}, nil
+	return &app{log: log, store: store, http: srv, rootToken: token, projector: projector, bus: b, relay: rl, feed: fd, admin: admin}, nil
 }
 
 // maxReadyLag is how far behind the store the read model may be while
