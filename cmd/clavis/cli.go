@@ -36,6 +36,7 @@ type apiCommand struct {
 type apiOptions struct {
 	endpoint, token, dataDir, tenant string
 	json                             bool
+	getenv                           func(string) string
 
 	name, code, typ, reason, file, out, q, active, ifVersion string
 	redirectURIs, scopes, grants                             multiFlag
@@ -64,7 +65,7 @@ func commonFlags(fs *flag.FlagSet, o *apiOptions, getenv func(string) string) {
 }
 
 func tenantFlag(fs *flag.FlagSet, o *apiOptions) {
-	fs.StringVar(&o.tenant, "tenant", os.Getenv("CLAVIS_TENANT"), "tenant slug (env CLAVIS_TENANT)")
+	fs.StringVar(&o.tenant, "tenant", o.getenv("CLAVIS_TENANT"), "tenant slug (env CLAVIS_TENANT)")
 }
 
 var apiCommands = []apiCommand{
@@ -285,7 +286,7 @@ func runAPI(ctx context.Context, group string, args []string, getenv func(string
 		groupUsage(stderr, group)
 		return exitUsage
 	}
-	o := &apiOptions{}
+	o := &apiOptions{getenv: getenv}
 	fs := flag.NewFlagSet("clavis "+group+" "+cmd.name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	commonFlags(fs, o, getenv)

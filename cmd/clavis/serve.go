@@ -79,7 +79,7 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger) (*app, error) {
 	if err != nil {
 		return fail(fmt.Errorf("build admin api: %w", err))
 	}
-	fd, err := feed.New(b.nc, b.names, projector, log)
+	fd, err := feed.New(store, b.nc, b.names, projector, log)
 	if err != nil {
 		return fail(err)
 	}

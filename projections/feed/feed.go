@@ -41,8 +41,14 @@ type Projection interface {
 	Position(ctx context.Context) (eventstore.Position, error)
 }
 
+// Store is what the feed's watchdog reads: the newest readable position.
+type Store interface {
+	Head(ctx context.Context) (eventstore.Position, error)
+}
+
 // Feed runs a projection from the internal stream.
 type Feed struct {
+	store  Store
 	js     jetstream.JetStream
 	names  relay.Names
 	p      Projection
@@ -52,8 +58,9 @@ type Feed struct {
 	tracer trace.Tracer
 }
 
-// New returns a feed of p from the internal stream named by names.
-func New(nc *nats.Conn, names relay.Names, p Projection, log *slog.Logger) (*Feed, error) {
+// New returns a feed of p from the internal stream named by names; store
+// is where the watchdog looks for events NATS has not delivered.
+func New(store Store, nc *nats.Conn, names relay.Names, p Projection, log *slog.Logger) (*Feed, error) {
 	js, err := jetstream.New(nc)
 	if err != nil {
 		return nil, fmt.Errorf("feed: %w", err)
@@ -61,12 +68,19 @@ func New(nc *nats.Conn, names relay.Names, p Projection, log *slog.Logger) (*Fee
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Feed{js: js, names: names, p: p, log: log, batch: 256, wait: 2 * time.Millisecond,
+	return &Feed{store: store, js: js, names: names, p: p, log: log, batch: 256, wait: 2 * time.Millisecond,
 		tracer: otel.Tracer("github.com/clavisiam/clavis/projections/feed")}, nil
 }
 
+// watchInterval is how long an event readable in the store may wait for
+// NATS before the watchdog applies it from the store.
+const watchInterval = 250 * time.Millisecond
+
 // Run feeds the projection until ctx ends; it returns ctx's error.
 func (f *Feed) Run(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() { defer close(done); f.watch(ctx) }()
+	defer func() { <-done }()
 	backoff := 100 * time.Millisecond
 	for ctx.Err() == nil {
 		err := f.consume(ctx)
@@ -87,6 +101,41 @@ func (f *Feed) Run(ctx context.Context) error {
 		backoff = min(backoff*2, 2*time.Second)
 	}
 	return ctx.Err()
+}
+
+// watch is the feed's watchdog. Whatever keeps NATS from delivering — the
+// server unreachable (the consumer then waits quietly for a reconnect),
+// the relay's leader gone until its lease expires — an event that was
+// readable in the store one interval ago and is still not applied is
+// applied from the store. With NATS working, events arrive well within
+// the interval and the watchdog only reads the store's head.
+func (f *Feed) watch(ctx context.Context) {
+	t := time.NewTicker(watchInterval)
+	defer t.Stop()
+	var pending eventstore.Position // the head seen one tick ago
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		cp, err := f.p.Position(ctx)
+		if err != nil {
+			continue
+		}
+		if !pending.IsZero() && cp.Less(pending) {
+			f.log.Info("feed: events waited for NATS; applying them from the event store", "checkpoint", cp.String(), "head", pending.String())
+			if err := f.p.CatchUp(ctx); err != nil && ctx.Err() == nil {
+				f.log.Warn("feed: catch up from the event store", "error", err)
+			}
+		}
+		head, err := f.store.Head(ctx)
+		if err != nil {
+			pending = eventstore.Position{}
+			continue
+		}
+		pending = head
+	}
 }
 
 // consume reads the stream from after the checkpoint until an error.
