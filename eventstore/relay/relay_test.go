@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -84,6 +85,19 @@ func sqliteStore(t *testing.T) eventstore.Store {
 	return s
 }
 
+// appendedCount counts register's events per store.
+var (
+	appendedMu    sync.Mutex
+	appendedCount = map[string]int{}
+)
+
+// appended is how many events register appended in this test.
+func appended(t *testing.T, _ eventstore.Store) int {
+	appendedMu.Lock()
+	defer appendedMu.Unlock()
+	return appendedCount[fmt.Sprintf("%p", t)]
+}
+
 // register appends a tenant and a confidential client in it, with a
 // secret hash that must never reach the public stream.
 func register(t *testing.T, s eventstore.Store, slug string) {
@@ -109,6 +123,9 @@ func register(t *testing.T, s eventstore.Store, slug string) {
 	}); err != nil {
 		t.Fatal(err)
 	}
+	appendedMu.Lock()
+	appendedCount[fmt.Sprintf("%p", t)] += 2
+	appendedMu.Unlock()
 }
 
 func startRelay(t *testing.T, s eventstore.Store, nc *nats.Conn, n relay.Names, opts ...relay.Option) (*relay.Relay, context.CancelFunc) {
@@ -172,20 +189,33 @@ func drain(t *testing.T, js jetstream.JetStream, stream string, want int) []jets
 
 // assertRelayed checks that the streams hold exactly the store's events,
 // in store order, once each, and that the public one holds no secret.
-func assertRelayed(t *testing.T, s eventstore.Store, js jetstream.JetStream, n relay.Names) {
+func assertRelayed(t *testing.T, s eventstore.Store, js jetstream.JetStream, n relay.Names, appended int) {
 	t.Helper()
+	// On PostgreSQL an appended event is readable once every older
+	// transaction in the cluster has ended: wait for all of them.
 	var all []eventstore.Event
-	var after eventstore.Position
+	deadline := time.Now().Add(20 * time.Second)
 	for {
-		page, err := s.ReadAll(t.Context(), after, 1000)
-		if err != nil {
-			t.Fatal(err)
+		all = all[:0]
+		var after eventstore.Position
+		for {
+			page, err := s.ReadAll(t.Context(), after, 1000)
+			if err != nil {
+				t.Fatal(err)
+			}
+			all = append(all, page...)
+			if len(page) < 1000 {
+				break
+			}
+			after = page[len(page)-1].Position
 		}
-		all = append(all, page...)
-		if len(page) < 1000 {
+		if len(all) >= appended {
 			break
 		}
-		after = page[len(page)-1].Position
+		if time.Now().After(deadline) {
+			t.Fatalf("the store shows %d events, %d were appended", len(all), appended)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 	internal := drain(t, js, n.InternalStream(), len(all))
 	public := drain(t, js, n.PublicStream(), len(all))
@@ -229,7 +259,7 @@ func TestRelayPublishesEveryEventInOrder(t *testing.T) {
 		register(t, ws, fmt.Sprintf("acme%d", i))
 	}
 	js, _ := jetstream.New(nc)
-	assertRelayed(t, s, js, n)
+	assertRelayed(t, s, js, n, appended(t, s))
 	if st := r.Status(); !st.Leader || st.Internal.IsZero() {
 		t.Fatalf("status = %+v", st)
 	}
@@ -253,7 +283,7 @@ func TestRelayCatchesUpAfterNATSOutage(t *testing.T) {
 	for i := range 5 {
 		register(t, ws, fmt.Sprintf("before%d", i))
 	}
-	assertRelayed(t, s, js, n)
+	assertRelayed(t, s, js, n, appended(t, s))
 
 	ns.Shutdown()
 	ns.WaitForShutdown()
@@ -265,7 +295,7 @@ func TestRelayCatchesUpAfterNATSOutage(t *testing.T) {
 	for i := range 5 {
 		register(t, ws, fmt.Sprintf("after%d", i))
 	}
-	assertRelayed(t, s, js, n)
+	assertRelayed(t, s, js, n, appended(t, s))
 }
 
 func TestRelayResumesWithoutDuplicates(t *testing.T) {
@@ -279,13 +309,13 @@ func TestRelayResumesWithoutDuplicates(t *testing.T) {
 	for i := range 5 {
 		register(t, s, fmt.Sprintf("a%d", i))
 	}
-	assertRelayed(t, s, js, n)
+	assertRelayed(t, s, js, n, appended(t, s))
 	stop()
 	for i := range 5 {
 		register(t, s, fmt.Sprintf("b%d", i))
 	}
 	startRelay(t, s, nc, n)
-	assertRelayed(t, s, js, n)
+	assertRelayed(t, s, js, n, appended(t, s))
 }
 
 func TestTwoRelaysPublishEachEventOnce(t *testing.T) {
@@ -302,7 +332,7 @@ func TestTwoRelaysPublishEachEventOnce(t *testing.T) {
 		r2.Wake()
 	}
 	js, _ := jetstream.New(nc1)
-	assertRelayed(t, s, js, n)
+	assertRelayed(t, s, js, n, appended(t, s))
 }
 
 func TestRelayOnPostgresAndExternalNATS(t *testing.T) {
@@ -335,5 +365,5 @@ func TestRelayOnPostgresAndExternalNATS(t *testing.T) {
 	for i := range 10 {
 		register(t, ws, fmt.Sprintf("pg%d", i))
 	}
-	assertRelayed(t, s, js, n)
+	assertRelayed(t, s, js, n, appended(t, s))
 }
