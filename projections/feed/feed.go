@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -48,14 +49,16 @@ type Store interface {
 
 // Feed runs a projection from the internal stream.
 type Feed struct {
-	store  Store
-	js     jetstream.JetStream
-	names  relay.Names
-	p      Projection
-	log    *slog.Logger
-	batch  int
-	wait   time.Duration
-	tracer trace.Tracer
+	store Store
+	js    jetstream.JetStream
+	names relay.Names
+	p     Projection
+	log   *slog.Logger
+	batch int
+	wait  time.Duration
+	// delivered is when NATS last delivered a batch (Unix nanoseconds).
+	delivered atomic.Int64
+	tracer    trace.Tracer
 }
 
 // New returns a feed of p from the internal stream named by names; store
@@ -105,10 +108,13 @@ func (f *Feed) Run(ctx context.Context) error {
 
 // watch is the feed's watchdog. Whatever keeps NATS from delivering — the
 // server unreachable (the consumer then waits quietly for a reconnect),
-// the relay's leader gone until its lease expires — an event that was
-// readable in the store one interval ago and is still not applied is
-// applied from the store. With NATS working, events arrive well within
-// the interval and the watchdog only reads the store's head.
+// the relay's leader gone until its lease expires — when NATS has
+// delivered nothing for an interval while an event that was readable in
+// the store one interval ago is still not applied, it is applied from the
+// store. While NATS delivers, the watchdog only reads two positions:
+// catching up from the store alongside a working feed would only make
+// both wait for each other (it tripled the 99th percentile of
+// propagation at 200 commands/s).
 func (f *Feed) watch(ctx context.Context) {
 	t := time.NewTicker(watchInterval)
 	defer t.Stop()
@@ -123,7 +129,8 @@ func (f *Feed) watch(ctx context.Context) {
 		if err != nil {
 			continue
 		}
-		if !pending.IsZero() && cp.Less(pending) {
+		idle := time.Since(time.Unix(0, f.delivered.Load())) > watchInterval
+		if !pending.IsZero() && cp.Less(pending) && idle {
 			f.log.Info("feed: events waited for NATS; applying them from the event store", "checkpoint", cp.String(), "head", pending.String())
 			if err := f.p.CatchUp(ctx); err != nil && ctx.Err() == nil {
 				f.log.Warn("feed: catch up from the event store", "error", err)
@@ -204,6 +211,7 @@ func (f *Feed) consume(ctx context.Context) error {
 // apply applies a batch, with one span per event continuing the trace of
 // the command that made it.
 func (f *Feed) apply(ctx context.Context, batch []eventstore.Event) error {
+	f.delivered.Store(time.Now().UnixNano())
 	spans := make([]trace.Span, len(batch))
 	for i, e := range batch {
 		_, spans[i] = f.tracer.Start(traced.FromTraceParent(ctx, e.Meta.TraceParent), "projection.apply",
