@@ -25,9 +25,9 @@ lint:
 	if [ -n "$$unformatted" ]; then echo "gofmt -l: these files need gofmt -w:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
 
-## bench: the event store benchmarks, on both backends
+## bench: every benchmark (event store and read models on both backends, decoding, the pipeline)
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./eventstore/...
+	$(GO) test -run '^$$' -bench . -benchmem ./domain/... ./eventstore/... ./projections/... ./cmd/...
 
 ## clean: remove build output (never ./data)
 clean:
