@@ -28,6 +28,24 @@ func readModel(store backend) (projections.Backend, error) {
 	return nil, fmt.Errorf("no read model for a %T store", store)
 }
 
+// openProjector opens the store cfg selects and a projector of its read
+// model, for the projections commands. The caller closes the store.
+func openProjector(ctx context.Context, cfg Config, log *slog.Logger) (backend, *projections.Projector, error) {
+	store, err := openStore(ctx, cfg, log)
+	if err != nil {
+		return nil, nil, err
+	}
+	rm, err := readModel(store)
+	if err == nil {
+		var p *projections.Projector
+		if p, err = projections.NewProjector(rm, store, log); err == nil {
+			return store, p, nil
+		}
+	}
+	store.Close()
+	return nil, nil, err
+}
+
 // projectionNames are the projections `clavis projections` knows.
 var projectionNames = []string{projections.Name}
 
@@ -37,19 +55,11 @@ var projectionNames = []string{projections.Name}
 // serving meanwhile; their reads see a partly rebuilt model until it ends.
 func projectionsRebuild(name string) func(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) error {
 	return func(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) error {
-		store, err := openStore(ctx, cfg, log)
+		store, p, err := openProjector(ctx, cfg, log)
 		if err != nil {
 			return err
 		}
 		defer store.Close()
-		rm, err := readModel(store)
-		if err != nil {
-			return err
-		}
-		p, err := projections.NewProjector(rm, store, log)
-		if err != nil {
-			return err
-		}
 		start := time.Now()
 		if err := p.Rebuild(ctx); err != nil {
 			return fmt.Errorf("rebuild %s: %w", name, err)
@@ -88,19 +98,11 @@ func countEvents(ctx context.Context, store backend) (int, error) {
 
 // projectionsStatus is `clavis projections status`.
 func projectionsStatus(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) error {
-	store, err := openStore(ctx, cfg, log)
+	store, p, err := openProjector(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
-	rm, err := readModel(store)
-	if err != nil {
-		return err
-	}
-	p, err := projections.NewProjector(rm, store, log)
-	if err != nil {
-		return err
-	}
 	st, err := p.Status(ctx)
 	if err != nil {
 		return err
