@@ -1,7 +1,9 @@
 package main
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -49,14 +51,23 @@ func openBus(cfg Config, log *slog.Logger) (*bus, error) {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return nil, fmt.Errorf("create nats store dir: %w", err)
 		}
-		b.server, err = relay.StartServer(relay.ServerConfig{StoreDir: dir, Listen: cfg.NATSListen, Logger: log})
+		// Local subscribers connect without credentials and may read only
+		// the public stream; the node itself uses a password kept beside
+		// the root token (mode 0600), so an operator can use it too.
+		password, err := natsPassword(filepath.Join(cfg.DataDir, natsPasswordFile), log)
+		if err != nil {
+			return nil, err
+		}
+		b.server, err = relay.StartServer(relay.ServerConfig{StoreDir: dir, Listen: cfg.NATSListen, Logger: log,
+			Password: password, Names: names})
 		if err != nil {
 			return nil, err
 		}
 		if cfg.NATSListen != "off" {
-			log.Info("embedded NATS listening", "url", b.server.ClientURL())
+			log.Info("embedded NATS listening; without credentials it serves the public stream only",
+				"url", b.server.ClientURL(), "user", relay.InternalUser, "password_file", filepath.Join(cfg.DataDir, natsPasswordFile))
 		}
-		opts = append(opts, nats.InProcessServer(b.server))
+		opts = append(opts, nats.InProcessServer(b.server), nats.UserInfo(relay.InternalUser, password))
 		b.nc, err = nats.Connect("", opts...)
 	} else {
 		opts = append(opts, nats.RetryOnFailedConnect(true))
@@ -76,6 +87,31 @@ func openBus(cfg Config, log *slog.Logger) (*bus, error) {
 		return nil, fmt.Errorf("connect to nats: %w", err)
 	}
 	return b, nil
+}
+
+// natsPasswordFile holds the embedded NATS server's password for its
+// internal user, in the data dir.
+const natsPasswordFile = "nats-password"
+
+// natsPassword reads the embedded server's password from path, or writes
+// a new random one there (mode 0600).
+func natsPassword(path string, log *slog.Logger) (string, error) {
+	if p, err := readRootToken(path, log); err == nil {
+		return p, nil
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return "", err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return "", fmt.Errorf("create data dir: %w", err)
+	}
+	p, created, err := writeRootToken(path)
+	if err != nil {
+		return "", err
+	}
+	if !created {
+		return readRootToken(path, log)
+	}
+	return p, nil
 }
 
 // close drains the connection and stops the embedded server.

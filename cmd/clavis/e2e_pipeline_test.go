@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -35,7 +36,14 @@ func TestPipelineEndToEnd(t *testing.T) {
 		dataDir := t.TempDir()
 		natsAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 		n := startServe(t, "embedded", "CLAVIS_DATA_DIR="+dataDir, "CLAVIS_NATS_LISTEN="+natsAddr)
-		_, js := natsConnect(t, "nats://"+natsAddr)
+		// The test reads the internal stream, which needs the node's own
+		// user; without credentials only the public stream is served.
+		password, err := os.ReadFile(filepath.Join(dataDir, natsPasswordFile))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, js := natsConnect(t, "nats://"+relay.InternalUser+":"+strings.TrimSpace(string(password))+"@"+natsAddr)
+		checkSubscriberRights(t, "nats://"+natsAddr)
 		names := mustNames(t, relay.DefaultPrefix)
 		w := watchInternal(t, js, names)
 
@@ -426,4 +434,43 @@ func logLatency(t *testing.T, label string, j *journal, w *watcher) {
 	r50, rmax := quantiles(roundTrip)
 	t.Logf("%s: write answered → event seen on the internal stream: p50 %s, max %s over %d writes (%d seen before the answer); request sent → seen: p50 %s, max %s; request sent → answered: p50 %s, max %s",
 		label, p50, maxd, len(afterAck), before, s50, smax, r50, rmax)
+}
+
+// checkSubscriberRights connects to the embedded server without
+// credentials, as a downstream subscriber: it may consume the public
+// stream, but neither read the internal one nor publish to either.
+func checkSubscriberRights(t *testing.T, url string) {
+	t.Helper()
+	nc, js := natsConnect(t, url)
+	names := mustNames(t, relay.DefaultPrefix)
+	ctx := t.Context()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		s, err := js.Stream(ctx, names.PublicStream())
+		if err == nil {
+			if _, err = s.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{}); err == nil {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("a subscriber cannot consume the public stream: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// A refused request gets no answer: give each a short deadline.
+	short := func() context.Context {
+		c, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+		t.Cleanup(cancel)
+		return c
+	}
+	if _, err := js.Stream(short(), names.InternalStream()); err == nil {
+		t.Fatal("a subscriber without credentials can open the internal stream")
+	}
+	if _, err := js.OrderedConsumer(short(), names.InternalStream(), jetstream.OrderedConsumerConfig{}); err == nil {
+		t.Fatal("a subscriber without credentials can consume the internal stream")
+	}
+	if _, err := js.Publish(short(), names.InternalSubject("acme", "client.registered"), []byte("{}")); err == nil {
+		t.Fatal("a subscriber without credentials can publish to the internal stream")
+	}
+	_ = nc
 }

@@ -22,6 +22,46 @@ type ServerConfig struct {
 	Listen string
 	// Logger receives the server's notices and errors.
 	Logger *slog.Logger
+	// Password, when set, is required of the user [InternalUser], who may
+	// do everything; everyone else connects without credentials as a
+	// downstream subscriber, who may only read the public stream of Names
+	// (subscribe to its subjects, create consumers on it, read from it)
+	// and never the internal stream, where secret hashes travel, nor
+	// publish anything to either. Empty: no authorisation (tests).
+	Password string
+	// Names are the streams and subjects the subscriber rule refers to.
+	Names Names
+}
+
+// InternalUser is the embedded server's user with every right, the one
+// the node's own connection uses.
+const InternalUser = "clavis"
+
+// subscriberUser is who connects without credentials.
+const subscriberUser = "subscriber"
+
+// subscriberPermissions let a downstream subscriber consume the public
+// stream through JetStream, and nothing else.
+func subscriberPermissions(n Names) *server.Permissions {
+	pub := n.PublicStream()
+	return &server.Permissions{
+		Publish: &server.SubjectPermission{Allow: []string{
+			"$JS.API.INFO",
+			"$JS.API.STREAM.NAMES",
+			"$JS.API.STREAM.INFO." + pub,
+			"$JS.API.STREAM.MSG.GET." + pub,
+			"$JS.API.DIRECT.GET." + pub, "$JS.API.DIRECT.GET." + pub + ".>",
+			"$JS.API.CONSUMER.CREATE." + pub, "$JS.API.CONSUMER.CREATE." + pub + ".>",
+			"$JS.API.CONSUMER.DURABLE.CREATE." + pub + ".>",
+			"$JS.API.CONSUMER.INFO." + pub + ".>",
+			"$JS.API.CONSUMER.NAMES." + pub, "$JS.API.CONSUMER.LIST." + pub,
+			"$JS.API.CONSUMER.MSG.NEXT." + pub + ".>",
+			"$JS.API.CONSUMER.DELETE." + pub + ".>",
+			"$JS.ACK." + pub + ".>",
+			"$JS.FC." + pub + ".>",
+		}},
+		Subscribe: &server.SubjectPermission{Allow: []string{n.PublicFilter(), "_INBOX.>"}},
+	}
 }
 
 // StartServer starts an in-process NATS server with JetStream and waits
@@ -59,6 +99,13 @@ func StartServer(cfg ServerConfig) (*server.Server, error) {
 			ln.Close()
 		}
 		opts.Host, opts.Port = host, p
+	}
+	if cfg.Password != "" {
+		opts.Users = []*server.User{
+			{Username: InternalUser, Password: cfg.Password},
+			{Username: subscriberUser, Permissions: subscriberPermissions(cfg.Names)},
+		}
+		opts.NoAuthUser = subscriberUser
 	}
 	ns, err := server.NewServer(opts)
 	if err != nil {
