@@ -135,7 +135,7 @@ func BenchmarkPropagation(b *testing.B) {
 					b.Errorf("client %s not visible at node B after 10s", res.Client.ClientID)
 					return
 				}
-				time.Sleep(200 * time.Microsecond)
+				time.Sleep(time.Millisecond)
 			}
 		})
 	}
