@@ -81,10 +81,7 @@ func accessLog(log *slog.Logger) fiber.Handler {
 		if !log.Enabled(c.UserContext(), slog.LevelDebug) {
 			return nil
 		}
-		route := ""
-		if r := c.Route(); r != self {
-			route = r.Path
-		}
+		route := matchedRoute(c, self)
 		log.LogAttrs(c.UserContext(), slog.LevelDebug, "request",
 			slog.String("request_id", requestID(c)),
 			slog.String("method", c.Method()),
@@ -94,4 +91,14 @@ func accessLog(log *slog.Logger) fiber.Handler {
 			slog.Duration("duration", time.Since(start)))
 		return nil
 	}
+}
+
+// matchedRoute is the route pattern that handled c, or "" when none
+// matched: a middleware passes its own route as self, which is still the
+// current one when no route matched.
+func matchedRoute(c *fiber.Ctx, self *fiber.Route) string {
+	if r := c.Route(); r != self {
+		return r.Path
+	}
+	return ""
 }

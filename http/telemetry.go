@@ -46,10 +46,7 @@ func telemetry() fiber.Handler {
 				err = nil
 			}
 		}
-		route := ""
-		if r := c.Route(); r != self {
-			route = r.Path
-		}
+		route := matchedRoute(c, self)
 		status := c.Response().StatusCode()
 		if route != "" {
 			span.SetName(c.Method() + " " + route)

@@ -1,9 +1,7 @@
 package main
 
 import (
-	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -54,7 +52,7 @@ func openBus(cfg Config, log *slog.Logger) (*bus, error) {
 		// Local subscribers connect without credentials and may read only
 		// the public stream; the node itself uses a password kept beside
 		// the root token (mode 0600), so an operator can use it too.
-		password, err := natsPassword(filepath.Join(cfg.DataDir, natsPasswordFile), log)
+		password, _, err := secretFile(filepath.Join(cfg.DataDir, natsPasswordFile), log)
 		if err != nil {
 			return nil, err
 		}
@@ -92,27 +90,6 @@ func openBus(cfg Config, log *slog.Logger) (*bus, error) {
 // natsPasswordFile holds the embedded NATS server's password for its
 // internal user, in the data dir.
 const natsPasswordFile = "nats-password"
-
-// natsPassword reads the embedded server's password from path, or writes
-// a new random one there (mode 0600).
-func natsPassword(path string, log *slog.Logger) (string, error) {
-	if p, err := readRootToken(path, log); err == nil {
-		return p, nil
-	} else if !errors.Is(err, fs.ErrNotExist) {
-		return "", err
-	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return "", fmt.Errorf("create data dir: %w", err)
-	}
-	p, created, err := writeRootToken(path)
-	if err != nil {
-		return "", err
-	}
-	if !created {
-		return readRootToken(path, log)
-	}
-	return p, nil
-}
 
 // close drains the connection and stops the embedded server.
 func (b *bus) close() {

@@ -24,26 +24,41 @@ func rootToken(cfg Config, log *slog.Logger) (string, error) {
 		return cfg.RootToken, nil
 	}
 	path := filepath.Join(cfg.DataDir, rootTokenFile)
-	token, err := readRootToken(path, log)
-	if err == nil {
-		log.Info("using the root token from its file", "path", path)
-		return token, nil
-	}
-	if !errors.Is(err, fs.ErrNotExist) {
-		return "", err
-	}
-	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-		return "", fmt.Errorf("create data dir: %w", err)
-	}
-	token, created, err := writeRootToken(path)
+	token, created, err := secretFile(path, log)
 	if err != nil {
 		return "", err
 	}
-	if !created { // another process wrote it first: use theirs
-		return readRootToken(path, log)
+	if created {
+		log.Info("generated a root token; read it from its file", "path", path)
+	} else {
+		log.Info("using the root token from its file", "path", path)
 	}
-	log.Info("generated a root token; read it from its file", "path", path)
 	return token, nil
+}
+
+// secretFile returns the secret kept at path, or writes a new random
+// 256-bit one there (mode 0600, creating its directory 0700) and reports
+// created. When another process writes it first, theirs is used.
+func secretFile(path string, log *slog.Logger) (secret string, created bool, err error) {
+	secret, err = readRootToken(path, log)
+	if err == nil {
+		return secret, false, nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return "", false, err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return "", false, fmt.Errorf("create data dir: %w", err)
+	}
+	secret, created, err = writeRootToken(path)
+	if err != nil {
+		return "", false, err
+	}
+	if !created { // another process wrote it first: use theirs
+		secret, err = readRootToken(path, log)
+		return secret, false, err
+	}
+	return secret, true, nil
 }
 
 // readRootToken reads a token file, warning when others may read it.

@@ -160,8 +160,8 @@ func PublicMessage(names Names, e eventstore.Event) (*nats.Msg, error) {
 	return m, nil
 }
 
-// positionOf reads the position header of a relayed message.
-func positionOf(h nats.Header) (eventstore.Position, error) {
+// PositionOf reads the store position a relayed message carries.
+func PositionOf(h nats.Header) (eventstore.Position, error) {
 	v := strings.TrimSpace(h.Get(HeaderPosition))
 	if v == "" {
 		return eventstore.Position{}, errors.New("relay: message has no " + HeaderPosition + " header")

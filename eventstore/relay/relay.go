@@ -420,7 +420,7 @@ func (r *Relay) sync(ctx context.Context, l *lane) error {
 		if err != nil {
 			return fmt.Errorf("read last message of %s: %w", l.name, err)
 		}
-		if l.lastPos, err = positionOf(m.Header); err != nil {
+		if l.lastPos, err = PositionOf(m.Header); err != nil {
 			return fmt.Errorf("last message of %s: %w", l.name, err)
 		}
 	}

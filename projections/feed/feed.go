@@ -249,7 +249,7 @@ func firstAfter(ctx context.Context, stream jetstream.Stream, pos eventstore.Pos
 		if err != nil {
 			return 0, fmt.Errorf("read message %d: %w", mid, err)
 		}
-		p, err := eventstore.ParsePosition(m.Header.Get(relay.HeaderPosition))
+		p, err := relay.PositionOf(m.Header)
 		if err != nil {
 			return 0, fmt.Errorf("message %d: %w", mid, err)
 		}
