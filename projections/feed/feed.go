@@ -55,7 +55,11 @@ type Feed struct {
 	p     Projection
 	log   *slog.Logger
 	batch int
-	wait  time.Duration
+	// wait is how long a batch waits for one more message: long enough
+	// to take what the client already holds, no more. Batches grow by
+	// themselves while an apply runs; waiting milliseconds for messages
+	// that may not come only delayed every event (it was 2 ms).
+	wait time.Duration
 	// delivered is when NATS last delivered a batch (Unix nanoseconds).
 	delivered atomic.Int64
 	tracer    trace.Tracer
@@ -71,7 +75,7 @@ func New(store Store, nc *nats.Conn, names relay.Names, p Projection, log *slog.
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Feed{store: store, js: js, names: names, p: p, log: log, batch: 256, wait: 2 * time.Millisecond,
+	return &Feed{store: store, js: js, names: names, p: p, log: log, batch: 256, wait: 100 * time.Microsecond,
 		tracer: otel.Tracer("github.com/clavisiam/clavis/projections/feed")}, nil
 }
 
