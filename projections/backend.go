@@ -19,25 +19,28 @@ var ErrInvalid = errors.New("projections: invalid request")
 // and sqlite implement it, each with its own SQL; nothing else needs to.
 //
 // All methods are safe for concurrent use, also by several processes on
-// the same database: Update serializes writers on the projection's
-// checkpoint.
+// the same database: no two Updates ever write on the same checkpoint.
 type Backend interface {
 	ReadModel
 
-	// Update runs one write transaction of the projection name. It first
-	// locks name's checkpoint (creating it at the zero position), so that
-	// concurrent Updates, from this process or another, run one after the
-	// other; then it calls fn with the checkpoint as locked and a [Loader]
-	// that reads views inside the transaction. When fn returns changes, it
-	// writes them and moves the checkpoint to Changes.Checkpoint, guarded
-	// so that a checkpoint never moves back (a Checkpoint that is not
-	// beyond the locked one is an error), and commits. When fn returns nil
-	// changes it writes nothing. An error from fn, or from the database,
-	// rolls everything back and is returned (fn's unwrapped).
+	// Update runs one write of the projection name: it calls fn with
+	// name's checkpoint (the zero position when there is none yet) and a
+	// [Loader] that reads the views as they are; when fn returns changes,
+	// it writes them and moves the checkpoint from the position fn was
+	// given to Changes.Checkpoint, in one transaction that writes nothing
+	// unless the checkpoint is still at that position. A Checkpoint that
+	// is not beyond the given one is an error: a checkpoint never moves
+	// back. When fn returns nil changes it writes nothing. An error from
+	// fn, or from the database, leaves everything as it was and is
+	// returned (fn's unwrapped).
 	//
-	// fn runs while the transaction holds the lock; it must not block on
-	// anything but its Loader. On SQLite the lock is the database's one
-	// write lock, which the event store's appends wait for.
+	// Concurrent Updates, from this process or another, may call fn at
+	// the same time with the same checkpoint; only one of them writes, and
+	// the others call fn again with the checkpoint it left (PostgreSQL).
+	// Or they run one after the other (SQLite, where Update holds the
+	// database's one write lock, which the event store's appends wait
+	// for, while fn runs). Either way fn must not block on anything but
+	// its Loader, and may be called more than once.
 	Update(ctx context.Context, name string, fn UpdateFunc) error
 
 	// Reset deletes every view of the read model and sets name's
@@ -51,11 +54,11 @@ type Backend interface {
 	Progress(ctx context.Context, name string) (Progress, error)
 }
 
-// UpdateFunc decides, inside a [Backend.Update] transaction, what the
-// transaction writes, given the checkpoint as locked.
+// UpdateFunc decides, for a [Backend.Update], what to write, given the
+// checkpoint the write will move from.
 type UpdateFunc func(ctx context.Context, checkpoint eventstore.Position, load Loader) (*Changes, error)
 
-// Loader reads the current views inside a write transaction. Keys that
+// Loader reads the current views for a [Backend.Update]. Keys that
 // the read model does not hold are left out of the answer, in no error.
 type Loader interface {
 	// Tenants returns the views of the tenants with the given slugs.

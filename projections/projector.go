@@ -213,9 +213,18 @@ func (p *Projector) Rebuild(ctx context.Context) error {
 // hint (catching up, rebuilding) the next page is read and decoded while
 // the current one is written.
 func (p *Projector) advance(ctx context.Context, target eventstore.Position, hint []eventstore.Event) (int, error) {
-	cp, err := p.checkpoint(ctx)
-	if err != nil || !cp.Less(target) {
-		return 0, err
+	// Applying a batch starts from the checkpoint this node last saw,
+	// saving a read: the update reads the real one, and the page is read
+	// again from there when it is elsewhere (errStale).
+	cp := p.Known()
+	if hint == nil || cp.IsZero() {
+		var err error
+		if cp, err = p.checkpoint(ctx); err != nil {
+			return 0, err
+		}
+	}
+	if !cp.Less(target) {
+		return 0, nil
 	}
 	var ahead chan page // the page after cur, being fetched
 	wait := func() page {

@@ -51,6 +51,7 @@ func Run(t *testing.T, newEnv func(t testing.TB) Env) {
 		{"ApplyFillsGapsFromTheStore", testGap},
 		{"ApplyRefusesEventsNotInTheStore", testNotInStore},
 		{"TwoNodesApplyEachEventOnce", testTwoNodes},
+		{"UpdatesNeverWriteOnTheSameCheckpoint", testUpdateGuard},
 		{"RebuildEqualsIncremental", testRebuild},
 		{"RebuildWhileAnotherNodeApplies", testRebuildRace},
 		{"TenantQueries", testTenantQueries},
@@ -293,6 +294,53 @@ func testTwoNodes(t *testing.T, env Env) {
 	}
 	if cp := checkpoint(t, backend2); cp != events[len(events)-1].Position {
 		t.Fatalf("checkpoint %s, want %s", cp, events[len(events)-1].Position)
+	}
+}
+
+// testUpdateGuard runs many Updates at once on two nodes, each moving the
+// checkpoint one step and writing a view whose version is that step: a
+// write made on a checkpoint that another writer had already moved would
+// be lost, and leave the checkpoint and the version short.
+func testUpdateGuard(t *testing.T, env Env) {
+	_, backend2 := env.Node(t)
+	const writers, each = 8, 10
+	now := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
+	step := func(ctx context.Context, cp eventstore.Position, _ projections.Loader) (*projections.Changes, error) {
+		next := cp.Seq + 1
+		return &projections.Changes{
+			Tenants:    []projections.TenantView{{Slug: "guard", Name: fmt.Sprintf("step %d", next), Version: next, CreatedAt: now, UpdatedAt: now}},
+			Checkpoint: eventstore.Position{Commit: 1, Seq: next},
+			RecordedAt: now,
+		}, nil
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 2*writers)
+	for i := range 2 * writers {
+		b := []projections.Backend{env.Backend, backend2}[i%2]
+		wg.Go(func() {
+			for range each {
+				if err := b.Update(t.Context(), projections.Name, step); err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	const total = 2 * writers * each
+	if cp := checkpoint(t, env.Backend); cp != (eventstore.Position{Commit: 1, Seq: total}) {
+		t.Errorf("checkpoint %s after %d one-step updates", cp, total)
+	}
+	v, err := backend2.Tenant(t.Context(), "guard")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v.Version != total || v.Name != fmt.Sprintf("step %d", total) {
+		t.Errorf("view at version %d (%q) after %d one-step updates", v.Version, v.Name, total)
 	}
 }
 
