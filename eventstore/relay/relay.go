@@ -39,6 +39,10 @@ type Relay struct {
 
 	mu     sync.Mutex
 	status Status
+	// awaited is the newest committed position a wake-up named; blind is
+	// when a wake-up last named none.
+	awaited eventstore.Position
+	blind   time.Time
 }
 
 // Status is what the relay has published so far.
@@ -156,8 +160,18 @@ func (r *Relay) Status() Status {
 	return r.status
 }
 
-// Wake tells the relay that new events may be readable.
-func (r *Relay) Wake() {
+// Wake tells the relay that events up to pos are committed (pos may be
+// zero when unknown). Until it has published them, the relay polls
+// briskly for a while: on PostgreSQL a committed event only becomes
+// readable once every older transaction has ended.
+func (r *Relay) Wake(pos eventstore.Position) {
+	r.mu.Lock()
+	if pos.IsZero() {
+		r.blind = time.Now()
+	} else if r.awaited.Less(pos) {
+		r.awaited = pos
+	}
+	r.mu.Unlock()
 	select {
 	case r.wake <- struct{}{}:
 	default:
@@ -198,7 +212,10 @@ type lane struct {
 // Run publishes until ctx ends. It survives NATS outages and store
 // errors, retrying with backoff; it returns only ctx's error.
 func (r *Relay) Run(ctx context.Context) error {
-	sub, err := r.nc.Subscribe(r.names.WakeSubject(), func(*nats.Msg) { r.Wake() })
+	sub, err := r.nc.Subscribe(r.names.WakeSubject(), func(m *nats.Msg) {
+		pos, _ := eventstore.ParsePosition(string(m.Data)) // zero when absent or garbled
+		r.Wake(pos)
+	})
 	if err == nil {
 		defer sub.Unsubscribe()
 	} else {
@@ -211,10 +228,12 @@ func (r *Relay) Run(ctx context.Context) error {
 	lease := &lease{r: r}
 	backoff := 100 * time.Millisecond
 	ensured := false
-	// After a wake-up or a publish the relay polls briskly for a while:
-	// on PostgreSQL a new event only becomes readable once every older
+	// After a wake-up or a publish the relay polls briskly for a while,
+	// as long as a wake-up named a position it has not published: on
+	// PostgreSQL a new event only becomes readable once every older
 	// transaction has ended, which can be a moment after its own commit
-	// woke the relay.
+	// woke the relay. Otherwise it sleeps until the next wake-up (or
+	// poll): polling for nothing only loaded the database.
 	var active time.Time
 	for {
 		if ctx.Err() != nil {
@@ -251,7 +270,7 @@ func (r *Relay) Run(ctx context.Context) error {
 					active = time.Now()
 				} else {
 					wait := r.poll
-					if time.Since(active) < hotWindow {
+					if time.Since(active) < hotWindow && r.pending(lanes) {
 						wait = hotPoll
 					}
 					if r.sleep(ctx, wait) {
@@ -279,6 +298,22 @@ const (
 	hotPoll   = 2 * time.Millisecond
 	hotWindow = 500 * time.Millisecond
 )
+
+// pending reports whether a wake-up named a position that some lane has
+// not published yet, or named none a moment ago.
+func (r *Relay) pending(lanes []*lane) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if time.Since(r.blind) < hotWindow {
+		return true
+	}
+	for _, l := range lanes {
+		if l.lastPos.Less(r.awaited) {
+			return true
+		}
+	}
+	return false
+}
 
 // sleep waits for d, a wake-up or the end of ctx, and reports whether a
 // wake-up ended it.

@@ -328,8 +328,8 @@ func TestTwoRelaysPublishEachEventOnce(t *testing.T) {
 	r2, _ := startRelay(t, s, nc2, n, relay.WithNode("two"))
 	for i := range 30 {
 		register(t, s, fmt.Sprintf("x%d", i))
-		r1.Wake()
-		r2.Wake()
+		r1.Wake(eventstore.Position{})
+		r2.Wake(eventstore.Position{})
 	}
 	js, _ := jetstream.New(nc1)
 	assertRelayed(t, s, js, n, appended(t, s))

@@ -9,12 +9,13 @@ import (
 )
 
 // Waking wraps store so that every successful append wakes the relay at
-// once: locally through wake, and on every other node through a core NATS
-// message on the wake subject. A lost wake-up costs latency, never an
+// once, naming the position it committed: locally through wake, and on
+// every other node through a core NATS message on the wake subject (the
+// position as text). A lost wake-up costs latency, never an
 // event: the relay also polls. PostgreSQL's NOTIFY would do the same job,
 // but it serialises committing transactions and halved append throughput
 // in our benchmark.
-func Waking(store eventstore.Store, nc *nats.Conn, names Names, wake func()) eventstore.Store {
+func Waking(store eventstore.Store, nc *nats.Conn, names Names, wake func(eventstore.Position)) eventstore.Store {
 	return &waking{Store: store, nc: nc, subject: names.WakeSubject(), wake: wake}
 }
 
@@ -22,17 +23,18 @@ type waking struct {
 	eventstore.Store
 	nc      *nats.Conn
 	subject string
-	wake    func()
+	wake    func(eventstore.Position)
 }
 
 func (w *waking) Append(ctx context.Context, stream eventstore.StreamID, expected int64, events []eventstore.Event, claims ...eventstore.Claim) (eventstore.Position, error) {
 	pos, err := w.Store.Append(ctx, stream, expected, events, claims...)
 	if err == nil {
 		if w.wake != nil {
-			w.wake()
+			w.wake(pos)
 		}
 		if w.nc != nil {
-			_ = w.nc.Publish(w.subject, nil) // best effort; polling covers a loss
+			// Best effort; polling covers a loss.
+			_ = w.nc.Publish(w.subject, []byte(pos.String()))
 		}
 	}
 	return pos, err
