@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -20,6 +21,7 @@ import (
 	httpapi "github.com/clavisiam/clavis/http"
 	"github.com/clavisiam/clavis/projections"
 	"github.com/clavisiam/clavis/tenants"
+	"github.com/clavisiam/clavis/tenants/signing"
 )
 
 // rootToken is the platform operator's token in these tests.
@@ -52,7 +54,13 @@ func startAdmin(t *testing.T) *adminHarness {
 
 	logs := &syncBuffer{}
 	log := slog.New(slog.NewJSONHandler(io.MultiWriter(logs, t.Output()), &slog.HandlerOptions{Level: slog.LevelDebug}))
-	ts, err := tenants.NewTenants(store, tenants.WithLogger(log))
+	master := make([]byte, signing.MasterKeySize)
+	_, _ = rand.Read(master)
+	keys, err := signing.NewKeyring(master)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts, err := tenants.NewTenants(store, keys, tenants.WithLogger(log))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -44,12 +44,12 @@ func TestPlatformAPI(t *testing.T) {
 	}
 
 	tenant := h.call(t, "GET", "/admin/tenants/acme", nil).want(t, 200).object(t)
-	if tenant["slug"] != "acme" || tenant["suspended"] != false || tenant["version"] != 1.0 || tenant["issuer"] != "https://id.example.com/t/acme" {
+	if tenant["slug"] != "acme" || tenant["suspended"] != false || tenant["version"] != 2.0 || tenant["issuer"] != "https://id.example.com/t/acme" {
 		t.Errorf("tenant = %v", tenant)
 	}
 
 	renamed := h.call(t, "PATCH", "/admin/tenants/acme", map[string]string{"name": "ACME Inc."}, contentType("application/merge-patch+json")).want(t, 200).object(t)
-	if renamed["name"] != "ACME Inc." || renamed["version"] != 2.0 {
+	if renamed["name"] != "ACME Inc." || renamed["version"] != 3.0 {
 		t.Errorf("renamed = %v", renamed)
 	}
 	suspended := h.call(t, "POST", "/admin/tenants/acme/suspend", map[string]string{"reason": "unpaid"}).want(t, 200).object(t)
@@ -64,7 +64,7 @@ func TestPlatformAPI(t *testing.T) {
 	h.call(t, "POST", "/admin/tenants/acme/suspend", nil).want(t, 200)
 	h.unchanged(t, before, "a second suspend")
 	resumed := h.call(t, "POST", "/admin/tenants/acme/resume", nil).want(t, 200).object(t)
-	if resumed["suspended"] != false || resumed["version"] != 4.0 {
+	if resumed["suspended"] != false || resumed["version"] != 5.0 {
 		t.Errorf("resumed = %v", resumed)
 	}
 

@@ -131,6 +131,7 @@ func New(cfg Config, store eventstore.Store, log *slog.Logger, opts ...Option) (
 	s.app.Get("/openapi.json", serveOpenAPI)
 	if s.admin != nil {
 		s.adminRoutes()
+		s.keyRoutes()
 	}
 	return s, nil
 }

@@ -94,12 +94,14 @@ type tenantJSON struct {
 	Version          int64     `json:"version"`
 	CreatedAt        time.Time `json:"created_at"`
 	UpdatedAt        time.Time `json:"updated_at"`
+	// SigningKeys are the keys the tenant publishes now.
+	SigningKeys []keyJSON `json:"signing_keys"`
 }
 
 func (s *Server) newTenantJSON(v projections.TenantView) tenantJSON {
 	return tenantJSON{
 		Slug: v.Slug, Name: v.Name, Issuer: s.issuer(v.Slug), Suspended: v.Suspended, SuspensionReason: v.SuspensionReason,
-		Version: v.Version, CreatedAt: v.CreatedAt, UpdatedAt: v.UpdatedAt,
+		Version: v.Version, CreatedAt: v.CreatedAt, UpdatedAt: v.UpdatedAt, SigningKeys: keysJSON(v, time.Now()),
 	}
 }
 

@@ -200,6 +200,21 @@ func (s *tenantSlot) apply(env eventstore.Event, e domain.Event) error {
 		v.Suspended, v.SuspensionReason, v.UpdatedAt = true, e.Reason, e.At
 	case tenant.TenantResumed:
 		v.Suspended, v.SuspensionReason, v.UpdatedAt = false, "", e.At
+	case tenant.SigningKeyAdded:
+		if slices.ContainsFunc(v.Keys, func(k tenant.Key) bool { return k.KID == e.KID }) {
+			return corrupt("tenant %s already has key %s", env.Stream.ID, e.KID)
+		}
+		v.Keys = append(slices.Clone(v.Keys), tenant.Key{KID: e.KID, Alg: e.Alg, PublicJWK: e.PublicJWK, Sealed: e.Sealed,
+			AddedAt: e.At, ActiveFrom: e.ActiveFrom})
+		v.UpdatedAt = e.At
+	case tenant.SigningKeyRetired:
+		i := slices.IndexFunc(v.Keys, func(k tenant.Key) bool { return k.KID == e.KID })
+		if i < 0 || v.Keys[i].Retired() {
+			return corrupt("tenant %s has no key %s to retire", env.Stream.ID, e.KID)
+		}
+		v.Keys = slices.Clone(v.Keys)
+		v.Keys[i].SignsUntil, v.Keys[i].PublishedUntil = e.SignsUntil, e.PublishedUntil
+		v.UpdatedAt = e.At
 	default:
 		return fmt.Errorf("tenant view cannot apply %T: %w", e, domain.ErrUnknownEvent)
 	}

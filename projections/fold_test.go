@@ -287,8 +287,13 @@ func TestFoldTenantEqualsReplayedAggregate(t *testing.T) {
 		}
 		return a
 	}
-	h.add(tenant.Create("acme", "Acme", now()))
+	key := func(kid string) tenant.NewKey {
+		return tenant.NewKey{KID: kid, Alg: tenant.AlgEdDSA, Sealed: "sealed-" + kid,
+			PublicJWK: json.RawMessage(`{"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo","kid":"` + kid + `"}`)}
+	}
+	h.add(tenant.Create("acme", "Acme", key("k1"), now()))
 	h.add(tn().Rename("Acme Corp", now()))
+	h.add(tn().RotateKey(key("k2"), time.Minute, time.Hour, now()))
 	h.add(tn().Suspend("unpaid", now()))
 	c, err := foldEvents(t.Context(), newMemory(), decodeOK(t, h.stored))
 	if err != nil {
@@ -296,7 +301,7 @@ func TestFoldTenantEqualsReplayedAggregate(t *testing.T) {
 	}
 	a := tn()
 	want := TenantView{Slug: a.Slug(), Name: a.Name(), Suspended: a.Suspended(), SuspensionReason: a.SuspensionReason(),
-		Version: a.Version(), CreatedAt: a.CreatedAt(), UpdatedAt: a.UpdatedAt()}
+		Version: a.Version(), CreatedAt: a.CreatedAt(), UpdatedAt: a.UpdatedAt(), Keys: a.Keys()}
 	if len(c.Tenants) != 1 || !reflect.DeepEqual(c.Tenants[0], want) {
 		t.Fatalf("got %+v, want %+v", c.Tenants, want)
 	}
@@ -305,7 +310,7 @@ func TestFoldTenantEqualsReplayedAggregate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if v := c.Tenants[0]; v.Suspended || v.SuspensionReason != "" || v.Version != 4 {
+	if v := c.Tenants[0]; v.Suspended || v.SuspensionReason != "" || v.Version != 7 {
 		t.Fatalf("after resume: %+v", v)
 	}
 }

@@ -19,6 +19,7 @@ import (
 
 	"github.com/clavisiam/clavis/domain/client"
 	"github.com/clavisiam/clavis/domain/scope"
+	"github.com/clavisiam/clavis/domain/tenant"
 	"github.com/clavisiam/clavis/eventstore"
 )
 
@@ -39,7 +40,19 @@ type TenantView struct {
 	Version          int64     `json:"version"`
 	CreatedAt        time.Time `json:"created_at"`
 	UpdatedAt        time.Time `json:"updated_at"`
+	// Keys are the tenant's signing keys in the order added, retired ones
+	// included until the read model is rebuilt after they left the JWKS
+	// (see tenant.Key). Each holds its private key sealed: the view is
+	// for the token endpoints, and the platform API never shows Keys.
+	Keys []tenant.Key `json:"-"`
 }
+
+// SigningKey is the key that signs at now (see tenant.Signing).
+func (v TenantView) SigningKey(now time.Time) (tenant.Key, bool) { return tenant.Signing(v.Keys, now) }
+
+// PublishedKeys are the keys that belong in the JWKS at now, in the order
+// added (see tenant.Published).
+func (v TenantView) PublishedKeys(now time.Time) []tenant.Key { return tenant.Published(v.Keys, now) }
 
 // SecretView is a client secret as the read model holds it: its hash is
 // there for the token endpoint's verification and never leaves the server.

@@ -2,6 +2,7 @@ package tenants_test
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"os"
@@ -21,6 +22,7 @@ import (
 	"github.com/clavisiam/clavis/eventstore/postgres/pgtest"
 	"github.com/clavisiam/clavis/eventstore/sqlite"
 	"github.com/clavisiam/clavis/tenants"
+	"github.com/clavisiam/clavis/tenants/signing"
 )
 
 var dbURL string
@@ -106,6 +108,16 @@ type env struct {
 	clock   *clock
 	tenants *tenants.Tenants
 	clients *tenants.Clients
+	keys    *signing.Keyring
+}
+
+// eventTypes lists the types of events, for failure messages.
+func eventTypes(events []eventstore.Event) []string {
+	types := make([]string, len(events))
+	for i, e := range events {
+		types[i] = e.Type
+	}
+	return types
 }
 
 // counter makes deterministic ids with a prefix.
@@ -124,7 +136,8 @@ func newEnv(t *testing.T, real eventstore.Store) *env {
 		tenants.WithEventIDs(counter("evt-")),
 		tenants.WithClientIDs(counter("cli-")),
 	}
-	ts, err := tenants.NewTenants(store, opts...)
+	keys := testKeyring(t)
+	ts, err := tenants.NewTenants(store, keys, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,7 +145,7 @@ func newEnv(t *testing.T, real eventstore.Store) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &env{rec: rec, store: store, clock: clk, tenants: ts, clients: cs}
+	return &env{rec: rec, store: store, clock: clk, tenants: ts, clients: cs, keys: keys}
 }
 
 // forEachStore runs f on a fresh environment of each backend.
@@ -281,3 +294,15 @@ func spa(code string) client.Settings {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// testKeyring seals signing keys under a random master key.
+func testKeyring(t testing.TB) *signing.Keyring {
+	t.Helper()
+	m := make([]byte, signing.MasterKeySize)
+	_, _ = rand.Read(m)
+	k, err := signing.NewKeyring(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}

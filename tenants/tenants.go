@@ -46,20 +46,43 @@ const (
 // concurrent use.
 type Tenants struct {
 	store eventstore.Store
+	keys  KeyMaker
 	cfg   config
 }
 
-// NewTenants returns the tenant service over store.
-func NewTenants(store eventstore.Store, opts ...Option) (*Tenants, error) {
+// KeyMaker makes tenants' signing keys, sealing their private halves
+// (signing.Keyring is one).
+type KeyMaker interface {
+	Generate(slug, alg string) (tenant.NewKey, error)
+}
+
+// NewTenants returns the tenant service over store, making signing keys
+// with keys.
+func NewTenants(store eventstore.Store, keys KeyMaker, opts ...Option) (*Tenants, error) {
 	if store == nil {
 		return nil, errors.New("tenants: nil store")
+	}
+	if keys == nil {
+		return nil, errors.New("tenants: nil key maker")
 	}
 	cfg, err := newConfig(opts)
 	if err != nil {
 		return nil, err
 	}
-	return &Tenants{store: store, cfg: cfg}, nil
+	return &Tenants{store: store, keys: keys, cfg: cfg}, nil
 }
+
+// Key rotation timing.
+const (
+	// DefaultKeyLead is how long a new key is published before it signs
+	// when a rotation names no lead: longer than verifiers cache the
+	// JWKS (its responses allow 5 minutes).
+	DefaultKeyLead = 10 * time.Minute
+	// KeyTokenLifetime is how long a retired key stays published after it
+	// stopped signing: the longest lifetime of a token a key signs (access
+	// and ID tokens).
+	KeyTokenLifetime = time.Duration(max(client.MaxAccessTokenLifetime, client.MaxIDTokenLifetime)) * time.Second
+)
 
 // TenantResult is the outcome of a tenant command: the tenant as the
 // command left it, and the position of the last event appended (zero when
@@ -84,8 +107,9 @@ type CreatedTenant struct {
 	Position eventstore.Position
 }
 
-// Create creates tenant slug with the display name name, and registers its
-// first admin client with a new secret.
+// Create creates tenant slug with the display name name and a new
+// signing key (ES256), and registers its first admin client with a new
+// secret.
 //
 // Invalid input is a *[domain.ValidationError] (fields "slug", "name").
 // A slug that is taken, including by an earlier attempt of the same
@@ -99,9 +123,13 @@ func (t *Tenants) Create(ctx context.Context, req Request, slug, name string) (C
 	if err != nil {
 		return CreatedTenant{}, err
 	}
+	key, err := t.keys.Generate(slug, tenant.AlgES256)
+	if err != nil {
+		return CreatedTenant{}, fmt.Errorf("create tenant: %w", err)
+	}
 	if !tenant.ValidSlug(slug) {
 		// Refused before the store is asked: an invalid slug names no stream.
-		_, err := tenant.Create(slug, name, now)
+		_, err := tenant.Create(slug, name, key, now)
 		return CreatedTenant{}, fmt.Errorf("create tenant: %w", err)
 	}
 	var agg *tenant.Tenant
@@ -114,7 +142,7 @@ func (t *Tenants) Create(ctx context.Context, req Request, slug, name string) (C
 			if a.Version() != 0 {
 				return nil, &AlreadyExistsError{Kind: "tenant", Field: "slug", Value: slug}
 			}
-			return tenant.Create(slug, name, now)
+			return tenant.Create(slug, name, key, now)
 		},
 		Meta:  meta,
 		NewID: t.cfg.eventID,
@@ -189,6 +217,33 @@ func (t *Tenants) Resume(ctx context.Context, req Request, slug string) (TenantR
 	})
 }
 
+// RotateKey gives tenant slug a new signing key with algorithm alg (one of
+// tenant.AlgES256, AlgRS256, AlgEdDSA; empty means ES256), published at
+// once and signing from lead on (negative means [DefaultKeyLead]); the
+// keys it replaces sign until then and stay published for
+// [KeyTokenLifetime] more, so that every token they signed verifies until
+// it expires. A suspended tenant may rotate.
+func (t *Tenants) RotateKey(ctx context.Context, req Request, slug, alg string, lead time.Duration) (TenantResult, error) {
+	if alg == "" {
+		alg = tenant.AlgES256
+	}
+	if lead < 0 {
+		lead = DefaultKeyLead
+	}
+	if !tenant.ValidAlg(alg) {
+		var p domain.Problems
+		p.Add("signing_key.alg", "invalid_value", "alg must be %s, %s or %s", tenant.AlgES256, tenant.AlgRS256, tenant.AlgEdDSA)
+		return TenantResult{}, fmt.Errorf("rotate key: %w", p.Err())
+	}
+	key, err := t.keys.Generate(slug, alg)
+	if err != nil {
+		return TenantResult{}, fmt.Errorf("rotate key: %w", err)
+	}
+	return t.run(ctx, req, "rotate key", slug, func(a *tenant.Tenant, now time.Time) ([]domain.Event, error) {
+		return a.RotateKey(key, lead, KeyTokenLifetime, now)
+	})
+}
+
 // Get reads tenant slug from the event store: exact, unlike a read
 // model. It returns an error matching [domain.ErrNotFound] for a tenant
 // that does not exist.
@@ -245,6 +300,7 @@ func NewTenantView(t *tenant.Tenant) projections.TenantView {
 		Version:          t.Version(),
 		CreatedAt:        t.CreatedAt(),
 		UpdatedAt:        t.UpdatedAt(),
+		Keys:             t.Keys(),
 	}
 }
 

@@ -5,10 +5,12 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/clavisiam/clavis/domain"
 	"github.com/clavisiam/clavis/domain/client"
 	"github.com/clavisiam/clavis/domain/scope"
+	"github.com/clavisiam/clavis/domain/tenant"
 	"github.com/clavisiam/clavis/eventstore"
 	"github.com/clavisiam/clavis/tenants"
 )
@@ -20,7 +22,7 @@ func TestCreateTenant(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if out.Tenant.Slug != "acme" || out.Tenant.Name != "Acme Corp" || out.Tenant.Suspended || out.Tenant.Version != 1 {
+		if out.Tenant.Slug != "acme" || out.Tenant.Name != "Acme Corp" || out.Tenant.Suspended || out.Tenant.Version != 2 {
 			t.Errorf("tenant = %+v", out.Tenant)
 		}
 		if out.Position.IsZero() || out.Position != e.head(t) {
@@ -44,10 +46,19 @@ func TestCreateTenant(t *testing.T) {
 			t.Errorf("admin view = %+v", out.AdminClient)
 		}
 
-		// Metadata of both events.
+		// Its signing key, sealed, signing from now on.
+		key, ok := out.Tenant.SigningKey(e.clock.Now())
+		if !ok || key.Alg != tenant.AlgES256 || len(out.Tenant.Keys) != 1 {
+			t.Fatalf("keys = %v", out.Tenant.Keys)
+		}
+		if _, err := e.keys.Open("acme", key); err != nil {
+			t.Fatalf("the key does not open: %v", err)
+		}
+
+		// Metadata of every event.
 		events := e.events(t)
-		if len(events) != 2 || events[0].Type != "tenant.created" || events[1].Type != "client.registered" {
-			t.Fatalf("events = %v", events)
+		if len(events) != 3 || events[0].Type != "tenant.created" || events[1].Type != "tenant.signing_key_added" || events[2].Type != "client.registered" {
+			t.Fatalf("events = %v", eventTypes(events))
 		}
 		for _, ev := range events {
 			if ev.Meta.Actor != "root" || ev.Meta.CorrelationID != "corr-1" || ev.Meta.CausationID != "req-1" || ev.Meta.TraceParent != req.TraceParent ||
@@ -115,12 +126,12 @@ func TestTenantCommands(t *testing.T) {
 
 		e.clock.Advance(1)
 		r, err := e.tenants.Rename(ctx, req, "acme", "ACME Inc.")
-		if err != nil || r.Tenant.Name != "ACME Inc." || r.Tenant.Version != 2 || r.Position != e.head(t) {
+		if err != nil || r.Tenant.Name != "ACME Inc." || r.Tenant.Version != 3 || r.Position != e.head(t) {
 			t.Fatalf("rename = %+v, %v", r, err)
 		}
 		// Renaming to the same name changes nothing.
 		before := e.head(t)
-		if r, err := e.tenants.Rename(ctx, req, "acme", "ACME Inc."); err != nil || !r.Position.IsZero() || r.Tenant.Version != 2 {
+		if r, err := e.tenants.Rename(ctx, req, "acme", "ACME Inc."); err != nil || !r.Position.IsZero() || r.Tenant.Version != 3 {
 			t.Fatalf("rename again = %+v, %v", r, err)
 		}
 		e.unchanged(t, before)
@@ -151,7 +162,7 @@ func TestTenantCommands(t *testing.T) {
 		if err != nil || r.Tenant.Suspended || r.Tenant.SuspensionReason != "" {
 			t.Fatalf("resume = %+v, %v", r, err)
 		}
-		if tn := e.loadTenant(t, "acme"); tn.Suspended() || tn.Name() != "Acme" || tn.Version() != 5 {
+		if tn := e.loadTenant(t, "acme"); tn.Suspended() || tn.Name() != "Acme" || tn.Version() != 6 {
 			t.Errorf("stored tenant: suspended=%v name=%q version=%d", tn.Suspended(), tn.Name(), tn.Version())
 		}
 	})
@@ -203,15 +214,67 @@ func TestNewRefusesBadOptions(t *testing.T) {
 		if _, err := tenants.NewClients(store, opt); err == nil {
 			t.Errorf("%s: NewClients accepted it", name)
 		}
-		if _, err := tenants.NewTenants(store, opt); err == nil {
+		if _, err := tenants.NewTenants(store, testKeyring(t), opt); err == nil {
 			t.Errorf("%s: NewTenants accepted it", name)
 		}
 	}
 	if _, err := tenants.NewClients(nil); err == nil {
 		t.Error("NewClients accepted a nil store")
 	}
-	if _, err := tenants.NewTenants(nil); err == nil {
+	if _, err := tenants.NewTenants(nil, testKeyring(t)); err == nil {
 		t.Error("NewTenants accepted a nil store")
 	}
+	if _, err := tenants.NewTenants(store, nil); err == nil {
+		t.Error("NewTenants accepted no key maker")
+	}
 	var _ eventstore.Store = store
+}
+
+func TestRotateKey(t *testing.T) {
+	t.Parallel()
+	forEachStore(t, func(t *testing.T, e *env) {
+		ctx := t.Context()
+		e.createTenant(t, "acme")
+		first, _ := e.tenants.Get(ctx, "acme")
+		old, _ := first.SigningKey(e.clock.Now())
+
+		before := e.head(t)
+		for _, alg := range []string{"HS256", "none", "es256"} {
+			_, err := e.tenants.RotateKey(ctx, req, "acme", alg, 0)
+			wantProblem(t, err, "signing_key.alg", "invalid_value")
+		}
+		if _, err := e.tenants.RotateKey(ctx, req, "nope", tenant.AlgES256, 0); !errors.Is(err, domain.ErrNotFound) {
+			t.Errorf("rotate an unknown tenant: %v", err)
+		}
+		e.unchanged(t, before)
+
+		now := e.clock.Now()
+		r, err := e.tenants.RotateKey(ctx, req, "acme", tenant.AlgRS256, time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Position != e.head(t) || len(r.Tenant.Keys) != 2 {
+			t.Fatalf("rotate = %+v", r)
+		}
+		if k, _ := r.Tenant.SigningKey(now); k.KID != old.KID {
+			t.Errorf("the new key signs before its lead time: %s", k.KID)
+		}
+		next, ok := r.Tenant.SigningKey(now.Add(time.Minute))
+		if !ok || next.Alg != tenant.AlgRS256 || next.KID == old.KID {
+			t.Fatalf("after the lead time %v signs", next)
+		}
+		if _, err := e.keys.Open("acme", next); err != nil {
+			t.Fatalf("the new key does not open: %v", err)
+		}
+		if got := len(r.Tenant.PublishedKeys(now)); got != 2 {
+			t.Errorf("%d keys published during the lead time, want both", got)
+		}
+		gone := now.Add(time.Minute + tenants.KeyTokenLifetime)
+		if got := r.Tenant.PublishedKeys(gone); len(got) != 1 || got[0].KID != next.KID {
+			t.Errorf("published once the old key's tokens expired: %v", got)
+		}
+		if got := r.Tenant.PublishedKeys(gone.Add(-time.Second)); len(got) != 2 {
+			t.Errorf("the old key left before its last token expired: %v", got)
+		}
+	})
 }

@@ -40,7 +40,8 @@ type apiOptions struct {
 
 	name, code, typ, reason, file, out, q, active, ifVersion string
 	redirectURIs, scopes, grants                             multiFlag
-	overlap                                                  time.Duration
+	overlap, lead                                            time.Duration
+	alg                                                      string
 	limit                                                    int
 	dryRun, all                                              bool
 }
@@ -98,6 +99,16 @@ var apiCommands = []apiCommand{
 	{group: "tenant", name: "resume", args: "<slug>", nargs: 1, summary: "resume a suspended tenant",
 		run: func(ctx context.Context, c *apiClient, o *apiOptions, a []string) error {
 			return c.print(ctx, http.MethodPost, "/admin/tenants/"+url.PathEscape(a[0])+"/resume", nil, o, tenantColumns)
+		}},
+	{group: "tenant", name: "rotate-key", args: "<slug>", nargs: 1,
+		summary: "give a tenant a new signing key, published at once and signing after the lead time; the old one stays published a day longer",
+		flags: func(fs *flag.FlagSet, o *apiOptions) {
+			fs.StringVar(&o.alg, "alg", "ES256", "the new key's algorithm: ES256, RS256 or EdDSA")
+			fs.DurationVar(&o.lead, "lead", 10*time.Minute, "how long the new key is published before it signs (at most 24h)")
+		},
+		run: func(ctx context.Context, c *apiClient, o *apiOptions, a []string) error {
+			body := map[string]any{"alg": o.alg, "lead_seconds": int64(o.lead / time.Second)}
+			return c.print(ctx, http.MethodPost, "/admin/tenants/"+url.PathEscape(a[0])+"/keys/rotate", body, o, tenantKeyColumns)
 		}},
 
 	{group: "client", name: "create", summary: "create a client (the secret is shown once)",
@@ -259,7 +270,9 @@ var apiCommands = []apiCommand{
 
 var (
 	tenantColumns = []string{"slug", "name", "suspended", "issuer"}
-	clientColumns = []string{"client_id", "code", "client_name", "type", "active", "version", "client_secret"}
+	// tenantKeyColumns show a tenant with its published signing keys.
+	tenantKeyColumns = []string{"slug", "issuer", "signing_keys"}
+	clientColumns    = []string{"client_id", "code", "client_name", "type", "active", "version", "client_secret"}
 )
 
 // runAPI runs `clavis tenant …` and `clavis client …`.
@@ -530,6 +543,10 @@ func cell(v any) string {
 		}
 		sort.Strings(parts)
 		return strings.Join(parts, ",")
+	case map[string]any:
+		if kid, ok := v["kid"].(string); ok { // a signing key
+			return fmt.Sprintf("%s %v %v", kid, v["alg"], v["state"])
+		}
 	}
 	b, _ := json.Marshal(v)
 	return string(b)

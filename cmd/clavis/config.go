@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/clavisiam/clavis/eventstore/relay"
+	"github.com/clavisiam/clavis/tenants/signing"
 )
 
 // Defaults of the settings that have one.
@@ -42,6 +43,10 @@ type Config struct {
 	// RootToken is the platform operator's bearer token; empty means
 	// "use or generate {DataDir}/root-token". A secret: see LogValue.
 	RootToken string
+	// MasterKey seals tenants' signing keys: base64 32-byte keys separated
+	// by commas, the first sealing, all opening; empty means "use or
+	// generate {DataDir}/master-key". A secret: see LogValue.
+	MasterKey string
 	// Migrate applies pending migrations when the store opens.
 	Migrate bool
 	// NATSURL selects the message bus: empty for the embedded server, a
@@ -130,6 +135,11 @@ var settings = []setting{
 		name: "root-token", arg: "TOKEN", def: "empty: read or generate {data-dir}/root-token",
 		usage: "platform operator bearer token, at least 32 characters; when empty, serve reuses {data-dir}/root-token or writes a new random one there (mode 0600)",
 		bind:  stringSetting(func(c *Config) *string { return &c.RootToken }),
+	},
+	{
+		name: "master-key", arg: "KEYS", def: "empty: read or generate {data-dir}/master-key",
+		usage: "keys that encrypt tenants' signing keys at rest: base64 of 32 random bytes, several separated by commas (the first encrypts, all decrypt); every node of a cluster needs the same; when empty, serve reuses {data-dir}/master-key or writes a new random one there (mode 0600)",
+		bind:  stringSetting(func(c *Config) *string { return &c.MasterKey }),
 	},
 	{
 		name: "migrate", arg: "BOOL", def: "true",
@@ -290,6 +300,12 @@ func (c Config) Validate() error {
 		bad("database-url", "%v", err)
 	}
 
+	if c.MasterKey != "" {
+		if _, err := signing.ParseKeyring(c.MasterKey); err != nil {
+			bad("master-key", "%v", strings.TrimPrefix(err.Error(), "signing: "))
+		}
+	}
+
 	if c.RootToken != "" {
 		if n := len(c.RootToken); n < minRootTokenLen {
 			bad("root-token", "has %d characters, at least %d are needed", n, minRootTokenLen)
@@ -360,9 +376,12 @@ const redacted = "[redacted]"
 // LogValue lets c be logged whole: the root token is redacted, and so is
 // a password in the database URL.
 func (c Config) LogValue() slog.Value {
-	token := ""
+	token, master := "", ""
 	if c.RootToken != "" {
 		token = redacted
+	}
+	if c.MasterKey != "" {
+		master = redacted
 	}
 	return slog.GroupValue(
 		slog.String("addr", c.Addr),
@@ -370,6 +389,7 @@ func (c Config) LogValue() slog.Value {
 		slog.String("data_dir", c.DataDir),
 		slog.String("database_url", redactURL(c.DatabaseURL)),
 		slog.String("root_token", token),
+		slog.String("master_key", master),
 		slog.Bool("migrate", c.Migrate),
 		slog.String("nats_url", redactURL(c.NATSURL)),
 		slog.String("nats_listen", c.NATSListen),

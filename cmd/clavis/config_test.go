@@ -168,6 +168,10 @@ func TestValidate(t *testing.T) {
 		{name: "file path as database url", edit: func(c *Config) { c.DatabaseURL = "clavis.db" }, want: []string{"no scheme"}},
 		{name: "short root token", edit: func(c *Config) { c.RootToken = shortToken }, want: []string{"--root-token (CLAVIS_ROOT_TOKEN): has 19 characters"}},
 		{name: "root token with space", edit: func(c *Config) { c.RootToken = strings.Repeat("a ", 20) }, want: []string{"printable"}},
+		{name: "short master key", edit: func(c *Config) { c.MasterKey = "c2hvcnQ" }, want: []string{"--master-key (CLAVIS_MASTER_KEY): master key 1 has 5 bytes, want 32"}},
+		{name: "master key not base64", edit: func(c *Config) { c.MasterKey = "not base64!" }, want: []string{"--master-key (CLAVIS_MASTER_KEY): master key 1 is not base64"}},
+		{name: "two master keys", edit: func(c *Config) { c.MasterKey = testMasterKey + "," + testMasterKey }, want: []string{"listed twice"}},
+		{name: "master keys to replace one", edit: func(c *Config) { c.MasterKey = testMasterKey + ", " + e2eMasterKey }},
 		{name: "log format", edit: func(c *Config) { c.LogFormat = "xml" }, want: []string{"--log-format"}},
 		{name: "nats url scheme", edit: func(c *Config) { c.NATSURL = "http://x:4222" }, want: []string{"--nats-url"}},
 		{name: "nats creds without url", edit: func(c *Config) { c.NATSCreds = "x.creds" }, want: []string{"--nats-url"}},
@@ -255,9 +259,10 @@ func TestConfigRedactsSecrets(t *testing.T) {
 	c := defaultConfig()
 	c.PublicURL = "https://id.example.com"
 	c.RootToken = "root-secret-0123456789abcdef0123456789"
+	c.MasterKey = testMasterKey
 	c.DatabaseURL = "postgres://clavis:db-secret@db:5432/clavis?password=param-secret&sslmode=disable"
 	for name, out := range map[string]string{"String": c.String(), "LogValue": c.LogValue().String()} {
-		for _, secret := range []string{"root-secret", "db-secret", "param-secret"} {
+		for _, secret := range []string{"root-secret", "db-secret", "param-secret", testMasterKey} {
 			if strings.Contains(out, secret) {
 				t.Errorf("%s shows %s: %s", name, secret, out)
 			}
@@ -270,3 +275,6 @@ func TestConfigRedactsSecrets(t *testing.T) {
 		t.Fatalf("Validate: %v", err)
 	}
 }
+
+// testMasterKey is a valid master key (base64 of 32 bytes).
+const testMasterKey = "dGVzdC1tYXN0ZXIta2V5LTAxMjM0NTY3ODlhYmNkZWY"

@@ -319,7 +319,7 @@ func checkRelayed(t *testing.T, events []eventstore.Event, names relay.Names, in
 			t.Fatalf("public message %d has %s %q, want %q", p.Sequence, relay.HeaderPosition, h, e.Position)
 		}
 		body := string(p.Data)
-		for _, bad := range []string{`"hash"`, "sha256$", "cls_"} {
+		for _, bad := range []string{`"hash"`, "sha256$", "cls_", "sealed_private_key"} {
 			if strings.Contains(body, bad) {
 				t.Fatalf("public message %d carries secret material (%q): %s", p.Sequence, bad, body)
 			}

@@ -134,12 +134,17 @@ type serveProc struct {
 
 const e2eToken = "e2e-root-token-0123456789abcdefghijklmnop"
 
+// e2eMasterKey seals signing keys on every node the tests start.
+const e2eMasterKey = "ZTJlLW1hc3Rlci1rZXktMDEyMzQ1Njc4OWFiY2RlZmc"
+
 func startServe(t *testing.T, name string, env ...string) *serveProc {
 	t.Helper()
 	n := &serveProc{t: t, name: name, addr: fmt.Sprintf("127.0.0.1:%d", freePort(t)), token: e2eToken}
 	n.env = append([]string{
 		"CLAVIS_ADDR=" + n.addr,
+		"CLAVIS_DATA_DIR=" + t.TempDir(), // env may name another
 		"CLAVIS_ROOT_TOKEN=" + e2eToken,
+		"CLAVIS_MASTER_KEY=" + e2eMasterKey, // one for all nodes, as a cluster needs
 		"CLAVIS_LOG_FORMAT=json",
 		"CLAVIS_NATS_LISTEN=off",
 	}, env...)

@@ -10,6 +10,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/clavisiam/clavis/tenants/signing"
 )
 
 // rootTokenFile is where serve keeps a generated root token, in the data dir.
@@ -34,6 +36,33 @@ func rootToken(cfg Config, log *slog.Logger) (string, error) {
 		log.Info("using the root token from its file", "path", path)
 	}
 	return token, nil
+}
+
+// masterKeyFile is where serve keeps a generated master key, in the data
+// dir.
+const masterKeyFile = "master-key"
+
+// masterKeys returns the keyring that seals tenants' signing keys:
+// cfg.MasterKey when set, else the key in {DataDir}/master-key, else a new
+// random one written there with mode 0600. On PostgreSQL every node must
+// seal with the same key, which a file in one node's data dir is not: it
+// says so.
+func masterKeys(cfg Config, log *slog.Logger) (*signing.Keyring, error) {
+	if cfg.MasterKey != "" {
+		return signing.ParseKeyring(cfg.MasterKey)
+	}
+	path := filepath.Join(cfg.DataDir, masterKeyFile)
+	key, created, err := secretFile(path, log)
+	if err != nil {
+		return nil, fmt.Errorf("master key: %w", err)
+	}
+	if created {
+		log.Info("generated a master key for signing keys at rest", "path", path)
+	}
+	if b, _ := backendOf(cfg.DatabaseURL); b == backendPostgres {
+		log.Warn("the master key comes from this node's data dir; give every node the same CLAVIS_MASTER_KEY", "path", path)
+	}
+	return signing.ParseKeyring(key)
 }
 
 // secretFile returns the secret kept at path, or writes a new random

@@ -17,6 +17,7 @@ import (
 	"github.com/clavisiam/clavis/projections"
 	"github.com/clavisiam/clavis/projections/feed"
 	"github.com/clavisiam/clavis/tenants"
+	"github.com/clavisiam/clavis/tenants/signing"
 )
 
 // shutdownTimeout bounds the wait for requests in flight on shutdown.
@@ -51,6 +52,10 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger) (*app, error) {
 	if err != nil {
 		return nil, err
 	}
+	keys, err := masterKeys(cfg, log)
+	if err != nil {
+		return nil, err
+	}
 	store, err := openStore(ctx, cfg, log)
 	if err != nil {
 		return nil, err
@@ -75,7 +80,7 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger) (*app, error) {
 	// Commands append through a store that traces each append and wakes
 	// the relay on every node.
 	commands := traced.Store(relay.Waking(store, b.nc, b.names, rl.Wake))
-	admin, projector, err := adminAPI(cfg, store, commands, token, log)
+	admin, projector, err := adminAPI(cfg, store, commands, token, keys, log)
 	if err != nil {
 		return fail(fmt.Errorf("build admin api: %w", err))
 	}
@@ -115,7 +120,7 @@ const maxReadyLag = 5 * time.Second
 // own database, the projector that keeps it (the API's read-your-writes
 // Waiter), the command services appending through commands, and the root
 // token's authenticator. Nothing here touches the database yet.
-func adminAPI(cfg Config, store backend, commands eventstore.Store, token string, log *slog.Logger) (httpapi.Admin, *projections.Projector, error) {
+func adminAPI(cfg Config, store backend, commands eventstore.Store, token string, keys *signing.Keyring, log *slog.Logger) (httpapi.Admin, *projections.Projector, error) {
 	rm, err := readModel(store)
 	if err != nil {
 		return httpapi.Admin{}, nil, err
@@ -124,7 +129,7 @@ func adminAPI(cfg Config, store backend, commands eventstore.Store, token string
 	if err != nil {
 		return httpapi.Admin{}, nil, err
 	}
-	ts, err := tenants.NewTenants(commands, tenants.WithLogger(log))
+	ts, err := tenants.NewTenants(commands, keys, tenants.WithLogger(log))
 	if err != nil {
 		return httpapi.Admin{}, nil, err
 	}

@@ -13,9 +13,10 @@ import (
 // It returns an error wrapping [domain.ErrUnknownEvent], naming the type and
 // version, when no decoder knows that pair, and one wrapping
 // [domain.ErrCorruptEvent] when the payload is not a single JSON object of
-// the event's shape: unknown fields, wrong types, trailing data or a missing
-// required value (a slug, a time) all count as corrupt, because a stream
-// that was written by this package never has them. Decode never panics.
+// the event's shape: unknown fields, wrong types, trailing data, a missing
+// required value (a slug, a kid, a time) or a public JWK that is not an
+// object all count as corrupt, because a stream that was written by this
+// package never has them. Decode never panics.
 func Decode(eventType string, schemaVersion int, data []byte) (domain.Event, error) {
 	var (
 		e   domain.Event
@@ -44,6 +45,25 @@ func Decode(eventType string, schemaVersion int, data []byte) (domain.Event, err
 		var v TenantResumed
 		if err = domain.DecodeStrict(data, &v); err == nil && v.At.IsZero() {
 			err = errors.New("at is required")
+		}
+		e = v
+	case eventType == EventTypeSigningKeyAdded && schemaVersion == 1:
+		var v SigningKeyAdded
+		if err = domain.DecodeStrict(data, &v); err == nil {
+			_, isObject := jwkMembers(v.PublicJWK)
+			switch {
+			case v.KID == "" || v.Alg == "" || v.Sealed == "" || v.ActiveFrom.IsZero() || v.At.IsZero():
+				err = errors.New("kid, alg, sealed_private_key, active_from and at are required")
+			case !isObject:
+				err = errors.New("public_jwk must be a JSON object")
+			}
+		}
+		e = v
+	case eventType == EventTypeSigningKeyRetired && schemaVersion == 1:
+		var v SigningKeyRetired
+		if err = domain.DecodeStrict(data, &v); err == nil &&
+			(v.KID == "" || v.SignsUntil.IsZero() || v.PublishedUntil.IsZero() || v.At.IsZero()) {
+			err = errors.New("kid, signs_until, published_until and at are required")
 		}
 		e = v
 	default:

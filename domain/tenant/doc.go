@@ -1,24 +1,47 @@
 // Package tenant holds the Tenant aggregate: one customer organisation of
 // the platform, identified by an immutable slug that appears in its issuer
-// URL ("https://id.example.com/{slug}").
+// URL ("https://id.example.com/{slug}"), together with the keys it signs
+// tokens with.
 //
 // Like every Clavis aggregate, a [Tenant] only changes by applying events.
-// Commands ([Create], [Tenant.Rename], [Tenant.Suspend], [Tenant.Resume])
-// validate their input against the current state and return the events to
-// append without touching the aggregate; the caller appends them to the
-// event store and then, if it keeps the aggregate, calls [Tenant.Apply].
-// [Replay] rebuilds a tenant from its stored history and [Decode] turns a
-// stored event back into its struct.
+// Commands ([Create], [Tenant.Rename], [Tenant.Suspend], [Tenant.Resume],
+// [Tenant.RotateKey]) validate their input against the current state and
+// return the events to append without touching the aggregate; the caller
+// appends them to the event store and then, if it keeps the aggregate,
+// calls [Tenant.Apply]. [Replay] rebuilds a tenant from its stored history
+// and [Decode] turns a stored event back into its struct.
 //
 // Commands that would not change anything (suspending a suspended tenant,
 // resuming an active one, renaming to the current name) return no events and
 // no error, so that retried requests are harmless.
 //
-// Invalid input is reported as a *[domain.ValidationError] whose field paths
-// are the JSON names "slug", "name" and "reason", with these codes:
+// # Signing keys
 //
-//	required     an empty value
-//	too_long     longer than allowed
-//	invalid_value  not the allowed shape (slug syntax, control characters)
-//	reserved     a slug the platform keeps for its own routes
+// The caller generates each key pair and seals (encrypts) the private key;
+// the domain sees only the public JWK and the sealed private key as an
+// opaque string, never the private key in the clear. [Create] gives a
+// tenant its first key, signing at once. [Tenant.RotateKey] adds a key that
+// is published at once and signs after a lead time, and retires every key
+// that signs or will sign: each stops signing when the new key starts and
+// stays published for the longest token lifetime after that, so that every
+// token it signed can still be verified. Keys are never removed and key ids
+// never reused. [Tenant.SigningKey] says which key signs at a given time
+// and [Tenant.PublishedKeys] which keys belong in the JWKS.
+//
+// # Validation
+//
+// Invalid input is reported as a *[domain.ValidationError] whose field paths
+// are the JSON names "slug", "name", "reason", "signing_key.kid",
+// "signing_key.alg", "signing_key.public_jwk",
+// "signing_key.sealed_private_key", "lead" and "token_lifetime", with these
+// codes, at most one per field:
+//
+//	required       an empty value
+//	too_long       longer than allowed
+//	invalid_value  not the allowed shape (slug or kid syntax, control
+//	               characters, an unknown alg, a JWK that is not an object)
+//	reserved       a slug the platform keeps for its own routes
+//	duplicate      a kid the tenant already has or had
+//	not_allowed    private or symmetric key material in a public JWK
+//	out_of_range   a negative lead or a token lifetime that is not positive
 package tenant

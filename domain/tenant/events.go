@@ -1,6 +1,9 @@
 package tenant
 
 import (
+	"encoding/json"
+	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/clavisiam/clavis/domain"
@@ -13,6 +16,9 @@ const (
 	EventTypeRenamed   = "tenant.renamed"
 	EventTypeSuspended = "tenant.suspended"
 	EventTypeResumed   = "tenant.resumed"
+
+	EventTypeSigningKeyAdded   = "tenant.signing_key_added"
+	EventTypeSigningKeyRetired = "tenant.signing_key_retired"
 )
 
 // ClaimKindSlug is the [domain.Claim] kind that keeps tenant slugs unique
@@ -47,6 +53,30 @@ type TenantResumed struct {
 	At time.Time `json:"at"`
 }
 
+// SigningKeyAdded records that the tenant got a signing key. The key is
+// published in the tenant's JWKS from At and may sign from ActiveFrom on,
+// which is later than At when a rotation gives verifiers time to fetch
+// it first. The private key is stored only as the caller sealed it.
+type SigningKeyAdded struct {
+	KID        string          `json:"kid"`
+	Alg        string          `json:"alg"`
+	PublicJWK  json.RawMessage `json:"public_jwk"`
+	Sealed     string          `json:"sealed_private_key"`
+	ActiveFrom time.Time       `json:"active_from"`
+	At         time.Time       `json:"at"`
+}
+
+// SigningKeyRetired records that a signing key was given an end: it signs
+// nothing from SignsUntil on and leaves the JWKS at PublishedUntil, which
+// is SignsUntil plus the longest token lifetime, so that the tokens it
+// signed last can be verified until they expire.
+type SigningKeyRetired struct {
+	KID            string    `json:"kid"`
+	SignsUntil     time.Time `json:"signs_until"`
+	PublishedUntil time.Time `json:"published_until"`
+	At             time.Time `json:"at"`
+}
+
 // EventType returns "tenant.created".
 func (TenantCreated) EventType() string { return EventTypeCreated }
 
@@ -58,6 +88,12 @@ func (TenantSuspended) EventType() string { return EventTypeSuspended }
 
 // EventType returns "tenant.resumed".
 func (TenantResumed) EventType() string { return EventTypeResumed }
+
+// EventType returns "tenant.signing_key_added".
+func (SigningKeyAdded) EventType() string { return EventTypeSigningKeyAdded }
+
+// EventType returns "tenant.signing_key_retired".
+func (SigningKeyRetired) EventType() string { return EventTypeSigningKeyRetired }
 
 // SchemaVersion returns 1.
 func (TenantCreated) SchemaVersion() int { return 1 }
@@ -71,10 +107,35 @@ func (TenantSuspended) SchemaVersion() int { return 1 }
 // SchemaVersion returns 1.
 func (TenantResumed) SchemaVersion() int { return 1 }
 
+// SchemaVersion returns 1.
+func (SigningKeyAdded) SchemaVersion() int { return 1 }
+
+// SchemaVersion returns 1.
+func (SigningKeyRetired) SchemaVersion() int { return 1 }
+
 // Claims reserves the slug across the platform, so that two tenants can
 // never share an issuer URL.
 func (e TenantCreated) Claims() []domain.Claim {
 	return []domain.Claim{{Kind: ClaimKindSlug, Value: e.Slug, Global: true}}
+}
+
+// String describes the event without the sealed private key, so that
+// printing it never writes key material to a log.
+func (e SigningKeyAdded) String() string {
+	return fmt.Sprintf("SigningKeyAdded{KID:%s Alg:%s Sealed:[REDACTED] ActiveFrom:%s At:%s}",
+		e.KID, e.Alg, e.ActiveFrom.Format(time.RFC3339), e.At.Format(time.RFC3339))
+}
+
+// LogValue implements [slog.LogValuer], logging the event without the
+// sealed private key.
+func (e SigningKeyAdded) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.String("kid", e.KID),
+		slog.String("alg", e.Alg),
+		slog.String("sealed_private_key", "[REDACTED]"),
+		slog.Time("active_from", e.ActiveFrom),
+		slog.Time("at", e.At),
+	)
 }
 
 // Compile-time checks that the events satisfy the domain contracts.
@@ -83,5 +144,8 @@ var (
 	_ domain.Event   = TenantRenamed{}
 	_ domain.Event   = TenantSuspended{}
 	_ domain.Event   = TenantResumed{}
+	_ domain.Event   = SigningKeyAdded{}
+	_ domain.Event   = SigningKeyRetired{}
 	_ domain.Claimer = TenantCreated{}
+	_ slog.LogValuer = SigningKeyAdded{}
 )

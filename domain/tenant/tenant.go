@@ -20,26 +20,34 @@ type Tenant struct {
 	name             string
 	suspended        bool
 	suspensionReason string
+	keys             []Key // in the order added; never removed, copied on write
 	createdAt        time.Time
 	updatedAt        time.Time
 	version          int64
 }
 
-// Create returns the events that bring a new tenant into existence: one
-// [TenantCreated]. It validates slug and name (see the package doc for the
-// rules) and reports every problem in one *[domain.ValidationError].
+// Create returns the events that bring a new tenant into existence: a
+// [TenantCreated] and a [SigningKeyAdded] for its first signing key, which
+// is published and signs from now on. It validates slug, name and key (see
+// the package doc and [NewKey] for the rules) and reports every problem in
+// one *[domain.ValidationError].
 //
 // Create does not know whether the slug is taken; the event's slug claim
 // makes the event store refuse a duplicate atomically.
-func Create(slug, name string, now time.Time) ([]domain.Event, error) {
+func Create(slug, name string, key NewKey, now time.Time) ([]domain.Event, error) {
 	var p domain.Problems
 	name = normalizeName(name)
 	checkSlug(&p, slug)
 	checkName(&p, name)
+	key = checkNewKey(&p, key, nil)
 	if err := p.Err(); err != nil {
 		return nil, err
 	}
-	return []domain.Event{TenantCreated{Slug: slug, Name: name, At: at(now)}}, nil
+	now = at(now)
+	return []domain.Event{
+		TenantCreated{Slug: slug, Name: name, At: now},
+		SigningKeyAdded{KID: key.KID, Alg: key.Alg, PublicJWK: key.PublicJWK, Sealed: key.Sealed, ActiveFrom: now, At: now},
+	}, nil
 }
 
 // Rename returns a [TenantRenamed] event for the new display name, or no
@@ -108,13 +116,16 @@ func Replay(events []domain.Event) (*Tenant, error) {
 
 // Apply changes the tenant by one event and increments its version. It is
 // used by [Replay] and by callers after a successful append. It accepts the
-// event structs and pointers to them.
+// event structs and pointers to them, and copies what it keeps, so that
+// later changes to the event do not reach the aggregate.
 //
 // Apply returns an error wrapping [domain.ErrUnknownEvent] for an event
 // that is not a tenant event, and one wrapping [domain.ErrCorruptEvent] for
-// an event that cannot follow the current history (anything before
-// [TenantCreated], or a second TenantCreated). On error the tenant is
-// unchanged. Apply never panics.
+// an event that cannot follow the current history: anything before
+// [TenantCreated], a second TenantCreated, a key id added twice, retiring
+// a key the tenant does not hold or has already retired, or a
+// [SigningKeyRetired] whose SignsUntil is after its PublishedUntil. On
+// error the tenant is unchanged. Apply never panics.
 func (t *Tenant) Apply(e domain.Event) error {
 	switch e := deref(e).(type) {
 	case TenantCreated:
@@ -137,6 +148,20 @@ func (t *Tenant) Apply(e domain.Event) error {
 			return t.sequenceError(e, "tenant not created yet")
 		}
 		t.suspended, t.suspensionReason = false, ""
+	case SigningKeyAdded:
+		if t.version == 0 {
+			return t.sequenceError(e, "tenant not created yet")
+		}
+		if err := t.addKey(e); err != nil {
+			return err
+		}
+	case SigningKeyRetired:
+		if t.version == 0 {
+			return t.sequenceError(e, "tenant not created yet")
+		}
+		if err := t.retireKey(e); err != nil {
+			return err
+		}
 	case nil:
 		return fmt.Errorf("apply nil event to tenant: %w", domain.ErrUnknownEvent)
 	default:
@@ -175,6 +200,16 @@ func deref(e domain.Event) domain.Event {
 			return *p
 		}
 		return nil
+	case *SigningKeyAdded:
+		if p != nil {
+			return *p
+		}
+		return nil
+	case *SigningKeyRetired:
+		if p != nil {
+			return *p
+		}
+		return nil
 	}
 	return e
 }
@@ -188,6 +223,10 @@ func eventTime(e domain.Event) time.Time {
 	case TenantSuspended:
 		return e.At
 	case TenantResumed:
+		return e.At
+	case SigningKeyAdded:
+		return e.At
+	case SigningKeyRetired:
 		return e.At
 	}
 	return time.Time{}

@@ -37,7 +37,7 @@ func wantProblem(t *testing.T, err error, field, code string) {
 
 func created(t *testing.T, slug, name string) *tenant.Tenant {
 	t.Helper()
-	events, err := tenant.Create(slug, name, now)
+	events, err := tenant.Create(slug, name, newKey("k1"), now)
 	if err != nil {
 		t.Fatalf("Create: %v", err)
 	}
@@ -59,11 +59,17 @@ func apply(t *testing.T, tn *tenant.Tenant, events []domain.Event) {
 
 func TestCreate(t *testing.T) {
 	t.Parallel()
-	events, err := tenant.Create("acme", "  Acme Corp  ", now)
+	events, err := tenant.Create("acme", "  Acme Corp  ", newKey("k1"), now)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []domain.Event{tenant.TenantCreated{Slug: "acme", Name: "Acme Corp", At: nowUTC}}
+	want := []domain.Event{
+		tenant.TenantCreated{Slug: "acme", Name: "Acme Corp", At: nowUTC},
+		tenant.SigningKeyAdded{
+			KID: "k1", Alg: tenant.AlgES256, PublicJWK: newKey("k1").PublicJWK, Sealed: "sealed:k1",
+			ActiveFrom: nowUTC, At: nowUTC,
+		},
+	}
 	if !reflect.DeepEqual(events, want) {
 		t.Fatalf("events = %#v, want %#v", events, want)
 	}
@@ -71,7 +77,7 @@ func TestCreate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if tn.Slug() != "acme" || tn.Name() != "Acme Corp" || tn.Suspended() || tn.Version() != 1 ||
+	if tn.Slug() != "acme" || tn.Name() != "Acme Corp" || tn.Suspended() || tn.Version() != 2 ||
 		!tn.CreatedAt().Equal(nowUTC) || !tn.UpdatedAt().Equal(nowUTC) {
 		t.Errorf("tenant = %q %q suspended=%v v%d %v", tn.Slug(), tn.Name(), tn.Suspended(), tn.Version(), tn.CreatedAt())
 	}
@@ -112,7 +118,7 @@ func TestCreateValidation(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			events, err := tenant.Create(tt.slug, tt.title, now)
+			events, err := tenant.Create(tt.slug, tt.title, newKey("k1"), now)
 			if events != nil {
 				t.Errorf("events = %v, want none", events)
 			}
@@ -124,7 +130,7 @@ func TestCreateValidation(t *testing.T) {
 func TestCreateAcceptsEdgeValues(t *testing.T) {
 	t.Parallel()
 	for _, slug := range []string{"a", "0", "a-b", "x1-2-3", strings.Repeat("a", 63)} {
-		if _, err := tenant.Create(slug, strings.Repeat("é", 200), now); err != nil {
+		if _, err := tenant.Create(slug, strings.Repeat("é", 200), newKey("k1"), now); err != nil {
 			t.Errorf("Create(%q): %v", slug, err)
 		}
 	}
@@ -132,7 +138,7 @@ func TestCreateAcceptsEdgeValues(t *testing.T) {
 
 func TestCreateReportsEveryProblem(t *testing.T) {
 	t.Parallel()
-	_, err := tenant.Create("Admin!", "", now)
+	_, err := tenant.Create("Admin!", "", newKey("k1"), now)
 	wantProblem(t, err, "slug", "invalid_value")
 	wantProblem(t, err, "name", "required")
 }
@@ -162,7 +168,7 @@ func TestSlugHelpers(t *testing.T) {
 
 func TestCreatedClaimsSlug(t *testing.T) {
 	t.Parallel()
-	events, _ := tenant.Create("acme", "Acme", now)
+	events, _ := tenant.Create("acme", "Acme", newKey("k1"), now)
 	c, ok := events[0].(domain.Claimer)
 	if !ok {
 		t.Fatal("TenantCreated does not implement domain.Claimer")
@@ -193,11 +199,11 @@ func TestRename(t *testing.T) {
 	if !reflect.DeepEqual(events, want) {
 		t.Fatalf("events = %#v, want %#v", events, want)
 	}
-	if tn.Name() != "Acme" || tn.Version() != 1 {
+	if tn.Name() != "Acme" || tn.Version() != 2 {
 		t.Fatal("Rename changed the aggregate")
 	}
 	apply(t, tn, events)
-	if tn.Name() != "Acme Inc." || tn.Version() != 2 || !tn.UpdatedAt().Equal(nowUTC.Add(time.Hour)) {
+	if tn.Name() != "Acme Inc." || tn.Version() != 3 || !tn.UpdatedAt().Equal(nowUTC.Add(time.Hour)) {
 		t.Errorf("after apply: %q v%d %v", tn.Name(), tn.Version(), tn.UpdatedAt())
 	}
 }
@@ -233,7 +239,7 @@ func TestSuspendResumeAreIdempotent(t *testing.T) {
 		t.Fatalf("resume: events = %v, err = %v", events, err)
 	}
 	apply(t, tn, events)
-	if tn.Suspended() || tn.SuspensionReason() != "" || tn.Version() != 3 {
+	if tn.Suspended() || tn.SuspensionReason() != "" || tn.Version() != 4 {
 		t.Errorf("after resume: suspended=%v reason=%q v%d", tn.Suspended(), tn.SuspensionReason(), tn.Version())
 	}
 }
@@ -270,6 +276,9 @@ func TestCommandsWithoutHistory(t *testing.T) {
 		"rename":  func() ([]domain.Event, error) { return tn.Rename("x", now) },
 		"suspend": func() ([]domain.Event, error) { return tn.Suspend("", now) },
 		"resume":  func() ([]domain.Event, error) { return tn.Resume(now) },
+		"rotate key": func() ([]domain.Event, error) {
+			return tn.RotateKey(newKey("k2"), time.Minute, time.Hour, now)
+		},
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
@@ -355,7 +364,7 @@ func TestApplyRefusesImpossibleSequences(t *testing.T) {
 			if err := tn.Apply(tt.next); !errors.Is(err, tt.want) {
 				t.Fatalf("Apply = %v, want %v", err, tt.want)
 			}
-			if *tn != before {
+			if !reflect.DeepEqual(*tn, before) {
 				t.Error("a refused event changed the tenant")
 			}
 			if _, err := tenant.Replay(append(slices.Clone(tt.history), tt.next)); !errors.Is(err, tt.want) {
@@ -453,7 +462,7 @@ func TestDecodeCorrupt(t *testing.T) {
 }
 
 func FuzzDecode(f *testing.F) {
-	for _, e := range history() {
+	for _, e := range append(history(), keyHistory()...) {
 		data, _ := json.Marshal(e)
 		f.Add(e.EventType(), string(data))
 	}

@@ -58,6 +58,14 @@ var (
 	meta = eventstore.Metadata{Actor: "root", CorrelationID: "req-1", OccurredAt: now}
 )
 
+// signingKey is a valid key for a new tenant.
+var signingKey = tenant.NewKey{
+	KID:       "k1",
+	Alg:       tenant.AlgES256,
+	PublicJWK: json.RawMessage(`{"kty":"EC","crv":"P-256","x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU","y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0","kid":"k1","alg":"ES256","use":"sig"}`),
+	Sealed:    "v1.test.sealed",
+}
+
 func clientStream(tenant, id string) eventstore.StreamID {
 	return eventstore.StreamID{Tenant: tenant, Type: "client", ID: id}
 }
@@ -240,13 +248,21 @@ func TestTenantSlugIsUnique(t *testing.T) {
 			_, err := aggregate.Execute(t.Context(), s, aggregate.Command[*tenant.Tenant]{
 				Stream: eventstore.StreamID{Tenant: slug, Type: "tenant", ID: slug},
 				Decode: tenant.Decode, Replay: tenant.Replay,
-				Decide: func(*tenant.Tenant) ([]domain.Event, error) { return tenant.Create(slug, "Acme", now) },
+				Decide: func(*tenant.Tenant) ([]domain.Event, error) { return tenant.Create(slug, "Acme", signingKey, now) },
 				Meta:   meta, NewID: newID,
 			})
 			return err
 		}
 		if err := create("acme"); err != nil {
 			t.Fatal(err)
+		}
+		// A new tenant is created with its first signing key.
+		got, err := s.ReadStream(t.Context(), eventstore.StreamID{Tenant: "acme", Type: "tenant", ID: "acme"}, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != 2 || got[0].Type != tenant.EventTypeCreated || got[1].Type != tenant.EventTypeSigningKeyAdded || got[1].Version != 2 {
+			t.Fatalf("tenant acme has %d events, want tenant.created and tenant.signing_key_added at version 2", len(got))
 		}
 		if err := create("acme"); !errors.Is(err, eventstore.ErrConflict) && !errors.Is(err, eventstore.ErrClaimTaken) {
 			t.Fatalf("second tenant acme: err = %v, want a conflict", err)

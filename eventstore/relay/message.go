@@ -81,9 +81,9 @@ const (
 )
 
 // PublicEvent is the CloudEvent downstream subscribers receive for e: its
-// data is the event's public form ([client.Public]), with no secret
-// material, not even hashes. Event types this version cannot decode are an
-// error rather than a guess.
+// data is the event's public form ([client.Public], [tenant.Public]), with
+// no secret material, not even hashes or sealed keys. Event types this
+// version cannot decode are an error rather than a guess.
 func PublicEvent(e eventstore.Event) (event.Event, error) {
 	var (
 		d       domain.Event
@@ -100,7 +100,7 @@ func PublicEvent(e eventstore.Event) (event.Event, error) {
 	case "tenant":
 		d, err = tenant.Decode(e.Type, e.Schema, e.Data)
 		if err == nil {
-			payload, subject = d, "tenants/"+e.Stream.ID
+			payload, subject = tenant.Public(d), "tenants/"+e.Stream.ID
 		}
 	default:
 		err = fmt.Errorf("unknown aggregate type %q", e.Stream.Type)

@@ -39,6 +39,18 @@ func newID() string { return fmt.Sprintf("00000000-0000-7000-8000-%012d", seq.Ad
 
 var now = time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
 
+// sealed is the sealed private key of [signingKey]: it must never reach
+// the public stream.
+const sealed = "v1.test.sealed"
+
+// signingKey is a valid key for a new tenant.
+var signingKey = tenant.NewKey{
+	KID:       "k1",
+	Alg:       tenant.AlgES256,
+	PublicJWK: json.RawMessage(`{"kty":"EC","crv":"P-256","x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU","y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0","kid":"k1","alg":"ES256","use":"sig"}`),
+	Sealed:    sealed,
+}
+
 // natsServer runs an in-process NATS server on a free loopback port with
 // its JetStream files in dir; restarting it on the same dir and port
 // simulates an outage.
@@ -98,8 +110,8 @@ func appended(t *testing.T, _ eventstore.Store) int {
 	return appendedCount[fmt.Sprintf("%p", t)]
 }
 
-// register appends a tenant and a confidential client in it, with a
-// secret hash that must never reach the public stream.
+// register appends a tenant, with a sealed private key, and a confidential
+// client in it, with a secret hash: neither may reach the public stream.
 func register(t *testing.T, s eventstore.Store, slug string) {
 	t.Helper()
 	ctx := t.Context()
@@ -107,7 +119,7 @@ func register(t *testing.T, s eventstore.Store, slug string) {
 	if _, err := aggregate.Execute(ctx, s, aggregate.Command[*tenant.Tenant]{
 		Stream: eventstore.StreamID{Tenant: slug, Type: "tenant", ID: slug},
 		Decode: tenant.Decode, Replay: tenant.Replay, Meta: meta, NewID: newID,
-		Decide: func(*tenant.Tenant) ([]domain.Event, error) { return tenant.Create(slug, "T "+slug, now) },
+		Decide: func(*tenant.Tenant) ([]domain.Event, error) { return tenant.Create(slug, "T "+slug, signingKey, now) },
 	}); err != nil {
 		t.Fatal(err)
 	}
@@ -124,7 +136,7 @@ func register(t *testing.T, s eventstore.Store, slug string) {
 		t.Fatal(err)
 	}
 	appendedMu.Lock()
-	appendedCount[fmt.Sprintf("%p", t)] += 2
+	appendedCount[fmt.Sprintf("%p", t)] += 3
 	appendedMu.Unlock()
 }
 
@@ -243,6 +255,9 @@ func assertRelayed(t *testing.T, s eventstore.Store, js jetstream.JetStream, n r
 		}
 		if strings.Contains(string(public[i].Data), "SECRET-HASH") || strings.Contains(string(public[i].Data), `"hash"`) {
 			t.Fatalf("public event %d carries a secret hash: %s", i, public[i].Data)
+		}
+		if strings.Contains(string(public[i].Data), sealed) || strings.Contains(string(public[i].Data), "sealed_private_key") {
+			t.Fatalf("public event %d carries a sealed private key: %s", i, public[i].Data)
 		}
 	}
 }

@@ -59,7 +59,7 @@ func seed(b *testing.B, s eventstore.Store) int {
 	meta := eventstore.Metadata{Actor: "root", OccurredAt: now}
 	for i := range benchTenants {
 		slug := fmt.Sprintf("t%03d", i)
-		events, err := tenant.Create(slug, "Tenant "+slug, now)
+		events, err := tenant.Create(slug, "Tenant "+slug, testKey(slug+"-k1"), now)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -455,8 +455,12 @@ func testTenantQueries(t *testing.T, env Env) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if v.Slug != "echo" || v.Name != "Echo" || v.Version != 1 || v.Suspended || v.CreatedAt.IsZero() || !v.CreatedAt.Equal(v.UpdatedAt) {
+	// Created with its first signing key: two events.
+	if v.Slug != "echo" || v.Name != "Echo" || v.Version != 2 || v.Suspended || v.CreatedAt.IsZero() || !v.CreatedAt.Equal(v.UpdatedAt) {
 		t.Fatalf("tenant echo: %+v", v)
+	}
+	if k, ok := v.SigningKey(v.CreatedAt); !ok || k.KID != "echo-k1" || k.Sealed != "v1.test.echo-k1" || len(v.PublishedKeys(v.CreatedAt)) != 1 {
+		t.Fatalf("tenant echo's keys: %v", v.Keys)
 	}
 	if _, err := env.Backend.Tenant(ctx, "hotel"); !isNotFound(err) {
 		t.Fatalf("unknown tenant: err = %v, want ErrNotFound", err)

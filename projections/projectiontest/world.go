@@ -2,6 +2,7 @@ package projectiontest
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -84,8 +85,16 @@ func (w *world) createTenant(slug, name string) aggregate.Result {
 	w.t.Helper()
 	w.tenants = append(w.tenants, slug)
 	return w.onTenant(slug, func(_ *tenant.Tenant, now time.Time) ([]domain.Event, error) {
-		return tenant.Create(slug, name, now)
+		return tenant.Create(slug, name, testKey(slug+"-k1"), now)
 	})
+}
+
+// testKey is a signing key as the domain sees one: a public JWK and an
+// opaque sealed private key (which the read model only carries).
+func testKey(kid string) tenant.NewKey {
+	return tenant.NewKey{KID: kid, Alg: tenant.AlgES256, Sealed: "v1.test." + kid,
+		PublicJWK: json.RawMessage(`{"kty":"EC","crv":"P-256","kid":"` + kid + `","alg":"ES256","use":"sig",` +
+			`"x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU","y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}`)}
 }
 
 // onClient runs a client command.
@@ -162,6 +171,12 @@ func (w *world) rich() {
 	w.onTenant("globex", func(t *tenant.Tenant, now time.Time) ([]domain.Event, error) { return t.Suspend("unpaid", now) })
 	w.onTenant("globex", func(t *tenant.Tenant, now time.Time) ([]domain.Event, error) { return t.Resume(now) })
 	w.onTenant("globex", func(t *tenant.Tenant, now time.Time) ([]domain.Event, error) { return t.Suspend("audit", now) })
+	w.onTenant("acme", func(t *tenant.Tenant, now time.Time) ([]domain.Event, error) {
+		return t.RotateKey(testKey("acme-k2"), 5*time.Minute, 24*time.Hour, now)
+	})
+	w.onTenant("acme", func(t *tenant.Tenant, now time.Time) ([]domain.Event, error) {
+		return t.RotateKey(testKey("acme-k3"), 0, time.Hour, now)
+	})
 
 	orders := settings(client.TypeConfidential, "Orders API", "urn:acme/orders")
 	orders.APIScopes = []string{"read", "write"}
@@ -272,7 +287,8 @@ func (w *world) want() model {
 			w.t.Fatal(err)
 		}
 		m.Tenants[slug] = projections.TenantView{Slug: a.Slug(), Name: a.Name(), Suspended: a.Suspended(),
-			SuspensionReason: a.SuspensionReason(), Version: a.Version(), CreatedAt: a.CreatedAt(), UpdatedAt: a.UpdatedAt()}
+			SuspensionReason: a.SuspensionReason(), Version: a.Version(), CreatedAt: a.CreatedAt(), UpdatedAt: a.UpdatedAt(),
+			Keys: a.Keys()}
 	}
 	for _, st := range w.clients {
 		history, _, err := aggregate.Load(ctx, w.store, st, client.Decode)

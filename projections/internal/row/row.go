@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/clavisiam/clavis/domain/scope"
+	"github.com/clavisiam/clavis/domain/tenant"
 	"github.com/clavisiam/clavis/projections"
 )
 
@@ -110,4 +111,48 @@ func Resource(code string, apiScopes []byte) (scope.Resource, error) {
 		return scope.Resource{}, fmt.Errorf("decode api_scopes of %s: %w", code, err)
 	}
 	return r, nil
+}
+
+// key is a signing key as the keys column stores it (a JSON array).
+type key struct {
+	KID            string          `json:"kid"`
+	Alg            string          `json:"alg"`
+	PublicJWK      json.RawMessage `json:"public_jwk"`
+	Sealed         string          `json:"sealed_private_key"`
+	AddedAt        time.Time       `json:"added_at"`
+	ActiveFrom     time.Time       `json:"active_from"`
+	SignsUntil     *time.Time      `json:"signs_until,omitempty"`
+	PublishedUntil *time.Time      `json:"published_until,omitempty"`
+}
+
+// Keys encodes a tenant's signing keys for its keys column.
+func Keys(keys []tenant.Key) ([]byte, error) {
+	rows := make([]key, len(keys))
+	for i, k := range keys {
+		rows[i] = key{KID: k.KID, Alg: k.Alg, PublicJWK: k.PublicJWK, Sealed: k.Sealed, AddedAt: k.AddedAt, ActiveFrom: k.ActiveFrom}
+		if k.Retired() {
+			rows[i].SignsUntil, rows[i].PublishedUntil = &k.SignsUntil, &k.PublishedUntil
+		}
+	}
+	return json.Marshal(rows)
+}
+
+// TenantKeys decodes a keys column; none when it holds an empty array.
+func TenantKeys(column []byte) ([]tenant.Key, error) {
+	var rows []key
+	if err := json.Unmarshal(column, &rows); err != nil {
+		return nil, fmt.Errorf("decode signing keys: %w", err)
+	}
+	if len(rows) == 0 {
+		return nil, nil
+	}
+	keys := make([]tenant.Key, len(rows))
+	for i, r := range rows {
+		keys[i] = tenant.Key{KID: r.KID, Alg: r.Alg, PublicJWK: r.PublicJWK, Sealed: r.Sealed,
+			AddedAt: r.AddedAt.UTC(), ActiveFrom: r.ActiveFrom.UTC()}
+		if r.SignsUntil != nil && r.PublishedUntil != nil {
+			keys[i].SignsUntil, keys[i].PublishedUntil = r.SignsUntil.UTC(), r.PublishedUntil.UTC()
+		}
+	}
+	return keys, nil
 }

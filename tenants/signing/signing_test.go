@@ -1,0 +1,208 @@
+package signing_test
+
+import (
+	"bytes"
+	"crypto"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	jose "github.com/go-jose/go-jose/v3"
+
+	"github.com/clavisiam/clavis/domain/tenant"
+	"github.com/clavisiam/clavis/tenants/signing"
+)
+
+func master(t *testing.T) []byte {
+	t.Helper()
+	b := make([]byte, signing.MasterKeySize)
+	_, _ = rand.Read(b)
+	return b
+}
+
+func keyring(t *testing.T, masters ...[]byte) *signing.Keyring {
+	t.Helper()
+	k, err := signing.NewKeyring(masters...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+// view turns a generated key into the tenant's view of it, as the
+// aggregate keeps it once the key was added.
+func view(k tenant.NewKey) tenant.Key {
+	now := time.Now()
+	return tenant.Key{KID: k.KID, Alg: k.Alg, PublicJWK: k.PublicJWK, Sealed: k.Sealed, AddedAt: now, ActiveFrom: now}
+}
+
+func TestGenerateSignVerify(t *testing.T) {
+	ring := keyring(t, master(t))
+	for _, alg := range []string{tenant.AlgES256, tenant.AlgRS256, tenant.AlgEdDSA} {
+		t.Run(alg, func(t *testing.T) {
+			nk, err := ring.Generate("acme", alg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if nk.Alg != alg || nk.KID == "" || nk.Sealed == "" {
+				t.Fatalf("generated %+v", nk)
+			}
+			// The public JWK is public: no private member, and it names
+			// its kid, alg and use.
+			var members map[string]any
+			if err := json.Unmarshal(nk.PublicJWK, &members); err != nil {
+				t.Fatal(err)
+			}
+			for _, private := range []string{"d", "p", "q", "dp", "dq", "qi"} {
+				if _, ok := members[private]; ok {
+					t.Fatalf("public JWK holds %q: %s", private, nk.PublicJWK)
+				}
+			}
+			if members["kid"] != nk.KID || members["alg"] != alg || members["use"] != "sig" {
+				t.Fatalf("public JWK %s", nk.PublicJWK)
+			}
+			// The kid is the RFC 7638 thumbprint.
+			var pub jose.JSONWebKey
+			if err := pub.UnmarshalJSON(nk.PublicJWK); err != nil {
+				t.Fatal(err)
+			}
+			thumb, _ := pub.Thumbprint(crypto.SHA256)
+			if got := base64.RawURLEncoding.EncodeToString(thumb); got != nk.KID {
+				t.Fatalf("kid %s, thumbprint %s", nk.KID, got)
+			}
+			// The sealed private key reveals nothing readable.
+			if strings.Contains(nk.Sealed, "PRIVATE") || bytes.Contains(nk.PublicJWK, []byte(nk.Sealed)) {
+				t.Fatal("sealed key looks like plaintext")
+			}
+
+			key, err := ring.Open("acme", view(nk))
+			if err != nil {
+				t.Fatal(err)
+			}
+			signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.SignatureAlgorithm(alg), Key: key.JWK()}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			jws, err := signer.Sign([]byte("payload"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			compact, _ := jws.CompactSerialize()
+			parsed, err := jose.ParseSigned(compact)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if parsed.Signatures[0].Header.KeyID != nk.KID {
+				t.Fatalf("kid header %q, want %q", parsed.Signatures[0].Header.KeyID, nk.KID)
+			}
+			out, err := parsed.Verify(pub)
+			if err != nil || string(out) != "payload" {
+				t.Fatalf("verify with the published key: %q %v", out, err)
+			}
+		})
+	}
+}
+
+func TestUnknownAlgorithm(t *testing.T) {
+	if _, err := keyring(t, master(t)).Generate("acme", "HS256"); err == nil {
+		t.Fatal("generated an HS256 key")
+	}
+}
+
+func TestOpenRefuses(t *testing.T) {
+	m := master(t)
+	ring := keyring(t, m)
+	nk, err := ring.Generate("acme", tenant.AlgES256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := ring.Generate("acme", tenant.AlgES256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tamper := func(s string) string {
+		b := []byte(s)
+		b[len(b)-5] ^= 1
+		if b[len(b)-5] == '.' || b[len(b)-5] > 'z' {
+			b[len(b)-5] = 'A'
+		}
+		return string(b)
+	}
+	cases := map[string]struct {
+		ring *signing.Keyring
+		slug string
+		key  tenant.Key
+	}{
+		"another tenant":        {ring, "other", view(nk)},
+		"another key id":        {ring, "acme", func() tenant.Key { k := view(nk); k.KID = other.KID; return k }()},
+		"another master key":    {keyring(t, master(t)), "acme", view(nk)},
+		"altered ciphertext":    {ring, "acme", func() tenant.Key { k := view(nk); k.Sealed = tamper(k.Sealed); return k }()},
+		"not sealed":            {ring, "acme", func() tenant.Key { k := view(nk); k.Sealed = "plain"; return k }()},
+		"unknown version":       {ring, "acme", func() tenant.Key { k := view(nk); k.Sealed = "v9" + k.Sealed[2:]; return k }()},
+		"other key's public":    {ring, "acme", func() tenant.Key { k := view(nk); k.PublicJWK = other.PublicJWK; return k }()},
+		"algorithm not its own": {ring, "acme", func() tenant.Key { k := view(nk); k.Alg = tenant.AlgRS256; return k }()},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			if _, err := c.ring.Open(c.slug, c.key); !errors.Is(err, signing.ErrSealed) {
+				t.Fatalf("Open = %v, want ErrSealed", err)
+			}
+		})
+	}
+}
+
+func TestMasterKeyRotation(t *testing.T) {
+	old, next := master(t), master(t)
+	nk, err := keyring(t, old).Generate("acme", tenant.AlgEdDSA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	both := keyring(t, next, old)
+	if _, err := both.Open("acme", view(nk)); err != nil {
+		t.Fatalf("a key sealed under the old master does not open with it listed second: %v", err)
+	}
+	if both.ID() != keyring(t, next).ID() {
+		t.Fatal("the first master key does not seal")
+	}
+	fresh, err := both.Generate("acme", tenant.AlgEdDSA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(fresh.Sealed, "."+both.ID()+".") {
+		t.Fatalf("sealed %q does not name master %s", fresh.Sealed, both.ID())
+	}
+	if _, err := keyring(t, old).Open("acme", view(fresh)); !errors.Is(err, signing.ErrSealed) {
+		t.Fatalf("opened under the old master alone: %v", err)
+	}
+}
+
+func TestParseKeyring(t *testing.T) {
+	a, b := master(t), master(t)
+	for _, s := range []string{
+		base64.StdEncoding.EncodeToString(a) + "," + base64.RawURLEncoding.EncodeToString(b),
+		base64.URLEncoding.EncodeToString(a) + " , " + base64.RawStdEncoding.EncodeToString(b),
+	} {
+		ring, err := signing.ParseKeyring(s)
+		if err != nil {
+			t.Fatalf("ParseKeyring(%q): %v", s, err)
+		}
+		if ring.ID() != keyring(t, a).ID() {
+			t.Fatalf("ParseKeyring(%q) seals with another key", s)
+		}
+	}
+	short := base64.StdEncoding.EncodeToString(a[:16])
+	for _, s := range []string{"", "not base64!", short, base64.StdEncoding.EncodeToString(a) + "," + base64.StdEncoding.EncodeToString(a)} {
+		if _, err := signing.ParseKeyring(s); err == nil {
+			t.Errorf("ParseKeyring(%q) accepted", s)
+		} else if strings.Contains(err.Error(), base64.StdEncoding.EncodeToString(a)) {
+			t.Errorf("the error shows the key: %v", err)
+		}
+	}
+	if _, err := signing.NewKeyring(); err == nil {
+		t.Error("NewKeyring() without keys accepted")
+	}
+}
