@@ -1,6 +1,7 @@
 // Command clavis is the one Clavis binary: the server (serve), the
 // database migrations (migrate up, migrate status), the operator's
-// commands over the HTTP API (tenant …, client …) and the version.
+// commands over the HTTP API (tenant …, client …), a load generator for
+// the OAuth 2.0 endpoints (bench …) and the version.
 //
 // Every setting is a flag and a CLAVIS_* environment variable; a flag
 // wins over its variable. `clavis help` lists the commands and
@@ -127,6 +128,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			rootUsage(stdout)
 			return exitOK
 		}
+		if args[1] == "bench" {
+			return runBench(ctx, append(slices.Clone(args[2:]), "--help"), getenv, stdout, stderr)
+		}
 		if len(args) == 2 && args[1] == "migrate" {
 			migrateUsage(stdout)
 			return exitOK
@@ -140,6 +144,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return exitUsage
 	case "tenant", "client":
 		return runAPI(ctx, args[0], args[1:], getenv, stdout, stderr)
+	case "bench":
+		return runBench(ctx, args[1:], getenv, stdout, stderr)
 	case "projections":
 		if len(args) == 1 || strings.HasPrefix(args[1], "-") || args[1] == "help" {
 			fmt.Fprint(stdout, "Usage:\n  clavis projections rebuild [read_model] [flags]\n  clavis projections status [flags]\n")
@@ -278,8 +284,9 @@ Commands:
 	for _, c := range commands {
 		fmt.Fprintf(w, "  %-16s %s\n", c.name, c.summary)
 	}
-	fmt.Fprintf(w, "  %-16s %s\n", "tenant <command>", "create, list, get, suspend and resume tenants (over the HTTP API)")
+	fmt.Fprintf(w, "  %-16s %s\n", "tenant <command>", "create, list, get, suspend, resume tenants and rotate their keys (over the HTTP API)")
 	fmt.Fprintf(w, "  %-16s %s\n", "client <command>", "create, get, list, update, rotate-secret, activate, deactivate, clone, delete, export, import clients")
+	fmt.Fprintf(w, "  %-16s %s\n", "bench <command>", "measure the token or introspection endpoint under load")
 	fmt.Fprintf(w, "  %-16s %s\n", "help [command]", "print this help, or a command's")
 	fmt.Fprint(w, `
 Every flag can also be set with the CLAVIS_* environment variable that
