@@ -109,7 +109,7 @@ func WithAdmin(a Admin) Option {
 
 // adminRoutes registers the platform and tenant admin routes.
 func (s *Server) adminRoutes() {
-	auth := s.authenticate(true)
+	auth := s.authenticate(platformOnly)
 	s.app.Post("/admin/tenants", auth, s.createTenant)
 	s.app.Get("/admin/tenants", auth, s.listTenants)
 	s.app.Get("/admin/tenants/:slug", auth, s.getTenant)
@@ -118,21 +118,21 @@ func (s *Server) adminRoutes() {
 	s.app.Post("/admin/tenants/:slug/resume", auth, s.resumeTenant)
 
 	t := s.app.Group("/t/:tenant/admin")
-	auth = s.authenticate(false)
-	t.Post("/clients", auth, s.createClient)
-	t.Get("/clients", auth, s.listClients)
-	t.Get("/clients/:client_id", auth, s.getClient)
-	t.Patch("/clients/:client_id", auth, s.patchClient)
-	t.Delete("/clients/:client_id", auth, s.deleteClient)
-	t.Post("/clients/:client_id/secrets", auth, s.addSecret)
-	t.Post("/clients/:client_id/secrets/rotate", auth, s.rotateSecret)
-	t.Delete("/clients/:client_id/secrets/:secret_id", auth, s.revokeSecret)
-	t.Post("/clients/:client_id/activate", auth, s.activateClient)
-	t.Post("/clients/:client_id/deactivate", auth, s.deactivateClient)
-	t.Post("/clients/:client_id/clone", auth, s.cloneClient)
-	t.Get("/clients/:client_id/history", auth, s.clientHistory)
-	t.Get("/export", auth, s.exportClients)
-	t.Post("/import", auth, s.importClients)
+	read, write := s.authenticate(tenantRead), s.authenticate(tenantWrite)
+	t.Post("/clients", write, s.createClient)
+	t.Get("/clients", read, s.listClients)
+	t.Get("/clients/:client_id", read, s.getClient)
+	t.Patch("/clients/:client_id", write, s.patchClient)
+	t.Delete("/clients/:client_id", write, s.deleteClient)
+	t.Post("/clients/:client_id/secrets", write, s.addSecret)
+	t.Post("/clients/:client_id/secrets/rotate", write, s.rotateSecret)
+	t.Delete("/clients/:client_id/secrets/:secret_id", write, s.revokeSecret)
+	t.Post("/clients/:client_id/activate", write, s.activateClient)
+	t.Post("/clients/:client_id/deactivate", write, s.deactivateClient)
+	t.Post("/clients/:client_id/clone", write, s.cloneClient)
+	t.Get("/clients/:client_id/history", read, s.clientHistory)
+	t.Get("/export", read, s.exportClients)
+	t.Post("/import", write, s.importClients)
 }
 
 // param returns a path parameter as a string of its own: fasthttp reuses

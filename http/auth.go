@@ -7,9 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/gofiber/fiber/v2"
+
+	"github.com/clavisiam/clavis/domain/scope"
+	"github.com/clavisiam/clavis/http/oauth"
 )
 
 // ErrUnauthenticated is what an [Authenticator] returns for a token it does
@@ -27,6 +31,10 @@ type Principal struct {
 	// Tenant is the one tenant whose admin API a tenant credential may
 	// call ("" for the platform operator).
 	Tenant string
+	// Scopes are a tenant credential's scopes: clavis:admin for every
+	// route of its tenant's admin API, clavis:clients:read for the reads,
+	// clavis:clients:write for reads and writes of clients.
+	Scopes []string
 }
 
 // Authenticator turns a bearer token into a [Principal]. It is the seam
@@ -39,6 +47,46 @@ type Authenticator interface {
 	// is a failure to decide (answered 500). It must compare secrets in
 	// constant time, never log the token, and be safe for concurrent use.
 	Authenticate(ctx context.Context, token string) (Principal, error)
+}
+
+// Authenticators tries each authenticator in turn: the first that
+// accepts the token decides.
+func Authenticators(list ...Authenticator) Authenticator { return chain(list) }
+
+type chain []Authenticator
+
+func (c chain) Authenticate(ctx context.Context, token string) (Principal, error) {
+	for _, a := range c {
+		p, err := a.Authenticate(ctx, token)
+		if !errors.Is(err, ErrUnauthenticated) {
+			return p, err
+		}
+	}
+	return Principal{}, ErrUnauthenticated
+}
+
+// TokenVerifier checks access tokens the tenants issued; oauth.Provider
+// is one.
+type TokenVerifier interface {
+	VerifyAccessToken(ctx context.Context, token string) (oauth.AccessToken, error)
+}
+
+// AccessTokens returns an [Authenticator] that accepts access tokens a
+// tenant's token endpoint issued, as credentials for that tenant's admin
+// API (the "tenant admin tokens"); their scopes decide which routes.
+func AccessTokens(v TokenVerifier) Authenticator { return accessTokens{v} }
+
+type accessTokens struct{ v TokenVerifier }
+
+func (a accessTokens) Authenticate(ctx context.Context, token string) (Principal, error) {
+	at, err := a.v.VerifyAccessToken(ctx, token)
+	if errors.Is(err, oauth.ErrInvalidToken) {
+		return Principal{}, ErrUnauthenticated
+	}
+	if err != nil {
+		return Principal{}, err
+	}
+	return Principal{Actor: "client:" + at.ClientID, Tenant: at.Tenant, Scopes: at.Scopes}, nil
 }
 
 // RootActor is the actor recorded for requests made with the root token.
@@ -78,14 +126,35 @@ func principal(c *fiber.Ctx) Principal {
 // realm is the protection space named in WWW-Authenticate challenges.
 const realm = "clavis"
 
+// access is what a route needs of its caller.
+type access int
+
+const (
+	platformOnly access = iota // the platform API: the root token only
+	tenantRead                 // a tenant's reads: clavis:admin, clavis:clients:read or :write
+	tenantWrite                // a tenant's writes: clavis:admin or clavis:clients:write
+)
+
+// allows reports whether a tenant credential with scopes may call a route
+// needing need.
+func allows(need access, scopes []string) bool {
+	switch need {
+	case tenantRead:
+		return slices.Contains(scopes, scope.Admin) || slices.Contains(scopes, scope.ClientsRead) || slices.Contains(scopes, scope.ClientsWrite)
+	case tenantWrite:
+		return slices.Contains(scopes, scope.Admin) || slices.Contains(scopes, scope.ClientsWrite)
+	}
+	return false
+}
+
 // authenticate is the middleware of the admin routes. It answers 401,
 // with a Bearer challenge (RFC 6750 §3), when the request has no bearer
-// token or one the Authenticator refuses, and 403 when the principal may
-// not call the route: the platform API is the platform operator's, and a
-// tenant credential reaches only its own tenant's admin API. A tenant
-// credential used at another tenant gets the same 403 whether or not that
-// tenant exists.
-func (s *Server) authenticate(platformOnly bool) fiber.Handler {
+// token or one the Authenticator refuses. A tenant credential used at
+// another tenant is answered "not found", exactly as a tenant that does
+// not exist (it learns nothing of other tenants); one without the scope
+// a route needs, and any tenant credential at the platform API, get 403
+// with insufficient_scope.
+func (s *Server) authenticate(need access) fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		token, ok := bearer(c.Get(fiber.HeaderAuthorization))
 		if !ok {
@@ -100,7 +169,10 @@ func (s *Server) authenticate(platformOnly bool) fiber.Handler {
 		if err != nil {
 			return fmt.Errorf("authenticate: %w", err)
 		}
-		if !p.Platform && (platformOnly || p.Tenant != c.Params("tenant")) {
+		if !p.Platform && need != platformOnly && p.Tenant != c.Params("tenant") {
+			return notFound()
+		}
+		if !p.Platform && (need == platformOnly || !allows(need, p.Scopes)) {
 			c.Set(fiber.HeaderWWWAuthenticate, fmt.Sprintf("Bearer realm=%q, error=\"insufficient_scope\"", realm))
 			return &Problem{Type: ProblemForbidden, Title: "Forbidden", Status: http.StatusForbidden, Detail: "This token may not call this API."}
 		}

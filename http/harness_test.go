@@ -19,6 +19,7 @@ import (
 	"github.com/clavisiam/clavis/eventstore"
 	"github.com/clavisiam/clavis/eventstore/sqlite"
 	httpapi "github.com/clavisiam/clavis/http"
+	"github.com/clavisiam/clavis/http/oauth"
 	"github.com/clavisiam/clavis/projections"
 	"github.com/clavisiam/clavis/tenants"
 	"github.com/clavisiam/clavis/tenants/signing"
@@ -72,10 +73,14 @@ func startAdmin(t *testing.T) *adminHarness {
 	if err != nil {
 		t.Fatal(err)
 	}
+	provider, err := oauth.New(rm, keys, "https://id.example.com/", log)
+	if err != nil {
+		t.Fatal(err)
+	}
 	srv, err := httpapi.New(httpapi.Config{BodyLimit: bodyLimit}, store, log, httpapi.WithAdmin(httpapi.Admin{
-		Tenants: ts, Clients: cs, ReadModel: rm, Waiter: projector, Auth: auth,
+		Tenants: ts, Clients: cs, ReadModel: rm, Waiter: projector, Auth: httpapi.Authenticators(auth, httpapi.AccessTokens(provider)),
 		PublicURL: "https://id.example.com/",
-	}))
+	}), httpapi.WithOAuth(provider))
 	if err != nil {
 		t.Fatalf("new server: %v", err)
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/clavisiam/clavis/eventstore"
+	"github.com/clavisiam/clavis/http/oauth"
 )
 
 // Defaults for the zero fields of [Config].
@@ -84,7 +85,8 @@ type Server struct {
 	store eventstore.Store
 	log   *slog.Logger
 	cfg   Config
-	admin *Admin // nil without WithAdmin
+	admin *Admin          // nil without WithAdmin
+	oauth *oauth.Provider // nil without WithOAuth
 	ready []ReadyCheck
 
 	mu        sync.Mutex
@@ -116,6 +118,9 @@ func New(cfg Config, store eventstore.Store, log *slog.Logger, opts ...Option) (
 			return nil, fmt.Errorf("httpapi: %w", err)
 		}
 	}
+	if s.oauth != nil && s.admin == nil {
+		return nil, errors.New("httpapi: WithOAuth needs WithAdmin")
+	}
 	s.app = fiber.New(fiber.Config{
 		AppName:               "clavis",
 		BodyLimit:             cfg.BodyLimit,
@@ -132,6 +137,9 @@ func New(cfg Config, store eventstore.Store, log *slog.Logger, opts ...Option) (
 	if s.admin != nil {
 		s.adminRoutes()
 		s.keyRoutes()
+		if s.oauth != nil {
+			s.oauthRoutes()
+		}
 	}
 	return s, nil
 }

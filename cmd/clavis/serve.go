@@ -14,6 +14,7 @@ import (
 	"github.com/clavisiam/clavis/eventstore/relay"
 	"github.com/clavisiam/clavis/eventstore/traced"
 	httpapi "github.com/clavisiam/clavis/http"
+	"github.com/clavisiam/clavis/http/oauth"
 	"github.com/clavisiam/clavis/projections"
 	"github.com/clavisiam/clavis/projections/feed"
 	"github.com/clavisiam/clavis/tenants"
@@ -88,7 +89,13 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger) (*app, error) {
 	if err != nil {
 		return fail(err)
 	}
-	srv, err := httpapi.New(httpapi.Config{}, store, log, httpapi.WithAdmin(admin), httpapi.WithReadiness(
+	provider, err := oauth.New(admin.ReadModel, keys, cfg.PublicURL, log)
+	if err != nil {
+		return fail(err)
+	}
+	// Tenant admin tokens: access tokens of a tenant's own token endpoint.
+	admin.Auth = httpapi.Authenticators(admin.Auth, httpapi.AccessTokens(provider))
+	srv, err := httpapi.New(httpapi.Config{}, store, log, httpapi.WithAdmin(admin), httpapi.WithOAuth(provider), httpapi.WithReadiness(
 		httpapi.ReadyCheck{Name: "NATS connection", Check: func(context.Context) error {
 			if !b.nc.IsConnected() {
 				return errors.New("not connected to NATS")

@@ -1,0 +1,37 @@
+package oauth
+
+import (
+	"slices"
+
+	"github.com/clavisiam/clavis/domain/client"
+)
+
+// Metadata is a tenant's authorization server metadata (RFC 8414): the
+// endpoints, grants, authentication methods and algorithms this version
+// serves, no more, no less.
+type Metadata struct {
+	Issuer                               string   `json:"issuer"`
+	TokenEndpoint                        string   `json:"token_endpoint"`
+	JWKSURI                              string   `json:"jwks_uri"`
+	ResponseTypesSupported               []string `json:"response_types_supported"`
+	GrantTypesSupported                  []string `json:"grant_types_supported"`
+	TokenEndpointAuthMethodsSupported    []string `json:"token_endpoint_auth_methods_supported"`
+	ScopesSupported                      []string `json:"scopes_supported,omitempty"`
+	AccessTokenSigningAlgValuesSupported []string `json:"access_token_signing_alg_values_supported,omitempty"`
+}
+
+// Metadata describes tenant slug, whose scope catalogue is scopes and
+// whose keys sign with algs.
+func (p *Provider) Metadata(slug string, scopes, algs []string) Metadata {
+	issuer := p.Issuer(slug)
+	return Metadata{
+		Issuer:                               issuer,
+		TokenEndpoint:                        issuer + "/oauth2/token",
+		JWKSURI:                              issuer + "/jwks.json",
+		ResponseTypesSupported:               []string{}, // no authorization endpoint yet
+		GrantTypesSupported:                  slices.Clone(grantTypes),
+		TokenEndpointAuthMethodsSupported:    []string{string(client.AuthClientSecretBasic), string(client.AuthClientSecretPost)},
+		ScopesSupported:                      scopes,
+		AccessTokenSigningAlgValuesSupported: algs,
+	}
+}

@@ -1,0 +1,388 @@
+// Package oauth makes every tenant an OAuth 2.0 authorization server, on
+// github.com/ory/fosite. One fosite provider serves all tenants: the
+// tenant of a request travels in its context, and the configuration
+// fosite asks for (issuer, token URL) and the key it signs with follow it.
+// Clients, secrets and keys come from the read model; the token path
+// writes nothing.
+//
+// Served so far: the token endpoint with the client_credentials grant,
+// client authentication with client_secret_basic and client_secret_post
+// (every active secret verifies, in constant time, with SHA-256: server
+// secrets carry 256 bits, so no slow hash is needed), and JWT access
+// tokens (RFC 9068) signed with the tenant's key.
+package oauth
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/ory/fosite"
+	"github.com/ory/fosite/compose"
+	"github.com/ory/fosite/handler/oauth2"
+	"github.com/ory/fosite/token/jwt"
+
+	"github.com/clavisiam/clavis/domain/client"
+	"github.com/clavisiam/clavis/domain/scope"
+	"github.com/clavisiam/clavis/projections"
+	"github.com/clavisiam/clavis/tenants"
+	"github.com/clavisiam/clavis/tenants/signing"
+)
+
+// Directory is what the endpoints read: the read model.
+type Directory interface {
+	Tenant(ctx context.Context, slug string) (projections.TenantView, error)
+	ClientByID(ctx context.Context, clientID string) (projections.ClientView, error)
+}
+
+// Provider serves the OAuth 2.0 endpoints of every tenant. It is safe for
+// concurrent use.
+type Provider struct {
+	dir       Directory
+	keys      *signing.Keyring
+	publicURL string
+	log       *slog.Logger
+	fosite    fosite.OAuth2Provider
+	now       func() time.Time
+
+	// opened caches opened signing keys by tenant and kid: opening one
+	// decrypts and parses it.
+	opened sync.Map // openedKey → signing.Key
+}
+
+type openedKey struct{ tenant, kid, sealed string }
+
+// New returns the provider of every tenant under publicURL (the issuer of
+// tenant acme is {publicURL}/t/acme), reading dir and opening signing keys
+// with keys.
+func New(dir Directory, keys *signing.Keyring, publicURL string, log *slog.Logger) (*Provider, error) {
+	if dir == nil || keys == nil || publicURL == "" {
+		return nil, errors.New("oauth: a directory, a keyring and a public URL are required")
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	p := &Provider{dir: dir, keys: keys, publicURL: strings.TrimRight(publicURL, "/"), log: log, now: time.Now}
+
+	cfg := &config{Config: &fosite.Config{
+		AccessTokenLifespan: time.Hour,
+		ScopeStrategy:       fosite.ExactScopeStrategy,
+		AudienceMatchingStrategy: func(haystack, needle []string) error {
+			if len(needle) > 0 {
+				return fosite.ErrInvalidRequest.WithHint("The audience parameter is not supported: a token's audience follows from its scopes.")
+			}
+			return nil
+		},
+		JWTScopeClaimKey: jwt.JWTScopeFieldString, // RFC 9068: "scope", space-separated
+		// Only grants not served yet (codes, refresh tokens) use the
+		// HMAC strategy; they will need a secret shared by every node.
+		GlobalSecret:               randomSecret(),
+		SendDebugMessagesToClients: false,
+	}}
+	store := &storage{p: p}
+	strategy := &oauth2.DefaultJWTStrategy{
+		Signer:          &jwt.DefaultSigner{GetPrivateKey: p.signingKey},
+		HMACSHAStrategy: compose.NewOAuth2HMACStrategy(cfg),
+		Config:          cfg,
+	}
+	cc := compose.OAuth2ClientCredentialsGrantFactory(cfg, store, strategy).(fosite.TokenEndpointHandler)
+	cfg.TokenEndpointHandlers.Append(cc)
+	p.fosite = fosite.NewOAuth2Provider(store, cfg)
+	return p, nil
+}
+
+func randomSecret() []byte {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b)
+	return b
+}
+
+// Issuer is tenant slug's issuer URL.
+func (p *Provider) Issuer(slug string) string { return p.publicURL + "/t/" + slug }
+
+// request is what one request's context carries: its tenant.
+type request struct {
+	tenant projections.TenantView
+	issuer string
+}
+
+type requestKey struct{}
+
+func requestOf(ctx context.Context) (*request, error) {
+	r, ok := ctx.Value(requestKey{}).(*request)
+	if !ok {
+		return nil, errors.New("oauth: no tenant in the request context")
+	}
+	return r, nil
+}
+
+// grantTypes are the grants the token endpoint serves.
+var grantTypes = []string{client.GrantClientCredentials}
+
+// ErrUnknownTenant is a request for a tenant that does not exist.
+var ErrUnknownTenant = errors.New("oauth: no such tenant")
+
+// withTenant reads tenant slug and puts it in ctx.
+func (p *Provider) withTenant(ctx context.Context, slug string) (context.Context, error) {
+	t, err := p.dir.Tenant(ctx, slug)
+	if errors.Is(err, projections.ErrNotFound) {
+		return nil, ErrUnknownTenant
+	}
+	if err != nil {
+		return nil, err
+	}
+	return context.WithValue(ctx, requestKey{}, &request{tenant: t, issuer: p.Issuer(slug)}), nil
+}
+
+// signingKey is the JOSE key that signs for the request's tenant now.
+func (p *Provider) signingKey(ctx context.Context) (any, error) {
+	r, err := requestOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	k, ok := r.tenant.SigningKey(p.now())
+	if !ok {
+		return nil, fmt.Errorf("tenant %s has no signing key: rotate one in (clavis tenant rotate-key)", r.tenant.Slug)
+	}
+	id := openedKey{tenant: r.tenant.Slug, kid: k.KID, sealed: k.Sealed}
+	if opened, ok := p.opened.Load(id); ok {
+		jwk := opened.(signing.Key).JWK()
+		return &jwk, nil
+	}
+	opened, err := p.keys.Open(r.tenant.Slug, k)
+	if err != nil {
+		return nil, err
+	}
+	p.opened.Store(id, opened)
+	jwk := opened.JWK()
+	return &jwk, nil
+}
+
+// ServeToken is the token endpoint of tenant slug (RFC 6749 §3.2),
+// answering with RFC 6749 errors. For a tenant that does not exist it
+// writes nothing and returns [ErrUnknownTenant].
+func (p *Provider) ServeToken(w http.ResponseWriter, r *http.Request, slug string) error {
+	ctx, err := p.withTenant(r.Context(), slug)
+	if errors.Is(err, ErrUnknownTenant) {
+		return err
+	}
+	if err != nil {
+		p.log.ErrorContext(r.Context(), "token endpoint: read tenant", "tenant", slug, "error", err)
+		p.fosite.WriteAccessError(r.Context(), w, fosite.NewAccessRequest(nil), fosite.ErrServerError)
+		return nil
+	}
+	session := &oauth2.JWTSession{
+		JWTClaims: &jwt.JWTClaims{Extra: map[string]any{}},
+		JWTHeader: &jwt.Headers{Extra: map[string]any{"typ": "at+jwt"}},
+	}
+	if r.Header.Get("Authorization") == "" && r.PostFormValue("client_id") == "" {
+		// RFC 6749 §5.2: no client authentication at all is invalid_client.
+		p.writeError(ctx, w, r, fosite.NewAccessRequest(session), fosite.ErrInvalidClient.WithHint("The request carries no client authentication."))
+		return nil
+	}
+	if gt := r.PostFormValue("grant_type"); gt != "" && !slices.Contains(grantTypes, gt) {
+		// fosite calls a grant no handler takes invalid_request.
+		p.writeError(ctx, w, r, fosite.NewAccessRequest(session), fosite.ErrUnsupportedGrantType.WithHintf("The grant type '%s' is not supported.", gt))
+		return nil
+	}
+	ar, err := p.fosite.NewAccessRequest(ctx, r, session)
+	if err != nil {
+		p.writeError(ctx, w, r, ar, err)
+		return nil
+	}
+	c := ar.GetClient().(*fositeClient)
+	p.grant(ctx, ar, c, session)
+	resp, err := p.fosite.NewAccessResponse(ctx, ar)
+	if err != nil {
+		p.writeError(ctx, w, r, ar, err)
+		return nil
+	}
+	p.fosite.WriteAccessResponse(ctx, w, ar, resp)
+	return nil
+}
+
+// writeError answers an RFC 6749 error, logging server errors. An
+// invalid_client after HTTP Basic comes with the WWW-Authenticate
+// challenge RFC 6749 §5.2 requires.
+func (p *Provider) writeError(ctx context.Context, w http.ResponseWriter, r *http.Request, ar fosite.AccessRequester, err error) {
+	var rfc *fosite.RFC6749Error
+	if !errors.As(err, &rfc) || rfc.CodeField >= http.StatusInternalServerError {
+		p.log.ErrorContext(ctx, "token endpoint", "error", err)
+	}
+	if rfc != nil && rfc.ErrorField == fosite.ErrInvalidClient.ErrorField {
+		if _, _, basic := r.BasicAuth(); basic {
+			req, _ := requestOf(ctx)
+			w.Header().Set("WWW-Authenticate", `Basic realm="`+req.issuer+`"`)
+		}
+	}
+	p.fosite.WriteAccessError(ctx, w, ar, err)
+}
+
+// grant decides what the token holds: the client's default scopes always,
+// its optional scopes when requested (fosite refused any other scope with
+// invalid_scope); the audience of every API scope granted, and the issuer
+// for the rest; the permissions of each granted scope and the client's
+// claims.
+func (p *Provider) grant(ctx context.Context, ar fosite.AccessRequester, c *fositeClient, session *oauth2.JWTSession) {
+	req, _ := requestOf(ctx)
+	s := c.view.Settings
+	for _, sc := range s.DefaultScopes {
+		ar.GrantScope(sc)
+	}
+	for _, sc := range ar.GetRequestedScopes() {
+		ar.GrantScope(sc)
+	}
+	var audience, permissions []string
+	for _, sc := range ar.GetGrantedScopes() {
+		if code, _, ok := scope.Split(sc); ok && !scope.IsPlatform(sc) && !scope.IsIdentity(sc) {
+			audience = appendNew(audience, code) // the API's resource server
+		} else {
+			audience = appendNew(audience, req.issuer) // the tenant's own APIs
+		}
+		for _, perm := range s.ScopePermissions[sc] {
+			permissions = appendNew(permissions, perm)
+		}
+	}
+	if len(audience) == 0 {
+		audience = []string{req.issuer}
+	}
+	for _, a := range audience {
+		ar.GrantAudience(a)
+	}
+	claims := session.JWTClaims
+	claims.Subject = c.view.ClientID
+	claims.JTI = uuid.NewString()
+	claims.Extra["client_id"] = c.view.ClientID
+	if len(permissions) > 0 {
+		claims.Extra["permissions"] = permissions
+	}
+	for name, values := range clientClaims(s) {
+		if len(values) == 1 {
+			claims.Extra[name] = values[0]
+		} else {
+			claims.Extra[name] = values
+		}
+	}
+}
+
+// reservedClaims are the claims a client's own claims never replace.
+var reservedClaims = []string{"iss", "sub", "aud", "exp", "nbf", "iat", "jti", "scope", "client_id", "permissions", "auth_time", "acr", "amr", "cnf"}
+
+// clientClaims are the client's claims by their name in the token: the
+// client's prefix and the claim type; several values make a list.
+func clientClaims(s client.Settings) map[string][]string {
+	out := map[string][]string{}
+	for _, c := range s.ClientClaims {
+		name := s.ClientClaimsPrefix + c.Type
+		if slices.Contains(reservedClaims, name) {
+			continue
+		}
+		out[name] = append(out[name], c.Value)
+	}
+	return out
+}
+
+func appendNew(list []string, v string) []string {
+	if slices.Contains(list, v) {
+		return list
+	}
+	return append(list, v)
+}
+
+// config is fosite's configuration with the per-tenant answers taken
+// from the request's context.
+type config struct {
+	*fosite.Config
+}
+
+// GetAccessTokenIssuer is the request's tenant's issuer.
+func (c *config) GetAccessTokenIssuer(ctx context.Context) string {
+	if r, err := requestOf(ctx); err == nil {
+		return r.issuer
+	}
+	return ""
+}
+
+// GetIDTokenIssuer is the request's tenant's issuer.
+func (c *config) GetIDTokenIssuer(ctx context.Context) string { return c.GetAccessTokenIssuer(ctx) }
+
+// GetTokenURLs is the request's tenant's token endpoint: the audience a
+// client assertion (RFC 7523) must name.
+func (c *config) GetTokenURLs(ctx context.Context) []string {
+	if r, err := requestOf(ctx); err == nil {
+		return []string{r.issuer + "/oauth2/token"}
+	}
+	return nil
+}
+
+// GetSecretsHasher verifies client secrets against their SHA-256 hashes.
+func (c *config) GetSecretsHasher(context.Context) fosite.Hasher { return secretHasher{} }
+
+// secretHasher compares a presented secret with a stored "sha256$…" hash
+// in constant time (tenants.VerifySecret).
+type secretHasher struct{}
+
+func (secretHasher) Compare(_ context.Context, hash, data []byte) error {
+	if len(hash) == 0 || !tenants.VerifySecret(string(hash), string(data)) {
+		return errors.New("secret mismatch")
+	}
+	return nil
+}
+
+func (secretHasher) Hash(_ context.Context, data []byte) ([]byte, error) {
+	return []byte(tenants.HashSecret(string(data))), nil
+}
+
+// storage is fosite's storage over the read model. Access tokens are
+// JWTs: nothing is stored when one is issued.
+type storage struct{ p *Provider }
+
+// GetClient finds a client of the request's tenant. A client of another
+// tenant, an inactive client, or any client of a suspended tenant is not
+// found: fosite answers invalid_client.
+func (s *storage) GetClient(ctx context.Context, id string) (fosite.Client, error) {
+	r, err := requestOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	v, err := s.p.dir.ClientByID(ctx, id)
+	if errors.Is(err, projections.ErrNotFound) {
+		return nil, fosite.ErrNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	if v.Tenant != r.tenant.Slug || !v.Active || r.tenant.Suspended {
+		return nil, fosite.ErrNotFound
+	}
+	return newClient(v, s.p.now()), nil
+}
+
+// errAssertions refuses client assertions (client_secret_jwt,
+// private_key_jwt) until their replay protection is served.
+var errAssertions = fosite.ErrInvalidClient.WithHint("Client assertions are not accepted yet.")
+
+func (s *storage) ClientAssertionJWTValid(context.Context, string) error { return errAssertions }
+
+func (s *storage) SetClientAssertionJWT(context.Context, string, time.Time) error {
+	return errAssertions
+}
+
+// CreateAccessTokenSession stores nothing: the token is a signed JWT.
+func (s *storage) CreateAccessTokenSession(context.Context, string, fosite.Requester) error {
+	return nil
+}
+
+func (s *storage) GetAccessTokenSession(context.Context, string, fosite.Session) (fosite.Requester, error) {
+	return nil, fosite.ErrNotFound
+}
+
+func (s *storage) DeleteAccessTokenSession(context.Context, string) error { return fosite.ErrNotFound }

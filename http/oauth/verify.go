@@ -1,0 +1,128 @@
+package oauth
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	jose "github.com/go-jose/go-jose/v3"
+
+	"github.com/clavisiam/clavis/domain/tenant"
+	"github.com/clavisiam/clavis/projections"
+)
+
+// ErrInvalidToken is what [Provider.VerifyAccessToken] returns for a token
+// it does not accept, whatever the reason (RFC 6750 invalid_token).
+var ErrInvalidToken = errors.New("oauth: invalid access token")
+
+// AccessToken is what a verified access token says.
+type AccessToken struct {
+	// Tenant is the slug of the tenant that issued it.
+	Tenant string
+	// ClientID is the client it was issued to.
+	ClientID string
+	// Scopes are the scopes it grants.
+	Scopes []string
+	// Expiry is when it expires.
+	Expiry time.Time
+	// ID is its jti.
+	ID string
+}
+
+// clockSkew is how far in the future a token's iat may be.
+const clockSkew = time.Minute
+
+// VerifyAccessToken checks a JWT access token one of the tenants issued:
+// an RFC 9068 token (typ at+jwt) whose issuer is a tenant of this server,
+// signed with a key that tenant publishes, with the algorithm of that key,
+// not expired; and, at this moment, a tenant that is not suspended and an
+// active client of that tenant. So a token is worthless at once, on every
+// node whose read model has the event, when its client is deactivated or
+// deleted or its tenant suspended. Any failure is [ErrInvalidToken]
+// (wrapped with the reason, which is safe to log); errors reading the
+// read model are returned as they are.
+func (p *Provider) VerifyAccessToken(ctx context.Context, token string) (AccessToken, error) {
+	jws, err := jose.ParseSigned(token)
+	if err != nil || len(jws.Signatures) != 1 {
+		return AccessToken{}, invalid("not a compact JWS")
+	}
+	hdr := jws.Signatures[0].Protected
+	if typ, _ := hdr.ExtraHeaders["typ"].(string); !strings.EqualFold(typ, "at+jwt") {
+		return AccessToken{}, invalid("typ is not at+jwt")
+	}
+	var unverified struct {
+		Iss string `json:"iss"`
+	}
+	if err := json.Unmarshal(jws.UnsafePayloadWithoutVerification(), &unverified); err != nil {
+		return AccessToken{}, invalid("payload is not JSON")
+	}
+	slug, ok := strings.CutPrefix(unverified.Iss, p.publicURL+"/t/")
+	if !ok || !tenant.ValidSlug(slug) {
+		return AccessToken{}, invalid("issuer is not a tenant of this server")
+	}
+	t, err := p.dir.Tenant(ctx, slug)
+	if errors.Is(err, projections.ErrNotFound) {
+		return AccessToken{}, invalid("issuer is not a tenant of this server")
+	}
+	if err != nil {
+		return AccessToken{}, err
+	}
+	now := p.now()
+	var key *tenant.Key
+	for _, k := range t.PublishedKeys(now) {
+		if k.KID == hdr.KeyID {
+			key = &k
+			break
+		}
+	}
+	if key == nil || hdr.Algorithm != key.Alg {
+		return AccessToken{}, invalid("signed with a key the tenant does not publish")
+	}
+	var pub jose.JSONWebKey
+	if err := pub.UnmarshalJSON(key.PublicJWK); err != nil {
+		return AccessToken{}, fmt.Errorf("tenant %s key %s: %w", slug, key.KID, err)
+	}
+	payload, err := jws.Verify(pub)
+	if err != nil {
+		return AccessToken{}, invalid("bad signature")
+	}
+	var claims struct {
+		Iss      string `json:"iss"`
+		Sub      string `json:"sub"`
+		ClientID string `json:"client_id"`
+		Scope    string `json:"scope"`
+		Exp      *int64 `json:"exp"`
+		Iat      *int64 `json:"iat"`
+		JTI      string `json:"jti"`
+	}
+	if err := json.Unmarshal(payload, &claims); err != nil || claims.Iss != unverified.Iss {
+		return AccessToken{}, invalid("claims do not decode")
+	}
+	switch {
+	case claims.Exp == nil || claims.Iat == nil || claims.ClientID == "":
+		return AccessToken{}, invalid("exp, iat or client_id missing")
+	case !now.Before(time.Unix(*claims.Exp, 0)):
+		return AccessToken{}, invalid("expired")
+	case time.Unix(*claims.Iat, 0).After(now.Add(clockSkew)):
+		return AccessToken{}, invalid("issued in the future")
+	case t.Suspended:
+		return AccessToken{}, invalid("tenant suspended")
+	}
+	c, err := p.dir.ClientByID(ctx, claims.ClientID)
+	if errors.Is(err, projections.ErrNotFound) {
+		return AccessToken{}, invalid("client gone")
+	}
+	if err != nil {
+		return AccessToken{}, err
+	}
+	if c.Tenant != slug || !c.Active {
+		return AccessToken{}, invalid("client inactive or of another tenant")
+	}
+	return AccessToken{Tenant: slug, ClientID: claims.ClientID, Scopes: strings.Fields(claims.Scope),
+		Expiry: time.Unix(*claims.Exp, 0), ID: claims.JTI}, nil
+}
+
+func invalid(why string) error { return fmt.Errorf("%w: %s", ErrInvalidToken, why) }

@@ -1,0 +1,80 @@
+package httpapi
+
+import (
+	"errors"
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/clavisiam/clavis/http/oauth"
+	"github.com/clavisiam/clavis/projections"
+)
+
+// WithOAuth serves each tenant's OAuth 2.0 endpoints from p. It needs
+// [WithAdmin] too, whose read model the metadata comes from.
+func WithOAuth(p *oauth.Provider) Option {
+	return func(s *Server) error {
+		if p == nil {
+			return errors.New("WithOAuth: nil provider")
+		}
+		s.oauth = p
+		return nil
+	}
+}
+
+// oauthRoutes registers every tenant's OAuth 2.0 endpoints.
+func (s *Server) oauthRoutes() {
+	s.app.Post("/t/:tenant/oauth2/token", s.token)
+	s.app.Get("/t/:tenant/.well-known/oauth-authorization-server", s.authorizationServerMetadata)
+}
+
+// notFound is the problem of a resource that does not exist.
+func notFound() *Problem {
+	return &Problem{Type: ProblemNotFound, Title: "Not found", Status: http.StatusNotFound, Detail: "There is no such resource."}
+}
+
+func (s *Server) token(c *fiber.Ctx) error {
+	slug, err := tenantParam(c, "tenant")
+	if err != nil {
+		return err
+	}
+	c.Set(fiber.HeaderCacheControl, "no-store")
+	var served error
+	if err := serveNetHTTP(c, func(w http.ResponseWriter, r *http.Request) { served = s.oauth.ServeToken(w, r, slug) }); err != nil {
+		return err
+	}
+	if errors.Is(served, oauth.ErrUnknownTenant) {
+		return notFound()
+	}
+	return served
+}
+
+// authorizationServerMetadata serves RFC 8414 metadata.
+func (s *Server) authorizationServerMetadata(c *fiber.Ctx) error {
+	slug, err := tenantParam(c, "tenant")
+	if err != nil {
+		return err
+	}
+	ctx := c.UserContext()
+	v, err := s.admin.ReadModel.Tenant(ctx, slug)
+	if errors.Is(err, projections.ErrNotFound) {
+		return notFound()
+	}
+	if err != nil {
+		return err
+	}
+	cat, err := s.admin.ReadModel.Catalogue(ctx, slug)
+	if err != nil {
+		return err
+	}
+	var algs []string
+	for _, k := range v.PublishedKeys(time.Now()) {
+		if !slices.Contains(algs, k.Alg) {
+			algs = append(algs, k.Alg)
+		}
+	}
+	c.Set(fiber.HeaderCacheControl, "public, max-age=300")
+	return sendJSON(c, http.StatusOK, s.oauth.Metadata(slug, cat.List(), algs))
+}

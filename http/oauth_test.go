@@ -1,0 +1,363 @@
+package httpapi_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/coreos/go-oidc/v3/oidc"
+	jose "github.com/go-jose/go-jose/v3"
+	"golang.org/x/oauth2"
+	"golang.org/x/oauth2/clientcredentials"
+
+	httpapi "github.com/clavisiam/clavis/http"
+)
+
+const testIssuer = "https://id.example.com/t/"
+
+// clientCredentials gets a token with golang.org/x/oauth2.
+func (h *adminHarness) clientCredentials(t *testing.T, tenant, id, secret string, style oauth2.AuthStyle, scopes ...string) (*oauth2.Token, error) {
+	t.Helper()
+	cfg := clientcredentials.Config{ClientID: id, ClientSecret: secret, TokenURL: h.url + "/t/" + tenant + "/oauth2/token",
+		Scopes: scopes, AuthStyle: style}
+	return cfg.Token(t.Context())
+}
+
+// verify checks an access token with go-oidc against the tenant's JWKS
+// and returns its claims and header.
+func (h *adminHarness) verify(t *testing.T, tenant, token string) (map[string]any, jose.Header) {
+	t.Helper()
+	keys := oidc.NewRemoteKeySet(t.Context(), h.url+"/t/"+tenant+"/jwks.json")
+	v := oidc.NewVerifier(testIssuer+tenant, keys, &oidc.Config{SkipClientIDCheck: true,
+		SupportedSigningAlgs: []string{oidc.ES256, oidc.RS256, oidc.EdDSA}})
+	idt, err := v.Verify(t.Context(), token)
+	if err != nil {
+		t.Fatalf("verify the access token against %s's JWKS: %v", tenant, err)
+	}
+	var claims map[string]any
+	if err := idt.Claims(&claims); err != nil {
+		t.Fatal(err)
+	}
+	jws, err := jose.ParseSigned(token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return claims, jws.Signatures[0].Header
+}
+
+// tokenCall posts a form to a token endpoint, with HTTP Basic when
+// basic holds an id and a secret, and checks the answer against
+// openapi.json.
+func (h *adminHarness) tokenCall(t *testing.T, tenant string, form url.Values, basic ...string) response {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), "POST", h.url+"/t/"+tenant+"/oauth2/token", strings.NewReader(form.Encode()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if len(basic) == 2 {
+		req.SetBasicAuth(url.QueryEscape(basic[0]), url.QueryEscape(basic[1]))
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	r := response{status: res.StatusCode, header: res.Header, body: b}
+	h.k.checkResponse(t, "POST", "/t/"+tenant+"/oauth2/token", r)
+	return r
+}
+
+// wantOAuthError fails unless r is an RFC 6749 error with code.
+func wantOAuthError(t *testing.T, r response, status int, code string) {
+	t.Helper()
+	if r.status != status || r.object(t)["error"] != code {
+		t.Fatalf("answer %d %s, want %d %s", r.status, r.body, status, code)
+	}
+	if r.header.Get("Cache-Control") != "no-store" {
+		t.Errorf("error answer without Cache-Control: no-store: %v", r.header)
+	}
+}
+
+func retrieveCode(err error) string {
+	var re *oauth2.RetrieveError
+	if errors.As(err, &re) {
+		return re.ErrorCode
+	}
+	return ""
+}
+
+func TestClientCredentials(t *testing.T) {
+	t.Parallel()
+	h := startAdmin(t)
+	acme := h.createTenant(t, "acme")
+	admin := acme["admin_client"].(map[string]any)
+	adminID, adminSecret := admin["client_id"].(string), admin["client_secret"].(string)
+	beta := h.createTenant(t, "beta")["admin_client"].(map[string]any)
+
+	// The admin client gets a JWT access token (RFC 9068) signed with
+	// the tenant's key, with its default scope.
+	tok, err := h.clientCredentials(t, "acme", adminID, adminSecret, oauth2.AuthStyleInHeader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tok.TokenType != "bearer" && tok.TokenType != "Bearer" || tok.Expiry.IsZero() {
+		t.Errorf("token = %+v", tok)
+	}
+	claims, header := h.verify(t, "acme", tok.AccessToken)
+	if header.ExtraHeaders["typ"] != "at+jwt" || header.Algorithm != "ES256" || header.KeyID == "" {
+		t.Errorf("header = %+v", header)
+	}
+	if claims["iss"] != testIssuer+"acme" || claims["sub"] != adminID || claims["client_id"] != adminID ||
+		claims["scope"] != "clavis:admin" || claims["jti"] == nil || claims["iat"] == nil {
+		t.Errorf("claims = %v", claims)
+	}
+	if aud := claims["aud"]; aud != testIssuer+"acme" && !slices.Equal(anyStrings(aud), []string{testIssuer + "acme"}) {
+		t.Errorf("aud = %v", aud)
+	}
+	if exp, iat := claims["exp"].(float64), claims["iat"].(float64); exp-iat != 3600 {
+		t.Errorf("lifetime %v s, want the client's 3600", exp-iat)
+	}
+
+	// An API with two scopes, and an m2m client of it: default scopes
+	// always, optional ones when asked, per-scope permissions and the
+	// client's claims in the token.
+	h.createClient(t, "acme", map[string]any{"type": "confidential", "client_name": "Orders API", "code": "urn:acme/orders",
+		"redirect_uris": []string{"https://orders.example.com/cb"}, "api_scopes": []string{"read", "write"}})
+	worker := h.createClient(t, "acme", map[string]any{"type": "m2m", "client_name": "Worker", "code": "urn:acme/worker",
+		"grant_types": []string{"client_credentials"}, "token_endpoint_auth_method": "client_secret_post",
+		"default_scopes": []string{"urn:acme/orders:read"}, "optional_scopes": []string{"urn:acme/orders:write"},
+		"scope_permissions":    map[string][]string{"urn:acme/orders:read": {"read"}, "urn:acme/orders:write": {"create", "update"}},
+		"client_claims":        []map[string]string{{"type": "tier", "value": "gold"}, {"type": "region", "value": "eu"}, {"type": "region", "value": "us"}},
+		"client_claims_prefix": "client_", "access_token_lifetime": 600})
+	workerID, workerSecret := worker["client_id"].(string), worker["client_secret"].(string)
+
+	tok, err = h.clientCredentials(t, "acme", workerID, workerSecret, oauth2.AuthStyleInParams)
+	if err != nil {
+		t.Fatal(err)
+	}
+	claims, _ = h.verify(t, "acme", tok.AccessToken)
+	if claims["scope"] != "urn:acme/orders:read" || !slices.Equal(anyStrings(claims["aud"]), []string{"urn:acme/orders"}) ||
+		!slices.Equal(anyStrings(claims["permissions"]), []string{"read"}) ||
+		claims["client_tier"] != "gold" || !slices.Equal(anyStrings(claims["client_region"]), []string{"eu", "us"}) {
+		t.Errorf("worker's claims = %v", claims)
+	}
+	if exp, iat := claims["exp"].(float64), claims["iat"].(float64); exp-iat != 600 {
+		t.Errorf("lifetime %v s, want the client's 600", exp-iat)
+	}
+	tok, err = h.clientCredentials(t, "acme", workerID, workerSecret, oauth2.AuthStyleInParams, "urn:acme/orders:write")
+	if err != nil {
+		t.Fatal(err)
+	}
+	claims, _ = h.verify(t, "acme", tok.AccessToken)
+	if scopes := strings.Fields(claims["scope"].(string)); !slices.Equal(scopes, []string{"urn:acme/orders:read", "urn:acme/orders:write"}) ||
+		len(anyStrings(claims["permissions"])) != 3 {
+		t.Errorf("with the optional scope: %v", claims)
+	}
+	// A scope the client has neither by default nor as an option.
+	if _, err := h.clientCredentials(t, "acme", workerID, workerSecret, oauth2.AuthStyleInParams, "clavis:admin"); retrieveCode(err) != "invalid_scope" {
+		t.Errorf("an unregistered scope: %v, want invalid_scope", err)
+	}
+	// Only the registered authentication method.
+	if _, err := h.clientCredentials(t, "acme", workerID, workerSecret, oauth2.AuthStyleInHeader); retrieveCode(err) != "invalid_client" {
+		t.Errorf("client_secret_basic for a client_secret_post client: %v, want invalid_client", err)
+	}
+
+	// Every RFC 6749 §5.2 error the grant can meet changes nothing.
+	before := h.head(t)
+	cc := url.Values{"grant_type": {"client_credentials"}}
+	r := h.tokenCall(t, "acme", cc, adminID, "cls_wrong")
+	wantOAuthError(t, r, 401, "invalid_client")
+	if !strings.HasPrefix(r.header.Get("WWW-Authenticate"), "Basic") {
+		t.Errorf("invalid_client after Basic without WWW-Authenticate: %v", r.header)
+	}
+	wantOAuthError(t, h.tokenCall(t, "acme", cc, "no-such-client", adminSecret), 401, "invalid_client")
+	wantOAuthError(t, h.tokenCall(t, "acme", cc), 401, "invalid_client")
+	wantOAuthError(t, h.tokenCall(t, "acme", cc, beta["client_id"].(string), beta["client_secret"].(string)), 401, "invalid_client")
+	wantOAuthError(t, h.tokenCall(t, "acme", url.Values{"grant_type": {"password"}, "username": {"u"}, "password": {"p"}}, adminID, adminSecret), 400, "unsupported_grant_type")
+	wantOAuthError(t, h.tokenCall(t, "acme", url.Values{}, adminID, adminSecret), 400, "invalid_request")
+	wantOAuthError(t, h.tokenCall(t, "acme", url.Values{"grant_type": {"client_credentials"}, "audience": {"https://other"}}, adminID, adminSecret), 400, "invalid_request")
+	wantOAuthError(t, h.tokenCall(t, "acme", url.Values{"grant_type": {"client_credentials"}, "scope": {"openid"}}, adminID, adminSecret), 400, "invalid_scope")
+	h.tokenCall(t, "nope", cc, adminID, adminSecret).want(t, 404)
+	h.tokenCall(t, "NOPE", cc, adminID, adminSecret).want(t, 404)
+	// A client whose grants do not include client_credentials.
+	web := h.createClient(t, "acme", webClient("urn:acme/web"))
+	before = h.head(t)
+	wantOAuthError(t, h.tokenCall(t, "acme", cc, web["client_id"].(string), web["client_secret"].(string)), 400, "unauthorized_client")
+	h.unchanged(t, before, "refused token requests")
+
+	// Secret rotation: old and new secrets both work until the old one
+	// expires; a revoked secret works no more.
+	rotated := h.call(t, "POST", "/t/acme/admin/clients/"+adminID+"/secrets/rotate", map[string]any{"overlap_seconds": 3600}).want(t, 200).object(t)
+	newSecret := rotated["client_secret"].(string)
+	for _, s := range []string{adminSecret, newSecret} {
+		if _, err := h.clientCredentials(t, "acme", adminID, s, oauth2.AuthStyleInHeader); err != nil {
+			t.Errorf("during the overlap: %v", err)
+		}
+	}
+	var oldID string
+	for _, s := range h.call(t, "GET", "/t/acme/admin/clients/"+adminID, nil).want(t, 200).object(t)["secrets"].([]any) {
+		if s := s.(map[string]any); s["expires_at"] != nil {
+			oldID = s["id"].(string)
+		}
+	}
+	h.call(t, "DELETE", "/t/acme/admin/clients/"+adminID+"/secrets/"+oldID, nil).want(t, 200)
+	wantOAuthError(t, h.tokenCall(t, "acme", cc, adminID, adminSecret), 401, "invalid_client")
+
+	// A deactivated client, and every client of a suspended tenant, get
+	// nothing.
+	h.call(t, "POST", "/t/acme/admin/clients/"+workerID+"/deactivate", map[string]any{"reason": "test"}).want(t, 200)
+	wantOAuthError(t, h.tokenCall(t, "acme", url.Values{"grant_type": {"client_credentials"}, "client_id": {workerID}, "client_secret": {workerSecret}}), 401, "invalid_client")
+	h.call(t, "POST", "/admin/tenants/acme/suspend", map[string]any{"reason": "test"}).want(t, 200)
+	wantOAuthError(t, h.tokenCall(t, "acme", cc, adminID, newSecret), 401, "invalid_client")
+	h.call(t, "POST", "/admin/tenants/acme/resume", nil).want(t, 200)
+	if _, err := h.clientCredentials(t, "acme", adminID, newSecret, oauth2.AuthStyleInHeader); err != nil {
+		t.Errorf("after resuming: %v", err)
+	}
+}
+
+func TestTokensAcrossKeyRotation(t *testing.T) {
+	t.Parallel()
+	h := startAdmin(t)
+	admin := h.createTenant(t, "acme")["admin_client"].(map[string]any)
+	id, secret := admin["client_id"].(string), admin["client_secret"].(string)
+	before, err := h.clientCredentials(t, "acme", id, secret, oauth2.AuthStyleInHeader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, oldHeader := h.verify(t, "acme", before.AccessToken)
+
+	// With a lead time the old key keeps signing.
+	h.call(t, "POST", "/admin/tenants/acme/keys/rotate", map[string]any{"alg": "RS256", "lead_seconds": 600}).want(t, 200)
+	during, err := h.clientCredentials(t, "acme", id, secret, oauth2.AuthStyleInHeader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, hd := h.verify(t, "acme", during.AccessToken); hd.KeyID != oldHeader.KeyID {
+		t.Errorf("during the lead time %s signs, want %s", hd.KeyID, oldHeader.KeyID)
+	}
+	// Without one the new key signs at once; tokens of both verify.
+	h.call(t, "POST", "/admin/tenants/acme/keys/rotate", map[string]any{"alg": "EdDSA", "lead_seconds": 0}).want(t, 200)
+	after, err := h.clientCredentials(t, "acme", id, secret, oauth2.AuthStyleInHeader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, newHeader := h.verify(t, "acme", after.AccessToken)
+	if newHeader.KeyID == oldHeader.KeyID || newHeader.Algorithm != "EdDSA" {
+		t.Errorf("after rotating: %+v", newHeader)
+	}
+	h.verify(t, "acme", before.AccessToken)
+
+	// Another tenant's keys verify none of them.
+	h.createTenant(t, "beta")
+	keys := oidc.NewRemoteKeySet(t.Context(), h.url+"/t/beta/jwks.json")
+	if _, err := keys.VerifySignature(context.Background(), after.AccessToken); err == nil {
+		t.Error("beta's JWKS verifies acme's token")
+	}
+}
+
+func TestAuthorizationServerMetadata(t *testing.T) {
+	t.Parallel()
+	h := startAdmin(t)
+	h.createTenant(t, "acme")
+	h.createClient(t, "acme", map[string]any{"type": "confidential", "client_name": "Orders API", "code": "urn:acme/orders",
+		"redirect_uris": []string{"https://orders.example.com/cb"}, "api_scopes": []string{"read"}})
+	r := h.call(t, "GET", "/t/acme/.well-known/oauth-authorization-server", nil, noAuth).want(t, 200)
+	var m map[string]any
+	if err := json.Unmarshal(r.body, &m); err != nil {
+		t.Fatal(err)
+	}
+	if m["issuer"] != testIssuer+"acme" || m["token_endpoint"] != testIssuer+"acme/oauth2/token" || m["jwks_uri"] != testIssuer+"acme/jwks.json" ||
+		!slices.Equal(anyStrings(m["grant_types_supported"]), []string{"client_credentials"}) ||
+		!slices.Equal(anyStrings(m["token_endpoint_auth_methods_supported"]), []string{"client_secret_basic", "client_secret_post"}) ||
+		!slices.Contains(anyStrings(m["scopes_supported"]), "urn:acme/orders:read") ||
+		!slices.Equal(anyStrings(m["access_token_signing_alg_values_supported"]), []string{"ES256"}) {
+		t.Errorf("metadata = %v", m)
+	}
+	h.call(t, "GET", "/t/nope/.well-known/oauth-authorization-server", nil, noAuth).want(t, 404)
+}
+
+// anyStrings turns a decoded JSON string or array of strings into strings.
+func anyStrings(v any) []string {
+	switch v := v.(type) {
+	case string:
+		return []string{v}
+	case []any:
+		out := make([]string, 0, len(v))
+		for _, x := range v {
+			s, _ := x.(string)
+			out = append(out, s)
+		}
+		return out
+	}
+	return nil
+}
+
+func TestTenantAdminTokens(t *testing.T) {
+	t.Parallel()
+	h := startAdmin(t)
+	admin := h.createTenant(t, "acme")["admin_client"].(map[string]any)
+	h.createTenant(t, "beta")
+	adminID := admin["client_id"].(string)
+	tok, err := h.clientCredentials(t, "acme", adminID, admin["client_secret"].(string), oauth2.AuthStyleInHeader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	as := token(tok.AccessToken)
+
+	// clavis:admin manages the tenant's clients, as its admin client.
+	created := h.call(t, "POST", "/t/acme/admin/clients", webClient("urn:acme/web"), as).want(t, 201).object(t)
+	h.call(t, "GET", "/t/acme/admin/clients", nil, as).want(t, 200)
+	hist := h.call(t, "GET", "/t/acme/admin/clients/"+created["client_id"].(string)+"/history", nil, as).want(t, 200).object(t)
+	if ev := hist["events"].([]any)[0].(map[string]any); ev["actor"] != "client:"+adminID {
+		t.Errorf("the event's actor = %v, want client:%s", ev["actor"], adminID)
+	}
+
+	// Another tenant answers "not found", exactly as one that does not
+	// exist; the platform API is the operator's.
+	before := h.head(t)
+	for _, path := range []string{"/t/beta/admin/clients", "/t/nope/admin/clients"} {
+		checkProblem(t, h.call(t, "GET", path, nil, as), 404, httpapi.ProblemNotFound, "")
+		checkProblem(t, h.call(t, "POST", path, webClient("urn:x/web"), as), 404, httpapi.ProblemNotFound, "")
+	}
+	checkProblem(t, h.call(t, "GET", "/admin/tenants", nil, as), 403, httpapi.ProblemForbidden, "")
+	checkProblem(t, h.call(t, "POST", "/admin/tenants/acme/keys/rotate", nil, as), 403, httpapi.ProblemForbidden, "")
+	h.unchanged(t, before, "a tenant token out of its tenant")
+
+	// clavis:clients:read reads and writes nothing.
+	reader := h.createClient(t, "acme", map[string]any{"type": "m2m", "client_name": "Auditor", "code": "urn:acme/auditor",
+		"grant_types": []string{"client_credentials"}, "default_scopes": []string{"clavis:clients:read"}})
+	rt, err := h.clientCredentials(t, "acme", reader["client_id"].(string), reader["client_secret"].(string), oauth2.AuthStyleInHeader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.call(t, "GET", "/t/acme/admin/clients", nil, token(rt.AccessToken)).want(t, 200)
+	h.call(t, "GET", "/t/acme/admin/export", nil, token(rt.AccessToken)).want(t, 200)
+	before = h.head(t)
+	r := h.call(t, "POST", "/t/acme/admin/clients", webClient("urn:acme/other"), token(rt.AccessToken))
+	checkProblem(t, r, 403, httpapi.ProblemForbidden, "")
+	if !strings.Contains(r.header.Get("WWW-Authenticate"), "insufficient_scope") {
+		t.Errorf("403 without insufficient_scope: %v", r.header)
+	}
+	h.unchanged(t, before, "a write with a read-only token")
+
+	// A token is worthless once its client is deactivated, or its tenant
+	// suspended; a tampered one never worked.
+	h.call(t, "POST", "/t/acme/admin/clients/"+reader["client_id"].(string)+"/deactivate", map[string]any{"reason": "gone"}).want(t, 200)
+	h.call(t, "GET", "/t/acme/admin/clients", nil, token(rt.AccessToken)).want(t, 401)
+	h.call(t, "POST", "/admin/tenants/acme/suspend", nil).want(t, 200)
+	h.call(t, "GET", "/t/acme/admin/clients", nil, as).want(t, 401)
+	h.call(t, "POST", "/admin/tenants/acme/resume", nil).want(t, 200)
+	h.call(t, "GET", "/t/acme/admin/clients", nil, as).want(t, 200)
+	parts := strings.Split(tok.AccessToken, ".")
+	forged := parts[0] + "." + strings.TrimRight(parts[1], "A") + "B." + parts[2]
+	h.call(t, "GET", "/t/acme/admin/clients", nil, token(forged)).want(t, 401)
+	h.call(t, "GET", "/t/acme/admin/clients", nil, token(parts[0]+"."+parts[1]+".")).want(t, 401)
+}
