@@ -7,6 +7,8 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -16,6 +18,7 @@ import (
 	httpapi "github.com/clavisiam/clavis/http"
 	"github.com/clavisiam/clavis/http/oauth"
 	"github.com/clavisiam/clavis/projections"
+	"github.com/clavisiam/clavis/projections/cache"
 	"github.com/clavisiam/clavis/projections/feed"
 	"github.com/clavisiam/clavis/tenants"
 	"github.com/clavisiam/clavis/tenants/signing"
@@ -42,6 +45,29 @@ type app struct {
 	feed  *feed.Feed
 	// admin holds the command services and the read model the API uses.
 	admin httpapi.Admin
+}
+
+// The token path's cache: how long an entry may live without an event
+// evicting it (what a deactivation may take to apply while NATS is away),
+// and how many tenants and clients it holds.
+const (
+	tokenCacheTTL  = 10 * time.Second
+	tokenCacheSize = 200_000
+)
+
+// serveGCPercent is the garbage collector's target (GOGC) when the
+// environment sets none. The token path allocates briskly on a small
+// live heap (tens of MB), and the default 100 collected so often that at
+// 64 connections it cost a quarter of the requests (measured with clavis
+// bench token: 7,600 → 10,000 requests/s); 400 lets the heap grow to five
+// times the live data instead of twice.
+const serveGCPercent = 400
+
+// tuneGC applies serveGCPercent unless GOGC is set.
+func tuneGC(getenv func(string) string) {
+	if getenv("GOGC") == "" {
+		debug.SetGCPercent(serveGCPercent)
+	}
 }
 
 // newApp builds a node from cfg: it resolves the root token, opens (and,
@@ -89,7 +115,14 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger) (*app, error) {
 	if err != nil {
 		return fail(err)
 	}
-	provider, err := oauth.New(admin.ReadModel, keys, cfg.PublicURL, log)
+	// The token path reads tenants and clients from memory; the feed
+	// evicts what its events change.
+	hot, err := cache.New(admin.ReadModel, tokenCacheTTL, tokenCacheSize)
+	if err != nil {
+		return fail(err)
+	}
+	fd.Observe(hot.Invalidate)
+	provider, err := oauth.New(hot, keys, cfg.PublicURL, log)
 	if err != nil {
 		return fail(err)
 	}
@@ -231,6 +264,7 @@ func (a *app) close() error {
 // not an error.
 func serve(ctx context.Context, cfg Config, log *slog.Logger, _ io.Writer) error {
 	log.Info("starting clavis", "version", version)
+	tuneGC(os.Getenv)
 	shutdownTelemetry, err := setupTelemetry(ctx)
 	if err != nil {
 		return err

@@ -63,7 +63,15 @@ type Feed struct {
 	// delivered is when NATS last delivered a batch (Unix nanoseconds).
 	delivered atomic.Int64
 	tracer    trace.Tracer
+	// observers learn of every batch once the read model holds it.
+	observers []func([]eventstore.Event)
 }
+
+// Observe makes the feed call fn with every batch NATS delivered once
+// the projection holds it (whichever node applied it), in order, from the
+// feed's goroutine: caches of the read model evict what changed. Call it
+// before Run.
+func (f *Feed) Observe(fn func([]eventstore.Event)) { f.observers = append(f.observers, fn) }
 
 // New returns a feed of p from the internal stream named by names; store
 // is where the watchdog looks for events NATS has not delivered.
@@ -226,6 +234,11 @@ func (f *Feed) apply(ctx context.Context, batch []eventstore.Event) error {
 				attribute.Int("clavis.batch", len(batch))))
 	}
 	err := f.p.Apply(ctx, batch)
+	if err == nil {
+		for _, fn := range f.observers {
+			fn(batch)
+		}
+	}
 	for _, sp := range spans {
 		if err != nil {
 			sp.SetStatus(codes.Error, "apply failed")

@@ -1,0 +1,88 @@
+package oauth_test
+
+import (
+	"context"
+	"crypto/rand"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/clavisiam/clavis/eventstore/sqlite"
+	"github.com/clavisiam/clavis/http/oauth"
+	"github.com/clavisiam/clavis/projections"
+	"github.com/clavisiam/clavis/projections/cache"
+	projsqlite "github.com/clavisiam/clavis/projections/sqlite"
+	"github.com/clavisiam/clavis/tenants"
+	"github.com/clavisiam/clavis/tenants/signing"
+)
+
+// BenchmarkServeToken issues client_credentials tokens (JWT, ES256) from
+// the provider directly, without HTTP: fosite, client authentication,
+// the read model (SQLite) or the cache serve puts in front of it, and
+// signing.
+func BenchmarkServeToken(b *testing.B) {
+	ctx := context.Background()
+	store, err := sqlite.Open(ctx, filepath.Join(b.TempDir(), "clavis.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer store.Close()
+	rm := projsqlite.New(store.DB())
+	projector, err := projections.NewProjector(rm, store, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	master := make([]byte, signing.MasterKeySize)
+	_, _ = rand.Read(master)
+	keys, err := signing.NewKeyring(master)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ts, err := tenants.NewTenants(store, keys)
+	if err != nil {
+		b.Fatal(err)
+	}
+	created, err := ts.Create(ctx, tenants.Request{Actor: "bench"}, "acme", "Acme")
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := projector.CatchUp(ctx); err != nil {
+		b.Fatal(err)
+	}
+	hot, err := cache.New(rm, time.Minute, 1000)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, dir := range []struct {
+		name string
+		dir  oauth.Directory
+	}{{"read-model", rm}, {"cached", hot}} {
+		b.Run(dir.name, func(b *testing.B) { benchToken(b, dir.dir, keys, created) })
+	}
+}
+
+func benchToken(b *testing.B, dir oauth.Directory, keys *signing.Keyring, created tenants.CreatedTenant) {
+	p, err := oauth.New(dir, keys, "http://127.0.0.1", nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	body := url.Values{"grant_type": {"client_credentials"}}.Encode()
+	id, secret := created.AdminClient.ClientID, created.AdminSecret.Value
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			r := httptest.NewRequest(http.MethodPost, "/t/acme/oauth2/token", strings.NewReader(body))
+			r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			r.SetBasicAuth(id, secret)
+			w := httptest.NewRecorder()
+			if err := p.ServeToken(w, r, "acme"); err != nil || w.Code != http.StatusOK {
+				b.Fatalf("token: %d %v %s", w.Code, err, w.Body)
+			}
+		}
+	})
+}

@@ -1,0 +1,175 @@
+package cache
+
+import (
+	"crypto/rand"
+	"errors"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/clavisiam/clavis/domain/client"
+	"github.com/clavisiam/clavis/eventstore"
+	"github.com/clavisiam/clavis/eventstore/sqlite"
+	"github.com/clavisiam/clavis/projections"
+	projsqlite "github.com/clavisiam/clavis/projections/sqlite"
+	"github.com/clavisiam/clavis/tenants"
+	"github.com/clavisiam/clavis/tenants/signing"
+)
+
+// world is a tenant with one client in a real SQLite read model.
+type world struct {
+	store     *sqlite.Store
+	rm        projections.ReadModel
+	projector *projections.Projector
+	clients   *tenants.Clients
+	tenants   *tenants.Tenants
+	clientID  string
+}
+
+func newWorld(t *testing.T) *world {
+	t.Helper()
+	ctx := t.Context()
+	store, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "clavis.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	rm := projsqlite.New(store.DB())
+	p, err := projections.NewProjector(rm, store, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	master := make([]byte, signing.MasterKeySize)
+	_, _ = rand.Read(master)
+	keys, _ := signing.NewKeyring(master)
+	ts, err := tenants.NewTenants(store, keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs, err := tenants.NewClients(store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	created, err := ts.Create(ctx, tenants.Request{Actor: "test"}, "acme", "Acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &world{store: store, rm: rm, projector: p, clients: cs, tenants: ts, clientID: created.AdminClient.ClientID}
+	w.catchUp(t)
+	return w
+}
+
+// catchUp applies the store to the read model and returns what it applied.
+func (w *world) catchUp(t *testing.T) []eventstore.Event {
+	t.Helper()
+	before, err := w.projector.Position(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.projector.CatchUp(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	events, err := w.store.ReadAll(t.Context(), before, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return events
+}
+
+func TestCacheEvictsOnEvents(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	ctx := t.Context()
+	c, err := New(w.rm, time.Hour, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := c.ClientByID(ctx, w.clientID)
+	if err != nil || !v.Active {
+		t.Fatalf("client = %+v, %v", v, err)
+	}
+	if _, err := c.Tenant(ctx, "acme"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.ClientByID(ctx, "nope"); !errors.Is(err, projections.ErrNotFound) {
+		t.Fatalf("unknown client: %v", err)
+	}
+
+	// The read model changes; the cache answers what it holds until the
+	// events reach it.
+	if _, err := w.clients.Deactivate(ctx, tenants.Request{Actor: "test"}, "acme", w.clientID, "gone"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.tenants.Suspend(ctx, tenants.Request{Actor: "test"}, "acme", "unpaid"); err != nil {
+		t.Fatal(err)
+	}
+	events := w.catchUp(t)
+	if v, _ := c.ClientByID(ctx, w.clientID); !v.Active {
+		t.Fatal("the cache did not hold the client: this test proves nothing")
+	}
+	c.Invalidate(events)
+	if v, _ := c.ClientByID(ctx, w.clientID); v.Active {
+		t.Error("still active after its deactivation reached the cache")
+	}
+	if v, _ := c.Tenant(ctx, "acme"); !v.Suspended {
+		t.Error("still not suspended after its suspension reached the cache")
+	}
+}
+
+func TestCacheMissesAreCachedAndEvicted(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	ctx := t.Context()
+	c, _ := New(w.rm, time.Hour, 100)
+	s := client.DefaultSettings(client.TypeM2M)
+	s.ClientName, s.Code = "Late", "urn:acme/late"
+	reg, err := w.clients.Register(ctx, tenants.Request{Actor: "test"}, "acme", s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Looked up before the read model has it: a miss, and cached.
+	if _, err := c.ClientByID(ctx, reg.Client.ClientID); !errors.Is(err, projections.ErrNotFound) {
+		t.Fatalf("before the projection: %v", err)
+	}
+	events := w.catchUp(t)
+	if _, err := c.ClientByID(ctx, reg.Client.ClientID); !errors.Is(err, projections.ErrNotFound) {
+		t.Fatalf("the miss was not cached: %v", err)
+	}
+	// Its registration evicts the miss.
+	c.Invalidate(events)
+	if v, err := c.ClientByID(ctx, reg.Client.ClientID); err != nil || v.Settings.Code != "urn:acme/late" {
+		t.Fatalf("after the registration reached the cache: %+v, %v", v, err)
+	}
+}
+
+func TestCacheExpiresAndBounds(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	ctx := t.Context()
+	c, _ := New(w.rm, time.Minute, 3)
+	now := time.Now()
+	c.now = func() time.Time { return now }
+	if _, err := c.ClientByID(ctx, w.clientID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.clients.Deactivate(ctx, tenants.Request{Actor: "test"}, "acme", w.clientID, "gone"); err != nil {
+		t.Fatal(err)
+	}
+	w.catchUp(t) // but nothing tells the cache
+	if v, _ := c.ClientByID(ctx, w.clientID); !v.Active {
+		t.Fatal("not cached")
+	}
+	now = now.Add(time.Minute)
+	if v, _ := c.ClientByID(ctx, w.clientID); v.Active {
+		t.Error("an entry outlived its time to live")
+	}
+	for _, id := range []string{"a", "b", "c", "d", "e"} {
+		_, _ = c.ClientByID(ctx, id)
+	}
+	if _, n := c.Len(); n > 3 {
+		t.Errorf("%d clients held, at most 3 allowed", n)
+	}
+	if _, err := New(nil, time.Minute, 1); err == nil {
+		t.Error("New accepted no reader")
+	}
+}
