@@ -27,6 +27,7 @@ func WithOAuth(p *oauth.Provider) Option {
 // oauthRoutes registers every tenant's OAuth 2.0 endpoints.
 func (s *Server) oauthRoutes() {
 	s.app.Post("/t/:tenant/oauth2/token", s.token)
+	s.app.Post("/t/:tenant/oauth2/introspect", s.introspect)
 	s.app.Get("/t/:tenant/.well-known/oauth-authorization-server", s.authorizationServerMetadata)
 }
 
@@ -35,14 +36,20 @@ func notFound() *Problem {
 	return &Problem{Type: ProblemNotFound, Title: "Not found", Status: http.StatusNotFound, Detail: "There is no such resource."}
 }
 
-func (s *Server) token(c *fiber.Ctx) error {
+func (s *Server) token(c *fiber.Ctx) error { return s.serveOAuth(c, s.oauth.ServeToken) }
+
+func (s *Server) introspect(c *fiber.Ctx) error { return s.serveOAuth(c, s.oauth.ServeIntrospect) }
+
+// serveOAuth runs one of the provider's endpoints for the {tenant} of c;
+// a tenant that does not exist is "not found", as everywhere.
+func (s *Server) serveOAuth(c *fiber.Ctx, endpoint func(http.ResponseWriter, *http.Request, string) error) error {
 	slug, err := tenantParam(c, "tenant")
 	if err != nil {
 		return err
 	}
 	c.Set(fiber.HeaderCacheControl, "no-store")
 	var served error
-	if err := serveNetHTTP(c, func(w http.ResponseWriter, r *http.Request) { served = s.oauth.ServeToken(w, r, slug) }); err != nil {
+	if err := serveNetHTTP(c, func(w http.ResponseWriter, r *http.Request) { served = endpoint(w, r, slug) }); err != nil {
 		return err
 	}
 	if errors.Is(served, oauth.ErrUnknownTenant) {

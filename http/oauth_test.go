@@ -1,6 +1,7 @@
 package httpapi_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -360,4 +361,87 @@ func TestTenantAdminTokens(t *testing.T) {
 	forged := parts[0] + "." + strings.TrimRight(parts[1], "A") + "B." + parts[2]
 	h.call(t, "GET", "/t/acme/admin/clients", nil, token(forged)).want(t, 401)
 	h.call(t, "GET", "/t/acme/admin/clients", nil, token(parts[0]+"."+parts[1]+".")).want(t, 401)
+}
+
+// introspect posts a token to a tenant's introspection endpoint,
+// authenticated with HTTP Basic when basic holds an id and a secret.
+func (h *adminHarness) introspect(t *testing.T, tenant, tok string, basic ...string) response {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), "POST", h.url+"/t/"+tenant+"/oauth2/introspect", strings.NewReader(url.Values{"token": {tok}}.Encode()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if len(basic) == 2 {
+		req.SetBasicAuth(url.QueryEscape(basic[0]), url.QueryEscape(basic[1]))
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	r := response{status: res.StatusCode, header: res.Header, body: b}
+	h.k.checkResponse(t, "POST", "/t/"+tenant+"/oauth2/introspect", r)
+	return r
+}
+
+func TestIntrospection(t *testing.T) {
+	t.Parallel()
+	h := startAdmin(t)
+	admin := h.createTenant(t, "acme")["admin_client"].(map[string]any)
+	adminID, adminSecret := admin["client_id"].(string), admin["client_secret"].(string)
+	beta := h.createTenant(t, "beta")["admin_client"].(map[string]any)
+	rs := h.createClient(t, "acme", map[string]any{"type": "m2m", "client_name": "Resource server", "code": "urn:acme/rs",
+		"grant_types": []string{"client_credentials"}})
+	as := []string{rs["client_id"].(string), rs["client_secret"].(string)}
+
+	tok, err := h.clientCredentials(t, "acme", adminID, adminSecret, oauth2.AuthStyleInHeader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := h.introspect(t, "acme", tok.AccessToken, as...).want(t, 200).object(t)
+	if got["active"] != true || got["client_id"] != adminID || got["sub"] != adminID || got["scope"] != "clavis:admin" ||
+		got["iss"] != testIssuer+"acme" || got["token_type"] != "Bearer" || got["exp"] == nil || got["jti"] == nil {
+		t.Errorf("introspection = %v", got)
+	}
+
+	// Inactive: garbage, another tenant's token, a token at another
+	// tenant's endpoint; they say nothing but active: false.
+	betaTok, err := h.clientCredentials(t, "beta", beta["client_id"].(string), beta["client_secret"].(string), oauth2.AuthStyleInHeader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, tk := range map[string]string{"garbage": "not-a-token", "another tenant's": betaTok.AccessToken,
+		"truncated": tok.AccessToken[:len(tok.AccessToken)-4]} {
+		if r := h.introspect(t, "acme", tk, as...).want(t, 200); string(bytes.TrimSpace(r.body)) != `{"active":false}` {
+			t.Errorf("%s token: %s", name, r.body)
+		}
+	}
+	if r := h.introspect(t, "beta", tok.AccessToken, beta["client_id"].(string), beta["client_secret"].(string)).want(t, 200); string(bytes.TrimSpace(r.body)) != `{"active":false}` {
+		t.Errorf("acme's token at beta: %s", r.body)
+	}
+
+	// Who may ask: an authenticated, non-public client of the tenant.
+	spa := h.createClient(t, "acme", spaClient("urn:acme/spa"))
+	req := url.Values{"token": {tok.AccessToken}, "client_id": {spa["client_id"].(string)}}
+	r, err := http.PostForm(h.url+"/t/acme/oauth2/introspect", req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Body.Close()
+	if r.StatusCode != 401 {
+		t.Errorf("a public client introspects: %d", r.StatusCode)
+	}
+	wantOAuthError(t, h.introspect(t, "acme", tok.AccessToken), 401, "invalid_client")
+	wantOAuthError(t, h.introspect(t, "acme", tok.AccessToken, as[0], "cls_wrong"), 401, "invalid_client")
+	wantOAuthError(t, h.introspect(t, "acme", tok.AccessToken, beta["client_id"].(string), beta["client_secret"].(string)), 401, "invalid_client")
+	wantOAuthError(t, h.introspect(t, "acme", "", as...), 400, "invalid_request")
+	h.introspect(t, "nope", tok.AccessToken, as...).want(t, 404)
+
+	// A deactivated client's token is inactive at once.
+	h.call(t, "POST", "/t/acme/admin/clients/"+adminID+"/deactivate", map[string]any{"reason": "test"}).want(t, 200)
+	if r := h.introspect(t, "acme", tok.AccessToken, as...).want(t, 200); string(bytes.TrimSpace(r.body)) != `{"active":false}` {
+		t.Errorf("a deactivated client's token: %s", r.body)
+	}
 }

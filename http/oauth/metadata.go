@@ -16,6 +16,8 @@ type Metadata struct {
 	ResponseTypesSupported               []string `json:"response_types_supported"`
 	GrantTypesSupported                  []string `json:"grant_types_supported"`
 	TokenEndpointAuthMethodsSupported    []string `json:"token_endpoint_auth_methods_supported"`
+	IntrospectionEndpoint                string   `json:"introspection_endpoint"`
+	IntrospectionEndpointAuthMethods     []string `json:"introspection_endpoint_auth_methods_supported"`
 	ScopesSupported                      []string `json:"scopes_supported,omitempty"`
 	AccessTokenSigningAlgValuesSupported []string `json:"access_token_signing_alg_values_supported,omitempty"`
 }
@@ -30,8 +32,15 @@ func (p *Provider) Metadata(slug string, scopes, algs []string) Metadata {
 		JWKSURI:                              issuer + "/jwks.json",
 		ResponseTypesSupported:               []string{}, // no authorization endpoint yet
 		GrantTypesSupported:                  slices.Clone(grantTypes),
-		TokenEndpointAuthMethodsSupported:    []string{string(client.AuthClientSecretBasic), string(client.AuthClientSecretPost)},
+		TokenEndpointAuthMethodsSupported:    authMethods(),
+		IntrospectionEndpoint:                issuer + "/oauth2/introspect",
+		IntrospectionEndpointAuthMethods:     authMethods(),
 		ScopesSupported:                      scopes,
 		AccessTokenSigningAlgValuesSupported: algs,
 	}
+}
+
+// authMethods are the client authentication methods the endpoints take.
+func authMethods() []string {
+	return []string{string(client.AuthClientSecretBasic), string(client.AuthClientSecretPost)}
 }

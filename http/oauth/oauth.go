@@ -50,7 +50,7 @@ type Provider struct {
 	keys      *signing.Keyring
 	publicURL string
 	log       *slog.Logger
-	fosite    fosite.OAuth2Provider
+	fosite    *fosite.Fosite
 	now       func() time.Time
 
 	// opened caches opened signing keys by tenant and kid: opening one

@@ -26,10 +26,13 @@ type AccessToken struct {
 	ClientID string
 	// Scopes are the scopes it grants.
 	Scopes []string
-	// Expiry is when it expires.
-	Expiry time.Time
+	// Expiry is when it expires, IssuedAt when it was issued.
+	Expiry, IssuedAt time.Time
 	// ID is its jti.
 	ID string
+	// Issuer, Subject and Audience are its iss, sub and aud.
+	Issuer, Subject string
+	Audience        []string
 }
 
 // clockSkew is how far in the future a token's iat may be.
@@ -94,6 +97,7 @@ func (p *Provider) VerifyAccessToken(ctx context.Context, token string) (AccessT
 		Sub      string `json:"sub"`
 		ClientID string `json:"client_id"`
 		Scope    string `json:"scope"`
+		Aud      any    `json:"aud"`
 		Exp      *int64 `json:"exp"`
 		Iat      *int64 `json:"iat"`
 		JTI      string `json:"jti"`
@@ -122,7 +126,25 @@ func (p *Provider) VerifyAccessToken(ctx context.Context, token string) (AccessT
 		return AccessToken{}, invalid("client inactive or of another tenant")
 	}
 	return AccessToken{Tenant: slug, ClientID: claims.ClientID, Scopes: strings.Fields(claims.Scope),
-		Expiry: time.Unix(*claims.Exp, 0), ID: claims.JTI}, nil
+		Expiry: time.Unix(*claims.Exp, 0), IssuedAt: time.Unix(*claims.Iat, 0), ID: claims.JTI,
+		Issuer: claims.Iss, Subject: claims.Sub, Audience: audience(claims.Aud)}, nil
+}
+
+// audience reads an aud claim: a string or an array of strings.
+func audience(v any) []string {
+	switch v := v.(type) {
+	case string:
+		return []string{v}
+	case []any:
+		out := make([]string, 0, len(v))
+		for _, a := range v {
+			if s, ok := a.(string); ok {
+				out = append(out, s)
+			}
+		}
+		return out
+	}
+	return nil
 }
 
 func invalid(why string) error { return fmt.Errorf("%w: %s", ErrInvalidToken, why) }

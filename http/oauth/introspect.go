@@ -1,0 +1,85 @@
+package oauth
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/ory/fosite"
+)
+
+// introspection is an RFC 7662 answer. An inactive token shows nothing
+// but active.
+type introspection struct {
+	Active    bool     `json:"active"`
+	Scope     string   `json:"scope,omitempty"`
+	ClientID  string   `json:"client_id,omitempty"`
+	Subject   string   `json:"sub,omitempty"`
+	Issuer    string   `json:"iss,omitempty"`
+	Audience  []string `json:"aud,omitempty"`
+	Expiry    int64    `json:"exp,omitempty"`
+	IssuedAt  int64    `json:"iat,omitempty"`
+	ID        string   `json:"jti,omitempty"`
+	TokenType string   `json:"token_type,omitempty"`
+}
+
+// ServeIntrospect is tenant slug's introspection endpoint (RFC 7662): a
+// confidential or m2m client of the tenant, authenticated as at the token
+// endpoint, asks whether a token is active. A token is active when
+// [Provider.VerifyAccessToken] accepts it and the tenant issued it; any
+// other token, a token of another tenant included, is {"active": false}.
+// Public clients may not introspect (invalid_client). For a tenant that
+// does not exist it writes nothing and returns [ErrUnknownTenant].
+func (p *Provider) ServeIntrospect(w http.ResponseWriter, r *http.Request, slug string) error {
+	ctx, err := p.withTenant(r.Context(), slug)
+	if errors.Is(err, ErrUnknownTenant) {
+		return err
+	}
+	ar := fosite.NewAccessRequest(nil)
+	if err != nil {
+		p.writeError(r.Context(), w, r, ar, fosite.ErrServerError.WithWrap(err))
+		return nil
+	}
+	if r.Method != http.MethodPost {
+		p.writeError(ctx, w, r, ar, fosite.ErrInvalidRequest.WithHint("Introspection takes POST."))
+		return nil
+	}
+	if err := r.ParseForm(); err != nil {
+		p.writeError(ctx, w, r, ar, fosite.ErrInvalidRequest.WithHint("The body is not a form."))
+		return nil
+	}
+	if r.Header.Get("Authorization") == "" && r.PostForm.Get("client_id") == "" {
+		p.writeError(ctx, w, r, ar, fosite.ErrInvalidClient.WithHint("The request carries no client authentication."))
+		return nil
+	}
+	c, err := p.fosite.AuthenticateClient(ctx, r, r.PostForm)
+	if err != nil {
+		p.writeError(ctx, w, r, ar, err)
+		return nil
+	}
+	if c.IsPublic() {
+		p.writeError(ctx, w, r, ar, fosite.ErrInvalidClient.WithHint("Public clients may not introspect tokens."))
+		return nil
+	}
+	token := r.PostForm.Get("token")
+	if token == "" {
+		p.writeError(ctx, w, r, ar, fosite.ErrInvalidRequest.WithHint("The token parameter is missing."))
+		return nil
+	}
+	answer := introspection{}
+	at, err := p.VerifyAccessToken(ctx, token)
+	switch {
+	case errors.Is(err, ErrInvalidToken):
+	case err != nil:
+		p.writeError(ctx, w, r, ar, fosite.ErrServerError.WithWrap(err))
+		return nil
+	case at.Tenant == slug:
+		answer = introspection{Active: true, Scope: strings.Join(at.Scopes, " "), ClientID: at.ClientID,
+			Subject: at.Subject, Issuer: at.Issuer, Audience: at.Audience, Expiry: at.Expiry.Unix(),
+			IssuedAt: at.IssuedAt.Unix(), ID: at.ID, TokenType: "Bearer"}
+	}
+	w.Header().Set("Content-Type", "application/json;charset=UTF-8")
+	w.Header().Set("Cache-Control", "no-store")
+	return json.NewEncoder(w).Encode(answer)
+}
