@@ -56,6 +56,8 @@ type Provider struct {
 	// opened caches opened signing keys by tenant and kid: opening one
 	// decrypts and parses it.
 	opened sync.Map // openedKey → signing.Key
+	// verified remembers access tokens whose signature verified.
+	verified verifiedTokens
 }
 
 type openedKey struct{ tenant, kid, sealed string }
@@ -70,7 +72,8 @@ func New(dir Directory, keys *signing.Keyring, publicURL string, log *slog.Logge
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	p := &Provider{dir: dir, keys: keys, publicURL: strings.TrimRight(publicURL, "/"), log: log, now: time.Now}
+	p := &Provider{dir: dir, keys: keys, publicURL: strings.TrimRight(publicURL, "/"), log: log, now: time.Now,
+		verified: verifiedTokens{max: maxVerifiedTokens}}
 
 	cfg := &config{Config: &fosite.Config{
 		AccessTokenLifespan: time.Hour,
@@ -104,6 +107,10 @@ func randomSecret() []byte {
 	_, _ = rand.Read(b)
 	return b
 }
+
+// maxVerifiedTokens bounds the tokens remembered as verified (about 300
+// bytes each).
+const maxVerifiedTokens = 100_000
 
 // Issuer is tenant slug's issuer URL.
 func (p *Provider) Issuer(slug string) string { return p.publicURL + "/t/" + slug }

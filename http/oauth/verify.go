@@ -2,10 +2,12 @@ package oauth
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	jose "github.com/go-jose/go-jose/v3"
@@ -47,7 +49,28 @@ const clockSkew = time.Minute
 // deleted or its tenant suspended. Any failure is [ErrInvalidToken]
 // (wrapped with the reason, which is safe to log); errors reading the
 // read model are returned as they are.
+//
+// A token whose signature verified once is remembered (by its SHA-256)
+// until it expires, so that resource servers introspecting the same
+// token again, and an admin token used for request after request, cost
+// no signature verification; the tenant and client checks run every
+// time.
 func (p *Provider) VerifyAccessToken(ctx context.Context, token string) (AccessToken, error) {
+	sum := sha256.Sum256([]byte(token))
+	if at, ok := p.verified.get(sum, p.now()); ok {
+		return p.stillValid(ctx, at)
+	}
+	at, err := p.verifySignature(ctx, token)
+	if err != nil {
+		return AccessToken{}, err
+	}
+	p.verified.put(sum, at)
+	return p.stillValid(ctx, at)
+}
+
+// verifySignature checks what a token says of itself: its form, issuer,
+// key, signature and times.
+func (p *Provider) verifySignature(ctx context.Context, token string) (AccessToken, error) {
 	jws, err := jose.ParseSigned(token)
 	if err != nil || len(jws.Signatures) != 1 {
 		return AccessToken{}, invalid("not a compact JWS")
@@ -112,22 +135,80 @@ func (p *Provider) VerifyAccessToken(ctx context.Context, token string) (AccessT
 		return AccessToken{}, invalid("expired")
 	case time.Unix(*claims.Iat, 0).After(now.Add(clockSkew)):
 		return AccessToken{}, invalid("issued in the future")
-	case t.Suspended:
+	}
+	return AccessToken{Tenant: slug, ClientID: claims.ClientID, Scopes: strings.Fields(claims.Scope),
+		Expiry: time.Unix(*claims.Exp, 0), IssuedAt: time.Unix(*claims.Iat, 0), ID: claims.JTI,
+		Issuer: claims.Iss, Subject: claims.Sub, Audience: audience(claims.Aud)}, nil
+}
+
+// stillValid checks what may have changed since a token was issued: it
+// has not expired, its tenant is not suspended, its client is active.
+func (p *Provider) stillValid(ctx context.Context, at AccessToken) (AccessToken, error) {
+	if !p.now().Before(at.Expiry) {
+		return AccessToken{}, invalid("expired")
+	}
+	t, err := p.dir.Tenant(ctx, at.Tenant)
+	if errors.Is(err, projections.ErrNotFound) {
+		return AccessToken{}, invalid("tenant gone")
+	}
+	if err != nil {
+		return AccessToken{}, err
+	}
+	if t.Suspended {
 		return AccessToken{}, invalid("tenant suspended")
 	}
-	c, err := p.dir.ClientByID(ctx, claims.ClientID)
+	c, err := p.dir.ClientByID(ctx, at.ClientID)
 	if errors.Is(err, projections.ErrNotFound) {
 		return AccessToken{}, invalid("client gone")
 	}
 	if err != nil {
 		return AccessToken{}, err
 	}
-	if c.Tenant != slug || !c.Active {
+	if c.Tenant != at.Tenant || !c.Active {
 		return AccessToken{}, invalid("client inactive or of another tenant")
 	}
-	return AccessToken{Tenant: slug, ClientID: claims.ClientID, Scopes: strings.Fields(claims.Scope),
-		Expiry: time.Unix(*claims.Exp, 0), IssuedAt: time.Unix(*claims.Iat, 0), ID: claims.JTI,
-		Issuer: claims.Iss, Subject: claims.Sub, Audience: audience(claims.Aud)}, nil
+	return at, nil
+}
+
+// verifiedTokens remembers tokens whose signature verified, by their
+// SHA-256, until they expire; at most max of them (beyond, an arbitrary
+// tenth is forgotten).
+type verifiedTokens struct {
+	mu  sync.RWMutex
+	m   map[[sha256.Size]byte]AccessToken
+	max int
+}
+
+func (v *verifiedTokens) get(sum [sha256.Size]byte, now time.Time) (AccessToken, bool) {
+	v.mu.RLock()
+	at, ok := v.m[sum]
+	v.mu.RUnlock()
+	if ok && !now.Before(at.Expiry) {
+		v.mu.Lock()
+		delete(v.m, sum)
+		v.mu.Unlock()
+		return AccessToken{}, false
+	}
+	return at, ok
+}
+
+func (v *verifiedTokens) put(sum [sha256.Size]byte, at AccessToken) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.m == nil {
+		v.m = map[[sha256.Size]byte]AccessToken{}
+	}
+	if len(v.m) >= v.max {
+		n := v.max/10 + 1
+		for k := range v.m {
+			if n == 0 {
+				break
+			}
+			delete(v.m, k)
+			n--
+		}
+	}
+	v.m[sum] = at
 }
 
 // audience reads an aud claim: a string or an array of strings.
