@@ -445,3 +445,57 @@ func TestIntrospection(t *testing.T) {
 		t.Errorf("a deactivated client's token: %s", r.body)
 	}
 }
+
+func TestReferenceTokens(t *testing.T) {
+	t.Parallel()
+	h := startAdmin(t)
+	h.createTenant(t, "acme")
+	beta := h.createTenant(t, "beta")["admin_client"].(map[string]any)
+	ops := h.createClient(t, "acme", map[string]any{"type": "m2m", "client_name": "Ops", "code": "urn:acme/ops",
+		"grant_types": []string{"client_credentials"}, "default_scopes": []string{"clavis:clients:read"},
+		"access_token_type": "reference", "access_token_lifetime": 300})
+	rs := h.createClient(t, "acme", map[string]any{"type": "m2m", "client_name": "Resource server", "code": "urn:acme/rs",
+		"grant_types": []string{"client_credentials"}})
+	as := []string{rs["client_id"].(string), rs["client_secret"].(string)}
+
+	tok, err := h.clientCredentials(t, "acme", ops["client_id"].(string), ops["client_secret"].(string), oauth2.AuthStyleInHeader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(tok.AccessToken, "clv_acme.") || strings.Count(tok.AccessToken, ".") != 1 || strings.Contains(tok.AccessToken, ops["client_id"].(string)) {
+		t.Fatalf("a reference token shows its content: %s", tok.AccessToken)
+	}
+	got := h.introspect(t, "acme", tok.AccessToken, as...).want(t, 200).object(t)
+	if got["active"] != true || got["client_id"] != ops["client_id"] || got["scope"] != "clavis:clients:read" || got["iss"] != testIssuer+"acme" {
+		t.Errorf("introspection = %v", got)
+	}
+	if exp, iat := got["exp"].(float64), got["iat"].(float64); exp-iat != 300 {
+		t.Errorf("lifetime %v s, want the client's 300", exp-iat)
+	}
+	// It is an admin credential like a JWT.
+	h.call(t, "GET", "/t/acme/admin/clients", nil, token(tok.AccessToken)).want(t, 200)
+
+	flipped := []byte(tok.AccessToken)
+	flipped[len(flipped)-5] ^= 1
+	for name, c := range map[string]struct{ tenant, tok string }{
+		"altered":                 {"acme", string(flipped)},
+		"renamed to beta":         {"acme", strings.Replace(tok.AccessToken, "clv_acme.", "clv_beta.", 1)},
+		"at another tenant":       {"beta", tok.AccessToken},
+		"another tenant's prefix": {"acme", "clv_nope." + strings.SplitN(tok.AccessToken, ".", 2)[1]},
+	} {
+		caller := as
+		if c.tenant == "beta" {
+			caller = []string{beta["client_id"].(string), beta["client_secret"].(string)}
+		}
+		if r := h.introspect(t, c.tenant, c.tok, caller...).want(t, 200); string(bytes.TrimSpace(r.body)) != `{"active":false}` {
+			t.Errorf("%s: %s", name, r.body)
+		}
+	}
+	h.call(t, "GET", "/t/acme/admin/clients", nil, token(string(flipped))).want(t, 401)
+
+	// Deactivation applies to reference tokens at once too.
+	h.call(t, "POST", "/t/acme/admin/clients/"+ops["client_id"].(string)+"/deactivate", map[string]any{"reason": "test"}).want(t, 200)
+	if r := h.introspect(t, "acme", tok.AccessToken, as...).want(t, 200); string(bytes.TrimSpace(r.body)) != `{"active":false}` {
+		t.Errorf("a deactivated client's reference token: %s", r.body)
+	}
+}

@@ -8,8 +8,9 @@
 // Served so far: the token endpoint with the client_credentials grant,
 // client authentication with client_secret_basic and client_secret_post
 // (every active secret verifies, in constant time, with SHA-256: server
-// secrets carry 256 bits, so no slow hash is needed), and JWT access
-// tokens (RFC 9068) signed with the tenant's key.
+// secrets carry 256 bits, so no slow hash is needed), access tokens as
+// JWTs (RFC 9068) signed with the tenant's key or, per client, as
+// encrypted reference tokens, and introspection (RFC 7662).
 package oauth
 
 import (
@@ -91,11 +92,11 @@ func New(dir Directory, keys *signing.Keyring, publicURL string, log *slog.Logge
 		SendDebugMessagesToClients: false,
 	}}
 	store := &storage{p: p}
-	strategy := &oauth2.DefaultJWTStrategy{
+	strategy := &accessTokens{p: p, DefaultJWTStrategy: &oauth2.DefaultJWTStrategy{
 		Signer:          &jwt.DefaultSigner{GetPrivateKey: p.signingKey},
 		HMACSHAStrategy: compose.NewOAuth2HMACStrategy(cfg),
 		Config:          cfg,
-	}
+	}}
 	cc := compose.OAuth2ClientCredentialsGrantFactory(cfg, store, strategy).(fosite.TokenEndpointHandler)
 	cfg.TokenEndpointHandlers.Append(cc)
 	p.fosite = fosite.NewOAuth2Provider(store, cfg)

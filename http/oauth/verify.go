@@ -14,6 +14,7 @@ import (
 
 	"github.com/clavisiam/clavis/domain/tenant"
 	"github.com/clavisiam/clavis/projections"
+	"github.com/clavisiam/clavis/tenants/signing"
 )
 
 // ErrInvalidToken is what [Provider.VerifyAccessToken] returns for a token
@@ -69,8 +70,11 @@ func (p *Provider) VerifyAccessToken(ctx context.Context, token string) (AccessT
 }
 
 // verifySignature checks what a token says of itself: its form, issuer,
-// key, signature and times.
+// key, signature (or, for a reference token, its encryption) and times.
 func (p *Provider) verifySignature(ctx context.Context, token string) (AccessToken, error) {
+	if slug, ok := signing.ReferenceTenant(token); ok {
+		return p.openReference(slug, token)
+	}
 	jws, err := jose.ParseSigned(token)
 	if err != nil || len(jws.Signatures) != 1 {
 		return AccessToken{}, invalid("not a compact JWS")
@@ -115,6 +119,25 @@ func (p *Provider) verifySignature(ctx context.Context, token string) (AccessTok
 	if err != nil {
 		return AccessToken{}, invalid("bad signature")
 	}
+	return p.checkClaims(slug, unverified.Iss, payload)
+}
+
+// openReference reads a reference token of tenant slug.
+func (p *Provider) openReference(slug, token string) (AccessToken, error) {
+	if !tenant.ValidSlug(slug) {
+		return AccessToken{}, invalid("not a token of this server")
+	}
+	payload, err := p.keys.OpenReference(slug, token)
+	if err != nil {
+		return AccessToken{}, invalid("reference token does not open")
+	}
+	return p.checkClaims(slug, p.Issuer(slug), payload)
+}
+
+// checkClaims reads the claims of a token of tenant slug, whose issuer
+// must be iss, and checks its times.
+func (p *Provider) checkClaims(slug, iss string, payload []byte) (AccessToken, error) {
+	now := p.now()
 	var claims struct {
 		Iss      string `json:"iss"`
 		Sub      string `json:"sub"`
@@ -125,7 +148,7 @@ func (p *Provider) verifySignature(ctx context.Context, token string) (AccessTok
 		Iat      *int64 `json:"iat"`
 		JTI      string `json:"jti"`
 	}
-	if err := json.Unmarshal(payload, &claims); err != nil || claims.Iss != unverified.Iss {
+	if err := json.Unmarshal(payload, &claims); err != nil || claims.Iss != iss {
 		return AccessToken{}, invalid("claims do not decode")
 	}
 	switch {

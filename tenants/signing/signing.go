@@ -47,8 +47,10 @@ type Keyring struct {
 }
 
 type masterKey struct {
-	id   string
-	aead cipher.AEAD
+	id        string // hex of rawID
+	rawID     []byte
+	aead      cipher.AEAD // seals signing keys
+	reference []byte      // the key of reference tokens, derived
 }
 
 // NewKeyring returns a keyring of the given master keys, each
@@ -71,12 +73,13 @@ func NewKeyring(masters ...[]byte) (*Keyring, error) {
 		if err != nil {
 			return nil, fmt.Errorf("signing: master key %d: %w", i+1, err)
 		}
-		id := masterID(m)
+		raw := masterID(m)
+		id := hex.EncodeToString(raw)
 		if seen[id] {
 			return nil, fmt.Errorf("signing: master key %d is listed twice", i+1)
 		}
 		seen[id] = true
-		k.keys = append(k.keys, masterKey{id: id, aead: aead})
+		k.keys = append(k.keys, masterKey{id: id, rawID: raw, aead: aead, reference: referenceKey(m)})
 	}
 	return k, nil
 }
@@ -104,10 +107,13 @@ func decodeBase64(s string) ([]byte, error) {
 	return base64.RawURLEncoding.DecodeString(s)
 }
 
+// masterIDSize is the size of a master key's id.
+const masterIDSize = 8
+
 // masterID names a master key without revealing it: 8 bytes of a hash.
-func masterID(m []byte) string {
+func masterID(m []byte) []byte {
 	h := sha256.Sum256(append([]byte("clavis master key id\x00"), m...))
-	return hex.EncodeToString(h[:8])
+	return h[:masterIDSize]
 }
 
 // ID names the master key that seals (a hash prefix, not the key).

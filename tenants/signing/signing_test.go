@@ -206,3 +206,47 @@ func TestParseKeyring(t *testing.T) {
 		t.Error("NewKeyring() without keys accepted")
 	}
 }
+
+func TestReferenceTokens(t *testing.T) {
+	old, next := master(t), master(t)
+	ring := keyring(t, old)
+	claims := []byte(`{"client_id":"c1","scope":"read"}`)
+	tok, err := ring.SealReference("acme", claims)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, _ := ring.SealReference("acme", claims)
+	if !strings.HasPrefix(tok, signing.ReferencePrefix) || tok == again || strings.Contains(tok, "c1") {
+		t.Fatalf("token %q (again %q)", tok, again)
+	}
+	got, err := ring.OpenReference("acme", tok)
+	if err != nil || !bytes.Equal(got, claims) {
+		t.Fatalf("OpenReference = %s, %v", got, err)
+	}
+	if slug, ok := signing.ReferenceTenant(tok); !ok || slug != "acme" {
+		t.Errorf("ReferenceTenant = %q, %v", slug, ok)
+	}
+	// The old master, listed second, still opens its tokens.
+	if got, err := keyring(t, next, old).OpenReference("acme", tok); err != nil || !bytes.Equal(got, claims) {
+		t.Fatalf("after a master key rotation: %s, %v", got, err)
+	}
+	flip := []byte(tok)
+	flip[len(flip)-3] ^= 1
+	for name, c := range map[string]struct {
+		ring      *signing.Keyring
+		slug, tok string
+	}{
+		"another tenant":     {ring, "beta", tok},
+		"another master key": {keyring(t, next), "acme", tok},
+		"altered":            {ring, "acme", string(flip)},
+		"truncated":          {ring, "acme", tok[:len(tok)-10]},
+		"no prefix":          {ring, "acme", strings.TrimPrefix(tok, signing.ReferencePrefix)},
+		"renamed tenant":     {ring, "beta", strings.Replace(tok, "acme.", "beta.", 1)},
+		"a JWT":              {ring, "acme", "eyJhbGciOiJFUzI1NiJ9.e30.sig"},
+		"empty":              {ring, "acme", signing.ReferencePrefix},
+	} {
+		if _, err := c.ring.OpenReference(c.slug, c.tok); !errors.Is(err, signing.ErrReference) {
+			t.Errorf("%s: %v, want ErrReference", name, err)
+		}
+	}
+}
