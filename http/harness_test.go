@@ -16,7 +16,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/clavisiam/clavis/eventstore"
+	"github.com/clavisiam/clavis/eventstore/relay"
 	"github.com/clavisiam/clavis/eventstore/sqlite"
 	httpapi "github.com/clavisiam/clavis/http"
 	"github.com/clavisiam/clavis/http/oauth"
@@ -73,7 +77,25 @@ func startAdmin(t *testing.T) *adminHarness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	provider, err := oauth.New(rm, keys, "https://id.example.com/", log)
+	// Revocations need NATS: an in-process server of the test's own.
+	ns, err := relay.StartServer(relay.ServerConfig{StoreDir: t.TempDir(), Listen: "off"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(ns.Shutdown)
+	nc, err := nats.Connect("", nats.InProcessServer(ns))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rctx, stopRevocations := context.WithCancel(context.Background())
+	t.Cleanup(stopRevocations)
+	revoked := oauth.NATSRevocations(rctx, js, "TEST_REVOKED", 1, log)
+	provider, err := oauth.New(rm, keys, "https://id.example.com/", log, oauth.WithRevocations(revoked))
 	if err != nil {
 		t.Fatal(err)
 	}

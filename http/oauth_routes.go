@@ -28,6 +28,9 @@ func WithOAuth(p *oauth.Provider) Option {
 func (s *Server) oauthRoutes() {
 	s.app.Post("/t/:tenant/oauth2/token", s.token)
 	s.app.Post("/t/:tenant/oauth2/introspect", s.introspect)
+	if s.oauth.Revokes() {
+		s.app.Post("/t/:tenant/oauth2/revoke", s.revoke)
+	}
 	s.app.Get("/t/:tenant/.well-known/oauth-authorization-server", s.authorizationServerMetadata)
 }
 
@@ -39,6 +42,8 @@ func notFound() *Problem {
 func (s *Server) token(c *fiber.Ctx) error { return s.serveOAuth(c, s.oauth.ServeToken) }
 
 func (s *Server) introspect(c *fiber.Ctx) error { return s.serveOAuth(c, s.oauth.ServeIntrospect) }
+
+func (s *Server) revoke(c *fiber.Ctx) error { return s.serveOAuth(c, s.oauth.ServeRevoke) }
 
 // serveOAuth runs one of the provider's endpoints for the {tenant} of c;
 // a tenant that does not exist is "not found", as everywhere.

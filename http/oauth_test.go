@@ -499,3 +499,82 @@ func TestReferenceTokens(t *testing.T) {
 		t.Errorf("a deactivated client's reference token: %s", r.body)
 	}
 }
+
+// revoke posts a token to a tenant's revocation endpoint with HTTP Basic.
+func (h *adminHarness) revoke(t *testing.T, tenant, tok string, basic ...string) response {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), "POST", h.url+"/t/"+tenant+"/oauth2/revoke", strings.NewReader(url.Values{"token": {tok}}.Encode()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if len(basic) == 2 {
+		req.SetBasicAuth(url.QueryEscape(basic[0]), url.QueryEscape(basic[1]))
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	r := response{status: res.StatusCode, header: res.Header, body: b}
+	h.k.checkResponse(t, "POST", "/t/"+tenant+"/oauth2/revoke", r)
+	return r
+}
+
+func TestRevocation(t *testing.T) {
+	t.Parallel()
+	h := startAdmin(t)
+	admin := h.createTenant(t, "acme")["admin_client"].(map[string]any)
+	owner := []string{admin["client_id"].(string), admin["client_secret"].(string)}
+	rs := h.createClient(t, "acme", map[string]any{"type": "m2m", "client_name": "Resource server", "code": "urn:acme/rs",
+		"grant_types": []string{"client_credentials"}, "access_token_type": "reference"})
+	other := []string{rs["client_id"].(string), rs["client_secret"].(string)}
+	get := func(c []string) string {
+		tok, err := h.clientCredentials(t, "acme", c[0], c[1], oauth2.AuthStyleInHeader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok.AccessToken
+	}
+	active := func(tok string) bool {
+		return h.introspect(t, "acme", tok, other...).want(t, 200).object(t)["active"] == true
+	}
+
+	jwt, kept := get(owner), get(owner)
+	h.call(t, "GET", "/t/acme/admin/clients", nil, token(jwt)).want(t, 200) // verified once, remembered
+
+	// Refusals revoke nothing.
+	wantOAuthError(t, h.revoke(t, "acme", jwt, other...), 400, "unauthorized_client")
+	wantOAuthError(t, h.revoke(t, "acme", jwt), 401, "invalid_client")
+	wantOAuthError(t, h.revoke(t, "acme", jwt, owner[0], "cls_wrong"), 401, "invalid_client")
+	wantOAuthError(t, h.revoke(t, "acme", "", owner...), 400, "invalid_request")
+	h.revoke(t, "nope", jwt, owner...).want(t, 404)
+	if !active(jwt) {
+		t.Fatal("a refused revocation revoked the token")
+	}
+
+	// The owner revokes it: inactive at once, for introspection and as a
+	// credential; its other tokens live on.
+	h.revoke(t, "acme", jwt, owner...).want(t, 200)
+	if active(jwt) {
+		t.Error("a revoked JWT is still active")
+	}
+	h.call(t, "GET", "/t/acme/admin/clients", nil, token(jwt)).want(t, 401)
+	if !active(kept) {
+		t.Error("revoking one token revoked another")
+	}
+	// Reference tokens too; revoking again, or revoking garbage, is fine.
+	ref := get(other)
+	h.revoke(t, "acme", ref, other...).want(t, 200)
+	if active(ref) {
+		t.Error("a revoked reference token is still active")
+	}
+	h.revoke(t, "acme", ref, other...).want(t, 200)
+	h.revoke(t, "acme", "not-a-token", other...).want(t, 200)
+
+	m := h.call(t, "GET", "/t/acme/.well-known/oauth-authorization-server", nil, noAuth).want(t, 200).object(t)
+	if m["revocation_endpoint"] != testIssuer+"acme/oauth2/revoke" {
+		t.Errorf("metadata = %v", m)
+	}
+}

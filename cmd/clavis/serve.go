@@ -12,6 +12,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/clavisiam/clavis/eventstore"
 	"github.com/clavisiam/clavis/eventstore/relay"
 	"github.com/clavisiam/clavis/eventstore/traced"
@@ -43,6 +45,8 @@ type app struct {
 	bus   *bus
 	relay *relay.Relay
 	feed  *feed.Feed
+	// stopRevocations ends the follower of the revocation bucket.
+	stopRevocations context.CancelFunc
 	// admin holds the command services and the read model the API uses.
 	admin httpapi.Admin
 }
@@ -122,7 +126,20 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger) (*app, error) {
 		return fail(err)
 	}
 	fd.Observe(hot.Invalidate)
-	provider, err := oauth.New(hot, keys, cfg.PublicURL, log)
+	js, err := jetstream.New(b.nc)
+	if err != nil {
+		return fail(err)
+	}
+	// Revocations live in NATS, followed until the app closes.
+	rctx, stopRevocations := context.WithCancel(context.Background())
+	revoked := oauth.NATSRevocations(rctx, js, b.names.RevokedBucket(), cfg.NATSReplicas, log)
+	fail = func(err error) (*app, error) {
+		stopRevocations()
+		b.close()
+		store.Close()
+		return nil, err
+	}
+	provider, err := oauth.New(hot, keys, cfg.PublicURL, log, oauth.WithRevocations(revoked))
 	if err != nil {
 		return fail(err)
 	}
@@ -149,7 +166,8 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger) (*app, error) {
 	if err != nil {
 		return fail(fmt.Errorf("build http app: %w", err))
 	}
-	return &app{log: log, store: store, http: srv, rootToken: token, projector: projector, bus: b, relay: rl, feed: fd, admin: admin}, nil
+	return &app{log: log, store: store, http: srv, rootToken: token, projector: projector, bus: b, relay: rl, feed: fd, admin: admin,
+		stopRevocations: stopRevocations}, nil
 }
 
 // maxReadyLag is how far behind the store the read model may be while
@@ -249,6 +267,7 @@ func (a *app) run(ctx context.Context, ln net.Listener) error {
 // close releases the NATS connection (and the embedded server) and the
 // store.
 func (a *app) close() error {
+	a.stopRevocations()
 	a.bus.close()
 	if err := a.store.Close(); err != nil {
 		return fmt.Errorf("close event store: %w", err)

@@ -55,6 +55,9 @@ func (n Names) PublicStream() string { return n.upper() + "_EVENTS" }
 // LeaseBucket is the key-value bucket holding the relay's lease.
 func (n Names) LeaseBucket() string { return n.upper() + "_LEASES" }
 
+// RevokedBucket is the key-value bucket holding revoked access tokens.
+func (n Names) RevokedBucket() string { return n.upper() + "_REVOKED" }
+
 // WakeSubject is the core NATS subject that tells the relay new events
 // were committed.
 func (n Names) WakeSubject() string { return n.Prefix + ".wake" }

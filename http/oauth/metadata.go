@@ -18,6 +18,8 @@ type Metadata struct {
 	TokenEndpointAuthMethodsSupported    []string `json:"token_endpoint_auth_methods_supported"`
 	IntrospectionEndpoint                string   `json:"introspection_endpoint"`
 	IntrospectionEndpointAuthMethods     []string `json:"introspection_endpoint_auth_methods_supported"`
+	RevocationEndpoint                   string   `json:"revocation_endpoint,omitempty"`
+	RevocationEndpointAuthMethods        []string `json:"revocation_endpoint_auth_methods_supported,omitempty"`
 	ScopesSupported                      []string `json:"scopes_supported,omitempty"`
 	AccessTokenSigningAlgValuesSupported []string `json:"access_token_signing_alg_values_supported,omitempty"`
 }
@@ -26,7 +28,7 @@ type Metadata struct {
 // whose keys sign with algs.
 func (p *Provider) Metadata(slug string, scopes, algs []string) Metadata {
 	issuer := p.Issuer(slug)
-	return Metadata{
+	m := Metadata{
 		Issuer:                               issuer,
 		TokenEndpoint:                        issuer + "/oauth2/token",
 		JWKSURI:                              issuer + "/jwks.json",
@@ -38,6 +40,11 @@ func (p *Provider) Metadata(slug string, scopes, algs []string) Metadata {
 		ScopesSupported:                      scopes,
 		AccessTokenSigningAlgValuesSupported: algs,
 	}
+	if p.revoked != nil {
+		m.RevocationEndpoint = issuer + "/oauth2/revoke"
+		m.RevocationEndpointAuthMethods = append(authMethods(), string(client.AuthNone))
+	}
+	return m
 }
 
 // authMethods are the client authentication methods the endpoints take.

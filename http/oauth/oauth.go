@@ -59,14 +59,19 @@ type Provider struct {
 	opened sync.Map // openedKey → signing.Key
 	// verified remembers access tokens whose signature verified.
 	verified verifiedTokens
+	// revoked keeps revoked tokens; nil without WithRevocations.
+	revoked Revocations
 }
 
 type openedKey struct{ tenant, kid, sealed string }
 
+// Option configures [New].
+type Option func(*Provider) error
+
 // New returns the provider of every tenant under publicURL (the issuer of
 // tenant acme is {publicURL}/t/acme), reading dir and opening signing keys
 // with keys.
-func New(dir Directory, keys *signing.Keyring, publicURL string, log *slog.Logger) (*Provider, error) {
+func New(dir Directory, keys *signing.Keyring, publicURL string, log *slog.Logger, opts ...Option) (*Provider, error) {
 	if dir == nil || keys == nil || publicURL == "" {
 		return nil, errors.New("oauth: a directory, a keyring and a public URL are required")
 	}
@@ -75,6 +80,11 @@ func New(dir Directory, keys *signing.Keyring, publicURL string, log *slog.Logge
 	}
 	p := &Provider{dir: dir, keys: keys, publicURL: strings.TrimRight(publicURL, "/"), log: log, now: time.Now,
 		verified: verifiedTokens{max: maxVerifiedTokens}}
+	for _, o := range opts {
+		if err := o(p); err != nil {
+			return nil, err
+		}
+	}
 
 	cfg := &config{Config: &fosite.Config{
 		AccessTokenLifespan: time.Hour,
@@ -112,6 +122,9 @@ func randomSecret() []byte {
 // maxVerifiedTokens bounds the tokens remembered as verified (about 300
 // bytes each).
 const maxVerifiedTokens = 100_000
+
+// Revokes reports whether the provider serves revocation.
+func (p *Provider) Revokes() bool { return p.revoked != nil }
 
 // Issuer is tenant slug's issuer URL.
 func (p *Provider) Issuer(slug string) string { return p.publicURL + "/t/" + slug }

@@ -170,6 +170,9 @@ func (p *Provider) stillValid(ctx context.Context, at AccessToken) (AccessToken,
 	if !p.now().Before(at.Expiry) {
 		return AccessToken{}, invalid("expired")
 	}
+	if p.revoked != nil && p.revoked.Revoked(at.Tenant, at.ID) {
+		return AccessToken{}, invalid("revoked")
+	}
 	t, err := p.dir.Tenant(ctx, at.Tenant)
 	if errors.Is(err, projections.ErrNotFound) {
 		return AccessToken{}, invalid("tenant gone")
