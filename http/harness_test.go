@@ -95,7 +95,8 @@ func startAdmin(t *testing.T) *adminHarness {
 	rctx, stopRevocations := context.WithCancel(context.Background())
 	t.Cleanup(stopRevocations)
 	revoked := oauth.NATSRevocations(rctx, js, "TEST_REVOKED", 1, log)
-	provider, err := oauth.New(rm, keys, "https://id.example.com/", log, oauth.WithRevocations(revoked))
+	provider, err := oauth.New(rm, keys, "https://id.example.com/", log, oauth.WithRevocations(revoked),
+		oauth.WithAssertions(oauth.NATSAssertions(js, "TEST_ASSERTIONS", 1)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,6 +3,9 @@ package httpapi_test
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"io"
@@ -11,6 +14,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
 	jose "github.com/go-jose/go-jose/v3"
@@ -277,7 +281,8 @@ func TestAuthorizationServerMetadata(t *testing.T) {
 	}
 	if m["issuer"] != testIssuer+"acme" || m["token_endpoint"] != testIssuer+"acme/oauth2/token" || m["jwks_uri"] != testIssuer+"acme/jwks.json" ||
 		!slices.Equal(anyStrings(m["grant_types_supported"]), []string{"client_credentials"}) ||
-		!slices.Equal(anyStrings(m["token_endpoint_auth_methods_supported"]), []string{"client_secret_basic", "client_secret_post"}) ||
+		!slices.Equal(anyStrings(m["token_endpoint_auth_methods_supported"]), []string{"client_secret_basic", "client_secret_post", "private_key_jwt"}) ||
+		!slices.Contains(anyStrings(m["token_endpoint_auth_signing_alg_values_supported"]), "ES256") ||
 		!slices.Contains(anyStrings(m["scopes_supported"]), "urn:acme/orders:read") ||
 		!slices.Equal(anyStrings(m["access_token_signing_alg_values_supported"]), []string{"ES256"}) {
 		t.Errorf("metadata = %v", m)
@@ -577,4 +582,72 @@ func TestRevocation(t *testing.T) {
 	if m["revocation_endpoint"] != testIssuer+"acme/oauth2/revoke" {
 		t.Errorf("metadata = %v", m)
 	}
+}
+
+// assertion signs a client assertion (RFC 7523) with key.
+func assertion(t *testing.T, key jose.JSONWebKey, clientID, aud, jti string, exp time.Time) string {
+	t.Helper()
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.SignatureAlgorithm(key.Algorithm), Key: key}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	payload, _ := json.Marshal(map[string]any{"iss": clientID, "sub": clientID, "aud": aud, "jti": jti,
+		"exp": exp.Unix(), "iat": time.Now().Unix()})
+	jws, err := signer.Sign(payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, _ := jws.CompactSerialize()
+	return s
+}
+
+func TestPrivateKeyJWT(t *testing.T) {
+	t.Parallel()
+	h := startAdmin(t)
+	adminID := h.createTenant(t, "acme")["admin_client"].(map[string]any)["client_id"].(string)
+	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := jose.JSONWebKey{Key: priv, KeyID: "k1", Algorithm: "ES256", Use: "sig"}
+	pub := key.Public()
+	created := h.createClient(t, "acme", map[string]any{"type": "m2m", "client_name": "Signed", "code": "urn:acme/signed",
+		"grant_types": []string{"client_credentials"}, "token_endpoint_auth_method": "private_key_jwt",
+		"jwks": map[string]any{"keys": []any{pub}}})
+	id := created["client_id"].(string)
+	aud := testIssuer + "acme/oauth2/token"
+	form := func(a string) url.Values {
+		return url.Values{"grant_type": {"client_credentials"}, "client_assertion_type": {"urn:ietf:params:oauth:client-assertion-type:jwt-bearer"},
+			"client_assertion": {a}}
+	}
+
+	a := assertion(t, key, id, aud, "jti-1", time.Now().Add(time.Minute))
+	r := h.tokenCall(t, "acme", form(a)).want(t, 200)
+	tok := r.object(t)["access_token"].(string)
+	if claims, _ := h.verify(t, "acme", tok); claims["client_id"] != id {
+		t.Errorf("claims = %v", claims)
+	}
+	// Replayed, and every other bad assertion: invalid_client.
+	before := h.head(t)
+	wantOAuthError(t, h.tokenCall(t, "acme", form(a)), 401, "invalid_client")
+	other, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	for name, bad := range map[string]string{
+		"wrong audience":       assertion(t, key, id, testIssuer+"beta/oauth2/token", "jti-2", time.Now().Add(time.Minute)),
+		"expired":              assertion(t, key, id, aud, "jti-3", time.Now().Add(-time.Minute)),
+		"too long-lived":       assertion(t, key, id, aud, "jti-4", time.Now().Add(2*time.Hour)),
+		"another key":          assertion(t, jose.JSONWebKey{Key: other, KeyID: "k1", Algorithm: "ES256"}, id, aud, "jti-5", time.Now().Add(time.Minute)),
+		"another client's iss": assertion(t, key, "someone-else", aud, "jti-6", time.Now().Add(time.Minute)),
+		"not a JWT":            "not-a-jwt",
+	} {
+		r := h.tokenCall(t, "acme", form(bad))
+		if r.status != 401 && r.status != 400 {
+			t.Errorf("%s: %d %s", name, r.status, r.body)
+		}
+		if e := r.object(t)["error"]; e != "invalid_client" && e != "invalid_request" {
+			t.Errorf("%s: error %v", name, e)
+		}
+	}
+	// A secret-based client may not authenticate with an assertion.
+	wantOAuthError(t, h.tokenCall(t, "acme", form(assertion(t, key, adminID, aud, "jti-7", time.Now().Add(time.Minute)))), 401, "invalid_client")
+	h.unchanged(t, before, "refused assertions")
 }

@@ -139,7 +139,8 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger) (*app, error) {
 		store.Close()
 		return nil, err
 	}
-	provider, err := oauth.New(hot, keys, cfg.PublicURL, log, oauth.WithRevocations(revoked))
+	assertions := oauth.NATSAssertions(js, b.names.AssertionsBucket(), cfg.NATSReplicas)
+	provider, err := oauth.New(hot, keys, cfg.PublicURL, log, oauth.WithRevocations(revoked), oauth.WithAssertions(assertions))
 	if err != nil {
 		return fail(err)
 	}

@@ -58,6 +58,10 @@ func (n Names) LeaseBucket() string { return n.upper() + "_LEASES" }
 // RevokedBucket is the key-value bucket holding revoked access tokens.
 func (n Names) RevokedBucket() string { return n.upper() + "_REVOKED" }
 
+// AssertionsBucket is the key-value bucket holding the client assertions
+// already used.
+func (n Names) AssertionsBucket() string { return n.upper() + "_ASSERTIONS" }
+
 // WakeSubject is the core NATS subject that tells the relay new events
 // were committed.
 func (n Names) WakeSubject() string { return n.Prefix + ".wake" }

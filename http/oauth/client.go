@@ -19,6 +19,9 @@ import (
 // fosite.ClientWithCustomTokenLifespans (the client's own lifetimes).
 type fositeClient struct {
 	view projections.ClientView
+	// assertionAlg is the algorithm of the request's client assertion,
+	// when it is one accepted (see withAssertionAlg).
+	assertionAlg string
 	// hashes are the hashes of the secrets that verify now, newest first.
 	hashes [][]byte
 }
@@ -97,7 +100,10 @@ func (c *fositeClient) GetJSONWebKeys() *jose.JSONWebKeySet {
 	return &set
 }
 
-func (c *fositeClient) GetTokenEndpointAuthSigningAlgorithm() string { return "" }
+// GetTokenEndpointAuthSigningAlgorithm is the algorithm of the request's
+// client assertion when it is an asymmetric one; fosite then verifies it
+// with the client's registered key of that kind, by kid.
+func (c *fositeClient) GetTokenEndpointAuthSigningAlgorithm() string { return c.assertionAlg }
 
 func (c *fositeClient) GetRequestObjectSigningAlgorithm() string { return "" }
 

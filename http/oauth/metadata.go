@@ -16,6 +16,7 @@ type Metadata struct {
 	ResponseTypesSupported               []string `json:"response_types_supported"`
 	GrantTypesSupported                  []string `json:"grant_types_supported"`
 	TokenEndpointAuthMethodsSupported    []string `json:"token_endpoint_auth_methods_supported"`
+	TokenEndpointAuthSigningAlgs         []string `json:"token_endpoint_auth_signing_alg_values_supported,omitempty"`
 	IntrospectionEndpoint                string   `json:"introspection_endpoint"`
 	IntrospectionEndpointAuthMethods     []string `json:"introspection_endpoint_auth_methods_supported"`
 	RevocationEndpoint                   string   `json:"revocation_endpoint,omitempty"`
@@ -34,20 +35,27 @@ func (p *Provider) Metadata(slug string, scopes, algs []string) Metadata {
 		JWKSURI:                              issuer + "/jwks.json",
 		ResponseTypesSupported:               []string{}, // no authorization endpoint yet
 		GrantTypesSupported:                  slices.Clone(grantTypes),
-		TokenEndpointAuthMethodsSupported:    authMethods(),
+		TokenEndpointAuthMethodsSupported:    p.authMethods(),
 		IntrospectionEndpoint:                issuer + "/oauth2/introspect",
-		IntrospectionEndpointAuthMethods:     authMethods(),
+		IntrospectionEndpointAuthMethods:     p.authMethods(),
 		ScopesSupported:                      scopes,
 		AccessTokenSigningAlgValuesSupported: algs,
 	}
+	if p.assertions != nil {
+		m.TokenEndpointAuthSigningAlgs = slices.Clone(assertionAlgs)
+	}
 	if p.revoked != nil {
 		m.RevocationEndpoint = issuer + "/oauth2/revoke"
-		m.RevocationEndpointAuthMethods = append(authMethods(), string(client.AuthNone))
+		m.RevocationEndpointAuthMethods = append(p.authMethods(), string(client.AuthNone))
 	}
 	return m
 }
 
 // authMethods are the client authentication methods the endpoints take.
-func authMethods() []string {
-	return []string{string(client.AuthClientSecretBasic), string(client.AuthClientSecretPost)}
+func (p *Provider) authMethods() []string {
+	m := []string{string(client.AuthClientSecretBasic), string(client.AuthClientSecretPost)}
+	if p.assertions != nil {
+		m = append(m, string(client.AuthPrivateKeyJWT))
+	}
+	return m
 }

@@ -61,6 +61,9 @@ type Provider struct {
 	verified verifiedTokens
 	// revoked keeps revoked tokens; nil without WithRevocations.
 	revoked Revocations
+	// assertions remembers used client assertions; nil without
+	// WithAssertions (and then private_key_jwt is refused).
+	assertions Assertions
 }
 
 type openedKey struct{ tenant, kid, sealed string }
@@ -204,7 +207,8 @@ func (p *Provider) ServeToken(w http.ResponseWriter, r *http.Request, slug strin
 		JWTClaims: &jwt.JWTClaims{Extra: map[string]any{}},
 		JWTHeader: &jwt.Headers{Extra: map[string]any{"typ": "at+jwt"}},
 	}
-	if r.Header.Get("Authorization") == "" && r.PostFormValue("client_id") == "" {
+	ctx = withAssertionAlg(ctx, r.PostFormValue("client_assertion"))
+	if r.Header.Get("Authorization") == "" && r.PostFormValue("client_id") == "" && r.PostFormValue("client_assertion") == "" {
 		// RFC 6749 §5.2: no client authentication at all is invalid_client.
 		p.writeError(ctx, w, r, fosite.NewAccessRequest(session), fosite.ErrInvalidClient.WithHint("The request carries no client authentication."))
 		return nil
@@ -216,7 +220,7 @@ func (p *Provider) ServeToken(w http.ResponseWriter, r *http.Request, slug strin
 	}
 	ar, err := p.fosite.NewAccessRequest(ctx, r, session)
 	if err != nil {
-		p.writeError(ctx, w, r, ar, err)
+		p.writeError(ctx, w, r, ar, authError(r, err))
 		return nil
 	}
 	c := ar.GetClient().(*fositeClient)
@@ -384,17 +388,19 @@ func (s *storage) GetClient(ctx context.Context, id string) (fosite.Client, erro
 	if v.Tenant != r.tenant.Slug || !v.Active || r.tenant.Suspended {
 		return nil, fosite.ErrNotFound
 	}
-	return newClient(v, s.p.now()), nil
+	c := newClient(v, s.p.now())
+	c.assertionAlg = assertionAlg(ctx)
+	return c, nil
 }
 
-// errAssertions refuses client assertions (client_secret_jwt,
-// private_key_jwt) until their replay protection is served.
-var errAssertions = fosite.ErrInvalidClient.WithHint("Client assertions are not accepted yet.")
+// ClientAssertionJWTValid accepts every jti: SetClientAssertionJWT, which
+// fosite calls next, records it atomically and refuses a second use.
+func (s *storage) ClientAssertionJWTValid(context.Context, string) error { return nil }
 
-func (s *storage) ClientAssertionJWTValid(context.Context, string) error { return errAssertions }
-
-func (s *storage) SetClientAssertionJWT(context.Context, string, time.Time) error {
-	return errAssertions
+// SetClientAssertionJWT records a client assertion's jti, failing with
+// invalid_client when it was used before, on any node.
+func (s *storage) SetClientAssertionJWT(ctx context.Context, jti string, exp time.Time) error {
+	return s.p.useAssertion(ctx, jti, exp)
 }
 
 // CreateAccessTokenSession stores nothing: the token is a signed JWT.

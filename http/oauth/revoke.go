@@ -191,13 +191,14 @@ func (p *Provider) ServeRevoke(w http.ResponseWriter, r *http.Request, slug stri
 		p.writeError(ctx, w, r, ar, fosite.ErrInvalidRequest.WithHint("Revocation takes a POSTed form."))
 		return nil
 	}
-	if r.Header.Get("Authorization") == "" && r.PostForm.Get("client_id") == "" {
+	ctx = withAssertionAlg(ctx, r.PostForm.Get("client_assertion"))
+	if r.Header.Get("Authorization") == "" && r.PostForm.Get("client_id") == "" && r.PostForm.Get("client_assertion") == "" {
 		p.writeError(ctx, w, r, ar, fosite.ErrInvalidClient.WithHint("The request carries no client authentication."))
 		return nil
 	}
 	c, err := p.fosite.AuthenticateClient(ctx, r, r.PostForm)
 	if err != nil {
-		p.writeError(ctx, w, r, ar, err)
+		p.writeError(ctx, w, r, ar, authError(r, err))
 		return nil
 	}
 	token := r.PostForm.Get("token")

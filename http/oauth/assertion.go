@@ -1,0 +1,156 @@
+package oauth
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync"
+	"time"
+
+	jose "github.com/go-jose/go-jose/v3"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/ory/fosite"
+)
+
+// Assertions remembers the client assertions (RFC 7523, private_key_jwt)
+// already used, across every node, so that each is accepted once.
+type Assertions interface {
+	// Use records the assertion jti of tenant, valid until exp; it fails
+	// with [ErrReplayed] when it was recorded before.
+	Use(ctx context.Context, tenant, jti string, exp time.Time) error
+}
+
+// ErrReplayed is a client assertion used a second time.
+var ErrReplayed = errors.New("oauth: client assertion used before")
+
+// WithAssertions accepts private_key_jwt client authentication, with
+// replay protection from a.
+func WithAssertions(a Assertions) Option {
+	return func(p *Provider) error {
+		if a == nil {
+			return errors.New("oauth: nil assertions")
+		}
+		p.assertions = a
+		return nil
+	}
+}
+
+// MaxAssertionLifetime is the longest a client assertion may live: the
+// replay store keeps jtis that long.
+const MaxAssertionLifetime = time.Hour
+
+// natsAssertions records jtis in a JetStream key-value bucket whose
+// entries expire after MaxAssertionLifetime: Create succeeds for the
+// first use only, atomically across nodes. The bucket is opened on first
+// use (NATS may be away when the node starts).
+type natsAssertions struct {
+	js       jetstream.JetStream
+	bucket   string
+	replicas int
+
+	mu sync.Mutex
+	kv jetstream.KeyValue
+}
+
+// NATSAssertions keeps used assertions in bucket.
+func NATSAssertions(js jetstream.JetStream, bucket string, replicas int) Assertions {
+	return &natsAssertions{js: js, bucket: bucket, replicas: max(replicas, 1)}
+}
+
+func (a *natsAssertions) open(ctx context.Context) (jetstream.KeyValue, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.kv == nil {
+		kv, err := a.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+			Bucket: a.bucket, TTL: MaxAssertionLifetime, History: 1, Replicas: a.replicas,
+			Description: "Clavis client assertions already used",
+		})
+		if err != nil {
+			return nil, fmt.Errorf("oauth: assertion bucket: %w", err)
+		}
+		a.kv = kv
+	}
+	return a.kv, nil
+}
+
+func (a *natsAssertions) Use(ctx context.Context, tenant, jti string, _ time.Time) error {
+	kv, err := a.open(ctx)
+	if err != nil {
+		return err
+	}
+	sum := sha256.Sum256([]byte(jti))
+	_, err = kv.Create(ctx, tenant+"."+hex.EncodeToString(sum[:16]), nil)
+	if errors.Is(err, jetstream.ErrKeyExists) {
+		return ErrReplayed
+	}
+	return err
+}
+
+// assertionAlgs are the algorithms a client assertion may be signed
+// with: asymmetric ones only (client_secret_jwt would need the secret
+// in the clear, which is never stored).
+var assertionAlgs = []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512"}
+
+type assertionAlgKey struct{}
+
+// withAssertionAlg notes, for fosite's check of the client's signing
+// algorithm, the algorithm a request's client assertion names, when it
+// is an accepted one; fosite then verifies the signature with the
+// client's registered key of that kind.
+func withAssertionAlg(ctx context.Context, assertion string) context.Context {
+	if assertion == "" {
+		return ctx
+	}
+	jws, err := jose.ParseSigned(assertion)
+	if err != nil || len(jws.Signatures) != 1 {
+		return ctx
+	}
+	alg := jws.Signatures[0].Header.Algorithm
+	for _, a := range assertionAlgs {
+		if a == alg {
+			return context.WithValue(ctx, assertionAlgKey{}, alg)
+		}
+	}
+	return ctx
+}
+
+func assertionAlg(ctx context.Context) string {
+	alg, _ := ctx.Value(assertionAlgKey{}).(string)
+	return alg
+}
+
+// useAssertion records a client assertion's jti for the request's tenant.
+func (p *Provider) useAssertion(ctx context.Context, jti string, exp time.Time) error {
+	if p.assertions == nil {
+		return fosite.ErrInvalidClient.WithHint("Client assertions are not accepted here.")
+	}
+	r, err := requestOf(ctx)
+	if err != nil {
+		return err
+	}
+	if exp.After(p.now().Add(MaxAssertionLifetime)) {
+		return fosite.ErrInvalidClient.WithHintf("A client assertion may live at most %s.", MaxAssertionLifetime)
+	}
+	err = p.assertions.Use(ctx, r.tenant.Slug, jti, exp)
+	if errors.Is(err, ErrReplayed) {
+		return fosite.ErrInvalidClient.WithHint("The client assertion was used before.")
+	}
+	if err != nil {
+		return fosite.ErrTemporarilyUnavailable.WithHint("Client assertions cannot be checked right now; try again.").WithWrap(err)
+	}
+	return nil
+}
+
+// authError makes an error of client authentication an RFC 6749 one:
+// fosite passes some failures of a client assertion's checks (an expired
+// one, say) through as plain errors, which would answer 500.
+func authError(r *http.Request, err error) error {
+	var rfc *fosite.RFC6749Error
+	if errors.As(err, &rfc) || r.PostForm.Get("client_assertion") == "" {
+		return err
+	}
+	return fosite.ErrInvalidClient.WithHint("The client assertion is not valid.").WithWrap(err)
+}
