@@ -8,7 +8,10 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -251,4 +254,126 @@ func BenchmarkAdminCreate(b *testing.B) {
 	b.ReportMetric(float64(len(lat))/elapsed.Seconds(), "creations/s")
 	b.ReportMetric(float64(percentile(lat, 0.5).Microseconds())/1000, "p50-ms")
 	b.ReportMetric(float64(percentile(lat, 0.99).Microseconds())/1000, "p99-ms")
+}
+
+// BenchmarkServerMemory reports the memory of a `clavis serve` process
+// (the embedded default) holding 100,000 clients across 1,000 tenants,
+// after every client got a token (so the token path's cache holds them
+// all): its RSS, read from /proc. The data is written first through the
+// command services, in this process, then the binary serves it. b.N is
+// ignored: run it with -benchtime 1x.
+func BenchmarkServerMemory(b *testing.B) {
+	const tenantCount, clientsPerTenant = 1000, 99 // and each tenant's admin client: 100,000
+	dataDir := b.TempDir()
+	cfg := defaultConfig()
+	cfg.DataDir, cfg.NATSListen, cfg.PublicURL = dataDir, "off", "http://127.0.0.1"
+	cfg.RootToken, cfg.MasterKey = e2eToken, e2eMasterKey
+	log := slog.New(slog.DiscardHandler)
+	a, err := newApp(context.Background(), cfg, log)
+	if err != nil {
+		b.Fatal(err)
+	}
+	type cred struct{ tenant, id, secret string }
+	creds := make(chan cred, 1024)
+	var all []cred
+	collected := make(chan struct{})
+	go func() {
+		for c := range creds {
+			all = append(all, c)
+		}
+		close(collected)
+	}()
+	ctx := context.Background()
+	req := tenants.Request{Actor: "bench"}
+	start := time.Now()
+	var wg sync.WaitGroup
+	jobs := make(chan int)
+	for range 16 {
+		wg.Go(func() {
+			for i := range jobs {
+				slug := fmt.Sprintf("mem%04d", i)
+				t, err := a.admin.Tenants.Create(ctx, req, slug, "Tenant "+slug)
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				creds <- cred{slug, t.AdminClient.ClientID, t.AdminSecret.Value}
+				for j := range clientsPerTenant {
+					s := client.DefaultSettings(client.TypeM2M)
+					s.ClientName, s.Code = fmt.Sprintf("C%d", j), fmt.Sprintf("urn:%s/c%d", slug, j)
+					res, err := a.admin.Clients.Register(ctx, req, slug, s)
+					if err != nil {
+						b.Error(err)
+						return
+					}
+					creds <- cred{slug, res.Client.ClientID, res.Secret.Value}
+				}
+			}
+		})
+	}
+	for i := range tenantCount {
+		jobs <- i
+	}
+	close(jobs)
+	wg.Wait()
+	close(creds)
+	<-collected
+	if err := a.projector.CatchUp(ctx); err != nil {
+		b.Fatal(err)
+	}
+	if err := a.close(); err != nil {
+		b.Fatal(err)
+	}
+	b.Logf("wrote %d clients in %s", len(all), time.Since(start).Round(time.Second))
+
+	n := startServe(b, "memory", "CLAVIS_DATA_DIR="+dataDir, "CLAVIS_DATABASE_URL=")
+	var failed atomic.Int64
+	var next atomic.Int64
+	start = time.Now()
+	var tw sync.WaitGroup
+	for range 32 {
+		tw.Go(func() {
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= len(all) {
+					return
+				}
+				c := all[i]
+				r, err := http.NewRequest(http.MethodPost, "http://"+n.addr+"/t/"+c.tenant+"/oauth2/token",
+					bytes.NewBufferString("grant_type=client_credentials"))
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+				r.SetBasicAuth(c.id, c.secret)
+				res, err := http.DefaultClient.Do(r)
+				if err != nil {
+					failed.Add(1)
+					continue
+				}
+				io.Copy(io.Discard, res.Body)
+				res.Body.Close()
+				if res.StatusCode != http.StatusOK {
+					failed.Add(1)
+				}
+			}
+		})
+	}
+	tw.Wait()
+	if failed.Load() > 0 {
+		b.Fatalf("%d of %d token requests failed", failed.Load(), len(all))
+	}
+	b.Logf("one token for each of %d clients in %s", len(all), time.Since(start).Round(time.Second))
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", n.cmd.Process.Pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, line := range strings.Split(string(status), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, _ := strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")))
+			b.ReportMetric(float64(kb)/1024, "RSS-MiB")
+		}
+	}
+	b.ReportMetric(float64(len(all)), "clients")
 }

@@ -30,7 +30,7 @@ var (
 	buildErr  error
 )
 
-func clavisBinary(t *testing.T) string {
+func clavisBinary(t testing.TB) string {
 	t.Helper()
 	buildOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "clavis-e2e-")
@@ -50,7 +50,7 @@ func clavisBinary(t *testing.T) string {
 	return binPath
 }
 
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -123,7 +123,7 @@ func waitTCP(t *testing.T, addr string) {
 
 // serveProc is one `clavis serve` process.
 type serveProc struct {
-	t     *testing.T
+	t     testing.TB
 	name  string
 	env   []string
 	addr  string
@@ -137,7 +137,7 @@ const e2eToken = "e2e-root-token-0123456789abcdefghijklmnop"
 // e2eMasterKey seals signing keys on every node the tests start.
 const e2eMasterKey = "ZTJlLW1hc3Rlci1rZXktMDEyMzQ1Njc4OWFiY2RlZmc"
 
-func startServe(t *testing.T, name string, env ...string) *serveProc {
+func startServe(t testing.TB, name string, env ...string) *serveProc {
 	t.Helper()
 	n := &serveProc{t: t, name: name, addr: fmt.Sprintf("127.0.0.1:%d", freePort(t)), token: e2eToken}
 	n.env = append([]string{
