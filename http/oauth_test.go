@@ -56,12 +56,13 @@ func (h *adminHarness) verify(t *testing.T, tenant, token string) (map[string]an
 	return claims, jws.Signatures[0].Header
 }
 
-// tokenCall posts a form to a token endpoint, with HTTP Basic when
-// basic holds an id and a secret, and checks the answer against
-// openapi.json.
-func (h *adminHarness) tokenCall(t *testing.T, tenant string, form url.Values, basic ...string) response {
+// formCall posts a form to one of a tenant's OAuth endpoints
+// ("token", "introspect", "revoke"), with HTTP Basic when basic holds an
+// id and a secret, and checks the answer against openapi.json.
+func (h *adminHarness) formCall(t *testing.T, tenant, endpoint string, form url.Values, basic ...string) response {
 	t.Helper()
-	req, err := http.NewRequestWithContext(t.Context(), "POST", h.url+"/t/"+tenant+"/oauth2/token", strings.NewReader(form.Encode()))
+	path := "/t/" + tenant + "/oauth2/" + endpoint
+	req, err := http.NewRequestWithContext(t.Context(), "POST", h.url+path, strings.NewReader(form.Encode()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,8 +77,14 @@ func (h *adminHarness) tokenCall(t *testing.T, tenant string, form url.Values, b
 	defer res.Body.Close()
 	b, _ := io.ReadAll(res.Body)
 	r := response{status: res.StatusCode, header: res.Header, body: b}
-	h.k.checkResponse(t, "POST", "/t/"+tenant+"/oauth2/token", r)
+	h.k.checkResponse(t, "POST", path, r)
 	return r
+}
+
+// tokenCall posts a form to a tenant's token endpoint.
+func (h *adminHarness) tokenCall(t *testing.T, tenant string, form url.Values, basic ...string) response {
+	t.Helper()
+	return h.formCall(t, tenant, "token", form, basic...)
 }
 
 // wantOAuthError fails unless r is an RFC 6749 error with code.
@@ -368,27 +375,10 @@ func TestTenantAdminTokens(t *testing.T) {
 	h.call(t, "GET", "/t/acme/admin/clients", nil, token(parts[0]+"."+parts[1]+".")).want(t, 401)
 }
 
-// introspect posts a token to a tenant's introspection endpoint,
-// authenticated with HTTP Basic when basic holds an id and a secret.
+// introspect posts a token to a tenant's introspection endpoint.
 func (h *adminHarness) introspect(t *testing.T, tenant, tok string, basic ...string) response {
 	t.Helper()
-	req, err := http.NewRequestWithContext(t.Context(), "POST", h.url+"/t/"+tenant+"/oauth2/introspect", strings.NewReader(url.Values{"token": {tok}}.Encode()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	if len(basic) == 2 {
-		req.SetBasicAuth(url.QueryEscape(basic[0]), url.QueryEscape(basic[1]))
-	}
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	b, _ := io.ReadAll(res.Body)
-	r := response{status: res.StatusCode, header: res.Header, body: b}
-	h.k.checkResponse(t, "POST", "/t/"+tenant+"/oauth2/introspect", r)
-	return r
+	return h.formCall(t, tenant, "introspect", url.Values{"token": {tok}}, basic...)
 }
 
 func TestIntrospection(t *testing.T) {
@@ -505,26 +495,10 @@ func TestReferenceTokens(t *testing.T) {
 	}
 }
 
-// revoke posts a token to a tenant's revocation endpoint with HTTP Basic.
+// revoke posts a token to a tenant's revocation endpoint.
 func (h *adminHarness) revoke(t *testing.T, tenant, tok string, basic ...string) response {
 	t.Helper()
-	req, err := http.NewRequestWithContext(t.Context(), "POST", h.url+"/t/"+tenant+"/oauth2/revoke", strings.NewReader(url.Values{"token": {tok}}.Encode()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	if len(basic) == 2 {
-		req.SetBasicAuth(url.QueryEscape(basic[0]), url.QueryEscape(basic[1]))
-	}
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	b, _ := io.ReadAll(res.Body)
-	r := response{status: res.StatusCode, header: res.Header, body: b}
-	h.k.checkResponse(t, "POST", "/t/"+tenant+"/oauth2/revoke", r)
-	return r
+	return h.formCall(t, tenant, "revoke", url.Values{"token": {tok}}, basic...)
 }
 
 func TestRevocation(t *testing.T) {

@@ -1,6 +1,7 @@
 package oauth
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -32,32 +33,9 @@ type introspection struct {
 // Public clients may not introspect (invalid_client). For a tenant that
 // does not exist it writes nothing and returns [ErrUnknownTenant].
 func (p *Provider) ServeIntrospect(w http.ResponseWriter, r *http.Request, slug string) error {
-	ctx, err := p.withTenant(r.Context(), slug)
-	if errors.Is(err, ErrUnknownTenant) {
+	ctx, c, ar, err := p.clientRequest(w, r, slug)
+	if c == nil {
 		return err
-	}
-	ar := fosite.NewAccessRequest(nil)
-	if err != nil {
-		p.writeError(r.Context(), w, r, ar, fosite.ErrServerError.WithWrap(err))
-		return nil
-	}
-	if r.Method != http.MethodPost {
-		p.writeError(ctx, w, r, ar, fosite.ErrInvalidRequest.WithHint("Introspection takes POST."))
-		return nil
-	}
-	if err := r.ParseForm(); err != nil {
-		p.writeError(ctx, w, r, ar, fosite.ErrInvalidRequest.WithHint("The body is not a form."))
-		return nil
-	}
-	ctx = withAssertionAlg(ctx, r.PostForm.Get("client_assertion"))
-	if r.Header.Get("Authorization") == "" && r.PostForm.Get("client_id") == "" && r.PostForm.Get("client_assertion") == "" {
-		p.writeError(ctx, w, r, ar, fosite.ErrInvalidClient.WithHint("The request carries no client authentication."))
-		return nil
-	}
-	c, err := p.fosite.AuthenticateClient(ctx, r, r.PostForm)
-	if err != nil {
-		p.writeError(ctx, w, r, ar, authError(r, err))
-		return nil
 	}
 	if c.IsPublic() {
 		p.writeError(ctx, w, r, ar, fosite.ErrInvalidClient.WithHint("Public clients may not introspect tokens."))
@@ -83,4 +61,36 @@ func (p *Provider) ServeIntrospect(w http.ResponseWriter, r *http.Request, slug 
 	w.Header().Set("Content-Type", "application/json;charset=UTF-8")
 	w.Header().Set("Cache-Control", "no-store")
 	return json.NewEncoder(w).Encode(answer)
+}
+
+// clientRequest starts an endpoint that a client of tenant slug calls
+// with a POSTed form (introspection, revocation): it reads the tenant and
+// authenticates the client as the token endpoint does. When it returns
+// no client it has answered the request already (an RFC 6749 error), or
+// returns [ErrUnknownTenant] having written nothing.
+func (p *Provider) clientRequest(w http.ResponseWriter, r *http.Request, slug string) (context.Context, fosite.Client, fosite.AccessRequester, error) {
+	ar := fosite.NewAccessRequest(nil)
+	ctx, err := p.withTenant(r.Context(), slug)
+	if errors.Is(err, ErrUnknownTenant) {
+		return nil, nil, ar, err
+	}
+	if err != nil {
+		p.writeError(r.Context(), w, r, ar, fosite.ErrServerError.WithWrap(err))
+		return nil, nil, ar, nil
+	}
+	if err := r.ParseForm(); err != nil || r.Method != http.MethodPost {
+		p.writeError(ctx, w, r, ar, fosite.ErrInvalidRequest.WithHint("This endpoint takes a POSTed form."))
+		return nil, nil, ar, nil
+	}
+	ctx = withAssertionAlg(ctx, r.PostForm.Get("client_assertion"))
+	if r.Header.Get("Authorization") == "" && r.PostForm.Get("client_id") == "" && r.PostForm.Get("client_assertion") == "" {
+		p.writeError(ctx, w, r, ar, fosite.ErrInvalidClient.WithHint("The request carries no client authentication."))
+		return nil, nil, ar, nil
+	}
+	c, err := p.fosite.AuthenticateClient(ctx, r, r.PostForm)
+	if err != nil {
+		p.writeError(ctx, w, r, ar, authError(r, err))
+		return nil, nil, ar, nil
+	}
+	return ctx, c, ar, nil
 }

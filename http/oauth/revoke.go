@@ -178,28 +178,9 @@ func (r *natsRevocations) Revoked(tenant, jti string) bool {
 // another client is refused (unauthorized_client). For a tenant that does
 // not exist it writes nothing and returns [ErrUnknownTenant].
 func (p *Provider) ServeRevoke(w http.ResponseWriter, r *http.Request, slug string) error {
-	ctx, err := p.withTenant(r.Context(), slug)
-	if errors.Is(err, ErrUnknownTenant) {
+	ctx, c, ar, err := p.clientRequest(w, r, slug)
+	if c == nil {
 		return err
-	}
-	ar := fosite.NewAccessRequest(nil)
-	if err != nil {
-		p.writeError(r.Context(), w, r, ar, fosite.ErrServerError.WithWrap(err))
-		return nil
-	}
-	if err := r.ParseForm(); err != nil || r.Method != http.MethodPost {
-		p.writeError(ctx, w, r, ar, fosite.ErrInvalidRequest.WithHint("Revocation takes a POSTed form."))
-		return nil
-	}
-	ctx = withAssertionAlg(ctx, r.PostForm.Get("client_assertion"))
-	if r.Header.Get("Authorization") == "" && r.PostForm.Get("client_id") == "" && r.PostForm.Get("client_assertion") == "" {
-		p.writeError(ctx, w, r, ar, fosite.ErrInvalidClient.WithHint("The request carries no client authentication."))
-		return nil
-	}
-	c, err := p.fosite.AuthenticateClient(ctx, r, r.PostForm)
-	if err != nil {
-		p.writeError(ctx, w, r, ar, authError(r, err))
-		return nil
 	}
 	token := r.PostForm.Get("token")
 	if token == "" {
