@@ -25,6 +25,7 @@ import (
 	httpapi "github.com/clavisiam/clavis/http"
 	"github.com/clavisiam/clavis/http/oauth"
 	"github.com/clavisiam/clavis/projections"
+	"github.com/clavisiam/clavis/projections/cache"
 	"github.com/clavisiam/clavis/tenants"
 	"github.com/clavisiam/clavis/tenants/signing"
 )
@@ -95,6 +96,12 @@ func startAdmin(t *testing.T) *adminHarness {
 	rctx, stopRevocations := context.WithCancel(context.Background())
 	t.Cleanup(stopRevocations)
 	revoked := oauth.NATSRevocations(rctx, js, "TEST_REVOKED", 1, log)
+	// CORS reads origins through the cache serve uses, here with no
+	// time to live: these tests change clients without a feed to evict.
+	fresh, err := cache.New(rm, time.Nanosecond, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
 	provider, err := oauth.New(rm, keys, "https://id.example.com/", log, oauth.WithRevocations(revoked),
 		oauth.WithAssertions(oauth.NATSAssertions(js, "TEST_ASSERTIONS", 1)))
 	if err != nil {
@@ -103,7 +110,7 @@ func startAdmin(t *testing.T) *adminHarness {
 	srv, err := httpapi.New(httpapi.Config{BodyLimit: bodyLimit}, store, log, httpapi.WithAdmin(httpapi.Admin{
 		Tenants: ts, Clients: cs, ReadModel: rm, Waiter: projector, Auth: httpapi.Authenticators(auth, httpapi.AccessTokens(provider)),
 		PublicURL: "https://id.example.com/",
-	}), httpapi.WithOAuth(provider))
+	}), httpapi.WithOAuth(provider), httpapi.WithCORS(fresh))
 	if err != nil {
 		t.Fatalf("new server: %v", err)
 	}

@@ -26,12 +26,17 @@ func WithOAuth(p *oauth.Provider) Option {
 
 // oauthRoutes registers every tenant's OAuth 2.0 endpoints.
 func (s *Server) oauthRoutes() {
-	s.app.Post("/t/:tenant/oauth2/token", s.token)
-	s.app.Post("/t/:tenant/oauth2/introspect", s.introspect)
+	post, get := s.cors("POST", true), s.cors("GET", false)
+	endpoints := map[string]fiber.Handler{"token": s.token, "introspect": s.introspect}
 	if s.oauth.Revokes() {
-		s.app.Post("/t/:tenant/oauth2/revoke", s.revoke)
+		endpoints["revoke"] = s.revoke
 	}
-	s.app.Get("/t/:tenant/.well-known/oauth-authorization-server", s.authorizationServerMetadata)
+	for name, h := range endpoints {
+		s.app.Post("/t/:tenant/oauth2/"+name, post, h)
+		s.app.Options("/t/:tenant/oauth2/"+name, post)
+	}
+	s.app.Get("/t/:tenant/.well-known/oauth-authorization-server", get, s.authorizationServerMetadata)
+	s.app.Options("/t/:tenant/.well-known/oauth-authorization-server", get)
 }
 
 // notFound is the problem of a resource that does not exist.

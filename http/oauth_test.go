@@ -625,3 +625,73 @@ func TestPrivateKeyJWT(t *testing.T) {
 	wantOAuthError(t, h.tokenCall(t, "acme", form(assertion(t, key, adminID, aud, "jti-7", time.Now().Add(time.Minute)))), 401, "invalid_client")
 	h.unchanged(t, before, "refused assertions")
 }
+
+func TestCORS(t *testing.T) {
+	t.Parallel()
+	h := startAdmin(t)
+	admin := h.createTenant(t, "acme")["admin_client"].(map[string]any)
+	h.createTenant(t, "beta")
+	h.createClient(t, "acme", spaClient("urn:acme/spa")) // allows https://spa.example.com
+	worker := h.createClient(t, "acme", map[string]any{"type": "m2m", "client_name": "Worker", "code": "urn:acme/worker",
+		"grant_types": []string{"client_credentials"}, "allowed_cors_origins": []string{"https://worker.example.com"}})
+	preflight := func(tenant, path, origin string) http.Header {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodOptions, h.url+"/t/"+tenant+path, nil)
+		req.Header.Set("Origin", origin)
+		req.Header.Set("Access-Control-Request-Method", "POST")
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != 204 {
+			t.Fatalf("preflight %s %s: %d", path, origin, res.StatusCode)
+		}
+		return res.Header
+	}
+	for _, c := range []struct {
+		tenant, path, origin string
+		allowed              bool
+	}{
+		{"acme", "/oauth2/token", "https://spa.example.com", true},
+		{"acme", "/oauth2/token", "https://worker.example.com", true},
+		{"acme", "/.well-known/oauth-authorization-server", "https://spa.example.com", true},
+		{"acme", "/oauth2/token", "https://evil.example.com", false},
+		{"beta", "/oauth2/token", "https://spa.example.com", false}, // another tenant's client's origin
+	} {
+		got := preflight(c.tenant, c.path, c.origin).Get("Access-Control-Allow-Origin")
+		if (got == c.origin) != c.allowed || (got != "" && got != c.origin) {
+			t.Errorf("preflight %s%s from %s: Access-Control-Allow-Origin %q", c.tenant, c.path, c.origin, got)
+		}
+	}
+
+	// An actual request: only the origins of the client it names.
+	post := func(origin string, basic []string) http.Header {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodPost, h.url+"/t/acme/oauth2/token", strings.NewReader("grant_type=client_credentials"))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Origin", origin)
+		req.SetBasicAuth(url.QueryEscape(basic[0]), url.QueryEscape(basic[1]))
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		return res.Header
+	}
+	w := []string{worker["client_id"].(string), worker["client_secret"].(string)}
+	if got := post("https://worker.example.com", w).Get("Access-Control-Allow-Origin"); got != "https://worker.example.com" {
+		t.Errorf("the worker from its origin: %q", got)
+	}
+	if got := post("https://spa.example.com", w).Get("Access-Control-Allow-Origin"); got != "" {
+		t.Errorf("the worker from the SPA's origin: %q", got)
+	}
+	a := []string{admin["client_id"].(string), admin["client_secret"].(string)}
+	if got := post("https://worker.example.com", a).Get("Access-Control-Allow-Origin"); got != "" {
+		t.Errorf("the admin client (no origins) from the worker's origin: %q", got)
+	}
+	// Without Origin nothing changes.
+	if _, err := h.clientCredentials(t, "acme", w[0], w[1], oauth2.AuthStyleInHeader); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -87,7 +87,9 @@ type Server struct {
 	cfg   Config
 	admin *Admin          // nil without WithAdmin
 	oauth *oauth.Provider // nil without WithOAuth
-	ready []ReadyCheck
+	// origins decides cross-origin requests; nil without WithCORS.
+	origins Origins
+	ready   []ReadyCheck
 
 	mu        sync.Mutex
 	listeners []*onceCloseListener

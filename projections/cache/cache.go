@@ -26,6 +26,7 @@ import (
 type Reader interface {
 	Tenant(ctx context.Context, slug string) (projections.TenantView, error)
 	ClientByID(ctx context.Context, clientID string) (projections.ClientView, error)
+	Clients(ctx context.Context, tenant string, f projections.ClientFilter) ([]projections.ClientView, string, error)
 }
 
 // Stream types whose events evict entries (tenants.StreamTypeTenant and
@@ -50,6 +51,7 @@ type Cache struct {
 	mu      sync.RWMutex
 	tenants map[string]entry[projections.TenantView]
 	clients map[string]entry[projections.ClientView]
+	origins map[string]entry[map[string]bool] // by tenant
 }
 
 type entry[V any] struct {
@@ -66,7 +68,8 @@ func New(rm Reader, ttl time.Duration, max int) (*Cache, error) {
 		return nil, errors.New("cache: a reader, a positive time to live and a positive size are required")
 	}
 	return &Cache{rm: rm, ttl: ttl, max: max, now: time.Now,
-		tenants: map[string]entry[projections.TenantView]{}, clients: map[string]entry[projections.ClientView]{}}, nil
+		tenants: map[string]entry[projections.TenantView]{}, clients: map[string]entry[projections.ClientView]{},
+		origins: map[string]entry[map[string]bool]{}}, nil
 }
 
 // Tenant returns tenant slug as the read model has it (or had it, at most
@@ -78,6 +81,34 @@ func (c *Cache) Tenant(ctx context.Context, slug string) (projections.TenantView
 // ClientByID returns client clientID, as [Cache.Tenant] does tenants.
 func (c *Cache) ClientByID(ctx context.Context, clientID string) (projections.ClientView, error) {
 	return get(ctx, c, c.clients, clientID, c.rm.ClientByID)
+}
+
+// Origins returns the CORS origins the active clients of tenant allow,
+// for preflight requests, which name no client. Any event of one of the
+// tenant's clients evicts it.
+func (c *Cache) Origins(ctx context.Context, tenant string) (map[string]bool, error) {
+	return get(ctx, c, c.origins, tenant, c.readOrigins)
+}
+
+func (c *Cache) readOrigins(ctx context.Context, tenant string) (map[string]bool, error) {
+	origins := map[string]bool{}
+	active := true
+	f := projections.ClientFilter{Active: &active, Limit: projections.MaxPage}
+	for {
+		page, next, err := c.rm.Clients(ctx, tenant, f)
+		if err != nil {
+			return nil, err
+		}
+		for _, v := range page {
+			for _, o := range v.Settings.AllowedCORSOrigins {
+				origins[o] = true
+			}
+		}
+		if next == "" {
+			return origins, nil
+		}
+		f.After = next
+	}
 }
 
 func get[V any](ctx context.Context, c *Cache, m map[string]entry[V], key string, read func(context.Context, string) (V, error)) (V, error) {
@@ -135,6 +166,7 @@ func (c *Cache) Invalidate(events []eventstore.Event) {
 			delete(c.tenants, e.Stream.ID)
 		case streamClient:
 			delete(c.clients, e.Stream.ID)
+			delete(c.origins, e.Stream.Tenant)
 		}
 	}
 }

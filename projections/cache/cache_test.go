@@ -173,3 +173,30 @@ func TestCacheExpiresAndBounds(t *testing.T) {
 		t.Error("New accepted no reader")
 	}
 }
+
+func TestCacheOrigins(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	ctx := t.Context()
+	c, _ := New(w.rm, time.Hour, 100)
+	if got, err := c.Origins(ctx, "acme"); err != nil || len(got) != 0 {
+		t.Fatalf("origins of a tenant whose clients allow none: %v, %v", got, err)
+	}
+	s := client.DefaultSettings(client.TypePublic)
+	s.ClientName, s.Code = "SPA", "urn:acme/spa"
+	s.RedirectURIs, s.AllowedCORSOrigins = []string{"https://spa.example.com/cb"}, []string{"https://spa.example.com"}
+	if _, err := w.clients.Register(ctx, tenants.Request{Actor: "test"}, "acme", s); err != nil {
+		t.Fatal(err)
+	}
+	events := w.catchUp(t)
+	if got, _ := c.Origins(ctx, "acme"); len(got) != 0 {
+		t.Fatal("the origins were not cached: this test proves nothing")
+	}
+	c.Invalidate(events)
+	if got, _ := c.Origins(ctx, "acme"); !got["https://spa.example.com"] || len(got) != 1 {
+		t.Errorf("after the registration reached the cache: %v", got)
+	}
+	if got, _ := c.Origins(ctx, "beta"); len(got) != 0 {
+		t.Errorf("another tenant: %v", got)
+	}
+}

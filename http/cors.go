@@ -1,0 +1,105 @@
+package httpapi
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"net/url"
+	"slices"
+	"strings"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/clavisiam/clavis/projections"
+)
+
+// Origins tells which origins a tenant's clients let browsers call the
+// OAuth endpoints from: each client's allowed_cors_origins. The token
+// path's cache is one.
+type Origins interface {
+	// Origins are the origins of the tenant's active clients, for a
+	// preflight, which names no client.
+	Origins(ctx context.Context, tenant string) (map[string]bool, error)
+	ClientByID(ctx context.Context, clientID string) (projections.ClientView, error)
+}
+
+// WithCORS answers cross-origin requests to the OAuth endpoints and the
+// metadata for the origins the tenant's clients allow, and no others:
+// a preflight for any origin one of the tenant's active clients allows,
+// a token, introspection or revocation request for the origins of the
+// client it names.
+func WithCORS(o Origins) Option {
+	return func(s *Server) error {
+		if o == nil {
+			return errors.New("WithCORS: nil origins")
+		}
+		s.origins = o
+		return nil
+	}
+}
+
+// cors is the middleware of a route browsers may call from another
+// origin with methods; perClient restricts actual requests to the
+// origins of the client they name.
+func (s *Server) cors(methods string, perClient bool) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		origin := c.Get(fiber.HeaderOrigin)
+		ctx, slug := c.UserContext(), param(c, "tenant")
+		if c.Method() == fiber.MethodOptions {
+			c.Set(fiber.HeaderAllow, methods+", OPTIONS")
+			if origin != "" && s.origins != nil {
+				c.Vary(fiber.HeaderOrigin)
+				if s.tenantAllows(ctx, slug, origin) {
+					c.Set(fiber.HeaderAccessControlAllowOrigin, origin)
+					c.Set(fiber.HeaderAccessControlAllowMethods, methods)
+					c.Set(fiber.HeaderAccessControlAllowHeaders, "Authorization, Content-Type")
+					c.Set(fiber.HeaderAccessControlMaxAge, "600")
+				}
+			}
+			return c.SendStatus(fiber.StatusNoContent)
+		}
+		if origin == "" || s.origins == nil {
+			return c.Next()
+		}
+		c.Vary(fiber.HeaderOrigin)
+		id := ""
+		if perClient {
+			id = requestClientID(c)
+		}
+		err := c.Next()
+		allowed := false
+		if id != "" {
+			v, cerr := s.origins.ClientByID(ctx, id)
+			allowed = cerr == nil && v.Tenant == slug && v.Active && slices.Contains(v.Settings.AllowedCORSOrigins, origin)
+		} else if !perClient {
+			allowed = s.tenantAllows(ctx, slug, origin)
+		}
+		if allowed {
+			c.Set(fiber.HeaderAccessControlAllowOrigin, origin)
+		}
+		return err
+	}
+}
+
+func (s *Server) tenantAllows(ctx context.Context, slug, origin string) bool {
+	origins, err := s.origins.Origins(ctx, slug)
+	return err == nil && origins[origin]
+}
+
+// requestClientID is the client a request to an OAuth endpoint names:
+// the user of its HTTP Basic credentials, or its client_id parameter.
+func requestClientID(c *fiber.Ctx) string {
+	if scheme, creds, ok := strings.Cut(c.Get(fiber.HeaderAuthorization), " "); ok && strings.EqualFold(scheme, "Basic") {
+		raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(creds))
+		if err != nil {
+			return ""
+		}
+		user, _, _ := strings.Cut(string(raw), ":")
+		id, err := url.QueryUnescape(user)
+		if err != nil {
+			return ""
+		}
+		return id
+	}
+	return strings.Clone(c.FormValue("client_id"))
+}
