@@ -35,6 +35,7 @@ func (s *Server) oauthRoutes() {
 		s.app.Post("/t/:tenant/oauth2/"+name, post, h)
 		s.app.Options("/t/:tenant/oauth2/"+name, post)
 	}
+	s.registrationRoutes()
 	s.app.Get("/t/:tenant/.well-known/oauth-authorization-server", get, s.authorizationServerMetadata)
 	s.app.Options("/t/:tenant/.well-known/oauth-authorization-server", get)
 }

@@ -695,3 +695,92 @@ func TestCORS(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestDynamicClientRegistration(t *testing.T) {
+	t.Parallel()
+	h := startAdmin(t)
+	admin := h.createTenant(t, "acme")["admin_client"].(map[string]any)
+	h.createTenant(t, "beta")
+	h.createClient(t, "acme", map[string]any{"type": "confidential", "client_name": "Orders API", "code": "urn:acme/orders",
+		"redirect_uris": []string{"https://orders.example.com/cb"}, "api_scopes": []string{"read"}})
+	initial, err := h.clientCredentials(t, "acme", admin["client_id"].(string), admin["client_secret"].(string), oauth2.AuthStyleInHeader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	iat := token(initial.AccessToken)
+
+	// RFC 7591 metadata: scope as a string, a field Clavis does not know
+	// (ignored), no type and no code (inferred, generated).
+	reg := h.call(t, "POST", "/t/acme/oauth2/register", map[string]any{
+		"client_name": "Registered worker", "grant_types": []string{"client_credentials"},
+		"scope": "urn:acme/orders:read", "software_statement_version": "1.2",
+	}, iat).want(t, 201).object(t)
+	id, secret, rat := reg["client_id"].(string), reg["client_secret"].(string), reg["registration_access_token"].(string)
+	if reg["type"] != "m2m" || reg["scope"] != "urn:acme/orders:read" || !strings.HasPrefix(reg["code"].(string), "urn:acme/dcr-") ||
+		reg["registration_client_uri"] != testIssuer+"acme/oauth2/register/"+id || reg["client_id_issued_at"] == nil {
+		t.Errorf("registration = %v", reg)
+	}
+	// It is a client like any other: it gets tokens, the admin API and
+	// its history show it, made by the admin client.
+	tok, err := h.clientCredentials(t, "acme", id, secret, oauth2.AuthStyleInHeader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if claims, _ := h.verify(t, "acme", tok.AccessToken); claims["scope"] != "urn:acme/orders:read" {
+		t.Errorf("claims = %v", claims)
+	}
+	hist := h.call(t, "GET", "/t/acme/admin/clients/"+id+"/history", nil).want(t, 200).object(t)
+	if ev := hist["events"].([]any)[0].(map[string]any); ev["type"] != "client.registered" || ev["actor"] != "client:"+admin["client_id"].(string) {
+		t.Errorf("history = %v", ev)
+	}
+
+	// RFC 7592: read, replace, delete with the registration access token.
+	mgmt := "/t/acme/oauth2/register/" + id
+	got := h.call(t, "GET", mgmt, nil, token(rat)).want(t, 200).object(t)
+	if got["client_id"] != id || got["client_secret"] != nil || got["registration_access_token"] != nil {
+		t.Errorf("read = %v", got)
+	}
+	replaced := h.call(t, "PUT", mgmt, map[string]any{"client_id": id, "client_name": "Renamed worker",
+		"grant_types": []string{"client_credentials"}}, token(rat)).want(t, 200).object(t)
+	if replaced["client_name"] != "Renamed worker" || replaced["scope"] != "" || replaced["code"] != reg["code"] {
+		t.Errorf("replaced = %v", replaced)
+	}
+
+	// Refusals change nothing.
+	before := h.head(t)
+	other := h.call(t, "POST", "/t/acme/oauth2/register", map[string]any{"client_name": "Other", "grant_types": []string{"client_credentials"}}, iat).want(t, 201).object(t)
+	before = h.head(t)
+	for name, c := range map[string]struct {
+		method, path string
+		body         any
+		opts         []callOpt
+		status       int
+		code         string
+	}{
+		"no initial token":            {"POST", "/t/acme/oauth2/register", map[string]any{"client_name": "X"}, []callOpt{token("")}, 401, ""},
+		"a token of another tenant":   {"POST", "/t/beta/oauth2/register", map[string]any{"client_name": "X"}, []callOpt{iat}, 404, ""},
+		"a bad redirect URI":          {"POST", "/t/acme/oauth2/register", map[string]any{"client_name": "X", "redirect_uris": []string{"http://evil.example.com/cb"}}, []callOpt{iat}, 400, "invalid_redirect_uri"},
+		"an unknown scope":            {"POST", "/t/acme/oauth2/register", map[string]any{"client_name": "X", "grant_types": []string{"client_credentials"}, "scope": "urn:x/y:z"}, []callOpt{iat}, 400, "invalid_client_metadata"},
+		"scope not a string":          {"POST", "/t/acme/oauth2/register", map[string]any{"client_name": "X", "scope": []string{"a"}}, []callOpt{iat}, 400, "invalid_client_metadata"},
+		"malformed JSON":              {"POST", "/t/acme/oauth2/register", `{"client_name":`, []callOpt{iat}, 400, ""},
+		"another client's token":      {"GET", mgmt, nil, []callOpt{token(other["registration_access_token"].(string))}, 401, "invalid_token"},
+		"an access token":             {"GET", mgmt, nil, []callOpt{token(tok.AccessToken)}, 401, "invalid_token"},
+		"no registration token":       {"DELETE", mgmt, nil, []callOpt{token("")}, 401, "invalid_token"},
+		"replace another client's":    {"PUT", mgmt, map[string]any{"client_id": other["client_id"], "client_name": "X"}, []callOpt{token(rat)}, 400, "invalid_client_metadata"},
+		"replace with a bad redirect": {"PUT", mgmt, map[string]any{"client_name": "X", "type": "confidential", "redirect_uris": []string{"javascript:x"}}, []callOpt{token(rat)}, 400, "invalid_redirect_uri"},
+	} {
+		r := h.call(t, c.method, c.path, c.body, c.opts...)
+		if r.status != c.status {
+			t.Errorf("%s: %d %s", name, r.status, r.body)
+			continue
+		}
+		if c.code != "" && r.object(t)["error"] != c.code {
+			t.Errorf("%s: %s", name, r.body)
+		}
+	}
+	h.unchanged(t, before, "refused registrations")
+
+	h.call(t, "DELETE", mgmt, nil, token(rat)).want(t, 204)
+	h.call(t, "GET", mgmt, nil, token(rat)).want(t, 401)
+	h.call(t, "GET", "/t/acme/admin/clients/"+id, nil).want(t, 404)
+}

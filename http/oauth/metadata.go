@@ -13,6 +13,7 @@ type Metadata struct {
 	Issuer                               string   `json:"issuer"`
 	TokenEndpoint                        string   `json:"token_endpoint"`
 	JWKSURI                              string   `json:"jwks_uri"`
+	RegistrationEndpoint                 string   `json:"registration_endpoint"`
 	ResponseTypesSupported               []string `json:"response_types_supported"`
 	GrantTypesSupported                  []string `json:"grant_types_supported"`
 	TokenEndpointAuthMethodsSupported    []string `json:"token_endpoint_auth_methods_supported"`
@@ -33,6 +34,7 @@ func (p *Provider) Metadata(slug string, scopes, algs []string) Metadata {
 		Issuer:                               issuer,
 		TokenEndpoint:                        issuer + "/oauth2/token",
 		JWKSURI:                              issuer + "/jwks.json",
+		RegistrationEndpoint:                 issuer + "/oauth2/register",
 		ResponseTypesSupported:               []string{}, // no authorization endpoint yet
 		GrantTypesSupported:                  slices.Clone(grantTypes),
 		TokenEndpointAuthMethodsSupported:    p.authMethods(),
