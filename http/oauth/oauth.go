@@ -15,7 +15,6 @@ package oauth
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -99,9 +98,9 @@ func New(dir Directory, keys *signing.Keyring, publicURL string, log *slog.Logge
 			return nil
 		},
 		JWTScopeClaimKey: jwt.JWTScopeFieldString, // RFC 9068: "scope", space-separated
-		// Only grants not served yet (codes, refresh tokens) use the
-		// HMAC strategy; they will need a secret shared by every node.
-		GlobalSecret:               randomSecret(),
+		// Authorization codes and refresh tokens (not served yet) are
+		// HMAC-signed with a secret every node derives alike.
+		GlobalSecret:               keys.HMACSecret(),
 		SendDebugMessagesToClients: false,
 	}}
 	store := &storage{p: p}
@@ -114,12 +113,6 @@ func New(dir Directory, keys *signing.Keyring, publicURL string, log *slog.Logge
 	cfg.TokenEndpointHandlers.Append(cc)
 	p.fosite = fosite.NewOAuth2Provider(store, cfg)
 	return p, nil
-}
-
-func randomSecret() []byte {
-	b := make([]byte, 32)
-	_, _ = rand.Read(b)
-	return b
 }
 
 // maxVerifiedTokens bounds the tokens remembered as verified (about 300

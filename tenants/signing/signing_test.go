@@ -250,3 +250,14 @@ func TestReferenceTokens(t *testing.T) {
 		}
 	}
 }
+
+func TestHMACSecret(t *testing.T) {
+	a, b := master(t), master(t)
+	one, again := keyring(t, a).HMACSecret(), keyring(t, a, b).HMACSecret()
+	if len(one) != 32 || !bytes.Equal(one, again) {
+		t.Fatalf("not the same on two nodes with the same sealing key: %x %x", one, again)
+	}
+	if bytes.Equal(one, keyring(t, b).HMACSecret()) || bytes.Contains(one, a) {
+		t.Fatal("the HMAC secret does not depend on the master key, or shows it")
+	}
+}

@@ -102,3 +102,12 @@ func (k *Keyring) OpenReference(slug, token string) ([]byte, error) {
 }
 
 func referenceAAD(slug string) []byte { return []byte("clavis reference token\x00" + slug) }
+
+// HMACSecret is a 256-bit secret derived from the sealing master key, the
+// same on every node with the same keyring: for authorization codes and
+// refresh tokens, whose signatures every node must check.
+func (k *Keyring) HMACSecret() []byte {
+	m := hmac.New(sha256.New, k.keys[0].reference)
+	m.Write([]byte("clavis hmac tokens v1"))
+	return m.Sum(nil)
+}
