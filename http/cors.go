@@ -101,5 +101,5 @@ func requestClientID(c *fiber.Ctx) string {
 		}
 		return id
 	}
-	return strings.Clone(c.FormValue("client_id"))
+	return string(c.Request().PostArgs().Peek("client_id")) // the body only, as fosite reads it
 }

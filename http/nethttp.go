@@ -14,7 +14,7 @@ import (
 // need; fiber's general adaptor converts more, at a cost on every token
 // request.
 func serveNetHTTP(c *fiber.Ctx, h func(http.ResponseWriter, *http.Request)) error {
-	req, err := http.NewRequestWithContext(c.UserContext(), c.Method(), c.BaseURL()+c.OriginalURL(), bytes.NewReader(c.Body()))
+	req, err := http.NewRequestWithContext(c.UserContext(), c.Method(), c.BaseURL()+c.OriginalURL(), bytes.NewReader(c.Request().Body()))
 	if err != nil {
 		return err
 	}

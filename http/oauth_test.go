@@ -784,3 +784,76 @@ func TestDynamicClientRegistration(t *testing.T) {
 	h.call(t, "GET", mgmt, nil, token(rat)).want(t, 401)
 	h.call(t, "GET", "/t/acme/admin/clients/"+id, nil).want(t, 404)
 }
+
+// TestOAuthHardening covers what a security review of the OAuth
+// endpoints found.
+func TestOAuthHardening(t *testing.T) {
+	t.Parallel()
+	h := startAdmin(t)
+	admin := h.createTenant(t, "acme")["admin_client"].(map[string]any)
+	adminID, adminSecret := admin["client_id"].(string), admin["client_secret"].(string)
+
+	// A compressed body is refused before anything inflates it.
+	for _, path := range []string{"/t/acme/oauth2/token", "/t/acme/admin/clients"} {
+		req, _ := http.NewRequest(http.MethodPost, h.url+path, strings.NewReader("\x1f\x8b not really gzip"))
+		req.Header.Set("Content-Encoding", "gzip")
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Authorization", "Bearer "+rootToken)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != http.StatusUnsupportedMediaType {
+			t.Errorf("compressed body at %s: %d", path, res.StatusCode)
+		}
+	}
+
+	// Registration sets only registration metadata: no platform scope,
+	// no admin-only setting, neither at registration nor at replacement.
+	initial, err := h.clientCredentials(t, "acme", adminID, adminSecret, oauth2.AuthStyleInHeader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	iat := token(initial.AccessToken)
+	before := h.head(t)
+	r := h.call(t, "POST", "/t/acme/oauth2/register", map[string]any{"client_name": "X", "grant_types": []string{"client_credentials"}, "scope": "clavis:admin"}, iat)
+	if r.status != 400 || r.object(t)["error"] != "invalid_client_metadata" {
+		t.Errorf("registering with clavis:admin: %d %s", r.status, r.body)
+	}
+	h.unchanged(t, before, "a registration asking for a platform scope")
+	reg := h.call(t, "POST", "/t/acme/oauth2/register", map[string]any{"client_name": "Public app", "token_endpoint_auth_method": "none",
+		"redirect_uris": []string{"https://app.example.com/cb"}, "first_party": true, "client_claims": []map[string]string{{"type": "role", "value": "admin"}}}, iat).want(t, 201).object(t)
+	if reg["first_party"] != false || len(reg["client_claims"].([]any)) != 0 || reg["client_secret"] != nil {
+		t.Errorf("admin-only settings taken from a registration: %v", reg)
+	}
+	mgmt, rat := "/t/acme/oauth2/register/"+reg["client_id"].(string), token(reg["registration_access_token"].(string))
+	r = h.call(t, "PUT", mgmt, map[string]any{"client_name": "Worker", "type": "m2m", "grant_types": []string{"client_credentials"}, "scope": "clavis:admin"}, rat)
+	if r.status != 400 {
+		t.Errorf("replacing with clavis:admin: %d %s", r.status, r.body)
+	}
+	// A replacement that makes the client need a secret shows it, once.
+	worker := h.call(t, "PUT", mgmt, map[string]any{"client_name": "Worker", "type": "m2m", "grant_types": []string{"client_credentials"},
+		"token_endpoint_auth_method": "client_secret_basic"}, rat).want(t, 200).object(t)
+	if sec, _ := worker["client_secret"].(string); !strings.HasPrefix(sec, "cls_") {
+		t.Fatalf("the new secret of a replaced registration is not shown: %v", worker)
+	} else if _, err := h.clientCredentials(t, "acme", reg["client_id"].(string), sec, oauth2.AuthStyleInHeader); err != nil {
+		t.Errorf("the shown secret does not work: %v", err)
+	}
+	// A registration access token is no access token, and no access
+	// token a registration token.
+	h.call(t, "GET", "/t/acme/admin/clients", nil, rat).want(t, 401)
+	h.call(t, "GET", mgmt, nil, iat).want(t, 401)
+
+	// A scope taken from a client stops counting for its tokens at once.
+	tok, err := h.clientCredentials(t, "acme", adminID, adminSecret, oauth2.AuthStyleInHeader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.call(t, "GET", "/t/acme/admin/clients", nil, token(tok.AccessToken)).want(t, 200)
+	h.call(t, "PATCH", "/t/acme/admin/clients/"+adminID, map[string]any{"default_scopes": []string{"clavis:clients:read"}}, contentType("application/merge-patch+json")).want(t, 200)
+	h.call(t, "GET", "/t/acme/admin/clients", nil, token(tok.AccessToken)).want(t, 403)
+	if got := h.introspect(t, "acme", tok.AccessToken, reg["client_id"].(string), worker["client_secret"].(string)).want(t, 200).object(t); got["active"] != true || got["scope"] != nil && got["scope"] != "" {
+		t.Errorf("introspection after the scope was taken: %v", got)
+	}
+}

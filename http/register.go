@@ -5,13 +5,16 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/clavisiam/clavis/domain"
 	"github.com/clavisiam/clavis/domain/client"
+	"github.com/clavisiam/clavis/domain/scope"
 	"github.com/clavisiam/clavis/projections"
 	"github.com/clavisiam/clavis/tenants"
 )
@@ -157,7 +160,7 @@ func (s *Server) reregister(c *fiber.Ctx) error {
 		return commandError(c, err)
 	}
 	s.settle(c, res.Position)
-	return s.registered(c, http.StatusOK, slug, res.Client, nil, "")
+	return s.registered(c, http.StatusOK, slug, res.Client, res.Secret, "")
 }
 
 // unregister is RFC 7592 §2.3: the client is deleted.
@@ -174,9 +177,19 @@ func (s *Server) unregister(c *fiber.Ctx) error {
 	return c.SendStatus(http.StatusNoContent)
 }
 
+// registrationMetadata are the metadata a registration may set: those of
+// RFC 7591 and OpenID Connect Dynamic Registration that Clavis serves, and
+// the client's type and code. The rest (claims, API scopes, first-party
+// standing, lifetimes, jwks_uri, ...) is the tenant's administrators'
+// to decide, and ignored here like metadata Clavis does not know.
+var registrationMetadata = []string{"type", "code", "client_name", "redirect_uris", "post_logout_redirect_uris",
+	"grant_types", "response_types", "token_endpoint_auth_method", "scope", "jwks",
+	"logo_uri", "policy_uri", "tos_uri", "client_uri", "allowed_cors_origins"}
+
 // registrationSettings reads RFC 7591 client metadata into settings:
-// "scope" (space-separated) becomes the default scopes; metadata Clavis
-// does not know is ignored, as RFC 7591 §2 asks; without a type, a
+// "scope" (space-separated) becomes the default scopes, which may not be
+// platform scopes; metadata outside registrationMetadata is ignored, as
+// RFC 7591 §2 asks of metadata a server does not take; without a type, a
 // client that does not authenticate is public, one with only the
 // client_credentials grant m2m, any other confidential; without a code it
 // gets "urn:{tenant}/dcr-{random}".
@@ -185,12 +198,8 @@ func registrationSettings(slug string, raw []byte) (client.Settings, error) {
 	if err := json.Unmarshal(raw, &fields); err != nil {
 		return client.Settings{}, errors.New("the body is not a JSON object")
 	}
-	known := map[string]json.RawMessage{}
-	defaults, _ := json.Marshal(client.DefaultSettings(client.TypeConfidential))
-	_ = json.Unmarshal(defaults, &known)
-	known["type"] = nil
 	for k := range fields {
-		if _, ok := known[k]; !ok && k != "scope" {
+		if !slices.Contains(registrationMetadata, k) {
 			delete(fields, k)
 		}
 	}
@@ -198,6 +207,11 @@ func registrationSettings(slug string, raw []byte) (client.Settings, error) {
 		var scopes string
 		if err := json.Unmarshal(sc, &scopes); err != nil {
 			return client.Settings{}, errors.New("scope must be a string of space-separated scopes")
+		}
+		for _, s := range strings.Fields(scopes) {
+			if scope.IsPlatform(s) {
+				return client.Settings{}, fmt.Errorf("scope %s is granted by the tenant's administrators only, not by registration", s)
+			}
 		}
 		fields["default_scopes"], _ = json.Marshal(strings.Fields(scopes))
 		delete(fields, "scope")

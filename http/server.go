@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"slices"
 	"sync"
 	"time"
@@ -77,6 +78,17 @@ func orDefault[T int | time.Duration](v, def T) T {
 	return v
 }
 
+// refuseCompressed answers 415 to a request with a compressed body:
+// fiber inflates bodies without a bound, so a request of a kilobyte could
+// make the node allocate gigabytes. No API here takes compressed bodies.
+func refuseCompressed(c *fiber.Ctx) error {
+	if len(c.Request().Header.ContentEncoding()) > 0 {
+		return &Problem{Type: ProblemUnsupportedMediaType, Title: "Unsupported media type", Status: http.StatusUnsupportedMediaType,
+			Detail: "Request bodies may not be compressed (Content-Encoding)."}
+	}
+	return c.Next()
+}
+
 // Server is the Clavis HTTP app over one event store. Create it with
 // [New]; run it with [Server.Serve] and stop it with [Server.Shutdown].
 // Its methods are safe for concurrent use.
@@ -132,7 +144,7 @@ func New(cfg Config, store eventstore.Store, log *slog.Logger, opts ...Option) (
 		DisableStartupMessage: true,
 		ErrorHandler:          errorHandler(log),
 	})
-	s.app.Use(withRequestID, telemetry(), accessLog(log))
+	s.app.Use(withRequestID, telemetry(), accessLog(log), refuseCompressed)
 	s.app.Get("/healthz", s.healthz)
 	s.app.Get("/readyz", s.readyz)
 	s.app.Get("/openapi.json", serveOpenAPI)

@@ -292,7 +292,7 @@ func (p *Provider) grant(ctx context.Context, ar fosite.AccessRequester, c *fosi
 }
 
 // reservedClaims are the claims a client's own claims never replace.
-var reservedClaims = []string{"iss", "sub", "aud", "exp", "nbf", "iat", "jti", "scope", "client_id", "permissions", "auth_time", "acr", "amr", "cnf"}
+var reservedClaims = []string{"iss", "sub", "aud", "exp", "nbf", "iat", "jti", "scope", "client_id", "permissions", "auth_time", "acr", "amr", "cnf", "typ", "purpose"}
 
 // clientClaims are the client's claims by their name in the token: the
 // client's prefix and the claim type; several values make a list.

@@ -29,13 +29,13 @@ func (p *Provider) RegistrationToken(slug, clientID string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return p.keys.SealReference(slug, raw)
+	return p.keys.SealRegistration(slug, raw)
 }
 
 // VerifyRegistrationToken checks that token is a registration access
 // token of client clientID of tenant slug.
 func (p *Provider) VerifyRegistrationToken(slug, clientID, token string) error {
-	raw, err := p.keys.OpenReference(slug, token)
+	raw, err := p.keys.OpenRegistration(slug, token)
 	if err != nil {
 		return ErrRegistrationToken
 	}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -80,7 +81,7 @@ func (p *Provider) verifySignature(ctx context.Context, token string) (AccessTok
 		return AccessToken{}, invalid("not a compact JWS")
 	}
 	hdr := jws.Signatures[0].Protected
-	if typ, _ := hdr.ExtraHeaders["typ"].(string); !strings.EqualFold(typ, "at+jwt") {
+	if typ, _ := hdr.ExtraHeaders["typ"].(string); !strings.EqualFold(typ, "at+jwt") && !strings.EqualFold(typ, "application/at+jwt") {
 		return AccessToken{}, invalid("typ is not at+jwt")
 	}
 	var unverified struct {
@@ -193,6 +194,14 @@ func (p *Provider) stillValid(ctx context.Context, at AccessToken) (AccessToken,
 	if c.Tenant != at.Tenant || !c.Active {
 		return AccessToken{}, invalid("client inactive or of another tenant")
 	}
+	// A scope taken from the client since stops counting at once.
+	granted := make([]string, 0, len(at.Scopes))
+	for _, sc := range at.Scopes {
+		if slices.Contains(c.Settings.DefaultScopes, sc) || slices.Contains(c.Settings.OptionalScopes, sc) {
+			granted = append(granted, sc)
+		}
+	}
+	at.Scopes = granted
 	return at, nil
 }
 

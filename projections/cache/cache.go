@@ -18,6 +18,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/clavisiam/clavis/domain/client"
+	"github.com/clavisiam/clavis/domain/scope"
+	"github.com/clavisiam/clavis/domain/tenant"
 	"github.com/clavisiam/clavis/eventstore"
 	"github.com/clavisiam/clavis/projections"
 )
@@ -73,21 +76,32 @@ func New(rm Reader, ttl time.Duration, max int) (*Cache, error) {
 }
 
 // Tenant returns tenant slug as the read model has it (or had it, at most
-// the time to live ago, and no event of it has arrived since).
+// the time to live ago, and no event of it has arrived since). A string
+// that cannot be a slug is not found at once: callers' keys are never
+// cached unchecked.
 func (c *Cache) Tenant(ctx context.Context, slug string) (projections.TenantView, error) {
+	if !tenant.ValidSlug(slug) {
+		return projections.TenantView{}, projections.ErrNotFound
+	}
 	return get(ctx, c, c.tenants, slug, c.rm.Tenant)
 }
 
 // ClientByID returns client clientID, as [Cache.Tenant] does tenants.
 func (c *Cache) ClientByID(ctx context.Context, clientID string) (projections.ClientView, error) {
+	if clientID == "" || len(clientID) > client.MaxClientIDLength || !scope.ValidToken(clientID) {
+		return projections.ClientView{}, projections.ErrNotFound
+	}
 	return get(ctx, c, c.clients, clientID, c.rm.ClientByID)
 }
 
 // Origins returns the CORS origins the active clients of tenant allow,
 // for preflight requests, which name no client. Any event of one of the
 // tenant's clients evicts it.
-func (c *Cache) Origins(ctx context.Context, tenant string) (map[string]bool, error) {
-	return get(ctx, c, c.origins, tenant, c.readOrigins)
+func (c *Cache) Origins(ctx context.Context, slug string) (map[string]bool, error) {
+	if !tenant.ValidSlug(slug) {
+		return nil, nil
+	}
+	return get(ctx, c, c.origins, slug, c.readOrigins)
 }
 
 func (c *Cache) readOrigins(ctx context.Context, tenant string) (map[string]bool, error) {
@@ -132,7 +146,7 @@ func get[V any](ctx context.Context, c *Cache, m map[string]entry[V], key string
 	c.mu.Lock()
 	if c.epoch.Load() == epoch {
 		if len(m) >= c.max {
-			forget(m, c.max/10+1)
+			forget(m, c.max/10+1, now)
 		}
 		m[key] = entry[V]{view: v, missing: missing, expires: now.Add(c.ttl)}
 	}
@@ -140,10 +154,17 @@ func get[V any](ctx context.Context, c *Cache, m map[string]entry[V], key string
 	return v, err
 }
 
-// forget drops n arbitrary entries of m (map order is random).
-func forget[V any](m map[string]entry[V], n int) {
+// forget drops every expired entry of m, and arbitrary others (map
+// order is random) until n are gone.
+func forget[V any](m map[string]entry[V], n int, now time.Time) {
+	for k, e := range m {
+		if !now.Before(e.expires) {
+			delete(m, k)
+			n--
+		}
+	}
 	for k := range m {
-		if n == 0 {
+		if n <= 0 {
 			return
 		}
 		delete(m, k)
@@ -151,9 +172,19 @@ func forget[V any](m map[string]entry[V], n int) {
 	}
 }
 
-// Invalidate evicts the tenants and clients events belong to. The feed
-// calls it once the read model holds the events.
+// Invalidate evicts the tenants and clients events belong to; nil evicts
+// everything. The feed calls it once the read model holds the events,
+// and with nil after catching up from the event store.
 func (c *Cache) Invalidate(events []eventstore.Event) {
+	if events == nil {
+		c.epoch.Add(1)
+		c.mu.Lock()
+		clear(c.tenants)
+		clear(c.clients)
+		clear(c.origins)
+		c.mu.Unlock()
+		return
+	}
 	if len(events) == 0 {
 		return
 	}

@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -199,4 +200,27 @@ func TestCacheOrigins(t *testing.T) {
 	if got, _ := c.Origins(ctx, "beta"); len(got) != 0 {
 		t.Errorf("another tenant: %v", got)
 	}
+}
+
+func TestCacheRefusesKeysThatCannotBeIDs(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	c, _ := New(w.rm, time.Hour, 100)
+	for _, id := range []string{strings.Repeat("x", 200), "has space", ""} {
+		if _, err := c.ClientByID(t.Context(), id); !errors.Is(err, projections.ErrNotFound) {
+			t.Errorf("client %q: %v", id, err)
+		}
+	}
+	for _, slug := range []string{strings.Repeat("y", 300), "NOT-A-SLUG"} {
+		if _, err := c.Tenant(t.Context(), slug); !errors.Is(err, projections.ErrNotFound) {
+			t.Errorf("tenant %q: %v", slug, err)
+		}
+		if o, err := c.Origins(t.Context(), slug); err != nil || len(o) != 0 {
+			t.Errorf("origins of %q: %v %v", slug, o, err)
+		}
+	}
+	if tenants, clients := c.Len(); tenants != 0 || clients != 0 {
+		t.Errorf("held %d tenants and %d clients for keys that cannot be ids", tenants, clients)
+	}
+	c.Invalidate(nil) // everything, and nothing to fail on
 }

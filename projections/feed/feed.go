@@ -69,7 +69,9 @@ type Feed struct {
 
 // Observe makes the feed call fn with every batch NATS delivered once
 // the projection holds it (whichever node applied it), in order, from the
-// feed's goroutine: caches of the read model evict what changed. Call it
+// feed's goroutine: caches of the read model evict what changed. After
+// catching up from the event store (NATS away or quiet), which names no
+// events, it calls fn with nil: anything may have changed. Call it
 // before Run.
 func (f *Feed) Observe(fn func([]eventstore.Event)) { f.observers = append(f.observers, fn) }
 
@@ -107,6 +109,7 @@ func (f *Feed) Run(ctx context.Context) error {
 		if cerr := f.p.CatchUp(ctx); cerr != nil && ctx.Err() == nil {
 			f.log.Error("feed: catch up from the event store", "error", cerr)
 		}
+		f.notify(nil)
 		t := time.NewTimer(backoff)
 		select {
 		case <-ctx.Done():
@@ -147,6 +150,7 @@ func (f *Feed) watch(ctx context.Context) {
 			if err := f.p.CatchUp(ctx); err != nil && ctx.Err() == nil {
 				f.log.Warn("feed: catch up from the event store", "error", err)
 			}
+			f.notify(nil)
 		}
 		head, err := f.store.Head(ctx)
 		if err != nil {
@@ -235,9 +239,7 @@ func (f *Feed) apply(ctx context.Context, batch []eventstore.Event) error {
 	}
 	err := f.p.Apply(ctx, batch)
 	if err == nil {
-		for _, fn := range f.observers {
-			fn(batch)
-		}
+		f.notify(batch)
 	}
 	for _, sp := range spans {
 		if err != nil {
@@ -246,6 +248,13 @@ func (f *Feed) apply(ctx context.Context, batch []eventstore.Event) error {
 		sp.End()
 	}
 	return err
+}
+
+// notify tells the observers of batch (nil: of anything).
+func (f *Feed) notify(batch []eventstore.Event) {
+	for _, fn := range f.observers {
+		fn(batch)
+	}
 }
 
 // firstAfter finds the sequence of the first message whose position comes

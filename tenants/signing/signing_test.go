@@ -261,3 +261,19 @@ func TestHMACSecret(t *testing.T) {
 		t.Fatal("the HMAC secret does not depend on the master key, or shows it")
 	}
 }
+
+func TestRegistrationTokensAreNotReferenceTokens(t *testing.T) {
+	ring := keyring(t, master(t))
+	claims := []byte(`{"client_id":"c1"}`)
+	reg, _ := ring.SealRegistration("acme", claims)
+	ref, _ := ring.SealReference("acme", claims)
+	if _, err := ring.OpenReference("acme", reg); !errors.Is(err, signing.ErrReference) {
+		t.Errorf("a registration token opens as a reference token: %v", err)
+	}
+	if _, err := ring.OpenRegistration("acme", ref); !errors.Is(err, signing.ErrReference) {
+		t.Errorf("a reference token opens as a registration token: %v", err)
+	}
+	if got, err := ring.OpenRegistration("acme", reg); err != nil || !bytes.Equal(got, claims) {
+		t.Errorf("OpenRegistration = %s, %v", got, err)
+	}
+}

@@ -45,6 +45,23 @@ func referenceKey(master []byte) []byte {
 
 // SealReference encrypts claims into a reference token of tenant slug.
 func (k *Keyring) SealReference(slug string, claims []byte) (string, error) {
+	return k.sealOpaque(referenceAAD, slug, claims)
+}
+
+// SealRegistration encrypts claims into a registration access token (RFC
+// 7592) of tenant slug: the same form as a reference token, under another
+// label, so that neither kind ever opens as the other.
+func (k *Keyring) SealRegistration(slug string, claims []byte) (string, error) {
+	return k.sealOpaque(registrationAAD, slug, claims)
+}
+
+// OpenRegistration opens a registration access token of tenant slug, or
+// fails with an error wrapping [ErrReference].
+func (k *Keyring) OpenRegistration(slug, token string) ([]byte, error) {
+	return k.openOpaque(registrationAAD, slug, token)
+}
+
+func (k *Keyring) sealOpaque(aad func(string) []byte, slug string, claims []byte) (string, error) {
 	m := k.keys[0]
 	aead, err := chacha20poly1305.NewX(m.reference)
 	if err != nil {
@@ -56,7 +73,7 @@ func (k *Keyring) SealReference(slug string, claims []byte) (string, error) {
 	nonce := make([]byte, aead.NonceSize())
 	_, _ = rand.Read(nonce) // crypto/rand.Read never fails
 	head = append(head, nonce...)
-	sealed := aead.Seal(head, nonce, claims, referenceAAD(slug))
+	sealed := aead.Seal(head, nonce, claims, aad(slug))
 	return ReferencePrefix + slug + "." + base64.RawURLEncoding.EncodeToString(sealed), nil
 }
 
@@ -75,6 +92,10 @@ func ReferenceTenant(token string) (string, bool) {
 // OpenReference decrypts a reference token of tenant slug and returns
 // its claims, or an error wrapping [ErrReference].
 func (k *Keyring) OpenReference(slug, token string) ([]byte, error) {
+	return k.openOpaque(referenceAAD, slug, token)
+}
+
+func (k *Keyring) openOpaque(aad func(string) []byte, slug, token string) ([]byte, error) {
 	body, ok := strings.CutPrefix(token, ReferencePrefix+slug+".")
 	if !ok {
 		return nil, ErrReference
@@ -92,7 +113,7 @@ func (k *Keyring) OpenReference(slug, token string) ([]byte, error) {
 		if err != nil {
 			return nil, fmt.Errorf("signing: %w", err)
 		}
-		claims, err := aead.Open(nil, rest[:aead.NonceSize()], rest[aead.NonceSize():], referenceAAD(slug))
+		claims, err := aead.Open(nil, rest[:aead.NonceSize()], rest[aead.NonceSize():], aad(slug))
 		if err != nil {
 			return nil, ErrReference
 		}
@@ -102,6 +123,8 @@ func (k *Keyring) OpenReference(slug, token string) ([]byte, error) {
 }
 
 func referenceAAD(slug string) []byte { return []byte("clavis reference token\x00" + slug) }
+
+func registrationAAD(slug string) []byte { return []byte("clavis registration token\x00" + slug) }
 
 // HMACSecret is a 256-bit secret derived from the sealing master key, the
 // same on every node with the same keyring: for authorization codes and
