@@ -621,6 +621,14 @@ func TestPrivateKeyJWT(t *testing.T) {
 			t.Errorf("%s: error %v", name, e)
 		}
 	}
+	// A jti is unique per client: another client may use the same one.
+	priv2, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	key2 := jose.JSONWebKey{Key: priv2, KeyID: "k2", Algorithm: "ES256", Use: "sig"}
+	second := h.createClient(t, "acme", map[string]any{"type": "m2m", "client_name": "Signed 2", "code": "urn:acme/signed2",
+		"grant_types": []string{"client_credentials"}, "token_endpoint_auth_method": "private_key_jwt",
+		"jwks": map[string]any{"keys": []any{key2.Public()}}})
+	before = h.head(t)
+	h.tokenCall(t, "acme", form(assertion(t, key2, second["client_id"].(string), aud, "jti-1", time.Now().Add(time.Minute)))).want(t, 200)
 	// A secret-based client may not authenticate with an assertion.
 	wantOAuthError(t, h.tokenCall(t, "acme", form(assertion(t, key, adminID, aud, "jti-7", time.Now().Add(time.Minute)))), 401, "invalid_client")
 	h.unchanged(t, before, "refused assertions")

@@ -147,6 +147,12 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger) (*app, error) {
 	// Tenant admin tokens: access tokens of a tenant's own token endpoint.
 	admin.Auth = httpapi.Authenticators(admin.Auth, httpapi.AccessTokens(provider))
 	srv, err := httpapi.New(httpapi.Config{}, store, log, httpapi.WithAdmin(admin), httpapi.WithOAuth(provider), httpapi.WithCORS(hot), httpapi.WithReadiness(
+		httpapi.ReadyCheck{Name: "revocations loaded", Check: func(context.Context) error {
+			if !revoked.Loaded() {
+				return errors.New("the revoked tokens are not loaded from NATS yet")
+			}
+			return nil
+		}},
 		httpapi.ReadyCheck{Name: "NATS connection", Check: func(context.Context) error {
 			if !b.nc.IsConnected() {
 				return errors.New("not connected to NATS")

@@ -4,9 +4,11 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -18,9 +20,9 @@ import (
 // Assertions remembers the client assertions (RFC 7523, private_key_jwt)
 // already used, across every node, so that each is accepted once.
 type Assertions interface {
-	// Use records the assertion jti of tenant, valid until exp; it fails
-	// with [ErrReplayed] when it was recorded before.
-	Use(ctx context.Context, tenant, jti string, exp time.Time) error
+	// Use records the assertion jti of a client of tenant, valid until
+	// exp; it fails with [ErrReplayed] when it was recorded before.
+	Use(ctx context.Context, tenant, clientID, jti string, exp time.Time) error
 }
 
 // ErrReplayed is a client assertion used a second time.
@@ -76,12 +78,13 @@ func (a *natsAssertions) open(ctx context.Context) (jetstream.KeyValue, error) {
 	return a.kv, nil
 }
 
-func (a *natsAssertions) Use(ctx context.Context, tenant, jti string, _ time.Time) error {
+func (a *natsAssertions) Use(ctx context.Context, tenant, clientID, jti string, _ time.Time) error {
 	kv, err := a.open(ctx)
 	if err != nil {
 		return err
 	}
-	sum := sha256.Sum256([]byte(jti))
+	// A jti is unique per issuer, the client (RFC 7523 §3).
+	sum := sha256.Sum256([]byte(clientID + "\x00" + jti))
 	_, err = kv.Create(ctx, tenant+"."+hex.EncodeToString(sum[:16]), nil)
 	if errors.Is(err, jetstream.ErrKeyExists) {
 		return ErrReplayed
@@ -94,12 +97,17 @@ func (a *natsAssertions) Use(ctx context.Context, tenant, jti string, _ time.Tim
 // in the clear, which is never stored).
 var assertionAlgs = []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512"}
 
-type assertionAlgKey struct{}
+type assertionKey struct{}
 
-// withAssertionAlg notes, for fosite's check of the client's signing
-// algorithm, the algorithm a request's client assertion names, when it
-// is an accepted one; fosite then verifies the signature with the
-// client's registered key of that kind.
+// assertionInfo is what a request's client assertion says of itself,
+// unverified: the algorithm it names, for fosite's check of the client's
+// signing algorithm (fosite then verifies the signature with the
+// client's registered key of that kind), and its issuer, which scopes
+// its jti (fosite has checked iss against the client by the time it asks
+// to record the jti).
+type assertionInfo struct{ alg, iss string }
+
+// withAssertionAlg notes what a request's client assertion names.
 func withAssertionAlg(ctx context.Context, assertion string) context.Context {
 	if assertion == "" {
 		return ctx
@@ -108,19 +116,23 @@ func withAssertionAlg(ctx context.Context, assertion string) context.Context {
 	if err != nil || len(jws.Signatures) != 1 {
 		return ctx
 	}
-	alg := jws.Signatures[0].Header.Algorithm
-	for _, a := range assertionAlgs {
-		if a == alg {
-			return context.WithValue(ctx, assertionAlgKey{}, alg)
-		}
+	var claims struct {
+		Iss string `json:"iss"`
 	}
-	return ctx
+	_ = json.Unmarshal(jws.UnsafePayloadWithoutVerification(), &claims)
+	info := assertionInfo{iss: claims.Iss}
+	if alg := jws.Signatures[0].Header.Algorithm; slices.Contains(assertionAlgs, alg) {
+		info.alg = alg
+	}
+	return context.WithValue(ctx, assertionKey{}, info)
 }
 
-func assertionAlg(ctx context.Context) string {
-	alg, _ := ctx.Value(assertionAlgKey{}).(string)
-	return alg
+func assertionOf(ctx context.Context) assertionInfo {
+	info, _ := ctx.Value(assertionKey{}).(assertionInfo)
+	return info
 }
+
+func assertionAlg(ctx context.Context) string { return assertionOf(ctx).alg }
 
 // useAssertion records a client assertion's jti for the request's tenant.
 func (p *Provider) useAssertion(ctx context.Context, jti string, exp time.Time) error {
@@ -134,7 +146,7 @@ func (p *Provider) useAssertion(ctx context.Context, jti string, exp time.Time) 
 	if exp.After(p.now().Add(MaxAssertionLifetime)) {
 		return fosite.ErrInvalidClient.WithHintf("A client assertion may live at most %s.", MaxAssertionLifetime)
 	}
-	err = p.assertions.Use(ctx, r.tenant.Slug, jti, exp)
+	err = p.assertions.Use(ctx, r.tenant.Slug, assertionOf(ctx).iss, jti, exp)
 	if errors.Is(err, ErrReplayed) {
 		return fosite.ErrInvalidClient.WithHint("The client assertion was used before.")
 	}

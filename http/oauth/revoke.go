@@ -41,14 +41,14 @@ func WithRevocations(r Revocations) Option {
 // token lives (client.MaxAccessTokenLifetime, a day), and a margin.
 const revocationTTL = 25 * time.Hour
 
-// natsRevocations keeps revocations in a JetStream key-value bucket
+// RevocationBucket keeps revocations in a JetStream key-value bucket
 // (key {tenant}.{jti}, value the token's expiry in Unix seconds) whose
 // entries expire after revocationTTL, and mirrors it in memory through a
 // watch, so that a revocation made at any node applies at every node as
 // soon as NATS delivers it. While NATS is away, revoking fails (the
 // endpoint answers temporarily_unavailable) and the revocations already
 // known still apply; the watch resumes when NATS is back.
-type natsRevocations struct {
+type RevocationBucket struct {
 	js       jetstream.JetStream
 	bucket   string
 	replicas int
@@ -58,17 +58,27 @@ type natsRevocations struct {
 	mu      sync.RWMutex
 	kv      jetstream.KeyValue // nil until the bucket is open
 	revoked map[string]time.Time
+	loaded  bool // the entries present when the watch began are in revoked
+}
+
+// Loaded reports whether the revocations recorded before this node
+// started are known: until then a revoked token could pass, so a node
+// is not ready to serve (readiness checks ask this).
+func (r *RevocationBucket) Loaded() bool {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.loaded
 }
 
 // NATSRevocations keeps revocations in bucket, which it creates if need
 // be, and follows it until ctx ends. It waits up to a few seconds for the
 // bucket's current entries, then goes on in the background (NATS may be
 // away at start).
-func NATSRevocations(ctx context.Context, js jetstream.JetStream, bucket string, replicas int, log *slog.Logger) Revocations {
+func NATSRevocations(ctx context.Context, js jetstream.JetStream, bucket string, replicas int, log *slog.Logger) *RevocationBucket {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	r := &natsRevocations{js: js, bucket: bucket, replicas: max(replicas, 1), log: log, now: time.Now, revoked: map[string]time.Time{}}
+	r := &RevocationBucket{js: js, bucket: bucket, replicas: max(replicas, 1), log: log, now: time.Now, revoked: map[string]time.Time{}}
 	loaded := make(chan struct{})
 	go r.run(ctx, loaded)
 	select {
@@ -82,9 +92,16 @@ func NATSRevocations(ctx context.Context, js jetstream.JetStream, bucket string,
 
 // run opens the bucket and follows it, again after any failure, until
 // ctx ends; it closes loaded once the entries present are read.
-func (r *natsRevocations) run(ctx context.Context, loaded chan struct{}) {
+func (r *RevocationBucket) run(ctx context.Context, loaded chan struct{}) {
 	var once sync.Once
-	done := func() { once.Do(func() { close(loaded) }) }
+	done := func() {
+		once.Do(func() {
+			r.mu.Lock()
+			r.loaded = true
+			r.mu.Unlock()
+			close(loaded)
+		})
+	}
 	backoff := 100 * time.Millisecond
 	for ctx.Err() == nil {
 		err := r.follow(ctx, done)
@@ -102,7 +119,7 @@ func (r *natsRevocations) run(ctx context.Context, loaded chan struct{}) {
 
 // follow applies the bucket's entries as they come; a nil update marks
 // the end of those present when the watch began.
-func (r *natsRevocations) follow(ctx context.Context, loaded func()) error {
+func (r *RevocationBucket) follow(ctx context.Context, loaded func()) error {
 	kv, err := r.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket: r.bucket, TTL: revocationTTL, History: 1, Replicas: r.replicas,
 		Description: "Clavis revoked access tokens",
@@ -133,7 +150,7 @@ func (r *natsRevocations) follow(ctx context.Context, loaded func()) error {
 	return errors.New("the watch ended")
 }
 
-func (r *natsRevocations) remember(key string, until time.Time) {
+func (r *RevocationBucket) remember(key string, until time.Time) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.revoked[key] = until
@@ -149,7 +166,7 @@ func (r *natsRevocations) remember(key string, until time.Time) {
 
 func revocationKey(tenant, jti string) string { return tenant + "." + jti }
 
-func (r *natsRevocations) Revoke(ctx context.Context, tenant, jti string, until time.Time) error {
+func (r *RevocationBucket) Revoke(ctx context.Context, tenant, jti string, until time.Time) error {
 	key := revocationKey(tenant, jti)
 	r.mu.RLock()
 	kv := r.kv
@@ -164,7 +181,7 @@ func (r *natsRevocations) Revoke(ctx context.Context, tenant, jti string, until 
 	return nil
 }
 
-func (r *natsRevocations) Revoked(tenant, jti string) bool {
+func (r *RevocationBucket) Revoked(tenant, jti string) bool {
 	r.mu.RLock()
 	until, ok := r.revoked[revocationKey(tenant, jti)]
 	r.mu.RUnlock()

@@ -1,0 +1,67 @@
+package oauth_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/clavisiam/clavis/eventstore/relay"
+	"github.com/clavisiam/clavis/http/oauth"
+)
+
+// TestRevocationBucket runs two nodes' views of one bucket on a NATS
+// server of the test's own.
+func TestRevocationBucket(t *testing.T) {
+	ns, err := relay.StartServer(relay.ServerConfig{StoreDir: t.TempDir(), Listen: "off"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(ns.Shutdown)
+	node := func() *oauth.RevocationBucket {
+		nc, err := nats.Connect("", nats.InProcessServer(ns))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(nc.Close)
+		js, _ := jetstream.New(nc)
+		ctx, cancel := context.WithCancel(context.Background())
+		t.Cleanup(cancel)
+		return oauth.NATSRevocations(ctx, js, "REVOKED", 1, nil)
+	}
+	a := node()
+	if !a.Loaded() {
+		t.Fatal("not loaded after NATSRevocations returned with NATS up")
+	}
+	if err := a.Revoke(t.Context(), "acme", "jti-1", time.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Revoke(t.Context(), "acme", "jti-old", time.Now().Add(-time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if !a.Revoked("acme", "jti-1") || a.Revoked("beta", "jti-1") || a.Revoked("acme", "jti-2") {
+		t.Fatal("the revoking node does not know what it revoked, or knows too much")
+	}
+	// A node started later loads what was revoked before it.
+	b := node()
+	if !b.Loaded() || !b.Revoked("acme", "jti-1") {
+		t.Fatal("a later node does not know an earlier revocation")
+	}
+	// An expired token needs no revocation any more.
+	if b.Revoked("acme", "jti-old") {
+		t.Error("a revocation outlived its token")
+	}
+	// And a running node learns of new ones.
+	if err := b.Revoke(t.Context(), "acme", "jti-3", time.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for !a.Revoked("acme", "jti-3") {
+		if time.Now().After(deadline) {
+			t.Fatal("node A never learned node B's revocation")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
