@@ -37,6 +37,8 @@ func (s *Server) oauthRoutes() {
 	}
 	s.registrationRoutes()
 	s.app.Get("/t/:tenant/.well-known/oauth-authorization-server", get, s.authorizationServerMetadata)
+	// RFC 8414 §3.1 inserts the well-known part before the issuer's path.
+	s.app.Get("/.well-known/oauth-authorization-server/t/:tenant", get, s.authorizationServerMetadata)
 	s.app.Options("/t/:tenant/.well-known/oauth-authorization-server", get)
 }
 

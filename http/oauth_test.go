@@ -295,6 +295,10 @@ func TestAuthorizationServerMetadata(t *testing.T) {
 		t.Errorf("metadata = %v", m)
 	}
 	h.call(t, "GET", "/t/nope/.well-known/oauth-authorization-server", nil, noAuth).want(t, 404)
+	// RFC 8414 §3.1's URL for an issuer with a path serves the same.
+	if again := h.call(t, "GET", "/.well-known/oauth-authorization-server/t/acme", nil, noAuth).want(t, 200); !bytes.Equal(again.body, r.body) {
+		t.Errorf("path-inserted metadata = %s", again.body)
+	}
 }
 
 // anyStrings turns a decoded JSON string or array of strings into strings.

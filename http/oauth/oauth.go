@@ -101,6 +101,7 @@ func New(dir Directory, keys *signing.Keyring, publicURL string, log *slog.Logge
 		// Authorization codes and refresh tokens (not served yet) are
 		// HMAC-signed with a secret every node derives alike.
 		GlobalSecret:               keys.HMACSecret(),
+		RotatedGlobalSecrets:       keys.RotatedHMACSecrets(),
 		SendDebugMessagesToClients: false,
 	}}
 	store := &storage{p: p}

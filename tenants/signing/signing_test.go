@@ -260,6 +260,11 @@ func TestHMACSecret(t *testing.T) {
 	if bytes.Equal(one, keyring(t, b).HMACSecret()) || bytes.Contains(one, a) {
 		t.Fatal("the HMAC secret does not depend on the master key, or shows it")
 	}
+	// While b replaces a, a's secret still verifies.
+	rotated := keyring(t, b, a).RotatedHMACSecrets()
+	if len(rotated) != 1 || !bytes.Equal(rotated[0], one) || len(keyring(t, a).RotatedHMACSecrets()) != 0 {
+		t.Errorf("rotated secrets = %x", rotated)
+	}
 }
 
 func TestRegistrationTokensAreNotReferenceTokens(t *testing.T) {

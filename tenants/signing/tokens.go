@@ -129,8 +129,21 @@ func registrationAAD(slug string) []byte { return []byte("clavis registration to
 // HMACSecret is a 256-bit secret derived from the sealing master key, the
 // same on every node with the same keyring: for authorization codes and
 // refresh tokens, whose signatures every node must check.
-func (k *Keyring) HMACSecret() []byte {
-	m := hmac.New(sha256.New, k.keys[0].reference)
-	m.Write([]byte("clavis hmac tokens v1"))
-	return m.Sum(nil)
+func (k *Keyring) HMACSecret() []byte { return hmacSecret(k.keys[0]) }
+
+// RotatedHMACSecrets are the secrets derived from the other master keys,
+// so that what an older master key's secret signed still verifies while
+// a master key is being replaced.
+func (k *Keyring) RotatedHMACSecrets() [][]byte {
+	out := make([][]byte, 0, len(k.keys)-1)
+	for _, m := range k.keys[1:] {
+		out = append(out, hmacSecret(m))
+	}
+	return out
+}
+
+func hmacSecret(m masterKey) []byte {
+	h := hmac.New(sha256.New, m.reference)
+	h.Write([]byte("clavis hmac tokens v1"))
+	return h.Sum(nil)
 }
