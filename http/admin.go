@@ -144,7 +144,7 @@ func param(c *fiber.Ctx, name string) string { return strings.Clone(c.Params(nam
 func tenantParam(c *fiber.Ctx, name string) (string, error) {
 	slug := param(c, name)
 	if !tenant.ValidSlug(slug) {
-		return "", &Problem{Type: ProblemNotFound, Title: "Not found", Status: http.StatusNotFound, Detail: "There is no such resource."}
+		return "", notFound()
 	}
 	return slug, nil
 }

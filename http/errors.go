@@ -88,7 +88,7 @@ func adminProblem(err error) *Problem {
 	case errors.Is(err, domain.ErrLastSecret):
 		return &Problem{Type: ProblemLastSecret, Title: "Last secret", Status: http.StatusConflict, Detail: domain.ErrLastSecret.Message + "."}
 	case errors.Is(err, domain.ErrNotFound), errors.Is(err, domain.ErrDeleted), errors.Is(err, projections.ErrNotFound):
-		return &Problem{Type: ProblemNotFound, Title: "Not found", Status: http.StatusNotFound, Detail: "There is no such resource."}
+		return notFound()
 	case errors.Is(err, projections.ErrInvalid), errors.Is(err, eventstore.ErrInvalid):
 		return &Problem{Type: ProblemBadRequest, Title: "Bad request", Status: http.StatusBadRequest, Detail: "The request cannot be answered as asked."}
 	case errors.Is(err, context.DeadlineExceeded):

@@ -36,7 +36,7 @@ func (s *Server) jwks(c *fiber.Ctx) error {
 	}
 	v, err := s.admin.ReadModel.Tenant(c.UserContext(), slug)
 	if errors.Is(err, projections.ErrNotFound) {
-		return &Problem{Type: ProblemNotFound, Title: "Not found", Status: http.StatusNotFound, Detail: "There is no such resource."}
+		return notFound()
 	}
 	if err != nil {
 		return err

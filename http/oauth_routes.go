@@ -42,11 +42,6 @@ func (s *Server) oauthRoutes() {
 	s.app.Options("/t/:tenant/.well-known/oauth-authorization-server", get)
 }
 
-// notFound is the problem of a resource that does not exist.
-func notFound() *Problem {
-	return &Problem{Type: ProblemNotFound, Title: "Not found", Status: http.StatusNotFound, Detail: "There is no such resource."}
-}
-
 func (s *Server) token(c *fiber.Ctx) error { return s.serveOAuth(c, s.oauth.ServeToken) }
 
 func (s *Server) introspect(c *fiber.Ctx) error { return s.serveOAuth(c, s.oauth.ServeIntrospect) }

@@ -170,3 +170,9 @@ func toProblem(c *fiber.Ctx, err error) (*Problem, bool) {
 	}
 	return &Problem{Type: ProblemInternal, Title: "Internal server error", Status: http.StatusInternalServerError}, true
 }
+
+// notFound is the problem of a resource that does not exist: the same
+// answer for every kind, so that nothing tells what exists elsewhere.
+func notFound() *Problem {
+	return &Problem{Type: ProblemNotFound, Title: "Not found", Status: http.StatusNotFound, Detail: "There is no such resource."}
+}
