@@ -327,6 +327,22 @@ func BenchmarkServerMemory(b *testing.B) {
 	b.Logf("wrote %d clients in %s", len(all), time.Since(start).Round(time.Second))
 
 	n := startServe(b, "memory", "CLAVIS_DATA_DIR="+dataDir, "CLAVIS_DATABASE_URL=")
+	// rss reads the server's resident set in MiB.
+	rss := func() float64 {
+		status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", n.cmd.Process.Pid))
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, line := range strings.Split(string(status), "\n") {
+			if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+				kb, _ := strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")))
+				return float64(kb) / 1024
+			}
+		}
+		b.Fatal("no VmRSS")
+		return 0
+	}
+	b.ReportMetric(rss(), "RSS-started-MiB") // the data on disk, nothing cached yet
 	var failed atomic.Int64
 	var next atomic.Int64
 	start = time.Now()
@@ -365,15 +381,6 @@ func BenchmarkServerMemory(b *testing.B) {
 		b.Fatalf("%d of %d token requests failed", failed.Load(), len(all))
 	}
 	b.Logf("one token for each of %d clients in %s", len(all), time.Since(start).Round(time.Second))
-	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", n.cmd.Process.Pid))
-	if err != nil {
-		b.Fatal(err)
-	}
-	for _, line := range strings.Split(string(status), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			kb, _ := strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")))
-			b.ReportMetric(float64(kb)/1024, "RSS-MiB")
-		}
-	}
+	b.ReportMetric(rss(), "RSS-MiB")
 	b.ReportMetric(float64(len(all)), "clients")
 }
