@@ -25,9 +25,9 @@ lint:
 	if [ -n "$$unformatted" ]; then echo "gofmt -l: these files need gofmt -w:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
 
-## bench: every benchmark (event store and read models on both backends, decoding, the pipeline)
+## bench: every benchmark (event store and read models on both backends, decoding, the pipeline, the token path, a node's memory)
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./domain/... ./eventstore/... ./projections/... ./cmd/...
+	$(GO) test -run '^$$' -bench . -benchmem -timeout 30m ./domain/... ./eventstore/... ./projections/... ./http/... ./cmd/...
 
 ## clean: remove build output (never ./data)
 clean:
