@@ -8,9 +8,11 @@
 // Served so far: the token endpoint with the client_credentials grant,
 // client authentication with client_secret_basic and client_secret_post
 // (every active secret verifies, in constant time, with SHA-256: server
-// secrets carry 256 bits, so no slow hash is needed), access tokens as
-// JWTs (RFC 9068) signed with the tenant's key or, per client, as
-// encrypted reference tokens, and introspection (RFC 7662).
+// secrets carry 256 bits, so no slow hash is needed) and private_key_jwt
+// (RFC 7523, each assertion once), access tokens as JWTs (RFC 9068)
+// signed with the tenant's key or, per client, as encrypted reference
+// tokens, introspection (RFC 7662), revocation (RFC 7009), registration
+// access tokens (RFC 7592) and the metadata (RFC 8414).
 package oauth
 
 import (

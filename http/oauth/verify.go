@@ -42,15 +42,17 @@ type AccessToken struct {
 // clockSkew is how far in the future a token's iat may be.
 const clockSkew = time.Minute
 
-// VerifyAccessToken checks a JWT access token one of the tenants issued:
-// an RFC 9068 token (typ at+jwt) whose issuer is a tenant of this server,
-// signed with a key that tenant publishes, with the algorithm of that key,
-// not expired; and, at this moment, a tenant that is not suspended and an
-// active client of that tenant. So a token is worthless at once, on every
-// node whose read model has the event, when its client is deactivated or
-// deleted or its tenant suspended. Any failure is [ErrInvalidToken]
-// (wrapped with the reason, which is safe to log); errors reading the
-// read model are returned as they are.
+// VerifyAccessToken checks an access token one of the tenants issued: a
+// JWT (RFC 9068, typ at+jwt) whose issuer is a tenant of this server,
+// signed with a key that tenant publishes, with the algorithm of that
+// key, or a reference token that opens for its tenant; not expired; and,
+// at this moment, not revoked, of a tenant that is not suspended and of
+// an active client of that tenant, whose scopes it keeps only as far as
+// the client still has them. So a token is worthless at once, on every
+// node whose token-path cache has seen the event, when its client is
+// deactivated or deleted or its tenant suspended. Any failure is
+// [ErrInvalidToken] (wrapped with the reason, which is safe to log);
+// errors reading the read model are returned as they are.
 //
 // A token whose signature verified once is remembered (by its SHA-256)
 // until it expires, so that resource servers introspecting the same
