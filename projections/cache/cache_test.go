@@ -1,10 +1,14 @@
 package cache
 
 import (
+	"context"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"path/filepath"
+	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -223,4 +227,69 @@ func TestCacheRefusesKeysThatCannotBeIDs(t *testing.T) {
 		t.Errorf("held %d tenants and %d clients for keys that cannot be ids", tenants, clients)
 	}
 	c.Invalidate(nil) // everything, and nothing to fail on
+}
+
+// BenchmarkCacheMemory reports the live heap one cached client costs:
+// 10,000 m2m clients with one secret each are read into the cache.
+func BenchmarkCacheMemory(b *testing.B) {
+	ctx := context.Background()
+	store, err := sqlite.Open(ctx, filepath.Join(b.TempDir(), "clavis.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer store.Close()
+	rm := projsqlite.New(store.DB())
+	p, _ := projections.NewProjector(rm, store, nil)
+	master := make([]byte, signing.MasterKeySize)
+	_, _ = rand.Read(master)
+	keys, _ := signing.NewKeyring(master)
+	ts, _ := tenants.NewTenants(store, keys)
+	cs, _ := tenants.NewClients(store, tenants.WithCatalogues(rm))
+	req := tenants.Request{Actor: "bench"}
+	if _, err := ts.Create(ctx, req, "acme", "Acme"); err != nil {
+		b.Fatal(err)
+	}
+	if err := p.CatchUp(ctx); err != nil {
+		b.Fatal(err)
+	}
+	const n = 10000
+	ids := make([]string, 0, n)
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for w := range 8 {
+		wg.Go(func() {
+			for i := w; i < n; i += 8 {
+				s := client.DefaultSettings(client.TypeM2M)
+				s.ClientName, s.Code = fmt.Sprintf("C%d", i), fmt.Sprintf("urn:acme/c%d", i)
+				res, err := cs.Register(ctx, req, "acme", s)
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				mu.Lock()
+				ids = append(ids, res.Client.ClientID)
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if err := p.CatchUp(ctx); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for range b.N {
+		c, _ := New(rm, time.Hour, 2*n)
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		for _, id := range ids {
+			if _, err := c.ClientByID(ctx, id); err != nil {
+				b.Fatal(err)
+			}
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		b.ReportMetric(float64(int64(after.HeapAlloc)-int64(before.HeapAlloc))/n, "bytes/client")
+		runtime.KeepAlive(c)
+	}
 }
