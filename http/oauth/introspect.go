@@ -70,21 +70,15 @@ func (p *Provider) ServeIntrospect(w http.ResponseWriter, r *http.Request, slug 
 // returns [ErrUnknownTenant] having written nothing.
 func (p *Provider) clientRequest(w http.ResponseWriter, r *http.Request, slug string) (context.Context, fosite.Client, fosite.AccessRequester, error) {
 	ar := fosite.NewAccessRequest(nil)
-	ctx, err := p.withTenant(r.Context(), slug)
-	if errors.Is(err, ErrUnknownTenant) {
+	ctx, ok, err := p.begin(w, r, slug, ar)
+	if !ok {
 		return nil, nil, ar, err
-	}
-	if err != nil {
-		p.writeError(r.Context(), w, r, ar, fosite.ErrServerError.WithWrap(err))
-		return nil, nil, ar, nil
 	}
 	if err := r.ParseForm(); err != nil || r.Method != http.MethodPost {
 		p.writeError(ctx, w, r, ar, fosite.ErrInvalidRequest.WithHint("This endpoint takes a POSTed form."))
 		return nil, nil, ar, nil
 	}
-	ctx = withAssertionAlg(ctx, r.PostForm.Get("client_assertion"))
-	if r.Header.Get("Authorization") == "" && r.PostForm.Get("client_id") == "" && r.PostForm.Get("client_assertion") == "" {
-		p.writeError(ctx, w, r, ar, fosite.ErrInvalidClient.WithHint("The request carries no client authentication."))
+	if ctx, ok = p.credentialsGiven(ctx, w, r, ar, r.PostForm.Get); !ok {
 		return nil, nil, ar, nil
 	}
 	c, err := p.fosite.AuthenticateClient(ctx, r, r.PostForm)

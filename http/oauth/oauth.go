@@ -190,31 +190,24 @@ func (p *Provider) signingKey(ctx context.Context) (any, error) {
 // answering with RFC 6749 errors. For a tenant that does not exist it
 // writes nothing and returns [ErrUnknownTenant].
 func (p *Provider) ServeToken(w http.ResponseWriter, r *http.Request, slug string) error {
-	ctx, err := p.withTenant(r.Context(), slug)
-	if errors.Is(err, ErrUnknownTenant) {
-		return err
-	}
-	if err != nil {
-		p.log.ErrorContext(r.Context(), "token endpoint: read tenant", "tenant", slug, "error", err)
-		p.fosite.WriteAccessError(r.Context(), w, fosite.NewAccessRequest(nil), fosite.ErrServerError)
-		return nil
-	}
 	session := &oauth2.JWTSession{
 		JWTClaims: &jwt.JWTClaims{Extra: map[string]any{}},
 		JWTHeader: &jwt.Headers{Extra: map[string]any{"typ": "at+jwt"}},
 	}
-	ctx = withAssertionAlg(ctx, r.PostFormValue("client_assertion"))
-	if r.Header.Get("Authorization") == "" && r.PostFormValue("client_id") == "" && r.PostFormValue("client_assertion") == "" {
-		// RFC 6749 §5.2: no client authentication at all is invalid_client.
-		p.writeError(ctx, w, r, fosite.NewAccessRequest(session), fosite.ErrInvalidClient.WithHint("The request carries no client authentication."))
+	var ar fosite.AccessRequester = fosite.NewAccessRequest(session)
+	ctx, ok, err := p.begin(w, r, slug, ar)
+	if !ok {
+		return err
+	}
+	if ctx, ok = p.credentialsGiven(ctx, w, r, ar, r.PostFormValue); !ok {
 		return nil
 	}
 	if gt := r.PostFormValue("grant_type"); gt != "" && !slices.Contains(grantTypes, gt) {
 		// fosite calls a grant no handler takes invalid_request.
-		p.writeError(ctx, w, r, fosite.NewAccessRequest(session), fosite.ErrUnsupportedGrantType.WithHintf("The grant type '%s' is not supported.", gt))
+		p.writeError(ctx, w, r, ar, fosite.ErrUnsupportedGrantType.WithHintf("The grant type '%s' is not supported.", gt))
 		return nil
 	}
-	ar, err := p.fosite.NewAccessRequest(ctx, r, session)
+	ar, err = p.fosite.NewAccessRequest(ctx, r, session)
 	if err != nil {
 		p.writeError(ctx, w, r, ar, authError(r, err))
 		return nil
@@ -228,6 +221,35 @@ func (p *Provider) ServeToken(w http.ResponseWriter, r *http.Request, slug strin
 	}
 	p.fosite.WriteAccessResponse(ctx, w, ar, resp)
 	return nil
+}
+
+// begin starts a request to one of tenant slug's endpoints: it puts the
+// tenant in the request's context. When it returns false it has
+// answered (a server error, written with ar), or, for a tenant that does
+// not exist, returns [ErrUnknownTenant] having written nothing.
+func (p *Provider) begin(w http.ResponseWriter, r *http.Request, slug string, ar fosite.AccessRequester) (context.Context, bool, error) {
+	ctx, err := p.withTenant(r.Context(), slug)
+	if errors.Is(err, ErrUnknownTenant) {
+		return nil, false, err
+	}
+	if err != nil {
+		p.writeError(r.Context(), w, r, ar, fosite.ErrServerError.WithWrap(err))
+		return nil, false, nil
+	}
+	return ctx, true, nil
+}
+
+// credentialsGiven notes in ctx what a client assertion names (see
+// withAssertionAlg), and answers invalid_client, as RFC 6749 §5.2 wants,
+// to a request that carries no client authentication at all; form reads
+// the request's parameters. It reports whether the request goes on.
+func (p *Provider) credentialsGiven(ctx context.Context, w http.ResponseWriter, r *http.Request, ar fosite.AccessRequester, form func(string) string) (context.Context, bool) {
+	ctx = withAssertionAlg(ctx, form("client_assertion"))
+	if r.Header.Get("Authorization") == "" && form("client_id") == "" && form("client_assertion") == "" {
+		p.writeError(ctx, w, r, ar, fosite.ErrInvalidClient.WithHint("The request carries no client authentication."))
+		return ctx, false
+	}
+	return ctx, true
 }
 
 // writeError answers an RFC 6749 error, logging server errors. An
