@@ -200,6 +200,8 @@ func (s *tenantSlot) apply(env eventstore.Event, e domain.Event) error {
 		v.Suspended, v.SuspensionReason, v.UpdatedAt = true, e.Reason, e.At
 	case tenant.TenantResumed:
 		v.Suspended, v.SuspensionReason, v.UpdatedAt = false, "", e.At
+	case tenant.LoginURLSet:
+		v.LoginURL, v.UpdatedAt = e.LoginURL, e.At
 	case tenant.SigningKeyAdded:
 		if slices.ContainsFunc(v.Keys, func(k tenant.Key) bool { return k.KID == e.KID }) {
 			return corrupt("tenant %s already has key %s", env.Stream.ID, e.KID)

@@ -294,6 +294,7 @@ func TestFoldTenantEqualsReplayedAggregate(t *testing.T) {
 	h.add(tenant.Create("acme", "Acme", key("k1"), now()))
 	h.add(tn().Rename("Acme Corp", now()))
 	h.add(tn().RotateKey(key("k2"), time.Minute, time.Hour, now()))
+	h.add(tn().SetLoginURL("https://login.acme.example/", now()))
 	h.add(tn().Suspend("unpaid", now()))
 	c, err := foldEvents(t.Context(), newMemory(), decodeOK(t, h.stored))
 	if err != nil {
@@ -301,7 +302,10 @@ func TestFoldTenantEqualsReplayedAggregate(t *testing.T) {
 	}
 	a := tn()
 	want := TenantView{Slug: a.Slug(), Name: a.Name(), Suspended: a.Suspended(), SuspensionReason: a.SuspensionReason(),
-		Version: a.Version(), CreatedAt: a.CreatedAt(), UpdatedAt: a.UpdatedAt(), Keys: a.Keys()}
+		LoginURL: a.LoginURL(), Version: a.Version(), CreatedAt: a.CreatedAt(), UpdatedAt: a.UpdatedAt(), Keys: a.Keys()}
+	if want.LoginURL != "https://login.acme.example/" {
+		t.Fatalf("the history does not set a login URL: %+v", want)
+	}
 	if len(c.Tenants) != 1 || !reflect.DeepEqual(c.Tenants[0], want) {
 		t.Fatalf("got %+v, want %+v", c.Tenants, want)
 	}
@@ -310,7 +314,7 @@ func TestFoldTenantEqualsReplayedAggregate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if v := c.Tenants[0]; v.Suspended || v.SuspensionReason != "" || v.Version != 7 {
+	if v := c.Tenants[0]; v.Suspended || v.SuspensionReason != "" || v.LoginURL != "https://login.acme.example/" || v.Version != 8 {
 		t.Fatalf("after resume: %+v", v)
 	}
 }

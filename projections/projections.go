@@ -40,6 +40,10 @@ type TenantView struct {
 	Version          int64     `json:"version"`
 	CreatedAt        time.Time `json:"created_at"`
 	UpdatedAt        time.Time `json:"updated_at"`
+	// LoginURL is the tenant's login application URL, where the
+	// authorization endpoint sends browsers to sign in and consent; ""
+	// when it has none (see tenant.Tenant.SetLoginURL).
+	LoginURL string `json:"login_url"`
 	// Keys are the tenant's signing keys in the order added, retired ones
 	// included until the read model is rebuilt after they left the JWKS
 	// (see tenant.Key). Each holds its private key sealed: the view is

@@ -195,6 +195,59 @@ func (t *Tenants) Rename(ctx context.Context, req Request, slug, name string) (T
 	})
 }
 
+// SetLoginURL sets the login application URL of tenant slug: the page the
+// authorization endpoint sends browsers to with a login_challenge or
+// consent_challenge. An empty URL clears it; setting the current URL
+// changes nothing. A URL that is not https (http only on a loopback host)
+// or otherwise unfit is a *[domain.ValidationError] on "login_url" (see
+// tenant.Tenant.SetLoginURL). A suspended tenant may change it.
+func (t *Tenants) SetLoginURL(ctx context.Context, req Request, slug, loginURL string) (TenantResult, error) {
+	return t.run(ctx, req, "set login URL", slug, func(a *tenant.Tenant, now time.Time) ([]domain.Event, error) {
+		return a.SetLoginURL(loginURL, now)
+	})
+}
+
+// TenantPatch is a change of a tenant's settings for [Tenants.Update]; a
+// nil field leaves its setting as it is.
+type TenantPatch struct {
+	// Name is the new display name.
+	Name *string
+	// LoginURL is the new login application URL; "" clears it.
+	LoginURL *string
+}
+
+// Update applies p to tenant slug in one command: its events are appended
+// together or not at all, and invalid input is one
+// *[domain.ValidationError] listing every bad field ("name", "login_url").
+// Fields equal to the current settings change nothing; so does an empty
+// patch. A suspended tenant may be updated.
+func (t *Tenants) Update(ctx context.Context, req Request, slug string, p TenantPatch) (TenantResult, error) {
+	return t.run(ctx, req, "update tenant", slug, func(a *tenant.Tenant, now time.Time) ([]domain.Event, error) {
+		var (
+			events   []domain.Event
+			problems domain.Problems
+		)
+		if p.Name != nil {
+			e, err := a.Rename(*p.Name, now)
+			if err != nil && !problems.Merge("", err) {
+				return nil, err
+			}
+			events = append(events, e...)
+		}
+		if p.LoginURL != nil {
+			e, err := a.SetLoginURL(*p.LoginURL, now)
+			if err != nil && !problems.Merge("", err) {
+				return nil, err
+			}
+			events = append(events, e...)
+		}
+		if err := problems.Err(); err != nil {
+			return nil, err
+		}
+		return events, nil
+	})
+}
+
 // Suspend suspends tenant slug for reason (optional; it also becomes the
 // events' metadata reason when req has none). Its clients then get no
 // tokens and every client command of the tenant fails with
@@ -297,6 +350,7 @@ func NewTenantView(t *tenant.Tenant) projections.TenantView {
 		Name:             t.Name(),
 		Suspended:        t.Suspended(),
 		SuspensionReason: t.SuspensionReason(),
+		LoginURL:         t.LoginURL(),
 		Version:          t.Version(),
 		CreatedAt:        t.CreatedAt(),
 		UpdatedAt:        t.UpdatedAt(),

@@ -199,6 +199,86 @@ func TestTenantCommandsRefuse(t *testing.T) {
 	})
 }
 
+func TestTenantLoginURL(t *testing.T) {
+	t.Parallel()
+	forEachStore(t, func(t *testing.T, e *env) {
+		ctx := t.Context()
+		e.createTenant(t, "acme")
+		const loginURL = "https://login.acme.example/signin"
+
+		r, err := e.tenants.SetLoginURL(ctx, req, "acme", " "+loginURL+" ")
+		if err != nil || r.Tenant.LoginURL != loginURL || r.Tenant.Version != 3 || r.Position != e.head(t) {
+			t.Fatalf("set = %+v, %v", r, err)
+		}
+		last := e.events(t)
+		if ev := last[len(last)-1]; ev.Type != "tenant.login_url_set" || ev.Meta.Actor != "root" {
+			t.Errorf("event = %s by %q", ev.Type, ev.Meta.Actor)
+		}
+		// Setting the same URL changes nothing; an invalid one is refused.
+		before := e.head(t)
+		if r, err := e.tenants.SetLoginURL(ctx, req, "acme", loginURL); err != nil || !r.Position.IsZero() || r.Tenant.LoginURL != loginURL {
+			t.Fatalf("set again = %+v, %v", r, err)
+		}
+		_, err = e.tenants.SetLoginURL(ctx, req, "acme", "http://login.acme.example/")
+		wantProblem(t, err, "login_url", "not_allowed")
+		_, err = e.tenants.SetLoginURL(ctx, req, "nope", loginURL)
+		if !errors.Is(err, domain.ErrNotFound) {
+			t.Errorf("unknown tenant: %v, want not found", err)
+		}
+		e.unchanged(t, before)
+
+		// A suspended tenant may change it; clearing is setting "".
+		if _, err := e.tenants.Suspend(ctx, req, "acme", ""); err != nil {
+			t.Fatal(err)
+		}
+		r, err = e.tenants.SetLoginURL(ctx, req, "acme", "")
+		if err != nil || r.Tenant.LoginURL != "" || !r.Tenant.Suspended {
+			t.Fatalf("clear while suspended = %+v, %v", r, err)
+		}
+		if v, err := e.tenants.Get(ctx, "acme"); err != nil || v.LoginURL != "" || v.Version != 5 {
+			t.Fatalf("get = %+v, %v", v, err)
+		}
+	})
+}
+
+func TestUpdateTenant(t *testing.T) {
+	t.Parallel()
+	forEachStore(t, func(t *testing.T, e *env) {
+		ctx := t.Context()
+		e.createTenant(t, "acme")
+		name, loginURL := "Acme Inc.", "http://localhost:3000/login"
+
+		r, err := e.tenants.Update(ctx, req, "acme", tenants.TenantPatch{Name: &name, LoginURL: &loginURL})
+		if err != nil || r.Tenant.Name != name || r.Tenant.LoginURL != loginURL || r.Tenant.Version != 4 || r.Position != e.head(t) {
+			t.Fatalf("update = %+v, %v", r, err)
+		}
+		all := eventTypes(e.events(t))
+		if got := all[len(all)-2:]; strings.Join(got, ",") != "tenant.renamed,tenant.login_url_set" {
+			t.Errorf("events = %v", got)
+		}
+		before := e.head(t)
+		for _, p := range []tenants.TenantPatch{{}, {Name: &name}, {LoginURL: &loginURL}, {Name: &name, LoginURL: &loginURL}} {
+			if r, err := e.tenants.Update(ctx, req, "acme", p); err != nil || !r.Position.IsZero() || r.Tenant.Version != 4 {
+				t.Fatalf("update to the same = %+v, %v", r, err)
+			}
+		}
+		// One bad field and nothing is written: not even the good one.
+		other, bad, empty := "Other", "https://login.acme.example/#frag", ""
+		_, err = e.tenants.Update(ctx, req, "acme", tenants.TenantPatch{Name: &other, LoginURL: &bad})
+		wantProblem(t, err, "login_url", "invalid_uri")
+		_, err = e.tenants.Update(ctx, req, "acme", tenants.TenantPatch{Name: &empty, LoginURL: &bad})
+		wantProblem(t, err, "name", "required")
+		wantProblem(t, err, "login_url", "invalid_uri")
+		if _, err := e.tenants.Update(ctx, req, "nope", tenants.TenantPatch{Name: &other}); !errors.Is(err, domain.ErrNotFound) {
+			t.Errorf("unknown tenant: %v, want not found", err)
+		}
+		e.unchanged(t, before)
+		if tn := e.loadTenant(t, "acme"); tn.Name() != name || tn.LoginURL() != loginURL {
+			t.Errorf("stored tenant: %q %q", tn.Name(), tn.LoginURL())
+		}
+	})
+}
+
 func TestNewRefusesBadOptions(t *testing.T) {
 	t.Parallel()
 	store := backends[0].open(t)

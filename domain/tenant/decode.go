@@ -16,7 +16,8 @@ import (
 // the event's shape: unknown fields, wrong types, trailing data, a missing
 // required value (a slug, a kid, a time) or a public JWK that is not an
 // object all count as corrupt, because a stream that was written by this
-// package never has them. Decode never panics.
+// package never has them. An empty login_url is not missing: it is a
+// cleared setting. Decode never panics.
 func Decode(eventType string, schemaVersion int, data []byte) (domain.Event, error) {
 	var (
 		e   domain.Event
@@ -43,6 +44,12 @@ func Decode(eventType string, schemaVersion int, data []byte) (domain.Event, err
 		e = v
 	case eventType == EventTypeResumed && schemaVersion == 1:
 		var v TenantResumed
+		if err = domain.DecodeStrict(data, &v); err == nil && v.At.IsZero() {
+			err = errors.New("at is required")
+		}
+		e = v
+	case eventType == EventTypeLoginURLSet && schemaVersion == 1:
+		var v LoginURLSet
 		if err = domain.DecodeStrict(data, &v); err == nil && v.At.IsZero() {
 			err = errors.New("at is required")
 		}

@@ -4,16 +4,17 @@
 // tokens with.
 //
 // Like every Clavis aggregate, a [Tenant] only changes by applying events.
-// Commands ([Create], [Tenant.Rename], [Tenant.Suspend], [Tenant.Resume],
-// [Tenant.RotateKey]) validate their input against the current state and
-// return the events to append without touching the aggregate; the caller
-// appends them to the event store and then, if it keeps the aggregate,
-// calls [Tenant.Apply]. [Replay] rebuilds a tenant from its stored history
+// Commands ([Create], [Tenant.Rename], [Tenant.SetLoginURL],
+// [Tenant.Suspend], [Tenant.Resume], [Tenant.RotateKey]) validate their
+// input against the current state and return the events to append without
+// touching the aggregate; the caller appends them to the event store and
+// then, if it keeps the aggregate, calls [Tenant.Apply]. [Replay] rebuilds a tenant from its stored history
 // and [Decode] turns a stored event back into its struct.
 //
 // Commands that would not change anything (suspending a suspended tenant,
-// resuming an active one, renaming to the current name) return no events and
-// no error, so that retried requests are harmless.
+// resuming an active one, renaming to the current name, setting the current
+// login URL) return no events and no error, so that retried requests are
+// harmless.
 //
 // # Signing keys
 //
@@ -31,8 +32,8 @@
 // # Validation
 //
 // Invalid input is reported as a *[domain.ValidationError] whose field paths
-// are the JSON names "slug", "name", "reason", "signing_key.kid",
-// "signing_key.alg", "signing_key.public_jwk",
+// are the JSON names "slug", "name", "reason", "login_url",
+// "signing_key.kid", "signing_key.alg", "signing_key.public_jwk",
 // "signing_key.sealed_private_key", "lead" and "token_lifetime", with these
 // codes, at most one per field:
 //
@@ -40,8 +41,12 @@
 //	too_long       longer than allowed
 //	invalid_value  not the allowed shape (slug or kid syntax, control
 //	               characters, an unknown alg, a JWK that is not an object)
+//	invalid_uri    a login URL that is not an absolute URL with a host, or
+//	               has user information, a fragment, spaces or non-ASCII
 //	reserved       a slug the platform keeps for its own routes
 //	duplicate      a kid the tenant already has or had
-//	not_allowed    private or symmetric key material in a public JWK
+//	not_allowed    private or symmetric key material in a public JWK; a
+//	               login URL that is not https (http only on localhost,
+//	               127.0.0.1 or [::1])
 //	out_of_range   a negative lead or a token lifetime that is not positive
 package tenant

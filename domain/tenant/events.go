@@ -17,6 +17,8 @@ const (
 	EventTypeSuspended = "tenant.suspended"
 	EventTypeResumed   = "tenant.resumed"
 
+	EventTypeLoginURLSet = "tenant.login_url_set"
+
 	EventTypeSigningKeyAdded   = "tenant.signing_key_added"
 	EventTypeSigningKeyRetired = "tenant.signing_key_retired"
 )
@@ -51,6 +53,15 @@ type TenantSuspended struct {
 // TenantResumed records that a suspended tenant became active again.
 type TenantResumed struct {
 	At time.Time `json:"at"`
+}
+
+// LoginURLSet records the tenant's login application URL: where the
+// authorization endpoint sends browsers, with a login_challenge or
+// consent_challenge query parameter, to sign users in and ask for their
+// consent. An empty LoginURL clears the setting.
+type LoginURLSet struct {
+	LoginURL string    `json:"login_url"`
+	At       time.Time `json:"at"`
 }
 
 // SigningKeyAdded records that the tenant got a signing key. The key is
@@ -89,6 +100,9 @@ func (TenantSuspended) EventType() string { return EventTypeSuspended }
 // EventType returns "tenant.resumed".
 func (TenantResumed) EventType() string { return EventTypeResumed }
 
+// EventType returns "tenant.login_url_set".
+func (LoginURLSet) EventType() string { return EventTypeLoginURLSet }
+
 // EventType returns "tenant.signing_key_added".
 func (SigningKeyAdded) EventType() string { return EventTypeSigningKeyAdded }
 
@@ -106,6 +120,9 @@ func (TenantSuspended) SchemaVersion() int { return 1 }
 
 // SchemaVersion returns 1.
 func (TenantResumed) SchemaVersion() int { return 1 }
+
+// SchemaVersion returns 1.
+func (LoginURLSet) SchemaVersion() int { return 1 }
 
 // SchemaVersion returns 1.
 func (SigningKeyAdded) SchemaVersion() int { return 1 }
@@ -144,6 +161,7 @@ var (
 	_ domain.Event   = TenantRenamed{}
 	_ domain.Event   = TenantSuspended{}
 	_ domain.Event   = TenantResumed{}
+	_ domain.Event   = LoginURLSet{}
 	_ domain.Event   = SigningKeyAdded{}
 	_ domain.Event   = SigningKeyRetired{}
 	_ domain.Claimer = TenantCreated{}

@@ -12,8 +12,8 @@ import (
 // receive. A [SigningKeyAdded] loses its sealed private key: only the
 // platform can open it, but ciphertext of a signing key is no one else's
 // business; its public JWK stays, since verifiers need it. The other
-// tenant events hold no secret and are returned as they are; an event of
-// another aggregate yields nil.
+// tenant events, [LoginURLSet] included, hold no secret and are returned
+// as they are; an event of another aggregate yields nil.
 func Public(e domain.Event) any {
 	switch e := deref(e).(type) {
 	case SigningKeyAdded:
@@ -24,7 +24,7 @@ func Public(e domain.Event) any {
 			ActiveFrom time.Time       `json:"active_from"`
 			At         time.Time       `json:"at"`
 		}{e.KID, e.Alg, e.PublicJWK, e.ActiveFrom, e.At}
-	case TenantCreated, TenantRenamed, TenantSuspended, TenantResumed, SigningKeyRetired:
+	case TenantCreated, TenantRenamed, TenantSuspended, TenantResumed, LoginURLSet, SigningKeyRetired:
 		return e
 	}
 	return nil

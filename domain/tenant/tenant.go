@@ -20,6 +20,7 @@ type Tenant struct {
 	name             string
 	suspended        bool
 	suspensionReason string
+	loginURL         string
 	keys             []Key // in the order added; never removed, copied on write
 	createdAt        time.Time
 	updatedAt        time.Time
@@ -67,6 +68,32 @@ func (t *Tenant) Rename(name string, now time.Time) ([]domain.Event, error) {
 		return nil, nil
 	}
 	return []domain.Event{TenantRenamed{Name: name, PreviousName: t.name, At: at(now)}}, nil
+}
+
+// SetLoginURL returns a [LoginURLSet] event for the tenant's login
+// application URL, the page the authorization endpoint sends browsers to
+// with a login_challenge or consent_challenge query parameter, or no
+// events when the trimmed URL equals the current one. An empty URL clears
+// the setting. Otherwise it must be an absolute https URL with a host, or
+// plain http on localhost, 127.0.0.1 or [::1] (for development), without
+// user information or a fragment, of at most [MaxLoginURLLength]
+// characters; anything else is a *[domain.ValidationError] on
+// "login_url". A suspended tenant may set it: it is operator and admin
+// configuration, not tenant traffic.
+func (t *Tenant) SetLoginURL(loginURL string, now time.Time) ([]domain.Event, error) {
+	if err := t.exists(); err != nil {
+		return nil, err
+	}
+	var p domain.Problems
+	loginURL = strings.TrimSpace(loginURL)
+	checkLoginURL(&p, loginURL)
+	if err := p.Err(); err != nil {
+		return nil, err
+	}
+	if loginURL == t.loginURL {
+		return nil, nil
+	}
+	return []domain.Event{LoginURLSet{LoginURL: loginURL, At: at(now)}}, nil
 }
 
 // Suspend returns a [TenantSuspended] event, or no events when the tenant
@@ -148,6 +175,11 @@ func (t *Tenant) Apply(e domain.Event) error {
 			return t.sequenceError(e, "tenant not created yet")
 		}
 		t.suspended, t.suspensionReason = false, ""
+	case LoginURLSet:
+		if t.version == 0 {
+			return t.sequenceError(e, "tenant not created yet")
+		}
+		t.loginURL = e.LoginURL
 	case SigningKeyAdded:
 		if t.version == 0 {
 			return t.sequenceError(e, "tenant not created yet")
@@ -200,6 +232,11 @@ func deref(e domain.Event) domain.Event {
 			return *p
 		}
 		return nil
+	case *LoginURLSet:
+		if p != nil {
+			return *p
+		}
+		return nil
 	case *SigningKeyAdded:
 		if p != nil {
 			return *p
@@ -223,6 +260,8 @@ func eventTime(e domain.Event) time.Time {
 	case TenantSuspended:
 		return e.At
 	case TenantResumed:
+		return e.At
+	case LoginURLSet:
 		return e.At
 	case SigningKeyAdded:
 		return e.At
@@ -252,6 +291,10 @@ func (t *Tenant) Suspended() bool { return t.suspended }
 // SuspensionReason returns the reason given when the tenant was suspended,
 // or "" when it is active.
 func (t *Tenant) SuspensionReason() string { return t.suspensionReason }
+
+// LoginURL returns the tenant's login application URL, or "" when none
+// is set.
+func (t *Tenant) LoginURL() string { return t.loginURL }
 
 // Version returns the number of events applied, which is the expected
 // version for the next append to the tenant's stream.

@@ -208,6 +208,137 @@ func TestRename(t *testing.T) {
 	}
 }
 
+func TestSetLoginURL(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name, in, want string
+	}{
+		{"https", "https://login.example.com/", "https://login.example.com/"},
+		{"trimmed", "  https://login.example.com/signin \t", "https://login.example.com/signin"},
+		{"port, path and query", "https://login.example.com:8443/a/b?tenant=acme&x=1", "https://login.example.com:8443/a/b?tenant=acme&x=1"},
+		{"no path", "https://login.example.com", "https://login.example.com"},
+		{"IP host", "https://192.0.2.10/login", "https://192.0.2.10/login"},
+		{"http on localhost", "http://localhost:3000/login", "http://localhost:3000/login"},
+		{"http on LOCALHOST", "http://LOCALHOST/login", "http://LOCALHOST/login"},
+		{"http on 127.0.0.1", "http://127.0.0.1:8080/login", "http://127.0.0.1:8080/login"},
+		{"http on [::1]", "http://[::1]:8080/login", "http://[::1]:8080/login"},
+		{"at the limit", "https://login.example.com/" + strings.Repeat("a", 2000-26), "https://login.example.com/" + strings.Repeat("a", 2000-26)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			tn := created(t, "acme", "Acme")
+			events, err := tn.SetLoginURL(tt.in, now)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := []domain.Event{tenant.LoginURLSet{LoginURL: tt.want, At: nowUTC}}
+			if !reflect.DeepEqual(events, want) {
+				t.Fatalf("events = %#v, want %#v", events, want)
+			}
+			if tn.LoginURL() != "" || tn.Version() != 2 {
+				t.Fatal("SetLoginURL changed the aggregate")
+			}
+			apply(t, tn, events)
+			if tn.LoginURL() != tt.want || tn.Version() != 3 || !tn.UpdatedAt().Equal(nowUTC) {
+				t.Errorf("after apply: %q v%d %v", tn.LoginURL(), tn.Version(), tn.UpdatedAt())
+			}
+		})
+	}
+}
+
+func TestSetLoginURLValidation(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name, in, code string
+	}{
+		{"too long", "https://login.example.com/" + strings.Repeat("a", 2000-25), "too_long"},
+		{"relative", "/login", "invalid_uri"},
+		{"no scheme", "login.example.com/login", "invalid_uri"},
+		{"scheme-relative", "//login.example.com/login", "invalid_uri"},
+		{"no host", "https:///login", "invalid_uri"},
+		{"opaque", "https:login.example.com", "invalid_uri"},
+		{"port only", "https://:443/login", "invalid_uri"},
+		{"fragment", "https://login.example.com/login#top", "invalid_uri"},
+		{"empty fragment", "https://login.example.com/login#", "invalid_uri"},
+		{"user information", "https://user:pass@login.example.com/", "invalid_uri"},
+		{"user name only", "https://evil.example@login.example.com/", "invalid_uri"},
+		{"inner space", "https://login.example.com/sign in", "invalid_uri"},
+		{"control character", "https://login.example.com/\x00", "invalid_uri"},
+		{"non-ASCII", "https://lögin.example.com/", "invalid_uri"},
+		{"backslash", "https://login.example.com\\@evil.example/", "invalid_uri"},
+		{"bad port", "https://login.example.com:http/", "invalid_uri"},
+		{"http on a public host", "http://login.example.com/", "not_allowed"},
+		{"http on 127.0.0.2", "http://127.0.0.2/login", "not_allowed"},
+		{"http on a loopback-looking name", "http://localhost.example.com/", "not_allowed"},
+		{"javascript", "javascript:alert(1)", "not_allowed"},
+		{"ftp", "ftp://login.example.com/", "not_allowed"},
+		{"custom scheme", "com.example.app:/login", "not_allowed"},
+	}
+	tn := created(t, "acme", "Acme")
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			events, err := tn.SetLoginURL(tt.in, now)
+			if events != nil {
+				t.Errorf("events = %v, want none", events)
+			}
+			wantProblem(t, err, "login_url", tt.code)
+		})
+	}
+}
+
+func TestSetLoginURLUnchangedAndClear(t *testing.T) {
+	t.Parallel()
+	tn := created(t, "acme", "Acme")
+	later := now.Add(time.Hour)
+
+	// Clearing a setting that was never made changes nothing.
+	for _, empty := range []string{"", "   "} {
+		if events, err := tn.SetLoginURL(empty, later); err != nil || events != nil {
+			t.Fatalf("clear unset %q: events = %v, err = %v; want none", empty, events, err)
+		}
+	}
+	events, err := tn.SetLoginURL("https://login.example.com/", later)
+	if err != nil {
+		t.Fatal(err)
+	}
+	apply(t, tn, events)
+	if events, err := tn.SetLoginURL(" https://login.example.com/ ", later); err != nil || events != nil {
+		t.Fatalf("same URL: events = %v, err = %v; want none", events, err)
+	}
+	// An invalid URL is refused even when a valid one is set.
+	_, err = tn.SetLoginURL("http://login.example.com/", later)
+	wantProblem(t, err, "login_url", "not_allowed")
+
+	events, err = tn.SetLoginURL(" ", later)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []domain.Event{tenant.LoginURLSet{LoginURL: "", At: nowUTC.Add(time.Hour)}}; !reflect.DeepEqual(events, want) {
+		t.Fatalf("clear: events = %#v, want %#v", events, want)
+	}
+	apply(t, tn, events)
+	if tn.LoginURL() != "" || tn.Version() != 4 {
+		t.Errorf("after clear: %q v%d", tn.LoginURL(), tn.Version())
+	}
+}
+
+func TestSetLoginURLWhileSuspended(t *testing.T) {
+	t.Parallel()
+	tn := created(t, "acme", "Acme")
+	events, _ := tn.Suspend("audit", now)
+	apply(t, tn, events)
+	events, err := tn.SetLoginURL("https://login.example.com/", now)
+	if err != nil || len(events) != 1 {
+		t.Fatalf("set while suspended: events = %v, err = %v", events, err)
+	}
+	apply(t, tn, events)
+	if !tn.Suspended() || tn.LoginURL() != "https://login.example.com/" {
+		t.Errorf("after apply: suspended=%v login URL %q", tn.Suspended(), tn.LoginURL())
+	}
+}
+
 func TestSuspendResumeAreIdempotent(t *testing.T) {
 	t.Parallel()
 	tn := created(t, "acme", "Acme")
@@ -276,6 +407,9 @@ func TestCommandsWithoutHistory(t *testing.T) {
 		"rename":  func() ([]domain.Event, error) { return tn.Rename("x", now) },
 		"suspend": func() ([]domain.Event, error) { return tn.Suspend("", now) },
 		"resume":  func() ([]domain.Event, error) { return tn.Resume(now) },
+		"set login URL": func() ([]domain.Event, error) {
+			return tn.SetLoginURL("https://login.example.com/", now)
+		},
 		"rotate key": func() ([]domain.Event, error) {
 			return tn.RotateKey(newKey("k2"), time.Minute, time.Hour, now)
 		},
@@ -297,6 +431,7 @@ func history() []domain.Event {
 		tenant.TenantSuspended{Reason: "unpaid", At: at.Add(2 * time.Minute)},
 		tenant.TenantResumed{At: at.Add(3 * time.Minute)},
 		tenant.TenantSuspended{Reason: "fraud", At: at.Add(4 * time.Minute)},
+		tenant.LoginURLSet{LoginURL: "https://login.acme.example/", At: at.Add(5 * time.Minute)},
 	}
 }
 
@@ -307,8 +442,19 @@ func TestReplay(t *testing.T) {
 		t.Fatal(err)
 	}
 	if tn.Slug() != "acme" || tn.Name() != "Acme Inc." || !tn.Suspended() || tn.SuspensionReason() != "fraud" ||
-		tn.Version() != 5 || !tn.CreatedAt().Equal(nowUTC) || !tn.UpdatedAt().Equal(nowUTC.Add(4*time.Minute)) {
-		t.Errorf("replayed tenant: %q %q suspended=%v %q v%d", tn.Slug(), tn.Name(), tn.Suspended(), tn.SuspensionReason(), tn.Version())
+		tn.LoginURL() != "https://login.acme.example/" ||
+		tn.Version() != 6 || !tn.CreatedAt().Equal(nowUTC) || !tn.UpdatedAt().Equal(nowUTC.Add(5*time.Minute)) {
+		t.Errorf("replayed tenant: %q %q suspended=%v %q %q v%d", tn.Slug(), tn.Name(), tn.Suspended(), tn.SuspensionReason(),
+			tn.LoginURL(), tn.Version())
+	}
+
+	// A cleared login URL replays as cleared.
+	cleared, err := tenant.Replay(append(history(), tenant.LoginURLSet{At: nowUTC.Add(6 * time.Minute)}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cleared.LoginURL() != "" || cleared.Version() != 7 {
+		t.Errorf("after clearing: %q v%d", cleared.LoginURL(), cleared.Version())
 	}
 
 	empty, err := tenant.Replay(nil)
@@ -348,6 +494,7 @@ func TestApplyRefusesImpossibleSequences(t *testing.T) {
 		{"rename before create", nil, tenant.TenantRenamed{Name: "x", At: nowUTC}, domain.ErrCorruptEvent},
 		{"suspend before create", nil, tenant.TenantSuspended{At: nowUTC}, domain.ErrCorruptEvent},
 		{"resume before create", nil, tenant.TenantResumed{At: nowUTC}, domain.ErrCorruptEvent},
+		{"login URL before create", nil, tenant.LoginURLSet{LoginURL: "https://login.example.com/", At: nowUTC}, domain.ErrCorruptEvent},
 		{"create twice", []domain.Event{createdEvent}, createdEvent, domain.ErrCorruptEvent},
 		{"foreign event", []domain.Event{createdEvent}, foreignEvent{}, domain.ErrUnknownEvent},
 		{"nil event", []domain.Event{createdEvent}, nil, domain.ErrUnknownEvent},
@@ -404,6 +551,14 @@ func TestEventJSONNames(t *testing.T) {
 	if string(data) != want {
 		t.Errorf("JSON = %s, want %s", data, want)
 	}
+	data, _ = json.Marshal(tenant.LoginURLSet{LoginURL: "https://login.example.com/", At: nowUTC})
+	want = `{"login_url":"https://login.example.com/","at":"2025-03-14T14:09:26.535897Z"}`
+	if string(data) != want {
+		t.Errorf("JSON = %s, want %s", data, want)
+	}
+	if tenant.EventTypeLoginURLSet != "tenant.login_url_set" {
+		t.Errorf("EventTypeLoginURLSet = %q", tenant.EventTypeLoginURLSet)
+	}
 }
 
 func TestDecodeUnknown(t *testing.T) {
@@ -449,6 +604,9 @@ func TestDecodeCorrupt(t *testing.T) {
 		{"missing at", "tenant.suspended", `{"reason":"x"}`},
 		{"missing at renamed", "tenant.renamed", `{"name":"x"}`},
 		{"missing at resumed", "tenant.resumed", `{}`},
+		{"missing at login URL", "tenant.login_url_set", `{"login_url":"https://login.example.com/"}`},
+		{"wrong type login URL", "tenant.login_url_set", `{"login_url":1,"at":"2025-01-01T00:00:00Z"}`},
+		{"unknown field login URL", "tenant.login_url_set", `{"login_url":"","previous":"x","at":"2025-01-01T00:00:00Z"}`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,8 +1,10 @@
 package tenant
 
 import (
+	"net/url"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -18,6 +20,10 @@ const (
 	MaxNameLength = 200
 	// MaxReasonLength is the longest suspension reason, in characters.
 	MaxReasonLength = 500
+	// MaxLoginURLLength is the longest login application URL, in
+	// characters: short enough that the URL with a challenge appended
+	// stays within what browsers and proxies accept.
+	MaxLoginURLLength = 2000
 )
 
 // slugPattern is a lowercase DNS label (RFC 1123 §2.1): letters, digits and
@@ -89,4 +95,55 @@ func checkReason(p *domain.Problems, reason string) {
 	case utf8.RuneCountInString(reason) > MaxReasonLength:
 		p.Add("reason", "too_long", "reason must be at most %d characters", MaxReasonLength)
 	}
+}
+
+// checkLoginURL records what is wrong with a trimmed login application
+// URL ("" clears the setting and is fine). Browsers are redirected to it
+// with a challenge, so it must be an absolute https URL with a host, or
+// plain http on a loopback host for development; user information could
+// disguise the host and a fragment would swallow the challenge, so both
+// are refused, as are spaces, control characters, non-ASCII and
+// backslashes, which browsers and servers may read differently.
+func checkLoginURL(p *domain.Problems, raw string) {
+	if raw == "" {
+		return
+	}
+	if code, msg := loginURLProblem(raw); code != "" {
+		p.Add("login_url", code, "login_url %s", msg)
+	}
+}
+
+// loginURLProblem returns the problem code and message of a non-empty
+// login URL, or two empty strings when it is acceptable.
+func loginURLProblem(raw string) (code, msg string) {
+	switch {
+	case len(raw) > MaxLoginURLLength:
+		return "too_long", "must be at most " + strconv.Itoa(MaxLoginURLLength) + " characters"
+	case strings.ContainsFunc(raw, func(r rune) bool { return r <= 0x20 || r >= 0x7f || r == '\\' }):
+		return "invalid_uri", "must be ASCII without spaces, control characters or backslashes; percent-encode them"
+	}
+	u, err := url.Parse(raw)
+	switch {
+	case err != nil:
+		return "invalid_uri", "is not a valid URL"
+	case u.Scheme == "":
+		return "invalid_uri", "must be an absolute URL with a scheme"
+	case u.User != nil:
+		return "invalid_uri", "must not contain user information"
+	case strings.ContainsRune(raw, '#'):
+		return "invalid_uri", "must not contain a fragment"
+	case u.Scheme != "https" && u.Scheme != "http":
+		return "not_allowed", "must be an https URL"
+	case u.Opaque != "" || u.Hostname() == "":
+		return "invalid_uri", "must have a host"
+	case u.Scheme == "http" && !loopbackHost(u.Hostname()):
+		return "not_allowed", "must be https; plain http is only allowed on localhost, 127.0.0.1 or [::1]"
+	}
+	return "", ""
+}
+
+// loopbackHost reports whether host (without brackets) is one of the
+// loopback names plain http is allowed on.
+func loopbackHost(host string) bool {
+	return strings.EqualFold(host, "localhost") || host == "127.0.0.1" || host == "::1"
 }

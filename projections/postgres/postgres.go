@@ -37,7 +37,7 @@ type Backend struct {
 // store's migrations have set up (postgres.Store.Pool gives it).
 func New(pool *pgxpool.Pool) *Backend { return &Backend{pool: pool} }
 
-const tenantColumns = `slug, name, suspended, suspension_reason, version, created_at, updated_at, keys`
+const tenantColumns = `slug, name, suspended, suspension_reason, version, created_at, updated_at, keys, login_url`
 
 // Tenant implements [projections.ReadModel].
 func (b *Backend) Tenant(ctx context.Context, slug string) (projections.TenantView, error) {
@@ -77,7 +77,7 @@ func scanTenants(rows pgx.Rows) ([]projections.TenantView, error) {
 	for rows.Next() {
 		var v projections.TenantView
 		var keys []byte
-		if err := rows.Scan(&v.Slug, &v.Name, &v.Suspended, &v.SuspensionReason, &v.Version, &v.CreatedAt, &v.UpdatedAt, &keys); err != nil {
+		if err := rows.Scan(&v.Slug, &v.Name, &v.Suspended, &v.SuspensionReason, &v.Version, &v.CreatedAt, &v.UpdatedAt, &keys, &v.LoginURL); err != nil {
 			return nil, err
 		}
 		v.CreatedAt, v.UpdatedAt = v.CreatedAt.UTC(), v.UpdatedAt.UTC()
@@ -234,12 +234,13 @@ VALUES ($1, 0, 0, now()) ON CONFLICT (name) DO NOTHING`
 	loadTenants    = `SELECT ` + tenantColumns + ` FROM rm_tenants WHERE slug = ANY($1)`
 	loadClients    = `SELECT doc FROM rm_clients WHERE client_id = ANY($1)`
 	upsertTenants  = `INSERT INTO rm_tenants (` + tenantColumns + `)
-SELECT s, n, susp, reason, v, c, u, k::json
-  FROM unnest($1::text[], $2::text[], $3::boolean[], $4::text[], $5::bigint[], $6::timestamptz[], $7::timestamptz[], $8::text[])
-       AS t(s, n, susp, reason, v, c, u, k)
+SELECT s, n, susp, reason, v, c, u, k::json, login
+  FROM unnest($1::text[], $2::text[], $3::boolean[], $4::text[], $5::bigint[], $6::timestamptz[], $7::timestamptz[], $8::text[], $9::text[])
+       AS t(s, n, susp, reason, v, c, u, k, login)
 ON CONFLICT (slug) DO UPDATE SET name = excluded.name, suspended = excluded.suspended,
     suspension_reason = excluded.suspension_reason, version = excluded.version,
-    created_at = excluded.created_at, updated_at = excluded.updated_at, keys = excluded.keys`
+    created_at = excluded.created_at, updated_at = excluded.updated_at, keys = excluded.keys,
+    login_url = excluded.login_url`
 	upsertClients = `INSERT INTO rm_clients (tenant, client_id, code, client_name, type, active, version,
     created_at, updated_at, api_scopes, search, doc)
 SELECT t, id, code, name, type, active, version, created, updated, scopes::jsonb, search, doc::json
@@ -393,9 +394,9 @@ func writes(name string, cp eventstore.Position, c *projections.Changes) (*pgx.B
 		slugs, names, reasons := make([]string, n), make([]string, n), make([]string, n)
 		suspended, versions := make([]bool, n), make([]int64, n)
 		created, updated := make([]time.Time, n), make([]time.Time, n)
-		keys := make([]string, n)
+		keys, logins := make([]string, n), make([]string, n)
 		for i, v := range c.Tenants {
-			slugs[i], names[i], reasons[i] = v.Slug, v.Name, v.SuspensionReason
+			slugs[i], names[i], reasons[i], logins[i] = v.Slug, v.Name, v.SuspensionReason, v.LoginURL
 			suspended[i], versions[i], created[i], updated[i] = v.Suspended, v.Version, v.CreatedAt, v.UpdatedAt
 			k, err := row.Keys(v.Keys)
 			if err != nil {
@@ -403,7 +404,7 @@ func writes(name string, cp eventstore.Position, c *projections.Changes) (*pgx.B
 			}
 			keys[i] = string(k)
 		}
-		b.Queue(upsertTenants, slugs, names, suspended, reasons, versions, created, updated, keys)
+		b.Queue(upsertTenants, slugs, names, suspended, reasons, versions, created, updated, keys, logins)
 	}
 	if n := len(c.Clients); n > 0 {
 		tenants, ids, codes, names, types := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)

@@ -55,6 +55,7 @@ func Run(t *testing.T, newEnv func(t testing.TB) Env) {
 		{"RebuildEqualsIncremental", testRebuild},
 		{"RebuildWhileAnotherNodeApplies", testRebuildRace},
 		{"TenantQueries", testTenantQueries},
+		{"TenantLoginURLRoundTrips", testTenantLoginURL},
 		{"ClientLookupsAndIsolation", testClientLookups},
 		{"ClientFiltersAndPaging", testClientPaging},
 		{"InvalidQueries", testInvalidQueries},
@@ -483,6 +484,43 @@ func testTenantQueries(t *testing.T, env Env) {
 	want := slices.Sorted(slices.Values(slugs))
 	if !slices.Equal(got, want) {
 		t.Fatalf("tenants %v, want %v", got, want)
+	}
+}
+
+// testTenantLoginURL follows a tenant's login URL through the column:
+// set, changed, cleared, next to a tenant that never had one, read back
+// one by one and by page after each step.
+func testTenantLoginURL(t *testing.T, env Env) {
+	w := newWorld(t, env.Store)
+	w.createTenant("acme", "Acme")
+	w.createTenant("globex", "Globex")
+	p := projector(t, env.Backend, env.Store)
+	ctx := t.Context()
+	for i, loginURL := range []string{
+		"https://login.acme.example/signin?brand=acme&x=%2F",
+		"http://[::1]:3000/login",
+		"",
+		"https://login.acme.example/" + strings.Repeat("a", 1900),
+	} {
+		w.setLoginURL("acme", loginURL)
+		if err := p.Apply(ctx, w.events()); err != nil {
+			t.Fatal(err)
+		}
+		v, err := env.Backend.Tenant(ctx, "acme")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v.LoginURL != loginURL {
+			t.Fatalf("step %d: login URL %q, want %q", i, v.LoginURL, loginURL)
+		}
+		page, err := env.Backend.Tenants(ctx, "", 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(page) != 2 || page[0].LoginURL != loginURL || page[1].LoginURL != "" {
+			t.Fatalf("step %d: tenants %+v", i, page)
+		}
+		same(t, fmt.Sprintf("step %d", i), w.read(env.Backend), w.want())
 	}
 }
 

@@ -89,6 +89,12 @@ func (w *world) createTenant(slug, name string) aggregate.Result {
 	})
 }
 
+// setLoginURL sets (or, with "", clears) a tenant's login URL.
+func (w *world) setLoginURL(slug, loginURL string) aggregate.Result {
+	w.t.Helper()
+	return w.onTenant(slug, func(t *tenant.Tenant, now time.Time) ([]domain.Event, error) { return t.SetLoginURL(loginURL, now) })
+}
+
 // testKey is a signing key as the domain sees one: a public JWK and an
 // opaque sealed private key (which the read model only carries).
 func testKey(kid string) tenant.NewKey {
@@ -160,7 +166,7 @@ func (w *world) clone(tenantSlug, id, newID_, name, code string) aggregate.Resul
 }
 
 // rich writes a history with every kind of event: tenants created,
-// renamed, suspended and resumed; clients of every type registered,
+// renamed, suspended and resumed, their login URL set, changed and cleared; clients of every type registered,
 // updated, cloned, with secrets added, rotated and revoked, deactivated,
 // activated and deleted.
 func (w *world) rich() {
@@ -171,6 +177,9 @@ func (w *world) rich() {
 	w.onTenant("globex", func(t *tenant.Tenant, now time.Time) ([]domain.Event, error) { return t.Suspend("unpaid", now) })
 	w.onTenant("globex", func(t *tenant.Tenant, now time.Time) ([]domain.Event, error) { return t.Resume(now) })
 	w.onTenant("globex", func(t *tenant.Tenant, now time.Time) ([]domain.Event, error) { return t.Suspend("audit", now) })
+	w.setLoginURL("acme", "https://login.acme.example/signin")
+	w.setLoginURL("globex", "http://localhost:3000/login")
+	w.setLoginURL("globex", "")
 	w.onTenant("acme", func(t *tenant.Tenant, now time.Time) ([]domain.Event, error) {
 		return t.RotateKey(testKey("acme-k2"), 5*time.Minute, 24*time.Hour, now)
 	})
@@ -287,8 +296,8 @@ func (w *world) want() model {
 			w.t.Fatal(err)
 		}
 		m.Tenants[slug] = projections.TenantView{Slug: a.Slug(), Name: a.Name(), Suspended: a.Suspended(),
-			SuspensionReason: a.SuspensionReason(), Version: a.Version(), CreatedAt: a.CreatedAt(), UpdatedAt: a.UpdatedAt(),
-			Keys: a.Keys()}
+			SuspensionReason: a.SuspensionReason(), LoginURL: a.LoginURL(), Version: a.Version(), CreatedAt: a.CreatedAt(),
+			UpdatedAt: a.UpdatedAt(), Keys: a.Keys()}
 	}
 	for _, st := range w.clients {
 		history, _, err := aggregate.Load(ctx, w.store, st, client.Decode)

@@ -56,7 +56,7 @@ type queryer interface {
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
 }
 
-const tenantColumns = `slug, name, suspended, suspension_reason, version, created_at, updated_at, keys`
+const tenantColumns = `slug, name, suspended, suspension_reason, version, created_at, updated_at, keys, login_url`
 
 // Tenant implements [projections.ReadModel].
 func (b *Backend) Tenant(ctx context.Context, slug string) (projections.TenantView, error) {
@@ -93,7 +93,7 @@ func queryTenants(ctx context.Context, q queryer, query string, args ...any) ([]
 		var v projections.TenantView
 		var created, updated string
 		var keys []byte
-		if err := rows.Scan(&v.Slug, &v.Name, &v.Suspended, &v.SuspensionReason, &v.Version, &created, &updated, &keys); err != nil {
+		if err := rows.Scan(&v.Slug, &v.Name, &v.Suspended, &v.SuspensionReason, &v.Version, &created, &updated, &keys, &v.LoginURL); err != nil {
 			return nil, err
 		}
 		if v.Keys, err = row.TenantKeys(keys); err != nil {
@@ -259,10 +259,11 @@ VALUES (?, 0, 0, ?) ON CONFLICT (name) DO NOTHING`
 WHERE name = ? AND (commit_id, position) < (?, ?)`
 	loadTenants  = `SELECT ` + tenantColumns + ` FROM rm_tenants WHERE slug IN (SELECT value FROM json_each(?))`
 	loadClients  = `SELECT doc FROM rm_clients WHERE client_id IN (SELECT value FROM json_each(?))`
-	upsertTenant = `INSERT INTO rm_tenants (` + tenantColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+	upsertTenant = `INSERT INTO rm_tenants (` + tenantColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (slug) DO UPDATE SET name = excluded.name, suspended = excluded.suspended,
     suspension_reason = excluded.suspension_reason, version = excluded.version,
-    created_at = excluded.created_at, updated_at = excluded.updated_at, keys = excluded.keys`
+    created_at = excluded.created_at, updated_at = excluded.updated_at, keys = excluded.keys,
+    login_url = excluded.login_url`
 	upsertClient = `INSERT INTO rm_clients (tenant, client_id, code, client_name, type, active, version,
     created_at, updated_at, api_scopes, search, doc)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -343,7 +344,7 @@ func write(ctx context.Context, tx *sql.Tx, c *projections.Changes) error {
 				return fmt.Errorf("write tenant %s: %w", v.Slug, err)
 			}
 			if _, err := stmt.ExecContext(ctx, v.Slug, v.Name, v.Suspended, v.SuspensionReason, v.Version,
-				formatTime(v.CreatedAt), formatTime(v.UpdatedAt), string(keys)); err != nil {
+				formatTime(v.CreatedAt), formatTime(v.UpdatedAt), string(keys), v.LoginURL); err != nil {
 				return fmt.Errorf("write tenant %s: %w", v.Slug, err)
 			}
 		}
