@@ -9,7 +9,7 @@ LDFLAGS := -X main.version=$(VERSION)
 
 ## run: serve the embedded default (SQLite in ./data); nothing else needed
 run:
-	$(GO) run -ldflags "$(LDFLAGS)" ./cmd/clavis serve
+	$(GO) run -ldflags "$(LDFLAGS)" ./cmd/clavis serve --dev-login
 
 ## build: build bin/clavis, stamped with git describe (or dev)
 build:

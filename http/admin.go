@@ -113,7 +113,7 @@ func (s *Server) adminRoutes() {
 	s.app.Post("/admin/tenants", auth, s.createTenant)
 	s.app.Get("/admin/tenants", auth, s.listTenants)
 	s.app.Get("/admin/tenants/:slug", auth, s.getTenant)
-	s.app.Patch("/admin/tenants/:slug", auth, s.renameTenant)
+	s.app.Patch("/admin/tenants/:slug", auth, s.patchTenant)
 	s.app.Post("/admin/tenants/:slug/suspend", auth, s.suspendTenant)
 	s.app.Post("/admin/tenants/:slug/resume", auth, s.resumeTenant)
 
@@ -133,6 +133,10 @@ func (s *Server) adminRoutes() {
 	t.Get("/clients/:client_id/history", read, s.clientHistory)
 	t.Get("/export", read, s.exportClients)
 	t.Post("/import", write, s.importClients)
+	// The tenant's settings. Only tenant credentials that may write reach
+	// PUT; there is no level above tenantWrite for tenant settings yet.
+	t.Get("/login-app", read, s.getLoginApp)
+	t.Put("/login-app", write, s.putLoginApp)
 }
 
 // param returns a path parameter as a string of its own: fasthttp reuses
@@ -258,7 +262,11 @@ func (s *Server) getTenant(c *fiber.Ctx) error {
 	return sendJSON(c, http.StatusOK, s.newTenantJSON(v))
 }
 
-func (s *Server) renameTenant(c *fiber.Ctx) error {
+// patchTenant renames a tenant and sets or clears its login URL, from a
+// JSON merge patch of "name" and "login_url" in one command: both change
+// or neither does. A patch with neither member is refused, as a rename
+// without a name.
+func (s *Server) patchTenant(c *fiber.Ctx) error {
 	slug, err := tenantParam(c, "slug")
 	if err != nil {
 		return err
@@ -268,16 +276,17 @@ func (s *Server) renameTenant(c *fiber.Ctx) error {
 		return err
 	}
 	var in struct {
-		Name *string `json:"name"`
+		Name     patchString `json:"name"`
+		LoginURL patchString `json:"login_url"`
 	}
 	if err := tenants.DecodeJSON(raw, &in); err != nil {
 		return err
 	}
-	name := ""
-	if in.Name != nil {
-		name = *in.Name
+	p := tenants.TenantPatch{Name: in.Name.value(), LoginURL: in.LoginURL.value()}
+	if p.Name == nil && p.LoginURL == nil {
+		p.Name = new(string)
 	}
-	res, err := s.admin.Tenants.Rename(c.UserContext(), request(c), slug, name)
+	res, err := s.admin.Tenants.Update(c.UserContext(), request(c), slug, p)
 	return s.tenantResult(c, res, err)
 }
 

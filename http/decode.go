@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"mime"
 	"net/http"
@@ -105,4 +106,30 @@ func queryBool(c *fiber.Ctx, name string) (*bool, error) {
 		return nil, invalidParameter(name, "invalid_value", "%s must be true or false", name)
 	}
 	return &b, nil
+}
+
+// patchString is a string member of a JSON merge patch (RFC 7396), which
+// tells an absent member, which changes nothing, from a present one; a
+// present null is the empty string.
+type patchString struct {
+	set bool
+	s   string
+}
+
+// UnmarshalJSON records that the member is present, and its value.
+func (p *patchString) UnmarshalJSON(data []byte) error {
+	p.set = true
+	if string(data) == "null" {
+		p.s = ""
+		return nil
+	}
+	return json.Unmarshal(data, &p.s)
+}
+
+// value is the member's new value, or nil when it is absent.
+func (p patchString) value() *string {
+	if !p.set {
+		return nil
+	}
+	return &p.s
 }

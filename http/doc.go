@@ -15,7 +15,8 @@
 //     ([OpenAPI]), which a test holds to the router and the handlers.
 //   - With [WithAdmin]: the platform API under /admin/tenants and each
 //     tenant's admin API under /t/{tenant}/admin (clients, their secrets,
-//     activation, cloning, history, export and import).
+//     activation, cloning, history, export and import, and the tenant's
+//     login application URL at /t/{tenant}/admin/login-app).
 //
 // Every other path answers 404 with a problem of type [ProblemNotFound]
 // (405 with [ProblemMethodNotAllowed] when only the method is wrong).

@@ -103,7 +103,8 @@ func startAdmin(t *testing.T) *adminHarness {
 		t.Fatal(err)
 	}
 	provider, err := oauth.New(rm, keys, "https://id.example.com/", log, oauth.WithRevocations(revoked),
-		oauth.WithAssertions(oauth.NATSAssertions(js, "TEST_ASSERTIONS", 1)))
+		oauth.WithAssertions(oauth.NATSAssertions(js, "TEST_ASSERTIONS", 1)), oauth.WithGrants(oauth.NATSGrants(js, "TEST", 1)),
+		oauth.WithDevLogin())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -36,6 +36,7 @@ func (s *Server) oauthRoutes() {
 		s.app.Options("/t/:tenant/oauth2/"+name, post)
 	}
 	s.registrationRoutes()
+	s.browserRoutes()
 	s.app.Get("/t/:tenant/.well-known/oauth-authorization-server", get, s.authorizationServerMetadata)
 	// RFC 8414 §3.1 inserts the well-known part before the issuer's path.
 	s.app.Get("/.well-known/oauth-authorization-server/t/:tenant", get, s.authorizationServerMetadata)

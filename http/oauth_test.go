@@ -287,8 +287,10 @@ func TestAuthorizationServerMetadata(t *testing.T) {
 		t.Fatal(err)
 	}
 	if m["issuer"] != testIssuer+"acme" || m["token_endpoint"] != testIssuer+"acme/oauth2/token" || m["jwks_uri"] != testIssuer+"acme/jwks.json" ||
-		!slices.Equal(anyStrings(m["grant_types_supported"]), []string{"client_credentials"}) ||
-		!slices.Equal(anyStrings(m["token_endpoint_auth_methods_supported"]), []string{"client_secret_basic", "client_secret_post", "private_key_jwt"}) ||
+		!slices.Equal(anyStrings(m["grant_types_supported"]), []string{"authorization_code", "refresh_token", "client_credentials", "implicit"}) ||
+		!slices.Equal(anyStrings(m["token_endpoint_auth_methods_supported"]), []string{"client_secret_basic", "client_secret_post", "private_key_jwt", "none"}) ||
+		m["authorization_endpoint"] != testIssuer+"acme/oauth2/auth" || m["userinfo_endpoint"] != testIssuer+"acme/oauth2/userinfo" ||
+		!slices.Equal(anyStrings(m["id_token_signing_alg_values_supported"]), []string{"ES256"}) ||
 		!slices.Contains(anyStrings(m["token_endpoint_auth_signing_alg_values_supported"]), "ES256") ||
 		!slices.Contains(anyStrings(m["scopes_supported"]), "urn:acme/orders:read") ||
 		!slices.Equal(anyStrings(m["access_token_signing_alg_values_supported"]), []string{"ES256"}) {
@@ -298,6 +300,10 @@ func TestAuthorizationServerMetadata(t *testing.T) {
 	// RFC 8414 §3.1's URL for an issuer with a path serves the same.
 	if again := h.call(t, "GET", "/.well-known/oauth-authorization-server/t/acme", nil, noAuth).want(t, 200); !bytes.Equal(again.body, r.body) {
 		t.Errorf("path-inserted metadata = %s", again.body)
+	}
+	// OpenID Connect discovery serves the same document.
+	if oidc := h.call(t, "GET", "/t/acme/.well-known/openid-configuration", nil, noAuth).want(t, 200); !bytes.Equal(oidc.body, r.body) {
+		t.Errorf("openid-configuration = %s", oidc.body)
 	}
 }
 

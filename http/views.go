@@ -94,6 +94,8 @@ type tenantJSON struct {
 	Version          int64     `json:"version"`
 	CreatedAt        time.Time `json:"created_at"`
 	UpdatedAt        time.Time `json:"updated_at"`
+	// LoginURL is the tenant's login application URL ("" when unset).
+	LoginURL string `json:"login_url"`
 	// SigningKeys are the keys the tenant publishes now.
 	SigningKeys []keyJSON `json:"signing_keys"`
 }
@@ -101,7 +103,7 @@ type tenantJSON struct {
 func (s *Server) newTenantJSON(v projections.TenantView) tenantJSON {
 	return tenantJSON{
 		Slug: v.Slug, Name: v.Name, Issuer: s.issuer(v.Slug), Suspended: v.Suspended, SuspensionReason: v.SuspensionReason,
-		Version: v.Version, CreatedAt: v.CreatedAt, UpdatedAt: v.UpdatedAt, SigningKeys: keysJSON(v, time.Now()),
+		Version: v.Version, CreatedAt: v.CreatedAt, UpdatedAt: v.UpdatedAt, LoginURL: v.LoginURL, SigningKeys: keysJSON(v, time.Now()),
 	}
 }
 

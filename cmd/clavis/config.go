@@ -49,6 +49,9 @@ type Config struct {
 	MasterKey string
 	// Migrate applies pending migrations when the store opens.
 	Migrate bool
+	// DevLogin serves the development login page to tenants without a
+	// login application: anyone may log in as anyone. For `make run`.
+	DevLogin bool
 	// NATSURL selects the message bus: empty for the embedded server, a
 	// nats:// or tls:// URL (comma-separated for a cluster) for an
 	// external one.
@@ -146,6 +149,13 @@ var settings = []setting{
 		usage: "apply pending database migrations on start",
 		bind: func(fs *flag.FlagSet, c *Config, name string) {
 			fs.BoolVar(&c.Migrate, name, c.Migrate, "")
+		},
+	},
+	{
+		name: "dev-login", arg: "BOOL", def: "false",
+		usage: "serve a development login page, where anyone may sign in as anyone, to tenants without a login application (make run sets it; never in production)",
+		bind: func(fs *flag.FlagSet, c *Config, name string) {
+			fs.BoolVar(&c.DevLogin, name, c.DevLogin, "")
 		},
 	},
 	{
@@ -391,6 +401,7 @@ func (c Config) LogValue() slog.Value {
 		slog.String("root_token", token),
 		slog.String("master_key", master),
 		slog.Bool("migrate", c.Migrate),
+		slog.Bool("dev_login", c.DevLogin),
 		slog.String("nats_url", redactURL(c.NATSURL)),
 		slog.String("nats_listen", c.NATSListen),
 		slog.String("nats_prefix", c.NATSPrefix),

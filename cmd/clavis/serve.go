@@ -140,7 +140,13 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger) (*app, error) {
 		return nil, err
 	}
 	assertions := oauth.NATSAssertions(js, b.names.AssertionsBucket(), cfg.NATSReplicas)
-	provider, err := oauth.New(hot, keys, cfg.PublicURL, log, oauth.WithRevocations(revoked), oauth.WithAssertions(assertions))
+	grants := oauth.NATSGrants(js, b.names.GrantsPrefix(), cfg.NATSReplicas)
+	opts := []oauth.Option{oauth.WithRevocations(revoked), oauth.WithAssertions(assertions), oauth.WithGrants(grants)}
+	if cfg.DevLogin {
+		log.Warn("the development login page is on: anyone may sign in as anyone at tenants without a login application")
+		opts = append(opts, oauth.WithDevLogin())
+	}
+	provider, err := oauth.New(hot, keys, cfg.PublicURL, log, opts...)
 	if err != nil {
 		return fail(err)
 	}

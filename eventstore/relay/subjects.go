@@ -62,6 +62,10 @@ func (n Names) RevokedBucket() string { return n.upper() + "_REVOKED" }
 // already used.
 func (n Names) AssertionsBucket() string { return n.upper() + "_ASSERTIONS" }
 
+// GrantsPrefix starts the names of the key-value buckets holding the
+// browser flows, codes, refresh tokens and login sessions.
+func (n Names) GrantsPrefix() string { return n.upper() }
+
 // WakeSubject is the core NATS subject that tells the relay new events
 // were committed.
 func (n Names) WakeSubject() string { return n.Prefix + ".wake" }

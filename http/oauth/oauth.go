@@ -5,18 +5,27 @@
 // Clients, secrets and keys come from the read model; the token path
 // writes nothing.
 //
-// Served so far: the token endpoint with the client_credentials grant,
-// client authentication with client_secret_basic and client_secret_post
-// (every active secret verifies, in constant time, with SHA-256: server
-// secrets carry 256 bits, so no slow hash is needed) and private_key_jwt
-// (RFC 7523, each assertion once), access tokens as JWTs (RFC 9068)
+// Served: the token endpoint with the client_credentials,
+// authorization_code (PKCE) and refresh_token (rotated, reuse revokes the
+// grant) grants; client authentication with none (public clients),
+// client_secret_basic and client_secret_post (every active secret
+// verifies, in constant time, with SHA-256: server secrets carry 256
+// bits, so no slow hash is needed) and private_key_jwt (RFC 7523, each
+// assertion once); the authorization endpoint, with login and consent
+// delegated to the tenant's login application (authorize.go), the
+// implicit and hybrid response types a client enables, ID tokens,
+// userinfo and RP-initiated logout; access tokens as JWTs (RFC 9068)
 // signed with the tenant's key or, per client, as encrypted reference
-// tokens, introspection (RFC 7662), revocation (RFC 7009), registration
-// access tokens (RFC 7592) and the metadata (RFC 8414).
+// tokens; introspection (RFC 7662), revocation (RFC 7009), registration
+// access tokens (RFC 7592) and the metadata (RFC 8414, OpenID Connect
+// discovery). What the browser flows remember between requests — flows,
+// codes, refresh tokens, login sessions — is in NATS key-value buckets
+// (see [Grants]), so any node continues what another began.
 package oauth
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -30,6 +39,7 @@ import (
 	"github.com/ory/fosite"
 	"github.com/ory/fosite/compose"
 	"github.com/ory/fosite/handler/oauth2"
+	"github.com/ory/fosite/handler/openid"
 	"github.com/ory/fosite/token/jwt"
 
 	"github.com/clavisiam/clavis/domain/client"
@@ -65,6 +75,17 @@ type Provider struct {
 	// assertions remembers used client assertions; nil without
 	// WithAssertions (and then private_key_jwt is refused).
 	assertions Assertions
+	// grants keeps flows, codes and refresh tokens; nil without
+	// WithGrants (and then only client_credentials is served).
+	grants Grants
+	// devLogin sends browsers of tenants without a login application to
+	// the development login page.
+	devLogin bool
+	// tokens makes and reads every kind of token.
+	tokens *tokenStrategy
+	// challengeKey signs login and consent challenges and login session
+	// cookies.
+	challengeKey []byte
 }
 
 type openedKey struct{ tenant, kid, sealed string }
@@ -93,29 +114,64 @@ func New(dir Directory, keys *signing.Keyring, publicURL string, log *slog.Logge
 	cfg := &config{Config: &fosite.Config{
 		AccessTokenLifespan: time.Hour,
 		ScopeStrategy:       fosite.ExactScopeStrategy,
-		AudienceMatchingStrategy: func(haystack, needle []string) error {
-			if len(needle) > 0 {
-				return fosite.ErrInvalidRequest.WithHint("The audience parameter is not supported: a token's audience follows from its scopes.")
-			}
-			return nil
-		},
-		JWTScopeClaimKey: jwt.JWTScopeFieldString, // RFC 9068: "scope", space-separated
-		// Authorization codes and refresh tokens (not served yet) are
-		// HMAC-signed with a secret every node derives alike.
+		// A token's audience follows from its scopes: requests naming an
+		// audience are refused before fosite sees them (errAudience), and
+		// a refresh keeps the audience granted.
+		AudienceMatchingStrategy: func([]string, []string) error { return nil },
+		JWTScopeClaimKey:         jwt.JWTScopeFieldString, // RFC 9068: "scope", space-separated
+		// Authorization codes and refresh tokens are HMAC-signed with a
+		// secret every node derives alike.
 		GlobalSecret:               keys.HMACSecret(),
 		RotatedGlobalSecrets:       keys.RotatedHMACSecrets(),
 		SendDebugMessagesToClients: false,
+		// A refresh token comes with every code exchange of a client
+		// allowed the refresh_token grant, as in Keycloak.
+		RefreshTokenScopes:          []string{},
+		EnforcePKCEForPublicClients: true,
 	}}
+	secret := sha256.Sum256(append([]byte("clavis challenges\x00"), keys.HMACSecret()...))
+	p.challengeKey = secret[:]
 	store := &storage{p: p}
-	strategy := &accessTokens{p: p, DefaultJWTStrategy: &oauth2.DefaultJWTStrategy{
+	access := &accessTokens{p: p, DefaultJWTStrategy: &oauth2.DefaultJWTStrategy{
 		Signer:          &jwt.DefaultSigner{GetPrivateKey: p.signingKey},
 		HMACSHAStrategy: compose.NewOAuth2HMACStrategy(cfg),
 		Config:          cfg,
 	}}
-	cc := compose.OAuth2ClientCredentialsGrantFactory(cfg, store, strategy).(fosite.TokenEndpointHandler)
-	cfg.TokenEndpointHandlers.Append(cc)
+	strategy := &tokenStrategy{accessTokens: access, ids: &openid.DefaultStrategy{Signer: access.Signer, Config: cfg}}
+	p.tokens = strategy
+	factories := []compose.Factory{compose.OAuth2ClientCredentialsGrantFactory}
+	if p.grants != nil {
+		factories = []compose.Factory{
+			compose.OAuth2AuthorizeExplicitFactory, compose.OAuth2AuthorizeImplicitFactory,
+			compose.OAuth2ClientCredentialsGrantFactory, compose.OAuth2RefreshTokenGrantFactory,
+			compose.OpenIDConnectExplicitFactory, compose.OpenIDConnectImplicitFactory,
+			compose.OpenIDConnectHybridFactory, compose.OpenIDConnectRefreshFactory,
+			compose.OAuth2PKCEFactory,
+		}
+	}
+	for _, f := range factories {
+		h := f(cfg, store, strategy)
+		if ah, ok := h.(fosite.AuthorizeEndpointHandler); ok {
+			cfg.AuthorizeEndpointHandlers.Append(ah)
+		}
+		if th, ok := h.(fosite.TokenEndpointHandler); ok {
+			cfg.TokenEndpointHandlers.Append(th)
+		}
+	}
 	p.fosite = fosite.NewOAuth2Provider(store, cfg)
 	return p, nil
+}
+
+// tokenStrategy makes every kind of token: access tokens (accessTokens),
+// refresh tokens and authorization codes (fosite's HMAC strategy) and ID
+// tokens, all signed with the tenant's key.
+type tokenStrategy struct {
+	*accessTokens
+	ids *openid.DefaultStrategy
+}
+
+func (s *tokenStrategy) GenerateIDToken(ctx context.Context, lifespan time.Duration, r fosite.Requester) (string, error) {
+	return s.ids.GenerateIDToken(ctx, lifespan, r)
 }
 
 // maxVerifiedTokens bounds the tokens remembered as verified (about 300
@@ -132,6 +188,9 @@ func (p *Provider) Issuer(slug string) string { return p.publicURL + "/t/" + slu
 type request struct {
 	tenant projections.TenantView
 	issuer string
+	// client is the client the request authenticated or named, once
+	// fosite looked it up.
+	client *fositeClient
 }
 
 type requestKey struct{}
@@ -143,9 +202,6 @@ func requestOf(ctx context.Context) (*request, error) {
 	}
 	return r, nil
 }
-
-// grantTypes are the grants the token endpoint serves.
-var grantTypes = []string{client.GrantClientCredentials}
 
 // ErrUnknownTenant is a request for a tenant that does not exist.
 var ErrUnknownTenant = errors.New("oauth: no such tenant")
@@ -190,11 +246,8 @@ func (p *Provider) signingKey(ctx context.Context) (any, error) {
 // answering with RFC 6749 errors. For a tenant that does not exist it
 // writes nothing and returns [ErrUnknownTenant].
 func (p *Provider) ServeToken(w http.ResponseWriter, r *http.Request, slug string) error {
-	session := &oauth2.JWTSession{
-		JWTClaims: &jwt.JWTClaims{Extra: map[string]any{}},
-		JWTHeader: &jwt.Headers{Extra: map[string]any{"typ": "at+jwt"}},
-	}
-	var ar fosite.AccessRequester = fosite.NewAccessRequest(session)
+	sess := newSession()
+	var ar fosite.AccessRequester = fosite.NewAccessRequest(sess)
 	ctx, ok, err := p.begin(w, r, slug, ar)
 	if !ok {
 		return err
@@ -202,25 +255,49 @@ func (p *Provider) ServeToken(w http.ResponseWriter, r *http.Request, slug strin
 	if ctx, ok = p.credentialsGiven(ctx, w, r, ar, r.PostFormValue); !ok {
 		return nil
 	}
-	if gt := r.PostFormValue("grant_type"); gt != "" && !slices.Contains(grantTypes, gt) {
+	if r.PostFormValue("audience") != "" {
+		p.writeError(ctx, w, r, ar, errAudience)
+		return nil
+	}
+	if gt := r.PostFormValue("grant_type"); gt != "" && !slices.Contains(p.grantTypes(), gt) {
 		// fosite calls a grant no handler takes invalid_request.
 		p.writeError(ctx, w, r, ar, fosite.ErrUnsupportedGrantType.WithHintf("The grant type '%s' is not supported.", gt))
 		return nil
 	}
-	ar, err = p.fosite.NewAccessRequest(ctx, r, session)
+	ar, err = p.fosite.NewAccessRequest(ctx, r, sess)
 	if err != nil {
 		p.writeError(ctx, w, r, ar, authError(r, err))
 		return nil
 	}
 	c := ar.GetClient().(*fositeClient)
-	p.grant(ctx, ar, c, session)
+	if ar.GetGrantTypes().ExactOne(client.GrantClientCredentials) {
+		p.grant(ctx, ar, c, sess)
+	} else {
+		// A code's or refresh token's session, from the grant store.
+		ar.GetSession().(*session).renew(uuid.NewString())
+	}
 	resp, err := p.fosite.NewAccessResponse(ctx, ar)
+	if errors.Is(err, errUsedTwice) {
+		err = fosite.ErrInvalidGrant.WithHint("The authorization code or refresh token was already used.")
+	}
 	if err != nil {
 		p.writeError(ctx, w, r, ar, err)
 		return nil
 	}
 	p.fosite.WriteAccessResponse(ctx, w, ar, resp)
 	return nil
+}
+
+// errAudience refuses the audience parameter (RFC 8707 resource
+// indicators are not served).
+var errAudience = fosite.ErrInvalidRequest.WithHint("The audience parameter is not supported: a token's audience follows from its scopes.")
+
+// grantTypes are the grants the token endpoint serves.
+func (p *Provider) grantTypes() []string {
+	if p.grants == nil {
+		return []string{client.GrantClientCredentials}
+	}
+	return []string{client.GrantAuthorizationCode, client.GrantRefreshToken, client.GrantClientCredentials}
 }
 
 // begin starts a request to one of tenant slug's endpoints: it puts the
@@ -269,20 +346,26 @@ func (p *Provider) writeError(ctx context.Context, w http.ResponseWriter, r *htt
 	p.fosite.WriteAccessError(ctx, w, ar, err)
 }
 
-// grant decides what the token holds: the client's default scopes always,
-// its optional scopes when requested (fosite refused any other scope with
-// invalid_scope); the audience of every API scope granted, and the issuer
-// for the rest; the permissions of each granted scope and the client's
-// claims.
-func (p *Provider) grant(ctx context.Context, ar fosite.AccessRequester, c *fositeClient, session *oauth2.JWTSession) {
-	req, _ := requestOf(ctx)
-	s := c.view.Settings
-	for _, sc := range s.DefaultScopes {
+// grant decides what a client_credentials token holds: the client's
+// default scopes always, its optional scopes when requested (fosite
+// refused any other scope with invalid_scope), and what grantTo adds.
+func (p *Provider) grant(ctx context.Context, ar fosite.AccessRequester, c *fositeClient, sess *session) {
+	for _, sc := range c.view.Settings.DefaultScopes {
 		ar.GrantScope(sc)
 	}
 	for _, sc := range ar.GetRequestedScopes() {
 		ar.GrantScope(sc)
 	}
+	p.grantTo(ctx, ar, c, sess)
+}
+
+// grantTo completes the access token's claims for the scopes granted:
+// the audience of every API scope, and the issuer for the rest; the
+// permissions of each scope; the client's claims; the client as its
+// subject (a user's flow replaces it) and a new jti.
+func (p *Provider) grantTo(ctx context.Context, ar fosite.Requester, c *fositeClient, sess *session) {
+	req, _ := requestOf(ctx)
+	s := c.view.Settings
 	var audience, permissions []string
 	for _, sc := range ar.GetGrantedScopes() {
 		if code, _, ok := scope.Split(sc); ok && !scope.IsPlatform(sc) && !scope.IsIdentity(sc) {
@@ -300,7 +383,7 @@ func (p *Provider) grant(ctx context.Context, ar fosite.AccessRequester, c *fosi
 	for _, a := range audience {
 		ar.GrantAudience(a)
 	}
-	claims := session.JWTClaims
+	claims := sess.Access
 	claims.Subject = c.view.ClientID
 	claims.JTI = uuid.NewString()
 	claims.Extra["client_id"] = c.view.ClientID
@@ -366,6 +449,24 @@ func (c *config) GetTokenURLs(ctx context.Context) []string {
 	return nil
 }
 
+// GetEnforcePKCE requires PKCE of a client that says so (public
+// clients always need it).
+func (c *config) GetEnforcePKCE(ctx context.Context) bool {
+	if r, err := requestOf(ctx); err == nil && r.client != nil {
+		return r.client.view.Settings.RequirePKCE
+	}
+	return false
+}
+
+// GetEnablePKCEPlainChallengeMethod allows plain PKCE to a confidential
+// client that allows it.
+func (c *config) GetEnablePKCEPlainChallengeMethod(ctx context.Context) bool {
+	if r, err := requestOf(ctx); err == nil && r.client != nil {
+		return r.client.view.Settings.AllowPlainPKCE && !r.client.IsPublic()
+	}
+	return false
+}
+
 // GetSecretsHasher verifies client secrets against their SHA-256 hashes.
 func (c *config) GetSecretsHasher(context.Context) fosite.Hasher { return secretHasher{} }
 
@@ -408,6 +509,9 @@ func (s *storage) GetClient(ctx context.Context, id string) (fosite.Client, erro
 	}
 	c := newClient(v, s.p.now())
 	c.assertionAlg = assertionAlg(ctx)
+	if r.client == nil || r.client.GetID() == id {
+		r.client = c
+	}
 	return c, nil
 }
 
@@ -420,14 +524,3 @@ func (s *storage) ClientAssertionJWTValid(context.Context, string) error { retur
 func (s *storage) SetClientAssertionJWT(ctx context.Context, jti string, exp time.Time) error {
 	return s.p.useAssertion(ctx, jti, exp)
 }
-
-// CreateAccessTokenSession stores nothing: the token is a signed JWT.
-func (s *storage) CreateAccessTokenSession(context.Context, string, fosite.Requester) error {
-	return nil
-}
-
-func (s *storage) GetAccessTokenSession(context.Context, string, fosite.Session) (fosite.Requester, error) {
-	return nil, fosite.ErrNotFound
-}
-
-func (s *storage) DeleteAccessTokenSession(context.Context, string) error { return fosite.ErrNotFound }

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -204,8 +205,12 @@ func (p *Provider) ServeRevoke(w http.ResponseWriter, r *http.Request, slug stri
 		p.writeError(ctx, w, r, ar, fosite.ErrInvalidRequest.WithHint("The token parameter is missing."))
 		return nil
 	}
-	// token_type_hint is only a hint (RFC 7009 §2.1): access tokens are
-	// the only kind there is yet.
+	// token_type_hint is only a hint (RFC 7009 §2.1): the token's form
+	// tells a refresh token from an access token.
+	if p.grants != nil && strings.HasPrefix(token, refreshTokenPrefix) {
+		p.revokeRefreshToken(ctx, w, r, ar, c.GetID(), token)
+		return nil
+	}
 	at, err := p.VerifyAccessToken(ctx, token)
 	switch {
 	case errors.Is(err, ErrInvalidToken):
@@ -226,4 +231,33 @@ func (p *Provider) ServeRevoke(w http.ResponseWriter, r *http.Request, slug stri
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusOK)
 	return nil
+}
+
+// refreshTokenPrefix starts every refresh token (fosite's HMAC strategy).
+const refreshTokenPrefix = "ory_rt_"
+
+// revokeRefreshToken revokes a refresh token of client clientID and, as
+// RFC 7009 §2.1 suggests, its whole grant: the refresh tokens and the
+// access tokens issued from the same authorization.
+func (p *Provider) revokeRefreshToken(ctx context.Context, w http.ResponseWriter, r *http.Request, ar fosite.AccessRequester, clientID, token string) {
+	s := &storage{p: p}
+	var rec codeRecord
+	_, err := s.get(ctx, LifeGrant, "rt", p.tokens.RefreshTokenSignature(ctx, token), &rec)
+	switch {
+	case errors.Is(err, fosite.ErrNotFound):
+	case err != nil:
+		p.writeError(ctx, w, r, ar, fosite.ErrTemporarilyUnavailable.WithWrap(err))
+		return
+	case rec.Request.ClientID != clientID:
+		p.writeError(ctx, w, r, ar, fosite.ErrUnauthorizedClient.WithHint("The token was issued to another client."))
+		return
+	default:
+		if err := s.revokeFamily(ctx, rec.Request.ID); err != nil {
+			p.log.ErrorContext(ctx, "revoke", "error", err)
+			p.writeError(ctx, w, r, ar, fosite.ErrTemporarilyUnavailable.WithHint("Revocations cannot be recorded right now; try again."))
+			return
+		}
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusOK)
 }

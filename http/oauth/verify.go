@@ -103,7 +103,17 @@ func (p *Provider) verifySignature(ctx context.Context, token string) (AccessTok
 	if err != nil {
 		return AccessToken{}, err
 	}
-	now := p.now()
+	payload, err := verifyWith(t, jws, p.now())
+	if err != nil {
+		return AccessToken{}, err
+	}
+	return p.checkClaims(slug, unverified.Iss, payload)
+}
+
+// verifyWith checks a JWS signed by tenant t: with a key t publishes
+// at now, by its kid, with that key's algorithm. It returns the payload.
+func verifyWith(t projections.TenantView, jws *jose.JSONWebSignature, now time.Time) ([]byte, error) {
+	hdr := jws.Signatures[0].Protected
 	var key *tenant.Key
 	for _, k := range t.PublishedKeys(now) {
 		if k.KID == hdr.KeyID {
@@ -112,17 +122,17 @@ func (p *Provider) verifySignature(ctx context.Context, token string) (AccessTok
 		}
 	}
 	if key == nil || hdr.Algorithm != key.Alg {
-		return AccessToken{}, invalid("signed with a key the tenant does not publish")
+		return nil, invalid("signed with a key the tenant does not publish")
 	}
 	var pub jose.JSONWebKey
 	if err := pub.UnmarshalJSON(key.PublicJWK); err != nil {
-		return AccessToken{}, fmt.Errorf("tenant %s key %s: %w", slug, key.KID, err)
+		return nil, fmt.Errorf("tenant %s key %s: %w", t.Slug, key.KID, err)
 	}
 	payload, err := jws.Verify(pub)
 	if err != nil {
-		return AccessToken{}, invalid("bad signature")
+		return nil, invalid("bad signature")
 	}
-	return p.checkClaims(slug, unverified.Iss, payload)
+	return payload, nil
 }
 
 // openReference reads a reference token of tenant slug.

@@ -1,0 +1,598 @@
+package httpapi_test
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coreos/go-oidc/v3/oidc"
+	"golang.org/x/oauth2"
+)
+
+// toServer sends requests for the test issuer's host to the harness's
+// server: the issuer is https://id.example.com, the server listens on
+// 127.0.0.1.
+type toServer struct{ base *url.URL }
+
+func (t toServer) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.URL.Host == "id.example.com" {
+		r = r.Clone(r.Context())
+		r.URL.Scheme, r.URL.Host, r.Host = t.base.Scheme, t.base.Host, t.base.Host
+	}
+	return http.DefaultTransport.RoundTrip(r)
+}
+
+// browser is a user agent with cookies that stops at the clients'
+// redirect URIs (any host but the issuer's).
+type browser struct {
+	t *testing.T
+	c *http.Client
+}
+
+func (h *adminHarness) browser(t *testing.T) *browser {
+	base, _ := url.Parse(h.url)
+	jar, _ := cookiejar.New(nil)
+	return &browser{t: t, c: &http.Client{Transport: toServer{base}, Jar: jar,
+		CheckRedirect: func(req *http.Request, _ []*http.Request) error {
+			if req.URL.Host != "id.example.com" {
+				return http.ErrUseLastResponse
+			}
+			return nil
+		}}}
+}
+
+// ctx carries the rewriting client for golang.org/x/oauth2 and go-oidc.
+func (h *adminHarness) oauthContext(t *testing.T) context.Context {
+	base, _ := url.Parse(h.url)
+	c := &http.Client{Transport: toServer{base}}
+	return oidc.ClientContext(context.WithValue(t.Context(), oauth2.HTTPClient, c), c)
+}
+
+// get loads u and follows redirects within the issuer; it returns the
+// last answer and its body.
+func (b *browser) get(u string) (*http.Response, string) {
+	b.t.Helper()
+	res, err := b.c.Get(u)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	body, _ := io.ReadAll(res.Body)
+	return res, string(body)
+}
+
+func (b *browser) post(u string, form url.Values) (*http.Response, string) {
+	b.t.Helper()
+	res, err := b.c.PostForm(u, form)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	body, _ := io.ReadAll(res.Body)
+	return res, string(body)
+}
+
+// arrived reads the query (or fragment) the browser brought to the
+// client's redirect URI.
+func arrived(t *testing.T, res *http.Response, redirectURI string) url.Values {
+	t.Helper()
+	loc := res.Header.Get("Location")
+	if res.StatusCode/100 != 3 || !strings.HasPrefix(loc, redirectURI) {
+		t.Fatalf("answer %d, Location %q; want a redirect to %s", res.StatusCode, loc, redirectURI)
+	}
+	u, err := url.Parse(loc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u.Fragment != "" {
+		q, _ := url.ParseQuery(u.Fragment)
+		return q
+	}
+	return u.Query()
+}
+
+// challengeOf reads a challenge from the Location of a redirect to the
+// login application.
+func challengeOf(t *testing.T, res *http.Response, kind string) string {
+	t.Helper()
+	u, err := url.Parse(res.Header.Get("Location"))
+	if err != nil || u.Query().Get(kind+"_challenge") == "" {
+		t.Fatalf("answer %d, Location %q: no %s_challenge", res.StatusCode, res.Header.Get("Location"), kind)
+	}
+	return u.Query().Get(kind + "_challenge")
+}
+
+// stopAtLogin is a browser that does not follow redirects to the login
+// application either: the test plays the login application.
+func (b *browser) stopAtLogin() *browser {
+	c := *b.c
+	c.CheckRedirect = func(req *http.Request, _ []*http.Request) error {
+		if req.URL.Host != "id.example.com" || strings.Contains(req.URL.Path, "/dev/login") {
+			return http.ErrUseLastResponse
+		}
+		return nil
+	}
+	return &browser{t: b.t, c: &c}
+}
+
+const webCallback = "https://app.example.com/callback"
+
+func TestAuthorizationCodeFlow(t *testing.T) {
+	t.Parallel()
+	h := startAdmin(t)
+	h.createTenant(t, "acme")
+	h.createTenant(t, "beta")
+	body := webClient("urn:acme/web")
+	body["post_logout_redirect_uris"] = []string{"https://app.example.com/bye"}
+	body["optional_scopes"] = []string{"email"}
+	web := h.createClient(t, "acme", body)
+	id, secret := web["client_id"].(string), web["client_secret"].(string)
+	ctx := h.oauthContext(t)
+
+	// Discovery with go-oidc: the issuer's openid-configuration.
+	provider, err := oidc.NewProvider(oidc.InsecureIssuerURLContext(ctx, testIssuer+"acme"), h.url+"/t/acme")
+	if err != nil {
+		t.Fatalf("discovery: %v", err)
+	}
+	var meta struct {
+		Userinfo        string   `json:"userinfo_endpoint"`
+		EndSession      string   `json:"end_session_endpoint"`
+		ResponseTypes   []string `json:"response_types_supported"`
+		CodeChallenge   []string `json:"code_challenge_methods_supported"`
+		IDTokenAlgs     []string `json:"id_token_signing_alg_values_supported"`
+		GrantTypes      []string `json:"grant_types_supported"`
+		TokenAuthMethod []string `json:"token_endpoint_auth_methods_supported"`
+	}
+	if err := provider.Claims(&meta); err != nil {
+		t.Fatal(err)
+	}
+	if provider.Endpoint().AuthURL != testIssuer+"acme/oauth2/auth" || meta.Userinfo != testIssuer+"acme/oauth2/userinfo" ||
+		meta.EndSession != testIssuer+"acme/oauth2/logout" || !contains(meta.CodeChallenge, "S256") ||
+		!contains(meta.IDTokenAlgs, "ES256") || !contains(meta.GrantTypes, "authorization_code") ||
+		!contains(meta.GrantTypes, "refresh_token") || !contains(meta.ResponseTypes, "code") || !contains(meta.TokenAuthMethod, "none") {
+		t.Errorf("discovery = %+v, endpoint %+v", meta, provider.Endpoint())
+	}
+
+	cfg := oauth2.Config{ClientID: id, ClientSecret: secret, Endpoint: provider.Endpoint(), RedirectURL: webCallback,
+		Scopes: []string{oidc.ScopeOpenID, "email"}}
+	verifier := oauth2.GenerateVerifier()
+	b := h.browser(t)
+
+	// The code flow with PKCE, through the development login page.
+	res, page := b.get(cfg.AuthCodeURL("state-0001", oauth2.S256ChallengeOption(verifier), oidc.Nonce("nonce-0001")))
+	if res.StatusCode != 200 || !strings.Contains(page, "Sign in to Web urn:acme/web") {
+		t.Fatalf("login page: %d %s %s", res.StatusCode, res.Header.Get("Location"), page)
+	}
+	challenge := challengeOf(t, res.Request.Response, "login")
+	res, _ = b.post(testIssuer+"acme/dev/login", url.Values{"login_challenge": {challenge}, "subject": {"alice"}, "action": {"accept"}})
+	q := arrived(t, res, webCallback)
+	if q.Get("state") != "state-0001" || q.Get("code") == "" {
+		t.Fatalf("callback %v", q)
+	}
+	code := q.Get("code")
+	tok, err := cfg.Exchange(ctx, code, oauth2.VerifierOption(verifier))
+	if err != nil {
+		t.Fatalf("exchange: %v", err)
+	}
+	rawID, _ := tok.Extra("id_token").(string)
+	idt, err := provider.Verifier(&oidc.Config{ClientID: id}).Verify(ctx, rawID)
+	if err != nil {
+		t.Fatalf("ID token: %v", err)
+	}
+	if idt.Subject != "alice" || idt.Nonce != "nonce-0001" || idt.AccessTokenHash == "" {
+		t.Errorf("ID token %+v", idt)
+	}
+	if err := idt.VerifyAccessToken(tok.AccessToken); err != nil {
+		t.Errorf("at_hash: %v", err)
+	}
+	claims, _ := h.verify(t, "acme", tok.AccessToken)
+	if claims["sub"] != "alice" || claims["client_id"] != id || claims["scope"] != "openid profile email" {
+		t.Errorf("access token claims %v", claims)
+	}
+	info, err := provider.UserInfo(ctx, oauth2.StaticTokenSource(tok))
+	if err != nil {
+		t.Fatalf("userinfo: %v", err)
+	}
+	var user map[string]any
+	_ = info.Claims(&user)
+	if info.Subject != "alice" || user["preferred_username"] != "alice" {
+		t.Errorf("userinfo %v", user)
+	}
+	if tok.RefreshToken == "" {
+		t.Fatal("no refresh token")
+	}
+
+	// The code once only: a second exchange fails and revokes what the
+	// first one got.
+	if _, err := cfg.Exchange(ctx, code, oauth2.VerifierOption(verifier)); retrieveCode(err) != "invalid_grant" {
+		t.Errorf("second exchange: %v", err)
+	}
+	if h.introspect(t, "acme", tok.AccessToken, id, secret).object(t)["active"] != false {
+		t.Error("the first exchange's access token is still active after the code's reuse")
+	}
+	r := h.tokenCall(t, "acme", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok.RefreshToken}}, id, secret)
+	wantOAuthError(t, r, 400, "invalid_grant")
+
+	// Refresh tokens rotate; a reused one revokes its family.
+	tok = h.codeFlow(t, b, cfg, "alice")
+	r = h.tokenCall(t, "acme", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok.RefreshToken}}, id, secret).want(t, 200)
+	refreshed := r.object(t)
+	newRefresh, newAccess := refreshed["refresh_token"].(string), refreshed["access_token"].(string)
+	if newRefresh == "" || newRefresh == tok.RefreshToken || refreshed["id_token"] == nil {
+		t.Fatalf("refresh answer %v", refreshed)
+	}
+	if c, _ := h.verify(t, "acme", newAccess); c["sub"] != "alice" || c["jti"] == claims["jti"] {
+		t.Errorf("refreshed claims %v", c)
+	}
+	if h.introspect(t, "acme", newAccess, id, secret).object(t)["active"] != true {
+		t.Fatal("refreshed access token inactive")
+	}
+	r = h.tokenCall(t, "acme", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok.RefreshToken}}, id, secret)
+	wantOAuthError(t, r, 400, "invalid_grant")
+	if h.introspect(t, "acme", newAccess, id, secret).object(t)["active"] != false {
+		t.Error("reuse of a refresh token left its family's access token active")
+	}
+	r = h.tokenCall(t, "acme", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {newRefresh}}, id, secret)
+	wantOAuthError(t, r, 400, "invalid_grant")
+
+	// PKCE: a wrong verifier, or none, fails.
+	tok2Code := h.codeOnly(t, b, cfg, verifier)
+	if _, err := cfg.Exchange(ctx, tok2Code, oauth2.VerifierOption(oauth2.GenerateVerifier())); retrieveCode(err) != "invalid_grant" {
+		t.Errorf("wrong verifier: %v", err)
+	}
+	tok2Code = h.codeOnly(t, b, cfg, verifier)
+	if _, err := cfg.Exchange(ctx, tok2Code); retrieveCode(err) != "invalid_grant" {
+		t.Errorf("no verifier: %v", err)
+	}
+	// A code of one client is nothing to another, nor at another tenant.
+	other := h.createClient(t, "acme", webClient("urn:acme/other"))
+	tok2Code = h.codeOnly(t, b, cfg, verifier)
+	form := url.Values{"grant_type": {"authorization_code"}, "code": {tok2Code}, "redirect_uri": {webCallback}, "code_verifier": {verifier}}
+	wantOAuthError(t, h.tokenCall(t, "acme", form, other["client_id"].(string), other["client_secret"].(string)), 400, "invalid_grant")
+	wantOAuthError(t, h.tokenCall(t, "beta", form, id, secret), 401, "invalid_client")
+	// ... and a redirect_uri other than the request's fails the exchange.
+	tok2Code = h.codeOnly(t, b, cfg, verifier)
+	form = url.Values{"grant_type": {"authorization_code"}, "code": {tok2Code}, "redirect_uri": {"https://app.example.com/other"}, "code_verifier": {verifier}}
+	wantOAuthError(t, h.tokenCall(t, "acme", form, id, secret), 400, "invalid_grant")
+
+	// RP-initiated logout: to a registered post-logout URI only; it ends
+	// the login session (dev login remembers none, so log in with
+	// remember first).
+	res, _ = b.get(testIssuer + "acme/oauth2/logout?post_logout_redirect_uri=" + url.QueryEscape("https://evil.example.com/") + "&id_token_hint=" + rawID)
+	if res.StatusCode != 400 {
+		t.Errorf("logout to an unregistered URI: %d", res.StatusCode)
+	}
+	res, _ = b.get(testIssuer + "acme/oauth2/logout?post_logout_redirect_uri=" + url.QueryEscape("https://app.example.com/bye") + "&state=state-9999&id_token_hint=" + rawID)
+	if q := arrived(t, res, "https://app.example.com/bye"); q.Get("state") != "state-9999" {
+		t.Errorf("logout redirect %v", q)
+	}
+}
+
+// codeFlow runs the code flow for user through the development login
+// page and exchanges the code.
+func (h *adminHarness) codeFlow(t *testing.T, b *browser, cfg oauth2.Config, user string) *oauth2.Token {
+	t.Helper()
+	verifier := oauth2.GenerateVerifier()
+	code := h.loginCode(t, b, cfg, verifier, user)
+	tok, err := cfg.Exchange(h.oauthContext(t), code, oauth2.VerifierOption(verifier))
+	if err != nil {
+		t.Fatalf("exchange: %v", err)
+	}
+	return tok
+}
+
+// codeOnly gets a code for verifier, for alice.
+func (h *adminHarness) codeOnly(t *testing.T, b *browser, cfg oauth2.Config, verifier string) string {
+	t.Helper()
+	return h.loginCode(t, b, cfg, verifier, "alice")
+}
+
+func (h *adminHarness) loginCode(t *testing.T, b *browser, cfg oauth2.Config, verifier, user string) string {
+	t.Helper()
+	res, _ := b.stopAtLogin().get(cfg.AuthCodeURL("state-0002", oauth2.S256ChallengeOption(verifier)))
+	challenge := challengeOf(t, res, "login")
+	res, _ = b.post(testIssuer+"acme/dev/login", url.Values{"login_challenge": {challenge}, "subject": {user}, "action": {"accept"}})
+	return arrived(t, res, cfg.RedirectURL).Get("code")
+}
+
+func contains(list []string, v string) bool {
+	for _, s := range list {
+		if s == v {
+			return true
+		}
+	}
+	return false
+}
+
+// location is the redirect target of res, parsed.
+func location(t *testing.T, res *http.Response) *url.URL {
+	t.Helper()
+	u, err := url.Parse(res.Header.Get("Location"))
+	if err != nil || res.StatusCode/100 != 3 {
+		t.Fatalf("answer %d, Location %q: not a redirect", res.StatusCode, res.Header.Get("Location"))
+	}
+	return u
+}
+
+func TestLoginApplication(t *testing.T) {
+	t.Parallel()
+	h := startAdmin(t)
+	h.createTenant(t, "acme")
+	h.createTenant(t, "beta")
+	h.call(t, "PUT", "/t/acme/admin/login-app", map[string]string{"login_url": "https://login.example.com/signin?app=1"}).want(t, 200)
+	body := webClient("urn:acme/partner")
+	body["consent_required"] = true
+	body["optional_scopes"] = []string{"email"}
+	partner := h.createClient(t, "acme", body)
+	pid, psecret := partner["client_id"].(string), partner["client_secret"].(string)
+	body = webClient("urn:acme/own")
+	body["first_party"] = true
+	own := h.createClient(t, "acme", body)
+	ctx := h.oauthContext(t)
+	endpoint := oauth2.Endpoint{AuthURL: testIssuer + "acme/oauth2/auth", TokenURL: testIssuer + "acme/oauth2/token"}
+	cfg := oauth2.Config{ClientID: pid, ClientSecret: psecret, Endpoint: endpoint, RedirectURL: webCallback, Scopes: []string{"openid", "email"}}
+	ownCfg := oauth2.Config{ClientID: own["client_id"].(string), ClientSecret: own["client_secret"].(string), Endpoint: endpoint,
+		RedirectURL: webCallback, Scopes: []string{"openid"}}
+	verifier := oauth2.GenerateVerifier()
+	b := h.browser(t)
+	authURL := func(c oauth2.Config, extra ...oauth2.AuthCodeOption) string {
+		return c.AuthCodeURL("state-0003", append(extra, oauth2.S256ChallengeOption(verifier))...)
+	}
+
+	// The browser goes to the tenant's login application, with the
+	// application's own query kept.
+	res, _ := b.get(authURL(cfg, oauth2.SetAuthURLParam("login_hint", "bob@example.com")))
+	u := location(t, res)
+	if u.Host != "login.example.com" || u.Query().Get("app") != "1" {
+		t.Fatalf("login redirect %s", u)
+	}
+	lc := u.Query().Get("login_challenge")
+	lr := h.call(t, "GET", "/t/acme/admin/login-requests/"+url.PathEscape(lc), nil).want(t, 200).object(t)
+	if lr["client"].(map[string]any)["client_id"] != pid || lr["skip"] != false ||
+		strings.Join(anyStrings(lr["requested_scope"]), " ") != "openid email" ||
+		lr["oidc_context"].(map[string]any)["login_hint"] != "bob@example.com" {
+		t.Errorf("login request %v", lr)
+	}
+	// A challenge is the tenant's and the kind's; a forged one is nothing.
+	h.call(t, "GET", "/t/beta/admin/login-requests/"+url.PathEscape(lc), nil).want(t, 404)
+	h.call(t, "GET", "/t/acme/admin/consent-requests/"+url.PathEscape(lc), nil).want(t, 404)
+	h.call(t, "GET", "/t/acme/admin/login-requests/"+url.PathEscape(lc+"x"), nil).want(t, 404)
+	h.call(t, "GET", "/t/acme/admin/login-requests/nonsense", nil).want(t, 404)
+	// Bad answers change nothing.
+	h.call(t, "POST", "/t/acme/admin/login-requests/"+url.PathEscape(lc)+"/accept", map[string]any{}).want(t, 422)
+	h.call(t, "POST", "/t/acme/admin/login-requests/"+url.PathEscape(lc)+"/accept", map[string]any{"subject": "bob", "admin": true}).want(t, 400)
+	h.call(t, "POST", "/t/acme/admin/login-requests/"+url.PathEscape(lc)+"/accept", map[string]any{"subject": "bob", "remember_for": -1}).want(t, 422)
+	h.call(t, "POST", "/t/acme/admin/login-requests/"+url.PathEscape(lc)+"/reject", map[string]any{"error": "server_error"}).want(t, 422)
+	accepted := h.call(t, "POST", "/t/acme/admin/login-requests/"+url.PathEscape(lc)+"/accept",
+		map[string]any{"subject": "bob", "remember": true, "acr": "urn:acme:mfa", "amr": []string{"pwd", "otp"},
+			"claims": map[string]any{"email": "bob@example.com", "sub": "mallory"}}).want(t, 200).object(t)
+	// Once only.
+	h.call(t, "POST", "/t/acme/admin/login-requests/"+url.PathEscape(lc)+"/accept", map[string]any{"subject": "eve"}).want(t, 409)
+
+	// Back at the authorization endpoint: a consent_challenge next.
+	res, _ = b.get(accepted["redirect_to"].(string))
+	cc := location(t, res).Query().Get("consent_challenge")
+	if cc == "" {
+		t.Fatalf("no consent challenge: %s", res.Header.Get("Location"))
+	}
+	// The verifier was used: bringing it again fails.
+	res, _ = b.get(accepted["redirect_to"].(string))
+	if res.StatusCode != 400 || res.Header.Get("Location") != "" {
+		t.Errorf("verifier used twice: %d %s", res.StatusCode, res.Header.Get("Location"))
+	}
+	cr := h.call(t, "GET", "/t/acme/admin/consent-requests/"+url.PathEscape(cc), nil).want(t, 200).object(t)
+	if cr["subject"] != "bob" {
+		t.Errorf("consent request %v", cr)
+	}
+	h.call(t, "POST", "/t/acme/admin/consent-requests/"+url.PathEscape(cc)+"/accept", map[string]any{"grant_scope": []string{"openid", "address"}}).want(t, 422)
+	consented := h.call(t, "POST", "/t/acme/admin/consent-requests/"+url.PathEscape(cc)+"/accept", map[string]any{"grant_scope": []string{"openid"}}).want(t, 200).object(t)
+	res, _ = b.get(consented["redirect_to"].(string))
+	q := arrived(t, res, webCallback)
+	tok, err := cfg.Exchange(ctx, q.Get("code"), oauth2.VerifierOption(verifier))
+	if err != nil {
+		t.Fatal(err)
+	}
+	claims, _ := h.verify(t, "acme", tok.AccessToken)
+	if claims["sub"] != "bob" || claims["scope"] != "openid profile" {
+		t.Errorf("access token: email was not consented to; claims %v", claims)
+	}
+	idc, _ := h.verify(t, "acme", tok.Extra("id_token").(string))
+	if idc["acr"] != "urn:acme:mfa" || strings.Join(anyStrings(idc["amr"]), " ") != "pwd otp" || idc["sid"] == nil ||
+		idc["auth_time"] == nil || strings.Join(anyStrings(idc["aud"]), " ") != pid || idc["email"] != nil {
+		t.Errorf("ID token %v", idc)
+	}
+	ui := h.call(t, "GET", "/t/acme/oauth2/userinfo", nil, token(tok.AccessToken)).want(t, 200).object(t)
+	if ui["sub"] != "bob" || ui["email"] != "bob@example.com" {
+		t.Errorf("userinfo %v", ui)
+	}
+	// Userinfo refuses tokens without openid, and tokens of another tenant.
+	admin := h.createTenant(t, "gamma")["admin_client"].(map[string]any)
+	cc2, err := h.clientCredentials(t, "gamma", admin["client_id"].(string), admin["client_secret"].(string), oauth2.AuthStyleInHeader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := h.call(t, "GET", "/t/gamma/oauth2/userinfo", nil, token(cc2.AccessToken)); r.status != 403 || !strings.Contains(r.header.Get("WWW-Authenticate"), "insufficient_scope") {
+		t.Errorf("userinfo without openid: %d %v", r.status, r.header)
+	}
+	if r := h.call(t, "GET", "/t/beta/oauth2/userinfo", nil, token(tok.AccessToken)); r.status != 401 || !strings.Contains(r.header.Get("WWW-Authenticate"), "invalid_token") {
+		t.Errorf("userinfo at another tenant: %d %v", r.status, r.header)
+	}
+
+	// The login session (remember) skips the login application; consent
+	// is still asked of a client that requires it; a first-party client
+	// gets its code at once, even with prompt=none.
+	res, _ = b.get(authURL(cfg))
+	cc = location(t, res).Query().Get("consent_challenge")
+	if cc == "" {
+		t.Fatalf("logged-in user: %s", res.Header.Get("Location"))
+	}
+	if cr := h.call(t, "GET", "/t/acme/admin/consent-requests/"+url.PathEscape(cc), nil).want(t, 200).object(t); cr["subject"] != "bob" || cr["skip"] != true {
+		t.Errorf("consent request %v", cr)
+	}
+	rejected := h.call(t, "POST", "/t/acme/admin/consent-requests/"+url.PathEscape(cc)+"/reject", map[string]any{"error_description": "No thanks."}).want(t, 200).object(t)
+	res, _ = b.get(rejected["redirect_to"].(string))
+	if q := arrived(t, res, webCallback); q.Get("error") != "access_denied" || !strings.Contains(q.Get("error_description"), "No thanks.") || q.Get("state") != "state-0003" {
+		t.Errorf("rejected consent %v", q)
+	}
+	res, _ = b.get(authURL(ownCfg, oauth2.SetAuthURLParam("prompt", "none")))
+	if q := arrived(t, res, webCallback); q.Get("code") == "" {
+		t.Errorf("first-party with a login session: %v", q)
+	}
+	res, _ = b.get(authURL(cfg, oauth2.SetAuthURLParam("prompt", "none")))
+	if q := arrived(t, res, webCallback); q.Get("error") != "consent_required" {
+		t.Errorf("prompt=none needing consent: %v", q)
+	}
+	// prompt=login and a max_age the session is too old for ask again.
+	res, _ = b.get(authURL(ownCfg, oauth2.SetAuthURLParam("prompt", "login")))
+	if location(t, res).Query().Get("login_challenge") == "" {
+		t.Errorf("prompt=login: %s", res.Header.Get("Location"))
+	}
+	time.Sleep(1100 * time.Millisecond)
+	res, _ = b.get(authURL(ownCfg, oauth2.SetAuthURLParam("max_age", "1")))
+	if location(t, res).Query().Get("login_challenge") == "" {
+		t.Errorf("max_age=1: %s", res.Header.Get("Location"))
+	}
+
+	// Logout ends the login session: prompt=none then needs a login.
+	res, _ = b.get(testIssuer + "acme/oauth2/logout?client_id=" + ownCfg.ClientID)
+	if res.StatusCode != 200 {
+		t.Errorf("logout: %d", res.StatusCode)
+	}
+	res, _ = b.get(authURL(ownCfg, oauth2.SetAuthURLParam("prompt", "none")))
+	if q := arrived(t, res, webCallback); q.Get("error") != "login_required" {
+		t.Errorf("prompt=none after logout: %v", q)
+	}
+
+	// A rejected login reaches the client as access_denied.
+	res, _ = b.get(authURL(ownCfg))
+	lc = location(t, res).Query().Get("login_challenge")
+	rejected = h.call(t, "POST", "/t/acme/admin/login-requests/"+url.PathEscape(lc)+"/reject", nil).want(t, 200).object(t)
+	res, _ = b.get(rejected["redirect_to"].(string))
+	if q := arrived(t, res, webCallback); q.Get("error") != "access_denied" {
+		t.Errorf("rejected login %v", q)
+	}
+	// A read-only token may not answer challenges.
+	ro := h.createClient(t, "acme", map[string]any{"type": "m2m", "client_name": "RO", "code": "urn:acme/ro", "default_scopes": []string{"clavis:clients:read"}})
+	rot, err := h.clientCredentials(t, "acme", ro["client_id"].(string), ro["client_secret"].(string), oauth2.AuthStyleInHeader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, _ = b.get(authURL(ownCfg))
+	lc = location(t, res).Query().Get("login_challenge")
+	h.call(t, "POST", "/t/acme/admin/login-requests/"+url.PathEscape(lc)+"/accept", map[string]any{"subject": "bob"}, token(rot.AccessToken)).want(t, 403)
+}
+
+func TestAuthorizationRequestErrors(t *testing.T) {
+	t.Parallel()
+	h := startAdmin(t)
+	h.createTenant(t, "acme")
+	web := h.createClient(t, "acme", webClient("urn:acme/web"))
+	spa := h.createClient(t, "acme", spaClient("urn:acme/spa"))
+	b := h.browser(t)
+	auth := func(q url.Values) *http.Response {
+		res, _ := b.stopAtLogin().get(testIssuer + "acme/oauth2/auth?" + q.Encode())
+		return res
+	}
+	base := func(id, redirect string) url.Values {
+		q := url.Values{"client_id": {id}, "redirect_uri": {redirect}, "response_type": {"code"}, "scope": {"openid"},
+			"state": {"state-0004"}, "code_challenge": {oauth2.S256ChallengeFromVerifier(oauth2.GenerateVerifier())}, "code_challenge_method": {"S256"}}
+		if redirect != webCallback {
+			q.Del("scope") // the SPA has no scopes
+		}
+		return q
+	}
+	webID, spaID := web["client_id"].(string), spa["client_id"].(string)
+
+	// A redirect URI the client did not register, exactly, gets no redirect.
+	for _, bad := range []string{"https://evil.example.com/callback", webCallback + "/", webCallback + "?x=1", "https://APP.example.com/callback"} {
+		res := auth(base(webID, bad))
+		if res.StatusCode != 400 || res.Header.Get("Location") != "" {
+			t.Errorf("redirect_uri %s: %d %s", bad, res.StatusCode, res.Header.Get("Location"))
+		}
+	}
+	// Unknown client, or another tenant's: no redirect either.
+	if res := auth(base("no-such-client", webCallback)); res.StatusCode/100 == 3 {
+		t.Errorf("unknown client redirected: %s", res.Header.Get("Location"))
+	}
+	// Other errors go to the registered redirect URI.
+	cases := map[string]struct {
+		change func(url.Values)
+		id     string
+		want   string
+	}{
+		"unknown scope":         {func(q url.Values) { q.Set("scope", "openid admin") }, webID, "invalid_scope"},
+		"implicit not enabled":  {func(q url.Values) { q.Set("response_type", "token") }, webID, "unsupported_response_type"},
+		"hybrid not registered": {func(q url.Values) { q.Set("response_type", "code id_token"); q.Set("nonce", "nonce-0004") }, webID, "unsupported_response_type"},
+		"public without PKCE":   {func(q url.Values) { q.Del("code_challenge"); q.Del("code_challenge_method") }, spaID, "invalid_request"},
+		"public with plain": {func(q url.Values) {
+			q.Set("code_challenge_method", "plain")
+			q.Set("code_challenge", strings.Repeat("a", 43))
+		}, spaID, "invalid_request"},
+		"confidential no PKCE": {func(q url.Values) { q.Del("code_challenge"); q.Del("code_challenge_method") }, webID, "invalid_request"},
+		"audience":             {func(q url.Values) { q.Set("audience", "https://api") }, webID, "invalid_request"},
+		"short state":          {func(q url.Values) { q.Set("state", "abc") }, webID, "invalid_state"},
+	}
+	for name, c := range cases {
+		redirect := webCallback
+		if c.id == spaID {
+			redirect = "https://spa.example.com/cb"
+		}
+		q := base(c.id, redirect)
+		c.change(q)
+		res := auth(q)
+		if got := arrived(t, res, redirect); got.Get("error") != c.want {
+			t.Errorf("%s: %v, want %s", name, got, c.want)
+		}
+	}
+	// A public client: PKCE S256 and no secret at the token endpoint.
+	cfg := oauth2.Config{ClientID: spaID, Endpoint: oauth2.Endpoint{AuthURL: testIssuer + "acme/oauth2/auth", TokenURL: testIssuer + "acme/oauth2/token",
+		AuthStyle: oauth2.AuthStyleInParams}, RedirectURL: "https://spa.example.com/cb"}
+	tok := h.codeFlow(t, b, cfg, "carol")
+	if c, _ := h.verify(t, "acme", tok.AccessToken); c["sub"] != "carol" || c["client_id"] != spaID {
+		t.Errorf("public client's token %v", c)
+	}
+}
+
+func TestImplicitAndHybrid(t *testing.T) {
+	t.Parallel()
+	h := startAdmin(t)
+	h.createTenant(t, "acme")
+	body := webClient("urn:acme/hybrid")
+	body["grant_types"] = []string{"authorization_code", "implicit"}
+	body["response_types"] = []string{"code id_token", "id_token token"}
+	body["allow_access_tokens_via_browser"] = true
+	body["pairwise_subject_salt"] = "pairwise-salt-0123456789abcdef"
+	c := h.createClient(t, "acme", body)
+	id := c["client_id"].(string)
+	b := h.browser(t)
+	subjects := map[any]bool{}
+	for _, rt := range []string{"code id_token", "id_token token"} {
+		q := url.Values{"client_id": {id}, "redirect_uri": {webCallback}, "response_type": {rt}, "scope": {"openid"},
+			"state": {"state-0005"}, "nonce": {"nonce-0005"}, "code_challenge": {oauth2.S256ChallengeFromVerifier(oauth2.GenerateVerifier())},
+			"code_challenge_method": {"S256"}}
+		res, _ := b.stopAtLogin().get(testIssuer + "acme/oauth2/auth?" + q.Encode())
+		lc := challengeOf(t, res, "login")
+		res, _ = b.post(testIssuer+"acme/dev/login", url.Values{"login_challenge": {lc}, "subject": {"dave"}, "action": {"accept"}})
+		got := arrived(t, res, webCallback)
+		idc, _ := h.verify(t, "acme", got.Get("id_token"))
+		subjects[idc["sub"]] = true
+		if idc["sub"] == "dave" || idc["nonce"] != "nonce-0005" || got.Get("state") != "state-0005" {
+			t.Errorf("%s: %v; ID token %v", rt, got, idc)
+		}
+		if rt == "code id_token" && (got.Get("code") == "" || idc["c_hash"] == nil || got.Get("access_token") != "") {
+			t.Errorf("%s: %v", rt, got)
+		}
+		if rt == "id_token token" && (got.Get("access_token") == "" || idc["at_hash"] == nil || got.Get("code") != "") {
+			t.Errorf("%s: %v", rt, got)
+		}
+	}
+	// A pairwise subject: not the user's own, the same every time.
+	if len(subjects) != 1 {
+		t.Errorf("pairwise subjects %v", subjects)
+	}
+}

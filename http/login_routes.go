@@ -1,0 +1,237 @@
+package httpapi
+
+import (
+	"errors"
+	"html/template"
+	"net/http"
+	"strings"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/clavisiam/clavis/domain"
+	"github.com/clavisiam/clavis/http/oauth"
+)
+
+// browserRoutes registers the endpoints of the browser flows: the
+// authorization endpoint, userinfo, logout, OpenID Connect discovery,
+// the login and consent API of the tenant's login application and,
+// with the development login, its page.
+func (s *Server) browserRoutes() {
+	if !s.oauth.Authorizes() {
+		return
+	}
+	s.app.Get("/t/:tenant/oauth2/auth", s.authorize)
+	s.app.Post("/t/:tenant/oauth2/auth", s.authorize)
+	get := s.cors("GET, POST", false)
+	s.app.Get("/t/:tenant/oauth2/userinfo", get, s.userinfo)
+	s.app.Post("/t/:tenant/oauth2/userinfo", get, s.userinfo)
+	s.app.Options("/t/:tenant/oauth2/userinfo", get)
+	s.app.Get("/t/:tenant/oauth2/logout", s.logout)
+	s.app.Post("/t/:tenant/oauth2/logout", s.logout)
+	s.app.Get("/t/:tenant/.well-known/openid-configuration", s.cors("GET", false), s.authorizationServerMetadata)
+	s.app.Options("/t/:tenant/.well-known/openid-configuration", s.cors("GET", false))
+
+	// The tenant's login application answers challenges with a tenant
+	// admin token that may write (clavis:admin or clavis:clients:write).
+	login := s.authenticate(tenantWrite)
+	t := s.app.Group("/t/:tenant/admin")
+	for _, kind := range []string{"login", "consent"} {
+		t.Get("/"+kind+"-requests/:challenge", login, s.challenge(kind))
+		t.Post("/"+kind+"-requests/:challenge/accept", login, s.acceptChallenge(kind))
+		t.Post("/"+kind+"-requests/:challenge/reject", login, s.rejectChallenge(kind))
+	}
+	if s.oauth.DevLogin() {
+		s.app.Get("/t/:tenant/dev/login", s.devLoginPage)
+		s.app.Post("/t/:tenant/dev/login", s.devLoginAnswer)
+	}
+}
+
+func (s *Server) authorize(c *fiber.Ctx) error { return s.serveOAuth(c, s.oauth.ServeAuthorize) }
+
+func (s *Server) userinfo(c *fiber.Ctx) error { return s.serveOAuth(c, s.oauth.ServeUserinfo) }
+
+func (s *Server) logout(c *fiber.Ctx) error { return s.serveOAuth(c, s.oauth.ServeLogout) }
+
+// challengeProblem maps the errors of the login API to problems.
+func challengeProblem(err error) error {
+	var input *oauth.InvalidInputError
+	switch {
+	case errors.Is(err, oauth.ErrChallengeNotFound), errors.Is(err, oauth.ErrUnknownTenant), errors.Is(err, oauth.ErrNoGrants):
+		return notFound()
+	case errors.Is(err, oauth.ErrChallengeUsed):
+		return &Problem{Type: ProblemConflict, Title: "Conflict", Status: http.StatusConflict,
+			Detail: "The challenge was answered before; start a new authorization request."}
+	case errors.As(err, &input):
+		return &Problem{Type: ProblemValidation, Title: "Validation failed", Status: http.StatusUnprocessableEntity,
+			Detail: "1 field(s) are invalid; see errors.", Errors: []*domain.FieldError{{Field: input.Field, Code: "invalid", Message: input.Reason}}}
+	}
+	return err
+}
+
+// challenge answers what the login application reads of a challenge.
+func (s *Server) challenge(kind string) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		slug, err := tenantParam(c, "tenant")
+		if err != nil {
+			return err
+		}
+		describe := s.oauth.LoginRequest
+		if kind == "consent" {
+			describe = s.oauth.ConsentRequest
+		}
+		lr, err := describe(c.UserContext(), slug, c.Params("challenge"))
+		if err != nil {
+			return challengeProblem(err)
+		}
+		c.Set(fiber.HeaderCacheControl, "no-store")
+		return sendJSON(c, http.StatusOK, lr)
+	}
+}
+
+// acceptChallenge accepts a login (body: oauth.LoginAcceptance) or a
+// consent (oauth.ConsentAcceptance) and answers where the browser goes.
+func (s *Server) acceptChallenge(kind string) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		slug, err := tenantParam(c, "tenant")
+		if err != nil {
+			return err
+		}
+		var res oauth.Redirect
+		if kind == "login" {
+			var in oauth.LoginAcceptance
+			if err := decode(c, &in, false); err != nil {
+				return err
+			}
+			res, err = s.oauth.AcceptLogin(c.UserContext(), slug, c.Params("challenge"), in)
+		} else {
+			var in oauth.ConsentAcceptance
+			if err := decode(c, &in, true); err != nil {
+				return err
+			}
+			res, err = s.oauth.AcceptConsent(c.UserContext(), slug, c.Params("challenge"), in)
+		}
+		if err != nil {
+			return challengeProblem(err)
+		}
+		return sendJSON(c, http.StatusOK, res)
+	}
+}
+
+// rejectChallenge rejects a login or consent (body: oauth.Rejection,
+// optional): the client gets the error.
+func (s *Server) rejectChallenge(kind string) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		slug, err := tenantParam(c, "tenant")
+		if err != nil {
+			return err
+		}
+		var in oauth.Rejection
+		if err := decode(c, &in, true); err != nil {
+			return err
+		}
+		reject := s.oauth.RejectLogin
+		if kind == "consent" {
+			reject = s.oauth.RejectConsent
+		}
+		res, err := reject(c.UserContext(), slug, c.Params("challenge"), in)
+		if err != nil {
+			return challengeProblem(err)
+		}
+		return sendJSON(c, http.StatusOK, res)
+	}
+}
+
+// The development login page stands in for a tenant's login application
+// under `make run`: it lets anyone in as whoever they type, and asks for
+// consent with the requested scopes. It is served only with
+// --dev-login, and only for tenants without a login application.
+
+var devPage = template.Must(template.New("dev").Parse(`<!doctype html>
+<html lang="en"><meta charset="utf-8"><meta name="viewport" content="width=device-width">
+<title>Clavis development login</title>
+<style>body{font:16px system-ui,sans-serif;max-width:28rem;margin:3rem auto;padding:0 1rem}
+input[type=text]{width:100%;padding:.5rem;margin:.5rem 0 1rem}button{padding:.5rem 1rem;margin-right:.5rem}
+.warn{background:#fff3cd;padding:.5rem;border-radius:4px;font-size:.9rem}</style>
+<p class="warn">Development login: anyone may sign in as anyone. Configure the tenant's login application for real use.</p>
+{{if eq .Kind "login"}}
+<h1>Sign in to {{.Request.Client.ClientName}}</h1>
+<form method="post">
+<input type="hidden" name="login_challenge" value="{{.Request.Challenge}}">
+<label>User name<input type="text" name="subject" value="{{.Request.OIDCContext.LoginHint}}" autofocus required maxlength="255"></label>
+<label><input type="checkbox" name="remember" value="1"> Remember me</label><p>
+<button name="action" value="accept">Sign in</button><button name="action" value="reject" formnovalidate>Cancel</button>
+</form>
+{{else}}
+<h1>{{.Request.Client.ClientName}} asks for access</h1>
+<p>Signed in as <b>{{.Request.Subject}}</b>. Allow these scopes:</p>
+<form method="post">
+<input type="hidden" name="consent_challenge" value="{{.Request.Challenge}}">
+{{range .Request.RequestedScope}}<label><input type="checkbox" name="grant_scope" value="{{.}}" checked> {{.}}</label><br>{{end}}
+<p><button name="action" value="accept">Allow</button><button name="action" value="reject">Deny</button>
+</form>
+{{end}}
+</html>
+`))
+
+// devKind reads which challenge a development page request carries.
+func devKind(get func(string) string) (kind, challenge string) {
+	if ch := get("consent_challenge"); ch != "" {
+		return "consent", ch
+	}
+	return "login", get("login_challenge")
+}
+
+func (s *Server) devLoginPage(c *fiber.Ctx) error {
+	slug, err := tenantParam(c, "tenant")
+	if err != nil {
+		return err
+	}
+	kind, ch := devKind(func(k string) string { return c.Query(k) })
+	describe := s.oauth.LoginRequest
+	if kind == "consent" {
+		describe = s.oauth.ConsentRequest
+	}
+	lr, err := describe(c.UserContext(), slug, ch)
+	if err != nil {
+		return challengeProblem(err)
+	}
+	var b strings.Builder
+	if err := devPage.Execute(&b, map[string]any{"Kind": kind, "Request": lr}); err != nil {
+		return err
+	}
+	c.Set(fiber.HeaderCacheControl, "no-store")
+	c.Set(fiber.HeaderContentType, fiber.MIMETextHTMLCharsetUTF8)
+	return c.SendString(b.String())
+}
+
+func (s *Server) devLoginAnswer(c *fiber.Ctx) error {
+	slug, err := tenantParam(c, "tenant")
+	if err != nil {
+		return err
+	}
+	kind, ch := devKind(func(k string) string { return c.FormValue(k) })
+	ctx := c.UserContext()
+	var res oauth.Redirect
+	switch {
+	case c.FormValue("action") != "accept" && kind == "login":
+		res, err = s.oauth.RejectLogin(ctx, slug, ch, oauth.Rejection{Description: "The user cancelled the login."})
+	case c.FormValue("action") != "accept":
+		res, err = s.oauth.RejectConsent(ctx, slug, ch, oauth.Rejection{Description: "The user denied access."})
+	case kind == "login":
+		subject := c.FormValue("subject")
+		res, err = s.oauth.AcceptLogin(ctx, slug, ch, oauth.LoginAcceptance{
+			Subject: subject, Remember: c.FormValue("remember") != "", AMR: []string{"dev"},
+			Claims: map[string]any{"name": subject, "preferred_username": subject},
+		})
+	default:
+		granted := []string{}
+		for _, v := range c.Request().PostArgs().PeekMulti("grant_scope") {
+			granted = append(granted, string(v))
+		}
+		res, err = s.oauth.AcceptConsent(ctx, slug, ch, oauth.ConsentAcceptance{GrantScope: granted})
+	}
+	if err != nil {
+		return challengeProblem(err)
+	}
+	return c.Redirect(res.RedirectTo, http.StatusSeeOther)
+}

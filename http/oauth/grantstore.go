@@ -1,0 +1,388 @@
+package oauth
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/ory/fosite"
+)
+
+// What fosite stores between the authorization endpoint and the token
+// endpoint, and between one refresh and the next, lives in the grant
+// store (see [Grants]), under keys {tenant}.{kind}.{id}:
+//
+//   - ac, pkce, oidc: an authorization code's request, its PKCE
+//     challenge and its OpenID Connect request, by the code's signature;
+//   - rt: a refresh token's request, by its signature;
+//   - fam: a grant's family, by the authorization request's id, which
+//     every token of the grant shares: its access tokens (jti and
+//     expiry), whether it was revoked, when its refresh tokens end;
+//   - at: an access token of a family, by its jti, for userinfo.
+
+// errUsedTwice is a code or refresh token that two requests used at
+// once: the later one fails with invalid_grant and the grant is revoked.
+var errUsedTwice = errors.New("oauth: the code or refresh token was used concurrently")
+
+// codeRecord is an authorization code or refresh token and whether it
+// can still be used.
+type codeRecord struct {
+	Request storedRequest `json:"request"`
+	Active  bool          `json:"active"`
+}
+
+// family is what a grant (one authorization, and the tokens refreshed
+// from it) keeps.
+type family struct {
+	ClientID string `json:"client_id"`
+	Revoked  bool   `json:"revoked"`
+	// Ends is when the family's refresh tokens stop working, however
+	// often they were rotated: the client's absolute lifetime after the
+	// first.
+	Ends   time.Time `json:"ends"`
+	Tokens []issued  `json:"tokens"`
+}
+
+// issued is an access token of a family.
+type issued struct {
+	JTI string    `json:"jti"`
+	Exp time.Time `json:"exp"`
+}
+
+// tokenRecord is what userinfo reads of an access token.
+type tokenRecord struct {
+	Family string         `json:"family"`
+	Claims map[string]any `json:"claims,omitempty"`
+}
+
+func (s *storage) key(ctx context.Context, kind, id string) (string, error) {
+	r, err := requestOf(ctx)
+	if err != nil {
+		return "", err
+	}
+	if s.p.grants == nil {
+		return "", errors.New("oauth: no grant store")
+	}
+	return r.tenant.Slug + "." + kind + "." + id, nil
+}
+
+func (s *storage) put(ctx context.Context, life Life, kind, id string, v any) error {
+	key, err := s.key(ctx, kind, id)
+	if err != nil {
+		return err
+	}
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return s.p.grants.Create(ctx, life, key, raw)
+}
+
+// get reads kind id into v and returns its revision; fosite.ErrNotFound
+// when there is none.
+func (s *storage) get(ctx context.Context, life Life, kind, id string, v any) (uint64, error) {
+	key, err := s.key(ctx, kind, id)
+	if err != nil {
+		return 0, err
+	}
+	raw, rev, err := s.p.grants.Get(ctx, life, key)
+	if errors.Is(err, ErrGrantNotFound) {
+		return 0, fosite.ErrNotFound
+	}
+	if err != nil {
+		return 0, err
+	}
+	if err := json.Unmarshal(raw, v); err != nil {
+		return 0, fmt.Errorf("oauth: grant %s: %w", key, err)
+	}
+	return rev, nil
+}
+
+func (s *storage) update(ctx context.Context, life Life, kind, id string, v any, rev uint64) error {
+	key, err := s.key(ctx, kind, id)
+	if err != nil {
+		return err
+	}
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return s.p.grants.Update(ctx, life, key, raw, rev)
+}
+
+func (s *storage) del(ctx context.Context, life Life, kind, id string) error {
+	key, err := s.key(ctx, kind, id)
+	if err != nil {
+		return err
+	}
+	return s.p.grants.Delete(ctx, life, key)
+}
+
+func (s *storage) putRequest(ctx context.Context, kind, id string, r fosite.Requester) error {
+	sr, err := storeRequest(r)
+	if err != nil {
+		return err
+	}
+	return s.put(ctx, LifeFlow, kind, id, codeRecord{Request: sr, Active: true})
+}
+
+func (s *storage) getRequest(ctx context.Context, kind, id string, into fosite.Session) (fosite.Requester, error) {
+	var rec codeRecord
+	if _, err := s.get(ctx, LifeFlow, kind, id, &rec); err != nil {
+		return nil, err
+	}
+	return rec.Request.load(ctx, s, into)
+}
+
+// Authorization codes (oauth2.AuthorizeCodeStorage).
+
+func (s *storage) CreateAuthorizeCodeSession(ctx context.Context, code string, r fosite.Requester) error {
+	return s.putRequest(ctx, "ac", code, r)
+}
+
+// GetAuthorizeCodeSession reads a code's request; a used code comes with
+// fosite.ErrInvalidatedAuthorizeCode, on which fosite revokes what was
+// issued with it.
+func (s *storage) GetAuthorizeCodeSession(ctx context.Context, code string, into fosite.Session) (fosite.Requester, error) {
+	var rec codeRecord
+	if _, err := s.get(ctx, LifeFlow, "ac", code, &rec); err != nil {
+		return nil, err
+	}
+	r, err := rec.Request.load(ctx, s, into)
+	if err != nil {
+		return nil, err
+	}
+	if !rec.Active {
+		return r, fosite.ErrInvalidatedAuthorizeCode
+	}
+	return r, nil
+}
+
+// InvalidateAuthorizeCodeSession marks a code used, once: of two
+// requests racing with the same code, the later one fails (and the
+// grant the earlier one got is revoked).
+func (s *storage) InvalidateAuthorizeCodeSession(ctx context.Context, code string) error {
+	var rec codeRecord
+	rev, err := s.get(ctx, LifeFlow, "ac", code, &rec)
+	if err != nil {
+		return err
+	}
+	if rec.Active {
+		rec.Active = false
+		if err = s.update(ctx, LifeFlow, "ac", code, rec, rev); !errors.Is(err, ErrGrantConflict) {
+			return err
+		}
+	}
+	_ = s.revokeFamily(ctx, rec.Request.ID)
+	return errUsedTwice
+}
+
+// PKCE (pkce.PKCERequestStorage) and OpenID Connect requests
+// (openid.OpenIDConnectRequestStorage), by the code's signature.
+
+func (s *storage) CreatePKCERequestSession(ctx context.Context, sig string, r fosite.Requester) error {
+	return s.putRequest(ctx, "pkce", sig, r)
+}
+
+func (s *storage) GetPKCERequestSession(ctx context.Context, sig string, into fosite.Session) (fosite.Requester, error) {
+	return s.getRequest(ctx, "pkce", sig, into)
+}
+
+func (s *storage) DeletePKCERequestSession(ctx context.Context, sig string) error {
+	return s.del(ctx, LifeFlow, "pkce", sig)
+}
+
+func (s *storage) CreateOpenIDConnectSession(ctx context.Context, code string, r fosite.Requester) error {
+	return s.putRequest(ctx, "oidc", code, r)
+}
+
+func (s *storage) GetOpenIDConnectSession(ctx context.Context, code string, r fosite.Requester) (fosite.Requester, error) {
+	return s.getRequest(ctx, "oidc", code, r.GetSession())
+}
+
+func (s *storage) DeleteOpenIDConnectSession(ctx context.Context, code string) error {
+	return s.del(ctx, LifeFlow, "oidc", code)
+}
+
+// Access tokens (oauth2.AccessTokenStorage): nothing is stored for a
+// client_credentials token; a token of a user's grant joins its family.
+
+// CreateAccessTokenSession records an access token of a user's grant in
+// its family, so that revoking the family revokes it, and by its jti,
+// for userinfo.
+func (s *storage) CreateAccessTokenSession(ctx context.Context, _ string, r fosite.Requester) error {
+	if r.GetRequestForm().Get("grant_type") == "client_credentials" {
+		return nil
+	}
+	sess, ok := r.GetSession().(*session)
+	if !ok || sess.Access.JTI == "" {
+		return errors.New("oauth: an access token without a session or jti")
+	}
+	exp := sess.GetExpiresAt(fosite.AccessToken)
+	err := s.changeFamily(ctx, r.GetID(), r.GetClient().GetID(), func(f *family) error {
+		if f.Revoked {
+			return fosite.ErrInvalidGrant.WithHint("The grant was revoked.")
+		}
+		now := s.p.now()
+		live := f.Tokens[:0]
+		for _, t := range f.Tokens {
+			if now.Before(t.Exp) {
+				live = append(live, t)
+			}
+		}
+		f.Tokens = append(live, issued{JTI: sess.Access.JTI, Exp: exp})
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return s.put(ctx, LifeToken, "at", sess.Access.JTI, tokenRecord{Family: r.GetID(), Claims: sess.UserClaims})
+}
+
+func (s *storage) GetAccessTokenSession(context.Context, string, fosite.Session) (fosite.Requester, error) {
+	return nil, fosite.ErrNotFound
+}
+
+func (s *storage) DeleteAccessTokenSession(context.Context, string) error { return fosite.ErrNotFound }
+
+// Refresh tokens (oauth2.RefreshTokenStorage, oauth2.TokenRevocationStorage).
+
+func (s *storage) CreateRefreshTokenSession(ctx context.Context, sig, _ string, r fosite.Requester) error {
+	sr, err := storeRequest(r)
+	if err != nil {
+		return err
+	}
+	return s.put(ctx, LifeGrant, "rt", sig, codeRecord{Request: sr, Active: true})
+}
+
+// GetRefreshTokenSession reads a refresh token's request. One used
+// before, or of a revoked family, comes with fosite.ErrInactiveToken, on
+// which fosite revokes the family (reuse detection). The session's
+// refresh expiry is no later than the family's end.
+func (s *storage) GetRefreshTokenSession(ctx context.Context, sig string, into fosite.Session) (fosite.Requester, error) {
+	var rec codeRecord
+	if _, err := s.get(ctx, LifeGrant, "rt", sig, &rec); err != nil {
+		return nil, err
+	}
+	r, err := rec.Request.load(ctx, s, into)
+	if err != nil {
+		return nil, err
+	}
+	var f family
+	if _, err := s.get(ctx, LifeGrant, "fam", r.GetID(), &f); err != nil && !errors.Is(err, fosite.ErrNotFound) {
+		return nil, err
+	}
+	if !rec.Active || f.Revoked {
+		return r, fosite.ErrInactiveToken
+	}
+	if !f.Ends.IsZero() {
+		if exp := r.GetSession().GetExpiresAt(fosite.RefreshToken); exp.IsZero() || f.Ends.Before(exp) {
+			r.GetSession().SetExpiresAt(fosite.RefreshToken, f.Ends)
+		}
+	}
+	return r, nil
+}
+
+func (s *storage) DeleteRefreshTokenSession(ctx context.Context, sig string) error {
+	return s.del(ctx, LifeGrant, "rt", sig)
+}
+
+// RotateRefreshToken marks the refresh token used, once; a token used
+// twice at the same moment revokes its family.
+func (s *storage) RotateRefreshToken(ctx context.Context, requestID, sig string) error {
+	var rec codeRecord
+	rev, err := s.get(ctx, LifeGrant, "rt", sig, &rec)
+	if err != nil {
+		return err
+	}
+	if rec.Active {
+		rec.Active = false
+		if err = s.update(ctx, LifeGrant, "rt", sig, rec, rev); err == nil {
+			return nil
+		}
+	}
+	if err == nil || errors.Is(err, ErrGrantConflict) {
+		_ = s.revokeFamily(ctx, requestID)
+		return errUsedTwice
+	}
+	return err
+}
+
+// RevokeRefreshToken ends every refresh token of the family requestID.
+func (s *storage) RevokeRefreshToken(ctx context.Context, requestID string) error {
+	return s.revokeFamily(ctx, requestID)
+}
+
+// RevokeAccessToken revokes every access token of the family requestID.
+func (s *storage) RevokeAccessToken(ctx context.Context, requestID string) error {
+	return s.revokeFamily(ctx, requestID)
+}
+
+func (s *storage) RevokeRefreshTokenMaybeGracePeriod(ctx context.Context, requestID, _ string) error {
+	return s.revokeFamily(ctx, requestID)
+}
+
+// revokeFamily revokes a grant: its refresh tokens stop working, and its
+// access tokens are revoked on every node.
+func (s *storage) revokeFamily(ctx context.Context, id string) error {
+	var tokens []issued
+	err := s.changeFamily(ctx, id, "", func(f *family) error {
+		f.Revoked = true
+		tokens = f.Tokens
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	r, _ := requestOf(ctx)
+	if s.p.revoked == nil {
+		return nil
+	}
+	now := s.p.now()
+	for _, t := range tokens {
+		if now.Before(t.Exp) {
+			if err := s.p.revoked.Revoke(ctx, r.tenant.Slug, t.JTI, t.Exp); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// changeFamily applies change to family id, creating it (for clientID)
+// when it does not exist yet, retrying on concurrent changes.
+func (s *storage) changeFamily(ctx context.Context, id, clientID string, change func(*family) error) error {
+	for range 10 {
+		var f family
+		rev, err := s.get(ctx, LifeGrant, "fam", id, &f)
+		switch {
+		case errors.Is(err, fosite.ErrNotFound):
+			f = family{ClientID: clientID}
+			if c, err := s.GetClient(ctx, clientID); err == nil && clientID != "" {
+				lifetime := c.(*fositeClient).GetEffectiveLifespan(fosite.GrantTypeRefreshToken, fosite.RefreshToken, 30*24*time.Hour)
+				f.Ends = s.p.now().Add(lifetime)
+			}
+			if err := change(&f); err != nil {
+				return err
+			}
+			err = s.put(ctx, LifeGrant, "fam", id, f)
+			if errors.Is(err, ErrGrantExists) {
+				continue
+			}
+			return err
+		case err != nil:
+			return err
+		}
+		if err := change(&f); err != nil {
+			return err
+		}
+		err = s.update(ctx, LifeGrant, "fam", id, f, rev)
+		if errors.Is(err, ErrGrantConflict) {
+			continue
+		}
+		return err
+	}
+	return fmt.Errorf("oauth: grant %s: too many concurrent changes", id)
+}

@@ -1,0 +1,175 @@
+package oauth
+
+import (
+	"context"
+	"crypto/hmac"
+	"errors"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/ory/fosite"
+)
+
+// A login session remembers, for a browser, the user the login
+// application authenticated with remember set: later authorization
+// requests of the tenant skip the login application (unless prompt=login
+// or max_age ask for a new login), and RP-initiated logout ends it. The
+// browser holds a signed cookie with the session's id, scoped to the
+// tenant's issuer path; the session itself is in the grant store.
+
+// loginSessionRecord is a login session.
+type loginSessionRecord struct {
+	ID       string          `json:"id"`
+	Login    LoginAcceptance `json:"login"`
+	AuthTime time.Time       `json:"auth_time"`
+	Expires  time.Time       `json:"expires"`
+}
+
+// defaultRememberFor is how long a login session lasts when the login
+// application does not say.
+const defaultRememberFor = 24 * time.Hour
+
+// cookieName is the login session cookie of tenant slug.
+func cookieName(slug string) string { return sessionCookie + "_" + strings.ReplaceAll(slug, "-", "_") }
+
+// loginSession is the browser's login session at the request's tenant,
+// if it has a live one that satisfies the request's max_age.
+func (p *Provider) loginSession(ctx context.Context, r *http.Request, ar fosite.AuthorizeRequester) (loginSessionRecord, bool) {
+	sess, ok := p.cookieSession(ctx, r)
+	if !ok {
+		return sess, false
+	}
+	if ma := ar.GetRequestForm().Get("max_age"); ma != "" {
+		if n, err := strconv.ParseInt(ma, 10, 64); err == nil && sess.AuthTime.Add(time.Duration(n)*time.Second).Before(p.now()) {
+			return sess, false
+		}
+	}
+	return sess, true
+}
+
+// cookieSession reads the login session the request's cookie names.
+func (p *Provider) cookieSession(ctx context.Context, r *http.Request) (loginSessionRecord, bool) {
+	req, _ := requestOf(ctx)
+	ck, err := r.Cookie(cookieName(req.tenant.Slug))
+	if err != nil {
+		return loginSessionRecord{}, false
+	}
+	id, mac, ok := strings.Cut(ck.Value, ".")
+	if !ok || !hmac.Equal([]byte(mac), []byte(p.challengeMAC(req.tenant.Slug, "session", id))) {
+		return loginSessionRecord{}, false
+	}
+	var sess loginSessionRecord
+	if _, err := (&storage{p: p}).get(ctx, LifeGrant, "sess", id, &sess); err != nil || !p.now().Before(sess.Expires) {
+		return loginSessionRecord{}, false
+	}
+	return sess, true
+}
+
+// startLoginSession keeps the flow's login as a login session and gives
+// the browser its cookie.
+func (p *Provider) startLoginSession(ctx context.Context, w http.ResponseWriter, fl *flow) error {
+	req, _ := requestOf(ctx)
+	life := defaultRememberFor
+	if fl.Login.RememberFor > 0 {
+		life = time.Duration(fl.Login.RememberFor) * time.Second
+	}
+	sess := loginSessionRecord{ID: uuid.NewString(), Login: *fl.Login, AuthTime: fl.AuthTime, Expires: p.now().Add(life)}
+	if err := (&storage{p: p}).put(ctx, LifeGrant, "sess", sess.ID, sess); err != nil {
+		return err
+	}
+	fl.SessionID = sess.ID
+	http.SetCookie(w, &http.Cookie{
+		Name: cookieName(req.tenant.Slug), Value: sess.ID + "." + p.challengeMAC(req.tenant.Slug, "session", sess.ID),
+		Path: "/t/" + req.tenant.Slug + "/", Expires: sess.Expires, HttpOnly: true,
+		Secure: strings.HasPrefix(req.issuer, "https://"), SameSite: http.SameSiteLaxMode,
+	})
+	return nil
+}
+
+// ServeLogout is tenant slug's RP-initiated logout endpoint (OpenID
+// Connect RP-Initiated Logout 1.0): it ends the browser's login session
+// at the tenant and sends the browser to the post_logout_redirect_uri,
+// which must be one the client registered exactly; the client is named
+// by the id_token_hint (an ID token the tenant issued, expired or not)
+// or client_id. Without a post_logout_redirect_uri it answers a page
+// that says the user is logged out. A bad request answers 400 and logs
+// no one out. For a tenant that does not exist it writes nothing and
+// returns [ErrUnknownTenant].
+func (p *Provider) ServeLogout(w http.ResponseWriter, r *http.Request, slug string) error {
+	ctx, err := p.withTenant(r.Context(), slug)
+	if err != nil {
+		if errors.Is(err, ErrUnknownTenant) {
+			return err
+		}
+		return err
+	}
+	if p.grants == nil {
+		logoutPage(w, http.StatusNotFound, "Logout is not served.")
+		return nil
+	}
+	if err := r.ParseForm(); err != nil {
+		logoutPage(w, http.StatusBadRequest, "The logout request could not be parsed.")
+		return nil
+	}
+	clientID := r.Form.Get("client_id")
+	if hint := r.Form.Get("id_token_hint"); hint != "" {
+		aud, err := p.idTokenAudience(ctx, slug, hint)
+		if err != nil {
+			logoutPage(w, http.StatusBadRequest, "The id_token_hint is not an ID token of this issuer.")
+			return nil
+		}
+		if clientID != "" && !slices.Contains(aud, clientID) {
+			logoutPage(w, http.StatusBadRequest, "The id_token_hint was not issued to client_id.")
+			return nil
+		}
+		if clientID == "" && len(aud) == 1 {
+			clientID = aud[0]
+		}
+	}
+	target := r.Form.Get("post_logout_redirect_uri")
+	if target != "" {
+		if clientID == "" {
+			logoutPage(w, http.StatusBadRequest, "A post_logout_redirect_uri needs an id_token_hint or a client_id.")
+			return nil
+		}
+		c, err := p.dir.ClientByID(ctx, clientID)
+		if err != nil || c.Tenant != slug || !slices.Contains(c.Settings.PostLogoutRedirectURIs, target) {
+			logoutPage(w, http.StatusBadRequest, "The post_logout_redirect_uri is not one the client registered.")
+			return nil
+		}
+	}
+	if sess, ok := p.cookieSession(ctx, r); ok {
+		if err := (&storage{p: p}).del(ctx, LifeGrant, "sess", sess.ID); err != nil {
+			p.log.ErrorContext(ctx, "logout", "error", err)
+			logoutPage(w, http.StatusServiceUnavailable, "The logout could not be recorded; try again.")
+			return nil
+		}
+	}
+	http.SetCookie(w, &http.Cookie{Name: cookieName(slug), Value: "", Path: "/t/" + slug + "/", MaxAge: -1, HttpOnly: true,
+		Secure: strings.HasPrefix(p.Issuer(slug), "https://"), SameSite: http.SameSiteLaxMode})
+	w.Header().Set("Cache-Control", "no-store")
+	if target == "" {
+		logoutPage(w, http.StatusOK, "You are logged out.")
+		return nil
+	}
+	u, _ := url.Parse(target)
+	if state := r.Form.Get("state"); state != "" {
+		q := u.Query()
+		q.Set("state", state)
+		u.RawQuery = q.Encode()
+	}
+	http.Redirect(w, r, u.String(), http.StatusFound)
+	return nil
+}
+
+func logoutPage(w http.ResponseWriter, status int, msg string) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_, _ = w.Write([]byte("<!doctype html><meta charset=utf-8><title>Logout</title><p>" + msg + "</p>\n"))
+}

@@ -1,0 +1,109 @@
+package oauth
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"slices"
+	"strings"
+
+	jose "github.com/go-jose/go-jose/v3"
+
+	"github.com/clavisiam/clavis/domain/scope"
+	"github.com/clavisiam/clavis/projections"
+)
+
+// idTokenAudience checks an ID token tenant slug issued (expired or not,
+// as an id_token_hint may be) and returns its audience.
+func (p *Provider) idTokenAudience(ctx context.Context, slug, token string) ([]string, error) {
+	jws, err := jose.ParseSigned(token)
+	if err != nil || len(jws.Signatures) != 1 {
+		return nil, invalid("not a compact JWS")
+	}
+	t, err := p.dir.Tenant(ctx, slug)
+	if err != nil {
+		return nil, err
+	}
+	payload, err := verifyWith(t, jws, p.now())
+	if err != nil {
+		return nil, err
+	}
+	var claims struct {
+		Iss string `json:"iss"`
+		Aud any    `json:"aud"`
+	}
+	if err := json.Unmarshal(payload, &claims); err != nil || claims.Iss != p.Issuer(slug) {
+		return nil, invalid("not issued here")
+	}
+	return audience(claims.Aud), nil
+}
+
+// ServeUserinfo is tenant slug's userinfo endpoint (OpenID Connect Core
+// §5.3): for an access token of the tenant issued with the openid scope,
+// the user's subject and the claims the login application gave. Errors
+// follow RFC 6750: invalid_token (401) for a token that is missing, not
+// valid or of another tenant, insufficient_scope (403) without openid.
+// For a tenant that does not exist it writes nothing and returns
+// [ErrUnknownTenant].
+func (p *Provider) ServeUserinfo(w http.ResponseWriter, r *http.Request, slug string) error {
+	ctx := r.Context()
+	if _, err := p.dir.Tenant(ctx, slug); errors.Is(err, projections.ErrNotFound) {
+		return ErrUnknownTenant
+	} else if err != nil {
+		return err
+	}
+	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok && r.Method == http.MethodPost && r.ParseForm() == nil {
+		token = r.PostForm.Get("access_token")
+	}
+	if token == "" {
+		bearerError(w, slug, http.StatusUnauthorized, "", "")
+		return nil
+	}
+	at, err := p.VerifyAccessToken(ctx, token)
+	if errors.Is(err, ErrInvalidToken) || (err == nil && at.Tenant != slug) {
+		bearerError(w, slug, http.StatusUnauthorized, "invalid_token", "The access token is not valid.")
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if !slices.Contains(at.Scopes, scope.OpenID) {
+		bearerError(w, slug, http.StatusForbidden, "insufficient_scope", "The access token was not issued with the openid scope.")
+		return nil
+	}
+	ctx, err = p.withTenant(ctx, slug)
+	if err != nil {
+		return err
+	}
+	var rec tokenRecord
+	if _, err := (&storage{p: p}).get(ctx, LifeToken, "at", at.ID, &rec); err != nil {
+		bearerError(w, slug, http.StatusUnauthorized, "invalid_token", "The access token is not one of a user.")
+		return nil
+	}
+	out := map[string]any{}
+	for k, v := range rec.Claims {
+		out[k] = v
+	}
+	out["sub"] = at.Subject
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	return json.NewEncoder(w).Encode(out)
+}
+
+// bearerError answers an RFC 6750 error with its WWW-Authenticate
+// challenge.
+func bearerError(w http.ResponseWriter, slug string, status int, code, desc string) {
+	v := `Bearer realm="` + slug + `"`
+	if code != "" {
+		v += `, error="` + code + `", error_description="` + desc + `"`
+	}
+	w.Header().Set("WWW-Authenticate", v)
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	if code != "" {
+		_ = json.NewEncoder(w).Encode(map[string]string{"error": code, "error_description": desc})
+	}
+}
