@@ -133,7 +133,7 @@ func New(dir Directory, keys *signing.Keyring, publicURL string, log *slog.Logge
 	p.challengeKey = secret[:]
 	store := &storage{p: p}
 	access := &accessTokens{p: p, DefaultJWTStrategy: &oauth2.DefaultJWTStrategy{
-		Signer:          &jwt.DefaultSigner{GetPrivateKey: p.signingKey},
+		Signer:          &signer{DefaultSigner: &jwt.DefaultSigner{GetPrivateKey: p.signingKey}, p: p},
 		HMACSHAStrategy: compose.NewOAuth2HMACStrategy(cfg),
 		Config:          cfg,
 	}}
@@ -218,27 +218,35 @@ func (p *Provider) withTenant(ctx context.Context, slug string) (context.Context
 	return context.WithValue(ctx, requestKey{}, &request{tenant: t, issuer: p.Issuer(slug)}), nil
 }
 
-// signingKey is the JOSE key that signs for the request's tenant now.
-func (p *Provider) signingKey(ctx context.Context) (any, error) {
+// openedSigningKey is the key that signs for the request's tenant now.
+func (p *Provider) openedSigningKey(ctx context.Context) (signing.Key, error) {
 	r, err := requestOf(ctx)
 	if err != nil {
-		return nil, err
+		return signing.Key{}, err
 	}
 	k, ok := r.tenant.SigningKey(p.now())
 	if !ok {
-		return nil, fmt.Errorf("tenant %s has no signing key: rotate one in (clavis tenant rotate-key)", r.tenant.Slug)
+		return signing.Key{}, fmt.Errorf("tenant %s has no signing key: rotate one in (clavis tenant rotate-key)", r.tenant.Slug)
 	}
 	id := openedKey{tenant: r.tenant.Slug, kid: k.KID, sealed: k.Sealed}
 	if opened, ok := p.opened.Load(id); ok {
-		jwk := opened.(signing.Key).JWK()
-		return &jwk, nil
+		return opened.(signing.Key), nil
 	}
 	opened, err := p.keys.Open(r.tenant.Slug, k)
 	if err != nil {
-		return nil, err
+		return signing.Key{}, err
 	}
 	p.opened.Store(id, opened)
-	jwk := opened.JWK()
+	return opened, nil
+}
+
+// signingKey is openedSigningKey as a JOSE key, for fosite's signer.
+func (p *Provider) signingKey(ctx context.Context) (any, error) {
+	k, err := p.openedSigningKey(ctx)
+	if err != nil {
+		return nil, err
+	}
+	jwk := k.JWK()
 	return &jwk, nil
 }
 
