@@ -874,4 +874,29 @@ func TestOAuthHardening(t *testing.T) {
 	if got := h.introspect(t, "acme", tok.AccessToken, reg["client_id"].(string), worker["client_secret"].(string)).want(t, 200).object(t); got["active"] != true || got["scope"] != nil && got["scope"] != "" {
 		t.Errorf("introspection after the scope was taken: %v", got)
 	}
+
+	// A body that does not parse, at any of the client endpoints, is an
+	// RFC 6749 invalid_request, not a server error or a problem document.
+	for _, ep := range []string{"token", "introspect", "revoke"} {
+		for ct, body := range map[string]string{
+			"multipart/form-data; boundary=x":   "--x\r\nnot a part",
+			"multipart/form-data":               "a=b",
+			"application/x-www-form-urlencoded": "grant_type=%zz",
+		} {
+			req, _ := http.NewRequest(http.MethodPost, h.url+"/t/acme/oauth2/"+ep, strings.NewReader(body))
+			req.Header.Set("Content-Type", ct)
+			req.SetBasicAuth(adminID, adminSecret)
+			res, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(res.Body)
+			res.Body.Close()
+			var e map[string]any
+			_ = json.Unmarshal(b, &e)
+			if res.StatusCode != 400 || e["error"] != "invalid_request" {
+				t.Errorf("%s with %s: %d %s", ep, ct, res.StatusCode, b)
+			}
+		}
+	}
 }

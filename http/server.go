@@ -142,7 +142,11 @@ func New(cfg Config, store eventstore.Store, log *slog.Logger, opts ...Option) (
 		WriteTimeout:          cfg.WriteTimeout,
 		IdleTimeout:           cfg.IdleTimeout,
 		DisableStartupMessage: true,
-		ErrorHandler:          errorHandler(log),
+		// The OAuth endpoints parse their forms themselves (fosite), so
+		// that a malformed multipart body is an RFC 6749 invalid_request;
+		// fasthttp's pre-parsing would answer it before any handler.
+		DisablePreParseMultipartForm: true,
+		ErrorHandler:                 errorHandler(log),
 	})
 	s.app.Use(withRequestID, telemetry(), accessLog(log), refuseCompressed)
 	s.app.Get("/healthz", s.healthz)
