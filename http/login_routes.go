@@ -144,7 +144,8 @@ func (s *Server) rejectChallenge(kind string) fiber.Handler {
 // The development login page stands in for a tenant's login application
 // under `make run`: it lets anyone in as whoever they type, and asks for
 // consent with the requested scopes. It is served only with
-// --dev-login, and only for tenants without a login application.
+// --dev-login, and only for tenants without a login application (a
+// tenant's real login application is never bypassed through it).
 
 var devPage = template.Must(template.New("dev").Parse(`<!doctype html>
 <html lang="en"><meta charset="utf-8"><meta name="viewport" content="width=device-width">
@@ -181,8 +182,23 @@ func devKind(get func(string) string) (kind, challenge string) {
 	return "login", get("login_challenge")
 }
 
-func (s *Server) devLoginPage(c *fiber.Ctx) error {
+// devTenant is the tenant of a development login page request: one
+// without a login application only, whose challenges the page may
+// answer.
+func (s *Server) devTenant(c *fiber.Ctx) (string, error) {
 	slug, err := tenantParam(c, "tenant")
+	if err != nil {
+		return "", err
+	}
+	v, err := s.admin.ReadModel.Tenant(c.UserContext(), slug)
+	if err != nil || v.LoginURL != "" {
+		return "", notFound()
+	}
+	return slug, nil
+}
+
+func (s *Server) devLoginPage(c *fiber.Ctx) error {
+	slug, err := s.devTenant(c)
 	if err != nil {
 		return err
 	}
@@ -205,7 +221,7 @@ func (s *Server) devLoginPage(c *fiber.Ctx) error {
 }
 
 func (s *Server) devLoginAnswer(c *fiber.Ctx) error {
-	slug, err := tenantParam(c, "tenant")
+	slug, err := s.devTenant(c)
 	if err != nil {
 		return err
 	}

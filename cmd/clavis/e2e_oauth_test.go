@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"net/http/cookiejar"
 	"net/url"
 	"strings"
 	"testing"
@@ -124,7 +125,8 @@ func TestCodeFlowAcrossNodes(t *testing.T) {
 	cfg := oauth2.Config{ClientID: web["client_id"].(string), ClientSecret: web["client_secret"].(string), RedirectURL: "https://app.example.test/cb",
 		Endpoint: oauth2.Endpoint{AuthURL: issuer + "/oauth2/auth", TokenURL: issuer + "/oauth2/token"}, Scopes: []string{"openid"}}
 
-	browser := &http.Client{Transport: toNode{a.addr}, CheckRedirect: func(r *http.Request, _ []*http.Request) error {
+	jar, _ := cookiejar.New(nil) // the flow is bound to the browser by a cookie
+	browser := &http.Client{Transport: toNode{a.addr}, Jar: jar, CheckRedirect: func(r *http.Request, _ []*http.Request) error {
 		if r.URL.Host != "id.example.test" {
 			return http.ErrUseLastResponse
 		}

@@ -8,6 +8,7 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"net/url"
@@ -57,6 +58,14 @@ type flow struct {
 	Expires  time.Time `json:"expires"`
 	Stage    string    `json:"stage"`
 	Verifier string    `json:"verifier,omitempty"` // what the browser brings back
+	// Created is when the authorization request came, to the second:
+	// the ID token's requested_at, against which prompt and max_age are
+	// judged.
+	Created time.Time `json:"created"`
+	// Browser is the hash of the flow cookie given to the browser that
+	// made the request: only that browser may bring the verifier back,
+	// so that nobody can hand a victim a login of their own.
+	Browser string `json:"browser,omitempty"`
 
 	// Skip is set when the user's login session already authenticated
 	// them: the login application is not asked.
@@ -197,6 +206,9 @@ func (p *Provider) ServeAuthorize(w http.ResponseWriter, r *http.Request, slug s
 	for _, kind := range []string{challengeLogin, challengeConsent} {
 		if v := r.Form.Get(kind + "_verifier"); v != "" {
 			fl, rev, err = p.verifierFlow(ctx, v)
+			if err == nil && !p.sameBrowser(r, fl) {
+				err = errors.New("the verifier came from another browser than the request")
+			}
 			if err != nil {
 				p.fosite.WriteAuthorizeError(ctx, w, fosite.NewAuthorizeRequest(), fosite.ErrInvalidRequest.WithHint("The verifier is not valid, expired or was used.").WithWrap(err))
 				return nil
@@ -228,9 +240,15 @@ func (p *Provider) ServeAuthorize(w http.ResponseWriter, r *http.Request, slug s
 	prompt := strings.Fields(ar.GetRequestForm().Get("prompt"))
 
 	if fl == nil {
-		fl = &flow{ID: uuid.NewString(), ClientID: c.GetID(), Query: r.URL.Query().Encode(), Expires: p.now().Add(flowLifetime), Stage: stageLogin}
+		now := p.now()
+		fl = &flow{ID: uuid.NewString(), ClientID: c.GetID(), Query: r.URL.Query().Encode(), Expires: now.Add(flowLifetime),
+			Stage: stageLogin, Created: now.UTC().Truncate(time.Second)}
 		if r.Method == http.MethodPost {
 			fl.Query = r.Form.Encode()
+		}
+		if len(fl.Query) > maxFlowQuery {
+			p.writeAuthorizeError(ctx, w, ar, fosite.ErrInvalidRequest.WithHintf("The authorization request is longer than %d bytes.", maxFlowQuery))
+			return nil
 		}
 		if sess, ok := p.loginSession(ctx, r, ar); ok && !slices.Contains(prompt, "login") {
 			fl.Skip, fl.Login, fl.AuthTime, fl.SessionID, fl.Stage = true, &sess.Login, sess.AuthTime, sess.ID, stageLoggedIn
@@ -325,10 +343,7 @@ func needsConsent(c *fositeClient) bool {
 // the client's redirect URI when the request named one the client
 // registered (exactly), otherwise to the browser.
 func (p *Provider) writeAuthorizeError(ctx context.Context, w http.ResponseWriter, ar fosite.AuthorizeRequester, err error) {
-	var rfc *fosite.RFC6749Error
-	if !errors.As(err, &rfc) || rfc.CodeField >= http.StatusInternalServerError {
-		p.log.ErrorContext(ctx, "authorization endpoint", "error", err)
-	}
+	p.logServerError(ctx, "authorization endpoint", err)
 	if req, ok := ar.(*fosite.AuthorizeRequest); ok && req.RedirectURI != nil {
 		c, isOurs := req.Client.(*fositeClient)
 		if !isOurs || !slices.Contains(c.view.Settings.RedirectURIs, req.RedirectURI.String()) {
@@ -362,11 +377,33 @@ func rejection(r *Rejection) error {
 // sendToLoginApp stores a new flow at stage and sends the browser to
 // the login application.
 func (p *Provider) sendToLoginApp(ctx context.Context, w http.ResponseWriter, r *http.Request, ar fosite.AuthorizeRequester, fl *flow, kind string) {
+	req, _ := requestOf(ctx)
+	secret := newSecret()
+	sum := sha256.Sum256([]byte(secret))
+	fl.Browser = hex.EncodeToString(sum[:])
 	if err := p.createFlow(ctx, fl); err != nil {
 		p.writeAuthorizeError(ctx, w, ar, fosite.ErrServerError.WithWrap(err))
 		return
 	}
+	http.SetCookie(w, &http.Cookie{Name: flowCookie(fl.ID), Value: secret, Path: "/t/" + req.tenant.Slug + "/oauth2/auth",
+		MaxAge: int(flowLifetime / time.Second), HttpOnly: true, Secure: strings.HasPrefix(req.issuer, "https://"), SameSite: http.SameSiteLaxMode})
 	p.redirectToLoginApp(ctx, w, r, ar, fl, kind)
+}
+
+// maxFlowQuery bounds the authorization request a flow keeps.
+const maxFlowQuery = 8 << 10
+
+// flowCookie names the cookie that binds flow id to its browser.
+func flowCookie(id string) string { return "clavis_flow_" + strings.ReplaceAll(id, "-", "") }
+
+// sameBrowser reports whether r comes from the browser that began fl.
+func (p *Provider) sameBrowser(r *http.Request, fl *flow) bool {
+	ck, err := r.Cookie(flowCookie(fl.ID))
+	if err != nil || fl.Browser == "" {
+		return false
+	}
+	sum := sha256.Sum256([]byte(ck.Value))
+	return subtle.ConstantTimeCompare([]byte(hex.EncodeToString(sum[:])), []byte(fl.Browser)) == 1
 }
 
 func (p *Provider) redirectToLoginApp(ctx context.Context, w http.ResponseWriter, r *http.Request, ar fosite.AuthorizeRequester, fl *flow, kind string) {
@@ -404,26 +441,20 @@ func (p *Provider) issue(ctx context.Context, w http.ResponseWriter, ar fosite.A
 		}
 	}
 	sess := newSession()
-	p.grantTo(ctx, ar, c, sess)
 	subject := p.subject(c, fl.Login.Subject)
 	sess.Subject = subject
-	sess.Access.Subject = subject
-	if !s.AlwaysSendClientClaims {
-		for name := range clientClaims(s) {
-			delete(sess.Access.Extra, name)
-		}
-	}
+	p.userGrant(ctx, ar, c, sess, subject)
 	id := sess.Claims
 	id.Subject = subject
 	id.AuthTime = fl.AuthTime
-	id.RequestedAt = ar.GetRequestedAt()
+	id.RequestedAt = fl.Created
 	id.Nonce = ar.GetRequestForm().Get("nonce")
 	id.AuthenticationContextClassReference = fl.Login.ACR
 	id.AuthenticationMethodsReferences = fl.Login.AMR
 	if fl.SessionID != "" {
 		id.Extra["sid"] = fl.SessionID
 	}
-	sess.UserClaims = userClaims(fl.Login.Claims)
+	sess.UserClaims = consentedClaims(userClaims(fl.Login.Claims), ar.GetGrantedScopes())
 	idOnly := ar.GetResponseTypes().ExactOne("id_token")
 	if s.AlwaysIncludeUserClaimsInIDToken || idOnly {
 		for k, v := range sess.UserClaims {
@@ -437,6 +468,20 @@ func (p *Provider) issue(ctx context.Context, w http.ResponseWriter, ar fosite.A
 	}
 	w.Header().Set("Cache-Control", "no-store")
 	p.fosite.WriteAuthorizeResponse(ctx, w, ar, resp)
+}
+
+// userGrant completes the access token of a user's grant for the scopes
+// granted (see grantTo), with the user as its subject; the client's
+// claims go in only when the client always sends them.
+func (p *Provider) userGrant(ctx context.Context, ar fosite.Requester, c *fositeClient, sess *session, subject string) {
+	sess.Access.Extra = map[string]any{}
+	p.grantTo(ctx, ar, c, sess)
+	sess.Access.Subject = subject
+	if !c.view.Settings.AlwaysSendClientClaims {
+		for name := range clientClaims(c.view.Settings) {
+			delete(sess.Access.Extra, name)
+		}
+	}
 }
 
 // subject is the user's subject for client c: pairwise (a hash of the
@@ -460,6 +505,31 @@ func (p *Provider) subject(c *fositeClient, user string) string {
 // protectedClaims are the claims the login application cannot set: the
 // server's own.
 var protectedClaims = []string{"iss", "sub", "aud", "exp", "nbf", "iat", "jti", "auth_time", "nonce", "acr", "amr", "azp", "at_hash", "c_hash", "sid", "scope", "client_id"}
+
+// scopeClaims are the standard claims each identity scope requests
+// (OpenID Connect Core §5.4).
+var scopeClaims = map[string][]string{
+	"profile": {"name", "family_name", "given_name", "middle_name", "nickname", "preferred_username", "profile",
+		"picture", "website", "gender", "birthdate", "zoneinfo", "locale", "updated_at"},
+	"email":   {"email", "email_verified"},
+	"address": {"address"},
+	"phone":   {"phone_number", "phone_number_verified"},
+}
+
+// consentedClaims drops the standard claims of identity scopes not
+// granted: the login application gives claims before the user consents.
+// Claims of its own (not standard ones) stay.
+func consentedClaims(claims map[string]any, granted []string) map[string]any {
+	for sc, names := range scopeClaims {
+		if slices.Contains(granted, sc) {
+			continue
+		}
+		for _, n := range names {
+			delete(claims, n)
+		}
+	}
+	return claims
+}
 
 func userClaims(in map[string]any) map[string]any {
 	out := map[string]any{}
@@ -640,6 +710,9 @@ func (p *Provider) describe(ctx context.Context, slug, kind, challenge string) (
 	return lr, nil
 }
 
+// maxClaimsSize bounds the claims a login application gives.
+const maxClaimsSize = 16 << 10
+
 // maxRememberFor is the longest a login session lasts.
 const maxRememberFor = 30 * 24 * 3600
 
@@ -653,6 +726,9 @@ func (p *Provider) AcceptLogin(ctx context.Context, slug, challenge string, a Lo
 		return Redirect{}, &InvalidInputError{"remember_for", "0.." + strconv.Itoa(maxRememberFor) + " seconds"}
 	case len(a.ACR) > 255 || len(a.AMR) > 16:
 		return Redirect{}, &InvalidInputError{"acr", "at most 255 characters, and at most 16 amr values"}
+	}
+	if raw, err := json.Marshal(a.Claims); err != nil || len(raw) > maxClaimsSize {
+		return Redirect{}, &InvalidInputError{"claims", "a JSON object of at most " + strconv.Itoa(maxClaimsSize) + " bytes"}
 	}
 	return p.answer(ctx, slug, challengeLogin, challenge, func(fl *flow) error {
 		a.Claims = userClaims(a.Claims)

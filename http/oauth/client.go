@@ -30,6 +30,7 @@ var (
 	_ fosite.ClientWithSecretRotation       = (*fositeClient)(nil)
 	_ fosite.OpenIDConnectClient            = (*fositeClient)(nil)
 	_ fosite.ClientWithCustomTokenLifespans = (*fositeClient)(nil)
+	_ fosite.ResponseModeClient             = (*fositeClient)(nil)
 )
 
 // newClient wraps v; secrets that expired by now do not verify.
@@ -118,6 +119,12 @@ func (c *fositeClient) GetTokenEndpointAuthMethod() string {
 
 func (c *fositeClient) GetRequestURIs() []string { return nil }
 
+// GetResponseModes are the response modes fosite answers in: all three;
+// fosite itself refuses tokens in a query.
+func (c *fositeClient) GetResponseModes() []fosite.ResponseModeType {
+	return []fosite.ResponseModeType{fosite.ResponseModeDefault, fosite.ResponseModeQuery, fosite.ResponseModeFragment, fosite.ResponseModeFormPost}
+}
+
 // GetEffectiveLifespan is the client's own lifetime for access tokens, ID
 // tokens, authorization codes and refresh tokens.
 func (c *fositeClient) GetEffectiveLifespan(_ fosite.GrantType, tt fosite.TokenType, fallback time.Duration) time.Duration {
@@ -131,7 +138,12 @@ func (c *fositeClient) GetEffectiveLifespan(_ fosite.GrantType, tt fosite.TokenT
 	case fosite.AuthorizeCode:
 		seconds = s.AuthorizationCodeLifetime
 	case fosite.RefreshToken:
+		// Each refresh token lives the sliding lifetime when the client
+		// slides; the family never outlives the absolute one (family.Ends).
 		seconds = s.RefreshTokenAbsoluteLifetime
+		if s.RefreshTokenExpiration == client.RefreshSliding {
+			seconds = s.RefreshTokenSlidingLifetime
+		}
 	}
 	if seconds <= 0 {
 		return fallback

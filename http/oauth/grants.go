@@ -71,6 +71,10 @@ func WithGrants(g Grants) Option {
 	}
 }
 
+// maxGrantSize bounds one entry: a flow keeps at most 8 KiB of request
+// and 16 KiB of claims, a code or refresh token its request and session.
+const maxGrantSize = 128 << 10
+
 // natsGrants keeps grants in three JetStream key-value buckets, one per
 // [Life], named {prefix}_FLOWS, {prefix}_TOKENS and {prefix}_GRANTS. The
 // buckets are opened on first use (NATS may be away when a node starts).
@@ -96,7 +100,7 @@ func (g *natsGrants) bucket(ctx context.Context, life Life) (jetstream.KeyValue,
 	}
 	name := g.prefix + "_" + lifeName[life]
 	kv, err := g.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket: name, TTL: lifeTTL[life], History: 1, Replicas: g.replicas,
+		Bucket: name, TTL: lifeTTL[life], History: 1, Replicas: g.replicas, MaxValueSize: maxGrantSize,
 		Description: "Clavis authorization flows and grants",
 	})
 	if err != nil {

@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"regexp"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/ory/fosite"
 )
 
@@ -57,6 +59,11 @@ type tokenRecord struct {
 	Claims map[string]any `json:"claims,omitempty"`
 }
 
+// grantID is what an id in a key may be: what fosite's codes and
+// signatures (base64url, dot-separated), UUIDs and jtis are made of.
+// Anything else (a malformed code or token) names nothing.
+var grantID = regexp.MustCompile(`^[-_=A-Za-z0-9]+(\.[-_=A-Za-z0-9]+)*$`)
+
 func (s *storage) key(ctx context.Context, kind, id string) (string, error) {
 	r, err := requestOf(ctx)
 	if err != nil {
@@ -64,6 +71,9 @@ func (s *storage) key(ctx context.Context, kind, id string) (string, error) {
 	}
 	if s.p.grants == nil {
 		return "", errors.New("oauth: no grant store")
+	}
+	if len(id) > 512 || !grantID.MatchString(id) {
+		return "", fosite.ErrNotFound
 	}
 	return r.tenant.Slug + "." + kind + "." + id, nil
 }
@@ -154,6 +164,11 @@ func (s *storage) GetAuthorizeCodeSession(ctx context.Context, code string, into
 	if err != nil {
 		return nil, err
 	}
+	// The tokens of the exchange are new ones: those the authorization
+	// endpoint gave (hybrid flows) keep their jti.
+	if sess, ok := r.GetSession().(*session); ok {
+		sess.renew(uuid.NewString())
+	}
 	if !rec.Active {
 		return r, fosite.ErrInvalidatedAuthorizeCode
 	}
@@ -190,9 +205,10 @@ func (s *storage) GetPKCERequestSession(ctx context.Context, sig string, into fo
 	return s.getRequest(ctx, "pkce", sig, into)
 }
 
-func (s *storage) DeletePKCERequestSession(ctx context.Context, sig string) error {
-	return s.del(ctx, LifeFlow, "pkce", sig)
-}
+// DeletePKCERequestSession keeps the challenge: fosite deletes it before
+// it compares the verifier, so a wrong verifier would leave the code
+// without its challenge. It expires with the code, which is used once.
+func (s *storage) DeletePKCERequestSession(context.Context, string) error { return nil }
 
 func (s *storage) CreateOpenIDConnectSession(ctx context.Context, code string, r fosite.Requester) error {
 	return s.putRequest(ctx, "oidc", code, r)
@@ -361,8 +377,7 @@ func (s *storage) changeFamily(ctx context.Context, id, clientID string, change 
 		case errors.Is(err, fosite.ErrNotFound):
 			f = family{ClientID: clientID}
 			if c, err := s.GetClient(ctx, clientID); err == nil && clientID != "" {
-				lifetime := c.(*fositeClient).GetEffectiveLifespan(fosite.GrantTypeRefreshToken, fosite.RefreshToken, 30*24*time.Hour)
-				f.Ends = s.p.now().Add(lifetime)
+				f.Ends = s.p.now().Add(time.Duration(c.(*fositeClient).view.Settings.RefreshTokenAbsoluteLifetime) * time.Second)
 			}
 			if err := change(&f); err != nil {
 				return err

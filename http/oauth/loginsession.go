@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/hmac"
 	"errors"
+	"html/template"
 	"net/http"
 	"net/url"
 	"slices"
@@ -96,7 +97,10 @@ func (p *Provider) startLoginSession(ctx context.Context, w http.ResponseWriter,
 // at the tenant and sends the browser to the post_logout_redirect_uri,
 // which must be one the client registered exactly; the client is named
 // by the id_token_hint (an ID token the tenant issued, expired or not)
-// or client_id. Without a post_logout_redirect_uri it answers a page
+// or client_id. Without a valid id_token_hint, a browser with a login
+// session is asked first (a page whose form posts the request back with
+// a confirmation bound to the session), so that no other page can log
+// the user out. Without a post_logout_redirect_uri it answers a page
 // that says the user is logged out. A bad request answers 400 and logs
 // no one out. For a tenant that does not exist it writes nothing and
 // returns [ErrUnknownTenant].
@@ -116,7 +120,7 @@ func (p *Provider) ServeLogout(w http.ResponseWriter, r *http.Request, slug stri
 		logoutPage(w, http.StatusBadRequest, "The logout request could not be parsed.")
 		return nil
 	}
-	clientID := r.Form.Get("client_id")
+	clientID, hinted := r.Form.Get("client_id"), false
 	if hint := r.Form.Get("id_token_hint"); hint != "" {
 		aud, err := p.idTokenAudience(ctx, slug, hint)
 		if err != nil {
@@ -130,6 +134,7 @@ func (p *Provider) ServeLogout(w http.ResponseWriter, r *http.Request, slug stri
 		if clientID == "" && len(aud) == 1 {
 			clientID = aud[0]
 		}
+		hinted = true
 	}
 	target := r.Form.Get("post_logout_redirect_uri")
 	if target != "" {
@@ -143,7 +148,14 @@ func (p *Provider) ServeLogout(w http.ResponseWriter, r *http.Request, slug stri
 			return nil
 		}
 	}
-	if sess, ok := p.cookieSession(ctx, r); ok {
+	sess, ok := p.cookieSession(ctx, r)
+	if ok && !hinted && r.PostForm.Get("confirm") != p.challengeMAC(slug, "logout", sess.ID) {
+		// Without an ID token of the client, the request could come from
+		// any page: the user is asked (RP-Initiated Logout §2).
+		confirmLogout(w, slug, r.Form, p.challengeMAC(slug, "logout", sess.ID))
+		return nil
+	}
+	if ok {
 		if err := (&storage{p: p}).del(ctx, LifeGrant, "sess", sess.ID); err != nil {
 			p.log.ErrorContext(ctx, "logout", "error", err)
 			logoutPage(w, http.StatusServiceUnavailable, "The logout could not be recorded; try again.")
@@ -165,6 +177,32 @@ func (p *Provider) ServeLogout(w http.ResponseWriter, r *http.Request, slug stri
 	}
 	http.Redirect(w, r, u.String(), http.StatusFound)
 	return nil
+}
+
+// confirmPage asks the user whether to log out; its form posts the
+// request again with the confirmation.
+var confirmPage = template.Must(template.New("logout").Parse(`<!doctype html>
+<html lang="en"><meta charset="utf-8"><meta name="viewport" content="width=device-width"><title>Log out</title>
+<form method="post" action="/t/{{.Tenant}}/oauth2/logout">
+<p>Log out of {{.Tenant}}?</p>
+{{range $k, $v := .Form}}{{range $v}}<input type="hidden" name="{{$k}}" value="{{.}}">{{end}}{{end}}
+<input type="hidden" name="confirm" value="{{.Confirm}}">
+<button>Log out</button>
+</form></html>
+`))
+
+func confirmLogout(w http.ResponseWriter, slug string, form url.Values, confirm string) {
+	keep := url.Values{}
+	for _, k := range []string{"post_logout_redirect_uri", "state", "client_id", "ui_locales"} {
+		if v := form.Get(k); v != "" {
+			keep.Set(k, v)
+		}
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Frame-Options", "DENY")
+	w.WriteHeader(http.StatusOK)
+	_ = confirmPage.Execute(w, map[string]any{"Tenant": slug, "Form": keep, "Confirm": confirm})
 }
 
 func logoutPage(w http.ResponseWriter, status int, msg string) {

@@ -278,13 +278,25 @@ func (p *Provider) ServeToken(w http.ResponseWriter, r *http.Request, slug strin
 		return nil
 	}
 	c := ar.GetClient().(*fositeClient)
-	if ar.GetGrantTypes().ExactOne(client.GrantClientCredentials) {
+	switch stored := ar.GetSession().(*session); {
+	case ar.GetGrantTypes().ExactOne(client.GrantClientCredentials):
 		p.grant(ctx, ar, c, sess)
-	} else {
-		// A code's or refresh token's session, from the grant store.
-		ar.GetSession().(*session).renew(uuid.NewString())
+	case ar.GetGrantTypes().ExactOne(client.GrantRefreshToken):
+		// The grant's session, from the grant store: what the access
+		// token says of the client (permissions, claims, audience) is
+		// what the client is now.
+		stored.renew(uuid.NewString())
+		p.userGrant(ctx, ar, c, stored, stored.Access.Subject)
+	default:
+		stored.renew(uuid.NewString())
 	}
 	resp, err := p.fosite.NewAccessResponse(ctx, ar)
+	if errors.Is(err, fosite.ErrInvalidatedAuthorizeCode) {
+		// Another request used the code between this one's checks: what
+		// it got is revoked, as for any reuse.
+		_ = (&storage{p: p}).revokeFamily(ctx, ar.GetID())
+		err = errUsedTwice
+	}
 	if errors.Is(err, errUsedTwice) {
 		err = fosite.ErrInvalidGrant.WithHint("The authorization code or refresh token was already used.")
 	}
@@ -341,10 +353,7 @@ func (p *Provider) credentialsGiven(ctx context.Context, w http.ResponseWriter, 
 // invalid_client after HTTP Basic comes with the WWW-Authenticate
 // challenge RFC 6749 §5.2 requires.
 func (p *Provider) writeError(ctx context.Context, w http.ResponseWriter, r *http.Request, ar fosite.AccessRequester, err error) {
-	var rfc *fosite.RFC6749Error
-	if !errors.As(err, &rfc) || rfc.CodeField >= http.StatusInternalServerError {
-		p.log.ErrorContext(ctx, "token endpoint", "error", err)
-	}
+	rfc := p.logServerError(ctx, "token endpoint", err)
 	if rfc != nil && rfc.ErrorField == fosite.ErrInvalidClient.ErrorField {
 		if _, _, basic := r.BasicAuth(); basic {
 			req, _ := requestOf(ctx)
@@ -352,6 +361,25 @@ func (p *Provider) writeError(ctx context.Context, w http.ResponseWriter, r *htt
 		}
 	}
 	p.fosite.WriteAccessError(ctx, w, ar, err)
+}
+
+// logServerError logs err when it is a server error, with fosite's debug
+// detail and cause, which the client never sees; it returns err as an
+// RFC 6749 error, if it is one.
+func (p *Provider) logServerError(ctx context.Context, msg string, err error) *fosite.RFC6749Error {
+	var rfc *fosite.RFC6749Error
+	if !errors.As(err, &rfc) {
+		p.log.ErrorContext(ctx, msg, "error", err)
+		return nil
+	}
+	if rfc.CodeField >= http.StatusInternalServerError {
+		cause := ""
+		if c := rfc.Unwrap(); c != nil {
+			cause = c.Error()
+		}
+		p.log.ErrorContext(ctx, msg, "error", rfc.ErrorField, "debug", rfc.DebugField, "cause", cause)
+	}
+	return rfc
 }
 
 // grant decides what a client_credentials token holds: the client's
