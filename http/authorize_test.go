@@ -605,3 +605,21 @@ func TestImplicitAndHybrid(t *testing.T) {
 		t.Errorf("pairwise subjects %v", subjects)
 	}
 }
+
+func TestRefreshTokenReuseSetting(t *testing.T) {
+	t.Parallel()
+	h := startAdmin(t)
+	h.createTenant(t, "acme")
+	body := webClient("urn:acme/web")
+	body["refresh_token_usage"] = "reuse"
+	c := h.createClient(t, "acme", body)
+	id, secret := c["client_id"].(string), c["client_secret"].(string)
+	cfg := oauth2.Config{ClientID: id, ClientSecret: secret, RedirectURL: webCallback, Scopes: []string{"openid"},
+		Endpoint: oauth2.Endpoint{AuthURL: testIssuer + "acme/oauth2/auth", TokenURL: testIssuer + "acme/oauth2/token"}}
+	tok := h.codeFlow(t, h.browser(t), cfg, "alice")
+	// A client that reuses refresh tokens may present one again and
+	// again: nothing is revoked.
+	for range 3 {
+		h.tokenCall(t, "acme", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok.RefreshToken}}, id, secret).want(t, 200)
+	}
+}

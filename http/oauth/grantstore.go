@@ -10,6 +10,8 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/ory/fosite"
+
+	"github.com/clavisiam/clavis/domain/client"
 )
 
 // What fosite stores between the authorization endpoint and the token
@@ -306,8 +308,13 @@ func (s *storage) DeleteRefreshTokenSession(ctx context.Context, sig string) err
 }
 
 // RotateRefreshToken marks the refresh token used, once; a token used
-// twice at the same moment revokes its family.
+// twice at the same moment revokes its family. A client whose
+// refresh_token_usage is "reuse" keeps its refresh tokens usable (each
+// refresh still hands out a new one too).
 func (s *storage) RotateRefreshToken(ctx context.Context, requestID, sig string) error {
+	if r, err := requestOf(ctx); err == nil && r.client != nil && r.client.view.Settings.RefreshTokenUsage == client.RefreshReuse {
+		return nil
+	}
 	var rec codeRecord
 	rev, err := s.get(ctx, LifeGrant, "rt", sig, &rec)
 	if err != nil {
