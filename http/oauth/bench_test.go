@@ -11,6 +11,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/clavisiam/clavis/eventstore/relay"
 	"github.com/clavisiam/clavis/eventstore/sqlite"
 	"github.com/clavisiam/clavis/http/oauth"
 	"github.com/clavisiam/clavis/projections"
@@ -23,7 +27,8 @@ import (
 // BenchmarkServeToken issues client_credentials tokens (JWT, ES256) from
 // the provider directly, without HTTP: fosite, client authentication,
 // the read model (SQLite) or the cache serve puts in front of it, and
-// signing.
+// signing. The provider has every grant serve has (the grant store in
+// an in-process NATS server), so fosite's other handlers are there too.
 func BenchmarkServeToken(b *testing.B) {
 	ctx := context.Background()
 	store, err := sqlite.Open(ctx, filepath.Join(b.TempDir(), "clavis.db"))
@@ -57,16 +62,31 @@ func BenchmarkServeToken(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	ns, err := relay.StartServer(relay.ServerConfig{StoreDir: b.TempDir(), Listen: "off"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ns.Shutdown()
+	nc, err := nats.Connect("", nats.InProcessServer(ns))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		b.Fatal(err)
+	}
+	grants := oauth.WithGrants(oauth.NATSGrants(js, "BENCH", 1))
 	for _, dir := range []struct {
 		name string
 		dir  oauth.Directory
 	}{{"read-model", rm}, {"cached", hot}} {
-		b.Run(dir.name, func(b *testing.B) { benchToken(b, dir.dir, keys, created) })
+		b.Run(dir.name, func(b *testing.B) { benchToken(b, dir.dir, keys, created, grants) })
 	}
 }
 
-func benchToken(b *testing.B, dir oauth.Directory, keys *signing.Keyring, created tenants.CreatedTenant) {
-	p, err := oauth.New(dir, keys, "http://127.0.0.1", nil)
+func benchToken(b *testing.B, dir oauth.Directory, keys *signing.Keyring, created tenants.CreatedTenant, opts ...oauth.Option) {
+	p, err := oauth.New(dir, keys, "http://127.0.0.1", nil, opts...)
 	if err != nil {
 		b.Fatal(err)
 	}
