@@ -4,10 +4,12 @@ import (
 	"errors"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/clavisiam/clavis/domain/tenant"
 	"github.com/clavisiam/clavis/http/oauth"
 	"github.com/clavisiam/clavis/projections"
 )
@@ -43,7 +45,22 @@ func (s *Server) oauthRoutes() {
 	s.app.Options("/t/:tenant/.well-known/oauth-authorization-server", get)
 }
 
-func (s *Server) token(c *fiber.Ctx) error { return s.serveOAuth(c, s.oauth.ServeToken) }
+// token serves the token endpoint: the plain client_credentials request
+// from the provider's quick path, straight from fasthttp's parsed form,
+// and every other request (errors included) through fosite.
+func (s *Server) token(c *fiber.Ctx) error {
+	if ct := c.Get(fiber.HeaderContentType); ct == fiber.MIMEApplicationForm || strings.HasPrefix(ct, fiber.MIMEApplicationForm+";") {
+		if slug := param(c, "tenant"); tenant.ValidSlug(slug) {
+			if answer, ok := s.oauth.QuickClientCredentials(c.UserContext(), slug, c.Get(fiber.HeaderAuthorization), c.Request().PostArgs()); ok {
+				c.Set(fiber.HeaderCacheControl, "no-store")
+				c.Set(fiber.HeaderPragma, "no-cache")
+				c.Set(fiber.HeaderContentType, "application/json;charset=UTF-8")
+				return c.Send(answer)
+			}
+		}
+	}
+	return s.serveOAuth(c, s.oauth.ServeToken)
+}
 
 func (s *Server) introspect(c *fiber.Ctx) error { return s.serveOAuth(c, s.oauth.ServeIntrospect) }
 

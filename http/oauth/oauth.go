@@ -411,34 +411,40 @@ func (p *Provider) grant(ctx context.Context, ar fosite.AccessRequester, c *fosi
 	p.grantTo(ctx, ar, c, sess)
 }
 
-// grantTo completes the access token's claims for the scopes granted:
-// the audience of every API scope, and the issuer for the rest; the
-// permissions of each scope; the client's claims; the client as its
-// subject (a user's flow replaces it) and a new jti.
+// grantTo completes the access token's claims for the scopes granted
+// (accessClaims) and grants their audience.
 func (p *Provider) grantTo(ctx context.Context, ar fosite.Requester, c *fositeClient, sess *session) {
 	req, _ := requestOf(ctx)
-	s := c.view.Settings
+	for _, a := range accessClaims(req.issuer, c.view, ar.GetGrantedScopes(), sess) {
+		ar.GrantAudience(a)
+	}
+}
+
+// accessClaims puts into sess's access token claims what scopes grant
+// client v of the tenant at issuer: the permissions of each scope, the
+// client's claims, the client as subject (a user's flow replaces it)
+// and a new jti. It returns the audience: the resource server of every
+// API scope, and the issuer for the rest.
+func accessClaims(issuer string, v projections.ClientView, scopes []string, sess *session) []string {
+	s := v.Settings
 	var audience, permissions []string
-	for _, sc := range ar.GetGrantedScopes() {
+	for _, sc := range scopes {
 		if code, _, ok := scope.Split(sc); ok && !scope.IsPlatform(sc) && !scope.IsIdentity(sc) {
 			audience = appendNew(audience, code) // the API's resource server
 		} else {
-			audience = appendNew(audience, req.issuer) // the tenant's own APIs
+			audience = appendNew(audience, issuer) // the tenant's own APIs
 		}
 		for _, perm := range s.ScopePermissions[sc] {
 			permissions = appendNew(permissions, perm)
 		}
 	}
 	if len(audience) == 0 {
-		audience = []string{req.issuer}
-	}
-	for _, a := range audience {
-		ar.GrantAudience(a)
+		audience = []string{issuer}
 	}
 	claims := sess.Access
-	claims.Subject = c.view.ClientID
+	claims.Subject = v.ClientID
 	claims.JTI = uuid.NewString()
-	claims.Extra["client_id"] = c.view.ClientID
+	claims.Extra["client_id"] = v.ClientID
 	if len(permissions) > 0 {
 		claims.Extra["permissions"] = permissions
 	}
@@ -449,6 +455,7 @@ func (p *Provider) grantTo(ctx context.Context, ar fosite.Requester, c *fositeCl
 			claims.Extra[name] = values
 		}
 	}
+	return audience
 }
 
 // reservedClaims are the claims a client's own claims never replace.

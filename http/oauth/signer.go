@@ -38,8 +38,15 @@ func (s *signer) Generate(ctx context.Context, claims jwt.MapClaims, header jwt.
 	if err != nil {
 		return "", "", err
 	}
+	return compactJWS(key, header.ToMap(), claims)
+}
+
+// compactJWS signs claims with key: a compact JWS whose header is
+// header (its typ replacing the default "JWT") with the key's alg and
+// kid. It returns the token and its signature part.
+func compactJWS(key signing.Key, header, claims map[string]any) (string, string, error) {
 	h := map[string]any{"typ": "JWT"}
-	for k, v := range header.ToMap() {
+	for k, v := range header {
 		h[k] = v
 	}
 	h["alg"], h["kid"] = key.Alg, key.KID
