@@ -1,12 +1,9 @@
 package oauth_test
 
 import (
-	"context"
-	"crypto/rand"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -15,11 +12,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/clavisiam/clavis/eventstore/relay"
-	"github.com/clavisiam/clavis/eventstore/sqlite"
 	"github.com/clavisiam/clavis/http/oauth"
-	"github.com/clavisiam/clavis/projections"
 	"github.com/clavisiam/clavis/projections/cache"
-	projsqlite "github.com/clavisiam/clavis/projections/sqlite"
 	"github.com/clavisiam/clavis/tenants"
 	"github.com/clavisiam/clavis/tenants/signing"
 )
@@ -30,34 +24,13 @@ import (
 // signing. The provider has every grant serve has (the grant store in
 // an in-process NATS server), so fosite's other handlers are there too.
 func BenchmarkServeToken(b *testing.B) {
-	ctx := context.Background()
-	store, err := sqlite.Open(ctx, filepath.Join(b.TempDir(), "clavis.db"))
+	w := newWorld(b)
+	created, err := w.tenants.Create(b.Context(), tenants.Request{Actor: "bench"}, "acme", "Acme")
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer store.Close()
-	rm := projsqlite.New(store.DB())
-	projector, err := projections.NewProjector(rm, store, nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	master := make([]byte, signing.MasterKeySize)
-	_, _ = rand.Read(master)
-	keys, err := signing.NewKeyring(master)
-	if err != nil {
-		b.Fatal(err)
-	}
-	ts, err := tenants.NewTenants(store, keys)
-	if err != nil {
-		b.Fatal(err)
-	}
-	created, err := ts.Create(ctx, tenants.Request{Actor: "bench"}, "acme", "Acme")
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := projector.CatchUp(ctx); err != nil {
-		b.Fatal(err)
-	}
+	w.caughtUp(b)
+	rm, keys := w.rm, w.keys
 	hot, err := cache.New(rm, time.Minute, 1000)
 	if err != nil {
 		b.Fatal(err)

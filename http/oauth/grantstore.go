@@ -140,12 +140,15 @@ func (s *storage) putRequest(ctx context.Context, kind, id string, r fosite.Requ
 	return s.put(ctx, LifeFlow, kind, id, codeRecord{Request: sr, Active: true})
 }
 
-func (s *storage) getRequest(ctx context.Context, kind, id string, into fosite.Session) (fosite.Requester, error) {
+// getRequest reads the request kept under kind id, decoding its session
+// into into, and whether it can still be used.
+func (s *storage) getRequest(ctx context.Context, life Life, kind, id string, into fosite.Session) (fosite.Requester, bool, error) {
 	var rec codeRecord
-	if _, err := s.get(ctx, LifeFlow, kind, id, &rec); err != nil {
-		return nil, err
+	if _, err := s.get(ctx, life, kind, id, &rec); err != nil {
+		return nil, false, err
 	}
-	return rec.Request.load(ctx, s, into)
+	r, err := rec.Request.load(ctx, s, into)
+	return r, rec.Active, err
 }
 
 // Authorization codes (oauth2.AuthorizeCodeStorage).
@@ -158,11 +161,7 @@ func (s *storage) CreateAuthorizeCodeSession(ctx context.Context, code string, r
 // fosite.ErrInvalidatedAuthorizeCode, on which fosite revokes what was
 // issued with it.
 func (s *storage) GetAuthorizeCodeSession(ctx context.Context, code string, into fosite.Session) (fosite.Requester, error) {
-	var rec codeRecord
-	if _, err := s.get(ctx, LifeFlow, "ac", code, &rec); err != nil {
-		return nil, err
-	}
-	r, err := rec.Request.load(ctx, s, into)
+	r, active, err := s.getRequest(ctx, LifeFlow, "ac", code, into)
 	if err != nil {
 		return nil, err
 	}
@@ -171,7 +170,7 @@ func (s *storage) GetAuthorizeCodeSession(ctx context.Context, code string, into
 	if sess, ok := r.GetSession().(*session); ok {
 		sess.renew(uuid.NewString())
 	}
-	if !rec.Active {
+	if !active {
 		return r, fosite.ErrInvalidatedAuthorizeCode
 	}
 	return r, nil
@@ -204,7 +203,8 @@ func (s *storage) CreatePKCERequestSession(ctx context.Context, sig string, r fo
 }
 
 func (s *storage) GetPKCERequestSession(ctx context.Context, sig string, into fosite.Session) (fosite.Requester, error) {
-	return s.getRequest(ctx, "pkce", sig, into)
+	r, _, err := s.getRequest(ctx, LifeFlow, "pkce", sig, into)
+	return r, err
 }
 
 // DeletePKCERequestSession keeps the challenge: fosite deletes it before
@@ -217,7 +217,8 @@ func (s *storage) CreateOpenIDConnectSession(ctx context.Context, code string, r
 }
 
 func (s *storage) GetOpenIDConnectSession(ctx context.Context, code string, r fosite.Requester) (fosite.Requester, error) {
-	return s.getRequest(ctx, "oidc", code, r.GetSession())
+	r, _, err := s.getRequest(ctx, LifeFlow, "oidc", code, r.GetSession())
+	return r, err
 }
 
 func (s *storage) DeleteOpenIDConnectSession(ctx context.Context, code string) error {
@@ -280,11 +281,7 @@ func (s *storage) CreateRefreshTokenSession(ctx context.Context, sig, _ string, 
 // which fosite revokes the family (reuse detection). The session's
 // refresh expiry is no later than the family's end.
 func (s *storage) GetRefreshTokenSession(ctx context.Context, sig string, into fosite.Session) (fosite.Requester, error) {
-	var rec codeRecord
-	if _, err := s.get(ctx, LifeGrant, "rt", sig, &rec); err != nil {
-		return nil, err
-	}
-	r, err := rec.Request.load(ctx, s, into)
+	r, active, err := s.getRequest(ctx, LifeGrant, "rt", sig, into)
 	if err != nil {
 		return nil, err
 	}
@@ -292,7 +289,7 @@ func (s *storage) GetRefreshTokenSession(ctx context.Context, sig string, into f
 	if _, err := s.get(ctx, LifeGrant, "fam", r.GetID(), &f); err != nil && !errors.Is(err, fosite.ErrNotFound) {
 		return nil, err
 	}
-	if !rec.Active || f.Revoked {
+	if !active || f.Revoked {
 		return r, fosite.ErrInactiveToken
 	}
 	if !f.Ends.IsZero() {

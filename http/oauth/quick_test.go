@@ -1,14 +1,12 @@
 package oauth_test
 
 import (
-	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
 	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -18,12 +16,8 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/clavisiam/clavis/domain/client"
-	"github.com/clavisiam/clavis/eventstore/sqlite"
 	"github.com/clavisiam/clavis/http/oauth"
-	"github.com/clavisiam/clavis/projections"
-	projsqlite "github.com/clavisiam/clavis/projections/sqlite"
 	"github.com/clavisiam/clavis/tenants"
-	"github.com/clavisiam/clavis/tenants/signing"
 )
 
 // TestQuickClientCredentialsIsFosites holds the quick client_credentials
@@ -34,37 +28,14 @@ import (
 // the quick path declines.
 func TestQuickClientCredentialsIsFosites(t *testing.T) {
 	ctx := t.Context()
-	store, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "clavis.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	rm := projsqlite.New(store.DB())
-	projector, err := projections.NewProjector(rm, store, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	master := make([]byte, signing.MasterKeySize)
-	_, _ = rand.Read(master)
-	keys, err := signing.NewKeyring(master)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts, err := tenants.NewTenants(store, keys)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cs, err := tenants.NewClients(store, tenants.WithCatalogues(rm))
-	if err != nil {
-		t.Fatal(err)
-	}
+	w := newWorld(t)
+	rm, keys, ts, cs, projector := w.rm, w.keys, w.tenants, w.clients, w.projector
 	req := tenants.Request{Actor: "test"}
 	acme, err := ts.Create(ctx, req, "acme", "Acme")
 	if err != nil {
 		t.Fatal(err)
 	}
-	beta, err := ts.Create(ctx, req, "beta", "Beta")
-	if err != nil {
+	if _, err := ts.Create(ctx, req, "beta", "Beta"); err != nil {
 		t.Fatal(err)
 	}
 	register := func(tenant string, change func(*client.Settings)) (string, string) {
@@ -85,10 +56,6 @@ func TestQuickClientCredentialsIsFosites(t *testing.T) {
 		return res.Client.ClientID, secret
 	}
 	api, _ := register("acme", func(s *client.Settings) { s.APIScopes = []string{"read", "write"} })
-	_ = api
-	if err := projector.CatchUp(ctx); err != nil {
-		t.Fatal(err)
-	}
 	apiView, _ := rm.ClientByID(ctx, api)
 	orders := apiView.Settings.Code
 	rich, richSecret := register("acme", func(s *client.Settings) {
@@ -109,7 +76,6 @@ func TestQuickClientCredentialsIsFosites(t *testing.T) {
 		t.Fatal(err)
 	}
 	admin, adminSecret := acme.AdminClient.ClientID, acme.AdminSecret.Value
-	_ = beta
 
 	p, err := oauth.New(rm, keys, "https://id.example.com", nil)
 	if err != nil {
