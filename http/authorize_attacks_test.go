@@ -63,6 +63,17 @@ func (h *adminHarness) loginThroughApp(t *testing.T, b *browser, tenant string, 
 	return res
 }
 
+// firstPartyWithLoginApp makes tenant acme, with a login application,
+// and a first-party client of it that asks for openid.
+func (h *adminHarness) firstPartyWithLoginApp(t *testing.T) oauth2.Config {
+	t.Helper()
+	h.createTenant(t, "acme")
+	h.withLoginApp(t, "acme")
+	body := webClient("urn:acme/own")
+	body["first_party"] = true
+	return clientConfig("acme", h.createClient(t, "acme", body), "openid")
+}
+
 func isRedirectTo(res *http.Response, prefix string) bool {
 	return res.StatusCode/100 == 3 && strings.HasPrefix(res.Header.Get("Location"), prefix)
 }
@@ -79,7 +90,7 @@ func TestFlowAttackDevLoginOnlyWithoutLoginApp(t *testing.T) {
 	verifier := oauth2.GenerateVerifier()
 	b := h.browser(t)
 
-	res, _ := b.get(cfg.AuthCodeURL("state-rv01", oauth2.S256ChallengeOption(verifier)))
+	res, _ := b.get(cfg.AuthCodeURL("state-at01", oauth2.S256ChallengeOption(verifier)))
 	u := location(t, res)
 	if u.Host != "login.example.com" {
 		t.Fatalf("the tenant's login application is not used: %s", u)
@@ -114,14 +125,10 @@ func TestFlowAttackDevLoginOnlyWithoutLoginApp(t *testing.T) {
 func TestFlowAttackVerifierBoundToBrowser(t *testing.T) {
 	t.Parallel()
 	h := startAdmin(t)
-	h.createTenant(t, "acme")
-	h.withLoginApp(t, "acme")
-	body := webClient("urn:acme/own")
-	body["first_party"] = true
-	cfg := clientConfig("acme", h.createClient(t, "acme", body), "openid")
+	cfg := h.firstPartyWithLoginApp(t)
 	verifier := oauth2.GenerateVerifier()
 	authURL := func(opts ...oauth2.AuthCodeOption) string {
-		return cfg.AuthCodeURL("state-rv02", append(opts, oauth2.S256ChallengeOption(verifier))...)
+		return cfg.AuthCodeURL("state-at02", append(opts, oauth2.S256ChallengeOption(verifier))...)
 	}
 
 	attacker, victim := h.browser(t), h.browser(t)
@@ -165,7 +172,7 @@ func TestFlowAttackUserinfoOnlyConsentedClaims(t *testing.T) {
 	verifier := oauth2.GenerateVerifier()
 	b := h.browser(t)
 
-	res, _ := b.get(cfg.AuthCodeURL("state-rv03", oauth2.S256ChallengeOption(verifier)))
+	res, _ := b.get(cfg.AuthCodeURL("state-at03", oauth2.S256ChallengeOption(verifier)))
 	lc := location(t, res).Query().Get("login_challenge")
 	next := h.acceptChallenge(t, "acme", "login", lc, map[string]any{"subject": "bob",
 		"claims": map[string]any{"email": "bob@example.com", "email_verified": true, "phone_number": "+41 79 000 00 00", "name": "Bob"}})
@@ -196,16 +203,12 @@ func TestFlowAttackUserinfoOnlyConsentedClaims(t *testing.T) {
 func TestFlowAttackPromptLoginCompletes(t *testing.T) {
 	t.Parallel()
 	h := startAdmin(t)
-	h.createTenant(t, "acme")
-	h.withLoginApp(t, "acme")
-	body := webClient("urn:acme/own")
-	body["first_party"] = true
-	cfg := clientConfig("acme", h.createClient(t, "acme", body), "openid")
+	cfg := h.firstPartyWithLoginApp(t)
 	verifier := oauth2.GenerateVerifier()
 	b := h.browser(t)
 
 	for _, extra := range []oauth2.AuthCodeOption{oauth2.SetAuthURLParam("prompt", "login"), oauth2.SetAuthURLParam("max_age", "0")} {
-		res := h.loginThroughApp(t, b, "acme", cfg.AuthCodeURL("state-rv04", extra, oauth2.S256ChallengeOption(verifier)), map[string]any{"subject": "bob"})
+		res := h.loginThroughApp(t, b, "acme", cfg.AuthCodeURL("state-at04", extra, oauth2.S256ChallengeOption(verifier)), map[string]any{"subject": "bob"})
 		q := arrived(t, res, webCallback)
 		if q.Get("code") == "" {
 			t.Errorf("%v after a fresh login: %v", extra, q)
@@ -289,7 +292,7 @@ func TestFlowAttackAuthorizeRequestSizeBounded(t *testing.T) {
 	b := h.browser(t).stopAtLogin()
 
 	form := url.Values{"client_id": {cfg.ClientID}, "redirect_uri": {webCallback}, "response_type": {"code"}, "scope": {"openid"},
-		"state": {"state-rv06"}, "code_challenge": {oauth2.S256ChallengeFromVerifier(oauth2.GenerateVerifier())},
+		"state": {"state-at06"}, "code_challenge": {oauth2.S256ChallengeFromVerifier(oauth2.GenerateVerifier())},
 		"code_challenge_method": {"S256"}, "padding": {strings.Repeat("A", 48<<10)}}
 	res, _ := b.post(testIssuer+"acme/oauth2/auth", form)
 	if !isRedirectTo(res, testLoginURL) {
@@ -357,7 +360,7 @@ func TestFlowAttackRefreshRecomputesPermissions(t *testing.T) {
 	}
 }
 
-// Checked and fine: challenges, verifiers and login session cookies are
+// Challenges, verifiers and login session cookies are
 // their tenant's.
 func TestFlowAttackFlowsStayInTheirTenant(t *testing.T) {
 	t.Parallel()
@@ -373,7 +376,7 @@ func TestFlowAttackFlowsStayInTheirTenant(t *testing.T) {
 	verifier := oauth2.GenerateVerifier()
 	b := h.browser(t)
 
-	res, _ := b.get(acme.AuthCodeURL("state-rv07", oauth2.S256ChallengeOption(verifier)))
+	res, _ := b.get(acme.AuthCodeURL("state-at07", oauth2.S256ChallengeOption(verifier)))
 	lc := location(t, res).Query().Get("login_challenge")
 	h.call(t, "GET", "/t/beta/admin/login-requests/"+url.PathEscape(lc), nil).want(t, 404)
 	h.call(t, "POST", "/t/beta/admin/login-requests/"+url.PathEscape(lc)+"/accept", map[string]any{"subject": "x"}).want(t, 404)
@@ -417,20 +420,20 @@ func TestFlowAttackFlowsStayInTheirTenant(t *testing.T) {
 	}
 	bu, _ := url.Parse(testIssuer + "beta/")
 	b.c.Jar.SetCookies(bu, []*http.Cookie{{Name: "clavis_login_beta", Value: sess.Value, Path: "/t/beta/"}})
-	res, _ = b.get(beta.AuthCodeURL("state-rv07", oauth2.SetAuthURLParam("prompt", "none"), oauth2.S256ChallengeOption(verifier)))
+	res, _ = b.get(beta.AuthCodeURL("state-at07", oauth2.SetAuthURLParam("prompt", "none"), oauth2.S256ChallengeOption(verifier)))
 	if q := arrived(t, res, webCallback); q.Get("error") != "login_required" {
 		t.Errorf("acme's login session at beta: %v", q)
 	}
 	// A forged cookie at acme: a login is asked.
 	b2 := h.browser(t)
 	b2.c.Jar.SetCookies(base, []*http.Cookie{{Name: sess.Name, Value: strings.Split(sess.Value, ".")[0] + ".AAAAAAAAAAAAAAAAAAAAAA", Path: "/t/acme/"}})
-	res, _ = b2.get(acme.AuthCodeURL("state-rv07", oauth2.SetAuthURLParam("prompt", "none"), oauth2.S256ChallengeOption(verifier)))
+	res, _ = b2.get(acme.AuthCodeURL("state-at07", oauth2.SetAuthURLParam("prompt", "none"), oauth2.S256ChallengeOption(verifier)))
 	if q := arrived(t, res, webCallback); q.Get("error") != "login_required" {
 		t.Errorf("forged login session cookie: %v", q)
 	}
 }
 
-// Checked and fine: the login application cannot set the server's own
+// The login application cannot set the server's own
 // claims, even in the ID token of a client that always gets user claims.
 func TestFlowAttackLoginAppCannotSetProtectedClaims(t *testing.T) {
 	t.Parallel()
@@ -444,7 +447,7 @@ func TestFlowAttackLoginAppCannotSetProtectedClaims(t *testing.T) {
 	cfg := clientConfig("acme", c, "openid")
 	verifier := oauth2.GenerateVerifier()
 	b := h.browser(t)
-	res := h.loginThroughApp(t, b, "acme", cfg.AuthCodeURL("state-rv08", oauth2.S256ChallengeOption(verifier), oauth2.SetAuthURLParam("nonce", "nonce-rv08")),
+	res := h.loginThroughApp(t, b, "acme", cfg.AuthCodeURL("state-at08", oauth2.S256ChallengeOption(verifier), oauth2.SetAuthURLParam("nonce", "nonce-rv08")),
 		map[string]any{"subject": "bob", "claims": map[string]any{
 			"iss": "https://evil.example.com", "sub": "root", "aud": "other", "exp": 9999999999, "iat": 1, "nbf": 1, "nonce": "evil",
 			"sid": "evil", "at_hash": "evil", "azp": "evil", "auth_time": 1, "acr": "evil", "amr": []string{"evil"}, "jti": "evil",
@@ -470,7 +473,7 @@ func TestFlowAttackLoginAppCannotSetProtectedClaims(t *testing.T) {
 	}
 }
 
-// Checked and fine: the development login page escapes what it shows.
+// The development login page escapes what it shows.
 func TestFlowAttackDevLoginPageEscapes(t *testing.T) {
 	t.Parallel()
 	h := startAdmin(t)
@@ -479,7 +482,7 @@ func TestFlowAttackDevLoginPageEscapes(t *testing.T) {
 	body["client_name"] = `<script>alert("name")</script>`
 	cfg := clientConfig("acme", h.createClient(t, "acme", body), "openid")
 	b := h.browser(t)
-	res, page := b.get(cfg.AuthCodeURL("state-rv09", oauth2.S256ChallengeOption(oauth2.GenerateVerifier()),
+	res, page := b.get(cfg.AuthCodeURL("state-at09", oauth2.S256ChallengeOption(oauth2.GenerateVerifier()),
 		oauth2.SetAuthURLParam("login_hint", `"><script>alert("hint")</script>`)))
 	if res.StatusCode != 200 || !strings.Contains(page, "Sign in to") {
 		t.Fatalf("login page %d %s", res.StatusCode, page)
@@ -489,7 +492,7 @@ func TestFlowAttackDevLoginPageEscapes(t *testing.T) {
 	}
 }
 
-// Checked and fine: a refresh fails once the client is deactivated, its
+// A refresh fails once the client is deactivated, its
 // tenant suspended, or a granted scope taken from the client.
 func TestFlowAttackRefreshAfterChanges(t *testing.T) {
 	t.Parallel()
@@ -522,7 +525,7 @@ func TestFlowAttackRefreshAfterChanges(t *testing.T) {
 	}
 }
 
-// Checked and fine: revoking a refresh token revokes its grant (its
+// Revoking a refresh token revokes its grant (its
 // access tokens too); another client cannot revoke it.
 func TestFlowAttackRevokeRefreshTokenRevokesGrant(t *testing.T) {
 	t.Parallel()
@@ -602,7 +605,7 @@ func TestFlowAttackConcurrentCodeReuseRevokesGrant(t *testing.T) {
 	}
 }
 
-// Checked and fine: of concurrent refreshes with one refresh token, at
+// Of concurrent refreshes with one refresh token, at
 // most one succeeds, and the reuse revokes the family.
 func TestFlowAttackConcurrentRefreshReuseRevokesFamily(t *testing.T) {
 	t.Parallel()
@@ -633,7 +636,7 @@ func TestFlowAttackConcurrentRefreshReuseRevokesFamily(t *testing.T) {
 	}
 }
 
-// Checked and fine: errors reach only an exactly registered redirect
+// Errors reach only an exactly registered redirect
 // URI; logout redirects only to the named client's registered URIs.
 func TestFlowAttackNoOpenRedirects(t *testing.T) {
 	t.Parallel()
@@ -657,7 +660,7 @@ func TestFlowAttackNoOpenRedirects(t *testing.T) {
 		func(q url.Values) {},
 	} {
 		q := url.Values{"client_id": {loop["client_id"].(string)}, "redirect_uri": {"http://127.0.0.1:4444/cb"}, "response_type": {"code"},
-			"scope": {"openid"}, "state": {"state-rv10"}, "code_challenge": {oauth2.S256ChallengeFromVerifier(oauth2.GenerateVerifier())},
+			"scope": {"openid"}, "state": {"state-at10"}, "code_challenge": {oauth2.S256ChallengeFromVerifier(oauth2.GenerateVerifier())},
 			"code_challenge_method": {"S256"}}
 		change(q)
 		res, _ := b.get(testIssuer + "acme/oauth2/auth?" + q.Encode())
@@ -680,7 +683,7 @@ func TestFlowAttackNoOpenRedirects(t *testing.T) {
 	}
 }
 
-// Checked and fine: userinfo answers only for access tokens of a user's
+// Userinfo answers only for access tokens of a user's
 // grant, at their own tenant.
 func TestFlowAttackUserinfoRefusesClientTokens(t *testing.T) {
 	t.Parallel()
@@ -723,7 +726,7 @@ func TestFlowAttackHybridCodeTokenExchange(t *testing.T) {
 	for _, rt := range []string{"code token", "code id_token token"} {
 		verifier := oauth2.GenerateVerifier()
 		q := url.Values{"client_id": {cfg.ClientID}, "redirect_uri": {webCallback}, "response_type": {rt}, "scope": {"openid"},
-			"state": {"state-rv11"}, "nonce": {"nonce-rv11"}, "code_challenge": {oauth2.S256ChallengeFromVerifier(verifier)},
+			"state": {"state-at11"}, "nonce": {"nonce-rv11"}, "code_challenge": {oauth2.S256ChallengeFromVerifier(verifier)},
 			"code_challenge_method": {"S256"}}
 		res, _ := b.stopAtLogin().get(testIssuer + "acme/oauth2/auth?" + q.Encode())
 		lc := challengeOf(t, res, "login")
@@ -753,19 +756,15 @@ func TestFlowAttackHybridCodeTokenExchange(t *testing.T) {
 func TestFlowAttackLogoutWithoutHintAsksUser(t *testing.T) {
 	t.Parallel()
 	h := startAdmin(t)
-	h.createTenant(t, "acme")
-	h.withLoginApp(t, "acme")
-	body := webClient("urn:acme/own")
-	body["first_party"] = true
-	cfg := clientConfig("acme", h.createClient(t, "acme", body), "openid")
+	cfg := h.firstPartyWithLoginApp(t)
 	verifier := oauth2.GenerateVerifier()
 	b := h.browser(t)
-	res := h.loginThroughApp(t, b, "acme", cfg.AuthCodeURL("state-rv12", oauth2.S256ChallengeOption(verifier)), map[string]any{"subject": "bob", "remember": true})
+	res := h.loginThroughApp(t, b, "acme", cfg.AuthCodeURL("state-at12", oauth2.S256ChallengeOption(verifier)), map[string]any{"subject": "bob", "remember": true})
 	arrived(t, res, webCallback)
 
 	// A page elsewhere sends the browser to the logout endpoint.
 	b.get(testIssuer + "acme/oauth2/logout")
-	res, _ = b.get(cfg.AuthCodeURL("state-rv12", oauth2.SetAuthURLParam("prompt", "none"), oauth2.S256ChallengeOption(verifier)))
+	res, _ = b.get(cfg.AuthCodeURL("state-at12", oauth2.SetAuthURLParam("prompt", "none"), oauth2.S256ChallengeOption(verifier)))
 	if q := arrived(t, res, webCallback); q.Get("code") == "" {
 		t.Errorf("a bare GET of the logout endpoint ended the login session without asking the user: %v", q)
 	}
@@ -789,7 +788,7 @@ func TestFlowAttackResponseModes(t *testing.T) {
 	advertised := anyStrings(meta["response_modes_supported"])
 	run := func(rt, mode string) (*http.Response, string) {
 		q := url.Values{"client_id": {c["client_id"].(string)}, "redirect_uri": {webCallback}, "response_type": {rt}, "scope": {"openid"},
-			"state": {"state-rv13"}, "nonce": {"nonce-rv13"}, "response_mode": {mode},
+			"state": {"state-at13"}, "nonce": {"nonce-rv13"}, "response_mode": {mode},
 			"code_challenge": {oauth2.S256ChallengeFromVerifier(oauth2.GenerateVerifier())}, "code_challenge_method": {"S256"}}
 		res, page := b.stopAtLogin().get(testIssuer + "acme/oauth2/auth?" + q.Encode())
 		if res.StatusCode/100 != 3 || !strings.Contains(res.Header.Get("Location"), "/dev/login") {
