@@ -70,7 +70,7 @@ func startAdmin(t *testing.T) *adminHarness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cs, err := tenants.NewClients(store, tenants.WithLogger(log), tenants.WithCatalogues(rm))
+	cs, err := tenants.NewClients(store, tenants.WithLogger(log), tenants.WithCatalogues(rm), tenants.WithSecretSealer(keys))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -288,7 +288,7 @@ func TestAuthorizationServerMetadata(t *testing.T) {
 	}
 	if m["issuer"] != testIssuer+"acme" || m["token_endpoint"] != testIssuer+"acme/oauth2/token" || m["jwks_uri"] != testIssuer+"acme/jwks.json" ||
 		!slices.Equal(anyStrings(m["grant_types_supported"]), []string{"authorization_code", "refresh_token", "client_credentials", "implicit"}) ||
-		!slices.Equal(anyStrings(m["token_endpoint_auth_methods_supported"]), []string{"client_secret_basic", "client_secret_post", "private_key_jwt", "none"}) ||
+		!slices.Equal(anyStrings(m["token_endpoint_auth_methods_supported"]), []string{"client_secret_basic", "client_secret_post", "client_secret_jwt", "private_key_jwt", "none"}) ||
 		m["authorization_endpoint"] != testIssuer+"acme/oauth2/auth" || m["userinfo_endpoint"] != testIssuer+"acme/oauth2/userinfo" ||
 		!slices.Equal(anyStrings(m["id_token_signing_alg_values_supported"]), []string{"ES256"}) ||
 		!slices.Contains(anyStrings(m["token_endpoint_auth_signing_alg_values_supported"]), "ES256") ||
@@ -899,4 +899,76 @@ func TestOAuthHardening(t *testing.T) {
 			}
 		}
 	}
+}
+
+func TestClientSecretJWT(t *testing.T) {
+	t.Parallel()
+	h := startAdmin(t)
+	h.createTenant(t, "acme")
+	created := h.createClient(t, "acme", map[string]any{"type": "m2m", "client_name": "MACed", "code": "urn:acme/maced",
+		"grant_types": []string{"client_credentials"}, "token_endpoint_auth_method": "client_secret_jwt"})
+	id, secret := created["client_id"].(string), created["client_secret"].(string)
+	key := func(alg, secret string) jose.JSONWebKey {
+		return jose.JSONWebKey{Key: []byte(secret), Algorithm: alg}
+	}
+	aud := testIssuer + "acme/oauth2/token"
+	form := func(a string) url.Values {
+		return url.Values{"grant_type": {"client_credentials"}, "client_assertion_type": {"urn:ietf:params:oauth:client-assertion-type:jwt-bearer"},
+			"client_assertion": {a}}
+	}
+	// An assertion MACed with the secret (RFC 7523, OpenID Connect Core §9).
+	a := assertion(t, key("HS256", secret), id, aud, "jti-1", time.Now().Add(time.Minute))
+	tok := h.tokenCall(t, "acme", form(a)).want(t, 200).object(t)["access_token"].(string)
+	if claims, _ := h.verify(t, "acme", tok); claims["client_id"] != id {
+		t.Errorf("claims = %v", claims)
+	}
+	h.tokenCall(t, "acme", form(assertion(t, key("HS512", secret), id, aud, "jti-2", time.Now().Add(time.Minute)))).want(t, 200)
+	// The same client introspects with it.
+	in := form(assertion(t, key("HS256", secret), id, aud, "jti-3", time.Now().Add(time.Minute)))
+	in.Del("grant_type")
+	in.Set("token", tok)
+	if got := h.formCall(t, "acme", "introspect", in).want(t, 200).object(t); got["active"] != true {
+		t.Errorf("introspection = %v", got)
+	}
+
+	// Replayed, and every other bad assertion: invalid_client.
+	before := h.head(t)
+	wantOAuthError(t, h.tokenCall(t, "acme", form(a)), 401, "invalid_client")
+	for name, bad := range map[string]string{
+		"another secret":   assertion(t, key("HS256", secret+"x"), id, aud, "jti-4", time.Now().Add(time.Minute)),
+		"wrong audience":   assertion(t, key("HS256", secret), id, testIssuer+"beta/oauth2/token", "jti-5", time.Now().Add(time.Minute)),
+		"expired":          assertion(t, key("HS256", secret), id, aud, "jti-6", time.Now().Add(-time.Minute)),
+		"too long-lived":   assertion(t, key("HS256", secret), id, aud, "jti-7", time.Now().Add(2*time.Hour)),
+		"no jti":           assertion(t, key("HS256", secret), id, aud, "", time.Now().Add(time.Minute)),
+		"unknown client":   assertion(t, key("HS256", secret), "someone-else", aud, "jti-8", time.Now().Add(time.Minute)),
+		"the secret alone": "",
+	} {
+		f := form(bad)
+		if bad == "" {
+			f = url.Values{"grant_type": {"client_credentials"}, "client_id": {id}, "client_secret": {secret}}
+		}
+		t.Run(name, func(t *testing.T) { wantOAuthError(t, h.tokenCall(t, "acme", f), 401, "invalid_client") })
+	}
+	// HTTP Basic with the secret: not the client's method.
+	wantOAuthError(t, h.tokenCall(t, "acme", url.Values{"grant_type": {"client_credentials"}}, id, secret), 401, "invalid_client")
+	h.unchanged(t, before, "refused assertions")
+
+	// The secret is never in the client's history, hashed or sealed.
+	if hist := h.call(t, "GET", "/t/acme/admin/clients/"+id+"/history", nil).want(t, 200); strings.Contains(string(hist.body), secret) || strings.Contains(string(hist.body), "sealed$") {
+		t.Errorf("history shows the secret: %s", hist.body)
+	}
+
+	// A client that switches to client_secret_jwt has only hashed
+	// secrets: it authenticates with a MAC once it rotates.
+	basic := h.createClient(t, "acme", map[string]any{"type": "m2m", "client_name": "Switcher", "code": "urn:acme/switcher",
+		"grant_types": []string{"client_credentials"}})
+	bid, bsecret := basic["client_id"].(string), basic["client_secret"].(string)
+	h.call(t, "PATCH", "/t/acme/admin/clients/"+bid, map[string]any{"token_endpoint_auth_method": "client_secret_jwt"}, contentType("application/merge-patch+json")).want(t, 200)
+	wantOAuthError(t, h.tokenCall(t, "acme", form(assertion(t, key("HS256", bsecret), bid, aud, "jti-9", time.Now().Add(time.Minute)))), 401, "invalid_client")
+	rotated := h.call(t, "POST", "/t/acme/admin/clients/"+bid+"/secrets/rotate", map[string]any{"overlap_seconds": 0}).want(t, 200).object(t)
+	nsecret, _ := rotated["client_secret"].(string)
+	if nsecret == "" {
+		t.Fatalf("rotation answer %v", rotated)
+	}
+	h.tokenCall(t, "acme", form(assertion(t, key("HS256", nsecret), bid, aud, "jti-10", time.Now().Add(time.Minute)))).want(t, 200)
 }

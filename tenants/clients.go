@@ -103,8 +103,12 @@ func register(ctx context.Context, store eventstore.Store, cfg config, req Reque
 	var initial *client.Secret
 	if wantsSecret(s) {
 		sec := cfg.newSecret()
+		stored, err := cfg.storedSecret(tenant, id, s.TokenEndpointAuthMethod, sec.Value)
+		if err != nil {
+			return ClientResult{}, err
+		}
 		secret = &sec
-		initial = &client.Secret{ID: sec.ID, Hash: HashSecret(sec.Value)}
+		initial = &client.Secret{ID: sec.ID, Hash: stored}
 	}
 	steps := []step{func(a *client.Client) ([]domain.Event, error) {
 		if a.Version() != 0 {
@@ -141,19 +145,27 @@ func (c *Clients) Update(ctx context.Context, req Request, tenant, id string, p 
 		if expectedVersion != 0 && a.Version() != 0 && !a.Deleted() && a.Version() != expectedVersion {
 			return nil, nil, &eventstore.ConflictError{Stream: ClientStream(tenant, id), Expected: expectedVersion, Actual: a.Version()}
 		}
-		return c.update(a, p, cat, now)
+		return c.update(tenant, a, p, cat, now)
 	})
 }
 
 // update decides a patch, adding a new secret when the result needs one
 // that the client lacks.
-func (c *Clients) update(a *client.Client, p client.Patch, cat scope.Catalogue, now time.Time) ([]domain.Event, *Secret, error) {
+func (c *Clients) update(tenant string, a *client.Client, p client.Patch, cat scope.Catalogue, now time.Time) ([]domain.Event, *Secret, error) {
 	events, err := a.Update(p, cat, now)
 	if !needsSecret(err) {
 		return events, nil, err
 	}
 	sec := c.cfg.newSecret()
-	p.NewSecret = &client.Secret{ID: sec.ID, Hash: HashSecret(sec.Value)}
+	method := a.Settings().TokenEndpointAuthMethod
+	if p.TokenEndpointAuthMethod != nil {
+		method = *p.TokenEndpointAuthMethod
+	}
+	stored, err := c.cfg.storedSecret(tenant, a.ID(), method, sec.Value)
+	if err != nil {
+		return nil, nil, err
+	}
+	p.NewSecret = &client.Secret{ID: sec.ID, Hash: stored}
 	events, err = a.Update(p, cat, now)
 	if err != nil {
 		return nil, nil, err
@@ -168,7 +180,11 @@ func (c *Clients) update(a *client.Client, p client.Patch, cat scope.Catalogue, 
 func (c *Clients) AddSecret(ctx context.Context, req Request, tenant, id, description string, expiresAt *time.Time) (ClientResult, error) {
 	return c.command(ctx, req, "add secret", tenant, id, false, func(a *client.Client, _ scope.Catalogue, now time.Time) ([]domain.Event, *Secret, error) {
 		sec := c.cfg.newSecret()
-		events, err := a.AddSecret(client.Secret{ID: sec.ID, Hash: HashSecret(sec.Value), ExpiresAt: expiresAt, Description: description}, now)
+		stored, err := c.cfg.storedSecret(tenant, a.ID(), a.Settings().TokenEndpointAuthMethod, sec.Value)
+		if err != nil {
+			return nil, nil, err
+		}
+		events, err := a.AddSecret(client.Secret{ID: sec.ID, Hash: stored, ExpiresAt: expiresAt, Description: description}, now)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -193,7 +209,11 @@ func (c *Clients) RevokeSecret(ctx context.Context, req Request, tenant, id, sec
 func (c *Clients) RotateSecret(ctx context.Context, req Request, tenant, id string, overlap time.Duration) (ClientResult, error) {
 	return c.command(ctx, req, "rotate secret", tenant, id, false, func(a *client.Client, _ scope.Catalogue, now time.Time) ([]domain.Event, *Secret, error) {
 		sec := c.cfg.newSecret()
-		events, err := a.RotateSecret(client.Secret{ID: sec.ID, Hash: HashSecret(sec.Value)}, overlap, now)
+		stored, err := c.cfg.storedSecret(tenant, a.ID(), a.Settings().TokenEndpointAuthMethod, sec.Value)
+		if err != nil {
+			return nil, nil, err
+		}
+		events, err := a.RotateSecret(client.Secret{ID: sec.ID, Hash: stored}, overlap, now)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -261,8 +281,12 @@ func (c *Clients) Clone(ctx context.Context, req Request, tenant, id, name, code
 	var initial *client.Secret
 	if wantsSecret(src.Settings()) {
 		sec := c.cfg.newSecret()
+		stored, err := c.cfg.storedSecret(tenant, newID, src.Settings().TokenEndpointAuthMethod, sec.Value)
+		if err != nil {
+			return ClientResult{}, err
+		}
 		secret = &sec
-		initial = &client.Secret{ID: sec.ID, Hash: HashSecret(sec.Value)}
+		initial = &client.Secret{ID: sec.ID, Hash: stored}
 	}
 	agg, res, err := execClient(ctx, c.store, c.cfg, meta, ClientStream(tenant, newID), func(a *client.Client) ([]domain.Event, error) {
 		if a.Version() != 0 {

@@ -24,7 +24,10 @@
 // Client secrets are generated here, never accepted from callers: 256
 // bits from crypto/rand, written "cls_" + base64url so that secret
 // scanners recognise a leaked one ([NewSecret]). Only [HashSecret]'s
-// "sha256$…" form is ever handed to the domain and stored; the plaintext
+// "sha256$…" form is ever handed to the domain and stored — or, for a
+// client authenticating with client_secret_jwt, whose secret the server
+// must read back to check a MAC, the secret sealed by the
+// [WithSecretSealer] sealer ("sealed$…"); the plaintext
 // is returned once, in a [Secret] whose String and LogValue redact it, and
 // is never logged, put in an error or in an event. [VerifySecret] compares
 // in constant time.

@@ -277,7 +277,7 @@ func (c *Clients) applyImport(ctx context.Context, req Request, tenant string, c
 		return r, res.Position, nil
 	}
 	res, err := c.command(ctx, req, "import client", tenant, r.ClientID, false, func(a *client.Client, _ scope.Catalogue, now time.Time) ([]domain.Event, *Secret, error) {
-		events, secret, err := c.update(a, patchOf(p.in.settings), cat, now)
+		events, secret, err := c.update(tenant, a, patchOf(p.in.settings), cat, now)
 		if err != nil {
 			return nil, nil, err
 		}

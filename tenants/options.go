@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/clavisiam/clavis/domain/client"
 	"github.com/clavisiam/clavis/eventstore"
 )
 
@@ -57,7 +58,8 @@ type config struct {
 	clientID   func() string
 	secretID   func() string
 	log        *slog.Logger
-	catalogues Catalogues // only Clients uses it; nil means the store's
+	catalogues Catalogues   // only Clients uses it; nil means the store's
+	sealer     SecretSealer // only Clients uses it; nil: secrets are only hashed
 }
 
 func newConfig(opts []Option) (config, error) {
@@ -141,6 +143,36 @@ func WithLogger(l *slog.Logger) Option {
 		c.log = l
 		return nil
 	}
+}
+
+// SecretSealer seals the secrets of clients that authenticate with
+// client_secret_jwt, whose secret the server must be able to read back
+// (signing.Keyring is one).
+type SecretSealer interface {
+	SealSecret(tenant, clientID, secret string) (string, error)
+}
+
+// WithSecretSealer makes [Clients] keep the secrets of client_secret_jwt
+// clients sealed with s instead of hashed; without it those clients'
+// secrets are hashed like any other, and client_secret_jwt cannot work.
+func WithSecretSealer(s SecretSealer) Option {
+	return func(c *config) error {
+		if s == nil {
+			return errors.New("WithSecretSealer: nil sealer")
+		}
+		c.sealer = s
+		return nil
+	}
+}
+
+// storedSecret is the form in which a secret of client clientID of
+// tenant, authenticating with method, is kept: sealed for
+// client_secret_jwt when a sealer is configured, hashed otherwise.
+func (c config) storedSecret(tenant, clientID string, method client.AuthMethod, value string) (string, error) {
+	if method == client.AuthClientSecretJWT && c.sealer != nil {
+		return c.sealer.SealSecret(tenant, clientID, value)
+	}
+	return HashSecret(value), nil
 }
 
 // WithCatalogues makes [Clients] read each tenant's scope catalogue from

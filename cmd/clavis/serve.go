@@ -204,7 +204,7 @@ func adminAPI(cfg Config, store backend, commands eventstore.Store, token string
 	if err != nil {
 		return httpapi.Admin{}, nil, err
 	}
-	cs, err := tenants.NewClients(commands, tenants.WithLogger(log), tenants.WithCatalogues(rm))
+	cs, err := tenants.NewClients(commands, tenants.WithLogger(log), tenants.WithCatalogues(rm), tenants.WithSecretSealer(keys))
 	if err != nil {
 		return httpapi.Admin{}, nil, err
 	}

@@ -67,7 +67,7 @@ func (p *Provider) Metadata(slug string, scopes, algs []string) Metadata {
 		m.PromptValuesSupported = []string{"none", "login", "consent"}
 	}
 	if p.assertions != nil {
-		m.TokenEndpointAuthSigningAlgs = slices.Clone(assertionAlgs)
+		m.TokenEndpointAuthSigningAlgs = append(slices.Clone(assertionAlgs), secretAssertionAlgs...)
 	}
 	if p.revoked != nil {
 		m.RevocationEndpoint = issuer + "/oauth2/revoke"
@@ -84,7 +84,7 @@ func (p *Provider) Metadata(slug string, scopes, algs []string) Metadata {
 func (p *Provider) authMethods() []string {
 	m := []string{string(client.AuthClientSecretBasic), string(client.AuthClientSecretPost)}
 	if p.assertions != nil {
-		m = append(m, string(client.AuthPrivateKeyJWT))
+		m = append(m, string(client.AuthClientSecretJWT), string(client.AuthPrivateKeyJWT))
 	}
 	return m
 }

@@ -26,6 +26,7 @@ package oauth
 import (
 	"context"
 	"crypto/sha256"
+	"crypto/subtle"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -111,7 +112,7 @@ func New(dir Directory, keys *signing.Keyring, publicURL string, log *slog.Logge
 		}
 	}
 
-	cfg := &config{Config: &fosite.Config{
+	cfg := &config{p: p, Config: &fosite.Config{
 		AccessTokenLifespan: time.Hour,
 		ScopeStrategy:       fosite.ExactScopeStrategy,
 		// A token's audience follows from its scopes: requests naming an
@@ -160,6 +161,7 @@ func New(dir Directory, keys *signing.Keyring, publicURL string, log *slog.Logge
 		}
 	}
 	p.fosite = fosite.NewOAuth2Provider(store, cfg)
+	cfg.ClientAuthenticationStrategy = p.authenticateClient
 	return p, nil
 }
 
@@ -486,6 +488,7 @@ func appendNew(list []string, v string) []string {
 // from the request's context.
 type config struct {
 	*fosite.Config
+	p *Provider
 }
 
 // GetAccessTokenIssuer is the request's tenant's issuer.
@@ -526,18 +529,30 @@ func (c *config) GetEnablePKCEPlainChallengeMethod(ctx context.Context) bool {
 	return false
 }
 
-// GetSecretsHasher verifies client secrets against their SHA-256 hashes.
-func (c *config) GetSecretsHasher(context.Context) fosite.Hasher { return secretHasher{} }
+// GetSecretsHasher verifies client secrets against their stored forms.
+func (c *config) GetSecretsHasher(context.Context) fosite.Hasher { return secretHasher{p: c.p} }
 
-// secretHasher compares a presented secret with a stored "sha256$…" hash
-// in constant time (tenants.VerifySecret).
-type secretHasher struct{}
+// secretHasher compares a presented secret with a stored one
+// (Provider.verifySecret) of the request's client.
+type secretHasher struct{ p *Provider }
 
-func (secretHasher) Compare(_ context.Context, hash, data []byte) error {
-	if len(hash) == 0 || !tenants.VerifySecret(string(hash), string(data)) {
+func (h secretHasher) Compare(ctx context.Context, hash, data []byte) error {
+	r, err := requestOf(ctx)
+	if err != nil || r.client == nil || len(hash) == 0 || !h.p.verifySecret(r.tenant.Slug, r.client.GetID(), string(hash), string(data)) {
 		return errors.New("secret mismatch")
 	}
 	return nil
+}
+
+// verifySecret reports, in constant time, whether secret is the one
+// stored as stored for client clientID of tenant: a "sha256$…" hash
+// (tenants.VerifySecret), or a secret sealed for client_secret_jwt.
+func (p *Provider) verifySecret(tenant, clientID, stored, secret string) bool {
+	if !strings.HasPrefix(stored, signing.SealedSecretPrefix) {
+		return tenants.VerifySecret(stored, secret)
+	}
+	opened, err := p.keys.OpenSecret(tenant, clientID, stored)
+	return err == nil && subtle.ConstantTimeCompare([]byte(opened), []byte(secret)) == 1
 }
 
 func (secretHasher) Hash(_ context.Context, data []byte) ([]byte, error) {

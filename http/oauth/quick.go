@@ -11,7 +11,6 @@ import (
 
 	"github.com/clavisiam/clavis/domain/client"
 	"github.com/clavisiam/clavis/projections"
-	"github.com/clavisiam/clavis/tenants"
 )
 
 // Form is a request's form parameters, each visited once per
@@ -90,7 +89,7 @@ func (p *Provider) QuickClientCredentials(ctx context.Context, slug, authorizati
 	}
 	s := v.Settings
 	if s.TokenEndpointAuthMethod != method || s.AccessTokenType != client.AccessTokenJWT ||
-		!slices.Contains(s.GrantTypes, client.GrantClientCredentials) || !p.secretVerifies(v, secret) {
+		!slices.Contains(s.GrantTypes, client.GrantClientCredentials) || !p.secretVerifies(slug, v, secret) {
 		return nil, false
 	}
 	granted := slices.Clone(s.DefaultScopes)
@@ -142,10 +141,10 @@ func (p *Provider) QuickClientCredentials(ctx context.Context, slug, authorizati
 
 // secretVerifies reports whether secret is one of v's live secrets, in
 // constant time for each.
-func (p *Provider) secretVerifies(v projections.ClientView, secret string) bool {
+func (p *Provider) secretVerifies(tenant string, v projections.ClientView, secret string) bool {
 	now, found := p.now(), false
 	for _, s := range v.Secrets {
-		if (s.ExpiresAt == nil || now.Before(*s.ExpiresAt)) && tenants.VerifySecret(s.Hash, secret) {
+		if (s.ExpiresAt == nil || now.Before(*s.ExpiresAt)) && p.verifySecret(tenant, v.ClientID, s.Hash, secret) {
 			found = true
 		}
 	}

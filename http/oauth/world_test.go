@@ -46,7 +46,7 @@ func newWorld(tb testing.TB) *world {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	cs, err := tenants.NewClients(store, tenants.WithCatalogues(rm))
+	cs, err := tenants.NewClients(store, tenants.WithCatalogues(rm), tenants.WithSecretSealer(keys))
 	if err != nil {
 		tb.Fatal(err)
 	}

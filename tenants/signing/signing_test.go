@@ -282,3 +282,38 @@ func TestRegistrationTokensAreNotReferenceTokens(t *testing.T) {
 		t.Errorf("OpenRegistration = %s, %v", got, err)
 	}
 }
+
+// TestSealedSecrets seals a client_secret_jwt client's secret: it opens
+// for its tenant and client only, with the keyring's master keys, and is
+// no reference token.
+func TestSealedSecrets(t *testing.T) {
+	old, next := master(t), master(t)
+	ring := keyring(t, old)
+	sealed, err := ring.SealSecret("acme", "c1", "cls_secret")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(sealed, signing.SealedSecretPrefix) || strings.Contains(sealed, "cls_secret") {
+		t.Fatalf("sealed %q", sealed)
+	}
+	if got, err := ring.OpenSecret("acme", "c1", sealed); err != nil || got != "cls_secret" {
+		t.Fatalf("OpenSecret = %q, %v", got, err)
+	}
+	if got, err := keyring(t, next, old).OpenSecret("acme", "c1", sealed); err != nil || got != "cls_secret" {
+		t.Errorf("after a master key rotation: %q, %v", got, err)
+	}
+	for name, open := range map[string]func() (string, error){
+		"another client": func() (string, error) { return ring.OpenSecret("acme", "c2", sealed) },
+		"another tenant": func() (string, error) { return ring.OpenSecret("beta", "c1", sealed) },
+		"another master": func() (string, error) { return keyring(t, next).OpenSecret("acme", "c1", sealed) },
+		"a hash":         func() (string, error) { return ring.OpenSecret("acme", "c1", "sha256$abc") },
+		"as a reference": func() (string, error) {
+			b, err := ring.OpenReference("acme", strings.TrimPrefix(sealed, signing.SealedSecretPrefix))
+			return string(b), err
+		},
+	} {
+		if got, err := open(); err == nil {
+			t.Errorf("%s opened: %q", name, got)
+		}
+	}
+}

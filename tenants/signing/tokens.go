@@ -147,3 +147,35 @@ func hmacSecret(m masterKey) []byte {
 	h.Write([]byte("clavis hmac tokens v1"))
 	return h.Sum(nil)
 }
+
+// SealedSecretPrefix starts the stored form of a client secret kept
+// sealed rather than hashed: a client authenticating with
+// client_secret_jwt proves it holds the secret by an HMAC the server
+// must recompute, so the server needs the secret itself.
+const SealedSecretPrefix = "sealed$"
+
+// SealSecret seals client clientID's secret of tenant slug: the result,
+// which starts with [SealedSecretPrefix], opens only for that tenant and
+// client, and only with this keyring's master keys.
+func (k *Keyring) SealSecret(slug, clientID, secret string) (string, error) {
+	sealed, err := k.sealOpaque(secretAAD(clientID), slug, []byte(secret))
+	if err != nil {
+		return "", err
+	}
+	return SealedSecretPrefix + sealed, nil
+}
+
+// OpenSecret opens what SealSecret sealed for tenant slug and client
+// clientID, or fails wrapping [ErrReference].
+func (k *Keyring) OpenSecret(slug, clientID, sealed string) (string, error) {
+	body, ok := strings.CutPrefix(sealed, SealedSecretPrefix)
+	if !ok {
+		return "", ErrReference
+	}
+	secret, err := k.openOpaque(secretAAD(clientID), slug, body)
+	return string(secret), err
+}
+
+func secretAAD(clientID string) func(string) []byte {
+	return func(slug string) []byte { return []byte("clavis client secret\x00" + slug + "\x00" + clientID) }
+}
