@@ -2,14 +2,12 @@ package httpapi
 
 import (
 	"context"
-	"encoding/base64"
 	"errors"
-	"net/url"
 	"slices"
-	"strings"
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/clavisiam/clavis/http/oauth"
 	"github.com/clavisiam/clavis/projections"
 )
 
@@ -89,16 +87,7 @@ func (s *Server) tenantAllows(ctx context.Context, slug, origin string) bool {
 // requestClientID is the client a request to an OAuth endpoint names:
 // the user of its HTTP Basic credentials, or its client_id parameter.
 func requestClientID(c *fiber.Ctx) string {
-	if scheme, creds, ok := strings.Cut(c.Get(fiber.HeaderAuthorization), " "); ok && strings.EqualFold(scheme, "Basic") {
-		raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(creds))
-		if err != nil {
-			return ""
-		}
-		user, _, _ := strings.Cut(string(raw), ":")
-		id, err := url.QueryUnescape(user)
-		if err != nil {
-			return ""
-		}
+	if id, _, ok := oauth.BasicCredentials(c.Get(fiber.HeaderAuthorization)); ok {
 		return id
 	}
 	return string(c.Request().PostArgs().Peek("client_id")) // the body only, as fosite reads it

@@ -385,8 +385,7 @@ func (p *Provider) sendToLoginApp(ctx context.Context, w http.ResponseWriter, r 
 		p.writeAuthorizeError(ctx, w, ar, fosite.ErrServerError.WithWrap(err))
 		return
 	}
-	http.SetCookie(w, &http.Cookie{Name: flowCookie(fl.ID), Value: secret, Path: "/t/" + req.tenant.Slug + "/oauth2/auth",
-		MaxAge: int(flowLifetime / time.Second), HttpOnly: true, Secure: strings.HasPrefix(req.issuer, "https://"), SameSite: http.SameSiteLaxMode})
+	setCookie(w, req.issuer, flowCookie(fl.ID), secret, "/oauth2/auth", int(flowLifetime/time.Second))
 	p.redirectToLoginApp(ctx, w, r, ar, fl, kind)
 }
 

@@ -84,11 +84,8 @@ func (p *Provider) startLoginSession(ctx context.Context, w http.ResponseWriter,
 		return err
 	}
 	fl.SessionID = sess.ID
-	http.SetCookie(w, &http.Cookie{
-		Name: cookieName(req.tenant.Slug), Value: sess.ID + "." + p.challengeMAC(req.tenant.Slug, "session", sess.ID),
-		Path: "/t/" + req.tenant.Slug + "/", Expires: sess.Expires, HttpOnly: true,
-		Secure: strings.HasPrefix(req.issuer, "https://"), SameSite: http.SameSiteLaxMode,
-	})
+	setCookie(w, req.issuer, cookieName(req.tenant.Slug), sess.ID+"."+p.challengeMAC(req.tenant.Slug, "session", sess.ID), "/",
+		int(life/time.Second))
 	return nil
 }
 
@@ -162,8 +159,7 @@ func (p *Provider) ServeLogout(w http.ResponseWriter, r *http.Request, slug stri
 			return nil
 		}
 	}
-	http.SetCookie(w, &http.Cookie{Name: cookieName(slug), Value: "", Path: "/t/" + slug + "/", MaxAge: -1, HttpOnly: true,
-		Secure: strings.HasPrefix(p.Issuer(slug), "https://"), SameSite: http.SameSiteLaxMode})
+	setCookie(w, p.Issuer(slug), cookieName(slug), "", "/", -1)
 	w.Header().Set("Cache-Control", "no-store")
 	if target == "" {
 		logoutPage(w, http.StatusOK, "You are logged out.")
@@ -203,6 +199,20 @@ func confirmLogout(w http.ResponseWriter, slug string, form url.Values, confirm 
 	w.Header().Set("X-Frame-Options", "DENY")
 	w.WriteHeader(http.StatusOK)
 	_ = confirmPage.Execute(w, map[string]any{"Tenant": slug, "Form": keep, "Confirm": confirm})
+}
+
+// setCookie sets a cookie of the issuer's browser flows: under the
+// issuer's path (path below it), HttpOnly, SameSite=Lax (it must come
+// along on the top-level navigations back from the login application and
+// the client), Secure when the issuer is https; maxAge seconds, -1
+// deletes it.
+func setCookie(w http.ResponseWriter, issuer, name, value, path string, maxAge int) {
+	u, err := url.Parse(issuer)
+	if err != nil {
+		return
+	}
+	http.SetCookie(w, &http.Cookie{Name: name, Value: value, Path: u.Path + path, MaxAge: maxAge, HttpOnly: true,
+		Secure: u.Scheme == "https", SameSite: http.SameSiteLaxMode})
 }
 
 func logoutPage(w http.ResponseWriter, status int, msg string) {

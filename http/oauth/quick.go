@@ -70,7 +70,7 @@ func (p *Provider) QuickClientCredentials(ctx context.Context, slug, authorizati
 			return nil, false
 		}
 		var basic bool
-		if id, secret, basic = basicCredentials(authorization); !basic {
+		if id, secret, basic = BasicCredentials(authorization); !basic {
 			return nil, false
 		}
 		method = client.AuthClientSecretBasic
@@ -151,9 +151,9 @@ func (p *Provider) secretVerifies(tenant string, v projections.ClientView, secre
 	return found
 }
 
-// basicCredentials reads HTTP Basic credentials, each part
+// BasicCredentials reads HTTP Basic credentials, each part
 // form-urlencoded (RFC 6749 §2.3.1) as fosite reads them.
-func basicCredentials(authorization string) (id, secret string, ok bool) {
+func BasicCredentials(authorization string) (id, secret string, ok bool) {
 	scheme, creds, found := strings.Cut(authorization, " ")
 	if !found || !strings.EqualFold(scheme, "Basic") {
 		return "", "", false
