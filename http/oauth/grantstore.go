@@ -318,8 +318,10 @@ func (s *storage) RotateRefreshToken(ctx context.Context, requestID, sig string)
 		return err
 	}
 	if rec.Active {
-		rec.Active = false
-		if err = s.update(ctx, LifeGrant, "rt", sig, rec, rev); err == nil {
+		// What is left of a used token is what reuse detection needs:
+		// whose family it was. It stays as long as the bucket keeps it.
+		used := codeRecord{Request: storedRequest{ID: rec.Request.ID, RequestedAt: rec.Request.RequestedAt, ClientID: rec.Request.ClientID}}
+		if err = s.update(ctx, LifeGrant, "rt", sig, used, rev); err == nil {
 			return nil
 		}
 	}

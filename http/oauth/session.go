@@ -114,8 +114,10 @@ func (sr storedRequest) load(ctx context.Context, s *storage, into fosite.Sessio
 	if into == nil {
 		into = newSession()
 	}
-	if err := json.Unmarshal(sr.Session, into); err != nil {
-		return nil, fmt.Errorf("oauth: stored session: %w", err)
+	if len(sr.Session) > 0 { // a used refresh token keeps none
+		if err := json.Unmarshal(sr.Session, into); err != nil {
+			return nil, fmt.Errorf("oauth: stored session: %w", err)
+		}
 	}
 	return &fosite.Request{
 		ID: sr.ID, RequestedAt: sr.RequestedAt, Client: c,
