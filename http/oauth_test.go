@@ -972,3 +972,38 @@ func TestClientSecretJWT(t *testing.T) {
 	}
 	h.tokenCall(t, "acme", form(assertion(t, key("HS256", nsecret), bid, aud, "jti-10", time.Now().Add(time.Minute)))).want(t, 200)
 }
+
+// TestRevocationRateLimit: every revocation is kept in memory by every
+// node until its token would have expired, so a client may not revoke
+// without bound.
+func TestRevocationRateLimit(t *testing.T) {
+	t.Parallel()
+	h := startAdmin(t)
+	admin := h.createTenant(t, "acme")["admin_client"].(map[string]any)
+	id, secret := admin["client_id"].(string), admin["client_secret"].(string)
+	limited := ""
+	for i := range 130 {
+		tok, err := h.clientCredentials(t, "acme", id, secret, oauth2.AuthStyleInHeader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := h.revoke(t, "acme", tok.AccessToken, id, secret)
+		if r.status == http.StatusTooManyRequests {
+			if r.header.Get("Retry-After") == "" || r.object(t)["error"] != "temporarily_unavailable" {
+				t.Errorf("refusal %d %v %s", r.status, r.header, r.body)
+			}
+			limited = tok.AccessToken
+			break
+		}
+		if r.status != 200 || i >= 120 {
+			t.Fatalf("revocation %d: %d %s", i, r.status, r.body)
+		}
+	}
+	if limited == "" {
+		t.Fatal("never limited")
+	}
+	// The refused revocation changed nothing: the token still works.
+	if got := h.introspect(t, "acme", limited, id, secret).object(t); got["active"] != true {
+		t.Errorf("a token whose revocation was refused: %v", got)
+	}
+}

@@ -73,6 +73,8 @@ type Provider struct {
 	verified verifiedTokens
 	// revoked keeps revoked tokens; nil without WithRevocations.
 	revoked Revocations
+	// revocations limits each client's revocation rate.
+	revocations limiters
 	// assertions remembers used client assertions; nil without
 	// WithAssertions (and then private_key_jwt is refused).
 	assertions Assertions
@@ -372,6 +374,9 @@ func (p *Provider) credentialsGiven(ctx context.Context, w http.ResponseWriter, 
 // challenge RFC 6749 §5.2 requires.
 func (p *Provider) writeError(ctx context.Context, w http.ResponseWriter, r *http.Request, ar fosite.AccessRequester, err error) {
 	rfc := p.logServerError(ctx, "token endpoint", err)
+	if rfc != nil && rfc.CodeField == http.StatusTooManyRequests {
+		w.Header().Set("Retry-After", "1")
+	}
 	if rfc != nil && rfc.ErrorField == fosite.ErrInvalidClient.ErrorField {
 		if _, _, basic := r.BasicAuth(); basic {
 			req, _ := requestOf(ctx)

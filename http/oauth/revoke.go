@@ -13,6 +13,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/ory/fosite"
+	"golang.org/x/time/rate"
 )
 
 // Revocations keeps the access tokens revoked before they expired,
@@ -221,6 +222,9 @@ func (p *Provider) ServeRevoke(w http.ResponseWriter, r *http.Request, slug stri
 	case at.ClientID != c.GetID():
 		p.writeError(ctx, w, r, ar, fosite.ErrUnauthorizedClient.WithHint("The token was issued to another client."))
 		return nil
+	case !p.revocations.allow(slug + "\x00" + at.ClientID):
+		p.writeError(ctx, w, r, ar, errTooManyRevocations())
+		return nil
 	default:
 		if err := p.revoked.Revoke(ctx, slug, at.ID, at.Expiry); err != nil {
 			p.log.ErrorContext(ctx, "revoke", "tenant", slug, "error", err)
@@ -241,6 +245,7 @@ const refreshTokenPrefix = "ory_rt_"
 // access tokens issued from the same authorization.
 func (p *Provider) revokeRefreshToken(ctx context.Context, w http.ResponseWriter, r *http.Request, ar fosite.AccessRequester, clientID, token string) {
 	s := &storage{p: p}
+	req, _ := requestOf(ctx)
 	var rec codeRecord
 	_, err := s.get(ctx, LifeGrant, "rt", p.tokens.RefreshTokenSignature(ctx, token), &rec)
 	switch {
@@ -251,6 +256,9 @@ func (p *Provider) revokeRefreshToken(ctx context.Context, w http.ResponseWriter
 	case rec.Request.ClientID != clientID:
 		p.writeError(ctx, w, r, ar, fosite.ErrUnauthorizedClient.WithHint("The token was issued to another client."))
 		return
+	case !p.revocations.allow(req.tenant.Slug + "\x00" + clientID):
+		p.writeError(ctx, w, r, ar, errTooManyRevocations())
+		return
 	default:
 		if err := s.revokeFamily(ctx, rec.Request.ID); err != nil {
 			p.log.ErrorContext(ctx, "revoke", "error", err)
@@ -260,4 +268,44 @@ func (p *Provider) revokeRefreshToken(ctx context.Context, w http.ResponseWriter
 	}
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusOK)
+}
+
+// Every revocation is an entry every node keeps in memory until the
+// token would have expired (up to a day), so a client's revocations are
+// rate-limited, per node: revocationsPerSecond, and revocationBurst at
+// once. Beyond, the endpoint answers 429 with Retry-After, and records
+// nothing.
+const (
+	revocationsPerSecond = 10
+	revocationBurst      = 100
+	// maxLimiters bounds the clients tracked; past it, the count starts
+	// afresh for everyone.
+	maxLimiters = 100_000
+)
+
+// limiters are per-key token buckets (golang.org/x/time/rate).
+type limiters struct {
+	mu sync.Mutex
+	m  map[string]*rate.Limiter
+}
+
+func (l *limiters) allow(key string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.m == nil || len(l.m) >= maxLimiters {
+		l.m = map[string]*rate.Limiter{}
+	}
+	lim, ok := l.m[key]
+	if !ok {
+		lim = rate.NewLimiter(revocationsPerSecond, revocationBurst)
+		l.m[key] = lim
+	}
+	return lim.Allow()
+}
+
+// errTooManyRevocations answers a client over its revocation rate.
+func errTooManyRevocations() error {
+	err := fosite.ErrTemporarilyUnavailable.WithHint("Too many revocations from this client; retry in a second.")
+	err.CodeField = http.StatusTooManyRequests
+	return err
 }
