@@ -308,7 +308,7 @@ func TestImportRefuses(t *testing.T) {
 }
 
 // identityServerSample is the sample client of the IdentityServer-based
-// product documented in /work/shared/seeds, with its placeholders
+// product whose client model this project follows, with its placeholders
 // filled in.
 func identityServerSample(t *testing.T) string {
 	t.Helper()
