@@ -68,6 +68,10 @@ type SecretView struct {
 	Description string     `json:"description,omitempty"`
 }
 
+// UsableAt reports whether the secret can authenticate its client at t:
+// it has no expiry or expires after t (as client.Secret.UsableAt).
+func (s SecretView) UsableAt(t time.Time) bool { return s.ExpiresAt == nil || s.ExpiresAt.After(t) }
+
 // ClientView is a client as the read model holds it: its settings, state
 // and secrets, as of Version.
 type ClientView struct {

@@ -236,7 +236,7 @@ func (p *Provider) secretJWTClient(ctx context.Context, form url.Values, jws *jo
 	if !slices.Contains(audience(claims.Aud), req.issuer+"/oauth2/token") {
 		return invalid("The client assertion's aud must be the token endpoint.")
 	}
-	fc, err := (&storage{p: p}).GetClient(ctx, claims.Iss)
+	fc, err := p.store.GetClient(ctx, claims.Iss)
 	if errors.Is(err, fosite.ErrNotFound) {
 		return invalid("The client does not exist or is not active.")
 	}
@@ -249,7 +249,7 @@ func (p *Provider) secretJWTClient(ctx context.Context, form url.Values, jws *jo
 	}
 	verified := false
 	for _, s := range c.view.Secrets {
-		if s.ExpiresAt != nil && !now.Before(*s.ExpiresAt) {
+		if !s.UsableAt(now) {
 			continue
 		}
 		secret, err := p.keys.OpenSecret(req.tenant.Slug, c.GetID(), s.Hash)

@@ -598,7 +598,7 @@ func (p *Provider) loadFlow(ctx context.Context, id string) (*flow, uint64, erro
 		return nil, 0, ErrChallengeNotFound
 	}
 	var fl flow
-	rev, err := (&storage{p: p}).get(ctx, LifeFlow, "flow", id, &fl)
+	rev, err := p.store.get(ctx, LifeFlow, "flow", id, &fl)
 	if errors.Is(err, fosite.ErrNotFound) || (err == nil && !p.now().Before(fl.Expires)) {
 		return nil, 0, ErrChallengeNotFound
 	}
@@ -609,12 +609,12 @@ func (p *Provider) loadFlow(ctx context.Context, id string) (*flow, uint64, erro
 }
 
 func (p *Provider) createFlow(ctx context.Context, fl *flow) error {
-	return (&storage{p: p}).put(ctx, LifeFlow, "flow", fl.ID, fl)
+	return p.store.put(ctx, LifeFlow, "flow", fl.ID, fl)
 }
 
 // saveFlow writes fl if nobody changed it since rev.
 func (p *Provider) saveFlow(ctx context.Context, fl *flow, rev uint64) error {
-	err := (&storage{p: p}).update(ctx, LifeFlow, "flow", fl.ID, fl, rev)
+	err := p.store.update(ctx, LifeFlow, "flow", fl.ID, fl, rev)
 	if errors.Is(err, ErrGrantConflict) {
 		return ErrChallengeUsed
 	}

@@ -38,7 +38,7 @@ func newClient(v projections.ClientView, now time.Time) *fositeClient {
 	c := &fositeClient{view: v}
 	for i := len(v.Secrets) - 1; i >= 0; i-- {
 		s := v.Secrets[i]
-		if s.ExpiresAt == nil || now.Before(*s.ExpiresAt) {
+		if s.UsableAt(now) {
 			c.hashes = append(c.hashes, []byte(s.Hash))
 		}
 	}
@@ -128,7 +128,12 @@ func (c *fositeClient) GetResponseModes() []fosite.ResponseModeType {
 // GetEffectiveLifespan is the client's own lifetime for access tokens, ID
 // tokens, authorization codes and refresh tokens.
 func (c *fositeClient) GetEffectiveLifespan(_ fosite.GrantType, tt fosite.TokenType, fallback time.Duration) time.Duration {
-	s := c.view.Settings
+	return lifespan(c.view.Settings, tt, fallback)
+}
+
+// lifespan is how long a token of type tt of a client with settings s
+// lives: the client's own lifetime, or fallback when it has none.
+func lifespan(s client.Settings, tt fosite.TokenType, fallback time.Duration) time.Duration {
 	seconds := 0
 	switch tt {
 	case fosite.AccessToken:

@@ -3,7 +3,6 @@ package oauth
 import (
 	"context"
 	"crypto/hmac"
-	"errors"
 	"html/template"
 	"net/http"
 	"net/url"
@@ -65,7 +64,7 @@ func (p *Provider) cookieSession(ctx context.Context, r *http.Request) (loginSes
 		return loginSessionRecord{}, false
 	}
 	var sess loginSessionRecord
-	if _, err := (&storage{p: p}).get(ctx, LifeGrant, "sess", id, &sess); err != nil || !p.now().Before(sess.Expires) {
+	if _, err := p.store.get(ctx, LifeGrant, "sess", id, &sess); err != nil || !p.now().Before(sess.Expires) {
 		return loginSessionRecord{}, false
 	}
 	return sess, true
@@ -80,7 +79,7 @@ func (p *Provider) startLoginSession(ctx context.Context, w http.ResponseWriter,
 		life = time.Duration(fl.Login.RememberFor) * time.Second
 	}
 	sess := loginSessionRecord{ID: uuid.NewString(), Login: *fl.Login, AuthTime: fl.AuthTime, Expires: p.now().Add(life)}
-	if err := (&storage{p: p}).put(ctx, LifeGrant, "sess", sess.ID, sess); err != nil {
+	if err := p.store.put(ctx, LifeGrant, "sess", sess.ID, sess); err != nil {
 		return err
 	}
 	fl.SessionID = sess.ID
@@ -104,10 +103,7 @@ func (p *Provider) startLoginSession(ctx context.Context, w http.ResponseWriter,
 func (p *Provider) ServeLogout(w http.ResponseWriter, r *http.Request, slug string) error {
 	ctx, err := p.withTenant(r.Context(), slug)
 	if err != nil {
-		if errors.Is(err, ErrUnknownTenant) {
-			return err
-		}
-		return err
+		return err // ErrUnknownTenant, or the read model's error
 	}
 	if p.grants == nil {
 		logoutPage(w, http.StatusNotFound, "Logout is not served.")
@@ -153,7 +149,7 @@ func (p *Provider) ServeLogout(w http.ResponseWriter, r *http.Request, slug stri
 		return nil
 	}
 	if ok {
-		if err := (&storage{p: p}).del(ctx, LifeGrant, "sess", sess.ID); err != nil {
+		if err := p.store.del(ctx, LifeGrant, "sess", sess.ID); err != nil {
 			p.log.ErrorContext(ctx, "logout", "error", err)
 			logoutPage(w, http.StatusServiceUnavailable, "The logout could not be recorded; try again.")
 			return nil

@@ -84,6 +84,8 @@ type Provider struct {
 	// devLogin sends browsers of tenants without a login application to
 	// the development login page.
 	devLogin bool
+	// store is fosite's storage, over the read model and the grants.
+	store *storage
 	// tokens makes and reads every kind of token.
 	tokens *tokenStrategy
 	// challengeKey signs login and consent challenges and login session
@@ -115,7 +117,7 @@ func New(dir Directory, keys *signing.Keyring, publicURL string, log *slog.Logge
 	}
 
 	cfg := &config{p: p, Config: &fosite.Config{
-		AccessTokenLifespan: time.Hour,
+		AccessTokenLifespan: accessTokenLifespan,
 		ScopeStrategy:       fosite.ExactScopeStrategy,
 		// A token's audience follows from its scopes: requests naming an
 		// audience are refused before fosite sees them (errAudience), and
@@ -135,6 +137,7 @@ func New(dir Directory, keys *signing.Keyring, publicURL string, log *slog.Logge
 	secret := sha256.Sum256(append([]byte("clavis challenges\x00"), keys.HMACSecret()...))
 	p.challengeKey = secret[:]
 	store := &storage{p: p}
+	p.store = store
 	access := &accessTokens{p: p, DefaultJWTStrategy: &oauth2.DefaultJWTStrategy{
 		Signer:          &signer{DefaultSigner: &jwt.DefaultSigner{GetPrivateKey: p.signingKey}, p: p},
 		HMACSHAStrategy: compose.NewOAuth2HMACStrategy(cfg),
@@ -193,6 +196,10 @@ type tokenStrategy struct {
 func (s *tokenStrategy) GenerateIDToken(ctx context.Context, lifespan time.Duration, r fosite.Requester) (string, error) {
 	return s.ids.GenerateIDToken(ctx, lifespan, r)
 }
+
+// accessTokenLifespan is an access token's lifetime for a client that
+// sets none (settings are normalised with one, so: never).
+const accessTokenLifespan = time.Hour
 
 // maxVerifiedTokens bounds the tokens remembered as verified (about 300
 // bytes each).
@@ -314,7 +321,7 @@ func (p *Provider) ServeToken(w http.ResponseWriter, r *http.Request, slug strin
 	if errors.Is(err, fosite.ErrInvalidatedAuthorizeCode) {
 		// Another request used the code between this one's checks: what
 		// it got is revoked, as for any reuse.
-		_ = (&storage{p: p}).revokeFamily(ctx, ar.GetID())
+		_ = p.store.revokeFamily(ctx, ar.GetID())
 		err = errUsedTwice
 	}
 	if errors.Is(err, errUsedTwice) {

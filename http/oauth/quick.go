@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ory/fosite"
+
 	"github.com/clavisiam/clavis/domain/client"
 	"github.com/clavisiam/clavis/projections"
 )
@@ -102,7 +104,8 @@ func (p *Provider) QuickClientCredentials(ctx context.Context, slug, authorizati
 			granted = append(granted, sc)
 		}
 	}
-	ctx = context.WithValue(ctx, requestKey{}, &request{tenant: t, issuer: p.Issuer(slug)})
+	issuer := p.Issuer(slug)
+	ctx = context.WithValue(ctx, requestKey{}, &request{tenant: t, issuer: issuer})
 	key, err := p.openedSigningKey(ctx)
 	if err != nil {
 		return nil, false
@@ -111,14 +114,9 @@ func (p *Provider) QuickClientCredentials(ctx context.Context, slug, authorizati
 	// What fosite's path puts in the token (grantTo, then fosite's
 	// JWTClaims.ToMap).
 	sess := newSession()
-	issuer := p.Issuer(slug)
 	audience := accessClaims(issuer, v, granted, sess)
 	now := time.Now().UTC()
-	lifetime := time.Duration(s.AccessTokenLifetime) * time.Second
-	if lifetime <= 0 {
-		lifetime = time.Hour
-	}
-	exp := now.Add(lifetime)
+	exp := now.Add(lifespan(s, fosite.AccessToken, accessTokenLifespan))
 	claims := sess.Access.Extra
 	claims["sub"], claims["iss"], claims["jti"] = v.ClientID, issuer, sess.Access.JTI
 	claims["aud"], claims["iat"], claims["exp"] = audience, now.Unix(), exp.Unix()
@@ -144,7 +142,7 @@ func (p *Provider) QuickClientCredentials(ctx context.Context, slug, authorizati
 func (p *Provider) secretVerifies(tenant string, v projections.ClientView, secret string) bool {
 	now, found := p.now(), false
 	for _, s := range v.Secrets {
-		if (s.ExpiresAt == nil || now.Before(*s.ExpiresAt)) && p.verifySecret(tenant, v.ClientID, s.Hash, secret) {
+		if s.UsableAt(now) && p.verifySecret(tenant, v.ClientID, s.Hash, secret) {
 			found = true
 		}
 	}

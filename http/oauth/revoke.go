@@ -244,7 +244,7 @@ const refreshTokenPrefix = "ory_rt_"
 // RFC 7009 §2.1 suggests, its whole grant: the refresh tokens and the
 // access tokens issued from the same authorization.
 func (p *Provider) revokeRefreshToken(ctx context.Context, w http.ResponseWriter, r *http.Request, ar fosite.AccessRequester, clientID, token string) {
-	s := &storage{p: p}
+	s := p.store
 	req, _ := requestOf(ctx)
 	var rec codeRecord
 	_, err := s.get(ctx, LifeGrant, "rt", p.tokens.RefreshTokenSignature(ctx, token), &rec)

@@ -11,7 +11,6 @@ import (
 	jose "github.com/go-jose/go-jose/v3"
 
 	"github.com/clavisiam/clavis/domain/scope"
-	"github.com/clavisiam/clavis/projections"
 )
 
 // idTokenAudience checks an ID token tenant slug issued (expired or not,
@@ -47,11 +46,9 @@ func (p *Provider) idTokenAudience(ctx context.Context, slug, token string) ([]s
 // For a tenant that does not exist it writes nothing and returns
 // [ErrUnknownTenant].
 func (p *Provider) ServeUserinfo(w http.ResponseWriter, r *http.Request, slug string) error {
-	ctx := r.Context()
-	if _, err := p.dir.Tenant(ctx, slug); errors.Is(err, projections.ErrNotFound) {
-		return ErrUnknownTenant
-	} else if err != nil {
-		return err
+	ctx, err := p.withTenant(r.Context(), slug)
+	if err != nil {
+		return err // ErrUnknownTenant, or the read model's error
 	}
 	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	if !ok && r.Method == http.MethodPost && r.ParseForm() == nil {
@@ -73,12 +70,8 @@ func (p *Provider) ServeUserinfo(w http.ResponseWriter, r *http.Request, slug st
 		bearerError(w, slug, http.StatusForbidden, "insufficient_scope", "The access token was not issued with the openid scope.")
 		return nil
 	}
-	ctx, err = p.withTenant(ctx, slug)
-	if err != nil {
-		return err
-	}
 	var rec tokenRecord
-	if _, err := (&storage{p: p}).get(ctx, LifeToken, "at", at.ID, &rec); err != nil {
+	if _, err := p.store.get(ctx, LifeToken, "at", at.ID, &rec); err != nil {
 		bearerError(w, slug, http.StatusUnauthorized, "invalid_token", "The access token is not one of a user.")
 		return nil
 	}
