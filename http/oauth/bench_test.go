@@ -1,6 +1,7 @@
 package oauth_test
 
 import (
+	"encoding/base64"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/valyala/fasthttp"
 
 	"github.com/clavisiam/clavis/eventstore/relay"
 	"github.com/clavisiam/clavis/http/oauth"
@@ -56,6 +58,39 @@ func BenchmarkServeToken(b *testing.B) {
 	}{{"read-model", rm}, {"cached", hot}} {
 		b.Run(dir.name, func(b *testing.B) { benchToken(b, dir.dir, keys, created, grants) })
 	}
+}
+
+// BenchmarkQuickClientCredentials is BenchmarkServeToken's request on
+// the path the token endpoint serves it by (QuickClientCredentials),
+// from the cache: what a token costs the node besides HTTP.
+func BenchmarkQuickClientCredentials(b *testing.B) {
+	w := newWorld(b)
+	created, err := w.tenants.Create(b.Context(), tenants.Request{Actor: "bench"}, "acme", "Acme")
+	if err != nil {
+		b.Fatal(err)
+	}
+	w.caughtUp(b)
+	hot, err := cache.New(w.rm, time.Minute, 1000)
+	if err != nil {
+		b.Fatal(err)
+	}
+	p, err := oauth.New(hot, w.keys, "http://127.0.0.1", nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	form := &fasthttp.Args{}
+	form.Set("grant_type", "client_credentials")
+	authorization := "Basic " + base64.StdEncoding.EncodeToString(
+		[]byte(created.AdminClient.ClientID+":"+created.AdminSecret.Value))
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, ok := p.QuickClientCredentials(b.Context(), "acme", authorization, form); !ok {
+				b.Fatal("the quick path declined the request")
+			}
+		}
+	})
 }
 
 func benchToken(b *testing.B, dir oauth.Directory, keys *signing.Keyring, created tenants.CreatedTenant, opts ...oauth.Option) {

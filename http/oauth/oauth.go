@@ -69,6 +69,8 @@ type Provider struct {
 	// opened caches opened signing keys by tenant and kid: opening one
 	// decrypts and parses it.
 	opened sync.Map // openedKey → signing.Key
+	// headers caches the JWS headers signed with most, encoded.
+	headers sync.Map // headerID → []byte
 	// verified remembers access tokens whose signature verified.
 	verified verifiedTokens
 	// revoked keeps revoked tokens; nil without WithRevocations.

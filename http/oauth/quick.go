@@ -121,7 +121,7 @@ func (p *Provider) QuickClientCredentials(ctx context.Context, slug, authorizati
 	claims["sub"], claims["iss"], claims["jti"] = v.ClientID, issuer, sess.Access.JTI
 	claims["aud"], claims["iat"], claims["exp"] = audience, now.Unix(), exp.Unix()
 	claims["scope"] = strings.Join(granted, " ")
-	token, _, err := compactJWS(key, sess.AccessHeader.ToMap(), claims)
+	token, _, err := p.compactJWS(key, sess.AccessHeader.ToMap(), claims)
 	if err != nil {
 		return nil, false
 	}
