@@ -73,7 +73,7 @@ type benchOptions struct {
 
 // runBench runs `clavis bench …`.
 func runBench(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
-	tuneGC(getenv) // the load generator allocates like the server
+	defer tuneGC(getenv)() // the load generator allocates like the server
 	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "-help" || args[0] == "--help" {
 		w := stdout
 		if len(args) == 0 {
