@@ -113,7 +113,9 @@ func sign(key signing.Key, input []byte) ([]byte, error) {
 		// Deterministic ECDSA (RFC 6979; a nil rand asks crypto/ecdsa for
 		// it): the nonce is derived from the key and the message, so no
 		// random number generator can leak the key, and no two tokens
-		// share a message (each has its own jti). The hedged default
+		// share a message (each has its own jti), so the fault attack on
+		// deterministic signatures, which needs one message signed
+		// twice, has nothing to work on. The hedged default
 		// mixes randomness in through an HMAC-SHA-512 DRBG, a fifth more
 		// per signature (BenchmarkQuickClientCredentials).
 		digest := sha256.Sum256(input)
