@@ -20,23 +20,30 @@ import (
 	"github.com/clavisiam/clavis/tenants/signing"
 )
 
-// BenchmarkServeToken issues client_credentials tokens (JWT, ES256) from
-// the provider directly, without HTTP: fosite, client authentication,
-// the read model (SQLite) or the cache serve puts in front of it, and
-// signing. The provider has every grant serve has (the grant store in
-// an in-process NATS server), so fosite's other handlers are there too.
-func BenchmarkServeToken(b *testing.B) {
+// benchTenant is a world with tenant acme, caught up, and the cache the
+// token endpoint reads it through.
+func benchTenant(b *testing.B) (*world, tenants.CreatedTenant, *cache.Cache) {
 	w := newWorld(b)
 	created, err := w.tenants.Create(b.Context(), tenants.Request{Actor: "bench"}, "acme", "Acme")
 	if err != nil {
 		b.Fatal(err)
 	}
 	w.caughtUp(b)
-	rm, keys := w.rm, w.keys
-	hot, err := cache.New(rm, time.Minute, 1000)
+	hot, err := cache.New(w.rm, time.Minute, 1000)
 	if err != nil {
 		b.Fatal(err)
 	}
+	return w, created, hot
+}
+
+// BenchmarkServeToken issues client_credentials tokens (JWT, ES256) from
+// the provider directly, without HTTP: fosite, client authentication,
+// the read model (SQLite) or the cache serve puts in front of it, and
+// signing. The provider has every grant serve has (the grant store in
+// an in-process NATS server), so fosite's other handlers are there too.
+func BenchmarkServeToken(b *testing.B) {
+	w, created, hot := benchTenant(b)
+	rm, keys := w.rm, w.keys
 	ns, err := relay.StartServer(relay.ServerConfig{StoreDir: b.TempDir(), Listen: "off"})
 	if err != nil {
 		b.Fatal(err)
@@ -64,16 +71,7 @@ func BenchmarkServeToken(b *testing.B) {
 // the path the token endpoint serves it by (QuickClientCredentials),
 // from the cache: what a token costs the node besides HTTP.
 func BenchmarkQuickClientCredentials(b *testing.B) {
-	w := newWorld(b)
-	created, err := w.tenants.Create(b.Context(), tenants.Request{Actor: "bench"}, "acme", "Acme")
-	if err != nil {
-		b.Fatal(err)
-	}
-	w.caughtUp(b)
-	hot, err := cache.New(w.rm, time.Minute, 1000)
-	if err != nil {
-		b.Fatal(err)
-	}
+	w, created, hot := benchTenant(b)
 	p, err := oauth.New(hot, w.keys, "http://127.0.0.1", nil)
 	if err != nil {
 		b.Fatal(err)
