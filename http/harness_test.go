@@ -48,7 +48,8 @@ type adminHarness struct {
 	k      *contract
 }
 
-func startAdmin(t *testing.T) *adminHarness {
+// startAdmin starts the harness; opts are added to the OAuth provider's.
+func startAdmin(t *testing.T, opts ...oauth.Option) *adminHarness {
 	t.Helper()
 	store, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "clavis.db"))
 	if err != nil {
@@ -102,9 +103,9 @@ func startAdmin(t *testing.T) *adminHarness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	provider, err := oauth.New(rm, keys, "https://id.example.com/", log, oauth.WithRevocations(revoked),
+	provider, err := oauth.New(rm, keys, "https://id.example.com/", log, append([]oauth.Option{oauth.WithRevocations(revoked),
 		oauth.WithAssertions(oauth.NATSAssertions(js, "TEST_ASSERTIONS", 1)), oauth.WithGrants(oauth.NATSGrants(js, "TEST", 1)),
-		oauth.WithDevLogin())
+		oauth.WithDevLogin()}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,9 +10,11 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -22,6 +24,7 @@ import (
 	"golang.org/x/oauth2/clientcredentials"
 
 	httpapi "github.com/clavisiam/clavis/http"
+	"github.com/clavisiam/clavis/http/oauth"
 )
 
 const testIssuer = "https://id.example.com/t/"
@@ -642,6 +645,91 @@ func TestPrivateKeyJWT(t *testing.T) {
 	// A secret-based client may not authenticate with an assertion.
 	wantOAuthError(t, h.tokenCall(t, "acme", form(assertion(t, key, adminID, aud, "jti-7", time.Now().Add(time.Minute)))), 401, "invalid_client")
 	h.unchanged(t, before, "refused assertions")
+}
+
+// A private_key_jwt client that publishes its keys at a jwks_uri: the
+// node fetches the set (here from a TLS server on loopback, which the
+// node must be told to allow), keeps it, and refuses what a registered
+// inline set refuses. By default a non-public address is never fetched.
+func TestPrivateKeyJWTFromJWKSURI(t *testing.T) {
+	t.Parallel()
+	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := jose.JSONWebKey{Key: priv, KeyID: "k1", Algorithm: "ES256", Use: "sig"}
+	var hits atomic.Int64
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		w.Header().Set("Content-Type", "application/jwk-set+json")
+		_ = json.NewEncoder(w).Encode(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{key.Public()}})
+	}))
+	defer srv.Close()
+	roots := srv.Client().Transport.(*http.Transport).TLSClientConfig.RootCAs
+	form := func(a string) url.Values {
+		return url.Values{"grant_type": {"client_credentials"}, "client_assertion_type": {"urn:ietf:params:oauth:client-assertion-type:jwt-bearer"},
+			"client_assertion": {a}}
+	}
+	register := func(h *adminHarness) string {
+		c := h.createClient(t, "acme", map[string]any{"type": "m2m", "client_name": "Published", "code": "urn:acme/published",
+			"grant_types": []string{"client_credentials"}, "token_endpoint_auth_method": "private_key_jwt",
+			"jwks_uri": srv.URL + "/jwks"})
+		return c["client_id"].(string)
+	}
+	aud := testIssuer + "acme/oauth2/token"
+
+	h := startAdmin(t, oauth.WithKeySetFetching(oauth.KeySetFetching{AllowPrivateNetworks: true, RootCAs: roots}))
+	admin := h.createTenant(t, "acme")["admin_client"].(map[string]any)
+	id := register(h)
+	r := h.tokenCall(t, "acme", form(assertion(t, key, id, aud, "jti-1", time.Now().Add(time.Minute)))).want(t, 200)
+	if claims, _ := h.verify(t, "acme", r.object(t)["access_token"].(string)); claims["client_id"] != id {
+		t.Errorf("claims = %v", claims)
+	}
+	h.tokenCall(t, "acme", form(assertion(t, key, id, aud, "jti-2", time.Now().Add(time.Minute)))).want(t, 200)
+	if n := hits.Load(); n != 1 {
+		t.Errorf("the key set was fetched %d times for two tokens", n)
+	}
+	before := h.head(t)
+	// Replayed; signed with a key the set does not hold (a kid it lacks
+	// asks for a refetch, which waits for the set to age).
+	wantOAuthError(t, h.tokenCall(t, "acme", form(assertion(t, key, id, aud, "jti-1", time.Now().Add(time.Minute)))), 401, "invalid_client")
+	other, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	for _, kid := range []string{"k1", "k9"} {
+		bad := assertion(t, jose.JSONWebKey{Key: other, KeyID: kid, Algorithm: "ES256"}, id, aud, "jti-3"+kid, time.Now().Add(time.Minute))
+		// fosite answers a kid it cannot find with invalid_request, as
+		// for an inline set (TestPrivateKeyJWT).
+		if r := h.tokenCall(t, "acme", form(bad)); !(r.status == 401 && r.object(t)["error"] == "invalid_client") &&
+			!(r.status == 400 && r.object(t)["error"] == "invalid_request") {
+			t.Errorf("kid %s of another key: %d %s", kid, r.status, r.body)
+		}
+	}
+	if n := hits.Load(); n != 1 {
+		t.Errorf("the key set was fetched %d times; made-up kids must not make the node fetch", n)
+	}
+	h.unchanged(t, before, "refused assertions")
+
+	// A client registered through RFC 7591 may publish its keys alike.
+	initial, err := h.clientCredentials(t, "acme", admin["client_id"].(string), admin["client_secret"].(string), oauth2.AuthStyleInHeader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := h.call(t, "POST", "/t/acme/oauth2/register", map[string]any{"client_name": "Registered signer",
+		"grant_types": []string{"client_credentials"}, "token_endpoint_auth_method": "private_key_jwt", "jwks_uri": srv.URL + "/jwks"},
+		token(initial.AccessToken)).want(t, 201).object(t)
+	if reg["jwks_uri"] != srv.URL+"/jwks" {
+		t.Errorf("registration = %v", reg)
+	}
+	h.tokenCall(t, "acme", form(assertion(t, key, reg["client_id"].(string), aud, "jti-4", time.Now().Add(time.Minute)))).want(t, 200)
+
+	// A node left at the default refuses the loopback address, without
+	// calling it.
+	d := startAdmin(t)
+	d.createTenant(t, "acme")
+	id = register(d)
+	wantOAuthError(t, d.tokenCall(t, "acme", form(assertion(t, key, id, aud, "jti-1", time.Now().Add(time.Minute)))), 401, "invalid_client")
+	if n := hits.Load(); n != 1 {
+		t.Errorf("a node that refuses private networks fetched from loopback")
+	}
 }
 
 func TestCORS(t *testing.T) {

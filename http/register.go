@@ -180,10 +180,12 @@ func (s *Server) unregister(c *fiber.Ctx) error {
 // registrationMetadata are the metadata a registration may set: those of
 // RFC 7591 and OpenID Connect Dynamic Registration that Clavis serves, and
 // the client's type and code. The rest (claims, API scopes, first-party
-// standing, lifetimes, jwks_uri, ...) is the tenant's administrators'
-// to decide, and ignored here like metadata Clavis does not know.
+// standing, lifetimes, ...) is the tenant's administrators' to decide,
+// and ignored here like metadata Clavis does not know. A jwks_uri is
+// taken: the node fetches it only from public addresses unless told
+// otherwise.
 var registrationMetadata = []string{"type", "code", "client_name", "redirect_uris", "post_logout_redirect_uris",
-	"grant_types", "response_types", "token_endpoint_auth_method", "scope", "jwks",
+	"grant_types", "response_types", "token_endpoint_auth_method", "scope", "jwks", "jwks_uri",
 	"logo_uri", "policy_uri", "tos_uri", "client_uri", "allowed_cors_origins"}
 
 // registrationSettings reads RFC 7591 client metadata into settings:

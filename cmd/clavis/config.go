@@ -52,6 +52,9 @@ type Config struct {
 	// DevLogin serves the development login page to tenants without a
 	// login application: anyone may log in as anyone. For `make run`.
 	DevLogin bool
+	// JWKSAllowPrivate lets the node fetch clients' jwks_uri key sets
+	// from non-public addresses (loopback, private networks, ...).
+	JWKSAllowPrivate bool
 	// NATSURL selects the message bus: empty for the embedded server, a
 	// nats:// or tls:// URL (comma-separated for a cluster) for an
 	// external one.
@@ -156,6 +159,13 @@ var settings = []setting{
 		usage: "serve a development login page, where anyone may sign in as anyone, to tenants without a login application (make run sets it; never in production)",
 		bind: func(fs *flag.FlagSet, c *Config, name string) {
 			fs.BoolVar(&c.DevLogin, name, c.DevLogin, "")
+		},
+	},
+	{
+		name: "jwks-allow-private", arg: "BOOL", def: "false",
+		usage: "fetch the key sets private_key_jwt clients publish at their jwks_uri from loopback, private and other non-public addresses too (by default only public addresses are fetched, so that registering a client cannot make the node call its own network)",
+		bind: func(fs *flag.FlagSet, c *Config, name string) {
+			fs.BoolVar(&c.JWKSAllowPrivate, name, c.JWKSAllowPrivate, "")
 		},
 	},
 	{
@@ -402,6 +412,7 @@ func (c Config) LogValue() slog.Value {
 		slog.String("master_key", master),
 		slog.Bool("migrate", c.Migrate),
 		slog.Bool("dev_login", c.DevLogin),
+		slog.Bool("jwks_allow_private", c.JWKSAllowPrivate),
 		slog.String("nats_url", redactURL(c.NATSURL)),
 		slog.String("nats_listen", c.NATSListen),
 		slog.String("nats_prefix", c.NATSPrefix),

@@ -130,6 +130,10 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger) (*app, error) {
 		log.Warn("the development login page is on: anyone may sign in as anyone at tenants without a login application")
 		opts = append(opts, oauth.WithDevLogin())
 	}
+	if cfg.JWKSAllowPrivate {
+		log.Warn("jwks_uri key sets are fetched from private networks too: whoever may register a client can make this node call them")
+		opts = append(opts, oauth.WithKeySetFetching(oauth.KeySetFetching{AllowPrivateNetworks: true}))
+	}
 	provider, err := oauth.New(hot, keys, cfg.PublicURL, log, opts...)
 	if err != nil {
 		return fail(err)

@@ -86,15 +86,14 @@ func (c *fositeClient) IsPublic() bool {
 // tokens; the API scopes it is granted do.
 func (c *fositeClient) GetAudience() fosite.Arguments { return nil }
 
-// GetJSONWebKeysURI is empty: fosite would fetch a client's jwks_uri on
-// the token path, with retries and no bound, towards any host a tenant
-// admin or a registrant names (request forgery from the node). Until the
-// keys are fetched safely, when registered rather than per request, only
-// inline jwks authenticate private_key_jwt.
-func (c *fositeClient) GetJSONWebKeysURI() string { return "" }
+// GetJSONWebKeysURI is where the client publishes its public keys (for
+// private_key_jwt) when it registered no inline jwks; fosite fetches
+// them through the provider's keySets, which keeps them and refuses
+// non-public addresses.
+func (c *fositeClient) GetJSONWebKeysURI() string { return c.view.Settings.JWKSURI }
 
 // GetJSONWebKeys are the client's registered public keys (for
-// private_key_jwt), nil when it registered none or a jwks_uri.
+// private_key_jwt), nil when it registered none (or a jwks_uri).
 func (c *fositeClient) GetJSONWebKeys() *jose.JSONWebKeySet {
 	if len(c.view.Settings.JWKS) == 0 {
 		return nil

@@ -77,6 +77,9 @@ type Provider struct {
 	revoked Revocations
 	// revocations limits each client's revocation rate.
 	revocations limiters
+	// keySets fetches and keeps the key sets clients publish at their
+	// jwks_uri.
+	keySets *keySets
 	// assertions remembers used client assertions; nil without
 	// WithAssertions (and then private_key_jwt is refused).
 	assertions Assertions
@@ -118,6 +121,9 @@ func New(dir Directory, keys *signing.Keyring, publicURL string, log *slog.Logge
 		}
 	}
 
+	if p.keySets == nil {
+		p.keySets = newKeySets(KeySetFetching{})
+	}
 	cfg := &config{p: p, Config: &fosite.Config{
 		AccessTokenLifespan: accessTokenLifespan,
 		ScopeStrategy:       fosite.ExactScopeStrategy,
@@ -135,6 +141,7 @@ func New(dir Directory, keys *signing.Keyring, publicURL string, log *slog.Logge
 		// allowed the refresh_token grant, as in Keycloak.
 		RefreshTokenScopes:          []string{},
 		EnforcePKCEForPublicClients: true,
+		JWKSFetcherStrategy:         p.keySets,
 	}}
 	secret := sha256.Sum256(append([]byte("clavis challenges\x00"), keys.HMACSecret()...))
 	p.challengeKey = secret[:]
