@@ -2,10 +2,8 @@ package cache
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
@@ -15,10 +13,9 @@ import (
 	"github.com/clavisiam/clavis/domain/client"
 	"github.com/clavisiam/clavis/eventstore"
 	"github.com/clavisiam/clavis/eventstore/sqlite"
+	"github.com/clavisiam/clavis/internal/testnode"
 	"github.com/clavisiam/clavis/projections"
-	projsqlite "github.com/clavisiam/clavis/projections/sqlite"
 	"github.com/clavisiam/clavis/tenants"
-	"github.com/clavisiam/clavis/tenants/signing"
 )
 
 // world is a tenant with one client in a real SQLite read model.
@@ -33,33 +30,13 @@ type world struct {
 
 func newWorld(t *testing.T) *world {
 	t.Helper()
-	ctx := t.Context()
-	store, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "clavis.db"))
+	n := testnode.New(t)
+	created, err := n.Tenants.Create(t.Context(), tenants.Request{Actor: "test"}, "acme", "Acme")
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { store.Close() })
-	rm := projsqlite.New(store.DB())
-	p, err := projections.NewProjector(rm, store, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	master := make([]byte, signing.MasterKeySize)
-	_, _ = rand.Read(master)
-	keys, _ := signing.NewKeyring(master)
-	ts, err := tenants.NewTenants(store, keys)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cs, err := tenants.NewClients(store)
-	if err != nil {
-		t.Fatal(err)
-	}
-	created, err := ts.Create(ctx, tenants.Request{Actor: "test"}, "acme", "Acme")
-	if err != nil {
-		t.Fatal(err)
-	}
-	w := &world{store: store, rm: rm, projector: p, clients: cs, tenants: ts, clientID: created.AdminClient.ClientID}
+	w := &world{store: n.Store, rm: n.ReadModel, projector: n.Projector, clients: n.Clients, tenants: n.Tenants,
+		clientID: created.AdminClient.ClientID}
 	w.catchUp(t)
 	return w
 }
@@ -233,25 +210,13 @@ func TestCacheRefusesKeysThatCannotBeIDs(t *testing.T) {
 // 10,000 m2m clients with one secret each are read into the cache.
 func BenchmarkCacheMemory(b *testing.B) {
 	ctx := context.Background()
-	store, err := sqlite.Open(ctx, filepath.Join(b.TempDir(), "clavis.db"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer store.Close()
-	rm := projsqlite.New(store.DB())
-	p, _ := projections.NewProjector(rm, store, nil)
-	master := make([]byte, signing.MasterKeySize)
-	_, _ = rand.Read(master)
-	keys, _ := signing.NewKeyring(master)
-	ts, _ := tenants.NewTenants(store, keys)
-	cs, _ := tenants.NewClients(store, tenants.WithCatalogues(rm))
+	node := testnode.New(b)
+	rm, ts, cs := node.ReadModel, node.Tenants, node.Clients
 	req := tenants.Request{Actor: "bench"}
 	if _, err := ts.Create(ctx, req, "acme", "Acme"); err != nil {
 		b.Fatal(err)
 	}
-	if err := p.CatchUp(ctx); err != nil {
-		b.Fatal(err)
-	}
+	node.CatchUp(b)
 	const n = 10000
 	ids := make([]string, 0, n)
 	var mu sync.Mutex
@@ -273,9 +238,7 @@ func BenchmarkCacheMemory(b *testing.B) {
 		})
 	}
 	wg.Wait()
-	if err := p.CatchUp(ctx); err != nil {
-		b.Fatal(err)
-	}
+	node.CatchUp(b)
 	b.ResetTimer()
 	for range b.N {
 		c, _ := New(rm, time.Hour, 2*n)
