@@ -15,21 +15,22 @@ import (
 
 	"github.com/clavisiam/clavis/eventstore/relay"
 	"github.com/clavisiam/clavis/http/oauth"
+	"github.com/clavisiam/clavis/internal/testnode"
 	"github.com/clavisiam/clavis/projections/cache"
 	"github.com/clavisiam/clavis/tenants"
 	"github.com/clavisiam/clavis/tenants/signing"
 )
 
-// benchTenant is a world with tenant acme, caught up, and the cache the
+// benchTenant is a test node with tenant acme, caught up, and the cache the
 // token endpoint reads it through.
-func benchTenant(b *testing.B) (*world, tenants.CreatedTenant, *cache.Cache) {
-	w := newWorld(b)
-	created, err := w.tenants.Create(b.Context(), tenants.Request{Actor: "bench"}, "acme", "Acme")
+func benchTenant(b *testing.B) (*testnode.Node, tenants.CreatedTenant, *cache.Cache) {
+	w := testnode.New(b)
+	created, err := w.Tenants.Create(b.Context(), tenants.Request{Actor: "bench"}, "acme", "Acme")
 	if err != nil {
 		b.Fatal(err)
 	}
-	w.caughtUp(b)
-	hot, err := cache.New(w.rm, time.Minute, 1000)
+	w.CatchUp(b)
+	hot, err := cache.New(w.ReadModel, time.Minute, 1000)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -43,7 +44,7 @@ func benchTenant(b *testing.B) (*world, tenants.CreatedTenant, *cache.Cache) {
 // an in-process NATS server), so fosite's other handlers are there too.
 func BenchmarkServeToken(b *testing.B) {
 	w, created, hot := benchTenant(b)
-	rm, keys := w.rm, w.keys
+	rm, keys := w.ReadModel, w.Keys
 	ns, err := relay.StartServer(relay.ServerConfig{StoreDir: b.TempDir(), Listen: "off"})
 	if err != nil {
 		b.Fatal(err)
@@ -72,7 +73,7 @@ func BenchmarkServeToken(b *testing.B) {
 // from the cache: what a token costs the node besides HTTP.
 func BenchmarkQuickClientCredentials(b *testing.B) {
 	w, created, hot := benchTenant(b)
-	p, err := oauth.New(hot, w.keys, "http://127.0.0.1", nil)
+	p, err := oauth.New(hot, w.Keys, "http://127.0.0.1", nil)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/clavisiam/clavis/domain/client"
 	"github.com/clavisiam/clavis/http/oauth"
+	"github.com/clavisiam/clavis/internal/testnode"
 	"github.com/clavisiam/clavis/tenants"
 )
 
@@ -28,8 +29,8 @@ import (
 // the quick path declines.
 func TestQuickClientCredentialsIsFosites(t *testing.T) {
 	ctx := t.Context()
-	w := newWorld(t)
-	rm, keys, ts, cs, projector := w.rm, w.keys, w.tenants, w.clients, w.projector
+	w := testnode.New(t)
+	rm, keys, ts, cs, projector := w.ReadModel, w.Keys, w.Tenants, w.Clients, w.Projector
 	req := tenants.Request{Actor: "test"}
 	acme, err := ts.Create(ctx, req, "acme", "Acme")
 	if err != nil {
