@@ -1,9 +1,12 @@
 package client
 
 import (
+	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"maps"
+	"math/bits"
 	"regexp"
 	"slices"
 	"strings"
@@ -35,9 +38,13 @@ const (
 	MaxPropertyValueLength    = 2000
 	MaxJWKSSize               = 64 << 10 // bytes of inline JSON
 	MaxJWKSKeys               = 100
-	MaxSubjectDNLength        = 1000
-	MaxPairwiseSaltLength     = 200
-	MaxReasonLength           = 500
+	// MaxRSAKeyBits bounds an RSA key's modulus, as crypto/tls does: a
+	// signature check's time grows with the square of the modulus, and
+	// one key filling the 64 KiB a set may hold would take seconds.
+	MaxRSAKeyBits         = 8192
+	MaxSubjectDNLength    = 1000
+	MaxPairwiseSaltLength = 200
+	MaxReasonLength       = 500
 )
 
 // Lifetime bounds in seconds (inclusive).
@@ -473,9 +480,18 @@ func checkMap(c *checker, field string, m map[string]string, maxKeys, maxKey, ma
 	}
 }
 
+// CheckJWKS checks a JSON Web Key Set by the rules a registered inline
+// jwks follows (see checkJWKS); it is for the sets clients publish at
+// their jwks_uri. The error is a *[domain.ValidationError].
+func CheckJWKS(raw json.RawMessage) error {
+	c := &checker{}
+	checkJWKS(c, raw)
+	return c.err()
+}
+
 // checkJWKS checks an inline key set: a JSON object whose "keys" member is
 // a non-empty array of JWK objects, each with a "kty", none with private or
-// symmetric key material.
+// symmetric key material, no RSA modulus over MaxRSAKeyBits.
 func checkJWKS(c *checker, raw json.RawMessage) {
 	if len(raw) > MaxJWKSSize {
 		c.add("jwks", "too_long", "jwks must be at most %d bytes", MaxJWKSSize)
@@ -517,7 +533,26 @@ func checkJWKS(c *checker, raw json.RawMessage) {
 				c.add(f+"."+m, "not_allowed", "private or symmetric key material (%q) must never be registered; register the public key only", m)
 			}
 		}
+		var n string
+		if kty == "RSA" && json.Unmarshal(k["n"], &n) == nil && rsaModulusBits(n) > MaxRSAKeyBits {
+			c.add(f+".n", "too_long", "RSA keys may have at most %d bits", MaxRSAKeyBits)
+		}
 	}
+}
+
+// rsaModulusBits is the size of the base64url-encoded modulus n, from
+// its length and leading octet (leading zero octets do not count); 0 when
+// n is not base64url.
+func rsaModulusBits(n string) int {
+	b, err := base64.RawURLEncoding.DecodeString(n)
+	if err != nil {
+		return 0
+	}
+	b = bytes.TrimLeft(b, "\x00")
+	if len(b) == 0 {
+		return 0
+	}
+	return (len(b)-1)*8 + bits.Len8(b[0])
 }
 
 // checkTypeRules enforces what each client type may do.

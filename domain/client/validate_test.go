@@ -1,11 +1,14 @@
 package client_test
 
 import (
+	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
 
+	"github.com/clavisiam/clavis/domain"
 	"github.com/clavisiam/clavis/domain/client"
 )
 
@@ -623,11 +626,39 @@ func TestValidateJWKS(t *testing.T) {
 		{name: "symmetric key", change: set(`{"keys":[{"kty":"oct","k":"c2VjcmV0"}]}`), field: "jwks.keys[0].k", code: "not_allowed"},
 		{name: "too large", change: set(`{"keys":[{"kty":"EC","x":"` + strings.Repeat("a", 65536) + `"}]}`), field: "jwks", code: "too_long"},
 		{name: "too many keys", change: set(`{"keys":[` + strings.Repeat(`{"kty":"EC"},`, 100) + `{"kty":"EC"}]}`), field: "jwks.keys", code: "too_many"},
+		// 8,193 bits (the leading octet 0x01 over 1,024 more); 8,192 pass
+		// (TestCheckJWKS).
+		{name: "RSA key too large", change: set(`{"keys":[{"kty":"RSA","e":"AQAB","n":"` + base64.RawURLEncoding.EncodeToString(append([]byte{1}, make([]byte, 1024)...)) + `"}]}`), field: "jwks.keys[0].n", code: "too_long"},
 		{name: "jwks and jwks_uri", change: func(s *client.Settings) {
 			set(testJWKS)(s)
 			s.JWKSURI = "https://app.example.com/jwks.json"
 		}, field: "jwks_uri", code: "conflict"},
 	})
+}
+
+// TestCheckJWKS checks the rules for published key sets: those of a
+// registered jwks, RSA moduli at the bound included.
+func TestCheckJWKS(t *testing.T) {
+	t.Parallel()
+	rsaKey := func(modulus []byte) string {
+		return `{"keys":[{"kty":"RSA","e":"AQAB","n":"` + base64.RawURLEncoding.EncodeToString(modulus) + `"}]}`
+	}
+	largest := append([]byte{0x80}, make([]byte, 1023)...) // 8,192 bits
+	for raw, ok := range map[string]bool{
+		testJWKS:                              true,
+		rsaKey(largest):                       true,
+		rsaKey(append([]byte{0}, largest...)): true, // a leading zero octet does not count
+		rsaKey(append([]byte{1}, largest...)): false,
+		`{"keys":[{"kty":"RSA","n":"a","e":"AQAB","p":"x"}]}`: false,
+		`{"keys":[]}`: false,
+		`not json`:    false,
+	} {
+		err := client.CheckJWKS(json.RawMessage(raw))
+		var verr *domain.ValidationError
+		if (err == nil) != ok || (err != nil && !errors.As(err, &verr)) {
+			t.Errorf("CheckJWKS(%.60s…) = %v, want ok %v", raw, err, ok)
+		}
+	}
 }
 
 func TestValidateReportsEveryProblem(t *testing.T) {

@@ -47,21 +47,22 @@ func WithKeySetFetching(c KeySetFetching) Option {
 
 // How jwks_uri key sets are fetched and kept.
 const (
-	keySetTTL        = 10 * time.Minute // a fetched set is used this long
-	keySetRefetch    = 30 * time.Second // a kid not in the set refetches it at most this often
-	keySetFailureTTL = 30 * time.Second // a failed fetch is answered from memory this long
-	keySetTimeout    = 5 * time.Second  // a whole fetch, connection to body
-	keySetsKept      = 10_000           // sets kept at most (one per jwks_uri)
+	keySetTTL     = 10 * time.Minute // a fetched set is used this long
+	keySetRetry   = 30 * time.Second // between two fetches of one set, at least: a kid it lacks, a failure
+	keySetTimeout = 5 * time.Second  // a whole fetch, connection to body
+	keySetsKept   = 4096             // sets kept at most (one per jwks_uri; each at most client.MaxJWKSSize)
 )
 
 // keySets fetches clients' jwks_uri key sets for fosite (a
-// fosite.JWKSFetcherStrategy) and keeps them: a set is used for
-// keySetTTL; a kid the set lacks (the client rotated its keys) fetches
-// it again, but not more often than every keySetRefetch, so assertions
-// with made-up kids cannot make the node fetch at will; a failure is
-// remembered for keySetFailureTTL. Concurrent requests for one URI
-// share one fetch. Only HTTPS, no redirects, no proxy, at most
-// client.MaxJWKSSize bytes of public keys.
+// fosite.JWKSFetcherStrategy) and keeps them. A set is used for
+// keySetTTL. A kid the set lacks (the client rotated its keys) fetches
+// it again, but not within keySetRetry of the last attempt, so
+// assertions with made-up kids cannot make the node fetch at will; nor
+// is a failed fetch tried again sooner. A failed refresh keeps the set
+// it would have replaced. Concurrent requests for one URI share one
+// fetch. Only HTTPS, no redirects, no proxy, no connection kept (a set
+// is fetched every few minutes at most), and the set must pass the rules
+// of a registered inline jwks (client.CheckJWKS).
 type keySets struct {
 	http  *http.Client
 	now   func() time.Time
@@ -71,11 +72,18 @@ type keySets struct {
 	sets map[string]*keySet
 }
 
-// keySet is one URI's last fetch: its keys or its error.
+// keySet is what is known of one URI: the last set fetched (nil if
+// none was) and the last attempt, with its error if it failed.
 type keySet struct {
-	keys *jose.JSONWebKeySet
-	err  error
-	at   time.Time
+	keys    *jose.JSONWebKeySet
+	fetched time.Time
+	tried   time.Time
+	err     error
+}
+
+// usable reports whether s's set may still be used at now.
+func (s *keySet) usable(now time.Time) bool {
+	return s.keys != nil && now.Sub(s.fetched) < keySetTTL
 }
 
 func newKeySets(c KeySetFetching) *keySets {
@@ -103,9 +111,7 @@ func newKeySets(c KeySetFetching) *keySets {
 		TLSHandshakeTimeout:    keySetTimeout,
 		ResponseHeaderTimeout:  keySetTimeout,
 		MaxResponseHeaderBytes: 16 << 10,
-		MaxIdleConnsPerHost:    1,
-		IdleConnTimeout:        keySetTTL,
-		ForceAttemptHTTP2:      true,
+		DisableKeepAlives:      true,
 	}
 	return &keySets{
 		http: &http.Client{Transport: transport, Timeout: keySetTimeout,
@@ -150,33 +156,42 @@ func publicAddress(ip netip.Addr) bool {
 	return true
 }
 
-// Resolve returns the key set at location; refresh asks for a fetch
-// unless the last one is younger than keySetRefetch. Errors are
+// Resolve returns the key set at location; refresh asks for a fresh
+// one (fosite's, when the set lacks the assertion's kid), which is
+// fetched unless the last attempt was within keySetRetry. Errors are
 // invalid_client.
 func (k *keySets) Resolve(ctx context.Context, location string, refresh bool) (*jose.JSONWebKeySet, error) {
-	now := k.now()
-	k.mu.Lock()
-	s, ok := k.sets[location]
-	k.mu.Unlock()
-	if ok {
-		age := now.Sub(s.at)
+	asked := k.now()
+	if s, ok := k.known(location); ok {
+		usable, recent := s.usable(asked), asked.Sub(s.tried) < keySetRetry
 		switch {
-		case s.err != nil && age < keySetFailureTTL:
-			return nil, s.err
-		case s.err == nil && age < keySetTTL && (!refresh || age < keySetRefetch):
+		case usable && (!refresh || recent):
 			return s.keys, nil
+		case !usable && s.err != nil && recent:
+			return nil, s.err
 		}
 	}
 	v, _, _ := k.group.Do(location, func() (any, error) {
+		// A fetch that ended after this request looked is as good as one
+		// of its own.
+		prev, ok := k.known(location)
+		if ok && !prev.tried.Before(asked) {
+			return prev, nil
+		}
 		// Not the request's context: other requests may be waiting on
 		// this fetch, and it should finish for them.
 		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), keySetTimeout)
 		defer cancel()
 		keys, err := k.fetch(fctx, location)
+		now := k.now()
+		s := &keySet{keys: keys, fetched: now, tried: now}
 		if err != nil {
-			err = fosite.ErrInvalidClient.WithHint("The client's JSON Web Key Set could not be fetched from its jwks_uri.").WithDebug(err.Error())
+			s.err = fosite.ErrInvalidClient.WithHint("The client's JSON Web Key Set could not be fetched from its jwks_uri.").WithDebug(err.Error())
+			s.keys, s.fetched = nil, time.Time{}
+			if ok && prev.usable(now) {
+				s.keys, s.fetched = prev.keys, prev.fetched
+			}
 		}
-		s := &keySet{keys: keys, err: err, at: k.now()}
 		k.mu.Lock()
 		if _, ok := k.sets[location]; !ok && len(k.sets) >= keySetsKept {
 			for uri := range k.sets { // forget one, any
@@ -188,12 +203,25 @@ func (k *keySets) Resolve(ctx context.Context, location string, refresh bool) (*
 		k.mu.Unlock()
 		return s, nil
 	})
-	s = v.(*keySet)
-	return s.keys, s.err
+	s := v.(*keySet)
+	if s.usable(k.now()) {
+		return s.keys, nil
+	}
+	return nil, s.err
+}
+
+// known is what is known of location.
+func (k *keySets) known(location string) (*keySet, bool) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	s, ok := k.sets[location]
+	return s, ok
 }
 
 // fetch GETs the key set at location and checks it as a registered
-// inline set is checked: public keys only, at most client.MaxJWKSKeys.
+// inline set is checked (client.CheckJWKS): at most client.MaxJWKSSize
+// bytes and client.MaxJWKSKeys keys, no private or symmetric key
+// material, no oversized RSA key.
 func (k *keySets) fetch(ctx context.Context, location string) (*jose.JSONWebKeySet, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, location, nil)
 	if err != nil {
@@ -215,18 +243,12 @@ func (k *keySets) fetch(ctx context.Context, location string) (*jose.JSONWebKeyS
 	if err != nil {
 		return nil, fmt.Errorf("GET %s: %w", location, err)
 	}
-	if len(body) > client.MaxJWKSSize {
-		return nil, fmt.Errorf("GET %s: the key set is larger than %d bytes", location, client.MaxJWKSSize)
+	if err := client.CheckJWKS(body); err != nil {
+		return nil, fmt.Errorf("GET %s: %w", location, err)
 	}
 	var set jose.JSONWebKeySet
 	if err := json.Unmarshal(body, &set); err != nil {
 		return nil, fmt.Errorf("GET %s: not a JSON Web Key Set: %w", location, err)
-	}
-	switch {
-	case len(set.Keys) == 0:
-		return nil, fmt.Errorf("GET %s: the key set has no keys", location)
-	case len(set.Keys) > client.MaxJWKSKeys:
-		return nil, fmt.Errorf("GET %s: the key set has more than %d keys", location, client.MaxJWKSKeys)
 	}
 	for _, key := range set.Keys {
 		if !key.IsPublic() {

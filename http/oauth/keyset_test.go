@@ -150,7 +150,7 @@ func TestKeySetsRefuseNonPublicAddresses(t *testing.T) {
 }
 
 // A set is fetched once and kept; a kid it lacks refetches it, but not
-// more often than keySetRefetch; it expires after keySetTTL.
+// more often than keySetRetry; it expires after keySetTTL.
 func TestKeySetsKeepAndRefetch(t *testing.T) {
 	srv := newKeySetServer(t)
 	k, now := fetcher(srv, true)
@@ -169,7 +169,7 @@ func TestKeySetsKeepAndRefetch(t *testing.T) {
 	resolve(false, "k1", 1)
 	srv.rotate(t, "k2")
 	resolve(true, "k1", 1) // a refresh right after a fetch: not yet
-	*now = now.Add(keySetRefetch)
+	*now = now.Add(keySetRetry)
 	resolve(true, "k2", 2) // the client rotated its keys
 	resolve(true, "k2", 2)
 	*now = now.Add(keySetTTL - time.Second)
@@ -177,6 +177,30 @@ func TestKeySetsKeepAndRefetch(t *testing.T) {
 	srv.rotate(t, "k3")
 	*now = now.Add(time.Second)
 	resolve(false, "k3", 3) // expired
+}
+
+// A refresh that fails keeps the set it would have replaced, until that
+// set expires; it is not tried again within keySetRetry.
+func TestKeySetsKeepTheSetWhenARefreshFails(t *testing.T) {
+	srv := newKeySetServer(t)
+	k, now := fetcher(srv, true)
+	uri := srv.URL + "/jwks"
+	if set, err := k.Resolve(t.Context(), uri, false); err != nil || kids(set) != "k1" {
+		t.Fatalf("first fetch: %v %v", set, err)
+	}
+	srv.answer(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusServiceUnavailable) })
+	*now = now.Add(keySetRetry)
+	for range 2 {
+		if set, err := k.Resolve(t.Context(), uri, true); err != nil || kids(set) != "k1" {
+			t.Fatalf("refresh during an outage: %v %v", set, err)
+		}
+	}
+	if n := srv.hits.Load(); n != 2 {
+		t.Errorf("%d fetches; want the first and one refresh", n)
+	}
+	*now = now.Add(keySetTTL)
+	_, err := k.Resolve(t.Context(), uri, false)
+	wantInvalidClient(t, "once the kept set expired", err)
 }
 
 // Concurrent requests for one set share one fetch.
@@ -214,7 +238,7 @@ func TestKeySetsShareAFetch(t *testing.T) {
 }
 
 // Every unusable answer is invalid_client, remembered for
-// keySetFailureTTL, after which the set is fetched again.
+// keySetRetry, after which the set is fetched again.
 func TestKeySetsRefuseBadAnswers(t *testing.T) {
 	private, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	privateSet, _ := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: private, KeyID: "p", Algorithm: "ES256"}}})
@@ -248,7 +272,7 @@ func TestKeySetsRefuseBadAnswers(t *testing.T) {
 			if srv.hits.Load() != hits {
 				t.Errorf("a failure was fetched again at once")
 			}
-			*now = now.Add(keySetFailureTTL)
+			*now = now.Add(keySetRetry)
 			if _, err := k.Resolve(t.Context(), srv.URL+"/jwks", false); err != nil {
 				t.Errorf("after the failure expired: %v", err)
 			}
