@@ -188,7 +188,16 @@ func (p *Provider) authenticateClient(ctx context.Context, r *http.Request, form
 			return p.secretJWTClient(ctx, form, jws)
 		}
 	}
-	return p.fosite.DefaultClientAuthenticationStrategy(ctx, r, form)
+	c, err := p.fosite.DefaultClientAuthenticationStrategy(ctx, r, form)
+	// fosite answers an assertion whose key it cannot find (no such kid,
+	// an empty set, a key of another kind) with invalid_request; RFC 7523
+	// §3.2 says an assertion that does not authenticate is invalid_client.
+	var rfc *fosite.RFC6749Error
+	if err != nil && form.Get("client_assertion_type") == jwtBearer && form.Get("client_assertion") != "" &&
+		errors.As(err, &rfc) && rfc.ErrorField == fosite.ErrInvalidRequest.ErrorField {
+		return nil, fosite.ErrInvalidClient.WithHint(rfc.HintField).WithDebug(rfc.DebugField)
+	}
+	return c, err
 }
 
 // secretJWTClient authenticates a client_secret_jwt client (RFC 7523
