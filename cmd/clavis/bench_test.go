@@ -333,11 +333,17 @@ func BenchmarkServerMemory(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	waiting := time.Now()
 	for st := a.relay.Status(); st.Internal.Less(head) || st.Public.Less(head); st = a.relay.Status() {
-		if time.Since(start) > 10*time.Minute {
+		if time.Since(waiting) > 5*time.Minute {
+			stop()
 			b.Fatalf("the relay published up to %s and %s of %s", st.Internal, st.Public, head)
 		}
-		time.Sleep(100 * time.Millisecond)
+		select {
+		case err := <-ran:
+			b.Fatalf("the writing node stopped before publishing everything: %v", err)
+		case <-time.After(100 * time.Millisecond):
+		}
 	}
 	stop()
 	if err := <-ran; err != nil {
