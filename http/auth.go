@@ -133,6 +133,7 @@ const (
 	platformOnly access = iota // the platform API: the root token only
 	tenantRead                 // a tenant's reads: clavis:admin, clavis:clients:read or :write
 	tenantWrite                // a tenant's writes: clavis:admin or clavis:clients:write
+	tenantLogin                // a tenant's login and consent requests: clavis:login, clavis:admin or clavis:clients:write
 )
 
 // allows reports whether a tenant credential with scopes may call a route
@@ -143,6 +144,8 @@ func allows(need access, scopes []string) bool {
 		return slices.Contains(scopes, scope.Admin) || slices.Contains(scopes, scope.ClientsRead) || slices.Contains(scopes, scope.ClientsWrite)
 	case tenantWrite:
 		return slices.Contains(scopes, scope.Admin) || slices.Contains(scopes, scope.ClientsWrite)
+	case tenantLogin:
+		return slices.Contains(scopes, scope.Login) || allows(tenantWrite, scopes)
 	}
 	return false
 }

@@ -494,6 +494,30 @@ func TestLoginApplication(t *testing.T) {
 	res, _ = b.get(authURL(ownCfg))
 	lc = location(t, res).Query().Get("login_challenge")
 	h.call(t, "POST", "/t/acme/admin/login-requests/"+url.PathEscape(lc)+"/accept", map[string]any{"subject": "bob"}, token(rot.AccessToken)).want(t, 403)
+
+	// A login application's own token, with clavis:login, answers
+	// challenges and does nothing else.
+	app := h.createClient(t, "acme", map[string]any{"type": "m2m", "client_name": "Login app", "code": "urn:acme/login",
+		"default_scopes": []string{"clavis:login"}})
+	apt, err := h.clientCredentials(t, "acme", app["client_id"].(string), app["client_secret"].(string), oauth2.AuthStyleInHeader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.call(t, "GET", "/t/acme/admin/login-requests/"+url.PathEscape(lc), nil, token(apt.AccessToken)).want(t, 200)
+	before := h.head(t)
+	for _, c := range []struct{ method, path string }{
+		{"GET", "/t/acme/admin/clients"},
+		{"GET", "/t/acme/admin/login-app"},
+		{"PUT", "/t/acme/admin/login-app"},
+		{"POST", "/t/acme/oauth2/register"},
+	} {
+		if r := h.call(t, c.method, c.path, map[string]any{"login_url": "https://evil.example.com", "client_name": "x"}, token(apt.AccessToken)); r.status != 403 {
+			t.Errorf("%s %s with clavis:login: %d %s", c.method, c.path, r.status, r.body)
+		}
+	}
+	h.unchanged(t, before, "clavis:login outside the login API")
+	h.call(t, "GET", "/t/beta/admin/login-requests/"+url.PathEscape(lc), nil, token(apt.AccessToken)).want(t, 404)
+	h.call(t, "POST", "/t/acme/admin/login-requests/"+url.PathEscape(lc)+"/accept", map[string]any{"subject": "bob"}, token(apt.AccessToken)).want(t, 200)
 }
 
 func TestAuthorizationRequestErrors(t *testing.T) {

@@ -32,8 +32,9 @@ func (s *Server) browserRoutes() {
 	s.app.Options("/t/:tenant/.well-known/openid-configuration", s.cors("GET", false))
 
 	// The tenant's login application answers challenges with a tenant
-	// admin token that may write (clavis:admin or clavis:clients:write).
-	login := s.authenticate(tenantWrite)
+	// token with clavis:login (or one that may write: clavis:admin or
+	// clavis:clients:write).
+	login := s.authenticate(tenantLogin)
 	t := s.app.Group("/t/:tenant/admin")
 	for _, kind := range []string{"login", "consent"} {
 		t.Get("/"+kind+"-requests/:challenge", login, s.challenge(kind))

@@ -45,6 +45,10 @@ const (
 	ClientsRead = "clavis:clients:read"
 	// ClientsWrite grants creating, changing and deleting client registrations.
 	ClientsWrite = "clavis:clients:write"
+	// Login grants reading and answering the tenant's login and consent
+	// requests: what the tenant's login application needs, and nothing
+	// else.
+	Login = "clavis:login"
 )
 
 // MaxTokenLength caps the length of one scope token. RFC 6749 sets no limit;
@@ -53,7 +57,7 @@ const MaxTokenLength = 200
 
 var (
 	identityScopes = []string{Address, Email, OfflineAccess, OpenID, Phone, Profile}
-	platformScopes = []string{Admin, ClientsRead, ClientsWrite}
+	platformScopes = []string{Admin, ClientsRead, ClientsWrite, Login}
 )
 
 // IdentityScopes returns the OpenID Connect identity scopes, sorted. The
@@ -76,7 +80,7 @@ func IsIdentity(s string) bool {
 // IsPlatform reports whether s is one of the platform scopes.
 func IsPlatform(s string) bool {
 	switch s {
-	case Admin, ClientsRead, ClientsWrite:
+	case Admin, ClientsRead, ClientsWrite, Login:
 		return true
 	}
 	return false

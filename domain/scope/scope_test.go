@@ -59,6 +59,7 @@ func TestCatalogue(t *testing.T) {
 		{scope.Admin, scope.KindPlatform},
 		{scope.ClientsRead, scope.KindPlatform},
 		{scope.ClientsWrite, scope.KindPlatform},
+		{scope.Login, scope.KindPlatform},
 		{"urn:acme/orders:read", scope.KindAPI},
 		{"urn:acme/orders:write", scope.KindAPI},
 		{"urn:acme/billing:read", scope.KindAPI},
@@ -89,7 +90,7 @@ func TestCatalogueList(t *testing.T) {
 	t.Parallel()
 	cat := scope.NewCatalogue(scope.Resource{Code: "urn:acme/orders", Scopes: []string{"write", "read"}})
 	want := []string{
-		"address", "clavis:admin", "clavis:clients:read", "clavis:clients:write", "email",
+		"address", "clavis:admin", "clavis:clients:read", "clavis:clients:write", "clavis:login", "email",
 		"offline_access", "openid", "phone", "profile", "urn:acme/orders:read", "urn:acme/orders:write",
 	}
 	got := cat.List()
