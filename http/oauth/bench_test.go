@@ -23,7 +23,7 @@ import (
 
 // benchTenant is a test node with tenant acme, caught up, and the cache the
 // token endpoint reads it through.
-func benchTenant(b *testing.B) (*testnode.Node, tenants.CreatedTenant, *cache.Cache) {
+func benchTenant(b testing.TB) (*testnode.Node, tenants.CreatedTenant, *cache.Cache) {
 	w := testnode.New(b)
 	created, err := w.Tenants.Create(b.Context(), tenants.Request{Actor: "bench"}, "acme", "Acme")
 	if err != nil {

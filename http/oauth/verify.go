@@ -78,6 +78,12 @@ func (p *Provider) verifySignature(ctx context.Context, token string) (AccessTok
 	if slug, ok := signing.ReferenceTenant(token); ok {
 		return p.openReference(slug, token)
 	}
+	// go-jose also reads the JSON serialization, padded base64 and
+	// surrounding space; an access token is the compact JWS it was issued
+	// as (RFC 9068), one spelling only.
+	if !compactForm(token) {
+		return AccessToken{}, invalid("not a compact JWS")
+	}
 	jws, err := jose.ParseSigned(token)
 	if err != nil || len(jws.Signatures) != 1 {
 		return AccessToken{}, invalid("not a compact JWS")
@@ -108,6 +114,26 @@ func (p *Provider) verifySignature(ctx context.Context, token string) (AccessTok
 		return AccessToken{}, err
 	}
 	return p.checkClaims(slug, unverified.Iss, payload)
+}
+
+// compactForm reports whether token is three non-empty parts of
+// unpadded base64url, separated by dots.
+func compactForm(token string) bool {
+	parts, empty := 1, true
+	for i := 0; i < len(token); i++ {
+		switch c := token[i]; {
+		case c == '.':
+			if empty {
+				return false
+			}
+			parts, empty = parts+1, true
+		case 'A' <= c && c <= 'Z', 'a' <= c && c <= 'z', '0' <= c && c <= '9', c == '-', c == '_':
+			empty = false
+		default:
+			return false
+		}
+	}
+	return parts == 3 && !empty
 }
 
 // verifyWith checks a JWS signed by tenant t: with a key t publishes
