@@ -68,19 +68,27 @@ func BenchmarkServeToken(b *testing.B) {
 	}
 }
 
-// BenchmarkQuickClientCredentials is BenchmarkServeToken's request on
-// the path the token endpoint serves it by (QuickClientCredentials),
-// from the cache: what a token costs the node besides HTTP.
-func BenchmarkQuickClientCredentials(b *testing.B) {
-	w, created, hot := benchTenant(b)
+// quickProvider is a provider over benchTenant's cache, and the
+// client_credentials request of acme's admin client as
+// QuickClientCredentials takes it: its Authorization header and form.
+func quickProvider(tb testing.TB) (*oauth.Provider, string, *fasthttp.Args) {
+	w, created, hot := benchTenant(tb)
 	p, err := oauth.New(hot, w.Keys, "http://127.0.0.1", nil)
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
 	form := &fasthttp.Args{}
 	form.Set("grant_type", "client_credentials")
 	authorization := "Basic " + base64.StdEncoding.EncodeToString(
 		[]byte(created.AdminClient.ClientID+":"+created.AdminSecret.Value))
+	return p, authorization, form
+}
+
+// BenchmarkQuickClientCredentials is BenchmarkServeToken's request on
+// the path the token endpoint serves it by (QuickClientCredentials),
+// from the cache: what a token costs the node besides HTTP.
+func BenchmarkQuickClientCredentials(b *testing.B) {
+	p, authorization, form := quickProvider(b)
 	b.ReportAllocs()
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {

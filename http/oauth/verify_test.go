@@ -1,13 +1,10 @@
 package oauth_test
 
 import (
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
-
-	"github.com/valyala/fasthttp"
 
 	"github.com/clavisiam/clavis/http/oauth"
 )
@@ -17,15 +14,7 @@ import (
 // compact JWS): the same signature in go-jose's other spellings — JSON
 // serialization, base64 padding, surrounding space — is not a token.
 func TestVerifyAccessTokenIsCompactOnly(t *testing.T) {
-	w, created, hot := benchTenant(t)
-	p, err := oauth.New(hot, w.Keys, "http://127.0.0.1", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	form := &fasthttp.Args{}
-	form.Set("grant_type", "client_credentials")
-	authorization := "Basic " + base64.StdEncoding.EncodeToString(
-		[]byte(created.AdminClient.ClientID+":"+created.AdminSecret.Value))
+	p, authorization, form := quickProvider(t)
 	answer, ok := p.QuickClientCredentials(t.Context(), "acme", authorization, form)
 	if !ok {
 		t.Fatal("no token")
