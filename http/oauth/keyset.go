@@ -186,8 +186,8 @@ func (k *keySets) Resolve(ctx context.Context, location string, refresh bool) (*
 		now := k.now()
 		s := &keySet{keys: keys, fetched: now, tried: now}
 		if err != nil {
-			s.err = fosite.ErrInvalidClient.WithHint("The client's JSON Web Key Set could not be fetched from its jwks_uri.").WithDebug(err.Error())
-			s.keys, s.fetched = nil, time.Time{}
+			s = &keySet{tried: now,
+				err: fosite.ErrInvalidClient.WithHint("The client's JSON Web Key Set could not be fetched from its jwks_uri.").WithDebug(err.Error())}
 			if ok && prev.usable(now) {
 				s.keys, s.fetched = prev.keys, prev.fetched
 			}
