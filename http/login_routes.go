@@ -1,15 +1,15 @@
 package httpapi
 
 import (
+	"bytes"
 	"errors"
-	"html/template"
 	"net/http"
-	"strings"
 
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/clavisiam/clavis/domain"
 	"github.com/clavisiam/clavis/http/oauth"
+	"github.com/clavisiam/clavis/http/page"
 )
 
 // browserRoutes registers the endpoints of the browser flows: the
@@ -146,34 +146,9 @@ func (s *Server) rejectChallenge(kind string) fiber.Handler {
 // under `make run`: it lets anyone in as whoever they type, and asks for
 // consent with the requested scopes. It is served only with
 // --dev-login, and only for tenants without a login application (a
-// tenant's real login application is never bypassed through it).
-
-var devPage = template.Must(template.New("dev").Parse(`<!doctype html>
-<html lang="en"><meta charset="utf-8"><meta name="viewport" content="width=device-width">
-<title>Clavis development login</title>
-<style>body{font:16px system-ui,sans-serif;max-width:28rem;margin:3rem auto;padding:0 1rem}
-input[type=text]{width:100%;padding:.5rem;margin:.5rem 0 1rem}button{padding:.5rem 1rem;margin-right:.5rem}
-.warn{background:#fff3cd;padding:.5rem;border-radius:4px;font-size:.9rem}</style>
-<p class="warn">Development login: anyone may sign in as anyone. Configure the tenant's login application for real use.</p>
-{{if eq .Kind "login"}}
-<h1>Sign in to {{.Request.Client.ClientName}}</h1>
-<form method="post">
-<input type="hidden" name="login_challenge" value="{{.Request.Challenge}}">
-<label>User name<input type="text" name="subject" value="{{.Request.OIDCContext.LoginHint}}" autofocus required maxlength="255"></label>
-<label><input type="checkbox" name="remember" value="1"> Remember me</label><p>
-<button name="action" value="accept">Sign in</button><button name="action" value="reject" formnovalidate>Cancel</button>
-</form>
-{{else}}
-<h1>{{.Request.Client.ClientName}} asks for access</h1>
-<p>Signed in as <b>{{.Request.Subject}}</b>. Allow these scopes:</p>
-<form method="post">
-<input type="hidden" name="consent_challenge" value="{{.Request.Challenge}}">
-{{range .Request.RequestedScope}}<label><input type="checkbox" name="grant_scope" value="{{.}}" checked> {{.}}</label><br>{{end}}
-<p><button name="action" value="accept">Allow</button><button name="action" value="reject">Deny</button>
-</form>
-{{end}}
-</html>
-`))
+// tenant's real login application is never bypassed through it). The
+// consent page shows the client's logo, links and the scopes'
+// descriptions from the tenant's catalogue (package page renders both).
 
 // devKind reads which challenge a development page request carries.
 func devKind(get func(string) string) (kind, challenge string) {
@@ -212,13 +187,29 @@ func (s *Server) devLoginPage(c *fiber.Ctx) error {
 	if err != nil {
 		return challengeProblem(err)
 	}
-	var b strings.Builder
-	if err := devPage.Execute(&b, map[string]any{"Kind": kind, "Request": lr}); err != nil {
+	client := page.Client{Name: lr.Client.ClientName, LogoURI: lr.Client.LogoURI, ClientURI: lr.Client.ClientURI,
+		PolicyURI: lr.Client.PolicyURI, TOSURI: lr.Client.TOSURI}
+	if client.Name == "" {
+		client.Name = lr.Client.ClientID
+	}
+	var p page.Page = page.Login{Challenge: lr.Challenge, Client: client, LoginHint: lr.OIDCContext.LoginHint}
+	if kind == "consent" {
+		cat, err := s.admin.ReadModel.Catalogue(c.UserContext(), slug)
+		if err != nil {
+			return err
+		}
+		consent := page.Consent{Challenge: lr.Challenge, Client: client, Subject: lr.Subject}
+		for _, sc := range lr.RequestedScope {
+			consent.Scopes = append(consent.Scopes, page.Scope{Name: sc, Description: cat.Description(sc)})
+		}
+		p = consent
+	}
+	var b bytes.Buffer
+	if err := page.Render(&b, p); err != nil {
 		return err
 	}
-	c.Set(fiber.HeaderCacheControl, "no-store")
-	c.Set(fiber.HeaderContentType, fiber.MIMETextHTMLCharsetUTF8)
-	return c.SendString(b.String())
+	page.SetHeaders(c.Set)
+	return c.Send(b.Bytes())
 }
 
 func (s *Server) devLoginAnswer(c *fiber.Ctx) error {
