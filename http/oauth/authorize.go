@@ -188,15 +188,15 @@ func (p *Provider) ServeAuthorize(w http.ResponseWriter, r *http.Request, slug s
 		if errors.Is(err, ErrUnknownTenant) {
 			return err
 		}
-		p.fosite.WriteAuthorizeError(r.Context(), w, fosite.NewAuthorizeRequest(), fosite.ErrServerError.WithWrap(err))
+		p.writeAuthorizeError(r.Context(), w, fosite.NewAuthorizeRequest(), fosite.ErrServerError.WithWrap(err))
 		return nil
 	}
 	if p.grants == nil {
-		p.fosite.WriteAuthorizeError(ctx, w, fosite.NewAuthorizeRequest(), fosite.ErrServerError.WithHint("The authorization endpoint is not served."))
+		p.writeAuthorizeError(ctx, w, fosite.NewAuthorizeRequest(), fosite.ErrServerError.WithHint("The authorization endpoint is not served."))
 		return nil
 	}
 	if err := r.ParseForm(); err != nil {
-		p.fosite.WriteAuthorizeError(ctx, w, fosite.NewAuthorizeRequest(), fosite.ErrInvalidRequest.WithHint("The request could not be parsed."))
+		p.writeAuthorizeError(ctx, w, fosite.NewAuthorizeRequest(), fosite.ErrInvalidRequest.WithHint("The request could not be parsed."))
 		return nil
 	}
 	// The browser coming back from the login application brings a
@@ -210,7 +210,7 @@ func (p *Provider) ServeAuthorize(w http.ResponseWriter, r *http.Request, slug s
 				err = errors.New("the verifier came from another browser than the request")
 			}
 			if err != nil {
-				p.fosite.WriteAuthorizeError(ctx, w, fosite.NewAuthorizeRequest(), fosite.ErrInvalidRequest.WithHint("The verifier is not valid, expired or was used.").WithWrap(err))
+				p.writeAuthorizeError(ctx, w, fosite.NewAuthorizeRequest(), fosite.ErrInvalidRequest.WithHint("The verifier is not valid, expired or was used.").WithWrap(err))
 				return nil
 			}
 			r.Method = http.MethodGet
@@ -341,7 +341,7 @@ func needsConsent(c *fositeClient) bool {
 
 // writeAuthorizeError answers an error of the authorization endpoint: at
 // the client's redirect URI when the request named one the client
-// registered (exactly), otherwise to the browser.
+// registered (exactly), otherwise to the browser, as a page.
 func (p *Provider) writeAuthorizeError(ctx context.Context, w http.ResponseWriter, ar fosite.AuthorizeRequester, err error) {
 	p.logServerError(ctx, "authorization endpoint", err)
 	if req, ok := ar.(*fosite.AuthorizeRequest); ok && req.RedirectURI != nil {
@@ -349,6 +349,10 @@ func (p *Provider) writeAuthorizeError(ctx context.Context, w http.ResponseWrite
 		if !isOurs || !slices.Contains(c.view.Settings.RedirectURIs, req.RedirectURI.String()) {
 			req.RedirectURI = nil
 		}
+	}
+	if !ar.IsRedirectURIValid() {
+		authorizeErrorPage(w, err)
+		return
 	}
 	p.fosite.WriteAuthorizeError(ctx, w, ar, err)
 }
