@@ -3,7 +3,7 @@ package oauth
 import (
 	"context"
 	"crypto/hmac"
-	"html/template"
+	"encoding/json"
 	"net/http"
 	"net/url"
 	"slices"
@@ -11,8 +11,11 @@ import (
 	"strings"
 	"time"
 
+	jose "github.com/go-jose/go-jose/v3"
 	"github.com/google/uuid"
 	"github.com/ory/fosite"
+
+	"github.com/clavisiam/clavis/http/page"
 )
 
 // A login session remembers, for a browser, the user the login
@@ -92,14 +95,17 @@ func (p *Provider) startLoginSession(ctx context.Context, w http.ResponseWriter,
 // Connect RP-Initiated Logout 1.0): it ends the browser's login session
 // at the tenant and sends the browser to the post_logout_redirect_uri,
 // which must be one the client registered exactly; the client is named
-// by the id_token_hint (an ID token the tenant issued, expired or not)
-// or client_id. Without a valid id_token_hint, a browser with a login
-// session is asked first (a page whose form posts the request back with
-// a confirmation bound to the session), so that no other page can log
-// the user out. Without a post_logout_redirect_uri it answers a page
-// that says the user is logged out. A bad request answers 400 and logs
-// no one out. For a tenant that does not exist it writes nothing and
-// returns [ErrUnknownTenant].
+// by the id_token_hint (an ID token the tenant issued, expired or not:
+// its azp, or its only audience) or client_id, which must then be in the
+// hint's audience. The user is asked first (a page whose form posts the
+// request back with a confirmation bound to the login session, so that
+// no other page can log the user out) unless the hint is an ID token of
+// the session's user for that client: any other token the tenant signed
+// (an access token, anybody's) is refused, and another user's ID token
+// proves nothing about this browser. Without a post_logout_redirect_uri
+// it answers a page that says the user is logged out. A bad request
+// answers 400 and logs no one out. For a tenant that does not exist it
+// writes nothing and returns [ErrUnknownTenant].
 func (p *Provider) ServeLogout(w http.ResponseWriter, r *http.Request, slug string) error {
 	ctx, err := p.withTenant(r.Context(), slug)
 	if err != nil {
@@ -113,21 +119,28 @@ func (p *Provider) ServeLogout(w http.ResponseWriter, r *http.Request, slug stri
 		logoutPage(w, http.StatusBadRequest, "The logout request could not be parsed.")
 		return nil
 	}
-	clientID, hinted := r.Form.Get("client_id"), false
-	if hint := r.Form.Get("id_token_hint"); hint != "" {
-		aud, err := p.idTokenAudience(ctx, slug, hint)
+	clientID := r.Form.Get("client_id")
+	var hint *idTokenHint
+	if raw := r.Form.Get("id_token_hint"); raw != "" {
+		h, err := p.readIDTokenHint(ctx, slug, raw)
 		if err != nil {
 			logoutPage(w, http.StatusBadRequest, "The id_token_hint is not an ID token of this issuer.")
 			return nil
 		}
-		if clientID != "" && !slices.Contains(aud, clientID) {
+		if clientID != "" && !slices.Contains(h.Audience, clientID) {
 			logoutPage(w, http.StatusBadRequest, "The id_token_hint was not issued to client_id.")
 			return nil
 		}
-		if clientID == "" && len(aud) == 1 {
-			clientID = aud[0]
+		if clientID == "" {
+			clientID = h.client()
 		}
-		hinted = true
+		hint = &h
+	}
+	var c *fositeClient
+	if clientID != "" {
+		if v, err := p.dir.ClientByID(ctx, clientID); err == nil && v.Tenant == slug {
+			c = &fositeClient{view: v}
+		}
 	}
 	target := r.Form.Get("post_logout_redirect_uri")
 	if target != "" {
@@ -135,17 +148,19 @@ func (p *Provider) ServeLogout(w http.ResponseWriter, r *http.Request, slug stri
 			logoutPage(w, http.StatusBadRequest, "A post_logout_redirect_uri needs an id_token_hint or a client_id.")
 			return nil
 		}
-		c, err := p.dir.ClientByID(ctx, clientID)
-		if err != nil || c.Tenant != slug || !slices.Contains(c.Settings.PostLogoutRedirectURIs, target) {
+		if c == nil || !slices.Contains(c.view.Settings.PostLogoutRedirectURIs, target) {
 			logoutPage(w, http.StatusBadRequest, "The post_logout_redirect_uri is not one the client registered.")
 			return nil
 		}
 	}
 	sess, ok := p.cookieSession(ctx, r)
-	if ok && !hinted && r.PostForm.Get("confirm") != p.challengeMAC(slug, "logout", sess.ID) {
-		// Without an ID token of the client, the request could come from
-		// any page: the user is asked (RP-Initiated Logout §2).
-		confirmLogout(w, slug, r.Form, p.challengeMAC(slug, "logout", sess.ID))
+	confirm := p.challengeMAC(slug, "logout", sess.ID)
+	usersOwn := hint != nil && c != nil && hint.Subject == p.subject(c, sess.Login.Subject)
+	if ok && !usersOwn && !hmac.Equal([]byte(r.PostForm.Get("confirm")), []byte(confirm)) {
+		// Nothing shows that the user's own client sent the browser
+		// here: the request could come from any page, so the user is
+		// asked (RP-Initiated Logout §2).
+		p.confirmLogout(w, slug, clientID, r.Form, confirm)
 		return nil
 	}
 	if ok {
@@ -171,30 +186,81 @@ func (p *Provider) ServeLogout(w http.ResponseWriter, r *http.Request, slug stri
 	return nil
 }
 
-// confirmPage asks the user whether to log out; its form posts the
-// request again with the confirmation.
-var confirmPage = template.Must(template.New("logout").Parse(`<!doctype html>
-<html lang="en"><meta charset="utf-8"><meta name="viewport" content="width=device-width"><title>Log out</title>
-<form method="post" action="/t/{{.Tenant}}/oauth2/logout">
-<p>Log out of {{.Tenant}}?</p>
-{{range $k, $v := .Form}}{{range $v}}<input type="hidden" name="{{$k}}" value="{{.}}">{{end}}{{end}}
-<input type="hidden" name="confirm" value="{{.Confirm}}">
-<button>Log out</button>
-</form></html>
-`))
+// idTokenHint is what an id_token_hint says of its user and client.
+type idTokenHint struct {
+	Subject  string
+	Audience []string
+	AZP      string
+}
 
-func confirmLogout(w http.ResponseWriter, slug string, form url.Values, confirm string) {
+// client is the client the hint names: its azp, or its only audience.
+func (h idTokenHint) client() string {
+	if h.AZP != "" && slices.Contains(h.Audience, h.AZP) {
+		return h.AZP
+	}
+	if len(h.Audience) == 1 {
+		return h.Audience[0]
+	}
+	return ""
+}
+
+// readIDTokenHint checks that token is an ID token tenant slug issued
+// (expired or not, as an id_token_hint may be): a compact JWS signed
+// with a key the tenant publishes, of the tenant's issuer, with a
+// subject and an audience, typed as fosite types ID tokens ("JWT", or
+// no typ) and without the claims of an access token. The tenant signs
+// access tokens (typ at+jwt, with scope and client_id) with the same
+// keys: one of those, which any client holds of its own, is not a hint.
+func (p *Provider) readIDTokenHint(ctx context.Context, slug, token string) (idTokenHint, error) {
+	if !compactForm(token) {
+		return idTokenHint{}, invalid("not a compact JWS")
+	}
+	jws, err := jose.ParseSigned(token)
+	if err != nil || len(jws.Signatures) != 1 {
+		return idTokenHint{}, invalid("not a compact JWS")
+	}
+	if typ, _ := jws.Signatures[0].Protected.ExtraHeaders["typ"].(string); typ != "" && !strings.EqualFold(typ, "JWT") {
+		return idTokenHint{}, invalid("typ is not that of an ID token")
+	}
+	t, err := p.dir.Tenant(ctx, slug)
+	if err != nil {
+		return idTokenHint{}, err
+	}
+	payload, err := verifyWith(t, jws, p.now())
+	if err != nil {
+		return idTokenHint{}, err
+	}
+	var claims struct {
+		Iss      string          `json:"iss"`
+		Sub      string          `json:"sub"`
+		Aud      any             `json:"aud"`
+		AZP      string          `json:"azp"`
+		Scope    json.RawMessage `json:"scope"`
+		ClientID json.RawMessage `json:"client_id"`
+	}
+	if err := json.Unmarshal(payload, &claims); err != nil || claims.Iss != p.Issuer(slug) {
+		return idTokenHint{}, invalid("not issued here")
+	}
+	h := idTokenHint{Subject: claims.Sub, Audience: audience(claims.Aud), AZP: claims.AZP}
+	if h.Subject == "" || len(h.Audience) == 0 || claims.Scope != nil || claims.ClientID != nil {
+		return idTokenHint{}, invalid("not an ID token")
+	}
+	return h, nil
+}
+
+// confirmLogout asks the user whether to log out; the page's form posts
+// the request again, to the client named, with the confirmation.
+func (p *Provider) confirmLogout(w http.ResponseWriter, slug, clientID string, form url.Values, confirm string) {
 	keep := url.Values{}
-	for _, k := range []string{"post_logout_redirect_uri", "state", "client_id", "ui_locales"} {
+	for _, k := range []string{"post_logout_redirect_uri", "state", "ui_locales"} {
 		if v := form.Get(k); v != "" {
 			keep.Set(k, v)
 		}
 	}
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-store")
-	w.Header().Set("X-Frame-Options", "DENY")
-	w.WriteHeader(http.StatusOK)
-	_ = confirmPage.Execute(w, map[string]any{"Tenant": slug, "Form": keep, "Confirm": confirm})
+	if clientID != "" {
+		keep.Set("client_id", clientID)
+	}
+	page.Write(w, http.StatusOK, page.LogoutConfirmation{Tenant: slug, Action: p.Issuer(slug) + "/oauth2/logout", Form: keep, Confirm: confirm})
 }
 
 // setCookie sets a cookie of the issuer's browser flows: under the
@@ -212,8 +278,5 @@ func setCookie(w http.ResponseWriter, issuer, name, value, path string, maxAge i
 }
 
 func logoutPage(w http.ResponseWriter, status int, msg string) {
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	_, _ = w.Write([]byte("<!doctype html><meta charset=utf-8><title>Logout</title><p>" + msg + "</p>\n"))
+	page.Write(w, status, page.Message{Title: "Logout", Text: msg})
 }

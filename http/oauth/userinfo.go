@@ -1,42 +1,14 @@
 package oauth
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
 	"slices"
 	"strings"
 
-	jose "github.com/go-jose/go-jose/v3"
-
 	"github.com/clavisiam/clavis/domain/scope"
 )
-
-// idTokenAudience checks an ID token tenant slug issued (expired or not,
-// as an id_token_hint may be) and returns its audience.
-func (p *Provider) idTokenAudience(ctx context.Context, slug, token string) ([]string, error) {
-	jws, err := jose.ParseSigned(token)
-	if err != nil || len(jws.Signatures) != 1 {
-		return nil, invalid("not a compact JWS")
-	}
-	t, err := p.dir.Tenant(ctx, slug)
-	if err != nil {
-		return nil, err
-	}
-	payload, err := verifyWith(t, jws, p.now())
-	if err != nil {
-		return nil, err
-	}
-	var claims struct {
-		Iss string `json:"iss"`
-		Aud any    `json:"aud"`
-	}
-	if err := json.Unmarshal(payload, &claims); err != nil || claims.Iss != p.Issuer(slug) {
-		return nil, invalid("not issued here")
-	}
-	return audience(claims.Aud), nil
-}
 
 // ServeUserinfo is tenant slug's userinfo endpoint (OpenID Connect Core
 // §5.3): for an access token of the tenant issued with the openid scope,

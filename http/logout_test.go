@@ -1,0 +1,161 @@
+package httpapi_test
+
+import (
+	"html"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+
+	"golang.org/x/oauth2"
+)
+
+// hiddenFields reads a page's form: its action and hidden inputs.
+func hiddenFields(t *testing.T, page string) (string, url.Values) {
+	t.Helper()
+	action := regexp.MustCompile(`<form method="post" action="([^"]+)"`).FindStringSubmatch(page)
+	if action == nil {
+		t.Fatalf("no form with an action: %s", page)
+	}
+	form := url.Values{}
+	for _, m := range regexp.MustCompile(`<input type="hidden" name="([^"]+)" value="([^"]*)">`).FindAllStringSubmatch(page, -1) {
+		form.Add(html.UnescapeString(m[1]), html.UnescapeString(m[2]))
+	}
+	return html.UnescapeString(action[1]), form
+}
+
+// An id_token_hint lets the logout endpoint end the login session
+// without asking only when it is an ID token of the session's user for
+// the client: an access token (which the tenant signs with the same
+// keys, and any client or user holds) or another user's ID token is no
+// proof that the user's own client sent the browser. The
+// post_logout_redirect_uri is the hinted client's only.
+func TestLogoutHintMustBeTheUsersIDToken(t *testing.T) {
+	t.Parallel()
+	h := startAdmin(t)
+	h.createTenant(t, "acme")
+	h.withLoginApp(t, "acme")
+	body := webClient("urn:acme/own")
+	body["first_party"] = true
+	body["post_logout_redirect_uris"] = []string{"https://app.example.com/bye"}
+	cfg := clientConfig("acme", h.createClient(t, "acme", body), "openid")
+	body = webClient("urn:acme/other")
+	body["first_party"] = true
+	body["post_logout_redirect_uris"] = []string{"https://other.example.com/bye"}
+	other := h.createClient(t, "acme", body)
+	body = webClient("urn:acme/pairwise")
+	body["first_party"] = true
+	body["redirect_uris"] = []string{"https://pairwise.example.com/cb"}
+	body["post_logout_redirect_uris"] = []string{"https://pairwise.example.com/bye"}
+	body["pairwise_subject_salt"] = "pairwise-salt-0123456789abcdef"
+	pairwise := clientConfig("acme", h.createClient(t, "acme", body), "openid")
+
+	// login signs user in on b with a login session and returns the
+	// tokens cfg gets.
+	login := func(b *browser, c oauth2.Config, user string) *oauth2.Token {
+		t.Helper()
+		verifier := oauth2.GenerateVerifier()
+		res := h.loginThroughApp(t, b, "acme", c.AuthCodeURL("state-lo01", oauth2.S256ChallengeOption(verifier)),
+			map[string]any{"subject": user, "remember": true})
+		tok, err := c.Exchange(h.oauthContext(t), arrived(t, res, c.RedirectURL).Get("code"), oauth2.VerifierOption(verifier))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+	// loggedIn reports whether b's login session lives on.
+	loggedIn := func(b *browser) bool {
+		t.Helper()
+		res, _ := b.get(cfg.AuthCodeURL("state-lo02", oauth2.SetAuthURLParam("prompt", "none"),
+			oauth2.S256ChallengeOption(oauth2.GenerateVerifier())))
+		q := arrived(t, res, webCallback)
+		if q.Get("code") == "" && q.Get("error") != "login_required" {
+			t.Fatalf("prompt=none: %v", q)
+		}
+		return q.Get("code") != ""
+	}
+	logout := func(b *browser, q url.Values) (*http.Response, string) {
+		t.Helper()
+		return b.get(testIssuer + "acme/oauth2/logout?" + q.Encode())
+	}
+	idToken := func(tok *oauth2.Token) string { return tok.Extra("id_token").(string) }
+
+	bob, mallory := h.browser(t), h.browser(t)
+	bobs := login(bob, cfg, "bob")
+	mallorys := login(mallory, cfg, "mallory")
+
+	// An access token is not an ID token: refused, nobody logged out.
+	for name, q := range map[string]url.Values{
+		"bob's access token":     {"id_token_hint": {bobs.AccessToken}},
+		"mallory's access token": {"id_token_hint": {mallorys.AccessToken}},
+		"an access token with a client and a URI": {"id_token_hint": {mallorys.AccessToken}, "client_id": {cfg.ClientID},
+			"post_logout_redirect_uri": {"https://app.example.com/bye"}, "state": {"state-lo03"}},
+	} {
+		res, page := logout(bob, q)
+		if res.StatusCode != 400 || res.Header.Get("Location") != "" {
+			t.Errorf("%s as id_token_hint: %d %s %s", name, res.StatusCode, res.Header.Get("Location"), page)
+		}
+		if !loggedIn(bob) {
+			t.Fatalf("%s as id_token_hint logged bob out", name)
+		}
+	}
+
+	// Another user's ID token: the user is asked first.
+	res, page := logout(bob, url.Values{"id_token_hint": {idToken(mallorys)}, "post_logout_redirect_uri": {"https://app.example.com/bye"}, "state": {"state-lo04"}})
+	if res.StatusCode != 200 || !strings.Contains(page, `name="confirm"`) || res.Header.Get("Location") != "" {
+		t.Errorf("mallory's ID token as bob's hint: %d %s %s", res.StatusCode, res.Header.Get("Location"), page)
+	}
+	wantPageHeaders(t, "logout confirmation", res)
+	if !loggedIn(bob) {
+		t.Fatal("mallory's ID token logged bob out without asking him")
+	}
+
+	// The redirect URI is the hinted client's: another client's is
+	// refused, as is a client_id the hint was not issued to.
+	for _, q := range []url.Values{
+		{"id_token_hint": {idToken(bobs)}, "post_logout_redirect_uri": {"https://other.example.com/bye"}},
+		{"id_token_hint": {idToken(bobs)}, "client_id": {other["client_id"].(string)}, "post_logout_redirect_uri": {"https://other.example.com/bye"}},
+	} {
+		if res, page := logout(bob, q); res.StatusCode != 400 || res.Header.Get("Location") != "" {
+			t.Errorf("logout %v: %d %s %s", q, res.StatusCode, res.Header.Get("Location"), page)
+		}
+	}
+	if !loggedIn(bob) {
+		t.Fatal("a refused logout logged bob out")
+	}
+
+	// Bob's own ID token logs him out at once, to his client's URI.
+	res, _ = logout(bob, url.Values{"id_token_hint": {idToken(bobs)}, "post_logout_redirect_uri": {"https://app.example.com/bye"}, "state": {"state-lo05"}})
+	if q := arrived(t, res, "https://app.example.com/bye"); q.Get("state") != "state-lo05" {
+		t.Errorf("logout with bob's ID token: %v", q)
+	}
+	if loggedIn(bob) {
+		t.Error("bob's own ID token did not log him out")
+	}
+
+	// The confirmation page's form logs out, and goes to the URI of the
+	// client the hint named.
+	res, page = logout(mallory, url.Values{"id_token_hint": {idToken(bobs)}, "post_logout_redirect_uri": {"https://app.example.com/bye"}, "state": {"state-lo06"}})
+	if res.StatusCode != 200 || !loggedIn(mallory) {
+		t.Fatalf("bob's ID token as mallory's hint: %d %s", res.StatusCode, page)
+	}
+	action, form := hiddenFields(t, page)
+	res, _ = mallory.post(action, form)
+	if q := arrived(t, res, "https://app.example.com/bye"); q.Get("state") != "state-lo06" {
+		t.Errorf("confirmed logout: %v", q)
+	}
+	if loggedIn(mallory) {
+		t.Error("the confirmed logout left mallory logged in")
+	}
+
+	// A pairwise client's ID token names the user by the client's own
+	// subject: it is the user's.
+	carol := h.browser(t)
+	carols := login(carol, pairwise, "carol")
+	res, _ = logout(carol, url.Values{"id_token_hint": {idToken(carols)}, "post_logout_redirect_uri": {"https://pairwise.example.com/bye"}})
+	arrived(t, res, "https://pairwise.example.com/bye")
+	if loggedIn(carol) {
+		t.Error("carol's pairwise ID token did not log her out")
+	}
+}
