@@ -1,7 +1,7 @@
 package oauth
 
 import (
-	"bytes"
+	"crypto/sha256"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -120,8 +120,8 @@ const inlineKeySetsKept = 1024
 // assertion of each request does not parse its client's set again (up
 // to 64 KiB of JSON, and the keys made of it). An entry is the set of
 // one client of one tenant as of one version of the client, and is used
-// only for a view of that version with the same JSON; a newer version
-// replaces it. At most inlineKeySetsKept are kept, any one forgotten to
+// only for a view of that version with the same JSON (compared by its
+// SHA-256; the JSON is not kept); a newer version replaces it. At most inlineKeySetsKept are kept, any one forgotten to
 // make room. A set that fails parseKeySet is kept as nil. The sets are
 // shared: fosite only reads them.
 type inlineKeySets struct {
@@ -135,17 +135,18 @@ type inlineKeySetID struct{ tenant, clientID string }
 
 type inlineKeySet struct {
 	version int64
-	raw     []byte
+	sum     [sha256.Size]byte // of the set's JSON
 	keys    *jose.JSONWebKeySet
 }
 
 // of is v's inline key set, parsed (nil if it fails parseKeySet).
 func (k *inlineKeySets) of(v projections.ClientView) *jose.JSONWebKeySet {
 	id := inlineKeySetID{v.Tenant, v.ClientID}
+	sum := sha256.Sum256(v.Settings.JWKS)
 	k.mu.Lock()
 	s, ok := k.sets[id]
 	k.mu.Unlock()
-	if ok && s.version == v.Version && bytes.Equal(s.raw, v.Settings.JWKS) {
+	if ok && s.version == v.Version && s.sum == sum {
 		return s.keys
 	}
 	keys, err := parseKeySet(v.Settings.JWKS)
@@ -167,7 +168,7 @@ func (k *inlineKeySets) of(v projections.ClientView) *jose.JSONWebKeySet {
 			break
 		}
 	}
-	k.sets[id] = inlineKeySet{version: v.Version, raw: bytes.Clone(v.Settings.JWKS), keys: keys}
+	k.sets[id] = inlineKeySet{version: v.Version, sum: sum, keys: keys}
 	return keys
 }
 
