@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"math/big"
 	"math/bits"
 	"regexp"
 	"slices"
@@ -491,7 +492,17 @@ func CheckJWKS(raw json.RawMessage) error {
 
 // checkJWKS checks an inline key set: a JSON object whose "keys" member is
 // a non-empty array of JWK objects, each with a "kty", none with private or
-// symmetric key material, no RSA modulus over MaxRSAKeyBits.
+// symmetric key material, its public members (n, e, x, y) in canonical
+// base64url, no RSA modulus over MaxRSAKeyBits and no RSA exponent outside
+// 3..2^31-1 or even.
+//
+// The set is checked as the JOSE library that verifies with it reads it
+// (go-jose): that library matches the set's "keys" member ignoring case
+// (a member "KEYS" would hide behind "keys"), and decodes base64url after
+// dropping trailing "=" and skipping line breaks (so "n" with "=" or a
+// line break appended would decode here as nothing and there as the
+// whole modulus). Both are refused, so what is checked is what is used.
+// A leading zero octet of n is tolerated (it does not count).
 func checkJWKS(c *checker, raw json.RawMessage) {
 	if len(raw) > MaxJWKSSize {
 		c.add("jwks", "too_long", "jwks must be at most %d bytes", MaxJWKSSize)
@@ -501,6 +512,11 @@ func checkJWKS(c *checker, raw json.RawMessage) {
 	if err := json.Unmarshal(raw, &set); err != nil || set == nil {
 		c.add("jwks", "invalid_value", "jwks must be a JSON Web Key Set object")
 		return
+	}
+	for _, name := range slices.Sorted(maps.Keys(set)) {
+		if name != "keys" && strings.EqualFold(name, "keys") {
+			c.add("jwks."+name, "not_allowed", "a member %q would be read as keys; name the key array keys only", name)
+		}
 	}
 	keysRaw, ok := set["keys"]
 	if !ok {
@@ -533,26 +549,66 @@ func checkJWKS(c *checker, raw json.RawMessage) {
 				c.add(f+"."+m, "not_allowed", "private or symmetric key material (%q) must never be registered; register the public key only", m)
 			}
 		}
-		var n string
-		if kty == "RSA" && json.Unmarshal(k["n"], &n) == nil && rsaModulusBits(n) > MaxRSAKeyBits {
+		decoded := map[string][]byte{}
+		for _, m := range publicJWKMembers {
+			v, ok := k[m]
+			if !ok {
+				continue
+			}
+			b, ok := decodeBase64URL(v)
+			if !ok {
+				c.add(f+"."+m, "invalid_value", "%s must be unpadded base64url (RFC 7515 §2): no \"=\", line breaks, spaces or other characters", m)
+				continue
+			}
+			decoded[m] = b
+		}
+		if kty != "RSA" {
+			continue
+		}
+		if n, ok := decoded["n"]; ok && rsaModulusBits(n) > MaxRSAKeyBits {
 			c.add(f+".n", "too_long", "RSA keys may have at most %d bits", MaxRSAKeyBits)
+		}
+		if e, ok := decoded["e"]; ok && !RSAExponentValid(new(big.Int).SetBytes(e)) {
+			c.add(f+".e", "invalid_value", "an RSA public exponent must be odd, from 3 to 2^31-1")
 		}
 	}
 }
 
-// rsaModulusBits is the size of the base64url-encoded modulus n, from
-// its length and leading octet (leading zero octets do not count); 0 when
-// n is not base64url.
-func rsaModulusBits(n string) int {
-	b, err := base64.RawURLEncoding.DecodeString(n)
-	if err != nil {
+// publicJWKMembers are the base64url-encoded members of a public JWK
+// (RFC 7518 §6.2.1, §6.3.1; RFC 8037 §2).
+var publicJWKMembers = []string{"n", "e", "x", "y"}
+
+// decodeBase64URL decodes a JSON string of canonical base64url: the URL
+// alphabet only (no padding, no white space, none of the line breaks a Go
+// decoder skips), no non-zero bits left over, not empty.
+func decodeBase64URL(raw json.RawMessage) ([]byte, bool) {
+	var s string
+	if json.Unmarshal(raw, &s) != nil || s == "" {
+		return nil, false
+	}
+	for _, r := range s {
+		if !('A' <= r && r <= 'Z' || 'a' <= r && r <= 'z' || '0' <= r && r <= '9' || r == '-' || r == '_') {
+			return nil, false
+		}
+	}
+	b, err := base64.RawURLEncoding.Strict().DecodeString(s)
+	return b, err == nil
+}
+
+// rsaModulusBits is the size of the modulus n (big-endian octets);
+// leading zero octets do not count.
+func rsaModulusBits(n []byte) int {
+	n = bytes.TrimLeft(n, "\x00")
+	if len(n) == 0 {
 		return 0
 	}
-	b = bytes.TrimLeft(b, "\x00")
-	if len(b) == 0 {
-		return 0
-	}
-	return (len(b)-1)*8 + bits.Len8(b[0])
+	return (len(n)-1)*8 + bits.Len8(n[0])
+}
+
+// RSAExponentValid reports whether e is a public exponent keys are made
+// with and verifiers accept: odd, from 3 to 2^31-1.
+func RSAExponentValid(e *big.Int) bool {
+	return e.Bit(0) == 1 && e.Cmp(big.NewInt(3)) >= 0 && e.BitLen() <= 31
 }
 
 // checkTypeRules enforces what each client type may do.

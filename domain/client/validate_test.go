@@ -629,6 +629,18 @@ func TestValidateJWKS(t *testing.T) {
 		// 8,193 bits (the leading octet 0x01 over 1,024 more); 8,192 pass
 		// (TestCheckJWKS).
 		{name: "RSA key too large", change: set(`{"keys":[{"kty":"RSA","e":"AQAB","n":"` + base64.RawURLEncoding.EncodeToString(append([]byte{1}, make([]byte, 1024)...)) + `"}]}`), field: "jwks.keys[0].n", code: "too_long"},
+		// go-jose drops trailing "=" and skips line breaks before decoding:
+		// an oversized modulus so dressed must not pass as no modulus.
+		{name: "RSA key too large, padded", change: set(`{"keys":[{"kty":"RSA","e":"AQAB","n":"` + base64.RawURLEncoding.EncodeToString(append([]byte{1}, make([]byte, 4096)...)) + `="}]}`), field: "jwks.keys[0].n", code: "invalid_value"},
+		{name: "RSA key too large, line break", change: set(`{"keys":[{"kty":"RSA","e":"AQAB","n":"` + base64.RawURLEncoding.EncodeToString(append([]byte{1}, make([]byte, 4096)...)) + `\n"}]}`), field: "jwks.keys[0].n", code: "invalid_value"},
+		{name: "padded e", change: set(`{"keys":[{"kty":"RSA","e":"AQAB==","n":"AQAB"}]}`), field: "jwks.keys[0].e", code: "invalid_value"},
+		{name: "EC x with a space", change: set(`{"keys":[{"kty":"EC","crv":"P-256","x":"f83OJ3D2 xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU","y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}]}`), field: "jwks.keys[0].x", code: "invalid_value"},
+		{name: "n not a string", change: set(`{"keys":[{"kty":"RSA","e":"AQAB","n":12}]}`), field: "jwks.keys[0].n", code: "invalid_value"},
+		{name: "even RSA exponent", change: set(`{"keys":[{"kty":"RSA","e":"AQAA","n":"AQAB"}]}`), field: "jwks.keys[0].e", code: "invalid_value"},
+		{name: "RSA exponent over 2^31-1", change: set(`{"keys":[{"kty":"RSA","e":"AQAAAAE","n":"AQAB"}]}`), field: "jwks.keys[0].e", code: "invalid_value"},
+		// encoding/json, which reads a set for go-jose, matches "keys"
+		// ignoring case, the last member winning.
+		{name: "keys in another case", change: set(`{"keys":[{"kty":"RSA","e":"AQAB","n":"AQAB"}],"KEYS":[{"kty":"RSA","e":"AQAB","n":"AQAB"}]}`), field: "jwks.KEYS", code: "not_allowed"},
 		{name: "jwks and jwks_uri", change: func(s *client.Settings) {
 			set(testJWKS)(s)
 			s.JWKSURI = "https://app.example.com/jwks.json"
@@ -649,7 +661,10 @@ func TestCheckJWKS(t *testing.T) {
 		rsaKey(largest):                       true,
 		rsaKey(append([]byte{0}, largest...)): true, // a leading zero octet does not count
 		rsaKey(append([]byte{1}, largest...)): false,
-		`{"keys":[{"kty":"RSA","n":"a","e":"AQAB","p":"x"}]}`: false,
+		`{"keys":[{"kty":"RSA","n":"a","e":"AQAB","p":"x"}]}`:                      false,
+		strings.Replace(rsaKey(append([]byte{1}, largest...)), `"}]}`, `="}]}`, 1): false, // padded: go-jose reads it whole
+		strings.Replace(rsaKey(largest), `"}]}`, `\r\n"}]}`, 1):                    false, // a line break go-jose skips
+		`{"KEYS":[{"kty":"RSA","e":"AQAB","n":"AQAB"}]}`:                           false,
 		`{"keys":[]}`: false,
 		`not json`:    false,
 	} {

@@ -3,6 +3,7 @@ package oauth
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -10,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -112,7 +114,7 @@ type assertionInfo struct{ alg, iss string }
 
 // withAssertionAlg notes what a request's client assertion names.
 func withAssertionAlg(ctx context.Context, assertion string) context.Context {
-	if assertion == "" {
+	if assertion == "" || checkAssertionSize(assertion) != nil {
 		return ctx
 	}
 	jws, err := jose.ParseSigned(assertion)
@@ -170,6 +172,38 @@ func authError(r *http.Request, err error) error {
 	return fosite.ErrInvalidClient.WithHint("The client assertion is not valid.").WithWrap(err)
 }
 
+// Bounds on a client assertion, checked before anything else is done
+// with it (it is parsed, its client looked up, its signature verified,
+// all before the client is authenticated).
+const (
+	// MaxAssertionSize is the longest client assertion accepted, in
+	// bytes: a compact JWT with the signature of the largest key accepted
+	// (1,366 characters) leaves several KiB for its header and claims.
+	MaxAssertionSize = 8 << 10
+	// maxAssertionSignature is the longest signature any accepted key
+	// makes, in bytes: RSA at client.MaxRSAKeyBits (ECDSA P-521: 132).
+	// crypto/rsa refuses a signature whose length is not the key's
+	// before any arithmetic, so no key larger than this is ever used.
+	maxAssertionSignature = client.MaxRSAKeyBits / 8
+)
+
+// checkAssertionSize refuses a client assertion that is not a compact
+// JWT (RFC 7519 §7.2) of at most MaxAssertionSize bytes whose signature
+// is no longer than maxAssertionSignature.
+func checkAssertionSize(assertion string) error {
+	if len(assertion) > MaxAssertionSize {
+		return fosite.ErrInvalidClient.WithHintf("A client assertion may be at most %d bytes.", MaxAssertionSize)
+	}
+	if strings.Count(assertion, ".") != 2 {
+		return fosite.ErrInvalidClient.WithHint("The client assertion must be a JWT in compact serialization.")
+	}
+	signature := assertion[strings.LastIndexByte(assertion, '.')+1:]
+	if base64.RawURLEncoding.DecodedLen(len(signature)) > maxAssertionSignature {
+		return fosite.ErrInvalidClient.WithHintf("The client assertion's signature is longer than any accepted key makes (%d bytes).", maxAssertionSignature)
+	}
+	return nil
+}
+
 // jwtBearer is the client_assertion_type of RFC 7523 §2.2.
 const jwtBearer = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 
@@ -178,10 +212,16 @@ const jwtBearer = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 var secretAssertionAlgs = []string{"HS256", "HS384", "HS512"}
 
 // authenticateClient is fosite's client authentication with
-// client_secret_jwt added, which fosite does not offer: an assertion
+// client_secret_jwt added, which fosite does not offer, and every client
+// assertion's size bounded first (checkAssertionSize): an assertion
 // MACed with the secret is checked here (secretJWTClient); every other
 // request goes to fosite's own strategy.
 func (p *Provider) authenticateClient(ctx context.Context, r *http.Request, form url.Values) (fosite.Client, error) {
+	if a := form.Get("client_assertion"); a != "" && form.Get("client_assertion_type") == jwtBearer {
+		if err := checkAssertionSize(a); err != nil {
+			return nil, err
+		}
+	}
 	if form.Get("client_assertion_type") == jwtBearer {
 		if jws, err := jose.ParseSigned(form.Get("client_assertion")); err == nil && len(jws.Signatures) == 1 &&
 			slices.Contains(secretAssertionAlgs, jws.Signatures[0].Header.Algorithm) {

@@ -1,8 +1,10 @@
 package oauth
 
 import (
-	"encoding/json"
+	"crypto/sha256"
 	"slices"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	jose "github.com/go-jose/go-jose/v3"
@@ -24,6 +26,9 @@ type fositeClient struct {
 	assertionAlg string
 	// hashes are the hashes of the secrets that verify now, newest first.
 	hashes [][]byte
+	// inline keeps the client's inline key set parsed (see
+	// GetJSONWebKeys); nil: parse it on every call.
+	inline *inlineKeySets
 }
 
 var (
@@ -93,16 +98,78 @@ func (c *fositeClient) GetAudience() fosite.Arguments { return nil }
 func (c *fositeClient) GetJSONWebKeysURI() string { return c.view.Settings.JWKSURI }
 
 // GetJSONWebKeys are the client's registered public keys (for
-// private_key_jwt), nil when it registered none (or a jwks_uri).
+// private_key_jwt), nil when it registered none (or a jwks_uri), or when
+// the set fails parseKeySet's checks (it then verifies nothing). The set
+// is parsed once per version of the client (inlineKeySets).
 func (c *fositeClient) GetJSONWebKeys() *jose.JSONWebKeySet {
 	if len(c.view.Settings.JWKS) == 0 {
 		return nil
 	}
-	var set jose.JSONWebKeySet
-	if err := json.Unmarshal(c.view.Settings.JWKS, &set); err != nil {
-		return nil // validated on registration; an unreadable set verifies nothing
+	if c.inline == nil {
+		set, _ := parseKeySet(c.view.Settings.JWKS)
+		return set
 	}
-	return &set
+	return c.inline.of(c.view)
+}
+
+// inlineKeySetsKept bounds the parsed inline key sets kept: one per
+// client that authenticates with one.
+const inlineKeySetsKept = 1024
+
+// inlineKeySets keeps clients' inline key sets parsed, so that the
+// assertion of each request does not parse its client's set again (up
+// to 64 KiB of JSON, and the keys made of it). An entry is the set of
+// one client of one tenant as of one version of the client, and is used
+// only for a view of that version with the same JSON (compared by its
+// SHA-256; the JSON is not kept); a newer version replaces it. At most inlineKeySetsKept are kept, any one forgotten to
+// make room. A set that fails parseKeySet is kept as nil. The sets are
+// shared: fosite only reads them.
+type inlineKeySets struct {
+	mu   sync.Mutex
+	sets map[inlineKeySetID]inlineKeySet
+	// parses counts the sets parsed (for tests).
+	parses atomic.Int64
+}
+
+type inlineKeySetID struct{ tenant, clientID string }
+
+type inlineKeySet struct {
+	version int64
+	sum     [sha256.Size]byte // of the set's JSON
+	keys    *jose.JSONWebKeySet
+}
+
+// of is v's inline key set, parsed (nil if it fails parseKeySet).
+func (k *inlineKeySets) of(v projections.ClientView) *jose.JSONWebKeySet {
+	id := inlineKeySetID{v.Tenant, v.ClientID}
+	sum := sha256.Sum256(v.Settings.JWKS)
+	k.mu.Lock()
+	s, ok := k.sets[id]
+	k.mu.Unlock()
+	if ok && s.version == v.Version && s.sum == sum {
+		return s.keys
+	}
+	keys, err := parseKeySet(v.Settings.JWKS)
+	k.parses.Add(1)
+	if err != nil {
+		keys = nil
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if cur, ok := k.sets[id]; ok && cur.version > v.Version {
+		return keys // a view older than the one kept: do not go back
+	}
+	if k.sets == nil {
+		k.sets = map[inlineKeySetID]inlineKeySet{}
+	}
+	if _, ok := k.sets[id]; !ok && len(k.sets) >= inlineKeySetsKept {
+		for other := range k.sets { // forget one, any
+			delete(k.sets, other)
+			break
+		}
+	}
+	k.sets[id] = inlineKeySet{version: v.Version, sum: sum, keys: keys}
+	return keys
 }
 
 // GetTokenEndpointAuthSigningAlgorithm is the algorithm of the request's

@@ -2,12 +2,14 @@ package oauth
 
 import (
 	"context"
+	"crypto/rsa"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"math/big"
 	"net"
 	"net/http"
 	"net/netip"
@@ -246,13 +248,36 @@ func (k *keySets) fetch(ctx context.Context, location string) (*jose.JSONWebKeyS
 	if err := client.CheckJWKS(body); err != nil {
 		return nil, fmt.Errorf("GET %s: %w", location, err)
 	}
-	var set jose.JSONWebKeySet
-	if err := json.Unmarshal(body, &set); err != nil {
-		return nil, fmt.Errorf("GET %s: not a JSON Web Key Set: %w", location, err)
+	set, err := parseKeySet(body)
+	if err != nil {
+		return nil, fmt.Errorf("GET %s: %w", location, err)
 	}
-	for _, key := range set.Keys {
+	return set, nil
+}
+
+// parseKeySet reads a client's key set, inline or fetched, as fosite
+// will use it, and checks the keys go-jose made of it, whatever the
+// JSON said: public keys only; RSA keys with a modulus of at most
+// client.MaxRSAKeyBits and an exponent client.RSAExponentValid accepts.
+// client.CheckJWKS has checked the JSON already (for a fetched set) or
+// at registration (for an inline one); this holds when the two readings
+// differ, or for a set registered before a rule was.
+func parseKeySet(raw []byte) (*jose.JSONWebKeySet, error) {
+	var set jose.JSONWebKeySet
+	if err := json.Unmarshal(raw, &set); err != nil {
+		return nil, fmt.Errorf("not a JSON Web Key Set: %w", err)
+	}
+	for i, key := range set.Keys {
 		if !key.IsPublic() {
-			return nil, fmt.Errorf("GET %s: the key set holds private or symmetric key material", location)
+			return nil, errors.New("the key set holds private or symmetric key material")
+		}
+		if k, ok := key.Key.(*rsa.PublicKey); ok {
+			if bits := k.N.BitLen(); bits > client.MaxRSAKeyBits {
+				return nil, fmt.Errorf("key %d is an RSA key of %d bits; at most %d are accepted", i, bits, client.MaxRSAKeyBits)
+			}
+			if !client.RSAExponentValid(big.NewInt(int64(k.E))) {
+				return nil, fmt.Errorf("key %d is an RSA key with exponent %d", i, k.E)
+			}
 		}
 	}
 	return &set, nil

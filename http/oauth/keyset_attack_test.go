@@ -16,6 +16,7 @@ import (
 	jose "github.com/go-jose/go-jose/v3"
 
 	"github.com/clavisiam/clavis/domain/client"
+	"github.com/clavisiam/clavis/projections"
 )
 
 // serveJSON makes srv answer every fetch with body.
@@ -98,6 +99,80 @@ func TestKeySetAttackHugeRSAKeyRefused(t *testing.T) {
 		t.Fatalf("a key set with a %d-bit RSA key was accepted (kids %s)", set.Keys[0].Key.(*rsa.PublicKey).N.BitLen(), kids(set))
 	}
 	wantInvalidClient(t, "huge RSA key", err)
+}
+
+// hugeRSAKeyJSON is a public RSA JWK of a bits-bit modulus, its members
+// as go-jose writes them, with change applied to its n.
+func hugeRSAKeyJSON(t *testing.T, bits int, change func(n string) string) map[string]any {
+	t.Helper()
+	n, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), uint(bits)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.SetBit(n, bits-1, 1)
+	n.SetBit(n, 0, 1)
+	return map[string]any{"kty": "RSA", "kid": "huge", "alg": "RS256", "use": "sig", "e": "AQAB",
+		"n": change(base64.RawURLEncoding.EncodeToString(n.Bytes()))}
+}
+
+// The same key with its modulus dressed so that a strict unpadded
+// decoder reads nothing and go-jose reads it whole: "=" appended, or a
+// line break; and a set whose keys hide behind a member "KEYS", which
+// encoding/json reads as the set's keys.
+func TestKeySetAttackDisguisedHugeRSAKeyRefused(t *testing.T) {
+	for name, body := range map[string]any{
+		"padded":     map[string]any{"keys": []any{hugeRSAKeyJSON(t, 300_000, func(n string) string { return n + "=" })}},
+		"line break": map[string]any{"keys": []any{hugeRSAKeyJSON(t, 300_000, func(n string) string { return n[:10] + "\n" + n[10:] })}},
+		"KEYS": map[string]any{"keys": []any{hugeRSAKeyJSON(t, 2048, func(n string) string { return n })},
+			"KEYS": []any{hugeRSAKeyJSON(t, 300_000, func(n string) string { return n })}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			raw, err := json.Marshal(body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(raw) > client.MaxJWKSSize {
+				t.Fatalf("test set is %d bytes, over the limit", len(raw))
+			}
+			srv := newKeySetServer(t)
+			serveJSON(srv, raw)
+			k, _ := fetcher(srv, true)
+			set, err := k.Resolve(t.Context(), srv.URL+"/jwks", false)
+			if err == nil {
+				t.Fatalf("a key set with a %d-bit RSA key was accepted", set.Keys[0].Key.(*rsa.PublicKey).N.BitLen())
+			}
+			wantInvalidClient(t, name, err)
+		})
+	}
+}
+
+// A set that reached the read model before a rule held (registered
+// before the bound on RSA keys was checked as go-jose reads keys) is
+// checked again where it is used: what go-jose made of it, not its
+// JSON. Such a set verifies nothing.
+func TestStoredInlineKeySetCheckedWhenUsed(t *testing.T) {
+	for name, key := range map[string]map[string]any{
+		"huge padded RSA key": hugeRSAKeyJSON(t, 20_000, func(n string) string { return n + "=" }),
+		"even RSA exponent": func() map[string]any {
+			k := hugeRSAKeyJSON(t, 2048, func(n string) string { return n })
+			k["e"] = "AQAA"
+			return k
+		}(),
+	} {
+		t.Run(name, func(t *testing.T) {
+			raw, err := json.Marshal(map[string]any{"keys": []any{key}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			v := projections.ClientView{Tenant: "acme", ClientID: "c1", Version: 1}
+			v.Settings.JWKS = raw
+			for _, c := range []*fositeClient{{view: v}, {view: v, inline: &inlineKeySets{}}} {
+				if set := c.GetJSONWebKeys(); set != nil {
+					t.Errorf("the stored set was used: %d keys", len(set.Keys))
+				}
+			}
+		})
+	}
 }
 
 // Every key set server is left an idle connection, kept keySetTTL (10

@@ -80,6 +80,8 @@ type Provider struct {
 	// keySets fetches and keeps the key sets clients publish at their
 	// jwks_uri.
 	keySets *keySets
+	// inlineKeys keeps clients' inline key sets parsed.
+	inlineKeys inlineKeySets
 	// assertions remembers used client assertions; nil without
 	// WithAssertions (and then private_key_jwt is refused).
 	assertions Assertions
@@ -604,6 +606,7 @@ func (s *storage) GetClient(ctx context.Context, id string) (fosite.Client, erro
 	}
 	c := newClient(v, s.p.now())
 	c.assertionAlg = assertionAlg(ctx)
+	c.inline = &s.p.inlineKeys
 	if r.client == nil || r.client.GetID() == id {
 		r.client = c
 	}
