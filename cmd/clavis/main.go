@@ -153,9 +153,6 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return exitUsage
 	case "tenant", "client":
 		return runAPI(ctx, args[0], args[1:], getenv, stdout, stderr)
-	case "token", "introspect", "revoke", "health":
-		cmd, _ := findAPICommand("", args[:1])
-		return cmd.exec(ctx, args[1:], getenv, stdout, stderr)
 	case "bench":
 		return runBench(ctx, args[1:], getenv, stdout, stderr)
 	case "projections":
@@ -206,6 +203,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return exitUsage
 		}
 		return cmd.exec(ctx, args[2:], getenv, stdout, stderr)
+	}
+	if cmd, rest := findAPICommand("", args[:1]); cmd != nil { // token, introspect, revoke, health
+		return cmd.exec(ctx, append(rest, args[1:]...), getenv, stdout, stderr)
 	}
 	cmd := findCommand(args[0])
 	if cmd == nil || strings.Contains(cmd.name, " ") {
