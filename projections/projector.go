@@ -152,7 +152,7 @@ func (p *Projector) Apply(ctx context.Context, events []eventstore.Event) error 
 	}
 	p.run.Lock()
 	defer p.run.Unlock()
-	if _, err := p.advance(ctx, target, batch); err != nil {
+	if _, _, err := p.advance(ctx, target, batch); err != nil {
 		return fmt.Errorf("apply events up to %s: %w", target, err)
 	}
 	return nil
@@ -169,7 +169,7 @@ func (p *Projector) CatchUp(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("catch up: %w", err)
 	}
-	n, err := p.advance(ctx, head, nil)
+	n, _, err := p.advance(ctx, head, nil)
 	if err != nil {
 		return fmt.Errorf("catch up to %s: %w", head, err)
 	}
@@ -179,40 +179,93 @@ func (p *Projector) CatchUp(ctx context.Context) error {
 	return nil
 }
 
+// Rebuilt is what a rebuild did.
+type Rebuilt struct {
+	// Position is the store's head when the rebuild started: the read
+	// model holds every event up to it.
+	Position eventstore.Position
+	// Events is how many events that is.
+	Events int
+	// Applied is how many of them this rebuild applied; other nodes,
+	// catching up meanwhile, applied the rest.
+	Applied int
+	// Took is how long the rebuild took.
+	Took time.Duration
+}
+
 // Rebuild drops the read model's rows and its checkpoint and replays every
 // event from the event store (not NATS), in pages: each page is folded in
 // memory and every view it touches written once, with the checkpoint, in
 // one transaction. Reads during a rebuild see a read model that is being
 // filled; it ends with the model the events give, identical to the one
-// built incrementally.
-func (p *Projector) Rebuild(ctx context.Context) error {
+// built incrementally. Running nodes may apply part of the events
+// meanwhile; the result and the log say how many events the model holds
+// and how many of them this rebuild applied.
+func (p *Projector) Rebuild(ctx context.Context) (Rebuilt, error) {
 	p.run.Lock()
 	defer p.run.Unlock()
 	start := time.Now()
 	if err := p.backend.Reset(ctx, Name); err != nil {
-		return fmt.Errorf("rebuild: %w", err)
+		return Rebuilt{}, fmt.Errorf("rebuild: %w", err)
 	}
 	p.mu.Lock()
 	p.known = eventstore.Position{}
 	p.mu.Unlock()
 	head, err := p.store.Head(ctx)
 	if err != nil {
-		return fmt.Errorf("rebuild: %w", err)
+		return Rebuilt{}, fmt.Errorf("rebuild: %w", err)
 	}
-	n, err := p.advance(ctx, head, nil)
+	n, others, err := p.advance(ctx, head, nil)
 	if err != nil {
-		return fmt.Errorf("rebuild up to %s: %w", head, err)
+		return Rebuilt{}, fmt.Errorf("rebuild up to %s: %w", head, err)
 	}
-	p.log.Info("rebuilt read model", "position", head.String(), "events", n, "took", time.Since(start))
-	return nil
+	res := Rebuilt{Position: head, Events: n, Applied: n}
+	if others {
+		// Another node applied part of it: count what the model holds.
+		if res.Events, err = p.countTo(ctx, head); err != nil {
+			return Rebuilt{}, fmt.Errorf("rebuild: %w", err)
+		}
+	}
+	res.Took = time.Since(start)
+	attrs := []any{"position", head.String(), "events", res.Events, "took", res.Took}
+	if others := res.Events - res.Applied; others > 0 {
+		attrs = append(attrs, "applied_by_other_nodes", others)
+	}
+	p.log.Info("rebuilt read model", attrs...)
+	return res, nil
+}
+
+// countTo counts the store's events up to pos.
+func (p *Projector) countTo(ctx context.Context, pos eventstore.Position) (int, error) {
+	n := 0
+	var after eventstore.Position
+	for after.Less(pos) {
+		page, err := p.store.ReadAll(ctx, after, eventstore.MaxRead)
+		if err != nil {
+			return 0, fmt.Errorf("count events: %w", err)
+		}
+		for _, e := range page {
+			if pos.Less(e.Position) {
+				return n, nil
+			}
+			n++
+		}
+		if len(page) < eventstore.MaxRead {
+			return n, nil
+		}
+		after = page[len(page)-1].Position
+	}
+	return n, nil
 }
 
 // advance applies the store's events after the checkpoint up to target,
-// a page at a time, and returns how many it applied. hint, the batch Apply
+// a page at a time, and returns how many it applied and whether another
+// node applied some of them meanwhile (so that more than that many events
+// lie between the checkpoint it started from and target). hint, the batch Apply
 // was given, sizes the reads and is checked against the store. Without a
 // hint (catching up, rebuilding) the next page is read and decoded while
 // the current one is written.
-func (p *Projector) advance(ctx context.Context, target eventstore.Position, hint []eventstore.Event) (int, error) {
+func (p *Projector) advance(ctx context.Context, target eventstore.Position, hint []eventstore.Event) (int, bool, error) {
 	// Applying a batch starts from the checkpoint this node last saw,
 	// saving a read: the update reads the real one, and the page is read
 	// again from there when it is elsewhere (errStale).
@@ -220,11 +273,11 @@ func (p *Projector) advance(ctx context.Context, target eventstore.Position, hin
 	if hint == nil || cp.IsZero() {
 		var err error
 		if cp, err = p.checkpoint(ctx); err != nil {
-			return 0, err
+			return 0, false, err
 		}
 	}
 	if !cp.Less(target) {
-		return 0, nil
+		return 0, !cp.IsZero() && hint == nil, nil
 	}
 	var ahead chan page // the page after cur, being fetched
 	wait := func() page {
@@ -236,17 +289,17 @@ func (p *Projector) advance(ctx context.Context, target eventstore.Position, hin
 		return next
 	}
 	defer wait()
-	applied, stale := 0, 0
+	applied, stale, others := 0, 0, false
 	cur := p.fetch(ctx, cp, target, p.limit(cp, hint))
 	for {
 		if cur.err != nil {
-			return applied, cur.err
+			return applied, others, cur.err
 		}
 		if len(cur.events) == 0 {
-			return applied, nil
+			return applied, others, nil
 		}
 		if err := matches(cur.events, hint); err != nil {
-			return applied, err
+			return applied, others, err
 		}
 		last := cur.events[len(cur.events)-1].env.Position
 		if hint == nil && last.Less(target) {
@@ -259,18 +312,20 @@ func (p *Projector) advance(ctx context.Context, target eventstore.Position, hin
 			p.log.Debug("checkpoint moved under a page; reading again", "position", cur.after.String())
 			wait()
 			if cp, err = p.checkpoint(ctx); err != nil {
-				return applied, err
+				return applied, others, err
 			}
+			others = others || cp != cur.after
 			cur = p.fetch(ctx, cp, target, p.limit(cp, hint))
 			continue
 		}
 		if err != nil {
-			return applied, err
+			return applied, others, err
 		}
 		stale = 0
 		applied += n
+		others = others || n < len(cur.events)
 		if !reached.Less(target) {
-			return applied, nil
+			return applied, others, nil
 		}
 		if next := wait(); reached == last && next.after == last {
 			cur = next
@@ -376,6 +431,9 @@ func (p *Projector) applyPage(ctx context.Context, after eventstore.Position, ev
 	last := events[len(events)-1].env
 	reached, applied := last.Position, 0
 	err := p.backend.Update(ctx, Name, func(ctx context.Context, cp eventstore.Position, load Loader) (*Changes, error) {
+		// A backend may call fn again (an optimistic write that lost):
+		// only the last call's count holds.
+		reached, applied = last.Position, 0
 		todo := events
 		if cp != after {
 			if !last.Position.Less(cp) {

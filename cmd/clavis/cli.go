@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -20,17 +21,37 @@ import (
 )
 
 // The tenant and client commands are clients of the HTTP API: they work
-// against any node, local or remote, with the operator's token.
+// against any node, local or remote, with the operator's root token or a
+// tenant's admin access token. token, introspect and revoke call a
+// tenant's OAuth 2.0 endpoints as one of its clients; health asks a node
+// whether it is ready.
 
-// apiCommand is one `clavis tenant …` or `clavis client …` command.
+// apiCommand is one `clavis tenant …` or `clavis client …` command, or
+// (group "") one of the top-level commands over HTTP.
 type apiCommand struct {
-	group, name string
+	group, name string // name may be two words: "secret add"
 	args        string // positional arguments, for help
 	summary     string
 	flags       func(fs *flag.FlagSet, o *apiOptions)
 	run         func(ctx context.Context, c *apiClient, o *apiOptions, args []string) error
 	nargs       int // required positional arguments
+	optional    int // optional positional arguments after those
+	// auth says how the command authenticates: bearerAuth (the admin
+	// API), clientAuth (a tenant's OAuth endpoints, as a client) or
+	// noAuth.
+	auth authKind
 }
+
+type authKind int
+
+const (
+	bearerAuth authKind = iota
+	clientAuth
+	noAuth
+)
+
+// path is the command as typed after clavis: "client secret add".
+func (c *apiCommand) path() string { return strings.TrimSpace(c.group + " " + c.name) }
 
 // apiOptions are the flags every API command takes, and the ones some do.
 type apiOptions struct {
@@ -40,10 +61,14 @@ type apiOptions struct {
 
 	name, code, typ, reason, file, out, q, active, ifVersion string
 	redirectURIs, scopes, grants                             multiFlag
-	overlap, lead                                            time.Duration
-	alg                                                      string
+	overlap, lead, expiresIn                                 time.Duration
+	alg, description                                         string
 	limit                                                    int
 	dryRun, all                                              bool
+
+	// The client's credentials, for token, introspect and revoke.
+	clientID, clientSecret, tokenTypeHint string
+	audiences                             multiFlag
 }
 
 // multiFlag collects a repeated flag.
@@ -52,7 +77,7 @@ type multiFlag []string
 func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
 func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
 
-func commonFlags(fs *flag.FlagSet, o *apiOptions, getenv func(string) string) {
+func commonFlags(fs *flag.FlagSet, o *apiOptions, getenv func(string) string, auth authKind) {
 	def := func(env, fallback string) string {
 		if v := getenv(env); v != "" {
 			return v
@@ -60,8 +85,18 @@ func commonFlags(fs *flag.FlagSet, o *apiOptions, getenv func(string) string) {
 		return fallback
 	}
 	fs.StringVar(&o.endpoint, "endpoint", def("CLAVIS_ENDPOINT", "http://127.0.0.1:8080"), "base URL of a Clavis node (env CLAVIS_ENDPOINT)")
-	fs.StringVar(&o.token, "token", getenv("CLAVIS_TOKEN"), "bearer token: the root token (env CLAVIS_TOKEN; default: {data-dir}/root-token)")
-	fs.StringVar(&o.dataDir, "data-dir", def("CLAVIS_DATA_DIR", defaultDataDir), "where to find root-token when --token is not given")
+	switch auth {
+	case bearerAuth:
+		// Secrets are read from the environment after parsing, so that
+		// help never prints them as a default.
+		fs.StringVar(&o.token, "token", "",
+			"bearer token: the root token, or an access token of a tenant's admin client for that tenant's commands (see clavis token) (env CLAVIS_TOKEN; default: {data-dir}/root-token)")
+		fs.StringVar(&o.dataDir, "data-dir", def("CLAVIS_DATA_DIR", defaultDataDir), "where to find root-token when --token is not given")
+	case clientAuth:
+		tenantFlag(fs, o)
+		fs.StringVar(&o.clientID, "client-id", getenv("CLAVIS_CLIENT_ID"), "the client's client_id (env CLAVIS_CLIENT_ID)")
+		fs.StringVar(&o.clientSecret, "client-secret", "", "the client's secret (env CLAVIS_CLIENT_SECRET, which keeps it out of the process list)")
+	}
 	fs.BoolVar(&o.json, "json", false, "print JSON instead of a table")
 }
 
@@ -109,6 +144,24 @@ var apiCommands = []apiCommand{
 		run: func(ctx context.Context, c *apiClient, o *apiOptions, a []string) error {
 			body := map[string]any{"alg": o.alg, "lead_seconds": int64(o.lead / time.Second)}
 			return c.print(ctx, http.MethodPost, "/admin/tenants/"+url.PathEscape(a[0])+"/keys/rotate", body, o, tenantKeyColumns)
+		}},
+	{group: "tenant", name: "rename", args: "<slug> <name>", nargs: 2, summary: "change a tenant's display name (its slug stays)",
+		run: func(ctx context.Context, c *apiClient, o *apiOptions, a []string) error {
+			if strings.TrimSpace(a[1]) == "" {
+				return errors.New("the new name is empty")
+			}
+			h := http.Header{"Content-Type": {"application/merge-patch+json"}}
+			return c.printWith(ctx, http.MethodPatch, "/admin/tenants/"+url.PathEscape(a[0]), map[string]any{"name": a[1]}, h, o, tenantColumns)
+		}},
+	{group: "tenant", name: "login-url", args: "<slug> [<url>]", nargs: 1, optional: 1,
+		summary: `show a tenant's login application URL, or set it ("" clears it, and the tenant has no login)`,
+		run: func(ctx context.Context, c *apiClient, o *apiOptions, a []string) error {
+			// The tenant's own admin API: a tenant's admin token may call it.
+			path := "/t/" + url.PathEscape(a[0]) + "/admin/login-app"
+			if len(a) == 1 {
+				return c.print(ctx, http.MethodGet, path, nil, o, loginAppColumns)
+			}
+			return c.print(ctx, http.MethodPut, path, map[string]any{"login_url": a[1]}, o, loginAppColumns)
 		}},
 
 	{group: "client", name: "create", summary: "create a client (the secret is shown once)",
@@ -196,6 +249,27 @@ var apiCommands = []apiCommand{
 			return c.print(ctx, http.MethodPost, c.tenantPath(o, "/clients/"+url.PathEscape(a[0])+"/secrets/rotate"),
 				map[string]any{"overlap_seconds": int64(o.overlap / time.Second)}, o, clientColumns)
 		}},
+	{group: "client", name: "secret add", args: "<client_id>", nargs: 1, summary: "add a secret (shown once); the others keep working",
+		flags: func(fs *flag.FlagSet, o *apiOptions) {
+			tenantFlag(fs, o)
+			fs.StringVar(&o.description, "description", "", "what the secret is for")
+			fs.DurationVar(&o.expiresIn, "expires-in", 0, "how long the secret works (default: until revoked)")
+		},
+		run: func(ctx context.Context, c *apiClient, o *apiOptions, a []string) error {
+			if o.expiresIn < 0 {
+				return errors.New("--expires-in must not be negative")
+			}
+			body := map[string]any{"description": o.description}
+			if o.expiresIn > 0 {
+				body["expires_at"] = time.Now().Add(o.expiresIn).UTC().Format(time.RFC3339)
+			}
+			return c.print(ctx, http.MethodPost, c.tenantPath(o, "/clients/"+url.PathEscape(a[0])+"/secrets"), body, o, secretColumns)
+		}},
+	{group: "client", name: "secret revoke", args: "<client_id> <secret_id>", nargs: 2, summary: "revoke one of a client's secrets at once (see the ids with clavis client get --json)",
+		flags: tenantFlag,
+		run: func(ctx context.Context, c *apiClient, o *apiOptions, a []string) error {
+			return c.print(ctx, http.MethodDelete, c.tenantPath(o, "/clients/"+url.PathEscape(a[0])+"/secrets/"+url.PathEscape(a[1])), nil, o, secretColumns)
+		}},
 	{group: "client", name: "deactivate", args: "<client_id>", nargs: 1, summary: "stop a client from getting tokens",
 		flags: func(fs *flag.FlagSet, o *apiOptions) {
 			tenantFlag(fs, o)
@@ -227,6 +301,21 @@ var apiCommands = []apiCommand{
 			}
 			fmt.Fprintf(c.out, "deleted %s\n", a[0])
 			return nil
+		}},
+	{group: "client", name: "history", args: "<client_id>", nargs: 1, summary: "list a client's events, oldest first (secret material redacted)",
+		flags: tenantFlag,
+		run: func(ctx context.Context, c *apiClient, o *apiOptions, a []string) error {
+			data, err := c.do(ctx, http.MethodGet, c.tenantPath(o, "/clients/"+url.PathEscape(a[0])+"/history"), nil, nil)
+			if err != nil || o.json {
+				return c.raw(data, err)
+			}
+			var h struct {
+				Events []map[string]any `json:"events"`
+			}
+			if err := json.Unmarshal(data, &h); err != nil {
+				return fmt.Errorf("answer has no events list: %w", err)
+			}
+			return table(c.out, historyColumns, h.Events)
 		}},
 	{group: "client", name: "export", summary: "write the tenant's clients as a JSON package (no secrets)",
 		flags: func(fs *flag.FlagSet, o *apiOptions) {
@@ -260,11 +349,88 @@ var apiCommands = []apiCommand{
 				path += "?dry_run=true"
 			}
 			body, err := c.do(ctx, http.MethodPost, path, json.RawMessage(raw), nil)
-			if err != nil {
+			if err != nil || o.json {
+				return c.raw(body, err)
+			}
+			var report struct {
+				DryRun  bool             `json:"dry_run"`
+				Clients []map[string]any `json:"clients"`
+			}
+			if err := json.Unmarshal(body, &report); err != nil {
+				return fmt.Errorf("answer is not an import report: %w", err)
+			}
+			if err := table(c.out, importColumns, report.Clients); err != nil {
 				return err
 			}
-			_, err = c.out.Write(append(indent(body), '\n'))
-			return err
+			if report.DryRun {
+				fmt.Fprintln(c.out, "dry run: nothing was changed")
+			}
+			return nil
+		}},
+
+	// Top-level commands: a tenant's OAuth 2.0 endpoints, as a client.
+	{name: "token", auth: clientAuth, summary: "get an access token for a client with the client_credentials grant",
+		flags: func(fs *flag.FlagSet, o *apiOptions) {
+			fs.Var(&o.scopes, "scope", "a scope to ask for (repeatable; default: the client's default scopes)")
+			fs.Var(&o.audiences, "audience", "an audience to ask for (repeatable)")
+		},
+		run: func(ctx context.Context, c *apiClient, o *apiOptions, _ []string) error {
+			form := url.Values{"grant_type": {"client_credentials"}}
+			if len(o.scopes) > 0 {
+				form.Set("scope", strings.Join(o.scopes, " "))
+			}
+			for _, a := range o.audiences {
+				form.Add("audience", a)
+			}
+			data, err := c.form(ctx, o, "token", form)
+			if err != nil || o.json {
+				return c.raw(data, err)
+			}
+			return c.table(data, tokenColumns)
+		}},
+	{name: "introspect", args: "<token>", nargs: 1, auth: clientAuth, summary: "ask whether a token is active, and what it grants (RFC 7662)",
+		flags: func(fs *flag.FlagSet, o *apiOptions) {
+			fs.StringVar(&o.tokenTypeHint, "token-type-hint", "", "access_token or refresh_token")
+		},
+		run: func(ctx context.Context, c *apiClient, o *apiOptions, a []string) error {
+			form := url.Values{"token": {a[0]}}
+			if o.tokenTypeHint != "" {
+				form.Set("token_type_hint", o.tokenTypeHint)
+			}
+			data, err := c.form(ctx, o, "introspect", form)
+			if err != nil || o.json {
+				return c.raw(data, err)
+			}
+			return c.table(data, introspectColumns)
+		}},
+	{name: "revoke", args: "<token>", nargs: 1, auth: clientAuth, summary: "revoke a token issued to the client (RFC 7009)",
+		flags: func(fs *flag.FlagSet, o *apiOptions) {
+			fs.StringVar(&o.tokenTypeHint, "token-type-hint", "", "access_token or refresh_token")
+		},
+		run: func(ctx context.Context, c *apiClient, o *apiOptions, a []string) error {
+			form := url.Values{"token": {a[0]}}
+			if o.tokenTypeHint != "" {
+				form.Set("token_type_hint", o.tokenTypeHint)
+			}
+			if _, err := c.form(ctx, o, "revoke", form); err != nil {
+				return err
+			}
+			// RFC 7009 §2.2: the answer is the same for a token that was
+			// not valid.
+			fmt.Fprintln(c.out, "revoked (if it was a valid token of this client)")
+			return nil
+		}},
+	{name: "health", auth: noAuth, summary: "ask a node whether it is ready (GET /readyz); exits 0 when it is, 1 when not",
+		run: func(ctx context.Context, c *apiClient, o *apiOptions, _ []string) error {
+			data, err := c.do(ctx, http.MethodGet, "/readyz", nil, nil)
+			if err != nil {
+				if s := strings.TrimSpace(string(data)); s != "" {
+					return fmt.Errorf("not ready: %w: %s", err, s)
+				}
+				return fmt.Errorf("not ready: %w", err)
+			}
+			fmt.Fprintln(c.out, "ready")
+			return nil
 		}},
 }
 
@@ -273,11 +439,21 @@ var (
 	// tenantKeyColumns show a tenant with its published signing keys.
 	tenantKeyColumns = []string{"slug", "issuer", "signing_keys"}
 	clientColumns    = []string{"client_id", "code", "client_name", "type", "active", "version", "client_secret"}
+	// secretColumns show a client with the ids of its secrets.
+	secretColumns     = []string{"client_id", "version", "secrets", "client_secret"}
+	loginAppColumns   = []string{"login_url"}
+	historyColumns    = []string{"version", "type", "time", "actor", "reason"}
+	importColumns     = []string{"code", "action", "client_id", "version", "changed", "client_secret"}
+	tokenColumns      = []string{"access_token", "token_type", "expires_in", "scope"}
+	introspectColumns = []string{"active", "client_id", "sub", "scope", "token_type", "exp"}
 )
 
 // runAPI runs `clavis tenant …` and `clavis client …`.
 func runAPI(ctx context.Context, group string, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
 	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+		if len(args) > 1 { // clavis client help create
+			return helpAPI(append([]string{group}, args[1:]...), getenv, stdout, stderr)
+		}
 		w := stdout
 		if len(args) == 0 {
 			w = stderr
@@ -288,41 +464,91 @@ func runAPI(ctx context.Context, group string, args []string, getenv func(string
 		}
 		return exitOK
 	}
-	var cmd *apiCommand
-	for i := range apiCommands {
-		if apiCommands[i].group == group && apiCommands[i].name == args[0] {
-			cmd = &apiCommands[i]
-		}
-	}
+	cmd, rest := findAPICommand(group, args)
 	if cmd == nil {
 		fmt.Fprintf(stderr, "clavis %s: unknown command %q\n\n", group, args[0])
 		groupUsage(stderr, group)
 		return exitUsage
 	}
+	return cmd.exec(ctx, rest, getenv, stdout, stderr)
+}
+
+// findAPICommand finds the command of group that args start with, the
+// longest name first ("secret add" before "secret"), and returns the
+// arguments after its name.
+func findAPICommand(group string, args []string) (*apiCommand, []string) {
+	var found *apiCommand
+	words := 0
+	for i := range apiCommands {
+		c := &apiCommands[i]
+		name := strings.Fields(c.name)
+		if c.group == group && len(name) <= len(args) && slices.Equal(name, args[:len(name)]) && len(name) > words {
+			found, words = c, len(name)
+		}
+	}
+	return found, args[words:]
+}
+
+// helpAPI prints the help of the HTTP command or group that path names
+// ("client", "client create", "token"), and reports whether it knew it.
+func helpAPI(path []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	if len(path) == 1 && (path[0] == "tenant" || path[0] == "client") {
+		groupUsage(stdout, path[0])
+		return exitOK
+	}
+	group, rest := "", path
+	if path[0] == "tenant" || path[0] == "client" {
+		group, rest = path[0], path[1:]
+	}
+	cmd, extra := findAPICommand(group, rest)
+	if cmd == nil || len(extra) > 0 {
+		fmt.Fprintf(stderr, "clavis help: unknown command %q\n\n", strings.Join(path, " "))
+		if group != "" {
+			groupUsage(stderr, group)
+		} else {
+			rootUsage(stderr)
+		}
+		return exitUsage
+	}
+	_, fs := cmd.flagSet(getenv)
+	cmd.usage(stdout, fs)
+	return exitOK
+}
+
+// flagSet returns the command's options and its flags.
+func (cmd *apiCommand) flagSet(getenv func(string) string) (*apiOptions, *flag.FlagSet) {
 	o := &apiOptions{getenv: getenv}
-	fs := flag.NewFlagSet("clavis "+group+" "+cmd.name, flag.ContinueOnError)
+	fs := flag.NewFlagSet("clavis "+cmd.path(), flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	commonFlags(fs, o, getenv)
+	commonFlags(fs, o, getenv, cmd.auth)
 	if cmd.flags != nil {
 		cmd.flags(fs, o)
 	}
-	usage := func(w io.Writer) {
-		fmt.Fprintf(w, "Usage:\n  clavis %s %s [flags] %s\n\n%s.\n\nFlags:\n", group, cmd.name, cmd.args, strings.ToUpper(cmd.summary[:1])+cmd.summary[1:])
-		fs.SetOutput(w)
-		fs.PrintDefaults()
-		fs.SetOutput(io.Discard)
-	}
+	return o, fs
+}
+
+func (cmd *apiCommand) usage(w io.Writer, fs *flag.FlagSet) {
+	fmt.Fprintf(w, "Usage:\n  %s\n\n%s.\n\nFlags:\n", strings.TrimSpace("clavis "+cmd.path()+" [flags] "+cmd.args), strings.ToUpper(cmd.summary[:1])+cmd.summary[1:])
+	fs.SetOutput(w)
+	fs.PrintDefaults()
+	fs.SetOutput(io.Discard)
+}
+
+// exec parses the command's flags and arguments and runs it.
+func (cmd *apiCommand) exec(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	o, fs := cmd.flagSet(getenv)
+	name := cmd.path()
 	// Flags may come before or after the positional arguments.
 	var positional []string
-	rest := args[1:]
+	rest := args
 	for {
 		if err := fs.Parse(rest); err != nil {
 			if errors.Is(err, flag.ErrHelp) {
-				usage(stdout)
+				cmd.usage(stdout, fs)
 				return exitOK
 			}
-			fmt.Fprintf(stderr, "clavis %s %s: %v\n\n", group, cmd.name, err)
-			usage(stderr)
+			fmt.Fprintf(stderr, "clavis %s: %v\n\n", name, err)
+			cmd.usage(stderr, fs)
 			return exitUsage
 		}
 		if fs.NArg() == 0 {
@@ -331,21 +557,35 @@ func runAPI(ctx context.Context, group string, args []string, getenv func(string
 		positional = append(positional, fs.Arg(0))
 		rest = fs.Args()[1:]
 	}
-	if len(positional) != cmd.nargs {
-		fmt.Fprintf(stderr, "clavis %s %s: want %d argument(s) %s, got %d\n\n", group, cmd.name, cmd.nargs, cmd.args, len(positional))
-		usage(stderr)
+	if o.token == "" {
+		o.token = getenv("CLAVIS_TOKEN")
+	}
+	if o.clientSecret == "" {
+		o.clientSecret = getenv("CLAVIS_CLIENT_SECRET")
+	}
+	if len(positional) < cmd.nargs || len(positional) > cmd.nargs+cmd.optional {
+		want := strconv.Itoa(cmd.nargs)
+		if cmd.optional > 0 {
+			want += " to " + strconv.Itoa(cmd.nargs+cmd.optional)
+		}
+		fmt.Fprintf(stderr, "clavis %s: want %s argument(s) %s, got %d\n\n", name, want, cmd.args, len(positional))
+		cmd.usage(stderr, fs)
 		return exitUsage
 	}
-	if group == "client" && o.tenant == "" {
-		fmt.Fprintf(stderr, "clavis %s %s: --tenant (or CLAVIS_TENANT) is required\n", group, cmd.name)
+	if (cmd.group == "client" || cmd.auth == clientAuth) && o.tenant == "" {
+		fmt.Fprintf(stderr, "clavis %s: --tenant (or CLAVIS_TENANT) is required\n", name)
 		return exitUsage
 	}
-	c, err := newAPIClient(o, stdout)
+	if cmd.auth == clientAuth && (o.clientID == "" || o.clientSecret == "") {
+		fmt.Fprintf(stderr, "clavis %s: --client-id and --client-secret (or CLAVIS_CLIENT_ID and CLAVIS_CLIENT_SECRET) are required\n", name)
+		return exitUsage
+	}
+	c, err := newAPIClient(o, cmd.auth, stdout)
 	if err == nil {
 		err = cmd.run(ctx, c, o, positional)
 	}
 	if err != nil {
-		fmt.Fprintf(stderr, "clavis %s %s: %v\n", group, cmd.name, err)
+		fmt.Fprintf(stderr, "clavis %s: %v\n", name, err)
 		return exitFailure
 	}
 	return exitOK
@@ -361,6 +601,17 @@ func groupUsage(w io.Writer, group string) {
 	fmt.Fprintf(w, "\nEvery command takes --endpoint, --token, --json; run \"clavis %s <command> --help\" for its flags.\n", group)
 }
 
+// apiSummaries lists the commands of group by name, for the root help.
+func apiSummaries(group string) string {
+	var names []string
+	for _, c := range apiCommands {
+		if c.group == group {
+			names = append(names, c.name)
+		}
+	}
+	return strings.Join(names, ", ")
+}
+
 // apiClient calls the HTTP API.
 type apiClient struct {
 	base  string
@@ -369,13 +620,13 @@ type apiClient struct {
 	out   io.Writer
 }
 
-func newAPIClient(o *apiOptions, out io.Writer) (*apiClient, error) {
+func newAPIClient(o *apiOptions, auth authKind, out io.Writer) (*apiClient, error) {
 	u, err := url.Parse(o.endpoint)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("--endpoint %q is not an http(s) URL", o.endpoint)
 	}
 	token := o.token
-	if token == "" {
+	if token == "" && auth == bearerAuth {
 		b, err := os.ReadFile(filepath.Join(o.dataDir, rootTokenFile))
 		if err != nil {
 			return nil, errors.New("no token: give --token (or CLAVIS_TOKEN), or run where {data-dir}/root-token is readable")
@@ -404,7 +655,9 @@ func (c *apiClient) do(ctx context.Context, method, path string, body any, h htt
 	if err != nil {
 		return nil, err
 	}
-	req.Header.Set("Authorization", "Bearer "+c.token)
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
 	req.Header.Set("Accept", "application/json")
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
@@ -439,6 +692,63 @@ func (c *apiClient) do(ctx context.Context, method, path string, body any, h htt
 		return nil, fmt.Errorf("%s", resp.Status)
 	}
 	return data, nil
+}
+
+// form posts form to the tenant's OAuth 2.0 endpoint (token,
+// introspect, revoke), authenticating as the client with HTTP Basic
+// (RFC 6749 §2.3.1), and returns the body of a 200 answer; an error
+// answer becomes an error with its RFC 6749 code and description.
+func (c *apiClient) form(ctx context.Context, o *apiOptions, endpoint string, form url.Values) ([]byte, error) {
+	u := c.base + "/t/" + url.PathEscape(o.tenant) + "/oauth2/" + endpoint
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, strings.NewReader(form.Encode()))
+	if err != nil {
+		return nil, err
+	}
+	req.SetBasicAuth(url.QueryEscape(o.clientID), url.QueryEscape(o.clientSecret))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Accept", "application/json")
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		var e struct {
+			Error       string `json:"error"`
+			Description string `json:"error_description"`
+		}
+		if json.Unmarshal(data, &e) == nil && e.Error != "" {
+			msg := fmt.Sprintf("%d %s", resp.StatusCode, e.Error)
+			if e.Description != "" {
+				msg += ": " + e.Description
+			}
+			return nil, errors.New(msg)
+		}
+		return nil, fmt.Errorf("%s", resp.Status)
+	}
+	return data, nil
+}
+
+// raw prints an answer as indented JSON, unless err says there is none.
+func (c *apiClient) raw(data []byte, err error) error {
+	if err != nil {
+		return err
+	}
+	_, err = c.out.Write(append(indent(data), '\n'))
+	return err
+}
+
+// table prints a JSON object as a one-row table of cols.
+func (c *apiClient) table(data []byte, cols []string) error {
+	var obj map[string]any
+	if err := json.Unmarshal(data, &obj); err != nil {
+		return fmt.Errorf("answer is not a JSON object: %w", err)
+	}
+	return table(c.out, cols, []map[string]any{obj})
 }
 
 func (c *apiClient) print(ctx context.Context, method, path string, body any, o *apiOptions, cols []string) error {
@@ -531,12 +841,18 @@ func cell(v any) string {
 	case nil:
 		return "-"
 	case string:
+		if v == "" { // an empty cell would shift the columns after it
+			return "-"
+		}
 		return v
 	case float64:
 		return strconv.FormatFloat(v, 'f', -1, 64)
 	case bool:
 		return strconv.FormatBool(v)
 	case []any:
+		if len(v) == 0 {
+			return "-"
+		}
 		parts := make([]string, len(v))
 		for i, x := range v {
 			parts[i] = cell(x)
@@ -546,6 +862,9 @@ func cell(v any) string {
 	case map[string]any:
 		if kid, ok := v["kid"].(string); ok { // a signing key
 			return fmt.Sprintf("%s %v %v", kid, v["alg"], v["state"])
+		}
+		if id, ok := v["id"].(string); ok { // a client's secret
+			return id
 		}
 	}
 	b, _ := json.Marshal(v)

@@ -19,12 +19,12 @@ type cliRunner struct {
 }
 
 // run runs the command line args with the node's endpoint and token
-// appended (flags may follow the arguments) and returns the exit status
+// appended (flags may follow the arguments; no token when c has none) and returns the exit status
 // and both outputs.
 func (c cliRunner) run(args ...string) (code int, stdout, stderr string) {
 	c.t.Helper()
 	args = append(args, "--endpoint", c.endpoint)
-	if !slices.Contains(args, "--token") {
+	if c.token != "" && !slices.Contains(args, "--token") {
 		args = append(args, "--token", c.token)
 	}
 	return runCmd(c.t.Context(), args, nil)
@@ -241,7 +241,7 @@ func TestCLI(t *testing.T) {
 		}
 		return out
 	}
-	dry := c.ok("client", "import", "--tenant", beta, "--file", file, "--dry-run")
+	dry := c.ok("client", "import", "--tenant", beta, "--file", file, "--dry-run", "--json")
 	var report map[string]any
 	if err := json.Unmarshal([]byte(dry), &report); err != nil || report["dry_run"] != true {
 		t.Fatalf("import --dry-run printed %s (%v)", dry, err)
@@ -254,7 +254,7 @@ func TestCLI(t *testing.T) {
 	if cs := c.json("client", "list", "--tenant", beta)["clients"].([]any); len(cs) != 1 {
 		t.Fatalf("a dry run imported clients: %v", cs)
 	}
-	if err := json.Unmarshal([]byte(c.ok("client", "import", "--tenant", beta, "--file", file)), &report); err != nil || report["dry_run"] != false {
+	if err := json.Unmarshal([]byte(c.ok("client", "import", "--tenant", beta, "--file", file, "--json")), &report); err != nil || report["dry_run"] != false {
 		t.Fatalf("import printed %v (%v)", report, err)
 	}
 	for _, code := range []string{"urn:acme/web", "urn:acme/jobs", "urn:acme/web-copy"} {
@@ -265,7 +265,7 @@ func TestCLI(t *testing.T) {
 	if cs := c.json("client", "list", "--tenant", beta)["clients"].([]any); len(cs) != 4 {
 		t.Fatalf("after the import the tenant has %d clients, want 4", len(cs))
 	}
-	if err := json.Unmarshal([]byte(c.ok("client", "import", "--tenant", beta, "--file", file)), &report); err != nil {
+	if err := json.Unmarshal([]byte(c.ok("client", "import", "--tenant", beta, "--file", file, "--json")), &report); err != nil {
 		t.Fatal(err)
 	}
 	for code, a := range actions(report) {

@@ -1,7 +1,9 @@
 // Command clavis is the one Clavis binary: the server (serve), the
 // database migrations (migrate up, migrate status), the operator's
-// commands over the HTTP API (tenant …, client …), a load generator for
-// the OAuth 2.0 endpoints (bench …) and the version.
+// commands over the HTTP API (tenant …, client …), a tenant's OAuth 2.0
+// endpoints as a client (token, introspect, revoke), a readiness check
+// (health), a load generator for the OAuth 2.0 endpoints (bench …) and
+// the version.
 //
 // Every setting is a flag and a CLAVIS_* environment variable; a flag
 // wins over its variable. `clavis help` lists the commands and
@@ -135,9 +137,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			migrateUsage(stdout)
 			return exitOK
 		}
+		if len(args) == 2 && args[1] == "projections" {
+			projectionsUsage(stdout)
+			return exitOK
+		}
 		if cmd := findCommand(strings.Join(args[1:], " ")); cmd != nil {
 			cmd.usage(stdout)
 			return exitOK
+		}
+		if isAPICommand(args[1]) {
+			return helpAPI(args[1:], getenv, stdout, stderr)
 		}
 		fmt.Fprintf(stderr, "clavis help: unknown command %q\n\n", strings.Join(args[1:], " "))
 		rootUsage(stderr)
@@ -147,11 +156,18 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case "bench":
 		return runBench(ctx, args[1:], getenv, stdout, stderr)
 	case "projections":
-		if len(args) == 1 || strings.HasPrefix(args[1], "-") || args[1] == "help" {
-			fmt.Fprint(stdout, "Usage:\n  clavis projections rebuild [read_model] [flags]\n  clavis projections status [flags]\n")
-			if len(args) == 1 {
-				return exitUsage
+		if len(args) == 1 {
+			fmt.Fprintln(stderr, "clavis projections: missing subcommand (rebuild or status)")
+			fmt.Fprintln(stderr)
+			projectionsUsage(stderr)
+			return exitUsage
+		}
+		switch args[1] {
+		case "help", "-h", "-help", "--help":
+			if len(args) > 2 { // clavis projections help rebuild
+				return run(ctx, append([]string{"help", "projections"}, args[2:]...), getenv, stdout, stderr)
 			}
+			projectionsUsage(stdout)
 			return exitOK
 		}
 		cmd := findCommand("projections " + args[1])
@@ -187,6 +203,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return exitUsage
 		}
 		return cmd.exec(ctx, args[2:], getenv, stdout, stderr)
+	}
+	if cmd, rest := findAPICommand("", args[:1]); cmd != nil { // token, introspect, revoke, health
+		return cmd.exec(ctx, append(rest, args[1:]...), getenv, stdout, stderr)
 	}
 	cmd := findCommand(args[0])
 	if cmd == nil || strings.Contains(cmd.name, " ") {
@@ -284,14 +303,38 @@ Commands:
 	for _, c := range commands {
 		fmt.Fprintf(w, "  %-16s %s\n", c.name, c.summary)
 	}
-	fmt.Fprintf(w, "  %-16s %s\n", "tenant <command>", "create, list, get, suspend, resume tenants and rotate their keys (over the HTTP API)")
-	fmt.Fprintf(w, "  %-16s %s\n", "client <command>", "create, get, list, update, rotate-secret, activate, deactivate, clone, delete, export, import clients")
+	fmt.Fprintf(w, "  %-16s %s\n", "tenant <command>", "tenants over the HTTP API: "+apiSummaries("tenant"))
+	fmt.Fprintf(w, "  %-16s %s\n", "client <command>", "clients over the HTTP API: "+apiSummaries("client"))
+	for _, c := range apiCommands {
+		if c.group == "" {
+			fmt.Fprintf(w, "  %-16s %s\n", c.name, c.summary)
+		}
+	}
 	fmt.Fprintf(w, "  %-16s %s\n", "bench <command>", "measure the token or introspection endpoint under load")
 	fmt.Fprintf(w, "  %-16s %s\n", "help [command]", "print this help, or a command's")
 	fmt.Fprint(w, `
 Every flag can also be set with the CLAVIS_* environment variable that
 "clavis <command> --help" names beside it; a flag wins over its variable.
 `)
+}
+
+func projectionsUsage(w io.Writer) {
+	fmt.Fprint(w, `Usage:
+  clavis projections rebuild [read_model] [flags]   drop the read model and replay it from the event store
+  clavis projections status [flags]                 show where the read model stands against the event store
+
+Run "clavis projections rebuild --help" or "clavis projections status --help" for the flags.
+`)
+}
+
+// isAPICommand reports whether name is a command over HTTP (a group or a
+// top-level one).
+func isAPICommand(name string) bool {
+	if name == "tenant" || name == "client" {
+		return true
+	}
+	cmd, _ := findAPICommand("", []string{name})
+	return cmd != nil
 }
 
 func migrateUsage(w io.Writer) {

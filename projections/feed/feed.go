@@ -104,7 +104,11 @@ func (f *Feed) Run(ctx context.Context) error {
 		if ctx.Err() != nil {
 			break
 		}
-		f.log.Warn("feed: NATS unavailable; catching up from the event store", "error", err)
+		if errors.Is(err, errReadModel) {
+			f.log.Error("feed: the read model failed; trying again from the event store", "error", err)
+		} else {
+			f.log.Warn("feed: NATS unavailable; catching up from the event store", "error", err)
+		}
 		// Keep the projection fresh from the store while NATS is away.
 		if cerr := f.p.CatchUp(ctx); cerr != nil && ctx.Err() == nil {
 			f.log.Error("feed: catch up from the event store", "error", cerr)
@@ -161,11 +165,15 @@ func (f *Feed) watch(ctx context.Context) {
 	}
 }
 
+// errReadModel marks a failure of the projection (its database), as
+// opposed to one of NATS, so that the log says which of the two failed.
+var errReadModel = errors.New("read model")
+
 // consume reads the stream from after the checkpoint until an error.
 func (f *Feed) consume(ctx context.Context) error {
 	pos, err := f.p.Position(ctx)
 	if err != nil {
-		return fmt.Errorf("read checkpoint: %w", err)
+		return fmt.Errorf("%w: read checkpoint: %w", errReadModel, err)
 	}
 	stream, err := f.js.Stream(ctx, f.names.InternalStream())
 	if err != nil {
@@ -213,13 +221,13 @@ func (f *Feed) consume(ctx context.Context) error {
 			}
 			if err != nil {
 				if aerr := f.apply(ctx, batch); aerr != nil {
-					return aerr
+					return fmt.Errorf("%w: apply: %w", errReadModel, aerr)
 				}
 				return fmt.Errorf("next message: %w", err)
 			}
 		}
 		if err := f.apply(ctx, batch); err != nil {
-			return fmt.Errorf("apply: %w", err)
+			return fmt.Errorf("%w: apply: %w", errReadModel, err)
 		}
 	}
 }

@@ -32,6 +32,9 @@ func newEnv(t testing.TB) projectiontest.Env {
 	return projectiontest.Env{Store: s, Backend: b, Node: open}
 }
 
-func TestConformance(t *testing.T) { projectiontest.Run(t, newEnv) }
+func TestConformance(t *testing.T) {
+	projectiontest.Run(t, newEnv)
+	projectiontest.RunOptimistic(t, newEnv)
+}
 
 func BenchmarkRebuild(b *testing.B) { projectiontest.BenchRebuild(b, newEnv) }

@@ -35,7 +35,7 @@ func BenchRebuild(b *testing.B, newEnv func(t testing.TB) Env) {
 	}
 	ctx := b.Context()
 	for b.Loop() {
-		if err := p.Rebuild(ctx); err != nil {
+		if _, err := p.Rebuild(ctx); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -54,6 +54,7 @@ func Run(t *testing.T, newEnv func(t testing.TB) Env) {
 		{"UpdatesNeverWriteOnTheSameCheckpoint", testUpdateGuard},
 		{"RebuildEqualsIncremental", testRebuild},
 		{"RebuildWhileAnotherNodeApplies", testRebuildRace},
+		{"RebuildReportsWhatItRebuilt", testRebuildReportsWhatItRebuilt},
 		{"TenantQueries", testTenantQueries},
 		{"TenantLoginURLRoundTrips", testTenantLoginURL},
 		{"ClientLookupsAndIsolation", testClientLookups},
@@ -373,14 +374,14 @@ func testRebuild(t *testing.T, env Env) {
 	same(t, "incremental", incremental, w.want())
 	head := checkpoint(t, env.Backend)
 
-	if err := p.Rebuild(ctx); err != nil {
+	if _, err := p.Rebuild(ctx); err != nil {
 		t.Fatal(err)
 	}
 	same(t, "rebuilt (pages of 7) against incremental", w.read(env.Backend), incremental)
 	if cp := checkpoint(t, env.Backend); cp != head {
 		t.Fatalf("rebuild left the checkpoint at %s, want %s", cp, head)
 	}
-	if err := projector(t, env.Backend, env.Store).Rebuild(ctx); err != nil {
+	if _, err := projector(t, env.Backend, env.Store).Rebuild(ctx); err != nil {
 		t.Fatal(err)
 	}
 	same(t, "rebuilt (pages of 1,000) against incremental", w.read(env.Backend), incremental)
@@ -408,7 +409,7 @@ func testRebuildRace(t *testing.T, env Env) {
 	errs := make(chan error, 8)
 	for round := range 3 {
 		wg.Go(func() {
-			if err := rebuilder.Rebuild(ctx); err != nil {
+			if _, err := rebuilder.Rebuild(ctx); err != nil {
 				errs <- fmt.Errorf("rebuild %d: %w", round, err)
 			}
 		})

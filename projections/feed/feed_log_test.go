@@ -1,0 +1,129 @@
+package feed_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/clavisiam/clavis/eventstore/relay"
+	"github.com/clavisiam/clavis/eventstore/sqlite"
+	"github.com/clavisiam/clavis/projections"
+	"github.com/clavisiam/clavis/projections/feed"
+	projsqlite "github.com/clavisiam/clavis/projections/sqlite"
+)
+
+// logBuffer is a log destination safe for the feed's goroutines.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *logBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+// records returns the JSON log records written so far.
+func (b *logBuffer) records(t *testing.T) []map[string]any {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var out []map[string]any
+	for _, line := range strings.Split(strings.TrimSpace(b.buf.String()), "\n") {
+		if line == "" {
+			continue
+		}
+		var r map[string]any
+		if err := json.Unmarshal([]byte(line), &r); err != nil {
+			t.Fatalf("log line %q: %v", line, err)
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+// TestFeedLogsADatabaseFailureAsOne runs a feed whose read model's
+// database is closed while NATS works: the log must name the database,
+// not NATS.
+func TestFeedLogsADatabaseFailureAsOne(t *testing.T) {
+	ns, err := relay.StartServer(relay.ServerConfig{StoreDir: t.TempDir(), Listen: "off"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ns.Shutdown()
+	nc, err := nats.Connect("", nats.InProcessServer(ns))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	names, err := relay.NewNames("clavis")
+	if err != nil {
+		t.Fatal(err)
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := relay.EnsureStreams(t.Context(), js, names, 1); err != nil {
+		t.Fatal(err)
+	}
+
+	store, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "clavis.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, r := store.DB()
+	var logs logBuffer
+	log := slog.New(slog.NewJSONHandler(&logs, nil))
+	p, err := projections.NewProjector(projsqlite.New(w, r), store, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := feed.New(store, nc, names, p, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The database goes away; NATS stays.
+	if err := store.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = f.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		for _, rec := range logs.records(t) {
+			if rec["level"] != "WARN" && rec["level"] != "ERROR" {
+				continue
+			}
+			msg, _ := rec["msg"].(string)
+			errText, _ := rec["error"].(string)
+			if !strings.Contains(errText, "database is closed") {
+				continue
+			}
+			if strings.Contains(msg, "NATS") {
+				t.Fatalf("a database failure is logged as a NATS one: %v", rec)
+			}
+			if !strings.Contains(msg, "read model") {
+				t.Fatalf("a database failure is logged without naming the read model: %v", rec)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no warning of the database failure was logged:\n%v", logs.records(t))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
