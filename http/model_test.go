@@ -2,9 +2,13 @@ package httpapi_test
 
 import (
 	"slices"
+	"strings"
 	"testing"
 
 	"golang.org/x/oauth2"
+
+	"github.com/clavisiam/clavis/domain"
+	httpapi "github.com/clavisiam/clavis/http"
 )
 
 // A resource server must tell which scope granted which permission: each
@@ -43,4 +47,67 @@ func TestAccessTokenPermissionsKeepTheirScope(t *testing.T) {
 	if got := slices.Sorted(slices.Values(anyStrings(in["permissions"]))); !slices.Equal(got, want[:2]) {
 		t.Errorf("introspection after withdrawing delete = %v, want %v", in["permissions"], want[:2])
 	}
+}
+
+// Settings Clavis stores but does not act on are refused, naming the
+// field, by the admin API, RFC 7591 registration and import alike, and
+// discovery does not offer them.
+func TestUnservedSettingsAreRefused(t *testing.T) {
+	t.Parallel()
+	h := startAdmin(t)
+	admin := h.createTenant(t, "acme")["admin_client"].(map[string]any)
+	initial, err := h.clientCredentials(t, "acme", admin["client_id"].(string), admin["client_secret"].(string), oauth2.AuthStyleInHeader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := h.head(t)
+	for field, value := range map[string]any{
+		"token_endpoint_auth_method":     "tls_client_auth",
+		"tls_client_auth_subject_dn":     "CN=worker,O=Acme",
+		"frontchannel_logout_uri":        "https://app.example.com/logout",
+		"backchannel_logout_uri":         "https://app.example.com/backchannel",
+		"identity_provider_restrictions": []string{"google"},
+	} {
+		body := webClient("urn:acme/web")
+		body[field] = value
+		p := wantProblem(t, h.call(t, "POST", "/t/acme/admin/clients", body), 422, httpapi.ProblemValidation)
+		if !hasFieldError(p.Errors, field, "not_supported") {
+			t.Errorf("admin create with %s: errors %v, want %s/not_supported", field, p.Errors, field)
+		}
+		pkg := map[string]any{"format": "clavis.clients/v1", "clients": []any{map[string]any{"settings": body}}}
+		p = wantProblem(t, h.call(t, "POST", "/t/acme/admin/import", pkg), 422, httpapi.ProblemValidation)
+		if !hasFieldError(p.Errors, "clients[0]."+field, "not_supported") {
+			t.Errorf("import with %s: errors %v", field, p.Errors)
+		}
+	}
+	body := webClient("urn:acme/web")
+	body["token_endpoint_auth_method"] = "self_signed_tls_client_auth"
+	body["jwks_uri"] = "https://app.example.com/jwks.json"
+	p := wantProblem(t, h.call(t, "POST", "/t/acme/admin/clients", body), 422, httpapi.ProblemValidation)
+	if !hasFieldError(p.Errors, "token_endpoint_auth_method", "not_supported") {
+		t.Errorf("self_signed_tls_client_auth: errors %v", p.Errors)
+	}
+	r := h.call(t, "POST", "/t/acme/oauth2/register", map[string]any{"client_name": "Worker", "grant_types": []string{"client_credentials"},
+		"token_endpoint_auth_method": "tls_client_auth"}, token(initial.AccessToken))
+	if o := r.object(t); r.status != 400 || o["error"] != "invalid_client_metadata" || !strings.Contains(o["error_description"].(string), "token_endpoint_auth_method") {
+		t.Errorf("registration with tls_client_auth: %d %v", r.status, o)
+	}
+	h.unchanged(t, before, "refused settings")
+
+	// Discovery offers what is served, no more.
+	md := h.call(t, "GET", "/t/acme/.well-known/openid-configuration", nil).want(t, 200).object(t)
+	for _, m := range anyStrings(md["token_endpoint_auth_methods_supported"]) {
+		if m == "tls_client_auth" || m == "self_signed_tls_client_auth" {
+			t.Errorf("discovery offers %s", m)
+		}
+	}
+	for _, k := range []string{"frontchannel_logout_supported", "backchannel_logout_supported", "tls_client_certificate_bound_access_tokens"} {
+		if v, ok := md[k]; ok && v != false {
+			t.Errorf("discovery says %s = %v", k, v)
+		}
+	}
+}
+
+func hasFieldError(errs []*domain.FieldError, field, code string) bool {
+	return slices.ContainsFunc(errs, func(e *domain.FieldError) bool { return e.Field == field && e.Code == code })
 }

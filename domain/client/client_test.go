@@ -118,10 +118,7 @@ func TestRegisterWithoutSecret(t *testing.T) {
 	keys := settingsFor(client.TypeConfidential)
 	keys.TokenEndpointAuthMethod = client.AuthPrivateKeyJWT
 	keys.JWKSURI = "https://app.example.com/jwks"
-	mtls := settingsFor(client.TypeM2M)
-	mtls.TokenEndpointAuthMethod = client.AuthTLSClientAuth
-	mtls.TLSClientAuthSubjectDN = "CN=svc"
-	for name, s := range map[string]client.Settings{"public": pub, "private_key_jwt": keys, "tls_client_auth": mtls} {
+	for name, s := range map[string]client.Settings{"public": pub, "private_key_jwt": keys} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			if _, err := client.Register("c1", s, cat, nil, now); err != nil {

@@ -44,7 +44,7 @@ func register(id string, s Settings, cat scope.Catalogue, initial *Secret, clone
 		c.add("client_id", "invalid_value", "client_id must be 1..%d printable ASCII characters without spaces, quotes or backslashes", MaxClientIDLength)
 	}
 	s = s.Normalize()
-	s.check(&c, cat)
+	s.check(&c, cat, nil)
 	var secrets []Secret
 	if initial != nil {
 		if s.Type == TypePublic {
@@ -110,7 +110,7 @@ func (c *Client) Update(p Patch, cat scope.Catalogue, now time.Time) ([]domain.E
 	}
 	var ch checker
 	if len(changed) > 0 {
-		next.check(&ch, cat)
+		next.check(&ch, cat, &c.settings)
 	}
 	held := c.Secrets()
 	var revoked []string
