@@ -111,3 +111,29 @@ func TestUnservedSettingsAreRefused(t *testing.T) {
 func hasFieldError(errs []*domain.FieldError, field, code string) bool {
 	return slices.ContainsFunc(errs, func(e *domain.FieldError) bool { return e.Field == field && e.Code == code })
 }
+
+// A preset yields to what the caller wrote: a confidential client given
+// only the client_credentials grant gets no response types (the preset's
+// "code" would need authorization_code), while a contradiction the caller
+// wrote is still refused.
+func TestPresetYieldsToWhatWasWritten(t *testing.T) {
+	t.Parallel()
+	h := startAdmin(t)
+	h.createTenant(t, "acme")
+	c := h.createClient(t, "acme", map[string]any{"type": "confidential", "client_name": "Backend", "code": "urn:acme/backend",
+		"grant_types": []string{"client_credentials"}})
+	if rt := anyStrings(c["response_types"]); len(rt) != 0 || !slices.Equal(anyStrings(c["grant_types"]), []string{"client_credentials"}) {
+		t.Errorf("created %v", c)
+	}
+	if _, err := h.clientCredentials(t, "acme", c["client_id"].(string), c["client_secret"].(string), oauth2.AuthStyleInHeader); err != nil {
+		t.Errorf("client_credentials: %v", err)
+	}
+
+	before := h.head(t)
+	p := wantProblem(t, h.call(t, "POST", "/t/acme/admin/clients", map[string]any{"type": "confidential", "client_name": "Backend",
+		"code": "urn:acme/backend-2", "grant_types": []string{"client_credentials"}, "response_types": []string{"code"}}), 422, httpapi.ProblemValidation)
+	if !hasFieldError(p.Errors, "response_types[0]", "conflict") {
+		t.Errorf("a written contradiction: errors %v", p.Errors)
+	}
+	h.unchanged(t, before, "a refused create")
+}
