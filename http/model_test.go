@@ -8,7 +8,11 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/clavisiam/clavis/domain"
+	"github.com/clavisiam/clavis/domain/client"
+	"github.com/clavisiam/clavis/eventstore"
+	"github.com/clavisiam/clavis/eventstore/relay"
 	httpapi "github.com/clavisiam/clavis/http"
+	"github.com/clavisiam/clavis/tenants"
 )
 
 // A resource server must tell which scope granted which permission: each
@@ -136,4 +140,96 @@ func TestPresetYieldsToWhatWasWritten(t *testing.T) {
 		t.Errorf("a written contradiction: errors %v", p.Errors)
 	}
 	h.unchanged(t, before, "a refused create")
+}
+
+// The pairwise subject salt is secret: whoever knows it can link a user's
+// subjects across clients. It is write-only (accepted, never shown: every
+// read, the export, the history and the public events show a marker), a
+// read's marker sent back keeps it, and a clone gets a fresh one, so that
+// it does not share its source's pairwise subjects.
+func TestPairwiseSaltIsWriteOnly(t *testing.T) {
+	t.Parallel()
+	h := startAdmin(t)
+	h.createTenant(t, "acme")
+	const salt = "pairwise-salt-that-must-stay-secret-0123"
+	body := webClient("urn:acme/web")
+	body["pairwise_subject_salt"] = salt
+	created := h.call(t, "POST", "/t/acme/admin/clients", body).want(t, 201)
+	c := created.object(t)
+	id := c["client_id"].(string)
+	base := "/t/acme/admin/clients/" + id
+	reads := map[string]response{
+		"create":  created,
+		"get":     h.call(t, "GET", base, nil).want(t, 200),
+		"list":    h.call(t, "GET", "/t/acme/admin/clients", nil).want(t, 200),
+		"history": h.call(t, "GET", base+"/history", nil).want(t, 200),
+		"export":  h.call(t, "GET", "/t/acme/admin/export", nil).want(t, 200),
+	}
+	for name, r := range reads {
+		if strings.Contains(string(r.body), salt) {
+			t.Errorf("%s shows the pairwise salt: %s", name, r.body)
+		}
+		if !strings.Contains(string(r.body), `"pairwise_subject_salt":"[REDACTED]"`) {
+			t.Errorf("%s does not say a pairwise salt is set: %s", name, r.body)
+		}
+	}
+	events, err := h.store.ReadAll(t.Context(), eventstore.Position{}, eventstore.MaxRead)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range events {
+		ce, err := relay.PublicEvent(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(string(ce.Data()), salt) {
+			t.Errorf("public %s shows the pairwise salt: %s", e.Type, ce.Data())
+		}
+	}
+
+	cfg := clientConfig("acme", c, "openid")
+	subject := func(cfg oauth2.Config) string {
+		t.Helper()
+		tok := h.codeFlow(t, h.browser(t), cfg, "alice")
+		claims, _ := h.verify(t, "acme", tok.Extra("id_token").(string))
+		return claims["sub"].(string)
+	}
+	sub := subject(cfg)
+	if sub == "alice" {
+		t.Fatalf("the subject is not pairwise: %s", sub)
+	}
+
+	// What a read shows, sent back, changes nothing; so does re-importing
+	// the export.
+	before := h.head(t)
+	h.call(t, "PATCH", base, map[string]any{"pairwise_subject_salt": "[REDACTED]"}).want(t, 200)
+	h.call(t, "POST", "/t/acme/admin/import", reads["export"].body).want(t, 200)
+	h.unchanged(t, before, "sending the redacted salt back")
+	h.call(t, "PATCH", base, map[string]any{"pairwise_subject_salt": "[REDACTED]", "client_name": "Renamed"}).want(t, 200)
+	if got := subject(cfg); got != sub {
+		t.Errorf("after a rename with the marker the subject is %s, was %s", got, sub)
+	}
+
+	// A clone has its own salt: its subjects are not its source's.
+	sub = subject(cfg)
+	clone := h.call(t, "POST", base+"/clone", map[string]any{"client_name": "Web copy", "code": "urn:acme/web-copy"}).want(t, 201)
+	cc := clone.object(t)
+	if strings.Contains(string(clone.body), salt) || cc["pairwise_subject_salt"] != "[REDACTED]" {
+		t.Errorf("clone shows %v", cc["pairwise_subject_salt"])
+	}
+	if got := subject(clientConfig("acme", cc, "openid")); got == sub || got == "alice" {
+		t.Errorf("the clone's subject %s is its source's %s (or the user's own)", got, sub)
+	}
+	// The server made it: at least 128 random bits (base64url).
+	stored, err := h.store.ReadStream(t.Context(), tenants.ClientStream("acme", cc["client_id"].(string)), 0)
+	if err != nil || len(stored) == 0 {
+		t.Fatalf("clone's stream: %v", err)
+	}
+	d, err := client.Decode(stored[0].Type, stored[0].Schema, stored[0].Data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := d.(client.ClientRegistered).Settings.PairwiseSubjectSalt; len(got) < 22 || got == salt || got == client.Redacted {
+		t.Errorf("the clone's salt is %q", got)
+	}
 }

@@ -133,4 +133,8 @@
 // A client holds at most [MaxSecrets] secrets, expired ones included until
 // they are revoked. Secret ids are never reused within a client. Only the
 // caller's hash of a secret is ever seen by this package.
+//
+// The pairwise subject salt is secret too: [Settings.Redact] and [Redact]
+// show [Redacted] in its place, and so does [Public]. [Redacted] sent back
+// in an update keeps the salt; a clone takes a salt of its own.
 package client
