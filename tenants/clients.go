@@ -138,6 +138,17 @@ func withOwnSalt(s client.Settings) client.Settings {
 	return s
 }
 
+// withOwnSaltPatch returns p for client a: a redacted salt keeps a's salt
+// (the domain sees to that), and gives a client without one a salt of its
+// own.
+func withOwnSaltPatch(a *client.Client, p client.Patch) client.Patch {
+	if p.PairwiseSubjectSalt != nil && *p.PairwiseSubjectSalt == client.Redacted && a.Settings().PairwiseSubjectSalt == "" {
+		salt := newPairwiseSalt()
+		p.PairwiseSubjectSalt = &salt
+	}
+	return p
+}
+
 // Update applies the merge patch p to client id of tenant.
 // expectedVersion is the version the caller last saw; a client at another
 // version fails with an *[eventstore.ConflictError] (errors.Is
@@ -163,12 +174,7 @@ func (c *Clients) Update(ctx context.Context, req Request, tenant, id string, p 
 // update decides a patch, adding a new secret when the result needs one
 // that the client lacks.
 func (c *Clients) update(tenant string, a *client.Client, p client.Patch, cat scope.Catalogue, now time.Time) ([]domain.Event, *Secret, error) {
-	if p.PairwiseSubjectSalt != nil && *p.PairwiseSubjectSalt == client.Redacted && a.Settings().PairwiseSubjectSalt == "" {
-		// A redacted salt keeps the client's; a client without one gets
-		// one of its own.
-		salt := newPairwiseSalt()
-		p.PairwiseSubjectSalt = &salt
-	}
+	p = withOwnSaltPatch(a, p)
 	events, err := a.Update(p, cat, now)
 	if !needsSecret(err) {
 		return events, nil, err

@@ -220,7 +220,7 @@ func (c *Clients) planImport(ix *tenantIndex, cat scope.Catalogue, in []importCl
 		}
 		p.result.ClientID = p.existing.ID()
 		p.result.Version = p.existing.Version()
-		patch := patchOf(ic.settings)
+		patch := withOwnSaltPatch(p.existing, patchOf(ic.settings))
 		events, err := p.existing.Update(patch, cat, now)
 		if needsSecret(err) {
 			patch.NewSecret = placeholder
