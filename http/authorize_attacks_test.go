@@ -347,7 +347,7 @@ func TestFlowAttackRefreshRecomputesPermissions(t *testing.T) {
 	c := h.createClient(t, "acme", body)
 	cfg := clientConfig("acme", c, "openid")
 	tok := h.codeFlow(t, h.browser(t), cfg, "alice")
-	if claims, _ := h.verify(t, "acme", tok.AccessToken); !slices.Equal(anyStrings(claims["permissions"]), []string{"read", "delete"}) {
+	if claims, _ := h.verify(t, "acme", tok.AccessToken); !slices.Equal(anyStrings(claims["permissions"]), []string{"profile:read", "profile:delete"}) {
 		t.Fatalf("permissions %v", claims["permissions"])
 	}
 
@@ -355,7 +355,7 @@ func TestFlowAttackRefreshRecomputesPermissions(t *testing.T) {
 		"scope_permissions": map[string][]string{"profile": {"read"}}}).want(t, 200)
 	r := h.tokenCall(t, "acme", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok.RefreshToken}}, cfg.ClientID, cfg.ClientSecret).want(t, 200)
 	claims, _ := h.verify(t, "acme", r.object(t)["access_token"].(string))
-	if perms := anyStrings(claims["permissions"]); slices.Contains(perms, "delete") {
+	if perms := anyStrings(claims["permissions"]); slices.Contains(perms, "profile:delete") {
 		t.Errorf("the refreshed access token keeps the withdrawn permission: %v", perms)
 	}
 }

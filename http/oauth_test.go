@@ -160,7 +160,7 @@ func TestClientCredentials(t *testing.T) {
 	}
 	claims, _ = h.verify(t, "acme", tok.AccessToken)
 	if claims["scope"] != "urn:acme/orders:read" || !slices.Equal(anyStrings(claims["aud"]), []string{"urn:acme/orders"}) ||
-		!slices.Equal(anyStrings(claims["permissions"]), []string{"read"}) ||
+		!slices.Equal(anyStrings(claims["permissions"]), []string{"urn:acme/orders:read:read"}) ||
 		claims["client_tier"] != "gold" || !slices.Equal(anyStrings(claims["client_region"]), []string{"eu", "us"}) {
 		t.Errorf("worker's claims = %v", claims)
 	}

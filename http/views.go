@@ -39,11 +39,12 @@ type secretJSON struct {
 	Description string     `json:"description,omitempty"`
 }
 
-// newClientJSON shows v, and secret when the command made one.
+// newClientJSON shows v, and secret when the command made one. The
+// pairwise subject salt is write-only: it shows as [client.Redacted].
 func newClientJSON(v projections.ClientView, secret *tenants.Secret) clientJSON {
 	out := clientJSON{
 		ClientID:           v.ClientID,
-		Settings:           emptyNotNull(v.Settings),
+		Settings:           emptyNotNull(v.Settings.Redact()),
 		Active:             v.Active,
 		DeactivationReason: v.DeactivationReason,
 		Version:            v.Version,

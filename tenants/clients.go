@@ -99,6 +99,7 @@ func register(ctx context.Context, store eventstore.Store, cfg config, req Reque
 		return ClientResult{}, err
 	}
 	id := cfg.clientID()
+	s = withOwnSalt(s)
 	var secret *Secret
 	var initial *client.Secret
 	if wantsSecret(s) {
@@ -127,6 +128,27 @@ func register(ctx context.Context, store eventstore.Store, cfg config, req Reque
 	return result(tenant, agg, secret, res), nil
 }
 
+// withOwnSalt returns s for a new client: a redacted pairwise subject salt
+// (an export's, a read's) asks for pairwise subjects, so the client gets a
+// salt of its own, never another client's.
+func withOwnSalt(s client.Settings) client.Settings {
+	if s.PairwiseSubjectSalt == client.Redacted {
+		s.PairwiseSubjectSalt = newPairwiseSalt()
+	}
+	return s
+}
+
+// withOwnSaltPatch returns p for client a: a redacted salt keeps a's salt
+// (the domain sees to that), and gives a client without one a salt of its
+// own.
+func withOwnSaltPatch(a *client.Client, p client.Patch) client.Patch {
+	if p.PairwiseSubjectSalt != nil && *p.PairwiseSubjectSalt == client.Redacted && a.Settings().PairwiseSubjectSalt == "" {
+		salt := newPairwiseSalt()
+		p.PairwiseSubjectSalt = &salt
+	}
+	return p
+}
+
 // Update applies the merge patch p to client id of tenant.
 // expectedVersion is the version the caller last saw; a client at another
 // version fails with an *[eventstore.ConflictError] (errors.Is
@@ -152,6 +174,7 @@ func (c *Clients) Update(ctx context.Context, req Request, tenant, id string, p 
 // update decides a patch, adding a new secret when the result needs one
 // that the client lacks.
 func (c *Clients) update(tenant string, a *client.Client, p client.Patch, cat scope.Catalogue, now time.Time) ([]domain.Event, *Secret, error) {
+	p = withOwnSaltPatch(a, p)
 	events, err := a.Update(p, cat, now)
 	if !needsSecret(err) {
 		return events, nil, err
@@ -277,6 +300,11 @@ func (c *Clients) Clone(ctx context.Context, req Request, tenant, id, name, code
 		return ClientResult{}, err
 	}
 	newID := c.cfg.clientID()
+	// A clone never shares its source's pairwise subjects.
+	salt := ""
+	if src.Settings().PairwiseSubjectSalt != "" {
+		salt = newPairwiseSalt()
+	}
 	var secret *Secret
 	var initial *client.Secret
 	if wantsSecret(src.Settings()) {
@@ -292,7 +320,7 @@ func (c *Clients) Clone(ctx context.Context, req Request, tenant, id, name, code
 		if a.Version() != 0 {
 			return nil, fmt.Errorf("client id %q is taken: %w", newID, domain.ErrAlreadyExists)
 		}
-		return src.Clone(newID, name, code, cat, initial, now)
+		return src.Clone(newID, name, code, salt, cat, initial, now)
 	})
 	if err != nil {
 		return ClientResult{}, fmt.Errorf("clone client %q: %w", id, err)

@@ -101,7 +101,7 @@ func (c *Clients) Export(ctx context.Context, tenant string) (Package, error) {
 		Clients:    []PackageClient{},
 	}
 	for _, cl := range ix.live() {
-		pkg.Clients = append(pkg.Clients, PackageClient{ClientID: cl.ID(), Settings: cl.Settings(), Active: cl.Active()})
+		pkg.Clients = append(pkg.Clients, PackageClient{ClientID: cl.ID(), Settings: cl.Settings().Redact(), Active: cl.Active()})
 	}
 	return pkg, nil
 }
@@ -209,7 +209,7 @@ func (c *Clients) planImport(ix *tenantIndex, cat scope.Catalogue, in []importCl
 			if wantsSecret(ic.settings) {
 				initial = placeholder
 			}
-			if _, err := client.Register("import-check", ic.settings, cat, initial, now); err != nil {
+			if _, err := client.Register("import-check", withOwnSalt(ic.settings), cat, initial, now); err != nil {
 				if !problems.Merge(prefix, err) {
 					return nil, err
 				}
@@ -220,7 +220,7 @@ func (c *Clients) planImport(ix *tenantIndex, cat scope.Catalogue, in []importCl
 		}
 		p.result.ClientID = p.existing.ID()
 		p.result.Version = p.existing.Version()
-		patch := patchOf(ic.settings)
+		patch := withOwnSaltPatch(p.existing, patchOf(ic.settings))
 		events, err := p.existing.Update(patch, cat, now)
 		if needsSecret(err) {
 			patch.NewSecret = placeholder

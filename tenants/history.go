@@ -6,18 +6,18 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/clavisiam/clavis/domain"
 	"github.com/clavisiam/clavis/domain/client"
 	"github.com/clavisiam/clavis/eventstore/aggregate"
 )
 
-// RedactedHash stands in for a secret's hash in a client's history.
-const RedactedHash = "[REDACTED]"
+// RedactedHash stands in for a secret's hash, and for the pairwise
+// subject salt, in a client's history ([client.Redacted]).
+const RedactedHash = client.Redacted
 
 // HistoryEntry is one event of a client's history, as an auditor reads
 // it: what happened, to which version, when, who did it, in answer to
-// what and why, and the event's data with every secret hash replaced by
-// [RedactedHash].
+// what and why, and the event's data with every secret hash and the
+// pairwise subject salt replaced by [RedactedHash] ([client.Redact]).
 type HistoryEntry struct {
 	EventID       string
 	Type          string
@@ -56,7 +56,7 @@ func (c *Clients) History(ctx context.Context, tenant, id string) ([]HistoryEntr
 		if err != nil {
 			return nil, &aggregate.LoadError{Stream: stream, Version: e.Version, EventID: e.ID, Type: e.Type, Err: err}
 		}
-		data, err := json.Marshal(redact(d))
+		data, err := json.Marshal(client.Redact(d))
 		if err != nil {
 			return nil, fmt.Errorf("client history: encode %s: %w", e.Type, err)
 		}
@@ -74,27 +74,4 @@ func (c *Clients) History(ctx context.Context, tenant, id string) ([]HistoryEntr
 		})
 	}
 	return out, nil
-}
-
-// redact returns e with every secret hash replaced by RedactedHash. The
-// events are values, so changing the copy leaves the stored one alone;
-// slices are copied before they are changed.
-func redact(e domain.Event) domain.Event {
-	switch e := e.(type) {
-	case client.ClientRegistered:
-		secrets := make([]client.Secret, len(e.Secrets))
-		for i, s := range e.Secrets {
-			s.Hash = RedactedHash
-			secrets[i] = s
-		}
-		e.Secrets = secrets
-		return e
-	case client.SecretAdded:
-		e.Secret.Hash = RedactedHash
-		return e
-	case client.SecretRotated:
-		e.New.Hash = RedactedHash
-		return e
-	}
-	return e
 }

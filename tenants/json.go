@@ -123,7 +123,8 @@ func joinPath(prefix, field string) string {
 // DecodeSettings decodes a client's settings from a JSON object with the
 // RFC 7591 member names of [client.Settings]. Members that are absent keep
 // the preset of the client's type ([client.DefaultSettings]), so that a
-// caller names only what differs. Unknown members and trailing data are
+// caller names only what differs, made to agree with the members given
+// ([client.Settings.Derive]). Unknown members and trailing data are
 // refused (*[JSONError]). The result is not validated: the commands
 // normalise and validate it.
 func DecodeSettings(data []byte) (client.Settings, error) {
@@ -144,5 +145,11 @@ func decodeSettingsAt(prefix string, data []byte) (client.Settings, error) {
 	if err := decodeJSONAt(prefix, data, &s); err != nil {
 		return client.Settings{}, err
 	}
-	return s, nil
+	// The preset yields to what the caller wrote (client.Settings.Derive).
+	var members map[string]json.RawMessage
+	_ = json.Unmarshal(data, &members)
+	return s.Derive(func(name string) bool {
+		v, ok := members[name]
+		return ok && string(bytes.TrimSpace(v)) != "null"
+	}), nil
 }

@@ -69,6 +69,16 @@ func newSecretValue() string {
 	return SecretPrefix + base64.RawURLEncoding.EncodeToString(b[:])
 }
 
+// newPairwiseSalt is a fresh pairwise subject salt: 256 random bits,
+// base64url. The server makes one whenever a client needs a salt of its
+// own that nobody gave (a clone, an imported client whose salt was
+// redacted).
+func newPairwiseSalt() string {
+	var b [secretBytes]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
 func newSecretID() string {
 	var b [8]byte
 	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails

@@ -118,10 +118,7 @@ func TestRegisterWithoutSecret(t *testing.T) {
 	keys := settingsFor(client.TypeConfidential)
 	keys.TokenEndpointAuthMethod = client.AuthPrivateKeyJWT
 	keys.JWKSURI = "https://app.example.com/jwks"
-	mtls := settingsFor(client.TypeM2M)
-	mtls.TokenEndpointAuthMethod = client.AuthTLSClientAuth
-	mtls.TLSClientAuthSubjectDN = "CN=svc"
-	for name, s := range map[string]client.Settings{"public": pub, "private_key_jwt": keys, "tls_client_auth": mtls} {
+	for name, s := range map[string]client.Settings{"public": pub, "private_key_jwt": keys} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			if _, err := client.Register("c1", s, cat, nil, now); err != nil {
@@ -582,7 +579,7 @@ func commands(c *client.Client) map[string]func() ([]domain.Event, error) {
 		"activate":   func() ([]domain.Event, error) { return c.Activate(now) },
 		"deactivate": func() ([]domain.Event, error) { return c.Deactivate("", now) },
 		"clone": func() ([]domain.Event, error) {
-			return c.Clone("c2", "Copy", "urn:acme/copy", cat, secretPtr("x"), now)
+			return c.Clone("c2", "Copy", "urn:acme/copy", "", cat, secretPtr("x"), now)
 		},
 		"delete": func() ([]domain.Event, error) { return c.Delete(now) },
 	}
@@ -596,11 +593,11 @@ func TestClone(t *testing.T) {
 	src := register(t, "c1", s, secretPtr("s1"))
 	applied(t, src)(src.Deactivate("", now))
 
-	_, err := src.Clone("c2", "", "urn:acme/orders-web", cat, nil, now)
+	_, err := src.Clone("c2", "", "urn:acme/orders-web", "", cat, nil, now)
 	wantProblem(t, err, "client_name", "required")
 	wantProblem(t, err, "client_secret", "required")
 
-	events, err := src.Clone("c2", " Orders Copy ", "urn:acme/orders-copy", cat, secretPtr("s9"), now)
+	events, err := src.Clone("c2", " Orders Copy ", "urn:acme/orders-copy", "", cat, secretPtr("s9"), now)
 	if err != nil {
 		t.Fatal(err)
 	}

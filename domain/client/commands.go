@@ -24,8 +24,10 @@ const MaxClientIDLength = 128
 // ([Settings.Validate]). A client whose auth method uses a secret must be
 // given its initial secret (field "client_secret", code "required"); a
 // public client must not be given one ("not_allowed"); other clients may be
-// given one to switch to a secret later. Every problem is reported in one
-// *[domain.ValidationError].
+// given one to switch to a secret later. A pairwise subject salt of
+// [Redacted] is refused ("pairwise_subject_salt", "invalid_value"): the
+// caller replaces it with a salt of the client's own. Every problem is
+// reported in one *[domain.ValidationError].
 //
 // Register does not know whether the id or the code is taken: the event's
 // claims make the event store refuse duplicates atomically, and appending
@@ -44,7 +46,10 @@ func register(id string, s Settings, cat scope.Catalogue, initial *Secret, clone
 		c.add("client_id", "invalid_value", "client_id must be 1..%d printable ASCII characters without spaces, quotes or backslashes", MaxClientIDLength)
 	}
 	s = s.Normalize()
-	s.check(&c, cat)
+	s.check(&c, cat, nil)
+	if s.PairwiseSubjectSalt == Redacted {
+		c.add("pairwise_subject_salt", "invalid_value", "%s stands for a salt that is never shown; give the client a salt of its own", Redacted)
+	}
 	var secrets []Secret
 	if initial != nil {
 		if s.Type == TypePublic {
@@ -69,17 +74,29 @@ func register(id string, s Settings, cat scope.Catalogue, initial *Secret, clone
 
 // Clone returns the events that register a new client, newID, copying every
 // setting of c except the name and the code, which are given (the code must
-// be unique in the tenant too), and the secrets, which are never copied:
-// initial is the new client's secret, under the rules of [Register]. The
-// events belong to the new client's stream; [ClientRegistered.ClonedFrom]
-// names c. The copy is active whether or not c is, and is validated like a
-// registration, against today's catalogue.
-func (c *Client) Clone(newID, name, code string, cat scope.Catalogue, initial *Secret, now time.Time) ([]domain.Event, error) {
+// be unique in the tenant too), the secrets, which are never copied:
+// initial is the new client's secret, under the rules of [Register], and
+// the pairwise subject salt, which is secret too: salt is the new client's
+// own, so that it never shares c's pairwise subjects. When c has a salt,
+// salt must be given and differ from it ("pairwise_subject_salt",
+// "required"); when c has none, salt is ignored. The events belong to the
+// new client's stream; [ClientRegistered.ClonedFrom] names c. The copy is
+// active whether or not c is, and is validated like a registration,
+// against today's catalogue.
+func (c *Client) Clone(newID, name, code, salt string, cat scope.Catalogue, initial *Secret, now time.Time) ([]domain.Event, error) {
 	if err := c.live(); err != nil {
 		return nil, err
 	}
 	s := c.settings.clone()
 	s.ClientName, s.Code = name, code
+	if s.PairwiseSubjectSalt != "" {
+		if salt == "" || salt == s.PairwiseSubjectSalt {
+			var ch checker
+			ch.add("pairwise_subject_salt", "required", "a clone of a client with pairwise subjects needs a salt of its own")
+			return nil, ch.err()
+		}
+		s.PairwiseSubjectSalt = salt
+	}
 	return register(newID, s, cat, initial, c.id, at(now))
 }
 
@@ -97,12 +114,17 @@ func (c *Client) Clone(newID, name, code string, cat scope.Catalogue, initial *S
 // holds in the same command (one [SecretRevoked] each, after the update),
 // because a public client cannot keep one and the last secret could not be
 // revoked otherwise. p.NewSecret adds a secret in the same command (one
-// [SecretAdded] last), under the rules of [Client.AddSecret].
+// [SecretAdded] last), under the rules of [Client.AddSecret]. A pairwise
+// subject salt of [Redacted] (what reads show) leaves the salt unchanged.
 func (c *Client) Update(p Patch, cat scope.Catalogue, now time.Time) ([]domain.Event, error) {
 	if err := c.live(); err != nil {
 		return nil, err
 	}
 	now = at(now)
+	if p.PairwiseSubjectSalt != nil && strings.TrimSpace(*p.PairwiseSubjectSalt) == Redacted {
+		// What a read showed, sent back: the salt stays as it is.
+		p.PairwiseSubjectSalt = nil
+	}
 	next := p.apply(c.settings.clone()).Normalize()
 	changed := changedFields(c.settings, next)
 	if len(changed) == 0 && p.NewSecret == nil {
@@ -110,7 +132,7 @@ func (c *Client) Update(p Patch, cat scope.Catalogue, now time.Time) ([]domain.E
 	}
 	var ch checker
 	if len(changed) > 0 {
-		next.check(&ch, cat)
+		next.check(&ch, cat, &c.settings)
 	}
 	held := c.Secrets()
 	var revoked []string

@@ -33,6 +33,7 @@
 //	too_many      more entries than allowed
 //	duplicate     listed twice (after normalisation)
 //	not_allowed   well-formed, but refused by a rule (client type, FAPI, scheme)
+//	not_supported a setting this version stores but does not serve yet
 //	conflict      contradicts another setting
 //	unknown_scope not in the tenant's scope catalogue (or, for a
 //	              scope_permissions key, not assigned to the client)
@@ -54,8 +55,17 @@
 //	client_secret_post            a usable secret
 //	client_secret_jwt             a usable secret
 //	private_key_jwt               jwks or jwks_uri
-//	self_signed_tls_client_auth   jwks or jwks_uri
-//	tls_client_auth               tls_client_auth_subject_dn
+//	self_signed_tls_client_auth   not served: refused (not_supported)
+//	tls_client_auth               not served: refused (not_supported)
+//
+// # Stored but not served
+//
+// The mutual-TLS auth methods and tls_client_auth_subject_dn,
+// frontchannel_logout_uri, backchannel_logout_uri and
+// identity_provider_restrictions are part of the model, but nothing acts
+// on them yet: a command that sets one is refused with not_supported. A
+// value the client's history already holds replays, and an update that
+// leaves it as it is passes.
 //
 // # Grant and response types
 //
@@ -123,4 +133,8 @@
 // A client holds at most [MaxSecrets] secrets, expired ones included until
 // they are revoked. Secret ids are never reused within a client. Only the
 // caller's hash of a secret is ever seen by this package.
+//
+// The pairwise subject salt is secret too: [Settings.Redact] and [Redact]
+// show [Redacted] in its place, and so does [Public]. [Redacted] sent back
+// in an update keeps the salt; a clone takes a salt of its own.
 package client

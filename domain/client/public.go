@@ -27,18 +27,60 @@ func publicSecrets(list []Secret) []PublicSecret {
 	return out
 }
 
-// publicSettings drops the one setting that is secret: the pairwise
-// subject salt would let a subscriber correlate users across clients.
-func publicSettings(s Settings) Settings {
+// Redacted stands in for secret material wherever a client is shown: a
+// secret's hash in its history, and the pairwise subject salt everywhere
+// (admin reads, exports, history, public events). As a salt it is not a
+// value but a request: an update that sends it back keeps the client's
+// salt (see [Client.Update]); a new client given it must be given a real
+// salt instead (see [Register]).
+const Redacted = "[REDACTED]"
+
+// Redact returns a copy of s that may be shown: the pairwise subject salt,
+// which would let anyone who reads it link a user's subjects across
+// clients, replaced by [Redacted] when one is set (an unset salt stays
+// empty, so a reader still sees whether subjects are pairwise).
+func (s Settings) Redact() Settings {
 	s = s.clone()
-	s.PairwiseSubjectSalt = ""
+	if s.PairwiseSubjectSalt != "" {
+		s.PairwiseSubjectSalt = Redacted
+	}
 	return s
 }
 
+// Redact returns e as auditors may read it: every secret hash and the
+// pairwise subject salt replaced by [Redacted]. Events are values, so the
+// stored one is left alone; slices are copied before they change. Events
+// without secret material, and those of other aggregates, are returned as
+// they are.
+func Redact(e domain.Event) domain.Event {
+	switch e := deref(e).(type) {
+	case ClientRegistered:
+		e.Settings = e.Settings.Redact()
+		secrets := make([]Secret, len(e.Secrets))
+		for i, s := range e.Secrets {
+			s.Hash = Redacted
+			secrets[i] = s
+		}
+		e.Secrets = secrets
+		return e
+	case ClientUpdated:
+		e.Settings = e.Settings.Redact()
+		return e
+	case SecretAdded:
+		e.Secret.Hash = Redacted
+		return e
+	case SecretRotated:
+		e.New.Hash = Redacted
+		return e
+	}
+	return e
+}
+
 // Public returns the payload of e that may leave the platform: the same
-// event with every secret hash and the pairwise subject salt removed. It
-// is what downstream subscribers receive. Events without secret material
-// are returned as they are; an event of another aggregate yields nil.
+// event with every secret hash removed and the pairwise subject salt
+// redacted ([Settings.Redact]). It is what downstream subscribers
+// receive. Events without secret material are returned as they are; an
+// event of another aggregate yields nil.
 func Public(e domain.Event) any {
 	switch e := deref(e).(type) {
 	case ClientRegistered:
@@ -49,9 +91,9 @@ func Public(e domain.Event) any {
 			Secrets    []PublicSecret `json:"secrets"`
 			ClonedFrom string         `json:"cloned_from,omitempty"`
 			At         time.Time      `json:"at"`
-		}{e.ClientID, publicSettings(e.Settings), e.Active, publicSecrets(e.Secrets), e.ClonedFrom, e.At}
+		}{e.ClientID, e.Settings.Redact(), e.Active, publicSecrets(e.Secrets), e.ClonedFrom, e.At}
 	case ClientUpdated:
-		e.Settings = publicSettings(e.Settings)
+		e.Settings = e.Settings.Redact()
 		return e
 	case SecretAdded:
 		return struct {

@@ -359,6 +359,80 @@ func DefaultSettings(typ Type) Settings {
 	return s
 }
 
+// Derive returns s with the preset values the caller did not write made
+// to agree with those it did, so that a preset never contradicts the
+// caller. s is [DefaultSettings] of its type with what the caller wrote
+// decoded over it; given reports whether the caller wrote a member, by
+// its JSON name (a JSON null counts as not written). Only what the caller
+// wrote can then be refused as a contradiction. For members not given:
+//
+//   - grant_types follow the response types given (code: authorization_code
+//     and refresh_token; id_token or token: implicit), except for m2m
+//     clients, which keep client_credentials;
+//   - response_types follow the grant types: code with authorization_code,
+//     id_token with implicit, none without either (so a confidential client
+//     given only client_credentials gets none);
+//   - token_endpoint_auth_method is private_key_jwt with fapi, which allows
+//     no secret-based method, and the type's preset otherwise;
+//   - allow_access_tokens_via_browser is on when a response type given
+//     returns an access token from the authorization endpoint;
+//   - refresh_token_sliding_lifetime is at most the absolute lifetime given.
+//
+// Derive does not validate: the commands do.
+func (s Settings) Derive(given func(member string) bool) Settings {
+	s = s.clone()
+	if !given("grant_types") && given("response_types") && len(s.ResponseTypes) > 0 && s.Type != TypeM2M {
+		var grants []string
+		for _, rt := range s.ResponseTypes {
+			for _, part := range strings.Fields(rt) {
+				switch part {
+				case ResponseCode:
+					grants = appendNew(grants, GrantAuthorizationCode, GrantRefreshToken)
+				case ResponseIDToken, ResponseToken:
+					grants = appendNew(grants, GrantImplicit)
+				}
+			}
+		}
+		if len(grants) > 0 {
+			s.GrantTypes = grants
+		}
+	}
+	if !given("response_types") {
+		s.ResponseTypes = nil
+		if slices.Contains(s.GrantTypes, GrantAuthorizationCode) {
+			s.ResponseTypes = append(s.ResponseTypes, ResponseCode)
+		}
+		if slices.Contains(s.GrantTypes, GrantImplicit) {
+			s.ResponseTypes = append(s.ResponseTypes, ResponseIDToken)
+		}
+	}
+	if !given("token_endpoint_auth_method") && s.FAPI {
+		s.TokenEndpointAuthMethod = AuthPrivateKeyJWT
+	}
+	if !given("allow_access_tokens_via_browser") && given("response_types") {
+		for _, rt := range s.ResponseTypes {
+			if slices.Contains(strings.Fields(rt), ResponseToken) {
+				s.AllowAccessTokensViaBrowser = true
+			}
+		}
+	}
+	if !given("refresh_token_sliding_lifetime") && given("refresh_token_absolute_lifetime") &&
+		s.RefreshTokenAbsoluteLifetime > 0 && s.RefreshTokenSlidingLifetime > s.RefreshTokenAbsoluteLifetime {
+		s.RefreshTokenSlidingLifetime = s.RefreshTokenAbsoluteLifetime
+	}
+	return s
+}
+
+// appendNew appends the values of vs that list lacks.
+func appendNew(list []string, vs ...string) []string {
+	for _, v := range vs {
+		if !slices.Contains(list, v) {
+			list = append(list, v)
+		}
+	}
+	return list
+}
+
 // Normalize returns a deep copy of s in normal form, the form that is
 // validated and stored:
 //

@@ -151,12 +151,14 @@ func (c *checker) err() error { return c.p.Err() }
 // itself the scopes it defines, before the catalogue has been rebuilt.
 func (s Settings) Validate(cat scope.Catalogue) error {
 	var c checker
-	s.check(&c, cat)
+	s.check(&c, cat, nil)
 	return c.err()
 }
 
-// check records every problem of s.
-func (s Settings) check(c *checker, cat scope.Catalogue) {
+// check records every problem of s. prev is the client's settings before
+// an update (nil for a new client): a setting this version stores but does
+// not serve is refused only when the command sets it (see checkServed).
+func (s Settings) check(c *checker, cat scope.Catalogue, prev *Settings) {
 	checkText(c, "client_name", s.ClientName, MaxNameLength, true, false)
 	checkText(c, "description", s.Description, MaxDescriptionLength, false, true)
 	switch {
@@ -218,6 +220,7 @@ func (s Settings) check(c *checker, cat scope.Catalogue) {
 	}
 	checkText(c, "pairwise_subject_salt", s.PairwiseSubjectSalt, MaxPairwiseSaltLength, false, false)
 
+	s.checkServed(c, prev)
 	s.checkTypeRules(c)
 	s.checkAuthRules(c)
 	if s.FAPI {
@@ -656,8 +659,49 @@ func (s Settings) checkTypeRules(c *checker) {
 	}
 }
 
+// Served reports whether this version authenticates clients with m. The
+// mutual-TLS methods (RFC 8705) are known, and replay from history, but
+// no endpoint takes a client certificate, so a client using one could
+// never authenticate.
+func (m AuthMethod) Served() bool {
+	return m.Valid() && m != AuthTLSClientAuth && m != AuthSelfSignedTLSClientAuth
+}
+
+// checkServed refuses, with "not_supported", the settings this version
+// stores but does not act on: a mutual-TLS auth method and its subject
+// DN (no endpoint takes a client certificate), front- and back-channel
+// logout URIs (never called) and identity provider restrictions (never
+// passed to the login application). Setting one would promise what is
+// not done. A value already held (prev, before an update) is not refused,
+// so that clients registered before this rule can still be changed.
+func (s Settings) checkServed(c *checker, prev *Settings) {
+	var was Settings
+	if prev != nil {
+		was = *prev
+	}
+	if m := s.TokenEndpointAuthMethod; m.Valid() && !m.Served() && m != was.TokenEndpointAuthMethod {
+		c.add("token_endpoint_auth_method", "not_supported", "%s is not served: no endpoint takes a client certificate; use private_key_jwt, client_secret_jwt, client_secret_basic or client_secret_post", m)
+	}
+	for _, f := range []struct{ name, value, was string }{
+		{"tls_client_auth_subject_dn", s.TLSClientAuthSubjectDN, was.TLSClientAuthSubjectDN},
+		{"frontchannel_logout_uri", s.FrontchannelLogoutURI, was.FrontchannelLogoutURI},
+		{"backchannel_logout_uri", s.BackchannelLogoutURI, was.BackchannelLogoutURI},
+	} {
+		if f.value != "" && f.value != f.was {
+			c.add(f.name, "not_supported", "%s is not served yet; leave it empty", f.name)
+		}
+	}
+	if len(s.IdentityProviderRestrictions) > 0 && !slices.Equal(s.IdentityProviderRestrictions, was.IdentityProviderRestrictions) {
+		c.add("identity_provider_restrictions", "not_supported", "identity_provider_restrictions is not served yet (the login application is not told of it); leave it empty")
+	}
+}
+
 // checkAuthRules enforces what each auth method needs besides secrets.
+// Nothing is asked for a method refused already.
 func (s Settings) checkAuthRules(c *checker) {
+	if c.bad("token_endpoint_auth_method") {
+		return
+	}
 	if s.TokenEndpointAuthMethod == AuthTLSClientAuth && s.TLSClientAuthSubjectDN == "" {
 		c.add("tls_client_auth_subject_dn", "required", "tls_client_auth needs the expected certificate subject DN")
 	}

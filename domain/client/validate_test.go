@@ -283,23 +283,64 @@ func TestValidateAuthMethodRules(t *testing.T) {
 	t.Parallel()
 	runRules(t, []rule{
 		{name: "private_key_jwt without keys", change: func(s *client.Settings) { s.TokenEndpointAuthMethod = client.AuthPrivateKeyJWT }, field: "jwks", code: "required"},
-		{name: "self-signed TLS without keys", change: func(s *client.Settings) { s.TokenEndpointAuthMethod = client.AuthSelfSignedTLSClientAuth }, field: "jwks", code: "required"},
-		{name: "tls_client_auth without subject", change: func(s *client.Settings) { s.TokenEndpointAuthMethod = client.AuthTLSClientAuth }, field: "tls_client_auth_subject_dn", code: "required"},
 	})
-	for _, m := range []client.AuthMethod{client.AuthPrivateKeyJWT, client.AuthSelfSignedTLSClientAuth} {
-		s := settingsFor(client.TypeConfidential)
-		s.TokenEndpointAuthMethod = m
-		s.JWKSURI = "https://app.example.com/jwks.json"
-		if err := s.Normalize().Validate(cat); err != nil {
-			t.Errorf("%s with jwks_uri: %v", m, err)
-		}
-	}
-	s := settingsFor(client.TypeM2M)
-	s.TokenEndpointAuthMethod = client.AuthTLSClientAuth
-	s.TLSClientAuthSubjectDN = "CN=orders,O=Acme"
+	s := settingsFor(client.TypeConfidential)
+	s.TokenEndpointAuthMethod = client.AuthPrivateKeyJWT
+	s.JWKSURI = "https://app.example.com/jwks.json"
 	if err := s.Normalize().Validate(cat); err != nil {
-		t.Errorf("tls_client_auth with subject: %v", err)
+		t.Errorf("private_key_jwt with jwks_uri: %v", err)
 	}
+}
+
+// Settings that are stored but not acted on are refused by name, with
+// whatever else they would need, so that no client is promised what is
+// not done.
+func TestValidateRefusesWhatIsNotServed(t *testing.T) {
+	t.Parallel()
+	runRules(t, []rule{
+		{name: "tls_client_auth", typ: client.TypeM2M, change: func(s *client.Settings) {
+			s.TokenEndpointAuthMethod = client.AuthTLSClientAuth
+			s.TLSClientAuthSubjectDN = "CN=orders,O=Acme"
+		}, field: "token_endpoint_auth_method", code: "not_supported"},
+		{name: "tls_client_auth without subject", change: func(s *client.Settings) { s.TokenEndpointAuthMethod = client.AuthTLSClientAuth }, field: "token_endpoint_auth_method", code: "not_supported"},
+		{name: "self_signed_tls_client_auth", change: func(s *client.Settings) {
+			s.TokenEndpointAuthMethod = client.AuthSelfSignedTLSClientAuth
+			s.JWKSURI = "https://app.example.com/jwks.json"
+		}, field: "token_endpoint_auth_method", code: "not_supported"},
+		{name: "FAPI with tls_client_auth", fapi: true, change: func(s *client.Settings) {
+			s.TokenEndpointAuthMethod = client.AuthTLSClientAuth
+			s.TLSClientAuthSubjectDN = "CN=orders"
+		}, field: "token_endpoint_auth_method", code: "not_supported"},
+		{name: "subject DN", change: func(s *client.Settings) { s.TLSClientAuthSubjectDN = "CN=orders" }, field: "tls_client_auth_subject_dn", code: "not_supported"},
+		{name: "front-channel logout", change: func(s *client.Settings) { s.FrontchannelLogoutURI = "https://app.example.com/logout?x=1" }, field: "frontchannel_logout_uri", code: "not_supported"},
+		{name: "back-channel logout", change: func(s *client.Settings) { s.BackchannelLogoutURI = "http://localhost:8080/logout" }, field: "backchannel_logout_uri", code: "not_supported"},
+		{name: "identity provider restrictions", change: func(s *client.Settings) { s.IdentityProviderRestrictions = []string{"google"} }, field: "identity_provider_restrictions", code: "not_supported"},
+	})
+}
+
+// A client that holds such a setting from before (its history says so)
+// still replays, and can still be changed as long as the update does not
+// set a new one.
+func TestUnservedSettingsFromHistory(t *testing.T) {
+	t.Parallel()
+	old := settingsFor(client.TypeM2M).Normalize()
+	old.TokenEndpointAuthMethod = client.AuthTLSClientAuth
+	old.TLSClientAuthSubjectDN = "CN=orders"
+	old.IdentityProviderRestrictions = []string{"google"}
+	c, err := client.Replay([]domain.Event{client.ClientRegistered{ClientID: "c1", Settings: old, Active: true, At: nowUTC}})
+	if err != nil {
+		t.Fatalf("replay: %v", err)
+	}
+	if got := c.Settings(); got.TokenEndpointAuthMethod != client.AuthTLSClientAuth || len(got.IdentityProviderRestrictions) != 1 {
+		t.Fatalf("replayed settings = %+v", got)
+	}
+	if _, err := c.Update(client.Patch{ClientName: ptr("Renamed")}, cat, now); err != nil {
+		t.Errorf("renaming a client that holds an unserved setting: %v", err)
+	}
+	_, err = c.Update(client.Patch{IdentityProviderRestrictions: &[]string{"google", "github"}}, cat, now)
+	wantProblem(t, err, "identity_provider_restrictions", "not_supported")
+	_, err = c.Update(client.Patch{BackchannelLogoutURI: ptr("https://app.example.com/logout")}, cat, now)
+	wantProblem(t, err, "backchannel_logout_uri", "not_supported")
 }
 
 func TestValidateFlowRules(t *testing.T) {
@@ -392,14 +433,6 @@ func TestValidateFAPI(t *testing.T) {
 		{name: "http post logout", fapi: true, change: func(s *client.Settings) { s.PostLogoutRedirectURIs = []string{"http://localhost/"} }, field: "post_logout_redirect_uris[0]", code: "not_allowed"},
 		{name: "http origin", fapi: true, change: func(s *client.Settings) { s.AllowedCORSOrigins = []string{"http://localhost:3000"} }, field: "allowed_cors_origins[0]", code: "not_allowed"},
 	})
-	for _, m := range []client.AuthMethod{client.AuthTLSClientAuth, client.AuthSelfSignedTLSClientAuth} {
-		s := fapiSettings()
-		s.TokenEndpointAuthMethod = m
-		s.TLSClientAuthSubjectDN = "CN=orders"
-		if err := s.Normalize().Validate(cat); err != nil {
-			t.Errorf("FAPI with %s: %v", m, err)
-		}
-	}
 }
 
 func TestValidateScopes(t *testing.T) {
@@ -556,8 +589,6 @@ func TestValidateInfoAndLogoutURIs(t *testing.T) {
 	s.PolicyURI = "http://example.com/policy"
 	s.TOSURI = "https://example.com/legal#tos"
 	s.ClientURI = "https://example.com"
-	s.FrontchannelLogoutURI = "https://app.example.com/logout?x=1"
-	s.BackchannelLogoutURI = "http://localhost:8080/logout"
 	if err := s.Normalize().Validate(cat); err != nil {
 		t.Error(err)
 	}

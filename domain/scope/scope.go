@@ -118,3 +118,15 @@ func Split(s string) (code, suffix string, ok bool) {
 	}
 	return s[:i], s[i+1:], true
 }
+
+// Permission names permission perm as granted by scope s, as access
+// tokens and introspection carry it: "{scope}:{permission}". An API
+// scope starts with its resource server's code, so the permission is
+// prefixed by that code too ("urn:acme/orders:write:delete"), and a
+// resource server tells which scope granted which permission.
+func Permission(s, perm string) string { return s + ":" + perm }
+
+// SplitPermission splits a [Permission] at its last colon into the scope
+// that granted it and the permission. ok is false when p has no colon or
+// either part would be empty.
+func SplitPermission(p string) (s, perm string, ok bool) { return Split(p) }

@@ -23,6 +23,8 @@ type introspection struct {
 	IssuedAt  int64    `json:"iat,omitempty"`
 	ID        string   `json:"jti,omitempty"`
 	TokenType string   `json:"token_type,omitempty"`
+	// Permissions are those of the token still held: "{scope}:{permission}".
+	Permissions []string `json:"permissions,omitempty"`
 }
 
 // ServeIntrospect is tenant slug's introspection endpoint (RFC 7662): a
@@ -56,7 +58,7 @@ func (p *Provider) ServeIntrospect(w http.ResponseWriter, r *http.Request, slug 
 	case at.Tenant == slug:
 		answer = introspection{Active: true, Scope: strings.Join(at.Scopes, " "), ClientID: at.ClientID,
 			Subject: at.Subject, Issuer: at.Issuer, Audience: at.Audience, Expiry: at.Expiry.Unix(),
-			IssuedAt: at.IssuedAt.Unix(), ID: at.ID, TokenType: "Bearer"}
+			IssuedAt: at.IssuedAt.Unix(), ID: at.ID, TokenType: "Bearer", Permissions: at.Permissions}
 	}
 	w.Header().Set("Content-Type", "application/json;charset=UTF-8")
 	w.Header().Set("Cache-Control", "no-store")

@@ -446,7 +446,8 @@ func (p *Provider) grantTo(ctx context.Context, ar fosite.Requester, c *fositeCl
 }
 
 // accessClaims puts into sess's access token claims what scopes grant
-// client v of the tenant at issuer: the permissions of each scope, the
+// client v of the tenant at issuer: the permissions of each scope, each
+// as "{scope}:{permission}" ([scope.Permission]), the
 // client's claims, the client as subject (a user's flow replaces it)
 // and a new jti. It returns the audience: the resource server of every
 // API scope, and the issuer for the rest.
@@ -460,7 +461,7 @@ func accessClaims(issuer string, v projections.ClientView, scopes []string, sess
 			audience = appendNew(audience, issuer) // the tenant's own APIs
 		}
 		for _, perm := range s.ScopePermissions[sc] {
-			permissions = appendNew(permissions, perm)
+			permissions = appendNew(permissions, scope.Permission(sc, perm))
 		}
 	}
 	if len(audience) == 0 {

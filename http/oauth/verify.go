@@ -13,6 +13,7 @@ import (
 
 	jose "github.com/go-jose/go-jose/v3"
 
+	"github.com/clavisiam/clavis/domain/scope"
 	"github.com/clavisiam/clavis/domain/tenant"
 	"github.com/clavisiam/clavis/projections"
 	"github.com/clavisiam/clavis/tenants/signing"
@@ -37,6 +38,9 @@ type AccessToken struct {
 	// Issuer, Subject and Audience are its iss, sub and aud.
 	Issuer, Subject string
 	Audience        []string
+	// Permissions are its permissions claim: each "{scope}:{permission}"
+	// ([scope.Permission]).
+	Permissions []string
 }
 
 // clockSkew is how far in the future a token's iat may be.
@@ -178,14 +182,15 @@ func (p *Provider) openReference(slug, token string) (AccessToken, error) {
 func (p *Provider) checkClaims(slug, iss string, payload []byte) (AccessToken, error) {
 	now := p.now()
 	var claims struct {
-		Iss      string `json:"iss"`
-		Sub      string `json:"sub"`
-		ClientID string `json:"client_id"`
-		Scope    string `json:"scope"`
-		Aud      any    `json:"aud"`
-		Exp      *int64 `json:"exp"`
-		Iat      *int64 `json:"iat"`
-		JTI      string `json:"jti"`
+		Iss      string   `json:"iss"`
+		Sub      string   `json:"sub"`
+		ClientID string   `json:"client_id"`
+		Scope    string   `json:"scope"`
+		Aud      any      `json:"aud"`
+		Exp      *int64   `json:"exp"`
+		Iat      *int64   `json:"iat"`
+		JTI      string   `json:"jti"`
+		Perms    []string `json:"permissions"`
 	}
 	if err := json.Unmarshal(payload, &claims); err != nil || claims.Iss != iss {
 		return AccessToken{}, invalid("claims do not decode")
@@ -200,7 +205,7 @@ func (p *Provider) checkClaims(slug, iss string, payload []byte) (AccessToken, e
 	}
 	return AccessToken{Tenant: slug, ClientID: claims.ClientID, Scopes: strings.Fields(claims.Scope),
 		Expiry: time.Unix(*claims.Exp, 0), IssuedAt: time.Unix(*claims.Iat, 0), ID: claims.JTI,
-		Issuer: claims.Iss, Subject: claims.Sub, Audience: audience(claims.Aud)}, nil
+		Issuer: claims.Iss, Subject: claims.Sub, Audience: audience(claims.Aud), Permissions: claims.Perms}, nil
 }
 
 // stillValid checks what may have changed since a token was issued: it
@@ -240,6 +245,17 @@ func (p *Provider) stillValid(ctx context.Context, at AccessToken) (AccessToken,
 		}
 	}
 	at.Scopes = granted
+	// So does a permission: each stays only while the client still holds
+	// it for a scope the token still grants.
+	if len(at.Permissions) > 0 {
+		perms := make([]string, 0, len(at.Permissions))
+		for _, p := range at.Permissions {
+			if sc, perm, ok := scope.SplitPermission(p); ok && slices.Contains(granted, sc) && slices.Contains(c.Settings.ScopePermissions[sc], perm) {
+				perms = append(perms, p)
+			}
+		}
+		at.Permissions = perms
+	}
 	return at, nil
 }
 

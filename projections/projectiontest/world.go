@@ -152,7 +152,7 @@ func (w *world) clone(tenantSlug, id, newID_, name, code string) aggregate.Resul
 	if err != nil {
 		w.t.Fatal(err)
 	}
-	events, err := src.Clone(newID_, name, code, scope.NewCatalogue(), &client.Secret{ID: "s1", Hash: "sha256$clone"}, w.tick())
+	events, err := src.Clone(newID_, name, code, "salt-of-"+newID_, scope.NewCatalogue(), &client.Secret{ID: "s1", Hash: "sha256$clone"}, w.tick())
 	if err != nil {
 		w.t.Fatalf("clone %s: %v", id, err)
 	}
