@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"golang.org/x/crypto/bcrypt"
 )
 
 // ServerConfig configures the in-process NATS server of the embedded
@@ -37,8 +38,11 @@ type ServerConfig struct {
 // the node's own connection uses.
 const InternalUser = "clavis"
 
-// subscriberUser is who connects without credentials.
-const subscriberUser = "subscriber"
+// subscriberKey names whoever connects without credentials: an nkey
+// user (the no_auth_user needs no signature), rather than a user without a
+// password, which nats-server would report as a plaintext password on
+// every start. Nobody holds its seed, and nobody needs it.
+const subscriberKey = "UDM7S3JSHYK6GKB5LQZ3E23YNKV2HVPBFGP5KSO5NSPJP2NJ7J5HT2CB"
 
 // subscriberPermissions let a downstream subscriber consume the public
 // stream through JetStream, and nothing else.
@@ -101,11 +105,13 @@ func StartServer(cfg ServerConfig) (*server.Server, error) {
 		opts.Host, opts.Port = host, p
 	}
 	if cfg.Password != "" {
-		opts.Users = []*server.User{
-			{Username: InternalUser, Password: cfg.Password},
-			{Username: subscriberUser, Permissions: subscriberPermissions(cfg.Names)},
+		hash, err := passwordHash(cfg.Password)
+		if err != nil {
+			return nil, err
 		}
-		opts.NoAuthUser = subscriberUser
+		opts.Users = []*server.User{{Username: InternalUser, Password: hash}}
+		opts.Nkeys = []*server.NkeyUser{{Nkey: subscriberKey, Permissions: subscriberPermissions(cfg.Names)}}
+		opts.NoAuthUser = subscriberKey
 	}
 	ns, err := server.NewServer(opts)
 	if err != nil {
@@ -120,6 +126,24 @@ func StartServer(cfg ServerConfig) (*server.Server, error) {
 		return nil, errors.New("relay: the embedded nats server did not start within 30s")
 	}
 	return ns, nil
+}
+
+// passwordHash is what the server keeps of the internal user's password:
+// a bcrypt hash, which nats-server recognises by its "$2a$" prefix, so
+// that the plaintext stays in the password file and the node's memory.
+// The generated password is 256 random bits, which no work factor makes
+// any harder to guess, so the hash uses bcrypt's lowest cost and each
+// connection's check stays cheap. bcrypt reads at most 72 bytes: a longer
+// password (written by hand) is kept as it is, and the server says so.
+func passwordHash(password string) (string, error) {
+	if len(password) > 72 {
+		return password, nil
+	}
+	h, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.MinCost)
+	if err != nil {
+		return "", fmt.Errorf("relay: hash the nats password: %w", err)
+	}
+	return string(h), nil
 }
 
 // natsLogger forwards the server's log lines to slog.
