@@ -44,8 +44,23 @@ const InternalUser = "clavis"
 // every start. Nobody holds its seed, and nobody needs it.
 const subscriberKey = "UDM7S3JSHYK6GKB5LQZ3E23YNKV2HVPBFGP5KSO5NSPJP2NJ7J5HT2CB"
 
+// MaxConsumersPerStream is the most consumers a stream of the embedded
+// server may have (the node itself keeps a few on each of its own
+// streams, none on the public one), so that connections without
+// credentials cannot exhaust the server with consumers of the public
+// stream.
+const MaxConsumersPerStream = 100
+
 // subscriberPermissions let a downstream subscriber consume the public
 // stream through JetStream, and nothing else.
+//
+// All connections without credentials are one user to NATS, so a
+// consumer's name is what keeps it from the others: a subscriber creates
+// consumers (ordered consumers name theirs at random), reads, acks and
+// asks about a consumer it names, but cannot list the stream's consumers,
+// delete any (ephemeral and ordered consumers go away once unused), nor
+// use the legacy API that creates or changes a durable consumer by a
+// chosen name. MaxConsumersPerStream bounds how many they create.
 func subscriberPermissions(n Names) *server.Permissions {
 	pub := n.PublicStream()
 	return &server.Permissions{
@@ -56,14 +71,12 @@ func subscriberPermissions(n Names) *server.Permissions {
 			"$JS.API.STREAM.MSG.GET." + pub,
 			"$JS.API.DIRECT.GET." + pub, "$JS.API.DIRECT.GET." + pub + ".>",
 			"$JS.API.CONSUMER.CREATE." + pub, "$JS.API.CONSUMER.CREATE." + pub + ".>",
-			"$JS.API.CONSUMER.DURABLE.CREATE." + pub + ".>",
 			"$JS.API.CONSUMER.INFO." + pub + ".>",
-			"$JS.API.CONSUMER.NAMES." + pub, "$JS.API.CONSUMER.LIST." + pub,
 			"$JS.API.CONSUMER.MSG.NEXT." + pub + ".>",
-			"$JS.API.CONSUMER.DELETE." + pub + ".>",
 			"$JS.ACK." + pub + ".>",
 			"$JS.FC." + pub + ".>",
 		}},
+		// The node's replies go to Names.InboxPrefix, never to _INBOX.
 		Subscribe: &server.SubjectPermission{Allow: []string{n.PublicFilter(), "_INBOX.>"}},
 	}
 }
@@ -81,6 +94,7 @@ func StartServer(cfg ServerConfig) (*server.Server, error) {
 		NoSigs:     true,
 		NoLog:      cfg.Logger == nil,
 	}
+	opts.JetStreamLimits.DefaultMaxConsumers = MaxConsumersPerStream
 	if cfg.Listen == "off" || cfg.Listen == "" {
 		opts.DontListen = true
 	} else {
