@@ -6,8 +6,14 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -18,21 +24,82 @@ import (
 )
 
 // TestAnonymousNATSSeesOnlyPublicEvents listens, without credentials, on
-// the embedded NATS server of a real node to every subject it is allowed
-// to, each subscription on its own (a refused one must not take the
-// others with it), while a full workload runs over HTTP: a tenant, a
-// confidential client, a secret added, a signing-key rotation, the
-// authorization code flow with login and consent, a refresh. The node's
-// JetStream replies, pull deliveries and key-value reads (secret hashes,
-// sealed signing keys, codes, refresh tokens, sessions) travel on its
-// inbox; nothing but the public stream's CloudEvents may reach the
-// listener.
+// the embedded NATS server of a real node while a full workload runs
+// over HTTP: nothing but the public stream's CloudEvents may arrive.
 func TestAnonymousNATSSeesOnlyPublicEvents(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end: runs the binary")
 	}
 	natsAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	n := startServe(t, "anon", "CLAVIS_NATS_LISTEN="+natsAddr, "CLAVIS_PUBLIC_URL=https://id.example.test", "CLAVIS_DEV_LOGIN=true")
+	hearsOnlyPublicEvents(t, n, "nats://"+natsAddr)
+}
+
+// TestClusterConfigKeepsTheNodesRepliesPrivate runs NATS with the
+// authorisation of deploy/nats/nats-cluster.conf (one node of it: no
+// cluster block, a port and store of the test's own) and a node
+// connected as its user clavis: the downstream user events, listening to
+// everything it may while a full workload runs, hears nothing but the
+// public stream's CloudEvents.
+func TestClusterConfigKeepsTheNodesRepliesPrivate(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end: runs the binary")
+	}
+	conf, err := os.ReadFile(filepath.Join("..", "..", "deploy", "nats", "nats-cluster.conf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	port, dir := freePort(t), t.TempDir()
+	text := string(conf)
+	for _, r := range []struct{ re, with string }{
+		{`(?m)^listen: .*$`, fmt.Sprintf("listen: 127.0.0.1:%d", port)},
+		{`(?m)^http: .*$`, ""},
+		{`(?m)^  store_dir: .*$`, "  store_dir: " + strconv.Quote(filepath.Join(dir, "js"))},
+		{`(?s)\ncluster \{.*\n\}\n`, "\n"},
+	} {
+		re := regexp.MustCompile(r.re)
+		if !re.MatchString(text) {
+			t.Fatalf("deploy/nats/nats-cluster.conf has no %s any more: update this test", r.re)
+		}
+		text = re.ReplaceAllLiteralString(text, r.with)
+	}
+	path := filepath.Join(dir, "nats.conf")
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	nodePassword, eventsPassword := "p"+strings.Repeat("0a", 16), "p"+strings.Repeat("1b", 16)
+	cmd := exec.Command(natsServerPath(t), "-c", path)
+	cmd.Env = append(os.Environ(), "NATS_SERVER_NAME=n1", "CLAVIS_NATS_PASSWORD="+nodePassword, "CLAVIS_EVENTS_PASSWORD="+eventsPassword)
+	var out syncBuffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		_ = cmd.Wait()
+		if t.Failed() {
+			t.Logf("nats-server:\n%s", out.String())
+		}
+	})
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	waitTCP(t, addr)
+	n := startServe(t, "cluster-conf", "CLAVIS_NATS_URL=nats://clavis:"+nodePassword+"@"+addr,
+		"CLAVIS_PUBLIC_URL=https://id.example.test", "CLAVIS_DEV_LOGIN=true")
+	hearsOnlyPublicEvents(t, n, "nats://events:"+eventsPassword+"@"+addr)
+}
+
+// hearsOnlyPublicEvents connects to listenURL and subscribes to every
+// subject it is allowed to, each subscription on its own (a refused one
+// must not take the others with it), while a full workload runs at node n
+// over HTTP: a tenant, a confidential client, a secret added, a
+// signing-key rotation, the authorization code flow with login and
+// consent, a refresh. The node's JetStream replies, pull deliveries and
+// key-value reads (secret hashes, sealed signing keys, codes, refresh
+// tokens, sessions) travel on its inbox; nothing but the public stream's
+// CloudEvents may reach the listener.
+func hearsOnlyPublicEvents(t *testing.T, n *serveProc, listenURL string) {
+	t.Helper()
 	names := mustNames(t, relay.DefaultPrefix)
 
 	var (
@@ -40,7 +107,7 @@ func TestAnonymousNATSSeesOnlyPublicEvents(t *testing.T) {
 		got      []*nats.Msg
 		refusals []string
 	)
-	nc, err := nats.Connect("nats://"+natsAddr, nats.Timeout(5*time.Second),
+	nc, err := nats.Connect(listenURL, nats.Timeout(5*time.Second),
 		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
 			mu.Lock()
 			defer mu.Unlock()
