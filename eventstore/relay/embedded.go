@@ -1,6 +1,7 @@
 package relay
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -24,11 +25,12 @@ type ServerConfig struct {
 	// Logger receives the server's notices and errors.
 	Logger *slog.Logger
 	// Password, when set, is required of the user [InternalUser], who may
-	// do everything; everyone else connects without credentials as a
-	// downstream subscriber, who may only read the public stream of Names
-	// (subscribe to its subjects, create consumers on it, read from it)
-	// and never the internal stream, where secret hashes travel, nor
-	// publish anything to either. Empty: no authorisation (tests).
+	// do everything, and of [PublicAdminUser]; everyone else connects
+	// without credentials as a downstream subscriber, in [PublicAccount],
+	// who may only read the public stream of Names (subscribe to its
+	// subjects, create consumers on its mirror, read from it) and never
+	// the internal stream, where secret hashes travel, nor anything else
+	// of the node's account. Empty: no authorisation (tests).
 	Password string
 	// Names are the streams and subjects the subscriber rule refers to.
 	Names Names
@@ -44,15 +46,9 @@ const InternalUser = "clavis"
 // every start. Nobody holds its seed, and nobody needs it.
 const subscriberKey = "UDM7S3JSHYK6GKB5LQZ3E23YNKV2HVPBFGP5KSO5NSPJP2NJ7J5HT2CB"
 
-// MaxConsumersPerStream is the most consumers a stream of the embedded
-// server may have (the node itself keeps a few on each of its own
-// streams, none on the public one), so that connections without
-// credentials cannot exhaust the server with consumers of the public
-// stream.
-const MaxConsumersPerStream = 100
-
 // subscriberPermissions let a downstream subscriber consume the public
-// stream through JetStream, and nothing else.
+// stream (in PublicAccount, its mirror) through JetStream, and nothing
+// else.
 //
 // All connections without credentials are one user to NATS, so a
 // consumer's name is what keeps it from the others: a subscriber creates
@@ -60,7 +56,7 @@ const MaxConsumersPerStream = 100
 // asks about a consumer it names, but cannot list the stream's consumers,
 // delete any (ephemeral and ordered consumers go away once unused), nor
 // use the legacy API that creates or changes a durable consumer by a
-// chosen name. MaxConsumersPerStream bounds how many they create.
+// chosen name. MaxAnonymousConsumers bounds how many they create.
 func subscriberPermissions(n Names) *server.Permissions {
 	pub := n.PublicStream()
 	return &server.Permissions{
@@ -76,7 +72,7 @@ func subscriberPermissions(n Names) *server.Permissions {
 			"$JS.ACK." + pub + ".>",
 			"$JS.FC." + pub + ".>",
 		}},
-		// The node's replies go to Names.InboxPrefix, never to _INBOX.
+		// PublicAccount's _INBOX: the node's account is another.
 		Subscribe: &server.SubjectPermission{Allow: []string{n.PublicFilter(), "_INBOX.>"}},
 	}
 }
@@ -94,7 +90,6 @@ func StartServer(cfg ServerConfig) (*server.Server, error) {
 		NoSigs:     true,
 		NoLog:      cfg.Logger == nil,
 	}
-	opts.JetStreamLimits.DefaultMaxConsumers = MaxConsumersPerStream
 	if cfg.Listen == "off" || cfg.Listen == "" {
 		opts.DontListen = true
 	} else {
@@ -123,8 +118,10 @@ func StartServer(cfg ServerConfig) (*server.Server, error) {
 		if err != nil {
 			return nil, err
 		}
-		opts.Users = []*server.User{{Username: InternalUser, Password: hash}}
-		opts.Nkeys = []*server.NkeyUser{{Nkey: subscriberKey, Permissions: subscriberPermissions(cfg.Names)}}
+		public := server.NewAccount(PublicAccount)
+		opts.Accounts = []*server.Account{public}
+		opts.Users = []*server.User{{Username: InternalUser, Password: hash}, {Username: PublicAdminUser, Password: hash, Account: public}}
+		opts.Nkeys = []*server.NkeyUser{{Nkey: subscriberKey, Account: public, Permissions: subscriberPermissions(cfg.Names)}}
 		opts.NoAuthUser = subscriberKey
 	}
 	ns, err := server.NewServer(opts)
@@ -138,6 +135,14 @@ func StartServer(cfg ServerConfig) (*server.Server, error) {
 	if !ns.ReadyForConnections(30 * time.Second) {
 		ns.Shutdown()
 		return nil, errors.New("relay: the embedded nats server did not start within 30s")
+	}
+	if cfg.Password != "" {
+		ctx, cancel := context.WithTimeout(context.Background(), setUpTimeout)
+		defer cancel()
+		if err := setUpPublicAccount(ctx, ns, cfg.Names, cfg.Password); err != nil {
+			ns.Shutdown()
+			return nil, err
+		}
 	}
 	return ns, nil
 }

@@ -167,26 +167,40 @@ func TestAnonymousConsumersAreBounded(t *testing.T) {
 	if infos.Err() == nil {
 		t.Error("an anonymous subscriber listed the public stream's consumers with their configuration")
 	}
-	// The legacy durable API names the consumer it creates or changes.
+	// Both the legacy durable API and the current one name the consumer
+	// they create or change.
+	other := n.PublicSubject("other", "client.registered")
 	req, _ := json.Marshal(map[string]any{"stream_name": n.PublicStream(),
-		"config": map[string]any{"durable_name": "billing", "filter_subject": n.PublicSubject("other", "client.registered"), "ack_policy": "explicit"}})
+		"config": map[string]any{"durable_name": "billing", "filter_subject": other, "ack_policy": "explicit"}})
 	if _, err := bjs.Conn().RequestWithContext(short(), "$JS.API.CONSUMER.DURABLE.CREATE."+n.PublicStream()+".billing", req); err == nil {
 		t.Error("an anonymous subscriber reached the legacy durable consumer API")
 	}
-	for _, c := range []struct{ stream, name string }{{n.PublicStream(), "billing"}, {n.PublicStream(), theirs}, {n.InternalStream(), "projection"}} {
-		info, err := njs.Consumer(ctx, c.stream, c.name)
+	_, _ = bjs.CreateOrUpdateConsumer(short(), n.PublicStream(), jetstream.ConsumerConfig{Durable: "billing", FilterSubject: other, AckPolicy: jetstream.AckExplicitPolicy})
+	_, _ = bjs.CreateOrUpdateConsumer(short(), n.PublicStream(), jetstream.ConsumerConfig{Name: theirs, FilterSubject: other})
+	admin := connect(t, ns.ClientURL(), nats.UserInfo(relay.PublicAdminUser, password))
+	ajs2, _ := jetstream.New(admin)
+	for _, c := range []struct {
+		js           jetstream.JetStream
+		stream, name string
+		filter       string
+	}{
+		{njs, n.PublicStream(), "billing", n.PublicFilter()},
+		{njs, n.InternalStream(), "projection", ""},
+		{ajs2, n.PublicStream(), theirs, ""},
+	} {
+		info, err := c.js.Consumer(ctx, c.stream, c.name)
 		if err != nil {
 			t.Fatalf("the consumer %s of %s is gone: %v", c.name, c.stream, err)
 		}
-		if c.name == "billing" && info.CachedInfo().Config.FilterSubject != n.PublicFilter() {
-			t.Errorf("billing's filter is now %q", info.CachedInfo().Config.FilterSubject)
+		if got := info.CachedInfo().Config.FilterSubject; got != c.filter {
+			t.Errorf("the consumer %s of %s now filters %q", c.name, c.stream, got)
 		}
 	}
 
-	// B creates consumers until refused: the cap holds, counting every
-	// consumer of the stream.
+	// B creates consumers until refused: the cap holds for all anonymous
+	// subscribers together.
 	created := 0
-	for ; created <= relay.MaxConsumersPerStream; created++ {
+	for ; created <= relay.MaxAnonymousConsumers; created++ {
 		if _, err := bjs.CreateConsumer(ctx, n.PublicStream(), jetstream.ConsumerConfig{InactiveThreshold: time.Hour}); err != nil {
 			if !errors.Is(err, jetstream.ErrMaximumConsumersLimit) {
 				t.Fatalf("consumer %d: %v", created, err)
@@ -194,12 +208,16 @@ func TestAnonymousConsumersAreBounded(t *testing.T) {
 			break
 		}
 	}
-	stream, err := njs.Stream(ctx, n.PublicStream())
+	stream, err := ajs2.Stream(ctx, n.PublicStream())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := stream.CachedInfo().State.Consumers; got != relay.MaxConsumersPerStream || created >= relay.MaxConsumersPerStream {
-		t.Fatalf("an anonymous subscriber created %d consumers, leaving %d on the stream; want at most %d in all", created, got, relay.MaxConsumersPerStream)
+	if got := stream.CachedInfo().State.Consumers; got != relay.MaxAnonymousConsumers || created >= relay.MaxAnonymousConsumers {
+		t.Fatalf("anonymous subscribers have %d consumers after B created %d; want at most %d in all", got, created, relay.MaxAnonymousConsumers)
+	}
+	// The node's account is not theirs to fill.
+	if _, err := njs.CreateConsumer(ctx, n.PublicStream(), jetstream.ConsumerConfig{Durable: "audit"}); err != nil {
+		t.Fatalf("the node's user cannot create a consumer once anonymous subscribers reached their cap: %v", err)
 	}
 }
 
@@ -212,4 +230,109 @@ func anonymous(t *testing.T, ns *server.Server) (*nats.Conn, jetstream.JetStream
 		t.Fatal(err)
 	}
 	return nc, js
+}
+
+// TestNodeUserRepliesNeverReachAnonymousInboxes connects as the node's
+// user the way an operator's tool does, with NATS's default inbox, while
+// a connection without credentials listens on _INBOX.>: connections
+// without credentials live in an account of their own, so none of the
+// tool's replies reach the listener.
+func TestNodeUserRepliesNeverReachAnonymousInboxes(t *testing.T) {
+	t.Parallel()
+	const password = "correct-horse-battery-staple-0123456789"
+	n := names(t)
+	ns, _ := embedded(t, n, password)
+
+	listener, _ := anonymous(t, ns)
+	heard := make(chan *nats.Msg, 16)
+	if _, err := listener.ChanSubscribe("_INBOX.>", heard); err != nil {
+		t.Fatal(err)
+	}
+	if err := listener.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	tool := connect(t, ns.ClientURL(), nats.UserInfo(relay.InternalUser, password))
+	tjs, _ := jetstream.New(tool)
+	if _, err := tjs.AccountInfo(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	kv, err := tjs.CreateKeyValue(t.Context(), jetstream.KeyValueConfig{Bucket: n.GrantsPrefix() + "_TOOL"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kv.Put(t.Context(), "code", []byte("SECRET-CODE")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kv.Get(t.Context(), "code"); err != nil {
+		t.Fatal(err)
+	}
+	if err := listener.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case m := <-heard:
+		t.Fatalf("a connection without credentials received %s: %.200s", m.Subject, m.Data)
+	default:
+	}
+}
+
+// TestEmbeddedServerKeepsTheNodesDataAcrossRestarts stores a key-value
+// entry and an event as the node does, on a server started as before
+// there were accounts (no authorisation: everything in the global
+// account) and then with authorisation, and restarts it: the node's
+// account finds both every time, and subscribers the event.
+func TestEmbeddedServerKeepsTheNodesDataAcrossRestarts(t *testing.T) {
+	t.Parallel()
+	const password = "correct-horse-battery-staple-0123456789"
+	n, dir := names(t), t.TempDir()
+	start := func(password string) (*server.Server, jetstream.JetStream) {
+		ns, err := relay.StartServer(relay.ServerConfig{StoreDir: dir, Listen: "127.0.0.1:0", Password: password, Names: n})
+		if err != nil {
+			t.Fatal(err)
+		}
+		nc, err := nats.Connect("", nats.InProcessServer(ns), nats.UserInfo(relay.InternalUser, password), nats.CustomInboxPrefix(n.InboxPrefix()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		js, _ := jetstream.New(nc)
+		t.Cleanup(func() { nc.Close(); ns.Shutdown(); ns.WaitForShutdown() })
+		return ns, js
+	}
+	stop := func(ns *server.Server) { ns.Shutdown(); ns.WaitForShutdown() }
+	ctx := t.Context()
+
+	ns, js := start("")
+	if err := relay.EnsureStreams(ctx, js, n, 1); err != nil {
+		t.Fatal(err)
+	}
+	kv, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: n.GrantsPrefix() + "_KEEP"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kv.Put(ctx, "refresh", []byte("family")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.Publish(ctx, n.PublicSubject("acme", "client.registered"), []byte(`{}`)); err != nil {
+		t.Fatal(err)
+	}
+	stop(ns)
+	for range 2 {
+		ns, js = start(password)
+		kv, err := js.KeyValue(ctx, n.GrantsPrefix()+"_KEEP")
+		if err != nil {
+			t.Fatalf("the node's bucket is gone after a restart: %v", err)
+		}
+		if e, err := kv.Get(ctx, "refresh"); err != nil || string(e.Value()) != "family" {
+			t.Fatalf("the node's entry after a restart: %v", err)
+		}
+		_, ajs := anonymous(t, ns)
+		oc, err := ajs.OrderedConsumer(ctx, n.PublicStream(), jetstream.OrderedConsumerConfig{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := oc.Next(jetstream.FetchMaxWait(5 * time.Second)); err != nil {
+			t.Fatalf("a subscriber reads nothing after a restart: %v", err)
+		}
+		stop(ns)
+	}
 }
