@@ -50,13 +50,16 @@ const subscriberKey = "UDM7S3JSHYK6GKB5LQZ3E23YNKV2HVPBFGP5KSO5NSPJP2NJ7J5HT2CB"
 // stream (in PublicAccount, its mirror) through JetStream, and nothing
 // else.
 //
-// All connections without credentials are one user to NATS, so a
-// consumer's name is what keeps it from the others: a subscriber creates
-// consumers (ordered consumers name theirs at random), reads, acks and
-// asks about a consumer it names, but cannot list the stream's consumers,
-// delete any (ephemeral and ordered consumers go away once unused), nor
-// use the legacy API that creates or changes a durable consumer by a
-// chosen name. MaxAnonymousConsumers bounds how many they create.
+// All connections without credentials are one user to NATS, so among
+// them a consumer's name is its key: a subscriber creates consumers
+// (ordered consumers name theirs at random), reads, acks, asks about and
+// deletes a consumer it names, but cannot list the stream's consumers to
+// learn the others' names, nor use the legacy durable API.
+// MaxAnonymousConsumers bounds how many they have, and
+// anonymousInactiveThreshold how long an unused one lives. (Refusing
+// deletion would protect nothing a name does not, since whoever knows a
+// name may change that consumer anyway, and would break ordered
+// consumers, which replace theirs on every fetch.)
 func subscriberPermissions(n Names) *server.Permissions {
 	pub := n.PublicStream()
 	return &server.Permissions{
@@ -69,6 +72,7 @@ func subscriberPermissions(n Names) *server.Permissions {
 			"$JS.API.CONSUMER.CREATE." + pub, "$JS.API.CONSUMER.CREATE." + pub + ".>",
 			"$JS.API.CONSUMER.INFO." + pub + ".>",
 			"$JS.API.CONSUMER.MSG.NEXT." + pub + ".>",
+			"$JS.API.CONSUMER.DELETE." + pub + ".>",
 			"$JS.ACK." + pub + ".>",
 			"$JS.FC." + pub + ".>",
 		}},
@@ -118,11 +122,16 @@ func StartServer(cfg ServerConfig) (*server.Server, error) {
 		if err != nil {
 			return nil, err
 		}
-		public := server.NewAccount(PublicAccount)
-		opts.Accounts = []*server.Account{public}
-		opts.Users = []*server.User{{Username: InternalUser, Password: hash}, {Username: PublicAdminUser, Password: hash, Account: public}}
-		opts.Nkeys = []*server.NkeyUser{{Nkey: subscriberKey, Account: public, Permissions: subscriberPermissions(cfg.Names)}}
-		opts.NoAuthUser = subscriberKey
+		opts.Users = []*server.User{{Username: InternalUser, Password: hash}}
+		// Without a port only the node connects: no subscribers, no
+		// account of theirs, no mirror to keep.
+		if !opts.DontListen {
+			public := server.NewAccount(PublicAccount)
+			opts.Accounts = []*server.Account{public}
+			opts.Users = append(opts.Users, &server.User{Username: PublicAdminUser, Password: hash, Account: public})
+			opts.Nkeys = []*server.NkeyUser{{Nkey: subscriberKey, Account: public, Permissions: subscriberPermissions(cfg.Names)}}
+			opts.NoAuthUser = subscriberKey
+		}
 	}
 	ns, err := server.NewServer(opts)
 	if err != nil {
@@ -136,7 +145,7 @@ func StartServer(cfg ServerConfig) (*server.Server, error) {
 		ns.Shutdown()
 		return nil, errors.New("relay: the embedded nats server did not start within 30s")
 	}
-	if cfg.Password != "" {
+	if len(opts.Accounts) > 0 {
 		ctx, cancel := context.WithTimeout(context.Background(), setUpTimeout)
 		defer cancel()
 		if err := setUpPublicAccount(ctx, ns, cfg.Names, cfg.Password); err != nil {

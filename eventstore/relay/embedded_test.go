@@ -97,10 +97,13 @@ func TestEmbeddedServerKeepsNoPlaintextPassword(t *testing.T) {
 // TestAnonymousConsumersAreBounded connects without credentials to the
 // embedded server, as any local process can, beside the node's user and
 // a second anonymous subscriber. An anonymous subscriber consumes the
-// public stream with consumers of its own, but cannot delete, list or
-// take over by the legacy durable API anyone else's consumer (the node's
-// user's, another subscriber's, the node's on its other streams), and
-// cannot create more than the embedded server's cap.
+// public stream with consumers of its own (an ordered consumer fetching
+// one message at a time included), but cannot delete or change a
+// consumer of the node's account (the node's user's on the public
+// stream, the node's on its other streams), list the consumers to learn
+// the other subscribers', use the legacy durable API, keep an unused
+// durable consumer forever, nor create more consumers than the embedded
+// server's cap; reaching it leaves the node's account unaffected.
 func TestAnonymousConsumersAreBounded(t *testing.T) {
 	t.Parallel()
 	const password = "correct-horse-battery-staple-0123456789"
@@ -113,7 +116,8 @@ func TestAnonymousConsumersAreBounded(t *testing.T) {
 	if err := relay.EnsureStreams(ctx, njs, n, 1); err != nil {
 		t.Fatal(err)
 	}
-	for i := range 3 {
+	const events = relay.MaxAnonymousConsumers + 20
+	for i := range events {
 		if _, err := njs.Publish(ctx, n.PublicSubject("acme", "client.registered"), fmt.Appendf(nil, `{"n":%d}`, i)); err != nil {
 			t.Fatal(err)
 		}
@@ -133,10 +137,13 @@ func TestAnonymousConsumersAreBounded(t *testing.T) {
 	if err != nil {
 		t.Fatalf("an anonymous subscriber cannot consume the public stream: %v", err)
 	}
-	if _, err := oc.Next(jetstream.FetchMaxWait(5 * time.Second)); err != nil {
-		t.Fatalf("an anonymous subscriber reads nothing from the public stream: %v", err)
+	// Every Next replaces the ordered consumer's consumer, deleting the
+	// last: more of them than the cap must not exhaust it.
+	for i := range events {
+		if _, err := oc.Next(jetstream.FetchMaxWait(5 * time.Second)); err != nil {
+			t.Fatalf("an anonymous subscriber's ordered consumer stopped at message %d: %v", i, err)
+		}
 	}
-	theirs := oc.CachedInfo().Name
 
 	// Subscriber B tries everything else. A refused request gets no
 	// answer: each gets a short deadline.
@@ -146,7 +153,7 @@ func TestAnonymousConsumersAreBounded(t *testing.T) {
 		t.Cleanup(cancel)
 		return c
 	}
-	for _, c := range []struct{ stream, name string }{{n.PublicStream(), "billing"}, {n.PublicStream(), theirs}, {n.InternalStream(), "projection"}} {
+	for _, c := range []struct{ stream, name string }{{n.PublicStream(), "billing"}, {n.InternalStream(), "projection"}} {
 		if err := bjs.DeleteConsumer(short(), c.stream, c.name); err == nil {
 			t.Errorf("an anonymous subscriber deleted the consumer %s of %s", c.name, c.stream)
 		}
@@ -175,20 +182,21 @@ func TestAnonymousConsumersAreBounded(t *testing.T) {
 	if _, err := bjs.Conn().RequestWithContext(short(), "$JS.API.CONSUMER.DURABLE.CREATE."+n.PublicStream()+".billing", req); err == nil {
 		t.Error("an anonymous subscriber reached the legacy durable consumer API")
 	}
-	_, _ = bjs.CreateOrUpdateConsumer(short(), n.PublicStream(), jetstream.ConsumerConfig{Durable: "billing", FilterSubject: other, AckPolicy: jetstream.AckExplicitPolicy})
-	_, _ = bjs.CreateOrUpdateConsumer(short(), n.PublicStream(), jetstream.ConsumerConfig{Name: theirs, FilterSubject: other})
-	admin := connect(t, ns.ClientURL(), nats.UserInfo(relay.PublicAdminUser, password))
-	ajs2, _ := jetstream.New(admin)
+	mine, err := bjs.CreateOrUpdateConsumer(short(), n.PublicStream(), jetstream.ConsumerConfig{Durable: "billing", FilterSubject: other, AckPolicy: jetstream.AckExplicitPolicy})
+	if err != nil {
+		t.Fatalf("an anonymous subscriber cannot create a durable consumer: %v", err)
+	}
+	if got := mine.CachedInfo().Config.InactiveThreshold; got <= 0 || got > time.Hour {
+		t.Errorf("an anonymous subscriber's durable consumer lives %s unused", got)
+	}
 	for _, c := range []struct {
-		js           jetstream.JetStream
 		stream, name string
 		filter       string
 	}{
-		{njs, n.PublicStream(), "billing", n.PublicFilter()},
-		{njs, n.InternalStream(), "projection", ""},
-		{ajs2, n.PublicStream(), theirs, ""},
+		{n.PublicStream(), "billing", n.PublicFilter()},
+		{n.InternalStream(), "projection", ""},
 	} {
-		info, err := c.js.Consumer(ctx, c.stream, c.name)
+		info, err := njs.Consumer(ctx, c.stream, c.name)
 		if err != nil {
 			t.Fatalf("the consumer %s of %s is gone: %v", c.name, c.stream, err)
 		}
@@ -196,6 +204,8 @@ func TestAnonymousConsumersAreBounded(t *testing.T) {
 			t.Errorf("the consumer %s of %s now filters %q", c.name, c.stream, got)
 		}
 	}
+	admin := connect(t, ns.ClientURL(), nats.UserInfo(relay.PublicAdminUser, password))
+	ajs2, _ := jetstream.New(admin)
 
 	// B creates consumers until refused: the cap holds for all anonymous
 	// subscribers together.
@@ -285,8 +295,10 @@ func TestEmbeddedServerKeepsTheNodesDataAcrossRestarts(t *testing.T) {
 	t.Parallel()
 	const password = "correct-horse-battery-staple-0123456789"
 	n, dir := names(t), t.TempDir()
-	start := func(password string) (*server.Server, jetstream.JetStream) {
-		ns, err := relay.StartServer(relay.ServerConfig{StoreDir: dir, Listen: "127.0.0.1:0", Password: password, Names: n})
+	logs := &logBuffer{}
+	log := slog.New(slog.NewTextHandler(&teeWriter{logs, t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	start := func(password, listen string) (*server.Server, jetstream.JetStream) {
+		ns, err := relay.StartServer(relay.ServerConfig{StoreDir: dir, Listen: listen, Password: password, Names: n, Logger: log})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -301,7 +313,7 @@ func TestEmbeddedServerKeepsTheNodesDataAcrossRestarts(t *testing.T) {
 	stop := func(ns *server.Server) { ns.Shutdown(); ns.WaitForShutdown() }
 	ctx := t.Context()
 
-	ns, js := start("")
+	ns, js := start("", "127.0.0.1:0")
 	if err := relay.EnsureStreams(ctx, js, n, 1); err != nil {
 		t.Fatal(err)
 	}
@@ -316,14 +328,18 @@ func TestEmbeddedServerKeepsTheNodesDataAcrossRestarts(t *testing.T) {
 		t.Fatal(err)
 	}
 	stop(ns)
-	for range 2 {
-		ns, js = start(password)
+	for _, listen := range []string{"127.0.0.1:0", "off", "127.0.0.1:0"} {
+		ns, js = start(password, listen)
 		kv, err := js.KeyValue(ctx, n.GrantsPrefix()+"_KEEP")
 		if err != nil {
 			t.Fatalf("the node's bucket is gone after a restart: %v", err)
 		}
 		if e, err := kv.Get(ctx, "refresh"); err != nil || string(e.Value()) != "family" {
 			t.Fatalf("the node's entry after a restart: %v", err)
+		}
+		if listen == "off" {
+			stop(ns)
+			continue
 		}
 		_, ajs := anonymous(t, ns)
 		oc, err := ajs.OrderedConsumer(ctx, n.PublicStream(), jetstream.OrderedConsumerConfig{})

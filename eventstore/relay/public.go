@@ -29,6 +29,11 @@ const PublicAdminUser = InternalUser + "-public"
 // credentials may have on the public stream's mirror, all together.
 const MaxAnonymousConsumers = 100
 
+// anonymousInactiveThreshold is the longest a consumer of connections
+// without credentials lives unused, durable ones included (ordered
+// consumers ask for 5 minutes), so that none stays forever.
+const anonymousInactiveThreshold = time.Hour
+
 // mirrorAPI is the prefix under which PublicAccount reaches the part of
 // the node account's JetStream API its mirror needs.
 const mirrorAPI = "$JS.node.API"
@@ -120,10 +125,11 @@ func setUpPublicAccount(ctx context.Context, ns *server.Server, n Names, passwor
 		return err
 	}
 	_, err = pjs.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
-		Name:        pub,
-		Description: "Clavis events as CloudEvents, without secrets (a mirror for connections without credentials)",
-		Storage:     jetstream.FileStorage,
-		Retention:   jetstream.LimitsPolicy,
+		Name:           pub,
+		Description:    "Clavis events as CloudEvents, without secrets (a mirror for connections without credentials)",
+		Storage:        jetstream.FileStorage,
+		Retention:      jetstream.LimitsPolicy,
+		ConsumerLimits: jetstream.StreamConsumerLimits{InactiveThreshold: anonymousInactiveThreshold},
 		Mirror: &jetstream.StreamSource{Name: pub, External: &jetstream.ExternalStream{
 			APIPrefix: mirrorAPI, DeliverPrefix: deliver,
 		}},
