@@ -32,6 +32,9 @@ func openBus(cfg Config, log *slog.Logger) (*bus, error) {
 	}
 	opts := []nats.Option{
 		nats.Name("clavis " + version),
+		// Replies to the node carry secret hashes, sealed keys and grants:
+		// they go to an inbox only the node's user may subscribe to.
+		nats.CustomInboxPrefix(names.InboxPrefix()),
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(250 * time.Millisecond),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {

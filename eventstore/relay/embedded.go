@@ -1,6 +1,7 @@
 package relay
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"golang.org/x/crypto/bcrypt"
 )
 
 // ServerConfig configures the in-process NATS server of the embedded
@@ -23,11 +25,12 @@ type ServerConfig struct {
 	// Logger receives the server's notices and errors.
 	Logger *slog.Logger
 	// Password, when set, is required of the user [InternalUser], who may
-	// do everything; everyone else connects without credentials as a
-	// downstream subscriber, who may only read the public stream of Names
-	// (subscribe to its subjects, create consumers on it, read from it)
-	// and never the internal stream, where secret hashes travel, nor
-	// publish anything to either. Empty: no authorisation (tests).
+	// do everything, and of [PublicAdminUser]; everyone else connects
+	// without credentials as a downstream subscriber, in [PublicAccount],
+	// who may only read the public stream of Names (subscribe to its
+	// subjects, create consumers on its mirror, read from it) and never
+	// the internal stream, where secret hashes travel, nor anything else
+	// of the node's account. Empty: no authorisation (tests).
 	Password string
 	// Names are the streams and subjects the subscriber rule refers to.
 	Names Names
@@ -37,11 +40,26 @@ type ServerConfig struct {
 // the node's own connection uses.
 const InternalUser = "clavis"
 
-// subscriberUser is who connects without credentials.
-const subscriberUser = "subscriber"
+// subscriberKey names whoever connects without credentials: an nkey
+// user (the no_auth_user needs no signature), rather than a user without a
+// password, which nats-server would report as a plaintext password on
+// every start. Nobody holds its seed, and nobody needs it.
+const subscriberKey = "UDM7S3JSHYK6GKB5LQZ3E23YNKV2HVPBFGP5KSO5NSPJP2NJ7J5HT2CB"
 
 // subscriberPermissions let a downstream subscriber consume the public
-// stream through JetStream, and nothing else.
+// stream (in PublicAccount, its mirror) through JetStream, and nothing
+// else.
+//
+// All connections without credentials are one user to NATS, so among
+// them a consumer's name is its key: a subscriber creates consumers
+// (ordered consumers name theirs at random), reads, acks, asks about and
+// deletes a consumer it names, but cannot list the stream's consumers to
+// learn the others' names, nor use the legacy durable API.
+// MaxAnonymousConsumers bounds how many they have, and
+// anonymousInactiveThreshold how long an unused one lives. (Refusing
+// deletion would protect nothing a name does not, since whoever knows a
+// name may change that consumer anyway, and would break ordered
+// consumers, which replace theirs on every fetch.)
 func subscriberPermissions(n Names) *server.Permissions {
 	pub := n.PublicStream()
 	return &server.Permissions{
@@ -52,14 +70,13 @@ func subscriberPermissions(n Names) *server.Permissions {
 			"$JS.API.STREAM.MSG.GET." + pub,
 			"$JS.API.DIRECT.GET." + pub, "$JS.API.DIRECT.GET." + pub + ".>",
 			"$JS.API.CONSUMER.CREATE." + pub, "$JS.API.CONSUMER.CREATE." + pub + ".>",
-			"$JS.API.CONSUMER.DURABLE.CREATE." + pub + ".>",
 			"$JS.API.CONSUMER.INFO." + pub + ".>",
-			"$JS.API.CONSUMER.NAMES." + pub, "$JS.API.CONSUMER.LIST." + pub,
 			"$JS.API.CONSUMER.MSG.NEXT." + pub + ".>",
 			"$JS.API.CONSUMER.DELETE." + pub + ".>",
 			"$JS.ACK." + pub + ".>",
 			"$JS.FC." + pub + ".>",
 		}},
+		// PublicAccount's _INBOX: the node's account is another.
 		Subscribe: &server.SubjectPermission{Allow: []string{n.PublicFilter(), "_INBOX.>"}},
 	}
 }
@@ -101,11 +118,20 @@ func StartServer(cfg ServerConfig) (*server.Server, error) {
 		opts.Host, opts.Port = host, p
 	}
 	if cfg.Password != "" {
-		opts.Users = []*server.User{
-			{Username: InternalUser, Password: cfg.Password},
-			{Username: subscriberUser, Permissions: subscriberPermissions(cfg.Names)},
+		hash, err := passwordHash(cfg.Password)
+		if err != nil {
+			return nil, err
 		}
-		opts.NoAuthUser = subscriberUser
+		opts.Users = []*server.User{{Username: InternalUser, Password: hash}}
+		// Without a port only the node connects: no subscribers, no
+		// account of theirs, no mirror to keep.
+		if !opts.DontListen {
+			public := server.NewAccount(PublicAccount)
+			opts.Accounts = []*server.Account{public}
+			opts.Users = append(opts.Users, &server.User{Username: PublicAdminUser, Password: hash, Account: public})
+			opts.Nkeys = []*server.NkeyUser{{Nkey: subscriberKey, Account: public, Permissions: subscriberPermissions(cfg.Names)}}
+			opts.NoAuthUser = subscriberKey
+		}
 	}
 	ns, err := server.NewServer(opts)
 	if err != nil {
@@ -119,7 +145,33 @@ func StartServer(cfg ServerConfig) (*server.Server, error) {
 		ns.Shutdown()
 		return nil, errors.New("relay: the embedded nats server did not start within 30s")
 	}
+	if len(opts.Accounts) > 0 {
+		ctx, cancel := context.WithTimeout(context.Background(), setUpTimeout)
+		defer cancel()
+		if err := setUpPublicAccount(ctx, ns, cfg.Names, cfg.Password); err != nil {
+			ns.Shutdown()
+			return nil, err
+		}
+	}
 	return ns, nil
+}
+
+// passwordHash is what the server keeps of the internal user's password:
+// a bcrypt hash, which nats-server recognises by its "$2a$" prefix, so
+// that the plaintext stays in the password file and the node's memory.
+// The generated password is 256 random bits, which no work factor makes
+// any harder to guess, so the hash uses bcrypt's lowest cost and each
+// connection's check stays cheap. bcrypt reads at most 72 bytes: a longer
+// password (written by hand) is kept as it is, and the server says so.
+func passwordHash(password string) (string, error) {
+	if len(password) > 72 {
+		return password, nil
+	}
+	h, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.MinCost)
+	if err != nil {
+		return "", fmt.Errorf("relay: hash the nats password: %w", err)
+	}
+	return string(h), nil
 }
 
 // natsLogger forwards the server's log lines to slog.

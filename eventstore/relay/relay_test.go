@@ -68,9 +68,9 @@ func natsServer(t *testing.T, dir string, port int) *server.Server {
 	return ns
 }
 
-func connect(t *testing.T, url string) *nats.Conn {
+func connect(t *testing.T, url string, opts ...nats.Option) *nats.Conn {
 	t.Helper()
-	nc, err := nats.Connect(url, nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond), nats.RetryOnFailedConnect(true))
+	nc, err := nats.Connect(url, append([]nats.Option{nats.MaxReconnects(-1), nats.ReconnectWait(50 * time.Millisecond), nats.RetryOnFailedConnect(true)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}

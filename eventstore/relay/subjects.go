@@ -66,6 +66,14 @@ func (n Names) AssertionsBucket() string { return n.upper() + "_ASSERTIONS" }
 // browser flows, codes, refresh tokens and login sessions.
 func (n Names) GrantsPrefix() string { return n.upper() }
 
+// InboxPrefix is the prefix of the node's own reply subjects (its
+// connections' nats.CustomInboxPrefix): {PREFIX}_INBOX, "_CLAVIS_INBOX"
+// by default. Every JetStream reply, pull delivery and key-value read of
+// the node arrives there, secret hashes and grants included, so only the
+// node's user may subscribe to it; other users keep NATS's default
+// "_INBOX" and may be given that one.
+func (n Names) InboxPrefix() string { return "_" + n.upper() + "_INBOX" }
+
 // WakeSubject is the core NATS subject that tells the relay new events
 // were committed.
 func (n Names) WakeSubject() string { return n.Prefix + ".wake" }
