@@ -89,3 +89,57 @@ func TestAdminQueryParameters(t *testing.T) {
 	// A search in any script is text.
 	h.call(t, "GET", "/t/acme/admin/clients?q="+url.QueryEscape("Café 東京"), nil).want(t, 200)
 }
+
+// TestJSONBodiesMustBeUTF8 sends JSON that is not UTF-8, or holds a \u
+// escape of half a surrogate pair, which encoding/json would store as
+// U+FFFD: to create and patch a client, and to RFC 7591 registration.
+// Each is a 400 problem and nothing is stored; a whole pair is text.
+func TestJSONBodiesMustBeUTF8(t *testing.T) {
+	t.Parallel()
+	h := startAdmin(t)
+	h.createTenant(t, "acme")
+	id := h.createClient(t, "acme", webClient("urn:acme/web"))["client_id"].(string)
+
+	bad := map[string]string{
+		"Latin-1 byte":       "Caf\xe9",
+		"cut sequence":       "Caf\xc3",
+		"encoded surrogate":  "\xed\xa0\x80",
+		"lone high":          `\ud800`,
+		"lone low":           `\udc00`,
+		"high then text":     `\ud83dx`,
+		"high then non-low":  `\ud83d\u0041`,
+		"two highs":          `\ud83d\ud83d`,
+		"pair, reversed":     `\ude00\ud83d`,
+		"high at the end":    `ok \uD800`,
+		"after an escape":    `\\\ud800`,
+		"high then escape n": `\ud800\n`,
+	}
+	for name, s := range bad {
+		before := h.head(t)
+		create := `{"type":"m2m","client_name":"` + s + `","code":"urn:acme/bad","grant_types":["client_credentials"]}`
+		refusedWith(t, "create: "+name, h.call(t, "POST", "/t/acme/admin/clients", create), httpapi.ProblemMalformedJSON, "")
+		refusedWith(t, "patch: "+name, h.call(t, "PATCH", "/t/acme/admin/clients/"+id, `{"client_name":"`+s+`"}`, contentType("application/merge-patch+json")), httpapi.ProblemMalformedJSON, "")
+		// Registration answers as RFC 7591 §3.2.2 says.
+		register := `{"client_name":"` + s + `","redirect_uris":["https://app.example.com/cb"]}`
+		if r := h.call(t, "POST", "/t/acme/oauth2/register", register); r.status != 400 || r.object(t)["error"] != "invalid_client_metadata" {
+			t.Errorf("register: %s: %d %s, want invalid_client_metadata", name, r.status, r.body)
+		}
+		h.unchanged(t, before, name)
+	}
+	if got := h.call(t, "GET", "/t/acme/admin/clients/"+id, nil).want(t, 200).object(t)["client_name"]; got != "Web urn:acme/web" {
+		t.Errorf("client_name = %q after refused patches", got)
+	}
+
+	// A whole pair, an escaped backslash before a u, and plain UTF-8 are
+	// text, stored as sent.
+	for body, want := range map[string]string{
+		`{"client_name":"Smile \ud83d\ude00"}`:  "Smile 😀",
+		`{"client_name":"Back\\u slash"}`:       `Back\u slash`,
+		`{"client_name":"Caf` + "\u00e9" + `"}`: "Café",
+	} {
+		got := h.call(t, "PATCH", "/t/acme/admin/clients/"+id, body, contentType("application/merge-patch+json")).want(t, 200).object(t)
+		if got["client_name"] != want {
+			t.Errorf("patch %s: client_name = %q, want %q", body, got["client_name"], want)
+		}
+	}
+}
