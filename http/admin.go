@@ -11,7 +11,6 @@ import (
 	"regexp"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -32,6 +31,20 @@ const (
 	defaultPage = 50
 	maxSearch   = 200
 )
+
+// The query parameters of the admin and platform routes (see
+// [acceptQuery]); a route that declares none takes none.
+var (
+	limitParam  = intParam("limit", 1, projections.MaxPage)
+	afterParam  = queryParam{name: "after"} // a cursor: any text
+	searchParam = textParam("q", maxSearch)
+	activeParam = boolParam("active")
+	typeParam   = enumParam("type", string(client.TypePublic), string(client.TypeConfidential), string(client.TypeM2M))
+	dryRunParam = boolParam("dry_run")
+)
+
+// noQuery is the middleware of a route that takes no query parameter.
+var noQuery = acceptQuery()
 
 // defaultRotationOverlap is how long old secrets keep working after a
 // rotation that does not say (the CLI's default too).
@@ -110,33 +123,33 @@ func WithAdmin(a Admin) Option {
 // adminRoutes registers the platform and tenant admin routes.
 func (s *Server) adminRoutes() {
 	auth := s.authenticate(platformOnly)
-	s.app.Post("/admin/tenants", auth, s.createTenant)
-	s.app.Get("/admin/tenants", auth, s.listTenants)
-	s.app.Get("/admin/tenants/:slug", auth, s.getTenant)
-	s.app.Patch("/admin/tenants/:slug", auth, s.patchTenant)
-	s.app.Post("/admin/tenants/:slug/suspend", auth, s.suspendTenant)
-	s.app.Post("/admin/tenants/:slug/resume", auth, s.resumeTenant)
+	s.app.Post("/admin/tenants", auth, noQuery, s.createTenant)
+	s.app.Get("/admin/tenants", auth, acceptQuery(afterParam, limitParam), s.listTenants)
+	s.app.Get("/admin/tenants/:slug", auth, noQuery, s.getTenant)
+	s.app.Patch("/admin/tenants/:slug", auth, noQuery, s.patchTenant)
+	s.app.Post("/admin/tenants/:slug/suspend", auth, noQuery, s.suspendTenant)
+	s.app.Post("/admin/tenants/:slug/resume", auth, noQuery, s.resumeTenant)
 
 	t := s.app.Group("/t/:tenant/admin")
 	read, write := s.authenticate(tenantRead), s.authenticate(tenantWrite)
-	t.Post("/clients", write, s.createClient)
-	t.Get("/clients", read, s.listClients)
-	t.Get("/clients/:client_id", read, s.getClient)
-	t.Patch("/clients/:client_id", write, s.patchClient)
-	t.Delete("/clients/:client_id", write, s.deleteClient)
-	t.Post("/clients/:client_id/secrets", write, s.addSecret)
-	t.Post("/clients/:client_id/secrets/rotate", write, s.rotateSecret)
-	t.Delete("/clients/:client_id/secrets/:secret_id", write, s.revokeSecret)
-	t.Post("/clients/:client_id/activate", write, s.activateClient)
-	t.Post("/clients/:client_id/deactivate", write, s.deactivateClient)
-	t.Post("/clients/:client_id/clone", write, s.cloneClient)
-	t.Get("/clients/:client_id/history", read, s.clientHistory)
-	t.Get("/export", read, s.exportClients)
-	t.Post("/import", write, s.importClients)
+	t.Post("/clients", write, noQuery, s.createClient)
+	t.Get("/clients", read, acceptQuery(typeParam, activeParam, searchParam, afterParam, limitParam), s.listClients)
+	t.Get("/clients/:client_id", read, noQuery, s.getClient)
+	t.Patch("/clients/:client_id", write, noQuery, s.patchClient)
+	t.Delete("/clients/:client_id", write, noQuery, s.deleteClient)
+	t.Post("/clients/:client_id/secrets", write, noQuery, s.addSecret)
+	t.Post("/clients/:client_id/secrets/rotate", write, noQuery, s.rotateSecret)
+	t.Delete("/clients/:client_id/secrets/:secret_id", write, noQuery, s.revokeSecret)
+	t.Post("/clients/:client_id/activate", write, noQuery, s.activateClient)
+	t.Post("/clients/:client_id/deactivate", write, noQuery, s.deactivateClient)
+	t.Post("/clients/:client_id/clone", write, noQuery, s.cloneClient)
+	t.Get("/clients/:client_id/history", read, noQuery, s.clientHistory)
+	t.Get("/export", read, noQuery, s.exportClients)
+	t.Post("/import", write, acceptQuery(dryRunParam), s.importClients)
 	// The tenant's settings. Only tenant credentials that may write reach
 	// PUT; there is no level above tenantWrite for tenant settings yet.
-	t.Get("/login-app", read, s.getLoginApp)
-	t.Put("/login-app", write, s.putLoginApp)
+	t.Get("/login-app", read, noQuery, s.getLoginApp)
+	t.Put("/login-app", write, noQuery, s.putLoginApp)
 }
 
 // param returns a path parameter as a string of its own: fasthttp reuses
@@ -222,11 +235,7 @@ func (s *Server) createTenant(c *fiber.Ctx) error {
 }
 
 func (s *Server) listTenants(c *fiber.Ctx) error {
-	limit, err := queryLimit(c, defaultPage, projections.MaxPage)
-	if err != nil {
-		return err
-	}
-	after := strings.Clone(c.Query("after"))
+	limit, after := queryInt(c, "limit", defaultPage), queryText(c, "after")
 	// One more than asked tells whether there is a next page; at the
 	// largest page a full page gets a cursor, which may lead to an empty
 	// page.
@@ -363,21 +372,9 @@ func (s *Server) listClients(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	f := projections.ClientFilter{After: strings.Clone(c.Query("after")), Search: strings.Clone(c.Query("q"))}
-	if f.Limit, err = queryLimit(c, defaultPage, projections.MaxPage); err != nil {
-		return err
-	}
-	if f.Active, err = queryBool(c, "active"); err != nil {
-		return err
-	}
-	if typ := client.Type(strings.Clone(c.Query("type"))); typ != "" {
-		if !typ.Valid() {
-			return invalidParameter("type", "invalid_value", "type must be public, confidential or m2m")
-		}
-		f.Type = typ
-	}
-	if utf8.RuneCountInString(f.Search) > maxSearch || !utf8.ValidString(f.Search) {
-		return invalidParameter("q", "too_long", "q must be UTF-8 text of at most %d characters", maxSearch)
+	f := projections.ClientFilter{
+		After: queryText(c, "after"), Search: queryText(c, "q"), Limit: queryInt(c, "limit", defaultPage),
+		Active: queryBool(c, "active"), Type: client.Type(queryText(c, "type")),
 	}
 	// The tenant must exist: an unknown one is 404, not an empty list.
 	if _, err := s.admin.ReadModel.Tenant(c.UserContext(), slug); err != nil {
@@ -623,10 +620,7 @@ func (s *Server) importClients(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	dry, err := queryBool(c, "dry_run")
-	if err != nil {
-		return err
-	}
+	dry := queryBool(c, "dry_run")
 	raw, err := body(c, false, mediaJSON)
 	if err != nil {
 		return err

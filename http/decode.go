@@ -3,15 +3,20 @@ package httpapi
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"mime"
 	"net/http"
 	"slices"
 	"strconv"
 	"strings"
+	"unicode"
+	"unicode/utf16"
+	"unicode/utf8"
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/clavisiam/clavis/domain"
 	"github.com/clavisiam/clavis/tenants"
 )
 
@@ -40,7 +45,65 @@ func body(c *fiber.Ctx, optional bool, allowed ...string) ([]byte, error) {
 			Detail: fmt.Sprintf("The body must be %s.", strings.Join(allowed, " or ")),
 		}
 	}
+	if err := jsonText(raw); err != nil {
+		return nil, &tenants.JSONError{Err: err}
+	}
 	return bytes.Clone(raw), nil
+}
+
+// registrationBodyError answers a body that [body] refused as not JSON
+// text at RFC 7591 registration and RFC 7592 update: invalid_client_metadata
+// (RFC 7591 §3.2.2), as any body that is not client metadata there.
+// Other errors (415) stay problems.
+func registrationBodyError(c *fiber.Ctx, err error) error {
+	var je *tenants.JSONError
+	if errors.As(err, &je) {
+		return oauthError(c, http.StatusBadRequest, "invalid_client_metadata", je.Error()+".")
+	}
+	return err
+}
+
+// jsonText refuses what encoding/json would quietly turn into U+FFFD, the
+// replacement character, instead of refusing it: bytes that are not
+// UTF-8, and a \u escape of a UTF-16 surrogate that is not half of a
+// pair (RFC 8259 §8.2). Such input must not be stored as something else
+// than what was sent. A backslash outside a string is a syntax error
+// the decoder reports; here it is read as an escape.
+func jsonText(raw []byte) error {
+	if !utf8.Valid(raw) {
+		return errors.New("the body is not UTF-8")
+	}
+	for i := 0; i+1 < len(raw); i++ {
+		if raw[i] != '\\' {
+			continue
+		}
+		if raw[i+1] != 'u' {
+			i++ // \x: skip x, which may be a backslash
+			continue
+		}
+		r := hex4(raw[i+2:])
+		if !utf16.IsSurrogate(r) {
+			continue
+		}
+		if i+12 <= len(raw) && raw[i+6] == '\\' && raw[i+7] == 'u' && utf16.DecodeRune(r, hex4(raw[i+8:])) != utf8.RuneError {
+			i += 11 // a high surrogate, then a low one
+			continue
+		}
+		return errors.New("a \\u escape in a string is half of a UTF-16 surrogate pair")
+	}
+	return nil
+}
+
+// hex4 is the value of the four hex digits that start b, or -1.
+func hex4(b []byte) rune {
+	if len(b) < 4 {
+		return -1
+	}
+	n, err := strconv.ParseUint(string(b[:4]), 16, 16)
+	if err != nil {
+		return -1
+	}
+	return rune(n)
 }
 
 // decode reads a JSON body into v, strictly: unknown members, trailing
@@ -82,31 +145,174 @@ func preconditionFailed() *Problem {
 // etag is the entity tag of a resource at version.
 func etag(version int64) string { return `"` + strconv.FormatInt(version, 10) + `"` }
 
-// queryLimit reads the limit parameter: 1..max, def when absent.
-func queryLimit(c *fiber.Ctx, def, max int) (int, error) {
-	raw := c.Query("limit")
-	if raw == "" {
-		return def, nil
-	}
-	n, err := strconv.Atoi(raw)
-	if err != nil || n < 1 || n > max {
-		return 0, invalidParameter("limit", "out_of_range", "limit must be an integer from 1 to %d", max)
-	}
-	return n, nil
+// maxQueryValue bounds the value of any query parameter, in bytes.
+const maxQueryValue = 512
+
+// A queryParam is a query parameter a route takes, and what its value
+// may be. An empty value is the same as no parameter. Routes declare
+// theirs with [acceptQuery]; handlers read them with c.Query and the
+// readers below, which may trust what acceptQuery let through.
+type queryParam struct {
+	name string
+	// valid reports whether a value, already known to be UTF-8 text
+	// without control characters of at most maxQueryValue bytes, is one
+	// this parameter takes; nil takes any.
+	valid func(string) bool
+	// code and rule are the problem's when valid refuses: the field
+	// error's code and what the value must be.
+	code, rule string
 }
 
-// queryBool reads a true/false query parameter; absent is nil.
-func queryBool(c *fiber.Ctx, name string) (*bool, error) {
-	raw := c.Query(name)
-	if raw == "" {
-		return nil, nil
-	}
-	b, err := strconv.ParseBool(raw)
-	if err != nil {
-		return nil, invalidParameter(name, "invalid_value", "%s must be true or false", name)
-	}
-	return &b, nil
+// textParam takes text of at most maxRunes characters.
+func textParam(name string, maxRunes int) queryParam {
+	return queryParam{name: name, valid: func(v string) bool { return utf8.RuneCountInString(v) <= maxRunes },
+		code: "too_long", rule: fmt.Sprintf("UTF-8 text of at most %d characters", maxRunes)}
 }
+
+// intParam takes an integer from lo to hi.
+func intParam(name string, lo, hi int) queryParam {
+	return queryParam{name: name, valid: func(v string) bool {
+		n, err := strconv.Atoi(v)
+		return err == nil && lo <= n && n <= hi
+	}, code: "out_of_range", rule: fmt.Sprintf("an integer from %d to %d", lo, hi)}
+}
+
+// boolParam takes true or false.
+func boolParam(name string) queryParam {
+	return queryParam{name: name, valid: func(v string) bool {
+		_, err := strconv.ParseBool(v)
+		return err == nil
+	}, code: "invalid_value", rule: "true or false"}
+}
+
+// enumParam takes one of values.
+func enumParam(name string, values ...string) queryParam {
+	return queryParam{name: name, valid: func(v string) bool { return slices.Contains(values, v) },
+		code: "invalid_value", rule: "one of " + strings.Join(values, ", ")}
+}
+
+// maxUnknownListed bounds how many unknown parameters a problem names.
+const maxUnknownListed = 10
+
+// acceptQuery is the middleware of a route that takes params, and no
+// other, in its query string: the one place where admin and platform
+// query strings are checked. It refuses (400) a parameter the route does
+// not take (unknown-parameter, naming each, instead of ignoring it), and
+// a value given twice, that is not UTF-8 text, holds a control character
+// (NUL included), is longer than maxQueryValue bytes, or that its kind
+// refuses (invalid-parameter, naming it). OAuth endpoints do not use it:
+// RFC 6749 §3.1 has them ignore parameters they do not know.
+func acceptQuery(params ...queryParam) fiber.Handler {
+	if len(params) > 64 {
+		panic("acceptQuery: more than 64 parameters")
+	}
+	return func(c *fiber.Ctx) error {
+		args := c.Context().QueryArgs()
+		if args.Len() == 0 {
+			return c.Next()
+		}
+		var (
+			unknown []string
+			bad     *Problem
+			seen    uint64
+		)
+		args.VisitAll(func(k, v []byte) {
+			i := slices.IndexFunc(params, func(p queryParam) bool { return p.name == string(k) })
+			if i < 0 {
+				if len(unknown) < maxUnknownListed {
+					unknown = append(unknown, shownName(k))
+				}
+				return
+			}
+			if bad != nil {
+				return
+			}
+			p := params[i]
+			switch {
+			case seen&(1<<i) != 0:
+				bad = invalidParameter(p.name, "repeated", "%s is given more than once", p.name)
+			case len(v) > maxQueryValue:
+				bad = invalidParameter(p.name, "too_long", "%s must be at most %d bytes", p.name, maxQueryValue)
+			case !plainText(v):
+				bad = invalidParameter(p.name, "invalid_value", "%s must be UTF-8 text without control characters", p.name)
+			case len(v) > 0 && p.valid != nil && !p.valid(string(v)):
+				bad = invalidParameter(p.name, p.code, "%s must be %s", p.name, p.rule)
+			}
+			seen |= 1 << i
+		})
+		if len(unknown) > 0 {
+			return unknownParameters(unknown, params)
+		}
+		if bad != nil {
+			return bad
+		}
+		return c.Next()
+	}
+}
+
+// plainText reports whether b is UTF-8 without control characters.
+func plainText(b []byte) bool {
+	for len(b) > 0 {
+		r, n := utf8.DecodeRune(b)
+		if r == utf8.RuneError && n <= 1 || unicode.IsControl(r) {
+			return false
+		}
+		b = b[n:]
+	}
+	return true
+}
+
+// shownName is a parameter's name as a problem may quote it: valid UTF-8,
+// cut short.
+func shownName(k []byte) string {
+	const max = 64
+	if len(k) > max {
+		k = k[:max]
+	}
+	return strings.ToValidUTF8(string(k), "\uFFFD")
+}
+
+// unknownParameters is the problem of parameters a route does not take.
+func unknownParameters(names []string, params []queryParam) *Problem {
+	takes := "none"
+	if len(params) > 0 {
+		list := make([]string, len(params))
+		for i, p := range params {
+			list[i] = p.name
+		}
+		takes = strings.Join(list, ", ")
+	}
+	p := &Problem{Type: ProblemUnknownParameter, Title: "Unknown parameter", Status: http.StatusBadRequest, Field: names[0]}
+	quoted := make([]string, len(names))
+	for i, n := range names {
+		quoted[i] = strconv.Quote(n)
+		p.Errors = append(p.Errors, &domain.FieldError{Field: n, Code: "unknown", Message: "this request takes no parameter " + quoted[i]})
+	}
+	p.Detail = fmt.Sprintf("%s: not a parameter of this request, which takes %s.", strings.Join(quoted, ", "), takes)
+	return p
+}
+
+// queryInt reads an integer parameter that [acceptQuery] checked; def
+// when it is absent.
+func queryInt(c *fiber.Ctx, name string, def int) int {
+	if n, err := strconv.Atoi(c.Query(name)); err == nil {
+		return n
+	}
+	return def
+}
+
+// queryBool reads a true/false parameter that [acceptQuery] checked;
+// absent is nil.
+func queryBool(c *fiber.Ctx, name string) *bool {
+	if b, err := strconv.ParseBool(c.Query(name)); err == nil {
+		return &b
+	}
+	return nil
+}
+
+// queryText reads a text parameter, as a string of its own (fasthttp
+// reuses the request's buffers once the handler returns).
+func queryText(c *fiber.Ctx, name string) string { return strings.Clone(c.Query(name)) }
 
 // patchString is a string member of a JSON merge patch (RFC 7396), which
 // tells an absent member, which changes nothing, from a present one; a

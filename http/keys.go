@@ -23,7 +23,7 @@ const jwksMaxAge = 5 * time.Minute
 // platform's key rotation.
 func (s *Server) keyRoutes() {
 	s.app.Get("/t/:tenant/jwks.json", s.jwks)
-	s.app.Post("/admin/tenants/:slug/keys/rotate", s.authenticate(platformOnly), s.rotateKey)
+	s.app.Post("/admin/tenants/:slug/keys/rotate", s.authenticate(platformOnly), noQuery, s.rotateKey)
 }
 
 // jwks serves the public keys of a tenant that verifiers may meet: the

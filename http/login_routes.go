@@ -37,9 +37,9 @@ func (s *Server) browserRoutes() {
 	login := s.authenticate(tenantLogin)
 	t := s.app.Group("/t/:tenant/admin")
 	for _, kind := range []string{"login", "consent"} {
-		t.Get("/"+kind+"-requests/:challenge", login, s.challenge(kind))
-		t.Post("/"+kind+"-requests/:challenge/accept", login, s.acceptChallenge(kind))
-		t.Post("/"+kind+"-requests/:challenge/reject", login, s.rejectChallenge(kind))
+		t.Get("/"+kind+"-requests/:challenge", login, noQuery, s.challenge(kind))
+		t.Post("/"+kind+"-requests/:challenge/accept", login, noQuery, s.acceptChallenge(kind))
+		t.Post("/"+kind+"-requests/:challenge/reject", login, noQuery, s.rejectChallenge(kind))
 	}
 	if s.oauth.DevLogin() {
 		s.app.Get("/t/:tenant/dev/login", s.devLoginPage)

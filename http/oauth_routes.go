@@ -49,7 +49,10 @@ func (s *Server) oauthRoutes() {
 // from the provider's quick path, straight from fasthttp's parsed form,
 // and every other request (errors included) through fosite.
 func (s *Server) token(c *fiber.Ctx) error {
-	if ct := c.Get(fiber.HeaderContentType); ct == fiber.MIMEApplicationForm || strings.HasPrefix(ct, fiber.MIMEApplicationForm+";") {
+	// A query string, which the quick path does not read, goes to
+	// fosite's, which refuses a parameter given in it and in the body.
+	if ct := c.Get(fiber.HeaderContentType); (ct == fiber.MIMEApplicationForm || strings.HasPrefix(ct, fiber.MIMEApplicationForm+";")) &&
+		len(c.Request().URI().QueryString()) == 0 {
 		if slug := param(c, "tenant"); tenant.ValidSlug(slug) {
 			if answer, ok := s.oauth.QuickClientCredentials(c.UserContext(), slug, c.Get(fiber.HeaderAuthorization), c.Request().PostArgs()); ok {
 				c.Set(fiber.HeaderCacheControl, "no-store")

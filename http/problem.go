@@ -30,9 +30,13 @@ const (
 	// ProblemUnknownField: the body has a member the API does not know, or
 	// one that is read-only; Field names it (400).
 	ProblemUnknownField = "https://clavis.dev/problems/unknown-field"
-	// ProblemInvalidParameter: a query parameter or header is invalid;
-	// Errors names it (400).
+	// ProblemInvalidParameter: a query parameter or header is invalid:
+	// given twice, not UTF-8 text, holding a control character, too long
+	// or not of its kind; Errors names it (400).
 	ProblemInvalidParameter = "https://clavis.dev/problems/invalid-parameter"
+	// ProblemUnknownParameter: the query string has a parameter the
+	// request does not take; Field names the first, Errors each (400).
+	ProblemUnknownParameter = "https://clavis.dev/problems/unknown-parameter"
 	// ProblemUnsupportedMediaType: a body that is not JSON (415).
 	ProblemUnsupportedMediaType = "https://clavis.dev/problems/unsupported-media-type"
 	// ProblemValidation: the input breaks the rules; Errors lists every
@@ -86,7 +90,7 @@ type Problem struct {
 	// Extension members (RFC 9457 §3.2).
 
 	// Field names the member or parameter at fault (unknown-field,
-	// claim-taken, already-exists).
+	// unknown-parameter, invalid-parameter, claim-taken, already-exists).
 	Field string `json:"field,omitempty"`
 	// Errors lists every invalid field (validation, invalid-parameter).
 	Errors []*domain.FieldError `json:"errors,omitempty"`

@@ -63,7 +63,7 @@ func (s *Server) register(c *fiber.Ctx) error {
 	}
 	raw, err := body(c, false, mediaJSON)
 	if err != nil {
-		return err
+		return registrationBodyError(c, err)
 	}
 	settings, err := registrationSettings(slug, raw)
 	if err != nil {
@@ -126,7 +126,7 @@ func (s *Server) reregister(c *fiber.Ctx) error {
 	}
 	raw, err := body(c, false, mediaJSON)
 	if err != nil {
-		return err
+		return registrationBodyError(c, err)
 	}
 	var fields map[string]json.RawMessage
 	if json.Unmarshal(raw, &fields) != nil {

@@ -220,7 +220,7 @@ func (p *Provider) ServeAuthorize(w http.ResponseWriter, r *http.Request, slug s
 		}
 	}
 
-	ar, err := p.fosite.NewAuthorizeRequest(ctx, r)
+	ar, err := authorizeOnce(p.fosite.NewAuthorizeRequest(ctx, r))
 	if err == nil && ar.GetRequestForm().Get("audience") != "" {
 		err = errAudience
 	}

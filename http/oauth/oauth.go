@@ -359,9 +359,10 @@ func (p *Provider) grantTypes() []string {
 }
 
 // begin starts a request to one of tenant slug's endpoints: it puts the
-// tenant in the request's context. When it returns false it has
-// answered (a server error, written with ar), or, for a tenant that does
-// not exist, returns [ErrUnknownTenant] having written nothing.
+// tenant in the request's context and parses the request's parameters
+// (see parseOnce). When it returns false it has answered (a server error,
+// or invalid_request, written with ar), or, for a tenant that does not
+// exist, returns [ErrUnknownTenant] having written nothing.
 func (p *Provider) begin(w http.ResponseWriter, r *http.Request, slug string, ar fosite.AccessRequester) (context.Context, bool, error) {
 	ctx, err := p.withTenant(r.Context(), slug)
 	if errors.Is(err, ErrUnknownTenant) {
@@ -369,6 +370,10 @@ func (p *Provider) begin(w http.ResponseWriter, r *http.Request, slug string, ar
 	}
 	if err != nil {
 		p.writeError(r.Context(), w, r, ar, fosite.ErrServerError.WithWrap(err))
+		return nil, false, nil
+	}
+	if err := parseOnce(r); err != nil {
+		p.writeError(ctx, w, r, ar, err)
 		return nil, false, nil
 	}
 	return ctx, true, nil
