@@ -1,14 +1,17 @@
 package httpapi_test
 
 // What an anonymous caller of the authorization endpoint may make the
-// node store: each request that reaches the login application is kept
-// as a flow until it expires.
+// node store (each request that reaches the login application is kept
+// as a flow until it expires), and the issuer identification of
+// authorization responses (RFC 9207).
 
 import (
 	"errors"
 	"fmt"
+	"html"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -196,3 +199,73 @@ func TestFlowAttackFullFlowStoreKeepsGrants(t *testing.T) {
 		t.Errorf("refresh on a full flow store: %d %s", r.status, r.body)
 	}
 }
+
+// Every authorization response names its issuer (RFC 9207), codes and
+// tokens as errors, in the query, the fragment and a form post, and
+// discovery says so.
+func TestAuthorizationResponsesCarryIss(t *testing.T) {
+	t.Parallel()
+	h := startAdmin(t)
+	h.createTenant(t, "acme")
+	iss := testIssuer + "acme"
+	for _, doc := range []string{"/t/acme/.well-known/openid-configuration", "/t/acme/.well-known/oauth-authorization-server",
+		"/.well-known/oauth-authorization-server/t/acme"} {
+		if m := h.call(t, "GET", doc, nil, noAuth).want(t, 200).object(t); m["authorization_response_iss_parameter_supported"] != true {
+			t.Errorf("%s: authorization_response_iss_parameter_supported = %v", doc, m["authorization_response_iss_parameter_supported"])
+		}
+	}
+	body := webClient("urn:acme/hybrid")
+	body["grant_types"] = []string{"authorization_code", "implicit"}
+	body["response_types"] = []string{"code", "code id_token"}
+	id := h.createClient(t, "acme", body)["client_id"].(string)
+
+	// run makes a request (with login when login is set) and returns
+	// what the client got: the redirect's query or fragment, or the
+	// fields of the page that posts to it.
+	run := func(t *testing.T, q url.Values, login bool) url.Values {
+		t.Helper()
+		b := h.browser(t).stopAtLogin()
+		res, page := b.get(testIssuer + "acme/oauth2/auth?" + q.Encode())
+		if login {
+			lc := challengeOf(t, res, "login")
+			res, page = b.post(testIssuer+"acme/dev/login", url.Values{"login_challenge": {lc}, "subject": {"erin"}, "action": {"accept"}})
+		}
+		if q.Get("response_mode") != "form_post" {
+			return arrived(t, res, webCallback)
+		}
+		if res.StatusCode != 200 || !strings.Contains(page, `action="`+webCallback) {
+			t.Fatalf("form_post: %d %.300s", res.StatusCode, page)
+		}
+		got := url.Values{}
+		for _, m := range regexpInput.FindAllStringSubmatch(page, -1) {
+			got.Add(html.UnescapeString(m[1]), html.UnescapeString(m[2]))
+		}
+		return got
+	}
+	for _, tt := range []struct {
+		name  string
+		edit  func(url.Values)
+		login bool
+		want  string // the parameter that must come with iss
+	}{
+		{"code in the query", func(url.Values) {}, true, "code"},
+		{"code and ID token in the fragment", func(q url.Values) { q.Set("response_type", "code id_token") }, true, "id_token"},
+		{"code in a form post", func(q url.Values) { q.Set("response_mode", "form_post") }, true, "code"},
+		{"error in the query", func(q url.Values) { q.Set("scope", "openid admin") }, false, "error"},
+		{"error in the fragment", func(q url.Values) { q.Set("response_type", "code id_token"); q.Set("prompt", "none") }, false, "error"},
+		{"error in a form post", func(q url.Values) { q.Set("response_mode", "form_post"); q.Set("prompt", "none") }, false, "error"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			q := authorizeForm(id)
+			q.Set("nonce", "nonce-iss")
+			tt.edit(q)
+			got := run(t, q, tt.login)
+			if got.Get(tt.want) == "" || got.Get("state") != "state-limits" || got.Get("iss") != iss || len(got["iss"]) != 1 {
+				t.Errorf("the client got %v; want %s, state and iss=%s", got, tt.want, iss)
+			}
+		})
+	}
+}
+
+// regexpInput reads the fields of fosite's form_post page.
+var regexpInput = regexp.MustCompile(`<input type="hidden" name="([^"]*)" value="([^"]*)"/>`)

@@ -362,7 +362,30 @@ func (p *Provider) writeAuthorizeError(ctx context.Context, w http.ResponseWrite
 			req.RedirectURI = nil
 		}
 	}
+	if ar.IsRedirectURIValid() {
+		p.redirectAuthorizeError(ctx, w, ar, err)
+		return
+	}
 	p.fosite.WriteAuthorizeError(ctx, w, ar, err)
+}
+
+// redirectAuthorizeError sends an error to the client's redirect URI as
+// fosite would, in the request's response mode, with the issuer's iss
+// (RFC 9207): an authorization response, error or not, says which
+// issuer it comes from, so that a client of several issuers (here, every
+// tenant shares the host) is not mixed up. fosite has no place for it,
+// so the error's parameters go out as a response of their own.
+func (p *Provider) redirectAuthorizeError(ctx context.Context, w http.ResponseWriter, ar fosite.AuthorizeRequester, err error) {
+	rfc := fosite.ErrorToRFC6749Error(err).WithLegacyFormat(p.fosite.Config.GetUseLegacyErrorFormat(ctx)).
+		WithExposeDebug(p.fosite.Config.GetSendDebugMessagesToClients(ctx))
+	resp := &fosite.AuthorizeResponse{Header: http.Header{}, Parameters: rfc.ToValues()}
+	if state := ar.GetState(); state != "" {
+		resp.AddParameter("state", state)
+	}
+	if req, err := requestOf(ctx); err == nil {
+		resp.AddParameter("iss", req.issuer)
+	}
+	p.fosite.WriteAuthorizeResponse(ctx, w, ar, resp)
 }
 
 func rejection(r *Rejection) error {
@@ -599,6 +622,8 @@ func (p *Provider) issue(ctx context.Context, w http.ResponseWriter, ar fosite.A
 		p.writeAuthorizeError(ctx, w, ar, err)
 		return
 	}
+	req, _ := requestOf(ctx)
+	resp.AddParameter("iss", req.issuer) // RFC 9207
 	w.Header().Set("Cache-Control", "no-store")
 	p.fosite.WriteAuthorizeResponse(ctx, w, ar, resp)
 }
