@@ -107,6 +107,19 @@ func TestFlowAttackPaddedRequestStoresLittle(t *testing.T) {
 	if after := h.storedFlows(t); len(after) != 1 {
 		t.Errorf("refused requests stored flows: %v", after)
 	}
+
+	// Padded with a parameter of the request, repeated: refused, or
+	// stored within the bound.
+	form = authorizeForm(id)
+	for len(form.Encode()) < 7<<10 {
+		form.Add("state", "")
+	}
+	res, _ = b.post(testIssuer+"acme/oauth2/auth", form)
+	for k, n := range h.storedFlows(t) {
+		if _, old := flows[k]; !old && n > 9<<10 {
+			t.Errorf("a %d-byte request of %d states stored %d bytes (%s, answer %d)", len(form.Encode()), len(form["state"]), n, k, res.StatusCode)
+		}
+	}
 }
 
 // Flows are stored at a bounded rate, per client and per source

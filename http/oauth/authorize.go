@@ -225,9 +225,9 @@ func (p *Provider) ServeAuthorize(w http.ResponseWriter, r *http.Request, slug s
 
 	if fl == nil {
 		// Only the parameters of an authorization request go on (RFC
-		// 6749 §3.1 has the server ignore the others), one value each,
-		// as a GET: what fosite reads, and what a flow or a code keeps,
-		// is no more than that.
+		// 6749 §3.1 has the server ignore the others), as a GET: what
+		// fosite reads, and what a flow or a code keeps, is no more than
+		// that.
 		r.Method = http.MethodGet
 		r.URL.RawQuery = authorizeParameters(r.Form).Encode()
 		r.Form, r.PostForm, r.Body = nil, nil, http.NoBody
@@ -444,16 +444,17 @@ var authorizeParameterSizes = map[string]int{
 }
 
 // maxFlowQuery bounds the whole authorization request a flow keeps,
-// URL-encoded.
+// URL-encoded, as the flow's JSON holds it.
 const maxFlowQuery = 8 << 10
 
-// authorizeParameters keeps, of form, the first value of each parameter
-// of an authorization request.
+// authorizeParameters keeps, of form, the parameters of an
+// authorization request (a repeated one as it came: fosite reads the
+// first value, and a request that repeats one is not valid).
 func authorizeParameters(form url.Values) url.Values {
 	kept := url.Values{}
 	for name := range authorizeParameterSizes {
-		if v, ok := form[name]; ok && len(v) > 0 {
-			kept.Set(name, v[0])
+		if v, ok := form[name]; ok {
+			kept[name] = v
 		}
 	}
 	return kept
@@ -463,12 +464,15 @@ func authorizeParameters(form url.Values) url.Values {
 // query, whose parameters are params) with a parameter longer than its
 // bound, or longer than maxFlowQuery in all.
 func checkParameterSizes(query string, params url.Values) error {
-	for name, v := range params {
-		if n := authorizeParameterSizes[name]; len(v) > 0 && len(v[0]) > n {
-			return fosite.ErrInvalidRequest.WithHintf("The %s parameter is longer than %d bytes.", name, n)
+	for name, vs := range params {
+		for _, v := range vs {
+			if n := authorizeParameterSizes[name]; len(v) > n {
+				return fosite.ErrInvalidRequest.WithHintf("The %s parameter is longer than %d bytes.", name, n)
+			}
 		}
 	}
-	if len(query) > maxFlowQuery {
+	// Measured as a flow keeps it: JSON escapes each & to six bytes.
+	if stored, _ := json.Marshal(query); len(stored) > maxFlowQuery {
 		return fosite.ErrInvalidRequest.WithHintf("The authorization request is longer than %d bytes.", maxFlowQuery)
 	}
 	return nil
