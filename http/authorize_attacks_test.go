@@ -279,7 +279,7 @@ func TestFlowAttackMalformedTokensAreInvalidGrants(t *testing.T) {
 
 // The authorization endpoint is unauthenticated, and every request that
 // reaches the login application is stored (a flow, for up to an hour)
-// in the FLOWS bucket, which has no size limit. A GET is bounded by the
+// in the flow store. A GET is bounded by the
 // server's header buffer (4 KiB); a POST carries up to the body limit
 // (1 MiB by default) of arbitrary parameters, all stored. The stored
 // request must be bounded.

@@ -46,10 +46,19 @@ type adminHarness struct {
 	server *httpapi.Server
 	logs   *syncBuffer
 	k      *contract
+	// js reaches the node's NATS, whose grant buckets are TEST_*.
+	js jetstream.JetStream
 }
 
 // startAdmin starts the harness; opts are added to the OAuth provider's.
 func startAdmin(t *testing.T, opts ...oauth.Option) *adminHarness {
+	t.Helper()
+	return startAdminGrants(t, 0, opts...)
+}
+
+// startAdminGrants starts the harness with grant buckets of at most
+// grantBytes each (0: the default).
+func startAdminGrants(t *testing.T, grantBytes int64, opts ...oauth.Option) *adminHarness {
 	t.Helper()
 	store, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "clavis.db"))
 	if err != nil {
@@ -104,7 +113,7 @@ func startAdmin(t *testing.T, opts ...oauth.Option) *adminHarness {
 		t.Fatal(err)
 	}
 	provider, err := oauth.New(rm, keys, "https://id.example.com/", log, append([]oauth.Option{oauth.WithRevocations(revoked),
-		oauth.WithAssertions(oauth.NATSAssertions(js, "TEST_ASSERTIONS", 1)), oauth.WithGrants(oauth.NATSGrants(js, "TEST", 1)),
+		oauth.WithAssertions(oauth.NATSAssertions(js, "TEST_ASSERTIONS", 1)), oauth.WithGrants(oauth.NATSGrants(js, "TEST", 1, grantBytes)),
 		oauth.WithDevLogin()}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
@@ -132,7 +141,7 @@ func startAdmin(t *testing.T, opts ...oauth.Option) *adminHarness {
 			t.Errorf("serve: %v", err)
 		}
 	})
-	return &adminHarness{url: "http://" + ln.Addr().String(), store: store, rm: rm, server: srv, logs: logs, k: loadContract(t)}
+	return &adminHarness{url: "http://" + ln.Addr().String(), store: store, rm: rm, server: srv, logs: logs, k: loadContract(t), js: js}
 }
 
 // callOpts adjust one call.

@@ -73,6 +73,9 @@ type Config struct {
 	// NATSReplicas is the replication factor of the streams (a cluster
 	// wants 3).
 	NATSReplicas int
+	// GrantsMaxBytes is the most each bucket of the browser flows holds
+	// (0: oauth.DefaultBucketBytes).
+	GrantsMaxBytes int64
 	// LogFormat is auto, json or text.
 	LogFormat string
 	// LogLevel is debug, info, warn or error.
@@ -208,6 +211,13 @@ var settings = []setting{
 		usage: "replicas of the JetStream streams (3 on a cluster)",
 		bind: func(fs *flag.FlagSet, c *Config, name string) {
 			fs.IntVar(&c.NATSReplicas, name, c.NATSReplicas, "")
+		},
+	},
+	{
+		name: "grants-max-bytes", arg: "BYTES", def: "268435456 (256 MiB)",
+		usage: "most bytes each bucket of the browser flows holds ({prefix}_REQUESTS, _FLOWS, _TOKENS, _GRANTS); a full one refuses new entries until entries expire",
+		bind: func(fs *flag.FlagSet, c *Config, name string) {
+			fs.Int64Var(&c.GrantsMaxBytes, name, c.GrantsMaxBytes, "")
 		},
 	},
 	{
@@ -363,6 +373,9 @@ func (c Config) Validate() error {
 	if c.NATSReplicas < 1 || c.NATSReplicas > 5 {
 		bad("nats-replicas", "%d is not from 1 to 5", c.NATSReplicas)
 	}
+	if c.GrantsMaxBytes != 0 && c.GrantsMaxBytes < minGrantsBytes {
+		bad("grants-max-bytes", "%d is less than %d (1 MiB)", c.GrantsMaxBytes, minGrantsBytes)
+	}
 
 	switch c.LogFormat {
 	case "auto", "json", "text":
@@ -374,6 +387,10 @@ func (c Config) Validate() error {
 	}
 	return errors.Join(errs...)
 }
+
+// minGrantsBytes is the least a bucket of the browser flows may hold: a
+// few of its largest entries.
+const minGrantsBytes = 1 << 20
 
 // parseLevel reads debug, info, warn or error.
 func parseLevel(s string) (slog.Level, error) {

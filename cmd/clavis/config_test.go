@@ -180,6 +180,8 @@ func TestValidate(t *testing.T) {
 		{name: "nats cert without key", edit: func(c *Config) { c.NATSURL, c.NATSTLSCert = "tls://x:4222", "c.pem" }, want: []string{"--nats-tls-cert"}},
 		{name: "nats prefix", edit: func(c *Config) { c.NATSPrefix = "Bad.Prefix" }, want: []string{"--nats-prefix"}},
 		{name: "nats replicas", edit: func(c *Config) { c.NATSReplicas = 7 }, want: []string{"--nats-replicas"}},
+		{name: "grants max bytes", edit: func(c *Config) { c.GrantsMaxBytes = 4096 }, want: []string{"--grants-max-bytes"}},
+		{name: "grants max bytes default", edit: func(c *Config) { c.GrantsMaxBytes = 0 }},
 		{name: "log level", edit: func(c *Config) { c.LogLevel = "trace" }, want: []string{"--log-level"}},
 		{
 			name: "every problem at once",

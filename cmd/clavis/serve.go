@@ -124,7 +124,7 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger) (*app, error) {
 		return nil, err
 	}
 	assertions := oauth.NATSAssertions(js, b.names.AssertionsBucket(), cfg.NATSReplicas)
-	grants := oauth.NATSGrants(js, b.names.GrantsPrefix(), cfg.NATSReplicas)
+	grants := oauth.NATSGrants(js, b.names.GrantsPrefix(), cfg.NATSReplicas, cfg.GrantsMaxBytes)
 	opts := []oauth.Option{oauth.WithRevocations(revoked), oauth.WithAssertions(assertions), oauth.WithGrants(grants)}
 	if cfg.DevLogin {
 		log.Warn("the development login page is on: anyone may sign in as anyone at tenants without a login application")

@@ -496,6 +496,7 @@ func (l *lease) hold(ctx context.Context) (bool, error) {
 	if l.kv == nil {
 		kv, err := l.r.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 			Bucket: l.r.names.LeaseBucket(), TTL: l.r.leases, History: 1,
+			MaxBytes: 1 << 20, MaxValueSize: 1 << 10, // one key, a node's name
 			Description: "Clavis relay lease",
 		})
 		if err != nil {

@@ -73,6 +73,7 @@ func (a *natsAssertions) open(ctx context.Context) (jetstream.KeyValue, error) {
 	if a.kv == nil {
 		kv, err := a.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 			Bucket: a.bucket, TTL: MaxAssertionLifetime, History: 1, Replicas: a.replicas,
+			MaxBytes: DefaultBucketBytes, MaxValueSize: maxSmallEntry,
 			Description: "Clavis client assertions already used",
 		})
 		if err != nil {

@@ -10,7 +10,9 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"slices"
 	"strconv"
@@ -19,6 +21,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/ory/fosite"
+	"golang.org/x/time/rate"
 )
 
 // The authorization endpoint delegates the user's login and consent to
@@ -220,6 +223,16 @@ func (p *Provider) ServeAuthorize(w http.ResponseWriter, r *http.Request, slug s
 		}
 	}
 
+	if fl == nil {
+		// Only the parameters of an authorization request go on (RFC
+		// 6749 §3.1 has the server ignore the others), as a GET: what
+		// fosite reads, and what a flow or a code keeps, is no more than
+		// that.
+		r.Method = http.MethodGet
+		r.URL.RawQuery = authorizeParameters(r.Form).Encode()
+		r.Form, r.PostForm, r.Body = nil, nil, http.NoBody
+		r.Header.Del("Content-Type")
+	}
 	ar, err := authorizeOnce(p.fosite.NewAuthorizeRequest(ctx, r))
 	if err == nil && ar.GetRequestForm().Get("audience") != "" {
 		err = errAudience
@@ -237,19 +250,18 @@ func (p *Provider) ServeAuthorize(w http.ResponseWriter, r *http.Request, slug s
 		p.writeAuthorizeError(ctx, w, ar, err)
 		return nil
 	}
+	if fl == nil {
+		if err := checkParameterSizes(r.URL.RawQuery, r.URL.Query()); err != nil {
+			p.writeAuthorizeError(ctx, w, ar, err)
+			return nil
+		}
+	}
 	prompt := strings.Fields(ar.GetRequestForm().Get("prompt"))
 
 	if fl == nil {
 		now := p.now()
-		fl = &flow{ID: uuid.NewString(), ClientID: c.GetID(), Query: r.URL.Query().Encode(), Expires: now.Add(flowLifetime),
+		fl = &flow{ID: uuid.NewString(), ClientID: c.GetID(), Query: r.URL.RawQuery, Expires: now.Add(flowLifetime),
 			Stage: stageLogin, Created: now.UTC().Truncate(time.Second)}
-		if r.Method == http.MethodPost {
-			fl.Query = r.Form.Encode()
-		}
-		if len(fl.Query) > maxFlowQuery {
-			p.writeAuthorizeError(ctx, w, ar, fosite.ErrInvalidRequest.WithHintf("The authorization request is longer than %d bytes.", maxFlowQuery))
-			return nil
-		}
 		if sess, ok := p.loginSession(ctx, r, ar); ok && !slices.Contains(prompt, "login") {
 			fl.Skip, fl.Login, fl.AuthTime, fl.SessionID, fl.Stage = true, &sess.Login, sess.AuthTime, sess.ID, stageLoggedIn
 		} else if slices.Contains(prompt, "none") {
@@ -350,11 +362,30 @@ func (p *Provider) writeAuthorizeError(ctx context.Context, w http.ResponseWrite
 			req.RedirectURI = nil
 		}
 	}
-	if !ar.IsRedirectURIValid() {
-		authorizeErrorPage(w, err)
+	if ar.IsRedirectURIValid() {
+		p.redirectAuthorizeError(ctx, w, ar, err)
 		return
 	}
-	p.fosite.WriteAuthorizeError(ctx, w, ar, err)
+	authorizeErrorPage(w, err)
+}
+
+// redirectAuthorizeError sends an error to the client's redirect URI as
+// fosite would, in the request's response mode, with the issuer's iss
+// (RFC 9207): an authorization response, error or not, says which
+// issuer it comes from, so that a client of several issuers (here, every
+// tenant shares the host) is not mixed up. fosite has no place for it,
+// so the error's parameters go out as a response of their own.
+func (p *Provider) redirectAuthorizeError(ctx context.Context, w http.ResponseWriter, ar fosite.AuthorizeRequester, err error) {
+	rfc := fosite.ErrorToRFC6749Error(err).WithLegacyFormat(p.fosite.Config.GetUseLegacyErrorFormat(ctx)).
+		WithExposeDebug(p.fosite.Config.GetSendDebugMessagesToClients(ctx))
+	resp := &fosite.AuthorizeResponse{Header: http.Header{}, Parameters: rfc.ToValues()}
+	if state := ar.GetState(); state != "" {
+		resp.AddParameter("state", state)
+	}
+	if req, err := requestOf(ctx); err == nil {
+		resp.AddParameter("iss", req.issuer)
+	}
+	p.fosite.WriteAuthorizeResponse(ctx, w, ar, resp)
 }
 
 func rejection(r *Rejection) error {
@@ -382,10 +413,17 @@ func rejection(r *Rejection) error {
 // the login application.
 func (p *Provider) sendToLoginApp(ctx context.Context, w http.ResponseWriter, r *http.Request, ar fosite.AuthorizeRequester, fl *flow, kind string) {
 	req, _ := requestOf(ctx)
+	if wait, ok := p.allowFlow(req.tenant.Slug, fl.ClientID, r.RemoteAddr); !ok {
+		p.refuseFlow(ctx, w, http.StatusTooManyRequests, wait, "Too many authorization requests from this client or address; retry later.", nil)
+		return
+	}
 	secret := newSecret()
 	sum := sha256.Sum256([]byte(secret))
 	fl.Browser = hex.EncodeToString(sum[:])
-	if err := p.createFlow(ctx, fl); err != nil {
+	if err := p.createFlow(ctx, fl); errors.Is(err, ErrGrantsFull) {
+		p.refuseFlow(ctx, w, http.StatusServiceUnavailable, time.Minute, "The server cannot take authorization requests right now; retry later.", err)
+		return
+	} else if err != nil {
 		p.writeAuthorizeError(ctx, w, ar, fosite.ErrServerError.WithWrap(err))
 		return
 	}
@@ -393,8 +431,127 @@ func (p *Provider) sendToLoginApp(ctx context.Context, w http.ResponseWriter, r 
 	p.redirectToLoginApp(ctx, w, r, ar, fl, kind)
 }
 
-// maxFlowQuery bounds the authorization request a flow keeps.
+// authorizeParameterSizes are the parameters of an authorization
+// request (RFC 6749 §4.1.1 and §4.2.1, RFC 7636, OpenID Connect Core
+// §3.1.2.1 and §6, RFC 8707's audience, which is refused) and the most
+// bytes each may have; every other parameter is dropped.
+var authorizeParameterSizes = map[string]int{
+	"response_type": 64, "client_id": 256, "redirect_uri": 2048, "scope": 2048, "state": 2048,
+	"response_mode": 32, "code_challenge": 128, "code_challenge_method": 16, "nonce": 1024,
+	"display": 16, "prompt": 64, "max_age": 16, "ui_locales": 256, "id_token_hint": 4096,
+	"login_hint": 512, "acr_values": 512, "request": 6144, "request_uri": 2048, "registration": 2048,
+	"audience": 2048,
+}
+
+// maxFlowQuery bounds the whole authorization request a flow keeps,
+// URL-encoded, as the flow's JSON holds it.
 const maxFlowQuery = 8 << 10
+
+// authorizeParameters keeps, of form, the parameters of an
+// authorization request (a repeated one as it came: fosite reads the
+// first value, and a request that repeats one is not valid).
+func authorizeParameters(form url.Values) url.Values {
+	kept := url.Values{}
+	for name := range authorizeParameterSizes {
+		if v, ok := form[name]; ok {
+			kept[name] = v
+		}
+	}
+	return kept
+}
+
+// checkParameterSizes refuses an authorization request (encoded as
+// query, whose parameters are params) with a parameter longer than its
+// bound, or longer than maxFlowQuery in all.
+func checkParameterSizes(query string, params url.Values) error {
+	for name, vs := range params {
+		for _, v := range vs {
+			if n := authorizeParameterSizes[name]; len(v) > n {
+				return fosite.ErrInvalidRequest.WithHintf("The %s parameter is longer than %d bytes.", name, n)
+			}
+		}
+	}
+	// Measured as a flow keeps it: JSON escapes each & to six bytes.
+	if stored, _ := json.Marshal(query); len(stored) > maxFlowQuery {
+		return fosite.ErrInvalidRequest.WithHintf("The authorization request is longer than %d bytes.", maxFlowQuery)
+	}
+	return nil
+}
+
+// FlowLimits bound how fast authorization requests store flows (each is
+// kept until it expires, whether the user comes back or not), per node:
+// PerClient flows per second of each client, up to ClientBurst at once,
+// and PerAddress per second from each source address (an IPv6 address
+// counts by its /64), up to AddressBurst at once. Beyond, the
+// authorization endpoint answers 429 with Retry-After and stores
+// nothing.
+type FlowLimits struct {
+	PerClient, PerAddress     rate.Limit
+	ClientBurst, AddressBurst int
+}
+
+// DefaultFlowLimits are the limits without [WithFlowLimits].
+var DefaultFlowLimits = FlowLimits{PerClient: 20, ClientBurst: 200, PerAddress: 2, AddressBurst: 60}
+
+// WithFlowLimits sets the rates at which authorization requests may
+// store flows (default [DefaultFlowLimits]); every rate and burst must
+// be positive.
+func WithFlowLimits(l FlowLimits) Option {
+	return func(p *Provider) error {
+		if l.PerClient <= 0 || l.PerAddress <= 0 || l.ClientBurst <= 0 || l.AddressBurst <= 0 {
+			return errors.New("oauth: flow limits must be positive")
+		}
+		p.clientFlows.limit, p.clientFlows.burst = l.PerClient, l.ClientBurst
+		p.addressFlows.limit, p.addressFlows.burst = l.PerAddress, l.AddressBurst
+		return nil
+	}
+}
+
+// allowFlow reports whether client (of tenant), asked for from the peer
+// remoteAddr, may store a flow now; if not, how long until it may.
+func (p *Provider) allowFlow(tenant, client, remoteAddr string) (time.Duration, bool) {
+	if ok, wait := p.addressFlows.take(sourceKey(remoteAddr)); !ok {
+		return wait, false
+	}
+	if ok, wait := p.clientFlows.take(tenant + "\x00" + client); !ok {
+		return wait, false
+	}
+	return 0, true
+}
+
+// sourceKey names the source of a request for rate limits: the peer's
+// IP address, or the /64 network of an IPv6 one (a host usually has a
+// whole /64 to pick addresses from). Proxy headers are not read: the
+// node is its own edge.
+func sourceKey(remoteAddr string) string {
+	host, _, err := net.SplitHostPort(remoteAddr)
+	if err != nil {
+		host = remoteAddr
+	}
+	ip, err := netip.ParseAddr(host)
+	if err != nil {
+		return host
+	}
+	ip = ip.Unmap()
+	if ip.Is6() {
+		prefix, _ := ip.Prefix(64)
+		return prefix.String()
+	}
+	return ip.String()
+}
+
+// refuseFlow answers an authorization request that stores no flow now
+// (because of cause, if not nil), to the browser, with status and a
+// Retry-After of wait (at least a second).
+func (p *Provider) refuseFlow(ctx context.Context, w http.ResponseWriter, status int, wait time.Duration, hint string, cause error) {
+	err := fosite.ErrTemporarilyUnavailable.WithHint(hint)
+	if cause != nil {
+		err = err.WithWrap(cause) // logged with server errors
+	}
+	err.CodeField = status
+	w.Header().Set("Retry-After", strconv.Itoa(int(max(time.Second, wait+time.Second-1)/time.Second)))
+	p.writeAuthorizeError(ctx, w, fosite.NewAuthorizeRequest(), err)
+}
 
 // flowCookie names the cookie that binds flow id to its browser.
 func flowCookie(id string) string { return "clavis_flow_" + strings.ReplaceAll(id, "-", "") }
@@ -469,6 +626,8 @@ func (p *Provider) issue(ctx context.Context, w http.ResponseWriter, ar fosite.A
 		p.writeAuthorizeError(ctx, w, ar, err)
 		return
 	}
+	req, _ := requestOf(ctx)
+	resp.AddParameter("iss", req.issuer) // RFC 9207
 	w.Header().Set("Cache-Control", "no-store")
 	p.fosite.WriteAuthorizeResponse(ctx, w, ar, resp)
 }
@@ -602,7 +761,7 @@ func (p *Provider) loadFlow(ctx context.Context, id string) (*flow, uint64, erro
 		return nil, 0, ErrChallengeNotFound
 	}
 	var fl flow
-	rev, err := p.store.get(ctx, LifeFlow, "flow", id, &fl)
+	rev, err := p.store.get(ctx, LifeRequest, "flow", id, &fl)
 	if errors.Is(err, fosite.ErrNotFound) || (err == nil && !p.now().Before(fl.Expires)) {
 		return nil, 0, ErrChallengeNotFound
 	}
@@ -613,12 +772,12 @@ func (p *Provider) loadFlow(ctx context.Context, id string) (*flow, uint64, erro
 }
 
 func (p *Provider) createFlow(ctx context.Context, fl *flow) error {
-	return p.store.put(ctx, LifeFlow, "flow", fl.ID, fl)
+	return p.store.put(ctx, LifeRequest, "flow", fl.ID, fl)
 }
 
 // saveFlow writes fl if nobody changed it since rev.
 func (p *Provider) saveFlow(ctx context.Context, fl *flow, rev uint64) error {
-	err := p.store.update(ctx, LifeFlow, "flow", fl.ID, fl, rev)
+	err := p.store.update(ctx, LifeRequest, "flow", fl.ID, fl, rev)
 	if errors.Is(err, ErrGrantConflict) {
 		return ErrChallengeUsed
 	}

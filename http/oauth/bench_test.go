@@ -59,7 +59,7 @@ func BenchmarkServeToken(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	grants := oauth.WithGrants(oauth.NATSGrants(js, "BENCH", 1))
+	grants := oauth.WithGrants(oauth.NATSGrants(js, "BENCH", 1, 0))
 	for _, dir := range []struct {
 		name string
 		dir  oauth.Directory

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -36,8 +37,8 @@ type Life int
 
 // The lives of grant entries.
 const (
-	// LifeFlow keeps authorization flows, codes and their PKCE and
-	// OpenID Connect parts: an hour (a code lives at most 10 minutes).
+	// LifeFlow keeps authorization codes and their PKCE and OpenID
+	// Connect parts: an hour (a code lives at most 10 minutes).
 	LifeFlow Life = iota
 	// LifeToken keeps what names an access token: a day and an hour (an
 	// access token lives at most a day).
@@ -45,17 +46,27 @@ const (
 	// LifeGrant keeps refresh tokens, their families and login
 	// sessions: a year and a day (a refresh token lives at most a year).
 	LifeGrant
+	// LifeRequest keeps authorization requests waiting for the user
+	// (flows), which anyone may make: as long as a flow lives. They are
+	// kept apart from codes and grants, so that however many of them
+	// fill their store, the users who logged in keep their codes and
+	// tokens working.
+	LifeRequest
 )
 
-var lifeTTL = [...]time.Duration{LifeFlow: time.Hour, LifeToken: 25 * time.Hour, LifeGrant: 366 * 24 * time.Hour}
+var lifeTTL = [...]time.Duration{LifeFlow: time.Hour, LifeToken: 25 * time.Hour, LifeGrant: 366 * 24 * time.Hour,
+	LifeRequest: flowLifetime}
 
-var lifeName = [...]string{LifeFlow: "FLOWS", LifeToken: "TOKENS", LifeGrant: "GRANTS"}
+var lifeName = [...]string{LifeFlow: "FLOWS", LifeToken: "TOKENS", LifeGrant: "GRANTS", LifeRequest: "REQUESTS"}
 
 // Errors of a [Grants] store.
 var (
 	ErrGrantExists   = errors.New("oauth: grant key exists")
 	ErrGrantNotFound = errors.New("oauth: grant not found")
 	ErrGrantConflict = errors.New("oauth: grant changed concurrently")
+	// ErrGrantsFull is a store that holds as much as it may: nothing
+	// new fits until entries expire.
+	ErrGrantsFull = errors.New("oauth: the grant store is full")
 )
 
 // WithGrants serves the authorization endpoint, the authorization_code
@@ -71,25 +82,44 @@ func WithGrants(g Grants) Option {
 	}
 }
 
-// maxGrantSize bounds one entry: a flow keeps at most 8 KiB of request
-// and 16 KiB of claims, a code or refresh token its request and session.
-const maxGrantSize = 128 << 10
+// maxGrantSize bounds one entry: a code or refresh token keeps its
+// request and session; maxFlowSize bounds a flow, which keeps at most
+// maxFlowQuery bytes of request and maxClaimsSize of claims;
+// maxSmallEntry bounds an entry of the revocation and assertion
+// buckets: an expiry, or nothing.
+const (
+	maxGrantSize  = 128 << 10
+	maxFlowSize   = 32 << 10
+	maxSmallEntry = 256
+)
 
-// natsGrants keeps grants in three JetStream key-value buckets, one per
-// [Life], named {prefix}_FLOWS, {prefix}_TOKENS and {prefix}_GRANTS. The
-// buckets are opened on first use (NATS may be away when a node starts).
+// DefaultBucketBytes is the most each key-value bucket of this package
+// holds, unless told otherwise: a full bucket refuses what is new (the
+// authorization endpoint answers 503) until its entries expire, and
+// never takes the storage of NATS's other streams, the events' first.
+const DefaultBucketBytes = 256 << 20
+
+// natsGrants keeps grants in four JetStream key-value buckets, one per
+// [Life], named {prefix}_FLOWS, {prefix}_TOKENS, {prefix}_GRANTS and
+// {prefix}_REQUESTS, each of at most maxBytes. The buckets are opened on
+// first use (NATS may be away when a node starts).
 type natsGrants struct {
 	js       jetstream.JetStream
 	prefix   string
 	replicas int
+	maxBytes int64
 
 	mu      sync.Mutex
 	buckets [len(lifeTTL)]jetstream.KeyValue
 }
 
-// NATSGrants keeps grants in buckets named after prefix.
-func NATSGrants(js jetstream.JetStream, prefix string, replicas int) Grants {
-	return &natsGrants{js: js, prefix: prefix, replicas: max(replicas, 1)}
+// NATSGrants keeps grants in buckets named after prefix, each holding at
+// most maxBytes (0 or less: [DefaultBucketBytes]).
+func NATSGrants(js jetstream.JetStream, prefix string, replicas int, maxBytes int64) Grants {
+	if maxBytes <= 0 {
+		maxBytes = DefaultBucketBytes
+	}
+	return &natsGrants{js: js, prefix: prefix, replicas: max(replicas, 1), maxBytes: maxBytes}
 }
 
 func (g *natsGrants) bucket(ctx context.Context, life Life) (jetstream.KeyValue, error) {
@@ -99,8 +129,12 @@ func (g *natsGrants) bucket(ctx context.Context, life Life) (jetstream.KeyValue,
 		return kv, nil
 	}
 	name := g.prefix + "_" + lifeName[life]
+	size := int32(maxGrantSize)
+	if life == LifeRequest {
+		size = maxFlowSize
+	}
 	kv, err := g.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket: name, TTL: lifeTTL[life], History: 1, Replicas: g.replicas, MaxValueSize: maxGrantSize,
+		Bucket: name, TTL: lifeTTL[life], History: 1, Replicas: g.replicas, MaxValueSize: size, MaxBytes: g.maxBytes,
 		Description: "Clavis authorization flows and grants",
 	})
 	if err != nil {
@@ -110,6 +144,19 @@ func (g *natsGrants) bucket(ctx context.Context, life Life) (jetstream.KeyValue,
 	return kv, nil
 }
 
+// full maps the answer of a bucket at its byte limit to ErrGrantsFull.
+func full(err error) error {
+	var api *jetstream.APIError
+	if errors.As(err, &api) && api.ErrorCode == jsErrCodeStoreFailed && strings.Contains(api.Description, "maximum bytes") {
+		return fmt.Errorf("%w: %w", ErrGrantsFull, err)
+	}
+	return err
+}
+
+// jsErrCodeStoreFailed is JetStream's "storing a message failed", the
+// answer to a message over a stream's limits.
+const jsErrCodeStoreFailed jetstream.ErrorCode = 10077
+
 func (g *natsGrants) Create(ctx context.Context, life Life, key string, value []byte) error {
 	kv, err := g.bucket(ctx, life)
 	if err != nil {
@@ -118,7 +165,7 @@ func (g *natsGrants) Create(ctx context.Context, life Life, key string, value []
 	if _, err = kv.Create(ctx, key, value); errors.Is(err, jetstream.ErrKeyExists) {
 		return ErrGrantExists
 	}
-	return err
+	return full(err)
 }
 
 func (g *natsGrants) Get(ctx context.Context, life Life, key string) ([]byte, uint64, error) {
@@ -144,7 +191,7 @@ func (g *natsGrants) Update(ctx context.Context, life Life, key string, value []
 	if _, err = kv.Update(ctx, key, value, rev); errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
 		return ErrGrantConflict
 	}
-	return err
+	return full(err)
 }
 
 func (g *natsGrants) Delete(ctx context.Context, life Life, key string) error {

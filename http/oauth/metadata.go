@@ -33,6 +33,9 @@ type Metadata struct {
 	RevocationEndpointAuthMethods        []string `json:"revocation_endpoint_auth_methods_supported,omitempty"`
 	ScopesSupported                      []string `json:"scopes_supported,omitempty"`
 	AccessTokenSigningAlgValuesSupported []string `json:"access_token_signing_alg_values_supported,omitempty"`
+	// AuthorizationResponseISS says that every authorization response
+	// carries iss (RFC 9207).
+	AuthorizationResponseISS bool `json:"authorization_response_iss_parameter_supported,omitempty"`
 }
 
 // Metadata describes tenant slug, whose scope catalogue is scopes and
@@ -65,6 +68,7 @@ func (p *Provider) Metadata(slug string, scopes, algs []string) Metadata {
 		m.IDTokenSigningAlgValuesSupported = algs
 		m.ClaimsSupported = []string{"iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "sid", "at_hash", "c_hash"}
 		m.PromptValuesSupported = []string{"none", "login", "consent"}
+		m.AuthorizationResponseISS = true
 	}
 	if p.assertions != nil {
 		m.TokenEndpointAuthSigningAlgs = append(slices.Clone(assertionAlgs), secretAssertionAlgs...)

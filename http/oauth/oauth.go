@@ -77,6 +77,9 @@ type Provider struct {
 	revoked Revocations
 	// revocations limits each client's revocation rate.
 	revocations limiters
+	// clientFlows and addressFlows limit the rate at which authorization
+	// requests of a client, and from an address, store flows.
+	clientFlows, addressFlows limiters
 	// keySets fetches and keeps the key sets clients publish at their
 	// jwks_uri.
 	keySets *keySets
@@ -117,6 +120,9 @@ func New(dir Directory, keys *signing.Keyring, publicURL string, log *slog.Logge
 	}
 	p := &Provider{dir: dir, keys: keys, publicURL: strings.TrimRight(publicURL, "/"), log: log, now: time.Now,
 		verified: verifiedTokens{max: maxVerifiedTokens}}
+	p.revocations.limit, p.revocations.burst = revocationsPerSecond, revocationBurst
+	p.clientFlows.limit, p.clientFlows.burst = DefaultFlowLimits.PerClient, DefaultFlowLimits.ClientBurst
+	p.addressFlows.limit, p.addressFlows.burst = DefaultFlowLimits.PerAddress, DefaultFlowLimits.AddressBurst
 	for _, o := range opts {
 		if err := o(p); err != nil {
 			return nil, err

@@ -124,6 +124,7 @@ func (r *RevocationBucket) run(ctx context.Context, loaded chan struct{}) {
 func (r *RevocationBucket) follow(ctx context.Context, loaded func()) error {
 	kv, err := r.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket: r.bucket, TTL: revocationTTL, History: 1, Replicas: r.replicas,
+		MaxBytes: DefaultBucketBytes, MaxValueSize: maxSmallEntry,
 		Description: "Clavis revoked access tokens",
 	})
 	if err != nil {
@@ -283,13 +284,24 @@ const (
 	maxLimiters = 100_000
 )
 
-// limiters are per-key token buckets (golang.org/x/time/rate).
+// limiters are per-key token buckets (golang.org/x/time/rate), each
+// filling at limit per second up to burst.
 type limiters struct {
+	limit rate.Limit
+	burst int
+
 	mu sync.Mutex
 	m  map[string]*rate.Limiter
 }
 
 func (l *limiters) allow(key string) bool {
+	ok, _ := l.take(key)
+	return ok
+}
+
+// take takes a token of key's bucket if it has one; otherwise it takes
+// nothing and says how long until the bucket has one.
+func (l *limiters) take(key string) (bool, time.Duration) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.m == nil || len(l.m) >= maxLimiters {
@@ -297,10 +309,19 @@ func (l *limiters) allow(key string) bool {
 	}
 	lim, ok := l.m[key]
 	if !ok {
-		lim = rate.NewLimiter(revocationsPerSecond, revocationBurst)
+		lim = rate.NewLimiter(l.limit, l.burst)
 		l.m[key] = lim
 	}
-	return lim.Allow()
+	now := time.Now()
+	r := lim.ReserveN(now, 1)
+	if !r.OK() {
+		return false, time.Second
+	}
+	if wait := r.DelayFrom(now); wait > 0 {
+		r.CancelAt(now)
+		return false, wait
+	}
+	return true, 0
 }
 
 // errTooManyRevocations answers a client over its revocation rate.

@@ -1,0 +1,284 @@
+package httpapi_test
+
+// What an anonymous caller of the authorization endpoint may make the
+// node store (each request that reaches the login application is kept
+// as a flow until it expires), and the issuer identification of
+// authorization responses (RFC 9207).
+
+import (
+	"errors"
+	"fmt"
+	"html"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"golang.org/x/oauth2"
+
+	"github.com/clavisiam/clavis/http/oauth"
+)
+
+// storedFlows reads every flow the node keeps, whichever of its grant
+// buckets holds them: the size of each, by key.
+func (h *adminHarness) storedFlows(t *testing.T) map[string]int {
+	t.Helper()
+	flows := map[string]int{}
+	for name := range h.js.KeyValueStoreNames(t.Context()).Name() {
+		if !strings.HasPrefix(name, "TEST_") {
+			continue
+		}
+		kv, err := h.js.KeyValue(t.Context(), name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys, err := kv.ListKeys(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for k := range keys.Keys() {
+			if !strings.Contains(k, ".flow.") {
+				continue
+			}
+			e, err := kv.Get(t.Context(), k)
+			if errors.Is(err, jetstream.ErrKeyNotFound) {
+				continue
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			flows[name+":"+k] = len(e.Value())
+		}
+	}
+	return flows
+}
+
+// authorizeForm is a valid authorization request of client id.
+func authorizeForm(id string) url.Values {
+	return url.Values{"client_id": {id}, "redirect_uri": {webCallback}, "response_type": {"code"}, "scope": {"openid"},
+		"state": {"state-limits"}, "code_challenge": {oauth2.S256ChallengeFromVerifier(oauth2.GenerateVerifier())},
+		"code_challenge_method": {"S256"}}
+}
+
+// An authorization request padded with parameters that are no part of
+// an authorization request, under the bound on the whole request, was
+// stored whole, JSON-escaped: 8 KiB of "&x=" cost over 20 KiB in the
+// flow store. Only the request's own parameters are kept, and one of
+// them over its bound is refused before anything is stored.
+func TestFlowAttackPaddedRequestStoresLittle(t *testing.T) {
+	t.Parallel()
+	h := startAdmin(t)
+	h.createTenant(t, "acme")
+	h.withLoginApp(t, "acme")
+	id := h.createClient(t, "acme", webClient("urn:acme/web"))["client_id"].(string)
+	b := h.browser(t).stopAtLogin()
+
+	form := authorizeForm(id)
+	for i := 0; len(form.Encode()) < 7<<10; i++ {
+		form.Set(fmt.Sprintf("x%d", i), "")
+	}
+	res, _ := b.post(testIssuer+"acme/oauth2/auth", form)
+	if !isRedirectTo(res, testLoginURL) {
+		t.Fatalf("a valid padded request: %d %s", res.StatusCode, res.Header.Get("Location"))
+	}
+	flows := h.storedFlows(t)
+	if len(flows) != 1 {
+		t.Fatalf("flows stored: %v", flows)
+	}
+	for k, n := range flows {
+		if n > 2<<10 {
+			t.Errorf("a %d-byte anonymous request stored %d bytes (%s)", len(form.Encode()), n, k)
+		}
+	}
+
+	// A parameter of the request over its bound: refused, nothing stored.
+	for name, size := range map[string]int{"state": 2049, "nonce": 1025, "login_hint": 513} {
+		form := authorizeForm(id)
+		form.Set(name, strings.Repeat("s", size))
+		res, _ := b.post(testIssuer+"acme/oauth2/auth", form)
+		got := arrived(t, res, webCallback)
+		if got.Get("error") != "invalid_request" || !strings.Contains(got.Get("error_description"), name) {
+			t.Errorf("%s of %d bytes: %v, want invalid_request naming it", name, size, got)
+		}
+	}
+	if after := h.storedFlows(t); len(after) != 1 {
+		t.Errorf("refused requests stored flows: %v", after)
+	}
+
+	// Padded with a parameter of the request, repeated: refused, or
+	// stored within the bound.
+	form = authorizeForm(id)
+	for len(form.Encode()) < 7<<10 {
+		form.Add("state", "")
+	}
+	res, _ = b.post(testIssuer+"acme/oauth2/auth", form)
+	for k, n := range h.storedFlows(t) {
+		if _, old := flows[k]; !old && n > 9<<10 {
+			t.Errorf("a %d-byte request of %d states stored %d bytes (%s, answer %d)", len(form.Encode()), len(form["state"]), n, k, res.StatusCode)
+		}
+	}
+}
+
+// Flows are stored at a bounded rate, per client and per source
+// address: beyond, 429 with Retry-After, and nothing stored.
+func TestFlowAttackFlowRateLimited(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name   string
+		limits oauth.FlowLimits
+		// clients names which client (0 or 1) makes each request; the
+		// last one is refused.
+		clients []int
+	}{
+		{"per client", oauth.FlowLimits{PerClient: 0.001, ClientBurst: 3, PerAddress: 1000, AddressBurst: 1000}, []int{0, 0, 1, 0, 1, 0}},
+		{"per address", oauth.FlowLimits{PerClient: 1000, ClientBurst: 1000, PerAddress: 0.001, AddressBurst: 3}, []int{0, 1, 0, 1}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			h := startAdmin(t, oauth.WithFlowLimits(tt.limits))
+			h.createTenant(t, "acme")
+			h.withLoginApp(t, "acme")
+			ids := []string{
+				h.createClient(t, "acme", webClient("urn:acme/one"))["client_id"].(string),
+				h.createClient(t, "acme", webClient("urn:acme/two"))["client_id"].(string),
+			}
+			b := h.browser(t).stopAtLogin()
+			last := len(tt.clients) - 1
+			for i, c := range tt.clients {
+				res, body := b.get(testIssuer + "acme/oauth2/auth?" + authorizeForm(ids[c]).Encode())
+				if i < last {
+					if !isRedirectTo(res, testLoginURL) {
+						t.Fatalf("request %d (client %d): %d %s %s", i+1, c, res.StatusCode, res.Header.Get("Location"), body)
+					}
+					continue
+				}
+				retry, err := strconv.Atoi(res.Header.Get("Retry-After"))
+				if res.StatusCode != http.StatusTooManyRequests || err != nil || retry < 1 || !strings.Contains(body, "temporarily_unavailable") {
+					t.Errorf("request %d (client %d): %d, Retry-After %q: %s; want 429 temporarily_unavailable with Retry-After",
+						i+1, c, res.StatusCode, res.Header.Get("Retry-After"), body)
+				}
+			}
+			if flows := h.storedFlows(t); len(flows) != last {
+				t.Errorf("%d flows stored, want %d", len(flows), last)
+			}
+		})
+	}
+}
+
+// The flow store has a byte limit. When anonymous requests have filled
+// it, a new request is refused with 503 and Retry-After, while the codes
+// and refresh tokens of users who logged in before go on working.
+func TestFlowAttackFullFlowStoreKeepsGrants(t *testing.T) {
+	t.Parallel()
+	h := startAdminGrants(t, 256<<10, oauth.WithFlowLimits(oauth.FlowLimits{PerClient: 1e6, ClientBurst: 1e6, PerAddress: 1e6, AddressBurst: 1e6}))
+	h.createTenant(t, "acme")
+	cfg := clientConfig("acme", h.createClient(t, "acme", webClient("urn:acme/web")), "openid")
+	b := h.browser(t)
+	tok := h.codeFlow(t, b, cfg, "alice")
+	verifier := oauth2.GenerateVerifier()
+	code := h.codeOnly(t, b, cfg, verifier)
+
+	filled := false
+	for i := 0; i < 1000 && !filled; i++ {
+		attacker := h.browser(t).stopAtLogin() // no cookies: each request is a new browser
+		form := authorizeForm(cfg.ClientID)
+		form.Set("state", strings.Repeat("s", 2048))
+		form.Set("nonce", strings.Repeat("n", 1024))
+		form.Set("login_hint", strings.Repeat("l", 512))
+		form.Set("acr_values", strings.Repeat("a", 512))
+		res, body := attacker.post(testIssuer+"acme/oauth2/auth", form)
+		if res.StatusCode/100 == 3 && strings.Contains(res.Header.Get("Location"), "/dev/login") {
+			continue
+		}
+		filled = true
+		if res.StatusCode != http.StatusServiceUnavailable || res.Header.Get("Retry-After") == "" || !strings.Contains(body, "temporarily_unavailable") {
+			t.Fatalf("request %d on a full store: %d %s %s; want 503 temporarily_unavailable with Retry-After",
+				i+1, res.StatusCode, res.Header.Get("Location"), body)
+		}
+	}
+	if !filled {
+		t.Fatal("1000 requests of 5 KiB never filled a flow store of 256 KiB")
+	}
+
+	// The code and the refresh token of earlier logins still work.
+	if _, err := cfg.Exchange(h.oauthContext(t), code, oauth2.VerifierOption(verifier)); err != nil {
+		t.Errorf("exchange a code on a full flow store: %v", err)
+	}
+	r := h.tokenCall(t, "acme", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok.RefreshToken}}, cfg.ClientID, cfg.ClientSecret)
+	if r.status != 200 {
+		t.Errorf("refresh on a full flow store: %d %s", r.status, r.body)
+	}
+}
+
+// Every authorization response names its issuer (RFC 9207), codes and
+// tokens as errors, in the query, the fragment and a form post, and
+// discovery says so.
+func TestAuthorizationResponsesCarryIss(t *testing.T) {
+	t.Parallel()
+	h := startAdmin(t)
+	h.createTenant(t, "acme")
+	iss := testIssuer + "acme"
+	for _, doc := range []string{"/t/acme/.well-known/openid-configuration", "/t/acme/.well-known/oauth-authorization-server",
+		"/.well-known/oauth-authorization-server/t/acme"} {
+		if m := h.call(t, "GET", doc, nil, noAuth).want(t, 200).object(t); m["authorization_response_iss_parameter_supported"] != true {
+			t.Errorf("%s: authorization_response_iss_parameter_supported = %v", doc, m["authorization_response_iss_parameter_supported"])
+		}
+	}
+	body := webClient("urn:acme/hybrid")
+	body["grant_types"] = []string{"authorization_code", "implicit"}
+	body["response_types"] = []string{"code", "code id_token"}
+	id := h.createClient(t, "acme", body)["client_id"].(string)
+
+	// run makes a request (with login when login is set) and returns
+	// what the client got: the redirect's query or fragment, or the
+	// fields of the page that posts to it.
+	run := func(t *testing.T, q url.Values, login bool) url.Values {
+		t.Helper()
+		b := h.browser(t).stopAtLogin()
+		res, page := b.get(testIssuer + "acme/oauth2/auth?" + q.Encode())
+		if login {
+			lc := challengeOf(t, res, "login")
+			res, page = b.post(testIssuer+"acme/dev/login", url.Values{"login_challenge": {lc}, "subject": {"erin"}, "action": {"accept"}})
+		}
+		if q.Get("response_mode") != "form_post" {
+			return arrived(t, res, webCallback)
+		}
+		if res.StatusCode != 200 || !strings.Contains(page, `action="`+webCallback) {
+			t.Fatalf("form_post: %d %.300s", res.StatusCode, page)
+		}
+		got := url.Values{}
+		for _, m := range regexpInput.FindAllStringSubmatch(page, -1) {
+			got.Add(html.UnescapeString(m[1]), html.UnescapeString(m[2]))
+		}
+		return got
+	}
+	for _, tt := range []struct {
+		name  string
+		edit  func(url.Values)
+		login bool
+		want  string // the parameter that must come with iss
+	}{
+		{"code in the query", func(url.Values) {}, true, "code"},
+		{"code and ID token in the fragment", func(q url.Values) { q.Set("response_type", "code id_token") }, true, "id_token"},
+		{"code in a form post", func(q url.Values) { q.Set("response_mode", "form_post") }, true, "code"},
+		{"error in the query", func(q url.Values) { q.Set("scope", "openid admin") }, false, "error"},
+		{"error in the fragment", func(q url.Values) { q.Set("response_type", "code id_token"); q.Set("prompt", "none") }, false, "error"},
+		{"error in a form post", func(q url.Values) { q.Set("response_mode", "form_post"); q.Set("prompt", "none") }, false, "error"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			q := authorizeForm(id)
+			q.Set("nonce", "nonce-iss")
+			tt.edit(q)
+			got := run(t, q, tt.login)
+			if got.Get(tt.want) == "" || got.Get("state") != "state-limits" || got.Get("iss") != iss || len(got["iss"]) != 1 {
+				t.Errorf("the client got %v; want %s, state and iss=%s", got, tt.want, iss)
+			}
+		})
+	}
+}
+
+// regexpInput reads the fields of fosite's form_post page.
+var regexpInput = regexp.MustCompile(`<input type="hidden" name="([^"]*)" value="([^"]*)"/>`)
