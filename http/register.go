@@ -99,8 +99,10 @@ func (s *Server) registrationClient(c *fiber.Ctx) (string, projections.ClientVie
 		v, err = s.admin.Clients.Get(c.UserContext(), slug, id)
 		switch {
 		case err == nil && v.Active:
-			// The client manages its own registration: its events say so.
-			c.Locals(principalKey{}, Principal{Actor: "client:" + id, Tenant: slug})
+			// The client manages its own registration: its events say so,
+			// and it holds no platform authority but its own.
+			own := append(slices.Clone(v.Settings.DefaultScopes), v.Settings.OptionalScopes...)
+			c.Locals(principalKey{}, Principal{Actor: "client:" + id, Tenant: slug, Scopes: own})
 			return slug, v, nil
 		case err != nil && !errors.Is(err, domain.ErrNotFound) && !errors.Is(err, domain.ErrDeleted):
 			return "", v, err

@@ -119,7 +119,7 @@ func register(ctx context.Context, store eventstore.Store, cfg config, req Reque
 	if after != nil {
 		steps = append(steps, func(a *client.Client) ([]domain.Event, error) { return after(a, now) })
 	}
-	agg, res, err := execClient(ctx, store, cfg, meta, ClientStream(tenant, id), steps...)
+	agg, res, err := execClient(ctx, store, cfg, meta, req.Authority, ClientStream(tenant, id), steps...)
 	if err != nil {
 		return ClientResult{}, err
 	}
@@ -288,7 +288,7 @@ func (c *Clients) Clone(ctx context.Context, req Request, tenant, id, name, code
 		secret = &sec
 		initial = &client.Secret{ID: sec.ID, Hash: stored}
 	}
-	agg, res, err := execClient(ctx, c.store, c.cfg, meta, ClientStream(tenant, newID), func(a *client.Client) ([]domain.Event, error) {
+	agg, res, err := execClient(ctx, c.store, c.cfg, meta, req.Authority, ClientStream(tenant, newID), func(a *client.Client) ([]domain.Event, error) {
 		if a.Version() != 0 {
 			return nil, fmt.Errorf("client id %q is taken: %w", newID, domain.ErrAlreadyExists)
 		}
@@ -344,7 +344,7 @@ func (c *Clients) command(ctx context.Context, req Request, action, tenant, id s
 		return ClientResult{}, err
 	}
 	var secret *Secret
-	agg, res, err := execClient(ctx, c.store, c.cfg, meta, ClientStream(tenant, id), func(a *client.Client) ([]domain.Event, error) {
+	agg, res, err := execClient(ctx, c.store, c.cfg, meta, req.Authority, ClientStream(tenant, id), func(a *client.Client) ([]domain.Event, error) {
 		events, s, err := decide(a, cat, now)
 		secret = s
 		return events, err
@@ -363,7 +363,11 @@ func (c *Clients) command(ctx context.Context, req Request, action, tenant, id s
 // The steps decide in turn, each seeing the aggregate with the events of
 // the steps before it applied, and all their events are appended in one
 // append. It returns the aggregate as the appended events left it.
-func execClient(ctx context.Context, store eventstore.Store, cfg config, meta eventstore.Metadata, stream eventstore.StreamID, steps ...step) (*client.Client, aggregate.Result, error) {
+//
+// The client must be within auth before the command and after it: a
+// command on a client with a platform scope the caller does not hold, or
+// one that would give it one, fails with an *[AuthorityError].
+func execClient(ctx context.Context, store eventstore.Store, cfg config, meta eventstore.Metadata, auth Authority, stream eventstore.StreamID, steps ...step) (*client.Client, aggregate.Result, error) {
 	var agg *client.Client
 	res, err := aggregate.Execute(ctx, store, aggregate.Command[*client.Client]{
 		Stream: stream,
@@ -371,6 +375,9 @@ func execClient(ctx context.Context, store eventstore.Store, cfg config, meta ev
 		Replay: client.Replay,
 		Decide: func(a *client.Client) ([]domain.Event, error) {
 			agg = a
+			if err := auth.allowsClient(a.Settings()); err != nil {
+				return nil, err
+			}
 			var all []domain.Event
 			for _, s := range steps {
 				events, err := s(a)
@@ -383,6 +390,9 @@ func execClient(ctx context.Context, store eventstore.Store, cfg config, meta ev
 					}
 				}
 				all = append(all, events...)
+			}
+			if err := auth.allowsClient(a.Settings()); err != nil {
+				return nil, err
 			}
 			return all, nil
 		},

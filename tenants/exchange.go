@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"reflect"
 	"slices"
@@ -163,7 +164,7 @@ func (c *Clients) Import(ctx context.Context, req Request, tenant string, data [
 		n := ic.settings.Normalize()
 		cat = cat.With(scope.Resource{Code: n.Code, Scopes: n.APIScopes})
 	}
-	plan, err := c.planImport(ix, cat, in)
+	plan, err := c.planImport(ix, cat, req.Authority, in)
 	if err != nil {
 		return ImportReport{}, fmt.Errorf("import clients: %w", err)
 	}
@@ -189,7 +190,10 @@ func (c *Clients) Import(ctx context.Context, req Request, tenant string, data [
 
 // planImport decides, without writing, what to do with every client, and
 // collects every problem of every client in one validation error.
-func (c *Clients) planImport(ix *tenantIndex, cat scope.Catalogue, in []importClient) ([]planned, error) {
+//
+// A client whose settings, or whose match in the tenant, have a platform
+// scope beyond auth fails the import with an *[AuthorityError].
+func (c *Clients) planImport(ix *tenantIndex, cat scope.Catalogue, auth Authority, in []importClient) ([]planned, error) {
 	now := c.cfg.now()
 	placeholder := &client.Secret{ID: "sec_placeholder", Hash: SecretHashPrefix + "placeholder"}
 	var problems domain.Problems
@@ -204,6 +208,16 @@ func (c *Clients) planImport(ix *tenantIndex, cat scope.Catalogue, in []importCl
 		}
 		seen[code] = i
 		p.existing = ix.byCode(code)
+		check := []client.Settings{ic.settings}
+		if p.existing != nil {
+			check = append(check, p.existing.Settings())
+		}
+		for _, s := range check {
+			var ae *AuthorityError
+			if err := auth.allowsClient(s); errors.As(err, &ae) {
+				return nil, &AuthorityError{Field: prefix + "." + ae.Field, Scope: ae.Scope}
+			}
+		}
 		if p.existing == nil {
 			var initial *client.Secret
 			if wantsSecret(ic.settings) {

@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	httpapi "github.com/clavisiam/clavis/http"
 )
 
 // Tests of what the tenant admin API and the registration endpoints let a
@@ -206,4 +208,71 @@ func strs(v any) []string {
 		out = append(out, str)
 	}
 	return out
+}
+
+// TestTokensCannotRaiseTheirPlatformAuthority: a token with
+// clavis:clients:write cannot give a client a platform scope it does
+// not hold (clavis:admin), by any route that writes a client's scopes,
+// nor take over a client that has one; every refusal is a 403 that
+// changes nothing. clavis:admin may do both.
+func TestTokensCannotRaiseTheirPlatformAuthority(t *testing.T) {
+	t.Parallel()
+	for _, backend := range backends {
+		t.Run(backend, func(t *testing.T) {
+			t.Parallel()
+			n := startNode(t, testConfig(t, backend))
+			api := apiCaller{t: t, url: n.url}
+			adminID, admin := api.tenant(n.app.rootToken, "acme")
+			w := api.call(http.MethodPost, "/t/acme/admin/clients", admin, map[string]any{"type": "m2m", "client_name": "Writer",
+				"code": "urn:acme/writer", "grant_types": []string{"client_credentials"}, "default_scopes": []string{"clavis:clients:write"}}, http.StatusCreated)
+			writerID := w["client_id"].(string)
+			writer := api.token("acme", writerID, w["client_secret"].(string))
+			adminScoped := func(code string, field string, scopes ...string) map[string]any {
+				return map[string]any{"type": "m2m", "client_name": "Escalation", "code": code,
+					"grant_types": []string{"client_credentials"}, field: scopes}
+			}
+			pkg := func(settings map[string]any) map[string]any {
+				return map[string]any{"format": "clavis.clients/v1", "tenant": "other", "clients": []any{
+					map[string]any{"client_id": "x", "settings": map[string]any{"type": "m2m", "client_name": "Harmless", "code": "urn:acme/harmless",
+						"grant_types": []string{"client_credentials"}}},
+					map[string]any{"client_id": "y", "settings": settings},
+				}}
+			}
+			list := func() string {
+				return string(must(json.Marshal(api.call(http.MethodGet, "/t/acme/admin/clients?limit=100", admin, nil, http.StatusOK))))
+			}
+			before := list()
+			for name, c := range map[string]struct {
+				method, path string
+				body         any
+			}{
+				"patching its own default scopes":     {http.MethodPatch, "/t/acme/admin/clients/" + writerID, map[string]any{"default_scopes": []string{"clavis:clients:write", "clavis:admin"}}},
+				"patching its own optional scopes":    {http.MethodPatch, "/t/acme/admin/clients/" + writerID, map[string]any{"optional_scopes": []string{"clavis:admin"}}},
+				"patching with a padded scope":        {http.MethodPatch, "/t/acme/admin/clients/" + writerID, map[string]any{"optional_scopes": []string{" clavis:admin "}}},
+				"creating an admin client":            {http.MethodPost, "/t/acme/admin/clients", adminScoped("urn:acme/evil", "default_scopes", "clavis:admin")},
+				"creating one with an optional admin": {http.MethodPost, "/t/acme/admin/clients", adminScoped("urn:acme/evil", "optional_scopes", "clavis:admin")},
+				"cloning the admin client":            {http.MethodPost, "/t/acme/admin/clients/" + adminID + "/clone", map[string]any{"client_name": "Mine", "code": "urn:acme/mine"}},
+				"rotating the admin client's secret":  {http.MethodPost, "/t/acme/admin/clients/" + adminID + "/secrets/rotate", map[string]any{}},
+				"adding a secret to the admin client": {http.MethodPost, "/t/acme/admin/clients/" + adminID + "/secrets", map[string]any{}},
+				"renaming the admin client":           {http.MethodPatch, "/t/acme/admin/clients/" + adminID, map[string]any{"client_name": "Mine"}},
+				"importing an admin client":           {http.MethodPost, "/t/acme/admin/import", pkg(adminScoped("urn:acme/evil", "default_scopes", "clavis:admin"))},
+				"importing over the writer":           {http.MethodPost, "/t/acme/admin/import", pkg(adminScoped("urn:acme/writer", "default_scopes", "clavis:admin"))},
+				"a dry run importing an admin client": {http.MethodPost, "/t/acme/admin/import?dry_run=true", pkg(adminScoped("urn:acme/evil", "default_scopes", "clavis:admin"))},
+			} {
+				status, data := api.send(c.method, c.path, writer, c.body)
+				var p struct{ Type, Detail string }
+				if status != http.StatusForbidden || json.Unmarshal(data, &p) != nil || p.Type != httpapi.ProblemForbidden || !strings.Contains(p.Detail, "clavis:admin") {
+					t.Errorf("%s with clavis:clients:write = %d %s, want 403 naming clavis:admin", name, status, data)
+				}
+			}
+			if after := list(); after != before {
+				t.Errorf("refused escalations changed the clients:\nbefore %s\nafter  %s", before, after)
+			}
+
+			// What the token holds, it may give; clavis:admin gives anything.
+			api.call(http.MethodPost, "/t/acme/admin/clients", writer, adminScoped("urn:acme/reader", "default_scopes", "clavis:clients:read"), http.StatusCreated)
+			api.call(http.MethodPost, "/t/acme/admin/clients", admin, adminScoped("urn:acme/second-admin", "default_scopes", "clavis:admin"), http.StatusCreated)
+			api.call(http.MethodPatch, "/t/acme/admin/clients/"+writerID, admin, map[string]any{"optional_scopes": []string{"clavis:admin"}}, http.StatusOK)
+		})
+	}
 }
