@@ -276,3 +276,68 @@ func TestTokensCannotRaiseTheirPlatformAuthority(t *testing.T) {
 		})
 	}
 }
+
+// TestImportLeavesThePlatformAdminClientAlone: a package exported from
+// one tenant and imported into another neither renames nor rewrites the
+// target's platform-managed admin client; its token keeps working. The
+// export leaves the admin client out, and a package that holds a client
+// with its code (an older export, a hand-made one) has it skipped, which
+// the dry run says.
+func TestImportLeavesThePlatformAdminClientAlone(t *testing.T) {
+	t.Parallel()
+	for _, backend := range backends {
+		t.Run(backend, func(t *testing.T) {
+			t.Parallel()
+			n := startNode(t, testConfig(t, backend))
+			api := apiCaller{t: t, url: n.url}
+			_, acme := api.tenant(n.app.rootToken, "acme")
+			betaAdminID, beta := api.tenant(n.app.rootToken, "beta")
+			api.call(http.MethodPost, "/t/acme/admin/clients", acme, map[string]any{"type": "m2m", "client_name": "Jobs",
+				"code": "urn:acme/jobs", "grant_types": []string{"client_credentials"}}, http.StatusCreated)
+			betaAdmin := api.call(http.MethodGet, "/t/beta/admin/clients/"+betaAdminID, beta, nil, http.StatusOK)
+
+			exported := api.call(http.MethodGet, "/t/acme/admin/export", acme, nil, http.StatusOK)
+			for _, c := range exported["clients"].([]any) {
+				if code := c.(map[string]any)["settings"].(map[string]any)["code"]; code == "urn:clavis/admin" {
+					t.Errorf("the export holds the platform admin client: %v", c)
+				}
+			}
+			imported := api.call(http.MethodPost, "/t/beta/admin/import", beta, exported, http.StatusOK)
+			if got := importActions(imported); got["urn:acme/jobs"] != "create" {
+				t.Errorf("import = %v", imported)
+			}
+
+			// A package with a client of the admin client's code.
+			forged := map[string]any{"format": "clavis.clients/v1", "tenant": "acme", "clients": []any{
+				map[string]any{"client_id": "old-admin", "settings": map[string]any{"type": "m2m", "client_name": "ACME admin",
+					"code": "urn:clavis/admin", "grant_types": []string{"client_credentials"}, "default_scopes": []string{"clavis:admin"},
+					"access_token_lifetime": 60}, "active": false},
+			}}
+			dry := api.call(http.MethodPost, "/t/beta/admin/import?dry_run=true", beta, forged, http.StatusOK)
+			if got := importActions(dry); got["urn:clavis/admin"] != "skipped" {
+				t.Errorf("dry run = %v, want the admin client skipped", dry)
+			}
+			rep := api.call(http.MethodPost, "/t/beta/admin/import", beta, forged, http.StatusOK)
+			if got := importActions(rep); got["urn:clavis/admin"] != "skipped" {
+				t.Errorf("import = %v, want the admin client skipped", rep)
+			}
+
+			after := api.call(http.MethodGet, "/t/beta/admin/clients/"+betaAdminID, beta, nil, http.StatusOK)
+			if a, b := must(json.Marshal(after)), must(json.Marshal(betaAdmin)); string(a) != string(b) {
+				t.Errorf("the imports changed beta's admin client:\nbefore %s\nafter  %s", b, a)
+			}
+			api.call(http.MethodGet, "/t/beta/admin/clients", beta, nil, http.StatusOK)
+		})
+	}
+}
+
+// importActions maps an import report's codes to their actions.
+func importActions(report map[string]any) map[string]string {
+	out := map[string]string{}
+	for _, c := range report["clients"].([]any) {
+		m := c.(map[string]any)
+		code, _ := m["code"].(string)
+		out[code], _ = m["action"].(string)
+	}
+	return out
+}
