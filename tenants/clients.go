@@ -9,6 +9,7 @@ import (
 	"github.com/clavisiam/clavis/domain"
 	"github.com/clavisiam/clavis/domain/client"
 	"github.com/clavisiam/clavis/domain/scope"
+	"github.com/clavisiam/clavis/domain/tenant"
 	"github.com/clavisiam/clavis/eventstore"
 	"github.com/clavisiam/clavis/eventstore/aggregate"
 	"github.com/clavisiam/clavis/projections"
@@ -364,6 +365,11 @@ func (c *Clients) command(ctx context.Context, req Request, action, tenant, id s
 // the steps before it applied, and all their events are appended in one
 // append. It returns the aggregate as the appended events left it.
 //
+// The append checks that the tenant is not suspended
+// (tenant.ClaimKindSuspended), in its own transaction: a command racing
+// a suspension either commits before it or fails with
+// [domain.ErrTenantSuspended].
+//
 // The client must be within auth before the command and after it: a
 // command on a client with a platform scope the caller does not hold, or
 // one that would give it one, fails with an *[AuthorityError].
@@ -396,9 +402,14 @@ func execClient(ctx context.Context, store eventstore.Store, cfg config, meta ev
 			}
 			return all, nil
 		},
-		Meta:  meta,
-		NewID: cfg.eventID,
+		Meta:       meta,
+		NewID:      cfg.eventID,
+		Conditions: []eventstore.Claim{{Kind: tenant.ClaimKindSuspended, Value: tenant.ClaimSuspended, Check: true}},
 	})
+	var taken *eventstore.ClaimError
+	if errors.As(err, &taken) && taken.Kind == tenant.ClaimKindSuspended {
+		return nil, aggregate.Result{}, fmt.Errorf("tenant %q: %w", stream.Tenant, domain.ErrTenantSuspended)
+	}
 	return agg, res, err
 }
 

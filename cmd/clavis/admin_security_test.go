@@ -3,13 +3,16 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
+	"github.com/clavisiam/clavis/eventstore"
 	httpapi "github.com/clavisiam/clavis/http"
 )
 
@@ -340,4 +343,70 @@ func importActions(report map[string]any) map[string]string {
 		out[code], _ = m["action"].(string)
 	}
 	return out
+}
+
+// TestClientCreateNeverLandsAfterSuspension races, many times, a client
+// create with a suspension of its tenant: in the store's order, no client
+// event ever follows the suspension (until the tenant is resumed). A
+// create either commits first or is refused as the tenant being
+// suspended.
+func TestClientCreateNeverLandsAfterSuspension(t *testing.T) {
+	t.Parallel()
+	for _, backend := range backends {
+		t.Run(backend, func(t *testing.T) {
+			t.Parallel()
+			n := startNode(t, testConfig(t, backend))
+			api := apiCaller{t: t, url: n.url}
+			root := n.app.rootToken
+			api.tenant(root, "acme")
+			const rounds = 40
+			created, refused := 0, 0
+			for i := range rounds {
+				if i > 0 {
+					api.call(http.MethodPost, "/admin/tenants/acme/resume", root, map[string]any{}, http.StatusOK)
+				}
+				var wg sync.WaitGroup
+				var createStatus int
+				var createBody []byte
+				wg.Go(func() {
+					createStatus, createBody = api.send(http.MethodPost, "/t/acme/admin/clients", root, map[string]any{"type": "m2m",
+						"client_name": "Racer", "code": fmt.Sprintf("urn:acme/racer-%d", i), "grant_types": []string{"client_credentials"}})
+				})
+				api.call(http.MethodPost, "/admin/tenants/acme/suspend", root, map[string]any{"reason": "race"}, http.StatusOK)
+				wg.Wait()
+				var p struct{ Type string }
+				switch {
+				case createStatus == http.StatusCreated:
+					created++
+				case createStatus == http.StatusForbidden && json.Unmarshal(createBody, &p) == nil && p.Type == httpapi.ProblemTenantSuspended:
+					refused++
+				default:
+					t.Fatalf("round %d: create = %d %s, want 201 or 403 tenant-suspended", i, createStatus, createBody)
+				}
+			}
+			t.Logf("%d creates committed first, %d were refused", created, refused)
+
+			suspended := false
+			for after := (eventstore.Position{}); ; {
+				events, err := n.app.store.ReadTenant(t.Context(), "acme", after, eventstore.MaxRead)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(events) == 0 {
+					break
+				}
+				for _, e := range events {
+					switch {
+					case e.Type == "tenant.suspended":
+						suspended = true
+					case e.Type == "tenant.resumed":
+						suspended = false
+					case e.Stream.Type == "client" && suspended:
+						t.Errorf("%s of %s at %v follows the suspension", e.Type, e.Stream.ID, e.Position)
+					}
+				}
+				after = events[len(events)-1].Position
+			}
+		})
+	}
 }
