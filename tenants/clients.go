@@ -32,8 +32,11 @@ type Catalogues interface {
 // id that does not exist in the tenant, including one that exists in
 // another tenant, fails with [domain.ErrNotFound]; a deleted client with
 // [domain.ErrDeleted]. Bad input fails with a *[domain.ValidationError]
-// and other rule violations with a *[domain.Error]. Whatever fails,
-// nothing is appended.
+// and other rule violations with a *[domain.Error]; a command on a client
+// with, or giving it, a platform scope beyond the [Request]'s [Authority]
+// fails with an *[AuthorityError]. The append itself checks that the
+// tenant is not suspended, so no command commits after a suspension.
+// Whatever fails, nothing is appended.
 //
 // Clients is safe for concurrent use.
 type Clients struct {
