@@ -135,11 +135,20 @@ func ParsePosition(s string) (Position, error) {
 // to the stream that made it and only that stream can release it; a value
 // that is held, even by the claiming stream, is taken. An append's claims
 // apply in the order given, so "release A, claim B" moves a claim.
+//
+// A Check claim takes nothing: it makes the append conditional on no
+// stream holding the value (a suspended tenant's marker, say), failing
+// it with a *[ClaimError] otherwise. A check and an append that claims or
+// releases the same value never overlap: they behave as if one committed
+// entirely before the other began, and when both commit the first one's
+// events come first in the global order. Checks of one value do not wait
+// for each other.
 type Claim struct {
 	Kind    string
 	Value   string
 	Global  bool
 	Release bool
+	Check   bool
 }
 
 // Store is an append-only, multi-tenant event store.
@@ -275,6 +284,9 @@ func PrepareAppend(stream StreamID, expected int64, events []Event, claims []Cla
 	for _, c := range claims {
 		if c.Kind == "" || c.Value == "" {
 			return fmt.Errorf("%w: claim needs a kind and a value", ErrInvalid)
+		}
+		if c.Check && c.Release {
+			return fmt.Errorf("%w: a claim cannot both check and release a value", ErrInvalid)
 		}
 		if !text(c.Kind, c.Value) {
 			return fmt.Errorf("%w: claim is not valid UTF-8 or holds a NUL byte", ErrInvalid)

@@ -174,7 +174,7 @@ var traceParent = regexp.MustCompile(`^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-
 // valid W3C traceparent the caller sent.
 func request(c *fiber.Ctx) tenants.Request {
 	id := requestID(c)
-	r := tenants.Request{Actor: principal(c).Actor, CorrelationID: id, CausationID: id}
+	r := tenants.Request{Actor: principal(c).Actor, Authority: principal(c).authority(), CorrelationID: id, CausationID: id}
 	if tp := traced.TraceParent(c.UserContext()); tp != "" {
 		r.TraceParent = tp
 	} else if tp := strings.ToLower(strings.TrimSpace(c.Get("traceparent"))); traceParent.MatchString(tp) {

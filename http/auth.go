@@ -7,13 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"slices"
 	"strings"
 
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/clavisiam/clavis/domain/scope"
 	"github.com/clavisiam/clavis/http/oauth"
+	"github.com/clavisiam/clavis/tenants"
 )
 
 // ErrUnauthenticated is what an [Authenticator] returns for a token it does
@@ -141,13 +141,24 @@ const (
 func allows(need access, scopes []string) bool {
 	switch need {
 	case tenantRead:
-		return slices.Contains(scopes, scope.Admin) || slices.Contains(scopes, scope.ClientsRead) || slices.Contains(scopes, scope.ClientsWrite)
+		return scope.Holds(scopes, scope.ClientsRead)
 	case tenantWrite:
-		return slices.Contains(scopes, scope.Admin) || slices.Contains(scopes, scope.ClientsWrite)
+		return scope.Holds(scopes, scope.ClientsWrite)
 	case tenantLogin:
-		return slices.Contains(scopes, scope.Login) || allows(tenantWrite, scopes)
+		return scope.Holds(scopes, scope.Login)
 	}
 	return false
+}
+
+// authority is the platform authority p brings to the commands it
+// issues: all of it for the platform operator, its scopes' for a tenant
+// credential (a client managing its own registration holds its own
+// platform scopes).
+func (p Principal) authority() tenants.Authority {
+	if p.Platform {
+		return tenants.Authority{}
+	}
+	return tenants.TokenAuthority(p.Scopes)
 }
 
 // authenticate is the middleware of the admin routes. It answers 401,

@@ -199,7 +199,7 @@ func TestClientLifecycle(t *testing.T) {
 		}
 		return out
 	}
-	wantActions := map[string]string{tenants.AdminClientCode: "update", "urn:acme/web": "create", "urn:acme/web-copy": "create", "urn:acme/spa": "create"}
+	wantActions := map[string]string{"urn:acme/web": "create", "urn:acme/web-copy": "create", "urn:acme/spa": "create"}
 	if got := actions(dry); fmt.Sprint(got) != fmt.Sprint(wantActions) || dry["dry_run"] != true {
 		t.Errorf("dry run = %v", dry)
 	}

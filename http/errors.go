@@ -34,6 +34,7 @@ func adminProblem(err error) *Problem {
 		claim      *eventstore.ClaimError
 		incomplete *tenants.IncompleteTenantError
 		importErr  *tenants.ImportError
+		authority  *tenants.AuthorityError
 	)
 	switch {
 	case errors.As(err, &importErr):
@@ -79,6 +80,9 @@ func adminProblem(err error) *Problem {
 	case errors.Is(err, eventstore.ErrConflict):
 		return &Problem{Type: ProblemConflict, Title: "Conflict", Status: http.StatusConflict,
 			Detail: "The resource changed since the version given, or concurrently; read it again and retry."}
+	case errors.As(err, &authority):
+		return &Problem{Type: ProblemForbidden, Title: "Forbidden", Status: http.StatusForbidden, Field: authority.Field,
+			Detail: fmt.Sprintf("%s is a platform scope this token does not hold: a token can neither give a client more platform authority than its own nor manage a client that has more.", authority.Scope)}
 	case errors.Is(err, domain.ErrTenantSuspended):
 		return &Problem{Type: ProblemTenantSuspended, Title: "Tenant suspended", Status: http.StatusForbidden,
 			Detail: "The tenant is suspended: its clients cannot be changed until it is resumed."}

@@ -84,8 +84,9 @@ func (s *Server) register(c *fiber.Ctx) error {
 
 // registrationClient checks the registration access token of a
 // management request and returns the tenant and the client. A wrong or
-// missing token, or a client that is gone, are the same 401 (RFC 7592
-// §2); then it has answered, and returns an empty slug.
+// missing token, a client that is gone and a deactivated client (whose
+// administrators took its say over itself away) are the same 401
+// (RFC 7592 §2); then it has answered, and returns an empty slug.
 func (s *Server) registrationClient(c *fiber.Ctx) (string, projections.ClientView, error) {
 	slug, err := tenantParam(c, "tenant")
 	if err != nil {
@@ -95,12 +96,15 @@ func (s *Server) registrationClient(c *fiber.Ctx) (string, projections.ClientVie
 	token, ok := bearer(c.Get(fiber.HeaderAuthorization))
 	var v projections.ClientView
 	if ok && s.oauth.VerifyRegistrationToken(slug, id, token) == nil {
-		if v, err = s.admin.Clients.Get(c.UserContext(), slug, id); err == nil {
-			// The client manages its own registration: its events say so.
-			c.Locals(principalKey{}, Principal{Actor: "client:" + id, Tenant: slug})
+		v, err = s.admin.Clients.Get(c.UserContext(), slug, id)
+		switch {
+		case err == nil && v.Active:
+			// The client manages its own registration: its events say so,
+			// and it holds no platform authority but its own.
+			own := append(slices.Clone(v.Settings.DefaultScopes), v.Settings.OptionalScopes...)
+			c.Locals(principalKey{}, Principal{Actor: "client:" + id, Tenant: slug, Scopes: own})
 			return slug, v, nil
-		}
-		if !errors.Is(err, domain.ErrNotFound) && !errors.Is(err, domain.ErrDeleted) {
+		case err != nil && !errors.Is(err, domain.ErrNotFound) && !errors.Is(err, domain.ErrDeleted):
 			return "", v, err
 		}
 	}
@@ -117,8 +121,11 @@ func (s *Server) registration(c *fiber.Ctx) error {
 	return s.registered(c, http.StatusOK, slug, v, nil, "")
 }
 
-// reregister is RFC 7592 §2.2: the body replaces the client's metadata
-// (what it leaves out takes its default).
+// reregister is RFC 7592 §2.2: the body replaces the client's
+// registration metadata (those of registrationMetadata; what it leaves
+// out takes its default). Everything else (consent, lifetimes, claims,
+// API scopes, the pairwise salt, ...) is its administrators' and stays
+// as it is.
 func (s *Server) reregister(c *fiber.Ctx) error {
 	slug, v, err := s.registrationClient(c)
 	if err != nil || slug == "" {
@@ -151,7 +158,25 @@ func (s *Server) reregister(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	patch, _, err := decodeClientPatch(full)
+	var all map[string]json.RawMessage
+	if err := json.Unmarshal(full, &all); err != nil {
+		return err
+	}
+	registration := make(map[string]json.RawMessage, len(registrationMetadata))
+	for _, k := range registrationMetadata {
+		if k == "scope" {
+			k = "default_scopes"
+		}
+		registration[k] = all[k]
+		if registration[k] == nil {
+			registration[k] = json.RawMessage("null") // left out: back to its default
+		}
+	}
+	only, err := json.Marshal(registration)
+	if err != nil {
+		return err
+	}
+	patch, _, err := decodeClientPatch(only)
 	if err != nil {
 		return metadataError(c, err)
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/clavisiam/clavis/domain"
 	"github.com/clavisiam/clavis/domain/client"
 	"github.com/clavisiam/clavis/domain/scope"
+	"github.com/clavisiam/clavis/domain/tenant"
 	"github.com/clavisiam/clavis/eventstore"
 	"github.com/clavisiam/clavis/eventstore/aggregate"
 	"github.com/clavisiam/clavis/projections"
@@ -31,8 +32,11 @@ type Catalogues interface {
 // id that does not exist in the tenant, including one that exists in
 // another tenant, fails with [domain.ErrNotFound]; a deleted client with
 // [domain.ErrDeleted]. Bad input fails with a *[domain.ValidationError]
-// and other rule violations with a *[domain.Error]. Whatever fails,
-// nothing is appended.
+// and other rule violations with a *[domain.Error]; a command on a client
+// with, or giving it, a platform scope beyond the [Request]'s [Authority]
+// fails with an *[AuthorityError]. The append itself checks that the
+// tenant is not suspended, so no command commits after a suspension.
+// Whatever fails, nothing is appended.
 //
 // Clients is safe for concurrent use.
 type Clients struct {
@@ -120,7 +124,7 @@ func register(ctx context.Context, store eventstore.Store, cfg config, req Reque
 	if after != nil {
 		steps = append(steps, func(a *client.Client) ([]domain.Event, error) { return after(a, now) })
 	}
-	agg, res, err := execClient(ctx, store, cfg, meta, ClientStream(tenant, id), steps...)
+	agg, res, err := execClient(ctx, store, cfg, meta, req.Authority, ClientStream(tenant, id), steps...)
 	if err != nil {
 		return ClientResult{}, err
 	}
@@ -316,7 +320,7 @@ func (c *Clients) Clone(ctx context.Context, req Request, tenant, id, name, code
 		secret = &sec
 		initial = &client.Secret{ID: sec.ID, Hash: stored}
 	}
-	agg, res, err := execClient(ctx, c.store, c.cfg, meta, ClientStream(tenant, newID), func(a *client.Client) ([]domain.Event, error) {
+	agg, res, err := execClient(ctx, c.store, c.cfg, meta, req.Authority, ClientStream(tenant, newID), func(a *client.Client) ([]domain.Event, error) {
 		if a.Version() != 0 {
 			return nil, fmt.Errorf("client id %q is taken: %w", newID, domain.ErrAlreadyExists)
 		}
@@ -372,7 +376,7 @@ func (c *Clients) command(ctx context.Context, req Request, action, tenant, id s
 		return ClientResult{}, err
 	}
 	var secret *Secret
-	agg, res, err := execClient(ctx, c.store, c.cfg, meta, ClientStream(tenant, id), func(a *client.Client) ([]domain.Event, error) {
+	agg, res, err := execClient(ctx, c.store, c.cfg, meta, req.Authority, ClientStream(tenant, id), func(a *client.Client) ([]domain.Event, error) {
 		events, s, err := decide(a, cat, now)
 		secret = s
 		return events, err
@@ -391,7 +395,16 @@ func (c *Clients) command(ctx context.Context, req Request, action, tenant, id s
 // The steps decide in turn, each seeing the aggregate with the events of
 // the steps before it applied, and all their events are appended in one
 // append. It returns the aggregate as the appended events left it.
-func execClient(ctx context.Context, store eventstore.Store, cfg config, meta eventstore.Metadata, stream eventstore.StreamID, steps ...step) (*client.Client, aggregate.Result, error) {
+//
+// The append checks that the tenant is not suspended
+// (tenant.ClaimKindSuspended), in its own transaction: a command racing
+// a suspension either commits before it or fails with
+// [domain.ErrTenantSuspended].
+//
+// The client must be within auth before the command and after it: a
+// command on a client with a platform scope the caller does not hold, or
+// one that would give it one, fails with an *[AuthorityError].
+func execClient(ctx context.Context, store eventstore.Store, cfg config, meta eventstore.Metadata, auth Authority, stream eventstore.StreamID, steps ...step) (*client.Client, aggregate.Result, error) {
 	var agg *client.Client
 	res, err := aggregate.Execute(ctx, store, aggregate.Command[*client.Client]{
 		Stream: stream,
@@ -399,6 +412,9 @@ func execClient(ctx context.Context, store eventstore.Store, cfg config, meta ev
 		Replay: client.Replay,
 		Decide: func(a *client.Client) ([]domain.Event, error) {
 			agg = a
+			if err := auth.allowsClient(a.Settings()); err != nil {
+				return nil, err
+			}
 			var all []domain.Event
 			for _, s := range steps {
 				events, err := s(a)
@@ -412,11 +428,19 @@ func execClient(ctx context.Context, store eventstore.Store, cfg config, meta ev
 				}
 				all = append(all, events...)
 			}
+			if err := auth.allowsClient(a.Settings()); err != nil {
+				return nil, err
+			}
 			return all, nil
 		},
-		Meta:  meta,
-		NewID: cfg.eventID,
+		Meta:       meta,
+		NewID:      cfg.eventID,
+		Conditions: []eventstore.Claim{{Kind: tenant.ClaimKindSuspended, Value: tenant.ClaimSuspended, Check: true}},
 	})
+	var taken *eventstore.ClaimError
+	if errors.As(err, &taken) && taken.Kind == tenant.ClaimKindSuspended {
+		return nil, aggregate.Result{}, fmt.Errorf("tenant %q: %w", stream.Tenant, domain.ErrTenantSuspended)
+	}
 	return agg, res, err
 }
 

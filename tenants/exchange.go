@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"reflect"
 	"slices"
@@ -45,6 +46,9 @@ const (
 	ActionCreate    = "create"
 	ActionUpdate    = "update"
 	ActionUnchanged = "unchanged"
+	// ActionSkipped: the platform-managed admin client (code
+	// [AdminClientCode]), which no import creates or changes.
+	ActionSkipped = "skipped"
 )
 
 // ImportReport says what [Clients.Import] did, or would do in a dry run,
@@ -70,7 +74,8 @@ type ImportResult struct {
 	// ClientID is the client's id in the tenant (empty for a client a dry
 	// run would create).
 	ClientID string
-	// Action is [ActionCreate], [ActionUpdate] or [ActionUnchanged].
+	// Action is [ActionCreate], [ActionUpdate], [ActionUnchanged] or
+	// [ActionSkipped].
 	Action string
 	// Changed lists the settings an update changes, by JSON name, and
 	// "active" when the import activates or deactivates the client.
@@ -83,8 +88,10 @@ type ImportResult struct {
 }
 
 // Export returns every live client of tenant, in registration order, as
-// a [Package]. It reads the event store, not a read model, so the export
-// is exact as of the call; it holds no secret material. Suspended tenants
+// a [Package], but the platform-managed admin client (code
+// [AdminClientCode]): it belongs to the tenant, not to what moves between
+// tenants. It reads the event store, not a read model, so the export is
+// exact as of the call; it holds no secret material. Suspended tenants
 // may be exported.
 func (c *Clients) Export(ctx context.Context, tenant string) (Package, error) {
 	if _, err := loadTenant(ctx, c.store, tenant); err != nil {
@@ -101,6 +108,9 @@ func (c *Clients) Export(ctx context.Context, tenant string) (Package, error) {
 		Clients:    []PackageClient{},
 	}
 	for _, cl := range ix.live() {
+		if cl.Settings().Code == AdminClientCode {
+			continue
+		}
 		pkg.Clients = append(pkg.Clients, PackageClient{ClientID: cl.ID(), Settings: cl.Settings().Redact(), Active: cl.Active()})
 	}
 	return pkg, nil
@@ -130,7 +140,10 @@ type planned struct {
 // auth method needs one, returned once in the report); one whose settings
 // or active state differ is updated; the others are unchanged. Importing
 // the same data twice therefore changes nothing the second time. Secrets
-// are never imported: no secret or hash travels in either format.
+// are never imported: no secret or hash travels in either format. A
+// client with the code [AdminClientCode] is skipped ([ActionSkipped]):
+// the tenant's platform-managed admin client is never created, renamed or
+// rewritten by an import, so its administrators keep their access.
 //
 // The whole package is checked first, against the tenant's catalogue plus
 // the API scopes the package itself defines; any problem fails the import
@@ -163,7 +176,7 @@ func (c *Clients) Import(ctx context.Context, req Request, tenant string, data [
 		n := ic.settings.Normalize()
 		cat = cat.With(scope.Resource{Code: n.Code, Scopes: n.APIScopes})
 	}
-	plan, err := c.planImport(ix, cat, in)
+	plan, err := c.planImport(ix, cat, req.Authority, in)
 	if err != nil {
 		return ImportReport{}, fmt.Errorf("import clients: %w", err)
 	}
@@ -189,7 +202,10 @@ func (c *Clients) Import(ctx context.Context, req Request, tenant string, data [
 
 // planImport decides, without writing, what to do with every client, and
 // collects every problem of every client in one validation error.
-func (c *Clients) planImport(ix *tenantIndex, cat scope.Catalogue, in []importClient) ([]planned, error) {
+//
+// A client whose settings, or whose match in the tenant, have a platform
+// scope beyond auth fails the import with an *[AuthorityError].
+func (c *Clients) planImport(ix *tenantIndex, cat scope.Catalogue, auth Authority, in []importClient) ([]planned, error) {
 	now := c.cfg.now()
 	placeholder := &client.Secret{ID: "sec_placeholder", Hash: SecretHashPrefix + "placeholder"}
 	var problems domain.Problems
@@ -203,7 +219,25 @@ func (c *Clients) planImport(ix *tenantIndex, cat scope.Catalogue, in []importCl
 			problems.Add(prefix+".code", "duplicate", "code %q is also the code of clients[%d]", code, j)
 		}
 		seen[code] = i
+		if code == AdminClientCode {
+			if admin := ix.byCode(code); admin != nil {
+				p.result.ClientID, p.result.Version = admin.ID(), admin.Version()
+			}
+			p.result.Action = ActionSkipped
+			plan = append(plan, p)
+			continue
+		}
 		p.existing = ix.byCode(code)
+		check := []client.Settings{ic.settings}
+		if p.existing != nil {
+			check = append(check, p.existing.Settings())
+		}
+		for _, s := range check {
+			var ae *AuthorityError
+			if err := auth.allowsClient(s); errors.As(err, &ae) {
+				return nil, &AuthorityError{Field: prefix + "." + ae.Field, Scope: ae.Scope}
+			}
+		}
 		if p.existing == nil {
 			var initial *client.Secret
 			if wantsSecret(ic.settings) {
@@ -266,7 +300,7 @@ func (c *Clients) applyImport(ctx context.Context, req Request, tenant string, c
 		return nil, nil
 	}
 	switch r.Action {
-	case ActionUnchanged:
+	case ActionUnchanged, ActionSkipped:
 		return r, eventstore.Position{}, nil
 	case ActionCreate:
 		res, err := register(ctx, c.store, c.cfg, req, tenant, p.in.settings, cat, activation)

@@ -67,8 +67,8 @@ func TestExport(t *testing.T) {
 				t.Error("the inactive client is exported active")
 			}
 		}
-		if want := []string{tenants.AdminClientCode, "urn:acme/orders", "urn:acme/web", "urn:acme/spa"}; !slices.Equal(codes, want) {
-			t.Errorf("exported codes = %v, want %v (live clients, registration order)", codes, want)
+		if want := []string{"urn:acme/orders", "urn:acme/web", "urn:acme/spa"}; !slices.Equal(codes, want) {
+			t.Errorf("exported codes = %v, want %v (live clients but the admin client, registration order)", codes, want)
 		}
 		data, err := json.Marshal(pkg)
 		if err != nil {
@@ -117,14 +117,13 @@ func TestImportIsIdempotent(t *testing.T) {
 				t.Errorf("re-import into the source: %+v", r)
 			}
 		}
-		if rep.Format != tenants.PackageFormat || !rep.Position.IsZero() || len(rep.Clients) != 4 {
+		if rep.Format != tenants.PackageFormat || !rep.Position.IsZero() || len(rep.Clients) != 3 {
 			t.Errorf("report = %+v", rep)
 		}
 		e.unchanged(t, before)
 
-		// Into another tenant: the admin client (same code) is updated, the
-		// others created with new ids, secrets where needed, the inactive
-		// one inactive.
+		// Into another tenant: created with new ids, secrets where needed,
+		// the inactive one inactive.
 		rep, err = e.clients.Import(ctx, req, "beta", data, false)
 		if err != nil {
 			t.Fatal(err)
@@ -132,9 +131,6 @@ func TestImportIsIdempotent(t *testing.T) {
 		byCode := map[string]tenants.ImportResult{}
 		for _, r := range rep.Clients {
 			byCode[r.Code] = r
-		}
-		if r := byCode[tenants.AdminClientCode]; r.Action != tenants.ActionUpdate || !slices.Equal(r.Changed, []string{"client_name"}) || r.Secret != nil {
-			t.Errorf("admin client: %+v", r)
 		}
 		for _, code := range []string{"urn:acme/orders", "urn:acme/web", "urn:acme/spa"} {
 			r := byCode[code]
@@ -213,11 +209,10 @@ func TestImportUpdatesAndDryRun(t *testing.T) {
 			action  string
 			changed []string
 		}{
-			tenants.AdminClientCode: {tenants.ActionUnchanged, nil},
-			"urn:acme/orders":       {tenants.ActionUnchanged, nil},
-			"urn:acme/web":          {tenants.ActionUpdate, []string{"access_token_lifetime", "client_name"}},
-			"urn:acme/spa":          {tenants.ActionUpdate, []string{"active"}},
-			"urn:acme/new":          {tenants.ActionCreate, nil},
+			"urn:acme/orders": {tenants.ActionUnchanged, nil},
+			"urn:acme/web":    {tenants.ActionUpdate, []string{"access_token_lifetime", "client_name"}},
+			"urn:acme/spa":    {tenants.ActionUpdate, []string{"active"}},
+			"urn:acme/new":    {tenants.ActionCreate, nil},
 		}
 		check := func(rep tenants.ImportReport, dryRun bool) {
 			t.Helper()

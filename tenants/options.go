@@ -9,6 +9,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/clavisiam/clavis/domain/client"
+	"github.com/clavisiam/clavis/domain/scope"
 	"github.com/clavisiam/clavis/eventstore"
 )
 
@@ -27,6 +28,66 @@ type Request struct {
 	TraceParent string
 	// Reason is the actor's free-text justification, if any.
 	Reason string
+	// Authority is the platform authority of the actor; the zero
+	// Authority (the platform operator's, the platform's own) is
+	// unbounded. See [Authority].
+	Authority Authority
+}
+
+// ErrAuthority matches an *[AuthorityError].
+var ErrAuthority = errors.New("tenants: beyond the caller's platform authority")
+
+// Authority bounds what a command may do with platform scopes
+// (clavis:*, see scope.IsPlatform): a client command fails with an
+// *[AuthorityError] when the client has, or would get, a platform scope
+// in its default or optional scopes that the caller does not hold
+// (scope.Holds). So a token can never give a client, nor through a
+// client's secret itself, more platform authority than it has. The zero
+// Authority holds every platform scope.
+type Authority struct {
+	bounded bool
+	scopes  []string
+}
+
+// TokenAuthority is the authority of a token with scopes.
+func TokenAuthority(scopes []string) Authority {
+	return Authority{bounded: true, scopes: append([]string(nil), scopes...)}
+}
+
+// AuthorityError names the platform scope that is beyond the caller's
+// authority and where it was found.
+type AuthorityError struct {
+	// Field is "default_scopes" or "optional_scopes", prefixed for an
+	// import ("clients[2].default_scopes").
+	Field string
+	Scope string
+}
+
+func (e *AuthorityError) Error() string {
+	return fmt.Sprintf("%s: %s is a platform scope the caller's token does not hold", e.Field, e.Scope)
+}
+
+// Is makes errors.Is(err, ErrAuthority) true.
+func (e *AuthorityError) Is(target error) bool { return target == ErrAuthority }
+
+// allowsClient checks that a holds every platform scope of the default
+// and optional scopes of s, normalized as the domain keeps them.
+func (a Authority) allowsClient(s client.Settings) error {
+	if !a.bounded {
+		return nil
+	}
+	n := s.Normalize()
+	for _, f := range []struct {
+		field  string
+		scopes []string
+	}{{"default_scopes", n.DefaultScopes}, {"optional_scopes", n.OptionalScopes}} {
+		for _, sc := range f.scopes {
+			if scope.IsPlatform(sc) && !scope.Holds(a.scopes, sc) {
+				return &AuthorityError{Field: f.field, Scope: sc}
+			}
+		}
+	}
+	return nil
 }
 
 // ErrNoActor is returned by every command whose [Request] has no Actor:

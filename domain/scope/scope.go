@@ -86,6 +86,26 @@ func IsPlatform(s string) bool {
 	return false
 }
 
+// Holds reports whether a token with the scopes held holds the platform
+// authority of platform scope s: it holds s itself, or [Admin], which
+// holds every platform scope, or [ClientsWrite], which holds
+// [ClientsRead] and [Login] (it opens every route they open). It is
+// false for a scope that is not a platform scope.
+func Holds(held []string, s string) bool {
+	if !IsPlatform(s) {
+		return false
+	}
+	for _, h := range held {
+		switch {
+		case h == s, h == Admin:
+			return true
+		case h == ClientsWrite && (s == ClientsRead || s == Login):
+			return true
+		}
+	}
+	return false
+}
+
 // ValidToken reports whether s is a scope token as RFC 6749 §3.3 defines it,
 // scope-token = 1*( %x21 / %x23-5B / %x5D-7E ), that is printable ASCII
 // without space, double quote and backslash, and at most [MaxTokenLength]

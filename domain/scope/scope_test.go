@@ -213,3 +213,33 @@ func TestKindString(t *testing.T) {
 		}
 	}
 }
+
+func TestHolds(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name  string
+		held  []string
+		scope string
+		want  bool
+	}{
+		{"admin holds admin", []string{scope.Admin}, scope.Admin, true},
+		{"admin holds every platform scope", []string{scope.Admin}, scope.Login, true},
+		{"a scope holds itself", []string{scope.ClientsRead}, scope.ClientsRead, true},
+		{"write holds read", []string{scope.ClientsWrite}, scope.ClientsRead, true},
+		{"write holds login", []string{scope.ClientsWrite}, scope.Login, true},
+		{"write does not hold admin", []string{scope.ClientsWrite}, scope.Admin, false},
+		{"read does not hold write", []string{scope.ClientsRead}, scope.ClientsWrite, false},
+		{"login holds nothing else", []string{scope.Login}, scope.ClientsRead, false},
+		{"nothing holds nothing", nil, scope.ClientsRead, false},
+		{"a look-alike holds nothing", []string{"clavis:admin "}, scope.Admin, false},
+		{"not a platform scope", []string{scope.Admin}, "urn:acme/orders:read", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			if got := scope.Holds(tt.held, tt.scope); got != tt.want {
+				t.Errorf("Holds(%q, %q) = %v, want %v", tt.held, tt.scope, got, tt.want)
+			}
+		})
+	}
+}

@@ -27,6 +27,16 @@ const (
 // across the platform.
 const ClaimKindSlug = "tenant_slug"
 
+// ClaimKindSuspended is the [domain.Claim] kind that a suspended tenant
+// holds, tenant-scoped, with the value [ClaimSuspended], from its
+// suspension to its resumption. Client commands check that it is free in
+// the transaction of their append, so none commits once the suspension
+// has.
+const ClaimKindSuspended = "tenant_suspended"
+
+// ClaimSuspended is the value of the [ClaimKindSuspended] claim.
+const ClaimSuspended = "suspended"
+
 // TenantCreated records that a tenant came into existence. Its slug is
 // reserved platform-wide in the same transaction (see [TenantCreated.Claims]).
 type TenantCreated struct {
@@ -134,6 +144,17 @@ func (SigningKeyRetired) SchemaVersion() int { return 1 }
 // never share an issuer URL.
 func (e TenantCreated) Claims() []domain.Claim {
 	return []domain.Claim{{Kind: ClaimKindSlug, Value: e.Slug, Global: true}}
+}
+
+// Claims marks the tenant suspended in the store (see [ClaimKindSuspended]).
+func (TenantSuspended) Claims() []domain.Claim {
+	return []domain.Claim{{Kind: ClaimKindSuspended, Value: ClaimSuspended}}
+}
+
+// Claims lifts the suspended mark. A tenant suspended before the mark
+// existed holds none, and releasing it changes nothing.
+func (TenantResumed) Claims() []domain.Claim {
+	return []domain.Claim{{Kind: ClaimKindSuspended, Value: ClaimSuspended, Release: true}}
 }
 
 // String describes the event without the sealed private key, so that

@@ -101,6 +101,10 @@ type Command[A any] struct {
 	Decide func(A) ([]domain.Event, error)
 	Meta   eventstore.Metadata
 	NewID  func() string
+	// Conditions are claims the append makes after the events' own: checks
+	// (eventstore.Claim.Check) that make it conditional on state outside
+	// the stream, such as the tenant not being suspended.
+	Conditions []eventstore.Claim
 }
 
 // Execute loads the stream, replays it, decides and appends the decided
@@ -127,7 +131,7 @@ func Execute[A any](ctx context.Context, s eventstore.Store, c Command[A]) (Resu
 	if err != nil {
 		return Result{}, err
 	}
-	pos, err := s.Append(ctx, c.Stream, version, envelopes, claims...)
+	pos, err := s.Append(ctx, c.Stream, version, envelopes, append(claims, c.Conditions...)...)
 	if err != nil {
 		return Result{}, err
 	}

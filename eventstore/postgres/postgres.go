@@ -1,8 +1,13 @@
 // Package postgres is the PostgreSQL [eventstore.Store], on pgx/v5.
 //
 // An append is one pipelined batch in one implicit transaction: a version
-// check that raises (so a mismatch undoes the batch), the claim releases
-// and reservations, and the event rows. Appends to different streams never
+// check that raises (so a mismatch undoes the batch), the claim releases,
+// reservations and checks, and the event rows. An append with claims
+// first takes a transaction-level advisory lock per claimed value, in key
+// order (shared for a check, exclusive otherwise) and before writing
+// anything, so before it has a transaction id: a check and a claim of one
+// value therefore never overlap, and when both commit, the first one's
+// transaction id, and so its position, is the lower. Appends to different streams never
 // wait for each other, so concurrent commits share PostgreSQL's group
 // commit.
 //
@@ -22,6 +27,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
 	"strconv"
 	"strings"
@@ -185,7 +191,14 @@ const (
 	expectSQL  = `SELECT clavis_expect_version($1, $2, $3, $4)`
 	releaseSQL = `DELETE FROM claims WHERE scope = $1 AND kind = $2 AND value = $3 AND tenant = $4 AND stream_type = $5 AND stream_id = $6`
 	claimSQL   = `INSERT INTO claims (scope, kind, value, tenant, stream_type, stream_id) VALUES ($1, $2, $3, $4, $5, $6)`
-	insertOne  = `INSERT INTO events (id, tenant, stream_type, stream_id, version, type, schema, data,
+	// checkSQL copies the row that holds the value, if any, onto itself:
+	// a held value fails on claims_pkey like a taken claim, a free one
+	// writes nothing.
+	checkSQL = `INSERT INTO claims (scope, kind, value, tenant, stream_type, stream_id)
+SELECT scope, kind, value, tenant, stream_type, stream_id FROM claims WHERE scope = $1 AND kind = $2 AND value = $3`
+	lockSQL = `SELECT CASE WHEN q.shared THEN pg_advisory_xact_lock_shared(q.k) ELSE pg_advisory_xact_lock(q.k) END
+  FROM (SELECT k, bool_and(shared) AS shared FROM unnest($1::bigint[], $2::bool[]) AS u(k, shared) GROUP BY k ORDER BY k) q`
+	insertOne = `INSERT INTO events (id, tenant, stream_type, stream_id, version, type, schema, data,
     actor, correlation_id, causation_id, occurred_at, traceparent, reason)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
 RETURNING version, commit_id, position, recorded_at`
@@ -205,7 +218,18 @@ RETURNING version, commit_id, position, recorded_at`
 func (s *Store) append(ctx context.Context, q batcher, stream eventstore.StreamID, expected int64, events []eventstore.Event, claims []eventstore.Claim) (eventstore.Position, error) {
 	b := &pgx.Batch{}
 	b.Queue(expectSQL, stream.Tenant, stream.Type, stream.ID, expected)
+	if len(claims) > 0 {
+		keys, shared := make([]int64, len(claims)), make([]bool, len(claims))
+		for i, c := range claims {
+			keys[i], shared[i] = claimLock(eventstore.ClaimScope(stream, c), c.Kind, c.Value), c.Check
+		}
+		b.Queue(lockSQL, keys, shared)
+	}
 	for _, c := range claims {
+		if c.Check {
+			b.Queue(checkSQL, eventstore.ClaimScope(stream, c), c.Kind, c.Value)
+			continue
+		}
 		sql := claimSQL
 		if c.Release {
 			sql = releaseSQL
@@ -293,6 +317,17 @@ func (s *Store) append(ctx context.Context, q batcher, stream eventstore.StreamI
 	return last, nil
 }
 
+// claimLock is the advisory lock key of a claimed value: a 64-bit FNV-1a
+// hash (two values sharing a key only wait for each other needlessly).
+func claimLock(scope, kind, value string) int64 {
+	h := fnv.New64a()
+	for _, s := range []string{scope, kind, value} {
+		h.Write([]byte(s))
+		h.Write([]byte{0})
+	}
+	return int64(h.Sum64())
+}
+
 // appendError turns a driver error into the store's typed errors.
 func (s *Store) appendError(ctx context.Context, err error, stream eventstore.StreamID, expected int64, claims []eventstore.Claim) error {
 	var pe *pgconn.PgError
@@ -336,7 +371,8 @@ func (s *Store) takenClaim(ctx context.Context, stream eventstore.StreamID, clai
 		var tenant, typ, id string
 		err := s.pool.QueryRow(ctx, `SELECT tenant, stream_type, stream_id FROM claims WHERE scope = $1 AND kind = $2 AND value = $3`,
 			eventstore.ClaimScope(stream, c), c.Kind, c.Value).Scan(&tenant, &typ, &id)
-		if err == nil && (eventstore.StreamID{Tenant: tenant, Type: typ, ID: id}) != stream {
+		// A check fails on a value held by anyone, the checking stream too.
+		if err == nil && (c.Check || (eventstore.StreamID{Tenant: tenant, Type: typ, ID: id}) != stream) {
 			return &eventstore.ClaimError{Kind: c.Kind, Value: c.Value}
 		}
 	}

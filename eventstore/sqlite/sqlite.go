@@ -43,7 +43,7 @@ type Store struct {
 
 // statements are prepared once; a transaction binds them with tx.Stmt.
 type statements struct {
-	version, next, insert, claim, release *sql.Stmt
+	version, next, insert, claim, release, held *sql.Stmt
 }
 
 type options struct {
@@ -162,10 +162,11 @@ func (s *Store) prepare(ctx context.Context) error {
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING position`},
 		{&s.stmts.claim, `INSERT INTO claims (scope, kind, value, tenant, stream_type, stream_id) VALUES (?, ?, ?, ?, ?, ?)`},
 		{&s.stmts.release, `DELETE FROM claims WHERE scope = ? AND kind = ? AND value = ? AND tenant = ? AND stream_type = ? AND stream_id = ?`},
+		{&s.stmts.held, `SELECT EXISTS (SELECT 1 FROM claims WHERE scope = ? AND kind = ? AND value = ?)`},
 	} {
 		stmt, err := s.write.PrepareContext(ctx, p.sql)
 		if err != nil {
-			for _, st := range []*sql.Stmt{s.stmts.version, s.stmts.next, s.stmts.insert, s.stmts.claim, s.stmts.release} {
+			for _, st := range []*sql.Stmt{s.stmts.version, s.stmts.next, s.stmts.insert, s.stmts.claim, s.stmts.release, s.stmts.held} {
 				if st != nil {
 					st.Close()
 				}
@@ -249,6 +250,18 @@ func (s *Store) appendTx(ctx context.Context, tx *sql.Tx, stream eventstore.Stre
 		return written{}, &eventstore.ConflictError{Stream: stream, Expected: expected, Actual: actual}
 	}
 	for _, c := range claims {
+		if c.Check {
+			// The writer is alone: nothing can claim the value before
+			// this append commits.
+			var held bool
+			if err := tx.StmtContext(ctx, s.stmts.held).QueryRowContext(ctx, eventstore.ClaimScope(stream, c), c.Kind, c.Value).Scan(&held); err != nil {
+				return fail(err)
+			}
+			if held {
+				return written{}, &eventstore.ClaimError{Kind: c.Kind, Value: c.Value}
+			}
+			continue
+		}
 		stmt := s.stmts.claim
 		if c.Release {
 			stmt = s.stmts.release

@@ -54,6 +54,8 @@ func Run(t *testing.T, h Harness) {
 		{"ConcurrentClaimsOneWins", testConcurrentClaims},
 		{"ReleasedClaimCanBeTaken", testClaimRelease},
 		{"ReleaseByOtherStreamKeepsClaim", testClaimReleaseNotOwner},
+		{"ClaimCheckNeedsAFreeValue", testClaimCheck},
+		{"ClaimCheckNeverOverlapsAClaim", testConcurrentClaimCheck},
 		{"ReadAllInOrderWithPaging", testReadAllPaging},
 		{"ReadTenantIsolation", testReadTenant},
 		{"LateCommitIsNotSkipped", testLateCommit},
@@ -592,6 +594,73 @@ func testClaimReleaseNotOwner(t *testing.T, h Harness) {
 	mustAppend(t, s, stream("acme", "b"), 0, ev("e", 1), eventstore.Claim{Kind: "client_code", Value: "urn:acme/shop", Release: true})
 	_, err := s.Append(t.Context(), stream("acme", "c"), 0, ev("e", 1), codeClaim("urn:acme/shop"))
 	assertClaimTaken(t, err, "client_code", "urn:acme/shop")
+}
+
+func testClaimCheck(t *testing.T, h Harness) {
+	s := open(t, h)
+	check := func(v string) eventstore.Claim { return eventstore.Claim{Kind: "suspended", Value: v, Check: true} }
+	// A free value: the append goes through and takes nothing.
+	mustAppend(t, s, stream("acme", "c1"), 0, ev("e", 1), check("acme"))
+	mustAppend(t, s, stream("acme", "c2"), 0, ev("e", 1), check("acme"))
+	mustAppend(t, s, stream("acme", "t"), 0, ev("suspended", 1), eventstore.Claim{Kind: "suspended", Value: "acme"})
+	// A held value fails the append, with nothing written, whichever
+	// stream checks it (the holder too) and whatever else it claims.
+	for _, st := range []eventstore.StreamID{stream("acme", "c3"), stream("acme", "t")} {
+		_, err := s.Append(t.Context(), st, int64(len(readStream(t, s, st))), ev("e", 1), codeClaim("urn:acme/free"), check("acme"))
+		assertClaimTaken(t, err, "suspended", "acme")
+	}
+	mustAppend(t, s, stream("acme", "c4"), 0, ev("e", 1), codeClaim("urn:acme/free"))
+	if got := readStream(t, s, stream("acme", "c3")); len(got) != 0 {
+		t.Fatalf("a failed check left %d events", len(got))
+	}
+	// Checks are tenant-scoped like the claims they check, unless global.
+	mustAppend(t, s, stream("globex", "c1"), 0, ev("e", 1), check("acme"))
+	// Released, the value is free again.
+	mustAppend(t, s, stream("acme", "t"), 1, ev("resumed", 1), eventstore.Claim{Kind: "suspended", Value: "acme", Release: true})
+	mustAppend(t, s, stream("acme", "c3"), 0, ev("e", 1), check("acme"))
+	// Check and Release together make no sense.
+	_, err := s.Append(t.Context(), stream("acme", "c5"), 0, ev("e", 1), eventstore.Claim{Kind: "k", Value: "v", Check: true, Release: true})
+	if !errors.Is(err, eventstore.ErrInvalid) {
+		t.Fatalf("check and release in one claim: %v, want ErrInvalid", err)
+	}
+}
+
+// testConcurrentClaimCheck races, many times, an append that checks a
+// value with one that claims it: either the check fails, or both commit
+// and the check's event comes first in the global order.
+func testConcurrentClaimCheck(t *testing.T, h Harness) {
+	s := open(t, h)
+	const rounds = 60
+	for i := range rounds {
+		v := fmt.Sprintf("acme-%d", i)
+		var checkPos, claimPos eventstore.Position
+		var checkErr, claimErr error
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		wg.Go(func() {
+			<-start
+			checkPos, checkErr = s.Append(t.Context(), stream("acme", "c-"+v), 0, ev("created", 1),
+				eventstore.Claim{Kind: "suspended", Value: v, Check: true}, codeClaim("urn:acme/"+v))
+		})
+		wg.Go(func() {
+			<-start
+			claimPos, claimErr = s.Append(t.Context(), stream("acme", "t-"+v), 0, ev("suspended", 1), eventstore.Claim{Kind: "suspended", Value: v})
+		})
+		close(start)
+		wg.Wait()
+		if claimErr != nil {
+			t.Fatalf("round %d: the claim failed: %v", i, claimErr)
+		}
+		switch {
+		case checkErr == nil:
+			if !checkPos.Less(claimPos) {
+				t.Fatalf("round %d: the check committed at %v, after the claim at %v", i, checkPos, claimPos)
+			}
+		case errors.Is(checkErr, eventstore.ErrClaimTaken):
+		default:
+			t.Fatalf("round %d: the check failed with %v, want nil or ErrClaimTaken", i, checkErr)
+		}
+	}
 }
 
 func testReadAllPaging(t *testing.T, h Harness) {
