@@ -39,6 +39,31 @@ func WithRevocations(r Revocations) Option {
 	}
 }
 
+// RevocationLimit bounds how fast one client may revoke, per node:
+// PerClient revocations a second, up to Burst at once. Each revocation is
+// kept in every node's memory until its token would have expired, so an
+// unbounded rate would let one client fill it. Beyond, the endpoint
+// answers 429 with Retry-After and records nothing.
+type RevocationLimit struct {
+	PerClient rate.Limit
+	Burst     int
+}
+
+// DefaultRevocationLimit is the limit without [WithRevocationLimit].
+var DefaultRevocationLimit = RevocationLimit{PerClient: revocationsPerSecond, Burst: revocationBurst}
+
+// WithRevocationLimit sets how fast each client may revoke (default
+// [DefaultRevocationLimit]); the rate and the burst must be positive.
+func WithRevocationLimit(l RevocationLimit) Option {
+	return func(p *Provider) error {
+		if l.PerClient <= 0 || l.Burst <= 0 {
+			return errors.New("oauth: the revocation limit must be positive")
+		}
+		p.revocations.limit, p.revocations.burst = l.PerClient, l.Burst
+		return nil
+	}
+}
+
 // revocationTTL is how long a revocation is kept: the longest an access
 // token lives (client.MaxAccessTokenLifetime, a day), and a margin.
 const revocationTTL = 25 * time.Hour
