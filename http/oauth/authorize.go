@@ -354,6 +354,7 @@ func (p *Provider) writeAuthorizeError(ctx context.Context, w http.ResponseWrite
 		authorizeErrorPage(w, err)
 		return
 	}
+	formPostHeaders(w, ar)
 	p.fosite.WriteAuthorizeError(ctx, w, ar, err)
 }
 
@@ -470,6 +471,7 @@ func (p *Provider) issue(ctx context.Context, w http.ResponseWriter, ar fosite.A
 		return
 	}
 	w.Header().Set("Cache-Control", "no-store")
+	formPostHeaders(w, ar)
 	p.fosite.WriteAuthorizeResponse(ctx, w, ar, resp)
 }
 
