@@ -159,3 +159,58 @@ func TestLogoutHintMustBeTheUsersIDToken(t *testing.T) {
 		t.Error("carol's pairwise ID token did not log her out")
 	}
 }
+
+// loginCookieDeletion is the Set-Cookie of res that deletes acme's
+// login session cookie, or "".
+func loginCookieDeletion(res *http.Response) string {
+	for _, c := range res.Cookies() {
+		if c.Name == "clavis_login_acme" && (c.MaxAge < 0 || c.Value == "") {
+			return c.String()
+		}
+	}
+	return ""
+}
+
+// The logout endpoint deletes the login session cookie only when it
+// ended the session the cookie names. A request that comes without the
+// cookie cannot: a cross-site POST (the SameSite=Lax cookie stays
+// home), or a path in another case (/T/acme/…, which routing used to
+// take for /t/acme/… while the browser, matching cookie paths exactly,
+// sent no cookie). Answering those with a deletion let any site log the
+// user out without the confirmation page. Paths in another case are not
+// found.
+func TestLogoutWithoutSessionDeletesNoCookie(t *testing.T) {
+	t.Parallel()
+	h := startAdmin(t)
+	h.createTenant(t, "acme")
+	h.withLoginApp(t, "acme")
+	body := webClient("urn:acme/web")
+	body["first_party"] = true
+	cfg := clientConfig("acme", h.createClient(t, "acme", body), "openid")
+	bob := h.browser(t)
+	verifier := oauth2.GenerateVerifier()
+	res := h.loginThroughApp(t, bob, "acme", cfg.AuthCodeURL("state-lo11", oauth2.S256ChallengeOption(verifier)),
+		map[string]any{"subject": "bob", "remember": true})
+	arrived(t, res, cfg.RedirectURL)
+
+	// A page elsewhere posts a form to the logout endpoint: the browser
+	// sends no SameSite=Lax cookie along.
+	res, page := h.browser(t).post(testIssuer+"acme/oauth2/logout", url.Values{"client_id": {cfg.ClientID}})
+	if d := loginCookieDeletion(res); d != "" {
+		t.Errorf("a logout without the session's cookie deleted it: %s (%d %s)", d, res.StatusCode, page)
+	}
+	// The same browser, a path in another case.
+	for _, path := range []string{"T/acme/oauth2/logout", "t/ACME/oauth2/logout", "t/acme/OAuth2/Logout"} {
+		res, page = bob.get(strings.TrimSuffix(testIssuer, "t/") + path)
+		if d := loginCookieDeletion(res); d != "" || res.StatusCode != 404 {
+			t.Errorf("GET /%s: %d %q %.200s", path, res.StatusCode, d, page)
+		}
+	}
+
+	// The confirmed logout deletes it.
+	res, page = bob.get(testIssuer + "acme/oauth2/logout")
+	action, form := hiddenFields(t, page)
+	if res, _ = bob.post(action, form); loginCookieDeletion(res) == "" || res.StatusCode != 200 {
+		t.Errorf("the confirmed logout: %d, cookies %v", res.StatusCode, res.Header.Values("Set-Cookie"))
+	}
+}

@@ -1,10 +1,14 @@
 package httpapi_test
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
+	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -14,10 +18,16 @@ import (
 	"time"
 
 	jose "github.com/go-jose/go-jose/v3"
+	"github.com/google/uuid"
 	"golang.org/x/oauth2"
 
+	"github.com/clavisiam/clavis/domain"
+	"github.com/clavisiam/clavis/domain/client"
+	"github.com/clavisiam/clavis/eventstore"
+	"github.com/clavisiam/clavis/eventstore/aggregate"
 	httpapi "github.com/clavisiam/clavis/http"
 	"github.com/clavisiam/clavis/http/oauth"
+	"github.com/clavisiam/clavis/tenants"
 )
 
 // paddedHugeRSAKey is a public RSA JWK whose modulus has bits bits,
@@ -97,5 +107,204 @@ func TestJWKSURIRefusesPaddedOversizedRSAKey(t *testing.T) {
 	wantOAuthError(t, r, 401, "invalid_client")
 	if d, _ := r.object(t)["error_description"].(string); !strings.Contains(d, "Key Set could not be fetched") || hits.Load() != 1 {
 		t.Errorf("an assertion against a fetched set with a padded oversized RSA key (%d fetches): %s", hits.Load(), r.body)
+	}
+}
+
+// rsaKeyWithExponent is an RSA private key of bits bits with public
+// exponent e (rsa.GenerateKey uses 65537 only).
+func rsaKeyWithExponent(t *testing.T, bits, e int) *rsa.PrivateKey {
+	t.Helper()
+	one, be := big.NewInt(1), big.NewInt(int64(e))
+	prime := func() *big.Int {
+		for {
+			p, err := rand.Prime(rand.Reader, bits/2)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if new(big.Int).GCD(nil, nil, new(big.Int).Sub(p, one), be).Cmp(one) == 0 {
+				return p
+			}
+		}
+	}
+	p, q := prime(), prime()
+	phi := new(big.Int).Mul(new(big.Int).Sub(p, one), new(big.Int).Sub(q, one))
+	k := &rsa.PrivateKey{PublicKey: rsa.PublicKey{N: new(big.Int).Mul(p, q), E: e}, D: new(big.Int).ModInverse(be, phi), Primes: []*big.Int{p, q}}
+	k.Precompute()
+	if err := k.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+// injectClientUpdate appends to the store, past every rule of the
+// command services, an update of client id of tenant whose settings are
+// its current ones changed by change (a client registered before a
+// rule held), and waits until the read model shows it.
+func (h *adminHarness) injectClientUpdate(t *testing.T, tenant, id string, change func(*client.Settings)) {
+	t.Helper()
+	stream := tenants.ClientStream(tenant, id)
+	stored, err := h.store.ReadStream(t.Context(), stream, 0)
+	if err != nil || len(stored) == 0 {
+		t.Fatalf("read %s: %d events, %v", stream, len(stored), err)
+	}
+	var s client.Settings
+	for _, e := range stored {
+		if e.Type == client.EventTypeRegistered || e.Type == client.EventTypeUpdated {
+			var d struct {
+				Settings client.Settings `json:"settings"`
+			}
+			if err := json.Unmarshal(e.Data, &d); err != nil {
+				t.Fatal(err)
+			}
+			s = d.Settings
+		}
+	}
+	change(&s)
+	version := stored[len(stored)-1].Version
+	evs, _, err := aggregate.Envelopes([]domain.Event{client.ClientUpdated{Settings: s, Changed: []string{"jwks"}, At: time.Now().UTC()}},
+		eventstore.Metadata{Actor: "root", OccurredAt: time.Now().UTC()}, uuid.NewString)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.store.Append(t.Context(), stream, version, evs); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		if v, err := h.rm.ClientByID(t.Context(), id); err == nil && v.Version > version {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the read model did not show the injected update")
+		}
+	}
+}
+
+// privateKeyJWTClient is an m2m client of acme authenticating with
+// private_key_jwt by the inline set jwks.
+func privateKeyJWTClient(code string, jwks any) map[string]any {
+	return map[string]any{"type": "m2m", "client_name": "Signed", "code": code, "grant_types": []string{"client_credentials"},
+		"token_endpoint_auth_method": "private_key_jwt", "jwks": jwks}
+}
+
+// An RSA key whose public exponent is not 65537 is refused: verifying
+// with a large exponent (up to 2^31-1 was accepted) and an 8,192-bit
+// modulus cost milliseconds of CPU for every token request naming the
+// client, anybody's, before it was authenticated. Refused at
+// registration through the admin API, RFC 7591 and import, with the
+// field at fault and nothing stored; published at a jwks_uri, the set
+// is refused when fetched; and a client stored with one before the rule
+// (injected into the store) verifies nothing with it, although the
+// assertion is correctly signed.
+func TestRSAKeyExponentMustBe65537(t *testing.T) {
+	t.Parallel()
+	priv := rsaKeyWithExponent(t, 2048, 1<<31-1)
+	key := jose.JSONWebKey{Key: priv, KeyID: "k1", Algorithm: "RS256", Use: "sig"}
+	jwks := map[string]any{"keys": []any{key.Public()}}
+
+	set, err := json.Marshal(jwks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/jwk-set+json")
+		_, _ = w.Write(set)
+	}))
+	defer srv.Close()
+	roots := srv.Client().Transport.(*http.Transport).TLSClientConfig.RootCAs
+	h := startAdmin(t, oauth.WithKeySetFetching(oauth.KeySetFetching{AllowPrivateNetworks: true, RootCAs: roots}))
+	admin := h.createTenant(t, "acme")["admin_client"].(map[string]any)
+	h.createTenant(t, "beta")
+
+	before := h.head(t)
+	r := h.call(t, "POST", "/t/acme/admin/clients", privateKeyJWTClient("urn:acme/big-e", jwks))
+	checkProblem(t, r, 422, httpapi.ProblemValidation, "jwks.keys[0].e")
+	if !strings.Contains(string(r.body), "65537") {
+		t.Errorf("the problem does not say which exponent is accepted: %s", r.body)
+	}
+	h.unchanged(t, before, "a refused client")
+
+	initial, err := h.clientCredentials(t, "acme", admin["client_id"].(string), admin["client_secret"].(string), oauth2.AuthStyleInHeader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r = h.call(t, "POST", "/t/acme/oauth2/register", map[string]any{"client_name": "Big e",
+		"grant_types": []string{"client_credentials"}, "token_endpoint_auth_method": "private_key_jwt", "jwks": jwks},
+		token(initial.AccessToken))
+	if m := r.object(t); r.status != 400 || m["error"] != "invalid_client_metadata" || !strings.Contains(m["error_description"].(string), "jwks.keys[0].e") {
+		t.Errorf("registering an RSA key with e = 2^31-1: %d %s", r.status, r.body)
+	}
+	h.unchanged(t, before, "a refused registration")
+
+	// Export a client with a good key, give its key the large exponent,
+	// import it elsewhere.
+	good := jose.JSONWebKey{Key: &rsaKeyWithExponent(t, 2048, 65537).PublicKey, KeyID: "k1", Algorithm: "RS256", Use: "sig"}
+	id := h.createClient(t, "acme", privateKeyJWTClient("urn:acme/signed", map[string]any{"keys": []any{good}}))["client_id"].(string)
+	ex := h.call(t, "GET", "/t/acme/admin/export", nil).want(t, 200)
+	pkg := strings.ReplaceAll(string(ex.body), `"e":"AQAB"`, `"e":"f____w"`)
+	if pkg == string(ex.body) {
+		t.Fatalf("no RSA exponent in the export: %s", ex.body)
+	}
+	before = h.head(t)
+	r = h.call(t, "POST", "/t/beta/admin/import", json.RawMessage(pkg))
+	if r.status != 422 || !strings.Contains(string(r.body), "jwks.keys[0].e") {
+		t.Errorf("importing an RSA key with e = 2^31-1: %d %s", r.status, r.body)
+	}
+	h.unchanged(t, before, "a refused import")
+
+	aud := testIssuer + "acme/oauth2/token"
+	form := func(a string) url.Values {
+		return url.Values{"grant_type": {"client_credentials"}, "client_assertion_type": {"urn:ietf:params:oauth:client-assertion-type:jwt-bearer"},
+			"client_assertion": {a}}
+	}
+	// Published at a jwks_uri: refused when fetched.
+	published := h.createClient(t, "acme", map[string]any{"type": "m2m", "client_name": "Published", "code": "urn:acme/published",
+		"grant_types": []string{"client_credentials"}, "token_endpoint_auth_method": "private_key_jwt",
+		"jwks_uri": srv.URL + "/jwks"})["client_id"].(string)
+	r = h.tokenCall(t, "acme", form(assertion(t, key, published, aud, "jti-1", time.Now().Add(time.Minute))))
+	wantOAuthError(t, r, 401, "invalid_client")
+
+	// Stored before the rule: the correctly signed assertion is refused.
+	h.injectClientUpdate(t, "acme", id, func(s *client.Settings) {
+		s.JWKS = set
+	})
+	r = h.tokenCall(t, "acme", form(assertion(t, key, id, aud, "jti-2", time.Now().Add(time.Minute))))
+	wantOAuthError(t, r, 401, "invalid_client")
+}
+
+// A JWK without "use" (RFC 7517 §4.2: optional) is a signing key: a
+// client registering one gets tokens with assertions it signs. fosite
+// used to verify only with keys whose use was "sig", refusing every
+// such assertion although the key had been registered without a word.
+// A key for encryption ("use":"enc") still signs nothing.
+func TestKeyWithoutUseSigns(t *testing.T) {
+	t.Parallel()
+	h := startAdmin(t)
+	h.createTenant(t, "acme")
+	aud := testIssuer + "acme/oauth2/token"
+	form := func(a string) url.Values {
+		return url.Values{"grant_type": {"client_credentials"}, "client_assertion_type": {"urn:ietf:params:oauth:client-assertion-type:jwt-bearer"},
+			"client_assertion": {a}}
+	}
+	ec, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, key := range []jose.JSONWebKey{{Key: ec, KeyID: "ec", Algorithm: "ES256"}, {Key: rs, KeyID: "rsa", Algorithm: "RS256"}} {
+		body := privateKeyJWTClient(fmt.Sprintf("urn:acme/no-use-%d", i), map[string]any{"keys": []any{key.Public()}})
+		id := h.createClient(t, "acme", body)["client_id"].(string)
+		r := h.tokenCall(t, "acme", form(assertion(t, key, id, aud, "jti-1", time.Now().Add(time.Minute))))
+		if r.status != 200 {
+			t.Errorf("%s key without use: %d %s", key.Algorithm, r.status, r.body)
+		}
+	}
+	enc := jose.JSONWebKey{Key: ec, KeyID: "enc", Algorithm: "ES256", Use: "enc"}
+	body := privateKeyJWTClient("urn:acme/enc", map[string]any{"keys": []any{enc.Public()}})
+	if r := h.call(t, "POST", "/t/acme/admin/clients", body); r.status == 201 {
+		id := r.object(t)["client_id"].(string)
+		wantOAuthError(t, h.tokenCall(t, "acme", form(assertion(t, enc, id, aud, "jti-1", time.Now().Add(time.Minute)))), 401, "invalid_client")
 	}
 }

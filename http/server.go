@@ -142,6 +142,10 @@ func New(cfg Config, store eventstore.Store, log *slog.Logger, opts ...Option) (
 		WriteTimeout:          cfg.WriteTimeout,
 		IdleTimeout:           cfg.IdleTimeout,
 		DisableStartupMessage: true,
+		// Paths are matched as browsers match cookie paths: exactly.
+		// Otherwise /T/acme/oauth2/logout reaches the logout endpoint
+		// without the login cookie scoped to /t/acme/.
+		CaseSensitive: true,
 		// The OAuth endpoints parse their forms themselves (fosite), so
 		// that a malformed multipart body is an RFC 6749 invalid_request;
 		// fasthttp's pre-parsing would answer it before any handler.

@@ -496,8 +496,8 @@ func CheckJWKS(raw json.RawMessage) error {
 // checkJWKS checks an inline key set: a JSON object whose "keys" member is
 // a non-empty array of JWK objects, each with a "kty", none with private or
 // symmetric key material, its public members (n, e, x, y) in canonical
-// base64url, no RSA modulus over MaxRSAKeyBits and no RSA exponent outside
-// 3..2^31-1 or even.
+// base64url, no RSA modulus over MaxRSAKeyBits and no RSA exponent but
+// 65537 (RSAExponentValid).
 //
 // The set is checked as the JOSE library that verifies with it reads it
 // (go-jose): that library matches the set's "keys" member ignoring case
@@ -572,7 +572,7 @@ func checkJWKS(c *checker, raw json.RawMessage) {
 			c.add(f+".n", "too_long", "RSA keys may have at most %d bits", MaxRSAKeyBits)
 		}
 		if e, ok := decoded["e"]; ok && !RSAExponentValid(new(big.Int).SetBytes(e)) {
-			c.add(f+".e", "invalid_value", "an RSA public exponent must be odd, from 3 to 2^31-1")
+			c.add(f+".e", "invalid_value", "an RSA public exponent must be 65537 (\"AQAB\")")
 		}
 	}
 }
@@ -608,11 +608,19 @@ func rsaModulusBits(n []byte) int {
 	return (len(n)-1)*8 + bits.Len8(n[0])
 }
 
-// RSAExponentValid reports whether e is a public exponent keys are made
-// with and verifiers accept: odd, from 3 to 2^31-1.
+// RSAExponentValid reports whether e is the one RSA public exponent
+// accepted: 65537, what every key generator uses (as Google Tink and
+// many identity providers require). The cost of verifying a signature
+// grows with the exponent's size: with e up to 2^31-1, any request
+// naming a client with an 8,192-bit key cost milliseconds of CPU before
+// the client was authenticated. Registered, imported and fetched key
+// sets are checked by it, and so are the keys made of them before use.
 func RSAExponentValid(e *big.Int) bool {
-	return e.Bit(0) == 1 && e.Cmp(big.NewInt(3)) >= 0 && e.BitLen() <= 31
+	return e.IsInt64() && e.Int64() == rsaExponent
 }
+
+// rsaExponent is the RSA public exponent accepted (F4).
+const rsaExponent = 65537
 
 // checkTypeRules enforces what each client type may do.
 func (s Settings) checkTypeRules(c *checker) {

@@ -669,6 +669,10 @@ func TestValidateJWKS(t *testing.T) {
 		{name: "n not a string", change: set(`{"keys":[{"kty":"RSA","e":"AQAB","n":12}]}`), field: "jwks.keys[0].n", code: "invalid_value"},
 		{name: "even RSA exponent", change: set(`{"keys":[{"kty":"RSA","e":"AQAA","n":"AQAB"}]}`), field: "jwks.keys[0].e", code: "invalid_value"},
 		{name: "RSA exponent over 2^31-1", change: set(`{"keys":[{"kty":"RSA","e":"AQAAAAE","n":"AQAB"}]}`), field: "jwks.keys[0].e", code: "invalid_value"},
+		// Only 65537: verifying with a larger exponent costs more, for any
+		// request naming the client, before it is authenticated.
+		{name: "RSA exponent 2^31-1", change: set(`{"keys":[{"kty":"RSA","e":"f____w","n":"AQAB"}]}`), field: "jwks.keys[0].e", code: "invalid_value"},
+		{name: "RSA exponent 3", change: set(`{"keys":[{"kty":"RSA","e":"Aw","n":"AQAB"}]}`), field: "jwks.keys[0].e", code: "invalid_value"},
 		// encoding/json, which reads a set for go-jose, matches "keys"
 		// ignoring case, the last member winning.
 		{name: "keys in another case", change: set(`{"keys":[{"kty":"RSA","e":"AQAB","n":"AQAB"}],"KEYS":[{"kty":"RSA","e":"AQAB","n":"AQAB"}]}`), field: "jwks.KEYS", code: "not_allowed"},

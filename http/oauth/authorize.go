@@ -385,6 +385,7 @@ func (p *Provider) redirectAuthorizeError(ctx context.Context, w http.ResponseWr
 	if req, err := requestOf(ctx); err == nil {
 		resp.AddParameter("iss", req.issuer)
 	}
+	formPostHeaders(w, ar)
 	p.fosite.WriteAuthorizeResponse(ctx, w, ar, resp)
 }
 
@@ -629,6 +630,7 @@ func (p *Provider) issue(ctx context.Context, w http.ResponseWriter, ar fosite.A
 	req, _ := requestOf(ctx)
 	resp.AddParameter("iss", req.issuer) // RFC 9207
 	w.Header().Set("Cache-Control", "no-store")
+	formPostHeaders(w, ar)
 	p.fosite.WriteAuthorizeResponse(ctx, w, ar, resp)
 }
 

@@ -24,3 +24,12 @@ func authorizeErrorPage(w http.ResponseWriter, err error) {
 	}
 	page.Write(w, status, page.Error{Code: rfc.ErrorField, Description: rfc.GetDescription()})
 }
+
+// formPostHeaders sets the headers of the form_post page (page.FormPost,
+// fosite's template here) when fosite is about to answer ar with it: an
+// authorization response or error in response_mode=form_post.
+func formPostHeaders(w http.ResponseWriter, ar fosite.AuthorizeRequester) {
+	if ar.GetResponseMode() == fosite.ResponseModeFormPost {
+		page.SetFormPostHeaders(w.Header().Set)
+	}
+}

@@ -262,12 +262,20 @@ func (k *keySets) fetch(ctx context.Context, location string) (*jose.JSONWebKeyS
 // client.CheckJWKS has checked the JSON already (for a fetched set) or
 // at registration (for an inline one); this holds when the two readings
 // differ, or for a set registered before a rule was.
+//
+// A key without "use" is a signing key: RFC 7517 §4.2 makes the member
+// optional, and fosite verifies assertions only with keys whose use is
+// "sig". A key for another use ("enc") stays unusable for signatures.
 func parseKeySet(raw []byte) (*jose.JSONWebKeySet, error) {
 	var set jose.JSONWebKeySet
 	if err := json.Unmarshal(raw, &set); err != nil {
 		return nil, fmt.Errorf("not a JSON Web Key Set: %w", err)
 	}
-	for i, key := range set.Keys {
+	for i := range set.Keys {
+		key := &set.Keys[i]
+		if key.Use == "" {
+			key.Use = "sig"
+		}
 		if !key.IsPublic() {
 			return nil, errors.New("the key set holds private or symmetric key material")
 		}

@@ -158,6 +158,11 @@ func TestStoredInlineKeySetCheckedWhenUsed(t *testing.T) {
 			k["e"] = "AQAA"
 			return k
 		}(),
+		"RSA exponent 2^31-1": func() map[string]any {
+			k := hugeRSAKeyJSON(t, 8192, func(n string) string { return n })
+			k["e"] = "f____w"
+			return k
+		}(),
 	} {
 		t.Run(name, func(t *testing.T) {
 			raw, err := json.Marshal(map[string]any{"keys": []any{key}})

@@ -102,8 +102,10 @@ func (p *Provider) startLoginSession(ctx context.Context, w http.ResponseWriter,
 // no other page can log the user out) unless the hint is an ID token of
 // the session's user for that client: any other token the tenant signed
 // (an access token, anybody's) is refused, and another user's ID token
-// proves nothing about this browser. Without a post_logout_redirect_uri
-// it answers a page that says the user is logged out. A bad request
+// proves nothing about this browser. The session's cookie is deleted
+// only once the session it names has ended. Without a
+// post_logout_redirect_uri it answers a page that says the user is
+// logged out. A bad request
 // answers 400 and logs no one out. For a tenant that does not exist it
 // writes nothing and returns [ErrUnknownTenant].
 func (p *Provider) ServeLogout(w http.ResponseWriter, r *http.Request, slug string) error {
@@ -169,8 +171,11 @@ func (p *Provider) ServeLogout(w http.ResponseWriter, r *http.Request, slug stri
 			logoutPage(w, http.StatusServiceUnavailable, "The logout could not be recorded; try again.")
 			return nil
 		}
+		// Only now: a request without the session's cookie (a cross-site
+		// POST, which a SameSite=Lax cookie does not join) would
+		// otherwise delete it unasked.
+		setCookie(w, p.Issuer(slug), cookieName(slug), "", "/", -1)
 	}
-	setCookie(w, p.Issuer(slug), cookieName(slug), "", "/", -1)
 	w.Header().Set("Cache-Control", "no-store")
 	if target == "" {
 		logoutPage(w, http.StatusOK, "You are logged out.")

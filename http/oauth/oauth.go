@@ -45,6 +45,7 @@ import (
 
 	"github.com/clavisiam/clavis/domain/client"
 	"github.com/clavisiam/clavis/domain/scope"
+	"github.com/clavisiam/clavis/http/page"
 	"github.com/clavisiam/clavis/projections"
 	"github.com/clavisiam/clavis/tenants"
 	"github.com/clavisiam/clavis/tenants/signing"
@@ -150,6 +151,9 @@ func New(dir Directory, keys *signing.Keyring, publicURL string, log *slog.Logge
 		RefreshTokenScopes:          []string{},
 		EnforcePKCEForPublicClients: true,
 		JWKSFetcherStrategy:         p.keySets,
+		// response_mode=form_post: a page whose script its policy
+		// allows (fosite's own submits from an inline onload handler).
+		FormPostHTMLTemplate: page.FormPost,
 	}}
 	secret := sha256.Sum256(append([]byte("clavis challenges\x00"), keys.HMACSecret()...))
 	p.challengeKey = secret[:]

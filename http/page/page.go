@@ -225,3 +225,40 @@ func (Consent) template() *template.Template            { return consentPage }
 func (Error) template() *template.Template              { return errorPage }
 func (LogoutConfirmation) template() *template.Template { return logoutPage }
 func (Message) template() *template.Template            { return messagePage }
+
+// formPostScript submits the form_post page's form as soon as it is
+// read; the page's policy allows it, and no other script, by its hash.
+const formPostScript = `document.forms[0].submit()`
+
+// formPostCSP is the form_post page's policy: its one script, nothing
+// else, no framing. The form may post anywhere (form-action does not
+// fall back to default-src): to the client's redirect URI.
+var formPostCSP = "default-src 'none'; script-src 'sha256-" + hash(formPostScript) + "'; base-uri 'none'; frame-ancestors 'none'"
+
+// FormPost is the page that answers an authorization request with
+// response_mode=form_post (OAuth 2.0 Form Post Response Mode), for
+// fosite (its Config.FormPostHTMLTemplate; fosite gives it RedirURL and
+// Parameters): a form of the response's parameters posted to the
+// client's redirect URI by a script, or by a button without one. It
+// goes with the headers of [SetFormPostHeaders].
+var FormPost = template.Must(template.New("form_post").Parse(`<!doctype html>
+<html lang="en"><meta charset="utf-8"><title>Continue</title>
+<form method="post" action="{{.RedirURL}}">
+{{range $k, $v := .Parameters}}{{range $v}}<input type="hidden" name="{{$k}}" value="{{.}}">
+{{end}}{{end}}<noscript><button>Continue</button></noscript>
+</form>
+<script>` + formPostScript + `</script>
+</html>
+`))
+
+// SetFormPostHeaders sets, through set, the headers of the [FormPost]
+// page but its Content-Type, which fosite sets: not stored by any cache
+// (it holds a code or tokens), shown in no frame, only its own script,
+// no MIME sniffing.
+func SetFormPostHeaders(set func(key, value string)) {
+	set("Cache-Control", "no-store")
+	set("Pragma", "no-cache")
+	set("X-Frame-Options", "DENY")
+	set("Content-Security-Policy", formPostCSP)
+	set("X-Content-Type-Options", "nosniff")
+}
