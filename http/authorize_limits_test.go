@@ -280,5 +280,5 @@ func TestAuthorizationResponsesCarryIss(t *testing.T) {
 	}
 }
 
-// regexpInput reads the fields of fosite's form_post page.
-var regexpInput = regexp.MustCompile(`<input type="hidden" name="([^"]*)" value="([^"]*)"/>`)
+// regexpInput reads the fields of the form_post page.
+var regexpInput = regexp.MustCompile(`<input type="hidden" name="([^"]*)" value="([^"]*)"\s*/?>`)
