@@ -45,7 +45,7 @@ func paddedHugeRSAKey(t *testing.T, bits int) map[string]any {
 		"n": base64.RawURLEncoding.EncodeToString(n) + "="}
 }
 
-// An RSA key over 8,192 bits is refused at registration however its
+// An RSA key over 4,096 bits is refused at registration however its
 // modulus is encoded: a padded one used to pass the bound as no modulus
 // at all, and then cost seconds of CPU for every assertion naming it,
 // before the client was authenticated. Refused through the admin API
@@ -187,7 +187,7 @@ func privateKeyJWTClient(code string, jwks any) map[string]any {
 }
 
 // An RSA key whose public exponent is not 65537 is refused: verifying
-// with a large exponent (up to 2^31-1 was accepted) and an 8,192-bit
+// with a large exponent (up to 2^31-1 was accepted) and a large
 // modulus cost milliseconds of CPU for every token request naming the
 // client, anybody's, before it was authenticated. Refused at
 // registration through the admin API, RFC 7591 and import, with the

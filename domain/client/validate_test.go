@@ -657,9 +657,10 @@ func TestValidateJWKS(t *testing.T) {
 		{name: "symmetric key", change: set(`{"keys":[{"kty":"oct","k":"c2VjcmV0"}]}`), field: "jwks.keys[0].k", code: "not_allowed"},
 		{name: "too large", change: set(`{"keys":[{"kty":"EC","x":"` + strings.Repeat("a", 65536) + `"}]}`), field: "jwks", code: "too_long"},
 		{name: "too many keys", change: set(`{"keys":[` + strings.Repeat(`{"kty":"EC"},`, 100) + `{"kty":"EC"}]}`), field: "jwks.keys", code: "too_many"},
-		// 8,193 bits (the leading octet 0x01 over 1,024 more); 8,192 pass
+		// 4,097 bits (the leading octet 0x01 over 512 more); 4,096 pass
 		// (TestCheckJWKS).
-		{name: "RSA key too large", change: set(`{"keys":[{"kty":"RSA","e":"AQAB","n":"` + base64.RawURLEncoding.EncodeToString(append([]byte{1}, make([]byte, 1024)...)) + `"}]}`), field: "jwks.keys[0].n", code: "too_long"},
+		{name: "RSA key too large", change: set(`{"keys":[{"kty":"RSA","e":"AQAB","n":"` + base64.RawURLEncoding.EncodeToString(append([]byte{1}, make([]byte, 512)...)) + `"}]}`), field: "jwks.keys[0].n", code: "too_long"},
+		{name: "RSA key of 8,192 bits", change: set(`{"keys":[{"kty":"RSA","e":"AQAB","n":"` + base64.RawURLEncoding.EncodeToString(append([]byte{0x80}, make([]byte, 1023)...)) + `"}]}`), field: "jwks.keys[0].n", code: "too_long"},
 		// go-jose drops trailing "=" and skips line breaks before decoding:
 		// an oversized modulus so dressed must not pass as no modulus.
 		{name: "RSA key too large, padded", change: set(`{"keys":[{"kty":"RSA","e":"AQAB","n":"` + base64.RawURLEncoding.EncodeToString(append([]byte{1}, make([]byte, 4096)...)) + `="}]}`), field: "jwks.keys[0].n", code: "invalid_value"},
@@ -690,7 +691,7 @@ func TestCheckJWKS(t *testing.T) {
 	rsaKey := func(modulus []byte) string {
 		return `{"keys":[{"kty":"RSA","e":"AQAB","n":"` + base64.RawURLEncoding.EncodeToString(modulus) + `"}]}`
 	}
-	largest := append([]byte{0x80}, make([]byte, 1023)...) // 8,192 bits
+	largest := append([]byte{0x80}, make([]byte, 511)...) // 4,096 bits
 	for raw, ok := range map[string]bool{
 		testJWKS:                              true,
 		rsaKey(largest):                       true,
