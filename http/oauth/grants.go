@@ -27,7 +27,8 @@ type Grants interface {
 	// Update replaces key's value if its revision is still rev; it
 	// fails with [ErrGrantConflict] when someone changed it since.
 	Update(ctx context.Context, life Life, key string, value []byte, rev uint64) error
-	// Delete removes key; removing an absent key is no error.
+	// Delete removes key, leaving nothing of it behind; removing an
+	// absent key is no error.
 	Delete(ctx context.Context, life Life, key string) error
 }
 
@@ -67,6 +68,8 @@ var (
 	// ErrGrantsFull is a store that holds as much as it may: nothing
 	// new fits until entries expire.
 	ErrGrantsFull = errors.New("oauth: the grant store is full")
+	// ErrGrantTooLarge is an entry over the store's size for one.
+	ErrGrantTooLarge = errors.New("oauth: the grant entry is too large")
 )
 
 // WithGrants serves the authorization endpoint, the authorization_code
@@ -111,6 +114,8 @@ type natsGrants struct {
 
 	mu      sync.Mutex
 	buckets [len(lifeTTL)]jetstream.KeyValue
+	// streams are the buckets' streams, which Delete purges.
+	streams [len(lifeTTL)]jetstream.Stream
 }
 
 // NATSGrants keeps grants in buckets named after prefix, each holding at
@@ -140,22 +145,35 @@ func (g *natsGrants) bucket(ctx context.Context, life Life) (jetstream.KeyValue,
 	if err != nil {
 		return nil, fmt.Errorf("oauth: grant bucket %s: %w", name, err)
 	}
-	g.buckets[life] = kv
+	s, err := g.js.Stream(ctx, "KV_"+name)
+	if err != nil {
+		return nil, fmt.Errorf("oauth: grant bucket %s: %w", name, err)
+	}
+	g.buckets[life], g.streams[life] = kv, s
 	return kv, nil
 }
 
-// full maps the answer of a bucket at its byte limit to ErrGrantsFull.
+// full maps the answer of a bucket at its byte limit to ErrGrantsFull,
+// and that to an entry over its size limit to ErrGrantTooLarge.
 func full(err error) error {
 	var api *jetstream.APIError
-	if errors.As(err, &api) && api.ErrorCode == jsErrCodeStoreFailed && strings.Contains(api.Description, "maximum bytes") {
+	switch {
+	case !errors.As(err, &api):
+	case api.ErrorCode == jsErrCodeStoreFailed && strings.Contains(api.Description, "maximum bytes"):
 		return fmt.Errorf("%w: %w", ErrGrantsFull, err)
+	case api.ErrorCode == jsErrCodeMessageTooLarge:
+		return fmt.Errorf("%w: %w", ErrGrantTooLarge, err)
 	}
 	return err
 }
 
 // jsErrCodeStoreFailed is JetStream's "storing a message failed", the
-// answer to a message over a stream's limits.
-const jsErrCodeStoreFailed jetstream.ErrorCode = 10077
+// answer to a message over a stream's limits; jsErrCodeMessageTooLarge
+// its "message size exceeds maximum allowed".
+const (
+	jsErrCodeStoreFailed     jetstream.ErrorCode = 10077
+	jsErrCodeMessageTooLarge jetstream.ErrorCode = 10054
+)
 
 func (g *natsGrants) Create(ctx context.Context, life Life, key string, value []byte) error {
 	kv, err := g.bucket(ctx, life)
@@ -194,13 +212,16 @@ func (g *natsGrants) Update(ctx context.Context, life Life, key string, value []
 	return full(err)
 }
 
+// Delete purges key's subject from the bucket's stream: a key-value
+// delete would leave a marker for as long as the bucket keeps entries (a
+// year for grants), so that deleting would fill the bucket too.
 func (g *natsGrants) Delete(ctx context.Context, life Life, key string) error {
 	kv, err := g.bucket(ctx, life)
 	if err != nil {
 		return err
 	}
-	if err = kv.Delete(ctx, key); errors.Is(err, jetstream.ErrKeyNotFound) {
-		return nil
-	}
-	return err
+	g.mu.Lock()
+	s := g.streams[life]
+	g.mu.Unlock()
+	return s.Purge(ctx, jetstream.WithPurgeSubject("$KV."+kv.Bucket()+"."+key))
 }
