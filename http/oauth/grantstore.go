@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"regexp"
+	"slices"
 	"time"
 
 	"github.com/google/uuid"
@@ -22,9 +24,18 @@ import (
 //     challenge and its OpenID Connect request, by the code's signature;
 //   - rt: a refresh token's request, by its signature;
 //   - fam: a grant's family, by the authorization request's id, which
-//     every token of the grant shares: its access tokens (jti and
-//     expiry), whether it was revoked, when its refresh tokens end;
+//     every token of the grant shares: its live access tokens (jti and
+//     expiry), its refresh tokens (signatures), whether it was revoked,
+//     when its refresh tokens end;
 //   - at: an access token of a family, by its jti, for userinfo.
+//
+// A family keeps at most Provider.familyTokens of each (RefreshLimit):
+// past it, the oldest access token is revoked and its userinfo entry
+// deleted, and the oldest refresh token's entry (a used one kept for
+// reuse detection, or, for a client whose refresh tokens are reused, a
+// still active one) is deleted. So however often a grant is refreshed,
+// what it keeps is bounded, and a reuse still revokes every access token
+// of the family that is alive.
 
 // errUsedTwice is a code or refresh token that two requests used at
 // once: the later one fails with invalid_grant and the grant is revoked.
@@ -47,6 +58,9 @@ type family struct {
 	// first.
 	Ends   time.Time `json:"ends"`
 	Tokens []issued  `json:"tokens"`
+	// Refresh are the signatures of the family's refresh tokens whose
+	// entries are kept, oldest first.
+	Refresh []string `json:"refresh,omitempty"`
 }
 
 // issued is an access token of a family.
@@ -240,22 +254,37 @@ func (s *storage) CreateAccessTokenSession(ctx context.Context, _ string, r fosi
 		return errors.New("oauth: an access token without a session or jti")
 	}
 	exp := sess.GetExpiresAt(fosite.AccessToken)
+	var dropped []issued
 	err := s.changeFamily(ctx, r.GetID(), r.GetClient().GetID(), func(f *family) error {
 		if f.Revoked {
 			return fosite.ErrInvalidGrant.WithHint("The grant was revoked.")
 		}
 		now := s.p.now()
-		live := f.Tokens[:0]
+		var live []issued
+		dropped = nil
 		for _, t := range f.Tokens {
 			if now.Before(t.Exp) {
 				live = append(live, t)
+			} else {
+				dropped = append(dropped, t)
 			}
 		}
-		f.Tokens = append(live, issued{JTI: sess.Access.JTI, Exp: exp})
+		live = append(live, issued{JTI: sess.Access.JTI, Exp: exp})
+		// The oldest beyond the family's bound are revoked before the
+		// family forgets them, so that none stays alive unrecorded.
+		over := max(len(live)-s.p.familyTokens, 0)
+		if err := s.revokeTokens(ctx, live[:over]); err != nil {
+			return err
+		}
+		dropped = append(dropped, live[:over]...)
+		f.Tokens = live[over:]
 		return nil
 	})
 	if err != nil {
 		return err
+	}
+	for _, t := range dropped {
+		_ = s.del(ctx, LifeToken, "at", t.JTI)
 	}
 	return s.put(ctx, LifeToken, "at", sess.Access.JTI, tokenRecord{Family: r.GetID(), Claims: sess.UserClaims})
 }
@@ -268,12 +297,40 @@ func (s *storage) DeleteAccessTokenSession(context.Context, string) error { retu
 
 // Refresh tokens (oauth2.RefreshTokenStorage, oauth2.TokenRevocationStorage).
 
+// CreateRefreshTokenSession stores a new refresh token and adds it to its
+// family; then, for a refresh, it marks the token used up (see
+// RotateRefreshToken). It is the last write of a refresh: until it
+// succeeds, the token used stays usable, so that a refresh failing for
+// want of room loses nothing.
 func (s *storage) CreateRefreshTokenSession(ctx context.Context, sig, _ string, r fosite.Requester) error {
 	sr, err := storeRequest(r)
 	if err != nil {
 		return err
 	}
-	return s.put(ctx, LifeGrant, "rt", sig, codeRecord{Request: sr, Active: true})
+	if err := s.put(ctx, LifeGrant, "rt", sig, codeRecord{Request: sr, Active: true}); err != nil {
+		return err
+	}
+	var dropped []string
+	err = s.changeFamily(ctx, r.GetID(), r.GetClient().GetID(), func(f *family) error {
+		if f.Revoked {
+			return fosite.ErrInvalidGrant.WithHint("The grant was revoked.")
+		}
+		refresh := append(slices.Clone(f.Refresh), sig)
+		over := max(len(refresh)-s.p.familyTokens, 0)
+		dropped, f.Refresh = refresh[:over], refresh[over:]
+		return nil
+	})
+	if err == nil {
+		err = s.completeRotation(ctx)
+	}
+	if err != nil {
+		_ = s.del(ctx, LifeGrant, "rt", sig)
+		return err
+	}
+	for _, d := range dropped {
+		_ = s.del(ctx, LifeGrant, "rt", d)
+	}
+	return nil
 }
 
 // GetRefreshTokenSession reads a refresh token's request. One used
@@ -304,12 +361,26 @@ func (s *storage) DeleteRefreshTokenSession(ctx context.Context, sig string) err
 	return s.del(ctx, LifeGrant, "rt", sig)
 }
 
-// RotateRefreshToken marks the refresh token used, once; a token used
-// twice at the same moment revokes its family. A client whose
-// refresh_token_usage is "reuse" keeps its refresh tokens usable (each
-// refresh still hands out a new one too).
+// rotation is a refresh token being used: its key, the revision read,
+// and what is left of it once used.
+type rotation struct {
+	family, sig string
+	rev         uint64
+	used        codeRecord
+}
+
+// RotateRefreshToken checks that the refresh token is still active and
+// notes it in the request; CreateRefreshTokenSession marks it used once
+// its successor is stored, so that a refresh failing before leaves it
+// usable. A token used twice at the same moment revokes its family. A
+// client whose refresh_token_usage is "reuse" keeps its refresh tokens
+// usable (each refresh still hands out a new one too).
 func (s *storage) RotateRefreshToken(ctx context.Context, requestID, sig string) error {
-	if r, err := requestOf(ctx); err == nil && r.client != nil && r.client.view.Settings.RefreshTokenUsage == client.RefreshReuse {
+	req, err := requestOf(ctx)
+	if err != nil {
+		return err
+	}
+	if req.client != nil && req.client.view.Settings.RefreshTokenUsage == client.RefreshReuse {
 		return nil
 	}
 	var rec codeRecord
@@ -317,16 +388,29 @@ func (s *storage) RotateRefreshToken(ctx context.Context, requestID, sig string)
 	if err != nil {
 		return err
 	}
-	if rec.Active {
-		// What is left of a used token is what reuse detection needs:
-		// whose family it was. It stays as long as the bucket keeps it.
-		used := codeRecord{Request: storedRequest{ID: rec.Request.ID, RequestedAt: rec.Request.RequestedAt, ClientID: rec.Request.ClientID}}
-		if err = s.update(ctx, LifeGrant, "rt", sig, used, rev); err == nil {
-			return nil
-		}
-	}
-	if err == nil || errors.Is(err, ErrGrantConflict) {
+	if !rec.Active {
 		_ = s.revokeFamily(ctx, requestID)
+		return errUsedTwice
+	}
+	// What is left of a used token is what reuse detection needs: whose
+	// family it was. It stays until the family forgets it.
+	used := codeRecord{Request: storedRequest{ID: rec.Request.ID, RequestedAt: rec.Request.RequestedAt, ClientID: rec.Request.ClientID}}
+	req.rotation = &rotation{family: requestID, sig: sig, rev: rev, used: used}
+	return nil
+}
+
+// completeRotation marks the refresh token the request uses as used, if
+// it was not in the meantime: if it was, its family is revoked.
+func (s *storage) completeRotation(ctx context.Context) error {
+	req, err := requestOf(ctx)
+	if err != nil || req.rotation == nil {
+		return err
+	}
+	rot := req.rotation
+	req.rotation = nil
+	err = s.update(ctx, LifeGrant, "rt", rot.sig, rot.used, rot.rev)
+	if errors.Is(err, ErrGrantConflict) {
+		_ = s.revokeFamily(ctx, rot.family)
 		return errUsedTwice
 	}
 	return err
@@ -358,9 +442,15 @@ func (s *storage) revokeFamily(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
-	r, _ := requestOf(ctx)
-	if s.p.revoked == nil {
-		return nil
+	return s.revokeTokens(ctx, tokens)
+}
+
+// revokeTokens revokes the access tokens of the request's tenant that
+// have not expired, on every node.
+func (s *storage) revokeTokens(ctx context.Context, tokens []issued) error {
+	r, err := requestOf(ctx)
+	if err != nil || s.p.revoked == nil {
+		return err
 	}
 	now := s.p.now()
 	for _, t := range tokens {
@@ -407,3 +497,16 @@ func (s *storage) changeFamily(ctx context.Context, id, clientID string, change 
 	}
 	return fmt.Errorf("oauth: grant %s: too many concurrent changes", id)
 }
+
+// errTooManyRefreshes answers a client over its refresh rate (see
+// RefreshLimit).
+func errTooManyRefreshes() error {
+	err := fosite.ErrTemporarilyUnavailable.WithHint("Too many refreshes from this client; retry in a second.")
+	err.CodeField = http.StatusTooManyRequests
+	return err
+}
+
+// errNoRoom answers a code exchange or a refresh that the grant store
+// had no room for: nothing was used up, the same request may succeed
+// later.
+var errNoRoom = fosite.ErrTemporarilyUnavailable.WithHint("The grant store is full; try again later.")

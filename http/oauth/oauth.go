@@ -81,6 +81,10 @@ type Provider struct {
 	// clientFlows and addressFlows limit the rate at which authorization
 	// requests of a client, and from an address, store flows.
 	clientFlows, addressFlows limiters
+	// refreshes limits each client's refresh rate; familyTokens bounds
+	// what a grant keeps (see RefreshLimit).
+	refreshes    limiters
+	familyTokens int
 	// keySets fetches and keeps the key sets clients publish at their
 	// jwks_uri.
 	keySets *keySets
@@ -124,6 +128,7 @@ func New(dir Directory, keys *signing.Keyring, publicURL string, log *slog.Logge
 	p.revocations.limit, p.revocations.burst = revocationsPerSecond, revocationBurst
 	p.clientFlows.limit, p.clientFlows.burst = DefaultFlowLimits.PerClient, DefaultFlowLimits.ClientBurst
 	p.addressFlows.limit, p.addressFlows.burst = DefaultFlowLimits.PerAddress, DefaultFlowLimits.AddressBurst
+	p.refreshes.limit, p.refreshes.burst, p.familyTokens = DefaultRefreshLimit.PerClient, DefaultRefreshLimit.Burst, DefaultRefreshLimit.Tokens
 	for _, o := range opts {
 		if err := o(p); err != nil {
 			return nil, err
@@ -239,6 +244,9 @@ type request struct {
 	// client is the client the request authenticated or named, once
 	// fosite looked it up.
 	client *fositeClient
+	// rotation is the refresh token a refresh uses, marked used once
+	// its successor is stored (see RotateRefreshToken).
+	rotation *rotation
 }
 
 type requestKey struct{}
@@ -330,6 +338,10 @@ func (p *Provider) ServeToken(w http.ResponseWriter, r *http.Request, slug strin
 	case ar.GetGrantTypes().ExactOne(client.GrantClientCredentials):
 		p.grant(ctx, ar, c, sess)
 	case ar.GetGrantTypes().ExactOne(client.GrantRefreshToken):
+		if !p.refreshes.allow(slug + "\x00" + c.GetID()) {
+			p.writeError(ctx, w, r, ar, errTooManyRefreshes())
+			return nil
+		}
 		// The grant's session, from the grant store: what the access
 		// token says of the client (permissions, claims, audience) is
 		// what the client is now.
@@ -347,6 +359,9 @@ func (p *Provider) ServeToken(w http.ResponseWriter, r *http.Request, slug strin
 	}
 	if errors.Is(err, errUsedTwice) {
 		err = fosite.ErrInvalidGrant.WithHint("The authorization code or refresh token was already used.")
+	}
+	if errors.Is(err, ErrGrantsFull) || errors.Is(err, ErrGrantTooLarge) {
+		err = errNoRoom
 	}
 	if err != nil {
 		p.writeError(ctx, w, r, ar, err)

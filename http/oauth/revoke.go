@@ -64,6 +64,36 @@ func WithRevocationLimit(l RevocationLimit) Option {
 	}
 }
 
+// RefreshLimit bounds what refreshing may cost. PerClient and Burst
+// bound how fast one client may refresh, per node: beyond, the token
+// endpoint answers 429 temporarily_unavailable with Retry-After and
+// issues and rotates nothing. Tokens bounds what a grant (a family of
+// refresh tokens) keeps: its live access tokens (past it, the oldest
+// are revoked at once) and its refresh tokens, used ones kept for reuse
+// detection included (past it, the oldest are forgotten: using one is
+// then invalid_grant, without revoking the grant).
+type RefreshLimit struct {
+	PerClient rate.Limit
+	Burst     int
+	Tokens    int
+}
+
+// DefaultRefreshLimit is the limit without [WithRefreshLimit].
+var DefaultRefreshLimit = RefreshLimit{PerClient: 10, Burst: 100, Tokens: 256}
+
+// WithRefreshLimit sets how fast each client may refresh and how many
+// tokens a grant keeps (default [DefaultRefreshLimit]); all must be
+// positive.
+func WithRefreshLimit(l RefreshLimit) Option {
+	return func(p *Provider) error {
+		if l.PerClient <= 0 || l.Burst <= 0 || l.Tokens <= 0 {
+			return errors.New("oauth: the refresh limit must be positive")
+		}
+		p.refreshes.limit, p.refreshes.burst, p.familyTokens = l.PerClient, l.Burst, l.Tokens
+		return nil
+	}
+}
+
 // revocationTTL is how long a revocation is kept: the longest an access
 // token lives (client.MaxAccessTokenLifetime, a day), and a margin.
 const revocationTTL = 25 * time.Hour

@@ -1,0 +1,170 @@
+package httpapi_test
+
+import (
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"golang.org/x/time/rate"
+
+	"github.com/clavisiam/clavis/http/oauth"
+)
+
+// unlimitedRefreshes lets a client refresh as fast as it likes, keeping
+// tokens per grant.
+func unlimitedRefreshes(tokens int) oauth.Option {
+	return oauth.WithRefreshLimit(oauth.RefreshLimit{PerClient: rate.Inf, Burst: 1, Tokens: tokens})
+}
+
+// messages is how many messages (entries and deletion markers) the
+// node's grant bucket name holds.
+func (h *adminHarness) messages(t *testing.T, name string) uint64 {
+	t.Helper()
+	s, err := h.js.Stream(t.Context(), "KV_TEST_"+name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := s.Info(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info.State.Msgs
+}
+
+// refresh refreshes with rt, wanting 200, and returns the new access and
+// refresh tokens.
+func (h *adminHarness) refresh(t *testing.T, id, secret, rt string) (string, string) {
+	t.Helper()
+	m := h.tokenCall(t, "acme", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}}, id, secret).want(t, 200).object(t)
+	return m["access_token"].(string), m["refresh_token"].(string)
+}
+
+// A grant refreshed many times goes on working, and what it keeps stays
+// bounded: its oldest live access tokens are revoked, its oldest refresh
+// tokens forgotten. Reuse of a refresh token still leaves no token of the
+// grant alive.
+func TestRefreshManyTimesStaysBounded(t *testing.T) {
+	t.Parallel()
+	const keep, rounds = 3, 40
+	h := startAdmin(t, unlimitedRefreshes(keep))
+	h.createTenant(t, "acme")
+	cfg := clientConfig("acme", h.createClient(t, "acme", webClient("urn:acme/web")), "openid")
+	id, secret := cfg.ClientID, cfg.ClientSecret
+	tok := h.codeFlow(t, h.browser(t), cfg, "alice")
+	grants, tokens := h.messages(t, "GRANTS"), h.messages(t, "TOKENS")
+
+	access, refresh := []string{tok.AccessToken}, []string{tok.RefreshToken}
+	for range rounds {
+		at, rt := h.refresh(t, id, secret, refresh[len(refresh)-1])
+		access, refresh = append(access, at), append(refresh, rt)
+	}
+	// The grant's family, its session and at most keep refresh tokens;
+	// at most keep access tokens for userinfo.
+	if n := h.messages(t, "GRANTS"); n > grants+keep {
+		t.Errorf("after %d refreshes the grant bucket holds %d messages, %d before", rounds, n, grants)
+	}
+	if n := h.messages(t, "TOKENS"); n > tokens+keep {
+		t.Errorf("after %d refreshes the token bucket holds %d messages, %d before", rounds, n, tokens)
+	}
+	for i, at := range access {
+		want := i >= len(access)-keep
+		if got := h.introspect(t, "acme", at, id, secret).object(t)["active"]; got != want {
+			t.Errorf("access token %d of %d: active %v, want %v", i+1, len(access), got, want)
+		}
+	}
+
+	// A refresh token used before revokes the grant: every access token
+	// is inactive, the latest refresh token too.
+	wantOAuthError(t, h.tokenCall(t, "acme", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {refresh[len(refresh)-2]}}, id, secret),
+		400, "invalid_grant")
+	for i, at := range access {
+		if h.introspect(t, "acme", at, id, secret).object(t)["active"] != false {
+			t.Errorf("access token %d of %d active after the reuse of a refresh token", i+1, len(access))
+		}
+	}
+	wantOAuthError(t, h.tokenCall(t, "acme", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {refresh[len(refresh)-1]}}, id, secret),
+		400, "invalid_grant")
+	// A refresh token forgotten long ago is refused.
+	wantOAuthError(t, h.tokenCall(t, "acme", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {refresh[0]}}, id, secret),
+		400, "invalid_grant")
+}
+
+// A client refreshing faster than its limit is answered 429
+// temporarily_unavailable with Retry-After, and nothing is issued or
+// stored; other clients refresh on.
+func TestRefreshRateLimited(t *testing.T) {
+	t.Parallel()
+	h := startAdmin(t, oauth.WithRefreshLimit(oauth.RefreshLimit{PerClient: rate.Every(time.Hour), Burst: 2, Tokens: 256}))
+	h.createTenant(t, "acme")
+	cfg := clientConfig("acme", h.createClient(t, "acme", webClient("urn:acme/web")), "openid")
+	id, secret := cfg.ClientID, cfg.ClientSecret
+	tok := h.codeFlow(t, h.browser(t), cfg, "alice")
+	at, rt := h.refresh(t, id, secret, tok.RefreshToken)
+	at, rt = h.refresh(t, id, secret, rt)
+
+	grants, tokens := h.messages(t, "GRANTS"), h.messages(t, "TOKENS")
+	r := h.tokenCall(t, "acme", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}}, id, secret)
+	wantOAuthError(t, r, http.StatusTooManyRequests, "temporarily_unavailable")
+	if r.header.Get("Retry-After") == "" {
+		t.Errorf("429 without Retry-After: %v", r.header)
+	}
+	if g, k := h.messages(t, "GRANTS"), h.messages(t, "TOKENS"); g != grants || k != tokens {
+		t.Errorf("a refused refresh stored something: %d/%d messages, %d/%d before", g, k, grants, tokens)
+	}
+	if h.introspect(t, "acme", at, id, secret).object(t)["active"] != true {
+		t.Error("a refused refresh revoked the grant's access token")
+	}
+
+	other := clientConfig("acme", h.createClient(t, "acme", webClient("urn:acme/other")), "openid")
+	tok = h.codeFlow(t, h.browser(t), other, "bob")
+	h.refresh(t, other.ClientID, other.ClientSecret, tok.RefreshToken)
+}
+
+// When the grant store is full, a refresh answers 503
+// temporarily_unavailable and leaves the refresh token usable: once there
+// is room again, it refreshes.
+func TestRefreshOnFullGrantStoreKeepsToken(t *testing.T) {
+	t.Parallel()
+	h := startAdminGrants(t, 128<<10, unlimitedRefreshes(256))
+	h.createTenant(t, "acme")
+	cfg := clientConfig("acme", h.createClient(t, "acme", webClient("urn:acme/web")), "openid")
+	id, secret := cfg.ClientID, cfg.ClientSecret
+	tok := h.codeFlow(t, h.browser(t), cfg, "alice")
+	_, rt := h.refresh(t, id, secret, tok.RefreshToken)
+
+	// Fill the grant bucket, with big entries then small ones.
+	kv, err := h.js.KeyValue(t.Context(), "TEST_GRANTS")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, size := range []int{4 << 10, 512, 64} {
+		for ; n < 10_000; n++ {
+			if _, err := kv.Create(t.Context(), fmt.Sprintf("fill.%d", n), []byte(strings.Repeat("x", size))); err != nil {
+				if !strings.Contains(err.Error(), "maximum bytes") {
+					t.Fatalf("fill: %v", err)
+				}
+				break
+			}
+		}
+	}
+
+	for range 2 {
+		r := h.tokenCall(t, "acme", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}}, id, secret)
+		wantOAuthError(t, r, http.StatusServiceUnavailable, "temporarily_unavailable")
+	}
+
+	s, err := h.js.Stream(t.Context(), "KV_TEST_GRANTS")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Purge(t.Context(), jetstream.WithPurgeSubject("$KV.TEST_GRANTS.fill.>")); err != nil {
+		t.Fatal(err)
+	}
+	_, rt = h.refresh(t, id, secret, rt)
+	h.refresh(t, id, secret, rt)
+}
