@@ -282,3 +282,83 @@ func TestAuthorizationResponsesCarryIss(t *testing.T) {
 
 // regexpInput reads the fields of the form_post page.
 var regexpInput = regexp.MustCompile(`<input type="hidden" name="([^"]*)" value="([^"]*)"\s*/?>`)
+
+// signedIn is a browser in which user logged in (with remember) to the
+// first-party client cfg of tenant acme through its login application,
+// and cfg's authorization request with the largest parameters allowed:
+// with the login session, each such request stores a code at once.
+func (h *adminHarness) signedIn(t *testing.T, cfg oauth2.Config, user string) (*browser, url.Values) {
+	t.Helper()
+	b := h.browser(t)
+	res := h.loginThroughApp(t, b, "acme", cfg.AuthCodeURL("state-login", oauth2.S256ChallengeOption(oauth2.GenerateVerifier())),
+		map[string]any{"subject": user, "remember": true})
+	if arrived(t, res, webCallback).Get("code") == "" {
+		t.Fatalf("no code after login: %s", res.Header.Get("Location"))
+	}
+	form := authorizeForm(cfg.ClientID)
+	form.Set("state", strings.Repeat("s", 2048))
+	form.Set("nonce", strings.Repeat("n", 1024))
+	form.Set("login_hint", strings.Repeat("l", 512))
+	form.Set("acr_values", strings.Repeat("a", 512))
+	form.Set("ui_locales", strings.Repeat("u", 256))
+	return b, form
+}
+
+// A signed-in browser replaying an authorization request stored a code
+// (three records, up to ~27 KB) per request without any limit: the
+// login session skipped the flow, and with it the flow limits. The same
+// per-client and per-address limits hold: beyond, 429 with Retry-After,
+// and no code.
+func TestFlowAttackLoginSessionCodesRateLimited(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name   string
+		limits oauth.FlowLimits
+	}{
+		{"per client", oauth.FlowLimits{PerClient: 0.001, ClientBurst: 4, PerAddress: 1000, AddressBurst: 1000}},
+		{"per address", oauth.FlowLimits{PerClient: 1000, ClientBurst: 1000, PerAddress: 0.001, AddressBurst: 4}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			h := startAdmin(t, oauth.WithFlowLimits(tt.limits))
+			cfg := h.firstPartyWithLoginApp(t)
+			b, form := h.signedIn(t, cfg, "bob") // the login's flow is the first of 4
+			for i := 2; i <= 4; i++ {
+				res, _ := b.post(testIssuer+"acme/oauth2/auth", form)
+				if got := arrived(t, res, webCallback); got.Get("code") == "" {
+					t.Fatalf("request %d with the login session: %v", i, got)
+				}
+			}
+			res, body := b.post(testIssuer+"acme/oauth2/auth", form)
+			retry, err := strconv.Atoi(res.Header.Get("Retry-After"))
+			if res.StatusCode != http.StatusTooManyRequests || err != nil || retry < 1 || !strings.Contains(body, "temporarily_unavailable") {
+				t.Errorf("request 5 with the login session: %d %.200s, Retry-After %q; want 429 temporarily_unavailable with Retry-After",
+					res.StatusCode, res.Header.Get("Location"), res.Header.Get("Retry-After"))
+			}
+		})
+	}
+}
+
+// When the code store is full, a signed-in user's authorization request
+// gets temporarily_unavailable at the redirect URI (the client may
+// retry), not server_error.
+func TestFlowAttackFullCodeStoreTemporarilyUnavailable(t *testing.T) {
+	t.Parallel()
+	h := startAdminGrants(t, 256<<10, oauth.WithFlowLimits(oauth.FlowLimits{PerClient: 1e6, ClientBurst: 1e6, PerAddress: 1e6, AddressBurst: 1e6}))
+	cfg := h.firstPartyWithLoginApp(t)
+	b, form := h.signedIn(t, cfg, "bob")
+	for i := 1; ; i++ {
+		if i > 1000 {
+			t.Fatal("1000 codes of ~20 KiB never filled a code store of 256 KiB")
+		}
+		res, _ := b.post(testIssuer+"acme/oauth2/auth", form)
+		got := arrived(t, res, webCallback)
+		if got.Get("code") != "" {
+			continue
+		}
+		if got.Get("error") != "temporarily_unavailable" || got.Get("state") != form.Get("state") || got.Get("iss") != testIssuer+"acme" {
+			t.Errorf("request %d on a full code store: %.300v; want temporarily_unavailable with state and iss", i, got)
+		}
+		break
+	}
+}

@@ -262,12 +262,23 @@ func (p *Provider) ServeAuthorize(w http.ResponseWriter, r *http.Request, slug s
 		now := p.now()
 		fl = &flow{ID: uuid.NewString(), ClientID: c.GetID(), Query: r.URL.RawQuery, Expires: now.Add(flowLifetime),
 			Stage: stageLogin, Created: now.UTC().Truncate(time.Second)}
-		if sess, ok := p.loginSession(ctx, r, ar); ok && !slices.Contains(prompt, "login") {
+		sess, ok := p.loginSession(ctx, r, ar)
+		if ok && !slices.Contains(prompt, "login") {
 			fl.Skip, fl.Login, fl.AuthTime, fl.SessionID, fl.Stage = true, &sess.Login, sess.AuthTime, sess.ID, stageLoggedIn
 		} else if slices.Contains(prompt, "none") {
 			p.writeAuthorizeError(ctx, w, ar, fosite.ErrLoginRequired.WithHint("The user is not logged in."))
 			return nil
-		} else {
+		}
+		// From here on the request stores something, a flow or a code
+		// (and its PKCE and OpenID Connect records), whether a login
+		// session skips the login application or not: the same limits
+		// hold for both.
+		req, _ := requestOf(ctx)
+		if wait, ok := p.allowFlow(req.tenant.Slug, fl.ClientID, r.RemoteAddr); !ok {
+			p.refuseFlow(ctx, w, http.StatusTooManyRequests, wait, "Too many authorization requests from this client or address; retry later.", nil)
+			return nil
+		}
+		if !fl.Skip {
 			p.sendToLoginApp(ctx, w, r, ar, fl, challengeLogin)
 			return nil
 		}
@@ -281,7 +292,7 @@ func (p *Provider) ServeAuthorize(w http.ResponseWriter, r *http.Request, slug s
 	case stageLoggedIn:
 		if !fl.Skip && fl.Login.Remember {
 			if err := p.startLoginSession(ctx, w, fl); err != nil {
-				p.writeAuthorizeError(ctx, w, ar, fosite.ErrServerError.WithWrap(err))
+				p.writeAuthorizeError(ctx, w, ar, whenFull(fosite.ErrServerError.WithWrap(err)))
 				return nil
 			}
 		}
@@ -411,13 +422,9 @@ func rejection(r *Rejection) error {
 }
 
 // sendToLoginApp stores a new flow at stage and sends the browser to
-// the login application.
+// the login application; the request passed allowFlow.
 func (p *Provider) sendToLoginApp(ctx context.Context, w http.ResponseWriter, r *http.Request, ar fosite.AuthorizeRequester, fl *flow, kind string) {
 	req, _ := requestOf(ctx)
-	if wait, ok := p.allowFlow(req.tenant.Slug, fl.ClientID, r.RemoteAddr); !ok {
-		p.refuseFlow(ctx, w, http.StatusTooManyRequests, wait, "Too many authorization requests from this client or address; retry later.", nil)
-		return
-	}
 	secret := newSecret()
 	sum := sha256.Sum256([]byte(secret))
 	fl.Browser = hex.EncodeToString(sum[:])
@@ -554,6 +561,16 @@ func (p *Provider) refuseFlow(ctx context.Context, w http.ResponseWriter, status
 	p.writeAuthorizeError(ctx, w, fosite.NewAuthorizeRequest(), err)
 }
 
+// whenFull makes err, when a grant store was full, temporarily_unavailable
+// (RFC 6749 §4.1.2.1): the client may retry once entries expire; it is
+// no fault of the server's.
+func whenFull(err error) error {
+	if errors.Is(err, ErrGrantsFull) {
+		return fosite.ErrTemporarilyUnavailable.WithHint("The server cannot store this grant right now; retry later.").WithWrap(err)
+	}
+	return err
+}
+
 // flowCookie names the cookie that binds flow id to its browser.
 func flowCookie(id string) string { return "clavis_flow_" + strings.ReplaceAll(id, "-", "") }
 
@@ -624,7 +641,7 @@ func (p *Provider) issue(ctx context.Context, w http.ResponseWriter, ar fosite.A
 	}
 	resp, err := p.fosite.NewAuthorizeResponse(ctx, ar, sess)
 	if err != nil {
-		p.writeAuthorizeError(ctx, w, ar, err)
+		p.writeAuthorizeError(ctx, w, ar, whenFull(err))
 		return
 	}
 	req, _ := requestOf(ctx)
