@@ -362,3 +362,25 @@ func TestFlowAttackFullCodeStoreTemporarilyUnavailable(t *testing.T) {
 		break
 	}
 }
+
+// A request the per-client limit refuses stores nothing, so it does not
+// use up its address's allowance either: the address may still ask for
+// another client.
+func TestFlowAttackClientRefusalKeepsAddressToken(t *testing.T) {
+	t.Parallel()
+	h := startAdmin(t, oauth.WithFlowLimits(oauth.FlowLimits{PerClient: 0.001, ClientBurst: 1, PerAddress: 0.001, AddressBurst: 2}))
+	h.createTenant(t, "acme")
+	h.withLoginApp(t, "acme")
+	one := h.createClient(t, "acme", webClient("urn:acme/one"))["client_id"].(string)
+	two := h.createClient(t, "acme", webClient("urn:acme/two"))["client_id"].(string)
+	b := h.browser(t).stopAtLogin()
+	for i, step := range []struct {
+		client string
+		status int
+	}{{one, http.StatusFound}, {one, http.StatusTooManyRequests}, {two, http.StatusFound}} {
+		res, _ := b.get(testIssuer + "acme/oauth2/auth?" + authorizeForm(step.client).Encode())
+		if res.StatusCode != step.status {
+			t.Errorf("request %d: %d %s, want %d", i+1, res.StatusCode, res.Header.Get("Location"), step.status)
+		}
+	}
+}

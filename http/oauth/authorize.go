@@ -516,12 +516,16 @@ func WithFlowLimits(l FlowLimits) Option {
 }
 
 // allowFlow reports whether client (of tenant), asked for from the peer
-// remoteAddr, may store a flow now; if not, how long until it may.
+// remoteAddr, may store a flow or a code now; if not, how long until it
+// may. A request the client's limit refuses gives the address its token
+// back: it stored nothing.
 func (p *Provider) allowFlow(tenant, client, remoteAddr string) (time.Duration, bool) {
-	if ok, wait := p.addressFlows.take(sourceKey(remoteAddr)); !ok {
+	giveBack, ok, wait := p.addressFlows.reserve(sourceKey(remoteAddr))
+	if !ok {
 		return wait, false
 	}
 	if ok, wait := p.clientFlows.take(tenant + "\x00" + client); !ok {
+		giveBack()
 		return wait, false
 	}
 	return 0, true
