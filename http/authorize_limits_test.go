@@ -6,6 +6,8 @@ package httpapi_test
 // authorization responses (RFC 9207).
 
 import (
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"html"
@@ -382,5 +384,49 @@ func TestFlowAttackClientRefusalKeepsAddressToken(t *testing.T) {
 		if res.StatusCode != step.status {
 			t.Errorf("request %d: %d %s, want %d", i+1, res.StatusCode, res.Header.Get("Location"), step.status)
 		}
+	}
+}
+
+// An unsigned request object (OpenID Connect Core §6) replaced the
+// request's own state, scope and PKCE, after the parameter filter,
+// though discovery does not say request objects are supported. The
+// request and request_uri parameters are refused at the redirect URI
+// before anything is stored, and discovery says so.
+func TestFlowAttackRequestObjectRefused(t *testing.T) {
+	t.Parallel()
+	h := startAdmin(t)
+	h.createTenant(t, "acme")
+	h.withLoginApp(t, "acme")
+	for _, doc := range []string{"/t/acme/.well-known/openid-configuration", "/t/acme/.well-known/oauth-authorization-server"} {
+		m := h.call(t, "GET", doc, nil, noAuth).want(t, 200).object(t)
+		for _, name := range []string{"request_parameter_supported", "request_uri_parameter_supported"} {
+			if v, ok := m[name]; !ok || v != false {
+				t.Errorf("%s: %s = %v (present: %v), want false", doc, name, v, ok)
+			}
+		}
+	}
+	id := h.createClient(t, "acme", webClient("urn:acme/web"))["client_id"].(string)
+	enc := base64.RawURLEncoding.EncodeToString
+	claims, _ := json.Marshal(map[string]any{"client_id": id, "redirect_uri": webCallback, "response_type": "code", "scope": "openid",
+		"state": "state-object", "code_challenge": oauth2.S256ChallengeFromVerifier(oauth2.GenerateVerifier()), "code_challenge_method": "S256"})
+	object := enc([]byte(`{"alg":"none","typ":"JWT"}`)) + "." + enc(claims) + "."
+	b := h.browser(t).stopAtLogin()
+	for name, tt := range map[string]struct{ value, want string }{
+		"request":     {object, "request_not_supported"},
+		"request_uri": {"https://app.example.com/request.jwt", "request_uri_not_supported"},
+	} {
+		form := authorizeForm(id)
+		form.Set(name, tt.value)
+		res, body := b.get(testIssuer + "acme/oauth2/auth?" + form.Encode())
+		if res.StatusCode/100 != 3 || !strings.HasPrefix(res.Header.Get("Location"), webCallback) {
+			t.Errorf("%s: %d %s %.300s; want %s at the redirect URI", name, res.StatusCode, res.Header.Get("Location"), body, tt.want)
+			continue
+		}
+		if got := arrived(t, res, webCallback); got.Get("error") != tt.want || got.Get("state") != "state-limits" {
+			t.Errorf("%s: the client got %v; want %s with the request's own state", name, got, tt.want)
+		}
+	}
+	if flows := h.storedFlows(t); len(flows) != 0 {
+		t.Errorf("refused requests stored flows: %v", flows)
 	}
 }

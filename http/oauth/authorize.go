@@ -223,7 +223,18 @@ func (p *Provider) ServeAuthorize(w http.ResponseWriter, r *http.Request, slug s
 		}
 	}
 
+	// Request objects (OpenID Connect Core §6) are not supported: fosite
+	// would take an unsigned one's parameters over the request's own.
+	// They never reach it; the request is refused once its redirect URI
+	// is known.
+	var objectErr error
 	if fl == nil {
+		switch {
+		case r.Form.Has("request"):
+			objectErr = fosite.ErrRequestNotSupported.WithHint("Request objects are not supported.")
+		case r.Form.Has("request_uri"):
+			objectErr = fosite.ErrRequestURINotSupported.WithHint("Request objects are not supported.")
+		}
 		// Only the parameters of an authorization request go on (RFC
 		// 6749 §3.1 has the server ignore the others), as a GET: what
 		// fosite reads, and what a flow or a code keeps, is no more than
@@ -236,6 +247,9 @@ func (p *Provider) ServeAuthorize(w http.ResponseWriter, r *http.Request, slug s
 	ar, err := authorizeOnce(p.fosite.NewAuthorizeRequest(ctx, r))
 	if err == nil && ar.GetRequestForm().Get("audience") != "" {
 		err = errAudience
+	}
+	if err == nil && objectErr != nil {
+		err = objectErr
 	}
 	if err != nil {
 		p.writeAuthorizeError(ctx, w, ar, err)
@@ -441,13 +455,14 @@ func (p *Provider) sendToLoginApp(ctx context.Context, w http.ResponseWriter, r 
 
 // authorizeParameterSizes are the parameters of an authorization
 // request (RFC 6749 §4.1.1 and §4.2.1, RFC 7636, OpenID Connect Core
-// §3.1.2.1 and §6, RFC 8707's audience, which is refused) and the most
-// bytes each may have; every other parameter is dropped.
+// §3.1.2.1, RFC 8707's audience, which is refused) and the most bytes
+// each may have; every other parameter is dropped (request and
+// request_uri, which are refused, too).
 var authorizeParameterSizes = map[string]int{
 	"response_type": 64, "client_id": 256, "redirect_uri": 2048, "scope": 2048, "state": 2048,
 	"response_mode": 32, "code_challenge": 128, "code_challenge_method": 16, "nonce": 1024,
 	"display": 16, "prompt": 64, "max_age": 16, "ui_locales": 256, "id_token_hint": 4096,
-	"login_hint": 512, "acr_values": 512, "request": 6144, "request_uri": 2048, "registration": 2048,
+	"login_hint": 512, "acr_values": 512, "registration": 2048,
 	"audience": 2048,
 }
 
