@@ -79,8 +79,8 @@ func TestFlowAttackPaddedRequestStoresLittle(t *testing.T) {
 	b := h.browser(t).stopAtLogin()
 
 	form := authorizeForm(id)
-	for i := 0; len(form.Encode()) < 7<<10; i++ {
-		form.Set(fmt.Sprintf("x%d", i), "")
+	for i := 0; len(form.Encode()) < 7<<10; i++ { // within the 64 parameters a request may have
+		form.Set(fmt.Sprintf("x%d", i), strings.Repeat("x", 128))
 	}
 	res, _ := b.post(testIssuer+"acme/oauth2/auth", form)
 	if !isRedirectTo(res, testLoginURL) {
