@@ -6,6 +6,8 @@ package httpapi_test
 // authorization responses (RFC 9207).
 
 import (
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"html"
@@ -77,8 +79,8 @@ func TestFlowAttackPaddedRequestStoresLittle(t *testing.T) {
 	b := h.browser(t).stopAtLogin()
 
 	form := authorizeForm(id)
-	for i := 0; len(form.Encode()) < 7<<10; i++ {
-		form.Set(fmt.Sprintf("x%d", i), "")
+	for i := 0; len(form.Encode()) < 7<<10; i++ { // within the 64 parameters a request may have
+		form.Set(fmt.Sprintf("x%d", i), strings.Repeat("x", 128))
 	}
 	res, _ := b.post(testIssuer+"acme/oauth2/auth", form)
 	if !isRedirectTo(res, testLoginURL) {
@@ -282,3 +284,149 @@ func TestAuthorizationResponsesCarryIss(t *testing.T) {
 
 // regexpInput reads the fields of the form_post page.
 var regexpInput = regexp.MustCompile(`<input type="hidden" name="([^"]*)" value="([^"]*)"\s*/?>`)
+
+// signedIn is a browser in which user logged in (with remember) to the
+// first-party client cfg of tenant acme through its login application,
+// and cfg's authorization request with the largest parameters allowed:
+// with the login session, each such request stores a code at once.
+func (h *adminHarness) signedIn(t *testing.T, cfg oauth2.Config, user string) (*browser, url.Values) {
+	t.Helper()
+	b := h.browser(t)
+	res := h.loginThroughApp(t, b, "acme", cfg.AuthCodeURL("state-login", oauth2.S256ChallengeOption(oauth2.GenerateVerifier())),
+		map[string]any{"subject": user, "remember": true})
+	if arrived(t, res, webCallback).Get("code") == "" {
+		t.Fatalf("no code after login: %s", res.Header.Get("Location"))
+	}
+	form := authorizeForm(cfg.ClientID)
+	form.Set("state", strings.Repeat("s", 2048))
+	form.Set("nonce", strings.Repeat("n", 1024))
+	form.Set("login_hint", strings.Repeat("l", 512))
+	form.Set("acr_values", strings.Repeat("a", 512))
+	form.Set("ui_locales", strings.Repeat("u", 256))
+	return b, form
+}
+
+// A signed-in browser replaying an authorization request stored a code
+// (three records, up to ~27 KB) per request without any limit: the
+// login session skipped the flow, and with it the flow limits. The same
+// per-client and per-address limits hold: beyond, 429 with Retry-After,
+// and no code.
+func TestFlowAttackLoginSessionCodesRateLimited(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name   string
+		limits oauth.FlowLimits
+	}{
+		{"per client", oauth.FlowLimits{PerClient: 0.001, ClientBurst: 4, PerAddress: 1000, AddressBurst: 1000}},
+		{"per address", oauth.FlowLimits{PerClient: 1000, ClientBurst: 1000, PerAddress: 0.001, AddressBurst: 4}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			h := startAdmin(t, oauth.WithFlowLimits(tt.limits))
+			cfg := h.firstPartyWithLoginApp(t)
+			b, form := h.signedIn(t, cfg, "bob") // the login's flow is the first of 4
+			for i := 2; i <= 4; i++ {
+				res, _ := b.post(testIssuer+"acme/oauth2/auth", form)
+				if got := arrived(t, res, webCallback); got.Get("code") == "" {
+					t.Fatalf("request %d with the login session: %v", i, got)
+				}
+			}
+			res, body := b.post(testIssuer+"acme/oauth2/auth", form)
+			retry, err := strconv.Atoi(res.Header.Get("Retry-After"))
+			if res.StatusCode != http.StatusTooManyRequests || err != nil || retry < 1 || !strings.Contains(body, "temporarily_unavailable") {
+				t.Errorf("request 5 with the login session: %d %.200s, Retry-After %q; want 429 temporarily_unavailable with Retry-After",
+					res.StatusCode, res.Header.Get("Location"), res.Header.Get("Retry-After"))
+			}
+		})
+	}
+}
+
+// When the code store is full, a signed-in user's authorization request
+// gets temporarily_unavailable at the redirect URI (the client may
+// retry), not server_error.
+func TestFlowAttackFullCodeStoreTemporarilyUnavailable(t *testing.T) {
+	t.Parallel()
+	h := startAdminGrants(t, 256<<10, oauth.WithFlowLimits(oauth.FlowLimits{PerClient: 1e6, ClientBurst: 1e6, PerAddress: 1e6, AddressBurst: 1e6}))
+	cfg := h.firstPartyWithLoginApp(t)
+	b, form := h.signedIn(t, cfg, "bob")
+	for i := 1; ; i++ {
+		if i > 1000 {
+			t.Fatal("1000 codes of ~20 KiB never filled a code store of 256 KiB")
+		}
+		res, _ := b.post(testIssuer+"acme/oauth2/auth", form)
+		got := arrived(t, res, webCallback)
+		if got.Get("code") != "" {
+			continue
+		}
+		if got.Get("error") != "temporarily_unavailable" || got.Get("state") != form.Get("state") || got.Get("iss") != testIssuer+"acme" {
+			t.Errorf("request %d on a full code store: %.300v; want temporarily_unavailable with state and iss", i, got)
+		}
+		break
+	}
+}
+
+// A request the per-client limit refuses stores nothing, so it does not
+// use up its address's allowance either: the address may still ask for
+// another client.
+func TestFlowAttackClientRefusalKeepsAddressToken(t *testing.T) {
+	t.Parallel()
+	h := startAdmin(t, oauth.WithFlowLimits(oauth.FlowLimits{PerClient: 0.001, ClientBurst: 1, PerAddress: 0.001, AddressBurst: 2}))
+	h.createTenant(t, "acme")
+	h.withLoginApp(t, "acme")
+	one := h.createClient(t, "acme", webClient("urn:acme/one"))["client_id"].(string)
+	two := h.createClient(t, "acme", webClient("urn:acme/two"))["client_id"].(string)
+	b := h.browser(t).stopAtLogin()
+	for i, step := range []struct {
+		client string
+		status int
+	}{{one, http.StatusFound}, {one, http.StatusTooManyRequests}, {two, http.StatusFound}} {
+		res, _ := b.get(testIssuer + "acme/oauth2/auth?" + authorizeForm(step.client).Encode())
+		if res.StatusCode != step.status {
+			t.Errorf("request %d: %d %s, want %d", i+1, res.StatusCode, res.Header.Get("Location"), step.status)
+		}
+	}
+}
+
+// An unsigned request object (OpenID Connect Core §6) replaced the
+// request's own state, scope and PKCE, after the parameter filter,
+// though discovery does not say request objects are supported. The
+// request and request_uri parameters are refused at the redirect URI
+// before anything is stored, and discovery says so.
+func TestFlowAttackRequestObjectRefused(t *testing.T) {
+	t.Parallel()
+	h := startAdmin(t)
+	h.createTenant(t, "acme")
+	h.withLoginApp(t, "acme")
+	for _, doc := range []string{"/t/acme/.well-known/openid-configuration", "/t/acme/.well-known/oauth-authorization-server"} {
+		m := h.call(t, "GET", doc, nil, noAuth).want(t, 200).object(t)
+		for _, name := range []string{"request_parameter_supported", "request_uri_parameter_supported"} {
+			if v, ok := m[name]; !ok || v != false {
+				t.Errorf("%s: %s = %v (present: %v), want false", doc, name, v, ok)
+			}
+		}
+	}
+	id := h.createClient(t, "acme", webClient("urn:acme/web"))["client_id"].(string)
+	enc := base64.RawURLEncoding.EncodeToString
+	claims, _ := json.Marshal(map[string]any{"client_id": id, "redirect_uri": webCallback, "response_type": "code", "scope": "openid",
+		"state": "state-object", "code_challenge": oauth2.S256ChallengeFromVerifier(oauth2.GenerateVerifier()), "code_challenge_method": "S256"})
+	object := enc([]byte(`{"alg":"none","typ":"JWT"}`)) + "." + enc(claims) + "."
+	b := h.browser(t).stopAtLogin()
+	for name, tt := range map[string]struct{ value, want string }{
+		"request":     {object, "request_not_supported"},
+		"request_uri": {"https://app.example.com/request.jwt", "request_uri_not_supported"},
+	} {
+		form := authorizeForm(id)
+		form.Set(name, tt.value)
+		res, body := b.get(testIssuer + "acme/oauth2/auth?" + form.Encode())
+		if res.StatusCode/100 != 3 || !strings.HasPrefix(res.Header.Get("Location"), webCallback) {
+			t.Errorf("%s: %d %s %.300s; want %s at the redirect URI", name, res.StatusCode, res.Header.Get("Location"), body, tt.want)
+			continue
+		}
+		if got := arrived(t, res, webCallback); got.Get("error") != tt.want || got.Get("state") != "state-limits" {
+			t.Errorf("%s: the client got %v; want %s with the request's own state", name, got, tt.want)
+		}
+	}
+	if flows := h.storedFlows(t); len(flows) != 0 {
+		t.Errorf("refused requests stored flows: %v", flows)
+	}
+}

@@ -1,7 +1,9 @@
 package httpapi
 
 import (
+	"bytes"
 	"errors"
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
@@ -11,6 +13,7 @@ import (
 
 	"github.com/clavisiam/clavis/domain/tenant"
 	"github.com/clavisiam/clavis/http/oauth"
+	"github.com/clavisiam/clavis/http/page"
 	"github.com/clavisiam/clavis/projections"
 )
 
@@ -28,6 +31,8 @@ func WithOAuth(p *oauth.Provider) Option {
 
 // oauthRoutes registers every tenant's OAuth 2.0 endpoints.
 func (s *Server) oauthRoutes() {
+	// Ahead of every endpoint's handlers (middleware: not a route).
+	s.app.Use("/t/:tenant/oauth2", boundForm)
 	post, get := s.cors("POST", true), s.cors("GET", false)
 	endpoints := map[string]fiber.Handler{"token": s.token, "introspect": s.introspect}
 	if s.oauth.Revokes() {
@@ -43,6 +48,46 @@ func (s *Server) oauthRoutes() {
 	// RFC 8414 §3.1 inserts the well-known part before the issuer's path.
 	s.app.Get("/.well-known/oauth-authorization-server/t/:tenant", get, s.authorizationServerMetadata)
 	s.app.Options("/t/:tenant/.well-known/oauth-authorization-server", get)
+}
+
+// The OAuth form endpoints (token, introspect, revoke, auth, logout,
+// userinfo) take small forms: the largest a client has reason to send is
+// a logout's id_token_hint, an ID token with up to 16 KiB of claims (a
+// client assertion is at most 8 KiB, an authorization request keeps at
+// most 8 KiB). A body over maxOAuthForm bytes, or a request of more than
+// maxOAuthParameters parameters (query and body), is refused before
+// anything parses it: an unauthenticated 1 MiB "a&a&a..." otherwise
+// cost tens of milliseconds of CPU.
+const (
+	maxOAuthForm       = 32 << 10
+	maxOAuthParameters = 64
+)
+
+// boundForm refuses, with invalid_request, a POST to an OAuth form
+// endpoint over maxOAuthForm or maxOAuthParameters (a page to the
+// browser at the authorization and logout endpoints; RFC 6749's JSON
+// elsewhere). Registration takes JSON, authenticated first, within the
+// server's body limit: it is not bounded here.
+func boundForm(c *fiber.Ctx) error {
+	_, endpoint, _ := strings.Cut(c.Path(), "/oauth2/")
+	if c.Method() != fiber.MethodPost || endpoint == "register" {
+		return c.Next()
+	}
+	body := c.Request().Body() // as it came: compressed bodies are refused
+	if len(body) <= maxOAuthForm &&
+		bytes.Count(body, []byte{'&'})+bytes.Count(c.Request().URI().QueryString(), []byte{'&'}) < maxOAuthParameters {
+		return c.Next()
+	}
+	description := fmt.Sprintf("The request must have at most %d parameters in at most %d bytes.", maxOAuthParameters, maxOAuthForm)
+	if endpoint == "auth" || endpoint == "logout" {
+		var b bytes.Buffer
+		if err := page.Render(&b, page.Error{Code: "invalid_request", Description: description}); err != nil {
+			return err
+		}
+		page.SetHeaders(c.Set)
+		return c.Status(http.StatusBadRequest).Send(b.Bytes())
+	}
+	return oauthError(c, http.StatusBadRequest, "invalid_request", description)
 }
 
 // token serves the token endpoint: the plain client_credentials request

@@ -223,7 +223,18 @@ func (p *Provider) ServeAuthorize(w http.ResponseWriter, r *http.Request, slug s
 		}
 	}
 
+	// Request objects (OpenID Connect Core §6) are not supported: fosite
+	// would take an unsigned one's parameters over the request's own.
+	// They never reach it; the request is refused once its redirect URI
+	// is known.
+	var objectErr error
 	if fl == nil {
+		switch {
+		case r.Form.Has("request"):
+			objectErr = fosite.ErrRequestNotSupported.WithHint("Request objects are not supported.")
+		case r.Form.Has("request_uri"):
+			objectErr = fosite.ErrRequestURINotSupported.WithHint("Request objects are not supported.")
+		}
 		// Only the parameters of an authorization request go on (RFC
 		// 6749 §3.1 has the server ignore the others), as a GET: what
 		// fosite reads, and what a flow or a code keeps, is no more than
@@ -236,6 +247,9 @@ func (p *Provider) ServeAuthorize(w http.ResponseWriter, r *http.Request, slug s
 	ar, err := authorizeOnce(p.fosite.NewAuthorizeRequest(ctx, r))
 	if err == nil && ar.GetRequestForm().Get("audience") != "" {
 		err = errAudience
+	}
+	if err == nil && objectErr != nil {
+		err = objectErr
 	}
 	if err != nil {
 		p.writeAuthorizeError(ctx, w, ar, err)
@@ -262,12 +276,23 @@ func (p *Provider) ServeAuthorize(w http.ResponseWriter, r *http.Request, slug s
 		now := p.now()
 		fl = &flow{ID: uuid.NewString(), ClientID: c.GetID(), Query: r.URL.RawQuery, Expires: now.Add(flowLifetime),
 			Stage: stageLogin, Created: now.UTC().Truncate(time.Second)}
-		if sess, ok := p.loginSession(ctx, r, ar); ok && !slices.Contains(prompt, "login") {
+		sess, ok := p.loginSession(ctx, r, ar)
+		if ok && !slices.Contains(prompt, "login") {
 			fl.Skip, fl.Login, fl.AuthTime, fl.SessionID, fl.Stage = true, &sess.Login, sess.AuthTime, sess.ID, stageLoggedIn
 		} else if slices.Contains(prompt, "none") {
 			p.writeAuthorizeError(ctx, w, ar, fosite.ErrLoginRequired.WithHint("The user is not logged in."))
 			return nil
-		} else {
+		}
+		// From here on the request stores something, a flow or a code
+		// (and its PKCE and OpenID Connect records), whether a login
+		// session skips the login application or not: the same limits
+		// hold for both.
+		req, _ := requestOf(ctx)
+		if wait, ok := p.allowFlow(req.tenant.Slug, fl.ClientID, r.RemoteAddr); !ok {
+			p.refuseFlow(ctx, w, http.StatusTooManyRequests, wait, "Too many authorization requests from this client or address; retry later.", nil)
+			return nil
+		}
+		if !fl.Skip {
 			p.sendToLoginApp(ctx, w, r, ar, fl, challengeLogin)
 			return nil
 		}
@@ -281,7 +306,7 @@ func (p *Provider) ServeAuthorize(w http.ResponseWriter, r *http.Request, slug s
 	case stageLoggedIn:
 		if !fl.Skip && fl.Login.Remember {
 			if err := p.startLoginSession(ctx, w, fl); err != nil {
-				p.writeAuthorizeError(ctx, w, ar, fosite.ErrServerError.WithWrap(err))
+				p.writeAuthorizeError(ctx, w, ar, whenFull(fosite.ErrServerError.WithWrap(err)))
 				return nil
 			}
 		}
@@ -411,13 +436,9 @@ func rejection(r *Rejection) error {
 }
 
 // sendToLoginApp stores a new flow at stage and sends the browser to
-// the login application.
+// the login application; the request passed allowFlow.
 func (p *Provider) sendToLoginApp(ctx context.Context, w http.ResponseWriter, r *http.Request, ar fosite.AuthorizeRequester, fl *flow, kind string) {
 	req, _ := requestOf(ctx)
-	if wait, ok := p.allowFlow(req.tenant.Slug, fl.ClientID, r.RemoteAddr); !ok {
-		p.refuseFlow(ctx, w, http.StatusTooManyRequests, wait, "Too many authorization requests from this client or address; retry later.", nil)
-		return
-	}
 	secret := newSecret()
 	sum := sha256.Sum256([]byte(secret))
 	fl.Browser = hex.EncodeToString(sum[:])
@@ -434,13 +455,14 @@ func (p *Provider) sendToLoginApp(ctx context.Context, w http.ResponseWriter, r 
 
 // authorizeParameterSizes are the parameters of an authorization
 // request (RFC 6749 §4.1.1 and §4.2.1, RFC 7636, OpenID Connect Core
-// §3.1.2.1 and §6, RFC 8707's audience, which is refused) and the most
-// bytes each may have; every other parameter is dropped.
+// §3.1.2.1, RFC 8707's audience, which is refused) and the most bytes
+// each may have; every other parameter is dropped (request and
+// request_uri, which are refused, too).
 var authorizeParameterSizes = map[string]int{
 	"response_type": 64, "client_id": 256, "redirect_uri": 2048, "scope": 2048, "state": 2048,
 	"response_mode": 32, "code_challenge": 128, "code_challenge_method": 16, "nonce": 1024,
 	"display": 16, "prompt": 64, "max_age": 16, "ui_locales": 256, "id_token_hint": 4096,
-	"login_hint": 512, "acr_values": 512, "request": 6144, "request_uri": 2048, "registration": 2048,
+	"login_hint": 512, "acr_values": 512, "registration": 2048,
 	"audience": 2048,
 }
 
@@ -509,12 +531,16 @@ func WithFlowLimits(l FlowLimits) Option {
 }
 
 // allowFlow reports whether client (of tenant), asked for from the peer
-// remoteAddr, may store a flow now; if not, how long until it may.
+// remoteAddr, may store a flow or a code now; if not, how long until it
+// may. A request the client's limit refuses gives the address its token
+// back: it stored nothing.
 func (p *Provider) allowFlow(tenant, client, remoteAddr string) (time.Duration, bool) {
-	if ok, wait := p.addressFlows.take(sourceKey(remoteAddr)); !ok {
+	giveBack, ok, wait := p.addressFlows.reserve(sourceKey(remoteAddr))
+	if !ok {
 		return wait, false
 	}
 	if ok, wait := p.clientFlows.take(tenant + "\x00" + client); !ok {
+		giveBack()
 		return wait, false
 	}
 	return 0, true
@@ -552,6 +578,16 @@ func (p *Provider) refuseFlow(ctx context.Context, w http.ResponseWriter, status
 	err.CodeField = status
 	w.Header().Set("Retry-After", strconv.Itoa(int(max(time.Second, wait+time.Second-1)/time.Second)))
 	p.writeAuthorizeError(ctx, w, fosite.NewAuthorizeRequest(), err)
+}
+
+// whenFull makes err, when a grant store was full, temporarily_unavailable
+// (RFC 6749 §4.1.2.1): the client may retry once entries expire; it is
+// no fault of the server's.
+func whenFull(err error) error {
+	if errors.Is(err, ErrGrantsFull) {
+		return fosite.ErrTemporarilyUnavailable.WithHint("The server cannot store this grant right now; retry later.").WithWrap(err)
+	}
+	return err
 }
 
 // flowCookie names the cookie that binds flow id to its browser.
@@ -624,7 +660,7 @@ func (p *Provider) issue(ctx context.Context, w http.ResponseWriter, ar fosite.A
 	}
 	resp, err := p.fosite.NewAuthorizeResponse(ctx, ar, sess)
 	if err != nil {
-		p.writeAuthorizeError(ctx, w, ar, err)
+		p.writeAuthorizeError(ctx, w, ar, whenFull(err))
 		return
 	}
 	req, _ := requestOf(ctx)

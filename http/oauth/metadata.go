@@ -36,6 +36,11 @@ type Metadata struct {
 	// AuthorizationResponseISS says that every authorization response
 	// carries iss (RFC 9207).
 	AuthorizationResponseISS bool `json:"authorization_response_iss_parameter_supported,omitempty"`
+	// RequestParameter and RequestURIParameter say that request objects
+	// (OpenID Connect Core §6) are refused, by value and by reference:
+	// explicitly, though false is their default.
+	RequestParameter    bool `json:"request_parameter_supported"`
+	RequestURIParameter bool `json:"request_uri_parameter_supported"`
 }
 
 // Metadata describes tenant slug, whose scope catalogue is scopes and

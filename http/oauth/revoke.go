@@ -357,6 +357,13 @@ func (l *limiters) allow(key string) bool {
 // take takes a token of key's bucket if it has one; otherwise it takes
 // nothing and says how long until the bucket has one.
 func (l *limiters) take(key string) (bool, time.Duration) {
+	_, ok, wait := l.reserve(key)
+	return ok, wait
+}
+
+// reserve is take, which also returns, when it took a token, a function
+// that gives it back (for a request refused after all).
+func (l *limiters) reserve(key string) (func(), bool, time.Duration) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.m == nil || len(l.m) >= maxLimiters {
@@ -370,13 +377,15 @@ func (l *limiters) take(key string) (bool, time.Duration) {
 	now := time.Now()
 	r := lim.ReserveN(now, 1)
 	if !r.OK() {
-		return false, time.Second
+		return nil, false, time.Second
 	}
 	if wait := r.DelayFrom(now); wait > 0 {
 		r.CancelAt(now)
-		return false, wait
+		return nil, false, wait
 	}
-	return true, 0
+	// Cancelled at the time it was taken: a reservation cancelled later
+	// than the time it was for gives nothing back.
+	return func() { r.CancelAt(now) }, true, 0
 }
 
 // errTooManyRevocations answers a client over its revocation rate.
