@@ -67,6 +67,8 @@ var (
 	// ErrGrantsFull is a store that holds as much as it may: nothing
 	// new fits until entries expire.
 	ErrGrantsFull = errors.New("oauth: the grant store is full")
+	// ErrGrantTooLarge is an entry over its bucket's entry size.
+	ErrGrantTooLarge = errors.New("oauth: the grant is larger than the store keeps")
 )
 
 // WithGrants serves the authorization endpoint, the authorization_code
@@ -144,11 +146,16 @@ func (g *natsGrants) bucket(ctx context.Context, life Life) (jetstream.KeyValue,
 	return kv, nil
 }
 
-// full maps the answer of a bucket at its byte limit to ErrGrantsFull.
+// full maps the answer of a bucket at its byte limit to ErrGrantsFull,
+// and that to an entry over the bucket's entry size to ErrGrantTooLarge.
 func full(err error) error {
 	var api *jetstream.APIError
-	if errors.As(err, &api) && api.ErrorCode == jsErrCodeStoreFailed && strings.Contains(api.Description, "maximum bytes") {
+	switch {
+	case !errors.As(err, &api):
+	case api.ErrorCode == jsErrCodeStoreFailed && strings.Contains(api.Description, "maximum bytes"):
 		return fmt.Errorf("%w: %w", ErrGrantsFull, err)
+	case api.ErrorCode == jsErrCodeMessageTooLarge:
+		return fmt.Errorf("%w: %w", ErrGrantTooLarge, err)
 	}
 	return err
 }
@@ -156,6 +163,10 @@ func full(err error) error {
 // jsErrCodeStoreFailed is JetStream's "storing a message failed", the
 // answer to a message over a stream's limits.
 const jsErrCodeStoreFailed jetstream.ErrorCode = 10077
+
+// jsErrCodeMessageTooLarge is JetStream's "message size exceeds maximum
+// allowed", the answer to a value over a bucket's MaxValueSize.
+const jsErrCodeMessageTooLarge jetstream.ErrorCode = 10054
 
 func (g *natsGrants) Create(ctx context.Context, life Life, key string, value []byte) error {
 	kv, err := g.bucket(ctx, life)
