@@ -191,6 +191,9 @@ func (s Settings) Validate(cat scope.Catalogue) error {
 // not serve is refused only when the command sets it (see checkServed).
 func (s Settings) check(c *checker, cat scope.Catalogue, prev *Settings) {
 	checkText(c, "client_name", s.ClientName, MaxNameLength, true, false)
+	if (prev == nil || prev.ClientName != s.ClientName) && domain.HasBidiControl(s.ClientName) {
+		c.add("client_name", "invalid_value", "client_name must not hold bidirectional control characters (U+202A-U+202E, U+2066-U+2069), which change how it displays")
+	}
 	checkText(c, "description", s.Description, MaxDescriptionLength, false, true)
 	switch {
 	case s.Code == "":
