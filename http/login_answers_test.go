@@ -36,6 +36,10 @@ func TestLoginAnswersAreValidated(t *testing.T) {
 	for i := range 20 {
 		bigClaims["c"+string(rune('a'+i))] = strings.Repeat("x", 1000)
 	}
+	escaped := make([]string, 16) // each stored as 6 bytes a character
+	for i := range escaped {
+		escaped[i] = strings.Repeat("<", 63) + string(rune('a'+i))
+	}
 	for _, tt := range []struct {
 		name  string
 		body  map[string]any
@@ -50,6 +54,8 @@ func TestLoginAnswersAreValidated(t *testing.T) {
 		{"long subject", map[string]any{"subject": long}, "subject"},
 		{"subject with a control character", map[string]any{"subject": "al\x00ice"}, "subject"},
 		{"large claims", map[string]any{"subject": "alice", "claims": bigClaims}, "claims"},
+		{"an answer too large together", map[string]any{"subject": strings.Repeat("<", 255), "acr": strings.Repeat("<", 255),
+			"amr": escaped, "claims": map[string]any{"bio": strings.Repeat("b", 15<<10)}}, "claims"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			checkProblem(t, h.call(t, "POST", accept, tt.body), 422, httpapi.ProblemValidation, tt.field)

@@ -20,9 +20,12 @@ const (
 	// 8176's are a few letters).
 	maxAMR      = 16
 	maxAMRValue = 64
-	// flowSlack is the room a flow keeps for what is written after an
-	// answer: the verifier, the stage, the session id.
-	flowSlack = 512
+	// maxLoginSize bounds a whole login answer as stored (JSON): with a
+	// request of maxFlowQuery bytes, the scopes granted (a subset of at
+	// most 2 KiB of requested scopes) and the flow's own fields, a flow
+	// stays within maxFlowSize whatever request a login session's answer
+	// is later reused for.
+	maxLoginSize = 18 << 10
 )
 
 // validate checks a login answer field by field; a.Subject is trimmed.
@@ -48,6 +51,9 @@ func (a *LoginAcceptance) validate() error {
 	}
 	if raw, err := json.Marshal(a.Claims); err != nil || len(raw) > maxClaimsSize {
 		return &InvalidInputError{"claims", "a JSON object of at most " + strconv.Itoa(maxClaimsSize) + " bytes"}
+	}
+	if raw, err := json.Marshal(a); err != nil || len(raw) > maxLoginSize {
+		return &InvalidInputError{"claims", "the answer (subject, acr, amr and claims) takes at most " + strconv.Itoa(maxLoginSize) + " bytes of JSON; send fewer claims"}
 	}
 	return nil
 }
@@ -83,17 +89,6 @@ func requestedScopes(fl *flow) []string {
 		}
 	}
 	return out
-}
-
-// fitsWithConsent reports whether fl, with a login answer, still fits
-// its entry once the consent grants every requested scope.
-func fitsWithConsent(fl *flow) bool {
-	raw, err := json.Marshal(fl)
-	if err != nil {
-		return false
-	}
-	scopes, _ := json.Marshal(requestedScopes(fl))
-	return len(raw)+len(scopes)+flowSlack <= maxFlowSize
 }
 
 // printable reports whether s is UTF-8 without control characters.
