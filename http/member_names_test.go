@@ -50,6 +50,12 @@ func TestMemberNamesAreExact(t *testing.T) {
 	if reg["client_name"] != "Shop" {
 		t.Errorf("registration took a mis-cased member: %v", reg)
 	}
+	// Nor does one decide the client's type.
+	reg = h.call(t, "POST", "/t/acme/oauth2/register", map[string]any{"client_name": "Shop",
+		"TOKEN_ENDPOINT_AUTH_METHOD": "none", "redirect_uris": []string{"https://shop.example.com/cb"}}).want(t, 201).object(t)
+	if reg["token_endpoint_auth_method"] != "client_secret_basic" || reg["client_secret"] == nil {
+		t.Errorf("a mis-cased token_endpoint_auth_method made the client public: %v", reg)
+	}
 }
 
 // Display names refuse Unicode bidirectional controls, which would let
