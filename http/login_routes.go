@@ -62,6 +62,11 @@ func challengeProblem(err error) error {
 	case errors.Is(err, oauth.ErrChallengeUsed):
 		return &Problem{Type: ProblemConflict, Title: "Conflict", Status: http.StatusConflict,
 			Detail: "The challenge was answered before; start a new authorization request."}
+	case errors.Is(err, oauth.ErrGrantTooLarge):
+		// The answer's fields are bounded so that this cannot happen;
+		// should it, it is the answer's size, not a server error.
+		return &Problem{Type: ProblemPayloadTooLarge, Title: "Payload too large", Status: http.StatusRequestEntityTooLarge,
+			Detail: "The answer is too large to keep with the authorization request."}
 	case errors.As(err, &input):
 		return &Problem{Type: ProblemValidation, Title: "Validation failed", Status: http.StatusUnprocessableEntity,
 			Detail: "1 field(s) are invalid; see errors.", Errors: []*domain.FieldError{{Field: input.Field, Code: "invalid", Message: input.Reason}}}

@@ -244,11 +244,13 @@ func registrationSettings(slug string, raw []byte) (client.Settings, error) {
 		delete(fields, "scope")
 	}
 	if _, ok := fields["type"]; !ok {
+		// Read from the metadata taken, by their exact names only.
 		var probe struct {
-			Auth   string   `json:"token_endpoint_auth_method"`
-			Grants []string `json:"grant_types"`
+			Auth   string
+			Grants []string
 		}
-		_ = json.Unmarshal(raw, &probe)
+		_ = json.Unmarshal(fields["token_endpoint_auth_method"], &probe.Auth)
+		_ = json.Unmarshal(fields["grant_types"], &probe.Grants)
 		typ := client.TypeConfidential
 		switch {
 		case probe.Auth == string(client.AuthNone):

@@ -87,7 +87,7 @@ func (c *Clients) Register(ctx context.Context, req Request, tenant string, s cl
 	if err != nil {
 		return ClientResult{}, fmt.Errorf("register client: %w", err)
 	}
-	res, err := register(ctx, c.store, c.cfg, req, tenant, s, cat, nil)
+	res, err := register(ctx, c.store, c.cfg, req, tenant, s, cat, false, nil)
 	if err != nil {
 		return ClientResult{}, fmt.Errorf("register client: %w", err)
 	}
@@ -95,8 +95,10 @@ func (c *Clients) Register(ctx context.Context, req Request, tenant string, s cl
 }
 
 // register appends a new client's registration, and the extra steps after
-// it (a deactivation, for an import), in one append.
-func register(ctx context.Context, store eventstore.Store, cfg config, req Request, tenant string, s client.Settings, cat scope.Catalogue, after func(*client.Client, time.Time) ([]domain.Event, error)) (ClientResult, error) {
+// it (a deactivation, for an import), in one append. platform registers a
+// client the platform manages (a tenant's admin client): only such a
+// client has a code in [client.PlatformCodePrefix].
+func register(ctx context.Context, store eventstore.Store, cfg config, req Request, tenant string, s client.Settings, cat scope.Catalogue, platform bool, after func(*client.Client, time.Time) ([]domain.Event, error)) (ClientResult, error) {
 	now := cfg.now()
 	meta, err := req.metadata(now)
 	if err != nil {
@@ -118,6 +120,9 @@ func register(ctx context.Context, store eventstore.Store, cfg config, req Reque
 	steps := []step{func(a *client.Client) ([]domain.Event, error) {
 		if a.Version() != 0 {
 			return nil, fmt.Errorf("client id %q is taken: %w", id, domain.ErrAlreadyExists)
+		}
+		if platform {
+			return client.RegisterPlatform(id, s, cat, initial, now)
 		}
 		return client.Register(id, s, cat, initial, now)
 	}}

@@ -46,8 +46,9 @@ const (
 	ActionCreate    = "create"
 	ActionUpdate    = "update"
 	ActionUnchanged = "unchanged"
-	// ActionSkipped: the platform-managed admin client (code
-	// [AdminClientCode]), which no import creates or changes.
+	// ActionSkipped: a platform-managed client (a code in
+	// [client.PlatformCodePrefix], such as the admin client's), which no
+	// import creates or changes.
 	ActionSkipped = "skipped"
 )
 
@@ -88,9 +89,9 @@ type ImportResult struct {
 }
 
 // Export returns every live client of tenant, in registration order, as
-// a [Package], but the platform-managed admin client (code
-// [AdminClientCode]): it belongs to the tenant, not to what moves between
-// tenants. It reads the event store, not a read model, so the export is
+// a [Package], but the platform-managed clients (codes in
+// [client.PlatformCodePrefix], such as the admin client's): they belong
+// to the tenant, not to what moves between tenants. It reads the event store, not a read model, so the export is
 // exact as of the call; it holds no secret material. Suspended tenants
 // may be exported.
 func (c *Clients) Export(ctx context.Context, tenant string) (Package, error) {
@@ -108,7 +109,7 @@ func (c *Clients) Export(ctx context.Context, tenant string) (Package, error) {
 		Clients:    []PackageClient{},
 	}
 	for _, cl := range ix.live() {
-		if cl.Settings().Code == AdminClientCode {
+		if client.PlatformCode(cl.Settings().Code) {
 			continue
 		}
 		pkg.Clients = append(pkg.Clients, PackageClient{ClientID: cl.ID(), Settings: cl.Settings().Redact(), Active: cl.Active()})
@@ -141,9 +142,10 @@ type planned struct {
 // or active state differ is updated; the others are unchanged. Importing
 // the same data twice therefore changes nothing the second time. Secrets
 // are never imported: no secret or hash travels in either format. A
-// client with the code [AdminClientCode] is skipped ([ActionSkipped]):
-// the tenant's platform-managed admin client is never created, renamed or
-// rewritten by an import, so its administrators keep their access.
+// client with a code in [client.PlatformCodePrefix] is skipped
+// ([ActionSkipped]): the tenant's platform-managed clients (its admin
+// client) are never created, renamed or rewritten by an import, so its
+// administrators keep their access.
 //
 // The whole package is checked first, against the tenant's catalogue plus
 // the API scopes the package itself defines; any problem fails the import
@@ -219,7 +221,7 @@ func (c *Clients) planImport(ix *tenantIndex, cat scope.Catalogue, auth Authorit
 			problems.Add(prefix+".code", "duplicate", "code %q is also the code of clients[%d]", code, j)
 		}
 		seen[code] = i
-		if code == AdminClientCode {
+		if client.PlatformCode(code) {
 			if admin := ix.byCode(code); admin != nil {
 				p.result.ClientID, p.result.Version = admin.ID(), admin.Version()
 			}
@@ -303,7 +305,7 @@ func (c *Clients) applyImport(ctx context.Context, req Request, tenant string, c
 	case ActionUnchanged, ActionSkipped:
 		return r, eventstore.Position{}, nil
 	case ActionCreate:
-		res, err := register(ctx, c.store, c.cfg, req, tenant, p.in.settings, cat, activation)
+		res, err := register(ctx, c.store, c.cfg, req, tenant, p.in.settings, cat, false, activation)
 		if err != nil {
 			return r, eventstore.Position{}, err
 		}

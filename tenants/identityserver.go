@@ -117,7 +117,7 @@ func decodeIdentityServer(tenant string, data []byte) ([]importClient, error) {
 	for i, r := range raw {
 		prefix := fmt.Sprintf("clients[%d]", i)
 		var c isClient
-		if err := decodeJSONAt(prefix, r, &c); err != nil {
+		if err := decodeFoldingAt(prefix, r, &c); err != nil {
 			return nil, err
 		}
 		ic := c.toClavis(tenant, prefix, &problems)

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/clavisiam/clavis/domain"
 	"github.com/clavisiam/clavis/domain/client"
 )
 
@@ -42,12 +43,28 @@ func (e *JSONError) Error() string {
 func (e *JSONError) Unwrap() error { return e.Err }
 
 // DecodeJSON decodes data, which must hold exactly one JSON value, into
-// v, refusing unknown object members at any depth and trailing data. Its
+// v, refusing unknown object members at any depth (a member whose name
+// is a field's only when case is ignored among them) and trailing data. Its
 // errors are *[JSONError].
 func DecodeJSON(data []byte, v any) error { return decodeJSONAt("", data, v) }
 
 // decodeJSONAt is DecodeJSON for a value found at path prefix.
 func decodeJSONAt(prefix string, data []byte, v any) error {
+	if err := decodeFoldingAt(prefix, data, v); err != nil {
+		return err
+	}
+	// encoding/json takes "DEFAULT_SCOPES" for default_scopes: a name
+	// that is not exactly a field's is unknown here.
+	if path, bad := domain.UnknownMember(data, v); bad {
+		return &JSONError{Field: joinPath(prefix, path), Unknown: true, Err: errors.New("unknown field")}
+	}
+	return nil
+}
+
+// decodeFoldingAt is decodeJSONAt matching member names to fields as
+// encoding/json does, ignoring case: for foreign formats whose writers
+// differ in case (IdentityServer's PascalCase and camelCase).
+func decodeFoldingAt(prefix string, data []byte, v any) error {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {

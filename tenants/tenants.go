@@ -36,8 +36,10 @@ func ClientStream(tenant, clientID string) eventstore.StreamID {
 
 // The admin client every tenant is created with.
 const (
-	// AdminClientCode is the code of a tenant's first admin client.
-	AdminClientCode = "urn:clavis/admin"
+	// AdminClientCode is the code of a tenant's admin client, which the
+	// platform creates with the tenant; codes in its namespace
+	// ([client.PlatformCodePrefix]) are the platform's alone.
+	AdminClientCode = client.PlatformCodePrefix + "admin"
 	// adminNameSuffix follows the tenant's name in the admin client's name.
 	adminNameSuffix = " admin"
 )
@@ -160,7 +162,7 @@ func (t *Tenants) Create(ctx context.Context, req Request, slug, name string) (C
 	out := CreatedTenant{Tenant: NewTenantView(agg), Position: res.Position}
 
 	settings := AdminClientSettings(agg.Name())
-	reg, err := register(ctx, t.store, t.cfg, req, slug, settings, scope.NewCatalogue(), nil)
+	reg, err := register(ctx, t.store, t.cfg, req, slug, settings, scope.NewCatalogue(), true, nil)
 	if err != nil {
 		return out, &IncompleteTenantError{Slug: slug, Err: err}
 	}

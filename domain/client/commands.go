@@ -33,11 +33,21 @@ const MaxClientIDLength = 128
 // claims make the event store refuse duplicates atomically, and appending
 // to a stream that already exists is refused by the store's new-stream
 // expectation.
+//
+// A code in the platform's namespace ([PlatformCodePrefix]) is refused
+// ("code", "reserved"): only [RegisterPlatform] registers such a client.
 func Register(id string, s Settings, cat scope.Catalogue, initial *Secret, now time.Time) ([]domain.Event, error) {
-	return register(id, s, cat, initial, "", at(now))
+	return register(id, s, cat, initial, "", false, at(now))
 }
 
-func register(id string, s Settings, cat scope.Catalogue, initial *Secret, clonedFrom string, now time.Time) ([]domain.Event, error) {
+// RegisterPlatform is [Register] for a client the platform creates and
+// manages itself (a tenant's admin client), whose code must be in the
+// platform's namespace ([PlatformCodePrefix]) and never changes.
+func RegisterPlatform(id string, s Settings, cat scope.Catalogue, initial *Secret, now time.Time) ([]domain.Event, error) {
+	return register(id, s, cat, initial, "", true, at(now))
+}
+
+func register(id string, s Settings, cat scope.Catalogue, initial *Secret, clonedFrom string, platform bool, now time.Time) ([]domain.Event, error) {
 	var c checker
 	switch {
 	case id == "":
@@ -47,6 +57,7 @@ func register(id string, s Settings, cat scope.Catalogue, initial *Secret, clone
 	}
 	s = s.Normalize()
 	s.check(&c, cat, nil)
+	checkPlatformCode(&c, s.Code, platform, nil)
 	if s.PairwiseSubjectSalt == Redacted {
 		c.add("pairwise_subject_salt", "invalid_value", "%s stands for a salt that is never shown; give the client a salt of its own", Redacted)
 	}
@@ -97,7 +108,7 @@ func (c *Client) Clone(newID, name, code, salt string, cat scope.Catalogue, init
 		}
 		s.PairwiseSubjectSalt = salt
 	}
-	return register(newID, s, cat, initial, c.id, at(now))
+	return register(newID, s, cat, initial, c.id, false, at(now))
 }
 
 // Update returns the events that apply the patch p: one [ClientUpdated]
@@ -133,6 +144,7 @@ func (c *Client) Update(p Patch, cat scope.Catalogue, now time.Time) ([]domain.E
 	var ch checker
 	if len(changed) > 0 {
 		next.check(&ch, cat, &c.settings)
+		checkPlatformCode(&ch, next.Code, false, &c.settings.Code)
 	}
 	held := c.Secrets()
 	var revoked []string

@@ -3,9 +3,12 @@ package client
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"reflect"
 	"slices"
 	"strings"
+
+	"github.com/clavisiam/clavis/domain"
 )
 
 // Patch is a partial update of [Settings], for [Client.Update]. Every field
@@ -91,6 +94,9 @@ func (p *Patch) UnmarshalJSON(data []byte) error {
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&q); err != nil {
 		return err
+	}
+	if name, bad := domain.UnknownMember(data, &q); bad {
+		return fmt.Errorf("json: unknown field %q", name)
 	}
 	var members map[string]json.RawMessage
 	if err := json.Unmarshal(data, &members); err != nil {

@@ -79,6 +79,33 @@ const (
 // the last colon. Example: "urn:acme/orders-api".
 var codePattern = regexp.MustCompile(`^urn:[a-z0-9][a-z0-9-]{0,62}/[a-z0-9][a-z0-9._-]{0,127}$`)
 
+// PlatformCodePrefix is the namespace of the codes of the clients the
+// platform creates and manages itself (a tenant's admin client,
+// urn:clavis/admin; the console's, urn:clavis/console): only
+// [RegisterPlatform] registers a client with such a code, and no command
+// gives a client such a code or changes it, so that a code in it always
+// names the platform's own client.
+const PlatformCodePrefix = "urn:clavis/"
+
+// PlatformCode reports whether code is in the platform's namespace
+// ([PlatformCodePrefix]).
+func PlatformCode(code string) bool { return strings.HasPrefix(code, PlatformCodePrefix) }
+
+// checkPlatformCode records a code in the platform's namespace that the
+// command may not set: the platform sets its clients' codes, and only
+// when it registers them (platform); a code in or out of the namespace
+// never changes (prev, the code before an update).
+func checkPlatformCode(c *checker, code string, platform bool, prev *string) {
+	switch {
+	case prev != nil && *prev != code && (PlatformCode(*prev) || PlatformCode(code)):
+		c.add("code", "reserved", "the code of a client the platform manages never changes, and no client takes a code in %s", PlatformCodePrefix)
+	case prev == nil && platform && !PlatformCode(code):
+		c.add("code", "invalid_value", "a client the platform manages has a code in %s", PlatformCodePrefix)
+	case prev == nil && !platform && PlatformCode(code):
+		c.add("code", "reserved", "codes in %s are reserved for the clients the platform manages", PlatformCodePrefix)
+	}
+}
+
 // ValidCode reports whether s is a well-formed client code,
 // ^urn:[a-z0-9][a-z0-9-]{0,62}/[a-z0-9][a-z0-9._-]{0,127}$, for example
 // "urn:acme/orders".
@@ -164,6 +191,9 @@ func (s Settings) Validate(cat scope.Catalogue) error {
 // not serve is refused only when the command sets it (see checkServed).
 func (s Settings) check(c *checker, cat scope.Catalogue, prev *Settings) {
 	checkText(c, "client_name", s.ClientName, MaxNameLength, true, false)
+	if (prev == nil || prev.ClientName != s.ClientName) && domain.HasBidiControl(s.ClientName) {
+		c.add("client_name", "invalid_value", "client_name must not hold bidirectional control characters (U+202A-U+202E, U+2066-U+2069), which change how it displays")
+	}
 	checkText(c, "description", s.Description, MaxDescriptionLength, false, true)
 	switch {
 	case s.Code == "":

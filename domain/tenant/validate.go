@@ -79,6 +79,8 @@ func checkName(p *domain.Problems, name string) {
 		p.Add("name", "required", "name is required")
 	case !utf8.ValidString(name) || strings.ContainsFunc(name, unicode.IsControl):
 		p.Add("name", "invalid_value", "name must be UTF-8 text without control characters")
+	case domain.HasBidiControl(name):
+		p.Add("name", "invalid_value", "name must not hold bidirectional control characters (U+202A-U+202E, U+2066-U+2069), which change how it displays")
 	case utf8.RuneCountInString(name) > MaxNameLength:
 		p.Add("name", "too_long", "name must be at most %d characters", MaxNameLength)
 	}

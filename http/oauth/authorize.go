@@ -918,17 +918,8 @@ const maxRememberFor = 30 * 24 * 3600
 
 // AcceptLogin accepts a login challenge of tenant slug for the user a.
 func (p *Provider) AcceptLogin(ctx context.Context, slug, challenge string, a LoginAcceptance) (Redirect, error) {
-	a.Subject = strings.TrimSpace(a.Subject)
-	switch {
-	case a.Subject == "" || len(a.Subject) > 255:
-		return Redirect{}, &InvalidInputError{"subject", "required, at most 255 characters"}
-	case a.RememberFor < 0 || a.RememberFor > maxRememberFor:
-		return Redirect{}, &InvalidInputError{"remember_for", "0.." + strconv.Itoa(maxRememberFor) + " seconds"}
-	case len(a.ACR) > 255 || len(a.AMR) > 16:
-		return Redirect{}, &InvalidInputError{"acr", "at most 255 characters, and at most 16 amr values"}
-	}
-	if raw, err := json.Marshal(a.Claims); err != nil || len(raw) > maxClaimsSize {
-		return Redirect{}, &InvalidInputError{"claims", "a JSON object of at most " + strconv.Itoa(maxClaimsSize) + " bytes"}
+	if err := a.validate(); err != nil {
+		return Redirect{}, err
 	}
 	return p.answer(ctx, slug, challengeLogin, challenge, func(fl *flow) error {
 		a.Claims = userClaims(a.Claims)
@@ -940,16 +931,9 @@ func (p *Provider) AcceptLogin(ctx context.Context, slug, challenge string, a Lo
 // AcceptConsent accepts a consent challenge of tenant slug.
 func (p *Provider) AcceptConsent(ctx context.Context, slug, challenge string, a ConsentAcceptance) (Redirect, error) {
 	return p.answer(ctx, slug, challengeConsent, challenge, func(fl *flow) error {
-		q, _ := url.ParseQuery(fl.Query)
-		requested := strings.Fields(q.Get("scope"))
-		granted := a.GrantScope
-		if granted == nil {
-			granted = requested
-		}
-		for _, sc := range granted {
-			if !slices.Contains(requested, sc) {
-				return &InvalidInputError{"grant_scope", "the scope " + strconv.Quote(sc) + " was not requested"}
-			}
+		granted, err := grantedScopes(requestedScopes(fl), a.GrantScope)
+		if err != nil {
+			return err
 		}
 		fl.GrantedScopes, fl.Stage = granted, stageConsented
 		return nil

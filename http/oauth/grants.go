@@ -87,7 +87,7 @@ func WithGrants(g Grants) Option {
 
 // maxGrantSize bounds one entry: a code or refresh token keeps its
 // request and session; maxFlowSize bounds a flow, which keeps at most
-// maxFlowQuery bytes of request and maxClaimsSize of claims;
+// maxFlowQuery bytes of request and maxLoginSize of login answer;
 // maxSmallEntry bounds an entry of the revocation and assertion
 // buckets: an expiry, or nothing.
 const (
