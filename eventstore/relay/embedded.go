@@ -1,11 +1,14 @@
 package relay
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"strconv"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -119,7 +122,7 @@ func StartServer(cfg ServerConfig) (*server.Server, error) {
 		return nil, fmt.Errorf("relay: start nats server: %w", err)
 	}
 	if cfg.Logger != nil {
-		ns.SetLoggerV2(&natsLogger{cfg.Logger}, false, false, false)
+		ns.SetLoggerV2(&natsLogger{l: cfg.Logger}, false, false, false)
 	}
 	go ns.Start()
 	if !ns.ReadyForConnections(30 * time.Second) {
@@ -153,20 +156,60 @@ func passwordHash(password string) (string, error) {
 	return string(h), nil
 }
 
-// natsLogger forwards the server's log lines to slog.
-type natsLogger struct{ l *slog.Logger }
+// natsLogger forwards the server's log lines to slog. What a client
+// causes (a permission violation, a protocol error, a slow consumer) is
+// no fault of the node and comes as fast as a client can send: it goes
+// to Debug, and at most once every clientErrorEvery a Warn says how many
+// there were, so that no client can flood the log.
+type natsLogger struct {
+	l *slog.Logger
+
+	mu     sync.Mutex
+	last   time.Time // of the last Warn about client errors
+	counts int       // client errors since
+}
+
+// clientErrorEvery is the least time between two Warns about
+// client-caused errors.
+const clientErrorEvery = 10 * time.Second
+
+// clientCaused reports whether a line of the server is about one client
+// connection: nats-server prefixes those with the connection's address
+// and id ("127.0.0.1:5000 - cid:7 - ...").
+func clientCaused(line string) bool {
+	return strings.Contains(line, " - cid:")
+}
 
 func (n *natsLogger) Noticef(format string, v ...any) {
 	n.l.Debug(fmt.Sprintf(format, v...), "component", "nats")
 }
 func (n *natsLogger) Warnf(format string, v ...any) {
-	n.l.Warn(fmt.Sprintf(format, v...), "component", "nats")
+	n.log(slog.LevelWarn, fmt.Sprintf(format, v...))
 }
 func (n *natsLogger) Fatalf(format string, v ...any) {
 	n.l.Error(fmt.Sprintf(format, v...), "component", "nats")
 }
 func (n *natsLogger) Errorf(format string, v ...any) {
-	n.l.Error(fmt.Sprintf(format, v...), "component", "nats")
+	n.log(slog.LevelError, fmt.Sprintf(format, v...))
 }
 func (n *natsLogger) Debugf(format string, v ...any) {}
 func (n *natsLogger) Tracef(format string, v ...any) {}
+
+func (n *natsLogger) log(level slog.Level, line string) {
+	if !clientCaused(line) {
+		n.l.Log(context.Background(), level, line, "component", "nats")
+		return
+	}
+	n.l.Debug(line, "component", "nats")
+	n.mu.Lock()
+	n.counts++
+	now := time.Now()
+	if now.Sub(n.last) < clientErrorEvery {
+		n.mu.Unlock()
+		return
+	}
+	count := n.counts
+	n.last, n.counts = now, 0
+	n.mu.Unlock()
+	n.l.Warn("NATS clients caused errors (each is logged at debug level)", "component", "nats", "count", count, "last", line)
+}

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -203,6 +204,9 @@ func TestAnonymousNATSHasNoJetStream(t *testing.T) {
 	if info := stream.CachedInfo(); info.State.Consumers != 1 || info.State.Msgs != 1 {
 		t.Errorf("the public stream has %d consumers and %d messages after the attempts; want 1 and 1", info.State.Consumers, info.State.Msgs)
 	}
+	if strings.Contains(logs.String(), "level=ERROR") {
+		t.Errorf("refused attempts were logged as errors:\n%s", logs)
+	}
 
 	// The same store restarts within seconds.
 	ns.Shutdown()
@@ -236,6 +240,38 @@ func TestAnonymousNATSHasNoJetStream(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("the subscriber received no public event")
+	}
+}
+
+// TestAnonymousRefusalsDoNotFloodTheLog sends, without credentials, a
+// few thousand messages the embedded server refuses: each refusal is
+// logged at debug level only, and a single warning counts them, so that
+// no client can fill the node's log disk.
+func TestAnonymousRefusalsDoNotFloodTheLog(t *testing.T) {
+	t.Parallel()
+	n := names(t)
+	ns, logs := embedded(t, n, "correct-horse-battery-staple-0123456789")
+	var refused atomic.Int64
+	attacker := connect(t, ns.ClientURL(), nats.ErrorHandler(func(*nats.Conn, *nats.Subscription, error) { refused.Add(1) }))
+	const attempts = 2000
+	for range attempts {
+		if err := attacker.Publish(n.InternalSubject("acme", "client.registered"), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eventually(t, 10*time.Second, "every message refused", func() bool { return refused.Load() >= attempts })
+	if err := attacker.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	text := logs.String()
+	if got := strings.Count(text, "level=ERROR"); got > 0 {
+		t.Errorf("%d refusals were logged as errors", got)
+	}
+	if got := strings.Count(text, "level=WARN"); got > 1 {
+		t.Errorf("%d warnings for one burst of refusals", got)
+	}
+	if got := strings.Count(text, "Publish Violation"); got < attempts {
+		t.Errorf("only %d of %d refusals were logged at debug level", got, attempts)
 	}
 }
 
