@@ -52,8 +52,8 @@ func openBus(cfg Config, log *slog.Logger) (*bus, error) {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return nil, fmt.Errorf("create nats store dir: %w", err)
 		}
-		// Local subscribers connect without credentials and may read only
-		// the public stream; the node itself uses a password kept beside
+		// Local subscribers connect without credentials and may only
+		// subscribe to the public events; the node itself uses a password kept beside
 		// the root token (mode 0600), so an operator can use it too.
 		password, _, err := secretFile(filepath.Join(cfg.DataDir, natsPasswordFile), log)
 		if err != nil {
@@ -65,7 +65,7 @@ func openBus(cfg Config, log *slog.Logger) (*bus, error) {
 			return nil, err
 		}
 		if cfg.NATSListen != "off" {
-			log.Info("embedded NATS listening; without credentials it serves the public stream only",
+			log.Info("embedded NATS listening; without credentials it serves the public events only, live",
 				"url", b.server.ClientURL(), "user", relay.InternalUser, "password_file", filepath.Join(cfg.DataDir, natsPasswordFile))
 		}
 		opts = append(opts, nats.InProcessServer(b.server), nats.UserInfo(relay.InternalUser, password))

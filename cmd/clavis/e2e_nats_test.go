@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/cookiejar"
@@ -13,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -241,4 +243,82 @@ func browseCodeFlow(t *testing.T, n *serveProc, cfg oauth2.Config, subject strin
 	}
 	t.Fatal("the flow did not end at the redirect URI")
 	return "", ""
+}
+
+// TestAnonymousNATSCannotJamTheNode attacks a real node's embedded NATS
+// server without credentials with the requests that once took its
+// JetStream API for minutes and kept it from starting again: a consumer
+// with 20,000 filter subjects, a pull consumer waiting on 100,000,000
+// pulls, hour-long pulls. Each is refused as a permission violation; the
+// node keeps answering, logs no error, restarts on the same data dir
+// within seconds, and a subscriber without credentials still hears its
+// public events.
+func TestAnonymousNATSCannotJamTheNode(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end: runs the binary")
+	}
+	natsAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	n := startServe(t, "jam", "CLAVIS_DATA_DIR="+t.TempDir(), "CLAVIS_NATS_LISTEN="+natsAddr)
+	names := mustNames(t, relay.DefaultPrefix)
+	pub := names.PublicStream()
+
+	var refused atomic.Int64
+	attacker, err := nats.Connect("nats://"+natsAddr, nats.Timeout(5*time.Second),
+		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+			if strings.Contains(err.Error(), "Permissions Violation") {
+				refused.Add(1)
+			}
+		}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(attacker.Close)
+	filters := make([]string, 20000)
+	for i := range filters {
+		filters[i] = names.PublicSubject(fmt.Sprintf("t%d", i), "client.registered")
+	}
+	jam, _ := json.Marshal(map[string]any{"stream_name": pub, "config": map[string]any{"name": "jam", "filter_subjects": filters, "ack_policy": "explicit"}})
+	hog := fmt.Appendf(nil, `{"stream_name":%q,"config":{"name":"hog","ack_policy":"explicit","max_waiting":100000000}}`, pub)
+	attempts := map[string][]byte{
+		"$JS.API.CONSUMER.CREATE." + pub + ".jam":   jam,
+		"$JS.API.CONSUMER.CREATE." + pub + ".hog":   hog,
+		"$JS.API.CONSUMER.MSG.NEXT." + pub + ".hog": []byte(`{"batch":1,"expires":3600000000000}`),
+		"$JS.API.STREAM.INFO." + pub:                nil,
+	}
+	for subject, body := range attempts {
+		if err := attacker.PublishRequest(subject, "_INBOX.jam", body); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eventually(t, 5*time.Second, "every attempt refused", func() bool { return refused.Load() >= int64(len(attempts)) })
+
+	// The node answers at once; a new tenant's events reach a subscriber.
+	listener, err := nats.Connect("nats://"+natsAddr, nats.Timeout(5*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(listener.Close)
+	heard, err := listener.SubscribeSync(names.PublicFilter())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := listener.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	slug := uniqueSlug("jam")
+	n.mustCall(http.MethodPost, "/admin/tenants", map[string]any{"slug": slug, "name": "Jam"}, http.StatusCreated)
+	if m, err := heard.NextMsg(10 * time.Second); err != nil || !strings.HasPrefix(m.Subject, strings.TrimSuffix(names.PublicFilter(), ">")+slug+".") {
+		t.Fatalf("the subscriber heard no event of the new tenant: %v", err)
+	}
+	if strings.Contains(n.logs.String(), `"level":"ERROR"`) {
+		t.Errorf("refused attempts were logged as errors:\n%s", n.logs)
+	}
+
+	n.stop()
+	began := time.Now()
+	n.start()
+	if took := time.Since(began); took > 10*time.Second {
+		t.Errorf("the node took %s to restart", took)
+	}
+	n.mustCall(http.MethodPost, "/admin/tenants", map[string]any{"slug": uniqueSlug("jam"), "name": "Jam 2"}, http.StatusCreated)
 }

@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"net"
 	"strconv"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -25,12 +27,11 @@ type ServerConfig struct {
 	// Logger receives the server's notices and errors.
 	Logger *slog.Logger
 	// Password, when set, is required of the user [InternalUser], who may
-	// do everything, and of [PublicAdminUser]; everyone else connects
-	// without credentials as a downstream subscriber, in [PublicAccount],
-	// who may only read the public stream of Names (subscribe to its
-	// subjects, create consumers on its mirror, read from it) and never
-	// the internal stream, where secret hashes travel, nor anything else
-	// of the node's account. Empty: no authorisation (tests).
+	// do everything; everyone else connects without credentials as a
+	// downstream subscriber, in [PublicAccount], who may only subscribe to
+	// the public events as they are published (core NATS: no JetStream,
+	// no publishing) and never reach anything of the node's account.
+	// Empty: no authorisation (tests).
 	Password string
 	// Names are the streams and subjects the subscriber rule refers to.
 	Names Names
@@ -46,38 +47,16 @@ const InternalUser = "clavis"
 // every start. Nobody holds its seed, and nobody needs it.
 const subscriberKey = "UDM7S3JSHYK6GKB5LQZ3E23YNKV2HVPBFGP5KSO5NSPJP2NJ7J5HT2CB"
 
-// subscriberPermissions let a downstream subscriber consume the public
-// stream (in PublicAccount, its mirror) through JetStream, and nothing
-// else.
-//
-// All connections without credentials are one user to NATS, so among
-// them a consumer's name is its key: a subscriber creates consumers
-// (ordered consumers name theirs at random), reads, acks, asks about and
-// deletes a consumer it names, but cannot list the stream's consumers to
-// learn the others' names, nor use the legacy durable API.
-// MaxAnonymousConsumers bounds how many they have, and
-// anonymousInactiveThreshold how long an unused one lives. (Refusing
-// deletion would protect nothing a name does not, since whoever knows a
-// name may change that consumer anyway, and would break ordered
-// consumers, which replace theirs on every fetch.)
+// subscriberPermissions let a downstream subscriber receive the public
+// events live and do nothing else: it publishes nothing, so it has no
+// JetStream API (whose requests nats-server does not bound for an
+// account of a configuration: filter counts, waiting pulls, redelivery
+// rates) and no request/reply, which plain subscriptions do not need.
+// Durable, replayable consumption is for credentialed users.
 func subscriberPermissions(n Names) *server.Permissions {
-	pub := n.PublicStream()
 	return &server.Permissions{
-		Publish: &server.SubjectPermission{Allow: []string{
-			"$JS.API.INFO",
-			"$JS.API.STREAM.NAMES",
-			"$JS.API.STREAM.INFO." + pub,
-			"$JS.API.STREAM.MSG.GET." + pub,
-			"$JS.API.DIRECT.GET." + pub, "$JS.API.DIRECT.GET." + pub + ".>",
-			"$JS.API.CONSUMER.CREATE." + pub, "$JS.API.CONSUMER.CREATE." + pub + ".>",
-			"$JS.API.CONSUMER.INFO." + pub + ".>",
-			"$JS.API.CONSUMER.MSG.NEXT." + pub + ".>",
-			"$JS.API.CONSUMER.DELETE." + pub + ".>",
-			"$JS.ACK." + pub + ".>",
-			"$JS.FC." + pub + ".>",
-		}},
-		// PublicAccount's _INBOX: the node's account is another.
-		Subscribe: &server.SubjectPermission{Allow: []string{n.PublicFilter(), "_INBOX.>"}},
+		Publish:   &server.SubjectPermission{Deny: []string{">"}},
+		Subscribe: &server.SubjectPermission{Allow: []string{n.PublicFilter()}},
 	}
 }
 
@@ -124,21 +103,26 @@ func StartServer(cfg ServerConfig) (*server.Server, error) {
 		}
 		opts.Users = []*server.User{{Username: InternalUser, Password: hash}}
 		// Without a port only the node connects: no subscribers, no
-		// account of theirs, no mirror to keep.
+		// account of theirs.
 		if !opts.DontListen {
 			public := server.NewAccount(PublicAccount)
 			opts.Accounts = []*server.Account{public}
-			opts.Users = append(opts.Users, &server.User{Username: PublicAdminUser, Password: hash, Account: public})
 			opts.Nkeys = []*server.NkeyUser{{Nkey: subscriberKey, Account: public, Permissions: subscriberPermissions(cfg.Names)}}
 			opts.NoAuthUser = subscriberKey
 		}
+	}
+	// An earlier layout gave PublicAccount a JetStream of its own; what
+	// subscribers left there (consumers whose recovery alone could keep
+	// the server busy for minutes) has no use now.
+	if err := removePublicJetStream(cfg.StoreDir); err != nil {
+		return nil, err
 	}
 	ns, err := server.NewServer(opts)
 	if err != nil {
 		return nil, fmt.Errorf("relay: start nats server: %w", err)
 	}
 	if cfg.Logger != nil {
-		ns.SetLoggerV2(&natsLogger{cfg.Logger}, false, false, false)
+		ns.SetLoggerV2(&natsLogger{l: cfg.Logger}, false, false, false)
 	}
 	go ns.Start()
 	if !ns.ReadyForConnections(30 * time.Second) {
@@ -146,9 +130,7 @@ func StartServer(cfg ServerConfig) (*server.Server, error) {
 		return nil, errors.New("relay: the embedded nats server did not start within 30s")
 	}
 	if len(opts.Accounts) > 0 {
-		ctx, cancel := context.WithTimeout(context.Background(), setUpTimeout)
-		defer cancel()
-		if err := setUpPublicAccount(ctx, ns, cfg.Names, cfg.Password); err != nil {
+		if err := setUpPublicAccount(ns, cfg.Names); err != nil {
 			ns.Shutdown()
 			return nil, err
 		}
@@ -174,20 +156,60 @@ func passwordHash(password string) (string, error) {
 	return string(h), nil
 }
 
-// natsLogger forwards the server's log lines to slog.
-type natsLogger struct{ l *slog.Logger }
+// natsLogger forwards the server's log lines to slog. What a client
+// causes (a permission violation, a protocol error, a slow consumer) is
+// no fault of the node and comes as fast as a client can send: it goes
+// to Debug, and at most once every clientErrorEvery a Warn says how many
+// there were, so that no client can flood the log.
+type natsLogger struct {
+	l *slog.Logger
+
+	mu     sync.Mutex
+	last   time.Time // of the last Warn about client errors
+	counts int       // client errors since
+}
+
+// clientErrorEvery is the least time between two Warns about
+// client-caused errors.
+const clientErrorEvery = 10 * time.Second
+
+// clientCaused reports whether a line of the server is about one client
+// connection: nats-server prefixes those with the connection's address
+// and id ("127.0.0.1:5000 - cid:7 - ...").
+func clientCaused(line string) bool {
+	return strings.Contains(line, " - cid:")
+}
 
 func (n *natsLogger) Noticef(format string, v ...any) {
 	n.l.Debug(fmt.Sprintf(format, v...), "component", "nats")
 }
 func (n *natsLogger) Warnf(format string, v ...any) {
-	n.l.Warn(fmt.Sprintf(format, v...), "component", "nats")
+	n.log(slog.LevelWarn, fmt.Sprintf(format, v...))
 }
 func (n *natsLogger) Fatalf(format string, v ...any) {
 	n.l.Error(fmt.Sprintf(format, v...), "component", "nats")
 }
 func (n *natsLogger) Errorf(format string, v ...any) {
-	n.l.Error(fmt.Sprintf(format, v...), "component", "nats")
+	n.log(slog.LevelError, fmt.Sprintf(format, v...))
 }
 func (n *natsLogger) Debugf(format string, v ...any) {}
 func (n *natsLogger) Tracef(format string, v ...any) {}
+
+func (n *natsLogger) log(level slog.Level, line string) {
+	if !clientCaused(line) {
+		n.l.Log(context.Background(), level, line, "component", "nats")
+		return
+	}
+	n.l.Debug(line, "component", "nats")
+	n.mu.Lock()
+	n.counts++
+	now := time.Now()
+	if now.Sub(n.last) < clientErrorEvery {
+		n.mu.Unlock()
+		return
+	}
+	count := n.counts
+	n.last, n.counts = now, 0
+	n.mu.Unlock()
+	n.l.Warn("NATS clients caused errors (each is logged at debug level)", "component", "nats", "count", count, "last", line)
+}

@@ -6,9 +6,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -94,140 +98,249 @@ func TestEmbeddedServerKeepsNoPlaintextPassword(t *testing.T) {
 	}
 }
 
-// TestAnonymousConsumersAreBounded connects without credentials to the
-// embedded server, as any local process can, beside the node's user and
-// a second anonymous subscriber. An anonymous subscriber consumes the
-// public stream with consumers of its own (an ordered consumer fetching
-// one message at a time included), but cannot delete or change a
-// consumer of the node's account (the node's user's on the public
-// stream, the node's on its other streams), list the consumers to learn
-// the other subscribers', use the legacy durable API, keep an unused
-// durable consumer forever, nor create more consumers than the embedded
-// server's cap; reaching it leaves the node's account unaffected.
-func TestAnonymousConsumersAreBounded(t *testing.T) {
+// TestAnonymousNATSHasNoJetStream attacks the embedded server as a
+// connection without credentials, as any local process can: a consumer
+// with 20,000 filter subjects (whose overlap check alone kept the
+// server's JetStream API busy for minutes and its restart from ending), a
+// pull consumer waiting on 100,000,000 pulls, a push consumer delivering
+// anywhere, stream and consumer info, pulls, acks. Every request is
+// refused as a permission violation, none reaches JetStream: the node's
+// JetStream API keeps answering at once, no ERROR line reaches the log,
+// the server restarts on the same store within seconds, and the
+// subscriber still receives the public events live.
+func TestAnonymousNATSHasNoJetStream(t *testing.T) {
 	t.Parallel()
 	const password = "correct-horse-battery-staple-0123456789"
-	n := names(t)
-	ns, _ := embedded(t, n, password)
+	n, dir := names(t), t.TempDir()
+	logs := &logBuffer{}
+	log := slog.New(slog.NewTextHandler(&teeWriter{logs, t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	start := func() (*server.Server, jetstream.JetStream) {
+		ns, err := relay.StartServer(relay.ServerConfig{StoreDir: dir, Listen: "127.0.0.1:0", Logger: log, Password: password, Names: n})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
+		node := connect(t, "", nats.InProcessServer(ns), nats.UserInfo(relay.InternalUser, password), nats.CustomInboxPrefix(n.InboxPrefix()))
+		njs, _ := jetstream.New(node)
+		return ns, njs
+	}
+	ns, njs := start()
 	ctx := t.Context()
-
-	node := connect(t, ns.ClientURL(), nats.UserInfo(relay.InternalUser, password), nats.CustomInboxPrefix(n.InboxPrefix()))
-	njs, _ := jetstream.New(node)
 	if err := relay.EnsureStreams(ctx, njs, n, 1); err != nil {
 		t.Fatal(err)
 	}
-	const events = relay.MaxAnonymousConsumers + 20
-	for i := range events {
-		if _, err := njs.Publish(ctx, n.PublicSubject("acme", "client.registered"), fmt.Appendf(nil, `{"n":%d}`, i)); err != nil {
+	if _, err := njs.Publish(ctx, n.PublicSubject("acme", "client.registered"), []byte(`{"n":0}`)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := njs.CreateConsumer(ctx, n.PublicStream(), jetstream.ConsumerConfig{Durable: "billing", AckPolicy: jetstream.AckExplicitPolicy}); err != nil {
+		t.Fatal(err)
+	}
+
+	var (
+		mu       sync.Mutex
+		refusals []string
+	)
+	attacker := connect(t, ns.ClientURL(), nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		refusals = append(refusals, err.Error())
+	}))
+	pub := n.PublicStream()
+	filters := make([]string, 20000)
+	for i := range filters {
+		filters[i] = fmt.Sprintf("%s.t%d.client.registered", strings.TrimSuffix(n.PublicFilter(), ".>"), i)
+	}
+	jam, _ := json.Marshal(map[string]any{"stream_name": pub, "config": map[string]any{"name": "jam", "filter_subjects": filters, "ack_policy": "explicit"}})
+	hog := fmt.Appendf(nil, `{"stream_name":%q,"config":{"name":"hog","ack_policy":"explicit","max_waiting":100000000}}`, pub)
+	push := fmt.Appendf(nil, `{"stream_name":%q,"config":{"name":"push","deliver_subject":%q,"ack_wait":1000000}}`, pub, n.InternalSubject("acme", "x"))
+	attempts := []struct {
+		subject string
+		body    []byte
+	}{
+		{"$JS.API.CONSUMER.CREATE." + pub + ".jam", jam},
+		{"$JS.API.CONSUMER.CREATE." + pub + ".hog", hog},
+		{"$JS.API.CONSUMER.CREATE." + pub + ".push", push},
+		{"$JS.API.CONSUMER.CREATE." + pub, hog},
+		{"$JS.API.CONSUMER.DURABLE.CREATE." + pub + ".billing", hog},
+		{"$JS.API.CONSUMER.MSG.NEXT." + pub + ".billing", []byte(`{"batch":1,"expires":3600000000000}`)},
+		{"$JS.API.CONSUMER.INFO." + pub + ".billing", nil},
+		{"$JS.API.CONSUMER.DELETE." + pub + ".billing", nil},
+		{"$JS.API.CONSUMER.NAMES." + pub, nil},
+		{"$JS.API.STREAM.INFO." + pub, nil},
+		{"$JS.API.STREAM.MSG.GET." + pub, []byte(`{"seq":1}`)},
+		{"$JS.API.DIRECT.GET." + pub, []byte(`{"seq":1}`)},
+		{"$JS.API.INFO", nil},
+		{"$JS.ACK." + pub + ".billing.1.1.1.0.0", nil},
+		{n.PublicSubject("acme", "client.registered"), []byte(`{"forged":true}`)},
+	}
+	for _, a := range attempts {
+		if err := attacker.PublishRequest(a.subject, "_INBOX.attack", a.body); err != nil {
 			t.Fatal(err)
 		}
 	}
-	billing := jetstream.ConsumerConfig{Durable: "billing", FilterSubject: n.PublicFilter(), AckPolicy: jetstream.AckExplicitPolicy}
-	if _, err := njs.CreateConsumer(ctx, n.PublicStream(), billing); err != nil {
+	eventually(t, 5*time.Second, "every attempt refused", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(refusals) >= len(attempts)
+	})
+	mu.Lock()
+	for _, r := range refusals {
+		if !strings.Contains(r, "Permissions Violation for Publish") {
+			t.Errorf("an attempt got %q, not a permission violation", r)
+		}
+	}
+	mu.Unlock()
+
+	// The node's JetStream API answers at once, and nothing changed.
+	quick, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	if _, err := njs.CreateKeyValue(quick, jetstream.KeyValueConfig{Bucket: n.GrantsPrefix() + "_AFTER"}); err != nil {
+		t.Fatalf("the node's JetStream API after the attempts: %v", err)
+	}
+	stream, err := njs.Stream(quick, pub)
+	if err != nil {
 		t.Fatal(err)
 	}
-	projection := jetstream.ConsumerConfig{Durable: "projection", AckPolicy: jetstream.AckExplicitPolicy}
-	if _, err := njs.CreateConsumer(ctx, n.InternalStream(), projection); err != nil {
-		t.Fatal(err)
+	if info := stream.CachedInfo(); info.State.Consumers != 1 || info.State.Msgs != 1 {
+		t.Errorf("the public stream has %d consumers and %d messages after the attempts; want 1 and 1", info.State.Consumers, info.State.Msgs)
+	}
+	if strings.Contains(logs.String(), "level=ERROR") {
+		t.Errorf("refused attempts were logged as errors:\n%s", logs)
 	}
 
-	// Subscriber A reads the public stream with an ordered consumer.
-	_, ajs := anonymous(t, ns)
-	oc, err := ajs.OrderedConsumer(ctx, n.PublicStream(), jetstream.OrderedConsumerConfig{})
-	if err != nil {
-		t.Fatalf("an anonymous subscriber cannot consume the public stream: %v", err)
+	// The same store restarts within seconds.
+	ns.Shutdown()
+	ns.WaitForShutdown()
+	began := time.Now()
+	ns, njs = start()
+	if err := relay.EnsureStreams(quick, njs, n, 1); err != nil {
+		t.Fatalf("the node's streams after a restart: %v", err)
 	}
-	// Every Next replaces the ordered consumer's consumer, deleting the
-	// last: more of them than the cap must not exhaust it.
-	for i := range events {
-		if _, err := oc.Next(jetstream.FetchMaxWait(5 * time.Second)); err != nil {
-			t.Fatalf("an anonymous subscriber's ordered consumer stopped at message %d: %v", i, err)
-		}
+	if took := time.Since(began); took > 5*time.Second {
+		t.Errorf("the restart took %s", took)
 	}
 
-	// Subscriber B tries everything else. A refused request gets no
-	// answer: each gets a short deadline.
-	_, bjs := anonymous(t, ns)
-	short := func() context.Context {
-		c, cancel := context.WithTimeout(ctx, time.Second)
-		t.Cleanup(cancel)
-		return c
+	// A subscriber still receives the public events, live.
+	listener, _ := anonymous(t, ns)
+	heard := make(chan *nats.Msg, 4)
+	if _, err := listener.ChanSubscribe(n.PublicFilter(), heard); err != nil {
+		t.Fatal(err)
 	}
-	for _, c := range []struct{ stream, name string }{{n.PublicStream(), "billing"}, {n.InternalStream(), "projection"}} {
-		if err := bjs.DeleteConsumer(short(), c.stream, c.name); err == nil {
-			t.Errorf("an anonymous subscriber deleted the consumer %s of %s", c.name, c.stream)
+	if err := listener.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	subject := n.PublicSubject("acme", "client.updated")
+	if _, err := njs.Publish(ctx, subject, []byte(`{"n":1}`)); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case m := <-heard:
+		if m.Subject != subject || string(m.Data) != `{"n":1}` {
+			t.Errorf("the subscriber received %s: %s", m.Subject, m.Data)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the subscriber received no public event")
+	}
+}
+
+// TestAnonymousRefusalsDoNotFloodTheLog sends, without credentials, a
+// few thousand messages the embedded server refuses: each refusal is
+// logged at debug level only, and a single warning counts them, so that
+// no client can fill the node's log disk.
+func TestAnonymousRefusalsDoNotFloodTheLog(t *testing.T) {
+	t.Parallel()
+	n := names(t)
+	ns, logs := embedded(t, n, "correct-horse-battery-staple-0123456789")
+	var refused atomic.Int64
+	attacker := connect(t, ns.ClientURL(), nats.ErrorHandler(func(*nats.Conn, *nats.Subscription, error) { refused.Add(1) }))
+	const attempts = 2000
+	for range attempts {
+		if err := attacker.Publish(n.InternalSubject("acme", "client.registered"), nil); err != nil {
+			t.Fatal(err)
 		}
 	}
-	pub, err := bjs.Stream(ctx, n.PublicStream())
+	eventually(t, 10*time.Second, "every message refused", func() bool { return refused.Load() >= attempts })
+	if err := attacker.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	text := logs.String()
+	if got := strings.Count(text, "level=ERROR"); got > 0 {
+		t.Errorf("%d refusals were logged as errors", got)
+	}
+	if got := strings.Count(text, "level=WARN"); got > 1 {
+		t.Errorf("%d warnings for one burst of refusals", got)
+	}
+	if got := strings.Count(text, "Publish Violation"); got < attempts {
+		t.Errorf("only %d of %d refusals were logged at debug level", got, attempts)
+	}
+}
+
+// TestEmbeddedServerDropsThePublicAccountsJetStream starts the embedded
+// server on a store where an earlier layout gave connections without
+// credentials a JetStream of their own, holding a stream and a consumer
+// one of them created: the server starts, those files are gone (a
+// subscriber's consumer could take minutes to recover on every start),
+// and the node's account is untouched.
+func TestEmbeddedServerDropsThePublicAccountsJetStream(t *testing.T) {
+	t.Parallel()
+	const password = "correct-horse-battery-staple-0123456789"
+	n, dir := names(t), t.TempDir()
+	ctx := t.Context()
+
+	// The earlier layout, as far as PUBLIC's files go.
+	public := server.NewAccount(relay.PublicAccount)
+	old, err := server.NewServer(&server.Options{JetStream: true, StoreDir: dir, DontListen: true, NoSigs: true, NoLog: true,
+		Accounts: []*server.Account{public}, Users: []*server.User{{Username: "old", Password: password, Account: public}}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	list := pub.ConsumerNames(short())
-	for range list.Name() {
+	go old.Start()
+	if !old.ReadyForConnections(10 * time.Second) {
+		t.Fatal("the old layout's server did not start")
 	}
-	if list.Err() == nil {
-		t.Error("an anonymous subscriber listed the public stream's consumers")
-	}
-	infos := pub.ListConsumers(short())
-	for range infos.Info() {
-	}
-	if infos.Err() == nil {
-		t.Error("an anonymous subscriber listed the public stream's consumers with their configuration")
-	}
-	// Both the legacy durable API and the current one name the consumer
-	// they create or change.
-	other := n.PublicSubject("other", "client.registered")
-	req, _ := json.Marshal(map[string]any{"stream_name": n.PublicStream(),
-		"config": map[string]any{"durable_name": "billing", "filter_subject": other, "ack_policy": "explicit"}})
-	if _, err := bjs.Conn().RequestWithContext(short(), "$JS.API.CONSUMER.DURABLE.CREATE."+n.PublicStream()+".billing", req); err == nil {
-		t.Error("an anonymous subscriber reached the legacy durable consumer API")
-	}
-	mine, err := bjs.CreateOrUpdateConsumer(short(), n.PublicStream(), jetstream.ConsumerConfig{Durable: "billing", FilterSubject: other, AckPolicy: jetstream.AckExplicitPolicy})
-	if err != nil {
-		t.Fatalf("an anonymous subscriber cannot create a durable consumer: %v", err)
-	}
-	if got := mine.CachedInfo().Config.InactiveThreshold; got <= 0 || got > time.Hour {
-		t.Errorf("an anonymous subscriber's durable consumer lives %s unused", got)
-	}
-	for _, c := range []struct {
-		stream, name string
-		filter       string
-	}{
-		{n.PublicStream(), "billing", n.PublicFilter()},
-		{n.InternalStream(), "projection", ""},
-	} {
-		info, err := njs.Consumer(ctx, c.stream, c.name)
-		if err != nil {
-			t.Fatalf("the consumer %s of %s is gone: %v", c.name, c.stream, err)
-		}
-		if got := info.CachedInfo().Config.FilterSubject; got != c.filter {
-			t.Errorf("the consumer %s of %s now filters %q", c.name, c.stream, got)
+	if acc, _ := old.LookupAccount(relay.PublicAccount); !acc.JetStreamEnabled() {
+		if err := acc.EnableJetStream(nil, nil); err != nil {
+			t.Fatal(err)
 		}
 	}
-	admin := connect(t, ns.ClientURL(), nats.UserInfo(relay.PublicAdminUser, password))
-	ajs2, _ := jetstream.New(admin)
-
-	// B creates consumers until refused: the cap holds for all anonymous
-	// subscribers together.
-	created := 0
-	for ; created <= relay.MaxAnonymousConsumers; created++ {
-		if _, err := bjs.CreateConsumer(ctx, n.PublicStream(), jetstream.ConsumerConfig{InactiveThreshold: time.Hour}); err != nil {
-			if !errors.Is(err, jetstream.ErrMaximumConsumersLimit) {
-				t.Fatalf("consumer %d: %v", created, err)
-			}
-			break
-		}
-	}
-	stream, err := ajs2.Stream(ctx, n.PublicStream())
+	oc, err := nats.Connect("", nats.InProcessServer(old), nats.UserInfo("old", password))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := stream.CachedInfo().State.Consumers; got != relay.MaxAnonymousConsumers || created >= relay.MaxAnonymousConsumers {
-		t.Fatalf("anonymous subscribers have %d consumers after B created %d; want at most %d in all", got, created, relay.MaxAnonymousConsumers)
+	ojs, _ := jetstream.New(oc)
+	stream, err := ojs.CreateStream(ctx, jetstream.StreamConfig{Name: n.PublicStream(), Subjects: []string{n.PublicFilter()}})
+	if err != nil {
+		t.Fatal(err)
 	}
-	// The node's account is not theirs to fill.
-	if _, err := njs.CreateConsumer(ctx, n.PublicStream(), jetstream.ConsumerConfig{Durable: "audit"}); err != nil {
-		t.Fatalf("the node's user cannot create a consumer once anonymous subscribers reached their cap: %v", err)
+	filters := make([]string, 200)
+	for i := range filters {
+		filters[i] = fmt.Sprintf("%s.t%d.client.registered", strings.TrimSuffix(n.PublicFilter(), ".>"), i)
+	}
+	if _, err := stream.CreateConsumer(ctx, jetstream.ConsumerConfig{Durable: "jam", FilterSubjects: filters}); err != nil {
+		t.Fatal(err)
+	}
+	oc.Close()
+	old.Shutdown()
+	old.WaitForShutdown()
+	leftover := filepath.Join(dir, "jetstream", relay.PublicAccount)
+	if _, err := os.Stat(leftover); err != nil {
+		t.Fatalf("the old layout left no files where expected: %v", err)
+	}
+
+	ns, err := relay.StartServer(relay.ServerConfig{StoreDir: dir, Listen: "127.0.0.1:0", Password: password, Names: n})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
+	if _, err := os.Stat(leftover); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the public account's old JetStream files are still there: %v", err)
+	}
+	node := connect(t, "", nats.InProcessServer(ns), nats.UserInfo(relay.InternalUser, password), nats.CustomInboxPrefix(n.InboxPrefix()))
+	njs, _ := jetstream.New(node)
+	quick, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := relay.EnsureStreams(quick, njs, n, 1); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -240,6 +353,18 @@ func anonymous(t *testing.T, ns *server.Server) (*nats.Conn, jetstream.JetStream
 		t.Fatal(err)
 	}
 	return nc, js
+}
+
+// eventually fails t unless cond holds within d.
+func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("waited %s for %s", d, what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // TestNodeUserRepliesNeverReachAnonymousInboxes connects as the node's
@@ -290,7 +415,7 @@ func TestNodeUserRepliesNeverReachAnonymousInboxes(t *testing.T) {
 // entry and an event as the node does, on a server started as before
 // there were accounts (no authorisation: everything in the global
 // account) and then with authorisation, and restarts it: the node's
-// account finds both every time, and subscribers the event.
+// account finds both every time, and subscribers hear new events.
 func TestEmbeddedServerKeepsTheNodesDataAcrossRestarts(t *testing.T) {
 	t.Parallel()
 	const password = "correct-horse-battery-staple-0123456789"
@@ -341,13 +466,19 @@ func TestEmbeddedServerKeepsTheNodesDataAcrossRestarts(t *testing.T) {
 			stop(ns)
 			continue
 		}
-		_, ajs := anonymous(t, ns)
-		oc, err := ajs.OrderedConsumer(ctx, n.PublicStream(), jetstream.OrderedConsumerConfig{})
+		listener, _ := anonymous(t, ns)
+		heard, err := listener.SubscribeSync(n.PublicFilter())
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := oc.Next(jetstream.FetchMaxWait(5 * time.Second)); err != nil {
-			t.Fatalf("a subscriber reads nothing after a restart: %v", err)
+		if err := listener.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := js.Publish(ctx, n.PublicSubject("acme", "client.updated"), []byte(`{}`)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := heard.NextMsg(5 * time.Second); err != nil {
+			t.Fatalf("a subscriber hears nothing after a restart: %v", err)
 		}
 		stop(ns)
 	}
