@@ -124,6 +124,17 @@ func (a apiCaller) tenant(root, slug string) (adminID, adminToken string) {
 	return id, a.token(slug, id, secret)
 }
 
+// clientsWriter creates at tenant slug, with the admin token admin, the
+// client urn:{slug}/writer holding clavis:clients:write and nothing
+// more, and returns its id and a token of it.
+func (a apiCaller) clientsWriter(slug, admin string) (writerID, writerToken string) {
+	a.t.Helper()
+	w := a.call(http.MethodPost, "/t/"+slug+"/admin/clients", admin, map[string]any{"type": "m2m", "client_name": "Writer",
+		"code": "urn:" + slug + "/writer", "grant_types": []string{"client_credentials"}, "default_scopes": []string{"clavis:clients:write"}}, http.StatusCreated)
+	id := w["client_id"].(string)
+	return id, a.token(slug, id, w["client_secret"].(string))
+}
+
 // TestRegistrationUpdateKeepsAdminSettings: an RFC 7592 replacement by
 // the client itself sets its registration metadata only; what the
 // tenant's administrators set survives it. A deactivated client's
@@ -226,10 +237,7 @@ func TestTokensCannotRaiseTheirPlatformAuthority(t *testing.T) {
 			n := startNode(t, testConfig(t, backend))
 			api := apiCaller{t: t, url: n.url}
 			adminID, admin := api.tenant(n.app.rootToken, "acme")
-			w := api.call(http.MethodPost, "/t/acme/admin/clients", admin, map[string]any{"type": "m2m", "client_name": "Writer",
-				"code": "urn:acme/writer", "grant_types": []string{"client_credentials"}, "default_scopes": []string{"clavis:clients:write"}}, http.StatusCreated)
-			writerID := w["client_id"].(string)
-			writer := api.token("acme", writerID, w["client_secret"].(string))
+			writerID, writer := api.clientsWriter("acme", admin)
 			adminScoped := func(code string, field string, scopes ...string) map[string]any {
 				return map[string]any{"type": "m2m", "client_name": "Escalation", "code": code,
 					"grant_types": []string{"client_credentials"}, field: scopes}

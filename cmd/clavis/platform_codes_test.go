@@ -21,10 +21,7 @@ func TestPlatformCodesAreReserved(t *testing.T) {
 			n := startNode(t, testConfig(t, backend))
 			api := apiCaller{t: t, url: n.url}
 			adminID, admin := api.tenant(n.app.rootToken, "acme")
-			w := api.call(http.MethodPost, "/t/acme/admin/clients", admin, map[string]any{"type": "m2m", "client_name": "Writer",
-				"code": "urn:acme/writer", "grant_types": []string{"client_credentials"}, "default_scopes": []string{"clavis:clients:write"}}, http.StatusCreated)
-			writerID := w["client_id"].(string)
-			writer := api.token("acme", writerID, w["client_secret"].(string))
+			writerID, writer := api.clientsWriter("acme", admin)
 			m2m := func(code string) map[string]any {
 				return map[string]any{"type": "m2m", "client_name": "Decoy", "code": code, "grant_types": []string{"client_credentials"}}
 			}
