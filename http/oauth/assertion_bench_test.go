@@ -16,11 +16,8 @@ import (
 	"time"
 
 	jose "github.com/go-jose/go-jose/v3"
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/clavisiam/clavis/domain/client"
-	"github.com/clavisiam/clavis/eventstore/relay"
 	"github.com/clavisiam/clavis/http/oauth"
 	"github.com/clavisiam/clavis/tenants"
 )
@@ -37,20 +34,7 @@ import (
 //	go test -run '^$' -bench BenchmarkRefusedAssertion -benchtime 2s ./http/oauth/
 func BenchmarkRefusedAssertion(b *testing.B) {
 	w, _, hot := benchTenant(b)
-	ns, err := relay.StartServer(relay.ServerConfig{StoreDir: b.TempDir(), Listen: "off"})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer ns.Shutdown()
-	nc, err := nats.Connect("", nats.InProcessServer(ns))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		b.Fatal(err)
-	}
+	js := inProcessJetStream(b)
 	p, err := oauth.New(hot, w.Keys, "http://127.0.0.1", nil, oauth.WithAssertions(oauth.NATSAssertions(js, "BENCH_ASSERTIONS", 1)))
 	if err != nil {
 		b.Fatal(err)

@@ -37,6 +37,27 @@ func benchTenant(b testing.TB) (*testnode.Node, tenants.CreatedTenant, *cache.Ca
 	return w, created, hot
 }
 
+// inProcessJetStream is JetStream on a NATS server of the test's own, in
+// process, stopped when the test ends.
+func inProcessJetStream(tb testing.TB) jetstream.JetStream {
+	tb.Helper()
+	ns, err := relay.StartServer(relay.ServerConfig{StoreDir: tb.TempDir(), Listen: "off"})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(ns.Shutdown)
+	nc, err := nats.Connect("", nats.InProcessServer(ns))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return js
+}
+
 // BenchmarkServeToken issues client_credentials tokens (JWT, ES256) from
 // the provider directly, without HTTP: fosite, client authentication,
 // the read model (SQLite) or the cache serve puts in front of it, and
@@ -45,20 +66,7 @@ func benchTenant(b testing.TB) (*testnode.Node, tenants.CreatedTenant, *cache.Ca
 func BenchmarkServeToken(b *testing.B) {
 	w, created, hot := benchTenant(b)
 	rm, keys := w.ReadModel, w.Keys
-	ns, err := relay.StartServer(relay.ServerConfig{StoreDir: b.TempDir(), Listen: "off"})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer ns.Shutdown()
-	nc, err := nats.Connect("", nats.InProcessServer(ns))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		b.Fatal(err)
-	}
+	js := inProcessJetStream(b)
 	grants := oauth.WithGrants(oauth.NATSGrants(js, "BENCH", 1, 0))
 	for _, dir := range []struct {
 		name string

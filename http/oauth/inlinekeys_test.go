@@ -13,11 +13,8 @@ import (
 	"time"
 
 	jose "github.com/go-jose/go-jose/v3"
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/clavisiam/clavis/domain/client"
-	"github.com/clavisiam/clavis/eventstore/relay"
 	"github.com/clavisiam/clavis/http/oauth"
 	"github.com/clavisiam/clavis/internal/testnode"
 	"github.com/clavisiam/clavis/tenants"
@@ -57,20 +54,7 @@ func TestInlineKeySetParsedOncePerClientVersion(t *testing.T) {
 	w.CatchUp(t)
 	id := res.Client.ClientID
 
-	ns, err := relay.StartServer(relay.ServerConfig{StoreDir: t.TempDir(), Listen: "off"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(ns.Shutdown)
-	nc, err := nats.Connect("", nats.InProcessServer(ns))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	js := inProcessJetStream(t)
 	p, err := oauth.New(w.ReadModel, w.Keys, "http://127.0.0.1", nil, oauth.WithAssertions(oauth.NATSAssertions(js, "ASSERTIONS", 1)))
 	if err != nil {
 		t.Fatal(err)
