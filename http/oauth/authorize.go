@@ -21,7 +21,6 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/ory/fosite"
-	"golang.org/x/time/rate"
 )
 
 // The authorization endpoint delegates the user's login and consent to
@@ -499,35 +498,6 @@ func checkParameterSizes(query string, params url.Values) error {
 		return fosite.ErrInvalidRequest.WithHintf("The authorization request is longer than %d bytes.", maxFlowQuery)
 	}
 	return nil
-}
-
-// FlowLimits bound how fast authorization requests store flows (each is
-// kept until it expires, whether the user comes back or not), per node:
-// PerClient flows per second of each client, up to ClientBurst at once,
-// and PerAddress per second from each source address (an IPv6 address
-// counts by its /64), up to AddressBurst at once. Beyond, the
-// authorization endpoint answers 429 with Retry-After and stores
-// nothing.
-type FlowLimits struct {
-	PerClient, PerAddress     rate.Limit
-	ClientBurst, AddressBurst int
-}
-
-// DefaultFlowLimits are the limits without [WithFlowLimits].
-var DefaultFlowLimits = FlowLimits{PerClient: 20, ClientBurst: 200, PerAddress: 2, AddressBurst: 60}
-
-// WithFlowLimits sets the rates at which authorization requests may
-// store flows (default [DefaultFlowLimits]); every rate and burst must
-// be positive.
-func WithFlowLimits(l FlowLimits) Option {
-	return func(p *Provider) error {
-		if l.PerClient <= 0 || l.PerAddress <= 0 || l.ClientBurst <= 0 || l.AddressBurst <= 0 {
-			return errors.New("oauth: flow limits must be positive")
-		}
-		p.clientFlows.limit, p.clientFlows.burst = l.PerClient, l.ClientBurst
-		p.addressFlows.limit, p.addressFlows.burst = l.PerAddress, l.AddressBurst
-		return nil
-	}
 }
 
 // allowFlow reports whether client (of tenant), asked for from the peer

@@ -125,7 +125,7 @@ func New(dir Directory, keys *signing.Keyring, publicURL string, log *slog.Logge
 	}
 	p := &Provider{dir: dir, keys: keys, publicURL: strings.TrimRight(publicURL, "/"), log: log, now: time.Now,
 		verified: verifiedTokens{max: maxVerifiedTokens}}
-	p.revocations.limit, p.revocations.burst = revocationsPerSecond, revocationBurst
+	p.revocations.limit, p.revocations.burst = DefaultRevocationLimit.PerClient, DefaultRevocationLimit.Burst
 	p.clientFlows.limit, p.clientFlows.burst = DefaultFlowLimits.PerClient, DefaultFlowLimits.ClientBurst
 	p.addressFlows.limit, p.addressFlows.burst = DefaultFlowLimits.PerAddress, DefaultFlowLimits.AddressBurst
 	p.refreshes.limit, p.refreshes.burst, p.familyTokens = DefaultRefreshLimit.PerClient, DefaultRefreshLimit.Burst, DefaultRefreshLimit.Tokens
