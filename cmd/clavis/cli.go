@@ -389,30 +389,18 @@ var apiCommands = []apiCommand{
 			return c.table(data, tokenColumns)
 		}},
 	{name: "introspect", args: "<token>", nargs: 1, auth: clientAuth, summary: "ask whether a token is active, and what it grants (RFC 7662)",
-		flags: func(fs *flag.FlagSet, o *apiOptions) {
-			fs.StringVar(&o.tokenTypeHint, "token-type-hint", "", "access_token or refresh_token")
-		},
+		flags: tokenHintFlag,
 		run: func(ctx context.Context, c *apiClient, o *apiOptions, a []string) error {
-			form := url.Values{"token": {a[0]}}
-			if o.tokenTypeHint != "" {
-				form.Set("token_type_hint", o.tokenTypeHint)
-			}
-			data, err := c.form(ctx, o, "introspect", form)
+			data, err := c.form(ctx, o, "introspect", tokenForm(a[0], o))
 			if err != nil || o.json {
 				return c.raw(data, err)
 			}
 			return c.table(data, introspectColumns)
 		}},
 	{name: "revoke", args: "<token>", nargs: 1, auth: clientAuth, summary: "revoke a token issued to the client (RFC 7009)",
-		flags: func(fs *flag.FlagSet, o *apiOptions) {
-			fs.StringVar(&o.tokenTypeHint, "token-type-hint", "", "access_token or refresh_token")
-		},
+		flags: tokenHintFlag,
 		run: func(ctx context.Context, c *apiClient, o *apiOptions, a []string) error {
-			form := url.Values{"token": {a[0]}}
-			if o.tokenTypeHint != "" {
-				form.Set("token_type_hint", o.tokenTypeHint)
-			}
-			if _, err := c.form(ctx, o, "revoke", form); err != nil {
+			if _, err := c.form(ctx, o, "revoke", tokenForm(a[0], o)); err != nil {
 				return err
 			}
 			// RFC 7009 §2.2: the answer is the same for a token that was
@@ -904,4 +892,20 @@ func readBody(name string) (map[string]any, error) {
 		return nil, fmt.Errorf("%s is not a JSON object: %w", name, err)
 	}
 	return body, nil
+}
+
+// tokenHintFlag is the flag of the commands that name a token to the
+// node (introspect, revoke): the token's type, as a hint.
+func tokenHintFlag(fs *flag.FlagSet, o *apiOptions) {
+	fs.StringVar(&o.tokenTypeHint, "token-type-hint", "", "access_token or refresh_token")
+}
+
+// tokenForm is the form of RFC 7662 and RFC 7009 requests: the token
+// and, if given, its type hint.
+func tokenForm(token string, o *apiOptions) url.Values {
+	form := url.Values{"token": {token}}
+	if o.tokenTypeHint != "" {
+		form.Set("token_type_hint", o.tokenTypeHint)
+	}
+	return form
 }
