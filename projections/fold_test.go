@@ -112,14 +112,15 @@ func decodeOK(t *testing.T, events []eventstore.Event) []decoded {
 
 // memory is an in-memory Loader for the fold alone: it holds the views a
 // previous batch wrote, round-tripped through JSON as the databases keep
-// them.
+// them, the used secret ids beside the document.
 type memory struct {
 	tenants map[string]TenantView
 	clients map[string][]byte
+	used    map[string][]string
 }
 
 func newMemory() *memory {
-	return &memory{tenants: map[string]TenantView{}, clients: map[string][]byte{}}
+	return &memory{tenants: map[string]TenantView{}, clients: map[string][]byte{}, used: map[string][]string{}}
 }
 
 func (m *memory) Tenants(_ context.Context, slugs []string) ([]TenantView, error) {
@@ -140,6 +141,7 @@ func (m *memory) Clients(_ context.Context, ids []string) ([]ClientView, error) 
 			if err := json.Unmarshal(doc, &v); err != nil {
 				return nil, err
 			}
+			v.UsedSecretIDs = m.used[id]
 			out = append(out, v)
 		}
 	}
@@ -157,6 +159,7 @@ func (m *memory) write(t *testing.T, c *Changes) {
 			t.Fatal(err)
 		}
 		m.clients[v.ClientID] = doc
+		m.used[v.ClientID] = v.UsedSecretIDs
 	}
 	for _, r := range c.Deleted {
 		delete(m.clients, r.ClientID)
