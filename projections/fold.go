@@ -71,7 +71,6 @@ type tenantSlot struct {
 type clientSlot struct {
 	agg    *client.Client
 	tenant string
-	stored bool // the read model holds a row for it
 	dirty  bool
 }
 
@@ -117,7 +116,7 @@ func (f *fold) load(ctx context.Context, l Loader) error {
 		}
 		for _, v := range views {
 			if s, ok := f.clients[v.ClientID]; ok {
-				s.agg, s.tenant, s.stored = client.FromState(v.State()), v.Tenant, true
+				s.agg, s.tenant = client.FromState(v.State()), v.Tenant
 			}
 		}
 	}
@@ -191,10 +190,10 @@ func (f *fold) changes() *Changes {
 		s := f.clients[id]
 		switch {
 		case !s.dirty:
-		case !s.agg.Deleted():
+		case s.agg.Deleted():
+			c.Deleted = append(c.Deleted, ClientRef{Tenant: s.tenant, ClientID: id, Version: s.agg.Version()})
+		default:
 			c.Clients = append(c.Clients, NewClientView(s.tenant, s.agg))
-		case s.stored:
-			c.Deleted = append(c.Deleted, ClientRef{Tenant: s.tenant, ClientID: id})
 		}
 	}
 	return c

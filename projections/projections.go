@@ -90,6 +90,11 @@ type ClientView struct {
 	// needs to refuse a reused id, as the aggregate does. The backends
 	// keep it beside the view's document, and the API never shows it.
 	UsedSecretIDs []string `json:"-"`
+	// Deleted marks a tombstone, which only a [Loader] returns: what the
+	// read model keeps of a deleted client (its tenant, id and version),
+	// so that the fold refuses an event after the deletion as the
+	// aggregate does. Reads never return one.
+	Deleted bool `json:"-"`
 }
 
 // ClientFilter selects clients of one tenant for [ReadModel.Clients].
@@ -170,11 +175,12 @@ func NewClientView(tenant string, c *client.Client) ClientView {
 		CreatedAt:          st.CreatedAt,
 		UpdatedAt:          st.UpdatedAt,
 		UsedSecretIDs:      st.UsedSecretIDs,
+		Deleted:            st.Deleted,
 	}
 }
 
-// State is the state of the live client v shows, from which
-// client.FromState rebuilds the aggregate.
+// State is the state of the client v shows, from which client.FromState
+// rebuilds the aggregate.
 func (v ClientView) State() client.State {
 	var secrets []client.Secret
 	if len(v.Secrets) > 0 {
@@ -190,6 +196,7 @@ func (v ClientView) State() client.State {
 		DeactivationReason: v.DeactivationReason,
 		Secrets:            secrets,
 		UsedSecretIDs:      v.UsedSecretIDs,
+		Deleted:            v.Deleted,
 		ClonedFrom:         v.ClonedFrom,
 		CreatedAt:          v.CreatedAt,
 		UpdatedAt:          v.UpdatedAt,

@@ -176,8 +176,9 @@ VALUES ($1, 0, 0, now()) ON CONFLICT (name) DO NOTHING`
 	lockCheckpoint = `SELECT commit_id, position FROM projection_checkpoints WHERE name = $1 FOR UPDATE`
 	moveCheckpoint = `SELECT clavis_move_checkpoint($1, $2, $3, $4, $5, $6)`
 	loadTenants    = `SELECT ` + row.TenantColumns + ` FROM rm_tenants WHERE slug = ANY($1)`
-	loadClients    = `SELECT ` + row.ClientColumns + ` FROM rm_clients WHERE client_id = ANY($1)`
-	upsertTenants  = `INSERT INTO rm_tenants (` + row.TenantColumns + `)
+	loadClients    = `SELECT ` + row.ClientColumns + `, NULL, NULL, NULL FROM rm_clients WHERE client_id = ANY($1)
+UNION ALL SELECT NULL, NULL, tenant, client_id, version FROM rm_deleted_clients WHERE client_id = ANY($1)`
+	upsertTenants = `INSERT INTO rm_tenants (` + row.TenantColumns + `)
 SELECT s, n, susp, reason, v, c, u, k::json, login
   FROM unnest($1::text[], $2::text[], $3::boolean[], $4::text[], $5::bigint[], $6::timestamptz[], $7::timestamptz[], $8::text[], $9::text[])
        AS t(s, n, susp, reason, v, c, u, k, login)
@@ -197,6 +198,9 @@ ON CONFLICT (tenant, client_id) DO UPDATE SET code = excluded.code, client_name 
     api_scopes = excluded.api_scopes, search = excluded.search, doc = excluded.doc,
     used_secret_ids = excluded.used_secret_ids`
 	deleteClients = `DELETE FROM rm_clients WHERE (tenant, client_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))`
+	buryClients   = `INSERT INTO rm_deleted_clients (tenant, client_id, version)
+SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[])
+ON CONFLICT (client_id) DO UPDATE SET tenant = excluded.tenant, version = excluded.version`
 )
 
 // lock creates name's checkpoint if need be and locks it for the rest of
@@ -368,11 +372,12 @@ func writes(name string, cp eventstore.Position, c *projections.Changes) (*pgx.B
 		b.Queue(upsertClients, tenants, ids, codes, names, types, active, versions, created, updated, scopes, search, docs, used)
 	}
 	if n := len(c.Deleted); n > 0 {
-		tenants, ids := make([]string, n), make([]string, n)
+		tenants, ids, versions := make([]string, n), make([]string, n), make([]int64, n)
 		for i, r := range c.Deleted {
-			tenants[i], ids[i] = r.Tenant, r.ClientID
+			tenants[i], ids[i], versions[i] = r.Tenant, r.ClientID, r.Version
 		}
 		b.Queue(deleteClients, tenants, ids)
+		b.Queue(buryClients, tenants, ids, versions)
 	}
 	return b, nil
 }
@@ -390,10 +395,12 @@ func (l loader) Tenants(ctx context.Context, slugs []string) ([]projections.Tena
 // prepared statement it gets a generic plan, and the one made after a
 // rebuild's TRUNCATE, for a nearly empty table, is a sequential scan that
 // then reads every row of the growing table for each page (some 40% of a
-// rebuild's time went there). Its columns, doc and used_secret_ids
-// (json), read back byte for byte in the text format this mode uses.
+// rebuild's time went there). Its json columns, doc and
+// used_secret_ids, read back byte for byte in the text format this mode
+// uses. It reads the tombstones of deleted clients in the same round
+// trip.
 func (l loader) Clients(ctx context.Context, ids []string) ([]projections.ClientView, error) {
-	return query(ctx, l.db, row.ReadClient, loadClients, pgx.QueryExecModeExec, ids)
+	return query(ctx, l.db, row.ReadStoredClient, loadClients, pgx.QueryExecModeExec, ids)
 }
 
 // Reset implements [projections.Backend]. It truncates the tables, which
@@ -407,7 +414,7 @@ func (b *Backend) Reset(ctx context.Context, name string) error {
 	if _, err := lock(ctx, tx, name); err != nil {
 		return fmt.Errorf("reset read model: lock checkpoint %s: %w", name, err)
 	}
-	if _, err := tx.Exec(ctx, `TRUNCATE rm_clients, rm_tenants`); err != nil {
+	if _, err := tx.Exec(ctx, `TRUNCATE rm_clients, rm_deleted_clients, rm_tenants`); err != nil {
 		return fmt.Errorf("reset read model: %w", err)
 	}
 	if _, err := tx.Exec(ctx, `UPDATE projection_checkpoints SET commit_id = 0, position = 0, recorded_at = NULL, updated_at = now() WHERE name = $1`, name); err != nil {

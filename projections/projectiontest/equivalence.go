@@ -167,6 +167,12 @@ var refusals = []refusal{
 	{"client updated before registration", "client", func(id string, at time.Time) []domain.Event {
 		return []domain.Event{client.ClientActivated{At: at}}
 	}},
+	{"client activated after deletion", "client", func(id string, at time.Time) []domain.Event {
+		return append(registered(id, at), client.ClientDeleted{Code: "urn:acme/" + id, At: at}, client.ClientActivated{At: at})
+	}},
+	{"client registered again after deletion", "client", func(id string, at time.Time) []domain.Event {
+		return append(append(registered(id, at), client.ClientDeleted{Code: "urn:acme/" + id, At: at}), registered(id, at)...)
+	}},
 	{"tenant created twice", "tenant", func(slug string, at time.Time) []domain.Event {
 		return []domain.Event{tenant.TenantCreated{Slug: slug, Name: "A", At: at}, tenant.TenantCreated{Slug: slug, Name: "B", At: at}}
 	}},

@@ -213,8 +213,9 @@ VALUES (?, 0, 0, ?) ON CONFLICT (name) DO NOTHING`
 	readCheckpoint = `SELECT commit_id, position FROM projection_checkpoints WHERE name = ?`
 	moveCheckpoint = `UPDATE projection_checkpoints SET commit_id = ?, position = ?, recorded_at = ?, updated_at = ?
 WHERE name = ? AND (commit_id, position) < (?, ?)`
-	loadTenants  = `SELECT ` + row.TenantColumns + ` FROM rm_tenants WHERE slug IN (SELECT value FROM json_each(?))`
-	loadClients  = `SELECT ` + row.ClientColumns + ` FROM rm_clients WHERE client_id IN (SELECT value FROM json_each(?))`
+	loadTenants = `SELECT ` + row.TenantColumns + ` FROM rm_tenants WHERE slug IN (SELECT value FROM json_each(?))`
+	loadClients = `SELECT ` + row.ClientColumns + `, NULL, NULL, NULL FROM rm_clients WHERE client_id IN (SELECT value FROM json_each(?1))
+UNION ALL SELECT NULL, NULL, tenant, client_id, version FROM rm_deleted_clients WHERE client_id IN (SELECT value FROM json_each(?1))`
 	upsertTenant = `INSERT INTO rm_tenants (` + row.TenantColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (slug) DO UPDATE SET name = excluded.name, suspended = excluded.suspended,
     suspension_reason = excluded.suspension_reason, version = excluded.version,
@@ -229,6 +230,8 @@ ON CONFLICT (tenant, client_id) DO UPDATE SET code = excluded.code, client_name 
     api_scopes = excluded.api_scopes, search = excluded.search, doc = excluded.doc,
     used_secret_ids = excluded.used_secret_ids`
 	deleteClient = `DELETE FROM rm_clients WHERE tenant = ? AND client_id = ?`
+	buryClient   = `INSERT INTO rm_deleted_clients (tenant, client_id, version) VALUES (?, ?, ?)
+ON CONFLICT (client_id) DO UPDATE SET tenant = excluded.tenant, version = excluded.version`
 )
 
 // lock creates name's checkpoint if need be and reads it. The writer's
@@ -330,8 +333,16 @@ func write(ctx context.Context, tx *sql.Tx, c *projections.Changes) error {
 			return fmt.Errorf("delete clients: %w", err)
 		}
 		defer stmt.Close()
+		bury, err := tx.PrepareContext(ctx, buryClient)
+		if err != nil {
+			return fmt.Errorf("delete clients: %w", err)
+		}
+		defer bury.Close()
 		for _, r := range c.Deleted {
 			if _, err := stmt.ExecContext(ctx, r.Tenant, r.ClientID); err != nil {
+				return fmt.Errorf("delete client %s: %w", r.ClientID, err)
+			}
+			if _, err := bury.ExecContext(ctx, r.Tenant, r.ClientID, r.Version); err != nil {
 				return fmt.Errorf("delete client %s: %w", r.ClientID, err)
 			}
 		}
@@ -347,7 +358,7 @@ func (l loader) Tenants(ctx context.Context, slugs []string) ([]projections.Tena
 }
 
 func (l loader) Clients(ctx context.Context, ids []string) ([]projections.ClientView, error) {
-	return query(ctx, l.tx, row.ReadClient, loadClients, jsonArray(ids))
+	return query(ctx, l.tx, row.ReadStoredClient, loadClients, jsonArray(ids))
 }
 
 // jsonArray encodes keys as a JSON array for json_each: one parameter
@@ -364,7 +375,7 @@ func (b *Backend) Reset(ctx context.Context, name string) error {
 		return fmt.Errorf("reset read model: begin: %w", err)
 	}
 	defer tx.Rollback()
-	for _, stmt := range []string{`DELETE FROM rm_clients`, `DELETE FROM rm_tenants`} {
+	for _, stmt := range []string{`DELETE FROM rm_clients`, `DELETE FROM rm_deleted_clients`, `DELETE FROM rm_tenants`} {
 		if _, err := tx.ExecContext(ctx, stmt); err != nil {
 			return fmt.Errorf("reset read model: %w", err)
 		}

@@ -194,6 +194,10 @@ func ReadClient(scan func(dest ...any) error) (projections.ClientView, error) {
 	if err := scan(&doc, &used); err != nil {
 		return projections.ClientView{}, err
 	}
+	return decodeClient(doc, used)
+}
+
+func decodeClient(doc, used []byte) (projections.ClientView, error) {
 	var v projections.ClientView
 	if err := json.Unmarshal(doc, &v); err != nil {
 		return projections.ClientView{}, fmt.Errorf("decode client view: %w", err)
@@ -205,6 +209,29 @@ func ReadClient(scan func(dest ...any) error) (projections.ClientView, error) {
 		v.UsedSecretIDs = nil
 	}
 	return v, nil
+}
+
+// StoredClientColumns are the columns [ReadStoredClient] scans, those
+// of [ClientColumns] and a tombstone's; a query gives one or the other,
+// the rest NULL.
+const StoredClientColumns = ClientColumns + `, tenant, client_id, version`
+
+// ReadStoredClient reads a client view from its [StoredClientColumns]: a
+// live client's, or a deleted one's tombstone (ClientView.Deleted).
+func ReadStoredClient(scan func(dest ...any) error) (projections.ClientView, error) {
+	var doc, used []byte
+	var tenant, id *string
+	var version *int64
+	if err := scan(&doc, &used, &tenant, &id, &version); err != nil {
+		return projections.ClientView{}, err
+	}
+	if doc == nil {
+		if tenant == nil || id == nil || version == nil {
+			return projections.ClientView{}, fmt.Errorf("decode client view: neither a view nor a tombstone")
+		}
+		return projections.ClientView{Tenant: *tenant, ClientID: *id, Version: *version, Deleted: true}, nil
+	}
+	return decodeClient(doc, used)
 }
 
 // TenantColumns are the columns a [TenantReader] scans, and those a
