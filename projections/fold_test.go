@@ -395,7 +395,7 @@ func TestFoldSkipsOtherAggregates(t *testing.T) {
 	}
 }
 
-func TestCompactMatchesAggregate(t *testing.T) {
+func TestFoldEmptyListsMatchAggregate(t *testing.T) {
 	// An event stored with empty lists and maps instead of nulls folds to
 	// what the aggregate keeps.
 	var pos int64
