@@ -1,7 +1,6 @@
 package client
 
 import (
-	"maps"
 	"slices"
 	"time"
 )
@@ -37,9 +36,13 @@ type State struct {
 // State returns the client's state, a deep copy: changing it does not
 // change the client.
 func (c *Client) State() State {
-	used := slices.Sorted(maps.Keys(c.usedSecretIDs))
-	if len(used) == 0 {
-		used = nil
+	var used []string
+	if len(c.usedSecretIDs) > 0 {
+		used = make([]string, 0, len(c.usedSecretIDs))
+		for id := range c.usedSecretIDs {
+			used = append(used, id)
+		}
+		slices.Sort(used)
 	}
 	return State{
 		ID:                 c.id,
