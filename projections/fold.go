@@ -146,7 +146,9 @@ func (f *fold) apply(d decoded) error {
 	return nil
 }
 
-// applyTenant applies e to t, then checks what the envelope adds.
+// applyTenant applies e to t, then checks what the envelope adds. Apply
+// comes first so that an event the aggregate refuses is refused with the
+// aggregate's own error, whichever batch it arrives in.
 func applyTenant(t *tenant.Tenant, env eventstore.Event, e domain.Event) error {
 	if err := t.Apply(e); err != nil {
 		return err
@@ -157,7 +159,8 @@ func applyTenant(t *tenant.Tenant, env eventstore.Event, e domain.Event) error {
 	return inSequence(t.Version(), env)
 }
 
-// applyClient applies e to c, then checks what the envelope adds.
+// applyClient applies e to c, then checks what the envelope adds, as
+// applyTenant does.
 func applyClient(c *client.Client, env eventstore.Event, e domain.Event) error {
 	if err := c.Apply(e); err != nil {
 		return err
