@@ -64,16 +64,19 @@ type Loader interface {
 	// Tenants returns the views of the tenants with the given slugs.
 	Tenants(ctx context.Context, slugs []string) ([]TenantView, error)
 	// Clients returns the views of the clients with the given client ids,
-	// in whichever tenant they are.
+	// in whichever tenant they are, and the tombstones of those deleted
+	// (ClientView.Deleted).
 	Clients(ctx context.Context, clientIDs []string) ([]ClientView, error)
 }
 
 // Changes is what one write transaction does to the read model: views to
-// insert or replace whole, clients to remove, and the checkpoint that the
+// insert or replace whole, clients deleted, and the checkpoint that the
 // changes bring the projection to. No view appears twice.
 type Changes struct {
 	Tenants []TenantView
 	Clients []ClientView
+	// Deleted are the clients to remove (if the read model holds them)
+	// and to keep a tombstone of, at the version of their deletion.
 	Deleted []ClientRef
 	// Checkpoint is the position of the last event the changes apply.
 	Checkpoint eventstore.Position
@@ -81,10 +84,11 @@ type Changes struct {
 	RecordedAt time.Time
 }
 
-// ClientRef names one client of one tenant.
+// ClientRef names one client of one tenant, at a version.
 type ClientRef struct {
 	Tenant   string
 	ClientID string
+	Version  int64
 }
 
 // Progress is a projection's checkpoint as stored.

@@ -112,14 +112,17 @@ func decodeOK(t *testing.T, events []eventstore.Event) []decoded {
 
 // memory is an in-memory Loader for the fold alone: it holds the views a
 // previous batch wrote, round-tripped through JSON as the databases keep
-// them.
+// them, the used secret ids beside the document.
 type memory struct {
-	tenants map[string]TenantView
-	clients map[string][]byte
+	tenants    map[string]TenantView
+	clients    map[string][]byte
+	used       map[string][]string
+	tombstones map[string]ClientRef
 }
 
 func newMemory() *memory {
-	return &memory{tenants: map[string]TenantView{}, clients: map[string][]byte{}}
+	return &memory{tenants: map[string]TenantView{}, clients: map[string][]byte{}, used: map[string][]string{},
+		tombstones: map[string]ClientRef{}}
 }
 
 func (m *memory) Tenants(_ context.Context, slugs []string) ([]TenantView, error) {
@@ -140,7 +143,11 @@ func (m *memory) Clients(_ context.Context, ids []string) ([]ClientView, error) 
 			if err := json.Unmarshal(doc, &v); err != nil {
 				return nil, err
 			}
+			v.UsedSecretIDs = m.used[id]
 			out = append(out, v)
+		}
+		if r, ok := m.tombstones[id]; ok {
+			out = append(out, ClientView{Tenant: r.Tenant, ClientID: r.ClientID, Version: r.Version, Deleted: true})
 		}
 	}
 	return out, nil
@@ -157,9 +164,11 @@ func (m *memory) write(t *testing.T, c *Changes) {
 			t.Fatal(err)
 		}
 		m.clients[v.ClientID] = doc
+		m.used[v.ClientID] = v.UsedSecretIDs
 	}
 	for _, r := range c.Deleted {
 		delete(m.clients, r.ClientID)
+		m.tombstones[r.ClientID] = r
 	}
 }
 
@@ -169,7 +178,7 @@ func (m *memory) client(t *testing.T, id string) (ClientView, bool) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(views) == 0 {
+	if len(views) == 0 || views[0].Deleted {
 		return ClientView{}, false
 	}
 	return views[0], true
@@ -259,11 +268,17 @@ func TestFoldDeleteRemovesView(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(c.Clients) != 0 || !reflect.DeepEqual(c.Deleted, []ClientRef{{Tenant: "acme", ClientID: "c1"}}) {
+	tomb := ClientRef{Tenant: "acme", ClientID: "c1", Version: int64(len(h.stored))}
+	if len(c.Clients) != 0 || !reflect.DeepEqual(c.Deleted, []ClientRef{tomb}) {
 		t.Fatalf("delete wrote %v and deleted %v", c.Clients, c.Deleted)
 	}
+	m.write(t, c)
+	if v, ok := m.client(t, "c1"); ok {
+		t.Fatalf("the deleted client's view is still there: %s", describe(v))
+	}
 
-	// Registered and deleted in one batch: nothing to write at all.
+	// Registered and deleted in one batch: no view to write, only the
+	// tombstone.
 	var pos2 int64
 	h2 := richClient(t, &pos2, clock())
 	h2.add(h2.client().Delete(now()))
@@ -271,7 +286,8 @@ func TestFoldDeleteRemovesView(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(c.Clients) != 0 || len(c.Deleted) != 0 {
+	tomb.Version = int64(len(h2.stored))
+	if len(c.Clients) != 0 || !reflect.DeepEqual(c.Deleted, []ClientRef{tomb}) {
 		t.Fatalf("register and delete in one batch wrote %v and deleted %v", c.Clients, c.Deleted)
 	}
 }
@@ -379,7 +395,7 @@ func TestFoldSkipsOtherAggregates(t *testing.T) {
 	}
 }
 
-func TestCompactMatchesAggregate(t *testing.T) {
+func TestFoldEmptyListsMatchAggregate(t *testing.T) {
 	// An event stored with empty lists and maps instead of nulls folds to
 	// what the aggregate keeps.
 	var pos int64

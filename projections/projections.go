@@ -85,6 +85,16 @@ type ClientView struct {
 	Version            int64           `json:"version"`
 	CreatedAt          time.Time       `json:"created_at"`
 	UpdatedAt          time.Time       `json:"updated_at"`
+	// UsedSecretIDs are the ids of every secret the client ever held,
+	// revoked ones included, sorted (see client.State): what the fold
+	// needs to refuse a reused id, as the aggregate does. The backends
+	// keep it beside the view's document, and the API never shows it.
+	UsedSecretIDs []string `json:"-"`
+	// Deleted marks a tombstone, which only a [Loader] returns: what the
+	// read model keeps of a deleted client (its tenant, id and version),
+	// so that the fold refuses an event after the deletion as the
+	// aggregate does. Reads never return one.
+	Deleted bool `json:"-"`
 }
 
 // ClientFilter selects clients of one tenant for [ReadModel.Clients].
@@ -145,23 +155,84 @@ type Status struct {
 
 // NewClientView is the view of a client aggregate, as the read model
 // will hold it once it has applied the same events. Command handlers use
-// it to answer from the command's result.
+// it to answer from the command's result, and the fold to write what it
+// applied.
 func NewClientView(tenant string, c *client.Client) ClientView {
-	secrets := c.Secrets()
-	views := make([]SecretView, len(secrets))
-	for i, s := range secrets {
+	st := c.State()
+	views := make([]SecretView, len(st.Secrets))
+	for i, s := range st.Secrets {
 		views[i] = SecretView{ID: s.ID, Hash: s.Hash, CreatedAt: s.CreatedAt, ExpiresAt: s.ExpiresAt, Description: s.Description}
 	}
 	return ClientView{
 		Tenant:             tenant,
-		ClientID:           c.ID(),
-		Settings:           c.Settings(),
-		Active:             c.Active(),
-		DeactivationReason: c.DeactivationReason(),
+		ClientID:           st.ID,
+		Settings:           st.Settings,
+		Active:             st.Active,
+		DeactivationReason: st.DeactivationReason,
 		Secrets:            views,
-		ClonedFrom:         c.ClonedFrom(),
-		Version:            c.Version(),
-		CreatedAt:          c.CreatedAt(),
-		UpdatedAt:          c.UpdatedAt(),
+		ClonedFrom:         st.ClonedFrom,
+		Version:            st.Version,
+		CreatedAt:          st.CreatedAt,
+		UpdatedAt:          st.UpdatedAt,
+		UsedSecretIDs:      st.UsedSecretIDs,
+		Deleted:            st.Deleted,
+	}
+}
+
+// State is the state of the client v shows, from which client.FromState
+// rebuilds the aggregate.
+func (v ClientView) State() client.State {
+	var secrets []client.Secret
+	if len(v.Secrets) > 0 {
+		secrets = make([]client.Secret, len(v.Secrets))
+		for i, s := range v.Secrets {
+			secrets[i] = client.Secret{ID: s.ID, Hash: s.Hash, CreatedAt: s.CreatedAt, ExpiresAt: s.ExpiresAt, Description: s.Description}
+		}
+	}
+	return client.State{
+		ID:                 v.ClientID,
+		Settings:           v.Settings,
+		Active:             v.Active,
+		DeactivationReason: v.DeactivationReason,
+		Secrets:            secrets,
+		UsedSecretIDs:      v.UsedSecretIDs,
+		Deleted:            v.Deleted,
+		ClonedFrom:         v.ClonedFrom,
+		CreatedAt:          v.CreatedAt,
+		UpdatedAt:          v.UpdatedAt,
+		Version:            v.Version,
+	}
+}
+
+// NewTenantView is the view of a tenant aggregate, as the read model
+// holds it once it has applied the same events.
+func NewTenantView(t *tenant.Tenant) TenantView {
+	st := t.State()
+	return TenantView{
+		Slug:             st.Slug,
+		Name:             st.Name,
+		Suspended:        st.Suspended,
+		SuspensionReason: st.SuspensionReason,
+		LoginURL:         st.LoginURL,
+		Version:          st.Version,
+		CreatedAt:        st.CreatedAt,
+		UpdatedAt:        st.UpdatedAt,
+		Keys:             st.Keys,
+	}
+}
+
+// State is the state of the tenant v shows, from which tenant.FromState
+// rebuilds the aggregate.
+func (v TenantView) State() tenant.State {
+	return tenant.State{
+		Slug:             v.Slug,
+		Name:             v.Name,
+		Suspended:        v.Suspended,
+		SuspensionReason: v.SuspensionReason,
+		LoginURL:         v.LoginURL,
+		Keys:             v.Keys,
+		CreatedAt:        v.CreatedAt,
+		UpdatedAt:        v.UpdatedAt,
+		Version:          v.Version,
 	}
 }

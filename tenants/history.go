@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/clavisiam/clavis/domain"
 	"github.com/clavisiam/clavis/domain/client"
 	"github.com/clavisiam/clavis/eventstore/aggregate"
 )
@@ -17,7 +18,7 @@ const RedactedHash = client.Redacted
 // HistoryEntry is one event of a client's history, as an auditor reads
 // it: what happened, to which version, when, who did it, in answer to
 // what and why, and the event's data with every secret hash and the
-// pairwise subject salt replaced by [RedactedHash] ([client.Redact]).
+// pairwise subject salt replaced by [RedactedHash] ([client.Redact] at [domain.RedactHistory]).
 type HistoryEntry struct {
 	EventID       string
 	Type          string
@@ -56,7 +57,7 @@ func (c *Clients) History(ctx context.Context, tenant, id string) ([]HistoryEntr
 		if err != nil {
 			return nil, &aggregate.LoadError{Stream: stream, Version: e.Version, EventID: e.ID, Type: e.Type, Err: err}
 		}
-		data, err := json.Marshal(client.Redact(d))
+		data, err := json.Marshal(client.Redact(d, domain.RedactHistory))
 		if err != nil {
 			return nil, fmt.Errorf("client history: encode %s: %w", e.Type, err)
 		}

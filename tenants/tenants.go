@@ -345,20 +345,9 @@ func (t *Tenants) run(ctx context.Context, req Request, action, slug string, dec
 }
 
 // NewTenantView is the view of a tenant aggregate, as the read model
-// holds it once it has applied the same events.
-func NewTenantView(t *tenant.Tenant) projections.TenantView {
-	return projections.TenantView{
-		Slug:             t.Slug(),
-		Name:             t.Name(),
-		Suspended:        t.Suspended(),
-		SuspensionReason: t.SuspensionReason(),
-		LoginURL:         t.LoginURL(),
-		Version:          t.Version(),
-		CreatedAt:        t.CreatedAt(),
-		UpdatedAt:        t.UpdatedAt(),
-		Keys:             t.Keys(),
-	}
-}
+// holds it once it has applied the same events
+// ([projections.NewTenantView]).
+func NewTenantView(t *tenant.Tenant) projections.TenantView { return projections.NewTenantView(t) }
 
 // loadTenant reads tenant slug from its stream, or fails with an error
 // matching [domain.ErrNotFound].

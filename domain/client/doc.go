@@ -134,7 +134,13 @@
 // they are revoked. Secret ids are never reused within a client. Only the
 // caller's hash of a secret is ever seen by this package.
 //
-// The pairwise subject salt is secret too: [Settings.Redact] and [Redact]
-// show [Redacted] in its place, and so does [Public]. [Redacted] sent back
-// in an update keeps the salt; a clone takes a salt of its own.
+// The pairwise subject salt is secret too: [Settings.Redact] and [Redact],
+// at every level, show [Redacted] in its place. [Redacted] sent back in an
+// update keeps the salt; a clone takes a salt of its own.
+//
+// # State
+//
+// [Client.State] is the client as data, and [FromState] the client again:
+// read models keep a client's State and apply later events with
+// [Client.Apply], so what an event does to a client is said only here.
 package client

@@ -47,19 +47,35 @@ func (s Settings) Redact() Settings {
 	return s
 }
 
-// Redact returns e as auditors may read it: every secret hash and the
-// pairwise subject salt replaced by [Redacted]. Events are values, so the
-// stored one is left alone; slices are copied before they change. Events
-// without secret material, and those of other aggregates, are returned as
-// they are.
-func Redact(e domain.Event) domain.Event {
+// Redact returns e as r's readers may see it ([domain.Redaction]): the
+// pairwise subject salt replaced by [Redacted] ([Settings.Redact]) at
+// every level; a secret's hash replaced by [Redacted] for
+// [domain.RedactHistory], and left out, as a [PublicSecret], for
+// [domain.RedactPublic] (and any level this version does not know).
+// Events are values, so the stored one is left alone; slices are copied
+// before they change. Events without secret material are returned as
+// they are; an event of another aggregate yields nil.
+//
+// It is the one place that knows which fields of client events are
+// secret: every reader of redacted events goes through it.
+func Redact(e domain.Event, r domain.Redaction) any {
+	public := r != domain.RedactHistory
 	switch e := deref(e).(type) {
 	case ClientRegistered:
 		e.Settings = e.Settings.Redact()
+		if public {
+			return struct {
+				ClientID   string         `json:"client_id"`
+				Settings   Settings       `json:"settings"`
+				Active     bool           `json:"active"`
+				Secrets    []PublicSecret `json:"secrets"`
+				ClonedFrom string         `json:"cloned_from,omitempty"`
+				At         time.Time      `json:"at"`
+			}{e.ClientID, e.Settings, e.Active, publicSecrets(e.Secrets), e.ClonedFrom, e.At}
+		}
 		secrets := make([]Secret, len(e.Secrets))
 		for i, s := range e.Secrets {
-			s.Hash = Redacted
-			secrets[i] = s
+			secrets[i] = redactedSecret(s)
 		}
 		e.Secrets = secrets
 		return e
@@ -67,47 +83,31 @@ func Redact(e domain.Event) domain.Event {
 		e.Settings = e.Settings.Redact()
 		return e
 	case SecretAdded:
-		e.Secret.Hash = Redacted
+		if public {
+			return struct {
+				Secret PublicSecret `json:"secret"`
+				At     time.Time    `json:"at"`
+			}{publicSecret(e.Secret), e.At}
+		}
+		e.Secret = redactedSecret(e.Secret)
 		return e
 	case SecretRotated:
-		e.New.Hash = Redacted
+		if public {
+			return struct {
+				New      PublicSecret   `json:"new"`
+				Expiring []SecretExpiry `json:"expiring"`
+				At       time.Time      `json:"at"`
+			}{publicSecret(e.New), e.Expiring, e.At}
+		}
+		e.New = redactedSecret(e.New)
 		return e
-	}
-	return e
-}
-
-// Public returns the payload of e that may leave the platform: the same
-// event with every secret hash removed and the pairwise subject salt
-// redacted ([Settings.Redact]). It is what downstream subscribers
-// receive. Events without secret material are returned as they are; an
-// event of another aggregate yields nil.
-func Public(e domain.Event) any {
-	switch e := deref(e).(type) {
-	case ClientRegistered:
-		return struct {
-			ClientID   string         `json:"client_id"`
-			Settings   Settings       `json:"settings"`
-			Active     bool           `json:"active"`
-			Secrets    []PublicSecret `json:"secrets"`
-			ClonedFrom string         `json:"cloned_from,omitempty"`
-			At         time.Time      `json:"at"`
-		}{e.ClientID, e.Settings.Redact(), e.Active, publicSecrets(e.Secrets), e.ClonedFrom, e.At}
-	case ClientUpdated:
-		e.Settings = e.Settings.Redact()
-		return e
-	case SecretAdded:
-		return struct {
-			Secret PublicSecret `json:"secret"`
-			At     time.Time    `json:"at"`
-		}{publicSecret(e.Secret), e.At}
-	case SecretRotated:
-		return struct {
-			New      PublicSecret   `json:"new"`
-			Expiring []SecretExpiry `json:"expiring"`
-			At       time.Time      `json:"at"`
-		}{publicSecret(e.New), e.Expiring, e.At}
 	case SecretRevoked, ClientActivated, ClientDeactivated, ClientDeleted:
 		return e
 	}
 	return nil
+}
+
+func redactedSecret(s Secret) Secret {
+	s.Hash = Redacted
+	return s
 }

@@ -41,7 +41,7 @@ func TestPublicRemovesSecretMaterial(t *testing.T) {
 	}
 	history = append(history, upd...)
 	for _, e := range append(history, client.ClientActivated{At: now}) {
-		p := client.Public(e)
+		p := client.Redact(e, domain.RedactPublic)
 		if p == nil {
 			t.Fatalf("%s has no public form", e.EventType())
 		}
@@ -55,7 +55,7 @@ func TestPublicRemovesSecretMaterial(t *testing.T) {
 			}
 		}
 	}
-	if p := client.Public(otherEvent{}); p != nil {
+	if p := client.Redact(otherEvent{}, domain.RedactPublic); p != nil {
 		t.Errorf("an event of another aggregate has a public client form: %v", p)
 	}
 }

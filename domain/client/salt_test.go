@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/clavisiam/clavis/domain"
 	"github.com/clavisiam/clavis/domain/client"
 )
 
@@ -29,7 +30,7 @@ func TestRedactHidesThePairwiseSalt(t *testing.T) {
 	upd := applied(t, c)(c.Update(client.Patch{PairwiseSubjectSalt: ptr(testSalt + "-2")}, cat, now))
 	reg, _ := client.Register("c1", s, cat, secretPtr("s1"), now)
 	for _, e := range append(reg, upd...) {
-		for name, v := range map[string]any{"Redact": client.Redact(e), "Public": client.Public(e)} {
+		for name, v := range map[string]any{"Redact": client.Redact(e, domain.RedactHistory), "Public": client.Redact(e, domain.RedactPublic)} {
 			b, err := json.Marshal(v)
 			if err != nil {
 				t.Fatal(err)

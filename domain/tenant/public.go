@@ -7,16 +7,28 @@ import (
 	"github.com/clavisiam/clavis/domain"
 )
 
-// Public returns the payload of e that may leave the platform: the same
-// event without secret material. It is what downstream subscribers
-// receive. A [SigningKeyAdded] loses its sealed private key: only the
-// platform can open it, but ciphertext of a signing key is no one else's
-// business; its public JWK stays, since verifiers need it. The other
+// Redacted stands in for a sealed private key in a tenant event shown at
+// [domain.RedactHistory].
+const Redacted = "[REDACTED]"
+
+// Redact returns e as r's readers may see it ([domain.Redaction]): a
+// [SigningKeyAdded] keeps its public JWK, which verifiers need, and loses
+// its sealed private key, replaced by [Redacted] for
+// [domain.RedactHistory] and left out for [domain.RedactPublic] (and any
+// level this version does not know): only the platform can open it, but
+// ciphertext of a signing key is no one else's business. The other
 // tenant events, [LoginURLSet] included, hold no secret and are returned
 // as they are; an event of another aggregate yields nil.
-func Public(e domain.Event) any {
+//
+// It is the one place that knows which fields of tenant events are
+// secret: every reader of redacted events goes through it.
+func Redact(e domain.Event, r domain.Redaction) any {
 	switch e := deref(e).(type) {
 	case SigningKeyAdded:
+		if r == domain.RedactHistory {
+			e.Sealed = Redacted
+			return e
+		}
 		return struct {
 			KID        string          `json:"kid"`
 			Alg        string          `json:"alg"`

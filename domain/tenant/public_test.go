@@ -35,7 +35,7 @@ func TestPublicRemovesSealedPrivateKey(t *testing.T) {
 			}
 			delete(want, "sealed_private_key")
 			for _, form := range []domain.Event{e, pointerTo(t, e)} {
-				p := tenant.Public(form)
+				p := tenant.Redact(form, domain.RedactPublic)
 				if p == nil {
 					t.Fatalf("%T has no public form", form)
 				}
@@ -64,7 +64,7 @@ func TestPublicPassesEventsWithoutSecretsUnchanged(t *testing.T) {
 		if _, ok := e.(tenant.SigningKeyAdded); ok {
 			continue
 		}
-		if p := tenant.Public(e); !reflect.DeepEqual(p, e) {
+		if p := tenant.Redact(e, domain.RedactPublic); !reflect.DeepEqual(p, e) {
 			t.Errorf("Public(%#v) = %#v, want the event itself", e, p)
 		}
 	}
@@ -73,7 +73,7 @@ func TestPublicPassesEventsWithoutSecretsUnchanged(t *testing.T) {
 func TestPublicOfAnotherAggregateIsNil(t *testing.T) {
 	t.Parallel()
 	for _, e := range []domain.Event{foreignEvent{}, (*tenant.SigningKeyAdded)(nil), nil} {
-		if p := tenant.Public(e); p != nil {
+		if p := tenant.Redact(e, domain.RedactPublic); p != nil {
 			t.Errorf("Public(%#v) = %#v, want nil", e, p)
 		}
 	}

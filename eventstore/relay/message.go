@@ -81,7 +81,7 @@ const (
 )
 
 // PublicEvent is the CloudEvent downstream subscribers receive for e: its
-// data is the event's public form ([client.Public], [tenant.Public]), with
+// data is the event's public form ([client.Redact], [tenant.Redact] at [domain.RedactPublic]), with
 // no secret material, not even hashes or sealed keys. Event types this
 // version cannot decode are an error rather than a guess.
 func PublicEvent(e eventstore.Event) (event.Event, error) {
@@ -95,12 +95,12 @@ func PublicEvent(e eventstore.Event) (event.Event, error) {
 	case "client":
 		d, err = client.Decode(e.Type, e.Schema, e.Data)
 		if err == nil {
-			payload, subject = client.Public(d), "clients/"+e.Stream.ID
+			payload, subject = client.Redact(d, domain.RedactPublic), "clients/"+e.Stream.ID
 		}
 	case "tenant":
 		d, err = tenant.Decode(e.Type, e.Schema, e.Data)
 		if err == nil {
-			payload, subject = tenant.Public(d), "tenants/"+e.Stream.ID
+			payload, subject = tenant.Redact(d, domain.RedactPublic), "tenants/"+e.Stream.ID
 		}
 	default:
 		err = fmt.Errorf("unknown aggregate type %q", e.Stream.Type)

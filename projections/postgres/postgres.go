@@ -37,22 +37,31 @@ type Backend struct {
 // store's migrations have set up (postgres.Store.Pool gives it).
 func New(pool *pgxpool.Pool) *Backend { return &Backend{pool: pool} }
 
-const tenantColumns = `slug, name, suspended, suspension_reason, version, created_at, updated_at, keys, login_url`
+// queryer is what the pool and a transaction both offer.
+type queryer interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+}
+
+// query runs sql and reads every result row with read.
+func query[T any](ctx context.Context, db queryer, read row.Reader[T], sql string, args ...any) ([]T, error) {
+	rows, err := db.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	return row.Collect(rows, read)
+}
+
+// readTenant reads tenant rows: timestamptz scans into time.Time.
+var readTenant = row.TenantReader(func(t *time.Time) any { return t })
 
 // Tenant implements [projections.ReadModel].
 func (b *Backend) Tenant(ctx context.Context, slug string) (projections.TenantView, error) {
-	rows, err := b.pool.Query(ctx, `SELECT `+tenantColumns+` FROM rm_tenants WHERE slug = $1`, slug)
+	views, err := query(ctx, b.pool, readTenant, `SELECT `+row.TenantColumns+` FROM rm_tenants WHERE slug = $1`, slug)
 	if err != nil {
 		return projections.TenantView{}, fmt.Errorf("read tenant %s: %w", slug, err)
 	}
-	views, err := scanTenants(rows)
-	if err != nil {
-		return projections.TenantView{}, fmt.Errorf("read tenant %s: %w", slug, err)
-	}
-	if len(views) == 0 {
-		return projections.TenantView{}, projections.ErrNotFound
-	}
-	return views[0], nil
+	return row.First(views, projections.ErrNotFound)
 }
 
 // Tenants implements [projections.ReadModel].
@@ -60,56 +69,29 @@ func (b *Backend) Tenants(ctx context.Context, after string, limit int) ([]proje
 	if err := row.CheckLimit(limit); err != nil {
 		return nil, fmt.Errorf("list tenants: %w", err)
 	}
-	rows, err := b.pool.Query(ctx, `SELECT `+tenantColumns+` FROM rm_tenants WHERE slug > $1 ORDER BY slug LIMIT $2`, after, limit)
-	if err != nil {
-		return nil, fmt.Errorf("list tenants: %w", err)
-	}
-	views, err := scanTenants(rows)
+	views, err := query(ctx, b.pool, readTenant, `SELECT `+row.TenantColumns+` FROM rm_tenants WHERE slug > $1 ORDER BY slug LIMIT $2`, after, limit)
 	if err != nil {
 		return nil, fmt.Errorf("list tenants: %w", err)
 	}
 	return views, nil
 }
 
-func scanTenants(rows pgx.Rows) ([]projections.TenantView, error) {
-	defer rows.Close()
-	var views []projections.TenantView
-	for rows.Next() {
-		var v projections.TenantView
-		var keys []byte
-		if err := rows.Scan(&v.Slug, &v.Name, &v.Suspended, &v.SuspensionReason, &v.Version, &v.CreatedAt, &v.UpdatedAt, &keys, &v.LoginURL); err != nil {
-			return nil, err
-		}
-		v.CreatedAt, v.UpdatedAt = v.CreatedAt.UTC(), v.UpdatedAt.UTC()
-		var err error
-		if v.Keys, err = row.TenantKeys(keys); err != nil {
-			return nil, fmt.Errorf("tenant %s: %w", v.Slug, err)
-		}
-		views = append(views, v)
-	}
-	return views, rows.Err()
-}
-
 // Client implements [projections.ReadModel].
 func (b *Backend) Client(ctx context.Context, tenant, clientID string) (projections.ClientView, error) {
-	return b.client(ctx, `SELECT doc FROM rm_clients WHERE tenant = $1 AND client_id = $2`, tenant, clientID)
+	return b.client(ctx, `SELECT `+row.ClientColumns+` FROM rm_clients WHERE tenant = $1 AND client_id = $2`, tenant, clientID)
 }
 
 // ClientByID implements [projections.ReadModel].
 func (b *Backend) ClientByID(ctx context.Context, clientID string) (projections.ClientView, error) {
-	return b.client(ctx, `SELECT doc FROM rm_clients WHERE client_id = $1`, clientID)
+	return b.client(ctx, `SELECT `+row.ClientColumns+` FROM rm_clients WHERE client_id = $1`, clientID)
 }
 
 func (b *Backend) client(ctx context.Context, sql string, args ...any) (projections.ClientView, error) {
-	var doc []byte
-	err := b.pool.QueryRow(ctx, sql, args...).Scan(&doc)
-	switch {
-	case errors.Is(err, pgx.ErrNoRows):
-		return projections.ClientView{}, projections.ErrNotFound
-	case err != nil:
+	views, err := query(ctx, b.pool, row.ReadClient, sql, args...)
+	if err != nil {
 		return projections.ClientView{}, fmt.Errorf("read client %s: %w", args[len(args)-1], err)
 	}
-	return row.ClientView(doc)
+	return row.First(views, projections.ErrNotFound)
 }
 
 // Clients implements [projections.ReadModel].
@@ -118,7 +100,7 @@ func (b *Backend) Clients(ctx context.Context, tenant string, f projections.Clie
 		return nil, "", fmt.Errorf("list clients of %s: %w", tenant, err)
 	}
 	var sql strings.Builder
-	sql.WriteString(`SELECT doc FROM rm_clients WHERE tenant = $1 AND client_id > $2`)
+	sql.WriteString(`SELECT ` + row.ClientColumns + ` FROM rm_clients WHERE tenant = $1 AND client_id > $2`)
 	args := []any{tenant, f.After}
 	arg := func(cond string, v any) {
 		args = append(args, v)
@@ -139,11 +121,7 @@ func (b *Backend) Clients(ctx context.Context, tenant string, f projections.Clie
 	}
 	args = append(args, f.Limit+1)
 	sql.WriteString(" ORDER BY client_id LIMIT $" + strconv.Itoa(len(args)))
-	rows, err := b.pool.Query(ctx, sql.String(), args...)
-	if err != nil {
-		return nil, "", fmt.Errorf("list clients of %s: %w", tenant, err)
-	}
-	views, err := scanClients(rows)
+	views, err := query(ctx, b.pool, row.ReadClient, sql.String(), args...)
 	if err != nil {
 		return nil, "", fmt.Errorf("list clients of %s: %w", tenant, err)
 	}
@@ -151,46 +129,12 @@ func (b *Backend) Clients(ctx context.Context, tenant string, f projections.Clie
 	return page, next, nil
 }
 
-func scanClients(rows pgx.Rows) ([]projections.ClientView, error) {
-	defer rows.Close()
-	var views []projections.ClientView
-	for rows.Next() {
-		var doc []byte
-		if err := rows.Scan(&doc); err != nil {
-			return nil, err
-		}
-		v, err := row.ClientView(doc)
-		if err != nil {
-			return nil, err
-		}
-		views = append(views, v)
-	}
-	return views, rows.Err()
-}
-
 // Catalogue implements [projections.ReadModel]. Inactive clients count:
 // deactivating a resource server does not invalidate the scopes other
 // clients were given.
 func (b *Backend) Catalogue(ctx context.Context, tenant string) (scope.Catalogue, error) {
-	rows, err := b.pool.Query(ctx, `SELECT code, api_scopes FROM rm_clients WHERE tenant = $1 AND api_scopes <> '[]'::jsonb`, tenant)
+	resources, err := query(ctx, b.pool, row.ReadResource, `SELECT code, api_scopes FROM rm_clients WHERE tenant = $1 AND api_scopes <> '[]'::jsonb`, tenant)
 	if err != nil {
-		return scope.Catalogue{}, fmt.Errorf("read catalogue of %s: %w", tenant, err)
-	}
-	defer rows.Close()
-	var resources []scope.Resource
-	for rows.Next() {
-		var code string
-		var scopes []byte
-		if err := rows.Scan(&code, &scopes); err != nil {
-			return scope.Catalogue{}, fmt.Errorf("read catalogue of %s: %w", tenant, err)
-		}
-		r, err := row.Resource(code, scopes)
-		if err != nil {
-			return scope.Catalogue{}, fmt.Errorf("read catalogue of %s: %w", tenant, err)
-		}
-		resources = append(resources, r)
-	}
-	if err := rows.Err(); err != nil {
 		return scope.Catalogue{}, fmt.Errorf("read catalogue of %s: %w", tenant, err)
 	}
 	return scope.NewCatalogue(resources...), nil
@@ -231,9 +175,10 @@ const (
 VALUES ($1, 0, 0, now()) ON CONFLICT (name) DO NOTHING`
 	lockCheckpoint = `SELECT commit_id, position FROM projection_checkpoints WHERE name = $1 FOR UPDATE`
 	moveCheckpoint = `SELECT clavis_move_checkpoint($1, $2, $3, $4, $5, $6)`
-	loadTenants    = `SELECT ` + tenantColumns + ` FROM rm_tenants WHERE slug = ANY($1)`
-	loadClients    = `SELECT doc FROM rm_clients WHERE client_id = ANY($1)`
-	upsertTenants  = `INSERT INTO rm_tenants (` + tenantColumns + `)
+	loadTenants    = `SELECT ` + row.TenantColumns + ` FROM rm_tenants WHERE slug = ANY($1)`
+	loadClients    = `SELECT ` + row.ClientColumns + `, NULL, NULL, NULL FROM rm_clients WHERE client_id = ANY($1)
+UNION ALL SELECT NULL, NULL, tenant, client_id, version FROM rm_deleted_clients WHERE client_id = ANY($1)`
+	upsertTenants = `INSERT INTO rm_tenants (` + row.TenantColumns + `)
 SELECT s, n, susp, reason, v, c, u, k::json, login
   FROM unnest($1::text[], $2::text[], $3::boolean[], $4::text[], $5::bigint[], $6::timestamptz[], $7::timestamptz[], $8::text[], $9::text[])
        AS t(s, n, susp, reason, v, c, u, k, login)
@@ -242,16 +187,20 @@ ON CONFLICT (slug) DO UPDATE SET name = excluded.name, suspended = excluded.susp
     created_at = excluded.created_at, updated_at = excluded.updated_at, keys = excluded.keys,
     login_url = excluded.login_url`
 	upsertClients = `INSERT INTO rm_clients (tenant, client_id, code, client_name, type, active, version,
-    created_at, updated_at, api_scopes, search, doc)
-SELECT t, id, code, name, type, active, version, created, updated, scopes::jsonb, search, doc::json
+    created_at, updated_at, api_scopes, search, doc, used_secret_ids)
+SELECT t, id, code, name, type, active, version, created, updated, scopes::jsonb, search, doc::json, used::json
   FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::boolean[], $7::bigint[],
-              $8::timestamptz[], $9::timestamptz[], $10::text[], $11::text[], $12::text[])
-       AS u(t, id, code, name, type, active, version, created, updated, scopes, search, doc)
+              $8::timestamptz[], $9::timestamptz[], $10::text[], $11::text[], $12::text[], $13::text[])
+       AS u(t, id, code, name, type, active, version, created, updated, scopes, search, doc, used)
 ON CONFLICT (tenant, client_id) DO UPDATE SET code = excluded.code, client_name = excluded.client_name,
     type = excluded.type, active = excluded.active, version = excluded.version,
     created_at = excluded.created_at, updated_at = excluded.updated_at,
-    api_scopes = excluded.api_scopes, search = excluded.search, doc = excluded.doc`
+    api_scopes = excluded.api_scopes, search = excluded.search, doc = excluded.doc,
+    used_secret_ids = excluded.used_secret_ids`
 	deleteClients = `DELETE FROM rm_clients WHERE (tenant, client_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))`
+	buryClients   = `INSERT INTO rm_deleted_clients (tenant, client_id, version)
+SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[])
+ON CONFLICT (client_id) DO UPDATE SET tenant = excluded.tenant, version = excluded.version`
 )
 
 // lock creates name's checkpoint if need be and locks it for the rest of
@@ -410,7 +359,7 @@ func writes(name string, cp eventstore.Position, c *projections.Changes) (*pgx.B
 		tenants, ids, codes, names, types := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 		active, versions := make([]bool, n), make([]int64, n)
 		created, updated := make([]time.Time, n), make([]time.Time, n)
-		scopes, search, docs := make([]string, n), make([]string, n), make([]string, n)
+		scopes, search, docs, used := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 		for i, v := range c.Clients {
 			r, err := row.FromClient(v)
 			if err != nil {
@@ -418,34 +367,27 @@ func writes(name string, cp eventstore.Position, c *projections.Changes) (*pgx.B
 			}
 			tenants[i], ids[i], codes[i], names[i], types[i] = r.Tenant, r.ClientID, r.Code, r.Name, r.Type
 			active[i], versions[i], created[i], updated[i] = r.Active, r.Version, r.CreatedAt, r.UpdatedAt
-			scopes[i], search[i], docs[i] = string(r.APIScopes), r.Search, string(r.Doc)
+			scopes[i], search[i], docs[i], used[i] = string(r.APIScopes), r.Search, string(r.Doc), string(r.UsedSecretIDs)
 		}
-		b.Queue(upsertClients, tenants, ids, codes, names, types, active, versions, created, updated, scopes, search, docs)
+		b.Queue(upsertClients, tenants, ids, codes, names, types, active, versions, created, updated, scopes, search, docs, used)
 	}
 	if n := len(c.Deleted); n > 0 {
-		tenants, ids := make([]string, n), make([]string, n)
+		tenants, ids, versions := make([]string, n), make([]string, n), make([]int64, n)
 		for i, r := range c.Deleted {
-			tenants[i], ids[i] = r.Tenant, r.ClientID
+			tenants[i], ids[i], versions[i] = r.Tenant, r.ClientID, r.Version
 		}
 		b.Queue(deleteClients, tenants, ids)
+		b.Queue(buryClients, tenants, ids, versions)
 	}
 	return b, nil
 }
 
 // loader reads the views an update starts from, through the pool or in
 // the update's transaction.
-type loader struct {
-	db interface {
-		Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
-	}
-}
+type loader struct{ db queryer }
 
 func (l loader) Tenants(ctx context.Context, slugs []string) ([]projections.TenantView, error) {
-	rows, err := l.db.Query(ctx, loadTenants, slugs)
-	if err != nil {
-		return nil, err
-	}
-	return scanTenants(rows)
+	return query(ctx, l.db, readTenant, loadTenants, slugs)
 }
 
 // Clients runs its query as an unnamed statement (QueryExecModeExec), so
@@ -453,14 +395,12 @@ func (l loader) Tenants(ctx context.Context, slugs []string) ([]projections.Tena
 // prepared statement it gets a generic plan, and the one made after a
 // rebuild's TRUNCATE, for a nearly empty table, is a sequential scan that
 // then reads every row of the growing table for each page (some 40% of a
-// rebuild's time went there). Its one column, doc (json), reads back byte
-// for byte in the text format this mode uses.
+// rebuild's time went there). Its json columns, doc and
+// used_secret_ids, read back byte for byte in the text format this mode
+// uses. It reads the tombstones of deleted clients in the same round
+// trip.
 func (l loader) Clients(ctx context.Context, ids []string) ([]projections.ClientView, error) {
-	rows, err := l.db.Query(ctx, loadClients, pgx.QueryExecModeExec, ids)
-	if err != nil {
-		return nil, err
-	}
-	return scanClients(rows)
+	return query(ctx, l.db, row.ReadStoredClient, loadClients, pgx.QueryExecModeExec, ids)
 }
 
 // Reset implements [projections.Backend]. It truncates the tables, which
@@ -474,7 +414,7 @@ func (b *Backend) Reset(ctx context.Context, name string) error {
 	if _, err := lock(ctx, tx, name); err != nil {
 		return fmt.Errorf("reset read model: lock checkpoint %s: %w", name, err)
 	}
-	if _, err := tx.Exec(ctx, `TRUNCATE rm_clients, rm_tenants`); err != nil {
+	if _, err := tx.Exec(ctx, `TRUNCATE rm_clients, rm_deleted_clients, rm_tenants`); err != nil {
 		return fmt.Errorf("reset read model: %w", err)
 	}
 	if _, err := tx.Exec(ctx, `UPDATE projection_checkpoints SET commit_id = 0, position = 0, recorded_at = NULL, updated_at = now() WHERE name = $1`, name); err != nil {

@@ -47,6 +47,8 @@ func Run(t *testing.T, newEnv func(t testing.TB) Env) {
 		fn   func(t *testing.T, env Env)
 	}{
 		{"FoldMatchesReplayedAggregates", testFold},
+		{"FoldEqualsAggregateFieldByField", testFoldEqualsAggregate},
+		{"FoldRefusesWhatTheAggregateRefuses", testFoldRefusesWhatTheAggregateRefuses},
 		{"ApplyIsIdempotent", testIdempotent},
 		{"ApplyFillsGapsFromTheStore", testGap},
 		{"ApplyRefusesEventsNotInTheStore", testNotInStore},

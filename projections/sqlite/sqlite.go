@@ -51,23 +51,49 @@ func parseTime(s string) (time.Time, error) {
 	return t, nil
 }
 
+// textTime scans a time column in the event store's format.
+type textTime struct{ t *time.Time }
+
+func (d textTime) Scan(src any) error {
+	var s string
+	switch v := src.(type) {
+	case string:
+		s = v
+	case []byte:
+		s = string(v)
+	default:
+		return fmt.Errorf("time column holds %T", src)
+	}
+	t, err := parseTime(s)
+	*d.t = t
+	return err
+}
+
+// readTenant reads tenant rows: times are text.
+var readTenant = row.TenantReader(func(t *time.Time) any { return textTime{t} })
+
 // queryer is what the reader pool and a transaction both offer.
 type queryer interface {
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
 }
 
-const tenantColumns = `slug, name, suspended, suspension_reason, version, created_at, updated_at, keys, login_url`
+// query runs q and reads every result row with read.
+func query[T any](ctx context.Context, db queryer, read row.Reader[T], q string, args ...any) ([]T, error) {
+	rows, err := db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	return row.Collect(rows, read)
+}
 
 // Tenant implements [projections.ReadModel].
 func (b *Backend) Tenant(ctx context.Context, slug string) (projections.TenantView, error) {
-	views, err := queryTenants(ctx, b.read, `SELECT `+tenantColumns+` FROM rm_tenants WHERE slug = ?`, slug)
+	views, err := query(ctx, b.read, readTenant, `SELECT `+row.TenantColumns+` FROM rm_tenants WHERE slug = ?`, slug)
 	if err != nil {
 		return projections.TenantView{}, fmt.Errorf("read tenant %s: %w", slug, err)
 	}
-	if len(views) == 0 {
-		return projections.TenantView{}, projections.ErrNotFound
-	}
-	return views[0], nil
+	return row.First(views, projections.ErrNotFound)
 }
 
 // Tenants implements [projections.ReadModel].
@@ -75,61 +101,29 @@ func (b *Backend) Tenants(ctx context.Context, after string, limit int) ([]proje
 	if err := row.CheckLimit(limit); err != nil {
 		return nil, fmt.Errorf("list tenants: %w", err)
 	}
-	views, err := queryTenants(ctx, b.read, `SELECT `+tenantColumns+` FROM rm_tenants WHERE slug > ? ORDER BY slug LIMIT ?`, after, limit)
+	views, err := query(ctx, b.read, readTenant, `SELECT `+row.TenantColumns+` FROM rm_tenants WHERE slug > ? ORDER BY slug LIMIT ?`, after, limit)
 	if err != nil {
 		return nil, fmt.Errorf("list tenants: %w", err)
 	}
 	return views, nil
 }
 
-func queryTenants(ctx context.Context, q queryer, query string, args ...any) ([]projections.TenantView, error) {
-	rows, err := q.QueryContext(ctx, query, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var views []projections.TenantView
-	for rows.Next() {
-		var v projections.TenantView
-		var created, updated string
-		var keys []byte
-		if err := rows.Scan(&v.Slug, &v.Name, &v.Suspended, &v.SuspensionReason, &v.Version, &created, &updated, &keys, &v.LoginURL); err != nil {
-			return nil, err
-		}
-		if v.Keys, err = row.TenantKeys(keys); err != nil {
-			return nil, fmt.Errorf("tenant %s: %w", v.Slug, err)
-		}
-		if v.CreatedAt, err = parseTime(created); err != nil {
-			return nil, err
-		}
-		if v.UpdatedAt, err = parseTime(updated); err != nil {
-			return nil, err
-		}
-		views = append(views, v)
-	}
-	return views, rows.Err()
-}
-
 // Client implements [projections.ReadModel].
 func (b *Backend) Client(ctx context.Context, tenant, clientID string) (projections.ClientView, error) {
-	return b.client(ctx, `SELECT doc FROM rm_clients WHERE tenant = ? AND client_id = ?`, tenant, clientID)
+	return b.client(ctx, `SELECT `+row.ClientColumns+` FROM rm_clients WHERE tenant = ? AND client_id = ?`, tenant, clientID)
 }
 
 // ClientByID implements [projections.ReadModel].
 func (b *Backend) ClientByID(ctx context.Context, clientID string) (projections.ClientView, error) {
-	return b.client(ctx, `SELECT doc FROM rm_clients WHERE client_id = ?`, clientID)
+	return b.client(ctx, `SELECT `+row.ClientColumns+` FROM rm_clients WHERE client_id = ?`, clientID)
 }
 
-func (b *Backend) client(ctx context.Context, query string, args ...any) (projections.ClientView, error) {
-	var doc []byte
-	err := b.read.QueryRowContext(ctx, query, args...).Scan(&doc)
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
-		return projections.ClientView{}, projections.ErrNotFound
-	case err != nil:
+func (b *Backend) client(ctx context.Context, q string, args ...any) (projections.ClientView, error) {
+	views, err := query(ctx, b.read, row.ReadClient, q, args...)
+	if err != nil {
 		return projections.ClientView{}, fmt.Errorf("read client %s: %w", args[len(args)-1], err)
 	}
-	return row.ClientView(doc)
+	return row.First(views, projections.ErrNotFound)
 }
 
 // Clients implements [projections.ReadModel].
@@ -140,7 +134,7 @@ func (b *Backend) Clients(ctx context.Context, tenant string, f projections.Clie
 	var q strings.Builder
 	// The filter index holds every column the filters test, so SQLite
 	// reads a row only once it matches.
-	q.WriteString(`SELECT doc FROM rm_clients INDEXED BY rm_clients_filter_idx WHERE tenant = ? AND client_id > ?`)
+	q.WriteString(`SELECT ` + row.ClientColumns + ` FROM rm_clients INDEXED BY rm_clients_filter_idx WHERE tenant = ? AND client_id > ?`)
 	args := []any{tenant, f.After}
 	if f.Type != "" {
 		q.WriteString(` AND type = ?`)
@@ -160,7 +154,7 @@ func (b *Backend) Clients(ctx context.Context, tenant string, f projections.Clie
 	}
 	q.WriteString(` ORDER BY client_id LIMIT ?`)
 	args = append(args, f.Limit+1)
-	views, err := queryClients(ctx, b.read, q.String(), args...)
+	views, err := query(ctx, b.read, row.ReadClient, q.String(), args...)
 	if err != nil {
 		return nil, "", fmt.Errorf("list clients of %s: %w", tenant, err)
 	}
@@ -168,50 +162,12 @@ func (b *Backend) Clients(ctx context.Context, tenant string, f projections.Clie
 	return page, next, nil
 }
 
-func queryClients(ctx context.Context, q queryer, query string, args ...any) ([]projections.ClientView, error) {
-	rows, err := q.QueryContext(ctx, query, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var views []projections.ClientView
-	for rows.Next() {
-		var doc []byte
-		if err := rows.Scan(&doc); err != nil {
-			return nil, err
-		}
-		v, err := row.ClientView(doc)
-		if err != nil {
-			return nil, err
-		}
-		views = append(views, v)
-	}
-	return views, rows.Err()
-}
-
 // Catalogue implements [projections.ReadModel]. Inactive clients count:
 // deactivating a resource server does not invalidate the scopes other
 // clients were given.
 func (b *Backend) Catalogue(ctx context.Context, tenant string) (scope.Catalogue, error) {
-	rows, err := b.read.QueryContext(ctx, `SELECT code, api_scopes FROM rm_clients WHERE tenant = ? AND api_scopes <> '[]'`, tenant)
+	resources, err := query(ctx, b.read, row.ReadResource, `SELECT code, api_scopes FROM rm_clients WHERE tenant = ? AND api_scopes <> '[]'`, tenant)
 	if err != nil {
-		return scope.Catalogue{}, fmt.Errorf("read catalogue of %s: %w", tenant, err)
-	}
-	defer rows.Close()
-	var resources []scope.Resource
-	for rows.Next() {
-		var code string
-		var scopes []byte
-		if err := rows.Scan(&code, &scopes); err != nil {
-			return scope.Catalogue{}, fmt.Errorf("read catalogue of %s: %w", tenant, err)
-		}
-		r, err := row.Resource(code, scopes)
-		if err != nil {
-			return scope.Catalogue{}, fmt.Errorf("read catalogue of %s: %w", tenant, err)
-		}
-		resources = append(resources, r)
-	}
-	if err := rows.Err(); err != nil {
 		return scope.Catalogue{}, fmt.Errorf("read catalogue of %s: %w", tenant, err)
 	}
 	return scope.NewCatalogue(resources...), nil
@@ -257,21 +213,25 @@ VALUES (?, 0, 0, ?) ON CONFLICT (name) DO NOTHING`
 	readCheckpoint = `SELECT commit_id, position FROM projection_checkpoints WHERE name = ?`
 	moveCheckpoint = `UPDATE projection_checkpoints SET commit_id = ?, position = ?, recorded_at = ?, updated_at = ?
 WHERE name = ? AND (commit_id, position) < (?, ?)`
-	loadTenants  = `SELECT ` + tenantColumns + ` FROM rm_tenants WHERE slug IN (SELECT value FROM json_each(?))`
-	loadClients  = `SELECT doc FROM rm_clients WHERE client_id IN (SELECT value FROM json_each(?))`
-	upsertTenant = `INSERT INTO rm_tenants (` + tenantColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+	loadTenants = `SELECT ` + row.TenantColumns + ` FROM rm_tenants WHERE slug IN (SELECT value FROM json_each(?))`
+	loadClients = `SELECT ` + row.ClientColumns + `, NULL, NULL, NULL FROM rm_clients WHERE client_id IN (SELECT value FROM json_each(?1))
+UNION ALL SELECT NULL, NULL, tenant, client_id, version FROM rm_deleted_clients WHERE client_id IN (SELECT value FROM json_each(?1))`
+	upsertTenant = `INSERT INTO rm_tenants (` + row.TenantColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (slug) DO UPDATE SET name = excluded.name, suspended = excluded.suspended,
     suspension_reason = excluded.suspension_reason, version = excluded.version,
     created_at = excluded.created_at, updated_at = excluded.updated_at, keys = excluded.keys,
     login_url = excluded.login_url`
 	upsertClient = `INSERT INTO rm_clients (tenant, client_id, code, client_name, type, active, version,
-    created_at, updated_at, api_scopes, search, doc)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+    created_at, updated_at, api_scopes, search, doc, used_secret_ids)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (tenant, client_id) DO UPDATE SET code = excluded.code, client_name = excluded.client_name,
     type = excluded.type, active = excluded.active, version = excluded.version,
     created_at = excluded.created_at, updated_at = excluded.updated_at,
-    api_scopes = excluded.api_scopes, search = excluded.search, doc = excluded.doc`
+    api_scopes = excluded.api_scopes, search = excluded.search, doc = excluded.doc,
+    used_secret_ids = excluded.used_secret_ids`
 	deleteClient = `DELETE FROM rm_clients WHERE tenant = ? AND client_id = ?`
+	buryClient   = `INSERT INTO rm_deleted_clients (tenant, client_id, version) VALUES (?, ?, ?)
+ON CONFLICT (client_id) DO UPDATE SET tenant = excluded.tenant, version = excluded.version`
 )
 
 // lock creates name's checkpoint if need be and reads it. The writer's
@@ -361,7 +321,8 @@ func write(ctx context.Context, tx *sql.Tx, c *projections.Changes) error {
 				return err
 			}
 			if _, err := stmt.ExecContext(ctx, r.Tenant, r.ClientID, r.Code, r.Name, r.Type, r.Active, r.Version,
-				formatTime(r.CreatedAt), formatTime(r.UpdatedAt), string(r.APIScopes), r.Search, string(r.Doc)); err != nil {
+				formatTime(r.CreatedAt), formatTime(r.UpdatedAt), string(r.APIScopes), r.Search, string(r.Doc),
+				string(r.UsedSecretIDs)); err != nil {
 				return fmt.Errorf("write client %s: %w", v.ClientID, err)
 			}
 		}
@@ -372,8 +333,16 @@ func write(ctx context.Context, tx *sql.Tx, c *projections.Changes) error {
 			return fmt.Errorf("delete clients: %w", err)
 		}
 		defer stmt.Close()
+		bury, err := tx.PrepareContext(ctx, buryClient)
+		if err != nil {
+			return fmt.Errorf("delete clients: %w", err)
+		}
+		defer bury.Close()
 		for _, r := range c.Deleted {
 			if _, err := stmt.ExecContext(ctx, r.Tenant, r.ClientID); err != nil {
+				return fmt.Errorf("delete client %s: %w", r.ClientID, err)
+			}
+			if _, err := bury.ExecContext(ctx, r.Tenant, r.ClientID, r.Version); err != nil {
 				return fmt.Errorf("delete client %s: %w", r.ClientID, err)
 			}
 		}
@@ -385,11 +354,11 @@ func write(ctx context.Context, tx *sql.Tx, c *projections.Changes) error {
 type loader struct{ tx *sql.Tx }
 
 func (l loader) Tenants(ctx context.Context, slugs []string) ([]projections.TenantView, error) {
-	return queryTenants(ctx, l.tx, loadTenants, jsonArray(slugs))
+	return query(ctx, l.tx, readTenant, loadTenants, jsonArray(slugs))
 }
 
 func (l loader) Clients(ctx context.Context, ids []string) ([]projections.ClientView, error) {
-	return queryClients(ctx, l.tx, loadClients, jsonArray(ids))
+	return query(ctx, l.tx, row.ReadStoredClient, loadClients, jsonArray(ids))
 }
 
 // jsonArray encodes keys as a JSON array for json_each: one parameter
@@ -406,7 +375,7 @@ func (b *Backend) Reset(ctx context.Context, name string) error {
 		return fmt.Errorf("reset read model: begin: %w", err)
 	}
 	defer tx.Rollback()
-	for _, stmt := range []string{`DELETE FROM rm_clients`, `DELETE FROM rm_tenants`} {
+	for _, stmt := range []string{`DELETE FROM rm_clients`, `DELETE FROM rm_deleted_clients`, `DELETE FROM rm_tenants`} {
 		if _, err := tx.ExecContext(ctx, stmt); err != nil {
 			return fmt.Errorf("reset read model: %w", err)
 		}

@@ -1,6 +1,7 @@
 // Package row holds what the read-model backends share apart from their
-// SQL: the columns a view becomes, the checks on query arguments, and
-// paging, so that PostgreSQL and SQLite store and answer alike.
+// SQL: the columns a view becomes and how a result row becomes a view
+// again, the checks on query arguments, and paging, so that PostgreSQL
+// and SQLite store and answer alike.
 package row
 
 import (
@@ -32,6 +33,9 @@ type Client struct {
 	Search string
 	// Doc is the whole view as JSON.
 	Doc []byte
+	// UsedSecretIDs is the JSON array of the view's UsedSecretIDs, which
+	// Doc leaves out.
+	UsedSecretIDs []byte
 }
 
 // FromClient returns the row of v.
@@ -46,21 +50,19 @@ func FromClient(v projections.ClientView) (Client, error) {
 			return Client{}, fmt.Errorf("encode client %s: %w", v.ClientID, err)
 		}
 	}
+	used, err := json.Marshal(v.UsedSecretIDs)
+	if err != nil {
+		return Client{}, fmt.Errorf("encode client %s: %w", v.ClientID, err)
+	}
+	if v.UsedSecretIDs == nil {
+		used = []byte("[]")
+	}
 	s := v.Settings
 	return Client{
 		Tenant: v.Tenant, ClientID: v.ClientID, Code: s.Code, Name: s.ClientName, Type: string(s.Type),
 		Active: v.Active, Version: v.Version, CreatedAt: v.CreatedAt, UpdatedAt: v.UpdatedAt,
-		APIScopes: scopes, Search: SearchText(s.ClientName, s.Code), Doc: doc,
+		APIScopes: scopes, Search: SearchText(s.ClientName, s.Code), Doc: doc, UsedSecretIDs: used,
 	}, nil
-}
-
-// ClientView decodes a row's doc.
-func ClientView(doc []byte) (projections.ClientView, error) {
-	var v projections.ClientView
-	if err := json.Unmarshal(doc, &v); err != nil {
-		return projections.ClientView{}, fmt.Errorf("decode client view: %w", err)
-	}
-	return v, nil
 }
 
 // SearchText is the search column of a client: its name and its code,
@@ -155,4 +157,123 @@ func TenantKeys(column []byte) ([]tenant.Key, error) {
 		}
 	}
 	return keys, nil
+}
+
+// Rows is a query's result as both drivers give it (pgx.Rows, *sql.Rows).
+// Whoever ran the query closes it.
+type Rows interface {
+	Next() bool
+	Scan(dest ...any) error
+	Err() error
+}
+
+// Reader turns the current result row into a value, scanning it with
+// scan.
+type Reader[T any] func(scan func(dest ...any) error) (T, error)
+
+// Collect reads every row of rows with read, in order: the one loop over
+// result rows of both backends.
+func Collect[T any](rows Rows, read Reader[T]) ([]T, error) {
+	var out []T
+	for rows.Next() {
+		v, err := read(rows.Scan)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
+// ClientColumns are the columns [ReadClient] scans.
+const ClientColumns = `doc, used_secret_ids`
+
+// ReadClient reads a client view from its [ClientColumns].
+func ReadClient(scan func(dest ...any) error) (projections.ClientView, error) {
+	var doc, used []byte
+	if err := scan(&doc, &used); err != nil {
+		return projections.ClientView{}, err
+	}
+	return decodeClient(doc, used)
+}
+
+func decodeClient(doc, used []byte) (projections.ClientView, error) {
+	var v projections.ClientView
+	if err := json.Unmarshal(doc, &v); err != nil {
+		return projections.ClientView{}, fmt.Errorf("decode client view: %w", err)
+	}
+	if err := json.Unmarshal(used, &v.UsedSecretIDs); err != nil {
+		return projections.ClientView{}, fmt.Errorf("decode used secret ids of %s: %w", v.ClientID, err)
+	}
+	if len(v.UsedSecretIDs) == 0 {
+		v.UsedSecretIDs = nil
+	}
+	return v, nil
+}
+
+// StoredClientColumns are the columns [ReadStoredClient] scans, those
+// of [ClientColumns] and a tombstone's; a query gives one or the other,
+// the rest NULL.
+const StoredClientColumns = ClientColumns + `, tenant, client_id, version`
+
+// ReadStoredClient reads a client view from its [StoredClientColumns]: a
+// live client's, or a deleted one's tombstone (ClientView.Deleted).
+func ReadStoredClient(scan func(dest ...any) error) (projections.ClientView, error) {
+	var doc, used []byte
+	var tenant, id *string
+	var version *int64
+	if err := scan(&doc, &used, &tenant, &id, &version); err != nil {
+		return projections.ClientView{}, err
+	}
+	if doc == nil {
+		if tenant == nil || id == nil || version == nil {
+			return projections.ClientView{}, fmt.Errorf("decode client view: neither a view nor a tombstone")
+		}
+		return projections.ClientView{Tenant: *tenant, ClientID: *id, Version: *version, Deleted: true}, nil
+	}
+	return decodeClient(doc, used)
+}
+
+// TenantColumns are the columns a [TenantReader] scans, and those a
+// tenant's row is written with.
+const TenantColumns = `slug, name, suspended, suspension_reason, version, created_at, updated_at, keys, login_url`
+
+// TenantReader returns the reader of tenant views from their
+// [TenantColumns]; timeDest gives what the database's time columns scan
+// into, to land in the given time.
+func TenantReader(timeDest func(*time.Time) any) Reader[projections.TenantView] {
+	return func(scan func(dest ...any) error) (projections.TenantView, error) {
+		var v projections.TenantView
+		var keys []byte
+		if err := scan(&v.Slug, &v.Name, &v.Suspended, &v.SuspensionReason, &v.Version,
+			timeDest(&v.CreatedAt), timeDest(&v.UpdatedAt), &keys, &v.LoginURL); err != nil {
+			return projections.TenantView{}, err
+		}
+		v.CreatedAt, v.UpdatedAt = v.CreatedAt.UTC(), v.UpdatedAt.UTC()
+		var err error
+		if v.Keys, err = TenantKeys(keys); err != nil {
+			return projections.TenantView{}, fmt.Errorf("tenant %s: %w", v.Slug, err)
+		}
+		return v, nil
+	}
+}
+
+// ReadResource reads what the catalogue takes from a row's code and
+// api_scopes columns.
+func ReadResource(scan func(dest ...any) error) (scope.Resource, error) {
+	var code string
+	var scopes []byte
+	if err := scan(&code, &scopes); err != nil {
+		return scope.Resource{}, err
+	}
+	return Resource(code, scopes)
+}
+
+// First is the one value a query for one key found, or notFound.
+func First[T any](values []T, notFound error) (T, error) {
+	if len(values) == 0 {
+		var zero T
+		return zero, notFound
+	}
+	return values[0], nil
 }
