@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	clientsecret "github.com/clavisiam/clavis/domain/client/secret"
 	httpapi "github.com/clavisiam/clavis/http"
 	"github.com/clavisiam/clavis/tenants"
 )
@@ -54,7 +55,7 @@ func TestClientLifecycle(t *testing.T) {
 		t.Errorf("GET = %s", g.body)
 	}
 	view, err := h.rm.Client(t.Context(), "acme", id)
-	if err != nil || !tenants.VerifySecret(view.Secrets[0].Hash, secret) {
+	if err != nil || !clientsecret.Verify(view.Secrets[0].Hash, secret) {
 		t.Fatalf("the stored hash does not verify the secret: %v", err)
 	}
 

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	clientsecret "github.com/clavisiam/clavis/domain/client/secret"
 	httpapi "github.com/clavisiam/clavis/http"
 	"github.com/clavisiam/clavis/tenants"
 )
@@ -32,7 +33,7 @@ func TestPlatformAPI(t *testing.T) {
 	// Read-your-writes: the read model has the tenant and its admin
 	// client, whose stored hash verifies the secret.
 	view, err := h.rm.ClientByID(t.Context(), admin["client_id"].(string))
-	if err != nil || view.Tenant != "acme" || len(view.Secrets) != 1 || !tenants.VerifySecret(view.Secrets[0].Hash, secret) {
+	if err != nil || view.Tenant != "acme" || len(view.Secrets) != 1 || !clientsecret.Verify(view.Secrets[0].Hash, secret) {
 		t.Fatalf("admin client in the read model = %+v, %v", view, err)
 	}
 	got := h.call(t, "GET", "/t/acme/admin/clients/"+admin["client_id"].(string), nil).want(t, 200).object(t)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/clavisiam/clavis/domain"
 	"github.com/clavisiam/clavis/domain/client"
+	"github.com/clavisiam/clavis/domain/client/secret"
 	"github.com/clavisiam/clavis/domain/scope"
 	"github.com/clavisiam/clavis/eventstore"
 )
@@ -209,7 +210,7 @@ func (c *Clients) Import(ctx context.Context, req Request, tenant string, data [
 // scope beyond auth fails the import with an *[AuthorityError].
 func (c *Clients) planImport(ix *tenantIndex, cat scope.Catalogue, auth Authority, in []importClient) ([]planned, error) {
 	now := c.cfg.now()
-	placeholder := &client.Secret{ID: "sec_placeholder", Hash: SecretHashPrefix + "placeholder"}
+	placeholder := &client.Secret{ID: "sec_placeholder", Hash: secret.HashPrefix + "placeholder"}
 	var problems domain.Problems
 	seen := make(map[string]int)
 	plan := make([]planned, 0, len(in))

@@ -10,6 +10,7 @@ import (
 
 	"github.com/clavisiam/clavis/domain"
 	"github.com/clavisiam/clavis/domain/client"
+	"github.com/clavisiam/clavis/domain/client/secret"
 	"github.com/clavisiam/clavis/tenants"
 )
 
@@ -74,7 +75,7 @@ func TestExport(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, bad := range []string{"cls_", tenants.SecretHashPrefix, `"hash"`, `"secrets"`, "sec_"} {
+		for _, bad := range []string{"cls_", secret.HashPrefix, `"hash"`, `"secrets"`, "sec_"} {
 			if strings.Contains(string(data), bad) {
 				t.Errorf("the export holds %q: %s", bad, data)
 			}
@@ -149,7 +150,7 @@ func TestImportIsIdempotent(t *testing.T) {
 				}
 				continue
 			}
-			if r.Secret == nil || !tenants.VerifySecret(stored.Secrets()[0].Hash, r.Secret.Value) {
+			if r.Secret == nil || !secret.Verify(stored.Secrets()[0].Hash, r.Secret.Value) {
 				t.Errorf("%s: no usable new secret", code)
 			}
 		}
@@ -447,7 +448,7 @@ func TestImportIdentityServerSample(t *testing.T) {
 		hc := e.loadClient(t, "acme", h.ClientID)
 		hs := hc.Settings()
 		if h.Code != "urn:acme/workflow-mvc" || hs.Type != client.TypeConfidential || h.Secret == nil ||
-			!tenants.VerifySecret(hc.Secrets()[0].Hash, h.Secret.Value) || hc.Active() ||
+			!secret.Verify(hc.Secrets()[0].Hash, h.Secret.Value) || hc.Active() ||
 			!slices.Equal(hs.GrantTypes, []string{"authorization_code", "implicit", "client_credentials"}) ||
 			!slices.Equal(hs.ResponseTypes, []string{"code id_token"}) ||
 			hs.RefreshTokenUsage != client.RefreshReuse || hs.RefreshTokenExpiration != client.RefreshSliding ||

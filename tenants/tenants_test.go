@@ -9,6 +9,7 @@ import (
 
 	"github.com/clavisiam/clavis/domain"
 	"github.com/clavisiam/clavis/domain/client"
+	"github.com/clavisiam/clavis/domain/client/secret"
 	"github.com/clavisiam/clavis/domain/scope"
 	"github.com/clavisiam/clavis/domain/tenant"
 	"github.com/clavisiam/clavis/eventstore"
@@ -39,7 +40,7 @@ func TestCreateTenant(t *testing.T) {
 			t.Errorf("admin client settings = %+v", s)
 		}
 		secrets := admin.Secrets()
-		if len(secrets) != 1 || secrets[0].ID != out.AdminSecret.ID || !tenants.VerifySecret(secrets[0].Hash, out.AdminSecret.Value) {
+		if len(secrets) != 1 || secrets[0].ID != out.AdminSecret.ID || !secret.Verify(secrets[0].Hash, out.AdminSecret.Value) {
 			t.Fatalf("the stored secret does not verify the returned one: %v", secrets)
 		}
 		if out.AdminClient.Version != 1 || out.AdminClient.Tenant != "acme" {
