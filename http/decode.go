@@ -11,7 +11,6 @@ import (
 	"strconv"
 	"strings"
 	"unicode"
-	"unicode/utf16"
 	"unicode/utf8"
 
 	"github.com/gofiber/fiber/v2"
@@ -45,7 +44,7 @@ func body(c *fiber.Ctx, optional bool, allowed ...string) ([]byte, error) {
 			Detail: fmt.Sprintf("The body must be %s.", strings.Join(allowed, " or ")),
 		}
 	}
-	if err := jsonText(raw); err != nil {
+	if err := domain.CheckJSONText(raw); err != nil {
 		return nil, &tenants.JSONError{Err: err}
 	}
 	return bytes.Clone(raw), nil
@@ -61,49 +60,6 @@ func registrationBodyError(c *fiber.Ctx, err error) error {
 		return oauthError(c, http.StatusBadRequest, "invalid_client_metadata", je.Error()+".")
 	}
 	return err
-}
-
-// jsonText refuses what encoding/json would quietly turn into U+FFFD, the
-// replacement character, instead of refusing it: bytes that are not
-// UTF-8, and a \u escape of a UTF-16 surrogate that is not half of a
-// pair (RFC 8259 §8.2). Such input must not be stored as something else
-// than what was sent. A backslash outside a string is a syntax error
-// the decoder reports; here it is read as an escape.
-func jsonText(raw []byte) error {
-	if !utf8.Valid(raw) {
-		return errors.New("the body is not UTF-8")
-	}
-	for i := 0; i+1 < len(raw); i++ {
-		if raw[i] != '\\' {
-			continue
-		}
-		if raw[i+1] != 'u' {
-			i++ // \x: skip x, which may be a backslash
-			continue
-		}
-		r := hex4(raw[i+2:])
-		if !utf16.IsSurrogate(r) {
-			continue
-		}
-		if i+12 <= len(raw) && raw[i+6] == '\\' && raw[i+7] == 'u' && utf16.DecodeRune(r, hex4(raw[i+8:])) != utf8.RuneError {
-			i += 11 // a high surrogate, then a low one
-			continue
-		}
-		return errors.New("a \\u escape in a string is half of a UTF-16 surrogate pair")
-	}
-	return nil
-}
-
-// hex4 is the value of the four hex digits that start b, or -1.
-func hex4(b []byte) rune {
-	if len(b) < 4 {
-		return -1
-	}
-	n, err := strconv.ParseUint(string(b[:4]), 16, 16)
-	if err != nil {
-		return -1
-	}
-	return rune(n)
 }
 
 // decode reads a JSON body into v, strictly: unknown members, trailing
