@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -18,6 +17,7 @@ import (
 	"github.com/clavisiam/clavis/domain/tenant"
 	"github.com/clavisiam/clavis/eventstore"
 	"github.com/clavisiam/clavis/eventstore/traced"
+	"github.com/clavisiam/clavis/http/jsonbody"
 	"github.com/clavisiam/clavis/projections"
 	"github.com/clavisiam/clavis/tenants"
 )
@@ -288,7 +288,7 @@ func (s *Server) patchTenant(c *fiber.Ctx) error {
 		Name     patchString `json:"name"`
 		LoginURL patchString `json:"login_url"`
 	}
-	if err := tenants.DecodeJSON(raw, &in); err != nil {
+	if err := jsonbody.Decode(raw, &in); err != nil {
 		return err
 	}
 	p := tenants.TenantPatch{Name: in.Name.value(), LoginURL: in.LoginURL.value()}
@@ -355,7 +355,7 @@ func (s *Server) createClient(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	settings, err := tenants.DecodeSettings(raw)
+	settings, err := jsonbody.Settings(raw)
 	if err != nil {
 		return err
 	}
@@ -444,16 +444,16 @@ func (s *Server) patchClient(c *fiber.Ctx) error {
 // the optional "version" member next to them.
 func decodeClientPatch(raw []byte) (client.Patch, int64, error) {
 	var members map[string]json.RawMessage
-	if err := tenants.DecodeJSON(raw, &members); err != nil {
+	if err := jsonbody.Decode(raw, &members); err != nil {
 		return client.Patch{}, 0, err
 	}
 	if members == nil {
-		return client.Patch{}, 0, &tenants.JSONError{Err: errors.New("a merge patch must be a JSON object")}
+		return client.Patch{}, 0, &jsonbody.Error{Err: errors.New("a merge patch must be a JSON object")}
 	}
 	var version int64
 	if v, ok := members["version"]; ok {
 		if err := json.Unmarshal(v, &version); err != nil || version < 1 {
-			return client.Patch{}, 0, &tenants.JSONError{Field: "version", Err: errors.New("version must be a positive integer")}
+			return client.Patch{}, 0, &jsonbody.Error{Field: "version", Err: errors.New("version must be a positive integer")}
 		}
 		delete(members, "version")
 	}
@@ -462,7 +462,7 @@ func decodeClientPatch(raw []byte) (client.Patch, int64, error) {
 		return client.Patch{}, 0, fmt.Errorf("re-encode the patch: %w", err)
 	}
 	var p client.Patch
-	if err := tenants.DecodeJSON(rest, &p); err != nil {
+	if err := jsonbody.Decode(rest, &p); err != nil {
 		return client.Patch{}, 0, err
 	}
 	return p, version, nil
@@ -620,12 +620,19 @@ func (s *Server) importClients(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	dry := queryBool(c, "dry_run")
 	raw, err := body(c, false, mediaJSON)
 	if err != nil {
 		return err
 	}
-	rep, err := s.admin.Clients.Import(c.UserContext(), request(c), slug, bytes.TrimSpace(raw), dry != nil && *dry)
+	batch, err := jsonbody.Import(slug, raw)
+	if err != nil {
+		return fmt.Errorf("import clients: %w", err)
+	}
+	run := s.admin.Clients.Import
+	if dry := queryBool(c, "dry_run"); dry != nil && *dry {
+		run = s.admin.Clients.DryRunImport
+	}
+	rep, err := run(c.UserContext(), request(c), slug, batch)
 	if err != nil {
 		return err
 	}

@@ -16,7 +16,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/clavisiam/clavis/domain"
-	"github.com/clavisiam/clavis/tenants"
+	"github.com/clavisiam/clavis/http/jsonbody"
 )
 
 // Media types of request bodies.
@@ -34,7 +34,7 @@ func body(c *fiber.Ctx, optional bool, allowed ...string) ([]byte, error) {
 		if optional {
 			return nil, nil
 		}
-		return nil, &tenants.JSONError{Err: fmt.Errorf("the request needs a JSON body")}
+		return nil, &jsonbody.Error{Err: fmt.Errorf("the request needs a JSON body")}
 	}
 	ct := c.Get(fiber.HeaderContentType)
 	mt, _, err := mime.ParseMediaType(ct)
@@ -45,7 +45,7 @@ func body(c *fiber.Ctx, optional bool, allowed ...string) ([]byte, error) {
 		}
 	}
 	if err := domain.CheckJSONText(raw); err != nil {
-		return nil, &tenants.JSONError{Err: err}
+		return nil, &jsonbody.Error{Err: err}
 	}
 	return bytes.Clone(raw), nil
 }
@@ -55,7 +55,7 @@ func body(c *fiber.Ctx, optional bool, allowed ...string) ([]byte, error) {
 // (RFC 7591 §3.2.2), as any body that is not client metadata there.
 // Other errors (415) stay problems.
 func registrationBodyError(c *fiber.Ctx, err error) error {
-	var je *tenants.JSONError
+	var je *jsonbody.Error
 	if errors.As(err, &je) {
 		return oauthError(c, http.StatusBadRequest, "invalid_client_metadata", je.Error()+".")
 	}
@@ -70,7 +70,7 @@ func decode(c *fiber.Ctx, v any, optional bool) error {
 	if err != nil || raw == nil {
 		return err
 	}
-	return tenants.DecodeJSON(raw, v)
+	return jsonbody.Decode(raw, v)
 }
 
 // ifMatch reads an If-Match header for a resource whose ETag is its

@@ -455,7 +455,7 @@ func TestSuspendedTenantRefusesWrites(t *testing.T) {
 			"clone":      func() error { _, err := e.clients.Clone(ctx, req, "acme", id, "X", "urn:acme/x"); return err },
 			"delete":     func() error { _, err := e.clients.Delete(ctx, req, "acme", id); return err },
 			"import": func() error {
-				_, err := e.clients.Import(ctx, req, "acme", []byte(`{"format":"clavis.clients/v1","clients":[]}`), false)
+				_, err := importJSON(ctx, e.clients.Import, "acme", []byte(`{"format":"clavis.clients/v1","clients":[]}`))
 				return err
 			},
 		} {
@@ -474,7 +474,7 @@ func TestSuspendedTenantRefusesWrites(t *testing.T) {
 		if _, err := e.clients.Export(ctx, "acme"); err != nil {
 			t.Errorf("export: %v", err)
 		}
-		if _, err := e.clients.Import(ctx, req, "acme", []byte(`{"format":"clavis.clients/v1","clients":[]}`), true); err != nil {
+		if _, err := importJSON(ctx, e.clients.DryRunImport, "acme", []byte(`{"format":"clavis.clients/v1","clients":[]}`)); err != nil {
 			t.Errorf("dry run import: %v", err)
 		}
 	})
@@ -533,7 +533,7 @@ func TestSecretsNeverInEvents(t *testing.T) {
 			t.Fatal(err)
 		}
 		data, _ := json.Marshal(pkg)
-		rep, err := e.clients.Import(ctx, req, "beta", data, false)
+		rep, err := importJSON(ctx, e.clients.Import, "beta", data)
 		if err != nil {
 			t.Fatal(err)
 		}
