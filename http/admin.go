@@ -218,7 +218,7 @@ func (s *Server) createTenant(c *fiber.Ctx) error {
 		Slug string `json:"slug"`
 		Name string `json:"name"`
 	}
-	if err := decode(c, &in, false); err != nil {
+	if err := decode(c, &in); err != nil {
 		return err
 	}
 	out, err := s.admin.Tenants.Create(c.UserContext(), request(c), in.Slug, in.Name)
@@ -280,7 +280,7 @@ func (s *Server) patchTenant(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	raw, err := body(c, false, mediaMergePatch, mediaJSON)
+	raw, err := body(c, mediaMergePatch, mediaJSON)
 	if err != nil {
 		return err
 	}
@@ -307,7 +307,7 @@ func (s *Server) suspendTenant(c *fiber.Ctx) error {
 	var in struct {
 		Reason string `json:"reason"`
 	}
-	if err := decode(c, &in, true); err != nil {
+	if err := decodeOptional(c, &in); err != nil {
 		return err
 	}
 	res, err := s.admin.Tenants.Suspend(c.UserContext(), request(c), slug, in.Reason)
@@ -319,7 +319,7 @@ func (s *Server) resumeTenant(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	if err := decode(c, &struct{}{}, true); err != nil {
+	if err := decodeOptional(c, &struct{}{}); err != nil {
 		return err
 	}
 	res, err := s.admin.Tenants.Resume(c.UserContext(), request(c), slug)
@@ -351,7 +351,7 @@ func (s *Server) createClient(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	raw, err := body(c, false, mediaJSON)
+	raw, err := body(c, mediaJSON)
 	if err != nil {
 		return err
 	}
@@ -419,7 +419,7 @@ func (s *Server) patchClient(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	raw, err := body(c, false, mediaMergePatch, mediaJSON)
+	raw, err := body(c, mediaMergePatch, mediaJSON)
 	if err != nil {
 		return err
 	}
@@ -490,7 +490,7 @@ func (s *Server) addSecret(c *fiber.Ctx) error {
 		Description string     `json:"description"`
 		ExpiresAt   *time.Time `json:"expires_at"`
 	}
-	if err := decode(c, &in, true); err != nil {
+	if err := decodeOptional(c, &in); err != nil {
 		return err
 	}
 	res, err := s.admin.Clients.AddSecret(c.UserContext(), request(c), slug, param(c, "client_id"), in.Description, in.ExpiresAt)
@@ -514,7 +514,7 @@ func (s *Server) rotateSecret(c *fiber.Ctx) error {
 	var in struct {
 		OverlapSeconds *int64 `json:"overlap_seconds"`
 	}
-	if err := decode(c, &in, true); err != nil {
+	if err := decodeOptional(c, &in); err != nil {
 		return err
 	}
 	overlap := defaultRotationOverlap
@@ -532,7 +532,7 @@ func (s *Server) activateClient(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	if err := decode(c, &struct{}{}, true); err != nil {
+	if err := decodeOptional(c, &struct{}{}); err != nil {
 		return err
 	}
 	res, err := s.admin.Clients.Activate(c.UserContext(), request(c), slug, param(c, "client_id"))
@@ -547,7 +547,7 @@ func (s *Server) deactivateClient(c *fiber.Ctx) error {
 	var in struct {
 		Reason string `json:"reason"`
 	}
-	if err := decode(c, &in, true); err != nil {
+	if err := decodeOptional(c, &in); err != nil {
 		return err
 	}
 	res, err := s.admin.Clients.Deactivate(c.UserContext(), request(c), slug, param(c, "client_id"), in.Reason)
@@ -563,7 +563,7 @@ func (s *Server) cloneClient(c *fiber.Ctx) error {
 		ClientName string `json:"client_name"`
 		Code       string `json:"code"`
 	}
-	if err := decode(c, &in, false); err != nil {
+	if err := decode(c, &in); err != nil {
 		return err
 	}
 	res, err := s.admin.Clients.Clone(c.UserContext(), request(c), slug, param(c, "client_id"), in.ClientName, in.Code)
@@ -620,7 +620,7 @@ func (s *Server) importClients(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	raw, err := body(c, false, mediaJSON)
+	raw, err := body(c, mediaJSON)
 	if err != nil {
 		return err
 	}

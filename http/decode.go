@@ -26,15 +26,22 @@ const (
 )
 
 // body returns a copy of the request body after checking its media type
-// against allowed. An empty body is nil, and refused unless optional.
-// Bodies over the server's limit never get here: fasthttp answers 413.
-func body(c *fiber.Ctx, optional bool, allowed ...string) ([]byte, error) {
+// against allowed; an empty body is refused. Bodies over the server's
+// limit never get here: fasthttp answers 413.
+func body(c *fiber.Ctx, allowed ...string) ([]byte, error) {
+	raw, err := optionalBody(c, allowed...)
+	if err == nil && raw == nil {
+		return nil, &jsonbody.Error{Err: fmt.Errorf("the request needs a JSON body")}
+	}
+	return raw, err
+}
+
+// optionalBody is [body] for a request that may have none: an empty body
+// is nil.
+func optionalBody(c *fiber.Ctx, allowed ...string) ([]byte, error) {
 	raw := bytes.TrimSpace(c.Body())
 	if len(raw) == 0 {
-		if optional {
-			return nil, nil
-		}
-		return nil, &jsonbody.Error{Err: fmt.Errorf("the request needs a JSON body")}
+		return nil, nil
 	}
 	ct := c.Get(fiber.HeaderContentType)
 	mt, _, err := mime.ParseMediaType(ct)
@@ -63,10 +70,20 @@ func registrationBodyError(c *fiber.Ctx, err error) error {
 }
 
 // decode reads a JSON body into v, strictly: unknown members, trailing
-// data and values of the wrong type are refused (400). An optional empty
-// body leaves v as it is.
-func decode(c *fiber.Ctx, v any, optional bool) error {
-	raw, err := body(c, optional, mediaJSON)
+// data and values of the wrong type are refused (400), and so is an empty
+// body.
+func decode(c *fiber.Ctx, v any) error {
+	raw, err := body(c, mediaJSON)
+	if err != nil {
+		return err
+	}
+	return jsonbody.Decode(raw, v)
+}
+
+// decodeOptional is [decode] for a body that may be left out: an empty
+// one leaves v as it is.
+func decodeOptional(c *fiber.Ctx, v any) error {
+	raw, err := optionalBody(c, mediaJSON)
 	if err != nil || raw == nil {
 		return err
 	}

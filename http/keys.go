@@ -63,7 +63,7 @@ func (s *Server) rotateKey(c *fiber.Ctx) error {
 		Alg         string `json:"alg"`
 		LeadSeconds *int64 `json:"lead_seconds"`
 	}{}
-	if err := decode(c, &in, true); err != nil {
+	if err := decodeOptional(c, &in); err != nil {
 		return err
 	}
 	lead := time.Duration(-1)

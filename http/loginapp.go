@@ -41,7 +41,7 @@ func (s *Server) putLoginApp(c *fiber.Ctx) error {
 	var in struct {
 		LoginURL *string `json:"login_url"`
 	}
-	if err := decode(c, &in, false); err != nil {
+	if err := decode(c, &in); err != nil {
 		return err
 	}
 	if in.LoginURL == nil {

@@ -62,7 +62,7 @@ func (s *Server) register(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	raw, err := body(c, false, mediaJSON)
+	raw, err := body(c, mediaJSON)
 	if err != nil {
 		return registrationBodyError(c, err)
 	}
@@ -132,7 +132,7 @@ func (s *Server) reregister(c *fiber.Ctx) error {
 	if err != nil || slug == "" {
 		return err
 	}
-	raw, err := body(c, false, mediaJSON)
+	raw, err := body(c, mediaJSON)
 	if err != nil {
 		return registrationBodyError(c, err)
 	}

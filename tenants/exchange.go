@@ -323,14 +323,14 @@ func (c *Clients) applyImport(ctx context.Context, req Request, tenant string, c
 	case ActionUnchanged, ActionSkipped:
 		return r, eventstore.Position{}, nil
 	case ActionCreate:
-		res, err := register(ctx, c.store, c.cfg, req, tenant, p.in.Settings, cat, false, activation)
+		res, err := register(ctx, c.store, c.cfg, req, tenant, p.in.Settings, cat, client.Register, activation)
 		if err != nil {
 			return r, eventstore.Position{}, err
 		}
 		r.ClientID, r.Version, r.Secret = res.Client.ClientID, res.Client.Version, res.Secret
 		return r, res.Position, nil
 	}
-	res, err := c.command(ctx, req, "import client", tenant, r.ClientID, false, func(a *client.Client, _ scope.Catalogue, now time.Time) ([]domain.Event, *Secret, error) {
+	res, err := c.command(ctx, req, "import client", tenant, r.ClientID, func(a *client.Client, now time.Time) ([]domain.Event, *Secret, error) {
 		events, secret, err := c.update(tenant, a, patchOf(p.in.Settings), cat, now)
 		if err != nil {
 			return nil, nil, err

@@ -162,7 +162,7 @@ func (t *Tenants) Create(ctx context.Context, req Request, slug, name string) (C
 	out := CreatedTenant{Tenant: NewTenantView(agg), Position: res.Position}
 
 	settings := AdminClientSettings(agg.Name())
-	reg, err := register(ctx, t.store, t.cfg, req, slug, settings, scope.NewCatalogue(), true, nil)
+	reg, err := register(ctx, t.store, t.cfg, req, slug, settings, scope.NewCatalogue(), client.RegisterPlatform, nil)
 	if err != nil {
 		return out, &IncompleteTenantError{Slug: slug, Err: err}
 	}
