@@ -35,9 +35,9 @@ type answer[Out any] func(c *fiber.Ctx, slug string, out Out) error
 
 // handle is the one shape of an admin write: the tenant named by the path
 // parameter at, the body read into an In by read, the command run with
-// the request's metadata, and its result written by answer. A failure of
+// the request's metadata, and its result written by send. A failure of
 // any step is returned as it is, for the one error mapper.
-func handle[In, Out any](c *fiber.Ctx, at pathTenant, read reader[In], run command[In, Out], answer answer[Out]) error {
+func handle[In, Out any](c *fiber.Ctx, at pathTenant, read reader[In], run command[In, Out], send answer[Out]) error {
 	var slug string
 	if at != noTenant {
 		var err error
@@ -53,7 +53,7 @@ func handle[In, Out any](c *fiber.Ctx, at pathTenant, read reader[In], run comma
 	if err != nil {
 		return err
 	}
-	return answer(c, slug, out)
+	return send(c, slug, out)
 }
 
 // jsonBody reads a required JSON body strictly (see [decode]).
