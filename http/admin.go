@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -18,6 +17,7 @@ import (
 	"github.com/clavisiam/clavis/domain/tenant"
 	"github.com/clavisiam/clavis/eventstore"
 	"github.com/clavisiam/clavis/eventstore/traced"
+	"github.com/clavisiam/clavis/http/jsonbody"
 	"github.com/clavisiam/clavis/projections"
 	"github.com/clavisiam/clavis/tenants"
 )
@@ -214,17 +214,20 @@ func sendClient(c *fiber.Ctx, status int, v projections.ClientView, secret *tena
 // ---- platform API
 
 func (s *Server) createTenant(c *fiber.Ctx) error {
-	var in struct {
-		Slug string `json:"slug"`
-		Name string `json:"name"`
-	}
-	if err := decode(c, &in, false); err != nil {
-		return err
-	}
-	out, err := s.admin.Tenants.Create(c.UserContext(), request(c), in.Slug, in.Name)
-	if err != nil {
-		return err
-	}
+	return handle(c, noTenant, jsonBody[newTenantIn], func(ctx context.Context, r tenants.Request, _ string, in newTenantIn) (tenants.CreatedTenant, error) {
+		return s.admin.Tenants.Create(ctx, r, in.Slug, in.Name)
+	}, s.answerCreatedTenant)
+}
+
+// newTenantIn is the body of a tenant's creation.
+type newTenantIn struct {
+	Slug string `json:"slug"`
+	Name string `json:"name"`
+}
+
+// answerCreatedTenant answers a tenant's creation: 201, with the admin
+// client's secret shown this once.
+func (s *Server) answerCreatedTenant(c *fiber.Ctx, _ string, out tenants.CreatedTenant) error {
 	s.settle(c, out.Position)
 	var res createdTenantJSON
 	res.Slug, res.Name, res.Issuer = out.Tenant.Slug, out.Tenant.Name, s.issuer(out.Tenant.Slug)
@@ -276,11 +279,12 @@ func (s *Server) getTenant(c *fiber.Ctx) error {
 // or neither does. A patch with neither member is refused, as a rename
 // without a name.
 func (s *Server) patchTenant(c *fiber.Ctx) error {
-	slug, err := tenantParam(c, "slug")
-	if err != nil {
-		return err
-	}
-	raw, err := body(c, false, mediaMergePatch, mediaJSON)
+	return handle(c, platformTenant, readTenantPatch, s.admin.Tenants.Update, s.answerTenant)
+}
+
+// readTenantPatch reads a JSON merge patch of "name" and "login_url".
+func readTenantPatch(c *fiber.Ctx, p *tenants.TenantPatch) error {
+	raw, err := body(c, mediaMergePatch, mediaJSON)
 	if err != nil {
 		return err
 	}
@@ -288,83 +292,47 @@ func (s *Server) patchTenant(c *fiber.Ctx) error {
 		Name     patchString `json:"name"`
 		LoginURL patchString `json:"login_url"`
 	}
-	if err := tenants.DecodeJSON(raw, &in); err != nil {
+	if err := jsonbody.Decode(raw, &in); err != nil {
 		return err
 	}
-	p := tenants.TenantPatch{Name: in.Name.value(), LoginURL: in.LoginURL.value()}
+	*p = tenants.TenantPatch{Name: in.Name.value(), LoginURL: in.LoginURL.value()}
 	if p.Name == nil && p.LoginURL == nil {
 		p.Name = new(string)
 	}
-	res, err := s.admin.Tenants.Update(c.UserContext(), request(c), slug, p)
-	return s.tenantResult(c, res, err)
+	return nil
+}
+
+// reasonIn is the body of a write that may say why.
+type reasonIn struct {
+	Reason string `json:"reason"`
 }
 
 func (s *Server) suspendTenant(c *fiber.Ctx) error {
-	slug, err := tenantParam(c, "slug")
-	if err != nil {
-		return err
-	}
-	var in struct {
-		Reason string `json:"reason"`
-	}
-	if err := decode(c, &in, true); err != nil {
-		return err
-	}
-	res, err := s.admin.Tenants.Suspend(c.UserContext(), request(c), slug, in.Reason)
-	return s.tenantResult(c, res, err)
+	return handle(c, platformTenant, optionalJSON[reasonIn], func(ctx context.Context, r tenants.Request, slug string, in reasonIn) (tenants.TenantResult, error) {
+		return s.admin.Tenants.Suspend(ctx, r, slug, in.Reason)
+	}, s.answerTenant)
 }
 
 func (s *Server) resumeTenant(c *fiber.Ctx) error {
-	slug, err := tenantParam(c, "slug")
-	if err != nil {
-		return err
-	}
-	if err := decode(c, &struct{}{}, true); err != nil {
-		return err
-	}
-	res, err := s.admin.Tenants.Resume(c.UserContext(), request(c), slug)
-	return s.tenantResult(c, res, err)
-}
-
-func (s *Server) tenantResult(c *fiber.Ctx, res tenants.TenantResult, err error) error {
-	if err != nil {
-		return err
-	}
-	s.settle(c, res.Position)
-	return sendJSON(c, http.StatusOK, s.newTenantJSON(res.Tenant))
+	return handle(c, platformTenant, optionalJSON[none], func(ctx context.Context, r tenants.Request, slug string, _ none) (tenants.TenantResult, error) {
+		return s.admin.Tenants.Resume(ctx, r, slug)
+	}, s.answerTenant)
 }
 
 // ---- tenant admin API
 
-// clientResult answers a client command with the client as the command
-// left it, after waiting for the read model.
-func (s *Server) clientResult(c *fiber.Ctx, status int, res tenants.ClientResult, err error) error {
-	if err != nil {
-		return err
-	}
-	s.settle(c, res.Position)
-	return sendClient(c, status, res.Client, res.Secret)
+func (s *Server) createClient(c *fiber.Ctx) error {
+	return handle(c, adminTenant, readSettings, s.admin.Clients.Register, s.answerNewClient)
 }
 
-func (s *Server) createClient(c *fiber.Ctx) error {
-	slug, err := tenantParam(c, "tenant")
+// readSettings reads a client's settings (see [jsonbody.Settings]).
+func readSettings(c *fiber.Ctx, settings *client.Settings) error {
+	raw, err := body(c, mediaJSON)
 	if err != nil {
 		return err
 	}
-	raw, err := body(c, false, mediaJSON)
-	if err != nil {
-		return err
-	}
-	settings, err := tenants.DecodeSettings(raw)
-	if err != nil {
-		return err
-	}
-	res, err := s.admin.Clients.Register(c.UserContext(), request(c), slug, settings)
-	if err != nil {
-		return err
-	}
-	c.Set(fiber.HeaderLocation, "/t/"+slug+"/admin/clients/"+res.Client.ClientID)
-	return s.clientResult(c, http.StatusCreated, res, nil)
+	*settings, err = jsonbody.Settings(raw)
+	return err
 }
 
 func (s *Server) listClients(c *fiber.Ctx) error {
@@ -411,15 +379,34 @@ func (s *Server) getClient(c *fiber.Ctx) error {
 }
 
 func (s *Server) patchClient(c *fiber.Ctx) error {
-	slug, err := tenantParam(c, "tenant")
-	if err != nil {
-		return err
-	}
+	return handle(c, adminTenant, readClientPatch, func(ctx context.Context, r tenants.Request, slug string, in clientPatchIn) (tenants.ClientResult, error) {
+		res, err := s.admin.Clients.Update(ctx, r, slug, param(c, "client_id"), in.patch, in.expected)
+		if in.ifMatch && errors.Is(err, eventstore.ErrConflict) {
+			return res, preconditionFailed()
+		}
+		return res, err
+	}, s.answerClient)
+}
+
+// clientPatchIn is a client's update: the patch, and the version it
+// expects (0: any).
+type clientPatchIn struct {
+	patch    client.Patch
+	expected int64
+	// ifMatch says the version came from If-Match, a precondition (412),
+	// not from the body, the body's own optimistic lock (409).
+	ifMatch bool
+}
+
+// readClientPatch reads If-Match and a JSON merge patch of a client's
+// settings with an optional "version" member. If-Match wins when both
+// give a version.
+func readClientPatch(c *fiber.Ctx, in *clientPatchIn) error {
 	expected, err := ifMatch(c)
 	if err != nil {
 		return err
 	}
-	raw, err := body(c, false, mediaMergePatch, mediaJSON)
+	raw, err := body(c, mediaMergePatch, mediaJSON)
 	if err != nil {
 		return err
 	}
@@ -427,33 +414,27 @@ func (s *Server) patchClient(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	// If-Match is a precondition (412); a version in the body is the
-	// body's own optimistic lock (409). If-Match wins when both are given.
-	fromHeader := expected != 0
-	if !fromHeader {
-		expected = bodyVersion
+	*in = clientPatchIn{patch: patch, expected: expected, ifMatch: expected != 0}
+	if !in.ifMatch {
+		in.expected = bodyVersion
 	}
-	res, err := s.admin.Clients.Update(c.UserContext(), request(c), slug, param(c, "client_id"), patch, expected)
-	if fromHeader && errors.Is(err, eventstore.ErrConflict) {
-		return preconditionFailed()
-	}
-	return s.clientResult(c, http.StatusOK, res, err)
+	return nil
 }
 
 // decodeClientPatch reads a JSON merge patch of a client's settings, and
 // the optional "version" member next to them.
 func decodeClientPatch(raw []byte) (client.Patch, int64, error) {
 	var members map[string]json.RawMessage
-	if err := tenants.DecodeJSON(raw, &members); err != nil {
+	if err := jsonbody.Decode(raw, &members); err != nil {
 		return client.Patch{}, 0, err
 	}
 	if members == nil {
-		return client.Patch{}, 0, &tenants.JSONError{Err: errors.New("a merge patch must be a JSON object")}
+		return client.Patch{}, 0, &jsonbody.Error{Err: errors.New("a merge patch must be a JSON object")}
 	}
 	var version int64
 	if v, ok := members["version"]; ok {
 		if err := json.Unmarshal(v, &version); err != nil || version < 1 {
-			return client.Patch{}, 0, &tenants.JSONError{Field: "version", Err: errors.New("version must be a positive integer")}
+			return client.Patch{}, 0, &jsonbody.Error{Field: "version", Err: errors.New("version must be a positive integer")}
 		}
 		delete(members, "version")
 	}
@@ -462,116 +443,79 @@ func decodeClientPatch(raw []byte) (client.Patch, int64, error) {
 		return client.Patch{}, 0, fmt.Errorf("re-encode the patch: %w", err)
 	}
 	var p client.Patch
-	if err := tenants.DecodeJSON(rest, &p); err != nil {
+	if err := jsonbody.Decode(rest, &p); err != nil {
 		return client.Patch{}, 0, err
 	}
 	return p, version, nil
 }
 
 func (s *Server) deleteClient(c *fiber.Ctx) error {
-	slug, err := tenantParam(c, "tenant")
-	if err != nil {
-		return err
-	}
-	res, err := s.admin.Clients.Delete(c.UserContext(), request(c), slug, param(c, "client_id"))
-	if err != nil {
-		return err
-	}
-	s.settle(c, res.Position)
-	return c.SendStatus(http.StatusNoContent)
+	return handle(c, adminTenant, noBody[none], func(ctx context.Context, r tenants.Request, slug string, _ none) (tenants.ClientResult, error) {
+		return s.admin.Clients.Delete(ctx, r, slug, param(c, "client_id"))
+	}, s.answerDeleted)
+}
+
+// newSecretIn is the body of a request for a new secret.
+type newSecretIn struct {
+	Description string     `json:"description"`
+	ExpiresAt   *time.Time `json:"expires_at"`
 }
 
 func (s *Server) addSecret(c *fiber.Ctx) error {
-	slug, err := tenantParam(c, "tenant")
-	if err != nil {
-		return err
-	}
-	var in struct {
-		Description string     `json:"description"`
-		ExpiresAt   *time.Time `json:"expires_at"`
-	}
-	if err := decode(c, &in, true); err != nil {
-		return err
-	}
-	res, err := s.admin.Clients.AddSecret(c.UserContext(), request(c), slug, param(c, "client_id"), in.Description, in.ExpiresAt)
-	return s.clientResult(c, http.StatusCreated, res, err)
+	return handle(c, adminTenant, optionalJSON[newSecretIn], func(ctx context.Context, r tenants.Request, slug string, in newSecretIn) (tenants.ClientResult, error) {
+		return s.admin.Clients.AddSecret(ctx, r, slug, param(c, "client_id"), in.Description, in.ExpiresAt)
+	}, s.answerNewSecret)
 }
 
 func (s *Server) revokeSecret(c *fiber.Ctx) error {
-	slug, err := tenantParam(c, "tenant")
-	if err != nil {
-		return err
-	}
-	res, err := s.admin.Clients.RevokeSecret(c.UserContext(), request(c), slug, param(c, "client_id"), param(c, "secret_id"))
-	return s.clientResult(c, http.StatusOK, res, err)
+	return handle(c, adminTenant, noBody[none], func(ctx context.Context, r tenants.Request, slug string, _ none) (tenants.ClientResult, error) {
+		return s.admin.Clients.RevokeSecret(ctx, r, slug, param(c, "client_id"), param(c, "secret_id"))
+	}, s.answerClient)
+}
+
+// rotationIn is the body of a rotation.
+type rotationIn struct {
+	OverlapSeconds *int64 `json:"overlap_seconds"`
 }
 
 func (s *Server) rotateSecret(c *fiber.Ctx) error {
-	slug, err := tenantParam(c, "tenant")
-	if err != nil {
-		return err
+	return handle(c, adminTenant, optionalJSON[rotationIn], func(ctx context.Context, r tenants.Request, slug string, in rotationIn) (tenants.ClientResult, error) {
+		return s.admin.Clients.RotateSecret(ctx, r, slug, param(c, "client_id"), in.overlap())
+	}, s.answerClient)
+}
+
+// overlap is how long the old secrets keep working: the default when the
+// body does not say. Out of range values are the domain's to refuse; only
+// what would overflow a Duration is clamped.
+func (in rotationIn) overlap() time.Duration {
+	if in.OverlapSeconds == nil {
+		return defaultRotationOverlap
 	}
-	var in struct {
-		OverlapSeconds *int64 `json:"overlap_seconds"`
-	}
-	if err := decode(c, &in, true); err != nil {
-		return err
-	}
-	overlap := defaultRotationOverlap
-	if in.OverlapSeconds != nil {
-		// Out of range values are the domain's to refuse; clamp only what
-		// would overflow a Duration.
-		overlap = time.Duration(max(-1, min(*in.OverlapSeconds, int64(client.MaxRotationOverlap/time.Second)+1))) * time.Second
-	}
-	res, err := s.admin.Clients.RotateSecret(c.UserContext(), request(c), slug, param(c, "client_id"), overlap)
-	return s.clientResult(c, http.StatusOK, res, err)
+	return time.Duration(max(-1, min(*in.OverlapSeconds, int64(client.MaxRotationOverlap/time.Second)+1))) * time.Second
 }
 
 func (s *Server) activateClient(c *fiber.Ctx) error {
-	slug, err := tenantParam(c, "tenant")
-	if err != nil {
-		return err
-	}
-	if err := decode(c, &struct{}{}, true); err != nil {
-		return err
-	}
-	res, err := s.admin.Clients.Activate(c.UserContext(), request(c), slug, param(c, "client_id"))
-	return s.clientResult(c, http.StatusOK, res, err)
+	return handle(c, adminTenant, optionalJSON[none], func(ctx context.Context, r tenants.Request, slug string, _ none) (tenants.ClientResult, error) {
+		return s.admin.Clients.Activate(ctx, r, slug, param(c, "client_id"))
+	}, s.answerClient)
 }
 
 func (s *Server) deactivateClient(c *fiber.Ctx) error {
-	slug, err := tenantParam(c, "tenant")
-	if err != nil {
-		return err
-	}
-	var in struct {
-		Reason string `json:"reason"`
-	}
-	if err := decode(c, &in, true); err != nil {
-		return err
-	}
-	res, err := s.admin.Clients.Deactivate(c.UserContext(), request(c), slug, param(c, "client_id"), in.Reason)
-	return s.clientResult(c, http.StatusOK, res, err)
+	return handle(c, adminTenant, optionalJSON[reasonIn], func(ctx context.Context, r tenants.Request, slug string, in reasonIn) (tenants.ClientResult, error) {
+		return s.admin.Clients.Deactivate(ctx, r, slug, param(c, "client_id"), in.Reason)
+	}, s.answerClient)
+}
+
+// cloneIn is the body of a clone: what the copy differs in.
+type cloneIn struct {
+	ClientName string `json:"client_name"`
+	Code       string `json:"code"`
 }
 
 func (s *Server) cloneClient(c *fiber.Ctx) error {
-	slug, err := tenantParam(c, "tenant")
-	if err != nil {
-		return err
-	}
-	var in struct {
-		ClientName string `json:"client_name"`
-		Code       string `json:"code"`
-	}
-	if err := decode(c, &in, false); err != nil {
-		return err
-	}
-	res, err := s.admin.Clients.Clone(c.UserContext(), request(c), slug, param(c, "client_id"), in.ClientName, in.Code)
-	if err != nil {
-		return err
-	}
-	c.Set(fiber.HeaderLocation, "/t/"+slug+"/admin/clients/"+res.Client.ClientID)
-	return s.clientResult(c, http.StatusCreated, res, nil)
+	return handle(c, adminTenant, jsonBody[cloneIn], func(ctx context.Context, r tenants.Request, slug string, in cloneIn) (tenants.ClientResult, error) {
+		return s.admin.Clients.Clone(ctx, r, slug, param(c, "client_id"), in.ClientName, in.Code)
+	}, s.answerNewClient)
 }
 
 func (s *Server) clientHistory(c *fiber.Ctx) error {
@@ -616,19 +560,21 @@ func (s *Server) exportClients(c *fiber.Ctx) error {
 }
 
 func (s *Server) importClients(c *fiber.Ctx) error {
-	slug, err := tenantParam(c, "tenant")
-	if err != nil {
-		return err
+	run := s.admin.Clients.Import
+	if dry := queryBool(c, "dry_run"); dry != nil && *dry {
+		run = s.admin.Clients.DryRunImport
 	}
-	dry := queryBool(c, "dry_run")
-	raw, err := body(c, false, mediaJSON)
-	if err != nil {
-		return err
-	}
-	rep, err := s.admin.Clients.Import(c.UserContext(), request(c), slug, bytes.TrimSpace(raw), dry != nil && *dry)
-	if err != nil {
-		return err
-	}
+	return handle(c, adminTenant, rawJSON, func(ctx context.Context, r tenants.Request, slug string, raw []byte) (tenants.ImportReport, error) {
+		batch, err := jsonbody.Import(slug, raw)
+		if err != nil {
+			return tenants.ImportReport{}, fmt.Errorf("import clients: %w", err)
+		}
+		return run(ctx, r, slug, batch)
+	}, s.answerImport)
+}
+
+// answerImport answers with what an import did, or would do.
+func (s *Server) answerImport(c *fiber.Ctx, _ string, rep tenants.ImportReport) error {
 	s.settle(c, rep.Position)
 	c.Set(fiber.HeaderCacheControl, "no-store")
 	return sendJSON(c, http.StatusOK, importReportJSON(rep))

@@ -2,7 +2,6 @@ package httpapi_test
 
 import (
 	"encoding/json"
-	"fmt"
 	"net/url"
 	"os"
 	"slices"
@@ -10,228 +9,467 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/clavisiam/clavis/domain/client"
+	clientsecret "github.com/clavisiam/clavis/domain/client/secret"
 	httpapi "github.com/clavisiam/clavis/http"
 	"github.com/clavisiam/clavis/tenants"
 )
 
-// TestClientLifecycle walks one client through every endpoint, checking
-// each answer, that a read right after each write sees it, and that no
-// answer but the one that makes a secret shows one.
-func TestClientLifecycle(t *testing.T) {
+// clientResponse is a client as the tenant admin API answers it.
+type clientResponse struct {
+	ClientID string `json:"client_id"`
+	client.Settings
+	Active                bool             `json:"active"`
+	DeactivationReason    string           `json:"deactivation_reason"`
+	Version               int64            `json:"version"`
+	ClonedFrom            string           `json:"cloned_from"`
+	Secrets               []secretResponse `json:"secrets"`
+	ClientSecret          string           `json:"client_secret"`
+	ClientSecretID        string           `json:"client_secret_id"`
+	ClientSecretExpiresAt *int64           `json:"client_secret_expires_at"`
+}
+
+// secretIDs lists the ids of the client's secrets.
+func (c clientResponse) secretIDs() []string {
+	ids := make([]string, 0, len(c.Secrets))
+	for _, s := range c.Secrets {
+		ids = append(ids, s.ID)
+	}
+	return ids
+}
+
+// secretResponse is a client's secret as the API shows it.
+type secretResponse struct {
+	ID          string     `json:"id"`
+	ExpiresAt   *time.Time `json:"expires_at"`
+	Description string     `json:"description"`
+}
+
+// clientListResponse is a page of clients.
+type clientListResponse struct {
+	Clients    []clientResponse `json:"clients"`
+	NextCursor string           `json:"next_cursor"`
+}
+
+// historyResponse is a client's history.
+type historyResponse struct {
+	ClientID string `json:"client_id"`
+	Events   []struct {
+		Type          string `json:"type"`
+		Actor         string `json:"actor"`
+		CorrelationID string `json:"correlation_id"`
+		Reason        string `json:"reason"`
+	} `json:"events"`
+}
+
+// importResponse is an import's report.
+type importResponse struct {
+	Format  string `json:"format"`
+	DryRun  bool   `json:"dry_run"`
+	Clients []struct {
+		Code         string `json:"code"`
+		ClientID     string `json:"client_id"`
+		Action       string `json:"action"`
+		ClientSecret string `json:"client_secret"`
+	} `json:"clients"`
+}
+
+// actions maps each client's code to what the import did with it.
+func (r importResponse) actions() map[string]string {
+	out := map[string]string{}
+	for _, c := range r.Clients {
+		out[c.Code] = c.Action
+	}
+	return out
+}
+
+// decodeAs decodes an answer into a T, failing the test when it does not
+// fit.
+func decodeAs[T any](t *testing.T, r response) T {
+	t.Helper()
+	var v T
+	if err := json.Unmarshal(r.body, &v); err != nil {
+		t.Fatalf("answer %d is not a %T: %v: %s", r.status, v, err, r.body)
+	}
+	return v
+}
+
+// newClient registers a client through the API and returns its answer.
+func (h *adminHarness) newClient(t *testing.T, tenant string, body map[string]any, opts ...callOpt) (clientResponse, response) {
+	t.Helper()
+	r := h.call(t, "POST", "/t/"+tenant+"/admin/clients", body, opts...).want(t, 201)
+	return decodeAs[clientResponse](t, r), r
+}
+
+func TestCreateClient(t *testing.T) {
 	t.Parallel()
 	h := startAdmin(t)
 	h.createTenant(t, "acme")
 	base := "/t/acme/admin/clients"
+	const traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+	c, r := h.newClient(t, "acme", webClient("urn:acme/web"), header("traceparent", traceparent), header("X-Request-Id", "req-create-1"))
 
-	// Create: 201, Location, ETag, the secret once, the preset filled in.
-	r := h.call(t, "POST", base, webClient("urn:acme/web"), header("traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"),
-		header("X-Request-Id", "req-create-1")).want(t, 201)
-	c := r.object(t)
-	id := c["client_id"].(string)
-	secret := c["client_secret"].(string)
-	if r.header.Get("ETag") != `"1"` || r.header.Get("Location") != base+"/"+id {
-		t.Errorf("headers = %v", r.header)
+	t.Run("the answer is the client, with its secret once and the preset filled in", func(t *testing.T) {
+		type shown struct {
+			ETag, Location        string
+			Type                  client.Type
+			AuthMethod            client.AuthMethod
+			Active, RequirePKCE   bool
+			Version               int64
+			ExpiresAt             *int64
+			Grants, PostLogout    []string
+			SecretIDs             []string
+			SecretShown, HashSeen bool
+		}
+		got := shown{
+			ETag: r.header.Get("ETag"), Location: r.header.Get("Location"),
+			Type: c.Type, AuthMethod: c.TokenEndpointAuthMethod, Active: c.Active, RequirePKCE: c.RequirePKCE,
+			Version: c.Version, ExpiresAt: c.ClientSecretExpiresAt, Grants: c.GrantTypes, PostLogout: c.PostLogoutRedirectURIs,
+			SecretIDs: c.secretIDs(), SecretShown: strings.HasPrefix(c.ClientSecret, "cls_"), HashSeen: strings.Contains(string(r.body), `"hash"`),
+		}
+		want := shown{
+			ETag: `"1"`, Location: base + "/" + c.ClientID,
+			Type: client.TypeConfidential, AuthMethod: client.AuthClientSecretBasic, Active: true, RequirePKCE: true,
+			Version: 1, ExpiresAt: ptr[int64](0), Grants: []string{"authorization_code", "refresh_token"}, PostLogout: []string{},
+			SecretIDs: []string{c.ClientSecretID}, SecretShown: true,
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("created (-want +got):\n%s", diff)
+		}
+	})
+
+	t.Run("a read right after sees it, without the secret", func(t *testing.T) {
+		g := h.call(t, "GET", base+"/"+c.ClientID, nil).want(t, 200)
+		got := decodeAs[clientResponse](t, g)
+		type shown struct {
+			ETag, Name, Secret string
+			SecretInBody       bool
+		}
+		want := shown{ETag: `"1"`, Name: "Web urn:acme/web"}
+		if diff := cmp.Diff(want, shown{ETag: g.header.Get("ETag"), Name: got.ClientName, Secret: got.ClientSecret,
+			SecretInBody: strings.Contains(string(g.body), c.ClientSecret)}); diff != "" {
+			t.Errorf("GET (-want +got):\n%s", diff)
+		}
+	})
+
+	t.Run("only the secret's hash is stored, and it verifies", func(t *testing.T) {
+		view, err := h.rm.Client(t.Context(), "acme", c.ClientID)
+		if err != nil || !clientsecret.Verify(view.Secrets[0].Hash, c.ClientSecret) {
+			t.Fatalf("the stored hash does not verify the secret: %v", err)
+		}
+	})
+
+	t.Run("the events carry the request's trace, id and principal", func(t *testing.T) {
+		stored, err := h.store.ReadStream(t.Context(), tenants.ClientStream("acme", c.ClientID), 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		type meta struct{ Actor, TraceParent, CorrelationID, CausationID string }
+		m := stored[0].Meta
+		want := meta{Actor: "root", TraceParent: traceparent, CorrelationID: "req-create-1", CausationID: "req-create-1"}
+		if diff := cmp.Diff(want, meta{m.Actor, m.TraceParent, m.CorrelationID, m.CausationID}); diff != "" {
+			t.Errorf("metadata of the registration (-want +got):\n%s", diff)
+		}
+	})
+}
+
+func TestUpdateClient(t *testing.T) {
+	t.Parallel()
+	h := startAdmin(t)
+	h.createTenant(t, "acme")
+	c, _ := h.newClient(t, "acme", webClient("urn:acme/web"))
+	one := "/t/acme/admin/clients/" + c.ClientID
+	type shown struct {
+		ETag, Name, Description string
+		Origins                 []string
+		Metadata                int // how many entries
+		SecretShown             bool
 	}
-	if c["type"] != "confidential" || c["token_endpoint_auth_method"] != "client_secret_basic" || c["active"] != true ||
-		c["version"] != 1.0 || c["require_pkce"] != true || c["client_secret_expires_at"] != 0.0 ||
-		fmt.Sprint(c["grant_types"]) != "[authorization_code refresh_token]" || fmt.Sprint(c["post_logout_redirect_uris"]) != "[]" {
-		t.Errorf("created = %v", c)
+	// The steps run in order: each expects the version the one before left.
+	steps := []struct {
+		name string
+		body string
+		opts []callOpt
+		want shown
+	}{
+		{"a merge patch with If-Match", `{"client_name":"Web app","allowed_cors_origins":["HTTPS://App.Example.com:443"],"metadata":{"team":"web"}}`,
+			[]callOpt{contentType("application/merge-patch+json"), header("If-Match", `"1"`)},
+			shown{ETag: `"2"`, Name: "Web app", Origins: []string{"https://app.example.com"}, Metadata: 1}},
+		{"JSON with the version in the body; null clears", `{"version":2,"metadata":null,"description":"the web app"}`, nil,
+			shown{ETag: `"3"`, Name: "Web app", Description: "the web app", Origins: []string{"https://app.example.com"}}},
 	}
-	secrets := c["secrets"].([]any)
-	if len(secrets) != 1 || secrets[0].(map[string]any)["id"] != c["client_secret_id"] {
-		t.Errorf("secrets = %v", secrets)
-	}
-	for _, s := range secrets {
-		if _, ok := s.(map[string]any)["hash"]; ok {
-			t.Error("a secret's hash is shown")
+	for _, s := range steps {
+		r := h.call(t, "PATCH", one, s.body, s.opts...).want(t, 200)
+		got := decodeAs[clientResponse](t, r)
+		if diff := cmp.Diff(s.want, shown{ETag: r.header.Get("ETag"), Name: got.ClientName, Description: got.Description,
+			Origins: got.AllowedCORSOrigins, Metadata: len(got.Metadata), SecretShown: got.ClientSecret != ""}); diff != "" {
+			t.Errorf("%s (-want +got):\n%s", s.name, diff)
 		}
 	}
 
-	// Read-your-writes: GET sees it at once, without the secret.
-	g := h.call(t, "GET", base+"/"+id, nil).want(t, 200)
-	got := g.object(t)
-	if g.header.Get("ETag") != `"1"` || got["client_name"] != "Web urn:acme/web" || got["client_secret"] != nil || strings.Contains(string(g.body), secret) {
-		t.Errorf("GET = %s", g.body)
-	}
-	view, err := h.rm.Client(t.Context(), "acme", id)
-	if err != nil || !tenants.VerifySecret(view.Secrets[0].Hash, secret) {
-		t.Fatalf("the stored hash does not verify the secret: %v", err)
-	}
-
-	// PATCH with If-Match, as merge patch: 200, ETag 2.
-	p := h.call(t, "PATCH", base+"/"+id, `{"client_name":"Web app","allowed_cors_origins":["HTTPS://App.Example.com:443"],"metadata":{"team":"web"}}`,
-		contentType("application/merge-patch+json"), header("If-Match", `"1"`)).want(t, 200)
-	patched := p.object(t)
-	if p.header.Get("ETag") != `"2"` || patched["client_name"] != "Web app" || fmt.Sprint(patched["allowed_cors_origins"]) != "[https://app.example.com]" ||
-		patched["client_secret"] != nil {
-		t.Errorf("PATCH = %s", p.body)
-	}
-	// With the version in the body, as application/json.
-	p = h.call(t, "PATCH", base+"/"+id, `{"version":2,"metadata":null,"description":"the web app"}`).want(t, 200)
-	if p.header.Get("ETag") != `"3"` || fmt.Sprint(p.object(t)["metadata"]) != "map[]" {
-		t.Errorf("PATCH with version = %s", p.body)
-	}
 	// A patch that changes nothing changes nothing.
 	before := h.head(t)
-	h.call(t, "PATCH", base+"/"+id, `{"description":"the web app"}`, header("If-Match", `"3"`)).want(t, 200)
+	h.call(t, "PATCH", one, `{"description":"the web app"}`, header("If-Match", `"3"`)).want(t, 200)
 	h.unchanged(t, before, "a no-op patch")
+}
 
-	// Secrets: add (201, shown once), revoke, rotate.
+func TestClientSecrets(t *testing.T) {
+	t.Parallel()
+	h := startAdmin(t)
+	h.createTenant(t, "acme")
+	c, _ := h.newClient(t, "acme", webClient("urn:acme/web"))
+	one := "/t/acme/admin/clients/" + c.ClientID
 	exp := time.Now().Add(48 * time.Hour).UTC().Truncate(time.Second)
-	a := h.call(t, "POST", base+"/"+id+"/secrets", map[string]any{"description": "CI", "expires_at": exp}).want(t, 201).object(t)
-	if a["client_secret"] == nil || a["client_secret"] == secret || a["client_secret_expires_at"] != float64(exp.Unix()) || len(a["secrets"].([]any)) != 2 {
-		t.Errorf("add secret = %v", a)
-	}
-	second := a["client_secret_id"].(string)
-	firstID := secrets[0].(map[string]any)["id"].(string)
-	rv := h.call(t, "DELETE", base+"/"+id+"/secrets/"+firstID, nil).want(t, 200).object(t)
-	if ss := rv["secrets"].([]any); len(ss) != 1 || ss[0].(map[string]any)["id"] != second || rv["client_secret"] != nil {
-		t.Errorf("revoke = %v", rv)
-	}
-	rot := h.call(t, "POST", base+"/"+id+"/secrets/rotate", map[string]any{"overlap_seconds": 3600}).want(t, 200).object(t)
-	if rot["client_secret"] == nil || len(rot["secrets"].([]any)) != 2 {
-		t.Errorf("rotate = %v", rot)
-	}
+
+	add := decodeAs[clientResponse](t, h.call(t, "POST", one+"/secrets", map[string]any{"description": "CI", "expires_at": exp}).want(t, 201))
+	rev := decodeAs[clientResponse](t, h.call(t, "DELETE", one+"/secrets/"+c.ClientSecretID, nil).want(t, 200))
+	rot := decodeAs[clientResponse](t, h.call(t, "POST", one+"/secrets/rotate", map[string]any{"overlap_seconds": 3600}).want(t, 200))
 	// Rotation without a body keeps the old secrets for a day.
-	rot2 := h.call(t, "POST", base+"/"+id+"/secrets/rotate", nil).want(t, 200).object(t)
-	if rot2["client_secret"] == nil || len(rot2["secrets"].([]any)) != 3 {
-		t.Errorf("rotate without a body = %v", rot2)
-	}
+	rot2 := decodeAs[clientResponse](t, h.call(t, "POST", one+"/secrets/rotate", nil).want(t, 200))
 
-	// Deactivate and activate.
-	d := h.call(t, "POST", base+"/"+id+"/deactivate", map[string]string{"reason": "compromised"}).want(t, 200).object(t)
-	if d["active"] != false || d["deactivation_reason"] != "compromised" {
-		t.Errorf("deactivate = %v", d)
+	type shown struct {
+		NewSecret bool // a fresh value, shown once
+		ExpiresAt *int64
+		Secrets   []string
 	}
-	if got := h.call(t, "GET", base+"?active=false", nil).want(t, 200).object(t); len(got["clients"].([]any)) != 1 {
-		t.Errorf("inactive clients = %v", got)
+	newSecret := func(r clientResponse) bool {
+		return strings.HasPrefix(r.ClientSecret, "cls_") && r.ClientSecret != c.ClientSecret
 	}
-	if a := h.call(t, "POST", base+"/"+id+"/activate", nil).want(t, 200).object(t); a["active"] != true {
-		t.Errorf("activate = %v", a)
+	tests := []struct {
+		name      string
+		got, want shown
+	}{
+		{"add: shown once, expiring as asked",
+			shown{newSecret(add), add.ClientSecretExpiresAt, add.secretIDs()},
+			shown{true, ptr(exp.Unix()), []string{c.ClientSecretID, add.ClientSecretID}}},
+		{"revoke: the secret goes, nothing is shown",
+			shown{newSecret(rev), rev.ClientSecretExpiresAt, rev.secretIDs()},
+			shown{false, nil, []string{add.ClientSecretID}}},
+		{"rotate: a new secret beside the old",
+			shown{newSecret(rot), nil, rot.secretIDs()},
+			shown{true, nil, []string{add.ClientSecretID, rot.ClientSecretID}}},
+		{"rotate without a body",
+			shown{newSecret(rot2), nil, rot2.secretIDs()},
+			shown{true, nil, []string{add.ClientSecretID, rot.ClientSecretID, rot2.ClientSecretID}}},
 	}
-
-	// Clone: 201, new id and secret, cloned_from.
-	cl := h.call(t, "POST", base+"/"+id+"/clone", map[string]string{"client_name": "Web copy", "code": "urn:acme/web-copy"}).want(t, 201)
-	clone := cl.object(t)
-	if clone["client_id"] == id || clone["cloned_from"] != id || clone["client_secret"] == nil || clone["code"] != "urn:acme/web-copy" ||
-		fmt.Sprint(clone["allowed_cors_origins"]) != "[https://app.example.com]" || cl.header.Get("ETag") != `"1"` {
-		t.Errorf("clone = %v", clone)
-	}
-
-	// History: every event, hashes redacted, metadata from the request.
-	hist := h.call(t, "GET", base+"/"+id+"/history", nil).want(t, 200)
-	events := hist.object(t)["events"].([]any)
-	var types []string
-	for _, e := range events {
-		types = append(types, e.(map[string]any)["type"].(string))
-	}
-	want := []string{"client.registered", "client.updated", "client.updated", "client.secret_added", "client.secret_revoked",
-		"client.secret_rotated", "client.secret_rotated", "client.deactivated", "client.activated"}
-	if !slices.Equal(types, want) {
-		t.Errorf("history = %v, want %v", types, want)
-	}
-	first := events[0].(map[string]any)
-	if first["actor"] != "root" || first["correlation_id"] != "req-create-1" {
-		t.Errorf("first event = %v", first)
-	}
-	if strings.Contains(string(hist.body), "sha256$") || strings.Contains(string(hist.body), "cls_") || !strings.Contains(string(hist.body), "[REDACTED]") {
-		t.Errorf("history leaks secret material: %s", hist.body)
-	}
-	if reason := events[7].(map[string]any)["reason"]; reason != "compromised" {
-		t.Errorf("deactivation reason = %v", reason)
-	}
-	stored, err := h.store.ReadStream(t.Context(), tenants.ClientStream("acme", id), 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if m := stored[0].Meta; m.TraceParent != "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01" || m.CausationID != "req-create-1" {
-		t.Errorf("metadata of the registration = %+v", m)
-	}
-
-	// List: filters and paging.
-	h.createClient(t, "acme", spaClient("urn:acme/spa"))
-	all := h.call(t, "GET", base, nil).want(t, 200).object(t)
-	if n := len(all["clients"].([]any)); n != 4 { // admin, web, copy, spa
-		t.Errorf("%d clients", n)
-	}
-	if got := h.call(t, "GET", base+"?type=public", nil).want(t, 200).object(t); len(got["clients"].([]any)) != 1 {
-		t.Errorf("public clients = %v", got)
-	}
-	if got := h.call(t, "GET", base+"?q=COPY", nil).want(t, 200).object(t); len(got["clients"].([]any)) != 1 {
-		t.Errorf("search = %v", got)
-	}
-	var ids []string
-	after := ""
-	for pages := 0; pages < 10; pages++ {
-		page := h.call(t, "GET", base+"?limit=1&after="+url.QueryEscape(after), nil).want(t, 200).object(t)
-		for _, x := range page["clients"].([]any) {
-			ids = append(ids, x.(map[string]any)["client_id"].(string))
+	for _, tt := range tests {
+		if diff := cmp.Diff(tt.want, tt.got); diff != "" {
+			t.Errorf("%s (-want +got):\n%s", tt.name, diff)
 		}
-		next, _ := page["next_cursor"].(string)
-		if next == "" {
-			break
+	}
+}
+
+func TestClientActivation(t *testing.T) {
+	t.Parallel()
+	h := startAdmin(t)
+	h.createTenant(t, "acme")
+	c, _ := h.newClient(t, "acme", webClient("urn:acme/web"))
+	one := "/t/acme/admin/clients/" + c.ClientID
+	type shown struct {
+		Active bool
+		Reason string
+	}
+
+	d := decodeAs[clientResponse](t, h.call(t, "POST", one+"/deactivate", map[string]string{"reason": "compromised"}).want(t, 200))
+	if diff := cmp.Diff(shown{false, "compromised"}, shown{d.Active, d.DeactivationReason}); diff != "" {
+		t.Errorf("deactivate (-want +got):\n%s", diff)
+	}
+	inactive := decodeAs[clientListResponse](t, h.call(t, "GET", "/t/acme/admin/clients?active=false", nil).want(t, 200))
+	if len(inactive.Clients) != 1 {
+		t.Errorf("inactive clients = %+v", inactive.Clients)
+	}
+	a := decodeAs[clientResponse](t, h.call(t, "POST", one+"/activate", nil).want(t, 200))
+	if diff := cmp.Diff(shown{Active: true}, shown{a.Active, a.DeactivationReason}); diff != "" {
+		t.Errorf("activate (-want +got):\n%s", diff)
+	}
+}
+
+func TestCloneClient(t *testing.T) {
+	t.Parallel()
+	h := startAdmin(t)
+	h.createTenant(t, "acme")
+	src := webClient("urn:acme/web")
+	src["allowed_cors_origins"] = []string{"https://app.example.com"}
+	c, _ := h.newClient(t, "acme", src)
+
+	r := h.call(t, "POST", "/t/acme/admin/clients/"+c.ClientID+"/clone", map[string]string{"client_name": "Web copy", "code": "urn:acme/web-copy"}).want(t, 201)
+	clone := decodeAs[clientResponse](t, r)
+	type shown struct {
+		ETag, ClonedFrom, Code, Name string
+		NewID, NewSecret             bool
+		Origins                      []string
+	}
+	want := shown{ETag: `"1"`, ClonedFrom: c.ClientID, Code: "urn:acme/web-copy", Name: "Web copy", NewID: true, NewSecret: true,
+		Origins: []string{"https://app.example.com"}}
+	got := shown{ETag: r.header.Get("ETag"), ClonedFrom: clone.ClonedFrom, Code: clone.Code, Name: clone.ClientName,
+		NewID: clone.ClientID != c.ClientID, NewSecret: clone.ClientSecret != "" && clone.ClientSecret != c.ClientSecret,
+		Origins: clone.AllowedCORSOrigins}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("clone (-want +got):\n%s", diff)
+	}
+}
+
+func TestClientHistory(t *testing.T) {
+	t.Parallel()
+	h := startAdmin(t)
+	h.createTenant(t, "acme")
+	c, _ := h.newClient(t, "acme", webClient("urn:acme/web"), header("X-Request-Id", "req-create-1"))
+	one := "/t/acme/admin/clients/" + c.ClientID
+	h.call(t, "PATCH", one, `{"client_name":"Web app"}`).want(t, 200)
+	h.call(t, "PATCH", one, `{"description":"the web app"}`).want(t, 200)
+	added := decodeAs[clientResponse](t, h.call(t, "POST", one+"/secrets", nil).want(t, 201))
+	h.call(t, "DELETE", one+"/secrets/"+c.ClientSecretID, nil).want(t, 200)
+	h.call(t, "POST", one+"/secrets/rotate", map[string]any{"overlap_seconds": 3600}).want(t, 200)
+	h.call(t, "POST", one+"/secrets/rotate", nil).want(t, 200)
+	h.call(t, "POST", one+"/deactivate", map[string]string{"reason": "compromised"}).want(t, 200)
+	h.call(t, "POST", one+"/activate", nil).want(t, 200)
+
+	r := h.call(t, "GET", one+"/history", nil).want(t, 200)
+	hist := decodeAs[historyResponse](t, r)
+	type event struct{ Type, Actor, CorrelationID, Reason string }
+	got := make([]event, 0, len(hist.Events))
+	for _, e := range hist.Events {
+		got = append(got, event{e.Type, e.Actor, e.CorrelationID, e.Reason})
+	}
+	want := []event{
+		{Type: "client.registered", Actor: "root", CorrelationID: "req-create-1"},
+		{Type: "client.updated"}, {Type: "client.updated"}, {Type: "client.secret_added"}, {Type: "client.secret_revoked"},
+		{Type: "client.secret_rotated"}, {Type: "client.secret_rotated"}, {Type: "client.deactivated", Reason: "compromised"},
+		{Type: "client.activated"},
+	}
+	// Only the first event's request is named here; the others' ids are
+	// the harness's own.
+	for i := 1; i < len(got); i++ {
+		got[i].Actor, got[i].CorrelationID = "", ""
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("history (-want +got):\n%s", diff)
+	}
+	body := string(r.body)
+	for _, leak := range []string{"sha256$", "cls_", c.ClientSecret, added.ClientSecret} {
+		if strings.Contains(body, leak) {
+			t.Errorf("history leaks secret material (%.8s…): %s", leak, body)
 		}
-		after = next
 	}
-	if len(ids) != 4 || !slices.IsSorted(ids) {
-		t.Errorf("paged ids = %v", ids)
+	if !strings.Contains(body, "[REDACTED]") {
+		t.Errorf("history redacts nothing: %s", body)
 	}
+}
+
+func TestListClients(t *testing.T) {
+	t.Parallel()
+	h := startAdmin(t)
+	h.createTenant(t, "acme")
+	base := "/t/acme/admin/clients"
+	web, _ := h.newClient(t, "acme", webClient("urn:acme/web"))
+	h.call(t, "POST", base+"/"+web.ClientID+"/clone", map[string]string{"client_name": "Web copy", "code": "urn:acme/web-copy"}).want(t, 201)
+	h.newClient(t, "acme", spaClient("urn:acme/spa"))
+
+	tests := []struct {
+		name  string
+		query string
+		want  int
+	}{
+		{"all: admin, web, copy, spa", "", 4},
+		{"by type", "?type=public", 1},
+		{"by search, ignoring case", "?q=COPY", 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := decodeAs[clientListResponse](t, h.call(t, "GET", base+tt.query, nil).want(t, 200))
+			if len(got.Clients) != tt.want {
+				t.Errorf("%d clients, want %d: %+v", len(got.Clients), tt.want, got.Clients)
+			}
+		})
+	}
+
+	t.Run("pages of one, in id order", func(t *testing.T) {
+		var ids []string
+		after := ""
+		for pages := 0; pages < 10; pages++ {
+			page := decodeAs[clientListResponse](t, h.call(t, "GET", base+"?limit=1&after="+url.QueryEscape(after), nil).want(t, 200))
+			for _, c := range page.Clients {
+				ids = append(ids, c.ClientID)
+			}
+			if page.NextCursor == "" {
+				break
+			}
+			after = page.NextCursor
+		}
+		if len(ids) != 4 || !slices.IsSorted(ids) {
+			t.Errorf("paged ids = %v", ids)
+		}
+	})
+}
+
+func TestExportImport(t *testing.T) {
+	t.Parallel()
+	h := startAdmin(t)
+	h.createTenant(t, "acme")
+	web, _ := h.newClient(t, "acme", webClient("urn:acme/web"))
+	h.call(t, "POST", "/t/acme/admin/clients/"+web.ClientID+"/clone", map[string]string{"client_name": "Web copy", "code": "urn:acme/web-copy"}).want(t, 201)
+	h.newClient(t, "acme", spaClient("urn:acme/spa"))
 
 	// Export: every live client, no secret material.
 	ex := h.call(t, "GET", "/t/acme/admin/export", nil).want(t, 200)
-	if s := string(ex.body); strings.Contains(s, "cls_") || strings.Contains(s, "sha256$") || strings.Contains(s, `"hash"`) || strings.Contains(s, "secrets") {
-		t.Errorf("export holds secret material: %s", s)
+	for _, leak := range []string{"cls_", "sha256$", `"hash"`, "secrets"} {
+		if strings.Contains(string(ex.body), leak) {
+			t.Errorf("export holds secret material (%s): %s", leak, ex.body)
+		}
 	}
-	if !strings.Contains(ex.header.Get("Content-Disposition"), "acme-clients.json") {
-		t.Errorf("Content-Disposition = %q", ex.header.Get("Content-Disposition"))
+	if cd := ex.header.Get("Content-Disposition"); !strings.Contains(cd, "acme-clients.json") {
+		t.Errorf("Content-Disposition = %q", cd)
 	}
 
 	// Import it into a second tenant: dry run, then for real, then again.
 	h.createTenant(t, "beta")
-	before = h.head(t)
-	dry := h.call(t, "POST", "/t/beta/admin/import?dry_run=true", ex.body).want(t, 200).object(t)
+	created := map[string]string{"urn:acme/web": "create", "urn:acme/web-copy": "create", "urn:acme/spa": "create"}
+	unchanged := map[string]string{"urn:acme/web": "unchanged", "urn:acme/web-copy": "unchanged", "urn:acme/spa": "unchanged"}
+
+	before := h.head(t)
+	dry := decodeAs[importResponse](t, h.call(t, "POST", "/t/beta/admin/import?dry_run=true", ex.body).want(t, 200))
 	h.unchanged(t, before, "a dry run")
-	actions := func(rep map[string]any) map[string]string {
-		out := map[string]string{}
-		for _, c := range rep["clients"].([]any) {
-			m := c.(map[string]any)
-			out[m["code"].(string)] = m["action"].(string)
+	if diff := cmp.Diff(created, dry.actions()); diff != "" || !dry.DryRun {
+		t.Errorf("dry run %+v (-want +got):\n%s", dry, diff)
+	}
+
+	imp := decodeAs[importResponse](t, h.call(t, "POST", "/t/beta/admin/import", ex.body).want(t, 200))
+	if diff := cmp.Diff(created, imp.actions()); diff != "" || imp.DryRun {
+		t.Errorf("import %+v (-want +got):\n%s", imp, diff)
+	}
+	for _, c := range imp.Clients {
+		if c.Code != "urn:acme/web" {
+			continue
 		}
-		return out
-	}
-	wantActions := map[string]string{"urn:acme/web": "create", "urn:acme/web-copy": "create", "urn:acme/spa": "create"}
-	if got := actions(dry); fmt.Sprint(got) != fmt.Sprint(wantActions) || dry["dry_run"] != true {
-		t.Errorf("dry run = %v", dry)
-	}
-	imp := h.call(t, "POST", "/t/beta/admin/import", ex.body).want(t, 200).object(t)
-	if got := actions(imp); fmt.Sprint(got) != fmt.Sprint(wantActions) {
-		t.Errorf("import = %v", imp)
-	}
-	for _, c := range imp["clients"].([]any) {
-		m := c.(map[string]any)
-		if m["code"] == "urn:acme/web" && m["client_secret"] == nil {
-			t.Errorf("the imported confidential client has no secret: %v", m)
+		if c.ClientSecret == "" {
+			t.Errorf("the imported confidential client has no secret: %+v", c)
 		}
-		if m["code"] == "urn:acme/web" {
-			// Read-your-writes after an import.
-			h.call(t, "GET", "/t/beta/admin/clients/"+m["client_id"].(string), nil).want(t, 200)
-		}
+		// Read-your-writes after an import.
+		h.call(t, "GET", "/t/beta/admin/clients/"+c.ClientID, nil).want(t, 200)
 	}
+
 	before = h.head(t)
-	again := h.call(t, "POST", "/t/beta/admin/import", ex.body).want(t, 200).object(t)
-	for code, action := range actions(again) {
-		if action != "unchanged" {
-			t.Errorf("second import: %s %s", code, action)
-		}
+	again := decodeAs[importResponse](t, h.call(t, "POST", "/t/beta/admin/import", ex.body).want(t, 200))
+	if diff := cmp.Diff(unchanged, again.actions()); diff != "" {
+		t.Errorf("second import (-want +got):\n%s", diff)
 	}
 	h.unchanged(t, before, "a second import")
+}
 
-	// Delete: 204; then it is gone, and its code free.
-	h.call(t, "DELETE", base+"/"+id, nil).want(t, 204)
-	checkProblem(t, h.call(t, "GET", base+"/"+id, nil), 404, httpapi.ProblemNotFound, "")
-	h.createClient(t, "acme", webClient("urn:acme/web"))
-	// Its history stays.
-	h.call(t, "GET", base+"/"+id+"/history", nil).want(t, 200)
+func TestDeleteClient(t *testing.T) {
+	t.Parallel()
+	h := startAdmin(t)
+	h.createTenant(t, "acme")
+	c, _ := h.newClient(t, "acme", webClient("urn:acme/web"))
+	one := "/t/acme/admin/clients/" + c.ClientID
+
+	h.call(t, "DELETE", one, nil).want(t, 204)
+	checkProblem(t, h.call(t, "GET", one, nil), 404, httpapi.ProblemNotFound, "")
+	// Its code is free again, and its history stays.
+	h.newClient(t, "acme", webClient("urn:acme/web"))
+	h.call(t, "GET", one+"/history", nil).want(t, 200)
 }
 
 // TestImportIdentityServer imports the IdentityServer sample of the
@@ -261,20 +499,32 @@ func TestImportIdentityServer(t *testing.T) {
 	h.createClient(t, "acme", api)
 	adapted := strings.NewReplacer(`"sec.api"`, `"urn:acme/sec:api"`, `"sec.authorization"`, `"urn:acme/sec:authorization"`,
 		`/#/callback#`, `/callback`, `/#/silentrefresh#`, `/silentrefresh`).Replace(sample)
-	rep := h.call(t, "POST", "/t/acme/admin/import", adapted).want(t, 200).object(t)
-	c := rep["clients"].([]any)[0].(map[string]any)
-	if rep["format"] != "identityserver" || c["action"] != "create" || c["code"] != "urn:acme/sec.app.admin" || c["client_secret"] != nil {
-		t.Fatalf("report = %v", rep)
+	rep := decodeAs[importResponse](t, h.call(t, "POST", "/t/acme/admin/import", adapted).want(t, 200))
+	if len(rep.Clients) != 1 {
+		t.Fatalf("report = %+v", rep)
 	}
-	got := h.call(t, "GET", "/t/acme/admin/clients/"+c["client_id"].(string), nil).want(t, 200).object(t)
-	if got["type"] != "public" || got["client_name"] != "Security Admin App" || got["allow_offline_access"] != true ||
-		fmt.Sprint(got["grant_types"]) != "[authorization_code refresh_token]" {
-		t.Errorf("imported = %v", got)
+	type reported struct{ Format, Action, Code, Secret string }
+	c := rep.Clients[0]
+	if diff := cmp.Diff(reported{"identityserver", "create", "urn:acme/sec.app.admin", ""}, reported{rep.Format, c.Action, c.Code, c.ClientSecret}); diff != "" {
+		t.Fatalf("report (-want +got):\n%s", diff)
 	}
+
+	got := decodeAs[clientResponse](t, h.call(t, "GET", "/t/acme/admin/clients/"+c.ClientID, nil).want(t, 200))
+	type imported struct {
+		Type    client.Type
+		Name    string
+		Offline bool
+		Grants  []string
+	}
+	want := imported{client.TypePublic, "Security Admin App", true, []string{"authorization_code", "refresh_token"}}
+	if diff := cmp.Diff(want, imported{got.Type, got.ClientName, got.AllowOfflineAccess, got.GrantTypes}); diff != "" {
+		t.Errorf("imported (-want +got):\n%s", diff)
+	}
+
 	before = h.head(t)
-	again := h.call(t, "POST", "/t/acme/admin/import", adapted).want(t, 200).object(t)
-	if again["clients"].([]any)[0].(map[string]any)["action"] != "unchanged" {
-		t.Errorf("second import = %v", again)
+	again := decodeAs[importResponse](t, h.call(t, "POST", "/t/acme/admin/import", adapted).want(t, 200))
+	if diff := cmp.Diff(map[string]string{"urn:acme/sec.app.admin": "unchanged"}, again.actions()); diff != "" {
+		t.Errorf("second import (-want +got):\n%s", diff)
 	}
 	h.unchanged(t, before, "a second import")
 }
@@ -487,3 +737,5 @@ func TestNoSecretInLogs(t *testing.T) {
 		}
 	}
 }
+
+func ptr[T any](v T) *T { return &v }

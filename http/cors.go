@@ -36,10 +36,23 @@ func WithCORS(o Origins) Option {
 	}
 }
 
+// corsOrigins says which origins an actual cross-origin request to a
+// route may come from; a preflight names no client, so it is always
+// answered for the tenant's origins.
+type corsOrigins int
+
+const (
+	// tenantOrigins: those any of the tenant's active clients allows (the
+	// metadata, the key set, the login API).
+	tenantOrigins corsOrigins = iota
+	// clientOrigins: only those of the client the request names (token,
+	// introspection, revocation), and none when it names no client.
+	clientOrigins
+)
+
 // cors is the middleware of a route browsers may call from another
-// origin with methods; perClient restricts actual requests to the
-// origins of the client they name.
-func (s *Server) cors(methods string, perClient bool) fiber.Handler {
+// origin with methods, from the origins allowed says.
+func (s *Server) cors(methods string, allowed corsOrigins) fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		origin := c.Get(fiber.HeaderOrigin)
 		ctx, slug := c.UserContext(), param(c, "tenant")
@@ -61,18 +74,19 @@ func (s *Server) cors(methods string, perClient bool) fiber.Handler {
 		}
 		c.Vary(fiber.HeaderOrigin)
 		id := ""
-		if perClient {
+		if allowed == clientOrigins {
 			id = requestClientID(c)
 		}
 		err := c.Next()
-		allowed := false
-		if id != "" {
+		ok := false
+		switch {
+		case id != "":
 			v, cerr := s.origins.ClientByID(ctx, id)
-			allowed = cerr == nil && v.Tenant == slug && v.Active && slices.Contains(v.Settings.AllowedCORSOrigins, origin)
-		} else if !perClient {
-			allowed = s.tenantAllows(ctx, slug, origin)
+			ok = cerr == nil && v.Tenant == slug && v.Active && slices.Contains(v.Settings.AllowedCORSOrigins, origin)
+		case allowed == tenantOrigins:
+			ok = s.tenantAllows(ctx, slug, origin)
 		}
-		if allowed {
+		if ok {
 			c.Set(fiber.HeaderAccessControlAllowOrigin, origin)
 		}
 		return err

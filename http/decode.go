@@ -11,13 +11,12 @@ import (
 	"strconv"
 	"strings"
 	"unicode"
-	"unicode/utf16"
 	"unicode/utf8"
 
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/clavisiam/clavis/domain"
-	"github.com/clavisiam/clavis/tenants"
+	"github.com/clavisiam/clavis/http/jsonbody"
 )
 
 // Media types of request bodies.
@@ -27,15 +26,22 @@ const (
 )
 
 // body returns a copy of the request body after checking its media type
-// against allowed. An empty body is nil, and refused unless optional.
-// Bodies over the server's limit never get here: fasthttp answers 413.
-func body(c *fiber.Ctx, optional bool, allowed ...string) ([]byte, error) {
+// against allowed; an empty body is refused. Bodies over the server's
+// limit never get here: fasthttp answers 413.
+func body(c *fiber.Ctx, allowed ...string) ([]byte, error) {
+	raw, err := optionalBody(c, allowed...)
+	if err == nil && raw == nil {
+		return nil, &jsonbody.Error{Err: fmt.Errorf("the request needs a JSON body")}
+	}
+	return raw, err
+}
+
+// optionalBody is [body] for a request that may have none: an empty body
+// is nil.
+func optionalBody(c *fiber.Ctx, allowed ...string) ([]byte, error) {
 	raw := bytes.TrimSpace(c.Body())
 	if len(raw) == 0 {
-		if optional {
-			return nil, nil
-		}
-		return nil, &tenants.JSONError{Err: fmt.Errorf("the request needs a JSON body")}
+		return nil, nil
 	}
 	ct := c.Get(fiber.HeaderContentType)
 	mt, _, err := mime.ParseMediaType(ct)
@@ -45,8 +51,8 @@ func body(c *fiber.Ctx, optional bool, allowed ...string) ([]byte, error) {
 			Detail: fmt.Sprintf("The body must be %s.", strings.Join(allowed, " or ")),
 		}
 	}
-	if err := jsonText(raw); err != nil {
-		return nil, &tenants.JSONError{Err: err}
+	if err := domain.CheckJSONText(raw); err != nil {
+		return nil, &jsonbody.Error{Err: err}
 	}
 	return bytes.Clone(raw), nil
 }
@@ -56,65 +62,32 @@ func body(c *fiber.Ctx, optional bool, allowed ...string) ([]byte, error) {
 // (RFC 7591 §3.2.2), as any body that is not client metadata there.
 // Other errors (415) stay problems.
 func registrationBodyError(c *fiber.Ctx, err error) error {
-	var je *tenants.JSONError
+	var je *jsonbody.Error
 	if errors.As(err, &je) {
 		return oauthError(c, http.StatusBadRequest, "invalid_client_metadata", je.Error()+".")
 	}
 	return err
 }
 
-// jsonText refuses what encoding/json would quietly turn into U+FFFD, the
-// replacement character, instead of refusing it: bytes that are not
-// UTF-8, and a \u escape of a UTF-16 surrogate that is not half of a
-// pair (RFC 8259 §8.2). Such input must not be stored as something else
-// than what was sent. A backslash outside a string is a syntax error
-// the decoder reports; here it is read as an escape.
-func jsonText(raw []byte) error {
-	if !utf8.Valid(raw) {
-		return errors.New("the body is not UTF-8")
-	}
-	for i := 0; i+1 < len(raw); i++ {
-		if raw[i] != '\\' {
-			continue
-		}
-		if raw[i+1] != 'u' {
-			i++ // \x: skip x, which may be a backslash
-			continue
-		}
-		r := hex4(raw[i+2:])
-		if !utf16.IsSurrogate(r) {
-			continue
-		}
-		if i+12 <= len(raw) && raw[i+6] == '\\' && raw[i+7] == 'u' && utf16.DecodeRune(r, hex4(raw[i+8:])) != utf8.RuneError {
-			i += 11 // a high surrogate, then a low one
-			continue
-		}
-		return errors.New("a \\u escape in a string is half of a UTF-16 surrogate pair")
-	}
-	return nil
-}
-
-// hex4 is the value of the four hex digits that start b, or -1.
-func hex4(b []byte) rune {
-	if len(b) < 4 {
-		return -1
-	}
-	n, err := strconv.ParseUint(string(b[:4]), 16, 16)
-	if err != nil {
-		return -1
-	}
-	return rune(n)
-}
-
 // decode reads a JSON body into v, strictly: unknown members, trailing
-// data and values of the wrong type are refused (400). An optional empty
-// body leaves v as it is.
-func decode(c *fiber.Ctx, v any, optional bool) error {
-	raw, err := body(c, optional, mediaJSON)
+// data and values of the wrong type are refused (400), and so is an empty
+// body.
+func decode(c *fiber.Ctx, v any) error {
+	raw, err := body(c, mediaJSON)
+	if err != nil {
+		return err
+	}
+	return jsonbody.Decode(raw, v)
+}
+
+// decodeOptional is [decode] for a body that may be left out: an empty
+// one leaves v as it is.
+func decodeOptional(c *fiber.Ctx, v any) error {
+	raw, err := optionalBody(c, mediaJSON)
 	if err != nil || raw == nil {
 		return err
 	}
-	return tenants.DecodeJSON(raw, v)
+	return jsonbody.Decode(raw, v)
 }
 
 // ifMatch reads an If-Match header for a resource whose ETag is its

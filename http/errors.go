@@ -10,6 +10,7 @@ import (
 	"github.com/clavisiam/clavis/domain/client"
 	"github.com/clavisiam/clavis/domain/tenant"
 	"github.com/clavisiam/clavis/eventstore"
+	"github.com/clavisiam/clavis/http/jsonbody"
 	"github.com/clavisiam/clavis/projections"
 	"github.com/clavisiam/clavis/tenants"
 )
@@ -28,7 +29,7 @@ var claimFields = map[string]string{
 // these errors carries one.
 func adminProblem(err error) *Problem {
 	var (
-		jsonErr    *tenants.JSONError
+		jsonErr    *jsonbody.Error
 		validation *domain.ValidationError
 		exists     *tenants.AlreadyExistsError
 		claim      *eventstore.ClaimError

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -12,6 +13,7 @@ import (
 	"github.com/clavisiam/clavis/domain"
 	"github.com/clavisiam/clavis/domain/tenant"
 	"github.com/clavisiam/clavis/projections"
+	"github.com/clavisiam/clavis/tenants"
 )
 
 // jwksMaxAge is how long verifiers may cache a tenant's JWKS. A rotation
@@ -55,28 +57,32 @@ func (s *Server) jwks(c *fiber.Ctx) error {
 
 // rotateKey gives a tenant a new signing key.
 func (s *Server) rotateKey(c *fiber.Ctx) error {
-	slug, err := tenantParam(c, "slug")
-	if err != nil {
-		return err
-	}
-	in := struct {
-		Alg         string `json:"alg"`
-		LeadSeconds *int64 `json:"lead_seconds"`
-	}{}
-	if err := decode(c, &in, true); err != nil {
-		return err
-	}
-	lead := time.Duration(-1)
-	if in.LeadSeconds != nil {
-		if *in.LeadSeconds < 0 || *in.LeadSeconds > maxLeadSeconds {
-			var p domain.Problems
-			p.Add("lead_seconds", "out_of_range", "lead_seconds must be between 0 and %d", maxLeadSeconds)
-			return p.Err()
+	return handle(c, platformTenant, optionalJSON[rotateKeyIn], func(ctx context.Context, r tenants.Request, slug string, in rotateKeyIn) (tenants.TenantResult, error) {
+		lead, err := in.lead()
+		if err != nil {
+			return tenants.TenantResult{}, err
 		}
-		lead = time.Duration(*in.LeadSeconds) * time.Second
+		return s.admin.Tenants.RotateKey(ctx, r, slug, in.Alg, lead)
+	}, s.answerTenant)
+}
+
+// rotateKeyIn is the body of a key rotation.
+type rotateKeyIn struct {
+	Alg         string `json:"alg"`
+	LeadSeconds *int64 `json:"lead_seconds"`
+}
+
+// lead is the rotation's lead time, -1 when the body does not say.
+func (in rotateKeyIn) lead() (time.Duration, error) {
+	if in.LeadSeconds == nil {
+		return -1, nil
 	}
-	res, err := s.admin.Tenants.RotateKey(c.UserContext(), request(c), slug, in.Alg, lead)
-	return s.tenantResult(c, res, err)
+	if *in.LeadSeconds < 0 || *in.LeadSeconds > maxLeadSeconds {
+		var p domain.Problems
+		p.Add("lead_seconds", "out_of_range", "lead_seconds must be between 0 and %d", maxLeadSeconds)
+		return 0, p.Err()
+	}
+	return time.Duration(*in.LeadSeconds) * time.Second, nil
 }
 
 // maxLeadSeconds bounds a rotation's lead time: a day.

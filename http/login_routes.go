@@ -22,14 +22,14 @@ func (s *Server) browserRoutes() {
 	}
 	s.app.Get("/t/:tenant/oauth2/auth", s.authorize)
 	s.app.Post("/t/:tenant/oauth2/auth", s.authorize)
-	get := s.cors("GET, POST", false)
+	get := s.cors("GET, POST", tenantOrigins)
 	s.app.Get("/t/:tenant/oauth2/userinfo", get, s.userinfo)
 	s.app.Post("/t/:tenant/oauth2/userinfo", get, s.userinfo)
 	s.app.Options("/t/:tenant/oauth2/userinfo", get)
 	s.app.Get("/t/:tenant/oauth2/logout", s.logout)
 	s.app.Post("/t/:tenant/oauth2/logout", s.logout)
-	s.app.Get("/t/:tenant/.well-known/openid-configuration", s.cors("GET", false), s.authorizationServerMetadata)
-	s.app.Options("/t/:tenant/.well-known/openid-configuration", s.cors("GET", false))
+	s.app.Get("/t/:tenant/.well-known/openid-configuration", s.cors("GET", tenantOrigins), s.authorizationServerMetadata)
+	s.app.Options("/t/:tenant/.well-known/openid-configuration", s.cors("GET", tenantOrigins))
 
 	// The tenant's login application answers challenges with a tenant
 	// token with clavis:login (or one that may write: clavis:admin or
@@ -105,13 +105,13 @@ func (s *Server) acceptChallenge(kind string) fiber.Handler {
 		var res oauth.Redirect
 		if kind == "login" {
 			var in oauth.LoginAcceptance
-			if err := decode(c, &in, false); err != nil {
+			if err := decode(c, &in); err != nil {
 				return err
 			}
 			res, err = s.oauth.AcceptLogin(c.UserContext(), slug, c.Params("challenge"), in)
 		} else {
 			var in oauth.ConsentAcceptance
-			if err := decode(c, &in, true); err != nil {
+			if err := decodeOptional(c, &in); err != nil {
 				return err
 			}
 			res, err = s.oauth.AcceptConsent(c.UserContext(), slug, c.Params("challenge"), in)
@@ -132,7 +132,7 @@ func (s *Server) rejectChallenge(kind string) fiber.Handler {
 			return err
 		}
 		var in oauth.Rejection
-		if err := decode(c, &in, true); err != nil {
+		if err := decodeOptional(c, &in); err != nil {
 			return err
 		}
 		reject := s.oauth.RejectLogin

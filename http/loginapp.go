@@ -1,12 +1,14 @@
 package httpapi
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/clavisiam/clavis/domain"
+	"github.com/clavisiam/clavis/tenants"
 )
 
 // loginAppJSON is a tenant's login application setting: the URL the
@@ -34,25 +36,23 @@ func (s *Server) getLoginApp(c *fiber.Ctx) error {
 // "", and answers the setting as it now is. The member is required, so
 // that an empty object never clears the setting by accident.
 func (s *Server) putLoginApp(c *fiber.Ctx) error {
-	slug, err := tenantParam(c, "tenant")
-	if err != nil {
-		return err
-	}
-	var in struct {
-		LoginURL *string `json:"login_url"`
-	}
-	if err := decode(c, &in, false); err != nil {
-		return err
-	}
-	if in.LoginURL == nil {
-		var p domain.Problems
-		p.Add("login_url", "required", `login_url is required; "" clears the setting`)
-		return p.Err()
-	}
-	res, err := s.admin.Tenants.SetLoginURL(c.UserContext(), request(c), slug, *in.LoginURL)
-	if err != nil {
-		return err
-	}
+	return handle(c, adminTenant, jsonBody[loginAppIn], func(ctx context.Context, r tenants.Request, slug string, in loginAppIn) (tenants.TenantResult, error) {
+		if in.LoginURL == nil {
+			var p domain.Problems
+			p.Add("login_url", "required", `login_url is required; "" clears the setting`)
+			return tenants.TenantResult{}, p.Err()
+		}
+		return s.admin.Tenants.SetLoginURL(ctx, r, slug, *in.LoginURL)
+	}, s.answerLoginApp)
+}
+
+// loginAppIn is the body of a PUT of the login application setting.
+type loginAppIn struct {
+	LoginURL *string `json:"login_url"`
+}
+
+// answerLoginApp answers with the login application setting as it now is.
+func (s *Server) answerLoginApp(c *fiber.Ctx, _ string, res tenants.TenantResult) error {
 	s.settle(c, res.Position)
 	c.Set(fiber.HeaderCacheControl, "no-store")
 	return sendJSON(c, http.StatusOK, loginAppJSON{LoginURL: res.Tenant.LoginURL})

@@ -33,7 +33,7 @@ func WithOAuth(p *oauth.Provider) Option {
 func (s *Server) oauthRoutes() {
 	// Ahead of every endpoint's handlers (middleware: not a route).
 	s.app.Use("/t/:tenant/oauth2", boundForm)
-	post, get := s.cors("POST", true), s.cors("GET", false)
+	post, get := s.cors("POST", clientOrigins), s.cors("GET", tenantOrigins)
 	endpoints := map[string]fiber.Handler{"token": s.token, "introspect": s.introspect}
 	if s.oauth.Revokes() {
 		endpoints["revoke"] = s.revoke

@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	_ "embed"
-	"regexp"
 
 	"github.com/gofiber/fiber/v2"
 )
@@ -23,8 +22,3 @@ func serveOpenAPI(c *fiber.Ctx) error {
 	c.Set(fiber.HeaderCacheControl, "public, max-age=300")
 	return c.Send(OpenAPI)
 }
-
-var fiberParam = regexp.MustCompile(`:([A-Za-z0-9_]+)`)
-
-// openAPIPath writes fiber's /t/:tenant/… as OpenAPI's /t/{tenant}/….
-func openAPIPath(p string) string { return fiberParam.ReplaceAllString(p, "{$1}") }

@@ -1,99 +1,168 @@
 package httpapi_test
 
 import (
-	"fmt"
 	"net/http"
 	"regexp"
 	"strings"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/clavisiam/clavis/domain/client"
+	clientsecret "github.com/clavisiam/clavis/domain/client/secret"
 	httpapi "github.com/clavisiam/clavis/http"
 	"github.com/clavisiam/clavis/tenants"
 )
 
-func TestPlatformAPI(t *testing.T) {
+// tenantResponse is a tenant as the platform API answers it.
+type tenantResponse struct {
+	Slug             string `json:"slug"`
+	Name             string `json:"name"`
+	Issuer           string `json:"issuer"`
+	Suspended        bool   `json:"suspended"`
+	SuspensionReason string `json:"suspension_reason"`
+	Version          int64  `json:"version"`
+}
+
+// tenantListResponse is a page of tenants.
+type tenantListResponse struct {
+	Tenants    []tenantResponse `json:"tenants"`
+	NextCursor *string          `json:"next_cursor"`
+}
+
+// createdTenantResponse is the answer to a tenant's creation.
+type createdTenantResponse struct {
+	Slug        string `json:"slug"`
+	Name        string `json:"name"`
+	Issuer      string `json:"issuer"`
+	AdminClient struct {
+		ClientID     string `json:"client_id"`
+		ClientSecret string `json:"client_secret"`
+	} `json:"admin_client"`
+}
+
+func TestCreateTenant(t *testing.T) {
 	t.Parallel()
 	h := startAdmin(t)
-
 	r := h.call(t, "POST", "/admin/tenants", map[string]string{"slug": "acme", "name": "Acme Corp"}).want(t, 201)
-	created := r.object(t)
-	admin := created["admin_client"].(map[string]any)
-	if created["slug"] != "acme" || created["name"] != "Acme Corp" || created["issuer"] != "https://id.example.com/t/acme" ||
-		len(created) != 4 || len(admin) != 2 {
-		t.Errorf("created = %v", created)
-	}
-	if r.header.Get("Location") != "/admin/tenants/acme" || r.header.Get("Cache-Control") != "no-store" {
-		t.Errorf("headers = %v", r.header)
-	}
-	secret, _ := admin["client_secret"].(string)
-	if !regexp.MustCompile(`^cls_[A-Za-z0-9_-]{43}$`).MatchString(secret) {
-		t.Errorf("admin secret %q", secret)
-	}
-	// Read-your-writes: the read model has the tenant and its admin
-	// client, whose stored hash verifies the secret.
-	view, err := h.rm.ClientByID(t.Context(), admin["client_id"].(string))
-	if err != nil || view.Tenant != "acme" || len(view.Secrets) != 1 || !tenants.VerifySecret(view.Secrets[0].Hash, secret) {
-		t.Fatalf("admin client in the read model = %+v, %v", view, err)
-	}
-	got := h.call(t, "GET", "/t/acme/admin/clients/"+admin["client_id"].(string), nil).want(t, 200).object(t)
-	if got["code"] != tenants.AdminClientCode || got["type"] != "m2m" || fmt.Sprint(got["default_scopes"]) != "[clavis:admin]" {
-		t.Errorf("admin client = %v", got)
-	}
-	if strings.Contains(string(h.call(t, "GET", "/t/acme/admin/clients/"+admin["client_id"].(string), nil).body), secret) {
-		t.Error("GET shows the secret")
-	}
+	created := decodeAs[createdTenantResponse](t, r)
+	secret := created.AdminClient.ClientSecret
 
-	tenant := h.call(t, "GET", "/admin/tenants/acme", nil).want(t, 200).object(t)
-	if tenant["slug"] != "acme" || tenant["suspended"] != false || tenant["version"] != 2.0 || tenant["issuer"] != "https://id.example.com/t/acme" {
-		t.Errorf("tenant = %v", tenant)
-	}
+	t.Run("the answer names the tenant, its issuer and its admin client, and nothing else", func(t *testing.T) {
+		type shown struct {
+			Slug, Name, Issuer, Location, CacheControl string
+			Members, AdminMembers                      int
+			SecretLooksRight                           bool
+		}
+		members := r.object(t)
+		admin, _ := members["admin_client"].(map[string]any)
+		want := shown{Slug: "acme", Name: "Acme Corp", Issuer: "https://id.example.com/t/acme", Location: "/admin/tenants/acme",
+			CacheControl: "no-store", Members: 4, AdminMembers: 2, SecretLooksRight: true}
+		got := shown{Slug: created.Slug, Name: created.Name, Issuer: created.Issuer, Location: r.header.Get("Location"),
+			CacheControl: r.header.Get("Cache-Control"), Members: len(members), AdminMembers: len(admin),
+			SecretLooksRight: regexp.MustCompile(`^cls_[A-Za-z0-9_-]{43}$`).MatchString(secret)}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("created (-want +got):\n%s", diff)
+		}
+	})
 
-	renamed := h.call(t, "PATCH", "/admin/tenants/acme", map[string]string{"name": "ACME Inc."}, contentType("application/merge-patch+json")).want(t, 200).object(t)
-	if renamed["name"] != "ACME Inc." || renamed["version"] != 3.0 {
-		t.Errorf("renamed = %v", renamed)
-	}
-	suspended := h.call(t, "POST", "/admin/tenants/acme/suspend", map[string]string{"reason": "unpaid"}).want(t, 200).object(t)
-	if suspended["suspended"] != true || suspended["suspension_reason"] != "unpaid" {
-		t.Errorf("suspended = %v", suspended)
-	}
-	if got := h.call(t, "GET", "/admin/tenants/acme", nil).want(t, 200).object(t); got["suspended"] != true {
-		t.Errorf("GET after suspend = %v", got)
-	}
-	// Suspending again changes nothing; so does an empty suspend body.
-	before := h.head(t)
-	h.call(t, "POST", "/admin/tenants/acme/suspend", nil).want(t, 200)
-	h.unchanged(t, before, "a second suspend")
-	resumed := h.call(t, "POST", "/admin/tenants/acme/resume", nil).want(t, 200).object(t)
-	if resumed["suspended"] != false || resumed["version"] != 5.0 {
-		t.Errorf("resumed = %v", resumed)
-	}
+	t.Run("the read model has the admin client, whose stored hash verifies the secret", func(t *testing.T) {
+		view, err := h.rm.ClientByID(t.Context(), created.AdminClient.ClientID)
+		if err != nil || view.Tenant != "acme" || len(view.Secrets) != 1 || !clientsecret.Verify(view.Secrets[0].Hash, secret) {
+			t.Fatalf("admin client in the read model = %+v, %v", view, err)
+		}
+	})
 
-	// Paging.
-	for _, s := range []string{"beta", "gamma", "delta"} {
+	t.Run("the admin client may administer its tenant, and its secret is not shown again", func(t *testing.T) {
+		g := h.call(t, "GET", "/t/acme/admin/clients/"+created.AdminClient.ClientID, nil).want(t, 200)
+		got := decodeAs[clientResponse](t, g)
+		type shown struct {
+			Code          string
+			Type          client.Type
+			DefaultScopes []string
+			SecretShown   bool
+		}
+		want := shown{Code: tenants.AdminClientCode, Type: client.TypeM2M, DefaultScopes: []string{"clavis:admin"}}
+		if diff := cmp.Diff(want, shown{got.Code, got.Type, got.DefaultScopes, strings.Contains(string(g.body), secret)}); diff != "" {
+			t.Errorf("admin client (-want +got):\n%s", diff)
+		}
+	})
+}
+
+func TestTenantCommands(t *testing.T) {
+	t.Parallel()
+	h := startAdmin(t)
+	h.createTenant(t, "acme")
+	type shown struct {
+		Slug, Name, Issuer, Reason string
+		Suspended                  bool
+		Version                    int64
+	}
+	show := func(v tenantResponse) shown {
+		return shown{v.Slug, v.Name, v.Issuer, v.SuspensionReason, v.Suspended, v.Version}
+	}
+	const issuer = "https://id.example.com/t/acme"
+	// The steps run in order, each on the tenant the one before left.
+	steps := []struct {
+		name         string
+		method, path string
+		body         any
+		opts         []callOpt
+		want         shown
+	}{
+		{"get", "GET", "/admin/tenants/acme", nil, nil, shown{"acme", "ACME", issuer, "", false, 2}},
+		{"rename", "PATCH", "/admin/tenants/acme", map[string]string{"name": "ACME Inc."}, []callOpt{contentType("application/merge-patch+json")},
+			shown{"acme", "ACME Inc.", issuer, "", false, 3}},
+		{"suspend", "POST", "/admin/tenants/acme/suspend", map[string]string{"reason": "unpaid"}, nil, shown{"acme", "ACME Inc.", issuer, "unpaid", true, 4}},
+		{"get after suspend", "GET", "/admin/tenants/acme", nil, nil, shown{"acme", "ACME Inc.", issuer, "unpaid", true, 4}},
+		{"resume", "POST", "/admin/tenants/acme/resume", nil, nil, shown{"acme", "ACME Inc.", issuer, "", false, 5}},
+	}
+	for _, s := range steps {
+		if s.name == "resume" {
+			// Suspending again changes nothing; so does an empty suspend body.
+			before := h.head(t)
+			h.call(t, "POST", "/admin/tenants/acme/suspend", nil).want(t, 200)
+			h.unchanged(t, before, "a second suspend")
+		}
+		got := decodeAs[tenantResponse](t, h.call(t, s.method, s.path, s.body, s.opts...).want(t, 200))
+		if diff := cmp.Diff(s.want, show(got)); diff != "" {
+			t.Errorf("%s (-want +got):\n%s", s.name, diff)
+		}
+	}
+}
+
+func TestListTenants(t *testing.T) {
+	t.Parallel()
+	h := startAdmin(t)
+	for _, s := range []string{"acme", "beta", "gamma", "delta"} {
 		h.createTenant(t, s)
 	}
-	var slugs []string
-	after := ""
-	for pages := 0; ; pages++ {
-		page := h.call(t, "GET", "/admin/tenants?limit=3&after="+after, nil).want(t, 200).object(t)
-		for _, x := range page["tenants"].([]any) {
-			slugs = append(slugs, x.(map[string]any)["slug"].(string))
+	t.Run("pages of three, in slug order", func(t *testing.T) {
+		var slugs []string
+		after := ""
+		for pages := 0; ; pages++ {
+			page := decodeAs[tenantListResponse](t, h.call(t, "GET", "/admin/tenants?limit=3&after="+after, nil).want(t, 200))
+			for _, x := range page.Tenants {
+				slugs = append(slugs, x.Slug)
+			}
+			if page.NextCursor == nil || *page.NextCursor == "" {
+				break
+			}
+			if pages > 5 {
+				t.Fatal("paging does not end")
+			}
+			after = *page.NextCursor
 		}
-		next, _ := page["next_cursor"].(string)
-		if next == "" {
-			break
+		if diff := cmp.Diff([]string{"acme", "beta", "delta", "gamma"}, slugs); diff != "" {
+			t.Errorf("tenants (-want +got):\n%s", diff)
 		}
-		if pages > 5 {
-			t.Fatal("paging does not end")
+	})
+	t.Run("one page holds all, without a cursor", func(t *testing.T) {
+		page := decodeAs[tenantListResponse](t, h.call(t, "GET", "/admin/tenants", nil).want(t, 200))
+		if page.NextCursor != nil || len(page.Tenants) != 4 {
+			t.Errorf("one page = %+v", page)
 		}
-		after = next
-	}
-	if strings.Join(slugs, ",") != "acme,beta,delta,gamma" {
-		t.Errorf("tenants = %v", slugs)
-	}
-	if page := h.call(t, "GET", "/admin/tenants", nil).want(t, 200).object(t); page["next_cursor"] != nil || len(page["tenants"].([]any)) != 4 {
-		t.Errorf("one page = %v", page)
-	}
+	})
 }
 
 func TestPlatformAPIRefuses(t *testing.T) {
@@ -159,6 +228,31 @@ func TestPlatformAPIRefuses(t *testing.T) {
 	}
 }
 
+// problemResponse is an RFC 9457 problem as the admin API answers it.
+type problemResponse struct {
+	Type   string `json:"type"`
+	Title  string `json:"title"`
+	Status int    `json:"status"`
+	Field  string `json:"field"`
+	Errors []struct {
+		Field string `json:"field"`
+	} `json:"errors"`
+}
+
+// names reports whether the problem is about field, or lists it among its
+// errors.
+func (p problemResponse) names(field string) bool {
+	if p.Field == field {
+		return true
+	}
+	for _, e := range p.Errors {
+		if e.Field == field {
+			return true
+		}
+	}
+	return false
+}
+
 // checkProblem fails unless r is the problem+json of status and typ, with
 // field as its field or among its errors, and the Bearer challenge on a 401.
 func checkProblem(t *testing.T, r response, status int, typ, field string) {
@@ -169,21 +263,17 @@ func checkProblem(t *testing.T, r response, status int, typ, field string) {
 	if ct := r.header.Get("Content-Type"); ct != httpapi.ContentTypeProblem {
 		t.Errorf("content type = %q", ct)
 	}
-	p := r.object(t)
-	if p["type"] != typ || p["status"] != float64(status) || p["title"] == "" {
-		t.Errorf("problem = %v, want type %s", p, typ)
+	p := decodeAs[problemResponse](t, r)
+	type shown struct {
+		Type     string
+		Status   int
+		HasTitle bool
 	}
-	if field != "" {
-		found := p["field"] == field
-		errs, _ := p["errors"].([]any)
-		for _, e := range errs {
-			if e.(map[string]any)["field"] == field {
-				found = true
-			}
-		}
-		if !found {
-			t.Errorf("problem %v does not name %q", p, field)
-		}
+	if diff := cmp.Diff(shown{typ, status, true}, shown{p.Type, p.Status, p.Title != ""}); diff != "" {
+		t.Errorf("problem %s (-want +got):\n%s", r.body, diff)
+	}
+	if field != "" && !p.names(field) {
+		t.Errorf("problem %s does not name %q", r.body, field)
 	}
 	if status == http.StatusUnauthorized && !strings.HasPrefix(r.header.Get("WWW-Authenticate"), `Bearer realm="clavis"`) {
 		t.Errorf("WWW-Authenticate = %q", r.header.Get("WWW-Authenticate"))

@@ -15,6 +15,7 @@ import (
 	"github.com/clavisiam/clavis/domain"
 	"github.com/clavisiam/clavis/domain/client"
 	"github.com/clavisiam/clavis/domain/scope"
+	"github.com/clavisiam/clavis/http/jsonbody"
 	"github.com/clavisiam/clavis/projections"
 	"github.com/clavisiam/clavis/tenants"
 )
@@ -61,7 +62,7 @@ func (s *Server) register(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	raw, err := body(c, false, mediaJSON)
+	raw, err := body(c, mediaJSON)
 	if err != nil {
 		return registrationBodyError(c, err)
 	}
@@ -131,7 +132,7 @@ func (s *Server) reregister(c *fiber.Ctx) error {
 	if err != nil || slug == "" {
 		return err
 	}
-	raw, err := body(c, false, mediaJSON)
+	raw, err := body(c, mediaJSON)
 	if err != nil {
 		return registrationBodyError(c, err)
 	}
@@ -269,7 +270,7 @@ func registrationSettings(slug string, raw []byte) (client.Settings, error) {
 	if err != nil {
 		return client.Settings{}, err
 	}
-	return tenants.DecodeSettings(body)
+	return jsonbody.Settings(body)
 }
 
 // metadataError answers refused metadata as RFC 7591 §3.2.2 does:

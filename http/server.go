@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"slices"
 	"sync"
 	"time"
 
@@ -164,25 +163,6 @@ func New(cfg Config, store eventstore.Store, log *slog.Logger, opts ...Option) (
 		}
 	}
 	return s, nil
-}
-
-// Routes lists the routes the app serves, "METHOD /path/{param}", sorted,
-// path parameters written as in OpenAPI. The HEAD route fiber adds for
-// every GET is left out. A test compares the list with openapi.json.
-func (s *Server) Routes() []string {
-	seen := map[string]bool{}
-	for _, r := range s.app.GetRoutes(true) {
-		if r.Method == fiber.MethodHead {
-			continue
-		}
-		seen[r.Method+" "+openAPIPath(r.Path)] = true
-	}
-	out := make([]string, 0, len(seen))
-	for r := range seen {
-		out = append(out, r)
-	}
-	slices.Sort(out)
-	return out
 }
 
 // Serve accepts connections on ln and serves them until [Server.Shutdown]

@@ -87,18 +87,23 @@ func (c *Clients) Register(ctx context.Context, req Request, tenant string, s cl
 	if err != nil {
 		return ClientResult{}, fmt.Errorf("register client: %w", err)
 	}
-	res, err := register(ctx, c.store, c.cfg, req, tenant, s, cat, false, nil)
+	res, err := register(ctx, c.store, c.cfg, req, tenant, s, cat, client.Register, nil)
 	if err != nil {
 		return ClientResult{}, fmt.Errorf("register client: %w", err)
 	}
 	return res, nil
 }
 
-// register appends a new client's registration, and the extra steps after
-// it (a deactivation, for an import), in one append. platform registers a
-// client the platform manages (a tenant's admin client): only such a
-// client has a code in [client.PlatformCodePrefix].
-func register(ctx context.Context, store eventstore.Store, cfg config, req Request, tenant string, s client.Settings, cat scope.Catalogue, platform bool, after func(*client.Client, time.Time) ([]domain.Event, error)) (ClientResult, error) {
+// registration is the domain's decision that registers a client:
+// [client.Register], or [client.RegisterPlatform] for a client the
+// platform manages (a tenant's admin client), the only kind that may have
+// a code in [client.PlatformCodePrefix].
+type registration func(id string, s client.Settings, cat scope.Catalogue, initial *client.Secret, now time.Time) ([]domain.Event, error)
+
+// register appends a new client's registration, decided by decide, and
+// the extra steps after it (a deactivation, for an import), in one
+// append.
+func register(ctx context.Context, store eventstore.Store, cfg config, req Request, tenant string, s client.Settings, cat scope.Catalogue, decide registration, after func(*client.Client, time.Time) ([]domain.Event, error)) (ClientResult, error) {
 	now := cfg.now()
 	meta, err := req.metadata(now)
 	if err != nil {
@@ -121,10 +126,7 @@ func register(ctx context.Context, store eventstore.Store, cfg config, req Reque
 		if a.Version() != 0 {
 			return nil, fmt.Errorf("client id %q is taken: %w", id, domain.ErrAlreadyExists)
 		}
-		if platform {
-			return client.RegisterPlatform(id, s, cat, initial, now)
-		}
-		return client.Register(id, s, cat, initial, now)
+		return decide(id, s, cat, initial, now)
 	}}
 	if after != nil {
 		steps = append(steps, func(a *client.Client) ([]domain.Event, error) { return after(a, now) })
@@ -172,7 +174,15 @@ func (c *Clients) Update(ctx context.Context, req Request, tenant, id string, p 
 		return ClientResult{}, fmt.Errorf("update client: expected version %d: %w", expectedVersion, eventstore.ErrInvalid)
 	}
 	p.NewSecret = nil
-	return c.command(ctx, req, "update client", tenant, id, true, func(a *client.Client, cat scope.Catalogue, now time.Time) ([]domain.Event, *Secret, error) {
+	const action = "update client"
+	if err := c.commandable(ctx, req, action, tenant, id); err != nil {
+		return ClientResult{}, err
+	}
+	cat, err := c.catalogue(ctx, tenant)
+	if err != nil {
+		return ClientResult{}, fmt.Errorf("%s: %w", action, err)
+	}
+	return c.exec(ctx, req, action, tenant, id, func(a *client.Client, now time.Time) ([]domain.Event, *Secret, error) {
 		if expectedVersion != 0 && a.Version() != 0 && !a.Deleted() && a.Version() != expectedVersion {
 			return nil, nil, &eventstore.ConflictError{Stream: ClientStream(tenant, id), Expected: expectedVersion, Actual: a.Version()}
 		}
@@ -210,7 +220,7 @@ func (c *Clients) update(tenant string, a *client.Client, p client.Patch, cat sc
 // returns it once. Public clients cannot hold secrets; a client holds at
 // most [client.MaxSecrets].
 func (c *Clients) AddSecret(ctx context.Context, req Request, tenant, id, description string, expiresAt *time.Time) (ClientResult, error) {
-	return c.command(ctx, req, "add secret", tenant, id, false, func(a *client.Client, _ scope.Catalogue, now time.Time) ([]domain.Event, *Secret, error) {
+	return c.command(ctx, req, "add secret", tenant, id, func(a *client.Client, now time.Time) ([]domain.Event, *Secret, error) {
 		sec := c.cfg.newSecret()
 		stored, err := c.cfg.storedSecret(tenant, a.ID(), a.Settings().TokenEndpointAuthMethod, sec.Value)
 		if err != nil {
@@ -229,7 +239,7 @@ func (c *Clients) AddSecret(ctx context.Context, req Request, tenant, id, descri
 // and [domain.ErrLastSecret] for the last usable secret of a client that
 // authenticates with one: rotate it instead.
 func (c *Clients) RevokeSecret(ctx context.Context, req Request, tenant, id, secretID string) (ClientResult, error) {
-	return c.command(ctx, req, "revoke secret", tenant, id, false, func(a *client.Client, _ scope.Catalogue, now time.Time) ([]domain.Event, *Secret, error) {
+	return c.command(ctx, req, "revoke secret", tenant, id, func(a *client.Client, now time.Time) ([]domain.Event, *Secret, error) {
 		events, err := a.RevokeSecret(secretID, now)
 		return events, nil, err
 	})
@@ -239,7 +249,7 @@ func (c *Clients) RevokeSecret(ctx context.Context, req Request, tenant, id, sec
 // makes every other usable secret expire after overlap (0 to
 // [client.MaxRotationOverlap]; 0 stops them at once).
 func (c *Clients) RotateSecret(ctx context.Context, req Request, tenant, id string, overlap time.Duration) (ClientResult, error) {
-	return c.command(ctx, req, "rotate secret", tenant, id, false, func(a *client.Client, _ scope.Catalogue, now time.Time) ([]domain.Event, *Secret, error) {
+	return c.command(ctx, req, "rotate secret", tenant, id, func(a *client.Client, now time.Time) ([]domain.Event, *Secret, error) {
 		sec := c.cfg.newSecret()
 		stored, err := c.cfg.storedSecret(tenant, a.ID(), a.Settings().TokenEndpointAuthMethod, sec.Value)
 		if err != nil {
@@ -256,7 +266,7 @@ func (c *Clients) RotateSecret(ctx context.Context, req Request, tenant, id stri
 // Activate lets client id of tenant get tokens again. Activating an active
 // client changes nothing.
 func (c *Clients) Activate(ctx context.Context, req Request, tenant, id string) (ClientResult, error) {
-	return c.command(ctx, req, "activate client", tenant, id, false, func(a *client.Client, _ scope.Catalogue, now time.Time) ([]domain.Event, *Secret, error) {
+	return c.command(ctx, req, "activate client", tenant, id, func(a *client.Client, now time.Time) ([]domain.Event, *Secret, error) {
 		events, err := a.Activate(now)
 		return events, nil, err
 	})
@@ -269,7 +279,7 @@ func (c *Clients) Deactivate(ctx context.Context, req Request, tenant, id, reaso
 	if req.Reason == "" {
 		req.Reason = reason
 	}
-	return c.command(ctx, req, "deactivate client", tenant, id, false, func(a *client.Client, _ scope.Catalogue, now time.Time) ([]domain.Event, *Secret, error) {
+	return c.command(ctx, req, "deactivate client", tenant, id, func(a *client.Client, now time.Time) ([]domain.Event, *Secret, error) {
 		events, err := a.Deactivate(reason, now)
 		return events, nil, err
 	})
@@ -278,7 +288,7 @@ func (c *Clients) Deactivate(ctx context.Context, req Request, tenant, id, reaso
 // Delete deletes client id of tenant. Its code becomes free; its id is
 // never reused. The result holds the deleted client.
 func (c *Clients) Delete(ctx context.Context, req Request, tenant, id string) (ClientResult, error) {
-	return c.command(ctx, req, "delete client", tenant, id, false, func(a *client.Client, _ scope.Catalogue, now time.Time) ([]domain.Event, *Secret, error) {
+	return c.command(ctx, req, "delete client", tenant, id, func(a *client.Client, now time.Time) ([]domain.Event, *Secret, error) {
 		events, err := a.Delete(now)
 		return events, nil, err
 	})
@@ -354,27 +364,37 @@ func (c *Clients) Get(ctx context.Context, tenant, id string) (projections.Clien
 // step is one decision of a command; see execClient.
 type step func(*client.Client) ([]domain.Event, error)
 
-// command runs one command on an existing client of a writable tenant,
-// reading the catalogue first when withCatalogue is set.
-func (c *Clients) command(ctx context.Context, req Request, action, tenant, id string, withCatalogue bool,
-	decide func(a *client.Client, cat scope.Catalogue, now time.Time) ([]domain.Event, *Secret, error),
-) (ClientResult, error) {
-	if _, err := req.metadata(time.Time{}); err != nil {
+// decision decides a command on client a at now: the events, and the
+// secret the command made, if any, to show once.
+type decision func(a *client.Client, now time.Time) ([]domain.Event, *Secret, error)
+
+// command runs one command on an existing client of a writable tenant.
+func (c *Clients) command(ctx context.Context, req Request, action, tenant, id string, decide decision) (ClientResult, error) {
+	if err := c.commandable(ctx, req, action, tenant, id); err != nil {
 		return ClientResult{}, err
 	}
+	return c.exec(ctx, req, action, tenant, id, decide)
+}
+
+// commandable refuses, before anything is loaded, a command without an
+// actor, on a tenant that cannot be written, or on an id that cannot be
+// a client's.
+func (c *Clients) commandable(ctx context.Context, req Request, action, tenant, id string) error {
+	if _, err := req.metadata(time.Time{}); err != nil {
+		return err
+	}
 	if err := c.writable(ctx, tenant); err != nil {
-		return ClientResult{}, fmt.Errorf("%s: %w", action, err)
+		return fmt.Errorf("%s: %w", action, err)
 	}
 	if !validClientID(id) {
-		return ClientResult{}, fmt.Errorf("%s: %w", action, notFound("client", id))
+		return fmt.Errorf("%s: %w", action, notFound("client", id))
 	}
-	var cat scope.Catalogue
-	if withCatalogue {
-		var err error
-		if cat, err = c.catalogue(ctx, tenant); err != nil {
-			return ClientResult{}, fmt.Errorf("%s: %w", action, err)
-		}
-	}
+	return nil
+}
+
+// exec decides and appends a command that [Clients.commandable] let
+// through.
+func (c *Clients) exec(ctx context.Context, req Request, action, tenant, id string, decide decision) (ClientResult, error) {
 	now := c.cfg.now()
 	meta, err := req.metadata(now)
 	if err != nil {
@@ -382,7 +402,7 @@ func (c *Clients) command(ctx context.Context, req Request, action, tenant, id s
 	}
 	var secret *Secret
 	agg, res, err := execClient(ctx, c.store, c.cfg, meta, req.Authority, ClientStream(tenant, id), func(a *client.Client) ([]domain.Event, error) {
-		events, s, err := decide(a, cat, now)
+		events, s, err := decide(a, now)
 		secret = s
 		return events, err
 	})

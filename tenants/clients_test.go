@@ -10,6 +10,7 @@ import (
 
 	"github.com/clavisiam/clavis/domain"
 	"github.com/clavisiam/clavis/domain/client"
+	"github.com/clavisiam/clavis/domain/client/secret"
 	"github.com/clavisiam/clavis/eventstore"
 	"github.com/clavisiam/clavis/tenants"
 )
@@ -33,7 +34,7 @@ func TestRegister(t *testing.T) {
 			t.Errorf("view = %+v", v)
 		}
 		stored := e.loadClient(t, "acme", v.ClientID)
-		if !tenants.VerifySecret(stored.Secrets()[0].Hash, res.Secret.Value) {
+		if !secret.Verify(stored.Secrets()[0].Hash, res.Secret.Value) {
 			t.Error("the stored hash does not verify the returned secret")
 		}
 		if stored.Settings().ClientName != "Web urn:acme/web" || stored.Version() != 1 {
@@ -163,7 +164,7 @@ func TestUpdate(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if conf.Secret == nil || len(conf.Client.Secrets) != 1 || !tenants.VerifySecret(conf.Client.Secrets[0].Hash, conf.Secret.Value) {
+		if conf.Secret == nil || len(conf.Client.Secrets) != 1 || !secret.Verify(conf.Client.Secrets[0].Hash, conf.Secret.Value) {
 			t.Fatalf("public to confidential = %+v", conf)
 		}
 		// And back to public: every secret is revoked.
@@ -268,7 +269,7 @@ func TestSecretCommands(t *testing.T) {
 		if added.Secret == nil || added.Secret.ExpiresAt == nil || !added.Secret.ExpiresAt.Equal(expires) || len(added.Client.Secrets) != 2 {
 			t.Fatalf("add secret = %+v", added)
 		}
-		if sv := added.Client.Secrets[1]; sv.Description != "CI deploys" || !tenants.VerifySecret(sv.Hash, added.Secret.Value) {
+		if sv := added.Client.Secrets[1]; sv.Description != "CI deploys" || !secret.Verify(sv.Hash, added.Secret.Value) {
 			t.Errorf("added secret view = %+v", sv)
 		}
 
@@ -283,7 +284,7 @@ func TestSecretCommands(t *testing.T) {
 		}
 		stored := e.loadClient(t, "acme", id).Secrets()
 		if len(stored) != 2 || !stored[0].ExpiresAt.Equal(now.Add(time.Hour)) || stored[1].ID != rotated.Secret.ID ||
-			stored[1].ExpiresAt != nil || !tenants.VerifySecret(stored[1].Hash, rotated.Secret.Value) {
+			stored[1].ExpiresAt != nil || !secret.Verify(stored[1].Hash, rotated.Secret.Value) {
 			t.Errorf("secrets after rotation = %v", stored)
 		}
 
@@ -373,7 +374,7 @@ func TestCloneAndDelete(t *testing.T) {
 			len(cv.Secrets) != 1 || cv.Secrets[0].ID == reg.Secret.ID {
 			t.Fatalf("clone = %+v", clone)
 		}
-		if !tenants.VerifySecret(e.loadClient(t, "acme", cv.ClientID).Secrets()[0].Hash, clone.Secret.Value) {
+		if !secret.Verify(e.loadClient(t, "acme", cv.ClientID).Secrets()[0].Hash, clone.Secret.Value) {
 			t.Error("the clone's stored hash does not verify its secret")
 		}
 
@@ -454,7 +455,7 @@ func TestSuspendedTenantRefusesWrites(t *testing.T) {
 			"clone":      func() error { _, err := e.clients.Clone(ctx, req, "acme", id, "X", "urn:acme/x"); return err },
 			"delete":     func() error { _, err := e.clients.Delete(ctx, req, "acme", id); return err },
 			"import": func() error {
-				_, err := e.clients.Import(ctx, req, "acme", []byte(`{"format":"clavis.clients/v1","clients":[]}`), false)
+				_, err := importJSON(ctx, e.clients.Import, "acme", []byte(`{"format":"clavis.clients/v1","clients":[]}`))
 				return err
 			},
 		} {
@@ -473,7 +474,7 @@ func TestSuspendedTenantRefusesWrites(t *testing.T) {
 		if _, err := e.clients.Export(ctx, "acme"); err != nil {
 			t.Errorf("export: %v", err)
 		}
-		if _, err := e.clients.Import(ctx, req, "acme", []byte(`{"format":"clavis.clients/v1","clients":[]}`), true); err != nil {
+		if _, err := importJSON(ctx, e.clients.DryRunImport, "acme", []byte(`{"format":"clavis.clients/v1","clients":[]}`)); err != nil {
 			t.Errorf("dry run import: %v", err)
 		}
 	})
@@ -532,7 +533,7 @@ func TestSecretsNeverInEvents(t *testing.T) {
 			t.Fatal(err)
 		}
 		data, _ := json.Marshal(pkg)
-		rep, err := e.clients.Import(ctx, req, "beta", data, false)
+		rep, err := importJSON(ctx, e.clients.Import, "beta", data)
 		if err != nil {
 			t.Fatal(err)
 		}

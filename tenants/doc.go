@@ -21,16 +21,16 @@
 //
 // # Secrets
 //
-// Client secrets are generated here, never accepted from callers: 256
-// bits from crypto/rand, written "cls_" + base64url so that secret
-// scanners recognise a leaked one ([NewSecret]). Only [HashSecret]'s
-// "sha256$…" form is ever handed to the domain and stored — or, for a
-// client authenticating with client_secret_jwt, whose secret the server
-// must read back to check a MAC, the secret sealed by the
-// [WithSecretSealer] sealer ("sealed$…"); the plaintext
-// is returned once, in a [Secret] whose String and LogValue redact it, and
-// is never logged, put in an error or in an event. [VerifySecret] compares
-// in constant time.
+// Client secrets are generated here, never accepted from callers, in the
+// format of package domain/client/secret: 256 bits from crypto/rand,
+// written "cls_" + base64url so that secret scanners recognise a leaked
+// one. Only its "sha256$…" hash is ever handed to the domain and stored —
+// or, for a client authenticating with client_secret_jwt, whose secret
+// the server must read back to check a MAC, the secret sealed by the
+// [WithSecretSealer] sealer ("sealed$…"); the plaintext is returned once,
+// in a [Secret] whose String and LogValue redact it, and is never logged,
+// put in an error or in an event. The token endpoint verifies secrets
+// with that package too, without this one.
 //
 // # Consistency
 //

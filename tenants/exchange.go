@@ -1,17 +1,15 @@
 package tenants
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"reflect"
-	"slices"
 	"time"
 
 	"github.com/clavisiam/clavis/domain"
 	"github.com/clavisiam/clavis/domain/client"
+	"github.com/clavisiam/clavis/domain/client/secret"
 	"github.com/clavisiam/clavis/domain/scope"
 	"github.com/clavisiam/clavis/eventstore"
 )
@@ -19,7 +17,7 @@ import (
 // PackageFormat names the export format of [Package].
 const PackageFormat = "clavis.clients/v1"
 
-// FormatIdentityServer names the other format [Clients.Import] reads: a
+// FormatIdentityServer names the other format an import is read from: a
 // JSON array of Duende IdentityServer Client objects.
 const FormatIdentityServer = "identityserver"
 
@@ -117,78 +115,67 @@ func (c *Clients) Export(ctx context.Context, tenant string) (Package, error) {
 	return pkg, nil
 }
 
-// importClient is one client read from an import, in Clavis terms.
-type importClient struct {
-	sourceID string
-	settings client.Settings
-	active   bool
+// ImportBatch is what [Clients.Import] brings into a tenant: clients read
+// from an import, in Clavis terms. The HTTP layer reads it from either
+// format.
+type ImportBatch struct {
+	// Format is the format the clients were read from, [PackageFormat] or
+	// [FormatIdentityServer]; the report repeats it.
+	Format string
+	// Clients are the clients, in the order of the source.
+	Clients []ImportClient
+}
+
+// ImportClient is one client of an [ImportBatch].
+type ImportClient struct {
+	// SourceID is the client's id in the source: its client_id, or the
+	// IdentityServer ClientId.
+	SourceID string
+	// Settings are the client's settings, not yet validated; their code
+	// matches the client to one of the tenant's.
+	Settings client.Settings
+	// Active is whether the client is to be active.
+	Active bool
 }
 
 // planned is what the import decided for one client.
 type planned struct {
-	in       importClient
+	in       ImportClient
 	existing *client.Client // nil for a create
 	result   ImportResult
 }
 
-// Import brings the clients in data into tenant. data is either a
-// [Package] ("clavis.clients/v1", as [Clients.Export] writes it, from
-// this tenant or another) or a JSON array of Duende IdentityServer
-// clients (see the package's IdentityServer mapping in identityserver.go).
+// Import brings the clients of b into tenant.
 //
 // Clients are matched to the tenant's live clients by code: a client
 // with a new code is created (with a new id, and a new secret when its
 // auth method needs one, returned once in the report); one whose settings
 // or active state differ is updated; the others are unchanged. Importing
-// the same data twice therefore changes nothing the second time. Secrets
+// the same batch twice therefore changes nothing the second time. Secrets
 // are never imported: no secret or hash travels in either format. A
 // client with a code in [client.PlatformCodePrefix] is skipped
 // ([ActionSkipped]): the tenant's platform-managed clients (its admin
 // client) are never created, renamed or rewritten by an import, so its
 // administrators keep their access.
 //
-// The whole package is checked first, against the tenant's catalogue plus
-// the API scopes the package itself defines; any problem fails the import
+// The whole batch is checked first, against the tenant's catalogue plus
+// the API scopes the batch itself defines; any problem fails the import
 // with one *[domain.ValidationError] whose fields are prefixed
-// "clients[i].", and nothing is written. Malformed data fails with a
-// *[JSONError]. With dryRun, Import stops after the check and reports
-// what it would do. Otherwise it appends client by client; a failure then
-// returns an *[ImportError] holding what was applied.
-func (c *Clients) Import(ctx context.Context, req Request, tenant string, data []byte, dryRun bool) (ImportReport, error) {
+// "clients[i].", and nothing is written. Then Import appends client by
+// client; a failure then returns an *[ImportError] holding what was
+// applied.
+func (c *Clients) Import(ctx context.Context, req Request, tenant string, b ImportBatch) (ImportReport, error) {
 	if _, err := req.metadata(time.Time{}); err != nil {
 		return ImportReport{}, err
 	}
-	if dryRun {
-		if _, err := loadTenant(ctx, c.store, tenant); err != nil {
-			return ImportReport{}, fmt.Errorf("import clients: %w", err)
-		}
-	} else if err := c.writable(ctx, tenant); err != nil {
+	if err := c.writable(ctx, tenant); err != nil {
 		return ImportReport{}, fmt.Errorf("import clients: %w", err)
 	}
-	format, in, err := decodeImport(tenant, data)
+	cat, plan, err := c.planImport(ctx, tenant, req.Authority, b.Clients)
 	if err != nil {
 		return ImportReport{}, fmt.Errorf("import clients: %w", err)
 	}
-	ix, err := scanTenant(ctx, c.store, tenant)
-	if err != nil {
-		return ImportReport{}, fmt.Errorf("import clients: %w", err)
-	}
-	cat := ix.catalogue()
-	for _, ic := range in {
-		n := ic.settings.Normalize()
-		cat = cat.With(scope.Resource{Code: n.Code, Scopes: n.APIScopes})
-	}
-	plan, err := c.planImport(ix, cat, req.Authority, in)
-	if err != nil {
-		return ImportReport{}, fmt.Errorf("import clients: %w", err)
-	}
-	report := ImportReport{Format: format, DryRun: dryRun, Clients: make([]ImportResult, 0, len(plan))}
-	if dryRun {
-		for _, p := range plan {
-			report.Clients = append(report.Clients, p.result)
-		}
-		return report, nil
-	}
+	report := ImportReport{Format: b.Format, Clients: make([]ImportResult, 0, len(plan))}
 	for i, p := range plan {
 		r, pos, err := c.applyImport(ctx, req, tenant, cat, p)
 		if err != nil {
@@ -202,21 +189,52 @@ func (c *Clients) Import(ctx context.Context, req Request, tenant string, data [
 	return report, nil
 }
 
+// DryRunImport checks b as [Clients.Import] does and reports what Import
+// would do, writing nothing. The tenant may be suspended.
+func (c *Clients) DryRunImport(ctx context.Context, req Request, tenant string, b ImportBatch) (ImportReport, error) {
+	if _, err := req.metadata(time.Time{}); err != nil {
+		return ImportReport{}, err
+	}
+	if _, err := loadTenant(ctx, c.store, tenant); err != nil {
+		return ImportReport{}, fmt.Errorf("import clients: %w", err)
+	}
+	_, plan, err := c.planImport(ctx, tenant, req.Authority, b.Clients)
+	if err != nil {
+		return ImportReport{}, fmt.Errorf("import clients: %w", err)
+	}
+	report := ImportReport{Format: b.Format, DryRun: true, Clients: make([]ImportResult, 0, len(plan))}
+	for _, p := range plan {
+		report.Clients = append(report.Clients, p.result)
+	}
+	return report, nil
+}
+
 // planImport decides, without writing, what to do with every client, and
-// collects every problem of every client in one validation error.
+// collects every problem of every client in one validation error. It
+// returns the catalogue the clients are checked against: the tenant's,
+// plus the API scopes the clients define.
 //
 // A client whose settings, or whose match in the tenant, have a platform
 // scope beyond auth fails the import with an *[AuthorityError].
-func (c *Clients) planImport(ix *tenantIndex, cat scope.Catalogue, auth Authority, in []importClient) ([]planned, error) {
+func (c *Clients) planImport(ctx context.Context, tenant string, auth Authority, in []ImportClient) (scope.Catalogue, []planned, error) {
+	ix, err := scanTenant(ctx, c.store, tenant)
+	if err != nil {
+		return scope.Catalogue{}, nil, err
+	}
+	cat := ix.catalogue()
+	for _, ic := range in {
+		n := ic.Settings.Normalize()
+		cat = cat.With(scope.Resource{Code: n.Code, Scopes: n.APIScopes})
+	}
 	now := c.cfg.now()
-	placeholder := &client.Secret{ID: "sec_placeholder", Hash: SecretHashPrefix + "placeholder"}
+	placeholder := &client.Secret{ID: "sec_placeholder", Hash: secret.HashPrefix + "placeholder"}
 	var problems domain.Problems
 	seen := make(map[string]int)
 	plan := make([]planned, 0, len(in))
 	for i, ic := range in {
 		prefix := fmt.Sprintf("clients[%d]", i)
-		code := ic.settings.Normalize().Code
-		p := planned{in: ic, result: ImportResult{Code: code, SourceID: ic.sourceID}}
+		code := ic.Settings.Normalize().Code
+		p := planned{in: ic, result: ImportResult{Code: code, SourceID: ic.SourceID}}
 		if j, dup := seen[code]; dup && code != "" {
 			problems.Add(prefix+".code", "duplicate", "code %q is also the code of clients[%d]", code, j)
 		}
@@ -230,24 +248,24 @@ func (c *Clients) planImport(ix *tenantIndex, cat scope.Catalogue, auth Authorit
 			continue
 		}
 		p.existing = ix.byCode(code)
-		check := []client.Settings{ic.settings}
+		check := []client.Settings{ic.Settings}
 		if p.existing != nil {
 			check = append(check, p.existing.Settings())
 		}
 		for _, s := range check {
 			var ae *AuthorityError
 			if err := auth.allowsClient(s); errors.As(err, &ae) {
-				return nil, &AuthorityError{Field: prefix + "." + ae.Field, Scope: ae.Scope}
+				return scope.Catalogue{}, nil, &AuthorityError{Field: prefix + "." + ae.Field, Scope: ae.Scope}
 			}
 		}
 		if p.existing == nil {
 			var initial *client.Secret
-			if wantsSecret(ic.settings) {
+			if wantsSecret(ic.Settings) {
 				initial = placeholder
 			}
-			if _, err := client.Register("import-check", withOwnSalt(ic.settings), cat, initial, now); err != nil {
+			if _, err := client.Register("import-check", withOwnSalt(ic.Settings), cat, initial, now); err != nil {
 				if !problems.Merge(prefix, err) {
-					return nil, err
+					return scope.Catalogue{}, nil, err
 				}
 			}
 			p.result.Action = ActionCreate
@@ -256,7 +274,7 @@ func (c *Clients) planImport(ix *tenantIndex, cat scope.Catalogue, auth Authorit
 		}
 		p.result.ClientID = p.existing.ID()
 		p.result.Version = p.existing.Version()
-		patch := withOwnSaltPatch(p.existing, patchOf(ic.settings))
+		patch := withOwnSaltPatch(p.existing, patchOf(ic.Settings))
 		events, err := p.existing.Update(patch, cat, now)
 		if needsSecret(err) {
 			patch.NewSecret = placeholder
@@ -264,7 +282,7 @@ func (c *Clients) planImport(ix *tenantIndex, cat scope.Catalogue, auth Authorit
 		}
 		if err != nil {
 			if !problems.Merge(prefix, err) {
-				return nil, err
+				return scope.Catalogue{}, nil, err
 			}
 		}
 		for _, e := range events {
@@ -272,10 +290,10 @@ func (c *Clients) planImport(ix *tenantIndex, cat scope.Catalogue, auth Authorit
 				p.result.Changed = append(p.result.Changed, u.Changed...)
 			}
 		}
-		if ic.active != p.existing.Active() {
+		if ic.Active != p.existing.Active() {
 			p.result.Changed = append(p.result.Changed, "active")
 		}
-		if len(events) > 0 || ic.active != p.existing.Active() {
+		if len(events) > 0 || ic.Active != p.existing.Active() {
 			p.result.Action = ActionUpdate
 		} else {
 			p.result.Action = ActionUnchanged
@@ -283,9 +301,9 @@ func (c *Clients) planImport(ix *tenantIndex, cat scope.Catalogue, auth Authorit
 		plan = append(plan, p)
 	}
 	if err := problems.Err(); err != nil {
-		return nil, err
+		return scope.Catalogue{}, nil, err
 	}
-	return plan, nil
+	return cat, plan, nil
 }
 
 // applyImport carries out one planned action, re-deciding it against the
@@ -294,9 +312,9 @@ func (c *Clients) applyImport(ctx context.Context, req Request, tenant string, c
 	r := p.result
 	activation := func(a *client.Client, now time.Time) ([]domain.Event, error) {
 		switch {
-		case p.in.active && !a.Active():
+		case p.in.Active && !a.Active():
 			return a.Activate(now)
-		case !p.in.active && a.Active():
+		case !p.in.Active && a.Active():
 			return a.Deactivate("import", now)
 		}
 		return nil, nil
@@ -305,15 +323,15 @@ func (c *Clients) applyImport(ctx context.Context, req Request, tenant string, c
 	case ActionUnchanged, ActionSkipped:
 		return r, eventstore.Position{}, nil
 	case ActionCreate:
-		res, err := register(ctx, c.store, c.cfg, req, tenant, p.in.settings, cat, false, activation)
+		res, err := register(ctx, c.store, c.cfg, req, tenant, p.in.Settings, cat, client.Register, activation)
 		if err != nil {
 			return r, eventstore.Position{}, err
 		}
 		r.ClientID, r.Version, r.Secret = res.Client.ClientID, res.Client.Version, res.Secret
 		return r, res.Position, nil
 	}
-	res, err := c.command(ctx, req, "import client", tenant, r.ClientID, false, func(a *client.Client, _ scope.Catalogue, now time.Time) ([]domain.Event, *Secret, error) {
-		events, secret, err := c.update(tenant, a, patchOf(p.in.settings), cat, now)
+	res, err := c.command(ctx, req, "import client", tenant, r.ClientID, func(a *client.Client, now time.Time) ([]domain.Event, *Secret, error) {
+		events, secret, err := c.update(tenant, a, patchOf(p.in.Settings), cat, now)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -350,72 +368,4 @@ func patchOf(s client.Settings) client.Patch {
 		pv.Field(i).Set(ptr)
 	}
 	return p
-}
-
-// decodeImport reads an import's data in either format.
-func decodeImport(tenant string, data []byte) (string, []importClient, error) {
-	trimmed := bytes.TrimSpace(data)
-	switch {
-	case len(trimmed) > 0 && trimmed[0] == '[':
-		in, err := decodeIdentityServer(tenant, trimmed)
-		return FormatIdentityServer, in, err
-	case len(trimmed) > 0 && trimmed[0] == '{':
-		in, err := decodePackage(trimmed)
-		return PackageFormat, in, err
-	case len(trimmed) == 0:
-		return "", nil, &JSONError{Err: fmt.Errorf("the JSON value is missing")}
-	}
-	var v any
-	if err := DecodeJSON(trimmed, &v); err != nil {
-		return "", nil, err
-	}
-	var p domain.Problems
-	p.Add("format", "invalid_value", "expected a %s package (a JSON object) or a JSON array of IdentityServer clients", PackageFormat)
-	return "", nil, p.Err()
-}
-
-// decodePackage reads a "clavis.clients/v1" package. A client's settings
-// start from the preset of its type, as in [DecodeSettings], and a
-// missing active means active.
-func decodePackage(data []byte) ([]importClient, error) {
-	var pkg struct {
-		Format     string            `json:"format"`
-		Tenant     string            `json:"tenant"`
-		ExportedAt time.Time         `json:"exported_at"`
-		Clients    []json.RawMessage `json:"clients"`
-	}
-	if err := DecodeJSON(data, &pkg); err != nil {
-		return nil, err
-	}
-	if pkg.Format != PackageFormat {
-		var p domain.Problems
-		p.Add("format", "invalid_value", "format must be %q", PackageFormat)
-		return nil, p.Err()
-	}
-	out := make([]importClient, 0, len(pkg.Clients))
-	for i, raw := range pkg.Clients {
-		prefix := fmt.Sprintf("clients[%d]", i)
-		// One client at a time, so that an error names its place.
-		var pc struct {
-			ClientID string          `json:"client_id"`
-			Settings json.RawMessage `json:"settings"`
-			Active   *bool           `json:"active"`
-		}
-		if err := decodeJSONAt(prefix, raw, &pc); err != nil {
-			return nil, err
-		}
-		s, err := decodeSettingsAt(prefix+".settings", orEmptyObject(pc.Settings))
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, importClient{sourceID: pc.ClientID, settings: s, active: pc.Active == nil || *pc.Active})
-	}
-	return out, nil
-}
-
-func orEmptyObject(raw json.RawMessage) []byte {
-	if len(bytes.TrimSpace(raw)) == 0 || slices.Equal(bytes.TrimSpace(raw), []byte("null")) {
-		return []byte("{}")
-	}
-	return raw
 }

@@ -1,6 +1,7 @@
 package tenants_test
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"os"
@@ -10,6 +11,8 @@ import (
 
 	"github.com/clavisiam/clavis/domain"
 	"github.com/clavisiam/clavis/domain/client"
+	"github.com/clavisiam/clavis/domain/client/secret"
+	"github.com/clavisiam/clavis/http/jsonbody"
 	"github.com/clavisiam/clavis/tenants"
 )
 
@@ -74,7 +77,7 @@ func TestExport(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, bad := range []string{"cls_", tenants.SecretHashPrefix, `"hash"`, `"secrets"`, "sec_"} {
+		for _, bad := range []string{"cls_", secret.HashPrefix, `"hash"`, `"secrets"`, "sec_"} {
 			if strings.Contains(string(data), bad) {
 				t.Errorf("the export holds %q: %s", bad, data)
 			}
@@ -108,7 +111,7 @@ func TestImportIsIdempotent(t *testing.T) {
 
 		// Into the same tenant: nothing to do.
 		before := e.head(t)
-		rep, err := e.clients.Import(ctx, req, "acme", data, false)
+		rep, err := importJSON(ctx, e.clients.Import, "acme", data)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -124,7 +127,7 @@ func TestImportIsIdempotent(t *testing.T) {
 
 		// Into another tenant: created with new ids, secrets where needed,
 		// the inactive one inactive.
-		rep, err = e.clients.Import(ctx, req, "beta", data, false)
+		rep, err = importJSON(ctx, e.clients.Import, "beta", data)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -149,7 +152,7 @@ func TestImportIsIdempotent(t *testing.T) {
 				}
 				continue
 			}
-			if r.Secret == nil || !tenants.VerifySecret(stored.Secrets()[0].Hash, r.Secret.Value) {
+			if r.Secret == nil || !secret.Verify(stored.Secrets()[0].Hash, r.Secret.Value) {
 				t.Errorf("%s: no usable new secret", code)
 			}
 		}
@@ -161,7 +164,7 @@ func TestImportIsIdempotent(t *testing.T) {
 
 		// Twice: nothing.
 		before = e.head(t)
-		rep, err = e.clients.Import(ctx, req, "beta", data, false)
+		rep, err = importJSON(ctx, e.clients.Import, "beta", data)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -200,7 +203,7 @@ func TestImportUpdatesAndDryRun(t *testing.T) {
 		data, _ := json.Marshal(pkg)
 
 		before := e.head(t)
-		dry, err := e.clients.Import(ctx, req, "acme", data, true)
+		dry, err := importJSON(ctx, e.clients.DryRunImport, "acme", data)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -231,7 +234,7 @@ func TestImportUpdatesAndDryRun(t *testing.T) {
 		}
 		check(dry, true)
 
-		rep, err := e.clients.Import(ctx, req, "acme", data, false)
+		rep, err := importJSON(ctx, e.clients.Import, "acme", data)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -281,13 +284,13 @@ func TestImportRefuses(t *testing.T) {
 			{"IdentityServer no ClientId", `[{"AllowedGrantTypes":["client_credentials"]}]`, "clients[0].ClientId", "required", ""},
 		}
 		for _, tt := range tests {
-			for _, dry := range []bool{true, false} {
-				_, err := e.clients.Import(ctx, req, "acme", []byte(tt.data), dry)
+			for _, run := range []importFunc{e.clients.DryRunImport, e.clients.Import} {
+				_, err := importJSON(ctx, run, "acme", []byte(tt.data))
 				if tt.field != "" {
 					wantProblem(t, err, tt.field, tt.code)
 					continue
 				}
-				var je *tenants.JSONError
+				var je *jsonbody.Error
 				if !errors.As(err, &je) {
 					t.Errorf("%s: %v, want a JSON error", tt.name, err)
 					continue
@@ -297,7 +300,7 @@ func TestImportRefuses(t *testing.T) {
 				}
 			}
 		}
-		if _, err := e.clients.Import(ctx, req, "nope", []byte(`[]`), false); !errors.Is(err, domain.ErrNotFound) {
+		if _, err := importJSON(ctx, e.clients.Import, "nope", []byte(`[]`)); !errors.Is(err, domain.ErrNotFound) {
 			t.Errorf("unknown tenant: %v", err)
 		}
 		e.unchanged(t, before)
@@ -331,7 +334,7 @@ func TestImportIdentityServerSample(t *testing.T) {
 		// As published, the sample cannot be imported, and the errors say
 		// why: its redirect URIs carry fragments (RFC 6749 §3.1.2 forbids
 		// them), and its API scopes are not in the tenant's catalogue.
-		_, err := e.clients.Import(ctx, req, "acme", []byte(sample), false)
+		_, err := importJSON(ctx, e.clients.Import, "acme", []byte(sample))
 		for _, p := range []struct{ field, code string }{
 			{"clients[0].redirect_uris[0]", "invalid_uri"},
 			{"clients[0].redirect_uris[1]", "invalid_uri"},
@@ -359,7 +362,7 @@ func TestImportIdentityServerSample(t *testing.T) {
 		e.settle(t)
 
 		before = e.head(t)
-		dry, err := e.clients.Import(ctx, req, "acme", []byte(adapted), true)
+		dry, err := importJSON(ctx, e.clients.DryRunImport, "acme", []byte(adapted))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -368,7 +371,7 @@ func TestImportIdentityServerSample(t *testing.T) {
 			t.Fatalf("dry run = %+v", dry)
 		}
 
-		rep, err := e.clients.Import(ctx, req, "acme", []byte(adapted), false)
+		rep, err := importJSON(ctx, e.clients.Import, "acme", []byte(adapted))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -426,7 +429,7 @@ func TestImportIdentityServerSample(t *testing.T) {
 
 		// Importing it again changes nothing.
 		before = e.head(t)
-		again, err := e.clients.Import(ctx, req, "acme", []byte(adapted), false)
+		again, err := importJSON(ctx, e.clients.Import, "acme", []byte(adapted))
 		if err != nil || again.Clients[0].Action != tenants.ActionUnchanged || again.Clients[0].ClientID != r.ClientID {
 			t.Fatalf("second import = %+v, %v", again, err)
 		}
@@ -439,7 +442,7 @@ func TestImportIdentityServerSample(t *testing.T) {
 			"AllowedScopes":["openid","profile","urn:acme/sec:api"],"RefreshTokenUsage":0,"RefreshTokenExpiration":"Sliding",
 			"AccessTokenType":1,"Claims":[{"Type":"dau","Value":"wf","ValueType":"string"}],"ClientClaimsPrefix":null,
 			"IdentityProviderRestrictions":[],"Properties":{"team":"wf"},"PairWiseSubjectSalt":"salt","Id":42}]`
-		rep, err = e.clients.Import(ctx, req, "acme", []byte(hybrid), false)
+		rep, err = importJSON(ctx, e.clients.Import, "acme", []byte(hybrid))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -447,7 +450,7 @@ func TestImportIdentityServerSample(t *testing.T) {
 		hc := e.loadClient(t, "acme", h.ClientID)
 		hs := hc.Settings()
 		if h.Code != "urn:acme/workflow-mvc" || hs.Type != client.TypeConfidential || h.Secret == nil ||
-			!tenants.VerifySecret(hc.Secrets()[0].Hash, h.Secret.Value) || hc.Active() ||
+			!secret.Verify(hc.Secrets()[0].Hash, h.Secret.Value) || hc.Active() ||
 			!slices.Equal(hs.GrantTypes, []string{"authorization_code", "implicit", "client_credentials"}) ||
 			!slices.Equal(hs.ResponseTypes, []string{"code id_token"}) ||
 			hs.RefreshTokenUsage != client.RefreshReuse || hs.RefreshTokenExpiration != client.RefreshSliding ||
@@ -470,4 +473,17 @@ func mustJSON(v any) string {
 		panic(err)
 	}
 	return string(b)
+}
+
+// importFunc is [tenants.Clients.Import] or [tenants.Clients.DryRunImport].
+type importFunc func(context.Context, tenants.Request, string, tenants.ImportBatch) (tenants.ImportReport, error)
+
+// importJSON reads data as the admin API reads an import's body, and runs
+// the batch with run.
+func importJSON(ctx context.Context, run importFunc, tenant string, data []byte) (tenants.ImportReport, error) {
+	b, err := jsonbody.Import(tenant, data)
+	if err != nil {
+		return tenants.ImportReport{}, err
+	}
+	return run(ctx, req, tenant, b)
 }

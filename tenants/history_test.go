@@ -9,6 +9,7 @@ import (
 
 	"github.com/clavisiam/clavis/domain"
 	"github.com/clavisiam/clavis/domain/client"
+	"github.com/clavisiam/clavis/domain/client/secret"
 	"github.com/clavisiam/clavis/tenants"
 )
 
@@ -55,7 +56,7 @@ func TestHistory(t *testing.T) {
 				t.Errorf("entry %d = %+v", i, entry)
 			}
 			data := string(entry.Data)
-			for _, s := range []string{reg.Secret.Value, added.Secret.Value, rotated.Secret.Value, "cls_", tenants.SecretHashPrefix} {
+			for _, s := range []string{reg.Secret.Value, added.Secret.Value, rotated.Secret.Value, "cls_", secret.HashPrefix} {
 				if strings.Contains(data, s) {
 					t.Errorf("%s data holds secret material: %s", entry.Type, data)
 				}
@@ -85,8 +86,8 @@ func TestHistory(t *testing.T) {
 		// The stored events still hold their hashes: redaction is on the
 		// way out only.
 		stored := e.loadClient(t, "acme", id).Secrets()
-		if len(stored) != 3 || !tenants.VerifySecret(stored[0].Hash, reg.Secret.Value) ||
-			!tenants.VerifySecret(stored[1].Hash, added.Secret.Value) || !tenants.VerifySecret(stored[2].Hash, rotated.Secret.Value) {
+		if len(stored) != 3 || !secret.Verify(stored[0].Hash, reg.Secret.Value) ||
+			!secret.Verify(stored[1].Hash, added.Secret.Value) || !secret.Verify(stored[2].Hash, rotated.Secret.Value) {
 			t.Errorf("the stored hashes changed: %v", stored)
 		}
 

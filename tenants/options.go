@@ -9,6 +9,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/clavisiam/clavis/domain/client"
+	"github.com/clavisiam/clavis/domain/client/secret"
 	"github.com/clavisiam/clavis/domain/scope"
 	"github.com/clavisiam/clavis/eventstore"
 )
@@ -128,7 +129,7 @@ func newConfig(opts []Option) (config, error) {
 		now:      time.Now,
 		eventID:  newEventID,
 		clientID: newClientID,
-		secretID: newSecretID,
+		secretID: secret.NewID,
 		log:      slog.New(slog.DiscardHandler),
 	}
 	for _, o := range opts {
@@ -233,7 +234,7 @@ func (c config) storedSecret(tenant, clientID string, method client.AuthMethod, 
 	if method == client.AuthClientSecretJWT && c.sealer != nil {
 		return c.sealer.SealSecret(tenant, clientID, value)
 	}
-	return HashSecret(value), nil
+	return secret.Hash(value), nil
 }
 
 // WithCatalogues makes [Clients] read each tenant's scope catalogue from
@@ -257,5 +258,5 @@ func newClientID() string { return uuid.NewString() }
 
 // newSecret is a fresh secret with an id from the configured generator.
 func (c config) newSecret() Secret {
-	return Secret{ID: c.secretID(), Value: newSecretValue()}
+	return Secret{ID: c.secretID(), Value: secret.NewValue()}
 }

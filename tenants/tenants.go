@@ -162,7 +162,7 @@ func (t *Tenants) Create(ctx context.Context, req Request, slug, name string) (C
 	out := CreatedTenant{Tenant: NewTenantView(agg), Position: res.Position}
 
 	settings := AdminClientSettings(agg.Name())
-	reg, err := register(ctx, t.store, t.cfg, req, slug, settings, scope.NewCatalogue(), true, nil)
+	reg, err := register(ctx, t.store, t.cfg, req, slug, settings, scope.NewCatalogue(), client.RegisterPlatform, nil)
 	if err != nil {
 		return out, &IncompleteTenantError{Slug: slug, Err: err}
 	}
@@ -187,14 +187,6 @@ func AdminClientSettings(tenantName string) client.Settings {
 	s.Code = AdminClientCode
 	s.DefaultScopes = []string{scope.Admin}
 	return s
-}
-
-// Rename gives tenant slug the display name name. Renaming to the current
-// name changes nothing. A suspended tenant may be renamed.
-func (t *Tenants) Rename(ctx context.Context, req Request, slug, name string) (TenantResult, error) {
-	return t.run(ctx, req, "rename tenant", slug, func(a *tenant.Tenant, now time.Time) ([]domain.Event, error) {
-		return a.Rename(name, now)
-	})
 }
 
 // SetLoginURL sets the login application URL of tenant slug: the page the
@@ -297,17 +289,6 @@ func (t *Tenants) RotateKey(ctx context.Context, req Request, slug, alg string, 
 	return t.run(ctx, req, "rotate key", slug, func(a *tenant.Tenant, now time.Time) ([]domain.Event, error) {
 		return a.RotateKey(key, lead, KeyTokenLifetime, now)
 	})
-}
-
-// Get reads tenant slug from the event store: exact, unlike a read
-// model. It returns an error matching [domain.ErrNotFound] for a tenant
-// that does not exist.
-func (t *Tenants) Get(ctx context.Context, slug string) (projections.TenantView, error) {
-	agg, err := loadTenant(ctx, t.store, slug)
-	if err != nil {
-		return projections.TenantView{}, err
-	}
-	return NewTenantView(agg), nil
 }
 
 // run executes one command on an existing tenant.

@@ -44,10 +44,10 @@ import (
 	"github.com/ory/fosite/token/jwt"
 
 	"github.com/clavisiam/clavis/domain/client"
+	clientsecret "github.com/clavisiam/clavis/domain/client/secret"
 	"github.com/clavisiam/clavis/domain/scope"
 	"github.com/clavisiam/clavis/http/page"
 	"github.com/clavisiam/clavis/projections"
-	"github.com/clavisiam/clavis/tenants"
 	"github.com/clavisiam/clavis/tenants/signing"
 )
 
@@ -600,17 +600,17 @@ func (h secretHasher) Compare(ctx context.Context, hash, data []byte) error {
 
 // verifySecret reports, in constant time, whether secret is the one
 // stored as stored for client clientID of tenant: a "sha256$…" hash
-// (tenants.VerifySecret), or a secret sealed for client_secret_jwt.
+// (package domain/client/secret), or a secret sealed for client_secret_jwt.
 func (p *Provider) verifySecret(tenant, clientID, stored, secret string) bool {
 	if !strings.HasPrefix(stored, signing.SealedSecretPrefix) {
-		return tenants.VerifySecret(stored, secret)
+		return clientsecret.Verify(stored, secret)
 	}
 	opened, err := p.keys.OpenSecret(tenant, clientID, stored)
 	return err == nil && subtle.ConstantTimeCompare([]byte(opened), []byte(secret)) == 1
 }
 
 func (secretHasher) Hash(_ context.Context, data []byte) ([]byte, error) {
-	return []byte(tenants.HashSecret(string(data))), nil
+	return []byte(clientsecret.Hash(string(data))), nil
 }
 
 // storage is fosite's storage over the read model. Access tokens are

@@ -1,7 +1,20 @@
-// Package strictjson is a fast path for decoding stored events: a
-// single-pass JSON reader, driven by hand-written field tables, that
-// decodes the payloads an aggregate writes several times faster than
-// encoding/json's reflection-driven Decoder.
+// Package strictjson is every walk over JSON text the domain makes, so
+// that the rules of what JSON input is taken exactly are written once:
+//
+//   - [Decode] and its field tables, a fast path for decoding stored
+//     events (below);
+//   - [UnknownMember], which finds a member whose name matches a field
+//     only when case is ignored, which encoding/json takes and a strict
+//     decoder refuses;
+//   - [CheckText], which finds text encoding/json would silently turn
+//     into U+FFFD: bytes that are not UTF-8 and lone UTF-16 surrogates.
+//
+// Outside the domain these are reached through package domain's API
+// (domain.UnknownMember, domain.CheckJSONText).
+//
+// The fast path is a single-pass JSON reader, driven by hand-written
+// field tables, that decodes the payloads an aggregate writes several
+// times faster than encoding/json's reflection-driven Decoder.
 //
 // It never decides that a payload is bad. Whatever it is not certain to
 // decode exactly as encoding/json's Decoder with DisallowUnknownFields

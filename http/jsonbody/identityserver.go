@@ -1,4 +1,4 @@
-package tenants
+package jsonbody
 
 import (
 	"encoding/json"
@@ -9,6 +9,7 @@ import (
 
 	"github.com/clavisiam/clavis/domain"
 	"github.com/clavisiam/clavis/domain/client"
+	"github.com/clavisiam/clavis/tenants"
 )
 
 // isClient is a Duende IdentityServer Client as its JSON configuration
@@ -107,13 +108,13 @@ type isClaim struct {
 // maps each to Clavis settings. Every mapping problem of every client is
 // reported in one *domain.ValidationError, addressed by the
 // IdentityServer member ("clients[0].AllowedGrantTypes[1]").
-func decodeIdentityServer(tenant string, data []byte) ([]importClient, error) {
+func decodeIdentityServer(tenant string, data []byte) ([]tenants.ImportClient, error) {
 	var raw []json.RawMessage
-	if err := DecodeJSON(data, &raw); err != nil {
+	if err := Decode(data, &raw); err != nil {
 		return nil, err
 	}
 	var problems domain.Problems
-	out := make([]importClient, 0, len(raw))
+	out := make([]tenants.ImportClient, 0, len(raw))
 	for i, r := range raw {
 		prefix := fmt.Sprintf("clients[%d]", i)
 		var c isClient
@@ -156,7 +157,7 @@ func decodeIdentityServer(tenant string, data []byte) ([]importClient, error) {
 //     take IdentityServer's defaults.
 //   - RequireRequestObject, RequireDPoP and RequirePushedAuthorization
 //     are refused when true; ProtocolType must be "oidc".
-func (c isClient) toClavis(tenant, prefix string, p *domain.Problems) importClient {
+func (c isClient) toClavis(tenant, prefix string, p *domain.Problems) tenants.ImportClient {
 	field := func(name string) string { return prefix + "." + name }
 	grants, responses := c.grants(field, p)
 	cc := slices.Contains(grants, client.GrantClientCredentials)
@@ -247,7 +248,7 @@ func (c isClient) toClavis(tenant, prefix string, p *domain.Problems) importClie
 	s.ClientURI = strOr(c.ClientURI, "")
 	s.LogoURI = strOr(c.LogoURI, "")
 
-	return importClient{sourceID: c.ClientID, settings: s, active: boolOr(c.Enabled, true)}
+	return tenants.ImportClient{SourceID: c.ClientID, Settings: s, Active: boolOr(c.Enabled, true)}
 }
 
 // grants maps AllowedGrantTypes to grant and response types, in the

@@ -1,4 +1,4 @@
-package domain
+package strictjson
 
 import (
 	"encoding/json"
@@ -10,15 +10,16 @@ import (
 
 // UnknownMember returns the path of the first object member of data
 // ("default_scopes", "clients[2].settings.Code") whose name is not
-// exactly the JSON name of a field of the struct it decodes into, and
-// true; "", false when every name is exact. encoding/json matches member
-// names to fields ignoring case, so "DEFAULT_SCOPES" sets the field
-// default_scopes even with DisallowUnknownFields: a strict decoder calls
-// this after decoding v, to refuse such a member as unknown. Values that
-// decode themselves (a json.Unmarshaler), maps' keys and data that do not
-// fit v's type are not looked into: the decoder judges those.
-func UnknownMember(data []byte, v any) (string, bool) {
-	return unknownMember(data, reflect.TypeOf(v))
+// exactly the JSON name of a field of the struct of type t (or t's
+// element type) it decodes into, and true; "", false when every name is
+// exact. encoding/json matches member names to fields ignoring case, so
+// "DEFAULT_SCOPES" sets the field default_scopes even with
+// DisallowUnknownFields: a strict decoder calls this after decoding, to
+// refuse such a member as unknown. Values that decode themselves (a
+// json.Unmarshaler), maps' keys and data that do not fit t are not
+// looked into: the decoder judges those.
+func UnknownMember(data []byte, t reflect.Type) (string, bool) {
+	return unknownMember(data, t)
 }
 
 var unmarshalerType = reflect.TypeFor[json.Unmarshaler]()

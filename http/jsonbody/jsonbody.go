@@ -1,4 +1,12 @@
-package tenants
+// Package jsonbody decodes the JSON bodies of admin requests into the
+// inputs of the command services: strictly (unknown members, members
+// whose name matches a field only when case is ignored, trailing data and
+// values of the wrong type are refused, never ignored), with errors that
+// name the offending member ([Error]). It reads client settings with the
+// preset of their type ([Settings]) and the two import formats
+// ([Import]: Clavis's own export package and Duende IdentityServer's
+// client list).
+package jsonbody
 
 import (
 	"bytes"
@@ -14,11 +22,11 @@ import (
 	"github.com/clavisiam/clavis/domain/client"
 )
 
-// JSONError is input that is not the JSON a command expects: malformed,
+// Error is input that is not the JSON a command expects: malformed,
 // a value of the wrong type, an unknown member (which is refused, never
 // ignored, so that a misspelt setting is not silently lost), or data
 // after the value. It never quotes the input.
-type JSONError struct {
+type Error struct {
 	// Field is the JSON path of the offending member, when known
 	// ("redirect_uris", "clients[2].settings.foo").
 	Field string
@@ -29,7 +37,7 @@ type JSONError struct {
 }
 
 // Error describes the problem and where it is.
-func (e *JSONError) Error() string {
+func (e *Error) Error() string {
 	switch {
 	case e.Unknown:
 		return fmt.Sprintf("unknown field %q", e.Field)
@@ -40,23 +48,23 @@ func (e *JSONError) Error() string {
 }
 
 // Unwrap returns the decoder's error.
-func (e *JSONError) Unwrap() error { return e.Err }
+func (e *Error) Unwrap() error { return e.Err }
 
-// DecodeJSON decodes data, which must hold exactly one JSON value, into
-// v, refusing unknown object members at any depth (a member whose name
-// is a field's only when case is ignored among them) and trailing data. Its
-// errors are *[JSONError].
-func DecodeJSON(data []byte, v any) error { return decodeJSONAt("", data, v) }
+// Decode decodes data, which must hold exactly one JSON value, into v,
+// refusing unknown object members at any depth (a member whose name is a
+// field's only when case is ignored among them) and trailing data. Its
+// errors are *[Error].
+func Decode(data []byte, v any) error { return decodeAt("", data, v) }
 
-// decodeJSONAt is DecodeJSON for a value found at path prefix.
-func decodeJSONAt(prefix string, data []byte, v any) error {
+// decodeAt is Decode for a value found at path prefix.
+func decodeAt(prefix string, data []byte, v any) error {
 	if err := decodeFoldingAt(prefix, data, v); err != nil {
 		return err
 	}
 	// encoding/json takes "DEFAULT_SCOPES" for default_scopes: a name
 	// that is not exactly a field's is unknown here.
 	if path, bad := domain.UnknownMember(data, v); bad {
-		return &JSONError{Field: joinPath(prefix, path), Unknown: true, Err: errors.New("unknown field")}
+		return &Error{Field: joinPath(prefix, path), Unknown: true, Err: errors.New("unknown field")}
 	}
 	return nil
 }
@@ -71,38 +79,38 @@ func decodeFoldingAt(prefix string, data []byte, v any) error {
 		return jsonError(prefix, err)
 	}
 	if _, err := dec.Token(); err != io.EOF {
-		return &JSONError{Field: prefix, Err: errors.New("unexpected data after the JSON value")}
+		return &Error{Field: prefix, Err: errors.New("unexpected data after the JSON value")}
 	}
 	return nil
 }
 
-// jsonError turns an encoding/json error into a *JSONError whose Field is
+// jsonError turns an encoding/json error into a *Error whose Field is
 // under prefix.
 func jsonError(prefix string, err error) error {
-	var je *JSONError
+	var je *Error
 	if errors.As(err, &je) {
-		return &JSONError{Field: joinPath(prefix, je.Field), Unknown: je.Unknown, Err: je.Err}
+		return &Error{Field: joinPath(prefix, je.Field), Unknown: je.Unknown, Err: je.Err}
 	}
 	var syn *json.SyntaxError
 	var typ *json.UnmarshalTypeError
 	var tim *time.ParseError
 	switch {
 	case errors.As(err, &tim):
-		return &JSONError{Field: prefix, Err: errors.New("a time must be an RFC 3339 string, such as 2030-01-31T12:00:00Z")}
+		return &Error{Field: prefix, Err: errors.New("a time must be an RFC 3339 string, such as 2030-01-31T12:00:00Z")}
 	case errors.As(err, &syn):
-		return &JSONError{Field: prefix, Err: fmt.Errorf("malformed JSON at byte %d: %w", syn.Offset, err)}
+		return &Error{Field: prefix, Err: fmt.Errorf("malformed JSON at byte %d: %w", syn.Offset, err)}
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
-		return &JSONError{Field: prefix, Err: fmt.Errorf("the JSON value is missing or cut short: %w", err)}
+		return &Error{Field: prefix, Err: fmt.Errorf("the JSON value is missing or cut short: %w", err)}
 	case errors.As(err, &typ):
-		return &JSONError{Field: joinPath(prefix, typ.Field), Err: fmt.Errorf("a JSON %s cannot be a %s", typ.Value, describeType(typ.Type))}
+		return &Error{Field: joinPath(prefix, typ.Field), Err: fmt.Errorf("a JSON %s cannot be a %s", typ.Value, describeType(typ.Type))}
 	}
 	// encoding/json has no type for this one: `json: unknown field "x"`.
 	if _, name, ok := strings.Cut(err.Error(), `unknown field "`); ok {
 		if name, _, ok := strings.Cut(name, `"`); ok {
-			return &JSONError{Field: joinPath(prefix, name), Unknown: true, Err: err}
+			return &Error{Field: joinPath(prefix, name), Unknown: true, Err: err}
 		}
 	}
-	return &JSONError{Field: prefix, Err: err}
+	return &Error{Field: prefix, Err: err}
 }
 
 // describeType names a Go type the way a JSON user thinks of it.
@@ -137,14 +145,14 @@ func joinPath(prefix, field string) string {
 	return prefix + "." + field
 }
 
-// DecodeSettings decodes a client's settings from a JSON object with the
+// Settings decodes a client's settings from a JSON object with the
 // RFC 7591 member names of [client.Settings]. Members that are absent keep
 // the preset of the client's type ([client.DefaultSettings]), so that a
 // caller names only what differs, made to agree with the members given
 // ([client.Settings.Derive]). Unknown members and trailing data are
-// refused (*[JSONError]). The result is not validated: the commands
+// refused (*[Error]). The result is not validated: the commands
 // normalise and validate it.
-func DecodeSettings(data []byte) (client.Settings, error) {
+func Settings(data []byte) (client.Settings, error) {
 	return decodeSettingsAt("", data)
 }
 
@@ -159,7 +167,7 @@ func decodeSettingsAt(prefix string, data []byte) (client.Settings, error) {
 		}
 	}
 	s := client.DefaultSettings(client.Type(strings.ToLower(strings.TrimSpace(string(head.Type)))))
-	if err := decodeJSONAt(prefix, data, &s); err != nil {
+	if err := decodeAt(prefix, data, &s); err != nil {
 		return client.Settings{}, err
 	}
 	// The preset yields to what the caller wrote (client.Settings.Derive).
