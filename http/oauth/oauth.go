@@ -19,8 +19,10 @@
 // tokens; introspection (RFC 7662), revocation (RFC 7009), registration
 // access tokens (RFC 7592) and the metadata (RFC 8414, OpenID Connect
 // discovery). What the browser flows remember between requests — flows,
-// codes, refresh tokens, login sessions — is in NATS key-value buckets
-// (see [Grants]), so any node continues what another began.
+// codes, refresh tokens, login sessions — is in a store every node shares
+// (see [Grants]), so any node continues what another began; so are used
+// client assertions ([Assertions]) and revoked tokens ([Revocations]).
+// The provider declares these stores; package bucket keeps them in NATS.
 package oauth
 
 import (
