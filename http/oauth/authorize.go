@@ -505,11 +505,12 @@ func checkParameterSizes(query string, params url.Values) error {
 // may. A request the client's limit refuses gives the address its token
 // back: it stored nothing.
 func (p *Provider) allowFlow(tenant, client, remoteAddr string) (time.Duration, bool) {
-	giveBack, ok, wait := p.addressFlows.reserve(sourceKey(remoteAddr))
+	now := p.now()
+	giveBack, ok, wait := p.addressFlows.reserve(sourceKey(remoteAddr), now)
 	if !ok {
 		return wait, false
 	}
-	if ok, wait := p.clientFlows.take(tenant + "\x00" + client); !ok {
+	if ok, wait := p.clientFlows.take(tenant+"\x00"+client, now); !ok {
 		giveBack()
 		return wait, false
 	}

@@ -110,21 +110,21 @@ type limiters struct {
 	m  map[string]*rate.Limiter
 }
 
-func (l *limiters) allow(key string) bool {
-	ok, _ := l.take(key)
+func (l *limiters) allow(key string, now time.Time) bool {
+	ok, _ := l.take(key, now)
 	return ok
 }
 
-// take takes a token of key's bucket if it has one; otherwise it takes
-// nothing and says how long until the bucket has one.
-func (l *limiters) take(key string) (bool, time.Duration) {
-	_, ok, wait := l.reserve(key)
+// take takes a token of key's bucket at now if it has one; otherwise it
+// takes nothing and says how long until the bucket has one.
+func (l *limiters) take(key string, now time.Time) (bool, time.Duration) {
+	_, ok, wait := l.reserve(key, now)
 	return ok, wait
 }
 
 // reserve is take, which also returns, when it took a token, a function
 // that gives it back (for a request refused after all).
-func (l *limiters) reserve(key string) (func(), bool, time.Duration) {
+func (l *limiters) reserve(key string, now time.Time) (func(), bool, time.Duration) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.m == nil || len(l.m) >= maxLimiters {
@@ -135,7 +135,6 @@ func (l *limiters) reserve(key string) (func(), bool, time.Duration) {
 		lim = rate.NewLimiter(l.limit, l.burst)
 		l.m[key] = lim
 	}
-	now := time.Now()
 	r := lim.ReserveN(now, 1)
 	if !r.OK() {
 		return nil, false, time.Second

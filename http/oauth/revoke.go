@@ -65,7 +65,7 @@ func (p *Provider) ServeRevoke(w http.ResponseWriter, r *http.Request, slug stri
 	case at.ClientID != c.GetID():
 		p.writeError(ctx, w, r, ar, fosite.ErrUnauthorizedClient.WithHint("The token was issued to another client."))
 		return nil
-	case !p.revocations.allow(slug + "\x00" + at.ClientID):
+	case !p.revocations.allow(slug+"\x00"+at.ClientID, p.now()):
 		p.writeError(ctx, w, r, ar, errTooManyRevocations())
 		return nil
 	default:
@@ -99,7 +99,7 @@ func (p *Provider) revokeRefreshToken(ctx context.Context, w http.ResponseWriter
 	case rec.Request.ClientID != clientID:
 		p.writeError(ctx, w, r, ar, fosite.ErrUnauthorizedClient.WithHint("The token was issued to another client."))
 		return
-	case !p.revocations.allow(req.tenant.Slug + "\x00" + clientID):
+	case !p.revocations.allow(req.tenant.Slug+"\x00"+clientID, p.now()):
 		p.writeError(ctx, w, r, ar, errTooManyRevocations())
 		return
 	default:
