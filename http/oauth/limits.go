@@ -2,6 +2,8 @@ package oauth
 
 import (
 	"errors"
+	"net"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -146,4 +148,42 @@ func (l *limiters) reserve(key string, now time.Time) (func(), bool, time.Durati
 	// Cancelled at the time it was taken: a reservation cancelled later
 	// than the time it was for gives nothing back.
 	return func() { r.CancelAt(now) }, true, 0
+}
+
+// allowFlow reports whether client (of tenant), asked for from the peer
+// remoteAddr, may store a flow or a code now; if not, how long until it
+// may. A request the client's limit refuses gives the address its token
+// back: it stored nothing.
+func (p *Provider) allowFlow(tenant, client, remoteAddr string) (time.Duration, bool) {
+	now := p.now()
+	giveBack, ok, wait := p.addressFlows.reserve(sourceKey(remoteAddr), now)
+	if !ok {
+		return wait, false
+	}
+	if ok, wait := p.clientFlows.take(tenant+"\x00"+client, now); !ok {
+		giveBack()
+		return wait, false
+	}
+	return 0, true
+}
+
+// sourceKey names the source of a request for rate limits: the peer's
+// IP address, or the /64 network of an IPv6 one (a host usually has a
+// whole /64 to pick addresses from). Proxy headers are not read: the
+// node is its own edge.
+func sourceKey(remoteAddr string) string {
+	host, _, err := net.SplitHostPort(remoteAddr)
+	if err != nil {
+		host = remoteAddr
+	}
+	ip, err := netip.ParseAddr(host)
+	if err != nil {
+		return host
+	}
+	ip = ip.Unmap()
+	if ip.Is6() {
+		prefix, _ := ip.Prefix(64)
+		return prefix.String()
+	}
+	return ip.String()
 }
