@@ -10,6 +10,10 @@ import (
 	"github.com/ory/fosite"
 )
 
+// The claims of a user's grant: the subject a client knows the user by,
+// the claims the login application gave (never the server's own), and,
+// of those, only the ones of the scopes the user granted.
+
 // userGrant completes the access token of a user's grant for the scopes
 // granted (see grantTo), with the user as its subject; the client's
 // claims go in only when the client always sends them.
@@ -71,6 +75,8 @@ func consentedClaims(claims map[string]any, granted []string) map[string]any {
 	return claims
 }
 
+// userClaims keeps, of the claims the login application gave, those
+// that are not the server's own (protectedClaims).
 func userClaims(in map[string]any) map[string]any {
 	out := map[string]any{}
 	for k, v := range in {

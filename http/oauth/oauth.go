@@ -12,7 +12,7 @@
 // verifies, in constant time, with SHA-256: server secrets carry 256
 // bits, so no slow hash is needed) and private_key_jwt (RFC 7523, each
 // assertion once); the authorization endpoint, with login and consent
-// delegated to the tenant's login application (authorize.go), the
+// delegated to the tenant's login application (challenge.go), the
 // implicit and hybrid response types a client enables, ID tokens,
 // userinfo and RP-initiated logout; access tokens as JWTs (RFC 9068)
 // signed with the tenant's key or, per client, as encrypted reference
