@@ -47,3 +47,36 @@ func TestAuthorizeErrorPage(t *testing.T) {
 		})
 	}
 }
+
+// An error goes only to a redirect URI the client registered exactly:
+// fosite matches loopback redirect URIs on any port, and an error must
+// not go to such a variant, whatever the error.
+func TestAuthorizeErrorsOnlyToTheRegisteredLoopbackPort(t *testing.T) {
+	t.Parallel()
+	h := startAdmin(t)
+	h.createTenant(t, "acme")
+	body := webClient("urn:acme/loop")
+	body["redirect_uris"] = []string{"http://127.0.0.1/cb"}
+	loop := h.createClient(t, "acme", body)
+	b := h.browser(t).stopAtLogin()
+
+	for _, tc := range []struct {
+		name   string
+		change func(url.Values)
+	}{
+		{"a scope the client may not ask for", func(q url.Values) { q.Set("scope", "openid admin") }},
+		{"prompt=none without a login session", func(q url.Values) { q.Set("prompt", "none") }},
+		{"a valid request", func(q url.Values) {}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			q := url.Values{"client_id": {loop["client_id"].(string)}, "redirect_uri": {"http://127.0.0.1:4444/cb"}, "response_type": {"code"},
+				"scope": {"openid"}, "state": {"state-at10"}, "code_challenge": {oauth2.S256ChallengeFromVerifier(oauth2.GenerateVerifier())},
+				"code_challenge_method": {"S256"}}
+			tc.change(q)
+			res, _ := b.get(testIssuer + "acme/oauth2/auth?" + q.Encode())
+			if loc := res.Header.Get("Location"); strings.Contains(loc, "4444") {
+				t.Errorf("%v: redirected to an unregistered port: %s", q, loc)
+			}
+		})
+	}
+}

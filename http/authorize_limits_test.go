@@ -70,7 +70,7 @@ func authorizeForm(id string) url.Values {
 // stored whole, JSON-escaped: 8 KiB of "&x=" cost over 20 KiB in the
 // flow store. Only the request's own parameters are kept, and one of
 // them over its bound is refused before anything is stored.
-func TestFlowAttackPaddedRequestStoresLittle(t *testing.T) {
+func TestPaddedRequestStoresLittle(t *testing.T) {
 	t.Parallel()
 	h := startAdmin(t)
 	h.createTenant(t, "acme")
@@ -126,7 +126,7 @@ func TestFlowAttackPaddedRequestStoresLittle(t *testing.T) {
 
 // Flows are stored at a bounded rate, per client and per source
 // address: beyond, 429 with Retry-After, and nothing stored.
-func TestFlowAttackFlowRateLimited(t *testing.T) {
+func TestFlowRateLimited(t *testing.T) {
 	t.Parallel()
 	for _, tt := range []struct {
 		name   string
@@ -173,7 +173,7 @@ func TestFlowAttackFlowRateLimited(t *testing.T) {
 // The flow store has a byte limit. When anonymous requests have filled
 // it, a new request is refused with 503 and Retry-After, while the codes
 // and refresh tokens of users who logged in before go on working.
-func TestFlowAttackFullFlowStoreKeepsGrants(t *testing.T) {
+func TestFullFlowStoreKeepsGrants(t *testing.T) {
 	t.Parallel()
 	h := startAdminGrants(t, 256<<10, oauth.WithFlowLimits(oauth.FlowLimits{PerClient: 1e6, ClientBurst: 1e6, PerAddress: 1e6, AddressBurst: 1e6}))
 	h.createTenant(t, "acme")
@@ -311,7 +311,7 @@ func (h *adminHarness) signedIn(t *testing.T, cfg oauth2.Config, user string) (*
 // login session skipped the flow, and with it the flow limits. The same
 // per-client and per-address limits hold: beyond, 429 with Retry-After,
 // and no code.
-func TestFlowAttackLoginSessionCodesRateLimited(t *testing.T) {
+func TestLoginSessionCodesRateLimited(t *testing.T) {
 	t.Parallel()
 	for _, tt := range []struct {
 		name   string
@@ -344,7 +344,7 @@ func TestFlowAttackLoginSessionCodesRateLimited(t *testing.T) {
 // When the code store is full, a signed-in user's authorization request
 // gets temporarily_unavailable at the redirect URI (the client may
 // retry), not server_error.
-func TestFlowAttackFullCodeStoreTemporarilyUnavailable(t *testing.T) {
+func TestFullCodeStoreTemporarilyUnavailable(t *testing.T) {
 	t.Parallel()
 	h := startAdminGrants(t, 256<<10, oauth.WithFlowLimits(oauth.FlowLimits{PerClient: 1e6, ClientBurst: 1e6, PerAddress: 1e6, AddressBurst: 1e6}))
 	cfg := h.firstPartyWithLoginApp(t)
@@ -368,7 +368,7 @@ func TestFlowAttackFullCodeStoreTemporarilyUnavailable(t *testing.T) {
 // A request the per-client limit refuses stores nothing, so it does not
 // use up its address's allowance either: the address may still ask for
 // another client.
-func TestFlowAttackClientRefusalKeepsAddressToken(t *testing.T) {
+func TestClientRefusalKeepsAddressToken(t *testing.T) {
 	t.Parallel()
 	h := startAdmin(t, oauth.WithFlowLimits(oauth.FlowLimits{PerClient: 0.001, ClientBurst: 1, PerAddress: 0.001, AddressBurst: 2}))
 	h.createTenant(t, "acme")
@@ -392,7 +392,7 @@ func TestFlowAttackClientRefusalKeepsAddressToken(t *testing.T) {
 // though discovery does not say request objects are supported. The
 // request and request_uri parameters are refused at the redirect URI
 // before anything is stored, and discovery says so.
-func TestFlowAttackRequestObjectRefused(t *testing.T) {
+func TestRequestObjectRefused(t *testing.T) {
 	t.Parallel()
 	h := startAdmin(t)
 	h.createTenant(t, "acme")
@@ -428,5 +428,31 @@ func TestFlowAttackRequestObjectRefused(t *testing.T) {
 	}
 	if flows := h.storedFlows(t); len(flows) != 0 {
 		t.Errorf("refused requests stored flows: %v", flows)
+	}
+}
+
+// The authorization endpoint is unauthenticated, and every request that
+// reaches the login application is stored as a flow. A GET is bounded by
+// the server's header buffer (4 KiB), but a POST carries up to the body
+// limit of parameters: what a flow keeps of one is bounded all the same.
+func TestPostedAuthorizeRequestStoredBounded(t *testing.T) {
+	t.Parallel()
+	h := startAdmin(t)
+	h.createTenant(t, "acme")
+	h.withLoginApp(t, "acme")
+	cfg := clientConfig("acme", h.createClient(t, "acme", webClient("urn:acme/web")), "openid")
+	b := h.browser(t).stopAtLogin()
+
+	form := url.Values{"client_id": {cfg.ClientID}, "redirect_uri": {webCallback}, "response_type": {"code"}, "scope": {"openid"},
+		"state": {"state-at06"}, "code_challenge": {oauth2.S256ChallengeFromVerifier(oauth2.GenerateVerifier())},
+		"code_challenge_method": {"S256"}, "padding": {strings.Repeat("A", 48<<10)}}
+	res, _ := b.post(testIssuer+"acme/oauth2/auth", form)
+	if !isRedirectTo(res, testLoginURL) {
+		return // refused: fine
+	}
+	lc := location(t, res).Query().Get("login_challenge")
+	lr := h.call(t, "GET", "/t/acme/admin/login-requests/"+url.PathEscape(lc), nil).want(t, 200).object(t)
+	if n := len(lr["request_url"].(string)); n > 8<<10 {
+		t.Errorf("an anonymous authorization request stored %d bytes in the flow store", n)
 	}
 }

@@ -8,6 +8,8 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -645,5 +647,391 @@ func TestRefreshTokenReuseSetting(t *testing.T) {
 	// again: nothing is revoked.
 	for range 3 {
 		h.tokenCall(t, "acme", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok.RefreshToken}}, id, secret).want(t, 200)
+	}
+}
+
+const testLoginURL = "https://login.example.com/signin"
+
+// withLoginApp gives tenant a login application (the test plays it).
+func (h *adminHarness) withLoginApp(t *testing.T, tenant string) {
+	t.Helper()
+	h.call(t, "PUT", "/t/"+tenant+"/admin/login-app", map[string]string{"login_url": testLoginURL}).want(t, 200)
+}
+
+// clientConfig is the oauth2 configuration of client c of tenant.
+func clientConfig(tenant string, c map[string]any, scopes ...string) oauth2.Config {
+	secret, _ := c["client_secret"].(string)
+	redirect := webCallback
+	if uris, _ := c["redirect_uris"].([]any); len(uris) > 0 {
+		redirect = uris[0].(string)
+	}
+	cfg := oauth2.Config{ClientID: c["client_id"].(string), ClientSecret: secret, RedirectURL: redirect, Scopes: scopes,
+		Endpoint: oauth2.Endpoint{AuthURL: testIssuer + tenant + "/oauth2/auth", TokenURL: testIssuer + tenant + "/oauth2/token"}}
+	cfg.Endpoint.AuthStyle = oauth2.AuthStyleInHeader
+	if secret == "" {
+		cfg.Endpoint.AuthStyle = oauth2.AuthStyleInParams
+	}
+	return cfg
+}
+
+// acceptChallenge answers a login or consent challenge of tenant as the login
+// application and returns where the browser goes next.
+func (h *adminHarness) acceptChallenge(t *testing.T, tenant, kind, challenge string, body any) string {
+	t.Helper()
+	return h.call(t, "POST", "/t/"+tenant+"/admin/"+kind+"-requests/"+url.PathEscape(challenge)+"/accept", body).
+		want(t, 200).object(t)["redirect_to"].(string)
+}
+
+// loginThroughApp runs an authorization request of cfg up to the login
+// application, logs user in there (body), and returns the answer the
+// browser got at the end (for a client without consent: the redirect to
+// the client).
+func (h *adminHarness) loginThroughApp(t *testing.T, b *browser, tenant string, authURL string, body map[string]any) *http.Response {
+	t.Helper()
+	res, _ := b.get(authURL)
+	lc := location(t, res).Query().Get("login_challenge")
+	if lc == "" {
+		t.Fatalf("no login challenge: %s", res.Header.Get("Location"))
+	}
+	res, _ = b.get(h.acceptChallenge(t, tenant, "login", lc, body))
+	return res
+}
+
+// firstPartyWithLoginApp makes tenant acme, with a login application,
+// and a first-party client of it that asks for openid.
+func (h *adminHarness) firstPartyWithLoginApp(t *testing.T) oauth2.Config {
+	t.Helper()
+	h.createTenant(t, "acme")
+	h.withLoginApp(t, "acme")
+	body := webClient("urn:acme/own")
+	body["first_party"] = true
+	return clientConfig("acme", h.createClient(t, "acme", body), "openid")
+}
+
+// isRedirectTo reports whether res redirects to a URL that starts with
+// prefix.
+func isRedirectTo(res *http.Response, prefix string) bool {
+	return res.StatusCode/100 == 3 && strings.HasPrefix(res.Header.Get("Location"), prefix)
+}
+
+// testClock is the system's clock, moved on by what a test adds: what the
+// provider judges by it ages without the test waiting.
+type testClock struct{ offset atomic.Int64 }
+
+func (c *testClock) now() time.Time { return time.Now().Add(time.Duration(c.offset.Load())) }
+
+func (c *testClock) advance(d time.Duration) { c.offset.Add(int64(d)) }
+
+// The verifier that brings the browser back from the login application
+// works only in the browser that began the flow (as Hydra binds it with
+// a CSRF cookie). Otherwise an attacker logs in as himself, with
+// remember, and sends the redirect_to link to a victim: the victim's
+// browser gets the attacker's login session, and every later
+// authorization at any client of the tenant silently logs the victim in
+// as the attacker (login CSRF and session fixation).
+func TestLoginVerifierOnlyInTheBrowserThatBegan(t *testing.T) {
+	t.Parallel()
+	h := startAdmin(t)
+	cfg := h.firstPartyWithLoginApp(t)
+	verifier := oauth2.GenerateVerifier()
+	authURL := func(opts ...oauth2.AuthCodeOption) string {
+		return cfg.AuthCodeURL("state-at02", append(opts, oauth2.S256ChallengeOption(verifier))...)
+	}
+
+	attacker, victim := h.browser(t), h.browser(t)
+	res, _ := attacker.get(authURL())
+	lc := location(t, res).Query().Get("login_challenge")
+	link := h.acceptChallenge(t, "acme", "login", lc, map[string]any{"subject": "mallory", "remember": true})
+
+	// The victim follows the attacker's link.
+	res, _ = victim.get(link)
+	if isRedirectTo(res, webCallback) && arrived(t, res, webCallback).Get("code") != "" {
+		t.Errorf("a login verifier was accepted in a browser that did not start the flow")
+	}
+	// Later the victim signs in at the client: no login is asked, the
+	// victim is mallory.
+	res, _ = victim.get(authURL(oauth2.SetAuthURLParam("prompt", "none")))
+	if isRedirectTo(res, webCallback) {
+		if code := arrived(t, res, webCallback).Get("code"); code != "" {
+			tok, err := cfg.Exchange(h.oauthContext(t), code, oauth2.VerifierOption(verifier))
+			if err != nil {
+				t.Fatal(err)
+			}
+			claims, _ := h.verify(t, "acme", tok.AccessToken)
+			t.Errorf("session fixation: the victim's browser got the attacker's login session (sub=%v, without logging in)", claims["sub"])
+		}
+	}
+}
+
+// Challenges, verifiers and login session cookies are their tenant's.
+func TestFlowsStayInTheirTenant(t *testing.T) {
+	t.Parallel()
+	h := startAdmin(t)
+	h.createTenant(t, "acme")
+	h.createTenant(t, "beta")
+	h.withLoginApp(t, "acme")
+	h.withLoginApp(t, "beta")
+	body := webClient("urn:acme/own")
+	body["first_party"] = true
+	acme := clientConfig("acme", h.createClient(t, "acme", body), "openid")
+	beta := clientConfig("beta", h.createClient(t, "beta", body), "openid")
+	verifier := oauth2.GenerateVerifier()
+	b := h.browser(t)
+
+	res, _ := b.get(acme.AuthCodeURL("state-at07", oauth2.S256ChallengeOption(verifier)))
+	lc := location(t, res).Query().Get("login_challenge")
+	h.call(t, "GET", "/t/beta/admin/login-requests/"+url.PathEscape(lc), nil).want(t, 404)
+	h.call(t, "POST", "/t/beta/admin/login-requests/"+url.PathEscape(lc)+"/accept", map[string]any{"subject": "x"}).want(t, 404)
+	h.call(t, "POST", "/t/acme/admin/consent-requests/"+url.PathEscape(lc)+"/accept", map[string]any{}).want(t, 404)
+	beTA := h.createTenant(t, "gamma")["admin_client"].(map[string]any)
+	gammaTok, err := h.clientCredentials(t, "gamma", beTA["client_id"].(string), beTA["client_secret"].(string), oauth2.AuthStyleInHeader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Another tenant's admin may not answer.
+	if r := h.call(t, "POST", "/t/acme/admin/login-requests/"+url.PathEscape(lc)+"/accept", map[string]any{"subject": "x"}, token(gammaTok.AccessToken)); r.status/100 == 2 {
+		t.Fatalf("another tenant's admin answered a challenge: %d", r.status)
+	}
+	next := h.acceptChallenge(t, "acme", "login", lc, map[string]any{"subject": "bob", "remember": true})
+
+	// The verifier at another tenant: refused, no redirect, not used up.
+	res, _ = b.get(strings.Replace(next, "/t/acme/", "/t/beta/", 1))
+	if res.StatusCode != 400 || res.Header.Get("Location") != "" {
+		t.Errorf("acme's verifier at beta: %d %s", res.StatusCode, res.Header.Get("Location"))
+	}
+	// As a consent_verifier: the flow's stage decides.
+	res, _ = b.get(strings.Replace(next, "login_verifier", "consent_verifier", 1))
+	if q := arrived(t, res, webCallback); q.Get("code") == "" {
+		t.Fatalf("callback %v", q)
+	}
+	// Used.
+	if res, _ = b.get(next); res.StatusCode != 400 || res.Header.Get("Location") != "" {
+		t.Errorf("verifier used twice: %d %s", res.StatusCode, res.Header.Get("Location"))
+	}
+
+	// acme's login session cookie, presented to beta under beta's name.
+	base, _ := url.Parse(testIssuer + "acme/")
+	var sess *http.Cookie
+	for _, ck := range b.c.Jar.Cookies(base) {
+		if strings.HasPrefix(ck.Name, "clavis_login") {
+			sess = ck
+		}
+	}
+	if sess == nil {
+		t.Fatal("no login session cookie")
+	}
+	bu, _ := url.Parse(testIssuer + "beta/")
+	b.c.Jar.SetCookies(bu, []*http.Cookie{{Name: "clavis_login_beta", Value: sess.Value, Path: "/t/beta/"}})
+	res, _ = b.get(beta.AuthCodeURL("state-at07", oauth2.SetAuthURLParam("prompt", "none"), oauth2.S256ChallengeOption(verifier)))
+	if q := arrived(t, res, webCallback); q.Get("error") != "login_required" {
+		t.Errorf("acme's login session at beta: %v", q)
+	}
+	// A forged cookie at acme: a login is asked.
+	b2 := h.browser(t)
+	b2.c.Jar.SetCookies(base, []*http.Cookie{{Name: sess.Name, Value: strings.Split(sess.Value, ".")[0] + ".AAAAAAAAAAAAAAAAAAAAAA", Path: "/t/acme/"}})
+	res, _ = b2.get(acme.AuthCodeURL("state-at07", oauth2.SetAuthURLParam("prompt", "none"), oauth2.S256ChallengeOption(verifier)))
+	if q := arrived(t, res, webCallback); q.Get("error") != "login_required" {
+		t.Errorf("forged login session cookie: %v", q)
+	}
+}
+
+// prompt=login and max_age=0 make the user log in again; after a fresh
+// login at the login application the client gets its code and tokens.
+// fosite refuses an auth_time before the request's requested_at, so the
+// flow keeps when its request came (the request is read anew when the
+// browser comes back).
+func TestFreshLoginCompletes(t *testing.T) {
+	t.Parallel()
+	h := startAdmin(t)
+	cfg := h.firstPartyWithLoginApp(t)
+	verifier := oauth2.GenerateVerifier()
+	b := h.browser(t)
+
+	for _, tc := range []struct {
+		name  string
+		extra oauth2.AuthCodeOption
+	}{
+		{"prompt=login", oauth2.SetAuthURLParam("prompt", "login")},
+		{"max_age=0", oauth2.SetAuthURLParam("max_age", "0")},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			res := h.loginThroughApp(t, b, "acme", cfg.AuthCodeURL("state-at04", tc.extra, oauth2.S256ChallengeOption(verifier)), map[string]any{"subject": "bob"})
+			q := arrived(t, res, webCallback)
+			if q.Get("code") == "" {
+				t.Fatalf("after a fresh login: %v", q)
+			}
+			if _, err := cfg.Exchange(h.oauthContext(t), q.Get("code"), oauth2.VerifierOption(verifier)); err != nil {
+				t.Errorf("exchange: %v", err)
+			}
+		})
+	}
+}
+
+// A failed PKCE verification keeps the code's challenge while the code
+// stays usable: fosite's PKCE handler deletes the challenge before it
+// compares, and without the challenge a second exchange without any
+// code_verifier would pass for a client that does not require PKCE.
+func TestWrongCodeVerifierKeepsTheChallenge(t *testing.T) {
+	t.Parallel()
+	h := startAdmin(t)
+	h.createTenant(t, "acme")
+	body := webClient("urn:acme/web")
+	body["require_pkce"] = false
+	c := h.createClient(t, "acme", body)
+	id, secret := c["client_id"].(string), c["client_secret"].(string)
+	cfg := clientConfig("acme", c, "openid")
+	verifier := oauth2.GenerateVerifier()
+	b := h.browser(t)
+	code := h.loginCode(t, b, cfg, verifier, "alice")
+
+	form := url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {webCallback},
+		"code_verifier": {oauth2.GenerateVerifier()}}
+	wantOAuthError(t, h.tokenCall(t, "acme", form, id, secret), 400, "invalid_grant")
+	form.Del("code_verifier")
+	if r := h.tokenCall(t, "acme", form, id, secret); r.status == 200 {
+		t.Errorf("PKCE bypassed: after a wrong code_verifier the code was exchanged without any: %s", r.body)
+	}
+}
+
+// race posts form to acme's token endpoint n times at once and
+// returns the answers.
+func (h *adminHarness) race(t *testing.T, n int, form url.Values, id, secret string) []response {
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	var out []response
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := h.tokenCall(t, "acme", form, id, secret)
+			mu.Lock()
+			out = append(out, r)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	return out
+}
+
+// A code used twice at once: one exchange at most gets tokens, and, as
+// for a code used twice one after the other, the grant it got is
+// revoked. The race runs many times because the loser fails at
+// different steps (the PKCE check, the code's invalidation, the token
+// response), and each of them must revoke.
+func TestConcurrentCodeReuseRevokesGrant(t *testing.T) {
+	t.Parallel()
+	h := startAdmin(t)
+	h.createTenant(t, "acme")
+	c := h.createClient(t, "acme", webClient("urn:acme/web"))
+	cfg := clientConfig("acme", c, "openid")
+	b := h.browser(t)
+	missed := 0
+	for range 20 {
+		verifier := oauth2.GenerateVerifier()
+		code := h.loginCode(t, b, cfg, verifier, "alice")
+		form := url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {webCallback}, "code_verifier": {verifier}}
+		var ok []response
+		for _, r := range h.race(t, 2, form, cfg.ClientID, cfg.ClientSecret) {
+			if r.status == 200 {
+				ok = append(ok, r)
+			}
+		}
+		if len(ok) > 1 {
+			t.Fatalf("one code exchanged %d times", len(ok))
+		}
+		if len(ok) == 1 {
+			tok := ok[0].object(t)
+			if h.introspect(t, "acme", tok["access_token"].(string), cfg.ClientID, cfg.ClientSecret).object(t)["active"] != false {
+				missed++
+			}
+		}
+	}
+	if missed > 0 {
+		t.Errorf("in %d of 20 concurrent double uses of a code, the grant the winner got stayed active", missed)
+	}
+}
+
+// In the hybrid flows that return an access token from the
+// authorization endpoint, the code's exchange works and its access
+// token has a jti of its own: the jti names a token in revocations and
+// in the grant store.
+func TestHybridCodeExchangeGetsItsOwnToken(t *testing.T) {
+	t.Parallel()
+	h := startAdmin(t)
+	h.createTenant(t, "acme")
+	body := webClient("urn:acme/hybrid")
+	body["grant_types"] = []string{"authorization_code", "implicit", "refresh_token"}
+	body["response_types"] = []string{"code token", "code id_token token"}
+	body["allow_access_tokens_via_browser"] = true
+	c := h.createClient(t, "acme", body)
+	cfg := clientConfig("acme", c, "openid")
+	b := h.browser(t)
+	for _, rt := range []string{"code token", "code id_token token"} {
+		t.Run(rt, func(t *testing.T) {
+			verifier := oauth2.GenerateVerifier()
+			q := url.Values{"client_id": {cfg.ClientID}, "redirect_uri": {webCallback}, "response_type": {rt}, "scope": {"openid"},
+				"state": {"state-at11"}, "nonce": {"nonce-rv11"}, "code_challenge": {oauth2.S256ChallengeFromVerifier(verifier)},
+				"code_challenge_method": {"S256"}}
+			res, _ := b.stopAtLogin().get(testIssuer + "acme/oauth2/auth?" + q.Encode())
+			lc := challengeOf(t, res, "login")
+			res, _ = b.post(testIssuer+"acme/dev/login", url.Values{"login_challenge": {lc}, "subject": {"dave"}, "action": {"accept"}})
+			got := arrived(t, res, webCallback)
+			if got.Get("code") == "" || got.Get("access_token") == "" {
+				t.Fatalf("%s: %v", rt, got)
+			}
+			front, _ := h.verify(t, "acme", got.Get("access_token"))
+			tok, err := cfg.Exchange(h.oauthContext(t), got.Get("code"), oauth2.VerifierOption(verifier))
+			if err != nil {
+				t.Fatalf("%s: the code's exchange fails: %v", rt, err)
+			}
+			back, _ := h.verify(t, "acme", tok.AccessToken)
+			if back["jti"] == front["jti"] {
+				t.Errorf("%s: both access tokens have jti %v", rt, back["jti"])
+			}
+		})
+	}
+}
+
+// Tokens never travel in a query, and every response mode discovery
+// advertises (query, fragment, form_post) works: fosite refuses any
+// response_mode for a client that does not say which it may use.
+func TestResponseModes(t *testing.T) {
+	t.Parallel()
+	h := startAdmin(t)
+	h.createTenant(t, "acme")
+	body := webClient("urn:acme/hybrid")
+	body["grant_types"] = []string{"authorization_code", "implicit"}
+	body["response_types"] = []string{"code", "id_token token"}
+	body["allow_access_tokens_via_browser"] = true
+	c := h.createClient(t, "acme", body)
+	b := h.browser(t)
+	meta := h.call(t, "GET", "/t/acme/.well-known/openid-configuration", nil, noAuth).want(t, 200).object(t)
+	advertised := anyStrings(meta["response_modes_supported"])
+	run := func(t *testing.T, rt, mode string) (*http.Response, string) {
+		q := url.Values{"client_id": {c["client_id"].(string)}, "redirect_uri": {webCallback}, "response_type": {rt}, "scope": {"openid"},
+			"state": {"state-at13"}, "nonce": {"nonce-rv13"}, "response_mode": {mode},
+			"code_challenge": {oauth2.S256ChallengeFromVerifier(oauth2.GenerateVerifier())}, "code_challenge_method": {"S256"}}
+		res, page := b.stopAtLogin().get(testIssuer + "acme/oauth2/auth?" + q.Encode())
+		if res.StatusCode/100 != 3 || !strings.Contains(res.Header.Get("Location"), "/dev/login") {
+			return res, page
+		}
+		lc := challengeOf(t, res, "login")
+		return b.post(testIssuer+"acme/dev/login", url.Values{"login_challenge": {lc}, "subject": {"dave"}, "action": {"accept"}})
+	}
+	// Tokens in a query: refused.
+	res, _ := run(t, "id_token token", "query")
+	if u, err := url.Parse(res.Header.Get("Location")); err == nil && (u.Query().Get("access_token") != "" || u.Query().Get("id_token") != "") {
+		t.Errorf("tokens in the query: %s", u)
+	}
+	// What discovery advertises works.
+	for _, mode := range advertised {
+		t.Run(mode, func(t *testing.T) {
+			res, page := run(t, "code", mode)
+			ok := (mode == "form_post" && res.StatusCode == 200 && strings.Contains(page, webCallback) && strings.Contains(page, "code")) ||
+				(mode != "form_post" && isRedirectTo(res, webCallback) && res.Header.Get("Location") != "" && !strings.Contains(res.Header.Get("Location"), "error="))
+			if !ok {
+				t.Errorf("response_mode=%s (advertised): %d %s %.300s", mode, res.StatusCode, res.Header.Get("Location"), page)
+			}
+		})
 	}
 }

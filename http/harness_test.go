@@ -24,6 +24,7 @@ import (
 	"github.com/clavisiam/clavis/eventstore/sqlite"
 	httpapi "github.com/clavisiam/clavis/http"
 	"github.com/clavisiam/clavis/http/oauth"
+	"github.com/clavisiam/clavis/http/oauth/bucket"
 	"github.com/clavisiam/clavis/projections"
 	"github.com/clavisiam/clavis/projections/cache"
 	"github.com/clavisiam/clavis/tenants"
@@ -105,7 +106,7 @@ func startAdminGrants(t *testing.T, grantBytes int64, opts ...oauth.Option) *adm
 	}
 	rctx, stopRevocations := context.WithCancel(context.Background())
 	t.Cleanup(stopRevocations)
-	revoked := oauth.NATSRevocations(rctx, js, "TEST_REVOKED", 1, log)
+	revoked := bucket.NewRevocations(rctx, js, "TEST_REVOKED", 1, log)
 	// CORS reads origins through the cache serve uses, here with no
 	// time to live: these tests change clients without a feed to evict.
 	fresh, err := cache.New(rm, time.Nanosecond, 1)
@@ -113,7 +114,7 @@ func startAdminGrants(t *testing.T, grantBytes int64, opts ...oauth.Option) *adm
 		t.Fatal(err)
 	}
 	provider, err := oauth.New(rm, keys, "https://id.example.com/", log, append([]oauth.Option{oauth.WithRevocations(revoked),
-		oauth.WithAssertions(oauth.NATSAssertions(js, "TEST_ASSERTIONS", 1)), oauth.WithGrants(oauth.NATSGrants(js, "TEST", 1, grantBytes)),
+		oauth.WithAssertions(bucket.NewAssertions(js, "TEST_ASSERTIONS", 1)), oauth.WithGrants(bucket.NewGrants(js, "TEST", 1, grantBytes)),
 		oauth.WithDevLogin()}, opts...)...)
 	if err != nil {
 		t.Fatal(err)

@@ -214,3 +214,61 @@ func TestLogoutWithoutSessionDeletesNoCookie(t *testing.T) {
 		t.Errorf("the confirmed logout: %d, cookies %v", res.StatusCode, res.Header.Values("Set-Cookie"))
 	}
 }
+
+// Logout redirects only to a post_logout_redirect_uri the named client
+// of the tenant registered: not to another tenant's client's, not to
+// another client's, not without a client, not to a path that leaves the
+// registered one.
+func TestLogoutRedirectsOnlyToRegisteredURIs(t *testing.T) {
+	t.Parallel()
+	h := startAdmin(t)
+	h.createTenant(t, "acme")
+	h.createTenant(t, "beta")
+	body := webClient("urn:acme/loop")
+	body["redirect_uris"] = []string{"http://127.0.0.1/cb"}
+	body["post_logout_redirect_uris"] = []string{"https://app.example.com/bye"}
+	loop := h.createClient(t, "acme", body)
+	bbody := webClient("urn:beta/web")
+	bbody["post_logout_redirect_uris"] = []string{"https://evil.example.com/bye"}
+	betaWeb := h.createClient(t, "beta", bbody)
+	b := h.browser(t).stopAtLogin()
+
+	for _, tc := range []struct {
+		name string
+		q    url.Values
+	}{
+		{"another tenant's client", url.Values{"client_id": {betaWeb["client_id"].(string)}, "post_logout_redirect_uri": {"https://evil.example.com/bye"}}},
+		{"a URI of another client", url.Values{"client_id": {loop["client_id"].(string)}, "post_logout_redirect_uri": {"https://evil.example.com/bye"}}},
+		{"no client", url.Values{"post_logout_redirect_uri": {"https://app.example.com/bye"}}},
+		{"an unregistered path", url.Values{"client_id": {loop["client_id"].(string)}, "post_logout_redirect_uri": {"https://app.example.com/bye/../x"}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			res, _ := b.get(testIssuer + "acme/oauth2/logout?" + tc.q.Encode())
+			if res.StatusCode != 400 || res.Header.Get("Location") != "" {
+				t.Errorf("logout %v: %d %s", tc.q, res.StatusCode, res.Header.Get("Location"))
+			}
+		})
+	}
+}
+
+// RP-initiated logout without an id_token_hint asks the user (OpenID
+// Connect RP-Initiated Logout 1.0 §2: the OP MUST ask when no
+// id_token_hint was given) rather than end the session on a bare GET,
+// which any site can trigger with a link or a redirect (the Lax cookie
+// goes along with a top-level navigation).
+func TestLogoutWithoutHintAsksUser(t *testing.T) {
+	t.Parallel()
+	h := startAdmin(t)
+	cfg := h.firstPartyWithLoginApp(t)
+	verifier := oauth2.GenerateVerifier()
+	b := h.browser(t)
+	res := h.loginThroughApp(t, b, "acme", cfg.AuthCodeURL("state-at12", oauth2.S256ChallengeOption(verifier)), map[string]any{"subject": "bob", "remember": true})
+	arrived(t, res, webCallback)
+
+	// A page elsewhere sends the browser to the logout endpoint.
+	b.get(testIssuer + "acme/oauth2/logout")
+	res, _ = b.get(cfg.AuthCodeURL("state-at12", oauth2.SetAuthURLParam("prompt", "none"), oauth2.S256ChallengeOption(verifier)))
+	if q := arrived(t, res, webCallback); q.Get("code") == "" {
+		t.Errorf("a bare GET of the logout endpoint ended the login session without asking the user: %v", q)
+	}
+}

@@ -169,3 +169,48 @@ func TestOAuthFormBounded(t *testing.T) {
 		t.Errorf("an authorization request of 64 parameters: %d %s", res.StatusCode, res.Header.Get("Location"))
 	}
 }
+
+// Codes and tokens come from the client, and what fosite takes for
+// their signature becomes part of a store's key: malformed ones are
+// invalid grants (400), not server errors, and revoking one answers 200
+// (RFC 7009 §2.2).
+func TestMalformedCodesAndTokens(t *testing.T) {
+	t.Parallel()
+	h := startAdmin(t)
+	h.createTenant(t, "acme")
+	c := h.createClient(t, "acme", webClient("urn:acme/web"))
+	id, secret := c["client_id"].(string), c["client_secret"].(string)
+
+	exchange := func(code string) url.Values {
+		return url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {webCallback},
+			"code_verifier": {oauth2.GenerateVerifier()}}
+	}
+	refresh := func(rt string) url.Values {
+		return url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}}
+	}
+	type tokenCase struct {
+		name string
+		form url.Values
+	}
+	var cases []tokenCase
+	for _, code := range []string{"garbage", "ory_ac_abc.", "ory_ac_abc.*", "ory_ac_abc.a>b", "ory_ac_abc.a b"} {
+		cases = append(cases, tokenCase{"code " + code, exchange(code)})
+	}
+	for _, rt := range []string{"garbage", "ory_rt_abc.", "ory_rt_abc.*", "ory_rt_abc.a>b"} {
+		cases = append(cases, tokenCase{"refresh token " + rt, refresh(rt)})
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if r := h.tokenCall(t, "acme", tc.form, id, secret); r.status != 400 || r.object(t)["error"] != "invalid_grant" {
+				t.Errorf("%d %s, want 400 invalid_grant", r.status, r.body)
+			}
+		})
+	}
+	for _, rt := range []string{"ory_rt_abc.", "ory_rt_abc.*", "ory_rt_abc.a b"} {
+		t.Run("revoke "+rt, func(t *testing.T) {
+			if r := h.revoke(t, "acme", rt, id, secret); r.status != 200 {
+				t.Errorf("%d %s, want 200", r.status, r.body)
+			}
+		})
+	}
+}

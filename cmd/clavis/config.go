@@ -74,7 +74,7 @@ type Config struct {
 	// wants 3).
 	NATSReplicas int
 	// GrantsMaxBytes is the most each bucket of the browser flows holds
-	// (0: oauth.DefaultBucketBytes).
+	// (0: bucket.DefaultBucketBytes).
 	GrantsMaxBytes int64
 	// LogFormat is auto, json or text.
 	LogFormat string

@@ -18,6 +18,7 @@ import (
 	"github.com/clavisiam/clavis/eventstore/traced"
 	httpapi "github.com/clavisiam/clavis/http"
 	"github.com/clavisiam/clavis/http/oauth"
+	"github.com/clavisiam/clavis/http/oauth/bucket"
 	"github.com/clavisiam/clavis/projections"
 	"github.com/clavisiam/clavis/projections/cache"
 	"github.com/clavisiam/clavis/projections/feed"
@@ -116,15 +117,15 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger) (*app, error) {
 	}
 	// Revocations live in NATS, followed until the app closes.
 	rctx, stopRevocations := context.WithCancel(context.Background())
-	revoked := oauth.NATSRevocations(rctx, js, b.names.RevokedBucket(), cfg.NATSReplicas, log)
+	revoked := bucket.NewRevocations(rctx, js, b.names.RevokedBucket(), cfg.NATSReplicas, log)
 	fail = func(err error) (*app, error) {
 		stopRevocations()
 		b.close()
 		store.Close()
 		return nil, err
 	}
-	assertions := oauth.NATSAssertions(js, b.names.AssertionsBucket(), cfg.NATSReplicas)
-	grants := oauth.NATSGrants(js, b.names.GrantsPrefix(), cfg.NATSReplicas, cfg.GrantsMaxBytes)
+	assertions := bucket.NewAssertions(js, b.names.AssertionsBucket(), cfg.NATSReplicas)
+	grants := bucket.NewGrants(js, b.names.GrantsPrefix(), cfg.NATSReplicas, cfg.GrantsMaxBytes)
 	opts := []oauth.Option{oauth.WithRevocations(revoked), oauth.WithAssertions(assertions), oauth.WithGrants(grants)}
 	if cfg.DevLogin {
 		log.Warn("the development login page is on: anyone may sign in as anyone at tenants without a login application")

@@ -11,8 +11,9 @@ import (
 )
 
 // What a login application's answers may hold: every field is bounded,
-// and the flow that keeps an answer always fits its bucket's entry size
-// (maxFlowSize), so a store never refuses an answer for its size.
+// and the flow that keeps an answer always fits the entry size a store
+// allows flows (maxFlowSize, see [Life.MaxSize]), so a store never
+// refuses an answer for its size.
 const (
 	// maxAnswerString bounds subject and acr, in bytes.
 	maxAnswerString = 255

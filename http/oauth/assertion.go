@@ -2,9 +2,7 @@ package oauth
 
 import (
 	"context"
-	"crypto/sha256"
 	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,11 +10,9 @@ import (
 	"net/url"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	jose "github.com/go-jose/go-jose/v3"
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/ory/fosite"
 
 	"github.com/clavisiam/clavis/domain/client"
@@ -48,55 +44,6 @@ func WithAssertions(a Assertions) Option {
 // MaxAssertionLifetime is the longest a client assertion may live: the
 // replay store keeps jtis that long.
 const MaxAssertionLifetime = time.Hour
-
-// natsAssertions records jtis in a JetStream key-value bucket whose
-// entries expire after MaxAssertionLifetime: Create succeeds for the
-// first use only, atomically across nodes. The bucket is opened on first
-// use (NATS may be away when the node starts).
-type natsAssertions struct {
-	js       jetstream.JetStream
-	bucket   string
-	replicas int
-
-	mu sync.Mutex
-	kv jetstream.KeyValue
-}
-
-// NATSAssertions keeps used assertions in bucket.
-func NATSAssertions(js jetstream.JetStream, bucket string, replicas int) Assertions {
-	return &natsAssertions{js: js, bucket: bucket, replicas: max(replicas, 1)}
-}
-
-func (a *natsAssertions) open(ctx context.Context) (jetstream.KeyValue, error) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.kv == nil {
-		kv, err := a.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-			Bucket: a.bucket, TTL: MaxAssertionLifetime, History: 1, Replicas: a.replicas,
-			MaxBytes: DefaultBucketBytes, MaxValueSize: maxSmallEntry,
-			Description: "Clavis client assertions already used",
-		})
-		if err != nil {
-			return nil, fmt.Errorf("oauth: assertion bucket: %w", err)
-		}
-		a.kv = kv
-	}
-	return a.kv, nil
-}
-
-func (a *natsAssertions) Use(ctx context.Context, tenant, clientID, jti string, _ time.Time) error {
-	kv, err := a.open(ctx)
-	if err != nil {
-		return err
-	}
-	// A jti is unique per issuer, the client (RFC 7523 §3).
-	sum := sha256.Sum256([]byte(clientID + "\x00" + jti))
-	_, err = kv.Create(ctx, tenant+"."+hex.EncodeToString(sum[:16]), nil)
-	if errors.Is(err, jetstream.ErrKeyExists) {
-		return ErrReplayed
-	}
-	return err
-}
 
 // assertionAlgs are the algorithms a client assertion may be signed
 // with: asymmetric ones only (client_secret_jwt would need the secret

@@ -19,6 +19,7 @@ import (
 
 	"github.com/clavisiam/clavis/domain/client"
 	"github.com/clavisiam/clavis/http/oauth"
+	"github.com/clavisiam/clavis/http/oauth/bucket"
 	"github.com/clavisiam/clavis/tenants"
 )
 
@@ -35,7 +36,7 @@ import (
 func BenchmarkRefusedAssertion(b *testing.B) {
 	w, _, hot := benchTenant(b)
 	js := inProcessJetStream(b)
-	p, err := oauth.New(hot, w.Keys, "http://127.0.0.1", nil, oauth.WithAssertions(oauth.NATSAssertions(js, "BENCH_ASSERTIONS", 1)))
+	p, err := oauth.New(hot, w.Keys, "http://127.0.0.1", nil, oauth.WithAssertions(bucket.NewAssertions(js, "BENCH_ASSERTIONS", 1)))
 	if err != nil {
 		b.Fatal(err)
 	}

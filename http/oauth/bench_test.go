@@ -15,6 +15,7 @@ import (
 
 	"github.com/clavisiam/clavis/eventstore/relay"
 	"github.com/clavisiam/clavis/http/oauth"
+	"github.com/clavisiam/clavis/http/oauth/bucket"
 	"github.com/clavisiam/clavis/internal/testnode"
 	"github.com/clavisiam/clavis/projections/cache"
 	"github.com/clavisiam/clavis/tenants"
@@ -67,7 +68,7 @@ func BenchmarkServeToken(b *testing.B) {
 	w, created, hot := benchTenant(b)
 	rm, keys := w.ReadModel, w.Keys
 	js := inProcessJetStream(b)
-	grants := oauth.WithGrants(oauth.NATSGrants(js, "BENCH", 1, 0))
+	grants := oauth.WithGrants(bucket.NewGrants(js, "BENCH", 1, 0))
 	for _, dir := range []struct {
 		name string
 		dir  oauth.Directory

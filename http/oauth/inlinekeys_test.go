@@ -16,6 +16,7 @@ import (
 
 	"github.com/clavisiam/clavis/domain/client"
 	"github.com/clavisiam/clavis/http/oauth"
+	"github.com/clavisiam/clavis/http/oauth/bucket"
 	"github.com/clavisiam/clavis/internal/testnode"
 	"github.com/clavisiam/clavis/tenants"
 )
@@ -55,7 +56,7 @@ func TestInlineKeySetParsedOncePerClientVersion(t *testing.T) {
 	id := res.Client.ClientID
 
 	js := inProcessJetStream(t)
-	p, err := oauth.New(w.ReadModel, w.Keys, "http://127.0.0.1", nil, oauth.WithAssertions(oauth.NATSAssertions(js, "ASSERTIONS", 1)))
+	p, err := oauth.New(w.ReadModel, w.Keys, "http://127.0.0.1", nil, oauth.WithAssertions(bucket.NewAssertions(js, "ASSERTIONS", 1)))
 	if err != nil {
 		t.Fatal(err)
 	}

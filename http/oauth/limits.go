@@ -2,6 +2,8 @@ package oauth
 
 import (
 	"errors"
+	"net"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -110,21 +112,21 @@ type limiters struct {
 	m  map[string]*rate.Limiter
 }
 
-func (l *limiters) allow(key string) bool {
-	ok, _ := l.take(key)
+func (l *limiters) allow(key string, now time.Time) bool {
+	ok, _ := l.take(key, now)
 	return ok
 }
 
-// take takes a token of key's bucket if it has one; otherwise it takes
-// nothing and says how long until the bucket has one.
-func (l *limiters) take(key string) (bool, time.Duration) {
-	_, ok, wait := l.reserve(key)
+// take takes a token of key's bucket at now if it has one; otherwise it
+// takes nothing and says how long until the bucket has one.
+func (l *limiters) take(key string, now time.Time) (bool, time.Duration) {
+	_, ok, wait := l.reserve(key, now)
 	return ok, wait
 }
 
 // reserve is take, which also returns, when it took a token, a function
 // that gives it back (for a request refused after all).
-func (l *limiters) reserve(key string) (func(), bool, time.Duration) {
+func (l *limiters) reserve(key string, now time.Time) (func(), bool, time.Duration) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.m == nil || len(l.m) >= maxLimiters {
@@ -135,7 +137,6 @@ func (l *limiters) reserve(key string) (func(), bool, time.Duration) {
 		lim = rate.NewLimiter(l.limit, l.burst)
 		l.m[key] = lim
 	}
-	now := time.Now()
 	r := lim.ReserveN(now, 1)
 	if !r.OK() {
 		return nil, false, time.Second
@@ -147,4 +148,42 @@ func (l *limiters) reserve(key string) (func(), bool, time.Duration) {
 	// Cancelled at the time it was taken: a reservation cancelled later
 	// than the time it was for gives nothing back.
 	return func() { r.CancelAt(now) }, true, 0
+}
+
+// allowFlow reports whether client (of tenant), asked for from the peer
+// remoteAddr, may store a flow or a code now; if not, how long until it
+// may. A request the client's limit refuses gives the address its token
+// back: it stored nothing.
+func (p *Provider) allowFlow(tenant, client, remoteAddr string) (time.Duration, bool) {
+	now := p.now()
+	giveBack, ok, wait := p.addressFlows.reserve(sourceKey(remoteAddr), now)
+	if !ok {
+		return wait, false
+	}
+	if ok, wait := p.clientFlows.take(tenant+"\x00"+client, now); !ok {
+		giveBack()
+		return wait, false
+	}
+	return 0, true
+}
+
+// sourceKey names the source of a request for rate limits: the peer's
+// IP address, or the /64 network of an IPv6 one (a host usually has a
+// whole /64 to pick addresses from). Proxy headers are not read: the
+// node is its own edge.
+func sourceKey(remoteAddr string) string {
+	host, _, err := net.SplitHostPort(remoteAddr)
+	if err != nil {
+		host = remoteAddr
+	}
+	ip, err := netip.ParseAddr(host)
+	if err != nil {
+		return host
+	}
+	ip = ip.Unmap()
+	if ip.Is6() {
+		prefix, _ := ip.Prefix(64)
+		return prefix.String()
+	}
+	return ip.String()
 }

@@ -25,6 +25,9 @@ import (
 // browser holds a signed cookie with the session's id, scoped to the
 // tenant's issuer path; the session itself is in the grant store.
 
+// sessionCookie names the login session's cookie.
+const sessionCookie = "clavis_login"
+
 // loginSessionRecord is a login session.
 type loginSessionRecord struct {
 	ID       string          `json:"id"`

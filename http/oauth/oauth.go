@@ -12,15 +12,17 @@
 // verifies, in constant time, with SHA-256: server secrets carry 256
 // bits, so no slow hash is needed) and private_key_jwt (RFC 7523, each
 // assertion once); the authorization endpoint, with login and consent
-// delegated to the tenant's login application (authorize.go), the
+// delegated to the tenant's login application (challenge.go), the
 // implicit and hybrid response types a client enables, ID tokens,
 // userinfo and RP-initiated logout; access tokens as JWTs (RFC 9068)
 // signed with the tenant's key or, per client, as encrypted reference
 // tokens; introspection (RFC 7662), revocation (RFC 7009), registration
 // access tokens (RFC 7592) and the metadata (RFC 8414, OpenID Connect
 // discovery). What the browser flows remember between requests — flows,
-// codes, refresh tokens, login sessions — is in NATS key-value buckets
-// (see [Grants]), so any node continues what another began.
+// codes, refresh tokens, login sessions — is in a store every node shares
+// (see [Grants]), so any node continues what another began; so are used
+// client assertions ([Assertions]) and revoked tokens ([Revocations]).
+// The provider declares these stores; package bucket keeps them in NATS.
 package oauth
 
 import (
@@ -65,7 +67,9 @@ type Provider struct {
 	publicURL string
 	log       *slog.Logger
 	fosite    *fosite.Fosite
-	now       func() time.Time
+	// now is the provider's clock (WithClock): every time the package
+	// reads comes from it.
+	now func() time.Time
 
 	// opened caches opened signing keys by tenant and kid: opening one
 	// decrypts and parses it.
@@ -113,6 +117,21 @@ type openedKey struct{ tenant, kid, sealed string }
 // Option configures [New].
 type Option func(*Provider) error
 
+// WithClock makes now the provider's clock: what it issues is dated by
+// it, and what it is shown (tokens, codes, flows, sessions, assertions,
+// secrets, signing keys) is judged by it, as are its rate limits. The
+// default is [time.Now]. Times fosite itself reads (the expiry it gives
+// a token it makes) stay the system's.
+func WithClock(now func() time.Time) Option {
+	return func(p *Provider) error {
+		if now == nil {
+			return errors.New("oauth: nil clock")
+		}
+		p.now = now
+		return nil
+	}
+}
+
 // New returns the provider of every tenant under publicURL (the issuer of
 // tenant acme is {publicURL}/t/acme), reading dir and opening signing keys
 // with keys.
@@ -138,6 +157,7 @@ func New(dir Directory, keys *signing.Keyring, publicURL string, log *slog.Logge
 	if p.keySets == nil {
 		p.keySets = newKeySets(KeySetFetching{})
 	}
+	p.keySets.now = p.now
 	cfg := &config{p: p, Config: &fosite.Config{
 		AccessTokenLifespan: accessTokenLifespan,
 		ScopeStrategy:       fosite.ExactScopeStrategy,
@@ -221,6 +241,24 @@ type tokenStrategy struct {
 
 func (s *tokenStrategy) GenerateIDToken(ctx context.Context, lifespan time.Duration, r fosite.Requester) (string, error) {
 	return s.ids.GenerateIDToken(ctx, lifespan, r)
+}
+
+// ValidateAuthorizeCode checks a code as fosite does, and its expiry by
+// the provider's clock.
+func (s *tokenStrategy) ValidateAuthorizeCode(ctx context.Context, r fosite.Requester, token string) error {
+	if exp := r.GetSession().GetExpiresAt(fosite.AuthorizeCode); !exp.IsZero() && exp.Before(s.p.now().UTC()) {
+		return fosite.ErrTokenExpired.WithHintf("Authorize code expired at '%s'.", exp)
+	}
+	return s.accessTokens.ValidateAuthorizeCode(ctx, r, token)
+}
+
+// ValidateRefreshToken checks a refresh token as fosite does, and its
+// expiry by the provider's clock.
+func (s *tokenStrategy) ValidateRefreshToken(ctx context.Context, r fosite.Requester, token string) error {
+	if exp := r.GetSession().GetExpiresAt(fosite.RefreshToken); !exp.IsZero() && exp.Before(s.p.now().UTC()) {
+		return fosite.ErrTokenExpired.WithHintf("Refresh token expired at '%s'.", exp)
+	}
+	return s.accessTokens.ValidateRefreshToken(ctx, r, token)
 }
 
 // accessTokenLifespan is an access token's lifetime for a client that
@@ -338,7 +376,7 @@ func (p *Provider) ServeToken(w http.ResponseWriter, r *http.Request, slug strin
 	case ar.GetGrantTypes().ExactOne(client.GrantClientCredentials):
 		p.grant(ctx, ar, c, sess)
 	case ar.GetGrantTypes().ExactOne(client.GrantRefreshToken):
-		if !p.refreshes.allow(slug + "\x00" + c.GetID()) {
+		if !p.refreshes.allow(slug+"\x00"+c.GetID(), p.now()) {
 			p.writeError(ctx, w, r, ar, errTooManyRefreshes())
 			return nil
 		}

@@ -1,6 +1,7 @@
 package oauth
 
 import (
+	"encoding/json"
 	"errors"
 	"net/http"
 	"net/url"
@@ -74,4 +75,52 @@ func shownParameter(name string) string {
 		return "(a parameter with an unusual name)"
 	}
 	return "'" + name + "'"
+}
+
+// authorizeParameterSizes are the parameters of an authorization
+// request (RFC 6749 §4.1.1 and §4.2.1, RFC 7636, OpenID Connect Core
+// §3.1.2.1, RFC 8707's audience, which is refused) and the most bytes
+// each may have; every other parameter is dropped (request and
+// request_uri, which are refused, too).
+var authorizeParameterSizes = map[string]int{
+	"response_type": 64, "client_id": 256, "redirect_uri": 2048, "scope": 2048, "state": 2048,
+	"response_mode": 32, "code_challenge": 128, "code_challenge_method": 16, "nonce": 1024,
+	"display": 16, "prompt": 64, "max_age": 16, "ui_locales": 256, "id_token_hint": 4096,
+	"login_hint": 512, "acr_values": 512, "registration": 2048,
+	"audience": 2048,
+}
+
+// maxFlowQuery bounds the whole authorization request a flow keeps,
+// URL-encoded, as the flow's JSON holds it.
+const maxFlowQuery = 8 << 10
+
+// authorizeParameters keeps, of form, the parameters of an
+// authorization request (a repeated one as it came: fosite reads the
+// first value, and a request that repeats one is not valid).
+func authorizeParameters(form url.Values) url.Values {
+	kept := url.Values{}
+	for name := range authorizeParameterSizes {
+		if v, ok := form[name]; ok {
+			kept[name] = v
+		}
+	}
+	return kept
+}
+
+// checkParameterSizes refuses an authorization request (encoded as
+// query, whose parameters are params) with a parameter longer than its
+// bound, or longer than maxFlowQuery in all.
+func checkParameterSizes(query string, params url.Values) error {
+	for name, vs := range params {
+		for _, v := range vs {
+			if n := authorizeParameterSizes[name]; len(v) > n {
+				return fosite.ErrInvalidRequest.WithHintf("The %s parameter is longer than %d bytes.", name, n)
+			}
+		}
+	}
+	// Measured as a flow keeps it: JSON escapes each & to six bytes.
+	if stored, _ := json.Marshal(query); len(stored) > maxFlowQuery {
+		return fosite.ErrInvalidRequest.WithHintf("The authorization request is longer than %d bytes.", maxFlowQuery)
+	}
+	return nil
 }

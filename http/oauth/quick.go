@@ -115,7 +115,7 @@ func (p *Provider) QuickClientCredentials(ctx context.Context, slug, authorizati
 	// JWTClaims.ToMap).
 	sess := newSession()
 	audience := accessClaims(issuer, v, granted, sess)
-	now := time.Now().UTC()
+	now := p.now().UTC()
 	exp := now.Add(lifespan(s, fosite.AccessToken, accessTokenLifespan))
 	claims := sess.Access.Extra
 	claims["sub"], claims["iss"], claims["jti"] = v.ClientID, issuer, sess.Access.JTI
@@ -130,7 +130,7 @@ func (p *Provider) QuickClientCredentials(ctx context.Context, slug, authorizati
 		ExpiresIn   int64  `json:"expires_in"`
 		Scope       string `json:"scope"`
 		TokenType   string `json:"token_type"`
-	}{token, int64(exp.Sub(time.Now().UTC()) / time.Second), strings.Join(granted, " "), "bearer"})
+	}{token, int64(exp.Sub(p.now().UTC()) / time.Second), strings.Join(granted, " "), "bearer"})
 	if err != nil {
 		return nil, false
 	}

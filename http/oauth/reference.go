@@ -6,7 +6,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"time"
 
 	"github.com/ory/fosite"
 	"github.com/ory/fosite/handler/oauth2"
@@ -42,7 +41,7 @@ func (s *accessTokens) GenerateAccessToken(ctx context.Context, requester fosite
 	}
 	claims := session.GetJWTClaims().
 		With(session.GetExpiresAt(fosite.AccessToken), requester.GetGrantedScopes(), requester.GetGrantedAudience()).
-		WithDefaults(time.Now().UTC(), r.issuer).
+		WithDefaults(s.p.now().UTC(), r.issuer).
 		WithScopeField(jwt.JWTScopeFieldString).
 		ToMapClaims()
 	raw, err := json.Marshal(claims)

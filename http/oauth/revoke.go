@@ -3,15 +3,10 @@ package oauth
 import (
 	"context"
 	"errors"
-	"fmt"
-	"log/slog"
 	"net/http"
-	"strconv"
 	"strings"
-	"sync"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/ory/fosite"
 )
 
@@ -36,158 +31,6 @@ func WithRevocations(r Revocations) Option {
 		p.revoked = r
 		return nil
 	}
-}
-
-// revocationTTL is how long a revocation is kept: the longest an access
-// token lives (client.MaxAccessTokenLifetime, a day), and a margin.
-const revocationTTL = 25 * time.Hour
-
-// RevocationBucket keeps revocations in a JetStream key-value bucket
-// (key {tenant}.{jti}, value the token's expiry in Unix seconds) whose
-// entries expire after revocationTTL, and mirrors it in memory through a
-// watch, so that a revocation made at any node applies at every node as
-// soon as NATS delivers it. While NATS is away, revoking fails (the
-// endpoint answers temporarily_unavailable) and the revocations already
-// known still apply; the watch resumes when NATS is back.
-type RevocationBucket struct {
-	js       jetstream.JetStream
-	bucket   string
-	replicas int
-	log      *slog.Logger
-	now      func() time.Time
-
-	mu      sync.RWMutex
-	kv      jetstream.KeyValue // nil until the bucket is open
-	revoked map[string]time.Time
-	loaded  bool // the entries present when the watch began are in revoked
-}
-
-// Loaded reports whether the revocations recorded before this node
-// started are known: until then a revoked token could pass, so a node
-// is not ready to serve (readiness checks ask this).
-func (r *RevocationBucket) Loaded() bool {
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	return r.loaded
-}
-
-// NATSRevocations keeps revocations in bucket, which it creates if need
-// be, and follows it until ctx ends. It waits up to a few seconds for the
-// bucket's current entries, then goes on in the background (NATS may be
-// away at start).
-func NATSRevocations(ctx context.Context, js jetstream.JetStream, bucket string, replicas int, log *slog.Logger) *RevocationBucket {
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	r := &RevocationBucket{js: js, bucket: bucket, replicas: max(replicas, 1), log: log, now: time.Now, revoked: map[string]time.Time{}}
-	loaded := make(chan struct{})
-	go r.run(ctx, loaded)
-	select {
-	case <-loaded:
-	case <-time.After(5 * time.Second):
-		log.Warn("revocations: NATS not reachable yet; following the bucket in the background")
-	case <-ctx.Done():
-	}
-	return r
-}
-
-// run opens the bucket and follows it, again after any failure, until
-// ctx ends; it closes loaded once the entries present are read.
-func (r *RevocationBucket) run(ctx context.Context, loaded chan struct{}) {
-	var once sync.Once
-	done := func() {
-		once.Do(func() {
-			r.mu.Lock()
-			r.loaded = true
-			r.mu.Unlock()
-			close(loaded)
-		})
-	}
-	backoff := 100 * time.Millisecond
-	for ctx.Err() == nil {
-		err := r.follow(ctx, done)
-		if ctx.Err() != nil {
-			return
-		}
-		r.log.Warn("revocations: following the bucket", "error", err, "retry_in", backoff)
-		select {
-		case <-ctx.Done():
-		case <-time.After(backoff):
-		}
-		backoff = min(backoff*2, 5*time.Second)
-	}
-}
-
-// follow applies the bucket's entries as they come; a nil update marks
-// the end of those present when the watch began.
-func (r *RevocationBucket) follow(ctx context.Context, loaded func()) error {
-	kv, err := r.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket: r.bucket, TTL: revocationTTL, History: 1, Replicas: r.replicas,
-		MaxBytes: DefaultBucketBytes, MaxValueSize: maxSmallEntry,
-		Description: "Clavis revoked access tokens",
-	})
-	if err != nil {
-		return fmt.Errorf("open bucket %s: %w", r.bucket, err)
-	}
-	w, err := kv.WatchAll(ctx, jetstream.IgnoreDeletes())
-	if err != nil {
-		return fmt.Errorf("watch bucket %s: %w", r.bucket, err)
-	}
-	defer w.Stop()
-	r.mu.Lock()
-	r.kv = kv
-	r.mu.Unlock()
-	for e := range w.Updates() {
-		if e == nil {
-			loaded()
-			continue
-		}
-		exp, err := strconv.ParseInt(string(e.Value()), 10, 64)
-		if err != nil {
-			r.log.Warn("revocations: unreadable entry", "key", e.Key())
-			continue
-		}
-		r.remember(e.Key(), time.Unix(exp, 0))
-	}
-	return errors.New("the watch ended")
-}
-
-func (r *RevocationBucket) remember(key string, until time.Time) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.revoked[key] = until
-	if len(r.revoked)%1024 == 0 { // now and then, forget what expired
-		now := r.now()
-		for k, t := range r.revoked {
-			if !now.Before(t) {
-				delete(r.revoked, k)
-			}
-		}
-	}
-}
-
-func revocationKey(tenant, jti string) string { return tenant + "." + jti }
-
-func (r *RevocationBucket) Revoke(ctx context.Context, tenant, jti string, until time.Time) error {
-	key := revocationKey(tenant, jti)
-	r.mu.RLock()
-	kv := r.kv
-	r.mu.RUnlock()
-	if kv == nil {
-		return errors.New("oauth: the revocation bucket is not open yet")
-	}
-	if _, err := kv.Put(ctx, key, []byte(strconv.FormatInt(until.Unix(), 10))); err != nil {
-		return fmt.Errorf("oauth: record revocation: %w", err)
-	}
-	r.remember(key, until) // this node knows at once, before the watch says so
-	return nil
-}
-
-func (r *RevocationBucket) Revoked(tenant, jti string) bool {
-	r.mu.RLock()
-	until, ok := r.revoked[revocationKey(tenant, jti)]
-	r.mu.RUnlock()
-	return ok && r.now().Before(until)
 }
 
 // ServeRevoke is tenant slug's revocation endpoint (RFC 7009): a client
@@ -222,7 +65,7 @@ func (p *Provider) ServeRevoke(w http.ResponseWriter, r *http.Request, slug stri
 	case at.ClientID != c.GetID():
 		p.writeError(ctx, w, r, ar, fosite.ErrUnauthorizedClient.WithHint("The token was issued to another client."))
 		return nil
-	case !p.revocations.allow(slug + "\x00" + at.ClientID):
+	case !p.revocations.allow(slug+"\x00"+at.ClientID, p.now()):
 		p.writeError(ctx, w, r, ar, errTooManyRevocations())
 		return nil
 	default:
@@ -256,7 +99,7 @@ func (p *Provider) revokeRefreshToken(ctx context.Context, w http.ResponseWriter
 	case rec.Request.ClientID != clientID:
 		p.writeError(ctx, w, r, ar, fosite.ErrUnauthorizedClient.WithHint("The token was issued to another client."))
 		return
-	case !p.revocations.allow(req.tenant.Slug + "\x00" + clientID):
+	case !p.revocations.allow(req.tenant.Slug+"\x00"+clientID, p.now()):
 		p.writeError(ctx, w, r, ar, errTooManyRevocations())
 		return
 	default:

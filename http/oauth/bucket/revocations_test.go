@@ -1,4 +1,4 @@
-package oauth_test
+package bucket_test
 
 import (
 	"context"
@@ -9,18 +9,18 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/clavisiam/clavis/eventstore/relay"
-	"github.com/clavisiam/clavis/http/oauth"
+	"github.com/clavisiam/clavis/http/oauth/bucket"
 )
 
-// TestRevocationBucket runs two nodes' views of one bucket on a NATS
+// TestRevocations runs two nodes' views of one bucket on a NATS
 // server of the test's own.
-func TestRevocationBucket(t *testing.T) {
+func TestRevocations(t *testing.T) {
 	ns, err := relay.StartServer(relay.ServerConfig{StoreDir: t.TempDir(), Listen: "off"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(ns.Shutdown)
-	node := func() *oauth.RevocationBucket {
+	node := func() *bucket.Revocations {
 		nc, err := nats.Connect("", nats.InProcessServer(ns))
 		if err != nil {
 			t.Fatal(err)
@@ -29,11 +29,11 @@ func TestRevocationBucket(t *testing.T) {
 		js, _ := jetstream.New(nc)
 		ctx, cancel := context.WithCancel(context.Background())
 		t.Cleanup(cancel)
-		return oauth.NATSRevocations(ctx, js, "REVOKED", 1, nil)
+		return bucket.NewRevocations(ctx, js, "REVOKED", 1, nil)
 	}
 	a := node()
 	if !a.Loaded() {
-		t.Fatal("not loaded after NATSRevocations returned with NATS up")
+		t.Fatal("not loaded after NewRevocations returned with NATS up")
 	}
 	if err := a.Revoke(t.Context(), "acme", "jti-1", time.Now().Add(time.Hour)); err != nil {
 		t.Fatal(err)

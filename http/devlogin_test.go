@@ -1,0 +1,64 @@
+package httpapi_test
+
+import (
+	"net/url"
+	"strings"
+	"testing"
+
+	"golang.org/x/oauth2"
+)
+
+// The development login page is served only for tenants without a
+// login application: it lets anyone in as whoever they say, so it must
+// not answer the challenges of a tenant that has one.
+func TestDevLoginOnlyWithoutLoginApp(t *testing.T) {
+	t.Parallel()
+	h := startAdmin(t)
+	h.createTenant(t, "acme")
+	h.withLoginApp(t, "acme")
+	cfg := clientConfig("acme", h.createClient(t, "acme", webClient("urn:acme/web")), "openid")
+	verifier := oauth2.GenerateVerifier()
+	b := h.browser(t)
+
+	res, _ := b.get(cfg.AuthCodeURL("state-at01", oauth2.S256ChallengeOption(verifier)))
+	u := location(t, res)
+	if u.Host != "login.example.com" {
+		t.Fatalf("the tenant's login application is not used: %s", u)
+	}
+	lc := u.Query().Get("login_challenge")
+
+	// Answered on the development page instead, as whoever one likes.
+	if page, _ := b.get(testIssuer + "acme/dev/login?login_challenge=" + url.QueryEscape(lc)); page.StatusCode != 404 {
+		t.Errorf("the development login page is served for a tenant with a login application: %d", page.StatusCode)
+	}
+	res, _ = b.post(testIssuer+"acme/dev/login", url.Values{"login_challenge": {lc}, "subject": {"ceo@acme.example"}, "action": {"accept"}})
+	if isRedirectTo(res, webCallback) {
+		code := arrived(t, res, webCallback).Get("code")
+		tok, err := cfg.Exchange(h.oauthContext(t), code, oauth2.VerifierOption(verifier))
+		if err == nil {
+			claims, _ := h.verify(t, "acme", tok.AccessToken)
+			t.Errorf("login application bypassed through /dev/login: got a token for sub=%v", claims["sub"])
+		} else {
+			t.Errorf("login application bypassed through /dev/login: got a code (%v)", err)
+		}
+	}
+}
+
+// The development login page escapes what it shows.
+func TestDevLoginPageEscapes(t *testing.T) {
+	t.Parallel()
+	h := startAdmin(t)
+	h.createTenant(t, "acme")
+	body := webClient("urn:acme/web")
+	body["client_name"] = `<script>alert("name")</script>`
+	cfg := clientConfig("acme", h.createClient(t, "acme", body), "openid")
+	b := h.browser(t)
+	res, page := b.get(cfg.AuthCodeURL("state-at09", oauth2.S256ChallengeOption(oauth2.GenerateVerifier()),
+		oauth2.SetAuthURLParam("login_hint", `"><script>alert("hint")</script>`)))
+	if res.StatusCode != 200 || !strings.Contains(page, "Sign in to") {
+		t.Fatalf("login page %d %s", res.StatusCode, page)
+	}
+	if strings.Contains(page, "<script>") {
+		t.Errorf("unescaped markup on the development login page:\n%s", page)
+	}
+}

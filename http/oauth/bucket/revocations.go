@@ -1,0 +1,175 @@
+package bucket
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/clavisiam/clavis/http/oauth"
+)
+
+// revocationTTL is how long a revocation is kept: the longest an access
+// token lives (client.MaxAccessTokenLifetime, a day), and a margin.
+const revocationTTL = 25 * time.Hour
+
+// Revocations keeps revocations ([oauth.Revocations]) in a key-value
+// bucket (key {tenant}.{jti}, value the token's expiry in Unix seconds)
+// whose entries expire after revocationTTL, and mirrors it in memory
+// through a watch, so that a revocation made at any node applies at
+// every node as soon as NATS delivers it. While NATS is away, revoking
+// fails (the endpoint answers temporarily_unavailable) and the
+// revocations already known still apply; the watch resumes when NATS is
+// back. It is safe for concurrent use.
+type Revocations struct {
+	js       jetstream.JetStream
+	bucket   string
+	replicas int
+	log      *slog.Logger
+	now      func() time.Time
+
+	mu      sync.RWMutex
+	kv      jetstream.KeyValue // nil until the bucket is open
+	revoked map[string]time.Time
+	loaded  bool // the entries present when the watch began are in revoked
+}
+
+var _ oauth.Revocations = (*Revocations)(nil)
+
+// Loaded reports whether the revocations recorded before this node
+// started are known: until then a revoked token could pass, so a node
+// is not ready to serve (readiness checks ask this).
+func (r *Revocations) Loaded() bool {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.loaded
+}
+
+// NewRevocations keeps revocations in bucket, on replicas servers (at
+// least one), which it creates if need be, and follows it until ctx
+// ends. It waits up to a few seconds for the bucket's current entries,
+// then goes on in the background (NATS may be away at start). A nil log
+// discards.
+func NewRevocations(ctx context.Context, js jetstream.JetStream, bucket string, replicas int, log *slog.Logger) *Revocations {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	r := &Revocations{js: js, bucket: bucket, replicas: max(replicas, 1), log: log, now: time.Now, revoked: map[string]time.Time{}}
+	loaded := make(chan struct{})
+	go r.run(ctx, loaded)
+	select {
+	case <-loaded:
+	case <-time.After(5 * time.Second):
+		log.Warn("revocations: NATS not reachable yet; following the bucket in the background")
+	case <-ctx.Done():
+	}
+	return r
+}
+
+// run opens the bucket and follows it, again after any failure, until
+// ctx ends; it closes loaded once the entries present are read.
+func (r *Revocations) run(ctx context.Context, loaded chan struct{}) {
+	var once sync.Once
+	done := func() {
+		once.Do(func() {
+			r.mu.Lock()
+			r.loaded = true
+			r.mu.Unlock()
+			close(loaded)
+		})
+	}
+	backoff := 100 * time.Millisecond
+	for ctx.Err() == nil {
+		err := r.follow(ctx, done)
+		if ctx.Err() != nil {
+			return
+		}
+		r.log.Warn("revocations: following the bucket", "error", err, "retry_in", backoff)
+		select {
+		case <-ctx.Done():
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 5*time.Second)
+	}
+}
+
+// follow applies the bucket's entries as they come; a nil update marks
+// the end of those present when the watch began.
+func (r *Revocations) follow(ctx context.Context, loaded func()) error {
+	kv, err := r.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket: r.bucket, TTL: revocationTTL, History: 1, Replicas: r.replicas,
+		MaxBytes: DefaultBucketBytes, MaxValueSize: maxSmallEntry,
+		Description: "Clavis revoked access tokens",
+	})
+	if err != nil {
+		return fmt.Errorf("open bucket %s: %w", r.bucket, err)
+	}
+	w, err := kv.WatchAll(ctx, jetstream.IgnoreDeletes())
+	if err != nil {
+		return fmt.Errorf("watch bucket %s: %w", r.bucket, err)
+	}
+	defer w.Stop()
+	r.mu.Lock()
+	r.kv = kv
+	r.mu.Unlock()
+	for e := range w.Updates() {
+		if e == nil {
+			loaded()
+			continue
+		}
+		exp, err := strconv.ParseInt(string(e.Value()), 10, 64)
+		if err != nil {
+			r.log.Warn("revocations: unreadable entry", "key", e.Key())
+			continue
+		}
+		r.remember(e.Key(), time.Unix(exp, 0))
+	}
+	return errors.New("the watch ended")
+}
+
+func (r *Revocations) remember(key string, until time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.revoked[key] = until
+	if len(r.revoked)%1024 == 0 { // now and then, forget what expired
+		now := r.now()
+		for k, t := range r.revoked {
+			if !now.Before(t) {
+				delete(r.revoked, k)
+			}
+		}
+	}
+}
+
+func revocationKey(tenant, jti string) string { return tenant + "." + jti }
+
+// Revoke records, on every node, that the token jti of tenant stops
+// working before until; it fails while the bucket is not open.
+func (r *Revocations) Revoke(ctx context.Context, tenant, jti string, until time.Time) error {
+	key := revocationKey(tenant, jti)
+	r.mu.RLock()
+	kv := r.kv
+	r.mu.RUnlock()
+	if kv == nil {
+		return errors.New("bucket: the revocation bucket is not open yet")
+	}
+	if _, err := kv.Put(ctx, key, []byte(strconv.FormatInt(until.Unix(), 10))); err != nil {
+		return fmt.Errorf("bucket: record revocation: %w", err)
+	}
+	r.remember(key, until) // this node knows at once, before the watch says so
+	return nil
+}
+
+// Revoked reports, from memory, whether the token jti of tenant was
+// revoked and has not expired since.
+func (r *Revocations) Revoked(tenant, jti string) bool {
+	r.mu.RLock()
+	until, ok := r.revoked[revocationKey(tenant, jti)]
+	r.mu.RUnlock()
+	return ok && r.now().Before(until)
+}

@@ -1,0 +1,323 @@
+package oauth
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"errors"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/ory/fosite"
+)
+
+// The authorization endpoint delegates the user's login and consent to
+// the tenant's login application, as Ory Hydra does: the endpoint
+// validates the request (client, redirect URI, response type, PKCE,
+// scopes), remembers it as a flow and sends the browser to the login
+// application with a login_challenge. The application authenticates the
+// user however it likes and accepts (or rejects) the challenge through
+// the tenant admin API, which answers where to send the browser next:
+// back to the authorization endpoint with a single-use verifier. Consent
+// goes the same way, with a consent_challenge, for clients that require
+// it and are not first-party. Challenges are signed (HMAC, bound to the
+// tenant and the kind of challenge) and used once; a flow lives
+// flowLifetime.
+
+// The kinds of challenge.
+const (
+	challengeLogin   = "login"   // kind of a login_challenge
+	challengeConsent = "consent" // kind of a consent_challenge
+)
+
+// LoginAcceptance is what the login application says of the user it
+// authenticated.
+type LoginAcceptance struct {
+	// Subject identifies the user; required.
+	Subject string `json:"subject"`
+	// Remember keeps a login session (a cookie at the tenant's issuer)
+	// for RememberFor seconds (default a day), so that later
+	// authorization requests skip the login application.
+	Remember    bool `json:"remember"`
+	RememberFor int  `json:"remember_for"`
+	// ACR and AMR are the authentication context class and methods, for
+	// the ID token.
+	ACR string   `json:"acr"`
+	AMR []string `json:"amr"`
+	// Claims are claims about the user (email, name, ...) for the ID
+	// token and userinfo.
+	Claims map[string]any `json:"claims"`
+}
+
+// ConsentAcceptance is what the user allowed.
+type ConsentAcceptance struct {
+	// GrantScope are the requested scopes the user granted; nil grants
+	// all of them. The client's default scopes are granted regardless.
+	GrantScope []string `json:"grant_scope"`
+}
+
+// Rejection is why the login application refused a request; it goes to
+// the client as an RFC 6749 error.
+type Rejection struct {
+	Error       string `json:"error"`
+	Description string `json:"error_description"`
+}
+
+// LoginRequest is what the login application reads of a challenge.
+type LoginRequest struct {
+	Challenge      string      `json:"challenge"`
+	Client         ClientInfo  `json:"client"`
+	RequestedScope []string    `json:"requested_scope"`
+	Skip           bool        `json:"skip"`
+	Subject        string      `json:"subject,omitempty"`
+	RequestURL     string      `json:"request_url"`
+	OIDCContext    OIDCContext `json:"oidc_context"`
+}
+
+// ClientInfo is what a login or consent page may show of the client.
+type ClientInfo struct {
+	ClientID   string `json:"client_id"`
+	ClientName string `json:"client_name"`
+	LogoURI    string `json:"logo_uri,omitempty"`
+	ClientURI  string `json:"client_uri,omitempty"`
+	PolicyURI  string `json:"policy_uri,omitempty"`
+	TOSURI     string `json:"tos_uri,omitempty"`
+	FirstParty bool   `json:"first_party"`
+}
+
+// OIDCContext are the OpenID Connect hints of the request.
+type OIDCContext struct {
+	LoginHint string   `json:"login_hint,omitempty"`
+	UILocales []string `json:"ui_locales,omitempty"`
+	ACRValues []string `json:"acr_values,omitempty"`
+	Display   string   `json:"display,omitempty"`
+}
+
+// Redirect is where the login application sends the browser next.
+type Redirect struct {
+	RedirectTo string `json:"redirect_to"`
+}
+
+// Errors of the login and consent API.
+var (
+	// ErrChallengeNotFound is a challenge that is forged, of another
+	// tenant or kind, expired, or unknown.
+	ErrChallengeNotFound = errors.New("oauth: no such challenge")
+	// ErrChallengeUsed is a challenge answered before.
+	ErrChallengeUsed = errors.New("oauth: the challenge was answered before")
+	// ErrNoGrants is the login API of a provider without a grant store.
+	ErrNoGrants = errors.New("oauth: the authorization endpoint is not served")
+)
+
+// InvalidInputError is an answer to a challenge that is not valid; its
+// message says why.
+type InvalidInputError struct{ Field, Reason string }
+
+func (e *InvalidInputError) Error() string { return e.Field + ": " + e.Reason }
+
+func rejection(r *Rejection) error {
+	err := fosite.ErrAccessDenied
+	if r == nil {
+		return err
+	}
+	switch r.Error {
+	case "login_required":
+		err = fosite.ErrLoginRequired
+	case "consent_required":
+		err = fosite.ErrConsentRequired
+	case "interaction_required":
+		err = fosite.ErrInteractionRequired
+	case "temporarily_unavailable":
+		err = fosite.ErrTemporarilyUnavailable
+	}
+	if r.Description != "" {
+		return err.WithDescription(r.Description)
+	}
+	return err
+}
+
+// Challenges and verifiers.
+
+// challenge signs a flow's id for tenant and kind.
+func (p *Provider) challenge(tenant, kind, id string) string {
+	return id + "." + p.challengeMAC(tenant, kind, id)
+}
+
+func (p *Provider) challengeMAC(tenant, kind, id string) string {
+	m := hmac.New(sha256.New, p.challengeKey)
+	m.Write([]byte(tenant + "\x00" + kind + "\x00" + id))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil)[:16])
+}
+
+// challengeFlow opens a challenge of tenant and kind.
+func (p *Provider) challengeFlow(ctx context.Context, kind, challenge string) (*flow, uint64, error) {
+	req, err := requestOf(ctx)
+	if err != nil {
+		return nil, 0, err
+	}
+	id, mac, ok := strings.Cut(challenge, ".")
+	if !ok || !hmac.Equal([]byte(mac), []byte(p.challengeMAC(req.tenant.Slug, kind, id))) {
+		return nil, 0, ErrChallengeNotFound
+	}
+	fl, rev, err := p.loadFlow(ctx, id)
+	if err != nil {
+		return nil, 0, err
+	}
+	want := stageLogin
+	if kind == challengeConsent {
+		want = stageConsent
+	}
+	if fl.Stage != want {
+		return nil, 0, ErrChallengeUsed
+	}
+	return fl, rev, nil
+}
+
+// verifierFlow opens the verifier a browser brought back.
+func (p *Provider) verifierFlow(ctx context.Context, v string) (*flow, uint64, error) {
+	id, secret, ok := strings.Cut(v, ".")
+	if !ok {
+		return nil, 0, ErrChallengeNotFound
+	}
+	fl, rev, err := p.loadFlow(ctx, id)
+	if err != nil {
+		return nil, 0, err
+	}
+	if fl.Verifier == "" || subtle.ConstantTimeCompare([]byte(secret), []byte(fl.Verifier)) != 1 {
+		return nil, 0, ErrChallengeNotFound
+	}
+	return fl, rev, nil
+}
+
+// answer moves the flow of challenge (of kind) to its next stage with
+// change and returns where the browser goes next.
+func (p *Provider) answer(ctx context.Context, slug, kind, challenge string, change func(*flow) error) (Redirect, error) {
+	if p.grants == nil {
+		return Redirect{}, ErrNoGrants
+	}
+	ctx, err := p.withTenant(ctx, slug)
+	if err != nil {
+		return Redirect{}, err
+	}
+	fl, rev, err := p.challengeFlow(ctx, kind, challenge)
+	if err != nil {
+		return Redirect{}, err
+	}
+	if err := change(fl); err != nil {
+		return Redirect{}, err
+	}
+	fl.Verifier = newSecret()
+	if err := p.saveFlow(ctx, fl, rev); err != nil {
+		return Redirect{}, err
+	}
+	return Redirect{RedirectTo: p.Issuer(slug) + "/oauth2/auth?" + kind + "_verifier=" + url.QueryEscape(fl.ID+"."+fl.Verifier)}, nil
+}
+
+// LoginRequest is what the login application reads of a login
+// challenge of tenant slug.
+func (p *Provider) LoginRequest(ctx context.Context, slug, challenge string) (LoginRequest, error) {
+	return p.describe(ctx, slug, challengeLogin, challenge)
+}
+
+// ConsentRequest is what the login application reads of a consent
+// challenge of tenant slug: the same, with the subject.
+func (p *Provider) ConsentRequest(ctx context.Context, slug, challenge string) (LoginRequest, error) {
+	return p.describe(ctx, slug, challengeConsent, challenge)
+}
+
+func (p *Provider) describe(ctx context.Context, slug, kind, challenge string) (LoginRequest, error) {
+	if p.grants == nil {
+		return LoginRequest{}, ErrNoGrants
+	}
+	ctx, err := p.withTenant(ctx, slug)
+	if err != nil {
+		return LoginRequest{}, err
+	}
+	fl, _, err := p.challengeFlow(ctx, kind, challenge)
+	if err != nil {
+		return LoginRequest{}, err
+	}
+	c, err := p.dir.ClientByID(ctx, fl.ClientID)
+	if err != nil {
+		return LoginRequest{}, ErrChallengeNotFound
+	}
+	q, _ := url.ParseQuery(fl.Query)
+	s := c.Settings
+	lr := LoginRequest{
+		Challenge: challenge,
+		Client: ClientInfo{ClientID: c.ClientID, ClientName: s.ClientName, LogoURI: s.LogoURI, ClientURI: s.ClientURI,
+			PolicyURI: s.PolicyURI, TOSURI: s.TOSURI, FirstParty: s.FirstParty},
+		RequestedScope: strings.Fields(q.Get("scope")),
+		Skip:           fl.Skip,
+		RequestURL:     p.Issuer(slug) + "/oauth2/auth?" + fl.Query,
+		OIDCContext: OIDCContext{LoginHint: q.Get("login_hint"), UILocales: strings.Fields(q.Get("ui_locales")),
+			ACRValues: strings.Fields(q.Get("acr_values")), Display: q.Get("display")},
+	}
+	if lr.RequestedScope == nil {
+		lr.RequestedScope = []string{}
+	}
+	if fl.Login != nil {
+		lr.Subject = fl.Login.Subject
+	}
+	return lr, nil
+}
+
+// maxClaimsSize bounds the claims a login application gives.
+const maxClaimsSize = 16 << 10
+
+// maxRememberFor is the longest a login session lasts.
+const maxRememberFor = 30 * 24 * 3600
+
+// AcceptLogin accepts a login challenge of tenant slug for the user a.
+func (p *Provider) AcceptLogin(ctx context.Context, slug, challenge string, a LoginAcceptance) (Redirect, error) {
+	if err := a.validate(); err != nil {
+		return Redirect{}, err
+	}
+	return p.answer(ctx, slug, challengeLogin, challenge, func(fl *flow) error {
+		a.Claims = userClaims(a.Claims)
+		fl.Login, fl.AuthTime, fl.Stage = &a, p.now().UTC().Truncate(time.Second), stageLoggedIn
+		return nil
+	})
+}
+
+// AcceptConsent accepts a consent challenge of tenant slug.
+func (p *Provider) AcceptConsent(ctx context.Context, slug, challenge string, a ConsentAcceptance) (Redirect, error) {
+	return p.answer(ctx, slug, challengeConsent, challenge, func(fl *flow) error {
+		granted, err := grantedScopes(requestedScopes(fl), a.GrantScope)
+		if err != nil {
+			return err
+		}
+		fl.GrantedScopes, fl.Stage = granted, stageConsented
+		return nil
+	})
+}
+
+// RejectLogin rejects a login challenge: the client gets the error.
+func (p *Provider) RejectLogin(ctx context.Context, slug, challenge string, r Rejection) (Redirect, error) {
+	return p.reject(ctx, slug, challengeLogin, challenge, r)
+}
+
+// RejectConsent rejects a consent challenge: the client gets the error.
+func (p *Provider) RejectConsent(ctx context.Context, slug, challenge string, r Rejection) (Redirect, error) {
+	return p.reject(ctx, slug, challengeConsent, challenge, r)
+}
+
+func (p *Provider) reject(ctx context.Context, slug, kind, challenge string, r Rejection) (Redirect, error) {
+	if r.Error == "" {
+		r.Error = "access_denied"
+	}
+	if !slices.Contains([]string{"access_denied", "login_required", "consent_required", "interaction_required", "temporarily_unavailable"}, r.Error) {
+		return Redirect{}, &InvalidInputError{"error", "one of access_denied, login_required, consent_required, interaction_required, temporarily_unavailable"}
+	}
+	if len(r.Description) > 500 || strings.ContainsAny(r.Description, "\"\\") {
+		return Redirect{}, &InvalidInputError{"error_description", "at most 500 characters, without quotes or backslashes"}
+	}
+	return p.answer(ctx, slug, kind, challenge, func(fl *flow) error {
+		fl.Rejection, fl.Stage = &r, stageRejected
+		return nil
+	})
+}

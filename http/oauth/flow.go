@@ -1,0 +1,118 @@
+package oauth
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/ory/fosite"
+)
+
+// A flow is an authorization request waiting for the user, kept in the
+// grant store (LifeRequest) between the authorization endpoint, the
+// login application's answers and the browser's return.
+
+// flowLifetime is how long a user has to log in and consent.
+const flowLifetime = 30 * time.Minute
+
+// The stages of a flow.
+const (
+	stageLogin     = "login"     // waiting for the login application
+	stageLoggedIn  = "logged_in" // login accepted; the browser comes back
+	stageConsent   = "consent"   // waiting for the consent answer
+	stageConsented = "consented" // consent accepted; the browser comes back
+	stageRejected  = "rejected"  // login or consent rejected
+	stageDone      = "done"      // the browser came back: used up
+)
+
+// flow is an authorization request waiting for the user.
+type flow struct {
+	ID       string    `json:"id"`
+	ClientID string    `json:"client_id"`
+	Query    string    `json:"query"` // the authorization request's parameters
+	Expires  time.Time `json:"expires"`
+	Stage    string    `json:"stage"`
+	Verifier string    `json:"verifier,omitempty"` // what the browser brings back
+	// Created is when the authorization request came, to the second:
+	// the ID token's requested_at, against which prompt and max_age are
+	// judged.
+	Created time.Time `json:"created"`
+	// Browser is the hash of the flow cookie given to the browser that
+	// made the request: only that browser may bring the verifier back,
+	// so that nobody can hand a victim a login of their own.
+	Browser string `json:"browser,omitempty"`
+
+	// Skip is set when the user's login session already authenticated
+	// them: the login application is not asked.
+	Skip bool `json:"skip,omitempty"`
+
+	Login         *LoginAcceptance `json:"login,omitempty"`
+	AuthTime      time.Time        `json:"auth_time"`
+	SessionID     string           `json:"session_id,omitempty"`
+	GrantedScopes []string         `json:"granted_scopes,omitempty"`
+	Rejection     *Rejection       `json:"rejection,omitempty"`
+}
+
+func (p *Provider) loadFlow(ctx context.Context, id string) (*flow, uint64, error) {
+	if _, err := uuid.Parse(id); err != nil {
+		return nil, 0, ErrChallengeNotFound
+	}
+	var fl flow
+	rev, err := p.store.get(ctx, LifeRequest, "flow", id, &fl)
+	if errors.Is(err, fosite.ErrNotFound) || (err == nil && !p.now().Before(fl.Expires)) {
+		return nil, 0, ErrChallengeNotFound
+	}
+	if err != nil {
+		return nil, 0, err
+	}
+	return &fl, rev, nil
+}
+
+func (p *Provider) createFlow(ctx context.Context, fl *flow) error {
+	return p.store.put(ctx, LifeRequest, "flow", fl.ID, fl)
+}
+
+// saveFlow writes fl if nobody changed it since rev.
+func (p *Provider) saveFlow(ctx context.Context, fl *flow, rev uint64) error {
+	err := p.store.update(ctx, LifeRequest, "flow", fl.ID, fl, rev)
+	if errors.Is(err, ErrGrantConflict) {
+		return ErrChallengeUsed
+	}
+	return err
+}
+
+// finish uses a flow up; it reports false when another request did.
+func (p *Provider) finish(ctx context.Context, fl *flow, rev uint64) bool {
+	if rev == 0 {
+		return true
+	}
+	fl.Stage, fl.Verifier = stageDone, ""
+	return p.saveFlow(ctx, fl, rev) == nil
+}
+
+// flowCookie names the cookie that binds flow id to its browser.
+func flowCookie(id string) string { return "clavis_flow_" + strings.ReplaceAll(id, "-", "") }
+
+// sameBrowser reports whether r comes from the browser that began fl.
+func (p *Provider) sameBrowser(r *http.Request, fl *flow) bool {
+	ck, err := r.Cookie(flowCookie(fl.ID))
+	if err != nil || fl.Browser == "" {
+		return false
+	}
+	sum := sha256.Sum256([]byte(ck.Value))
+	return subtle.ConstantTimeCompare([]byte(hex.EncodeToString(sum[:])), []byte(fl.Browser)) == 1
+}
+
+func newSecret() string {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
