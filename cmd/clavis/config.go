@@ -10,7 +10,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/clavisiam/clavis/eventstore/relay"
+	"github.com/clavisiam/clavis/eventstore/subject"
 	"github.com/clavisiam/clavis/tenants/signing"
 )
 
@@ -90,7 +90,7 @@ func defaultConfig() Config {
 		DataDir:      defaultDataDir,
 		Migrate:      true,
 		NATSListen:   defaultNATSListen,
-		NATSPrefix:   relay.DefaultPrefix,
+		NATSPrefix:   subject.DefaultPrefix,
 		NATSReplicas: 1,
 		LogFormat:    defaultLogFormat,
 		LogLevel:     defaultLogLevel,
@@ -202,7 +202,7 @@ var settings = []setting{
 		bind:  stringSetting(func(c *Config) *string { return &c.NATSTLSKey }),
 	},
 	{
-		name: "nats-prefix", arg: "PREFIX", def: relay.DefaultPrefix,
+		name: "nats-prefix", arg: "PREFIX", def: subject.DefaultPrefix,
 		usage: "prefix of every NATS subject, stream and bucket name ({prefix}.events.{tenant}.{aggregate}.{event})",
 		bind:  stringSetting(func(c *Config) *string { return &c.NATSPrefix }),
 	},
@@ -367,7 +367,7 @@ func (c Config) Validate() error {
 	if (c.NATSTLSCert == "") != (c.NATSTLSKey == "") {
 		bad("nats-tls-cert", "a client certificate and its key go together (--nats-tls-cert and --nats-tls-key)")
 	}
-	if _, err := relay.NewNames(c.NATSPrefix); err != nil {
+	if _, err := subject.NewNames(c.NATSPrefix); err != nil {
 		bad("nats-prefix", "%q must be lowercase letters, digits, - or _, starting with a letter, at most 32", c.NATSPrefix)
 	}
 	if c.NATSReplicas < 1 || c.NATSReplicas > 5 {

@@ -17,6 +17,8 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/clavisiam/clavis/eventstore"
+	"github.com/clavisiam/clavis/eventstore/message"
+	"github.com/clavisiam/clavis/eventstore/subject"
 	"github.com/clavisiam/clavis/eventstore/traced"
 )
 
@@ -26,7 +28,7 @@ type Relay struct {
 	store    eventstore.Store
 	nc       *nats.Conn
 	js       jetstream.JetStream
-	names    Names
+	names    subject.Names
 	log      *slog.Logger
 	node     string
 	batch    int
@@ -132,7 +134,7 @@ func WithReplicas(n int) Option {
 }
 
 // New returns a relay from store to the streams named by names, over nc.
-func New(store eventstore.Store, nc *nats.Conn, names Names, opts ...Option) (*Relay, error) {
+func New(store eventstore.Store, nc *nats.Conn, names subject.Names, opts ...Option) (*Relay, error) {
 	js, err := jetstream.New(nc)
 	if err != nil {
 		return nil, fmt.Errorf("relay: %w", err)
@@ -181,7 +183,7 @@ func (r *Relay) Wake(pos eventstore.Position) {
 // EnsureStreams creates or updates the internal and public streams and
 // the lease bucket. Their retention is unlimited: the streams are the
 // history downstream subscribers replay from.
-func EnsureStreams(ctx context.Context, js jetstream.JetStream, names Names, replicas int) error {
+func EnsureStreams(ctx context.Context, js jetstream.JetStream, names subject.Names, replicas int) error {
 	if replicas < 1 {
 		replicas = 1
 	}
@@ -203,7 +205,7 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, names Names, rep
 // lane is one stream the relay feeds.
 type lane struct {
 	name    string
-	encode  func(Names, eventstore.Event) (*nats.Msg, error)
+	encode  func(subject.Names, eventstore.Event) (*nats.Msg, error)
 	lastSeq uint64
 	lastPos eventstore.Position
 	synced  bool
@@ -222,8 +224,8 @@ func (r *Relay) Run(ctx context.Context) error {
 		r.log.Warn("relay: no wake-up subscription; polling only", "error", err)
 	}
 	lanes := []*lane{
-		{name: r.names.InternalStream(), encode: InternalMessage},
-		{name: r.names.PublicStream(), encode: PublicMessage},
+		{name: r.names.InternalStream(), encode: message.Internal},
+		{name: r.names.PublicStream(), encode: message.Public},
 	}
 	lease := &lease{r: r}
 	backoff := 100 * time.Millisecond
@@ -455,7 +457,7 @@ func (r *Relay) sync(ctx context.Context, l *lane) error {
 		if err != nil {
 			return fmt.Errorf("read last message of %s: %w", l.name, err)
 		}
-		if l.lastPos, err = PositionOf(m.Header); err != nil {
+		if l.lastPos, err = message.PositionOf(m.Header); err != nil {
 			return fmt.Errorf("last message of %s: %w", l.name, err)
 		}
 	}
