@@ -40,6 +40,9 @@ type Config struct {
 	// DatabaseURL selects the store: empty for SQLite in DataDir, a
 	// postgres:// or postgresql:// URL for PostgreSQL.
 	DatabaseURL string
+	// SQLiteFullSync makes every commit of the embedded SQLite wait for
+	// the disk (sqlite.WithFullSync).
+	SQLiteFullSync bool
 	// RootToken is the platform operator's bearer token; empty means
 	// "use or generate {DataDir}/root-token". A secret: see LogValue.
 	RootToken string
@@ -137,8 +140,15 @@ var settings = []setting{
 	},
 	{
 		name: "database-url", arg: "URL", def: "empty: SQLite at {data-dir}/clavis.db",
-		usage: "event store: empty for embedded SQLite, postgres://… or postgresql://… for PostgreSQL",
+		usage: "event store: empty for embedded SQLite, postgres://… or postgresql://… for PostgreSQL (pool size: pool_max_conns in the URL, default 16)",
 		bind:  stringSetting(func(c *Config) *string { return &c.DatabaseURL }),
+	},
+	{
+		name: "sqlite-full-sync", arg: "BOOL", def: "false",
+		usage: "make every commit of the embedded SQLite wait for the disk (synchronous=FULL), so that not even a power cut loses a committed event, at the cost of append throughput; by default a crash of the process loses nothing and only a power cut can take the last commits",
+		bind: func(fs *flag.FlagSet, c *Config, name string) {
+			fs.BoolVar(&c.SQLiteFullSync, name, c.SQLiteFullSync, "")
+		},
 	},
 	{
 		name: "root-token", arg: "TOKEN", def: "empty: read or generate {data-dir}/root-token",

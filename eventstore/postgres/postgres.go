@@ -53,10 +53,13 @@ type Store struct {
 }
 
 type options struct {
-	migrate  bool
-	log      *slog.Logger
-	maxConns int32
+	migrate bool
+	log     *slog.Logger
 }
+
+// defaultMaxConns is the pool size when the URL has no pool_max_conns:
+// enough concurrent appends to fill a group commit.
+const defaultMaxConns = 16
 
 // Option configures [Open].
 type Option func(*options) error
@@ -77,22 +80,10 @@ func WithLogger(l *slog.Logger) Option {
 	}
 }
 
-// WithMaxConns sets the pool size when the URL has no pool_max_conns
-// (default 16: enough concurrent appends to fill a group commit).
-func WithMaxConns(n int32) Option {
-	return func(o *options) error {
-		if n < 1 {
-			return fmt.Errorf("postgres: pool size %d must be at least 1", n)
-		}
-		o.maxConns = n
-		return nil
-	}
-}
-
 // Open connects to the database at url (a postgres:// URL or key=value
-// DSN), checks the connection and, unless disabled, migrates the schema.
+// DSN; its pool_max_conns sets the pool size, default 16), checks the connection and, unless disabled, migrates the schema.
 func Open(ctx context.Context, url string, opts ...Option) (*Store, error) {
-	o := options{migrate: true, log: slog.New(slog.DiscardHandler), maxConns: 16}
+	o := options{migrate: true, log: slog.New(slog.DiscardHandler)}
 	for _, opt := range opts {
 		if err := opt(&o); err != nil {
 			return nil, err
@@ -103,7 +94,7 @@ func Open(ctx context.Context, url string, opts ...Option) (*Store, error) {
 		return nil, fmt.Errorf("postgres: parse database url: %w", err)
 	}
 	if !strings.Contains(url, "pool_max_conns") {
-		cfg.MaxConns = o.maxConns
+		cfg.MaxConns = defaultMaxConns
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
