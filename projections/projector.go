@@ -48,13 +48,16 @@ type options struct {
 // Option configures [NewProjector].
 type Option func(*options) error
 
+// ErrInvalidOption is wrapped by every error an [Option] returns.
+var ErrInvalidOption = errors.New("projections: invalid option")
+
 // WithPollInterval sets how often [Projector.WaitFor] reads the checkpoint
 // from the database, so that progress made by another node counts
 // (default 50ms).
 func WithPollInterval(d time.Duration) Option {
 	return func(o *options) error {
 		if d <= 0 {
-			return fmt.Errorf("projections: poll interval %s must be positive", d)
+			return fmt.Errorf("%w: poll interval %s must be positive", ErrInvalidOption, d)
 		}
 		o.poll = d
 		return nil
@@ -67,7 +70,7 @@ func WithPollInterval(d time.Duration) Option {
 func WithPageSize(n int) Option {
 	return func(o *options) error {
 		if n < 1 || n > eventstore.MaxRead {
-			return fmt.Errorf("projections: page size %d is not within 1..%d", n, eventstore.MaxRead)
+			return fmt.Errorf("%w: page size %d is not within 1..%d", ErrInvalidOption, n, eventstore.MaxRead)
 		}
 		o.pageSize = n
 		return nil
@@ -76,7 +79,7 @@ func WithPageSize(n int) Option {
 
 // NewProjector returns a Projector that applies the events of store to
 // backend under the checkpoint [Name]. backend and store are required;
-// log may be nil to log nothing.
+// a nil log logs nothing.
 func NewProjector(backend Backend, store eventstore.Store, log *slog.Logger, opts ...Option) (*Projector, error) {
 	if backend == nil || store == nil {
 		return nil, errors.New("projections: a projector needs a backend and an event store")
@@ -86,6 +89,9 @@ func NewProjector(backend Backend, store eventstore.Store, log *slog.Logger, opt
 	}
 	o := options{poll: 50 * time.Millisecond, pageSize: 1000}
 	for _, opt := range opts {
+		if opt == nil {
+			return nil, fmt.Errorf("%w: nil option", ErrInvalidOption)
+		}
 		if err := opt(&o); err != nil {
 			return nil, err
 		}

@@ -132,6 +132,9 @@ func Start(storeDir string, opts ...Option) (*server.Server, error) {
 	}
 	o := options{names: subject.Names{Prefix: subject.DefaultPrefix}}
 	for _, opt := range opts {
+		if opt == nil {
+			return nil, fmt.Errorf("%w: nil option", ErrInvalidOption)
+		}
 		if err := opt(&o); err != nil {
 			return nil, err
 		}

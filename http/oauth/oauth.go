@@ -113,9 +113,12 @@ type openedKey struct{ tenant, kid, sealed string }
 // Option configures [New].
 type Option func(*Provider) error
 
+// ErrInvalidOption is wrapped by every error an [Option] returns.
+var ErrInvalidOption = errors.New("oauth: invalid option")
+
 // New returns the provider of every tenant under publicURL (the issuer of
 // tenant acme is {publicURL}/t/acme), reading dir and opening signing keys
-// with keys.
+// with keys. A nil log logs nothing.
 func New(dir Directory, keys *signing.Keyring, publicURL string, log *slog.Logger, opts ...Option) (*Provider, error) {
 	if dir == nil || keys == nil || publicURL == "" {
 		return nil, errors.New("oauth: a directory, a keyring and a public URL are required")

@@ -77,7 +77,8 @@ type Feed struct {
 func (f *Feed) Observe(fn func([]eventstore.Event)) { f.observers = append(f.observers, fn) }
 
 // New returns a feed of p from the internal stream named by names; store
-// is where the watchdog looks for events NATS has not delivered.
+// is where the watchdog looks for events NATS has not delivered. A nil
+// log logs nothing.
 func New(store Store, nc *nats.Conn, names subject.Names, p Projection, log *slog.Logger) (*Feed, error) {
 	js, err := jetstream.New(nc)
 	if err != nil {
