@@ -41,28 +41,18 @@ type Projector struct {
 }
 
 type options struct {
-	poll     time.Duration
 	pageSize int
 }
+
+// pollInterval is how often [Projector.WaitFor] reads the checkpoint from
+// the database, so that progress made by another node counts.
+const pollInterval = 50 * time.Millisecond
 
 // Option configures [NewProjector].
 type Option func(*options) error
 
 // ErrInvalidOption is wrapped by every error an [Option] returns.
 var ErrInvalidOption = errors.New("projections: invalid option")
-
-// WithPollInterval sets how often [Projector.WaitFor] reads the checkpoint
-// from the database, so that progress made by another node counts
-// (default 50ms).
-func WithPollInterval(d time.Duration) Option {
-	return func(o *options) error {
-		if d <= 0 {
-			return fmt.Errorf("%w: poll interval %s must be positive", ErrInvalidOption, d)
-		}
-		o.poll = d
-		return nil
-	}
-}
 
 // WithPageSize sets how many events CatchUp and Rebuild read from the
 // store, and apply in one transaction, at a time: 1..[eventstore.MaxRead]
@@ -87,7 +77,7 @@ func NewProjector(backend Backend, store eventstore.Store, log *slog.Logger, opt
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	o := options{poll: 50 * time.Millisecond, pageSize: 1000}
+	o := options{pageSize: 1000}
 	for _, opt := range opts {
 		if opt == nil {
 			return nil, fmt.Errorf("%w: nil option", ErrInvalidOption)
@@ -520,7 +510,7 @@ func (p *Projector) WaitFor(ctx context.Context, pos eventstore.Position) error 
 	for first := true; ; first = false {
 		p.mu.Lock()
 		known, advanced := p.known, p.advanced
-		due := first || time.Since(p.polled) >= p.opts.poll
+		due := first || time.Since(p.polled) >= pollInterval
 		p.mu.Unlock()
 		if !known.Less(pos) {
 			return nil
@@ -531,7 +521,7 @@ func (p *Projector) WaitFor(ctx context.Context, pos eventstore.Position) error 
 				return nil
 			}
 		}
-		timer := time.NewTimer(p.opts.poll)
+		timer := time.NewTimer(pollInterval)
 		select {
 		case <-advanced:
 		case <-timer.C:
@@ -548,7 +538,7 @@ func (p *Projector) WaitFor(ctx context.Context, pos eventstore.Position) error 
 // the caller's context bounds it.
 func (p *Projector) poll(ctx context.Context) {
 	p.mu.Lock()
-	if time.Since(p.polled) < p.opts.poll/2 {
+	if time.Since(p.polled) < pollInterval/2 {
 		p.mu.Unlock()
 		return
 	}

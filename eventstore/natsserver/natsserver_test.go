@@ -508,3 +508,24 @@ func names(t *testing.T) subject.Names {
 	}
 	return n
 }
+
+// TestStartRefusesBadOptions checks that every bad option is refused
+// before anything starts, with an error that wraps ErrInvalidOption.
+func TestStartRefusesBadOptions(t *testing.T) {
+	t.Parallel()
+	for name, opt := range map[string]natsserver.Option{
+		"nil option":      nil,
+		"no port":         natsserver.WithListen("127.0.0.1"),
+		"empty address":   natsserver.WithListen(""),
+		"port not a port": natsserver.WithListen("127.0.0.1:70000"),
+		"empty password":  natsserver.WithPassword(""),
+		"bad names":       natsserver.WithNames(subject.Names{Prefix: "Not.A.Prefix"}),
+	} {
+		if ns, err := natsserver.Start(t.TempDir(), opt); !errors.Is(err, natsserver.ErrInvalidOption) {
+			if ns != nil {
+				ns.Shutdown()
+			}
+			t.Errorf("%s: %v, want %v", name, err, natsserver.ErrInvalidOption)
+		}
+	}
+}

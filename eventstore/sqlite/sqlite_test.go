@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"path/filepath"
 	"testing"
 
@@ -84,4 +85,19 @@ func TestFullSync(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestOpenOptions checks that a nil option is refused with an error that
+// wraps ErrInvalidOption, and that a nil logger is no error.
+func TestOpenOptions(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "clavis.db")
+	if _, err := Open(t.Context(), path, nil); !errors.Is(err, ErrInvalidOption) {
+		t.Errorf("a nil option: %v, want %v", err, ErrInvalidOption)
+	}
+	s, err := Open(t.Context(), path, WithLogger(nil))
+	if err != nil {
+		t.Fatalf("a nil logger: %v", err)
+	}
+	s.Close()
 }
