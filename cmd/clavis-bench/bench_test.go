@@ -254,13 +254,21 @@ func equalCounts(a, b map[string]int) bool {
 // measured until then is returned.
 func TestLoadCancelled(t *testing.T) {
 	t.Parallel()
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		io.WriteString(w, benchTokenAnswer)
-	}))
-	t.Cleanup(srv.Close)
-	ctx, cancel := context.WithTimeout(t.Context(), 150*time.Millisecond)
+	// The context ends once requests have been measured, however slow
+	// the machine: the 20th request the server sees well after the
+	// warm-up ends it, and the four workers' closed loops mean at least
+	// sixteen measured ones have been answered by then.
+	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	began := time.Now()
+	var measured atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, benchTokenAnswer)
+		if time.Since(began) > 100*time.Millisecond && measured.Add(1) == 20 {
+			cancel()
+		}
+	}))
+	t.Cleanup(srv.Close)
 	res, err := runLoad(ctx, loadPlan{url: srv.URL, success: []byte("access_token"),
 		concurrency: 4, warmup: 50 * time.Millisecond, duration: 10 * time.Second})
 	if err != nil {
