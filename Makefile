@@ -11,9 +11,10 @@ LDFLAGS := -X main.version=$(VERSION)
 run:
 	$(GO) run -ldflags "$(LDFLAGS)" ./cmd/clavis serve --dev-login
 
-## build: build bin/clavis, stamped with git describe (or dev)
+## build: build bin/clavis (the server and CLI), stamped with git describe (or dev), and bin/clavis-bench (the load generator)
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/clavis ./cmd/clavis
+	$(GO) build -o bin/clavis-bench ./cmd/clavis-bench
 
 ## test: lint, then every test with the race detector (needs PostgreSQL at 127.0.0.1:5432)
 test: lint

@@ -82,13 +82,10 @@ type Admin struct {
 	PublicURL string
 }
 
-// Option configures [New].
-type Option func(*Server) error
-
 // WithAdmin serves the platform API under /admin and each tenant's admin
 // API under /t/{tenant}/admin (see openapi.json), over a.
 func WithAdmin(a Admin) Option {
-	return func(s *Server) error {
+	return func(o *options) error {
 		var missing []string
 		if a.Tenants == nil {
 			missing = append(missing, "Tenants")
@@ -106,16 +103,16 @@ func WithAdmin(a Admin) Option {
 			missing = append(missing, "PublicURL")
 		}
 		if len(missing) > 0 {
-			return fmt.Errorf("WithAdmin: missing %s", strings.Join(missing, ", "))
+			return fmt.Errorf("%w: WithAdmin: missing %s", ErrInvalidOption, strings.Join(missing, ", "))
 		}
 		if a.WaitTimeout < 0 {
-			return fmt.Errorf("WithAdmin: wait timeout %s is negative", a.WaitTimeout)
+			return fmt.Errorf("%w: WithAdmin: wait timeout %s is negative", ErrInvalidOption, a.WaitTimeout)
 		}
 		if a.WaitTimeout == 0 {
 			a.WaitTimeout = DefaultWaitTimeout
 		}
 		a.PublicURL = strings.TrimRight(a.PublicURL, "/")
-		s.admin = &a
+		o.admin = &a
 		return nil
 	}
 }

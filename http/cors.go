@@ -2,7 +2,7 @@ package httpapi
 
 import (
 	"context"
-	"errors"
+	"fmt"
 	"slices"
 
 	"github.com/gofiber/fiber/v2"
@@ -27,11 +27,11 @@ type Origins interface {
 // a token, introspection or revocation request for the origins of the
 // client it names.
 func WithCORS(o Origins) Option {
-	return func(s *Server) error {
+	return func(opts *options) error {
 		if o == nil {
-			return errors.New("WithCORS: nil origins")
+			return fmt.Errorf("%w: WithCORS: nil origins", ErrInvalidOption)
 		}
-		s.origins = o
+		opts.origins = o
 		return nil
 	}
 }

@@ -20,7 +20,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/clavisiam/clavis/eventstore"
-	"github.com/clavisiam/clavis/eventstore/relay"
+	"github.com/clavisiam/clavis/eventstore/natsserver"
 	"github.com/clavisiam/clavis/eventstore/sqlite"
 	httpapi "github.com/clavisiam/clavis/http"
 	"github.com/clavisiam/clavis/http/oauth"
@@ -90,7 +90,7 @@ func startAdminGrants(t *testing.T, grantBytes int64, opts ...oauth.Option) *adm
 		t.Fatal(err)
 	}
 	// Revocations need NATS: an in-process server of the test's own.
-	ns, err := relay.StartServer(relay.ServerConfig{StoreDir: t.TempDir(), Listen: "off"})
+	ns, err := natsserver.Start(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,7 +2,7 @@ package httpapi
 
 import (
 	"context"
-	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 
@@ -58,13 +58,13 @@ type ReadyCheck struct {
 
 // WithReadiness adds checks to /readyz.
 func WithReadiness(checks ...ReadyCheck) Option {
-	return func(s *Server) error {
+	return func(o *options) error {
 		for _, c := range checks {
 			if c.Name == "" || c.Check == nil {
-				return errors.New("httpapi: a readiness check needs a name and a function")
+				return fmt.Errorf("%w: WithReadiness: a readiness check needs a name and a function", ErrInvalidOption)
 			}
 		}
-		s.ready = append(s.ready, checks...)
+		o.ready = append(o.ready, checks...)
 		return nil
 	}
 }

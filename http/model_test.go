@@ -10,7 +10,7 @@ import (
 	"github.com/clavisiam/clavis/domain"
 	"github.com/clavisiam/clavis/domain/client"
 	"github.com/clavisiam/clavis/eventstore"
-	"github.com/clavisiam/clavis/eventstore/relay"
+	"github.com/clavisiam/clavis/eventstore/message"
 	httpapi "github.com/clavisiam/clavis/http"
 	"github.com/clavisiam/clavis/tenants"
 )
@@ -178,7 +178,7 @@ func TestPairwiseSaltIsWriteOnly(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, e := range events {
-		ce, err := relay.PublicEvent(e)
+		ce, err := message.PublicEvent(e)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -20,11 +20,11 @@ import (
 // WithOAuth serves each tenant's OAuth 2.0 endpoints from p. It needs
 // [WithAdmin] too, whose read model the metadata comes from.
 func WithOAuth(p *oauth.Provider) Option {
-	return func(s *Server) error {
+	return func(o *options) error {
 		if p == nil {
-			return errors.New("WithOAuth: nil provider")
+			return fmt.Errorf("%w: WithOAuth: nil provider", ErrInvalidOption)
 		}
-		s.oauth = p
+		o.oauth = p
 		return nil
 	}
 }

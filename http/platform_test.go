@@ -1,6 +1,7 @@
 package httpapi_test
 
 import (
+	"errors"
 	"net/http"
 	"regexp"
 	"strings"
@@ -318,11 +319,11 @@ func TestWithAdminRejects(t *testing.T) {
 	store := bareStore(t)
 	log := slogDiscard()
 	if _, err := httpapi.New(httpapi.Config{}, store, log, httpapi.WithAdmin(httpapi.Admin{})); err == nil ||
-		!strings.Contains(err.Error(), "Tenants, Clients, ReadModel, Auth, PublicURL") {
+		!strings.Contains(err.Error(), "Tenants, Clients, ReadModel, Auth, PublicURL") || !errors.Is(err, httpapi.ErrInvalidOption) {
 		t.Errorf("an empty Admin: %v", err)
 	}
-	if _, err := httpapi.New(httpapi.Config{}, store, log, nil); err == nil {
-		t.Error("a nil option was accepted")
+	if _, err := httpapi.New(httpapi.Config{}, store, log, nil); !errors.Is(err, httpapi.ErrInvalidOption) {
+		t.Errorf("a nil option: %v, want %v", err, httpapi.ErrInvalidOption)
 	}
 	if _, err := httpapi.RootToken(""); err == nil {
 		t.Error("an empty root token was accepted")

@@ -107,8 +107,23 @@ type Server struct {
 	stopped   bool
 }
 
+// Option configures [New].
+type Option func(*options) error
+
+// ErrInvalidOption is wrapped by every error an [Option] returns.
+var ErrInvalidOption = errors.New("httpapi: invalid option")
+
+// options is what the options set; New hands it to the Server.
+type options struct {
+	admin   *Admin
+	oauth   *oauth.Provider
+	origins Origins
+	ready   []ReadyCheck
+}
+
 // New builds the app: the fiber configuration, the middleware and every
-// route, reading from store and logging to log. It does not listen.
+// route, reading from store and logging to log (a nil log logs nothing).
+// It does not listen.
 // Without options it serves the health routes and /openapi.json;
 // [WithAdmin] adds the platform and tenant admin APIs.
 func New(cfg Config, store eventstore.Store, log *slog.Logger, opts ...Option) (*Server, error) {
@@ -116,21 +131,22 @@ func New(cfg Config, store eventstore.Store, log *slog.Logger, opts ...Option) (
 		return nil, errors.New("httpapi: nil store")
 	}
 	if log == nil {
-		return nil, errors.New("httpapi: nil logger")
+		log = slog.New(slog.DiscardHandler)
 	}
 	cfg, err := cfg.withDefaults()
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{store: store, log: log, cfg: cfg}
-	for _, o := range opts {
-		if o == nil {
-			return nil, errors.New("httpapi: nil option")
+	var o options
+	for _, opt := range opts {
+		if opt == nil {
+			return nil, fmt.Errorf("%w: nil option", ErrInvalidOption)
 		}
-		if err := o(s); err != nil {
-			return nil, fmt.Errorf("httpapi: %w", err)
+		if err := opt(&o); err != nil {
+			return nil, err
 		}
 	}
+	s := &Server{store: store, log: log, cfg: cfg, admin: o.admin, oauth: o.oauth, origins: o.origins, ready: o.ready}
 	if s.oauth != nil && s.admin == nil {
 		return nil, errors.New("httpapi: WithOAuth needs WithAdmin")
 	}

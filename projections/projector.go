@@ -41,25 +41,18 @@ type Projector struct {
 }
 
 type options struct {
-	poll     time.Duration
 	pageSize int
 }
+
+// pollInterval is how often [Projector.WaitFor] reads the checkpoint from
+// the database, so that progress made by another node counts.
+const pollInterval = 50 * time.Millisecond
 
 // Option configures [NewProjector].
 type Option func(*options) error
 
-// WithPollInterval sets how often [Projector.WaitFor] reads the checkpoint
-// from the database, so that progress made by another node counts
-// (default 50ms).
-func WithPollInterval(d time.Duration) Option {
-	return func(o *options) error {
-		if d <= 0 {
-			return fmt.Errorf("projections: poll interval %s must be positive", d)
-		}
-		o.poll = d
-		return nil
-	}
-}
+// ErrInvalidOption is wrapped by every error an [Option] returns.
+var ErrInvalidOption = errors.New("projections: invalid option")
 
 // WithPageSize sets how many events CatchUp and Rebuild read from the
 // store, and apply in one transaction, at a time: 1..[eventstore.MaxRead]
@@ -67,7 +60,7 @@ func WithPollInterval(d time.Duration) Option {
 func WithPageSize(n int) Option {
 	return func(o *options) error {
 		if n < 1 || n > eventstore.MaxRead {
-			return fmt.Errorf("projections: page size %d is not within 1..%d", n, eventstore.MaxRead)
+			return fmt.Errorf("%w: page size %d is not within 1..%d", ErrInvalidOption, n, eventstore.MaxRead)
 		}
 		o.pageSize = n
 		return nil
@@ -76,7 +69,7 @@ func WithPageSize(n int) Option {
 
 // NewProjector returns a Projector that applies the events of store to
 // backend under the checkpoint [Name]. backend and store are required;
-// log may be nil to log nothing.
+// a nil log logs nothing.
 func NewProjector(backend Backend, store eventstore.Store, log *slog.Logger, opts ...Option) (*Projector, error) {
 	if backend == nil || store == nil {
 		return nil, errors.New("projections: a projector needs a backend and an event store")
@@ -84,8 +77,11 @@ func NewProjector(backend Backend, store eventstore.Store, log *slog.Logger, opt
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	o := options{poll: 50 * time.Millisecond, pageSize: 1000}
+	o := options{pageSize: 1000}
 	for _, opt := range opts {
+		if opt == nil {
+			return nil, fmt.Errorf("%w: nil option", ErrInvalidOption)
+		}
 		if err := opt(&o); err != nil {
 			return nil, err
 		}
@@ -514,7 +510,7 @@ func (p *Projector) WaitFor(ctx context.Context, pos eventstore.Position) error 
 	for first := true; ; first = false {
 		p.mu.Lock()
 		known, advanced := p.known, p.advanced
-		due := first || time.Since(p.polled) >= p.opts.poll
+		due := first || time.Since(p.polled) >= pollInterval
 		p.mu.Unlock()
 		if !known.Less(pos) {
 			return nil
@@ -525,7 +521,7 @@ func (p *Projector) WaitFor(ctx context.Context, pos eventstore.Position) error 
 				return nil
 			}
 		}
-		timer := time.NewTimer(p.opts.poll)
+		timer := time.NewTimer(pollInterval)
 		select {
 		case <-advanced:
 		case <-timer.C:
@@ -542,7 +538,7 @@ func (p *Projector) WaitFor(ctx context.Context, pos eventstore.Position) error 
 // the caller's context bounds it.
 func (p *Projector) poll(ctx context.Context) {
 	p.mu.Lock()
-	if time.Since(p.polled) < p.opts.poll/2 {
+	if time.Since(p.polled) < pollInterval/2 {
 		p.mu.Unlock()
 		return
 	}

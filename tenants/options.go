@@ -113,6 +113,9 @@ func (r Request) metadata(now time.Time) (eventstore.Metadata, error) {
 // Option configures a service built by [NewTenants] or [NewClients].
 type Option func(*config) error
 
+// ErrInvalidOption is wrapped by every error an [Option] returns.
+var ErrInvalidOption = errors.New("tenants: invalid option")
+
 // config holds the knobs every service shares.
 type config struct {
 	now        func() time.Time
@@ -134,10 +137,10 @@ func newConfig(opts []Option) (config, error) {
 	}
 	for _, o := range opts {
 		if o == nil {
-			return config{}, errors.New("tenants: nil option")
+			return config{}, fmt.Errorf("%w: nil option", ErrInvalidOption)
 		}
 		if err := o(&c); err != nil {
-			return config{}, fmt.Errorf("tenants: %w", err)
+			return config{}, err
 		}
 	}
 	return c, nil
@@ -148,7 +151,7 @@ func newConfig(opts []Option) (config, error) {
 func WithClock(now func() time.Time) Option {
 	return func(c *config) error {
 		if now == nil {
-			return errors.New("WithClock: nil clock")
+			return fmt.Errorf("%w: WithClock: nil clock", ErrInvalidOption)
 		}
 		c.now = now
 		return nil
@@ -161,7 +164,7 @@ func WithClock(now func() time.Time) Option {
 func WithEventIDs(next func() string) Option {
 	return func(c *config) error {
 		if next == nil {
-			return errors.New("WithEventIDs: nil generator")
+			return fmt.Errorf("%w: WithEventIDs: nil generator", ErrInvalidOption)
 		}
 		c.eventID = next
 		return nil
@@ -175,7 +178,7 @@ func WithEventIDs(next func() string) Option {
 func WithClientIDs(next func() string) Option {
 	return func(c *config) error {
 		if next == nil {
-			return errors.New("WithClientIDs: nil generator")
+			return fmt.Errorf("%w: WithClientIDs: nil generator", ErrInvalidOption)
 		}
 		c.clientID = next
 		return nil
@@ -188,19 +191,20 @@ func WithClientIDs(next func() string) Option {
 func WithSecretIDs(next func() string) Option {
 	return func(c *config) error {
 		if next == nil {
-			return errors.New("WithSecretIDs: nil generator")
+			return fmt.Errorf("%w: WithSecretIDs: nil generator", ErrInvalidOption)
 		}
 		c.secretID = next
 		return nil
 	}
 }
 
-// WithLogger makes the service log to l (default: nowhere). It logs only
-// what it handles itself, never a secret.
+// WithLogger makes the service log to l. Without it, or with a nil l,
+// the service logs nothing. It logs only what it handles itself, never a
+// secret.
 func WithLogger(l *slog.Logger) Option {
 	return func(c *config) error {
 		if l == nil {
-			return errors.New("WithLogger: nil logger")
+			l = slog.New(slog.DiscardHandler)
 		}
 		c.log = l
 		return nil
@@ -220,7 +224,7 @@ type SecretSealer interface {
 func WithSecretSealer(s SecretSealer) Option {
 	return func(c *config) error {
 		if s == nil {
-			return errors.New("WithSecretSealer: nil sealer")
+			return fmt.Errorf("%w: WithSecretSealer: nil sealer", ErrInvalidOption)
 		}
 		c.sealer = s
 		return nil
@@ -245,7 +249,7 @@ func (c config) storedSecret(tenant, clientID string, method client.AuthMethod, 
 func WithCatalogues(cat Catalogues) Option {
 	return func(c *config) error {
 		if cat == nil {
-			return errors.New("WithCatalogues: nil catalogue source")
+			return fmt.Errorf("%w: WithCatalogues: nil catalogue source", ErrInvalidOption)
 		}
 		c.catalogues = cat
 		return nil

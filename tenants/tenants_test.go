@@ -286,15 +286,21 @@ func TestNewRefusesBadOptions(t *testing.T) {
 		"nil event ids":  tenants.WithEventIDs(nil),
 		"nil client ids": tenants.WithClientIDs(nil),
 		"nil secret ids": tenants.WithSecretIDs(nil),
-		"nil logger":     tenants.WithLogger(nil),
 		"nil catalogues": tenants.WithCatalogues(nil),
 	} {
-		if _, err := tenants.NewClients(store, opt); err == nil {
-			t.Errorf("%s: NewClients accepted it", name)
+		if _, err := tenants.NewClients(store, opt); !errors.Is(err, tenants.ErrInvalidOption) {
+			t.Errorf("%s: NewClients: %v, want %v", name, err, tenants.ErrInvalidOption)
 		}
-		if _, err := tenants.NewTenants(store, testKeyring(t), opt); err == nil {
-			t.Errorf("%s: NewTenants accepted it", name)
+		if _, err := tenants.NewTenants(store, testKeyring(t), opt); !errors.Is(err, tenants.ErrInvalidOption) {
+			t.Errorf("%s: NewTenants: %v, want %v", name, err, tenants.ErrInvalidOption)
 		}
+	}
+	// A nil logger means what it means everywhere: log nothing.
+	if _, err := tenants.NewClients(store, tenants.WithLogger(nil)); err != nil {
+		t.Errorf("NewClients with a nil logger: %v", err)
+	}
+	if _, err := tenants.NewTenants(store, testKeyring(t), tenants.WithLogger(nil)); err != nil {
+		t.Errorf("NewTenants with a nil logger: %v", err)
 	}
 	if _, err := tenants.NewClients(nil); err == nil {
 		t.Error("NewClients accepted a nil store")

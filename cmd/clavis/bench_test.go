@@ -22,8 +22,9 @@ import (
 
 	"github.com/clavisiam/clavis/domain/client"
 	"github.com/clavisiam/clavis/eventstore"
+	"github.com/clavisiam/clavis/eventstore/message"
 	"github.com/clavisiam/clavis/eventstore/postgres/pgtest"
-	"github.com/clavisiam/clavis/eventstore/relay"
+	"github.com/clavisiam/clavis/eventstore/subject"
 	"github.com/clavisiam/clavis/tenants"
 )
 
@@ -41,7 +42,7 @@ func benchNATS(b *testing.B) (url, prefix string) {
 	b.Cleanup(func() {
 		defer nc.Close()
 		js, _ := jetstream.New(nc)
-		names, _ := relay.NewNames(prefix)
+		names, _ := subject.NewNames(prefix)
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		_ = js.DeleteStream(ctx, names.InternalStream())
@@ -120,10 +121,10 @@ func BenchmarkPropagation(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer nc.Close()
-	names, _ := relay.NewNames(prefix)
+	names, _ := subject.NewNames(prefix)
 	if _, err := nc.Subscribe(names.InternalFilter(), func(m *nats.Msg) {
 		at := time.Now()
-		if pos, err := relay.PositionOf(m.Header); err == nil {
+		if pos, err := message.PositionOf(m.Header); err == nil {
 			natsMu.Lock()
 			onNATS[pos] = at
 			natsMu.Unlock()

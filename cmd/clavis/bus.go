@@ -10,7 +10,8 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 
-	"github.com/clavisiam/clavis/eventstore/relay"
+	"github.com/clavisiam/clavis/eventstore/natsserver"
+	"github.com/clavisiam/clavis/eventstore/subject"
 )
 
 // bus is the node's NATS connection, and the embedded server when there
@@ -18,7 +19,7 @@ import (
 type bus struct {
 	nc     *nats.Conn
 	server *server.Server
-	names  relay.Names
+	names  subject.Names
 }
 
 // openBus connects to the NATS server cfg names, or starts the embedded
@@ -26,7 +27,7 @@ type bus struct {
 // down at start is not fatal: the connection keeps retrying, commands keep
 // succeeding, and the relay catches up once NATS is reachable.
 func openBus(cfg Config, log *slog.Logger) (*bus, error) {
-	names, err := relay.NewNames(cfg.NATSPrefix)
+	names, err := subject.NewNames(cfg.NATSPrefix)
 	if err != nil {
 		return nil, err
 	}
@@ -59,16 +60,15 @@ func openBus(cfg Config, log *slog.Logger) (*bus, error) {
 		if err != nil {
 			return nil, err
 		}
-		b.server, err = relay.StartServer(relay.ServerConfig{StoreDir: dir, Listen: cfg.NATSListen, Logger: log,
-			Password: password, Names: names})
+		b.server, err = natsserver.Start(dir, natsserver.WithListen(cfg.NATSListen), natsserver.WithLogger(log), natsserver.WithPassword(password), natsserver.WithNames(names))
 		if err != nil {
 			return nil, err
 		}
 		if cfg.NATSListen != "off" {
 			log.Info("embedded NATS listening; without credentials it serves the public events only, live",
-				"url", b.server.ClientURL(), "user", relay.InternalUser, "password_file", filepath.Join(cfg.DataDir, natsPasswordFile))
+				"url", b.server.ClientURL(), "user", natsserver.InternalUser, "password_file", filepath.Join(cfg.DataDir, natsPasswordFile))
 		}
-		opts = append(opts, nats.InProcessServer(b.server), nats.UserInfo(relay.InternalUser, password))
+		opts = append(opts, nats.InProcessServer(b.server), nats.UserInfo(natsserver.InternalUser, password))
 		b.nc, err = nats.Connect("", opts...)
 	} else {
 		opts = append(opts, nats.RetryOnFailedConnect(true))

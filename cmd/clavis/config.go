@@ -10,7 +10,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/clavisiam/clavis/eventstore/relay"
+	"github.com/clavisiam/clavis/eventstore/subject"
 	"github.com/clavisiam/clavis/tenants/signing"
 )
 
@@ -40,6 +40,9 @@ type Config struct {
 	// DatabaseURL selects the store: empty for SQLite in DataDir, a
 	// postgres:// or postgresql:// URL for PostgreSQL.
 	DatabaseURL string
+	// SQLiteFullSync makes every commit of the embedded SQLite wait for
+	// the disk (sqlite.WithFullSync).
+	SQLiteFullSync bool
 	// RootToken is the platform operator's bearer token; empty means
 	// "use or generate {DataDir}/root-token". A secret: see LogValue.
 	RootToken string
@@ -90,7 +93,7 @@ func defaultConfig() Config {
 		DataDir:      defaultDataDir,
 		Migrate:      true,
 		NATSListen:   defaultNATSListen,
-		NATSPrefix:   relay.DefaultPrefix,
+		NATSPrefix:   subject.DefaultPrefix,
 		NATSReplicas: 1,
 		LogFormat:    defaultLogFormat,
 		LogLevel:     defaultLogLevel,
@@ -137,8 +140,15 @@ var settings = []setting{
 	},
 	{
 		name: "database-url", arg: "URL", def: "empty: SQLite at {data-dir}/clavis.db",
-		usage: "event store: empty for embedded SQLite, postgres://… or postgresql://… for PostgreSQL",
+		usage: "event store: empty for embedded SQLite, postgres://… or postgresql://… for PostgreSQL (pool size: pool_max_conns in the URL, default 16)",
 		bind:  stringSetting(func(c *Config) *string { return &c.DatabaseURL }),
+	},
+	{
+		name: "sqlite-full-sync", arg: "BOOL", def: "false",
+		usage: "make every commit of the embedded SQLite wait for the disk (synchronous=FULL), so that not even a power cut loses a committed event, at the cost of append throughput; by default a crash of the process loses nothing and only a power cut can take the last commits",
+		bind: func(fs *flag.FlagSet, c *Config, name string) {
+			fs.BoolVar(&c.SQLiteFullSync, name, c.SQLiteFullSync, "")
+		},
 	},
 	{
 		name: "root-token", arg: "TOKEN", def: "empty: read or generate {data-dir}/root-token",
@@ -202,7 +212,7 @@ var settings = []setting{
 		bind:  stringSetting(func(c *Config) *string { return &c.NATSTLSKey }),
 	},
 	{
-		name: "nats-prefix", arg: "PREFIX", def: relay.DefaultPrefix,
+		name: "nats-prefix", arg: "PREFIX", def: subject.DefaultPrefix,
 		usage: "prefix of every NATS subject, stream and bucket name ({prefix}.events.{tenant}.{aggregate}.{event})",
 		bind:  stringSetting(func(c *Config) *string { return &c.NATSPrefix }),
 	},
@@ -367,7 +377,7 @@ func (c Config) Validate() error {
 	if (c.NATSTLSCert == "") != (c.NATSTLSKey == "") {
 		bad("nats-tls-cert", "a client certificate and its key go together (--nats-tls-cert and --nats-tls-key)")
 	}
-	if _, err := relay.NewNames(c.NATSPrefix); err != nil {
+	if _, err := subject.NewNames(c.NATSPrefix); err != nil {
 		bad("nats-prefix", "%q must be lowercase letters, digits, - or _, starting with a letter, at most 32", c.NATSPrefix)
 	}
 	if c.NATSReplicas < 1 || c.NATSReplicas > 5 {

@@ -68,6 +68,16 @@ func TestLoadConfig(t *testing.T) {
 			},
 		},
 		{
+			name: "sqlite full sync",
+			env:  map[string]string{"CLAVIS_SQLITE_FULL_SYNC": "true"},
+			want: func(c *Config) { c.SQLiteFullSync = true },
+		},
+		{
+			name: "sqlite full sync flag",
+			args: []string{"--sqlite-full-sync"},
+			want: func(c *Config) { c.SQLiteFullSync = true },
+		},
+		{
 			name: "flag wins over variable",
 			args: []string{"--addr", "127.0.0.1:1", "--migrate=true", "--log-level", "error"},
 			env:  map[string]string{"CLAVIS_ADDR": "127.0.0.1:2", "CLAVIS_MIGRATE": "false", "CLAVIS_LOG_LEVEL": "debug", "CLAVIS_DATA_DIR": "from-env"},

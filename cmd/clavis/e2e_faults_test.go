@@ -10,7 +10,7 @@ import (
 
 	"github.com/clavisiam/clavis/eventstore"
 	"github.com/clavisiam/clavis/eventstore/postgres/pgtest"
-	"github.com/clavisiam/clavis/eventstore/relay"
+	"github.com/clavisiam/clavis/eventstore/subject"
 )
 
 // TestNATSOutage stops the NATS server under two nodes for two seconds
@@ -25,7 +25,7 @@ func TestNATSOutage(t *testing.T) {
 	a := startServe(t, "a", env...)
 	b := startServe(t, "b", append(env, "CLAVIS_MIGRATE=false")...)
 	_, js := natsConnect(t, ns.url())
-	names := mustNames(t, relay.DefaultPrefix)
+	names := mustNames(t, subject.DefaultPrefix)
 	store := openPostgres(t, url)
 
 	slug := uniqueSlug("outage")
@@ -95,7 +95,7 @@ func TestSIGKILL(t *testing.T) {
 	eventually(t, 20*time.Second, "node a taking the relay lease", func() bool { return strings.Contains(a.logs.String(), leaseTaken) })
 	b := startServe(t, "b", append(env, "CLAVIS_MIGRATE=false")...)
 	_, js := natsConnect(t, ns.url())
-	names := mustNames(t, relay.DefaultPrefix)
+	names := mustNames(t, subject.DefaultPrefix)
 	store := openPostgres(t, url)
 
 	slug := uniqueSlug("kill")

@@ -19,8 +19,9 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/clavisiam/clavis/eventstore"
+	"github.com/clavisiam/clavis/eventstore/message"
 	"github.com/clavisiam/clavis/eventstore/postgres"
-	"github.com/clavisiam/clavis/eventstore/relay"
+	"github.com/clavisiam/clavis/eventstore/subject"
 )
 
 // Helpers of the end-to-end tests: requests that may fail (a node being
@@ -146,7 +147,7 @@ func natsConnect(t *testing.T, url string) (*nats.Conn, jetstream.JetStream) {
 // deleteOnCleanup removes the streams and the lease bucket of names from
 // the shared server when the test ends (after the nodes stopped: cleanups
 // run last registered first, so register it before starting them).
-func deleteOnCleanup(t *testing.T, js jetstream.JetStream, names relay.Names) {
+func deleteOnCleanup(t *testing.T, js jetstream.JetStream, names subject.Names) {
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
@@ -161,9 +162,9 @@ func deleteOnCleanup(t *testing.T, js jetstream.JetStream, names relay.Names) {
 	})
 }
 
-func mustNames(t *testing.T, prefix string) relay.Names {
+func mustNames(t *testing.T, prefix string) subject.Names {
 	t.Helper()
-	n, err := relay.NewNames(prefix)
+	n, err := subject.NewNames(prefix)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -212,7 +213,7 @@ func streamCount(ctx context.Context, js jetstream.JetStream, stream string) uin
 
 // waitRelayed waits until both streams of names hold want messages, and
 // fails at once if either holds more.
-func waitRelayed(t *testing.T, js jetstream.JetStream, names relay.Names, want int) time.Duration {
+func waitRelayed(t *testing.T, js jetstream.JetStream, names subject.Names, want int) time.Duration {
 	t.Helper()
 	return eventually(t, 45*time.Second, fmt.Sprintf("both streams holding the store's %d events", want), func() bool {
 		in, pub := streamCount(t.Context(), js, names.InternalStream()), streamCount(t.Context(), js, names.PublicStream())
@@ -259,7 +260,7 @@ func readAll(t *testing.T, s eventstore.Store) []eventstore.Event {
 // the event's data byte for byte; and that no public message carries
 // secret material — neither a hash, nor a plaintext secret (secrets are
 // the ones the API handed out).
-func checkRelayed(t *testing.T, events []eventstore.Event, names relay.Names, internal, public []*jetstream.RawStreamMsg, secrets []string) {
+func checkRelayed(t *testing.T, events []eventstore.Event, names subject.Names, internal, public []*jetstream.RawStreamMsg, secrets []string) {
 	t.Helper()
 	if len(internal) != len(events) || len(public) != len(events) {
 		t.Fatalf("the store holds %d events, the internal stream %d messages, the public one %d", len(events), len(internal), len(public))
@@ -267,7 +268,7 @@ func checkRelayed(t *testing.T, events []eventstore.Event, names relay.Names, in
 	seenIn, seenPub := map[string]int{}, map[string]int{}
 	for i, e := range events {
 		m := internal[i]
-		got, err := relay.DecodeInternal(&nats.Msg{Subject: m.Subject, Header: m.Header, Data: m.Data})
+		got, err := message.DecodeInternal(&nats.Msg{Subject: m.Subject, Header: m.Header, Data: m.Data})
 		if err != nil {
 			t.Fatalf("internal message %d: %v", m.Sequence, err)
 		}
@@ -279,8 +280,8 @@ func checkRelayed(t *testing.T, events []eventstore.Event, names relay.Names, in
 			t.Fatalf("internal message %d (#%d) is %s %s v%d %s at %s; the store's event #%d is %s %s v%d %s at %s",
 				m.Sequence, i, got.ID, got.Stream, got.Version, got.Type, got.Position, i, e.ID, e.Stream, e.Version, e.Type, e.Position)
 		}
-		if h := m.Header.Get(relay.HeaderPosition); h != e.Position.String() {
-			t.Fatalf("internal message %d has %s %q, want %q", m.Sequence, relay.HeaderPosition, h, e.Position)
+		if h := m.Header.Get(message.HeaderPosition); h != e.Position.String() {
+			t.Fatalf("internal message %d has %s %q, want %q", m.Sequence, message.HeaderPosition, h, e.Position)
 		}
 		if !bytes.Equal(got.Data, e.Data) {
 			t.Fatalf("internal message %d carries data %s, the store %s", m.Sequence, got.Data, e.Data)
@@ -307,7 +308,7 @@ func checkRelayed(t *testing.T, events []eventstore.Event, names relay.Names, in
 			t.Fatalf("event %s is in the public stream twice: messages %d and %d", ce.ID, j, p.Sequence)
 		}
 		seenPub[ce.ID] = int(p.Sequence)
-		if ce.SpecVersion != "1.0" || ce.ID != e.ID || ce.Type != relay.TypePrefix+e.Type || ce.Source != "/t/"+e.Stream.Tenant ||
+		if ce.SpecVersion != "1.0" || ce.ID != e.ID || ce.Type != message.TypePrefix+e.Type || ce.Source != "/t/"+e.Stream.Tenant ||
 			ce.Tenant != e.Stream.Tenant || ce.Version != fmt.Sprint(e.Version) || ce.Position != e.Position.String() ||
 			!strings.HasSuffix(ce.Subject, "/"+e.Stream.ID) {
 			t.Fatalf("public message %d (#%d) = %s; the store's event is %s %s %s v%d at %s", p.Sequence, i, p.Data, e.ID, e.Type, e.Stream, e.Version, e.Position)
@@ -315,8 +316,8 @@ func checkRelayed(t *testing.T, events []eventstore.Event, names relay.Names, in
 		if want := names.PublicSubject(e.Stream.Tenant, e.Type); p.Subject != want {
 			t.Fatalf("public message %d on %q, want %q", p.Sequence, p.Subject, want)
 		}
-		if h := p.Header.Get(relay.HeaderPosition); h != e.Position.String() {
-			t.Fatalf("public message %d has %s %q, want %q", p.Sequence, relay.HeaderPosition, h, e.Position)
+		if h := p.Header.Get(message.HeaderPosition); h != e.Position.String() {
+			t.Fatalf("public message %d has %s %q, want %q", p.Sequence, message.HeaderPosition, h, e.Position)
 		}
 		body := string(p.Data)
 		for _, bad := range []string{`"hash"`, "sha256$", "cls_", "sealed_private_key"} {

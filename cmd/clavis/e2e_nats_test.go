@@ -22,7 +22,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"golang.org/x/oauth2"
 
-	"github.com/clavisiam/clavis/eventstore/relay"
+	"github.com/clavisiam/clavis/eventstore/subject"
 )
 
 // TestAnonymousNATSSeesOnlyPublicEvents listens, without credentials, on
@@ -102,7 +102,7 @@ func TestClusterConfigKeepsTheNodesRepliesPrivate(t *testing.T) {
 // CloudEvents may reach the listener.
 func hearsOnlyPublicEvents(t *testing.T, n *serveProc, listenURL string) {
 	t.Helper()
-	names := mustNames(t, relay.DefaultPrefix)
+	names := mustNames(t, subject.DefaultPrefix)
 
 	var (
 		mu       sync.Mutex
@@ -259,7 +259,7 @@ func TestAnonymousNATSCannotJamTheNode(t *testing.T) {
 	}
 	natsAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	n := startServe(t, "jam", "CLAVIS_DATA_DIR="+t.TempDir(), "CLAVIS_NATS_LISTEN="+natsAddr)
-	names := mustNames(t, relay.DefaultPrefix)
+	names := mustNames(t, subject.DefaultPrefix)
 	pub := names.PublicStream()
 
 	var refused atomic.Int64

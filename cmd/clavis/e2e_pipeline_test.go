@@ -16,9 +16,11 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/clavisiam/clavis/eventstore"
+	"github.com/clavisiam/clavis/eventstore/message"
+	"github.com/clavisiam/clavis/eventstore/natsserver"
 	"github.com/clavisiam/clavis/eventstore/postgres/pgtest"
-	"github.com/clavisiam/clavis/eventstore/relay"
 	"github.com/clavisiam/clavis/eventstore/sqlite"
+	"github.com/clavisiam/clavis/eventstore/subject"
 )
 
 // TestPipelineEndToEnd drives every client command over HTTP against one
@@ -42,9 +44,9 @@ func TestPipelineEndToEnd(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, js := natsConnect(t, "nats://"+relay.InternalUser+":"+strings.TrimSpace(string(password))+"@"+natsAddr)
+		_, js := natsConnect(t, "nats://"+natsserver.InternalUser+":"+strings.TrimSpace(string(password))+"@"+natsAddr)
 		checkSubscriberRights(t, "nats://"+natsAddr)
-		names := mustNames(t, relay.DefaultPrefix)
+		names := mustNames(t, subject.DefaultPrefix)
 		w := watchInternal(t, js, names)
 
 		j := runLifecycle(t, n, uniqueSlug("emb"))
@@ -310,14 +312,14 @@ func burst(t *testing.T, n *serveProc, j *journal, count int) {
 // checks the internal stream against it and against every client's
 // history as the API tells it, and the public stream against the
 // internal one. It returns both streams' messages.
-func checkJournal(t *testing.T, n *serveProc, js jetstream.JetStream, names relay.Names, j *journal) (internal, public []*jetstream.RawStreamMsg) {
+func checkJournal(t *testing.T, n *serveProc, js jetstream.JetStream, names subject.Names, j *journal) (internal, public []*jetstream.RawStreamMsg) {
 	t.Helper()
 	waitRelayed(t, js, names, len(j.want))
 	internal = streamMsgs(t, js, names.InternalStream())
 	public = streamMsgs(t, js, names.PublicStream())
 	byStream := map[string][]eventstore.Event{}
 	for i, m := range internal {
-		e, err := relay.DecodeInternal(&nats.Msg{Subject: m.Subject, Header: m.Header, Data: m.Data})
+		e, err := message.DecodeInternal(&nats.Msg{Subject: m.Subject, Header: m.Header, Data: m.Data})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -355,8 +357,8 @@ func checkJournal(t *testing.T, n *serveProc, js jetstream.JetStream, names rela
 }
 
 func byPosition(a, b *jetstream.RawStreamMsg) bool {
-	pa, err1 := eventstore.ParsePosition(a.Header.Get(relay.HeaderPosition))
-	pb, err2 := eventstore.ParsePosition(b.Header.Get(relay.HeaderPosition))
+	pa, err1 := eventstore.ParsePosition(a.Header.Get(message.HeaderPosition))
+	pb, err2 := eventstore.ParsePosition(b.Header.Get(message.HeaderPosition))
 	return err1 == nil && err2 == nil && pa.Less(pb)
 }
 
@@ -369,7 +371,7 @@ type watcher struct {
 
 // watchInternal subscribes to the internal stream, from its start, as a
 // downstream consumer would, once the node has created it.
-func watchInternal(t *testing.T, js jetstream.JetStream, names relay.Names) *watcher {
+func watchInternal(t *testing.T, js jetstream.JetStream, names subject.Names) *watcher {
 	t.Helper()
 	w := &watcher{seen: map[string]time.Time{}}
 	var s jetstream.Stream
@@ -386,7 +388,7 @@ func watchInternal(t *testing.T, js jetstream.JetStream, names relay.Names) *wat
 	}
 	cc, err := cons.Consume(func(m jetstream.Msg) {
 		at := time.Now()
-		e, err := relay.DecodeInternal(&nats.Msg{Header: m.Headers(), Data: m.Data()})
+		e, err := message.DecodeInternal(&nats.Msg{Header: m.Headers(), Data: m.Data()})
 		if err != nil {
 			return
 		}
@@ -444,7 +446,7 @@ func logLatency(t *testing.T, label string, j *journal, w *watcher) {
 func checkSubscriberRights(t *testing.T, url string) {
 	t.Helper()
 	nc, js := natsConnect(t, url)
-	names := mustNames(t, relay.DefaultPrefix)
+	names := mustNames(t, subject.DefaultPrefix)
 	ctx := t.Context()
 	if _, err := nc.SubscribeSync(names.PublicFilter()); err != nil {
 		t.Fatal(err)

@@ -1,9 +1,9 @@
-// Command clavis is the one Clavis binary: the server (serve), the
+// Command clavis is the Clavis binary: the server (serve), the
 // database migrations (migrate up, migrate status), the operator's
 // commands over the HTTP API (tenant …, client …), a tenant's OAuth 2.0
 // endpoints as a client (token, introspect, revoke), a readiness check
-// (health), a load generator for the OAuth 2.0 endpoints (bench …) and
-// the version.
+// (health) and the version. The load generator is a binary of its own,
+// clavis-bench.
 //
 // Every setting is a flag and a CLAVIS_* environment variable; a flag
 // wins over its variable. `clavis help` lists the commands and
@@ -55,7 +55,7 @@ type command struct {
 }
 
 var (
-	allSettings = []string{"addr", "public-url", "data-dir", "database-url", "root-token", "master-key", "migrate",
+	allSettings = []string{"addr", "public-url", "data-dir", "database-url", "sqlite-full-sync", "root-token", "master-key", "migrate",
 		"dev-login", "jwks-allow-private", "nats-url", "nats-listen", "nats-creds", "nats-tls-ca", "nats-tls-cert", "nats-tls-key", "nats-prefix", "nats-replicas",
 		"grants-max-bytes", "log-format", "log-level"}
 	migrateSettings = []string{"data-dir", "database-url", "log-format", "log-level"}
@@ -130,9 +130,6 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			rootUsage(stdout)
 			return exitOK
 		}
-		if args[1] == "bench" {
-			return runBench(ctx, append(slices.Clone(args[2:]), "--help"), getenv, stdout, stderr)
-		}
 		if len(args) == 2 && args[1] == "migrate" {
 			migrateUsage(stdout)
 			return exitOK
@@ -153,8 +150,6 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return exitUsage
 	case "tenant", "client":
 		return runAPI(ctx, args[0], args[1:], getenv, stdout, stderr)
-	case "bench":
-		return runBench(ctx, args[1:], getenv, stdout, stderr)
 	case "projections":
 		if len(args) == 1 {
 			fmt.Fprintln(stderr, "clavis projections: missing subcommand (rebuild or status)")
@@ -310,7 +305,6 @@ Commands:
 			fmt.Fprintf(w, "  %-16s %s\n", c.name, c.summary)
 		}
 	}
-	fmt.Fprintf(w, "  %-16s %s\n", "bench <command>", "measure the token or introspection endpoint under load")
 	fmt.Fprintf(w, "  %-16s %s\n", "help [command]", "print this help, or a command's")
 	fmt.Fprint(w, `
 Every flag can also be set with the CLAVIS_* environment variable that

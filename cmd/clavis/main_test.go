@@ -508,6 +508,7 @@ func TestUsage(t *testing.T) {
 		{name: "help unknown", args: []string{"help", "deploy"}, code: exitUsage, stderr: []string{`unknown command "deploy"`}},
 		{name: "unknown command", args: []string{"deploy"}, code: exitUsage, stderr: []string{`unknown command "deploy"`, "Commands:"}},
 		{name: "subcommand alone", args: []string{"up"}, code: exitUsage, stderr: []string{`unknown command "up"`}},
+		{name: "bench is a binary of its own", args: []string{"bench", "token"}, code: exitUsage, stderr: []string{`unknown command "bench"`}},
 		{name: "serve --help", args: []string{"serve", "--help"}, code: exitOK, stdout: []string{"Usage:"}},
 		{name: "serve -h", args: []string{"serve", "-h"}, code: exitOK, stdout: []string{"Usage:"}},
 		{name: "serve unknown flag", args: []string{"serve", "--no-such-flag", "x"}, code: exitUsage, stderr: []string{"not defined: -no-such-flag", "clavis serve [flags]"}},

@@ -19,6 +19,7 @@ import (
 	httpapi "github.com/clavisiam/clavis/http"
 	"github.com/clavisiam/clavis/http/oauth"
 	"github.com/clavisiam/clavis/http/oauth/bucket"
+	"github.com/clavisiam/clavis/internal/gctune"
 	"github.com/clavisiam/clavis/projections"
 	"github.com/clavisiam/clavis/projections/cache"
 	"github.com/clavisiam/clavis/projections/feed"
@@ -285,7 +286,7 @@ func (a *app) close() error {
 // not an error.
 func serve(ctx context.Context, cfg Config, log *slog.Logger, _ io.Writer) error {
 	log.Info("starting clavis", "version", version)
-	defer tuneGC(os.Getenv)()
+	defer gctune.Start(os.Getenv)()
 	shutdownTelemetry, err := setupTelemetry(ctx)
 	if err != nil {
 		return err

@@ -86,7 +86,7 @@ func openStore(ctx context.Context, cfg Config, log *slog.Logger) (backend, erro
 			return nil, fmt.Errorf("open event store: create data dir: %w", err)
 		}
 		path := filepath.Join(cfg.DataDir, sqliteFile)
-		s, err := sqlite.Open(ctx, path, sqlite.WithMigrate(cfg.Migrate), sqlite.WithLogger(log))
+		s, err := sqlite.Open(ctx, path, sqlite.WithMigrate(cfg.Migrate), sqlite.WithLogger(log), sqlite.WithFullSync(cfg.SQLiteFullSync))
 		if err != nil {
 			return nil, fmt.Errorf("open event store: %w", err)
 		}

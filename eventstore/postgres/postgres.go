@@ -53,47 +53,45 @@ type Store struct {
 }
 
 type options struct {
-	migrate  bool
-	log      *slog.Logger
-	maxConns int32
+	migrate bool
+	log     *slog.Logger
 }
+
+// defaultMaxConns is the pool size when the URL has no pool_max_conns:
+// enough concurrent appends to fill a group commit.
+const defaultMaxConns = 16
 
 // Option configures [Open].
 type Option func(*options) error
+
+// ErrInvalidOption is wrapped by every error an [Option] returns.
+var ErrInvalidOption = errors.New("postgres: invalid option")
 
 // WithMigrate sets whether Open applies pending migrations (default true).
 func WithMigrate(on bool) Option {
 	return func(o *options) error { o.migrate = on; return nil }
 }
 
-// WithLogger sets the logger (default: discard).
+// WithLogger makes the store log to l. Without it, or with a nil l, the
+// store logs nothing.
 func WithLogger(l *slog.Logger) Option {
 	return func(o *options) error {
 		if l == nil {
-			return errors.New("postgres: nil logger")
+			l = slog.New(slog.DiscardHandler)
 		}
 		o.log = l
 		return nil
 	}
 }
 
-// WithMaxConns sets the pool size when the URL has no pool_max_conns
-// (default 16: enough concurrent appends to fill a group commit).
-func WithMaxConns(n int32) Option {
-	return func(o *options) error {
-		if n < 1 {
-			return fmt.Errorf("postgres: pool size %d must be at least 1", n)
-		}
-		o.maxConns = n
-		return nil
-	}
-}
-
 // Open connects to the database at url (a postgres:// URL or key=value
-// DSN), checks the connection and, unless disabled, migrates the schema.
+// DSN; its pool_max_conns sets the pool size, default 16), checks the connection and, unless disabled, migrates the schema.
 func Open(ctx context.Context, url string, opts ...Option) (*Store, error) {
-	o := options{migrate: true, log: slog.New(slog.DiscardHandler), maxConns: 16}
+	o := options{migrate: true, log: slog.New(slog.DiscardHandler)}
 	for _, opt := range opts {
+		if opt == nil {
+			return nil, fmt.Errorf("%w: nil option", ErrInvalidOption)
+		}
 		if err := opt(&o); err != nil {
 			return nil, err
 		}
@@ -103,7 +101,7 @@ func Open(ctx context.Context, url string, opts ...Option) (*Store, error) {
 		return nil, fmt.Errorf("postgres: parse database url: %w", err)
 	}
 	if !strings.Contains(url, "pool_max_conns") {
-		cfg.MaxConns = o.maxConns
+		cfg.MaxConns = defaultMaxConns
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {

@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"os"
 	"testing"
 
@@ -47,4 +48,19 @@ func TestConformance(t *testing.T) {
 
 func BenchmarkStore(b *testing.B) {
 	storetest.Bench(b, func(b *testing.B) eventstore.Store { return newStore(b) })
+}
+
+// TestOpenOptions checks that a nil option is refused with an error that
+// wraps ErrInvalidOption, and that a nil logger is no error.
+func TestOpenOptions(t *testing.T) {
+	t.Parallel()
+	url := pgtest.Schema(t, dbURL)
+	if _, err := Open(t.Context(), url, nil); !errors.Is(err, ErrInvalidOption) {
+		t.Errorf("a nil option: %v, want %v", err, ErrInvalidOption)
+	}
+	s, err := Open(t.Context(), url, WithLogger(nil))
+	if err != nil {
+		t.Fatalf("a nil logger: %v", err)
+	}
+	s.Close()
 }

@@ -17,6 +17,8 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/clavisiam/clavis/eventstore"
+	"github.com/clavisiam/clavis/eventstore/message"
+	"github.com/clavisiam/clavis/eventstore/subject"
 	"github.com/clavisiam/clavis/eventstore/traced"
 )
 
@@ -26,10 +28,9 @@ type Relay struct {
 	store    eventstore.Store
 	nc       *nats.Conn
 	js       jetstream.JetStream
-	names    Names
+	names    subject.Names
 	log      *slog.Logger
 	node     string
-	batch    int
 	poll     time.Duration
 	leases   time.Duration
 	replicas int
@@ -57,27 +58,39 @@ type Status struct {
 	LastError string `json:"last_error,omitempty"`
 }
 
-// Option configures a [Relay].
-type Option func(*Relay) error
+// Option configures [New].
+type Option func(*options) error
 
-// WithLogger sets the logger (default: discard).
+// ErrInvalidOption is wrapped by every error an [Option] returns.
+var ErrInvalidOption = errors.New("relay: invalid option")
+
+type options struct {
+	log      *slog.Logger
+	node     string
+	poll     time.Duration
+	leases   time.Duration
+	replicas int
+}
+
+// WithLogger makes the relay log to l. Without it, or with a nil l, the
+// relay logs nothing.
 func WithLogger(l *slog.Logger) Option {
-	return func(r *Relay) error {
+	return func(o *options) error {
 		if l == nil {
-			return errors.New("relay: nil logger")
+			l = slog.New(slog.DiscardHandler)
 		}
-		r.log = l
+		o.log = l
 		return nil
 	}
 }
 
 // WithNode names this node in the lease (default: a random id).
 func WithNode(id string) Option {
-	return func(r *Relay) error {
+	return func(o *options) error {
 		if id == "" {
-			return errors.New("relay: empty node id")
+			return fmt.Errorf("%w: empty node id", ErrInvalidOption)
 		}
-		r.node = id
+		o.node = id
 		return nil
 	}
 }
@@ -86,22 +99,11 @@ func WithNode(id string) Option {
 // nothing woke it (default 1 s). Wake-ups ([Relay.Wake], or a message on
 // the wake subject) make new events go out at once.
 func WithPollInterval(d time.Duration) Option {
-	return func(r *Relay) error {
+	return func(o *options) error {
 		if d < time.Millisecond {
-			return fmt.Errorf("relay: poll interval %s is too short", d)
+			return fmt.Errorf("%w: poll interval %s is too short", ErrInvalidOption, d)
 		}
-		r.poll = d
-		return nil
-	}
-}
-
-// WithBatch sets how many events are pipelined per round (default 256).
-func WithBatch(n int) Option {
-	return func(r *Relay) error {
-		if n < 1 || n > eventstore.MaxRead {
-			return fmt.Errorf("relay: batch %d is not within 1..%d", n, eventstore.MaxRead)
-		}
-		r.batch = n
+		o.poll = d
 		return nil
 	}
 }
@@ -110,11 +112,11 @@ func WithBatch(n int) Option {
 // renewing it (default 10 s): the longest pause before another node takes
 // over.
 func WithLeaseTTL(d time.Duration) Option {
-	return func(r *Relay) error {
+	return func(o *options) error {
 		if d < 100*time.Millisecond {
-			return fmt.Errorf("relay: lease ttl %s is too short", d)
+			return fmt.Errorf("%w: lease ttl %s is too short", ErrInvalidOption, d)
 		}
-		r.leases = d
+		o.leases = d
 		return nil
 	}
 }
@@ -122,35 +124,44 @@ func WithLeaseTTL(d time.Duration) Option {
 // WithReplicas sets the replication factor Run gives the streams it
 // creates (default 1).
 func WithReplicas(n int) Option {
-	return func(r *Relay) error {
+	return func(o *options) error {
 		if n < 1 || n > 5 {
-			return fmt.Errorf("relay: %d replicas is not within 1..5", n)
+			return fmt.Errorf("%w: %d replicas is not within 1..5", ErrInvalidOption, n)
 		}
-		r.replicas = n
+		o.replicas = n
 		return nil
 	}
 }
 
+// batchSize is how many events are pipelined per round.
+const batchSize = 256
+
 // New returns a relay from store to the streams named by names, over nc.
-func New(store eventstore.Store, nc *nats.Conn, names Names, opts ...Option) (*Relay, error) {
+func New(store eventstore.Store, nc *nats.Conn, names subject.Names, opts ...Option) (*Relay, error) {
+	o := options{
+		log:  slog.New(slog.DiscardHandler),
+		node: fmt.Sprintf("node-%016x", rand.Uint64()),
+		poll: time.Second, leases: 10 * time.Second, replicas: 1,
+	}
+	for _, opt := range opts {
+		if opt == nil {
+			return nil, fmt.Errorf("%w: nil option", ErrInvalidOption)
+		}
+		if err := opt(&o); err != nil {
+			return nil, err
+		}
+	}
 	js, err := jetstream.New(nc)
 	if err != nil {
 		return nil, fmt.Errorf("relay: %w", err)
 	}
-	r := &Relay{
+	return &Relay{
 		store: store, nc: nc, js: js, names: names,
-		log:   slog.New(slog.DiscardHandler),
-		node:  fmt.Sprintf("node-%016x", rand.Uint64()),
-		batch: 256, poll: time.Second, leases: 10 * time.Second, replicas: 1,
+		log: o.log, node: o.node,
+		poll: o.poll, leases: o.leases, replicas: o.replicas,
 		wake:   make(chan struct{}, 1),
 		tracer: otel.Tracer("github.com/clavisiam/clavis/eventstore/relay"),
-	}
-	for _, opt := range opts {
-		if err := opt(r); err != nil {
-			return nil, err
-		}
-	}
-	return r, nil
+	}, nil
 }
 
 // Status reports what the relay has published.
@@ -181,7 +192,7 @@ func (r *Relay) Wake(pos eventstore.Position) {
 // EnsureStreams creates or updates the internal and public streams and
 // the lease bucket. Their retention is unlimited: the streams are the
 // history downstream subscribers replay from.
-func EnsureStreams(ctx context.Context, js jetstream.JetStream, names Names, replicas int) error {
+func EnsureStreams(ctx context.Context, js jetstream.JetStream, names subject.Names, replicas int) error {
 	if replicas < 1 {
 		replicas = 1
 	}
@@ -203,7 +214,7 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, names Names, rep
 // lane is one stream the relay feeds.
 type lane struct {
 	name    string
-	encode  func(Names, eventstore.Event) (*nats.Msg, error)
+	encode  func(subject.Names, eventstore.Event) (*nats.Msg, error)
 	lastSeq uint64
 	lastPos eventstore.Position
 	synced  bool
@@ -222,8 +233,8 @@ func (r *Relay) Run(ctx context.Context) error {
 		r.log.Warn("relay: no wake-up subscription; polling only", "error", err)
 	}
 	lanes := []*lane{
-		{name: r.names.InternalStream(), encode: InternalMessage},
-		{name: r.names.PublicStream(), encode: PublicMessage},
+		{name: r.names.InternalStream(), encode: message.Internal},
+		{name: r.names.PublicStream(), encode: message.Public},
 	}
 	lease := &lease{r: r}
 	backoff := 100 * time.Millisecond
@@ -343,7 +354,7 @@ func (r *Relay) round(ctx context.Context, lanes []*lane) (int, error) {
 			from = l.lastPos
 		}
 	}
-	events, err := r.store.ReadAll(ctx, from, r.batch)
+	events, err := r.store.ReadAll(ctx, from, batchSize)
 	if err != nil {
 		return 0, fmt.Errorf("read events after %s: %w", from, err)
 	}
@@ -455,7 +466,7 @@ func (r *Relay) sync(ctx context.Context, l *lane) error {
 		if err != nil {
 			return fmt.Errorf("read last message of %s: %w", l.name, err)
 		}
-		if l.lastPos, err = PositionOf(m.Header); err != nil {
+		if l.lastPos, err = message.PositionOf(m.Header); err != nil {
 			return fmt.Errorf("last message of %s: %w", l.name, err)
 		}
 	}

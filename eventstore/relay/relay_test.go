@@ -23,10 +23,13 @@ import (
 	"github.com/clavisiam/clavis/domain/tenant"
 	"github.com/clavisiam/clavis/eventstore"
 	"github.com/clavisiam/clavis/eventstore/aggregate"
+	"github.com/clavisiam/clavis/eventstore/message"
+	"github.com/clavisiam/clavis/eventstore/natsserver"
 	"github.com/clavisiam/clavis/eventstore/postgres"
 	"github.com/clavisiam/clavis/eventstore/postgres/pgtest"
 	"github.com/clavisiam/clavis/eventstore/relay"
 	"github.com/clavisiam/clavis/eventstore/sqlite"
+	"github.com/clavisiam/clavis/eventstore/subject"
 )
 
 var dbURL string
@@ -60,7 +63,7 @@ func natsServer(t *testing.T, dir string, port int) *server.Server {
 	if port != 0 {
 		listen = fmt.Sprintf("127.0.0.1:%d", port)
 	}
-	ns, err := relay.StartServer(relay.ServerConfig{StoreDir: dir, Listen: listen})
+	ns, err := natsserver.Start(dir, natsserver.WithListen(listen))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,9 +81,9 @@ func connect(t *testing.T, url string, opts ...nats.Option) *nats.Conn {
 	return nc
 }
 
-func names(t *testing.T) relay.Names {
+func names(t *testing.T) subject.Names {
 	t.Helper()
-	n, err := relay.NewNames(fmt.Sprintf("t%d", time.Now().UnixNano()%1e12))
+	n, err := subject.NewNames(fmt.Sprintf("t%d", time.Now().UnixNano()%1e12))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,7 +143,7 @@ func register(t *testing.T, s eventstore.Store, slug string) {
 	appendedMu.Unlock()
 }
 
-func startRelay(t *testing.T, s eventstore.Store, nc *nats.Conn, n relay.Names, opts ...relay.Option) (*relay.Relay, context.CancelFunc) {
+func startRelay(t *testing.T, s eventstore.Store, nc *nats.Conn, n subject.Names, opts ...relay.Option) (*relay.Relay, context.CancelFunc) {
 	t.Helper()
 	js, err := jetstream.New(nc)
 	if err != nil {
@@ -201,7 +204,7 @@ func drain(t *testing.T, js jetstream.JetStream, stream string, want int) []jets
 
 // assertRelayed checks that the streams hold exactly the store's events,
 // in store order, once each, and that the public one holds no secret.
-func assertRelayed(t *testing.T, s eventstore.Store, js jetstream.JetStream, n relay.Names, appended int) {
+func assertRelayed(t *testing.T, s eventstore.Store, js jetstream.JetStream, n subject.Names, appended int) {
 	t.Helper()
 	// On PostgreSQL an appended event is readable once every older
 	// transaction in the cluster has ended: wait for all of them.
@@ -233,7 +236,7 @@ func assertRelayed(t *testing.T, s eventstore.Store, js jetstream.JetStream, n r
 	public := drain(t, js, n.PublicStream(), len(all))
 	for i, e := range all {
 		m := &nats.Msg{Subject: internal[i].Subject, Header: internal[i].Header, Data: internal[i].Data}
-		got, err := relay.DecodeInternal(m)
+		got, err := message.DecodeInternal(m)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -247,7 +250,7 @@ func assertRelayed(t *testing.T, s eventstore.Store, js jetstream.JetStream, n r
 		if err := json.Unmarshal(public[i].Data, &ce); err != nil {
 			t.Fatal(err)
 		}
-		if ce["id"] != e.ID || ce["type"] != relay.TypePrefix+e.Type || ce["specversion"] != "1.0" || ce["clavistenant"] != e.Stream.Tenant {
+		if ce["id"] != e.ID || ce["type"] != message.TypePrefix+e.Type || ce["specversion"] != "1.0" || ce["clavistenant"] != e.Stream.Tenant {
 			t.Fatalf("public event %d = %v, want id %s type %s", i, ce, e.ID, e.Type)
 		}
 		if want := n.PublicSubject(e.Stream.Tenant, e.Type); public[i].Subject != want {

@@ -6,6 +6,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/clavisiam/clavis/eventstore"
+	"github.com/clavisiam/clavis/eventstore/subject"
 )
 
 // Waking wraps store so that every successful append wakes the relay at
@@ -15,7 +16,7 @@ import (
 // event: the relay also polls. PostgreSQL's NOTIFY would do the same job,
 // but it serialises committing transactions and halved append throughput
 // in our benchmark.
-func Waking(store eventstore.Store, nc *nats.Conn, names Names, wake func(eventstore.Position)) eventstore.Store {
+func Waking(store eventstore.Store, nc *nats.Conn, names subject.Names, wake func(eventstore.Position)) eventstore.Store {
 	return &waking{Store: store, nc: nc, subject: names.WakeSubject(), wake: wake}
 }
 

@@ -55,16 +55,20 @@ type options struct {
 // Option configures [Open].
 type Option func(*options) error
 
+// ErrInvalidOption is wrapped by every error an [Option] returns.
+var ErrInvalidOption = errors.New("sqlite: invalid option")
+
 // WithMigrate sets whether Open applies pending migrations (default true).
 func WithMigrate(on bool) Option {
 	return func(o *options) error { o.migrate = on; return nil }
 }
 
-// WithLogger sets the logger (default: discard).
+// WithLogger makes the store log to l. Without it, or with a nil l, the
+// store logs nothing.
 func WithLogger(l *slog.Logger) Option {
 	return func(o *options) error {
 		if l == nil {
-			return errors.New("sqlite: nil logger")
+			l = slog.New(slog.DiscardHandler)
 		}
 		o.log = l
 		return nil
@@ -84,6 +88,9 @@ func WithFullSync(on bool) Option {
 func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	o := options{migrate: true, log: slog.New(slog.DiscardHandler)}
 	for _, opt := range opts {
+		if opt == nil {
+			return nil, fmt.Errorf("%w: nil option", ErrInvalidOption)
+		}
 		if err := opt(&o); err != nil {
 			return nil, err
 		}

@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"path/filepath"
 	"testing"
 
@@ -53,4 +54,50 @@ func TestConformance(t *testing.T) {
 
 func BenchmarkStore(b *testing.B) {
 	storetest.Bench(b, func(b *testing.B) eventstore.Store { return newStore(b) })
+}
+
+// TestFullSync checks that WithFullSync is what decides whether a commit
+// waits for the disk: synchronous=NORMAL (1) by default, FULL (2) with it.
+func TestFullSync(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		opts []Option
+		want int
+	}{
+		{"default", nil, 1},
+		{"off", []Option{WithFullSync(false)}, 1},
+		{"on", []Option{WithFullSync(true)}, 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			s, err := Open(t.Context(), filepath.Join(t.TempDir(), "clavis.db"), tc.opts...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { s.Close() })
+			var got int
+			if err := s.write.QueryRowContext(t.Context(), "PRAGMA synchronous").Scan(&got); err != nil {
+				t.Fatal(err)
+			}
+			if got != tc.want {
+				t.Errorf("synchronous = %d, want %d", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestOpenOptions checks that a nil option is refused with an error that
+// wraps ErrInvalidOption, and that a nil logger is no error.
+func TestOpenOptions(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "clavis.db")
+	if _, err := Open(t.Context(), path, nil); !errors.Is(err, ErrInvalidOption) {
+		t.Errorf("a nil option: %v, want %v", err, ErrInvalidOption)
+	}
+	s, err := Open(t.Context(), path, WithLogger(nil))
+	if err != nil {
+		t.Fatalf("a nil logger: %v", err)
+	}
+	s.Close()
 }

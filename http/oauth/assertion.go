@@ -34,7 +34,7 @@ var ErrReplayed = errors.New("oauth: client assertion used before")
 func WithAssertions(a Assertions) Option {
 	return func(p *Provider) error {
 		if a == nil {
-			return errors.New("oauth: nil assertions")
+			return fmt.Errorf("%w: nil assertions", ErrInvalidOption)
 		}
 		p.assertions = a
 		return nil

@@ -13,7 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/valyala/fasthttp"
 
-	"github.com/clavisiam/clavis/eventstore/relay"
+	"github.com/clavisiam/clavis/eventstore/natsserver"
 	"github.com/clavisiam/clavis/http/oauth"
 	"github.com/clavisiam/clavis/http/oauth/bucket"
 	"github.com/clavisiam/clavis/internal/testnode"
@@ -42,7 +42,7 @@ func benchTenant(b testing.TB) (*testnode.Node, tenants.CreatedTenant, *cache.Ca
 // process, stopped when the test ends.
 func inProcessJetStream(tb testing.TB) jetstream.JetStream {
 	tb.Helper()
-	ns, err := relay.StartServer(relay.ServerConfig{StoreDir: tb.TempDir(), Listen: "off"})
+	ns, err := natsserver.Start(tb.TempDir())
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -3,6 +3,7 @@ package oauth
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -100,7 +101,7 @@ var (
 func WithGrants(g Grants) Option {
 	return func(p *Provider) error {
 		if g == nil {
-			return errors.New("oauth: nil grants")
+			return fmt.Errorf("%w: nil grants", ErrInvalidOption)
 		}
 		p.grants = g
 		return nil

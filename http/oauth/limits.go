@@ -1,7 +1,7 @@
 package oauth
 
 import (
-	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"sync"
@@ -32,7 +32,7 @@ var DefaultRevocationLimit = RevocationLimit{PerClient: 10, Burst: 100}
 func WithRevocationLimit(l RevocationLimit) Option {
 	return func(p *Provider) error {
 		if l.PerClient <= 0 || l.Burst <= 0 {
-			return errors.New("oauth: the revocation limit must be positive")
+			return fmt.Errorf("%w: the revocation limit must be positive", ErrInvalidOption)
 		}
 		p.revocations.limit, p.revocations.burst = l.PerClient, l.Burst
 		return nil
@@ -62,7 +62,7 @@ var DefaultRefreshLimit = RefreshLimit{PerClient: 10, Burst: 100, Tokens: 256}
 func WithRefreshLimit(l RefreshLimit) Option {
 	return func(p *Provider) error {
 		if l.PerClient <= 0 || l.Burst <= 0 || l.Tokens <= 0 {
-			return errors.New("oauth: the refresh limit must be positive")
+			return fmt.Errorf("%w: the refresh limit must be positive", ErrInvalidOption)
 		}
 		p.refreshes.limit, p.refreshes.burst, p.familyTokens = l.PerClient, l.Burst, l.Tokens
 		return nil
@@ -90,7 +90,7 @@ var DefaultFlowLimits = FlowLimits{PerClient: 20, ClientBurst: 200, PerAddress: 
 func WithFlowLimits(l FlowLimits) Option {
 	return func(p *Provider) error {
 		if l.PerClient <= 0 || l.PerAddress <= 0 || l.ClientBurst <= 0 || l.AddressBurst <= 0 {
-			return errors.New("oauth: flow limits must be positive")
+			return fmt.Errorf("%w: flow limits must be positive", ErrInvalidOption)
 		}
 		p.clientFlows.limit, p.clientFlows.burst = l.PerClient, l.ClientBurst
 		p.addressFlows.limit, p.addressFlows.burst = l.PerAddress, l.AddressBurst

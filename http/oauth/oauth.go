@@ -117,6 +117,9 @@ type openedKey struct{ tenant, kid, sealed string }
 // Option configures [New].
 type Option func(*Provider) error
 
+// ErrInvalidOption is wrapped by every error an [Option] returns.
+var ErrInvalidOption = errors.New("oauth: invalid option")
+
 // WithClock makes now the provider's clock: what it issues is dated by
 // it, and what it is shown (tokens, codes, flows, sessions, assertions,
 // secrets, signing keys) is judged by it, as are its rate limits. The
@@ -125,7 +128,7 @@ type Option func(*Provider) error
 func WithClock(now func() time.Time) Option {
 	return func(p *Provider) error {
 		if now == nil {
-			return errors.New("oauth: nil clock")
+			return fmt.Errorf("%w: nil clock", ErrInvalidOption)
 		}
 		p.now = now
 		return nil
@@ -134,7 +137,7 @@ func WithClock(now func() time.Time) Option {
 
 // New returns the provider of every tenant under publicURL (the issuer of
 // tenant acme is {publicURL}/t/acme), reading dir and opening signing keys
-// with keys.
+// with keys. A nil log logs nothing.
 func New(dir Directory, keys *signing.Keyring, publicURL string, log *slog.Logger, opts ...Option) (*Provider, error) {
 	if dir == nil || keys == nil || publicURL == "" {
 		return nil, errors.New("oauth: a directory, a keyring and a public URL are required")

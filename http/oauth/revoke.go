@@ -3,6 +3,7 @@ package oauth
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"time"
@@ -26,7 +27,7 @@ type Revocations interface {
 func WithRevocations(r Revocations) Option {
 	return func(p *Provider) error {
 		if r == nil {
-			return errors.New("oauth: nil revocations")
+			return fmt.Errorf("%w: nil revocations", ErrInvalidOption)
 		}
 		p.revoked = r
 		return nil

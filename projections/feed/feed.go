@@ -26,7 +26,8 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/clavisiam/clavis/eventstore"
-	"github.com/clavisiam/clavis/eventstore/relay"
+	"github.com/clavisiam/clavis/eventstore/message"
+	"github.com/clavisiam/clavis/eventstore/subject"
 	"github.com/clavisiam/clavis/eventstore/traced"
 )
 
@@ -51,7 +52,7 @@ type Store interface {
 type Feed struct {
 	store Store
 	js    jetstream.JetStream
-	names relay.Names
+	names subject.Names
 	p     Projection
 	log   *slog.Logger
 	batch int
@@ -76,8 +77,9 @@ type Feed struct {
 func (f *Feed) Observe(fn func([]eventstore.Event)) { f.observers = append(f.observers, fn) }
 
 // New returns a feed of p from the internal stream named by names; store
-// is where the watchdog looks for events NATS has not delivered.
-func New(store Store, nc *nats.Conn, names relay.Names, p Projection, log *slog.Logger) (*Feed, error) {
+// is where the watchdog looks for events NATS has not delivered. A nil
+// log logs nothing.
+func New(store Store, nc *nats.Conn, names subject.Names, p Projection, log *slog.Logger) (*Feed, error) {
 	js, err := jetstream.New(nc)
 	if err != nil {
 		return nil, fmt.Errorf("feed: %w", err)
@@ -207,7 +209,7 @@ func (f *Feed) consume(ctx context.Context) error {
 		}
 		batch = batch[:0]
 		for {
-			e, err := relay.DecodeInternal(&nats.Msg{Subject: m.Subject(), Header: m.Headers(), Data: m.Data()})
+			e, err := message.DecodeInternal(&nats.Msg{Subject: m.Subject(), Header: m.Headers(), Data: m.Data()})
 			if err != nil {
 				return err
 			}
@@ -283,7 +285,7 @@ func firstAfter(ctx context.Context, stream jetstream.Stream, pos eventstore.Pos
 		if err != nil {
 			return 0, fmt.Errorf("read message %d: %w", mid, err)
 		}
-		p, err := relay.PositionOf(m.Header)
+		p, err := message.PositionOf(m.Header)
 		if err != nil {
 			return 0, fmt.Errorf("message %d: %w", mid, err)
 		}

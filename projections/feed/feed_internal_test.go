@@ -7,11 +7,12 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/clavisiam/clavis/eventstore"
-	"github.com/clavisiam/clavis/eventstore/relay"
+	"github.com/clavisiam/clavis/eventstore/message"
+	"github.com/clavisiam/clavis/eventstore/natsserver"
 )
 
 func TestFirstAfterFindsTheResumePoint(t *testing.T) {
-	ns, err := relay.StartServer(relay.ServerConfig{StoreDir: t.TempDir(), Listen: "off"})
+	ns, err := natsserver.Start(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -34,7 +35,7 @@ func TestFirstAfterFindsTheResumePoint(t *testing.T) {
 	positions := []eventstore.Position{{Commit: 10, Seq: 3}, {Commit: 10, Seq: 4}, {Commit: 12, Seq: 2}, {Commit: 15, Seq: 9}, {Commit: 20, Seq: 5}}
 	for _, p := range positions {
 		m := nats.NewMsg("s.x")
-		m.Header.Set(relay.HeaderPosition, p.String())
+		m.Header.Set(message.HeaderPosition, p.String())
 		if _, err := js.PublishMsg(ctx, m); err != nil {
 			t.Fatal(err)
 		}

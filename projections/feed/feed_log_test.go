@@ -14,8 +14,10 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/clavisiam/clavis/eventstore/natsserver"
 	"github.com/clavisiam/clavis/eventstore/relay"
 	"github.com/clavisiam/clavis/eventstore/sqlite"
+	"github.com/clavisiam/clavis/eventstore/subject"
 	"github.com/clavisiam/clavis/projections"
 	"github.com/clavisiam/clavis/projections/feed"
 	projsqlite "github.com/clavisiam/clavis/projections/sqlite"
@@ -55,7 +57,7 @@ func (b *logBuffer) records(t *testing.T) []map[string]any {
 // database is closed while NATS works: the log must name the database,
 // not NATS.
 func TestFeedLogsADatabaseFailureAsOne(t *testing.T) {
-	ns, err := relay.StartServer(relay.ServerConfig{StoreDir: t.TempDir(), Listen: "off"})
+	ns, err := natsserver.Start(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,7 +67,7 @@ func TestFeedLogsADatabaseFailureAsOne(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer nc.Close()
-	names, err := relay.NewNames("clavis")
+	names, err := subject.NewNames("clavis")
 	if err != nil {
 		t.Fatal(err)
 	}

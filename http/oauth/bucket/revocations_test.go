@@ -8,14 +8,14 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/clavisiam/clavis/eventstore/relay"
+	"github.com/clavisiam/clavis/eventstore/natsserver"
 	"github.com/clavisiam/clavis/http/oauth/bucket"
 )
 
 // TestRevocations runs two nodes' views of one bucket on a NATS
 // server of the test's own.
 func TestRevocations(t *testing.T) {
-	ns, err := relay.StartServer(relay.ServerConfig{StoreDir: t.TempDir(), Listen: "off"})
+	ns, err := natsserver.Start(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package relay_test
+package natsserver_test
 
 import (
 	"bytes"
@@ -20,7 +20,9 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/clavisiam/clavis/eventstore/natsserver"
 	"github.com/clavisiam/clavis/eventstore/relay"
+	"github.com/clavisiam/clavis/eventstore/subject"
 )
 
 // logBuffer collects log output from several goroutines.
@@ -44,11 +46,11 @@ func (b *logBuffer) String() string {
 // embedded starts the embedded server as serve does, with authorisation
 // and a free port, logging into the returned buffer (and the test's
 // output).
-func embedded(t *testing.T, n relay.Names, password string) (*server.Server, *logBuffer) {
+func embedded(t *testing.T, n subject.Names, password string) (*server.Server, *logBuffer) {
 	t.Helper()
 	logs := &logBuffer{}
 	log := slog.New(slog.NewTextHandler(&teeWriter{logs, t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	ns, err := relay.StartServer(relay.ServerConfig{StoreDir: t.TempDir(), Listen: "127.0.0.1:0", Logger: log, Password: password, Names: n})
+	ns, err := natsserver.Start(t.TempDir(), natsserver.WithListen("127.0.0.1:0"), natsserver.WithLogger(log), natsserver.WithPassword(password), natsserver.WithNames(n))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,12 +78,12 @@ func TestEmbeddedServerKeepsNoPlaintextPassword(t *testing.T) {
 	const password = "correct-horse-battery-staple-0123456789"
 	ns, logs := embedded(t, names(t), password)
 
-	nc, err := nats.Connect(ns.ClientURL(), nats.UserInfo(relay.InternalUser, password), nats.Timeout(5*time.Second))
+	nc, err := nats.Connect(ns.ClientURL(), nats.UserInfo(natsserver.InternalUser, password), nats.Timeout(5*time.Second))
 	if err != nil {
 		t.Fatalf("the node's user cannot connect with its password: %v", err)
 	}
 	nc.Close()
-	if nc, err := nats.Connect(ns.ClientURL(), nats.UserInfo(relay.InternalUser, password+"x"), nats.Timeout(5*time.Second)); err == nil {
+	if nc, err := nats.Connect(ns.ClientURL(), nats.UserInfo(natsserver.InternalUser, password+"x"), nats.Timeout(5*time.Second)); err == nil {
 		nc.Close()
 		t.Fatal("a wrong password for the node's user was accepted")
 	}
@@ -115,12 +117,12 @@ func TestAnonymousNATSHasNoJetStream(t *testing.T) {
 	logs := &logBuffer{}
 	log := slog.New(slog.NewTextHandler(&teeWriter{logs, t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	start := func() (*server.Server, jetstream.JetStream) {
-		ns, err := relay.StartServer(relay.ServerConfig{StoreDir: dir, Listen: "127.0.0.1:0", Logger: log, Password: password, Names: n})
+		ns, err := natsserver.Start(dir, natsserver.WithListen("127.0.0.1:0"), natsserver.WithLogger(log), natsserver.WithPassword(password), natsserver.WithNames(n))
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
-		node := connect(t, "", nats.InProcessServer(ns), nats.UserInfo(relay.InternalUser, password), nats.CustomInboxPrefix(n.InboxPrefix()))
+		node := connect(t, "", nats.InProcessServer(ns), nats.UserInfo(natsserver.InternalUser, password), nats.CustomInboxPrefix(n.InboxPrefix()))
 		njs, _ := jetstream.New(node)
 		return ns, njs
 	}
@@ -288,7 +290,7 @@ func TestEmbeddedServerDropsThePublicAccountsJetStream(t *testing.T) {
 	ctx := t.Context()
 
 	// The earlier layout, as far as PUBLIC's files go.
-	public := server.NewAccount(relay.PublicAccount)
+	public := server.NewAccount(natsserver.PublicAccount)
 	old, err := server.NewServer(&server.Options{JetStream: true, StoreDir: dir, DontListen: true, NoSigs: true, NoLog: true,
 		Accounts: []*server.Account{public}, Users: []*server.User{{Username: "old", Password: password, Account: public}}})
 	if err != nil {
@@ -298,7 +300,7 @@ func TestEmbeddedServerDropsThePublicAccountsJetStream(t *testing.T) {
 	if !old.ReadyForConnections(10 * time.Second) {
 		t.Fatal("the old layout's server did not start")
 	}
-	if acc, _ := old.LookupAccount(relay.PublicAccount); !acc.JetStreamEnabled() {
+	if acc, _ := old.LookupAccount(natsserver.PublicAccount); !acc.JetStreamEnabled() {
 		if err := acc.EnableJetStream(nil, nil); err != nil {
 			t.Fatal(err)
 		}
@@ -322,12 +324,12 @@ func TestEmbeddedServerDropsThePublicAccountsJetStream(t *testing.T) {
 	oc.Close()
 	old.Shutdown()
 	old.WaitForShutdown()
-	leftover := filepath.Join(dir, "jetstream", relay.PublicAccount)
+	leftover := filepath.Join(dir, "jetstream", natsserver.PublicAccount)
 	if _, err := os.Stat(leftover); err != nil {
 		t.Fatalf("the old layout left no files where expected: %v", err)
 	}
 
-	ns, err := relay.StartServer(relay.ServerConfig{StoreDir: dir, Listen: "127.0.0.1:0", Password: password, Names: n})
+	ns, err := natsserver.Start(dir, natsserver.WithListen("127.0.0.1:0"), natsserver.WithPassword(password), natsserver.WithNames(n))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -335,7 +337,7 @@ func TestEmbeddedServerDropsThePublicAccountsJetStream(t *testing.T) {
 	if _, err := os.Stat(leftover); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("the public account's old JetStream files are still there: %v", err)
 	}
-	node := connect(t, "", nats.InProcessServer(ns), nats.UserInfo(relay.InternalUser, password), nats.CustomInboxPrefix(n.InboxPrefix()))
+	node := connect(t, "", nats.InProcessServer(ns), nats.UserInfo(natsserver.InternalUser, password), nats.CustomInboxPrefix(n.InboxPrefix()))
 	njs, _ := jetstream.New(node)
 	quick, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
@@ -386,7 +388,7 @@ func TestNodeUserRepliesNeverReachAnonymousInboxes(t *testing.T) {
 	if err := listener.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	tool := connect(t, ns.ClientURL(), nats.UserInfo(relay.InternalUser, password))
+	tool := connect(t, ns.ClientURL(), nats.UserInfo(natsserver.InternalUser, password))
 	tjs, _ := jetstream.New(tool)
 	if _, err := tjs.AccountInfo(t.Context()); err != nil {
 		t.Fatal(err)
@@ -423,11 +425,15 @@ func TestEmbeddedServerKeepsTheNodesDataAcrossRestarts(t *testing.T) {
 	logs := &logBuffer{}
 	log := slog.New(slog.NewTextHandler(&teeWriter{logs, t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	start := func(password, listen string) (*server.Server, jetstream.JetStream) {
-		ns, err := relay.StartServer(relay.ServerConfig{StoreDir: dir, Listen: listen, Password: password, Names: n, Logger: log})
+		opts := []natsserver.Option{natsserver.WithListen(listen), natsserver.WithLogger(log), natsserver.WithNames(n)}
+		if password != "" {
+			opts = append(opts, natsserver.WithPassword(password))
+		}
+		ns, err := natsserver.Start(dir, opts...)
 		if err != nil {
 			t.Fatal(err)
 		}
-		nc, err := nats.Connect("", nats.InProcessServer(ns), nats.UserInfo(relay.InternalUser, password), nats.CustomInboxPrefix(n.InboxPrefix()))
+		nc, err := nats.Connect("", nats.InProcessServer(ns), nats.UserInfo(natsserver.InternalUser, password), nats.CustomInboxPrefix(n.InboxPrefix()))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -481,5 +487,45 @@ func TestEmbeddedServerKeepsTheNodesDataAcrossRestarts(t *testing.T) {
 			t.Fatalf("a subscriber hears nothing after a restart: %v", err)
 		}
 		stop(ns)
+	}
+}
+
+func connect(t *testing.T, url string, opts ...nats.Option) *nats.Conn {
+	t.Helper()
+	nc, err := nats.Connect(url, append([]nats.Option{nats.MaxReconnects(-1), nats.ReconnectWait(50 * time.Millisecond), nats.RetryOnFailedConnect(true)}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	return nc
+}
+
+func names(t *testing.T) subject.Names {
+	t.Helper()
+	n, err := subject.NewNames(fmt.Sprintf("t%d", time.Now().UnixNano()%1e12))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// TestStartRefusesBadOptions checks that every bad option is refused
+// before anything starts, with an error that wraps ErrInvalidOption.
+func TestStartRefusesBadOptions(t *testing.T) {
+	t.Parallel()
+	for name, opt := range map[string]natsserver.Option{
+		"nil option":      nil,
+		"no port":         natsserver.WithListen("127.0.0.1"),
+		"empty address":   natsserver.WithListen(""),
+		"port not a port": natsserver.WithListen("127.0.0.1:70000"),
+		"empty password":  natsserver.WithPassword(""),
+		"bad names":       natsserver.WithNames(subject.Names{Prefix: "Not.A.Prefix"}),
+	} {
+		if ns, err := natsserver.Start(t.TempDir(), opt); !errors.Is(err, natsserver.ErrInvalidOption) {
+			if ns != nil {
+				ns.Shutdown()
+			}
+			t.Errorf("%s: %v, want %v", name, err, natsserver.ErrInvalidOption)
+		}
 	}
 }

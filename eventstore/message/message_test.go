@@ -1,4 +1,4 @@
-package relay_test
+package message_test
 
 import (
 	"bytes"
@@ -8,14 +8,34 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/clavisiam/clavis/domain/tenant"
 	"github.com/clavisiam/clavis/eventstore"
 	"github.com/clavisiam/clavis/eventstore/aggregate"
-	"github.com/clavisiam/clavis/eventstore/relay"
+	"github.com/clavisiam/clavis/eventstore/message"
+	"github.com/clavisiam/clavis/eventstore/subject"
 )
+
+var now = time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
+
+// sealed is the sealed private key of [signingKey]: it must never reach
+// the public stream.
+const sealed = "v1.test.sealed"
+
+// signingKey is a valid key for a new tenant.
+var signingKey = tenant.NewKey{
+	KID:       "k1",
+	Alg:       tenant.AlgES256,
+	PublicJWK: json.RawMessage(`{"kty":"EC","crv":"P-256","x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU","y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0","kid":"k1","alg":"ES256","use":"sig"}`),
+	Sealed:    sealed,
+}
+
+var seq atomic.Int64
+
+func newID() string { return fmt.Sprintf("00000000-0000-7000-8000-%012d", seq.Add(1)) }
 
 // tenantHistory returns the envelopes of a tenant's creation and one key
 // rotation, as the store hands them to the relay: tenant.created, two
@@ -54,7 +74,7 @@ func tenantHistory(t *testing.T) []eventstore.Event {
 
 func TestPublicMessageLeavesOutSealedPrivateKeys(t *testing.T) {
 	t.Parallel()
-	n, err := relay.NewNames(relay.DefaultPrefix)
+	n, err := subject.NewNames(subject.DefaultPrefix)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,7 +87,7 @@ func TestPublicMessageLeavesOutSealedPrivateKeys(t *testing.T) {
 			t.Parallel()
 			secret := e.Type == tenant.EventTypeSigningKeyAdded
 
-			in, err := relay.InternalMessage(n, e)
+			in, err := message.Internal(n, e)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -78,7 +98,7 @@ func TestPublicMessageLeavesOutSealedPrivateKeys(t *testing.T) {
 				t.Fatalf("internal body carries the sealed private key: %v, want %v", got, secret)
 			}
 
-			pub, err := relay.PublicMessage(n, e)
+			pub, err := message.Public(n, e)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -95,8 +115,8 @@ func TestPublicMessageLeavesOutSealedPrivateKeys(t *testing.T) {
 			if err := json.Unmarshal(pub.Data, &ce); err != nil {
 				t.Fatal(err)
 			}
-			if ce.Type != relay.TypePrefix+e.Type || ce.Subject != "tenants/acme" {
-				t.Errorf("public type %q subject %q, want %q tenants/acme", ce.Type, ce.Subject, relay.TypePrefix+e.Type)
+			if ce.Type != message.TypePrefix+e.Type || ce.Subject != "tenants/acme" {
+				t.Errorf("public type %q subject %q, want %q tenants/acme", ce.Type, ce.Subject, message.TypePrefix+e.Type)
 			}
 			// Apart from the sealed private key, the public data is the
 			// event's data.

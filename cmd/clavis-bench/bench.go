@@ -20,14 +20,11 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/clavisiam/clavis/internal/gctune"
 )
 
-// `clavis bench …` is a load generator built into the binary: it measures
-// a node's OAuth 2.0 endpoints from the machine it runs on, with no other
-// tool to install. The measuring core is runLoad; runBench reads the flags
-// and prints what runLoad measured.
-
-// benchCommand is one `clavis bench …` command: which endpoint it loads
+// benchCommand is one clavis-bench command: which endpoint it loads
 // and what a successful answer looks like.
 type benchCommand struct {
 	name    string
@@ -71,9 +68,14 @@ type benchOptions struct {
 	json                                                         bool
 }
 
-// runBench runs `clavis bench …`.
-func runBench(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
-	defer tuneGC(getenv)() // the load generator allocates like the server
+// run runs clavis-bench with args (without the program name) and
+// returns the exit status.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	defer gctune.Start(getenv)() // the load generator allocates like the server
+	// clavis-bench help token is clavis-bench token --help.
+	if len(args) > 1 && args[0] == "help" {
+		return run(ctx, append(slices.Clone(args[1:]), "--help"), getenv, stdout, stderr)
+	}
 	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "-help" || args[0] == "--help" {
 		w := stdout
 		if len(args) == 0 {
@@ -87,15 +89,15 @@ func runBench(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	i := slices.IndexFunc(benchCommands, func(c benchCommand) bool { return c.name == args[0] })
 	if i < 0 {
-		fmt.Fprintf(stderr, "clavis bench: unknown command %q\n\n", args[0])
+		fmt.Fprintf(stderr, "clavis-bench: unknown command %q\n\n", args[0])
 		benchUsage(stderr)
 		return exitUsage
 	}
 	cmd := benchCommands[i]
-	name := "bench " + cmd.name
+	name := "clavis-bench " + cmd.name
 
 	o := &benchOptions{}
-	fs := flag.NewFlagSet("clavis "+name, flag.ContinueOnError)
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	endpoint := getenv("CLAVIS_ENDPOINT")
 	if endpoint == "" {
@@ -120,7 +122,7 @@ func runBench(ctx context.Context, args []string, getenv func(string) string, st
 		if cmd.name == "introspect" {
 			extra = " --token TOKEN"
 		}
-		fmt.Fprintf(w, "Usage:\n  clavis %s --tenant SLUG --client-id ID --client-secret SECRET%s [flags]\n\n%s\n\n%s\n\nFlags:\n",
+		fmt.Fprintf(w, "Usage:\n  %s --tenant SLUG --client-id ID --client-secret SECRET%s [flags]\n\n%s\n\n%s\n\nFlags:\n",
 			name, extra, cmd.about, benchMore)
 		fs.SetOutput(w)
 		fs.PrintDefaults()
@@ -131,40 +133,40 @@ func runBench(ctx context.Context, args []string, getenv func(string) string, st
 			usage(stdout)
 			return exitOK
 		}
-		fmt.Fprintf(stderr, "clavis %s: %v\n\n", name, err)
+		fmt.Fprintf(stderr, "%s: %v\n\n", name, err)
 		usage(stderr)
 		return exitUsage
 	}
 	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "clavis %s: unexpected argument %q\n\n", name, fs.Arg(0))
+		fmt.Fprintf(stderr, "%s: unexpected argument %q\n\n", name, fs.Arg(0))
 		usage(stderr)
 		return exitUsage
 	}
 	cfg, err := o.plan(cmd)
 	if err != nil {
 		for _, line := range strings.Split(err.Error(), "\n") {
-			fmt.Fprintf(stderr, "clavis %s: %s\n", name, line)
+			fmt.Fprintf(stderr, "%s: %s\n", name, line)
 		}
 		return exitUsage
 	}
 
 	res, err := runLoad(ctx, cfg)
 	if err != nil {
-		fmt.Fprintf(stderr, "clavis %s: %v\n", name, err)
+		fmt.Fprintf(stderr, "%s: %v\n", name, err)
 		return exitFailure
 	}
 	if err := printLoad(stdout, cfg, res, o.json); err != nil {
-		fmt.Fprintf(stderr, "clavis %s: %v\n", name, err)
+		fmt.Fprintf(stderr, "%s: %v\n", name, err)
 		return exitFailure
 	}
 	if res.succeeded() == 0 {
 		switch {
 		case res.requests > 0:
-			fmt.Fprintf(stderr, "clavis %s: not one request succeeded\n", name)
+			fmt.Fprintf(stderr, "%s: not one request succeeded\n", name)
 		case res.interrupted:
-			fmt.Fprintf(stderr, "clavis %s: interrupted before a request was measured\n", name)
+			fmt.Fprintf(stderr, "%s: interrupted before a request was measured\n", name)
 		default:
-			fmt.Fprintf(stderr, "clavis %s: no request finished within --duration\n", name)
+			fmt.Fprintf(stderr, "%s: no request finished within --duration\n", name)
 		}
 		if res.firstFailure != "" {
 			fmt.Fprintf(stderr, "first failure: %s\n", res.firstFailure)
@@ -175,11 +177,11 @@ func runBench(ctx context.Context, args []string, getenv func(string) string, st
 }
 
 func benchUsage(w io.Writer) {
-	fmt.Fprint(w, "Usage:\n  clavis bench <command> [flags]\n\nCommands:\n")
+	fmt.Fprint(w, "Usage:\n  clavis-bench <command> [flags]\n\nCommands:\n")
 	for _, c := range benchCommands {
 		fmt.Fprintf(w, "  %-14s %s\n", c.name, c.summary)
 	}
-	fmt.Fprint(w, "\nRun \"clavis bench <command> --help\" for its flags.\n")
+	fmt.Fprint(w, "\nRun \"clavis-bench <command> --help\" for its flags.\n")
 }
 
 // plan checks the flags, reporting every problem at once, and

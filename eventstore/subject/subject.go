@@ -1,23 +1,11 @@
-// Package relay carries committed events from the event store to NATS
-// JetStream, in store order, at least once, and never reordered.
-//
-// Two streams receive every event. The internal stream ({PREFIX}_INTERNAL,
-// subjects {prefix}.internal.{tenant}.{aggregate}.{event}) carries the
-// whole envelope, secret hashes included, for Clavis's own projections; the
-// public stream ({PREFIX}_EVENTS, subjects
-// {prefix}.events.{tenant}.{aggregate}.{event}) carries CloudEvents 1.0 with
-// every secret removed, for downstream subscribers.
-//
-// The relay keeps no checkpoint of its own: each stream's last message
-// names the store position it carries, so the streams themselves are the
-// durable checkpoint. Every publish states the stream sequence it expects
-// to follow (Nats-Expected-Last-Sequence), so a message can never land
-// after one it should precede: if a publish fails, the ones pipelined
-// behind it fail too, and the relay resumes from what the stream holds.
-// The same check makes several relays safe at once — a second relay's
-// publish is refused, never duplicated or reordered — and a lease in a
-// JetStream key-value bucket keeps all but one of them idle.
-package relay
+// Package subject names what one Clavis installation keeps in NATS: the
+// subjects events are published on, the streams that hold them, the
+// key-value buckets of the relay's lease and of the OAuth provider, and
+// the node's reply inbox. Every name derives from one prefix, so several
+// installations (or test runs) can share a NATS server. The relay
+// publishes under these names; projections, the OAuth stores, the
+// embedded server's permissions and downstream tools read them.
+package subject
 
 import (
 	"fmt"
@@ -39,7 +27,7 @@ type Names struct {
 // NewNames validates prefix (lowercase letters, digits, '-' and '_').
 func NewNames(prefix string) (Names, error) {
 	if !prefixRE.MatchString(prefix) {
-		return Names{}, fmt.Errorf("relay: subject prefix %q must match %s", prefix, prefixRE)
+		return Names{}, fmt.Errorf("subject: prefix %q must match %s", prefix, prefixRE)
 	}
 	return Names{Prefix: prefix}, nil
 }

@@ -1,4 +1,7 @@
-package main
+// Package gctune keeps the garbage collector's headroom near a fixed size
+// while a process runs: the server and the load generator, which both
+// allocate briskly on a live heap whose size depends on the node.
+package gctune
 
 import (
 	"runtime"
@@ -15,7 +18,7 @@ import (
 // collection costs the requests depends on the headroom, how much may be
 // allocated between two collections, and GOGC fixes that as a multiple
 // of the live heap: the default 100 collected so often on a small node
-// that at 64 connections it cost a quarter of the requests (clavis bench
+// that at 64 connections it cost a quarter of the requests (clavis-bench
 // token, 7,600 → 10,000 requests/s at 400), while 400 on a node with
 // 100,000 clients let its heap grow to 800 MB.
 //
@@ -37,10 +40,10 @@ func gcPercentFor(live, headroom uint64) int {
 	return int(min(max(headroom*100/live, gcMinPercent), gcMaxPercent))
 }
 
-// tuneGC sets the collector's target for serve (and for the load
-// generator, which allocates alike) unless the environment sets GOGC.
+// Start sets the collector's target for serve (and for the load
+// generator, which allocates alike) unless getenv says GOGC is set.
 // It returns a function that stops the tuning, leaving GOGC as it is.
-func tuneGC(getenv func(string) string) (stop func()) {
+func Start(getenv func(string) string) (stop func()) {
 	if getenv("GOGC") != "" {
 		return func() {}
 	}

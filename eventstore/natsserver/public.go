@@ -1,4 +1,4 @@
-package relay
+package natsserver
 
 import (
 	"fmt"
@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 
 	"github.com/nats-io/nats-server/v2/server"
+
+	"github.com/clavisiam/clavis/eventstore/subject"
 )
 
 // PublicAccount is the embedded server's account of connections without
@@ -19,22 +21,22 @@ const PublicAccount = "PUBLIC"
 // setUpPublicAccount runs once the server is ready: it gives the node's
 // (global) account its JetStream back, which configuring a second account
 // turns off, and lets PublicAccount receive the public events.
-func setUpPublicAccount(ns *server.Server, n Names) error {
+func setUpPublicAccount(ns *server.Server, n subject.Names) error {
 	node := ns.GlobalAccount()
 	if !node.JetStreamEnabled() {
 		if err := node.EnableJetStream(nil, nil); err != nil {
-			return fmt.Errorf("relay: enable jetstream for the node's account: %w", err)
+			return fmt.Errorf("natsserver: enable jetstream for the node's account: %w", err)
 		}
 	}
 	public, err := ns.LookupAccount(PublicAccount)
 	if err != nil {
-		return fmt.Errorf("relay: the public account: %w", err)
+		return fmt.Errorf("natsserver: the public account: %w", err)
 	}
 	if err := node.AddStreamExport(n.PublicFilter(), []*server.Account{public}); err != nil {
-		return fmt.Errorf("relay: export %s to the public account: %w", n.PublicFilter(), err)
+		return fmt.Errorf("natsserver: export %s to the public account: %w", n.PublicFilter(), err)
 	}
 	if err := public.AddStreamImport(node, n.PublicFilter(), ""); err != nil {
-		return fmt.Errorf("relay: import %s into the public account: %w", n.PublicFilter(), err)
+		return fmt.Errorf("natsserver: import %s into the public account: %w", n.PublicFilter(), err)
 	}
 	return nil
 }
@@ -48,7 +50,7 @@ func removePublicJetStream(storeDir string) error {
 		dir = filepath.Join(storeDir, PublicAccount)
 	}
 	if err := os.RemoveAll(dir); err != nil {
-		return fmt.Errorf("relay: remove the public account's old jetstream files: %w", err)
+		return fmt.Errorf("natsserver: remove the public account's old jetstream files: %w", err)
 	}
 	return nil
 }

@@ -1,4 +1,10 @@
-package relay
+// Package message is how a committed event travels through NATS: on the
+// internal stream as its envelope in a header and its data, unchanged, as
+// the body; on the public stream as a CloudEvent 1.0 (JSON) with every
+// secret removed. Both carry the store position the event was read at,
+// which is how the relay resumes and how consumers keep their place. The
+// relay encodes; projections and downstream consumers decode.
+package message
 
 import (
 	"encoding/json"
@@ -15,6 +21,7 @@ import (
 	"github.com/clavisiam/clavis/domain/client"
 	"github.com/clavisiam/clavis/domain/tenant"
 	"github.com/clavisiam/clavis/eventstore"
+	"github.com/clavisiam/clavis/eventstore/subject"
 )
 
 // Header names on relayed messages.
@@ -41,10 +48,10 @@ type envelope struct {
 	RecordedAt time.Time           `json:"recorded_at"`
 }
 
-// InternalMessage encodes e for the internal stream: the envelope in a
+// Internal encodes e for the internal stream: the envelope in a
 // header, the data as the body, unchanged, so that a consumer can verify
 // the event's digest.
-func InternalMessage(names Names, e eventstore.Event) (*nats.Msg, error) {
+func Internal(names subject.Names, e eventstore.Event) (*nats.Msg, error) {
 	head, err := json.Marshal(envelope{e.ID, e.Stream, e.Version, e.Type, e.Schema, e.Meta, e.Position, e.RecordedAt})
 	if err != nil {
 		return nil, fmt.Errorf("encode event %s: %w", e.ID, err)
@@ -64,10 +71,10 @@ func DecodeInternal(m *nats.Msg) (eventstore.Event, error) {
 	var h envelope
 	raw := m.Header.Get(HeaderEvent)
 	if raw == "" {
-		return eventstore.Event{}, errors.New("relay: message has no " + HeaderEvent + " header")
+		return eventstore.Event{}, errors.New("message: no " + HeaderEvent + " header")
 	}
 	if err := json.Unmarshal([]byte(raw), &h); err != nil {
-		return eventstore.Event{}, fmt.Errorf("relay: decode %s header: %w", HeaderEvent, err)
+		return eventstore.Event{}, fmt.Errorf("message: decode %s header: %w", HeaderEvent, err)
 	}
 	e := eventstore.Event{ID: h.ID, Stream: h.Stream, Version: h.Version, Type: h.Type, Schema: h.Schema, Meta: h.Meta, Position: h.Position, RecordedAt: h.RecordedAt}
 	e.Data = append(json.RawMessage(nil), m.Data...)
@@ -109,7 +116,7 @@ func PublicEvent(e eventstore.Event) (event.Event, error) {
 		err = fmt.Errorf("no public form for %s", e.Type)
 	}
 	if err != nil {
-		return event.Event{}, fmt.Errorf("relay: public form of event %s: %w", e.ID, err)
+		return event.Event{}, fmt.Errorf("message: public form of event %s: %w", e.ID, err)
 	}
 	ce := event.New(SpecVersion)
 	ce.SetID(e.ID)
@@ -131,24 +138,24 @@ func PublicEvent(e eventstore.Event) (event.Event, error) {
 		ce.SetExtension("traceparent", e.Meta.TraceParent)
 	}
 	if err := ce.SetData(event.ApplicationJSON, payload); err != nil {
-		return event.Event{}, fmt.Errorf("relay: encode public event %s: %w", e.ID, err)
+		return event.Event{}, fmt.Errorf("message: encode public event %s: %w", e.ID, err)
 	}
 	if err := ce.Validate(); err != nil {
-		return event.Event{}, fmt.Errorf("relay: public event %s: %w", e.ID, err)
+		return event.Event{}, fmt.Errorf("message: public event %s: %w", e.ID, err)
 	}
 	return ce, nil
 }
 
-// PublicMessage encodes e as a structured-mode CloudEvent (JSON) for the
+// Public encodes e as a structured-mode CloudEvent (JSON) for the
 // public stream.
-func PublicMessage(names Names, e eventstore.Event) (*nats.Msg, error) {
+func Public(names subject.Names, e eventstore.Event) (*nats.Msg, error) {
 	ce, err := PublicEvent(e)
 	if err != nil {
 		return nil, err
 	}
 	body, err := json.Marshal(ce)
 	if err != nil {
-		return nil, fmt.Errorf("relay: encode public event %s: %w", e.ID, err)
+		return nil, fmt.Errorf("message: encode public event %s: %w", e.ID, err)
 	}
 	m := nats.NewMsg(names.PublicSubject(e.Stream.Tenant, e.Type))
 	m.Header.Set("Content-Type", "application/cloudevents+json")
@@ -164,7 +171,7 @@ func PublicMessage(names Names, e eventstore.Event) (*nats.Msg, error) {
 func PositionOf(h nats.Header) (eventstore.Position, error) {
 	v := strings.TrimSpace(h.Get(HeaderPosition))
 	if v == "" {
-		return eventstore.Position{}, errors.New("relay: message has no " + HeaderPosition + " header")
+		return eventstore.Position{}, errors.New("message: no " + HeaderPosition + " header")
 	}
 	return eventstore.ParsePosition(v)
 }
