@@ -32,11 +32,11 @@ var ErrReplayed = errors.New("oauth: client assertion used before")
 // WithAssertions accepts private_key_jwt client authentication, with
 // replay protection from a.
 func WithAssertions(a Assertions) Option {
-	return func(p *Provider) error {
+	return func(o *options) error {
 		if a == nil {
 			return fmt.Errorf("%w: nil assertions", ErrInvalidOption)
 		}
-		p.assertions = a
+		o.assertions = a
 		return nil
 	}
 }

@@ -25,8 +25,8 @@ import (
 // to the built-in development login page at {issuer}/dev/login, which
 // lets anyone in as whoever they say. For `make run` only.
 func WithDevLogin() Option {
-	return func(p *Provider) error {
-		p.devLogin = true
+	return func(o *options) error {
+		o.devLogin = true
 		return nil
 	}
 }

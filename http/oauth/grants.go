@@ -99,11 +99,11 @@ var (
 // and refresh_token grants, OpenID Connect and logout, remembering flows
 // and grants in g.
 func WithGrants(g Grants) Option {
-	return func(p *Provider) error {
+	return func(o *options) error {
 		if g == nil {
 			return fmt.Errorf("%w: nil grants", ErrInvalidOption)
 		}
-		p.grants = g
+		o.grants = g
 		return nil
 	}
 }

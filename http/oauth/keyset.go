@@ -41,8 +41,8 @@ type KeySetFetching struct {
 // it, they are fetched from public addresses only, over HTTPS verified
 // with the system's roots.
 func WithKeySetFetching(c KeySetFetching) Option {
-	return func(p *Provider) error {
-		p.keySets = newKeySets(c)
+	return func(o *options) error {
+		o.keySets = c
 		return nil
 	}
 }

@@ -30,11 +30,11 @@ var DefaultRevocationLimit = RevocationLimit{PerClient: 10, Burst: 100}
 // WithRevocationLimit sets how fast each client may revoke (default
 // [DefaultRevocationLimit]); the rate and the burst must be positive.
 func WithRevocationLimit(l RevocationLimit) Option {
-	return func(p *Provider) error {
+	return func(o *options) error {
 		if l.PerClient <= 0 || l.Burst <= 0 {
 			return fmt.Errorf("%w: the revocation limit must be positive", ErrInvalidOption)
 		}
-		p.revocations.limit, p.revocations.burst = l.PerClient, l.Burst
+		o.revocationLimit = l
 		return nil
 	}
 }
@@ -60,11 +60,11 @@ var DefaultRefreshLimit = RefreshLimit{PerClient: 10, Burst: 100, Tokens: 256}
 // tokens a grant keeps (default [DefaultRefreshLimit]); all must be
 // positive.
 func WithRefreshLimit(l RefreshLimit) Option {
-	return func(p *Provider) error {
+	return func(o *options) error {
 		if l.PerClient <= 0 || l.Burst <= 0 || l.Tokens <= 0 {
 			return fmt.Errorf("%w: the refresh limit must be positive", ErrInvalidOption)
 		}
-		p.refreshes.limit, p.refreshes.burst, p.familyTokens = l.PerClient, l.Burst, l.Tokens
+		o.refreshLimit = l
 		return nil
 	}
 }
@@ -88,12 +88,11 @@ var DefaultFlowLimits = FlowLimits{PerClient: 20, ClientBurst: 200, PerAddress: 
 // store flows (default [DefaultFlowLimits]); every rate and burst must
 // be positive.
 func WithFlowLimits(l FlowLimits) Option {
-	return func(p *Provider) error {
+	return func(o *options) error {
 		if l.PerClient <= 0 || l.PerAddress <= 0 || l.ClientBurst <= 0 || l.AddressBurst <= 0 {
 			return fmt.Errorf("%w: flow limits must be positive", ErrInvalidOption)
 		}
-		p.clientFlows.limit, p.clientFlows.burst = l.PerClient, l.ClientBurst
-		p.addressFlows.limit, p.addressFlows.burst = l.PerAddress, l.AddressBurst
+		o.flowLimits = l
 		return nil
 	}
 }

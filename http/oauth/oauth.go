@@ -115,7 +115,21 @@ type Provider struct {
 type openedKey struct{ tenant, kid, sealed string }
 
 // Option configures [New].
-type Option func(*Provider) error
+type Option func(*options) error
+
+// options are what the [Option]s of [New] set; New starts from the
+// defaults and copies them into the provider.
+type options struct {
+	now             func() time.Time
+	grants          Grants
+	assertions      Assertions
+	revoked         Revocations
+	devLogin        bool
+	keySets         KeySetFetching
+	revocationLimit RevocationLimit
+	refreshLimit    RefreshLimit
+	flowLimits      FlowLimits
+}
 
 // ErrInvalidOption is wrapped by every error an [Option] returns.
 var ErrInvalidOption = errors.New("oauth: invalid option")
@@ -126,11 +140,11 @@ var ErrInvalidOption = errors.New("oauth: invalid option")
 // default is [time.Now]. Times fosite itself reads (the expiry it gives
 // a token it makes) stay the system's.
 func WithClock(now func() time.Time) Option {
-	return func(p *Provider) error {
+	return func(o *options) error {
 		if now == nil {
 			return fmt.Errorf("%w: nil clock", ErrInvalidOption)
 		}
-		p.now = now
+		o.now = now
 		return nil
 	}
 }
@@ -145,22 +159,24 @@ func New(dir Directory, keys *signing.Keyring, publicURL string, log *slog.Logge
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	p := &Provider{dir: dir, keys: keys, publicURL: strings.TrimRight(publicURL, "/"), log: log, now: time.Now,
-		verified: verifiedTokens{max: maxVerifiedTokens}}
-	p.revocations.limit, p.revocations.burst = DefaultRevocationLimit.PerClient, DefaultRevocationLimit.Burst
-	p.clientFlows.limit, p.clientFlows.burst = DefaultFlowLimits.PerClient, DefaultFlowLimits.ClientBurst
-	p.addressFlows.limit, p.addressFlows.burst = DefaultFlowLimits.PerAddress, DefaultFlowLimits.AddressBurst
-	p.refreshes.limit, p.refreshes.burst, p.familyTokens = DefaultRefreshLimit.PerClient, DefaultRefreshLimit.Burst, DefaultRefreshLimit.Tokens
-	for _, o := range opts {
-		if err := o(p); err != nil {
+	o := options{now: time.Now, revocationLimit: DefaultRevocationLimit, refreshLimit: DefaultRefreshLimit, flowLimits: DefaultFlowLimits}
+	for _, opt := range opts {
+		if opt == nil {
+			return nil, fmt.Errorf("%w: nil option", ErrInvalidOption)
+		}
+		if err := opt(&o); err != nil {
 			return nil, err
 		}
 	}
-
-	if p.keySets == nil {
-		p.keySets = newKeySets(KeySetFetching{})
-	}
+	p := &Provider{dir: dir, keys: keys, publicURL: strings.TrimRight(publicURL, "/"), log: log, now: o.now,
+		verified: verifiedTokens{max: maxVerifiedTokens},
+		grants:   o.grants, assertions: o.assertions, revoked: o.revoked, devLogin: o.devLogin,
+		keySets: newKeySets(o.keySets)}
 	p.keySets.now = p.now
+	p.revocations.limit, p.revocations.burst = o.revocationLimit.PerClient, o.revocationLimit.Burst
+	p.clientFlows.limit, p.clientFlows.burst = o.flowLimits.PerClient, o.flowLimits.ClientBurst
+	p.addressFlows.limit, p.addressFlows.burst = o.flowLimits.PerAddress, o.flowLimits.AddressBurst
+	p.refreshes.limit, p.refreshes.burst, p.familyTokens = o.refreshLimit.PerClient, o.refreshLimit.Burst, o.refreshLimit.Tokens
 	cfg := &config{p: p, Config: &fosite.Config{
 		AccessTokenLifespan: accessTokenLifespan,
 		ScopeStrategy:       fosite.ExactScopeStrategy,

@@ -25,11 +25,11 @@ type Revocations interface {
 // WithRevocations serves the revocation endpoint (RFC 7009), keeping
 // revoked tokens in r, which every verification consults.
 func WithRevocations(r Revocations) Option {
-	return func(p *Provider) error {
+	return func(o *options) error {
 		if r == nil {
 			return fmt.Errorf("%w: nil revocations", ErrInvalidOption)
 		}
-		p.revoked = r
+		o.revoked = r
 		return nil
 	}
 }
