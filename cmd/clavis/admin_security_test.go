@@ -146,7 +146,7 @@ func TestRegistrationUpdateKeepsAdminSettings(t *testing.T) {
 			t.Parallel()
 			n := startNode(t, testConfig(t, backend))
 			api := apiCaller{t: t, url: n.url}
-			_, admin := api.tenant(n.app.rootToken, "acme")
+			_, admin := api.tenant(n.app.RootToken, "acme")
 
 			reg := api.call(http.MethodPost, "/t/acme/oauth2/register", admin, map[string]any{
 				"client_name": "Shop", "token_endpoint_auth_method": "none",
@@ -236,7 +236,7 @@ func TestTokensCannotRaiseTheirPlatformAuthority(t *testing.T) {
 			t.Parallel()
 			n := startNode(t, testConfig(t, backend))
 			api := apiCaller{t: t, url: n.url}
-			adminID, admin := api.tenant(n.app.rootToken, "acme")
+			adminID, admin := api.tenant(n.app.RootToken, "acme")
 			writerID, writer := api.clientsWriter("acme", admin)
 			adminScoped := func(code string, field string, scopes ...string) map[string]any {
 				return map[string]any{"type": "m2m", "client_name": "Escalation", "code": code,
@@ -301,8 +301,8 @@ func TestImportLeavesThePlatformAdminClientAlone(t *testing.T) {
 			t.Parallel()
 			n := startNode(t, testConfig(t, backend))
 			api := apiCaller{t: t, url: n.url}
-			_, acme := api.tenant(n.app.rootToken, "acme")
-			betaAdminID, beta := api.tenant(n.app.rootToken, "beta")
+			_, acme := api.tenant(n.app.RootToken, "acme")
+			betaAdminID, beta := api.tenant(n.app.RootToken, "beta")
 			api.call(http.MethodPost, "/t/acme/admin/clients", acme, map[string]any{"type": "m2m", "client_name": "Jobs",
 				"code": "urn:acme/jobs", "grant_types": []string{"client_credentials"}}, http.StatusCreated)
 			betaAdmin := api.call(http.MethodGet, "/t/beta/admin/clients/"+betaAdminID, beta, nil, http.StatusOK)
@@ -365,7 +365,7 @@ func TestClientCreateNeverLandsAfterSuspension(t *testing.T) {
 			t.Parallel()
 			n := startNode(t, testConfig(t, backend))
 			api := apiCaller{t: t, url: n.url}
-			root := n.app.rootToken
+			root := n.app.RootToken
 			api.tenant(root, "acme")
 			const rounds = 40
 			created, refused := 0, 0
@@ -396,7 +396,7 @@ func TestClientCreateNeverLandsAfterSuspension(t *testing.T) {
 
 			suspended := false
 			for after := (eventstore.Position{}); ; {
-				events, err := n.app.store.ReadTenant(t.Context(), "acme", after, eventstore.MaxRead)
+				events, err := n.app.Store.ReadTenant(t.Context(), "acme", after, eventstore.MaxRead)
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/clavisiam/clavis/internal/node"
 )
 
 // TestCLIHelp checks that help answers for every command group and every
@@ -72,8 +74,8 @@ func TestCLIHelp(t *testing.T) {
 // and an import in table form.
 func TestCLITenantAndClientCommands(t *testing.T) {
 	t.Parallel()
-	n := startNode(t, testConfig(t, backendSQLite))
-	c := cliRunner{t: t, endpoint: n.url, token: n.app.rootToken}
+	n := startNode(t, testConfig(t, node.SQLite))
+	c := cliRunner{t: t, endpoint: n.url, token: n.app.RootToken}
 	acme, beta := uniqueSlug("clic"), uniqueSlug("clid")
 	c.ok("tenant", "create", acme)
 	c.ok("tenant", "create", beta)
@@ -179,8 +181,8 @@ func TestCLITenantAndClientCommands(t *testing.T) {
 // introspects and revokes it, and uses a tenant admin's token as --token.
 func TestCLIOAuthCommands(t *testing.T) {
 	t.Parallel()
-	n := startNode(t, testConfig(t, backendSQLite))
-	c := cliRunner{t: t, endpoint: n.url, token: n.app.rootToken}
+	n := startNode(t, testConfig(t, node.SQLite))
+	c := cliRunner{t: t, endpoint: n.url, token: n.app.RootToken}
 	acme := uniqueSlug("clio")
 	admin := c.json("tenant", "create", acme)["admin_client"].(map[string]any)
 	adminID, adminSecret := admin["client_id"].(string), admin["client_secret"].(string)
@@ -235,7 +237,7 @@ func TestCLIOAuthCommands(t *testing.T) {
 // where nothing listens.
 func TestCLIHealth(t *testing.T) {
 	t.Parallel()
-	n := startNode(t, testConfig(t, backendSQLite))
+	n := startNode(t, testConfig(t, node.SQLite))
 	code, stdout, stderr := runCmd(t.Context(), []string{"health", "--endpoint", n.url}, nil)
 	if code != exitOK || stdout != "ready\n" || stderr != "" {
 		t.Fatalf("health = %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)

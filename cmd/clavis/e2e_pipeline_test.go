@@ -19,6 +19,7 @@ import (
 	"github.com/clavisiam/clavis/eventstore/postgres/pgtest"
 	"github.com/clavisiam/clavis/eventstore/relay"
 	"github.com/clavisiam/clavis/eventstore/sqlite"
+	"github.com/clavisiam/clavis/internal/node"
 )
 
 // TestPipelineEndToEnd drives every client command over HTTP against one
@@ -38,7 +39,7 @@ func TestPipelineEndToEnd(t *testing.T) {
 		n := startServe(t, "embedded", "CLAVIS_DATA_DIR="+dataDir, "CLAVIS_NATS_LISTEN="+natsAddr)
 		// The test reads the internal stream, which needs the node's own
 		// user; without credentials only the public events are served, live.
-		password, err := os.ReadFile(filepath.Join(dataDir, natsPasswordFile))
+		password, err := os.ReadFile(filepath.Join(dataDir, node.NATSPasswordFile))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -55,7 +56,7 @@ func TestPipelineEndToEnd(t *testing.T) {
 		// The store, read once the node has let go of it, is what the
 		// streams hold.
 		n.stop()
-		s, err := sqlite.Open(t.Context(), filepath.Join(dataDir, sqliteFile), sqlite.WithMigrate(false))
+		s, err := sqlite.Open(t.Context(), filepath.Join(dataDir, node.SQLiteFile), sqlite.WithMigrate(false))
 		if err != nil {
 			t.Fatal(err)
 		}

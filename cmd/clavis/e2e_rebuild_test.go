@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/clavisiam/clavis/eventstore/postgres/pgtest"
+	"github.com/clavisiam/clavis/internal/node"
 )
 
 // TestProjectionRebuildParity runs a mixed workload on one node, stops it,
@@ -21,7 +22,7 @@ func TestProjectionRebuildParity(t *testing.T) {
 		t.Run(backend, func(t *testing.T) {
 			t.Parallel()
 			env := []string{"CLAVIS_DATA_DIR=" + t.TempDir()}
-			if backend == backendPostgres {
+			if backend == node.Postgres {
 				env = append(env, "CLAVIS_DATABASE_URL="+pgtest.Schema(t, dbURL))
 			}
 			n := startServe(t, "rebuild-"+backend, env...)

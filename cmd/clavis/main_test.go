@@ -19,6 +19,7 @@ import (
 
 	"github.com/clavisiam/clavis/eventstore/postgres/pgtest"
 	httpapi "github.com/clavisiam/clavis/http"
+	"github.com/clavisiam/clavis/internal/node"
 )
 
 // dbURL is this package's own PostgreSQL database, made by pgtest.Main.
@@ -53,7 +54,7 @@ func testLogger(t *testing.T) (*slog.Logger, *syncBuffer) {
 }
 
 // backends are the stores every component test runs against.
-var backends = []string{backendSQLite, backendPostgres}
+var backends = []string{node.SQLite, node.Postgres}
 
 // testConfig is a valid configuration for backend with its data in
 // t.TempDir() (and its own PostgreSQL schema).
@@ -64,7 +65,7 @@ func testConfig(t *testing.T, backend string) Config {
 	cfg.PublicURL = "http://127.0.0.1:0"
 	cfg.DataDir = filepath.Join(t.TempDir(), "data")
 	cfg.NATSListen = "off" // many nodes run at once: no port for local tools
-	if backend == backendPostgres {
+	if backend == node.Postgres {
 		cfg.DatabaseURL = pgtest.Schema(t, dbURL)
 	}
 	if err := cfg.Validate(); err != nil {
@@ -73,31 +74,31 @@ func testConfig(t *testing.T, backend string) Config {
 	return cfg
 }
 
-// node is an app running as serve runs it, on a free loopback port.
-type node struct {
-	app  *app
+// running is a node running as serve runs it, on a free loopback port.
+type running struct {
+	app  *node.Node
 	url  string
 	logs *syncBuffer
 	stop func() error // cancels run and returns its error
 }
 
-// startNode builds the app with newApp, exactly as serve does, listens on
+// startNode builds the node with node.New, exactly as serve does, listens on
 // 127.0.0.1:0 and runs it until the test ends (or stop).
-func startNode(t *testing.T, cfg Config) *node {
+func startNode(t *testing.T, cfg Config) *running {
 	t.Helper()
 	log, logs := testLogger(t)
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		t.Fatalf("listen: %v", err)
 	}
-	a, err := newApp(t.Context(), cfg, log)
+	a, err := node.New(t.Context(), cfg.Config, log)
 	if err != nil {
 		ln.Close()
-		t.Fatalf("newApp: %v", err)
+		t.Fatalf("node.New: %v", err)
 	}
 	ctx, cancel := context.WithCancel(context.WithoutCancel(t.Context()))
 	done := make(chan error, 1)
-	go func() { done <- a.run(ctx, ln) }()
+	go func() { done <- a.Run(ctx, ln) }()
 	var once sync.Once
 	var runErr error
 	stop := func() error {
@@ -116,7 +117,7 @@ func startNode(t *testing.T, cfg Config) *node {
 			t.Errorf("run: %v", err)
 		}
 	})
-	return &node{app: a, url: "http://" + ln.Addr().String(), logs: logs, stop: stop}
+	return &running{app: a, url: "http://" + ln.Addr().String(), logs: logs, stop: stop}
 }
 
 func get(t *testing.T, url string) (int, http.Header, []byte) {
@@ -183,7 +184,7 @@ func TestReadyzFailsWhenStoreIsClosed(t *testing.T) {
 			if status, _, _ := get(t, n.url+"/readyz"); status != http.StatusOK {
 				t.Fatalf("readyz before closing = %d", status)
 			}
-			if err := n.app.store.Close(); err != nil {
+			if err := n.app.Store.Close(); err != nil {
 				t.Fatal(err)
 			}
 			status, header, body := get(t, n.url+"/readyz")
@@ -218,7 +219,7 @@ func TestMigrateCommands(t *testing.T) {
 			// environment for PostgreSQL: both must reach the store.
 			var flags []string
 			env := map[string]string{"CLAVIS_LOG_FORMAT": "json"}
-			if backend == backendSQLite {
+			if backend == node.SQLite {
 				flags = []string{"--data-dir", cfg.DataDir}
 			} else {
 				env["CLAVIS_DATABASE_URL"] = cfg.DatabaseURL
@@ -265,14 +266,14 @@ func TestServeWithoutMigrations(t *testing.T) {
 			cfg := testConfig(t, backend)
 			cfg.Migrate = false
 			log, logs := testLogger(t)
-			a, err := newApp(t.Context(), cfg, log)
+			a, err := node.New(t.Context(), cfg.Config, log)
 			if err != nil {
 				if !strings.Contains(err.Error(), "migrated") {
-					t.Fatalf("newApp on an unmigrated store: %v, want an error that says to migrate", err)
+					t.Fatalf("node.New on an unmigrated store: %v, want an error that says to migrate", err)
 				}
 				return
 			}
-			a.close()
+			a.Close()
 			if !strings.Contains(logs.String(), "pending") {
 				t.Errorf("no warning about pending migrations in:\n%s", logs)
 			}
@@ -341,7 +342,7 @@ func TestServeExitsGracefully(t *testing.T) {
 		t.Error("the port still accepts connections after serve returned")
 	}
 	// The store was closed: a new serve opens the same data dir.
-	cfg := testConfig(t, backendSQLite)
+	cfg := testConfig(t, node.SQLite)
 	cfg.DataDir = dataDir
 	startNode(t, cfg)
 }
@@ -378,13 +379,13 @@ func TestRootToken(t *testing.T) {
 
 	t.Run("generated, private, reused, never logged", func(t *testing.T) {
 		t.Parallel()
-		cfg := testConfig(t, backendSQLite) // DataDir does not exist yet
+		cfg := testConfig(t, node.SQLite) // DataDir does not exist yet
 		log, logs := testLogger(t)
-		first, err := rootToken(cfg, log)
+		first, err := node.LoadRootToken(cfg.Config, log)
 		if err != nil {
 			t.Fatal(err)
 		}
-		path := filepath.Join(cfg.DataDir, rootTokenFile)
+		path := filepath.Join(cfg.DataDir, node.RootTokenFile)
 		fi, err := os.Stat(path)
 		if err != nil {
 			t.Fatal(err)
@@ -405,7 +406,7 @@ func TestRootToken(t *testing.T) {
 
 		// A restart, as serve runs it, reuses the token.
 		n := startNode(t, cfg)
-		if n.app.rootToken != first {
+		if n.app.RootToken != first {
 			t.Error("a restart generated a new token instead of reusing the file")
 		}
 		if err := n.stop(); err != nil {
@@ -446,22 +447,22 @@ func TestRootToken(t *testing.T) {
 		if !strings.Contains(stderr.String(), `"root_token":"[redacted]"`) {
 			t.Errorf("the debug configuration line does not show the token redacted:\n%s", stderr.String())
 		}
-		if _, err := os.Stat(filepath.Join(dataDir, rootTokenFile)); err == nil {
+		if _, err := os.Stat(filepath.Join(dataDir, node.RootTokenFile)); err == nil {
 			t.Error("a root token file was written although a token was given")
 		}
 	})
 
 	t.Run("short token file is refused", func(t *testing.T) {
 		t.Parallel()
-		cfg := testConfig(t, backendSQLite)
+		cfg := testConfig(t, node.SQLite)
 		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 			t.Fatal(err)
 		}
-		if err := os.WriteFile(filepath.Join(cfg.DataDir, rootTokenFile), []byte("short-secret\n"), 0o600); err != nil {
+		if err := os.WriteFile(filepath.Join(cfg.DataDir, node.RootTokenFile), []byte("short-secret\n"), 0o600); err != nil {
 			t.Fatal(err)
 		}
 		log, logs := testLogger(t)
-		_, err := rootToken(cfg, log)
+		_, err := node.LoadRootToken(cfg.Config, log)
 		if err == nil || !strings.Contains(err.Error(), "at least 32") {
 			t.Fatalf("err = %v, want a too-short error", err)
 		}
@@ -472,13 +473,13 @@ func TestRootToken(t *testing.T) {
 
 	t.Run("concurrent starts agree on one token", func(t *testing.T) {
 		t.Parallel()
-		cfg := testConfig(t, backendSQLite)
+		cfg := testConfig(t, node.SQLite)
 		log, _ := testLogger(t)
 		tokens := make([]string, 8)
 		errs := make([]error, len(tokens))
 		var wg sync.WaitGroup
 		for i := range tokens {
-			wg.Go(func() { tokens[i], errs[i] = rootToken(cfg, log) })
+			wg.Go(func() { tokens[i], errs[i] = node.LoadRootToken(cfg.Config, log) })
 		}
 		wg.Wait()
 		for i := range tokens {

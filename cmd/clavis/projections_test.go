@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"testing"
 
+	"github.com/clavisiam/clavis/internal/node"
 	"github.com/clavisiam/clavis/tenants"
 )
 
@@ -17,11 +18,11 @@ func TestProjectionsRebuildAndStatus(t *testing.T) {
 			t.Parallel()
 			cfg := testConfig(t, backend)
 			log := slog.New(slog.NewTextHandler(io.Discard, nil))
-			store, err := openStore(t.Context(), cfg, log)
+			store, err := node.OpenStore(t.Context(), cfg.Config, log)
 			if err != nil {
 				t.Fatal(err)
 			}
-			keys, err := masterKeys(cfg, log)
+			keys, err := node.LoadMasterKeys(cfg.Config, log)
 			if err != nil {
 				t.Fatal(err)
 			}

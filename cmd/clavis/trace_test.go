@@ -11,6 +11,8 @@ import (
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+
+	"github.com/clavisiam/clavis/internal/node"
 )
 
 // TestOneTraceFromRequestToProjection follows a client creation: the
@@ -24,8 +26,8 @@ func TestOneTraceFromRequestToProjection(t *testing.T) {
 	otel.SetTracerProvider(tp)
 	t.Cleanup(func() { otel.SetTracerProvider(prev); tp.Shutdown(t.Context()) })
 
-	n := startNode(t, testConfig(t, backendSQLite))
-	token := n.app.rootToken
+	n := startNode(t, testConfig(t, node.SQLite))
+	token := n.app.RootToken
 	post := func(path, body string) int {
 		req, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, n.url+path, bytes.NewBufferString(body))
 		req.Header.Set("Authorization", "Bearer "+token)
@@ -90,7 +92,7 @@ func TestPipelineMetrics(t *testing.T) {
 	otel.SetMeterProvider(mp)
 	t.Cleanup(func() { otel.SetMeterProvider(prev); mp.Shutdown(t.Context()) })
 
-	n := startNode(t, testConfig(t, backendSQLite))
+	n := startNode(t, testConfig(t, node.SQLite))
 	if code, _, _ := get(t, n.url+"/healthz"); code != http.StatusOK {
 		t.Fatalf("healthz %d", code)
 	}
