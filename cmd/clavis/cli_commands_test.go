@@ -75,7 +75,7 @@ func TestCLIHelp(t *testing.T) {
 func TestCLITenantAndClientCommands(t *testing.T) {
 	t.Parallel()
 	n := startNode(t, testConfig(t, node.SQLite))
-	c := cliRunner{t: t, endpoint: n.url, token: n.app.RootToken}
+	c := cliRunner{t: t, endpoint: n.URL, token: n.RootToken}
 	acme, beta := uniqueSlug("clic"), uniqueSlug("clid")
 	c.ok("tenant", "create", acme)
 	c.ok("tenant", "create", beta)
@@ -182,14 +182,14 @@ func TestCLITenantAndClientCommands(t *testing.T) {
 func TestCLIOAuthCommands(t *testing.T) {
 	t.Parallel()
 	n := startNode(t, testConfig(t, node.SQLite))
-	c := cliRunner{t: t, endpoint: n.url, token: n.app.RootToken}
+	c := cliRunner{t: t, endpoint: n.URL, token: n.RootToken}
 	acme := uniqueSlug("clio")
 	admin := c.json("tenant", "create", acme)["admin_client"].(map[string]any)
 	adminID, adminSecret := admin["client_id"].(string), admin["client_secret"].(string)
 	as := func(args ...string) []string {
 		return append(args, "--tenant", acme, "--client-id", adminID, "--client-secret", adminSecret)
 	}
-	c, admins := cliRunner{t: t, endpoint: n.url}, c // the OAuth commands take no --token
+	c, admins := cliRunner{t: t, endpoint: n.URL}, c // the OAuth commands take no --token
 
 	// A token of the tenant's admin client, in a table and in JSON.
 	cols, rows := parseTable(t, c.ok(as("token", "--scope", "clavis:admin")...))
@@ -206,7 +206,7 @@ func TestCLIOAuthCommands(t *testing.T) {
 	admins.fails(exitFailure, []string{"tenant", "list", "--token", tok}, "403")
 
 	// The client secret may come from the environment.
-	code, stdout, stderr := runCmd(t.Context(), []string{"token", "--endpoint", n.url, "--tenant", acme, "--client-id", adminID, "--json"},
+	code, stdout, stderr := runCmd(t.Context(), []string{"token", "--endpoint", n.URL, "--tenant", acme, "--client-id", adminID, "--json"},
 		map[string]string{"CLAVIS_CLIENT_SECRET": adminSecret})
 	if code != exitOK || !strings.Contains(stdout, `"access_token"`) {
 		t.Fatalf("token with CLAVIS_CLIENT_SECRET = %d\n%s%s", code, stdout, stderr)
@@ -238,12 +238,12 @@ func TestCLIOAuthCommands(t *testing.T) {
 func TestCLIHealth(t *testing.T) {
 	t.Parallel()
 	n := startNode(t, testConfig(t, node.SQLite))
-	code, stdout, stderr := runCmd(t.Context(), []string{"health", "--endpoint", n.url}, nil)
+	code, stdout, stderr := runCmd(t.Context(), []string{"health", "--endpoint", n.URL}, nil)
 	if code != exitOK || stdout != "ready\n" || stderr != "" {
 		t.Fatalf("health = %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
 	}
 	// The endpoint may come from the environment, as in the image.
-	if code, _, stderr := runCmd(t.Context(), []string{"health"}, map[string]string{"CLAVIS_ENDPOINT": n.url}); code != exitOK {
+	if code, _, stderr := runCmd(t.Context(), []string{"health"}, map[string]string{"CLAVIS_ENDPOINT": n.URL}); code != exitOK {
 		t.Fatalf("health with CLAVIS_ENDPOINT = %d: %s", code, stderr)
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

@@ -10,7 +10,7 @@ import (
 func TestCLIRotateKey(t *testing.T) {
 	t.Parallel()
 	n := startNode(t, testConfig(t, node.SQLite))
-	c := cliRunner{t: t, endpoint: n.url, token: n.app.RootToken}
+	c := cliRunner{t: t, endpoint: n.URL, token: n.RootToken}
 	acme := uniqueSlug("keys")
 	c.ok("tenant", "create", acme)
 

@@ -96,7 +96,7 @@ func parseTable(t *testing.T, out string) (cols []string, rows []map[string]stri
 func TestCLI(t *testing.T) {
 	t.Parallel()
 	n := startNode(t, testConfig(t, node.SQLite))
-	c := cliRunner{t: t, endpoint: n.url, token: n.app.RootToken}
+	c := cliRunner{t: t, endpoint: n.URL, token: n.RootToken}
 	acme, beta := uniqueSlug("cli"), uniqueSlug("clib")
 
 	// Tenants: create (table and JSON), list, get, suspend, resume.
@@ -277,7 +277,7 @@ func TestCLI(t *testing.T) {
 	}
 
 	// The endpoint and the token may come from the environment instead.
-	code, stdout, stderr := runCmd(t.Context(), []string{"tenant", "get", acme, "--json"}, map[string]string{"CLAVIS_ENDPOINT": n.url, "CLAVIS_TOKEN": n.app.RootToken})
+	code, stdout, stderr := runCmd(t.Context(), []string{"tenant", "get", acme, "--json"}, map[string]string{"CLAVIS_ENDPOINT": n.URL, "CLAVIS_TOKEN": n.RootToken})
 	if code != exitOK || !strings.Contains(stdout, `"slug": "`+acme+`"`) {
 		t.Fatalf("tenant get with CLAVIS_ENDPOINT and CLAVIS_TOKEN = %d\n%s%s", code, stdout, stderr)
 	}

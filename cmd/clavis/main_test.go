@@ -4,9 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -20,6 +18,7 @@ import (
 	"github.com/clavisiam/clavis/eventstore/postgres/pgtest"
 	httpapi "github.com/clavisiam/clavis/http"
 	"github.com/clavisiam/clavis/internal/node"
+	"github.com/clavisiam/clavis/internal/testnode"
 )
 
 // dbURL is this package's own PostgreSQL database, made by pgtest.Main.
@@ -45,14 +44,6 @@ func (b *syncBuffer) String() string {
 	return b.buf.String()
 }
 
-// testLogger logs JSON at debug level into the returned buffer and the
-// test's output.
-func testLogger(t *testing.T) (*slog.Logger, *syncBuffer) {
-	t.Helper()
-	buf := &syncBuffer{}
-	return slog.New(slog.NewJSONHandler(io.MultiWriter(buf, t.Output()), &slog.HandlerOptions{Level: slog.LevelDebug})), buf
-}
-
 // backends are the stores every component test runs against.
 var backends = []string{node.SQLite, node.Postgres}
 
@@ -62,62 +53,22 @@ func testConfig(t *testing.T, backend string) Config {
 	t.Helper()
 	cfg := defaultConfig()
 	cfg.Addr = "127.0.0.1:0"
-	cfg.PublicURL = "http://127.0.0.1:0"
-	cfg.DataDir = filepath.Join(t.TempDir(), "data")
-	cfg.NATSListen = "off" // many nodes run at once: no port for local tools
+	db := ""
 	if backend == node.Postgres {
-		cfg.DatabaseURL = pgtest.Schema(t, dbURL)
+		db = dbURL
 	}
+	cfg.Config = testnode.Config(t, db)
 	if err := cfg.Validate(); err != nil {
 		t.Fatalf("test config: %v", err)
 	}
 	return cfg
 }
 
-// running is a node running as serve runs it, on a free loopback port.
-type running struct {
-	app  *node.Node
-	url  string
-	logs *syncBuffer
-	stop func() error // cancels run and returns its error
-}
-
-// startNode builds the node with node.New, exactly as serve does, listens on
-// 127.0.0.1:0 and runs it until the test ends (or stop).
-func startNode(t *testing.T, cfg Config) *running {
+// startNode builds the node with node.New and runs it, exactly as serve
+// does, on a free loopback port until the test ends (or Stop).
+func startNode(t *testing.T, cfg Config) *testnode.Server {
 	t.Helper()
-	log, logs := testLogger(t)
-	ln, err := net.Listen("tcp", cfg.Addr)
-	if err != nil {
-		t.Fatalf("listen: %v", err)
-	}
-	a, err := node.New(t.Context(), cfg.Config, log)
-	if err != nil {
-		ln.Close()
-		t.Fatalf("node.New: %v", err)
-	}
-	ctx, cancel := context.WithCancel(context.WithoutCancel(t.Context()))
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx, ln) }()
-	var once sync.Once
-	var runErr error
-	stop := func() error {
-		once.Do(func() {
-			cancel()
-			select {
-			case runErr = <-done:
-			case <-time.After(30 * time.Second):
-				runErr = fmt.Errorf("run did not return 30s after its context ended")
-			}
-		})
-		return runErr
-	}
-	t.Cleanup(func() {
-		if err := stop(); err != nil {
-			t.Errorf("run: %v", err)
-		}
-	})
-	return &running{app: a, url: "http://" + ln.Addr().String(), logs: logs, stop: stop}
+	return testnode.Start(t, cfg.Config)
 }
 
 func get(t *testing.T, url string) (int, http.Header, []byte) {
@@ -155,7 +106,7 @@ func TestComponent(t *testing.T) {
 				{"/no-such-path", 404, httpapi.ContentTypeProblem, httpapi.ProblemNotFound},
 			}
 			for _, tt := range tests {
-				status, header, body := get(t, n.url+tt.path)
+				status, header, body := get(t, n.URL+tt.path)
 				if status != tt.status || header.Get("Content-Type") != tt.contentType {
 					t.Errorf("GET %s = %d %s, want %d %s", tt.path, status, header.Get("Content-Type"), tt.status, tt.contentType)
 				}
@@ -181,13 +132,13 @@ func TestReadyzFailsWhenStoreIsClosed(t *testing.T) {
 		t.Run(backend, func(t *testing.T) {
 			t.Parallel()
 			n := startNode(t, testConfig(t, backend))
-			if status, _, _ := get(t, n.url+"/readyz"); status != http.StatusOK {
+			if status, _, _ := get(t, n.URL+"/readyz"); status != http.StatusOK {
 				t.Fatalf("readyz before closing = %d", status)
 			}
-			if err := n.app.Store.Close(); err != nil {
+			if err := n.Store.Close(); err != nil {
 				t.Fatal(err)
 			}
-			status, header, body := get(t, n.url+"/readyz")
+			status, header, body := get(t, n.URL+"/readyz")
 			if status != http.StatusServiceUnavailable || header.Get("Content-Type") != httpapi.ContentTypeProblem {
 				t.Fatalf("readyz = %d %s %s, want 503 problem+json", status, header.Get("Content-Type"), body)
 			}
@@ -244,11 +195,11 @@ func TestMigrateCommands(t *testing.T) {
 			// The migrated store serves without migrating again.
 			cfg.Migrate = false
 			n := startNode(t, cfg)
-			if status, _, body := get(t, n.url+"/readyz"); status != http.StatusOK {
+			if status, _, body := get(t, n.URL+"/readyz"); status != http.StatusOK {
 				t.Errorf("readyz after migrate up = %d %s", status, body)
 			}
-			if strings.Contains(n.logs.String(), "pending") {
-				t.Errorf("a migrated store was reported as pending:\n%s", n.logs)
+			if strings.Contains(n.Logs.String(), "pending") {
+				t.Errorf("a migrated store was reported as pending:\n%s", n.Logs)
 			}
 		})
 	}
@@ -265,7 +216,7 @@ func TestServeWithoutMigrations(t *testing.T) {
 			t.Parallel()
 			cfg := testConfig(t, backend)
 			cfg.Migrate = false
-			log, logs := testLogger(t)
+			log, logs := testnode.Logger(t)
 			a, err := node.New(t.Context(), cfg.Config, log)
 			if err != nil {
 				if !strings.Contains(err.Error(), "migrated") {
@@ -278,7 +229,7 @@ func TestServeWithoutMigrations(t *testing.T) {
 				t.Errorf("no warning about pending migrations in:\n%s", logs)
 			}
 			n := startNode(t, cfg)
-			if status, _, _ := get(t, n.url+"/readyz"); status != http.StatusServiceUnavailable {
+			if status, _, _ := get(t, n.URL+"/readyz"); status != http.StatusServiceUnavailable {
 				t.Errorf("readyz on an unmigrated store = %d, want 503", status)
 			}
 		})
@@ -380,7 +331,7 @@ func TestRootToken(t *testing.T) {
 	t.Run("generated, private, reused, never logged", func(t *testing.T) {
 		t.Parallel()
 		cfg := testConfig(t, node.SQLite) // DataDir does not exist yet
-		log, logs := testLogger(t)
+		log, logs := testnode.Logger(t)
 		first, err := node.LoadRootToken(cfg.Config, log)
 		if err != nil {
 			t.Fatal(err)
@@ -406,20 +357,20 @@ func TestRootToken(t *testing.T) {
 
 		// A restart, as serve runs it, reuses the token.
 		n := startNode(t, cfg)
-		if n.app.RootToken != first {
+		if n.RootToken != first {
 			t.Error("a restart generated a new token instead of reusing the file")
 		}
-		if err := n.stop(); err != nil {
+		if err := n.Stop(); err != nil {
 			t.Fatal(err)
 		}
-		all := logs.String() + n.logs.String()
+		all := logs.String() + n.Logs.String()
 		if strings.Contains(all, first) {
 			t.Fatal("the root token was logged")
 		}
 		if !strings.Contains(logs.String(), "generated a root token") || !strings.Contains(logs.String(), path) {
 			t.Errorf("the log does not say a token was generated and where:\n%s", logs)
 		}
-		if strings.Count(all, "generated a root token") != 1 || !strings.Contains(n.logs.String(), "using the root token from its file") {
+		if strings.Count(all, "generated a root token") != 1 || !strings.Contains(n.Logs.String(), "using the root token from its file") {
 			t.Errorf("the restart did not log that it reused the file:\n%s", all)
 		}
 	})
@@ -461,7 +412,7 @@ func TestRootToken(t *testing.T) {
 		if err := os.WriteFile(filepath.Join(cfg.DataDir, node.RootTokenFile), []byte("short-secret\n"), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		log, logs := testLogger(t)
+		log, logs := testnode.Logger(t)
 		_, err := node.LoadRootToken(cfg.Config, log)
 		if err == nil || !strings.Contains(err.Error(), "at least 32") {
 			t.Fatalf("err = %v, want a too-short error", err)
@@ -474,7 +425,7 @@ func TestRootToken(t *testing.T) {
 	t.Run("concurrent starts agree on one token", func(t *testing.T) {
 		t.Parallel()
 		cfg := testConfig(t, node.SQLite)
-		log, _ := testLogger(t)
+		log, _ := testnode.Logger(t)
 		tokens := make([]string, 8)
 		errs := make([]error, len(tokens))
 		var wg sync.WaitGroup

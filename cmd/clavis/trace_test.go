@@ -27,9 +27,9 @@ func TestOneTraceFromRequestToProjection(t *testing.T) {
 	t.Cleanup(func() { otel.SetTracerProvider(prev); tp.Shutdown(t.Context()) })
 
 	n := startNode(t, testConfig(t, node.SQLite))
-	token := n.app.RootToken
+	token := n.RootToken
 	post := func(path, body string) int {
-		req, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, n.url+path, bytes.NewBufferString(body))
+		req, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, n.URL+path, bytes.NewBufferString(body))
 		req.Header.Set("Authorization", "Bearer "+token)
 		req.Header.Set("Content-Type", "application/json")
 		res, err := http.DefaultClient.Do(req)
@@ -93,7 +93,7 @@ func TestPipelineMetrics(t *testing.T) {
 	t.Cleanup(func() { otel.SetMeterProvider(prev); mp.Shutdown(t.Context()) })
 
 	n := startNode(t, testConfig(t, node.SQLite))
-	if code, _, _ := get(t, n.url+"/healthz"); code != http.StatusOK {
+	if code, _, _ := get(t, n.URL+"/healthz"); code != http.StatusOK {
 		t.Fatalf("healthz %d", code)
 	}
 	want := map[string]bool{"clavis.relay.leader": false, "clavis.projection.caught_up": false, "clavis.projection.lag": false, "http.server.request.duration": false}

@@ -55,6 +55,20 @@ type Node struct {
 	Admin httpapi.Admin
 }
 
+// Option adjusts what no setting of Config reaches: a program that
+// embeds a node, such as a test, tunes the OAuth 2.0 provider with it.
+type Option func(*options)
+
+type options struct {
+	oauth []oauth.Option
+}
+
+// WithOAuth adds opts to the OAuth 2.0 provider's options, after the
+// ones cfg implies, so that they win over them.
+func WithOAuth(opts ...oauth.Option) Option {
+	return func(o *options) { o.oauth = append(o.oauth, opts...) }
+}
+
 // The token path's cache: how long an entry may live without an event
 // evicting it (what a deactivation may take to apply while NATS is away),
 // and how many tenants and clients it holds.
@@ -67,7 +81,11 @@ const (
 // if cfg.Migrate, migrates) the store, and builds the HTTP app. It is the
 // one constructor: serve and the component tests both build the node
 // here. The caller runs it with Run, or releases it with Close.
-func New(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) {
+func New(ctx context.Context, cfg Config, log *slog.Logger, opts ...Option) (*Node, error) {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
 	token, err := LoadRootToken(cfg, log)
 	if err != nil {
 		return nil, err
@@ -130,16 +148,16 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) {
 	}
 	assertions := oauth.NATSAssertions(js, b.names.AssertionsBucket(), cfg.NATSReplicas)
 	grants := oauth.NATSGrants(js, b.names.GrantsPrefix(), cfg.NATSReplicas, cfg.GrantsMaxBytes)
-	opts := []oauth.Option{oauth.WithRevocations(revoked), oauth.WithAssertions(assertions), oauth.WithGrants(grants)}
+	popts := []oauth.Option{oauth.WithRevocations(revoked), oauth.WithAssertions(assertions), oauth.WithGrants(grants)}
 	if cfg.DevLogin {
 		log.Warn("the development login page is on: anyone may sign in as anyone at tenants without a login application")
-		opts = append(opts, oauth.WithDevLogin())
+		popts = append(popts, oauth.WithDevLogin())
 	}
 	if cfg.JWKSAllowPrivate {
 		log.Warn("jwks_uri key sets are fetched from private networks too: whoever may register a client can make this node call them")
-		opts = append(opts, oauth.WithKeySetFetching(oauth.KeySetFetching{AllowPrivateNetworks: true}))
+		popts = append(popts, oauth.WithKeySetFetching(oauth.KeySetFetching{AllowPrivateNetworks: true}))
 	}
-	provider, err := oauth.New(hot, keys, cfg.PublicURL, log, opts...)
+	provider, err := oauth.New(hot, keys, cfg.PublicURL, log, append(popts, o.oauth...)...)
 	if err != nil {
 		return fail(err)
 	}
