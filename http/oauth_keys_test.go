@@ -27,6 +27,7 @@ import (
 	"github.com/clavisiam/clavis/eventstore/aggregate"
 	httpapi "github.com/clavisiam/clavis/http"
 	"github.com/clavisiam/clavis/http/oauth"
+	"github.com/clavisiam/clavis/internal/poll"
 	"github.com/clavisiam/clavis/tenants"
 )
 
@@ -169,14 +170,10 @@ func (h *adminHarness) injectClientUpdate(t *testing.T, tenant, id string, chang
 	if _, err := h.store.Append(t.Context(), stream, version, evs); err != nil {
 		t.Fatal(err)
 	}
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
-		if v, err := h.rm.ClientByID(t.Context(), id); err == nil && v.Version > version {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the read model did not show the injected update")
-		}
-	}
+	poll.Until(t, 5*time.Second, "the read model showing the injected update", func() bool {
+		v, err := h.rm.ClientByID(t.Context(), id)
+		return err == nil && v.Version > version
+	})
 }
 
 // privateKeyJWTClient is an m2m client of acme authenticating with

@@ -23,6 +23,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/clavisiam/clavis/eventstore/relay"
+	"github.com/clavisiam/clavis/internal/poll"
 )
 
 // TestAnonymousNATSSeesOnlyPublicEvents listens, without credentials, on
@@ -165,7 +166,7 @@ func hearsOnlyPublicEvents(t *testing.T, n *serveProc, listenURL string) {
 	// The listener must have seen the workload's public events (else it
 	// saw nothing at all and proves nothing) and nothing else.
 	want := names.PublicSubject(slug, "tenant.signing_key_added")
-	eventually(t, 10*time.Second, "the key rotation's public event to reach the listener", func() bool {
+	poll.Until(t, 10*time.Second, "the key rotation's public event to reach the listener", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		count := 0
@@ -290,7 +291,7 @@ func TestAnonymousNATSCannotJamTheNode(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	eventually(t, 5*time.Second, "every attempt refused", func() bool { return refused.Load() >= int64(len(attempts)) })
+	poll.Until(t, 5*time.Second, "every attempt refused", func() bool { return refused.Load() >= int64(len(attempts)) })
 
 	// The node answers at once; a new tenant's events reach a subscriber.
 	listener, err := nats.Connect("nats://"+natsAddr, nats.Timeout(5*time.Second))

@@ -20,6 +20,7 @@ import (
 	"github.com/clavisiam/clavis/eventstore/relay"
 	"github.com/clavisiam/clavis/eventstore/sqlite"
 	"github.com/clavisiam/clavis/internal/node"
+	"github.com/clavisiam/clavis/internal/poll"
 )
 
 // TestPipelineEndToEnd drives every client command over HTTP against one
@@ -374,7 +375,7 @@ func watchInternal(t *testing.T, js jetstream.JetStream, names relay.Names) *wat
 	t.Helper()
 	w := &watcher{seen: map[string]time.Time{}}
 	var s jetstream.Stream
-	eventually(t, 30*time.Second, "the internal stream to exist", func() bool {
+	poll.Until(t, 30*time.Second, "the internal stream to exist", func() bool {
 		ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
 		defer cancel()
 		var err error
@@ -408,7 +409,7 @@ func watchInternal(t *testing.T, js jetstream.JetStream, names relay.Names) *wat
 // the internal stream feeds, before it answers.
 func logLatency(t *testing.T, label string, j *journal, w *watcher) {
 	t.Helper()
-	eventually(t, 10*time.Second, "the subscriber to see every write", func() bool {
+	poll.Until(t, 10*time.Second, "the subscriber to see every write", func() bool {
 		w.mu.Lock()
 		defer w.mu.Unlock()
 		for _, wr := range j.writes {

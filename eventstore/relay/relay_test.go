@@ -27,6 +27,7 @@ import (
 	"github.com/clavisiam/clavis/eventstore/postgres/pgtest"
 	"github.com/clavisiam/clavis/eventstore/relay"
 	"github.com/clavisiam/clavis/eventstore/sqlite"
+	"github.com/clavisiam/clavis/internal/poll"
 )
 
 var dbURL string
@@ -166,28 +167,26 @@ func startRelay(t *testing.T, s eventstore.Store, nc *nats.Conn, n relay.Names, 
 func drain(t *testing.T, js jetstream.JetStream, stream string, want int) []jetstream.RawStreamMsg {
 	t.Helper()
 	ctx := t.Context()
-	deadline := time.Now().Add(20 * time.Second)
 	var s jetstream.Stream
-	for {
+	poll.UntilNil(t, 20*time.Second, func() error {
 		var err error
 		if s == nil {
-			s, err = js.Stream(ctx, stream)
-		}
-		if err == nil {
-			var info *jetstream.StreamInfo
-			info, err = s.Info(ctx)
-			if err == nil && info.State.Msgs >= uint64(want) {
-				if info.State.Msgs > uint64(want) {
-					t.Fatalf("%s holds %d messages, want %d", stream, info.State.Msgs, want)
-				}
-				break
+			if s, err = js.Stream(ctx, stream); err != nil {
+				return fmt.Errorf("%s did not reach %d messages: %w", stream, want, err)
 			}
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s did not reach %d messages (last error %v)", stream, want, err)
+		info, err := s.Info(ctx)
+		if err != nil {
+			return fmt.Errorf("%s did not reach %d messages: %w", stream, want, err)
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		if info.State.Msgs > uint64(want) {
+			t.Fatalf("%s holds %d messages, want %d", stream, info.State.Msgs, want)
+		}
+		if info.State.Msgs < uint64(want) {
+			return fmt.Errorf("%s holds %d messages, want %d", stream, info.State.Msgs, want)
+		}
+		return nil
+	})
 	out := make([]jetstream.RawStreamMsg, 0, want)
 	for i := uint64(1); i <= uint64(want); i++ {
 		m, err := s.GetMsg(ctx, i)
@@ -206,8 +205,7 @@ func assertRelayed(t *testing.T, s eventstore.Store, js jetstream.JetStream, n r
 	// On PostgreSQL an appended event is readable once every older
 	// transaction in the cluster has ended: wait for all of them.
 	var all []eventstore.Event
-	deadline := time.Now().Add(20 * time.Second)
-	for {
+	poll.UntilNil(t, 20*time.Second, func() error {
 		all = all[:0]
 		var after eventstore.Position
 		for {
@@ -221,14 +219,11 @@ func assertRelayed(t *testing.T, s eventstore.Store, js jetstream.JetStream, n r
 			}
 			after = page[len(page)-1].Position
 		}
-		if len(all) >= appended {
-			break
+		if len(all) < appended {
+			return fmt.Errorf("the store shows %d events, %d were appended", len(all), appended)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the store shows %d events, %d were appended", len(all), appended)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		return nil
+	})
 	internal := drain(t, js, n.InternalStream(), len(all))
 	public := drain(t, js, n.PublicStream(), len(all))
 	for i, e := range all {
