@@ -47,10 +47,10 @@ func paddedHugeRSAKey(t *testing.T, bits int) map[string]any {
 }
 
 // An RSA key over 4,096 bits is refused at registration however its
-// modulus is encoded: a padded one used to pass the bound as no modulus
-// at all, and then cost seconds of CPU for every assertion naming it,
-// before the client was authenticated. Refused through the admin API
-// and RFC 7591 alike, with the field at fault, and nothing stored.
+// modulus is encoded, padded ones included: each assertion naming such a
+// key would cost seconds of CPU before the client is authenticated.
+// Refused through the admin API and RFC 7591 alike, with the field at
+// fault, and nothing stored.
 func TestRegistrationRefusesPaddedOversizedRSAKey(t *testing.T) {
 	t.Parallel()
 	h := startAdmin(t)
@@ -269,10 +269,9 @@ func TestRSAKeyExponentMustBe65537(t *testing.T) {
 }
 
 // A JWK without "use" (RFC 7517 §4.2: optional) is a signing key: a
-// client registering one gets tokens with assertions it signs. fosite
-// used to verify only with keys whose use was "sig", refusing every
-// such assertion although the key had been registered without a word.
-// A key for encryption ("use":"enc") still signs nothing.
+// client registering one gets tokens with assertions it signs, as its
+// registration, accepted without a word, promised. A key for
+// encryption ("use":"enc") still signs nothing.
 func TestKeyWithoutUseSigns(t *testing.T) {
 	t.Parallel()
 	h := startAdmin(t)
