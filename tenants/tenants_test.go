@@ -12,6 +12,7 @@ import (
 	"github.com/clavisiam/clavis/domain/scope"
 	"github.com/clavisiam/clavis/domain/tenant"
 	"github.com/clavisiam/clavis/eventstore"
+	"github.com/clavisiam/clavis/internal/testnode"
 	"github.com/clavisiam/clavis/tenants"
 )
 
@@ -294,14 +295,14 @@ func TestNewRefusesBadOptions(t *testing.T) {
 		if _, err := tenants.NewClients(store, opt); err == nil {
 			t.Errorf("%s: NewClients accepted it", name)
 		}
-		if _, err := tenants.NewTenants(store, testKeyring(t), opt); err == nil {
+		if _, err := tenants.NewTenants(store, testnode.Keyring(t), opt); err == nil {
 			t.Errorf("%s: NewTenants accepted it", name)
 		}
 	}
 	if _, err := tenants.NewClients(nil); err == nil {
 		t.Error("NewClients accepted a nil store")
 	}
-	if _, err := tenants.NewTenants(nil, testKeyring(t)); err == nil {
+	if _, err := tenants.NewTenants(nil, testnode.Keyring(t)); err == nil {
 		t.Error("NewTenants accepted a nil store")
 	}
 	if _, err := tenants.NewTenants(store, nil); err == nil {
