@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -23,11 +22,10 @@ import (
 	"github.com/clavisiam/clavis/domain/tenant"
 	"github.com/clavisiam/clavis/eventstore"
 	"github.com/clavisiam/clavis/eventstore/aggregate"
-	"github.com/clavisiam/clavis/eventstore/postgres"
 	"github.com/clavisiam/clavis/eventstore/postgres/pgtest"
 	"github.com/clavisiam/clavis/eventstore/relay"
-	"github.com/clavisiam/clavis/eventstore/sqlite"
 	"github.com/clavisiam/clavis/internal/poll"
+	"github.com/clavisiam/clavis/internal/testnode"
 )
 
 var dbURL string
@@ -90,12 +88,7 @@ func names(t *testing.T) relay.Names {
 
 func sqliteStore(t *testing.T) eventstore.Store {
 	t.Helper()
-	s, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "clavis.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	return s
+	return testnode.Store(t, "")
 }
 
 // appendedCount counts register's events per store.
@@ -347,11 +340,7 @@ func TestTwoRelaysPublishEachEventOnce(t *testing.T) {
 
 func TestRelayOnPostgresAndExternalNATS(t *testing.T) {
 	t.Parallel()
-	s, err := postgres.Open(t.Context(), pgtest.Schema(t, dbURL))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
+	s := testnode.Store(t, dbURL)
 	url := os.Getenv("CLAVIS_TEST_NATS_URL")
 	if url == "" {
 		url = "nats://127.0.0.1:4222"
