@@ -5,7 +5,7 @@
 // network parts: an event store in SQLite under the test's temporary
 // directory, the read model a projector keeps from it, a keyring under a
 // random master key, and the tenant and client command services over
-// them. Store opens a store as a node opens it.
+// them. Open and Store open a store as a node opens it.
 package testnode
 
 import (
@@ -72,16 +72,29 @@ func Keyring(tb testing.TB) *signing.Keyring {
 	return keys
 }
 
+// Open opens, migrated, the event store cfg selects, as a node opens it,
+// and the read model in the store's database. The store is closed when
+// tb ends.
+func Open(tb testing.TB, cfg node.Config) (node.Backend, projections.Backend) {
+	tb.Helper()
+	s, err := node.OpenStore(tb.Context(), cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		tb.Fatalf("open store: %v", err)
+	}
+	tb.Cleanup(func() { s.Close() })
+	rm, err := node.ReadModel(s)
+	if err != nil {
+		tb.Fatalf("read model: %v", err)
+	}
+	return s, rm
+}
+
 // Store opens, migrated, the event store a node of Config(tb, dbURL)
 // opens: SQLite under tb.TempDir() when dbURL is empty, else a schema of
 // its own in dbURL. It is closed when tb ends.
 func Store(tb testing.TB, dbURL string) node.Backend {
 	tb.Helper()
-	s, err := node.OpenStore(tb.Context(), Config(tb, dbURL), slog.New(slog.DiscardHandler))
-	if err != nil {
-		tb.Fatalf("open store: %v", err)
-	}
-	tb.Cleanup(func() { s.Close() })
+	s, _ := Open(tb, Config(tb, dbURL))
 	return s
 }
 
