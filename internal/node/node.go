@@ -133,6 +133,10 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, opts ...Option) (*No
 		return fail(err)
 	}
 	fd.Observe(hot.Invalidate)
+	// What this node applies it evicts before the admin API, waiting on
+	// the projector, answers the write: read-your-writes holds for the
+	// token path too. The feed evicts what other nodes applied.
+	projector.Observe(hot.Invalidate)
 	js, err := jetstream.New(b.nc)
 	if err != nil {
 		return fail(err)
