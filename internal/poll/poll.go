@@ -1,7 +1,7 @@
 // Package poll waits in tests for something that happens in the
-// background: it checks a condition every few milliseconds until it
-// holds or a deadline passes, instead of sleeping for a fixed time that
-// is too long on a fast machine and too short on a loaded one.
+// background: it checks a condition, at growing intervals up to 50 ms,
+// until it holds or a deadline passes, instead of sleeping for a fixed
+// time that is too long on a fast machine and too short on a loaded one.
 package poll
 
 import (
@@ -9,8 +9,16 @@ import (
 	"time"
 )
 
-// interval is how long Until waits between two checks.
-const interval = 5 * time.Millisecond
+// The wait between two checks starts short, so that what happens at
+// once is seen at once, and doubles up to maxInterval, so that a long
+// wait does not keep a busy machine busier.
+const (
+	firstInterval = time.Millisecond
+	maxInterval   = 50 * time.Millisecond
+)
+
+// backoff returns the wait after one of d.
+func backoff(d time.Duration) time.Duration { return min(2*d, maxInterval) }
 
 // Until checks cond until it returns true, and returns how long that
 // took. When within passes first, it fails tb, saying that what did not
@@ -18,11 +26,11 @@ const interval = 5 * time.Millisecond
 func Until(tb testing.TB, within time.Duration, what string, cond func() bool) time.Duration {
 	tb.Helper()
 	start := time.Now()
-	for !cond() {
+	for wait := firstInterval; !cond(); wait = backoff(wait) {
 		if time.Since(start) > within {
 			tb.Fatalf("%s did not happen within %s", what, within)
 		}
-		time.Sleep(interval)
+		time.Sleep(wait)
 	}
 	return time.Since(start)
 }
@@ -32,7 +40,7 @@ func Until(tb testing.TB, within time.Duration, what string, cond func() bool) t
 func UntilNil(tb testing.TB, within time.Duration, cond func() error) time.Duration {
 	tb.Helper()
 	start := time.Now()
-	for {
+	for wait := firstInterval; ; wait = backoff(wait) {
 		err := cond()
 		if err == nil {
 			return time.Since(start)
@@ -40,6 +48,6 @@ func UntilNil(tb testing.TB, within time.Duration, cond func() error) time.Durat
 		if time.Since(start) > within {
 			tb.Fatalf("still after %s: %v", within, err)
 		}
-		time.Sleep(interval)
+		time.Sleep(wait)
 	}
 }
