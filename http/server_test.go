@@ -1,7 +1,6 @@
 package httpapi_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -11,38 +10,20 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/clavisiam/clavis/eventstore/sqlite"
 	httpapi "github.com/clavisiam/clavis/http"
 	"github.com/clavisiam/clavis/internal/poll"
+	"github.com/clavisiam/clavis/internal/testnode"
 )
-
-// syncBuffer collects log output written from the server's goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // harness is a running server over a real SQLite store in t.TempDir().
 type harness struct {
 	url   string
 	store *sqlite.Store
-	logs  *syncBuffer
+	logs  *testnode.Logs
 }
 
 func start(t *testing.T, cfg httpapi.Config) *harness {
@@ -51,8 +32,7 @@ func start(t *testing.T, cfg httpapi.Config) *harness {
 	if err != nil {
 		t.Fatalf("open store: %v", err)
 	}
-	logs := &syncBuffer{}
-	log := slog.New(slog.NewJSONHandler(io.MultiWriter(logs, t.Output()), &slog.HandlerOptions{Level: slog.LevelDebug}))
+	log, logs := testnode.Logger(t)
 	srv, err := httpapi.New(cfg, store, log)
 	if err != nil {
 		t.Fatalf("new server: %v", err)

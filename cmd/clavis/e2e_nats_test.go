@@ -24,6 +24,7 @@ import (
 
 	"github.com/clavisiam/clavis/eventstore/relay"
 	"github.com/clavisiam/clavis/internal/poll"
+	"github.com/clavisiam/clavis/internal/testnode"
 )
 
 // TestAnonymousNATSSeesOnlyPublicEvents listens, without credentials, on
@@ -73,7 +74,7 @@ func TestClusterConfigKeepsTheNodesRepliesPrivate(t *testing.T) {
 	nodePassword, eventsPassword := "p"+strings.Repeat("0a", 16), "p"+strings.Repeat("1b", 16)
 	cmd := exec.Command(natsServerPath(t), "-c", path)
 	cmd.Env = append(os.Environ(), "NATS_SERVER_NAME=n1", "CLAVIS_NATS_PASSWORD="+nodePassword, "CLAVIS_EVENTS_PASSWORD="+eventsPassword)
-	var out syncBuffer
+	var out testnode.Logs
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

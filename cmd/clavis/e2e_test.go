@@ -19,6 +19,7 @@ import (
 
 	"github.com/clavisiam/clavis/eventstore/postgres/pgtest"
 	"github.com/clavisiam/clavis/internal/poll"
+	"github.com/clavisiam/clavis/internal/testnode"
 )
 
 // The end-to-end tests run the real binary, built once per test run, as
@@ -127,7 +128,7 @@ type serveProc struct {
 	env   []string
 	addr  string
 	cmd   *exec.Cmd
-	logs  *syncBuffer
+	logs  *testnode.Logs
 	token string
 }
 
@@ -154,7 +155,7 @@ func startServe(t testing.TB, name string, env ...string) *serveProc {
 
 func (n *serveProc) start() {
 	n.t.Helper()
-	n.logs = &syncBuffer{}
+	n.logs = &testnode.Logs{}
 	n.cmd = exec.Command(clavisBinary(n.t), "serve")
 	n.cmd.Env = append(os.Environ(), n.env...)
 	n.cmd.Stdout, n.cmd.Stderr = n.logs, n.logs

@@ -26,24 +26,6 @@ var dbURL string
 
 func TestMain(m *testing.M) { os.Exit(pgtest.Main(m, &dbURL)) }
 
-// syncBuffer collects output written from several goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // backends are the stores every component test runs against.
 var backends = []string{node.SQLite, node.Postgres}
 
@@ -155,7 +137,7 @@ func TestReadyzFailsWhenStoreIsClosed(t *testing.T) {
 
 // runCmd runs the command line args with env as the environment.
 func runCmd(ctx context.Context, args []string, env map[string]string) (code int, stdout, stderr string) {
-	var out, errOut syncBuffer
+	var out, errOut testnode.Logs
 	code = run(ctx, args, envMap(env), &out, &errOut)
 	return code, out.String(), errOut.String()
 }
@@ -238,7 +220,7 @@ func TestServeWithoutMigrations(t *testing.T) {
 
 // listenAddr waits for serve's "listening" line in the JSON log and
 // returns its address.
-func listenAddr(t *testing.T, logs *syncBuffer, exited <-chan int) string {
+func listenAddr(t *testing.T, logs *testnode.Logs, exited <-chan int) string {
 	t.Helper()
 	deadline := time.After(30 * time.Second)
 	for {
@@ -263,7 +245,7 @@ func TestServeExitsGracefully(t *testing.T) {
 	dataDir := t.TempDir()
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
-	var stdout, stderr syncBuffer
+	var stdout, stderr testnode.Logs
 	exited := make(chan int, 1)
 	go func() {
 		exited <- run(ctx, []string{"serve", "--addr", "127.0.0.1:0", "--data-dir", dataDir, "--log-level", "debug"},
@@ -381,7 +363,7 @@ func TestRootToken(t *testing.T) {
 		dataDir := t.TempDir()
 		ctx, cancel := context.WithCancel(t.Context())
 		defer cancel()
-		var stdout, stderr syncBuffer
+		var stdout, stderr testnode.Logs
 		exited := make(chan int, 1)
 		go func() {
 			exited <- run(ctx, []string{"serve", "--addr", "127.0.0.1:0", "--data-dir", dataDir, "--log-level", "debug", "--log-format", "json"},
