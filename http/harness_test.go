@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -14,38 +13,34 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/clavisiam/clavis/eventstore"
-	"github.com/clavisiam/clavis/eventstore/natsserver"
 	"github.com/clavisiam/clavis/eventstore/sqlite"
 	httpapi "github.com/clavisiam/clavis/http"
 	"github.com/clavisiam/clavis/http/oauth"
-	"github.com/clavisiam/clavis/http/oauth/bucket"
+	"github.com/clavisiam/clavis/internal/node"
+	"github.com/clavisiam/clavis/internal/testnode"
 	"github.com/clavisiam/clavis/projections"
-	"github.com/clavisiam/clavis/projections/cache"
-	"github.com/clavisiam/clavis/tenants"
-	"github.com/clavisiam/clavis/tenants/signing"
 )
 
 // rootToken is the platform operator's token in these tests.
 const rootToken = "test-root-token-0123456789-abcdefghijklmnop"
 
-// bodyLimit is the servers' body limit in these tests.
-const bodyLimit = 64 << 10
+// bodyLimit is the servers' body limit: a node's.
+const bodyLimit = httpapi.DefaultBodyLimit
 
-// adminHarness is a whole node over real HTTP on 127.0.0.1:0: the event
-// store in SQLite, the real read model kept up by a projector, the
-// command services and the admin API.
+// adminHarness is a whole node, built and run as `clavis serve` builds
+// and runs it, over real HTTP on 127.0.0.1:0: the event store in SQLite,
+// the read model the feed keeps, the command services, the admin API and
+// the OAuth 2.0 endpoints, over a NATS server of the test's own.
 type adminHarness struct {
 	url    string
-	store  *sqlite.Store
+	store  eventstore.Store
 	rm     projections.ReadModel
 	server *httpapi.Server
-	logs   *syncBuffer
+	logs   *testnode.Logs
 	k      *contract
 	// js reaches the node's NATS, whose grant buckets are TEST_*.
 	js jetstream.JetStream
@@ -61,88 +56,15 @@ func startAdmin(t *testing.T, opts ...oauth.Option) *adminHarness {
 // grantBytes each (0: the default).
 func startAdminGrants(t *testing.T, grantBytes int64, opts ...oauth.Option) *adminHarness {
 	t.Helper()
-	store, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "clavis.db"))
-	if err != nil {
-		t.Fatalf("open store: %v", err)
-	}
-	t.Cleanup(func() { store.Close() })
-	projector := readModel(t, store)
-	rm := backendOf(store)
-
-	logs := &syncBuffer{}
-	log := slog.New(slog.NewJSONHandler(io.MultiWriter(logs, t.Output()), &slog.HandlerOptions{Level: slog.LevelDebug}))
-	master := make([]byte, signing.MasterKeySize)
-	_, _ = rand.Read(master)
-	keys, err := signing.NewKeyring(master)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts, err := tenants.NewTenants(store, keys, tenants.WithLogger(log))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cs, err := tenants.NewClients(store, tenants.WithLogger(log), tenants.WithCatalogues(rm), tenants.WithSecretSealer(keys))
-	if err != nil {
-		t.Fatal(err)
-	}
-	auth, err := httpapi.RootToken(rootToken)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Revocations need NATS: an in-process server of the test's own.
-	ns, err := natsserver.Start(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(ns.Shutdown)
-	nc, err := nats.Connect("", nats.InProcessServer(ns))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rctx, stopRevocations := context.WithCancel(context.Background())
-	t.Cleanup(stopRevocations)
-	revoked := bucket.NewRevocations(rctx, js, "TEST_REVOKED", 1, log)
-	// CORS reads origins through the cache serve uses, here with no
-	// time to live: these tests change clients without a feed to evict.
-	fresh, err := cache.New(rm, time.Nanosecond, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	provider, err := oauth.New(rm, keys, "https://id.example.com/", log, append([]oauth.Option{oauth.WithRevocations(revoked),
-		oauth.WithAssertions(bucket.NewAssertions(js, "TEST_ASSERTIONS", 1)), oauth.WithGrants(bucket.NewGrants(js, "TEST", 1, grantBytes)),
-		oauth.WithDevLogin()}, opts...)...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := httpapi.New(httpapi.Config{BodyLimit: bodyLimit}, store, log, httpapi.WithAdmin(httpapi.Admin{
-		Tenants: ts, Clients: cs, ReadModel: rm, Waiter: projector, Auth: httpapi.Authenticators(auth, httpapi.AccessTokens(provider)),
-		PublicURL: "https://id.example.com/",
-	}), httpapi.WithOAuth(provider), httpapi.WithCORS(fresh))
-	if err != nil {
-		t.Fatalf("new server: %v", err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := srv.Shutdown(ctx); err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-		if err := <-served; err != nil {
-			t.Errorf("serve: %v", err)
-		}
-	})
-	return &adminHarness{url: "http://" + ln.Addr().String(), store: store, rm: rm, server: srv, logs: logs, k: loadContract(t), js: js}
+	ns := testnode.StartNATS(t)
+	cfg := testnode.Config(t, "")
+	cfg.PublicURL = "https://id.example.com"
+	cfg.RootToken = rootToken
+	cfg.DevLogin = true
+	cfg.NATSURL, cfg.NATSPrefix = ns.URL, "test"
+	cfg.GrantsMaxBytes = grantBytes
+	n := testnode.Start(t, cfg, node.WithOAuth(opts...))
+	return &adminHarness{url: n.URL, store: n.Store, rm: n.Admin.ReadModel, server: n.HTTP, logs: n.Logs, k: loadContract(t), js: ns.JetStream}
 }
 
 // callOpts adjust one call.

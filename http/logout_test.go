@@ -174,11 +174,10 @@ func loginCookieDeletion(res *http.Response) string {
 // The logout endpoint deletes the login session cookie only when it
 // ended the session the cookie names. A request that comes without the
 // cookie cannot: a cross-site POST (the SameSite=Lax cookie stays
-// home), or a path in another case (/T/acme/…, which routing used to
-// take for /t/acme/… while the browser, matching cookie paths exactly,
-// sent no cookie). Answering those with a deletion let any site log the
-// user out without the confirmation page. Paths in another case are not
-// found.
+// home), or a path in another case (/T/acme/…, for which the browser,
+// matching cookie paths exactly, sends no cookie). Answering those with
+// a deletion would let any site log the user out without the
+// confirmation page. Paths in another case are not found.
 func TestLogoutWithoutSessionDeletesNoCookie(t *testing.T) {
 	t.Parallel()
 	h := startAdmin(t)

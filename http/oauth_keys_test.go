@@ -27,6 +27,7 @@ import (
 	"github.com/clavisiam/clavis/eventstore/aggregate"
 	httpapi "github.com/clavisiam/clavis/http"
 	"github.com/clavisiam/clavis/http/oauth"
+	"github.com/clavisiam/clavis/internal/poll"
 	"github.com/clavisiam/clavis/tenants"
 )
 
@@ -46,10 +47,10 @@ func paddedHugeRSAKey(t *testing.T, bits int) map[string]any {
 }
 
 // An RSA key over 4,096 bits is refused at registration however its
-// modulus is encoded: a padded one used to pass the bound as no modulus
-// at all, and then cost seconds of CPU for every assertion naming it,
-// before the client was authenticated. Refused through the admin API
-// and RFC 7591 alike, with the field at fault, and nothing stored.
+// modulus is encoded, padded ones included: each assertion naming such a
+// key would cost seconds of CPU before the client is authenticated.
+// Refused through the admin API and RFC 7591 alike, with the field at
+// fault, and nothing stored.
 func TestRegistrationRefusesPaddedOversizedRSAKey(t *testing.T) {
 	t.Parallel()
 	h := startAdmin(t)
@@ -169,14 +170,10 @@ func (h *adminHarness) injectClientUpdate(t *testing.T, tenant, id string, chang
 	if _, err := h.store.Append(t.Context(), stream, version, evs); err != nil {
 		t.Fatal(err)
 	}
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
-		if v, err := h.rm.ClientByID(t.Context(), id); err == nil && v.Version > version {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the read model did not show the injected update")
-		}
-	}
+	poll.Until(t, 5*time.Second, "the read model showing the injected update", func() bool {
+		v, err := h.rm.ClientByID(t.Context(), id)
+		return err == nil && v.Version > version
+	})
 }
 
 // privateKeyJWTClient is an m2m client of acme authenticating with
@@ -272,10 +269,9 @@ func TestRSAKeyExponentMustBe65537(t *testing.T) {
 }
 
 // A JWK without "use" (RFC 7517 §4.2: optional) is a signing key: a
-// client registering one gets tokens with assertions it signs. fosite
-// used to verify only with keys whose use was "sig", refusing every
-// such assertion although the key had been registered without a word.
-// A key for encryption ("use":"enc") still signs nothing.
+// client registering one gets tokens with assertions it signs, as its
+// registration, accepted without a word, promised. A key for
+// encryption ("use":"enc") still signs nothing.
 func TestKeyWithoutUseSigns(t *testing.T) {
 	t.Parallel()
 	h := startAdmin(t)

@@ -1,7 +1,6 @@
 package httpapi_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -11,37 +10,20 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/clavisiam/clavis/eventstore/sqlite"
 	httpapi "github.com/clavisiam/clavis/http"
+	"github.com/clavisiam/clavis/internal/poll"
+	"github.com/clavisiam/clavis/internal/testnode"
 )
-
-// syncBuffer collects log output written from the server's goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // harness is a running server over a real SQLite store in t.TempDir().
 type harness struct {
 	url   string
 	store *sqlite.Store
-	logs  *syncBuffer
+	logs  *testnode.Logs
 }
 
 func start(t *testing.T, cfg httpapi.Config) *harness {
@@ -50,8 +32,7 @@ func start(t *testing.T, cfg httpapi.Config) *harness {
 	if err != nil {
 		t.Fatalf("open store: %v", err)
 	}
-	logs := &syncBuffer{}
-	log := slog.New(slog.NewJSONHandler(io.MultiWriter(logs, t.Output()), &slog.HandlerOptions{Level: slog.LevelDebug}))
+	log, logs := testnode.Logger(t)
 	srv, err := httpapi.New(cfg, store, log)
 	if err != nil {
 		t.Fatalf("new server: %v", err)
@@ -233,36 +214,31 @@ func TestAccessLog(t *testing.T) {
 		"log-test-1": {"/healthz", 200},
 		"log-test-2": {"", 404},
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		found := map[string]bool{}
+	found := map[string]map[string]any{}
+	poll.Until(t, 5*time.Second, "the access log lines of both requests", func() bool {
 		for line := range strings.Lines(h.logs.String()) {
 			var rec map[string]any
 			if err := json.Unmarshal([]byte(line), &rec); err != nil {
 				t.Fatalf("log line %q: %v", line, err)
 			}
-			id, _ := rec["request_id"].(string)
-			w, ok := want[id]
-			if !ok || rec["msg"] != "request" {
-				continue
-			}
-			found[id] = true
-			for _, key := range []string{"request_id", "method", "route", "status", "duration"} {
-				if _, ok := rec[key]; !ok {
-					t.Errorf("%s: access log has no %q: %v", id, key, rec)
+			if id, _ := rec["request_id"].(string); rec["msg"] == "request" {
+				if _, ok := want[id]; ok {
+					found[id] = rec
 				}
 			}
-			if rec["level"] != "DEBUG" || rec["method"] != "GET" || rec["route"] != w.route || rec["status"] != w.status {
-				t.Errorf("%s: access log = %v, want level DEBUG, GET, route %q, status %v", id, rec, w.route, w.status)
+		}
+		return len(found) == len(want)
+	})
+	for id, rec := range found {
+		w := want[id]
+		for _, key := range []string{"request_id", "method", "route", "status", "duration"} {
+			if _, ok := rec[key]; !ok {
+				t.Errorf("%s: access log has no %q: %v", id, key, rec)
 			}
 		}
-		if len(found) == len(want) {
-			break
+		if rec["level"] != "DEBUG" || rec["method"] != "GET" || rec["route"] != w.route || rec["status"] != w.status {
+			t.Errorf("%s: access log = %v, want level DEBUG, GET, route %q, status %v", id, rec, w.route, w.status)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("access log lines for %v missing from:\n%s", want, h.logs)
-		}
-		time.Sleep(10 * time.Millisecond)
 	}
 	if strings.Contains(h.logs.String(), "s3cr3t") {
 		t.Error("the access log holds the query string")

@@ -34,6 +34,8 @@ type Projector struct {
 
 	run sync.Mutex // held by Apply, CatchUp and Rebuild
 
+	observers []func([]eventstore.Event)
+
 	mu       sync.Mutex
 	known    eventstore.Position // the newest checkpoint this node has seen
 	advanced chan struct{}       // closed and replaced when known moves
@@ -153,6 +155,13 @@ func (p *Projector) Apply(ctx context.Context, events []eventstore.Event) error 
 	}
 	return nil
 }
+
+// Observe makes the projector call fn with the events of every page it
+// applies (from Apply, CatchUp or Rebuild), once the read model holds
+// them and before [Projector.WaitFor] returns for them: a cache of the
+// read model evicts a change before the writer waiting for it is
+// answered. Call it before the projector is used; fn must not block.
+func (p *Projector) Observe(fn func([]eventstore.Event)) { p.observers = append(p.observers, fn) }
 
 // CatchUp applies everything from the checkpoint to the store's head
 // (as it is when CatchUp starts), reading from the store in pages. It is
@@ -426,11 +435,12 @@ func matches(page []decoded, hint []eventstore.Event) error {
 func (p *Projector) applyPage(ctx context.Context, after eventstore.Position, events []decoded) (eventstore.Position, int, error) {
 	last := events[len(events)-1].env
 	reached, applied := last.Position, 0
+	var todo []decoded
 	err := p.backend.Update(ctx, Name, func(ctx context.Context, cp eventstore.Position, load Loader) (*Changes, error) {
 		// A backend may call fn again (an optimistic write that lost):
 		// only the last call's count holds.
 		reached, applied = last.Position, 0
-		todo := events
+		todo = events
 		if cp != after {
 			if !last.Position.Less(cp) {
 				i := slices.IndexFunc(events, func(d decoded) bool { return d.env.Position == cp })
@@ -455,6 +465,15 @@ func (p *Projector) applyPage(ctx context.Context, after eventstore.Position, ev
 	})
 	if err != nil {
 		return eventstore.Position{}, 0, err
+	}
+	if applied > 0 && len(p.observers) > 0 {
+		batch := make([]eventstore.Event, len(todo))
+		for i, d := range todo {
+			batch[i] = d.env
+		}
+		for _, fn := range p.observers {
+			fn(batch)
+		}
 	}
 	p.raise(reached)
 	return reached, applied, nil

@@ -2,11 +2,9 @@ package tenants_test
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -18,9 +16,9 @@ import (
 	"github.com/clavisiam/clavis/domain/tenant"
 	"github.com/clavisiam/clavis/eventstore"
 	"github.com/clavisiam/clavis/eventstore/aggregate"
-	"github.com/clavisiam/clavis/eventstore/postgres"
 	"github.com/clavisiam/clavis/eventstore/postgres/pgtest"
-	"github.com/clavisiam/clavis/eventstore/sqlite"
+	"github.com/clavisiam/clavis/internal/poll"
+	"github.com/clavisiam/clavis/internal/testnode"
 	"github.com/clavisiam/clavis/tenants"
 	"github.com/clavisiam/clavis/tenants/signing"
 )
@@ -29,27 +27,13 @@ var dbURL string
 
 func TestMain(m *testing.M) { os.Exit(pgtest.Main(m, &dbURL)) }
 
-// backends opens a fresh, empty store of each kind.
+// backends opens a fresh, empty store of each kind, as a node opens it.
 var backends = []struct {
 	name string
 	open func(t *testing.T) eventstore.Store
 }{
-	{"sqlite", func(t *testing.T) eventstore.Store {
-		s, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "clavis.db"))
-		if err != nil {
-			t.Fatalf("open sqlite: %v", err)
-		}
-		t.Cleanup(func() { s.Close() })
-		return s
-	}},
-	{"postgres", func(t *testing.T) eventstore.Store {
-		s, err := postgres.Open(t.Context(), pgtest.Schema(t, dbURL))
-		if err != nil {
-			t.Fatalf("open postgres: %v", err)
-		}
-		t.Cleanup(func() { s.Close() })
-		return s
-	}},
+	{"sqlite", func(t *testing.T) eventstore.Store { return testnode.Store(t, "") }},
+	{"postgres", func(t *testing.T) eventstore.Store { return testnode.Store(t, dbURL) }},
 }
 
 // clock is a test clock that starts at a fixed instant and moves only
@@ -136,7 +120,7 @@ func newEnv(t *testing.T, real eventstore.Store) *env {
 		tenants.WithEventIDs(counter("evt-")),
 		tenants.WithClientIDs(counter("cli-")),
 	}
-	keys := testKeyring(t)
+	keys := testnode.Keyring(t)
 	ts, err := tenants.NewTenants(store, keys, opts...)
 	if err != nil {
 		t.Fatal(err)
@@ -177,20 +161,18 @@ func (e *env) createTenant(t *testing.T, slug string) tenants.CreatedTenant {
 func (e *env) head(t *testing.T) eventstore.Position {
 	t.Helper()
 	want := e.rec.lastAppended()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		p, err := e.store.Head(t.Context())
-		if err != nil {
+	var p eventstore.Position
+	poll.UntilNil(t, 20*time.Second, func() error {
+		var err error
+		if p, err = e.store.Head(t.Context()); err != nil {
 			t.Fatal(err)
 		}
-		if !p.Less(want) {
-			return p
+		if p.Less(want) {
+			return fmt.Errorf("readers do not see position %v yet (head %v)", want, p)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("readers do not see position %v yet (head %v)", want, p)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		return nil
+	})
+	return p
 }
 
 // settle waits until readers see every event the test appended, so that
@@ -294,15 +276,3 @@ func spa(code string) client.Settings {
 }
 
 func ptr[T any](v T) *T { return &v }
-
-// testKeyring seals signing keys under a random master key.
-func testKeyring(t testing.TB) *signing.Keyring {
-	t.Helper()
-	m := make([]byte, signing.MasterKeySize)
-	_, _ = rand.Read(m)
-	k, err := signing.NewKeyring(m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k
-}

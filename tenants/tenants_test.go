@@ -13,6 +13,7 @@ import (
 	"github.com/clavisiam/clavis/domain/scope"
 	"github.com/clavisiam/clavis/domain/tenant"
 	"github.com/clavisiam/clavis/eventstore"
+	"github.com/clavisiam/clavis/internal/testnode"
 	"github.com/clavisiam/clavis/tenants"
 )
 
@@ -291,7 +292,7 @@ func TestNewRefusesBadOptions(t *testing.T) {
 		if _, err := tenants.NewClients(store, opt); !errors.Is(err, tenants.ErrInvalidOption) {
 			t.Errorf("%s: NewClients: %v, want %v", name, err, tenants.ErrInvalidOption)
 		}
-		if _, err := tenants.NewTenants(store, testKeyring(t), opt); !errors.Is(err, tenants.ErrInvalidOption) {
+		if _, err := tenants.NewTenants(store, testnode.Keyring(t), opt); !errors.Is(err, tenants.ErrInvalidOption) {
 			t.Errorf("%s: NewTenants: %v, want %v", name, err, tenants.ErrInvalidOption)
 		}
 	}
@@ -299,13 +300,13 @@ func TestNewRefusesBadOptions(t *testing.T) {
 	if _, err := tenants.NewClients(store, tenants.WithLogger(nil)); err != nil {
 		t.Errorf("NewClients with a nil logger: %v", err)
 	}
-	if _, err := tenants.NewTenants(store, testKeyring(t), tenants.WithLogger(nil)); err != nil {
+	if _, err := tenants.NewTenants(store, testnode.Keyring(t), tenants.WithLogger(nil)); err != nil {
 		t.Errorf("NewTenants with a nil logger: %v", err)
 	}
 	if _, err := tenants.NewClients(nil); err == nil {
 		t.Error("NewClients accepted a nil store")
 	}
-	if _, err := tenants.NewTenants(nil, testKeyring(t)); err == nil {
+	if _, err := tenants.NewTenants(nil, testnode.Keyring(t)); err == nil {
 		t.Error("NewTenants accepted a nil store")
 	}
 	if _, err := tenants.NewTenants(store, nil); err == nil {

@@ -145,8 +145,8 @@ func TestRegistrationUpdateKeepsAdminSettings(t *testing.T) {
 		t.Run(backend, func(t *testing.T) {
 			t.Parallel()
 			n := startNode(t, testConfig(t, backend))
-			api := apiCaller{t: t, url: n.url}
-			_, admin := api.tenant(n.app.rootToken, "acme")
+			api := apiCaller{t: t, url: n.URL}
+			_, admin := api.tenant(n.RootToken, "acme")
 
 			reg := api.call(http.MethodPost, "/t/acme/oauth2/register", admin, map[string]any{
 				"client_name": "Shop", "token_endpoint_auth_method": "none",
@@ -235,8 +235,8 @@ func TestTokensCannotRaiseTheirPlatformAuthority(t *testing.T) {
 		t.Run(backend, func(t *testing.T) {
 			t.Parallel()
 			n := startNode(t, testConfig(t, backend))
-			api := apiCaller{t: t, url: n.url}
-			adminID, admin := api.tenant(n.app.rootToken, "acme")
+			api := apiCaller{t: t, url: n.URL}
+			adminID, admin := api.tenant(n.RootToken, "acme")
 			writerID, writer := api.clientsWriter("acme", admin)
 			adminScoped := func(code string, field string, scopes ...string) map[string]any {
 				return map[string]any{"type": "m2m", "client_name": "Escalation", "code": code,
@@ -300,9 +300,9 @@ func TestImportLeavesThePlatformAdminClientAlone(t *testing.T) {
 		t.Run(backend, func(t *testing.T) {
 			t.Parallel()
 			n := startNode(t, testConfig(t, backend))
-			api := apiCaller{t: t, url: n.url}
-			_, acme := api.tenant(n.app.rootToken, "acme")
-			betaAdminID, beta := api.tenant(n.app.rootToken, "beta")
+			api := apiCaller{t: t, url: n.URL}
+			_, acme := api.tenant(n.RootToken, "acme")
+			betaAdminID, beta := api.tenant(n.RootToken, "beta")
 			api.call(http.MethodPost, "/t/acme/admin/clients", acme, map[string]any{"type": "m2m", "client_name": "Jobs",
 				"code": "urn:acme/jobs", "grant_types": []string{"client_credentials"}}, http.StatusCreated)
 			betaAdmin := api.call(http.MethodGet, "/t/beta/admin/clients/"+betaAdminID, beta, nil, http.StatusOK)
@@ -364,8 +364,8 @@ func TestClientCreateNeverLandsAfterSuspension(t *testing.T) {
 		t.Run(backend, func(t *testing.T) {
 			t.Parallel()
 			n := startNode(t, testConfig(t, backend))
-			api := apiCaller{t: t, url: n.url}
-			root := n.app.rootToken
+			api := apiCaller{t: t, url: n.URL}
+			root := n.RootToken
 			api.tenant(root, "acme")
 			const rounds = 40
 			created, refused := 0, 0
@@ -396,7 +396,7 @@ func TestClientCreateNeverLandsAfterSuspension(t *testing.T) {
 
 			suspended := false
 			for after := (eventstore.Position{}); ; {
-				events, err := n.app.store.ReadTenant(t.Context(), "acme", after, eventstore.MaxRead)
+				events, err := n.Store.ReadTenant(t.Context(), "acme", after, eventstore.MaxRead)
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -25,6 +25,7 @@ import (
 	"github.com/clavisiam/clavis/eventstore/message"
 	"github.com/clavisiam/clavis/eventstore/postgres/pgtest"
 	"github.com/clavisiam/clavis/eventstore/subject"
+	"github.com/clavisiam/clavis/internal/node"
 	"github.com/clavisiam/clavis/tenants"
 )
 
@@ -54,7 +55,7 @@ func benchNATS(b *testing.B) (url, prefix string) {
 
 // benchNode runs a node as serve does, on PostgreSQL schema dbURL and the
 // NATS server at natsURL.
-func benchNode(b *testing.B, dbURL, natsURL, prefix string) (*app, string) {
+func benchNode(b *testing.B, dbURL, natsURL, prefix string) (*node.Node, string) {
 	b.Helper()
 	cfg := defaultConfig()
 	cfg.Addr, cfg.PublicURL = "127.0.0.1:0", "http://127.0.0.1:0"
@@ -66,13 +67,13 @@ func benchNode(b *testing.B, dbURL, natsURL, prefix string) (*app, string) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	a, err := newApp(context.Background(), cfg, log)
+	a, err := node.New(context.Background(), cfg.Config, log)
 	if err != nil {
 		b.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- a.run(ctx, ln) }()
+	go func() { done <- a.Run(ctx, ln) }()
 	b.Cleanup(func() { cancel(); <-done })
 	return a, "http://" + ln.Addr().String()
 }
@@ -109,7 +110,7 @@ func BenchmarkPropagation(b *testing.B) {
 	nodeB, _ := benchNode(b, db, natsURL, prefix)
 	ctx := context.Background()
 	req := tenants.Request{Actor: "bench"}
-	if _, err := a.admin.Tenants.Create(ctx, req, "prop", "Propagation"); err != nil {
+	if _, err := a.Admin.Tenants.Create(ctx, req, "prop", "Propagation"); err != nil {
 		b.Fatal(err)
 	}
 	// Each event's arrival on the internal stream, to tell the relay's
@@ -144,7 +145,7 @@ func BenchmarkPropagation(b *testing.B) {
 	send := func(i int, record bool) {
 		s := client.DefaultSettings(client.TypeM2M)
 		s.ClientName, s.Code = fmt.Sprintf("C%d", i), fmt.Sprintf("urn:prop/c%d", i)
-		res, err := a.admin.Clients.Register(ctx, req, "prop", s)
+		res, err := a.Admin.Clients.Register(ctx, req, "prop", s)
 		if err != nil {
 			b.Error(err)
 			return
@@ -156,12 +157,12 @@ func BenchmarkPropagation(b *testing.B) {
 		// event; one read then proves the client is there. (Polling the
 		// read model per pending client instead loaded this 2-core
 		// machine enough to slow what it measured.)
-		if err := nodeB.projector.WaitFor(wctx, res.Position); err != nil {
+		if err := nodeB.Projector.WaitFor(wctx, res.Position); err != nil {
 			b.Errorf("client %s not visible at node B after 10s: %v", res.Client.ClientID, err)
 			return
 		}
 		visible := time.Since(committed)
-		if _, err := nodeB.admin.ReadModel.Client(ctx, "prop", res.Client.ClientID); err != nil {
+		if _, err := nodeB.Admin.ReadModel.Client(ctx, "prop", res.Client.ClientID); err != nil {
 			b.Errorf("node B passed position %s but does not show client %s: %v", res.Position, res.Client.ClientID, err)
 			return
 		}
@@ -212,7 +213,7 @@ func BenchmarkAdminCreate(b *testing.B) {
 	db := benchDB(b)
 	natsURL, prefix := benchNATS(b)
 	a, url := benchNode(b, db, natsURL, prefix)
-	token := a.rootToken
+	token := a.RootToken
 	post := func(path, body string) (int, error) {
 		req, _ := http.NewRequest(http.MethodPost, url+path, bytes.NewBufferString(body))
 		req.Header.Set("Authorization", "Bearer "+token)
@@ -271,7 +272,7 @@ func BenchmarkServerMemory(b *testing.B) {
 	cfg.DataDir, cfg.NATSListen, cfg.PublicURL = dataDir, "off", "http://127.0.0.1"
 	cfg.RootToken, cfg.MasterKey = e2eToken, e2eMasterKey
 	log := slog.New(slog.DiscardHandler)
-	a, err := newApp(context.Background(), cfg, log)
+	a, err := node.New(context.Background(), cfg.Config, log)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -284,7 +285,7 @@ func BenchmarkServerMemory(b *testing.B) {
 	}
 	runCtx, stop := context.WithCancel(context.Background())
 	ran := make(chan error, 1)
-	go func() { ran <- a.run(runCtx, ln) }()
+	go func() { ran <- a.Run(runCtx, ln) }()
 	type cred struct{ tenant, id, secret string }
 	creds := make(chan cred, 1024)
 	var all []cred
@@ -304,7 +305,7 @@ func BenchmarkServerMemory(b *testing.B) {
 		wg.Go(func() {
 			for i := range jobs {
 				slug := fmt.Sprintf("mem%04d", i)
-				t, err := a.admin.Tenants.Create(ctx, req, slug, "Tenant "+slug)
+				t, err := a.Admin.Tenants.Create(ctx, req, slug, "Tenant "+slug)
 				if err != nil {
 					b.Error(err)
 					return
@@ -313,7 +314,7 @@ func BenchmarkServerMemory(b *testing.B) {
 				for j := range clientsPerTenant {
 					s := client.DefaultSettings(client.TypeM2M)
 					s.ClientName, s.Code = fmt.Sprintf("C%d", j), fmt.Sprintf("urn:%s/c%d", slug, j)
-					res, err := a.admin.Clients.Register(ctx, req, slug, s)
+					res, err := a.Admin.Clients.Register(ctx, req, slug, s)
 					if err != nil {
 						b.Error(err)
 						return
@@ -330,12 +331,12 @@ func BenchmarkServerMemory(b *testing.B) {
 	wg.Wait()
 	close(creds)
 	<-collected
-	head, err := a.store.Head(ctx)
+	head, err := a.Store.Head(ctx)
 	if err != nil {
 		b.Fatal(err)
 	}
 	waiting := time.Now()
-	for st := a.relay.Status(); st.Internal.Less(head) || st.Public.Less(head); st = a.relay.Status() {
+	for st := a.Relay.Status(); st.Internal.Less(head) || st.Public.Less(head); st = a.Relay.Status() {
 		if time.Since(waiting) > 5*time.Minute {
 			stop()
 			b.Fatalf("the relay published up to %s and %s of %s", st.Internal, st.Public, head)

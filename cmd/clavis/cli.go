@@ -18,6 +18,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/clavisiam/clavis/internal/node"
 )
 
 // The tenant and client commands are clients of the HTTP API: they work
@@ -615,7 +617,7 @@ func newAPIClient(o *apiOptions, auth authKind, out io.Writer) (*apiClient, erro
 	}
 	token := o.token
 	if token == "" && auth == bearerAuth {
-		b, err := os.ReadFile(filepath.Join(o.dataDir, rootTokenFile))
+		b, err := os.ReadFile(filepath.Join(o.dataDir, node.RootTokenFile))
 		if err != nil {
 			return nil, errors.New("no token: give --token (or CLAVIS_TOKEN), or run where {data-dir}/root-token is readable")
 		}

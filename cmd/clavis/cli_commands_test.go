@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/clavisiam/clavis/internal/node"
 )
 
 // TestCLIHelp checks that help answers for every command group and every
@@ -72,8 +74,8 @@ func TestCLIHelp(t *testing.T) {
 // and an import in table form.
 func TestCLITenantAndClientCommands(t *testing.T) {
 	t.Parallel()
-	n := startNode(t, testConfig(t, backendSQLite))
-	c := cliRunner{t: t, endpoint: n.url, token: n.app.rootToken}
+	n := startNode(t, testConfig(t, node.SQLite))
+	c := cliRunner{t: t, endpoint: n.URL, token: n.RootToken}
 	acme, beta := uniqueSlug("clic"), uniqueSlug("clid")
 	c.ok("tenant", "create", acme)
 	c.ok("tenant", "create", beta)
@@ -179,15 +181,15 @@ func TestCLITenantAndClientCommands(t *testing.T) {
 // introspects and revokes it, and uses a tenant admin's token as --token.
 func TestCLIOAuthCommands(t *testing.T) {
 	t.Parallel()
-	n := startNode(t, testConfig(t, backendSQLite))
-	c := cliRunner{t: t, endpoint: n.url, token: n.app.rootToken}
+	n := startNode(t, testConfig(t, node.SQLite))
+	c := cliRunner{t: t, endpoint: n.URL, token: n.RootToken}
 	acme := uniqueSlug("clio")
 	admin := c.json("tenant", "create", acme)["admin_client"].(map[string]any)
 	adminID, adminSecret := admin["client_id"].(string), admin["client_secret"].(string)
 	as := func(args ...string) []string {
 		return append(args, "--tenant", acme, "--client-id", adminID, "--client-secret", adminSecret)
 	}
-	c, admins := cliRunner{t: t, endpoint: n.url}, c // the OAuth commands take no --token
+	c, admins := cliRunner{t: t, endpoint: n.URL}, c // the OAuth commands take no --token
 
 	// A token of the tenant's admin client, in a table and in JSON.
 	cols, rows := parseTable(t, c.ok(as("token", "--scope", "clavis:admin")...))
@@ -204,7 +206,7 @@ func TestCLIOAuthCommands(t *testing.T) {
 	admins.fails(exitFailure, []string{"tenant", "list", "--token", tok}, "403")
 
 	// The client secret may come from the environment.
-	code, stdout, stderr := runCmd(t.Context(), []string{"token", "--endpoint", n.url, "--tenant", acme, "--client-id", adminID, "--json"},
+	code, stdout, stderr := runCmd(t.Context(), []string{"token", "--endpoint", n.URL, "--tenant", acme, "--client-id", adminID, "--json"},
 		map[string]string{"CLAVIS_CLIENT_SECRET": adminSecret})
 	if code != exitOK || !strings.Contains(stdout, `"access_token"`) {
 		t.Fatalf("token with CLAVIS_CLIENT_SECRET = %d\n%s%s", code, stdout, stderr)
@@ -235,13 +237,13 @@ func TestCLIOAuthCommands(t *testing.T) {
 // where nothing listens.
 func TestCLIHealth(t *testing.T) {
 	t.Parallel()
-	n := startNode(t, testConfig(t, backendSQLite))
-	code, stdout, stderr := runCmd(t.Context(), []string{"health", "--endpoint", n.url}, nil)
+	n := startNode(t, testConfig(t, node.SQLite))
+	code, stdout, stderr := runCmd(t.Context(), []string{"health", "--endpoint", n.URL}, nil)
 	if code != exitOK || stdout != "ready\n" || stderr != "" {
 		t.Fatalf("health = %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
 	}
 	// The endpoint may come from the environment, as in the image.
-	if code, _, stderr := runCmd(t.Context(), []string{"health"}, map[string]string{"CLAVIS_ENDPOINT": n.url}); code != exitOK {
+	if code, _, stderr := runCmd(t.Context(), []string{"health"}, map[string]string{"CLAVIS_ENDPOINT": n.URL}); code != exitOK {
 		t.Fatalf("health with CLAVIS_ENDPOINT = %d: %s", code, stderr)
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

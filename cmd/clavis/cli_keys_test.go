@@ -3,12 +3,14 @@ package main
 import (
 	"strings"
 	"testing"
+
+	"github.com/clavisiam/clavis/internal/node"
 )
 
 func TestCLIRotateKey(t *testing.T) {
 	t.Parallel()
-	n := startNode(t, testConfig(t, backendSQLite))
-	c := cliRunner{t: t, endpoint: n.url, token: n.app.rootToken}
+	n := startNode(t, testConfig(t, node.SQLite))
+	c := cliRunner{t: t, endpoint: n.URL, token: n.RootToken}
 	acme := uniqueSlug("keys")
 	c.ok("tenant", "create", acme)
 

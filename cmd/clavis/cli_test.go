@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/clavisiam/clavis/internal/node"
 )
 
 // cliRunner runs `clavis tenant …` and `clavis client …` in-process, as
@@ -93,8 +95,8 @@ func parseTable(t *testing.T, out string) (cols []string, rows []map[string]stri
 
 func TestCLI(t *testing.T) {
 	t.Parallel()
-	n := startNode(t, testConfig(t, backendSQLite))
-	c := cliRunner{t: t, endpoint: n.url, token: n.app.rootToken}
+	n := startNode(t, testConfig(t, node.SQLite))
+	c := cliRunner{t: t, endpoint: n.URL, token: n.RootToken}
 	acme, beta := uniqueSlug("cli"), uniqueSlug("clib")
 
 	// Tenants: create (table and JSON), list, get, suspend, resume.
@@ -275,7 +277,7 @@ func TestCLI(t *testing.T) {
 	}
 
 	// The endpoint and the token may come from the environment instead.
-	code, stdout, stderr := runCmd(t.Context(), []string{"tenant", "get", acme, "--json"}, map[string]string{"CLAVIS_ENDPOINT": n.url, "CLAVIS_TOKEN": n.app.rootToken})
+	code, stdout, stderr := runCmd(t.Context(), []string{"tenant", "get", acme, "--json"}, map[string]string{"CLAVIS_ENDPOINT": n.URL, "CLAVIS_TOKEN": n.RootToken})
 	if code != exitOK || !strings.Contains(stdout, `"slug": "`+acme+`"`) {
 		t.Fatalf("tenant get with CLAVIS_ENDPOINT and CLAVIS_TOKEN = %d\n%s%s", code, stdout, stderr)
 	}

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/clavisiam/clavis/eventstore/subject"
+	"github.com/clavisiam/clavis/internal/node"
 	"github.com/clavisiam/clavis/tenants/signing"
 )
 
@@ -20,7 +21,6 @@ const (
 	defaultDataDir   = "./data"
 	defaultLogFormat = "auto"
 	defaultLogLevel  = "info"
-	minRootTokenLen  = 32
 	// defaultNATSListen is where the embedded NATS server takes local
 	// subscribers: not NATS's own 4222, so it never collides with a NATS
 	// server already running there.
@@ -29,56 +29,11 @@ const (
 
 // Config is every setting of the clavis command. Only this package reads
 // flags and CLAVIS_* variables; everything else is handed what it needs.
+// What the node is built from is the embedded node.Config.
 type Config struct {
+	node.Config
 	// Addr is the HTTP listen address, host:port.
 	Addr string
-	// PublicURL is the base of every issuer URL, as callers reach the
-	// server (no trailing slash).
-	PublicURL string
-	// DataDir holds the embedded database and the generated root token.
-	DataDir string
-	// DatabaseURL selects the store: empty for SQLite in DataDir, a
-	// postgres:// or postgresql:// URL for PostgreSQL.
-	DatabaseURL string
-	// SQLiteFullSync makes every commit of the embedded SQLite wait for
-	// the disk (sqlite.WithFullSync).
-	SQLiteFullSync bool
-	// RootToken is the platform operator's bearer token; empty means
-	// "use or generate {DataDir}/root-token". A secret: see LogValue.
-	RootToken string
-	// MasterKey seals tenants' signing keys: base64 32-byte keys separated
-	// by commas, the first sealing, all opening; empty means "use or
-	// generate {DataDir}/master-key". A secret: see LogValue.
-	MasterKey string
-	// Migrate applies pending migrations when the store opens.
-	Migrate bool
-	// DevLogin serves the development login page to tenants without a
-	// login application: anyone may log in as anyone. For `make run`.
-	DevLogin bool
-	// JWKSAllowPrivate lets the node fetch clients' jwks_uri key sets
-	// from non-public addresses (loopback, private networks, ...).
-	JWKSAllowPrivate bool
-	// NATSURL selects the message bus: empty for the embedded server, a
-	// nats:// or tls:// URL (comma-separated for a cluster) for an
-	// external one.
-	NATSURL string
-	// NATSListen is the embedded server's loopback address for local
-	// subscribers: host:port, host:0 for a free port, or off.
-	NATSListen string
-	// NATSCreds is a NATS credentials file (JWT and nkey seed) for an
-	// external server.
-	NATSCreds string
-	// NATSTLSCA, NATSTLSCert and NATSTLSKey configure TLS to an external
-	// server: a CA bundle to trust, and a client certificate and key.
-	NATSTLSCA, NATSTLSCert, NATSTLSKey string
-	// NATSPrefix prefixes every subject, stream and bucket name.
-	NATSPrefix string
-	// NATSReplicas is the replication factor of the streams (a cluster
-	// wants 3).
-	NATSReplicas int
-	// GrantsMaxBytes is the most each bucket of the browser flows holds
-	// (0: bucket.DefaultBucketBytes).
-	GrantsMaxBytes int64
 	// LogFormat is auto, json or text.
 	LogFormat string
 	// LogLevel is debug, info, warn or error.
@@ -89,14 +44,16 @@ type Config struct {
 // default. PublicURL is derived from Addr later.
 func defaultConfig() Config {
 	return Config{
-		Addr:         defaultAddr,
-		DataDir:      defaultDataDir,
-		Migrate:      true,
-		NATSListen:   defaultNATSListen,
-		NATSPrefix:   subject.DefaultPrefix,
-		NATSReplicas: 1,
-		LogFormat:    defaultLogFormat,
-		LogLevel:     defaultLogLevel,
+		Config: node.Config{
+			DataDir:      defaultDataDir,
+			Migrate:      true,
+			NATSListen:   defaultNATSListen,
+			NATSPrefix:   subject.DefaultPrefix,
+			NATSReplicas: 1,
+		},
+		Addr:      defaultAddr,
+		LogFormat: defaultLogFormat,
+		LogLevel:  defaultLogLevel,
 	}
 }
 
@@ -336,7 +293,7 @@ func (c Config) Validate() error {
 		bad("data-dir", "must not be empty")
 	}
 
-	if _, err := backendOf(c.DatabaseURL); err != nil {
+	if _, err := node.StoreKind(c.DatabaseURL); err != nil {
 		bad("database-url", "%v", err)
 	}
 
@@ -347,8 +304,8 @@ func (c Config) Validate() error {
 	}
 
 	if c.RootToken != "" {
-		if n := len(c.RootToken); n < minRootTokenLen {
-			bad("root-token", "has %d characters, at least %d are needed", n, minRootTokenLen)
+		if n := len(c.RootToken); n < node.MinRootTokenLen {
+			bad("root-token", "has %d characters, at least %d are needed", n, node.MinRootTokenLen)
 		}
 		if strings.IndexFunc(c.RootToken, func(r rune) bool { return r <= ' ' || r > '~' }) >= 0 {
 			bad("root-token", "must be printable ASCII without spaces")

@@ -5,6 +5,8 @@ import (
 	"io"
 	"strings"
 	"testing"
+
+	"github.com/clavisiam/clavis/internal/node"
 )
 
 // envMap is a getenv over a fixed map, so tests can run in parallel.
@@ -39,9 +41,9 @@ func TestLoadConfig(t *testing.T) {
 				"CLAVIS_LOG_FORMAT": "text", "CLAVIS_LOG_LEVEL": "debug",
 			},
 			want: func(c *Config) {
-				*c = Config{Addr: "127.0.0.1:9000", PublicURL: "https://id.example.com", DataDir: "/var/lib/clavis",
+				*c = Config{Addr: "127.0.0.1:9000", Config: node.Config{PublicURL: "https://id.example.com", DataDir: "/var/lib/clavis",
 					DatabaseURL: "postgres://db/clavis", RootToken: "tok-from-env-0123456789abcdef0123456789",
-					Migrate: false, NATSListen: defaultNATSListen, NATSPrefix: "clavis", NATSReplicas: 1,
+					Migrate: false, NATSListen: defaultNATSListen, NATSPrefix: "clavis", NATSReplicas: 1},
 					LogFormat: "text", LogLevel: "debug"}
 			},
 		},
@@ -51,9 +53,9 @@ func TestLoadConfig(t *testing.T) {
 				"--database-url", "postgresql://x/y", "--root-token", "tok-from-flag-0123456789abcdef012345678",
 				"--migrate=false", "--log-format", "json", "-log-level", "warn"},
 			want: func(c *Config) {
-				*c = Config{Addr: "127.0.0.1:9001", PublicURL: "https://a.example", DataDir: "d",
+				*c = Config{Addr: "127.0.0.1:9001", Config: node.Config{PublicURL: "https://a.example", DataDir: "d",
 					DatabaseURL: "postgresql://x/y", RootToken: "tok-from-flag-0123456789abcdef012345678",
-					Migrate: false, NATSListen: defaultNATSListen, NATSPrefix: "clavis", NATSReplicas: 1,
+					Migrate: false, NATSListen: defaultNATSListen, NATSPrefix: "clavis", NATSReplicas: 1},
 					LogFormat: "json", LogLevel: "warn"}
 			},
 		},
@@ -196,8 +198,8 @@ func TestValidate(t *testing.T) {
 		{
 			name: "every problem at once",
 			edit: func(c *Config) {
-				*c = Config{Addr: "nohost", PublicURL: "ftp://x", DataDir: "", DatabaseURL: "redis://x",
-					RootToken: shortToken, NATSListen: "x", NATSPrefix: "", LogFormat: "yaml", LogLevel: "loud"}
+				*c = Config{Addr: "nohost", Config: node.Config{PublicURL: "ftp://x", DataDir: "", DatabaseURL: "redis://x",
+					RootToken: shortToken, NATSListen: "x", NATSPrefix: ""}, LogFormat: "yaml", LogLevel: "loud"}
 			},
 			want: []string{"--addr", "--public-url", "--data-dir", "--database-url", "--root-token",
 				"--nats-listen", "--nats-prefix", "--nats-replicas", "--log-format", "--log-level"},
@@ -241,11 +243,11 @@ func TestBackendOf(t *testing.T) {
 		want string
 		err  bool
 	}{
-		{url: "", want: backendSQLite},
-		{url: "postgres://u@127.0.0.1:5432/clavis", want: backendPostgres},
-		{url: "postgresql://u@127.0.0.1/clavis?sslmode=disable", want: backendPostgres},
-		{url: "POSTGRES://db/clavis", want: backendPostgres},
-		{url: "postgres:///clavis", want: backendPostgres},
+		{url: "", want: node.SQLite},
+		{url: "postgres://u@127.0.0.1:5432/clavis", want: node.Postgres},
+		{url: "postgresql://u@127.0.0.1/clavis?sslmode=disable", want: node.Postgres},
+		{url: "POSTGRES://db/clavis", want: node.Postgres},
+		{url: "postgres:///clavis", want: node.Postgres},
 		{url: "sqlite:///tmp/x.db", err: true},
 		{url: "mysql://db/clavis", err: true},
 		{url: "host=db dbname=clavis", err: true},
@@ -255,9 +257,9 @@ func TestBackendOf(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.url, func(t *testing.T) {
 			t.Parallel()
-			got, err := backendOf(tt.url)
+			got, err := node.StoreKind(tt.url)
 			if (err != nil) != tt.err || got != tt.want {
-				t.Errorf("backendOf(%q) = %q, %v; want %q, error %v", tt.url, got, err, tt.want, tt.err)
+				t.Errorf("node.StoreKind(%q) = %q, %v; want %q, error %v", tt.url, got, err, tt.want, tt.err)
 			}
 			if err != nil && strings.Contains(err.Error(), "u:p") {
 				t.Errorf("error %q quotes the URL", err)

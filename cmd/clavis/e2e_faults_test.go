@@ -11,12 +11,14 @@ import (
 	"github.com/clavisiam/clavis/eventstore"
 	"github.com/clavisiam/clavis/eventstore/postgres/pgtest"
 	"github.com/clavisiam/clavis/eventstore/subject"
+	"github.com/clavisiam/clavis/internal/poll"
 )
 
-// TestNATSOutage stops the NATS server under two nodes for two seconds
-// while commands keep coming: every command succeeds, and once NATS is
-// back both streams hold every stored event exactly once, in store order,
-// and the read model matches the store.
+// TestNATSOutage stops the NATS server under two nodes while commands
+// keep coming, for as long as the nodes take to acknowledge 8 of them:
+// every command succeeds, and once NATS is back both streams hold every
+// stored event exactly once, in store order, and the read model matches
+// the store.
 func TestNATSOutage(t *testing.T) {
 	t.Parallel()
 	ns := startNATS(t)
@@ -34,14 +36,17 @@ func TestNATSOutage(t *testing.T) {
 	nodes := []*serveProc{a, b}
 	l := startLoad(t, "outage", slug, 50, 4, func(i int) *serveProc { return nodes[i%2] })
 
-	eventually(t, 20*time.Second, "20 writes before the outage", func() bool { return l.ackedCount() >= 20 })
+	poll.Until(t, 20*time.Second, "20 writes before the outage", func() bool { return l.ackedCount() >= 20 })
 	ns.stop()
 	down := time.Now()
-	time.Sleep(2 * time.Second) // the outage
+	// The outage lasts until the nodes acknowledged 8 more commands (two
+	// per worker).
+	before := l.ackedCount()
+	poll.Until(t, 20*time.Second, "8 writes while NATS is down", func() bool { return l.ackedCount() >= before+8 })
 	ns.start()
 	up := time.Now()
 	restarted := l.ackedCount()
-	eventually(t, 30*time.Second, "20 writes after the outage", func() bool { return l.ackedCount() >= restarted+20 })
+	poll.Until(t, 30*time.Second, "20 writes after the outage", func() bool { return l.ackedCount() >= restarted+20 })
 	l.halt()
 
 	acked, failures, loadSecrets := l.snapshot()
@@ -92,7 +97,7 @@ func TestSIGKILL(t *testing.T) {
 	a := startServe(t, "a", env...)
 	// A holds the relay's lease before B starts: the kill takes the
 	// publishing node down.
-	eventually(t, 20*time.Second, "node a taking the relay lease", func() bool { return strings.Contains(a.logs.String(), leaseTaken) })
+	poll.Until(t, 20*time.Second, "node a taking the relay lease", func() bool { return strings.Contains(a.logs.String(), leaseTaken) })
 	b := startServe(t, "b", append(env, "CLAVIS_MIGRATE=false")...)
 	_, js := natsConnect(t, ns.url())
 	names := mustNames(t, subject.DefaultPrefix)
@@ -103,16 +108,16 @@ func TestSIGKILL(t *testing.T) {
 	secrets := []string{tn["admin_client"].(map[string]any)["client_secret"].(string)}
 	l := startLoad(t, "kill", slug, 50, 4, func(int) *serveProc { return a })
 
-	eventually(t, 20*time.Second, "30 writes before the kill", func() bool { return l.ackedCount() >= 30 })
+	poll.Until(t, 20*time.Second, "30 writes before the kill", func() bool { return l.ackedCount() >= 30 })
 	a.kill()
 	killed := time.Now()
 	// The load keeps sending to the dead node: restart it once that has
 	// failed at least once.
-	eventually(t, 10*time.Second, "a request to the killed node failing", func() bool { return l.failureCount() > 0 })
+	poll.Until(t, 10*time.Second, "a request to the killed node failing", func() bool { return l.failureCount() > 0 })
 	a.start()
 	restarted := time.Now()
 	before := l.ackedCount()
-	eventually(t, 45*time.Second, "30 writes after the restart", func() bool { return l.ackedCount() >= before+30 })
+	poll.Until(t, 45*time.Second, "30 writes after the restart", func() bool { return l.ackedCount() >= before+30 })
 	l.halt()
 
 	acked, failures, loadSecrets := l.snapshot()

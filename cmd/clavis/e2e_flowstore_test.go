@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"golang.org/x/oauth2"
+
+	"github.com/clavisiam/clavis/internal/poll"
 )
 
 // TestFullFlowStoreKeepsGrantsAndRelay fills the bucket of pending
@@ -134,7 +136,7 @@ func TestFullFlowStoreKeepsGrantsAndRelay(t *testing.T) {
 			}
 			before := streamCount(ctx, js, names.PublicStream())
 			n.mustCall(http.MethodPost, "/t/"+slug+"/admin/clients", newClientBody("urn:"+slug+"/after"), http.StatusCreated)
-			eventually(t, 10*time.Second, "the event of a client created on a full flow store reaching NATS", func() bool {
+			poll.Until(t, 10*time.Second, "the event of a client created on a full flow store reaching NATS", func() bool {
 				return streamCount(ctx, js, names.PublicStream()) > before
 			})
 		})

@@ -22,6 +22,7 @@ import (
 	"github.com/clavisiam/clavis/eventstore/message"
 	"github.com/clavisiam/clavis/eventstore/postgres"
 	"github.com/clavisiam/clavis/eventstore/subject"
+	"github.com/clavisiam/clavis/internal/poll"
 )
 
 // Helpers of the end-to-end tests: requests that may fail (a node being
@@ -215,7 +216,7 @@ func streamCount(ctx context.Context, js jetstream.JetStream, stream string) uin
 // fails at once if either holds more.
 func waitRelayed(t *testing.T, js jetstream.JetStream, names subject.Names, want int) time.Duration {
 	t.Helper()
-	return eventually(t, 45*time.Second, fmt.Sprintf("both streams holding the store's %d events", want), func() bool {
+	return poll.Until(t, 45*time.Second, fmt.Sprintf("both streams holding the store's %d events", want), func() bool {
 		in, pub := streamCount(t.Context(), js, names.InternalStream()), streamCount(t.Context(), js, names.PublicStream())
 		if in > uint64(want) || pub > uint64(want) {
 			t.Fatalf("the streams hold %d (internal) and %d (public) messages for %d stored events: duplicates", in, pub, want)
@@ -378,17 +379,12 @@ func sameVersions(got, want map[string]int64) string {
 // differences if it does not within 15 s.
 func waitReadModel(t *testing.T, n *serveProc, slug string, want map[string]int64) {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		d := sameVersions(n.listVersions(slug), want)
-		if d == "" {
-			return
+	poll.UntilNil(t, 15*time.Second, func() error {
+		if d := sameVersions(n.listVersions(slug), want); d != "" {
+			return fmt.Errorf("the read model of node %s does not match the store: %s", n.name, d)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the read model of node %s does not match the store: %s", n.name, d)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 // quantiles returns the median and the maximum of ds.

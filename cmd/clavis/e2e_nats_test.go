@@ -23,6 +23,8 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/clavisiam/clavis/eventstore/subject"
+	"github.com/clavisiam/clavis/internal/poll"
+	"github.com/clavisiam/clavis/internal/testnode"
 )
 
 // TestAnonymousNATSSeesOnlyPublicEvents listens, without credentials, on
@@ -72,7 +74,7 @@ func TestClusterConfigKeepsTheNodesRepliesPrivate(t *testing.T) {
 	nodePassword, eventsPassword := "p"+strings.Repeat("0a", 16), "p"+strings.Repeat("1b", 16)
 	cmd := exec.Command(natsServerPath(t), "-c", path)
 	cmd.Env = append(os.Environ(), "NATS_SERVER_NAME=n1", "CLAVIS_NATS_PASSWORD="+nodePassword, "CLAVIS_EVENTS_PASSWORD="+eventsPassword)
-	var out syncBuffer
+	var out testnode.Logs
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -165,7 +167,7 @@ func hearsOnlyPublicEvents(t *testing.T, n *serveProc, listenURL string) {
 	// The listener must have seen the workload's public events (else it
 	// saw nothing at all and proves nothing) and nothing else.
 	want := names.PublicSubject(slug, "tenant.signing_key_added")
-	eventually(t, 10*time.Second, "the key rotation's public event to reach the listener", func() bool {
+	poll.Until(t, 10*time.Second, "the key rotation's public event to reach the listener", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		count := 0
@@ -290,7 +292,7 @@ func TestAnonymousNATSCannotJamTheNode(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	eventually(t, 5*time.Second, "every attempt refused", func() bool { return refused.Load() >= int64(len(attempts)) })
+	poll.Until(t, 5*time.Second, "every attempt refused", func() bool { return refused.Load() >= int64(len(attempts)) })
 
 	// The node answers at once; a new tenant's events reach a subscriber.
 	listener, err := nats.Connect("nats://"+natsAddr, nats.Timeout(5*time.Second))

@@ -12,6 +12,8 @@ import (
 
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
+
+	"github.com/clavisiam/clavis/internal/poll"
 )
 
 // TestTokensDieOnEveryNode gets tokens at node B, then revokes one, and
@@ -73,20 +75,20 @@ func TestTokensDieOnEveryNode(t *testing.T) {
 	if res.StatusCode != http.StatusOK {
 		t.Fatalf("revoke at node A: %d", res.StatusCode)
 	}
-	revoked := eventually(t, time.Second, "node B refusing the revoked token", func() bool { return status(tok) == http.StatusUnauthorized })
+	revoked := poll.Until(t, time.Second, "node B refusing the revoked token", func() bool { return status(tok) == http.StatusUnauthorized })
 
 	tok = token()
 	if got := status(tok); got != http.StatusOK {
 		t.Fatalf("node B answers %d to a fresh token", got)
 	}
 	a.mustCall(http.MethodPost, "/t/"+slug+"/admin/clients/"+id+"/deactivate", map[string]any{"reason": "test"}, http.StatusOK)
-	deactivated := eventually(t, time.Second, "node B refusing the deactivated client's token", func() bool { return status(tok) == http.StatusUnauthorized })
+	deactivated := poll.Until(t, time.Second, "node B refusing the deactivated client's token", func() bool { return status(tok) == http.StatusUnauthorized })
 
 	a.mustCall(http.MethodPost, "/t/"+slug+"/admin/clients/"+id+"/activate", nil, http.StatusOK)
-	eventually(t, time.Second, "node B accepting the reactivated client's token", func() bool { return status(tok) == http.StatusOK })
+	poll.Until(t, time.Second, "node B accepting the reactivated client's token", func() bool { return status(tok) == http.StatusOK })
 	tok = token()
 	a.mustCall(http.MethodPost, "/admin/tenants/"+slug+"/suspend", map[string]any{"reason": "test"}, http.StatusOK)
-	suspended := eventually(t, time.Second, "node B refusing a suspended tenant's token", func() bool { return status(tok) == http.StatusUnauthorized })
+	suspended := poll.Until(t, time.Second, "node B refusing a suspended tenant's token", func() bool { return status(tok) == http.StatusUnauthorized })
 	t.Logf("node A's write → node B refuses the token: revocation %s, deactivation %s, suspension %s", revoked, deactivated, suspended)
 }
 
@@ -188,7 +190,7 @@ func TestCodeFlowAcrossNodes(t *testing.T) {
 	if _, err := refresh(a, tok.RefreshToken); err == nil {
 		t.Fatal("node A accepted a refresh token node B had rotated")
 	}
-	killed := eventually(t, time.Second, "node B refusing the reused family's access token", func() bool { return !active(b, next.AccessToken) })
+	killed := poll.Until(t, time.Second, "node B refusing the reused family's access token", func() bool { return !active(b, next.AccessToken) })
 	if _, err := refresh(a, next.RefreshToken); err == nil {
 		t.Fatal("the family's newest refresh token still works after the reuse")
 	}

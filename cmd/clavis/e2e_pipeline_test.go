@@ -21,6 +21,8 @@ import (
 	"github.com/clavisiam/clavis/eventstore/postgres/pgtest"
 	"github.com/clavisiam/clavis/eventstore/sqlite"
 	"github.com/clavisiam/clavis/eventstore/subject"
+	"github.com/clavisiam/clavis/internal/node"
+	"github.com/clavisiam/clavis/internal/poll"
 )
 
 // TestPipelineEndToEnd drives every client command over HTTP against one
@@ -40,7 +42,7 @@ func TestPipelineEndToEnd(t *testing.T) {
 		n := startServe(t, "embedded", "CLAVIS_DATA_DIR="+dataDir, "CLAVIS_NATS_LISTEN="+natsAddr)
 		// The test reads the internal stream, which needs the node's own
 		// user; without credentials only the public events are served, live.
-		password, err := os.ReadFile(filepath.Join(dataDir, natsPasswordFile))
+		password, err := os.ReadFile(filepath.Join(dataDir, node.NATSPasswordFile))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -57,7 +59,7 @@ func TestPipelineEndToEnd(t *testing.T) {
 		// The store, read once the node has let go of it, is what the
 		// streams hold.
 		n.stop()
-		s, err := sqlite.Open(t.Context(), filepath.Join(dataDir, sqliteFile), sqlite.WithMigrate(false))
+		s, err := sqlite.Open(t.Context(), filepath.Join(dataDir, node.SQLiteFile), sqlite.WithMigrate(false))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -375,7 +377,7 @@ func watchInternal(t *testing.T, js jetstream.JetStream, names subject.Names) *w
 	t.Helper()
 	w := &watcher{seen: map[string]time.Time{}}
 	var s jetstream.Stream
-	eventually(t, 30*time.Second, "the internal stream to exist", func() bool {
+	poll.Until(t, 30*time.Second, "the internal stream to exist", func() bool {
 		ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
 		defer cancel()
 		var err error
@@ -409,7 +411,7 @@ func watchInternal(t *testing.T, js jetstream.JetStream, names subject.Names) *w
 // the internal stream feeds, before it answers.
 func logLatency(t *testing.T, label string, j *journal, w *watcher) {
 	t.Helper()
-	eventually(t, 10*time.Second, "the subscriber to see every write", func() bool {
+	poll.Until(t, 10*time.Second, "the subscriber to see every write", func() bool {
 		w.mu.Lock()
 		defer w.mu.Unlock()
 		for _, wr := range j.writes {

@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"github.com/clavisiam/clavis/eventstore/postgres/pgtest"
+	"github.com/clavisiam/clavis/internal/poll"
+	"github.com/clavisiam/clavis/internal/testnode"
 )
 
 // The end-to-end tests run the real binary, built once per test run, as
@@ -110,15 +112,13 @@ func (n *natsProcess) stop() {
 
 func waitTCP(t *testing.T, addr string) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
-		if c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond); err == nil {
-			c.Close()
-			return
+	poll.UntilNil(t, 20*time.Second, func() error {
+		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
+		if err != nil {
+			return fmt.Errorf("%s does not accept connections: %w", addr, err)
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatalf("%s did not accept connections", addr)
+		return c.Close()
+	})
 }
 
 // serveProc is one `clavis serve` process.
@@ -128,7 +128,7 @@ type serveProc struct {
 	env   []string
 	addr  string
 	cmd   *exec.Cmd
-	logs  *syncBuffer
+	logs  *testnode.Logs
 	token string
 }
 
@@ -155,27 +155,28 @@ func startServe(t testing.TB, name string, env ...string) *serveProc {
 
 func (n *serveProc) start() {
 	n.t.Helper()
-	n.logs = &syncBuffer{}
+	n.logs = &testnode.Logs{}
 	n.cmd = exec.Command(clavisBinary(n.t), "serve")
 	n.cmd.Env = append(os.Environ(), n.env...)
 	n.cmd.Stdout, n.cmd.Stderr = n.logs, n.logs
 	if err := n.cmd.Start(); err != nil {
 		n.t.Fatal(err)
 	}
-	deadline := time.Now().Add(60 * time.Second)
-	for {
+	ready := false
+	defer func() {
+		if !ready {
+			n.t.Logf("serve %s logs:\n%s", n.name, n.logs.String())
+		}
+	}()
+	poll.Until(n.t, 60*time.Second, "serve "+n.name+" becoming ready", func() bool {
 		resp, err := http.Get("http://" + n.addr + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return
-			}
+		if err != nil {
+			return false
 		}
-		if time.Now().After(deadline) {
-			n.t.Fatalf("serveProc %s did not become ready; logs:\n%s", n.name, n.logs.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+	ready = true
 }
 
 func (n *serveProc) stop() {
@@ -241,19 +242,6 @@ func (n *serveProc) mustCall(method, path string, body any, want int) map[string
 	return out
 }
 
-// eventually polls fn until it is true or the deadline passes.
-func eventually(t *testing.T, within time.Duration, what string, fn func() bool) time.Duration {
-	t.Helper()
-	start := time.Now()
-	for !fn() {
-		if time.Since(start) > within {
-			t.Fatalf("%s did not happen within %s", what, within)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	return time.Since(start)
-}
-
 func newClientBody(code string) map[string]any {
 	return map[string]any{
 		"client_name":    "Orders " + code,
@@ -289,7 +277,7 @@ func TestTwoNodesShareOnePostgresAndNATS(t *testing.T) {
 	for i := range 20 {
 		created := a.mustCall(http.MethodPost, "/t/"+slug+"/admin/clients", newClientBody(fmt.Sprintf("urn:%s/c%d", slug, i)), http.StatusCreated)
 		id := created["client_id"].(string)
-		lags = append(lags, eventually(t, 5*time.Second, "client visible at serveProc b", func() bool {
+		lags = append(lags, poll.Until(t, 5*time.Second, "client visible at serveProc b", func() bool {
 			code, _ := b.call(http.MethodGet, "/t/"+slug+"/admin/clients/"+id, nil, nil)
 			return code == http.StatusOK
 		}))

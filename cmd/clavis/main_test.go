@@ -4,9 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -19,6 +17,8 @@ import (
 
 	"github.com/clavisiam/clavis/eventstore/postgres/pgtest"
 	httpapi "github.com/clavisiam/clavis/http"
+	"github.com/clavisiam/clavis/internal/node"
+	"github.com/clavisiam/clavis/internal/testnode"
 )
 
 // dbURL is this package's own PostgreSQL database, made by pgtest.Main.
@@ -26,34 +26,8 @@ var dbURL string
 
 func TestMain(m *testing.M) { os.Exit(pgtest.Main(m, &dbURL)) }
 
-// syncBuffer collects output written from several goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// testLogger logs JSON at debug level into the returned buffer and the
-// test's output.
-func testLogger(t *testing.T) (*slog.Logger, *syncBuffer) {
-	t.Helper()
-	buf := &syncBuffer{}
-	return slog.New(slog.NewJSONHandler(io.MultiWriter(buf, t.Output()), &slog.HandlerOptions{Level: slog.LevelDebug})), buf
-}
-
 // backends are the stores every component test runs against.
-var backends = []string{backendSQLite, backendPostgres}
+var backends = []string{node.SQLite, node.Postgres}
 
 // testConfig is a valid configuration for backend with its data in
 // t.TempDir() (and its own PostgreSQL schema).
@@ -61,62 +35,22 @@ func testConfig(t *testing.T, backend string) Config {
 	t.Helper()
 	cfg := defaultConfig()
 	cfg.Addr = "127.0.0.1:0"
-	cfg.PublicURL = "http://127.0.0.1:0"
-	cfg.DataDir = filepath.Join(t.TempDir(), "data")
-	cfg.NATSListen = "off" // many nodes run at once: no port for local tools
-	if backend == backendPostgres {
-		cfg.DatabaseURL = pgtest.Schema(t, dbURL)
+	db := ""
+	if backend == node.Postgres {
+		db = dbURL
 	}
+	cfg.Config = testnode.Config(t, db)
 	if err := cfg.Validate(); err != nil {
 		t.Fatalf("test config: %v", err)
 	}
 	return cfg
 }
 
-// node is an app running as serve runs it, on a free loopback port.
-type node struct {
-	app  *app
-	url  string
-	logs *syncBuffer
-	stop func() error // cancels run and returns its error
-}
-
-// startNode builds the app with newApp, exactly as serve does, listens on
-// 127.0.0.1:0 and runs it until the test ends (or stop).
-func startNode(t *testing.T, cfg Config) *node {
+// startNode builds the node with node.New and runs it, exactly as serve
+// does, on a free loopback port until the test ends (or Stop).
+func startNode(t *testing.T, cfg Config) *testnode.Server {
 	t.Helper()
-	log, logs := testLogger(t)
-	ln, err := net.Listen("tcp", cfg.Addr)
-	if err != nil {
-		t.Fatalf("listen: %v", err)
-	}
-	a, err := newApp(t.Context(), cfg, log)
-	if err != nil {
-		ln.Close()
-		t.Fatalf("newApp: %v", err)
-	}
-	ctx, cancel := context.WithCancel(context.WithoutCancel(t.Context()))
-	done := make(chan error, 1)
-	go func() { done <- a.run(ctx, ln) }()
-	var once sync.Once
-	var runErr error
-	stop := func() error {
-		once.Do(func() {
-			cancel()
-			select {
-			case runErr = <-done:
-			case <-time.After(30 * time.Second):
-				runErr = fmt.Errorf("run did not return 30s after its context ended")
-			}
-		})
-		return runErr
-	}
-	t.Cleanup(func() {
-		if err := stop(); err != nil {
-			t.Errorf("run: %v", err)
-		}
-	})
-	return &node{app: a, url: "http://" + ln.Addr().String(), logs: logs, stop: stop}
+	return testnode.Start(t, cfg.Config)
 }
 
 func get(t *testing.T, url string) (int, http.Header, []byte) {
@@ -154,7 +88,7 @@ func TestComponent(t *testing.T) {
 				{"/no-such-path", 404, httpapi.ContentTypeProblem, httpapi.ProblemNotFound},
 			}
 			for _, tt := range tests {
-				status, header, body := get(t, n.url+tt.path)
+				status, header, body := get(t, n.URL+tt.path)
 				if status != tt.status || header.Get("Content-Type") != tt.contentType {
 					t.Errorf("GET %s = %d %s, want %d %s", tt.path, status, header.Get("Content-Type"), tt.status, tt.contentType)
 				}
@@ -180,13 +114,13 @@ func TestReadyzFailsWhenStoreIsClosed(t *testing.T) {
 		t.Run(backend, func(t *testing.T) {
 			t.Parallel()
 			n := startNode(t, testConfig(t, backend))
-			if status, _, _ := get(t, n.url+"/readyz"); status != http.StatusOK {
+			if status, _, _ := get(t, n.URL+"/readyz"); status != http.StatusOK {
 				t.Fatalf("readyz before closing = %d", status)
 			}
-			if err := n.app.store.Close(); err != nil {
+			if err := n.Store.Close(); err != nil {
 				t.Fatal(err)
 			}
-			status, header, body := get(t, n.url+"/readyz")
+			status, header, body := get(t, n.URL+"/readyz")
 			if status != http.StatusServiceUnavailable || header.Get("Content-Type") != httpapi.ContentTypeProblem {
 				t.Fatalf("readyz = %d %s %s, want 503 problem+json", status, header.Get("Content-Type"), body)
 			}
@@ -203,7 +137,7 @@ func TestReadyzFailsWhenStoreIsClosed(t *testing.T) {
 
 // runCmd runs the command line args with env as the environment.
 func runCmd(ctx context.Context, args []string, env map[string]string) (code int, stdout, stderr string) {
-	var out, errOut syncBuffer
+	var out, errOut testnode.Logs
 	code = run(ctx, args, envMap(env), &out, &errOut)
 	return code, out.String(), errOut.String()
 }
@@ -218,7 +152,7 @@ func TestMigrateCommands(t *testing.T) {
 			// environment for PostgreSQL: both must reach the store.
 			var flags []string
 			env := map[string]string{"CLAVIS_LOG_FORMAT": "json"}
-			if backend == backendSQLite {
+			if backend == node.SQLite {
 				flags = []string{"--data-dir", cfg.DataDir}
 			} else {
 				env["CLAVIS_DATABASE_URL"] = cfg.DatabaseURL
@@ -243,11 +177,11 @@ func TestMigrateCommands(t *testing.T) {
 			// The migrated store serves without migrating again.
 			cfg.Migrate = false
 			n := startNode(t, cfg)
-			if status, _, body := get(t, n.url+"/readyz"); status != http.StatusOK {
+			if status, _, body := get(t, n.URL+"/readyz"); status != http.StatusOK {
 				t.Errorf("readyz after migrate up = %d %s", status, body)
 			}
-			if strings.Contains(n.logs.String(), "pending") {
-				t.Errorf("a migrated store was reported as pending:\n%s", n.logs)
+			if strings.Contains(n.Logs.String(), "pending") {
+				t.Errorf("a migrated store was reported as pending:\n%s", n.Logs)
 			}
 		})
 	}
@@ -264,20 +198,20 @@ func TestServeWithoutMigrations(t *testing.T) {
 			t.Parallel()
 			cfg := testConfig(t, backend)
 			cfg.Migrate = false
-			log, logs := testLogger(t)
-			a, err := newApp(t.Context(), cfg, log)
+			log, logs := testnode.Logger(t)
+			a, err := node.New(t.Context(), cfg.Config, log)
 			if err != nil {
 				if !strings.Contains(err.Error(), "migrated") {
-					t.Fatalf("newApp on an unmigrated store: %v, want an error that says to migrate", err)
+					t.Fatalf("node.New on an unmigrated store: %v, want an error that says to migrate", err)
 				}
 				return
 			}
-			a.close()
+			a.Close()
 			if !strings.Contains(logs.String(), "pending") {
 				t.Errorf("no warning about pending migrations in:\n%s", logs)
 			}
 			n := startNode(t, cfg)
-			if status, _, _ := get(t, n.url+"/readyz"); status != http.StatusServiceUnavailable {
+			if status, _, _ := get(t, n.URL+"/readyz"); status != http.StatusServiceUnavailable {
 				t.Errorf("readyz on an unmigrated store = %d, want 503", status)
 			}
 		})
@@ -286,7 +220,7 @@ func TestServeWithoutMigrations(t *testing.T) {
 
 // listenAddr waits for serve's "listening" line in the JSON log and
 // returns its address.
-func listenAddr(t *testing.T, logs *syncBuffer, exited <-chan int) string {
+func listenAddr(t *testing.T, logs *testnode.Logs, exited <-chan int) string {
 	t.Helper()
 	deadline := time.After(30 * time.Second)
 	for {
@@ -311,7 +245,7 @@ func TestServeExitsGracefully(t *testing.T) {
 	dataDir := t.TempDir()
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
-	var stdout, stderr syncBuffer
+	var stdout, stderr testnode.Logs
 	exited := make(chan int, 1)
 	go func() {
 		exited <- run(ctx, []string{"serve", "--addr", "127.0.0.1:0", "--data-dir", dataDir, "--log-level", "debug"},
@@ -341,7 +275,7 @@ func TestServeExitsGracefully(t *testing.T) {
 		t.Error("the port still accepts connections after serve returned")
 	}
 	// The store was closed: a new serve opens the same data dir.
-	cfg := testConfig(t, backendSQLite)
+	cfg := testConfig(t, node.SQLite)
 	cfg.DataDir = dataDir
 	startNode(t, cfg)
 }
@@ -378,13 +312,13 @@ func TestRootToken(t *testing.T) {
 
 	t.Run("generated, private, reused, never logged", func(t *testing.T) {
 		t.Parallel()
-		cfg := testConfig(t, backendSQLite) // DataDir does not exist yet
-		log, logs := testLogger(t)
-		first, err := rootToken(cfg, log)
+		cfg := testConfig(t, node.SQLite) // DataDir does not exist yet
+		log, logs := testnode.Logger(t)
+		first, err := node.LoadRootToken(cfg.Config, log)
 		if err != nil {
 			t.Fatal(err)
 		}
-		path := filepath.Join(cfg.DataDir, rootTokenFile)
+		path := filepath.Join(cfg.DataDir, node.RootTokenFile)
 		fi, err := os.Stat(path)
 		if err != nil {
 			t.Fatal(err)
@@ -405,20 +339,20 @@ func TestRootToken(t *testing.T) {
 
 		// A restart, as serve runs it, reuses the token.
 		n := startNode(t, cfg)
-		if n.app.rootToken != first {
+		if n.RootToken != first {
 			t.Error("a restart generated a new token instead of reusing the file")
 		}
-		if err := n.stop(); err != nil {
+		if err := n.Stop(); err != nil {
 			t.Fatal(err)
 		}
-		all := logs.String() + n.logs.String()
+		all := logs.String() + n.Logs.String()
 		if strings.Contains(all, first) {
 			t.Fatal("the root token was logged")
 		}
 		if !strings.Contains(logs.String(), "generated a root token") || !strings.Contains(logs.String(), path) {
 			t.Errorf("the log does not say a token was generated and where:\n%s", logs)
 		}
-		if strings.Count(all, "generated a root token") != 1 || !strings.Contains(n.logs.String(), "using the root token from its file") {
+		if strings.Count(all, "generated a root token") != 1 || !strings.Contains(n.Logs.String(), "using the root token from its file") {
 			t.Errorf("the restart did not log that it reused the file:\n%s", all)
 		}
 	})
@@ -429,7 +363,7 @@ func TestRootToken(t *testing.T) {
 		dataDir := t.TempDir()
 		ctx, cancel := context.WithCancel(t.Context())
 		defer cancel()
-		var stdout, stderr syncBuffer
+		var stdout, stderr testnode.Logs
 		exited := make(chan int, 1)
 		go func() {
 			exited <- run(ctx, []string{"serve", "--addr", "127.0.0.1:0", "--data-dir", dataDir, "--log-level", "debug", "--log-format", "json"},
@@ -446,22 +380,22 @@ func TestRootToken(t *testing.T) {
 		if !strings.Contains(stderr.String(), `"root_token":"[redacted]"`) {
 			t.Errorf("the debug configuration line does not show the token redacted:\n%s", stderr.String())
 		}
-		if _, err := os.Stat(filepath.Join(dataDir, rootTokenFile)); err == nil {
+		if _, err := os.Stat(filepath.Join(dataDir, node.RootTokenFile)); err == nil {
 			t.Error("a root token file was written although a token was given")
 		}
 	})
 
 	t.Run("short token file is refused", func(t *testing.T) {
 		t.Parallel()
-		cfg := testConfig(t, backendSQLite)
+		cfg := testConfig(t, node.SQLite)
 		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 			t.Fatal(err)
 		}
-		if err := os.WriteFile(filepath.Join(cfg.DataDir, rootTokenFile), []byte("short-secret\n"), 0o600); err != nil {
+		if err := os.WriteFile(filepath.Join(cfg.DataDir, node.RootTokenFile), []byte("short-secret\n"), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		log, logs := testLogger(t)
-		_, err := rootToken(cfg, log)
+		log, logs := testnode.Logger(t)
+		_, err := node.LoadRootToken(cfg.Config, log)
 		if err == nil || !strings.Contains(err.Error(), "at least 32") {
 			t.Fatalf("err = %v, want a too-short error", err)
 		}
@@ -472,13 +406,13 @@ func TestRootToken(t *testing.T) {
 
 	t.Run("concurrent starts agree on one token", func(t *testing.T) {
 		t.Parallel()
-		cfg := testConfig(t, backendSQLite)
-		log, _ := testLogger(t)
+		cfg := testConfig(t, node.SQLite)
+		log, _ := testnode.Logger(t)
 		tokens := make([]string, 8)
 		errs := make([]error, len(tokens))
 		var wg sync.WaitGroup
 		for i := range tokens {
-			wg.Go(func() { tokens[i], errs[i] = rootToken(cfg, log) })
+			wg.Go(func() { tokens[i], errs[i] = node.LoadRootToken(cfg.Config, log) })
 		}
 		wg.Wait()
 		for i := range tokens {

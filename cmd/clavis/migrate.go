@@ -7,6 +7,9 @@ import (
 	"io"
 	"log/slog"
 	"text/tabwriter"
+
+	"github.com/clavisiam/clavis/internal/node"
+	"github.com/clavisiam/clavis/migrations"
 )
 
 // migrateUp is `clavis migrate up`: it applies every pending migration
@@ -47,4 +50,18 @@ func migrateStatus(ctx context.Context, cfg Config, log *slog.Logger, stdout io.
 		fmt.Fprintf(w, "%d\t%s\t%s\n", m.Version, applied, m.Source)
 	}
 	return errors.Join(w.Flush(), store.Close())
+}
+
+// migrator is what `clavis migrate` needs of a database.
+type migrator interface {
+	Migrate(ctx context.Context) ([]int64, error)
+	MigrationStatus(ctx context.Context) ([]migrations.Status, error)
+	Close() error
+}
+
+// openMigrator opens the database cfg.DatabaseURL selects for `clavis
+// migrate`, without migrating it.
+func openMigrator(ctx context.Context, cfg Config, log *slog.Logger) (migrator, error) {
+	cfg.Migrate = false
+	return node.OpenStore(ctx, cfg.Config, log)
 }

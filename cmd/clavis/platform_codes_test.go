@@ -19,8 +19,8 @@ func TestPlatformCodesAreReserved(t *testing.T) {
 		t.Run(backend, func(t *testing.T) {
 			t.Parallel()
 			n := startNode(t, testConfig(t, backend))
-			api := apiCaller{t: t, url: n.url}
-			adminID, admin := api.tenant(n.app.rootToken, "acme")
+			api := apiCaller{t: t, url: n.URL}
+			adminID, admin := api.tenant(n.RootToken, "acme")
 			writerID, writer := api.clientsWriter("acme", admin)
 			m2m := func(code string) map[string]any {
 				return map[string]any{"type": "m2m", "client_name": "Decoy", "code": code, "grant_types": []string{"client_credentials"}}

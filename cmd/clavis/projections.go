@@ -8,33 +8,18 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/clavisiam/clavis/eventstore/postgres"
-	"github.com/clavisiam/clavis/eventstore/sqlite"
+	"github.com/clavisiam/clavis/internal/node"
 	"github.com/clavisiam/clavis/projections"
-	projpostgres "github.com/clavisiam/clavis/projections/postgres"
-	projsqlite "github.com/clavisiam/clavis/projections/sqlite"
 )
-
-// readModel is the read-model backend in the store's own database.
-func readModel(store backend) (projections.Backend, error) {
-	switch s := store.(type) {
-	case *sqlite.Store:
-		w, r := s.DB()
-		return projsqlite.New(w, r), nil
-	case *postgres.Store:
-		return projpostgres.New(s.Pool()), nil
-	}
-	return nil, fmt.Errorf("no read model for a %T store", store)
-}
 
 // openProjector opens the store cfg selects and a projector of its read
 // model, for the projections commands. The caller closes the store.
-func openProjector(ctx context.Context, cfg Config, log *slog.Logger) (backend, *projections.Projector, error) {
-	store, err := openStore(ctx, cfg, log)
+func openProjector(ctx context.Context, cfg Config, log *slog.Logger) (node.Backend, *projections.Projector, error) {
+	store, err := node.OpenStore(ctx, cfg.Config, log)
 	if err != nil {
 		return nil, nil, err
 	}
-	rm, err := readModel(store)
+	rm, err := node.ReadModel(store)
 	if err == nil {
 		var p *projections.Projector
 		if p, err = projections.NewProjector(rm, store, log); err == nil {

@@ -6,7 +6,11 @@ import (
 	"log/slog"
 	"regexp"
 	"testing"
+	"time"
 
+	"github.com/clavisiam/clavis/eventstore"
+	"github.com/clavisiam/clavis/internal/node"
+	"github.com/clavisiam/clavis/internal/poll"
 	"github.com/clavisiam/clavis/tenants"
 )
 
@@ -17,11 +21,11 @@ func TestProjectionsRebuildAndStatus(t *testing.T) {
 			t.Parallel()
 			cfg := testConfig(t, backend)
 			log := slog.New(slog.NewTextHandler(io.Discard, nil))
-			store, err := openStore(t.Context(), cfg, log)
+			store, err := node.OpenStore(t.Context(), cfg.Config, log)
 			if err != nil {
 				t.Fatal(err)
 			}
-			keys, err := masterKeys(cfg, log)
+			keys, err := node.LoadMasterKeys(cfg.Config, log)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -29,11 +33,27 @@ func TestProjectionsRebuildAndStatus(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			var last eventstore.Position
 			for i := range 3 {
-				if _, err := ts.Create(t.Context(), tenants.Request{Actor: "root"}, fmt.Sprintf("acme%d", i), "Acme"); err != nil {
+				created, err := ts.Create(t.Context(), tenants.Request{Actor: "root"}, fmt.Sprintf("acme%d", i), "Acme")
+				if err != nil {
 					t.Fatal(err)
 				}
+				last = created.Position
 			}
+			// On PostgreSQL a commit is readable once every older
+			// transaction in the cluster has ended; the rebuild reads
+			// only what is readable.
+			poll.UntilNil(t, 20*time.Second, func() error {
+				head, err := store.Head(t.Context())
+				if err != nil {
+					t.Fatal(err)
+				}
+				if head.Less(last) {
+					return fmt.Errorf("readers see the store up to %s, the tenants were written up to %s", head, last)
+				}
+				return nil
+			})
 			store.Close()
 
 			flags := []string{"--data-dir", cfg.DataDir}

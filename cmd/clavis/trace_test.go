@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"net/http"
 	"testing"
 	"time"
@@ -11,6 +12,9 @@ import (
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+
+	"github.com/clavisiam/clavis/internal/node"
+	"github.com/clavisiam/clavis/internal/poll"
 )
 
 // TestOneTraceFromRequestToProjection follows a client creation: the
@@ -24,10 +28,10 @@ func TestOneTraceFromRequestToProjection(t *testing.T) {
 	otel.SetTracerProvider(tp)
 	t.Cleanup(func() { otel.SetTracerProvider(prev); tp.Shutdown(t.Context()) })
 
-	n := startNode(t, testConfig(t, backendSQLite))
-	token := n.app.rootToken
+	n := startNode(t, testConfig(t, node.SQLite))
+	token := n.RootToken
 	post := func(path, body string) int {
-		req, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, n.url+path, bytes.NewBufferString(body))
+		req, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, n.URL+path, bytes.NewBufferString(body))
 		req.Header.Set("Authorization", "Bearer "+token)
 		req.Header.Set("Content-Type", "application/json")
 		res, err := http.DefaultClient.Do(req)
@@ -44,8 +48,7 @@ func TestOneTraceFromRequestToProjection(t *testing.T) {
 		t.Fatalf("create client: %d", code)
 	}
 
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	poll.UntilNil(t, 10*time.Second, func() error {
 		var server, publish, apply sdktrace.ReadOnlySpan
 		for _, s := range rec.Ended() {
 			if s.Name() == "POST /t/:tenant/admin/clients" || s.Name() == "POST /t/{tenant}/admin/clients" {
@@ -69,18 +72,15 @@ func TestOneTraceFromRequestToProjection(t *testing.T) {
 				}
 			}
 			if append_ != nil && publish != nil && apply != nil {
-				return
+				return nil
 			}
 		}
-		if time.Now().After(deadline) {
-			names := map[string]int{}
-			for _, s := range rec.Ended() {
-				names[s.Name()]++
-			}
-			t.Fatalf("no complete trace from the request to the projection; spans: %v (server %v, publish %v, apply %v)", names, server != nil, publish != nil, apply != nil)
+		names := map[string]int{}
+		for _, s := range rec.Ended() {
+			names[s.Name()]++
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return fmt.Errorf("no complete trace from the request to the projection; spans: %v (server %v, publish %v, apply %v)", names, server != nil, publish != nil, apply != nil)
+	})
 }
 
 func TestPipelineMetrics(t *testing.T) {
@@ -90,13 +90,12 @@ func TestPipelineMetrics(t *testing.T) {
 	otel.SetMeterProvider(mp)
 	t.Cleanup(func() { otel.SetMeterProvider(prev); mp.Shutdown(t.Context()) })
 
-	n := startNode(t, testConfig(t, backendSQLite))
-	if code, _, _ := get(t, n.url+"/healthz"); code != http.StatusOK {
+	n := startNode(t, testConfig(t, node.SQLite))
+	if code, _, _ := get(t, n.URL+"/healthz"); code != http.StatusOK {
 		t.Fatalf("healthz %d", code)
 	}
 	want := map[string]bool{"clavis.relay.leader": false, "clavis.projection.caught_up": false, "clavis.projection.lag": false, "http.server.request.duration": false}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	poll.UntilNil(t, 10*time.Second, func() error {
 		var rm metricdata.ResourceMetrics
 		if err := reader.Collect(t.Context(), &rm); err != nil {
 			t.Fatal(err)
@@ -114,12 +113,9 @@ func TestPipelineMetrics(t *testing.T) {
 				missing = append(missing, k)
 			}
 		}
-		if len(missing) == 0 {
-			return
+		if len(missing) > 0 {
+			return fmt.Errorf("metrics not reported: %v", missing)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("metrics never reported: %v", missing)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return nil
+	})
 }

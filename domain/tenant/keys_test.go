@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/clavisiam/clavis/domain"
+	"github.com/clavisiam/clavis/domain/internal/eventtest"
 	"github.com/clavisiam/clavis/domain/tenant"
 )
 
@@ -664,25 +665,7 @@ func TestReplayWithRotations(t *testing.T) {
 
 func TestKeyEventsRoundTrip(t *testing.T) {
 	t.Parallel()
-	for i, e := range keyHistory() {
-		t.Run(fmt.Sprintf("%d_%s", i, e.EventType()), func(t *testing.T) {
-			t.Parallel()
-			if e.SchemaVersion() != 1 {
-				t.Errorf("SchemaVersion() = %d", e.SchemaVersion())
-			}
-			data, err := json.Marshal(e)
-			if err != nil {
-				t.Fatal(err)
-			}
-			got, err := tenant.Decode(e.EventType(), e.SchemaVersion(), data)
-			if err != nil {
-				t.Fatalf("Decode(%s): %v", data, err)
-			}
-			if !reflect.DeepEqual(got, e) {
-				t.Errorf("round trip = %#v, want %#v", got, e)
-			}
-		})
-	}
+	eventtest.RoundTrip(t, keyHistory(), tenant.Decode)
 }
 
 // Events that commands return decode to themselves, whatever the caller's
@@ -703,19 +686,7 @@ func TestCommandKeyEventsRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, e := range append(events, more...) {
-		data, err := json.Marshal(e)
-		if err != nil {
-			t.Fatal(err)
-		}
-		got, err := tenant.Decode(e.EventType(), e.SchemaVersion(), data)
-		if err != nil {
-			t.Fatalf("Decode(%s): %v", data, err)
-		}
-		if !reflect.DeepEqual(got, e) {
-			t.Errorf("round trip = %#v, want %#v", got, e)
-		}
-	}
+	eventtest.RoundTrip(t, append(events, more...), tenant.Decode)
 }
 
 func TestKeyEventJSONNames(t *testing.T) {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/clavisiam/clavis/domain"
+	"github.com/clavisiam/clavis/domain/internal/eventtest"
 	"github.com/clavisiam/clavis/domain/tenant"
 )
 
@@ -523,25 +524,7 @@ func TestApplyRefusesImpossibleSequences(t *testing.T) {
 
 func TestEventsRoundTrip(t *testing.T) {
 	t.Parallel()
-	for _, e := range history() {
-		t.Run(e.EventType(), func(t *testing.T) {
-			t.Parallel()
-			if e.SchemaVersion() != 1 {
-				t.Errorf("SchemaVersion() = %d", e.SchemaVersion())
-			}
-			data, err := json.Marshal(e)
-			if err != nil {
-				t.Fatal(err)
-			}
-			got, err := tenant.Decode(e.EventType(), e.SchemaVersion(), data)
-			if err != nil {
-				t.Fatalf("Decode(%s): %v", data, err)
-			}
-			if !reflect.DeepEqual(got, e) {
-				t.Errorf("round trip = %#v, want %#v", got, e)
-			}
-		})
-	}
+	eventtest.RoundTrip(t, history(), tenant.Decode)
 }
 
 func TestEventJSONNames(t *testing.T) {

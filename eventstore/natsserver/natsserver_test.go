@@ -23,6 +23,7 @@ import (
 	"github.com/clavisiam/clavis/eventstore/natsserver"
 	"github.com/clavisiam/clavis/eventstore/relay"
 	"github.com/clavisiam/clavis/eventstore/subject"
+	"github.com/clavisiam/clavis/internal/poll"
 )
 
 // logBuffer collects log output from several goroutines.
@@ -180,7 +181,7 @@ func TestAnonymousNATSHasNoJetStream(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	eventually(t, 5*time.Second, "every attempt refused", func() bool {
+	poll.Until(t, 5*time.Second, "every attempt refused", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		return len(refusals) >= len(attempts)
@@ -261,7 +262,7 @@ func TestAnonymousRefusalsDoNotFloodTheLog(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	eventually(t, 10*time.Second, "every message refused", func() bool { return refused.Load() >= attempts })
+	poll.Until(t, 10*time.Second, "every message refused", func() bool { return refused.Load() >= attempts })
 	if err := attacker.Flush(); err != nil {
 		t.Fatal(err)
 	}
@@ -355,18 +356,6 @@ func anonymous(t *testing.T, ns *server.Server) (*nats.Conn, jetstream.JetStream
 		t.Fatal(err)
 	}
 	return nc, js
-}
-
-// eventually fails t unless cond holds within d.
-func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("waited %s for %s", d, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 // TestNodeUserRepliesNeverReachAnonymousInboxes connects as the node's

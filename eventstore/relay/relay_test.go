@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -25,11 +24,11 @@ import (
 	"github.com/clavisiam/clavis/eventstore/aggregate"
 	"github.com/clavisiam/clavis/eventstore/message"
 	"github.com/clavisiam/clavis/eventstore/natsserver"
-	"github.com/clavisiam/clavis/eventstore/postgres"
 	"github.com/clavisiam/clavis/eventstore/postgres/pgtest"
 	"github.com/clavisiam/clavis/eventstore/relay"
-	"github.com/clavisiam/clavis/eventstore/sqlite"
 	"github.com/clavisiam/clavis/eventstore/subject"
+	"github.com/clavisiam/clavis/internal/poll"
+	"github.com/clavisiam/clavis/internal/testnode"
 )
 
 var dbURL string
@@ -92,12 +91,7 @@ func names(t *testing.T) subject.Names {
 
 func sqliteStore(t *testing.T) eventstore.Store {
 	t.Helper()
-	s, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "clavis.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	return s
+	return testnode.Store(t, "")
 }
 
 // appendedCount counts register's events per store.
@@ -169,28 +163,26 @@ func startRelay(t *testing.T, s eventstore.Store, nc *nats.Conn, n subject.Names
 func drain(t *testing.T, js jetstream.JetStream, stream string, want int) []jetstream.RawStreamMsg {
 	t.Helper()
 	ctx := t.Context()
-	deadline := time.Now().Add(20 * time.Second)
 	var s jetstream.Stream
-	for {
+	poll.UntilNil(t, 20*time.Second, func() error {
 		var err error
 		if s == nil {
-			s, err = js.Stream(ctx, stream)
-		}
-		if err == nil {
-			var info *jetstream.StreamInfo
-			info, err = s.Info(ctx)
-			if err == nil && info.State.Msgs >= uint64(want) {
-				if info.State.Msgs > uint64(want) {
-					t.Fatalf("%s holds %d messages, want %d", stream, info.State.Msgs, want)
-				}
-				break
+			if s, err = js.Stream(ctx, stream); err != nil {
+				return fmt.Errorf("%s did not reach %d messages: %w", stream, want, err)
 			}
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s did not reach %d messages (last error %v)", stream, want, err)
+		info, err := s.Info(ctx)
+		if err != nil {
+			return fmt.Errorf("%s did not reach %d messages: %w", stream, want, err)
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		if info.State.Msgs > uint64(want) {
+			t.Fatalf("%s holds %d messages, want %d", stream, info.State.Msgs, want)
+		}
+		if info.State.Msgs < uint64(want) {
+			return fmt.Errorf("%s holds %d messages, want %d", stream, info.State.Msgs, want)
+		}
+		return nil
+	})
 	out := make([]jetstream.RawStreamMsg, 0, want)
 	for i := uint64(1); i <= uint64(want); i++ {
 		m, err := s.GetMsg(ctx, i)
@@ -209,8 +201,7 @@ func assertRelayed(t *testing.T, s eventstore.Store, js jetstream.JetStream, n s
 	// On PostgreSQL an appended event is readable once every older
 	// transaction in the cluster has ended: wait for all of them.
 	var all []eventstore.Event
-	deadline := time.Now().Add(20 * time.Second)
-	for {
+	poll.UntilNil(t, 20*time.Second, func() error {
 		all = all[:0]
 		var after eventstore.Position
 		for {
@@ -224,14 +215,11 @@ func assertRelayed(t *testing.T, s eventstore.Store, js jetstream.JetStream, n s
 			}
 			after = page[len(page)-1].Position
 		}
-		if len(all) >= appended {
-			break
+		if len(all) < appended {
+			return fmt.Errorf("the store shows %d events, %d were appended", len(all), appended)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the store shows %d events, %d were appended", len(all), appended)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		return nil
+	})
 	internal := drain(t, js, n.InternalStream(), len(all))
 	public := drain(t, js, n.PublicStream(), len(all))
 	for i, e := range all {
@@ -355,11 +343,7 @@ func TestTwoRelaysPublishEachEventOnce(t *testing.T) {
 
 func TestRelayOnPostgresAndExternalNATS(t *testing.T) {
 	t.Parallel()
-	s, err := postgres.Open(t.Context(), pgtest.Schema(t, dbURL))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
+	s := testnode.Store(t, dbURL)
 	url := os.Getenv("CLAVIS_TEST_NATS_URL")
 	if url == "" {
 		url = "nats://127.0.0.1:4222"

@@ -5,6 +5,7 @@ import (
 	"crypto/rsa"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"math/big"
 	"net"
 	"net/http"
@@ -16,6 +17,7 @@ import (
 	jose "github.com/go-jose/go-jose/v3"
 
 	"github.com/clavisiam/clavis/domain/client"
+	"github.com/clavisiam/clavis/internal/poll"
 	"github.com/clavisiam/clavis/projections"
 )
 
@@ -212,11 +214,11 @@ func TestKeySetAttackIdleConnectionsBounded(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	// Closes reach the servers asynchronously: give them a moment.
-	for deadline := time.Now().Add(time.Second); open.Load() > origins/4 && time.Now().Before(deadline); {
-		time.Sleep(10 * time.Millisecond)
-	}
-	if n := open.Load(); n > origins/4 {
-		t.Errorf("%d connections to %d key set servers still open after their fetches", n, origins)
-	}
+	// Closes reach the servers asynchronously.
+	poll.UntilNil(t, time.Second, func() error {
+		if n := open.Load(); n > origins/4 {
+			return fmt.Errorf("%d connections to %d key set servers still open after their fetches", n, origins)
+		}
+		return nil
+	})
 }

@@ -1,11 +1,14 @@
 package gctune
 
 import (
+	"fmt"
 	"runtime"
 	"runtime/debug"
 	"runtime/metrics"
 	"testing"
 	"time"
+
+	"github.com/clavisiam/clavis/internal/poll"
 )
 
 func TestGCPercentFor(t *testing.T) {
@@ -46,14 +49,13 @@ func TestGCTunerFollowsLiveHeap(t *testing.T) {
 	}
 	waitFor := func(what string, ok func(uint64) bool) {
 		t.Helper()
-		deadline := time.Now().Add(10 * time.Second)
-		for !ok(gogc()) {
-			if time.Now().After(deadline) {
-				t.Fatalf("GOGC is %d; wanted it %s", gogc(), what)
+		poll.UntilNil(t, 10*time.Second, func() error {
+			if p := gogc(); !ok(p) {
+				runtime.GC()
+				return fmt.Errorf("GOGC is %d; wanted it %s", p, what)
 			}
-			runtime.GC()
-			time.Sleep(10 * time.Millisecond)
-		}
+			return nil
+		})
 	}
 	live := make([]byte, 256<<20) // never touched: no resident memory
 	waitFor("at 100 with 256 MiB live", func(p uint64) bool { return p == 100 })

@@ -1,4 +1,4 @@
-package cache
+package cache_test
 
 import (
 	"context"
@@ -15,6 +15,7 @@ import (
 	"github.com/clavisiam/clavis/eventstore/sqlite"
 	"github.com/clavisiam/clavis/internal/testnode"
 	"github.com/clavisiam/clavis/projections"
+	"github.com/clavisiam/clavis/projections/cache"
 	"github.com/clavisiam/clavis/tenants"
 )
 
@@ -62,7 +63,7 @@ func TestCacheEvictsOnEvents(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
 	ctx := t.Context()
-	c, err := New(w.rm, time.Hour, 100)
+	c, err := cache.New(w.rm, time.Hour, 100)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,7 +103,7 @@ func TestCacheMissesAreCachedAndEvicted(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
 	ctx := t.Context()
-	c, _ := New(w.rm, time.Hour, 100)
+	c, _ := cache.New(w.rm, time.Hour, 100)
 	s := client.DefaultSettings(client.TypeM2M)
 	s.ClientName, s.Code = "Late", "urn:acme/late"
 	reg, err := w.clients.Register(ctx, tenants.Request{Actor: "test"}, "acme", s)
@@ -128,9 +129,9 @@ func TestCacheExpiresAndBounds(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
 	ctx := t.Context()
-	c, _ := New(w.rm, time.Minute, 3)
+	c, _ := cache.New(w.rm, time.Minute, 3)
 	now := time.Now()
-	c.now = func() time.Time { return now }
+	cache.SetNow(c, func() time.Time { return now })
 	if _, err := c.ClientByID(ctx, w.clientID); err != nil {
 		t.Fatal(err)
 	}
@@ -151,7 +152,7 @@ func TestCacheExpiresAndBounds(t *testing.T) {
 	if _, n := c.Len(); n > 3 {
 		t.Errorf("%d clients held, at most 3 allowed", n)
 	}
-	if _, err := New(nil, time.Minute, 1); err == nil {
+	if _, err := cache.New(nil, time.Minute, 1); err == nil {
 		t.Error("New accepted no reader")
 	}
 }
@@ -160,7 +161,7 @@ func TestCacheOrigins(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
 	ctx := t.Context()
-	c, _ := New(w.rm, time.Hour, 100)
+	c, _ := cache.New(w.rm, time.Hour, 100)
 	if got, err := c.Origins(ctx, "acme"); err != nil || len(got) != 0 {
 		t.Fatalf("origins of a tenant whose clients allow none: %v, %v", got, err)
 	}
@@ -186,7 +187,7 @@ func TestCacheOrigins(t *testing.T) {
 func TestCacheRefusesKeysThatCannotBeIDs(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
-	c, _ := New(w.rm, time.Hour, 100)
+	c, _ := cache.New(w.rm, time.Hour, 100)
 	for _, id := range []string{strings.Repeat("x", 200), "has space", ""} {
 		if _, err := c.ClientByID(t.Context(), id); !errors.Is(err, projections.ErrNotFound) {
 			t.Errorf("client %q: %v", id, err)
@@ -241,7 +242,7 @@ func BenchmarkCacheMemory(b *testing.B) {
 	node.CatchUp(b)
 	b.ResetTimer()
 	for range b.N {
-		c, _ := New(rm, time.Hour, 2*n)
+		c, _ := cache.New(rm, time.Hour, 2*n)
 		var before, after runtime.MemStats
 		runtime.GC()
 		runtime.ReadMemStats(&before)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"path/filepath"
 	"strings"
@@ -18,6 +19,7 @@ import (
 	"github.com/clavisiam/clavis/eventstore/relay"
 	"github.com/clavisiam/clavis/eventstore/sqlite"
 	"github.com/clavisiam/clavis/eventstore/subject"
+	"github.com/clavisiam/clavis/internal/poll"
 	"github.com/clavisiam/clavis/projections"
 	"github.com/clavisiam/clavis/projections/feed"
 	projsqlite "github.com/clavisiam/clavis/projections/sqlite"
@@ -104,28 +106,23 @@ func TestFeedLogsADatabaseFailureAsOne(t *testing.T) {
 	go func() { defer close(done); _ = f.Run(ctx) }()
 	defer func() { cancel(); <-done }()
 
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		for _, rec := range logs.records(t) {
-			if rec["level"] != "WARN" && rec["level"] != "ERROR" {
-				continue
-			}
-			msg, _ := rec["msg"].(string)
+	var warning map[string]any
+	poll.UntilNil(t, 10*time.Second, func() error {
+		records := logs.records(t)
+		for _, rec := range records {
 			errText, _ := rec["error"].(string)
-			if !strings.Contains(errText, "database is closed") {
-				continue
+			if (rec["level"] == "WARN" || rec["level"] == "ERROR") && strings.Contains(errText, "database is closed") {
+				warning = rec
+				return nil
 			}
-			if strings.Contains(msg, "NATS") {
-				t.Fatalf("a database failure is logged as a NATS one: %v", rec)
-			}
-			if !strings.Contains(msg, "read model") {
-				t.Fatalf("a database failure is logged without naming the read model: %v", rec)
-			}
-			return
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no warning of the database failure was logged:\n%v", logs.records(t))
-		}
-		time.Sleep(20 * time.Millisecond)
+		return fmt.Errorf("no warning of the database failure was logged:\n%v", records)
+	})
+	msg, _ := warning["msg"].(string)
+	if strings.Contains(msg, "NATS") {
+		t.Fatalf("a database failure is logged as a NATS one: %v", warning)
+	}
+	if !strings.Contains(msg, "read model") {
+		t.Fatalf("a database failure is logged without naming the read model: %v", warning)
 	}
 }

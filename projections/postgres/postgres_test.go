@@ -5,10 +5,9 @@ import (
 	"testing"
 
 	"github.com/clavisiam/clavis/eventstore"
-	espg "github.com/clavisiam/clavis/eventstore/postgres"
 	"github.com/clavisiam/clavis/eventstore/postgres/pgtest"
+	"github.com/clavisiam/clavis/internal/testnode"
 	"github.com/clavisiam/clavis/projections"
-	"github.com/clavisiam/clavis/projections/postgres"
 	"github.com/clavisiam/clavis/projections/projectiontest"
 )
 
@@ -16,17 +15,13 @@ var dbURL string
 
 func TestMain(m *testing.M) { os.Exit(pgtest.Main(m, &dbURL)) }
 
-// newEnv opens an event store and the read model in a fresh schema.
+// newEnv opens an event store and the read model in a fresh schema, as
+// a node opens them.
 func newEnv(t testing.TB) projectiontest.Env {
-	url := pgtest.Schema(t, dbURL)
+	cfg := testnode.Config(t, dbURL)
 	open := func(t testing.TB) (eventstore.Store, projections.Backend) {
 		t.Helper()
-		s, err := espg.Open(t.Context(), url)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { s.Close() })
-		return s, postgres.New(s.Pool())
+		return testnode.Open(t, cfg)
 	}
 	s, b := open(t)
 	return projectiontest.Env{Store: s, Backend: b, Node: open}

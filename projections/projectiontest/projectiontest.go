@@ -64,6 +64,7 @@ func Run(t *testing.T, newEnv func(t testing.TB) Env) {
 		{"InvalidQueries", testInvalidQueries},
 		{"Catalogue", testCatalogue},
 		{"WaitFor", testWaitFor},
+		{"ObserversLearnBeforeWaitersWake", testObserve},
 		{"CorruptEventChangesNothing", testCorrupt(client.EventTypeUpdated,
 			`{"settings":{"client_name":42},"at":"2026-11-23T12:00:00Z"}`, domain.ErrCorruptEvent)},
 		{"UnknownEventTypeChangesNothing", testCorrupt("client.teleported",
@@ -778,6 +779,77 @@ func testWaitFor(t *testing.T, env Env) {
 			t.Fatalf("err = %v for a position already reached", err)
 		}
 	})
+}
+
+// testObserve checks that an observer hears of every event the projector
+// applies, from Apply and from CatchUp, before a waiter for it returns:
+// what caches the read model (the token path's cache) forgets a change
+// before the writer is told the change is visible.
+func testObserve(t *testing.T, env Env) {
+	w := newWorld(t, env.Store)
+	w.createTenant("acme", "Acme")
+	w.register("acme", "c1", settings(client.TypePublic, "One", "urn:acme/one"))
+	w.register("acme", "c2", settings(client.TypePublic, "Two", "urn:acme/two"))
+	events := w.events()
+	p := projector(t, env.Backend, env.Store)
+	var mu sync.Mutex
+	var heard []string
+	var late []eventstore.Position // batches heard of after waiters could see them
+	p.Observe(func(batch []eventstore.Event) {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, e := range batch {
+			heard = append(heard, e.ID)
+		}
+		if last := batch[len(batch)-1].Position; !p.Known().Less(last) {
+			late = append(late, last)
+		}
+	})
+	heardAll := func(events []eventstore.Event) error {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, e := range events {
+			if !slices.Contains(heard, e.ID) {
+				return fmt.Errorf("the observer did not hear of %s (%s) before the waiter returned; it heard %v", e.ID, e.Type, heard)
+			}
+		}
+		return nil
+	}
+	ctx := t.Context()
+	waitThenCheck := func(pos eventstore.Position, want []eventstore.Event) chan error {
+		done := make(chan error, 1)
+		go func() {
+			wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			defer cancel()
+			if err := p.WaitFor(wctx, pos); err != nil {
+				done <- err
+				return
+			}
+			done <- heardAll(want)
+		}()
+		return done
+	}
+	half := len(events) / 2
+	done := waitThenCheck(events[half-1].Position, events[:half])
+	if err := p.Apply(ctx, events[:half]); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("Apply: %v", err)
+	}
+	done = waitThenCheck(events[len(events)-1].Position, events)
+	if err := p.CatchUp(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("CatchUp: %v", err)
+	}
+	if err := heardAll(events); err != nil {
+		t.Fatal(err)
+	}
+	if len(late) > 0 {
+		t.Errorf("the observer heard of the batches up to %v after waiters for them could return", late)
+	}
 }
 
 // testCorrupt stores an event that cannot be applied, between two good

@@ -1,27 +1,21 @@
 package sqlite_test
 
 import (
-	"path/filepath"
 	"testing"
 
 	"github.com/clavisiam/clavis/eventstore"
-	essqlite "github.com/clavisiam/clavis/eventstore/sqlite"
+	"github.com/clavisiam/clavis/internal/testnode"
 	"github.com/clavisiam/clavis/projections"
 	"github.com/clavisiam/clavis/projections/projectiontest"
-	"github.com/clavisiam/clavis/projections/sqlite"
 )
 
-// newEnv opens an event store and the read model in a fresh file.
+// newEnv opens an event store and the read model in a fresh file, as a
+// node opens them.
 func newEnv(t testing.TB) projectiontest.Env {
-	path := filepath.Join(t.TempDir(), "clavis.db")
+	cfg := testnode.Config(t, "")
 	open := func(t testing.TB) (eventstore.Store, projections.Backend) {
 		t.Helper()
-		s, err := essqlite.Open(t.Context(), path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { s.Close() })
-		return s, sqlite.New(s.DB())
+		return testnode.Open(t, cfg)
 	}
 	s, b := open(t)
 	return projectiontest.Env{Store: s, Backend: b, Node: open}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/clavisiam/clavis/eventstore/natsserver"
 	"github.com/clavisiam/clavis/http/oauth/bucket"
+	"github.com/clavisiam/clavis/internal/poll"
 )
 
 // TestRevocations runs two nodes' views of one bucket on a NATS
@@ -57,11 +58,5 @@ func TestRevocations(t *testing.T) {
 	if err := b.Revoke(t.Context(), "acme", "jti-3", time.Now().Add(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for !a.Revoked("acme", "jti-3") {
-		if time.Now().After(deadline) {
-			t.Fatal("node A never learned node B's revocation")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	poll.Until(t, 5*time.Second, "node A learning node B's revocation", func() bool { return a.Revoked("acme", "jti-3") })
 }

@@ -1,4 +1,4 @@
-package main
+package node
 
 import (
 	"fmt"
@@ -32,7 +32,7 @@ func openBus(cfg Config, log *slog.Logger) (*bus, error) {
 		return nil, err
 	}
 	opts := []nats.Option{
-		nats.Name("clavis " + version),
+		nats.Name("clavis " + cfg.Version),
 		// Replies to the node carry secret hashes, sealed keys and grants:
 		// they go to an inbox only the node's user may subscribe to.
 		nats.CustomInboxPrefix(names.InboxPrefix()),
@@ -56,7 +56,7 @@ func openBus(cfg Config, log *slog.Logger) (*bus, error) {
 		// Local subscribers connect without credentials and may only
 		// subscribe to the public events; the node itself uses a password kept beside
 		// the root token (mode 0600), so an operator can use it too.
-		password, _, err := secretFile(filepath.Join(cfg.DataDir, natsPasswordFile), log)
+		password, _, err := secretFile(filepath.Join(cfg.DataDir, NATSPasswordFile), log)
 		if err != nil {
 			return nil, err
 		}
@@ -66,7 +66,7 @@ func openBus(cfg Config, log *slog.Logger) (*bus, error) {
 		}
 		if cfg.NATSListen != "off" {
 			log.Info("embedded NATS listening; without credentials it serves the public events only, live",
-				"url", b.server.ClientURL(), "user", natsserver.InternalUser, "password_file", filepath.Join(cfg.DataDir, natsPasswordFile))
+				"url", b.server.ClientURL(), "user", natsserver.InternalUser, "password_file", filepath.Join(cfg.DataDir, NATSPasswordFile))
 		}
 		opts = append(opts, nats.InProcessServer(b.server), nats.UserInfo(natsserver.InternalUser, password))
 		b.nc, err = nats.Connect("", opts...)
@@ -90,9 +90,9 @@ func openBus(cfg Config, log *slog.Logger) (*bus, error) {
 	return b, nil
 }
 
-// natsPasswordFile holds the embedded NATS server's password for its
+// NATSPasswordFile holds the embedded NATS server's password for its
 // internal user, in the data dir.
-const natsPasswordFile = "nats-password"
+const NATSPasswordFile = "nats-password"
 
 // close drains the connection and stops the embedded server.
 func (b *bus) close() {

@@ -1,4 +1,4 @@
-package main
+package node
 
 import (
 	"crypto/rand"
@@ -14,18 +14,21 @@ import (
 	"github.com/clavisiam/clavis/tenants/signing"
 )
 
-// rootTokenFile is where serve keeps a generated root token, in the data dir.
-const rootTokenFile = "root-token"
+// MinRootTokenLen is the fewest characters a root token may have.
+const MinRootTokenLen = 32
 
-// rootToken returns the platform operator's token: cfg.RootToken when set,
+// RootTokenFile is where a node keeps a generated root token, in the data dir.
+const RootTokenFile = "root-token"
+
+// LoadRootToken returns the platform operator's token: cfg.RootToken when set,
 // else the one in {DataDir}/root-token, else a new random 256-bit token
 // written there with mode 0600. It logs where a generated token went,
 // never the token.
-func rootToken(cfg Config, log *slog.Logger) (string, error) {
+func LoadRootToken(cfg Config, log *slog.Logger) (string, error) {
 	if cfg.RootToken != "" {
 		return cfg.RootToken, nil
 	}
-	path := filepath.Join(cfg.DataDir, rootTokenFile)
+	path := filepath.Join(cfg.DataDir, RootTokenFile)
 	token, created, err := secretFile(path, log)
 	if err != nil {
 		return "", err
@@ -38,20 +41,20 @@ func rootToken(cfg Config, log *slog.Logger) (string, error) {
 	return token, nil
 }
 
-// masterKeyFile is where serve keeps a generated master key, in the data
+// MasterKeyFile is where a node keeps a generated master key, in the data
 // dir.
-const masterKeyFile = "master-key"
+const MasterKeyFile = "master-key"
 
-// masterKeys returns the keyring that seals tenants' signing keys:
+// LoadMasterKeys returns the keyring that seals tenants' signing keys:
 // cfg.MasterKey when set, else the key in {DataDir}/master-key, else a new
 // random one written there with mode 0600. On PostgreSQL every node must
 // seal with the same key, which a file in one node's data dir is not: it
 // says so.
-func masterKeys(cfg Config, log *slog.Logger) (*signing.Keyring, error) {
+func LoadMasterKeys(cfg Config, log *slog.Logger) (*signing.Keyring, error) {
 	if cfg.MasterKey != "" {
 		return signing.ParseKeyring(cfg.MasterKey)
 	}
-	path := filepath.Join(cfg.DataDir, masterKeyFile)
+	path := filepath.Join(cfg.DataDir, MasterKeyFile)
 	key, created, err := secretFile(path, log)
 	if err != nil {
 		return nil, fmt.Errorf("master key: %w", err)
@@ -59,7 +62,7 @@ func masterKeys(cfg Config, log *slog.Logger) (*signing.Keyring, error) {
 	if created {
 		log.Info("generated a master key for signing keys at rest", "path", path)
 	}
-	if b, _ := backendOf(cfg.DatabaseURL); b == backendPostgres {
+	if b, _ := StoreKind(cfg.DatabaseURL); b == Postgres {
 		log.Warn("the master key comes from this node's data dir; give every node the same CLAVIS_MASTER_KEY", "path", path)
 	}
 	return signing.ParseKeyring(key)
@@ -97,8 +100,8 @@ func readRootToken(path string, log *slog.Logger) (string, error) {
 		return "", fmt.Errorf("read root token: %w", err)
 	}
 	token := strings.TrimSpace(string(b))
-	if len(token) < minRootTokenLen {
-		return "", fmt.Errorf("read root token: %s holds %d characters, at least %d are needed", path, len(token), minRootTokenLen)
+	if len(token) < MinRootTokenLen {
+		return "", fmt.Errorf("read root token: %s holds %d characters, at least %d are needed", path, len(token), MinRootTokenLen)
 	}
 	if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o077 != 0 {
 		log.Warn("the root token file is readable by others; chmod 600 it", "path", path, "mode", fi.Mode().Perm().String())

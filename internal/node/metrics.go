@@ -1,4 +1,4 @@
-package main
+package node
 
 import (
 	"context"
@@ -17,7 +17,7 @@ import (
 // and whether this node holds the relay lease; each projection's lag
 // behind the store and whether it has caught up. They are computed when
 // a metric reader collects, so they cost nothing without an exporter.
-func registerMetrics(a *app) (metric.Registration, error) {
+func registerMetrics(n *Node) (metric.Registration, error) {
 	m := otel.Meter("github.com/clavisiam/clavis")
 	backlog, err1 := m.Int64ObservableGauge("clavis.relay.backlog", metric.WithUnit("{event}"),
 		metric.WithDescription("Committed events not yet published to NATS (capped at 10000)"))
@@ -33,15 +33,15 @@ func registerMetrics(a *app) (metric.Registration, error) {
 		}
 	}
 	return m.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
-		st := a.relay.Status()
+		st := n.Relay.Status()
 		o.ObserveInt64(leader, boolInt(st.Leader))
 		if st.Leader {
-			events, err := a.store.ReadAll(ctx, minPosition(st.Internal, st.Public), eventstore.MaxRead)
+			events, err := n.Store.ReadAll(ctx, minPosition(st.Internal, st.Public), eventstore.MaxRead)
 			if err == nil {
 				o.ObserveInt64(backlog, int64(len(events)))
 			}
 		}
-		ps, err := a.projector.Status(ctx)
+		ps, err := n.Projector.Status(ctx)
 		if err == nil {
 			attrs := metric.WithAttributes(attribute.String("projection", projections.Name))
 			o.ObserveFloat64(lag, ps.Lag.Seconds(), attrs)

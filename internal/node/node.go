@@ -1,0 +1,305 @@
+// Package node builds one Clavis node from its configuration: the event
+// store, the NATS bus (or the embedded server), the relay and the feed
+// between them, the read model and its projector, the command services,
+// the OAuth 2.0 provider and the HTTP server over all of them. `clavis
+// serve` and the tests that start a node both build it here, so that a
+// test runs what the binary runs.
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/clavisiam/clavis/eventstore"
+	"github.com/clavisiam/clavis/eventstore/relay"
+	"github.com/clavisiam/clavis/eventstore/traced"
+	httpapi "github.com/clavisiam/clavis/http"
+	"github.com/clavisiam/clavis/http/oauth"
+	"github.com/clavisiam/clavis/http/oauth/bucket"
+	"github.com/clavisiam/clavis/projections"
+	"github.com/clavisiam/clavis/projections/cache"
+	"github.com/clavisiam/clavis/projections/feed"
+	"github.com/clavisiam/clavis/tenants"
+	"github.com/clavisiam/clavis/tenants/signing"
+)
+
+// shutdownTimeout bounds the wait for requests in flight on shutdown.
+const shutdownTimeout = 10 * time.Second
+
+// Node is one Clavis node, wired: its store and the HTTP server over it,
+// and the pieces between them that tests and metrics look at.
+type Node struct {
+	log   *slog.Logger
+	Store Backend
+	HTTP  *httpapi.Server
+	// RootToken is the platform operator's bearer token, resolved at start
+	// (given, reused from its file, or generated).
+	RootToken string
+	// Projector keeps the read model in the store's database; the admin
+	// API waits on it for read-your-writes.
+	Projector *projections.Projector
+	// bus is the NATS connection (and the embedded server); Relay carries
+	// committed events to it and Feed brings them to the projector.
+	bus   *bus
+	Relay *relay.Relay
+	Feed  *feed.Feed
+	// stopRevocations ends the follower of the revocation bucket.
+	stopRevocations context.CancelFunc
+	// Admin holds the command services and the read model the API uses.
+	Admin httpapi.Admin
+}
+
+// Option adjusts what no setting of Config reaches: a program that
+// embeds a node, such as a test, tunes the OAuth 2.0 provider with it.
+type Option func(*options)
+
+type options struct {
+	oauth []oauth.Option
+}
+
+// WithOAuth adds opts to the OAuth 2.0 provider's options, after the
+// ones cfg implies, so that they win over them.
+func WithOAuth(opts ...oauth.Option) Option {
+	return func(o *options) { o.oauth = append(o.oauth, opts...) }
+}
+
+// The token path's cache: how long an entry may live without an event
+// evicting it (what a deactivation may take to apply while NATS is away),
+// and how many tenants and clients it holds.
+const (
+	tokenCacheTTL  = 10 * time.Second
+	tokenCacheSize = 200_000
+)
+
+// New builds a node from cfg: it resolves the root token, opens (and,
+// if cfg.Migrate, migrates) the store, and builds the HTTP app. It is the
+// one constructor: serve and the component tests both build the node
+// here. The caller runs it with Run, or releases it with Close.
+func New(ctx context.Context, cfg Config, log *slog.Logger, opts ...Option) (*Node, error) {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
+	token, err := LoadRootToken(cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	keys, err := LoadMasterKeys(cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	store, err := OpenStore(ctx, cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	if !cfg.Migrate {
+		warnPending(ctx, store, log)
+	}
+	b, err := openBus(cfg, log)
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	fail := func(err error) (*Node, error) {
+		b.close()
+		store.Close()
+		return nil, err
+	}
+	rl, err := relay.New(store, b.nc, b.names, relay.WithLogger(log), relay.WithReplicas(cfg.NATSReplicas))
+	if err != nil {
+		return fail(err)
+	}
+	// Commands append through a store that traces each append and wakes
+	// the relay on every node.
+	commands := traced.Store(relay.Waking(store, b.nc, b.names, rl.Wake))
+	admin, projector, err := adminAPI(cfg, store, commands, token, keys, log)
+	if err != nil {
+		return fail(fmt.Errorf("build admin api: %w", err))
+	}
+	fd, err := feed.New(store, b.nc, b.names, projector, log)
+	if err != nil {
+		return fail(err)
+	}
+	// The token path reads tenants and clients from memory; the feed
+	// evicts what its events change.
+	hot, err := cache.New(admin.ReadModel, tokenCacheTTL, tokenCacheSize)
+	if err != nil {
+		return fail(err)
+	}
+	fd.Observe(hot.Invalidate)
+	// What this node applies it evicts before the admin API, waiting on
+	// the projector, answers the write: read-your-writes holds for the
+	// token path too. The feed evicts what other nodes applied.
+	projector.Observe(hot.Invalidate)
+	js, err := jetstream.New(b.nc)
+	if err != nil {
+		return fail(err)
+	}
+	// Revocations live in NATS, followed until the app closes.
+	rctx, stopRevocations := context.WithCancel(context.Background())
+	revoked := bucket.NewRevocations(rctx, js, b.names.RevokedBucket(), cfg.NATSReplicas, log)
+	fail = func(err error) (*Node, error) {
+		stopRevocations()
+		b.close()
+		store.Close()
+		return nil, err
+	}
+	assertions := bucket.NewAssertions(js, b.names.AssertionsBucket(), cfg.NATSReplicas)
+	grants := bucket.NewGrants(js, b.names.GrantsPrefix(), cfg.NATSReplicas, cfg.GrantsMaxBytes)
+	popts := []oauth.Option{oauth.WithRevocations(revoked), oauth.WithAssertions(assertions), oauth.WithGrants(grants)}
+	if cfg.DevLogin {
+		log.Warn("the development login page is on: anyone may sign in as anyone at tenants without a login application")
+		popts = append(popts, oauth.WithDevLogin())
+	}
+	if cfg.JWKSAllowPrivate {
+		log.Warn("jwks_uri key sets are fetched from private networks too: whoever may register a client can make this node call them")
+		popts = append(popts, oauth.WithKeySetFetching(oauth.KeySetFetching{AllowPrivateNetworks: true}))
+	}
+	provider, err := oauth.New(hot, keys, cfg.PublicURL, log, append(popts, o.oauth...)...)
+	if err != nil {
+		return fail(err)
+	}
+	// Tenant admin tokens: access tokens of a tenant's own token endpoint.
+	admin.Auth = httpapi.Authenticators(admin.Auth, httpapi.AccessTokens(provider))
+	srv, err := httpapi.New(httpapi.Config{}, store, log, httpapi.WithAdmin(admin), httpapi.WithOAuth(provider), httpapi.WithCORS(hot), httpapi.WithReadiness(
+		httpapi.ReadyCheck{Name: "revocations loaded", Check: func(context.Context) error {
+			if !revoked.Loaded() {
+				return errors.New("the revoked tokens are not loaded from NATS yet")
+			}
+			return nil
+		}},
+		httpapi.ReadyCheck{Name: "NATS connection", Check: func(context.Context) error {
+			if !b.nc.IsConnected() {
+				return errors.New("not connected to NATS")
+			}
+			return nil
+		}},
+		httpapi.ReadyCheck{Name: "projections caught up", Check: func(ctx context.Context) error {
+			st, err := projector.Status(ctx)
+			if err != nil {
+				return err
+			}
+			if !st.CaughtUp && st.Lag > maxReadyLag {
+				return fmt.Errorf("read model %s behind the store", st.Lag)
+			}
+			return nil
+		}},
+	))
+	if err != nil {
+		return fail(fmt.Errorf("build http app: %w", err))
+	}
+	return &Node{log: log, Store: store, HTTP: srv, RootToken: token, Projector: projector, bus: b, Relay: rl, Feed: fd, Admin: admin,
+		stopRevocations: stopRevocations}, nil
+}
+
+// maxReadyLag is how far behind the store the read model may be while
+// the node still calls itself ready.
+const maxReadyLag = 5 * time.Second
+
+// adminAPI builds what the admin API needs: the read model in the store's
+// own database, the projector that keeps it (the API's read-your-writes
+// Waiter), the command services appending through commands, and the root
+// token's authenticator. Nothing here touches the database yet.
+func adminAPI(cfg Config, store Backend, commands eventstore.Store, token string, keys *signing.Keyring, log *slog.Logger) (httpapi.Admin, *projections.Projector, error) {
+	rm, err := ReadModel(store)
+	if err != nil {
+		return httpapi.Admin{}, nil, err
+	}
+	projector, err := projections.NewProjector(rm, store, log)
+	if err != nil {
+		return httpapi.Admin{}, nil, err
+	}
+	ts, err := tenants.NewTenants(commands, keys, tenants.WithLogger(log))
+	if err != nil {
+		return httpapi.Admin{}, nil, err
+	}
+	cs, err := tenants.NewClients(commands, tenants.WithLogger(log), tenants.WithCatalogues(rm), tenants.WithSecretSealer(keys))
+	if err != nil {
+		return httpapi.Admin{}, nil, err
+	}
+	auth, err := httpapi.RootToken(token)
+	if err != nil {
+		return httpapi.Admin{}, nil, err
+	}
+	return httpapi.Admin{Tenants: ts, Clients: cs, ReadModel: rm, Waiter: projector, Auth: auth, PublicURL: cfg.PublicURL}, projector, nil
+}
+
+// warnPending logs when migrations are off and some are not applied: the
+// store will fail until someone runs `clavis migrate up`.
+func warnPending(ctx context.Context, store Backend, log *slog.Logger) {
+	st, err := store.MigrationStatus(ctx)
+	if err != nil {
+		log.Warn("could not read the migration status", "error", err)
+		return
+	}
+	var pending []int64
+	for _, m := range st {
+		if !m.Applied {
+			pending = append(pending, m.Version)
+		}
+	}
+	if len(pending) > 0 {
+		log.Warn("migrations are off and some are pending; run clavis migrate up", "pending", pending)
+	}
+}
+
+// Run serves HTTP on ln until ctx ends (or serving fails), then shuts
+// the server down gracefully, waiting up to shutdownTimeout for requests
+// in flight, and closes the store. It returns nil after a clean stop.
+func (n *Node) Run(ctx context.Context, ln net.Listener) error {
+	// The read model first catches up from the store, so that the node is
+	// ready at once; then the feed keeps it current from NATS.
+	if err := n.Projector.CatchUp(ctx); err != nil && ctx.Err() == nil {
+		n.log.Warn("the read model could not catch up with the event store", "error", err)
+	}
+	if reg, err := registerMetrics(n); err != nil {
+		n.log.Warn("metrics unavailable", "error", err)
+	} else {
+		defer reg.Unregister()
+	}
+	pctx, stopPipeline := context.WithCancel(context.WithoutCancel(ctx))
+	var pipeline sync.WaitGroup
+	pipeline.Go(func() { _ = n.Relay.Run(pctx) })
+	pipeline.Go(func() { _ = n.Feed.Run(pctx) })
+	served := make(chan error, 1)
+	go func() { served <- n.HTTP.Serve(ln) }()
+
+	var serveErr error
+	select {
+	case serveErr = <-served:
+		// Serving failed on its own; still stop cleanly below.
+	case <-ctx.Done():
+		n.log.Info("shutting down")
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
+	defer cancel()
+	shutErr := n.HTTP.Shutdown(sctx)
+	if serveErr == nil {
+		serveErr = <-served
+	}
+	stopPipeline()
+	pipeline.Wait()
+	err := errors.Join(serveErr, shutErr, n.Close())
+	if err == nil {
+		n.log.Info("stopped")
+	}
+	return err
+}
+
+// Close releases the NATS connection (and the embedded server) and the
+// store. Run closes the node itself; Close is for a node never run.
+func (n *Node) Close() error {
+	n.stopRevocations()
+	n.bus.close()
+	if err := n.Store.Close(); err != nil {
+		return fmt.Errorf("close event store: %w", err)
+	}
+	return nil
+}
