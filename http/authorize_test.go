@@ -15,6 +15,8 @@ import (
 
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
+
+	"github.com/clavisiam/clavis/http/oauth"
 )
 
 // toServer sends requests for the test issuer's host to the harness's
@@ -324,7 +326,8 @@ func location(t *testing.T, res *http.Response) *url.URL {
 
 func TestLoginApplication(t *testing.T) {
 	t.Parallel()
-	h := startAdmin(t)
+	clock := &testClock{}
+	h := startAdmin(t, oauth.WithClock(clock.now))
 	h.createTenant(t, "acme")
 	h.createTenant(t, "beta")
 	h.call(t, "PUT", "/t/acme/admin/login-app", map[string]string{"login_url": "https://login.example.com/signin?app=1"}).want(t, 200)
@@ -455,7 +458,7 @@ func TestLoginApplication(t *testing.T) {
 	if location(t, res).Query().Get("login_challenge") == "" {
 		t.Errorf("prompt=login: %s", res.Header.Get("Location"))
 	}
-	time.Sleep(1100 * time.Millisecond)
+	clock.advance(1100 * time.Millisecond)
 	res, _ = b.get(authURL(ownCfg, oauth2.SetAuthURLParam("max_age", "1")))
 	if location(t, res).Query().Get("login_challenge") == "" {
 		t.Errorf("max_age=1: %s", res.Header.Get("Location"))
