@@ -239,26 +239,12 @@ func (c *Client) Secrets() []Secret {
 // never active.
 func (c *Client) Active() bool { return c.active }
 
-// DeactivationReason returns the reason given when the client was
-// deactivated, or "" when it is active.
-func (c *Client) DeactivationReason() string { return c.deactivationReason }
-
 // Deleted reports whether the client was deleted.
 func (c *Client) Deleted() bool { return c.deleted }
 
 // Version returns the number of events applied, which is the expected
 // version for the next append to the client's stream.
 func (c *Client) Version() int64 { return c.version }
-
-// CreatedAt returns when the client was registered (UTC, microseconds).
-func (c *Client) CreatedAt() time.Time { return c.createdAt }
-
-// UpdatedAt returns the time of the latest event applied.
-func (c *Client) UpdatedAt() time.Time { return c.updatedAt }
-
-// ClonedFrom returns the client id of the client this one was cloned from,
-// or "".
-func (c *Client) ClonedFrom() string { return c.clonedFrom }
 
 // at is how a command's clock reading enters an event: UTC, truncated to
 // microseconds, the precision Postgres stores, so that an event read back

@@ -57,8 +57,8 @@ func TestRegister(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.ID() != "c1" || !c.Active() || c.Deleted() || c.Version() != 1 || !c.CreatedAt().Equal(nowUTC) ||
-		!c.UpdatedAt().Equal(nowUTC) || c.ClonedFrom() != "" || len(c.Secrets()) != 1 {
+	if c.ID() != "c1" || !c.Active() || c.Deleted() || c.Version() != 1 || !c.State().CreatedAt.Equal(nowUTC) ||
+		!c.State().UpdatedAt.Equal(nowUTC) || c.State().ClonedFrom != "" || len(c.Secrets()) != 1 {
 		t.Errorf("client = %s active=%v v%d", c.ID(), c.Active(), c.Version())
 	}
 	if !reflect.DeepEqual(c.Settings(), r.Settings) {
@@ -192,8 +192,8 @@ func TestUpdate(t *testing.T) {
 		got.Metadata["team"] != "orders" || !reflect.DeepEqual(got.RedirectURIs, before.RedirectURIs) {
 		t.Errorf("settings after update = %+v", got)
 	}
-	if c.Version() != 2 || !c.UpdatedAt().Equal(nowUTC.Add(time.Hour)) || !c.CreatedAt().Equal(nowUTC) {
-		t.Errorf("v%d updated %v created %v", c.Version(), c.UpdatedAt(), c.CreatedAt())
+	if c.Version() != 2 || !c.State().UpdatedAt.Equal(nowUTC.Add(time.Hour)) || !c.State().CreatedAt.Equal(nowUTC) {
+		t.Errorf("v%d updated %v created %v", c.Version(), c.State().UpdatedAt, c.State().CreatedAt)
 	}
 }
 
@@ -504,7 +504,7 @@ func TestActivateDeactivate(t *testing.T) {
 	if want := []domain.Event{client.ClientDeactivated{Reason: "compromised", At: nowUTC}}; !reflect.DeepEqual(events, want) {
 		t.Errorf("events = %+v", events)
 	}
-	if c.Active() || c.DeactivationReason() != "compromised" {
+	if c.Active() || c.State().DeactivationReason != "compromised" {
 		t.Error("not deactivated")
 	}
 	if events, err := c.Deactivate("again", now); err != nil || events != nil {
@@ -519,7 +519,7 @@ func TestActivateDeactivate(t *testing.T) {
 	if want := []domain.Event{client.ClientActivated{At: nowUTC}}; !reflect.DeepEqual(events, want) {
 		t.Errorf("events = %+v", events)
 	}
-	if !c.Active() || c.DeactivationReason() != "" || c.Version() != 3 {
+	if !c.Active() || c.State().DeactivationReason != "" || c.Version() != 3 {
 		t.Error("not activated")
 	}
 }
@@ -614,8 +614,8 @@ func TestClone(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if clone.ClonedFrom() != "c1" {
-		t.Errorf("ClonedFrom() = %q", clone.ClonedFrom())
+	if clone.State().ClonedFrom != "c1" {
+		t.Errorf("ClonedFrom() = %q", clone.State().ClonedFrom)
 	}
 	r.Settings.Metadata["team"] = "mutated"
 	if src.Settings().Metadata["team"] != "orders" {

@@ -131,9 +131,9 @@ func TestReplayReproducesState(t *testing.T) {
 func assertSameClient(t *testing.T, got, want *client.Client) {
 	t.Helper()
 	if got.ID() != want.ID() || got.Active() != want.Active() || got.Deleted() != want.Deleted() ||
-		got.Version() != want.Version() || !got.CreatedAt().Equal(want.CreatedAt()) ||
-		!got.UpdatedAt().Equal(want.UpdatedAt()) || got.ClonedFrom() != want.ClonedFrom() ||
-		got.DeactivationReason() != want.DeactivationReason() {
+		got.Version() != want.Version() || !got.State().CreatedAt.Equal(want.State().CreatedAt) ||
+		!got.State().UpdatedAt.Equal(want.State().UpdatedAt) || got.State().ClonedFrom != want.State().ClonedFrom ||
+		got.State().DeactivationReason != want.State().DeactivationReason {
 		t.Errorf("client %s v%d active=%v deleted=%v, want %s v%d active=%v deleted=%v",
 			got.ID(), got.Version(), got.Active(), got.Deleted(), want.ID(), want.Version(), want.Active(), want.Deleted())
 	}

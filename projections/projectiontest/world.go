@@ -295,9 +295,7 @@ func (w *world) want() model {
 		if err != nil {
 			w.t.Fatal(err)
 		}
-		m.Tenants[slug] = projections.TenantView{Slug: a.Slug(), Name: a.Name(), Suspended: a.Suspended(),
-			SuspensionReason: a.SuspensionReason(), LoginURL: a.LoginURL(), Version: a.Version(), CreatedAt: a.CreatedAt(),
-			UpdatedAt: a.UpdatedAt(), Keys: a.Keys()}
+		m.Tenants[slug] = projections.NewTenantView(a)
 	}
 	for _, st := range w.clients {
 		history, _, err := aggregate.Load(ctx, w.store, st, client.Decode)
