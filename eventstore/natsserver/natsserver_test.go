@@ -24,6 +24,7 @@ import (
 	"github.com/clavisiam/clavis/eventstore/relay"
 	"github.com/clavisiam/clavis/eventstore/subject"
 	"github.com/clavisiam/clavis/internal/poll"
+	"github.com/clavisiam/clavis/internal/testnode"
 )
 
 // logBuffer collects log output from several goroutines.
@@ -77,7 +78,7 @@ func (w *teeWriter) Write(p []byte) (int, error) {
 func TestEmbeddedServerKeepsNoPlaintextPassword(t *testing.T) {
 	t.Parallel()
 	const password = "correct-horse-battery-staple-0123456789"
-	ns, logs := embedded(t, names(t), password)
+	ns, logs := embedded(t, testnode.Names(t), password)
 
 	nc, err := nats.Connect(ns.ClientURL(), nats.UserInfo(natsserver.InternalUser, password), nats.Timeout(5*time.Second))
 	if err != nil {
@@ -114,7 +115,7 @@ func TestEmbeddedServerKeepsNoPlaintextPassword(t *testing.T) {
 func TestAnonymousNATSHasNoJetStream(t *testing.T) {
 	t.Parallel()
 	const password = "correct-horse-battery-staple-0123456789"
-	n, dir := names(t), t.TempDir()
+	n, dir := testnode.Names(t), t.TempDir()
 	logs := &logBuffer{}
 	log := slog.New(slog.NewTextHandler(&teeWriter{logs, t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	start := func() (*server.Server, jetstream.JetStream) {
@@ -123,7 +124,7 @@ func TestAnonymousNATSHasNoJetStream(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
-		node := connect(t, "", nats.InProcessServer(ns), nats.UserInfo(natsserver.InternalUser, password), nats.CustomInboxPrefix(n.InboxPrefix()))
+		node := testnode.Connect(t, "", nats.InProcessServer(ns), nats.UserInfo(natsserver.InternalUser, password), nats.CustomInboxPrefix(n.InboxPrefix()))
 		njs, _ := jetstream.New(node)
 		return ns, njs
 	}
@@ -143,7 +144,7 @@ func TestAnonymousNATSHasNoJetStream(t *testing.T) {
 		mu       sync.Mutex
 		refusals []string
 	)
-	attacker := connect(t, ns.ClientURL(), nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+	attacker := testnode.Connect(t, ns.ClientURL(), nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
 		mu.Lock()
 		defer mu.Unlock()
 		refusals = append(refusals, err.Error())
@@ -252,10 +253,10 @@ func TestAnonymousNATSHasNoJetStream(t *testing.T) {
 // no client can fill the node's log disk.
 func TestAnonymousRefusalsDoNotFloodTheLog(t *testing.T) {
 	t.Parallel()
-	n := names(t)
+	n := testnode.Names(t)
 	ns, logs := embedded(t, n, "correct-horse-battery-staple-0123456789")
 	var refused atomic.Int64
-	attacker := connect(t, ns.ClientURL(), nats.ErrorHandler(func(*nats.Conn, *nats.Subscription, error) { refused.Add(1) }))
+	attacker := testnode.Connect(t, ns.ClientURL(), nats.ErrorHandler(func(*nats.Conn, *nats.Subscription, error) { refused.Add(1) }))
 	const attempts = 2000
 	for range attempts {
 		if err := attacker.Publish(n.InternalSubject("acme", "client.registered"), nil); err != nil {
@@ -287,7 +288,7 @@ func TestAnonymousRefusalsDoNotFloodTheLog(t *testing.T) {
 func TestEmbeddedServerDropsThePublicAccountsJetStream(t *testing.T) {
 	t.Parallel()
 	const password = "correct-horse-battery-staple-0123456789"
-	n, dir := names(t), t.TempDir()
+	n, dir := testnode.Names(t), t.TempDir()
 	ctx := t.Context()
 
 	// The earlier layout, as far as PUBLIC's files go.
@@ -338,7 +339,7 @@ func TestEmbeddedServerDropsThePublicAccountsJetStream(t *testing.T) {
 	if _, err := os.Stat(leftover); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("the public account's old JetStream files are still there: %v", err)
 	}
-	node := connect(t, "", nats.InProcessServer(ns), nats.UserInfo(natsserver.InternalUser, password), nats.CustomInboxPrefix(n.InboxPrefix()))
+	node := testnode.Connect(t, "", nats.InProcessServer(ns), nats.UserInfo(natsserver.InternalUser, password), nats.CustomInboxPrefix(n.InboxPrefix()))
 	njs, _ := jetstream.New(node)
 	quick, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
@@ -350,7 +351,7 @@ func TestEmbeddedServerDropsThePublicAccountsJetStream(t *testing.T) {
 // anonymous connects to ns without credentials, as a local tool does.
 func anonymous(t *testing.T, ns *server.Server) (*nats.Conn, jetstream.JetStream) {
 	t.Helper()
-	nc := connect(t, ns.ClientURL())
+	nc := testnode.Connect(t, ns.ClientURL())
 	js, err := jetstream.New(nc)
 	if err != nil {
 		t.Fatal(err)
@@ -366,7 +367,7 @@ func anonymous(t *testing.T, ns *server.Server) (*nats.Conn, jetstream.JetStream
 func TestNodeUserRepliesNeverReachAnonymousInboxes(t *testing.T) {
 	t.Parallel()
 	const password = "correct-horse-battery-staple-0123456789"
-	n := names(t)
+	n := testnode.Names(t)
 	ns, _ := embedded(t, n, password)
 
 	listener, _ := anonymous(t, ns)
@@ -377,7 +378,7 @@ func TestNodeUserRepliesNeverReachAnonymousInboxes(t *testing.T) {
 	if err := listener.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	tool := connect(t, ns.ClientURL(), nats.UserInfo(natsserver.InternalUser, password))
+	tool := testnode.Connect(t, ns.ClientURL(), nats.UserInfo(natsserver.InternalUser, password))
 	tjs, _ := jetstream.New(tool)
 	if _, err := tjs.AccountInfo(t.Context()); err != nil {
 		t.Fatal(err)
@@ -410,7 +411,7 @@ func TestNodeUserRepliesNeverReachAnonymousInboxes(t *testing.T) {
 func TestEmbeddedServerKeepsTheNodesDataAcrossRestarts(t *testing.T) {
 	t.Parallel()
 	const password = "correct-horse-battery-staple-0123456789"
-	n, dir := names(t), t.TempDir()
+	n, dir := testnode.Names(t), t.TempDir()
 	logs := &logBuffer{}
 	log := slog.New(slog.NewTextHandler(&teeWriter{logs, t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	start := func(password, listen string) (*server.Server, jetstream.JetStream) {
@@ -477,25 +478,6 @@ func TestEmbeddedServerKeepsTheNodesDataAcrossRestarts(t *testing.T) {
 		}
 		stop(ns)
 	}
-}
-
-func connect(t *testing.T, url string, opts ...nats.Option) *nats.Conn {
-	t.Helper()
-	nc, err := nats.Connect(url, append([]nats.Option{nats.MaxReconnects(-1), nats.ReconnectWait(50 * time.Millisecond), nats.RetryOnFailedConnect(true)}, opts...)...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	return nc
-}
-
-func names(t *testing.T) subject.Names {
-	t.Helper()
-	n, err := subject.NewNames(fmt.Sprintf("t%d", time.Now().UnixNano()%1e12))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return n
 }
 
 // TestStartRefusesBadOptions checks that every bad option is refused

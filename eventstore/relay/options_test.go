@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/clavisiam/clavis/eventstore/relay"
+	"github.com/clavisiam/clavis/internal/testnode"
 )
 
 // TestNewRefusesBadOptions checks that New refuses every bad option
@@ -21,12 +22,12 @@ func TestNewRefusesBadOptions(t *testing.T) {
 		"no replicas":       relay.WithReplicas(0),
 		"too many replicas": relay.WithReplicas(6),
 	} {
-		if _, err := relay.New(nil, nil, names(t), opt); !errors.Is(err, relay.ErrInvalidOption) {
+		if _, err := relay.New(nil, nil, testnode.Names(t), opt); !errors.Is(err, relay.ErrInvalidOption) {
 			t.Errorf("%s: %v, want %v", name, err, relay.ErrInvalidOption)
 		}
 	}
-	nc := connect(t, natsServer(t, t.TempDir(), 0).ClientURL())
-	if _, err := relay.New(sqliteStore(t), nc, names(t), relay.WithLogger(nil)); err != nil {
+	nc := testnode.Connect(t, natsServer(t, t.TempDir(), 0).ClientURL())
+	if _, err := relay.New(sqliteStore(t), nc, testnode.Names(t), relay.WithLogger(nil)); err != nil {
 		t.Errorf("a nil logger: %v", err)
 	}
 }

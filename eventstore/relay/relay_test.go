@@ -70,25 +70,6 @@ func natsServer(t *testing.T, dir string, port int) *server.Server {
 	return ns
 }
 
-func connect(t *testing.T, url string, opts ...nats.Option) *nats.Conn {
-	t.Helper()
-	nc, err := nats.Connect(url, append([]nats.Option{nats.MaxReconnects(-1), nats.ReconnectWait(50 * time.Millisecond), nats.RetryOnFailedConnect(true)}, opts...)...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	return nc
-}
-
-func names(t *testing.T) subject.Names {
-	t.Helper()
-	n, err := subject.NewNames(fmt.Sprintf("t%d", time.Now().UnixNano()%1e12))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return n
-}
-
 func sqliteStore(t *testing.T) eventstore.Store {
 	t.Helper()
 	return testnode.Store(t, "")
@@ -257,8 +238,8 @@ func TestRelayPublishesEveryEventInOrder(t *testing.T) {
 	t.Parallel()
 	s := sqliteStore(t)
 	ns := natsServer(t, t.TempDir(), 0)
-	nc := connect(t, ns.ClientURL())
-	n := names(t)
+	nc := testnode.Connect(t, ns.ClientURL())
+	n := testnode.Names(t)
 	r, _ := startRelay(t, s, nc, n)
 	ws := relay.Waking(s, nc, n, r.Wake)
 	for i := range 20 {
@@ -281,8 +262,8 @@ func TestRelayCatchesUpAfterNATSOutage(t *testing.T) {
 	if _, err := fmt.Sscanf(addr[strings.LastIndex(addr, ":")+1:], "%d", &p); err != nil {
 		t.Fatal(err)
 	}
-	nc := connect(t, ns.ClientURL())
-	n := names(t)
+	nc := testnode.Connect(t, ns.ClientURL())
+	n := testnode.Names(t)
 	r, _ := startRelay(t, s, nc, n)
 	ws := relay.Waking(s, nc, n, r.Wake)
 	js, _ := jetstream.New(nc)
@@ -308,8 +289,8 @@ func TestRelayResumesWithoutDuplicates(t *testing.T) {
 	t.Parallel()
 	s := sqliteStore(t)
 	ns := natsServer(t, t.TempDir(), 0)
-	nc := connect(t, ns.ClientURL())
-	n := names(t)
+	nc := testnode.Connect(t, ns.ClientURL())
+	n := testnode.Names(t)
 	js, _ := jetstream.New(nc)
 	_, stop := startRelay(t, s, nc, n)
 	for i := range 5 {
@@ -328,8 +309,8 @@ func TestTwoRelaysPublishEachEventOnce(t *testing.T) {
 	t.Parallel()
 	s := sqliteStore(t)
 	ns := natsServer(t, t.TempDir(), 0)
-	n := names(t)
-	nc1, nc2 := connect(t, ns.ClientURL()), connect(t, ns.ClientURL())
+	n := testnode.Names(t)
+	nc1, nc2 := testnode.Connect(t, ns.ClientURL()), testnode.Connect(t, ns.ClientURL())
 	r1, _ := startRelay(t, s, nc1, n, relay.WithNode("one"))
 	r2, _ := startRelay(t, s, nc2, n, relay.WithNode("two"))
 	for i := range 30 {
@@ -353,7 +334,7 @@ func TestRelayOnPostgresAndExternalNATS(t *testing.T) {
 		t.Fatalf("NATS is not reachable at %s (start it with: start-stop-daemon --start --oknodo --background --exec /usr/sbin/nats-server -- -a 127.0.0.1 -p 4222 -js -sd /var/lib/nats-server -l /var/log/nats-server.log): %v", url, err)
 	}
 	t.Cleanup(nc.Close)
-	n := names(t)
+	n := testnode.Names(t)
 	js, _ := jetstream.New(nc)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

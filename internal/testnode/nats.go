@@ -1,13 +1,16 @@
 package testnode
 
 import (
+	"fmt"
 	"testing"
+	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/clavisiam/clavis/eventstore/natsserver"
+	"github.com/clavisiam/clavis/eventstore/subject"
 )
 
 // NATS is an in-process NATS server with JetStream, of one test, on a
@@ -42,4 +45,28 @@ func StartNATS(tb testing.TB) *NATS {
 		tb.Fatalf("jetstream: %v", err)
 	}
 	return &NATS{Server: s, URL: s.ClientURL(), Conn: nc, JetStream: js}
+}
+
+// Connect connects to url, retrying and reconnecting briskly for as long
+// as the test runs (a test's server may restart), and closes the
+// connection when tb ends.
+func Connect(tb testing.TB, url string, opts ...nats.Option) *nats.Conn {
+	tb.Helper()
+	nc, err := nats.Connect(url, append([]nats.Option{nats.MaxReconnects(-1), nats.ReconnectWait(50 * time.Millisecond), nats.RetryOnFailedConnect(true)}, opts...)...)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(nc.Close)
+	return nc
+}
+
+// Names are the NATS names of a prefix of the test's own, so that tests
+// sharing a server never see each other's subjects, streams or buckets.
+func Names(tb testing.TB) subject.Names {
+	tb.Helper()
+	n, err := subject.NewNames(fmt.Sprintf("t%d", time.Now().UnixNano()%1e12))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return n
 }
