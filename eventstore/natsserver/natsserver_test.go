@@ -1,7 +1,6 @@
 package natsserver_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -27,30 +26,12 @@ import (
 	"github.com/clavisiam/clavis/internal/testnode"
 )
 
-// logBuffer collects log output from several goroutines.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // embedded starts the embedded server as serve does, with authorisation
 // and a free port, logging into the returned buffer (and the test's
 // output).
-func embedded(t *testing.T, n subject.Names, password string) (*server.Server, *logBuffer) {
+func embedded(t *testing.T, n subject.Names, password string) (*server.Server, *testnode.Logs) {
 	t.Helper()
-	logs := &logBuffer{}
+	logs := &testnode.Logs{}
 	log := slog.New(slog.NewTextHandler(&teeWriter{logs, t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	ns, err := natsserver.Start(t.TempDir(), natsserver.WithListen("127.0.0.1:0"), natsserver.WithLogger(log), natsserver.WithPassword(password), natsserver.WithNames(n))
 	if err != nil {
@@ -61,7 +42,7 @@ func embedded(t *testing.T, n subject.Names, password string) (*server.Server, *
 }
 
 type teeWriter struct {
-	buf *logBuffer
+	buf *testnode.Logs
 	t   *testing.T
 }
 
@@ -116,7 +97,7 @@ func TestAnonymousNATSHasNoJetStream(t *testing.T) {
 	t.Parallel()
 	const password = "correct-horse-battery-staple-0123456789"
 	n, dir := testnode.Names(t), t.TempDir()
-	logs := &logBuffer{}
+	logs := &testnode.Logs{}
 	log := slog.New(slog.NewTextHandler(&teeWriter{logs, t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	start := func() (*server.Server, jetstream.JetStream) {
 		ns, err := natsserver.Start(dir, natsserver.WithListen("127.0.0.1:0"), natsserver.WithLogger(log), natsserver.WithPassword(password), natsserver.WithNames(n))
@@ -412,7 +393,7 @@ func TestEmbeddedServerKeepsTheNodesDataAcrossRestarts(t *testing.T) {
 	t.Parallel()
 	const password = "correct-horse-battery-staple-0123456789"
 	n, dir := testnode.Names(t), t.TempDir()
-	logs := &logBuffer{}
+	logs := &testnode.Logs{}
 	log := slog.New(slog.NewTextHandler(&teeWriter{logs, t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	start := func(password, listen string) (*server.Server, jetstream.JetStream) {
 		opts := []natsserver.Option{natsserver.WithListen(listen), natsserver.WithLogger(log), natsserver.WithNames(n)}

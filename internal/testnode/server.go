@@ -3,11 +3,13 @@ package testnode
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -57,6 +59,24 @@ func (l *Logs) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.buf.String()
+}
+
+// Records decodes what was logged as JSON, one record a line, failing tb
+// on a line that is not a JSON object.
+func (l *Logs) Records(tb testing.TB) []map[string]any {
+	tb.Helper()
+	var out []map[string]any
+	for line := range strings.SplitSeq(strings.TrimSpace(l.String()), "\n") {
+		if line == "" {
+			continue
+		}
+		var r map[string]any
+		if err := json.Unmarshal([]byte(line), &r); err != nil {
+			tb.Fatalf("log line %q: %v", line, err)
+		}
+		out = append(out, r)
+	}
+	return out
 }
 
 // Logger logs JSON at debug level into the returned Logs and tb's output.

@@ -1,14 +1,11 @@
 package feed_test
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,40 +17,11 @@ import (
 	"github.com/clavisiam/clavis/eventstore/sqlite"
 	"github.com/clavisiam/clavis/eventstore/subject"
 	"github.com/clavisiam/clavis/internal/poll"
+	"github.com/clavisiam/clavis/internal/testnode"
 	"github.com/clavisiam/clavis/projections"
 	"github.com/clavisiam/clavis/projections/feed"
 	projsqlite "github.com/clavisiam/clavis/projections/sqlite"
 )
-
-// logBuffer is a log destination safe for the feed's goroutines.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-// records returns the JSON log records written so far.
-func (b *logBuffer) records(t *testing.T) []map[string]any {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	var out []map[string]any
-	for _, line := range strings.Split(strings.TrimSpace(b.buf.String()), "\n") {
-		if line == "" {
-			continue
-		}
-		var r map[string]any
-		if err := json.Unmarshal([]byte(line), &r); err != nil {
-			t.Fatalf("log line %q: %v", line, err)
-		}
-		out = append(out, r)
-	}
-	return out
-}
 
 // TestFeedLogsADatabaseFailureAsOne runs a feed whose read model's
 // database is closed while NATS works: the log must name the database,
@@ -86,7 +54,7 @@ func TestFeedLogsADatabaseFailureAsOne(t *testing.T) {
 		t.Fatal(err)
 	}
 	w, r := store.DB()
-	var logs logBuffer
+	var logs testnode.Logs
 	log := slog.New(slog.NewJSONHandler(&logs, nil))
 	p, err := projections.NewProjector(projsqlite.New(w, r), store, log)
 	if err != nil {
@@ -108,7 +76,7 @@ func TestFeedLogsADatabaseFailureAsOne(t *testing.T) {
 
 	var warning map[string]any
 	poll.UntilNil(t, 10*time.Second, func() error {
-		records := logs.records(t)
+		records := logs.Records(t)
 		for _, rec := range records {
 			errText, _ := rec["error"].(string)
 			if (rec["level"] == "WARN" || rec["level"] == "ERROR") && strings.Contains(errText, "database is closed") {

@@ -1,9 +1,7 @@
 package projectiontest
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -12,6 +10,7 @@ import (
 
 	"github.com/clavisiam/clavis/domain/client"
 	"github.com/clavisiam/clavis/eventstore"
+	"github.com/clavisiam/clavis/internal/testnode"
 	"github.com/clavisiam/clavis/projections"
 )
 
@@ -30,30 +29,12 @@ func (b catchUpOnReset) Reset(ctx context.Context, name string) error {
 	return b.other.CatchUp(ctx)
 }
 
-// lockedBuffer is a log destination safe for concurrent writers.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-// rebuiltRecords returns the "rebuilt read model" records logged.
-func (b *lockedBuffer) rebuiltRecords(t *testing.T) []map[string]any {
+// rebuiltRecords returns the "rebuilt read model" records logs holds.
+func rebuiltRecords(t *testing.T, logs *testnode.Logs) []map[string]any {
 	t.Helper()
-	b.mu.Lock()
-	defer b.mu.Unlock()
 	var out []map[string]any
-	for _, line := range strings.Split(strings.TrimSpace(b.buf.String()), "\n") {
-		var r map[string]any
-		if err := json.Unmarshal([]byte(line), &r); err != nil {
-			t.Fatalf("log line %q: %v", line, err)
-		}
-		if strings.HasPrefix(r["msg"].(string), "rebuilt read model") {
+	for _, r := range logs.Records(t) {
+		if msg, _ := r["msg"].(string); strings.HasPrefix(msg, "rebuilt read model") {
 			out = append(out, r)
 		}
 	}
@@ -74,7 +55,7 @@ func testRebuildReportsWhatItRebuilt(t *testing.T, env Env) {
 	ctx := t.Context()
 	apply(t, ctx, projector(t, env.Backend, env.Store), events, len(events))
 
-	var logs lockedBuffer
+	var logs testnode.Logs
 	log := slog.New(slog.NewJSONHandler(&logs, nil))
 
 	// Alone: every event is applied by the rebuild.
@@ -107,7 +88,7 @@ func testRebuildReportsWhatItRebuilt(t *testing.T, env Env) {
 		t.Errorf("a rebuild another node did = %+v, want %d events, none applied here", res, len(events))
 	}
 
-	recs := logs.rebuiltRecords(t)
+	recs := rebuiltRecords(t, &logs)
 	if len(recs) != 2 {
 		t.Fatalf("want two rebuilt records, got %v", recs)
 	}
