@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
 	"golang.org/x/oauth2"
 )
 
@@ -34,16 +35,16 @@ func TestAuthorizeErrorPage(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			res, page := b.get(testIssuer + "acme/oauth2/auth?" + c.query.Encode())
-			if res.StatusCode != c.status || res.Header.Get("Location") != "" {
-				t.Fatalf("%d %s: %s", res.StatusCode, res.Header.Get("Location"), page)
+			if diff := cmp.Diff(answer{c.status, ""}, answerOf(res)); diff != "" {
+				t.Fatalf("answer (-want +got):\n%s\n%s", diff, page)
 			}
 			wantPageHeaders(t, c.name, res)
-			if !strings.Contains(page, "<!doctype html>") || !strings.Contains(page, "Error: "+c.code) || strings.Contains(page, `{"error"`) {
-				t.Errorf("not an error page for %s:\n%s", c.code, page)
+			type shown struct {
+				HTML, NamesError, JSON, UnescapedMarkup bool
 			}
-			if strings.Contains(page, "<script>") {
-				t.Errorf("unescaped markup:\n%s", page)
-			}
+			wantDiff(t, "error page\n"+page, shown{HTML: true, NamesError: true},
+				shown{strings.Contains(page, "<!doctype html>"), strings.Contains(page, "Error: "+c.code), strings.Contains(page, `{"error"`),
+					strings.Contains(page, "<script>")})
 		})
 	}
 }
@@ -74,8 +75,8 @@ func TestAuthorizeErrorsOnlyToTheRegisteredLoopbackPort(t *testing.T) {
 				"code_challenge_method": {"S256"}}
 			tc.change(q)
 			res, _ := b.get(testIssuer + "acme/oauth2/auth?" + q.Encode())
-			if loc := res.Header.Get("Location"); strings.Contains(loc, "4444") {
-				t.Errorf("%v: redirected to an unregistered port: %s", q, loc)
+			if u, err := url.Parse(res.Header.Get("Location")); err != nil || u.Host == "127.0.0.1:4444" {
+				t.Errorf("%v: redirected to an unregistered port: %s (%v)", q, res.Header.Get("Location"), err)
 			}
 		})
 	}

@@ -10,7 +10,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"html"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -18,6 +17,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/nats-io/nats.go/jetstream"
 	"golang.org/x/oauth2"
 
@@ -65,11 +65,10 @@ func authorizeForm(id string) url.Values {
 		"code_challenge_method": {"S256"}}
 }
 
-// An authorization request padded with parameters that are no part of
-// an authorization request, under the bound on the whole request, was
-// stored whole, JSON-escaped: 8 KiB of "&x=" cost over 20 KiB in the
-// flow store. Only the request's own parameters are kept, and one of
-// them over its bound is refused before anything is stored.
+// A flow keeps only the request's own parameters: a request padded
+// with others, under the bound on the whole request, stores little. One
+// of the request's own parameters over its bound is refused before
+// anything is stored.
 func TestPaddedRequestStoresLittle(t *testing.T) {
 	t.Parallel()
 	h := startAdmin(t)
@@ -78,50 +77,79 @@ func TestPaddedRequestStoresLittle(t *testing.T) {
 	id := h.createClient(t, "acme", webClient("urn:acme/web"))["client_id"].(string)
 	b := h.browser(t).stopAtLogin()
 
-	form := authorizeForm(id)
-	for i := 0; len(form.Encode()) < 7<<10; i++ { // within the 64 parameters a request may have
-		form.Set(fmt.Sprintf("x%d", i), strings.Repeat("x", 128))
-	}
-	res, _ := b.post(testIssuer+"acme/oauth2/auth", form)
-	if !isRedirectTo(res, testLoginURL) {
-		t.Fatalf("a valid padded request: %d %s", res.StatusCode, res.Header.Get("Location"))
-	}
-	flows := h.storedFlows(t)
-	if len(flows) != 1 {
-		t.Fatalf("flows stored: %v", flows)
-	}
-	for k, n := range flows {
-		if n > 2<<10 {
-			t.Errorf("a %d-byte anonymous request stored %d bytes (%s)", len(form.Encode()), n, k)
-		}
-	}
-
-	// A parameter of the request over its bound: refused, nothing stored.
-	for name, size := range map[string]int{"state": 2049, "nonce": 1025, "login_hint": 513} {
+	var flows map[string]int
+	if !t.Run("a request padded with other parameters stores its own only", func(t *testing.T) {
 		form := authorizeForm(id)
-		form.Set(name, strings.Repeat("s", size))
-		res, _ := b.post(testIssuer+"acme/oauth2/auth", form)
-		got := arrived(t, res, webCallback)
-		if got.Get("error") != "invalid_request" || !strings.Contains(got.Get("error_description"), name) {
-			t.Errorf("%s of %d bytes: %v, want invalid_request naming it", name, size, got)
+		for i := 0; len(form.Encode()) < 7<<10; i++ { // within the 64 parameters a request may have
+			form.Set(fmt.Sprintf("x%d", i), strings.Repeat("x", 128))
 		}
-	}
-	if after := h.storedFlows(t); len(after) != 1 {
-		t.Errorf("refused requests stored flows: %v", after)
+		res, _ := b.post(testIssuer+"acme/oauth2/auth", form)
+		if !isRedirectTo(res, testLoginURL) {
+			t.Fatalf("a valid padded request: %d %s", res.StatusCode, res.Header.Get("Location"))
+		}
+		flows = h.storedFlows(t)
+		if len(flows) != 1 {
+			t.Fatalf("flows stored: %v", flows)
+		}
+		for k, n := range flows {
+			if n > 2<<10 {
+				t.Errorf("a %d-byte anonymous request stored %d bytes (%s)", len(form.Encode()), n, k)
+			}
+		}
+	}) {
+		t.FailNow()
 	}
 
-	// Padded with a parameter of the request, repeated: refused, or
-	// stored within the bound.
-	form = authorizeForm(id)
-	for len(form.Encode()) < 7<<10 {
-		form.Add("state", "")
+	for _, tc := range []struct {
+		name string
+		size int
+	}{{"state", 2049}, {"nonce", 1025}, {"login_hint", 513}} {
+		t.Run(fmt.Sprintf("a %s of %d bytes is refused, naming it", tc.name, tc.size), func(t *testing.T) {
+			form := authorizeForm(id)
+			form.Set(tc.name, strings.Repeat("s", tc.size))
+			res, _ := b.post(testIssuer+"acme/oauth2/auth", form)
+			got := landed(t, res, webCallback)
+			type shown struct {
+				Error                 string
+				DescriptionNamesField bool
+			}
+			wantDiff(t, "refusal "+got.ErrorDescription, shown{"invalid_request", true}, shown{got.Error, strings.Contains(got.ErrorDescription, tc.name)})
+		})
 	}
-	res, _ = b.post(testIssuer+"acme/oauth2/auth", form)
-	for k, n := range h.storedFlows(t) {
-		if _, old := flows[k]; !old && n > 9<<10 {
-			t.Errorf("a %d-byte request of %d states stored %d bytes (%s, answer %d)", len(form.Encode()), len(form["state"]), n, k, res.StatusCode)
+	t.Run("refused requests store nothing", func(t *testing.T) {
+		if after := h.storedFlows(t); len(after) != 1 {
+			t.Errorf("refused requests stored flows: %v", after)
 		}
-	}
+	})
+
+	t.Run("a request padded with its own parameter repeated is refused or stored within the bound", func(t *testing.T) {
+		form := authorizeForm(id)
+		for len(form.Encode()) < 7<<10 {
+			form.Add("state", "")
+		}
+		res, _ := b.post(testIssuer+"acme/oauth2/auth", form)
+		for k, n := range h.storedFlows(t) {
+			if _, old := flows[k]; !old && n > 9<<10 {
+				t.Errorf("a %d-byte request of %d states stored %d bytes (%s, answer %d)", len(form.Encode()), len(form["state"]), n, k, res.StatusCode)
+			}
+		}
+	})
+}
+
+// throttled is what an authorization request refused for a while got,
+// as far as a test looks at it.
+type throttled struct {
+	Status int
+	// RetryAfter is whether Retry-After says a number of seconds, at
+	// least one.
+	RetryAfter bool
+	// Unavailable is whether the answer says temporarily_unavailable.
+	Unavailable bool
+}
+
+func throttledOf(res *http.Response, body string) throttled {
+	retry, err := strconv.Atoi(res.Header.Get("Retry-After"))
+	return throttled{res.StatusCode, err == nil && retry >= 1, strings.Contains(body, "temporarily_unavailable")}
 }
 
 // Flows are stored at a bounded rate, per client and per source
@@ -157,11 +185,7 @@ func TestFlowRateLimited(t *testing.T) {
 					}
 					continue
 				}
-				retry, err := strconv.Atoi(res.Header.Get("Retry-After"))
-				if res.StatusCode != http.StatusTooManyRequests || err != nil || retry < 1 || !strings.Contains(body, "temporarily_unavailable") {
-					t.Errorf("request %d (client %d): %d, Retry-After %q: %s; want 429 temporarily_unavailable with Retry-After",
-						i+1, c, res.StatusCode, res.Header.Get("Retry-After"), body)
-				}
+				wantDiff(t, fmt.Sprintf("request %d (client %d): %s", i+1, c, body), throttled{http.StatusTooManyRequests, true, true}, throttledOf(res, body))
 			}
 			if flows := h.storedFlows(t); len(flows) != last {
 				t.Errorf("%d flows stored, want %d", len(flows), last)
@@ -196,23 +220,23 @@ func TestFullFlowStoreKeepsGrants(t *testing.T) {
 			continue
 		}
 		filled = true
-		if res.StatusCode != http.StatusServiceUnavailable || res.Header.Get("Retry-After") == "" || !strings.Contains(body, "temporarily_unavailable") {
-			t.Fatalf("request %d on a full store: %d %s %s; want 503 temporarily_unavailable with Retry-After",
-				i+1, res.StatusCode, res.Header.Get("Location"), body)
+		if diff := cmp.Diff(throttled{http.StatusServiceUnavailable, true, true}, throttledOf(res, body)); diff != "" {
+			t.Fatalf("request %d on a full store: %s %s (-want +got):\n%s", i+1, res.Header.Get("Location"), body, diff)
 		}
 	}
 	if !filled {
 		t.Fatal("1000 requests of 5 KiB never filled a flow store of 256 KiB")
 	}
 
-	// The code and the refresh token of earlier logins still work.
-	if _, err := cfg.Exchange(h.oauthContext(t), code, oauth2.VerifierOption(verifier)); err != nil {
-		t.Errorf("exchange a code on a full flow store: %v", err)
-	}
-	r := h.tokenCall(t, "acme", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok.RefreshToken}}, cfg.ClientID, cfg.ClientSecret)
-	if r.status != 200 {
-		t.Errorf("refresh on a full flow store: %d %s", r.status, r.body)
-	}
+	t.Run("an earlier login's code is exchanged", func(t *testing.T) {
+		if _, err := cfg.Exchange(h.oauthContext(t), code, oauth2.VerifierOption(verifier)); err != nil {
+			t.Errorf("exchange a code on a full flow store: %v", err)
+		}
+	})
+	t.Run("an earlier login's refresh token works", func(t *testing.T) {
+		r := h.tokenCall(t, "acme", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok.RefreshToken}}, cfg.ClientID, cfg.ClientSecret)
+		wantDiff(t, "refresh on a full flow store: "+string(r.body), 200, r.status)
+	})
 }
 
 // Every authorization response names its issuer (RFC 9207), codes and
@@ -225,9 +249,10 @@ func TestAuthorizationResponsesCarryIss(t *testing.T) {
 	iss := testIssuer + "acme"
 	for _, doc := range []string{"/t/acme/.well-known/openid-configuration", "/t/acme/.well-known/oauth-authorization-server",
 		"/.well-known/oauth-authorization-server/t/acme"} {
-		if m := h.call(t, "GET", doc, nil, noAuth).want(t, 200).object(t); m["authorization_response_iss_parameter_supported"] != true {
-			t.Errorf("%s: authorization_response_iss_parameter_supported = %v", doc, m["authorization_response_iss_parameter_supported"])
-		}
+		m := decodeAs[struct {
+			Iss *bool `json:"authorization_response_iss_parameter_supported"`
+		}](t, h.call(t, "GET", doc, nil, noAuth).want(t, 200))
+		wantDiff(t, doc+": authorization_response_iss_parameter_supported", ptr(true), m.Iss)
 	}
 	body := webClient("urn:acme/hybrid")
 	body["grant_types"] = []string{"authorization_code", "implicit"}
@@ -248,36 +273,32 @@ func TestAuthorizationResponsesCarryIss(t *testing.T) {
 		if q.Get("response_mode") != "form_post" {
 			return arrived(t, res, webCallback)
 		}
-		if res.StatusCode != 200 || !strings.Contains(page, `action="`+webCallback) {
-			t.Fatalf("form_post: %d %.300s", res.StatusCode, page)
-		}
-		got := url.Values{}
-		for _, m := range regexpInput.FindAllStringSubmatch(page, -1) {
-			got.Add(html.UnescapeString(m[1]), html.UnescapeString(m[2]))
-		}
-		return got
+		return formPosted(t, res, page, webCallback)
 	}
 	for _, tt := range []struct {
 		name  string
 		edit  func(url.Values)
 		login bool
-		want  string // the parameter that must come with iss
+		want  authResponse
 	}{
-		{"code in the query", func(url.Values) {}, true, "code"},
-		{"code and ID token in the fragment", func(q url.Values) { q.Set("response_type", "code id_token") }, true, "id_token"},
-		{"code in a form post", func(q url.Values) { q.Set("response_mode", "form_post") }, true, "code"},
-		{"error in the query", func(q url.Values) { q.Set("scope", "openid admin") }, false, "error"},
-		{"error in the fragment", func(q url.Values) { q.Set("response_type", "code id_token"); q.Set("prompt", "none") }, false, "error"},
-		{"error in a form post", func(q url.Values) { q.Set("response_mode", "form_post"); q.Set("prompt", "none") }, false, "error"},
+		{"code in the query", func(url.Values) {}, true, authResponse{Code: set}},
+		{"code and ID token in the fragment", func(q url.Values) { q.Set("response_type", "code id_token") }, true, authResponse{Code: set, IDToken: set}},
+		{"code in a form post", func(q url.Values) { q.Set("response_mode", "form_post") }, true, authResponse{Code: set}},
+		{"error in the query", func(q url.Values) { q.Set("scope", "openid admin") }, false, authResponse{Error: "invalid_scope"}},
+		{"error in the fragment", func(q url.Values) { q.Set("response_type", "code id_token"); q.Set("prompt", "none") }, false,
+			authResponse{Error: "login_required"}},
+		{"error in a form post", func(q url.Values) { q.Set("response_mode", "form_post"); q.Set("prompt", "none") }, false,
+			authResponse{Error: "login_required"}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			q := authorizeForm(id)
 			q.Set("nonce", "nonce-iss")
 			tt.edit(q)
 			got := run(t, q, tt.login)
-			if got.Get(tt.want) == "" || got.Get("state") != "state-limits" || got.Get("iss") != iss || len(got["iss"]) != 1 {
-				t.Errorf("the client got %v; want %s, state and iss=%s", got, tt.want, iss)
-			}
+			want := tt.want
+			want.State, want.Iss = "state-limits", iss
+			wantDiff(t, "the client got", want, authResponseOf(got).shape())
+			wantDiff(t, "iss parameters", 1, len(got["iss"]))
 		})
 	}
 }
@@ -294,7 +315,7 @@ func (h *adminHarness) signedIn(t *testing.T, cfg oauth2.Config, user string) (*
 	b := h.browser(t)
 	res := h.loginThroughApp(t, b, "acme", cfg.AuthCodeURL("state-login", oauth2.S256ChallengeOption(oauth2.GenerateVerifier())),
 		map[string]any{"subject": user, "remember": true})
-	if arrived(t, res, webCallback).Get("code") == "" {
+	if landed(t, res, webCallback).Code == "" {
 		t.Fatalf("no code after login: %s", res.Header.Get("Location"))
 	}
 	form := authorizeForm(cfg.ClientID)
@@ -306,11 +327,10 @@ func (h *adminHarness) signedIn(t *testing.T, cfg oauth2.Config, user string) (*
 	return b, form
 }
 
-// A signed-in browser replaying an authorization request stored a code
-// (three records, up to ~27 KB) per request without any limit: the
-// login session skipped the flow, and with it the flow limits. The same
-// per-client and per-address limits hold: beyond, 429 with Retry-After,
-// and no code.
+// A signed-in browser's requests skip the login application, and each
+// stores a code (three records, up to ~27 KB) at once: the flow limits
+// hold for them as well, per client and per address. Beyond, 429 with
+// Retry-After, and no code.
 func TestLoginSessionCodesRateLimited(t *testing.T) {
 	t.Parallel()
 	for _, tt := range []struct {
@@ -327,16 +347,13 @@ func TestLoginSessionCodesRateLimited(t *testing.T) {
 			b, form := h.signedIn(t, cfg, "bob") // the login's flow is the first of 4
 			for i := 2; i <= 4; i++ {
 				res, _ := b.post(testIssuer+"acme/oauth2/auth", form)
-				if got := arrived(t, res, webCallback); got.Get("code") == "" {
-					t.Fatalf("request %d with the login session: %v", i, got)
+				if got := landed(t, res, webCallback); got.Code == "" {
+					t.Fatalf("request %d with the login session: %+v", i, got)
 				}
 			}
 			res, body := b.post(testIssuer+"acme/oauth2/auth", form)
-			retry, err := strconv.Atoi(res.Header.Get("Retry-After"))
-			if res.StatusCode != http.StatusTooManyRequests || err != nil || retry < 1 || !strings.Contains(body, "temporarily_unavailable") {
-				t.Errorf("request 5 with the login session: %d %.200s, Retry-After %q; want 429 temporarily_unavailable with Retry-After",
-					res.StatusCode, res.Header.Get("Location"), res.Header.Get("Retry-After"))
-			}
+			wantDiff(t, fmt.Sprintf("request 5 with the login session: %.200s %.200s", res.Header.Get("Location"), body),
+				throttled{http.StatusTooManyRequests, true, true}, throttledOf(res, body))
 		})
 	}
 }
@@ -354,13 +371,12 @@ func TestFullCodeStoreTemporarilyUnavailable(t *testing.T) {
 			t.Fatal("1000 codes of ~20 KiB never filled a code store of 256 KiB")
 		}
 		res, _ := b.post(testIssuer+"acme/oauth2/auth", form)
-		got := arrived(t, res, webCallback)
-		if got.Get("code") != "" {
+		got := landed(t, res, webCallback)
+		if got.Code != "" {
 			continue
 		}
-		if got.Get("error") != "temporarily_unavailable" || got.Get("state") != form.Get("state") || got.Get("iss") != testIssuer+"acme" {
-			t.Errorf("request %d on a full code store: %.300v; want temporarily_unavailable with state and iss", i, got)
-		}
+		wantDiff(t, fmt.Sprintf("request %d on a full code store", i),
+			authResponse{Error: "temporarily_unavailable", State: form.Get("state"), Iss: testIssuer + "acme"}, got.shape())
 		break
 	}
 }
@@ -376,34 +392,29 @@ func TestClientRefusalKeepsAddressToken(t *testing.T) {
 	one := h.createClient(t, "acme", webClient("urn:acme/one"))["client_id"].(string)
 	two := h.createClient(t, "acme", webClient("urn:acme/two"))["client_id"].(string)
 	b := h.browser(t).stopAtLogin()
-	for i, step := range []struct {
-		client string
-		status int
-	}{{one, http.StatusFound}, {one, http.StatusTooManyRequests}, {two, http.StatusFound}} {
-		res, _ := b.get(testIssuer + "acme/oauth2/auth?" + authorizeForm(step.client).Encode())
-		if res.StatusCode != step.status {
-			t.Errorf("request %d: %d %s, want %d", i+1, res.StatusCode, res.Header.Get("Location"), step.status)
-		}
+	var got []int
+	for _, client := range []string{one, one, two} {
+		res, _ := b.get(testIssuer + "acme/oauth2/auth?" + authorizeForm(client).Encode())
+		got = append(got, res.StatusCode)
 	}
+	wantDiff(t, "statuses of requests for clients one, one, two", []int{http.StatusFound, http.StatusTooManyRequests, http.StatusFound}, got)
 }
 
-// An unsigned request object (OpenID Connect Core §6) replaced the
-// request's own state, scope and PKCE, after the parameter filter,
-// though discovery does not say request objects are supported. The
-// request and request_uri parameters are refused at the redirect URI
-// before anything is stored, and discovery says so.
+// Request objects (OpenID Connect Core §6) are not supported, so none
+// may replace the request's own state, scope or PKCE: the request and
+// request_uri parameters are refused at the redirect URI before
+// anything is stored, and discovery says so.
 func TestRequestObjectRefused(t *testing.T) {
 	t.Parallel()
 	h := startAdmin(t)
 	h.createTenant(t, "acme")
 	h.withLoginApp(t, "acme")
+	type requestObjects struct {
+		Request    *bool `json:"request_parameter_supported"`
+		RequestURI *bool `json:"request_uri_parameter_supported"`
+	}
 	for _, doc := range []string{"/t/acme/.well-known/openid-configuration", "/t/acme/.well-known/oauth-authorization-server"} {
-		m := h.call(t, "GET", doc, nil, noAuth).want(t, 200).object(t)
-		for _, name := range []string{"request_parameter_supported", "request_uri_parameter_supported"} {
-			if v, ok := m[name]; !ok || v != false {
-				t.Errorf("%s: %s = %v (present: %v), want false", doc, name, v, ok)
-			}
-		}
+		wantDiff(t, doc, requestObjects{ptr(false), ptr(false)}, decodeAs[requestObjects](t, h.call(t, "GET", doc, nil, noAuth).want(t, 200)))
 	}
 	id := h.createClient(t, "acme", webClient("urn:acme/web"))["client_id"].(string)
 	enc := base64.RawURLEncoding.EncodeToString
@@ -411,24 +422,22 @@ func TestRequestObjectRefused(t *testing.T) {
 		"state": "state-object", "code_challenge": oauth2.S256ChallengeFromVerifier(oauth2.GenerateVerifier()), "code_challenge_method": "S256"})
 	object := enc([]byte(`{"alg":"none","typ":"JWT"}`)) + "." + enc(claims) + "."
 	b := h.browser(t).stopAtLogin()
-	for name, tt := range map[string]struct{ value, want string }{
-		"request":     {object, "request_not_supported"},
-		"request_uri": {"https://app.example.com/request.jwt", "request_uri_not_supported"},
+	for _, tt := range []struct{ name, value, want string }{
+		{"request", object, "request_not_supported"},
+		{"request_uri", "https://app.example.com/request.jwt", "request_uri_not_supported"},
 	} {
-		form := authorizeForm(id)
-		form.Set(name, tt.value)
-		res, body := b.get(testIssuer + "acme/oauth2/auth?" + form.Encode())
-		if res.StatusCode/100 != 3 || !strings.HasPrefix(res.Header.Get("Location"), webCallback) {
-			t.Errorf("%s: %d %s %.300s; want %s at the redirect URI", name, res.StatusCode, res.Header.Get("Location"), body, tt.want)
-			continue
-		}
-		if got := arrived(t, res, webCallback); got.Get("error") != tt.want || got.Get("state") != "state-limits" {
-			t.Errorf("%s: the client got %v; want %s with the request's own state", name, got, tt.want)
-		}
+		t.Run(tt.name+" is refused at the redirect URI with the request's own state", func(t *testing.T) {
+			form := authorizeForm(id)
+			form.Set(tt.name, tt.value)
+			res, _ := b.get(testIssuer + "acme/oauth2/auth?" + form.Encode())
+			wantDiff(t, "the client got", authResponse{Error: tt.want, State: "state-limits", Iss: testIssuer + "acme"}, landed(t, res, webCallback).shape())
+		})
 	}
-	if flows := h.storedFlows(t); len(flows) != 0 {
-		t.Errorf("refused requests stored flows: %v", flows)
-	}
+	t.Run("refused requests store nothing", func(t *testing.T) {
+		if flows := h.storedFlows(t); len(flows) != 0 {
+			t.Errorf("refused requests stored flows: %v", flows)
+		}
+	})
 }
 
 // The authorization endpoint is unauthenticated, and every request that
@@ -451,8 +460,7 @@ func TestPostedAuthorizeRequestStoredBounded(t *testing.T) {
 		return // refused: fine
 	}
 	lc := location(t, res).Query().Get("login_challenge")
-	lr := h.call(t, "GET", "/t/acme/admin/login-requests/"+url.PathEscape(lc), nil).want(t, 200).object(t)
-	if n := len(lr["request_url"].(string)); n > 8<<10 {
+	if n := len(h.challengeView(t, "acme", "login", lc).RequestURL); n > 8<<10 {
 		t.Errorf("an anonymous authorization request stored %d bytes in the flow store", n)
 	}
 }

@@ -2,11 +2,12 @@ package httpapi_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
-	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -14,9 +15,8 @@ import (
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
+	"github.com/google/go-cmp/cmp"
 	"golang.org/x/oauth2"
-
-	"github.com/clavisiam/clavis/http/oauth"
 )
 
 // toServer sends requests for the test issuer's host to the harness's
@@ -127,6 +127,9 @@ func (b *browser) stopAtLogin() *browser {
 
 const webCallback = "https://app.example.com/callback"
 
+// The code flow end to end, as a relying party library runs it, and
+// what each of its tokens allows afterwards. The steps share the client
+// and the browser; each names the behaviour it checks.
 func TestAuthorizationCodeFlow(t *testing.T) {
 	t.Parallel()
 	h := startAdmin(t)
@@ -139,143 +142,196 @@ func TestAuthorizationCodeFlow(t *testing.T) {
 	id, secret := web["client_id"].(string), web["client_secret"].(string)
 	ctx := h.oauthContext(t)
 
-	// Discovery with go-oidc: the issuer's openid-configuration.
 	provider, err := oidc.NewProvider(oidc.InsecureIssuerURLContext(ctx, testIssuer+"acme"), h.url+"/t/acme")
 	if err != nil {
 		t.Fatalf("discovery: %v", err)
 	}
-	var meta struct {
-		Userinfo        string   `json:"userinfo_endpoint"`
-		EndSession      string   `json:"end_session_endpoint"`
-		ResponseTypes   []string `json:"response_types_supported"`
-		CodeChallenge   []string `json:"code_challenge_methods_supported"`
-		IDTokenAlgs     []string `json:"id_token_signing_alg_values_supported"`
-		GrantTypes      []string `json:"grant_types_supported"`
-		TokenAuthMethod []string `json:"token_endpoint_auth_methods_supported"`
-	}
-	if err := provider.Claims(&meta); err != nil {
-		t.Fatal(err)
-	}
-	if provider.Endpoint().AuthURL != testIssuer+"acme/oauth2/auth" || meta.Userinfo != testIssuer+"acme/oauth2/userinfo" ||
-		meta.EndSession != testIssuer+"acme/oauth2/logout" || !contains(meta.CodeChallenge, "S256") ||
-		!contains(meta.IDTokenAlgs, "ES256") || !contains(meta.GrantTypes, "authorization_code") ||
-		!contains(meta.GrantTypes, "refresh_token") || !contains(meta.ResponseTypes, "code") || !contains(meta.TokenAuthMethod, "none") {
-		t.Errorf("discovery = %+v, endpoint %+v", meta, provider.Endpoint())
-	}
+	t.Run("discovery names the endpoints and what they support", func(t *testing.T) {
+		var meta struct {
+			Userinfo        string   `json:"userinfo_endpoint"`
+			EndSession      string   `json:"end_session_endpoint"`
+			ResponseTypes   []string `json:"response_types_supported"`
+			CodeChallenge   []string `json:"code_challenge_methods_supported"`
+			IDTokenAlgs     []string `json:"id_token_signing_alg_values_supported"`
+			GrantTypes      []string `json:"grant_types_supported"`
+			TokenAuthMethod []string `json:"token_endpoint_auth_methods_supported"`
+		}
+		if err := provider.Claims(&meta); err != nil {
+			t.Fatal(err)
+		}
+		type shown struct {
+			AuthURL, Userinfo, EndSession                        string
+			S256, ES256, CodeGrant, RefreshGrant, CodeType, None bool
+		}
+		wantDiff(t, "discovery", shown{
+			AuthURL: testIssuer + "acme/oauth2/auth", Userinfo: testIssuer + "acme/oauth2/userinfo", EndSession: testIssuer + "acme/oauth2/logout",
+			S256: true, ES256: true, CodeGrant: true, RefreshGrant: true, CodeType: true, None: true,
+		}, shown{
+			AuthURL: provider.Endpoint().AuthURL, Userinfo: meta.Userinfo, EndSession: meta.EndSession,
+			S256: slices.Contains(meta.CodeChallenge, "S256"), ES256: slices.Contains(meta.IDTokenAlgs, "ES256"),
+			CodeGrant: slices.Contains(meta.GrantTypes, "authorization_code"), RefreshGrant: slices.Contains(meta.GrantTypes, "refresh_token"),
+			CodeType: slices.Contains(meta.ResponseTypes, "code"), None: slices.Contains(meta.TokenAuthMethod, "none"),
+		})
+	})
 
 	cfg := oauth2.Config{ClientID: id, ClientSecret: secret, Endpoint: provider.Endpoint(), RedirectURL: webCallback,
 		Scopes: []string{oidc.ScopeOpenID, "email"}}
 	verifier := oauth2.GenerateVerifier()
 	b := h.browser(t)
 
-	// The code flow with PKCE, through the development login page.
-	res, page := b.get(cfg.AuthCodeURL("state-0001", oauth2.S256ChallengeOption(verifier), oidc.Nonce("nonce-0001")))
-	if res.StatusCode != 200 || !strings.Contains(page, "Sign in to Web urn:acme/web") {
-		t.Fatalf("login page: %d %s %s", res.StatusCode, res.Header.Get("Location"), page)
-	}
-	challenge := challengeOf(t, res.Request.Response, "login")
-	res, _ = b.post(testIssuer+"acme/dev/login", url.Values{"login_challenge": {challenge}, "subject": {"alice"}, "action": {"accept"}})
-	q := arrived(t, res, webCallback)
-	if q.Get("state") != "state-0001" || q.Get("code") == "" {
-		t.Fatalf("callback %v", q)
-	}
-	code := q.Get("code")
-	tok, err := cfg.Exchange(ctx, code, oauth2.VerifierOption(verifier))
-	if err != nil {
-		t.Fatalf("exchange: %v", err)
-	}
-	rawID, _ := tok.Extra("id_token").(string)
-	idt, err := provider.Verifier(&oidc.Config{ClientID: id}).Verify(ctx, rawID)
-	if err != nil {
-		t.Fatalf("ID token: %v", err)
-	}
-	if idt.Subject != "alice" || idt.Nonce != "nonce-0001" || idt.AccessTokenHash == "" {
-		t.Errorf("ID token %+v", idt)
-	}
-	if err := idt.VerifyAccessToken(tok.AccessToken); err != nil {
-		t.Errorf("at_hash: %v", err)
-	}
-	claims, _ := h.verify(t, "acme", tok.AccessToken)
-	if claims["sub"] != "alice" || claims["client_id"] != id || claims["scope"] != "openid profile email" {
-		t.Errorf("access token claims %v", claims)
-	}
-	info, err := provider.UserInfo(ctx, oauth2.StaticTokenSource(tok))
-	if err != nil {
-		t.Fatalf("userinfo: %v", err)
-	}
-	var user map[string]any
-	_ = info.Claims(&user)
-	if info.Subject != "alice" || user["preferred_username"] != "alice" {
-		t.Errorf("userinfo %v", user)
-	}
-	if tok.RefreshToken == "" {
-		t.Fatal("no refresh token")
+	var code string
+	if !t.Run("the login page gives the client a code with its state", func(t *testing.T) {
+		res, page := b.get(cfg.AuthCodeURL("state-0001", oauth2.S256ChallengeOption(verifier), oidc.Nonce("nonce-0001")))
+		wantDiff(t, "login page", answer{Status: 200}, answerOf(res))
+		if !strings.Contains(page, "Sign in to Web urn:acme/web") {
+			t.Fatalf("the login page does not name the client: %s", page)
+		}
+		challenge := challengeOf(t, res.Request.Response, "login")
+		res, _ = b.post(testIssuer+"acme/dev/login", url.Values{"login_challenge": {challenge}, "subject": {"alice"}, "action": {"accept"}})
+		got := landed(t, res, webCallback)
+		if diff := cmp.Diff(authResponse{Code: set, State: "state-0001", Iss: testIssuer + "acme"}, got.shape()); diff != "" {
+			t.Fatalf("callback (-want +got):\n%s", diff)
+		}
+		code = got.Code
+	}) {
+		t.FailNow()
 	}
 
-	// The code once only: a second exchange fails and revokes what the
-	// first one got.
-	if _, err := cfg.Exchange(ctx, code, oauth2.VerifierOption(verifier)); retrieveCode(err) != "invalid_grant" {
-		t.Errorf("second exchange: %v", err)
+	var tok *oauth2.Token
+	var rawID string
+	if !t.Run("the code with its verifier gets tokens", func(t *testing.T) {
+		tok, err = cfg.Exchange(ctx, code, oauth2.VerifierOption(verifier))
+		if err != nil {
+			t.Fatalf("exchange: %v", err)
+		}
+		rawID, _ = tok.Extra("id_token").(string)
+		if tok.RefreshToken == "" {
+			t.Fatal("no refresh token")
+		}
+	}) {
+		t.FailNow()
 	}
-	if h.introspect(t, "acme", tok.AccessToken, id, secret).object(t)["active"] != false {
-		t.Error("the first exchange's access token is still active after the code's reuse")
-	}
-	r := h.tokenCall(t, "acme", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok.RefreshToken}}, id, secret)
-	wantOAuthError(t, r, 400, "invalid_grant")
+	t.Run("the ID token names the user and the nonce and hashes the access token", func(t *testing.T) {
+		idt, err := provider.Verifier(&oidc.Config{ClientID: id}).Verify(ctx, rawID)
+		if err != nil {
+			t.Fatalf("ID token: %v", err)
+		}
+		type shown struct {
+			Subject, Nonce string
+			HasATHash      bool
+		}
+		wantDiff(t, "ID token", shown{"alice", "nonce-0001", true}, shown{idt.Subject, idt.Nonce, idt.AccessTokenHash != ""})
+		if err := idt.VerifyAccessToken(tok.AccessToken); err != nil {
+			t.Errorf("at_hash: %v", err)
+		}
+	})
+	first := h.claimsOf(t, "acme", tok.AccessToken)
+	t.Run("the access token names the user, the client and the scopes", func(t *testing.T) {
+		wantDiff(t, "access token claims", jwtClaims{Sub: "alice", ClientID: id, Scope: "openid profile email"},
+			jwtClaims{Sub: first.Sub, ClientID: first.ClientID, Scope: first.Scope})
+	})
+	t.Run("userinfo names the user", func(t *testing.T) {
+		info, err := provider.UserInfo(ctx, oauth2.StaticTokenSource(tok))
+		if err != nil {
+			t.Fatalf("userinfo: %v", err)
+		}
+		var user userinfo
+		if err := info.Claims(&user); err != nil {
+			t.Fatal(err)
+		}
+		wantDiff(t, "userinfo", userinfo{Sub: "alice", PreferredUsername: "alice"}, userinfo{Sub: info.Subject, PreferredUsername: user.PreferredUsername})
+	})
 
-	// Refresh tokens rotate; a reused one revokes its family.
-	tok = h.codeFlow(t, b, cfg, "alice")
-	r = h.tokenCall(t, "acme", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok.RefreshToken}}, id, secret).want(t, 200)
-	refreshed := r.object(t)
-	newRefresh, newAccess := refreshed["refresh_token"].(string), refreshed["access_token"].(string)
-	if newRefresh == "" || newRefresh == tok.RefreshToken || refreshed["id_token"] == nil {
-		t.Fatalf("refresh answer %v", refreshed)
+	refresh := func(t *testing.T, rt string) response {
+		return h.tokenCall(t, "acme", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}}, id, secret)
 	}
-	if c, _ := h.verify(t, "acme", newAccess); c["sub"] != "alice" || c["jti"] == claims["jti"] {
-		t.Errorf("refreshed claims %v", c)
+	active := func(t *testing.T, at string) bool {
+		return decodeAs[introspection](t, h.introspect(t, "acme", at, id, secret)).Active
 	}
-	if h.introspect(t, "acme", newAccess, id, secret).object(t)["active"] != true {
-		t.Fatal("refreshed access token inactive")
-	}
-	r = h.tokenCall(t, "acme", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok.RefreshToken}}, id, secret)
-	wantOAuthError(t, r, 400, "invalid_grant")
-	if h.introspect(t, "acme", newAccess, id, secret).object(t)["active"] != false {
-		t.Error("reuse of a refresh token left its family's access token active")
-	}
-	r = h.tokenCall(t, "acme", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {newRefresh}}, id, secret)
-	wantOAuthError(t, r, 400, "invalid_grant")
+	t.Run("a code used twice fails and revokes what the first exchange got", func(t *testing.T) {
+		_, err := cfg.Exchange(ctx, code, oauth2.VerifierOption(verifier))
+		wantDiff(t, fmt.Sprintf("second exchange (%v)", err), "invalid_grant", retrieveCode(err))
+		if active(t, tok.AccessToken) {
+			t.Error("the first exchange's access token is still active after the code's reuse")
+		}
+		wantOAuthError(t, refresh(t, tok.RefreshToken), 400, "invalid_grant")
+	})
 
-	// PKCE: a wrong verifier, or none, fails.
-	tok2Code := h.codeOnly(t, b, cfg, verifier)
-	if _, err := cfg.Exchange(ctx, tok2Code, oauth2.VerifierOption(oauth2.GenerateVerifier())); retrieveCode(err) != "invalid_grant" {
-		t.Errorf("wrong verifier: %v", err)
-	}
-	tok2Code = h.codeOnly(t, b, cfg, verifier)
-	if _, err := cfg.Exchange(ctx, tok2Code); retrieveCode(err) != "invalid_grant" {
-		t.Errorf("no verifier: %v", err)
-	}
-	// A code of one client is nothing to another, nor at another tenant.
+	t.Run("refresh tokens rotate, and a reused one revokes its family", func(t *testing.T) {
+		tok := h.codeFlow(t, b, cfg, "alice")
+		refreshed := decodeAs[tokenAnswer](t, refresh(t, tok.RefreshToken).want(t, 200))
+		type shown struct {
+			NewRefresh, HasIDToken bool
+		}
+		if diff := cmp.Diff(shown{true, true},
+			shown{refreshed.RefreshToken != "" && refreshed.RefreshToken != tok.RefreshToken, refreshed.IDToken != ""}); diff != "" {
+			t.Fatalf("refresh answer %+v (-want +got):\n%s", refreshed, diff)
+		}
+		c := h.claimsOf(t, "acme", refreshed.AccessToken)
+		type claims struct {
+			Sub    string
+			NewJTI bool
+		}
+		wantDiff(t, "refreshed access token", claims{"alice", true}, claims{c.Sub, c.JTI != first.JTI})
+		if !active(t, refreshed.AccessToken) {
+			t.Fatal("refreshed access token inactive")
+		}
+		t.Run("the old refresh token again", func(t *testing.T) {
+			wantOAuthError(t, refresh(t, tok.RefreshToken), 400, "invalid_grant")
+		})
+		t.Run("the family's access token is revoked", func(t *testing.T) {
+			if active(t, refreshed.AccessToken) {
+				t.Error("reuse of a refresh token left its family's access token active")
+			}
+		})
+		t.Run("the family's new refresh token is revoked", func(t *testing.T) {
+			wantOAuthError(t, refresh(t, refreshed.RefreshToken), 400, "invalid_grant")
+		})
+	})
+
+	t.Run("PKCE", func(t *testing.T) {
+		for _, tc := range []struct {
+			name string
+			opts []oauth2.AuthCodeOption
+		}{
+			{"a wrong verifier", []oauth2.AuthCodeOption{oauth2.VerifierOption(oauth2.GenerateVerifier())}},
+			{"no verifier", nil},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				_, err := cfg.Exchange(ctx, h.codeOnly(t, b, cfg, verifier), tc.opts...)
+				wantDiff(t, fmt.Sprintf("exchange (%v)", err), "invalid_grant", retrieveCode(err))
+			})
+		}
+	})
+
 	other := h.createClient(t, "acme", webClient("urn:acme/other"))
-	tok2Code = h.codeOnly(t, b, cfg, verifier)
-	form := url.Values{"grant_type": {"authorization_code"}, "code": {tok2Code}, "redirect_uri": {webCallback}, "code_verifier": {verifier}}
-	wantOAuthError(t, h.tokenCall(t, "acme", form, other["client_id"].(string), other["client_secret"].(string)), 400, "invalid_grant")
-	wantOAuthError(t, h.tokenCall(t, "beta", form, id, secret), 401, "invalid_client")
-	// ... and a redirect_uri other than the request's fails the exchange.
-	tok2Code = h.codeOnly(t, b, cfg, verifier)
-	form = url.Values{"grant_type": {"authorization_code"}, "code": {tok2Code}, "redirect_uri": {"https://app.example.com/other"}, "code_verifier": {verifier}}
-	wantOAuthError(t, h.tokenCall(t, "acme", form, id, secret), 400, "invalid_grant")
+	for _, tc := range []struct {
+		name       string
+		tenant     string
+		redirect   string
+		id, secret string
+		status     int
+		want       string
+	}{
+		{"a code of one client is nothing to another", "acme", webCallback, other["client_id"].(string), other["client_secret"].(string), 400, "invalid_grant"},
+		{"a code is nothing at another tenant", "beta", webCallback, id, secret, 401, "invalid_client"},
+		{"a redirect_uri other than the request's fails the exchange", "acme", "https://app.example.com/other", id, secret, 400, "invalid_grant"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			form := url.Values{"grant_type": {"authorization_code"}, "code": {h.codeOnly(t, b, cfg, verifier)}, "redirect_uri": {tc.redirect},
+				"code_verifier": {verifier}}
+			wantOAuthError(t, h.tokenCall(t, tc.tenant, form, tc.id, tc.secret), tc.status, tc.want)
+		})
+	}
 
-	// RP-initiated logout: to a registered post-logout URI only; it ends
-	// the login session (dev login remembers none, so log in with
-	// remember first).
-	res, _ = b.get(testIssuer + "acme/oauth2/logout?post_logout_redirect_uri=" + url.QueryEscape("https://evil.example.com/") + "&id_token_hint=" + rawID)
-	if res.StatusCode != 400 {
-		t.Errorf("logout to an unregistered URI: %d", res.StatusCode)
-	}
-	res, _ = b.get(testIssuer + "acme/oauth2/logout?post_logout_redirect_uri=" + url.QueryEscape("https://app.example.com/bye") + "&state=state-9999&id_token_hint=" + rawID)
-	if q := arrived(t, res, "https://app.example.com/bye"); q.Get("state") != "state-9999" {
-		t.Errorf("logout redirect %v", q)
-	}
+	t.Run("RP-initiated logout refuses an unregistered post-logout URI", func(t *testing.T) {
+		res, _ := b.get(testIssuer + "acme/oauth2/logout?post_logout_redirect_uri=" + url.QueryEscape("https://evil.example.com/") + "&id_token_hint=" + rawID)
+		wantDiff(t, "logout to an unregistered URI", http.StatusBadRequest, res.StatusCode)
+	})
+	t.Run("RP-initiated logout goes to a registered post-logout URI with the state", func(t *testing.T) {
+		res, _ := b.get(testIssuer + "acme/oauth2/logout?post_logout_redirect_uri=" + url.QueryEscape("https://app.example.com/bye") + "&state=state-9999&id_token_hint=" + rawID)
+		wantDiff(t, "logout redirect", "state-9999", landed(t, res, "https://app.example.com/bye").State)
+	})
 }
 
 // codeFlow runs the code flow for user through the development login
@@ -302,16 +358,7 @@ func (h *adminHarness) loginCode(t *testing.T, b *browser, cfg oauth2.Config, ve
 	res, _ := b.stopAtLogin().get(cfg.AuthCodeURL("state-0002", oauth2.S256ChallengeOption(verifier)))
 	challenge := challengeOf(t, res, "login")
 	res, _ = b.post(testIssuer+"acme/dev/login", url.Values{"login_challenge": {challenge}, "subject": {user}, "action": {"accept"}})
-	return arrived(t, res, cfg.RedirectURL).Get("code")
-}
-
-func contains(list []string, v string) bool {
-	for _, s := range list {
-		if s == v {
-			return true
-		}
-	}
-	return false
+	return landed(t, res, cfg.RedirectURL).Code
 }
 
 // location is the redirect target of res, parsed.
@@ -322,207 +369,6 @@ func location(t *testing.T, res *http.Response) *url.URL {
 		t.Fatalf("answer %d, Location %q: not a redirect", res.StatusCode, res.Header.Get("Location"))
 	}
 	return u
-}
-
-func TestLoginApplication(t *testing.T) {
-	t.Parallel()
-	clock := &testClock{}
-	h := startAdmin(t, oauth.WithClock(clock.now))
-	h.createTenant(t, "acme")
-	h.createTenant(t, "beta")
-	h.call(t, "PUT", "/t/acme/admin/login-app", map[string]string{"login_url": "https://login.example.com/signin?app=1"}).want(t, 200)
-	body := webClient("urn:acme/partner")
-	body["consent_required"] = true
-	body["optional_scopes"] = []string{"email"}
-	partner := h.createClient(t, "acme", body)
-	pid, psecret := partner["client_id"].(string), partner["client_secret"].(string)
-	body = webClient("urn:acme/own")
-	body["first_party"] = true
-	own := h.createClient(t, "acme", body)
-	ctx := h.oauthContext(t)
-	endpoint := oauth2.Endpoint{AuthURL: testIssuer + "acme/oauth2/auth", TokenURL: testIssuer + "acme/oauth2/token"}
-	cfg := oauth2.Config{ClientID: pid, ClientSecret: psecret, Endpoint: endpoint, RedirectURL: webCallback, Scopes: []string{"openid", "email"}}
-	ownCfg := oauth2.Config{ClientID: own["client_id"].(string), ClientSecret: own["client_secret"].(string), Endpoint: endpoint,
-		RedirectURL: webCallback, Scopes: []string{"openid"}}
-	verifier := oauth2.GenerateVerifier()
-	b := h.browser(t)
-	authURL := func(c oauth2.Config, extra ...oauth2.AuthCodeOption) string {
-		return c.AuthCodeURL("state-0003", append(extra, oauth2.S256ChallengeOption(verifier))...)
-	}
-
-	// The browser goes to the tenant's login application, with the
-	// application's own query kept.
-	res, _ := b.get(authURL(cfg, oauth2.SetAuthURLParam("login_hint", "bob@example.com")))
-	u := location(t, res)
-	if u.Host != "login.example.com" || u.Query().Get("app") != "1" {
-		t.Fatalf("login redirect %s", u)
-	}
-	lc := u.Query().Get("login_challenge")
-	lr := h.call(t, "GET", "/t/acme/admin/login-requests/"+url.PathEscape(lc), nil).want(t, 200).object(t)
-	if lr["client"].(map[string]any)["client_id"] != pid || lr["skip"] != false ||
-		strings.Join(anyStrings(lr["requested_scope"]), " ") != "openid email" ||
-		lr["oidc_context"].(map[string]any)["login_hint"] != "bob@example.com" {
-		t.Errorf("login request %v", lr)
-	}
-	// A challenge is the tenant's and the kind's; a forged one is nothing.
-	h.call(t, "GET", "/t/beta/admin/login-requests/"+url.PathEscape(lc), nil).want(t, 404)
-	h.call(t, "GET", "/t/acme/admin/consent-requests/"+url.PathEscape(lc), nil).want(t, 404)
-	h.call(t, "GET", "/t/acme/admin/login-requests/"+url.PathEscape(lc+"x"), nil).want(t, 404)
-	h.call(t, "GET", "/t/acme/admin/login-requests/nonsense", nil).want(t, 404)
-	// Bad answers change nothing.
-	h.call(t, "POST", "/t/acme/admin/login-requests/"+url.PathEscape(lc)+"/accept", map[string]any{}).want(t, 422)
-	h.call(t, "POST", "/t/acme/admin/login-requests/"+url.PathEscape(lc)+"/accept", map[string]any{"subject": "bob", "admin": true}).want(t, 400)
-	h.call(t, "POST", "/t/acme/admin/login-requests/"+url.PathEscape(lc)+"/accept", map[string]any{"subject": "bob", "remember_for": -1}).want(t, 422)
-	h.call(t, "POST", "/t/acme/admin/login-requests/"+url.PathEscape(lc)+"/reject", map[string]any{"error": "server_error"}).want(t, 422)
-	accepted := h.call(t, "POST", "/t/acme/admin/login-requests/"+url.PathEscape(lc)+"/accept",
-		map[string]any{"subject": "bob", "remember": true, "acr": "urn:acme:mfa", "amr": []string{"pwd", "otp"},
-			"claims": map[string]any{"email": "bob@example.com", "sub": "mallory"}}).want(t, 200).object(t)
-	// Once only.
-	h.call(t, "POST", "/t/acme/admin/login-requests/"+url.PathEscape(lc)+"/accept", map[string]any{"subject": "eve"}).want(t, 409)
-
-	// Back at the authorization endpoint: a consent_challenge next.
-	res, _ = b.get(accepted["redirect_to"].(string))
-	cc := location(t, res).Query().Get("consent_challenge")
-	if cc == "" {
-		t.Fatalf("no consent challenge: %s", res.Header.Get("Location"))
-	}
-	// The verifier was used: bringing it again fails.
-	res, _ = b.get(accepted["redirect_to"].(string))
-	if res.StatusCode != 400 || res.Header.Get("Location") != "" {
-		t.Errorf("verifier used twice: %d %s", res.StatusCode, res.Header.Get("Location"))
-	}
-	cr := h.call(t, "GET", "/t/acme/admin/consent-requests/"+url.PathEscape(cc), nil).want(t, 200).object(t)
-	if cr["subject"] != "bob" {
-		t.Errorf("consent request %v", cr)
-	}
-	h.call(t, "POST", "/t/acme/admin/consent-requests/"+url.PathEscape(cc)+"/accept", map[string]any{"grant_scope": []string{"openid", "address"}}).want(t, 422)
-	consented := h.call(t, "POST", "/t/acme/admin/consent-requests/"+url.PathEscape(cc)+"/accept", map[string]any{"grant_scope": []string{"openid"}}).want(t, 200).object(t)
-	res, _ = b.get(consented["redirect_to"].(string))
-	q := arrived(t, res, webCallback)
-	tok, err := cfg.Exchange(ctx, q.Get("code"), oauth2.VerifierOption(verifier))
-	if err != nil {
-		t.Fatal(err)
-	}
-	claims, _ := h.verify(t, "acme", tok.AccessToken)
-	if claims["sub"] != "bob" || claims["scope"] != "openid profile" {
-		t.Errorf("access token: email was not consented to; claims %v", claims)
-	}
-	idc, _ := h.verify(t, "acme", tok.Extra("id_token").(string))
-	if idc["acr"] != "urn:acme:mfa" || strings.Join(anyStrings(idc["amr"]), " ") != "pwd otp" || idc["sid"] == nil ||
-		idc["auth_time"] == nil || strings.Join(anyStrings(idc["aud"]), " ") != pid || idc["email"] != nil {
-		t.Errorf("ID token %v", idc)
-	}
-	ui := h.call(t, "GET", "/t/acme/oauth2/userinfo", nil, token(tok.AccessToken)).want(t, 200).object(t)
-	if ui["sub"] != "bob" || ui["email"] != nil {
-		t.Errorf("userinfo %v: the email scope was not consented to", ui)
-	}
-	// Userinfo refuses tokens without openid, and tokens of another tenant.
-	admin := h.createTenant(t, "gamma")["admin_client"].(map[string]any)
-	cc2, err := h.clientCredentials(t, "gamma", admin["client_id"].(string), admin["client_secret"].(string), oauth2.AuthStyleInHeader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if r := h.call(t, "GET", "/t/gamma/oauth2/userinfo", nil, token(cc2.AccessToken)); r.status != 403 || !strings.Contains(r.header.Get("WWW-Authenticate"), "insufficient_scope") {
-		t.Errorf("userinfo without openid: %d %v", r.status, r.header)
-	}
-	if r := h.call(t, "GET", "/t/beta/oauth2/userinfo", nil, token(tok.AccessToken)); r.status != 401 || !strings.Contains(r.header.Get("WWW-Authenticate"), "invalid_token") {
-		t.Errorf("userinfo at another tenant: %d %v", r.status, r.header)
-	}
-
-	// The login session (remember) skips the login application; consent
-	// is still asked of a client that requires it; a first-party client
-	// gets its code at once, even with prompt=none.
-	res, _ = b.get(authURL(cfg))
-	cc = location(t, res).Query().Get("consent_challenge")
-	if cc == "" {
-		t.Fatalf("logged-in user: %s", res.Header.Get("Location"))
-	}
-	if cr := h.call(t, "GET", "/t/acme/admin/consent-requests/"+url.PathEscape(cc), nil).want(t, 200).object(t); cr["subject"] != "bob" || cr["skip"] != true {
-		t.Errorf("consent request %v", cr)
-	}
-	rejected := h.call(t, "POST", "/t/acme/admin/consent-requests/"+url.PathEscape(cc)+"/reject", map[string]any{"error_description": "No thanks."}).want(t, 200).object(t)
-	res, _ = b.get(rejected["redirect_to"].(string))
-	if q := arrived(t, res, webCallback); q.Get("error") != "access_denied" || !strings.Contains(q.Get("error_description"), "No thanks.") || q.Get("state") != "state-0003" {
-		t.Errorf("rejected consent %v", q)
-	}
-	res, _ = b.get(authURL(ownCfg, oauth2.SetAuthURLParam("prompt", "none")))
-	if q := arrived(t, res, webCallback); q.Get("code") == "" {
-		t.Errorf("first-party with a login session: %v", q)
-	}
-	res, _ = b.get(authURL(cfg, oauth2.SetAuthURLParam("prompt", "none")))
-	if q := arrived(t, res, webCallback); q.Get("error") != "consent_required" {
-		t.Errorf("prompt=none needing consent: %v", q)
-	}
-	// prompt=login and a max_age the session is too old for ask again.
-	res, _ = b.get(authURL(ownCfg, oauth2.SetAuthURLParam("prompt", "login")))
-	if location(t, res).Query().Get("login_challenge") == "" {
-		t.Errorf("prompt=login: %s", res.Header.Get("Location"))
-	}
-	clock.advance(1100 * time.Millisecond)
-	res, _ = b.get(authURL(ownCfg, oauth2.SetAuthURLParam("max_age", "1")))
-	if location(t, res).Query().Get("login_challenge") == "" {
-		t.Errorf("max_age=1: %s", res.Header.Get("Location"))
-	}
-
-	// Logout ends the login session: prompt=none then needs a login.
-	// Without an id_token_hint the user is asked first.
-	res, page := b.get(testIssuer + "acme/oauth2/logout?client_id=" + ownCfg.ClientID)
-	confirm := regexp.MustCompile(`name="confirm" value="([^"]+)"`).FindStringSubmatch(page)
-	if res.StatusCode != 200 || confirm == nil {
-		t.Fatalf("logout without a hint: %d %s", res.StatusCode, page)
-	}
-	if res, _ = b.post(testIssuer+"acme/oauth2/logout", url.Values{"client_id": {ownCfg.ClientID}, "confirm": {"forged"}}); res.StatusCode != 200 {
-		t.Errorf("logout with a forged confirmation: %d", res.StatusCode)
-	}
-	if res, page = b.post(testIssuer+"acme/oauth2/logout", url.Values{"client_id": {ownCfg.ClientID}, "confirm": {confirm[1]}}); !strings.Contains(page, "logged out") {
-		t.Errorf("confirmed logout: %d %s", res.StatusCode, page)
-	}
-	res, _ = b.get(authURL(ownCfg, oauth2.SetAuthURLParam("prompt", "none")))
-	if q := arrived(t, res, webCallback); q.Get("error") != "login_required" {
-		t.Errorf("prompt=none after logout: %v", q)
-	}
-
-	// A rejected login reaches the client as access_denied.
-	res, _ = b.get(authURL(ownCfg))
-	lc = location(t, res).Query().Get("login_challenge")
-	rejected = h.call(t, "POST", "/t/acme/admin/login-requests/"+url.PathEscape(lc)+"/reject", nil).want(t, 200).object(t)
-	res, _ = b.get(rejected["redirect_to"].(string))
-	if q := arrived(t, res, webCallback); q.Get("error") != "access_denied" {
-		t.Errorf("rejected login %v", q)
-	}
-	// A read-only token may not answer challenges.
-	ro := h.createClient(t, "acme", map[string]any{"type": "m2m", "client_name": "RO", "code": "urn:acme/ro", "default_scopes": []string{"clavis:clients:read"}})
-	rot, err := h.clientCredentials(t, "acme", ro["client_id"].(string), ro["client_secret"].(string), oauth2.AuthStyleInHeader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, _ = b.get(authURL(ownCfg))
-	lc = location(t, res).Query().Get("login_challenge")
-	h.call(t, "POST", "/t/acme/admin/login-requests/"+url.PathEscape(lc)+"/accept", map[string]any{"subject": "bob"}, token(rot.AccessToken)).want(t, 403)
-
-	// A login application's own token, with clavis:login, answers
-	// challenges and does nothing else.
-	app := h.createClient(t, "acme", map[string]any{"type": "m2m", "client_name": "Login app", "code": "urn:acme/login",
-		"default_scopes": []string{"clavis:login"}})
-	apt, err := h.clientCredentials(t, "acme", app["client_id"].(string), app["client_secret"].(string), oauth2.AuthStyleInHeader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h.call(t, "GET", "/t/acme/admin/login-requests/"+url.PathEscape(lc), nil, token(apt.AccessToken)).want(t, 200)
-	before := h.head(t)
-	for _, c := range []struct{ method, path string }{
-		{"GET", "/t/acme/admin/clients"},
-		{"GET", "/t/acme/admin/login-app"},
-		{"PUT", "/t/acme/admin/login-app"},
-		{"POST", "/t/acme/oauth2/register"},
-	} {
-		if r := h.call(t, c.method, c.path, map[string]any{"login_url": "https://evil.example.com", "client_name": "x"}, token(apt.AccessToken)); r.status != 403 {
-			t.Errorf("%s %s with clavis:login: %d %s", c.method, c.path, r.status, r.body)
-		}
-	}
-	h.unchanged(t, before, "clavis:login outside the login API")
-	h.call(t, "GET", "/t/beta/admin/login-requests/"+url.PathEscape(lc), nil, token(apt.AccessToken)).want(t, 404)
-	h.call(t, "POST", "/t/acme/admin/login-requests/"+url.PathEscape(lc)+"/accept", map[string]any{"subject": "bob"}, token(apt.AccessToken)).want(t, 200)
 }
 
 func TestAuthorizationRequestErrors(t *testing.T) {
@@ -536,6 +382,7 @@ func TestAuthorizationRequestErrors(t *testing.T) {
 		res, _ := b.stopAtLogin().get(testIssuer + "acme/oauth2/auth?" + q.Encode())
 		return res
 	}
+	const spaCallback = "https://spa.example.com/cb"
 	base := func(id, redirect string) url.Values {
 		q := url.Values{"client_id": {id}, "redirect_uri": {redirect}, "response_type": {"code"}, "scope": {"openid"},
 			"state": {"state-0004"}, "code_challenge": {oauth2.S256ChallengeFromVerifier(oauth2.GenerateVerifier())}, "code_challenge_method": {"S256"}}
@@ -546,56 +393,57 @@ func TestAuthorizationRequestErrors(t *testing.T) {
 	}
 	webID, spaID := web["client_id"].(string), spa["client_id"].(string)
 
-	// A redirect URI the client did not register, exactly, gets no redirect.
-	for _, bad := range []string{"https://evil.example.com/callback", webCallback + "/", webCallback + "?x=1", "https://APP.example.com/callback"} {
-		res := auth(base(webID, bad))
-		if res.StatusCode != 400 || res.Header.Get("Location") != "" {
-			t.Errorf("redirect_uri %s: %d %s", bad, res.StatusCode, res.Header.Get("Location"))
+	t.Run("a redirect URI the client did not register exactly gets no redirect", func(t *testing.T) {
+		for _, bad := range []string{"https://evil.example.com/callback", webCallback + "/", webCallback + "?x=1", "https://APP.example.com/callback"} {
+			wantDiff(t, "redirect_uri "+bad, refusedInPlace, answerOf(auth(base(webID, bad))))
 		}
-	}
-	// Unknown client, or another tenant's: no redirect either.
-	if res := auth(base("no-such-client", webCallback)); res.StatusCode/100 == 3 {
-		t.Errorf("unknown client redirected: %s", res.Header.Get("Location"))
-	}
-	// Other errors go to the registered redirect URI.
-	cases := map[string]struct {
+	})
+	t.Run("an unknown client gets no redirect", func(t *testing.T) {
+		if res := auth(base("no-such-client", webCallback)); res.StatusCode/100 == 3 {
+			t.Errorf("unknown client redirected: %s", res.Header.Get("Location"))
+		}
+	})
+	for _, tc := range []struct {
+		name   string
 		change func(url.Values)
-		id     string
+		spa    bool
 		want   string
 	}{
-		"unknown scope":         {func(q url.Values) { q.Set("scope", "openid admin") }, webID, "invalid_scope"},
-		"implicit not enabled":  {func(q url.Values) { q.Set("response_type", "token") }, webID, "unsupported_response_type"},
-		"hybrid not registered": {func(q url.Values) { q.Set("response_type", "code id_token"); q.Set("nonce", "nonce-0004") }, webID, "unsupported_response_type"},
-		"public without PKCE":   {func(q url.Values) { q.Del("code_challenge"); q.Del("code_challenge_method") }, spaID, "invalid_request"},
-		"public with plain": {func(q url.Values) {
+		{"an unknown scope goes to the redirect URI", func(q url.Values) { q.Set("scope", "openid admin") }, false, "invalid_scope"},
+		{"the implicit flow not enabled goes to the redirect URI", func(q url.Values) { q.Set("response_type", "token") }, false, "unsupported_response_type"},
+		{"a hybrid flow not registered goes to the redirect URI", func(q url.Values) { q.Set("response_type", "code id_token"); q.Set("nonce", "nonce-0004") },
+			false, "unsupported_response_type"},
+		{"a public client without PKCE goes to the redirect URI", func(q url.Values) { q.Del("code_challenge"); q.Del("code_challenge_method") }, true, "invalid_request"},
+		{"a public client with plain PKCE goes to the redirect URI", func(q url.Values) {
 			q.Set("code_challenge_method", "plain")
 			q.Set("code_challenge", strings.Repeat("a", 43))
-		}, spaID, "invalid_request"},
-		"confidential no PKCE": {func(q url.Values) { q.Del("code_challenge"); q.Del("code_challenge_method") }, webID, "invalid_request"},
-		"audience":             {func(q url.Values) { q.Set("audience", "https://api") }, webID, "invalid_request"},
-		"short state":          {func(q url.Values) { q.Set("state", "abc") }, webID, "invalid_state"},
+		}, true, "invalid_request"},
+		{"a confidential client without PKCE goes to the redirect URI", func(q url.Values) { q.Del("code_challenge"); q.Del("code_challenge_method") },
+			false, "invalid_request"},
+		{"an audience goes to the redirect URI", func(q url.Values) { q.Set("audience", "https://api") }, false, "invalid_request"},
+		{"a short state goes to the redirect URI", func(q url.Values) { q.Set("state", "abc") }, false, "invalid_state"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			id, redirect := webID, webCallback
+			if tc.spa {
+				id, redirect = spaID, spaCallback
+			}
+			q := base(id, redirect)
+			tc.change(q)
+			wantDiff(t, "error", tc.want, landed(t, auth(q), redirect).Error)
+		})
 	}
-	for name, c := range cases {
-		redirect := webCallback
-		if c.id == spaID {
-			redirect = "https://spa.example.com/cb"
-		}
-		q := base(c.id, redirect)
-		c.change(q)
-		res := auth(q)
-		if got := arrived(t, res, redirect); got.Get("error") != c.want {
-			t.Errorf("%s: %v, want %s", name, got, c.want)
-		}
-	}
-	// A public client: PKCE S256 and no secret at the token endpoint.
-	cfg := oauth2.Config{ClientID: spaID, Endpoint: oauth2.Endpoint{AuthURL: testIssuer + "acme/oauth2/auth", TokenURL: testIssuer + "acme/oauth2/token",
-		AuthStyle: oauth2.AuthStyleInParams}, RedirectURL: "https://spa.example.com/cb"}
-	tok := h.codeFlow(t, b, cfg, "carol")
-	if c, _ := h.verify(t, "acme", tok.AccessToken); c["sub"] != "carol" || c["client_id"] != spaID {
-		t.Errorf("public client's token %v", c)
-	}
+	t.Run("a public client uses PKCE S256 and no secret at the token endpoint", func(t *testing.T) {
+		cfg := oauth2.Config{ClientID: spaID, Endpoint: oauth2.Endpoint{AuthURL: testIssuer + "acme/oauth2/auth", TokenURL: testIssuer + "acme/oauth2/token",
+			AuthStyle: oauth2.AuthStyleInParams}, RedirectURL: spaCallback}
+		c := h.claimsOf(t, "acme", h.codeFlow(t, b, cfg, "carol").AccessToken)
+		wantDiff(t, "public client's token", jwtClaims{Sub: "carol", ClientID: spaID}, jwtClaims{Sub: c.Sub, ClientID: c.ClientID})
+	})
 }
 
+// The hybrid and implicit flows return an ID token for a pairwise
+// subject, with the request's nonce and state and the hash of what
+// comes with it.
 func TestImplicitAndHybrid(t *testing.T) {
 	t.Parallel()
 	h := startAdmin(t)
@@ -608,31 +456,46 @@ func TestImplicitAndHybrid(t *testing.T) {
 	c := h.createClient(t, "acme", body)
 	id := c["client_id"].(string)
 	b := h.browser(t)
-	subjects := map[any]bool{}
-	for _, rt := range []string{"code id_token", "id_token token"} {
-		q := url.Values{"client_id": {id}, "redirect_uri": {webCallback}, "response_type": {rt}, "scope": {"openid"},
-			"state": {"state-0005"}, "nonce": {"nonce-0005"}, "code_challenge": {oauth2.S256ChallengeFromVerifier(oauth2.GenerateVerifier())},
-			"code_challenge_method": {"S256"}}
-		res, _ := b.stopAtLogin().get(testIssuer + "acme/oauth2/auth?" + q.Encode())
-		lc := challengeOf(t, res, "login")
-		res, _ = b.post(testIssuer+"acme/dev/login", url.Values{"login_challenge": {lc}, "subject": {"dave"}, "action": {"accept"}})
-		got := arrived(t, res, webCallback)
-		idc, _ := h.verify(t, "acme", got.Get("id_token"))
-		subjects[idc["sub"]] = true
-		if idc["sub"] == "dave" || idc["nonce"] != "nonce-0005" || got.Get("state") != "state-0005" {
-			t.Errorf("%s: %v; ID token %v", rt, got, idc)
-		}
-		if rt == "code id_token" && (got.Get("code") == "" || idc["c_hash"] == nil || got.Get("access_token") != "") {
-			t.Errorf("%s: %v", rt, got)
-		}
-		if rt == "id_token token" && (got.Get("access_token") == "" || idc["at_hash"] == nil || got.Get("code") != "") {
-			t.Errorf("%s: %v", rt, got)
-		}
+	subjects := map[string]bool{}
+	for _, tc := range []struct {
+		responseType string
+		want         authResponse
+		hashes       []string // the hashes the ID token has
+	}{
+		{"code id_token", authResponse{Code: set, IDToken: set, State: "state-0005", Iss: testIssuer + "acme"}, []string{"c_hash"}},
+		{"id_token token", authResponse{AccessToken: set, IDToken: set, State: "state-0005", Iss: testIssuer + "acme"}, []string{"at_hash"}},
+	} {
+		t.Run(tc.responseType, func(t *testing.T) {
+			q := url.Values{"client_id": {id}, "redirect_uri": {webCallback}, "response_type": {tc.responseType}, "scope": {"openid"},
+				"state": {"state-0005"}, "nonce": {"nonce-0005"}, "code_challenge": {oauth2.S256ChallengeFromVerifier(oauth2.GenerateVerifier())},
+				"code_challenge_method": {"S256"}}
+			res, _ := b.stopAtLogin().get(testIssuer + "acme/oauth2/auth?" + q.Encode())
+			lc := challengeOf(t, res, "login")
+			res, _ = b.post(testIssuer+"acme/dev/login", url.Values{"login_challenge": {lc}, "subject": {"dave"}, "action": {"accept"}})
+			got := landed(t, res, webCallback)
+			wantDiff(t, "the client got", tc.want, got.shape())
+			idc := h.claimsOf(t, "acme", got.IDToken)
+			subjects[idc.Sub] = true
+			var hashes []string
+			if idc.CHash != "" {
+				hashes = append(hashes, "c_hash")
+			}
+			if idc.ATHash != "" {
+				hashes = append(hashes, "at_hash")
+			}
+			type shown struct {
+				Nonce       string
+				UsersOwnSub bool
+				Hashes      []string
+			}
+			wantDiff(t, "ID token", shown{"nonce-0005", false, tc.hashes}, shown{idc.Nonce, idc.Sub == "dave", hashes})
+		})
 	}
-	// A pairwise subject: not the user's own, the same every time.
-	if len(subjects) != 1 {
-		t.Errorf("pairwise subjects %v", subjects)
-	}
+	t.Run("the pairwise subject is the same every time", func(t *testing.T) {
+		if len(subjects) != 1 {
+			t.Errorf("pairwise subjects %v", subjects)
+		}
+	})
 }
 
 func TestRefreshTokenReuseSetting(t *testing.T) {
@@ -681,8 +544,8 @@ func clientConfig(tenant string, c map[string]any, scopes ...string) oauth2.Conf
 // application and returns where the browser goes next.
 func (h *adminHarness) acceptChallenge(t *testing.T, tenant, kind, challenge string, body any) string {
 	t.Helper()
-	return h.call(t, "POST", "/t/"+tenant+"/admin/"+kind+"-requests/"+url.PathEscape(challenge)+"/accept", body).
-		want(t, 200).object(t)["redirect_to"].(string)
+	r := h.call(t, "POST", challengePath(tenant, kind, challenge)+"/accept", body).want(t, 200)
+	return decodeAs[redirectAnswer](t, r).RedirectTo
 }
 
 // loginThroughApp runs an authorization request of cfg up to the login
@@ -743,30 +606,33 @@ func TestLoginVerifierOnlyInTheBrowserThatBegan(t *testing.T) {
 
 	attacker, victim := h.browser(t), h.browser(t)
 	res, _ := attacker.get(authURL())
-	lc := location(t, res).Query().Get("login_challenge")
-	link := h.acceptChallenge(t, "acme", "login", lc, map[string]any{"subject": "mallory", "remember": true})
+	link := h.acceptChallenge(t, "acme", "login", challengeIn(t, res, "login"), map[string]any{"subject": "mallory", "remember": true})
 
-	// The victim follows the attacker's link.
-	res, _ = victim.get(link)
-	if isRedirectTo(res, webCallback) && arrived(t, res, webCallback).Get("code") != "" {
-		t.Errorf("a login verifier was accepted in a browser that did not start the flow")
-	}
-	// Later the victim signs in at the client: no login is asked, the
-	// victim is mallory.
-	res, _ = victim.get(authURL(oauth2.SetAuthURLParam("prompt", "none")))
-	if isRedirectTo(res, webCallback) {
-		if code := arrived(t, res, webCallback).Get("code"); code != "" {
+	t.Run("the victim following the attacker's link gets no code", func(t *testing.T) {
+		res, _ := victim.get(link)
+		if isRedirectTo(res, webCallback) && landed(t, res, webCallback).Code != "" {
+			t.Errorf("a login verifier was accepted in a browser that did not start the flow")
+		}
+	})
+	t.Run("the victim's browser has no login session of the attacker's", func(t *testing.T) {
+		res, _ := victim.get(authURL(oauth2.SetAuthURLParam("prompt", "none")))
+		if !isRedirectTo(res, webCallback) {
+			return
+		}
+		if code := landed(t, res, webCallback).Code; code != "" {
 			tok, err := cfg.Exchange(h.oauthContext(t), code, oauth2.VerifierOption(verifier))
 			if err != nil {
 				t.Fatal(err)
 			}
-			claims, _ := h.verify(t, "acme", tok.AccessToken)
-			t.Errorf("session fixation: the victim's browser got the attacker's login session (sub=%v, without logging in)", claims["sub"])
+			t.Errorf("session fixation: the victim's browser got the attacker's login session (sub=%v, without logging in)",
+				h.claimsOf(t, "acme", tok.AccessToken).Sub)
 		}
-	}
+	})
 }
 
 // Challenges, verifiers and login session cookies are their tenant's.
+// The steps run in order: a login at acme, then its verifier and its
+// session's cookie elsewhere.
 func TestFlowsStayInTheirTenant(t *testing.T) {
 	t.Parallel()
 	h := startAdmin(t)
@@ -782,37 +648,50 @@ func TestFlowsStayInTheirTenant(t *testing.T) {
 	b := h.browser(t)
 
 	res, _ := b.get(acme.AuthCodeURL("state-at07", oauth2.S256ChallengeOption(verifier)))
-	lc := location(t, res).Query().Get("login_challenge")
-	h.call(t, "GET", "/t/beta/admin/login-requests/"+url.PathEscape(lc), nil).want(t, 404)
-	h.call(t, "POST", "/t/beta/admin/login-requests/"+url.PathEscape(lc)+"/accept", map[string]any{"subject": "x"}).want(t, 404)
-	h.call(t, "POST", "/t/acme/admin/consent-requests/"+url.PathEscape(lc)+"/accept", map[string]any{}).want(t, 404)
-	beTA := h.createTenant(t, "gamma")["admin_client"].(map[string]any)
-	gammaTok, err := h.clientCredentials(t, "gamma", beTA["client_id"].(string), beTA["client_secret"].(string), oauth2.AuthStyleInHeader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Another tenant's admin may not answer.
-	if r := h.call(t, "POST", "/t/acme/admin/login-requests/"+url.PathEscape(lc)+"/accept", map[string]any{"subject": "x"}, token(gammaTok.AccessToken)); r.status/100 == 2 {
-		t.Fatalf("another tenant's admin answered a challenge: %d", r.status)
-	}
+	lc := challengeIn(t, res, "login")
+	t.Run("another tenant's or kind's API does not know the challenge", func(t *testing.T) {
+		for _, c := range []struct {
+			method, path string
+			body         any
+		}{
+			{"GET", challengePath("beta", "login", lc), nil},
+			{"POST", challengePath("beta", "login", lc) + "/accept", map[string]any{"subject": "x"}},
+			{"POST", challengePath("acme", "consent", lc) + "/accept", map[string]any{}},
+		} {
+			if r := h.call(t, c.method, c.path, c.body); r.status != http.StatusNotFound {
+				t.Errorf("%s %s: %d %s, want 404", c.method, c.path, r.status, r.body)
+			}
+		}
+	})
+	t.Run("another tenant's admin may not answer", func(t *testing.T) {
+		gamma := decodeAs[createdTenantResponse](t, h.call(t, "POST", "/admin/tenants", map[string]string{"slug": "gamma", "name": "GAMMA"}).want(t, 201)).AdminClient
+		gammaTok, err := h.clientCredentials(t, "gamma", gamma.ClientID, gamma.ClientSecret, oauth2.AuthStyleInHeader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r := h.call(t, "POST", challengePath("acme", "login", lc)+"/accept", map[string]any{"subject": "x"}, token(gammaTok.AccessToken)); r.status/100 == 2 {
+			t.Fatalf("another tenant's admin answered a challenge: %d", r.status)
+		}
+	})
 	next := h.acceptChallenge(t, "acme", "login", lc, map[string]any{"subject": "bob", "remember": true})
 
-	// The verifier at another tenant: refused, no redirect, not used up.
-	res, _ = b.get(strings.Replace(next, "/t/acme/", "/t/beta/", 1))
-	if res.StatusCode != 400 || res.Header.Get("Location") != "" {
-		t.Errorf("acme's verifier at beta: %d %s", res.StatusCode, res.Header.Get("Location"))
+	t.Run("the verifier at another tenant is refused, with no redirect", func(t *testing.T) {
+		res, _ := b.get(strings.Replace(next, "/t/acme/", "/t/beta/", 1))
+		wantDiff(t, "acme's verifier at beta", refusedInPlace, answerOf(res))
+	})
+	if !t.Run("the verifier was not used up there; as a consent_verifier, the flow's stage decides", func(t *testing.T) {
+		res, _ := b.get(strings.Replace(next, "login_verifier", "consent_verifier", 1))
+		if diff := cmp.Diff(authResponse{Code: set, State: "state-at07", Iss: testIssuer + "acme"}, landed(t, res, webCallback).shape()); diff != "" {
+			t.Fatalf("callback (-want +got):\n%s", diff)
+		}
+	}) {
+		t.FailNow()
 	}
-	// As a consent_verifier: the flow's stage decides.
-	res, _ = b.get(strings.Replace(next, "login_verifier", "consent_verifier", 1))
-	if q := arrived(t, res, webCallback); q.Get("code") == "" {
-		t.Fatalf("callback %v", q)
-	}
-	// Used.
-	if res, _ = b.get(next); res.StatusCode != 400 || res.Header.Get("Location") != "" {
-		t.Errorf("verifier used twice: %d %s", res.StatusCode, res.Header.Get("Location"))
-	}
+	t.Run("the verifier works once", func(t *testing.T) {
+		res, _ := b.get(next)
+		wantDiff(t, "verifier used twice", refusedInPlace, answerOf(res))
+	})
 
-	// acme's login session cookie, presented to beta under beta's name.
 	base, _ := url.Parse(testIssuer + "acme/")
 	var sess *http.Cookie
 	for _, ck := range b.c.Jar.Cookies(base) {
@@ -823,19 +702,21 @@ func TestFlowsStayInTheirTenant(t *testing.T) {
 	if sess == nil {
 		t.Fatal("no login session cookie")
 	}
-	bu, _ := url.Parse(testIssuer + "beta/")
-	b.c.Jar.SetCookies(bu, []*http.Cookie{{Name: "clavis_login_beta", Value: sess.Value, Path: "/t/beta/"}})
-	res, _ = b.get(beta.AuthCodeURL("state-at07", oauth2.SetAuthURLParam("prompt", "none"), oauth2.S256ChallengeOption(verifier)))
-	if q := arrived(t, res, webCallback); q.Get("error") != "login_required" {
-		t.Errorf("acme's login session at beta: %v", q)
+	promptNone := func(t *testing.T, b *browser, c oauth2.Config) authResponse {
+		t.Helper()
+		res, _ := b.get(c.AuthCodeURL("state-at07", oauth2.SetAuthURLParam("prompt", "none"), oauth2.S256ChallengeOption(verifier)))
+		return landed(t, res, webCallback).shape()
 	}
-	// A forged cookie at acme: a login is asked.
-	b2 := h.browser(t)
-	b2.c.Jar.SetCookies(base, []*http.Cookie{{Name: sess.Name, Value: strings.Split(sess.Value, ".")[0] + ".AAAAAAAAAAAAAAAAAAAAAA", Path: "/t/acme/"}})
-	res, _ = b2.get(acme.AuthCodeURL("state-at07", oauth2.SetAuthURLParam("prompt", "none"), oauth2.S256ChallengeOption(verifier)))
-	if q := arrived(t, res, webCallback); q.Get("error") != "login_required" {
-		t.Errorf("forged login session cookie: %v", q)
-	}
+	t.Run("acme's login session cookie under beta's name is no session at beta", func(t *testing.T) {
+		bu, _ := url.Parse(testIssuer + "beta/")
+		b.c.Jar.SetCookies(bu, []*http.Cookie{{Name: "clavis_login_beta", Value: sess.Value, Path: "/t/beta/"}})
+		wantDiff(t, "acme's login session at beta", authResponse{Error: "login_required", State: "state-at07", Iss: testIssuer + "beta"}, promptNone(t, b, beta))
+	})
+	t.Run("a forged login session cookie is no session", func(t *testing.T) {
+		b2 := h.browser(t)
+		b2.c.Jar.SetCookies(base, []*http.Cookie{{Name: sess.Name, Value: strings.Split(sess.Value, ".")[0] + ".AAAAAAAAAAAAAAAAAAAAAA", Path: "/t/acme/"}})
+		wantDiff(t, "forged login session cookie", authResponse{Error: "login_required", State: "state-at07", Iss: testIssuer + "acme"}, promptNone(t, b2, acme))
+	})
 }
 
 // prompt=login and max_age=0 make the user log in again; after a fresh
@@ -859,11 +740,11 @@ func TestFreshLoginCompletes(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			res := h.loginThroughApp(t, b, "acme", cfg.AuthCodeURL("state-at04", tc.extra, oauth2.S256ChallengeOption(verifier)), map[string]any{"subject": "bob"})
-			q := arrived(t, res, webCallback)
-			if q.Get("code") == "" {
-				t.Fatalf("after a fresh login: %v", q)
+			got := landed(t, res, webCallback)
+			if diff := cmp.Diff(authResponse{Code: set, State: "state-at04", Iss: testIssuer + "acme"}, got.shape()); diff != "" {
+				t.Fatalf("after a fresh login (-want +got):\n%s", diff)
 			}
-			if _, err := cfg.Exchange(h.oauthContext(t), q.Get("code"), oauth2.VerifierOption(verifier)); err != nil {
+			if _, err := cfg.Exchange(h.oauthContext(t), got.Code, oauth2.VerifierOption(verifier)); err != nil {
 				t.Errorf("exchange: %v", err)
 			}
 		})
@@ -943,8 +824,8 @@ func TestConcurrentCodeReuseRevokesGrant(t *testing.T) {
 			t.Fatalf("one code exchanged %d times", len(ok))
 		}
 		if len(ok) == 1 {
-			tok := ok[0].object(t)
-			if h.introspect(t, "acme", tok["access_token"].(string), cfg.ClientID, cfg.ClientSecret).object(t)["active"] != false {
+			tok := decodeAs[tokenAnswer](t, ok[0])
+			if decodeAs[introspection](t, h.introspect(t, "acme", tok.AccessToken, cfg.ClientID, cfg.ClientSecret)).Active {
 				missed++
 			}
 		}
@@ -978,18 +859,21 @@ func TestHybridCodeExchangeGetsItsOwnToken(t *testing.T) {
 			res, _ := b.stopAtLogin().get(testIssuer + "acme/oauth2/auth?" + q.Encode())
 			lc := challengeOf(t, res, "login")
 			res, _ = b.post(testIssuer+"acme/dev/login", url.Values{"login_challenge": {lc}, "subject": {"dave"}, "action": {"accept"}})
-			got := arrived(t, res, webCallback)
-			if got.Get("code") == "" || got.Get("access_token") == "" {
-				t.Fatalf("%s: %v", rt, got)
+			got := landed(t, res, webCallback)
+			want := authResponse{Code: set, AccessToken: set, State: "state-at11", Iss: testIssuer + "acme"}
+			if strings.Contains(rt, "id_token") {
+				want.IDToken = set
 			}
-			front, _ := h.verify(t, "acme", got.Get("access_token"))
-			tok, err := cfg.Exchange(h.oauthContext(t), got.Get("code"), oauth2.VerifierOption(verifier))
+			if diff := cmp.Diff(want, got.shape()); diff != "" {
+				t.Fatalf("the client got (-want +got):\n%s", diff)
+			}
+			front := h.claimsOf(t, "acme", got.AccessToken)
+			tok, err := cfg.Exchange(h.oauthContext(t), got.Code, oauth2.VerifierOption(verifier))
 			if err != nil {
-				t.Fatalf("%s: the code's exchange fails: %v", rt, err)
+				t.Fatalf("the code's exchange fails: %v", err)
 			}
-			back, _ := h.verify(t, "acme", tok.AccessToken)
-			if back["jti"] == front["jti"] {
-				t.Errorf("%s: both access tokens have jti %v", rt, back["jti"])
+			if back := h.claimsOf(t, "acme", tok.AccessToken); back.JTI == front.JTI {
+				t.Errorf("both access tokens have jti %v", back.JTI)
 			}
 		})
 	}
@@ -1008,8 +892,9 @@ func TestResponseModes(t *testing.T) {
 	body["allow_access_tokens_via_browser"] = true
 	c := h.createClient(t, "acme", body)
 	b := h.browser(t)
-	meta := h.call(t, "GET", "/t/acme/.well-known/openid-configuration", nil, noAuth).want(t, 200).object(t)
-	advertised := anyStrings(meta["response_modes_supported"])
+	meta := decodeAs[struct {
+		ResponseModes []string `json:"response_modes_supported"`
+	}](t, h.call(t, "GET", "/t/acme/.well-known/openid-configuration", nil, noAuth).want(t, 200))
 	run := func(t *testing.T, rt, mode string) (*http.Response, string) {
 		q := url.Values{"client_id": {c["client_id"].(string)}, "redirect_uri": {webCallback}, "response_type": {rt}, "scope": {"openid"},
 			"state": {"state-at13"}, "nonce": {"nonce-rv13"}, "response_mode": {mode},
@@ -1021,20 +906,25 @@ func TestResponseModes(t *testing.T) {
 		lc := challengeOf(t, res, "login")
 		return b.post(testIssuer+"acme/dev/login", url.Values{"login_challenge": {lc}, "subject": {"dave"}, "action": {"accept"}})
 	}
-	// Tokens in a query: refused.
-	res, _ := run(t, "id_token token", "query")
-	if u, err := url.Parse(res.Header.Get("Location")); err == nil && (u.Query().Get("access_token") != "" || u.Query().Get("id_token") != "") {
-		t.Errorf("tokens in the query: %s", u)
-	}
-	// What discovery advertises works.
-	for _, mode := range advertised {
-		t.Run(mode, func(t *testing.T) {
+	t.Run("tokens in a query are refused", func(t *testing.T) {
+		res, _ := run(t, "id_token token", "query")
+		u, err := url.Parse(res.Header.Get("Location"))
+		if err != nil {
+			return
+		}
+		got := authResponseOf(u.Query()).shape()
+		wantDiff(t, "tokens in the query "+u.String(), authResponse{}, authResponse{AccessToken: got.AccessToken, IDToken: got.IDToken})
+	})
+	for _, mode := range meta.ResponseModes {
+		t.Run("advertised mode "+mode+" works", func(t *testing.T) {
 			res, page := run(t, "code", mode)
-			ok := (mode == "form_post" && res.StatusCode == 200 && strings.Contains(page, webCallback) && strings.Contains(page, "code")) ||
-				(mode != "form_post" && isRedirectTo(res, webCallback) && res.Header.Get("Location") != "" && !strings.Contains(res.Header.Get("Location"), "error="))
-			if !ok {
-				t.Errorf("response_mode=%s (advertised): %d %s %.300s", mode, res.StatusCode, res.Header.Get("Location"), page)
+			var got authResponse
+			if mode == "form_post" {
+				got = authResponseOf(formPosted(t, res, page, webCallback))
+			} else {
+				got = landed(t, res, webCallback)
 			}
+			wantDiff(t, "response_mode="+mode, authResponse{Code: set, State: "state-at13", Iss: testIssuer + "acme"}, got.shape())
 		})
 	}
 }

@@ -1,6 +1,7 @@
 package httpapi_test
 
 import (
+	"net/http"
 	"net/url"
 	"strings"
 	"testing"
@@ -28,20 +29,22 @@ func TestDevLoginOnlyWithoutLoginApp(t *testing.T) {
 	lc := u.Query().Get("login_challenge")
 
 	// Answered on the development page instead, as whoever one likes.
-	if page, _ := b.get(testIssuer + "acme/dev/login?login_challenge=" + url.QueryEscape(lc)); page.StatusCode != 404 {
-		t.Errorf("the development login page is served for a tenant with a login application: %d", page.StatusCode)
-	}
-	res, _ = b.post(testIssuer+"acme/dev/login", url.Values{"login_challenge": {lc}, "subject": {"ceo@acme.example"}, "action": {"accept"}})
-	if isRedirectTo(res, webCallback) {
-		code := arrived(t, res, webCallback).Get("code")
-		tok, err := cfg.Exchange(h.oauthContext(t), code, oauth2.VerifierOption(verifier))
+	t.Run("the page is not served", func(t *testing.T) {
+		res, _ := b.get(testIssuer + "acme/dev/login?login_challenge=" + url.QueryEscape(lc))
+		wantDiff(t, "the development login page for a tenant with a login application", http.StatusNotFound, res.StatusCode)
+	})
+	t.Run("a login posted to it gets no code", func(t *testing.T) {
+		res, _ := b.post(testIssuer+"acme/dev/login", url.Values{"login_challenge": {lc}, "subject": {"ceo@acme.example"}, "action": {"accept"}})
+		if !isRedirectTo(res, webCallback) {
+			return
+		}
+		tok, err := cfg.Exchange(h.oauthContext(t), landed(t, res, webCallback).Code, oauth2.VerifierOption(verifier))
 		if err == nil {
-			claims, _ := h.verify(t, "acme", tok.AccessToken)
-			t.Errorf("login application bypassed through /dev/login: got a token for sub=%v", claims["sub"])
+			t.Errorf("login application bypassed through /dev/login: got a token for sub=%v", h.claimsOf(t, "acme", tok.AccessToken).Sub)
 		} else {
 			t.Errorf("login application bypassed through /dev/login: got a code (%v)", err)
 		}
-	}
+	})
 }
 
 // The development login page escapes what it shows.
@@ -55,10 +58,11 @@ func TestDevLoginPageEscapes(t *testing.T) {
 	b := h.browser(t)
 	res, page := b.get(cfg.AuthCodeURL("state-at09", oauth2.S256ChallengeOption(oauth2.GenerateVerifier()),
 		oauth2.SetAuthURLParam("login_hint", `"><script>alert("hint")</script>`)))
-	if res.StatusCode != 200 || !strings.Contains(page, "Sign in to") {
-		t.Fatalf("login page %d %s", res.StatusCode, page)
+	type shown struct {
+		Status          int
+		SignIn          bool
+		UnescapedMarkup bool
 	}
-	if strings.Contains(page, "<script>") {
-		t.Errorf("unescaped markup on the development login page:\n%s", page)
-	}
+	wantDiff(t, "the development login page\n"+page, shown{Status: http.StatusOK, SignIn: true},
+		shown{res.StatusCode, strings.Contains(page, "Sign in to"), strings.Contains(page, "<script>")})
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
 	"golang.org/x/oauth2"
 )
 
@@ -22,14 +23,14 @@ func TestFormPostPageHeaders(t *testing.T) {
 	h := startAdmin(t)
 	h.createTenant(t, "acme")
 	c := h.createClient(t, "acme", webClient("urn:acme/web"))
-	b := h.browser(t)
-	authorize := func(extra url.Values) (*http.Response, string) {
+	authorize := func(t *testing.T, extra url.Values) (*http.Response, string) {
 		q := url.Values{"client_id": {c["client_id"].(string)}, "redirect_uri": {webCallback}, "response_type": {"code"}, "scope": {"openid"},
 			"state": {"state-fp01"}, "nonce": {"nonce-fp01"}, "response_mode": {"form_post"},
 			"code_challenge": {oauth2.S256ChallengeFromVerifier(oauth2.GenerateVerifier())}, "code_challenge_method": {"S256"}}
 		for k, v := range extra {
 			q[k] = v
 		}
+		b := h.browser(t)
 		res, page := b.stopAtLogin().get(testIssuer + "acme/oauth2/auth?" + q.Encode())
 		if res.StatusCode/100 != 3 || !strings.Contains(res.Header.Get("Location"), "/dev/login") {
 			return res, page
@@ -37,28 +38,37 @@ func TestFormPostPageHeaders(t *testing.T) {
 		lc := challengeOf(t, res, "login")
 		return b.post(testIssuer+"acme/dev/login", url.Values{"login_challenge": {lc}, "subject": {"dave"}, "action": {"accept"}})
 	}
-	check := func(what string, res *http.Response, page, param string) {
-		t.Helper()
-		if res.StatusCode != 200 || !strings.Contains(page, `action="`+webCallback+`"`) || !strings.Contains(page, `name="`+param+`"`) {
-			t.Fatalf("%s: %d %.500s", what, res.StatusCode, page)
-		}
-		hd := res.Header
-		csp := hd.Get("Content-Security-Policy")
-		if hd.Get("Cache-Control") != "no-store" || hd.Get("X-Frame-Options") != "DENY" || !strings.Contains(csp, "frame-ancestors 'none'") ||
-			!strings.HasPrefix(hd.Get("Content-Type"), "text/html") {
-			t.Errorf("%s: headers %v", what, hd)
-		}
-		scripts := regexp.MustCompile(`(?s)<script>(.*?)</script>`).FindAllStringSubmatch(page, -1)
-		if len(scripts) != 1 || strings.Contains(page, "onload") {
-			t.Fatalf("%s: want one script element and no handler: %s", what, page)
-		}
-		sum := sha256.Sum256([]byte(scripts[0][1]))
-		if !strings.Contains(csp, "script-src 'sha256-"+base64.StdEncoding.EncodeToString(sum[:])+"'") {
-			t.Errorf("%s: the policy %q does not allow the page's script %q", what, csp, scripts[0][1])
-		}
+	for _, tc := range []struct {
+		name  string
+		extra url.Values
+		want  authResponse
+	}{
+		{"an error", url.Values{"prompt": {"none"}}, authResponse{Error: "login_required", State: "state-fp01", Iss: testIssuer + "acme"}},
+		{"a code", nil, authResponse{Code: set, State: "state-fp01", Iss: testIssuer + "acme"}},
+	} {
+		t.Run(tc.name+" is posted by a page no one keeps or frames, whose one script the policy allows", func(t *testing.T) {
+			res, page := authorize(t, tc.extra)
+			wantDiff(t, "the client got", tc.want, authResponseOf(formPosted(t, res, page, webCallback)).shape())
+			type headers struct {
+				HTML               bool
+				CacheControl       string
+				FrameOptions       string
+				FrameAncestorsNone bool
+			}
+			p := pageHeadersOf(res)
+			wantDiff(t, "headers", headers{true, "no-store", "DENY", true}, headers{p.HTML, p.CacheControl, p.FrameOptions, p.FrameAncestorsNone})
+			scripts := regexp.MustCompile(`(?s)<script>(.*?)</script>`).FindAllStringSubmatch(page, -1)
+			type shown struct {
+				Scripts int
+				OnLoad  bool
+			}
+			if diff := cmp.Diff(shown{Scripts: 1}, shown{len(scripts), strings.Contains(page, "onload")}); diff != "" {
+				t.Fatalf("want one script element and no handler (-want +got):\n%s\n%s", diff, page)
+			}
+			sum := sha256.Sum256([]byte(scripts[0][1]))
+			if csp := res.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "script-src 'sha256-"+base64.StdEncoding.EncodeToString(sum[:])+"'") {
+				t.Errorf("the policy %q does not allow the page's script %q", csp, scripts[0][1])
+			}
+		})
 	}
-	res, page := authorize(url.Values{"prompt": {"none"}})
-	check("an error", res, page, "error")
-	res, page = authorize(nil)
-	check("a code", res, page, "code")
 }

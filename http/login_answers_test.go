@@ -89,10 +89,10 @@ func TestLoginAnswersAreValidated(t *testing.T) {
 			checkProblem(t, h.call(t, "POST", consent, map[string]any{"grant_scope": tt.scope}), 422, httpapi.ProblemValidation, "grant_scope")
 		})
 	}
-	res, _ = b.get(h.acceptChallenge(t, "acme", "consent", cc, map[string]any{"grant_scope": []string{"openid", "email"}}))
-	if q := arrived(t, res, webCallback); q.Get("code") == "" {
-		t.Fatalf("no code after valid answers: %v", q)
-	}
+	t.Run("valid answers get the client its code", func(t *testing.T) {
+		res, _ := b.get(h.acceptChallenge(t, "acme", "consent", cc, map[string]any{"grant_scope": []string{"openid", "email"}}))
+		wantDiff(t, "after valid answers", authResponse{Code: set, State: "state-la01", Iss: testIssuer + "acme"}, landed(t, res, webCallback).shape())
+	})
 }
 
 // The development login page answers consent with the scopes its
@@ -114,12 +114,18 @@ func TestDevLoginConsentFormIsValidated(t *testing.T) {
 	for range 3000 { // within the body limit
 		form.Add("grant_scope", "openid")
 	}
-	res, page := b.post(testIssuer+"acme/dev/login", form)
-	if res.StatusCode != 422 || !strings.Contains(page, "grant_scope") {
-		t.Fatalf("a flood of granted scopes: %d %s", res.StatusCode, page)
+	if !t.Run("a flood of granted scopes is refused, naming them", func(t *testing.T) {
+		res, page := b.post(testIssuer+"acme/dev/login", form)
+		type shown struct {
+			Status          int
+			NamesGrantScope bool
+		}
+		wantDiff(t, "a flood of granted scopes: "+page, shown{422, true}, shown{res.StatusCode, strings.Contains(page, "grant_scope")})
+	}) {
+		t.FailNow()
 	}
-	res, _ = b.post(testIssuer+"acme/dev/login", url.Values{"consent_challenge": {cc}, "action": {"accept"}, "grant_scope": {"openid"}})
-	if q := arrived(t, res, webCallback); q.Get("code") == "" {
-		t.Fatalf("no code after a valid consent: %v", q)
-	}
+	t.Run("then a valid consent gets the client its code", func(t *testing.T) {
+		res, _ := b.post(testIssuer+"acme/dev/login", url.Values{"consent_challenge": {cc}, "action": {"accept"}, "grant_scope": {"openid"}})
+		wantDiff(t, "after a valid consent", authResponse{Code: set, State: "state-la02", Iss: testIssuer + "acme"}, landed(t, res, webCallback).shape())
+	})
 }

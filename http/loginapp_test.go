@@ -1,9 +1,12 @@
 package httpapi_test
 
 import (
+	"bytes"
+	"encoding/json"
 	"strings"
 	"testing"
 
+	"github.com/google/go-cmp/cmp/cmpopts"
 	"golang.org/x/oauth2"
 
 	httpapi "github.com/clavisiam/clavis/http"
@@ -12,15 +15,30 @@ import (
 // loginApp reads a tenant's login application setting.
 func (h *adminHarness) loginApp(t *testing.T, tenant string, opts ...callOpt) string {
 	t.Helper()
-	got := h.call(t, "GET", "/t/"+tenant+"/admin/login-app", nil, opts...).want(t, 200).object(t)
-	if len(got) != 1 {
-		t.Errorf("login app = %v, want login_url only", got)
+	return loginURLOf(t, h.call(t, "GET", "/t/"+tenant+"/admin/login-app", nil, opts...).want(t, 200))
+}
+
+// loginURLOf reads the login URL of a login application setting; it
+// fails unless the setting has it and nothing else.
+func loginURLOf(t *testing.T, r response) string {
+	t.Helper()
+	got := decodeAs[loginAppSetting](t, r)
+	if got.LoginURL == nil {
+		t.Fatalf("login app %s: no login_url", r.body)
 	}
-	s, ok := got["login_url"].(string)
-	if !ok {
-		t.Fatalf("login app = %v", got)
+	dec := json.NewDecoder(bytes.NewReader(r.body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(new(loginAppSetting)); err != nil {
+		t.Errorf("login app %s, want login_url only: %v", r.body, err)
 	}
-	return s
+	return *got.LoginURL
+}
+
+// tenantLoginOf reads a tenant's login application setting from the
+// platform API's answer.
+func tenantLoginOf(t *testing.T, r response) tenantLogin {
+	t.Helper()
+	return decodeAs[tenantLogin](t, r.want(t, 200))
 }
 
 func TestLoginApp(t *testing.T) {
@@ -33,47 +51,37 @@ func TestLoginApp(t *testing.T) {
 	if got := h.loginApp(t, "acme"); got != "" {
 		t.Fatalf("a new tenant's login URL = %q", got)
 	}
-	if got := h.call(t, "GET", "/admin/tenants/acme", nil).want(t, 200).object(t); got["login_url"] != "" {
-		t.Errorf("a new tenant = %v", got)
+	wantDiff(t, "a new tenant", "", tenantLoginOf(t, h.call(t, "GET", "/admin/tenants/acme", nil)).LoginURL)
+	put := func(t *testing.T, url string) response {
+		return h.call(t, "PUT", "/t/acme/admin/login-app", map[string]string{"login_url": url})
 	}
 
-	// Set, read back, set again to no effect.
-	set := h.call(t, "PUT", "/t/acme/admin/login-app", map[string]string{"login_url": " " + loginURL + " "}).want(t, 200).object(t)
-	if set["login_url"] != loginURL || len(set) != 1 {
-		t.Errorf("PUT = %v", set)
-	}
-	if got := h.loginApp(t, "acme"); got != loginURL {
-		t.Errorf("GET after PUT = %q", got)
-	}
-	tenant := h.call(t, "GET", "/admin/tenants/acme", nil).want(t, 200).object(t)
-	if tenant["login_url"] != loginURL || tenant["version"] != 3.0 {
-		t.Errorf("tenant after PUT = %v", tenant)
-	}
-	if h.loginApp(t, "beta") != "" {
-		t.Error("another tenant got the login URL")
-	}
+	t.Run("set, trimmed, and read back", func(t *testing.T) {
+		wantDiff(t, "PUT", loginURL, loginURLOf(t, put(t, " "+loginURL+" ").want(t, 200)))
+		wantDiff(t, "GET after PUT", loginURL, h.loginApp(t, "acme"))
+		wantDiff(t, "tenant after PUT", tenantLogin{Name: "ACME", LoginURL: loginURL, Version: 3},
+			tenantLoginOf(t, h.call(t, "GET", "/admin/tenants/acme", nil)))
+	})
+	t.Run("another tenant's is unchanged", func(t *testing.T) {
+		wantDiff(t, "beta's login URL", "", h.loginApp(t, "beta"))
+	})
 	before := h.head(t)
-	h.call(t, "PUT", "/t/acme/admin/login-app", map[string]string{"login_url": loginURL}).want(t, 200)
-	h.unchanged(t, before, "setting the same login URL")
-
-	// An invalid URL is refused and changes nothing.
-	for _, bad := range []string{"http://login.acme.example/", "https://login.acme.example/#x", "/login",
-		"https://user@login.acme.example/", "javascript:alert(1)", "https://login.acme.example/" + strings.Repeat("a", 2000)} {
-		r := h.call(t, "PUT", "/t/acme/admin/login-app", map[string]string{"login_url": bad})
-		checkProblem(t, r, 422, httpapi.ProblemValidation, "login_url")
-	}
-	h.unchanged(t, before, "invalid login URLs")
-	if got := h.loginApp(t, "acme"); got != loginURL {
-		t.Errorf("after refused PUTs = %q", got)
-	}
-
-	// Clear.
-	if got := h.call(t, "PUT", "/t/acme/admin/login-app", map[string]string{"login_url": ""}).want(t, 200).object(t); got["login_url"] != "" {
-		t.Errorf("clear = %v", got)
-	}
-	if got := h.loginApp(t, "acme"); got != "" {
-		t.Errorf("GET after clear = %q", got)
-	}
+	t.Run("setting the same URL again records nothing", func(t *testing.T) {
+		put(t, loginURL).want(t, 200)
+		h.unchanged(t, before, "setting the same login URL")
+	})
+	t.Run("an invalid URL is refused and changes nothing", func(t *testing.T) {
+		for _, bad := range []string{"http://login.acme.example/", "https://login.acme.example/#x", "/login",
+			"https://user@login.acme.example/", "javascript:alert(1)", "https://login.acme.example/" + strings.Repeat("a", 2000)} {
+			checkProblem(t, put(t, bad), 422, httpapi.ProblemValidation, "login_url")
+		}
+		h.unchanged(t, before, "invalid login URLs")
+		wantDiff(t, "after refused PUTs", loginURL, h.loginApp(t, "acme"))
+	})
+	t.Run("an empty URL clears it", func(t *testing.T) {
+		wantDiff(t, "clear", "", loginURLOf(t, put(t, "").want(t, 200)))
+		wantDiff(t, "GET after clear", "", h.loginApp(t, "acme"))
+	})
 }
 
 func TestLoginAppThroughThePlatformAPI(t *testing.T) {
@@ -84,60 +92,51 @@ func TestLoginAppThroughThePlatformAPI(t *testing.T) {
 		return h.call(t, "PATCH", "/admin/tenants/acme", body, contentType("application/merge-patch+json"))
 	}
 
-	// The login URL alone leaves the name as it is.
-	got := patch(map[string]any{"login_url": "http://localhost:3000/login"}).want(t, 200).object(t)
-	if got["login_url"] != "http://localhost:3000/login" || got["name"] != "ACME" || got["version"] != 3.0 {
-		t.Errorf("PATCH login_url = %v", got)
-	}
-	if h.loginApp(t, "acme") != "http://localhost:3000/login" {
-		t.Error("the tenant admin API does not see the platform's change")
-	}
-	// Both at once: two events in one command.
-	got = patch(map[string]any{"name": "Acme Inc.", "login_url": "https://login.acme.example/"}).want(t, 200).object(t)
-	if got["login_url"] != "https://login.acme.example/" || got["name"] != "Acme Inc." || got["version"] != 5.0 {
-		t.Errorf("PATCH both = %v", got)
-	}
-	// One bad member and neither changes.
-	before := h.head(t)
-	r := patch(map[string]any{"name": "Other", "login_url": "http://login.acme.example/"})
-	checkProblem(t, r, 422, httpapi.ProblemValidation, "login_url")
-	r = patch(map[string]any{"name": "", "login_url": "ftp://login.acme.example/"})
-	checkProblem(t, r, 422, httpapi.ProblemValidation, "name")
-	checkProblem(t, r, 422, httpapi.ProblemValidation, "login_url")
-	h.unchanged(t, before, "a patch with a bad member")
-	got = h.call(t, "GET", "/admin/tenants/acme", nil).want(t, 200).object(t)
-	if got["name"] != "Acme Inc." || got["login_url"] != "https://login.acme.example/" {
-		t.Errorf("after refused patches = %v", got)
-	}
-	// A suspended tenant's login URL may change; null clears it.
-	h.call(t, "POST", "/admin/tenants/acme/suspend", nil).want(t, 200)
-	got = patch(`{"login_url":null}`).want(t, 200).object(t)
-	if got["login_url"] != "" || got["name"] != "Acme Inc." || got["suspended"] != true {
-		t.Errorf("PATCH null login_url = %v", got)
-	}
-	if got := h.call(t, "PUT", "/t/acme/admin/login-app", map[string]string{"login_url": "https://x.example/"}).want(t, 200).object(t); got["login_url"] != "https://x.example/" {
-		t.Errorf("PUT while suspended = %v", got)
-	}
+	// The steps run in order, each on the tenant the one before left.
+	t.Run("the login URL alone leaves the name as it is", func(t *testing.T) {
+		wantDiff(t, "PATCH login_url", tenantLogin{Name: "ACME", LoginURL: "http://localhost:3000/login", Version: 3},
+			tenantLoginOf(t, patch(map[string]any{"login_url": "http://localhost:3000/login"})))
+		wantDiff(t, "the tenant admin API's login URL", "http://localhost:3000/login", h.loginApp(t, "acme"))
+	})
+	t.Run("both at once are two events in one command", func(t *testing.T) {
+		wantDiff(t, "PATCH both", tenantLogin{Name: "Acme Inc.", LoginURL: "https://login.acme.example/", Version: 5},
+			tenantLoginOf(t, patch(map[string]any{"name": "Acme Inc.", "login_url": "https://login.acme.example/"})))
+	})
+	t.Run("one bad member and neither changes", func(t *testing.T) {
+		before := h.head(t)
+		r := patch(map[string]any{"name": "Other", "login_url": "http://login.acme.example/"})
+		checkProblem(t, r, 422, httpapi.ProblemValidation, "login_url")
+		r = patch(map[string]any{"name": "", "login_url": "ftp://login.acme.example/"})
+		checkProblem(t, r, 422, httpapi.ProblemValidation, "name")
+		checkProblem(t, r, 422, httpapi.ProblemValidation, "login_url")
+		h.unchanged(t, before, "a patch with a bad member")
+		wantDiff(t, "after refused patches", tenantLogin{Name: "Acme Inc.", LoginURL: "https://login.acme.example/", Version: 5},
+			tenantLoginOf(t, h.call(t, "GET", "/admin/tenants/acme", nil)))
+	})
+	t.Run("a suspended tenant's login URL may change; null clears it", func(t *testing.T) {
+		h.call(t, "POST", "/admin/tenants/acme/suspend", nil).want(t, 200)
+		wantDiff(t, "PATCH null login_url", tenantLogin{Name: "Acme Inc.", LoginURL: "", Suspended: true},
+			tenantLoginOf(t, patch(`{"login_url":null}`)), cmpopts.IgnoreFields(tenantLogin{}, "Version"))
+		wantDiff(t, "PUT while suspended", "https://x.example/",
+			loginURLOf(t, h.call(t, "PUT", "/t/acme/admin/login-app", map[string]string{"login_url": "https://x.example/"}).want(t, 200)))
+	})
 }
 
 func TestLoginAppWithTenantTokens(t *testing.T) {
 	t.Parallel()
 	h := startAdmin(t)
-	admin := h.createTenant(t, "acme")["admin_client"].(map[string]any)
+	admin := decodeAs[createdTenantResponse](t, h.call(t, "POST", "/admin/tenants", map[string]string{"slug": "acme", "name": "ACME"}).want(t, 201)).AdminClient
 	h.createTenant(t, "beta")
-	tok, err := h.clientCredentials(t, "acme", admin["client_id"].(string), admin["client_secret"].(string), oauth2.AuthStyleInHeader)
+	tok, err := h.clientCredentials(t, "acme", admin.ClientID, admin.ClientSecret, oauth2.AuthStyleInHeader)
 	if err != nil {
 		t.Fatal(err)
 	}
 	as := token(tok.AccessToken)
 
 	// clavis:admin reads and sets its own tenant's login URL.
-	if got := h.call(t, "PUT", "/t/acme/admin/login-app", map[string]string{"login_url": "https://login.acme.example/"}, as).want(t, 200).object(t); got["login_url"] != "https://login.acme.example/" {
-		t.Errorf("PUT with clavis:admin = %v", got)
-	}
-	if got := h.loginApp(t, "acme", as); got != "https://login.acme.example/" {
-		t.Errorf("GET with clavis:admin = %q", got)
-	}
+	wantDiff(t, "PUT with clavis:admin", "https://login.acme.example/",
+		loginURLOf(t, h.call(t, "PUT", "/t/acme/admin/login-app", map[string]string{"login_url": "https://login.acme.example/"}, as).want(t, 200)))
+	wantDiff(t, "GET with clavis:admin", "https://login.acme.example/", h.loginApp(t, "acme", as))
 
 	// Another tenant's, or one that does not exist, is not found.
 	before := h.head(t)
@@ -146,30 +145,22 @@ func TestLoginAppWithTenantTokens(t *testing.T) {
 		checkProblem(t, h.call(t, "PUT", path, map[string]string{"login_url": "https://evil.example/"}, as), 404, httpapi.ProblemNotFound, "")
 	}
 	h.unchanged(t, before, "a tenant token at another tenant")
-	if h.loginApp(t, "beta") != "" {
-		t.Error("beta's login URL changed")
-	}
+	wantDiff(t, "beta's login URL", "", h.loginApp(t, "beta"))
 
 	// clavis:clients:read reads it, and cannot set it.
-	reader := h.createClient(t, "acme", map[string]any{"type": "m2m", "client_name": "Auditor", "code": "urn:acme/auditor",
+	reader, _ := h.newClient(t, "acme", map[string]any{"type": "m2m", "client_name": "Auditor", "code": "urn:acme/auditor",
 		"grant_types": []string{"client_credentials"}, "default_scopes": []string{"clavis:clients:read"}})
-	rt, err := h.clientCredentials(t, "acme", reader["client_id"].(string), reader["client_secret"].(string), oauth2.AuthStyleInHeader)
+	rt, err := h.clientCredentials(t, "acme", reader.ClientID, reader.ClientSecret, oauth2.AuthStyleInHeader)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := h.loginApp(t, "acme", token(rt.AccessToken)); got != "https://login.acme.example/" {
-		t.Errorf("GET with clavis:clients:read = %q", got)
-	}
+	wantDiff(t, "GET with clavis:clients:read", "https://login.acme.example/", h.loginApp(t, "acme", token(rt.AccessToken)))
 	before = h.head(t)
 	r := h.call(t, "PUT", "/t/acme/admin/login-app", map[string]string{"login_url": "https://evil.example/"}, token(rt.AccessToken))
 	checkProblem(t, r, 403, httpapi.ProblemForbidden, "")
-	if !strings.Contains(r.header.Get("WWW-Authenticate"), "insufficient_scope") {
-		t.Errorf("403 without insufficient_scope: %v", r.header)
-	}
+	wantDiff(t, "the 403's WWW-Authenticate error", "insufficient_scope", wwwAuthenticateError(r))
 	h.unchanged(t, before, "a PUT with a read-only token")
-	if got := h.loginApp(t, "acme"); got != "https://login.acme.example/" {
-		t.Errorf("after the read-only PUT = %q", got)
-	}
+	wantDiff(t, "after the read-only PUT", "https://login.acme.example/", h.loginApp(t, "acme"))
 }
 
 func TestLoginAppRefuses(t *testing.T) {

@@ -1,6 +1,7 @@
 package httpapi_test
 
 import (
+	"fmt"
 	"html"
 	"net/http"
 	"net/url"
@@ -53,111 +54,119 @@ func TestLogoutHintMustBeTheUsersIDToken(t *testing.T) {
 
 	// login signs user in on b with a login session and returns the
 	// tokens cfg gets.
-	login := func(b *browser, c oauth2.Config, user string) *oauth2.Token {
+	login := func(t *testing.T, b *browser, c oauth2.Config, user string) *oauth2.Token {
 		t.Helper()
 		verifier := oauth2.GenerateVerifier()
 		res := h.loginThroughApp(t, b, "acme", c.AuthCodeURL("state-lo01", oauth2.S256ChallengeOption(verifier)),
 			map[string]any{"subject": user, "remember": true})
-		tok, err := c.Exchange(h.oauthContext(t), arrived(t, res, c.RedirectURL).Get("code"), oauth2.VerifierOption(verifier))
+		tok, err := c.Exchange(h.oauthContext(t), landed(t, res, c.RedirectURL).Code, oauth2.VerifierOption(verifier))
 		if err != nil {
 			t.Fatal(err)
 		}
 		return tok
 	}
 	// loggedIn reports whether b's login session lives on.
-	loggedIn := func(b *browser) bool {
+	loggedIn := func(t *testing.T, b *browser) bool {
 		t.Helper()
 		res, _ := b.get(cfg.AuthCodeURL("state-lo02", oauth2.SetAuthURLParam("prompt", "none"),
 			oauth2.S256ChallengeOption(oauth2.GenerateVerifier())))
-		q := arrived(t, res, webCallback)
-		if q.Get("code") == "" && q.Get("error") != "login_required" {
-			t.Fatalf("prompt=none: %v", q)
+		got := landed(t, res, webCallback)
+		if got.Code == "" && got.Error != "login_required" {
+			t.Fatalf("prompt=none: %+v", got)
 		}
-		return q.Get("code") != ""
+		return got.Code != ""
 	}
 	logout := func(b *browser, q url.Values) (*http.Response, string) {
-		t.Helper()
 		return b.get(testIssuer + "acme/oauth2/logout?" + q.Encode())
 	}
 	idToken := func(tok *oauth2.Token) string { return tok.Extra("id_token").(string) }
 
 	bob, mallory := h.browser(t), h.browser(t)
-	bobs := login(bob, cfg, "bob")
-	mallorys := login(mallory, cfg, "mallory")
+	bobs := login(t, bob, cfg, "bob")
+	mallorys := login(t, mallory, cfg, "mallory")
 
-	// An access token is not an ID token: refused, nobody logged out.
-	for name, q := range map[string]url.Values{
-		"bob's access token":     {"id_token_hint": {bobs.AccessToken}},
-		"mallory's access token": {"id_token_hint": {mallorys.AccessToken}},
-		"an access token with a client and a URI": {"id_token_hint": {mallorys.AccessToken}, "client_id": {cfg.ClientID},
-			"post_logout_redirect_uri": {"https://app.example.com/bye"}, "state": {"state-lo03"}},
-	} {
-		res, page := logout(bob, q)
-		if res.StatusCode != 400 || res.Header.Get("Location") != "" {
-			t.Errorf("%s as id_token_hint: %d %s %s", name, res.StatusCode, res.Header.Get("Location"), page)
+	t.Run("an access token is not an ID token: refused, nobody logged out", func(t *testing.T) {
+		for _, tc := range []struct {
+			name string
+			q    url.Values
+		}{
+			{"bob's access token", url.Values{"id_token_hint": {bobs.AccessToken}}},
+			{"mallory's access token", url.Values{"id_token_hint": {mallorys.AccessToken}}},
+			{"an access token with a client and a URI", url.Values{"id_token_hint": {mallorys.AccessToken}, "client_id": {cfg.ClientID},
+				"post_logout_redirect_uri": {"https://app.example.com/bye"}, "state": {"state-lo03"}}},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				res, page := logout(bob, tc.q)
+				wantDiff(t, "logout "+page, refusedInPlace, answerOf(res))
+				if !loggedIn(t, bob) {
+					t.Fatal("bob was logged out")
+				}
+			})
 		}
-		if !loggedIn(bob) {
-			t.Fatalf("%s as id_token_hint logged bob out", name)
+	})
+
+	t.Run("another user's ID token: the user is asked first", func(t *testing.T) {
+		res, page := logout(bob, url.Values{"id_token_hint": {idToken(mallorys)}, "post_logout_redirect_uri": {"https://app.example.com/bye"}, "state": {"state-lo04"}})
+		type shown struct {
+			Answer  answer
+			Confirm bool
 		}
-	}
-
-	// Another user's ID token: the user is asked first.
-	res, page := logout(bob, url.Values{"id_token_hint": {idToken(mallorys)}, "post_logout_redirect_uri": {"https://app.example.com/bye"}, "state": {"state-lo04"}})
-	if res.StatusCode != 200 || !strings.Contains(page, `name="confirm"`) || res.Header.Get("Location") != "" {
-		t.Errorf("mallory's ID token as bob's hint: %d %s %s", res.StatusCode, res.Header.Get("Location"), page)
-	}
-	wantPageHeaders(t, "logout confirmation", res)
-	if !loggedIn(bob) {
-		t.Fatal("mallory's ID token logged bob out without asking him")
-	}
-
-	// The redirect URI is the hinted client's: another client's is
-	// refused, as is a client_id the hint was not issued to.
-	for _, q := range []url.Values{
-		{"id_token_hint": {idToken(bobs)}, "post_logout_redirect_uri": {"https://other.example.com/bye"}},
-		{"id_token_hint": {idToken(bobs)}, "client_id": {other["client_id"].(string)}, "post_logout_redirect_uri": {"https://other.example.com/bye"}},
-	} {
-		if res, page := logout(bob, q); res.StatusCode != 400 || res.Header.Get("Location") != "" {
-			t.Errorf("logout %v: %d %s %s", q, res.StatusCode, res.Header.Get("Location"), page)
+		wantDiff(t, "mallory's ID token as bob's hint\n"+page, shown{answer{http.StatusOK, ""}, true}, shown{answerOf(res), strings.Contains(page, `name="confirm"`)})
+		wantPageHeaders(t, "logout confirmation", res)
+		if !loggedIn(t, bob) {
+			t.Fatal("mallory's ID token logged bob out without asking him")
 		}
-	}
-	if !loggedIn(bob) {
-		t.Fatal("a refused logout logged bob out")
-	}
+	})
 
-	// Bob's own ID token logs him out at once, to his client's URI.
-	res, _ = logout(bob, url.Values{"id_token_hint": {idToken(bobs)}, "post_logout_redirect_uri": {"https://app.example.com/bye"}, "state": {"state-lo05"}})
-	if q := arrived(t, res, "https://app.example.com/bye"); q.Get("state") != "state-lo05" {
-		t.Errorf("logout with bob's ID token: %v", q)
-	}
-	if loggedIn(bob) {
-		t.Error("bob's own ID token did not log him out")
-	}
+	t.Run("the post-logout URI is the hinted client's", func(t *testing.T) {
+		for _, tc := range []struct {
+			name string
+			q    url.Values
+		}{
+			{"another client's URI", url.Values{"id_token_hint": {idToken(bobs)}, "post_logout_redirect_uri": {"https://other.example.com/bye"}}},
+			{"a client the hint was not issued to", url.Values{"id_token_hint": {idToken(bobs)}, "client_id": {other["client_id"].(string)},
+				"post_logout_redirect_uri": {"https://other.example.com/bye"}}},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				res, page := logout(bob, tc.q)
+				wantDiff(t, "logout "+page, refusedInPlace, answerOf(res))
+			})
+		}
+		if !loggedIn(t, bob) {
+			t.Fatal("a refused logout logged bob out")
+		}
+	})
 
-	// The confirmation page's form logs out, and goes to the URI of the
-	// client the hint named.
-	res, page = logout(mallory, url.Values{"id_token_hint": {idToken(bobs)}, "post_logout_redirect_uri": {"https://app.example.com/bye"}, "state": {"state-lo06"}})
-	if res.StatusCode != 200 || !loggedIn(mallory) {
-		t.Fatalf("bob's ID token as mallory's hint: %d %s", res.StatusCode, page)
-	}
-	action, form := hiddenFields(t, page)
-	res, _ = mallory.post(action, form)
-	if q := arrived(t, res, "https://app.example.com/bye"); q.Get("state") != "state-lo06" {
-		t.Errorf("confirmed logout: %v", q)
-	}
-	if loggedIn(mallory) {
-		t.Error("the confirmed logout left mallory logged in")
-	}
+	t.Run("the user's own ID token logs out at once, to the client's URI", func(t *testing.T) {
+		res, _ := logout(bob, url.Values{"id_token_hint": {idToken(bobs)}, "post_logout_redirect_uri": {"https://app.example.com/bye"}, "state": {"state-lo05"}})
+		wantDiff(t, "logout with bob's ID token", "state-lo05", landed(t, res, "https://app.example.com/bye").State)
+		if loggedIn(t, bob) {
+			t.Error("bob's own ID token did not log him out")
+		}
+	})
 
-	// A pairwise client's ID token names the user by the client's own
-	// subject: it is the user's.
-	carol := h.browser(t)
-	carols := login(carol, pairwise, "carol")
-	res, _ = logout(carol, url.Values{"id_token_hint": {idToken(carols)}, "post_logout_redirect_uri": {"https://pairwise.example.com/bye"}})
-	arrived(t, res, "https://pairwise.example.com/bye")
-	if loggedIn(carol) {
-		t.Error("carol's pairwise ID token did not log her out")
-	}
+	t.Run("the confirmation page's form logs out, to the URI of the client the hint named", func(t *testing.T) {
+		res, page := logout(mallory, url.Values{"id_token_hint": {idToken(bobs)}, "post_logout_redirect_uri": {"https://app.example.com/bye"}, "state": {"state-lo06"}})
+		if res.StatusCode != http.StatusOK || !loggedIn(t, mallory) {
+			t.Fatalf("bob's ID token as mallory's hint: %d %s", res.StatusCode, page)
+		}
+		action, form := hiddenFields(t, page)
+		res, _ = mallory.post(action, form)
+		wantDiff(t, "confirmed logout", "state-lo06", landed(t, res, "https://app.example.com/bye").State)
+		if loggedIn(t, mallory) {
+			t.Error("the confirmed logout left mallory logged in")
+		}
+	})
+
+	t.Run("a pairwise client's ID token, naming the user by the client's own subject, is the user's", func(t *testing.T) {
+		carol := h.browser(t)
+		carols := login(t, carol, pairwise, "carol")
+		res, _ := logout(carol, url.Values{"id_token_hint": {idToken(carols)}, "post_logout_redirect_uri": {"https://pairwise.example.com/bye"}})
+		arrived(t, res, "https://pairwise.example.com/bye")
+		if loggedIn(t, carol) {
+			t.Error("carol's pairwise ID token did not log her out")
+		}
+	})
 }
 
 // loginCookieDeletion is the Set-Cookie of res that deletes acme's
@@ -192,26 +201,28 @@ func TestLogoutWithoutSessionDeletesNoCookie(t *testing.T) {
 		map[string]any{"subject": "bob", "remember": true})
 	arrived(t, res, cfg.RedirectURL)
 
-	// A page elsewhere posts a form to the logout endpoint: the browser
-	// sends no SameSite=Lax cookie along.
-	res, page := h.browser(t).post(testIssuer+"acme/oauth2/logout", url.Values{"client_id": {cfg.ClientID}})
-	if d := loginCookieDeletion(res); d != "" {
-		t.Errorf("a logout without the session's cookie deleted it: %s (%d %s)", d, res.StatusCode, page)
+	type shown struct {
+		Status   int
+		Deletion string
 	}
-	// The same browser, a path in another case.
+	t.Run("a cross-site post, which comes without the cookie, deletes none", func(t *testing.T) {
+		res, page := h.browser(t).post(testIssuer+"acme/oauth2/logout", url.Values{"client_id": {cfg.ClientID}})
+		wantDiff(t, fmt.Sprintf("a logout without the session's cookie (%d %.200s)", res.StatusCode, page), "", loginCookieDeletion(res))
+	})
 	for _, path := range []string{"T/acme/oauth2/logout", "t/ACME/oauth2/logout", "t/acme/OAuth2/Logout"} {
-		res, page = bob.get(strings.TrimSuffix(testIssuer, "t/") + path)
-		if d := loginCookieDeletion(res); d != "" || res.StatusCode != 404 {
-			t.Errorf("GET /%s: %d %q %.200s", path, res.StatusCode, d, page)
+		t.Run("/"+path+" is not found and deletes none", func(t *testing.T) {
+			res, page := bob.get(strings.TrimSuffix(testIssuer, "t/") + path)
+			wantDiff(t, fmt.Sprintf("GET /%s %.200s", path, page), shown{Status: http.StatusNotFound}, shown{res.StatusCode, loginCookieDeletion(res)})
+		})
+	}
+	t.Run("the confirmed logout deletes it", func(t *testing.T) {
+		_, page := bob.get(testIssuer + "acme/oauth2/logout")
+		action, form := hiddenFields(t, page)
+		res, _ := bob.post(action, form)
+		if loginCookieDeletion(res) == "" || res.StatusCode != http.StatusOK {
+			t.Errorf("the confirmed logout: %d, cookies %v", res.StatusCode, res.Header.Values("Set-Cookie"))
 		}
-	}
-
-	// The confirmed logout deletes it.
-	res, page = bob.get(testIssuer + "acme/oauth2/logout")
-	action, form := hiddenFields(t, page)
-	if res, _ = bob.post(action, form); loginCookieDeletion(res) == "" || res.StatusCode != 200 {
-		t.Errorf("the confirmed logout: %d, cookies %v", res.StatusCode, res.Header.Values("Set-Cookie"))
-	}
+	})
 }
 
 // Logout redirects only to a post_logout_redirect_uri the named client
@@ -243,9 +254,7 @@ func TestLogoutRedirectsOnlyToRegisteredURIs(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			res, _ := b.get(testIssuer + "acme/oauth2/logout?" + tc.q.Encode())
-			if res.StatusCode != 400 || res.Header.Get("Location") != "" {
-				t.Errorf("logout %v: %d %s", tc.q, res.StatusCode, res.Header.Get("Location"))
-			}
+			wantDiff(t, "logout", refusedInPlace, answerOf(res))
 		})
 	}
 }
@@ -267,7 +276,6 @@ func TestLogoutWithoutHintAsksUser(t *testing.T) {
 	// A page elsewhere sends the browser to the logout endpoint.
 	b.get(testIssuer + "acme/oauth2/logout")
 	res, _ = b.get(cfg.AuthCodeURL("state-at12", oauth2.SetAuthURLParam("prompt", "none"), oauth2.S256ChallengeOption(verifier)))
-	if q := arrived(t, res, webCallback); q.Get("code") == "" {
-		t.Errorf("a bare GET of the logout endpoint ended the login session without asking the user: %v", q)
-	}
+	wantDiff(t, "prompt=none after a bare GET of the logout endpoint (the session must live on)",
+		authResponse{Code: set, State: "state-at12", Iss: testIssuer + "acme"}, landed(t, res, webCallback).shape())
 }
