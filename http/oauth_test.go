@@ -338,19 +338,19 @@ func TestTokensAcrossKeyRotation(t *testing.T) {
 	id, secret := h.tenantAdmin(t, "acme")
 	h.tenantAdmin(t, "beta")
 	before := h.accessToken(t, "acme", id, secret)
-	_, oldHeader := h.verify(t, "acme", before)
+	_, oldHeader := verifyAs[accessClaims](t, h, "acme", before)
 	var after string
 
 	t.Run("with a lead time the old key keeps signing", func(t *testing.T) {
 		h.call(t, "POST", "/admin/tenants/acme/keys/rotate", map[string]any{"alg": "RS256", "lead_seconds": 600}).want(t, 200)
-		if _, hd := h.verify(t, "acme", h.accessToken(t, "acme", id, secret)); hd.KeyID != oldHeader.KeyID {
+		if _, hd := verifyAs[accessClaims](t, h, "acme", h.accessToken(t, "acme", id, secret)); hd.KeyID != oldHeader.KeyID {
 			t.Errorf("during the lead time %s signs, want %s", hd.KeyID, oldHeader.KeyID)
 		}
 	})
 	t.Run("without a lead time the new key signs at once", func(t *testing.T) {
 		h.call(t, "POST", "/admin/tenants/acme/keys/rotate", map[string]any{"alg": "EdDSA", "lead_seconds": 0}).want(t, 200)
 		after = h.accessToken(t, "acme", id, secret)
-		_, newHeader := h.verify(t, "acme", after)
+		_, newHeader := verifyAs[accessClaims](t, h, "acme", after)
 		type shown struct {
 			NewKeyID bool
 			Alg      string
@@ -360,7 +360,7 @@ func TestTokensAcrossKeyRotation(t *testing.T) {
 		}
 	})
 	t.Run("a token signed before the rotation still verifies", func(t *testing.T) {
-		h.verify(t, "acme", before)
+		verifyAs[accessClaims](t, h, "acme", before)
 	})
 	t.Run("another tenant's keys verify none of them", func(t *testing.T) {
 		keys := oidc.NewRemoteKeySet(t.Context(), h.url+"/t/beta/jwks.json")
