@@ -115,7 +115,7 @@ func TestUnservedSettingsAreRefused(t *testing.T) {
 			FrontchannelLogout, BackchannelLogout, CertificateBoundTokens bool
 		}
 		got := shown{slices.Contains(md.TokenEndpointAuthMethodsSupported, "tls_client_auth") || slices.Contains(md.TokenEndpointAuthMethodsSupported, "self_signed_tls_client_auth"),
-			deref(md.FrontchannelLogoutSupported), deref(md.BackchannelLogoutSupported), deref(md.TLSClientCertificateBoundAccessTokens)}
+			offered(md.FrontchannelLogoutSupported), offered(md.BackchannelLogoutSupported), offered(md.TLSClientCertificateBoundAccessTokens)}
 		if diff := cmp.Diff(shown{}, got); diff != "" {
 			t.Errorf("discovery (-want +got):\n%s", diff)
 		}

@@ -146,10 +146,16 @@ type serverMetadata struct {
 	IDTokenSigningAlgValuesSupported           []string `json:"id_token_signing_alg_values_supported"`
 	AccessTokenSigningAlgValuesSupported       []string `json:"access_token_signing_alg_values_supported"`
 	ScopesSupported                            []string `json:"scopes_supported"`
-	FrontchannelLogoutSupported                *bool    `json:"frontchannel_logout_supported"`
-	BackchannelLogoutSupported                 *bool    `json:"backchannel_logout_supported"`
-	TLSClientCertificateBoundAccessTokens      *bool    `json:"tls_client_certificate_bound_access_tokens"`
+	// Members a server that does not serve them leaves out or sets to
+	// false: raw, to tell the two from null.
+	FrontchannelLogoutSupported           json.RawMessage `json:"frontchannel_logout_supported"`
+	BackchannelLogoutSupported            json.RawMessage `json:"backchannel_logout_supported"`
+	TLSClientCertificateBoundAccessTokens json.RawMessage `json:"tls_client_certificate_bound_access_tokens"`
 }
+
+// offered reports whether a metadata member says a feature is served:
+// it is there and not false.
+func offered(member json.RawMessage) bool { return member != nil && string(member) != "false" }
 
 // registration is a dynamic client registration's answer (RFC 7591 §3.2.1,
 // RFC 7592 §3): the client's metadata and what manages it. The members
