@@ -1,10 +1,13 @@
 package httpapi_test
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 	"golang.org/x/oauth2"
 )
 
@@ -36,15 +39,23 @@ func TestUserinfoHasOnlyConsentedClaims(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if claims, _ := h.verify(t, "acme", tok.AccessToken); strings.Contains(claims["scope"].(string), "email") {
-		t.Fatalf("email granted: %v", claims["scope"])
-	}
-	ui := h.call(t, "GET", "/t/acme/oauth2/userinfo", nil, token(tok.AccessToken)).want(t, 200).object(t)
-	for _, refused := range []string{"email", "email_verified", "phone_number"} {
-		if v, ok := ui[refused]; ok {
-			t.Errorf("userinfo discloses %s=%v although the user refused its scope", refused, v)
+	t.Run("the access token has only the scope allowed", func(t *testing.T) {
+		if claims, _ := verifyAs[accessClaims](t, h, "acme", tok.AccessToken); strings.Contains(claims.Scope, "email") {
+			t.Fatalf("email granted: %v", claims.Scope)
 		}
-	}
+	})
+	t.Run("userinfo has none of the refused scopes' claims", func(t *testing.T) {
+		// Present at all, even as null, they would say something.
+		type refused struct {
+			Email         json.RawMessage `json:"email"`
+			EmailVerified json.RawMessage `json:"email_verified"`
+			PhoneNumber   json.RawMessage `json:"phone_number"`
+		}
+		ui := decodeAs[refused](t, h.call(t, "GET", "/t/acme/oauth2/userinfo", nil, token(tok.AccessToken)).want(t, 200))
+		if diff := cmp.Diff(refused{}, ui); diff != "" {
+			t.Errorf("userinfo discloses claims although the user refused their scope (-want +got):\n%s", diff)
+		}
+	})
 }
 
 // The login application cannot set the server's own claims, even in the
@@ -70,21 +81,52 @@ func TestLoginAppCannotSetServerClaims(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	idc, _ := h.verify(t, "acme", tok.Extra("id_token").(string))
-	if idc["iss"] != testIssuer+"acme" || idc["sub"] != "bob" || strings.Join(anyStrings(idc["aud"]), " ") != cfg.ClientID ||
-		idc["nonce"] != "nonce-rv08" || idc["sid"] != nil || idc["at_hash"] == "evil" || idc["azp"] == "evil" || idc["acr"] != nil ||
-		idc["amr"] != nil || idc["jti"] == "evil" || idc["client_id"] != nil || idc["scope"] != nil || idc["department"] != "sales" ||
-		idc["exp"].(float64) > float64(time.Now().Add(time.Hour).Unix()) {
-		t.Errorf("ID token %v", idc)
-	}
-	at, _ := h.verify(t, "acme", tok.AccessToken)
-	if at["sub"] != "bob" || at["client_id"] != cfg.ClientID || at["scope"] != "openid profile" || at["department"] != nil {
-		t.Errorf("access token %v", at)
-	}
-	ui := h.call(t, "GET", "/t/acme/oauth2/userinfo", nil, token(tok.AccessToken)).want(t, 200).object(t)
-	if ui["sub"] != "bob" || ui["iss"] != nil || ui["aud"] != nil {
-		t.Errorf("userinfo %v", ui)
-	}
+	t.Run("the ID token has the server's claims and the application's own", func(t *testing.T) {
+		type withDepartment struct {
+			idClaims
+			Department string `json:"department"`
+		}
+		got, _ := verifyAs[withDepartment](t, h, "acme", tok.Extra("id_token").(string))
+		want := idClaims{Iss: testIssuer + "acme", Sub: "bob", Aud: stringList{cfg.ClientID}, Nonce: "nonce-rv08"}
+		// What differs from token to token is compared below.
+		if diff := cmp.Diff(want, got.idClaims, cmpopts.IgnoreFields(idClaims{}, "Exp", "AtHash", "Azp", "JTI")); diff != "" {
+			t.Errorf("ID token claims (-want +got):\n%s", diff)
+		}
+		type shown struct {
+			Department                   string
+			EvilAtHash, EvilAzp, EvilJTI bool
+			ExpiresWithinTheHour         bool
+		}
+		if diff := cmp.Diff(shown{Department: "sales", ExpiresWithinTheHour: true}, shown{got.Department, got.AtHash == "evil", got.Azp == "evil",
+			got.JTI == "evil", got.Exp <= time.Now().Add(time.Hour).Unix()}); diff != "" {
+			t.Errorf("ID token claims (-want +got):\n%s", diff)
+		}
+	})
+	t.Run("the access token has the server's claims only", func(t *testing.T) {
+		type withDepartment struct {
+			accessClaims
+			Department *string `json:"department"`
+		}
+		got, _ := verifyAs[withDepartment](t, h, "acme", tok.AccessToken)
+		type shown struct {
+			Sub, ClientID, Scope string
+			Department           *string
+		}
+		if diff := cmp.Diff(shown{"bob", cfg.ClientID, "openid profile", nil}, shown{got.Sub, got.ClientID, got.Scope, got.Department}); diff != "" {
+			t.Errorf("access token claims (-want +got):\n%s", diff)
+		}
+	})
+	t.Run("userinfo has the subject, and neither issuer nor audience", func(t *testing.T) {
+		type userinfoAnswer struct {
+			Sub string `json:"sub"`
+			Iss any    `json:"iss"`
+			Aud any    `json:"aud"`
+		}
+		ui := decodeAs[userinfoAnswer](t, h.call(t, "GET", "/t/acme/oauth2/userinfo", nil, token(tok.AccessToken)).want(t, 200))
+		if diff := cmp.Diff(userinfoAnswer{Sub: "bob"}, ui); diff != "" {
+			t.Errorf("userinfo (-want +got):\n%s", diff)
+		}
+	})
 }
 
 // Userinfo answers only for access tokens of a user's grant.
@@ -97,15 +139,10 @@ func TestUserinfoRefusesClientCredentialsTokens(t *testing.T) {
 	if m2m.status != 201 {
 		t.Fatalf("an m2m client with openid: %d %s", m2m.status, m2m.body)
 	}
-	w := m2m.object(t)
-	tok, err := h.clientCredentials(t, "acme", w["client_id"].(string), w["client_secret"].(string), oauth2.AuthStyleInHeader)
-	if err != nil {
-		t.Fatal(err)
+	w := decodeAs[clientResponse](t, m2m)
+	tok := h.accessToken(t, "acme", w.ClientID, w.ClientSecret)
+	if claims, _ := verifyAs[accessClaims](t, h, "acme", tok); claims.Scope != "openid" {
+		t.Fatalf("claims %+v", claims)
 	}
-	if claims, _ := h.verify(t, "acme", tok.AccessToken); claims["scope"] != "openid" {
-		t.Fatalf("claims %v", claims)
-	}
-	if r := h.call(t, "GET", "/t/acme/oauth2/userinfo", nil, token(tok.AccessToken)); r.status != 401 {
-		t.Errorf("userinfo for a client_credentials token: %d %s", r.status, r.body)
-	}
+	wantStatus(t, "userinfo for a client_credentials token", h.call(t, "GET", "/t/acme/oauth2/userinfo", nil, token(tok)), 401, "")
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	jose "github.com/go-jose/go-jose/v3"
+	"github.com/google/go-cmp/cmp"
 )
 
 // publicKeys reads a tenant's JWKS and checks every key is public.
@@ -35,13 +36,35 @@ func publicKeys(t *testing.T, h *adminHarness, slug string) map[string]jose.JSON
 	return keys
 }
 
-// signingKeys returns the platform API's signing_keys of a tenant, by kid.
-func signingKeys(t *testing.T, tenant map[string]any) map[string]map[string]any {
+// signingKey is a tenant's signing key as the platform API shows it.
+type signingKey struct {
+	KID            string     `json:"kid"`
+	Alg            string     `json:"alg"`
+	State          string     `json:"state"`
+	ActiveFrom     time.Time  `json:"active_from"`
+	SignsUntil     *time.Time `json:"signs_until"`
+	PublishedUntil *time.Time `json:"published_until"`
+}
+
+// signingKeys decodes a platform API answer that holds a tenant's
+// signing_keys and returns them by kid.
+func signingKeys(t *testing.T, r response) map[string]signingKey {
 	t.Helper()
-	out := map[string]map[string]any{}
-	for _, k := range tenant["signing_keys"].([]any) {
-		k := k.(map[string]any)
-		out[k["kid"].(string)] = k
+	tenant := decodeAs[struct {
+		SigningKeys []signingKey `json:"signing_keys"`
+	}](t, r)
+	out := map[string]signingKey{}
+	for _, k := range tenant.SigningKeys {
+		out[k.KID] = k
+	}
+	return out
+}
+
+// keyStates is each key's state and algorithm, by kid.
+func keyStates(keys map[string]signingKey) map[string]string {
+	out := map[string]string{}
+	for kid, k := range keys {
+		out[kid] = k.State + " " + k.Alg
 	}
 	return out
 }
@@ -56,91 +79,117 @@ func TestTenantKeys(t *testing.T) {
 	if strings.Contains(string(tenant.body), "sealed") {
 		t.Fatalf("the platform API shows a sealed key: %s", tenant.body)
 	}
-	first := signingKeys(t, tenant.object(t))
+	first := signingKeys(t, tenant)
 	if len(first) != 1 {
-		t.Fatalf("signing_keys = %v", first)
+		t.Fatalf("signing_keys = %+v", first)
 	}
 	var kid string
-	for id, k := range first {
+	for id := range first {
 		kid = id
-		if k["alg"] != "ES256" || k["state"] != "signing" {
-			t.Errorf("first key = %v", k)
-		}
-	}
-	keys := publicKeys(t, h, "acme")
-	if k, ok := keys[kid]; len(keys) != 1 || !ok || k.Algorithm != "ES256" {
-		t.Fatalf("JWKS = %v, want key %s", keys, kid)
-	}
-	// Each tenant has its own key.
-	if _, ok := publicKeys(t, h, "beta")[kid]; ok {
-		t.Error("beta publishes acme's key")
 	}
 
-	// Bad rotations change nothing.
-	before := h.head(t)
-	for _, c := range []struct {
-		name   string
-		path   string
-		body   any
-		opts   []callOpt
-		status int
-	}{
-		{"unknown algorithm", "/admin/tenants/acme/keys/rotate", map[string]any{"alg": "HS256"}, nil, 422},
-		{"negative lead", "/admin/tenants/acme/keys/rotate", map[string]any{"lead_seconds": -1}, nil, 422},
-		{"lead over a day", "/admin/tenants/acme/keys/rotate", map[string]any{"lead_seconds": 86401}, nil, 422},
-		{"unknown field", "/admin/tenants/acme/keys/rotate", map[string]any{"kid": "mine"}, nil, 400},
-		{"malformed JSON", "/admin/tenants/acme/keys/rotate", `{"alg":`, nil, 400},
-		{"oversized body", "/admin/tenants/acme/keys/rotate", oversized{}, nil, 413},
-		{"no token", "/admin/tenants/acme/keys/rotate", nil, []callOpt{token("")}, 401},
-		{"wrong token", "/admin/tenants/acme/keys/rotate", nil, []callOpt{token("not-the-root-token-0123456789abcdef")}, 401},
-		{"unknown tenant", "/admin/tenants/nope/keys/rotate", nil, nil, 404},
-		{"invalid slug", "/admin/tenants/NOPE/keys/rotate", nil, nil, 404},
-	} {
-		h.call(t, "POST", c.path, c.body, c.opts...).want(t, c.status)
-	}
-	h.unchanged(t, before, "refused rotations")
+	t.Run("a tenant starts with one ES256 key, signing and published", func(t *testing.T) {
+		if diff := cmp.Diff(map[string]string{kid: "signing ES256"}, keyStates(first)); diff != "" {
+			t.Errorf("signing keys (-want +got):\n%s", diff)
+		}
+		keys := publicKeys(t, h, "acme")
+		if diff := cmp.Diff(map[string]string{kid: "ES256"}, publishedAlgs(keys)); diff != "" {
+			t.Fatalf("JWKS (-want +got):\n%s", diff)
+		}
+	})
+	t.Run("each tenant has its own key", func(t *testing.T) {
+		if _, ok := publicKeys(t, h, "beta")[kid]; ok {
+			t.Error("beta publishes acme's key")
+		}
+	})
+
+	t.Run("bad rotations change nothing", func(t *testing.T) {
+		before := h.head(t)
+		for _, c := range []struct {
+			name   string
+			path   string
+			body   any
+			opts   []callOpt
+			status int
+		}{
+			{"unknown algorithm", "/admin/tenants/acme/keys/rotate", map[string]any{"alg": "HS256"}, nil, 422},
+			{"negative lead", "/admin/tenants/acme/keys/rotate", map[string]any{"lead_seconds": -1}, nil, 422},
+			{"lead over a day", "/admin/tenants/acme/keys/rotate", map[string]any{"lead_seconds": 86401}, nil, 422},
+			{"unknown field", "/admin/tenants/acme/keys/rotate", map[string]any{"kid": "mine"}, nil, 400},
+			{"malformed JSON", "/admin/tenants/acme/keys/rotate", `{"alg":`, nil, 400},
+			{"oversized body", "/admin/tenants/acme/keys/rotate", oversized{}, nil, 413},
+			{"no token", "/admin/tenants/acme/keys/rotate", nil, []callOpt{token("")}, 401},
+			{"wrong token", "/admin/tenants/acme/keys/rotate", nil, []callOpt{token("not-the-root-token-0123456789abcdef")}, 401},
+			{"unknown tenant", "/admin/tenants/nope/keys/rotate", nil, nil, 404},
+			{"invalid slug", "/admin/tenants/NOPE/keys/rotate", nil, nil, 404},
+		} {
+			t.Run(c.name, func(t *testing.T) {
+				h.call(t, "POST", c.path, c.body, c.opts...).want(t, c.status)
+			})
+		}
+		h.unchanged(t, before, "refused rotations")
+	})
 	for _, path := range []string{"/t/nope/jwks.json", "/t/NOPE/jwks.json"} {
-		h.call(t, "GET", path, nil, token("")).want(t, 404)
+		t.Run("no JWKS at "+path, func(t *testing.T) {
+			h.call(t, "GET", path, nil, token("")).want(t, 404)
+		})
 	}
 
 	// A rotation publishes the next key at once; it signs after the lead
 	// time, and the old key stays published for a day after that.
-	rotated := h.call(t, "POST", "/admin/tenants/acme/keys/rotate", map[string]any{"alg": "RS256", "lead_seconds": 600}).want(t, 200).object(t)
-	states := signingKeys(t, rotated)
-	if len(states) != 2 || states[kid]["state"] != "signing" {
-		t.Fatalf("after rotating: %v", states)
-	}
 	var next string
-	for id, k := range states {
-		if id != kid {
-			next = id
-			if k["state"] != "next" || k["alg"] != "RS256" {
-				t.Errorf("next key = %v", k)
+	t.Run("a rotation with a lead time publishes the next key at once, signing later", func(t *testing.T) {
+		states := signingKeys(t, h.call(t, "POST", "/admin/tenants/acme/keys/rotate", map[string]any{"alg": "RS256", "lead_seconds": 600}).want(t, 200))
+		for id := range states {
+			if id != kid {
+				next = id
 			}
 		}
-	}
-	from, _ := time.Parse(time.RFC3339Nano, states[next]["active_from"].(string))
-	until, _ := time.Parse(time.RFC3339Nano, states[kid]["published_until"].(string))
-	if until.Sub(from) != 24*time.Hour || states[kid]["signs_until"] != states[next]["active_from"] {
-		t.Errorf("old key signs until %v and is published until %v; next signs from %v", states[kid]["signs_until"], until, from)
-	}
-	keys = publicKeys(t, h, "acme")
-	if len(keys) != 2 || keys[next].Algorithm != "RS256" {
-		t.Fatalf("JWKS after rotating = %v", keys)
-	}
+		if diff := cmp.Diff(map[string]string{kid: "signing ES256", next: "next RS256"}, keyStates(states)); diff != "" {
+			t.Fatalf("signing keys after rotating (-want +got):\n%s", diff)
+		}
+		type shown struct {
+			OldSignsUntil, OldPublishedUntil *time.Time
+		}
+		from := states[next].ActiveFrom
+		if diff := cmp.Diff(shown{&from, ptr(from.Add(24 * time.Hour))}, shown{states[kid].SignsUntil, states[kid].PublishedUntil}); diff != "" {
+			t.Errorf("the old key signs until the next one's active_from and is published a day longer (-want +got):\n%s", diff)
+		}
+		if diff := cmp.Diff(map[string]string{kid: "ES256", next: "RS256"}, publishedAlgs(publicKeys(t, h, "acme"))); diff != "" {
+			t.Fatalf("JWKS after rotating (-want +got):\n%s", diff)
+		}
+	})
 
-	// Without a lead the new key signs at once.
-	now := h.call(t, "POST", "/admin/tenants/acme/keys/rotate", map[string]any{"lead_seconds": 0}).want(t, 200).object(t)
-	signing := 0
-	for id, k := range signingKeys(t, now) {
-		if k["state"] == "signing" {
-			signing++
-			if id == kid || id == next || k["alg"] != "ES256" {
-				t.Errorf("signing now: %v", k)
+	t.Run("without a lead the new key signs at once", func(t *testing.T) {
+		now := signingKeys(t, h.call(t, "POST", "/admin/tenants/acme/keys/rotate", map[string]any{"lead_seconds": 0}).want(t, 200))
+		var signing []string
+		for id, k := range now {
+			if k.State == "signing" {
+				signing = append(signing, id+" "+k.Alg)
 			}
 		}
+		type shown struct {
+			Signing   int
+			NewKey    bool
+			Alg       string
+			Published int
+		}
+		got := shown{Signing: len(signing), Published: len(publicKeys(t, h, "acme"))}
+		if len(signing) == 1 {
+			id, alg, _ := strings.Cut(signing[0], " ")
+			got.NewKey, got.Alg = id != kid && id != next, alg
+		}
+		if diff := cmp.Diff(shown{1, true, "ES256", 3}, got); diff != "" {
+			t.Errorf("after an immediate rotation %+v (-want +got):\n%s", keyStates(now), diff)
+		}
+	})
+}
+
+// publishedAlgs is each published key's algorithm, by kid.
+func publishedAlgs(keys map[string]jose.JSONWebKey) map[string]string {
+	out := map[string]string{}
+	for kid, k := range keys {
+		out[kid] = k.Algorithm
 	}
-	if signing != 1 || len(publicKeys(t, h, "acme")) != 3 {
-		t.Errorf("after an immediate rotation: %v", signingKeys(t, now))
-	}
+	return out
 }

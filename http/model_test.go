@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 	"golang.org/x/oauth2"
 
 	"github.com/clavisiam/clavis/domain"
@@ -25,32 +27,37 @@ func TestAccessTokenPermissionsKeepTheirScope(t *testing.T) {
 	h.createTenant(t, "acme")
 	h.createClient(t, "acme", map[string]any{"type": "confidential", "client_name": "Orders API", "code": "urn:acme/orders",
 		"redirect_uris": []string{"https://orders.example.com/cb"}, "api_scopes": []string{"read", "write"}})
-	worker := h.createClient(t, "acme", map[string]any{"type": "m2m", "client_name": "Worker", "code": "urn:acme/worker",
+	worker, _ := h.newClient(t, "acme", map[string]any{"type": "m2m", "client_name": "Worker", "code": "urn:acme/worker",
 		"default_scopes":    []string{"urn:acme/orders:read", "urn:acme/orders:write"},
 		"scope_permissions": map[string][]string{"urn:acme/orders:read": {"read"}, "urn:acme/orders:write": {"create", "delete"}}})
-	id, secret := worker["client_id"].(string), worker["client_secret"].(string)
-
-	tok, err := h.clientCredentials(t, "acme", id, secret, oauth2.AuthStyleInHeader)
-	if err != nil {
-		t.Fatal(err)
-	}
+	id, secret := worker.ClientID, worker.ClientSecret
+	tok := h.accessToken(t, "acme", id, secret)
 	want := []string{"urn:acme/orders:read:read", "urn:acme/orders:write:create", "urn:acme/orders:write:delete"}
-	claims, _ := h.verify(t, "acme", tok.AccessToken)
-	if got := slices.Sorted(slices.Values(anyStrings(claims["permissions"]))); !slices.Equal(got, want) {
-		t.Errorf("token permissions = %v, want %v", claims["permissions"], want)
-	}
-	in := h.introspect(t, "acme", tok.AccessToken, id, secret).want(t, 200).object(t)
-	if got := slices.Sorted(slices.Values(anyStrings(in["permissions"]))); in["active"] != true || !slices.Equal(got, want) {
-		t.Errorf("introspection = %v, want permissions %v", in, want)
-	}
 
-	// A permission withdrawn since the token was issued no longer counts.
-	h.call(t, "PATCH", "/t/acme/admin/clients/"+id, map[string]any{
-		"scope_permissions": map[string][]string{"urn:acme/orders:read": {"read"}, "urn:acme/orders:write": {"create"}}}).want(t, 200)
-	in = h.introspect(t, "acme", tok.AccessToken, id, secret).want(t, 200).object(t)
-	if got := slices.Sorted(slices.Values(anyStrings(in["permissions"]))); !slices.Equal(got, want[:2]) {
-		t.Errorf("introspection after withdrawing delete = %v, want %v", in["permissions"], want[:2])
+	t.Run("the access token's permissions name their scope", func(t *testing.T) {
+		claims, _ := verifyAs[accessClaims](t, h, "acme", tok)
+		if diff := cmp.Diff(want, sorted(claims.Permissions)); diff != "" {
+			t.Errorf("token permissions (-want +got):\n%s", diff)
+		}
+	})
+	type shown struct {
+		Active      bool
+		Permissions []string
 	}
+	t.Run("its introspection's permissions name their scope", func(t *testing.T) {
+		in := h.introspected(t, tok, id, secret)
+		if diff := cmp.Diff(shown{true, want}, shown{in.Active, sorted(in.Permissions)}); diff != "" {
+			t.Errorf("introspection (-want +got):\n%s", diff)
+		}
+	})
+	t.Run("a permission withdrawn since the token was issued no longer counts", func(t *testing.T) {
+		h.call(t, "PATCH", "/t/acme/admin/clients/"+id, map[string]any{
+			"scope_permissions": map[string][]string{"urn:acme/orders:read": {"read"}, "urn:acme/orders:write": {"create"}}}).want(t, 200)
+		in := h.introspected(t, tok, id, secret)
+		if diff := cmp.Diff(want[:2], sorted(in.Permissions)); diff != "" {
+			t.Errorf("introspection after withdrawing delete (-want +got):\n%s", diff)
+		}
+	})
 }
 
 // Settings Clavis stores but does not act on are refused, naming the
@@ -59,11 +66,8 @@ func TestAccessTokenPermissionsKeepTheirScope(t *testing.T) {
 func TestUnservedSettingsAreRefused(t *testing.T) {
 	t.Parallel()
 	h := startAdmin(t)
-	admin := h.createTenant(t, "acme")["admin_client"].(map[string]any)
-	initial, err := h.clientCredentials(t, "acme", admin["client_id"].(string), admin["client_secret"].(string), oauth2.AuthStyleInHeader)
-	if err != nil {
-		t.Fatal(err)
-	}
+	adminID, adminSecret := h.tenantAdmin(t, "acme")
+	iat := token(h.accessToken(t, "acme", adminID, adminSecret))
 	before := h.head(t)
 	for field, value := range map[string]any{
 		"token_endpoint_auth_method":     "tls_client_auth",
@@ -74,42 +78,48 @@ func TestUnservedSettingsAreRefused(t *testing.T) {
 	} {
 		body := webClient("urn:acme/web")
 		body[field] = value
+		t.Run("the admin API refuses "+field, func(t *testing.T) {
+			p := wantProblem(t, h.call(t, "POST", "/t/acme/admin/clients", body), 422, httpapi.ProblemValidation)
+			if !hasFieldError(p.Errors, field, "not_supported") {
+				t.Errorf("errors %v, want %s/not_supported", p.Errors, field)
+			}
+		})
+		t.Run("an import refuses "+field, func(t *testing.T) {
+			pkg := map[string]any{"format": "clavis.clients/v1", "clients": []any{map[string]any{"settings": body}}}
+			p := wantProblem(t, h.call(t, "POST", "/t/acme/admin/import", pkg), 422, httpapi.ProblemValidation)
+			if !hasFieldError(p.Errors, "clients[0]."+field, "not_supported") {
+				t.Errorf("errors %v, want clients[0].%s/not_supported", p.Errors, field)
+			}
+		})
+	}
+	t.Run("the admin API refuses self_signed_tls_client_auth", func(t *testing.T) {
+		body := webClient("urn:acme/web")
+		body["token_endpoint_auth_method"] = "self_signed_tls_client_auth"
+		body["jwks_uri"] = "https://app.example.com/jwks.json"
 		p := wantProblem(t, h.call(t, "POST", "/t/acme/admin/clients", body), 422, httpapi.ProblemValidation)
-		if !hasFieldError(p.Errors, field, "not_supported") {
-			t.Errorf("admin create with %s: errors %v, want %s/not_supported", field, p.Errors, field)
+		if !hasFieldError(p.Errors, "token_endpoint_auth_method", "not_supported") {
+			t.Errorf("errors %v, want token_endpoint_auth_method/not_supported", p.Errors)
 		}
-		pkg := map[string]any{"format": "clavis.clients/v1", "clients": []any{map[string]any{"settings": body}}}
-		p = wantProblem(t, h.call(t, "POST", "/t/acme/admin/import", pkg), 422, httpapi.ProblemValidation)
-		if !hasFieldError(p.Errors, "clients[0]."+field, "not_supported") {
-			t.Errorf("import with %s: errors %v", field, p.Errors)
-		}
-	}
-	body := webClient("urn:acme/web")
-	body["token_endpoint_auth_method"] = "self_signed_tls_client_auth"
-	body["jwks_uri"] = "https://app.example.com/jwks.json"
-	p := wantProblem(t, h.call(t, "POST", "/t/acme/admin/clients", body), 422, httpapi.ProblemValidation)
-	if !hasFieldError(p.Errors, "token_endpoint_auth_method", "not_supported") {
-		t.Errorf("self_signed_tls_client_auth: errors %v", p.Errors)
-	}
-	r := h.call(t, "POST", "/t/acme/oauth2/register", map[string]any{"client_name": "Worker", "grant_types": []string{"client_credentials"},
-		"token_endpoint_auth_method": "tls_client_auth"}, token(initial.AccessToken))
-	if o := r.object(t); r.status != 400 || o["error"] != "invalid_client_metadata" || !strings.Contains(o["error_description"].(string), "token_endpoint_auth_method") {
-		t.Errorf("registration with tls_client_auth: %d %v", r.status, o)
-	}
+	})
+	t.Run("RFC 7591 registration refuses tls_client_auth", func(t *testing.T) {
+		r := h.call(t, "POST", "/t/acme/oauth2/register", map[string]any{"client_name": "Worker", "grant_types": []string{"client_credentials"},
+			"token_endpoint_auth_method": "tls_client_auth"}, iat)
+		wantMetadataRefused(t, r, "token_endpoint_auth_method")
+	})
 	h.unchanged(t, before, "refused settings")
 
-	// Discovery offers what is served, no more.
-	md := h.call(t, "GET", "/t/acme/.well-known/openid-configuration", nil).want(t, 200).object(t)
-	for _, m := range anyStrings(md["token_endpoint_auth_methods_supported"]) {
-		if m == "tls_client_auth" || m == "self_signed_tls_client_auth" {
-			t.Errorf("discovery offers %s", m)
+	t.Run("discovery offers what is served, no more", func(t *testing.T) {
+		md := decodeAs[serverMetadata](t, h.call(t, "GET", "/t/acme/.well-known/openid-configuration", nil).want(t, 200))
+		type shown struct {
+			OffersTLSClientAuth                                           bool
+			FrontchannelLogout, BackchannelLogout, CertificateBoundTokens bool
 		}
-	}
-	for _, k := range []string{"frontchannel_logout_supported", "backchannel_logout_supported", "tls_client_certificate_bound_access_tokens"} {
-		if v, ok := md[k]; ok && v != false {
-			t.Errorf("discovery says %s = %v", k, v)
+		got := shown{slices.Contains(md.TokenEndpointAuthMethodsSupported, "tls_client_auth") || slices.Contains(md.TokenEndpointAuthMethodsSupported, "self_signed_tls_client_auth"),
+			offered(md.FrontchannelLogoutSupported), offered(md.BackchannelLogoutSupported), offered(md.TLSClientCertificateBoundAccessTokens)}
+		if diff := cmp.Diff(shown{}, got); diff != "" {
+			t.Errorf("discovery (-want +got):\n%s", diff)
 		}
-	}
+	})
 }
 
 func hasFieldError(errs []*domain.FieldError, field, code string) bool {
@@ -124,22 +134,26 @@ func TestPresetYieldsToWhatWasWritten(t *testing.T) {
 	t.Parallel()
 	h := startAdmin(t)
 	h.createTenant(t, "acme")
-	c := h.createClient(t, "acme", map[string]any{"type": "confidential", "client_name": "Backend", "code": "urn:acme/backend",
+	c, _ := h.newClient(t, "acme", map[string]any{"type": "confidential", "client_name": "Backend", "code": "urn:acme/backend",
 		"grant_types": []string{"client_credentials"}})
-	if rt := anyStrings(c["response_types"]); len(rt) != 0 || !slices.Equal(anyStrings(c["grant_types"]), []string{"client_credentials"}) {
-		t.Errorf("created %v", c)
-	}
-	if _, err := h.clientCredentials(t, "acme", c["client_id"].(string), c["client_secret"].(string), oauth2.AuthStyleInHeader); err != nil {
-		t.Errorf("client_credentials: %v", err)
-	}
-
-	before := h.head(t)
-	p := wantProblem(t, h.call(t, "POST", "/t/acme/admin/clients", map[string]any{"type": "confidential", "client_name": "Backend",
-		"code": "urn:acme/backend-2", "grant_types": []string{"client_credentials"}, "response_types": []string{"code"}}), 422, httpapi.ProblemValidation)
-	if !hasFieldError(p.Errors, "response_types[0]", "conflict") {
-		t.Errorf("a written contradiction: errors %v", p.Errors)
-	}
-	h.unchanged(t, before, "a refused create")
+	t.Run("a confidential client given only client_credentials gets no response types", func(t *testing.T) {
+		type shown struct{ ResponseTypes, GrantTypes []string }
+		if diff := cmp.Diff(shown{nil, []string{"client_credentials"}}, shown{c.ResponseTypes, c.GrantTypes}, cmpopts.EquateEmpty()); diff != "" {
+			t.Errorf("created (-want +got):\n%s", diff)
+		}
+		if _, err := h.clientCredentials(t, "acme", c.ClientID, c.ClientSecret, oauth2.AuthStyleInHeader); err != nil {
+			t.Errorf("client_credentials: %v", err)
+		}
+	})
+	t.Run("a contradiction the caller wrote is refused", func(t *testing.T) {
+		before := h.head(t)
+		p := wantProblem(t, h.call(t, "POST", "/t/acme/admin/clients", map[string]any{"type": "confidential", "client_name": "Backend",
+			"code": "urn:acme/backend-2", "grant_types": []string{"client_credentials"}, "response_types": []string{"code"}}), 422, httpapi.ProblemValidation)
+		if !hasFieldError(p.Errors, "response_types[0]", "conflict") {
+			t.Errorf("a written contradiction: errors %v", p.Errors)
+		}
+		h.unchanged(t, before, "a refused create")
+	})
 }
 
 // The pairwise subject salt is secret: whoever knows it can link a user's
@@ -155,8 +169,7 @@ func TestPairwiseSaltIsWriteOnly(t *testing.T) {
 	body := webClient("urn:acme/web")
 	body["pairwise_subject_salt"] = salt
 	created := h.call(t, "POST", "/t/acme/admin/clients", body).want(t, 201)
-	c := created.object(t)
-	id := c["client_id"].(string)
+	id := decodeAs[clientResponse](t, created).ClientID
 	base := "/t/acme/admin/clients/" + id
 	reads := map[string]response{
 		"create":  created,
@@ -166,70 +179,85 @@ func TestPairwiseSaltIsWriteOnly(t *testing.T) {
 		"export":  h.call(t, "GET", "/t/acme/admin/export", nil).want(t, 200),
 	}
 	for name, r := range reads {
-		if strings.Contains(string(r.body), salt) {
-			t.Errorf("%s shows the pairwise salt: %s", name, r.body)
-		}
-		if !strings.Contains(string(r.body), `"pairwise_subject_salt":"[REDACTED]"`) {
-			t.Errorf("%s does not say a pairwise salt is set: %s", name, r.body)
-		}
+		t.Run(name+" shows a marker, not the salt", func(t *testing.T) {
+			type shown struct{ ShowsTheSalt, SaysOneIsSet bool }
+			got := shown{strings.Contains(string(r.body), salt), strings.Contains(string(r.body), `"pairwise_subject_salt":"[REDACTED]"`)}
+			if diff := cmp.Diff(shown{SaysOneIsSet: true}, got); diff != "" {
+				t.Errorf("%s (-want +got):\n%s", r.body, diff)
+			}
+		})
 	}
-	events, err := h.store.ReadAll(t.Context(), eventstore.Position{}, eventstore.MaxRead)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range events {
-		ce, err := message.PublicEvent(e)
+	t.Run("no public event shows the salt", func(t *testing.T) {
+		events, err := h.store.ReadAll(t.Context(), eventstore.Position{}, eventstore.MaxRead)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if strings.Contains(string(ce.Data()), salt) {
-			t.Errorf("public %s shows the pairwise salt: %s", e.Type, ce.Data())
+		for _, e := range events {
+			ce, err := message.PublicEvent(e)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if strings.Contains(string(ce.Data()), salt) {
+				t.Errorf("public %s shows the pairwise salt: %s", e.Type, ce.Data())
+			}
 		}
-	}
+	})
 
-	cfg := clientConfig("acme", c, "openid")
-	subject := func(cfg oauth2.Config) string {
+	cfg := clientConfig("acme", created.object(t), "openid")
+	subject := func(t *testing.T, cfg oauth2.Config) string {
 		t.Helper()
 		tok := h.codeFlow(t, h.browser(t), cfg, "alice")
-		claims, _ := h.verify(t, "acme", tok.Extra("id_token").(string))
-		return claims["sub"].(string)
+		claims, _ := verifyAs[idClaims](t, h, "acme", tok.Extra("id_token").(string))
+		return claims.Sub
 	}
-	sub := subject(cfg)
+	sub := subject(t, cfg)
 	if sub == "alice" {
 		t.Fatalf("the subject is not pairwise: %s", sub)
 	}
 
-	// What a read shows, sent back, changes nothing; so does re-importing
-	// the export.
-	before := h.head(t)
-	h.call(t, "PATCH", base, map[string]any{"pairwise_subject_salt": "[REDACTED]"}).want(t, 200)
-	h.call(t, "POST", "/t/acme/admin/import", reads["export"].body).want(t, 200)
-	h.unchanged(t, before, "sending the redacted salt back")
-	h.call(t, "PATCH", base, map[string]any{"pairwise_subject_salt": "[REDACTED]", "client_name": "Renamed"}).want(t, 200)
-	if got := subject(cfg); got != sub {
-		t.Errorf("after a rename with the marker the subject is %s, was %s", got, sub)
-	}
+	t.Run("the marker sent back, and the export re-imported, change nothing", func(t *testing.T) {
+		before := h.head(t)
+		h.call(t, "PATCH", base, map[string]any{"pairwise_subject_salt": "[REDACTED]"}).want(t, 200)
+		h.call(t, "POST", "/t/acme/admin/import", reads["export"].body).want(t, 200)
+		h.unchanged(t, before, "sending the redacted salt back")
+	})
+	t.Run("a rename with the marker keeps the subjects", func(t *testing.T) {
+		h.call(t, "PATCH", base, map[string]any{"pairwise_subject_salt": "[REDACTED]", "client_name": "Renamed"}).want(t, 200)
+		if got := subject(t, cfg); got != sub {
+			t.Errorf("after a rename with the marker the subject is %s, was %s", got, sub)
+		}
+	})
 
 	// A clone has its own salt: its subjects are not its source's.
-	sub = subject(cfg)
 	clone := h.call(t, "POST", base+"/clone", map[string]any{"client_name": "Web copy", "code": "urn:acme/web-copy"}).want(t, 201)
-	cc := clone.object(t)
-	if strings.Contains(string(clone.body), salt) || cc["pairwise_subject_salt"] != "[REDACTED]" {
-		t.Errorf("clone shows %v", cc["pairwise_subject_salt"])
-	}
-	if got := subject(clientConfig("acme", cc, "openid")); got == sub || got == "alice" {
-		t.Errorf("the clone's subject %s is its source's %s (or the user's own)", got, sub)
-	}
-	// The server made it: at least 128 random bits (base64url).
-	stored, err := h.store.ReadStream(t.Context(), tenants.ClientStream("acme", cc["client_id"].(string)), 0)
-	if err != nil || len(stored) == 0 {
-		t.Fatalf("clone's stream: %v", err)
-	}
-	d, err := client.Decode(stored[0].Type, stored[0].Schema, stored[0].Data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := d.(client.ClientRegistered).Settings.PairwiseSubjectSalt; len(got) < 22 || got == salt || got == client.Redacted {
-		t.Errorf("the clone's salt is %q", got)
-	}
+	cc := decodeAs[clientResponse](t, clone)
+	t.Run("a clone shows a marker, not the salt", func(t *testing.T) {
+		type shown struct {
+			ShowsTheSalt bool
+			Salt         string
+		}
+		if diff := cmp.Diff(shown{Salt: "[REDACTED]"}, shown{strings.Contains(string(clone.body), salt), cc.PairwiseSubjectSalt}); diff != "" {
+			t.Errorf("clone (-want +got):\n%s", diff)
+		}
+	})
+	t.Run("a clone's subjects are neither its source's nor the user's own", func(t *testing.T) {
+		source := subject(t, cfg)
+		if got := subject(t, clientConfig("acme", clone.object(t), "openid")); got == sub || got == source || got == "alice" {
+			t.Errorf("the clone's subject %s is its source's %s (or the user's own)", got, source)
+		}
+	})
+	t.Run("the server made the clone's salt, of at least 128 random bits", func(t *testing.T) {
+		stored, err := h.store.ReadStream(t.Context(), tenants.ClientStream("acme", cc.ClientID), 0)
+		if err != nil || len(stored) == 0 {
+			t.Fatalf("clone's stream: %v", err)
+		}
+		d, err := client.Decode(stored[0].Type, stored[0].Schema, stored[0].Data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// base64url: 22 characters hold 128 bits.
+		if got := d.(client.ClientRegistered).Settings.PairwiseSubjectSalt; len(got) < 22 || got == salt || got == client.Redacted {
+			t.Errorf("the clone's salt is %q", got)
+		}
+	})
 }

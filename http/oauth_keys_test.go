@@ -11,15 +11,14 @@ import (
 	"math/big"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	jose "github.com/go-jose/go-jose/v3"
+	"github.com/google/go-cmp/cmp"
 	"github.com/google/uuid"
-	"golang.org/x/oauth2"
 
 	"github.com/clavisiam/clavis/domain"
 	"github.com/clavisiam/clavis/domain/client"
@@ -54,26 +53,42 @@ func paddedHugeRSAKey(t *testing.T, bits int) map[string]any {
 func TestRegistrationRefusesPaddedOversizedRSAKey(t *testing.T) {
 	t.Parallel()
 	h := startAdmin(t)
-	admin := h.createTenant(t, "acme")["admin_client"].(map[string]any)
+	adminID, adminSecret := h.tenantAdmin(t, "acme")
 	jwks := map[string]any{"keys": []any{paddedHugeRSAKey(t, 100_000)}}
-	before := h.head(t)
-	r := h.call(t, "POST", "/t/acme/admin/clients", map[string]any{"type": "m2m", "client_name": "Huge", "code": "urn:acme/huge",
-		"grant_types": []string{"client_credentials"}, "token_endpoint_auth_method": "private_key_jwt", "jwks": jwks})
-	checkProblem(t, r, 422, httpapi.ProblemValidation, "jwks.keys[0].n")
-	h.unchanged(t, before, "a refused client")
 
-	initial, err := h.clientCredentials(t, "acme", admin["client_id"].(string), admin["client_secret"].(string), oauth2.AuthStyleInHeader)
-	if err != nil {
-		t.Fatal(err)
+	t.Run("the admin API refuses it, naming the field, and stores nothing", func(t *testing.T) {
+		before := h.head(t)
+		r := h.call(t, "POST", "/t/acme/admin/clients", map[string]any{"type": "m2m", "client_name": "Huge", "code": "urn:acme/huge",
+			"grant_types": []string{"client_credentials"}, "token_endpoint_auth_method": "private_key_jwt", "jwks": jwks})
+		checkProblem(t, r, 422, httpapi.ProblemValidation, "jwks.keys[0].n")
+		h.unchanged(t, before, "a refused client")
+	})
+	t.Run("RFC 7591 registration refuses it, naming the field, and stores nothing", func(t *testing.T) {
+		iat := token(h.accessToken(t, "acme", adminID, adminSecret))
+		before := h.head(t)
+		r := h.call(t, "POST", "/t/acme/oauth2/register", map[string]any{"client_name": "Huge",
+			"grant_types": []string{"client_credentials"}, "token_endpoint_auth_method": "private_key_jwt", "jwks": jwks}, iat)
+		wantMetadataRefused(t, r, "jwks.keys[0].n")
+		h.unchanged(t, before, "refused registrations")
+	})
+}
+
+// wantMetadataRefused fails unless r is RFC 7591's 400
+// invalid_client_metadata naming field.
+func wantMetadataRefused(t *testing.T, r response, field string) {
+	t.Helper()
+	type shown struct {
+		Status     int
+		Error      string
+		NamesField bool
 	}
-	before = h.head(t)
-	r = h.call(t, "POST", "/t/acme/oauth2/register", map[string]any{"client_name": "Huge",
-		"grant_types": []string{"client_credentials"}, "token_endpoint_auth_method": "private_key_jwt", "jwks": jwks},
-		token(initial.AccessToken))
-	if m := r.object(t); r.status != 400 || m["error"] != "invalid_client_metadata" || !strings.Contains(m["error_description"].(string), "jwks.keys[0].n") {
-		t.Errorf("registering a padded oversized RSA key: %d %s", r.status, r.body)
+	var e oauthError
+	if r.status/100 == 4 {
+		e = decodeAs[oauthError](t, r)
 	}
-	h.unchanged(t, before, "refused registrations")
+	if diff := cmp.Diff(shown{400, "invalid_client_metadata", true}, shown{r.status, e.Error, strings.Contains(e.Description, field)}); diff != "" {
+		t.Errorf("answer %s, want invalid_client_metadata naming %s (-want +got):\n%s", r.body, field, diff)
+	}
 }
 
 // A set published at a jwks_uri holding such a key is refused when
@@ -95,19 +110,21 @@ func TestJWKSURIRefusesPaddedOversizedRSAKey(t *testing.T) {
 	roots := srv.Client().Transport.(*http.Transport).TLSClientConfig.RootCAs
 	h := startAdmin(t, oauth.WithKeySetFetching(oauth.KeySetFetching{AllowPrivateNetworks: true, RootCAs: roots}))
 	h.createTenant(t, "acme")
-	id := h.createClient(t, "acme", map[string]any{"type": "m2m", "client_name": "Published", "code": "urn:acme/published",
+	c, _ := h.newClient(t, "acme", map[string]any{"type": "m2m", "client_name": "Published", "code": "urn:acme/published",
 		"grant_types": []string{"client_credentials"}, "token_endpoint_auth_method": "private_key_jwt",
-		"jwks_uri": srv.URL + "/jwks"})["client_id"].(string)
+		"jwks_uri": srv.URL + "/jwks"})
 	priv, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := assertion(t, jose.JSONWebKey{Key: priv, KeyID: "big", Algorithm: "RS256"}, id, testIssuer+"acme/oauth2/token", "jti-1", time.Now().Add(time.Minute))
-	r := h.tokenCall(t, "acme", url.Values{"grant_type": {"client_credentials"},
-		"client_assertion_type": {"urn:ietf:params:oauth:client-assertion-type:jwt-bearer"}, "client_assertion": {a}})
-	wantOAuthError(t, r, 401, "invalid_client")
-	if d, _ := r.object(t)["error_description"].(string); !strings.Contains(d, "Key Set could not be fetched") || hits.Load() != 1 {
-		t.Errorf("an assertion against a fetched set with a padded oversized RSA key (%d fetches): %s", hits.Load(), r.body)
+	a := assertion(t, jose.JSONWebKey{Key: priv, KeyID: "big", Algorithm: "RS256"}, c.ClientID, acmeTokenURL, "jti-1", time.Now().Add(time.Minute))
+	e := wantOAuthError(t, h.tokenCall(t, "acme", assertionForm(a)), 401, "invalid_client")
+	type shown struct {
+		SaysTheSetFailed bool
+		Fetches          int64
+	}
+	if diff := cmp.Diff(shown{true, 1}, shown{strings.Contains(e.Description, "Key Set could not be fetched"), hits.Load()}); diff != "" {
+		t.Errorf("an assertion against a fetched set with a padded oversized RSA key: %q (-want +got):\n%s", e.Description, diff)
 	}
 }
 
@@ -209,63 +226,61 @@ func TestRSAKeyExponentMustBe65537(t *testing.T) {
 	defer srv.Close()
 	roots := srv.Client().Transport.(*http.Transport).TLSClientConfig.RootCAs
 	h := startAdmin(t, oauth.WithKeySetFetching(oauth.KeySetFetching{AllowPrivateNetworks: true, RootCAs: roots}))
-	admin := h.createTenant(t, "acme")["admin_client"].(map[string]any)
+	adminID, adminSecret := h.tenantAdmin(t, "acme")
 	h.createTenant(t, "beta")
-
-	before := h.head(t)
-	r := h.call(t, "POST", "/t/acme/admin/clients", privateKeyJWTClient("urn:acme/big-e", jwks))
-	checkProblem(t, r, 422, httpapi.ProblemValidation, "jwks.keys[0].e")
-	if !strings.Contains(string(r.body), "65537") {
-		t.Errorf("the problem does not say which exponent is accepted: %s", r.body)
-	}
-	h.unchanged(t, before, "a refused client")
-
-	initial, err := h.clientCredentials(t, "acme", admin["client_id"].(string), admin["client_secret"].(string), oauth2.AuthStyleInHeader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r = h.call(t, "POST", "/t/acme/oauth2/register", map[string]any{"client_name": "Big e",
-		"grant_types": []string{"client_credentials"}, "token_endpoint_auth_method": "private_key_jwt", "jwks": jwks},
-		token(initial.AccessToken))
-	if m := r.object(t); r.status != 400 || m["error"] != "invalid_client_metadata" || !strings.Contains(m["error_description"].(string), "jwks.keys[0].e") {
-		t.Errorf("registering an RSA key with e = 2^31-1: %d %s", r.status, r.body)
-	}
-	h.unchanged(t, before, "a refused registration")
-
-	// Export a client with a good key, give its key the large exponent,
-	// import it elsewhere.
 	good := jose.JSONWebKey{Key: &rsaKeyWithExponent(t, 2048, 65537).PublicKey, KeyID: "k1", Algorithm: "RS256", Use: "sig"}
-	id := h.createClient(t, "acme", privateKeyJWTClient("urn:acme/signed", map[string]any{"keys": []any{good}}))["client_id"].(string)
-	ex := h.call(t, "GET", "/t/acme/admin/export", nil).want(t, 200)
-	pkg := strings.ReplaceAll(string(ex.body), `"e":"AQAB"`, `"e":"f____w"`)
-	if pkg == string(ex.body) {
-		t.Fatalf("no RSA exponent in the export: %s", ex.body)
-	}
-	before = h.head(t)
-	r = h.call(t, "POST", "/t/beta/admin/import", json.RawMessage(pkg))
-	if r.status != 422 || !strings.Contains(string(r.body), "jwks.keys[0].e") {
-		t.Errorf("importing an RSA key with e = 2^31-1: %d %s", r.status, r.body)
-	}
-	h.unchanged(t, before, "a refused import")
+	signed, _ := h.newClient(t, "acme", privateKeyJWTClient("urn:acme/signed", map[string]any{"keys": []any{good}}))
 
-	aud := testIssuer + "acme/oauth2/token"
-	form := func(a string) url.Values {
-		return url.Values{"grant_type": {"client_credentials"}, "client_assertion_type": {"urn:ietf:params:oauth:client-assertion-type:jwt-bearer"},
-			"client_assertion": {a}}
-	}
-	// Published at a jwks_uri: refused when fetched.
-	published := h.createClient(t, "acme", map[string]any{"type": "m2m", "client_name": "Published", "code": "urn:acme/published",
-		"grant_types": []string{"client_credentials"}, "token_endpoint_auth_method": "private_key_jwt",
-		"jwks_uri": srv.URL + "/jwks"})["client_id"].(string)
-	r = h.tokenCall(t, "acme", form(assertion(t, key, published, aud, "jti-1", time.Now().Add(time.Minute))))
-	wantOAuthError(t, r, 401, "invalid_client")
-
-	// Stored before the rule: the correctly signed assertion is refused.
-	h.injectClientUpdate(t, "acme", id, func(s *client.Settings) {
-		s.JWKS = set
+	t.Run("the admin API refuses it, naming the field and the exponent it takes, and stores nothing", func(t *testing.T) {
+		before := h.head(t)
+		r := h.call(t, "POST", "/t/acme/admin/clients", privateKeyJWTClient("urn:acme/big-e", jwks))
+		checkProblem(t, r, 422, httpapi.ProblemValidation, "jwks.keys[0].e")
+		if !strings.Contains(string(r.body), "65537") {
+			t.Errorf("the problem does not say which exponent is accepted: %s", r.body)
+		}
+		h.unchanged(t, before, "a refused client")
 	})
-	r = h.tokenCall(t, "acme", form(assertion(t, key, id, aud, "jti-2", time.Now().Add(time.Minute))))
-	wantOAuthError(t, r, 401, "invalid_client")
+	t.Run("RFC 7591 registration refuses it, naming the field, and stores nothing", func(t *testing.T) {
+		iat := token(h.accessToken(t, "acme", adminID, adminSecret))
+		before := h.head(t)
+		r := h.call(t, "POST", "/t/acme/oauth2/register", map[string]any{"client_name": "Big e",
+			"grant_types": []string{"client_credentials"}, "token_endpoint_auth_method": "private_key_jwt", "jwks": jwks}, iat)
+		wantMetadataRefused(t, r, "jwks.keys[0].e")
+		h.unchanged(t, before, "a refused registration")
+	})
+	t.Run("an import refuses it, naming the field, and stores nothing", func(t *testing.T) {
+		// Export a client with a good key, give its key the large
+		// exponent, import it elsewhere.
+		ex := h.call(t, "GET", "/t/acme/admin/export", nil).want(t, 200)
+		pkg := strings.ReplaceAll(string(ex.body), `"e":"AQAB"`, `"e":"f____w"`)
+		if pkg == string(ex.body) {
+			t.Fatalf("no RSA exponent in the export: %s", ex.body)
+		}
+		before := h.head(t)
+		r := h.call(t, "POST", "/t/beta/admin/import", json.RawMessage(pkg))
+		type shown struct {
+			Status     int
+			NamesField bool
+		}
+		if diff := cmp.Diff(shown{422, true}, shown{r.status, strings.Contains(string(r.body), "jwks.keys[0].e")}); diff != "" {
+			t.Errorf("importing an RSA key with e = 2^31-1: %s (-want +got):\n%s", r.body, diff)
+		}
+		h.unchanged(t, before, "a refused import")
+	})
+	t.Run("a set published at a jwks_uri holding it is refused when fetched", func(t *testing.T) {
+		published, _ := h.newClient(t, "acme", map[string]any{"type": "m2m", "client_name": "Published", "code": "urn:acme/published",
+			"grant_types": []string{"client_credentials"}, "token_endpoint_auth_method": "private_key_jwt",
+			"jwks_uri": srv.URL + "/jwks"})
+		r := h.tokenCall(t, "acme", assertionForm(assertion(t, key, published.ClientID, acmeTokenURL, "jti-1", time.Now().Add(time.Minute))))
+		wantOAuthError(t, r, 401, "invalid_client")
+	})
+	t.Run("a client stored with it before the rule verifies nothing with it", func(t *testing.T) {
+		h.injectClientUpdate(t, "acme", signed.ClientID, func(s *client.Settings) {
+			s.JWKS = set
+		})
+		r := h.tokenCall(t, "acme", assertionForm(assertion(t, key, signed.ClientID, acmeTokenURL, "jti-2", time.Now().Add(time.Minute))))
+		wantOAuthError(t, r, 401, "invalid_client")
+	})
 }
 
 // A JWK without "use" (RFC 7517 §4.2: optional) is a signing key: a
@@ -276,11 +291,6 @@ func TestKeyWithoutUseSigns(t *testing.T) {
 	t.Parallel()
 	h := startAdmin(t)
 	h.createTenant(t, "acme")
-	aud := testIssuer + "acme/oauth2/token"
-	form := func(a string) url.Values {
-		return url.Values{"grant_type": {"client_credentials"}, "client_assertion_type": {"urn:ietf:params:oauth:client-assertion-type:jwt-bearer"},
-			"client_assertion": {a}}
-	}
 	ec, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
@@ -290,17 +300,20 @@ func TestKeyWithoutUseSigns(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i, key := range []jose.JSONWebKey{{Key: ec, KeyID: "ec", Algorithm: "ES256"}, {Key: rs, KeyID: "rsa", Algorithm: "RS256"}} {
-		body := privateKeyJWTClient(fmt.Sprintf("urn:acme/no-use-%d", i), map[string]any{"keys": []any{key.Public()}})
-		id := h.createClient(t, "acme", body)["client_id"].(string)
-		r := h.tokenCall(t, "acme", form(assertion(t, key, id, aud, "jti-1", time.Now().Add(time.Minute))))
-		if r.status != 200 {
-			t.Errorf("%s key without use: %d %s", key.Algorithm, r.status, r.body)
+		t.Run("an "+key.Algorithm+" key without use signs", func(t *testing.T) {
+			c, _ := h.newClient(t, "acme", privateKeyJWTClient(fmt.Sprintf("urn:acme/no-use-%d", i), map[string]any{"keys": []any{key.Public()}}))
+			r := h.tokenCall(t, "acme", assertionForm(assertion(t, key, c.ClientID, acmeTokenURL, "jti-1", time.Now().Add(time.Minute))))
+			wantStatus(t, key.Algorithm+" key without use", r, 200, "")
+		})
+	}
+	t.Run("a key for encryption signs nothing", func(t *testing.T) {
+		enc := jose.JSONWebKey{Key: ec, KeyID: "enc", Algorithm: "ES256", Use: "enc"}
+		// Refusing the key at registration is as good.
+		r := h.call(t, "POST", "/t/acme/admin/clients", privateKeyJWTClient("urn:acme/enc", map[string]any{"keys": []any{enc.Public()}}))
+		if r.status != 201 {
+			return
 		}
-	}
-	enc := jose.JSONWebKey{Key: ec, KeyID: "enc", Algorithm: "ES256", Use: "enc"}
-	body := privateKeyJWTClient("urn:acme/enc", map[string]any{"keys": []any{enc.Public()}})
-	if r := h.call(t, "POST", "/t/acme/admin/clients", body); r.status == 201 {
-		id := r.object(t)["client_id"].(string)
-		wantOAuthError(t, h.tokenCall(t, "acme", form(assertion(t, enc, id, aud, "jti-1", time.Now().Add(time.Minute)))), 401, "invalid_client")
-	}
+		id := decodeAs[clientResponse](t, r).ClientID
+		wantOAuthError(t, h.tokenCall(t, "acme", assertionForm(assertion(t, enc, id, acmeTokenURL, "jti-1", time.Now().Add(time.Minute)))), 401, "invalid_client")
+	})
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/nats-io/nats.go/jetstream"
 	"golang.org/x/time/rate"
 
@@ -39,8 +40,8 @@ func (h *adminHarness) messages(t *testing.T, name string) uint64 {
 // refresh tokens.
 func (h *adminHarness) refresh(t *testing.T, id, secret, rt string) (string, string) {
 	t.Helper()
-	m := h.tokenCall(t, "acme", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}}, id, secret).want(t, 200).object(t)
-	return m["access_token"].(string), m["refresh_token"].(string)
+	a := decodeAs[tokenAnswer](t, h.tokenCall(t, "acme", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}}, id, secret).want(t, 200))
+	return a.AccessToken, a.RefreshToken
 }
 
 // A grant refreshed many times goes on working, and what it keeps stays
@@ -58,39 +59,61 @@ func TestRefreshManyTimesStaysBounded(t *testing.T) {
 	grants, tokens := h.messages(t, "GRANTS"), h.messages(t, "TOKENS")
 
 	access, refresh := []string{tok.AccessToken}, []string{tok.RefreshToken}
-	for range rounds {
-		at, rt := h.refresh(t, id, secret, refresh[len(refresh)-1])
-		access, refresh = append(access, at), append(refresh, rt)
+	refused := func(t *testing.T, rt string) {
+		t.Helper()
+		wantOAuthError(t, h.tokenCall(t, "acme", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}}, id, secret), 400, "invalid_grant")
 	}
+	// actives lists which of the access tokens introspect as active.
+	actives := func(t *testing.T) []bool {
+		t.Helper()
+		out := make([]bool, len(access))
+		for i, at := range access {
+			out[i] = h.introspected(t, at, id, secret).Active
+		}
+		return out
+	}
+	t.Run("the grant refreshes on", func(t *testing.T) {
+		for range rounds {
+			at, rt := h.refresh(t, id, secret, refresh[len(refresh)-1])
+			access, refresh = append(access, at), append(refresh, rt)
+		}
+	})
 	// The grant's family, its session and at most keep refresh tokens;
 	// at most keep access tokens for userinfo.
-	if n := h.messages(t, "GRANTS"); n > grants+keep {
-		t.Errorf("after %d refreshes the grant bucket holds %d messages, %d before", rounds, n, grants)
-	}
-	if n := h.messages(t, "TOKENS"); n > tokens+keep {
-		t.Errorf("after %d refreshes the token bucket holds %d messages, %d before", rounds, n, tokens)
-	}
-	for i, at := range access {
-		want := i >= len(access)-keep
-		if got := h.introspect(t, "acme", at, id, secret).object(t)["active"]; got != want {
-			t.Errorf("access token %d of %d: active %v, want %v", i+1, len(access), got, want)
+	t.Run("the grant buckets hold at most the tokens kept", func(t *testing.T) {
+		if n := h.messages(t, "GRANTS"); n > grants+keep {
+			t.Errorf("after %d refreshes the grant bucket holds %d messages, %d before", rounds, n, grants)
 		}
-	}
+		if n := h.messages(t, "TOKENS"); n > tokens+keep {
+			t.Errorf("after %d refreshes the token bucket holds %d messages, %d before", rounds, n, tokens)
+		}
+	})
+	t.Run("only the latest access tokens are active", func(t *testing.T) {
+		want := make([]bool, len(access))
+		for i := range want {
+			want[i] = i >= len(access)-keep
+		}
+		if diff := cmp.Diff(want, actives(t)); diff != "" {
+			t.Errorf("active access tokens, oldest first (-want +got):\n%s", diff)
+		}
+	})
 
 	// A refresh token used before revokes the grant: every access token
 	// is inactive, the latest refresh token too.
-	wantOAuthError(t, h.tokenCall(t, "acme", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {refresh[len(refresh)-2]}}, id, secret),
-		400, "invalid_grant")
-	for i, at := range access {
-		if h.introspect(t, "acme", at, id, secret).object(t)["active"] != false {
-			t.Errorf("access token %d of %d active after the reuse of a refresh token", i+1, len(access))
+	t.Run("the reuse of a refresh token is invalid_grant", func(t *testing.T) {
+		refused(t, refresh[len(refresh)-2])
+	})
+	t.Run("after the reuse no access token is active", func(t *testing.T) {
+		if diff := cmp.Diff(make([]bool, len(access)), actives(t)); diff != "" {
+			t.Errorf("active access tokens, oldest first (-want +got):\n%s", diff)
 		}
-	}
-	wantOAuthError(t, h.tokenCall(t, "acme", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {refresh[len(refresh)-1]}}, id, secret),
-		400, "invalid_grant")
-	// A refresh token forgotten long ago is refused.
-	wantOAuthError(t, h.tokenCall(t, "acme", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {refresh[0]}}, id, secret),
-		400, "invalid_grant")
+	})
+	t.Run("after the reuse the latest refresh token is refused", func(t *testing.T) {
+		refused(t, refresh[len(refresh)-1])
+	})
+	t.Run("a refresh token forgotten long ago is refused", func(t *testing.T) {
+		refused(t, refresh[0])
+	})
 }
 
 // A client refreshing faster than its limit is answered 429
@@ -106,22 +129,30 @@ func TestRefreshRateLimited(t *testing.T) {
 	at, rt := h.refresh(t, id, secret, tok.RefreshToken)
 	at, rt = h.refresh(t, id, secret, rt)
 
-	grants, tokens := h.messages(t, "GRANTS"), h.messages(t, "TOKENS")
-	r := h.tokenCall(t, "acme", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}}, id, secret)
-	wantOAuthError(t, r, http.StatusTooManyRequests, "temporarily_unavailable")
-	if r.header.Get("Retry-After") == "" {
-		t.Errorf("429 without Retry-After: %v", r.header)
-	}
-	if g, k := h.messages(t, "GRANTS"), h.messages(t, "TOKENS"); g != grants || k != tokens {
-		t.Errorf("a refused refresh stored something: %d/%d messages, %d/%d before", g, k, grants, tokens)
-	}
-	if h.introspect(t, "acme", at, id, secret).object(t)["active"] != true {
-		t.Error("a refused refresh revoked the grant's access token")
-	}
-
-	other := clientConfig("acme", h.createClient(t, "acme", webClient("urn:acme/other")), "openid")
-	tok = h.codeFlow(t, h.browser(t), other, "bob")
-	h.refresh(t, other.ClientID, other.ClientSecret, tok.RefreshToken)
+	type stored struct{ Grants, Tokens uint64 }
+	before := stored{h.messages(t, "GRANTS"), h.messages(t, "TOKENS")}
+	t.Run("a refresh past the limit is temporarily_unavailable, with Retry-After", func(t *testing.T) {
+		r := h.tokenCall(t, "acme", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}}, id, secret)
+		wantOAuthError(t, r, http.StatusTooManyRequests, "temporarily_unavailable")
+		if r.header.Get("Retry-After") == "" {
+			t.Errorf("429 without Retry-After: %v", r.header)
+		}
+	})
+	t.Run("the refused refresh stored nothing", func(t *testing.T) {
+		if diff := cmp.Diff(before, stored{h.messages(t, "GRANTS"), h.messages(t, "TOKENS")}); diff != "" {
+			t.Errorf("messages in the grant buckets (-want +got):\n%s", diff)
+		}
+	})
+	t.Run("the refused refresh revoked nothing", func(t *testing.T) {
+		if !h.introspected(t, at, id, secret).Active {
+			t.Error("a refused refresh revoked the grant's access token")
+		}
+	})
+	t.Run("other clients refresh on", func(t *testing.T) {
+		other := clientConfig("acme", h.createClient(t, "acme", webClient("urn:acme/other")), "openid")
+		tok := h.codeFlow(t, h.browser(t), other, "bob")
+		h.refresh(t, other.ClientID, other.ClientSecret, tok.RefreshToken)
+	})
 }
 
 // When the grant store is full, a refresh answers 503
@@ -153,10 +184,12 @@ func TestRefreshOnFullGrantStoreKeepsToken(t *testing.T) {
 		}
 	}
 
-	for range 2 {
-		r := h.tokenCall(t, "acme", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}}, id, secret)
-		wantOAuthError(t, r, http.StatusServiceUnavailable, "temporarily_unavailable")
-	}
+	t.Run("a refresh while the store is full is temporarily_unavailable, and so is the next", func(t *testing.T) {
+		for range 2 {
+			r := h.tokenCall(t, "acme", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}}, id, secret)
+			wantOAuthError(t, r, http.StatusServiceUnavailable, "temporarily_unavailable")
+		}
+	})
 
 	s, err := h.js.Stream(t.Context(), "KV_TEST_GRANTS")
 	if err != nil {
@@ -165,6 +198,8 @@ func TestRefreshOnFullGrantStoreKeepsToken(t *testing.T) {
 	if err := s.Purge(t.Context(), jetstream.WithPurgeSubject("$KV.TEST_GRANTS.fill.>")); err != nil {
 		t.Fatal(err)
 	}
-	_, rt = h.refresh(t, id, secret, rt)
-	h.refresh(t, id, secret, rt)
+	t.Run("once there is room the refresh token refreshes", func(t *testing.T) {
+		_, rt = h.refresh(t, id, secret, rt)
+		h.refresh(t, id, secret, rt)
+	})
 }

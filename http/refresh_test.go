@@ -6,8 +6,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"golang.org/x/oauth2"
 
+	"github.com/clavisiam/clavis/domain/client"
 	"github.com/clavisiam/clavis/http/oauth"
 )
 
@@ -23,24 +25,31 @@ func TestSlidingRefreshTokenExpiresUnused(t *testing.T) {
 	body["refresh_token_expiration"] = "sliding"
 	body["refresh_token_sliding_lifetime"] = 60
 	body["refresh_token_absolute_lifetime"] = 3600
-	c := h.createClient(t, "acme", body)
-	if c["refresh_token_expiration"] != "sliding" || c["refresh_token_sliding_lifetime"] != 60.0 {
-		t.Fatalf("client %v", c)
+	created, r := h.newClient(t, "acme", body)
+	type shown struct {
+		Expiration      client.RefreshTokenExpiration
+		SlidingLifetime int
 	}
-	cfg := clientConfig("acme", c, "openid")
+	if diff := cmp.Diff(shown{"sliding", 60}, shown{created.RefreshTokenExpiration, created.RefreshTokenSlidingLifetime}); diff != "" {
+		t.Fatalf("client (-want +got):\n%s", diff)
+	}
+	cfg := clientConfig("acme", r.object(t), "openid")
 	b := h.browser(t)
 	used, unused := h.codeFlow(t, b, cfg, "alice"), h.codeFlow(t, b, cfg, "alice")
-	refresh := func(tok *oauth2.Token) response {
+	refresh := func(t *testing.T, tok *oauth2.Token) response {
+		t.Helper()
 		return h.tokenCall(t, "acme", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok.RefreshToken}}, cfg.ClientID, cfg.ClientSecret)
 	}
-	clock.advance(30 * time.Second)
-	if r := refresh(used); r.status != 200 {
-		t.Errorf("a refresh token unused for half its sliding lifetime: %d %s", r.status, r.body)
-	}
-	clock.advance(32 * time.Second)
-	if r := refresh(unused); r.status == 200 {
-		t.Errorf("a refresh token unused for longer than its sliding lifetime (60 s) still works")
-	}
+	t.Run("a refresh token unused for half its sliding lifetime works", func(t *testing.T) {
+		clock.advance(30 * time.Second)
+		wantStatus(t, "refresh", refresh(t, used), 200, "")
+	})
+	t.Run("a refresh token unused for longer than its sliding lifetime is refused", func(t *testing.T) {
+		clock.advance(32 * time.Second)
+		if r := refresh(t, unused); r.status == 200 {
+			t.Errorf("a refresh token unused for longer than its sliding lifetime (60 s) still works")
+		}
+	})
 }
 
 // A refresh issues a new access token; what it says of the client's
@@ -57,17 +66,21 @@ func TestRefreshRecomputesPermissions(t *testing.T) {
 	c := h.createClient(t, "acme", body)
 	cfg := clientConfig("acme", c, "openid")
 	tok := h.codeFlow(t, h.browser(t), cfg, "alice")
-	if claims, _ := h.verify(t, "acme", tok.AccessToken); !slices.Equal(anyStrings(claims["permissions"]), []string{"profile:read", "profile:delete"}) {
-		t.Fatalf("permissions %v", claims["permissions"])
-	}
-
-	h.call(t, "PATCH", "/t/acme/admin/clients/"+cfg.ClientID, map[string]any{"version": 1,
-		"scope_permissions": map[string][]string{"profile": {"read"}}}).want(t, 200)
-	r := h.tokenCall(t, "acme", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok.RefreshToken}}, cfg.ClientID, cfg.ClientSecret).want(t, 200)
-	claims, _ := h.verify(t, "acme", r.object(t)["access_token"].(string))
-	if perms := anyStrings(claims["permissions"]); slices.Contains(perms, "profile:delete") {
-		t.Errorf("the refreshed access token keeps the withdrawn permission: %v", perms)
-	}
+	t.Run("the first access token has the permissions of the login", func(t *testing.T) {
+		claims, _ := verifyAs[accessClaims](t, h, "acme", tok.AccessToken)
+		if diff := cmp.Diff([]string{"profile:read", "profile:delete"}, claims.Permissions); diff != "" {
+			t.Fatalf("permissions (-want +got):\n%s", diff)
+		}
+	})
+	t.Run("a refreshed access token has the client's permissions now", func(t *testing.T) {
+		h.call(t, "PATCH", "/t/acme/admin/clients/"+cfg.ClientID, map[string]any{"version": 1,
+			"scope_permissions": map[string][]string{"profile": {"read"}}}).want(t, 200)
+		r := h.tokenCall(t, "acme", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok.RefreshToken}}, cfg.ClientID, cfg.ClientSecret).want(t, 200)
+		claims, _ := verifyAs[accessClaims](t, h, "acme", decodeAs[tokenAnswer](t, r).AccessToken)
+		if slices.Contains(claims.Permissions, "profile:delete") {
+			t.Errorf("the refreshed access token keeps the withdrawn permission: %v", claims.Permissions)
+		}
+	})
 }
 
 // A refresh fails once a granted scope is taken from the client, its
@@ -129,14 +142,22 @@ func TestRevokingRefreshTokenRevokesGrant(t *testing.T) {
 	cfg := clientConfig("acme", c, "openid")
 	tok := h.codeFlow(t, h.browser(t), cfg, "alice")
 
-	wantOAuthError(t, h.revoke(t, "acme", tok.RefreshToken, other["client_id"].(string), other["client_secret"].(string)), 400, "unauthorized_client")
+	t.Run("another client cannot revoke it", func(t *testing.T) {
+		wantOAuthError(t, h.revoke(t, "acme", tok.RefreshToken, other["client_id"].(string), other["client_secret"].(string)), 400, "unauthorized_client")
+	})
 	h.revoke(t, "acme", tok.RefreshToken, cfg.ClientID, cfg.ClientSecret).want(t, 200)
-	if h.introspect(t, "acme", tok.AccessToken, cfg.ClientID, cfg.ClientSecret).object(t)["active"] != false {
-		t.Error("the grant's access token is active after its refresh token was revoked")
-	}
-	r := h.tokenCall(t, "acme", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok.RefreshToken}}, cfg.ClientID, cfg.ClientSecret)
-	wantOAuthError(t, r, 400, "invalid_grant")
-	h.call(t, "GET", "/t/acme/oauth2/userinfo", nil, token(tok.AccessToken)).want(t, 401)
+	t.Run("the grant's access token is inactive", func(t *testing.T) {
+		if got := h.introspected(t, tok.AccessToken, cfg.ClientID, cfg.ClientSecret); got.Active {
+			t.Errorf("the grant's access token is active after its refresh token was revoked: %+v", got)
+		}
+	})
+	t.Run("the refresh token refreshes no more", func(t *testing.T) {
+		r := h.tokenCall(t, "acme", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok.RefreshToken}}, cfg.ClientID, cfg.ClientSecret)
+		wantOAuthError(t, r, 400, "invalid_grant")
+	})
+	t.Run("the grant's access token gets no userinfo", func(t *testing.T) {
+		h.call(t, "GET", "/t/acme/oauth2/userinfo", nil, token(tok.AccessToken)).want(t, 401)
+	})
 }
 
 // Of concurrent refreshes with one refresh token, at most one succeeds,
@@ -160,10 +181,10 @@ func TestConcurrentRefreshReuseRevokesFamily(t *testing.T) {
 			t.Fatalf("one refresh token used %d times", len(ok))
 		}
 		for _, r := range ok {
-			next := r.object(t)
-			rr := h.tokenCall(t, "acme", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {next["refresh_token"].(string)}}, cfg.ClientID, cfg.ClientSecret)
+			next := decodeAs[tokenAnswer](t, r)
+			rr := h.tokenCall(t, "acme", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {next.RefreshToken}}, cfg.ClientID, cfg.ClientSecret)
 			wantOAuthError(t, rr, 400, "invalid_grant")
-			if h.introspect(t, "acme", next["access_token"].(string), cfg.ClientID, cfg.ClientSecret).object(t)["active"] != false {
+			if h.introspected(t, next.AccessToken, cfg.ClientID, cfg.ClientSecret).Active {
 				t.Error("access token of a family whose refresh token was reused is active")
 			}
 		}
