@@ -135,38 +135,21 @@ func answerOf(res *http.Response) answer {
 // refusedInPlace is a 400 that sends the browser nowhere.
 var refusedInPlace = answer{http.StatusBadRequest, ""}
 
-// audience is an aud claim: one string or a list of them.
-type audience []string
-
-func (a *audience) UnmarshalJSON(b []byte) error {
-	var one string
-	if err := json.Unmarshal(b, &one); err == nil {
-		*a = audience{one}
-		return nil
-	}
-	var many []string
-	if err := json.Unmarshal(b, &many); err != nil {
-		return err
-	}
-	*a = many
-	return nil
-}
-
 // jwtClaims are the claims of an access or ID token the tests look at.
 type jwtClaims struct {
-	Sub      string   `json:"sub"`
-	ClientID string   `json:"client_id"`
-	Scope    string   `json:"scope"`
-	JTI      string   `json:"jti"`
-	Aud      audience `json:"aud"`
-	Nonce    string   `json:"nonce"`
-	ACR      string   `json:"acr"`
-	AMR      []string `json:"amr"`
-	SID      string   `json:"sid"`
-	AuthTime int64    `json:"auth_time"`
-	Email    *string  `json:"email"`
-	CHash    string   `json:"c_hash"`
-	ATHash   string   `json:"at_hash"`
+	Sub      string     `json:"sub"`
+	ClientID string     `json:"client_id"`
+	Scope    string     `json:"scope"`
+	JTI      string     `json:"jti"`
+	Aud      stringList `json:"aud"`
+	Nonce    string     `json:"nonce"`
+	ACR      string     `json:"acr"`
+	AMR      []string   `json:"amr"`
+	SID      string     `json:"sid"`
+	AuthTime int64      `json:"auth_time"`
+	Email    *string    `json:"email"`
+	CHash    string     `json:"c_hash"`
+	ATHash   string     `json:"at_hash"`
 }
 
 // claimsOf verifies a token against tenant's keys and returns its

@@ -174,11 +174,11 @@ func TestLoginAndConsentChallenges(t *testing.T) {
 		type shown struct {
 			ACR                 string
 			AMR                 []string
-			Aud                 audience
+			Aud                 stringList
 			Email               *string
 			HasSID, HasAuthTime bool
 		}
-		wantDiff(t, "ID token", shown{"urn:acme:mfa", []string{"pwd", "otp"}, audience{w.partner.ClientID}, nil, true, true},
+		wantDiff(t, "ID token", shown{"urn:acme:mfa", []string{"pwd", "otp"}, stringList{w.partner.ClientID}, nil, true, true},
 			shown{c.ACR, c.AMR, c.Aud, c.Email, c.SID != "", c.AuthTime != 0})
 	})
 	t.Run("userinfo has no email: its scope was not consented to", func(t *testing.T) {

@@ -130,22 +130,6 @@ func retrieveCode(err error) string {
 	return ""
 }
 
-// anyStrings turns a decoded JSON string or array of strings into strings.
-func anyStrings(v any) []string {
-	switch v := v.(type) {
-	case string:
-		return []string{v}
-	case []any:
-		out := make([]string, 0, len(v))
-		for _, x := range v {
-			s, _ := x.(string)
-			out = append(out, s)
-		}
-		return out
-	}
-	return nil
-}
-
 // ignoreTokenTimes leaves out of a comparison of access token claims
 // what differs from token to token.
 var ignoreTokenTimes = cmpopts.IgnoreFields(accessClaims{}, "JTI", "Iat", "Exp")
