@@ -229,20 +229,9 @@ func TestPlatformAPIRefuses(t *testing.T) {
 	}
 }
 
-// problemResponse is an RFC 9457 problem as the admin API answers it.
-type problemResponse struct {
-	Type   string `json:"type"`
-	Title  string `json:"title"`
-	Status int    `json:"status"`
-	Field  string `json:"field"`
-	Errors []struct {
-		Field string `json:"field"`
-	} `json:"errors"`
-}
-
-// names reports whether the problem is about field, or lists it among its
-// errors.
-func (p problemResponse) names(field string) bool {
+// names reports whether the problem is about field, or lists it among
+// its errors.
+func names(p httpapi.Problem, field string) bool {
 	if p.Field == field {
 		return true
 	}
@@ -258,22 +247,8 @@ func (p problemResponse) names(field string) bool {
 // field as its field or among its errors, and the Bearer challenge on a 401.
 func checkProblem(t *testing.T, r response, status int, typ, field string) {
 	t.Helper()
-	if r.status != status {
-		t.Fatalf("status = %d, want %d: %s", r.status, status, r.body)
-	}
-	if ct := r.header.Get("Content-Type"); ct != httpapi.ContentTypeProblem {
-		t.Errorf("content type = %q", ct)
-	}
-	p := decodeAs[problemResponse](t, r)
-	type shown struct {
-		Type     string
-		Status   int
-		HasTitle bool
-	}
-	if diff := cmp.Diff(shown{typ, status, true}, shown{p.Type, p.Status, p.Title != ""}); diff != "" {
-		t.Errorf("problem %s (-want +got):\n%s", r.body, diff)
-	}
-	if field != "" && !p.names(field) {
+	p := wantProblem(t, r, status, typ)
+	if field != "" && !names(p, field) {
 		t.Errorf("problem %s does not name %q", r.body, field)
 	}
 	if status == http.StatusUnauthorized && !strings.HasPrefix(r.header.Get("WWW-Authenticate"), `Bearer realm="clavis"`) {

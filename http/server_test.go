@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/clavisiam/clavis/eventstore/sqlite"
 	httpapi "github.com/clavisiam/clavis/http"
 	"github.com/clavisiam/clavis/internal/poll"
@@ -97,8 +99,13 @@ func wantProblem(t *testing.T, r response, status int, typ string) httpapi.Probl
 	if err := json.Unmarshal(r.body, &p); err != nil {
 		t.Fatalf("decode problem %s: %v", r.body, err)
 	}
-	if p.Type != typ || p.Status != status || p.Title == "" {
-		t.Errorf("problem = %+v, want type %s, status %d and a title", p, typ, status)
+	type shown struct {
+		Type     string
+		Status   int
+		HasTitle bool
+	}
+	if diff := cmp.Diff(shown{typ, status, true}, shown{p.Type, p.Status, p.Title != ""}); diff != "" {
+		t.Errorf("problem %s (-want +got):\n%s", r.body, diff)
 	}
 	return p
 }
