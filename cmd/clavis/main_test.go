@@ -53,6 +53,18 @@ func startNode(t *testing.T, cfg Config) *testnode.Server {
 	return testnode.Start(t, cfg.Config)
 }
 
+// onEachBackend runs test, in parallel, against a node of its own on
+// each backend.
+func onEachBackend(t *testing.T, test func(t *testing.T, n *testnode.Server)) {
+	t.Helper()
+	for _, backend := range backends {
+		t.Run(backend, func(t *testing.T) {
+			t.Parallel()
+			test(t, startNode(t, testConfig(t, backend)))
+		})
+	}
+}
+
 func get(t *testing.T, url string) (int, http.Header, []byte) {
 	t.Helper()
 	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, url, nil)
@@ -73,66 +85,58 @@ func get(t *testing.T, url string) (int, http.Header, []byte) {
 
 func TestComponent(t *testing.T) {
 	t.Parallel()
-	for _, backend := range backends {
-		t.Run(backend, func(t *testing.T) {
-			t.Parallel()
-			n := startNode(t, testConfig(t, backend))
-			tests := []struct {
-				path        string
-				status      int
-				contentType string
-				body        string // exact, or the problem type
-			}{
-				{"/healthz", 200, "application/json", `{"status":"ok"}`},
-				{"/readyz", 200, "application/json", `{"status":"ready"}`},
-				{"/no-such-path", 404, httpapi.ContentTypeProblem, httpapi.ProblemNotFound},
+	onEachBackend(t, func(t *testing.T, n *testnode.Server) {
+		tests := []struct {
+			path        string
+			status      int
+			contentType string
+			body        string // exact, or the problem type
+		}{
+			{"/healthz", 200, "application/json", `{"status":"ok"}`},
+			{"/readyz", 200, "application/json", `{"status":"ready"}`},
+			{"/no-such-path", 404, httpapi.ContentTypeProblem, httpapi.ProblemNotFound},
+		}
+		for _, tt := range tests {
+			status, header, body := get(t, n.URL+tt.path)
+			if status != tt.status || header.Get("Content-Type") != tt.contentType {
+				t.Errorf("GET %s = %d %s, want %d %s", tt.path, status, header.Get("Content-Type"), tt.status, tt.contentType)
 			}
-			for _, tt := range tests {
-				status, header, body := get(t, n.URL+tt.path)
-				if status != tt.status || header.Get("Content-Type") != tt.contentType {
-					t.Errorf("GET %s = %d %s, want %d %s", tt.path, status, header.Get("Content-Type"), tt.status, tt.contentType)
-				}
-				if header.Get("X-Request-Id") == "" {
-					t.Errorf("GET %s has no X-Request-Id", tt.path)
-				}
-				if tt.contentType == httpapi.ContentTypeProblem {
-					var p httpapi.Problem
-					if err := json.Unmarshal(body, &p); err != nil || p.Type != tt.body || p.Status != tt.status {
-						t.Errorf("GET %s body = %s (%v), want problem %s", tt.path, body, err, tt.body)
-					}
-				} else if string(body) != tt.body {
-					t.Errorf("GET %s body = %s, want %s", tt.path, body, tt.body)
-				}
+			if header.Get("X-Request-Id") == "" {
+				t.Errorf("GET %s has no X-Request-Id", tt.path)
 			}
-		})
-	}
+			if tt.contentType == httpapi.ContentTypeProblem {
+				var p httpapi.Problem
+				if err := json.Unmarshal(body, &p); err != nil || p.Type != tt.body || p.Status != tt.status {
+					t.Errorf("GET %s body = %s (%v), want problem %s", tt.path, body, err, tt.body)
+				}
+			} else if string(body) != tt.body {
+				t.Errorf("GET %s body = %s, want %s", tt.path, body, tt.body)
+			}
+		}
+	})
 }
 
 func TestReadyzFailsWhenStoreIsClosed(t *testing.T) {
 	t.Parallel()
-	for _, backend := range backends {
-		t.Run(backend, func(t *testing.T) {
-			t.Parallel()
-			n := startNode(t, testConfig(t, backend))
-			if status, _, _ := get(t, n.URL+"/readyz"); status != http.StatusOK {
-				t.Fatalf("readyz before closing = %d", status)
-			}
-			if err := n.Store.Close(); err != nil {
-				t.Fatal(err)
-			}
-			status, header, body := get(t, n.URL+"/readyz")
-			if status != http.StatusServiceUnavailable || header.Get("Content-Type") != httpapi.ContentTypeProblem {
-				t.Fatalf("readyz = %d %s %s, want 503 problem+json", status, header.Get("Content-Type"), body)
-			}
-			var p map[string]any
-			if err := json.Unmarshal(body, &p); err != nil {
-				t.Fatal(err)
-			}
-			if p["type"] != httpapi.ProblemNotReady || p["title"] != "Not ready" || p["status"] != 503.0 || p["detail"] == "" {
-				t.Errorf("problem = %v", p)
-			}
-		})
-	}
+	onEachBackend(t, func(t *testing.T, n *testnode.Server) {
+		if status, _, _ := get(t, n.URL+"/readyz"); status != http.StatusOK {
+			t.Fatalf("readyz before closing = %d", status)
+		}
+		if err := n.Store.Close(); err != nil {
+			t.Fatal(err)
+		}
+		status, header, body := get(t, n.URL+"/readyz")
+		if status != http.StatusServiceUnavailable || header.Get("Content-Type") != httpapi.ContentTypeProblem {
+			t.Fatalf("readyz = %d %s %s, want 503 problem+json", status, header.Get("Content-Type"), body)
+		}
+		var p map[string]any
+		if err := json.Unmarshal(body, &p); err != nil {
+			t.Fatal(err)
+		}
+		if p["type"] != httpapi.ProblemNotReady || p["title"] != "Not ready" || p["status"] != 503.0 || p["detail"] == "" {
+			t.Errorf("problem = %v", p)
+		}
+	})
 }
 
 // runCmd runs the command line args with env as the environment.
