@@ -196,7 +196,9 @@ func (f *fold) changes() *Changes {
 		case s.agg.Deleted():
 			c.Deleted = append(c.Deleted, ClientRef{Tenant: s.tenant, ClientID: id, Version: s.agg.Version()})
 		default:
-			c.Clients = append(c.Clients, NewClientView(s.tenant, s.agg))
+			// The fold is done with the aggregate: its state moves
+			// into the view without a copy.
+			c.Clients = append(c.Clients, clientView(s.tenant, s.agg.TakeState()))
 		}
 	}
 	return c

@@ -158,7 +158,11 @@ type Status struct {
 // it to answer from the command's result, and the fold to write what it
 // applied.
 func NewClientView(tenant string, c *client.Client) ClientView {
-	st := c.State()
+	return clientView(tenant, c.State())
+}
+
+// clientView is the view of a client in state st, which it keeps.
+func clientView(tenant string, st client.State) ClientView {
 	views := make([]SecretView, len(st.Secrets))
 	for i, s := range st.Secrets {
 		views[i] = SecretView{ID: s.ID, Hash: s.Hash, CreatedAt: s.CreatedAt, ExpiresAt: s.ExpiresAt, Description: s.Description}

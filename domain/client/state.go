@@ -36,6 +36,28 @@ type State struct {
 // State returns the client's state, a deep copy: changing it does not
 // change the client.
 func (c *Client) State() State {
+	st := c.state()
+	st.Settings = st.Settings.clone()
+	st.Secrets = c.Secrets()
+	return st
+}
+
+// TakeState returns the client's state without copying it, and leaves c
+// a client with no history, so that nothing is shared between the two.
+// It is [Client.State] for a caller done with the client, such as a read
+// model that folded a batch of events into it.
+func (c *Client) TakeState() State {
+	st := c.state()
+	*c = Client{}
+	return st
+}
+
+// state is the client's state, sharing its settings and secrets.
+func (c *Client) state() State {
+	secrets := c.secrets
+	if len(secrets) == 0 {
+		secrets = nil
+	}
 	var used []string
 	if len(c.usedSecretIDs) > 0 {
 		used = make([]string, 0, len(c.usedSecretIDs))
@@ -46,11 +68,11 @@ func (c *Client) State() State {
 	}
 	return State{
 		ID:                 c.id,
-		Settings:           c.Settings(),
+		Settings:           c.settings,
 		Active:             c.active,
 		DeactivationReason: c.deactivationReason,
 		Deleted:            c.deleted,
-		Secrets:            c.Secrets(),
+		Secrets:            secrets,
 		UsedSecretIDs:      used,
 		ClonedFrom:         c.clonedFrom,
 		CreatedAt:          c.createdAt,
