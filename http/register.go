@@ -137,7 +137,8 @@ func (s *Server) reregister(c *fiber.Ctx) error {
 		return registrationBodyError(c, err)
 	}
 	var fields map[string]json.RawMessage
-	if json.Unmarshal(raw, &fields) != nil {
+	// null decodes into a nil map without an error: it is no object either.
+	if json.Unmarshal(raw, &fields) != nil || fields == nil {
 		return oauthError(c, http.StatusBadRequest, "invalid_client_metadata", "The body is not a JSON object.")
 	}
 	if id, ok := fields["client_id"]; ok && string(id) != `"`+v.ClientID+`"` {
@@ -223,7 +224,7 @@ var registrationMetadata = []string{"type", "code", "client_name", "redirect_uri
 // gets "urn:{tenant}/dcr-{random}".
 func registrationSettings(slug string, raw []byte) (client.Settings, error) {
 	var fields map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &fields); err != nil {
+	if err := json.Unmarshal(raw, &fields); err != nil || fields == nil {
 		return client.Settings{}, errors.New("the body is not a JSON object")
 	}
 	for k := range fields {
