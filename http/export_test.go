@@ -32,3 +32,6 @@ func (s *Server) Routes() []string {
 	slices.Sort(out)
 	return out
 }
+
+// Get adds a route, for a test of what every route gets.
+func (s *Server) Get(path string, h fiber.Handler) { s.app.Get(path, h) }

@@ -7,10 +7,12 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"runtime/debug"
 	"sync"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+	fiberrecover "github.com/gofiber/fiber/v2/middleware/recover"
 
 	"github.com/clavisiam/clavis/eventstore"
 	"github.com/clavisiam/clavis/http/oauth"
@@ -167,7 +169,10 @@ func New(cfg Config, store eventstore.Store, log *slog.Logger, opts ...Option) (
 		DisablePreParseMultipartForm: true,
 		ErrorHandler:                 errorHandler(log),
 	})
-	s.app.Use(withRequestID, telemetry(), accessLog(log), refuseCompressed)
+	// A handler that panics answers 500 and is logged; the node, and
+	// every other request, carry on.
+	s.app.Use(fiberrecover.New(fiberrecover.Config{EnableStackTrace: true, StackTraceHandler: logPanic(log)}),
+		withRequestID, telemetry(), accessLog(log), refuseCompressed)
 	s.app.Get("/healthz", s.healthz)
 	s.app.Get("/readyz", s.readyz)
 	s.app.Get("/openapi.json", serveOpenAPI)
@@ -179,6 +184,14 @@ func New(cfg Config, store eventstore.Store, log *slog.Logger, opts ...Option) (
 		}
 	}
 	return s, nil
+}
+
+// logPanic logs a handler's panic at error level, with its route and
+// stack (never the request's body or headers).
+func logPanic(log *slog.Logger) func(c *fiber.Ctx, e any) {
+	return func(c *fiber.Ctx, e any) {
+		log.Error("handler panicked", "route", c.Route().Path, "panic", fmt.Sprint(e), "stack", string(debug.Stack()))
+	}
 }
 
 // Serve accepts connections on ln and serves them until [Server.Shutdown]

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gofiber/fiber/v2"
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/clavisiam/clavis/eventstore/sqlite"
@@ -28,7 +29,7 @@ type harness struct {
 	logs  *testnode.Logs
 }
 
-func start(t *testing.T, cfg httpapi.Config) *harness {
+func start(t *testing.T, cfg httpapi.Config, setup ...func(*httpapi.Server)) *harness {
 	t.Helper()
 	store, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "clavis.db"))
 	if err != nil {
@@ -38,6 +39,9 @@ func start(t *testing.T, cfg httpapi.Config) *harness {
 	srv, err := httpapi.New(cfg, store, log)
 	if err != nil {
 		t.Fatalf("new server: %v", err)
+	}
+	for _, f := range setup {
+		f(srv)
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -356,5 +360,25 @@ func TestShutdownRacesServe(t *testing.T) {
 		case <-time.After(5 * time.Second):
 			t.Fatal("serve did not return after shutdown")
 		}
+	}
+}
+
+// A handler that panics costs its own request a 500 problem, and nothing
+// else: the node goes on serving, and the panic is logged.
+func TestAPanickingHandlerAnswers500AndTheNodeCarriesOn(t *testing.T) {
+	t.Parallel()
+	h := start(t, httpapi.Config{}, func(s *httpapi.Server) {
+		s.Get("/panics", func(*fiber.Ctx) error {
+			var m map[string]int
+			m["x"] = 1 // a nil map, as a JSON null once left one
+			return nil
+		})
+	})
+	wantProblem(t, do(t, http.MethodGet, h.url+"/panics", nil, nil), http.StatusInternalServerError, httpapi.ProblemInternal)
+	if r := do(t, http.MethodGet, h.url+"/healthz", nil, nil); r.status != http.StatusOK {
+		t.Fatalf("after the panic, /healthz = %d", r.status)
+	}
+	if !strings.Contains(h.logs.String(), "handler panicked") {
+		t.Errorf("the panic is not logged:\n%s", h.logs.String())
 	}
 }
