@@ -1,6 +1,7 @@
 package httpapi_test
 
 import (
+	"net/http"
 	"net/url"
 	"regexp"
 	"strings"
@@ -163,4 +164,34 @@ func TestJSONBodiesMustBeUTF8(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A key member written in another case is read as that member by
+// case-insensitive JSON readers (go-jose among them): a private "D" is
+// private key material all the same, and a public "N" would be a modulus
+// the size check never saw. Both are refused, naming the member, and
+// nothing is stored or exported.
+func TestJWKMembersInAnotherCaseAreRefused(t *testing.T) {
+	t.Parallel()
+	h := startAdmin(t)
+	h.createTenant(t, "acme")
+	const x, y = "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU", "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"
+	before := h.head(t)
+	for name, tt := range map[string]struct {
+		key   map[string]any
+		field string
+	}{
+		"a private d as D":   {map[string]any{"kty": "EC", "crv": "P-256", "x": x, "y": y, "D": "abc"}, "jwks.keys[0].D"},
+		"a symmetric k as K": {map[string]any{"kty": "oct", "K": "c2VjcmV0"}, "jwks.keys[0].K"},
+		"a modulus n as N":   {map[string]any{"kty": "RSA", "e": "AQAB", "N": "AQAB"}, "jwks.keys[0].N"},
+		"a kty as KTY":       {map[string]any{"kty": "EC", "KTY": "oct", "crv": "P-256", "x": x, "y": y}, "jwks.keys[0].KTY"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			r := h.call(t, "POST", "/t/acme/admin/clients", map[string]any{"type": "m2m", "client_name": "Keys", "code": "urn:acme/" + strings.ReplaceAll(name, " ", "-"),
+				"grant_types": []string{"client_credentials"}, "token_endpoint_auth_method": "private_key_jwt",
+				"jwks": map[string]any{"keys": []any{tt.key}}})
+			checkProblem(t, r, http.StatusUnprocessableEntity, httpapi.ProblemValidation, tt.field)
+		})
+	}
+	h.unchanged(t, before, "keys with members in another case")
 }

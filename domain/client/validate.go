@@ -581,9 +581,18 @@ func checkJWKS(c *checker, raw json.RawMessage) {
 		if err := json.Unmarshal(k["kty"], &kty); err != nil || kty == "" {
 			c.add(f+".kty", "required", "every key needs a kty")
 		}
-		for _, m := range privateJWKMembers {
-			if _, ok := k[m]; ok {
-				c.add(f+"."+m, "not_allowed", "private or symmetric key material (%q) must never be registered; register the public key only", m)
+		// Members are compared as case-insensitive JSON readers (go-jose
+		// among them) would read them: "D" is d, "N" is n.
+		for _, name := range slices.Sorted(maps.Keys(k)) {
+			for _, m := range privateJWKMembers {
+				if strings.EqualFold(name, m) {
+					c.add(f+"."+name, "not_allowed", "private or symmetric key material (%q) must never be registered; register the public key only", name)
+				}
+			}
+			for _, m := range knownJWKMembers {
+				if name != m && strings.EqualFold(name, m) {
+					c.add(f+"."+name, "not_allowed", "a member %q would be read as %q; write it as %q only", name, m, m)
+				}
 			}
 		}
 		decoded := map[string][]byte{}
@@ -610,6 +619,10 @@ func checkJWKS(c *checker, raw json.RawMessage) {
 		}
 	}
 }
+
+// knownJWKMembers are the public members of a JWK (RFC 7517 §4, RFC 7518
+// §6), which no other member may shadow by differing in case only.
+var knownJWKMembers = []string{"kty", "use", "key_ops", "alg", "kid", "x5u", "x5c", "x5t", "x5t#S256", "crv", "n", "e", "x", "y"}
 
 // publicJWKMembers are the base64url-encoded members of a public JWK
 // (RFC 7518 §6.2.1, §6.3.1; RFC 8037 §2).

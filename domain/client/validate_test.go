@@ -655,6 +655,8 @@ func TestValidateJWKS(t *testing.T) {
 		{name: "private EC key", change: set(`{"keys":[{"kty":"EC","crv":"P-256","x":"a","y":"b","d":"secret"}]}`), field: "jwks.keys[0].d", code: "not_allowed"},
 		{name: "private RSA key", change: set(`{"keys":[{"kty":"RSA","n":"a","e":"AQAB"},{"kty":"RSA","n":"a","e":"AQAB","p":"x","q":"y","dp":"z","dq":"w","qi":"v"}]}`), field: "jwks.keys[1].qi", code: "not_allowed"},
 		{name: "symmetric key", change: set(`{"keys":[{"kty":"oct","k":"c2VjcmV0"}]}`), field: "jwks.keys[0].k", code: "not_allowed"},
+		{name: "private d in another case", change: set(`{"keys":[{"kty":"EC","crv":"P-256","x":"a","y":"b","D":"secret"}]}`), field: "jwks.keys[0].D", code: "not_allowed"},
+		{name: "modulus in another case", change: set(`{"keys":[{"kty":"RSA","e":"AQAB","N":"AQAB"}]}`), field: "jwks.keys[0].N", code: "not_allowed"},
 		{name: "too large", change: set(`{"keys":[{"kty":"EC","x":"` + strings.Repeat("a", 65536) + `"}]}`), field: "jwks", code: "too_long"},
 		{name: "too many keys", change: set(`{"keys":[` + strings.Repeat(`{"kty":"EC"},`, 100) + `{"kty":"EC"}]}`), field: "jwks.keys", code: "too_many"},
 		// 4,097 bits (the leading octet 0x01 over 512 more); 4,096 pass
