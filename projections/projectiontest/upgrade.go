@@ -2,16 +2,20 @@ package projectiontest
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/pressly/goose/v3"
+
 	"github.com/clavisiam/clavis/domain"
 	"github.com/clavisiam/clavis/domain/client"
 	"github.com/clavisiam/clavis/eventstore"
 	"github.com/clavisiam/clavis/eventstore/aggregate"
+	"github.com/clavisiam/clavis/migrations"
 	"github.com/clavisiam/clavis/projections"
 )
 
@@ -22,9 +26,9 @@ const UsedSecretIDsMigration = 6
 
 // RunUpgrade checks that rows written before the migration
 // [UsedSecretIDsMigration] and the next come out of them as the fold
-// would have written them: redo takes the database of env down to the
+// would have written them: it takes db, the database of env, down to the
 // version before them and up again, as an upgrade from there does.
-func RunUpgrade(t *testing.T, env Env, redo func(t testing.TB)) {
+func RunUpgrade(t *testing.T, env Env, d migrations.Dialect, db *sql.DB) {
 	ctx := t.Context()
 	w := newWorld(t, env.Store)
 	w.register("acme", "orders", settings(client.TypeConfidential, "Orders", "urn:acme/orders"))
@@ -50,7 +54,7 @@ func RunUpgrade(t *testing.T, env Env, redo func(t testing.TB)) {
 	w.onClient("acme", "late", func(c *client.Client, now time.Time) ([]domain.Event, error) { return c.Delete(now) })
 	w.events()
 
-	redo(t)
+	remigrate(t, d, db)
 	used := func(id string, want ...string) {
 		t.Helper()
 		v, err := env.Backend.Client(ctx, "acme", id)
@@ -102,5 +106,29 @@ func RunUpgrade(t *testing.T, env Env, redo func(t testing.TB)) {
 		if err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// remigrate takes db down to the version before [UsedSecretIDsMigration]
+// and up again.
+func remigrate(t *testing.T, d migrations.Dialect, db *sql.DB) {
+	t.Helper()
+	fsys, err := migrations.FS(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dialect := goose.DialectSQLite3
+	if d == migrations.Postgres {
+		dialect = goose.DialectPostgres
+	}
+	p, err := goose.NewProvider(dialect, db, fsys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.DownTo(t.Context(), UsedSecretIDsMigration-1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Up(t.Context()); err != nil {
+		t.Fatal(err)
 	}
 }

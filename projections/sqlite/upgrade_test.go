@@ -4,8 +4,6 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/pressly/goose/v3"
-
 	essqlite "github.com/clavisiam/clavis/eventstore/sqlite"
 	"github.com/clavisiam/clavis/migrations"
 	"github.com/clavisiam/clavis/projections/projectiontest"
@@ -20,20 +18,5 @@ func TestUpgrade(t *testing.T) {
 	t.Cleanup(func() { s.Close() })
 	writer, reader := s.DB()
 	env := projectiontest.Env{Store: s, Backend: sqlite.New(writer, reader)}
-	projectiontest.RunUpgrade(t, env, func(t testing.TB) {
-		fsys, err := migrations.FS(migrations.SQLite)
-		if err != nil {
-			t.Fatal(err)
-		}
-		p, err := goose.NewProvider(goose.DialectSQLite3, writer, fsys)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := p.DownTo(t.Context(), projectiontest.UsedSecretIDsMigration-1); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := p.Up(t.Context()); err != nil {
-			t.Fatal(err)
-		}
-	})
+	projectiontest.RunUpgrade(t, env, migrations.SQLite, writer)
 }
