@@ -159,7 +159,7 @@ func (t *Tenants) Create(ctx context.Context, req Request, slug, name string) (C
 	if err := applyAll(agg, res.Events, tenant.Decode); err != nil {
 		return CreatedTenant{}, fmt.Errorf("create tenant: %w", err)
 	}
-	out := CreatedTenant{Tenant: NewTenantView(agg), Position: res.Position}
+	out := CreatedTenant{Tenant: projections.NewTenantView(agg), Position: res.Position}
 
 	settings := AdminClientSettings(agg.Name())
 	reg, err := register(ctx, t.store, t.cfg, req, slug, settings, scope.NewCatalogue(), client.RegisterPlatform, nil)
@@ -322,13 +322,8 @@ func (t *Tenants) run(ctx context.Context, req Request, action, slug string, dec
 	if err := applyAll(agg, res.Events, tenant.Decode); err != nil {
 		return TenantResult{}, fmt.Errorf("%s: %w", action, err)
 	}
-	return TenantResult{Tenant: NewTenantView(agg), Position: res.Position}, nil
+	return TenantResult{Tenant: projections.NewTenantView(agg), Position: res.Position}, nil
 }
-
-// NewTenantView is the view of a tenant aggregate, as the read model
-// holds it once it has applied the same events
-// ([projections.NewTenantView]).
-func NewTenantView(t *tenant.Tenant) projections.TenantView { return projections.NewTenantView(t) }
 
 // loadTenant reads tenant slug from its stream, or fails with an error
 // matching [domain.ErrNotFound].

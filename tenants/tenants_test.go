@@ -14,6 +14,7 @@ import (
 	"github.com/clavisiam/clavis/domain/tenant"
 	"github.com/clavisiam/clavis/eventstore"
 	"github.com/clavisiam/clavis/internal/testnode"
+	"github.com/clavisiam/clavis/projections"
 	"github.com/clavisiam/clavis/tenants"
 )
 
@@ -156,7 +157,7 @@ func TestTenantCommands(t *testing.T) {
 		if _, err := e.tenants.Update(ctx, req, "acme", tenants.TenantPatch{Name: ptr("Acme")}); err != nil {
 			t.Fatalf("rename while suspended: %v", err)
 		}
-		if v := tenants.NewTenantView(e.loadTenant(t, "acme")); !v.Suspended || v.Name != "Acme" {
+		if v := projections.NewTenantView(e.loadTenant(t, "acme")); !v.Suspended || v.Name != "Acme" {
 			t.Fatalf("stored tenant = %+v", v)
 		}
 
@@ -234,7 +235,7 @@ func TestTenantLoginURL(t *testing.T) {
 		if err != nil || r.Tenant.LoginURL != "" || !r.Tenant.Suspended {
 			t.Fatalf("clear while suspended = %+v, %v", r, err)
 		}
-		if v := tenants.NewTenantView(e.loadTenant(t, "acme")); v.LoginURL != "" || v.Version != 5 {
+		if v := projections.NewTenantView(e.loadTenant(t, "acme")); v.LoginURL != "" || v.Version != 5 {
 			t.Fatalf("stored tenant = %+v", v)
 		}
 	})
@@ -320,7 +321,7 @@ func TestRotateKey(t *testing.T) {
 	forEachStore(t, func(t *testing.T, e *env) {
 		ctx := t.Context()
 		e.createTenant(t, "acme")
-		first := tenants.NewTenantView(e.loadTenant(t, "acme"))
+		first := projections.NewTenantView(e.loadTenant(t, "acme"))
 		old, _ := first.SigningKey(e.clock.Now())
 
 		before := e.head(t)
