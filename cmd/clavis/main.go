@@ -24,7 +24,6 @@ import (
 	"slices"
 	"strings"
 	"syscall"
-
 )
 
 func main() {
