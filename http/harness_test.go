@@ -23,6 +23,7 @@ import (
 	"github.com/clavisiam/clavis/internal/node"
 	"github.com/clavisiam/clavis/internal/testnode"
 	"github.com/clavisiam/clavis/projections"
+	"github.com/clavisiam/clavis/tenants"
 )
 
 // rootToken is the platform operator's token in these tests.
@@ -44,6 +45,8 @@ type adminHarness struct {
 	k      *contract
 	// js reaches the node's NATS, whose grant buckets are TEST_*.
 	js jetstream.JetStream
+	// tenants is the node's tenant command service.
+	tenants *tenants.Tenants
 }
 
 // startAdmin starts the harness; opts are added to the OAuth provider's.
@@ -64,7 +67,8 @@ func startAdminGrants(t *testing.T, grantBytes int64, opts ...oauth.Option) *adm
 	cfg.NATSURL, cfg.NATSPrefix = ns.URL, "test"
 	cfg.GrantsMaxBytes = grantBytes
 	n := testnode.Start(t, cfg, node.WithOAuth(opts...))
-	return &adminHarness{url: n.URL, store: n.Store, rm: n.Admin.ReadModel, server: n.HTTP, logs: n.Logs, k: loadContract(t), js: ns.JetStream}
+	return &adminHarness{url: n.URL, store: n.Store, rm: n.Admin.ReadModel, server: n.HTTP, logs: n.Logs, k: loadContract(t), js: ns.JetStream,
+		tenants: n.Admin.Tenants}
 }
 
 // callOpts adjust one call.

@@ -179,6 +179,7 @@ func New(cfg Config, store eventstore.Store, log *slog.Logger, opts ...Option) (
 	if s.admin != nil {
 		s.adminRoutes()
 		s.keyRoutes()
+		s.auditKeyRoutes()
 		if s.oauth != nil {
 			s.oauthRoutes()
 		}

@@ -147,6 +147,11 @@ var apiCommands = []apiCommand{
 			body := map[string]any{"alg": o.alg, "lead_seconds": int64(o.lead / time.Second)}
 			return c.print(ctx, http.MethodPost, "/admin/tenants/"+url.PathEscape(a[0])+"/keys/rotate", body, o, tenantKeyColumns)
 		}},
+	{group: "tenant", name: "rotate-audit-key", args: "<slug>", nargs: 1,
+		summary: "give a tenant a new audit key, which signs its audit log's checkpoints at once; the old ones keep verifying",
+		run: func(ctx context.Context, c *apiClient, o *apiOptions, a []string) error {
+			return c.print(ctx, http.MethodPost, "/admin/tenants/"+url.PathEscape(a[0])+"/audit-keys", nil, o, auditKeyColumns)
+		}},
 	{group: "tenant", name: "rename", args: "<slug> <name>", nargs: 2, summary: "change a tenant's display name (its slug stays)",
 		run: func(ctx context.Context, c *apiClient, o *apiOptions, a []string) error {
 			if strings.TrimSpace(a[1]) == "" {
@@ -428,7 +433,9 @@ var (
 	tenantColumns = []string{"slug", "name", "suspended", "issuer"}
 	// tenantKeyColumns show a tenant with its published signing keys.
 	tenantKeyColumns = []string{"slug", "issuer", "signing_keys"}
-	clientColumns    = []string{"client_id", "code", "client_name", "type", "active", "version", "client_secret"}
+	// auditKeyColumns show an audit key: its name and public verifier key.
+	auditKeyColumns = []string{"name", "verifier"}
+	clientColumns   = []string{"client_id", "code", "client_name", "type", "active", "version", "client_secret"}
 	// secretColumns show a client with the ids of its secrets.
 	secretColumns     = []string{"client_id", "version", "secrets", "client_secret"}
 	loginAppColumns   = []string{"login_url"}

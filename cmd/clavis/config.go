@@ -12,6 +12,7 @@ import (
 
 	"github.com/clavisiam/clavis/eventstore/subject"
 	"github.com/clavisiam/clavis/internal/node"
+	"github.com/clavisiam/clavis/tenants"
 	"github.com/clavisiam/clavis/tenants/signing"
 )
 
@@ -286,6 +287,11 @@ func (c Config) Validate() error {
 			bad("public-url", "must not carry user information")
 		case u.RawQuery != "" || u.Fragment != "" || strings.ContainsAny(c.PublicURL, "?#"):
 			bad("public-url", "%q must not have a query or fragment (it is the base of issuer identifiers)", c.PublicURL)
+		default:
+			// It also names the tenants' audit keys.
+			if err := tenants.CheckPublicURL(c.PublicURL); err != nil {
+				bad("public-url", "%v", err)
+			}
 		}
 	}
 

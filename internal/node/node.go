@@ -216,7 +216,8 @@ func adminAPI(cfg Config, store Backend, commands eventstore.Store, token string
 	if err != nil {
 		return httpapi.Admin{}, nil, err
 	}
-	ts, err := tenants.NewTenants(commands, keys, tenants.WithLogger(log))
+	ts, err := tenants.NewTenants(commands, keys, tenants.WithLogger(log),
+		tenants.WithPublicURL(cfg.PublicURL), tenants.WithTenantViews(rm))
 	if err != nil {
 		return httpapi.Admin{}, nil, err
 	}
@@ -259,6 +260,7 @@ func (n *Node) Run(ctx context.Context, ln net.Listener) error {
 	if err := n.Projector.CatchUp(ctx); err != nil && ctx.Err() == nil {
 		n.log.Warn("the read model could not catch up with the event store", "error", err)
 	}
+	n.ensureAuditKeys(ctx)
 	if reg, err := registerMetrics(n); err != nil {
 		n.log.Warn("metrics unavailable", "error", err)
 	} else {
