@@ -195,6 +195,9 @@ func TestValidate(t *testing.T) {
 		{name: "grants max bytes", edit: func(c *Config) { c.GrantsMaxBytes = 4096 }, want: []string{"--grants-max-bytes"}},
 		{name: "grants max bytes default", edit: func(c *Config) { c.GrantsMaxBytes = 0 }},
 		{name: "log level", edit: func(c *Config) { c.LogLevel = "trace" }, want: []string{"--log-level"}},
+		{name: "public url that cannot name audit keys", edit: func(c *Config) { c.PublicURL = "https://id.example.com/a+b" }, want: []string{"--public-url"}},
+		{name: "public url too long for audit key names", edit: func(c *Config) { c.PublicURL = "https://id.example.com/" + strings.Repeat("p", 120) },
+			want: []string{"--public-url"}},
 		{
 			name: "every problem at once",
 			edit: func(c *Config) {
