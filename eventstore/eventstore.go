@@ -68,6 +68,12 @@ type Metadata struct {
 	TraceParent string `json:"traceparent,omitempty"`
 	// Reason is a free-text justification given by the actor, if any.
 	Reason string `json:"reason,omitempty"`
+	// Source is the network address the command came from, as the server
+	// decided it (trusted proxies honoured); empty when there is none.
+	Source string `json:"source,omitempty"`
+	// UserAgent is the User-Agent of the request that issued the command,
+	// if any.
+	UserAgent string `json:"user_agent,omitempty"`
 }
 
 // Event is the envelope the store keeps. Callers fill everything but
