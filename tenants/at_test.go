@@ -12,6 +12,7 @@ import (
 
 	"github.com/clavisiam/clavis/domain"
 	"github.com/clavisiam/clavis/domain/client"
+	"github.com/clavisiam/clavis/domain/scope"
 	"github.com/clavisiam/clavis/eventstore"
 	"github.com/clavisiam/clavis/eventstore/aggregate"
 	"github.com/clavisiam/clavis/internal/testnode"
@@ -356,6 +357,83 @@ func BenchmarkClientAt(b *testing.B) {
 					}
 				}
 			})
+		})
+	}
+}
+
+// BenchmarkClientsAllAt lists the first page (50) of a tenant of 1,000
+// clients with 5 events each as they were at its last position, and at
+// a time after it (which reads the whole history: recording times do not
+// follow the store's order across streams).
+//
+//	go test -run '^$' -bench BenchmarkClientsAllAt -benchtime 20x ./tenants/
+func BenchmarkClientsAllAt(b *testing.B) {
+	for _, backend := range []struct {
+		name  string
+		dbURL func() string
+	}{{"sqlite", func() string { return "" }}, {"postgres", func() string { return dbURL }}} {
+		b.Run(backend.name, func(b *testing.B) {
+			ctx := b.Context()
+			store := testnode.Store(b, backend.dbURL())
+			ts, err := tenants.NewTenants(store, testnode.Keyring(b))
+			if err != nil {
+				b.Fatal(err)
+			}
+			cs, err := tenants.NewClients(store)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := ts.Create(ctx, req, "acme", "Acme"); err != nil {
+				b.Fatal(err)
+			}
+			// The clients go to the store directly, each in one append of
+			// its registration and four updates, as the domain decides
+			// them: through the commands the setup would take minutes.
+			now := time.Now()
+			ids := counter("evt-")
+			var last eventstore.Position
+			for i := range 1000 {
+				id := fmt.Sprintf("client-%04d", i)
+				s := spa(fmt.Sprintf("urn:acme/c%04d", i))
+				events, err := client.Register(id, s, scope.Catalogue{}, nil, now)
+				if err != nil {
+					b.Fatal(err)
+				}
+				agg, err := client.Replay(events)
+				if err != nil {
+					b.Fatal(err)
+				}
+				for j := range 4 {
+					name := fmt.Sprintf("SPA %d.%d", i, j)
+					more, err := agg.Update(client.Patch{ClientName: &name}, scope.Catalogue{}, now)
+					if err != nil {
+						b.Fatal(err)
+					}
+					for _, ev := range more {
+						if err := agg.Apply(ev); err != nil {
+							b.Fatal(err)
+						}
+					}
+					events = append(events, more...)
+				}
+				envs, claims, err := aggregate.Envelopes(events, eventstore.Metadata{Actor: "root", OccurredAt: now}, ids)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if last, err = store.Append(ctx, tenants.ClientStream("acme", id), eventstore.NoStream, envs, claims...); err != nil {
+					b.Fatal(err)
+				}
+			}
+			for name, at := range map[string]tenants.Instant{"position": tenants.AtPosition(last), "time": tenants.AtTime(time.Now().Add(time.Hour))} {
+				b.Run(name, func(b *testing.B) {
+					for b.Loop() {
+						page, next, err := cs.AllAt(ctx, "acme", at, "", 50)
+						if err != nil || len(page) != 50 || next == "" {
+							b.Fatalf("AllAt = %d clients, next %q, %v", len(page), next, err)
+						}
+					}
+				})
+			}
 		})
 	}
 }
