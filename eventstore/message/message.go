@@ -18,8 +18,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/clavisiam/clavis/domain"
-	"github.com/clavisiam/clavis/domain/client"
-	"github.com/clavisiam/clavis/domain/tenant"
+	"github.com/clavisiam/clavis/domain/aggregates"
 	"github.com/clavisiam/clavis/eventstore"
 	"github.com/clavisiam/clavis/eventstore/subject"
 )
@@ -92,29 +91,8 @@ const (
 // no secret material, not even hashes or sealed keys. Event types this
 // version cannot decode are an error rather than a guess.
 func PublicEvent(e eventstore.Event) (event.Event, error) {
-	var (
-		d       domain.Event
-		err     error
-		payload any
-		subject string
-	)
-	switch e.Stream.Type {
-	case "client":
-		d, err = client.Decode(e.Type, e.Schema, e.Data)
-		if err == nil {
-			payload, subject = client.Redact(d, domain.RedactPublic), "clients/"+e.Stream.ID
-		}
-	case "tenant":
-		d, err = tenant.Decode(e.Type, e.Schema, e.Data)
-		if err == nil {
-			payload, subject = tenant.Redact(d, domain.RedactPublic), "tenants/"+e.Stream.ID
-		}
-	default:
-		err = fmt.Errorf("unknown aggregate type %q", e.Stream.Type)
-	}
-	if err == nil && payload == nil {
-		err = fmt.Errorf("no public form for %s", e.Type)
-	}
+	payload, err := aggregates.Redact(e.Stream.Type, e.Type, e.Schema, e.Data, domain.RedactPublic)
+	subject := e.Stream.Type + "s/" + e.Stream.ID
 	if err != nil {
 		return event.Event{}, fmt.Errorf("message: public form of event %s: %w", e.ID, err)
 	}
