@@ -593,7 +593,7 @@ func groupUsage(w io.Writer, group string) {
 			fmt.Fprintf(w, "  %-14s %s\n", c.name, c.summary)
 		}
 	}
-	fmt.Fprintf(w, "\nEvery command takes --endpoint, --token, --json; run \"clavis %s <command> --help\" for its flags.\n", group)
+	fmt.Fprintf(w, "\nEvery command takes --endpoint, --token, --json, and every command that changes something --reason;\nrun \"clavis %s <command> --help\" for its flags.\n", group)
 }
 
 // apiSummaries lists the commands of group by name, for the root help.

@@ -172,8 +172,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, opts ...Option) (*No
 	if err != nil {
 		return fail(fmt.Errorf("trusted proxies: %w", err))
 	}
-	srv, err := httpapi.New(httpapi.Config{}, store, log, httpapi.WithAdmin(admin), httpapi.WithOAuth(provider), httpapi.WithCORS(hot),
-		httpapi.WithTrustedProxies(proxies), httpapi.WithReadiness(
+	srv, err := httpapi.New(httpapi.Config{}, store, log, httpapi.WithAdmin(admin), httpapi.WithOAuth(provider), httpapi.WithCORS(hot), httpapi.WithReadiness(
 		httpapi.ReadyCheck{Name: "revocations loaded", Check: func(context.Context) error {
 			if !revoked.Loaded() {
 				return errors.New("the revoked tokens are not loaded from NATS yet")
@@ -196,7 +195,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, opts ...Option) (*No
 			}
 			return nil
 		}},
-	))
+	), httpapi.WithTrustedProxies(proxies))
 	if err != nil {
 		return fail(fmt.Errorf("build http app: %w", err))
 	}
