@@ -56,7 +56,7 @@ type auditKeyJSON struct {
 // rotateAuditKey gives a tenant a new audit key, which signs its audit
 // log's checkpoints from now on, and answers 201 with it.
 func (s *Server) rotateAuditKey(c *fiber.Ctx) error {
-	return handle(c, platformTenant, optionalJSON[none], func(ctx context.Context, r tenants.Request, slug string, _ none) (tenants.TenantResult, error) {
+	return handle(s, c, platformTenant, optionalJSON[none], func(ctx context.Context, r tenants.Request, slug string, _ none) (tenants.TenantResult, error) {
 		return s.admin.Tenants.RotateAuditKey(ctx, r, slug)
 	}, func(c *fiber.Ctx, _ string, res tenants.TenantResult) error {
 		s.settle(c, res.Position)

@@ -168,6 +168,10 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, opts ...Option) (*No
 	}
 	// Tenant admin tokens: access tokens of a tenant's own token endpoint.
 	admin.Auth = httpapi.Authenticators(admin.Auth, httpapi.AccessTokens(provider))
+	proxies, err := httpapi.ParseTrustedProxies(cfg.TrustedProxies)
+	if err != nil {
+		return fail(fmt.Errorf("trusted proxies: %w", err))
+	}
 	srv, err := httpapi.New(httpapi.Config{}, store, log, httpapi.WithAdmin(admin), httpapi.WithOAuth(provider), httpapi.WithCORS(hot), httpapi.WithReadiness(
 		httpapi.ReadyCheck{Name: "revocations loaded", Check: func(context.Context) error {
 			if !revoked.Loaded() {
@@ -191,7 +195,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, opts ...Option) (*No
 			}
 			return nil
 		}},
-	))
+	), httpapi.WithTrustedProxies(proxies))
 	if err != nil {
 		return fail(fmt.Errorf("build http app: %w", err))
 	}
