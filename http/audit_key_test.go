@@ -19,10 +19,10 @@ import (
 	"github.com/clavisiam/clavis/tenants"
 )
 
-// noSecretMaterial fails if an answer shows a signer key or a sealed key
+// noKeyMaterial fails if an answer shows a signer key or a sealed key
 // ("v1.{master id}.{ciphertext}"; base64 has no '.', so no verifier key
 // holds "v1.").
-func noSecretMaterial(t *testing.T, what string, body []byte) {
+func noKeyMaterial(t *testing.T, what string, body []byte) {
 	t.Helper()
 	for _, secret := range []string{"PRIVATE", "v1.", "sealed"} {
 		if strings.Contains(string(body), secret) {
@@ -42,7 +42,7 @@ func auditVerifiers(t *testing.T, h *adminHarness, slug string) []string {
 	if cc := r.header.Get("Cache-Control"); cc != "public, max-age=60" || r.header.Get("Access-Control-Allow-Origin") != "*" {
 		t.Errorf("Cache-Control = %q, Access-Control-Allow-Origin = %q", cc, r.header.Get("Access-Control-Allow-Origin"))
 	}
-	noSecretMaterial(t, "the audit key", r.body)
+	noKeyMaterial(t, "the audit key", r.body)
 	body, ok := strings.CutSuffix(string(r.body), "\n")
 	if !ok {
 		t.Fatalf("the answer does not end with a newline: %q", r.body)
@@ -79,8 +79,8 @@ func TestAuditKeyOverHTTP(t *testing.T) {
 	t.Parallel()
 	h := startAdmin(t)
 	created := h.call(t, "POST", "/admin/tenants", map[string]string{"slug": "acme", "name": "Acme"}).want(t, 201)
-	noSecretMaterial(t, "creating a tenant", created.body)
-	noSecretMaterial(t, "the tenant", h.call(t, "GET", "/admin/tenants/acme", nil).want(t, 200).body)
+	noKeyMaterial(t, "creating a tenant", created.body)
+	noKeyMaterial(t, "the tenant", h.call(t, "GET", "/admin/tenants/acme", nil).want(t, 200).body)
 
 	first := auditVerifiers(t, h, "acme")
 	if len(first) != 1 {
@@ -101,7 +101,7 @@ func TestAuditKeyOverHTTP(t *testing.T) {
 
 	// The platform rotates; the new key comes first, the old one stays.
 	r := h.call(t, "POST", "/admin/tenants/acme/audit-keys", nil).want(t, 201)
-	noSecretMaterial(t, "the rotation", r.body)
+	noKeyMaterial(t, "the rotation", r.body)
 	key := decodeAs[struct {
 		Name     string `json:"name"`
 		Verifier string `json:"verifier"`
