@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"runtime/debug"
 	"sync"
 	"time"
@@ -103,6 +104,8 @@ type Server struct {
 	// origins decides cross-origin requests; nil without WithCORS.
 	origins Origins
 	ready   []ReadyCheck
+	// proxies are the trusted proxies (see WithTrustedProxies).
+	proxies []netip.Prefix
 
 	mu        sync.Mutex
 	listeners []*onceCloseListener
@@ -121,6 +124,7 @@ type options struct {
 	oauth   *oauth.Provider
 	origins Origins
 	ready   []ReadyCheck
+	proxies []netip.Prefix
 }
 
 // New builds the app: the fiber configuration, the middleware and every
@@ -148,7 +152,7 @@ func New(cfg Config, store eventstore.Store, log *slog.Logger, opts ...Option) (
 			return nil, err
 		}
 	}
-	s := &Server{store: store, log: log, cfg: cfg, admin: o.admin, oauth: o.oauth, origins: o.origins, ready: o.ready}
+	s := &Server{store: store, log: log, cfg: cfg, admin: o.admin, oauth: o.oauth, origins: o.origins, ready: o.ready, proxies: o.proxies}
 	if s.oauth != nil && s.admin == nil {
 		return nil, errors.New("httpapi: WithOAuth needs WithAdmin")
 	}
@@ -178,7 +182,9 @@ func New(cfg Config, store eventstore.Store, log *slog.Logger, opts ...Option) (
 	s.app.Get("/openapi.json", serveOpenAPI)
 	if s.admin != nil {
 		s.adminRoutes()
+		s.auditRoutes()
 		s.keyRoutes()
+		s.auditKeyRoutes()
 		if s.oauth != nil {
 			s.oauthRoutes()
 		}

@@ -8,6 +8,9 @@ import (
 	"log/slog"
 	"strconv"
 
+	"github.com/clavisiam/clavis/projections"
+	"github.com/clavisiam/clavis/tenants"
+
 	"github.com/cloudevents/sdk-go/v2/event"
 	"github.com/nats-io/nats.go"
 
@@ -33,8 +36,7 @@ func AuditStore(store Backend) (auditlog.Store, error) {
 }
 
 // auditLog builds the node's audit log over the audit store as; it signs
-// only when the node was given keys, and has the relay announce each
-// checkpoint it signs.
+// with o's keys, and has the relay announce each checkpoint it signs.
 func auditLog(as auditlog.Store, store Backend, rl *relay.Relay, log *slog.Logger, o options) (*auditlog.Log, error) {
 	opts := []auditlog.Option{auditlog.WithPublish(func(context.Context, string, auditlog.SignedCheckpoint) error {
 		rl.Announce()
@@ -115,8 +117,8 @@ func checkpointMessage(names subject.Names, c auditlog.TenantCheckpoint) (*nats.
 }
 
 // WithAuditKeys makes the node sign its tenants' audit log checkpoints
-// with keys; the relay publishes each on the public stream. Without it the node logs every event
-// but signs nothing.
+// with keys rather than with each tenant's own audit key (the tenants
+// service's); the relay publishes each on the public stream.
 func WithAuditKeys(keys auditlog.Keys) Option {
 	return func(o *options) { o.auditKeys = keys }
 }
@@ -125,4 +127,46 @@ func WithAuditKeys(keys auditlog.Keys) Option {
 // after the node's own.
 func WithAudit(opts ...auditlog.Option) Option {
 	return func(o *options) { o.audit = append(o.audit, opts...) }
+}
+
+// ensureAuditKeys gives every tenant without an audit key one, as the
+// platform ("system"): tenants created before audit keys existed get
+// theirs when an upgraded node first starts. It reads the tenants from
+// the read model, which Run has just caught up, and asks the command
+// service, which checks the tenant's own history, so that any number of
+// nodes starting at once add one key per tenant. A failure is logged and
+// does not stop the node; the next start tries again.
+func (n *Node) ensureAuditKeys(ctx context.Context) {
+	req := tenants.Request{Actor: "system", Reason: "every tenant has an audit key"}
+	after, added := "", 0
+	for {
+		page, err := n.Admin.ReadModel.Tenants(ctx, after, projections.MaxPage)
+		if err != nil {
+			if ctx.Err() == nil {
+				n.log.Warn("could not list tenants to give them audit keys", "error", err)
+			}
+			return
+		}
+		for _, v := range page {
+			if len(v.AuditKeys) > 0 {
+				continue
+			}
+			res, err := n.Admin.Tenants.EnsureAuditKey(ctx, req, v.Slug)
+			if err != nil {
+				n.log.LogAttrs(ctx, slog.LevelWarn, "could not give the tenant an audit key",
+					slog.String("tenant", v.Slug), slog.Any("error", err))
+				continue
+			}
+			if !res.Position.IsZero() {
+				added++
+			}
+		}
+		if len(page) < projections.MaxPage {
+			break
+		}
+		after = page[len(page)-1].Slug
+	}
+	if added > 0 {
+		n.log.Info("gave tenants without an audit key one", "tenants", added)
+	}
 }
