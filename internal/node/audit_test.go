@@ -252,3 +252,30 @@ func TestAuditCheckpointsOnThePublicStream(t *testing.T) {
 		t.Errorf("the public stream holds %v: want acme's checkpoint, then globex's events", got)
 	}
 }
+
+// TestAuditCheckpointsSignedWithTheTenantsKey runs a node as serve
+// builds it: each tenant's checkpoints are signed with the tenant's own
+// audit key and open with its published verifier keys.
+func TestAuditCheckpointsSignedWithTheTenantsKey(t *testing.T) {
+	t.Parallel()
+	cfg := testnode.Config(t, "")
+	srv := testnode.Start(t, cfg, node.WithAudit(auditlog.WithSignInterval(time.Second)))
+	createTenant(t, srv, "acme")
+	var c auditlog.SignedCheckpoint
+	poll.Until(t, 15*time.Second, "acme's checkpoint", func() bool {
+		var err error
+		c, err = srv.Audit.Latest(t.Context(), "acme")
+		return err == nil
+	})
+	verifiers, err := srv.Admin.Tenants.AuditVerifiers(t.Context(), "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	opened, err := auditlog.Open(c.Note, verifiers...)
+	if err != nil {
+		t.Fatalf("acme's checkpoint does not open with its verifier keys %v: %v", verifiers, err)
+	}
+	if opened.Origin != srv.Admin.Tenants.AuditKeyName("acme") || !opened.Equal(c.Checkpoint) {
+		t.Errorf("acme's checkpoint = %+v, kept as %+v", opened, c.Checkpoint)
+	}
+}
