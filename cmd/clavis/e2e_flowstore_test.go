@@ -134,10 +134,10 @@ func TestFullFlowStoreKeepsGrantsAndRelay(t *testing.T) {
 			if _, err := rt.Token(); err != nil {
 				t.Errorf("refresh on a full store: %v", err)
 			}
-			before := streamCount(ctx, js, names.PublicStream())
+			before := publicEventCount(ctx, js, names)
 			n.mustCall(http.MethodPost, "/t/"+slug+"/admin/clients", newClientBody("urn:"+slug+"/after"), http.StatusCreated)
 			poll.Until(t, 10*time.Second, "the event of a client created on a full flow store reaching NATS", func() bool {
-				return streamCount(ctx, js, names.PublicStream()) > before
+				return publicEventCount(ctx, js, names) > before
 			})
 		})
 	}
