@@ -18,6 +18,11 @@
 // publish is refused, never duplicated or reordered — and a lease in a
 // JetStream key-value bucket keeps all but one of them idle.
 //
+// The relay is the public stream's one writer: a message of anyone
+// else's there would take the sequence one of its pipelined publishes
+// expects. What else belongs on that stream (the audit log's signed
+// checkpoints) it publishes itself, between events ([WithAnnouncer]).
+//
 // The relay only relays: the names of streams and subjects come from
 // package subject, the form of each message from package message, and the
 // embedded NATS server of the default setup from package natsserver.
