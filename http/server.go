@@ -178,6 +178,7 @@ func New(cfg Config, store eventstore.Store, log *slog.Logger, opts ...Option) (
 	s.app.Get("/openapi.json", serveOpenAPI)
 	if s.admin != nil {
 		s.adminRoutes()
+		s.auditRoutes()
 		s.keyRoutes()
 		if s.oauth != nil {
 			s.oauthRoutes()
