@@ -377,7 +377,7 @@ func (s *Server) auditInclusion(c *fiber.Ctx) error {
 	}
 	leaf, proof, err := s.auditLog.ProveInclusion(c.UserContext(), slug, index, size)
 	if err != nil {
-		return fmt.Errorf("prove inclusion: %w", err)
+		return auditError("prove inclusion", err)
 	}
 	c.Set(fiber.HeaderCacheControl, "no-store")
 	return sendJSON(c, http.StatusOK, struct {
@@ -432,7 +432,7 @@ func (s *Server) auditConsistency(c *fiber.Ctx) error {
 	}
 	proof, err := s.auditLog.ProveConsistency(c.UserContext(), slug, from, to)
 	if err != nil {
-		return fmt.Errorf("prove consistency: %w", err)
+		return auditError("prove consistency", err)
 	}
 	c.Set(fiber.HeaderCacheControl, "no-store")
 	return sendJSON(c, http.StatusOK, struct {
@@ -478,4 +478,16 @@ func (s *Server) auditExport(c *fiber.Ctx) error {
 		_ = w.Flush()
 	})
 	return nil
+}
+
+// auditError maps what the audit log refuses: what it does not hold is
+// not found, a request it cannot answer a bad one.
+func auditError(action string, err error) error {
+	switch {
+	case errors.Is(err, auditlog.ErrNotFound):
+		return notFound()
+	case errors.Is(err, auditlog.ErrInvalid):
+		return &Problem{Type: ProblemBadRequest, Title: "Bad request", Status: http.StatusBadRequest, Detail: "The audit log cannot answer this request as asked."}
+	}
+	return fmt.Errorf("%s: %w", action, err)
 }

@@ -19,8 +19,12 @@ import (
 
 	"github.com/clavisiam/clavis/domain/tenant"
 	"github.com/clavisiam/clavis/eventstore/aggregate"
+	"github.com/clavisiam/clavis/eventstore/postgres"
+	"github.com/clavisiam/clavis/eventstore/sqlite"
 	"github.com/clavisiam/clavis/internal/node"
 	"github.com/clavisiam/clavis/projections/auditlog"
+	projpostgres "github.com/clavisiam/clavis/projections/postgres"
+	projsqlite "github.com/clavisiam/clavis/projections/sqlite"
 	"github.com/clavisiam/clavis/tenants"
 )
 
@@ -522,7 +526,7 @@ func verifyStore(ctx context.Context, cfg node.Config, slug string, saved [][]by
 	if len(keys) == 0 {
 		return nil, fmt.Errorf("tenant %q has no audit key", slug)
 	}
-	l, err := openAuditLog(ctx, store, log)
+	l, err := openAuditLog(store, log)
 	if err != nil {
 		return nil, err
 	}
@@ -558,12 +562,18 @@ func printReport(w io.Writer, rep *auditlog.Report) {
 	fmt.Fprintf(w, "FAILED %s: %d failure(s)\n", what, len(rep.Failures)+rep.Omitted)
 }
 
-// auditExporter exports a tenant's audit log; *auditlog.Log is one.
-type auditExporter interface {
-	Export(ctx context.Context, tenant string, size int64, w io.Writer) error
-}
-
-// openAuditLog opens the audit log kept in store's database.
-func openAuditLog(_ context.Context, _ node.Backend, _ *slog.Logger) (auditExporter, error) {
-	return nil, errors.New("this build keeps no audit log")
+// openAuditLog opens the audit log kept in the database of store, the
+// read model's.
+func openAuditLog(store node.Backend, log *slog.Logger) (*auditlog.Log, error) {
+	var as auditlog.Store
+	switch s := store.(type) {
+	case *sqlite.Store:
+		w, r := s.DB()
+		as = projsqlite.NewAuditStore(w, r)
+	case *postgres.Store:
+		as = projpostgres.NewAuditStore(s.Pool())
+	default:
+		return nil, fmt.Errorf("no audit log for a %T store", store)
+	}
+	return auditlog.New(as, store, log)
 }
