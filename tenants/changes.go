@@ -53,10 +53,10 @@ var secretMembers = map[string]func(a, b projections.ClientView) bool{
 	},
 }
 
-// bookkeeping are members that every event changes and that the event
-// itself already says (its version, when it was recorded): a diff of
-// them tells nothing.
-var bookkeeping = []string{"version", "updated_at"}
+// bookkeeping are members that a diff of them tells nothing by: the
+// client's id and creation time, which never change, and what every
+// event changes and says itself (its version, when it was recorded).
+var bookkeeping = []string{"client_id", "created_at", "version", "updated_at"}
 
 // ClientChanges returns, for each event refs name, the members of the
 // client that it changed, keyed by event id: the client is folded from
@@ -143,7 +143,7 @@ func diffClient(a, b projections.ClientView, fresh bool, show func(projections.C
 			continue
 		}
 		if differ, ok := secretMembers[k]; ok {
-			if fresh || differ(a, b) {
+			if differ(a, b) { // a is the zero client when fresh
 				changes = append(changes, FieldChange{Field: k, Secret: true})
 			}
 			continue

@@ -18,6 +18,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/clavisiam/clavis/domain/tenant"
+	"github.com/clavisiam/clavis/eventstore"
 	"github.com/clavisiam/clavis/eventstore/aggregate"
 	"github.com/clavisiam/clavis/eventstore/postgres"
 	"github.com/clavisiam/clavis/eventstore/sqlite"
@@ -511,20 +512,9 @@ func verifyStore(ctx context.Context, cfg node.Config, slug string, saved [][]by
 		return nil, err
 	}
 	defer store.Close()
-	history, _, err := aggregate.Load(ctx, store, tenants.TenantStream(slug), tenant.Decode)
+	keys, err := tenantVerifiers(ctx, store, slug)
 	if err != nil {
-		return nil, fmt.Errorf("read tenant %q: %w", slug, err)
-	}
-	agg, err := tenant.Replay(history)
-	if err != nil {
-		return nil, fmt.Errorf("fold tenant %q: %w", slug, err)
-	}
-	if agg.Version() == 0 {
-		return nil, fmt.Errorf("the store holds no tenant %q", slug)
-	}
-	keys := tenant.AuditVerifiers(agg.AuditKeys())
-	if len(keys) == 0 {
-		return nil, fmt.Errorf("tenant %q has no audit key", slug)
+		return nil, err
 	}
 	l, err := openAuditLog(store, log)
 	if err != nil {
@@ -543,6 +533,27 @@ func verifyStore(ctx context.Context, cfg node.Config, slug string, saved [][]by
 		return rep, fmt.Errorf("export tenant %q: %w", slug, err)
 	}
 	return rep, verr
+}
+
+// tenantVerifiers returns the verifier keys of every audit key tenant
+// slug's history holds, the domain's fold of its stream.
+func tenantVerifiers(ctx context.Context, store eventstore.Store, slug string) ([]string, error) {
+	history, _, err := aggregate.Load(ctx, store, tenants.TenantStream(slug), tenant.Decode)
+	if err != nil {
+		return nil, fmt.Errorf("read tenant %q: %w", slug, err)
+	}
+	agg, err := tenant.Replay(history)
+	if err != nil {
+		return nil, fmt.Errorf("fold tenant %q: %w", slug, err)
+	}
+	if agg.Version() == 0 {
+		return nil, fmt.Errorf("the store holds no tenant %q", slug)
+	}
+	keys := tenant.AuditVerifiers(agg.AuditKeys())
+	if len(keys) == 0 {
+		return nil, fmt.Errorf("tenant %q has no audit key", slug)
+	}
+	return keys, nil
 }
 
 // printReport prints each failure, first first, and a summary line.

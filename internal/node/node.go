@@ -24,6 +24,7 @@ import (
 	"github.com/clavisiam/clavis/http/oauth"
 	"github.com/clavisiam/clavis/http/oauth/bucket"
 	"github.com/clavisiam/clavis/projections"
+	"github.com/clavisiam/clavis/projections/auditlog"
 	"github.com/clavisiam/clavis/projections/cache"
 	"github.com/clavisiam/clavis/projections/feed"
 	"github.com/clavisiam/clavis/tenants"
@@ -54,6 +55,8 @@ type Node struct {
 	stopRevocations context.CancelFunc
 	// Admin holds the command services and the read model the API uses.
 	Admin httpapi.Admin
+	// AuditLog keeps the tenants' audit logs; the audit API reads them.
+	AuditLog *auditlog.Log
 }
 
 // Option adjusts what no setting of Config reaches: a program that
@@ -168,7 +171,11 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, opts ...Option) (*No
 	}
 	// Tenant admin tokens: access tokens of a tenant's own token endpoint.
 	admin.Auth = httpapi.Authenticators(admin.Auth, httpapi.AccessTokens(provider))
-	srv, err := httpapi.New(httpapi.Config{}, store, log, httpapi.WithAdmin(admin), httpapi.WithOAuth(provider), httpapi.WithCORS(hot), httpapi.WithReadiness(
+	alog, err := newAuditLog(store, admin.Tenants, log)
+	if err != nil {
+		return fail(err)
+	}
+	srv, err := httpapi.New(httpapi.Config{}, store, log, httpapi.WithAdmin(admin), httpapi.WithOAuth(provider), httpapi.WithCORS(hot), httpapi.WithAuditLog(alog), httpapi.WithReadiness(
 		httpapi.ReadyCheck{Name: "revocations loaded", Check: func(context.Context) error {
 			if !revoked.Loaded() {
 				return errors.New("the revoked tokens are not loaded from NATS yet")
@@ -196,7 +203,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, opts ...Option) (*No
 		return fail(fmt.Errorf("build http app: %w", err))
 	}
 	return &Node{log: log, Store: store, HTTP: srv, RootToken: token, Projector: projector, bus: b, Relay: rl, Feed: fd, Admin: admin,
-		stopRevocations: stopRevocations}, nil
+		AuditLog: alog, stopRevocations: stopRevocations}, nil
 }
 
 // maxReadyLag is how far behind the store the read model may be while
@@ -268,6 +275,7 @@ func (n *Node) Run(ctx context.Context, ln net.Listener) error {
 	var pipeline sync.WaitGroup
 	pipeline.Go(func() { _ = n.Relay.Run(pctx) })
 	pipeline.Go(func() { _ = n.Feed.Run(pctx) })
+	pipeline.Go(func() { n.AuditLog.Run(pctx, nil) })
 	served := make(chan error, 1)
 	go func() { served <- n.HTTP.Serve(ln) }()
 
