@@ -69,12 +69,14 @@ var bookkeeping = []string{"client_id", "created_at", "version", "updated_at"}
 // disagree there, which verification reports. It reads the event store;
 // other errors are the store's.
 func (c *Clients) ClientChanges(ctx context.Context, tenant string, refs []ChangeRef, show func(projections.ClientView) any) (map[string][]FieldChange, error) {
-	byClient := make(map[string]map[int64]string)
+	// The event ids named at each version of each client: a ref may name
+	// an id the store does not hold there, which must not hide one it does.
+	byClient := make(map[string]map[int64][]string)
 	for _, r := range refs {
 		if byClient[r.ClientID] == nil {
-			byClient[r.ClientID] = make(map[int64]string)
+			byClient[r.ClientID] = make(map[int64][]string)
 		}
-		byClient[r.ClientID][r.Version] = r.EventID
+		byClient[r.ClientID][r.Version] = append(byClient[r.ClientID][r.Version], r.EventID)
 	}
 	out := make(map[string][]FieldChange, len(refs))
 	for id, versions := range byClient {
@@ -100,7 +102,7 @@ func (c *Clients) ClientChanges(ctx context.Context, tenant string, refs []Chang
 				return nil, fmt.Errorf("client changes: %w", err)
 			}
 			after := projections.NewClientView(tenant, agg)
-			if want, ok := versions[e.Version]; ok && want == e.ID {
+			if slices.Contains(versions[e.Version], e.ID) {
 				changes, err := diffClient(before, after, e.Version == 1, show)
 				if err != nil {
 					return nil, fmt.Errorf("client changes: %w", err)
