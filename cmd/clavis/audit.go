@@ -20,12 +20,8 @@ import (
 	"github.com/clavisiam/clavis/domain/tenant"
 	"github.com/clavisiam/clavis/eventstore"
 	"github.com/clavisiam/clavis/eventstore/aggregate"
-	"github.com/clavisiam/clavis/eventstore/postgres"
-	"github.com/clavisiam/clavis/eventstore/sqlite"
 	"github.com/clavisiam/clavis/internal/node"
 	"github.com/clavisiam/clavis/projections/auditlog"
-	projpostgres "github.com/clavisiam/clavis/projections/postgres"
-	projsqlite "github.com/clavisiam/clavis/projections/sqlite"
 	"github.com/clavisiam/clavis/tenants"
 )
 
@@ -573,18 +569,11 @@ func printReport(w io.Writer, rep *auditlog.Report) {
 	fmt.Fprintf(w, "FAILED %s: %d failure(s)\n", what, len(rep.Failures)+rep.Omitted)
 }
 
-// openAuditLog opens the audit log kept in the database of store, the
-// read model's.
+// openAuditLog opens the audit log kept in the database of store.
 func openAuditLog(store node.Backend, log *slog.Logger) (*auditlog.Log, error) {
-	var as auditlog.Store
-	switch s := store.(type) {
-	case *sqlite.Store:
-		w, r := s.DB()
-		as = projsqlite.NewAuditStore(w, r)
-	case *postgres.Store:
-		as = projpostgres.NewAuditStore(s.Pool())
-	default:
-		return nil, fmt.Errorf("no audit log for a %T store", store)
+	as, err := node.AuditStore(store)
+	if err != nil {
+		return nil, err
 	}
 	return auditlog.New(as, store, log)
 }

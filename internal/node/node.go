@@ -55,8 +55,11 @@ type Node struct {
 	stopRevocations context.CancelFunc
 	// Admin holds the command services and the read model the API uses.
 	Admin httpapi.Admin
-	// AuditLog keeps the tenants' audit logs; the audit API reads them.
-	AuditLog *auditlog.Log
+	// Audit is the tenants' audit log, kept in the store's database from
+	// the event store itself; auditWake wakes it when the projector has
+	// applied events.
+	Audit     *auditlog.Log
+	auditWake chan struct{}
 }
 
 // Option adjusts what no setting of Config reaches: a program that
@@ -64,7 +67,9 @@ type Node struct {
 type Option func(*options)
 
 type options struct {
-	oauth []oauth.Option
+	oauth     []oauth.Option
+	auditKeys auditlog.Keys
+	audit     []auditlog.Option
 }
 
 // WithOAuth adds opts to the OAuth 2.0 provider's options, after the
@@ -154,6 +159,24 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, opts ...Option) (*No
 		store.Close()
 		return nil, err
 	}
+	// The audit log reads the event store itself; the projector only
+	// tells it when there is something new, so it never depends on NATS
+	// delivering.
+	// It signs with the tenants' own audit keys unless told otherwise.
+	if o.auditKeys == nil {
+		o.auditKeys = admin.Tenants
+	}
+	audit, err := auditLog(store, log, o)
+	if err != nil {
+		return fail(err)
+	}
+	auditWake := make(chan struct{}, 1)
+	projector.Observe(func([]eventstore.Event) {
+		select {
+		case auditWake <- struct{}{}:
+		default:
+		}
+	})
 	assertions := bucket.NewAssertions(js, b.names.AssertionsBucket(), cfg.NATSReplicas)
 	grants := bucket.NewGrants(js, b.names.GrantsPrefix(), cfg.NATSReplicas, cfg.GrantsMaxBytes)
 	popts := []oauth.Option{oauth.WithRevocations(revoked), oauth.WithAssertions(assertions), oauth.WithGrants(grants)}
@@ -171,11 +194,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, opts ...Option) (*No
 	}
 	// Tenant admin tokens: access tokens of a tenant's own token endpoint.
 	admin.Auth = httpapi.Authenticators(admin.Auth, httpapi.AccessTokens(provider))
-	alog, err := newAuditLog(store, admin.Tenants, log)
-	if err != nil {
-		return fail(err)
-	}
-	srv, err := httpapi.New(httpapi.Config{}, store, log, httpapi.WithAdmin(admin), httpapi.WithOAuth(provider), httpapi.WithCORS(hot), httpapi.WithAuditLog(alog), httpapi.WithReadiness(
+	srv, err := httpapi.New(httpapi.Config{}, store, log, httpapi.WithAdmin(admin), httpapi.WithOAuth(provider), httpapi.WithCORS(hot), httpapi.WithAuditLog(audit), httpapi.WithReadiness(
 		httpapi.ReadyCheck{Name: "revocations loaded", Check: func(context.Context) error {
 			if !revoked.Loaded() {
 				return errors.New("the revoked tokens are not loaded from NATS yet")
@@ -203,7 +222,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, opts ...Option) (*No
 		return fail(fmt.Errorf("build http app: %w", err))
 	}
 	return &Node{log: log, Store: store, HTTP: srv, RootToken: token, Projector: projector, bus: b, Relay: rl, Feed: fd, Admin: admin,
-		AuditLog: alog, stopRevocations: stopRevocations}, nil
+		stopRevocations: stopRevocations, Audit: audit, auditWake: auditWake}, nil
 }
 
 // maxReadyLag is how far behind the store the read model may be while
@@ -275,7 +294,7 @@ func (n *Node) Run(ctx context.Context, ln net.Listener) error {
 	var pipeline sync.WaitGroup
 	pipeline.Go(func() { _ = n.Relay.Run(pctx) })
 	pipeline.Go(func() { _ = n.Feed.Run(pctx) })
-	pipeline.Go(func() { n.AuditLog.Run(pctx, nil) })
+	pipeline.Go(func() { n.Audit.Run(pctx, n.auditWake) })
 	served := make(chan error, 1)
 	go func() { served <- n.HTTP.Serve(ln) }()
 
