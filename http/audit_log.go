@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"slices"
 	"strconv"
@@ -114,12 +115,20 @@ func (s *Server) auditLogRoutes(g fiber.Router) {
 }
 
 // auditTenant is the {tenant} of an audit log route, once the node is
-// known to keep audit logs.
+// known to keep audit logs and the tenant to exist (the root token
+// reaches every slug; an unknown one is 404, not an empty log).
 func (s *Server) auditTenant(c *fiber.Ctx) (string, error) {
 	if s.auditLog == nil {
 		return "", notFound()
 	}
-	return tenantParam(c, "tenant")
+	slug, err := tenantParam(c, "tenant")
+	if err != nil {
+		return "", err
+	}
+	if _, err := s.admin.ReadModel.Tenant(c.UserContext(), slug); err != nil {
+		return "", fmt.Errorf("audit log: %w", err)
+	}
+	return slug, nil
 }
 
 // latest is the tenant's latest signed checkpoint: 404 when it has none
@@ -469,8 +478,13 @@ func (s *Server) auditExport(c *fiber.Ctx) error {
 	c.Set(fiber.HeaderContentDisposition, fmt.Sprintf(`attachment; filename="%s-audit-%d.jsonl"`, slug, size))
 	c.Set(fiber.HeaderCacheControl, "no-store")
 	c.Status(http.StatusOK)
+	// An export may take longer to send than the server's write timeout,
+	// which bounds a whole answer: each write that makes progress gets
+	// that long again.
+	conn := c.Context().Conn()
 	c.Context().SetBodyStreamWriter(func(w *bufio.Writer) {
-		if err := s.auditLog.Export(ctx, slug, size, w); err != nil {
+		out := &progressWriter{w: w, conn: conn, timeout: s.cfg.WriteTimeout}
+		if err := s.auditLog.Export(ctx, slug, size, out); err != nil {
 			// The status is sent: the export ends short, which its
 			// verification reports.
 			s.log.Error("audit export failed", "tenant", slug, "size", size, "error", err)
@@ -478,6 +492,21 @@ func (s *Server) auditExport(c *fiber.Ctx) error {
 		_ = w.Flush()
 	})
 	return nil
+}
+
+// progressWriter extends the connection's write deadline by timeout
+// before each write.
+type progressWriter struct {
+	w       io.Writer
+	conn    net.Conn
+	timeout time.Duration
+}
+
+func (p *progressWriter) Write(b []byte) (int, error) {
+	if p.conn != nil && p.timeout > 0 {
+		_ = p.conn.SetWriteDeadline(time.Now().Add(p.timeout))
+	}
+	return p.w.Write(b)
 }
 
 // auditError maps what the audit log refuses: what it does not hold is

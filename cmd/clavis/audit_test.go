@@ -569,6 +569,9 @@ func TestAuditAPIRefuses(t *testing.T) {
 			if status, _, body := w.get(t, "/t/"+w.other+"/audit"+r, w.auditor); status != 404 {
 				t.Errorf("GET another tenant's %s = %d %s", r, status, body)
 			}
+			if status, _, body := w.get(t, "/t/nosuchtenant/audit"+r, n.RootToken); status != 404 {
+				t.Errorf("GET %s of an unknown tenant with the root token = %d %s", r, status, body)
+			}
 			if status, _, body := w.get(t, w.path(r), ""); status != 401 {
 				t.Errorf("GET %s without a token = %d %s", r, status, body)
 			}
