@@ -186,7 +186,8 @@ func New(cfg Config, store eventstore.Store, log *slog.Logger, opts ...Option) (
 	if s.admin != nil {
 		s.adminRoutes()
 		s.auditRoutes()
-		// TODO(merge): call auditLogRoutes from auditRoutes' group.
+		// The audit log's routes, under the audit API's prefix; each
+		// authenticates its caller itself.
 		s.auditLogRoutes(s.app.Group("/t/:tenant/audit"))
 		s.keyRoutes()
 		s.auditKeyRoutes()

@@ -450,7 +450,8 @@ func TestAuditAPI(t *testing.T) {
 				deactivated = e
 			}
 		}
-		if deactivated.Reason != w.deactivateReason || deactivated.Actor != "client:"+w.adminID || deactivated.Position == "" || deactivated.CorrelationID == "" {
+		if deactivated.Reason != w.deactivateReason || deactivated.Actor != "client:"+w.adminID || deactivated.Position == "" || deactivated.CorrelationID == "" ||
+			deactivated.Source != "127.0.0.1" || !strings.HasPrefix(deactivated.UserAgent, "Go-http-client/") {
 			t.Errorf("the deactivation shows %+v", deactivated)
 		}
 
