@@ -38,6 +38,9 @@ func (s *Server) auditRoutes() {
 	// Clients as they were at an instant.
 	t.Get("/clients", audit, acceptQuery(atParam, afterParam, limitParam), s.clientsAt)
 	t.Get("/clients/:client_id", audit, acceptQuery(atParam), s.clientAt)
+
+	// The log itself: checkpoints, events, proofs, export.
+	s.auditLogRoutes(t)
 }
 
 // instant is the request's at parameter, which acceptQuery checked;

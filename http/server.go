@@ -104,6 +104,8 @@ type Server struct {
 	// origins decides cross-origin requests; nil without WithCORS.
 	origins Origins
 	ready   []ReadyCheck
+	// auditLog is read by the audit API; nil without WithAuditLog.
+	auditLog AuditLog
 	// proxies are the trusted proxies (see WithTrustedProxies).
 	proxies []netip.Prefix
 
@@ -120,11 +122,12 @@ var ErrInvalidOption = errors.New("httpapi: invalid option")
 
 // options is what the options set; New hands it to the Server.
 type options struct {
-	admin   *Admin
-	oauth   *oauth.Provider
-	origins Origins
-	ready   []ReadyCheck
-	proxies []netip.Prefix
+	admin    *Admin
+	oauth    *oauth.Provider
+	origins  Origins
+	ready    []ReadyCheck
+	proxies  []netip.Prefix
+	auditLog AuditLog
 }
 
 // New builds the app: the fiber configuration, the middleware and every
@@ -152,7 +155,7 @@ func New(cfg Config, store eventstore.Store, log *slog.Logger, opts ...Option) (
 			return nil, err
 		}
 	}
-	s := &Server{store: store, log: log, cfg: cfg, admin: o.admin, oauth: o.oauth, origins: o.origins, ready: o.ready, proxies: o.proxies}
+	s := &Server{store: store, log: log, cfg: cfg, admin: o.admin, oauth: o.oauth, origins: o.origins, ready: o.ready, proxies: o.proxies, auditLog: o.auditLog}
 	if s.oauth != nil && s.admin == nil {
 		return nil, errors.New("httpapi: WithOAuth needs WithAdmin")
 	}
