@@ -6,19 +6,20 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/clavisiam/clavis/eventstore/postgres"
+	espg "github.com/clavisiam/clavis/eventstore/postgres"
 	"github.com/clavisiam/clavis/internal/testnode"
+	"github.com/clavisiam/clavis/projections/auditlog"
 	"github.com/clavisiam/clavis/projections/auditlog/auditlogtest"
+	"github.com/clavisiam/clavis/projections/postgres"
 )
 
-// TestTamper edits the database under a signed audit log, each way the
-// issue lists, and checks that the offline verifier names the event.
+// TestTamper edits the events table under a signed audit log, each way
+// the issue lists, and checks that the offline verifier names the event.
 func TestTamper(t *testing.T) {
-	auditlogtest.RunTamper(t, func(t testing.TB) auditlogtest.Env {
+	auditlogtest.RunTamper(t, func(t testing.TB) auditlogtest.TamperEnv {
 		s, _ := testnode.Open(t, testnode.Config(t, dbURL))
-		store := s.(*postgres.Store)
-		log := auditlogtest.NewMemLog(store)
-		return auditlogtest.Env{
+		store := s.(*espg.Store)
+		return auditlogtest.TamperEnv{
 			Store:   store,
 			Dialect: auditlogtest.Postgres,
 			Tx: func(ctx context.Context, fn func(auditlogtest.Exec) error) error {
@@ -29,8 +30,7 @@ func TestTamper(t *testing.T) {
 					})
 				})
 			},
-			Log:  func(testing.TB) auditlogtest.Log { return log },
-			Wipe: log.Wipe,
+			Audit: func(testing.TB) auditlog.Store { return postgres.NewAuditStore(store.Pool()) },
 		}
 	})
 }

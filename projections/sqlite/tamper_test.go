@@ -4,24 +4,25 @@ import (
 	"context"
 	"testing"
 
-	"github.com/clavisiam/clavis/eventstore/sqlite"
+	essqlite "github.com/clavisiam/clavis/eventstore/sqlite"
 	"github.com/clavisiam/clavis/internal/testnode"
+	"github.com/clavisiam/clavis/projections/auditlog"
 	"github.com/clavisiam/clavis/projections/auditlog/auditlogtest"
+	"github.com/clavisiam/clavis/projections/sqlite"
 )
 
-// TestTamper edits the database under a signed audit log, each way the
-// issue lists, and checks that the offline verifier names the event.
+// TestTamper edits the events table under a signed audit log, each way
+// the issue lists, and checks that the offline verifier names the event.
 func TestTamper(t *testing.T) {
-	auditlogtest.RunTamper(t, func(t testing.TB) auditlogtest.Env {
+	auditlogtest.RunTamper(t, func(t testing.TB) auditlogtest.TamperEnv {
 		s, _ := testnode.Open(t, testnode.Config(t, ""))
-		store := s.(*sqlite.Store)
-		log := auditlogtest.NewMemLog(store)
-		return auditlogtest.Env{
+		store := s.(*essqlite.Store)
+		return auditlogtest.TamperEnv{
 			Store:   store,
 			Dialect: auditlogtest.SQLite,
 			Tx: func(ctx context.Context, fn func(auditlogtest.Exec) error) error {
-				db, _ := store.DB()
-				tx, err := db.BeginTx(ctx, nil)
+				writer, _ := store.DB()
+				tx, err := writer.BeginTx(ctx, nil)
 				if err != nil {
 					return err
 				}
@@ -34,8 +35,7 @@ func TestTamper(t *testing.T) {
 				}
 				return tx.Commit()
 			},
-			Log:  func(testing.TB) auditlogtest.Log { return log },
-			Wipe: log.Wipe,
+			Audit: func(testing.TB) auditlog.Store { return sqlite.NewAuditStore(store.DB()) },
 		}
 	})
 }

@@ -1,20 +1,19 @@
-// Package auditlogtest holds tests of the audit log that every backend
-// runs. [RunTamper] edits the database under a caught-up, signed log, as
+package auditlogtest
+
+// RunTamper edits the database under a caught-up, signed audit log, as
 // someone with write access to it would, and checks that the offline
 // verifier catches each edit and names the event it was done to.
-package auditlogtest
 
 import (
 	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
-	"io"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/clavisiam/clavis/domain/client"
+	domclient "github.com/clavisiam/clavis/domain/client"
 	"github.com/clavisiam/clavis/domain/tenant"
 	"github.com/clavisiam/clavis/eventstore"
 	"github.com/clavisiam/clavis/projections/auditlog"
@@ -33,9 +32,9 @@ const (
 // both dialects.
 type Exec func(query string, args ...any) error
 
-// Env is one fresh database holding an event store and the audit log
-// over it.
-type Env struct {
+// TamperEnv is one fresh database holding an event store and the audit
+// log's tables.
+type TamperEnv struct {
 	// Store is the event store, empty.
 	Store eventstore.Store
 	// Dialect is the database's.
@@ -43,27 +42,8 @@ type Env struct {
 	// Tx runs fn in one transaction on the store's database: what an
 	// attacker with write access to it does.
 	Tx func(ctx context.Context, fn func(Exec) error) error
-	// Log opens the audit log over Store, as a node does; a second call
-	// opens it again, as a restarted node would.
-	Log func(t testing.TB) Log
-	// Wipe deletes everything the audit log keeps, its checkpoints
-	// included. Nil does it with SQL on the audit tables.
-	Wipe func(ctx context.Context) error
-}
-
-// Log is what the tests ask of the audit log.
-type Log interface {
-	// CatchUp logs every event the store holds that the log does not.
-	CatchUp(ctx context.Context) error
-	// Rebuild forgets the log (not its checkpoints) and logs the store
-	// again from the start.
-	Rebuild(ctx context.Context) error
-	// Sign signs a checkpoint of every tenant's log that has grown, each
-	// with the tenant's key.
-	Sign(ctx context.Context, keys *TestKeys) error
-	// Export writes the export of a tenant's log up to the checkpoint of
-	// size (0: the latest).
-	Export(ctx context.Context, tenant string, size int64, w io.Writer) error
+	// Audit opens the audit log's store in the database, as a node does.
+	Audit func(t testing.TB) auditlog.Store
 }
 
 // Origin names a tenant's log in the tests, and the key that signs it.
@@ -81,8 +61,8 @@ type Expected struct {
 // Fixture is one workload written, logged and signed, before the
 // tampering.
 type Fixture struct {
-	Env  Env
-	Log  Log
+	Env  TamperEnv
+	Log  *auditlog.Log
 	Keys *TestKeys
 	// Saved are the checkpoints an auditor saved midway through the
 	// workload, a tenant's each.
@@ -95,10 +75,10 @@ type Fixture struct {
 
 // NewFixture writes the workload into a fresh env, logging it and signing
 // checkpoints midway (which the auditor saves) and at the end.
-func NewFixture(t testing.TB, env Env) *Fixture {
+func NewFixture(t testing.TB, env TamperEnv) *Fixture {
 	t.Helper()
 	ctx := t.Context()
-	f := &Fixture{Env: env, Log: env.Log(t), Keys: NewTestKeys(t, Origin, Acme, Globex), Saved: map[string][]byte{}}
+	f := &Fixture{Env: env, Log: openLog(t, env), Keys: NewTestKeys(t, Origin, Acme, Globex), Saved: map[string][]byte{}}
 	last := Workload(t, env.Store, func(last eventstore.Position) {
 		f.catchUpAndSign(t, last)
 		for _, slug := range []string{Acme, Globex} {
@@ -119,12 +99,22 @@ func NewFixture(t testing.TB, env Env) *Fixture {
 func (f *Fixture) catchUpAndSign(t testing.TB, last eventstore.Position) {
 	t.Helper()
 	visible(t, f.Env.Store, last)
-	if err := f.Log.CatchUp(t.Context()); err != nil {
+	if _, err := f.Log.CatchUp(t.Context()); err != nil {
 		t.Fatalf("catch up: %v", err)
 	}
-	if err := f.Log.Sign(t.Context(), f.Keys); err != nil {
+	if _, err := f.Log.Sign(t.Context(), f.Keys); err != nil {
 		t.Fatalf("sign: %v", err)
 	}
+}
+
+// openLog opens the audit log over env's store, as a node does.
+func openLog(t testing.TB, env TamperEnv) *auditlog.Log {
+	t.Helper()
+	l, err := auditlog.New(env.Audit(t), env.Store, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
 }
 
 func (f *Fixture) export(t testing.TB, tenant string) []byte {
@@ -239,14 +229,14 @@ type Case struct {
 func Cases() []Case {
 	return []Case{
 		{Name: "OneByteOfData", Tamper: func(t testing.TB, f *Fixture) Expected {
-			i := f.Index(t, client.EventTypeUpdated, "Orders API v2")
+			i := f.Index(t, domclient.EventTypeUpdated, "Orders API v2")
 			e := f.Events[i]
 			data := bytes.Replace(e.Data, []byte("Orders API v2"), []byte("Orders API v3"), 1)
 			f.Tx(t, func(exec Exec) error { return exec(`UPDATE events SET data = $1 WHERE id = $2`, data, e.ID) })
 			return Expected{int64(i), e.ID, "stored bytes were changed"}
 		}},
 		{Name: "Actor", Tamper: func(t testing.TB, f *Fixture) Expected {
-			i := f.Index(t, client.EventTypeDeactivated, "")
+			i := f.Index(t, domclient.EventTypeDeactivated, "")
 			e := f.Events[i]
 			if e.Meta.Actor == "root" {
 				t.Fatal("the event to edit is root's already")
@@ -255,7 +245,7 @@ func Cases() []Case {
 			return Expected{int64(i), e.ID, "stored bytes were changed"}
 		}},
 		{Name: "SecretHash", Tamper: func(t testing.TB, f *Fixture) Expected {
-			i := f.Index(t, client.EventTypeSecretAdded, "eu-west")
+			i := f.Index(t, domclient.EventTypeSecretAdded, "eu-west")
 			e := f.Events[i]
 			data := editSecretHash(t, e.Data)
 			f.Tx(t, func(exec Exec) error { return exec(`UPDATE events SET data = $1 WHERE id = $2`, data, e.ID) })
@@ -263,7 +253,7 @@ func Cases() []Case {
 		}, Check: func(t testing.TB, f *Fixture, rep *auditlog.Report, file []byte) {
 			// What the auditor reads is the same: only the digest of
 			// the withheld bytes tells.
-			i := f.Index(t, client.EventTypeSecretAdded, "eu-west")
+			i := f.Index(t, domclient.EventTypeSecretAdded, "eu-west")
 			was, now := Entries(t, f.Export)[i], Entries(t, file)[i]
 			if !bytes.Equal(was.Data, now.Data) {
 				t.Errorf("the redacted data changed with the secret hash:\n%s\n%s", was.Data, now.Data)
@@ -276,7 +266,7 @@ func Cases() []Case {
 			}
 		}},
 		{Name: "EventDeleted", Tamper: func(t testing.TB, f *Fixture) Expected {
-			i := f.Index(t, client.EventTypeSecretRotated, "")
+			i := f.Index(t, domclient.EventTypeSecretRotated, "")
 			e := f.Events[i]
 			f.Tx(t, func(exec Exec) error { return exec(`DELETE FROM events WHERE id = $1`, e.ID) })
 			// The store's next event now stands where the deleted one
@@ -287,12 +277,12 @@ func Cases() []Case {
 			// A client slipped in before the deactivation of the SPA: a
 			// copy of the orders client's registration, on a stream of
 			// its own.
-			i := f.Index(t, client.EventTypeDeactivated, "")
+			i := f.Index(t, domclient.EventTypeDeactivated, "")
 			before, at := f.Events[i-1], f.Events[i]
 			if before.Position.Commit == at.Position.Commit {
 				t.Fatal("the events around the insertion share a commit")
 			}
-			src := f.Events[f.Index(t, client.EventTypeRegistered, "Orders API")]
+			src := f.Events[f.Index(t, domclient.EventTypeRegistered, "Orders API")]
 			const forged = "00000000-0000-4000-8000-0000f0f0f0f0"
 			f.Tx(t, func(exec Exec) error { return insertAfter(f, exec, src.ID, forged, before) })
 			return Expected{int64(i), forged, "recorded event " + at.ID}
@@ -332,7 +322,7 @@ func Cases() []Case {
 			// An early event, one the saved checkpoint covers, edited;
 			// the log wiped, rebuilt from the edited store by a node
 			// started again, and signed with the tenants' own keys.
-			i := f.Index(t, client.EventTypeUpdated, "Orders API v2")
+			i := f.Index(t, domclient.EventTypeUpdated, "Orders API v2")
 			saved, err := auditlog.ParseCheckpoint(checkpointText(f.Saved[Acme]))
 			if err != nil {
 				t.Fatal(err)
@@ -342,18 +332,12 @@ func Cases() []Case {
 			}
 			data := bytes.Replace(f.Events[i].Data, []byte("Takes orders"), []byte("Takes bribes"), 1)
 			f.Tx(t, func(exec Exec) error { return exec(`UPDATE events SET data = $1 WHERE id = $2`, data, f.Events[i].ID) })
-			wipe := f.Env.Wipe
-			if wipe == nil {
-				wipe = func(ctx context.Context) error { return f.Env.Tx(ctx, wipeSQL) }
-			}
-			if err := wipe(t.Context()); err != nil {
-				t.Fatalf("wipe the audit log: %v", err)
-			}
-			f.Log = f.Env.Log(t)
-			if err := f.Log.Rebuild(t.Context()); err != nil {
+			f.Tx(t, wipeSQL)
+			f.Log = openLog(t, f.Env)
+			if _, err := f.Log.Rebuild(t.Context()); err != nil {
 				t.Fatalf("rebuild: %v", err)
 			}
-			if err := f.Log.Sign(t.Context(), f.Keys); err != nil {
+			if _, err := f.Log.Sign(t.Context(), f.Keys); err != nil {
 				t.Fatalf("sign: %v", err)
 			}
 			return Expected{-1, "", "up to size " + itoa(saved.Size) + " is not the one the checkpoint saved earlier signed"}
@@ -374,7 +358,7 @@ func Cases() []Case {
 
 // RunTamper runs every case on a fresh database of its own, and the
 // untouched workload, which must verify.
-func RunTamper(t *testing.T, newEnv func(t testing.TB) Env) {
+func RunTamper(t *testing.T, newEnv func(t testing.TB) TamperEnv) {
 	t.Run("Untouched", func(t *testing.T) {
 		t.Parallel()
 		f := NewFixture(t, newEnv(t))

@@ -9,7 +9,7 @@ import (
 
 	"golang.org/x/mod/sumdb/note"
 
-	"github.com/clavisiam/clavis/domain/client"
+	domclient "github.com/clavisiam/clavis/domain/client"
 	"github.com/clavisiam/clavis/domain/scope"
 	"github.com/clavisiam/clavis/eventstore"
 	"github.com/clavisiam/clavis/tenants"
@@ -99,12 +99,12 @@ func Workload(t testing.TB, s eventstore.Store, mid func(last eventstore.Positio
 			t.Fatalf("workload: %s: %v", what, err)
 		}
 	}
-	register := func(tenant, actor, name, code string, typ client.Type) string {
+	register := func(tenant, actor, name, code string, typ domclient.Type) string {
 		t.Helper()
-		s := client.DefaultSettings(typ)
+		s := domclient.DefaultSettings(typ)
 		s.ClientName, s.Code = name, "urn:"+tenant+"/"+code
 		s.DefaultScopes = []string{scope.OpenID}
-		if typ != client.TypeM2M {
+		if typ != domclient.TypeM2M {
 			s.RedirectURIs = []string{"https://app." + tenant + ".example/cb"}
 		}
 		res, err := cs.Register(ctx, req(actor, "onboarding "+name), tenant, s)
@@ -119,13 +119,13 @@ func Workload(t testing.TB, s eventstore.Store, mid func(last eventstore.Positio
 	acmeAdmin := "client:" + acme.AdminClient.ClientID
 	globexAdmin := "client:" + globex.AdminClient.ClientID
 
-	orders := register(Acme, acmeAdmin, "Orders API", "orders", client.TypeConfidential)
-	portal := register(Globex, globexAdmin, "Portal", "portal", client.TypeConfidential)
-	spa := register(Acme, acmeAdmin, "Shop SPA", "spa", client.TypePublic)
-	batch := register(Acme, "user:alice@"+acmeAdmin, "Nightly batch", "batch", client.TypeM2M)
+	orders := register(Acme, acmeAdmin, "Orders API", "orders", domclient.TypeConfidential)
+	portal := register(Globex, globexAdmin, "Portal", "portal", domclient.TypeConfidential)
+	spa := register(Acme, acmeAdmin, "Shop SPA", "spa", domclient.TypePublic)
+	batch := register(Acme, "user:alice@"+acmeAdmin, "Nightly batch", "batch", domclient.TypeM2M)
 
 	name, desc := "Orders API v2", "Takes orders"
-	_, err = cs.Update(ctx, req(acmeAdmin, "rename"), Acme, orders, client.Patch{ClientName: &name, Description: &desc}, 0)
+	_, err = cs.Update(ctx, req(acmeAdmin, "rename"), Acme, orders, domclient.Patch{ClientName: &name, Description: &desc}, 0)
 	must("update orders", err)
 	_, err = cs.RotateSecret(ctx, req(acmeAdmin, "quarterly rotation"), Acme, orders, time.Hour)
 	must("rotate orders' secret", err)
@@ -139,7 +139,7 @@ func Workload(t testing.TB, s eventstore.Store, mid func(last eventstore.Positio
 	_, err = ts.Update(ctx, req("root", "rebrand"), Acme, tenants.TenantPatch{Name: ptr("Acme Corp")})
 	must("rename acme", err)
 	portalName := "Globex Portal"
-	_, err = cs.Update(ctx, req(globexAdmin, "rename"), Globex, portal, client.Patch{ClientName: &portalName}, 0)
+	_, err = cs.Update(ctx, req(globexAdmin, "rename"), Globex, portal, domclient.Patch{ClientName: &portalName}, 0)
 	must("update portal", err)
 	_, err = cs.RevokeSecret(ctx, req(acmeAdmin, "leaked in a log"), Acme, batch, added.Secret.ID)
 	must("revoke batch's secret", err)
@@ -152,7 +152,7 @@ func Workload(t testing.TB, s eventstore.Store, mid func(last eventstore.Positio
 	_, err = cs.AddSecret(ctx, req(globexAdmin, "ci"), Globex, portal, "ci", nil)
 	must("add portal's secret", err)
 	desc = "Takes and tracks orders"
-	_, err = cs.Update(ctx, req("user:carol@"+acmeAdmin, "docs"), Acme, orders, client.Patch{Description: &desc}, 0)
+	_, err = cs.Update(ctx, req("user:carol@"+acmeAdmin, "docs"), Acme, orders, domclient.Patch{Description: &desc}, 0)
 	must("update orders again", err)
 	_, err = cs.Deactivate(ctx, req(acmeAdmin, ""), Acme, batch, "paused")
 	must("deactivate batch", err)
