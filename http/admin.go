@@ -131,7 +131,7 @@ func (s *Server) adminRoutes() {
 	read, write := s.authenticate(tenantRead), s.authenticate(tenantWrite)
 	t.Post("/clients", write, noQuery, s.createClient)
 	t.Get("/clients", read, acceptQuery(typeParam, activeParam, searchParam, afterParam, limitParam), s.listClients)
-	t.Get("/clients/:client_id", read, noQuery, s.getClient)
+	t.Get("/clients/:client_id", read, acceptQuery(atParam), s.getClient)
 	t.Patch("/clients/:client_id", write, noQuery, s.patchClient)
 	t.Delete("/clients/:client_id", write, noQuery, s.deleteClient)
 	t.Post("/clients/:client_id/secrets", write, noQuery, s.addSecret)
@@ -363,7 +363,12 @@ func (s *Server) listClients(c *fiber.Ctx) error {
 	return sendJSON(c, http.StatusOK, out)
 }
 
+// getClient shows a client from the read model; with at, as it was then
+// (see [Server.clientAt]).
 func (s *Server) getClient(c *fiber.Ctx) error {
+	if c.Query("at") != "" {
+		return s.clientAt(c)
+	}
 	slug, err := tenantParam(c, "tenant")
 	if err != nil {
 		return err

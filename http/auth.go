@@ -32,8 +32,10 @@ type Principal struct {
 	// call ("" for the platform operator).
 	Tenant string
 	// Scopes are a tenant credential's scopes: clavis:admin for every
-	// route of its tenant's admin API, clavis:clients:read for the reads,
-	// clavis:clients:write for reads and writes of clients.
+	// route of its tenant's admin and audit APIs, clavis:clients:read for
+	// the reads, clavis:clients:write for reads and writes of clients,
+	// clavis:login for the login and consent requests, clavis:audit for
+	// the audit API only.
 	Scopes []string
 }
 
@@ -134,6 +136,7 @@ const (
 	tenantRead                 // a tenant's reads: clavis:admin, clavis:clients:read or :write
 	tenantWrite                // a tenant's writes: clavis:admin or clavis:clients:write
 	tenantLogin                // a tenant's login and consent requests: clavis:login, clavis:admin or clavis:clients:write
+	tenantAudit                // a tenant's audit API: clavis:audit or clavis:admin
 )
 
 // allows reports whether a tenant credential with scopes may call a route
@@ -146,6 +149,8 @@ func allows(need access, scopes []string) bool {
 		return scope.Holds(scopes, scope.ClientsWrite)
 	case tenantLogin:
 		return scope.Holds(scopes, scope.Login)
+	case tenantAudit:
+		return scope.Holds(scopes, scope.Audit)
 	}
 	return false
 }

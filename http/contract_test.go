@@ -162,6 +162,9 @@ func (k *contract) checkResponse(t *testing.T, method, path string, r response) 
 		t.Errorf("%s %s %d: content type %q is not documented", method, tpl, r.status, ct)
 		return
 	}
+	if !strings.HasSuffix(ct, "json") || ct == "application/x-ndjson" {
+		return // text: its schema is a string
+	}
 	var ptr string
 	if refParts != nil {
 		ptr = pointer(append(refParts, "content", ct, "schema")...)

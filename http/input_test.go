@@ -50,7 +50,7 @@ func TestAdminQueryParameters(t *testing.T) {
 
 	checked := 0
 	for tpl, item := range h.k.doc["paths"].(map[string]any) {
-		if !strings.HasPrefix(tpl, "/admin/") && !strings.HasPrefix(tpl, "/t/{tenant}/admin/") {
+		if !strings.HasPrefix(tpl, "/admin/") && !strings.HasPrefix(tpl, "/t/{tenant}/admin/") && !strings.HasPrefix(tpl, "/t/{tenant}/audit/") {
 			continue
 		}
 		path := param.ReplaceAllStringFunc(tpl, func(m string) string { return values[m[1:len(m)-1]] })
@@ -101,6 +101,9 @@ func TestAdminQueryParameters(t *testing.T) {
 			t.Errorf("clients = %+v", list.Clients)
 		}
 		h.call(t, "GET", "/admin/tenants?limit=2&after=", nil).want(t, 200)
+		h.call(t, "GET", "/t/acme/admin/clients/"+web.ClientID+"?at=", nil).want(t, 200)
+		h.call(t, "GET", "/t/acme/audit/clients?at=&after=&limit=1", nil).want(t, 200)
+		h.call(t, "GET", "/t/acme/audit/clients/"+web.ClientID+"?at=2999-01-01T00:00:00%2B01:00", nil).want(t, 200)
 	})
 	t.Run("a search in any script is text", func(t *testing.T) {
 		h.call(t, "GET", "/t/acme/admin/clients?q="+url.QueryEscape("Café 東京"), nil).want(t, 200)

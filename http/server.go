@@ -103,6 +103,8 @@ type Server struct {
 	// origins decides cross-origin requests; nil without WithCORS.
 	origins Origins
 	ready   []ReadyCheck
+	// auditLog is read by the audit API; nil without WithAuditLog.
+	auditLog AuditLog
 
 	mu        sync.Mutex
 	listeners []*onceCloseListener
@@ -117,10 +119,11 @@ var ErrInvalidOption = errors.New("httpapi: invalid option")
 
 // options is what the options set; New hands it to the Server.
 type options struct {
-	admin   *Admin
-	oauth   *oauth.Provider
-	origins Origins
-	ready   []ReadyCheck
+	admin    *Admin
+	oauth    *oauth.Provider
+	origins  Origins
+	ready    []ReadyCheck
+	auditLog AuditLog
 }
 
 // New builds the app: the fiber configuration, the middleware and every
@@ -148,7 +151,7 @@ func New(cfg Config, store eventstore.Store, log *slog.Logger, opts ...Option) (
 			return nil, err
 		}
 	}
-	s := &Server{store: store, log: log, cfg: cfg, admin: o.admin, oauth: o.oauth, origins: o.origins, ready: o.ready}
+	s := &Server{store: store, log: log, cfg: cfg, admin: o.admin, oauth: o.oauth, origins: o.origins, ready: o.ready, auditLog: o.auditLog}
 	if s.oauth != nil && s.admin == nil {
 		return nil, errors.New("httpapi: WithOAuth needs WithAdmin")
 	}
@@ -178,6 +181,9 @@ func New(cfg Config, store eventstore.Store, log *slog.Logger, opts ...Option) (
 	s.app.Get("/openapi.json", serveOpenAPI)
 	if s.admin != nil {
 		s.adminRoutes()
+		s.auditRoutes()
+		// TODO(merge): call auditLogRoutes from auditRoutes' group.
+		s.auditLogRoutes(s.app.Group("/t/:tenant/audit"))
 		s.keyRoutes()
 		if s.oauth != nil {
 			s.oauthRoutes()

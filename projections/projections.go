@@ -49,6 +49,10 @@ type TenantView struct {
 	// (see tenant.Key). Each holds its private key sealed: the view is
 	// for the token endpoints, and the platform API never shows Keys.
 	Keys []tenant.Key `json:"-"`
+	// AuditKeys are the keys of the tenant's audit log in the order
+	// added, the last one active (see tenant.AuditKey). Each holds its
+	// signer key sealed; only the verifier keys are public.
+	AuditKeys []tenant.AuditKey `json:"-"`
 }
 
 // SigningKey is the key that signs at now (see tenant.Signing).
@@ -57,6 +61,10 @@ func (v TenantView) SigningKey(now time.Time) (tenant.Key, bool) { return tenant
 // PublishedKeys are the keys that belong in the JWKS at now, in the order
 // added (see tenant.Published).
 func (v TenantView) PublishedKeys(now time.Time) []tenant.Key { return tenant.Published(v.Keys, now) }
+
+// AuditVerifiers are the verifier keys of the tenant's audit log, the
+// active one first (see tenant.AuditVerifiers).
+func (v TenantView) AuditVerifiers() []string { return tenant.AuditVerifiers(v.AuditKeys) }
 
 // SecretView is a client secret as the read model holds it: its hash is
 // there for the token endpoint's verification and never leaves the server.
@@ -222,6 +230,7 @@ func NewTenantView(t *tenant.Tenant) TenantView {
 		CreatedAt:        st.CreatedAt,
 		UpdatedAt:        st.UpdatedAt,
 		Keys:             st.Keys,
+		AuditKeys:        st.AuditKeys,
 	}
 }
 
@@ -235,6 +244,7 @@ func (v TenantView) State() tenant.State {
 		SuspensionReason: v.SuspensionReason,
 		LoginURL:         v.LoginURL,
 		Keys:             v.Keys,
+		AuditKeys:        v.AuditKeys,
 		CreatedAt:        v.CreatedAt,
 		UpdatedAt:        v.UpdatedAt,
 		Version:          v.Version,

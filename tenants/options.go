@@ -125,6 +125,8 @@ type config struct {
 	log        *slog.Logger
 	catalogues Catalogues   // only Clients uses it; nil means the store's
 	sealer     SecretSealer // only Clients uses it; nil: secrets are only hashed
+	auditBase  string       // only Tenants uses it: the public URL without scheme
+	views      TenantViews  // only Tenants uses it; nil means the store
 }
 
 func newConfig(opts []Option) (config, error) {
@@ -135,6 +137,7 @@ func newConfig(opts []Option) (config, error) {
 		secretID: secret.NewID,
 		log:      slog.New(slog.DiscardHandler),
 	}
+	c.auditBase, _ = auditNameBase(DefaultPublicURL) // a valid constant
 	for _, o := range opts {
 		if o == nil {
 			return config{}, fmt.Errorf("%w: nil option", ErrInvalidOption)

@@ -8,6 +8,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"golang.org/x/mod/sumdb/note"
+
 	"github.com/clavisiam/clavis/domain"
 	"github.com/clavisiam/clavis/domain/client"
 	"github.com/clavisiam/clavis/domain/scope"
@@ -47,15 +49,20 @@ const (
 // Tenants is the command service of the tenant aggregate. It is safe for
 // concurrent use.
 type Tenants struct {
-	store eventstore.Store
-	keys  KeyMaker
-	cfg   config
+	store   eventstore.Store
+	keys    KeyMaker
+	cfg     config
+	signers signerCache
 }
 
-// KeyMaker makes tenants' signing keys, sealing their private halves
-// (signing.Keyring is one).
+// KeyMaker makes tenants' signing and audit keys, sealing their private
+// halves, and opens sealed audit keys (signing.Keyring is one).
 type KeyMaker interface {
 	Generate(slug, alg string) (tenant.NewKey, error)
+	// GenerateAuditKey makes an audit key named name for tenant slug.
+	GenerateAuditKey(slug, name string) (tenant.NewAuditKey, error)
+	// OpenAuditKey opens tenant slug's sealed audit key.
+	OpenAuditKey(slug string, key tenant.AuditKey) (note.Signer, error)
 }
 
 // NewTenants returns the tenant service over store, making signing keys
@@ -109,9 +116,9 @@ type CreatedTenant struct {
 	Position eventstore.Position
 }
 
-// Create creates tenant slug with the display name name and a new
-// signing key (ES256), and registers its first admin client with a new
-// secret.
+// Create creates tenant slug with the display name name, a new signing
+// key (ES256) and a new audit key (see [Tenants.AuditKeyName]), all in
+// one append, and registers its first admin client with a new secret.
 //
 // Invalid input is a *[domain.ValidationError] (fields "slug", "name").
 // A slug that is taken, including by an earlier attempt of the same
@@ -134,6 +141,10 @@ func (t *Tenants) Create(ctx context.Context, req Request, slug, name string) (C
 		_, err := tenant.Create(slug, name, key, now)
 		return CreatedTenant{}, fmt.Errorf("create tenant: %w", err)
 	}
+	auditKey, err := t.newAuditKey(slug)
+	if err != nil {
+		return CreatedTenant{}, fmt.Errorf("create tenant: %w", err)
+	}
 	var agg *tenant.Tenant
 	res, err := aggregate.Execute(ctx, t.store, aggregate.Command[*tenant.Tenant]{
 		Stream: TenantStream(slug),
@@ -144,7 +155,7 @@ func (t *Tenants) Create(ctx context.Context, req Request, slug, name string) (C
 			if a.Version() != 0 {
 				return nil, &AlreadyExistsError{Kind: "tenant", Field: "slug", Value: slug}
 			}
-			return tenant.Create(slug, name, key, now)
+			return createWithAuditKey(slug, name, key, auditKey, now)
 		},
 		Meta:  meta,
 		NewID: t.cfg.eventID,
@@ -171,6 +182,24 @@ func (t *Tenants) Create(ctx context.Context, req Request, slug, name string) (C
 	out.Position = reg.Position
 	t.cfg.log.LogAttrs(ctx, slog.LevelInfo, "tenant created", slog.String("tenant", slug), slog.String("client_id", reg.Client.ClientID))
 	return out, nil
+}
+
+// createWithAuditKey decides a new tenant's events: those of
+// tenant.Create, then the audit key's, decided on the tenant they create.
+func createWithAuditKey(slug, name string, key tenant.NewKey, auditKey tenant.NewAuditKey, now time.Time) ([]domain.Event, error) {
+	events, err := tenant.Create(slug, name, key, now)
+	if err != nil {
+		return nil, err
+	}
+	a, err := tenant.Replay(events)
+	if err != nil {
+		return nil, err
+	}
+	added, err := a.AddAuditKey(auditKey, now)
+	if err != nil {
+		return nil, err
+	}
+	return append(events, added...), nil
 }
 
 // AdminClientSettings are the settings of the admin client a tenant named

@@ -25,7 +25,7 @@ func TestCreateTenant(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if out.Tenant.Slug != "acme" || out.Tenant.Name != "Acme Corp" || out.Tenant.Suspended || out.Tenant.Version != 2 {
+		if out.Tenant.Slug != "acme" || out.Tenant.Name != "Acme Corp" || out.Tenant.Suspended || out.Tenant.Version != 3 {
 			t.Errorf("tenant = %+v", out.Tenant)
 		}
 		if out.Position.IsZero() || out.Position != e.head(t) {
@@ -60,7 +60,8 @@ func TestCreateTenant(t *testing.T) {
 
 		// Metadata of every event.
 		events := e.events(t)
-		if len(events) != 3 || events[0].Type != "tenant.created" || events[1].Type != "tenant.signing_key_added" || events[2].Type != "client.registered" {
+		if len(events) != 4 || events[0].Type != "tenant.created" || events[1].Type != "tenant.signing_key_added" ||
+			events[2].Type != "tenant.audit_key_added" || events[3].Type != "client.registered" {
 			t.Fatalf("events = %v", eventTypes(events))
 		}
 		for _, ev := range events {
@@ -129,12 +130,12 @@ func TestTenantCommands(t *testing.T) {
 
 		e.clock.Advance(1)
 		r, err := e.tenants.Update(ctx, req, "acme", tenants.TenantPatch{Name: ptr("ACME Inc.")})
-		if err != nil || r.Tenant.Name != "ACME Inc." || r.Tenant.Version != 3 || r.Position != e.head(t) {
+		if err != nil || r.Tenant.Name != "ACME Inc." || r.Tenant.Version != 4 || r.Position != e.head(t) {
 			t.Fatalf("rename = %+v, %v", r, err)
 		}
 		// Renaming to the same name changes nothing.
 		before := e.head(t)
-		if r, err := e.tenants.Update(ctx, req, "acme", tenants.TenantPatch{Name: ptr("ACME Inc.")}); err != nil || !r.Position.IsZero() || r.Tenant.Version != 3 {
+		if r, err := e.tenants.Update(ctx, req, "acme", tenants.TenantPatch{Name: ptr("ACME Inc.")}); err != nil || !r.Position.IsZero() || r.Tenant.Version != 4 {
 			t.Fatalf("rename again = %+v, %v", r, err)
 		}
 		e.unchanged(t, before)
@@ -165,7 +166,7 @@ func TestTenantCommands(t *testing.T) {
 		if err != nil || r.Tenant.Suspended || r.Tenant.SuspensionReason != "" {
 			t.Fatalf("resume = %+v, %v", r, err)
 		}
-		if tn := e.loadTenant(t, "acme"); tn.Suspended() || tn.Name() != "Acme" || tn.Version() != 6 {
+		if tn := e.loadTenant(t, "acme"); tn.Suspended() || tn.Name() != "Acme" || tn.Version() != 7 {
 			t.Errorf("stored tenant: suspended=%v name=%q version=%d", tn.Suspended(), tn.Name(), tn.Version())
 		}
 	})
@@ -207,7 +208,7 @@ func TestTenantLoginURL(t *testing.T) {
 		const loginURL = "https://login.acme.example/signin"
 
 		r, err := e.tenants.SetLoginURL(ctx, req, "acme", " "+loginURL+" ")
-		if err != nil || r.Tenant.LoginURL != loginURL || r.Tenant.Version != 3 || r.Position != e.head(t) {
+		if err != nil || r.Tenant.LoginURL != loginURL || r.Tenant.Version != 4 || r.Position != e.head(t) {
 			t.Fatalf("set = %+v, %v", r, err)
 		}
 		last := e.events(t)
@@ -235,7 +236,7 @@ func TestTenantLoginURL(t *testing.T) {
 		if err != nil || r.Tenant.LoginURL != "" || !r.Tenant.Suspended {
 			t.Fatalf("clear while suspended = %+v, %v", r, err)
 		}
-		if v := projections.NewTenantView(e.loadTenant(t, "acme")); v.LoginURL != "" || v.Version != 5 {
+		if v := projections.NewTenantView(e.loadTenant(t, "acme")); v.LoginURL != "" || v.Version != 6 {
 			t.Fatalf("stored tenant = %+v", v)
 		}
 	})
@@ -249,7 +250,7 @@ func TestUpdateTenant(t *testing.T) {
 		name, loginURL := "Acme Inc.", "http://localhost:3000/login"
 
 		r, err := e.tenants.Update(ctx, req, "acme", tenants.TenantPatch{Name: &name, LoginURL: &loginURL})
-		if err != nil || r.Tenant.Name != name || r.Tenant.LoginURL != loginURL || r.Tenant.Version != 4 || r.Position != e.head(t) {
+		if err != nil || r.Tenant.Name != name || r.Tenant.LoginURL != loginURL || r.Tenant.Version != 5 || r.Position != e.head(t) {
 			t.Fatalf("update = %+v, %v", r, err)
 		}
 		all := eventTypes(e.events(t))
@@ -258,7 +259,7 @@ func TestUpdateTenant(t *testing.T) {
 		}
 		before := e.head(t)
 		for _, p := range []tenants.TenantPatch{{}, {Name: &name}, {LoginURL: &loginURL}, {Name: &name, LoginURL: &loginURL}} {
-			if r, err := e.tenants.Update(ctx, req, "acme", p); err != nil || !r.Position.IsZero() || r.Tenant.Version != 4 {
+			if r, err := e.tenants.Update(ctx, req, "acme", p); err != nil || !r.Position.IsZero() || r.Tenant.Version != 5 {
 				t.Fatalf("update to the same = %+v, %v", r, err)
 			}
 		}

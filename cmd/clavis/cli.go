@@ -71,6 +71,11 @@ type apiOptions struct {
 	// The client's credentials, for token, introspect and revoke.
 	clientID, clientSecret, tokenTypeHint string
 	audiences                             multiFlag
+
+	// The audit commands' filters, instants and export size.
+	auditClient, auditAggregate, auditActor, auditSince, auditUntil string
+	auditAt, auditDiff                                              string
+	auditSize                                                       int64
 }
 
 // multiFlag collects a repeated flag.
@@ -482,12 +487,15 @@ func findAPICommand(group string, args []string) (*apiCommand, []string) {
 // helpAPI prints the help of the HTTP command or group that path names
 // ("client", "client create", "token"), and reports whether it knew it.
 func helpAPI(path []string, getenv func(string) string, stdout, stderr io.Writer) int {
-	if len(path) == 1 && (path[0] == "tenant" || path[0] == "client") {
+	if len(path) == 1 && (path[0] == "tenant" || path[0] == "client" || path[0] == "audit") {
 		groupUsage(stdout, path[0])
 		return exitOK
 	}
+	if len(path) == 2 && path[0] == "audit" && path[1] == "verify" {
+		return auditVerify(context.Background(), []string{"--help"}, getenv, stdout, stderr)
+	}
 	group, rest := "", path
-	if path[0] == "tenant" || path[0] == "client" {
+	if path[0] == "tenant" || path[0] == "client" || path[0] == "audit" {
 		group, rest = path[0], path[1:]
 	}
 	cmd, extra := findAPICommand(group, rest)
@@ -562,7 +570,7 @@ func (cmd *apiCommand) exec(ctx context.Context, args []string, getenv func(stri
 		cmd.usage(stderr, fs)
 		return exitUsage
 	}
-	if (cmd.group == "client" || cmd.auth == clientAuth) && o.tenant == "" {
+	if (cmd.group == "client" || cmd.group == "audit" || cmd.auth == clientAuth) && o.tenant == "" {
 		fmt.Fprintf(stderr, "clavis %s: --tenant (or CLAVIS_TENANT) is required\n", name)
 		return exitUsage
 	}
@@ -573,6 +581,12 @@ func (cmd *apiCommand) exec(ctx context.Context, args []string, getenv func(stri
 	c, err := newAPIClient(o, cmd.auth, stdout)
 	if err == nil {
 		err = cmd.run(ctx, c, o, positional)
+	}
+	var misuse usageErr
+	if errors.As(err, &misuse) {
+		fmt.Fprintf(stderr, "clavis %s: %v\n\n", name, err)
+		cmd.usage(stderr, fs)
+		return exitUsage
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "clavis %s: %v\n", name, err)
@@ -587,6 +601,9 @@ func groupUsage(w io.Writer, group string) {
 		if c.group == group {
 			fmt.Fprintf(w, "  %-14s %s\n", c.name, c.summary)
 		}
+	}
+	if group == "audit" {
+		fmt.Fprintf(w, "  %-14s %s\n", "verify", auditVerifySummary)
 	}
 	fmt.Fprintf(w, "\nEvery command takes --endpoint, --token, --json; run \"clavis %s <command> --help\" for its flags.\n", group)
 }

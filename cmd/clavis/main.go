@@ -2,8 +2,8 @@
 // database migrations (migrate up, migrate status), the operator's
 // commands over the HTTP API (tenant …, client …), a tenant's OAuth 2.0
 // endpoints as a client (token, introspect, revoke), a readiness check
-// (health) and the version. The load generator is a binary of its own,
-// clavis-bench.
+// (health), a tenant's audit log (audit …) and the version. The load
+// generator is a binary of its own, clavis-bench.
 //
 // Every setting is a flag and a CLAVIS_* environment variable; a flag
 // wins over its variable. `clavis help` lists the commands and
@@ -149,6 +149,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		rootUsage(stderr)
 		return exitUsage
 	case "tenant", "client":
+		return runAPI(ctx, args[0], args[1:], getenv, stdout, stderr)
+	case "audit":
+		if len(args) > 1 && args[1] == "verify" {
+			return auditVerify(ctx, args[2:], getenv, stdout, stderr)
+		}
 		return runAPI(ctx, args[0], args[1:], getenv, stdout, stderr)
 	case "projections":
 		if len(args) == 1 {
@@ -300,6 +305,7 @@ Commands:
 	}
 	fmt.Fprintf(w, "  %-16s %s\n", "tenant <command>", "tenants over the HTTP API: "+apiSummaries("tenant"))
 	fmt.Fprintf(w, "  %-16s %s\n", "client <command>", "clients over the HTTP API: "+apiSummaries("client"))
+	fmt.Fprintf(w, "  %-16s %s\n", "audit <command>", "a tenant's audit log: "+apiSummaries("audit")+", verify")
 	for _, c := range apiCommands {
 		if c.group == "" {
 			fmt.Fprintf(w, "  %-16s %s\n", c.name, c.summary)
@@ -324,7 +330,7 @@ Run "clavis projections rebuild --help" or "clavis projections status --help" fo
 // isAPICommand reports whether name is a command over HTTP (a group or a
 // top-level one).
 func isAPICommand(name string) bool {
-	if name == "tenant" || name == "client" {
+	if name == "tenant" || name == "client" || name == "audit" {
 		return true
 	}
 	cmd, _ := findAPICommand("", []string{name})

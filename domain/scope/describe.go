@@ -10,6 +10,7 @@ var descriptions = map[string]string{
 	Phone:         "See your phone number",
 	OfflineAccess: "Keep access while you are not signed in",
 	Admin:         "Administer the whole tenant: every admin operation",
+	Audit:         "Read the tenant's audit log and past client registrations",
 	ClientsRead:   "See the tenant's client registrations",
 	ClientsWrite:  "Create, change and delete the tenant's client registrations",
 	Login:         "Answer the tenant's login and consent requests",

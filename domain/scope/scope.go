@@ -6,7 +6,7 @@
 //   - identity scopes, the fixed OpenID Connect ones ([OpenID], [Profile],
 //     [Email], [Address], [Phone], [OfflineAccess]);
 //   - platform scopes, which Clavis issues for its own admin API
-//     ([Admin], [ClientsRead], [ClientsWrite]);
+//     ([Admin], [Audit], [ClientsRead], [ClientsWrite], [Login]);
 //   - API scopes, "{code}:{suffix}", one for every scope suffix that a
 //     resource-server client of the tenant defines under its code, for
 //     example "urn:acme/orders:read".
@@ -41,6 +41,10 @@ const (
 const (
 	// Admin grants every admin operation on the tenant.
 	Admin = "clavis:admin"
+	// Audit grants reading the tenant's audit API, read-only, and
+	// nothing else: what an auditor's client needs. Only [Admin] holds
+	// it besides itself; the clients scopes do not.
+	Audit = "clavis:audit"
 	// ClientsRead grants reading client registrations.
 	ClientsRead = "clavis:clients:read"
 	// ClientsWrite grants creating, changing and deleting client registrations.
@@ -57,7 +61,7 @@ const MaxTokenLength = 200
 
 var (
 	identityScopes = []string{Address, Email, OfflineAccess, OpenID, Phone, Profile}
-	platformScopes = []string{Admin, ClientsRead, ClientsWrite, Login}
+	platformScopes = []string{Admin, Audit, ClientsRead, ClientsWrite, Login}
 )
 
 // IdentityScopes returns the OpenID Connect identity scopes, sorted. The
@@ -80,7 +84,7 @@ func IsIdentity(s string) bool {
 // IsPlatform reports whether s is one of the platform scopes.
 func IsPlatform(s string) bool {
 	switch s {
-	case Admin, ClientsRead, ClientsWrite, Login:
+	case Admin, Audit, ClientsRead, ClientsWrite, Login:
 		return true
 	}
 	return false
@@ -89,8 +93,9 @@ func IsPlatform(s string) bool {
 // Holds reports whether a token with the scopes held holds the platform
 // authority of platform scope s: it holds s itself, or [Admin], which
 // holds every platform scope, or [ClientsWrite], which holds
-// [ClientsRead] and [Login] (it opens every route they open). It is
-// false for a scope that is not a platform scope.
+// [ClientsRead] and [Login] (it opens every route they open). Nothing
+// but [Admin] holds [Audit]: reading the clients is not auditing them.
+// It is false for a scope that is not a platform scope.
 func Holds(held []string, s string) bool {
 	if !IsPlatform(s) {
 		return false

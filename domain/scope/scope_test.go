@@ -90,7 +90,7 @@ func TestCatalogueList(t *testing.T) {
 	t.Parallel()
 	cat := scope.NewCatalogue(scope.Resource{Code: "urn:acme/orders", Scopes: []string{"write", "read"}})
 	want := []string{
-		"address", "clavis:admin", "clavis:clients:read", "clavis:clients:write", "clavis:login", "email",
+		"address", "clavis:admin", "clavis:audit", "clavis:clients:read", "clavis:clients:write", "clavis:login", "email",
 		"offline_access", "openid", "phone", "profile", "urn:acme/orders:read", "urn:acme/orders:write",
 	}
 	got := cat.List()
@@ -230,6 +230,13 @@ func TestHolds(t *testing.T) {
 		{"write does not hold admin", []string{scope.ClientsWrite}, scope.Admin, false},
 		{"read does not hold write", []string{scope.ClientsRead}, scope.ClientsWrite, false},
 		{"login holds nothing else", []string{scope.Login}, scope.ClientsRead, false},
+		{"admin holds audit", []string{scope.Admin}, scope.Audit, true},
+		{"audit holds itself", []string{scope.Audit}, scope.Audit, true},
+		{"read does not hold audit", []string{scope.ClientsRead}, scope.Audit, false},
+		{"write does not hold audit", []string{scope.ClientsWrite}, scope.Audit, false},
+		{"login does not hold audit", []string{scope.Login}, scope.Audit, false},
+		{"audit holds nothing else", []string{scope.Audit}, scope.ClientsRead, false},
+		{"audit does not hold login", []string{scope.Audit}, scope.Login, false},
 		{"nothing holds nothing", nil, scope.ClientsRead, false},
 		{"a look-alike holds nothing", []string{"clavis:admin "}, scope.Admin, false},
 		{"not a platform scope", []string{scope.Admin}, "urn:acme/orders:read", false},

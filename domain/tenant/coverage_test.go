@@ -22,7 +22,10 @@ func TestEveryEventTypeIsHandled(t *testing.T) {
 			if k, ok := e.(tenant.SigningKeyAdded); ok && strings.Contains(string(b), k.Sealed) {
 				return "the sealed key"
 			}
+			if k, ok := e.(tenant.AuditKeyAdded); ok && (strings.Contains(string(b), k.Sealed) || strings.Contains(string(b), "PRIVATE+KEY")) {
+				return "the sealed audit key"
+			}
 			return ""
 		},
-	}, slices.Concat(keyHistory(), history()[1:]))
+	}, slices.Concat(keyHistory(), history()[1:], auditHistory(t)[1:]))
 }

@@ -14,7 +14,7 @@ import (
 // version, when no decoder knows that pair, and one wrapping
 // [domain.ErrCorruptEvent] when the payload is not a single JSON object of
 // the event's shape: unknown fields, wrong types, trailing data, a missing
-// required value (a slug, a kid, a time) or a public JWK that is not an
+// required value (a slug, a kid, a verifier, a time) or a public JWK that is not an
 // object all count as corrupt, because a stream that was written by this
 // package never has them. An empty login_url is not missing: it is a
 // cleared setting. Decode never panics.
@@ -71,6 +71,13 @@ func Decode(eventType string, schemaVersion int, data []byte) (domain.Event, err
 		if err = domain.DecodeStrict(data, &v); err == nil &&
 			(v.KID == "" || v.SignsUntil.IsZero() || v.PublishedUntil.IsZero() || v.At.IsZero()) {
 			err = errors.New("kid, signs_until, published_until and at are required")
+		}
+		e = v
+	case eventType == EventTypeAuditKeyAdded && schemaVersion == 1:
+		var v AuditKeyAdded
+		if err = domain.DecodeStrict(data, &v); err == nil &&
+			(v.Name == "" || v.Verifier == "" || v.Sealed == "" || v.AddedAt.IsZero()) {
+			err = errors.New("name, verifier, sealed and added_at are required")
 		}
 		e = v
 	default:

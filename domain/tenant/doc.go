@@ -29,12 +29,22 @@
 // never reused. [Tenant.SigningKey] says which key signs at a given time
 // and [Tenant.PublishedKeys] which keys belong in the JWKS.
 //
+// # Audit keys
+//
+// A tenant's audit log is signed with Ed25519 keys in the signed-note
+// format of golang.org/x/mod/sumdb/note. [Tenant.AddAuditKey] adds one,
+// given as its name (the log's origin), its public verifier key and its
+// signer key sealed by the caller; the newest key signs, and older ones
+// stay so that what they signed keeps verifying. Key hashes are never
+// reused within a tenant.
+//
 // # Validation
 //
 // Invalid input is reported as a *[domain.ValidationError] whose field paths
 // are the JSON names "slug", "name", "reason", "login_url",
 // "signing_key.kid", "signing_key.alg", "signing_key.public_jwk",
-// "signing_key.sealed_private_key", "lead" and "token_lifetime", with these
+// "signing_key.sealed_private_key", "lead", "token_lifetime",
+// "audit_key.name", "audit_key.verifier" and "audit_key.sealed", with these
 // codes, at most one per field:
 //
 //	required       an empty value
@@ -44,7 +54,7 @@
 //	invalid_uri    a login URL that is not an absolute URL with a host, or
 //	               has user information, a fragment, spaces or non-ASCII
 //	reserved       a slug the platform keeps for its own routes
-//	duplicate      a kid the tenant already has or had
+//	duplicate      a kid or audit key hash the tenant already has or had
 //	not_allowed    private or symmetric key material in a public JWK; a
 //	               login URL that is not https (http only on localhost,
 //	               127.0.0.1 or [::1])

@@ -1,6 +1,9 @@
 package tenant
 
-import "time"
+import (
+	"slices"
+	"time"
+)
 
 // State is a tenant as data: every field [Tenant.Apply] reads, so that
 // [FromState] of a tenant's State continues its history exactly as the
@@ -17,7 +20,9 @@ type State struct {
 	SuspensionReason string
 	LoginURL         string
 	// Keys are the signing keys in the order added, retired ones included.
-	Keys      []Key
+	Keys []Key
+	// AuditKeys are the audit keys in the order added; the last is active.
+	AuditKeys []AuditKey
 	CreatedAt time.Time
 	UpdatedAt time.Time
 	// Version is the number of events applied (0: no history).
@@ -34,6 +39,7 @@ func (t *Tenant) State() State {
 		SuspensionReason: t.suspensionReason,
 		LoginURL:         t.loginURL,
 		Keys:             t.Keys(),
+		AuditKeys:        t.AuditKeys(),
 		CreatedAt:        t.createdAt,
 		UpdatedAt:        t.updatedAt,
 		Version:          t.version,
@@ -63,5 +69,6 @@ func FromState(s State) *Tenant {
 			t.keys[i] = k.clone()
 		}
 	}
+	t.auditKeys = slices.Clone(s.AuditKeys)
 	return t
 }

@@ -21,7 +21,8 @@ type Tenant struct {
 	suspended        bool
 	suspensionReason string
 	loginURL         string
-	keys             []Key // in the order added; never removed, copied on write
+	keys             []Key      // in the order added; never removed, copied on write
+	auditKeys        []AuditKey // in the order added; never removed, copied on write
 	createdAt        time.Time
 	updatedAt        time.Time
 	version          int64
@@ -150,8 +151,10 @@ func Replay(events []domain.Event) (*Tenant, error) {
 // that is not a tenant event, and one wrapping [domain.ErrCorruptEvent] for
 // an event that cannot follow the current history: anything before
 // [TenantCreated], a second TenantCreated, a key id added twice, retiring
-// a key the tenant does not hold or has already retired, or a
-// [SigningKeyRetired] whose SignsUntil is after its PublishedUntil. On
+// a key the tenant does not hold or has already retired, a
+// [SigningKeyRetired] whose SignsUntil is after its PublishedUntil, or an
+// [AuditKeyAdded] that [Tenant.AddAuditKey] would refuse (a key hash used
+// before, a verifier that is not valid or names another key). On
 // error the tenant is unchanged. Apply never panics.
 func (t *Tenant) Apply(e domain.Event) error {
 	switch e := deref(e).(type) {
@@ -192,6 +195,13 @@ func (t *Tenant) Apply(e domain.Event) error {
 			return t.sequenceError(e, "tenant not created yet")
 		}
 		if err := t.retireKey(e); err != nil {
+			return err
+		}
+	case AuditKeyAdded:
+		if t.version == 0 {
+			return t.sequenceError(e, "tenant not created yet")
+		}
+		if err := t.addAuditKey(e); err != nil {
 			return err
 		}
 	case nil:
@@ -247,6 +257,11 @@ func deref(e domain.Event) domain.Event {
 			return *p
 		}
 		return nil
+	case *AuditKeyAdded:
+		if p != nil {
+			return *p
+		}
+		return nil
 	}
 	return e
 }
@@ -267,6 +282,8 @@ func eventTime(e domain.Event) time.Time {
 		return e.At
 	case SigningKeyRetired:
 		return e.At
+	case AuditKeyAdded:
+		return e.AddedAt
 	}
 	return time.Time{}
 }

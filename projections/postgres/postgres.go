@@ -179,13 +179,13 @@ VALUES ($1, 0, 0, now()) ON CONFLICT (name) DO NOTHING`
 	loadClients    = `SELECT ` + row.ClientColumns + `, NULL, NULL, NULL FROM rm_clients WHERE client_id = ANY($1)
 UNION ALL SELECT NULL, NULL, tenant, client_id, version FROM rm_deleted_clients WHERE client_id = ANY($1)`
 	upsertTenants = `INSERT INTO rm_tenants (` + row.TenantColumns + `)
-SELECT s, n, susp, reason, v, c, u, k::json, login
-  FROM unnest($1::text[], $2::text[], $3::boolean[], $4::text[], $5::bigint[], $6::timestamptz[], $7::timestamptz[], $8::text[], $9::text[])
-       AS t(s, n, susp, reason, v, c, u, k, login)
+SELECT s, n, susp, reason, v, c, u, k::json, login, ak::json
+  FROM unnest($1::text[], $2::text[], $3::boolean[], $4::text[], $5::bigint[], $6::timestamptz[], $7::timestamptz[], $8::text[], $9::text[], $10::text[])
+       AS t(s, n, susp, reason, v, c, u, k, login, ak)
 ON CONFLICT (slug) DO UPDATE SET name = excluded.name, suspended = excluded.suspended,
     suspension_reason = excluded.suspension_reason, version = excluded.version,
     created_at = excluded.created_at, updated_at = excluded.updated_at, keys = excluded.keys,
-    login_url = excluded.login_url`
+    login_url = excluded.login_url, audit_keys = excluded.audit_keys`
 	upsertClients = `INSERT INTO rm_clients (tenant, client_id, code, client_name, type, active, version,
     created_at, updated_at, api_scopes, search, doc, used_secret_ids)
 SELECT t, id, code, name, type, active, version, created, updated, scopes::jsonb, search, doc::json, used::json
@@ -343,7 +343,7 @@ func writes(name string, cp eventstore.Position, c *projections.Changes) (*pgx.B
 		slugs, names, reasons := make([]string, n), make([]string, n), make([]string, n)
 		suspended, versions := make([]bool, n), make([]int64, n)
 		created, updated := make([]time.Time, n), make([]time.Time, n)
-		keys, logins := make([]string, n), make([]string, n)
+		keys, logins, auditKeys := make([]string, n), make([]string, n), make([]string, n)
 		for i, v := range c.Tenants {
 			slugs[i], names[i], reasons[i], logins[i] = v.Slug, v.Name, v.SuspensionReason, v.LoginURL
 			suspended[i], versions[i], created[i], updated[i] = v.Suspended, v.Version, v.CreatedAt, v.UpdatedAt
@@ -352,8 +352,13 @@ func writes(name string, cp eventstore.Position, c *projections.Changes) (*pgx.B
 				return nil, fmt.Errorf("tenant %s: %w", v.Slug, err)
 			}
 			keys[i] = string(k)
+			ak, err := row.AuditKeys(v.AuditKeys)
+			if err != nil {
+				return nil, fmt.Errorf("tenant %s: %w", v.Slug, err)
+			}
+			auditKeys[i] = string(ak)
 		}
-		b.Queue(upsertTenants, slugs, names, suspended, reasons, versions, created, updated, keys, logins)
+		b.Queue(upsertTenants, slugs, names, suspended, reasons, versions, created, updated, keys, logins, auditKeys)
 	}
 	if n := len(c.Clients); n > 0 {
 		tenants, ids, codes, names, types := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)

@@ -191,6 +191,15 @@ var refusals = []refusal{
 		return []domain.Event{tenant.TenantCreated{Slug: slug, Name: "A", At: at}, keyAdded(slug+"-k1", at),
 			tenant.SigningKeyRetired{KID: slug + "-k1", SignsUntil: at.Add(time.Hour), PublishedUntil: at, At: at}}
 	}},
+	{"tenant audit key added twice", "tenant", func(slug string, at time.Time) []domain.Event {
+		k := testAuditKey(slug)
+		e := tenant.AuditKeyAdded{Name: k.Name, Verifier: k.Verifier, Sealed: k.Sealed, AddedAt: at}
+		return []domain.Event{tenant.TenantCreated{Slug: slug, Name: "A", At: at}, e, e}
+	}},
+	{"tenant audit key added before creation", "tenant", func(slug string, at time.Time) []domain.Event {
+		k := testAuditKey(slug)
+		return []domain.Event{tenant.AuditKeyAdded{Name: k.Name, Verifier: k.Verifier, Sealed: k.Sealed, AddedAt: at}}
+	}},
 }
 
 func registered(id string, at time.Time) []domain.Event {

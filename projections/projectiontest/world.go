@@ -2,6 +2,7 @@ package projectiontest
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -9,6 +10,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"golang.org/x/mod/sumdb/note"
 
 	"github.com/clavisiam/clavis/domain"
 	"github.com/clavisiam/clavis/domain/client"
@@ -103,6 +106,17 @@ func testKey(kid string) tenant.NewKey {
 			`"x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU","y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}`)}
 }
 
+// testAuditKey is a new audit key of tenant slug as the domain sees one:
+// a real verifier key and an opaque sealed signer key.
+func testAuditKey(slug string) tenant.NewAuditKey {
+	name := "localhost/t/" + slug + "/audit"
+	_, vkey, err := note.GenerateKey(rand.Reader, name)
+	if err != nil {
+		panic(fmt.Sprintf("generate audit key: %v", err))
+	}
+	return tenant.NewAuditKey{Name: name, Verifier: vkey, Sealed: "v1.test.audit." + vkey}
+}
+
 // onClient runs a client command.
 func (w *world) onClient(tenantSlug, id string, decide func(*client.Client, time.Time) ([]domain.Event, error)) aggregate.Result {
 	w.t.Helper()
@@ -166,7 +180,8 @@ func (w *world) clone(tenantSlug, id, newID_, name, code string) aggregate.Resul
 }
 
 // rich writes a history with every kind of event: tenants created,
-// renamed, suspended and resumed, their login URL set, changed and cleared; clients of every type registered,
+// renamed, suspended and resumed, their login URL set, changed and
+// cleared, their signing and audit keys rotated; clients of every type registered,
 // updated, cloned, with secrets added, rotated and revoked, deactivated,
 // activated and deleted.
 func (w *world) rich() {
@@ -186,6 +201,11 @@ func (w *world) rich() {
 	w.onTenant("acme", func(t *tenant.Tenant, now time.Time) ([]domain.Event, error) {
 		return t.RotateKey(testKey("acme-k3"), 0, time.Hour, now)
 	})
+	for _, slug := range []string{"acme", "globex", "acme"} {
+		w.onTenant(slug, func(t *tenant.Tenant, now time.Time) ([]domain.Event, error) {
+			return t.AddAuditKey(testAuditKey(slug), now)
+		})
+	}
 
 	orders := settings(client.TypeConfidential, "Orders API", "urn:acme/orders")
 	orders.APIScopes = []string{"read", "write"}

@@ -216,11 +216,11 @@ WHERE name = ? AND (commit_id, position) < (?, ?)`
 	loadTenants = `SELECT ` + row.TenantColumns + ` FROM rm_tenants WHERE slug IN (SELECT value FROM json_each(?))`
 	loadClients = `SELECT ` + row.ClientColumns + `, NULL, NULL, NULL FROM rm_clients WHERE client_id IN (SELECT value FROM json_each(?1))
 UNION ALL SELECT NULL, NULL, tenant, client_id, version FROM rm_deleted_clients WHERE client_id IN (SELECT value FROM json_each(?1))`
-	upsertTenant = `INSERT INTO rm_tenants (` + row.TenantColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+	upsertTenant = `INSERT INTO rm_tenants (` + row.TenantColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (slug) DO UPDATE SET name = excluded.name, suspended = excluded.suspended,
     suspension_reason = excluded.suspension_reason, version = excluded.version,
     created_at = excluded.created_at, updated_at = excluded.updated_at, keys = excluded.keys,
-    login_url = excluded.login_url`
+    login_url = excluded.login_url, audit_keys = excluded.audit_keys`
 	upsertClient = `INSERT INTO rm_clients (tenant, client_id, code, client_name, type, active, version,
     created_at, updated_at, api_scopes, search, doc, used_secret_ids)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -303,8 +303,12 @@ func write(ctx context.Context, tx *sql.Tx, c *projections.Changes) error {
 			if err != nil {
 				return fmt.Errorf("write tenant %s: %w", v.Slug, err)
 			}
+			auditKeys, err := row.AuditKeys(v.AuditKeys)
+			if err != nil {
+				return fmt.Errorf("write tenant %s: %w", v.Slug, err)
+			}
 			if _, err := stmt.ExecContext(ctx, v.Slug, v.Name, v.Suspended, v.SuspensionReason, v.Version,
-				formatTime(v.CreatedAt), formatTime(v.UpdatedAt), string(keys), v.LoginURL); err != nil {
+				formatTime(v.CreatedAt), formatTime(v.UpdatedAt), string(keys), v.LoginURL, string(auditKeys)); err != nil {
 				return fmt.Errorf("write tenant %s: %w", v.Slug, err)
 			}
 		}

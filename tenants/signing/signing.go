@@ -2,7 +2,9 @@
 // generates a key pair, publishes its public half as a JWK and seals its
 // private half under the platform's master key (AES-256-GCM), so that the
 // event store and the read models only ever hold ciphertext; it opens a
-// sealed key again when a node needs to sign.
+// sealed key again when a node needs to sign. The keys that sign tenants'
+// audit logs are made and sealed the same way ([Keyring.GenerateAuditKey],
+// [Keyring.OpenAuditKey]).
 //
 // A [Keyring] holds the master keys: the first seals, every one opens, so
 // a master key can be replaced by putting the new one first and keeping
@@ -153,19 +155,46 @@ func (k *Keyring) Generate(slug, alg string) (tenant.NewKey, error) {
 	if err != nil {
 		return tenant.NewKey{}, fmt.Errorf("signing: encode private key: %w", err)
 	}
-	return tenant.NewKey{KID: pub.KeyID, Alg: alg, PublicJWK: jwk, Sealed: k.seal(slug, pub.KeyID, der)}, nil
+	return tenant.NewKey{KID: pub.KeyID, Alg: alg, PublicJWK: jwk, Sealed: k.seal(aad(slug, pub.KeyID), der)}, nil
 }
 
 // sealVersion starts every sealed key: "v1.{master id}.{nonce and
 // ciphertext, base64url}".
 const sealVersion = "v1"
 
-func (k *Keyring) seal(slug, kid string, plain []byte) string {
+func (k *Keyring) seal(aad, plain []byte) string {
 	m := k.keys[0]
 	nonce := make([]byte, m.aead.NonceSize(), m.aead.NonceSize()+len(plain)+m.aead.Overhead())
 	_, _ = rand.Read(nonce) // crypto/rand.Read never fails
-	ct := m.aead.Seal(nonce, nonce, plain, aad(slug, kid))
+	ct := m.aead.Seal(nonce, nonce, plain, aad)
 	return sealVersion + "." + m.id + "." + base64.RawURLEncoding.EncodeToString(ct)
+}
+
+// unseal opens what seal sealed with aad; what names the key in errors.
+func (k *Keyring) unseal(what, sealed string, aad []byte) ([]byte, error) {
+	version, rest, ok1 := strings.Cut(sealed, ".")
+	id, body, ok2 := strings.Cut(rest, ".")
+	if !ok1 || !ok2 || version != sealVersion {
+		return nil, fmt.Errorf("%s: not a sealed key: %w", what, ErrSealed)
+	}
+	var m *masterKey
+	for i := range k.keys {
+		if k.keys[i].id == id {
+			m = &k.keys[i]
+		}
+	}
+	if m == nil {
+		return nil, fmt.Errorf("%s: sealed under master key %s, which this node does not have: %w", what, id, ErrSealed)
+	}
+	ct, err := base64.RawURLEncoding.DecodeString(body)
+	if err != nil || len(ct) < m.aead.NonceSize() {
+		return nil, fmt.Errorf("%s: %w", what, ErrSealed)
+	}
+	plain, err := m.aead.Open(nil, ct[:m.aead.NonceSize()], ct[m.aead.NonceSize():], aad)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, ErrSealed)
+	}
+	return plain, nil
 }
 
 // aad binds a sealed key to its tenant and key id.
@@ -193,27 +222,9 @@ func (k Key) JWK() jose.JSONWebKey {
 // what it holds is not a private key of key's algorithm matching its
 // published public key.
 func (k *Keyring) Open(slug string, key tenant.Key) (Key, error) {
-	version, rest, ok1 := strings.Cut(key.Sealed, ".")
-	id, body, ok2 := strings.Cut(rest, ".")
-	if !ok1 || !ok2 || version != sealVersion {
-		return Key{}, fmt.Errorf("key %s of tenant %s: not a sealed key: %w", key.KID, slug, ErrSealed)
-	}
-	var m *masterKey
-	for i := range k.keys {
-		if k.keys[i].id == id {
-			m = &k.keys[i]
-		}
-	}
-	if m == nil {
-		return Key{}, fmt.Errorf("key %s of tenant %s: sealed under master key %s, which this node does not have: %w", key.KID, slug, id, ErrSealed)
-	}
-	ct, err := base64.RawURLEncoding.DecodeString(body)
-	if err != nil || len(ct) < m.aead.NonceSize() {
-		return Key{}, fmt.Errorf("key %s of tenant %s: %w", key.KID, slug, ErrSealed)
-	}
-	der, err := m.aead.Open(nil, ct[:m.aead.NonceSize()], ct[m.aead.NonceSize():], aad(slug, key.KID))
+	der, err := k.unseal(fmt.Sprintf("key %s of tenant %s", key.KID, slug), key.Sealed, aad(slug, key.KID))
 	if err != nil {
-		return Key{}, fmt.Errorf("key %s of tenant %s: %w", key.KID, slug, ErrSealed)
+		return Key{}, err
 	}
 	parsed, err := x509.ParsePKCS8PrivateKey(der)
 	if err != nil {

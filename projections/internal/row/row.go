@@ -159,6 +159,45 @@ func TenantKeys(column []byte) ([]tenant.Key, error) {
 	return keys, nil
 }
 
+// auditKey is an audit key as the audit_keys column stores it (a JSON
+// array).
+type auditKey struct {
+	Name     string    `json:"name"`
+	Verifier string    `json:"verifier"`
+	Sealed   string    `json:"sealed"`
+	AddedAt  time.Time `json:"added_at"`
+}
+
+// AuditKeys encodes a tenant's audit keys for its audit_keys column.
+func AuditKeys(keys []tenant.AuditKey) ([]byte, error) {
+	rows := make([]auditKey, len(keys))
+	for i, k := range keys {
+		rows[i] = auditKey{Name: k.Name, Verifier: k.Verifier, Sealed: k.Sealed, AddedAt: k.AddedAt}
+	}
+	return json.Marshal(rows)
+}
+
+// TenantAuditKeys decodes an audit_keys column; none when it holds an
+// empty array. The key hash is read again from each verifier key.
+func TenantAuditKeys(column []byte) ([]tenant.AuditKey, error) {
+	var rows []auditKey
+	if err := json.Unmarshal(column, &rows); err != nil {
+		return nil, fmt.Errorf("decode audit keys: %w", err)
+	}
+	if len(rows) == 0 {
+		return nil, nil
+	}
+	keys := make([]tenant.AuditKey, len(rows))
+	for i, r := range rows {
+		_, hash, err := tenant.ParseAuditVerifier(r.Verifier)
+		if err != nil {
+			return nil, fmt.Errorf("decode audit key %d: %w", i+1, err)
+		}
+		keys[i] = tenant.AuditKey{Name: r.Name, Verifier: r.Verifier, Hash: hash, Sealed: r.Sealed, AddedAt: r.AddedAt.UTC()}
+	}
+	return keys, nil
+}
+
 // Rows is a query's result as both drivers give it (pgx.Rows, *sql.Rows).
 // Whoever ran the query closes it.
 type Rows interface {
@@ -236,7 +275,7 @@ func ReadStoredClient(scan func(dest ...any) error) (projections.ClientView, err
 
 // TenantColumns are the columns a [TenantReader] scans, and those a
 // tenant's row is written with.
-const TenantColumns = `slug, name, suspended, suspension_reason, version, created_at, updated_at, keys, login_url`
+const TenantColumns = `slug, name, suspended, suspension_reason, version, created_at, updated_at, keys, login_url, audit_keys`
 
 // TenantReader returns the reader of tenant views from their
 // [TenantColumns]; timeDest gives what the database's time columns scan
@@ -244,14 +283,17 @@ const TenantColumns = `slug, name, suspended, suspension_reason, version, create
 func TenantReader(timeDest func(*time.Time) any) Reader[projections.TenantView] {
 	return func(scan func(dest ...any) error) (projections.TenantView, error) {
 		var v projections.TenantView
-		var keys []byte
+		var keys, auditKeys []byte
 		if err := scan(&v.Slug, &v.Name, &v.Suspended, &v.SuspensionReason, &v.Version,
-			timeDest(&v.CreatedAt), timeDest(&v.UpdatedAt), &keys, &v.LoginURL); err != nil {
+			timeDest(&v.CreatedAt), timeDest(&v.UpdatedAt), &keys, &v.LoginURL, &auditKeys); err != nil {
 			return projections.TenantView{}, err
 		}
 		v.CreatedAt, v.UpdatedAt = v.CreatedAt.UTC(), v.UpdatedAt.UTC()
 		var err error
 		if v.Keys, err = TenantKeys(keys); err != nil {
+			return projections.TenantView{}, fmt.Errorf("tenant %s: %w", v.Slug, err)
+		}
+		if v.AuditKeys, err = TenantAuditKeys(auditKeys); err != nil {
 			return projections.TenantView{}, fmt.Errorf("tenant %s: %w", v.Slug, err)
 		}
 		return v, nil
