@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -44,10 +45,11 @@ type TamperEnv struct {
 	Tx func(ctx context.Context, fn func(Exec) error) error
 	// Audit opens the audit log's store in the database, as a node does.
 	Audit func(t testing.TB) auditlog.Store
+	// Verify, if set, verifies a tenant's log again another way (the
+	// command line) after the library has: want nil says it must verify,
+	// else what its first failure must be.
+	Verify func(t testing.TB, f *Fixture, tenant string, want *Expected)
 }
-
-// Origin names a tenant's log in the tests, and the key that signs it.
-func Origin(tenant string) string { return "clavis.test/t/" + tenant + "/audit" }
 
 // Expected is the first failure a verifier must report for a tampering:
 // the leaf (-1 for the export as a whole), the event it names ("" for
@@ -61,9 +63,11 @@ type Expected struct {
 // Fixture is one workload written, logged and signed, before the
 // tampering.
 type Fixture struct {
-	Env  TamperEnv
-	Log  *auditlog.Log
-	Keys *TestKeys
+	Env TamperEnv
+	Log *auditlog.Log
+	// Services wrote the workload; their Tenants sign the checkpoints
+	// with the tenants' own audit keys.
+	Services *Services
 	// Saved are the checkpoints an auditor saved midway through the
 	// workload, a tenant's each.
 	Saved map[string][]byte
@@ -78,8 +82,8 @@ type Fixture struct {
 func NewFixture(t testing.TB, env TamperEnv) *Fixture {
 	t.Helper()
 	ctx := t.Context()
-	f := &Fixture{Env: env, Log: openLog(t, env), Keys: NewTestKeys(t, Origin, Acme, Globex), Saved: map[string][]byte{}}
-	last := Workload(t, env.Store, func(last eventstore.Position) {
+	f := &Fixture{Env: env, Log: openLog(t, env), Services: NewServices(t, env.Store), Saved: map[string][]byte{}}
+	last := f.Services.Workload(t, func(last eventstore.Position) {
 		f.catchUpAndSign(t, last)
 		for _, slug := range []string{Acme, Globex} {
 			f.Saved[slug] = []byte(f.Header(t, f.export(t, slug)).Checkpoint)
@@ -102,7 +106,7 @@ func (f *Fixture) catchUpAndSign(t testing.TB, last eventstore.Position) {
 	if _, err := f.Log.CatchUp(t.Context()); err != nil {
 		t.Fatalf("catch up: %v", err)
 	}
-	if _, err := f.Log.Sign(t.Context(), f.Keys); err != nil {
+	if _, err := f.Log.Sign(t.Context(), f.Services.Tenants); err != nil {
 		t.Fatalf("sign: %v", err)
 	}
 }
@@ -116,6 +120,9 @@ func openLog(t testing.TB, env TamperEnv) *auditlog.Log {
 	}
 	return l
 }
+
+// ExportFile returns a tenant's export at its latest checkpoint.
+func (f *Fixture) ExportFile(t testing.TB, tenant string) []byte { return f.export(t, tenant) }
 
 func (f *Fixture) export(t testing.TB, tenant string) []byte {
 	t.Helper()
@@ -152,11 +159,22 @@ func visible(t testing.TB, s eventstore.Store, last eventstore.Position) {
 func (f *Fixture) Verify(t testing.TB, tenant string) (*auditlog.Report, []byte) {
 	t.Helper()
 	file := f.export(t, tenant)
-	rep, err := auditlog.Verify(bytes.NewReader(file), []string{f.Keys.Verifier(tenant)}, f.Saved[tenant])
+	rep, err := auditlog.Verify(bytes.NewReader(file), f.Verifiers(t, tenant), f.Saved[tenant])
 	if err != nil {
 		t.Fatalf("verify %s's export: %v\n%s", tenant, err, file)
 	}
 	return rep, file
+}
+
+// Verifiers returns the verifier keys of a tenant's audit keys, those
+// rotated out included, as the audit API publishes them.
+func (f *Fixture) Verifiers(t testing.TB, tenant string) []string {
+	t.Helper()
+	keys, err := f.Services.Tenants.AuditVerifiers(t.Context(), tenant)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return keys
 }
 
 // Header reads an export's header line.
@@ -223,6 +241,10 @@ type Case struct {
 	Tamper func(t testing.TB, f *Fixture) Expected
 	// Check, if set, checks more of Acme's report and export.
 	Check func(t testing.TB, f *Fixture, rep *auditlog.Report, file []byte)
+	// Resigned says the case wipes the log, checkpoints included, and
+	// signs the rewritten history: the node's own rebuild finds nothing
+	// amiss then, only the auditor's saved checkpoint tells.
+	Resigned bool
 }
 
 // Cases are the tamperings of the issue, each done to Acme's history.
@@ -318,7 +340,7 @@ func Cases() []Case {
 				t.Errorf("failures = %v; want each of the last three events named", rep.Failures)
 			}
 		}},
-		{Name: "HistoryRewrittenAndResigned", Tamper: func(t testing.TB, f *Fixture) Expected {
+		{Name: "HistoryRewrittenAndResigned", Resigned: true, Tamper: func(t testing.TB, f *Fixture) Expected {
 			// An early event, one the saved checkpoint covers, edited;
 			// the log wiped, rebuilt from the edited store by a node
 			// started again, and signed with the tenants' own keys.
@@ -337,7 +359,7 @@ func Cases() []Case {
 			if _, err := f.Log.Rebuild(t.Context()); err != nil {
 				t.Fatalf("rebuild: %v", err)
 			}
-			if _, err := f.Log.Sign(t.Context(), f.Keys); err != nil {
+			if _, err := f.Log.Sign(t.Context(), f.Services.Tenants); err != nil {
 				t.Fatalf("sign: %v", err)
 			}
 			return Expected{-1, "", "up to size " + itoa(saved.Size) + " is not the one the checkpoint saved earlier signed"}
@@ -348,7 +370,7 @@ func Cases() []Case {
 			if len(rep.Failures) != 1 {
 				t.Errorf("failures = %v; want the saved checkpoint's alone", rep.Failures)
 			}
-			alone, err := auditlog.Verify(bytes.NewReader(file), []string{f.Keys.Verifier(Acme)})
+			alone, err := auditlog.Verify(bytes.NewReader(file), f.Verifiers(t, Acme))
 			if err != nil || !alone.OK() {
 				t.Errorf("the rewritten export without the saved checkpoint: %v, %v", alone, err)
 			}
@@ -371,6 +393,13 @@ func RunTamper(t *testing.T, newEnv func(t testing.TB) TamperEnv) {
 		if rep, _ := f.Verify(t, Acme); rep.Entries != int64(len(f.Events)) {
 			t.Errorf("Acme's export has %d entries; the store holds %d events of Acme", rep.Entries, len(f.Events))
 		}
+		if f.Env.Verify != nil {
+			f.Env.Verify(t, f, Acme, nil)
+			f.Env.Verify(t, f, Globex, nil)
+		}
+		if _, err := f.Log.Rebuild(t.Context()); err != nil {
+			t.Errorf("rebuild over the untouched store: %v", err)
+		}
 	})
 	for _, c := range Cases() {
 		t.Run(c.Name, func(t *testing.T) {
@@ -391,6 +420,21 @@ func RunTamper(t *testing.T, newEnv func(t testing.TB) TamperEnv) {
 			}
 			if rep, file := f.Verify(t, Globex); !rep.OK() {
 				t.Errorf("Globex's export, untouched, fails: %v\n%s", rep.Failures, file)
+			}
+			if f.Env.Verify != nil {
+				f.Env.Verify(t, f, Acme, &want)
+				f.Env.Verify(t, f, Globex, nil)
+			}
+			// A node rebuilding its log from the edited store finds the
+			// checkpoints it signed no longer hold.
+			_, err := f.Log.Rebuild(t.Context())
+			switch {
+			case c.Resigned && err != nil:
+				t.Errorf("rebuild after the history was rewritten and signed again: %v", err)
+			case !c.Resigned && !errors.Is(err, auditlog.ErrRewritten):
+				t.Errorf("rebuild over the tampered store: %v; want an error matching auditlog.ErrRewritten", err)
+			case !c.Resigned && (!strings.Contains(err.Error(), "tenant "+Acme+"'s") || strings.Contains(err.Error(), "tenant "+Globex+"'s")):
+				t.Errorf("rebuild over the tampered store: %v; want Acme's checkpoints named, not Globex's", err)
 			}
 		})
 	}

@@ -7,8 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/mod/sumdb/note"
-
 	domclient "github.com/clavisiam/clavis/domain/client"
 	"github.com/clavisiam/clavis/domain/scope"
 	"github.com/clavisiam/clavis/eventstore"
@@ -24,70 +22,50 @@ const (
 	Globex = "globex"
 )
 
-// TestKeys are audit keys generated in the test, one a tenant, standing
-// for the tenants' own: they sign checkpoints as a node does, and their
-// verifier keys are what an auditor holds.
-type TestKeys struct {
-	signers   map[string]note.Signer
-	verifiers map[string]string
+// Services are the command services the workload runs through, as the
+// admin API does, over an event store, with a keyring of their own: the
+// tenants' audit keys are theirs, and Tenants is the [auditlog.Keys]
+// that signs their checkpoints.
+type Services struct {
+	Tenants *tenants.Tenants
+	Clients *tenants.Clients
+	store   *tracked
 }
 
-// NewTestKeys generates a key for each tenant, named as the tenant's log
-// is: origin(tenant).
-func NewTestKeys(t testing.TB, origin func(tenant string) string, tenantSlugs ...string) *TestKeys {
+// NewServices returns the services over store.
+func NewServices(t testing.TB, store eventstore.Store) *Services {
 	t.Helper()
-	k := &TestKeys{signers: map[string]note.Signer{}, verifiers: map[string]string{}}
-	for _, slug := range tenantSlugs {
-		skey, vkey, err := note.GenerateKey(rand.Reader, origin(slug))
-		if err != nil {
-			t.Fatal(err)
-		}
-		s, err := note.NewSigner(skey)
-		if err != nil {
-			t.Fatal(err)
-		}
-		k.signers[slug], k.verifiers[slug] = s, vkey
+	keys, err := signing.NewKeyring(masterKey())
+	if err != nil {
+		t.Fatal(err)
 	}
-	return k
-}
-
-// AuditSigner returns the tenant's signer.
-func (k *TestKeys) AuditSigner(_ context.Context, tenant string) (note.Signer, error) {
-	s, ok := k.signers[tenant]
-	if !ok {
-		return nil, fmt.Errorf("auditlogtest: no audit key for tenant %q", tenant)
+	tracked := &tracked{Store: store}
+	ts, err := tenants.NewTenants(tracked, keys)
+	if err != nil {
+		t.Fatal(err)
 	}
-	return s, nil
+	cs, err := tenants.NewClients(tracked, tenants.WithSecretSealer(keys))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &Services{Tenants: ts, Clients: cs, store: tracked}
 }
-
-// Verifier returns the tenant's verifier key, in the note format.
-func (k *TestKeys) Verifier(tenant string) string { return k.verifiers[tenant] }
 
 // Workload writes a realistic history for two tenants into store, through
 // the same command services the admin API calls: Acme and Globex are
 // created (each with its admin client), Acme's clients are registered,
 // patched, their secrets added, rotated and revoked, one deactivated,
-// one deleted, the tenant renamed and its signing key rotated, with
+// one deleted, the tenant renamed, its signing key and its audit key
+// rotated, with
 // Globex's own commands interleaved; actors, reasons and correlation ids
 // vary. Between its two halves it calls mid, where a test signs the
 // checkpoint an auditor saves, with the position of the last event
 // written so far; it returns that of the last event.
-func Workload(t testing.TB, s eventstore.Store, mid func(last eventstore.Position)) eventstore.Position {
+func (sv *Services) Workload(t testing.TB, mid func(last eventstore.Position)) eventstore.Position {
 	t.Helper()
 	ctx := t.Context()
-	store := &tracked{Store: s}
-	keys, err := signing.NewKeyring(masterKey())
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts, err := tenants.NewTenants(store, keys)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cs, err := tenants.NewClients(store, tenants.WithSecretSealer(keys))
-	if err != nil {
-		t.Fatal(err)
-	}
+	ts, cs, store := sv.Tenants, sv.Clients, sv.store
+	var err error
 	n := 0
 	req := func(actor, reason string) tenants.Request {
 		n++
@@ -145,6 +123,8 @@ func Workload(t testing.TB, s eventstore.Store, mid func(last eventstore.Positio
 	must("revoke batch's secret", err)
 	_, err = ts.RotateKey(ctx, req("root", "key rotation"), Acme, "", time.Hour)
 	must("rotate acme's key", err)
+	_, err = ts.RotateAuditKey(ctx, req("root", "audit key rotation"), Acme)
+	must("rotate acme's audit key", err)
 	_, err = cs.Deactivate(ctx, req(acmeAdmin, ""), Acme, spa, "replaced by the new shop")
 	must("deactivate spa", err)
 	_, err = cs.Delete(ctx, req(acmeAdmin, "decommissioned"), Acme, spa)
