@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/clavisiam/clavis/domain"
 	domclient "github.com/clavisiam/clavis/domain/client"
 	"github.com/clavisiam/clavis/domain/tenant"
 	"github.com/clavisiam/clavis/eventstore"
@@ -245,6 +246,9 @@ type Case struct {
 	// signs the rewritten history: the node's own rebuild finds nothing
 	// amiss then, only the auditor's saved checkpoint tells.
 	Resigned bool
+	// Unreadable says the case leaves an event the domain cannot decode:
+	// the node's rebuild stops at it, naming it.
+	Unreadable bool
 }
 
 // Cases are the tamperings of the issue, each done to Acme's history.
@@ -254,6 +258,14 @@ func Cases() []Case {
 			i := f.Index(t, domclient.EventTypeUpdated, "Orders API v2")
 			e := f.Events[i]
 			data := bytes.Replace(e.Data, []byte("Orders API v2"), []byte("Orders API v3"), 1)
+			f.Tx(t, func(exec Exec) error { return exec(`UPDATE events SET data = $1 WHERE id = $2`, data, e.ID) })
+			return Expected{int64(i), e.ID, "stored bytes were changed"}
+		}},
+		{Name: "OneByteMakesDataUnreadable", Unreadable: true, Tamper: func(t testing.TB, f *Fixture) Expected {
+			i := f.Index(t, domclient.EventTypeUpdated, "Orders API v2")
+			e := f.Events[i]
+			data := bytes.Clone(e.Data)
+			data[0] = '('
 			f.Tx(t, func(exec Exec) error { return exec(`UPDATE events SET data = $1 WHERE id = $2`, data, e.ID) })
 			return Expected{int64(i), e.ID, "stored bytes were changed"}
 		}},
@@ -406,6 +418,9 @@ func RunTamper(t *testing.T, newEnv func(t testing.TB) TamperEnv) {
 			t.Parallel()
 			f := NewFixture(t, newEnv(t))
 			want := c.Tamper(t, f)
+			// The node goes on as if nothing happened: it catches up
+			// and signs what it logs.
+			f.catchUpAndSign(t, eventstore.Position{})
 			rep, file := f.Verify(t, Acme)
 			if rep.OK() {
 				t.Fatalf("the tampered store verifies:\n%s", file)
@@ -429,6 +444,10 @@ func RunTamper(t *testing.T, newEnv func(t testing.TB) TamperEnv) {
 			// checkpoints it signed no longer hold.
 			_, err := f.Log.Rebuild(t.Context())
 			switch {
+			case c.Unreadable:
+				if !errors.Is(err, domain.ErrCorruptEvent) || !strings.Contains(err.Error(), want.EventID) {
+					t.Errorf("rebuild over an unreadable event: %v; want an error matching domain.ErrCorruptEvent naming %s", err, want.EventID)
+				}
 			case c.Resigned && err != nil:
 				t.Errorf("rebuild after the history was rewritten and signed again: %v", err)
 			case !c.Resigned && !errors.Is(err, auditlog.ErrRewritten):
