@@ -24,6 +24,7 @@ import (
 	"github.com/clavisiam/clavis/http/oauth"
 	"github.com/clavisiam/clavis/http/oauth/bucket"
 	"github.com/clavisiam/clavis/projections"
+	"github.com/clavisiam/clavis/projections/auditlog"
 	"github.com/clavisiam/clavis/projections/cache"
 	"github.com/clavisiam/clavis/projections/feed"
 	"github.com/clavisiam/clavis/tenants"
@@ -54,6 +55,11 @@ type Node struct {
 	stopRevocations context.CancelFunc
 	// Admin holds the command services and the read model the API uses.
 	Admin httpapi.Admin
+	// Audit is the tenants' audit log, kept in the store's database from
+	// the event store itself; auditWake wakes it when the projector has
+	// applied events.
+	Audit     *auditlog.Log
+	auditWake chan struct{}
 }
 
 // Option adjusts what no setting of Config reaches: a program that
@@ -61,7 +67,9 @@ type Node struct {
 type Option func(*options)
 
 type options struct {
-	oauth []oauth.Option
+	oauth     []oauth.Option
+	auditKeys auditlog.Keys
+	audit     []auditlog.Option
 }
 
 // WithOAuth adds opts to the OAuth 2.0 provider's options, after the
@@ -151,6 +159,20 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, opts ...Option) (*No
 		store.Close()
 		return nil, err
 	}
+	// The audit log reads the event store itself; the projector only
+	// tells it when there is something new, so it never depends on NATS
+	// delivering.
+	audit, err := auditLog(store, log, o)
+	if err != nil {
+		return fail(err)
+	}
+	auditWake := make(chan struct{}, 1)
+	projector.Observe(func([]eventstore.Event) {
+		select {
+		case auditWake <- struct{}{}:
+		default:
+		}
+	})
 	assertions := bucket.NewAssertions(js, b.names.AssertionsBucket(), cfg.NATSReplicas)
 	grants := bucket.NewGrants(js, b.names.GrantsPrefix(), cfg.NATSReplicas, cfg.GrantsMaxBytes)
 	popts := []oauth.Option{oauth.WithRevocations(revoked), oauth.WithAssertions(assertions), oauth.WithGrants(grants)}
@@ -196,7 +218,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, opts ...Option) (*No
 		return fail(fmt.Errorf("build http app: %w", err))
 	}
 	return &Node{log: log, Store: store, HTTP: srv, RootToken: token, Projector: projector, bus: b, Relay: rl, Feed: fd, Admin: admin,
-		stopRevocations: stopRevocations}, nil
+		stopRevocations: stopRevocations, Audit: audit, auditWake: auditWake}, nil
 }
 
 // maxReadyLag is how far behind the store the read model may be while
@@ -268,6 +290,7 @@ func (n *Node) Run(ctx context.Context, ln net.Listener) error {
 	var pipeline sync.WaitGroup
 	pipeline.Go(func() { _ = n.Relay.Run(pctx) })
 	pipeline.Go(func() { _ = n.Feed.Run(pctx) })
+	pipeline.Go(func() { n.Audit.Run(pctx, n.auditWake) })
 	served := make(chan error, 1)
 	go func() { served <- n.HTTP.Serve(ln) }()
 

@@ -3,6 +3,7 @@ package postgres_test
 import (
 	"testing"
 
+	"github.com/clavisiam/clavis/eventstore"
 	espg "github.com/clavisiam/clavis/eventstore/postgres"
 	"github.com/clavisiam/clavis/eventstore/postgres/pgtest"
 	"github.com/clavisiam/clavis/projections/auditlog"
@@ -26,5 +27,22 @@ func TestAuditStore(t *testing.T) {
 	auditlogtest.Run(t, func(t testing.TB) auditlog.Store {
 		_, a := openAudit(t, pgtest.Schema(t, dbURL))
 		return a
+	})
+}
+
+func TestAuditLog(t *testing.T) {
+	auditlogtest.RunLog(t, func(t testing.TB) auditlogtest.Env {
+		url := pgtest.Schema(t, dbURL)
+		open := func(t testing.TB) (eventstore.Store, auditlog.Store) {
+			t.Helper()
+			return openAudit(t, url)
+		}
+		s, a := openAudit(t, url)
+		return auditlogtest.Env{Events: s, Store: a, Open: open, EditData: func(t testing.TB, id string, data []byte) {
+			t.Helper()
+			if _, err := s.Pool().Exec(t.Context(), `UPDATE events SET data = $1 WHERE id = $2`, data, id); err != nil {
+				t.Fatal(err)
+			}
+		}}
 	})
 }

@@ -153,7 +153,7 @@ func (b *builder) page(specs ...spec) (eventstore.Position, []auditlog.Leaves) {
 	return b.pos, out
 }
 
-func client(tenant, id, typ, actor string) spec {
+func clientSpec(tenant, id, typ, actor string) spec {
 	return spec{tenant: tenant, streamType: "client", streamID: id, typ: typ, actor: actor}
 }
 
@@ -256,9 +256,9 @@ func testAppendThenRead(t *testing.T, s auditlog.Store) {
 	b := newBuilder()
 	leaves := b.appendPage(t, s,
 		spec{"acme", "tenant", "acme", "tenant.created", "root"},
-		client("acme", "c1", "client.registered", "root"),
+		clientSpec("acme", "c1", "client.registered", "root"),
 		spec{"globex", "tenant", "globex", "tenant.created", "root"},
-		client("acme", "c1", "client.updated", "user:ann"),
+		clientSpec("acme", "c1", "client.updated", "user:ann"),
 	)
 	if p := progress(t, s); p != b.pos {
 		t.Errorf("progress = %s, want %s", p, b.pos)
@@ -296,9 +296,9 @@ func testContinues(t *testing.T, s auditlog.Store) {
 	b := newBuilder()
 	var all []auditlog.Leaves
 	for i := range 5 {
-		specs := []spec{client("acme", fmt.Sprint("c", i), "client.registered", "root")}
+		specs := []spec{clientSpec("acme", fmt.Sprint("c", i), "client.registered", "root")}
 		if i%2 == 0 {
-			specs = append(specs, client("globex", fmt.Sprint("g", i), "client.registered", "root"), client("acme", fmt.Sprint("c", i), "client.updated", "root"))
+			specs = append(specs, clientSpec("globex", fmt.Sprint("g", i), "client.registered", "root"), clientSpec("acme", fmt.Sprint("c", i), "client.updated", "root"))
 		}
 		all = append(all, b.appendPage(t, s, specs...)...)
 	}
@@ -324,12 +324,12 @@ func testContinues(t *testing.T, s auditlog.Store) {
 
 func testStale(t *testing.T, s auditlog.Store) {
 	b := newBuilder()
-	b.appendPage(t, s, client("acme", "c1", "client.registered", "root"))
+	b.appendPage(t, s, clientSpec("acme", "c1", "client.registered", "root"))
 	before := progress(t, s)
 	// An append from the start again, as a node that read the progress
 	// before the first append would send it.
 	stale := newBuilder()
-	to, leaves := stale.page(client("acme", "c9", "client.registered", "root"))
+	to, leaves := stale.page(clientSpec("acme", "c9", "client.registered", "root"))
 	to.Commit += 100
 	if err := s.Append(t.Context(), eventstore.Position{}, to, leaves); !errors.Is(err, auditlog.ErrStale) {
 		t.Fatalf("stale append: %v, want ErrStale", err)
@@ -351,7 +351,7 @@ func testConcurrentAppends(t *testing.T, s auditlog.Store) {
 	errs := make([]error, writers)
 	for i := range writers {
 		b := newBuilder()
-		to, leaves := b.page(client("acme", fmt.Sprint("c", i), "client.registered", "root"), client("globex", "g", "client.registered", "root"))
+		to, leaves := b.page(clientSpec("acme", fmt.Sprint("c", i), "client.registered", "root"), clientSpec("globex", "g", "client.registered", "root"))
 		wg.Go(func() { errs[i] = s.Append(t.Context(), eventstore.Position{}, to, leaves) })
 	}
 	wg.Wait()
@@ -374,31 +374,31 @@ func testConcurrentAppends(t *testing.T, s auditlog.Store) {
 
 func testInvalidAppend(t *testing.T, s auditlog.Store) {
 	b := newBuilder()
-	b.appendPage(t, s, client("acme", "c1", "client.registered", "root"))
+	b.appendPage(t, s, clientSpec("acme", "c1", "client.registered", "root"))
 	from := b.pos
 	bad := map[string]func() (eventstore.Position, []auditlog.Leaves){
 		"leaves that do not start at the tenant's size": func() (eventstore.Position, []auditlog.Leaves) {
 			o := newBuilder()
 			o.pos = from
-			return o.page(client("acme", "c2", "client.registered", "root"))
+			return o.page(clientSpec("acme", "c2", "client.registered", "root"))
 		},
 		"a first leaf of a new tenant above 0": func() (eventstore.Position, []auditlog.Leaves) {
 			o := newBuilder()
 			o.pos = from
-			o.page(client("initech", "i1", "client.registered", "root"))
-			return o.page(client("initech", "i2", "client.registered", "root"))
+			o.page(clientSpec("initech", "i1", "client.registered", "root"))
+			return o.page(clientSpec("initech", "i2", "client.registered", "root"))
 		},
 		"a hash missing": func() (eventstore.Position, []auditlog.Leaves) {
 			c := *b
 			c.trees = map[string]*tree{"acme": {hashes: slices.Clone(b.trees["acme"].hashes), n: b.trees["acme"].n}}
-			to, l := c.page(client("acme", "c2", "client.registered", "root"), client("acme", "c2", "client.updated", "root"))
+			to, l := c.page(clientSpec("acme", "c2", "client.registered", "root"), clientSpec("acme", "c2", "client.updated", "root"))
 			l[0].Hashes = l[0].Hashes[:len(l[0].Hashes)-1]
 			return to, l
 		},
 		"a progress that does not move forward": func() (eventstore.Position, []auditlog.Leaves) {
 			c := *b
 			c.trees = map[string]*tree{"acme": {hashes: slices.Clone(b.trees["acme"].hashes), n: b.trees["acme"].n}}
-			_, l := c.page(client("acme", "c2", "client.registered", "root"))
+			_, l := c.page(clientSpec("acme", "c2", "client.registered", "root"))
 			return from, l
 		},
 	}
@@ -414,7 +414,7 @@ func testInvalidAppend(t *testing.T, s auditlog.Store) {
 	if diff := cmp.Diff(map[string]int64{"acme": 1}, sizes(t, s, "acme", "initech")); diff != "" {
 		t.Errorf("sizes after invalid appends (-want +got):\n%s", diff)
 	}
-	b.appendPage(t, s, client("acme", "c2", "client.registered", "root"))
+	b.appendPage(t, s, clientSpec("acme", "c2", "client.registered", "root"))
 }
 
 // filterWorld appends entries of two tenants for the filter tests and
@@ -424,16 +424,16 @@ func filterWorld(t *testing.T, s auditlog.Store) ([]auditlog.Entry, *builder) {
 	var all []auditlog.Leaves
 	all = append(all, b.appendPage(t, s,
 		spec{"acme", "tenant", "acme", "tenant.created", "root"},
-		client("acme", "c1", "client.registered", "root"),
-		client("globex", "c1", "client.registered", "root"),
-		client("acme", "c2", "client.registered", "user:ann"),
+		clientSpec("acme", "c1", "client.registered", "root"),
+		clientSpec("globex", "c1", "client.registered", "root"),
+		clientSpec("acme", "c2", "client.registered", "user:ann"),
 	)...)
 	all = append(all, b.appendPage(t, s,
-		client("acme", "c1", "client.updated", "user:ann"),
-		client("acme", "c2", "client.deactivated", "user:bob"),
-		client("globex", "c1", "client.updated", "user:ann"),
+		clientSpec("acme", "c1", "client.updated", "user:ann"),
+		clientSpec("acme", "c2", "client.deactivated", "user:bob"),
+		clientSpec("globex", "c1", "client.updated", "user:ann"),
 		spec{"acme", "tenant", "acme", "tenant.login_url_set", "user:bob"},
-		client("acme", "c1", "client.secret_added", "user:ann"),
+		clientSpec("acme", "c1", "client.secret_added", "user:ann"),
 	)...)
 	return entriesOf(all, "acme"), b
 }
@@ -615,7 +615,7 @@ func testCheckpointOrder(t *testing.T, s auditlog.Store) {
 func testUnsigned(t *testing.T, s auditlog.Store) {
 	ctx := t.Context()
 	b := newBuilder()
-	b.appendPage(t, s, client("acme", "c1", "client.registered", "root"), client("acme", "c1", "client.updated", "root"), client("globex", "g1", "client.registered", "root"))
+	b.appendPage(t, s, clientSpec("acme", "c1", "client.registered", "root"), clientSpec("acme", "c1", "client.updated", "root"), clientSpec("globex", "g1", "client.registered", "root"))
 	unsigned := func() map[string]int64 {
 		t.Helper()
 		m, err := s.Unsigned(ctx)
@@ -637,7 +637,7 @@ func testUnsigned(t *testing.T, s auditlog.Store) {
 	if m := unsigned(); len(m) != 0 {
 		t.Errorf("unsigned with every log checkpointed = %v", m)
 	}
-	b.appendPage(t, s, client("acme", "c2", "client.registered", "root"))
+	b.appendPage(t, s, clientSpec("acme", "c2", "client.registered", "root"))
 	if diff := cmp.Diff(map[string]int64{"acme": 3}, unsigned()); diff != "" {
 		t.Errorf("unsigned after acme grew (-want +got):\n%s", diff)
 	}
@@ -646,7 +646,7 @@ func testUnsigned(t *testing.T, s auditlog.Store) {
 func testReset(t *testing.T, s auditlog.Store) {
 	ctx := t.Context()
 	b := newBuilder()
-	b.appendPage(t, s, client("acme", "c1", "client.registered", "root"), client("globex", "g1", "client.registered", "root"))
+	b.appendPage(t, s, clientSpec("acme", "c1", "client.registered", "root"), clientSpec("globex", "g1", "client.registered", "root"))
 	c := checkpoint(1, "acme 1", time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC))
 	if err := s.AddCheckpoint(ctx, "acme", c); err != nil {
 		t.Fatal(err)
@@ -674,7 +674,7 @@ func testReset(t *testing.T, s auditlog.Store) {
 	}
 	// The log starts again from nothing.
 	again := newBuilder()
-	again.appendPage(t, s, client("acme", "c1", "client.registered", "root"))
+	again.appendPage(t, s, clientSpec("acme", "c1", "client.registered", "root"))
 	if n := sizes(t, s, "acme")["acme"]; n != 1 {
 		t.Errorf("size after reset and one append = %d", n)
 	}
@@ -684,7 +684,7 @@ func testCancelled(t *testing.T, s auditlog.Store) {
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
 	b := newBuilder()
-	to, leaves := b.page(client("acme", "c1", "client.registered", "root"))
+	to, leaves := b.page(clientSpec("acme", "c1", "client.registered", "root"))
 	if err := s.Append(ctx, eventstore.Position{}, to, leaves); !errors.Is(err, context.Canceled) {
 		t.Errorf("Append: %v, want context.Canceled", err)
 	}
