@@ -10,6 +10,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -83,7 +84,7 @@ type Fixture struct {
 func NewFixture(t testing.TB, env TamperEnv) *Fixture {
 	t.Helper()
 	ctx := t.Context()
-	f := &Fixture{Env: env, Log: openLog(t, env), Services: NewServices(t, env.Store), Saved: map[string][]byte{}}
+	f := &Fixture{Env: env, Log: tamperOpenLog(t, env), Services: NewServices(t, env.Store), Saved: map[string][]byte{}}
 	last := f.Services.Workload(t, func(last eventstore.Position) {
 		f.catchUpAndSign(t, last)
 		for _, slug := range []string{Acme, Globex} {
@@ -103,7 +104,7 @@ func NewFixture(t testing.TB, env TamperEnv) *Fixture {
 // catchUpAndSign logs the store up to last at least, and signs.
 func (f *Fixture) catchUpAndSign(t testing.TB, last eventstore.Position) {
 	t.Helper()
-	visible(t, f.Env.Store, last)
+	tamperVisible(t, f.Env.Store, last)
 	if _, err := f.Log.CatchUp(t.Context()); err != nil {
 		t.Fatalf("catch up: %v", err)
 	}
@@ -112,8 +113,8 @@ func (f *Fixture) catchUpAndSign(t testing.TB, last eventstore.Position) {
 	}
 }
 
-// openLog opens the audit log over env's store, as a node does.
-func openLog(t testing.TB, env TamperEnv) *auditlog.Log {
+// tamperOpenLog opens the audit log over env's store, as a node does.
+func tamperOpenLog(t testing.TB, env TamperEnv) *auditlog.Log {
 	t.Helper()
 	l, err := auditlog.New(env.Audit(t), env.Store, nil)
 	if err != nil {
@@ -134,10 +135,10 @@ func (f *Fixture) export(t testing.TB, tenant string) []byte {
 	return b.Bytes()
 }
 
-// visible waits until readers of the store see every event up to last:
+// tamperVisible waits until readers of the store see every event up to last:
 // on PostgreSQL a reader stops short of transactions still open, which
 // other tests on the same server may hold.
-func visible(t testing.TB, s eventstore.Store, last eventstore.Position) {
+func tamperVisible(t testing.TB, s eventstore.Store, last eventstore.Position) {
 	t.Helper()
 	for {
 		head, err := s.Head(t.Context())
@@ -281,7 +282,7 @@ func Cases() []Case {
 		{Name: "SecretHash", Tamper: func(t testing.TB, f *Fixture) Expected {
 			i := f.Index(t, domclient.EventTypeSecretAdded, "eu-west")
 			e := f.Events[i]
-			data := editSecretHash(t, e.Data)
+			data := tamperSecretHash(t, e.Data)
 			f.Tx(t, func(exec Exec) error { return exec(`UPDATE events SET data = $1 WHERE id = $2`, data, e.ID) })
 			return Expected{int64(i), e.ID, "stored bytes were changed"}
 		}, Check: func(t testing.TB, f *Fixture, rep *auditlog.Report, file []byte) {
@@ -318,13 +319,13 @@ func Cases() []Case {
 			}
 			src := f.Events[f.Index(t, domclient.EventTypeRegistered, "Orders API")]
 			const forged = "00000000-0000-4000-8000-0000f0f0f0f0"
-			f.Tx(t, func(exec Exec) error { return insertAfter(f, exec, src.ID, forged, before) })
+			f.Tx(t, func(exec Exec) error { return tamperInsertAfter(f, exec, src.ID, forged, before) })
 			return Expected{int64(i), forged, "recorded event " + at.ID}
 		}},
 		{Name: "TwoEventsSwapped", Tamper: func(t testing.TB, f *Fixture) Expected {
 			i := f.Index(t, tenant.EventTypeRenamed, "")
 			a, b := f.Events[i], f.Events[i+1]
-			f.Tx(t, func(exec Exec) error { return swap(f, exec, a, b) })
+			f.Tx(t, func(exec Exec) error { return tamperSwap(f, exec, a, b) })
 			return Expected{int64(i), b.ID, "recorded event " + a.ID}
 		}, Check: func(t testing.TB, f *Fixture, rep *auditlog.Report, _ []byte) {
 			// Both places are named, each with the other's event.
@@ -357,7 +358,7 @@ func Cases() []Case {
 			// the log wiped, rebuilt from the edited store by a node
 			// started again, and signed with the tenants' own keys.
 			i := f.Index(t, domclient.EventTypeUpdated, "Orders API v2")
-			saved, err := auditlog.ParseCheckpoint(checkpointText(f.Saved[Acme]))
+			saved, err := auditlog.ParseCheckpoint(tamperCheckpointText(f.Saved[Acme]))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -366,15 +367,15 @@ func Cases() []Case {
 			}
 			data := bytes.Replace(f.Events[i].Data, []byte("Takes orders"), []byte("Takes bribes"), 1)
 			f.Tx(t, func(exec Exec) error { return exec(`UPDATE events SET data = $1 WHERE id = $2`, data, f.Events[i].ID) })
-			f.Tx(t, wipeSQL)
-			f.Log = openLog(t, f.Env)
+			f.Tx(t, tamperWipe)
+			f.Log = tamperOpenLog(t, f.Env)
 			if _, err := f.Log.Rebuild(t.Context()); err != nil {
 				t.Fatalf("rebuild: %v", err)
 			}
 			if _, err := f.Log.Sign(t.Context(), f.Services.Tenants); err != nil {
 				t.Fatalf("sign: %v", err)
 			}
-			return Expected{-1, "", "up to size " + itoa(saved.Size) + " is not the one the checkpoint saved earlier signed"}
+			return Expected{-1, "", "up to size " + strconv.FormatInt(saved.Size, 10) + " is not the one the checkpoint saved earlier signed"}
 		}, Check: func(t testing.TB, f *Fixture, rep *auditlog.Report, file []byte) {
 			// The rewritten export is consistent in itself: without the
 			// saved checkpoint it verifies, which is why auditors save
@@ -459,9 +460,9 @@ func RunTamper(t *testing.T, newEnv func(t testing.TB) TamperEnv) {
 	}
 }
 
-// editSecretHash changes one character of the stored hash of the secret
+// tamperSecretHash changes one character of the stored hash of the secret
 // a client.secret_added event adds.
-func editSecretHash(t testing.TB, data []byte) []byte {
+func tamperSecretHash(t testing.TB, data []byte) []byte {
 	t.Helper()
 	var ev struct {
 		Secret struct {
@@ -480,9 +481,9 @@ func editSecretHash(t testing.TB, data []byte) []byte {
 	return out
 }
 
-// insertAfter inserts a copy of the event src, with the id id on a
+// tamperInsertAfter inserts a copy of the event src, with the id id on a
 // stream of its own, right after the event before in the tenant's order.
-func insertAfter(f *Fixture, exec Exec, src, id string, before eventstore.Event) error {
+func tamperInsertAfter(f *Fixture, exec Exec, src, id string, before eventstore.Event) error {
 	if err := exec(`CREATE TEMP TABLE forged AS SELECT * FROM events WHERE id = $1`, src); err != nil {
 		return err
 	}
@@ -521,8 +522,8 @@ func insertAfter(f *Fixture, exec Exec, src, id string, before eventstore.Event)
 	return exec(`DROP TABLE forged`)
 }
 
-// swap exchanges the places of two events in the store's order.
-func swap(f *Fixture, exec Exec, a, b eventstore.Event) error {
+// tamperSwap exchanges the places of two events in the store's order.
+func tamperSwap(f *Fixture, exec Exec, a, b eventstore.Event) error {
 	switch f.Env.Dialect {
 	case Postgres:
 		// An identity column is not updated; the rows are written again,
@@ -555,9 +556,9 @@ func swap(f *Fixture, exec Exec, a, b eventstore.Event) error {
 	}
 }
 
-// wipeSQL deletes every row of the audit tables and moves the log's
+// tamperWipe deletes every row of the audit tables and moves the log's
 // progress back to the start.
-func wipeSQL(exec Exec) error {
+func tamperWipe(exec Exec) error {
 	for _, q := range []string{
 		`DELETE FROM audit_leaves`, `DELETE FROM audit_hashes`, `DELETE FROM audit_trees`,
 		`DELETE FROM audit_checkpoints`, `UPDATE audit_progress SET commit_id = 0, position = 0`,
@@ -569,14 +570,9 @@ func wipeSQL(exec Exec) error {
 	return nil
 }
 
-// checkpointText is the text of a signed checkpoint note, without its
+// tamperCheckpointText is the text of a signed checkpoint note, without its
 // signatures.
-func checkpointText(signed []byte) string {
+func tamperCheckpointText(signed []byte) string {
 	text, _, _ := strings.Cut(string(signed), "\n\n")
 	return text + "\n"
-}
-
-func itoa(n int64) string {
-	b, _ := json.Marshal(n)
-	return string(b)
 }

@@ -29,17 +29,17 @@ const (
 type Services struct {
 	Tenants *tenants.Tenants
 	Clients *tenants.Clients
-	store   *tracked
+	store   *trackedStore
 }
 
 // NewServices returns the services over store.
 func NewServices(t testing.TB, store eventstore.Store) *Services {
 	t.Helper()
-	keys, err := signing.NewKeyring(masterKey())
+	keys, err := signing.NewKeyring(tamperMasterKey())
 	if err != nil {
 		t.Fatal(err)
 	}
-	tracked := &tracked{Store: store}
+	tracked := &trackedStore{Store: store}
 	ts, err := tenants.NewTenants(tracked, keys)
 	if err != nil {
 		t.Fatal(err)
@@ -114,7 +114,7 @@ func (sv *Services) Workload(t testing.TB, mid func(last eventstore.Position)) e
 
 	mid(store.last)
 
-	_, err = ts.Update(ctx, req("root", "rebrand"), Acme, tenants.TenantPatch{Name: ptr("Acme Corp")})
+	_, err = ts.Update(ctx, req("root", "rebrand"), Acme, tenants.TenantPatch{Name: tamperPtr("Acme Corp")})
 	must("rename acme", err)
 	portalName := "Globex Portal"
 	_, err = cs.Update(ctx, req(globexAdmin, "rename"), Globex, portal, domclient.Patch{ClientName: &portalName}, 0)
@@ -143,14 +143,14 @@ func (sv *Services) Workload(t testing.TB, mid func(last eventstore.Position)) e
 	return store.last
 }
 
-// tracked is a store that remembers the position of the last event
+// trackedStore is a store that remembers the position of the last event
 // appended.
-type tracked struct {
+type trackedStore struct {
 	eventstore.Store
 	last eventstore.Position
 }
 
-func (s *tracked) Append(ctx context.Context, stream eventstore.StreamID, expected int64, events []eventstore.Event, claims ...eventstore.Claim) (eventstore.Position, error) {
+func (s *trackedStore) Append(ctx context.Context, stream eventstore.StreamID, expected int64, events []eventstore.Event, claims ...eventstore.Claim) (eventstore.Position, error) {
 	pos, err := s.Store.Append(ctx, stream, expected, events, claims...)
 	if err == nil && s.last.Less(pos) {
 		s.last = pos
@@ -158,9 +158,9 @@ func (s *tracked) Append(ctx context.Context, stream eventstore.StreamID, expect
 	return pos, err
 }
 
-func ptr[T any](v T) *T { return &v }
+func tamperPtr[T any](v T) *T { return &v }
 
-func masterKey() []byte {
+func tamperMasterKey() []byte {
 	master := make([]byte, signing.MasterKeySize)
 	_, _ = rand.Read(master)
 	return master
