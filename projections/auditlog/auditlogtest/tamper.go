@@ -20,6 +20,7 @@ import (
 	"github.com/clavisiam/clavis/domain/tenant"
 	"github.com/clavisiam/clavis/eventstore"
 	"github.com/clavisiam/clavis/projections/auditlog"
+	"github.com/clavisiam/clavis/tenants"
 )
 
 // Dialect says which SQL the database speaks.
@@ -250,6 +251,9 @@ type Case struct {
 	// Unreadable says the case leaves an event the domain cannot decode:
 	// the node's rebuild stops at it, naming it.
 	Unreadable bool
+	// Forked says the case leaves the node's log holding a tree that
+	// forks from the checkpoints it signed: it must sign no more.
+	Forked bool
 }
 
 // Cases are the tamperings of the issue, each done to Acme's history.
@@ -353,6 +357,35 @@ func Cases() []Case {
 				t.Errorf("failures = %v; want each of the last three events named", rep.Failures)
 			}
 		}},
+		{Name: "EditedThenRebuiltByTheNode", Forked: true, Tamper: func(t testing.TB, f *Fixture) Expected {
+			// An event edited, then the operator rebuilds the log from
+			// the store (clavis projections rebuild does): the rebuild
+			// says the signed history is gone, and the node carries on,
+			// logging new events.
+			i := f.Index(t, domclient.EventTypeUpdated, "Orders API v2")
+			data := bytes.Replace(f.Events[i].Data, []byte("Takes orders"), []byte("Takes bribes"), 1)
+			f.Tx(t, func(exec Exec) error { return exec(`UPDATE events SET data = $1 WHERE id = $2`, data, f.Events[i].ID) })
+			if _, err := f.Log.Rebuild(t.Context()); !errors.Is(err, auditlog.ErrRewritten) {
+				t.Fatalf("rebuild from the edited store: %v; want an error matching auditlog.ErrRewritten", err)
+			}
+			res, err := f.Services.Tenants.Update(t.Context(), tenants.Request{Actor: "root", Reason: "after the rebuild"}, Acme,
+				tenants.TenantPatch{Name: tamperPtr("Acme Group")})
+			if err != nil {
+				t.Fatal(err)
+			}
+			tamperVisible(t, f.Env.Store, res.Position)
+			// The rebuilt log holds the edited leaf: no entry of the
+			// export differs from it, and the signed roots alone tell.
+			saved, err := auditlog.ParseCheckpoint(tamperCheckpointText(f.Saved[Acme]))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return Expected{-1, "", "up to size " + strconv.FormatInt(saved.Size, 10) + " is not the one the checkpoint saved earlier signed"}
+		}, Check: func(t testing.TB, f *Fixture, rep *auditlog.Report, file []byte) {
+			if n := len(rep.Failures); n != 2 || !strings.Contains(rep.Failures[n-1].Problem, "is not the checkpoint's") {
+				t.Errorf("failures = %v; want the saved checkpoint's and the export's", rep.Failures)
+			}
+		}},
 		{Name: "HistoryRewrittenAndResigned", Resigned: true, Tamper: func(t testing.TB, f *Fixture) Expected {
 			// An early event, one the saved checkpoint covers, edited;
 			// the log wiped, rebuilt from the edited store by a node
@@ -420,8 +453,17 @@ func RunTamper(t *testing.T, newEnv func(t testing.TB) TamperEnv) {
 			f := NewFixture(t, newEnv(t))
 			want := c.Tamper(t, f)
 			// The node goes on as if nothing happened: it catches up
-			// and signs what it logs.
-			f.catchUpAndSign(t, eventstore.Position{})
+			// and signs what it logs, but never a fork of what it signed.
+			if _, err := f.Log.CatchUp(t.Context()); err != nil {
+				t.Fatalf("catch up after the edit: %v", err)
+			}
+			signed, err := f.Log.Sign(t.Context(), f.Services.Tenants)
+			switch {
+			case c.Forked && (!errors.Is(err, auditlog.ErrRewritten) || !strings.Contains(err.Error(), "tenant "+Acme+"'s") || len(signed) != 0):
+				t.Errorf("sign over a log forked from its checkpoints: %v, %d checkpoints; want none, and an error matching auditlog.ErrRewritten", err, len(signed))
+			case !c.Forked && err != nil:
+				t.Errorf("sign after the edit: %v", err)
+			}
 			rep, file := f.Verify(t, Acme)
 			if rep.OK() {
 				t.Fatalf("the tampered store verifies:\n%s", file)
@@ -443,7 +485,7 @@ func RunTamper(t *testing.T, newEnv func(t testing.TB) TamperEnv) {
 			}
 			// A node rebuilding its log from the edited store finds the
 			// checkpoints it signed no longer hold.
-			_, err := f.Log.Rebuild(t.Context())
+			_, err = f.Log.Rebuild(t.Context())
 			switch {
 			case c.Unreadable:
 				if !errors.Is(err, domain.ErrCorruptEvent) || !strings.Contains(err.Error(), want.EventID) {
