@@ -53,10 +53,10 @@ var secretMembers = map[string]func(a, b projections.ClientView) bool{
 	},
 }
 
-// bookkeeping are members that every event changes and that the event
-// itself already says (its version, when it was recorded): a diff of
-// them tells nothing.
-var bookkeeping = []string{"version", "updated_at"}
+// bookkeeping are members that a diff of them tells nothing by: the
+// client's id and creation time, which never change, and what every
+// event changes and says itself (its version, when it was recorded).
+var bookkeeping = []string{"client_id", "created_at", "version", "updated_at"}
 
 // ClientChanges returns, for each event refs name, the members of the
 // client that it changed, keyed by event id: the client is folded from
@@ -69,12 +69,14 @@ var bookkeeping = []string{"version", "updated_at"}
 // disagree there, which verification reports. It reads the event store;
 // other errors are the store's.
 func (c *Clients) ClientChanges(ctx context.Context, tenant string, refs []ChangeRef, show func(projections.ClientView) any) (map[string][]FieldChange, error) {
-	byClient := make(map[string]map[int64]string)
+	// The event ids named at each version of each client: a ref may name
+	// an id the store does not hold there, which must not hide one it does.
+	byClient := make(map[string]map[int64][]string)
 	for _, r := range refs {
 		if byClient[r.ClientID] == nil {
-			byClient[r.ClientID] = make(map[int64]string)
+			byClient[r.ClientID] = make(map[int64][]string)
 		}
-		byClient[r.ClientID][r.Version] = r.EventID
+		byClient[r.ClientID][r.Version] = append(byClient[r.ClientID][r.Version], r.EventID)
 	}
 	out := make(map[string][]FieldChange, len(refs))
 	for id, versions := range byClient {
@@ -100,7 +102,7 @@ func (c *Clients) ClientChanges(ctx context.Context, tenant string, refs []Chang
 				return nil, fmt.Errorf("client changes: %w", err)
 			}
 			after := projections.NewClientView(tenant, agg)
-			if want, ok := versions[e.Version]; ok && want == e.ID {
+			if slices.Contains(versions[e.Version], e.ID) {
 				changes, err := diffClient(before, after, e.Version == 1, show)
 				if err != nil {
 					return nil, fmt.Errorf("client changes: %w", err)
@@ -143,7 +145,7 @@ func diffClient(a, b projections.ClientView, fresh bool, show func(projections.C
 			continue
 		}
 		if differ, ok := secretMembers[k]; ok {
-			if fresh || differ(a, b) {
+			if differ(a, b) { // a is the zero client when fresh
 				changes = append(changes, FieldChange{Field: k, Secret: true})
 			}
 			continue

@@ -18,13 +18,10 @@ import (
 	"text/tabwriter"
 
 	"github.com/clavisiam/clavis/domain/tenant"
+	"github.com/clavisiam/clavis/eventstore"
 	"github.com/clavisiam/clavis/eventstore/aggregate"
-	"github.com/clavisiam/clavis/eventstore/postgres"
-	"github.com/clavisiam/clavis/eventstore/sqlite"
 	"github.com/clavisiam/clavis/internal/node"
 	"github.com/clavisiam/clavis/projections/auditlog"
-	projpostgres "github.com/clavisiam/clavis/projections/postgres"
-	projsqlite "github.com/clavisiam/clavis/projections/sqlite"
 	"github.com/clavisiam/clavis/tenants"
 )
 
@@ -511,20 +508,9 @@ func verifyStore(ctx context.Context, cfg node.Config, slug string, saved [][]by
 		return nil, err
 	}
 	defer store.Close()
-	history, _, err := aggregate.Load(ctx, store, tenants.TenantStream(slug), tenant.Decode)
+	keys, err := tenantVerifiers(ctx, store, slug)
 	if err != nil {
-		return nil, fmt.Errorf("read tenant %q: %w", slug, err)
-	}
-	agg, err := tenant.Replay(history)
-	if err != nil {
-		return nil, fmt.Errorf("fold tenant %q: %w", slug, err)
-	}
-	if agg.Version() == 0 {
-		return nil, fmt.Errorf("the store holds no tenant %q", slug)
-	}
-	keys := tenant.AuditVerifiers(agg.AuditKeys())
-	if len(keys) == 0 {
-		return nil, fmt.Errorf("tenant %q has no audit key", slug)
+		return nil, err
 	}
 	l, err := openAuditLog(store, log)
 	if err != nil {
@@ -545,6 +531,27 @@ func verifyStore(ctx context.Context, cfg node.Config, slug string, saved [][]by
 	return rep, verr
 }
 
+// tenantVerifiers returns the verifier keys of every audit key tenant
+// slug's history holds, the domain's fold of its stream.
+func tenantVerifiers(ctx context.Context, store eventstore.Store, slug string) ([]string, error) {
+	history, _, err := aggregate.Load(ctx, store, tenants.TenantStream(slug), tenant.Decode)
+	if err != nil {
+		return nil, fmt.Errorf("read tenant %q: %w", slug, err)
+	}
+	agg, err := tenant.Replay(history)
+	if err != nil {
+		return nil, fmt.Errorf("fold tenant %q: %w", slug, err)
+	}
+	if agg.Version() == 0 {
+		return nil, fmt.Errorf("the store holds no tenant %q", slug)
+	}
+	keys := tenant.AuditVerifiers(agg.AuditKeys())
+	if len(keys) == 0 {
+		return nil, fmt.Errorf("tenant %q has no audit key", slug)
+	}
+	return keys, nil
+}
+
 // printReport prints each failure, first first, and a summary line.
 func printReport(w io.Writer, rep *auditlog.Report) {
 	for _, f := range rep.Failures {
@@ -562,18 +569,11 @@ func printReport(w io.Writer, rep *auditlog.Report) {
 	fmt.Fprintf(w, "FAILED %s: %d failure(s)\n", what, len(rep.Failures)+rep.Omitted)
 }
 
-// openAuditLog opens the audit log kept in the database of store, the
-// read model's.
+// openAuditLog opens the audit log kept in the database of store.
 func openAuditLog(store node.Backend, log *slog.Logger) (*auditlog.Log, error) {
-	var as auditlog.Store
-	switch s := store.(type) {
-	case *sqlite.Store:
-		w, r := s.DB()
-		as = projsqlite.NewAuditStore(w, r)
-	case *postgres.Store:
-		as = projpostgres.NewAuditStore(s.Pool())
-	default:
-		return nil, fmt.Errorf("no audit log for a %T store", store)
+	as, err := node.AuditStore(store)
+	if err != nil {
+		return nil, err
 	}
 	return auditlog.New(as, store, log)
 }

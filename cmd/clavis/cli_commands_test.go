@@ -34,7 +34,11 @@ func TestCLIHelp(t *testing.T) {
 		{[]string{"help", "revoke"}, []string{"clavis revoke [flags] <token>"}},
 		{[]string{"help", "health"}, []string{"clavis health [flags]", "/readyz"}},
 		{[]string{"token", "--help"}, []string{"clavis token [flags]"}},
-		{[]string{"help"}, []string{"tenant <command>", "client <command>", "history", "token", "introspect", "revoke", "health"}},
+		{[]string{"help"}, []string{"tenant <command>", "client <command>", "audit <command>", "history", "token", "introspect", "revoke", "health"}},
+		{[]string{"help", "audit"}, []string{"clavis audit <command>", "log", "show", "checkpoint", "export", "verify"}},
+		{[]string{"audit", "help", "show"}, []string{"clavis audit show [flags] <client_id> [<t2>]", "-diff", "-at"}},
+		{[]string{"help", "audit", "verify"}, []string{"clavis audit verify <export.jsonl>", "-checkpoint", "-database-url", "Exit status: 0"}},
+		{[]string{"audit", "verify", "--help"}, []string{"clavis audit verify <export.jsonl>"}},
 	}
 	for _, c := range cases {
 		code, stdout, stderr := runCmd(t.Context(), c.args, nil)

@@ -25,7 +25,6 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/clavisiam/clavis/projections"
 )
 
 func main() {
@@ -92,13 +91,17 @@ applied, and its source file.`,
 	},
 	{
 		name:    "projections rebuild",
-		summary: "drop the read model and replay it from the event store",
-		about: `Projections rebuild drops the read model (tenants, clients, the client_id
-lookup) and replays it from the event store itself, not from NATS, then prints
-how many events it applied and how fast. The one projection is read_model;
-naming it is optional. Running nodes keep serving meanwhile.`,
+		summary: "drop the read model and the audit logs and replay them from the event store",
+		about: `Projections rebuild drops a projection and replays it from the event store
+itself, not from NATS, then prints how many events it applied and how fast.
+read_model is the read model (tenants, clients, the client_id lookup);
+audit_log is the tenants' audit logs, whose signed checkpoints are kept and
+checked against the rebuilt logs: one they disagree with fails the rebuild,
+naming the tenant and the size, for the event store no longer holds the
+history that was signed. Without a name both are rebuilt. Running nodes keep
+serving meanwhile.`,
 		settings: migrateSettings,
-		run:      projectionsRebuild(projections.Name),
+		run:      projectionsRebuild(""),
 	},
 	{
 		name:    "projections status",
@@ -181,6 +184,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 				fmt.Fprintf(stderr, "clavis projections rebuild: unknown projection %q (known: %s)\n", rest[0], strings.Join(projectionNames, ", "))
 				return exitUsage
 			}
+			named := *cmd
+			named.run = projectionsRebuild(rest[0])
+			cmd = &named
 			rest = rest[1:]
 		}
 		return cmd.exec(ctx, rest, getenv, stdout, stderr)

@@ -1,16 +1,24 @@
 package main
 
 import (
+	"context"
+	"crypto/rand"
 	"fmt"
 	"io"
 	"log/slog"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 
+	"golang.org/x/mod/sumdb/note"
+
 	"github.com/clavisiam/clavis/eventstore"
+	espg "github.com/clavisiam/clavis/eventstore/postgres"
+	essqlite "github.com/clavisiam/clavis/eventstore/sqlite"
 	"github.com/clavisiam/clavis/internal/node"
 	"github.com/clavisiam/clavis/internal/poll"
+	"github.com/clavisiam/clavis/projections/auditlog"
 	"github.com/clavisiam/clavis/tenants"
 )
 
@@ -72,5 +80,118 @@ func TestProjectionsRebuildAndStatus(t *testing.T) {
 				t.Fatalf("rebuild of an unknown projection exited %d, want %d", code, exitUsage)
 			}
 		})
+	}
+}
+
+// auditKey signs every tenant's audit log with one test key.
+type auditKey struct{ signer note.Signer }
+
+func (k auditKey) AuditSigner(context.Context, string) (note.Signer, error) { return k.signer, nil }
+
+// TestProjectionsRebuildAuditLog rebuilds the audit logs by name and
+// with every projection, and refuses a rebuild whose events no longer
+// give a checkpoint that was signed, naming the tenant and the size.
+func TestProjectionsRebuildAuditLog(t *testing.T) {
+	t.Parallel()
+	for _, backend := range backends {
+		t.Run(backend, func(t *testing.T) {
+			t.Parallel()
+			cfg := testConfig(t, backend)
+			log := slog.New(slog.NewTextHandler(io.Discard, nil))
+			store, err := node.OpenStore(t.Context(), cfg.Config, log)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer store.Close()
+			keys, err := node.LoadMasterKeys(cfg.Config, log)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ts, err := tenants.NewTenants(store, keys)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var last eventstore.Position
+			for i := range 2 {
+				created, err := ts.Create(t.Context(), tenants.Request{Actor: "root"}, fmt.Sprintf("audit%d", i), "Audit")
+				if err != nil {
+					t.Fatal(err)
+				}
+				last = created.Position
+			}
+			poll.UntilNil(t, 20*time.Second, func() error {
+				head, err := store.Head(t.Context())
+				if err != nil {
+					t.Fatal(err)
+				}
+				if head.Less(last) {
+					return fmt.Errorf("readers see the store up to %s, the tenants were written up to %s", head, last)
+				}
+				return nil
+			})
+			flags := []string{"--data-dir", cfg.DataDir}
+			if cfg.DatabaseURL != "" {
+				flags = append(flags, "--database-url", cfg.DatabaseURL)
+			}
+			code, stdout, stderr := runCmd(t.Context(), append([]string{"projections", "rebuild", "audit_log"}, flags...), nil)
+			if code != exitOK || !regexp.MustCompile(`^rebuilt audit_log: 6 events in \S+ \(\d+ events/s\)\n$`).MatchString(stdout) {
+				t.Fatalf("rebuild audit_log = %d\nstdout: %s\nstderr: %s", code, stdout, stderr)
+			}
+			code, stdout, stderr = runCmd(t.Context(), append([]string{"projections", "rebuild"}, flags...), nil)
+			if code != exitOK || !regexp.MustCompile(`^rebuilt read_model: 6 events .*\nrebuilt audit_log: 6 events .*\n$`).MatchString(stdout) {
+				t.Fatalf("rebuild = %d\nstdout: %s\nstderr: %s", code, stdout, stderr)
+			}
+
+			// Sign both logs, then change one stored event of audit1.
+			as, err := node.AuditStore(store)
+			if err != nil {
+				t.Fatal(err)
+			}
+			l, err := auditlog.New(as, store, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			skey, _, err := note.GenerateKey(rand.Reader, "clavis.test/audit")
+			if err != nil {
+				t.Fatal(err)
+			}
+			signer, err := note.NewSigner(skey)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cs, err := l.Sign(t.Context(), auditKey{signer}); err != nil || len(cs) != 2 {
+				t.Fatalf("sign = %v, %v", cs, err)
+			}
+			var edit string
+			switch backend {
+			case node.Postgres:
+				edit = `UPDATE events SET data = convert_to(replace(convert_from(data, 'UTF8'), 'Audit', 'Aud1t'), 'UTF8') WHERE tenant = 'audit1' AND type = 'tenant.created'`
+			default:
+				edit = `UPDATE events SET data = CAST(replace(CAST(data AS TEXT), 'Audit', 'Aud1t') AS BLOB) WHERE tenant = 'audit1' AND type = 'tenant.created'`
+			}
+			execSQL(t, store, edit)
+			code, stdout, stderr = runCmd(t.Context(), append([]string{"projections", "rebuild", "audit_log"}, flags...), nil)
+			if code != exitFailure || !strings.Contains(stderr, "tenant audit1's checkpoint at size 3") || strings.Contains(stderr, "audit0") {
+				t.Fatalf("rebuild after an edit = %d\nstdout: %s\nstderr: %s", code, stdout, stderr)
+			}
+		})
+	}
+}
+
+// execSQL runs stmt in the store's database, behind the store's back.
+func execSQL(t *testing.T, store node.Backend, stmt string) {
+	t.Helper()
+	var err error
+	switch s := store.(type) {
+	case *espg.Store:
+		_, err = s.Pool().Exec(t.Context(), stmt)
+	case *essqlite.Store:
+		w, _ := s.DB()
+		_, err = w.ExecContext(t.Context(), stmt)
+	default:
+		t.Fatalf("no SQL for a %T store", store)
+	}
+	if err != nil {
+		t.Fatal(err)
 	}
 }

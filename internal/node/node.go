@@ -162,6 +162,10 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, opts ...Option) (*No
 	// The audit log reads the event store itself; the projector only
 	// tells it when there is something new, so it never depends on NATS
 	// delivering.
+	// It signs with the tenants' own audit keys unless told otherwise.
+	if o.auditKeys == nil {
+		o.auditKeys = admin.Tenants
+	}
 	audit, err := auditLog(store, log, o)
 	if err != nil {
 		return fail(err)
@@ -190,7 +194,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, opts ...Option) (*No
 	}
 	// Tenant admin tokens: access tokens of a tenant's own token endpoint.
 	admin.Auth = httpapi.Authenticators(admin.Auth, httpapi.AccessTokens(provider))
-	srv, err := httpapi.New(httpapi.Config{}, store, log, httpapi.WithAdmin(admin), httpapi.WithOAuth(provider), httpapi.WithCORS(hot), httpapi.WithReadiness(
+	srv, err := httpapi.New(httpapi.Config{}, store, log, httpapi.WithAdmin(admin), httpapi.WithOAuth(provider), httpapi.WithCORS(hot), httpapi.WithAuditLog(audit), httpapi.WithReadiness(
 		httpapi.ReadyCheck{Name: "revocations loaded", Check: func(context.Context) error {
 			if !revoked.Loaded() {
 				return errors.New("the revoked tokens are not loaded from NATS yet")

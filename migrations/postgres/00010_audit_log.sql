@@ -56,8 +56,11 @@ CREATE TABLE audit_checkpoints (
     root      bytea       NOT NULL,
     note      bytea       NOT NULL,
     signed_at timestamptz NOT NULL,
+    -- published says the relay has put it on the public stream.
+    published boolean     NOT NULL DEFAULT false,
     CONSTRAINT audit_checkpoints_pkey PRIMARY KEY (tenant, size)
 );
+CREATE INDEX audit_checkpoints_unpublished_idx ON audit_checkpoints (signed_at) WHERE NOT published;
 
 CREATE TABLE audit_progress (
     id        boolean PRIMARY KEY DEFAULT true CHECK (id),

@@ -57,8 +57,11 @@ CREATE TABLE audit_checkpoints (
     root      BLOB    NOT NULL,
     note      BLOB    NOT NULL,
     signed_at TEXT    NOT NULL,
+    -- published says the relay has put it on the public stream.
+    published INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (tenant, size)
 ) WITHOUT ROWID;
+CREATE INDEX audit_checkpoints_unpublished_idx ON audit_checkpoints (signed_at) WHERE published = 0;
 
 CREATE TABLE audit_progress (
     id        INTEGER PRIMARY KEY CHECK (id = 1),

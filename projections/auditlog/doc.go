@@ -10,7 +10,13 @@
 // redacted, [domain.RedactHistory]) and the SHA-256 digest of the stored
 // data bytes. See [Entry].
 //
-// This file's package holds what both sides share, the server that keeps
-// the log and the auditor who checks it offline: the leaf encoding, the
-// checkpoint format, the export format and the offline [Verifier].
+// The package holds what both sides share, the server that keeps the log
+// and the auditor who checks it offline: the leaf encoding, the
+// checkpoint format, the export format and the offline [Verify]. It also
+// holds the server's side: the [Store] contract the read-model databases
+// implement (projections/postgres, projections/sqlite; the suite in
+// auditlogtest) and the [Log] over it, which logs every event of the
+// event store exactly once in effect, whatever the number of nodes,
+// signs checkpoints, and answers proofs and exports. Tree hashing and
+// proofs are golang.org/x/mod/sumdb/tlog's.
 package auditlog

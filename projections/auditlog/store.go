@@ -65,6 +65,10 @@ type Store interface {
 	// ([ErrNotFound] when there is none).
 	Checkpoints(ctx context.Context, tenant string, after int64, limit int) ([]SignedCheckpoint, error)
 	LatestCheckpoint(ctx context.Context, tenant string) (SignedCheckpoint, error)
+	// Unpublished returns up to limit (1 to [MaxLimit]) checkpoints not
+	// marked published, oldest first; MarkPublished marks one.
+	Unpublished(ctx context.Context, limit int) ([]TenantCheckpoint, error)
+	MarkPublished(ctx context.Context, tenant string, size int64) error
 	// Unsigned returns the tenants whose log has grown beyond their
 	// latest checkpoint, with their sizes.
 	Unsigned(ctx context.Context) (map[string]int64, error)
@@ -95,6 +99,12 @@ type Filter struct {
 	Actor      string    // exact actor
 	Since      time.Time // recorded at or after
 	Until      time.Time // recorded before
+}
+
+// TenantCheckpoint is a tenant's signed checkpoint.
+type TenantCheckpoint struct {
+	Tenant string
+	SignedCheckpoint
 }
 
 // SignedCheckpoint is a checkpoint as signed and kept.

@@ -1,6 +1,7 @@
 package postgres_test
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/clavisiam/clavis/eventstore"
@@ -30,19 +31,38 @@ func TestAuditStore(t *testing.T) {
 	})
 }
 
-func TestAuditLog(t *testing.T) {
-	auditlogtest.RunLog(t, func(t testing.TB) auditlogtest.Env {
-		url := pgtest.Schema(t, dbURL)
-		open := func(t testing.TB) (eventstore.Store, auditlog.Store) {
-			t.Helper()
-			return openAudit(t, url)
+// newAuditEnv opens an event store and the audit log store in a fresh
+// database.
+func newAuditEnv(t testing.TB) auditlogtest.Env {
+	url := pgtest.Schema(t, dbURL)
+	open := func(t testing.TB) (eventstore.Store, auditlog.Store) {
+		t.Helper()
+		return openAudit(t, url)
+	}
+	s, a := openAudit(t, url)
+	return auditlogtest.Env{Events: s, Store: a, Open: open, EditData: func(t testing.TB, id string, data []byte) {
+		t.Helper()
+		if _, err := s.Pool().Exec(t.Context(), `UPDATE events SET data = $1 WHERE id = $2`, data, id); err != nil {
+			t.Fatal(err)
 		}
-		s, a := openAudit(t, url)
-		return auditlogtest.Env{Events: s, Store: a, Open: open, EditData: func(t testing.TB, id string, data []byte) {
-			t.Helper()
-			if _, err := s.Pool().Exec(t.Context(), `UPDATE events SET data = $1 WHERE id = $2`, data, id); err != nil {
-				t.Fatal(err)
+	}}
+}
+
+func TestAuditLog(t *testing.T) { auditlogtest.RunLog(t, newAuditEnv) }
+
+func BenchmarkAppendWithoutAuditLog(b *testing.B) { auditlogtest.BenchAppend(b, newAuditEnv(b), false) }
+
+func BenchmarkAppendWithAuditLog(b *testing.B) { auditlogtest.BenchAppend(b, newAuditEnv(b), true) }
+
+// BenchmarkProofs measures proofs in a log of a thousand leaves, and of
+// a million unless -short.
+func BenchmarkProofs(b *testing.B) {
+	for _, n := range []int64{1000, 1_000_000} {
+		b.Run(fmt.Sprintf("leaves=%d", n), func(b *testing.B) {
+			if n > 1000 && testing.Short() {
+				b.Skip("a million leaves take a while to fill; run without -short")
 			}
-		}}
-	})
+			auditlogtest.BenchProofs(b, newAuditEnv(b), n)
+		})
+	}
 }

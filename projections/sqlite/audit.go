@@ -355,3 +355,41 @@ func (s *AuditStore) Reset(ctx context.Context) error {
 	}
 	return nil
 }
+
+// Unpublished implements [auditlog.Store].
+func (s *AuditStore) Unpublished(ctx context.Context, limit int) ([]auditlog.TenantCheckpoint, error) {
+	if limit < 1 || limit > auditlog.MaxLimit {
+		return nil, fmt.Errorf("read unpublished audit checkpoints: %w: limit %d is not between 1 and %d", auditlog.ErrInvalid, limit, auditlog.MaxLimit)
+	}
+	rows, err := s.read.QueryContext(ctx, `SELECT tenant, `+checkpointColumns+` FROM audit_checkpoints
+WHERE published = 0 ORDER BY signed_at, tenant, size LIMIT ?`, limit)
+	if err != nil {
+		return nil, fmt.Errorf("read unpublished audit checkpoints: %w", err)
+	}
+	defer rows.Close()
+	var out []auditlog.TenantCheckpoint
+	for rows.Next() {
+		var c auditlog.TenantCheckpoint
+		var root []byte
+		if err := rows.Scan(&c.Tenant, &c.Size, &c.Origin, &root, &c.Note, textTime{&c.SignedAt}); err != nil {
+			return nil, fmt.Errorf("read unpublished audit checkpoints: %w", err)
+		}
+		if len(root) != tlog.HashSize {
+			return nil, fmt.Errorf("read unpublished audit checkpoints: %s's root at %d has %d bytes", c.Tenant, c.Size, len(root))
+		}
+		c.Root = tlog.Hash(root)
+		out = append(out, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read unpublished audit checkpoints: %w", err)
+	}
+	return out, nil
+}
+
+// MarkPublished implements [auditlog.Store].
+func (s *AuditStore) MarkPublished(ctx context.Context, tenant string, size int64) error {
+	if _, err := s.write.ExecContext(ctx, `UPDATE audit_checkpoints SET published = 1 WHERE tenant = ? AND size = ?`, tenant, size); err != nil {
+		return fmt.Errorf("mark %s's audit checkpoint at %d published: %w", tenant, size, err)
+	}
+	return nil
+}

@@ -41,6 +41,7 @@ func Run(t *testing.T, newStore func(t testing.TB) auditlog.Store) {
 		{"CheckpointsInsertIfAbsent", testCheckpointOnce},
 		{"CheckpointsOrderAndLatest", testCheckpointOrder},
 		{"Unsigned", testUnsigned},
+		{"UnpublishedUntilMarked", testUnpublished},
 		{"ResetKeepsCheckpoints", testReset},
 		{"CancelledContext", testCancelled},
 	}
@@ -696,5 +697,52 @@ func testCancelled(t *testing.T, s auditlog.Store) {
 	}
 	if p := progress(t, s); !p.IsZero() {
 		t.Errorf("progress after a cancelled append = %s", p)
+	}
+}
+
+func testUnpublished(t *testing.T, s auditlog.Store) {
+	ctx := t.Context()
+	at := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	add := func(tenant string, size int64, minutes int) auditlog.TenantCheckpoint {
+		t.Helper()
+		c := checkpoint(size, fmt.Sprintf("%s %d", tenant, size), at.Add(time.Duration(minutes)*time.Minute))
+		if err := s.AddCheckpoint(ctx, tenant, c); err != nil {
+			t.Fatal(err)
+		}
+		return auditlog.TenantCheckpoint{Tenant: tenant, SignedCheckpoint: c}
+	}
+	a1, g1, a2 := add("acme", 1, 1), add("globex", 1, 2), add("acme", 2, 3)
+	unpublished := func(limit int) []auditlog.TenantCheckpoint {
+		t.Helper()
+		cs, err := s.Unpublished(ctx, limit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cs
+	}
+	if diff := cmp.Diff([]auditlog.TenantCheckpoint{a1, g1, a2}, unpublished(10)); diff != "" {
+		t.Errorf("unpublished (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]auditlog.TenantCheckpoint{a1, g1}, unpublished(2)); diff != "" {
+		t.Errorf("unpublished, two of them (-want +got):\n%s", diff)
+	}
+	if err := s.MarkPublished(ctx, "acme", 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.MarkPublished(ctx, "acme", 1); err != nil {
+		t.Errorf("marking a checkpoint published twice: %v", err)
+	}
+	if diff := cmp.Diff([]auditlog.TenantCheckpoint{g1, a2}, unpublished(10)); diff != "" {
+		t.Errorf("unpublished after one was published (-want +got):\n%s", diff)
+	}
+	if _, err := s.Unpublished(ctx, 0); !errors.Is(err, auditlog.ErrInvalid) {
+		t.Errorf("Unpublished with limit 0: %v, want ErrInvalid", err)
+	}
+	// A reset keeps what was published.
+	if err := s.Reset(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]auditlog.TenantCheckpoint{g1, a2}, unpublished(10)); diff != "" {
+		t.Errorf("unpublished after a reset (-want +got):\n%s", diff)
 	}
 }

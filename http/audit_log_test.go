@@ -1,0 +1,54 @@
+package httpapi_test
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestAuditLogAnswersMatchOpenAPI reads every route of the audit log
+// once it has signed a checkpoint: each answer is what openapi.json
+// documents (call checks it), with its media type.
+func TestAuditLogAnswersMatchOpenAPI(t *testing.T) {
+	t.Parallel()
+	h := startAdmin(t)
+	h.createTenant(t, "acme")
+	c, _ := h.newClient(t, "acme", webClient("urn:acme/web"))
+	h.call(t, "PATCH", "/t/acme/admin/clients/"+c.ClientID, map[string]any{"client_name": "Web, renamed"}, contentType("application/merge-patch+json")).want(t, 200)
+	h.call(t, "POST", "/t/acme/admin/clients/"+c.ClientID+"/secrets/rotate", map[string]any{"overlap_seconds": 60}).want(t, 200)
+
+	// The first checkpoint comes within the log's signing interval.
+	deadline := time.Now().Add(30 * time.Second)
+	var note response
+	for {
+		note = h.call(t, "GET", "/t/acme/audit/checkpoint", nil)
+		if note.status == 200 || time.Now().After(deadline) {
+			break
+		}
+		note.want(t, 404)
+		time.Sleep(100 * time.Millisecond)
+	}
+	note.want(t, 200)
+	if ct := note.header.Get("Content-Type"); ct != "text/plain; charset=utf-8" {
+		t.Errorf("checkpoint: %s %q", ct, note.body)
+	}
+	var size int64
+	if _, err := fmt.Sscanf(strings.SplitN(string(note.body), "\n", 3)[1], "%d", &size); err != nil || size < 3 {
+		t.Fatalf("checkpoint %q: size %d %v", note.body, size, err)
+	}
+
+	h.call(t, "GET", "/t/acme/audit/checkpoints", nil).want(t, 200)
+	events := h.call(t, "GET", "/t/acme/audit/events?client="+c.ClientID, nil).want(t, 200)
+	if !strings.Contains(string(events.body), `"field":"secrets","after":"changed"`) {
+		t.Errorf("the rotation's diff is not shown as changed: %s", events.body)
+	}
+	h.call(t, "GET", fmt.Sprintf("/t/acme/audit/proof/inclusion?index=%d", size-1), nil).want(t, 200)
+	h.call(t, "GET", fmt.Sprintf("/t/acme/audit/proof/consistency?from=1&to=%d", size), nil).want(t, 200)
+	export := h.call(t, "GET", "/t/acme/audit/export", nil).want(t, 200)
+	if lines := strings.Count(string(export.body), "\n"); int64(lines) != size+1 {
+		t.Errorf("the export has %d lines for %d leaves", lines, size)
+	}
+	h.call(t, "GET", "/t/acme/audit/proof/inclusion?index=0&size=999999", nil).want(t, 400)
+	h.call(t, "GET", "/t/nope/audit/checkpoint", nil).want(t, 404)
+}
