@@ -79,7 +79,7 @@ func tamperEnv(t testing.TB, cfg node.Config, bin string) auditlogtest.TamperEnv
 		env.Audit = func(testing.TB) auditlog.Store { return projsqlite.NewAuditStore(s.DB()) }
 		env.Tx = func(ctx context.Context, fn func(auditlogtest.Exec) error) error {
 			writer, _ := s.DB()
-			return sqlTx(ctx, writer, fn)
+			return tamperSQLTx(ctx, writer, fn)
 		}
 	default:
 		t.Fatalf("no audit log for a %T store", store)
@@ -88,21 +88,21 @@ func tamperEnv(t testing.TB, cfg node.Config, bin string) auditlogtest.TamperEnv
 		t.Helper()
 		dir := t.TempDir()
 		export, saved := filepath.Join(dir, tenant+".jsonl"), filepath.Join(dir, tenant+".checkpoint")
-		writeFile(t, export, f.ExportFile(t, tenant))
-		writeFile(t, saved, f.Saved[tenant])
+		writeTamperFile(t, export, f.ExportFile(t, tenant))
+		writeTamperFile(t, saved, f.Saved[tenant])
 		offline := []string{"audit", "verify", export, "--checkpoint", saved}
 		for _, k := range f.Verifiers(t, tenant) {
 			offline = append(offline, "--key", k)
 		}
-		checkVerify(t, bin, offline, want)
-		checkVerify(t, bin, append([]string{"audit", "verify", "--tenant", tenant, "--checkpoint", saved}, storeArgs...), want)
+		tamperCheckVerify(t, bin, offline, want)
+		tamperCheckVerify(t, bin, append([]string{"audit", "verify", "--tenant", tenant, "--checkpoint", saved}, storeArgs...), want)
 	}
 	return env
 }
 
-// checkVerify runs clavis with args, and checks that it exits 0 saying
+// tamperCheckVerify runs clavis with args, and checks that it exits 0 saying
 // OK when want is nil, else exits 1 with want as its first failure.
-func checkVerify(t testing.TB, bin string, args []string, want *auditlogtest.Expected) {
+func tamperCheckVerify(t testing.TB, bin string, args []string, want *auditlogtest.Expected) {
 	t.Helper()
 	cmd := exec.CommandContext(t.Context(), bin, args...)
 	cmd.Env = os.Environ()
@@ -120,7 +120,7 @@ func checkVerify(t testing.TB, bin string, args []string, want *auditlogtest.Exp
 	if args[2] == "--tenant" {
 		how = "on the database"
 	}
-	t.Logf("clavis audit verify %s: exit %d %s", how, code, firstFailure(stdout.Bytes()))
+	t.Logf("clavis audit verify %s: exit %d %s", how, code, tamperFirstFailure(stdout.Bytes()))
 	if want == nil {
 		if code != exitOK || !bytes.Contains(stdout.Bytes(), []byte("OK tenant ")) {
 			t.Errorf("untouched: %s", what)
@@ -130,7 +130,7 @@ func checkVerify(t testing.TB, bin string, args []string, want *auditlogtest.Exp
 	if code != exitFailure {
 		t.Errorf("tampered: %s", what)
 	}
-	first := firstFailure(stdout.Bytes())
+	first := tamperFirstFailure(stdout.Bytes())
 	prefix := "FAIL "
 	if want.Index >= 0 {
 		prefix = fmt.Sprintf("FAIL leaf %d, event %s: ", want.Index, want.EventID)
@@ -140,8 +140,8 @@ func checkVerify(t testing.TB, bin string, args []string, want *auditlogtest.Exp
 	}
 }
 
-// firstFailure is the first line of verify's output that says FAIL.
-func firstFailure(out []byte) string {
+// tamperFirstFailure is the first line of verify's output that says FAIL.
+func tamperFirstFailure(out []byte) string {
 	sc := bufio.NewScanner(bytes.NewReader(out))
 	for sc.Scan() {
 		if strings.HasPrefix(sc.Text(), "FAIL ") {
@@ -151,15 +151,15 @@ func firstFailure(out []byte) string {
 	return ""
 }
 
-func writeFile(t testing.TB, name string, b []byte) {
+func writeTamperFile(t testing.TB, name string, b []byte) {
 	t.Helper()
 	if err := os.WriteFile(name, b, 0o600); err != nil {
 		t.Fatal(err)
 	}
 }
 
-// sqlTx runs fn in a transaction on db.
-func sqlTx(ctx context.Context, db *sql.DB, fn func(auditlogtest.Exec) error) error {
+// tamperSQLTx runs fn in a transaction on db.
+func tamperSQLTx(ctx context.Context, db *sql.DB, fn func(auditlogtest.Exec) error) error {
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
