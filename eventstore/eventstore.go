@@ -54,7 +54,7 @@ func (s StreamID) Validate() error {
 // when. It is part of what an auditor verifies.
 type Metadata struct {
 	// Actor identifies who issued the command: "root", "client:{id}",
-	// "user:{sub}", "system".
+	// "user:{sub}@client:{id}", "system".
 	Actor string `json:"actor"`
 	// CorrelationID ties together everything one request caused.
 	CorrelationID string `json:"correlation_id,omitempty"`
@@ -68,13 +68,17 @@ type Metadata struct {
 	TraceParent string `json:"traceparent,omitempty"`
 	// Reason is a free-text justification given by the actor, if any.
 	Reason string `json:"reason,omitempty"`
-	// Source is the network address the command came from, as the server
-	// decided it (trusted proxies honoured); empty when there is none.
+	// Source is the network address of the client that sent the request,
+	// as the server decided it (honouring forwarding headers only from
+	// trusted proxies); empty when there was none (CLI, system).
 	Source string `json:"source,omitempty"`
-	// UserAgent is the User-Agent of the request that issued the command,
-	// if any.
+	// UserAgent is the request's User-Agent header, at most
+	// [MaxUserAgent] bytes; empty when there was none.
 	UserAgent string `json:"user_agent,omitempty"`
 }
+
+// MaxUserAgent is the most bytes of a User-Agent header an event keeps.
+const MaxUserAgent = 512
 
 // Event is the envelope the store keeps. Callers fill everything but
 // Stream, Version, Position and RecordedAt, which Append assigns.
@@ -279,7 +283,7 @@ func PrepareAppend(stream StreamID, expected int64, events []Event, claims []Cla
 			return fmt.Errorf("%w: event %d has no type", ErrInvalid, i)
 		case e.Schema < 1 || e.Schema > math.MaxInt32:
 			return fmt.Errorf("%w: event %d has schema version %d", ErrInvalid, i, e.Schema)
-		case !text(e.ID, e.Type, e.Meta.Actor, e.Meta.CorrelationID, e.Meta.CausationID, e.Meta.TraceParent, e.Meta.Reason):
+		case !text(e.ID, e.Type, e.Meta.Actor, e.Meta.CorrelationID, e.Meta.CausationID, e.Meta.TraceParent, e.Meta.Reason, e.Meta.Source, e.Meta.UserAgent):
 			return fmt.Errorf("%w: event %d has a text field that is not valid UTF-8 or holds a NUL byte", ErrInvalid, i)
 		case !json.Valid(e.Data):
 			return fmt.Errorf("%w: event %d data is not valid JSON", ErrInvalid, i)

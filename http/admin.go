@@ -165,19 +165,26 @@ func tenantParam(c *fiber.Ctx, name string) (string, error) {
 
 var traceParent = regexp.MustCompile(`^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$`)
 
-// request is the event metadata of c: who (the principal), in answer to
-// which request (its id), in which trace: the request's server span, so
-// the relay's and the projections' spans continue it; without a span, a
-// valid W3C traceparent the caller sent.
-func request(c *fiber.Ctx) tenants.Request {
+// request is the event metadata of c: who (the principal), why (the
+// X-Clavis-Reason header), from where (the source address and the
+// User-Agent), in answer to which request (its id), in which trace: the
+// request's server span, so the relay's and the projections' spans
+// continue it; without a span, a valid W3C traceparent the caller sent.
+// A malformed reason is a problem (400), before anything changes.
+func (s *Server) request(c *fiber.Ctx) (tenants.Request, error) {
+	why, bad := reason(c)
+	if bad != nil {
+		return tenants.Request{}, bad
+	}
 	id := requestID(c)
-	r := tenants.Request{Actor: principal(c).Actor, Authority: principal(c).authority(), CorrelationID: id, CausationID: id}
+	r := tenants.Request{Actor: principal(c).Actor, Authority: principal(c).authority(), CorrelationID: id, CausationID: id,
+		Reason: why, Source: s.source(c), UserAgent: string(c.Request().Header.UserAgent())}
 	if tp := traced.TraceParent(c.UserContext()); tp != "" {
 		r.TraceParent = tp
 	} else if tp := strings.ToLower(strings.TrimSpace(c.Get("traceparent"))); traceParent.MatchString(tp) {
 		r.TraceParent = strings.Clone(tp) // fasthttp reuses the header's buffer
 	}
-	return r
+	return r, nil
 }
 
 // settle gives read-your-writes: it waits, bounded, for the read model to
@@ -211,7 +218,7 @@ func sendClient(c *fiber.Ctx, status int, v projections.ClientView, secret *tena
 // ---- platform API
 
 func (s *Server) createTenant(c *fiber.Ctx) error {
-	return handle(c, noTenant, jsonBody[newTenantIn], func(ctx context.Context, r tenants.Request, _ string, in newTenantIn) (tenants.CreatedTenant, error) {
+	return handle(s, c, noTenant, jsonBody[newTenantIn], func(ctx context.Context, r tenants.Request, _ string, in newTenantIn) (tenants.CreatedTenant, error) {
 		return s.admin.Tenants.Create(ctx, r, in.Slug, in.Name)
 	}, s.answerCreatedTenant)
 }
@@ -276,7 +283,7 @@ func (s *Server) getTenant(c *fiber.Ctx) error {
 // or neither does. A patch with neither member is refused, as a rename
 // without a name.
 func (s *Server) patchTenant(c *fiber.Ctx) error {
-	return handle(c, platformTenant, readTenantPatch, s.admin.Tenants.Update, s.answerTenant)
+	return handle(s, c, platformTenant, readTenantPatch, s.admin.Tenants.Update, s.answerTenant)
 }
 
 // readTenantPatch reads a JSON merge patch of "name" and "login_url".
@@ -305,13 +312,17 @@ type reasonIn struct {
 }
 
 func (s *Server) suspendTenant(c *fiber.Ctx) error {
-	return handle(c, platformTenant, optionalJSON[reasonIn], func(ctx context.Context, r tenants.Request, slug string, in reasonIn) (tenants.TenantResult, error) {
-		return s.admin.Tenants.Suspend(ctx, r, slug, in.Reason)
+	return handle(s, c, platformTenant, optionalJSON[reasonIn], func(ctx context.Context, r tenants.Request, slug string, in reasonIn) (tenants.TenantResult, error) {
+		why, err := bodyReason(&r, in.Reason)
+		if err != nil {
+			return tenants.TenantResult{}, err
+		}
+		return s.admin.Tenants.Suspend(ctx, r, slug, why)
 	}, s.answerTenant)
 }
 
 func (s *Server) resumeTenant(c *fiber.Ctx) error {
-	return handle(c, platformTenant, optionalJSON[none], func(ctx context.Context, r tenants.Request, slug string, _ none) (tenants.TenantResult, error) {
+	return handle(s, c, platformTenant, optionalJSON[none], func(ctx context.Context, r tenants.Request, slug string, _ none) (tenants.TenantResult, error) {
 		return s.admin.Tenants.Resume(ctx, r, slug)
 	}, s.answerTenant)
 }
@@ -319,7 +330,7 @@ func (s *Server) resumeTenant(c *fiber.Ctx) error {
 // ---- tenant admin API
 
 func (s *Server) createClient(c *fiber.Ctx) error {
-	return handle(c, adminTenant, readSettings, s.admin.Clients.Register, s.answerNewClient)
+	return handle(s, c, adminTenant, readSettings, s.admin.Clients.Register, s.answerNewClient)
 }
 
 // readSettings reads a client's settings (see [jsonbody.Settings]).
@@ -381,7 +392,7 @@ func (s *Server) getClient(c *fiber.Ctx) error {
 }
 
 func (s *Server) patchClient(c *fiber.Ctx) error {
-	return handle(c, adminTenant, readClientPatch, func(ctx context.Context, r tenants.Request, slug string, in clientPatchIn) (tenants.ClientResult, error) {
+	return handle(s, c, adminTenant, readClientPatch, func(ctx context.Context, r tenants.Request, slug string, in clientPatchIn) (tenants.ClientResult, error) {
 		res, err := s.admin.Clients.Update(ctx, r, slug, param(c, "client_id"), in.patch, in.expected)
 		if in.ifMatch && errors.Is(err, eventstore.ErrConflict) {
 			return res, preconditionFailed()
@@ -452,7 +463,7 @@ func decodeClientPatch(raw []byte) (client.Patch, int64, error) {
 }
 
 func (s *Server) deleteClient(c *fiber.Ctx) error {
-	return handle(c, adminTenant, noBody[none], func(ctx context.Context, r tenants.Request, slug string, _ none) (tenants.ClientResult, error) {
+	return handle(s, c, adminTenant, noBody[none], func(ctx context.Context, r tenants.Request, slug string, _ none) (tenants.ClientResult, error) {
 		return s.admin.Clients.Delete(ctx, r, slug, param(c, "client_id"))
 	}, s.answerDeleted)
 }
@@ -464,13 +475,13 @@ type newSecretIn struct {
 }
 
 func (s *Server) addSecret(c *fiber.Ctx) error {
-	return handle(c, adminTenant, optionalJSON[newSecretIn], func(ctx context.Context, r tenants.Request, slug string, in newSecretIn) (tenants.ClientResult, error) {
+	return handle(s, c, adminTenant, optionalJSON[newSecretIn], func(ctx context.Context, r tenants.Request, slug string, in newSecretIn) (tenants.ClientResult, error) {
 		return s.admin.Clients.AddSecret(ctx, r, slug, param(c, "client_id"), in.Description, in.ExpiresAt)
 	}, s.answerNewSecret)
 }
 
 func (s *Server) revokeSecret(c *fiber.Ctx) error {
-	return handle(c, adminTenant, noBody[none], func(ctx context.Context, r tenants.Request, slug string, _ none) (tenants.ClientResult, error) {
+	return handle(s, c, adminTenant, noBody[none], func(ctx context.Context, r tenants.Request, slug string, _ none) (tenants.ClientResult, error) {
 		return s.admin.Clients.RevokeSecret(ctx, r, slug, param(c, "client_id"), param(c, "secret_id"))
 	}, s.answerClient)
 }
@@ -481,7 +492,7 @@ type rotationIn struct {
 }
 
 func (s *Server) rotateSecret(c *fiber.Ctx) error {
-	return handle(c, adminTenant, optionalJSON[rotationIn], func(ctx context.Context, r tenants.Request, slug string, in rotationIn) (tenants.ClientResult, error) {
+	return handle(s, c, adminTenant, optionalJSON[rotationIn], func(ctx context.Context, r tenants.Request, slug string, in rotationIn) (tenants.ClientResult, error) {
 		return s.admin.Clients.RotateSecret(ctx, r, slug, param(c, "client_id"), in.overlap())
 	}, s.answerClient)
 }
@@ -497,14 +508,18 @@ func (in rotationIn) overlap() time.Duration {
 }
 
 func (s *Server) activateClient(c *fiber.Ctx) error {
-	return handle(c, adminTenant, optionalJSON[none], func(ctx context.Context, r tenants.Request, slug string, _ none) (tenants.ClientResult, error) {
+	return handle(s, c, adminTenant, optionalJSON[none], func(ctx context.Context, r tenants.Request, slug string, _ none) (tenants.ClientResult, error) {
 		return s.admin.Clients.Activate(ctx, r, slug, param(c, "client_id"))
 	}, s.answerClient)
 }
 
 func (s *Server) deactivateClient(c *fiber.Ctx) error {
-	return handle(c, adminTenant, optionalJSON[reasonIn], func(ctx context.Context, r tenants.Request, slug string, in reasonIn) (tenants.ClientResult, error) {
-		return s.admin.Clients.Deactivate(ctx, r, slug, param(c, "client_id"), in.Reason)
+	return handle(s, c, adminTenant, optionalJSON[reasonIn], func(ctx context.Context, r tenants.Request, slug string, in reasonIn) (tenants.ClientResult, error) {
+		why, err := bodyReason(&r, in.Reason)
+		if err != nil {
+			return tenants.ClientResult{}, err
+		}
+		return s.admin.Clients.Deactivate(ctx, r, slug, param(c, "client_id"), why)
 	}, s.answerClient)
 }
 
@@ -515,7 +530,7 @@ type cloneIn struct {
 }
 
 func (s *Server) cloneClient(c *fiber.Ctx) error {
-	return handle(c, adminTenant, jsonBody[cloneIn], func(ctx context.Context, r tenants.Request, slug string, in cloneIn) (tenants.ClientResult, error) {
+	return handle(s, c, adminTenant, jsonBody[cloneIn], func(ctx context.Context, r tenants.Request, slug string, in cloneIn) (tenants.ClientResult, error) {
 		return s.admin.Clients.Clone(ctx, r, slug, param(c, "client_id"), in.ClientName, in.Code)
 	}, s.answerNewClient)
 }
@@ -537,7 +552,8 @@ func (s *Server) clientHistory(c *fiber.Ctx) error {
 	for _, e := range entries {
 		out.Events = append(out.Events, historyEventJSON{
 			ID: e.EventID, Type: e.Type, Version: e.Version, Time: e.Time, RecordedAt: e.RecordedAt,
-			Actor: e.Actor, CorrelationID: e.CorrelationID, CausationID: e.CausationID, Reason: e.Reason, Data: e.Data,
+			Actor: e.Actor, CorrelationID: e.CorrelationID, CausationID: e.CausationID, Reason: e.Reason,
+			Source: e.Source, UserAgent: e.UserAgent, Data: e.Data,
 		})
 	}
 	c.Set(fiber.HeaderCacheControl, "no-store")
@@ -566,7 +582,7 @@ func (s *Server) importClients(c *fiber.Ctx) error {
 	if dry := queryBool(c, "dry_run"); dry != nil && *dry {
 		run = s.admin.Clients.DryRunImport
 	}
-	return handle(c, adminTenant, rawJSON, func(ctx context.Context, r tenants.Request, slug string, raw []byte) (tenants.ImportReport, error) {
+	return handle(s, c, adminTenant, rawJSON, func(ctx context.Context, r tenants.Request, slug string, raw []byte) (tenants.ImportReport, error) {
 		batch, err := jsonbody.Import(slug, raw)
 		if err != nil {
 			return tenants.ImportReport{}, fmt.Errorf("import clients: %w", err)

@@ -23,7 +23,9 @@ var ErrUnauthenticated = errors.New("httpapi: token not accepted")
 // Principal is who a bearer token stands for.
 type Principal struct {
 	// Actor names the principal in the events it causes: "root",
-	// "client:{client_id}".
+	// "client:{client_id}" for a client acting for itself,
+	// "user:{sub}@client:{client_id}" for a person acting through a
+	// client (see [TokenActor]).
 	Actor string
 	// Platform is true for the platform operator, who may call every
 	// route, the platform API and every tenant's admin API.
@@ -88,7 +90,21 @@ func (a accessTokens) Authenticate(ctx context.Context, token string) (Principal
 	if err != nil {
 		return Principal{}, err
 	}
-	return Principal{Actor: "client:" + at.ClientID, Tenant: at.Tenant, Scopes: at.Scopes}, nil
+	return Principal{Actor: TokenActor(at), Tenant: at.Tenant, Scopes: at.Scopes}, nil
+}
+
+// TokenActor is the actor of the events an access token causes:
+// "client:{client_id}" when the client acts for itself (a client
+// credentials token, whose subject is the client), and
+// "user:{sub}@client:{client_id}" when a person acts through the client
+// (a token of the authorization code flow, whose subject is the user's).
+// Client ids are server-made UUIDs, so the last "@client:" of the actor
+// separates the two, whatever the subject holds.
+func TokenActor(at oauth.AccessToken) string {
+	if at.Subject == "" || at.Subject == at.ClientID {
+		return "client:" + at.ClientID
+	}
+	return "user:" + at.Subject + "@client:" + at.ClientID
 }
 
 // RootActor is the actor recorded for requests made with the root token.

@@ -34,10 +34,11 @@ type command[In, Out any] func(ctx context.Context, r tenants.Request, slug stri
 type answer[Out any] func(c *fiber.Ctx, slug string, out Out) error
 
 // handle is the one shape of an admin write: the tenant named by the path
-// parameter at, the body read into an In by read, the command run with
-// the request's metadata, and its result written by send. A failure of
-// any step is returned as it is, for the one error mapper.
-func handle[In, Out any](c *fiber.Ctx, at pathTenant, read reader[In], run command[In, Out], send answer[Out]) error {
+// parameter at, the request's metadata (who, why, from where), the body
+// read into an In by read, the command run with that metadata, and its
+// result written by send. A failure of any step is returned as it is,
+// for the one error mapper.
+func handle[In, Out any](s *Server, c *fiber.Ctx, at pathTenant, read reader[In], run command[In, Out], send answer[Out]) error {
 	var slug string
 	if at != noTenant {
 		var err error
@@ -45,11 +46,15 @@ func handle[In, Out any](c *fiber.Ctx, at pathTenant, read reader[In], run comma
 			return err
 		}
 	}
+	r, err := s.request(c)
+	if err != nil {
+		return err
+	}
 	var in In
 	if err := read(c, &in); err != nil {
 		return err
 	}
-	out, err := run(c.UserContext(), request(c), slug, in)
+	out, err := run(c.UserContext(), r, slug, in)
 	if err != nil {
 		return err
 	}

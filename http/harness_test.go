@@ -23,6 +23,7 @@ import (
 	"github.com/clavisiam/clavis/internal/node"
 	"github.com/clavisiam/clavis/internal/testnode"
 	"github.com/clavisiam/clavis/projections"
+	"github.com/clavisiam/clavis/tenants"
 )
 
 // rootToken is the platform operator's token in these tests.
@@ -44,6 +45,8 @@ type adminHarness struct {
 	k      *contract
 	// js reaches the node's NATS, whose grant buckets are TEST_*.
 	js jetstream.JetStream
+	// tenants is the node's tenant command service.
+	tenants *tenants.Tenants
 }
 
 // startAdmin starts the harness; opts are added to the OAuth provider's.
@@ -56,15 +59,23 @@ func startAdmin(t *testing.T, opts ...oauth.Option) *adminHarness {
 // grantBytes each (0: the default).
 func startAdminGrants(t *testing.T, grantBytes int64, opts ...oauth.Option) *adminHarness {
 	t.Helper()
+	return startAdminWith(t, func(cfg *node.Config) { cfg.GrantsMaxBytes = grantBytes }, opts...)
+}
+
+// startAdminWith starts the harness with its node's configuration
+// adjusted by set.
+func startAdminWith(t *testing.T, set func(*node.Config), opts ...oauth.Option) *adminHarness {
+	t.Helper()
 	ns := testnode.StartNATS(t)
 	cfg := testnode.Config(t, "")
 	cfg.PublicURL = "https://id.example.com"
 	cfg.RootToken = rootToken
 	cfg.DevLogin = true
 	cfg.NATSURL, cfg.NATSPrefix = ns.URL, "test"
-	cfg.GrantsMaxBytes = grantBytes
+	set(&cfg)
 	n := testnode.Start(t, cfg, node.WithOAuth(opts...))
-	return &adminHarness{url: n.URL, store: n.Store, rm: n.Admin.ReadModel, server: n.HTTP, logs: n.Logs, k: loadContract(t), js: ns.JetStream}
+	return &adminHarness{url: n.URL, store: n.Store, rm: n.Admin.ReadModel, server: n.HTTP, logs: n.Logs, k: loadContract(t), js: ns.JetStream,
+		tenants: n.Admin.Tenants}
 }
 
 // callOpts adjust one call.

@@ -57,7 +57,7 @@ func (s *Server) jwks(c *fiber.Ctx) error {
 
 // rotateKey gives a tenant a new signing key.
 func (s *Server) rotateKey(c *fiber.Ctx) error {
-	return handle(c, platformTenant, optionalJSON[rotateKeyIn], func(ctx context.Context, r tenants.Request, slug string, in rotateKeyIn) (tenants.TenantResult, error) {
+	return handle(s, c, platformTenant, optionalJSON[rotateKeyIn], func(ctx context.Context, r tenants.Request, slug string, in rotateKeyIn) (tenants.TenantResult, error) {
 		lead, err := in.lead()
 		if err != nil {
 			return tenants.TenantResult{}, err

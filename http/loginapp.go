@@ -36,7 +36,7 @@ func (s *Server) getLoginApp(c *fiber.Ctx) error {
 // "", and answers the setting as it now is. The member is required, so
 // that an empty object never clears the setting by accident.
 func (s *Server) putLoginApp(c *fiber.Ctx) error {
-	return handle(c, adminTenant, jsonBody[loginAppIn], func(ctx context.Context, r tenants.Request, slug string, in loginAppIn) (tenants.TenantResult, error) {
+	return handle(s, c, adminTenant, jsonBody[loginAppIn], func(ctx context.Context, r tenants.Request, slug string, in loginAppIn) (tenants.TenantResult, error) {
 		if in.LoginURL == nil {
 			var p domain.Problems
 			p.Add("login_url", "required", `login_url is required; "" clears the setting`)

@@ -59,7 +59,7 @@ func TestLoginApp(t *testing.T) {
 	t.Run("set, trimmed, and read back", func(t *testing.T) {
 		wantDiff(t, "PUT", loginURL, loginURLOf(t, put(t, " "+loginURL+" ").want(t, 200)))
 		wantDiff(t, "GET after PUT", loginURL, h.loginApp(t, "acme"))
-		wantDiff(t, "tenant after PUT", tenantLogin{Name: "ACME", LoginURL: loginURL, Version: 3},
+		wantDiff(t, "tenant after PUT", tenantLogin{Name: "ACME", LoginURL: loginURL, Version: 4},
 			tenantLoginOf(t, h.call(t, "GET", "/admin/tenants/acme", nil)))
 	})
 	t.Run("another tenant's is unchanged", func(t *testing.T) {
@@ -94,12 +94,12 @@ func TestLoginAppThroughThePlatformAPI(t *testing.T) {
 
 	// The steps run in order, each on the tenant the one before left.
 	t.Run("the login URL alone leaves the name as it is", func(t *testing.T) {
-		wantDiff(t, "PATCH login_url", tenantLogin{Name: "ACME", LoginURL: "http://localhost:3000/login", Version: 3},
+		wantDiff(t, "PATCH login_url", tenantLogin{Name: "ACME", LoginURL: "http://localhost:3000/login", Version: 4},
 			tenantLoginOf(t, patch(map[string]any{"login_url": "http://localhost:3000/login"})))
 		wantDiff(t, "the tenant admin API's login URL", "http://localhost:3000/login", h.loginApp(t, "acme"))
 	})
 	t.Run("both at once are two events in one command", func(t *testing.T) {
-		wantDiff(t, "PATCH both", tenantLogin{Name: "Acme Inc.", LoginURL: "https://login.acme.example/", Version: 5},
+		wantDiff(t, "PATCH both", tenantLogin{Name: "Acme Inc.", LoginURL: "https://login.acme.example/", Version: 6},
 			tenantLoginOf(t, patch(map[string]any{"name": "Acme Inc.", "login_url": "https://login.acme.example/"})))
 	})
 	t.Run("one bad member and neither changes", func(t *testing.T) {
@@ -110,7 +110,7 @@ func TestLoginAppThroughThePlatformAPI(t *testing.T) {
 		checkProblem(t, r, 422, httpapi.ProblemValidation, "name")
 		checkProblem(t, r, 422, httpapi.ProblemValidation, "login_url")
 		h.unchanged(t, before, "a patch with a bad member")
-		wantDiff(t, "after refused patches", tenantLogin{Name: "Acme Inc.", LoginURL: "https://login.acme.example/", Version: 5},
+		wantDiff(t, "after refused patches", tenantLogin{Name: "Acme Inc.", LoginURL: "https://login.acme.example/", Version: 6},
 			tenantLoginOf(t, h.call(t, "GET", "/admin/tenants/acme", nil)))
 	})
 	t.Run("a suspended tenant's login URL may change; null clears it", func(t *testing.T) {

@@ -111,12 +111,12 @@ func TestTenantCommands(t *testing.T) {
 		opts         []callOpt
 		want         shown
 	}{
-		{"get", "GET", "/admin/tenants/acme", nil, nil, shown{"acme", "ACME", issuer, "", false, 2}},
+		{"get", "GET", "/admin/tenants/acme", nil, nil, shown{"acme", "ACME", issuer, "", false, 3}},
 		{"rename", "PATCH", "/admin/tenants/acme", map[string]string{"name": "ACME Inc."}, []callOpt{contentType("application/merge-patch+json")},
-			shown{"acme", "ACME Inc.", issuer, "", false, 3}},
-		{"suspend", "POST", "/admin/tenants/acme/suspend", map[string]string{"reason": "unpaid"}, nil, shown{"acme", "ACME Inc.", issuer, "unpaid", true, 4}},
-		{"get after suspend", "GET", "/admin/tenants/acme", nil, nil, shown{"acme", "ACME Inc.", issuer, "unpaid", true, 4}},
-		{"resume", "POST", "/admin/tenants/acme/resume", nil, nil, shown{"acme", "ACME Inc.", issuer, "", false, 5}},
+			shown{"acme", "ACME Inc.", issuer, "", false, 4}},
+		{"suspend", "POST", "/admin/tenants/acme/suspend", map[string]string{"reason": "unpaid"}, nil, shown{"acme", "ACME Inc.", issuer, "unpaid", true, 5}},
+		{"get after suspend", "GET", "/admin/tenants/acme", nil, nil, shown{"acme", "ACME Inc.", issuer, "unpaid", true, 5}},
+		{"resume", "POST", "/admin/tenants/acme/resume", nil, nil, shown{"acme", "ACME Inc.", issuer, "", false, 6}},
 	}
 	for _, s := range steps {
 		if s.name == "resume" {

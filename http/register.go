@@ -62,6 +62,10 @@ func (s *Server) register(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	r, err := s.request(c)
+	if err != nil {
+		return requestError(c, err)
+	}
 	raw, err := body(c, mediaJSON)
 	if err != nil {
 		return registrationBodyError(c, err)
@@ -70,7 +74,7 @@ func (s *Server) register(c *fiber.Ctx) error {
 	if err != nil {
 		return metadataError(c, err)
 	}
-	res, err := s.admin.Clients.Register(c.UserContext(), request(c), slug, settings)
+	res, err := s.admin.Clients.Register(c.UserContext(), r, slug, settings)
 	if err != nil {
 		return commandError(c, err)
 	}
@@ -132,6 +136,10 @@ func (s *Server) reregister(c *fiber.Ctx) error {
 	if err != nil || slug == "" {
 		return err
 	}
+	r, err := s.request(c)
+	if err != nil {
+		return requestError(c, err)
+	}
 	raw, err := body(c, mediaJSON)
 	if err != nil {
 		return registrationBodyError(c, err)
@@ -182,7 +190,7 @@ func (s *Server) reregister(c *fiber.Ctx) error {
 	if err != nil {
 		return metadataError(c, err)
 	}
-	res, err := s.admin.Clients.Update(c.UserContext(), request(c), slug, v.ClientID, patch, 0)
+	res, err := s.admin.Clients.Update(c.UserContext(), r, slug, v.ClientID, patch, 0)
 	if err != nil {
 		return commandError(c, err)
 	}
@@ -196,7 +204,11 @@ func (s *Server) unregister(c *fiber.Ctx) error {
 	if err != nil || slug == "" {
 		return err
 	}
-	res, err := s.admin.Clients.Delete(c.UserContext(), request(c), slug, v.ClientID)
+	r, err := s.request(c)
+	if err != nil {
+		return requestError(c, err)
+	}
+	res, err := s.admin.Clients.Delete(c.UserContext(), r, slug, v.ClientID)
 	if err != nil {
 		return err
 	}
@@ -299,6 +311,17 @@ func commandError(c *fiber.Ctx, err error) error {
 	var ve *domain.ValidationError
 	if errors.As(err, &ve) {
 		return metadataError(c, err)
+	}
+	return err
+}
+
+// requestError answers a failure of [Server.request] at the
+// registration endpoints as their other errors are: a malformed
+// X-Clavis-Reason header is an RFC 6749-style invalid_request.
+func requestError(c *fiber.Ctx, err error) error {
+	var p *Problem
+	if errors.As(err, &p) {
+		return oauthError(c, http.StatusBadRequest, "invalid_request", p.Detail+".")
 	}
 	return err
 }

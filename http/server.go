@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"runtime/debug"
 	"sync"
 	"time"
@@ -105,6 +106,8 @@ type Server struct {
 	ready   []ReadyCheck
 	// auditLog is read by the audit API; nil without WithAuditLog.
 	auditLog AuditLog
+	// proxies are the trusted proxies (see WithTrustedProxies).
+	proxies []netip.Prefix
 
 	mu        sync.Mutex
 	listeners []*onceCloseListener
@@ -123,6 +126,7 @@ type options struct {
 	oauth    *oauth.Provider
 	origins  Origins
 	ready    []ReadyCheck
+	proxies  []netip.Prefix
 	auditLog AuditLog
 }
 
@@ -151,7 +155,7 @@ func New(cfg Config, store eventstore.Store, log *slog.Logger, opts ...Option) (
 			return nil, err
 		}
 	}
-	s := &Server{store: store, log: log, cfg: cfg, admin: o.admin, oauth: o.oauth, origins: o.origins, ready: o.ready, auditLog: o.auditLog}
+	s := &Server{store: store, log: log, cfg: cfg, admin: o.admin, oauth: o.oauth, origins: o.origins, ready: o.ready, proxies: o.proxies, auditLog: o.auditLog}
 	if s.oauth != nil && s.admin == nil {
 		return nil, errors.New("httpapi: WithOAuth needs WithAdmin")
 	}
@@ -185,6 +189,7 @@ func New(cfg Config, store eventstore.Store, log *slog.Logger, opts ...Option) (
 		// TODO(merge): call auditLogRoutes from auditRoutes' group.
 		s.auditLogRoutes(s.app.Group("/t/:tenant/audit"))
 		s.keyRoutes()
+		s.auditKeyRoutes()
 		if s.oauth != nil {
 			s.oauthRoutes()
 		}

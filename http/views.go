@@ -134,6 +134,8 @@ type historyEventJSON struct {
 	CorrelationID string          `json:"correlation_id,omitempty"`
 	CausationID   string          `json:"causation_id,omitempty"`
 	Reason        string          `json:"reason,omitempty"`
+	Source        string          `json:"source,omitempty"`
+	UserAgent     string          `json:"user_agent,omitempty"`
 	Data          json.RawMessage `json:"data"`
 }
 

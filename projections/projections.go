@@ -101,7 +101,9 @@ type ClientView struct {
 	// Deleted marks a tombstone, which only a [Loader] returns: what the
 	// read model keeps of a deleted client (its tenant, id and version),
 	// so that the fold refuses an event after the deletion as the
-	// aggregate does. Reads never return one.
+	// aggregate does. Reads of the read model never return one; a
+	// client's past state, folded from the store, is marked deleted with
+	// it when the client had been deleted by then.
 	Deleted bool `json:"-"`
 }
 

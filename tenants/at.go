@@ -4,10 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
+	"github.com/clavisiam/clavis/domain"
 	"github.com/clavisiam/clavis/domain/client"
 	"github.com/clavisiam/clavis/domain/tenant"
 	"github.com/clavisiam/clavis/eventstore"
@@ -107,12 +110,14 @@ func (c *Clients) At(ctx context.Context, tenant, id string, at Instant) (projec
 	if err != nil {
 		return projections.ClientView{}, fmt.Errorf("client at %s: %w", at, err)
 	}
+	n := 0
+	for n < len(stored) && at.includes(stored[n]) {
+		n++
+	}
+	decoded := decodeAll(stored[:n])
 	agg := new(client.Client)
-	for _, e := range stored {
-		if !at.includes(e) {
-			break
-		}
-		if err := applyStored(agg, e); err != nil {
+	for i, e := range stored[:n] {
+		if err := applyDecoded(agg, e, decoded[i]); err != nil {
 			return projections.ClientView{}, err
 		}
 	}
@@ -126,8 +131,22 @@ func (c *Clients) At(ctx context.Context, tenant, id string, at Instant) (projec
 // checking that it is the next of the stream.
 func applyStored(agg *client.Client, e eventstore.Event) error {
 	d, err := client.Decode(e.Type, e.Schema, e.Data)
+	return applyDecoded(agg, e, decodedEvent{d, err})
+}
+
+// decodedEvent is a stored client event decoded, or why it does not
+// decode.
+type decodedEvent struct {
+	ev  domain.Event
+	err error
+}
+
+// applyDecoded applies the stored event e, decoded as d, to agg,
+// checking that it is the next of the stream.
+func applyDecoded(agg *client.Client, e eventstore.Event, d decodedEvent) error {
+	err := d.err
 	if err == nil {
-		err = agg.Apply(d)
+		err = agg.Apply(d.ev)
 	}
 	if err == nil && agg.Version() != e.Version {
 		err = fmt.Errorf("the stream's version %d follows version %d", e.Version, agg.Version()-1)
@@ -136,6 +155,35 @@ func applyStored(agg *client.Client, e eventstore.Event) error {
 		return &aggregate.LoadError{Stream: e.Stream, Version: e.Version, EventID: e.ID, Type: e.Type, Err: err}
 	}
 	return nil
+}
+
+// decodeChunk is the number of events below which a stream is decoded
+// by one goroutine.
+const decodeChunk = 128
+
+// decodeAll decodes stored client events, on every CPU for a long
+// stream: decoding is pure and most of a past state's cost, and only
+// the fold that follows, through Apply, needs the order.
+func decodeAll(stored []eventstore.Event) []decodedEvent {
+	out := make([]decodedEvent, len(stored))
+	decode := func(from, to int) {
+		for i := from; i < to; i++ {
+			e := stored[i]
+			out[i].ev, out[i].err = client.Decode(e.Type, e.Schema, e.Data)
+		}
+	}
+	workers := min(runtime.GOMAXPROCS(0), len(stored)/decodeChunk)
+	if workers < 2 {
+		decode(0, len(stored))
+		return out
+	}
+	var wg sync.WaitGroup
+	per := (len(stored) + workers - 1) / workers
+	for from := 0; from < len(stored); from += per {
+		wg.Go(func() { decode(from, min(from+per, len(stored))) })
+	}
+	wg.Wait()
+	return out
 }
 
 // existedAt fails with an error matching [domain.ErrNotFound] unless

@@ -55,6 +55,13 @@ func WithPublicURL(publicURL string) Option {
 	}
 }
 
+// CheckPublicURL reports why publicURL cannot be the base of issuer URLs
+// that name audit keys (see [WithPublicURL]), or nil when it can.
+func CheckPublicURL(publicURL string) error {
+	_, err := auditNameBase(publicURL)
+	return err
+}
+
 // auditNameBase is publicURL without its scheme and trailing slashes.
 func auditNameBase(publicURL string) (string, error) {
 	u, err := url.Parse(publicURL)

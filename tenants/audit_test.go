@@ -14,6 +14,7 @@ import (
 	"github.com/clavisiam/clavis/eventstore"
 	"github.com/clavisiam/clavis/eventstore/aggregate"
 	"github.com/clavisiam/clavis/internal/testnode"
+	"github.com/clavisiam/clavis/projections/auditlog"
 	"github.com/clavisiam/clavis/tenants"
 )
 
@@ -293,5 +294,44 @@ func TestAuditReadersFromTenantViews(t *testing.T) {
 	}
 	if _, err := ts.AuditVerifiers(t.Context(), "nope"); !errors.Is(err, domain.ErrNotFound) {
 		t.Errorf("unknown tenant: %v", err)
+	}
+}
+
+// TestAuditSignerSignsCheckpoints signs an audit log checkpoint with a
+// tenant's signer and opens it with its published verifier keys, across
+// a rotation.
+func TestAuditSignerSignsCheckpoints(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, testnode.Store(t, ""))
+	e.createTenant(t, "acme")
+	sign := func(size int64) []byte {
+		t.Helper()
+		s, err := e.tenants.AuditSigner(t.Context(), "acme")
+		if err != nil {
+			t.Fatal(err)
+		}
+		signed, err := auditlog.Sign(auditlog.Checkpoint{Origin: e.tenants.AuditKeyName("acme"), Size: size}, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return signed
+	}
+	before := sign(1)
+	if _, err := e.tenants.RotateAuditKey(t.Context(), req, "acme"); err != nil {
+		t.Fatal(err)
+	}
+	after := sign(2)
+	vkeys, err := e.tenants.AuditVerifiers(t.Context(), "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, signed := range [][]byte{before, after} {
+		c, err := auditlog.Open(signed, vkeys...)
+		if err != nil || c.Size != int64(i+1) || c.Origin != "localhost:8080/t/acme/audit" {
+			t.Errorf("checkpoint %d: %+v, %v", i+1, c, err)
+		}
+	}
+	if _, err := auditlog.Open(after, vkeys[1:]...); err == nil {
+		t.Error("a checkpoint signed after the rotation opens with the old key alone")
 	}
 }

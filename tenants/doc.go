@@ -32,6 +32,17 @@
 // put in an error or in an event. The token endpoint verifies secrets
 // with that package too, without this one.
 //
+// # Audit keys
+//
+// Every tenant has an Ed25519 key that signs its audit log's checkpoints,
+// as a signed note (golang.org/x/mod/sumdb/note), named after the log's
+// origin ([Tenants.AuditKeyName]). [Tenants.Create] adds the first in the
+// tenant's own append, sealed by the [KeyMaker] like the signing keys;
+// [Tenants.RotateAuditKey] adds a new one and [Tenants.EnsureAuditKey]
+// gives one to a tenant created before audit keys existed.
+// [Tenants.AuditSigner] opens the active key (once per key) and
+// [Tenants.AuditVerifiers] lists the public verifier keys.
+//
 // # Consistency
 //
 // A tenant and its clients are separate streams, which the store cannot

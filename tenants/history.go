@@ -29,6 +29,8 @@ type HistoryEntry struct {
 	CorrelationID string
 	CausationID   string
 	Reason        string
+	Source        string // the network address the request came from, if any
+	UserAgent     string // the request's User-Agent, if any
 	Data          json.RawMessage
 }
 
@@ -71,6 +73,8 @@ func (c *Clients) History(ctx context.Context, tenant, id string) ([]HistoryEntr
 			CorrelationID: e.Meta.CorrelationID,
 			CausationID:   e.Meta.CausationID,
 			Reason:        e.Meta.Reason,
+			Source:        e.Meta.Source,
+			UserAgent:     e.Meta.UserAgent,
 			Data:          data,
 		})
 	}

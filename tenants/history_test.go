@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/clavisiam/clavis/domain"
 	"github.com/clavisiam/clavis/domain/client"
 	"github.com/clavisiam/clavis/domain/client/secret"
@@ -134,6 +136,54 @@ func TestStoreCatalogues(t *testing.T) {
 		cat, err = tenants.StoreCatalogues(e.store).Catalogue(ctx, "acme")
 		if err != nil || cat.Has("urn:acme/api:read") {
 			t.Fatalf("catalogue after delete = %v, %v", cat.List(), err)
+		}
+	})
+}
+
+// TestHistoryShowsWhereAChangeCameFrom: a command's source address and
+// user agent reach its events; an oversized or malformed user agent is
+// kept as valid UTF-8, cut on a character boundary at the limit.
+func TestHistoryShowsWhereAChangeCameFrom(t *testing.T) {
+	t.Parallel()
+	forEachStore(t, func(t *testing.T, e *env) {
+		ctx := t.Context()
+		e.createTenant(t, "acme")
+		from := req
+		from.Source, from.UserAgent = "2001:db8::7", "curl/8.5.0"
+		reg, err := e.clients.Register(ctx, from, "acme", webApp("urn:acme/web"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		id := reg.Client.ClientID
+		long := req
+		long.Source = "203.0.113.7"
+		// 511 ASCII bytes, then a two-byte character that would end past
+		// the limit: the cut falls before it.
+		long.UserAgent = strings.Repeat("a", 511) + "é" + "tail"
+		if _, err := e.clients.Update(ctx, long, "acme", id, client.Patch{ClientName: ptr("Renamed")}, 0); err != nil {
+			t.Fatal(err)
+		}
+		bad := req
+		bad.UserAgent = "odd\xff\x00agent"
+		if _, err := e.clients.Update(ctx, bad, "acme", id, client.Patch{ClientName: ptr("Again")}, 0); err != nil {
+			t.Fatal(err)
+		}
+		h, err := e.clients.History(ctx, "acme", id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		type where struct{ Source, UserAgent string }
+		var got []where
+		for _, entry := range h {
+			got = append(got, where{entry.Source, entry.UserAgent})
+		}
+		want := []where{
+			{"2001:db8::7", "curl/8.5.0"},
+			{"203.0.113.7", strings.Repeat("a", 511)},
+			{"", "odd\uFFFD\uFFFDagent"},
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("history sources (-want +got):\n%s", diff)
 		}
 	})
 }

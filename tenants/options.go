@@ -4,7 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 
@@ -18,7 +20,7 @@ import (
 // become the metadata of every event the command appends.
 type Request struct {
 	// Actor identifies who issued the command: "root", "client:{id}",
-	// "user:{sub}", "system". Required.
+	// "user:{sub}@client:{id}", "system". Required.
 	Actor string
 	// CorrelationID ties together everything one request caused (the HTTP
 	// request id, say).
@@ -29,6 +31,13 @@ type Request struct {
 	TraceParent string
 	// Reason is the actor's free-text justification, if any.
 	Reason string
+	// Source is the network address the request came from, as the server
+	// decided it; empty when there was no request (CLI, system).
+	Source string
+	// UserAgent is the request's User-Agent header, if any. The events
+	// keep at most [eventstore.MaxUserAgent] bytes of it, cut on a UTF-8
+	// boundary, with invalid UTF-8 and NUL bytes replaced.
+	UserAgent string
 	// Authority is the platform authority of the actor; the zero
 	// Authority (the platform operator's, the platform's own) is
 	// unbounded. See [Authority].
@@ -107,7 +116,26 @@ func (r Request) metadata(now time.Time) (eventstore.Metadata, error) {
 		OccurredAt:    now,
 		TraceParent:   r.TraceParent,
 		Reason:        r.Reason,
+		Source:        r.Source,
+		UserAgent:     userAgent(r.UserAgent),
 	}, nil
+}
+
+// userAgent is what an event keeps of a User-Agent header: valid UTF-8
+// without NUL bytes, which the store refuses, and at most
+// [eventstore.MaxUserAgent] bytes, cut before a character that would
+// cross the limit.
+func userAgent(s string) string {
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	s = strings.ReplaceAll(s, "\x00", "\uFFFD")
+	if len(s) <= eventstore.MaxUserAgent {
+		return s
+	}
+	cut := eventstore.MaxUserAgent
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut]
 }
 
 // Option configures a service built by [NewTenants] or [NewClients].

@@ -18,6 +18,7 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode"
 
 	"github.com/clavisiam/clavis/internal/node"
 )
@@ -42,6 +43,9 @@ type apiCommand struct {
 	// API), clientAuth (a tenant's OAuth endpoints, as a client) or
 	// noAuth.
 	auth authKind
+	// write commands change something: they take --reason, sent as the
+	// X-Clavis-Reason header and recorded with every event they cause.
+	write bool
 }
 
 type authKind int
@@ -112,7 +116,7 @@ func tenantFlag(fs *flag.FlagSet, o *apiOptions) {
 }
 
 var apiCommands = []apiCommand{
-	{group: "tenant", name: "create", args: "<slug>", nargs: 1, summary: "create a tenant and its first admin client (the secret is shown once)",
+	{group: "tenant", name: "create", write: true, args: "<slug>", nargs: 1, summary: "create a tenant and its first admin client (the secret is shown once)",
 		flags: func(fs *flag.FlagSet, o *apiOptions) {
 			fs.StringVar(&o.name, "name", "", "display name (default: the slug)")
 		},
@@ -131,18 +135,15 @@ var apiCommands = []apiCommand{
 		run: func(ctx context.Context, c *apiClient, o *apiOptions, a []string) error {
 			return c.print(ctx, http.MethodGet, "/admin/tenants/"+url.PathEscape(a[0]), nil, o, tenantColumns)
 		}},
-	{group: "tenant", name: "suspend", args: "<slug>", nargs: 1, summary: "suspend a tenant: its clients get no tokens, its admins can change nothing",
-		flags: func(fs *flag.FlagSet, o *apiOptions) {
-			fs.StringVar(&o.reason, "reason", "", "why (recorded in the event)")
-		},
+	{group: "tenant", name: "suspend", write: true, args: "<slug>", nargs: 1, summary: "suspend a tenant: its clients get no tokens, its admins can change nothing",
 		run: func(ctx context.Context, c *apiClient, o *apiOptions, a []string) error {
-			return c.print(ctx, http.MethodPost, "/admin/tenants/"+url.PathEscape(a[0])+"/suspend", map[string]any{"reason": o.reason}, o, tenantColumns)
+			return c.print(ctx, http.MethodPost, "/admin/tenants/"+url.PathEscape(a[0])+"/suspend", nil, o, tenantColumns)
 		}},
-	{group: "tenant", name: "resume", args: "<slug>", nargs: 1, summary: "resume a suspended tenant",
+	{group: "tenant", name: "resume", write: true, args: "<slug>", nargs: 1, summary: "resume a suspended tenant",
 		run: func(ctx context.Context, c *apiClient, o *apiOptions, a []string) error {
 			return c.print(ctx, http.MethodPost, "/admin/tenants/"+url.PathEscape(a[0])+"/resume", nil, o, tenantColumns)
 		}},
-	{group: "tenant", name: "rotate-key", args: "<slug>", nargs: 1,
+	{group: "tenant", name: "rotate-key", write: true, args: "<slug>", nargs: 1,
 		summary: "give a tenant a new signing key, published at once and signing after the lead time; the old one stays published a day longer",
 		flags: func(fs *flag.FlagSet, o *apiOptions) {
 			fs.StringVar(&o.alg, "alg", "ES256", "the new key's algorithm: ES256, RS256 or EdDSA")
@@ -152,7 +153,12 @@ var apiCommands = []apiCommand{
 			body := map[string]any{"alg": o.alg, "lead_seconds": int64(o.lead / time.Second)}
 			return c.print(ctx, http.MethodPost, "/admin/tenants/"+url.PathEscape(a[0])+"/keys/rotate", body, o, tenantKeyColumns)
 		}},
-	{group: "tenant", name: "rename", args: "<slug> <name>", nargs: 2, summary: "change a tenant's display name (its slug stays)",
+	{group: "tenant", name: "rotate-audit-key", write: true, args: "<slug>", nargs: 1,
+		summary: "give a tenant a new audit key, which signs its audit log's checkpoints at once; the old ones keep verifying",
+		run: func(ctx context.Context, c *apiClient, o *apiOptions, a []string) error {
+			return c.print(ctx, http.MethodPost, "/admin/tenants/"+url.PathEscape(a[0])+"/audit-keys", nil, o, auditKeyColumns)
+		}},
+	{group: "tenant", name: "rename", write: true, args: "<slug> <name>", nargs: 2, summary: "change a tenant's display name (its slug stays)",
 		run: func(ctx context.Context, c *apiClient, o *apiOptions, a []string) error {
 			if strings.TrimSpace(a[1]) == "" {
 				return errors.New("the new name is empty")
@@ -160,7 +166,7 @@ var apiCommands = []apiCommand{
 			h := http.Header{"Content-Type": {"application/merge-patch+json"}}
 			return c.printWith(ctx, http.MethodPatch, "/admin/tenants/"+url.PathEscape(a[0]), map[string]any{"name": a[1]}, h, o, tenantColumns)
 		}},
-	{group: "tenant", name: "login-url", args: "<slug> [<url>]", nargs: 1, optional: 1,
+	{group: "tenant", name: "login-url", write: true, args: "<slug> [<url>]", nargs: 1, optional: 1,
 		summary: `show a tenant's login application URL, or set it ("" clears it, and the tenant has no login)`,
 		run: func(ctx context.Context, c *apiClient, o *apiOptions, a []string) error {
 			// The tenant's own admin API: a tenant's admin token may call it.
@@ -171,7 +177,7 @@ var apiCommands = []apiCommand{
 			return c.print(ctx, http.MethodPut, path, map[string]any{"login_url": a[1]}, o, loginAppColumns)
 		}},
 
-	{group: "client", name: "create", summary: "create a client (the secret is shown once)",
+	{group: "client", name: "create", write: true, summary: "create a client (the secret is shown once)",
 		flags: func(fs *flag.FlagSet, o *apiOptions) {
 			tenantFlag(fs, o)
 			fs.StringVar(&o.file, "file", "", "JSON file with the client (RFC 7591 names); flags below override its fields")
@@ -223,7 +229,7 @@ var apiCommands = []apiCommand{
 			}
 			return c.pages(ctx, c.tenantPath(o, "/clients"), q, "clients", o, clientColumns)
 		}},
-	{group: "client", name: "update", args: "<client_id>", nargs: 1, summary: "change a client with a JSON merge patch (RFC 7396)",
+	{group: "client", name: "update", write: true, args: "<client_id>", nargs: 1, summary: "change a client with a JSON merge patch (RFC 7396)",
 		flags: func(fs *flag.FlagSet, o *apiOptions) {
 			tenantFlag(fs, o)
 			fs.StringVar(&o.file, "file", "", "JSON merge patch file (- for standard input)")
@@ -247,7 +253,7 @@ var apiCommands = []apiCommand{
 			}
 			return c.printWith(ctx, http.MethodPatch, c.tenantPath(o, "/clients/"+url.PathEscape(a[0])), body, h, o, clientColumns)
 		}},
-	{group: "client", name: "rotate-secret", args: "<client_id>", nargs: 1, summary: "add a new secret (shown once); the others expire after the overlap",
+	{group: "client", name: "rotate-secret", write: true, args: "<client_id>", nargs: 1, summary: "add a new secret (shown once); the others expire after the overlap",
 		flags: func(fs *flag.FlagSet, o *apiOptions) {
 			tenantFlag(fs, o)
 			fs.DurationVar(&o.overlap, "overlap", 24*time.Hour, "how long the old secrets keep working")
@@ -256,7 +262,7 @@ var apiCommands = []apiCommand{
 			return c.print(ctx, http.MethodPost, c.tenantPath(o, "/clients/"+url.PathEscape(a[0])+"/secrets/rotate"),
 				map[string]any{"overlap_seconds": int64(o.overlap / time.Second)}, o, clientColumns)
 		}},
-	{group: "client", name: "secret add", args: "<client_id>", nargs: 1, summary: "add a secret (shown once); the others keep working",
+	{group: "client", name: "secret add", write: true, args: "<client_id>", nargs: 1, summary: "add a secret (shown once); the others keep working",
 		flags: func(fs *flag.FlagSet, o *apiOptions) {
 			tenantFlag(fs, o)
 			fs.StringVar(&o.description, "description", "", "what the secret is for")
@@ -272,25 +278,22 @@ var apiCommands = []apiCommand{
 			}
 			return c.print(ctx, http.MethodPost, c.tenantPath(o, "/clients/"+url.PathEscape(a[0])+"/secrets"), body, o, secretColumns)
 		}},
-	{group: "client", name: "secret revoke", args: "<client_id> <secret_id>", nargs: 2, summary: "revoke one of a client's secrets at once (see the ids with clavis client get --json)",
+	{group: "client", name: "secret revoke", write: true, args: "<client_id> <secret_id>", nargs: 2, summary: "revoke one of a client's secrets at once (see the ids with clavis client get --json)",
 		flags: tenantFlag,
 		run: func(ctx context.Context, c *apiClient, o *apiOptions, a []string) error {
 			return c.print(ctx, http.MethodDelete, c.tenantPath(o, "/clients/"+url.PathEscape(a[0])+"/secrets/"+url.PathEscape(a[1])), nil, o, secretColumns)
 		}},
-	{group: "client", name: "deactivate", args: "<client_id>", nargs: 1, summary: "stop a client from getting tokens",
-		flags: func(fs *flag.FlagSet, o *apiOptions) {
-			tenantFlag(fs, o)
-			fs.StringVar(&o.reason, "reason", "", "why (recorded in the event)")
-		},
+	{group: "client", name: "deactivate", write: true, args: "<client_id>", nargs: 1, summary: "stop a client from getting tokens",
+		flags: tenantFlag,
 		run: func(ctx context.Context, c *apiClient, o *apiOptions, a []string) error {
-			return c.print(ctx, http.MethodPost, c.tenantPath(o, "/clients/"+url.PathEscape(a[0])+"/deactivate"), map[string]any{"reason": o.reason}, o, clientColumns)
+			return c.print(ctx, http.MethodPost, c.tenantPath(o, "/clients/"+url.PathEscape(a[0])+"/deactivate"), nil, o, clientColumns)
 		}},
-	{group: "client", name: "activate", args: "<client_id>", nargs: 1, summary: "let a deactivated client get tokens again",
+	{group: "client", name: "activate", write: true, args: "<client_id>", nargs: 1, summary: "let a deactivated client get tokens again",
 		flags: tenantFlag,
 		run: func(ctx context.Context, c *apiClient, o *apiOptions, a []string) error {
 			return c.print(ctx, http.MethodPost, c.tenantPath(o, "/clients/"+url.PathEscape(a[0])+"/activate"), nil, o, clientColumns)
 		}},
-	{group: "client", name: "clone", args: "<client_id>", nargs: 1, summary: "copy a client but its id, name, code and secrets",
+	{group: "client", name: "clone", write: true, args: "<client_id>", nargs: 1, summary: "copy a client but its id, name, code and secrets",
 		flags: func(fs *flag.FlagSet, o *apiOptions) {
 			tenantFlag(fs, o)
 			fs.StringVar(&o.name, "name", "", "client_name of the copy")
@@ -300,7 +303,7 @@ var apiCommands = []apiCommand{
 			return c.print(ctx, http.MethodPost, c.tenantPath(o, "/clients/"+url.PathEscape(a[0])+"/clone"),
 				map[string]any{"client_name": o.name, "code": o.code}, o, clientColumns)
 		}},
-	{group: "client", name: "delete", args: "<client_id>", nargs: 1, summary: "delete a client (its history stays)",
+	{group: "client", name: "delete", write: true, args: "<client_id>", nargs: 1, summary: "delete a client (its history stays)",
 		flags: tenantFlag,
 		run: func(ctx context.Context, c *apiClient, o *apiOptions, a []string) error {
 			if _, err := c.do(ctx, http.MethodDelete, c.tenantPath(o, "/clients/"+url.PathEscape(a[0])), nil, nil); err != nil {
@@ -340,7 +343,7 @@ var apiCommands = []apiCommand{
 			}
 			return os.WriteFile(o.out, append(indent(body), '\n'), 0o600)
 		}},
-	{group: "client", name: "import", summary: "import a package (or IdentityServer clients); idempotent",
+	{group: "client", name: "import", write: true, summary: "import a package (or IdentityServer clients); idempotent",
 		flags: func(fs *flag.FlagSet, o *apiOptions) {
 			tenantFlag(fs, o)
 			fs.StringVar(&o.file, "file", "", "package file (- for standard input)")
@@ -433,7 +436,9 @@ var (
 	tenantColumns = []string{"slug", "name", "suspended", "issuer"}
 	// tenantKeyColumns show a tenant with its published signing keys.
 	tenantKeyColumns = []string{"slug", "issuer", "signing_keys"}
-	clientColumns    = []string{"client_id", "code", "client_name", "type", "active", "version", "client_secret"}
+	// auditKeyColumns show an audit key: its name and public verifier key.
+	auditKeyColumns = []string{"name", "verifier"}
+	clientColumns   = []string{"client_id", "code", "client_name", "type", "active", "version", "client_secret"}
 	// secretColumns show a client with the ids of its secrets.
 	secretColumns     = []string{"client_id", "version", "secrets", "client_secret"}
 	loginAppColumns   = []string{"login_url"}
@@ -519,6 +524,9 @@ func (cmd *apiCommand) flagSet(getenv func(string) string) (*apiOptions, *flag.F
 	fs := flag.NewFlagSet("clavis "+cmd.path(), flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	commonFlags(fs, o, getenv, cmd.auth)
+	if cmd.write {
+		fs.StringVar(&o.reason, "reason", "", "why: recorded with the change (sent as the "+reasonHeader+" header; at most 1,000 bytes, no control characters)")
+	}
 	if cmd.flags != nil {
 		cmd.flags(fs, o)
 	}
@@ -578,6 +586,10 @@ func (cmd *apiCommand) exec(ctx context.Context, args []string, getenv func(stri
 		fmt.Fprintf(stderr, "clavis %s: --client-id and --client-secret (or CLAVIS_CLIENT_ID and CLAVIS_CLIENT_SECRET) are required\n", name)
 		return exitUsage
 	}
+	if strings.ContainsFunc(o.reason, unicode.IsControl) {
+		fmt.Fprintf(stderr, "clavis %s: --reason must not hold control characters such as a line break\n", name)
+		return exitUsage
+	}
 	c, err := newAPIClient(o, cmd.auth, stdout)
 	if err == nil {
 		err = cmd.run(ctx, c, o, positional)
@@ -605,7 +617,7 @@ func groupUsage(w io.Writer, group string) {
 	if group == "audit" {
 		fmt.Fprintf(w, "  %-14s %s\n", "verify", auditVerifySummary)
 	}
-	fmt.Fprintf(w, "\nEvery command takes --endpoint, --token, --json; run \"clavis %s <command> --help\" for its flags.\n", group)
+	fmt.Fprintf(w, "\nEvery command takes --endpoint, --token, --json, and every command that changes something --reason;\nrun \"clavis %s <command> --help\" for its flags.\n", group)
 }
 
 // apiSummaries lists the commands of group by name, for the root help.
@@ -619,12 +631,16 @@ func apiSummaries(group string) string {
 	return strings.Join(names, ", ")
 }
 
+// reasonHeader carries a write's --reason.
+const reasonHeader = "X-Clavis-Reason"
+
 // apiClient calls the HTTP API.
 type apiClient struct {
-	base  string
-	token string
-	http  *http.Client
-	out   io.Writer
+	base   string
+	token  string
+	reason string // sent with every request when not empty
+	http   *http.Client
+	out    io.Writer
 }
 
 func newAPIClient(o *apiOptions, auth authKind, out io.Writer) (*apiClient, error) {
@@ -640,7 +656,7 @@ func newAPIClient(o *apiOptions, auth authKind, out io.Writer) (*apiClient, erro
 		}
 		token = strings.TrimSpace(string(b))
 	}
-	return &apiClient{base: strings.TrimRight(o.endpoint, "/"), token: token, http: &http.Client{Timeout: 30 * time.Second}, out: out}, nil
+	return &apiClient{base: strings.TrimRight(o.endpoint, "/"), token: token, reason: o.reason, http: &http.Client{Timeout: 30 * time.Second}, out: out}, nil
 }
 
 func (c *apiClient) tenantPath(o *apiOptions, p string) string {
@@ -666,6 +682,10 @@ func (c *apiClient) do(ctx context.Context, method, path string, body any, h htt
 		req.Header.Set("Authorization", "Bearer "+c.token)
 	}
 	req.Header.Set("Accept", "application/json")
+	req.Header.Set("User-Agent", "clavis/"+version)
+	if c.reason != "" {
+		req.Header.Set(reasonHeader, c.reason)
+	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"io"
+	"net/http"
 	"strings"
 	"testing"
 
@@ -45,5 +47,48 @@ func TestCLIRotateKey(t *testing.T) {
 		!strings.Contains(rows[0]["SIGNING_KEYS"], old+" ES256 retired") || !strings.Contains(rows[0]["SIGNING_KEYS"], "EdDSA signing") ||
 		!strings.Contains(rows[0]["SIGNING_KEYS"], "ES256 next") {
 		t.Fatalf("rotate-key printed %v %v", cols, rows)
+	}
+}
+
+func TestCLIRotateAuditKey(t *testing.T) {
+	t.Parallel()
+	n := startNode(t, testConfig(t, node.SQLite))
+	c := cliRunner{t: t, endpoint: n.URL, token: n.RootToken}
+	acme := uniqueSlug("audit")
+	c.ok("tenant", "create", acme)
+	published := func() []string {
+		t.Helper()
+		res, err := http.Get(n.URL + "/t/" + acme + "/audit/key")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		body, _ := io.ReadAll(res.Body)
+		if res.StatusCode != 200 {
+			t.Fatalf("GET audit key = %d: %s", res.StatusCode, body)
+		}
+		return strings.Split(strings.TrimSuffix(string(body), "\n"), "\n")
+	}
+	first := published()
+
+	c.fails(exitFailure, []string{"tenant", "rotate-audit-key", uniqueSlug("nope")}, "404")
+	c.fails(exitUsage, []string{"tenant", "rotate-audit-key"}, "want 1 argument(s)")
+
+	key := c.json("tenant", "rotate-audit-key", acme)
+	name, _ := key["name"].(string)
+	verifier, _ := key["verifier"].(string)
+	if !strings.HasSuffix(name, "/t/"+acme+"/audit") || !strings.HasPrefix(verifier, name+"+") || len(key) != 2 {
+		t.Fatalf("rotate-audit-key printed %v", key)
+	}
+	if got := published(); len(got) != 2 || got[0] != verifier || got[1] != first[0] {
+		t.Fatalf("published keys %q, want %q then %q", got, verifier, first[0])
+	}
+
+	cols, rows := parseTable(t, c.ok("tenant", "rotate-audit-key", acme))
+	if strings.Join(cols, " ") != "NAME VERIFIER" || len(rows) != 1 || rows[0]["NAME"] != name || !strings.HasPrefix(rows[0]["VERIFIER"], name+"+") {
+		t.Fatalf("rotate-audit-key printed %v %v", cols, rows)
+	}
+	if got := published(); len(got) != 3 || got[0] != rows[0]["VERIFIER"] {
+		t.Fatalf("published keys %q after the second rotation", got)
 	}
 }

@@ -117,7 +117,7 @@ func TestCLI(t *testing.T) {
 	if ts := c.json("tenant", "list")["tenants"].([]any); len(ts) != 2 {
 		t.Fatalf("tenant list --json = %v", ts)
 	}
-	if got := c.json("tenant", "get", acme); got["slug"] != acme || got["suspended"] != false || got["version"] != 2.0 {
+	if got := c.json("tenant", "get", acme); got["slug"] != acme || got["suspended"] != false || got["version"] != 3.0 {
 		t.Fatalf("tenant get --json = %v", got)
 	}
 	if got := c.json("tenant", "suspend", beta, "--reason", "unpaid"); got["suspended"] != true || got["suspension_reason"] != "unpaid" {

@@ -11,7 +11,9 @@ import (
 	"strings"
 
 	"github.com/clavisiam/clavis/eventstore/subject"
+	httpapi "github.com/clavisiam/clavis/http"
 	"github.com/clavisiam/clavis/internal/node"
+	"github.com/clavisiam/clavis/tenants"
 	"github.com/clavisiam/clavis/tenants/signing"
 )
 
@@ -137,6 +139,11 @@ var settings = []setting{
 		bind: func(fs *flag.FlagSet, c *Config, name string) {
 			fs.BoolVar(&c.JWKSAllowPrivate, name, c.JWKSAllowPrivate, "")
 		},
+	},
+	{
+		name: "trusted-proxies", arg: "LIST", def: "empty: trust none",
+		usage: "IP addresses and CIDR prefixes, comma-separated, of the reverse proxies in front of the node: from them, and only from them, X-Forwarded-For names the client whose address every change records (the right-most address not itself a trusted proxy)",
+		bind:  stringSetting(func(c *Config) *string { return &c.TrustedProxies }),
 	},
 	{
 		name: "nats-url", arg: "URL", def: "empty: an embedded NATS server with JetStream in {data-dir}/nats",
@@ -286,6 +293,11 @@ func (c Config) Validate() error {
 			bad("public-url", "must not carry user information")
 		case u.RawQuery != "" || u.Fragment != "" || strings.ContainsAny(c.PublicURL, "?#"):
 			bad("public-url", "%q must not have a query or fragment (it is the base of issuer identifiers)", c.PublicURL)
+		default:
+			// It also names the tenants' audit keys.
+			if err := tenants.CheckPublicURL(c.PublicURL); err != nil {
+				bad("public-url", "%v", err)
+			}
 		}
 	}
 
@@ -310,6 +322,10 @@ func (c Config) Validate() error {
 		if strings.IndexFunc(c.RootToken, func(r rune) bool { return r <= ' ' || r > '~' }) >= 0 {
 			bad("root-token", "must be printable ASCII without spaces")
 		}
+	}
+
+	if _, err := httpapi.ParseTrustedProxies(c.TrustedProxies); err != nil {
+		bad("trusted-proxies", "%v", err)
 	}
 
 	if c.NATSURL != "" {
@@ -397,6 +413,7 @@ func (c Config) LogValue() slog.Value {
 		slog.Bool("migrate", c.Migrate),
 		slog.Bool("dev_login", c.DevLogin),
 		slog.Bool("jwks_allow_private", c.JWKSAllowPrivate),
+		slog.String("trusted_proxies", c.TrustedProxies),
 		slog.String("nats_url", redactURL(c.NATSURL)),
 		slog.String("nats_listen", c.NATSListen),
 		slog.String("nats_prefix", c.NATSPrefix),

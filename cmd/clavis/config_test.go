@@ -195,6 +195,13 @@ func TestValidate(t *testing.T) {
 		{name: "grants max bytes", edit: func(c *Config) { c.GrantsMaxBytes = 4096 }, want: []string{"--grants-max-bytes"}},
 		{name: "grants max bytes default", edit: func(c *Config) { c.GrantsMaxBytes = 0 }},
 		{name: "log level", edit: func(c *Config) { c.LogLevel = "trace" }, want: []string{"--log-level"}},
+		{name: "public url that cannot name audit keys", edit: func(c *Config) { c.PublicURL = "https://id.example.com/a+b" }, want: []string{"--public-url"}},
+		{name: "public url too long for audit key names", edit: func(c *Config) { c.PublicURL = "https://id.example.com/" + strings.Repeat("p", 120) },
+			want: []string{"--public-url"}},
+		{name: "trusted proxies", edit: func(c *Config) { c.TrustedProxies = "10.0.0.0/8, 192.0.2.10,2001:db8::/32 ,::1" }},
+		{name: "trusted proxy not an address", edit: func(c *Config) { c.TrustedProxies = "10.0.0.0/8,proxy.internal" },
+			want: []string{`--trusted-proxies (CLAVIS_TRUSTED_PROXIES): "proxy.internal" is not an IP address or CIDR prefix`}},
+		{name: "trusted proxy prefix too long", edit: func(c *Config) { c.TrustedProxies = "10.0.0.0/33" }, want: []string{"--trusted-proxies"}},
 		{
 			name: "every problem at once",
 			edit: func(c *Config) {

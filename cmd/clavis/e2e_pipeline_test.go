@@ -171,9 +171,10 @@ func runLifecycle(t *testing.T, n *serveProc, slug string) *journal {
 	secret(admin)
 	j.expect(slug, "tenant.created")
 	j.expect(slug, "tenant.signing_key_added")
+	j.expect(slug, "tenant.audit_key_added")
 	j.wrote(sent, adminID, "client.registered")
 	got, _ := n.do(http.MethodGet, "/admin/tenants/"+slug, nil, http.StatusOK)
-	check(got, "version", 2)
+	check(got, "version", 3)
 	check(got, "suspended", false)
 
 	// One client of each type.

@@ -69,7 +69,7 @@ func TestProjectionsRebuildAndStatus(t *testing.T) {
 				flags = append(flags, "--database-url", cfg.DatabaseURL)
 			}
 			code, stdout, stderr := runCmd(t.Context(), append([]string{"projections", "rebuild", "read_model"}, flags...), nil)
-			if code != exitOK || !regexp.MustCompile(`^rebuilt read_model: 9 events in \S+ \(\d+ events/s\), at position \d+\.\d+\n$`).MatchString(stdout) {
+			if code != exitOK || !regexp.MustCompile(`^rebuilt read_model: 12 events in \S+ \(\d+ events/s\), at position \d+\.\d+\n$`).MatchString(stdout) {
 				t.Fatalf("rebuild = %d\nstdout: %s\nstderr: %s", code, stdout, stderr)
 			}
 			code, stdout, stderr = runCmd(t.Context(), append([]string{"projections", "status"}, flags...), nil)

@@ -48,8 +48,8 @@ type envelope struct {
 }
 
 // Internal encodes e for the internal stream: the envelope in a
-// header, the data as the body, unchanged, so that a consumer can verify
-// the event's digest.
+// header, the data as the body, unchanged, so that a consumer holds every
+// byte the store keeps.
 func Internal(names subject.Names, e eventstore.Event) (*nats.Msg, error) {
 	head, err := json.Marshal(envelope{e.ID, e.Stream, e.Version, e.Type, e.Schema, e.Meta, e.Position, e.RecordedAt})
 	if err != nil {

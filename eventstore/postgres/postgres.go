@@ -197,16 +197,18 @@ SELECT scope, kind, value, tenant, stream_type, stream_id FROM claims WHERE scop
 	lockSQL = `SELECT CASE WHEN q.shared THEN pg_advisory_xact_lock_shared(q.k) ELSE pg_advisory_xact_lock(q.k) END
   FROM (SELECT k, bool_and(shared) AS shared FROM unnest($1::bigint[], $2::bool[]) AS u(k, shared) GROUP BY k ORDER BY k) q`
 	insertOne = `INSERT INTO events (id, tenant, stream_type, stream_id, version, type, schema, data,
-    actor, correlation_id, causation_id, occurred_at, traceparent, reason)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+    actor, correlation_id, causation_id, occurred_at, traceparent, reason, source, user_agent)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
 RETURNING version, commit_id, position, recorded_at`
 	insertMany = `INSERT INTO events (id, tenant, stream_type, stream_id, version, type, schema, data,
-    actor, correlation_id, causation_id, occurred_at, traceparent, reason)
+    actor, correlation_id, causation_id, occurred_at, traceparent, reason, source, user_agent)
 SELECT e.id, $1, $2, $3, e.version, e.type, e.schema, e.data,
-       e.actor, e.correlation_id, e.causation_id, e.occurred_at, e.traceparent, e.reason
+       e.actor, e.correlation_id, e.causation_id, e.occurred_at, e.traceparent, e.reason, e.source, e.user_agent
   FROM unnest($4::text[], $5::bigint[], $6::text[], $7::int[], $8::bytea[],
-              $9::text[], $10::text[], $11::text[], $12::timestamptz[], $13::text[], $14::text[])
-       WITH ORDINALITY AS e(id, version, type, schema, data, actor, correlation_id, causation_id, occurred_at, traceparent, reason, n)
+              $9::text[], $10::text[], $11::text[], $12::timestamptz[], $13::text[], $14::text[],
+              $15::text[], $16::text[])
+       WITH ORDINALITY AS e(id, version, type, schema, data, actor, correlation_id, causation_id, occurred_at, traceparent, reason,
+                            source, user_agent, n)
  ORDER BY e.n
 RETURNING version, commit_id, position, recorded_at`
 )
@@ -237,7 +239,7 @@ func (s *Store) append(ctx context.Context, q batcher, stream eventstore.StreamI
 	if len(events) == 1 {
 		e, m := events[0], events[0].Meta
 		b.Queue(insertOne, e.ID, stream.Tenant, stream.Type, stream.ID, expected+1, e.Type, e.Schema, []byte(e.Data),
-			m.Actor, m.CorrelationID, m.CausationID, m.OccurredAt, m.TraceParent, m.Reason)
+			m.Actor, m.CorrelationID, m.CausationID, m.OccurredAt, m.TraceParent, m.Reason, m.Source, m.UserAgent)
 	} else {
 		n := len(events)
 		ids, types := make([]string, n), make([]string, n)
@@ -245,6 +247,7 @@ func (s *Store) append(ctx context.Context, q batcher, stream eventstore.StreamI
 		data := make([][]byte, n)
 		actors, correlations, causations := make([]string, n), make([]string, n), make([]string, n)
 		occurred, traces, reasons := make([]time.Time, n), make([]string, n), make([]string, n)
+		sources, agents := make([]string, n), make([]string, n)
 		for i, e := range events {
 			ids[i], types[i] = e.ID, e.Type
 			versions[i], schemas[i] = expected+int64(i)+1, int32(e.Schema)
@@ -252,9 +255,10 @@ func (s *Store) append(ctx context.Context, q batcher, stream eventstore.StreamI
 			m := e.Meta
 			actors[i], correlations[i], causations[i] = m.Actor, m.CorrelationID, m.CausationID
 			occurred[i], traces[i], reasons[i] = m.OccurredAt, m.TraceParent, m.Reason
+			sources[i], agents[i] = m.Source, m.UserAgent
 		}
 		b.Queue(insertMany, stream.Tenant, stream.Type, stream.ID, ids, versions, types, schemas, data,
-			actors, correlations, causations, occurred, traces, reasons)
+			actors, correlations, causations, occurred, traces, reasons, sources, agents)
 	}
 
 	br := q.SendBatch(ctx, b)
@@ -385,7 +389,7 @@ func (s *Store) takenClaim(ctx context.Context, stream eventstore.StreamID, clai
 const (
 	streamColumns = `tenant, stream_type, stream_id, `
 	columns       = `position, commit_id, id, version, type, schema, data,
-actor, correlation_id, causation_id, occurred_at, traceparent, reason, recorded_at`
+actor, correlation_id, causation_id, occurred_at, traceparent, reason, source, user_agent, recorded_at`
 )
 
 // visible is the first commit id that readers must not return yet: the
@@ -468,7 +472,7 @@ func scan(rows pgx.Rows, stream *eventstore.StreamID, capacity int) ([]eventstor
 		var schema int32
 		fields := []any{&e.Position.Seq, &commit, &e.ID, &e.Version, &e.Type, &schema, &e.Data,
 			&e.Meta.Actor, &e.Meta.CorrelationID, &e.Meta.CausationID, &e.Meta.OccurredAt, &e.Meta.TraceParent, &e.Meta.Reason,
-			&e.RecordedAt}
+			&e.Meta.Source, &e.Meta.UserAgent, &e.RecordedAt}
 		if stream == nil {
 			fields = append([]any{&e.Stream.Tenant, &e.Stream.Type, &e.Stream.ID}, fields...)
 		} else {

@@ -165,8 +165,8 @@ func (s *Store) prepare(ctx context.Context) error {
 		{&s.stmts.version, `SELECT coalesce(max(version), 0) FROM events WHERE tenant = ? AND stream_type = ? AND stream_id = ?`},
 		{&s.stmts.next, `SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0) + 1`},
 		{&s.stmts.insert, `INSERT INTO events (commit_id, id, tenant, stream_type, stream_id, version, type, schema, data,
-    actor, correlation_id, causation_id, occurred_at, traceparent, reason, recorded_at)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING position`},
+    actor, correlation_id, causation_id, occurred_at, traceparent, reason, source, user_agent, recorded_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING position`},
 		{&s.stmts.claim, `INSERT INTO claims (scope, kind, value, tenant, stream_type, stream_id) VALUES (?, ?, ?, ?, ?, ?)`},
 		{&s.stmts.release, `DELETE FROM claims WHERE scope = ? AND kind = ? AND value = ? AND tenant = ? AND stream_type = ? AND stream_id = ?`},
 		{&s.stmts.held, `SELECT EXISTS (SELECT 1 FROM claims WHERE scope = ? AND kind = ? AND value = ?)`},
@@ -294,7 +294,7 @@ func (s *Store) appendTx(ctx context.Context, tx *sql.Tx, stream eventstore.Stre
 	for i, e := range events {
 		m := e.Meta
 		err := stmt.QueryRowContext(ctx, w.commit, e.ID, stream.Tenant, stream.Type, stream.ID, expected+int64(i)+1, e.Type, e.Schema, []byte(e.Data),
-			m.Actor, m.CorrelationID, m.CausationID, m.OccurredAt.Format(timeFormat), m.TraceParent, m.Reason, recorded).Scan(&w.positions[i])
+			m.Actor, m.CorrelationID, m.CausationID, m.OccurredAt.Format(timeFormat), m.TraceParent, m.Reason, m.Source, m.UserAgent, recorded).Scan(&w.positions[i])
 		if isUnique(err) {
 			if strings.Contains(err.Error(), "events.id") {
 				return fail(eventstore.ErrDuplicateEvent)
@@ -324,7 +324,7 @@ const timeFormat = "2006-01-02T15:04:05.000000Z07:00"
 const (
 	streamColumns = `tenant, stream_type, stream_id, `
 	columns       = `position, commit_id, id, version, type, schema, data,
-actor, correlation_id, causation_id, occurred_at, traceparent, reason, recorded_at`
+actor, correlation_id, causation_id, occurred_at, traceparent, reason, source, user_agent, recorded_at`
 )
 
 // ReadStream implements [eventstore.Store].
@@ -400,7 +400,7 @@ func scan(rows *sql.Rows, stream *eventstore.StreamID, capacity int) ([]eventsto
 		var data []byte
 		fields := []any{&e.Position.Seq, &commit, &e.ID, &e.Version, &e.Type, &e.Schema, &data,
 			&e.Meta.Actor, &e.Meta.CorrelationID, &e.Meta.CausationID, &occurred, &e.Meta.TraceParent, &e.Meta.Reason,
-			&recorded}
+			&e.Meta.Source, &e.Meta.UserAgent, &recorded}
 		if stream == nil {
 			fields = append([]any{&e.Stream.Tenant, &e.Stream.Type, &e.Stream.ID}, fields...)
 		} else {

@@ -31,6 +31,10 @@ type Config struct {
 	// JWKSAllowPrivate lets the node fetch clients' jwks_uri key sets
 	// from non-public addresses (loopback, private networks, ...).
 	JWKSAllowPrivate bool
+	// TrustedProxies are the proxies whose X-Forwarded-For header names
+	// the client recorded with a write: comma-separated IP addresses and
+	// CIDR prefixes (httpapi.ParseTrustedProxies); empty trusts none.
+	TrustedProxies string
 	// NATSURL selects the message bus: empty for the embedded server, a
 	// nats:// or tls:// URL (comma-separated for a cluster) for an
 	// external one.

@@ -194,6 +194,10 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, opts ...Option) (*No
 	}
 	// Tenant admin tokens: access tokens of a tenant's own token endpoint.
 	admin.Auth = httpapi.Authenticators(admin.Auth, httpapi.AccessTokens(provider))
+	proxies, err := httpapi.ParseTrustedProxies(cfg.TrustedProxies)
+	if err != nil {
+		return fail(fmt.Errorf("trusted proxies: %w", err))
+	}
 	srv, err := httpapi.New(httpapi.Config{}, store, log, httpapi.WithAdmin(admin), httpapi.WithOAuth(provider), httpapi.WithCORS(hot), httpapi.WithAuditLog(audit), httpapi.WithReadiness(
 		httpapi.ReadyCheck{Name: "revocations loaded", Check: func(context.Context) error {
 			if !revoked.Loaded() {
@@ -217,7 +221,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, opts ...Option) (*No
 			}
 			return nil
 		}},
-	))
+	), httpapi.WithTrustedProxies(proxies))
 	if err != nil {
 		return fail(fmt.Errorf("build http app: %w", err))
 	}
@@ -242,7 +246,8 @@ func adminAPI(cfg Config, store Backend, commands eventstore.Store, token string
 	if err != nil {
 		return httpapi.Admin{}, nil, err
 	}
-	ts, err := tenants.NewTenants(commands, keys, tenants.WithLogger(log))
+	ts, err := tenants.NewTenants(commands, keys, tenants.WithLogger(log),
+		tenants.WithPublicURL(cfg.PublicURL), tenants.WithTenantViews(rm))
 	if err != nil {
 		return httpapi.Admin{}, nil, err
 	}
@@ -285,6 +290,7 @@ func (n *Node) Run(ctx context.Context, ln net.Listener) error {
 	if err := n.Projector.CatchUp(ctx); err != nil && ctx.Err() == nil {
 		n.log.Warn("the read model could not catch up with the event store", "error", err)
 	}
+	n.ensureAuditKeys(ctx)
 	if reg, err := registerMetrics(n); err != nil {
 		n.log.Warn("metrics unavailable", "error", err)
 	} else {

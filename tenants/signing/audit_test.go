@@ -65,7 +65,12 @@ func TestOpenAuditKeyRefuses(t *testing.T) {
 	swapped := key
 	swapped.Verifier = other.Verifier
 	tampered := key
-	tampered.Sealed = key.Sealed[:len(key.Sealed)-2] + "AA"
+	mid := len(key.Sealed) / 2
+	flip := "A"
+	if key.Sealed[mid] == 'A' {
+		flip = "B"
+	}
+	tampered.Sealed = key.Sealed[:mid] + flip + key.Sealed[mid+1:]
 	tests := []struct {
 		name string
 		ring *signing.Keyring
