@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -25,6 +26,7 @@ import (
 	"github.com/clavisiam/clavis/eventstore/sqlite"
 	httpapi "github.com/clavisiam/clavis/http"
 	"github.com/clavisiam/clavis/internal/node"
+	"github.com/clavisiam/clavis/internal/poll"
 	"github.com/clavisiam/clavis/internal/testnode"
 	"github.com/clavisiam/clavis/projections/auditlog"
 )
@@ -57,8 +59,8 @@ func newAuditWorld(t *testing.T, n *testnode.Server) *auditWorld {
 	t.Helper()
 	w := &auditWorld{a: apiCaller{t: t, url: n.URL}, n: n, slug: uniqueSlug("aud"), other: uniqueSlug("audo"), deactivateReason: "audit: retired by ticket 42"}
 	root := n.RootToken
-	w.adminID, w.admin = w.a.tenant(root, w.slug)
-	_, otherAdmin := w.a.tenant(root, w.other)
+	w.adminID, w.admin = w.tenant(t, root, w.slug)
+	_, otherAdmin := w.tenant(t, root, w.other)
 	w.auditor = w.auditorOf(w.slug, w.admin)
 	w.stranger = w.auditorOf(w.other, otherAdmin)
 
@@ -118,7 +120,58 @@ func (w *auditWorld) auditorOf(slug, admin string) string {
 	w.a.t.Helper()
 	c := w.a.call(http.MethodPost, "/t/"+slug+"/admin/clients", admin, map[string]any{"type": "m2m", "client_name": "Auditor",
 		"code": "urn:" + slug + "/auditor", "grant_types": []string{"client_credentials"}, "default_scopes": []string{"clavis:audit"}}, http.StatusCreated)
-	return w.a.token(slug, c["client_id"].(string), c["client_secret"].(string))
+	return w.token(slug, c["client_id"].(string), c["client_secret"].(string))
+}
+
+// tenant creates tenant slug with the root token and returns its admin
+// client's id and a token of it.
+func (w *auditWorld) tenant(t *testing.T, root, slug string) (adminID, adminToken string) {
+	t.Helper()
+	created := w.a.call(http.MethodPost, "/admin/tenants", root, map[string]any{"slug": slug, "name": strings.ToUpper(slug)}, http.StatusCreated)
+	admin := created["admin_client"].(map[string]any)
+	id := admin["client_id"].(string)
+	return id, w.token(slug, id, admin["client_secret"].(string))
+}
+
+// token gets a token of a client just created: a loaded machine may
+// answer a write before the token endpoint's read model has it (the
+// write waits for it only so long), so a 404 is asked again, until a
+// deadline.
+func (w *auditWorld) token(slug, id, secret string) string {
+	t := w.a.t
+	t.Helper()
+	form := url.Values{"grant_type": {"client_credentials"}}
+	var tok string
+	poll.Until(t, 20*time.Second, "a token of "+id+" at "+slug, func() bool {
+		req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, w.n.URL+"/t/"+slug+"/oauth2/token", strings.NewReader(form.Encode()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.SetBasicAuth(url.QueryEscape(id), url.QueryEscape(secret))
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, err := io.ReadAll(res.Body)
+		res.Body.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		status := res.StatusCode
+		if status == http.StatusNotFound || status == http.StatusUnauthorized {
+			return false
+		}
+		var r struct {
+			AccessToken string `json:"access_token"`
+		}
+		if status != http.StatusOK || json.Unmarshal(body, &r) != nil || r.AccessToken == "" {
+			t.Fatalf("token of %s at %s = %d %s", id, slug, status, body)
+		}
+		tok = r.AccessToken
+		return true
+	})
+	return tok
 }
 
 // path is a route of the tenant's audit API.

@@ -134,11 +134,11 @@ func TestProjectionsRebuildAuditLog(t *testing.T) {
 				flags = append(flags, "--database-url", cfg.DatabaseURL)
 			}
 			code, stdout, stderr := runCmd(t.Context(), append([]string{"projections", "rebuild", "audit_log"}, flags...), nil)
-			if code != exitOK || !regexp.MustCompile(`^rebuilt audit_log: 6 events in \S+ \(\d+ events/s\)\n$`).MatchString(stdout) {
+			if code != exitOK || !regexp.MustCompile(`^rebuilt audit_log: 8 events in \S+ \(\d+ events/s\)\n$`).MatchString(stdout) {
 				t.Fatalf("rebuild audit_log = %d\nstdout: %s\nstderr: %s", code, stdout, stderr)
 			}
 			code, stdout, stderr = runCmd(t.Context(), append([]string{"projections", "rebuild"}, flags...), nil)
-			if code != exitOK || !regexp.MustCompile(`^rebuilt read_model: 6 events .*\nrebuilt audit_log: 6 events .*\n$`).MatchString(stdout) {
+			if code != exitOK || !regexp.MustCompile(`^rebuilt read_model: 8 events .*\nrebuilt audit_log: 8 events .*\n$`).MatchString(stdout) {
 				t.Fatalf("rebuild = %d\nstdout: %s\nstderr: %s", code, stdout, stderr)
 			}
 
@@ -171,7 +171,7 @@ func TestProjectionsRebuildAuditLog(t *testing.T) {
 			}
 			execSQL(t, store, edit)
 			code, stdout, stderr = runCmd(t.Context(), append([]string{"projections", "rebuild", "audit_log"}, flags...), nil)
-			if code != exitFailure || !strings.Contains(stderr, "tenant audit1's checkpoint at size 3") || strings.Contains(stderr, "audit0") {
+			if code != exitFailure || !strings.Contains(stderr, "tenant audit1's checkpoint at size 4") || strings.Contains(stderr, "audit0") {
 				t.Fatalf("rebuild after an edit = %d\nstdout: %s\nstderr: %s", code, stdout, stderr)
 			}
 		})
