@@ -1,9 +1,5 @@
 package auditlogtest
 
-// RunTamper edits the database under a caught-up, signed audit log, as
-// someone with write access to it would, and checks that the offline
-// verifier catches each edit and names the event it was done to.
-
 import (
 	"bufio"
 	"bytes"
@@ -421,8 +417,12 @@ func Cases() []Case {
 	}
 }
 
-// RunTamper runs every case on a fresh database of its own, and the
-// untouched workload, which must verify.
+// RunTamper edits the database under a caught-up, signed audit log, as
+// someone with write access to it would, each case of [Cases] on a fresh
+// database of its own, and checks that the offline verifier catches the
+// edit and that its first failure names the event it was done to, that
+// Globex's log still verifies, and that the node's own rebuild refuses
+// the checkpoints it signed. The untouched workload must verify.
 func RunTamper(t *testing.T, newEnv func(t testing.TB) TamperEnv) {
 	t.Run("Untouched", func(t *testing.T) {
 		t.Parallel()
