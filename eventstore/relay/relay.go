@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -38,6 +39,12 @@ type Relay struct {
 	wake   chan struct{}
 	tracer trace.Tracer
 
+	// announcer gives the messages other than events the relay publishes
+	// on the public stream; announced is when it was last asked.
+	announcer Announcer
+	announced time.Time
+	announce  atomic.Bool // set by Announce: ask at the next round
+
 	mu     sync.Mutex
 	status Status
 	// awaited is the newest committed position a wake-up named; blind is
@@ -65,11 +72,12 @@ type Option func(*options) error
 var ErrInvalidOption = errors.New("relay: invalid option")
 
 type options struct {
-	log      *slog.Logger
-	node     string
-	poll     time.Duration
-	leases   time.Duration
-	replicas int
+	log       *slog.Logger
+	node      string
+	poll      time.Duration
+	leases    time.Duration
+	replicas  int
+	announcer Announcer
 }
 
 // WithLogger makes the relay log to l. Without it, or with a nil l, the
@@ -133,6 +141,52 @@ func WithReplicas(n int) Option {
 	}
 }
 
+// Announcement is a message other than an event that the relay publishes
+// on the public stream, in between events. The relay must be the one to
+// publish it: each of its pipelined publishes states the stream sequence
+// it expects, and a message of anyone else's landing between them would
+// take the sequence the next one expects, so that the first one is
+// refused, the second lands out of order, and the first is never
+// published.
+type Announcement struct {
+	// ID is the message id JetStream de-duplicates by.
+	ID string
+	// Msg is the message. The relay sets its position header to the
+	// store position of the event it follows, so that it resumes after
+	// it as after an event.
+	Msg *nats.Msg
+	// Published records that the message was published. It may be
+	// called again for a message published twice (a duplicate
+	// JetStream dropped).
+	Published func(ctx context.Context) error
+}
+
+// Announcer returns the announcements waiting to be published, oldest
+// first.
+type Announcer func(ctx context.Context) ([]Announcement, error)
+
+// WithAnnouncer makes the relay, while it holds the lease, publish the
+// announcements a returns on the public stream: it asks a at most every
+// poll interval, and at its next round after [Relay.Announce].
+func WithAnnouncer(a Announcer) Option {
+	return func(o *options) error {
+		if a == nil {
+			return fmt.Errorf("%w: nil announcer", ErrInvalidOption)
+		}
+		o.announcer = a
+		return nil
+	}
+}
+
+// Announce tells the relay that an announcement is waiting.
+func (r *Relay) Announce() {
+	r.announce.Store(true)
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
+}
+
 // batchSize is how many events are pipelined per round.
 const batchSize = 256
 
@@ -158,7 +212,7 @@ func New(store eventstore.Store, nc *nats.Conn, names subject.Names, opts ...Opt
 	return &Relay{
 		store: store, nc: nc, js: js, names: names,
 		log: o.log, node: o.node,
-		poll: o.poll, leases: o.leases, replicas: o.replicas,
+		poll: o.poll, leases: o.leases, replicas: o.replicas, announcer: o.announcer,
 		wake:   make(chan struct{}, 1),
 		tracer: otel.Tracer("github.com/clavisiam/clavis/eventstore/relay"),
 	}, nil
@@ -354,12 +408,16 @@ func (r *Relay) round(ctx context.Context, lanes []*lane) (int, error) {
 			from = l.lastPos
 		}
 	}
+	announced, err := r.announceOn(ctx, lanes[len(lanes)-1])
+	if err != nil {
+		return announced, err
+	}
 	events, err := r.store.ReadAll(ctx, from, batchSize)
 	if err != nil {
-		return 0, fmt.Errorf("read events after %s: %w", from, err)
+		return announced, fmt.Errorf("read events after %s: %w", from, err)
 	}
 	if len(events) == 0 {
-		return 0, nil
+		return announced, nil
 	}
 	type pending struct {
 		l   *lane
@@ -447,6 +505,42 @@ publish:
 	r.status.Internal, r.status.Public = lanes[0].lastPos, lanes[1].lastPos
 	r.mu.Unlock()
 	return n, perr
+}
+
+// announceOn publishes the waiting announcements on the lane l (the
+// public one), one at a time, each after the lane's last message, when
+// Announce asked or a poll interval has passed since it last looked.
+func (r *Relay) announceOn(ctx context.Context, l *lane) (int, error) {
+	if r.announcer == nil || (!r.announce.Swap(false) && time.Since(r.announced) < r.poll) {
+		return 0, nil
+	}
+	r.announced = time.Now()
+	as, err := r.announcer(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("read announcements: %w", err)
+	}
+	n := 0
+	for _, a := range as {
+		if a.Msg.Header == nil {
+			a.Msg.Header = nats.Header{}
+		}
+		a.Msg.Header.Set(message.HeaderPosition, l.lastPos.String())
+		ack, err := r.js.PublishMsg(ctx, a.Msg, jetstream.WithMsgID(a.ID), jetstream.WithExpectStream(l.name),
+			jetstream.WithExpectLastSequence(l.lastSeq))
+		if err != nil {
+			l.synced = false
+			r.announce.Store(true)
+			return n, fmt.Errorf("publish %s to %s: %w", a.ID, l.name, err)
+		}
+		if !ack.Duplicate {
+			l.lastSeq = ack.Sequence
+			n++
+		}
+		if err := a.Published(ctx); err != nil {
+			return n, fmt.Errorf("announcement %s published: %w", a.ID, err)
+		}
+	}
+	return n, nil
 }
 
 // sync reads where a stream stands: its last sequence and the store

@@ -120,7 +120,14 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, opts ...Option) (*No
 		store.Close()
 		return nil, err
 	}
-	rl, err := relay.New(store, b.nc, b.names, relay.WithLogger(log), relay.WithReplicas(cfg.NATSReplicas))
+	// The audit log lives in the store's database; the relay publishes
+	// its checkpoints, for it is the public stream's one writer.
+	auditStore, err := AuditStore(store)
+	if err != nil {
+		return fail(err)
+	}
+	rl, err := relay.New(store, b.nc, b.names, relay.WithLogger(log), relay.WithReplicas(cfg.NATSReplicas),
+		relay.WithAnnouncer(checkpointAnnouncer(auditStore, b.names)))
 	if err != nil {
 		return fail(err)
 	}
@@ -162,11 +169,10 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, opts ...Option) (*No
 	// The audit log reads the event store itself; the projector only
 	// tells it when there is something new, so it never depends on NATS
 	// delivering.
-	// It signs with the tenants' own audit keys unless told otherwise.
 	if o.auditKeys == nil {
-		o.auditKeys = admin.Tenants
+		o.auditKeys = admin.Tenants // each tenant's own audit key
 	}
-	audit, err := auditLog(store, log, o)
+	audit, err := auditLog(auditStore, store, rl, log, o)
 	if err != nil {
 		return fail(err)
 	}
