@@ -628,6 +628,9 @@ func (l *Log) Sign(ctx context.Context, keys Keys) ([]SignedCheckpoint, error) {
 }
 
 func (l *Log) sign(ctx context.Context, keys Keys, tenant string, size int64) (SignedCheckpoint, error) {
+	if err := l.extends(ctx, tenant); err != nil {
+		return SignedCheckpoint{}, err
+	}
 	signer, err := keys.AuditSigner(ctx, tenant)
 	if err != nil {
 		return SignedCheckpoint{}, err
@@ -646,4 +649,28 @@ func (l *Log) sign(ctx context.Context, keys Keys, tenant string, size int64) (S
 		return SignedCheckpoint{}, err
 	}
 	return sc, nil
+}
+
+// extends checks that a tenant's log still holds the tree its latest
+// checkpoint signed, so that the log never signs a history that forks
+// from one it signed before: after the event store was edited and the
+// log rebuilt from it (which Rebuild reports with [ErrRewritten]), the
+// tenant's log is signed no more.
+func (l *Log) extends(ctx context.Context, tenant string) error {
+	latest, err := l.store.LatestCheckpoint(ctx, tenant)
+	if errors.Is(err, ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("audit log: %w", err)
+	}
+	root, err := l.Root(ctx, tenant, latest.Size)
+	if err != nil {
+		return err
+	}
+	if root != latest.Root {
+		return fmt.Errorf("%w: tenant %s's checkpoint at size %d signed root %s, the log now gives %s: it signs no history that forks from it",
+			ErrRewritten, tenant, latest.Size, latest.Root, root)
+	}
+	return nil
 }
