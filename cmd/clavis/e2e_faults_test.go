@@ -17,8 +17,8 @@ import (
 // TestNATSOutage stops the NATS server under two nodes while commands
 // keep coming, for as long as the nodes take to acknowledge 8 of them:
 // every command succeeds, and once NATS is back both streams hold every
-// stored event exactly once, in store order, and the read model matches
-// the store.
+// stored event exactly once, in store order, the read model matches the
+// store, and the tenant's audit log holds every event once, in order.
 func TestNATSOutage(t *testing.T) {
 	t.Parallel()
 	ns := startNATS(t)
@@ -76,6 +76,7 @@ func TestNATSOutage(t *testing.T) {
 	for _, n := range nodes {
 		waitReadModel(t, n, slug, want)
 	}
+	checkAuditLog(t, b, events, slug)
 	p50, maxd := quantiles(during)
 	t.Logf("NATS outage of %s: %d commands acknowledged in all, %d sent while NATS was down (latency p50 %s, max %s; %d not visible to a GET at the same node right after); streams complete %s after NATS came back (%d events)",
 		up.Sub(down).Round(time.Millisecond), len(acked), len(during), p50, maxd, stale, complete.Sub(up).Round(time.Millisecond), len(events))
@@ -87,8 +88,8 @@ func TestNATSOutage(t *testing.T) {
 // TestSIGKILL kills one of two nodes with SIGKILL while it takes
 // commands, restarts it and goes on: every acknowledged write is in the
 // store and readable, every stored event is in both streams exactly once
-// and in order, and each client's read-model version is its stream's
-// version.
+// and in order, each client's read-model version is its stream's
+// version, and the tenant's audit log holds every event once, in order.
 func TestSIGKILL(t *testing.T) {
 	t.Parallel()
 	ns := startNATS(t)
@@ -132,6 +133,7 @@ func TestSIGKILL(t *testing.T) {
 	for _, n := range []*serveProc{a, b} {
 		waitReadModel(t, n, slug, want)
 	}
+	checkAuditLog(t, a, events, slug)
 	for _, w := range acked {
 		c, _ := b.do(http.MethodGet, "/t/"+slug+"/admin/clients/"+w.ClientID, nil, http.StatusOK)
 		if v := int64(c["version"].(float64)); v < w.Version {
