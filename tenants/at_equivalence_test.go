@@ -139,9 +139,21 @@ func (w *pitWorld) run(t *testing.T, commands, maxClients int) []pitSnapshot {
 		w.ids[slug] = append(w.ids[slug], created.AdminClient.ClientID)
 		snaps = w.snapshot(t, snaps, "create tenant "+slug, gone)
 	}
-	for range commands {
+	for k := range commands {
 		w.clock.Advance(time.Duration(1+w.rng.IntN(90)) * time.Second)
-		what := w.step(t, maxClients)
+		// Clients are made all along the workload, up to maxClients.
+		room := w.total() < min(maxClients, 8+(maxClients-8)*(k+1)/commands)
+		// Near the end, a kind of command that never applied yet.
+		var force string
+		if k >= commands-40 {
+			for _, cmd := range []string{"register", "rotate", "delete", "clone", "import"} {
+				if w.done[cmd] == 0 {
+					force = cmd
+					break
+				}
+			}
+		}
+		what := w.step(t, room, force)
 		snaps = w.snapshot(t, snaps, what, gone)
 	}
 	return snaps
@@ -159,38 +171,48 @@ func live(s pitSnapshot, tenant string) []projections.ClientView {
 	return out
 }
 
-// step runs one random command and returns what it was; the services
-// may refuse it (a patch the domain rejects, a last secret), which
-// changes nothing and is counted.
-func (w *pitWorld) step(t *testing.T, maxClients int) string {
+// step runs one random command, or the command force, and returns what
+// it was; it makes a client only when there is room, or fewer than three
+// live in the tenant. The services may refuse the command (a patch the
+// domain rejects, a last secret), which changes nothing and is counted.
+func (w *pitWorld) step(t *testing.T, room bool, force string) string {
 	t.Helper()
 	ctx := t.Context()
 	tenant := w.slugs[w.rng.IntN(len(w.slugs))]
 	clients := live(w.latest, tenant)
 	var cmd string
 	switch r := w.rng.IntN(100); {
-	case len(clients) < 3 || r < 12 && w.total() < maxClients:
+	case len(clients) < 3 || r < 5 && room:
 		cmd = "register"
-	case r < 35:
+	case force != "":
+		cmd = force
+	case r < 30:
 		cmd = "update"
-	case r < 45:
+	case r < 40:
 		cmd = "add secret"
-	case r < 53:
+	case r < 48:
 		cmd = "rotate"
-	case r < 60:
+	case r < 55:
 		cmd = "revoke"
-	case r < 69:
+	case r < 63:
 		cmd = "deactivate"
-	case r < 77:
+	case r < 71:
 		cmd = "activate"
-	case r < 83:
+	case r < 76:
 		cmd = "delete"
-	case r < 91 && w.total() < maxClients:
+	case r < 86 && room:
 		cmd = "clone"
-	case w.total() < maxClients:
+	case room:
 		cmd = "import"
 	default:
 		cmd = "update"
+	}
+	if cmd == "revoke" {
+		// Mostly a client with a secret to spare: a last one stays.
+		spare := slices.DeleteFunc(slices.Clone(clients), func(v projections.ClientView) bool { return len(v.Secrets) < 2 })
+		if len(spare) > 0 && w.rng.IntN(4) > 0 {
+			clients = spare
+		}
 	}
 	var pick projections.ClientView
 	if len(clients) > 0 {
@@ -247,7 +269,7 @@ func (w *pitWorld) step(t *testing.T, maxClients int) string {
 			w.ids[tenant] = append(w.ids[tenant], res.Client.ClientID)
 		}
 	case "import":
-		batch := w.importBatch(tenant, clients, maxClients)
+		batch := w.importBatch(tenant, clients)
 		what = fmt.Sprintf("import %d clients into %s", len(batch.Clients), tenant)
 		var rep tenants.ImportReport
 		rep, err = w.clients.Import(ctx, req, tenant, batch)
@@ -348,14 +370,11 @@ func describePatch(p client.Patch) string {
 	return string(b)
 }
 
-// importBatch is a package of a few clients: new ones (while there is
-// room) and existing ones of tenant, renamed, some of them (de)activated.
-func (w *pitWorld) importBatch(tenant string, existing []projections.ClientView, maxClients int) tenants.ImportBatch {
+// importBatch is a package of a few clients: one or two new ones and
+// existing ones of tenant, renamed, some of them (de)activated.
+func (w *pitWorld) importBatch(tenant string, existing []projections.ClientView) tenants.ImportBatch {
 	b := tenants.ImportBatch{Format: tenants.PackageFormat}
 	for range 1 + w.rng.IntN(2) {
-		if w.total()+len(b.Clients) >= maxClients {
-			break
-		}
 		s := w.newSettings(tenant)
 		b.Clients = append(b.Clients, tenants.ImportClient{SourceID: "src-" + s.Code, Settings: s, Active: w.rng.IntN(4) > 0})
 	}
