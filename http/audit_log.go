@@ -9,7 +9,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"slices"
 	"strconv"
 	"time"
 
@@ -400,22 +399,12 @@ func (s *Server) auditInclusion(c *fiber.Ctx) error {
 // leafOf finds the leaf index of the event with id among the first size
 // leaves of the tenant's log: 404 when none is.
 func (s *Server) leafOf(ctx context.Context, slug, id string, size int64) (int64, error) {
-	after := int64(-1)
-	for after+1 < size {
-		page, err := s.auditLog.Entries(ctx, slug, auditlog.Filter{}, after, projections.MaxPage)
-		if err != nil && !errors.Is(err, auditlog.ErrNotFound) {
-			return 0, fmt.Errorf("find event %s: %w", id, err)
-		}
-		if i := slices.IndexFunc(page, func(e auditlog.Entry) bool { return e.ID == id }); i >= 0 {
-			if page[i].Index >= size {
-				break
-			}
-			return page[i].Index, nil
-		}
-		if len(page) == 0 {
-			break
-		}
-		after = page[len(page)-1].Index
+	page, err := s.auditLog.Entries(ctx, slug, auditlog.Filter{EventID: id}, -1, 1)
+	if err != nil && !errors.Is(err, auditlog.ErrNotFound) {
+		return 0, fmt.Errorf("find event %s: %w", id, err)
+	}
+	if len(page) == 1 && page[0].Index < size {
+		return page[0].Index, nil
 	}
 	return 0, &Problem{Type: ProblemNotFound, Title: "Not found", Status: http.StatusNotFound,
 		Detail: "No event with this id is in the tenant's audit log at that size."}

@@ -35,6 +35,7 @@ CREATE TABLE audit_leaves (
 CREATE INDEX audit_leaves_stream_idx ON audit_leaves (tenant, stream_type, stream_id, leaf);
 CREATE INDEX audit_leaves_type_idx ON audit_leaves (tenant, type, leaf);
 CREATE INDEX audit_leaves_actor_idx ON audit_leaves (tenant, actor, leaf);
+CREATE INDEX audit_leaves_event_idx ON audit_leaves (tenant, event_id);
 CREATE INDEX audit_leaves_recorded_idx ON audit_leaves (tenant, recorded_at);
 
 CREATE TABLE audit_hashes (

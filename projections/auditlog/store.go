@@ -97,6 +97,7 @@ type Filter struct {
 	StreamID   string    // one aggregate (a client id)
 	Type       string    // event type
 	Actor      string    // exact actor
+	EventID    string    // one event
 	Since      time.Time // recorded at or after
 	Until      time.Time // recorded before
 }

@@ -204,6 +204,9 @@ func (s *AuditStore) Entries(ctx context.Context, tenant string, f auditlog.Filt
 	if f.Actor != "" {
 		cond("actor = ?", f.Actor)
 	}
+	if f.EventID != "" {
+		cond("event_id = ?", f.EventID)
+	}
 	if !f.Since.IsZero() {
 		cond("recorded_at >= ?", formatTime(f.Since))
 	}

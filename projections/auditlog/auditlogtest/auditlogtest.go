@@ -470,6 +470,7 @@ func testFilters(t *testing.T, s auditlog.Store) {
 		}},
 		{"all at once", auditlog.Filter{StreamType: "client", StreamID: "c1", Type: "client.updated", Actor: "user:ann", Since: acme[0].RecordedAt, Until: at.Add(time.Hour)},
 			func(e auditlog.Entry) bool { return e.Stream.ID == "c1" && e.Type == "client.updated" }},
+		{"event", auditlog.Filter{EventID: acme[2].ID}, func(e auditlog.Entry) bool { return e.ID == acme[2].ID }},
 		{"nothing matches", auditlog.Filter{Actor: "user:zed"}, func(auditlog.Entry) bool { return false }},
 	}
 	for _, tc := range cases {
