@@ -3,7 +3,6 @@ package auditlog
 import (
 	"bufio"
 	"cmp"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -12,6 +11,7 @@ import (
 	"strings"
 
 	"golang.org/x/mod/sumdb/tlog"
+	gojson "github.com/goccy/go-json"
 )
 
 // Failure is one way an export fails to verify.
@@ -287,7 +287,7 @@ func readEntries(r *bufio.Reader, fn func(*ExportEntry, tlog.Hash) error) error 
 }
 
 func decodeEntry(line []byte, e *ExportEntry) error {
-	if err := json.Unmarshal(line, e); err != nil {
+	if err := gojson.Unmarshal(line, e); err != nil {
 		return fmt.Errorf("%w: an entry does not decode: %v", ErrExport, err)
 	}
 	return nil
