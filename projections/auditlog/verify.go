@@ -10,8 +10,8 @@ import (
 	"slices"
 	"strings"
 
-	"golang.org/x/mod/sumdb/tlog"
 	gojson "github.com/goccy/go-json"
+	"golang.org/x/mod/sumdb/tlog"
 )
 
 // Failure is one way an export fails to verify.
