@@ -3,6 +3,8 @@ package auditlog_test
 import (
 	"bytes"
 	"crypto/rand"
+	"errors"
+	"io"
 	"strings"
 	"testing"
 
@@ -162,6 +164,48 @@ func TestVerify(t *testing.T) {
 		if _, err := auditlog.Verify(strings.NewReader(file), []string{k.vkey}); err == nil {
 			t.Errorf("%s: no error", name)
 		}
+	}
+}
+
+// longLines is an export of many long lines after a header: the first
+// entry line is misplaced, so verification stops there. It counts the
+// bytes read from it and ends after limit.
+type longLines struct {
+	head, line []byte
+	read       int
+	limit      int
+}
+
+func (l *longLines) Read(p []byte) (int, error) {
+	if l.read >= l.limit {
+		return 0, io.EOF
+	}
+	var n int
+	if l.read < len(l.head) {
+		n = copy(p, l.head[l.read:])
+	} else {
+		off := (l.read - len(l.head)) % len(l.line)
+		n = copy(p, l.line[off:])
+	}
+	l.read += n
+	return n, nil
+}
+
+// TestVerifyBoundsReadAhead: an export of long lines (a hostile server's)
+// is read a few megabytes ahead of the entry being checked, not hundreds
+// of lines of up to 16 MiB each.
+func TestVerifyBoundsReadAhead(t *testing.T) {
+	k := newKey(t)
+	es := entries(t, 1)
+	head := export(t, checkpoint(t, k, es, 1), nil, nil)
+	line := append([]byte(`{"index":7,"id":"`), bytes.Repeat([]byte("x"), 1<<20)...)
+	line = append(line, "\"}\n"...)
+	r := &longLines{head: head, line: line, limit: 1 << 30}
+	if _, err := auditlog.Verify(r, []string{k.vkey}); !errors.Is(err, auditlog.ErrExport) {
+		t.Fatalf("Verify = %v, want %v", err, auditlog.ErrExport)
+	}
+	if r.read > 128<<20 {
+		t.Errorf("Verify read %d MiB of the export to stop at its first entry", r.read>>20)
 	}
 }
 
