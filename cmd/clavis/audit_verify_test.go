@@ -1,0 +1,56 @@
+package main
+
+import (
+	"crypto/rand"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/clavisiam/clavis/projections/auditlog"
+)
+
+// TestAuditVerifyUnreadableExport: an export that stops making sense
+// after its header (a hostile or broken server's) exits 1, and the
+// summary on stdout says FAILED, never that everything verifies.
+func TestAuditVerifyUnreadableExport(t *testing.T) {
+	t.Parallel()
+	const origin = "id.example.com/t/acme/audit"
+	skey, vkey, err := note.GenerateKey(rand.Reader, origin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := note.NewSigner(skey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signed, err := auditlog.Sign(auditlog.Checkpoint{Origin: origin, Size: 2}, signer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	header, err := json.Marshal(auditlog.ExportHeader{Format: auditlog.ExportFormat, Tenant: "acme", Checkpoint: string(signed)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	for name, entries := range map[string]string{
+		"entry misplaced": `{"index":5}`,
+		"not JSON":        `{"index":0,`,
+		"too deep":        strings.Repeat("[", 20000) + strings.Repeat("]", 20000),
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			file := filepath.Join(dir, strings.ReplaceAll(name, " ", "-")+".jsonl")
+			if err := os.WriteFile(file, []byte(string(header)+"\n"+entries+"\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			code, stdout, stderr := runCmd(t.Context(), []string{"audit", "verify", file, "--key", vkey}, nil)
+			if code != exitFailure || strings.Contains(stdout, "OK ") || !strings.Contains(stdout, "FAILED tenant acme") {
+				t.Errorf("clavis audit verify = %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+			}
+		})
+	}
+}
