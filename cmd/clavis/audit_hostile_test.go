@@ -54,3 +54,20 @@ func TestAuditVerifyUnreadableExport(t *testing.T) {
 		})
 	}
 }
+
+// TestTableEscapesForgingCharacters: a value the server kept (a reason,
+// an actor, a name) cannot add a row or a column to a CLI table, nor
+// reorder what follows it, such as clavis audit log's.
+func TestTableEscapesForgingCharacters(t *testing.T) {
+	t.Parallel()
+	var out strings.Builder
+	rows := []map[string]any{{"index": float64(20), "actor": "root", "reason": "routine\n42  root  client.deleted\tx \u202eexe.png\u2028"}}
+	if err := table(&out, []string{"index", "actor", "reason"}, rows); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n")
+	want := `routine\n42  root  client.deleted\tx \u202eexe.png\u2028`
+	if len(lines) != 2 || !strings.HasSuffix(lines[1], want) {
+		t.Errorf("table:\n%s\nwant one row ending in %s", out.String(), want)
+	}
+}
