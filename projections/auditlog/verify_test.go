@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"golang.org/x/mod/sumdb/note"
@@ -169,25 +170,27 @@ func TestVerify(t *testing.T) {
 
 // longLines is an export of many long lines after a header: the first
 // entry line is misplaced, so verification stops there. It counts the
-// bytes read from it and ends after limit.
+// bytes read from it (atomically: Verify's reader may still be reading
+// ahead when it returns) and ends after limit.
 type longLines struct {
 	head, line []byte
-	read       int
-	limit      int
+	read       atomic.Int64
+	limit      int64
 }
 
 func (l *longLines) Read(p []byte) (int, error) {
-	if l.read >= l.limit {
+	read := l.read.Load()
+	if read >= l.limit {
 		return 0, io.EOF
 	}
 	var n int
-	if l.read < len(l.head) {
-		n = copy(p, l.head[l.read:])
+	if read < int64(len(l.head)) {
+		n = copy(p, l.head[read:])
 	} else {
-		off := (l.read - len(l.head)) % len(l.line)
+		off := (read - int64(len(l.head))) % int64(len(l.line))
 		n = copy(p, l.line[off:])
 	}
-	l.read += n
+	l.read.Add(int64(n))
 	return n, nil
 }
 
@@ -204,8 +207,8 @@ func TestVerifyBoundsReadAhead(t *testing.T) {
 	if _, err := auditlog.Verify(r, []string{k.vkey}); !errors.Is(err, auditlog.ErrExport) {
 		t.Fatalf("Verify = %v, want %v", err, auditlog.ErrExport)
 	}
-	if r.read > 128<<20 {
-		t.Errorf("Verify read %d MiB of the export to stop at its first entry", r.read>>20)
+	if read := r.read.Load(); read > 128<<20 {
+		t.Errorf("Verify read %d MiB of the export to stop at its first entry", read>>20)
 	}
 }
 
