@@ -248,7 +248,7 @@ func shownJSON(raw json.RawMessage) string {
 	if len(raw) == 0 {
 		return "-"
 	}
-	return string(raw)
+	return escapeForged(string(raw))
 }
 
 func auditExport(ctx context.Context, c *apiClient, o *apiOptions, _ []string) error {

@@ -71,3 +71,14 @@ func TestTableEscapesForgingCharacters(t *testing.T) {
 		t.Errorf("table:\n%s\nwant one row ending in %s", out.String(), want)
 	}
 }
+
+// TestDiffEscapesForgingCharacters: clavis audit show --diff prints a
+// member's values as JSON, which keeps bidirectional controls (a
+// description may hold them) as they are: they are escaped too.
+func TestDiffEscapesForgingCharacters(t *testing.T) {
+	t.Parallel()
+	raw := json.RawMessage("\"desc \u202eevil\u202c\\nline\"")
+	if got, want := shownJSON(raw), `"desc \u202eevil\u202c\nline"`; got != want {
+		t.Errorf("shownJSON(%s) = %s, want %s", raw, got, want)
+	}
+}
