@@ -282,9 +282,14 @@ func (s *Server) auditEvents(c *fiber.Ctx) error {
 	}
 	limit := queryInt(c, "limit", defaultPage)
 	after := queryInt64(c, "after", -1)
-	page, err := s.auditLog.Entries(c.UserContext(), slug, f, after, min(limit+1, projections.MaxPage))
-	if err != nil && !errors.Is(err, auditlog.ErrNotFound) {
-		return fmt.Errorf("list audit events: %w", err)
+	var page []auditlog.Entry
+	// The filter reads the zero time as no bound, and nothing was
+	// recorded before it.
+	if c.Query("until") == "" || !f.Until.IsZero() {
+		page, err = s.auditLog.Entries(c.UserContext(), slug, f, after, min(limit+1, projections.MaxPage))
+		if err != nil && !errors.Is(err, auditlog.ErrNotFound) {
+			return fmt.Errorf("list audit events: %w", err)
+		}
 	}
 	var next *int64
 	if len(page) > limit || len(page) == projections.MaxPage {

@@ -1,6 +1,7 @@
 package httpapi_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
@@ -61,4 +62,31 @@ func TestAuditLogAnswersMatchOpenAPI(t *testing.T) {
 	}
 	h.call(t, "GET", "/t/acme/audit/proof/inclusion?index=0&size=999999", nil).want(t, 400)
 	h.call(t, "GET", "/t/nope/audit/checkpoint", nil).want(t, 404)
+}
+
+// TestAuditEventsUntilTheStartOfTime: until is exclusive, so an until at
+// the zero time (0001-01-01T00:00:00Z, however written) lists nothing;
+// it is not read as "no until".
+func TestAuditEventsUntilTheStartOfTime(t *testing.T) {
+	t.Parallel()
+	h := startAdmin(t)
+	h.createTenant(t, "acme")
+	count := func(query string) int {
+		t.Helper()
+		var page struct{ Events []json.RawMessage }
+		if err := json.Unmarshal(h.call(t, "GET", "/t/acme/audit/events"+query, nil).want(t, 200).body, &page); err != nil {
+			t.Fatal(err)
+		}
+		return len(page.Events)
+	}
+	for deadline := time.Now().Add(30 * time.Second); count("") == 0; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the tenant's audit log holds no event")
+		}
+	}
+	for _, until := range []string{"0001-01-01T00:00:00Z", "0001-01-01T01:00:00%2B01:00"} {
+		if n := count("?until=" + until); n != 0 {
+			t.Errorf("until=%s lists %d events, all recorded after it", until, n)
+		}
+	}
 }

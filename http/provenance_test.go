@@ -180,6 +180,8 @@ func TestMalformedReasonChangesNothing(t *testing.T) {
 		{"too long in characters' bytes", httpapi.ReasonHeader + ": " + strings.Repeat("é", httpapi.MaxReasonBytes/2+1)},
 		{"a tab", httpapi.ReasonHeader + ": one\ttwo"},
 		{"a C1 control character", httpapi.ReasonHeader + ": one\u0085two"},
+		{"a bidirectional override", httpapi.ReasonHeader + ": invoice \u202egnp.exe"},
+		{"a bidirectional isolate", httpapi.ReasonHeader + ": one \u2067two\u2069"},
 		{"not UTF-8", httpapi.ReasonHeader + ": one \xff two"},
 		{"twice", httpapi.ReasonHeader + ": one\r\n" + httpapi.ReasonHeader + ": two"},
 	} {
@@ -212,6 +214,18 @@ func TestMalformedReasonChangesNothing(t *testing.T) {
 	r = h.call(t, "POST", "/admin/tenants/beta/suspend", map[string]any{"reason": "unpaid"}, header(httpapi.ReasonHeader, "fraud"))
 	refusedWith(t, "two suspension reasons", r, httpapi.ProblemInvalidParameter, httpapi.ReasonHeader)
 	h.unchanged(t, before, "two reasons")
+
+	// The body's reason becomes the events' reason: it follows the
+	// header's rules, so that no reason forges a line of the audit log.
+	for _, bad := range []string{"routine\n42  2030-01-02T03:04:05Z  root  client.deleted", "a\ttab", "invoice \u202egnp.exe"} {
+		for _, path := range []string{"/t/acme/admin/clients/" + id + "/deactivate", "/admin/tenants/beta/suspend"} {
+			r := h.call(t, "POST", path, map[string]any{"reason": bad})
+			if p := decodeAs[httpapi.Problem](t, r); r.status != 422 || len(p.Errors) != 1 || p.Errors[0].Field != "reason" {
+				t.Errorf("POST %s with the reason %q: %d %s, want 422 naming reason", path, bad, r.status, r.body)
+			}
+		}
+	}
+	h.unchanged(t, before, "malformed body reasons")
 }
 
 // TestBodyAndHeaderReasonAgree: a reason in the header alone is the

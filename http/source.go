@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"fmt"
+	"net/http"
 	"net/netip"
 	"strings"
 	"unicode"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/clavisiam/clavis/domain"
 	"github.com/clavisiam/clavis/tenants"
 )
 
@@ -135,21 +137,42 @@ func reason(c *fiber.Ctx) (string, *Problem) {
 		return "", invalidParameter(ReasonHeader, "repeated", "%s is given more than once", ReasonHeader)
 	}
 	r := strings.TrimSpace(string(values[0]))
-	switch {
-	case !utf8.ValidString(r) || strings.ContainsFunc(r, unicode.IsControl):
-		return "", invalidParameter(ReasonHeader, "invalid_value", "%s must be UTF-8 text without control characters", ReasonHeader)
-	case len(r) > MaxReasonBytes:
-		return "", invalidParameter(ReasonHeader, "too_long", "%s must be at most %d bytes", ReasonHeader, MaxReasonBytes)
+	if code, rule := checkReason(r); code != "" {
+		return "", invalidParameter(ReasonHeader, code, "%s must be %s", ReasonHeader, rule)
 	}
 	return r, nil
+}
+
+// checkReason says what is wrong with a trimmed reason, header's or
+// body's: the code of the rule it breaks and the rule ("" when it is
+// fine). Control characters (a newline too) and bidirectional controls
+// would let a reason forge or reorder the lines an auditor reads.
+func checkReason(r string) (code, rule string) {
+	switch {
+	case !utf8.ValidString(r) || strings.ContainsFunc(r, unicode.IsControl):
+		return "invalid_value", "UTF-8 text without control characters"
+	case domain.HasBidiControl(r):
+		return "invalid_value", "text without bidirectional control characters (U+202A-U+202E, U+2066-U+2069), which change how it displays"
+	case len(r) > MaxReasonBytes:
+		return "too_long", fmt.Sprintf("at most %d bytes", MaxReasonBytes)
+	}
+	return "", ""
 }
 
 // bodyReason reconciles the reason a write's body gives with the
 // header's: either may be given, or both when they say the same (after
 // trimming); two different reasons are refused. It returns the reason,
 // which becomes both the body's and the events'.
+//
+// The body's reason follows the header's rules, as it becomes the events'
+// reason: breaking them is a 422 naming "reason".
 func bodyReason(r *tenants.Request, body string) (string, error) {
 	body = strings.TrimSpace(body)
+	if code, rule := checkReason(body); body != "" && code != "" {
+		msg := "reason must be " + rule
+		return "", &Problem{Type: ProblemValidation, Title: "Validation failed", Status: http.StatusUnprocessableEntity,
+			Detail: "1 field(s) are invalid; see errors.", Errors: []*domain.FieldError{{Field: "reason", Code: code, Message: msg}}}
+	}
 	switch {
 	case body == "":
 		return r.Reason, nil

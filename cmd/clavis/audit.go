@@ -248,7 +248,7 @@ func shownJSON(raw json.RawMessage) string {
 	if len(raw) == 0 {
 		return "-"
 	}
-	return string(raw)
+	return escapeForged(string(raw))
 }
 
 func auditExport(ctx context.Context, c *apiClient, o *apiOptions, _ []string) error {
@@ -454,6 +454,9 @@ func auditVerify(ctx context.Context, args []string, getenv func(string) string,
 		if rep == nil {
 			return exitFailure
 		}
+		// What was read verified, but not the rest: the summary must
+		// not say that everything does.
+		rep.Failures = append(rep.Failures, auditlog.Failure{Index: -1, Problem: fmt.Sprintf("the export cannot be read to its end: %v", err)})
 	}
 	printReport(stdout, rep)
 	if err != nil || !rep.OK() {

@@ -863,6 +863,33 @@ func table(w io.Writer, cols []string, rows []map[string]any) error {
 	return tw.Flush()
 }
 
+// escapeForged writes as Go escapes (\n, \u202e) the characters that
+// would let a value forge the table it is shown in: control characters
+// (a newline starts a row, a tab a column), line and paragraph
+// separators, and the bidirectional controls, which reorder what
+// follows them. The server refuses them in what it validates; a table
+// of an audit log also shows what it did not, or did not yet.
+func escapeForged(s string) string {
+	if !strings.ContainsFunc(s, forges) {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		if forges(r) {
+			q := strconv.QuoteRuneToASCII(r)
+			b.WriteString(q[1 : len(q)-1])
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+func forges(r rune) bool {
+	return unicode.IsControl(r) || r == '\u2028' || r == '\u2029' ||
+		(r >= '\u202A' && r <= '\u202E') || (r >= '\u2066' && r <= '\u2069')
+}
+
 func cell(v any) string {
 	switch v := v.(type) {
 	case nil:
@@ -871,7 +898,7 @@ func cell(v any) string {
 		if v == "" { // an empty cell would shift the columns after it
 			return "-"
 		}
-		return v
+		return escapeForged(v)
 	case float64:
 		return strconv.FormatFloat(v, 'f', -1, 64)
 	case bool:

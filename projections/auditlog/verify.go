@@ -207,7 +207,11 @@ func readEntries(r *bufio.Reader, fn func(*ExportEntry, tlog.Hash) error) error 
 		err     error
 		done    chan struct{}
 	}
-	const size = 256
+	// A batch ends after size lines, or after the line that takes it to
+	// batchBytes: a line may be up to maxLine long and a few batches are
+	// in flight at once, so a count alone would let an export of long
+	// lines take gigabytes.
+	const size, batchBytes = 256, 4 << 20
 	work := make(chan *batch, 2*runtime.GOMAXPROCS(0))
 	ordered := make(chan *batch, 2*runtime.GOMAXPROCS(0))
 	stop := make(chan struct{})
@@ -237,16 +241,19 @@ func readEntries(r *bufio.Reader, fn func(*ExportEntry, tlog.Hash) error) error 
 		for {
 			b := &batch{done: make(chan struct{})}
 			var rerr error
-			for len(b.lines) < size {
+			eof := false
+			for n := 0; len(b.lines) < size && n < batchBytes; {
 				line, err := readLine(r)
 				if err != nil {
 					if !errors.Is(err, io.EOF) {
 						rerr = err
 					}
+					eof = true
 					break
 				}
 				if len(line) > 0 {
 					b.lines = append(b.lines, line)
+					n += len(line)
 				}
 			}
 			if len(b.lines) == 0 && rerr == nil {
@@ -267,7 +274,7 @@ func readEntries(r *bufio.Reader, fn func(*ExportEntry, tlog.Hash) error) error 
 			case <-stop:
 				return
 			}
-			if rerr != nil || len(b.lines) < size {
+			if eof {
 				return
 			}
 		}

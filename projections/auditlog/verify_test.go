@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"crypto/rand"
 	"encoding/json"
+	"errors"
+	"io"
 	"os"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"golang.org/x/mod/sumdb/note"
@@ -164,6 +167,50 @@ func TestVerify(t *testing.T) {
 		if _, err := auditlog.Verify(strings.NewReader(file), []string{k.vkey}); err == nil {
 			t.Errorf("%s: no error", name)
 		}
+	}
+}
+
+// longLines is an export of many long lines after a header: the first
+// entry line is misplaced, so verification stops there. It counts the
+// bytes read from it (atomically: Verify's reader may still be reading
+// ahead when it returns) and ends after limit.
+type longLines struct {
+	head, line []byte
+	read       atomic.Int64
+	limit      int64
+}
+
+func (l *longLines) Read(p []byte) (int, error) {
+	read := l.read.Load()
+	if read >= l.limit {
+		return 0, io.EOF
+	}
+	var n int
+	if read < int64(len(l.head)) {
+		n = copy(p, l.head[read:])
+	} else {
+		off := (read - int64(len(l.head))) % int64(len(l.line))
+		n = copy(p, l.line[off:])
+	}
+	l.read.Add(int64(n))
+	return n, nil
+}
+
+// TestVerifyBoundsReadAhead: an export of long lines (a hostile server's)
+// is read a few megabytes ahead of the entry being checked, not hundreds
+// of lines of up to 16 MiB each.
+func TestVerifyBoundsReadAhead(t *testing.T) {
+	k := newKey(t)
+	es := entries(t, 1)
+	head := export(t, checkpoint(t, k, es, 1), nil, nil)
+	line := append([]byte(`{"index":7,"id":"`), bytes.Repeat([]byte("x"), 1<<20)...)
+	line = append(line, "\"}\n"...)
+	r := &longLines{head: head, line: line, limit: 1 << 30}
+	if _, err := auditlog.Verify(r, []string{k.vkey}); !errors.Is(err, auditlog.ErrExport) {
+		t.Fatalf("Verify = %v, want %v", err, auditlog.ErrExport)
+	}
+	if read := r.read.Load(); read > 128<<20 {
+		t.Errorf("Verify read %d MiB of the export to stop at its first entry", read>>20)
 	}
 }
 
