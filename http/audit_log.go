@@ -467,8 +467,20 @@ func (s *Server) auditExport(c *fiber.Ctx) error {
 		}
 		size = n
 	}
-	ctx := context.WithoutCancel(c.UserContext())
 	c.Set(fiber.HeaderContentType, "application/x-ndjson")
+	if c.Method() == fiber.MethodHead {
+		return c.SendStatus(http.StatusOK)
+	}
+	// Each export to a slow reader holds buffers for as long as it
+	// takes: a node sends maxExports at once and refuses more.
+	select {
+	case s.exports <- struct{}{}:
+	default:
+		c.Set(fiber.HeaderRetryAfter, "10")
+		return &Problem{Type: ProblemTooManyRequests, Title: "Too many requests", Status: http.StatusTooManyRequests,
+			Detail: fmt.Sprintf("This node is sending %d audit exports already; try again later.", maxExports)}
+	}
+	ctx := context.WithoutCancel(c.UserContext())
 	c.Set(fiber.HeaderContentDisposition, fmt.Sprintf(`attachment; filename="%s-audit-%d.jsonl"`, slug, size))
 	c.Set(fiber.HeaderCacheControl, "no-store")
 	c.Status(http.StatusOK)
@@ -477,13 +489,22 @@ func (s *Server) auditExport(c *fiber.Ctx) error {
 	// that long again.
 	conn := c.Context().Conn()
 	c.Context().SetBodyStreamWriter(func(w *bufio.Writer) {
+		defer func() { <-s.exports }()
 		out := &progressWriter{w: w, conn: conn, timeout: s.cfg.WriteTimeout}
-		if err := s.auditLog.Export(ctx, slug, size, out); err != nil {
-			// The status is sent: the export ends short, which its
-			// verification reports.
+		err := s.auditLog.Export(ctx, slug, size, out)
+		if err == nil {
+			if err = w.Flush(); err != nil {
+				out.failed = true
+			}
+		}
+		switch {
+		case err != nil && out.failed:
+			// The reader went away: the export ends short, which its
+			// verification would report.
+			s.log.Info("audit export not taken to its end: the client stopped reading", "tenant", slug, "size", size)
+		case err != nil:
 			s.log.Error("audit export failed", "tenant", slug, "size", size, "error", err)
 		}
-		_ = w.Flush()
 	})
 	return nil
 }
@@ -494,14 +515,22 @@ type progressWriter struct {
 	w       io.Writer
 	conn    net.Conn
 	timeout time.Duration
+	failed  bool // a write to the connection failed
 }
 
 func (p *progressWriter) Write(b []byte) (int, error) {
 	if p.conn != nil && p.timeout > 0 {
 		_ = p.conn.SetWriteDeadline(time.Now().Add(p.timeout))
 	}
-	return p.w.Write(b)
+	n, err := p.w.Write(b)
+	if err != nil {
+		p.failed = true
+	}
+	return n, err
 }
+
+// maxExports is how many audit exports a node sends at once.
+const maxExports = 4
 
 // auditError maps what the audit log refuses: what it does not hold is
 // not found, a request it cannot answer a bad one.

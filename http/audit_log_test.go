@@ -3,9 +3,18 @@ package httpapi_test
 import (
 	"encoding/json"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/clavisiam/clavis/domain/client"
+	httpapi "github.com/clavisiam/clavis/http"
+	"github.com/clavisiam/clavis/internal/poll"
+	"github.com/clavisiam/clavis/tenants"
 )
 
 // TestAuditLogAnswersMatchOpenAPI reads every route of the audit log
@@ -89,4 +98,88 @@ func TestAuditEventsUntilTheStartOfTime(t *testing.T) {
 			t.Errorf("until=%s lists %d events, all recorded after it", until, n)
 		}
 	}
+}
+
+// TestAuditExportsAreCapped: an export to a reader that stops reading
+// holds the node's buffers for as long as the connection lasts, so a node
+// sends at most four at once and answers another 429 with Retry-After;
+// a slot is free again once its reader has gone. A HEAD starts no export.
+func TestAuditExportsAreCapped(t *testing.T) {
+	t.Parallel()
+	h := startAdmin(t)
+	h.createTenant(t, "acme")
+	// Enough events that an export outgrows every socket buffer between
+	// the node and a reader that does not read: 40 clients, each changed
+	// 100 times (a change reads its client's stream).
+	const clients, changes = 40, 100
+	const events = clients * changes
+	long := strings.Repeat("x", 990)
+	for i := range clients {
+		c, _ := h.newClient(t, "acme", webClient(fmt.Sprintf("urn:acme/web%d", i)))
+		for j := range changes {
+			d := fmt.Sprintf("%04d %s", j, long)
+			if _, err := h.clients.Update(t.Context(), tenants.Request{Actor: "root"}, "acme", c.ClientID, client.Patch{Description: &d}, 0); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	poll.Until(t, 60*time.Second, "a checkpoint of every event", func() bool {
+		r := h.call(t, "GET", "/t/acme/audit/checkpoint", nil)
+		var size int64
+		if r.status == 200 {
+			_, _ = fmt.Sscanf(strings.SplitN(string(r.body), "\n", 3)[1], "%d", &size)
+		}
+		return size > events
+	})
+	head, err := http.NewRequest(http.MethodHead, h.url+"/t/acme/audit/export", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	head.Header.Set("Authorization", "Bearer "+rootToken)
+	if resp, err := http.DefaultClient.Do(head); err != nil || resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "application/x-ndjson" {
+		t.Fatalf("HEAD export = %v, %v", resp, err)
+	} else {
+		resp.Body.Close()
+	}
+	if strings.Contains(h.logs.String(), "audit export") {
+		t.Error("a HEAD started an export")
+	}
+
+	addr := strings.TrimPrefix(h.url, "http://")
+	stalled := func() net.Conn {
+		d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+			var serr error
+			if err := rc.Control(func(fd uintptr) {
+				serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096)
+			}); err != nil {
+				return err
+			}
+			return serr
+		}}
+		conn, err := d.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(conn, "GET /t/acme/audit/export HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n\r\n", rootToken)
+		status := make([]byte, 12)
+		if _, err := io.ReadFull(conn, status); err != nil || string(status) != "HTTP/1.1 200" {
+			t.Fatalf("export: %q %v", status, err)
+		}
+		return conn // and read no more
+	}
+	var conns []net.Conn
+	for range 4 {
+		conns = append(conns, stalled())
+	}
+	r := h.call(t, "GET", "/t/acme/audit/export", nil)
+	checkProblem(t, r, 429, httpapi.ProblemTooManyRequests, "")
+	if r.header.Get("Retry-After") == "" {
+		t.Error("429 without Retry-After")
+	}
+	for _, conn := range conns {
+		conn.Close()
+	}
+	poll.Until(t, 30*time.Second, "an export once the stalled readers are gone", func() bool {
+		return h.call(t, "GET", "/t/acme/audit/export", nil).status == 200
+	})
 }

@@ -45,8 +45,10 @@ type adminHarness struct {
 	k      *contract
 	// js reaches the node's NATS, whose grant buckets are TEST_*.
 	js jetstream.JetStream
-	// tenants is the node's tenant command service.
+	// tenants is the node's tenant command service; clients its client
+	// command service.
 	tenants *tenants.Tenants
+	clients *tenants.Clients
 }
 
 // startAdmin starts the harness; opts are added to the OAuth provider's.
@@ -75,7 +77,7 @@ func startAdminWith(t *testing.T, set func(*node.Config), opts ...oauth.Option) 
 	set(&cfg)
 	n := testnode.Start(t, cfg, node.WithOAuth(opts...))
 	return &adminHarness{url: n.URL, store: n.Store, rm: n.Admin.ReadModel, server: n.HTTP, logs: n.Logs, k: loadContract(t), js: ns.JetStream,
-		tenants: n.Admin.Tenants}
+		tenants: n.Admin.Tenants, clients: n.Admin.Clients}
 }
 
 // callOpts adjust one call.

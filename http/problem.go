@@ -21,6 +21,9 @@ const (
 	ProblemPayloadTooLarge  = "https://clavis.dev/problems/payload-too-large"
 	ProblemHeadersTooLarge  = "https://clavis.dev/problems/headers-too-large"
 	ProblemNotReady         = "https://clavis.dev/problems/not-ready"
+	// ProblemTooManyRequests: the node serves as many of these requests
+	// at once as it will; Retry-After says when to try again.
+	ProblemTooManyRequests = "https://clavis.dev/problems/too-many-requests"
 	ProblemInternal         = "https://clavis.dev/problems/internal"
 
 	// The admin API's problems.

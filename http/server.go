@@ -108,6 +108,8 @@ type Server struct {
 	auditLog AuditLog
 	// proxies are the trusted proxies (see WithTrustedProxies).
 	proxies []netip.Prefix
+	// exports holds a token for each audit export being sent.
+	exports chan struct{}
 
 	mu        sync.Mutex
 	listeners []*onceCloseListener
@@ -155,7 +157,8 @@ func New(cfg Config, store eventstore.Store, log *slog.Logger, opts ...Option) (
 			return nil, err
 		}
 	}
-	s := &Server{store: store, log: log, cfg: cfg, admin: o.admin, oauth: o.oauth, origins: o.origins, ready: o.ready, proxies: o.proxies, auditLog: o.auditLog}
+	s := &Server{store: store, log: log, cfg: cfg, admin: o.admin, oauth: o.oauth, origins: o.origins, ready: o.ready, proxies: o.proxies, auditLog: o.auditLog,
+		exports: make(chan struct{}, maxExports)}
 	if s.oauth != nil && s.admin == nil {
 		return nil, errors.New("httpapi: WithOAuth needs WithAdmin")
 	}

@@ -121,6 +121,9 @@ func TestCheckpointRoundTrip(t *testing.T) {
 	if err != nil || !got.Equal(c) {
 		t.Fatalf("Open = %+v, %v; want %+v", got, err, c)
 	}
+	if got, err := auditlog.Open(append(append([]byte(nil), signed...), "\n\r\n"...), vkey); err != nil || !got.Equal(c) {
+		t.Errorf("a checkpoint saved with more line ends: %+v, %v", got, err)
+	}
 	_, other, _ := note.GenerateKey(rand.Reader, "example.com/t/acme/audit")
 	if _, err := auditlog.Open(signed, other); err == nil {
 		t.Error("a checkpoint opened with another key of the same name")

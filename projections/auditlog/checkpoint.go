@@ -76,6 +76,10 @@ func Open(signed []byte, verifierKeys ...string) (Checkpoint, error) {
 		}
 		vs = append(vs, v)
 	}
+	// A checkpoint saved to a file may have gained line ends; a note ends
+	// in exactly one.
+	trimmed := bytes.TrimRight(signed, "\r\n")
+	signed = append(trimmed[:len(trimmed):len(trimmed)], '\n') // a copy: the caller's bytes stay as they are
 	n, err := note.Open(signed, note.VerifierList(vs...))
 	if err != nil {
 		return Checkpoint{}, fmt.Errorf("%w: %v", ErrCheckpoint, err)
