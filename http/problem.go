@@ -24,7 +24,7 @@ const (
 	// ProblemTooManyRequests: the node serves as many of these requests
 	// at once as it will; Retry-After says when to try again.
 	ProblemTooManyRequests = "https://clavis.dev/problems/too-many-requests"
-	ProblemInternal         = "https://clavis.dev/problems/internal"
+	ProblemInternal        = "https://clavis.dev/problems/internal"
 
 	// The admin API's problems.
 
