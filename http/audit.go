@@ -30,6 +30,14 @@ var atParam = queryParam{
 	rule: `an RFC 3339 time with a time zone ("2030-01-02T03:04:05Z") or a store position ("commit.seq")`,
 }
 
+// fromInstantParam and toInstantParam are the two instants a client is
+// compared at.
+var fromInstantParam, toInstantParam = func() (queryParam, queryParam) {
+	from, to := atParam, atParam
+	from.name, to.name = "from", "to"
+	return from, to
+}()
+
 // auditRoutes registers the tenant audit API.
 func (s *Server) auditRoutes() {
 	t := s.app.Group("/t/:tenant/audit")
@@ -38,6 +46,7 @@ func (s *Server) auditRoutes() {
 	// Clients as they were at an instant.
 	t.Get("/clients", audit, acceptQuery(atParam, afterParam, limitParam), s.clientsAt)
 	t.Get("/clients/:client_id", audit, acceptQuery(atParam), s.clientAt)
+	t.Get("/clients/:client_id/changes", audit, acceptQuery(fromInstantParam, toInstantParam), s.clientChangesBetween)
 
 	// The log itself: checkpoints, events, proofs, export.
 	s.auditLogRoutes(t)
@@ -96,6 +105,37 @@ func (s *Server) clientAt(c *fiber.Ctx) error {
 	}
 	c.Set(fiber.HeaderCacheControl, "no-store")
 	return sendJSON(c, http.StatusOK, clientAtJSON{pastClientJSON: newPastClientJSON(v), At: at.String()})
+}
+
+// clientChangesBetween answers GET
+// /t/{tenant}/audit/clients/{id}/changes?from=&to=: the members of the
+// client that differ between the two instants, as the events listing
+// shows one event's changes. Both instants are required.
+func (s *Server) clientChangesBetween(c *fiber.Ctx) error {
+	slug, err := tenantParam(c, "tenant")
+	if err != nil {
+		return err
+	}
+	var instants [2]tenants.Instant
+	for i, name := range []string{"from", "to"} {
+		v := c.Query(name)
+		if v == "" {
+			return invalidParameter(name, "required", "%s is required: %s", name, atParam.rule)
+		}
+		if instants[i], err = tenants.ParseInstant(v); err != nil {
+			return invalidParameter(name, "invalid_value", "%s must be %s", name, atParam.rule)
+		}
+	}
+	changes, err := s.admin.Clients.ChangesBetween(c.UserContext(), slug, param(c, "client_id"), instants[0], instants[1], showClient)
+	if err != nil {
+		return fmt.Errorf("client changes: %w", err)
+	}
+	c.Set(fiber.HeaderCacheControl, "no-store")
+	return sendJSON(c, http.StatusOK, struct {
+		From    string            `json:"from"`
+		To      string            `json:"to"`
+		Changes []fieldChangeJSON `json:"changes"`
+	}{instants[0].String(), instants[1].String(), newFieldChangesJSON(changes)})
 }
 
 // clientsAt answers GET /t/{tenant}/audit/clients?at=&after=&limit=:

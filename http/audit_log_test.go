@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"syscall"
 	"testing"
@@ -182,4 +183,61 @@ func TestAuditExportsAreCapped(t *testing.T) {
 	poll.Until(t, 30*time.Second, "an export once the stalled readers are gone", func() bool {
 		return h.call(t, "GET", "/t/acme/audit/export", nil).status == 200
 	})
+}
+
+// TestClientChangesBetween: what changed in a client between two
+// instants is what the events between them changed, secrets shown only
+// as changed; a client not created yet at from is new.
+func TestClientChangesBetween(t *testing.T) {
+	t.Parallel()
+	h := startAdmin(t)
+	h.createTenant(t, "acme")
+	c, _ := h.newClient(t, "acme", webClient("urn:acme/web"))
+	h.call(t, "PATCH", "/t/acme/admin/clients/"+c.ClientID, map[string]any{"client_name": "Web, renamed"}, contentType("application/merge-patch+json")).want(t, 200)
+	h.call(t, "POST", "/t/acme/admin/clients/"+c.ClientID+"/secrets/rotate", map[string]any{"overlap_seconds": 60}).want(t, 200)
+	type event struct {
+		Position string `json:"position"`
+		Changes  []struct {
+			Field  string          `json:"field"`
+			Before json.RawMessage `json:"before,omitempty"`
+			After  json.RawMessage `json:"after"`
+		} `json:"changes"`
+	}
+	var events []event
+	poll.Until(t, 10*time.Second, "the client's three events in the log", func() bool {
+		events = decodeAs[struct {
+			Events []event `json:"events"`
+		}](t, h.call(t, "GET", "/t/acme/audit/events?client="+c.ClientID, nil).want(t, 200)).Events
+		return len(events) == 3
+	})
+	between := func(from, to string) string {
+		r := h.call(t, "GET", "/t/acme/audit/clients/"+c.ClientID+"/changes?"+url.Values{"from": {from}, "to": {to}}.Encode(), nil).want(t, 200)
+		got := decodeAs[struct {
+			From    string          `json:"from"`
+			To      string          `json:"to"`
+			Changes json.RawMessage `json:"changes"`
+		}](t, r)
+		if got.From != from || got.To != to {
+			t.Errorf("changes from %s to %s echo %s, %s", from, to, got.From, got.To)
+		}
+		return string(got.Changes)
+	}
+	for i := 1; i < 3; i++ {
+		want, err := json.Marshal(events[i].Changes)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := between(events[i-1].Position, events[i].Position); got != string(want) {
+			t.Errorf("changes over event %d = %s, want the event's own %s", i, got, want)
+		}
+	}
+	if got := between(events[0].Position, events[2].Position); !strings.Contains(got, `"field":"client_name"`) || !strings.Contains(got, `{"field":"secrets","after":"changed"}`) {
+		t.Errorf("changes over both events = %s", got)
+	}
+	if got := between("2000-01-01T00:00:00Z", events[0].Position); !strings.Contains(got, `{"field":"client_name","before":null,"after":"Web urn:acme/web"}`) {
+		t.Errorf("changes from before the client existed = %s", got)
+	}
+	checkProblem(t, h.call(t, "GET", "/t/acme/audit/clients/"+c.ClientID+"/changes?from="+events[0].Position, nil), 400, httpapi.ProblemInvalidParameter, "to")
+	checkProblem(t, h.call(t, "GET", "/t/acme/audit/clients/"+c.ClientID+"/changes?from=yesterday&to="+events[0].Position, nil), 400, httpapi.ProblemInvalidParameter, "from")
+	checkProblem(t, h.call(t, "GET", "/t/acme/audit/clients/"+c.ClientID+"/changes?from=2000-01-01T00:00:00Z&to=2000-01-02T00:00:00Z", nil), 404, httpapi.ProblemNotFound, "")
 }

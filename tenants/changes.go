@@ -9,6 +9,7 @@ import (
 	"maps"
 	"slices"
 
+	"github.com/clavisiam/clavis/domain"
 	"github.com/clavisiam/clavis/domain/client"
 	"github.com/clavisiam/clavis/eventstore/aggregate"
 	"github.com/clavisiam/clavis/projections"
@@ -193,4 +194,23 @@ func empty(raw json.RawMessage) bool {
 		return true
 	}
 	return false
+}
+
+// ChangesBetween lists what changed in client id of tenant from one
+// instant to another: the members of the client, as show presents it,
+// that differ between [Clients.At] the two, as [Clients.ClientChanges]
+// lists them for one event (secret members only as changed). A client
+// not created yet at from counts as new: every member it has at to is a
+// change. One not created yet at to is not found.
+func (c *Clients) ChangesBetween(ctx context.Context, tenant, id string, from, to Instant, show func(projections.ClientView) any) ([]FieldChange, error) {
+	b, err := c.At(ctx, tenant, id, to)
+	if err != nil {
+		return nil, err
+	}
+	a, err := c.At(ctx, tenant, id, from)
+	fresh := errors.Is(err, domain.ErrNotFound)
+	if err != nil && !fresh {
+		return nil, err
+	}
+	return diffClient(a, b, fresh, show)
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -159,20 +158,22 @@ func auditShow(ctx context.Context, c *apiClient, o *apiOptions, a []string) err
 	if len(a) < 2 || o.auditAt != "" {
 		return usageError("--diff takes two instants: --diff <t1> <t2>, without --at")
 	}
-	before, err := at(o.auditDiff)
+	p := auditPath(o, "/clients/"+url.PathEscape(a[0])+"/changes") + "?" + url.Values{"from": {o.auditDiff}, "to": {a[1]}}.Encode()
+	data, err := c.do(ctx, http.MethodGet, p, nil, nil)
 	if err != nil {
-		return err
+		return fmt.Errorf("the changes from %q to %q: %w", o.auditDiff, a[1], err)
 	}
-	after, err := at(a[1])
-	if err != nil {
-		return err
-	}
-	changes := diffMembers(before, after)
 	if o.json {
-		b, _ := json.MarshalIndent(map[string]any{"client_id": a[0], "from": o.auditDiff, "to": a[1], "changes": changes}, "", "  ")
-		_, err = c.out.Write(append(b, '\n'))
+		_, err = c.out.Write(append(indent(data), '\n'))
 		return err
 	}
+	var answer struct {
+		Changes []memberChange `json:"changes"`
+	}
+	if err := json.Unmarshal(data, &answer); err != nil {
+		return fmt.Errorf("answer: %w", err)
+	}
+	changes := answer.Changes
 	tw := tabwriter.NewWriter(c.out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "FIELD\tBEFORE\tAFTER")
 	for _, ch := range changes {
@@ -187,60 +188,6 @@ type memberChange struct {
 	Field  string          `json:"field"`
 	Before json.RawMessage `json:"before,omitempty"`
 	After  json.RawMessage `json:"after"`
-}
-
-// secretShownMembers hold or stand for secret material: only that they
-// changed is shown, as the audit API shows them.
-var secretShownMembers = []string{"secrets", "pairwise_subject_salt"}
-
-// diffMembers lists the members of two answers for a client that differ,
-// by name, leaving out what every change moves (version, updated_at) and
-// the instant echoed.
-func diffMembers(a, b map[string]json.RawMessage) []memberChange {
-	names := make([]string, 0, len(a)+len(b))
-	for k := range a {
-		names = append(names, k)
-	}
-	for k := range b {
-		if _, ok := a[k]; !ok {
-			names = append(names, k)
-		}
-	}
-	slices.Sort(names)
-	out := []memberChange{}
-	for _, k := range names {
-		switch k {
-		case "version", "updated_at", "at":
-			continue
-		}
-		if sameJSON(a[k], b[k]) {
-			continue
-		}
-		if slices.Contains(secretShownMembers, k) {
-			out = append(out, memberChange{Field: k, After: json.RawMessage(`"changed"`)})
-			continue
-		}
-		out = append(out, memberChange{Field: k, Before: nullIfAbsent(a[k]), After: nullIfAbsent(b[k])})
-	}
-	return out
-}
-
-func nullIfAbsent(raw json.RawMessage) json.RawMessage {
-	if len(raw) == 0 {
-		return json.RawMessage("null")
-	}
-	return raw
-}
-
-// sameJSON reports whether two JSON texts hold the same value.
-func sameJSON(a, b json.RawMessage) bool {
-	var av, bv any
-	if json.Unmarshal(a, &av) != nil || json.Unmarshal(b, &bv) != nil {
-		return bytes.Equal(a, b)
-	}
-	ac, _ := json.Marshal(av)
-	bc, _ := json.Marshal(bv)
-	return bytes.Equal(ac, bc)
 }
 
 // shownJSON is a JSON value in a table cell: "-" when absent.
