@@ -145,20 +145,30 @@ func natsConnect(t *testing.T, url string) (*nats.Conn, jetstream.JetStream) {
 	return nc, js
 }
 
-// deleteOnCleanup removes the streams and the lease bucket of names from
-// the shared server when the test ends (after the nodes stopped: cleanups
-// run last registered first, so register it before starting them).
+// deleteOnCleanup removes every stream and key-value bucket of names
+// (streams {PREFIX}_*, buckets KV_{PREFIX}_*, whichever the nodes made)
+// from the shared server when the test ends (after the nodes stopped:
+// cleanups run last registered first, so register it before starting
+// them).
 func deleteOnCleanup(t *testing.T, js jetstream.JetStream, names subject.Names) {
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		for _, s := range []string{names.InternalStream(), names.PublicStream()} {
+		upper := strings.TrimSuffix(names.InternalStream(), "_INTERNAL")
+		list := js.StreamNames(ctx)
+		var ours []string
+		for s := range list.Name() {
+			if strings.HasPrefix(s, upper+"_") || strings.HasPrefix(s, "KV_"+upper+"_") {
+				ours = append(ours, s)
+			}
+		}
+		if err := list.Err(); err != nil {
+			t.Logf("list streams: %v", err)
+		}
+		for _, s := range ours {
 			if err := js.DeleteStream(ctx, s); err != nil && !strings.Contains(err.Error(), "not found") {
 				t.Logf("delete stream %s: %v", s, err)
 			}
-		}
-		if err := js.DeleteKeyValue(ctx, names.LeaseBucket()); err != nil && !strings.Contains(err.Error(), "not found") {
-			t.Logf("delete bucket %s: %v", names.LeaseBucket(), err)
 		}
 	})
 }
