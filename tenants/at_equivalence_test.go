@@ -100,10 +100,9 @@ func TestClientsAtEqualsReadModel(t *testing.T) {
 			// catalogues and seal secrets, as serve's do. They snapshot
 			// every third version, so that At starts from a snapshot for
 			// most clients and instants; the streams here are shorter than
-			// the default interval. The store is the backend's own (newEnv
-			// records appends through a wrapper that keeps no snapshots).
+			// the default interval.
 			var err error
-			if w.clients, err = tenants.NewClients(store, tenants.WithClock(w.clock.Now), tenants.WithEventIDs(counter("cev-")),
+			if w.clients, err = tenants.NewClients(w.store, tenants.WithClock(w.clock.Now), tenants.WithEventIDs(counter("cev-")),
 				tenants.WithClientIDs(counter("c-")), tenants.WithCatalogues(rm), tenants.WithSecretSealer(w.keys),
 				tenants.WithSnapshotEvery(3)); err != nil {
 				t.Fatal(err)
