@@ -332,3 +332,38 @@ func ClaimScope(stream StreamID, c Claim) string {
 	}
 	return stream.Tenant
 }
+
+// Snapshot is an aggregate's state at one version of its stream, as the
+// aggregate's own fold left it, so that a reader of the stream's past
+// can start from it rather than from the first event. It is a cache
+// kept beside the events, never a source of truth: one that is missing
+// costs only speed, and a reader checks one it uses against the stream
+// (the event at Version must have EventID and Position) before trusting
+// it. Data is the aggregate's own encoding of its state; a snapshot may
+// hold secrets the aggregate keeps (secret hashes), so it is server-side
+// data, never shown.
+type Snapshot struct {
+	Stream  StreamID
+	Version int64
+	// EventID and Position are those of the stream's event at Version.
+	EventID  string
+	Position Position
+	// RecordedAt is the latest RecordedAt of the stream's events up to
+	// Version: the snapshot is part of the history at a time at or after
+	// it, and only then.
+	RecordedAt time.Time
+	Data       []byte
+}
+
+// Snapshots is what a [Store] that keeps [Snapshot]s offers besides. Both
+// backends implement it; a caller finds it with a type assertion and
+// does without when a store lacks it.
+type Snapshots interface {
+	// SaveSnapshot stores s, replacing the stream's snapshot at the same
+	// version if there is one.
+	SaveSnapshot(ctx context.Context, s Snapshot) error
+	// LatestSnapshot returns the stream's snapshot with the highest
+	// version that usable accepts (usable sees every field but Data),
+	// and false when there is none.
+	LatestSnapshot(ctx context.Context, stream StreamID, usable func(Snapshot) bool) (Snapshot, bool, error)
+}

@@ -91,8 +91,9 @@ func (i Instant) past(e eventstore.Event) bool { return !i.byTime && !i.includes
 // [projections.NewClientView] shows a client (secret hashes in it are
 // for the server: answers redact them as every read does). A client
 // deleted by then is returned with Deleted set, as it was when deleted
-// (UpdatedAt is when). It reads the event store; an instant after the
-// newest event gives the client as it is now.
+// (UpdatedAt is when). It reads the event store, from the client's
+// newest snapshot at or before the instant (see snapshot.go); an instant
+// after the newest event gives the client as it is now.
 //
 // It fails with an error matching [domain.ErrNotFound] when the tenant
 // does not exist, or did not yet at that instant, and when the client
@@ -105,22 +106,15 @@ func (c *Clients) At(ctx context.Context, tenant, id string, at Instant) (projec
 	if !validClientID(id) {
 		return projections.ClientView{}, fmt.Errorf("client at %s: %w", at, notFound("client", id))
 	}
-	stream := ClientStream(tenant, id)
-	stored, err := c.store.ReadStream(ctx, stream, 0)
+	usable := func(s eventstore.Snapshot) bool { return !at.pos.Less(s.Position) }
+	if at.byTime {
+		usable = func(s eventstore.Snapshot) bool { return !s.RecordedAt.After(at.time) }
+	}
+	f, err := foldClient(ctx, c.store, c.cfg, ClientStream(tenant, id), at.includes, usable)
 	if err != nil {
 		return projections.ClientView{}, fmt.Errorf("client at %s: %w", at, err)
 	}
-	n := 0
-	for n < len(stored) && at.includes(stored[n]) {
-		n++
-	}
-	decoded := decodeAll(stored[:n])
-	agg := new(client.Client)
-	for i, e := range stored[:n] {
-		if err := applyDecoded(agg, e, decoded[i]); err != nil {
-			return projections.ClientView{}, err
-		}
-	}
+	agg := f.agg
 	if agg.Version() == 0 {
 		return projections.ClientView{}, fmt.Errorf("client at %s: %w", at, notFound("client", id))
 	}

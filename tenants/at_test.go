@@ -292,8 +292,9 @@ func TestClientsAllAt(t *testing.T) {
 }
 
 // BenchmarkClientAt asks for a client whose stream holds 1,000 events
-// (updates, rotations, revocations, deactivations and activations) at a position
-// near its end: one stream read and one fold per call.
+// (updates, rotations, revocations, deactivations and activations) at its
+// last position and at the one before (99 events after the nearest
+// snapshot), with snapshots and without.
 //
 //	go test -run '^$' -bench BenchmarkClientAt -benchtime 200x ./tenants/
 func BenchmarkClientAt(b *testing.B) {
@@ -320,7 +321,11 @@ func BenchmarkClientAt(b *testing.B) {
 				b.Fatal(err)
 			}
 			id, last := res.Client.ClientID, res
+			var at999 tenants.Instant
 			for i := 2; i <= 1000; i++ {
+				if i == 1000 {
+					at999 = tenants.AtPosition(last.Position)
+				}
 				switch {
 				case i%100 == 50:
 					last, err = cs.RotateSecret(ctx, req, "acme", id, time.Minute)
@@ -340,15 +345,33 @@ func BenchmarkClientAt(b *testing.B) {
 			if last.Client.Version != 1000 {
 				b.Fatalf("the stream is at version %d", last.Client.Version)
 			}
+			// The same store read without snapshots, for comparison.
+			plain, err := tenants.NewClients(store, tenants.WithSnapshotEvery(0))
+			if err != nil {
+				b.Fatal(err)
+			}
 			at := tenants.AtPosition(last.Position)
-			b.Run("at", func(b *testing.B) {
-				for b.Loop() {
-					v, err := cs.At(ctx, "acme", id, at)
-					if err != nil || v.Version != 1000 {
-						b.Fatalf("At = version %d, %v", v.Version, err)
+			for _, sub := range []struct {
+				name    string
+				cs      *tenants.Clients
+				at      tenants.Instant
+				version int64
+			}{
+				{"at", cs, at, 1000},
+				// 99 events after the nearest snapshot: the most At folds.
+				{"at 999", cs, at999, 999},
+				{"at, no snapshots", plain, at, 1000},
+				{"at 999, no snapshots", plain, at999, 999},
+			} {
+				b.Run(sub.name, func(b *testing.B) {
+					for b.Loop() {
+						v, err := sub.cs.At(ctx, "acme", id, sub.at)
+						if err != nil || v.Version != sub.version {
+							b.Fatalf("At = version %d, %v", v.Version, err)
+						}
 					}
-				}
-			})
+				})
+			}
 			// What the store's read alone costs, for comparison.
 			b.Run("stream read", func(b *testing.B) {
 				for b.Loop() {

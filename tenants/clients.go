@@ -429,6 +429,9 @@ func (c *Clients) exec(ctx context.Context, req Request, action, tenant, id stri
 // The client must be within auth before the command and after it: a
 // command on a client with a platform scope the caller does not hold, or
 // one that would give it one, fails with an *[AuthorityError].
+//
+// After an append that reaches a multiple of the snapshot interval, it
+// saves the client's snapshot there (see snapshot.go).
 func execClient(ctx context.Context, store eventstore.Store, cfg config, meta eventstore.Metadata, auth Authority, stream eventstore.StreamID, steps ...step) (*client.Client, aggregate.Result, error) {
 	var agg *client.Client
 	res, err := aggregate.Execute(ctx, store, aggregate.Command[*client.Client]{
@@ -465,6 +468,9 @@ func execClient(ctx context.Context, store eventstore.Store, cfg config, meta ev
 	var taken *eventstore.ClaimError
 	if errors.As(err, &taken) && taken.Kind == tenant.ClaimKindSuspended {
 		return nil, aggregate.Result{}, fmt.Errorf("tenant %q: %w", stream.Tenant, domain.ErrTenantSuspended)
+	}
+	if err == nil {
+		snapshotAfter(ctx, store, cfg, stream, res.Version, len(res.Events))
 	}
 	return agg, res, err
 }

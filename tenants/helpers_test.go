@@ -79,6 +79,15 @@ func (r *recorder) Append(ctx context.Context, stream eventstore.StreamID, expec
 	return p, err
 }
 
+// SaveSnapshot and LatestSnapshot pass to the real store's snapshots.
+func (r *recorder) SaveSnapshot(ctx context.Context, s eventstore.Snapshot) error {
+	return r.Store.(eventstore.Snapshots).SaveSnapshot(ctx, s)
+}
+
+func (r *recorder) LatestSnapshot(ctx context.Context, stream eventstore.StreamID, usable func(eventstore.Snapshot) bool) (eventstore.Snapshot, bool, error) {
+	return r.Store.(eventstore.Snapshots).LatestSnapshot(ctx, stream, usable)
+}
+
 func (r *recorder) lastAppended() eventstore.Position {
 	r.mu.Lock()
 	defer r.mu.Unlock()

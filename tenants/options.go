@@ -155,15 +155,17 @@ type config struct {
 	sealer     SecretSealer // only Clients uses it; nil: secrets are only hashed
 	auditBase  string       // only Tenants uses it: the public URL without scheme
 	views      TenantViews  // only Tenants uses it; nil means the store
+	snapshots  int          // only Clients uses it; 0: no snapshots
 }
 
 func newConfig(opts []Option) (config, error) {
 	c := config{
-		now:      time.Now,
-		eventID:  newEventID,
-		clientID: newClientID,
-		secretID: secret.NewID,
-		log:      slog.New(slog.DiscardHandler),
+		now:       time.Now,
+		eventID:   newEventID,
+		clientID:  newClientID,
+		secretID:  secret.NewID,
+		log:       slog.New(slog.DiscardHandler),
+		snapshots: DefaultSnapshotEvery,
 	}
 	c.auditBase, _ = auditNameBase(DefaultPublicURL) // a valid constant
 	for _, o := range opts {
@@ -294,4 +296,23 @@ func newClientID() string { return uuid.NewString() }
 // newSecret is a fresh secret with an id from the configured generator.
 func (c config) newSecret() Secret {
 	return Secret{ID: c.secretID(), Value: secret.NewValue()}
+}
+
+// DefaultSnapshotEvery is how many versions of a client's stream lie
+// between two of its snapshots unless [WithSnapshotEvery] says otherwise.
+const DefaultSnapshotEvery = 100
+
+// WithSnapshotEvery makes [Clients] keep a snapshot of a client at every
+// version of its stream that is a multiple of n, in stores that keep
+// snapshots (eventstore.Snapshots), and read its past ([Clients.At]) from
+// the nearest one. n = 0 neither writes nor reads snapshots; n < 0 is
+// refused.
+func WithSnapshotEvery(n int) Option {
+	return func(c *config) error {
+		if n < 0 {
+			return fmt.Errorf("%w: WithSnapshotEvery: %d is negative", ErrInvalidOption, n)
+		}
+		c.snapshots = n
+		return nil
+	}
 }

@@ -290,6 +290,7 @@ func TestNewRefusesBadOptions(t *testing.T) {
 		"nil client ids": tenants.WithClientIDs(nil),
 		"nil secret ids": tenants.WithSecretIDs(nil),
 		"nil catalogues": tenants.WithCatalogues(nil),
+		"snapshots -1":   tenants.WithSnapshotEvery(-1),
 	} {
 		if _, err := tenants.NewClients(store, opt); !errors.Is(err, tenants.ErrInvalidOption) {
 			t.Errorf("%s: NewClients: %v, want %v", name, err, tenants.ErrInvalidOption)

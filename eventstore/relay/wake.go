@@ -40,3 +40,21 @@ func (w *waking) Append(ctx context.Context, stream eventstore.StreamID, expecte
 	}
 	return pos, err
 }
+
+// SaveSnapshot passes to the wrapped store when it keeps snapshots
+// ([eventstore.Snapshots]), and does nothing otherwise.
+func (w *waking) SaveSnapshot(ctx context.Context, snap eventstore.Snapshot) error {
+	if ss, ok := w.Store.(eventstore.Snapshots); ok {
+		return ss.SaveSnapshot(ctx, snap)
+	}
+	return nil
+}
+
+// LatestSnapshot passes to the wrapped store when it keeps snapshots
+// ([eventstore.Snapshots]), and finds none otherwise.
+func (w *waking) LatestSnapshot(ctx context.Context, stream eventstore.StreamID, usable func(eventstore.Snapshot) bool) (eventstore.Snapshot, bool, error) {
+	if ss, ok := w.Store.(eventstore.Snapshots); ok {
+		return ss.LatestSnapshot(ctx, stream, usable)
+	}
+	return eventstore.Snapshot{}, false, nil
+}

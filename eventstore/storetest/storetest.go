@@ -64,6 +64,7 @@ func Run(t *testing.T, h Harness) {
 		{"HeadFollowsAppends", testHead},
 		{"CancelledContext", testCancelledContext},
 		{"ClosedStoreRefusesAppends", testClosed},
+		{"SnapshotsRoundTrip", testSnapshots},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -947,5 +948,58 @@ func testClosed(t *testing.T, h Harness) {
 	}
 	if _, err := s.Append(t.Context(), stream("acme", "a"), 0, ev("e", 1)); !errors.Is(err, eventstore.ErrClosed) {
 		t.Fatalf("append after close: err = %v, want ErrClosed", err)
+	}
+}
+
+// testSnapshots: a backend keeps snapshots (eventstore.Snapshots) per
+// stream, returns the newest one usable accepts with every field as
+// saved, replaces one saved again at the same version, and never returns
+// another stream's, not even a same-named stream of another tenant.
+func testSnapshots(t *testing.T, h Harness) {
+	s := open(t, h)
+	ss, ok := s.(eventstore.Snapshots)
+	if !ok {
+		t.Fatalf("%T keeps no snapshots", s)
+	}
+	ctx := t.Context()
+	a, other := stream("acme", "c1"), stream("beta", "c1")
+	mustAppend(t, s, a, eventstore.NoStream, ev("client.updated", 3))
+	events := readStream(t, s, a)
+	at := func(v int64, data string) eventstore.Snapshot {
+		e := events[v-1]
+		return eventstore.Snapshot{Stream: a, Version: v, EventID: e.ID, Position: e.Position,
+			RecordedAt: e.RecordedAt.Add(time.Duration(v) * time.Microsecond), Data: []byte(data)}
+	}
+	if _, ok, err := ss.LatestSnapshot(ctx, a, func(eventstore.Snapshot) bool { return true }); err != nil || ok {
+		t.Fatalf("LatestSnapshot of a stream without any = %t, %v", ok, err)
+	}
+	for _, snap := range []eventstore.Snapshot{at(1, `{"v":1}`), at(2, `{"v":2}`), at(3, `{"v":3}`), at(2, `{"v":"2 again"}`)} {
+		if err := ss.SaveSnapshot(ctx, snap); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tc := range []struct {
+		below int64
+		want  eventstore.Snapshot
+	}{{4, at(3, `{"v":3}`)}, {3, at(2, `{"v":"2 again"}`)}, {2, at(1, `{"v":1}`)}} {
+		got, ok, err := ss.LatestSnapshot(ctx, a, func(s eventstore.Snapshot) bool {
+			if s.Data != nil {
+				t.Errorf("usable sees the data of the snapshot at %d", s.Version)
+			}
+			return s.Version < tc.below
+		})
+		if err != nil || !ok {
+			t.Fatalf("LatestSnapshot below %d = %t, %v", tc.below, ok, err)
+		}
+		if got.Stream != tc.want.Stream || got.Version != tc.want.Version || got.EventID != tc.want.EventID ||
+			got.Position != tc.want.Position || !got.RecordedAt.Equal(tc.want.RecordedAt) || string(got.Data) != string(tc.want.Data) {
+			t.Errorf("LatestSnapshot below %d = %+v, want %+v", tc.below, got, tc.want)
+		}
+	}
+	if _, ok, err := ss.LatestSnapshot(ctx, a, func(eventstore.Snapshot) bool { return false }); err != nil || ok {
+		t.Fatalf("LatestSnapshot that none is usable for = %t, %v", ok, err)
+	}
+	if _, ok, err := ss.LatestSnapshot(ctx, other, func(eventstore.Snapshot) bool { return true }); err != nil || ok {
+		t.Fatalf("LatestSnapshot of another tenant's stream = %t, %v", ok, err)
 	}
 }

@@ -76,3 +76,21 @@ func FromTraceParent(ctx context.Context, traceparent string) context.Context {
 	}
 	return propagation.TraceContext{}.Extract(ctx, propagation.MapCarrier{"traceparent": traceparent})
 }
+
+// SaveSnapshot passes to the wrapped store when it keeps snapshots
+// ([eventstore.Snapshots]), and does nothing otherwise.
+func (s *store) SaveSnapshot(ctx context.Context, snap eventstore.Snapshot) error {
+	if ss, ok := s.Store.(eventstore.Snapshots); ok {
+		return ss.SaveSnapshot(ctx, snap)
+	}
+	return nil
+}
+
+// LatestSnapshot passes to the wrapped store when it keeps snapshots
+// ([eventstore.Snapshots]), and finds none otherwise.
+func (s *store) LatestSnapshot(ctx context.Context, stream eventstore.StreamID, usable func(eventstore.Snapshot) bool) (eventstore.Snapshot, bool, error) {
+	if ss, ok := s.Store.(eventstore.Snapshots); ok {
+		return ss.LatestSnapshot(ctx, stream, usable)
+	}
+	return eventstore.Snapshot{}, false, nil
+}
