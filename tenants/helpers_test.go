@@ -285,3 +285,22 @@ func spa(code string) client.Settings {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// changeLongStream makes the i-th change (i ≥ 2) of a long client
+// stream: a secret rotated at every 50th of a hundred and revoked right
+// after, a deactivation and a reactivation every ten, a rename
+// otherwise. last is the result of the change before.
+func changeLongStream(ctx context.Context, cs *tenants.Clients, id string, i int, last tenants.ClientResult) (tenants.ClientResult, error) {
+	switch {
+	case i%100 == 50:
+		return cs.RotateSecret(ctx, req, "acme", id, time.Minute)
+	case i%100 == 51:
+		return cs.RevokeSecret(ctx, req, "acme", id, last.Client.Secrets[0].ID)
+	case i%10 == 5:
+		return cs.Deactivate(ctx, req, "acme", id, "paused")
+	case i%10 == 6:
+		return cs.Activate(ctx, req, "acme", id)
+	default:
+		return cs.Update(ctx, req, "acme", id, client.Patch{ClientName: ptr(fmt.Sprintf("Web %d", i))}, 0)
+	}
+}

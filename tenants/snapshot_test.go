@@ -76,18 +76,7 @@ func TestClientAtSnapshots(t *testing.T) {
 			id, last := res.Client.ClientID, res
 			want := map[int64]projections.ClientView{1: res.Client}
 			for i := 2; i <= 350; i++ {
-				switch {
-				case i%100 == 50:
-					last, err = cs.RotateSecret(ctx, req, "acme", id, time.Minute)
-				case i%100 == 51:
-					last, err = cs.RevokeSecret(ctx, req, "acme", id, last.Client.Secrets[0].ID)
-				case i%10 == 5:
-					last, err = cs.Deactivate(ctx, req, "acme", id, "paused")
-				case i%10 == 6:
-					last, err = cs.Activate(ctx, req, "acme", id)
-				default:
-					last, err = cs.Update(ctx, req, "acme", id, client.Patch{ClientName: ptr(fmt.Sprintf("Web %d", i))}, 0)
-				}
+				last, err = changeLongStream(ctx, cs, id, i, last)
 				if err != nil {
 					t.Fatalf("event %d: %v", i, err)
 				}
