@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/clavisiam/clavis/domain"
+	"github.com/clavisiam/clavis/domain/aggregates"
 	"github.com/clavisiam/clavis/domain/client"
 	"github.com/clavisiam/clavis/eventstore/aggregate"
 )
@@ -55,11 +56,11 @@ func (c *Clients) History(ctx context.Context, tenant, id string) ([]HistoryEntr
 	}
 	out := make([]HistoryEntry, 0, len(stored))
 	for _, e := range stored {
-		d, err := client.Decode(e.Type, e.Schema, e.Data)
+		payload, err := aggregates.Redact(stream.Type, e.Type, e.Schema, e.Data, domain.RedactHistory)
 		if err != nil {
 			return nil, &aggregate.LoadError{Stream: stream, Version: e.Version, EventID: e.ID, Type: e.Type, Err: err}
 		}
-		data, err := json.Marshal(client.Redact(d, domain.RedactHistory))
+		data, err := json.Marshal(payload)
 		if err != nil {
 			return nil, fmt.Errorf("client history: encode %s: %w", e.Type, err)
 		}
