@@ -13,6 +13,7 @@ var descriptions = map[string]string{
 	Audit:         "Read the tenant's audit log and past client registrations",
 	ClientsRead:   "See the tenant's client registrations",
 	ClientsWrite:  "Create, change and delete the tenant's client registrations",
+	EventsRead:    "Follow the tenant's events: changes to its clients and settings",
 	Login:         "Answer the tenant's login and consent requests",
 }
 

@@ -6,7 +6,7 @@
 //   - identity scopes, the fixed OpenID Connect ones ([OpenID], [Profile],
 //     [Email], [Address], [Phone], [OfflineAccess]);
 //   - platform scopes, which Clavis issues for its own admin API
-//     ([Admin], [Audit], [ClientsRead], [ClientsWrite], [Login]);
+//     ([Admin], [Audit], [ClientsRead], [ClientsWrite], [EventsRead], [Login]);
 //   - API scopes, "{code}:{suffix}", one for every scope suffix that a
 //     resource-server client of the tenant defines under its code, for
 //     example "urn:acme/orders:read".
@@ -49,6 +49,10 @@ const (
 	ClientsRead = "clavis:clients:read"
 	// ClientsWrite grants creating, changing and deleting client registrations.
 	ClientsWrite = "clavis:clients:write"
+	// EventsRead grants reading the tenant's downstream events (the
+	// events API and its live stream), read-only, and nothing else: what
+	// a downstream service needs. Only [Admin] holds it besides itself.
+	EventsRead = "clavis:events:read"
 	// Login grants reading and answering the tenant's login and consent
 	// requests: what the tenant's login application needs, and nothing
 	// else.
@@ -61,7 +65,7 @@ const MaxTokenLength = 200
 
 var (
 	identityScopes = []string{Address, Email, OfflineAccess, OpenID, Phone, Profile}
-	platformScopes = []string{Admin, Audit, ClientsRead, ClientsWrite, Login}
+	platformScopes = []string{Admin, Audit, ClientsRead, ClientsWrite, EventsRead, Login}
 )
 
 // IdentityScopes returns the OpenID Connect identity scopes, sorted. The
@@ -84,7 +88,7 @@ func IsIdentity(s string) bool {
 // IsPlatform reports whether s is one of the platform scopes.
 func IsPlatform(s string) bool {
 	switch s {
-	case Admin, Audit, ClientsRead, ClientsWrite, Login:
+	case Admin, Audit, ClientsRead, ClientsWrite, EventsRead, Login:
 		return true
 	}
 	return false
@@ -94,7 +98,8 @@ func IsPlatform(s string) bool {
 // authority of platform scope s: it holds s itself, or [Admin], which
 // holds every platform scope, or [ClientsWrite], which holds
 // [ClientsRead] and [Login] (it opens every route they open). Nothing
-// but [Admin] holds [Audit]: reading the clients is not auditing them.
+// but [Admin] holds [Audit] or [EventsRead]: reading the clients is not
+// auditing them, nor following their events.
 // It is false for a scope that is not a platform scope.
 func Holds(held []string, s string) bool {
 	if !IsPlatform(s) {

@@ -90,7 +90,7 @@ func TestCatalogueList(t *testing.T) {
 	t.Parallel()
 	cat := scope.NewCatalogue(scope.Resource{Code: "urn:acme/orders", Scopes: []string{"write", "read"}})
 	want := []string{
-		"address", "clavis:admin", "clavis:audit", "clavis:clients:read", "clavis:clients:write", "clavis:login", "email",
+		"address", "clavis:admin", "clavis:audit", "clavis:clients:read", "clavis:clients:write", "clavis:events:read", "clavis:login", "email",
 		"offline_access", "openid", "phone", "profile", "urn:acme/orders:read", "urn:acme/orders:write",
 	}
 	got := cat.List()
