@@ -27,6 +27,7 @@ import (
 	"github.com/clavisiam/clavis/projections/auditlog"
 	"github.com/clavisiam/clavis/projections/cache"
 	"github.com/clavisiam/clavis/projections/feed"
+	"github.com/clavisiam/clavis/projections/wake"
 	"github.com/clavisiam/clavis/tenants"
 	"github.com/clavisiam/clavis/tenants/signing"
 )
@@ -60,6 +61,11 @@ type Node struct {
 	// applied events.
 	Audit     *auditlog.Log
 	auditWake chan struct{}
+	// Wake tells the readers of a tenant's events on this node (the
+	// events API, its streams, the webhook deliverers) that the tenant
+	// has something new: what this node applied and what the feed
+	// brought from the others.
+	Wake *wake.Hub
 }
 
 // Option adjusts what no setting of Config reaches: a program that
@@ -149,6 +155,9 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, opts ...Option) (*No
 		return fail(err)
 	}
 	fd.Observe(hot.Invalidate)
+	hub := wake.New()
+	projector.Observe(hub.Observe)
+	fd.Observe(hub.Observe)
 	// What this node applies it evicts before the admin API, waiting on
 	// the projector, answers the write: read-your-writes holds for the
 	// token path too. The feed evicts what other nodes applied.
@@ -232,7 +241,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, opts ...Option) (*No
 		return fail(fmt.Errorf("build http app: %w", err))
 	}
 	return &Node{log: log, Store: store, HTTP: srv, RootToken: token, Projector: projector, bus: b, Relay: rl, Feed: fd, Admin: admin,
-		stopRevocations: stopRevocations, Audit: audit, auditWake: auditWake}, nil
+		stopRevocations: stopRevocations, Audit: audit, auditWake: auditWake, Wake: hub}, nil
 }
 
 // maxReadyLag is how far behind the store the read model may be while
