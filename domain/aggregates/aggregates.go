@@ -11,16 +11,18 @@ import (
 	"github.com/clavisiam/clavis/domain"
 	"github.com/clavisiam/clavis/domain/client"
 	"github.com/clavisiam/clavis/domain/tenant"
+	"github.com/clavisiam/clavis/domain/webhook"
 )
 
 // The aggregate types, as stream types in the event store.
 const (
-	Tenant = "tenant"
-	Client = "client"
+	Tenant  = "tenant"
+	Client  = "client"
+	Webhook = "webhook"
 )
 
 // Types lists every aggregate type, in a fixed order.
-var Types = []string{Tenant, Client}
+var Types = []string{Tenant, Client, Webhook}
 
 // ErrUnknown matches the error for a stream type no domain package owns.
 var ErrUnknown = errors.New("aggregates: unknown aggregate type")
@@ -32,6 +34,8 @@ func Decode(streamType, eventType string, schema int, data []byte) (domain.Event
 		return client.Decode(eventType, schema, data)
 	case Tenant:
 		return tenant.Decode(eventType, schema, data)
+	case Webhook:
+		return webhook.Decode(eventType, schema, data)
 	}
 	return nil, fmt.Errorf("%w %q", ErrUnknown, streamType)
 }
@@ -51,6 +55,8 @@ func Redact(streamType, eventType string, schema int, data []byte, r domain.Reda
 		payload = client.Redact(d, r)
 	case Tenant:
 		payload = tenant.Redact(d, r)
+	case Webhook:
+		payload = webhook.Redact(d, r)
 	}
 	if payload == nil {
 		return nil, fmt.Errorf("aggregates: no redacted form of %s", eventType)

@@ -1,0 +1,166 @@
+package webhook_test
+
+import (
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/clavisiam/clavis/domain"
+	"github.com/clavisiam/clavis/domain/internal/eventtest"
+	"github.com/clavisiam/clavis/domain/webhook"
+)
+
+var t0 = time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+
+func secret(id string) webhook.NewSecret { return webhook.NewSecret{ID: id, Sealed: "sealed$" + id} }
+
+// history is every webhook event, in an order the aggregate accepts.
+func history(t *testing.T) []domain.Event {
+	t.Helper()
+	var all []domain.Event
+	apply := func(w *webhook.Webhook, evs []domain.Event, err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range evs {
+			if err := w.Apply(e); err != nil {
+				t.Fatal(err)
+			}
+		}
+		all = append(all, evs...)
+	}
+	w := new(webhook.Webhook)
+	evs, err := webhook.Create("wh_1", webhook.Settings{URL: "https://hooks.example.com/in", Types: []string{"client.*"}}, secret("s1"), t0)
+	apply(w, evs, err)
+	evs, err = w.Update(webhook.Settings{URL: "https://hooks.example.com/v2", Description: "orders"}, t0.Add(time.Minute))
+	apply(w, evs, err)
+	evs, err = w.RotateSecret(secret("s2"), time.Hour, t0.Add(2*time.Minute))
+	apply(w, evs, err)
+	evs, err = w.Deactivate("failing since yesterday", true, t0.Add(3*time.Minute))
+	apply(w, evs, err)
+	evs, err = w.Activate(t0.Add(4 * time.Minute))
+	apply(w, evs, err)
+	evs, err = w.Replay("815.12", t0.Add(5*time.Minute))
+	apply(w, evs, err)
+	evs, err = w.Delete(t0.Add(6 * time.Minute))
+	apply(w, evs, err)
+	return all
+}
+
+func TestEveryEventTypeIsHandled(t *testing.T) {
+	t.Parallel()
+	eventtest.EveryEventTypeIsHandled(t, eventtest.Kind[*webhook.Webhook, webhook.State]{
+		Dir: ".", New: func() *webhook.Webhook { return new(webhook.Webhook) }, FromState: webhook.FromState,
+		Decode: webhook.Decode, Redact: webhook.Redact,
+		Leaks: func(_ domain.Event, _ domain.Redaction, b []byte) string {
+			if strings.Contains(string(b), "sealed$") {
+				return "a sealed secret"
+			}
+			return ""
+		},
+	}, history(t))
+}
+
+func TestRotationOverlapsThenRetires(t *testing.T) {
+	t.Parallel()
+	evs := history(t)[:1]
+	w, err := webhook.Replay(evs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rot := func(id string, overlap time.Duration, now time.Time) {
+		t.Helper()
+		evs, err := w.RotateSecret(secret(id), overlap, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Apply(evs[0]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	signing := func(now time.Time) []string {
+		var ids []string
+		for _, s := range w.Secrets() {
+			if s.Signs(now) {
+				ids = append(ids, s.ID)
+			}
+		}
+		return ids
+	}
+	rot("s2", time.Hour, t0.Add(time.Minute))
+	if got := signing(t0.Add(30 * time.Minute)); !slices.Equal(got, []string{"s1", "s2"}) {
+		t.Fatalf("during the overlap %v sign", got)
+	}
+	if got := signing(t0.Add(2 * time.Hour)); !slices.Equal(got, []string{"s2"}) {
+		t.Fatalf("after the overlap %v sign", got)
+	}
+	// A second rotation within the overlap ends s1 at once: never more
+	// than two secrets sign.
+	rot("s3", time.Hour, t0.Add(10*time.Minute))
+	if got := signing(t0.Add(11 * time.Minute)); !slices.Equal(got, []string{"s2", "s3"}) {
+		t.Fatalf("after a second rotation %v sign", got)
+	}
+	if _, err := w.RotateSecret(secret("s3"), 0, t0); !errors.Is(err, domain.ErrValidation) {
+		t.Fatalf("a reused secret id: %v", err)
+	}
+	if _, err := w.RotateSecret(secret("s4"), webhook.MaxOverlap+time.Second, t0); !errors.Is(err, domain.ErrValidation) {
+		t.Fatalf("an overlap beyond the maximum: %v", err)
+	}
+}
+
+func TestSettingsAreValidated(t *testing.T) {
+	t.Parallel()
+	bad := []webhook.Settings{
+		{},
+		{URL: "http://hooks.example.com/in"},
+		{URL: "https://user:pw@hooks.example.com/in"},
+		{URL: "https://hooks.example.com/in#x"},
+		{URL: "ftp://hooks.example.com/in"},
+		{URL: "https:///in"},
+		{URL: "https://hooks.example.com/in", Types: []string{"client"}},
+		{URL: "https://hooks.example.com/in", Description: "a\u202eb"},
+		{URL: "https://hooks.example.com/in", Description: "a\nb"},
+		{URL: "https://hooks.example.com/in", Description: strings.Repeat("x", 501)},
+		{URL: "https://hooks.example.com/" + strings.Repeat("x", 2000)},
+	}
+	for _, s := range bad {
+		if _, err := webhook.Create("wh_1", s, secret("s1"), t0); !errors.Is(err, domain.ErrValidation) {
+			t.Errorf("Create(%+v) = %v, want a validation error", s, err)
+		}
+	}
+	s, err := webhook.Normalize(webhook.Settings{URL: " http://127.0.0.1:9/in ", Types: []string{"dev.clavis.client.registered", "tenant.*"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.URL != "http://127.0.0.1:9/in" || !slices.Equal(s.Types, []string{"client.registered", "tenant.*"}) {
+		t.Fatalf("normalized %+v", s)
+	}
+}
+
+func TestCommandsOnAMissingOrDeletedEndpoint(t *testing.T) {
+	t.Parallel()
+	w := new(webhook.Webhook)
+	if _, err := w.Activate(t0); !errors.Is(err, domain.ErrNotFound) {
+		t.Fatalf("Activate on no history: %v", err)
+	}
+	w, err := webhook.Replay(history(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Update(webhook.Settings{URL: "https://x.example/"}, t0); !errors.Is(err, domain.ErrDeleted) {
+		t.Fatalf("Update after delete: %v", err)
+	}
+	if err := w.Apply(webhook.Activated{At: t0}); !errors.Is(err, domain.ErrCorruptEvent) {
+		t.Fatalf("Apply after delete: %v", err)
+	}
+	if _, err := new(webhook.Webhook).Replay("x", t0); !errors.Is(err, domain.ErrNotFound) {
+		t.Fatal(err)
+	}
+	w2, _ := webhook.Replay(history(t)[:1])
+	if _, err := w2.Replay("12", t0); !errors.Is(err, domain.ErrValidation) {
+		t.Fatalf("a malformed cursor: %v", err)
+	}
+}
