@@ -17,7 +17,7 @@ func TestNoSwitchOverEventsOutsideTheDomain(t *testing.T) {
 	t.Parallel()
 	root := moduleRoot(t)
 	domainDir := filepath.Join(root, "domain")
-	for _, agg := range []string{"client", "tenant"} {
+	for _, agg := range []string{"client", "tenant", "webhook"} {
 		names, err := eventset.Declared(filepath.Join(domainDir, agg))
 		if err != nil {
 			t.Fatal(err)
