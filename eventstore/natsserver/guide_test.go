@@ -220,7 +220,7 @@ func checkpoint(e event, verifierKeys []string) (int64, error) {
 // the audit checkpoints between them; and replays from a stream sequence
 // and from a time.
 func TestFollowingEventsGuide(t *testing.T) {
-	p := startPipeline(t)
+	p := startPipeline(t, false)
 	ctx := t.Context()
 	acmeAdmin := p.createTenant(t, "acme")
 	betaAdmin := p.createTenant(t, "beta")

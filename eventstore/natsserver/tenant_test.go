@@ -7,11 +7,17 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"os"
+	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -44,18 +50,42 @@ type pipeline struct {
 	js jetstream.JetStream
 }
 
-// startPipeline starts the NATS server with the configuration of
+// startPipeline starts nats-server with the configuration of
 // deploy/nats/tenant-events.conf, as it is but for a port and a store
 // of the test's own and the passwords, which it reads from the
 // environment, and a node using it that signs audit checkpoints every
-// second. Setting the environment, it cannot run in parallel.
-func startPipeline(t *testing.T) *pipeline {
+// second. The server runs in process (the version go.mod requires), or,
+// with external, as the machine's nats-server program. Setting the
+// environment, it cannot run in parallel.
+func startPipeline(t *testing.T, external bool) *pipeline {
 	t.Helper()
-	passwords := map[string]string{}
-	for user, env := range map[string]string{"clavis": "CLAVIS_NATS_PASSWORD", "acme-orders": "ACME_ORDERS_PASSWORD", "beta-orders": "BETA_ORDERS_PASSWORD"} {
+	passwords, env := map[string]string{}, []string{}
+	for user, name := range map[string]string{"clavis": "CLAVIS_NATS_PASSWORD", "acme-orders": "ACME_ORDERS_PASSWORD", "beta-orders": "BETA_ORDERS_PASSWORD"} {
 		passwords[user] = rand.Text()
-		t.Setenv(env, passwords[user])
+		env = append(env, name+"="+passwords[user])
+		t.Setenv(name, passwords[user])
 	}
+	var url string
+	if external {
+		url = runNATSServer(t, env)
+	} else {
+		url = startNATSServer(t)
+	}
+
+	cfg := testnode.Config(t, "")
+	cfg.NATSURL = "nats://clavis:" + passwords["clavis"] + "@" + strings.TrimPrefix(url, "nats://")
+	srv := testnode.Start(t, cfg, node.WithAudit(auditlog.WithSignInterval(time.Second)))
+	nc := testnode.Connect(t, url, nats.UserInfo("clavis", passwords["clavis"]), nats.CustomInboxPrefix("_CLAVIS_INBOX"))
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &pipeline{url: url, passwords: passwords, node: srv, js: js}
+}
+
+// startNATSServer runs tenant-events.conf in process and returns its URL.
+func startNATSServer(t *testing.T) string {
+	t.Helper()
 	opts, err := server.ProcessConfigFile(tenantConf)
 	if err != nil {
 		t.Fatalf("load %s: %v", tenantConf, err)
@@ -74,18 +104,78 @@ func startPipeline(t *testing.T) *pipeline {
 	if !ns.ReadyForConnections(30 * time.Second) {
 		t.Fatal("nats-server did not start")
 	}
-	url := ns.ClientURL()
-	host := strings.TrimPrefix(url, "nats://")
+	return ns.ClientURL()
+}
 
-	cfg := testnode.Config(t, "")
-	cfg.NATSURL = "nats://clavis:" + passwords["clavis"] + "@" + host
-	srv := testnode.Start(t, cfg, node.WithAudit(auditlog.WithSignInterval(time.Second)))
-	nc := testnode.Connect(t, url, nats.UserInfo("clavis", passwords["clavis"]), nats.CustomInboxPrefix("_CLAVIS_INBOX"))
-	js, err := jetstream.New(nc)
+// runNATSServer runs tenant-events.conf in the machine's nats-server
+// program, its listen address and store directory replaced, with env
+// added to its environment, and returns its URL.
+func runNATSServer(t *testing.T, env []string) string {
+	t.Helper()
+	bin, err := exec.LookPath("nats-server")
+	if err != nil {
+		if bin = "/usr/sbin/nats-server"; !fileExists(bin) {
+			t.Fatal("nats-server is not installed (Debian package nats-server): this test runs deploy/nats/tenant-events.conf in it")
+		}
+	}
+	conf, err := os.ReadFile(tenantConf)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &pipeline{url: url, passwords: passwords, node: srv, js: js}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	dir := t.TempDir()
+	text := string(conf)
+	for _, r := range []struct{ re, with string }{
+		{`(?m)^listen: .*$`, "listen: " + addr},
+		{`(?m)^  store_dir: .*$`, "  store_dir: " + strconv.Quote(filepath.Join(dir, "js"))},
+	} {
+		re := regexp.MustCompile(r.re)
+		if !re.MatchString(text) {
+			t.Fatalf("%s has no %s any more: update this test", tenantConf, r.re)
+		}
+		text = re.ReplaceAllLiteralString(text, r.with)
+	}
+	path := filepath.Join(dir, "nats.conf")
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	version, err := exec.Command(bin, "--version").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%s", bytes.TrimSpace(version))
+	cmd := exec.Command(bin, "-c", path)
+	cmd.Env = append(os.Environ(), env...)
+	var out testnode.Logs
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		_ = cmd.Wait()
+		if t.Failed() {
+			t.Logf("nats-server:\n%s", out.String())
+		}
+	})
+	poll.UntilNil(t, 20*time.Second, func() error {
+		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
+		if err != nil {
+			return fmt.Errorf("nats-server does not accept connections on %s: %w", addr, err)
+		}
+		return c.Close()
+	})
+	return "nats://" + addr
+}
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }
 
 // createTenant creates a tenant through the platform API and returns its
@@ -220,13 +310,17 @@ func (r *refusals) violation(what, subject string) bool {
 	})
 }
 
-// TestTenantUserReadsOnlyItsTenant runs deploy/nats/tenant-events.conf
-// with a node whose stream holds Acme's and Beta's events and audit
+// TestTenantUserReadsOnlyItsTenant runs deploy/nats/tenant-events.conf,
+// in process and in the machine's nats-server program, with a node whose stream holds Acme's and Beta's events and audit
 // checkpoints: the user acme-orders reads Acme's through its consumer,
 // and every way to reach Beta's, or the stream beyond Acme's subjects, is
 // refused, as a permission violation or by the server, never in silence.
 func TestTenantUserReadsOnlyItsTenant(t *testing.T) {
-	p := startPipeline(t)
+	t.Run("in process", func(t *testing.T) { tenantUserReadsOnlyItsTenant(t, startPipeline(t, false)) })
+	t.Run("nats-server", func(t *testing.T) { tenantUserReadsOnlyItsTenant(t, startPipeline(t, true)) })
+}
+
+func tenantUserReadsOnlyItsTenant(t *testing.T, p *pipeline) {
 	ctx := t.Context()
 	acmeAdmin, betaAdmin := p.createTenant(t, "acme"), p.createTenant(t, "beta")
 	p.addSecret(t, "beta", betaAdmin)
