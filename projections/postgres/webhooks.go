@@ -109,21 +109,23 @@ WHERE tenant = $1 AND id = $2`, c.Tenant, c.State.ID, string(state), c.State.Act
 VALUES ($1, $2, $3, $4, $5, $6, $7)`, c.Tenant, c.State.ID, string(state), c.State.Active, c.State.Deleted, int64(c.Position.Commit), c.Position.Seq); err != nil {
 			return err
 		}
-		// A delivery left by an endpoint of the same id is restarted.
-		_, err := tx.Exec(ctx, `INSERT INTO webhook_deliveries (tenant, id, cursor_commit, cursor_position, epoch) VALUES ($1, $2, $3, $4, 1)
-ON CONFLICT (tenant, id) DO UPDATE SET cursor_commit = excluded.cursor_commit, cursor_position = excluded.cursor_position,
-    epoch = webhook_deliveries.epoch + 1, failures = 0, failing_since = NULL, next_attempt = NULL`,
-			c.Tenant, c.State.ID, int64(c.Start.Commit), c.Start.Seq)
-		return err
 	}
+	// A start or resume the delivery has seen (a rebuild applies the
+	// events again) leaves it be.
+	p := c.Position
 	switch {
 	case c.Start != nil:
-		_, err = tx.Exec(ctx, `UPDATE webhook_deliveries SET cursor_commit = $3, cursor_position = $4, epoch = epoch + 1,
-    failures = 0, failing_since = NULL, next_attempt = NULL WHERE tenant = $1 AND id = $2`,
-			c.Tenant, c.State.ID, int64(c.Start.Commit), c.Start.Seq)
+		_, err = tx.Exec(ctx, `INSERT INTO webhook_deliveries AS d (tenant, id, cursor_commit, cursor_position, epoch, applied_commit, applied_position)
+VALUES ($1, $2, $3, $4, 1, $5, $6)
+ON CONFLICT (tenant, id) DO UPDATE SET cursor_commit = excluded.cursor_commit, cursor_position = excluded.cursor_position,
+    epoch = d.epoch + 1, failures = 0, failing_since = NULL, next_attempt = NULL,
+    applied_commit = excluded.applied_commit, applied_position = excluded.applied_position
+WHERE (d.applied_commit, d.applied_position) < (excluded.applied_commit, excluded.applied_position)`,
+			c.Tenant, c.State.ID, int64(c.Start.Commit), c.Start.Seq, int64(p.Commit), p.Seq)
 	case c.Resume:
-		_, err = tx.Exec(ctx, `UPDATE webhook_deliveries SET epoch = epoch + 1, failures = 0, failing_since = NULL, next_attempt = NULL
-WHERE tenant = $1 AND id = $2`, c.Tenant, c.State.ID)
+		_, err = tx.Exec(ctx, `UPDATE webhook_deliveries SET epoch = epoch + 1, failures = 0, failing_since = NULL, next_attempt = NULL,
+    applied_commit = $3, applied_position = $4
+WHERE tenant = $1 AND id = $2 AND (applied_commit, applied_position) < ($3::bigint, $4::bigint)`, c.Tenant, c.State.ID, int64(p.Commit), p.Seq)
 	}
 	return err
 }
@@ -383,11 +385,20 @@ func (s *WebhookStore) Prune(ctx context.Context, before time.Time, keep int) (i
 // Reset implements [webhooks.Store]. It truncates the tables after
 // locking the progress row, so that no Apply is half way.
 func (s *WebhookStore) Reset(ctx context.Context) error {
+	return s.reset(ctx, `TRUNCATE webhook_endpoints, webhook_deliveries, webhook_attempts`)
+}
+
+// ResetEndpoints implements [webhooks.Store], as Reset does.
+func (s *WebhookStore) ResetEndpoints(ctx context.Context) error {
+	return s.reset(ctx, `TRUNCATE webhook_endpoints`)
+}
+
+func (s *WebhookStore) reset(ctx context.Context, truncate string) error {
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `SELECT 1 FROM webhook_progress FOR UPDATE`); err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, `TRUNCATE webhook_endpoints, webhook_deliveries, webhook_attempts`); err != nil {
+		if _, err := tx.Exec(ctx, truncate); err != nil {
 			return err
 		}
 		_, err := tx.Exec(ctx, `UPDATE webhook_progress SET commit_id = 0, position = 0`)
