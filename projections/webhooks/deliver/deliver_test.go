@@ -111,7 +111,7 @@ func fastDelivery(extra ...deliver.Option) node.Option {
 		deliver.WithRetrySchedule(func(int) time.Duration { return 100 * time.Millisecond })}, extra...)...)
 }
 
-func start(t *testing.T, allowPrivate bool, opts ...node.Option) *world {
+func start(t testing.TB, allowPrivate bool, opts ...node.Option) *world {
 	t.Helper()
 	cfg := testnode.Config(t, "")
 	cfg.WebhooksAllowPrivate = allowPrivate
@@ -123,7 +123,7 @@ func start(t *testing.T, allowPrivate bool, opts ...node.Option) *world {
 	return &world{Server: s, keys: keys}
 }
 
-func (w *world) tenant(t *testing.T, slug string) {
+func (w *world) tenant(t testing.TB, slug string) {
 	t.Helper()
 	if _, err := w.Admin.Tenants.Create(t.Context(), tenants.Request{Actor: "test"}, slug, slug); err != nil {
 		t.Fatal(err)
@@ -131,7 +131,7 @@ func (w *world) tenant(t *testing.T, slug string) {
 }
 
 // clients registers n clients at tenant and returns their last position.
-func (w *world) clients(t *testing.T, tenant string, n int) eventstore.Position {
+func (w *world) clients(t testing.TB, tenant string, n int) eventstore.Position {
 	t.Helper()
 	var pos eventstore.Position
 	for i := range n {
@@ -148,7 +148,7 @@ func (w *world) clients(t *testing.T, tenant string, n int) eventstore.Position 
 
 // execute runs a command on endpoint id of tenant and waits for the
 // webhook projection to apply it.
-func (w *world) execute(t *testing.T, tenant, id string, decide func(*webhook.Webhook) ([]domain.Event, error)) {
+func (w *world) execute(t testing.TB, tenant, id string, decide func(*webhook.Webhook) ([]domain.Event, error)) {
 	t.Helper()
 	now := time.Now()
 	res, err := aggregate.Execute(t.Context(), w.Store, aggregate.Command[*webhook.Webhook]{
@@ -165,7 +165,7 @@ func (w *world) execute(t *testing.T, tenant, id string, decide func(*webhook.We
 }
 
 // newSecret makes a signing secret for endpoint id and seals it.
-func (w *world) newSecret(t *testing.T, tenant, id string) (string, webhook.NewSecret) {
+func (w *world) newSecret(t testing.TB, tenant, id string) (string, webhook.NewSecret) {
 	t.Helper()
 	secret := signing.NewWebhookSecret()
 	sealed, err := w.keys.SealWebhookSecret(tenant, id, secret)
@@ -177,7 +177,7 @@ func (w *world) newSecret(t *testing.T, tenant, id string) (string, webhook.NewS
 
 // endpoint creates an endpoint of tenant at url and returns its id and
 // signing secret.
-func (w *world) endpoint(t *testing.T, tenant, url string, types ...string) (string, string) {
+func (w *world) endpoint(t testing.TB, tenant, url string, types ...string) (string, string) {
 	t.Helper()
 	id := uuid.NewString()
 	secret, sealed := w.newSecret(t, tenant, id)
@@ -188,7 +188,7 @@ func (w *world) endpoint(t *testing.T, tenant, url string, types ...string) (str
 }
 
 // events are tenant's events after from that types match, in order.
-func (w *world) events(t *testing.T, tenant string, from eventstore.Position, types ...string) []eventstore.Event {
+func (w *world) events(t testing.TB, tenant string, from eventstore.Position, types ...string) []eventstore.Event {
 	t.Helper()
 	f, err := eventtype.Parse(types)
 	if err != nil {
@@ -212,7 +212,7 @@ func (w *world) events(t *testing.T, tenant string, from eventstore.Position, ty
 	}
 }
 
-func (w *world) endpointState(t *testing.T, tenant, id string) webhooks.Endpoint {
+func (w *world) endpointState(t testing.TB, tenant, id string) webhooks.Endpoint {
 	t.Helper()
 	ep, err := w.WebhookStore.Endpoint(t.Context(), tenant, id)
 	if err != nil {

@@ -80,7 +80,7 @@ func newSender(c Sending) *sender {
 		// Keep-alives for throughput: an endpoint's deliveries go one at
 		// a time, so a host needs few connections.
 		MaxIdleConns:        1024,
-		MaxIdleConnsPerHost: 8,
+		MaxIdleConnsPerHost: 32,
 		MaxConnsPerHost:     64,
 		IdleConnTimeout:     90 * time.Second,
 	}
