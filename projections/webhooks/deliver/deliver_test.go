@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -24,6 +25,7 @@ import (
 	"github.com/clavisiam/clavis/domain/webhook"
 	"github.com/clavisiam/clavis/eventstore"
 	"github.com/clavisiam/clavis/eventstore/aggregate"
+	"github.com/clavisiam/clavis/internal/egress"
 	"github.com/clavisiam/clavis/internal/node"
 	"github.com/clavisiam/clavis/internal/poll"
 	"github.com/clavisiam/clavis/internal/testnode"
@@ -562,5 +564,75 @@ func TestPingAndResend(t *testing.T) {
 	}
 	if n := len(r.all()); n != 2 {
 		t.Errorf("%d messages after the refused requests, want 2", n)
+	}
+}
+
+// TestBadReceiversLogged: a redirect, a receiver that never answers, an
+// endless answer and a huge one each end as one log entry that says
+// what happened and holds nothing of the answer; the redirect's target
+// is never called.
+func TestBadReceiversLogged(t *testing.T) {
+	t.Parallel()
+	w := start(t, true, fastDelivery(deliver.WithSending(deliver.Sending{Network: egress.AllowPrivate, Timeout: time.Second}),
+		deliver.WithRetrySchedule(func(int) time.Duration { return time.Hour })))
+	w.tenant(t, "acme")
+	const marker = "RESPONSE-BODY-MARKER"
+	var followed atomic.Int64
+	release := make(chan struct{})
+	defer close(release)
+	mux := http.NewServeMux()
+	mux.HandleFunc("/redirect", func(rw http.ResponseWriter, r *http.Request) {
+		http.Redirect(rw, r, "/target", http.StatusTemporaryRedirect)
+	})
+	mux.HandleFunc("/target", func(http.ResponseWriter, *http.Request) { followed.Add(1) })
+	mux.HandleFunc("/silent", func(rw http.ResponseWriter, r *http.Request) {
+		_, _ = io.ReadAll(r.Body)
+		select {
+		case <-r.Context().Done():
+		case <-release:
+		}
+	})
+	mux.HandleFunc("/endless", func(rw http.ResponseWriter, r *http.Request) {
+		rw.WriteHeader(http.StatusBadGateway)
+		for r.Context().Err() == nil {
+			if _, err := rw.Write([]byte(strings.Repeat(marker, 1000))); err != nil {
+				return
+			}
+		}
+	})
+	mux.HandleFunc("/huge", func(rw http.ResponseWriter, r *http.Request) {
+		rw.WriteHeader(http.StatusInternalServerError)
+		_, _ = rw.Write([]byte(strings.Repeat(marker, 1<<16)))
+	})
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.CloseClientConnections)
+	t.Cleanup(srv.Close)
+	for _, c := range []struct {
+		path   string
+		status int
+		error  string
+	}{
+		{"/redirect", 307, "redirect not followed"},
+		{"/silent", 0, "timeout"},
+		{"/endless", 502, "answered 502"},
+		{"/huge", 500, "answered 500"},
+	} {
+		id, _ := w.endpoint(t, "acme", srv.URL+c.path, "client.*")
+		w.clients(t, "acme", 1)
+		poll.Until(t, 20*time.Second, c.path+" attempted", func() bool {
+			log, err := w.WebhookStore.Attempts(t.Context(), "acme", id, 0, 10)
+			return err == nil && len(log) > 0
+		})
+		log, _ := w.WebhookStore.Attempts(t.Context(), "acme", id, 0, 10)
+		a := log[0]
+		if len(log) != 1 || a.Status != c.status || !strings.Contains(a.Error, c.error) || a.NextRetry.IsZero() || strings.Contains(a.Error, marker) {
+			t.Errorf("%s: log %+v, want one attempt, status %d, error %q", c.path, log, c.status, c.error)
+		}
+		if d := w.endpointState(t, "acme", id).Delivery; d.Failures != 1 || strings.Contains(d.LastError, marker) {
+			t.Errorf("%s: delivery %+v", c.path, d)
+		}
+	}
+	if n := followed.Load(); n != 0 {
+		t.Errorf("the redirect's target was called %d times", n)
 	}
 }
