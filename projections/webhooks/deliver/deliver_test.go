@@ -636,3 +636,60 @@ func TestBadReceiversLogged(t *testing.T) {
 		t.Errorf("the redirect's target was called %d times", n)
 	}
 }
+
+// TestPruneKeepsThirtyDays: the log keeps an attempt for 30 days.
+func TestPruneKeepsThirtyDays(t *testing.T) {
+	t.Parallel()
+	w := start(t, true, fastDelivery())
+	w.tenant(t, "acme")
+	r := newReceiver(t)
+	id, _ := w.endpoint(t, "acme", r.URL, "client.*")
+	if _, err := w.Deliverer.Ping(t.Context(), "acme", id); err != nil {
+		t.Fatal(err)
+	}
+	count := func() int {
+		log, err := w.WebhookStore.Attempts(t.Context(), "acme", id, 0, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(log)
+	}
+	for _, c := range []struct {
+		later time.Duration
+		want  int
+	}{{29 * 24 * time.Hour, 1}, {31 * 24 * time.Hour, 0}} {
+		at := time.Now().Add(c.later)
+		d, err := deliver.New(w.WebhookStore, w.Store, w.keys, deliver.WithClock(func() time.Time { return at }))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := d.Prune(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		if n := count(); n != c.want {
+			t.Errorf("pruned %s later: %d attempts left, want %d", c.later, n, c.want)
+		}
+	}
+}
+
+func TestNewRefusesBadOptions(t *testing.T) {
+	t.Parallel()
+	w := start(t, true)
+	for name, opt := range map[string]deliver.Option{
+		"nil clock":         deliver.WithClock(nil),
+		"nil schedule":      deliver.WithRetrySchedule(nil),
+		"no failure period": deliver.WithFailurePeriod(0),
+		"short lease":       deliver.WithLease(time.Millisecond),
+		"no poll":           deliver.WithPoll(0),
+		"no endpoints":      deliver.WithMaxEndpoints(0),
+		"empty owner":       deliver.WithOwner(""),
+		"negative timeout":  deliver.WithSending(deliver.Sending{Timeout: -time.Second}),
+	} {
+		if _, err := deliver.New(w.WebhookStore, w.Store, w.keys, opt); !errors.Is(err, deliver.ErrInvalidOption) {
+			t.Errorf("%s: %v, want ErrInvalidOption", name, err)
+		}
+	}
+	if _, err := deliver.New(nil, w.Store, w.keys); !errors.Is(err, deliver.ErrInvalidOption) {
+		t.Errorf("no store: %v", err)
+	}
+}
