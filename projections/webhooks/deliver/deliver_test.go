@@ -453,6 +453,7 @@ func TestDisabledAfterFailingPeriod(t *testing.T) {
 	r := newReceiver(t)
 	r.setStatus(func(int) int { return http.StatusInternalServerError })
 	id, _ := w.endpoint(t, "acme", r.URL, "client.*")
+	created := w.endpointState(t, "acme", id).Delivery.Cursor
 	w.clients(t, "acme", 2)
 	poll.Until(t, 20*time.Second, "the endpoint deactivated", func() bool { return !w.endpointState(t, "acme", id).State.Active })
 	ep := w.endpointState(t, "acme", id)
@@ -477,6 +478,43 @@ func TestDisabledAfterFailingPeriod(t *testing.T) {
 	log, err := w.WebhookStore.Attempts(t.Context(), "acme", id, 0, 1)
 	if err != nil || len(log) != 1 || !log[0].NextRetry.IsZero() || log[0].Status != 500 {
 		t.Errorf("last attempt %+v, %v: want a 500 with no next retry", log, err)
+	}
+	// Activated again, it resumes where it stopped: nothing was skipped.
+	r.setStatus(nil)
+	w.execute(t, "acme", id, func(wh *webhook.Webhook) ([]domain.Event, error) { return wh.Activate(time.Now()) })
+	want := w.events(t, "acme", created, "client.*")
+	waitDelivered(t, r, len(want))
+	inOrder(t, r.delivered(), ids(want))
+}
+
+// TestReplay: a replay sends the events after its cursor again, in
+// order, with their own webhook-ids, and goes on with new ones.
+func TestReplay(t *testing.T) {
+	t.Parallel()
+	w := start(t, true, fastDelivery())
+	w.tenant(t, "acme")
+	r := newReceiver(t)
+	id, secret := w.endpoint(t, "acme", r.URL, "client.*")
+	created := w.endpointState(t, "acme", id).Delivery.Cursor
+	w.clients(t, "acme", 6)
+	first := w.events(t, "acme", created, "client.*")
+	waitDelivered(t, r, len(first))
+	from := first[1].Position.String()
+	w.execute(t, "acme", id, func(wh *webhook.Webhook) ([]domain.Event, error) { return wh.Replay(from, time.Now()) })
+	w.clients(t, "acme", 2)
+	all := w.events(t, "acme", created, "client.*")
+	want := append(ids(first), ids(all[2:])...)
+	waitDelivered(t, r, len(want))
+	got := r.delivered()
+	var seq []string
+	for _, g := range got {
+		seq = append(seq, g.Header.Get(deliver.HeaderID))
+		if err := verify(t, secret, g); err != nil {
+			t.Error(err)
+		}
+	}
+	if !slices.Equal(seq, want) {
+		t.Errorf("webhook-ids received\n got %v\nwant %v", seq, want)
 	}
 }
 
