@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -25,6 +26,7 @@ import (
 	"github.com/clavisiam/clavis/domain/webhook"
 	"github.com/clavisiam/clavis/eventstore"
 	"github.com/clavisiam/clavis/eventstore/aggregate"
+	"github.com/clavisiam/clavis/eventstore/postgres/pgtest"
 	"github.com/clavisiam/clavis/internal/egress"
 	"github.com/clavisiam/clavis/internal/node"
 	"github.com/clavisiam/clavis/internal/poll"
@@ -113,9 +115,24 @@ func fastDelivery(extra ...deliver.Option) node.Option {
 		deliver.WithRetrySchedule(func(int) time.Duration { return 100 * time.Millisecond })}, extra...)...)
 }
 
+// dbURL is this package's own PostgreSQL database, made by pgtest.Main.
+var dbURL string
+
+func TestMain(m *testing.M) { os.Exit(pgtest.Main(m, &dbURL)) }
+
+// backends are the stores a node runs on: "" for SQLite.
+func backends() map[string]string { return map[string]string{"sqlite": "", "postgres": dbURL} }
+
 func start(t testing.TB, allowPrivate bool, opts ...node.Option) *world {
 	t.Helper()
-	cfg := testnode.Config(t, "")
+	return startOn(t, "", allowPrivate, opts...)
+}
+
+// startOn starts a node on SQLite (db "") or in a schema of its own in
+// the PostgreSQL database db.
+func startOn(t testing.TB, db string, allowPrivate bool, opts ...node.Option) *world {
+	t.Helper()
+	cfg := testnode.Config(t, db)
 	cfg.WebhooksAllowPrivate = allowPrivate
 	s := testnode.Start(t, cfg, opts...)
 	keys, err := node.LoadMasterKeys(cfg, slog.New(slog.DiscardHandler))
@@ -267,7 +284,15 @@ func waitDelivered(t *testing.T, r *receiver, n int) {
 
 func TestDeliversInOrderSigned(t *testing.T) {
 	t.Parallel()
-	w := start(t, true, fastDelivery())
+	for name, db := range backends() {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			testDeliversInOrderSigned(t, startOn(t, db, true, fastDelivery()))
+		})
+	}
+}
+
+func testDeliversInOrderSigned(t *testing.T, w *world) {
 	w.tenant(t, "acme")
 	r := newReceiver(t)
 	id, secret := w.endpoint(t, "acme", r.URL+"/hook", "client.*")
