@@ -550,6 +550,10 @@ func (w *worker) run(ctx context.Context) {
 		}
 		switch out {
 		case stop:
+			// Recorded before the lease is given up: a record needs it.
+			if err := w.flushNow(ctx); err != nil {
+				w.log.Warn("could not record webhook deliveries; they will be sent again", "error", err)
+			}
 			w.release(ctx)
 			return
 		case more:

@@ -58,6 +58,9 @@ type receiver struct {
 	mu     sync.Mutex
 	got    []received
 	status func(n int) int // n: the request's number, from 1
+	// hold, when it says so for request n, keeps it unanswered until the
+	// sender gives up (the answer never reaches the deliverer).
+	hold func(n int) bool
 }
 
 func newReceiver(t *testing.T) *receiver {
@@ -72,7 +75,15 @@ func newReceiver(t *testing.T) *receiver {
 			rec.Status = r.status(len(r.got) + 1)
 		}
 		r.got = append(r.got, rec)
+		held := r.hold != nil && r.hold(len(r.got))
 		r.mu.Unlock()
+		if held {
+			select {
+			case <-req.Context().Done():
+			case <-time.After(time.Minute):
+			}
+			return
+		}
 		w.WriteHeader(rec.Status)
 	}))
 	t.Cleanup(r.Close)
@@ -134,6 +145,13 @@ func startOn(t testing.TB, db string, allowPrivate bool, opts ...node.Option) *w
 	t.Helper()
 	cfg := testnode.Config(t, db)
 	cfg.WebhooksAllowPrivate = allowPrivate
+	return startConfig(t, cfg, opts...)
+}
+
+// startConfig starts a node of cfg: a second one on the same data
+// restarts the first.
+func startConfig(t testing.TB, cfg node.Config, opts ...node.Option) *world {
+	t.Helper()
 	s := testnode.Start(t, cfg, opts...)
 	keys, err := node.LoadMasterKeys(cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
@@ -754,5 +772,50 @@ func TestNewRefusesBadOptions(t *testing.T) {
 	}
 	if _, err := deliver.New(nil, w.Store, w.keys); !errors.Is(err, deliver.ErrInvalidOption) {
 		t.Errorf("no store: %v", err)
+	}
+}
+
+// TestRestartResumes stops a node while a delivery is in flight, with a
+// backlog behind it, and starts it again on the same data: the leases
+// were given back and what was delivered recorded, so it goes on at
+// once from where it stopped, in order, sending again only the message
+// that was in flight.
+func TestRestartResumes(t *testing.T) {
+	t.Parallel()
+	cfg := testnode.Config(t, "")
+	cfg.WebhooksAllowPrivate = true
+	// A lease that outlives the test: only a release lets the restarted
+	// node deliver.
+	opts := []node.Option{fastDelivery(deliver.WithLease(time.Hour))}
+	w := startConfig(t, cfg, opts...)
+	w.tenant(t, "acme")
+	r := newReceiver(t)
+	const inFlight = 30
+	r.hold = func(n int) bool { return n == inFlight }
+	id, secret := w.endpoint(t, "acme", r.URL, "client.*")
+	created := w.endpointState(t, "acme", id).Delivery.Cursor
+	w.clients(t, "acme", 60)
+	poll.Until(t, 20*time.Second, "the delivery held in flight", func() bool { return len(r.all()) >= inFlight })
+	if err := w.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	w = startConfig(t, cfg, opts...)
+	want := w.events(t, "acme", created, "client.*")
+	poll.Until(t, 20*time.Second, "every event delivered", func() bool {
+		seen := map[string]bool{}
+		for _, g := range r.all() {
+			seen[g.Event.ID] = true
+		}
+		return len(seen) == len(want)
+	})
+	got := r.all()
+	inOrder(t, got, ids(want))
+	if again := len(got) - len(want); again != 1 {
+		t.Errorf("%d messages sent again after a clean restart, want the one in flight", again)
+	}
+	for _, g := range got {
+		if err := verify(t, secret, g); err != nil {
+			t.Error(err)
+		}
 	}
 }
