@@ -29,6 +29,7 @@ import (
 	"github.com/clavisiam/clavis/projections/feed"
 	"github.com/clavisiam/clavis/projections/wake"
 	"github.com/clavisiam/clavis/projections/webhooks"
+	"github.com/clavisiam/clavis/projections/webhooks/deliver"
 	"github.com/clavisiam/clavis/tenants"
 	"github.com/clavisiam/clavis/tenants/signing"
 )
@@ -72,6 +73,9 @@ type Node struct {
 	Webhooks     *webhooks.Projection
 	WebhookStore webhooks.Store
 	webhookWake  chan struct{}
+	// Deliverer pushes the tenants' events to their webhook endpoints,
+	// and sends pings and resends on the admin API's request.
+	Deliverer *deliver.Deliverer
 }
 
 // Option adjusts what no setting of Config reaches: a program that
@@ -82,6 +86,7 @@ type options struct {
 	oauth     []oauth.Option
 	auditKeys auditlog.Keys
 	audit     []auditlog.Option
+	deliver   []deliver.Option
 }
 
 // WithOAuth adds opts to the OAuth 2.0 provider's options, after the
@@ -203,6 +208,10 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, opts ...Option) (*No
 		return fail(err)
 	}
 	projector.Observe(observeWebhooks)
+	deliverer, err := webhookDeliverer(cfg, whs, store, commands, keys, hub, log, o.deliver)
+	if err != nil {
+		return fail(err)
+	}
 	assertions := bucket.NewAssertions(js, b.names.AssertionsBucket(), cfg.NATSReplicas)
 	grants := bucket.NewGrants(js, b.names.GrantsPrefix(), cfg.NATSReplicas, cfg.GrantsMaxBytes)
 	popts := []oauth.Option{oauth.WithRevocations(revoked), oauth.WithAssertions(assertions), oauth.WithGrants(grants)}
@@ -253,7 +262,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, opts ...Option) (*No
 	}
 	return &Node{log: log, Store: store, HTTP: srv, RootToken: token, Projector: projector, bus: b, Relay: rl, Feed: fd, Admin: admin,
 		stopRevocations: stopRevocations, Audit: audit, auditWake: auditWake, Wake: hub,
-		Webhooks: whp, WebhookStore: whs, webhookWake: webhookWake}, nil
+		Webhooks: whp, WebhookStore: whs, webhookWake: webhookWake, Deliverer: deliverer}, nil
 }
 
 // maxReadyLag is how far behind the store the read model may be while
@@ -329,6 +338,7 @@ func (n *Node) Run(ctx context.Context, ln net.Listener) error {
 	pipeline.Go(func() { _ = n.Feed.Run(pctx) })
 	pipeline.Go(func() { n.Audit.Run(pctx, n.auditWake) })
 	pipeline.Go(func() { n.Webhooks.Run(pctx, n.webhookWake) })
+	pipeline.Go(func() { _ = n.Deliverer.Run(pctx) })
 	served := make(chan error, 1)
 	go func() { served <- n.HTTP.Serve(ln) }()
 
