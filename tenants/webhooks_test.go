@@ -316,8 +316,11 @@ func TestWebhookRefuses(t *testing.T) {
 		live := list[0].State.ID
 		before = e.head(t)
 		for name, run := range map[string]func() error{
-			"create":     func() error { _, err := wh.Create(ctx, req, "acme", receiver("d")); return err },
-			"update":     func() error { _, err := wh.Update(ctx, req, "acme", live, tenants.WebhookPatch{Description: ptr("x")}, 0); return err },
+			"create": func() error { _, err := wh.Create(ctx, req, "acme", receiver("d")); return err },
+			"update": func() error {
+				_, err := wh.Update(ctx, req, "acme", live, tenants.WebhookPatch{Description: ptr("x")}, 0)
+				return err
+			},
 			"rotate":     func() error { _, err := wh.RotateSecret(ctx, req, "acme", live, 0); return err },
 			"deactivate": func() error { _, err := wh.Deactivate(ctx, req, "acme", live, ""); return err },
 			"activate":   func() error { _, err := wh.Activate(ctx, req, "acme", live); return err },
