@@ -153,6 +153,7 @@ const (
 	tenantWrite                // a tenant's writes: clavis:admin or clavis:clients:write
 	tenantLogin                // a tenant's login and consent requests: clavis:login, clavis:admin or clavis:clients:write
 	tenantAudit                // a tenant's audit API: clavis:audit or clavis:admin
+	tenantAdmin                // what opens a feed of every event of the tenant (webhooks): clavis:admin only
 )
 
 // allows reports whether a tenant credential with scopes may call a route
@@ -167,6 +168,8 @@ func allows(need access, scopes []string) bool {
 		return scope.Holds(scopes, scope.Login)
 	case tenantAudit:
 		return scope.Holds(scopes, scope.Audit)
+	case tenantAdmin:
+		return scope.Holds(scopes, scope.Admin)
 	}
 	return false
 }
