@@ -141,6 +141,13 @@ var settings = []setting{
 		},
 	},
 	{
+		name: "webhooks-allow-private", arg: "BOOL", def: "false",
+		usage: "deliver webhooks to loopback, private, link-local and other non-public addresses too (by default only public addresses are called, checked on the address actually dialled, so that creating a webhook endpoint cannot make the node call its own network)",
+		bind: func(fs *flag.FlagSet, c *Config, name string) {
+			fs.BoolVar(&c.WebhooksAllowPrivate, name, c.WebhooksAllowPrivate, "")
+		},
+	},
+	{
 		name: "trusted-proxies", arg: "LIST", def: "empty: trust none",
 		usage: "IP addresses and CIDR prefixes, comma-separated, of the reverse proxies in front of the node: from them, and only from them, X-Forwarded-For names the client whose address every change records (the right-most address not itself a trusted proxy)",
 		bind:  stringSetting(func(c *Config) *string { return &c.TrustedProxies }),
@@ -413,6 +420,7 @@ func (c Config) LogValue() slog.Value {
 		slog.Bool("migrate", c.Migrate),
 		slog.Bool("dev_login", c.DevLogin),
 		slog.Bool("jwks_allow_private", c.JWKSAllowPrivate),
+		slog.Bool("webhooks_allow_private", c.WebhooksAllowPrivate),
 		slog.String("trusted_proxies", c.TrustedProxies),
 		slog.String("nats_url", redactURL(c.NATSURL)),
 		slog.String("nats_listen", c.NATSListen),

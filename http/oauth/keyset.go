@@ -12,9 +12,7 @@ import (
 	"math/big"
 	"net"
 	"net/http"
-	"net/netip"
 	"sync"
-	"syscall"
 	"time"
 
 	jose "github.com/go-jose/go-jose/v3"
@@ -22,6 +20,7 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"github.com/clavisiam/clavis/domain/client"
+	"github.com/clavisiam/clavis/internal/egress"
 )
 
 // KeySetFetching configures how the public keys a client publishes at
@@ -89,23 +88,14 @@ func (s *keySet) usable(now time.Time) bool {
 }
 
 func newKeySets(c KeySetFetching) *keySets {
-	dialer := &net.Dialer{Timeout: keySetTimeout}
-	if !c.AllowPrivateNetworks {
-		// Checked on the address actually dialled, after resolution: a
-		// name that resolves to a public address when registered and to a
-		// private one when fetched gains nothing.
-		dialer.Control = func(_, address string, _ syscall.RawConn) error {
-			host, _, err := net.SplitHostPort(address)
-			if err != nil {
-				return err
-			}
-			ip, err := netip.ParseAddr(host)
-			if err != nil || !publicAddress(ip) {
-				return fmt.Errorf("%s is not a public address", host)
-			}
-			return nil
-		}
+	// Checked on the address actually dialled, after resolution: a name
+	// that resolves to a public address when registered and to a private
+	// one when fetched gains nothing.
+	policy := egress.PublicOnly
+	if c.AllowPrivateNetworks {
+		policy = egress.AllowPrivate
 	}
+	dialer := egress.Dialer(&net.Dialer{Timeout: keySetTimeout}, policy)
 	transport := &http.Transport{
 		Proxy:                  nil,
 		DialContext:            dialer.DialContext,
@@ -121,41 +111,6 @@ func newKeySets(c KeySetFetching) *keySets {
 		now:  time.Now,
 		sets: map[string]*keySet{},
 	}
-}
-
-// nonPublic are the address blocks publicAddress refuses besides those
-// netip classifies (loopback, private, link-local, multicast,
-// unspecified): shared address space, IETF protocol assignments,
-// benchmarking, documentation, reserved, and the IPv6 prefixes that
-// embed or translate IPv4 addresses.
-var nonPublic = []netip.Prefix{
-	netip.MustParsePrefix("0.0.0.0/8"),
-	netip.MustParsePrefix("100.64.0.0/10"),
-	netip.MustParsePrefix("192.0.0.0/24"),
-	netip.MustParsePrefix("192.0.2.0/24"),
-	netip.MustParsePrefix("198.18.0.0/15"),
-	netip.MustParsePrefix("198.51.100.0/24"),
-	netip.MustParsePrefix("203.0.113.0/24"),
-	netip.MustParsePrefix("240.0.0.0/4"),
-	netip.MustParsePrefix("64:ff9b::/96"),
-	netip.MustParsePrefix("64:ff9b:1::/48"),
-	netip.MustParsePrefix("2001::/32"),
-	netip.MustParsePrefix("2001:db8::/32"),
-	netip.MustParsePrefix("2002::/16"),
-}
-
-// publicAddress reports whether ip is a public unicast address.
-func publicAddress(ip netip.Addr) bool {
-	ip = ip.Unmap()
-	if !ip.IsGlobalUnicast() || ip.IsPrivate() {
-		return false
-	}
-	for _, p := range nonPublic {
-		if p.Contains(ip) {
-			return false
-		}
-	}
-	return true
 }
 
 // Resolve returns the key set at location; refresh asks for a fresh

@@ -31,6 +31,9 @@ type Config struct {
 	// JWKSAllowPrivate lets the node fetch clients' jwks_uri key sets
 	// from non-public addresses (loopback, private networks, ...).
 	JWKSAllowPrivate bool
+	// WebhooksAllowPrivate lets the node deliver webhooks to non-public
+	// addresses (loopback, private networks, link-local, ...).
+	WebhooksAllowPrivate bool
 	// TrustedProxies are the proxies whose X-Forwarded-For header names
 	// the client recorded with a write: comma-separated IP addresses and
 	// CIDR prefixes (httpapi.ParseTrustedProxies); empty trusts none.

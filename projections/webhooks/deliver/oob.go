@@ -1,0 +1,132 @@
+package deliver
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/cloudevents/sdk-go/v2/event"
+	"github.com/google/uuid"
+
+	"github.com/clavisiam/clavis/eventstore"
+	"github.com/clavisiam/clavis/eventstore/message"
+	"github.com/clavisiam/clavis/projections/webhooks"
+)
+
+// PingType is the CloudEvent type of a test message.
+const PingType = message.TypePrefix + "webhook.ping"
+
+// public is an event as an endpoint receives it: the CloudEvent's JSON
+// and its type.
+type public struct {
+	body []byte
+	typ  string
+}
+
+// publicMessage is the body a delivery of e carries: its public
+// CloudEvent, as the events API and NATS's public stream have it.
+func publicMessage(e eventstore.Event) (public, error) {
+	ce, err := message.PublicEvent(e)
+	if err != nil {
+		return public{}, err
+	}
+	return encode(ce)
+}
+
+func encode(ce event.Event) (public, error) {
+	body, err := json.Marshal(ce)
+	if err != nil {
+		return public{}, fmt.Errorf("encode cloudevent %s: %w", ce.ID(), err)
+	}
+	return public{body: body, typ: ce.Type()}, nil
+}
+
+// Ping sends endpoint id of tenant a test message: a CloudEvent of type
+// [PingType] with a fresh id, signed as deliveries are, whether the
+// endpoint is active or not. The attempt is added to the delivery log
+// and returned; a failed attempt is not an error. It returns an error
+// matching webhooks.ErrNotFound when tenant has no such endpoint.
+func (d *Deliverer) Ping(ctx context.Context, tenant, id string) (webhooks.Attempt, error) {
+	ep, err := d.store.Endpoint(ctx, tenant, id)
+	if err != nil {
+		return webhooks.Attempt{}, fmt.Errorf("ping webhook: %w", err)
+	}
+	at := d.now()
+	ce := event.New(message.SpecVersion)
+	ce.SetID(uuid.Must(uuid.NewV7()).String())
+	ce.SetSource("/t/" + tenant)
+	ce.SetType(PingType)
+	ce.SetSubject("webhooks/" + id)
+	ce.SetTime(at.UTC())
+	ce.SetExtension("clavistenant", tenant)
+	if err := ce.SetData(event.ApplicationJSON, map[string]string{"webhook": id}); err != nil {
+		return webhooks.Attempt{}, fmt.Errorf("ping webhook: %w", err)
+	}
+	msg, err := encode(ce)
+	if err != nil {
+		return webhooks.Attempt{}, fmt.Errorf("ping webhook: %w", err)
+	}
+	return d.once(ctx, ep, ce.ID(), "", webhooks.TriggerPing, msg)
+}
+
+// Resend sends endpoint id of tenant, once more, the tenant's event at
+// cursor (an events API cursor: the event's store position), whatever
+// the endpoint's types and whether it is active or not, with the event's
+// own webhook-id. The attempt is added to the delivery log and returned;
+// a failed attempt is not an error. It returns an error matching
+// webhooks.ErrNotFound when tenant has no such endpoint, [ErrNoEvent]
+// (which matches webhooks.ErrNotFound too) when it has no event at
+// cursor, and one matching webhooks.ErrInvalid for a malformed cursor.
+func (d *Deliverer) Resend(ctx context.Context, tenant, id, cursor string) (webhooks.Attempt, error) {
+	pos, err := eventstore.ParsePosition(cursor)
+	if err != nil || pos.IsZero() {
+		return webhooks.Attempt{}, fmt.Errorf("resend webhook: %w: cursor %q is not an event's cursor", webhooks.ErrInvalid, cursor)
+	}
+	ep, err := d.store.Endpoint(ctx, tenant, id)
+	if err != nil {
+		return webhooks.Attempt{}, fmt.Errorf("resend webhook: %w", err)
+	}
+	events, err := d.events.ReadTenant(ctx, tenant, before(pos), 1)
+	if err != nil {
+		return webhooks.Attempt{}, fmt.Errorf("resend webhook: read event: %w", err)
+	}
+	if len(events) == 0 || events[0].Position != pos {
+		return webhooks.Attempt{}, fmt.Errorf("resend webhook: %w", ErrNoEvent)
+	}
+	e := events[0]
+	msg, err := publicMessage(e)
+	if err != nil {
+		return webhooks.Attempt{}, fmt.Errorf("resend webhook: %w", err)
+	}
+	return d.once(ctx, ep, e.ID, cursor, webhooks.TriggerResend, msg)
+}
+
+// before is the position just before p: nothing lies between them.
+func before(p eventstore.Position) eventstore.Position {
+	if p.Seq > 0 {
+		return eventstore.Position{Commit: p.Commit, Seq: p.Seq - 1}
+	}
+	return eventstore.Position{Commit: p.Commit - 1, Seq: math.MaxInt64}
+}
+
+// once sends msg to ep outside its deliveries and logs the attempt.
+func (d *Deliverer) once(ctx context.Context, ep webhooks.Endpoint, messageID, cursor string, trigger webhooks.Trigger, msg public) (webhooks.Attempt, error) {
+	at := d.now()
+	a := webhooks.Attempt{Tenant: ep.Tenant, Webhook: ep.State.ID, MessageID: messageID, EventType: msg.typ, Cursor: cursor, Trigger: trigger, At: at}
+	keys, err := openKeys(d.secrets, nil, ep, at)
+	if err != nil {
+		d.log.Error("could not open a webhook signing secret", "tenant", ep.Tenant, "webhook", ep.State.ID, "error", err)
+		a.Error = "the endpoint's signing secret could not be opened"
+	} else {
+		r := d.send.send(ctx, outgoing{URL: ep.State.Settings.URL, ID: messageID, At: at, Body: msg.body, Keys: keys})
+		a.Status, a.Latency, a.Error = r.Status, r.Latency, r.Error
+	}
+	lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if err := d.store.Log(lctx, []webhooks.Attempt{a}); err != nil {
+		return a, fmt.Errorf("log webhook attempt: %w", err)
+	}
+	return a, nil
+}
