@@ -1,0 +1,400 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/clavisiam/clavis/domain/webhook"
+	"github.com/clavisiam/clavis/eventstore"
+	"github.com/clavisiam/clavis/projections/webhooks"
+)
+
+var _ webhooks.Store = (*WebhookStore)(nil)
+
+// WebhookStore keeps the tenants' webhook endpoints, their deliveries and
+// the attempt log in PostgreSQL, in the event store's database: a
+// [webhooks.Store]. An Apply first moves the progress row from where the
+// projection started (its row lock orders projections on every node, and
+// the loser finds the row moved: [webhooks.ErrStale]). A Record locks the
+// endpoint's delivery row before it checks the lease and the epoch. An
+// Acquire locks the rows it takes with SKIP LOCKED, so that nodes racing
+// for endpoints split them rather than wait for each other.
+type WebhookStore struct {
+	pool *pgxpool.Pool
+}
+
+// NewWebhookStore returns the webhook store in the database of pool,
+// which the event store's migrations have set up (postgres.Store.Pool
+// gives it).
+func NewWebhookStore(pool *pgxpool.Pool) *WebhookStore { return &WebhookStore{pool: pool} }
+
+// timeOrNull is t, or NULL when zero.
+func timeOrNull(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return t
+}
+
+// timeOf is a nullable timestamptz as a time: UTC, or zero for NULL.
+func timeOf(t pgtype.Timestamptz) time.Time {
+	if !t.Valid {
+		return time.Time{}
+	}
+	return t.Time.UTC()
+}
+
+// Checkpoint implements [webhooks.Store].
+func (s *WebhookStore) Checkpoint(ctx context.Context) (eventstore.Position, error) {
+	var commit, pos int64
+	if err := s.pool.QueryRow(ctx, `SELECT commit_id, position FROM webhook_progress`).Scan(&commit, &pos); err != nil {
+		return eventstore.Position{}, fmt.Errorf("read the webhook checkpoint: %w", err)
+	}
+	return eventstore.Position{Commit: uint64(commit), Seq: pos}, nil
+}
+
+// Apply implements [webhooks.Store].
+func (s *WebhookStore) Apply(ctx context.Context, from, to eventstore.Position, changes []webhooks.Change) error {
+	if err := webhooks.CheckApply(from, to, changes); err != nil {
+		return fmt.Errorf("apply webhook changes: %w", err)
+	}
+	states := make([][]byte, len(changes))
+	for i, c := range changes {
+		b, err := json.Marshal(c.State)
+		if err != nil {
+			return fmt.Errorf("apply webhook changes: encode the state of %s/%s: %w", c.Tenant, c.State.ID, err)
+		}
+		states[i] = b
+	}
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `UPDATE webhook_progress SET commit_id = $3, position = $4 WHERE commit_id = $1 AND position = $2`,
+			int64(from.Commit), from.Seq, int64(to.Commit), to.Seq)
+		if err != nil {
+			return fmt.Errorf("move the checkpoint: %w", err)
+		}
+		if tag.RowsAffected() != 1 {
+			return webhooks.ErrStale
+		}
+		for i, c := range changes {
+			if err := applyWebhookChange(ctx, tx, c, states[i]); err != nil {
+				return fmt.Errorf("%s/%s: %w", c.Tenant, c.State.ID, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("apply webhook changes at %s: %w", from, err)
+	}
+	return nil
+}
+
+func applyWebhookChange(ctx context.Context, tx pgx.Tx, c webhooks.Change, state []byte) error {
+	tag, err := tx.Exec(ctx, `UPDATE webhook_endpoints SET state = $3, active = $4, deleted = $5, commit_id = $6, position = $7
+WHERE tenant = $1 AND id = $2`, c.Tenant, c.State.ID, string(state), c.State.Active, c.State.Deleted, int64(c.Position.Commit), c.Position.Seq)
+	if err != nil {
+		return err
+	}
+	if tag.RowsAffected() == 0 {
+		if c.Start == nil {
+			return fmt.Errorf("%w: a new endpoint's change needs a start", webhooks.ErrInvalid)
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO webhook_endpoints (tenant, id, state, active, deleted, commit_id, position)
+VALUES ($1, $2, $3, $4, $5, $6, $7)`, c.Tenant, c.State.ID, string(state), c.State.Active, c.State.Deleted, int64(c.Position.Commit), c.Position.Seq); err != nil {
+			return err
+		}
+		// A delivery left by an endpoint of the same id is restarted.
+		_, err := tx.Exec(ctx, `INSERT INTO webhook_deliveries (tenant, id, cursor_commit, cursor_position, epoch) VALUES ($1, $2, $3, $4, 1)
+ON CONFLICT (tenant, id) DO UPDATE SET cursor_commit = excluded.cursor_commit, cursor_position = excluded.cursor_position,
+    epoch = webhook_deliveries.epoch + 1, failures = 0, failing_since = NULL, next_attempt = NULL`,
+			c.Tenant, c.State.ID, int64(c.Start.Commit), c.Start.Seq)
+		return err
+	}
+	switch {
+	case c.Start != nil:
+		_, err = tx.Exec(ctx, `UPDATE webhook_deliveries SET cursor_commit = $3, cursor_position = $4, epoch = epoch + 1,
+    failures = 0, failing_since = NULL, next_attempt = NULL WHERE tenant = $1 AND id = $2`,
+			c.Tenant, c.State.ID, int64(c.Start.Commit), c.Start.Seq)
+	case c.Resume:
+		_, err = tx.Exec(ctx, `UPDATE webhook_deliveries SET epoch = epoch + 1, failures = 0, failing_since = NULL, next_attempt = NULL
+WHERE tenant = $1 AND id = $2`, c.Tenant, c.State.ID)
+	}
+	return err
+}
+
+// States implements [webhooks.Store].
+func (s *WebhookStore) States(ctx context.Context, tenant string, ids []string) (map[string]webhook.State, error) {
+	out := make(map[string]webhook.State, len(ids))
+	if len(ids) == 0 {
+		return out, nil
+	}
+	rows, err := s.pool.Query(ctx, `SELECT id, state FROM webhook_endpoints WHERE tenant = $1 AND id = ANY($2)`, tenant, ids)
+	if err != nil {
+		return nil, fmt.Errorf("read webhook states of %s: %w", tenant, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id string
+		var raw []byte
+		if err := rows.Scan(&id, &raw); err != nil {
+			return nil, fmt.Errorf("read webhook states of %s: %w", tenant, err)
+		}
+		var st webhook.State
+		if err := json.Unmarshal(raw, &st); err != nil {
+			return nil, fmt.Errorf("read webhook states of %s: corrupt state of %s: %w", tenant, id, err)
+		}
+		out[id] = st
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read webhook states of %s: %w", tenant, err)
+	}
+	return out, nil
+}
+
+const (
+	webhookColumns = `e.tenant, e.state, e.commit_id, e.position, d.cursor_commit, d.cursor_position, d.epoch, d.failures,
+    d.failing_since, d.next_attempt, d.last_attempt, d.last_status, d.last_error, d.owner, d.lease_until`
+	webhookJoin = ` FROM webhook_endpoints e JOIN webhook_deliveries d ON d.tenant = e.tenant AND d.id = e.id`
+)
+
+// readWebhooks reads rows of webhookColumns.
+func readWebhooks(rows pgx.Rows) ([]webhooks.Endpoint, error) {
+	defer rows.Close()
+	var out []webhooks.Endpoint
+	for rows.Next() {
+		var e webhooks.Endpoint
+		var raw []byte
+		var commit, cursorCommit int64
+		var failingSince, nextAttempt, lastAttempt, leaseUntil pgtype.Timestamptz
+		d := &e.Delivery
+		if err := rows.Scan(&e.Tenant, &raw, &commit, &e.Position.Seq, &cursorCommit, &d.Cursor.Seq, &d.Epoch, &d.Failures,
+			&failingSince, &nextAttempt, &lastAttempt, &d.LastStatus, &d.LastError, &d.Owner, &leaseUntil); err != nil {
+			return nil, err
+		}
+		e.Position.Commit, d.Cursor.Commit = uint64(commit), uint64(cursorCommit)
+		d.FailingSince, d.NextAttempt, d.LastAttempt, d.LeaseUntil = timeOf(failingSince), timeOf(nextAttempt), timeOf(lastAttempt), timeOf(leaseUntil)
+		if err := json.Unmarshal(raw, &e.State); err != nil {
+			return nil, fmt.Errorf("corrupt state of an endpoint of %s: %w", e.Tenant, err)
+		}
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+// Endpoint implements [webhooks.Store].
+func (s *WebhookStore) Endpoint(ctx context.Context, tenant, id string) (webhooks.Endpoint, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+webhookColumns+webhookJoin+` WHERE e.tenant = $1 AND e.id = $2 AND NOT e.deleted`, tenant, id)
+	if err != nil {
+		return webhooks.Endpoint{}, fmt.Errorf("read webhook %s of %s: %w", id, tenant, err)
+	}
+	es, err := readWebhooks(rows)
+	if err != nil {
+		return webhooks.Endpoint{}, fmt.Errorf("read webhook %s of %s: %w", id, tenant, err)
+	}
+	if len(es) == 0 {
+		return webhooks.Endpoint{}, fmt.Errorf("webhook %s of %s: %w", id, tenant, webhooks.ErrNotFound)
+	}
+	return es[0], nil
+}
+
+// Endpoints implements [webhooks.Store].
+func (s *WebhookStore) Endpoints(ctx context.Context, tenant string) ([]webhooks.Endpoint, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+webhookColumns+webhookJoin+` WHERE e.tenant = $1 AND NOT e.deleted ORDER BY e.created`, tenant)
+	if err != nil {
+		return nil, fmt.Errorf("list webhooks of %s: %w", tenant, err)
+	}
+	es, err := readWebhooks(rows)
+	if err != nil {
+		return nil, fmt.Errorf("list webhooks of %s: %w", tenant, err)
+	}
+	return es, nil
+}
+
+// Acquire implements [webhooks.Store].
+func (s *WebhookStore) Acquire(ctx context.Context, owner string, now, until time.Time, limit int) ([]webhooks.Endpoint, error) {
+	if err := webhooks.CheckAcquire(owner, now, until, limit); err != nil {
+		return nil, fmt.Errorf("acquire webhooks for %s: %w", owner, err)
+	}
+	var out []webhooks.Endpoint
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		// Leases of endpoints no longer to deliver are given up.
+		if _, err := tx.Exec(ctx, `UPDATE webhook_deliveries SET owner = '', lease_until = NULL
+WHERE (tenant, id) IN (SELECT d.tenant, d.id`+webhookJoin+` WHERE d.owner = $1 AND (NOT e.active OR e.deleted) FOR UPDATE OF d SKIP LOCKED)`,
+			owner); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `UPDATE webhook_deliveries SET owner = $1, lease_until = $3
+WHERE (tenant, id) IN (
+    SELECT d.tenant, d.id`+webhookJoin+`
+    WHERE e.active AND NOT e.deleted AND (d.owner = $1 OR d.owner = '' OR d.lease_until IS NULL OR d.lease_until <= $2)
+    ORDER BY d.owner = $1 DESC, e.created LIMIT $4
+    FOR UPDATE OF d SKIP LOCKED)`, owner, now, until, limit); err != nil {
+			return err
+		}
+		rows, err := tx.Query(ctx, `SELECT `+webhookColumns+webhookJoin+` WHERE d.owner = $1 AND d.lease_until > $2 ORDER BY e.created`, owner, now)
+		if err != nil {
+			return err
+		}
+		out, err = readWebhooks(rows)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("acquire webhooks for %s: %w", owner, err)
+	}
+	return out, nil
+}
+
+// Release implements [webhooks.Store].
+func (s *WebhookStore) Release(ctx context.Context, owner, tenant, id string) error {
+	if _, err := s.pool.Exec(ctx, `UPDATE webhook_deliveries SET owner = '', lease_until = NULL WHERE tenant = $1 AND id = $2 AND owner = $3`,
+		tenant, id, owner); err != nil {
+		return fmt.Errorf("release webhook %s of %s: %w", id, tenant, err)
+	}
+	return nil
+}
+
+// Record implements [webhooks.Store].
+func (s *WebhookStore) Record(ctx context.Context, owner, tenant, id string, now time.Time, d webhooks.Delivery, attempts []webhooks.Attempt) error {
+	as := webhooks.OfEndpoint(tenant, id, attempts)
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		var holder string
+		var until pgtype.Timestamptz
+		var epoch int64
+		err := tx.QueryRow(ctx, `SELECT owner, lease_until, epoch FROM webhook_deliveries WHERE tenant = $1 AND id = $2 FOR UPDATE`, tenant, id).
+			Scan(&holder, &until, &epoch)
+		switch {
+		case errors.Is(err, pgx.ErrNoRows):
+			return webhooks.ErrLeaseLost
+		case err != nil:
+			return err
+		case holder != owner || owner == "" || !timeOf(until).After(now):
+			return webhooks.ErrLeaseLost
+		case epoch != d.Epoch:
+			return webhooks.ErrStale
+		}
+		c := d.Cursor
+		if _, err := tx.Exec(ctx, `UPDATE webhook_deliveries SET
+    cursor_commit = CASE WHEN (cursor_commit, cursor_position) > ($3::bigint, $4::bigint) THEN cursor_commit ELSE $3 END,
+    cursor_position = CASE WHEN (cursor_commit, cursor_position) > ($3::bigint, $4::bigint) THEN cursor_position ELSE $4 END,
+    failures = $5, failing_since = $6, next_attempt = $7, last_attempt = $8, last_status = $9, last_error = $10
+WHERE tenant = $1 AND id = $2`, tenant, id, int64(c.Commit), c.Seq, d.Failures, timeOrNull(d.FailingSince), timeOrNull(d.NextAttempt),
+			timeOrNull(d.LastAttempt), d.LastStatus, d.LastError); err != nil {
+			return err
+		}
+		return insertWebhookAttempts(ctx, tx, as)
+	})
+	if err != nil {
+		return fmt.Errorf("record deliveries of webhook %s of %s: %w", id, tenant, err)
+	}
+	return nil
+}
+
+// insertWebhookAttempts adds attempts in one statement over arrays, in
+// their order, so that their IDs ascend as they do.
+func insertWebhookAttempts(ctx context.Context, tx pgx.Tx, as []webhooks.Attempt) error {
+	if len(as) == 0 {
+		return nil
+	}
+	n := len(as)
+	var (
+		tenants, hooks, messages, types, cursors, kinds, errs = make([]string, n), make([]string, n), make([]string, n),
+			make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		at, next = make([]time.Time, n), make([]pgtype.Timestamptz, n)
+		status   = make([]int32, n)
+		latency  = make([]int64, n)
+	)
+	for i, a := range as {
+		tenants[i], hooks[i], messages[i], types[i], cursors[i], kinds[i], errs[i] = a.Tenant, a.Webhook, a.MessageID, a.EventType, a.Cursor, string(a.Trigger), a.Error
+		at[i], status[i], latency[i] = a.At, int32(a.Status), a.Latency.Microseconds()
+		next[i] = pgtype.Timestamptz{Time: a.NextRetry, Valid: !a.NextRetry.IsZero()}
+	}
+	_, err := tx.Exec(ctx, `INSERT INTO webhook_attempts (tenant, webhook, message_id, event_type, cursor, kind, at, status,
+    latency_us, error, next_retry)
+SELECT tenant, webhook, message_id, event_type, cursor, kind, at, status, latency_us, error, next_retry
+FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::timestamptz[], $8::integer[],
+    $9::bigint[], $10::text[], $11::timestamptz[])
+    WITH ORDINALITY AS a(tenant, webhook, message_id, event_type, cursor, kind, at, status, latency_us, error, next_retry, n)
+ORDER BY n`, tenants, hooks, messages, types, cursors, kinds, at, status, latency, errs, next)
+	return err
+}
+
+// Log implements [webhooks.Store].
+func (s *WebhookStore) Log(ctx context.Context, attempts []webhooks.Attempt) error {
+	if err := webhooks.CheckLog(attempts); err != nil {
+		return fmt.Errorf("log webhook attempts: %w", err)
+	}
+	if err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error { return insertWebhookAttempts(ctx, tx, attempts) }); err != nil {
+		return fmt.Errorf("log webhook attempts: %w", err)
+	}
+	return nil
+}
+
+// Attempts implements [webhooks.Store].
+func (s *WebhookStore) Attempts(ctx context.Context, tenant, id string, before int64, limit int) ([]webhooks.Attempt, error) {
+	if err := webhooks.CheckLimit(limit); err != nil {
+		return nil, fmt.Errorf("read attempts of webhook %s of %s: %w", id, tenant, err)
+	}
+	q := `SELECT id, tenant, webhook, message_id, event_type, cursor, kind, at, status, latency_us, error, next_retry
+FROM webhook_attempts WHERE tenant = $1 AND webhook = $2 AND ($3 <= 0 OR id < $3) ORDER BY id DESC LIMIT $4`
+	rows, err := s.pool.Query(ctx, q, tenant, id, before, limit)
+	if err != nil {
+		return nil, fmt.Errorf("read attempts of webhook %s of %s: %w", id, tenant, err)
+	}
+	defer rows.Close()
+	var out []webhooks.Attempt
+	for rows.Next() {
+		var a webhooks.Attempt
+		var trigger string
+		var latency int64
+		var next pgtype.Timestamptz
+		if err := rows.Scan(&a.ID, &a.Tenant, &a.Webhook, &a.MessageID, &a.EventType, &a.Cursor, &trigger, &a.At,
+			&a.Status, &latency, &a.Error, &next); err != nil {
+			return nil, fmt.Errorf("read attempts of webhook %s of %s: %w", id, tenant, err)
+		}
+		a.Trigger, a.Latency, a.At, a.NextRetry = webhooks.Trigger(trigger), time.Duration(latency)*time.Microsecond, a.At.UTC(), timeOf(next)
+		out = append(out, a)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read attempts of webhook %s of %s: %w", id, tenant, err)
+	}
+	return out, nil
+}
+
+// Prune implements [webhooks.Store].
+func (s *WebhookStore) Prune(ctx context.Context, before time.Time, keep int) (int, error) {
+	if keep < 0 {
+		return 0, fmt.Errorf("prune webhook attempts: %w: keep %d is negative", webhooks.ErrInvalid, keep)
+	}
+	tag, err := s.pool.Exec(ctx, `DELETE FROM webhook_attempts WHERE ($1::timestamptz IS NOT NULL AND at < $1)
+    OR id IN (SELECT id FROM (SELECT id, row_number() OVER (PARTITION BY tenant, webhook ORDER BY id DESC) AS n
+        FROM webhook_attempts) r WHERE n > $2)`, timeOrNull(before), keep)
+	if err != nil {
+		return 0, fmt.Errorf("prune webhook attempts: %w", err)
+	}
+	return int(tag.RowsAffected()), nil
+}
+
+// Reset implements [webhooks.Store]. It truncates the tables after
+// locking the progress row, so that no Apply is half way.
+func (s *WebhookStore) Reset(ctx context.Context) error {
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT 1 FROM webhook_progress FOR UPDATE`); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `TRUNCATE webhook_endpoints, webhook_deliveries, webhook_attempts`); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `UPDATE webhook_progress SET commit_id = 0, position = 0`)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("reset the webhooks: %w", err)
+	}
+	return nil
+}
