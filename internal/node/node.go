@@ -28,6 +28,7 @@ import (
 	"github.com/clavisiam/clavis/projections/cache"
 	"github.com/clavisiam/clavis/projections/feed"
 	"github.com/clavisiam/clavis/projections/wake"
+	"github.com/clavisiam/clavis/projections/webhooks"
 	"github.com/clavisiam/clavis/tenants"
 	"github.com/clavisiam/clavis/tenants/signing"
 )
@@ -66,6 +67,11 @@ type Node struct {
 	// has something new: what this node applied and what the feed
 	// brought from the others.
 	Wake *wake.Hub
+	// Webhooks projects the webhook streams into WebhookStore, which also
+	// holds the endpoints' delivery cursors and attempt log.
+	Webhooks     *webhooks.Projection
+	WebhookStore webhooks.Store
+	webhookWake  chan struct{}
 }
 
 // Option adjusts what no setting of Config reaches: a program that
@@ -192,6 +198,11 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, opts ...Option) (*No
 		default:
 		}
 	})
+	whp, whs, webhookWake, observeWebhooks, err := webhookProjection(store, log)
+	if err != nil {
+		return fail(err)
+	}
+	projector.Observe(observeWebhooks)
 	assertions := bucket.NewAssertions(js, b.names.AssertionsBucket(), cfg.NATSReplicas)
 	grants := bucket.NewGrants(js, b.names.GrantsPrefix(), cfg.NATSReplicas, cfg.GrantsMaxBytes)
 	popts := []oauth.Option{oauth.WithRevocations(revoked), oauth.WithAssertions(assertions), oauth.WithGrants(grants)}
@@ -241,7 +252,8 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, opts ...Option) (*No
 		return fail(fmt.Errorf("build http app: %w", err))
 	}
 	return &Node{log: log, Store: store, HTTP: srv, RootToken: token, Projector: projector, bus: b, Relay: rl, Feed: fd, Admin: admin,
-		stopRevocations: stopRevocations, Audit: audit, auditWake: auditWake, Wake: hub}, nil
+		stopRevocations: stopRevocations, Audit: audit, auditWake: auditWake, Wake: hub,
+		Webhooks: whp, WebhookStore: whs, webhookWake: webhookWake}, nil
 }
 
 // maxReadyLag is how far behind the store the read model may be while
@@ -316,6 +328,7 @@ func (n *Node) Run(ctx context.Context, ln net.Listener) error {
 	pipeline.Go(func() { _ = n.Relay.Run(pctx) })
 	pipeline.Go(func() { _ = n.Feed.Run(pctx) })
 	pipeline.Go(func() { n.Audit.Run(pctx, n.auditWake) })
+	pipeline.Go(func() { n.Webhooks.Run(pctx, n.webhookWake) })
 	served := make(chan error, 1)
 	go func() { served <- n.HTTP.Serve(ln) }()
 
