@@ -89,22 +89,22 @@ func (s *Server) webhookRoutes() {
 	admin := s.authenticate(tenantAdmin)
 	t.Post("", admin, noQuery, s.createWebhook)
 	t.Get("", admin, noQuery, s.listWebhooks)
-	t.Get("/:id", admin, noQuery, s.getWebhook)
-	t.Patch("/:id", admin, noQuery, s.patchWebhook)
-	t.Delete("/:id", admin, noQuery, s.deleteWebhook)
-	t.Post("/:id/secret/rotate", admin, noQuery, s.rotateWebhookSecret)
-	t.Post("/:id/activate", admin, noQuery, s.activateWebhook)
-	t.Post("/:id/deactivate", admin, noQuery, s.deactivateWebhook)
-	t.Get("/:id/deliveries", admin, acceptQuery(attemptBeforeParam, attemptLimitParam), s.webhookDeliveries)
-	t.Post("/:id/replay", admin, noQuery, s.replayWebhook)
-	t.Post("/:id/resend", admin, noQuery, s.resendWebhook)
-	t.Post("/:id/ping", admin, noQuery, s.pingWebhook)
+	t.Get("/:webhook_id", admin, noQuery, s.getWebhook)
+	t.Patch("/:webhook_id", admin, noQuery, s.patchWebhook)
+	t.Delete("/:webhook_id", admin, noQuery, s.deleteWebhook)
+	t.Post("/:webhook_id/secret/rotate", admin, noQuery, s.rotateWebhookSecret)
+	t.Post("/:webhook_id/activate", admin, noQuery, s.activateWebhook)
+	t.Post("/:webhook_id/deactivate", admin, noQuery, s.deactivateWebhook)
+	t.Get("/:webhook_id/deliveries", admin, acceptQuery(attemptBeforeParam, attemptLimitParam), s.webhookDeliveries)
+	t.Post("/:webhook_id/replay", admin, noQuery, s.replayWebhook)
+	t.Post("/:webhook_id/resend", admin, noQuery, s.resendWebhook)
+	t.Post("/:webhook_id/ping", admin, noQuery, s.pingWebhook)
 }
 
-// webhookID returns the {id} path parameter, or a 404 when it cannot be
+// webhookID returns the {webhook_id} path parameter, or a 404 when it cannot be
 // an endpoint's id.
 func webhookID(c *fiber.Ctx) (string, error) {
-	id := param(c, "id")
+	id := param(c, "webhook_id")
 	if !tenants.ValidWebhookID(id) {
 		return "", notFound()
 	}

@@ -29,6 +29,7 @@ import (
 	"github.com/clavisiam/clavis/projections/feed"
 	"github.com/clavisiam/clavis/projections/wake"
 	"github.com/clavisiam/clavis/projections/webhooks"
+	"github.com/clavisiam/clavis/projections/webhooks/deliver"
 	"github.com/clavisiam/clavis/tenants"
 	"github.com/clavisiam/clavis/tenants/signing"
 )
@@ -72,6 +73,11 @@ type Node struct {
 	Webhooks     *webhooks.Projection
 	WebhookStore webhooks.Store
 	webhookWake  chan struct{}
+	// WebhookCommands is the webhook command service; Deliverer delivers
+	// the endpoints this node holds leases on, and disables through
+	// WebhookCommands those that fail for too long.
+	WebhookCommands *tenants.Webhooks
+	Deliverer       *deliver.Deliverer
 }
 
 // Option adjusts what no setting of Config reaches: a program that
@@ -203,6 +209,10 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, opts ...Option) (*No
 		return fail(err)
 	}
 	projector.Observe(observeWebhooks)
+	webhookCommands, deliverer, webhookRoutes, err := webhookAdmin(cfg, commands, store, keys, whs, whp, hub, log)
+	if err != nil {
+		return fail(err)
+	}
 	assertions := bucket.NewAssertions(js, b.names.AssertionsBucket(), cfg.NATSReplicas)
 	grants := bucket.NewGrants(js, b.names.GrantsPrefix(), cfg.NATSReplicas, cfg.GrantsMaxBytes)
 	popts := []oauth.Option{oauth.WithRevocations(revoked), oauth.WithAssertions(assertions), oauth.WithGrants(grants)}
@@ -224,7 +234,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, opts ...Option) (*No
 	if err != nil {
 		return fail(fmt.Errorf("trusted proxies: %w", err))
 	}
-	srv, err := httpapi.New(httpapi.Config{}, store, log, httpapi.WithAdmin(admin), httpapi.WithOAuth(provider), httpapi.WithCORS(hot), httpapi.WithAuditLog(audit), httpapi.WithReadiness(
+	srv, err := httpapi.New(httpapi.Config{}, store, log, httpapi.WithAdmin(admin), httpapi.WithOAuth(provider), httpapi.WithCORS(hot), httpapi.WithAuditLog(audit), webhookRoutes, httpapi.WithReadiness(
 		httpapi.ReadyCheck{Name: "revocations loaded", Check: func(context.Context) error {
 			if !revoked.Loaded() {
 				return errors.New("the revoked tokens are not loaded from NATS yet")
@@ -253,7 +263,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, opts ...Option) (*No
 	}
 	return &Node{log: log, Store: store, HTTP: srv, RootToken: token, Projector: projector, bus: b, Relay: rl, Feed: fd, Admin: admin,
 		stopRevocations: stopRevocations, Audit: audit, auditWake: auditWake, Wake: hub,
-		Webhooks: whp, WebhookStore: whs, webhookWake: webhookWake}, nil
+		Webhooks: whp, WebhookStore: whs, webhookWake: webhookWake, WebhookCommands: webhookCommands, Deliverer: deliverer}, nil
 }
 
 // maxReadyLag is how far behind the store the read model may be while
@@ -329,6 +339,7 @@ func (n *Node) Run(ctx context.Context, ln net.Listener) error {
 	pipeline.Go(func() { _ = n.Feed.Run(pctx) })
 	pipeline.Go(func() { n.Audit.Run(pctx, n.auditWake) })
 	pipeline.Go(func() { n.Webhooks.Run(pctx, n.webhookWake) })
+	pipeline.Go(func() { _ = n.Deliverer.Run(pctx) })
 	served := make(chan error, 1)
 	go func() { served <- n.HTTP.Serve(ln) }()
 
