@@ -90,14 +90,16 @@ applied, and its source file.`,
 	},
 	{
 		name:    "projections rebuild",
-		summary: "drop the read model and the audit logs and replay them from the event store",
+		summary: "drop the read model, the audit logs and the webhook endpoints and replay them from the event store",
 		about: `Projections rebuild drops a projection and replays it from the event store
 itself, not from NATS, then prints how many events it applied and how fast.
 read_model is the read model (tenants, clients, the client_id lookup);
 audit_log is the tenants' audit logs, whose signed checkpoints are kept and
 checked against the rebuilt logs: one they disagree with fails the rebuild,
 naming the tenant and the size, for the event store no longer holds the
-history that was signed. Without a name both are rebuilt. Running nodes keep
+history that was signed. webhooks is the tenants' webhook endpoints; their
+delivery cursors and attempt logs are kept, so no receiver is sent again
+what it got. Without a name all three are rebuilt. Running nodes keep
 serving meanwhile.`,
 		settings: migrateSettings,
 		run:      projectionsRebuild(""),

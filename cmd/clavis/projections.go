@@ -11,6 +11,7 @@ import (
 	"github.com/clavisiam/clavis/internal/node"
 	"github.com/clavisiam/clavis/projections"
 	"github.com/clavisiam/clavis/projections/auditlog"
+	"github.com/clavisiam/clavis/projections/webhooks"
 )
 
 // openProjector opens the store cfg selects and a projector of its read
@@ -35,8 +36,12 @@ func openProjector(ctx context.Context, cfg Config, log *slog.Logger) (node.Back
 // from the event store like the read model.
 const auditLogName = "audit_log"
 
+// webhooksName names the webhook endpoints among the projections: a
+// rebuild keeps the delivery cursors and the attempt log.
+const webhooksName = "webhooks"
+
 // projectionNames are the projections `clavis projections` knows.
-var projectionNames = []string{projections.Name, auditLogName}
+var projectionNames = []string{projections.Name, auditLogName, webhooksName}
 
 // projectionsRebuild is `clavis projections rebuild [name]`: it rebuilds
 // the projection named, or without a name every one, from the event store.
@@ -48,10 +53,46 @@ func projectionsRebuild(name string) func(ctx context.Context, cfg Config, log *
 			}
 		}
 		if name == "" || name == auditLogName {
-			return auditLogRebuild(ctx, cfg, log, stdout)
+			if err := auditLogRebuild(ctx, cfg, log, stdout); err != nil {
+				return err
+			}
+		}
+		if name == "" || name == webhooksName {
+			return webhooksRebuild(ctx, cfg, log, stdout)
 		}
 		return nil
 	}
+}
+
+// webhooksRebuild drops the webhook endpoints and projects them again
+// from the event store. The deliveries (where each endpoint's deliveries
+// stand) and the attempt log are kept: the events do not start again the
+// deliveries they started, so no receiver is sent again what it got.
+func webhooksRebuild(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) error {
+	store, err := node.OpenStore(ctx, cfg.Config, log)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	ws, err := node.WebhookStore(store)
+	if err != nil {
+		return err
+	}
+	p, err := webhooks.NewProjection(ws, store, log)
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	if err := p.Rebuild(ctx); err != nil {
+		return fmt.Errorf("rebuild %s: %w", webhooksName, err)
+	}
+	took := time.Since(start)
+	at, err := ws.Checkpoint(ctx)
+	if err != nil {
+		return fmt.Errorf("rebuild %s: %w", webhooksName, err)
+	}
+	fmt.Fprintf(stdout, "rebuilt %s in %s, at position %s; deliveries kept\n", webhooksName, took.Round(time.Millisecond), at)
+	return nil
 }
 
 // auditLogRebuild drops the tenants' audit logs and logs the event store

@@ -13,12 +13,16 @@ import (
 
 	"golang.org/x/mod/sumdb/note"
 
+	"github.com/clavisiam/clavis/domain"
+	"github.com/clavisiam/clavis/domain/webhook"
 	"github.com/clavisiam/clavis/eventstore"
+	"github.com/clavisiam/clavis/eventstore/aggregate"
 	espg "github.com/clavisiam/clavis/eventstore/postgres"
 	essqlite "github.com/clavisiam/clavis/eventstore/sqlite"
 	"github.com/clavisiam/clavis/internal/node"
 	"github.com/clavisiam/clavis/internal/poll"
 	"github.com/clavisiam/clavis/projections/auditlog"
+	"github.com/clavisiam/clavis/projections/webhooks"
 	"github.com/clavisiam/clavis/tenants"
 )
 
@@ -138,7 +142,7 @@ func TestProjectionsRebuildAuditLog(t *testing.T) {
 				t.Fatalf("rebuild audit_log = %d\nstdout: %s\nstderr: %s", code, stdout, stderr)
 			}
 			code, stdout, stderr = runCmd(t.Context(), append([]string{"projections", "rebuild"}, flags...), nil)
-			both := regexp.MustCompile(`^rebuilt read_model: (\d+) events .*\nrebuilt audit_log: (\d+) events .*\n$`).FindStringSubmatch(stdout)
+			both := regexp.MustCompile(`^rebuilt read_model: (\d+) events .*\nrebuilt audit_log: (\d+) events .*\nrebuilt webhooks in \S+, at position \d+\.\d+; deliveries kept\n$`).FindStringSubmatch(stdout)
 			if code != exitOK || both == nil || both[1] != both[2] {
 				t.Fatalf("rebuild = %d\nstdout: %s\nstderr: %s", code, stdout, stderr)
 			}
@@ -194,5 +198,75 @@ func execSQL(t *testing.T, store node.Backend, stmt string) {
 	}
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestProjectionsRebuildWebhooks rebuilds the webhook endpoints by name:
+// they come back from the events, and a delivery cursor a deliverer moved
+// stays where it was.
+func TestProjectionsRebuildWebhooks(t *testing.T) {
+	t.Parallel()
+	for _, backend := range backends {
+		t.Run(backend, func(t *testing.T) {
+			t.Parallel()
+			cfg := testConfig(t, backend)
+			log := slog.New(slog.NewTextHandler(io.Discard, nil))
+			store, err := node.OpenStore(t.Context(), cfg.Config, log)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer store.Close()
+			now := time.Now().UTC()
+			res, err := aggregate.Execute(t.Context(), store, aggregate.Command[*webhook.Webhook]{
+				Stream: webhooks.Stream("acme", "w1"),
+				Decode: webhook.Decode,
+				Replay: webhook.Replay,
+				Decide: func(*webhook.Webhook) ([]domain.Event, error) {
+					return webhook.Create("w1", webhook.Settings{URL: "https://hooks.example.com/w1"}, webhook.NewSecret{ID: "s1", Sealed: "sealed"}, now)
+				},
+				Meta:  eventstore.Metadata{Actor: "root", OccurredAt: now},
+				NewID: func() string { return "evt-w1" },
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ws, err := node.WebhookStore(store)
+			if err != nil {
+				t.Fatal(err)
+			}
+			p, err := webhooks.NewProjection(ws, store, log)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+			defer cancel()
+			if err := p.WaitFor(ctx, res.Position); err != nil {
+				t.Fatal(err)
+			}
+			held, err := ws.Acquire(t.Context(), "node-1", now, now.Add(time.Minute), 1)
+			if err != nil || len(held) != 1 {
+				t.Fatalf("Acquire = %v, %v", held, err)
+			}
+			d := held[0].Delivery
+			d.Cursor = eventstore.Position{Commit: res.Position.Commit + 7, Seq: res.Position.Seq + 7}
+			if err := ws.Record(t.Context(), "node-1", "acme", "w1", now, d, nil); err != nil {
+				t.Fatal(err)
+			}
+			flags := []string{"--data-dir", cfg.DataDir}
+			if cfg.DatabaseURL != "" {
+				flags = append(flags, "--database-url", cfg.DatabaseURL)
+			}
+			code, stdout, stderr := runCmd(t.Context(), append([]string{"projections", "rebuild", "webhooks"}, flags...), nil)
+			if code != exitOK || !regexp.MustCompile(`^rebuilt webhooks in \S+, at position \d+\.\d+; deliveries kept\n$`).MatchString(stdout) {
+				t.Fatalf("rebuild webhooks = %d\nstdout: %s\nstderr: %s", code, stdout, stderr)
+			}
+			e, err := ws.Endpoint(t.Context(), "acme", "w1")
+			if err != nil {
+				t.Fatalf("w1 after the rebuild: %v", err)
+			}
+			if e.Delivery.Cursor != d.Cursor || e.Delivery.Epoch != d.Epoch {
+				t.Errorf("w1's delivery after the rebuild: cursor %s, epoch %d; want %s, %d (kept)", e.Delivery.Cursor, e.Delivery.Epoch, d.Cursor, d.Epoch)
+			}
+		})
 	}
 }

@@ -6,8 +6,8 @@
 -- events, the epoch that fences deliverers, the failures and the lease of
 -- the node delivering it. webhook_attempts is the delivery log. Only the
 -- endpoints and the progress are derived from the events; the deliveries
--- and the log are operational state, kept nowhere else. Zero times are
--- NULL.
+-- and the log are operational state, kept nowhere else, which a rebuild
+-- of the endpoints keeps. Zero times are NULL.
 
 -- +goose Up
 CREATE TABLE webhook_endpoints (
@@ -30,6 +30,10 @@ CREATE TABLE webhook_deliveries (
     cursor_commit   bigint      NOT NULL,
     cursor_position bigint      NOT NULL,
     epoch           bigint      NOT NULL,
+    -- applied is the position of the last change that started or resumed
+    -- it: a rebuild that applies the events again leaves it be.
+    applied_commit   bigint      NOT NULL,
+    applied_position bigint      NOT NULL,
     failures        integer     NOT NULL DEFAULT 0 CHECK (failures >= 0),
     failing_since   timestamptz,
     next_attempt    timestamptz,

@@ -6,7 +6,8 @@
 -- events, the epoch that fences deliverers, the failures and the lease of
 -- the node delivering it. webhook_attempts is the delivery log. Only the
 -- endpoints and the progress are derived from the events; the deliveries
--- and the log are operational state, kept nowhere else. Times are text in
+-- and the log are operational state, kept nowhere else, which a rebuild
+-- of the endpoints keeps. Times are text in
 -- the event store's format; zero times are NULL.
 
 -- +goose Up
@@ -30,6 +31,10 @@ CREATE TABLE webhook_deliveries (
     cursor_commit   INTEGER NOT NULL,
     cursor_position INTEGER NOT NULL,
     epoch           INTEGER NOT NULL,
+    -- applied is the position of the last change that started or resumed
+    -- it: a rebuild that applies the events again leaves it be.
+    applied_commit   INTEGER NOT NULL,
+    applied_position INTEGER NOT NULL,
     failures        INTEGER NOT NULL DEFAULT 0 CHECK (failures >= 0),
     failing_since   TEXT,
     next_attempt    TEXT,

@@ -109,21 +109,23 @@ WHERE tenant = $1 AND id = $2`, c.Tenant, c.State.ID, string(state), c.State.Act
 VALUES ($1, $2, $3, $4, $5, $6, $7)`, c.Tenant, c.State.ID, string(state), c.State.Active, c.State.Deleted, int64(c.Position.Commit), c.Position.Seq); err != nil {
 			return err
 		}
-		// A delivery left by an endpoint of the same id is restarted.
-		_, err := tx.Exec(ctx, `INSERT INTO webhook_deliveries (tenant, id, cursor_commit, cursor_position, epoch) VALUES ($1, $2, $3, $4, 1)
-ON CONFLICT (tenant, id) DO UPDATE SET cursor_commit = excluded.cursor_commit, cursor_position = excluded.cursor_position,
-    epoch = webhook_deliveries.epoch + 1, failures = 0, failing_since = NULL, next_attempt = NULL`,
-			c.Tenant, c.State.ID, int64(c.Start.Commit), c.Start.Seq)
-		return err
 	}
+	// A start or resume the delivery has seen (a rebuild applies the
+	// events again) leaves it be.
+	p := c.Position
 	switch {
 	case c.Start != nil:
-		_, err = tx.Exec(ctx, `UPDATE webhook_deliveries SET cursor_commit = $3, cursor_position = $4, epoch = epoch + 1,
-    failures = 0, failing_since = NULL, next_attempt = NULL WHERE tenant = $1 AND id = $2`,
-			c.Tenant, c.State.ID, int64(c.Start.Commit), c.Start.Seq)
+		_, err = tx.Exec(ctx, `INSERT INTO webhook_deliveries AS d (tenant, id, cursor_commit, cursor_position, epoch, applied_commit, applied_position)
+VALUES ($1, $2, $3, $4, 1, $5, $6)
+ON CONFLICT (tenant, id) DO UPDATE SET cursor_commit = excluded.cursor_commit, cursor_position = excluded.cursor_position,
+    epoch = d.epoch + 1, failures = 0, failing_since = NULL, next_attempt = NULL,
+    applied_commit = excluded.applied_commit, applied_position = excluded.applied_position
+WHERE (d.applied_commit, d.applied_position) < (excluded.applied_commit, excluded.applied_position)`,
+			c.Tenant, c.State.ID, int64(c.Start.Commit), c.Start.Seq, int64(p.Commit), p.Seq)
 	case c.Resume:
-		_, err = tx.Exec(ctx, `UPDATE webhook_deliveries SET epoch = epoch + 1, failures = 0, failing_since = NULL, next_attempt = NULL
-WHERE tenant = $1 AND id = $2`, c.Tenant, c.State.ID)
+		_, err = tx.Exec(ctx, `UPDATE webhook_deliveries SET epoch = epoch + 1, failures = 0, failing_since = NULL, next_attempt = NULL,
+    applied_commit = $3, applied_position = $4
+WHERE tenant = $1 AND id = $2 AND (applied_commit, applied_position) < ($3::bigint, $4::bigint)`, c.Tenant, c.State.ID, int64(p.Commit), p.Seq)
 	}
 	return err
 }
@@ -259,48 +261,83 @@ func (s *WebhookStore) Release(ctx context.Context, owner, tenant, id string) er
 	return nil
 }
 
-// Record implements [webhooks.Store].
+// recordDelivery checks the lease and the epoch, moves the delivery and
+// adds the attempts, in one statement: the attempts are
+// $1..$11, as attemptArgs gives them. It answers the delivery as it was
+// (none when the endpoint has none) and whether it was moved.
+const recordDelivery = `WITH cur AS (
+    SELECT owner, lease_until, epoch FROM webhook_deliveries WHERE tenant = $12 AND id = $13 FOR UPDATE
+), ok AS (
+    SELECT 1 FROM cur WHERE owner = $14 AND lease_until > $15 AND epoch = $16
+), upd AS (
+    UPDATE webhook_deliveries SET
+        cursor_commit = CASE WHEN (cursor_commit, cursor_position) > ($17::bigint, $18::bigint) THEN cursor_commit ELSE $17 END,
+        cursor_position = CASE WHEN (cursor_commit, cursor_position) > ($17::bigint, $18::bigint) THEN cursor_position ELSE $18 END,
+        failures = $19, failing_since = $20, next_attempt = $21, last_attempt = $22, last_status = $23, last_error = $24
+    WHERE tenant = $12 AND id = $13 AND EXISTS (SELECT 1 FROM ok)
+    RETURNING 1
+), ins AS (
+    ` + insertAttempts + ` WHERE EXISTS (SELECT 1 FROM ok) ORDER BY n
+    RETURNING 1
+)
+SELECT owner, lease_until, epoch, (SELECT count(*) FROM upd) FROM cur`
+
+// Record implements [webhooks.Store]. Its transaction commits without
+// waiting for the disk (three times the records a second): a commit
+// that a crash of PostgreSQL itself loses (the last fraction of a second
+// of them) moves the cursor back to where an earlier one left it, so the
+// events after it are delivered again, with the same webhook-id, as
+// at-least-once delivery allows. Any later commit that waits for the
+// disk (an Apply, an Acquire) makes the records before it durable too.
 func (s *WebhookStore) Record(ctx context.Context, owner, tenant, id string, now time.Time, d webhooks.Delivery, attempts []webhooks.Attempt) error {
-	as := webhooks.OfEndpoint(tenant, id, attempts)
+	c := d.Cursor
+	args := append(attemptArgs(webhooks.OfEndpoint(tenant, id, attempts)), tenant, id, owner, now, d.Epoch, int64(c.Commit), c.Seq,
+		d.Failures, timeOrNull(d.FailingSince), timeOrNull(d.NextAttempt), timeOrNull(d.LastAttempt), d.LastStatus, d.LastError)
+	var holder string
+	var until pgtype.Timestamptz
+	var epoch, moved int64
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		var holder string
-		var until pgtype.Timestamptz
-		var epoch int64
-		err := tx.QueryRow(ctx, `SELECT owner, lease_until, epoch FROM webhook_deliveries WHERE tenant = $1 AND id = $2 FOR UPDATE`, tenant, id).
-			Scan(&holder, &until, &epoch)
-		switch {
-		case errors.Is(err, pgx.ErrNoRows):
-			return webhooks.ErrLeaseLost
-		case err != nil:
-			return err
-		case holder != owner || owner == "" || !timeOf(until).After(now):
-			return webhooks.ErrLeaseLost
-		case epoch != d.Epoch:
-			return webhooks.ErrStale
-		}
-		c := d.Cursor
-		if _, err := tx.Exec(ctx, `UPDATE webhook_deliveries SET
-    cursor_commit = CASE WHEN (cursor_commit, cursor_position) > ($3::bigint, $4::bigint) THEN cursor_commit ELSE $3 END,
-    cursor_position = CASE WHEN (cursor_commit, cursor_position) > ($3::bigint, $4::bigint) THEN cursor_position ELSE $4 END,
-    failures = $5, failing_since = $6, next_attempt = $7, last_attempt = $8, last_status = $9, last_error = $10
-WHERE tenant = $1 AND id = $2`, tenant, id, int64(c.Commit), c.Seq, d.Failures, timeOrNull(d.FailingSince), timeOrNull(d.NextAttempt),
-			timeOrNull(d.LastAttempt), d.LastStatus, d.LastError); err != nil {
+		b := &pgx.Batch{}
+		b.Queue(`SET LOCAL synchronous_commit = off`)
+		b.Queue(recordDelivery, args...)
+		br := tx.SendBatch(ctx, b)
+		defer br.Close()
+		if _, err := br.Exec(); err != nil {
 			return err
 		}
-		return insertWebhookAttempts(ctx, tx, as)
+		if err := br.QueryRow().Scan(&holder, &until, &epoch, &moved); err != nil {
+			return err
+		}
+		return br.Close()
 	})
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		err = webhooks.ErrLeaseLost
+	case err != nil:
+	case holder != owner || owner == "" || !timeOf(until).After(now):
+		err = webhooks.ErrLeaseLost
+	case epoch != d.Epoch:
+		err = webhooks.ErrStale
+	case moved != 1:
+		err = fmt.Errorf("the delivery was not moved")
+	}
 	if err != nil {
 		return fmt.Errorf("record deliveries of webhook %s of %s: %w", id, tenant, err)
 	}
 	return nil
 }
 
-// insertWebhookAttempts adds attempts in one statement over arrays, in
-// their order, so that their IDs ascend as they do.
-func insertWebhookAttempts(ctx context.Context, tx pgx.Tx, as []webhooks.Attempt) error {
-	if len(as) == 0 {
-		return nil
-	}
+// insertAttempts adds the attempts of $1..$11 in their order (n), so
+// that their IDs ascend as they do.
+const insertAttempts = `INSERT INTO webhook_attempts (tenant, webhook, message_id, event_type, cursor, kind, at, status,
+    latency_us, error, next_retry)
+SELECT tenant, webhook, message_id, event_type, cursor, kind, at, status, latency_us, error, next_retry
+FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::timestamptz[], $8::integer[],
+    $9::bigint[], $10::text[], $11::timestamptz[])
+    WITH ORDINALITY AS a(tenant, webhook, message_id, event_type, cursor, kind, at, status, latency_us, error, next_retry, n)`
+
+// attemptArgs are the arrays insertAttempts reads.
+func attemptArgs(as []webhooks.Attempt) []any {
 	n := len(as)
 	var (
 		tenants, hooks, messages, types, cursors, kinds, errs = make([]string, n), make([]string, n), make([]string, n),
@@ -314,14 +351,7 @@ func insertWebhookAttempts(ctx context.Context, tx pgx.Tx, as []webhooks.Attempt
 		at[i], status[i], latency[i] = a.At, int32(a.Status), a.Latency.Microseconds()
 		next[i] = pgtype.Timestamptz{Time: a.NextRetry, Valid: !a.NextRetry.IsZero()}
 	}
-	_, err := tx.Exec(ctx, `INSERT INTO webhook_attempts (tenant, webhook, message_id, event_type, cursor, kind, at, status,
-    latency_us, error, next_retry)
-SELECT tenant, webhook, message_id, event_type, cursor, kind, at, status, latency_us, error, next_retry
-FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::timestamptz[], $8::integer[],
-    $9::bigint[], $10::text[], $11::timestamptz[])
-    WITH ORDINALITY AS a(tenant, webhook, message_id, event_type, cursor, kind, at, status, latency_us, error, next_retry, n)
-ORDER BY n`, tenants, hooks, messages, types, cursors, kinds, at, status, latency, errs, next)
-	return err
+	return []any{tenants, hooks, messages, types, cursors, kinds, at, status, latency, errs, next}
 }
 
 // Log implements [webhooks.Store].
@@ -329,7 +359,10 @@ func (s *WebhookStore) Log(ctx context.Context, attempts []webhooks.Attempt) err
 	if err := webhooks.CheckLog(attempts); err != nil {
 		return fmt.Errorf("log webhook attempts: %w", err)
 	}
-	if err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error { return insertWebhookAttempts(ctx, tx, attempts) }); err != nil {
+	if len(attempts) == 0 {
+		return nil
+	}
+	if _, err := s.pool.Exec(ctx, insertAttempts+` ORDER BY n`, attemptArgs(attempts)...); err != nil {
 		return fmt.Errorf("log webhook attempts: %w", err)
 	}
 	return nil
@@ -383,11 +416,20 @@ func (s *WebhookStore) Prune(ctx context.Context, before time.Time, keep int) (i
 // Reset implements [webhooks.Store]. It truncates the tables after
 // locking the progress row, so that no Apply is half way.
 func (s *WebhookStore) Reset(ctx context.Context) error {
+	return s.reset(ctx, `TRUNCATE webhook_endpoints, webhook_deliveries, webhook_attempts`)
+}
+
+// ResetEndpoints implements [webhooks.Store], as Reset does.
+func (s *WebhookStore) ResetEndpoints(ctx context.Context) error {
+	return s.reset(ctx, `TRUNCATE webhook_endpoints`)
+}
+
+func (s *WebhookStore) reset(ctx context.Context, truncate string) error {
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `SELECT 1 FROM webhook_progress FOR UPDATE`); err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, `TRUNCATE webhook_endpoints, webhook_deliveries, webhook_attempts`); err != nil {
+		if _, err := tx.Exec(ctx, truncate); err != nil {
 			return err
 		}
 		_, err := tx.Exec(ctx, `UPDATE webhook_progress SET commit_id = 0, position = 0`)

@@ -21,3 +21,14 @@ func TestWebhookStore(t *testing.T) {
 		return postgres.NewWebhookStore(s.Pool())
 	})
 }
+
+func BenchmarkWebhookRecord(b *testing.B) {
+	webhookstest.BenchRecord(b, func(t testing.TB) webhooks.Store {
+		s, err := espg.Open(t.Context(), pgtest.Schema(t, dbURL))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return postgres.NewWebhookStore(s.Pool())
+	})
+}

@@ -132,21 +132,23 @@ VALUES (?, ?, (SELECT coalesce(max(created), 0) + 1 FROM webhook_endpoints), ?, 
 			m.Tenant, m.State.ID, string(m.state), m.State.Active, m.State.Deleted, int64(m.Position.Commit), m.Position.Seq); err != nil {
 			return err
 		}
-		// A delivery left by an endpoint of the same id is restarted.
-		_, err := tx.ExecContext(ctx, `INSERT INTO webhook_deliveries (tenant, id, cursor_commit, cursor_position, epoch) VALUES (?, ?, ?, ?, 1)
-ON CONFLICT (tenant, id) DO UPDATE SET cursor_commit = excluded.cursor_commit, cursor_position = excluded.cursor_position,
-    epoch = epoch + 1, failures = 0, failing_since = NULL, next_attempt = NULL`,
-			m.Tenant, m.State.ID, int64(m.Start.Commit), m.Start.Seq)
-		return err
 	}
+	// A start or resume the delivery has seen (a rebuild applies the
+	// events again) leaves it be.
+	p := m.Position
 	switch {
 	case m.Start != nil:
-		_, err = tx.ExecContext(ctx, `UPDATE webhook_deliveries SET cursor_commit = ?, cursor_position = ?, epoch = epoch + 1,
-    failures = 0, failing_since = NULL, next_attempt = NULL WHERE tenant = ? AND id = ?`,
-			int64(m.Start.Commit), m.Start.Seq, m.Tenant, m.State.ID)
+		_, err = tx.ExecContext(ctx, `INSERT INTO webhook_deliveries (tenant, id, cursor_commit, cursor_position, epoch, applied_commit, applied_position)
+VALUES (?1, ?2, ?3, ?4, 1, ?5, ?6)
+ON CONFLICT (tenant, id) DO UPDATE SET cursor_commit = excluded.cursor_commit, cursor_position = excluded.cursor_position,
+    epoch = epoch + 1, failures = 0, failing_since = NULL, next_attempt = NULL,
+    applied_commit = excluded.applied_commit, applied_position = excluded.applied_position
+WHERE (applied_commit, applied_position) < (?5, ?6)`,
+			m.Tenant, m.State.ID, int64(m.Start.Commit), m.Start.Seq, int64(p.Commit), p.Seq)
 	case m.Resume:
-		_, err = tx.ExecContext(ctx, `UPDATE webhook_deliveries SET epoch = epoch + 1, failures = 0, failing_since = NULL, next_attempt = NULL
-WHERE tenant = ? AND id = ?`, m.Tenant, m.State.ID)
+		_, err = tx.ExecContext(ctx, `UPDATE webhook_deliveries SET epoch = epoch + 1, failures = 0, failing_since = NULL, next_attempt = NULL,
+    applied_commit = ?3, applied_position = ?4
+WHERE tenant = ?1 AND id = ?2 AND (applied_commit, applied_position) < (?3, ?4)`, m.Tenant, m.State.ID, int64(p.Commit), p.Seq)
 	}
 	return err
 }
@@ -425,9 +427,18 @@ func (s *WebhookStore) Prune(ctx context.Context, before time.Time, keep int) (i
 
 // Reset implements [webhooks.Store].
 func (s *WebhookStore) Reset(ctx context.Context) error {
+	return s.reset(ctx, `DELETE FROM webhook_endpoints`, `DELETE FROM webhook_deliveries`, `DELETE FROM webhook_attempts`)
+}
+
+// ResetEndpoints implements [webhooks.Store].
+func (s *WebhookStore) ResetEndpoints(ctx context.Context) error {
+	return s.reset(ctx, `DELETE FROM webhook_endpoints`)
+}
+
+// reset runs deletes and moves the checkpoint to the start.
+func (s *WebhookStore) reset(ctx context.Context, deletes ...string) error {
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		for _, stmt := range []string{`DELETE FROM webhook_endpoints`, `DELETE FROM webhook_deliveries`, `DELETE FROM webhook_attempts`,
-			`UPDATE webhook_progress SET commit_id = 0, position = 0 WHERE id = 1`} {
+		for _, stmt := range append(deletes, `UPDATE webhook_progress SET commit_id = 0, position = 0 WHERE id = 1`) {
 			if _, err := tx.ExecContext(ctx, stmt); err != nil {
 				return err
 			}

@@ -21,3 +21,14 @@ func TestWebhookStore(t *testing.T) {
 		return sqlite.NewWebhookStore(s.DB())
 	})
 }
+
+func BenchmarkWebhookRecord(b *testing.B) {
+	webhookstest.BenchRecord(b, func(t testing.TB) webhooks.Store {
+		s, err := essqlite.Open(t.Context(), filepath.Join(t.TempDir(), "clavis.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return sqlite.NewWebhookStore(s.DB())
+	})
+}

@@ -128,7 +128,7 @@ func (p *Projection) catchUp(ctx context.Context) error {
 		}
 		p.saw(to)
 		if len(changes) > 0 {
-			p.log.Debug("applied webhook events", "endpoints", len(changes), "position", to.String())
+			p.log.Debug("applied webhook events", "events", len(changes), "position", to.String())
 		}
 	}
 }
@@ -163,11 +163,11 @@ func (p *Projection) saw(c eventstore.Position) {
 // endpointKey names an endpoint across tenants.
 type endpointKey struct{ tenant, id string }
 
-// fold returns the changes a page of events makes: the webhook events,
-// grouped by endpoint in the order each first appears, folded onto the
-// states the store holds.
+// fold returns the changes a page of events makes, one a webhook event
+// in store order, each folded onto the state the one before left (the
+// first onto the state the store holds): the store tells a start or a
+// resume it has seen by the position of its own change.
 func (p *Projection) fold(ctx context.Context, events []eventstore.Event) ([]Change, error) {
-	var order []endpointKey
 	byTenant := map[string][]string{}
 	seen := map[endpointKey]bool{}
 	for _, e := range events {
@@ -177,14 +177,13 @@ func (p *Projection) fold(ctx context.Context, events []eventstore.Event) ([]Cha
 		k := endpointKey{e.Stream.Tenant, e.Stream.ID}
 		if !seen[k] {
 			seen[k] = true
-			order = append(order, k)
 			byTenant[k.tenant] = append(byTenant[k.tenant], k.id)
 		}
 	}
-	if len(order) == 0 {
+	if len(seen) == 0 {
 		return nil, nil
 	}
-	endpoints := make(map[endpointKey]*webhook.Webhook, len(order))
+	endpoints := make(map[endpointKey]*webhook.Webhook, len(seen))
 	for tenant, ids := range byTenant {
 		states, err := p.store.States(ctx, tenant, ids)
 		if err != nil {
@@ -194,27 +193,16 @@ func (p *Projection) fold(ctx context.Context, events []eventstore.Event) ([]Cha
 			endpoints[endpointKey{tenant, id}] = webhook.FromState(states[id]) // the zero State: a new endpoint
 		}
 	}
-	changes := make(map[endpointKey]*Change, len(order))
+	var out []Change
 	for _, e := range events {
 		if e.Stream.Type != StreamType {
 			continue
 		}
-		k := endpointKey{e.Stream.Tenant, e.Stream.ID}
-		c, err := step(endpoints[k], e)
+		c, err := step(endpoints[endpointKey{e.Stream.Tenant, e.Stream.ID}], e)
 		if err != nil {
 			return nil, &projections.EventError{EventID: e.ID, Stream: e.Stream, Version: e.Version, Type: e.Type, Position: e.Position, Err: err}
 		}
-		if prev := changes[k]; prev != nil {
-			c.Resume = c.Resume || prev.Resume
-			if c.Start == nil {
-				c.Start = prev.Start
-			}
-		}
-		changes[k] = &c
-	}
-	out := make([]Change, 0, len(order))
-	for _, k := range order {
-		out = append(out, *changes[k])
+		out = append(out, c)
 	}
 	return out, nil
 }
@@ -255,14 +243,14 @@ func step(w *webhook.Webhook, e eventstore.Event) (Change, error) {
 	return c, nil
 }
 
-// Rebuild empties the store ([Store.Reset]: endpoints, deliveries and the
-// attempt log) and applies every event again. Deliveries then start over
-// from each endpoint's creation or latest replay: receivers get again
-// what they were sent since.
+// Rebuild deletes the endpoints ([Store.ResetEndpoints]) and applies
+// every event again. The deliveries and the attempt log stay as they
+// are: a delivery is not started again by the events that started it
+// before, so receivers are not sent again what they were sent.
 func (p *Projection) Rebuild(ctx context.Context) error {
 	p.run.Lock()
 	defer p.run.Unlock()
-	if err := p.store.Reset(ctx); err != nil {
+	if err := p.store.ResetEndpoints(ctx); err != nil {
 		return fmt.Errorf("webhook projection: %w", err)
 	}
 	p.mu.Lock()

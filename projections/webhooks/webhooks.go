@@ -125,9 +125,10 @@ type Attempt struct {
 func (a Attempt) Succeeded() bool { return a.Status >= 200 && a.Status < 300 && a.Error == "" }
 
 // Change is what the projection writes for one endpoint: its new state
-// and position, and, when its events started or restarted its deliveries
-// (created, replayed), the cursor they start after. Starting also clears
-// the failures and grows the epoch; so does an activation (Resume).
+// and position, and, when its event (the one at Position) started or
+// restarted its deliveries (created, replayed), the cursor they start
+// after. Starting also clears the failures and grows the epoch; so does
+// an activation (Resume).
 type Change struct {
 	Tenant   string
 	State    webhook.State
@@ -149,7 +150,10 @@ type Store interface {
 	// Apply writes changes and moves the checkpoint from from to to in
 	// one transaction, which writes nothing and returns [ErrStale] unless
 	// the checkpoint is still at from. A change of a new endpoint creates
-	// its delivery, at Start.
+	// its delivery, at Start. Changes of one endpoint apply in the order
+	// given. A delivery remembers the position of the last change that
+	// started or resumed it: a Start or Resume at or before it (events
+	// applied again after [Store.ResetEndpoints]) leaves it as it is.
 	Apply(ctx context.Context, from, to eventstore.Position, changes []Change) error
 	// States returns the current states of the endpoints of tenant named
 	// by ids that the store holds (deleted ones included), for the
@@ -187,6 +191,11 @@ type Store interface {
 	// keep of each endpoint, and returns how many it deleted.
 	Prune(ctx context.Context, before time.Time, keep int) (int, error)
 	// Reset deletes every endpoint, delivery and attempt and the
-	// checkpoint, for a rebuild.
+	// checkpoint.
 	Reset(ctx context.Context) error
+	// ResetEndpoints deletes every endpoint and the checkpoint but keeps
+	// the deliveries and the attempt log, for a rebuild that must not
+	// send again what was delivered: applying the events again leaves
+	// each kept delivery where it is (see Apply).
+	ResetEndpoints(ctx context.Context) error
 }

@@ -55,6 +55,8 @@ func Run(t *testing.T, newStore func(t testing.TB) webhooks.Store) {
 		{"LogAddsAttempts", testLog},
 		{"PruneByAgeAndKeep", testPrune},
 		{"ResetEmptiesStore", testReset},
+		{"ResetEndpointsKeepsDeliveries", testResetEndpoints},
+		{"SeenStartOrResumeLeavesDelivery", testSeenStart},
 		{"CancelledContext", testCancelled},
 	}
 	for _, tc := range tests {
@@ -917,6 +919,78 @@ func testReset(t *testing.T, s webhooks.Store) {
 	apply(t, s, pos(2), created("acme", "w1", pos(1)))
 	if e := endpoint(t, s, "acme", "w1"); e.Delivery.Cursor != pos(1) || e.Delivery.Owner != "" {
 		t.Errorf("endpoint after Reset and Apply = %+v", e)
+	}
+}
+
+func testResetEndpoints(t *testing.T, s webhooks.Store) {
+	ctx := t.Context()
+	replay := changed("acme", "w1", 2, pos(3))
+	from := pos(2)
+	replay.Start = &from
+	resume := changed("acme", "w1", 3, pos(4))
+	resume.Resume = true
+	history := [][]webhooks.Change{{created("acme", "w1", pos(1))}, {replay}, {resume}, {created("globex", "w1", pos(5))}}
+	for i, cs := range history {
+		apply(t, s, pos(i+2), cs...)
+	}
+	want := failing(t, s, "node-1", "acme", "w1", pos(8), t0)
+	want.Owner, want.LeaseUntil = "node-1", t0.Add(time.Minute)
+	logged := []webhooks.Attempt{attempt("acme", "w1", 8, t0, 200)}
+	if err := s.Log(ctx, logged); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ResetEndpoints(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if p := checkpoint(t, s); !p.IsZero() {
+		t.Errorf("Checkpoint after ResetEndpoints = %s, want zero", p)
+	}
+	if es := endpoints(t, s, "acme"); len(es) != 0 {
+		t.Errorf("Endpoints after ResetEndpoints = %v, want none", ids(es))
+	}
+	if got := acquire(t, s, "node-2", t0.Add(2*time.Minute), 10); len(got) != 0 {
+		t.Errorf("Acquire with no endpoints = %v, want none", got)
+	}
+	// The same events again: the deliveries stay where they are.
+	for i, cs := range history {
+		apply(t, s, pos(i+2), cs...)
+	}
+	got := endpoint(t, s, "acme", "w1")
+	if diff := cmp.Diff(want, got.Delivery); diff != "" {
+		t.Errorf("delivery after the events again (-before +after):\n%s", diff)
+	}
+	if diff := cmp.Diff(resume.State, got.State); diff != "" {
+		t.Errorf("state after the events again (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(logged, stripIDs(attempts(t, s, "acme", "w1", 0, 10))); diff != "" {
+		t.Errorf("attempts after ResetEndpoints (-want +got):\n%s", diff)
+	}
+	if d := endpoint(t, s, "globex", "w1").Delivery; d.Cursor != pos(5) {
+		t.Errorf("globex's w1 cursor = %s, want %s", d.Cursor, pos(5))
+	}
+	// A new replay still restarts it.
+	again := changed("acme", "w1", 4, pos(9))
+	from = pos(6)
+	again.Start = &from
+	apply(t, s, pos(9), again)
+	if d := endpoint(t, s, "acme", "w1").Delivery; d.Cursor != from || d.Epoch != want.Epoch+1 || d.Failures != 0 {
+		t.Errorf("after a new replay: %+v; want cursor %s, epoch %d, no failures", d, from, want.Epoch+1)
+	}
+}
+
+func testSeenStart(t *testing.T, s webhooks.Store) {
+	apply(t, s, pos(5), created("acme", "w1", pos(5)))
+	before := failing(t, s, "node-1", "acme", "w1", pos(7), t0)
+	before.Owner, before.LeaseUntil = "node-1", t0.Add(time.Minute)
+	// Changes at or before the creation's position: seen already.
+	replay := changed("acme", "w1", 2, pos(5))
+	from := pos(1)
+	replay.Start = &from
+	resume := changed("acme", "w1", 3, pos(4))
+	resume.Resume = true
+	apply(t, s, pos(6), replay, resume)
+	if diff := cmp.Diff(before, endpoint(t, s, "acme", "w1").Delivery); diff != "" {
+		t.Errorf("delivery after seen starts (-before +after):\n%s", diff)
 	}
 }
 
