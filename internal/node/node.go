@@ -73,9 +73,10 @@ type Node struct {
 	Webhooks     *webhooks.Projection
 	WebhookStore webhooks.Store
 	webhookWake  chan struct{}
-	// WebhookCommands is the webhook command service; Deliverer delivers
-	// the endpoints this node holds leases on, and disables through
-	// WebhookCommands those that fail for too long.
+	// WebhookCommands is the webhook command service. Deliverer pushes
+	// the tenants' events to their webhook endpoints, sends pings and
+	// resends on the admin API's request, and disables, through
+	// WebhookCommands, endpoints that fail for too long.
 	WebhookCommands *tenants.Webhooks
 	Deliverer       *deliver.Deliverer
 }
@@ -88,6 +89,7 @@ type options struct {
 	oauth     []oauth.Option
 	auditKeys auditlog.Keys
 	audit     []auditlog.Option
+	deliver   []deliver.Option
 }
 
 // WithOAuth adds opts to the OAuth 2.0 provider's options, after the
@@ -209,10 +211,15 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, opts ...Option) (*No
 		return fail(err)
 	}
 	projector.Observe(observeWebhooks)
-	webhookCommands, deliverer, webhookRoutes, err := webhookAdmin(cfg, commands, store, keys, whs, whp, hub, log)
+	webhookCommands, err := tenants.NewWebhooks(commands, keys, whs, tenants.WithLogger(log))
+	if err != nil {
+		return fail(fmt.Errorf("build webhook service: %w", err))
+	}
+	deliverer, err := webhookDeliverer(cfg, whs, store, webhookCommands.Disabler(), keys, hub, log, o.deliver)
 	if err != nil {
 		return fail(err)
 	}
+	webhookRoutes := webhookAdmin(webhookCommands, whs, whp, deliverer)
 	assertions := bucket.NewAssertions(js, b.names.AssertionsBucket(), cfg.NATSReplicas)
 	grants := bucket.NewGrants(js, b.names.GrantsPrefix(), cfg.NATSReplicas, cfg.GrantsMaxBytes)
 	popts := []oauth.Option{oauth.WithRevocations(revoked), oauth.WithAssertions(assertions), oauth.WithGrants(grants)}

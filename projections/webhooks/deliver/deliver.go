@@ -279,6 +279,8 @@ type Deliverer struct {
 	max      int
 	owner    string
 
+	bodies *bodies
+
 	mu      sync.Mutex
 	workers map[key]*worker
 }
@@ -305,7 +307,7 @@ func New(store webhooks.Store, events Events, secrets Secrets, opts ...Option) (
 	}
 	return &Deliverer{store: store, events: events, secrets: secrets, waker: o.waker, disabler: o.disabler, send: newSender(o.sending),
 		log: o.log, now: o.now, schedule: o.schedule, failFor: o.failFor, lease: o.lease, poll: o.poll, max: o.max, owner: o.owner,
-		workers: map[key]*worker{}}, nil
+		bodies: newBodies(bodyCacheSize), workers: map[key]*worker{}}, nil
 }
 
 // newOwner names this process in leases: host, pid and 48 random bits.
@@ -437,6 +439,13 @@ type worker struct {
 	leaseUntil atomic.Int64
 	// keys caches opened secrets by their sealed form.
 	keys map[string]Key
+	// del is the delivery as this worker has moved it; pending are the
+	// attempts not recorded yet, dirty says del is ahead of the store,
+	// and recorded is when the store last caught up.
+	del      webhooks.Delivery
+	pending  []webhooks.Attempt
+	dirty    bool
+	recorded time.Time
 }
 
 func (d *Deliverer) newWorker(ctx context.Context, k key) (*worker, context.Context) {
@@ -464,6 +473,10 @@ const (
 func (w *worker) run(ctx context.Context) {
 	d := w.d
 	defer func() {
+		// What was delivered is recorded even when the worker stops.
+		if err := w.flushNow(ctx); err != nil {
+			w.log.Warn("could not record webhook deliveries; they will be sent again", "error", err)
+		}
 		w.cancel()
 		d.mu.Lock()
 		if d.workers[key{w.tenant, w.id}] == w {
@@ -477,11 +490,14 @@ func (w *worker) run(ctx context.Context) {
 		if d.waker != nil {
 			woken = d.waker.Next(w.tenant) // before reading: what commits meanwhile wakes us
 		}
+		// Re-read before each round: settings, secrets, active, deleted,
+		// a replay.
 		ep, err := d.store.Endpoint(ctx, w.tenant, w.id)
 		switch {
 		case ctx.Err() != nil:
 			return
 		case errors.Is(err, webhooks.ErrNotFound):
+			w.drop()
 			w.release(ctx)
 			return
 		case err != nil:
@@ -489,23 +505,42 @@ func (w *worker) run(ctx context.Context) {
 			w.sleep(ctx, nil, retryStore)
 			continue
 		case !ep.State.Active || ep.State.Deleted:
+			if err := w.flushNow(ctx); err != nil {
+				w.log.Warn("could not record webhook deliveries; they will be sent again", "error", err)
+			}
 			w.release(ctx)
 			return
 		}
 		now := d.now()
 		if ep.Delivery.Owner != d.owner || !now.Before(ep.Delivery.LeaseUntil) {
+			w.drop()
 			return // lost: another node has it, or will
 		}
-		if next := ep.Delivery.NextAttempt; !next.IsZero() && now.Before(next) {
+		if !w.dirty || ep.Delivery.Epoch != w.del.Epoch {
+			// The store's is the newest, or a replay or an activation
+			// made what this worker had obsolete.
+			w.drop()
+			w.del = ep.Delivery
+		}
+		if next := w.del.NextAttempt; !next.IsZero() && now.Before(next) {
 			w.sleep(ctx, nil, min(next.Sub(now), d.poll))
 			continue
 		}
 		out, err := w.deliver(ctx, ep)
 		switch {
+		case err != nil:
+		case out == waiting:
+			err = w.flush(ctx)
+		case out == idle:
+			err = w.flushDue(ctx)
+		}
+		switch {
 		case errors.Is(err, webhooks.ErrLeaseLost):
+			w.drop()
 			w.log.Info("lost the lease of a webhook endpoint")
 			return
 		case errors.Is(err, webhooks.ErrStale):
+			w.drop()
 			continue // a replay or an activation: start again from the store
 		case err != nil && ctx.Err() == nil:
 			w.log.Warn("webhook deliveries interrupted", "error", err)
@@ -520,9 +555,48 @@ func (w *worker) run(ctx context.Context) {
 		case waiting:
 			w.sleep(ctx, nil, min(d.poll, retryStore))
 		case idle:
-			w.sleep(ctx, woken, d.poll)
+			wait := d.poll
+			if w.dirty {
+				// Record what is pending soon, unless woken first.
+				wait = max(time.Until(w.recorded.Add(recordInterval)), time.Millisecond)
+			}
+			w.sleep(ctx, woken, wait)
 		}
 	}
+}
+
+// drop forgets what the worker had not recorded: the store's delivery
+// is the one to go on from.
+func (w *worker) drop() {
+	w.pending, w.dirty = nil, false
+}
+
+// flushDue records the pending progress when enough has accumulated or
+// waited.
+func (w *worker) flushDue(ctx context.Context) error {
+	if len(w.pending) >= recordEvery || time.Since(w.recorded) >= recordInterval {
+		return w.flush(ctx)
+	}
+	return nil
+}
+
+func (w *worker) flush(ctx context.Context) error {
+	if !w.dirty {
+		return nil
+	}
+	d := w.d
+	if err := d.store.Record(ctx, d.owner, w.tenant, w.id, d.now(), w.del, w.pending); err != nil {
+		return fmt.Errorf("record deliveries: %w", err)
+	}
+	w.pending, w.dirty, w.recorded = nil, false, time.Now()
+	return nil
+}
+
+// flushNow records the pending progress, even when ctx has ended.
+func (w *worker) flushNow(ctx context.Context) error {
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	return w.flush(fctx)
 }
 
 // sleep waits for woken, d or the end of the worker.
@@ -544,14 +618,15 @@ func (w *worker) release(ctx context.Context) {
 	}
 }
 
-// deliver sends, in order, the endpoint's events of one page after its
-// cursor that its types match, and records the progress in small
-// batches. It stops at the first failure, which it records with the
-// time of the next attempt (or deactivates the endpoint when it has
-// failed for the failure period).
+// deliver sends, in order, the endpoint's events of one page after the
+// worker's cursor that its types match, recording the progress in small
+// batches (at most recordEvery deliveries, or recordInterval). It stops
+// at the first failure, which it records at once with the time of the
+// next attempt (or deactivates the endpoint when it has failed for the
+// failure period).
 func (w *worker) deliver(ctx context.Context, ep webhooks.Endpoint) (outcome, error) {
 	d := w.d
-	events, err := d.events.ReadTenant(ctx, w.tenant, ep.Delivery.Cursor, pageSize)
+	events, err := d.events.ReadTenant(ctx, w.tenant, w.del.Cursor, pageSize)
 	if err != nil {
 		return idle, fmt.Errorf("read events: %w", err)
 	}
@@ -562,41 +637,22 @@ func (w *worker) deliver(ctx context.Context, ep webhooks.Endpoint) (outcome, er
 	if err != nil {
 		filter = eventtype.Filter{} // the domain keeps them valid; all, should it not
 	}
-	del := ep.Delivery
-	var pending []webhooks.Attempt
-	dirty := false
-	last := time.Now()
-	flush := func(fctx context.Context) error {
-		if !dirty {
-			return nil
-		}
-		if err := d.store.Record(fctx, d.owner, w.tenant, w.id, d.now(), del, pending); err != nil {
-			return fmt.Errorf("record deliveries: %w", err)
-		}
-		pending, dirty, last = nil, false, time.Now()
-		return nil
-	}
-	// What was delivered is recorded even when the worker is stopping.
-	final := func() error {
-		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		return flush(fctx)
-	}
+	del := &w.del
 	for _, e := range events {
 		if !filter.Match(e.Type) {
-			del.Cursor, dirty = e.Position, true
+			del.Cursor, w.dirty = e.Position, true
 			continue
 		}
-		msg, err := publicMessage(e)
+		msg, err := d.bodies.get(e)
 		if err != nil {
 			// Not a message this version can write: never will be.
 			w.log.Error("skipping an event that has no public form", "position", e.Position, "event_type", e.Type, "error", err)
-			del.Cursor, dirty = e.Position, true
+			del.Cursor, w.dirty = e.Position, true
 			continue
 		}
 		at := d.now()
 		if !w.leased(at) || ctx.Err() != nil {
-			return waiting, final()
+			return waiting, nil
 		}
 		keys, err := w.signingKeys(ep, at)
 		var r result
@@ -607,17 +663,17 @@ func (w *worker) deliver(ctx context.Context, ep webhooks.Endpoint) (outcome, er
 			r = d.send.send(ctx, outgoing{URL: ep.State.Settings.URL, ID: e.ID, At: at, Body: msg.body, Keys: keys})
 		}
 		if ctx.Err() != nil {
-			return stop, final() // stopping: this attempt does not count
+			return stop, nil // stopping: this attempt does not count
 		}
 		a := webhooks.Attempt{Tenant: w.tenant, Webhook: w.id, MessageID: e.ID, EventType: msg.typ, Cursor: e.Position.String(),
 			Trigger: webhooks.TriggerDelivery, At: at, Status: r.Status, Latency: r.Latency, Error: r.Error}
 		del.LastAttempt, del.LastStatus, del.LastError = at, r.Status, r.Error
-		dirty = true
+		w.dirty = true
 		if a.Succeeded() {
 			del.Cursor, del.Failures, del.FailingSince, del.NextAttempt = e.Position, 0, time.Time{}, time.Time{}
-			pending = append(pending, a)
-			if len(pending) >= recordEvery || time.Since(last) >= recordInterval {
-				if err := flush(ctx); err != nil {
+			w.pending = append(w.pending, a)
+			if len(w.pending) >= recordEvery || time.Since(w.recorded) >= recordInterval {
+				if err := w.flush(ctx); err != nil {
 					return idle, err
 				}
 			}
@@ -633,9 +689,9 @@ func (w *worker) deliver(ctx context.Context, ep webhooks.Endpoint) (outcome, er
 			del.NextAttempt = time.Time{}
 		}
 		a.NextRetry = del.NextAttempt
-		pending = append(pending, a)
+		w.pending = append(w.pending, a)
 		w.log.Info("webhook delivery failed", "position", e.Position, "status", r.Status, "error", r.Error, "failures", del.Failures, "next_retry", a.NextRetry)
-		if err := final(); err != nil {
+		if err := w.flushNow(ctx); err != nil {
 			return waiting, err
 		}
 		if !disable {
@@ -646,14 +702,11 @@ func (w *worker) deliver(ctx context.Context, ep webhooks.Endpoint) (outcome, er
 		if err := d.disabler.Deactivate(ctx, w.tenant, w.id, reason, true); err != nil {
 			w.log.Error("could not deactivate a failing webhook endpoint; trying again later", "error", err)
 			del.NextAttempt = at.Add(d.schedule(del.Failures))
-			dirty = true
-			return waiting, final()
+			w.dirty = true
+			return waiting, w.flushNow(ctx)
 		}
 		w.log.Warn("deactivated a webhook endpoint that kept failing", "reason", reason)
 		return stop, nil
-	}
-	if err := final(); err != nil {
-		return idle, err
 	}
 	if len(events) == pageSize {
 		return more, nil

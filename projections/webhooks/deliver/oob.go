@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"sync"
 	"time"
 
 	"github.com/cloudevents/sdk-go/v2/event"
@@ -129,4 +130,49 @@ func (d *Deliverer) once(ctx context.Context, ep webhooks.Endpoint, messageID, c
 		return a, fmt.Errorf("log webhook attempt: %w", err)
 	}
 	return a, nil
+}
+
+// bodyCacheSize is how many events' bodies the deliverer keeps: the
+// endpoints of one tenant deliver the same events at about the same
+// time, and each body is written once for all of them.
+const bodyCacheSize = 4096
+
+// bodies keeps the public form of the events delivered last, so that
+// endpoints that deliver the same event share its encoding.
+type bodies struct {
+	mu    sync.Mutex
+	max   int
+	m     map[string]public
+	order []string // ring of the keys, oldest at next
+	next  int
+}
+
+func newBodies(n int) *bodies { return &bodies{max: n, m: make(map[string]public, n)} }
+
+// get returns the public form of e, from the cache or made now.
+func (b *bodies) get(e eventstore.Event) (public, error) {
+	b.mu.Lock()
+	p, ok := b.m[e.ID]
+	b.mu.Unlock()
+	if ok {
+		return p, nil
+	}
+	p, err := publicMessage(e)
+	if err != nil {
+		return public{}, err
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if _, ok := b.m[e.ID]; ok {
+		return p, nil
+	}
+	if len(b.order) < b.max {
+		b.order = append(b.order, e.ID)
+	} else {
+		delete(b.m, b.order[b.next])
+		b.order[b.next] = e.ID
+		b.next = (b.next + 1) % b.max
+	}
+	b.m[e.ID] = p
+	return p, nil
 }

@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/clavisiam/clavis/internal/egress"
 )
@@ -78,7 +80,7 @@ func newSender(c Sending) *sender {
 		// Keep-alives for throughput: an endpoint's deliveries go one at
 		// a time, so a host needs few connections.
 		MaxIdleConns:        1024,
-		MaxIdleConnsPerHost: 8,
+		MaxIdleConnsPerHost: 32,
 		MaxConnsPerHost:     64,
 		IdleConnTimeout:     90 * time.Second,
 	}
@@ -186,5 +188,10 @@ func describe(ctx context.Context, err error) string {
 	if len(msg) > 200 {
 		msg = msg[:200]
 	}
-	return "no answer: " + strings.ToValidUTF8(msg, "?")
+	return "no answer: " + strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) || r == utf8.RuneError {
+			return ' '
+		}
+		return r
+	}, msg)
 }
