@@ -299,9 +299,14 @@ func (w *Webhooks) Disabler() WebhookDisabler { return WebhookDisabler{w} }
 // Deactivate deactivates endpoint id of tenant for reason, as the
 // platform; automatic says that the platform decided it (an endpoint
 // failing for too long), not an administrator through it. An inactive
-// endpoint stays as it is.
+// endpoint stays as it is, and one that is gone (deleted meanwhile, or
+// never there) needs nothing: both return nil. Like every command it
+// fails on a suspended tenant, with [domain.ErrTenantSuspended].
 func (d WebhookDisabler) Deactivate(ctx context.Context, tenant, id, reason string, automatic bool) error {
 	_, err := d.w.deactivate(ctx, Request{Actor: SystemActor, Reason: reason}, tenant, id, reason, automatic)
+	if errors.Is(err, domain.ErrNotFound) || errors.Is(err, domain.ErrDeleted) {
+		return nil
+	}
 	return err
 }
 

@@ -229,6 +229,15 @@ func TestWebhookCommands(t *testing.T) {
 		if _, err := wh.Activate(ctx, req, "acme", id); !errors.Is(err, domain.ErrDeleted) {
 			t.Errorf("activate deleted: %v", err)
 		}
+		// The platform disabling an endpoint that is gone needs nothing.
+		before := e.head(t)
+		if err := wh.Disabler().Deactivate(ctx, "acme", id, "late", true); err != nil {
+			t.Errorf("disable a deleted endpoint: %v", err)
+		}
+		if err := wh.Disabler().Deactivate(ctx, "beta", id, "late", true); err != nil {
+			t.Errorf("disable an unknown endpoint: %v", err)
+		}
+		e.unchanged(t, before)
 		_, stored = e.loadWebhook(t, "acme", id)
 		want := []string{"webhook.created", "webhook.updated", "webhook.updated", "webhook.secret_rotated", "webhook.deactivated",
 			"webhook.activated", "webhook.replayed", "webhook.replayed", "webhook.deactivated", "webhook.deleted"}
