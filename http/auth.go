@@ -34,7 +34,8 @@ type Principal struct {
 	// call ("" for the platform operator).
 	Tenant string
 	// Scopes are a tenant credential's scopes: clavis:admin for every
-	// route of its tenant's admin and audit APIs, clavis:clients:read for
+	// route of its tenant's admin and audit APIs (and the only one for
+	// its webhook endpoints), clavis:clients:read for
 	// the reads, clavis:clients:write for reads and writes of clients,
 	// clavis:login for the login and consent requests, clavis:audit for
 	// the audit API only.
