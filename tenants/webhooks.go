@@ -323,7 +323,7 @@ func (w *Webhooks) command(ctx context.Context, req Request, action, tenant, id 
 	if err := w.writable(ctx, tenant); err != nil {
 		return WebhookResult{}, fmt.Errorf("%s: %w", action, err)
 	}
-	if !ValidWebhookID(id) {
+	if !plausibleWebhookID(id) {
 		return WebhookResult{}, fmt.Errorf("%s: %w", action, notFound("webhook", id))
 	}
 	return w.exec(ctx, meta, action, tenant, id, func(a *webhook.Webhook) ([]domain.Event, error) {
@@ -405,6 +405,24 @@ func ValidWebhookID(id string) bool {
 	}
 	for i := 0; i < len(rest); i++ {
 		if c := rest[i]; (c < 'a' || c > 'z') && (c < '0' || c > '9') {
+			return false
+		}
+	}
+	return true
+}
+
+// plausibleWebhookID reports whether id could name an endpoint's stream
+// at all: ASCII letters, digits, '_' and '-', at most 64 bytes. It is
+// looser than [ValidWebhookID], the form the API gives out, for the
+// domain takes any id and the platform acts on every endpoint the store
+// holds.
+func plausibleWebhookID(id string) bool {
+	if id == "" || len(id) > maxWebhookIDLength {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if (c < 'a' || c > 'z') && (c < 'A' || c > 'Z') && (c < '0' || c > '9') && c != '_' && c != '-' {
 			return false
 		}
 	}
