@@ -324,7 +324,8 @@ func (d *Deliverer) Owner() string { return d.owner }
 // Run takes leases on endpoints and delivers them until ctx ends; then
 // it stops every delivery, records what was delivered and gives the
 // leases back, so that another node takes over at once. It prunes the
-// delivery log every hour. It returns nil once stopped.
+// delivery log every hour. It returns nil once stopped. Run it once at
+// a time.
 func (d *Deliverer) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	defer func() {
@@ -381,14 +382,14 @@ func (d *Deliverer) Run(ctx context.Context) error {
 		for _, ep := range eps {
 			k := key{ep.Tenant, ep.State.ID}
 			held[k] = true
-			w, ok := d.workers[k]
-			if !ok {
-				var wctx context.Context
-				w, wctx = d.newWorker(ctx, k)
-				d.workers[k] = w
-				wg.Go(func() { w.run(wctx) })
+			if w, ok := d.workers[k]; ok {
+				w.leaseUntil.Store(until.UnixNano())
+				continue
 			}
+			w, wctx := d.newWorker(ctx, k)
 			w.leaseUntil.Store(until.UnixNano())
+			d.workers[k] = w
+			wg.Go(func() { w.run(wctx) })
 		}
 		for k, w := range d.workers {
 			if !held[k] {
@@ -549,6 +550,10 @@ func (w *worker) run(ctx context.Context) {
 		}
 		switch out {
 		case stop:
+			// Recorded before the lease is given up: a record needs it.
+			if err := w.flushNow(ctx); err != nil {
+				w.log.Warn("could not record webhook deliveries; they will be sent again", "error", err)
+			}
 			w.release(ctx)
 			return
 		case more:

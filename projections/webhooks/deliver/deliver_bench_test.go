@@ -20,16 +20,22 @@ import (
 	"github.com/clavisiam/clavis/tenants"
 )
 
-// BenchmarkFanOut measures deliveries per second on one embedded node
-// (SQLite, in-process NATS) to a local receiver: fanOutEndpoints
+// BenchmarkFanOut measures deliveries per second on one node (SQLite or
+// PostgreSQL, in-process NATS) to a local receiver: fanOutEndpoints
 // endpoints each receive the same fanOutEvents events, replayed from
 // the start at each iteration, signed, posted and recorded as in
 // production.
 //
 //	go test -run '^$' -bench FanOut -benchtime 3x ./projections/webhooks/deliver/
 func BenchmarkFanOut(b *testing.B) {
+	for name, db := range backends() {
+		b.Run(name, func(b *testing.B) { benchFanOut(b, db) })
+	}
+}
+
+func benchFanOut(b *testing.B, db string) {
 	const fanOutEndpoints, fanOutEvents = 10, 500
-	w := startBench(b)
+	w := startBench(b, db)
 	var hits atomic.Int64
 	// The receiver holds the first requests of an iteration until every
 	// endpoint has been replayed, so that what is timed is delivering,
@@ -79,15 +85,22 @@ func BenchmarkFanOut(b *testing.B) {
 	b.ReportMetric(float64(total)*float64(b.N)/elapsed.Seconds(), "deliveries/s")
 }
 
-// BenchmarkAppendToDelivered measures, on one embedded node, how long an
+// BenchmarkAppendToDelivered measures, on one node (SQLite or PostgreSQL,
+// in-process NATS), how long an
 // event takes from its append's return to its arrival at a local
 // receiver, at 200 events per second for five seconds, with one
 // endpoint; it reports the median and the 99th percentile.
 //
 //	go test -run '^$' -bench AppendToDelivered -benchtime 1x ./projections/webhooks/deliver/
 func BenchmarkAppendToDelivered(b *testing.B) {
+	for name, db := range backends() {
+		b.Run(name, func(b *testing.B) { benchAppendToDelivered(b, db) })
+	}
+}
+
+func benchAppendToDelivered(b *testing.B, db string) {
 	const rate, seconds = 200, 5
-	w := startBench(b)
+	w := startBench(b, db)
 	var mu sync.Mutex
 	arrived := map[string]time.Time{}
 	srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
@@ -145,9 +158,9 @@ func BenchmarkAppendToDelivered(b *testing.B) {
 	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
 }
 
-func startBench(b *testing.B) *world {
+func startBench(b *testing.B, db string) *world {
 	b.Helper()
-	return start(b, true, fastDelivery())
+	return startOn(b, db, true, fastDelivery())
 }
 
 func benchEndpoint(b *testing.B, w *world, tenant, url string, types ...string) string {

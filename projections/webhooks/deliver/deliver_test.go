@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -25,6 +26,7 @@ import (
 	"github.com/clavisiam/clavis/domain/webhook"
 	"github.com/clavisiam/clavis/eventstore"
 	"github.com/clavisiam/clavis/eventstore/aggregate"
+	"github.com/clavisiam/clavis/eventstore/postgres/pgtest"
 	"github.com/clavisiam/clavis/internal/egress"
 	"github.com/clavisiam/clavis/internal/node"
 	"github.com/clavisiam/clavis/internal/poll"
@@ -56,6 +58,9 @@ type receiver struct {
 	mu     sync.Mutex
 	got    []received
 	status func(n int) int // n: the request's number, from 1
+	// hold, when it says so for request n, keeps it unanswered until the
+	// sender gives up (the answer never reaches the deliverer).
+	hold func(n int) bool
 }
 
 func newReceiver(t *testing.T) *receiver {
@@ -70,7 +75,15 @@ func newReceiver(t *testing.T) *receiver {
 			rec.Status = r.status(len(r.got) + 1)
 		}
 		r.got = append(r.got, rec)
+		held := r.hold != nil && r.hold(len(r.got))
 		r.mu.Unlock()
+		if held {
+			select {
+			case <-req.Context().Done():
+			case <-time.After(time.Minute):
+			}
+			return
+		}
 		w.WriteHeader(rec.Status)
 	}))
 	t.Cleanup(r.Close)
@@ -113,10 +126,32 @@ func fastDelivery(extra ...deliver.Option) node.Option {
 		deliver.WithRetrySchedule(func(int) time.Duration { return 100 * time.Millisecond })}, extra...)...)
 }
 
+// dbURL is this package's own PostgreSQL database, made by pgtest.Main.
+var dbURL string
+
+func TestMain(m *testing.M) { os.Exit(pgtest.Main(m, &dbURL)) }
+
+// backends are the stores a node runs on: "" for SQLite.
+func backends() map[string]string { return map[string]string{"sqlite": "", "postgres": dbURL} }
+
 func start(t testing.TB, allowPrivate bool, opts ...node.Option) *world {
 	t.Helper()
-	cfg := testnode.Config(t, "")
+	return startOn(t, "", allowPrivate, opts...)
+}
+
+// startOn starts a node on SQLite (db "") or in a schema of its own in
+// the PostgreSQL database db.
+func startOn(t testing.TB, db string, allowPrivate bool, opts ...node.Option) *world {
+	t.Helper()
+	cfg := testnode.Config(t, db)
 	cfg.WebhooksAllowPrivate = allowPrivate
+	return startConfig(t, cfg, opts...)
+}
+
+// startConfig starts a node of cfg: a second one on the same data
+// restarts the first.
+func startConfig(t testing.TB, cfg node.Config, opts ...node.Option) *world {
+	t.Helper()
 	s := testnode.Start(t, cfg, opts...)
 	keys, err := node.LoadMasterKeys(cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
@@ -267,7 +302,15 @@ func waitDelivered(t *testing.T, r *receiver, n int) {
 
 func TestDeliversInOrderSigned(t *testing.T) {
 	t.Parallel()
-	w := start(t, true, fastDelivery())
+	for name, db := range backends() {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			testDeliversInOrderSigned(t, startOn(t, db, true, fastDelivery()))
+		})
+	}
+}
+
+func testDeliversInOrderSigned(t *testing.T, w *world) {
 	w.tenant(t, "acme")
 	r := newReceiver(t)
 	id, secret := w.endpoint(t, "acme", r.URL+"/hook", "client.*")
@@ -453,6 +496,7 @@ func TestDisabledAfterFailingPeriod(t *testing.T) {
 	r := newReceiver(t)
 	r.setStatus(func(int) int { return http.StatusInternalServerError })
 	id, _ := w.endpoint(t, "acme", r.URL, "client.*")
+	created := w.endpointState(t, "acme", id).Delivery.Cursor
 	w.clients(t, "acme", 2)
 	poll.Until(t, 20*time.Second, "the endpoint deactivated", func() bool { return !w.endpointState(t, "acme", id).State.Active })
 	ep := w.endpointState(t, "acme", id)
@@ -477,6 +521,43 @@ func TestDisabledAfterFailingPeriod(t *testing.T) {
 	log, err := w.WebhookStore.Attempts(t.Context(), "acme", id, 0, 1)
 	if err != nil || len(log) != 1 || !log[0].NextRetry.IsZero() || log[0].Status != 500 {
 		t.Errorf("last attempt %+v, %v: want a 500 with no next retry", log, err)
+	}
+	// Activated again, it resumes where it stopped: nothing was skipped.
+	r.setStatus(nil)
+	w.execute(t, "acme", id, func(wh *webhook.Webhook) ([]domain.Event, error) { return wh.Activate(time.Now()) })
+	want := w.events(t, "acme", created, "client.*")
+	waitDelivered(t, r, len(want))
+	inOrder(t, r.delivered(), ids(want))
+}
+
+// TestReplay: a replay sends the events after its cursor again, in
+// order, with their own webhook-ids, and goes on with new ones.
+func TestReplay(t *testing.T) {
+	t.Parallel()
+	w := start(t, true, fastDelivery())
+	w.tenant(t, "acme")
+	r := newReceiver(t)
+	id, secret := w.endpoint(t, "acme", r.URL, "client.*")
+	created := w.endpointState(t, "acme", id).Delivery.Cursor
+	w.clients(t, "acme", 6)
+	first := w.events(t, "acme", created, "client.*")
+	waitDelivered(t, r, len(first))
+	from := first[1].Position.String()
+	w.execute(t, "acme", id, func(wh *webhook.Webhook) ([]domain.Event, error) { return wh.Replay(from, time.Now()) })
+	w.clients(t, "acme", 2)
+	all := w.events(t, "acme", created, "client.*")
+	want := append(ids(first), ids(all[2:])...)
+	waitDelivered(t, r, len(want))
+	got := r.delivered()
+	var seq []string
+	for _, g := range got {
+		seq = append(seq, g.Header.Get(deliver.HeaderID))
+		if err := verify(t, secret, g); err != nil {
+			t.Error(err)
+		}
+	}
+	if !slices.Equal(seq, want) {
+		t.Errorf("webhook-ids received\n got %v\nwant %v", seq, want)
 	}
 }
 
@@ -634,5 +715,107 @@ func TestBadReceiversLogged(t *testing.T) {
 	}
 	if n := followed.Load(); n != 0 {
 		t.Errorf("the redirect's target was called %d times", n)
+	}
+}
+
+// TestPruneKeepsThirtyDays: the log keeps an attempt for 30 days.
+func TestPruneKeepsThirtyDays(t *testing.T) {
+	t.Parallel()
+	w := start(t, true, fastDelivery())
+	w.tenant(t, "acme")
+	r := newReceiver(t)
+	id, _ := w.endpoint(t, "acme", r.URL, "client.*")
+	if _, err := w.Deliverer.Ping(t.Context(), "acme", id); err != nil {
+		t.Fatal(err)
+	}
+	count := func() int {
+		log, err := w.WebhookStore.Attempts(t.Context(), "acme", id, 0, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(log)
+	}
+	for _, c := range []struct {
+		later time.Duration
+		want  int
+	}{{29 * 24 * time.Hour, 1}, {31 * 24 * time.Hour, 0}} {
+		at := time.Now().Add(c.later)
+		d, err := deliver.New(w.WebhookStore, w.Store, w.keys, deliver.WithClock(func() time.Time { return at }))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := d.Prune(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		if n := count(); n != c.want {
+			t.Errorf("pruned %s later: %d attempts left, want %d", c.later, n, c.want)
+		}
+	}
+}
+
+func TestNewRefusesBadOptions(t *testing.T) {
+	t.Parallel()
+	w := start(t, true)
+	for name, opt := range map[string]deliver.Option{
+		"nil clock":         deliver.WithClock(nil),
+		"nil schedule":      deliver.WithRetrySchedule(nil),
+		"no failure period": deliver.WithFailurePeriod(0),
+		"short lease":       deliver.WithLease(time.Millisecond),
+		"no poll":           deliver.WithPoll(0),
+		"no endpoints":      deliver.WithMaxEndpoints(0),
+		"empty owner":       deliver.WithOwner(""),
+		"negative timeout":  deliver.WithSending(deliver.Sending{Timeout: -time.Second}),
+	} {
+		if _, err := deliver.New(w.WebhookStore, w.Store, w.keys, opt); !errors.Is(err, deliver.ErrInvalidOption) {
+			t.Errorf("%s: %v, want ErrInvalidOption", name, err)
+		}
+	}
+	if _, err := deliver.New(nil, w.Store, w.keys); !errors.Is(err, deliver.ErrInvalidOption) {
+		t.Errorf("no store: %v", err)
+	}
+}
+
+// TestRestartResumes stops a node while a delivery is in flight, with a
+// backlog behind it, and starts it again on the same data: the leases
+// were given back and what was delivered recorded, so it goes on at
+// once from where it stopped, in order, sending again only the message
+// that was in flight.
+func TestRestartResumes(t *testing.T) {
+	t.Parallel()
+	cfg := testnode.Config(t, "")
+	cfg.WebhooksAllowPrivate = true
+	// A lease that outlives the test: only a release lets the restarted
+	// node deliver.
+	opts := []node.Option{fastDelivery(deliver.WithLease(time.Hour))}
+	w := startConfig(t, cfg, opts...)
+	w.tenant(t, "acme")
+	r := newReceiver(t)
+	const inFlight = 30
+	r.hold = func(n int) bool { return n == inFlight }
+	id, secret := w.endpoint(t, "acme", r.URL, "client.*")
+	created := w.endpointState(t, "acme", id).Delivery.Cursor
+	w.clients(t, "acme", 60)
+	poll.Until(t, 20*time.Second, "the delivery held in flight", func() bool { return len(r.all()) >= inFlight })
+	if err := w.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	w = startConfig(t, cfg, opts...)
+	want := w.events(t, "acme", created, "client.*")
+	poll.Until(t, 20*time.Second, "every event delivered", func() bool {
+		seen := map[string]bool{}
+		for _, g := range r.all() {
+			seen[g.Event.ID] = true
+		}
+		return len(seen) == len(want)
+	})
+	got := r.all()
+	inOrder(t, got, ids(want))
+	if again := len(got) - len(want); again != 1 {
+		t.Errorf("%d messages sent again after a clean restart, want the one in flight", again)
+	}
+	for _, g := range got {
+		if err := verify(t, secret, g); err != nil {
+			t.Error(err)
+		}
 	}
 }
