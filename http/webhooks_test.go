@@ -17,6 +17,7 @@ import (
 	httpapi "github.com/clavisiam/clavis/http"
 	"github.com/clavisiam/clavis/internal/node"
 	"github.com/clavisiam/clavis/internal/poll"
+	"github.com/clavisiam/clavis/projections/webhooks/deliver"
 	"github.com/clavisiam/clavis/tenants/signing"
 )
 
@@ -497,4 +498,49 @@ func TestWebhookLimit(t *testing.T) {
 	before := h.head(t)
 	checkProblem(t, h.call(t, "POST", "/t/acme/admin/webhooks", map[string]any{"url": "https://hooks.example.com/51"}), 409, httpapi.ProblemWebhookLimit, "")
 	h.unchanged(t, before, "over the limit")
+}
+
+// TestWebhookDisabledAutomatically: an endpoint whose receiver keeps
+// failing is disabled by the platform, through the command service: the
+// API shows why and that the platform did it, the audit log has the
+// deactivation by the actor system, and an administrator turns it on
+// again.
+func TestWebhookDisabledAutomatically(t *testing.T) {
+	t.Parallel()
+	h := startAdminNode(t, func(cfg *node.Config) { cfg.WebhooksAllowPrivate = true }, node.WithWebhookDelivery(
+		deliver.WithPoll(100*time.Millisecond), deliver.WithFailurePeriod(time.Second),
+		deliver.WithRetrySchedule(func(int) time.Duration { return 100 * time.Millisecond })))
+	h.createTenant(t, "acme")
+	failing := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusBadGateway) }))
+	t.Cleanup(failing.Close)
+	wh := h.createWebhook(t, "acme", map[string]any{"url": failing.URL + "/hook"})
+	h.createClient(t, "acme", webClient("urn:acme/web"))
+
+	path := "/t/acme/admin/webhooks/" + wh.ID
+	var got webhookResponse
+	poll.Until(t, 20*time.Second, "the endpoint disabled", func() bool {
+		got = decodeAs[webhookResponse](t, h.call(t, "GET", path, nil).want(t, 200))
+		return !got.Active
+	})
+	if got.DisabledAutomatically == nil || !*got.DisabledAutomatically || got.DisabledReason == nil || *got.DisabledReason == "" {
+		t.Errorf("disabled %+v", got)
+	}
+	if got.Delivery.LastStatus == nil || *got.Delivery.LastStatus != http.StatusBadGateway {
+		t.Errorf("delivery %+v", got.Delivery)
+	}
+	log := decodeAs[attemptListResponse](t, h.call(t, "GET", path+"/deliveries", nil).want(t, 200))
+	if len(log.Deliveries) == 0 || log.Deliveries[0].Trigger != "delivery" || log.Deliveries[0].Status != http.StatusBadGateway || log.Deliveries[0].Succeeded {
+		t.Errorf("log %+v", log)
+	}
+	stream, err := h.store.ReadStream(t.Context(), eventstore.StreamID{Tenant: "acme", Type: "webhook", ID: wh.ID}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if last := stream[len(stream)-1]; last.Type != "webhook.deactivated" || last.Meta.Actor != "system" || last.Meta.Reason == "" {
+		t.Errorf("last event %s by %q for %q", last.Type, last.Meta.Actor, last.Meta.Reason)
+	}
+	on := decodeAs[webhookResponse](t, h.call(t, "POST", path+"/activate", nil).want(t, 200))
+	if !on.Active || on.DisabledReason != nil || on.DisabledAutomatically != nil {
+		t.Errorf("activated %+v", on)
+	}
 }
