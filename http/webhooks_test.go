@@ -122,6 +122,9 @@ func TestWebhookRoutes(t *testing.T) {
 		wh.Description != "ci" || !cmp.Equal(wh.Types, []string{"client.*"}) || len(wh.Secrets) != 1 || wh.Secrets[0].Until != nil {
 		t.Fatalf("created %s", created.body)
 	}
+	if strings.Contains(string(created.body), signing.SealedSecretPrefix) {
+		t.Errorf("the creation shows the sealed secret: %s", created.body)
+	}
 	if created.header.Get("Location") != base+"/"+wh.ID || created.header.Get("ETag") != `"1"` || created.header.Get("Cache-Control") != "no-store" {
 		t.Errorf("headers %v", created.header)
 	}
@@ -166,6 +169,9 @@ func TestWebhookRoutes(t *testing.T) {
 
 	t.Run("rotation shows the new secret once and keeps the old one signing for the overlap", func(t *testing.T) {
 		r := h.call(t, "POST", path+"/secret/rotate", map[string]any{"overlap_seconds": 3600}).want(t, 200)
+		if strings.Contains(string(r.body), signing.SealedSecretPrefix) || strings.Contains(string(r.body), first) {
+			t.Errorf("the rotation shows a sealed or the previous secret: %s", r.body)
+		}
 		got := decodeAs[webhookResponse](t, r)
 		if !strings.HasPrefix(got.Secret, "whsec_") || got.Secret == first || len(got.Secrets) != 2 || got.Secrets[0].Until == nil || got.Secrets[1].Until != nil {
 			t.Fatalf("rotated %s", r.body)
@@ -212,7 +218,9 @@ func TestWebhookRoutes(t *testing.T) {
 		}
 		checkProblem(t, h.call(t, "POST", path+"/resend", map[string]any{"event": "999999999.0"}), 404, httpapi.ProblemNotFound, "")
 
-		log := decodeAs[attemptListResponse](t, h.call(t, "GET", path+"/deliveries", nil).want(t, 200))
+		logged := h.call(t, "GET", path+"/deliveries", nil).want(t, 200)
+		noWebhookSecrets(t, "the delivery log", logged, first)
+		log := decodeAs[attemptListResponse](t, logged)
 		var triggers []string
 		for _, a := range log.Deliveries {
 			if a.Trigger != "delivery" {
