@@ -349,7 +349,7 @@ func TestAuditorToken(t *testing.T) {
 	})
 	t.Run("the auditor gets 403 insufficient_scope on every admin and platform route, the login API and registration", func(t *testing.T) {
 		before := h.head(t)
-		values := map[string]string{"slug": "acme", "tenant": "acme", "client_id": web.ClientID, "secret_id": "sec", "challenge": "ch"}
+		values := map[string]string{"slug": "acme", "tenant": "acme", "client_id": web.ClientID, "secret_id": "sec", "challenge": "ch", "webhook_id": "wh_none"}
 		param := regexp.MustCompile(`\{([a-z_]+)\}`)
 		checked := 0
 		for tpl, item := range h.k.doc["paths"].(map[string]any) {

@@ -34,7 +34,8 @@ type Principal struct {
 	// call ("" for the platform operator).
 	Tenant string
 	// Scopes are a tenant credential's scopes: clavis:admin for every
-	// route of its tenant's admin and audit APIs, clavis:clients:read for
+	// route of its tenant's admin and audit APIs (and the only one for
+	// its webhook endpoints), clavis:clients:read for
 	// the reads, clavis:clients:write for reads and writes of clients,
 	// clavis:login for the login and consent requests, clavis:audit for
 	// the audit API only.
@@ -153,6 +154,7 @@ const (
 	tenantWrite                // a tenant's writes: clavis:admin or clavis:clients:write
 	tenantLogin                // a tenant's login and consent requests: clavis:login, clavis:admin or clavis:clients:write
 	tenantAudit                // a tenant's audit API: clavis:audit or clavis:admin
+	tenantAdmin                // what opens a feed of every event of the tenant (webhooks): clavis:admin only
 )
 
 // allows reports whether a tenant credential with scopes may call a route
@@ -167,6 +169,8 @@ func allows(need access, scopes []string) bool {
 		return scope.Holds(scopes, scope.Login)
 	case tenantAudit:
 		return scope.Holds(scopes, scope.Audit)
+	case tenantAdmin:
+		return scope.Holds(scopes, scope.Admin)
 	}
 	return false
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/clavisiam/clavis/eventstore"
 	"github.com/clavisiam/clavis/http/jsonbody"
 	"github.com/clavisiam/clavis/projections"
+	"github.com/clavisiam/clavis/projections/webhooks"
 	"github.com/clavisiam/clavis/tenants"
 )
 
@@ -92,9 +93,11 @@ func adminProblem(err error) *Problem {
 			Detail: "The client holds no secret with this id."}
 	case errors.Is(err, domain.ErrLastSecret):
 		return &Problem{Type: ProblemLastSecret, Title: "Last secret", Status: http.StatusConflict, Detail: domain.ErrLastSecret.Message + "."}
-	case errors.Is(err, domain.ErrNotFound), errors.Is(err, domain.ErrDeleted), errors.Is(err, projections.ErrNotFound):
+	case errors.Is(err, tenants.ErrWebhookLimit):
+		return &Problem{Type: ProblemWebhookLimit, Title: "Webhook limit", Status: http.StatusConflict, Detail: tenants.ErrWebhookLimit.Message + "."}
+	case errors.Is(err, domain.ErrNotFound), errors.Is(err, domain.ErrDeleted), errors.Is(err, projections.ErrNotFound), errors.Is(err, webhooks.ErrNotFound):
 		return notFound()
-	case errors.Is(err, projections.ErrInvalid), errors.Is(err, eventstore.ErrInvalid):
+	case errors.Is(err, projections.ErrInvalid), errors.Is(err, eventstore.ErrInvalid), errors.Is(err, webhooks.ErrInvalid):
 		return &Problem{Type: ProblemBadRequest, Title: "Bad request", Status: http.StatusBadRequest, Detail: "The request cannot be answered as asked."}
 	case errors.Is(err, context.DeadlineExceeded):
 		return &Problem{Type: ProblemRequestTimeout, Title: "Request timeout", Status: http.StatusServiceUnavailable, Detail: "The request took too long."}

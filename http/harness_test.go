@@ -68,6 +68,13 @@ func startAdminGrants(t *testing.T, grantBytes int64, opts ...oauth.Option) *adm
 // adjusted by set.
 func startAdminWith(t *testing.T, set func(*node.Config), opts ...oauth.Option) *adminHarness {
 	t.Helper()
+	return startAdminNode(t, set, node.WithOAuth(opts...))
+}
+
+// startAdminNode starts the harness with its node's configuration
+// adjusted by set, and the node's options opts.
+func startAdminNode(t *testing.T, set func(*node.Config), opts ...node.Option) *adminHarness {
+	t.Helper()
 	ns := testnode.StartNATS(t)
 	cfg := testnode.Config(t, "")
 	cfg.PublicURL = "https://id.example.com"
@@ -75,7 +82,7 @@ func startAdminWith(t *testing.T, set func(*node.Config), opts ...oauth.Option) 
 	cfg.DevLogin = true
 	cfg.NATSURL, cfg.NATSPrefix = ns.URL, "test"
 	set(&cfg)
-	n := testnode.Start(t, cfg, node.WithOAuth(opts...))
+	n := testnode.Start(t, cfg, opts...)
 	return &adminHarness{url: n.URL, store: n.Store, rm: n.Admin.ReadModel, server: n.HTTP, logs: n.Logs, k: loadContract(t), js: ns.JetStream,
 		tenants: n.Admin.Tenants, clients: n.Admin.Clients}
 }

@@ -45,7 +45,7 @@ func TestAdminQueryParameters(t *testing.T) {
 	h := startAdmin(t)
 	h.createTenant(t, "acme")
 	web, _ := h.newClient(t, "acme", webClient("urn:acme/web"))
-	values := map[string]string{"slug": "acme", "tenant": "acme", "client_id": web.ClientID, "secret_id": "sec", "challenge": "ch"}
+	values := map[string]string{"slug": "acme", "tenant": "acme", "client_id": web.ClientID, "secret_id": "sec", "challenge": "ch", "webhook_id": "wh_none"}
 	param := regexp.MustCompile(`\{([a-z_]+)\}`)
 
 	checked := 0

@@ -68,6 +68,9 @@ const (
 	// ProblemLastSecret: the last usable secret of a client that needs one
 	// cannot be revoked; rotate it (409).
 	ProblemLastSecret = "https://clavis.dev/problems/last-secret"
+	// ProblemWebhookLimit: the tenant has the most webhook endpoints it
+	// may have (409); delete one first.
+	ProblemWebhookLimit = "https://clavis.dev/problems/webhook-limit"
 	// ProblemTenantIncomplete: the tenant was created but its admin client
 	// was not (500); register one through the tenant admin API.
 	ProblemTenantIncomplete = "https://clavis.dev/problems/tenant-incomplete"

@@ -106,6 +106,9 @@ type Server struct {
 	ready   []ReadyCheck
 	// auditLog is read by the audit API; nil without WithAuditLog.
 	auditLog AuditLog
+	// webhooks serves the webhook management routes; nil without
+	// WithWebhooks.
+	webhooks *Webhooks
 	// proxies are the trusted proxies (see WithTrustedProxies).
 	proxies []netip.Prefix
 	// exports holds a token for each audit export being sent.
@@ -130,6 +133,7 @@ type options struct {
 	ready    []ReadyCheck
 	proxies  []netip.Prefix
 	auditLog AuditLog
+	webhooks *Webhooks
 }
 
 // New builds the app: the fiber configuration, the middleware and every
@@ -157,10 +161,13 @@ func New(cfg Config, store eventstore.Store, log *slog.Logger, opts ...Option) (
 			return nil, err
 		}
 	}
-	s := &Server{store: store, log: log, cfg: cfg, admin: o.admin, oauth: o.oauth, origins: o.origins, ready: o.ready, proxies: o.proxies, auditLog: o.auditLog,
+	s := &Server{store: store, log: log, cfg: cfg, admin: o.admin, oauth: o.oauth, origins: o.origins, ready: o.ready, proxies: o.proxies, auditLog: o.auditLog, webhooks: o.webhooks,
 		exports: make(chan struct{}, maxExports)}
 	if s.oauth != nil && s.admin == nil {
 		return nil, errors.New("httpapi: WithOAuth needs WithAdmin")
+	}
+	if s.webhooks != nil && s.admin == nil {
+		return nil, errors.New("httpapi: WithWebhooks needs WithAdmin")
 	}
 	s.app = fiber.New(fiber.Config{
 		AppName:               "clavis",
@@ -191,6 +198,9 @@ func New(cfg Config, store eventstore.Store, log *slog.Logger, opts ...Option) (
 		s.auditRoutes()
 		s.keyRoutes()
 		s.auditKeyRoutes()
+		if s.webhooks != nil {
+			s.webhookRoutes()
+		}
 		if s.oauth != nil {
 			s.oauthRoutes()
 		}

@@ -146,16 +146,17 @@ var ErrInvalidOption = errors.New("tenants: invalid option")
 
 // config holds the knobs every service shares.
 type config struct {
-	now        func() time.Time
-	eventID    func() string
-	clientID   func() string
-	secretID   func() string
-	log        *slog.Logger
-	catalogues Catalogues   // only Clients uses it; nil means the store's
-	sealer     SecretSealer // only Clients uses it; nil: secrets are only hashed
-	auditBase  string       // only Tenants uses it: the public URL without scheme
-	views      TenantViews  // only Tenants uses it; nil means the store
-	snapshots  int          // only Clients uses it; 0: no snapshots
+	now         func() time.Time
+	eventID     func() string
+	clientID    func() string
+	secretID    func() string
+	log         *slog.Logger
+	catalogues  Catalogues   // only Clients uses it; nil means the store's
+	sealer      SecretSealer // only Clients uses it; nil: secrets are only hashed
+	auditBase   string       // only Tenants uses it: the public URL without scheme
+	views       TenantViews  // only Tenants uses it; nil means the store
+	snapshots   int          // only Clients uses it; 0: no snapshots
+	maxWebhooks int          // only Webhooks uses it; 0: the default
 }
 
 func newConfig(opts []Option) (config, error) {

@@ -36,7 +36,7 @@ var auditCommands = []apiCommand{
 		flags: func(fs *flag.FlagSet, o *apiOptions) {
 			tenantFlag(fs, o)
 			fs.StringVar(&o.auditClient, "client", "", "only this client's events")
-			fs.StringVar(&o.auditAggregate, "aggregate", "", "only this aggregate's events: tenant or client")
+			fs.StringVar(&o.auditAggregate, "aggregate", "", "only this aggregate's events: tenant, client or webhook")
 			fs.StringVar(&o.typ, "type", "", "only this event type")
 			fs.StringVar(&o.auditActor, "actor", "", "only this actor's events (root, client:{id}, …)")
 			fs.StringVar(&o.auditSince, "since", "", "only events recorded at or after this RFC 3339 time")

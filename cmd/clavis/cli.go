@@ -80,6 +80,12 @@ type apiOptions struct {
 	auditClient, auditAggregate, auditActor, auditSince, auditUntil string
 	auditAt, auditDiff                                              string
 	auditSize                                                       int64
+
+	// The webhook commands' settings and cursors.
+	webhookURL                      string
+	webhookTypes                    multiFlag
+	webhookDescription, webhookFrom optionalString
+	webhookBefore                   int64
 }
 
 // multiFlag collects a repeated flag.
@@ -448,6 +454,11 @@ var (
 	introspectColumns = []string{"active", "client_id", "sub", "scope", "token_type", "exp"}
 )
 
+// isGroup reports whether name is a group of commands over HTTP.
+func isGroup(name string) bool {
+	return name == "tenant" || name == "client" || name == "audit" || name == "webhook"
+}
+
 // runAPI runs `clavis tenant …` and `clavis client …`.
 func runAPI(ctx context.Context, group string, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
 	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
@@ -492,7 +503,7 @@ func findAPICommand(group string, args []string) (*apiCommand, []string) {
 // helpAPI prints the help of the HTTP command or group that path names
 // ("client", "client create", "token"), and reports whether it knew it.
 func helpAPI(path []string, getenv func(string) string, stdout, stderr io.Writer) int {
-	if len(path) == 1 && (path[0] == "tenant" || path[0] == "client" || path[0] == "audit") {
+	if len(path) == 1 && isGroup(path[0]) {
 		groupUsage(stdout, path[0])
 		return exitOK
 	}
@@ -500,7 +511,7 @@ func helpAPI(path []string, getenv func(string) string, stdout, stderr io.Writer
 		return auditVerify(context.Background(), []string{"--help"}, getenv, stdout, stderr)
 	}
 	group, rest := "", path
-	if path[0] == "tenant" || path[0] == "client" || path[0] == "audit" {
+	if isGroup(path[0]) {
 		group, rest = path[0], path[1:]
 	}
 	cmd, extra := findAPICommand(group, rest)
@@ -578,7 +589,7 @@ func (cmd *apiCommand) exec(ctx context.Context, args []string, getenv func(stri
 		cmd.usage(stderr, fs)
 		return exitUsage
 	}
-	if (cmd.group == "client" || cmd.group == "audit" || cmd.auth == clientAuth) && o.tenant == "" {
+	if (cmd.group == "client" || cmd.group == "audit" || cmd.group == "webhook" || cmd.auth == clientAuth) && o.tenant == "" {
 		fmt.Fprintf(stderr, "clavis %s: --tenant (or CLAVIS_TENANT) is required\n", name)
 		return exitUsage
 	}

@@ -73,9 +73,12 @@ type Node struct {
 	Webhooks     *webhooks.Projection
 	WebhookStore webhooks.Store
 	webhookWake  chan struct{}
-	// Deliverer pushes the tenants' events to their webhook endpoints,
-	// and sends pings and resends on the admin API's request.
-	Deliverer *deliver.Deliverer
+	// WebhookCommands is the webhook command service. Deliverer pushes
+	// the tenants' events to their webhook endpoints, sends pings and
+	// resends on the admin API's request, and disables, through
+	// WebhookCommands, endpoints that fail for too long.
+	WebhookCommands *tenants.Webhooks
+	Deliverer       *deliver.Deliverer
 }
 
 // Option adjusts what no setting of Config reaches: a program that
@@ -208,10 +211,15 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, opts ...Option) (*No
 		return fail(err)
 	}
 	projector.Observe(observeWebhooks)
-	deliverer, err := webhookDeliverer(cfg, whs, store, commands, keys, hub, log, o.deliver)
+	webhookCommands, err := tenants.NewWebhooks(commands, keys, whs, tenants.WithLogger(log))
+	if err != nil {
+		return fail(fmt.Errorf("build webhook service: %w", err))
+	}
+	deliverer, err := webhookDeliverer(cfg, whs, store, webhookCommands.Disabler(), keys, hub, log, o.deliver)
 	if err != nil {
 		return fail(err)
 	}
+	webhookRoutes := webhookAdmin(webhookCommands, whs, whp, deliverer)
 	assertions := bucket.NewAssertions(js, b.names.AssertionsBucket(), cfg.NATSReplicas)
 	grants := bucket.NewGrants(js, b.names.GrantsPrefix(), cfg.NATSReplicas, cfg.GrantsMaxBytes)
 	popts := []oauth.Option{oauth.WithRevocations(revoked), oauth.WithAssertions(assertions), oauth.WithGrants(grants)}
@@ -233,7 +241,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, opts ...Option) (*No
 	if err != nil {
 		return fail(fmt.Errorf("trusted proxies: %w", err))
 	}
-	srv, err := httpapi.New(httpapi.Config{}, store, log, httpapi.WithAdmin(admin), httpapi.WithOAuth(provider), httpapi.WithCORS(hot), httpapi.WithAuditLog(audit), httpapi.WithReadiness(
+	srv, err := httpapi.New(httpapi.Config{}, store, log, httpapi.WithAdmin(admin), httpapi.WithOAuth(provider), httpapi.WithCORS(hot), httpapi.WithAuditLog(audit), webhookRoutes, httpapi.WithReadiness(
 		httpapi.ReadyCheck{Name: "revocations loaded", Check: func(context.Context) error {
 			if !revoked.Loaded() {
 				return errors.New("the revoked tokens are not loaded from NATS yet")
@@ -262,7 +270,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, opts ...Option) (*No
 	}
 	return &Node{log: log, Store: store, HTTP: srv, RootToken: token, Projector: projector, bus: b, Relay: rl, Feed: fd, Admin: admin,
 		stopRevocations: stopRevocations, Audit: audit, auditWake: auditWake, Wake: hub,
-		Webhooks: whp, WebhookStore: whs, webhookWake: webhookWake, Deliverer: deliverer}, nil
+		Webhooks: whp, WebhookStore: whs, webhookWake: webhookWake, WebhookCommands: webhookCommands, Deliverer: deliverer}, nil
 }
 
 // maxReadyLag is how far behind the store the read model may be while
