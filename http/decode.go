@@ -134,6 +134,9 @@ type queryParam struct {
 	// code and rule are the problem's when valid refuses: the field
 	// error's code and what the value must be.
 	code, rule string
+	// repeats is true for a parameter that may be given more than once,
+	// each value checked on its own.
+	repeats bool
 }
 
 // textParam takes text of at most maxRunes characters.
@@ -202,7 +205,7 @@ func acceptQuery(params ...queryParam) fiber.Handler {
 			}
 			p := params[i]
 			switch {
-			case seen&(1<<i) != 0:
+			case seen&(1<<i) != 0 && !p.repeats:
 				bad = invalidParameter(p.name, "repeated", "%s is given more than once", p.name)
 			case len(v) > maxQueryValue:
 				bad = invalidParameter(p.name, "too_long", "%s must be at most %d bytes", p.name, maxQueryValue)

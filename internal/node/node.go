@@ -73,6 +73,7 @@ type Node struct {
 type Option func(*options)
 
 type options struct {
+	events    []func(*httpapi.Events)
 	oauth     []oauth.Option
 	auditKeys auditlog.Keys
 	audit     []auditlog.Option
@@ -82,6 +83,12 @@ type options struct {
 // ones cfg implies, so that they win over them.
 func WithOAuth(opts ...oauth.Option) Option {
 	return func(o *options) { o.oauth = append(o.oauth, opts...) }
+}
+
+// WithEvents adjusts the events API's settings (its heartbeat and
+// limits) before the HTTP app is built.
+func WithEvents(adjust func(*httpapi.Events)) Option {
+	return func(o *options) { o.events = append(o.events, adjust) }
 }
 
 // The token path's cache: how long an entry may live without an event
@@ -213,7 +220,12 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, opts ...Option) (*No
 	if err != nil {
 		return fail(fmt.Errorf("trusted proxies: %w", err))
 	}
-	srv, err := httpapi.New(httpapi.Config{}, store, log, httpapi.WithAdmin(admin), httpapi.WithOAuth(provider), httpapi.WithCORS(hot), httpapi.WithAuditLog(audit), httpapi.WithReadiness(
+	events := httpapi.Events{Wake: hub}
+	for _, adjust := range o.events {
+		adjust(&events)
+	}
+	srv, err := httpapi.New(httpapi.Config{}, store, log, httpapi.WithAdmin(admin), httpapi.WithOAuth(provider), httpapi.WithCORS(hot), httpapi.WithAuditLog(audit),
+		httpapi.WithEvents(events), httpapi.WithReadiness(
 		httpapi.ReadyCheck{Name: "revocations loaded", Check: func(context.Context) error {
 			if !revoked.Loaded() {
 				return errors.New("the revoked tokens are not loaded from NATS yet")

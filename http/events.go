@@ -1,0 +1,562 @@
+package httpapi
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/clavisiam/clavis/domain/eventtype"
+	"github.com/clavisiam/clavis/eventstore"
+	"github.com/clavisiam/clavis/eventstore/message"
+)
+
+// The events API: a tenant's public CloudEvents for downstream services,
+// under /t/{tenant}/events. Pages come from the event store itself, in
+// store order, so a cursor (a store position) stays valid forever and
+// any node answers it; the node's wake hub only says when to read again.
+// Every route needs a tenant token with clavis:events:read, or one with
+// clavis:admin, or the root token (tenantEvents).
+
+// Defaults of [Events].
+const (
+	DefaultHeartbeat           = 15 * time.Second
+	DefaultMaxReadersPerTenant = 200
+	DefaultMaxReaders          = 2000
+)
+
+// The limits of the events API's parameters.
+const (
+	defaultEventsPage = 100
+	maxEventsPage     = 1000
+	maxEventsWait     = 60 // seconds
+	// maxEventsScan bounds how many events one page request reads from
+	// the store when a type filter leaves most of them out: the page is
+	// then shorter (even empty), and its next cursor is past them.
+	maxEventsScan = eventstore.MaxRead
+	// streamPage is how many events a stream reads from the store at a
+	// time: what one stream holds in memory, whatever its backlog.
+	streamPage = 100
+	// streamRetry is the reconnection delay a stream suggests to its
+	// EventSource (the retry: field), in milliseconds.
+	streamRetry = 2000
+	// readersRetryAfter is the Retry-After of a 429, in seconds.
+	readersRetryAfter = 5
+	// encodedCacheSize is how many encoded CloudEvents a node keeps, so
+	// that the streams of a tenant encode each new event once.
+	encodedCacheSize = 4096
+)
+
+// TenantWaker tells when a tenant has new events; *wake.Hub is one.
+type TenantWaker interface {
+	// Next returns a channel closed at the tenant's next event observed
+	// after the call.
+	Next(tenant string) <-chan struct{}
+}
+
+// Events is what the events API needs. Give it to [New] with
+// [WithEvents].
+type Events struct {
+	// Wake says when a tenant has new events: the long polls and the
+	// streams wait on it, then read the store. Required.
+	Wake TenantWaker
+	// Heartbeat is how often an idle stream sends a comment, so that
+	// proxies keep it open (default [DefaultHeartbeat]).
+	Heartbeat time.Duration
+	// MaxReadersPerTenant bounds the streams and waiting long polls of
+	// one tenant on this node (default [DefaultMaxReadersPerTenant]);
+	// MaxReaders those of every tenant (default [DefaultMaxReaders]).
+	// Beyond them a request is answered 429 with Retry-After.
+	MaxReadersPerTenant int
+	MaxReaders          int
+}
+
+// WithEvents serves the events API (/t/{tenant}/events and its stream)
+// over e; it needs [WithAdmin]. Without it those routes answer 404.
+func WithEvents(e Events) Option {
+	return func(o *options) error {
+		if e.Wake == nil {
+			return fmt.Errorf("%w: WithEvents: nil Wake", ErrInvalidOption)
+		}
+		if e.Heartbeat < 0 || e.MaxReadersPerTenant < 0 || e.MaxReaders < 0 {
+			return fmt.Errorf("%w: WithEvents: negative heartbeat or limit", ErrInvalidOption)
+		}
+		e.Heartbeat = orDefault(e.Heartbeat, DefaultHeartbeat)
+		e.MaxReadersPerTenant = orDefault(e.MaxReadersPerTenant, DefaultMaxReadersPerTenant)
+		e.MaxReaders = orDefault(e.MaxReaders, DefaultMaxReaders)
+		o.events = &e
+		return nil
+	}
+}
+
+// The events API's query parameters.
+var (
+	eventsLimitParam = intParam("limit", 1, maxEventsPage)
+	eventsWaitParam  = intParam("wait", 0, maxEventsWait)
+	cursorParam      = queryParam{name: "after", valid: validCursor, code: "invalid_value",
+		rule: `a cursor: the "next" of a page or the id of a streamed event ("commit.seq")`}
+	eventTypesParam = queryParam{name: "type", repeats: true, valid: func(v string) bool {
+		_, err := eventtype.Parse([]string{v})
+		return err == nil
+	}, code: "invalid_value", rule: `an event type pattern: "*", "{aggregate}.*" or "{aggregate}.{event}", optionally prefixed "dev.clavis."`}
+	// accessTokenParam carries the bearer token of a stream, for
+	// browsers' EventSource, which cannot send headers (RFC 6750 §2.3).
+	accessTokenParam = queryParam{name: "access_token"}
+)
+
+func validCursor(v string) bool {
+	_, err := eventstore.ParsePosition(v)
+	return err == nil
+}
+
+// eventsRoutes registers the events API.
+func (s *Server) eventsRoutes() {
+	get := s.cors("GET", tenantOrigins, "Authorization, Last-Event-ID")
+	s.app.Get("/t/:tenant/events", get, s.authenticate(tenantEvents), acceptQuery(cursorParam, eventTypesParam, eventsLimitParam, eventsWaitParam), s.listEvents)
+	s.app.Options("/t/:tenant/events", get)
+	s.app.Get("/t/:tenant/events/stream", get, s.authenticateOrQuery(tenantEvents), acceptQuery(cursorParam, eventTypesParam, accessTokenParam), s.streamEvents)
+	s.app.Options("/t/:tenant/events/stream", get)
+}
+
+// eventsTenant is the {tenant} of an events route, once it is known to
+// exist (the root token reaches every slug; an unknown one is 404, not
+// an empty feed).
+func (s *Server) eventsTenant(c *fiber.Ctx) (string, error) {
+	slug, err := tenantParam(c, "tenant")
+	if err != nil {
+		return "", err
+	}
+	if _, err := s.admin.ReadModel.Tenant(c.UserContext(), slug); err != nil {
+		return "", fmt.Errorf("events: %w", err)
+	}
+	return slug, nil
+}
+
+// typeFilter is the request's type patterns, which acceptQuery checked
+// one by one.
+func typeFilter(c *fiber.Ctx) (eventtype.Filter, error) {
+	var patterns []string
+	for _, v := range c.Context().QueryArgs().PeekMulti("type") {
+		if len(v) > 0 {
+			patterns = append(patterns, string(v)) // a copy: fasthttp reuses its buffers
+		}
+	}
+	f, err := eventtype.Parse(patterns)
+	if err != nil {
+		return f, invalidParameter("type", "invalid_value", "type: %s", strings.TrimPrefix(err.Error(), eventtype.ErrInvalid.Error()+": "))
+	}
+	return f, nil
+}
+
+// cursorQuery is the request's after parameter, which acceptQuery
+// checked; the zero Position (the beginning) without one.
+func cursorQuery(c *fiber.Ctx) (eventstore.Position, bool) {
+	p, err := eventstore.ParsePosition(c.Query("after"))
+	return p, err == nil
+}
+
+// eventsPageJSON is a page of the events API; Events are CloudEvents in
+// their JSON form.
+type eventsPageJSON struct {
+	Events []json.RawMessage `json:"events"`
+	Next   string            `json:"next"`
+}
+
+// listEvents answers GET /t/{tenant}/events: one page of the tenant's
+// public CloudEvents after the cursor, waiting up to wait seconds for one
+// when there is none yet.
+func (s *Server) listEvents(c *fiber.Ctx) error {
+	slug, err := s.eventsTenant(c)
+	if err != nil {
+		return err
+	}
+	f, err := typeFilter(c)
+	if err != nil {
+		return err
+	}
+	after, _ := cursorQuery(c)
+	limit := queryInt(c, "limit", defaultEventsPage)
+	wait := time.Duration(queryInt(c, "wait", 0)) * time.Second
+	ctx := c.UserContext()
+	var (
+		deadline <-chan time.Time
+		holding  bool
+	)
+	defer func() {
+		if holding {
+			s.readers.release(slug)
+		}
+	}()
+	for {
+		// Take the wake-up channel before reading: an event committed
+		// while we read closes it, so none is missed.
+		var woken <-chan struct{}
+		if wait > 0 {
+			woken = s.events.Wake.Next(slug)
+		}
+		page, next, end, err := s.eventsPage(ctx, slug, after, f, limit)
+		if err != nil {
+			return err
+		}
+		if len(page) > 0 || !end || wait <= 0 {
+			return sendEventsPage(c, page, next)
+		}
+		after = next
+		if deadline == nil {
+			if !s.readers.acquire(slug) {
+				return tooManyReaders(c)
+			}
+			holding = true
+			t := time.NewTimer(wait)
+			defer t.Stop()
+			deadline = t.C
+		}
+		select {
+		case <-woken:
+		case <-deadline:
+			return sendEventsPage(c, nil, after)
+		case <-s.stopping:
+			return sendEventsPage(c, nil, after)
+		}
+	}
+}
+
+func sendEventsPage(c *fiber.Ctx, page []json.RawMessage, next eventstore.Position) error {
+	if page == nil {
+		page = []json.RawMessage{}
+	}
+	c.Set(fiber.HeaderCacheControl, "no-store")
+	return sendJSON(c, http.StatusOK, eventsPageJSON{Events: page, Next: next.String()})
+}
+
+// eventsPage reads up to limit events of tenant after the position after
+// that f matches, as CloudEvents, reading at most maxEventsScan events.
+// next is the position of the last event read (after itself when none
+// was), end whether it read to the end of what the store holds.
+func (s *Server) eventsPage(ctx context.Context, tenant string, after eventstore.Position, f eventtype.Filter, limit int) (page []json.RawMessage, next eventstore.Position, end bool, err error) {
+	next = after
+	chunk := limit
+	if !f.All() {
+		chunk = maxEventsPage
+	}
+	for scanned := 0; scanned < maxEventsScan; {
+		n := min(chunk, maxEventsScan-scanned)
+		events, err := s.store.ReadTenant(ctx, tenant, next, n)
+		if err != nil {
+			return nil, after, false, fmt.Errorf("read events: %w", err)
+		}
+		for _, e := range events {
+			next = e.Position
+			if !f.Match(e.Type) {
+				continue
+			}
+			b, err := s.encoded.get(e)
+			if err != nil {
+				return nil, after, false, err
+			}
+			page = append(page, b)
+			if len(page) == limit {
+				return page, next, false, nil
+			}
+		}
+		scanned += len(events)
+		if len(events) < n {
+			return page, next, true, nil
+		}
+	}
+	return page, next, false, nil
+}
+
+// streamEvents answers GET /t/{tenant}/events/stream: Server-Sent Events,
+// each a CloudEvent whose id is its cursor, from Last-Event-ID, else
+// after, else the current end of the store, until the client goes or
+// the server stops.
+func (s *Server) streamEvents(c *fiber.Ctx) error {
+	slug, err := s.eventsTenant(c)
+	if err != nil {
+		return err
+	}
+	f, err := typeFilter(c)
+	if err != nil {
+		return err
+	}
+	after, given := cursorQuery(c)
+	if id := c.Get("Last-Event-ID"); id != "" {
+		if after, err = eventstore.ParsePosition(strings.TrimSpace(id)); err != nil {
+			return &Problem{Type: ProblemBadRequest, Title: "Bad request", Status: http.StatusBadRequest,
+				Detail: "Last-Event-ID must be the id of a streamed event (\"commit.seq\")."}
+		}
+		given = true
+	}
+	ctx := context.WithoutCancel(c.UserContext())
+	if !given {
+		if after, err = s.store.Head(ctx); err != nil {
+			return fmt.Errorf("read head: %w", err)
+		}
+	}
+	if !s.readers.acquire(slug) {
+		return tooManyReaders(c)
+	}
+	c.Set(fiber.HeaderContentType, "text/event-stream")
+	c.Set(fiber.HeaderCacheControl, "no-store")
+	c.Set("X-Accel-Buffering", "no") // proxies that buffer answers pass this one on at once
+	c.Status(http.StatusOK)
+	st := &eventStream{s: s, tenant: slug, filter: f, after: after, sent: after}
+	conn := c.Context().Conn()
+	c.Context().SetBodyStreamWriter(func(w *bufio.Writer) {
+		defer s.readers.release(slug)
+		out := &progressWriter{w: w, conn: conn, timeout: s.cfg.WriteTimeout}
+		if err := st.run(ctx, out, w); err != nil && !out.failed {
+			s.log.Warn("event stream ended on an error", "tenant", slug, "position", st.after.String(), "error", err)
+		}
+	})
+	return nil
+}
+
+// eventStream is one stream's state: its cursor and filter.
+type eventStream struct {
+	s      *Server
+	tenant string
+	filter eventtype.Filter
+	// after is the position of the last event read; sent the last id
+	// the client was sent.
+	after, sent eventstore.Position
+}
+
+// run sends the stream until the client goes (a write fails) or the
+// server stops. It holds one page of events at a time.
+func (st *eventStream) run(ctx context.Context, out *progressWriter, w *bufio.Writer) error {
+	fmt.Fprintf(out, "retry: %d\n: clavis events of %s\n\n", streamRetry, st.tenant)
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	heartbeat := time.NewTicker(st.s.events.Heartbeat)
+	defer heartbeat.Stop()
+	caughtUp := false
+	for {
+		var (
+			events []eventstore.Event
+			woken  <-chan struct{}
+			err    error
+		)
+		if caughtUp {
+			events, woken, err = st.s.tails.read(ctx, st.tenant, st.after)
+		} else {
+			woken = st.s.events.Wake.Next(st.tenant)
+			events, err = st.s.store.ReadTenant(ctx, st.tenant, st.after, streamPage)
+		}
+		if err != nil {
+			return fmt.Errorf("read events: %w", err)
+		}
+		for _, e := range events {
+			st.after = e.Position
+			if !st.filter.Match(e.Type) {
+				continue
+			}
+			b, err := st.s.encoded.get(e)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(out, "id: %s\nevent: %s%s\ndata: ", e.Position, message.TypePrefix, e.Type)
+			out.Write(b)
+			if _, err := out.Write([]byte("\n\n")); err != nil {
+				return err
+			}
+			st.sent = e.Position
+		}
+		if len(events) > 0 {
+			if err := w.Flush(); err != nil {
+				return err
+			}
+		}
+		caughtUp = len(events) < streamPage
+		if !caughtUp {
+			select {
+			case <-st.s.stopping:
+				return nil
+			default:
+				continue
+			}
+		}
+		for waiting := true; waiting; {
+			select {
+			case <-woken:
+				waiting = false
+			case <-heartbeat.C:
+				if st.sent != st.after {
+					// An id alone moves the client's Last-Event-ID past the
+					// events the filter left out, without an event.
+					fmt.Fprintf(out, "id: %s\n\n", st.after)
+					st.sent = st.after
+				} else {
+					out.Write([]byte(": heartbeat\n\n"))
+				}
+				if err := w.Flush(); err != nil {
+					return err
+				}
+			case <-st.s.stopping:
+				return nil
+			}
+		}
+	}
+}
+
+// tooManyReaders is the answer beyond the readers' limits.
+func tooManyReaders(c *fiber.Ctx) error {
+	c.Set(fiber.HeaderRetryAfter, strconv.Itoa(readersRetryAfter))
+	return &Problem{Type: ProblemTooManyRequests, Title: "Too many requests", Status: http.StatusTooManyRequests,
+		Detail: "This node has as many event streams and waiting long polls open as it serves, for this tenant or in all; try again later."}
+}
+
+// readerLimits counts the streams and waiting long polls, per tenant and
+// in all.
+type readerLimits struct {
+	mu                  sync.Mutex
+	perTenant           map[string]int
+	total               int
+	maxTenant, maxTotal int
+}
+
+func newReaderLimits(e *Events) *readerLimits {
+	if e == nil {
+		return nil
+	}
+	return &readerLimits{perTenant: map[string]int{}, maxTenant: e.MaxReadersPerTenant, maxTotal: e.MaxReaders}
+}
+
+// acquire takes a reader's place for tenant, or reports that there is
+// none left.
+func (l *readerLimits) acquire(tenant string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.total >= l.maxTotal || l.perTenant[tenant] >= l.maxTenant {
+		return false
+	}
+	l.total++
+	l.perTenant[tenant]++
+	return true
+}
+
+// release gives back a place acquire took.
+func (l *readerLimits) release(tenant string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.total--
+	if l.perTenant[tenant]--; l.perTenant[tenant] <= 0 {
+		delete(l.perTenant, tenant)
+	}
+}
+
+// encodedEvents keeps the CloudEvent JSON of the latest events read, by
+// event id (unique in the store), so that the streams and pages of a
+// tenant encode each event once. It holds at most size events.
+type encodedEvents struct {
+	mu   sync.Mutex
+	m    map[string]json.RawMessage
+	ring []string
+	next int
+}
+
+func newEncodedEvents(size int) *encodedEvents {
+	return &encodedEvents{m: make(map[string]json.RawMessage, size), ring: make([]string, size)}
+}
+
+// get returns e's public CloudEvent as JSON on one line.
+func (c *encodedEvents) get(e eventstore.Event) (json.RawMessage, error) {
+	if len(c.ring) > 0 {
+		c.mu.Lock()
+		b, ok := c.m[e.ID]
+		c.mu.Unlock()
+		if ok {
+			return b, nil
+		}
+	}
+	ce, err := message.PublicEvent(e)
+	if err != nil {
+		return nil, fmt.Errorf("events: %w", err)
+	}
+	b, err := json.Marshal(ce)
+	if err != nil {
+		return nil, fmt.Errorf("events: encode event %s: %w", e.ID, err)
+	}
+	if len(c.ring) > 0 {
+		c.mu.Lock()
+		if _, ok := c.m[e.ID]; !ok {
+			if old := c.ring[c.next]; old != "" {
+				delete(c.m, old)
+			}
+			c.ring[c.next] = e.ID
+			c.next = (c.next + 1) % len(c.ring)
+			c.m[e.ID] = b
+		}
+		c.mu.Unlock()
+	}
+	return b, nil
+}
+
+// tails shares the reads of caught-up streams: the streams of a tenant
+// that have sent everything wake together at its next event and would
+// each read the same page from the same position. One of them reads; the
+// others take its page, as long as no event has come since (its wake-up
+// channel, taken before the read, is still open), so it is exactly what
+// their own read would have returned.
+type tails struct {
+	s  *Server
+	mu sync.Mutex
+	m  map[string]*tailRead
+}
+
+// tailRead is one shared read of a tenant's events after a position.
+type tailRead struct {
+	after  eventstore.Position
+	woken  <-chan struct{}
+	done   chan struct{}
+	events []eventstore.Event
+	err    error
+}
+
+// read returns the tenant's events after the position (at most
+// streamPage) and the channel that closes at its next event.
+func (t *tails) read(ctx context.Context, tenant string, after eventstore.Position) ([]eventstore.Event, <-chan struct{}, error) {
+	t.mu.Lock()
+	r, ok := t.m[tenant]
+	if ok && r.after == after && !closed(r.woken) {
+		t.mu.Unlock()
+		<-r.done
+		return r.events, r.woken, r.err
+	}
+	r = &tailRead{after: after, woken: t.s.events.Wake.Next(tenant), done: make(chan struct{})}
+	t.m[tenant] = r
+	t.mu.Unlock()
+	r.events, r.err = t.s.store.ReadTenant(ctx, tenant, after, streamPage)
+	close(r.done)
+	t.mu.Lock()
+	if r.err != nil && t.m[tenant] == r {
+		delete(t.m, tenant)
+	}
+	// Forget the tenants whose streams all went: an entry whose events
+	// came is of no use to anyone.
+	for k, v := range t.m {
+		if k != tenant && closed(v.woken) {
+			delete(t.m, k)
+		}
+	}
+	t.mu.Unlock()
+	return r.events, r.woken, r.err
+}
+
+func closed(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
+}
