@@ -52,6 +52,8 @@ const (
 	// encodedCacheSize is how many encoded CloudEvents a node keeps, so
 	// that the streams of a tenant encode each new event once.
 	encodedCacheSize = 4096
+	// maxAccessTokenParam bounds a token in the query string, in bytes.
+	maxAccessTokenParam = 4096
 )
 
 // TenantWaker tells when a tenant has new events; *wake.Hub is one.
@@ -108,7 +110,7 @@ var (
 	}, code: "invalid_value", rule: `an event type pattern: "*", "{aggregate}.*" or "{aggregate}.{event}", optionally prefixed "dev.clavis."`}
 	// accessTokenParam carries the bearer token of a stream, for
 	// browsers' EventSource, which cannot send headers (RFC 6750 §2.3).
-	accessTokenParam = queryParam{name: "access_token"}
+	accessTokenParam = queryParam{name: "access_token", maxLen: maxAccessTokenParam}
 )
 
 func validCursor(v string) bool {

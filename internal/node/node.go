@@ -226,29 +226,29 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, opts ...Option) (*No
 	}
 	srv, err := httpapi.New(httpapi.Config{}, store, log, httpapi.WithAdmin(admin), httpapi.WithOAuth(provider), httpapi.WithCORS(hot), httpapi.WithAuditLog(audit),
 		httpapi.WithEvents(events), httpapi.WithReadiness(
-		httpapi.ReadyCheck{Name: "revocations loaded", Check: func(context.Context) error {
-			if !revoked.Loaded() {
-				return errors.New("the revoked tokens are not loaded from NATS yet")
-			}
-			return nil
-		}},
-		httpapi.ReadyCheck{Name: "NATS connection", Check: func(context.Context) error {
-			if !b.nc.IsConnected() {
-				return errors.New("not connected to NATS")
-			}
-			return nil
-		}},
-		httpapi.ReadyCheck{Name: "projections caught up", Check: func(ctx context.Context) error {
-			st, err := projector.Status(ctx)
-			if err != nil {
-				return err
-			}
-			if !st.CaughtUp && st.Lag > maxReadyLag {
-				return fmt.Errorf("read model %s behind the store", st.Lag)
-			}
-			return nil
-		}},
-	), httpapi.WithTrustedProxies(proxies))
+			httpapi.ReadyCheck{Name: "revocations loaded", Check: func(context.Context) error {
+				if !revoked.Loaded() {
+					return errors.New("the revoked tokens are not loaded from NATS yet")
+				}
+				return nil
+			}},
+			httpapi.ReadyCheck{Name: "NATS connection", Check: func(context.Context) error {
+				if !b.nc.IsConnected() {
+					return errors.New("not connected to NATS")
+				}
+				return nil
+			}},
+			httpapi.ReadyCheck{Name: "projections caught up", Check: func(ctx context.Context) error {
+				st, err := projector.Status(ctx)
+				if err != nil {
+					return err
+				}
+				if !st.CaughtUp && st.Lag > maxReadyLag {
+					return fmt.Errorf("read model %s behind the store", st.Lag)
+				}
+				return nil
+			}},
+		), httpapi.WithTrustedProxies(proxies))
 	if err != nil {
 		return fail(fmt.Errorf("build http app: %w", err))
 	}
