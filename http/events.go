@@ -335,7 +335,10 @@ type eventStream struct {
 // run sends the stream until the client goes (a write fails) or the
 // server stops. It holds one page of events at a time.
 func (st *eventStream) run(ctx context.Context, out *progressWriter, w *bufio.Writer) error {
-	fmt.Fprintf(out, "retry: %d\n: clavis events of %s\n\n", streamRetry, st.tenant)
+	// The opening block names the stream's start as its id, without an
+	// event: a client that loses the connection before the first event
+	// resumes from there, not from a later "now".
+	fmt.Fprintf(out, "retry: %d\nid: %s\n: clavis events of %s\n\n", streamRetry, st.after, st.tenant)
 	if err := w.Flush(); err != nil {
 		return err
 	}

@@ -80,6 +80,10 @@ type apiOptions struct {
 	auditClient, auditAggregate, auditActor, auditSince, auditUntil string
 	auditAt, auditDiff                                              string
 	auditSize                                                       int64
+
+	// The events commands' cursor and type patterns.
+	eventsAfter string
+	eventTypes  multiFlag
 }
 
 // multiFlag collects a repeated flag.
@@ -492,7 +496,7 @@ func findAPICommand(group string, args []string) (*apiCommand, []string) {
 // helpAPI prints the help of the HTTP command or group that path names
 // ("client", "client create", "token"), and reports whether it knew it.
 func helpAPI(path []string, getenv func(string) string, stdout, stderr io.Writer) int {
-	if len(path) == 1 && (path[0] == "tenant" || path[0] == "client" || path[0] == "audit") {
+	if len(path) == 1 && (path[0] == "tenant" || path[0] == "client" || path[0] == "audit" || path[0] == "events") {
 		groupUsage(stdout, path[0])
 		return exitOK
 	}
@@ -500,7 +504,7 @@ func helpAPI(path []string, getenv func(string) string, stdout, stderr io.Writer
 		return auditVerify(context.Background(), []string{"--help"}, getenv, stdout, stderr)
 	}
 	group, rest := "", path
-	if path[0] == "tenant" || path[0] == "client" || path[0] == "audit" {
+	if path[0] == "tenant" || path[0] == "client" || path[0] == "audit" || path[0] == "events" {
 		group, rest = path[0], path[1:]
 	}
 	cmd, extra := findAPICommand(group, rest)
@@ -578,7 +582,7 @@ func (cmd *apiCommand) exec(ctx context.Context, args []string, getenv func(stri
 		cmd.usage(stderr, fs)
 		return exitUsage
 	}
-	if (cmd.group == "client" || cmd.group == "audit" || cmd.auth == clientAuth) && o.tenant == "" {
+	if (cmd.group == "client" || cmd.group == "audit" || cmd.group == "events" || cmd.auth == clientAuth) && o.tenant == "" {
 		fmt.Fprintf(stderr, "clavis %s: --tenant (or CLAVIS_TENANT) is required\n", name)
 		return exitUsage
 	}
@@ -592,6 +596,7 @@ func (cmd *apiCommand) exec(ctx context.Context, args []string, getenv func(stri
 	}
 	c, err := newAPIClient(o, cmd.auth, stdout)
 	if err == nil {
+		c.errOut = stderr
 		err = cmd.run(ctx, c, o, positional)
 	}
 	var misuse usageErr
@@ -641,6 +646,7 @@ type apiClient struct {
 	reason string // sent with every request when not empty
 	http   *http.Client
 	out    io.Writer
+	errOut io.Writer // what a command tells beside its output
 }
 
 func newAPIClient(o *apiOptions, auth authKind, out io.Writer) (*apiClient, error) {
@@ -656,7 +662,7 @@ func newAPIClient(o *apiOptions, auth authKind, out io.Writer) (*apiClient, erro
 		}
 		token = strings.TrimSpace(string(b))
 	}
-	return &apiClient{base: strings.TrimRight(o.endpoint, "/"), token: token, reason: o.reason, http: &http.Client{Timeout: 30 * time.Second}, out: out}, nil
+	return &apiClient{base: strings.TrimRight(o.endpoint, "/"), token: token, reason: o.reason, http: &http.Client{Timeout: 30 * time.Second}, out: out, errOut: io.Discard}, nil
 }
 
 func (c *apiClient) tenantPath(o *apiOptions, p string) string {

@@ -150,7 +150,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		fmt.Fprintf(stderr, "clavis help: unknown command %q\n\n", strings.Join(args[1:], " "))
 		rootUsage(stderr)
 		return exitUsage
-	case "tenant", "client":
+	case "tenant", "client", "events":
 		return runAPI(ctx, args[0], args[1:], getenv, stdout, stderr)
 	case "audit":
 		if len(args) > 1 && args[1] == "verify" {
@@ -311,6 +311,7 @@ Commands:
 	fmt.Fprintf(w, "  %-16s %s\n", "tenant <command>", "tenants over the HTTP API: "+apiSummaries("tenant"))
 	fmt.Fprintf(w, "  %-16s %s\n", "client <command>", "clients over the HTTP API: "+apiSummaries("client"))
 	fmt.Fprintf(w, "  %-16s %s\n", "audit <command>", "a tenant's audit log: "+apiSummaries("audit")+", verify")
+	fmt.Fprintf(w, "  %-16s %s\n", "events <command>", "a tenant's events for downstream services: "+apiSummaries("events"))
 	for _, c := range apiCommands {
 		if c.group == "" {
 			fmt.Fprintf(w, "  %-16s %s\n", c.name, c.summary)
@@ -335,7 +336,7 @@ Run "clavis projections rebuild --help" or "clavis projections status --help" fo
 // isAPICommand reports whether name is a command over HTTP (a group or a
 // top-level one).
 func isAPICommand(name string) bool {
-	if name == "tenant" || name == "client" || name == "audit" {
+	if name == "tenant" || name == "client" || name == "audit" || name == "events" {
 		return true
 	}
 	cmd, _ := findAPICommand("", []string{name})
