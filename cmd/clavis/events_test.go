@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/clavisiam/clavis/internal/node"
+	"github.com/clavisiam/clavis/internal/poll"
 	"github.com/clavisiam/clavis/internal/testnode"
 )
 
@@ -63,18 +64,6 @@ func (p *cutProxy) cut() {
 	p.conns = nil
 }
 
-// waitFor polls cond until it holds, failing after a while.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // TestCLIEventsTail: clavis events tail follows the stream, reconnects
 // with Last-Event-ID after the connection is cut (no event lost or
 // repeated), prints JSON with --json, and tells the cursor to resume
@@ -108,10 +97,10 @@ func TestCLIEventsTail(t *testing.T) {
 	for i := range 2 {
 		c.ok("client", "create", "--tenant", acme, "--name", "Web", "--code", "urn:tail/web-"+string(rune('a'+i)), "--type", "m2m", "--grant-type", "client_credentials")
 	}
-	waitFor(t, "two events", func() bool { return len(lines()) >= 2 })
+	poll.Until(t, 20*time.Second, "two events", func() bool { return len(lines()) >= 2 })
 	proxy.cut()
 	c.ok("client", "create", "--tenant", acme, "--name", "Late", "--code", "urn:tail/late", "--type", "m2m", "--grant-type", "client_credentials")
-	waitFor(t, "the event after the cut", func() bool { return len(lines()) >= 3 })
+	poll.Until(t, 20*time.Second, "the event after the cut", func() bool { return len(lines()) >= 3 })
 	time.Sleep(200 * time.Millisecond) // room for a duplicate to show
 	stop()
 	if code := <-done; code != exitOK {
@@ -153,7 +142,7 @@ func TestCLIEventsTail(t *testing.T) {
 			done <- run(ctx, []string{"events", "tail", "--tenant", acme, "--after", "0.0", "--type", "client.registered", "--json", "--endpoint", n.URL, "--token", n.RootToken},
 				envMap(nil), &out, &errOut)
 		}()
-		waitFor(t, "the registrations", func() bool { return strings.Count(out.String(), "\n") >= 4 }) // the admin client's and three
+		poll.Until(t, 20*time.Second, "the registrations", func() bool { return strings.Count(out.String(), "\n") >= 4 }) // the admin client's and three
 		stop()
 		<-done
 		for _, l := range strings.Split(strings.TrimSpace(out.String()), "\n") {
