@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -344,6 +345,15 @@ func (st *eventStream) run(ctx context.Context, out *progressWriter, w *bufio.Wr
 	}
 	heartbeat := time.NewTicker(st.s.events.Heartbeat)
 	defer heartbeat.Stop()
+	// A stream behind reads the store itself, a page at a time; once it
+	// has caught up it follows the tenant's tail, which one reader keeps
+	// for all of the tenant's streams on this node.
+	var tl *tail
+	defer func() {
+		if tl != nil {
+			st.s.tails.leave(tl)
+		}
+	}()
 	caughtUp := false
 	for {
 		var (
@@ -352,13 +362,21 @@ func (st *eventStream) run(ctx context.Context, out *progressWriter, w *bufio.Wr
 			err    error
 		)
 		if caughtUp {
-			events, woken, err = st.s.tails.read(ctx, st.tenant, st.after)
+			if tl == nil {
+				tl = st.s.tails.join(st.tenant, st.after)
+			}
+			var ok bool
+			if events, woken, ok = tl.after(st.after, streamPage); !ok {
+				// The tail no longer reaches back to this stream's
+				// cursor (it fell behind): read the store.
+				caughtUp = false
+				continue
+			}
 		} else {
 			woken = st.s.events.Wake.Next(st.tenant)
-			events, err = st.s.store.ReadTenant(ctx, st.tenant, st.after, streamPage)
-		}
-		if err != nil {
-			return fmt.Errorf("read events: %w", err)
+			if events, err = st.s.store.ReadTenant(ctx, st.tenant, st.after, streamPage); err != nil {
+				return fmt.Errorf("read events: %w", err)
+			}
 		}
 		for _, e := range events {
 			st.after = e.Position
@@ -506,62 +524,123 @@ func (c *encodedEvents) get(e eventstore.Event) (json.RawMessage, error) {
 	return b, nil
 }
 
-// tails shares the reads of caught-up streams: the streams of a tenant
-// that have sent everything wake together at its next event and would
-// each read the same page from the same position. One of them reads; the
-// others take its page, as long as no event has come since (its wake-up
-// channel, taken before the read, is still open), so it is exactly what
-// their own read would have returned.
+// tailKeep is how many of a tenant's latest events its tail keeps.
+const tailKeep = 1024
+
+// tails are the tails of the tenants that have caught-up streams on this
+// node: a tenant's streams wake together at each of its events, and one
+// reader, not each stream, reads the store for them.
 type tails struct {
 	s  *Server
 	mu sync.Mutex
-	m  map[string]*tailRead
+	m  map[string]*tail
 }
 
-// tailRead is one shared read of a tenant's events after a position.
-type tailRead struct {
-	after  eventstore.Position
-	woken  <-chan struct{}
-	done   chan struct{}
+// tail is one tenant's latest events, read from the store by one
+// goroutine while streams follow it. events are exactly the tenant's
+// events after base, in order: a stream whose cursor is at or after base
+// takes what follows its cursor without reading the store.
+type tail struct {
+	tenant string
+	users  int           // streams following it; guarded by tails.mu
+	quit   chan struct{} // closed when the last stream leaves
+
+	mu     sync.Mutex
+	base   eventstore.Position
 	events []eventstore.Event
-	err    error
+	grown  chan struct{} // closed when events grow, then replaced
 }
 
-// read returns the tenant's events after the position (at most
-// streamPage) and the channel that closes at its next event.
-func (t *tails) read(ctx context.Context, tenant string, after eventstore.Position) ([]eventstore.Event, <-chan struct{}, error) {
+// join returns the tenant's tail, starting one at from (a position the
+// caller has read up to) when the tenant has none.
+func (t *tails) join(tenant string, from eventstore.Position) *tail {
 	t.mu.Lock()
-	r, ok := t.m[tenant]
-	if ok && r.after == after && !closed(r.woken) {
-		t.mu.Unlock()
-		<-r.done
-		return r.events, r.woken, r.err
+	defer t.mu.Unlock()
+	if tl, ok := t.m[tenant]; ok {
+		tl.users++
+		return tl
 	}
-	r = &tailRead{after: after, woken: t.s.events.Wake.Next(tenant), done: make(chan struct{})}
-	t.m[tenant] = r
-	t.mu.Unlock()
-	r.events, r.err = t.s.store.ReadTenant(ctx, tenant, after, streamPage)
-	close(r.done)
+	tl := &tail{tenant: tenant, users: 1, quit: make(chan struct{}), base: from, grown: make(chan struct{})}
+	t.m[tenant] = tl
+	go t.follow(tl)
+	return tl
+}
+
+// leave says a stream no longer follows tl; the last one stops it.
+func (t *tails) leave(tl *tail) {
 	t.mu.Lock()
-	if r.err != nil && t.m[tenant] == r {
-		delete(t.m, tenant)
+	defer t.mu.Unlock()
+	if tl.users--; tl.users == 0 {
+		close(tl.quit)
+		delete(t.m, tl.tenant)
 	}
-	// Forget the tenants whose streams all went: an entry whose events
-	// came is of no use to anyone.
-	for k, v := range t.m {
-		if k != tenant && closed(v.woken) {
-			delete(t.m, k)
+}
+
+// follow keeps tl until its last stream leaves or the server stops:
+// it reads the store after each of the tenant's wake-ups.
+func (t *tails) follow(tl *tail) {
+	ctx := context.Background()
+	cursor := tl.base
+	for {
+		woken := t.s.events.Wake.Next(tl.tenant)
+		var retry <-chan time.Time
+		events, err := t.s.store.ReadTenant(ctx, tl.tenant, cursor, streamPage)
+		if err != nil {
+			t.s.log.Warn("event stream tail: read failed; retrying", "tenant", tl.tenant, "position", cursor.String(), "error", err)
+			retry = time.After(time.Second)
+		} else if len(events) > 0 {
+			cursor = events[len(events)-1].Position
+			tl.add(events)
+			if len(events) == streamPage {
+				continue
+			}
+		}
+		select {
+		case <-woken:
+		case <-retry:
+		case <-tl.quit:
+			return
+		case <-t.s.stopping:
+			return
 		}
 	}
-	t.mu.Unlock()
-	return r.events, r.woken, r.err
 }
 
-func closed(ch <-chan struct{}) bool {
-	select {
-	case <-ch:
-		return true
-	default:
-		return false
+// add appends events and wakes the streams, forgetting the oldest
+// beyond tailKeep.
+func (tl *tail) add(events []eventstore.Event) {
+	tl.mu.Lock()
+	defer tl.mu.Unlock()
+	tl.events = append(tl.events, events...)
+	if n := len(tl.events) - tailKeep; n > 0 {
+		tl.base = tl.events[n-1].Position
+		tl.events = slices.Clone(tl.events[n:])
 	}
+	close(tl.grown)
+	tl.grown = make(chan struct{})
+}
+
+// after returns up to limit of the tenant's events after the position,
+// and a channel closed when more come; ok is false when the tail does
+// not reach back to the position.
+func (tl *tail) after(p eventstore.Position, limit int) (events []eventstore.Event, grown <-chan struct{}, ok bool) {
+	tl.mu.Lock()
+	defer tl.mu.Unlock()
+	if p.Less(tl.base) {
+		return nil, nil, false
+	}
+	i, _ := slices.BinarySearchFunc(tl.events, p, func(e eventstore.Event, p eventstore.Position) int {
+		switch {
+		case e.Position.Less(p):
+			return -1
+		case p.Less(e.Position):
+			return 1
+		}
+		return 0
+	})
+	for i < len(tl.events) && !p.Less(tl.events[i].Position) {
+		i++
+	}
+	rest := tl.events[i:]
+	return rest[:min(limit, len(rest)):min(limit, len(rest))], tl.grown, true
 }

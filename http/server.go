@@ -171,7 +171,7 @@ func New(cfg Config, store eventstore.Store, log *slog.Logger, opts ...Option) (
 	s := &Server{store: store, log: log, cfg: cfg, admin: o.admin, oauth: o.oauth, origins: o.origins, ready: o.ready, proxies: o.proxies, auditLog: o.auditLog,
 		exports: make(chan struct{}, maxExports), events: o.events, readers: newReaderLimits(o.events),
 		encoded: newEncodedEvents(encodedCacheSize), stopping: make(chan struct{})}
-	s.tails = &tails{s: s, m: map[string]*tailRead{}}
+	s.tails = &tails{s: s, m: map[string]*tail{}}
 	if s.events != nil && s.admin == nil {
 		return nil, errors.New("httpapi: WithEvents needs WithAdmin")
 	}

@@ -144,9 +144,11 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, opts ...Option) (*No
 	if err != nil {
 		return fail(err)
 	}
-	// Commands append through a store that traces each append and wakes
-	// the relay on every node.
-	commands := traced.Store(relay.Waking(store, b.nc, b.names, rl.Wake))
+	// Commands append through a store that traces each append, wakes
+	// the relay on every node and this node's readers of the tenant's
+	// events.
+	hub := wake.New()
+	commands := traced.Store(relay.Waking(wakingAppends{Store: store, hub: hub}, b.nc, b.names, rl.Wake))
 	admin, projector, err := adminAPI(cfg, store, commands, token, keys, log)
 	if err != nil {
 		return fail(fmt.Errorf("build admin api: %w", err))
@@ -162,7 +164,6 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, opts ...Option) (*No
 		return fail(err)
 	}
 	fd.Observe(hot.Invalidate)
-	hub := wake.New()
 	projector.Observe(hub.Observe)
 	fd.Observe(hub.Observe)
 	// What this node applies it evicts before the admin API, waiting on
