@@ -2,10 +2,13 @@ package httpapi
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -53,6 +56,8 @@ const (
 	// encodedCacheSize is how many encoded CloudEvents a node keeps, so
 	// that the streams of a tenant encode each new event once.
 	encodedCacheSize = 4096
+	// encodeShare is the fewest events a page encodes per processor.
+	encodeShare = 50
 	// maxAccessTokenParam bounds a token in the query string, in bytes.
 	maxAccessTokenParam = 4096
 )
@@ -208,6 +213,9 @@ func (s *Server) listEvents(c *fiber.Ctx) error {
 		if err != nil {
 			return err
 		}
+		if len(page) == limit && !end {
+			s.readAhead(slug, next, f, limit)
+		}
 		if len(page) > 0 || !end || wait <= 0 {
 			return sendEventsPage(c, page, next)
 		}
@@ -231,12 +239,28 @@ func (s *Server) listEvents(c *fiber.Ctx) error {
 	}
 }
 
+// sendEventsPage writes an [eventsPageJSON] from the encoded events as
+// they are: encoding/json would scan every byte of them again.
 func sendEventsPage(c *fiber.Ctx, page []json.RawMessage, next eventstore.Position) error {
-	if page == nil {
-		page = []json.RawMessage{}
+	n := 64
+	for _, e := range page {
+		n += len(e) + 1
 	}
+	buf := make([]byte, 0, n)
+	buf = append(buf, `{"events":[`...)
+	for i, e := range page {
+		if i > 0 {
+			buf = append(buf, ',')
+		}
+		buf = append(buf, e...)
+	}
+	buf = append(buf, `],"next":"`...)
+	buf = append(buf, next.String()...) // digits and a dot
+	buf = append(buf, `"}`...)
 	c.Set(fiber.HeaderCacheControl, "no-store")
-	return sendJSON(c, http.StatusOK, eventsPageJSON{Events: page, Next: next.String()})
+	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
+	c.Status(http.StatusOK)
+	return c.Send(buf)
 }
 
 // eventsPage reads up to limit events of tenant after the position after
@@ -244,6 +268,18 @@ func sendEventsPage(c *fiber.Ctx, page []json.RawMessage, next eventstore.Positi
 // next is the position of the last event read (after itself when none
 // was), end whether it read to the end of what the store holds.
 func (s *Server) eventsPage(ctx context.Context, tenant string, after eventstore.Position, f eventtype.Filter, limit int) (page []json.RawMessage, next eventstore.Position, end bool, err error) {
+	matched, next, end, err := s.matchingEvents(ctx, tenant, after, f, limit)
+	if err != nil {
+		return nil, after, false, err
+	}
+	if page, err = s.encodeAll(matched); err != nil {
+		return nil, after, false, err
+	}
+	return page, next, end, nil
+}
+
+// matchingEvents reads the events of an [Server.eventsPage].
+func (s *Server) matchingEvents(ctx context.Context, tenant string, after eventstore.Position, f eventtype.Filter, limit int) (matched []eventstore.Event, next eventstore.Position, end bool, err error) {
 	next = after
 	chunk := limit
 	if !f.All() {
@@ -260,21 +296,73 @@ func (s *Server) eventsPage(ctx context.Context, tenant string, after eventstore
 			if !f.Match(e.Type) {
 				continue
 			}
-			b, err := s.encoded.get(e)
-			if err != nil {
-				return nil, after, false, err
-			}
-			page = append(page, b)
-			if len(page) == limit {
-				return page, next, false, nil
+			matched = append(matched, e)
+			if len(matched) == limit {
+				return matched, next, false, nil
 			}
 		}
 		scanned += len(events)
 		if len(events) < n {
-			return page, next, true, nil
+			return matched, next, true, nil
 		}
 	}
-	return page, next, false, nil
+	return matched, next, false, nil
+}
+
+// readAhead encodes the page after next into the encoded events' cache
+// while the client reads this one, so that a client paging through a
+// backlog finds it ready: it costs a read of the store when the client
+// stops there. At most one read-ahead per processor runs at a time;
+// beyond, it is skipped.
+func (s *Server) readAhead(tenant string, next eventstore.Position, f eventtype.Filter, limit int) {
+	select {
+	case s.readingAhead <- struct{}{}:
+	default:
+		return
+	}
+	go func() {
+		defer func() { <-s.readingAhead }()
+		matched, _, _, err := s.matchingEvents(context.Background(), tenant, next, f, limit)
+		if err == nil {
+			_, _ = s.encodeAll(matched)
+		}
+	}()
+}
+
+// encodeAll encodes events as CloudEvents, on every processor for a
+// long page: encoding costs more than reading.
+func (s *Server) encodeAll(events []eventstore.Event) ([]json.RawMessage, error) {
+	out := make([]json.RawMessage, len(events))
+	workers := min(runtime.GOMAXPROCS(0), len(events)/encodeShare)
+	if workers <= 1 {
+		for i, e := range events {
+			b, err := s.encoded.get(e)
+			if err != nil {
+				return nil, err
+			}
+			out[i] = b
+		}
+		return out, nil
+	}
+	errs := make([]error, workers)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for i := w; i < len(events); i += workers {
+				b, err := s.encoded.get(events[i])
+				if err != nil {
+					errs[w] = err
+					return
+				}
+				out[i] = b
+			}
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // streamEvents answers GET /t/{tenant}/events/stream: Server-Sent Events,
@@ -505,9 +593,19 @@ func (c *encodedEvents) get(e eventstore.Event) (json.RawMessage, error) {
 	if err != nil {
 		return nil, fmt.Errorf("events: %w", err)
 	}
-	b, err := json.Marshal(ce)
+	// The event's own MarshalJSON, not json.Marshal, which would scan
+	// its output again to compact it.
+	b, err := ce.MarshalJSON()
 	if err != nil {
 		return nil, fmt.Errorf("events: encode event %s: %w", e.ID, err)
+	}
+	if bytes.ContainsAny(b, "\r\n") {
+		// A stream sends each event on one line.
+		var buf bytes.Buffer
+		if err := json.Compact(&buf, b); err != nil {
+			return nil, fmt.Errorf("events: encode event %s: %w", e.ID, err)
+		}
+		b = buf.Bytes()
 	}
 	if len(c.ring) > 0 {
 		c.mu.Lock()

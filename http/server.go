@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"runtime"
 	"runtime/debug"
 	"sync"
 	"time"
@@ -117,6 +118,8 @@ type Server struct {
 	readers *readerLimits
 	encoded *encodedEvents
 	tails   *tails
+	// readingAhead holds a token per page being read ahead.
+	readingAhead chan struct{}
 	// stopping is closed when Shutdown begins: streams and long polls
 	// end at once instead of holding the shutdown up.
 	stopping chan struct{}
@@ -170,7 +173,7 @@ func New(cfg Config, store eventstore.Store, log *slog.Logger, opts ...Option) (
 	}
 	s := &Server{store: store, log: log, cfg: cfg, admin: o.admin, oauth: o.oauth, origins: o.origins, ready: o.ready, proxies: o.proxies, auditLog: o.auditLog,
 		exports: make(chan struct{}, maxExports), events: o.events, readers: newReaderLimits(o.events),
-		encoded: newEncodedEvents(encodedCacheSize), stopping: make(chan struct{})}
+		encoded: newEncodedEvents(encodedCacheSize), stopping: make(chan struct{}), readingAhead: make(chan struct{}, runtime.GOMAXPROCS(0))}
 	s.tails = &tails{s: s, m: map[string]*tail{}}
 	if s.events != nil && s.admin == nil {
 		return nil, errors.New("httpapi: WithEvents needs WithAdmin")
