@@ -449,18 +449,18 @@ func (st *eventStream) run(ctx context.Context, out *progressWriter, w *bufio.Wr
 			woken  <-chan struct{}
 			err    error
 		)
+		if caughtUp && tl == nil {
+			tl = st.s.tails.join(st.tenant, st.after)
+		}
+		ok := false
 		if caughtUp {
-			if tl == nil {
-				tl = st.s.tails.join(st.tenant, st.after)
-			}
-			var ok bool
-			if events, woken, ok = tl.after(st.after, streamPage); !ok {
-				// The tail no longer reaches back to this stream's
-				// cursor (it fell behind): read the store.
-				caughtUp = false
-				continue
-			}
-		} else {
+			// ok is false when the tail does not reach back to this
+			// stream's cursor (it started, or has moved on, after it):
+			// then the stream reads the store, and waits on the
+			// tenant's wake-ups, until it is within the tail.
+			events, woken, ok = tl.after(st.after, streamPage)
+		}
+		if !ok {
 			woken = st.s.events.Wake.Next(st.tenant)
 			if events, err = st.s.store.ReadTenant(ctx, st.tenant, st.after, streamPage); err != nil {
 				return fmt.Errorf("read events: %w", err)

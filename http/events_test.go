@@ -657,3 +657,32 @@ func TestEventsCORS(t *testing.T) {
 		}
 	}
 }
+
+// TestEventsStreamBehindTheTail: a stream whose cursor lies before where
+// the tenant's shared tail began (another tenant's events moved the
+// store's head in between) still gets each new event, once.
+func TestEventsStreamBehindTheTail(t *testing.T) {
+	t.Parallel()
+	h := startEvents(t, func(e *httpapi.Events) { e.Heartbeat = 50 * time.Millisecond })
+	acme, beta := h.eventsTenant(t, "acme"), h.eventsTenant(t, "beta")
+	all := h.storeEvents(t, "acme", eventstore.Position{}, eventtype.Filter{})
+	last := all[len(all)-1].Position.String()
+	h.churn(t, beta, 1) // the store's head moves past acme's last event
+	auth := map[string]string{"Authorization": "Bearer " + acme.reader}
+	ahead := h.openStream(t, "/t/acme/events/stream", auth) // from now: the tail starts here
+	time.Sleep(200 * time.Millisecond)
+	behind := h.openStream(t, "/t/acme/events/stream?after="+last, auth)
+	time.Sleep(200 * time.Millisecond)
+	c, _ := h.newClient(t, "acme", webClient("urn:acme/new"), token(acme.admin))
+	for _, s := range []*sseStream{ahead, behind} {
+		e := s.next(t)
+		if e.event != "dev.clavis.client.registered" || !strings.Contains(e.data, c.ClientID) {
+			t.Fatalf("got %+v", e)
+		}
+		select {
+		case e := <-s.events:
+			t.Fatalf("a second event %+v", e)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
