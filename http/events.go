@@ -170,13 +170,6 @@ func cursorQuery(c *fiber.Ctx) (eventstore.Position, bool) {
 	return p, err == nil
 }
 
-// eventsPageJSON is a page of the events API; Events are CloudEvents in
-// their JSON form.
-type eventsPageJSON struct {
-	Events []json.RawMessage `json:"events"`
-	Next   string            `json:"next"`
-}
-
 // listEvents answers GET /t/{tenant}/events: one page of the tenant's
 // public CloudEvents after the cursor, waiting up to wait seconds for one
 // when there is none yet.
@@ -239,8 +232,9 @@ func (s *Server) listEvents(c *fiber.Ctx) error {
 	}
 }
 
-// sendEventsPage writes an [eventsPageJSON] from the encoded events as
-// they are: encoding/json would scan every byte of them again.
+// sendEventsPage writes a page, {"events":[<CloudEvent>,…],"next":
+// "<cursor>"}, from the encoded events as they are: encoding/json would
+// scan every byte of them again.
 func sendEventsPage(c *fiber.Ctx, page []json.RawMessage, next eventstore.Position) error {
 	n := 64
 	for _, e := range page {
