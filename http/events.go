@@ -32,6 +32,7 @@ import (
 // Defaults of [Events].
 const (
 	DefaultHeartbeat           = 15 * time.Second
+	DefaultMaxStreamAge        = 30 * time.Minute
 	DefaultMaxReadersPerTenant = 200
 	DefaultMaxReaders          = 2000
 )
@@ -78,6 +79,11 @@ type Events struct {
 	// Heartbeat is how often an idle stream sends a comment, so that
 	// proxies keep it open (default [DefaultHeartbeat]).
 	Heartbeat time.Duration
+	// MaxStreamAge ends a stream after that long (default
+	// [DefaultMaxStreamAge]): its client reconnects with Last-Event-ID
+	// and the token it holds then, so that a token that expired or was
+	// revoked stops receiving events within that time.
+	MaxStreamAge time.Duration
 	// MaxReadersPerTenant bounds the streams and waiting long polls of
 	// one tenant on this node (default [DefaultMaxReadersPerTenant]);
 	// MaxReaders those of every tenant (default [DefaultMaxReaders]).
@@ -93,10 +99,11 @@ func WithEvents(e Events) Option {
 		if e.Wake == nil {
 			return fmt.Errorf("%w: WithEvents: nil Wake", ErrInvalidOption)
 		}
-		if e.Heartbeat < 0 || e.MaxReadersPerTenant < 0 || e.MaxReaders < 0 {
-			return fmt.Errorf("%w: WithEvents: negative heartbeat or limit", ErrInvalidOption)
+		if e.Heartbeat < 0 || e.MaxStreamAge < 0 || e.MaxReadersPerTenant < 0 || e.MaxReaders < 0 {
+			return fmt.Errorf("%w: WithEvents: negative heartbeat, age or limit", ErrInvalidOption)
 		}
 		e.Heartbeat = orDefault(e.Heartbeat, DefaultHeartbeat)
+		e.MaxStreamAge = orDefault(e.MaxStreamAge, DefaultMaxStreamAge)
 		e.MaxReadersPerTenant = orDefault(e.MaxReadersPerTenant, DefaultMaxReadersPerTenant)
 		e.MaxReaders = orDefault(e.MaxReaders, DefaultMaxReaders)
 		o.events = &e
@@ -427,6 +434,8 @@ func (st *eventStream) run(ctx context.Context, out *progressWriter, w *bufio.Wr
 	}
 	heartbeat := time.NewTicker(st.s.events.Heartbeat)
 	defer heartbeat.Stop()
+	age := time.NewTimer(st.s.events.MaxStreamAge)
+	defer age.Stop()
 	// A stream behind reads the store itself, a page at a time; once it
 	// has caught up it follows the tenant's tail, which one reader keeps
 	// for all of the tenant's streams on this node.
@@ -486,6 +495,8 @@ func (st *eventStream) run(ctx context.Context, out *progressWriter, w *bufio.Wr
 			select {
 			case <-st.s.stopping:
 				return nil
+			case <-age.C:
+				return nil
 			default:
 				continue
 			}
@@ -506,6 +517,8 @@ func (st *eventStream) run(ctx context.Context, out *progressWriter, w *bufio.Wr
 				if err := w.Flush(); err != nil {
 					return err
 				}
+			case <-age.C:
+				return nil
 			case <-st.s.stopping:
 				return nil
 			}

@@ -686,3 +686,17 @@ func TestEventsStreamBehindTheTail(t *testing.T) {
 		}
 	}
 }
+
+// TestEventsStreamAge: a stream ends after MaxStreamAge, so that its
+// client comes back with the token it holds then.
+func TestEventsStreamAge(t *testing.T) {
+	t.Parallel()
+	h := startEvents(t, func(e *httpapi.Events) { e.MaxStreamAge = 300 * time.Millisecond; e.Heartbeat = 100 * time.Millisecond })
+	acme := h.eventsTenant(t, "acme")
+	s := h.openStream(t, "/t/acme/events/stream", map[string]string{"Authorization": "Bearer " + acme.reader})
+	select {
+	case <-s.done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the stream outlived its age")
+	}
+}
