@@ -323,9 +323,10 @@ func (s *Server) readAhead(tenant string, next eventstore.Position, f eventtype.
 	}
 	go func() {
 		defer func() { <-s.readingAhead }()
+		// On one processor: the client is decoding on another.
 		matched, _, _, err := s.matchingEvents(context.Background(), tenant, next, f, limit)
-		if err == nil {
-			_, _ = s.encodeAll(matched)
+		for i := 0; err == nil && i < len(matched); i++ {
+			_, err = s.encoded.get(matched[i])
 		}
 	}()
 }
