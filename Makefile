@@ -1,4 +1,4 @@
-# Clavis: build, run and check. GNU make; the only tool needed is Go.
+# Clavis: build, run and check. GNU make; the only tool needed is Go (make test also runs node and npm).
 
 GO      ?= go
 VERSION := $(shell git describe --always --dirty 2>/dev/null || echo dev)
@@ -16,9 +16,14 @@ build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/clavis ./cmd/clavis
 	$(GO) build -o bin/clavis-bench ./cmd/clavis-bench
 
-## test: lint, then every test with the race detector (needs PostgreSQL at 127.0.0.1:5432)
-test: lint
+## test: lint, then every test with the race detector (needs PostgreSQL at 127.0.0.1:5432, and node and npm for the EventSource test)
+test: lint .ci/npm/node_modules
 	$(GO) test -race -count=1 -timeout 15m ./...
+
+# The JavaScript clients the tests drive, exactly as package-lock.json pins them.
+.ci/npm/node_modules: .ci/npm/package.json .ci/npm/package-lock.json
+	npm ci --prefix .ci/npm --no-audit --no-fund
+	@touch $@
 
 ## lint: fail on unformatted files, then go vet
 lint:

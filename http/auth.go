@@ -155,6 +155,7 @@ const (
 	tenantLogin                // a tenant's login and consent requests: clavis:login, clavis:admin or clavis:clients:write
 	tenantAudit                // a tenant's audit API: clavis:audit or clavis:admin
 	tenantAdmin                // what opens a feed of every event of the tenant (webhooks): clavis:admin only
+	tenantEvents               // a tenant's events API: clavis:events:read or clavis:admin
 )
 
 // allows reports whether a tenant credential with scopes may call a route
@@ -171,6 +172,8 @@ func allows(need access, scopes []string) bool {
 		return scope.Holds(scopes, scope.Audit)
 	case tenantAdmin:
 		return scope.Holds(scopes, scope.Admin)
+	case tenantEvents:
+		return scope.Holds(scopes, scope.EventsRead)
 	}
 	return false
 }
@@ -200,24 +203,56 @@ func (s *Server) authenticate(need access) fiber.Handler {
 			c.Set(fiber.HeaderWWWAuthenticate, fmt.Sprintf("Bearer realm=%q", realm))
 			return unauthorized("This API needs an Authorization: Bearer token.")
 		}
-		p, err := s.admin.Auth.Authenticate(c.UserContext(), token)
-		if errors.Is(err, ErrUnauthenticated) {
-			c.Set(fiber.HeaderWWWAuthenticate, fmt.Sprintf("Bearer realm=%q, error=\"invalid_token\"", realm))
-			return unauthorized("The bearer token is not valid here.")
-		}
-		if err != nil {
-			return fmt.Errorf("authenticate: %w", err)
-		}
-		if !p.Platform && need != platformOnly && p.Tenant != c.Params("tenant") {
-			return notFound()
-		}
-		if !p.Platform && (need == platformOnly || !allows(need, p.Scopes)) {
-			c.Set(fiber.HeaderWWWAuthenticate, fmt.Sprintf("Bearer realm=%q, error=\"insufficient_scope\"", realm))
-			return &Problem{Type: ProblemForbidden, Title: "Forbidden", Status: http.StatusForbidden, Detail: "This token may not call this API."}
-		}
-		c.Locals(principalKey{}, p)
-		return c.Next()
+		return s.admit(c, need, token)
 	}
+}
+
+// authenticateOrQuery is authenticate for a route browsers reach with
+// EventSource, which cannot send an Authorization header: the token may
+// come instead in the access_token query parameter (RFC 6750 §2.3),
+// never in both. Such a route answers Cache-Control: no-store, and no
+// log line holds a query string.
+func (s *Server) authenticateOrQuery(need access) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		header := c.Get(fiber.HeaderAuthorization)
+		query := c.Context().QueryArgs().Peek("access_token")
+		c.Set(fiber.HeaderCacheControl, "no-store")
+		if header != "" && len(query) > 0 {
+			return &Problem{Type: ProblemBadRequest, Title: "Bad request", Status: http.StatusBadRequest,
+				Detail: "Send the token in the Authorization header or in access_token, not in both."}
+		}
+		if header == "" && len(query) > 0 {
+			return s.admit(c, need, string(query))
+		}
+		token, ok := bearer(header)
+		if !ok {
+			c.Set(fiber.HeaderWWWAuthenticate, fmt.Sprintf("Bearer realm=%q", realm))
+			return unauthorized("This API needs an Authorization: Bearer token, or an access_token parameter.")
+		}
+		return s.admit(c, need, token)
+	}
+}
+
+// admit decides whether token may call the route, which needs need, and
+// goes on to it when it may.
+func (s *Server) admit(c *fiber.Ctx, need access, token string) error {
+	p, err := s.admin.Auth.Authenticate(c.UserContext(), token)
+	if errors.Is(err, ErrUnauthenticated) {
+		c.Set(fiber.HeaderWWWAuthenticate, fmt.Sprintf("Bearer realm=%q, error=\"invalid_token\"", realm))
+		return unauthorized("The bearer token is not valid here.")
+	}
+	if err != nil {
+		return fmt.Errorf("authenticate: %w", err)
+	}
+	if !p.Platform && need != platformOnly && p.Tenant != c.Params("tenant") {
+		return notFound()
+	}
+	if !p.Platform && (need == platformOnly || !allows(need, p.Scopes)) {
+		c.Set(fiber.HeaderWWWAuthenticate, fmt.Sprintf("Bearer realm=%q, error=\"insufficient_scope\"", realm))
+		return &Problem{Type: ProblemForbidden, Title: "Forbidden", Status: http.StatusForbidden, Detail: "This token may not call this API."}
+	}
+	c.Locals(principalKey{}, p)
+	return c.Next()
 }
 
 // bearer extracts the token of an "Authorization: Bearer <token>" header

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -51,8 +52,13 @@ const (
 )
 
 // cors is the middleware of a route browsers may call from another
-// origin with methods, from the origins allowed says.
-func (s *Server) cors(methods string, allowed corsOrigins) fiber.Handler {
+// origin with methods, from the origins allowed says. A preflight allows
+// the request headers headers, by default Authorization and Content-Type.
+func (s *Server) cors(methods string, allowed corsOrigins, headers ...string) fiber.Handler {
+	allowHeaders := "Authorization, Content-Type"
+	if len(headers) > 0 {
+		allowHeaders = strings.Join(headers, ", ")
+	}
 	return func(c *fiber.Ctx) error {
 		origin := c.Get(fiber.HeaderOrigin)
 		ctx, slug := c.UserContext(), param(c, "tenant")
@@ -63,7 +69,7 @@ func (s *Server) cors(methods string, allowed corsOrigins) fiber.Handler {
 				if s.tenantAllows(ctx, slug, origin) {
 					c.Set(fiber.HeaderAccessControlAllowOrigin, origin)
 					c.Set(fiber.HeaderAccessControlAllowMethods, methods)
-					c.Set(fiber.HeaderAccessControlAllowHeaders, "Authorization, Content-Type")
+					c.Set(fiber.HeaderAccessControlAllowHeaders, allowHeaders)
 					c.Set(fiber.HeaderAccessControlMaxAge, "600")
 				}
 			}

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -134,6 +135,11 @@ type queryParam struct {
 	// code and rule are the problem's when valid refuses: the field
 	// error's code and what the value must be.
 	code, rule string
+	// repeats is true for a parameter that may be given more than once,
+	// each value checked on its own.
+	repeats bool
+	// maxLen bounds the value, in bytes, when it is not maxQueryValue.
+	maxLen int
 }
 
 // textParam takes text of at most maxRunes characters.
@@ -202,10 +208,10 @@ func acceptQuery(params ...queryParam) fiber.Handler {
 			}
 			p := params[i]
 			switch {
-			case seen&(1<<i) != 0:
+			case seen&(1<<i) != 0 && !p.repeats:
 				bad = invalidParameter(p.name, "repeated", "%s is given more than once", p.name)
-			case len(v) > maxQueryValue:
-				bad = invalidParameter(p.name, "too_long", "%s must be at most %d bytes", p.name, maxQueryValue)
+			case len(v) > cmp.Or(p.maxLen, maxQueryValue):
+				bad = invalidParameter(p.name, "too_long", "%s must be at most %d bytes", p.name, cmp.Or(p.maxLen, maxQueryValue))
 			case !plainText(v):
 				bad = invalidParameter(p.name, "invalid_value", "%s must be UTF-8 text without control characters", p.name)
 			case len(v) > 0 && p.valid != nil && !p.valid(string(v)):

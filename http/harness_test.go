@@ -37,6 +37,7 @@ const bodyLimit = httpapi.DefaultBodyLimit
 // the read model the feed keeps, the command services, the admin API and
 // the OAuth 2.0 endpoints, over a NATS server of the test's own.
 type adminHarness struct {
+	node   *testnode.Server
 	url    string
 	store  eventstore.Store
 	rm     projections.ReadModel
@@ -72,7 +73,7 @@ func startAdminWith(t *testing.T, set func(*node.Config), opts ...oauth.Option) 
 }
 
 // startAdminNode starts the harness with its node's configuration
-// adjusted by set, and the node's options opts.
+// adjusted by set, built with opts.
 func startAdminNode(t *testing.T, set func(*node.Config), opts ...node.Option) *adminHarness {
 	t.Helper()
 	ns := testnode.StartNATS(t)
@@ -83,7 +84,7 @@ func startAdminNode(t *testing.T, set func(*node.Config), opts ...node.Option) *
 	cfg.NATSURL, cfg.NATSPrefix = ns.URL, "test"
 	set(&cfg)
 	n := testnode.Start(t, cfg, opts...)
-	return &adminHarness{url: n.URL, store: n.Store, rm: n.Admin.ReadModel, server: n.HTTP, logs: n.Logs, k: loadContract(t), js: ns.JetStream,
+	return &adminHarness{node: n, url: n.URL, store: n.Store, rm: n.Admin.ReadModel, server: n.HTTP, logs: n.Logs, k: loadContract(t), js: ns.JetStream,
 		tenants: n.Admin.Tenants, clients: n.Admin.Clients}
 }
 

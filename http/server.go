@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"runtime"
 	"runtime/debug"
 	"sync"
 	"time"
@@ -113,6 +114,18 @@ type Server struct {
 	proxies []netip.Prefix
 	// exports holds a token for each audit export being sent.
 	exports chan struct{}
+	// events serves the events API; nil without WithEvents. readers
+	// bounds its streams and long polls, encoded and tails share their
+	// work.
+	events  *Events
+	readers *readerLimits
+	encoded *encodedEvents
+	tails   *tails
+	// readingAhead holds a token per page being read ahead.
+	readingAhead chan struct{}
+	// stopping is closed when Shutdown begins: streams and long polls
+	// end at once instead of holding the shutdown up.
+	stopping chan struct{}
 
 	mu        sync.Mutex
 	listeners []*onceCloseListener
@@ -134,6 +147,7 @@ type options struct {
 	proxies  []netip.Prefix
 	auditLog AuditLog
 	webhooks *Webhooks
+	events   *Events
 }
 
 // New builds the app: the fiber configuration, the middleware and every
@@ -162,7 +176,12 @@ func New(cfg Config, store eventstore.Store, log *slog.Logger, opts ...Option) (
 		}
 	}
 	s := &Server{store: store, log: log, cfg: cfg, admin: o.admin, oauth: o.oauth, origins: o.origins, ready: o.ready, proxies: o.proxies, auditLog: o.auditLog, webhooks: o.webhooks,
-		exports: make(chan struct{}, maxExports)}
+		exports: make(chan struct{}, maxExports), events: o.events, readers: newReaderLimits(o.events),
+		encoded: newEncodedEvents(encodedCacheSize), stopping: make(chan struct{}), readingAhead: make(chan struct{}, runtime.GOMAXPROCS(0))}
+	s.tails = &tails{s: s, m: map[string]*tail{}}
+	if s.events != nil && s.admin == nil {
+		return nil, errors.New("httpapi: WithEvents needs WithAdmin")
+	}
 	if s.oauth != nil && s.admin == nil {
 		return nil, errors.New("httpapi: WithOAuth needs WithAdmin")
 	}
@@ -201,6 +220,9 @@ func New(cfg Config, store eventstore.Store, log *slog.Logger, opts ...Option) (
 		if s.webhooks != nil {
 			s.webhookRoutes()
 		}
+		if s.events != nil {
+			s.eventsRoutes()
+		}
 		if s.oauth != nil {
 			s.oauthRoutes()
 		}
@@ -236,12 +258,16 @@ func (s *Server) Serve(ln net.Listener) error {
 	return nil
 }
 
-// Shutdown stops accepting connections, closes idle ones and waits for
-// requests in flight to finish, or for ctx to end (then it returns the
+// Shutdown stops accepting connections, ends the events API's streams
+// and long polls (a long poll answers its empty page), closes idle
+// connections and waits for requests in flight to finish, or for ctx to end (then it returns the
 // context's error and leaves the remaining connections to the process's
 // exit). After Shutdown, Serve returns.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
+	if !s.stopped {
+		close(s.stopping)
+	}
 	s.stopped = true
 	listeners := s.listeners
 	s.mu.Unlock()

@@ -86,6 +86,9 @@ type apiOptions struct {
 	webhookTypes                    multiFlag
 	webhookDescription, webhookFrom optionalString
 	webhookBefore                   int64
+	// The events commands' cursor and type patterns.
+	eventsAfter string
+	eventTypes  multiFlag
 }
 
 // multiFlag collects a repeated flag.
@@ -456,7 +459,7 @@ var (
 
 // isGroup reports whether name is a group of commands over HTTP.
 func isGroup(name string) bool {
-	return name == "tenant" || name == "client" || name == "audit" || name == "webhook"
+	return name == "tenant" || name == "client" || name == "audit" || name == "webhook" || name == "events"
 }
 
 // runAPI runs `clavis tenant …` and `clavis client …`.
@@ -589,7 +592,7 @@ func (cmd *apiCommand) exec(ctx context.Context, args []string, getenv func(stri
 		cmd.usage(stderr, fs)
 		return exitUsage
 	}
-	if (cmd.group == "client" || cmd.group == "audit" || cmd.group == "webhook" || cmd.auth == clientAuth) && o.tenant == "" {
+	if (cmd.group == "client" || cmd.group == "audit" || cmd.group == "webhook" || cmd.group == "events" || cmd.auth == clientAuth) && o.tenant == "" {
 		fmt.Fprintf(stderr, "clavis %s: --tenant (or CLAVIS_TENANT) is required\n", name)
 		return exitUsage
 	}
@@ -603,6 +606,7 @@ func (cmd *apiCommand) exec(ctx context.Context, args []string, getenv func(stri
 	}
 	c, err := newAPIClient(o, cmd.auth, stdout)
 	if err == nil {
+		c.errOut = stderr
 		err = cmd.run(ctx, c, o, positional)
 	}
 	var misuse usageErr
@@ -652,6 +656,7 @@ type apiClient struct {
 	reason string // sent with every request when not empty
 	http   *http.Client
 	out    io.Writer
+	errOut io.Writer // what a command tells beside its output
 }
 
 func newAPIClient(o *apiOptions, auth authKind, out io.Writer) (*apiClient, error) {
@@ -667,7 +672,7 @@ func newAPIClient(o *apiOptions, auth authKind, out io.Writer) (*apiClient, erro
 		}
 		token = strings.TrimSpace(string(b))
 	}
-	return &apiClient{base: strings.TrimRight(o.endpoint, "/"), token: token, reason: o.reason, http: &http.Client{Timeout: 30 * time.Second}, out: out}, nil
+	return &apiClient{base: strings.TrimRight(o.endpoint, "/"), token: token, reason: o.reason, http: &http.Client{Timeout: 30 * time.Second}, out: out, errOut: io.Discard}, nil
 }
 
 func (c *apiClient) tenantPath(o *apiOptions, p string) string {

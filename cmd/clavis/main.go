@@ -152,7 +152,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		fmt.Fprintf(stderr, "clavis help: unknown command %q\n\n", strings.Join(args[1:], " "))
 		rootUsage(stderr)
 		return exitUsage
-	case "tenant", "client", "webhook":
+	case "tenant", "client", "webhook", "events":
 		return runAPI(ctx, args[0], args[1:], getenv, stdout, stderr)
 	case "audit":
 		if len(args) > 1 && args[1] == "verify" {
@@ -314,6 +314,7 @@ Commands:
 	fmt.Fprintf(w, "  %-16s %s\n", "client <command>", "clients over the HTTP API: "+apiSummaries("client"))
 	fmt.Fprintf(w, "  %-16s %s\n", "audit <command>", "a tenant's audit log: "+apiSummaries("audit")+", verify")
 	fmt.Fprintf(w, "  %-16s %s\n", "webhook <command>", "a tenant's webhook endpoints: "+apiSummaries("webhook"))
+	fmt.Fprintf(w, "  %-16s %s\n", "events <command>", "a tenant's events for downstream services: "+apiSummaries("events"))
 	for _, c := range apiCommands {
 		if c.group == "" {
 			fmt.Fprintf(w, "  %-16s %s\n", c.name, c.summary)

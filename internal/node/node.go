@@ -86,6 +86,7 @@ type Node struct {
 type Option func(*options)
 
 type options struct {
+	events    []func(*httpapi.Events)
 	oauth     []oauth.Option
 	auditKeys auditlog.Keys
 	audit     []auditlog.Option
@@ -96,6 +97,12 @@ type options struct {
 // ones cfg implies, so that they win over them.
 func WithOAuth(opts ...oauth.Option) Option {
 	return func(o *options) { o.oauth = append(o.oauth, opts...) }
+}
+
+// WithEvents adjusts the events API's settings (its heartbeat and
+// limits) before the HTTP app is built.
+func WithEvents(adjust func(*httpapi.Events)) Option {
+	return func(o *options) { o.events = append(o.events, adjust) }
 }
 
 // The token path's cache: how long an entry may live without an event
@@ -151,9 +158,11 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, opts ...Option) (*No
 	if err != nil {
 		return fail(err)
 	}
-	// Commands append through a store that traces each append and wakes
-	// the relay on every node.
-	commands := traced.Store(relay.Waking(store, b.nc, b.names, rl.Wake))
+	// Commands append through a store that traces each append, wakes
+	// the relay on every node and this node's readers of the tenant's
+	// events.
+	hub := wake.New()
+	commands := traced.Store(relay.Waking(wakingAppends{Store: store, hub: hub}, b.nc, b.names, rl.Wake))
 	admin, projector, err := adminAPI(cfg, store, commands, token, keys, log)
 	if err != nil {
 		return fail(fmt.Errorf("build admin api: %w", err))
@@ -169,7 +178,6 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, opts ...Option) (*No
 		return fail(err)
 	}
 	fd.Observe(hot.Invalidate)
-	hub := wake.New()
 	projector.Observe(hub.Observe)
 	fd.Observe(hub.Observe)
 	// What this node applies it evicts before the admin API, waiting on
@@ -241,30 +249,35 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, opts ...Option) (*No
 	if err != nil {
 		return fail(fmt.Errorf("trusted proxies: %w", err))
 	}
-	srv, err := httpapi.New(httpapi.Config{}, store, log, httpapi.WithAdmin(admin), httpapi.WithOAuth(provider), httpapi.WithCORS(hot), httpapi.WithAuditLog(audit), webhookRoutes, httpapi.WithReadiness(
-		httpapi.ReadyCheck{Name: "revocations loaded", Check: func(context.Context) error {
-			if !revoked.Loaded() {
-				return errors.New("the revoked tokens are not loaded from NATS yet")
-			}
-			return nil
-		}},
-		httpapi.ReadyCheck{Name: "NATS connection", Check: func(context.Context) error {
-			if !b.nc.IsConnected() {
-				return errors.New("not connected to NATS")
-			}
-			return nil
-		}},
-		httpapi.ReadyCheck{Name: "projections caught up", Check: func(ctx context.Context) error {
-			st, err := projector.Status(ctx)
-			if err != nil {
-				return err
-			}
-			if !st.CaughtUp && st.Lag > maxReadyLag {
-				return fmt.Errorf("read model %s behind the store", st.Lag)
-			}
-			return nil
-		}},
-	), httpapi.WithTrustedProxies(proxies))
+	events := httpapi.Events{Wake: hub}
+	for _, adjust := range o.events {
+		adjust(&events)
+	}
+	srv, err := httpapi.New(httpapi.Config{}, store, log, httpapi.WithAdmin(admin), httpapi.WithOAuth(provider), httpapi.WithCORS(hot), httpapi.WithAuditLog(audit), webhookRoutes,
+		httpapi.WithEvents(events), httpapi.WithReadiness(
+			httpapi.ReadyCheck{Name: "revocations loaded", Check: func(context.Context) error {
+				if !revoked.Loaded() {
+					return errors.New("the revoked tokens are not loaded from NATS yet")
+				}
+				return nil
+			}},
+			httpapi.ReadyCheck{Name: "NATS connection", Check: func(context.Context) error {
+				if !b.nc.IsConnected() {
+					return errors.New("not connected to NATS")
+				}
+				return nil
+			}},
+			httpapi.ReadyCheck{Name: "projections caught up", Check: func(ctx context.Context) error {
+				st, err := projector.Status(ctx)
+				if err != nil {
+					return err
+				}
+				if !st.CaughtUp && st.Lag > maxReadyLag {
+					return fmt.Errorf("read model %s behind the store", st.Lag)
+				}
+				return nil
+			}},
+		), httpapi.WithTrustedProxies(proxies))
 	if err != nil {
 		return fail(fmt.Errorf("build http app: %w", err))
 	}
