@@ -12,7 +12,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+
+	"github.com/clavisiam/clavis/domain"
 	"github.com/clavisiam/clavis/domain/client"
+	"github.com/clavisiam/clavis/domain/scope"
+	"github.com/clavisiam/clavis/eventstore"
+	"github.com/clavisiam/clavis/eventstore/aggregate"
 	httpapi "github.com/clavisiam/clavis/http"
 	"github.com/clavisiam/clavis/internal/poll"
 	"github.com/clavisiam/clavis/tenants"
@@ -111,17 +117,43 @@ func TestAuditExportsAreCapped(t *testing.T) {
 	h.createTenant(t, "acme")
 	// Enough events that an export outgrows every socket buffer between
 	// the node and a reader that does not read: 40 clients, each changed
-	// 100 times (a change reads its client's stream).
+	// 100 times. The changes are the domain's own, appended a client's
+	// hundred at a time: a command each would load a stream each time,
+	// which is not what this test is about.
 	const clients, changes = 40, 100
 	const events = clients * changes
 	long := strings.Repeat("x", 990)
 	for i := range clients {
 		c, _ := h.newClient(t, "acme", webClient(fmt.Sprintf("urn:acme/web%d", i)))
+		stream := tenants.ClientStream("acme", c.ClientID)
+		history, version, err := aggregate.Load(t.Context(), h.store, stream, client.Decode)
+		if err != nil {
+			t.Fatal(err)
+		}
+		agg, err := client.Replay(history)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var batch []domain.Event
 		for j := range changes {
 			d := fmt.Sprintf("%04d %s", j, long)
-			if _, err := h.clients.Update(t.Context(), tenants.Request{Actor: "root"}, "acme", c.ClientID, client.Patch{Description: &d}, 0); err != nil {
+			evs, err := agg.Update(client.Patch{Description: &d}, scope.Catalogue{}, time.Now())
+			if err != nil {
 				t.Fatal(err)
 			}
+			for _, e := range evs {
+				if err := agg.Apply(e); err != nil {
+					t.Fatal(err)
+				}
+			}
+			batch = append(batch, evs...)
+		}
+		stored, claims, err := aggregate.Envelopes(batch, eventstore.Metadata{Actor: "root", OccurredAt: time.Now().UTC()}, uuid.NewString)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := h.store.Append(t.Context(), stream, version, stored, claims...); err != nil {
+			t.Fatal(err)
 		}
 	}
 	poll.Until(t, 60*time.Second, "a checkpoint of every event", func() bool {
