@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -40,6 +41,9 @@ type Principal struct {
 	// clavis:login for the login and consent requests, clavis:audit for
 	// the audit API only.
 	Scopes []string
+	// Expiry is when the credential stops being valid (an access token's
+	// exp); the zero time for one that does not expire (the root token).
+	Expiry time.Time
 }
 
 // Authenticator turns a bearer token into a [Principal]. It is the seam
@@ -91,7 +95,7 @@ func (a accessTokens) Authenticate(ctx context.Context, token string) (Principal
 	if err != nil {
 		return Principal{}, err
 	}
-	return Principal{Actor: TokenActor(at), Tenant: at.Tenant, Scopes: at.Scopes}, nil
+	return Principal{Actor: TokenActor(at), Tenant: at.Tenant, Scopes: at.Scopes, Expiry: at.Expiry}, nil
 }
 
 // TokenActor is the actor of the events an access token causes:
@@ -236,23 +240,50 @@ func (s *Server) authenticateOrQuery(need access) fiber.Handler {
 // admit decides whether token may call the route, which needs need, and
 // goes on to it when it may.
 func (s *Server) admit(c *fiber.Ctx, need access, token string) error {
-	p, err := s.admin.Auth.Authenticate(c.UserContext(), token)
-	if errors.Is(err, ErrUnauthenticated) {
+	p, err := s.decide(c.UserContext(), need, c.Params("tenant"), token)
+	switch {
+	case errors.Is(err, ErrUnauthenticated):
 		c.Set(fiber.HeaderWWWAuthenticate, fmt.Sprintf("Bearer realm=%q, error=\"invalid_token\"", realm))
 		return unauthorized("The bearer token is not valid here.")
-	}
-	if err != nil {
-		return fmt.Errorf("authenticate: %w", err)
-	}
-	if !p.Platform && need != platformOnly && p.Tenant != c.Params("tenant") {
+	case errors.Is(err, errOtherTenant):
 		return notFound()
-	}
-	if !p.Platform && (need == platformOnly || !allows(need, p.Scopes)) {
+	case errors.Is(err, errInsufficientScope):
 		c.Set(fiber.HeaderWWWAuthenticate, fmt.Sprintf("Bearer realm=%q, error=\"insufficient_scope\"", realm))
 		return &Problem{Type: ProblemForbidden, Title: "Forbidden", Status: http.StatusForbidden, Detail: "This token may not call this API."}
+	case err != nil:
+		return err
 	}
 	c.Locals(principalKey{}, p)
 	return c.Next()
+}
+
+// What decide refuses, besides a token the Authenticator refuses
+// ([ErrUnauthenticated]).
+var (
+	errOtherTenant       = errors.New("httpapi: a credential of another tenant")
+	errInsufficientScope = errors.New("httpapi: insufficient scope")
+)
+
+// decide is the decision of admit, apart from the request, so that a
+// long-lived answer (an event stream) can take it again: the principal
+// of token when it may call a route needing need at tenant (the route's
+// {tenant}, "" for none); else an error matching [ErrUnauthenticated],
+// errOtherTenant or errInsufficientScope, or the failure to decide.
+func (s *Server) decide(ctx context.Context, need access, tenant, token string) (Principal, error) {
+	p, err := s.admin.Auth.Authenticate(ctx, token)
+	if errors.Is(err, ErrUnauthenticated) {
+		return Principal{}, err
+	}
+	if err != nil {
+		return Principal{}, fmt.Errorf("authenticate: %w", err)
+	}
+	if !p.Platform && need != platformOnly && p.Tenant != tenant {
+		return Principal{}, errOtherTenant
+	}
+	if !p.Platform && (need == platformOnly || !allows(need, p.Scopes)) {
+		return Principal{}, errInsufficientScope
+	}
+	return p, nil
 }
 
 // bearer extracts the token of an "Authorization: Bearer <token>" header

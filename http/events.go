@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"runtime"
 	"slices"
@@ -32,6 +33,7 @@ import (
 // Defaults of [Events].
 const (
 	DefaultHeartbeat           = 15 * time.Second
+	DefaultRecheck             = 15 * time.Second
 	DefaultMaxStreamAge        = 30 * time.Minute
 	DefaultMaxReadersPerTenant = 200
 	DefaultMaxReaders          = 2000
@@ -79,10 +81,17 @@ type Events struct {
 	// Heartbeat is how often an idle stream sends a comment, so that
 	// proxies keep it open (default [DefaultHeartbeat]).
 	Heartbeat time.Duration
+	// Recheck bounds how long a stream goes without deciding again
+	// whether the token it was opened with may still read the tenant's
+	// events, as the route decided when it opened (default
+	// [DefaultRecheck]). A stream decides again at every heartbeat,
+	// every Recheck when that is shorter, and before sending events
+	// once Recheck has passed since the last decision; it ends when the
+	// token is refused, and at the token's expiry.
+	Recheck time.Duration
 	// MaxStreamAge ends a stream after that long (default
 	// [DefaultMaxStreamAge]): its client reconnects with Last-Event-ID
-	// and the token it holds then, so that a token that expired or was
-	// revoked stops receiving events within that time.
+	// and the token it holds then.
 	MaxStreamAge time.Duration
 	// MaxReadersPerTenant bounds the streams and waiting long polls of
 	// one tenant on this node (default [DefaultMaxReadersPerTenant]);
@@ -99,10 +108,11 @@ func WithEvents(e Events) Option {
 		if e.Wake == nil {
 			return fmt.Errorf("%w: WithEvents: nil Wake", ErrInvalidOption)
 		}
-		if e.Heartbeat < 0 || e.MaxStreamAge < 0 || e.MaxReadersPerTenant < 0 || e.MaxReaders < 0 {
+		if e.Heartbeat < 0 || e.Recheck < 0 || e.MaxStreamAge < 0 || e.MaxReadersPerTenant < 0 || e.MaxReaders < 0 {
 			return fmt.Errorf("%w: WithEvents: negative heartbeat, age or limit", ErrInvalidOption)
 		}
 		e.Heartbeat = orDefault(e.Heartbeat, DefaultHeartbeat)
+		e.Recheck = orDefault(e.Recheck, DefaultRecheck)
 		e.MaxStreamAge = orDefault(e.MaxStreamAge, DefaultMaxStreamAge)
 		e.MaxReadersPerTenant = orDefault(e.MaxReadersPerTenant, DefaultMaxReadersPerTenant)
 		e.MaxReaders = orDefault(e.MaxReaders, DefaultMaxReaders)
@@ -369,8 +379,9 @@ func (s *Server) encodeAll(events []eventstore.Event) ([]json.RawMessage, error)
 
 // streamEvents answers GET /t/{tenant}/events/stream: Server-Sent Events,
 // each a CloudEvent whose id is its cursor, from Last-Event-ID, else
-// after, else the current end of the store, until the client goes or
-// the server stops.
+// after, else the current end of the store, until the client goes, the
+// server stops, the stream reaches its maximum age, or its token expires
+// or is refused (checked again every Events.Recheck).
 func (s *Server) streamEvents(c *fiber.Ctx) error {
 	slug, err := s.eventsTenant(c)
 	if err != nil {
@@ -401,19 +412,39 @@ func (s *Server) streamEvents(c *fiber.Ctx) error {
 	c.Set(fiber.HeaderCacheControl, "no-store")
 	c.Set("X-Accel-Buffering", "no") // proxies that buffer answers pass this one on at once
 	c.Status(http.StatusOK)
-	st := &eventStream{s: s, tenant: slug, filter: f, after: after, sent: after}
+	st := &eventStream{s: s, tenant: slug, filter: f, after: after, sent: after,
+		token: streamToken(c), expiry: principal(c).Expiry, checked: time.Now()}
 	conn := c.Context().Conn()
 	c.Context().SetBodyStreamWriter(func(w *bufio.Writer) {
 		defer s.readers.release(slug)
 		out := &progressWriter{w: w, conn: conn, timeout: s.cfg.WriteTimeout}
-		if err := st.run(ctx, out, w); err != nil && !out.failed {
+		err := st.run(ctx, out, w)
+		if errors.Is(err, errStreamRefused) {
+			s.log.Debug("event stream ended: its token no longer reads the tenant's events", "tenant", slug, "error", err)
+			return
+		}
+		if err != nil && !out.failed {
 			s.log.Warn("event stream ended on an error", "tenant", slug, "position", st.after.String(), "error", err)
 		}
 	})
 	return nil
 }
 
-// eventStream is one stream's state: its cursor and filter.
+// streamToken is the token a stream was admitted with: from the
+// Authorization header, else from access_token (authenticateOrQuery
+// took one of them), copied out of the request's buffers.
+func streamToken(c *fiber.Ctx) string {
+	if token, ok := bearer(c.Get(fiber.HeaderAuthorization)); ok {
+		return strings.Clone(token)
+	}
+	return string(c.Context().QueryArgs().Peek("access_token"))
+}
+
+// errStreamRefused is why a stream ends when its token no longer reads
+// the tenant's events.
+var errStreamRefused = errors.New("event stream: token refused")
+
+// eventStream is one stream's state: its cursor, filter and credential.
 type eventStream struct {
 	s      *Server
 	tenant string
@@ -421,6 +452,36 @@ type eventStream struct {
 	// after is the position of the last event read; sent the last id
 	// the client was sent.
 	after, sent eventstore.Position
+	// token is the credential the stream was admitted with, expiry when
+	// it expires (zero for never), checked when it was last admitted.
+	token   string
+	expiry  time.Time
+	checked time.Time
+}
+
+// recheck decides again, when forced or once Events.Recheck has passed
+// since the last decision, whether the stream's token may read the
+// tenant's events, as the route's middleware did when it opened; it
+// costs what the middleware costs, once per interval, not per event
+// (the token's signature is not verified again). It returns
+// errStreamRefused, after telling the client why in a comment, when the
+// token is refused, expired or the decision fails (a stream fails
+// closed: its client reconnects and is answered as any new request).
+func (st *eventStream) recheck(ctx context.Context, out io.Writer, force bool) error {
+	now := time.Now()
+	if !force && now.Sub(st.checked) < st.s.events.Recheck {
+		return nil
+	}
+	if !st.expiry.IsZero() && !now.Before(st.expiry) {
+		out.Write([]byte(": token expired\n\n"))
+		return fmt.Errorf("%w: expired", errStreamRefused)
+	}
+	if _, err := st.s.decide(ctx, tenantEvents, st.tenant, st.token); err != nil {
+		out.Write([]byte(": token no longer accepted\n\n"))
+		return fmt.Errorf("%w: %w", errStreamRefused, err)
+	}
+	st.checked = now
+	return nil
 }
 
 // run sends the stream until the client goes (a write fails) or the
@@ -435,8 +496,28 @@ func (st *eventStream) run(ctx context.Context, out *progressWriter, w *bufio.Wr
 	}
 	heartbeat := time.NewTicker(st.s.events.Heartbeat)
 	defer heartbeat.Stop()
-	age := time.NewTimer(st.s.events.MaxStreamAge)
+	// Between heartbeats only when they are further apart than Recheck.
+	var recheck <-chan time.Time
+	if st.s.events.Recheck < st.s.events.Heartbeat {
+		t := time.NewTicker(st.s.events.Recheck)
+		defer t.Stop()
+		recheck = t.C
+	}
+	// The stream ends at its maximum age, or at its token's expiry when
+	// that comes first (then after telling the client why).
+	maxAge, expires := st.s.events.MaxStreamAge, false
+	if !st.expiry.IsZero() && time.Until(st.expiry) < maxAge {
+		maxAge, expires = max(time.Until(st.expiry), 0), true
+	}
+	age := time.NewTimer(maxAge)
 	defer age.Stop()
+	ended := func() error {
+		if !expires {
+			return nil
+		}
+		out.Write([]byte(": token expired\n\n"))
+		return errors.Join(fmt.Errorf("%w: expired", errStreamRefused), w.Flush())
+	}
 	// A stream behind reads the store itself, a page at a time; once it
 	// has caught up it follows the tenant's tail, which one reader keeps
 	// for all of the tenant's streams on this node.
@@ -470,6 +551,13 @@ func (st *eventStream) run(ctx context.Context, out *progressWriter, w *bufio.Wr
 				return fmt.Errorf("read events: %w", err)
 			}
 		}
+		if len(events) > 0 {
+			// Nothing more is sent once the interval has passed without
+			// the token being admitted again.
+			if err := st.recheck(ctx, out, false); err != nil {
+				return errors.Join(err, w.Flush())
+			}
+		}
 		for _, e := range events {
 			st.after = e.Position
 			if !st.filter.Match(e.Type) {
@@ -497,7 +585,7 @@ func (st *eventStream) run(ctx context.Context, out *progressWriter, w *bufio.Wr
 			case <-st.s.stopping:
 				return nil
 			case <-age.C:
-				return nil
+				return ended()
 			default:
 				continue
 			}
@@ -506,7 +594,14 @@ func (st *eventStream) run(ctx context.Context, out *progressWriter, w *bufio.Wr
 			select {
 			case <-woken:
 				waiting = false
+			case <-recheck:
+				if err := st.recheck(ctx, out, true); err != nil {
+					return errors.Join(err, w.Flush())
+				}
 			case <-heartbeat.C:
+				if err := st.recheck(ctx, out, true); err != nil {
+					return errors.Join(err, w.Flush())
+				}
 				if st.sent != st.after {
 					// An id alone moves the client's Last-Event-ID past the
 					// events the filter left out, without an event.
@@ -519,7 +614,7 @@ func (st *eventStream) run(ctx context.Context, out *progressWriter, w *bufio.Wr
 					return err
 				}
 			case <-age.C:
-				return nil
+				return ended()
 			case <-st.s.stopping:
 				return nil
 			}
