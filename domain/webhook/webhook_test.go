@@ -120,6 +120,12 @@ func TestSettingsAreValidated(t *testing.T) {
 		{URL: "https://hooks.example.com/in#x"},
 		{URL: "ftp://hooks.example.com/in"},
 		{URL: "https:///in"},
+		{URL: "https://hooks.example.com:0/in"},
+		{URL: "https://hooks.example.com:65536/in"},
+		{URL: "https://hooks.example.com:99999/in"},
+		{URL: "https://hooks.example.com:99999999999999999999999/in"},
+		{URL: "https://hooks.example.com:https/in"},
+		{URL: "http://[::1]:70000/in"},
 		{URL: "https://hooks.example.com/in", Types: []string{"client"}},
 		{URL: "https://hooks.example.com/in", Description: "a\u202eb"},
 		{URL: "https://hooks.example.com/in", Description: "a\nb"},
@@ -129,6 +135,11 @@ func TestSettingsAreValidated(t *testing.T) {
 	for _, s := range bad {
 		if _, err := webhook.Create("wh_1", s, secret("s1"), t0); !errors.Is(err, domain.ErrValidation) {
 			t.Errorf("Create(%+v) = %v, want a validation error", s, err)
+		}
+	}
+	for _, u := range []string{"https://hooks.example.com:1/in", "https://hooks.example.com:65535/in", "https://hooks.example.com:/in"} {
+		if _, err := webhook.Normalize(webhook.Settings{URL: u}); err != nil {
+			t.Errorf("Normalize(%s) = %v, want it taken", u, err)
 		}
 	}
 	s, err := webhook.Normalize(webhook.Settings{URL: " http://127.0.0.1:9/in ", Types: []string{"dev.clavis.client.registered", "tenant.*"}})
