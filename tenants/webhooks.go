@@ -269,11 +269,60 @@ func (w *Webhooks) deactivate(ctx context.Context, req Request, tenant, id, reas
 
 // Replay sends the deliveries of endpoint id of tenant back (or forward)
 // to the events after the events API cursor from ("" for the tenant's
-// first event).
+// first event). A cursor need not be an event's position: it means "after
+// that point". One after the store's head fails with a
+// *[domain.ValidationError] on "from": the endpoint would wait, without
+// an error, for positions that may never come.
 func (w *Webhooks) Replay(ctx context.Context, req Request, tenant, id, from string) (WebhookResult, error) {
 	return w.command(ctx, req, "replay webhook", tenant, id, func(a *webhook.Webhook, now time.Time) ([]domain.Event, error) {
-		return a.Replay(from, now)
+		evs, err := a.Replay(from, now)
+		if err != nil || from == "" {
+			return evs, err
+		}
+		if err := w.reached(ctx, from); err != nil {
+			return nil, err
+		}
+		return evs, nil
 	})
+}
+
+// replayHeadWait bounds how long a replay waits for readers to see a
+// cursor beyond the store's head. On PostgreSQL the head stops below the
+// oldest transaction in flight, so the position of an event that has just
+// committed can be ahead of it for as long as an earlier append takes to
+// commit: a moment, not seconds.
+const replayHeadWait = 2 * time.Second
+
+// reached returns nil once the store's head has reached the cursor from
+// (well formed, as the domain checked), and a validation error on "from"
+// when it has not within [replayHeadWait].
+func (w *Webhooks) reached(ctx context.Context, from string) error {
+	pos, err := eventstore.ParsePosition(from)
+	if err != nil {
+		return fmt.Errorf("parse cursor: %w", err)
+	}
+	deadline := time.Now().Add(replayHeadWait)
+	for pause := 5 * time.Millisecond; ; pause = min(2*pause, 200*time.Millisecond) {
+		head, err := w.store.Head(ctx)
+		if err != nil {
+			return fmt.Errorf("read the store's head: %w", err)
+		}
+		if !head.Less(pos) {
+			return nil
+		}
+		if time.Now().Add(pause).After(deadline) {
+			var p domain.Problems
+			p.Add("from", "invalid_value", "from is after the newest event; use a cursor the events API gave, or none for the first event")
+			return p.Err()
+		}
+		timer := time.NewTimer(pause)
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return ctx.Err()
+		case <-timer.C:
+		}
+	}
 }
 
 // Delete deletes endpoint id of tenant: nothing more is delivered to it.

@@ -202,8 +202,24 @@ func TestWebhookCommands(t *testing.T) {
 		if err != nil || !on.Webhook.Active || on.Webhook.Reason != "" {
 			t.Errorf("activate: %v %+v", err, on.Webhook)
 		}
-		if _, err := wh.Replay(ctx, req, "acme", id, "12.3"); err != nil {
-			t.Errorf("replay: %v", err)
+		if _, err := wh.Replay(ctx, req, "acme", id, res.Position.String()); err != nil {
+			t.Errorf("replay from the creation: %v", err)
+		}
+		// A point between events means "after that point"; one just
+		// committed is taken at once, whatever readers see yet.
+		between := eventstore.Position{Commit: res.Position.Commit, Seq: res.Position.Seq - 1}
+		if _, err := wh.Replay(ctx, req, "acme", id, between.String()); err != nil {
+			t.Errorf("replay from a point that is no event's position: %v", err)
+		}
+		if _, err := wh.Replay(ctx, req, "acme", id, on.Position.String()); err != nil {
+			t.Errorf("replay from the last event: %v", err)
+		}
+		// A cursor beyond the head is refused and changes nothing.
+		head := e.head(t)
+		for _, beyond := range []eventstore.Position{{Commit: head.Commit, Seq: head.Seq + 1}, {Commit: head.Commit + 1_000_000, Seq: 1}} {
+			_, err := wh.Replay(ctx, req, "acme", id, beyond.String())
+			wantProblem(t, err, "from", "invalid_value")
+			e.unchanged(t, head)
 		}
 		if _, err := wh.Replay(ctx, req, "acme", id, ""); err != nil {
 			t.Errorf("replay from the start: %v", err)
@@ -240,7 +256,7 @@ func TestWebhookCommands(t *testing.T) {
 		e.unchanged(t, before)
 		_, stored = e.loadWebhook(t, "acme", id)
 		want := []string{"webhook.created", "webhook.updated", "webhook.updated", "webhook.secret_rotated", "webhook.deactivated",
-			"webhook.activated", "webhook.replayed", "webhook.replayed", "webhook.deactivated", "webhook.deleted"}
+			"webhook.activated", "webhook.replayed", "webhook.replayed", "webhook.replayed", "webhook.replayed", "webhook.deactivated", "webhook.deleted"}
 		if d := cmp.Diff(want, eventTypes(stored)); d != "" {
 			t.Errorf("events (-want +got):\n%s", d)
 		}
