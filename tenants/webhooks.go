@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	mrand "math/rand/v2"
 	"strings"
 	"time"
 
@@ -150,11 +151,13 @@ func WithMaxWebhooks(n int) Option {
 // returned once. A tenant that has its limit of endpoints already fails
 // with [ErrWebhookLimit].
 //
-// The limit is counted on the read side before the append, so two
-// creations racing at the limit may both pass it and leave the tenant
-// one over: a soft cap against runaway scripts, not an invariant (a
-// claim per slot would make it exact, at the price of claims to release
-// on every delete).
+// The limit is exact whatever the concurrency: each endpoint claims one
+// of the tenant's slots, 1 to the limit ([webhook.ClaimKindSlot]), in the
+// append that creates it, and its deletion releases it. Create tries the
+// slots the read side shows free, in random order so that concurrent
+// creations seldom collide, and moves to another when the store says one
+// is taken. A slot freed so recently that the read side does not show it
+// yet is not tried: the answer is then [ErrWebhookLimit] for a moment.
 func (w *Webhooks) Create(ctx context.Context, req Request, tenant string, s webhook.Settings) (WebhookResult, error) {
 	const action = "create webhook"
 	now := w.cfg.now()
@@ -182,17 +185,41 @@ func (w *Webhooks) Create(ctx context.Context, req Request, tenant string, s web
 	if err != nil {
 		return WebhookResult{}, fmt.Errorf("%s: %w", action, err)
 	}
-	res, err := w.exec(ctx, meta, action, tenant, id, func(a *webhook.Webhook) ([]domain.Event, error) {
-		if a.Version() != 0 {
-			return nil, fmt.Errorf("webhook id %q is taken: %w", id, domain.ErrAlreadyExists)
+	for _, slot := range freeSlots(existing, w.max) {
+		res, err := w.exec(ctx, meta, action, tenant, id, func(a *webhook.Webhook) ([]domain.Event, error) {
+			if a.Version() != 0 {
+				return nil, fmt.Errorf("webhook id %q is taken: %w", id, domain.ErrAlreadyExists)
+			}
+			return webhook.CreateInSlot(id, slot, s, sealed, now)
+		})
+		var taken *eventstore.ClaimError
+		if errors.As(err, &taken) && taken.Kind == webhook.ClaimKindSlot {
+			continue
 		}
-		return webhook.Create(id, s, sealed, now)
-	})
-	if err != nil {
-		return WebhookResult{}, err
+		if err != nil {
+			return WebhookResult{}, err
+		}
+		res.Secret = &secret
+		return res, nil
 	}
-	res.Secret = &secret
-	return res, nil
+	return WebhookResult{}, fmt.Errorf("%s: %w", action, ErrWebhookLimit)
+}
+
+// freeSlots returns the slots from 1 to max that none of existing holds,
+// shuffled.
+func freeSlots(existing []webhooks.Endpoint, max int) []int {
+	held := make(map[int]bool, len(existing))
+	for _, e := range existing {
+		held[e.State.Slot] = true
+	}
+	free := make([]int, 0, max)
+	for slot := 1; slot <= max; slot++ {
+		if !held[slot] {
+			free = append(free, slot)
+		}
+	}
+	mrand.Shuffle(len(free), func(i, j int) { free[i], free[j] = free[j], free[i] })
+	return free
 }
 
 // Update applies p to endpoint id of tenant: the fields p sets replace

@@ -33,7 +33,7 @@ func history(t *testing.T) []domain.Event {
 		all = append(all, evs...)
 	}
 	w := new(webhook.Webhook)
-	evs, err := webhook.Create("wh_1", webhook.Settings{URL: "https://hooks.example.com/in", Types: []string{"client.*"}}, secret("s1"), t0)
+	evs, err := webhook.CreateInSlot("wh_1", 3, webhook.Settings{URL: "https://hooks.example.com/in", Types: []string{"client.*"}}, secret("s1"), t0)
 	apply(w, evs, err)
 	evs, err = w.Update(webhook.Settings{URL: "https://hooks.example.com/v2", Description: "orders"}, t0.Add(time.Minute))
 	apply(w, evs, err)
@@ -148,6 +148,62 @@ func TestSettingsAreValidated(t *testing.T) {
 	}
 	if s.URL != "http://127.0.0.1:9/in" || !slices.Equal(s.Types, []string{"client.registered", "tenant.*"}) {
 		t.Fatalf("normalized %+v", s)
+	}
+}
+
+// TestSlotIsClaimedUntilDeletion: an endpoint created in a slot claims
+// it within the tenant and its deletion releases it; one created without
+// a slot claims nothing; a stored negative slot is corruption.
+func TestSlotIsClaimedUntilDeletion(t *testing.T) {
+	t.Parallel()
+	all := history(t)
+	claims := func(e domain.Event) []domain.Claim {
+		c, ok := e.(domain.Claimer)
+		if !ok {
+			return nil
+		}
+		return c.Claims()
+	}
+	if got, want := claims(all[0]), []domain.Claim{{Kind: webhook.ClaimKindSlot, Value: "3"}}; !slices.Equal(got, want) {
+		t.Errorf("creation claims %v, want %v", got, want)
+	}
+	if got, want := claims(all[len(all)-1]), []domain.Claim{{Kind: webhook.ClaimKindSlot, Value: "3", Release: true}}; !slices.Equal(got, want) {
+		t.Errorf("deletion claims %v, want %v", got, want)
+	}
+	for _, e := range all[1 : len(all)-1] {
+		if c := claims(e); c != nil {
+			t.Errorf("%s claims %v", e.EventType(), c)
+		}
+	}
+	w, err := webhook.Replay(all[:1])
+	if err != nil || w.Slot() != 3 || w.State().Slot != 3 || webhook.FromState(w.State()).Slot() != 3 {
+		t.Fatalf("slot after creation: %v %d", err, w.Slot())
+	}
+
+	// Without a slot: nothing claimed, nothing released.
+	evs, err := webhook.Create("wh_2", webhook.Settings{URL: "https://hooks.example.com/in"}, secret("s1"), t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := claims(evs[0]); c != nil {
+		t.Errorf("a creation without a slot claims %v", c)
+	}
+	w, _ = webhook.Replay(evs)
+	del, err := w.Delete(t0)
+	if err != nil || claims(del[0]) != nil {
+		t.Errorf("the deletion of an endpoint without a slot: %v, claims %v", err, claims(del[0]))
+	}
+
+	if _, err := webhook.CreateInSlot("wh_3", -1, webhook.Settings{URL: "https://hooks.example.com/in"}, secret("s1"), t0); !errors.Is(err, domain.ErrValidation) {
+		t.Errorf("a negative slot: %v", err)
+	}
+	for typ, data := range map[string]string{
+		webhook.EventTypeCreated: `{"id":"wh_1","slot":-1,"settings":{"url":"https://h.example/","types":["*"],"description":""},"secret":{"id":"s1","sealed":"x"},"at":"2026-12-01T10:00:00Z"}`,
+		webhook.EventTypeDeleted: `{"slot":-2,"at":"2026-12-01T10:00:00Z"}`,
+	} {
+		if _, err := webhook.Decode(typ, 1, []byte(data)); !errors.Is(err, domain.ErrCorruptEvent) {
+			t.Errorf("decode %s with a negative slot: %v", typ, err)
+		}
 	}
 }
 
