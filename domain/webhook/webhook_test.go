@@ -1,6 +1,7 @@
 package webhook_test
 
 import (
+	"encoding/json"
 	"errors"
 	"slices"
 	"strings"
@@ -15,6 +16,12 @@ import (
 var t0 = time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
 
 func secret(id string) webhook.NewSecret { return webhook.NewSecret{ID: id, Sealed: "sealed$" + id} }
+
+// Endpoint URLs that are capabilities: whoever knows them may post.
+const (
+	capabilityURL  = "https://hooks.example.com/services/T0001/B0001/cap-path-token"
+	capabilityURL2 = "https://hooks.example.com:8443/v2/in?token=cap-query-token"
+)
 
 // history is every webhook event, in an order the aggregate accepts.
 func history(t *testing.T) []domain.Event {
@@ -33,9 +40,9 @@ func history(t *testing.T) []domain.Event {
 		all = append(all, evs...)
 	}
 	w := new(webhook.Webhook)
-	evs, err := webhook.CreateInSlot("wh_1", 3, webhook.Settings{URL: "https://hooks.example.com/in", Types: []string{"client.*"}}, secret("s1"), t0)
+	evs, err := webhook.CreateInSlot("wh_1", 3, webhook.Settings{URL: capabilityURL, Types: []string{"client.*"}}, secret("s1"), t0)
 	apply(w, evs, err)
-	evs, err = w.Update(webhook.Settings{URL: "https://hooks.example.com/v2", Description: "orders"}, t0.Add(time.Minute))
+	evs, err = w.Update(webhook.Settings{URL: capabilityURL2, Description: "orders"}, t0.Add(time.Minute))
 	apply(w, evs, err)
 	evs, err = w.RotateSecret(secret("s2"), time.Hour, t0.Add(2*time.Minute))
 	apply(w, evs, err)
@@ -55,9 +62,12 @@ func TestEveryEventTypeIsHandled(t *testing.T) {
 	eventtest.EveryEventTypeIsHandled(t, eventtest.Kind[*webhook.Webhook, webhook.State]{
 		Dir: ".", New: func() *webhook.Webhook { return new(webhook.Webhook) }, FromState: webhook.FromState,
 		Decode: webhook.Decode, Redact: webhook.Redact,
-		Leaks: func(_ domain.Event, _ domain.Redaction, b []byte) string {
-			if strings.Contains(string(b), "sealed$") {
+		Leaks: func(_ domain.Event, r domain.Redaction, b []byte) string {
+			switch {
+			case strings.Contains(string(b), "sealed$"):
 				return "a sealed secret"
+			case r == domain.RedactPublic && strings.Contains(string(b), "cap-"):
+				return "a capability URL's path or query"
 			}
 			return ""
 		},
@@ -203,6 +213,67 @@ func TestSlotIsClaimedUntilDeletion(t *testing.T) {
 	} {
 		if _, err := webhook.Decode(typ, 1, []byte(data)); !errors.Is(err, domain.ErrCorruptEvent) {
 			t.Errorf("decode %s with a negative slot: %v", typ, err)
+		}
+	}
+}
+
+// TestPublicFormShowsOnlyTheURLsOrigin: downstream readers see where an
+// endpoint points (scheme, host, port) but not the path or query that
+// may be its capability, nor the slot; history keeps the whole URL for
+// auditors.
+func TestPublicFormShowsOnlyTheURLsOrigin(t *testing.T) {
+	t.Parallel()
+	all := history(t)
+	show := func(e domain.Event, r domain.Redaction) string {
+		t.Helper()
+		b, err := json.Marshal(webhook.Redact(e, r))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	created, updated, deleted := all[0], all[1], all[len(all)-1]
+	for _, tc := range []struct {
+		e       domain.Event
+		r       domain.Redaction
+		has     []string
+		hasNot  []string
+		because string
+	}{
+		{created, domain.RedactPublic, []string{`"url":"https://hooks.example.com"`, `"secret":{"id":"s1"}`}, []string{"/services", "slot"}, "public creation"},
+		{updated, domain.RedactPublic, []string{`"url":"https://hooks.example.com:8443"`, `"previous":{"url":"https://hooks.example.com"`}, []string{"/v2", "token", "/services"}, "public update"},
+		{deleted, domain.RedactPublic, []string{`"at":`}, []string{"slot"}, "public deletion"},
+		{created, domain.RedactHistory, []string{`"url":"` + capabilityURL + `"`, `"slot":3`, `"sealed":"[REDACTED]"`}, nil, "creation in history"},
+		{updated, domain.RedactHistory, []string{capabilityURL2, capabilityURL}, nil, "update in history"},
+		{deleted, domain.RedactHistory, []string{`"slot":3`}, nil, "deletion in history"},
+	} {
+		got := show(tc.e, tc.r)
+		for _, s := range tc.has {
+			if !strings.Contains(got, s) {
+				t.Errorf("%s: %s lacks %s", tc.because, got, s)
+			}
+		}
+		for _, s := range tc.hasNot {
+			if strings.Contains(got, s) {
+				t.Errorf("%s: %s shows %s", tc.because, got, s)
+			}
+		}
+	}
+	// Redacting leaves the event itself whole.
+	if e := created.(webhook.Created); e.Settings.URL != capabilityURL {
+		t.Errorf("the event's URL became %s", e.Settings.URL)
+	}
+	for raw, want := range map[string]string{
+		"https://hooks.example.com/a/b?c=d":  "https://hooks.example.com",
+		"https://hooks.example.com:8443/":    "https://hooks.example.com:8443",
+		"https://hooks.example.com:/x":       "https://hooks.example.com",
+		"http://[::1]:9000/in?x=1":           "http://[::1]:9000",
+		"https://user:pw@hooks.example.com/": "https://hooks.example.com",
+		"/relative":                          "",
+		"%zz":                                "",
+	} {
+		if got := webhook.Origin(raw); got != want {
+			t.Errorf("Origin(%q) = %q, want %q", raw, got, want)
 		}
 	}
 }
