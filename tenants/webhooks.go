@@ -322,11 +322,17 @@ const replayHeadWait = 2 * time.Second
 
 // reached returns nil once the store's head has reached the cursor from
 // (well formed, as the domain checked), and a validation error on "from"
-// when it has not within [replayHeadWait].
+// when it has not within [replayHeadWait]. A cursor too large for a
+// position is beyond any head.
 func (w *Webhooks) reached(ctx context.Context, from string) error {
+	beyond := func() error {
+		var p domain.Problems
+		p.Add("from", "invalid_value", "from is after the newest event; use a cursor the events API gave, or none for the first event")
+		return p.Err()
+	}
 	pos, err := eventstore.ParsePosition(from)
 	if err != nil {
-		return fmt.Errorf("parse cursor: %w", err)
+		return beyond()
 	}
 	deadline := time.Now().Add(replayHeadWait)
 	for pause := 5 * time.Millisecond; ; pause = min(2*pause, 200*time.Millisecond) {
@@ -338,9 +344,7 @@ func (w *Webhooks) reached(ctx context.Context, from string) error {
 			return nil
 		}
 		if time.Now().Add(pause).After(deadline) {
-			var p domain.Problems
-			p.Add("from", "invalid_value", "from is after the newest event; use a cursor the events API gave, or none for the first event")
-			return p.Err()
+			return beyond()
 		}
 		timer := time.NewTimer(pause)
 		select {

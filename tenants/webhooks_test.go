@@ -223,6 +223,9 @@ func TestWebhookCommands(t *testing.T) {
 			wantProblem(t, err, "from", "invalid_value")
 			e.unchanged(t, head)
 		}
+		_, err = wh.Replay(ctx, req, "acme", id, "99999999999999999999.1") // too large for a position
+		wantProblem(t, err, "from", "invalid_value")
+		e.unchanged(t, head)
 		if _, err := wh.Replay(ctx, req, "acme", id, ""); err != nil {
 			t.Errorf("replay from the start: %v", err)
 		}
