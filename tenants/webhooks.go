@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	mrand "math/rand/v2"
 	"strings"
 	"time"
 
@@ -150,11 +151,13 @@ func WithMaxWebhooks(n int) Option {
 // returned once. A tenant that has its limit of endpoints already fails
 // with [ErrWebhookLimit].
 //
-// The limit is counted on the read side before the append, so two
-// creations racing at the limit may both pass it and leave the tenant
-// one over: a soft cap against runaway scripts, not an invariant (a
-// claim per slot would make it exact, at the price of claims to release
-// on every delete).
+// The limit is exact whatever the concurrency: each endpoint claims one
+// of the tenant's slots, 1 to the limit ([webhook.ClaimKindSlot]), in the
+// append that creates it, and its deletion releases it. Create tries the
+// slots the read side shows free, in random order so that concurrent
+// creations seldom collide, and moves to another when the store says one
+// is taken. A slot freed so recently that the read side does not show it
+// yet is not tried: the answer is then [ErrWebhookLimit] for a moment.
 func (w *Webhooks) Create(ctx context.Context, req Request, tenant string, s webhook.Settings) (WebhookResult, error) {
 	const action = "create webhook"
 	now := w.cfg.now()
@@ -182,17 +185,41 @@ func (w *Webhooks) Create(ctx context.Context, req Request, tenant string, s web
 	if err != nil {
 		return WebhookResult{}, fmt.Errorf("%s: %w", action, err)
 	}
-	res, err := w.exec(ctx, meta, action, tenant, id, func(a *webhook.Webhook) ([]domain.Event, error) {
-		if a.Version() != 0 {
-			return nil, fmt.Errorf("webhook id %q is taken: %w", id, domain.ErrAlreadyExists)
+	for _, slot := range freeSlots(existing, w.max) {
+		res, err := w.exec(ctx, meta, action, tenant, id, func(a *webhook.Webhook) ([]domain.Event, error) {
+			if a.Version() != 0 {
+				return nil, fmt.Errorf("webhook id %q is taken: %w", id, domain.ErrAlreadyExists)
+			}
+			return webhook.CreateInSlot(id, slot, s, sealed, now)
+		})
+		var taken *eventstore.ClaimError
+		if errors.As(err, &taken) && taken.Kind == webhook.ClaimKindSlot {
+			continue
 		}
-		return webhook.Create(id, s, sealed, now)
-	})
-	if err != nil {
-		return WebhookResult{}, err
+		if err != nil {
+			return WebhookResult{}, err
+		}
+		res.Secret = &secret
+		return res, nil
 	}
-	res.Secret = &secret
-	return res, nil
+	return WebhookResult{}, fmt.Errorf("%s: %w", action, ErrWebhookLimit)
+}
+
+// freeSlots returns the slots from 1 to max that none of existing holds,
+// shuffled.
+func freeSlots(existing []webhooks.Endpoint, max int) []int {
+	held := make(map[int]bool, len(existing))
+	for _, e := range existing {
+		held[e.State.Slot] = true
+	}
+	free := make([]int, 0, max)
+	for slot := 1; slot <= max; slot++ {
+		if !held[slot] {
+			free = append(free, slot)
+		}
+	}
+	mrand.Shuffle(len(free), func(i, j int) { free[i], free[j] = free[j], free[i] })
+	return free
 }
 
 // Update applies p to endpoint id of tenant: the fields p sets replace
@@ -269,11 +296,64 @@ func (w *Webhooks) deactivate(ctx context.Context, req Request, tenant, id, reas
 
 // Replay sends the deliveries of endpoint id of tenant back (or forward)
 // to the events after the events API cursor from ("" for the tenant's
-// first event).
+// first event). A cursor need not be an event's position: it means "after
+// that point". One after the store's head fails with a
+// *[domain.ValidationError] on "from": the endpoint would wait, without
+// an error, for positions that may never come.
 func (w *Webhooks) Replay(ctx context.Context, req Request, tenant, id, from string) (WebhookResult, error) {
 	return w.command(ctx, req, "replay webhook", tenant, id, func(a *webhook.Webhook, now time.Time) ([]domain.Event, error) {
-		return a.Replay(from, now)
+		evs, err := a.Replay(from, now)
+		if err != nil || from == "" {
+			return evs, err
+		}
+		if err := w.reached(ctx, from); err != nil {
+			return nil, err
+		}
+		return evs, nil
 	})
+}
+
+// replayHeadWait bounds how long a replay waits for readers to see a
+// cursor beyond the store's head. On PostgreSQL the head stops below the
+// oldest transaction in flight, so the position of an event that has just
+// committed can be ahead of it for as long as an earlier append takes to
+// commit: a moment, not seconds.
+const replayHeadWait = 2 * time.Second
+
+// reached returns nil once the store's head has reached the cursor from
+// (well formed, as the domain checked), and a validation error on "from"
+// when it has not within [replayHeadWait]. A cursor too large for a
+// position is beyond any head.
+func (w *Webhooks) reached(ctx context.Context, from string) error {
+	beyond := func() error {
+		var p domain.Problems
+		p.Add("from", "invalid_value", "from is after the newest event; use a cursor the events API gave, or none for the first event")
+		return p.Err()
+	}
+	pos, err := eventstore.ParsePosition(from)
+	if err != nil {
+		return beyond()
+	}
+	deadline := time.Now().Add(replayHeadWait)
+	for pause := 5 * time.Millisecond; ; pause = min(2*pause, 200*time.Millisecond) {
+		head, err := w.store.Head(ctx)
+		if err != nil {
+			return fmt.Errorf("read the store's head: %w", err)
+		}
+		if !head.Less(pos) {
+			return nil
+		}
+		if time.Now().Add(pause).After(deadline) {
+			return beyond()
+		}
+		timer := time.NewTimer(pause)
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return ctx.Err()
+		case <-timer.C:
+		}
+	}
 }
 
 // Delete deletes endpoint id of tenant: nothing more is delivered to it.

@@ -3,7 +3,9 @@ package tenants_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -202,9 +204,28 @@ func TestWebhookCommands(t *testing.T) {
 		if err != nil || !on.Webhook.Active || on.Webhook.Reason != "" {
 			t.Errorf("activate: %v %+v", err, on.Webhook)
 		}
-		if _, err := wh.Replay(ctx, req, "acme", id, "12.3"); err != nil {
-			t.Errorf("replay: %v", err)
+		if _, err := wh.Replay(ctx, req, "acme", id, res.Position.String()); err != nil {
+			t.Errorf("replay from the creation: %v", err)
 		}
+		// A point between events means "after that point"; one just
+		// committed is taken at once, whatever readers see yet.
+		between := eventstore.Position{Commit: res.Position.Commit, Seq: res.Position.Seq - 1}
+		if _, err := wh.Replay(ctx, req, "acme", id, between.String()); err != nil {
+			t.Errorf("replay from a point that is no event's position: %v", err)
+		}
+		if _, err := wh.Replay(ctx, req, "acme", id, on.Position.String()); err != nil {
+			t.Errorf("replay from the last event: %v", err)
+		}
+		// A cursor beyond the head is refused and changes nothing.
+		head := e.head(t)
+		for _, beyond := range []eventstore.Position{{Commit: head.Commit, Seq: head.Seq + 1}, {Commit: head.Commit + 1_000_000, Seq: 1}} {
+			_, err := wh.Replay(ctx, req, "acme", id, beyond.String())
+			wantProblem(t, err, "from", "invalid_value")
+			e.unchanged(t, head)
+		}
+		_, err = wh.Replay(ctx, req, "acme", id, "99999999999999999999.1") // too large for a position
+		wantProblem(t, err, "from", "invalid_value")
+		e.unchanged(t, head)
 		if _, err := wh.Replay(ctx, req, "acme", id, ""); err != nil {
 			t.Errorf("replay from the start: %v", err)
 		}
@@ -240,7 +261,7 @@ func TestWebhookCommands(t *testing.T) {
 		e.unchanged(t, before)
 		_, stored = e.loadWebhook(t, "acme", id)
 		want := []string{"webhook.created", "webhook.updated", "webhook.updated", "webhook.secret_rotated", "webhook.deactivated",
-			"webhook.activated", "webhook.replayed", "webhook.replayed", "webhook.deactivated", "webhook.deleted"}
+			"webhook.activated", "webhook.replayed", "webhook.replayed", "webhook.replayed", "webhook.replayed", "webhook.deactivated", "webhook.deleted"}
 		if d := cmp.Diff(want, eventTypes(stored)); d != "" {
 			t.Errorf("events (-want +got):\n%s", d)
 		}
@@ -360,4 +381,77 @@ func TestNewWebhooksRefuses(t *testing.T) {
 	if _, err := tenants.NewWebhooks(e.store, e.keys, storeEndpoints{e.store}, tenants.WithMaxWebhooks(0)); !errors.Is(err, tenants.ErrInvalidOption) {
 		t.Errorf("limit 0: %v", err)
 	}
+}
+
+// TestWebhookLimitIsExactUnderConcurrency: creations sent together all
+// read the same count on the read side; the slots they claim in the
+// store keep the live endpoints at the limit exactly, every other
+// creation failing with ErrWebhookLimit, and a deletion frees its slot
+// for the next creation.
+func TestWebhookLimitIsExactUnderConcurrency(t *testing.T) {
+	t.Parallel()
+	forEachStore(t, func(t *testing.T, e *env) {
+		ctx := t.Context()
+		e.createTenant(t, "acme")
+		e.createTenant(t, "beta")
+		const max, tries = 5, 40
+		wh := e.newWebhooks(t, tenants.WithMaxWebhooks(max))
+		var (
+			mu      sync.Mutex
+			created []tenants.WebhookResult
+			wg      sync.WaitGroup
+		)
+		for i := range tries {
+			wg.Go(func() {
+				res, err := wh.Create(ctx, req, "acme", receiver(fmt.Sprint(i)))
+				switch {
+				case errors.Is(err, tenants.ErrWebhookLimit):
+				case err != nil:
+					t.Errorf("creation %d: %v", i, err)
+				default:
+					mu.Lock()
+					created = append(created, res)
+					mu.Unlock()
+				}
+			})
+		}
+		wg.Wait()
+		if len(created) != max {
+			t.Fatalf("%d of %d concurrent creations succeeded, want exactly %d", len(created), tries, max)
+		}
+		slots := map[int]string{}
+		for _, r := range created {
+			s := r.Webhook.Slot
+			if s < 1 || s > max || slots[s] != "" {
+				t.Errorf("endpoint %s holds slot %d (slots so far %v)", r.Webhook.ID, s, slots)
+			}
+			slots[s] = r.Webhook.ID
+		}
+		live, err := storeEndpoints{e.store}.Endpoints(ctx, "acme")
+		if err != nil || len(live) != max {
+			t.Fatalf("live endpoints: %d, %v; want %d", len(live), err, max)
+		}
+
+		// Another tenant's slots are its own.
+		if _, err := wh.Create(ctx, req, "beta", receiver("b")); err != nil {
+			t.Errorf("beta's first endpoint: %v", err)
+		}
+		// A deletion releases its slot, which the next creation takes.
+		gone := created[0].Webhook
+		if _, err := wh.Delete(ctx, req, "acme", gone.ID); err != nil {
+			t.Fatal(err)
+		}
+		e.settle(t)
+		again, err := wh.Create(ctx, req, "acme", receiver("again"))
+		if err != nil {
+			t.Fatalf("a creation after a deletion: %v", err)
+		}
+		if again.Webhook.Slot != gone.Slot {
+			t.Errorf("the new endpoint holds slot %d, want the freed slot %d", again.Webhook.Slot, gone.Slot)
+		}
+		e.settle(t)
+		if _, err := wh.Create(ctx, req, "acme", receiver("over")); !errors.Is(err, tenants.ErrWebhookLimit) {
+			t.Errorf("over the limit again: %v", err)
+		}
+	})
 }

@@ -24,8 +24,12 @@ func Decode(eventType string, schemaVersion int, data []byte) (domain.Event, err
 	switch eventType {
 	case EventTypeCreated:
 		var v Created
-		if err = domain.DecodeStrict(data, &v); err == nil && (v.ID == "" || v.Settings.URL == "" || v.Secret.ID == "" || v.Secret.Sealed == "" || v.At.IsZero()) {
+		switch err = domain.DecodeStrict(data, &v); {
+		case err != nil:
+		case v.ID == "" || v.Settings.URL == "" || v.Secret.ID == "" || v.Secret.Sealed == "" || v.At.IsZero():
 			err = errors.New("id, settings.url, secret and at are required")
+		case v.Slot < 0:
+			err = errors.New("slot must not be negative")
 		}
 		e = v
 	case EventTypeUpdated:
@@ -60,8 +64,12 @@ func Decode(eventType string, schemaVersion int, data []byte) (domain.Event, err
 		e = v
 	case EventTypeDeleted:
 		var v Deleted
-		if err = domain.DecodeStrict(data, &v); err == nil && v.At.IsZero() {
+		switch err = domain.DecodeStrict(data, &v); {
+		case err != nil:
+		case v.At.IsZero():
 			err = errors.New("at is required")
+		case v.Slot < 0:
+			err = errors.New("slot must not be negative")
 		}
 		e = v
 	default:

@@ -1,6 +1,11 @@
 package webhook
 
-import "time"
+import (
+	"strconv"
+	"time"
+
+	"github.com/clavisiam/clavis/domain"
+)
 
 // Wire names of the webhook events. They are stable: stored history
 // refers to them forever.
@@ -13,6 +18,12 @@ const (
 	EventTypeReplayed      = "webhook.replayed"
 	EventTypeDeleted       = "webhook.deleted"
 )
+
+// ClaimKindSlot keeps a tenant's endpoints within its limit: an endpoint
+// created in a slot (a number from 1 to the limit) claims it, within the
+// tenant, and its deletion releases it, so that no two live endpoints hold
+// one slot whatever the concurrency.
+const ClaimKindSlot = "webhook_slot"
 
 // Settings are what a tenant administrator chooses of an endpoint.
 type Settings struct {
@@ -34,9 +45,11 @@ type NewSecret struct {
 }
 
 // Created records that an endpoint came into existence, active, with its
-// first signing secret. Deliveries start with the events after it.
+// first signing secret. Deliveries start with the events after it. Slot
+// is the tenant's slot it claims ([ClaimKindSlot]); 0 claims none.
 type Created struct {
 	ID       string    `json:"id"`
+	Slot     int       `json:"slot,omitempty"`
 	Settings Settings  `json:"settings"`
 	Secret   NewSecret `json:"secret"`
 	At       time.Time `json:"at"`
@@ -84,8 +97,10 @@ type Replayed struct {
 }
 
 // Deleted records that the endpoint is gone: nothing more is delivered.
+// Slot is the slot it releases (its [Created.Slot]); 0 releases none.
 type Deleted struct {
-	At time.Time `json:"at"`
+	Slot int       `json:"slot,omitempty"`
+	At   time.Time `json:"at"`
 }
 
 // EventType returns "webhook.created".
@@ -129,3 +144,32 @@ func (Replayed) SchemaVersion() int { return 1 }
 
 // SchemaVersion returns 1.
 func (Deleted) SchemaVersion() int { return 1 }
+
+// Claims claims the endpoint's slot within the tenant, if it has one.
+func (e Created) Claims() []domain.Claim {
+	if e.Slot <= 0 {
+		return nil
+	}
+	return []domain.Claim{{Kind: ClaimKindSlot, Value: strconv.Itoa(e.Slot)}}
+}
+
+// Claims releases the deleted endpoint's slot, if it had one.
+func (e Deleted) Claims() []domain.Claim {
+	if e.Slot <= 0 {
+		return nil
+	}
+	return []domain.Claim{{Kind: ClaimKindSlot, Value: strconv.Itoa(e.Slot), Release: true}}
+}
+
+// Compile-time checks that the events satisfy the domain contracts.
+var (
+	_ domain.Event   = Created{}
+	_ domain.Event   = Updated{}
+	_ domain.Event   = SecretRotated{}
+	_ domain.Event   = Deactivated{}
+	_ domain.Event   = Activated{}
+	_ domain.Event   = Replayed{}
+	_ domain.Event   = Deleted{}
+	_ domain.Claimer = Created{}
+	_ domain.Claimer = Deleted{}
+)

@@ -1,6 +1,8 @@
 package webhook
 
 import (
+	"net/url"
+	"strings"
 	"time"
 
 	"github.com/clavisiam/clavis/domain"
@@ -15,12 +17,16 @@ type publicSecret struct {
 	ID string `json:"id"`
 }
 
-// Redact returns e as r's readers may see it ([domain.Redaction]): a
-// sealed secret becomes [Redacted] in history and is left out of the
-// public form, which keeps the secret's id; the other events hold no
-// secret and are returned as they are. An event of another aggregate
-// yields nil. It is the one place that knows which fields of webhook
-// events are secret.
+// Redact returns e as r's readers may see it ([domain.Redaction]): in
+// history (auditors) a sealed secret becomes [Redacted] and the rest stays
+// whole. The public form (the events API, its live stream, webhooks, the
+// public NATS stream) leaves the sealed secret out, keeping its id, shows
+// of an endpoint's URL only its origin (scheme://host[:port]) — endpoint
+// URLs are often capabilities, with a token in the path or the query —
+// and leaves out the slot, the limit's bookkeeping. The other events
+// hold none of these and are returned as they are. An event of another
+// aggregate yields nil. It is the one place that knows which fields of
+// webhook events are secret.
 func Redact(e domain.Event, r domain.Redaction) any {
 	switch e := deref(e).(type) {
 	case Created:
@@ -33,7 +39,13 @@ func Redact(e domain.Event, r domain.Redaction) any {
 			Settings Settings     `json:"settings"`
 			Secret   publicSecret `json:"secret"`
 			At       time.Time    `json:"at"`
-		}{e.ID, e.Settings, publicSecret{e.Secret.ID}, e.At}
+		}{e.ID, publicSettings(e.Settings), publicSecret{e.Secret.ID}, e.At}
+	case Updated:
+		if r == domain.RedactHistory {
+			return e
+		}
+		e.Settings, e.Previous = publicSettings(e.Settings), publicSettings(e.Previous)
+		return e
 	case SecretRotated:
 		if r == domain.RedactHistory {
 			e.Secret.Sealed = Redacted
@@ -44,8 +56,33 @@ func Redact(e domain.Event, r domain.Redaction) any {
 			PreviousUntil time.Time    `json:"previous_until"`
 			At            time.Time    `json:"at"`
 		}{publicSecret{e.Secret.ID}, e.PreviousUntil, e.At}
-	case Updated, Deactivated, Activated, Replayed, Deleted:
+	case Deleted:
+		if r == domain.RedactHistory {
+			return e
+		}
+		return struct {
+			At time.Time `json:"at"`
+		}{e.At}
+	case Deactivated, Activated, Replayed:
 		return e
 	}
 	return nil
+}
+
+// publicSettings is s with its URL cut to its origin.
+func publicSettings(s Settings) Settings {
+	s = cloneSettings(s)
+	s.URL = Origin(s.URL)
+	return s
+}
+
+// Origin returns the origin of an endpoint URL, scheme://host[:port],
+// without user information, path, query or fragment; "" for a string
+// that is not an absolute URL with a host.
+func Origin(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.Scheme == "" || u.Host == "" {
+		return ""
+	}
+	return u.Scheme + "://" + strings.TrimSuffix(u.Host, ":")
 }

@@ -2,6 +2,7 @@ package webhook
 
 import (
 	"net/url"
+	"strconv"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -25,9 +26,10 @@ const (
 //
 // The URL must be an absolute https URL with a host, or plain http on
 // localhost, 127.0.0.1 or [::1] (for development), without user
-// information or a fragment, ASCII without spaces, control characters or
-// backslashes, at most [MaxURLLength] characters. Whether its address may
-// be called is the deliverer's decision, made on the address it dials.
+// information or a fragment, with a port from 1 to 65535 if any, ASCII
+// without spaces, control characters or backslashes, at most
+// [MaxURLLength] characters. Whether its address may be called is the
+// deliverer's decision, made on the address it dials.
 func Normalize(s Settings) (Settings, error) {
 	var p domain.Problems
 	s = normalize(&p, s)
@@ -76,9 +78,21 @@ func checkURL(p *domain.Problems, raw string) {
 		problem("not_allowed", "must be an https URL")
 	case u.Opaque != "" || u.Hostname() == "":
 		problem("invalid_uri", "must have a host")
+	case !validPort(u.Port()):
+		problem("invalid_uri", "must have a port from 1 to 65535, or none")
 	case u.Scheme == "http" && !loopbackHost(u.Hostname()):
 		problem("not_allowed", "must be https; plain http is only allowed on localhost, 127.0.0.1 or [::1]")
 	}
+}
+
+// validPort reports whether port, as [url.URL.Port] gives it, can be
+// dialled: none (the scheme's default) or a number from 1 to 65535.
+func validPort(port string) bool {
+	if port == "" {
+		return true
+	}
+	n, err := strconv.Atoi(port)
+	return err == nil && n >= 1 && n <= 65535
 }
 
 func loopbackHost(host string) bool {

@@ -29,6 +29,7 @@ const MaxOverlap = 7 * 24 * time.Hour
 // [domain.ErrNotFound] on it. It is not safe for concurrent use.
 type Webhook struct {
 	id        string
+	slot      int
 	settings  Settings
 	active    bool
 	reason    string
@@ -53,18 +54,30 @@ type Secret struct {
 func (s Secret) Signs(now time.Time) bool { return s.Until.IsZero() || now.Before(s.Until) }
 
 // Create returns the events that bring endpoint id into existence,
-// active, after validating s (see [Normalize]).
+// active, after validating s (see [Normalize]). The endpoint holds no
+// slot: it counts against no limit; see [CreateInSlot].
 func Create(id string, s Settings, secret NewSecret, now time.Time) ([]domain.Event, error) {
+	return CreateInSlot(id, 0, s, secret, now)
+}
+
+// CreateInSlot is [Create] for an endpoint that holds slot (1 or more) of
+// its tenant's limit: its [Created] event claims the slot, which only its
+// deletion gives back, so appending it fails while another live endpoint
+// holds the slot. Slot 0 holds none.
+func CreateInSlot(id string, slot int, s Settings, secret NewSecret, now time.Time) ([]domain.Event, error) {
 	var p domain.Problems
 	if strings.TrimSpace(id) == "" {
 		p.Add("id", "required", "id is required")
+	}
+	if slot < 0 {
+		p.Add("slot", "invalid_value", "slot must not be negative")
 	}
 	s = normalize(&p, s)
 	checkSecret(&p, secret)
 	if err := p.Err(); err != nil {
 		return nil, err
 	}
-	return []domain.Event{Created{ID: id, Settings: s, Secret: secret, At: at(now)}}, nil
+	return []domain.Event{Created{ID: id, Slot: slot, Settings: s, Secret: secret, At: at(now)}}, nil
 }
 
 // Update returns an [Updated] event for the new settings s, whole, or no
@@ -153,12 +166,12 @@ func (w *Webhook) Replay(from string, now time.Time) ([]domain.Event, error) {
 	return []domain.Event{Replayed{From: from, At: at(now)}}, nil
 }
 
-// Delete returns a [Deleted] event.
+// Delete returns a [Deleted] event, which releases the endpoint's slot.
 func (w *Webhook) Delete(now time.Time) ([]domain.Event, error) {
 	if err := w.live(); err != nil {
 		return nil, err
 	}
-	return []domain.Event{Deleted{At: at(now)}}, nil
+	return []domain.Event{Deleted{Slot: w.slot, At: at(now)}}, nil
 }
 
 // Replay rebuilds an endpoint from its history, oldest event first.
@@ -190,7 +203,7 @@ func (w *Webhook) Apply(e domain.Event) error {
 		if w.version != 0 {
 			return fmt.Errorf("%w: a second webhook.created", domain.ErrCorruptEvent)
 		}
-		w.id, w.settings, w.active, w.createdAt = e.ID, cloneSettings(e.Settings), true, e.At
+		w.id, w.slot, w.settings, w.active, w.createdAt = e.ID, e.Slot, cloneSettings(e.Settings), true, e.At
 		w.secrets = []Secret{{ID: e.Secret.ID, Sealed: e.Secret.Sealed, CreatedAt: e.At}}
 	case Updated:
 		w.settings = cloneSettings(e.Settings)
@@ -234,6 +247,9 @@ func (w *Webhook) live() error {
 
 // ID is the endpoint's id.
 func (w *Webhook) ID() string { return w.id }
+
+// Slot is the slot of its tenant's limit the endpoint holds; 0 is none.
+func (w *Webhook) Slot() int { return w.slot }
 
 // Settings returns a copy of the endpoint's settings.
 func (w *Webhook) Settings() Settings { return cloneSettings(w.settings) }

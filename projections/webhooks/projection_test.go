@@ -131,10 +131,13 @@ func (e env) command(t testing.TB, tenant, id string, decide func(w *webhook.Web
 	return e.last.add(res.Position)
 }
 
+// create creates endpoint id of tenant; "w1" and "w2" hold slots 1 and
+// 2 of their tenant, the others none.
 func (e env) create(t testing.TB, tenant, id string) eventstore.Position {
 	t.Helper()
+	slot := map[string]int{"w1": 1, "w2": 2}[id]
 	return e.command(t, tenant, id, func(*webhook.Webhook) ([]domain.Event, error) {
-		return webhook.Create(id, webhook.Settings{URL: "https://hooks.example.com/" + tenant + "/" + id}, webhook.NewSecret{ID: "s1", Sealed: "sealed-" + id}, e.now)
+		return webhook.CreateInSlot(id, slot, webhook.Settings{URL: "https://hooks.example.com/" + tenant + "/" + id}, webhook.NewSecret{ID: "s1", Sealed: "sealed-" + id}, e.now)
 	})
 }
 
@@ -254,6 +257,9 @@ func (e env) checkHistory(t testing.TB, s webhooks.Store, p positions) {
 	w1 := endpoint(t, s, "acme", "w1")
 	if diff := cmp.Diff(e.folded(t, "acme", "w1"), w1.State); diff != "" {
 		t.Errorf("acme's w1 (-folded by the domain +projected):\n%s", diff)
+	}
+	if w1.State.Slot != 1 {
+		t.Errorf("acme's w1 holds slot %d, want 1", w1.State.Slot)
 	}
 	if w1.Position != p.acmeW1Last || w1.Delivery.Cursor != p.replayTo || w1.Tenant != "acme" {
 		t.Errorf("acme's w1 at %s, cursor %s; want at %s, cursor %s (the replay's)", w1.Position, w1.Delivery.Cursor, p.acmeW1Last, p.replayTo)
