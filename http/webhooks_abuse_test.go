@@ -7,10 +7,16 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/clavisiam/clavis/eventstore"
+	httpapi "github.com/clavisiam/clavis/http"
+	"github.com/clavisiam/clavis/internal/poll"
 )
 
 // TestWebhookPingsOfOneTenantDoNotStarveAnother: acme's administrator
@@ -181,4 +187,80 @@ func TestWebhookURLPortOutOfRangeRefused(t *testing.T) {
 		}
 		h.unchanged(t, before, "url "+u)
 	}
+}
+
+// TestWebhookPingsAndResendsAreLimited: a tenant's pings and resends are
+// bounded (2 under way at once, a burst of 5, then 10 a minute); past a
+// bound the answer is 429 with Retry-After, nothing is sent and nothing
+// logged, and another tenant is not affected.
+func TestWebhookPingsAndResendsAreLimited(t *testing.T) {
+	t.Parallel()
+	var hits atomic.Int64
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		hits.Add(1)
+		if r.URL.Path == "/slow" {
+			select {
+			case <-release:
+			case <-time.After(20 * time.Second):
+			}
+		}
+		w.WriteHeader(http.StatusOK)
+	}))
+	t.Cleanup(srv.Close)
+	free := sync.OnceFunc(func() { close(release) })
+	t.Cleanup(free)
+	h := startWebhooks(t)
+	h.createTenant(t, "acme")
+	h.createTenant(t, "beta")
+	slow := h.createWebhook(t, "acme", map[string]any{"url": srv.URL + "/slow"})
+	fast := h.createWebhook(t, "acme", map[string]any{"url": srv.URL + "/fast"})
+	other := h.createWebhook(t, "beta", map[string]any{"url": srv.URL + "/fast"})
+	tooMany := func(r response, what string) {
+		t.Helper()
+		checkProblem(t, r, 429, httpapi.ProblemTooManyRequests, "")
+		if s, err := strconv.Atoi(r.header.Get("Retry-After")); err != nil || s < 1 || s > 60 {
+			t.Errorf("%s: Retry-After %q", what, r.header.Get("Retry-After"))
+		}
+	}
+	logged := func(id string) int {
+		t.Helper()
+		return len(decodeAs[attemptListResponse](t, h.call(t, "GET", "/t/acme/admin/webhooks/"+id+"/deliveries", nil).want(t, 200)).Deliveries)
+	}
+
+	// Two pings held by the slow receiver: a third is refused at once.
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Go(func() {
+			if r := h.call(t, "POST", "/t/acme/admin/webhooks/"+slow.ID+"/ping", nil); r.status != 200 {
+				t.Errorf("a held ping: %d %s", r.status, r.body)
+			}
+		})
+	}
+	poll.Until(t, 10*time.Second, "two pings under way", func() bool { return hits.Load() == 2 })
+	tooMany(h.call(t, "POST", "/t/acme/admin/webhooks/"+fast.ID+"/ping", nil), "in flight")
+	h.call(t, "POST", "/t/beta/admin/webhooks/"+other.ID+"/ping", nil).want(t, 200)
+	free()
+	wg.Wait()
+
+	// Two of acme's burst of 5 are spent: three more, then a 429, for
+	// pings and resends alike.
+	for range 3 {
+		h.call(t, "POST", "/t/acme/admin/webhooks/"+fast.ID+"/ping", nil).want(t, 200)
+	}
+	before := hits.Load()
+	tooMany(h.call(t, "POST", "/t/acme/admin/webhooks/"+fast.ID+"/ping", nil), "ping past the burst")
+	events, err := h.store.ReadTenant(t.Context(), "acme", eventstore.Position{}, 1)
+	if err != nil || len(events) == 0 {
+		t.Fatal(err)
+	}
+	tooMany(h.call(t, "POST", "/t/acme/admin/webhooks/"+fast.ID+"/resend", map[string]any{"event": events[0].Position.String()}), "resend past the burst")
+	if n := hits.Load(); n != before {
+		t.Errorf("%d sends made past the limit", n-before)
+	}
+	if n := logged(fast.ID); n != 3 {
+		t.Errorf("%d attempts logged for the fast endpoint, want the 3 pings sent", n)
+	}
+	h.call(t, "POST", "/t/beta/admin/webhooks/"+other.ID+"/ping", nil).want(t, 200)
 }

@@ -60,7 +60,11 @@ type sender struct {
 	userAgent string
 }
 
-func newSender(c Sending) *sender {
+// newSender returns the sender of the deliveries or, with onDemand, the
+// one of pings and resends: a client of its own, so that they never wait
+// for (nor hold) the deliveries' connections to a host, and without
+// keep-alives, since they are few and far between (see [OnDemand]).
+func newSender(c Sending, onDemand bool) *sender {
 	if c.Timeout <= 0 {
 		c.Timeout = DefaultTimeout
 	}
@@ -82,6 +86,10 @@ func newSender(c Sending) *sender {
 		MaxIdleConnsPerHost: 32,
 		MaxConnsPerHost:     64,
 		IdleConnTimeout:     90 * time.Second,
+	}
+	if onDemand {
+		transport.DisableKeepAlives = true
+		transport.MaxIdleConns, transport.MaxIdleConnsPerHost, transport.MaxConnsPerHost = 0, 0, 0
 	}
 	return &sender{
 		http: &http.Client{Transport: transport,
@@ -213,10 +221,8 @@ func describe(ctx context.Context, err error) string {
 		return "timeout waiting for the answer"
 	case errors.Is(err, context.Canceled):
 		return "cancelled"
-	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE):
-		return "the endpoint reset the connection"
-	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
-		return "the endpoint closed the connection without an answer"
+	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), strings.Contains(err.Error(), "server closed idle connection"):
+		return "the endpoint closed (or reset) the connection without an answer"
 	case strings.Contains(err.Error(), "server response headers exceeded"):
 		return "the answer's headers were too large"
 	case dial:

@@ -48,7 +48,7 @@ func TestSignatureVerifiesWithStandardWebhooks(t *testing.T) {
 	s1, k1 := newSecret(t)
 	s2, k2 := newSecret(t)
 	body := []byte(`{"specversion":"1.0","id":"e1","type":"dev.clavis.client.created"}`)
-	r := newSender(Sending{Network: egress.AllowPrivate, UserAgent: "Clavis-Webhooks/test"}).
+	r := newSender(Sending{Network: egress.AllowPrivate, UserAgent: "Clavis-Webhooks/test"}, false).
 		send(t.Context(), outgoing{URL: srv.URL + "/hook", ID: "e1", At: time.Now(), Body: body, Keys: []Key{k1, k2}})
 	if r.Error != "" || r.Status != 200 {
 		t.Fatalf("send = %+v", r)
@@ -90,7 +90,7 @@ func TestSendRefusesNonPublicAddresses(t *testing.T) {
 	defer srv.Close()
 	_, port, _ := net.SplitHostPort(srv.Listener.Addr().String())
 	_, k := newSecret(t)
-	s := newSender(Sending{Timeout: 3 * time.Second})
+	s := newSender(Sending{Timeout: 3 * time.Second}, false)
 	for _, url := range []string{
 		srv.URL,
 		"http://localhost:" + port,
@@ -159,7 +159,7 @@ func TestSendFailures(t *testing.T) {
 	defer srv.Close()
 	defer srv.CloseClientConnections()
 	defer close(done)
-	s := newSender(Sending{Network: egress.AllowPrivate, Timeout: 2 * time.Second})
+	s := newSender(Sending{Network: egress.AllowPrivate, Timeout: 2 * time.Second}, false)
 	for _, tc := range []struct {
 		path   string
 		status int
@@ -226,7 +226,8 @@ func TestNominalSchedule(t *testing.T) {
 // tcpService listens on loopback and answers every connection with
 // answer (then reads until the client goes), as a service that is not
 // an HTTP server does; with answer "" it closes each connection at once.
-func tcpService(t *testing.T, answer string) string {
+// With afterRequest it answers once the request's first bytes came.
+func tcpService(t *testing.T, answer string, afterRequest bool) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -244,6 +245,9 @@ func tcpService(t *testing.T, answer string) string {
 				if answer == "" {
 					return
 				}
+				if afterRequest {
+					_, _ = c.Read(make([]byte, 4096))
+				}
 				_, _ = c.Write([]byte(answer))
 				_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
 				_, _ = io.Copy(io.Discard, c)
@@ -259,10 +263,11 @@ func tcpService(t *testing.T, answer string) string {
 func TestSendErrorsQuoteNothingOfTheAnswer(t *testing.T) {
 	_, k := newSecret(t)
 	const marker = "BANNER-SECRET-4c1d"
-	banner := tcpService(t, "INFO {\"server_id\":\""+marker+"\"}\r\n")
-	header := tcpService(t, "HTTP/1.1 200 "+marker+"\r\nX: y\r\n\r\n")
-	headerBad := tcpService(t, "HTTP/1.1 200 OK\r\n"+marker+"\r\n\r\n")
-	closing := tcpService(t, "")
+	banner := tcpService(t, "INFO {\"server_id\":\""+marker+"\"}\r\n", false)
+	bannerLate := tcpService(t, "SSH-2.0-"+marker+"\r\n", true)
+	header := tcpService(t, "HTTP/1.1 200 "+marker+"\r\nContent-Length: 0\r\n\r\n", true)
+	headerBad := tcpService(t, "HTTP/1.1 200 OK\r\n"+marker+"\r\n\r\n", true)
+	closing := tcpService(t, "", false)
 	plain := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
 	defer plain.Close()
 	tlsSrv := httptest.NewUnstartedServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
@@ -277,18 +282,19 @@ func TestSendErrorsQuoteNothingOfTheAnswer(t *testing.T) {
 	refused := ln.Addr().String()
 	ln.Close()
 
-	untrusting := newSender(Sending{Network: egress.AllowPrivate, Timeout: 3 * time.Second})
-	trusting := newSender(Sending{Network: egress.AllowPrivate, Timeout: 3 * time.Second, RootCAs: certPool(tlsSrv)})
+	untrusting := newSender(Sending{Network: egress.AllowPrivate, Timeout: 3 * time.Second}, false)
+	trusting := newSender(Sending{Network: egress.AllowPrivate, Timeout: 3 * time.Second, RootCAs: certPool(tlsSrv)}, false)
 	for _, tc := range []struct {
 		s    *sender
 		url  string
 		want string
 	}{
 		{untrusting, "http://" + banner + "/", "the answer was not HTTP"},
+		{untrusting, "http://" + bannerLate + "/", "the answer was not HTTP"},
 		{untrusting, "http://" + header + "/", ""}, // a 200 with a reason phrase of its own: a success, nothing stored
 		{untrusting, "http://" + headerBad + "/", "the answer was not HTTP"},
 		{untrusting, "https://" + banner + "/", "TLS handshake failed: the answer was not TLS"},
-		{untrusting, "http://" + closing + "/", "closed the connection without an answer"},
+		{untrusting, "http://" + closing + "/", "the connection without an answer"},
 		{untrusting, "http://" + refused + "/", "connection refused"},
 		{untrusting, "https://" + plain.Listener.Addr().String() + "/", "TLS handshake failed: the endpoint answered plain HTTP"},
 		{untrusting, tlsSrv.URL, "TLS handshake failed: certificate signed by an unknown authority"},
