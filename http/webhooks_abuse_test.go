@@ -264,3 +264,57 @@ func TestWebhookPingsAndResendsAreLimited(t *testing.T) {
 	}
 	h.call(t, "POST", "/t/beta/admin/webhooks/"+other.ID+"/ping", nil).want(t, 200)
 }
+
+// TestWebhookResendMatchesTypesAndAnswersTheLoggedID: a resend sends only
+// an event the endpoint's types match (else 404, as for a missing one,
+// and nothing sent); a ping's and a resend's answers carry the ID the
+// delivery log shows.
+func TestWebhookResendMatchesTypesAndAnswersTheLoggedID(t *testing.T) {
+	t.Parallel()
+	h := startWebhooks(t)
+	h.createTenant(t, "acme")
+	rcv := newReceiver(t)
+	wh := h.createWebhook(t, "acme", map[string]any{"url": rcv.URL + "/hook", "types": []string{"client.*"}})
+	path := "/t/acme/admin/webhooks/" + wh.ID
+	events, err := h.store.ReadTenant(t.Context(), "acme", eventstore.Position{}, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var client, other string
+	for _, e := range events {
+		switch {
+		case strings.HasPrefix(e.Type, "client.") && client == "":
+			client = e.Position.String()
+		case !strings.HasPrefix(e.Type, "client.") && other == "":
+			other = e.Position.String()
+		}
+	}
+	if client == "" || other == "" {
+		t.Fatalf("no client event and other event among %d", len(events))
+	}
+	newest := func() int64 {
+		t.Helper()
+		log := decodeAs[attemptListResponse](t, h.call(t, "GET", path+"/deliveries?limit=1", nil).want(t, 200))
+		if len(log.Deliveries) != 1 {
+			t.Fatalf("log %+v", log)
+		}
+		return log.Deliveries[0].ID
+	}
+	ping := decodeAs[attemptResponse](t, h.call(t, "POST", path+"/ping", nil).want(t, 200))
+	if id := newest(); ping.ID == 0 || ping.ID != id {
+		t.Errorf("ping answered id %d, the log's newest is %d", ping.ID, id)
+	}
+	rcv.mu.Lock()
+	sent := len(rcv.got)
+	rcv.mu.Unlock()
+	checkProblem(t, h.call(t, "POST", path+"/resend", map[string]any{"event": other}), 404, httpapi.ProblemNotFound, "")
+	rcv.mu.Lock()
+	if len(rcv.got) != sent {
+		t.Errorf("an event the endpoint's types do not match was sent")
+	}
+	rcv.mu.Unlock()
+	resend := decodeAs[attemptResponse](t, h.call(t, "POST", path+"/resend", map[string]any{"event": client}).want(t, 200))
+	if id := newest(); !resend.Succeeded || resend.ID == 0 || resend.ID != id {
+		t.Errorf("resend answered %+v, the log's newest is %d", resend, id)
+	}
+}
