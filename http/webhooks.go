@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/http"
 	"strconv"
 	"time"
@@ -311,7 +312,8 @@ func (s *Server) resendWebhook(c *fiber.Ctx) error {
 		if err != nil {
 			return webhooks.Attempt{}, err
 		}
-		return d.Resend(ctx, slug, id, in.Event)
+		a, err := d.Resend(ctx, slug, id, in.Event)
+		return a, tooMany(c, err)
 	}, s.answerAttempt)
 }
 
@@ -325,8 +327,21 @@ func (s *Server) pingWebhook(c *fiber.Ctx) error {
 		if err != nil {
 			return webhooks.Attempt{}, err
 		}
-		return d.Ping(ctx, slug, id)
+		a, err := d.Ping(ctx, slug, id)
+		return a, tooMany(c, err)
 	}, s.answerAttempt)
+}
+
+// tooMany answers a ping or resend refused by the deliverer's per-tenant
+// limits with 429 and when to try again; other errors pass.
+func tooMany(c *fiber.Ctx, err error) error {
+	var limit *webhooks.LimitError
+	if !errors.As(err, &limit) {
+		return err
+	}
+	c.Set(fiber.HeaderRetryAfter, strconv.Itoa(max(1, int(math.Ceil(limit.RetryAfter.Seconds())))))
+	return &Problem{Type: ProblemTooManyRequests, Title: "Too many requests", Status: http.StatusTooManyRequests,
+		Detail: "Too many pings and resends: " + limit.Reason + "; try again later."}
 }
 
 // deliverable returns the deliverer once endpoint id is known to be

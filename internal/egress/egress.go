@@ -18,31 +18,54 @@ import (
 // ErrNotPublic matches the error of a dial refused by [Control].
 var ErrNotPublic = errors.New("not a public address")
 
+// globalUnicast6 is the only IPv6 space IANA has allocated for global
+// unicast (2000::/3): outside it every address is reserved, deprecated
+// or special (IPv4-compatible ::/96, discard-only 100::/64, SRv6 SIDs
+// 5f00::/16, site-local fec0::/10, unique local fc00::/7 ...).
+var globalUnicast6 = netip.MustParsePrefix("2000::/3")
+
 // nonPublic are the address blocks PublicAddress refuses besides those
 // netip classifies (loopback, private, link-local, multicast,
-// unspecified): shared address space, IETF protocol assignments,
-// benchmarking, documentation, reserved, and the IPv6 prefixes that
-// embed or translate IPv4 addresses.
+// unspecified) and, for IPv6, besides all that lies outside
+// globalUnicast6: the blocks of the IANA special-purpose registries
+// that are not globally reachable or that embed or translate IPv4
+// addresses. Those outside 2000::/3 are listed too, so that the list
+// reads as the registry does.
 var nonPublic = []netip.Prefix{
 	netip.MustParsePrefix("0.0.0.0/8"),
 	netip.MustParsePrefix("100.64.0.0/10"),
 	netip.MustParsePrefix("192.0.0.0/24"),
 	netip.MustParsePrefix("192.0.2.0/24"),
+	netip.MustParsePrefix("192.88.99.0/24"), // 6to4 relay anycast (deprecated)
 	netip.MustParsePrefix("198.18.0.0/15"),
 	netip.MustParsePrefix("198.51.100.0/24"),
 	netip.MustParsePrefix("203.0.113.0/24"),
 	netip.MustParsePrefix("240.0.0.0/4"),
+	netip.MustParsePrefix("::/96"),           // IPv4-compatible (deprecated), :: and ::1 included
+	netip.MustParsePrefix("::ffff:0:0:0/96"), // IPv4-translated (SIIT)
 	netip.MustParsePrefix("64:ff9b::/96"),
 	netip.MustParsePrefix("64:ff9b:1::/48"),
-	netip.MustParsePrefix("2001::/32"),
-	netip.MustParsePrefix("2001:db8::/32"),
-	netip.MustParsePrefix("2002::/16"),
+	netip.MustParsePrefix("100::/64"),       // discard-only
+	netip.MustParsePrefix("100:0:0:1::/64"), // dummy prefix
+	// IETF protocol assignments: Teredo 2001::/32, benchmarking
+	// 2001:2::/48, ORCHID 2001:10::/28 and ORCHIDv2 2001:20::/28,
+	// AMT, AS112 and the rest: none is a webhook receiver.
+	netip.MustParsePrefix("2001::/23"),
+	netip.MustParsePrefix("2001:db8::/32"), // documentation
+	netip.MustParsePrefix("2002::/16"),     // 6to4
+	netip.MustParsePrefix("2620:4f:8000::/48"),
+	netip.MustParsePrefix("3fff::/20"), // documentation
+	netip.MustParsePrefix("5f00::/16"), // SRv6 SIDs
+	netip.MustParsePrefix("fec0::/10"), // site-local (deprecated)
 }
 
 // PublicAddress reports whether ip is a public unicast address.
 func PublicAddress(ip netip.Addr) bool {
 	ip = ip.Unmap()
 	if !ip.IsGlobalUnicast() || ip.IsPrivate() {
+		return false
+	}
+	if ip.Is6() && !globalUnicast6.Contains(ip) {
 		return false
 	}
 	for _, p := range nonPublic {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -355,17 +356,28 @@ func attemptArgs(as []webhooks.Attempt) []any {
 }
 
 // Log implements [webhooks.Store].
-func (s *WebhookStore) Log(ctx context.Context, attempts []webhooks.Attempt) error {
+func (s *WebhookStore) Log(ctx context.Context, attempts []webhooks.Attempt) ([]int64, error) {
 	if err := webhooks.CheckLog(attempts); err != nil {
-		return fmt.Errorf("log webhook attempts: %w", err)
+		return nil, fmt.Errorf("log webhook attempts: %w", err)
 	}
 	if len(attempts) == 0 {
-		return nil
+		return nil, nil
 	}
-	if _, err := s.pool.Exec(ctx, insertAttempts+` ORDER BY n`, attemptArgs(attempts)...); err != nil {
-		return fmt.Errorf("log webhook attempts: %w", err)
+	// The rows are inserted in the order of n, so their IDs grow in the
+	// order of attempts: sorted, the IDs returned are theirs in turn.
+	rows, err := s.pool.Query(ctx, insertAttempts+` ORDER BY n RETURNING id`, attemptArgs(attempts)...)
+	if err != nil {
+		return nil, fmt.Errorf("log webhook attempts: %w", err)
 	}
-	return nil
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		return nil, fmt.Errorf("log webhook attempts: %w", err)
+	}
+	if len(ids) != len(attempts) {
+		return nil, fmt.Errorf("log webhook attempts: %d rows inserted for %d attempts", len(ids), len(attempts))
+	}
+	slices.Sort(ids)
+	return ids, nil
 }
 
 // Attempts implements [webhooks.Store].

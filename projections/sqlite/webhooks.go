@@ -327,7 +327,10 @@ WHERE tenant = ?9 AND id = ?10`, int64(c.Commit), c.Seq, d.Failures, timeOrNull(
 			timeOrNull(d.LastAttempt), d.LastStatus, d.LastError, tenant, id); err != nil {
 			return err
 		}
-		return insertAttempts(ctx, tx, as)
+		if _, err := insertAttempts(ctx, tx, as); err != nil {
+			return err
+		}
+		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("record deliveries of webhook %s of %s: %w", id, tenant, err)
@@ -335,34 +338,45 @@ WHERE tenant = ?9 AND id = ?10`, int64(c.Commit), c.Seq, d.Failures, timeOrNull(
 	return nil
 }
 
-func insertAttempts(ctx context.Context, tx *sql.Tx, as []webhooks.Attempt) error {
+// insertAttempts adds as to the log and returns the IDs given them, in
+// the order of as.
+func insertAttempts(ctx context.Context, tx *sql.Tx, as []webhooks.Attempt) ([]int64, error) {
 	if len(as) == 0 {
-		return nil
+		return nil, nil
 	}
 	st, err := tx.PrepareContext(ctx, `INSERT INTO webhook_attempts (tenant, webhook, message_id, event_type, cursor, kind, at, status,
     latency_us, error, next_retry) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer st.Close()
-	for _, a := range as {
-		if _, err := st.ExecContext(ctx, a.Tenant, a.Webhook, a.MessageID, a.EventType, a.Cursor, string(a.Trigger), formatTime(a.At),
-			a.Status, a.Latency.Microseconds(), a.Error, timeOrNull(a.NextRetry)); err != nil {
-			return err
+	ids := make([]int64, len(as))
+	for i, a := range as {
+		res, err := st.ExecContext(ctx, a.Tenant, a.Webhook, a.MessageID, a.EventType, a.Cursor, string(a.Trigger), formatTime(a.At),
+			a.Status, a.Latency.Microseconds(), a.Error, timeOrNull(a.NextRetry))
+		if err != nil {
+			return nil, err
+		}
+		if ids[i], err = res.LastInsertId(); err != nil {
+			return nil, err
 		}
 	}
-	return nil
+	return ids, nil
 }
 
 // Log implements [webhooks.Store].
-func (s *WebhookStore) Log(ctx context.Context, attempts []webhooks.Attempt) error {
+func (s *WebhookStore) Log(ctx context.Context, attempts []webhooks.Attempt) ([]int64, error) {
 	if err := webhooks.CheckLog(attempts); err != nil {
-		return fmt.Errorf("log webhook attempts: %w", err)
+		return nil, fmt.Errorf("log webhook attempts: %w", err)
 	}
-	if err := s.inTx(ctx, func(tx *sql.Tx) error { return insertAttempts(ctx, tx, attempts) }); err != nil {
-		return fmt.Errorf("log webhook attempts: %w", err)
+	var ids []int64
+	if err := s.inTx(ctx, func(tx *sql.Tx) (err error) {
+		ids, err = insertAttempts(ctx, tx, attempts)
+		return err
+	}); err != nil {
+		return nil, fmt.Errorf("log webhook attempts: %w", err)
 	}
-	return nil
+	return ids, nil
 }
 
 // Attempts implements [webhooks.Store].

@@ -44,7 +44,25 @@ var (
 	// ErrInvalid: a request that cannot be answered as asked (a limit out
 	// of range).
 	ErrInvalid = errors.New("webhooks: invalid request")
+	// ErrTooMany: an on-demand send (ping, resend) refused because its
+	// tenant has as many under way, or has sent as many lately, as it
+	// may. The error is a [*LimitError], which says when to try again.
+	ErrTooMany = errors.New("webhooks: too many on-demand sends")
 )
+
+// LimitError is an on-demand send refused by a limit: it matches
+// [ErrTooMany].
+type LimitError struct {
+	// Reason says which limit, in words for the caller.
+	Reason string
+	// RetryAfter is when a send may be accepted again.
+	RetryAfter time.Duration
+}
+
+func (e *LimitError) Error() string { return ErrTooMany.Error() + ": " + e.Reason }
+
+// Unwrap makes the error match [ErrTooMany].
+func (e *LimitError) Unwrap() error { return ErrTooMany }
 
 // MaxLimit is the largest page of attempts one read returns.
 const MaxLimit = 1000
@@ -181,8 +199,9 @@ type Store interface {
 	// the delivery's epoch is d.Epoch. Owner and LeaseUntil of d are
 	// ignored: the lease stays as it is.
 	Record(ctx context.Context, owner, tenant, id string, now time.Time, d Delivery, attempts []Attempt) error
-	// Log adds attempts made outside the deliveries (pings, resends).
-	Log(ctx context.Context, attempts []Attempt) error
+	// Log adds attempts made outside the deliveries (pings, resends) and
+	// returns the IDs it gave them, in the order of attempts.
+	Log(ctx context.Context, attempts []Attempt) ([]int64, error)
 	// Attempts returns up to limit (1 to [MaxLimit], else [ErrInvalid])
 	// of an endpoint's attempts with an ID below before (0: the newest),
 	// newest first.

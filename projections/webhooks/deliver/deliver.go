@@ -65,9 +65,10 @@ type Disabler interface {
 // ErrInvalidOption matches the error of an option given a bad value.
 var ErrInvalidOption = errors.New("deliver: invalid option")
 
-// ErrNoEvent: the tenant has no event at the cursor given to Resend. It
-// matches webhooks.ErrNotFound too.
-var ErrNoEvent = fmt.Errorf("%w: no event at that cursor", webhooks.ErrNotFound)
+// ErrNoEvent: the tenant has no event at the cursor given to Resend, or
+// none the endpoint is sent (its types do not match it, or it has no
+// public form). It matches webhooks.ErrNotFound too.
+var ErrNoEvent = fmt.Errorf("%w: no such event for this endpoint", webhooks.ErrNotFound)
 
 // Defaults of the options.
 const (
@@ -142,6 +143,7 @@ type options struct {
 	poll     time.Duration
 	max      int
 	owner    string
+	onDemand OnDemand
 }
 
 // WithLogger logs what the deliverer does; nil (the default) logs
@@ -270,6 +272,8 @@ type Deliverer struct {
 	waker    Waker
 	disabler Disabler
 	send     *sender
+	oob      *sender  // pings and resends
+	limits   *limiter // of pings and resends
 	log      *slog.Logger
 	now      func() time.Time
 	schedule func(int) time.Duration
@@ -293,7 +297,7 @@ func New(store webhooks.Store, events Events, secrets Secrets, opts ...Option) (
 	if store == nil || events == nil || secrets == nil {
 		return nil, fmt.Errorf("%w: a store, events and secrets are required", ErrInvalidOption)
 	}
-	o := options{now: time.Now, schedule: Backoff, failFor: DefaultFailurePeriod, lease: DefaultLease, poll: DefaultPoll, max: DefaultMaxEndpoints}
+	o := options{now: time.Now, schedule: Backoff, failFor: DefaultFailurePeriod, lease: DefaultLease, poll: DefaultPoll, max: DefaultMaxEndpoints, onDemand: DefaultOnDemand}
 	for _, opt := range opts {
 		if err := opt(&o); err != nil {
 			return nil, err
@@ -305,7 +309,8 @@ func New(store webhooks.Store, events Events, secrets Secrets, opts ...Option) (
 	if o.owner == "" {
 		o.owner = newOwner()
 	}
-	return &Deliverer{store: store, events: events, secrets: secrets, waker: o.waker, disabler: o.disabler, send: newSender(o.sending),
+	return &Deliverer{store: store, events: events, secrets: secrets, waker: o.waker, disabler: o.disabler, send: newSender(o.sending, false),
+		oob: newSender(o.sending, true), limits: newLimiter(o.onDemand, time.Now),
 		log: o.log, now: o.now, schedule: o.schedule, failFor: o.failFor, lease: o.lease, poll: o.poll, max: o.max, owner: o.owner,
 		bodies: newBodies(bodyCacheSize), workers: map[key]*worker{}}, nil
 }

@@ -566,7 +566,8 @@ func TestReplay(t *testing.T) {
 // never called, and each attempt's log entry says why.
 func TestPrivateAddressesRefused(t *testing.T) {
 	t.Parallel()
-	w := start(t, false, fastDelivery())
+	// One ping per endpoint, more than the default burst.
+	w := start(t, false, fastDelivery(deliver.WithOnDemand(deliver.OnDemand{InFlight: 2, PerMinute: 10, Burst: 10})))
 	w.tenant(t, "acme")
 	r := newReceiver(t)
 	_, port, _ := net.SplitHostPort(r.Listener.Addr().String())
@@ -630,7 +631,19 @@ func TestPingAndResend(t *testing.T) {
 	}
 	log, err := w.WebhookStore.Attempts(t.Context(), "acme", id, 0, 10)
 	if err != nil || len(log) != 2 {
-		t.Errorf("log %+v, %v: want the two attempts", log, err)
+		t.Fatalf("log %+v, %v: want the two attempts", log, err)
+	}
+	// The attempts returned carry the IDs the log gave them.
+	if p.ID == 0 || p.ID != log[1].ID || a.ID != log[0].ID {
+		t.Errorf("ping's ID %d and resend's %d, the log's %d and %d", p.ID, a.ID, log[1].ID, log[0].ID)
+	}
+	// An event the endpoint's types do not match is not resent.
+	other := w.events(t, "acme", eventstore.Position{}, "webhook.*")
+	if len(other) == 0 {
+		t.Fatal("no webhook event")
+	}
+	if _, err := w.Deliverer.Resend(t.Context(), "acme", id, other[0].Position.String()); !errors.Is(err, deliver.ErrNoEvent) {
+		t.Errorf("resend of a %s event to a client.* endpoint: %v, want ErrNoEvent", other[0].Type, err)
 	}
 	for _, c := range []struct {
 		cursor string

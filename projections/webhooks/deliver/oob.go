@@ -11,6 +11,7 @@ import (
 	"github.com/cloudevents/sdk-go/v2/event"
 	"github.com/google/uuid"
 
+	"github.com/clavisiam/clavis/domain/eventtype"
 	"github.com/clavisiam/clavis/eventstore"
 	"github.com/clavisiam/clavis/eventstore/message"
 	"github.com/clavisiam/clavis/projections/webhooks"
@@ -47,8 +48,10 @@ func encode(ce event.Event) (public, error) {
 // Ping sends endpoint id of tenant a test message: a CloudEvent of type
 // [PingType] with a fresh id, signed as deliveries are, whether the
 // endpoint is active or not. The attempt is added to the delivery log
-// and returned; a failed attempt is not an error. It returns an error
-// matching webhooks.ErrNotFound when tenant has no such endpoint.
+// and returned, with the ID the log gave it; a failed attempt is not an
+// error. It returns an error matching webhooks.ErrNotFound when tenant
+// has no such endpoint, and a [*webhooks.LimitError] past the tenant's
+// on-demand limits (see [OnDemand]).
 func (d *Deliverer) Ping(ctx context.Context, tenant, id string) (webhooks.Attempt, error) {
 	ep, err := d.store.Endpoint(ctx, tenant, id)
 	if err != nil {
@@ -73,13 +76,17 @@ func (d *Deliverer) Ping(ctx context.Context, tenant, id string) (webhooks.Attem
 }
 
 // Resend sends endpoint id of tenant, once more, the tenant's event at
-// cursor (an events API cursor: the event's store position), whatever
-// the endpoint's types and whether it is active or not, with the event's
-// own webhook-id. The attempt is added to the delivery log and returned;
-// a failed attempt is not an error. It returns an error matching
-// webhooks.ErrNotFound when tenant has no such endpoint, [ErrNoEvent]
-// (which matches webhooks.ErrNotFound too) when it has no event at
-// cursor, and one matching webhooks.ErrInvalid for a malformed cursor.
+// cursor (an events API cursor: the event's store position), whether the
+// endpoint is active or not, with the event's own webhook-id: only an
+// event the endpoint's types match, as its deliveries would send. The
+// attempt is added to the delivery log and returned, with the ID the log
+// gave it; a failed attempt is not an error. It returns an error matching
+// webhooks.ErrNotFound when
+// tenant has no such endpoint, [ErrNoEvent] (which matches
+// webhooks.ErrNotFound too) when it has no event at cursor or none the
+// endpoint's types match, one matching webhooks.ErrInvalid for a
+// malformed cursor, and a [*webhooks.LimitError] past the tenant's
+// on-demand limits (see [OnDemand]).
 func (d *Deliverer) Resend(ctx context.Context, tenant, id, cursor string) (webhooks.Attempt, error) {
 	pos, err := eventstore.ParsePosition(cursor)
 	if err != nil || pos.IsZero() {
@@ -97,9 +104,15 @@ func (d *Deliverer) Resend(ctx context.Context, tenant, id, cursor string) (webh
 		return webhooks.Attempt{}, fmt.Errorf("resend webhook: %w", ErrNoEvent)
 	}
 	e := events[0]
+	// An event the endpoint's types do not match is one its deliveries
+	// never send: as if there were none.
+	if filter, err := eventtype.Parse(ep.State.Settings.Types); err == nil && !filter.Match(e.Type) {
+		return webhooks.Attempt{}, fmt.Errorf("resend webhook: %w", ErrNoEvent)
+	}
 	msg, err := publicMessage(e)
 	if err != nil {
-		return webhooks.Attempt{}, fmt.Errorf("resend webhook: %w", err)
+		// Not an event with a public form: deliveries skip it too.
+		return webhooks.Attempt{}, fmt.Errorf("resend webhook: %w (%v)", ErrNoEvent, err)
 	}
 	return d.once(ctx, ep, e.ID, cursor, webhooks.TriggerResend, msg)
 }
@@ -114,6 +127,11 @@ func before(p eventstore.Position) eventstore.Position {
 
 // once sends msg to ep outside its deliveries and logs the attempt.
 func (d *Deliverer) once(ctx context.Context, ep webhooks.Endpoint, messageID, cursor string, trigger webhooks.Trigger, msg public) (webhooks.Attempt, error) {
+	release, err := d.limits.acquire(ep.Tenant)
+	if err != nil {
+		return webhooks.Attempt{}, err
+	}
+	defer release()
 	at := d.now()
 	a := webhooks.Attempt{Tenant: ep.Tenant, Webhook: ep.State.ID, MessageID: messageID, EventType: msg.typ, Cursor: cursor, Trigger: trigger, At: at}
 	keys, err := openKeys(d.secrets, nil, ep, at)
@@ -121,14 +139,16 @@ func (d *Deliverer) once(ctx context.Context, ep webhooks.Endpoint, messageID, c
 		d.log.Error("could not open a webhook signing secret", "tenant", ep.Tenant, "webhook", ep.State.ID, "error", err)
 		a.Error = "the endpoint's signing secret could not be opened"
 	} else {
-		r := d.send.send(ctx, outgoing{URL: ep.State.Settings.URL, ID: messageID, At: at, Body: msg.body, Keys: keys})
+		r := d.oob.send(ctx, outgoing{URL: ep.State.Settings.URL, ID: messageID, At: at, Body: msg.body, Keys: keys})
 		a.Status, a.Latency, a.Error = r.Status, r.Latency, r.Error
 	}
 	lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
-	if err := d.store.Log(lctx, []webhooks.Attempt{a}); err != nil {
+	ids, err := d.store.Log(lctx, []webhooks.Attempt{a})
+	if err != nil {
 		return a, fmt.Errorf("log webhook attempt: %w", err)
 	}
+	a.ID = ids[0]
 	return a, nil
 }
 

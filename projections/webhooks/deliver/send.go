@@ -13,9 +13,8 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/clavisiam/clavis/internal/egress"
 )
@@ -61,7 +60,11 @@ type sender struct {
 	userAgent string
 }
 
-func newSender(c Sending) *sender {
+// newSender returns the sender of the deliveries or, with onDemand, the
+// one of pings and resends: a client of its own, so that they never wait
+// for (nor hold) the deliveries' connections to a host, and without
+// keep-alives, since they are few and far between (see [OnDemand]).
+func newSender(c Sending, onDemand bool) *sender {
 	if c.Timeout <= 0 {
 		c.Timeout = DefaultTimeout
 	}
@@ -83,6 +86,10 @@ func newSender(c Sending) *sender {
 		MaxIdleConnsPerHost: 32,
 		MaxConnsPerHost:     64,
 		IdleConnTimeout:     90 * time.Second,
+	}
+	if onDemand {
+		transport.DisableKeepAlives = true
+		transport.MaxIdleConns, transport.MaxIdleConnsPerHost, transport.MaxConnsPerHost = 0, 0, 0
 	}
 	return &sender{
 		http: &http.Client{Transport: transport,
@@ -147,7 +154,7 @@ func (s *sender) send(ctx context.Context, m outgoing) result {
 	switch {
 	case res.StatusCode >= 200 && res.StatusCode < 300:
 	case res.StatusCode >= 300 && res.StatusCode < 400:
-		r.Error = fmt.Sprintf("redirect not followed: the endpoint answered %d", res.StatusCode)
+		r.Error = fmt.Sprintf("redirect not followed (status %d)", res.StatusCode)
 	default:
 		r.Error = fmt.Sprintf("the endpoint answered %d", res.StatusCode)
 	}
@@ -155,43 +162,104 @@ func (s *sender) send(ctx context.Context, m outgoing) result {
 }
 
 // describe says why a request got no answer, in words fit for the
-// delivery log: no URL, no address details beyond the refused one.
+// delivery log: one of a fixed set of categories, never a word of what
+// the receiver sent (a service that is not an HTTP server answers with
+// its banner, which the HTTP client quotes in its errors), nor the URL.
+// Only the refused address, which is ours to resolve, is named.
 func describe(ctx context.Context, err error) string {
 	var uerr *url.Error
 	if errors.As(err, &uerr) {
 		err = uerr.Err
 	}
-	var dns *net.DNSError
+	var (
+		dns     *net.DNSError
+		op      *net.OpError
+		verify  *tls.CertificateVerificationError
+		header  tls.RecordHeaderError
+		alert   tls.AlertError
+		timeout interface{ Timeout() bool }
+	)
+	dial := errors.As(err, &op) && op.Op == "dial"
 	switch {
 	case errors.Is(err, egress.ErrNotPublic):
-		var op *net.OpError
 		host := ""
-		if errors.As(err, &op) && op.Addr != nil {
+		if op != nil && op.Addr != nil {
 			host, _, _ = net.SplitHostPort(op.Addr.String())
 		}
 		if host == "" {
-			return "refused: the endpoint's address is not public (loopback, private, link-local or reserved)"
+			return "address not public: the endpoint's address is not a public address (loopback, private, link-local or reserved)"
 		}
-		return "refused: the endpoint resolves to " + host + ", which is not a public address (loopback, private, link-local or reserved)"
-	case errors.Is(ctx.Err(), context.DeadlineExceeded), errors.Is(err, context.DeadlineExceeded):
-		return "timeout: no answer within the time allowed"
+		return "address not public: the endpoint resolves to " + host + ", which is not a public address (loopback, private, link-local or reserved)"
+	case errors.As(err, &dns):
+		if dns.IsNotFound {
+			return "DNS: the endpoint's host name does not exist"
+		}
+		if dns.IsTimeout {
+			return "DNS: timeout resolving the endpoint's host name"
+		}
+		return "DNS: the endpoint's host name could not be resolved"
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "connection refused"
+	case errors.Is(err, syscall.ENETUNREACH), errors.Is(err, syscall.EHOSTUNREACH):
+		return "the endpoint's address is unreachable"
+	case dial && (errors.Is(err, context.DeadlineExceeded) || errors.As(err, &timeout) && timeout.Timeout()):
+		return "timeout connecting to the endpoint"
+	case dial && errors.Is(err, context.Canceled):
+		return "cancelled while connecting"
+	case errors.As(err, &verify):
+		return "TLS handshake failed: " + certificateReason(verify.Err)
+	case errors.Is(err, http.ErrSchemeMismatch):
+		return "TLS handshake failed: the endpoint answered plain HTTP"
+	case errors.As(err, &header):
+		return "TLS handshake failed: the answer was not TLS"
+	case errors.As(err, &alert):
+		return "TLS handshake failed: the endpoint refused the handshake"
+	case strings.Contains(err.Error(), "TLS handshake timeout"):
+		return "timeout during the TLS handshake"
+	case errors.Is(ctx.Err(), context.DeadlineExceeded), errors.Is(err, context.DeadlineExceeded),
+		errors.As(err, &timeout) && timeout.Timeout():
+		return "timeout waiting for the answer"
 	case errors.Is(err, context.Canceled):
 		return "cancelled"
-	case errors.As(err, &dns):
-		return "the endpoint's host name could not be resolved"
+	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), strings.Contains(err.Error(), "server closed idle connection"):
+		return "the endpoint closed (or reset) the connection without an answer"
+	case strings.Contains(err.Error(), "server response headers exceeded"):
+		return "the answer's headers were too large"
+	case dial:
+		return "could not connect to the endpoint"
+	case strings.HasPrefix(err.Error(), "tls:"):
+		return "TLS handshake failed"
 	}
-	var tlsErr *tls.CertificateVerificationError
-	if errors.As(err, &tlsErr) {
-		return "tls: the endpoint's certificate could not be verified"
-	}
-	msg := err.Error()
-	if len(msg) > 200 {
-		msg = msg[:200]
-	}
-	return "no answer: " + strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) || r == utf8.RuneError {
-			return ' '
+	// What is left comes from reading the answer: an HTTP/1 response that
+	// does not parse (malformed status line or headers, unsupported
+	// version) or an HTTP/2 protocol error.
+	return "the answer was not HTTP"
+}
+
+// certificateReason says why the endpoint's certificate was refused,
+// without the names or dates the certificate holds.
+func certificateReason(err error) string {
+	var (
+		authority x509.UnknownAuthorityError
+		hostname  x509.HostnameError
+		invalid   x509.CertificateInvalidError
+	)
+	switch {
+	case errors.As(err, &authority):
+		return "certificate signed by an unknown authority"
+	case errors.As(err, &hostname):
+		return "certificate not valid for the endpoint's host name"
+	case errors.As(err, &invalid):
+		switch invalid.Reason {
+		case x509.Expired:
+			return "certificate expired or not yet valid"
+		case x509.NotAuthorizedToSign, x509.CANotAuthorizedForThisName, x509.CANotAuthorizedForExtKeyUsage:
+			return "certificate chain not authorized"
+		case x509.IncompatibleUsage:
+			return "certificate not valid for server authentication"
+		default:
+			return "certificate invalid"
 		}
-		return r
-	}, msg)
+	}
+	return "certificate could not be verified"
 }

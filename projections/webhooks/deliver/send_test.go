@@ -2,8 +2,10 @@ package deliver
 
 import (
 	"crypto/rand"
+	"crypto/x509"
 	"encoding/base64"
 	"io"
+	"log"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -46,7 +48,7 @@ func TestSignatureVerifiesWithStandardWebhooks(t *testing.T) {
 	s1, k1 := newSecret(t)
 	s2, k2 := newSecret(t)
 	body := []byte(`{"specversion":"1.0","id":"e1","type":"dev.clavis.client.created"}`)
-	r := newSender(Sending{Network: egress.AllowPrivate, UserAgent: "Clavis-Webhooks/test"}).
+	r := newSender(Sending{Network: egress.AllowPrivate, UserAgent: "Clavis-Webhooks/test"}, false).
 		send(t.Context(), outgoing{URL: srv.URL + "/hook", ID: "e1", At: time.Now(), Body: body, Keys: []Key{k1, k2}})
 	if r.Error != "" || r.Status != 200 {
 		t.Fatalf("send = %+v", r)
@@ -88,7 +90,7 @@ func TestSendRefusesNonPublicAddresses(t *testing.T) {
 	defer srv.Close()
 	_, port, _ := net.SplitHostPort(srv.Listener.Addr().String())
 	_, k := newSecret(t)
-	s := newSender(Sending{Timeout: 3 * time.Second})
+	s := newSender(Sending{Timeout: 3 * time.Second}, false)
 	for _, url := range []string{
 		srv.URL,
 		"http://localhost:" + port,
@@ -157,7 +159,7 @@ func TestSendFailures(t *testing.T) {
 	defer srv.Close()
 	defer srv.CloseClientConnections()
 	defer close(done)
-	s := newSender(Sending{Network: egress.AllowPrivate, Timeout: 2 * time.Second})
+	s := newSender(Sending{Network: egress.AllowPrivate, Timeout: 2 * time.Second}, false)
 	for _, tc := range []struct {
 		path   string
 		status int
@@ -219,4 +221,98 @@ func TestNominalSchedule(t *testing.T) {
 			t.Errorf("Backoff(%d) = %s, outside 0.8..1.2 of %s", n, b, Nominal(n))
 		}
 	}
+}
+
+// tcpService listens on loopback and answers every connection with
+// answer (then reads until the client goes), as a service that is not
+// an HTTP server does; with answer "" it closes each connection at once.
+// With afterRequest it answers once the request's first bytes came.
+func tcpService(t *testing.T, answer string, afterRequest bool) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				if answer == "" {
+					return
+				}
+				if afterRequest {
+					_, _ = c.Read(make([]byte, 4096))
+				}
+				_, _ = c.Write([]byte(answer))
+				_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+				_, _ = io.Copy(io.Discard, c)
+			}()
+		}
+	}()
+	return ln.Addr().String()
+}
+
+// TestSendErrorsQuoteNothingOfTheAnswer: whatever went wrong, the error
+// is one of a fixed set of categories and holds no byte the other side
+// sent (a banner, a certificate's names).
+func TestSendErrorsQuoteNothingOfTheAnswer(t *testing.T) {
+	_, k := newSecret(t)
+	const marker = "BANNER-SECRET-4c1d"
+	banner := tcpService(t, "INFO {\"server_id\":\""+marker+"\"}\r\n", false)
+	bannerLate := tcpService(t, "SSH-2.0-"+marker+"\r\n", true)
+	header := tcpService(t, "HTTP/1.1 200 "+marker+"\r\nContent-Length: 0\r\n\r\n", true)
+	headerBad := tcpService(t, "HTTP/1.1 200 OK\r\n"+marker+"\r\n\r\n", true)
+	closing := tcpService(t, "", false)
+	plain := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	defer plain.Close()
+	tlsSrv := httptest.NewUnstartedServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	tlsSrv.Config.ErrorLog = log.New(io.Discard, "", 0) // the refused handshakes
+	tlsSrv.StartTLS()
+	defer tlsSrv.Close()
+	_, tlsPort, _ := net.SplitHostPort(tlsSrv.Listener.Addr().String())
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	refused := ln.Addr().String()
+	ln.Close()
+
+	untrusting := newSender(Sending{Network: egress.AllowPrivate, Timeout: 3 * time.Second}, false)
+	trusting := newSender(Sending{Network: egress.AllowPrivate, Timeout: 3 * time.Second, RootCAs: certPool(tlsSrv)}, false)
+	for _, tc := range []struct {
+		s    *sender
+		url  string
+		want string
+	}{
+		{untrusting, "http://" + banner + "/", "the answer was not HTTP"},
+		{untrusting, "http://" + bannerLate + "/", "the answer was not HTTP"},
+		{untrusting, "http://" + header + "/", ""}, // a 200 with a reason phrase of its own: a success, nothing stored
+		{untrusting, "http://" + headerBad + "/", "the answer was not HTTP"},
+		{untrusting, "https://" + banner + "/", "TLS handshake failed: the answer was not TLS"},
+		{untrusting, "http://" + closing + "/", "the connection without an answer"},
+		{untrusting, "http://" + refused + "/", "connection refused"},
+		{untrusting, "https://" + plain.Listener.Addr().String() + "/", "TLS handshake failed: the endpoint answered plain HTTP"},
+		{untrusting, tlsSrv.URL, "TLS handshake failed: certificate signed by an unknown authority"},
+		{trusting, "https://localhost:" + tlsPort + "/", "TLS handshake failed: certificate not valid for the endpoint's host name"},
+		{trusting, tlsSrv.URL, ""},
+	} {
+		r := tc.s.send(t.Context(), outgoing{URL: tc.url, ID: "e1", At: time.Now(), Body: []byte("{}"), Keys: []Key{k}})
+		if (tc.want == "") != (r.Error == "") || !strings.Contains(r.Error, tc.want) {
+			t.Errorf("send to %s = %+v, want error %q", tc.url, r, tc.want)
+		}
+		if strings.Contains(r.Error, marker) || strings.Contains(r.Error, "example.com") || strings.Contains(r.Error, "server_id") {
+			t.Errorf("send to %s: the error quotes what the other side sent: %q", tc.url, r.Error)
+		}
+	}
+}
+
+func certPool(srv *httptest.Server) *x509.CertPool {
+	p := x509.NewCertPool()
+	p.AddCert(srv.Certificate())
+	return p
 }

@@ -780,8 +780,12 @@ func testAttemptsPages(t *testing.T, s webhooks.Store) {
 	}
 	// Interleaved with other endpoints' attempts.
 	for i := range as {
-		if err := s.Log(ctx, []webhooks.Attempt{as[i], other[2*i], other[2*i+1]}); err != nil {
+		ids, err := s.Log(ctx, []webhooks.Attempt{as[i], other[2*i], other[2*i+1]})
+		if err != nil {
 			t.Fatal(err)
+		}
+		if len(ids) != 3 || ids[0] >= ids[1] || ids[1] >= ids[2] {
+			t.Fatalf("Log returned IDs %v, want 3 growing ones", ids)
 		}
 	}
 	var got []webhooks.Attempt
@@ -806,7 +810,7 @@ func testAttemptsPages(t *testing.T, s webhooks.Store) {
 
 func testAttemptsLimits(t *testing.T, s webhooks.Store) {
 	ctx := t.Context()
-	if err := s.Log(ctx, []webhooks.Attempt{attempt("acme", "w1", 1, t0, 200)}); err != nil {
+	if _, err := s.Log(ctx, []webhooks.Attempt{attempt("acme", "w1", 1, t0, 200)}); err != nil {
 		t.Fatal(err)
 	}
 	for _, limit := range []int{0, -1, webhooks.MaxLimit + 1} {
@@ -837,18 +841,24 @@ func testLog(t *testing.T, s webhooks.Store) {
 		At: t0, Status: 0, Latency: 10 * time.Second, Error: "timeout"}
 	resend := attempt("acme", "w1", 1, t0.Add(time.Second), 204)
 	resend.Trigger = webhooks.TriggerResend
-	if err := s.Log(ctx, []webhooks.Attempt{ping, resend}); err != nil {
+	ids, err := s.Log(ctx, []webhooks.Attempt{ping, resend})
+	if err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff([]webhooks.Attempt{resend, ping}, stripIDs(attempts(t, s, "acme", "w1", 0, 10))); diff != "" {
+	logged := attempts(t, s, "acme", "w1", 0, 10)
+	if diff := cmp.Diff([]webhooks.Attempt{resend, ping}, stripIDs(logged)); diff != "" {
 		t.Errorf("logged attempts (-want +got):\n%s", diff)
+	}
+	// Log returns the IDs it gave, in the order of its attempts.
+	if len(logged) != 2 || !slices.Equal(ids, []int64{logged[1].ID, logged[0].ID}) {
+		t.Errorf("Log returned IDs %v; the log holds %+v", ids, logged)
 	}
 	// The log does not touch the delivery.
 	if d := endpoint(t, s, "acme", "w1").Delivery; d.Cursor != pos(1) || !d.LastAttempt.IsZero() {
 		t.Errorf("delivery after Log = %+v", d)
 	}
 	for name, a := range map[string]webhooks.Attempt{"no tenant": {Webhook: "w1", At: t0}, "no webhook": {Tenant: "acme", At: t0}} {
-		if err := s.Log(ctx, []webhooks.Attempt{resend, a}); !errors.Is(err, webhooks.ErrInvalid) {
+		if _, err := s.Log(ctx, []webhooks.Attempt{resend, a}); !errors.Is(err, webhooks.ErrInvalid) {
 			t.Errorf("%s: Log: %v, want ErrInvalid", name, err)
 		}
 	}
@@ -870,7 +880,7 @@ func testPrune(t *testing.T, s webhooks.Store) {
 	for i := range 4 {
 		as = append(as, attempt("globex", "w1", i, t0.Add(-time.Hour), 200))
 	}
-	if err := s.Log(ctx, as); err != nil {
+	if _, err := s.Log(ctx, as); err != nil {
 		t.Fatal(err)
 	}
 	// Older than t0+5m: w1's first five and globex's four.
@@ -905,7 +915,7 @@ func testReset(t *testing.T, s webhooks.Store) {
 	ctx := t.Context()
 	apply(t, s, pos(2), created("acme", "w1", pos(1)), created("globex", "w1", pos(2)))
 	acquire(t, s, "node-1", t0, 10)
-	if err := s.Log(ctx, []webhooks.Attempt{attempt("acme", "w1", 1, t0, 200)}); err != nil {
+	if _, err := s.Log(ctx, []webhooks.Attempt{attempt("acme", "w1", 1, t0, 200)}); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Reset(ctx); err != nil {
@@ -936,7 +946,7 @@ func testResetEndpoints(t *testing.T, s webhooks.Store) {
 	want := failing(t, s, "node-1", "acme", "w1", pos(8), t0)
 	want.Owner, want.LeaseUntil = "node-1", t0.Add(time.Minute)
 	logged := []webhooks.Attempt{attempt("acme", "w1", 8, t0, 200)}
-	if err := s.Log(ctx, logged); err != nil {
+	if _, err := s.Log(ctx, logged); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.ResetEndpoints(ctx); err != nil {
