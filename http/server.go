@@ -17,6 +17,7 @@ import (
 	fiberrecover "github.com/gofiber/fiber/v2/middleware/recover"
 
 	"github.com/clavisiam/clavis/eventstore"
+	"github.com/clavisiam/clavis/http/console"
 	"github.com/clavisiam/clavis/http/oauth"
 )
 
@@ -148,6 +149,7 @@ type options struct {
 	auditLog AuditLog
 	webhooks *Webhooks
 	events   *Events
+	console  *console.Config
 }
 
 // New builds the app: the fiber configuration, the middleware and every
@@ -225,6 +227,11 @@ func New(cfg Config, store eventstore.Store, log *slog.Logger, opts ...Option) (
 		}
 		if s.oauth != nil {
 			s.oauthRoutes()
+		}
+		if o.console != nil {
+			if err := s.consoleRoutes(*o.console); err != nil {
+				return nil, err
+			}
 		}
 	}
 	return s, nil

@@ -8,6 +8,7 @@ package node
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -21,6 +22,7 @@ import (
 	"github.com/clavisiam/clavis/eventstore/relay"
 	"github.com/clavisiam/clavis/eventstore/traced"
 	httpapi "github.com/clavisiam/clavis/http"
+	"github.com/clavisiam/clavis/http/console"
 	"github.com/clavisiam/clavis/http/oauth"
 	"github.com/clavisiam/clavis/http/oauth/bucket"
 	"github.com/clavisiam/clavis/projections"
@@ -277,7 +279,11 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, opts ...Option) (*No
 				}
 				return nil
 			}},
-		), httpapi.WithTrustedProxies(proxies))
+		), httpapi.WithTrustedProxies(proxies), httpapi.WithConsole(console.Config{
+			Tenants: admin.Tenants, Clients: admin.Clients, ReadModel: admin.ReadModel, Waiter: projector,
+			RootToken: token, PublicURL: cfg.PublicURL, Key: consoleKey(keys),
+			AuditLog: audit, WebhookCommands: webhookCommands, WebhookReads: whs, Log: log,
+		}))
 	if err != nil {
 		return fail(fmt.Errorf("build http app: %w", err))
 	}
@@ -394,4 +400,11 @@ func (n *Node) Close() error {
 		return fmt.Errorf("close event store: %w", err)
 	}
 	return nil
+}
+
+// consoleKey is the key that seals the console's cookies: derived from
+// the master key's HMAC secret, so that every node derives the same one.
+func consoleKey(keys *signing.Keyring) []byte {
+	sum := sha256.Sum256(append([]byte("clavis console\x00"), keys.HMACSecret()...))
+	return sum[:]
 }

@@ -101,13 +101,18 @@ type Server struct {
 const stopTimeout = 30 * time.Second
 
 // Start builds the node cfg describes and runs it until tb ends (or
-// Stop). A node that does not stop cleanly fails the test.
+// Stop). An empty cfg.PublicURL becomes the node's own URL. A node that does not stop cleanly fails the test.
 func Start(tb testing.TB, cfg node.Config, opts ...node.Option) *Server {
 	tb.Helper()
 	log, logs := Logger(tb)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		tb.Fatalf("listen: %v", err)
+	}
+	if cfg.PublicURL == "" {
+		// The node's own address: browsers (the console's tests) follow
+		// the redirects the node builds from it.
+		cfg.PublicURL = "http://" + ln.Addr().String()
 	}
 	n, err := node.New(tb.Context(), cfg, log, opts...)
 	if err != nil {
