@@ -96,11 +96,17 @@ var funcs = template.FuncMap{
 	"contains": func(list []string, s string) bool { return contains(list, s) },
 }
 
-// parsePages parses each page of templates/ with the layout.
+// parsePages parses each page of templates/ with the layout and the
+// partials (the files named _*.html, which define templates pages share).
 func parsePages() (map[string]*template.Template, error) {
 	layout, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFiles, "templates/layout.html")
 	if err != nil {
 		return nil, fmt.Errorf("console: layout: %w", err)
+	}
+	if partials, _ := fs.Glob(templateFiles, "templates/_*.html"); len(partials) > 0 {
+		if layout, err = layout.ParseFS(templateFiles, partials...); err != nil {
+			return nil, fmt.Errorf("console: partials: %w", err)
+		}
 	}
 	names, err := fs.Glob(templateFiles, "templates/*.html")
 	if err != nil {
@@ -109,7 +115,7 @@ func parsePages() (map[string]*template.Template, error) {
 	pages := map[string]*template.Template{}
 	for _, n := range names {
 		name := strings.TrimSuffix(path.Base(n), ".html")
-		if name == "layout" {
+		if name == "layout" || strings.HasPrefix(name, "_") {
 			continue
 		}
 		t, err := template.Must(layout.Clone()).ParseFS(templateFiles, n)
