@@ -158,7 +158,7 @@ func New(cfg Config) (*Console, error) {
 func (c *Console) Routes(app *fiber.App) {
 	app.Get(assetsPath+":name", serveAsset)
 
-	t := app.Group("/t/:tenant/console", c.pageHeaders, c.tenantOnly)
+	t := app.Group("/t/:tenant/console", c.pageHeaders, c.errorPage, c.tenantOnly)
 	t.Get("/login", c.signIn)
 	t.Get("/callback", c.callback)
 	t.Get("/signed-out", c.signedOut)
@@ -169,14 +169,16 @@ func (c *Console) Routes(app *fiber.App) {
 	c.historyRoutes(s)
 	c.exchangeRoutes(s)
 	c.settingsRoutes(s)
+	s.Use(c.notFound)
 
-	p := app.Group("/console", c.pageHeaders)
+	p := app.Group("/console", c.pageHeaders, c.errorPage)
 	p.Get("/login", c.operatorSignInPage)
 	p.Post("/login", c.operatorSignIn)
 	p.Post("/logout", c.operatorSession, c.checkCSRF, c.operatorSignOut)
 	o := p.Group("", c.operatorSession)
 	o.Use(c.checkCSRF)
 	c.platformRoutes(o)
+	o.Use(c.notFound)
 }
 
 // now is the console's clock.

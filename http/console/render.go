@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"embed"
+	"errors"
 	"encoding/hex"
 	"fmt"
 	"html/template"
@@ -152,6 +153,24 @@ func (c *Console) render(ctx *fiber.Ctx, status int, name string, v view) error 
 	ctx.Set("Content-Type", "text/html; charset=utf-8")
 	ctx.Status(status)
 	return ctx.Send(b.Bytes())
+}
+
+// errorPage answers what a console handler failed with as a page, not
+// as the API's JSON problem: a person reads it. The cause is logged with
+// the request's id, which the page shows; nothing of it reaches the page.
+func (c *Console) errorPage(ctx *fiber.Ctx) error {
+	err := ctx.Next()
+	if err == nil {
+		return nil
+	}
+	var fe *fiber.Error
+	if errors.As(err, &fe) && fe.Code < http.StatusInternalServerError {
+		return c.render(ctx, fe.Code, "error", view{Title: http.StatusText(fe.Code), Tenant: tenantOf(ctx), Data: errorData{Message: fe.Message}})
+	}
+	id := string(ctx.Response().Header.Peek("X-Request-Id"))
+	c.cfg.Log.ErrorContext(ctx.UserContext(), "console: a page failed", "path", ctx.Path(), "request_id", id, "error", err)
+	return c.render(ctx, http.StatusInternalServerError, "error", view{Title: "Something went wrong", Tenant: tenantOf(ctx),
+		Data: errorData{Message: "The page could not be shown. Try again in a moment; if it keeps failing, give your operator the request id " + id + "."}})
 }
 
 // errorData is what the error page shows.
