@@ -1,4 +1,4 @@
-# Clavis: build, run and check. GNU make; the only tool needed is Go (make test also runs node and npm).
+# Clavis: build, run and check. GNU make; the only tool needed is Go (make test also runs node and npm, and chromium).
 
 GO      ?= go
 VERSION := $(shell git describe --always --dirty 2>/dev/null || echo dev)
@@ -16,7 +16,7 @@ build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/clavis ./cmd/clavis
 	$(GO) build -o bin/clavis-bench ./cmd/clavis-bench
 
-## test: lint, then every test with the race detector (needs PostgreSQL at 127.0.0.1:5432, and node and npm for the EventSource test)
+## test: lint, then every test with the race detector (needs PostgreSQL at 127.0.0.1:5432, node and npm for the EventSource test and axe-core, and chromium for the console's browser tests)
 test: lint .ci/npm/node_modules
 	$(GO) test -race -count=1 -timeout 15m ./...
 
