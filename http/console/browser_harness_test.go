@@ -3,6 +3,7 @@ package console_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/url"
 	"os"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	"github.com/chromedp/cdproto/browser"
+	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 )
@@ -37,7 +39,7 @@ func TestMain(m *testing.M) {
 const (
 	// browserTestTimeout bounds each browser test: its actions run
 	// under a deadline this far from the test's start.
-	browserTestTimeout = 90 * time.Second
+	browserTestTimeout = 60 * time.Second
 	// chromiumStartTimeout bounds the start of the browser.
 	chromiumStartTimeout = 60 * time.Second
 	// windowWidth and windowHeight are a laptop's window.
@@ -121,6 +123,16 @@ type tab struct {
 type dialogs struct {
 	mu   sync.Mutex
 	seen []string
+	// tabs counts the tabs of the browser context, to name them.
+	tabs int
+}
+
+// nextTab is the name of the next tab of the browser context.
+func (d *dialogs) nextTab() string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.tabs++
+	return fmt.Sprintf("tab%d", d.tabs)
 }
 
 func (d *dialogs) add(s string) {
@@ -144,7 +156,7 @@ func (h *harness) browse(t *testing.T) *tab {
 	d := &dialogs{}
 	own, cancel := chromedp.NewContext(root, chromedp.WithNewBrowserContext(), chromedp.WithListener(d.listener()))
 	t.Cleanup(cancel)
-	b := h.newTab(t, own, d, "tab1")
+	b := h.newTab(t, own, d, d.nextTab())
 	t.Cleanup(func() {
 		if seen := d.list(); len(seen) > 0 {
 			t.Errorf("pages opened JavaScript dialogs (a script ran that should not have): %q", seen)
@@ -159,7 +171,7 @@ func (b *tab) another(t *testing.T) *tab {
 	t.Helper()
 	own, cancel := chromedp.NewContext(b.own, chromedp.WithListener(b.dialogs.listener()))
 	t.Cleanup(cancel)
-	return b.h.newTab(t, own, b.dialogs, fmt.Sprintf("tab%d", time.Now().UnixNano()%1000))
+	return b.h.newTab(t, own, b.dialogs, b.dialogs.nextTab())
 }
 
 // newTab opens the tab own stands for and bounds its actions by the
@@ -300,6 +312,7 @@ func (b *tab) open(path string) int64 {
 // it leads to, whose status it returns.
 func (b *tab) submit(sel string) int64 {
 	b.t.Helper()
+	b.need(sel)
 	return b.navigate("click "+sel, chromedp.Click(chromedp.CSS(sel)))
 }
 
@@ -321,13 +334,26 @@ func (b *tab) navigate(what string, steps ...chromedp.Action[chromedp.Void]) int
 // page it shows then.
 func (b *tab) back() int64 {
 	b.t.Helper()
-	return b.navigate("go back", chromedp.NavigateBack())
+	return b.navigate("go back", chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		res, err := cdp.Call(ctx, t, page.GetNavigationHistory, cdp.Empty{})
+		if err != nil {
+			return err
+		}
+		if res.CurrentIndex <= 0 {
+			return errors.New("nothing to go back to")
+		}
+		_, err = cdp.Call(ctx, t, page.NavigateToHistoryEntry, page.NavigateToHistoryEntryParams{EntryID: res.Entries[res.CurrentIndex-1].ID})
+		return err
+	}))
 }
 
 // reload reloads the page and returns its status.
 func (b *tab) reload() int64 {
 	b.t.Helper()
-	return b.navigate("reload", chromedp.Reload())
+	return b.navigate("reload", chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		_, err := cdp.Call(ctx, t, page.Reload, page.ReloadParams{})
+		return err
+	}))
 }
 
 // fill sets the value of the inputs by CSS selector (as pasting would),
@@ -340,6 +366,7 @@ func (b *tab) fill(fields map[string]string) {
 	}
 	slices.Sort(keys)
 	for _, sel := range keys {
+		b.need(sel)
 		b.do("fill "+sel, chromedp.SetValue(chromedp.CSS(sel), fields[sel]),
 			chromedp.Evaluate[chromedp.Void](`document.querySelector(`+jsString(sel)+`).dispatchEvent(new Event("input", {bubbles: true}))`))
 	}
@@ -348,6 +375,7 @@ func (b *tab) fill(fields map[string]string) {
 // text is the text of the first element sel matches, waiting for it.
 func (b *tab) text(sel string) string {
 	b.t.Helper()
+	b.need(sel)
 	s, err := chromedp.Run(b.ctx, chromedp.Text(chromedp.CSS(sel), chromedp.NodeReady))
 	if err != nil {
 		b.t.Fatalf("read %s (at %s): %v", sel, b.location(), err)
@@ -358,6 +386,7 @@ func (b *tab) text(sel string) string {
 // value is the value of the input sel.
 func (b *tab) value(sel string) string {
 	b.t.Helper()
+	b.need(sel)
 	s, err := chromedp.Run(b.ctx, chromedp.Value(chromedp.CSS(sel)))
 	if err != nil {
 		b.t.Fatalf("read the value of %s (at %s): %v", sel, b.location(), err)
@@ -380,6 +409,15 @@ func eval[T any](b *tab, expr string) T {
 func (b *tab) count(sel string) int {
 	b.t.Helper()
 	return eval[int](b, `document.querySelectorAll(`+jsString(sel)+`).length`)
+}
+
+// need fails the test at once when sel matches nothing on the page
+// (the actions would wait for it until the test's deadline).
+func (b *tab) need(sel string) {
+	b.t.Helper()
+	if !b.has(sel) {
+		b.t.Fatalf("%s has no %s:\n%s", b.path(), sel, clip(b.body()))
+	}
 }
 
 // has reports whether sel matches anything now.
