@@ -39,10 +39,10 @@ func tour(t *testing.T, visit func(stop)) {
 	h.tenant(t, "acme")
 	ctx := context.Background()
 	alice := tenants.Request{Actor: "user:alice", Reason: "Launch of the customer portal"}
-	portal := h.seed(t, "acme", client.TypeConfidential, "Customer portal", "urn:acme/portal").Client
-	h.seed(t, "acme", client.TypePublic, "Mobile app", "urn:acme/mobile")
-	h.seed(t, "acme", client.TypeM2M, "Billing service", "urn:acme/billing")
-	h.seed(t, "acme", client.TypePublic, "Partner dashboard", "urn:acme/partners")
+	portal := h.seedClient(t, "acme", client.TypeConfidential, "Customer portal", "urn:acme/portal").Client
+	h.seedClient(t, "acme", client.TypePublic, "Mobile app", "urn:acme/mobile")
+	h.seedClient(t, "acme", client.TypeM2M, "Billing service", "urn:acme/billing")
+	h.seedClient(t, "acme", client.TypePublic, "Partner dashboard", "urn:acme/partners")
 	res, err := h.node.Admin.Clients.Update(ctx, alice, "acme", portal.ClientID, client.Patch{
 		Description:  new("The portal where customers manage their orders."),
 		RedirectURIs: new([]string{"https://portal.acme.example/callback", "https://portal.acme.example/silent"}),

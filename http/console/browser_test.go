@@ -37,10 +37,10 @@ func submitWith(id string) string {
 	return `form:has(#` + id + `) button:not([type=button])`
 }
 
-// seed registers a client of type typ in tenant slug directly (as
+// seedClient registers a client of type typ in tenant slug directly (as
 // user:seed), for tests whose subject is not the create form, and
 // returns it, with its first secret when it has one.
-func (h *harness) seed(t *testing.T, slug string, typ client.Type, name, code string) tenants.ClientResult {
+func (h *harness) seedClient(t *testing.T, slug string, typ client.Type, name, code string) tenants.ClientResult {
 	t.Helper()
 	s := client.DefaultSettings(typ)
 	s.ClientName, s.Code = name, code
@@ -57,9 +57,9 @@ func (h *harness) seed(t *testing.T, slug string, typ client.Type, name, code st
 	return res
 }
 
-// clientByCode is the client of tenant slug with code, from the read
+// clientWithCode is the client of tenant slug with code, from the read
 // model.
-func (h *harness) clientByCode(t *testing.T, slug, code string) projections.ClientView {
+func (h *harness) clientWithCode(t *testing.T, slug, code string) projections.ClientView {
 	t.Helper()
 	list, _, err := h.node.Admin.ReadModel.Clients(context.Background(), slug, projections.ClientFilter{Search: code, Limit: projections.MaxPage})
 	if err != nil {
@@ -74,8 +74,8 @@ func (h *harness) clientByCode(t *testing.T, slug, code string) projections.Clie
 	return projections.ClientView{}
 }
 
-// readClient is client id of tenant slug, from the read model.
-func (h *harness) readClient(t *testing.T, slug, id string) projections.ClientView {
+// clientNow is client id of tenant slug, from the read model.
+func (h *harness) clientNow(t *testing.T, slug, id string) projections.ClientView {
 	t.Helper()
 	c, err := h.node.Admin.ReadModel.Client(context.Background(), slug, id)
 	if err != nil {
@@ -133,7 +133,7 @@ func TestBrowserCreateEachTypeShowsTheSecretOnce(t *testing.T) {
 		}
 		b.fill(fields)
 		status := b.submit(submitWith("client_name"))
-		c := h.clientByCode(t, "acme", code)
+		c := h.clientWithCode(t, "acme", code)
 		if c.Settings.Type != client.Type(typ) || c.Settings.ClientName != "The "+typ+" app" {
 			t.Fatalf("the %s client was created as %+v", typ, c.Settings)
 		}
@@ -165,7 +165,7 @@ func TestBrowserCreateEachTypeShowsTheSecretOnce(t *testing.T) {
 		if strings.Contains(b.html(), secret) {
 			t.Fatalf("going back to the %s client's creation shows its secret again (%s)", typ, b.path())
 		}
-		if n := len(h.clientByCode(t, "acme", code).Secrets); n != 1 {
+		if n := len(h.clientWithCode(t, "acme", code).Secrets); n != 1 {
 			t.Fatalf("going back created secrets: the %s client has %d", typ, n)
 		}
 	}
@@ -178,7 +178,7 @@ func TestBrowserCreateEachTypeShowsTheSecretOnce(t *testing.T) {
 func TestBrowserEditWithAnErrorThenFixIt(t *testing.T) {
 	h := start(t)
 	h.tenant(t, "acme")
-	c := h.seed(t, "acme", client.TypeConfidential, "Billing", "urn:acme/billing").Client
+	c := h.seedClient(t, "acme", client.TypeConfidential, "Billing", "urn:acme/billing").Client
 	b := h.browse(t)
 	b.signIn("acme", "alice")
 	b.wantStatus("open the edit form", b.open(base("acme")+"clients/"+c.ClientID+"/edit"), 200)
@@ -199,7 +199,7 @@ func TestBrowserEditWithAnErrorThenFixIt(t *testing.T) {
 		t.Fatalf("the invalid name is marked %q, want aria-invalid true and described by client_name-error", got)
 	}
 	b.checkAccessibility()
-	if got := h.readClient(t, "acme", c.ClientID); got.Version != c.Version {
+	if got := h.clientNow(t, "acme", c.ClientID); got.Version != c.Version {
 		t.Fatalf("an invalid edit changed the client: version %d → %d", c.Version, got.Version)
 	}
 	b.fill(map[string]string{"#client_name": "Billing service", "#redirect_uris": "https://app.example/callback\nhttps://app.example/other"})
@@ -207,7 +207,7 @@ func TestBrowserEditWithAnErrorThenFixIt(t *testing.T) {
 	b.wantPath(base("acme") + "clients/" + c.ClientID)
 	b.text(".flash")
 	b.see("Billing service")
-	got := h.readClient(t, "acme", c.ClientID)
+	got := h.clientNow(t, "acme", c.ClientID)
 	if got.Settings.ClientName != "Billing service" || len(got.Settings.RedirectURIs) != 2 {
 		t.Fatalf("the edit saved %q %q", got.Settings.ClientName, got.Settings.RedirectURIs)
 	}
@@ -219,7 +219,7 @@ func TestBrowserEditWithAnErrorThenFixIt(t *testing.T) {
 func TestBrowserRotateAndRevokeASecret(t *testing.T) {
 	h := start(t)
 	h.tenant(t, "acme")
-	seeded := h.seed(t, "acme", client.TypeM2M, "Reports", "urn:acme/reports")
+	seeded := h.seedClient(t, "acme", client.TypeM2M, "Reports", "urn:acme/reports")
 	c := seeded.Client
 	b := h.browse(t)
 	b.signIn("acme", "alice")
@@ -232,7 +232,7 @@ func TestBrowserRotateAndRevokeASecret(t *testing.T) {
 		t.Fatalf("the rotation shows the secret %q", fresh)
 	}
 	b.see("only this once")
-	got := h.readClient(t, "acme", c.ClientID)
+	got := h.clientNow(t, "acme", c.ClientID)
 	if len(got.Secrets) != 2 {
 		t.Fatalf("after rotating with an overlap the client has %d secrets, want the old and the new", len(got.Secrets))
 	}
@@ -252,7 +252,7 @@ func TestBrowserRotateAndRevokeASecret(t *testing.T) {
 	}
 	b.wantStatus("revoke", b.submit(revoke), 200)
 	b.text(".flash")
-	got = h.readClient(t, "acme", c.ClientID)
+	got = h.clientNow(t, "acme", c.ClientID)
 	if len(got.Secrets) != 1 || got.Secrets[0].ID == seeded.Secret.ID {
 		t.Fatalf("after revoking the old secret the client has %+v", got.Secrets)
 	}
@@ -265,7 +265,7 @@ func TestBrowserRotateAndRevokeASecret(t *testing.T) {
 func TestBrowserDeactivateWithAReason(t *testing.T) {
 	h := start(t)
 	h.tenant(t, "acme")
-	c := h.seed(t, "acme", client.TypePublic, "Shop", "urn:acme/shop").Client
+	c := h.seedClient(t, "acme", client.TypePublic, "Shop", "urn:acme/shop").Client
 	b := h.browse(t)
 	b.signIn("acme", "alice")
 	b.wantStatus("open the client", b.open(base("acme")+"clients/"+c.ClientID), 200)
@@ -273,7 +273,7 @@ func TestBrowserDeactivateWithAReason(t *testing.T) {
 	b.do("type the reason", chromedp.SendKeys(chromedp.CSS(`form[action$="/deactivate"] [name=reason]`), reason))
 	b.wantStatus("deactivate", b.submit(submitOf("/deactivate")), 200)
 	b.text(".flash")
-	if got := h.readClient(t, "acme", c.ClientID); got.Active || got.DeactivationReason != reason {
+	if got := h.clientNow(t, "acme", c.ClientID); got.Active || got.DeactivationReason != reason {
 		t.Fatalf("after deactivating: active %v, reason %q", got.Active, got.DeactivationReason)
 	}
 	b.wantStatus("open the history", b.open(base("acme")+"clients/"+c.ClientID+"/history"), 200)
@@ -281,7 +281,7 @@ func TestBrowserDeactivateWithAReason(t *testing.T) {
 	b.checkAccessibility()
 	b.wantStatus("open the client", b.open(base("acme")+"clients/"+c.ClientID), 200)
 	b.wantStatus("activate", b.submit(submitOf("/activate")), 200)
-	if !h.readClient(t, "acme", c.ClientID).Active {
+	if !h.clientNow(t, "acme", c.ClientID).Active {
 		t.Fatal("the client is still inactive")
 	}
 }
@@ -290,14 +290,14 @@ func TestBrowserDeactivateWithAReason(t *testing.T) {
 func TestBrowserClone(t *testing.T) {
 	h := start(t)
 	h.tenant(t, "acme")
-	c := h.seed(t, "acme", client.TypeConfidential, "Portal", "urn:acme/portal").Client
+	c := h.seedClient(t, "acme", client.TypeConfidential, "Portal", "urn:acme/portal").Client
 	b := h.browse(t)
 	b.signIn("acme", "alice")
 	b.wantStatus("open the clone form", b.open(base("acme")+"clients/"+c.ClientID+"/clone"), 200)
 	b.checkAccessibility()
 	b.fill(map[string]string{"#client_name": "Portal (staging)", "#code": "urn:acme/portal-staging"})
 	status := b.submit(submitWith("code"))
-	clone := h.clientByCode(t, "acme", "urn:acme/portal-staging")
+	clone := h.clientWithCode(t, "acme", "urn:acme/portal-staging")
 	if clone.ClonedFrom != c.ClientID || clone.Settings.ClientName != "Portal (staging)" ||
 		strings.Join(clone.Settings.RedirectURIs, " ") != strings.Join(c.Settings.RedirectURIs, " ") {
 		t.Fatalf("the clone: %+v", clone)
@@ -318,7 +318,7 @@ func TestBrowserClone(t *testing.T) {
 func TestBrowserExportAndImport(t *testing.T) {
 	h := start(t)
 	h.tenant(t, "acme")
-	c := h.seed(t, "acme", client.TypePublic, "Intranet", "urn:acme/intranet").Client
+	c := h.seedClient(t, "acme", client.TypePublic, "Intranet", "urn:acme/intranet").Client
 	b := h.browse(t)
 	b.signIn("acme", "alice")
 	b.wantStatus("open import and export", b.open(base("acme")+"exchange"), 200)
@@ -348,11 +348,11 @@ func TestBrowserExportAndImport(t *testing.T) {
 	b.wantStatus("preview the import", b.submit(`form:has(input[name=package]) button:not([type=button])`), 200)
 	b.see("urn:acme/intranet", "client_name")
 	b.checkAccessibility()
-	if got := h.readClient(t, "acme", c.ClientID); got.Settings.ClientName != "Intranet" {
+	if got := h.clientNow(t, "acme", c.ClientID); got.Settings.ClientName != "Intranet" {
 		t.Fatalf("the preview changed the client: %q", got.Settings.ClientName)
 	}
 	b.wantStatus("confirm the import", b.submit(submitOf("/import/confirm")), 200)
-	if got := h.readClient(t, "acme", c.ClientID); got.Settings.ClientName != "Intranet (renamed by import)" {
+	if got := h.clientNow(t, "acme", c.ClientID); got.Settings.ClientName != "Intranet (renamed by import)" {
 		t.Fatalf("the import did not change the client: %q", got.Settings.ClientName)
 	}
 }
@@ -363,7 +363,7 @@ func TestBrowserExportAndImport(t *testing.T) {
 func TestBrowserStaleEditFromTwoTabs(t *testing.T) {
 	h := start(t)
 	h.tenant(t, "acme")
-	c := h.seed(t, "acme", client.TypeConfidential, "CRM", "urn:acme/crm").Client
+	c := h.seedClient(t, "acme", client.TypeConfidential, "CRM", "urn:acme/crm").Client
 	one := h.browse(t)
 	one.signIn("acme", "alice")
 	two := one.another(t)
@@ -376,7 +376,7 @@ func TestBrowserStaleEditFromTwoTabs(t *testing.T) {
 	one.wantStatus("save the stale form", one.submit(submitWith("client_name")), 409)
 	one.see("description", "alice")
 	one.checkAccessibility()
-	got := h.readClient(t, "acme", c.ClientID)
+	got := h.clientNow(t, "acme", c.ClientID)
 	if got.Settings.ClientName != "CRM" || got.Settings.Description != "Edited in the second tab" {
 		t.Fatalf("after the stale save: name %q, description %q", got.Settings.ClientName, got.Settings.Description)
 	}
@@ -388,7 +388,7 @@ func TestBrowserStaleEditFromTwoTabs(t *testing.T) {
 func TestBrowserReadOnlyPerson(t *testing.T) {
 	h := start(t)
 	h.tenant(t, "acme")
-	c := h.seed(t, "acme", client.TypeConfidential, "Wiki", "urn:acme/wiki")
+	c := h.seedClient(t, "acme", client.TypeConfidential, "Wiki", "urn:acme/wiki")
 	b := h.browse(t)
 	b.signIn("acme", "bob", "clavis:clients:read")
 	id := c.Client.ClientID
@@ -427,7 +427,7 @@ func TestBrowserReadOnlyPerson(t *testing.T) {
 			t.Errorf("a read-only person's POST %s: status %d, want 403:\n%s", post.path, got, clip(b.body()))
 		}
 	}
-	if got := h.readClient(t, "acme", id); got.Version != c.Client.Version {
+	if got := h.clientNow(t, "acme", id); got.Version != c.Client.Version {
 		t.Fatalf("a read-only person changed the client: version %d → %d", c.Client.Version, got.Version)
 	}
 }
@@ -440,7 +440,7 @@ func TestBrowserAnotherTenantsSessionReachesNothing(t *testing.T) {
 	h := start(t)
 	h.tenant(t, "acme")
 	h.tenant(t, "globex")
-	theirs := h.seed(t, "globex", client.TypeConfidential, "Globex secret project", "urn:globex/project").Client
+	theirs := h.seedClient(t, "globex", client.TypeConfidential, "Globex secret project", "urn:globex/project").Client
 	b := h.browse(t)
 	b.signIn("acme", "alice")
 	csrf := b.csrf()
@@ -457,7 +457,7 @@ func TestBrowserAnotherTenantsSessionReachesNothing(t *testing.T) {
 	b.wantStatus("look for globex's client through acme's console", b.open(base("acme")+"clients/"+theirs.ClientID), 404)
 	b.open(base("acme") + "clients?q=Globex")
 	b.notSee("Globex secret project")
-	if got := h.readClient(t, "globex", theirs.ClientID); !got.Active || got.Version != theirs.Version {
+	if got := h.clientNow(t, "globex", theirs.ClientID); !got.Active || got.Version != theirs.Version {
 		t.Fatal("globex's client changed")
 	}
 }
@@ -468,7 +468,7 @@ func TestBrowserAnotherTenantsSessionReachesNothing(t *testing.T) {
 func TestBrowserFormWithoutCSRFTokenIsRefused(t *testing.T) {
 	h := start(t)
 	h.tenant(t, "acme")
-	c := h.seed(t, "acme", client.TypePublic, "Kiosk", "urn:acme/kiosk").Client
+	c := h.seedClient(t, "acme", client.TypePublic, "Kiosk", "urn:acme/kiosk").Client
 	other := h.signIn(t, "acme", "mallory")
 	b := h.browse(t)
 	b.signIn("acme", "alice")
@@ -485,7 +485,7 @@ func TestBrowserFormWithoutCSRFTokenIsRefused(t *testing.T) {
 	b.do("remove the token", chromedp.Evaluate[chromedp.Void](`document.querySelectorAll("input[name=_csrf]").forEach(i => i.remove())`))
 	b.wantStatus("deactivate without a token", b.submit(submitOf("/deactivate")), 403)
 	b.wantStatus("sign out without a token", b.submit(`form.signout button[type=submit]`), 403)
-	if got := h.readClient(t, "acme", c.ClientID); got.Version != c.Version {
+	if got := h.clientNow(t, "acme", c.ClientID); got.Version != c.Version {
 		t.Fatalf("a form without its token changed the client: version %d → %d", c.Version, got.Version)
 	}
 }
@@ -544,7 +544,7 @@ func TestBrowserXSSRendersAsText(t *testing.T) {
 	b.wantStatus("create", b.submit(submitWith("client_name")), 200)
 	b.noInjection()
 	b.see(xssName, xssScript)
-	c := h.clientByCode(t, "acme", "urn:acme/xss")
+	c := h.clientWithCode(t, "acme", "urn:acme/xss")
 
 	b.wantStatus("open the list", b.open(base("acme")+"clients"), 200)
 	b.noInjection()
@@ -641,7 +641,7 @@ func TestBrowserKeyboardOnly(t *testing.T) {
 	if v := b.value("#secret"); v == "" {
 		t.Fatal("no secret after creating a confidential client")
 	}
-	c := h.clientByCode(t, "acme", "urn:acme/typed")
+	c := h.clientWithCode(t, "acme", "urn:acme/typed")
 	if c.Settings.ClientName != "Typed app" || strings.Join(c.Settings.RedirectURIs, " ") != "https://typed.example/callback" {
 		t.Fatalf("the typed client: %+v", c.Settings)
 	}
@@ -661,7 +661,7 @@ func TestBrowserKeyboardOnly(t *testing.T) {
 	b.tabTo(submitWith("client_name"))
 	b.wantStatus("save with Enter", b.pressEnter(), 200)
 	b.wantPath(base("acme") + "clients/" + c.ClientID)
-	got := h.readClient(t, "acme", c.ClientID)
+	got := h.clientNow(t, "acme", c.ClientID)
 	if got.Settings.ClientName != "Typed app, renamed" || got.Settings.Description != "Edited with the keyboard" {
 		t.Fatalf("the edit saved %q, %q", got.Settings.ClientName, got.Settings.Description)
 	}
