@@ -357,7 +357,7 @@ func (b *tab) reload() int64 {
 }
 
 // fill sets the value of the inputs by CSS selector (as pasting would),
-// and fires their input events.
+// and fires their input and change events.
 func (b *tab) fill(fields map[string]string) {
 	b.t.Helper()
 	keys := make([]string, 0, len(fields))
@@ -367,8 +367,11 @@ func (b *tab) fill(fields map[string]string) {
 	slices.Sort(keys)
 	for _, sel := range keys {
 		b.need(sel)
-		b.do("fill "+sel, chromedp.SetValue(chromedp.CSS(sel), fields[sel]),
-			chromedp.Evaluate[chromedp.Void](`document.querySelector(`+jsString(sel)+`).dispatchEvent(new Event("input", {bubbles: true}))`))
+		got := eval[string](b, `(() => { const e = document.querySelector(`+jsString(sel)+`); e.value = `+jsString(fields[sel])+`;
+			e.dispatchEvent(new Event("input", {bubbles: true})); e.dispatchEvent(new Event("change", {bubbles: true})); return e.value; })()`)
+		if got != fields[sel] {
+			b.t.Fatalf("%s takes no value %q (it holds %q) on %s", sel, fields[sel], got, b.path())
+		}
 	}
 }
 

@@ -146,7 +146,7 @@ func TestBrowserCreateEachTypeShowsTheSecretOnce(t *testing.T) {
 			b.text(".flash")
 			continue
 		}
-		b.wantStatus("create a "+typ+" client", status, 200)
+		b.wantStatus("create a "+typ+" client", status, 201)
 		secret := b.value("#secret")
 		if !strings.HasPrefix(secret, "cls_") || len(c.Secrets) != 1 {
 			t.Fatalf("the %s client's secret: %q (the client has %d secrets)", typ, secret, len(c.Secrets))
@@ -225,7 +225,7 @@ func TestBrowserRotateAndRevokeASecret(t *testing.T) {
 	b.signIn("acme", "alice")
 	b.wantStatus("open the client", b.open(base("acme")+"clients/"+c.ClientID), 200)
 	b.see(seeded.Secret.ID)
-	b.fill(map[string]string{"#overlap": "1h"})
+	b.fill(map[string]string{"#overlap": "1"}) // hours
 	b.wantStatus("rotate", b.submit(submitOf("/secrets/rotate")), 200)
 	fresh := b.value("#secret")
 	if fresh == "" || fresh == seeded.Secret.Value {
@@ -392,14 +392,14 @@ func TestBrowserReadOnlyPerson(t *testing.T) {
 	b := h.browse(t)
 	b.signIn("acme", "bob", "clavis:clients:read")
 	id := c.Client.ClientID
-	for _, p := range []string{"clients", "clients/" + id, "clients/" + id + "/history"} {
+	for _, p := range []string{"clients", "clients/" + id, "clients/" + id + "/history", "exchange", "settings"} {
 		b.wantStatus("open "+p, b.open(base("acme")+p), 200)
 		if n := b.count(`main form[method=post], main a[href$="/new"], main a[href$="/edit"], main a[href$="/clone"], main a[href$="/delete"]`); n > 0 {
 			t.Fatalf("a read-only person sees %d change forms or links on %s:\n%s", n, p, clip(b.body()))
 		}
 		b.checkAccessibility()
 	}
-	for _, p := range []string{"settings", "audit"} {
+	for _, p := range []string{"settings/webhooks", "audit"} {
 		b.wantStatus("open "+p, b.open(base("acme")+p), 403)
 	}
 	b.open(base("acme") + "clients/" + id)
@@ -416,6 +416,7 @@ func TestBrowserReadOnlyPerson(t *testing.T) {
 		{"clients/" + id + "/clone", map[string]string{"client_name": "Forged", "code": "urn:acme/forged"}},
 		{"clients/" + id + "/delete", map[string]string{"confirm": "Wiki"}},
 		{"import/confirm", map[string]string{"package_json": "{}"}},
+		{"settings/login-app", map[string]string{"login_url": "https://evil.example/login"}},
 		{"settings/keys/rotate", nil},
 	} {
 		fields := map[string]string{"_csrf": csrf}
@@ -482,6 +483,7 @@ func TestBrowserFormWithoutCSRFTokenIsRefused(t *testing.T) {
 		b.checkAccessibility()
 	}
 	b.open(base("acme") + "clients/" + c.ClientID)
+	b.fill(map[string]string{`form[action$="/deactivate"] [name=reason]`: "no token"})
 	b.do("remove the token", chromedp.Evaluate[chromedp.Void](`document.querySelectorAll("input[name=_csrf]").forEach(i => i.remove())`))
 	b.wantStatus("deactivate without a token", b.submit(submitOf("/deactivate")), 403)
 	b.wantStatus("sign out without a token", b.submit(`form.signout button[type=submit]`), 403)
@@ -569,7 +571,7 @@ func TestBrowserXSSRendersAsText(t *testing.T) {
 	o.operatorSignIn()
 	o.wantStatus("open the new tenant form", o.open("/console/tenants/new"), 200)
 	o.fill(map[string]string{"#slug": "xss", "#name": xssTenant})
-	o.wantStatus("create the tenant", o.submit(submitWith("slug")), 200)
+	o.wantStatus("create the tenant", o.submit(submitWith("slug")), 201)
 	o.noInjection()
 	o.wantStatus("open the tenants", o.open("/console/tenants"), 200)
 	o.noInjection()
@@ -637,7 +639,7 @@ func TestBrowserKeyboardOnly(t *testing.T) {
 	b.tabTo("#redirect_uris")
 	b.typeText("https://typed.example/callback")
 	b.tabTo(submitWith("client_name"))
-	b.wantStatus("create with Enter", b.pressEnter(), 200)
+	b.wantStatus("create with Enter", b.pressEnter(), 201)
 	if v := b.value("#secret"); v == "" {
 		t.Fatal("no secret after creating a confidential client")
 	}
