@@ -331,10 +331,11 @@ func (b *tab) navigate(what string, steps ...chromedp.Action[chromedp.Void]) int
 }
 
 // back goes back in the tab's history and returns the status of the
-// page it shows then.
+// page it shows then: 0 when the browser shows its own error page (as
+// it does rather than post a form again).
 func (b *tab) back() int64 {
 	b.t.Helper()
-	return b.navigate("go back", chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+	res, err := chromedp.RunResponse(b.ctx, chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
 		res, err := cdp.Call(ctx, t, page.GetNavigationHistory, cdp.Empty{})
 		if err != nil {
 			return err
@@ -345,6 +346,16 @@ func (b *tab) back() int64 {
 		_, err = cdp.Call(ctx, t, page.NavigateToHistoryEntry, page.NavigateToHistoryEntryParams{EntryID: res.Entries[res.CurrentIndex-1].ID})
 		return err
 	}))
+	var loadErr *chromedp.LoadError
+	switch {
+	case errors.As(err, &loadErr):
+		return 0
+	case err != nil:
+		b.t.Fatalf("go back (at %s): %v", b.location(), err)
+	case res == nil:
+		return 0
+	}
+	return res.Status
 }
 
 // reload reloads the page and returns its status.

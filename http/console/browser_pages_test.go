@@ -93,7 +93,7 @@ func tour(t *testing.T, visit func(stop)) {
 
 	r := h.browse(t)
 	r.signIn("acme", "reader", "clavis:clients:read")
-	r.wantStatus("open the settings without the power", r.open(base("acme")+"settings"), 403)
+	r.wantStatus("open the webhooks without the power", r.open(base("acme")+"settings/webhooks"), 403)
 	visit(stop{name: "forbidden", b: r, shot: false})
 
 	o := h.browse(t)
