@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -123,16 +124,18 @@ type tab struct {
 type dialogs struct {
 	mu   sync.Mutex
 	seen []string
-	// tabs counts the tabs of the browser context, to name them.
-	tabs int
 }
 
-// nextTab is the name of the next tab of the browser context.
-func (d *dialogs) nextTab() string {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.tabs++
-	return fmt.Sprintf("tab%d", d.tabs)
+// tabCounts counts each running test's tabs, to name them.
+var tabCounts sync.Map // *testing.T → *atomic.Int32
+
+// nextTab is the name of test t's next tab: tab1, tab2…
+func nextTab(t *testing.T) string {
+	n, loaded := tabCounts.LoadOrStore(t, new(atomic.Int32))
+	if !loaded {
+		t.Cleanup(func() { tabCounts.Delete(t) })
+	}
+	return fmt.Sprintf("tab%d", n.(*atomic.Int32).Add(1))
 }
 
 func (d *dialogs) add(s string) {
@@ -156,7 +159,7 @@ func (h *harness) browse(t *testing.T) *tab {
 	d := &dialogs{}
 	own, cancel := chromedp.NewContext(root, chromedp.WithNewBrowserContext(), chromedp.WithListener(d.listener()))
 	t.Cleanup(cancel)
-	b := h.newTab(t, own, d, d.nextTab())
+	b := h.newTab(t, own, d, nextTab(t))
 	t.Cleanup(func() {
 		if seen := d.list(); len(seen) > 0 {
 			t.Errorf("pages opened JavaScript dialogs (a script ran that should not have): %q", seen)
@@ -171,7 +174,7 @@ func (b *tab) another(t *testing.T) *tab {
 	t.Helper()
 	own, cancel := chromedp.NewContext(b.own, chromedp.WithListener(b.dialogs.listener()))
 	t.Cleanup(cancel)
-	return b.h.newTab(t, own, b.dialogs, b.dialogs.nextTab())
+	return b.h.newTab(t, own, b.dialogs, nextTab(t))
 }
 
 // newTab opens the tab own stands for and bounds its actions by the
