@@ -150,6 +150,15 @@ func (d *dialogs) list() []string {
 	return slices.Clone(d.seen)
 }
 
+// take returns the dialogs noted so far and forgets them.
+func (d *dialogs) take() []string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	seen := d.seen
+	d.seen = nil
+	return seen
+}
+
 // browse opens a tab in a new browser context of its own, which ends
 // with the test. When the test fails, each of its tabs is saved (see
 // saveArtifacts); when a page opened a JavaScript dialog, the test fails.

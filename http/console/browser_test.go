@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
@@ -680,6 +681,23 @@ func TestBrowserKeyboardOnly(t *testing.T) {
 	got := h.clientNow(t, "acme", c.ClientID)
 	if got.Settings.ClientName != "Typed app, renamed" || got.Settings.Description != "Edited with the keyboard" {
 		t.Fatalf("the edit saved %q, %q", got.Settings.ClientName, got.Settings.Description)
+	}
+}
+
+// TestBrowserDialogsAreNoticed makes sure the check behind every browser
+// test (and the XSS test's) sees a script that runs: a page's alert is
+// noted, and answered so that it blocks nothing.
+func TestBrowserDialogsAreNoticed(t *testing.T) {
+	t.Parallel()
+	b := (&harness{}).browse(t) // no node: the page is a data: URL
+	b.do("open a page with a script", chromedp.Navigate(`data:text/html,<!doctype html><title>Alert</title><script>alert("ran")</script><p id=after>after</p>`))
+	b.text("#after")
+	deadline := time.Now().Add(10 * time.Second)
+	for len(b.dialogs.list()) == 0 && time.Now().Before(deadline) {
+		b.do("wait", chromedp.Sleep(50*time.Millisecond))
+	}
+	if seen := b.dialogs.take(); len(seen) != 1 || seen[0] != "alert: ran" {
+		t.Fatalf("the dialogs noted: %q", seen)
 	}
 }
 
