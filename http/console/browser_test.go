@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -85,63 +86,101 @@ func (h *harness) clientNow(t *testing.T, slug, id string) projections.ClientVie
 	return c
 }
 
-// TestBrowserSignInAndOut signs in through the development login in a
+// TestBrowser runs the browser tests, in parallel, against one node as
+// `clavis serve --dev-login` runs it, each in tenants of its own.
+func TestBrowser(t *testing.T) {
+	h := start(t)
+	for _, c := range []struct {
+		name string
+		run  func(*testing.T, *harness)
+	}{
+		{"SignInAndOut", browserSignInAndOut},
+		{"CreateEachTypeShowsTheSecretOnce", browserCreateEachTypeShowsTheSecretOnce},
+		{"EditWithAnErrorThenFixIt", browserEditWithAnErrorThenFixIt},
+		{"RotateAndRevokeASecret", browserRotateAndRevokeASecret},
+		{"DeactivateWithAReason", browserDeactivateWithAReason},
+		{"Clone", browserClone},
+		{"ExportAndImport", browserExportAndImport},
+		{"StaleEditFromTwoTabs", browserStaleEditFromTwoTabs},
+		{"ReadOnlyPerson", browserReadOnlyPerson},
+		{"AnotherTenantsSessionReachesNothing", browserAnotherTenantsSessionReachesNothing},
+		{"FormWithoutCSRFTokenIsRefused", browserFormWithoutCSRFTokenIsRefused},
+		{"XSSRendersAsText", browserXSSRendersAsText},
+		{"KeyboardOnly", browserKeyboardOnly},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			c.run(t, h)
+		})
+	}
+}
+
+// freshTenant creates a tenant for test t alone, named prefix and the
+// test's name, and returns its slug.
+func (h *harness) freshTenant(t *testing.T, prefix string) string {
+	t.Helper()
+	name := strings.ToLower(regexp.MustCompile(`[^A-Za-z0-9]+`).ReplaceAllString(t.Name()[strings.LastIndexByte(t.Name(), '/')+1:], ""))
+	slug := prefix + "-" + name
+	if len(slug) > 63 {
+		slug = strings.TrimRight(slug[:63], "-")
+	}
+	h.tenant(t, slug)
+	return slug
+}
+
+// browserSignInAndOut signs in through the development login in a
 // real browser, sees the clients, signs out, and finds the console
 // closed afterwards: another tab still showing a page of the session
 // gets nothing more through it.
-func TestBrowserSignInAndOut(t *testing.T) {
-	t.Parallel()
-	h := start(t)
-	h.tenant(t, "acme")
+func browserSignInAndOut(t *testing.T, h *harness) {
+	acme := h.freshTenant(t, "acme")
 	b := h.browse(t)
-	b.signIn("acme", "alice")
+	b.signIn(acme, "alice")
 	b.see("Clients", "urn:clavis/admin", "urn:clavis/console")
 	if who := b.text(".who"); who != "alice" {
 		t.Fatalf("the header names %q, want alice", who)
 	}
 	stale := b.another(t)
-	stale.wantStatus("open the clients in another tab", stale.open(base("acme")+"clients"), 200)
+	stale.wantStatus("open the clients in another tab", stale.open(base(acme)+"clients"), 200)
 	b.signOut()
-	b.wantPath(base("acme") + "signed-out")
-	b.open(base("acme") + "clients")
+	b.wantPath(base(acme) + "signed-out")
+	b.open(base(acme) + "clients")
 	if !b.has(`input[name=subject]`) {
 		t.Fatalf("after signing out the console still opens: %s", b.path())
 	}
 	stale.wantStatus("sign out again from the stale tab", stale.submit(`form.signout button[type=submit]`), 401)
 	stale.see("Sign in")
 	another := stale.another(t)
-	another.open(base("acme") + "clients")
+	another.open(base(acme) + "clients")
 	if !another.has(`input[name=subject]`) {
 		t.Fatalf("after signing out, a new tab opens %s, not the login page", another.path())
 	}
 }
 
-// TestBrowserCreateEachTypeShowsTheSecretOnce creates a client of each
+// browserCreateEachTypeShowsTheSecretOnce creates a client of each
 // type with the create form: the confidential and m2m clients' secrets
 // appear once, on the answer to the form, and never again (not on the
 // client's page, nor after a reload, nor going back).
-func TestBrowserCreateEachTypeShowsTheSecretOnce(t *testing.T) {
-	t.Parallel()
-	h := start(t)
-	h.tenant(t, "acme")
+func browserCreateEachTypeShowsTheSecretOnce(t *testing.T, h *harness) {
+	acme := h.freshTenant(t, "acme")
 	b := h.browse(t)
-	b.signIn("acme", "alice")
+	b.signIn(acme, "alice")
 	for _, typ := range []string{"public", "confidential", "m2m"} {
 		code := "urn:acme/" + typ + "-app"
-		b.wantStatus("open the create form for "+typ, b.open(base("acme")+"clients/new?type="+typ), 200)
+		b.wantStatus("open the create form for "+typ, b.open(base(acme)+"clients/new?type="+typ), 200)
 		fields := map[string]string{"#client_name": "The " + typ + " app", "#code": code}
 		if typ != "m2m" {
 			fields["#redirect_uris"] = "https://app.example/callback"
 		}
 		b.fill(fields)
 		status := b.submit(submitWith("client_name"))
-		c := h.clientWithCode(t, "acme", code)
+		c := h.clientWithCode(t, acme, code)
 		if c.Settings.Type != client.Type(typ) || c.Settings.ClientName != "The "+typ+" app" {
 			t.Fatalf("the %s client was created as %+v", typ, c.Settings)
 		}
 		if typ == "public" {
 			b.wantStatus("create a public client", status, 200)
-			b.wantPath(base("acme") + "clients/" + c.ClientID)
+			b.wantPath(base(acme) + "clients/" + c.ClientID)
 			if b.has("#secret") {
 				t.Fatal("a public client's page shows a secret")
 			}
@@ -154,7 +193,7 @@ func TestBrowserCreateEachTypeShowsTheSecretOnce(t *testing.T) {
 			t.Fatalf("the %s client's secret: %q (the client has %d secrets)", typ, secret, len(c.Secrets))
 		}
 		b.see("only this once")
-		b.wantStatus("open the client", b.open(base("acme")+"clients/"+c.ClientID), 200)
+		b.wantStatus("open the client", b.open(base(acme)+"clients/"+c.ClientID), 200)
 		if strings.Contains(b.html(), secret) {
 			t.Fatalf("the %s client's page shows its secret again", typ)
 		}
@@ -166,24 +205,22 @@ func TestBrowserCreateEachTypeShowsTheSecretOnce(t *testing.T) {
 		if strings.Contains(b.html(), secret) {
 			t.Fatalf("going back to the %s client's creation shows its secret again (%s)", typ, b.path())
 		}
-		if n := len(h.clientWithCode(t, "acme", code).Secrets); n != 1 {
+		if n := len(h.clientWithCode(t, acme, code).Secrets); n != 1 {
 			t.Fatalf("going back created secrets: the %s client has %d", typ, n)
 		}
 	}
 }
 
-// TestBrowserEditWithAnErrorThenFixIt saves an edit the domain refuses:
+// browserEditWithAnErrorThenFixIt saves an edit the domain refuses:
 // the form comes back (422) with the error next to the field, the field
 // marked invalid and described by it, and a summary on top; fixed, it
 // saves and the client's page says so.
-func TestBrowserEditWithAnErrorThenFixIt(t *testing.T) {
-	t.Parallel()
-	h := start(t)
-	h.tenant(t, "acme")
-	c := h.seedClient(t, "acme", client.TypeConfidential, "Billing", "urn:acme/billing").Client
+func browserEditWithAnErrorThenFixIt(t *testing.T, h *harness) {
+	acme := h.freshTenant(t, "acme")
+	c := h.seedClient(t, acme, client.TypeConfidential, "Billing", "urn:acme/billing").Client
 	b := h.browse(t)
-	b.signIn("acme", "alice")
-	b.wantStatus("open the edit form", b.open(base("acme")+"clients/"+c.ClientID+"/edit"), 200)
+	b.signIn(acme, "alice")
+	b.wantStatus("open the edit form", b.open(base(acme)+"clients/"+c.ClientID+"/edit"), 200)
 	if v := b.value("#client_name"); v != "Billing" {
 		t.Fatalf("the edit form shows the name %q", v)
 	}
@@ -203,32 +240,30 @@ func TestBrowserEditWithAnErrorThenFixIt(t *testing.T) {
 	if got := eval[string](b, `document.getElementById("client_name").getAttribute("aria-invalid") + " " + document.getElementById("client_name").getAttribute("aria-describedby")`); !strings.HasPrefix(got, "true ") || !strings.Contains(got, "client_name-error") {
 		t.Fatalf("the invalid name is marked %q, want aria-invalid true and described by client_name-error", got)
 	}
-	if got := h.clientNow(t, "acme", c.ClientID); got.Version != c.Version {
+	if got := h.clientNow(t, acme, c.ClientID); got.Version != c.Version {
 		t.Fatalf("an invalid edit changed the client: version %d → %d", c.Version, got.Version)
 	}
 	b.fill(map[string]string{"#client_name": "Billing service", "#redirect_uris": "https://app.example/callback\nhttps://app.example/other"})
 	b.wantStatus("save the fixed edit", b.submit(submitWith("client_name")), 200)
-	b.wantPath(base("acme") + "clients/" + c.ClientID)
+	b.wantPath(base(acme) + "clients/" + c.ClientID)
 	b.text(".flash")
 	b.see("Billing service")
-	got := h.clientNow(t, "acme", c.ClientID)
+	got := h.clientNow(t, acme, c.ClientID)
 	if got.Settings.ClientName != "Billing service" || len(got.Settings.RedirectURIs) != 2 {
 		t.Fatalf("the edit saved %q %q", got.Settings.ClientName, got.Settings.RedirectURIs)
 	}
 }
 
-// TestBrowserRotateAndRevokeASecret rotates a secret with an overlap
+// browserRotateAndRevokeASecret rotates a secret with an overlap
 // (the new one shown once, the old one kept until the overlap ends),
 // then revokes the old one.
-func TestBrowserRotateAndRevokeASecret(t *testing.T) {
-	t.Parallel()
-	h := start(t)
-	h.tenant(t, "acme")
-	seeded := h.seedClient(t, "acme", client.TypeM2M, "Reports", "urn:acme/reports")
+func browserRotateAndRevokeASecret(t *testing.T, h *harness) {
+	acme := h.freshTenant(t, "acme")
+	seeded := h.seedClient(t, acme, client.TypeM2M, "Reports", "urn:acme/reports")
 	c := seeded.Client
 	b := h.browse(t)
-	b.signIn("acme", "alice")
-	b.wantStatus("open the client", b.open(base("acme")+"clients/"+c.ClientID), 200)
+	b.signIn(acme, "alice")
+	b.wantStatus("open the client", b.open(base(acme)+"clients/"+c.ClientID), 200)
 	b.see(seeded.Secret.ID)
 	b.fill(map[string]string{"#overlap": "1"}) // hours
 	b.wantStatus("rotate", b.submit(submitOf("/secrets/rotate")), 200)
@@ -237,7 +272,7 @@ func TestBrowserRotateAndRevokeASecret(t *testing.T) {
 		t.Fatalf("the rotation shows the secret %q", fresh)
 	}
 	b.see("only this once")
-	got := h.clientNow(t, "acme", c.ClientID)
+	got := h.clientNow(t, acme, c.ClientID)
 	if len(got.Secrets) != 2 {
 		t.Fatalf("after rotating with an overlap the client has %d secrets, want the old and the new", len(got.Secrets))
 	}
@@ -246,7 +281,7 @@ func TestBrowserRotateAndRevokeASecret(t *testing.T) {
 			t.Fatal("the rotated secret does not expire")
 		}
 	}
-	b.wantStatus("open the client", b.open(base("acme")+"clients/"+c.ClientID), 200)
+	b.wantStatus("open the client", b.open(base(acme)+"clients/"+c.ClientID), 200)
 	if strings.Contains(b.html(), fresh) {
 		t.Fatal("the client's page shows the new secret again")
 	}
@@ -259,52 +294,48 @@ func TestBrowserRotateAndRevokeASecret(t *testing.T) {
 	}
 	b.wantStatus("revoke", b.submit(revoke), 200)
 	b.text(".flash")
-	got = h.clientNow(t, "acme", c.ClientID)
+	got = h.clientNow(t, acme, c.ClientID)
 	if len(got.Secrets) != 1 || got.Secrets[0].ID == seeded.Secret.ID {
 		t.Fatalf("after revoking the old secret the client has %+v", got.Secrets)
 	}
 	b.notSee(seeded.Secret.ID)
 }
 
-// TestBrowserDeactivateWithAReason deactivates a client with a reason,
+// browserDeactivateWithAReason deactivates a client with a reason,
 // sees it inactive and the reason and the person in its history, then
 // activates it again.
-func TestBrowserDeactivateWithAReason(t *testing.T) {
-	t.Parallel()
-	h := start(t)
-	h.tenant(t, "acme")
-	c := h.seedClient(t, "acme", client.TypePublic, "Shop", "urn:acme/shop").Client
+func browserDeactivateWithAReason(t *testing.T, h *harness) {
+	acme := h.freshTenant(t, "acme")
+	c := h.seedClient(t, acme, client.TypePublic, "Shop", "urn:acme/shop").Client
 	b := h.browse(t)
-	b.signIn("acme", "alice")
-	b.wantStatus("open the client", b.open(base("acme")+"clients/"+c.ClientID), 200)
+	b.signIn(acme, "alice")
+	b.wantStatus("open the client", b.open(base(acme)+"clients/"+c.ClientID), 200)
 	const reason = "Suspected abuse, ticket 4711"
 	b.do("type the reason", chromedp.SendKeys(chromedp.CSS(`form[action$="/deactivate"] [name=reason]`), reason))
 	b.wantStatus("deactivate", b.submit(submitOf("/deactivate")), 200)
 	b.text(".flash")
-	if got := h.clientNow(t, "acme", c.ClientID); got.Active || got.DeactivationReason != reason {
+	if got := h.clientNow(t, acme, c.ClientID); got.Active || got.DeactivationReason != reason {
 		t.Fatalf("after deactivating: active %v, reason %q", got.Active, got.DeactivationReason)
 	}
-	b.wantStatus("open the history", b.open(base("acme")+"clients/"+c.ClientID+"/history"), 200)
+	b.wantStatus("open the history", b.open(base(acme)+"clients/"+c.ClientID+"/history"), 200)
 	b.see(reason, "alice")
-	b.wantStatus("open the client", b.open(base("acme")+"clients/"+c.ClientID), 200)
+	b.wantStatus("open the client", b.open(base(acme)+"clients/"+c.ClientID), 200)
 	b.wantStatus("activate", b.submit(submitOf("/activate")), 200)
-	if !h.clientNow(t, "acme", c.ClientID).Active {
+	if !h.clientNow(t, acme, c.ClientID).Active {
 		t.Fatal("the client is still inactive")
 	}
 }
 
-// TestBrowserClone clones a client under a new name and code.
-func TestBrowserClone(t *testing.T) {
-	t.Parallel()
-	h := start(t)
-	h.tenant(t, "acme")
-	c := h.seedClient(t, "acme", client.TypeConfidential, "Portal", "urn:acme/portal").Client
+// browserClone clones a client under a new name and code.
+func browserClone(t *testing.T, h *harness) {
+	acme := h.freshTenant(t, "acme")
+	c := h.seedClient(t, acme, client.TypeConfidential, "Portal", "urn:acme/portal").Client
 	b := h.browse(t)
-	b.signIn("acme", "alice")
-	b.wantStatus("open the clone form", b.open(base("acme")+"clients/"+c.ClientID+"/clone"), 200)
+	b.signIn(acme, "alice")
+	b.wantStatus("open the clone form", b.open(base(acme)+"clients/"+c.ClientID+"/clone"), 200)
 	b.fill(map[string]string{"#client_name": "Portal (staging)", "#code": "urn:acme/portal-staging"})
 	status := b.submit(submitWith("code"))
-	clone := h.clientWithCode(t, "acme", "urn:acme/portal-staging")
+	clone := h.clientWithCode(t, acme, "urn:acme/portal-staging")
 	if clone.ClonedFrom != c.ClientID || clone.Settings.ClientName != "Portal (staging)" ||
 		strings.Join(clone.Settings.RedirectURIs, " ") != strings.Join(c.Settings.RedirectURIs, " ") {
 		t.Fatalf("the clone: %+v", clone)
@@ -315,21 +346,19 @@ func TestBrowserClone(t *testing.T) {
 			t.Fatalf("the clone's secret %q", v)
 		}
 	} else {
-		b.wantPath(base("acme") + "clients/" + clone.ClientID)
+		b.wantPath(base(acme) + "clients/" + clone.ClientID)
 	}
 }
 
-// TestBrowserExportAndImport downloads the export, changes a client in
+// browserExportAndImport downloads the export, changes a client in
 // it and uploads it: the preview lists the change and changes nothing;
 // confirmed, the change is made.
-func TestBrowserExportAndImport(t *testing.T) {
-	t.Parallel()
-	h := start(t)
-	h.tenant(t, "acme")
-	c := h.seedClient(t, "acme", client.TypePublic, "Intranet", "urn:acme/intranet").Client
+func browserExportAndImport(t *testing.T, h *harness) {
+	acme := h.freshTenant(t, "acme")
+	c := h.seedClient(t, acme, client.TypePublic, "Intranet", "urn:acme/intranet").Client
 	b := h.browse(t)
-	b.signIn("acme", "alice")
-	b.wantStatus("open import and export", b.open(base("acme")+"exchange"), 200)
+	b.signIn(acme, "alice")
+	b.wantStatus("open import and export", b.open(base(acme)+"exchange"), 200)
 	file := b.download(chromedp.Click(chromedp.CSS(`a[href$="/export"], ` + submitOf("/export"))))
 	raw, err := os.ReadFile(file)
 	if err != nil {
@@ -339,7 +368,7 @@ func TestBrowserExportAndImport(t *testing.T) {
 	if err := json.Unmarshal(raw, &pkg); err != nil {
 		t.Fatalf("the export is not a package: %v\n%.500s", err, raw)
 	}
-	if pkg.Format != tenants.PackageFormat || pkg.Tenant != "acme" || len(pkg.Clients) != 1 || pkg.Clients[0].ClientID != c.ClientID {
+	if pkg.Format != tenants.PackageFormat || pkg.Tenant != acme || len(pkg.Clients) != 1 || pkg.Clients[0].ClientID != c.ClientID {
 		t.Fatalf("the export: %.1000s", raw)
 	}
 	if strings.Contains(string(raw), "cls_") || strings.Contains(string(raw), "hash") {
@@ -354,27 +383,25 @@ func TestBrowserExportAndImport(t *testing.T) {
 	b.do("choose the file", chromedp.SetUploadFiles(chromedp.CSS(`input[type=file][name=package]`), []string{upload}))
 	b.wantStatus("preview the import", b.submit(`form:has(input[name=package]) button:not([type=button])`), 200)
 	b.see("urn:acme/intranet", "client_name")
-	if got := h.clientNow(t, "acme", c.ClientID); got.Settings.ClientName != "Intranet" {
+	if got := h.clientNow(t, acme, c.ClientID); got.Settings.ClientName != "Intranet" {
 		t.Fatalf("the preview changed the client: %q", got.Settings.ClientName)
 	}
 	b.wantStatus("confirm the import", b.submit(submitOf("/import/confirm")), 200)
-	if got := h.clientNow(t, "acme", c.ClientID); got.Settings.ClientName != "Intranet (renamed by import)" {
+	if got := h.clientNow(t, acme, c.ClientID); got.Settings.ClientName != "Intranet (renamed by import)" {
 		t.Fatalf("the import did not change the client: %q", got.Settings.ClientName)
 	}
 }
 
-// TestBrowserStaleEditFromTwoTabs opens the edit form in two tabs, saves
+// browserStaleEditFromTwoTabs opens the edit form in two tabs, saves
 // one, then the other: the second is refused, and says who changed what
 // in the meantime; nothing of it is saved.
-func TestBrowserStaleEditFromTwoTabs(t *testing.T) {
-	t.Parallel()
-	h := start(t)
-	h.tenant(t, "acme")
-	c := h.seedClient(t, "acme", client.TypeConfidential, "CRM", "urn:acme/crm").Client
+func browserStaleEditFromTwoTabs(t *testing.T, h *harness) {
+	acme := h.freshTenant(t, "acme")
+	c := h.seedClient(t, acme, client.TypeConfidential, "CRM", "urn:acme/crm").Client
 	one := h.browse(t)
-	one.signIn("acme", "alice")
+	one.signIn(acme, "alice")
 	two := one.another(t)
-	edit := base("acme") + "clients/" + c.ClientID + "/edit"
+	edit := base(acme) + "clients/" + c.ClientID + "/edit"
 	one.wantStatus("open the edit form", one.open(edit), 200)
 	two.wantStatus("open the edit form in another tab", two.open(edit), 200)
 	two.fill(map[string]string{"#description": "Edited in the second tab"})
@@ -383,25 +410,23 @@ func TestBrowserStaleEditFromTwoTabs(t *testing.T) {
 	one.wantStatus("save the stale form", one.submit(submitWith("client_name")), 409)
 	one.see("description", "alice")
 	one.checkAccessibility()
-	got := h.clientNow(t, "acme", c.ClientID)
+	got := h.clientNow(t, acme, c.ClientID)
 	if got.Settings.ClientName != "CRM" || got.Settings.Description != "Edited in the second tab" {
 		t.Fatalf("after the stale save: name %q, description %q", got.Settings.ClientName, got.Settings.Description)
 	}
 }
 
-// TestBrowserReadOnlyPerson signs in a person granted only
+// browserReadOnlyPerson signs in a person granted only
 // clavis:clients:read: the pages show no change button, and the server
 // refuses the forms a script posts anyway (with a valid CSRF token).
-func TestBrowserReadOnlyPerson(t *testing.T) {
-	t.Parallel()
-	h := start(t)
-	h.tenant(t, "acme")
-	c := h.seedClient(t, "acme", client.TypeConfidential, "Wiki", "urn:acme/wiki")
+func browserReadOnlyPerson(t *testing.T, h *harness) {
+	acme := h.freshTenant(t, "acme")
+	c := h.seedClient(t, acme, client.TypeConfidential, "Wiki", "urn:acme/wiki")
 	b := h.browse(t)
-	b.signIn("acme", "bob", "clavis:clients:read")
+	b.signIn(acme, "bob", "clavis:clients:read")
 	id := c.Client.ClientID
 	for _, p := range []string{"clients", "clients/" + id, "clients/" + id + "/history", "exchange", "settings"} {
-		b.wantStatus("open "+p, b.open(base("acme")+p), 200)
+		b.wantStatus("open "+p, b.open(base(acme)+p), 200)
 		if n := b.count(`main form[method=post], main a[href$="/new"], main a[href$="/edit"], main a[href$="/clone"], main a[href$="/delete"]`); n > 0 {
 			t.Fatalf("a read-only person sees %d change forms or links on %s:\n%s", n, p, clip(b.body()))
 		}
@@ -410,9 +435,9 @@ func TestBrowserReadOnlyPerson(t *testing.T) {
 		}
 	}
 	for _, p := range []string{"settings/webhooks", "audit"} {
-		b.wantStatus("open "+p, b.open(base("acme")+p), 403)
+		b.wantStatus("open "+p, b.open(base(acme)+p), 403)
 	}
-	b.open(base("acme") + "clients/" + id)
+	b.open(base(acme) + "clients/" + id)
 	csrf := b.csrf()
 	for _, post := range []struct {
 		path   string
@@ -433,74 +458,70 @@ func TestBrowserReadOnlyPerson(t *testing.T) {
 		for k, v := range post.fields {
 			fields[k] = v
 		}
-		b.open(base("acme") + "clients/" + id)
-		if got := b.forge(base("acme")+post.path, fields); got != 403 {
+		b.open(base(acme) + "clients/" + id)
+		if got := b.forge(base(acme)+post.path, fields); got != 403 {
 			t.Errorf("a read-only person's POST %s: status %d, want 403:\n%s", post.path, got, clip(b.body()))
 		}
 	}
-	if got := h.clientNow(t, "acme", id); got.Version != c.Client.Version {
+	if got := h.clientNow(t, acme, id); got.Version != c.Client.Version {
 		t.Fatalf("a read-only person changed the client: version %d → %d", c.Client.Version, got.Version)
 	}
 }
 
-// TestBrowserAnotherTenantsSessionReachesNothing signs in to one tenant
+// browserAnotherTenantsSessionReachesNothing signs in to one tenant
 // and tries the other's console: its pages ask to sign in, its forms are
 // refused, and the other tenant's clients are not found through the
 // first's console.
-func TestBrowserAnotherTenantsSessionReachesNothing(t *testing.T) {
-	t.Parallel()
-	h := start(t)
-	h.tenant(t, "acme")
-	h.tenant(t, "globex")
-	theirs := h.seedClient(t, "globex", client.TypeConfidential, "Globex secret project", "urn:globex/project").Client
+func browserAnotherTenantsSessionReachesNothing(t *testing.T, h *harness) {
+	acme := h.freshTenant(t, "acme")
+	globex := h.freshTenant(t, "globex")
+	theirs := h.seedClient(t, globex, client.TypeConfidential, "Globex secret project", "urn:globex/project").Client
 	b := h.browse(t)
-	b.signIn("acme", "alice")
+	b.signIn(acme, "alice")
 	csrf := b.csrf()
 	for _, p := range []string{"clients", "clients/" + theirs.ClientID, "exchange", "settings"} {
-		b.open(base("globex") + p)
+		b.open(base(globex) + p)
 		if !b.has(`input[name=subject]`) || strings.Contains(b.html(), "Globex secret project") {
 			t.Fatalf("acme's session opens globex's %s: %s\n%s", p, b.path(), clip(b.body()))
 		}
 	}
-	b.open(base("acme") + "clients")
-	if got := b.forge(base("globex")+"clients/"+theirs.ClientID+"/deactivate", map[string]string{"_csrf": csrf, "reason": "x"}); got != 401 && got != 403 {
+	b.open(base(acme) + "clients")
+	if got := b.forge(base(globex)+"clients/"+theirs.ClientID+"/deactivate", map[string]string{"_csrf": csrf, "reason": "x"}); got != 401 && got != 403 {
 		t.Fatalf("acme's session posts to globex's console: status %d", got)
 	}
-	b.wantStatus("look for globex's client through acme's console", b.open(base("acme")+"clients/"+theirs.ClientID), 404)
-	b.open(base("acme") + "clients?q=Globex")
+	b.wantStatus("look for globex's client through acme's console", b.open(base(acme)+"clients/"+theirs.ClientID), 404)
+	b.open(base(acme) + "clients?q=Globex")
 	b.notSee("Globex secret project")
-	if got := h.clientNow(t, "globex", theirs.ClientID); !got.Active || got.Version != theirs.Version {
+	if got := h.clientNow(t, globex, theirs.ClientID); !got.Active || got.Version != theirs.Version {
 		t.Fatal("globex's client changed")
 	}
 }
 
-// TestBrowserFormWithoutCSRFTokenIsRefused posts the page's own forms
+// browserFormWithoutCSRFTokenIsRefused posts the page's own forms
 // with the CSRF token removed, and with another session's: each is
 // refused and changes nothing.
-func TestBrowserFormWithoutCSRFTokenIsRefused(t *testing.T) {
-	t.Parallel()
-	h := start(t)
-	h.tenant(t, "acme")
-	c := h.seedClient(t, "acme", client.TypePublic, "Kiosk", "urn:acme/kiosk").Client
-	other := h.signIn(t, "acme", "mallory")
+func browserFormWithoutCSRFTokenIsRefused(t *testing.T, h *harness) {
+	acme := h.freshTenant(t, "acme")
+	c := h.seedClient(t, acme, client.TypePublic, "Kiosk", "urn:acme/kiosk").Client
+	other := h.signIn(t, acme, "mallory")
 	b := h.browse(t)
-	b.signIn("acme", "alice")
+	b.signIn(acme, "alice")
 	for _, token := range []string{"", other.csrf} {
-		b.wantStatus("open the edit form", b.open(base("acme")+"clients/"+c.ClientID+"/edit"), 200)
+		b.wantStatus("open the edit form", b.open(base(acme)+"clients/"+c.ClientID+"/edit"), 200)
 		b.fill(map[string]string{"#client_name": "Changed without a token"})
 		b.do("replace the token", chromedp.Evaluate[chromedp.Void](`document.querySelectorAll("main form input[name=_csrf]").forEach(i => `+
 			map[bool]string{true: `i.remove()`, false: `i.value = ` + jsString(token)}[token == ""]+`)`))
 		b.wantStatus("save without the session's token", b.submit(submitWith("client_name")), 403)
 		b.see("Form refused")
 	}
-	b.open(base("acme") + "clients/" + c.ClientID)
+	b.open(base(acme) + "clients/" + c.ClientID)
 	b.fill(map[string]string{`form[action$="/deactivate"] [name=reason]`: "no token"})
 	b.do("remove the token", chromedp.Evaluate[chromedp.Void](`document.querySelectorAll("input[name=_csrf]").forEach(i => i.remove())`))
 	b.wantStatus("deactivate without a token", b.submit(submitOf("/deactivate")), 403)
 	b.do("remove the token", chromedp.Evaluate[chromedp.Void](`document.querySelectorAll("input[name=_csrf]").forEach(i => i.remove())`))
 	b.wantStatus("sign out without a token", b.submit(`form.signout button[type=submit]`), 403)
 	b.checkAccessibility()
-	if got := h.clientNow(t, "acme", c.ClientID); got.Version != c.Version {
+	if got := h.clientNow(t, acme, c.ClientID); got.Version != c.Version {
 		t.Fatalf("a form without its token changed the client: version %d → %d", c.Version, got.Version)
 	}
 }
@@ -535,18 +556,16 @@ func (b *tab) bypassCSP() {
 	}
 }
 
-// TestBrowserXSSRendersAsText puts markup and script in every text field
+// browserXSSRendersAsText puts markup and script in every text field
 // (client name, description, redirect URIs, a reason, a search, a
 // tenant's name): each shows as the text typed, and no script runs.
-func TestBrowserXSSRendersAsText(t *testing.T) {
-	t.Parallel()
-	h := start(t)
-	h.tenant(t, "acme")
+func browserXSSRendersAsText(t *testing.T, h *harness) {
+	acme := h.freshTenant(t, "acme")
 	b := h.browse(t)
 	b.bypassCSP()
-	b.signIn("acme", "alice")
+	b.signIn(acme, "alice")
 
-	b.wantStatus("open the create form", b.open(base("acme")+"clients/new?type=public"), 200)
+	b.wantStatus("open the create form", b.open(base(acme)+"clients/new?type=public"), 200)
 	b.fill(map[string]string{"#client_name": xssName, "#code": "urn:acme/xss", "#description": xssScript, "#redirect_uris": xssURI})
 	b.wantStatus("create with a script URI", b.submit(submitWith("client_name")), 422)
 	b.noInjection()
@@ -560,9 +579,9 @@ func TestBrowserXSSRendersAsText(t *testing.T) {
 	b.wantStatus("create", b.submit(submitWith("client_name")), 200)
 	b.noInjection()
 	b.see(xssName, xssScript)
-	c := h.clientWithCode(t, "acme", "urn:acme/xss")
+	c := h.clientWithCode(t, acme, "urn:acme/xss")
 
-	b.wantStatus("open the list", b.open(base("acme")+"clients"), 200)
+	b.wantStatus("open the list", b.open(base(acme)+"clients"), 200)
 	b.noInjection()
 	b.see(xssName)
 	b.fill(map[string]string{"#q": xssScript})
@@ -572,11 +591,11 @@ func TestBrowserXSSRendersAsText(t *testing.T) {
 		t.Fatalf("the search box gives back %q", v)
 	}
 
-	b.wantStatus("open the client", b.open(base("acme")+"clients/"+c.ClientID), 200)
+	b.wantStatus("open the client", b.open(base(acme)+"clients/"+c.ClientID), 200)
 	b.fill(map[string]string{`form[action$="/deactivate"] [name=reason]`: xssReason})
 	b.wantStatus("deactivate", b.submit(submitOf("/deactivate")), 200)
 	b.noInjection()
-	b.wantStatus("open the history", b.open(base("acme")+"clients/"+c.ClientID+"/history"), 200)
+	b.wantStatus("open the history", b.open(base(acme)+"clients/"+c.ClientID+"/history"), 200)
 	b.noInjection()
 	b.see(xssReason, xssName)
 
@@ -637,16 +656,14 @@ func (b *tab) pressEnter() int64 {
 	return b.navigate("press Enter", chromedp.KeyEvent(kb.Enter))
 }
 
-// TestBrowserKeyboardOnly fills and submits the create and edit forms
+// browserKeyboardOnly fills and submits the create and edit forms
 // with the keyboard alone: Tab to each field, type, Enter.
-func TestBrowserKeyboardOnly(t *testing.T) {
-	t.Parallel()
-	h := start(t)
-	h.tenant(t, "acme")
+func browserKeyboardOnly(t *testing.T, h *harness) {
+	acme := h.freshTenant(t, "acme")
 	b := h.browse(t)
-	b.signIn("acme", "alice")
+	b.signIn(acme, "alice")
 
-	b.wantStatus("open the create form", b.open(base("acme")+"clients/new?type=confidential"), 200)
+	b.wantStatus("open the create form", b.open(base(acme)+"clients/new?type=confidential"), 200)
 	b.tabTo("#client_name")
 	b.typeText("Typed app")
 	b.tabTo("#code")
@@ -658,12 +675,12 @@ func TestBrowserKeyboardOnly(t *testing.T) {
 	if v := b.value("#secret"); v == "" {
 		t.Fatal("no secret after creating a confidential client")
 	}
-	c := h.clientWithCode(t, "acme", "urn:acme/typed")
+	c := h.clientWithCode(t, acme, "urn:acme/typed")
 	if c.Settings.ClientName != "Typed app" || strings.Join(c.Settings.RedirectURIs, " ") != "https://typed.example/callback" {
 		t.Fatalf("the typed client: %+v", c.Settings)
 	}
 
-	b.wantStatus("open the edit form", b.open(base("acme")+"clients/"+c.ClientID+"/edit"), 200)
+	b.wantStatus("open the edit form", b.open(base(acme)+"clients/"+c.ClientID+"/edit"), 200)
 	b.tabTo("#redirect_uris")
 	b.typeText("not a uri")
 	b.tabTo(submitWith("client_name"))
@@ -677,8 +694,8 @@ func TestBrowserKeyboardOnly(t *testing.T) {
 	b.typeText("https://typed.example/callback")
 	b.tabTo(submitWith("client_name"))
 	b.wantStatus("save with Enter", b.pressEnter(), 200)
-	b.wantPath(base("acme") + "clients/" + c.ClientID)
-	got := h.clientNow(t, "acme", c.ClientID)
+	b.wantPath(base(acme) + "clients/" + c.ClientID)
+	got := h.clientNow(t, acme, c.ClientID)
 	if got.Settings.ClientName != "Typed app, renamed" || got.Settings.Description != "Edited with the keyboard" {
 		t.Fatalf("the edit saved %q, %q", got.Settings.ClientName, got.Settings.Description)
 	}
