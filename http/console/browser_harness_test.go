@@ -602,6 +602,9 @@ func (b *tab) download(trigger chromedp.Action[chromedp.Void]) string {
 		if err != nil {
 			b.t.Fatalf("wait for the download: %v", err)
 		}
+		if ev.FilePath != "" && filepath.Dir(ev.FilePath) != dir {
+			continue // another test's download
+		}
 		switch ev.State {
 		case browser.DownloadProgressStateCompleted:
 			p := ev.FilePath

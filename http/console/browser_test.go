@@ -536,13 +536,17 @@ const (
 	xssReason = `</p><svg id=xss3 onload=alert(3)>`
 	xssURI    = `javascript:alert(4)//"><img src=x id=xss4 onerror=alert(4)>`
 	xssTenant = `<iframe id=xss5 srcdoc="<script>parent.alert(5)</script>">`
+	// Valid URIs in normal form, that break out of a quoted attribute
+	// if not escaped.
+	xssRedirect  = `https://app.example/cb?a='onfocus='alert(6)'&b=1`
+	xssClientURI = `https://app.example/?a='onmouseover='alert(7)'`
 )
 
 // noInjection fails the test when the page holds an element an XSS
 // attempt added.
 func (b *tab) noInjection() {
 	b.t.Helper()
-	if n := b.count(`#xss1, #xss2, #xss3, #xss4, #xss5`); n > 0 {
+	if n := b.count(`#xss1, #xss2, #xss3, #xss4, #xss5, [onfocus], [onmouseover], [onerror], [onload]`); n > 0 {
 		b.t.Fatalf("%s holds %d element(s) from an XSS attempt:\n%s", b.path(), n, clip(b.html()))
 	}
 }
@@ -575,10 +579,13 @@ func browserXSSRendersAsText(t *testing.T, h *harness) {
 	if v := b.value("#client_name"); v != xssName {
 		t.Fatalf("the form gives back the name as %q", v)
 	}
-	b.fill(map[string]string{"#redirect_uris": "https://app.example/callback"})
+	b.fill(map[string]string{"#redirect_uris": "https://app.example/callback\n" + xssRedirect})
+	if b.has("#client_uri") {
+		b.fill(map[string]string{"#client_uri": xssClientURI})
+	}
 	b.wantStatus("create", b.submit(submitWith("client_name")), 200)
 	b.noInjection()
-	b.see(xssName, xssScript)
+	b.see(xssName, xssScript, xssRedirect)
 	c := h.clientWithCode(t, acme, "urn:acme/xss")
 
 	b.wantStatus("open the list", b.open(base(acme)+"clients"), 200)
