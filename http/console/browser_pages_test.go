@@ -37,6 +37,8 @@ func tour(t *testing.T, visit func(stop)) {
 	t.Helper()
 	h := start(t)
 	h.tenant(t, "acme")
+	h.tenant(t, "initech")
+	h.tenant(t, "umbrella")
 	ctx := context.Background()
 	alice := tenants.Request{Actor: "user:alice", Reason: "Launch of the customer portal"}
 	portal := h.seedClient(t, "acme", client.TypeConfidential, "Customer portal", "urn:acme/portal").Client
