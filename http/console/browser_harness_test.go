@@ -370,6 +370,20 @@ func (b *tab) back() int64 {
 	return res.Status
 }
 
+// goBackAndWait goes back in the tab's history, as the browser's Back
+// button does (the page may come from the back/forward cache: no request,
+// perhaps no load event), and fails the test unless sel appears within
+// ten seconds.
+func (b *tab) goBackAndWait(sel string) {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 10*time.Second)
+	defer cancel()
+	_ = chromedp.Do(ctx, chromedp.NavigateBack())
+	if err := chromedp.Do(ctx, chromedp.WaitVisible(chromedp.CSS(sel))); err != nil {
+		b.t.Fatalf("going back shows %s, without %s:\n%s", b.path(), sel, clip(b.body()))
+	}
+}
+
 // reload reloads the page and returns its status.
 func (b *tab) reload() int64 {
 	b.t.Helper()

@@ -144,6 +144,9 @@ func browserSignInAndOut(t *testing.T, h *harness) {
 	stale.wantStatus("open the clients in another tab", stale.open(base(acme)+"clients"), 200)
 	b.signOut()
 	b.wantPath(base(acme) + "signed-out")
+	// Going back shows no copy of the last page: the browser's
+	// back/forward cache restores it, and the console loads it again.
+	b.goBackAndWait(`input[name=subject]`)
 	b.open(base(acme) + "clients")
 	if !b.has(`input[name=subject]`) {
 		t.Fatalf("after signing out the console still opens: %s", b.path())

@@ -30,3 +30,9 @@ document.addEventListener("DOMContentLoaded", function () {
     s.addEventListener("change", function () { if (s.form) { s.form.requestSubmit(); } });
   });
 });
+// A page the browser restores from its back/forward cache (going back
+// after signing out, say) is loaded again, so that it shows what the
+// session allows now, never a copy of what it showed before.
+window.addEventListener("pageshow", function (e) {
+  if (e.persisted) { window.location.reload(); }
+});
