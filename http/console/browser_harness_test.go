@@ -20,6 +20,7 @@ import (
 	"github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/page"
+	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 )
 
@@ -119,8 +120,9 @@ type tab struct {
 }
 
 // dialogs are the JavaScript dialogs (alert, confirm, prompt) pages
-// opened: the console opens none, so each is a script that should not
-// have run.
+// opened and the script errors they threw: the console opens no dialog,
+// so each is a script that should not have run, and its script throws
+// nothing.
 type dialogs struct {
 	mu   sync.Mutex
 	seen []string
@@ -171,7 +173,7 @@ func (h *harness) browse(t *testing.T) *tab {
 	b := h.newTab(t, own, d, nextTab(t))
 	t.Cleanup(func() {
 		if seen := d.list(); len(seen) > 0 {
-			t.Errorf("pages opened JavaScript dialogs (a script ran that should not have): %q", seen)
+			t.Errorf("pages opened JavaScript dialogs or threw script errors (a script ran that should not have, or failed): %q", seen)
 		}
 	})
 	return b
@@ -225,11 +227,19 @@ func (h *harness) newTab(t *testing.T, own context.Context, d *dialogs, name str
 	return b
 }
 
-// listener notes each dialog a page opens.
+// listener notes each dialog a page opens, and each uncaught script
+// error (the console's own script must run without one).
 func (d *dialogs) listener() func(any) {
 	return func(ev any) {
-		if ev, ok := ev.(*page.EventJavascriptDialogOpening); ok {
+		switch ev := ev.(type) {
+		case *page.EventJavascriptDialogOpening:
 			d.add(string(ev.Type) + ": " + ev.Message)
+		case *runtime.EventExceptionThrown:
+			msg := ev.ExceptionDetails.Text
+			if ev.ExceptionDetails.Exception != nil && ev.ExceptionDetails.Exception.Description != "" {
+				msg += " " + ev.ExceptionDetails.Exception.Description
+			}
+			d.add(fmt.Sprintf("script error at %s:%d: %s", ev.ExceptionDetails.URL, ev.ExceptionDetails.LineNumber+1, msg))
 		}
 	}
 }

@@ -712,8 +712,9 @@ func browserKeyboardOnly(t *testing.T, h *harness) {
 }
 
 // TestBrowserDialogsAreNoticed makes sure the check behind every browser
-// test (and the XSS test's) sees a script that runs: a page's alert is
-// noted, and answered so that it blocks nothing.
+// test (and the XSS test's) sees a script that runs, or fails: a page's
+// alert is noted, and answered so that it blocks nothing; an uncaught
+// error is noted.
 func TestBrowserDialogsAreNoticed(t *testing.T) {
 	t.Parallel()
 	b := (&harness{}).browse(t) // no node: the page is a data: URL
@@ -725,6 +726,14 @@ func TestBrowserDialogsAreNoticed(t *testing.T) {
 	}
 	if seen := b.dialogs.take(); len(seen) != 1 || seen[0] != "alert: ran" {
 		t.Fatalf("the dialogs noted: %q", seen)
+	}
+	b.do("open a page whose script fails", chromedp.Navigate(`data:text/html,<!doctype html><title>Error</title><script>noSuchFunction()</script>`))
+	deadline = time.Now().Add(10 * time.Second)
+	for len(b.dialogs.list()) == 0 && time.Now().Before(deadline) {
+		b.do("wait", chromedp.Sleep(50*time.Millisecond))
+	}
+	if seen := b.dialogs.take(); len(seen) != 1 || !strings.Contains(seen[0], "noSuchFunction") {
+		t.Fatalf("the script errors noted: %q", seen)
 	}
 }
 
