@@ -94,38 +94,70 @@ func (b *Backend) client(ctx context.Context, sql string, args ...any) (projecti
 	return row.First(views, projections.ErrNotFound)
 }
 
-// Clients implements [projections.ReadModel].
+// sortColumns are the key column of each order but client_id's (whose
+// only key is client_id); each has its index (tenant, key, client_id).
+var sortColumns = map[projections.ClientSort]string{
+	projections.SortName:    "sort_name",
+	projections.SortCreated: "created_at",
+	projections.SortUpdated: "updated_at",
+}
+
+// Clients implements [projections.ReadModel]. A page walks the index of
+// its order from the cursor on, in either direction, testing the filters
+// on each row until it has one more than the page holds.
 func (b *Backend) Clients(ctx context.Context, tenant string, f projections.ClientFilter) ([]projections.ClientView, string, error) {
 	if err := row.CheckFilter(f); err != nil {
 		return nil, "", fmt.Errorf("list clients of %s: %w", tenant, err)
 	}
+	cur, after, err := row.DecodeCursor(f)
+	if err != nil {
+		return nil, "", fmt.Errorf("list clients of %s: %w", tenant, err)
+	}
 	var sql strings.Builder
-	sql.WriteString(`SELECT ` + row.ClientColumns + ` FROM rm_clients WHERE tenant = $1 AND client_id > $2`)
-	args := []any{tenant, f.After}
-	arg := func(cond string, v any) {
+	sql.WriteString(`SELECT ` + row.ClientColumns + ` FROM rm_clients WHERE tenant = $1`)
+	args := []any{tenant}
+	arg := func(v any) string {
 		args = append(args, v)
-		sql.WriteString(" AND " + strings.ReplaceAll(cond, "?", "$"+strconv.Itoa(len(args))))
+		return "$" + strconv.Itoa(len(args))
+	}
+	cmp, dir := " > ", ""
+	if f.Desc {
+		cmp, dir = " < ", " DESC"
+	}
+	key := sortColumns[row.SortOf(f)]
+	if after {
+		switch row.SortOf(f) {
+		case projections.SortClientID:
+			sql.WriteString(" AND client_id" + cmp + arg(cur.ClientID))
+		case projections.SortName:
+			sql.WriteString(" AND (" + key + ", client_id)" + cmp + "(" + arg(cur.Name) + ", " + arg(cur.ClientID) + ")")
+		default: // the times
+			sql.WriteString(" AND (" + key + ", client_id)" + cmp + "(" + arg(cur.At) + ", " + arg(cur.ClientID) + ")")
+		}
 	}
 	if f.Type != "" {
-		arg("type = ?", string(f.Type))
+		sql.WriteString(" AND type = " + arg(string(f.Type)))
 	}
 	if f.Active != nil {
-		arg("active = ?", *f.Active)
+		sql.WriteString(" AND active = " + arg(*f.Active))
 	}
 	if f.Search != "" {
 		term, ok := row.Term(f.Search)
 		if !ok {
 			return nil, "", nil
 		}
-		arg("strpos(search, ?) > 0", term)
+		sql.WriteString(" AND (strpos(search, " + arg(term) + ") > 0 OR starts_with(client_id, " + arg(f.Search) + "))")
 	}
-	args = append(args, f.Limit+1)
-	sql.WriteString(" ORDER BY client_id LIMIT $" + strconv.Itoa(len(args)))
+	sql.WriteString(" ORDER BY ")
+	if key != "" {
+		sql.WriteString(key + dir + ", ")
+	}
+	sql.WriteString("client_id" + dir + " LIMIT " + arg(f.Limit+1))
 	views, err := query(ctx, b.pool, row.ReadClient, sql.String(), args...)
 	if err != nil {
 		return nil, "", fmt.Errorf("list clients of %s: %w", tenant, err)
 	}
-	page, next := row.Page(views, f.Limit)
+	page, next := row.Page(views, f)
 	return page, next, nil
 }
 

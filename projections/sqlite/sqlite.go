@@ -126,16 +126,50 @@ func (b *Backend) client(ctx context.Context, q string, args ...any) (projection
 	return row.First(views, projections.ErrNotFound)
 }
 
-// Clients implements [projections.ReadModel].
+// sortIndexes are the key column and the index of each order. Each
+// index is (tenant, key, client_id) followed by everything the filters
+// test, so that SQLite reads a row only once it matches; queries name it
+// (INDEXED BY), because without statistics SQLite would pick the primary
+// key. The client_id order's key is client_id alone.
+var sortIndexes = map[projections.ClientSort]struct{ key, index string }{
+	projections.SortClientID: {"", "rm_clients_filter_idx"},
+	projections.SortName:     {"sort_name", "rm_clients_name_idx"},
+	projections.SortCreated:  {"created_at", "rm_clients_created_idx"},
+	projections.SortUpdated:  {"updated_at", "rm_clients_updated_idx"},
+}
+
+// Clients implements [projections.ReadModel]. A page walks the index of
+// its order from the cursor on, in either direction, until it has one
+// more than the page holds.
 func (b *Backend) Clients(ctx context.Context, tenant string, f projections.ClientFilter) ([]projections.ClientView, string, error) {
 	if err := row.CheckFilter(f); err != nil {
 		return nil, "", fmt.Errorf("list clients of %s: %w", tenant, err)
 	}
+	cur, after, err := row.DecodeCursor(f)
+	if err != nil {
+		return nil, "", fmt.Errorf("list clients of %s: %w", tenant, err)
+	}
+	order := sortIndexes[row.SortOf(f)]
 	var q strings.Builder
-	// The filter index holds every column the filters test, so SQLite
-	// reads a row only once it matches.
-	q.WriteString(`SELECT ` + row.ClientColumns + ` FROM rm_clients INDEXED BY rm_clients_filter_idx WHERE tenant = ? AND client_id > ?`)
-	args := []any{tenant, f.After}
+	q.WriteString(`SELECT ` + row.ClientColumns + ` FROM rm_clients INDEXED BY ` + order.index + ` WHERE tenant = ?`)
+	args := []any{tenant}
+	cmp, dir := " > ", ""
+	if f.Desc {
+		cmp, dir = " < ", " DESC"
+	}
+	if after {
+		switch row.SortOf(f) {
+		case projections.SortClientID:
+			q.WriteString(` AND client_id` + cmp + `?`)
+			args = append(args, cur.ClientID)
+		case projections.SortName:
+			q.WriteString(` AND (` + order.key + `, client_id)` + cmp + `(?, ?)`)
+			args = append(args, cur.Name, cur.ClientID)
+		default: // the times, stored as sortable text
+			q.WriteString(` AND (` + order.key + `, client_id)` + cmp + `(?, ?)`)
+			args = append(args, formatTime(cur.At), cur.ClientID)
+		}
+	}
 	if f.Type != "" {
 		q.WriteString(` AND type = ?`)
 		args = append(args, string(f.Type))
@@ -149,16 +183,22 @@ func (b *Backend) Clients(ctx context.Context, tenant string, f projections.Clie
 		if !ok {
 			return nil, "", nil
 		}
-		q.WriteString(` AND instr(search, ?) > 0`)
-		args = append(args, term)
+		// instr = 1: client_id begins with the search, taken literally
+		// (LIKE would read _ and % as wildcards).
+		q.WriteString(` AND (instr(search, ?) > 0 OR instr(client_id, ?) = 1)`)
+		args = append(args, term, f.Search)
 	}
-	q.WriteString(` ORDER BY client_id LIMIT ?`)
+	q.WriteString(` ORDER BY `)
+	if order.key != "" {
+		q.WriteString(order.key + dir + `, `)
+	}
+	q.WriteString(`client_id` + dir + ` LIMIT ?`)
 	args = append(args, f.Limit+1)
 	views, err := query(ctx, b.read, row.ReadClient, q.String(), args...)
 	if err != nil {
 		return nil, "", fmt.Errorf("list clients of %s: %w", tenant, err)
 	}
-	page, next := row.Page(views, f.Limit)
+	page, next := row.Page(views, f)
 	return page, next, nil
 }
 

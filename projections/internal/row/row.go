@@ -87,22 +87,25 @@ func CheckLimit(limit int) error {
 	return nil
 }
 
-// CheckFilter refuses a filter with a bad page size or client type.
+// CheckFilter refuses a filter with a bad page size, client type or sort.
 func CheckFilter(f projections.ClientFilter) error {
 	if f.Type != "" && !f.Type.Valid() {
 		return fmt.Errorf("client type %q: %w", f.Type, projections.ErrInvalid)
 	}
+	if !f.Sort.Valid() {
+		return fmt.Errorf("sort %q: %w", f.Sort, projections.ErrInvalid)
+	}
 	return CheckLimit(f.Limit)
 }
 
-// Page cuts views, read with limit+1 rows, to one page and returns the
-// cursor of the next page ("" when there is none).
-func Page(views []projections.ClientView, limit int) ([]projections.ClientView, string) {
-	if len(views) <= limit {
+// Page cuts views, read with f.Limit+1 rows, to one page and returns the
+// cursor of the next page in f's order ("" when there is none).
+func Page(views []projections.ClientView, f projections.ClientFilter) ([]projections.ClientView, string) {
+	if len(views) <= f.Limit {
 		return views, ""
 	}
-	views = views[:limit]
-	return views, views[limit-1].ClientID
+	views = views[:f.Limit]
+	return views, EncodeCursor(f, views[f.Limit-1])
 }
 
 // Resource turns a row's code and api_scopes into what the catalogue
