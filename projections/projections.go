@@ -141,6 +141,29 @@ func (s ClientSort) Valid() bool {
 	return s == "" || s == SortClientID || s == SortName || s == SortCreated || s == SortUpdated
 }
 
+// ClientSummary is what a list of clients shows of each: a [ClientView]'s
+// identity, state and times, without the rest of its settings or its
+// secrets. [ReadModel.ClientSummaries] reads it from the read model's
+// columns, without decoding whole views.
+type ClientSummary struct {
+	Tenant   string
+	ClientID string
+	// Name, Code and Type are the settings' client_name, code and type.
+	Name      string
+	Code      string
+	Type      client.Type
+	Active    bool
+	Version   int64
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// Summary is v's summary, as [ReadModel.ClientSummaries] reads it.
+func (v ClientView) Summary() ClientSummary {
+	return ClientSummary{Tenant: v.Tenant, ClientID: v.ClientID, Name: v.Settings.ClientName, Code: v.Settings.Code,
+		Type: v.Settings.Type, Active: v.Active, Version: v.Version, CreatedAt: v.CreatedAt, UpdatedAt: v.UpdatedAt}
+}
+
 // ClientFilter selects clients of one tenant for [ReadModel.Clients].
 type ClientFilter struct {
 	// Type keeps clients of one type ("" for all).
@@ -189,6 +212,10 @@ type ReadModel interface {
 	// cursor of another order is ErrBadCursor, a bad page size, type or
 	// sort ErrInvalid.
 	Clients(ctx context.Context, tenant string, f ClientFilter) ([]ClientView, string, error)
+	// ClientSummaries is Clients for lists that show only a summary of
+	// each client: the same pages, cursors and errors, each client as
+	// its view's Summary, read without decoding the views.
+	ClientSummaries(ctx context.Context, tenant string, f ClientFilter) ([]ClientSummary, string, error)
 	// Catalogue returns the tenant's scope catalogue: the identity and
 	// platform scopes plus the API scopes its live clients define.
 	Catalogue(ctx context.Context, tenant string) (scope.Catalogue, error)

@@ -102,10 +102,25 @@ var sortColumns = map[projections.ClientSort]string{
 	projections.SortUpdated: "updated_at",
 }
 
-// Clients implements [projections.ReadModel]. A page walks the index of
-// its order from the cursor on, in either direction, testing the filters
-// on each row until it has one more than the page holds.
+// Clients implements [projections.ReadModel].
 func (b *Backend) Clients(ctx context.Context, tenant string, f projections.ClientFilter) ([]projections.ClientView, string, error) {
+	return clients(ctx, b, tenant, f, row.ClientColumns, row.ReadClient, projections.ClientView.Summary)
+}
+
+// readSummary reads client summaries: timestamptz scans into time.Time.
+var readSummary = row.SummaryReader(func(t *time.Time) any { return t })
+
+// ClientSummaries implements [projections.ReadModel].
+func (b *Backend) ClientSummaries(ctx context.Context, tenant string, f projections.ClientFilter) ([]projections.ClientSummary, string, error) {
+	return clients(ctx, b, tenant, f, row.SummaryColumns, readSummary, func(s projections.ClientSummary) projections.ClientSummary { return s })
+}
+
+// clients reads a page of the clients f selects as columns, read by
+// read. The page walks the index of its order from the cursor on, in
+// either direction, testing the filters on each row until it has one
+// more than the page holds.
+func clients[T any](ctx context.Context, b *Backend, tenant string, f projections.ClientFilter, columns string,
+	read row.Reader[T], summary func(T) projections.ClientSummary) ([]T, string, error) {
 	if err := row.CheckFilter(f); err != nil {
 		return nil, "", fmt.Errorf("list clients of %s: %w", tenant, err)
 	}
@@ -114,7 +129,7 @@ func (b *Backend) Clients(ctx context.Context, tenant string, f projections.Clie
 		return nil, "", fmt.Errorf("list clients of %s: %w", tenant, err)
 	}
 	var sql strings.Builder
-	sql.WriteString(`SELECT ` + row.ClientColumns + ` FROM rm_clients WHERE tenant = $1`)
+	sql.WriteString(`SELECT ` + columns + ` FROM rm_clients WHERE tenant = $1`)
 	args := []any{tenant}
 	arg := func(v any) string {
 		args = append(args, v)
@@ -153,11 +168,11 @@ func (b *Backend) Clients(ctx context.Context, tenant string, f projections.Clie
 		sql.WriteString(key + dir + ", ")
 	}
 	sql.WriteString("client_id" + dir + " LIMIT " + arg(f.Limit+1))
-	views, err := query(ctx, b.pool, row.ReadClient, sql.String(), args...)
+	rows, err := query(ctx, b.pool, read, sql.String(), args...)
 	if err != nil {
 		return nil, "", fmt.Errorf("list clients of %s: %w", tenant, err)
 	}
-	page, next := row.Page(views, f)
+	page, next := row.Page(rows, f, summary)
 	return page, next, nil
 }
 

@@ -213,6 +213,9 @@ func testBadCursors(t *testing.T, env Env) {
 		if !errors.Is(err, projections.ErrBadCursor) || !errors.Is(err, projections.ErrInvalid) {
 			t.Errorf("%s (%q): err = %v, want ErrBadCursor and ErrInvalid", c.name, c.f.After, err)
 		}
+		if _, _, err := env.Backend.ClientSummaries(ctx, "acme", c.f); !errors.Is(err, projections.ErrBadCursor) {
+			t.Errorf("summaries, %s (%q): err = %v, want ErrBadCursor", c.name, c.f.After, err)
+		}
 	}
 	if _, _, err := env.Backend.Clients(ctx, "acme", projections.ClientFilter{Sort: "size", Limit: 5}); !errors.Is(err, projections.ErrInvalid) {
 		t.Errorf("sort by size: err = %v, want ErrInvalid", err)

@@ -369,8 +369,8 @@ func (w *world) read(rm projections.ReadModel) model {
 }
 
 // walk returns every client of tenant that f selects, following the
-// cursors page by page, and checks the pages' order and size, and that
-// no client comes twice.
+// cursors page by page, and checks the pages' order and size, that no
+// client comes twice, and that ClientSummaries gives the same pages.
 func walk(t testing.TB, rm projections.ReadModel, tenant string, f projections.ClientFilter) []projections.ClientView {
 	t.Helper()
 	var all []projections.ClientView
@@ -378,6 +378,19 @@ func walk(t testing.TB, rm projections.ReadModel, tenant string, f projections.C
 		page, next, err := rm.Clients(t.Context(), tenant, f)
 		if err != nil {
 			t.Fatalf("list clients of %s with %+v: %v", tenant, f, err)
+		}
+		// The summaries of the same page are those of its views.
+		sums, sumNext, err := rm.ClientSummaries(t.Context(), tenant, f)
+		if err != nil {
+			t.Fatalf("list client summaries of %s with %+v: %v", tenant, f, err)
+		}
+		if sumNext != next || len(sums) != len(page) {
+			t.Fatalf("summaries of %s with %+v: %d and cursor %q, the views %d and %q", tenant, f, len(sums), sumNext, len(page), next)
+		}
+		for i, v := range page {
+			if sums[i] != v.Summary() {
+				t.Fatalf("summary of client %s:\ngot  %+v\nwant %+v", v.ClientID, sums[i], v.Summary())
+			}
 		}
 		if len(page) > f.Limit {
 			t.Fatalf("page of %d clients, limit %d", len(page), f.Limit)

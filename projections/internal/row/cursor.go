@@ -54,15 +54,16 @@ func orderTag(sort projections.ClientSort, desc bool) string {
 // as [SearchText] lowercases it.
 func NameKey(name string) string { return strings.ToLower(name) }
 
-// EncodeCursor is the cursor, in f's order, of the page that ends with v.
-func EncodeCursor(f projections.ClientFilter, v projections.ClientView) string {
+// EncodeCursor is the cursor, in f's order, of the page that ends with
+// the client v summarises.
+func EncodeCursor(f projections.ClientFilter, v projections.ClientSummary) string {
 	sort := SortOf(f)
 	var key string
 	switch sort {
 	case projections.SortClientID:
 		return v.ClientID
 	case projections.SortName:
-		key = NameKey(v.Settings.ClientName)
+		key = NameKey(v.Name)
 	case projections.SortCreated:
 		key = strconv.FormatInt(v.CreatedAt.UnixMicro(), 10)
 	case projections.SortUpdated:
