@@ -53,8 +53,8 @@ type clientList struct {
 	// Paged is true past the first page.
 	Paged bool
 	// NextURL is the next page's ("" on the last), FirstURL the first
-	// page's, ReverseURL the list in the other order, ClearURL the list
-	// without filters, all in the same order.
+	// page's, ClearURL the first page's without the filters, all in the
+	// list's order; ReverseURL is the first page in the other order.
 	NextURL, FirstURL, ReverseURL, ClearURL string
 }
 
