@@ -95,7 +95,8 @@ func (b *Backend) client(ctx context.Context, sql string, args ...any) (projecti
 }
 
 // sortColumns are the key column of each order but client_id's (whose
-// only key is client_id); each has its index (tenant, key, client_id).
+// only key is client_id). Each order has its index (tenant, key,
+// client_id) which also holds what the filters test.
 var sortColumns = map[projections.ClientSort]string{
 	projections.SortName:    "sort_name",
 	projections.SortCreated: "created_at",
@@ -116,9 +117,10 @@ func (b *Backend) ClientSummaries(ctx context.Context, tenant string, f projecti
 }
 
 // clients reads a page of the clients f selects as columns, read by
-// read. The page walks the index of its order from the cursor on, in
-// either direction, testing the filters on each row until it has one
-// more than the page holds.
+// read. The page is found first, by an index-only scan of its order's
+// index from the cursor on, in either direction, which tests the filters
+// on each entry until it has one more than the page holds; only then
+// are those rows read.
 func clients[T any](ctx context.Context, b *Backend, tenant string, f projections.ClientFilter, columns string,
 	read row.Reader[T], summary func(T) projections.ClientSummary) ([]T, string, error) {
 	if err := row.CheckFilter(f); err != nil {
@@ -128,8 +130,13 @@ func clients[T any](ctx context.Context, b *Backend, tenant string, f projection
 	if err != nil {
 		return nil, "", fmt.Errorf("list clients of %s: %w", tenant, err)
 	}
+	key := sortColumns[row.SortOf(f)]
+	keys := "tenant, client_id"
+	if key != "" {
+		keys += ", " + key
+	}
 	var sql strings.Builder
-	sql.WriteString(`SELECT ` + columns + ` FROM rm_clients WHERE tenant = $1`)
+	sql.WriteString(`SELECT c.` + strings.ReplaceAll(columns, ", ", ", c.") + ` FROM (SELECT ` + keys + ` FROM rm_clients WHERE tenant = $1`)
 	args := []any{tenant}
 	arg := func(v any) string {
 		args = append(args, v)
@@ -139,7 +146,6 @@ func clients[T any](ctx context.Context, b *Backend, tenant string, f projection
 	if f.Desc {
 		cmp, dir = " < ", " DESC"
 	}
-	key := sortColumns[row.SortOf(f)]
 	if after {
 		switch row.SortOf(f) {
 		case projections.SortClientID:
@@ -163,11 +169,12 @@ func clients[T any](ctx context.Context, b *Backend, tenant string, f projection
 		}
 		sql.WriteString(" AND (strpos(search, " + arg(term) + ") > 0 OR starts_with(client_id, " + arg(f.Search) + "))")
 	}
-	sql.WriteString(" ORDER BY ")
+	order := "client_id" + dir
 	if key != "" {
-		sql.WriteString(key + dir + ", ")
+		order = key + dir + ", " + order
 	}
-	sql.WriteString("client_id" + dir + " LIMIT " + arg(f.Limit+1))
+	sql.WriteString(" ORDER BY " + order + " LIMIT " + arg(f.Limit+1) + ") p")
+	sql.WriteString(" JOIN rm_clients c ON c.tenant = p.tenant AND c.client_id = p.client_id ORDER BY p." + strings.ReplaceAll(order, ", ", ", p."))
 	rows, err := query(ctx, b.pool, read, sql.String(), args...)
 	if err != nil {
 		return nil, "", fmt.Errorf("list clients of %s: %w", tenant, err)
