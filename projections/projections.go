@@ -107,16 +107,84 @@ type ClientView struct {
 	Deleted bool `json:"-"`
 }
 
+// ErrBadCursor is returned for a [ClientFilter.After] that is not a
+// cursor of the filter's order: a cursor of another sort or direction,
+// a client_id where an order other than client_id's needs its own cursor,
+// or something that is no cursor at all. It wraps nothing; the error
+// returned wraps it and [ErrInvalid] both.
+var ErrBadCursor = errors.New("projections: bad cursor")
+
+// ClientSort is the order of the pages [ReadModel.Clients] returns. Every
+// order ends with client_id, so that clients equal in the sort key still
+// come in one fixed order, and a cursor names one place in it.
+type ClientSort string
+
+// The orders of a client list.
+const (
+	// SortClientID orders by client_id, in byte order: the default (the
+	// zero value means it too), and the order of the admin API.
+	SortClientID ClientSort = "client_id"
+	// SortName orders by client_name ignoring case (the lowercase name,
+	// in byte order; a client without a name comes first).
+	SortName ClientSort = "name"
+	// SortCreated orders by when the client was registered.
+	SortCreated ClientSort = "created"
+	// SortUpdated orders by when the client last changed.
+	SortUpdated ClientSort = "updated"
+)
+
+// ClientSorts are the orders of a client list, the default first.
+var ClientSorts = []ClientSort{SortClientID, SortName, SortCreated, SortUpdated}
+
+// Valid reports whether s is one of [ClientSorts] or "" (client_id).
+func (s ClientSort) Valid() bool {
+	return s == "" || s == SortClientID || s == SortName || s == SortCreated || s == SortUpdated
+}
+
+// ClientSummary is what a list of clients shows of each: a [ClientView]'s
+// identity, state and times, without the rest of its settings or its
+// secrets. [ReadModel.ClientSummaries] reads it from the read model's
+// columns, without decoding whole views.
+type ClientSummary struct {
+	Tenant   string
+	ClientID string
+	// Name, Code and Type are the settings' client_name, code and type.
+	Name      string
+	Code      string
+	Type      client.Type
+	Active    bool
+	Version   int64
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// Summary is v's summary, as [ReadModel.ClientSummaries] reads it.
+func (v ClientView) Summary() ClientSummary {
+	return ClientSummary{Tenant: v.Tenant, ClientID: v.ClientID, Name: v.Settings.ClientName, Code: v.Settings.Code,
+		Type: v.Settings.Type, Active: v.Active, Version: v.Version, CreatedAt: v.CreatedAt, UpdatedAt: v.UpdatedAt}
+}
+
 // ClientFilter selects clients of one tenant for [ReadModel.Clients].
 type ClientFilter struct {
 	// Type keeps clients of one type ("" for all).
 	Type client.Type
 	// Active keeps active (true) or inactive (false) clients; nil for all.
 	Active *bool
-	// Search keeps clients whose name or code contains it, ignoring case.
+	// Search keeps clients whose name or code contains it, ignoring case,
+	// and those whose client_id is it or begins with it (byte for byte:
+	// client ids are case-sensitive).
 	Search string
-	// After is the cursor: the client_id of the last client of the
-	// previous page ("" for the first page). Pages are ordered by client_id.
+	// Sort is the order of the pages ("" is SortClientID).
+	Sort ClientSort
+	// Desc reverses the order: the sort key descending, and clients with
+	// equal keys by client_id descending.
+	Desc bool
+	// After is the cursor: "" for the first page, otherwise the cursor
+	// [ReadModel.Clients] returned with the previous page of the same
+	// order (same Sort and Desc). In client_id order it is the client_id
+	// of the last client of the previous page, so any client_id is a
+	// cursor there; other orders have cursors of their own, which carry
+	// the order they belong to, and refuse any other with [ErrBadCursor].
 	After string
 	// Limit is the page size, 1..MaxPage.
 	Limit int
@@ -139,9 +207,15 @@ type ReadModel interface {
 	Client(ctx context.Context, tenant, clientID string) (ClientView, error)
 	// ClientByID finds a client by its platform-unique id, or ErrNotFound.
 	ClientByID(ctx context.Context, clientID string) (ClientView, error)
-	// Clients returns one page of a tenant's clients matching f, ordered by
-	// client_id, and the cursor of the next page ("" on the last page).
+	// Clients returns one page of a tenant's clients matching f, in f's
+	// order, and the cursor of the next page ("" on the last page). A
+	// cursor of another order is ErrBadCursor, a bad page size, type or
+	// sort ErrInvalid.
 	Clients(ctx context.Context, tenant string, f ClientFilter) ([]ClientView, string, error)
+	// ClientSummaries is Clients for lists that show only a summary of
+	// each client: the same pages, cursors and errors, each client as
+	// its view's Summary, read without decoding the views.
+	ClientSummaries(ctx context.Context, tenant string, f ClientFilter) ([]ClientSummary, string, error)
 	// Catalogue returns the tenant's scope catalogue: the identity and
 	// platform scopes plus the API scopes its live clients define.
 	Catalogue(ctx context.Context, tenant string) (scope.Catalogue, error)

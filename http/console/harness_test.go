@@ -28,7 +28,7 @@ type harness struct {
 }
 
 // start starts the harness.
-func start(t *testing.T) *harness {
+func start(t testing.TB) *harness {
 	t.Helper()
 	ns := testnode.StartNATS(t)
 	cfg := testnode.Config(t, "")
@@ -45,7 +45,7 @@ func start(t *testing.T) *harness {
 var rootRequest = tenants.Request{Actor: "root"}
 
 // tenant creates tenant slug and waits until the read model has it.
-func (h *harness) tenant(t *testing.T, slug string) tenants.CreatedTenant {
+func (h *harness) tenant(t testing.TB, slug string) tenants.CreatedTenant {
 	t.Helper()
 	created, err := h.node.Admin.Tenants.Create(context.Background(), rootRequest, slug, strings.ToUpper(slug[:1])+slug[1:])
 	if err != nil {
@@ -68,7 +68,7 @@ type agent struct {
 }
 
 // newAgent returns an agent with an empty cookie jar.
-func (h *harness) newAgent(t *testing.T) *agent {
+func (h *harness) newAgent(t testing.TB) *agent {
 	t.Helper()
 	jar, err := cookiejar.New(nil)
 	if err != nil {
@@ -81,7 +81,7 @@ func (h *harness) newAgent(t *testing.T) *agent {
 // development login, granting scopes at consent (every scope the console
 // asks for when none are given), and returns the agent, on the clients
 // page.
-func (h *harness) signIn(t *testing.T, slug, subject string, scopes ...string) *agent {
+func (h *harness) signIn(t testing.TB, slug, subject string, scopes ...string) *agent {
 	t.Helper()
 	a := h.newAgent(t)
 	a.signIn(t, slug, subject, scopes...)
@@ -94,7 +94,7 @@ var (
 )
 
 // signIn signs the agent in (see harness.signIn).
-func (a *agent) signIn(t *testing.T, slug, subject string, scopes ...string) {
+func (a *agent) signIn(t testing.TB, slug, subject string, scopes ...string) {
 	t.Helper()
 	if len(scopes) == 0 {
 		scopes = tenants.ConsoleScopes
@@ -122,14 +122,14 @@ func (a *agent) signIn(t *testing.T, slug, subject string, scopes ...string) {
 }
 
 // get fetches path (on the node) and returns the final status and body.
-func (a *agent) get(t *testing.T, path string) (int, string) {
+func (a *agent) get(t testing.TB, path string) (int, string) {
 	t.Helper()
 	return a.do(t, http.MethodGet, a.h.url+path, nil, "")
 }
 
 // post posts form to path with the session's CSRF token, and returns
 // the final status and body after redirects.
-func (a *agent) post(t *testing.T, path string, form url.Values) (int, string) {
+func (a *agent) post(t testing.TB, path string, form url.Values) (int, string) {
 	t.Helper()
 	f := url.Values{}
 	for k, v := range form {
@@ -142,13 +142,13 @@ func (a *agent) post(t *testing.T, path string, form url.Values) (int, string) {
 }
 
 // postURL posts form, as it is, to the absolute URL u.
-func (a *agent) postURL(t *testing.T, u string, form url.Values) (int, string) {
+func (a *agent) postURL(t testing.TB, u string, form url.Values) (int, string) {
 	t.Helper()
 	return a.do(t, http.MethodPost, u, strings.NewReader(form.Encode()), "application/x-www-form-urlencoded")
 }
 
 // do makes a request and follows its redirects.
-func (a *agent) do(t *testing.T, method, u string, body io.Reader, contentType string) (int, string) {
+func (a *agent) do(t testing.TB, method, u string, body io.Reader, contentType string) (int, string) {
 	t.Helper()
 	req, err := http.NewRequest(method, u, body)
 	if err != nil {
@@ -171,7 +171,7 @@ func (a *agent) do(t *testing.T, method, u string, body io.Reader, contentType s
 }
 
 // mustContain fails t unless body contains each of want.
-func mustContain(t *testing.T, body string, want ...string) {
+func mustContain(t testing.TB, body string, want ...string) {
 	t.Helper()
 	for _, w := range want {
 		if !strings.Contains(body, w) {

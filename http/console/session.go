@@ -15,12 +15,14 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/clavisiam/clavis/domain/client"
 	"github.com/clavisiam/clavis/domain/scope"
 	"github.com/clavisiam/clavis/domain/tenant"
 	"github.com/clavisiam/clavis/http/oauth"
@@ -370,6 +372,9 @@ func (c *Console) consoleClient(ctx context.Context, slug string) (projections.C
 	if err != nil {
 		return projections.ClientView{}, err
 	}
+	if v, err = c.followPublicURL(ctx, slug, v); err != nil {
+		return projections.ClientView{}, err
+	}
 	c.clientID.mu.Lock()
 	c.clientID.m[slug] = v.ClientID
 	c.clientID.mu.Unlock()
@@ -388,4 +393,23 @@ func (c *Console) findConsoleClient(ctx context.Context, slug string) (projectio
 		}
 	}
 	return projections.ClientView{}, projections.ErrNotFound
+}
+
+// followPublicURL points tenant slug's console client v at this node's
+// public URL when it was registered under another (the operator moved
+// the platform): without it, the authorization endpoint would refuse the
+// console's redirect URI and nobody could sign in.
+func (c *Console) followPublicURL(ctx context.Context, slug string, v projections.ClientView) (projections.ClientView, error) {
+	callback, home := c.callbackURL(slug), c.cfg.PublicURL+tenantPath(slug)+"signed-out"
+	if slices.Equal(v.Settings.RedirectURIs, []string{callback}) && slices.Equal(v.Settings.PostLogoutRedirectURIs, []string{home}) {
+		return v, nil
+	}
+	req := tenants.Request{Actor: tenants.SystemActor, Reason: "the platform's public URL changed"}
+	res, err := c.cfg.Clients.Update(ctx, req, slug, v.ClientID,
+		client.Patch{RedirectURIs: &[]string{callback}, PostLogoutRedirectURIs: &[]string{home}}, v.Version)
+	if err != nil {
+		return projections.ClientView{}, fmt.Errorf("console: follow the public URL: %w", err)
+	}
+	c.settle(ctx, res.Position)
+	return res.Client, nil
 }

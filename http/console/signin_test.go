@@ -33,3 +33,26 @@ func TestSignInThroughTheTenantAndOut(t *testing.T) {
 		t.Fatalf("the cookie of a signed-out session still opens the console: %d", status)
 	}
 }
+
+// A console client registered under another public URL (the operator
+// moved the platform) is pointed at the node's own before the sign-in,
+// which would otherwise fail at the authorization endpoint.
+func TestConsoleClientFollowsThePublicURL(t *testing.T) {
+	h := start(t)
+	h.tenant(t, "acme")
+	res, err := h.node.Admin.Clients.RegisterConsole(t.Context(), rootRequest, "acme", "https://old.example.com/t/acme/console/callback", "https://old.example.com/t/acme/console/signed-out")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.node.Projector.WaitFor(t.Context(), res.Position); err != nil {
+		t.Fatal(err)
+	}
+	h.signIn(t, "acme", "alice")
+	v, err := h.node.Admin.ReadModel.Client(t.Context(), "acme", res.Client.ClientID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := h.url + "/t/acme/console/callback"; len(v.Settings.RedirectURIs) != 1 || v.Settings.RedirectURIs[0] != want {
+		t.Fatalf("the console client's redirect URIs are %q, want [%s]", v.Settings.RedirectURIs, want)
+	}
+}

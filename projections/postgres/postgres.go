@@ -94,38 +94,92 @@ func (b *Backend) client(ctx context.Context, sql string, args ...any) (projecti
 	return row.First(views, projections.ErrNotFound)
 }
 
+// sortColumns are the key column of each order but client_id's (whose
+// only key is client_id). Each order has its index (tenant, key,
+// client_id) which also holds what the filters test.
+var sortColumns = map[projections.ClientSort]string{
+	projections.SortName:    "sort_name",
+	projections.SortCreated: "created_at",
+	projections.SortUpdated: "updated_at",
+}
+
 // Clients implements [projections.ReadModel].
 func (b *Backend) Clients(ctx context.Context, tenant string, f projections.ClientFilter) ([]projections.ClientView, string, error) {
+	return clients(ctx, b, tenant, f, row.ClientColumns, row.ReadClient, projections.ClientView.Summary)
+}
+
+// readSummary reads client summaries: timestamptz scans into time.Time.
+var readSummary = row.SummaryReader(func(t *time.Time) any { return t })
+
+// ClientSummaries implements [projections.ReadModel].
+func (b *Backend) ClientSummaries(ctx context.Context, tenant string, f projections.ClientFilter) ([]projections.ClientSummary, string, error) {
+	return clients(ctx, b, tenant, f, row.SummaryColumns, readSummary, func(s projections.ClientSummary) projections.ClientSummary { return s })
+}
+
+// clients reads a page of the clients f selects as columns, read by
+// read. The page is found first, by an index-only scan of its order's
+// index from the cursor on, in either direction, which tests the filters
+// on each entry until it has one more than the page holds; only then
+// are those rows read.
+func clients[T any](ctx context.Context, b *Backend, tenant string, f projections.ClientFilter, columns string,
+	read row.Reader[T], summary func(T) projections.ClientSummary) ([]T, string, error) {
 	if err := row.CheckFilter(f); err != nil {
 		return nil, "", fmt.Errorf("list clients of %s: %w", tenant, err)
 	}
+	cur, after, err := row.DecodeCursor(f)
+	if err != nil {
+		return nil, "", fmt.Errorf("list clients of %s: %w", tenant, err)
+	}
+	key := sortColumns[row.SortOf(f)]
+	keys := "tenant, client_id"
+	if key != "" {
+		keys += ", " + key
+	}
 	var sql strings.Builder
-	sql.WriteString(`SELECT ` + row.ClientColumns + ` FROM rm_clients WHERE tenant = $1 AND client_id > $2`)
-	args := []any{tenant, f.After}
-	arg := func(cond string, v any) {
+	sql.WriteString(`SELECT c.` + strings.ReplaceAll(columns, ", ", ", c.") + ` FROM (SELECT ` + keys + ` FROM rm_clients WHERE tenant = $1`)
+	args := []any{tenant}
+	arg := func(v any) string {
 		args = append(args, v)
-		sql.WriteString(" AND " + strings.ReplaceAll(cond, "?", "$"+strconv.Itoa(len(args))))
+		return "$" + strconv.Itoa(len(args))
+	}
+	cmp, dir := " > ", ""
+	if f.Desc {
+		cmp, dir = " < ", " DESC"
+	}
+	if after {
+		switch row.SortOf(f) {
+		case projections.SortClientID:
+			sql.WriteString(" AND client_id" + cmp + arg(cur.ClientID))
+		case projections.SortName:
+			sql.WriteString(" AND (" + key + ", client_id)" + cmp + "(" + arg(cur.Name) + ", " + arg(cur.ClientID) + ")")
+		default: // the times
+			sql.WriteString(" AND (" + key + ", client_id)" + cmp + "(" + arg(cur.At) + ", " + arg(cur.ClientID) + ")")
+		}
 	}
 	if f.Type != "" {
-		arg("type = ?", string(f.Type))
+		sql.WriteString(" AND type = " + arg(string(f.Type)))
 	}
 	if f.Active != nil {
-		arg("active = ?", *f.Active)
+		sql.WriteString(" AND active = " + arg(*f.Active))
 	}
 	if f.Search != "" {
 		term, ok := row.Term(f.Search)
 		if !ok {
 			return nil, "", nil
 		}
-		arg("strpos(search, ?) > 0", term)
+		sql.WriteString(" AND (strpos(search, " + arg(term) + ") > 0 OR starts_with(client_id, " + arg(f.Search) + "))")
 	}
-	args = append(args, f.Limit+1)
-	sql.WriteString(" ORDER BY client_id LIMIT $" + strconv.Itoa(len(args)))
-	views, err := query(ctx, b.pool, row.ReadClient, sql.String(), args...)
+	order := "client_id" + dir
+	if key != "" {
+		order = key + dir + ", " + order
+	}
+	sql.WriteString(" ORDER BY " + order + " LIMIT " + arg(f.Limit+1) + ") p")
+	sql.WriteString(" JOIN rm_clients c ON c.tenant = p.tenant AND c.client_id = p.client_id ORDER BY p." + strings.ReplaceAll(order, ", ", ", p."))
+	rows, err := query(ctx, b.pool, read, sql.String(), args...)
 	if err != nil {
 		return nil, "", fmt.Errorf("list clients of %s: %w", tenant, err)
 	}
-	page, next := row.Page(views, f.Limit)
+	page, next := row.Page(rows, f, summary)
 	return page, next, nil
 }
 

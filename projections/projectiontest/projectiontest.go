@@ -61,6 +61,10 @@ func Run(t *testing.T, newEnv func(t testing.TB) Env) {
 		{"TenantLoginURLRoundTrips", testTenantLoginURL},
 		{"ClientLookupsAndIsolation", testClientLookups},
 		{"ClientFiltersAndPaging", testClientPaging},
+		{"ClientSortsPageBothWays", testClientSorting},
+		{"ClientSearchMatchesClientIDPrefix", testClientSearchByID},
+		{"ClientCursorsOfAnotherOrderAreRefused", testBadCursors},
+		{"ClientCursorOutlivesItsClient", testCursorOutlivesItsClient},
 		{"InvalidQueries", testInvalidQueries},
 		{"Catalogue", testCatalogue},
 		{"WaitFor", testWaitFor},
@@ -621,7 +625,8 @@ func testClientPaging(t *testing.T, env Env) {
 		}},
 		{"search and type and active", projections.ClientFilter{Search: "s", Type: client.TypePublic, Active: &yes}, func(v projections.ClientView) bool {
 			return v.Settings.Type == client.TypePublic && v.Active &&
-				(strings.Contains(strings.ToLower(v.Settings.ClientName), "s") || strings.Contains(v.Settings.Code, "s"))
+				(strings.Contains(strings.ToLower(v.Settings.ClientName), "s") || strings.Contains(v.Settings.Code, "s") ||
+					strings.HasPrefix(v.ClientID, "s"))
 		}},
 		{"no match", projections.ClientFilter{Search: "zzz"}, func(projections.ClientView) bool { return false }},
 		{"newline never matches", projections.ClientFilter{Search: "s\nurn"}, func(projections.ClientView) bool { return false }},

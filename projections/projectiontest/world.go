@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -368,7 +369,8 @@ func (w *world) read(rm projections.ReadModel) model {
 }
 
 // walk returns every client of tenant that f selects, following the
-// cursors page by page, and checks the pages' order and size.
+// cursors page by page, and checks the pages' order and size, that no
+// client comes twice, and that ClientSummaries gives the same pages.
 func walk(t testing.TB, rm projections.ReadModel, tenant string, f projections.ClientFilter) []projections.ClientView {
 	t.Helper()
 	var all []projections.ClientView
@@ -377,6 +379,19 @@ func walk(t testing.TB, rm projections.ReadModel, tenant string, f projections.C
 		if err != nil {
 			t.Fatalf("list clients of %s with %+v: %v", tenant, f, err)
 		}
+		// The summaries of the same page are those of its views.
+		sums, sumNext, err := rm.ClientSummaries(t.Context(), tenant, f)
+		if err != nil {
+			t.Fatalf("list client summaries of %s with %+v: %v", tenant, f, err)
+		}
+		if sumNext != next || len(sums) != len(page) {
+			t.Fatalf("summaries of %s with %+v: %d and cursor %q, the views %d and %q", tenant, f, len(sums), sumNext, len(page), next)
+		}
+		for i, v := range page {
+			if sums[i] != v.Summary() {
+				t.Fatalf("summary of client %s:\ngot  %+v\nwant %+v", v.ClientID, sums[i], v.Summary())
+			}
+		}
 		if len(page) > f.Limit {
 			t.Fatalf("page of %d clients, limit %d", len(page), f.Limit)
 		}
@@ -384,18 +399,65 @@ func walk(t testing.TB, rm projections.ReadModel, tenant string, f projections.C
 		if next == "" {
 			break
 		}
-		if len(page) != f.Limit || next != page[len(page)-1].ClientID {
-			t.Fatalf("page of %d (limit %d) has cursor %q after %q", len(page), f.Limit, next, page[len(page)-1].ClientID)
+		if len(page) != f.Limit {
+			t.Fatalf("page of %d (limit %d) has cursor %q", len(page), f.Limit, next)
+		}
+		last := page[len(page)-1].ClientID
+		if byID := f.Sort == "" || f.Sort == projections.SortClientID; byID != (next == last) {
+			t.Fatalf("%s order: page ending with %q has cursor %q", clientOrderName(f), last, next)
 		}
 		if pages > 1000 {
 			t.Fatal("paging does not end")
 		}
 		f.After = next
 	}
-	if !slices.IsSortedFunc(all, func(a, b projections.ClientView) int { return compareStrings(a.ClientID, b.ClientID) }) {
-		t.Fatalf("clients of %s are not in client_id order", tenant)
+	if !slices.IsSortedFunc(all, clientOrder(f)) {
+		t.Fatalf("clients of %s are not in %s order", tenant, clientOrderName(f))
+	}
+	seen := map[string]bool{}
+	for _, v := range all {
+		if seen[v.ClientID] {
+			t.Fatalf("client %s of %s comes twice in %s order", v.ClientID, tenant, clientOrderName(f))
+		}
+		seen[v.ClientID] = true
 	}
 	return all
+}
+
+// clientOrder compares clients in f's order, as the read model's
+// contract defines it: the sort key, then client_id, both reversed when
+// descending; names compare lowercase, strings byte by byte.
+func clientOrder(f projections.ClientFilter) func(a, b projections.ClientView) int {
+	return func(a, b projections.ClientView) int {
+		c := 0
+		switch f.Sort {
+		case projections.SortName:
+			c = compareStrings(strings.ToLower(a.Settings.ClientName), strings.ToLower(b.Settings.ClientName))
+		case projections.SortCreated:
+			c = a.CreatedAt.Compare(b.CreatedAt)
+		case projections.SortUpdated:
+			c = a.UpdatedAt.Compare(b.UpdatedAt)
+		}
+		if c == 0 {
+			c = compareStrings(a.ClientID, b.ClientID)
+		}
+		if f.Desc {
+			c = -c
+		}
+		return c
+	}
+}
+
+// clientOrderName names f's order in messages.
+func clientOrderName(f projections.ClientFilter) string {
+	name := string(f.Sort)
+	if name == "" {
+		name = string(projections.SortClientID)
+	}
+	if f.Desc {
+		name += " descending"
+	}
+	return name
 }
 
 func compareStrings(a, b string) int {

@@ -126,16 +126,66 @@ func (b *Backend) client(ctx context.Context, q string, args ...any) (projection
 	return row.First(views, projections.ErrNotFound)
 }
 
+// sortIndexes are the key column and the index of each order. Each
+// index is (tenant, key, client_id) followed by everything the filters
+// test, so that SQLite reads a row only once it matches; queries name it
+// (INDEXED BY), because without statistics SQLite would pick the primary
+// key. The client_id order's key is client_id alone.
+var sortIndexes = map[projections.ClientSort]struct{ key, index string }{
+	projections.SortClientID: {"", "rm_clients_filter_idx"},
+	projections.SortName:     {"sort_name", "rm_clients_name_idx"},
+	projections.SortCreated:  {"created_at", "rm_clients_created_idx"},
+	projections.SortUpdated:  {"updated_at", "rm_clients_updated_idx"},
+}
+
 // Clients implements [projections.ReadModel].
 func (b *Backend) Clients(ctx context.Context, tenant string, f projections.ClientFilter) ([]projections.ClientView, string, error) {
+	return clients(ctx, b, tenant, f, row.ClientColumns, row.ReadClient, projections.ClientView.Summary)
+}
+
+// readSummary reads client summaries: times are text.
+var readSummary = row.SummaryReader(func(t *time.Time) any { return textTime{t} })
+
+// ClientSummaries implements [projections.ReadModel].
+func (b *Backend) ClientSummaries(ctx context.Context, tenant string, f projections.ClientFilter) ([]projections.ClientSummary, string, error) {
+	return clients(ctx, b, tenant, f, row.SummaryColumns, readSummary, func(s projections.ClientSummary) projections.ClientSummary { return s })
+}
+
+// clients reads a page of the clients f selects as columns, read by
+// read. The page walks the index of its order from the cursor on, in
+// either direction, until it has one more than the page holds; the
+// index holds what the filters test, so that only the rows of the page
+// are read from the table.
+func clients[T any](ctx context.Context, b *Backend, tenant string, f projections.ClientFilter, columns string,
+	read row.Reader[T], summary func(T) projections.ClientSummary) ([]T, string, error) {
 	if err := row.CheckFilter(f); err != nil {
 		return nil, "", fmt.Errorf("list clients of %s: %w", tenant, err)
 	}
+	cur, after, err := row.DecodeCursor(f)
+	if err != nil {
+		return nil, "", fmt.Errorf("list clients of %s: %w", tenant, err)
+	}
+	order := sortIndexes[row.SortOf(f)]
 	var q strings.Builder
-	// The filter index holds every column the filters test, so SQLite
-	// reads a row only once it matches.
-	q.WriteString(`SELECT ` + row.ClientColumns + ` FROM rm_clients INDEXED BY rm_clients_filter_idx WHERE tenant = ? AND client_id > ?`)
-	args := []any{tenant, f.After}
+	q.WriteString(`SELECT ` + columns + ` FROM rm_clients INDEXED BY ` + order.index + ` WHERE tenant = ?`)
+	args := []any{tenant}
+	cmp, dir := " > ", ""
+	if f.Desc {
+		cmp, dir = " < ", " DESC"
+	}
+	if after {
+		switch row.SortOf(f) {
+		case projections.SortClientID:
+			q.WriteString(` AND client_id` + cmp + `?`)
+			args = append(args, cur.ClientID)
+		case projections.SortName:
+			q.WriteString(` AND (` + order.key + `, client_id)` + cmp + `(?, ?)`)
+			args = append(args, cur.Name, cur.ClientID)
+		default: // the times, stored as sortable text
+			q.WriteString(` AND (` + order.key + `, client_id)` + cmp + `(?, ?)`)
+			args = append(args, formatTime(cur.At), cur.ClientID)
+		}
+	}
 	if f.Type != "" {
 		q.WriteString(` AND type = ?`)
 		args = append(args, string(f.Type))
@@ -149,16 +199,25 @@ func (b *Backend) Clients(ctx context.Context, tenant string, f projections.Clie
 		if !ok {
 			return nil, "", nil
 		}
-		q.WriteString(` AND instr(search, ?) > 0`)
-		args = append(args, term)
+		// A client_id begins with the search exactly when it is at or
+		// after the search and before the search followed by DEL, since
+		// client ids are printable ASCII: two byte comparisons, cheaper
+		// for the scan than a function call, and literal where LIKE
+		// would read _ and % as wildcards.
+		q.WriteString(` AND (instr(search, ?) > 0 OR (client_id >= ? AND client_id < ?))`)
+		args = append(args, term, f.Search, f.Search+"\x7f")
 	}
-	q.WriteString(` ORDER BY client_id LIMIT ?`)
+	q.WriteString(` ORDER BY `)
+	if order.key != "" {
+		q.WriteString(order.key + dir + `, `)
+	}
+	q.WriteString(`client_id` + dir + ` LIMIT ?`)
 	args = append(args, f.Limit+1)
-	views, err := query(ctx, b.read, row.ReadClient, q.String(), args...)
+	rows, err := query(ctx, b.read, read, q.String(), args...)
 	if err != nil {
 		return nil, "", fmt.Errorf("list clients of %s: %w", tenant, err)
 	}
-	page, next := row.Page(views, f.Limit)
+	page, next := row.Page(rows, f, summary)
 	return page, next, nil
 }
 

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/clavisiam/clavis/domain/client"
 	"github.com/clavisiam/clavis/domain/scope"
 	"github.com/clavisiam/clavis/domain/tenant"
 	"github.com/clavisiam/clavis/projections"
@@ -87,22 +88,46 @@ func CheckLimit(limit int) error {
 	return nil
 }
 
-// CheckFilter refuses a filter with a bad page size or client type.
+// CheckFilter refuses a filter with a bad page size, client type or sort.
 func CheckFilter(f projections.ClientFilter) error {
 	if f.Type != "" && !f.Type.Valid() {
 		return fmt.Errorf("client type %q: %w", f.Type, projections.ErrInvalid)
 	}
+	if !f.Sort.Valid() {
+		return fmt.Errorf("sort %q: %w", f.Sort, projections.ErrInvalid)
+	}
 	return CheckLimit(f.Limit)
 }
 
-// Page cuts views, read with limit+1 rows, to one page and returns the
-// cursor of the next page ("" when there is none).
-func Page(views []projections.ClientView, limit int) ([]projections.ClientView, string) {
-	if len(views) <= limit {
-		return views, ""
+// Page cuts rows, read with f.Limit+1 of them, to one page and returns
+// the cursor of the next page in f's order ("" when there is none);
+// summary gives what the cursor is made of.
+func Page[T any](rows []T, f projections.ClientFilter, summary func(T) projections.ClientSummary) ([]T, string) {
+	if len(rows) <= f.Limit {
+		return rows, ""
 	}
-	views = views[:limit]
-	return views, views[limit-1].ClientID
+	rows = rows[:f.Limit]
+	return rows, EncodeCursor(f, summary(rows[f.Limit-1]))
+}
+
+// SummaryColumns are the columns a [SummaryReader] scans.
+const SummaryColumns = `tenant, client_id, client_name, code, type, active, version, created_at, updated_at`
+
+// SummaryReader returns the reader of client summaries from their
+// [SummaryColumns]; timeDest gives what the database's time columns scan
+// into, to land in the given time.
+func SummaryReader(timeDest func(*time.Time) any) Reader[projections.ClientSummary] {
+	return func(scan func(dest ...any) error) (projections.ClientSummary, error) {
+		var s projections.ClientSummary
+		var typ string
+		if err := scan(&s.Tenant, &s.ClientID, &s.Name, &s.Code, &typ, &s.Active, &s.Version,
+			timeDest(&s.CreatedAt), timeDest(&s.UpdatedAt)); err != nil {
+			return projections.ClientSummary{}, err
+		}
+		s.Type = client.Type(typ)
+		s.CreatedAt, s.UpdatedAt = s.CreatedAt.UTC(), s.UpdatedAt.UTC()
+		return s, nil
+	}
 }
 
 // Resource turns a row's code and api_scopes into what the catalogue
