@@ -181,16 +181,6 @@ var clientFields = []clientFieldSpec{
 	{Name: "properties", Label: "Properties", Kind: kindJSON, Group: "advanced", Hint: `JSON object of strings: at most 50 keys, values at most 2000 characters.`},
 }
 
-// clientFieldNamed returns the field named name.
-func clientFieldNamed(name string) (clientFieldSpec, bool) {
-	for _, f := range clientFields {
-		if f.Name == name {
-			return f, true
-		}
-	}
-	return clientFieldSpec{}, false
-}
-
 // removeSaltField is the edit form's checkbox that removes the pairwise
 // subject salt (the salt's own field, left empty, keeps it).
 const removeSaltField = "remove_pairwise_subject_salt"
@@ -378,6 +368,8 @@ func jsonProblem(err error) string {
 	var syntax *json.SyntaxError
 	var typ *json.UnmarshalTypeError
 	switch {
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return "it ends too early"
 	case errors.As(err, &syntax):
 		return fmt.Sprintf("a syntax error at character %d", syntax.Offset)
 	case errors.As(err, &typ):
@@ -432,6 +424,25 @@ func sameJSON(a, b json.RawMessage) bool {
 	ac, _ := json.Marshal(av)
 	bc, _ := json.Marshal(bv)
 	return bytes.Equal(ac, bc)
+}
+
+// inFormOrder returns errs sorted as their fields come in the form, so
+// that the summary reads in tab order: errors of no field of the form
+// (client_secret) after those of its fields, the reason's last.
+func inFormOrder(errs formErrors) formErrors {
+	rank := func(f *domain.FieldError) int {
+		id := fieldID(f.Field)
+		if id == "reason" {
+			return len(clientFields) + 1
+		}
+		if i := slices.IndexFunc(clientFields, func(s clientFieldSpec) bool { return s.Name == id }); i >= 0 {
+			return i
+		}
+		return len(clientFields)
+	}
+	list := slices.Clone(errs.List)
+	slices.SortStableFunc(list, func(a, b *domain.FieldError) int { return rank(a) - rank(b) })
+	return formErrors{List: list}
 }
 
 // ---- the page
@@ -602,9 +613,10 @@ func (c *Console) newClientForm(ctx *fiber.Ctx) error {
 
 // renderNewClient answers the create form with values v and errors.
 func (c *Console) renderNewClient(ctx *fiber.Ctx, status int, typ client.Type, v url.Values, errs formErrors, reason, reasonErr string) error {
+	errs = inFormOrder(errs)
 	page := clientFormPage{Type: string(typ), Action: tenantPath(session(ctx).Tenant) + "clients/new?type=" + url.QueryEscape(string(typ)),
 		Groups: formFieldsFor(v, errs, false, false), Errors: errs, Reason: reason, ReasonError: reasonErr}
-	return c.render(ctx, status, "client_new", view{Title: "New " + clientPresetText[typ][0] + " client", Nav: "clients", Data: page})
+	return c.render(ctx, status, "client_new", view{Title: "New " + strings.ToLower(clientPresetText[typ][0]) + " client", Nav: "clients", Data: page})
 }
 
 // createClient registers the client the form describes.
@@ -781,6 +793,7 @@ func clientTitle(v projections.ClientView) string {
 // renderEditClient answers the edit form of cl, at cl's version, with
 // values v.
 func (c *Console) renderEditClient(ctx *fiber.Ctx, status int, cl projections.ClientView, v url.Values, errs formErrors, reason string, conflict *clientConflict) error {
+	errs = inFormOrder(errs)
 	page := clientFormPage{Type: string(cl.Settings.Type), Action: tenantPath(cl.Tenant) + "clients/" + url.PathEscape(cl.ClientID) + "/edit",
 		Groups: formFieldsFor(v, errs, true, cl.Settings.PairwiseSubjectSalt != ""), Errors: errs, Reason: reason, ReasonError: errs.For("reason"),
 		Version: cl.Version, ClientID: cl.ClientID, ClientName: cl.Settings.ClientName, Conflict: conflict}

@@ -274,6 +274,9 @@ func TestClientFormShowsAValidationErrorNextToItsField(t *testing.T) {
 		`id="redirect_uris-error"`, `aria-describedby="redirect_uris-error redirect_uris-hint"`, `aria-invalid="true"`,
 		`id="access_token_lifetime-error"`, "must be a whole number",
 		`value="Billing"`, "typed before the error", "not a uri", `value="ten"`)
+	if strings.Index(body, `href="#redirect_uris"`) > strings.Index(body, `href="#access_token_lifetime"`) {
+		t.Fatalf("the summary is not in the form's order:\n%s", excerpt(body))
+	}
 	if !strings.Contains(body, `[1]`) {
 		t.Fatalf("the error does not say which line is wrong:\n%s", excerpt(body))
 	}
