@@ -534,10 +534,13 @@ type clientOption struct {
 	Selected  bool
 }
 
-// formFieldsFor builds the fieldsets for values v with errors errs.
-// edit builds the edit form, where the type is fixed and salt says
-// whether the client has a pairwise subject salt.
-func formFieldsFor(v url.Values, errs formErrors, edit, salt bool) []clientFieldGroup {
+// formFieldsFor builds the fieldsets for values v with errors errs: of
+// the create form when existing is nil, else of existing's edit form,
+// where the type is shown, fixed, and the pairwise subject salt can be
+// removed when the client has one.
+func formFieldsFor(v url.Values, errs formErrors, existing *projections.ClientView) []clientFieldGroup {
+	edit := existing != nil
+	salt := edit && existing.Settings.PairwiseSubjectSalt != ""
 	groups := make([]clientFieldGroup, 0, len(clientGroups))
 	for _, g := range clientGroups {
 		fg := clientFieldGroup{ID: g.ID, Legend: g.Legend}
@@ -576,7 +579,7 @@ func formFieldsFor(v url.Values, errs formErrors, edit, salt bool) []clientField
 				f.Remove = edit && v.Get(removeSaltField) == "true"
 			}
 			if edit && spec.Name == "type" {
-				f.Fixed = true
+				f.Fixed, f.Value = true, string(existing.Settings.Type)
 			}
 			fg.Fields = append(fg.Fields, f)
 		}
@@ -608,14 +611,15 @@ func (c *Console) newClientForm(ctx *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return c.renderNewClient(ctx, http.StatusOK, typ, v, formErrors{}, "", "")
+	return c.renderNewClient(ctx, http.StatusOK, typ, v, formErrors{}, "")
 }
 
-// renderNewClient answers the create form with values v and errors.
-func (c *Console) renderNewClient(ctx *fiber.Ctx, status int, typ client.Type, v url.Values, errs formErrors, reason, reasonErr string) error {
+// renderNewClient answers the create form of a client of type typ with
+// values v, errors errs and the reason typed.
+func (c *Console) renderNewClient(ctx *fiber.Ctx, status int, typ client.Type, v url.Values, errs formErrors, reason string) error {
 	errs = inFormOrder(errs)
 	page := clientFormPage{Type: string(typ), Action: tenantPath(session(ctx).Tenant) + "clients/new?type=" + url.QueryEscape(string(typ)),
-		Groups: formFieldsFor(v, errs, false, false), Errors: errs, Reason: reason, ReasonError: reasonErr}
+		Groups: formFieldsFor(v, errs, nil), Errors: errs, Reason: reason, ReasonError: errs.For("reason")}
 	return c.render(ctx, status, "client_new", view{Title: "New " + strings.ToLower(clientPresetText[typ][0]) + " client", Nav: "clients", Data: page})
 }
 
@@ -632,12 +636,13 @@ func (c *Console) createClient(ctx *fiber.Ctx) error {
 		return c.badRequest(ctx, err.Error())
 	}
 	v := postedValues(ctx)
-	typ := client.Type(v.Get("type"))
-	if typ == "" {
-		typ = client.Type(ctx.Query("type"))
-	}
-	if !slices.Contains(clientTypes, typ) {
-		typ = client.TypeConfidential // the domain refuses the typed value; the page needs a title
+	// The page is titled by the type chosen; the domain judges the one
+	// posted.
+	typ := client.TypeConfidential
+	for _, t := range []string{ctx.Query("type"), v.Get("type")} {
+		if slices.Contains(clientTypes, client.Type(t)) {
+			typ = client.Type(t)
+		}
 	}
 	reason := v.Get("reason")
 	members, errs := formMembers(v, clientFields)
@@ -651,12 +656,12 @@ func (c *Console) createClient(ctx *fiber.Ctx) error {
 	}
 	if errs.Any() {
 		errs = c.withDomainProblems(ctx, s.Tenant, settings, errs, nil)
-		return c.renderNewClient(ctx, http.StatusUnprocessableEntity, typ, v, errs, reason, errs.For("reason"))
+		return c.renderNewClient(ctx, http.StatusUnprocessableEntity, typ, v, errs, reason)
 	}
 	res, err := c.cfg.Clients.Register(ctx.UserContext(), req, s.Tenant, settings)
 	if err != nil {
 		if fe, ok := fieldErrors(err); ok {
-			return c.renderNewClient(ctx, http.StatusUnprocessableEntity, typ, v, fe, reason, fe.For("reason"))
+			return c.renderNewClient(ctx, http.StatusUnprocessableEntity, typ, v, fe, reason)
 		}
 		return fmt.Errorf("console: register client: %w", err)
 	}
@@ -795,15 +800,8 @@ func clientTitle(v projections.ClientView) string {
 func (c *Console) renderEditClient(ctx *fiber.Ctx, status int, cl projections.ClientView, v url.Values, errs formErrors, reason string, conflict *clientConflict) error {
 	errs = inFormOrder(errs)
 	page := clientFormPage{Type: string(cl.Settings.Type), Action: tenantPath(cl.Tenant) + "clients/" + url.PathEscape(cl.ClientID) + "/edit",
-		Groups: formFieldsFor(v, errs, true, cl.Settings.PairwiseSubjectSalt != ""), Errors: errs, Reason: reason, ReasonError: errs.For("reason"),
+		Groups: formFieldsFor(v, errs, &cl), Errors: errs, Reason: reason, ReasonError: errs.For("reason"),
 		Version: cl.Version, ClientID: cl.ClientID, ClientName: cl.Settings.ClientName, Conflict: conflict}
-	for gi := range page.Groups {
-		for fi := range page.Groups[gi].Fields {
-			if f := &page.Groups[gi].Fields[fi]; f.Name == "type" {
-				f.Value = string(cl.Settings.Type)
-			}
-		}
-	}
 	return c.render(ctx, status, "client_edit", view{Title: "Edit " + clientTitle(cl), Nav: "clients", Data: page})
 }
 
