@@ -30,6 +30,13 @@ document.addEventListener("DOMContentLoaded", function () {
     s.addEventListener("change", function () { if (s.form) { s.form.requestSubmit(); } });
   });
 });
+// A form answered with errors, or made stale by someone else's change:
+// focus the box that says so (it links to each field), so that keyboard
+// and screen reader users start there.
+document.addEventListener("DOMContentLoaded", function () {
+  var box = document.getElementById("errors") || document.getElementById("conflict");
+  if (box) { box.focus(); }
+});
 // A page the browser restores from its back/forward cache (going back
 // after signing out, say) is loaded again, so that it shows what the
 // session allows now, never a copy of what it showed before.
