@@ -169,6 +169,7 @@ func (c *Console) Routes(app *fiber.App) {
 	c.historyRoutes(s)
 	c.exchangeRoutes(s)
 	c.settingsRoutes(s)
+	c.clientPageRoutes(s)
 
 	p := app.Group("/console", c.pageHeaders)
 	p.Get("/login", c.operatorSignInPage)
