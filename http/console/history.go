@@ -130,8 +130,9 @@ type historyData struct {
 	// Deleted says the client is deleted.
 	Deleted bool
 	Events  []historyEvent
-	// Older is the query of the next, older, page ("" on the oldest).
-	Older string
+	// Older is the version the next, older, page shows the events
+	// before (0 on the oldest page).
+	Older int64
 	// Newest says this is the first page.
 	Newest bool
 }
@@ -176,7 +177,7 @@ func (c *Console) clientHistory(ctx *fiber.Ctx) error {
 	}
 	if len(page) > historyPageSize {
 		page = page[:historyPageSize]
-		out.Older = "before=" + strconv.FormatInt(page[historyPageSize-1].Version, 10)
+		out.Older = page[historyPageSize-1].Version
 	}
 	refs := make([]tenants.ChangeRef, 0, len(page))
 	for _, e := range page {
@@ -517,7 +518,7 @@ type auditData struct {
 	Client, Aggregate, Type, Actor, Since, Until string
 	Aggregates, Types                            []string
 	Entries                                      []auditRow
-	// Next is the query of the next page ("" on the last).
+	// Next is the path and query of the next page ("" on the last).
 	Next string
 	// Filtered says a filter or a cursor is in use.
 	Filtered bool
@@ -622,7 +623,7 @@ func (c *Console) auditLog(ctx *fiber.Ctx) error {
 		defer fiber.ReleaseArgs(args)
 		ctx.Request().URI().QueryArgs().CopyTo(args)
 		args.Set("after", strconv.FormatInt(page[auditPageSize-1].Index, 10))
-		out.Next = string(args.QueryString())
+		out.Next = tenantPath(s.Tenant) + "audit?" + string(args.QueryString())
 	}
 	// One fold of each client's stream for the whole page, as the API's.
 	var refs []tenants.ChangeRef

@@ -2,8 +2,10 @@ package console_test
 
 import (
 	"context"
+	"html"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -352,4 +354,46 @@ func TestAuditLogNeedsTheAuditScope(t *testing.T) {
 	if status, _ := auditor.get(t, "/t/acme/console/clients/"+shop.Client.ClientID+"/history"); status != http.StatusForbidden {
 		t.Errorf("history for an auditor without clavis:clients:read: %d, want 403", status)
 	}
+}
+
+func TestHistoryAndAuditLogPages(t *testing.T) {
+	h := start(t)
+	h.tenant(t, "acme")
+	ctx := context.Background()
+	res := h.shop(t)
+	id := res.Client.ClientID
+	// 55 renames: 56 events of the client.
+	for i := range 55 {
+		name := "Shop " + strconv.Itoa(i+1)
+		var err error
+		res, err = h.node.Admin.Clients.Update(ctx, alice("rename "+strconv.Itoa(i+1)), "acme", id, client.Patch{ClientName: &name}, res.Client.Version)
+		if err != nil {
+			t.Fatalf("rename %d: %v", i+1, err)
+		}
+	}
+	h.settled(t, res.Position)
+	a := h.signIn(t, "acme", "alice")
+
+	// The newest 50 (versions 56 down to 7), then the rest.
+	_, body := a.get(t, "/t/acme/console/clients/"+id+"/history")
+	mustContain(t, body, "<h1>History of Shop 55</h1>", `id="ev-56"`, `id="ev-7"`, "history?before=7")
+	mustLack(t, body, `id="ev-6"`, "launch of the shop")
+	_, body = a.get(t, "/t/acme/console/clients/"+id+"/history?before=7")
+	mustContain(t, body, `id="ev-6"`, `id="ev-1"`, "launch of the shop", ">Newest<")
+	mustLack(t, body, `id="ev-7"`, "history?before=")
+
+	// The audit log's pages follow each other with after.
+	if _, err := h.node.Audit.CatchUp(ctx); err != nil {
+		t.Fatalf("audit catch-up: %v", err)
+	}
+	_, body = a.get(t, "/t/acme/console/audit?client="+id)
+	mustContain(t, body, "50 entries on this page", "launch of the shop", ">rename 49<")
+	mustLack(t, body, ">rename 50<")
+	next := regexp.MustCompile(`href="(/t/acme/console/audit\?[^"]+)">Next page`).FindStringSubmatch(body)
+	if next == nil {
+		t.Fatalf("no next page:\n%s", excerpt(body))
+	}
+	_, body = a.get(t, html.UnescapeString(next[1]))
+	mustContain(t, body, "6 entries on this page", ">rename 50<", ">rename 55<")
+	mustLack(t, body, "launch of the shop", ">rename 49<", "Next page")
 }
