@@ -187,7 +187,7 @@ func (c *Console) clientHistory(ctx *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	out.Name = c.clientName(ctx, s.Tenant, id, entries, changes)
+	out.Name = c.clientName(ctx, s.Tenant, id)
 	for _, e := range page {
 		out.Events = append(out.Events, historyEvent{
 			Type: e.Type, What: words(e.Type), Version: e.Version, Time: e.RecordedAt,
@@ -200,19 +200,13 @@ func (c *Console) clientHistory(ctx *fiber.Ctx) error {
 }
 
 // clientName is the client's name: the read model's, or, for a client
-// it no longer holds, the name its newest change on this page gave it.
-func (c *Console) clientName(ctx *fiber.Ctx, slug, id string, entries []tenants.HistoryEntry, changes map[string][]tenants.FieldChange) string {
+// it no longer holds (deleted), the one it had when it was deleted.
+func (c *Console) clientName(ctx *fiber.Ctx, slug, id string) string {
 	if v, err := c.cfg.ReadModel.Client(ctx.UserContext(), slug, id); err == nil {
 		return v.Settings.ClientName
 	}
-	for i := len(entries) - 1; i >= 0; i-- {
-		for _, ch := range changes[entries[i].EventID] {
-			if ch.Field == "client_name" {
-				var name string
-				_ = json.Unmarshal(ch.After, &name)
-				return name
-			}
-		}
+	if v, err := c.cfg.Clients.At(ctx.UserContext(), slug, id, tenants.AtTime(c.now())); err == nil {
+		return v.Settings.ClientName
 	}
 	return ""
 }
