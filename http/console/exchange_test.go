@@ -196,6 +196,15 @@ func TestImportPreviewThenConfirm(t *testing.T) {
 	}
 	mustContain(t, body, "create 0", "update 0", "leave 2 unchanged")
 
+	// Duende IdentityServer's clients are read as the admin API reads
+	// them.
+	status, body = a.postMultipart(t, "/t/acme/console/import", nil,
+		[]byte(`[{"ClientId":"reports","ClientName":"Reports","AllowedGrantTypes":["client_credentials"]}]`))
+	if status != http.StatusOK {
+		t.Fatalf("IdentityServer preview: %d %s", status, excerpt(body))
+	}
+	mustContain(t, body, "<code>identityserver</code>", "create 1", "Reports", "in the package: <code>reports</code>")
+
 	// A person who may only read clients can neither preview nor import.
 	r := h.signIn(t, "acme", "rita", "clavis:clients:read")
 	if status, _ := r.postMultipart(t, "/t/acme/console/import", url.Values{"package_json": {importPackage}}, nil); status != http.StatusForbidden {

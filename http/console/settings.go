@@ -226,7 +226,9 @@ func (c *Console) rotateKey(ctx *fiber.Ctx, slug string, done func(tenants.Tenan
 	f, alg, lead := readRotateForm(ctx)
 	req, err := c.cfg.Request(ctx, s.Actor, s.Authority(), ctx.FormValue("reason"))
 	if err != nil {
-		f.Errors.add("reason", "invalid_value", err.Error())
+		// The page may have other forms with a reason: this one's is
+		// rotate-reason.
+		f.Errors.add("rotate-reason", "invalid_value", err.Error())
 	}
 	if f.Errors.Any() {
 		return again(f)
