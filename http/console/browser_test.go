@@ -636,11 +636,23 @@ func (b *tab) operatorSignIn() {
 
 // ---- keyboard only
 
-// tabTo presses Tab until the focused element matches sel.
+// tabTo presses Tab until the focused element matches sel. It presses
+// as many times as the page's focusable elements say it takes at once,
+// then one at a time, checking, until sel has the focus.
 func (b *tab) tabTo(sel string) {
 	b.t.Helper()
+	focused := `!!document.activeElement && document.activeElement.matches(` + jsString(sel) + `)`
+	n := eval[int](b, `(() => {
+		const all = [...document.querySelectorAll('a[href], button, input:not([type=hidden]), select, textarea, [tabindex]')]
+			.filter(e => !e.disabled && e.tabIndex >= 0 && e.getClientRects().length > 0);
+		const to = all.findIndex(e => e.matches(`+jsString(sel)+`));
+		return to < 0 ? 0 : to - all.indexOf(document.activeElement);
+	})()`)
+	if n > 1 {
+		b.do("press Tab", chromedp.KeyEvent(strings.Repeat(kb.Tab, n-1)))
+	}
 	for range 150 {
-		if eval[bool](b, `!!document.activeElement && document.activeElement.matches(`+jsString(sel)+`)`) {
+		if eval[bool](b, focused) {
 			return
 		}
 		b.do("press Tab", chromedp.KeyEvent(kb.Tab))
