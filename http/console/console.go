@@ -165,6 +165,7 @@ func (c *Console) Routes(app *fiber.App) {
 	t.Post("/logout", c.tenantSession, c.checkCSRF, c.signOut)
 	s := t.Group("", c.tenantSession)
 	s.Use(c.checkCSRF)
+	c.clientFormRoutes(s) // before clientRoutes: clients/new is no client id
 	c.clientRoutes(s)
 	c.historyRoutes(s)
 	c.exchangeRoutes(s)

@@ -95,6 +95,7 @@ var funcs = template.FuncMap{
 		return t.UTC().Format("2006-01-02 15:04:05 UTC")
 	},
 	"contains": func(list []string, s string) bool { return contains(list, s) },
+	"fieldid":  fieldID,
 }
 
 // parsePages parses each page of templates/ with the layout and the

@@ -30,3 +30,10 @@ document.addEventListener("DOMContentLoaded", function () {
     s.addEventListener("change", function () { if (s.form) { s.form.requestSubmit(); } });
   });
 });
+// A form answered with errors, or made stale by someone else's change:
+// focus the box that says so (it links to each field), so that keyboard
+// and screen reader users start there.
+document.addEventListener("DOMContentLoaded", function () {
+  var box = document.getElementById("errors") || document.getElementById("conflict");
+  if (box) { box.focus(); }
+});
