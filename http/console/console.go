@@ -170,6 +170,7 @@ func (c *Console) Routes(app *fiber.App) {
 	c.historyRoutes(s)
 	c.exchangeRoutes(s)
 	c.settingsRoutes(s)
+	c.clientPageRoutes(s)
 	s.Use(c.notFound)
 
 	p := app.Group("/console", c.pageHeaders, c.errorPage)
