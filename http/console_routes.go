@@ -32,6 +32,7 @@ func (s *Server) consoleRoutes(cfg console.Config) error {
 	}
 	cfg.Tokens = s.oauth
 	cfg.Request = s.consoleRequest
+	cfg.ShowClient = showClient
 	if cfg.Waiter == nil && s.admin.Waiter != nil {
 		cfg.Waiter = s.admin.Waiter
 	}

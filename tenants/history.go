@@ -9,6 +9,7 @@ import (
 	"github.com/clavisiam/clavis/domain"
 	"github.com/clavisiam/clavis/domain/aggregates"
 	"github.com/clavisiam/clavis/domain/client"
+	"github.com/clavisiam/clavis/eventstore"
 	"github.com/clavisiam/clavis/eventstore/aggregate"
 )
 
@@ -33,6 +34,9 @@ type HistoryEntry struct {
 	Source        string // the network address the request came from, if any
 	UserAgent     string // the request's User-Agent, if any
 	Data          json.RawMessage
+	// Position is the event's place in the store's order: the client
+	// right after the event is [Clients.At] [AtPosition] of it.
+	Position eventstore.Position
 }
 
 // History returns every event of client id of tenant, oldest first,
@@ -77,6 +81,7 @@ func (c *Clients) History(ctx context.Context, tenant, id string) ([]HistoryEntr
 			Source:        e.Meta.Source,
 			UserAgent:     e.Meta.UserAgent,
 			Data:          data,
+			Position:      e.Position,
 		})
 	}
 	return out, nil

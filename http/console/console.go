@@ -60,6 +60,9 @@ type TokenService interface {
 // AuditEntries reads a tenant's audit log (the audit API's reader).
 type AuditEntries interface {
 	Entries(ctx context.Context, tenant string, f auditlog.Filter, after int64, limit int) ([]auditlog.Entry, error)
+	// Latest is the tenant's latest signed checkpoint, or an error
+	// matching auditlog.ErrNotFound when it has none yet.
+	Latest(ctx context.Context, tenant string) (auditlog.SignedCheckpoint, error)
 }
 
 // WebhookReads reads a tenant's webhook endpoints and their delivery log.
@@ -104,6 +107,11 @@ type Config struct {
 	WebhookReads    WebhookReads
 	// Log logs what fails; nil logs nothing.
 	Log *slog.Logger
+	// ShowClient is a client as the admin API's GET shows it (secret
+	// hashes and the pairwise subject salt left out): what the history's
+	// diffs and past states show, so that the console shows nothing the
+	// API hides. Required.
+	ShowClient func(projections.ClientView) any
 	// Now is the clock; nil is time.Now.
 	Now func() time.Time
 }
@@ -131,6 +139,9 @@ func New(cfg Config) (*Console, error) {
 	}
 	if len(missing) > 0 {
 		return nil, errors.New("console: missing " + strings.Join(missing, ", "))
+	}
+	if cfg.ShowClient == nil {
+		return nil, errors.New("console: missing ShowClient")
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
