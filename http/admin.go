@@ -569,12 +569,14 @@ func (s *Server) exportClients(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	for i := range pkg.Clients {
-		pkg.Clients[i].Settings = emptyNotNull(pkg.Clients[i].Settings)
+	body, err := jsonbody.EncodePackage(pkg)
+	if err != nil {
+		return err
 	}
 	c.Set(fiber.HeaderContentDisposition, fmt.Sprintf(`attachment; filename="%s-clients.json"`, slug))
 	c.Set(fiber.HeaderCacheControl, "no-store")
-	return sendJSON(c, http.StatusOK, pkg)
+	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
+	return c.Status(http.StatusOK).Send(body)
 }
 
 func (s *Server) importClients(c *fiber.Ctx) error {

@@ -2,10 +2,10 @@ package httpapi
 
 import (
 	"encoding/json"
-	"reflect"
 	"time"
 
 	"github.com/clavisiam/clavis/domain/client"
+	"github.com/clavisiam/clavis/http/jsonbody"
 	"github.com/clavisiam/clavis/projections"
 	"github.com/clavisiam/clavis/tenants"
 )
@@ -70,20 +70,7 @@ func newClientJSON(v projections.ClientView, secret *tenants.Secret) clientJSON 
 
 // emptyNotNull returns s with its nil lists and maps made empty, so that
 // the API shows [] and {} rather than null. jwks stays absent when unset.
-func emptyNotNull(s client.Settings) client.Settings {
-	v := reflect.ValueOf(&s).Elem()
-	for i := range v.NumField() {
-		f := v.Field(i)
-		switch {
-		case f.Type() == reflect.TypeFor[json.RawMessage]():
-		case f.Kind() == reflect.Slice && f.IsNil():
-			f.Set(reflect.MakeSlice(f.Type(), 0, 0))
-		case f.Kind() == reflect.Map && f.IsNil():
-			f.Set(reflect.MakeMap(f.Type()))
-		}
-	}
-	return s
-}
+func emptyNotNull(s client.Settings) client.Settings { return jsonbody.EmptyNotNull(s) }
 
 // tenantJSON is a tenant as the platform API shows it.
 type tenantJSON struct {
