@@ -36,6 +36,14 @@ func (s *Server) consoleRoutes(cfg console.Config) error {
 	if cfg.Waiter == nil && s.admin.Waiter != nil {
 		cfg.Waiter = s.admin.Waiter
 	}
+	if s.webhooks != nil {
+		if cfg.WebhookWaiter == nil && s.webhooks.Waiter != nil {
+			cfg.WebhookWaiter = s.webhooks.Waiter
+		}
+		if cfg.WebhookDeliverer == nil && s.webhooks.Deliverer != nil {
+			cfg.WebhookDeliverer = s.webhooks.Deliverer
+		}
+	}
 	c, err := console.New(cfg)
 	if err != nil {
 		return fmt.Errorf("%w: WithConsole: %w", ErrInvalidOption, err)

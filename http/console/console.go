@@ -105,6 +105,13 @@ type Config struct {
 	// pages of the tenant settings.
 	WebhookCommands *tenants.Webhooks
 	WebhookReads    WebhookReads
+	// WebhookWaiter, when set, is the webhook projection: after a
+	// webhook form is posted the console waits for it, bounded, so that
+	// the page it shows next holds the write.
+	WebhookWaiter Waiter
+	// WebhookDeliverer, when set, pings endpoints on request; without it
+	// the endpoint page says that this node does not deliver.
+	WebhookDeliverer WebhookDeliverer
 	// Log logs what fails; nil logs nothing.
 	Log *slog.Logger
 	// ShowClient is a client as the admin API's GET shows it (secret

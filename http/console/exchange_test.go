@@ -51,9 +51,9 @@ func (a *agent) postMultipart(t *testing.T, path string, fields url.Values, file
 	return a.do(t, http.MethodPost, a.h.url+path, &b, w.FormDataContentType())
 }
 
-// register registers a client of tenant slug from its settings' JSON, as
+// registerJSON registers a client of tenant slug from its settings' JSON, as
 // the operator, and waits for the read model to have it.
-func (h *harness) register(t *testing.T, slug, settings string) projections.ClientView {
+func (h *harness) registerJSON(t *testing.T, slug, settings string) projections.ClientView {
 	t.Helper()
 	s, err := jsonbody.Settings([]byte(settings))
 	if err != nil {
@@ -99,7 +99,7 @@ func (h *harness) lastActor(t *testing.T, slug, id string) (actor, reason string
 func TestExportDownloadsTheTenantsPackage(t *testing.T) {
 	h := start(t)
 	h.tenant(t, "acme")
-	h.register(t, "acme", `{"type":"m2m","client_name":"Orders","code":"urn:acme/orders"}`)
+	h.registerJSON(t, "acme", `{"type":"m2m","client_name":"Orders","code":"urn:acme/orders"}`)
 	a := h.signIn(t, "acme", "alice")
 
 	status, body := a.get(t, "/t/acme/console/exchange")
@@ -144,7 +144,7 @@ var (
 func TestImportPreviewThenConfirm(t *testing.T) {
 	h := start(t)
 	h.tenant(t, "acme")
-	orders := h.register(t, "acme", `{"type":"m2m","client_name":"Orders","code":"urn:acme/orders"}`)
+	orders := h.registerJSON(t, "acme", `{"type":"m2m","client_name":"Orders","code":"urn:acme/orders"}`)
 	a := h.signIn(t, "acme", "alice")
 
 	// The preview, from an uploaded file, changes nothing.
@@ -218,7 +218,7 @@ func TestImportPreviewThenConfirm(t *testing.T) {
 func TestImportRefusesBadPackages(t *testing.T) {
 	h := start(t)
 	h.tenant(t, "acme")
-	orders := h.register(t, "acme", `{"type":"m2m","client_name":"Orders","code":"urn:acme/orders"}`)
+	orders := h.registerJSON(t, "acme", `{"type":"m2m","client_name":"Orders","code":"urn:acme/orders"}`)
 	a := h.signIn(t, "acme", "alice")
 
 	cases := []struct {

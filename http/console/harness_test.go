@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/clavisiam/clavis/internal/node"
 	"github.com/clavisiam/clavis/internal/testnode"
 	"github.com/clavisiam/clavis/tenants"
 )
@@ -192,3 +193,18 @@ func excerpt(body string) string {
 }
 
 var _ = fmt.Sprintf
+
+// startWith starts the harness with the node's configuration changed by
+// adjust first (to deliver webhooks to loopback receivers, say).
+func startWith(t *testing.T, adjust func(*node.Config)) *harness {
+	t.Helper()
+	ns := testnode.StartNATS(t)
+	cfg := testnode.Config(t, "")
+	cfg.PublicURL = ""
+	cfg.RootToken = rootToken
+	cfg.DevLogin = true
+	cfg.NATSURL, cfg.NATSPrefix = ns.URL, "test"
+	adjust(&cfg)
+	n := testnode.Start(t, cfg)
+	return &harness{node: n, url: n.URL}
+}

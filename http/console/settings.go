@@ -22,6 +22,7 @@ func (c *Console) settingsRoutes(r fiber.Router) {
 	r.Get("/settings", c.settingsPage)
 	r.Post("/settings/login-app", c.setLoginApp)
 	r.Post("/settings/keys/rotate", c.tenantRotateKey)
+	c.webhookRoutes(r)
 }
 
 // settingsDone are the sentences of the settings page's flash, by the
