@@ -3,6 +3,7 @@ package httpapi
 import (
 	"regexp"
 	"slices"
+	"strings"
 
 	"github.com/gofiber/fiber/v2"
 )
@@ -20,7 +21,9 @@ func openAPIPath(p string) string { return fiberParam.ReplaceAllString(p, "{$1}"
 func (s *Server) Routes() []string {
 	seen := map[string]bool{}
 	for _, r := range s.app.GetRoutes(true) {
-		if r.Method == fiber.MethodHead {
+		// The console's pages are for people, not the API: docs/console.md
+		// describes them.
+		if r.Method == fiber.MethodHead || strings.HasPrefix(r.Path, "/console") || strings.HasPrefix(r.Path, "/t/:tenant/console") {
 			continue
 		}
 		seen[r.Method+" "+openAPIPath(r.Path)] = true

@@ -21,11 +21,13 @@ import (
 // which is longer.
 const jwksMaxAge = 5 * time.Minute
 
-// keyRoutes registers the public key set of every tenant and the
-// platform's key rotation.
+// keyRoutes registers the public key set of every tenant and the key
+// rotation: the platform's, and the tenant's own (clavis:admin, as a
+// Keycloak realm administrator rotates the realm's keys).
 func (s *Server) keyRoutes() {
 	s.app.Get("/t/:tenant/jwks.json", s.jwks)
-	s.app.Post("/admin/tenants/:slug/keys/rotate", s.authenticate(platformOnly), noQuery, s.rotateKey)
+	s.app.Post("/admin/tenants/:slug/keys/rotate", s.authenticate(platformOnly), noQuery, s.rotateKey(platformTenant))
+	s.app.Post("/t/:tenant/admin/keys/rotate", s.authenticate(tenantAdmin), noQuery, s.rotateKey(adminTenant))
 }
 
 // jwks serves the public keys of a tenant that verifiers may meet: the
@@ -55,15 +57,17 @@ func (s *Server) jwks(c *fiber.Ctx) error {
 	return sendJSON(c, http.StatusOK, set)
 }
 
-// rotateKey gives a tenant a new signing key.
-func (s *Server) rotateKey(c *fiber.Ctx) error {
-	return handle(s, c, platformTenant, optionalJSON[rotateKeyIn], func(ctx context.Context, r tenants.Request, slug string, in rotateKeyIn) (tenants.TenantResult, error) {
-		lead, err := in.lead()
-		if err != nil {
-			return tenants.TenantResult{}, err
-		}
-		return s.admin.Tenants.RotateKey(ctx, r, slug, in.Alg, lead)
-	}, s.answerTenant)
+// rotateKey gives the tenant the path names at at a new signing key.
+func (s *Server) rotateKey(at pathTenant) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		return handle(s, c, at, optionalJSON[rotateKeyIn], func(ctx context.Context, r tenants.Request, slug string, in rotateKeyIn) (tenants.TenantResult, error) {
+			lead, err := in.lead()
+			if err != nil {
+				return tenants.TenantResult{}, err
+			}
+			return s.admin.Tenants.RotateKey(ctx, r, slug, in.Alg, lead)
+		}, s.answerTenant)
+	}
 }
 
 // rotateKeyIn is the body of a key rotation.

@@ -8,6 +8,9 @@ import (
 
 	jose "github.com/go-jose/go-jose/v3"
 	"github.com/google/go-cmp/cmp"
+	"golang.org/x/oauth2"
+
+	httpapi "github.com/clavisiam/clavis/http"
 )
 
 // publicKeys reads a tenant's JWKS and checks every key is public.
@@ -192,4 +195,42 @@ func publishedAlgs(keys map[string]jose.JSONWebKey) map[string]string {
 		out[kid] = k.Algorithm
 	}
 	return out
+}
+
+// A tenant's administrator rotates the tenant's own key, as a Keycloak
+// realm administrator does; nobody less, and nobody at another tenant.
+func TestTenantRotatesItsOwnKey(t *testing.T) {
+	t.Parallel()
+	h := startAdmin(t)
+	admin := decodeAs[createdTenantResponse](t, h.call(t, "POST", "/admin/tenants", map[string]string{"slug": "acme", "name": "ACME"}).want(t, 201)).AdminClient
+	h.createTenant(t, "beta")
+	tok, err := h.clientCredentials(t, "acme", admin.ClientID, admin.ClientSecret, oauth2.AuthStyleInHeader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	as := token(tok.AccessToken)
+	writer, _ := h.newClient(t, "acme", map[string]any{"type": "m2m", "client_name": "Writer", "code": "urn:acme/writer",
+		"grant_types": []string{"client_credentials"}, "default_scopes": []string{"clavis:clients:write"}})
+	wt, err := h.clientCredentials(t, "acme", writer.ClientID, writer.ClientSecret, oauth2.AuthStyleInHeader)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	before := h.head(t)
+	checkProblem(t, h.call(t, "POST", "/t/acme/admin/keys/rotate", nil, token(wt.AccessToken)), 403, httpapi.ProblemForbidden, "")
+	checkProblem(t, h.call(t, "POST", "/t/beta/admin/keys/rotate", nil, as), 404, httpapi.ProblemNotFound, "")
+	checkProblem(t, h.call(t, "POST", "/t/acme/admin/keys/rotate", map[string]any{"alg": "HS256"}, as), 422, httpapi.ProblemValidation, "")
+	h.unchanged(t, before, "refused rotations")
+
+	keys := signingKeys(t, h.call(t, "POST", "/t/acme/admin/keys/rotate", map[string]any{"alg": "EdDSA"}, as).want(t, 200))
+	if len(keys) != 2 {
+		t.Fatalf("after the tenant's rotation: %+v", keys)
+	}
+	found := false
+	for _, alg := range publishedAlgs(publicKeys(t, h, "acme")) {
+		found = found || alg == "EdDSA"
+	}
+	if !found {
+		t.Fatalf("the new EdDSA key is not published: %v", publishedAlgs(publicKeys(t, h, "acme")))
+	}
 }

@@ -431,7 +431,9 @@ func TestClientDelete(t *testing.T) {
 	h.wantEvent(t, "acme", c.ClientID, client.EventTypeDeleted, "retired")
 	status, body = a.get(t, base)
 	wantStatus(t, status, http.StatusNotFound, body)
-
+	status, body = a.get(t, location)
+	wantStatus(t, status, http.StatusOK, body)
+	mustContain(t, body, "The client was deleted.")
 }
 
 func TestClientPlatformRefusal(t *testing.T) {

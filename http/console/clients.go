@@ -90,7 +90,7 @@ func (c *Console) listClients(ctx *fiber.Ctx) error {
 	if !s.CanRead() {
 		return c.forbidden(ctx, s, "Seeing the clients needs clavis:clients:read.")
 	}
-	if err := onlyQuery(ctx, "q", "type", "active", "sort", "order", "after"); err != nil {
+	if err := onlyQuery(ctx, "q", "type", "active", "sort", "order", "after", "done"); err != nil {
 		return c.badRequest(ctx, err.Error())
 	}
 	in := clientList{Search: strings.TrimSpace(ctx.Query("q")), Type: ctx.Query("type"), Active: ctx.Query("active"),
@@ -163,7 +163,7 @@ func (c *Console) listClients(ctx *fiber.Ctx) error {
 		}
 		in.Sorts[string(o.sort)] = col
 	}
-	return c.render(ctx, http.StatusOK, "clients", view{Title: "Clients", Nav: "clients", Data: in})
+	return c.render(ctx, http.StatusOK, "clients", view{Title: "Clients", Nav: "clients", Flash: listDone[ctx.Query("done")], Data: in})
 }
 
 // firstOrder is the order the list takes when sorted by sort without an
@@ -184,3 +184,7 @@ func orderWord(desc bool) string {
 	}
 	return "asc"
 }
+
+// listDone are the sentences of the list's flash, by the code in its
+// done parameter (a deleted client's page is gone, so the list says it).
+var listDone = map[string]string{"deleted": "The client was deleted."}

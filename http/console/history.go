@@ -469,7 +469,7 @@ func showMembers(v any) ([]member, error) {
 // ---- the audit log
 
 // auditPageSize is how many entries a page of the audit log shows.
-const auditPageSize = 50
+const auditPageSize = 25
 
 // The longest filters the audit log takes, as the audit API's.
 const (
@@ -622,7 +622,9 @@ func (c *Console) auditLog(ctx *fiber.Ctx) error {
 	// One fold of each client's stream for the whole page, as the API's.
 	var refs []tenants.ChangeRef
 	for _, e := range page {
-		if e.Stream.Type == aggregates.Client {
+		// A registration sets every field: the page lists no fields for
+		// it, so its stream is not folded for nothing.
+		if e.Stream.Type == aggregates.Client && e.Type != client.EventTypeRegistered {
 			refs = append(refs, tenants.ChangeRef{ClientID: e.Stream.ID, Version: e.Version, EventID: e.ID})
 		}
 	}
@@ -633,10 +635,8 @@ func (c *Console) auditLog(ctx *fiber.Ctx) error {
 	for _, e := range page {
 		row := auditRow{Index: e.Index, Time: e.RecordedAt, Actor: e.Meta.Actor, Type: e.Type, What: words(e.Type),
 			Reason: e.Meta.Reason, Source: e.Meta.Source, Aggregate: e.Stream.Type, StreamID: e.Stream.ID}
-		if e.Type != client.EventTypeRegistered { // a registration sets every field
-			for _, ch := range changes[e.ID] {
-				row.Changed = append(row.Changed, ch.Field)
-			}
+		for _, ch := range changes[e.ID] {
+			row.Changed = append(row.Changed, ch.Field)
 		}
 		out.Entries = append(out.Entries, row)
 	}

@@ -387,11 +387,18 @@ func TestHistoryAndAuditLogPages(t *testing.T) {
 		t.Fatalf("audit catch-up: %v", err)
 	}
 	_, body = a.get(t, "/t/acme/console/audit?client="+id)
-	mustContain(t, body, "50 entries on this page", "launch of the shop", ">rename 49<")
-	mustLack(t, body, ">rename 50<")
-	next := regexp.MustCompile(`href="(/t/acme/console/audit\?[^"]+)">Next page`).FindStringSubmatch(body)
+	mustContain(t, body, "25 entries on this page", "launch of the shop", ">rename 24<")
+	mustLack(t, body, ">rename 25<")
+	nextPage := regexp.MustCompile(`href="(/t/acme/console/audit\?[^"]+)">Next page`)
+	next := nextPage.FindStringSubmatch(body)
 	if next == nil {
 		t.Fatalf("no next page:\n%s", excerpt(body))
+	}
+	_, body = a.get(t, html.UnescapeString(next[1]))
+	mustContain(t, body, "25 entries on this page", ">rename 25<", ">rename 49<")
+	mustLack(t, body, "launch of the shop", ">rename 24<", ">rename 50<")
+	if next = nextPage.FindStringSubmatch(body); next == nil {
+		t.Fatalf("no third page:\n%s", excerpt(body))
 	}
 	_, body = a.get(t, html.UnescapeString(next[1]))
 	mustContain(t, body, "6 entries on this page", ">rename 50<", ">rename 55<")

@@ -33,9 +33,8 @@ var settingsDone = map[string]string{
 }
 
 // mayRotateKeys reports whether s may rotate a tenant's signing keys: as
-// with the admin API (POST /admin/tenants/{slug}/keys/rotate), only the
-// platform operator may.
-func mayRotateKeys(s Session) bool { return s.Platform }
+// with the admin API (POST /t/{tenant}/admin/keys/rotate), clavis:admin.
+func mayRotateKeys(s Session) bool { return s.CanAdmin() }
 
 // keyRow is a signing key as the console shows it: never its private
 // half.
@@ -199,13 +198,14 @@ func (c *Console) setLoginApp(ctx *fiber.Ctx) error {
 	return ctx.Redirect(tenantPath(s.Tenant)+"settings?done=login-app", fiber.StatusSeeOther)
 }
 
-// tenantRotateKey rotates the tenant's signing key from its own console:
-// refused there as at the admin API, where only the platform operator
-// rotates keys (from the operator's console, [Console.operatorRotateKey]).
+// tenantRotateKey rotates the tenant's signing key from its own console,
+// for a person with clavis:admin, as POST /t/{tenant}/admin/keys/rotate
+// at the admin API (the operator rotates from the operator's console,
+// [Console.operatorRotateKey]).
 func (c *Console) tenantRotateKey(ctx *fiber.Ctx) error {
 	s := session(ctx)
 	if !mayRotateKeys(s) {
-		return c.forbidden(ctx, s, "Rotating the signing keys is the platform operator's, as at the admin API: ask the operator to rotate them.")
+		return c.forbidden(ctx, s, "Rotating the signing keys needs clavis:admin.")
 	}
 	return c.rotateKey(ctx, s.Tenant, func(res tenants.TenantResult) error {
 		return ctx.Redirect(tenantPath(s.Tenant)+"settings?done=rotated", fiber.StatusSeeOther)
