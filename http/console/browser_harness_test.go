@@ -39,8 +39,8 @@ func TestMain(m *testing.M) {
 }
 
 const (
-	// browserTestTimeout bounds each browser test: its actions run
-	// under a deadline this far from the test's start.
+	// browserTestTimeout bounds each browser test: the actions of a tab
+	// run under a deadline this far from its opening.
 	browserTestTimeout = 120 * time.Second
 	// chromiumStartTimeout bounds the start of the browser.
 	chromiumStartTimeout = 60 * time.Second
@@ -163,7 +163,8 @@ func (d *dialogs) take() []string {
 
 // browse opens a tab in a new browser context of its own, which ends
 // with the test. When the test fails, each of its tabs is saved (see
-// saveArtifacts); when a page opened a JavaScript dialog, the test fails.
+// saveArtifacts); when a page opened a JavaScript dialog or threw a
+// script error, the test fails.
 func (h *harness) browse(t *testing.T) *tab {
 	t.Helper()
 	root := browserRoot(t)
@@ -211,12 +212,11 @@ func (h *harness) newTab(t *testing.T, own context.Context, d *dialogs, name str
 	b := &tab{t: t, h: h, ctx: ctx, own: own, dialogs: d, name: name}
 	// Answer the dialogs, after noting them, so that they block nothing.
 	go func() {
-		for ev, err := range chromedp.Events(own, page.JavascriptDialogOpening) {
+		for _, err := range chromedp.Events(own, page.JavascriptDialogOpening) {
 			if err != nil {
 				return
 			}
 			_, _ = chromedp.Call(own, page.HandleJavaScriptDialog, page.HandleJavaScriptDialogParams{Accept: false})
-			_ = ev
 		}
 	}()
 	t.Cleanup(func() {
