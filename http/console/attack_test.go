@@ -1,0 +1,213 @@
+package console_test
+
+import (
+	"context"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/clavisiam/clavis/tenants"
+)
+
+// These tests are attacks on the console from outside, over HTTP: each
+// is a request an attacker can make, and what the console must answer.
+
+// withCookie returns a fresh agent whose jar holds only the console
+// session cookie value at path: a copy of a cookie taken from another
+// browser.
+func (h *harness) withCookie(t *testing.T, path, value string) *agent {
+	t.Helper()
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := url.Parse(h.url + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	jar.SetCookies(u, []*http.Cookie{{Name: "clavis_console", Value: value, Path: path}})
+	return &agent{h: h, client: &http.Client{Jar: jar}}
+}
+
+// sessionCookieOf returns the value of the agent's console session
+// cookie at path.
+func sessionCookieOf(t *testing.T, a *agent, path string) string {
+	t.Helper()
+	u, err := url.Parse(a.h.url + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range a.client.Jar.Cookies(u) {
+		if c.Name == "clavis_console" {
+			return c.Value
+		}
+	}
+	t.Fatalf("no session cookie at %s", path)
+	return ""
+}
+
+// TestAttackOperatorSessionEndsAtSignOut: a copy of the operator's
+// session cookie, taken before the operator signed out, must open
+// nothing afterwards (the issue: "sessions that end with logout").
+func TestAttackOperatorSessionEndsAtSignOut(t *testing.T) {
+	h := start(t)
+	h.tenant(t, "globex")
+	op := h.operator(t)
+	stolen := sessionCookieOf(t, op, "/console/")
+	csrf := op.csrf
+
+	status, body := op.post(t, "/console/logout", nil)
+	if status != http.StatusOK || !strings.HasSuffix(op.last, "/console/login") {
+		t.Fatalf("sign-out: %d at %s %s", status, op.last, excerpt(body))
+	}
+
+	thief := h.withCookie(t, "/console/", stolen)
+	status, body = thief.get(t, "/console/tenants")
+	if strings.HasSuffix(thief.last, "/console/tenants") {
+		t.Errorf("the operator's session cookie still opens the tenants page after sign-out: %d %s", status, excerpt(body))
+	}
+	thief.csrf = csrf
+	noFollow := noRedirects(t, thief)
+	status, body = thief.post(t, "/console/tenants/globex/suspend", url.Values{"reason": {"replayed after sign-out"}})
+	noFollow()
+	if status != http.StatusUnauthorized {
+		t.Errorf("a replayed operator session suspended a tenant after sign-out: %d %s", status, excerpt(body))
+	}
+	v, err := h.node.Admin.ReadModel.Tenant(context.Background(), "globex")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v.Suspended {
+		t.Errorf("globex was suspended by a session that had signed out")
+	}
+}
+
+// TestAttackSuspendedTenantSignInIsNotAFailure: an anonymous visitor
+// opens the console of a tenant that was suspended before anyone opened
+// its console. The console client cannot be registered there; the page
+// must say the tenant is suspended, not fail with a 500 (which logs an
+// error for every anonymous request).
+func TestAttackSuspendedTenantSignInIsNotAFailure(t *testing.T) {
+	h := start(t)
+	h.tenant(t, "frozen")
+	res, err := h.node.Admin.Tenants.Suspend(context.Background(), rootRequest, "frozen", "unpaid")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.node.Projector.WaitFor(context.Background(), res.Position); err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{"/t/frozen/console/login", "/t/frozen/console/", "/t/frozen/console/callback?state=x&code=y"} {
+		a := h.newAgent(t)
+		status, body := a.get(t, path)
+		if status >= http.StatusInternalServerError {
+			t.Errorf("GET %s of a suspended tenant: %d %s", path, status, excerpt(body))
+		}
+		if strings.HasSuffix(path, "login") && status != http.StatusForbidden {
+			t.Errorf("GET %s of a suspended tenant: %d, want 403: %s", path, status, excerpt(body))
+		}
+	}
+}
+
+// TestAttackForeignSessionsAndTokensAreRefused: what held when tried.
+// A session of tenant B at tenant A's console, a CSRF token of another
+// session, a cross-site form with a valid token, and a session cookie
+// replayed after its person signed out: none of them changes anything.
+func TestAttackForeignSessionsAndTokensAreRefused(t *testing.T) {
+	h := start(t)
+	h.tenant(t, "acme")
+	h.tenant(t, "bravo")
+	victim := h.register(t, "acme", m2m("Victim", "urn:acme/victim"))
+	alice := h.signIn(t, "acme", "alice")
+	mallory := h.signIn(t, "acme", "mallory")
+	bob := h.signIn(t, "bravo", "bob")
+
+	// Bob's cookie, re-scoped to acme's console path.
+	moved := h.withCookie(t, "/t/acme/console/", sessionCookieOf(t, bob, "/t/bravo/console/"))
+	moved.csrf = bob.csrf
+	noFollow := noRedirects(t, moved)
+	if status, body := moved.post(t, "/t/acme/console/clients/"+victim.Client.ClientID+"/deactivate", url.Values{"reason": {"x"}}); status != http.StatusUnauthorized {
+		t.Errorf("bravo's session at acme: %d %s", status, excerpt(body))
+	}
+	noFollow()
+
+	// Mallory's CSRF token in Alice's form.
+	if status, body := alice.post(t, "/t/acme/console/clients/"+victim.Client.ClientID+"/deactivate",
+		url.Values{"reason": {"x"}, "_csrf": {mallory.csrf}}); status != http.StatusForbidden {
+		t.Errorf("another session's CSRF token: %d %s", status, excerpt(body))
+	}
+
+	// A cross-site form carrying Alice's own token.
+	req, err := http.NewRequest(http.MethodPost, h.url+"/t/acme/console/clients/"+victim.Client.ClientID+"/deactivate",
+		strings.NewReader(url.Values{"reason": {"x"}, "_csrf": {alice.csrf}}.Encode()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Sec-Fetch-Site", "cross-site")
+	res, err := alice.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusForbidden {
+		t.Errorf("cross-site form: %d", res.StatusCode)
+	}
+
+	// Alice's cookie, copied, then Alice signs out.
+	copied := h.withCookie(t, "/t/acme/console/", sessionCookieOf(t, alice, "/t/acme/console/"))
+	copied.csrf = alice.csrf
+	if status, body := alice.post(t, "/t/acme/console/logout", nil); status != http.StatusOK {
+		t.Fatalf("sign-out: %d %s", status, excerpt(body))
+	}
+	noFollow = noRedirects(t, copied)
+	if status, body := copied.post(t, "/t/acme/console/clients/"+victim.Client.ClientID+"/deactivate", url.Values{"reason": {"x"}}); status != http.StatusUnauthorized {
+		t.Errorf("a session replayed after sign-out: %d %s", status, excerpt(body))
+	}
+	noFollow()
+
+	if !h.readClient(t, "acme", victim.Client.ClientID).Active {
+		t.Errorf("the victim client was deactivated")
+	}
+}
+
+// TestAttackPlatformClientsStayOutOfAWritersReach: what held when tried.
+// A person with clavis:clients:write but not clavis:admin cannot change
+// the console client nor the admin client, nor import a client with a
+// platform scope, nor reach the webhooks or rotate keys.
+func TestAttackPlatformClientsStayOutOfAWritersReach(t *testing.T) {
+	h := start(t)
+	created := h.tenant(t, "acme")
+	walt := h.signIn(t, "acme", "walt", "clavis:clients:read", "clavis:clients:write")
+	console, ok := h.clientByCode(t, "acme", tenants.ConsoleClientCode)
+	if !ok {
+		t.Fatal("no console client after a sign-in")
+	}
+	for _, id := range []string{console.ClientID, created.AdminClient.ClientID} {
+		for path, form := range map[string]url.Values{
+			"/secrets":        nil,
+			"/secrets/rotate": {"overlap": {"0"}},
+			"/deactivate":     {"reason": {"x"}},
+		} {
+			if status, body := walt.post(t, "/t/acme/console/clients/"+id+path, form); status != http.StatusForbidden {
+				t.Errorf("writer POST %s%s: %d %s", id, path, status, excerpt(body))
+			}
+		}
+	}
+	for _, path := range []string{"/t/acme/console/settings/webhooks/new", "/t/acme/console/settings/keys/rotate"} {
+		if status, body := walt.post(t, path, nil); status != http.StatusForbidden {
+			t.Errorf("writer POST %s: %d %s", path, status, excerpt(body))
+		}
+	}
+	pkg := `{"format":"clavis.clients/v1","clients":[{"settings":{"client_name":"Esc","code":"urn:acme/esc","type":"confidential",` +
+		`"grant_types":["client_credentials"],"token_endpoint_auth_method":"client_secret_basic","default_scopes":["clavis:admin"]}}]}`
+	status, body := walt.post(t, "/t/acme/console/import", url.Values{"package_json": {pkg}})
+	if status != http.StatusUnprocessableEntity || !strings.Contains(body, "clavis:admin") {
+		t.Errorf("writer imports a client with clavis:admin: %d %s", status, excerpt(body))
+	}
+	if _, ok := h.clientByCode(t, "acme", "urn:acme/esc"); ok {
+		t.Errorf("the escalating client was imported")
+	}
+}
