@@ -42,6 +42,14 @@ func (c *Console) signIn(ctx *fiber.Ctx) error {
 	if err := onlyQuery(ctx, "return"); err != nil {
 		return c.badRequest(ctx, err.Error())
 	}
+	// A suspended tenant's tokens open nothing, and its console client
+	// cannot be registered there: say so, before trying either.
+	if t, err := c.cfg.ReadModel.Tenant(ctx.UserContext(), slug); err != nil {
+		return fmt.Errorf("console: read tenant %s: %w", slug, err)
+	} else if t.Suspended {
+		return c.render(ctx, http.StatusForbidden, "error", view{Title: "Tenant suspended", Tenant: slug,
+			Data: errorData{Message: "This tenant is suspended: nobody can sign in to its console until the platform operator resumes it."}})
+	}
 	cl, err := c.consoleClient(ctx.UserContext(), slug)
 	if err != nil {
 		return fmt.Errorf("console: console client of %s: %w", slug, err)
