@@ -211,3 +211,25 @@ func TestAttackPlatformClientsStayOutOfAWritersReach(t *testing.T) {
 		t.Errorf("the escalating client was imported")
 	}
 }
+
+// TestAttackOperatorSignInRefusesLargeForms: the operator's sign-in is
+// the console's only form an anonymous visitor can post that is parsed
+// before anything else is checked. A body of tens of thousands of fields
+// (half a megabyte, under the server's limit) cost tens of milliseconds
+// of parsing per request; it must be refused before it is parsed, as the
+// OAuth endpoints refuse theirs.
+func TestAttackOperatorSignInRefusesLargeForms(t *testing.T) {
+	h := start(t)
+	var b strings.Builder
+	b.WriteString("root_token=" + rootToken)
+	for i := 0; b.Len() < 512<<10; i++ {
+		b.WriteString("&f=x")
+	}
+	a := h.newAgent(t)
+	status, body := a.do(t, http.MethodPost, h.url+"/console/login", strings.NewReader(b.String()), "application/x-www-form-urlencoded")
+	if status != http.StatusRequestEntityTooLarge {
+		t.Errorf("a half-megabyte sign-in form: %d, want 413: %s", status, excerpt(body))
+	}
+	// The ordinary form still signs in.
+	h.operator(t)
+}
