@@ -2,6 +2,7 @@ package console_test
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
@@ -232,4 +233,107 @@ func TestAttackOperatorSignInRefusesLargeForms(t *testing.T) {
 	}
 	// The ordinary form still signs in.
 	h.operator(t)
+}
+
+// TestAttackAWriterCannotSignInAsAdmin: a person with
+// clavis:clients:write (and no clavis:admin) must not get a console
+// session with clavis:admin. clavis:clients:write holds clavis:login, the
+// login application's scope, so the writer registers an m2m client with
+// clavis:login, points the tenant's login application at a host of
+// their own (which clavis:clients:write may do), starts a console
+// sign-in, and answers its login and consent challenges with the m2m
+// client's token, granting the console client clavis:admin, which it
+// requests of every login application. The console then opens a session
+// with clavis:admin, under any subject the writer names.
+func TestAttackAWriterCannotSignInAsAdmin(t *testing.T) {
+	h := start(t)
+	h.tenant(t, "acme")
+	walt := h.signIn(t, "acme", "walt", "clavis:clients:read", "clavis:clients:write")
+	status, id, body := createThroughForm(t, walt, "m2m", url.Values{
+		"client_name": {"Login helper"}, "code": {"urn:acme/login-helper"}, "default_scopes": {"clavis:login"}})
+	if id == "" || status >= 300 && status != http.StatusSeeOther {
+		t.Fatalf("the writer registers an m2m client with clavis:login: %d %s", status, excerpt(body))
+	}
+	secret := secretOn(t, body)
+	if status, body := walt.post(t, "/t/acme/console/settings/login-app", url.Values{"login_url": {"https://login.attacker.example/"}}); status != http.StatusOK {
+		t.Fatalf("the writer sets the login application: %d %s", status, excerpt(body))
+	}
+
+	// The m2m client's token.
+	req, err := http.NewRequest(http.MethodPost, h.url+"/t/acme/oauth2/token", strings.NewReader("grant_type=client_credentials"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth(url.QueryEscape(id), url.QueryEscape(secret))
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tok struct {
+		AccessToken string `json:"access_token"`
+	}
+	err = json.NewDecoder(res.Body).Decode(&tok)
+	res.Body.Close()
+	if err != nil || tok.AccessToken == "" {
+		t.Fatalf("client credentials: %d %v", res.StatusCode, err)
+	}
+
+	// A browser that stops where the node sends it elsewhere (the login
+	// application, which the writer plays).
+	node, err := url.Parse(h.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := h.newAgent(t)
+	b.client.CheckRedirect = func(r *http.Request, _ []*http.Request) error {
+		if r.URL.Host != node.Host {
+			return http.ErrUseLastResponse
+		}
+		return nil
+	}
+	away := func(u string) url.Values {
+		t.Helper()
+		res, err := b.client.Get(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		loc, err := url.Parse(res.Header.Get("Location"))
+		if err != nil || loc.Host != "login.attacker.example" {
+			t.Fatalf("GET %s: %d, Location %q", u, res.StatusCode, res.Header.Get("Location"))
+		}
+		return loc.Query()
+	}
+	answer := func(kind, challenge, body string) string {
+		t.Helper()
+		req, err := http.NewRequest(http.MethodPost, h.url+"/t/acme/admin/"+kind+"-requests/"+url.PathEscape(challenge)+"/accept", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		var r struct {
+			RedirectTo string `json:"redirect_to"`
+		}
+		if err := json.NewDecoder(res.Body).Decode(&r); err != nil || res.StatusCode != http.StatusOK {
+			t.Fatalf("accept %s: %d %v", kind, res.StatusCode, err)
+		}
+		return r.RedirectTo
+	}
+	q := away(h.url + "/t/acme/console/login")
+	next := answer("login", q.Get("login_challenge"), `{"subject":"the-real-admin"}`)
+	q = away(next)
+	next = answer("consent", q.Get("consent_challenge"), `{"grant_scope":["openid","clavis:admin","clavis:clients:read","clavis:clients:write","clavis:audit"]}`)
+	status, body = b.get(t, strings.TrimPrefix(next, h.url))
+	if status == http.StatusOK && strings.Contains(b.last, "/t/acme/console/") {
+		if status, body = b.get(t, "/t/acme/console/settings/webhooks"); status == http.StatusOK {
+			t.Errorf("a clavis:clients:write person signed in to the console with clavis:admin (the webhooks page opens): %s", excerpt(body))
+		}
+	}
 }
