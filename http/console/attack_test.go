@@ -337,3 +337,19 @@ func TestAttackAWriterCannotSignInAsAdmin(t *testing.T) {
 		}
 	}
 }
+
+// TestAttackInvalidUTF8IsRefusedNotRewritten: a form value that is not
+// UTF-8 is refused, as the admin API refuses it, rather than stored with
+// its bytes replaced by U+FFFD (a name other than the one typed).
+func TestAttackInvalidUTF8IsRefusedNotRewritten(t *testing.T) {
+	h := start(t)
+	h.tenant(t, "acme")
+	a := h.signIn(t, "acme", "alice")
+	status, id, body := createThroughForm(t, a, "m2m", url.Values{"client_name": {"bad\xffname"}, "code": {"urn:acme/bad-utf8"}})
+	if status != http.StatusBadRequest {
+		t.Errorf("a client name that is not UTF-8: %d, want 400: %s", status, excerpt(body))
+	}
+	if id != "" {
+		t.Errorf("the client was registered as %s: %q", id, h.readClient(t, "acme", id).Settings.ClientName)
+	}
+}
