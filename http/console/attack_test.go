@@ -353,3 +353,18 @@ func TestAttackInvalidUTF8IsRefusedNotRewritten(t *testing.T) {
 		t.Errorf("the client was registered as %s: %q", id, h.readClient(t, "acme", id).Settings.ClientName)
 	}
 }
+
+// TestAttackImportFileNotUTF8IsRefused: a package file that is not UTF-8
+// is refused, as the admin API's import refuses it, rather than previewed
+// and imported with its bytes replaced.
+func TestAttackImportFileNotUTF8IsRefused(t *testing.T) {
+	h := start(t)
+	h.tenant(t, "acme")
+	a := h.signIn(t, "acme", "alice")
+	pkg := []byte(`{"format":"clavis.clients/v1","clients":[{"settings":{"client_name":"bad` + "\xff" + `name","code":"urn:acme/bad-utf8",` +
+		`"type":"confidential","grant_types":["client_credentials"],"token_endpoint_auth_method":"client_secret_basic"}}]}`)
+	status, body := a.postMultipart(t, "/t/acme/console/import", nil, pkg)
+	if status != http.StatusUnprocessableEntity || !strings.Contains(body, "not UTF-8") {
+		t.Errorf("a package file that is not UTF-8: %d %s", status, excerpt(body))
+	}
+}
