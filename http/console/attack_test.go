@@ -3,12 +3,17 @@ package console_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 
+	"github.com/clavisiam/clavis/eventstore"
+	"github.com/clavisiam/clavis/projections"
 	"github.com/clavisiam/clavis/tenants"
 )
 
@@ -366,5 +371,73 @@ func TestAttackImportFileNotUTF8IsRefused(t *testing.T) {
 	status, body := a.postMultipart(t, "/t/acme/console/import", nil, pkg)
 	if status != http.StatusUnprocessableEntity || !strings.Contains(body, "not UTF-8") {
 		t.Errorf("a package file that is not UTF-8: %d %s", status, excerpt(body))
+	}
+}
+
+// TestAttackDecoysDoNotHideTheConsoleClient: a writer registers clients
+// whose names contain the console client's code. A node that has not yet
+// seen the console client (restarted, or new in the cluster, while
+// another registered it) looks it up by searching for its code, and read
+// only the first page of the search: with enough decoys ahead of it in
+// client_id order, it was not found, its registration failed (the code
+// is taken) and every sign-in to the tenant's console answered 500.
+func TestAttackDecoysDoNotHideTheConsoleClient(t *testing.T) {
+	h := start(t)
+	h.tenant(t, "acme")
+	ctx := context.Background()
+	// The console client, as another node registers it.
+	real, err := h.node.Admin.Clients.RegisterConsole(ctx, tenants.Request{Actor: tenants.SystemActor}, "acme",
+		h.url+"/t/acme/console/callback", h.url+"/t/acme/console/signed-out")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.node.Projector.WaitFor(ctx, real.Position); err != nil {
+		t.Fatal(err)
+	}
+	hidden := func() bool {
+		list, _, err := h.node.Admin.ReadModel.Clients(ctx, "acme", projections.ClientFilter{Search: tenants.ConsoleClientCode, Limit: projections.MaxPage})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return !slices.ContainsFunc(list, func(v projections.ClientView) bool { return v.ClientID == real.Client.ClientID })
+	}
+	n := 0
+	for !hidden() {
+		if n >= 4000 {
+			t.Skip("the console client's id sorts before 4000 decoys: it cannot be pushed off the first page here")
+		}
+		var wg sync.WaitGroup
+		var last eventstore.Position
+		var mu sync.Mutex
+		for w := range 4 {
+			wg.Go(func() {
+				for i := n + w; i < n+500; i += 4 {
+					s := m2m(fmt.Sprintf("%s decoy %d", tenants.ConsoleClientCode, i), fmt.Sprintf("urn:acme/decoy-%d", i))
+					res, err := h.node.Admin.Clients.Register(ctx, rootRequest, "acme", s)
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					mu.Lock()
+					if last.Less(res.Position) {
+						last = res.Position
+					}
+					mu.Unlock()
+				}
+			})
+		}
+		wg.Wait()
+		if t.Failed() {
+			t.FailNow()
+		}
+		if err := h.node.Projector.WaitFor(ctx, last); err != nil {
+			t.Fatal(err)
+		}
+		n += 500
+	}
+	a := h.newAgent(t)
+	status, body := a.get(t, "/t/acme/console/login")
+	if status >= http.StatusInternalServerError {
+		t.Errorf("sign-in with %d decoys ahead of the console client: %d %s", n, status, excerpt(body))
 	}
 }
