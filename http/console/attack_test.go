@@ -326,6 +326,9 @@ func TestAttackAWriterCannotSignInAsAdmin(t *testing.T) {
 		var r struct {
 			RedirectTo string `json:"redirect_to"`
 		}
+		if res.StatusCode == http.StatusForbidden && kind == "consent" {
+			return ""
+		}
 		if err := json.NewDecoder(res.Body).Decode(&r); err != nil || res.StatusCode != http.StatusOK {
 			t.Fatalf("accept %s: %d %v", kind, res.StatusCode, err)
 		}
@@ -334,12 +337,15 @@ func TestAttackAWriterCannotSignInAsAdmin(t *testing.T) {
 	q := away(h.url + "/t/acme/console/login")
 	next := answer("login", q.Get("login_challenge"), `{"subject":"the-real-admin"}`)
 	q = away(next)
+	// The login application's token holds clavis:login (through
+	// clavis:clients:write), not clavis:admin: it may not grant it.
 	next = answer("consent", q.Get("consent_challenge"), `{"grant_scope":["openid","clavis:admin","clavis:clients:read","clavis:clients:write","clavis:audit"]}`)
-	status, body = b.get(t, strings.TrimPrefix(next, h.url))
-	if status == http.StatusOK && strings.Contains(b.last, "/t/acme/console/") {
+	if next != "" {
+		status, body = b.get(t, strings.TrimPrefix(next, h.url))
 		if status, body = b.get(t, "/t/acme/console/settings/webhooks"); status == http.StatusOK {
 			t.Errorf("a clavis:clients:write person signed in to the console with clavis:admin (the webhooks page opens): %s", excerpt(body))
 		}
+		t.Fatalf("the consent granting clavis:admin was accepted for a clavis:login token")
 	}
 }
 
