@@ -296,7 +296,7 @@ func platformScopes(scopes []string) []string {
 func (c *Console) operatorSession(ctx *fiber.Ctx) error {
 	var st operatorState
 	err := c.sealer.open(sessionCookie, operatorPath, ctx.Cookies(sessionCookie), &st)
-	if err == nil && (!c.now().Before(st.Expiry) || !c.rootDigestValid(st.Root)) {
+	if err == nil && (!c.now().Before(st.Expiry) || !c.rootDigestValid(st.Root) || c.cfg.SignedOut.Revoked(operatorRealm, st.ID)) {
 		err = errors.New("console: operator session ended")
 	}
 	if err != nil {

@@ -281,9 +281,18 @@ func (c *Console) rootDigestValid(d []byte) bool { return subtle.ConstantTimeCom
 
 // operatorSignOut ends the operator's session.
 func (c *Console) operatorSignOut(ctx *fiber.Ctx) error {
+	s := session(ctx)
 	c.setCookie(ctx, sessionCookie, operatorPath, "", time.Time{})
+	if err := c.cfg.SignedOut.Revoke(ctx.UserContext(), operatorRealm, s.id, s.Expiry); err != nil {
+		return fmt.Errorf("console: record the operator's sign-out: %w", err)
+	}
 	return ctx.Redirect(operatorPath+"login", fiber.StatusSeeOther)
 }
+
+// operatorRealm is where the operator's signed-out sessions are kept
+// among the revocations: not a tenant slug (slugs have no '_').
+const operatorRealm = "_console"
+
 
 // onlyQuery refuses a query parameter not in allowed, or one given twice.
 func onlyQuery(ctx *fiber.Ctx, allowed ...string) error {
