@@ -293,7 +293,6 @@ func (c *Console) operatorSignOut(ctx *fiber.Ctx) error {
 // among the revocations: not a tenant slug (slugs have no '_').
 const operatorRealm = "_console"
 
-
 // onlyQuery refuses a query parameter not in allowed, or one given twice.
 func onlyQuery(ctx *fiber.Ctx, allowed ...string) error {
 	var bad error
