@@ -174,6 +174,11 @@ func (c *Console) signOut(ctx *fiber.Ctx) error {
 // signedOut is the page after signing out.
 func (c *Console) signedOut(ctx *fiber.Ctx) error {
 	slug := strings.Clone(ctx.Params("tenant"))
+	// The tenant's logout endpoint adds state only when the console sent
+	// one, which it does not.
+	if err := onlyQuery(ctx); err != nil {
+		return c.badRequest(ctx, err.Error())
+	}
 	return c.render(ctx, http.StatusOK, "signed_out", view{Title: "Signed out", Tenant: slug})
 }
 
