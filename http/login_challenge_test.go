@@ -12,6 +12,7 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 	"golang.org/x/oauth2"
 
+	httpapi "github.com/clavisiam/clavis/http"
 	"github.com/clavisiam/clavis/http/oauth"
 )
 
@@ -342,4 +343,54 @@ func TestLoginSession(t *testing.T) {
 		wantDiff(t, "prompt=none after logout", authResponse{Error: "login_required", State: "state-0003", Iss: testIssuer + "acme"},
 			landed(t, res, webCallback).shape())
 	})
+}
+
+// A login application grants a person only the platform scopes its own
+// token holds: a token with clavis:login (which clavis:clients:write
+// implies) answers challenges, but cannot sign anyone in with
+// clavis:admin, at consent nor, for a client that asks no consent, at
+// login. Before, a client writer signed in to the console as an
+// administrator this way.
+func TestLoginAppGrantsOnlyWhatItHolds(t *testing.T) {
+	t.Parallel()
+	h := startAdmin(t)
+	h.createTenant(t, "acme")
+	h.withLoginApp(t, "acme")
+	body := webClient("urn:acme/staff")
+	body["consent_required"] = true
+	body["optional_scopes"] = []string{"clavis:admin"}
+	consenting := clientConfig("acme", h.createClient(t, "acme", body), "openid", "clavis:admin")
+	body = webClient("urn:acme/staff-direct")
+	body["first_party"] = true
+	body["optional_scopes"] = []string{"clavis:admin"}
+	direct := clientConfig("acme", h.createClient(t, "acme", body), "openid", "clavis:admin")
+	app, _ := h.newClient(t, "acme", map[string]any{"type": "m2m", "client_name": "Login app", "code": "urn:acme/login",
+		"grant_types": []string{"client_credentials"}, "default_scopes": []string{"clavis:clients:write"}})
+	tok, err := h.clientCredentials(t, "acme", app.ClientID, app.ClientSecret, oauth2.AuthStyleInHeader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	as := token(tok.AccessToken)
+	verifier := oauth2.GenerateVerifier()
+	start := func(c oauth2.Config) (*browser, string) {
+		b := h.browser(t)
+		res, _ := b.get(c.AuthCodeURL("state-0004", oauth2.S256ChallengeOption(verifier)))
+		return b, challengeIn(t, res, "login")
+	}
+
+	// Consent: refused with clavis:admin, accepted without it.
+	b, lc := start(consenting)
+	r := h.call(t, "POST", challengePath("acme", "login", lc)+"/accept", map[string]any{"subject": "mallory"}, as).want(t, 200)
+	res, _ := b.get(decodeAs[redirectAnswer](t, r).RedirectTo)
+	cc := challengeIn(t, res, "consent")
+	checkProblem(t, h.call(t, "POST", challengePath("acme", "consent", cc)+"/accept", map[string]any{"grant_scope": []string{"openid", "clavis:admin"}}, as),
+		403, httpapi.ProblemForbidden, "")
+	checkProblem(t, h.call(t, "POST", challengePath("acme", "consent", cc)+"/accept", map[string]any{}, as), 403, httpapi.ProblemForbidden, "")
+	h.call(t, "POST", challengePath("acme", "consent", cc)+"/accept", map[string]any{"grant_scope": []string{"openid"}}, as).want(t, 200)
+
+	// No consent: the login itself would grant clavis:admin.
+	_, lc = start(direct)
+	checkProblem(t, h.call(t, "POST", challengePath("acme", "login", lc)+"/accept", map[string]any{"subject": "mallory"}, as), 403, httpapi.ProblemForbidden, "")
+	// The root token holds everything.
+	h.call(t, "POST", challengePath("acme", "login", lc)+"/accept", map[string]any{"subject": "mallory"}).want(t, 200)
 }

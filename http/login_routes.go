@@ -8,6 +8,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/clavisiam/clavis/domain"
+	"github.com/clavisiam/clavis/domain/scope"
 	"github.com/clavisiam/clavis/http/oauth"
 	"github.com/clavisiam/clavis/http/page"
 )
@@ -56,7 +57,11 @@ func (s *Server) logout(c *fiber.Ctx) error { return s.serveOAuth(c, s.oauth.Ser
 // challengeProblem maps the errors of the login API to problems.
 func challengeProblem(err error) error {
 	var input *oauth.InvalidInputError
+	var beyond *oauth.BeyondAuthorityError
 	switch {
+	case errors.As(err, &beyond):
+		return &Problem{Type: ProblemForbidden, Title: "Forbidden", Status: http.StatusForbidden,
+			Detail: "This token may not grant " + beyond.Scope + ": a login application grants only the platform scopes its own token holds."}
 	case errors.Is(err, oauth.ErrChallengeNotFound), errors.Is(err, oauth.ErrUnknownTenant), errors.Is(err, oauth.ErrNoGrants):
 		return notFound()
 	case errors.Is(err, oauth.ErrChallengeUsed):
@@ -102,18 +107,24 @@ func (s *Server) acceptChallenge(kind string) fiber.Handler {
 		if err != nil {
 			return err
 		}
+		// The login application grants a person only the platform scopes
+		// its own credential holds.
+		p := principal(c)
+		holds := func(sc string) bool { return p.Platform || scope.Holds(p.Scopes, sc) }
 		var res oauth.Redirect
 		if kind == "login" {
 			var in oauth.LoginAcceptance
 			if err := decode(c, &in); err != nil {
 				return err
 			}
+			in.Holds = holds
 			res, err = s.oauth.AcceptLogin(c.UserContext(), slug, c.Params("challenge"), in)
 		} else {
 			var in oauth.ConsentAcceptance
 			if err := decodeOptional(c, &in); err != nil {
 				return err
 			}
+			in.Holds = holds
 			res, err = s.oauth.AcceptConsent(c.UserContext(), slug, c.Params("challenge"), in)
 		}
 		if err != nil {

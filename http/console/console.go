@@ -57,6 +57,14 @@ type TokenService interface {
 	Issuer(slug string) string
 }
 
+// Revocations keeps revoked credentials until they expire, on every
+// node (bucket.Revocations is one): the console keeps its operator
+// sessions there, under the realm [operatorRealm].
+type Revocations interface {
+	Revoke(ctx context.Context, tenant, id string, until time.Time) error
+	Revoked(tenant, id string) bool
+}
+
 // AuditEntries reads a tenant's audit log (the audit API's reader).
 type AuditEntries interface {
 	Entries(ctx context.Context, tenant string, f auditlog.Filter, after int64, limit int) ([]auditlog.Entry, error)
@@ -112,6 +120,11 @@ type Config struct {
 	// WebhookDeliverer, when set, pings endpoints on request; without it
 	// the endpoint page says that this node does not deliver.
 	WebhookDeliverer WebhookDeliverer
+	// SignedOut records the operator sessions signed out, on every node,
+	// until they would have expired (the token revocations' bucket is
+	// one). Required: an operator's cookie is the whole of its session,
+	// and a copy of it must be worth nothing once the operator signs out.
+	SignedOut Revocations
 	// Log logs what fails; nil logs nothing.
 	Log *slog.Logger
 	// ShowClient is a client as the admin API's GET shows it (secret
@@ -139,7 +152,7 @@ type Console struct {
 func New(cfg Config) (*Console, error) {
 	var missing []string
 	for name, ok := range map[string]bool{"Tenants": cfg.Tenants != nil, "Clients": cfg.Clients != nil, "ReadModel": cfg.ReadModel != nil,
-		"Tokens": cfg.Tokens != nil, "Request": cfg.Request != nil, "RootToken": cfg.RootToken != "", "PublicURL": cfg.PublicURL != ""} {
+		"Tokens": cfg.Tokens != nil, "SignedOut": cfg.SignedOut != nil, "Request": cfg.Request != nil, "RootToken": cfg.RootToken != "", "PublicURL": cfg.PublicURL != ""} {
 		if !ok {
 			missing = append(missing, name)
 		}

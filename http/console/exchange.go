@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -120,7 +121,8 @@ func (d importData) Secrets() bool {
 }
 
 // readPackage reads the posted package: the file `package` or the text
-// `package_json`, exactly one of them, at most maxPackage bytes.
+// `package_json`, exactly one of them, at most maxPackage bytes of UTF-8
+// (as the admin API's import takes it).
 func readPackage(ctx *fiber.Ctx, fileAllowed bool) (string, error) {
 	text := ctx.FormValue("package_json")
 	var file string
@@ -151,6 +153,9 @@ func readPackage(ctx *fiber.Ctx, fileAllowed bool) (string, error) {
 	}
 	if len(text) > maxPackage {
 		return "", fmt.Errorf("The package has %d KiB; a package has at most %d KiB.", len(text)>>10, maxPackage>>10)
+	}
+	if !utf8.ValidString(text) {
+		return "", errors.New("The package is not UTF-8 text; nothing was changed.")
 	}
 	return text, nil
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -79,12 +80,16 @@ func fieldErrors(err error) (e formErrors, ok bool) {
 // checkForm refuses a posted form with a field not in allowed (_csrf and
 // reason are always allowed), or with a field of allowed given twice
 // unless it is in multi: the console's forms send exactly their fields.
+// It also refuses a name or value that is not UTF-8 (as the admin API
+// does), which would otherwise be stored with its bytes replaced.
 func checkForm(ctx *fiber.Ctx, allowed, multi []string) error {
 	var bad error
 	seen := map[string]bool{}
-	visit := func(k string) {
+	visit := func(k string, v []byte) {
 		switch {
 		case bad != nil:
+		case !utf8.ValidString(k) || !utf8.Valid(v):
+			bad = errors.New("The form has text that is not UTF-8.")
 		case k != "_csrf" && k != "reason" && !contains(allowed, k) && !contains(multi, k):
 			bad = fmt.Errorf("The form has a field %q it does not take.", k)
 		case seen[k] && !contains(multi, k):
@@ -94,16 +99,16 @@ func checkForm(ctx *fiber.Ctx, allowed, multi []string) error {
 	}
 	if mf, err := ctx.MultipartForm(); err == nil {
 		for k, vs := range mf.Value {
-			for range vs {
-				visit(k)
+			for _, v := range vs {
+				visit(k, []byte(v))
 			}
 		}
 		for k := range mf.File {
-			visit(k)
+			visit(k, nil)
 		}
 		return bad
 	}
-	ctx.Request().PostArgs().VisitAll(func(k, _ []byte) { visit(string(k)) })
+	ctx.Request().PostArgs().VisitAll(func(k, v []byte) { visit(string(k), v) })
 	return bad
 }
 

@@ -296,7 +296,7 @@ func platformScopes(scopes []string) []string {
 func (c *Console) operatorSession(ctx *fiber.Ctx) error {
 	var st operatorState
 	err := c.sealer.open(sessionCookie, operatorPath, ctx.Cookies(sessionCookie), &st)
-	if err == nil && (!c.now().Before(st.Expiry) || !c.rootDigestValid(st.Root)) {
+	if err == nil && (!c.now().Before(st.Expiry) || !c.rootDigestValid(st.Root) || c.cfg.SignedOut.Revoked(operatorRealm, st.ID)) {
 		err = errors.New("console: operator session ended")
 	}
 	if err != nil {
@@ -382,17 +382,26 @@ func (c *Console) consoleClient(ctx context.Context, slug string) (projections.C
 }
 
 // findConsoleClient reads tenant slug's console client, or ErrNotFound.
+// It searches for the console client's code and reads every page of the
+// search: other clients may have the code in their names, as many as
+// anyone who writes clients likes.
 func (c *Console) findConsoleClient(ctx context.Context, slug string) (projections.ClientView, error) {
-	list, _, err := c.cfg.ReadModel.Clients(ctx, slug, projections.ClientFilter{Search: tenants.ConsoleClientCode, Limit: projections.MaxPage})
-	if err != nil {
-		return projections.ClientView{}, err
-	}
-	for _, v := range list {
-		if v.Settings.Code == tenants.ConsoleClientCode {
-			return v, nil
+	f := projections.ClientFilter{Search: tenants.ConsoleClientCode, Limit: projections.MaxPage}
+	for {
+		list, next, err := c.cfg.ReadModel.Clients(ctx, slug, f)
+		if err != nil {
+			return projections.ClientView{}, err
 		}
+		for _, v := range list {
+			if v.Settings.Code == tenants.ConsoleClientCode {
+				return v, nil
+			}
+		}
+		if next == "" || len(list) == 0 {
+			return projections.ClientView{}, projections.ErrNotFound
+		}
+		f.After = next
 	}
-	return projections.ClientView{}, projections.ErrNotFound
 }
 
 // followPublicURL points tenant slug's console client v at this node's

@@ -42,6 +42,14 @@ func (c *Console) signIn(ctx *fiber.Ctx) error {
 	if err := onlyQuery(ctx, "return"); err != nil {
 		return c.badRequest(ctx, err.Error())
 	}
+	// A suspended tenant's tokens open nothing, and its console client
+	// cannot be registered there: say so, before trying either.
+	if t, err := c.cfg.ReadModel.Tenant(ctx.UserContext(), slug); err != nil {
+		return fmt.Errorf("console: read tenant %s: %w", slug, err)
+	} else if t.Suspended {
+		return c.render(ctx, http.StatusForbidden, "error", view{Title: "Tenant suspended", Tenant: slug,
+			Data: errorData{Message: "This tenant is suspended: nobody can sign in to its console until the platform operator resumes it."}})
+	}
 	cl, err := c.consoleClient(ctx.UserContext(), slug)
 	if err != nil {
 		return fmt.Errorf("console: console client of %s: %w", slug, err)
@@ -166,6 +174,11 @@ func (c *Console) signOut(ctx *fiber.Ctx) error {
 // signedOut is the page after signing out.
 func (c *Console) signedOut(ctx *fiber.Ctx) error {
 	slug := strings.Clone(ctx.Params("tenant"))
+	// The tenant's logout endpoint adds state only when the console sent
+	// one, which it does not.
+	if err := onlyQuery(ctx); err != nil {
+		return c.badRequest(ctx, err.Error())
+	}
 	return c.render(ctx, http.StatusOK, "signed_out", view{Title: "Signed out", Tenant: slug})
 }
 
@@ -224,12 +237,25 @@ func (c *Console) operatorSignInPage(ctx *fiber.Ctx) error {
 	return c.render(ctx, http.StatusOK, "operator_signin", view{Title: "Sign in"})
 }
 
+// maxSignInBody bounds the body of the operator's sign-in form: a root
+// token of at most 1024 bytes, url-encoded.
+const maxSignInBody = 4 << 10
+
 // operatorSignIn opens an operator session for the root token. The form
 // needs no CSRF token (there is no session yet), but a browser's word
 // that it came from this site, so that no other site signs a browser in.
 func (c *Console) operatorSignIn(ctx *fiber.Ctx) error {
 	if site := ctx.Get("Sec-Fetch-Site"); site != "" && site != "same-origin" {
 		return c.render(ctx, http.StatusForbidden, "operator_signin", view{Title: "Sign in", Data: operatorSignInData{Failed: true}})
+	}
+	// Anyone may post here: refuse a body too large for the form before
+	// parsing it, and a form with other fields, so that a request costs
+	// little.
+	if len(ctx.Request().Body()) > maxSignInBody {
+		return c.render(ctx, http.StatusRequestEntityTooLarge, "operator_signin", view{Title: "Sign in", Data: operatorSignInData{Failed: true}})
+	}
+	if err := checkForm(ctx, []string{"root_token"}, nil); err != nil {
+		return c.badRequest(ctx, err.Error())
 	}
 	token := ctx.FormValue("root_token")
 	if token == "" || len(token) > 1024 || subtle.ConstantTimeCompare(c.rootDigest(token), c.root) != 1 {
@@ -260,9 +286,17 @@ func (c *Console) rootDigestValid(d []byte) bool { return subtle.ConstantTimeCom
 
 // operatorSignOut ends the operator's session.
 func (c *Console) operatorSignOut(ctx *fiber.Ctx) error {
+	s := session(ctx)
 	c.setCookie(ctx, sessionCookie, operatorPath, "", time.Time{})
+	if err := c.cfg.SignedOut.Revoke(ctx.UserContext(), operatorRealm, s.id, s.Expiry); err != nil {
+		return fmt.Errorf("console: record the operator's sign-out: %w", err)
+	}
 	return ctx.Redirect(operatorPath+"login", fiber.StatusSeeOther)
 }
+
+// operatorRealm is where the operator's signed-out sessions are kept
+// among the revocations: not a tenant slug (slugs have no '_').
+const operatorRealm = "_console"
 
 // onlyQuery refuses a query parameter not in allowed, or one given twice.
 func onlyQuery(ctx *fiber.Ctx, allowed ...string) error {

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/ory/fosite"
+
+	"github.com/clavisiam/clavis/domain/scope"
 )
 
 // The authorization endpoint delegates the user's login and consent to
@@ -51,6 +53,10 @@ type LoginAcceptance struct {
 	// Claims are claims about the user (email, name, ...) for the ID
 	// token and userinfo.
 	Claims map[string]any `json:"claims"`
+	// Holds is the answering credential's hold on platform scopes (see
+	// ConsentAcceptance.Holds): it applies here to a client that asks no
+	// consent, whose requested scopes the login grants.
+	Holds func(scope string) bool `json:"-"`
 }
 
 // ConsentAcceptance is what the user allowed.
@@ -58,6 +64,13 @@ type ConsentAcceptance struct {
 	// GrantScope are the requested scopes the user granted; nil grants
 	// all of them. The client's default scopes are granted regardless.
 	GrantScope []string `json:"grant_scope"`
+	// Holds reports whether the credential that answers holds a
+	// platform scope (clavis:admin, …): a login application may grant a
+	// person only the platform scopes its own credential holds, so that
+	// whoever may answer challenges (clavis:login, which
+	// clavis:clients:write implies) cannot sign anyone in with more. nil
+	// holds every scope (the development login).
+	Holds func(scope string) bool `json:"-"`
 }
 
 // Rejection is why the login application refused a request; it goes to
@@ -112,6 +125,32 @@ var (
 	// ErrNoGrants is the login API of a provider without a grant store.
 	ErrNoGrants = errors.New("oauth: the authorization endpoint is not served")
 )
+
+// BeyondAuthorityError is an answer that would grant a platform scope the
+// answering credential does not hold.
+type BeyondAuthorityError struct{ Scope string }
+
+func (e *BeyondAuthorityError) Error() string {
+	return "oauth: granting " + e.Scope + " needs a credential that holds it"
+}
+
+// checkHolds refuses scopes, or the platform scopes the flow's client
+// gets by default, that holds does not hold (nil holds all).
+func (p *Provider) checkHolds(ctx context.Context, fl *flow, scopes []string, holds func(string) bool) error {
+	if holds == nil {
+		return nil
+	}
+	all := slices.Clone(scopes)
+	if c, err := p.dir.ClientByID(ctx, fl.ClientID); err == nil {
+		all = append(all, c.Settings.DefaultScopes...)
+	}
+	for _, sc := range all {
+		if scope.IsPlatform(sc) && !holds(sc) {
+			return &BeyondAuthorityError{Scope: sc}
+		}
+	}
+	return nil
+}
 
 // InvalidInputError is an answer to a challenge that is not valid; its
 // message says why.
@@ -278,6 +317,13 @@ func (p *Provider) AcceptLogin(ctx context.Context, slug, challenge string, a Lo
 		return Redirect{}, err
 	}
 	return p.answer(ctx, slug, challengeLogin, challenge, func(fl *flow) error {
+		// A client that asks no consent gets what it requested once the
+		// person is logged in: the login grants it.
+		if c, err := p.dir.ClientByID(ctx, fl.ClientID); err == nil && !needsConsent(&fositeClient{view: c}) {
+			if err := p.checkHolds(ctx, fl, requestedScopes(fl), a.Holds); err != nil {
+				return err
+			}
+		}
 		a.Claims = userClaims(a.Claims)
 		fl.Login, fl.AuthTime, fl.Stage = &a, p.now().UTC().Truncate(time.Second), stageLoggedIn
 		return nil
@@ -289,6 +335,9 @@ func (p *Provider) AcceptConsent(ctx context.Context, slug, challenge string, a 
 	return p.answer(ctx, slug, challengeConsent, challenge, func(fl *flow) error {
 		granted, err := grantedScopes(requestedScopes(fl), a.GrantScope)
 		if err != nil {
+			return err
+		}
+		if err := p.checkHolds(ctx, fl, granted, a.Holds); err != nil {
 			return err
 		}
 		fl.GrantedScopes, fl.Stage = granted, stageConsented

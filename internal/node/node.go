@@ -282,7 +282,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, opts ...Option) (*No
 		), httpapi.WithTrustedProxies(proxies), httpapi.WithConsole(console.Config{
 			Tenants: admin.Tenants, Clients: admin.Clients, ReadModel: admin.ReadModel, Waiter: projector,
 			RootToken: token, PublicURL: cfg.PublicURL, Key: consoleKey(keys),
-			AuditLog: audit, WebhookCommands: webhookCommands, WebhookReads: whs, Log: log,
+			AuditLog: audit, WebhookCommands: webhookCommands, WebhookReads: whs, SignedOut: revoked, Log: log,
 		}))
 	if err != nil {
 		return fail(fmt.Errorf("build http app: %w", err))
