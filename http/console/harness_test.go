@@ -100,7 +100,21 @@ func (a *agent) signIn(t testing.TB, slug, subject string, scopes ...string) {
 	if len(scopes) == 0 {
 		scopes = tenants.ConsoleScopes
 	}
-	status, body := a.get(t, "/t/"+slug+"/console/")
+	body := a.signInAt(t, "/t/"+slug+"/console/", subject, scopes...)
+	cm := csrfInput.FindStringSubmatch(body)
+	if cm == nil {
+		t.Fatalf("sign in: no CSRF token on %s: %.500s", a.last, body)
+	}
+	a.csrf = cm[1]
+}
+
+// signInAt opens path, a page of a tenant's console, and signs subject
+// in through the development login, granting scopes at consent; it
+// returns the page the console then shows (and keeps its CSRF token,
+// when it has one).
+func (a *agent) signInAt(t testing.TB, path, subject string, scopes ...string) string {
+	t.Helper()
+	status, body := a.get(t, path)
 	m := challengeInput.FindStringSubmatch(body)
 	if status != http.StatusOK || m == nil || m[1] != "login_challenge" {
 		t.Fatalf("sign in: no login page (%d at %s): %.500s", status, a.last, body)
@@ -115,11 +129,10 @@ func (a *agent) signIn(t testing.TB, slug, subject string, scopes ...string) {
 	if status != http.StatusOK {
 		t.Fatalf("sign in: %d at %s: %.500s", status, a.last, body)
 	}
-	cm := csrfInput.FindStringSubmatch(body)
-	if cm == nil {
-		t.Fatalf("sign in: no CSRF token on %s: %.500s", a.last, body)
+	if cm := csrfInput.FindStringSubmatch(body); cm != nil {
+		a.csrf = cm[1]
 	}
-	a.csrf = cm[1]
+	return body
 }
 
 // get fetches path (on the node) and returns the final status and body.

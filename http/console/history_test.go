@@ -51,23 +51,9 @@ func (h *harness) shop(t *testing.T) tenants.ClientResult {
 func (h *harness) signInAt(t *testing.T, slug, subject, path string, scopes ...string) (*agent, string) {
 	t.Helper()
 	a := h.newAgent(t)
-	status, body := a.get(t, path)
-	m := challengeInput.FindStringSubmatch(body)
-	if status != http.StatusOK || m == nil || m[1] != "login_challenge" {
-		t.Fatalf("sign in: no login page (%d at %s): %.500s", status, a.last, body)
-	}
-	status, body = a.postURL(t, a.last, url.Values{"login_challenge": {m[2]}, "subject": {subject}, "action": {"accept"}})
-	m = challengeInput.FindStringSubmatch(body)
-	if status != http.StatusOK || m == nil || m[1] != "consent_challenge" {
-		t.Fatalf("sign in: no consent page (%d at %s): %.500s", status, a.last, body)
-	}
-	form := url.Values{"consent_challenge": {m[2]}, "action": {"accept"}, "grant_scope": append([]string{"openid"}, scopes...)}
-	status, body = a.postURL(t, a.last, form)
-	if status != http.StatusOK || !strings.HasSuffix(a.last, path) {
-		t.Fatalf("sign in: %d at %s, want %s: %.500s", status, a.last, path, body)
-	}
-	if cm := csrfInput.FindStringSubmatch(body); cm != nil {
-		a.csrf = cm[1]
+	body := a.signInAt(t, path, subject, scopes...)
+	if !strings.HasSuffix(a.last, path) {
+		t.Fatalf("sign in: at %s, want %s: %.500s", a.last, path, body)
 	}
 	return a, body
 }
