@@ -176,15 +176,24 @@ func (s *Server) request(c *fiber.Ctx) (tenants.Request, error) {
 	if bad != nil {
 		return tenants.Request{}, bad
 	}
-	id := requestID(c)
-	r := tenants.Request{Actor: principal(c).Actor, Authority: principal(c).authority(), CorrelationID: id, CausationID: id,
-		Reason: why, Source: s.source(c), UserAgent: string(c.Request().Header.UserAgent())}
-	if tp := traced.TraceParent(c.UserContext()); tp != "" {
-		r.TraceParent = tp
-	} else if tp := strings.ToLower(strings.TrimSpace(c.Get("traceparent"))); traceParent.MatchString(tp) {
-		r.TraceParent = strings.Clone(tp) // fasthttp reuses the header's buffer
+	r := s.requestAs(c, principal(c).Actor, principal(c).authority(), why)
+	if r.TraceParent == "" {
+		if tp := strings.ToLower(strings.TrimSpace(c.Get("traceparent"))); traceParent.MatchString(tp) {
+			r.TraceParent = strings.Clone(tp) // fasthttp reuses the header's buffer
+		}
 	}
 	return r, nil
+}
+
+// requestAs is the event metadata of a command c runs for actor with
+// authority and the reason why (already checked): the request's id,
+// source address, User-Agent and server span.
+func (s *Server) requestAs(c *fiber.Ctx, actor string, authority tenants.Authority, why string) tenants.Request {
+	id := requestID(c)
+	r := tenants.Request{Actor: actor, Authority: authority, CorrelationID: id, CausationID: id,
+		Reason: why, Source: s.source(c), UserAgent: string(c.Request().Header.UserAgent())}
+	r.TraceParent = traced.TraceParent(c.UserContext())
+	return r
 }
 
 // settle gives read-your-writes: it waits, bounded, for the read model to

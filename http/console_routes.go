@@ -7,7 +7,6 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
-	"github.com/clavisiam/clavis/eventstore/traced"
 	"github.com/clavisiam/clavis/http/console"
 	"github.com/clavisiam/clavis/tenants"
 )
@@ -58,11 +57,5 @@ func (s *Server) consoleRequest(c *fiber.Ctx, actor string, authority tenants.Au
 	if code, rule := checkReason(why); code != "" {
 		return tenants.Request{}, errors.New("The reason must be " + rule + ".")
 	}
-	id := requestID(c)
-	r := tenants.Request{Actor: actor, Authority: authority, CorrelationID: id, CausationID: id,
-		Reason: why, Source: s.source(c), UserAgent: string(c.Request().Header.UserAgent())}
-	if tp := traced.TraceParent(c.UserContext()); tp != "" {
-		r.TraceParent = tp
-	}
-	return r, nil
+	return s.requestAs(c, actor, authority, why), nil
 }

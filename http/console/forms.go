@@ -3,6 +3,7 @@ package console
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -90,9 +91,9 @@ func checkForm(ctx *fiber.Ctx, allowed, multi []string) error {
 		case bad != nil:
 		case !utf8.ValidString(k) || !utf8.Valid(v):
 			bad = errors.New("The form has text that is not UTF-8.")
-		case k != "_csrf" && k != "reason" && !contains(allowed, k) && !contains(multi, k):
+		case k != "_csrf" && k != "reason" && !slices.Contains(allowed, k) && !slices.Contains(multi, k):
 			bad = fmt.Errorf("The form has a field %q it does not take.", k)
-		case seen[k] && !contains(multi, k):
+		case seen[k] && !slices.Contains(multi, k):
 			bad = fmt.Errorf("The form gives %q twice.", k)
 		}
 		seen[k] = true

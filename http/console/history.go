@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -563,7 +564,7 @@ func (c *Console) auditLog(ctx *fiber.Ctx) error {
 		return c.badRequest(ctx, fmt.Sprintf("type is an event type of at most %d characters.", maxTypeFilter))
 	case utf8.RuneCountInString(out.Actor) > maxActorFilter:
 		return c.badRequest(ctx, fmt.Sprintf("actor is of at most %d characters.", maxActorFilter))
-	case out.Aggregate != "" && !contains(aggregates.Types, out.Aggregate):
+	case out.Aggregate != "" && !slices.Contains(aggregates.Types, out.Aggregate):
 		return c.badRequest(ctx, "aggregate is one of "+strings.Join(aggregates.Types, ", ")+".")
 	}
 	if out.Client != "" {

@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"net/http"
 	"path"
+	"slices"
 	"strings"
 	"time"
 
@@ -94,7 +95,7 @@ var funcs = template.FuncMap{
 		}
 		return t.UTC().Format("2006-01-02 15:04:05 UTC")
 	},
-	"contains": func(list []string, s string) bool { return contains(list, s) },
+	"contains": slices.Contains[[]string],
 	"fieldid":  fieldID,
 }
 

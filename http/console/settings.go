@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -95,7 +96,7 @@ const maxLeadSeconds = 86400
 func readRotateForm(ctx *fiber.Ctx) (f rotateForm, alg string, lead time.Duration) {
 	f = rotateForm{Algs: keyAlgs, Alg: strings.TrimSpace(ctx.FormValue("alg")), Lead: strings.TrimSpace(ctx.FormValue("lead_seconds"))}
 	alg, lead = f.Alg, -1
-	if alg != "" && !contains(keyAlgs, alg) {
+	if alg != "" && !slices.Contains(keyAlgs, alg) {
 		f.Errors.add("alg", "invalid_value", "The algorithm is "+strings.Join(keyAlgs, ", ")+".")
 	}
 	if f.Lead != "" {

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -306,7 +307,7 @@ func onlyQuery(ctx *fiber.Ctx, allowed ...string) error {
 		key := string(k)
 		switch {
 		case bad != nil:
-		case !contains(allowed, key):
+		case !slices.Contains(allowed, key):
 			bad = fmt.Errorf("The page takes no parameter %q.", key)
 		case seen[key]:
 			bad = fmt.Errorf("The parameter %q is given twice.", key)
@@ -314,13 +315,4 @@ func onlyQuery(ctx *fiber.Ctx, allowed ...string) error {
 		seen[key] = true
 	})
 	return bad
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }

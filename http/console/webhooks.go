@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -81,7 +82,7 @@ func (c *Console) webhookRoutes(r fiber.Router) {
 	// The forms' addresses, opened (a reload after an answer), lead to
 	// the endpoint's page.
 	g.Get("/:webhook_id/:action", func(ctx *fiber.Ctx) error {
-		if !contains(webhookActions, ctx.Params("action")) || !tenants.ValidWebhookID(ctx.Params("webhook_id")) {
+		if !slices.Contains(webhookActions, ctx.Params("action")) || !tenants.ValidWebhookID(ctx.Params("webhook_id")) {
 			return c.notFound(ctx)
 		}
 		return ctx.Redirect(c.webhookPath(session(ctx).Tenant, ctx.Params("webhook_id")), fiber.StatusSeeOther)
