@@ -2,6 +2,7 @@ package main
 
 import (
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -66,6 +67,15 @@ func TestClusterOAuthDev(t *testing.T) {
 		t.Logf("%s (%s):\n%s", w.name, w.to.Sub(w.from).Round(time.Millisecond), summarize(outs, w.from, w.to))
 	}
 	l.check(t)
+	if t.Failed() {
+		for _, n := range c.nodes {
+			for _, line := range strings.Split(n.logs.String(), "\n") {
+				if strings.Contains(line, `"level":"ERROR"`) || strings.Contains(line, `"level":"WARN"`) {
+					t.Logf("node %s: %.500s", n.name, line)
+				}
+			}
+		}
+	}
 
 	t.Logf("deactivation and revocation through node a, as soon as NATS was back: refused at node a after %s, at node b after %s", afterNATS[0], afterNATS[1])
 	for _, via := range []int{1, 0} {

@@ -526,7 +526,7 @@ func (l *oauthLoad) codeFlow(w, i int, next func() int) {
 		if l.replay(kindReplayCode, node, code, func(ctx context.Context) (*oauth2.Token, error) {
 			return cfg.Exchange(ctx, code, oauth2.VerifierOption(verifier))
 		}) {
-			l.revokedEverywhere(cfg, tok.RefreshToken, "the code "+code[:8]+"… replayed")
+			l.revokedEverywhere(cfg, tok.RefreshToken, fmt.Sprintf("code %s… of client %s", code[:min(len(code), 10)], cfg.ClientID))
 		}
 	case 1: // two refreshes, then the first refresh token again
 		used := tok.RefreshToken
@@ -536,7 +536,7 @@ func (l *oauthLoad) codeFlow(w, i int, next func() int) {
 		}
 		node = next()
 		if l.replay(kindReplayRefresh, node, used, l.refreshAt(cfg, used)) {
-			l.revokedEverywhere(cfg, rt, "a used refresh token replayed")
+			l.revokedEverywhere(cfg, rt, fmt.Sprintf("refresh token %s… of client %s", used[:min(len(used), 10)], cfg.ClientID))
 		}
 	case 2: // a refresh, then the current refresh token at two nodes at once
 		rt := l.refreshChain(cfg, tok.RefreshToken, 1, next)
@@ -641,6 +641,7 @@ func (l *oauthLoad) race(cfg oauth2.Config, rt string, a, b int) {
 	type result struct {
 		tok    *oauth2.Token
 		reused bool
+		out    oauthOutcome
 	}
 	results := make([]result, 2)
 	var ready, done sync.WaitGroup
@@ -656,20 +657,27 @@ func (l *oauthLoad) race(cfg oauth2.Config, rt string, a, b int) {
 			if err == nil {
 				l.accept(rt)
 				results[k].tok = tok
-				l.record(l.outcome(kindRaceRefresh, node, sent, up, http.StatusOK, nil, true, ""))
+				results[k].out = l.outcome(kindRaceRefresh, node, sent, up, http.StatusOK, nil, true, "")
+				l.record(results[k].out)
 				return
 			}
 			status, detail, terr := tokenError(err)
 			refused := terr == nil && status == http.StatusBadRequest && strings.HasPrefix(detail, "invalid_grant")
 			results[k].reused = refused && l.saysReuse(detail)
-			l.record(l.outcome(kindRaceRefresh, node, sent, up, status, terr, refused, detail))
+			results[k].out = l.outcome(kindRaceRefresh, node, sent, up, status, terr, refused, detail)
+			l.record(results[k].out)
 		})
 	}
 	ready.Wait()
 	close(gate)
 	done.Wait()
+	say := func(r result) string {
+		return fmt.Sprintf("node %d answered %d %q after %s", r.out.Node, r.out.Status, r.out.Err, r.out.Done.Sub(r.out.Sent).Round(time.Microsecond))
+	}
+	why := fmt.Sprintf("refresh token %s… of client %s sent to nodes %d and %d at once at %s (%s; %s)", rt[:min(len(rt), 10)], cfg.ClientID,
+		a, b, results[0].out.Sent.UTC().Format("15:04:05.000000"), say(results[0]), say(results[1]))
 	if results[0].tok != nil && results[1].tok != nil {
-		l.violation("nodes %d and %d both accepted one refresh token sent at once", a, b)
+		l.violation("both nodes accepted the %s", why)
 		return
 	}
 	if !results[0].reused && !results[1].reused {
@@ -677,7 +685,7 @@ func (l *oauthLoad) race(cfg oauth2.Config, rt string, a, b int) {
 	}
 	for _, r := range results {
 		if r.tok != nil {
-			l.revokedEverywhere(cfg, r.tok.RefreshToken, "one refresh token sent to two nodes at once")
+			l.revokedEverywhere(cfg, r.tok.RefreshToken, why)
 		}
 	}
 }
@@ -694,7 +702,8 @@ func (l *oauthLoad) revokedEverywhere(cfg oauth2.Config, rt, why string) {
 		_, err := l.refreshAt(cfg, rt)(l.ctxAt(node))
 		if err == nil {
 			l.accept(rt)
-			l.violation("after %s, node %d still accepted the grant's newest refresh token", why, node)
+			l.violation("after the reuse of the %s, node %d still accepted the grant's newest refresh token %s… at %s",
+				why, node, rt[:min(len(rt), 10)], sent.UTC().Format("15:04:05.000000"))
 			l.record(l.outcome(kindRevokedRefresh, node, sent, up, http.StatusOK, nil, false, "accepted"))
 			continue
 		}
@@ -929,7 +938,8 @@ type oauthSummary struct {
 }
 
 // summarizeOutcomes summarises, per kind and for all kinds ("all"), the
-// outcomes of requests sent in [from, to) (a zero to: no end).
+// outcomes of requests sent in [from, to) (a zero from or to leaves
+// that end open).
 func summarizeOutcomes(outs []oauthOutcome, from, to time.Time) []oauthSummary {
 	byKind := map[string][]oauthOutcome{}
 	for _, o := range outs {
@@ -987,15 +997,21 @@ func summarizeOutcomes(outs []oauthOutcome, from, to time.Time) []oauthSummary {
 // second of the window.
 func summarize(outs []oauthOutcome, from, to time.Time) string {
 	sums := summarizeOutcomes(outs, from, to)
-	if to.IsZero() {
-		for _, o := range outs {
-			if o.Done.After(to) {
-				to = o.Done
-			}
+	// An open window runs from its first request to its last answer.
+	lo, hi := from, to
+	for _, o := range outs {
+		if !from.IsZero() && o.Sent.Before(from) || !to.IsZero() && !o.Sent.Before(to) {
+			continue
+		}
+		if from.IsZero() && (lo.IsZero() || o.Sent.Before(lo)) {
+			lo = o.Sent
+		}
+		if to.IsZero() && o.Done.After(hi) {
+			hi = o.Done
 		}
 	}
 	var b strings.Builder
-	secs := to.Sub(from).Seconds()
+	secs := hi.Sub(lo).Seconds()
 	fmt.Fprintf(&b, "%-18s %8s %7s %7s %8s %9s %10s\n", "kind", "requests", "per s", "errors", "node down", "err rate", "outage")
 	for _, s := range sums {
 		fmt.Fprintf(&b, "%-18s %8d %7.1f %7d %8d %8.2f%% %10s\n", s.Kind, s.Requests, float64(s.Requests)/max(secs, 1e-9),
