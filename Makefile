@@ -5,7 +5,7 @@ VERSION := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
 .DEFAULT_GOAL := build
-.PHONY: run build test lint bench clean
+.PHONY: run build test lint bench clean cluster-test
 
 ## run: serve the embedded default (SQLite in ./data); nothing else needed
 run:
@@ -19,6 +19,10 @@ build:
 ## test: lint, then every test with the race detector (needs PostgreSQL at 127.0.0.1:5432, node and npm for the EventSource test and axe-core, and chromium for the console's browser tests)
 test: lint .ci/npm/node_modules
 	$(GO) test -race -count=1 -timeout 15m ./...
+
+## cluster-test: the cluster test (docs/operations.md) with its long schedule, every fault alone and combined, three times in a row
+cluster-test:
+	$(GO) test -count=3 -failfast -timeout 60m -run '^TestCluster$$' ./cmd/clavis -args -cluster.long
 
 # The JavaScript clients the tests drive, exactly as package-lock.json pins them.
 .ci/npm/node_modules: .ci/npm/package.json .ci/npm/package-lock.json
