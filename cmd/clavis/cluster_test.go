@@ -166,12 +166,33 @@ func TestCluster(t *testing.T) {
 		w := faultWindow{name: f.name, pg: f.pg, start: time.Now()}
 		heal, down := f.inject(t, c)
 		w.down = down
+		// A client deactivated and a token revoked during the fault
+		// (acknowledged once the store is back).
+		during, probed := make(chan []time.Duration, 1), time.Now()
+		go func() {
+			var d []time.Duration
+			defer func() { during <- d }()
+			d = oauth.probe(t, c.pick())
+		}()
 		time.Sleep(f.hold)
 		heal()
 		w.healed = time.Now()
 		c.waitHealed(t)
 		w.recovered = time.Now()
+		// Each node must refuse them within the bound once the fault has
+		// healed: measured from their acknowledgement, or from the
+		// healing when that came later.
+		for i, d := range <-during {
+			if late := d - max(0, w.healed.Sub(probed)); d >= 0 && late > propagationBound {
+				t.Errorf("%s: node %d refused a client deactivated during the fault %s after the fault healed, beyond the bound of %s", f.name, i+1, late.Round(time.Millisecond), propagationBound)
+			}
+		}
 		w.propagation = oauth.probe(t, c.pick())
+		for i, d := range w.propagation {
+			if d > propagationBound {
+				t.Errorf("%s: node %d refused a client deactivated after the fault healed only %s after the deactivation, beyond the bound of %s", f.name, i+1, d.Round(time.Millisecond), propagationBound)
+			}
+		}
 		windows = append(windows, w)
 		t.Logf("%s: healed %s after it began, recovered %s later; deactivation and revocation on every node within %v",
 			w.name, w.healed.Sub(w.start).Round(time.Millisecond), w.recovered.Sub(w.healed).Round(time.Millisecond), w.propagation)
@@ -197,6 +218,7 @@ func TestCluster(t *testing.T) {
 	checkAuditLog(t, c.node(0), events, slug)
 	oauth.check(t)
 	outs := oauth.outcomes()
+	checkOAuthFailures(t, outs, windows)
 	tokensPerSecond := c.tokenThroughput(t, slug, 5*time.Second)
 	rebuilt := c.checkRebuild(t, slug)
 
@@ -302,6 +324,47 @@ func checkAdminFailures(t *testing.T, ops []adminOp, windows []faultWindow) stri
 		return "none"
 	}
 	return strings.Join(parts, ", ")
+}
+
+// propagationBound is how soon after a deactivation or a revocation is
+// acknowledged (or after a fault heals) every node refuses the client or
+// the token: docs/oauth.md states it.
+const propagationBound = time.Second
+
+// checkOAuthFailures checks the OAuth requests that failed at nodes that
+// were up: none outside a fault (and the recovery after it), none with a
+// server error, and no client_credentials request while a NATS server or
+// a node was down (it needs neither NATS nor the other nodes).
+func checkOAuthFailures(t *testing.T, outs []oauthOutcome, windows []faultWindow) {
+	t.Helper()
+	bad := 0
+	fail := func(format string, args ...any) {
+		if bad++; bad <= 10 {
+			t.Errorf(format, args...)
+		}
+	}
+	for _, o := range outs {
+		if o.OK || o.NodeDown {
+			continue
+		}
+		var in *faultWindow
+		for i := range windows {
+			if w := &windows[i]; o.Done.After(w.start) && o.Sent.Before(w.recovered) {
+				in = w
+			}
+		}
+		switch {
+		case o.Status == http.StatusInternalServerError || strings.Contains(o.Err, "server_error"):
+			fail("a %s request at node %d (sent %s) failed with a server error: %d %s", o.Kind, o.Node+1, o.Sent.Format(time.TimeOnly), o.Status, o.Err)
+		case in == nil:
+			fail("a %s request at node %d (sent %s) failed with no fault under way: %d %s", o.Kind, o.Node+1, o.Sent.Format(time.TimeOnly), o.Status, o.Err)
+		case o.Kind == kindClientCredentials && !in.pg:
+			fail("a client_credentials request at node %d (sent %s, during %q) failed: %d %s", o.Node+1, o.Sent.Format(time.TimeOnly), in.name, o.Status, o.Err)
+		}
+	}
+	if bad > 10 {
+		t.Errorf("… %d OAuth failures in all that should not be", bad)
+	}
 }
 
 func contains(xs []int, x int) bool {
