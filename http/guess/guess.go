@@ -21,10 +21,11 @@
 // failures elsewhere: however many addresses guess a client's secret, the
 // client itself, from its own address, goes on authenticating.
 //
-// Allow changes nothing; [Limiter.Fail] spends. Attempts allowed at
-// once may all fail: each is charged, the buckets run into debt (down to
-// minus their burst) and the source then waits the longer, so that over
-// time no more failures are verified than the rates allow.
+// Allow spends nothing (it only drops buckets that have refilled);
+// [Limiter.Fail] spends. Attempts allowed at once may all fail: each is
+// charged, the buckets run into debt (down to minus their burst) and the
+// source then waits the longer, so that over time no more failures are
+// verified than the rates allow.
 //
 // The buckets are in maps of at most [MaxEntries] keys each: a bucket
 // that has refilled is the same as none and is dropped first; when the
@@ -158,8 +159,8 @@ func (c Client) key() string {
 
 // Allow reports whether source (a remote address, "ip" or "ip:port")
 // may present a credential of c now; if not, how long until it may. It
-// changes nothing: call it before verifying the credential, and [Limiter.Fail]
-// when the credential fails.
+// spends nothing: call it before verifying the credential, and
+// [Limiter.Fail] when the credential fails.
 func (g *Limiter) Allow(source string, c Client) (time.Duration, bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
