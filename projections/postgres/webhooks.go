@@ -53,7 +53,8 @@ func timeOf(t pgtype.Timestamptz) time.Time {
 }
 
 // Checkpoint implements [webhooks.Store].
-func (s *WebhookStore) Checkpoint(ctx context.Context) (eventstore.Position, error) {
+func (s *WebhookStore) Checkpoint(ctx context.Context) (_ eventstore.Position, err error) {
+	defer classify(&err)
 	var commit, pos int64
 	if err := s.pool.QueryRow(ctx, `SELECT commit_id, position FROM webhook_progress`).Scan(&commit, &pos); err != nil {
 		return eventstore.Position{}, fmt.Errorf("read the webhook checkpoint: %w", err)
