@@ -392,7 +392,7 @@ func (c *cluster) tokenThroughput(t *testing.T, slug string, d time.Duration) fl
 	// The client must be known to every node before the clock starts.
 	for i := range c.size() {
 		poll.Until(t, 10*time.Second, "the new client at every node", func() bool {
-			return tokenRequest(http.DefaultClient, c.node(i).addr, slug, id, secret) == nil
+			return issueToken(http.DefaultClient, c.node(i).addr, slug, id, secret) == nil
 		})
 	}
 	tr := &http.Transport{MaxIdleConnsPerHost: 64}
@@ -405,7 +405,7 @@ func (c *cluster) tokenThroughput(t *testing.T, slug string, d time.Duration) fl
 	for w := range 24 {
 		wg.Go(func() {
 			for i := w; time.Now().Before(end); i++ {
-				if tokenRequest(hc, c.node(i%c.size()).addr, slug, id, secret) == nil {
+				if issueToken(hc, c.node(i%c.size()).addr, slug, id, secret) == nil {
 					ok.Add(1)
 				} else {
 					failed.Add(1)
@@ -421,7 +421,7 @@ func (c *cluster) tokenThroughput(t *testing.T, slug string, d time.Duration) fl
 	return float64(ok.Load()) / took.Seconds()
 }
 
-func tokenRequest(hc *http.Client, addr, slug, id, secret string) error {
+func issueToken(hc *http.Client, addr, slug, id, secret string) error {
 	req, _ := http.NewRequest(http.MethodPost, "http://"+addr+"/t/"+slug+"/oauth2/token", strings.NewReader(url.Values{"grant_type": {"client_credentials"}}.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.SetBasicAuth(url.QueryEscape(id), url.QueryEscape(secret))

@@ -49,6 +49,7 @@ import (
 	"github.com/clavisiam/clavis/domain/client"
 	clientsecret "github.com/clavisiam/clavis/domain/client/secret"
 	"github.com/clavisiam/clavis/domain/scope"
+	"github.com/clavisiam/clavis/eventstore"
 	"github.com/clavisiam/clavis/http/guess"
 	"github.com/clavisiam/clavis/http/page"
 	"github.com/clavisiam/clavis/projections"
@@ -491,9 +492,10 @@ func (p *Provider) credentialsGiven(ctx context.Context, w http.ResponseWriter, 
 // invalid_client after HTTP Basic comes with the WWW-Authenticate
 // challenge RFC 6749 §5.2 requires.
 func (p *Provider) writeError(ctx context.Context, w http.ResponseWriter, r *http.Request, ar fosite.AccessRequester, err error) {
+	err = StoreUnavailable(err)
 	rfc := p.logServerError(ctx, "token endpoint", err)
-	if rfc != nil && rfc.CodeField == http.StatusTooManyRequests {
-		retry := 1
+	if rfc != nil && (rfc.CodeField == http.StatusTooManyRequests || rfc.CodeField == http.StatusServiceUnavailable) {
+		retry := RetryAfter
 		var refused *guessesRefused
 		if errors.As(err, &refused) {
 			retry = guess.RetryAfter(refused.wait)
@@ -507,6 +509,21 @@ func (p *Provider) writeError(ctx context.Context, w http.ResponseWriter, r *htt
 		}
 	}
 	p.fosite.WriteAccessError(ctx, w, ar, err)
+}
+
+// RetryAfter is the Retry-After, in seconds, of a temporarily_unavailable
+// or a 429 answer: a PostgreSQL restart or a burst is over in about that.
+const RetryAfter = 1
+
+// StoreUnavailable returns err as temporarily_unavailable (503) when the
+// event store or the read model could not be reached
+// ([eventstore.ErrUnavailable]), whatever fosite made of it (a client
+// lookup that failed becomes invalid_client there), and err otherwise.
+func StoreUnavailable(err error) error {
+	if !errors.Is(err, eventstore.ErrUnavailable) {
+		return err
+	}
+	return fosite.ErrTemporarilyUnavailable.WithHint("The database cannot be reached right now; try again.").WithWrap(err)
 }
 
 // logServerError logs err when it is a server error, with fosite's debug
