@@ -115,8 +115,15 @@ func natsPauseFault() clusterFault {
 
 func pgRestartFault() clusterFault {
 	return clusterFault{name: "PostgreSQL restarted", hold: 3 * time.Second, pg: true, inject: func(t *testing.T, c *cluster) (func(), []int) {
-		c.pg.stop()
-		return c.pg.start, nil
+		c.pg.Stop()
+		return c.pg.Restart, nil
+	}}
+}
+
+func pgCrashFault() clusterFault {
+	return clusterFault{name: "PostgreSQL killed (SIGKILL) and restarted", hold: 3 * time.Second, pg: true, inject: func(t *testing.T, c *cluster) (func(), []int) {
+		c.pg.Kill()
+		return c.pg.Restart, nil
 	}}
 }
 
@@ -138,7 +145,7 @@ func clusterSchedule(long bool) (steady time.Duration, faults []clusterFault) {
 		return 4 * time.Second, []clusterFault{killHolder, natsLeader, pgRestartFault()}
 	}
 	return 8 * time.Second, []clusterFault{
-		killNode, killHolder, natsLeader, natsFollower, natsPauseFault(), pgRestartFault(),
+		killNode, killHolder, natsLeader, natsFollower, natsPauseFault(), pgRestartFault(), pgCrashFault(),
 		both(killNode, natsFollower), both(pgRestartFault(), natsPauseFault()),
 	}
 }
@@ -203,7 +210,7 @@ func TestCluster(t *testing.T) {
 	ended := time.Now()
 
 	// Invariants.
-	store := openPostgres(t, c.pg.url())
+	store := openPostgres(t, c.pg.URL())
 	events := readAll(t, store)
 	ops, stale := admin.snapshot()
 	checkAdminOps(t, events, ops)
@@ -329,7 +336,7 @@ func checkAdminFailures(t *testing.T, ops []adminOp, windows []faultWindow) stri
 // propagationBound is how soon after a deactivation or a revocation is
 // acknowledged (or after a fault heals) every node refuses the client or
 // the token: docs/oauth.md states it.
-const propagationBound = time.Second
+const propagationBound = 2 * time.Second
 
 // checkOAuthFailures checks the OAuth requests that failed at nodes that
 // were up: none outside a fault (and the recovery after it), none with a
