@@ -2,9 +2,12 @@ package auditlog_test
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
@@ -119,4 +122,54 @@ func FuzzVerify(f *testing.F) {
 		}
 		t.Fatalf("Verify(%q) passes with checkpoint %+v and %d entries, which the log never signed", data, rep.Checkpoint, rep.Entries)
 	})
+}
+
+// FuzzDecodeEntry checks the reading of one entry line of an export:
+// Verify reads lines with goccy/go-json, for speed, and the server
+// writes them with encoding/json. Every line encoding/json reads, Verify
+// reads as the same entry, with the same leaf hash; a line that is not
+// UTF-8, which the two read apart, Verify refuses. (goccy/go-json also
+// takes some malformed JSON that encoding/json refuses, in members
+// whose bytes the leaf hash commits to or that are not read.)
+func FuzzDecodeEntry(f *testing.F) {
+	es := entries(f, 3)
+	for _, line := range bytes.Split(export(f, checkpoint(f, fixedKey(f), es, 3), es, es[:2]), []byte("\n"))[1:] {
+		f.Add(line)
+	}
+	f.Add([]byte(`{"index":0,"missing":true,"logged_hash":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=","logged_id":"x"}`))
+	f.Add([]byte(`{"index":"0"}`))
+	f.Add([]byte(`{"data":{"a":1e400}}`))
+	f.Add([]byte(`{"recorded_at":"2026-12-01T10:00:00.001+25:00"}`))
+	f.Fuzz(func(t *testing.T, line []byte) {
+		var fast, std auditlog.ExportEntry
+		fastErr := auditlog.DecodeEntry(line, &fast)
+		stdErr := json.Unmarshal(line, &std)
+		if fastErr != nil && !errors.Is(fastErr, auditlog.ErrExport) {
+			t.Fatalf("DecodeEntry(%q) = %v: want ErrExport", line, fastErr)
+		}
+		if !utf8.Valid(line) {
+			if fastErr == nil {
+				t.Fatalf("DecodeEntry(%q) reads a line that is not UTF-8", line)
+			}
+			return
+		}
+		if stdErr != nil {
+			return
+		}
+		if fastErr != nil {
+			t.Fatalf("line %q: encoding/json reads it, Verify refuses it: %v", line, fastErr)
+		}
+		if fast.LeafHash() != std.LeafHash() || !reflect.DeepEqual(normalEntry(fast), normalEntry(std)) {
+			t.Fatalf("line %q: Verify reads\n%+v\nencoding/json\n%+v", line, fast, std)
+		}
+	})
+}
+
+// normalEntry is e with its raw JSON compacted and its times in one
+// location, so that equal entries compare equal.
+func normalEntry(e auditlog.ExportEntry) auditlog.ExportEntry {
+	b, _ := json.Marshal(e)
+	var out auditlog.ExportEntry
+	_ = json.Unmarshal(b, &out)
+	return out
 }
