@@ -490,7 +490,9 @@ func (p *Provider) credentialsGiven(ctx context.Context, w http.ResponseWriter, 
 
 // writeError answers an RFC 6749 error, logging server errors. An
 // invalid_client after HTTP Basic comes with the WWW-Authenticate
-// challenge RFC 6749 §5.2 requires.
+// challenge RFC 6749 §5.2 requires. The hint, which may repeat what the
+// request said (a grant type, a scope), is made describable first: the
+// error_description holds only the characters §5.2 allows.
 func (p *Provider) writeError(ctx context.Context, w http.ResponseWriter, r *http.Request, ar fosite.AccessRequester, err error) {
 	err = StoreUnavailable(err)
 	rfc := p.logServerError(ctx, "token endpoint", err)
@@ -501,6 +503,12 @@ func (p *Provider) writeError(ctx context.Context, w http.ResponseWriter, r *htt
 			retry = guess.RetryAfter(refused.wait)
 		}
 		w.Header().Set("Retry-After", strconv.Itoa(retry))
+	}
+	if rfc != nil {
+		if hint := describable(rfc.HintField); hint != rfc.HintField {
+			rfc = rfc.WithHint(hint)
+			err = rfc
+		}
 	}
 	if rfc != nil && rfc.ErrorField == fosite.ErrInvalidClient.ErrorField {
 		if _, _, basic := r.BasicAuth(); basic {

@@ -77,6 +77,21 @@ func shownParameter(name string) string {
 	return "'" + name + "'"
 }
 
+// describable is s as an error_description may hold it (RFC 6749 §5.2:
+// printable ASCII without '"' and '\'): a double quote becomes a single
+// one, any other character outside that set '?'.
+func describable(s string) string {
+	return strings.Map(func(r rune) rune {
+		switch {
+		case r == '"':
+			return '\''
+		case r < 0x20 || r > 0x7e || r == '\\':
+			return '?'
+		}
+		return r
+	}, s)
+}
+
 // authorizeParameterSizes are the parameters of an authorization
 // request (RFC 6749 §4.1.1 and §4.2.1, RFC 7636, OpenID Connect Core
 // §3.1.2.1, RFC 8707's audience, which is refused) and the most bytes
