@@ -180,8 +180,11 @@ type Store interface {
 	// stream's version is not expected, including when a concurrent Append
 	// won the race; [ErrClaimTaken] (a *ClaimError) when another stream
 	// holds a claimed value; [ErrDuplicateEvent] when an event ID exists;
-	// [ErrInvalid] for an empty batch or a malformed event. On any error
-	// nothing is written.
+	// [ErrInvalid] for an empty batch or a malformed event. On any of these
+	// errors nothing is written. It returns [ErrUnavailable] when the
+	// database cannot be reached; an append whose connection broke after
+	// it was sent may then have committed, and appending the same events
+	// again fails with [ErrConflict] or [ErrDuplicateEvent] if it did.
 	Append(ctx context.Context, stream StreamID, expected int64, events []Event, claims ...Claim) (Position, error)
 
 	// ReadStream returns the events of stream with Version > after, in
@@ -214,6 +217,12 @@ var (
 	ErrDuplicateEvent = errors.New("eventstore: duplicate event id")
 	ErrInvalid        = errors.New("eventstore: invalid request")
 	ErrClosed         = errors.New("eventstore: store closed")
+	// ErrUnavailable wraps a failure to reach the database: it refused or
+	// dropped the connection, is restarting, or shutting down. Nothing is
+	// wrong with the request, which may be sent again later. A write that
+	// fails with it may still have been applied when the connection broke
+	// after the database received it.
+	ErrUnavailable = errors.New("eventstore: store unavailable")
 )
 
 // ConflictError says which stream did not have the expected version.

@@ -77,7 +77,11 @@ func adminProblem(err error) *Problem {
 		return &Problem{Type: ProblemClaimTaken, Title: "Value taken", Status: http.StatusConflict, Field: field,
 			Detail: fmt.Sprintf("The %s %q is already taken.", field, claim.Value)}
 	case errors.As(err, &incomplete):
-		return &Problem{Type: ProblemTenantIncomplete, Title: "Tenant incomplete", Status: http.StatusInternalServerError,
+		status := http.StatusInternalServerError
+		if errors.Is(incomplete.Err, eventstore.ErrUnavailable) {
+			status = http.StatusServiceUnavailable
+		}
+		return &Problem{Type: ProblemTenantIncomplete, Title: "Tenant incomplete", Status: status,
 			Detail: fmt.Sprintf("The tenant %q was created but its admin client was not. Register one with POST /t/%s/admin/clients using the root token; creating the tenant again answers 409.", incomplete.Slug, incomplete.Slug)}
 	case errors.Is(err, eventstore.ErrConflict):
 		return &Problem{Type: ProblemConflict, Title: "Conflict", Status: http.StatusConflict,
@@ -99,6 +103,8 @@ func adminProblem(err error) *Problem {
 		return notFound()
 	case errors.Is(err, projections.ErrInvalid), errors.Is(err, eventstore.ErrInvalid), errors.Is(err, webhooks.ErrInvalid):
 		return &Problem{Type: ProblemBadRequest, Title: "Bad request", Status: http.StatusBadRequest, Detail: "The request cannot be answered as asked."}
+	case errors.Is(err, eventstore.ErrUnavailable):
+		return unavailable()
 	case errors.Is(err, context.DeadlineExceeded):
 		return &Problem{Type: ProblemRequestTimeout, Title: "Request timeout", Status: http.StatusServiceUnavailable, Detail: "The request took too long."}
 	}
@@ -118,4 +124,11 @@ func invalidParameter(field, code, format string, args ...any) *Problem {
 		Detail: fmt.Sprintf(format, args...), Field: field,
 		Errors: []*domain.FieldError{{Field: field, Code: code, Message: fmt.Sprintf(format, args...)}},
 	}
+}
+
+// unavailable is the problem of a request the database could not serve
+// because it cannot be reached; the error handler adds Retry-After.
+func unavailable() *Problem {
+	return &Problem{Type: ProblemUnavailable, Title: "Service unavailable", Status: http.StatusServiceUnavailable,
+		Detail: "The database cannot be reached right now; try again."}
 }

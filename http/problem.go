@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strconv"
 
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/clavisiam/clavis/domain"
+	"github.com/clavisiam/clavis/http/oauth"
 )
 
 // Problem types: the stable "type" of each problem the API answers with.
@@ -25,6 +27,10 @@ const (
 	// at once as it will; Retry-After says when to try again.
 	ProblemTooManyRequests = "https://clavis.dev/problems/too-many-requests"
 	ProblemInternal        = "https://clavis.dev/problems/internal"
+	// ProblemUnavailable: the database cannot be reached (it is
+	// restarting, say); Retry-After says when to try again (503). A write
+	// answered so may have been applied: see docs/admin-api.md.
+	ProblemUnavailable = "https://clavis.dev/problems/unavailable"
 
 	// The admin API's problems.
 
@@ -72,7 +78,8 @@ const (
 	// may have (409); delete one first.
 	ProblemWebhookLimit = "https://clavis.dev/problems/webhook-limit"
 	// ProblemTenantIncomplete: the tenant was created but its admin client
-	// was not (500); register one through the tenant admin API.
+	// was not (500, or 503 when the database could not be reached);
+	// register one through the tenant admin API.
 	ProblemTenantIncomplete = "https://clavis.dev/problems/tenant-incomplete"
 	// ProblemImportIncomplete: an import stopped after applying part of
 	// the package; Report lists what was applied (the status is the
@@ -133,7 +140,13 @@ func errorHandler(log *slog.Logger) fiber.ErrorHandler {
 	return func(c *fiber.Ctx, err error) error {
 		p, unexpected := toProblem(c, err)
 		if unexpected {
-			log.LogAttrs(c.UserContext(), slog.LevelError, "request failed",
+			level := slog.LevelError
+			if p.Type == ProblemUnavailable {
+				// The database restarting is no bug: a warning (each
+				// request's) says when the outage began and ended.
+				level = slog.LevelWarn
+			}
+			log.LogAttrs(c.UserContext(), level, "request failed",
 				slog.String("request_id", requestID(c)),
 				slog.String("method", c.Method()),
 				slog.String("path", c.Path()),
@@ -143,6 +156,11 @@ func errorHandler(log *slog.Logger) fiber.ErrorHandler {
 			// fasthttp failed the request before any middleware ran (a
 			// body over the limit, a timeout): it still gets an id.
 			c.Set(HeaderRequestID, newRequestID())
+		}
+		if p.Status == http.StatusServiceUnavailable {
+			// Every 503 is a passing state (the database restarting, a
+			// node not ready yet): say when to try again.
+			c.Set(fiber.HeaderRetryAfter, strconv.Itoa(oauth.RetryAfter))
 		}
 		c.Status(p.Status)
 		return c.JSON(p, ContentTypeProblem)

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/gofiber/fiber/v2"
@@ -15,7 +16,9 @@ import (
 	"github.com/clavisiam/clavis/domain"
 	"github.com/clavisiam/clavis/domain/client"
 	"github.com/clavisiam/clavis/domain/scope"
+	"github.com/clavisiam/clavis/eventstore"
 	"github.com/clavisiam/clavis/http/jsonbody"
+	"github.com/clavisiam/clavis/http/oauth"
 	"github.com/clavisiam/clavis/projections"
 	"github.com/clavisiam/clavis/tenants"
 )
@@ -30,10 +33,22 @@ import (
 
 // registrationRoutes registers the registration endpoints.
 func (s *Server) registrationRoutes() {
-	s.app.Post("/t/:tenant/oauth2/register", s.authenticate(tenantWrite), s.register)
-	s.app.Get("/t/:tenant/oauth2/register/:client_id", s.registration)
-	s.app.Put("/t/:tenant/oauth2/register/:client_id", s.reregister)
-	s.app.Delete("/t/:tenant/oauth2/register/:client_id", s.unregister)
+	s.app.Post("/t/:tenant/oauth2/register", registrationUnavailable, s.authenticate(tenantWrite), s.register)
+	s.app.Get("/t/:tenant/oauth2/register/:client_id", registrationUnavailable, s.registration)
+	s.app.Put("/t/:tenant/oauth2/register/:client_id", registrationUnavailable, s.reregister)
+	s.app.Delete("/t/:tenant/oauth2/register/:client_id", registrationUnavailable, s.unregister)
+}
+
+// registrationUnavailable answers a registration request that the
+// database could not serve as RFC 7591 answers its other errors: an
+// OAuth error object, temporarily_unavailable (503), with Retry-After.
+func registrationUnavailable(c *fiber.Ctx) error {
+	err := c.Next()
+	if !errors.Is(err, eventstore.ErrUnavailable) {
+		return err
+	}
+	c.Set(fiber.HeaderRetryAfter, strconv.Itoa(oauth.RetryAfter))
+	return oauthError(c, http.StatusServiceUnavailable, "temporarily_unavailable", "The database cannot be reached right now; try again.")
 }
 
 // registeredJSON is a registration as RFC 7591 §3.2.1 and RFC 7592 §3

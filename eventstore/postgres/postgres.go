@@ -29,6 +29,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -40,6 +41,7 @@ import (
 	"github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/clavisiam/clavis/eventstore"
+	"github.com/clavisiam/clavis/eventstore/postgres/pgerr"
 	"github.com/clavisiam/clavis/migrations"
 )
 
@@ -173,6 +175,21 @@ func (s *Store) Append(ctx context.Context, stream eventstore.StreamID, expected
 	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), appendTimeout)
 	defer cancel()
 	pos, err := s.append(actx, s.pool, stream, expected, events, claims)
+	if pgerr.Unavailable(err) && !s.closed.Load() {
+		// The connection failed, perhaps after the append committed. The
+		// restart that broke it most likely broke the pool's other
+		// connections too: drop them and try once more on a new one.
+		// The events' ids are unique, so the retry cannot commit them a
+		// second time; when it fails because they are there already, the
+		// first try committed, and the caller gets its result.
+		s.pool.Reset()
+		pos, err = s.append(actx, s.pool, stream, expected, events, claims)
+		if err != nil && !pgerr.Unavailable(err) {
+			if p, ok := s.committed(actx, stream, expected, events); ok {
+				return p, nil
+			}
+		}
+	}
 	if err != nil {
 		if s.closed.Load() {
 			return eventstore.Position{}, eventstore.ErrClosed
@@ -356,7 +373,55 @@ func (s *Store) appendError(ctx context.Context, err error, stream eventstore.St
 	if ctx.Err() != nil && !errors.Is(err, ctx.Err()) {
 		err = fmt.Errorf("%w (%w)", ctx.Err(), err)
 	}
-	return fmt.Errorf("append to %s: %w", stream, err)
+	return fmt.Errorf("append to %s: %w", stream, pgerr.Classify(err))
+}
+
+// committed reports whether events are in the store as an append of them
+// to stream after version expected would have left them, and then fills
+// in what the store assigned, as Append does, and returns the position of
+// the last one. It finds an append whose answer a broken connection lost.
+func (s *Store) committed(ctx context.Context, stream eventstore.StreamID, expected int64, events []eventstore.Event) (eventstore.Position, bool) {
+	ids := make([]string, len(events))
+	for i, e := range events {
+		ids[i] = e.ID
+	}
+	rows, err := s.pool.Query(ctx, `SELECT id, tenant, stream_type, stream_id, version, commit_id, position, recorded_at
+FROM events WHERE id = ANY($1)`, ids)
+	if err != nil {
+		return eventstore.Position{}, false
+	}
+	defer rows.Close()
+	type assigned struct {
+		pos      eventstore.Position
+		recorded time.Time
+	}
+	out := make(map[string]assigned, len(events))
+	for rows.Next() {
+		var id string
+		var st eventstore.StreamID
+		var version, commit, position int64
+		var recorded time.Time
+		if err := rows.Scan(&id, &st.Tenant, &st.Type, &st.ID, &version, &commit, &position, &recorded); err != nil {
+			return eventstore.Position{}, false
+		}
+		i := slices.Index(ids, id)
+		if st != stream || i < 0 || version != expected+int64(i)+1 {
+			return eventstore.Position{}, false
+		}
+		out[id] = assigned{eventstore.Position{Commit: uint64(commit), Seq: position}, recorded.UTC()}
+	}
+	if rows.Err() != nil || len(out) != len(events) {
+		return eventstore.Position{}, false
+	}
+	var last eventstore.Position
+	for i := range events {
+		a := out[events[i].ID]
+		events[i].Stream, events[i].Version, events[i].Position, events[i].RecordedAt = stream, expected+int64(i)+1, a.pos, a.recorded
+		if last.Less(a.pos) {
+			last = a.pos
+		}
+	}
+	return last, true
 }
 
 // takenClaim finds which of the claims another stream holds. The append
@@ -398,13 +463,15 @@ const visible = `pg_snapshot_xmin(pg_current_snapshot())::text::bigint`
 
 // ReadStream implements [eventstore.Store].
 func (s *Store) ReadStream(ctx context.Context, stream eventstore.StreamID, after int64) ([]eventstore.Event, error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+columns+` FROM events
+	events, err := pgerr.Retry(ctx, s.pool, func() ([]eventstore.Event, error) {
+		rows, err := s.pool.Query(ctx, `SELECT `+columns+` FROM events
 WHERE tenant = $1 AND stream_type = $2 AND stream_id = $3 AND version > $4 ORDER BY version`,
-		stream.Tenant, stream.Type, stream.ID, after)
-	if err != nil {
-		return nil, fmt.Errorf("read stream %s: %w", stream, err)
-	}
-	events, err := scan(rows, &stream, 0)
+			stream.Tenant, stream.Type, stream.ID, after)
+		if err != nil {
+			return nil, err
+		}
+		return scan(rows, &stream, 0)
+	})
 	if err != nil {
 		return nil, fmt.Errorf("read stream %s: %w", stream, err)
 	}
@@ -416,13 +483,15 @@ func (s *Store) ReadAll(ctx context.Context, after eventstore.Position, limit in
 	if err := eventstore.CheckRead(limit); err != nil {
 		return nil, err
 	}
-	rows, err := s.pool.Query(ctx, `SELECT `+streamColumns+columns+` FROM events
+	events, err := pgerr.Retry(ctx, s.pool, func() ([]eventstore.Event, error) {
+		rows, err := s.pool.Query(ctx, `SELECT `+streamColumns+columns+` FROM events
 WHERE (commit_id, position) > ($1, $2) AND commit_id < `+visible+`
 ORDER BY commit_id, position LIMIT $3`, int64(after.Commit), after.Seq, limit)
-	if err != nil {
-		return nil, fmt.Errorf("read all after %s: %w", after, err)
-	}
-	events, err := scan(rows, nil, limit)
+		if err != nil {
+			return nil, err
+		}
+		return scan(rows, nil, limit)
+	})
 	if err != nil {
 		return nil, fmt.Errorf("read all after %s: %w", after, err)
 	}
@@ -434,13 +503,15 @@ func (s *Store) ReadTenant(ctx context.Context, tenant string, after eventstore.
 	if err := eventstore.CheckRead(limit); err != nil {
 		return nil, err
 	}
-	rows, err := s.pool.Query(ctx, `SELECT `+streamColumns+columns+` FROM events
+	events, err := pgerr.Retry(ctx, s.pool, func() ([]eventstore.Event, error) {
+		rows, err := s.pool.Query(ctx, `SELECT `+streamColumns+columns+` FROM events
 WHERE tenant = $1 AND (commit_id, position) > ($2, $3) AND commit_id < `+visible+`
 ORDER BY commit_id, position LIMIT $4`, tenant, int64(after.Commit), after.Seq, limit)
-	if err != nil {
-		return nil, fmt.Errorf("read tenant %s after %s: %w", tenant, after, err)
-	}
-	events, err := scan(rows, nil, limit)
+		if err != nil {
+			return nil, err
+		}
+		return scan(rows, nil, limit)
+	})
 	if err != nil {
 		return nil, fmt.Errorf("read tenant %s after %s: %w", tenant, after, err)
 	}
@@ -449,16 +520,19 @@ ORDER BY commit_id, position LIMIT $4`, tenant, int64(after.Commit), after.Seq, 
 
 // Head implements [eventstore.Store].
 func (s *Store) Head(ctx context.Context) (eventstore.Position, error) {
-	var commit, position int64
-	err := s.pool.QueryRow(ctx, `SELECT commit_id, position FROM events WHERE commit_id < `+visible+`
+	head, err := pgerr.Retry(ctx, s.pool, func() (eventstore.Position, error) {
+		var commit, position int64
+		err := s.pool.QueryRow(ctx, `SELECT commit_id, position FROM events WHERE commit_id < `+visible+`
 ORDER BY commit_id DESC, position DESC LIMIT 1`).Scan(&commit, &position)
-	switch {
-	case errors.Is(err, pgx.ErrNoRows):
-		return eventstore.Position{}, nil
-	case err != nil:
+		if errors.Is(err, pgx.ErrNoRows) {
+			return eventstore.Position{}, nil
+		}
+		return eventstore.Position{Commit: uint64(commit), Seq: position}, err
+	})
+	if err != nil {
 		return eventstore.Position{}, fmt.Errorf("read head: %w", err)
 	}
-	return eventstore.Position{Commit: uint64(commit), Seq: position}, nil
+	return head, nil
 }
 
 // scan reads event rows. With stream nil the rows start with the stream

@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/clavisiam/clavis/eventstore"
+	"github.com/clavisiam/clavis/eventstore/postgres/pgerr"
 )
 
 var _ eventstore.Snapshots = (*Store)(nil)
@@ -24,14 +25,22 @@ recorded_at = excluded.recorded_at, data = excluded.data`,
 		st.Tenant, st.Type, st.ID, snap.Version, snap.EventID, int64(snap.Position.Commit), snap.Position.Seq,
 		snap.RecordedAt.UTC(), snap.Data)
 	if err != nil {
-		return fmt.Errorf("save snapshot of %s at %d: %w", st, snap.Version, err)
+		return fmt.Errorf("save snapshot of %s at %d: %w", st, snap.Version, pgerr.Classify(err))
 	}
 	return nil
 }
 
 // LatestSnapshot implements [eventstore.Snapshots].
 func (s *Store) LatestSnapshot(ctx context.Context, stream eventstore.StreamID, usable func(eventstore.Snapshot) bool) (eventstore.Snapshot, bool, error) {
-	snap, ok, err := s.latestSnapshot(ctx, stream, usable)
+	type found struct {
+		snap eventstore.Snapshot
+		ok   bool
+	}
+	f, err := pgerr.Retry(ctx, s.pool, func() (found, error) {
+		snap, ok, err := s.latestSnapshot(ctx, stream, usable)
+		return found{snap, ok}, err
+	})
+	snap, ok := f.snap, f.ok
 	if err != nil {
 		return eventstore.Snapshot{}, false, fmt.Errorf("read snapshots of %s: %w", stream, err)
 	}

@@ -34,6 +34,7 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -48,6 +49,7 @@ import (
 	"github.com/clavisiam/clavis/domain/client"
 	clientsecret "github.com/clavisiam/clavis/domain/client/secret"
 	"github.com/clavisiam/clavis/domain/scope"
+	"github.com/clavisiam/clavis/eventstore"
 	"github.com/clavisiam/clavis/http/page"
 	"github.com/clavisiam/clavis/projections"
 	"github.com/clavisiam/clavis/tenants/signing"
@@ -478,9 +480,10 @@ func (p *Provider) credentialsGiven(ctx context.Context, w http.ResponseWriter, 
 // invalid_client after HTTP Basic comes with the WWW-Authenticate
 // challenge RFC 6749 §5.2 requires.
 func (p *Provider) writeError(ctx context.Context, w http.ResponseWriter, r *http.Request, ar fosite.AccessRequester, err error) {
+	err = StoreUnavailable(err)
 	rfc := p.logServerError(ctx, "token endpoint", err)
-	if rfc != nil && rfc.CodeField == http.StatusTooManyRequests {
-		w.Header().Set("Retry-After", "1")
+	if rfc != nil && (rfc.CodeField == http.StatusTooManyRequests || rfc.CodeField == http.StatusServiceUnavailable) {
+		w.Header().Set("Retry-After", strconv.Itoa(RetryAfter))
 	}
 	if rfc != nil && rfc.ErrorField == fosite.ErrInvalidClient.ErrorField {
 		if _, _, basic := r.BasicAuth(); basic {
@@ -489,6 +492,21 @@ func (p *Provider) writeError(ctx context.Context, w http.ResponseWriter, r *htt
 		}
 	}
 	p.fosite.WriteAccessError(ctx, w, ar, err)
+}
+
+// RetryAfter is the Retry-After, in seconds, of a temporarily_unavailable
+// or a 429 answer: a PostgreSQL restart or a burst is over in about that.
+const RetryAfter = 1
+
+// StoreUnavailable returns err as temporarily_unavailable (503) when the
+// event store or the read model could not be reached
+// ([eventstore.ErrUnavailable]), whatever fosite made of it (a client
+// lookup that failed becomes invalid_client there), and err otherwise.
+func StoreUnavailable(err error) error {
+	if !errors.Is(err, eventstore.ErrUnavailable) {
+		return err
+	}
+	return fosite.ErrTemporarilyUnavailable.WithHint("The database cannot be reached right now; try again.").WithWrap(err)
 }
 
 // logServerError logs err when it is a server error, with fosite's debug

@@ -33,7 +33,8 @@ type AuditStore struct {
 func NewAuditStore(pool *pgxpool.Pool) *AuditStore { return &AuditStore{pool: pool} }
 
 // Progress implements [auditlog.Store].
-func (s *AuditStore) Progress(ctx context.Context) (eventstore.Position, error) {
+func (s *AuditStore) Progress(ctx context.Context) (_ eventstore.Position, err error) {
+	defer classify(&err)
 	var commit, pos int64
 	if err := s.pool.QueryRow(ctx, `SELECT commit_id, position FROM audit_progress`).Scan(&commit, &pos); err != nil {
 		return eventstore.Position{}, fmt.Errorf("read audit log progress: %w", err)
@@ -66,7 +67,8 @@ SELECT (SELECT count(*) FROM ins) + (SELECT count(*) FROM upd)`
 // commit a crash loses is lost with the progress that covers it, so its
 // events are logged again. A checkpoint, which is written after and
 // waits for the disk, makes every commit before it durable too.
-func (s *AuditStore) Append(ctx context.Context, from, to eventstore.Position, leaves []auditlog.Leaves) error {
+func (s *AuditStore) Append(ctx context.Context, from, to eventstore.Position, leaves []auditlog.Leaves) (err error) {
+	defer classify(&err)
 	if err := auditlog.CheckAppend(from, to, leaves); err != nil {
 		return fmt.Errorf("append to the audit log: %w", err)
 	}
@@ -74,7 +76,7 @@ func (s *AuditStore) Append(ctx context.Context, from, to eventstore.Position, l
 	b.Queue(`SET LOCAL synchronous_commit = off`)
 	b.Queue(moveProgress, int64(from.Commit), from.Seq, int64(to.Commit), to.Seq)
 	queueLeaves(b, leaves)
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		br := tx.SendBatch(ctx, b)
 		defer br.Close()
 		if _, err := br.Exec(); err != nil {
@@ -195,7 +197,8 @@ func (c *leafColumnsOf) args() []any {
 }
 
 // Sizes implements [auditlog.Store].
-func (s *AuditStore) Sizes(ctx context.Context, tenants []string) (map[string]int64, error) {
+func (s *AuditStore) Sizes(ctx context.Context, tenants []string) (_ map[string]int64, err error) {
+	defer classify(&err)
 	rows, err := s.pool.Query(ctx, `SELECT tenant, size FROM audit_trees WHERE tenant = ANY($1)`, tenants)
 	if err != nil {
 		return nil, fmt.Errorf("read audit log sizes: %w", err)
@@ -221,7 +224,8 @@ func sizes(rows pgx.Rows) (map[string]int64, error) {
 }
 
 // ReadHashes implements [auditlog.Store].
-func (s *AuditStore) ReadHashes(ctx context.Context, tenant string, indexes []int64) ([]tlog.Hash, error) {
+func (s *AuditStore) ReadHashes(ctx context.Context, tenant string, indexes []int64) (_ []tlog.Hash, err error) {
+	defer classify(&err)
 	if len(indexes) == 0 {
 		return nil, nil
 	}
@@ -249,7 +253,8 @@ func (s *AuditStore) ReadHashes(ctx context.Context, tenant string, indexes []in
 }
 
 // Entries implements [auditlog.Store].
-func (s *AuditStore) Entries(ctx context.Context, tenant string, f auditlog.Filter, after int64, limit int) ([]auditlog.Entry, error) {
+func (s *AuditStore) Entries(ctx context.Context, tenant string, f auditlog.Filter, after int64, limit int) (_ []auditlog.Entry, err error) {
+	defer classify(&err)
 	if limit < 1 || limit > auditlog.MaxLimit {
 		return nil, fmt.Errorf("read audit entries of %s: %w: limit %d is not between 1 and %d", tenant, auditlog.ErrInvalid, limit, auditlog.MaxLimit)
 	}
@@ -316,7 +321,8 @@ func (s *AuditStore) Entries(ctx context.Context, tenant string, f auditlog.Filt
 }
 
 // AddCheckpoint implements [auditlog.Store].
-func (s *AuditStore) AddCheckpoint(ctx context.Context, tenant string, c auditlog.SignedCheckpoint) error {
+func (s *AuditStore) AddCheckpoint(ctx context.Context, tenant string, c auditlog.SignedCheckpoint) (err error) {
+	defer classify(&err)
 	if c.Size < 1 || tenant == "" {
 		return fmt.Errorf("add audit checkpoint: %w: tenant %q, size %d", auditlog.ErrInvalid, tenant, c.Size)
 	}
@@ -331,7 +337,8 @@ VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (tenant, size) DO NOTHING`,
 const checkpointColumns = `size, origin, root, note, signed_at`
 
 // Checkpoints implements [auditlog.Store].
-func (s *AuditStore) Checkpoints(ctx context.Context, tenant string, after int64, limit int) ([]auditlog.SignedCheckpoint, error) {
+func (s *AuditStore) Checkpoints(ctx context.Context, tenant string, after int64, limit int) (_ []auditlog.SignedCheckpoint, err error) {
+	defer classify(&err)
 	if limit < 1 || limit > auditlog.MaxLimit {
 		return nil, fmt.Errorf("read audit checkpoints of %s: %w: limit %d is not between 1 and %d", tenant, auditlog.ErrInvalid, limit, auditlog.MaxLimit)
 	}
@@ -343,7 +350,8 @@ func (s *AuditStore) Checkpoints(ctx context.Context, tenant string, after int64
 }
 
 // LatestCheckpoint implements [auditlog.Store].
-func (s *AuditStore) LatestCheckpoint(ctx context.Context, tenant string) (auditlog.SignedCheckpoint, error) {
+func (s *AuditStore) LatestCheckpoint(ctx context.Context, tenant string) (_ auditlog.SignedCheckpoint, err error) {
+	defer classify(&err)
 	rows, err := s.pool.Query(ctx, `SELECT `+checkpointColumns+` FROM audit_checkpoints WHERE tenant = $1 ORDER BY size DESC LIMIT 1`, tenant)
 	if err != nil {
 		return auditlog.SignedCheckpoint{}, fmt.Errorf("read the latest audit checkpoint of %s: %w", tenant, err)
@@ -381,7 +389,8 @@ func checkpoints(tenant string, rows pgx.Rows) ([]auditlog.SignedCheckpoint, err
 }
 
 // Unsigned implements [auditlog.Store].
-func (s *AuditStore) Unsigned(ctx context.Context) (map[string]int64, error) {
+func (s *AuditStore) Unsigned(ctx context.Context) (_ map[string]int64, err error) {
+	defer classify(&err)
 	rows, err := s.pool.Query(ctx, `SELECT t.tenant, t.size FROM audit_trees t
 WHERE t.size > coalesce((SELECT max(c.size) FROM audit_checkpoints c WHERE c.tenant = t.tenant), 0)`)
 	if err != nil {
@@ -391,7 +400,8 @@ WHERE t.size > coalesce((SELECT max(c.size) FROM audit_checkpoints c WHERE c.ten
 }
 
 // Tenants implements [auditlog.Store].
-func (s *AuditStore) Tenants(ctx context.Context) ([]string, error) {
+func (s *AuditStore) Tenants(ctx context.Context) (_ []string, err error) {
+	defer classify(&err)
 	rows, err := s.pool.Query(ctx, `SELECT tenant FROM audit_trees UNION SELECT DISTINCT tenant FROM audit_checkpoints ORDER BY 1`)
 	if err != nil {
 		return nil, fmt.Errorf("read audit log tenants: %w", err)
@@ -406,8 +416,9 @@ func (s *AuditStore) Tenants(ctx context.Context) ([]string, error) {
 // Reset implements [auditlog.Store]. It truncates the tables, which
 // briefly blocks readers, after locking the progress row, so that no
 // append is half way.
-func (s *AuditStore) Reset(ctx context.Context) error {
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+func (s *AuditStore) Reset(ctx context.Context) (err error) {
+	defer classify(&err)
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `SELECT 1 FROM audit_progress FOR UPDATE`); err != nil {
 			return err
 		}
@@ -424,7 +435,8 @@ func (s *AuditStore) Reset(ctx context.Context) error {
 }
 
 // Unpublished implements [auditlog.Store].
-func (s *AuditStore) Unpublished(ctx context.Context, limit int) ([]auditlog.TenantCheckpoint, error) {
+func (s *AuditStore) Unpublished(ctx context.Context, limit int) (_ []auditlog.TenantCheckpoint, err error) {
+	defer classify(&err)
 	if limit < 1 || limit > auditlog.MaxLimit {
 		return nil, fmt.Errorf("read unpublished audit checkpoints: %w: limit %d is not between 1 and %d", auditlog.ErrInvalid, limit, auditlog.MaxLimit)
 	}
@@ -454,7 +466,8 @@ WHERE NOT published ORDER BY signed_at, tenant, size LIMIT $1`, limit)
 }
 
 // MarkPublished implements [auditlog.Store].
-func (s *AuditStore) MarkPublished(ctx context.Context, tenant string, size int64) error {
+func (s *AuditStore) MarkPublished(ctx context.Context, tenant string, size int64) (err error) {
+	defer classify(&err)
 	if _, err := s.pool.Exec(ctx, `UPDATE audit_checkpoints SET published = true WHERE tenant = $1 AND size = $2`, tenant, size); err != nil {
 		return fmt.Errorf("mark %s's audit checkpoint at %d published: %w", tenant, size, err)
 	}

@@ -22,6 +22,7 @@ import (
 
 	"github.com/clavisiam/clavis/domain/scope"
 	"github.com/clavisiam/clavis/eventstore"
+	"github.com/clavisiam/clavis/eventstore/postgres/pgerr"
 	"github.com/clavisiam/clavis/projections"
 	"github.com/clavisiam/clavis/projections/internal/row"
 )
@@ -42,21 +43,35 @@ type queryer interface {
 	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
 }
 
-// query runs sql and reads every result row with read.
+// query runs sql and reads every result row with read. On the pool, a
+// query that met a broken connection is tried once more (pgerr.Retry);
+// in a transaction, it is not. Its errors are classified.
 func query[T any](ctx context.Context, db queryer, read row.Reader[T], sql string, args ...any) ([]T, error) {
-	rows, err := db.Query(ctx, sql, args...)
-	if err != nil {
-		return nil, err
+	run := func() ([]T, error) {
+		rows, err := db.Query(ctx, sql, args...)
+		if err != nil {
+			return nil, err
+		}
+		defer rows.Close()
+		return row.Collect(rows, read)
 	}
-	defer rows.Close()
-	return row.Collect(rows, read)
+	if pool, ok := db.(*pgxpool.Pool); ok {
+		return pgerr.Retry(ctx, pool, run)
+	}
+	out, err := run()
+	return out, pgerr.Classify(err)
 }
+
+// classify marks *err as eventstore.ErrUnavailable when the database
+// could not be reached (pgerr.Classify).
+func classify(err *error) { *err = pgerr.Classify(*err) }
 
 // readTenant reads tenant rows: timestamptz scans into time.Time.
 var readTenant = row.TenantReader(func(t *time.Time) any { return t })
 
 // Tenant implements [projections.ReadModel].
-func (b *Backend) Tenant(ctx context.Context, slug string) (projections.TenantView, error) {
+func (b *Backend) Tenant(ctx context.Context, slug string) (_ projections.TenantView, err error) {
+	defer classify(&err)
 	views, err := query(ctx, b.pool, readTenant, `SELECT `+row.TenantColumns+` FROM rm_tenants WHERE slug = $1`, slug)
 	if err != nil {
 		return projections.TenantView{}, fmt.Errorf("read tenant %s: %w", slug, err)
@@ -65,7 +80,8 @@ func (b *Backend) Tenant(ctx context.Context, slug string) (projections.TenantVi
 }
 
 // Tenants implements [projections.ReadModel].
-func (b *Backend) Tenants(ctx context.Context, after string, limit int) ([]projections.TenantView, error) {
+func (b *Backend) Tenants(ctx context.Context, after string, limit int) (_ []projections.TenantView, err error) {
+	defer classify(&err)
 	if err := row.CheckLimit(limit); err != nil {
 		return nil, fmt.Errorf("list tenants: %w", err)
 	}
@@ -77,12 +93,14 @@ func (b *Backend) Tenants(ctx context.Context, after string, limit int) ([]proje
 }
 
 // Client implements [projections.ReadModel].
-func (b *Backend) Client(ctx context.Context, tenant, clientID string) (projections.ClientView, error) {
+func (b *Backend) Client(ctx context.Context, tenant, clientID string) (_ projections.ClientView, err error) {
+	defer classify(&err)
 	return b.client(ctx, `SELECT `+row.ClientColumns+` FROM rm_clients WHERE tenant = $1 AND client_id = $2`, tenant, clientID)
 }
 
 // ClientByID implements [projections.ReadModel].
-func (b *Backend) ClientByID(ctx context.Context, clientID string) (projections.ClientView, error) {
+func (b *Backend) ClientByID(ctx context.Context, clientID string) (_ projections.ClientView, err error) {
+	defer classify(&err)
 	return b.client(ctx, `SELECT `+row.ClientColumns+` FROM rm_clients WHERE client_id = $1`, clientID)
 }
 
@@ -104,7 +122,8 @@ var sortColumns = map[projections.ClientSort]string{
 }
 
 // Clients implements [projections.ReadModel].
-func (b *Backend) Clients(ctx context.Context, tenant string, f projections.ClientFilter) ([]projections.ClientView, string, error) {
+func (b *Backend) Clients(ctx context.Context, tenant string, f projections.ClientFilter) (_ []projections.ClientView, _ string, err error) {
+	defer classify(&err)
 	return clients(ctx, b, tenant, f, row.ClientColumns, row.ReadClient, projections.ClientView.Summary)
 }
 
@@ -112,7 +131,8 @@ func (b *Backend) Clients(ctx context.Context, tenant string, f projections.Clie
 var readSummary = row.SummaryReader(func(t *time.Time) any { return t })
 
 // ClientSummaries implements [projections.ReadModel].
-func (b *Backend) ClientSummaries(ctx context.Context, tenant string, f projections.ClientFilter) ([]projections.ClientSummary, string, error) {
+func (b *Backend) ClientSummaries(ctx context.Context, tenant string, f projections.ClientFilter) (_ []projections.ClientSummary, _ string, err error) {
+	defer classify(&err)
 	return clients(ctx, b, tenant, f, row.SummaryColumns, readSummary, func(s projections.ClientSummary) projections.ClientSummary { return s })
 }
 
@@ -186,7 +206,8 @@ func clients[T any](ctx context.Context, b *Backend, tenant string, f projection
 // Catalogue implements [projections.ReadModel]. Inactive clients count:
 // deactivating a resource server does not invalidate the scopes other
 // clients were given.
-func (b *Backend) Catalogue(ctx context.Context, tenant string) (scope.Catalogue, error) {
+func (b *Backend) Catalogue(ctx context.Context, tenant string) (_ scope.Catalogue, err error) {
+	defer classify(&err)
 	resources, err := query(ctx, b.pool, row.ReadResource, `SELECT code, api_scopes FROM rm_clients WHERE tenant = $1 AND api_scopes <> '[]'::jsonb`, tenant)
 	if err != nil {
 		return scope.Catalogue{}, fmt.Errorf("read catalogue of %s: %w", tenant, err)
@@ -201,12 +222,16 @@ func (b *Backend) Checkpoint(ctx context.Context, name string) (eventstore.Posit
 }
 
 // Progress implements [projections.Backend].
-func (b *Backend) Progress(ctx context.Context, name string) (projections.Progress, error) {
+func (b *Backend) Progress(ctx context.Context, name string) (_ projections.Progress, err error) {
+	defer classify(&err)
 	var commit, position int64
 	var recorded *time.Time
 	var updated time.Time
-	err := b.pool.QueryRow(ctx, `SELECT commit_id, position, recorded_at, updated_at FROM projection_checkpoints WHERE name = $1`, name).
-		Scan(&commit, &position, &recorded, &updated)
+	_, err = pgerr.Retry(ctx, b.pool, func() (struct{}, error) {
+		err := b.pool.QueryRow(ctx, `SELECT commit_id, position, recorded_at, updated_at FROM projection_checkpoints WHERE name = $1`, name).
+			Scan(&commit, &position, &recorded, &updated)
+		return struct{}{}, err
+	})
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
 		return projections.Progress{}, nil
@@ -296,7 +321,8 @@ func lock(ctx context.Context, tx pgx.Tx, name string) (eventstore.Position, err
 // writer applied the same events, and nothing is left to do. Writers that
 // keep colliding end up running holding the checkpoint's row lock, so
 // that they take turns rather than starve.
-func (b *Backend) Update(ctx context.Context, name string, fn projections.UpdateFunc) error {
+func (b *Backend) Update(ctx context.Context, name string, fn projections.UpdateFunc) (err error) {
+	defer classify(&err)
 	for range optimisticAttempts {
 		cp, err := b.Checkpoint(ctx, name)
 		if err != nil {
@@ -464,7 +490,8 @@ func (l loader) Clients(ctx context.Context, ids []string) ([]projections.Client
 
 // Reset implements [projections.Backend]. It truncates the tables, which
 // briefly blocks readers, rather than deleting row by row.
-func (b *Backend) Reset(ctx context.Context, name string) error {
+func (b *Backend) Reset(ctx context.Context, name string) (err error) {
+	defer classify(&err)
 	tx, err := b.pool.Begin(ctx)
 	if err != nil {
 		return fmt.Errorf("reset read model: begin: %w", err)

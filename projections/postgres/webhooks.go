@@ -53,7 +53,8 @@ func timeOf(t pgtype.Timestamptz) time.Time {
 }
 
 // Checkpoint implements [webhooks.Store].
-func (s *WebhookStore) Checkpoint(ctx context.Context) (eventstore.Position, error) {
+func (s *WebhookStore) Checkpoint(ctx context.Context) (_ eventstore.Position, err error) {
+	defer classify(&err)
 	var commit, pos int64
 	if err := s.pool.QueryRow(ctx, `SELECT commit_id, position FROM webhook_progress`).Scan(&commit, &pos); err != nil {
 		return eventstore.Position{}, fmt.Errorf("read the webhook checkpoint: %w", err)
@@ -62,7 +63,8 @@ func (s *WebhookStore) Checkpoint(ctx context.Context) (eventstore.Position, err
 }
 
 // Apply implements [webhooks.Store].
-func (s *WebhookStore) Apply(ctx context.Context, from, to eventstore.Position, changes []webhooks.Change) error {
+func (s *WebhookStore) Apply(ctx context.Context, from, to eventstore.Position, changes []webhooks.Change) (err error) {
+	defer classify(&err)
 	if err := webhooks.CheckApply(from, to, changes); err != nil {
 		return fmt.Errorf("apply webhook changes: %w", err)
 	}
@@ -74,7 +76,7 @@ func (s *WebhookStore) Apply(ctx context.Context, from, to eventstore.Position, 
 		}
 		states[i] = b
 	}
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, `UPDATE webhook_progress SET commit_id = $3, position = $4 WHERE commit_id = $1 AND position = $2`,
 			int64(from.Commit), from.Seq, int64(to.Commit), to.Seq)
 		if err != nil {
@@ -132,7 +134,8 @@ WHERE tenant = $1 AND id = $2 AND (applied_commit, applied_position) < ($3::bigi
 }
 
 // States implements [webhooks.Store].
-func (s *WebhookStore) States(ctx context.Context, tenant string, ids []string) (map[string]webhook.State, error) {
+func (s *WebhookStore) States(ctx context.Context, tenant string, ids []string) (_ map[string]webhook.State, err error) {
+	defer classify(&err)
 	out := make(map[string]webhook.State, len(ids))
 	if len(ids) == 0 {
 		return out, nil
@@ -191,7 +194,8 @@ func readWebhooks(rows pgx.Rows) ([]webhooks.Endpoint, error) {
 }
 
 // Endpoint implements [webhooks.Store].
-func (s *WebhookStore) Endpoint(ctx context.Context, tenant, id string) (webhooks.Endpoint, error) {
+func (s *WebhookStore) Endpoint(ctx context.Context, tenant, id string) (_ webhooks.Endpoint, err error) {
+	defer classify(&err)
 	rows, err := s.pool.Query(ctx, `SELECT `+webhookColumns+webhookJoin+` WHERE e.tenant = $1 AND e.id = $2 AND NOT e.deleted`, tenant, id)
 	if err != nil {
 		return webhooks.Endpoint{}, fmt.Errorf("read webhook %s of %s: %w", id, tenant, err)
@@ -207,7 +211,8 @@ func (s *WebhookStore) Endpoint(ctx context.Context, tenant, id string) (webhook
 }
 
 // Endpoints implements [webhooks.Store].
-func (s *WebhookStore) Endpoints(ctx context.Context, tenant string) ([]webhooks.Endpoint, error) {
+func (s *WebhookStore) Endpoints(ctx context.Context, tenant string) (_ []webhooks.Endpoint, err error) {
+	defer classify(&err)
 	rows, err := s.pool.Query(ctx, `SELECT `+webhookColumns+webhookJoin+` WHERE e.tenant = $1 AND NOT e.deleted ORDER BY e.created`, tenant)
 	if err != nil {
 		return nil, fmt.Errorf("list webhooks of %s: %w", tenant, err)
@@ -220,12 +225,13 @@ func (s *WebhookStore) Endpoints(ctx context.Context, tenant string) ([]webhooks
 }
 
 // Acquire implements [webhooks.Store].
-func (s *WebhookStore) Acquire(ctx context.Context, owner string, now, until time.Time, limit int) ([]webhooks.Endpoint, error) {
+func (s *WebhookStore) Acquire(ctx context.Context, owner string, now, until time.Time, limit int) (_ []webhooks.Endpoint, err error) {
+	defer classify(&err)
 	if err := webhooks.CheckAcquire(owner, now, until, limit); err != nil {
 		return nil, fmt.Errorf("acquire webhooks for %s: %w", owner, err)
 	}
 	var out []webhooks.Endpoint
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		// Leases of endpoints no longer to deliver are given up.
 		if _, err := tx.Exec(ctx, `UPDATE webhook_deliveries SET owner = '', lease_until = NULL
 WHERE (tenant, id) IN (SELECT d.tenant, d.id`+webhookJoin+` WHERE d.owner = $1 AND (NOT e.active OR e.deleted) FOR UPDATE OF d SKIP LOCKED)`,
@@ -254,7 +260,8 @@ WHERE (tenant, id) IN (
 }
 
 // Release implements [webhooks.Store].
-func (s *WebhookStore) Release(ctx context.Context, owner, tenant, id string) error {
+func (s *WebhookStore) Release(ctx context.Context, owner, tenant, id string) (err error) {
+	defer classify(&err)
 	if _, err := s.pool.Exec(ctx, `UPDATE webhook_deliveries SET owner = '', lease_until = NULL WHERE tenant = $1 AND id = $2 AND owner = $3`,
 		tenant, id, owner); err != nil {
 		return fmt.Errorf("release webhook %s of %s: %w", id, tenant, err)
@@ -290,14 +297,15 @@ SELECT owner, lease_until, epoch, (SELECT count(*) FROM upd) FROM cur`
 // events after it are delivered again, with the same webhook-id, as
 // at-least-once delivery allows. Any later commit that waits for the
 // disk (an Apply, an Acquire) makes the records before it durable too.
-func (s *WebhookStore) Record(ctx context.Context, owner, tenant, id string, now time.Time, d webhooks.Delivery, attempts []webhooks.Attempt) error {
+func (s *WebhookStore) Record(ctx context.Context, owner, tenant, id string, now time.Time, d webhooks.Delivery, attempts []webhooks.Attempt) (err error) {
+	defer classify(&err)
 	c := d.Cursor
 	args := append(attemptArgs(webhooks.OfEndpoint(tenant, id, attempts)), tenant, id, owner, now, d.Epoch, int64(c.Commit), c.Seq,
 		d.Failures, timeOrNull(d.FailingSince), timeOrNull(d.NextAttempt), timeOrNull(d.LastAttempt), d.LastStatus, d.LastError)
 	var holder string
 	var until pgtype.Timestamptz
 	var epoch, moved int64
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		b := &pgx.Batch{}
 		b.Queue(`SET LOCAL synchronous_commit = off`)
 		b.Queue(recordDelivery, args...)
@@ -356,7 +364,8 @@ func attemptArgs(as []webhooks.Attempt) []any {
 }
 
 // Log implements [webhooks.Store].
-func (s *WebhookStore) Log(ctx context.Context, attempts []webhooks.Attempt) ([]int64, error) {
+func (s *WebhookStore) Log(ctx context.Context, attempts []webhooks.Attempt) (_ []int64, err error) {
+	defer classify(&err)
 	if err := webhooks.CheckLog(attempts); err != nil {
 		return nil, fmt.Errorf("log webhook attempts: %w", err)
 	}
@@ -381,7 +390,8 @@ func (s *WebhookStore) Log(ctx context.Context, attempts []webhooks.Attempt) ([]
 }
 
 // Attempts implements [webhooks.Store].
-func (s *WebhookStore) Attempts(ctx context.Context, tenant, id string, before int64, limit int) ([]webhooks.Attempt, error) {
+func (s *WebhookStore) Attempts(ctx context.Context, tenant, id string, before int64, limit int) (_ []webhooks.Attempt, err error) {
+	defer classify(&err)
 	if err := webhooks.CheckLimit(limit); err != nil {
 		return nil, fmt.Errorf("read attempts of webhook %s of %s: %w", id, tenant, err)
 	}
@@ -412,7 +422,8 @@ FROM webhook_attempts WHERE tenant = $1 AND webhook = $2 AND ($3 <= 0 OR id < $3
 }
 
 // Prune implements [webhooks.Store].
-func (s *WebhookStore) Prune(ctx context.Context, before time.Time, keep int) (int, error) {
+func (s *WebhookStore) Prune(ctx context.Context, before time.Time, keep int) (_ int, err error) {
+	defer classify(&err)
 	if keep < 0 {
 		return 0, fmt.Errorf("prune webhook attempts: %w: keep %d is negative", webhooks.ErrInvalid, keep)
 	}
@@ -427,12 +438,14 @@ func (s *WebhookStore) Prune(ctx context.Context, before time.Time, keep int) (i
 
 // Reset implements [webhooks.Store]. It truncates the tables after
 // locking the progress row, so that no Apply is half way.
-func (s *WebhookStore) Reset(ctx context.Context) error {
+func (s *WebhookStore) Reset(ctx context.Context) (err error) {
+	defer classify(&err)
 	return s.reset(ctx, `TRUNCATE webhook_endpoints, webhook_deliveries, webhook_attempts`)
 }
 
 // ResetEndpoints implements [webhooks.Store], as Reset does.
-func (s *WebhookStore) ResetEndpoints(ctx context.Context) error {
+func (s *WebhookStore) ResetEndpoints(ctx context.Context) (err error) {
+	defer classify(&err)
 	return s.reset(ctx, `TRUNCATE webhook_endpoints`)
 }
 
