@@ -62,11 +62,11 @@ func (g *Grants) bucket(ctx context.Context, life oauth.Life) (jetstream.KeyValu
 		Description: "Clavis authorization flows and grants",
 	})
 	if err != nil {
-		return nil, nil, fmt.Errorf("bucket: grant bucket %s: %w", name, err)
+		return nil, nil, unavailable(fmt.Errorf("bucket: grant bucket %s: %w", name, err))
 	}
 	s, err := g.js.Stream(ctx, "KV_"+name)
 	if err != nil {
-		return nil, nil, fmt.Errorf("bucket: grant bucket %s: %w", name, err)
+		return nil, nil, unavailable(fmt.Errorf("bucket: grant bucket %s: %w", name, err))
 	}
 	g.buckets[life], g.streams[life] = kv, s
 	return kv, s, nil
@@ -95,9 +95,14 @@ const (
 	jsErrCodeMessageTooLarge jetstream.ErrorCode = 10054
 )
 
+// Each operation takes at most [OpTimeout]; one that NATS cannot serve
+// fails with [oauth.ErrUnavailable].
+
 // Create stores value under key; [oauth.ErrGrantExists] when the key is
 // taken.
 func (g *Grants) Create(ctx context.Context, life oauth.Life, key string, value []byte) error {
+	ctx, cancel := bounded(ctx)
+	defer cancel()
 	kv, _, err := g.bucket(ctx, life)
 	if err != nil {
 		return err
@@ -105,12 +110,14 @@ func (g *Grants) Create(ctx context.Context, life oauth.Life, key string, value 
 	if _, err = kv.Create(ctx, key, value); errors.Is(err, jetstream.ErrKeyExists) {
 		return oauth.ErrGrantExists
 	}
-	return full(err)
+	return unavailable(full(err))
 }
 
 // Get reads key with its revision; [oauth.ErrGrantNotFound] when absent
 // or expired.
 func (g *Grants) Get(ctx context.Context, life oauth.Life, key string) ([]byte, uint64, error) {
+	ctx, cancel := bounded(ctx)
+	defer cancel()
 	kv, _, err := g.bucket(ctx, life)
 	if err != nil {
 		return nil, 0, err
@@ -120,7 +127,7 @@ func (g *Grants) Get(ctx context.Context, life oauth.Life, key string) ([]byte, 
 		return nil, 0, oauth.ErrGrantNotFound
 	}
 	if err != nil {
-		return nil, 0, err
+		return nil, 0, unavailable(err)
 	}
 	return e.Value(), e.Revision(), nil
 }
@@ -128,6 +135,8 @@ func (g *Grants) Get(ctx context.Context, life oauth.Life, key string) ([]byte, 
 // Update replaces key's value if its revision is still rev;
 // [oauth.ErrGrantConflict] when it changed since.
 func (g *Grants) Update(ctx context.Context, life oauth.Life, key string, value []byte, rev uint64) error {
+	ctx, cancel := bounded(ctx)
+	defer cancel()
 	kv, _, err := g.bucket(ctx, life)
 	if err != nil {
 		return err
@@ -135,16 +144,18 @@ func (g *Grants) Update(ctx context.Context, life oauth.Life, key string, value 
 	if _, err = kv.Update(ctx, key, value, rev); errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
 		return oauth.ErrGrantConflict
 	}
-	return full(err)
+	return unavailable(full(err))
 }
 
 // Delete purges key's subject from the bucket's stream: a key-value
 // delete would leave a marker for as long as the bucket keeps entries (a
 // year for grants), so that deleting would fill the bucket too.
 func (g *Grants) Delete(ctx context.Context, life oauth.Life, key string) error {
+	ctx, cancel := bounded(ctx)
+	defer cancel()
 	kv, s, err := g.bucket(ctx, life)
 	if err != nil {
 		return err
 	}
-	return s.Purge(ctx, jetstream.WithPurgeSubject("$KV."+kv.Bucket()+"."+key))
+	return unavailable(s.Purge(ctx, jetstream.WithPurgeSubject("$KV."+kv.Bucket()+"."+key)))
 }
