@@ -13,6 +13,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/clavisiam/clavis/domain/scope"
+	"github.com/clavisiam/clavis/http/guess"
 	"github.com/clavisiam/clavis/http/oauth"
 	"github.com/clavisiam/clavis/tenants"
 )
@@ -238,11 +239,18 @@ func (s *Server) authenticateOrQuery(need access) fiber.Handler {
 }
 
 // admit decides whether token may call the route, which needs need, and
-// goes on to it when it may.
+// goes on to it when it may. A source with too many tokens refused
+// lately is answered 429 before its token is looked at (see
+// [WithGuesses]); a refused token counts against it.
 func (s *Server) admit(c *fiber.Ctx, need access, token string) error {
+	source := s.source(c)
+	if wait, ok := s.guesses.Allow(source, guess.Client{}); !ok {
+		return tooManyGuesses(c, wait)
+	}
 	p, err := s.decide(c.UserContext(), need, c.Params("tenant"), token)
 	switch {
 	case errors.Is(err, ErrUnauthenticated):
+		s.guesses.Fail(source, guess.Client{})
 		c.Set(fiber.HeaderWWWAuthenticate, fmt.Sprintf("Bearer realm=%q, error=\"invalid_token\"", realm))
 		return unauthorized("The bearer token is not valid here.")
 	case errors.Is(err, errOtherTenant):

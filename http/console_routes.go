@@ -31,6 +31,7 @@ func (s *Server) consoleRoutes(cfg console.Config) error {
 	}
 	cfg.Tokens = s.oauth
 	cfg.Request = s.consoleRequest
+	cfg.Guesses, cfg.RemoteAddr = s.guesses, s.remoteAddr
 	cfg.ShowClient = showClient
 	if cfg.Waiter == nil && s.admin.Waiter != nil {
 		cfg.Waiter = s.admin.Waiter

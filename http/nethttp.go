@@ -9,17 +9,18 @@ import (
 
 // serveNetHTTP runs a net/http handler (fosite's endpoints are written
 // for net/http) on a fiber request: the request is rebuilt from the
-// method, URL, headers, body and peer address, and what the handler
-// writes goes straight to fiber's response. This is all the endpoints
-// need; fiber's general adaptor converts more, at a cost on every token
-// request.
-func serveNetHTTP(c *fiber.Ctx, h func(http.ResponseWriter, *http.Request)) error {
+// method, URL, headers, body and remote address (remoteAddr: the
+// source the server decides, which the endpoints' limits count by), and
+// what the handler writes goes straight to fiber's response. This is all
+// the endpoints need; fiber's general adaptor converts more, at a cost
+// on every token request.
+func serveNetHTTP(c *fiber.Ctx, remoteAddr string, h func(http.ResponseWriter, *http.Request)) error {
 	req, err := http.NewRequestWithContext(c.UserContext(), c.Method(), c.BaseURL()+c.OriginalURL(), bytes.NewReader(c.Request().Body()))
 	if err != nil {
 		return err
 	}
 	c.Request().Header.VisitAll(func(k, v []byte) { req.Header.Add(string(k), string(v)) })
-	req.RemoteAddr = c.Context().RemoteAddr().String()
+	req.RemoteAddr = remoteAddr
 	h(&responseWriter{c: c, header: http.Header{}}, req)
 	return nil
 }

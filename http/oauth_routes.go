@@ -99,7 +99,7 @@ func (s *Server) token(c *fiber.Ctx) error {
 	if ct := c.Get(fiber.HeaderContentType); (ct == fiber.MIMEApplicationForm || strings.HasPrefix(ct, fiber.MIMEApplicationForm+";")) &&
 		len(c.Request().URI().QueryString()) == 0 {
 		if slug := param(c, "tenant"); tenant.ValidSlug(slug) {
-			if answer, ok := s.oauth.QuickClientCredentials(c.UserContext(), slug, c.Get(fiber.HeaderAuthorization), c.Request().PostArgs()); ok {
+			if answer, ok := s.oauth.QuickClientCredentials(c.UserContext(), slug, s.remoteAddr(c), c.Get(fiber.HeaderAuthorization), c.Request().PostArgs()); ok {
 				c.Set(fiber.HeaderCacheControl, "no-store")
 				c.Set(fiber.HeaderPragma, "no-cache")
 				c.Set(fiber.HeaderContentType, "application/json;charset=UTF-8")
@@ -123,7 +123,7 @@ func (s *Server) serveOAuth(c *fiber.Ctx, endpoint func(http.ResponseWriter, *ht
 	}
 	c.Set(fiber.HeaderCacheControl, "no-store")
 	var served error
-	if err := serveNetHTTP(c, func(w http.ResponseWriter, r *http.Request) { served = endpoint(w, r, slug) }); err != nil {
+	if err := serveNetHTTP(c, s.remoteAddr(c), func(w http.ResponseWriter, r *http.Request) { served = endpoint(w, r, slug) }); err != nil {
 		return err
 	}
 	if errors.Is(served, oauth.ErrUnknownTenant) {

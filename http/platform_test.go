@@ -12,6 +12,7 @@ import (
 	"github.com/clavisiam/clavis/domain/client"
 	clientsecret "github.com/clavisiam/clavis/domain/client/secret"
 	httpapi "github.com/clavisiam/clavis/http"
+	"github.com/clavisiam/clavis/internal/node"
 	"github.com/clavisiam/clavis/tenants"
 )
 
@@ -264,7 +265,7 @@ func checkProblem(t *testing.T, r response, status int, typ, field string) {
 // challenge, and nothing changes.
 func TestEveryAdminRouteNeedsAToken(t *testing.T) {
 	t.Parallel()
-	h := startAdmin(t)
+	h := startAdminNode(t, func(*node.Config) {}, unlimitedGuesses) // a wrong token for each route
 	admin := h.createTenant(t, "acme")["admin_client"].(map[string]any)
 	id := admin["client_id"].(string)
 	values := strings.NewReplacer("{slug}", "acme", "{tenant}", "acme", "{client_id}", id, "{secret_id}", "sec_x")

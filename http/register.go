@@ -17,6 +17,7 @@ import (
 	"github.com/clavisiam/clavis/domain/client"
 	"github.com/clavisiam/clavis/domain/scope"
 	"github.com/clavisiam/clavis/eventstore"
+	"github.com/clavisiam/clavis/http/guess"
 	"github.com/clavisiam/clavis/http/jsonbody"
 	"github.com/clavisiam/clavis/http/oauth"
 	"github.com/clavisiam/clavis/projections"
@@ -106,7 +107,10 @@ func (s *Server) register(c *fiber.Ctx) error {
 // management request and returns the tenant and the client. A wrong or
 // missing token, a client that is gone and a deactivated client (whose
 // administrators took its say over itself away) are the same 401
-// (RFC 7592 §2); then it has answered, and returns an empty slug.
+// (RFC 7592 §2); then it has answered, and returns an empty slug. A
+// token is checked only if the guess limiter lets the source try one
+// for the client (else 429, see [WithGuesses]); one that is not the
+// client's counts against both.
 func (s *Server) registrationClient(c *fiber.Ctx) (string, projections.ClientView, error) {
 	slug, err := tenantParam(c, "tenant")
 	if err != nil {
@@ -114,8 +118,18 @@ func (s *Server) registrationClient(c *fiber.Ctx) (string, projections.ClientVie
 	}
 	id := param(c, "client_id")
 	token, ok := bearer(c.Get(fiber.HeaderAuthorization))
+	source, who := s.source(c), guess.Client{Tenant: slug, ID: id}
+	verified := false
+	if ok {
+		if wait, allowed := s.guesses.Allow(source, who); !allowed {
+			return "", projections.ClientView{}, oauthTooManyGuesses(c, wait)
+		}
+		if verified = s.oauth.VerifyRegistrationToken(slug, id, token) == nil; !verified {
+			s.guesses.Fail(source, who)
+		}
+	}
 	var v projections.ClientView
-	if ok && s.oauth.VerifyRegistrationToken(slug, id, token) == nil {
+	if verified {
 		v, err = s.admin.Clients.Get(c.UserContext(), slug, id)
 		switch {
 		case err == nil && v.Active:

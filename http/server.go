@@ -18,6 +18,7 @@ import (
 
 	"github.com/clavisiam/clavis/eventstore"
 	"github.com/clavisiam/clavis/http/console"
+	"github.com/clavisiam/clavis/http/guess"
 	"github.com/clavisiam/clavis/http/oauth"
 )
 
@@ -113,6 +114,8 @@ type Server struct {
 	webhooks *Webhooks
 	// proxies are the trusted proxies (see WithTrustedProxies).
 	proxies []netip.Prefix
+	// guesses slows down the guessing of credentials (see WithGuesses).
+	guesses *guess.Limiter
 	// exports holds a token for each audit export being sent.
 	exports chan struct{}
 	// events serves the events API; nil without WithEvents. readers
@@ -150,6 +153,7 @@ type options struct {
 	webhooks *Webhooks
 	events   *Events
 	console  *console.Config
+	guesses  *guess.Limiter
 }
 
 // New builds the app: the fiber configuration, the middleware and every
@@ -177,7 +181,12 @@ func New(cfg Config, store eventstore.Store, log *slog.Logger, opts ...Option) (
 			return nil, err
 		}
 	}
-	s := &Server{store: store, log: log, cfg: cfg, admin: o.admin, oauth: o.oauth, origins: o.origins, ready: o.ready, proxies: o.proxies, auditLog: o.auditLog, webhooks: o.webhooks,
+	if o.guesses == nil {
+		if o.guesses, err = guess.New(); err != nil {
+			return nil, err
+		}
+	}
+	s := &Server{store: store, log: log, cfg: cfg, admin: o.admin, oauth: o.oauth, origins: o.origins, ready: o.ready, proxies: o.proxies, guesses: o.guesses, auditLog: o.auditLog, webhooks: o.webhooks,
 		exports: make(chan struct{}, maxExports), events: o.events, readers: newReaderLimits(o.events),
 		encoded: newEncodedEvents(encodedCacheSize), stopping: make(chan struct{}), readingAhead: make(chan struct{}, runtime.GOMAXPROCS(0))}
 	s.tails = &tails{s: s, m: map[string]*tail{}}

@@ -74,6 +74,7 @@ func (l *adminLoad) halt() {
 
 func (l *adminLoad) run(worker int, pick func() int) {
 	var mine []string
+	rotated := map[string]int{} // a client holds at most 10 secrets
 	for i := 0; ; i++ {
 		select {
 		case <-l.stop:
@@ -99,8 +100,9 @@ func (l *adminLoad) run(worker int, pick func() int) {
 			op.Op, op.ClientID = "update", mine[rand.IntN(len(mine))]
 			op.Name = fmt.Sprintf("w%d update %d", worker, i)
 			method, path, body = http.MethodPatch, base+"/"+op.ClientID, map[string]any{"client_name": op.Name}
-		case r < 85:
-			op.Op, op.ClientID = "rotate", mine[rand.IntN(len(mine))]
+		case r < 85 && rotated[mine[len(mine)-1]] < 8:
+			op.Op, op.ClientID = "rotate", mine[len(mine)-1]
+			rotated[op.ClientID]++
 			method, path = http.MethodPost, base+"/"+op.ClientID+"/secrets/rotate"
 		default:
 			k := rand.IntN(len(mine))

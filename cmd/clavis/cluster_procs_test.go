@@ -9,10 +9,7 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
-	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -23,105 +20,15 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/clavisiam/clavis/internal/pgproc"
 	"github.com/clavisiam/clavis/internal/poll"
 )
 
-// The processes of the cluster test: a PostgreSQL of its own (so that it
-// may be restarted without disturbing other tests), three nats-server
+// The processes of the cluster test: a PostgreSQL of its own (pgproc, so
+// that it may be restarted without disturbing other tests), three nats-server
 // processes clustered with deploy/nats/nats-cluster.conf, three `clavis
 // serve` nodes, and a round-robin proxy in front of them that is the
 // tenants' public URL.
-
-// pgProcess is a PostgreSQL server of the test's own: initdb into a temp
-// dir, listening on a free loopback port.
-type pgProcess struct {
-	t    *testing.T
-	bin  string // the directory of initdb and pg_ctl
-	dir  string
-	port int
-	user *user.User // the server's user when the test runs as root
-}
-
-// startPostgres initialises and starts a PostgreSQL server, stopped and
-// removed when the test ends.
-func startPostgres(t *testing.T) *pgProcess {
-	t.Helper()
-	bins, _ := filepath.Glob("/usr/lib/postgresql/*/bin/initdb")
-	if p, err := exec.LookPath("initdb"); err == nil {
-		bins = append(bins, p)
-	}
-	if len(bins) == 0 {
-		t.Fatal("initdb is not installed (Debian package postgresql); the cluster test runs a PostgreSQL of its own")
-	}
-	slices.Sort(bins)
-	p := &pgProcess{t: t, bin: filepath.Dir(bins[len(bins)-1]), port: freePort(t)}
-	dir, err := os.MkdirTemp("", "clavis-cluster-pg-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.dir = dir
-	t.Cleanup(func() {
-		p.ctl("stop", "-m", "immediate")
-		os.RemoveAll(dir)
-	})
-	// PostgreSQL refuses to run as root: run it as postgres then.
-	if os.Geteuid() == 0 {
-		if p.user, err = user.Lookup("postgres"); err != nil {
-			t.Fatalf("running as root, and no user postgres to run PostgreSQL as: %v", err)
-		}
-		uid, _ := strconv.Atoi(p.user.Uid)
-		gid, _ := strconv.Atoi(p.user.Gid)
-		if err := os.Chmod(dir, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Chown(dir, uid, gid); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if out, err := p.command("initdb", "-D", p.data(), "-A", "trust", "-U", "postgres", "-E", "UTF8", "--no-sync").CombinedOutput(); err != nil {
-		t.Fatalf("initdb: %v\n%s", err, out)
-	}
-	p.start()
-	return p
-}
-
-func (p *pgProcess) data() string { return filepath.Join(p.dir, "data") }
-
-// url is the database the nodes use.
-func (p *pgProcess) url() string {
-	return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", p.port)
-}
-
-func (p *pgProcess) command(name string, args ...string) *exec.Cmd {
-	path := filepath.Join(p.bin, name)
-	if p.user != nil {
-		return exec.Command("runuser", append([]string{"-u", p.user.Username, "--", path}, args...)...)
-	}
-	return exec.Command(path, args...)
-}
-
-// ctl runs pg_ctl with args and returns its output and error.
-func (p *pgProcess) ctl(args ...string) ([]byte, error) {
-	return p.command("pg_ctl", append([]string{"-D", p.data(), "-w", "-t", "60"}, args...)...).CombinedOutput()
-}
-
-func (p *pgProcess) start() {
-	p.t.Helper()
-	opts := fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1 -c max_connections=200", p.port, p.dir)
-	if out, err := p.ctl("start", "-l", filepath.Join(p.dir, "log"), "-o", opts); err != nil {
-		log, _ := os.ReadFile(filepath.Join(p.dir, "log"))
-		p.t.Fatalf("pg_ctl start: %v\n%s\n%s", err, out, log)
-	}
-}
-
-// stop shuts the server down the way a restart does (fast: open
-// transactions are rolled back, connections closed).
-func (p *pgProcess) stop() {
-	p.t.Helper()
-	if out, err := p.ctl("stop", "-m", "fast"); err != nil {
-		p.t.Fatalf("pg_ctl stop: %v\n%s", err, out)
-	}
-}
 
 // natsCluster is three nats-server processes, each configured with
 // deploy/nats/nats-cluster.conf on loopback ports.
@@ -365,7 +272,7 @@ func (s *natsServer) stop() {
 // cluster is the whole deployment of the cluster test.
 type cluster struct {
 	t     *testing.T
-	pg    *pgProcess
+	pg    *pgproc.Server
 	nats  *natsCluster
 	nodes []*serveProc
 	proxy *httptest.Server
@@ -382,7 +289,7 @@ type cluster struct {
 // operations guide says.
 func startCluster(t *testing.T) *cluster {
 	t.Helper()
-	c := &cluster{t: t, pg: startPostgres(t), nats: startNATSCluster(t)}
+	c := &cluster{t: t, pg: pgproc.Start(t), nats: startNATSCluster(t)}
 	c.nc, c.js = natsConnect(t, c.nats.url("clavis", c.nats.clavisPassword))
 	c.proxy = httptest.NewServer(&httputil.ReverseProxy{
 		Rewrite: func(r *httputil.ProxyRequest) {
@@ -396,7 +303,7 @@ func startCluster(t *testing.T) *cluster {
 	})
 	t.Cleanup(c.proxy.Close)
 	env := []string{
-		"CLAVIS_DATABASE_URL=" + c.pg.url(),
+		"CLAVIS_DATABASE_URL=" + c.pg.URL(),
 		"CLAVIS_MIGRATE=false",
 		"CLAVIS_NATS_URL=" + c.nats.url("clavis", c.nats.clavisPassword),
 		"CLAVIS_NATS_REPLICAS=3",

@@ -115,8 +115,15 @@ func natsPauseFault() clusterFault {
 
 func pgRestartFault() clusterFault {
 	return clusterFault{name: "PostgreSQL restarted", hold: 3 * time.Second, pg: true, inject: func(t *testing.T, c *cluster) (func(), []int) {
-		c.pg.stop()
-		return c.pg.start, nil
+		c.pg.Stop()
+		return c.pg.Restart, nil
+	}}
+}
+
+func pgCrashFault() clusterFault {
+	return clusterFault{name: "PostgreSQL killed (SIGKILL) and restarted", hold: 3 * time.Second, pg: true, inject: func(t *testing.T, c *cluster) (func(), []int) {
+		c.pg.Kill()
+		return c.pg.Restart, nil
 	}}
 }
 
@@ -138,7 +145,7 @@ func clusterSchedule(long bool) (steady time.Duration, faults []clusterFault) {
 		return 4 * time.Second, []clusterFault{killHolder, natsLeader, pgRestartFault()}
 	}
 	return 8 * time.Second, []clusterFault{
-		killNode, killHolder, natsLeader, natsFollower, natsPauseFault(), pgRestartFault(),
+		killNode, killHolder, natsLeader, natsFollower, natsPauseFault(), pgRestartFault(), pgCrashFault(),
 		both(killNode, natsFollower), both(pgRestartFault(), natsPauseFault()),
 	}
 }
@@ -166,12 +173,33 @@ func TestCluster(t *testing.T) {
 		w := faultWindow{name: f.name, pg: f.pg, start: time.Now()}
 		heal, down := f.inject(t, c)
 		w.down = down
+		// A client deactivated and a token revoked during the fault
+		// (acknowledged once the store is back).
+		during, probed := make(chan []time.Duration, 1), time.Now()
+		go func() {
+			var d []time.Duration
+			defer func() { during <- d }()
+			d = oauth.probe(t, c.pick())
+		}()
 		time.Sleep(f.hold)
 		heal()
 		w.healed = time.Now()
 		c.waitHealed(t)
 		w.recovered = time.Now()
+		// Each node must refuse them within the bound once the fault has
+		// healed: measured from their acknowledgement, or from the
+		// healing when that came later.
+		for i, d := range <-during {
+			if late := d - max(0, w.healed.Sub(probed)); d >= 0 && late > propagationBound {
+				t.Errorf("%s: node %d refused a client deactivated during the fault %s after the fault healed, beyond the bound of %s", f.name, i+1, late.Round(time.Millisecond), propagationBound)
+			}
+		}
 		w.propagation = oauth.probe(t, c.pick())
+		for i, d := range w.propagation {
+			if d > propagationBound {
+				t.Errorf("%s: node %d refused a client deactivated after the fault healed only %s after the deactivation, beyond the bound of %s", f.name, i+1, d.Round(time.Millisecond), propagationBound)
+			}
+		}
 		windows = append(windows, w)
 		t.Logf("%s: healed %s after it began, recovered %s later; deactivation and revocation on every node within %v",
 			w.name, w.healed.Sub(w.start).Round(time.Millisecond), w.recovered.Sub(w.healed).Round(time.Millisecond), w.propagation)
@@ -182,7 +210,7 @@ func TestCluster(t *testing.T) {
 	ended := time.Now()
 
 	// Invariants.
-	store := openPostgres(t, c.pg.url())
+	store := openPostgres(t, c.pg.URL())
 	events := readAll(t, store)
 	ops, stale := admin.snapshot()
 	checkAdminOps(t, events, ops)
@@ -197,6 +225,7 @@ func TestCluster(t *testing.T) {
 	checkAuditLog(t, c.node(0), events, slug)
 	oauth.check(t)
 	outs := oauth.outcomes()
+	checkOAuthFailures(t, outs, windows)
 	tokensPerSecond := c.tokenThroughput(t, slug, 5*time.Second)
 	rebuilt := c.checkRebuild(t, slug)
 
@@ -304,6 +333,47 @@ func checkAdminFailures(t *testing.T, ops []adminOp, windows []faultWindow) stri
 	return strings.Join(parts, ", ")
 }
 
+// propagationBound is how soon after a deactivation or a revocation is
+// acknowledged (or after a fault heals) every node refuses the client or
+// the token: docs/oauth.md states it.
+const propagationBound = 2 * time.Second
+
+// checkOAuthFailures checks the OAuth requests that failed at nodes that
+// were up: none outside a fault (and the recovery after it), none with a
+// server error, and no client_credentials request while a NATS server or
+// a node was down (it needs neither NATS nor the other nodes).
+func checkOAuthFailures(t *testing.T, outs []oauthOutcome, windows []faultWindow) {
+	t.Helper()
+	bad := 0
+	fail := func(format string, args ...any) {
+		if bad++; bad <= 10 {
+			t.Errorf(format, args...)
+		}
+	}
+	for _, o := range outs {
+		if o.OK || o.NodeDown {
+			continue
+		}
+		var in *faultWindow
+		for i := range windows {
+			if w := &windows[i]; o.Done.After(w.start) && o.Sent.Before(w.recovered) {
+				in = w
+			}
+		}
+		switch {
+		case o.Status == http.StatusInternalServerError || strings.Contains(o.Err, "server_error"):
+			fail("a %s request at node %d (sent %s) failed with a server error: %d %s", o.Kind, o.Node+1, o.Sent.Format(time.TimeOnly), o.Status, o.Err)
+		case in == nil:
+			fail("a %s request at node %d (sent %s) failed with no fault under way: %d %s", o.Kind, o.Node+1, o.Sent.Format(time.TimeOnly), o.Status, o.Err)
+		case o.Kind == kindClientCredentials && !in.pg:
+			fail("a client_credentials request at node %d (sent %s, during %q) failed: %d %s", o.Node+1, o.Sent.Format(time.TimeOnly), in.name, o.Status, o.Err)
+		}
+	}
+	if bad > 10 {
+		t.Errorf("… %d OAuth failures in all that should not be", bad)
+	}
+}
+
 func contains(xs []int, x int) bool {
 	for _, v := range xs {
 		if v == x {
@@ -329,7 +399,7 @@ func (c *cluster) tokenThroughput(t *testing.T, slug string, d time.Duration) fl
 	// The client must be known to every node before the clock starts.
 	for i := range c.size() {
 		poll.Until(t, 10*time.Second, "the new client at every node", func() bool {
-			return tokenRequest(http.DefaultClient, c.node(i).addr, slug, id, secret) == nil
+			return issueToken(http.DefaultClient, c.node(i).addr, slug, id, secret) == nil
 		})
 	}
 	tr := &http.Transport{MaxIdleConnsPerHost: 64}
@@ -342,7 +412,7 @@ func (c *cluster) tokenThroughput(t *testing.T, slug string, d time.Duration) fl
 	for w := range 24 {
 		wg.Go(func() {
 			for i := w; time.Now().Before(end); i++ {
-				if tokenRequest(hc, c.node(i%c.size()).addr, slug, id, secret) == nil {
+				if issueToken(hc, c.node(i%c.size()).addr, slug, id, secret) == nil {
 					ok.Add(1)
 				} else {
 					failed.Add(1)
@@ -358,7 +428,7 @@ func (c *cluster) tokenThroughput(t *testing.T, slug string, d time.Duration) fl
 	return float64(ok.Load()) / took.Seconds()
 }
 
-func tokenRequest(hc *http.Client, addr, slug, id, secret string) error {
+func issueToken(hc *http.Client, addr, slug, id, secret string) error {
 	req, _ := http.NewRequest(http.MethodPost, "http://"+addr+"/t/"+slug+"/oauth2/token", strings.NewReader(url.Values{"grant_type": {"client_credentials"}}.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.SetBasicAuth(url.QueryEscape(id), url.QueryEscape(secret))

@@ -64,6 +64,11 @@ func TestStoreOutage(t *testing.T) {
 			{name: "get client", send: root(http.MethodGet, "/t/"+slug+"/admin/clients/"+id, nil)},
 			{name: "list clients", send: root(http.MethodGet, "/t/"+slug+"/admin/clients", nil)},
 			{name: "list tenants", send: root(http.MethodGet, "/admin/tenants", nil)},
+			{name: "client history", send: root(http.MethodGet, "/t/"+slug+"/admin/clients/"+id+"/history", nil)},
+			{name: "list webhooks", send: root(http.MethodGet, "/t/"+slug+"/admin/webhooks", nil)},
+			{name: "events feed", send: root(http.MethodGet, "/t/"+slug+"/events", nil)},
+			{name: "audit events", send: root(http.MethodGet, "/t/"+slug+"/audit/events", nil)},
+			{name: "client at an instant", send: root(http.MethodGet, "/t/"+slug+"/audit/clients/"+id, nil)},
 			{name: "register client", oauth: true, send: func() (int, http.Header, []byte, error) {
 				return sendJSON(http.MethodPost, "http://"+n.addr+"/t/"+slug+"/oauth2/register", adminToken, map[string]any{
 					"client_name": fmt.Sprintf("Registered %d", r), "token_endpoint_auth_method": "none",

@@ -32,6 +32,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/clavisiam/clavis/eventstore"
+	"github.com/clavisiam/clavis/http/guess"
 	"github.com/clavisiam/clavis/http/oauth"
 	"github.com/clavisiam/clavis/projections"
 	"github.com/clavisiam/clavis/projections/auditlog"
@@ -134,6 +135,15 @@ type Config struct {
 	ShowClient func(projections.ClientView) any
 	// Now is the clock; nil is time.Now.
 	Now func() time.Time
+	// Guesses slows down the guessing of the root token at the
+	// operator's sign-in: the admin API's limiter, so that both count the
+	// same failures. Required.
+	Guesses *guess.Limiter
+	// RemoteAddr is a request's source as the server decides it (behind
+	// its trusted proxies), with the peer's port: what Guesses counts by,
+	// and the remote address of the console's in-process calls to the
+	// OAuth endpoints. Required.
+	RemoteAddr func(*fiber.Ctx) string
 }
 
 // Console serves the console's pages. Create it with [New]; its methods
@@ -152,7 +162,8 @@ type Console struct {
 func New(cfg Config) (*Console, error) {
 	var missing []string
 	for name, ok := range map[string]bool{"Tenants": cfg.Tenants != nil, "Clients": cfg.Clients != nil, "ReadModel": cfg.ReadModel != nil,
-		"Tokens": cfg.Tokens != nil, "SignedOut": cfg.SignedOut != nil, "Request": cfg.Request != nil, "RootToken": cfg.RootToken != "", "PublicURL": cfg.PublicURL != ""} {
+		"Tokens": cfg.Tokens != nil, "SignedOut": cfg.SignedOut != nil, "Request": cfg.Request != nil, "RootToken": cfg.RootToken != "", "PublicURL": cfg.PublicURL != "",
+		"Guesses": cfg.Guesses != nil, "RemoteAddr": cfg.RemoteAddr != nil} {
 		if !ok {
 			missing = append(missing, name)
 		}

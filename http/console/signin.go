@@ -12,12 +12,14 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/clavisiam/clavis/domain/scope"
+	"github.com/clavisiam/clavis/http/guess"
 	"github.com/clavisiam/clavis/tenants"
 )
 
@@ -192,7 +194,7 @@ func (c *Console) endpoint(ctx *fiber.Ctx, slug, name string, form url.Values, s
 		return 0, nil, err
 	}
 	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	r.RemoteAddr = ctx.Context().RemoteAddr().String()
+	r.RemoteAddr = c.cfg.RemoteAddr(ctx)
 	w := &recorder{header: http.Header{}, status: http.StatusOK}
 	if err := serve(w, r, slug); err != nil {
 		return 0, nil, fmt.Errorf("console: %s endpoint: %w", name, err)
@@ -228,6 +230,9 @@ func (r *recorder) Write(b []byte) (int, error) {
 type operatorSignInData struct {
 	Expired bool
 	Failed  bool
+	// RetryAfter, when not "", is how long this address must wait before
+	// the root token is checked again, in words.
+	RetryAfter string
 }
 
 // operatorSignInPage asks for the root token.
@@ -258,8 +263,16 @@ func (c *Console) operatorSignIn(ctx *fiber.Ctx) error {
 	if err := checkForm(ctx, []string{"root_token"}, nil); err != nil {
 		return c.badRequest(ctx, err.Error())
 	}
+	// The root token's limit (the admin API's): an address that failed
+	// too often lately is refused before the token is looked at.
+	source := c.cfg.RemoteAddr(ctx)
+	if wait, ok := c.cfg.Guesses.Allow(source, guess.Client{}); !ok {
+		ctx.Set(fiber.HeaderRetryAfter, strconv.Itoa(guess.RetryAfter(wait)))
+		return c.render(ctx, http.StatusTooManyRequests, "operator_signin", view{Title: "Sign in", Data: operatorSignInData{RetryAfter: guess.InWords(wait)}})
+	}
 	token := ctx.FormValue("root_token")
 	if token == "" || len(token) > 1024 || subtle.ConstantTimeCompare(c.rootDigest(token), c.root) != 1 {
+		c.cfg.Guesses.Fail(source, guess.Client{})
 		return c.render(ctx, http.StatusUnauthorized, "operator_signin", view{Title: "Sign in", Data: operatorSignInData{Failed: true}})
 	}
 	st := operatorState{ID: randomString(16), Expiry: c.now().Add(operatorLifetime), Root: c.rootDigest(token)}

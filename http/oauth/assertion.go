@@ -16,6 +16,7 @@ import (
 	"github.com/ory/fosite"
 
 	"github.com/clavisiam/clavis/domain/client"
+	"github.com/clavisiam/clavis/http/guess"
 )
 
 // Assertions remembers the client assertions (RFC 7523, private_key_jwt)
@@ -163,8 +164,28 @@ var secretAssertionAlgs = []string{"HS256", "HS384", "HS512"}
 // client_secret_jwt added, which fosite does not offer, and every client
 // assertion's size bounded first (checkAssertionSize): an assertion
 // MACed with the secret is checked here (secretJWTClient); every other
-// request goes to fosite's own strategy.
+// request goes to fosite's own strategy. Before anything, the guess
+// limiter (WithGuesses) may refuse the request, by its remote address and
+// the client it names; a failure is recorded there.
 func (p *Provider) authenticateClient(ctx context.Context, r *http.Request, form url.Values) (fosite.Client, error) {
+	req, err := requestOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	who := guess.Client{Tenant: req.tenant.Slug, ID: guessedClient(ctx, r, form)}
+	if wait, ok := p.guesses.Allow(r.RemoteAddr, who); !ok {
+		return nil, errTooManyGuesses(wait)
+	}
+	c, err := p.verifyClient(ctx, r, form)
+	if isAuthFailure(err) {
+		p.guesses.Fail(r.RemoteAddr, who)
+	}
+	return c, err
+}
+
+// verifyClient is authenticateClient once the guess limiter let the
+// request go on.
+func (p *Provider) verifyClient(ctx context.Context, r *http.Request, form url.Values) (fosite.Client, error) {
 	if a := form.Get("client_assertion"); a != "" && form.Get("client_assertion_type") == jwtBearer {
 		if err := checkAssertionSize(a); err != nil {
 			return nil, err

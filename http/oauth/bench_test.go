@@ -102,7 +102,7 @@ func BenchmarkQuickClientCredentials(b *testing.B) {
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			if _, ok := p.QuickClientCredentials(b.Context(), "acme", authorization, form); !ok {
+			if _, ok := p.QuickClientCredentials(b.Context(), "acme", "192.0.2.1:1234", authorization, form); !ok {
 				b.Fatal("the quick path declined the request")
 			}
 		}

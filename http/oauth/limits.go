@@ -1,13 +1,18 @@
 package oauth
 
 import (
+	"context"
+	"errors"
 	"fmt"
-	"net"
-	"net/netip"
+	"net/http"
+	"net/url"
 	"sync"
 	"time"
 
+	"github.com/ory/fosite"
 	"golang.org/x/time/rate"
+
+	"github.com/clavisiam/clavis/http/guess"
 )
 
 // The rate limits of the endpoints anyone, or any client, may call
@@ -166,23 +171,59 @@ func (p *Provider) allowFlow(tenant, client, remoteAddr string) (time.Duration, 
 	return 0, true
 }
 
-// sourceKey names the source of a request for rate limits: the peer's
-// IP address, or the /64 network of an IPv6 one (a host usually has a
-// whole /64 to pick addresses from). Proxy headers are not read: the
-// node is its own edge.
-func sourceKey(remoteAddr string) string {
-	host, _, err := net.SplitHostPort(remoteAddr)
-	if err != nil {
-		host = remoteAddr
+// sourceKey names the source of a request for rate limits (see
+// [guess.Source]): its remote address, which the server sets to the
+// client's address behind the proxies it trusts.
+func sourceKey(remoteAddr string) string { return guess.Source(remoteAddr) }
+
+// WithGuesses slows down the guessing of client credentials with g
+// (package guess), which the node shares with the admin API and the
+// console, so that every credential failing from one address counts
+// against it. Client authentication at the token, introspection and
+// revocation endpoints asks g before verifying anything: a client or an
+// address over its limit is answered 429 temporarily_unavailable with
+// Retry-After, as the refresh limit is, having verified and read
+// nothing; a failed authentication is recorded. The default is a
+// limiter of its own with [guess.DefaultLimits] on the provider's clock.
+func WithGuesses(g *guess.Limiter) Option {
+	return func(o *options) error {
+		if g == nil {
+			return fmt.Errorf("%w: nil guess limiter", ErrInvalidOption)
+		}
+		o.guesses = g
+		return nil
 	}
-	ip, err := netip.ParseAddr(host)
-	if err != nil {
-		return host
+}
+
+// guessesRefused is the cause of a client authentication refused before
+// it was tried (see WithGuesses): wait is how long until it may be.
+type guessesRefused struct{ wait time.Duration }
+
+func (e *guessesRefused) Error() string { return "too many failed authentications" }
+
+// errTooManyGuesses answers a client authentication refused for wait.
+func errTooManyGuesses(wait time.Duration) error {
+	err := fosite.ErrTemporarilyUnavailable.WithHint("Too many failed client authentications; retry in " + guess.InWords(wait) + ".").
+		WithWrap(&guessesRefused{wait: wait})
+	err.CodeField = http.StatusTooManyRequests
+	return err
+}
+
+// guessedClient is the client a request's credentials name, unverified:
+// HTTP Basic's user, else client_id, else the client assertion's issuer.
+func guessedClient(ctx context.Context, r *http.Request, form url.Values) string {
+	if id, _, ok := BasicCredentials(r.Header.Get("Authorization")); ok {
+		return id
 	}
-	ip = ip.Unmap()
-	if ip.Is6() {
-		prefix, _ := ip.Prefix(64)
-		return prefix.String()
+	if id := form.Get("client_id"); id != "" {
+		return id
 	}
-	return ip.String()
+	return assertionOf(ctx).iss
+}
+
+// isAuthFailure reports whether err says the client's credentials are
+// wrong (invalid_client), rather than that they could not be checked.
+func isAuthFailure(err error) bool {
+	var rfc *fosite.RFC6749Error
+	return errors.As(err, &rfc) && rfc.ErrorField == fosite.ErrInvalidClient.ErrorField
 }

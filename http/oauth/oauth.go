@@ -50,6 +50,7 @@ import (
 	clientsecret "github.com/clavisiam/clavis/domain/client/secret"
 	"github.com/clavisiam/clavis/domain/scope"
 	"github.com/clavisiam/clavis/eventstore"
+	"github.com/clavisiam/clavis/http/guess"
 	"github.com/clavisiam/clavis/http/page"
 	"github.com/clavisiam/clavis/projections"
 	"github.com/clavisiam/clavis/tenants/signing"
@@ -87,6 +88,9 @@ type Provider struct {
 	// clientFlows and addressFlows limit the rate at which authorization
 	// requests of a client, and from an address, store flows.
 	clientFlows, addressFlows limiters
+	// guesses slows down the guessing of client credentials (see
+	// WithGuesses).
+	guesses *guess.Limiter
 	// refreshes limits each client's refresh rate; familyTokens bounds
 	// what a grant keeps (see RefreshLimit).
 	refreshes    limiters
@@ -131,6 +135,7 @@ type options struct {
 	revocationLimit RevocationLimit
 	refreshLimit    RefreshLimit
 	flowLimits      FlowLimits
+	guesses         *guess.Limiter
 }
 
 // ErrInvalidOption is wrapped by every error an [Option] returns.
@@ -170,10 +175,17 @@ func New(dir Directory, keys *signing.Keyring, publicURL string, log *slog.Logge
 			return nil, err
 		}
 	}
+	if o.guesses == nil {
+		g, err := guess.New(guess.WithClock(o.now))
+		if err != nil {
+			return nil, err
+		}
+		o.guesses = g
+	}
 	p := &Provider{dir: dir, keys: keys, publicURL: strings.TrimRight(publicURL, "/"), log: log, now: o.now,
 		verified: verifiedTokens{max: maxVerifiedTokens},
 		grants:   o.grants, assertions: o.assertions, revoked: o.revoked, devLogin: o.devLogin,
-		keySets: newKeySets(o.keySets)}
+		keySets: newKeySets(o.keySets), guesses: o.guesses}
 	p.keySets.now = p.now
 	p.revocations.limit, p.revocations.burst = o.revocationLimit.PerClient, o.revocationLimit.Burst
 	p.clientFlows.limit, p.clientFlows.burst = o.flowLimits.PerClient, o.flowLimits.ClientBurst
@@ -483,7 +495,12 @@ func (p *Provider) writeError(ctx context.Context, w http.ResponseWriter, r *htt
 	err = StoreUnavailable(err)
 	rfc := p.logServerError(ctx, "token endpoint", err)
 	if rfc != nil && (rfc.CodeField == http.StatusTooManyRequests || rfc.CodeField == http.StatusServiceUnavailable) {
-		w.Header().Set("Retry-After", strconv.Itoa(RetryAfter))
+		retry := RetryAfter
+		var refused *guessesRefused
+		if errors.As(err, &refused) {
+			retry = guess.RetryAfter(refused.wait)
+		}
+		w.Header().Set("Retry-After", strconv.Itoa(retry))
 	}
 	if rfc != nil && rfc.ErrorField == fosite.ErrInvalidClient.ErrorField {
 		if _, _, basic := r.BasicAuth(); basic {

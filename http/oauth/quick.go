@@ -12,6 +12,7 @@ import (
 	"github.com/ory/fosite"
 
 	"github.com/clavisiam/clavis/domain/client"
+	"github.com/clavisiam/clavis/http/guess"
 	"github.com/clavisiam/clavis/projections"
 )
 
@@ -33,11 +34,17 @@ type Form interface {
 // false having done nothing: the caller serves the request with
 // [Provider.ServeToken], which gives fosite's answer, errors included.
 //
+// remoteAddr is the request's source, for the guess limiter
+// (WithGuesses): a source or client over its limit is left to
+// [Provider.ServeToken] too, which refuses it. A secret that does not
+// verify is not recorded here: ServeToken verifies it again and records
+// the failure.
+//
 // fosite's path costs about twice as much CPU per token (parsing the
 // request twice, building a requester, session and response of maps,
 // errors with stack traces); the token endpoint's throughput under load
 // is what this buys.
-func (p *Provider) QuickClientCredentials(ctx context.Context, slug, authorization string, form Form) ([]byte, bool) {
+func (p *Provider) QuickClientCredentials(ctx context.Context, slug, remoteAddr, authorization string, form Form) ([]byte, bool) {
 	var grant, scope, formID, formSecret string
 	seen, ok := 0, true
 	form.VisitAll(func(k, v []byte) {
@@ -78,6 +85,9 @@ func (p *Provider) QuickClientCredentials(ctx context.Context, slug, authorizati
 		method = client.AuthClientSecretBasic
 	}
 	if id == "" || secret == "" {
+		return nil, false
+	}
+	if _, ok := p.guesses.Allow(remoteAddr, guess.Client{Tenant: slug, ID: id}); !ok {
 		return nil, false
 	}
 

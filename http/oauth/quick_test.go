@@ -114,7 +114,7 @@ func TestQuickClientCredentialsIsFosites(t *testing.T) {
 			args := fasthttp.AcquireArgs()
 			defer fasthttp.ReleaseArgs(args)
 			args.Parse(c.body)
-			quick, ok := p.QuickClientCredentials(ctx, c.tenant, c.auth, args)
+			quick, ok := p.QuickClientCredentials(ctx, c.tenant, "192.0.2.1:1234", c.auth, args)
 			r := httptest.NewRequest(http.MethodPost, "/t/"+c.tenant+"/oauth2/token", strings.NewReader(c.body))
 			r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 			if c.auth != "" {

@@ -15,7 +15,7 @@ import (
 // serialization, base64 padding, surrounding space — is not a token.
 func TestVerifyAccessTokenIsCompactOnly(t *testing.T) {
 	p, authorization, form := quickProvider(t)
-	answer, ok := p.QuickClientCredentials(t.Context(), "acme", authorization, form)
+	answer, ok := p.QuickClientCredentials(t.Context(), "acme", "192.0.2.1:1234", authorization, form)
 	if !ok {
 		t.Fatal("no token")
 	}

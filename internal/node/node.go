@@ -23,6 +23,7 @@ import (
 	"github.com/clavisiam/clavis/eventstore/traced"
 	httpapi "github.com/clavisiam/clavis/http"
 	"github.com/clavisiam/clavis/http/console"
+	"github.com/clavisiam/clavis/http/guess"
 	"github.com/clavisiam/clavis/http/oauth"
 	"github.com/clavisiam/clavis/http/oauth/bucket"
 	"github.com/clavisiam/clavis/projections"
@@ -93,6 +94,14 @@ type options struct {
 	auditKeys auditlog.Keys
 	audit     []auditlog.Option
 	deliver   []deliver.Option
+	guesses   []guess.Option
+}
+
+// WithGuesses adds opts to the options of the node's guess limiter (its
+// limits and clock), which the OAuth provider, the admin API and the
+// console share.
+func WithGuesses(opts ...guess.Option) Option {
+	return func(o *options) { o.guesses = append(o.guesses, opts...) }
 }
 
 // WithOAuth adds opts to the OAuth 2.0 provider's options, after the
@@ -232,7 +241,13 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, opts ...Option) (*No
 	webhookRoutes := webhookAdmin(webhookCommands, whs, whp, deliverer)
 	assertions := bucket.NewAssertions(js, b.names.AssertionsBucket(), cfg.NATSReplicas)
 	grants := bucket.NewGrants(js, b.names.GrantsPrefix(), cfg.NATSReplicas, cfg.GrantsMaxBytes)
-	popts := []oauth.Option{oauth.WithRevocations(revoked), oauth.WithAssertions(assertions), oauth.WithGrants(grants)}
+	// One guess limiter for every credential: a source's failures count
+	// together at the OAuth endpoints, the admin API and the console.
+	guesses, err := guess.New(o.guesses...)
+	if err != nil {
+		return fail(err)
+	}
+	popts := []oauth.Option{oauth.WithRevocations(revoked), oauth.WithAssertions(assertions), oauth.WithGrants(grants), oauth.WithGuesses(guesses)}
 	if cfg.DevLogin {
 		log.Warn("the development login page is on: anyone may sign in as anyone at tenants without a login application")
 		popts = append(popts, oauth.WithDevLogin())
@@ -279,7 +294,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, opts ...Option) (*No
 				}
 				return nil
 			}},
-		), httpapi.WithTrustedProxies(proxies), httpapi.WithConsole(console.Config{
+		), httpapi.WithTrustedProxies(proxies), httpapi.WithGuesses(guesses), httpapi.WithConsole(console.Config{
 			Tenants: admin.Tenants, Clients: admin.Clients, ReadModel: admin.ReadModel, Waiter: projector,
 			RootToken: token, PublicURL: cfg.PublicURL, Key: consoleKey(keys),
 			AuditLog: audit, WebhookCommands: webhookCommands, WebhookReads: whs, SignedOut: revoked, Log: log,
