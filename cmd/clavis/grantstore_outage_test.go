@@ -148,6 +148,17 @@ func (f *browserFlow) token(form url.Values) answer {
 	return f.send(req)
 }
 
+// userinfo asks the userinfo endpoint with access token at.
+func (f *browserFlow) userinfo(at string) answer {
+	f.t.Helper()
+	req, err := http.NewRequest(http.MethodGet, f.issuer+"/oauth2/userinfo", nil)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+at)
+	return f.send(req)
+}
+
 func (f *browserFlow) exchange(code, v string) answer {
 	return f.token(url.Values{"grant_type": {"authorization_code"}, "code": {code}, "code_verifier": {v}, "redirect_uri": {f.cfg.RedirectURL}})
 }
@@ -226,6 +237,7 @@ func TestGrantStoreOutage(t *testing.T) {
 	code := f.code(vC)
 	a := f.exchange(code, vC)
 	var tok struct {
+		AccessToken  string `json:"access_token"`
 		RefreshToken string `json:"refresh_token"`
 	}
 	if err := json.Unmarshal([]byte(a.body), &tok); a.code != http.StatusOK || err != nil || tok.RefreshToken == "" {
@@ -254,6 +266,7 @@ func TestGrantStoreOutage(t *testing.T) {
 	checkUnavailableAnswer(t, "browser back from the login", "page", f.get(backB.String()))
 	checkUnavailableAnswer(t, "code exchange", "oauth", f.exchange(codeD, vD))
 	checkUnavailableAnswer(t, "refresh", "oauth", f.token(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok.RefreshToken}}))
+	checkUnavailableAnswer(t, "userinfo", "problem", f.userinfo(tok.AccessToken))
 
 	ns.start()
 	t.Log("NATS started")
@@ -264,6 +277,9 @@ func TestGrantStoreOutage(t *testing.T) {
 	})
 	if a := f.exchange(codeD, vD); a.code != http.StatusOK {
 		t.Errorf("exchange of a code the outage found unused = %d %s, want 200", a.code, a.body)
+	}
+	if a := f.userinfo(tok.AccessToken); a.code != http.StatusOK {
+		t.Errorf("userinfo after the outage = %d %s, want 200", a.code, a.body)
 	}
 	if a := f.token(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok.RefreshToken}}); a.code != http.StatusOK {
 		t.Errorf("refresh after the outage = %d %s, want 200", a.code, a.body)
