@@ -57,7 +57,7 @@ func (g *Grants) bucket(ctx context.Context, life oauth.Life) (jetstream.KeyValu
 		return nil, nil, fmt.Errorf("bucket: no grant bucket for life %d", life)
 	}
 	name := g.prefix + "_" + suffix
-	kv, err := g.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+	kv, err := openKV(ctx, g.js, jetstream.KeyValueConfig{
 		Bucket: name, TTL: life.TTL(), History: 1, Replicas: g.replicas, MaxValueSize: int32(life.MaxSize()), MaxBytes: g.maxBytes,
 		Description: "Clavis authorization flows and grants",
 	})

@@ -81,3 +81,17 @@ const (
 func bounded(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(ctx, OpTimeout)
 }
+
+// openKV opens bucket cfg.Bucket, creating it if need be, and brings an
+// existing bucket's settings to cfg. It creates first: nodes that start
+// together create the same bucket at once, which JetStream answers at
+// once when the settings are the same, whereas updates of a bucket being
+// created stall until their deadline. Only a bucket whose settings
+// differ (another --grants-max-bytes, say) is updated.
+func openKV(ctx context.Context, js jetstream.JetStream, cfg jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
+	kv, err := js.CreateKeyValue(ctx, cfg)
+	if errors.Is(err, jetstream.ErrBucketExists) {
+		kv, err = js.UpdateKeyValue(ctx, cfg)
+	}
+	return kv, err
+}
