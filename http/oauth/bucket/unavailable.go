@@ -36,7 +36,8 @@ func IsUnavailable(err error) bool {
 			// A full bucket or an entry too large: the store's answer,
 			// not its absence (see full).
 			return false
-		case jsErrCodeStreamOffline, jsErrCodeStreamOfflineReason:
+		case jsErrCodeStreamOffline, jsErrCodeStreamOfflineReason, jsErrCodeClusterNotLeader, jsErrCodeClusterNotAssigned,
+			jsErrCodeRaftGeneral:
 			return true
 		}
 		// JetStream says 503 for "temporarily unavailable", "not
@@ -69,11 +70,16 @@ func unavailable(err error) error {
 }
 
 // JetStream's error codes the classification names: a stream whose
-// replicas cannot serve it, and an expected sequence that does not
+// replicas cannot serve it, a server that is not (or no longer) the
+// leader or a member of the group a request went to, and its RAFT layer
+// failing while leaders change; and an expected sequence that does not
 // match (a conflict, never an outage).
 const (
 	jsErrCodeStreamOffline       jetstream.ErrorCode = 10118
 	jsErrCodeStreamOfflineReason jetstream.ErrorCode = 10194
+	jsErrCodeClusterNotLeader    jetstream.ErrorCode = 10009
+	jsErrCodeClusterNotAssigned  jetstream.ErrorCode = 10007
+	jsErrCodeRaftGeneral         jetstream.ErrorCode = 10041
 	jsErrCodeSequenceMismatch    jetstream.ErrorCode = 10063
 )
 
