@@ -46,15 +46,15 @@ func NewGrants(js jetstream.JetStream, prefix string, replicas int, maxBytes int
 		buckets: map[oauth.Life]jetstream.KeyValue{}, streams: map[oauth.Life]jetstream.Stream{}}
 }
 
-func (g *Grants) bucket(ctx context.Context, life oauth.Life) (jetstream.KeyValue, jetstream.Stream, error) {
+func (g *Grants) bucket(ctx context.Context, life oauth.Life) (jetstream.KeyValue, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if kv := g.buckets[life]; kv != nil {
-		return kv, g.streams[life], nil
+		return kv, nil
 	}
 	suffix, ok := lifeName[life]
 	if !ok {
-		return nil, nil, fmt.Errorf("bucket: no grant bucket for life %d", life)
+		return nil, fmt.Errorf("bucket: no grant bucket for life %d", life)
 	}
 	name := g.prefix + "_" + suffix
 	kv, err := openKV(ctx, g.js, jetstream.KeyValueConfig{
@@ -62,14 +62,32 @@ func (g *Grants) bucket(ctx context.Context, life oauth.Life) (jetstream.KeyValu
 		Description: "Clavis authorization flows and grants",
 	})
 	if err != nil {
-		return nil, nil, unavailable(fmt.Errorf("bucket: grant bucket %s: %w", name, err))
+		return nil, unavailable(fmt.Errorf("bucket: grant bucket %s: %w", name, err))
 	}
-	s, err := g.js.Stream(ctx, "KV_"+name)
+	g.buckets[life] = kv
+	return kv, nil
+}
+
+// stream is the stream of life's bucket, which Delete purges. It is
+// looked up apart from the bucket, on first need: right after a bucket
+// is created, a server that has not learnt of its stream yet answers
+// "stream not found", which then says the grant store is unavailable
+// for now, not that the bucket cannot be used.
+func (g *Grants) stream(ctx context.Context, life oauth.Life, kv jetstream.KeyValue) (jetstream.Stream, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if s := g.streams[life]; s != nil {
+		return s, nil
+	}
+	s, err := g.js.Stream(ctx, "KV_"+kv.Bucket())
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		return nil, fmt.Errorf("%w: bucket: grant bucket %s: %w", oauth.ErrUnavailable, kv.Bucket(), err)
+	}
 	if err != nil {
-		return nil, nil, unavailable(fmt.Errorf("bucket: grant bucket %s: %w", name, err))
+		return nil, unavailable(fmt.Errorf("bucket: grant bucket %s: %w", kv.Bucket(), err))
 	}
-	g.buckets[life], g.streams[life] = kv, s
-	return kv, s, nil
+	g.streams[life] = s
+	return s, nil
 }
 
 // full maps the answer of a bucket at its byte limit to
@@ -103,7 +121,7 @@ const (
 func (g *Grants) Create(ctx context.Context, life oauth.Life, key string, value []byte) error {
 	ctx, cancel := bounded(ctx)
 	defer cancel()
-	kv, _, err := g.bucket(ctx, life)
+	kv, err := g.bucket(ctx, life)
 	if err != nil {
 		return err
 	}
@@ -118,7 +136,7 @@ func (g *Grants) Create(ctx context.Context, life oauth.Life, key string, value 
 func (g *Grants) Get(ctx context.Context, life oauth.Life, key string) ([]byte, uint64, error) {
 	ctx, cancel := bounded(ctx)
 	defer cancel()
-	kv, _, err := g.bucket(ctx, life)
+	kv, err := g.bucket(ctx, life)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -137,7 +155,7 @@ func (g *Grants) Get(ctx context.Context, life oauth.Life, key string) ([]byte, 
 func (g *Grants) Update(ctx context.Context, life oauth.Life, key string, value []byte, rev uint64) error {
 	ctx, cancel := bounded(ctx)
 	defer cancel()
-	kv, _, err := g.bucket(ctx, life)
+	kv, err := g.bucket(ctx, life)
 	if err != nil {
 		return err
 	}
@@ -153,7 +171,11 @@ func (g *Grants) Update(ctx context.Context, life oauth.Life, key string, value 
 func (g *Grants) Delete(ctx context.Context, life oauth.Life, key string) error {
 	ctx, cancel := bounded(ctx)
 	defer cancel()
-	kv, s, err := g.bucket(ctx, life)
+	kv, err := g.bucket(ctx, life)
+	if err != nil {
+		return err
+	}
+	s, err := g.stream(ctx, life, kv)
 	if err != nil {
 		return err
 	}
