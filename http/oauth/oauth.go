@@ -550,8 +550,15 @@ func (p *Provider) logServerError(ctx context.Context, msg string, err error) *f
 		return nil
 	}
 	if rfc.CodeField >= http.StatusInternalServerError {
+		// The cause under every RFC 6749 error that wraps another (a
+		// temporarily_unavailable made of fosite's server_error): what
+		// failed, not the error code again.
+		var c error = rfc
+		for r, ok := c.(*fosite.RFC6749Error); ok; r, ok = c.(*fosite.RFC6749Error) {
+			c = r.Unwrap()
+		}
 		cause := ""
-		if c := rfc.Unwrap(); c != nil {
+		if c != nil {
 			cause = c.Error()
 		}
 		p.log.ErrorContext(ctx, msg, "error", rfc.ErrorField, "debug", rfc.DebugField, "cause", cause)
