@@ -11,6 +11,7 @@ import (
 	"github.com/clavisiam/clavis/domain/tenant"
 	"github.com/clavisiam/clavis/eventstore"
 	"github.com/clavisiam/clavis/http/jsonbody"
+	"github.com/clavisiam/clavis/http/oauth"
 	"github.com/clavisiam/clavis/projections"
 	"github.com/clavisiam/clavis/projections/webhooks"
 	"github.com/clavisiam/clavis/tenants"
@@ -103,7 +104,7 @@ func adminProblem(err error) *Problem {
 		return notFound()
 	case errors.Is(err, projections.ErrInvalid), errors.Is(err, eventstore.ErrInvalid), errors.Is(err, webhooks.ErrInvalid):
 		return &Problem{Type: ProblemBadRequest, Title: "Bad request", Status: http.StatusBadRequest, Detail: "The request cannot be answered as asked."}
-	case errors.Is(err, eventstore.ErrUnavailable):
+	case oauth.IsUnavailable(err):
 		return unavailable()
 	case errors.Is(err, context.DeadlineExceeded):
 		return &Problem{Type: ProblemRequestTimeout, Title: "Request timeout", Status: http.StatusServiceUnavailable, Detail: "The request took too long."}
@@ -126,9 +127,10 @@ func invalidParameter(field, code, format string, args ...any) *Problem {
 	}
 }
 
-// unavailable is the problem of a request the database could not serve
-// because it cannot be reached; the error handler adds Retry-After.
+// unavailable is the problem of a request the database or the grant
+// store could not serve because it cannot be reached; the error handler
+// adds Retry-After.
 func unavailable() *Problem {
 	return &Problem{Type: ProblemUnavailable, Title: "Service unavailable", Status: http.StatusServiceUnavailable,
-		Detail: "The database cannot be reached right now; try again."}
+		Detail: "The database or the grant store cannot be reached right now; try again."}
 }

@@ -59,6 +59,10 @@ func challengeProblem(err error) error {
 	var input *oauth.InvalidInputError
 	var beyond *oauth.BeyondAuthorityError
 	switch {
+	case oauth.IsUnavailable(err):
+		// Before any other: a store that cannot be reached says nothing
+		// of the challenge.
+		return unavailable()
 	case errors.As(err, &beyond):
 		return &Problem{Type: ProblemForbidden, Title: "Forbidden", Status: http.StatusForbidden,
 			Detail: "This token may not grant " + beyond.Scope + ": a login application grants only the platform scopes its own token holds."}
@@ -183,6 +187,9 @@ func (s *Server) devTenant(c *fiber.Ctx) (string, error) {
 		return "", err
 	}
 	v, err := s.admin.ReadModel.Tenant(c.UserContext(), slug)
+	if oauth.IsUnavailable(err) {
+		return "", unavailable()
+	}
 	if err != nil || v.LoginURL != "" {
 		return "", notFound()
 	}

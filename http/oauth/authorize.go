@@ -182,7 +182,10 @@ func (p *Provider) beginFlow(a *authorization) error {
 	fl := &flow{ID: uuid.NewString(), ClientID: a.c.GetID(), Query: a.r.URL.RawQuery, Expires: now.Add(flowLifetime),
 		Stage: stageLogin, Created: now.UTC().Truncate(time.Second)}
 	a.fl = fl
-	sess, ok := p.loginSession(a.ctx, a.r, a.ar)
+	sess, ok, err := p.loginSession(a.ctx, a.r, a.ar)
+	if err != nil {
+		return err
+	}
 	if ok && !slices.Contains(a.prompt, "login") {
 		fl.Skip, fl.Login, fl.AuthTime, fl.SessionID, fl.Stage = true, &sess.Login, sess.AuthTime, sess.ID, stageLoggedIn
 	} else if slices.Contains(a.prompt, "none") {
@@ -209,7 +212,9 @@ func (p *Provider) continueFlow(a *authorization) error {
 	fl := a.fl
 	switch fl.Stage {
 	case stageRejected:
-		p.finish(a.ctx, fl, a.rev)
+		if err := p.finish(a.ctx, fl, a.rev); IsUnavailable(err) {
+			return err
+		}
 		return rejection(fl.Rejection)
 	case stageLoggedIn:
 		if !fl.Skip && fl.Login.Remember {
@@ -225,8 +230,10 @@ func (p *Provider) continueFlow(a *authorization) error {
 	default:
 		return fosite.ErrInvalidRequest.WithHint("The verifier is not valid, expired or was used.")
 	}
-	if a.rev != 0 && !p.finish(a.ctx, fl, a.rev) {
-		return fosite.ErrInvalidRequest.WithHint("The verifier was used.")
+	if err := p.finish(a.ctx, fl, a.rev); IsUnavailable(err) {
+		return err
+	} else if err != nil {
+		return fosite.ErrInvalidRequest.WithHint("The verifier was used.").WithWrap(err)
 	}
 	return p.issue(a)
 }
@@ -290,6 +297,14 @@ func (p *Provider) writeAuthorizeError(ctx context.Context, w http.ResponseWrite
 	if errors.As(err, &refused) {
 		w.Header().Set("Retry-After", strconv.Itoa(int(max(time.Second, refused.wait+time.Second-1)/time.Second)))
 		ar, err = fosite.NewAuthorizeRequest(), refused.rfc6749()
+	}
+	// A store that cannot be reached is temporarily_unavailable (RFC 6749
+	// §4.1.2.1), whatever the step made of it: at the client's redirect
+	// URI once it is verified, as other errors, or on a 503 page that
+	// says when to try again.
+	err = StoreUnavailable(err)
+	if IsUnavailable(err) {
+		w.Header().Set("Retry-After", strconv.Itoa(RetryAfter))
 	}
 	p.logServerError(ctx, "authorization endpoint", err)
 	if req, ok := ar.(*fosite.AuthorizeRequest); ok && req.RedirectURI != nil {

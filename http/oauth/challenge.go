@@ -141,7 +141,13 @@ func (p *Provider) checkHolds(ctx context.Context, fl *flow, scopes []string, ho
 		return nil
 	}
 	all := slices.Clone(scopes)
-	if c, err := p.dir.ClientByID(ctx, fl.ClientID); err == nil {
+	c, err := p.dir.ClientByID(ctx, fl.ClientID)
+	if IsUnavailable(err) {
+		// The client's default scopes are not known: nothing is granted
+		// unchecked.
+		return err
+	}
+	if err == nil {
 		all = append(all, c.Settings.DefaultScopes...)
 	}
 	for _, sc := range all {
@@ -281,6 +287,9 @@ func (p *Provider) describe(ctx context.Context, slug, kind, challenge string) (
 		return LoginRequest{}, err
 	}
 	c, err := p.dir.ClientByID(ctx, fl.ClientID)
+	if IsUnavailable(err) {
+		return LoginRequest{}, err
+	}
 	if err != nil {
 		return LoginRequest{}, ErrChallengeNotFound
 	}
@@ -319,7 +328,11 @@ func (p *Provider) AcceptLogin(ctx context.Context, slug, challenge string, a Lo
 	return p.answer(ctx, slug, challengeLogin, challenge, func(fl *flow) error {
 		// A client that asks no consent gets what it requested once the
 		// person is logged in: the login grants it.
-		if c, err := p.dir.ClientByID(ctx, fl.ClientID); err == nil && !needsConsent(&fositeClient{view: c}) {
+		c, err := p.dir.ClientByID(ctx, fl.ClientID)
+		if IsUnavailable(err) {
+			return err
+		}
+		if err == nil && !needsConsent(&fositeClient{view: c}) {
 			if err := p.checkHolds(ctx, fl, requestedScopes(fl), a.Holds); err != nil {
 				return err
 			}

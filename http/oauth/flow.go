@@ -89,13 +89,14 @@ func (p *Provider) saveFlow(ctx context.Context, fl *flow, rev uint64) error {
 	return err
 }
 
-// finish uses a flow up; it reports false when another request did.
-func (p *Provider) finish(ctx context.Context, fl *flow, rev uint64) bool {
+// finish uses a flow up; it fails with [ErrChallengeUsed] when another
+// request did, and with the store's error when it could not tell.
+func (p *Provider) finish(ctx context.Context, fl *flow, rev uint64) error {
 	if rev == 0 {
-		return true
+		return nil
 	}
 	fl.Stage, fl.Verifier = stageDone, ""
-	return p.saveFlow(ctx, fl, rev) == nil
+	return p.saveFlow(ctx, fl, rev)
 }
 
 // flowCookie names the cookie that binds flow id to its browser.

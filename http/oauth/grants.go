@@ -93,6 +93,12 @@ var (
 	ErrGrantsFull = errors.New("oauth: the grant store is full")
 	// ErrGrantTooLarge is an entry over the store's size for one.
 	ErrGrantTooLarge = errors.New("oauth: the grant entry is too large")
+	// ErrUnavailable wraps a failure to reach a store of the provider
+	// ([Grants], [Assertions], [Revocations]): its servers are away,
+	// electing a leader, or did not answer in time. Nothing is wrong with
+	// the request, which may be sent again later; the endpoints answer
+	// temporarily_unavailable (503) with Retry-After.
+	ErrUnavailable = errors.New("oauth: the grant store cannot be reached")
 )
 
 // WithGrants serves the authorization endpoint, the authorization_code

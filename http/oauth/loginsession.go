@@ -44,36 +44,43 @@ const defaultRememberFor = 24 * time.Hour
 func cookieName(slug string) string { return sessionCookie + "_" + strings.ReplaceAll(slug, "-", "_") }
 
 // loginSession is the browser's login session at the request's tenant,
-// if it has a live one that satisfies the request's max_age.
-func (p *Provider) loginSession(ctx context.Context, r *http.Request, ar fosite.AuthorizeRequester) (loginSessionRecord, bool) {
-	sess, ok := p.cookieSession(ctx, r)
-	if !ok {
-		return sess, false
+// if it has a live one that satisfies the request's max_age; it fails
+// when the grant store cannot tell.
+func (p *Provider) loginSession(ctx context.Context, r *http.Request, ar fosite.AuthorizeRequester) (loginSessionRecord, bool, error) {
+	sess, ok, err := p.cookieSession(ctx, r)
+	if !ok || err != nil {
+		return sess, false, err
 	}
 	if ma := ar.GetRequestForm().Get("max_age"); ma != "" {
 		if n, err := strconv.ParseInt(ma, 10, 64); err == nil && sess.AuthTime.Add(time.Duration(n)*time.Second).Before(p.now()) {
-			return sess, false
+			return sess, false, nil
 		}
 	}
-	return sess, true
+	return sess, true, nil
 }
 
-// cookieSession reads the login session the request's cookie names.
-func (p *Provider) cookieSession(ctx context.Context, r *http.Request) (loginSessionRecord, bool) {
+// cookieSession reads the login session the request's cookie names; it
+// fails when the grant store cannot be reached ([IsUnavailable]), since
+// no session then is not known.
+func (p *Provider) cookieSession(ctx context.Context, r *http.Request) (loginSessionRecord, bool, error) {
 	req, _ := requestOf(ctx)
 	ck, err := r.Cookie(cookieName(req.tenant.Slug))
 	if err != nil {
-		return loginSessionRecord{}, false
+		return loginSessionRecord{}, false, nil
 	}
 	id, mac, ok := strings.Cut(ck.Value, ".")
 	if !ok || !hmac.Equal([]byte(mac), []byte(p.challengeMAC(req.tenant.Slug, "session", id))) {
-		return loginSessionRecord{}, false
+		return loginSessionRecord{}, false, nil
 	}
 	var sess loginSessionRecord
-	if _, err := p.store.get(ctx, LifeGrant, "sess", id, &sess); err != nil || !p.now().Before(sess.Expires) {
-		return loginSessionRecord{}, false
+	_, err = p.store.get(ctx, LifeGrant, "sess", id, &sess)
+	if IsUnavailable(err) {
+		return loginSessionRecord{}, false, err
 	}
-	return sess, true
+	if err != nil || !p.now().Before(sess.Expires) {
+		return loginSessionRecord{}, false, nil
+	}
+	return sess, true, nil
 }
 
 // startLoginSession keeps the flow's login as a login session and gives
@@ -128,6 +135,10 @@ func (p *Provider) ServeLogout(w http.ResponseWriter, r *http.Request, slug stri
 	var hint *idTokenHint
 	if raw := r.Form.Get("id_token_hint"); raw != "" {
 		h, err := p.readIDTokenHint(ctx, slug, raw)
+		if IsUnavailable(err) {
+			unavailablePage(w, "Logout")
+			return nil
+		}
 		if err != nil {
 			logoutPage(w, http.StatusBadRequest, "The id_token_hint is not an ID token of this issuer.")
 			return nil
@@ -143,7 +154,12 @@ func (p *Provider) ServeLogout(w http.ResponseWriter, r *http.Request, slug stri
 	}
 	var c *fositeClient
 	if clientID != "" {
-		if v, err := p.dir.ClientByID(ctx, clientID); err == nil && v.Tenant == slug {
+		v, err := p.dir.ClientByID(ctx, clientID)
+		if IsUnavailable(err) {
+			unavailablePage(w, "Logout")
+			return nil
+		}
+		if err == nil && v.Tenant == slug {
 			c = &fositeClient{view: v}
 		}
 	}
@@ -158,7 +174,11 @@ func (p *Provider) ServeLogout(w http.ResponseWriter, r *http.Request, slug stri
 			return nil
 		}
 	}
-	sess, ok := p.cookieSession(ctx, r)
+	sess, ok, err := p.cookieSession(ctx, r)
+	if err != nil {
+		unavailablePage(w, "Logout")
+		return nil
+	}
 	confirm := p.challengeMAC(slug, "logout", sess.ID)
 	usersOwn := hint != nil && c != nil && hint.Subject == p.subject(c, sess.Login.Subject)
 	if ok && !usersOwn && !hmac.Equal([]byte(r.PostForm.Get("confirm")), []byte(confirm)) {
@@ -287,4 +307,11 @@ func setCookie(w http.ResponseWriter, issuer, name, value, path string, maxAge i
 
 func logoutPage(w http.ResponseWriter, status int, msg string) {
 	page.Write(w, status, page.Message{Title: "Logout", Text: msg})
+}
+
+// unavailablePage answers a page of title that could not be served
+// because a store cannot be reached: 503, with when to try again.
+func unavailablePage(w http.ResponseWriter, title string) {
+	w.Header().Set("Retry-After", strconv.Itoa(RetryAfter))
+	page.Write(w, http.StatusServiceUnavailable, page.Message{Title: title, Text: "The service cannot be reached right now; try again in a moment."})
 }

@@ -524,14 +524,28 @@ func (p *Provider) writeError(ctx context.Context, w http.ResponseWriter, r *htt
 const RetryAfter = 1
 
 // StoreUnavailable returns err as temporarily_unavailable (503) when the
-// event store or the read model could not be reached
-// ([eventstore.ErrUnavailable]), whatever fosite made of it (a client
-// lookup that failed becomes invalid_client there), and err otherwise.
+// event store or the read model ([eventstore.ErrUnavailable]) or the
+// grant store ([ErrUnavailable]) could not be reached, whatever fosite or
+// a step made of it (a client lookup that failed becomes invalid_client
+// in fosite, a flow that could not be read an invalid verifier), and err
+// otherwise.
 func StoreUnavailable(err error) error {
-	if !errors.Is(err, eventstore.ErrUnavailable) {
+	switch {
+	case IsUnavailable(err) && errors.Is(err, fosite.ErrTemporarilyUnavailable):
 		return err
+	case errors.Is(err, eventstore.ErrUnavailable):
+		return fosite.ErrTemporarilyUnavailable.WithHint("The database cannot be reached right now; try again.").WithWrap(err)
+	case errors.Is(err, ErrUnavailable):
+		return fosite.ErrTemporarilyUnavailable.WithHint("The grant store cannot be reached right now; try again.").WithWrap(err)
 	}
-	return fosite.ErrTemporarilyUnavailable.WithHint("The database cannot be reached right now; try again.").WithWrap(err)
+	return err
+}
+
+// IsUnavailable reports whether err says that a store could not be
+// reached ([eventstore.ErrUnavailable], [ErrUnavailable]): the request
+// may succeed later, and is answered 503 with Retry-After.
+func IsUnavailable(err error) bool {
+	return errors.Is(err, eventstore.ErrUnavailable) || errors.Is(err, ErrUnavailable)
 }
 
 // logServerError logs err when it is a server error, with fosite's debug
@@ -544,8 +558,15 @@ func (p *Provider) logServerError(ctx context.Context, msg string, err error) *f
 		return nil
 	}
 	if rfc.CodeField >= http.StatusInternalServerError {
+		// The cause under every RFC 6749 error that wraps another (a
+		// temporarily_unavailable made of fosite's server_error): what
+		// failed, not the error code again.
+		var c error = rfc
+		for r, ok := c.(*fosite.RFC6749Error); ok; r, ok = c.(*fosite.RFC6749Error) {
+			c = r.Unwrap()
+		}
 		cause := ""
-		if c := rfc.Unwrap(); c != nil {
+		if c != nil {
 			cause = c.Error()
 		}
 		p.log.ErrorContext(ctx, msg, "error", rfc.ErrorField, "debug", rfc.DebugField, "cause", cause)

@@ -43,7 +43,9 @@ func (p *Provider) ServeUserinfo(w http.ResponseWriter, r *http.Request, slug st
 		return nil
 	}
 	var rec tokenRecord
-	if _, err := p.store.get(ctx, LifeToken, "at", at.ID, &rec); err != nil {
+	if _, err := p.store.get(ctx, LifeToken, "at", at.ID, &rec); IsUnavailable(err) {
+		return err // 503 with Retry-After: the grant store says nothing of the token
+	} else if err != nil {
 		bearerError(w, slug, http.StatusUnauthorized, "invalid_token", "The access token is not one of a user.")
 		return nil
 	}

@@ -38,6 +38,13 @@ func openBus(cfg Config, log *slog.Logger) (*bus, error) {
 		nats.CustomInboxPrefix(names.InboxPrefix()),
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(250 * time.Millisecond),
+		// A server that hangs (paused, swapping, partitioned without a
+		// reset) keeps the TCP connection open: only unanswered pings
+		// tell. The node leaves it once maxPingsOut pings in a row went
+		// unanswered, within (maxPingsOut+1)×pingInterval = 9 s, not the
+		// four minutes of nats.go's defaults (see pingInterval).
+		nats.PingInterval(pingInterval),
+		nats.MaxPingsOutstanding(maxPingsOut),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			if err != nil {
 				log.Warn("NATS connection lost; events wait in the store", "error", err)
@@ -89,6 +96,20 @@ func openBus(cfg Config, log *slog.Logger) (*bus, error) {
 	}
 	return b, nil
 }
+
+// A node pings its NATS server every pingInterval and leaves it for
+// another once maxPingsOut pings are unanswered: a hung server is left
+// at most (maxPingsOut+1)×pingInterval = 9 s after its last answer. That
+// is under the ten seconds a NATS cluster takes to elect new stream
+// leaders away from a server that stopped answering, so the node is on a
+// live server by the time the buckets and streams are served again,
+// while a server that stalls for a few seconds under load (a long fsync,
+// a garbage collection: up to 6 s) keeps its clients. A ping is a few
+// bytes: a node's pings cost nothing.
+const (
+	pingInterval = 3 * time.Second
+	maxPingsOut  = 2
+)
 
 // NATSPasswordFile holds the embedded NATS server's password for its
 // internal user, in the data dir.

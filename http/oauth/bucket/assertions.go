@@ -39,13 +39,13 @@ func (a *Assertions) open(ctx context.Context) (jetstream.KeyValue, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.kv == nil {
-		kv, err := a.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		kv, err := openKV(ctx, a.js, jetstream.KeyValueConfig{
 			Bucket: a.bucket, TTL: oauth.MaxAssertionLifetime, History: 1, Replicas: a.replicas,
 			MaxBytes: DefaultBucketBytes, MaxValueSize: maxSmallEntry,
 			Description: "Clavis client assertions already used",
 		})
 		if err != nil {
-			return nil, fmt.Errorf("bucket: assertion bucket: %w", err)
+			return nil, unavailable(fmt.Errorf("bucket: assertion bucket: %w", err))
 		}
 		a.kv = kv
 	}
@@ -53,8 +53,11 @@ func (a *Assertions) open(ctx context.Context) (jetstream.KeyValue, error) {
 }
 
 // Use records the assertion jti of a client of tenant;
-// [oauth.ErrReplayed] when it was recorded before.
+// [oauth.ErrReplayed] when it was recorded before; [oauth.ErrUnavailable]
+// when NATS cannot record it within [OpTimeout].
 func (a *Assertions) Use(ctx context.Context, tenant, clientID, jti string, _ time.Time) error {
+	ctx, cancel := bounded(ctx)
+	defer cancel()
 	kv, err := a.open(ctx)
 	if err != nil {
 		return err
@@ -65,5 +68,5 @@ func (a *Assertions) Use(ctx context.Context, tenant, clientID, jti string, _ ti
 	if errors.Is(err, jetstream.ErrKeyExists) {
 		return oauth.ErrReplayed
 	}
-	return err
+	return unavailable(err)
 }

@@ -46,30 +46,48 @@ func NewGrants(js jetstream.JetStream, prefix string, replicas int, maxBytes int
 		buckets: map[oauth.Life]jetstream.KeyValue{}, streams: map[oauth.Life]jetstream.Stream{}}
 }
 
-func (g *Grants) bucket(ctx context.Context, life oauth.Life) (jetstream.KeyValue, jetstream.Stream, error) {
+func (g *Grants) bucket(ctx context.Context, life oauth.Life) (jetstream.KeyValue, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if kv := g.buckets[life]; kv != nil {
-		return kv, g.streams[life], nil
+		return kv, nil
 	}
 	suffix, ok := lifeName[life]
 	if !ok {
-		return nil, nil, fmt.Errorf("bucket: no grant bucket for life %d", life)
+		return nil, fmt.Errorf("bucket: no grant bucket for life %d", life)
 	}
 	name := g.prefix + "_" + suffix
-	kv, err := g.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+	kv, err := openKV(ctx, g.js, jetstream.KeyValueConfig{
 		Bucket: name, TTL: life.TTL(), History: 1, Replicas: g.replicas, MaxValueSize: int32(life.MaxSize()), MaxBytes: g.maxBytes,
 		Description: "Clavis authorization flows and grants",
 	})
 	if err != nil {
-		return nil, nil, fmt.Errorf("bucket: grant bucket %s: %w", name, err)
+		return nil, unavailable(fmt.Errorf("bucket: grant bucket %s: %w", name, err))
 	}
-	s, err := g.js.Stream(ctx, "KV_"+name)
+	g.buckets[life] = kv
+	return kv, nil
+}
+
+// stream is the stream of life's bucket, which Delete purges. It is
+// looked up apart from the bucket, on first need: right after a bucket
+// is created, a server that has not learnt of its stream yet answers
+// "stream not found", which then says the grant store is unavailable
+// for now, not that the bucket cannot be used.
+func (g *Grants) stream(ctx context.Context, life oauth.Life, kv jetstream.KeyValue) (jetstream.Stream, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if s := g.streams[life]; s != nil {
+		return s, nil
+	}
+	s, err := g.js.Stream(ctx, "KV_"+kv.Bucket())
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		return nil, fmt.Errorf("%w: bucket: grant bucket %s: %w", oauth.ErrUnavailable, kv.Bucket(), err)
+	}
 	if err != nil {
-		return nil, nil, fmt.Errorf("bucket: grant bucket %s: %w", name, err)
+		return nil, unavailable(fmt.Errorf("bucket: grant bucket %s: %w", kv.Bucket(), err))
 	}
-	g.buckets[life], g.streams[life] = kv, s
-	return kv, s, nil
+	g.streams[life] = s
+	return s, nil
 }
 
 // full maps the answer of a bucket at its byte limit to
@@ -95,23 +113,30 @@ const (
 	jsErrCodeMessageTooLarge jetstream.ErrorCode = 10054
 )
 
+// Each operation takes at most [OpTimeout]; one that NATS cannot serve
+// fails with [oauth.ErrUnavailable].
+
 // Create stores value under key; [oauth.ErrGrantExists] when the key is
 // taken.
 func (g *Grants) Create(ctx context.Context, life oauth.Life, key string, value []byte) error {
-	kv, _, err := g.bucket(ctx, life)
+	ctx, cancel := bounded(ctx)
+	defer cancel()
+	kv, err := g.bucket(ctx, life)
 	if err != nil {
 		return err
 	}
 	if _, err = kv.Create(ctx, key, value); errors.Is(err, jetstream.ErrKeyExists) {
 		return oauth.ErrGrantExists
 	}
-	return full(err)
+	return unavailable(full(err))
 }
 
 // Get reads key with its revision; [oauth.ErrGrantNotFound] when absent
 // or expired.
 func (g *Grants) Get(ctx context.Context, life oauth.Life, key string) ([]byte, uint64, error) {
-	kv, _, err := g.bucket(ctx, life)
+	ctx, cancel := bounded(ctx)
+	defer cancel()
+	kv, err := g.bucket(ctx, life)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -120,7 +145,7 @@ func (g *Grants) Get(ctx context.Context, life oauth.Life, key string) ([]byte, 
 		return nil, 0, oauth.ErrGrantNotFound
 	}
 	if err != nil {
-		return nil, 0, err
+		return nil, 0, unavailable(err)
 	}
 	return e.Value(), e.Revision(), nil
 }
@@ -128,23 +153,31 @@ func (g *Grants) Get(ctx context.Context, life oauth.Life, key string) ([]byte, 
 // Update replaces key's value if its revision is still rev;
 // [oauth.ErrGrantConflict] when it changed since.
 func (g *Grants) Update(ctx context.Context, life oauth.Life, key string, value []byte, rev uint64) error {
-	kv, _, err := g.bucket(ctx, life)
+	ctx, cancel := bounded(ctx)
+	defer cancel()
+	kv, err := g.bucket(ctx, life)
 	if err != nil {
 		return err
 	}
 	if _, err = kv.Update(ctx, key, value, rev); errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
 		return oauth.ErrGrantConflict
 	}
-	return full(err)
+	return unavailable(full(err))
 }
 
 // Delete purges key's subject from the bucket's stream: a key-value
 // delete would leave a marker for as long as the bucket keeps entries (a
 // year for grants), so that deleting would fill the bucket too.
 func (g *Grants) Delete(ctx context.Context, life oauth.Life, key string) error {
-	kv, s, err := g.bucket(ctx, life)
+	ctx, cancel := bounded(ctx)
+	defer cancel()
+	kv, err := g.bucket(ctx, life)
 	if err != nil {
 		return err
 	}
-	return s.Purge(ctx, jetstream.WithPurgeSubject("$KV."+kv.Bucket()+"."+key))
+	s, err := g.stream(ctx, life, kv)
+	if err != nil {
+		return err
+	}
+	return unavailable(s.Purge(ctx, jetstream.WithPurgeSubject("$KV."+kv.Bucket()+"."+key)))
 }

@@ -1,0 +1,88 @@
+package bucket_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/clavisiam/clavis/eventstore/natsserver"
+	"github.com/clavisiam/clavis/http/oauth"
+	"github.com/clavisiam/clavis/http/oauth/bucket"
+)
+
+// TestGrantsWhileNATSIsAway shuts the NATS server under a grant store
+// and an assertion store: every operation fails with
+// oauth.ErrUnavailable, not with what a missing, taken or replayed entry
+// fails with.
+func TestGrantsWhileNATSIsAway(t *testing.T) {
+	ns, err := natsserver.Start(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc, err := nats.Connect("", nats.InProcessServer(ns), nats.MaxReconnects(-1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, _ := jetstream.New(nc)
+	g := bucket.NewGrants(js, "AWAY", 1, 0)
+	a := bucket.NewAssertions(js, "AWAY_ASSERTIONS", 1)
+	if err := g.Create(t.Context(), oauth.LifeFlow, "k", []byte("v")); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Use(t.Context(), "acme", "client", "jti-1", time.Now().Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	ns.Shutdown()
+	ns.WaitForShutdown()
+
+	ctx := context.Background()
+	_, _, getErr := g.Get(ctx, oauth.LifeFlow, "k")
+	checks := map[string]error{
+		"get":       getErr,
+		"create":    g.Create(ctx, oauth.LifeFlow, "k2", []byte("v")),
+		"update":    g.Update(ctx, oauth.LifeFlow, "k", []byte("w"), 1),
+		"delete":    g.Delete(ctx, oauth.LifeFlow, "k"),
+		"assertion": a.Use(ctx, "acme", "client", "jti-2", time.Now().Add(time.Minute)),
+	}
+	for name, err := range checks {
+		if !errors.Is(err, oauth.ErrUnavailable) {
+			t.Errorf("%s while NATS is away: %v, want oauth.ErrUnavailable", name, err)
+		}
+	}
+}
+
+// TestIsUnavailable classifies NATS's and JetStream's errors.
+func TestIsUnavailable(t *testing.T) {
+	for _, c := range []struct {
+		err  error
+		want bool
+	}{
+		{nats.ErrTimeout, true},
+		{nats.ErrNoResponders, true},
+		{fmt.Errorf("kv get: %w", nats.ErrConnectionClosed), true},
+		{nats.ErrConnectionReconnecting, true},
+		{jetstream.ErrNoStreamResponse, true},
+		{jetstream.ErrJetStreamNotEnabled, true},
+		{context.DeadlineExceeded, true},
+		{&jetstream.APIError{Code: 503, ErrorCode: 10008, Description: "JetStream system temporarily unavailable"}, true},
+		{&jetstream.APIError{Code: 500, ErrorCode: 10118, Description: "stream is offline"}, true},
+		{&jetstream.APIError{Code: 500, ErrorCode: 10009, Description: "JetStream cluster can not handle request"}, true},
+		{&jetstream.APIError{Code: 503, ErrorCode: 10077, Description: "maximum bytes exceeded"}, false},
+		{&jetstream.APIError{Code: 400, ErrorCode: 10071, Description: "wrong last sequence: 3"}, false},
+		{jetstream.ErrKeyNotFound, false},
+		{jetstream.ErrKeyExists, false},
+		{context.Canceled, false},
+		{errors.New("something else"), false},
+		{nil, false},
+	} {
+		if got := bucket.IsUnavailable(c.err); got != c.want {
+			t.Errorf("IsUnavailable(%v) = %t, want %t", c.err, got, c.want)
+		}
+	}
+}
