@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/clavisiam/clavis/http/oauth"
@@ -73,6 +74,13 @@ func NewRevocations(ctx context.Context, js jetstream.JetStream, bucket string, 
 
 // run opens the bucket and follows it, again after any failure, until
 // ctx ends; it closes loaded once the entries present are read.
+//
+// A watch does not survive a NATS server restart: its consumer lives on
+// the server, and the client would notice it gone only after two missed
+// heartbeats (some ten seconds), while revocations made meanwhile reach
+// no one. So the watch starts again as soon as the connection is back,
+// reading the bucket anew (which also brings what was revoked while the
+// node was cut off).
 func (r *Revocations) run(ctx context.Context, loaded chan struct{}) {
 	var once sync.Once
 	done := func() {
@@ -83,24 +91,48 @@ func (r *Revocations) run(ctx context.Context, loaded chan struct{}) {
 			close(loaded)
 		})
 	}
-	backoff := 100 * time.Millisecond
+	nc := r.js.Conn()
+	reconnected := nc.StatusChanged(nats.CONNECTED)
+	defer nc.RemoveStatusListener(reconnected)
+	// Right after a reconnect, JetStream may need a moment (a restarted
+	// server recovering its streams, a leader being elected): for
+	// reconnectGrace the watch is tried again every first, so that it
+	// starts within that of JetStream being able to serve it.
+	const first, reconnectGrace = 100 * time.Millisecond, 10 * time.Second
+	backoff, fastUntil := first, time.Time{}
 	for ctx.Err() == nil {
-		err := r.follow(ctx, done)
+		err := r.follow(ctx, reconnected, done)
 		if ctx.Err() != nil {
 			return
+		}
+		if errors.Is(err, errReconnected) {
+			r.log.Info("revocations: NATS connection restored; watching the bucket again")
+			backoff, fastUntil = first, time.Now().Add(reconnectGrace)
+			continue
 		}
 		r.log.Warn("revocations: following the bucket", "error", err, "retry_in", backoff)
 		select {
 		case <-ctx.Done():
 		case <-time.After(backoff):
+		case <-reconnected:
+			backoff, fastUntil = first, time.Now().Add(reconnectGrace)
+			continue
 		}
-		backoff = min(backoff*2, 5*time.Second)
+		if time.Now().After(fastUntil) {
+			backoff = min(backoff*2, 5*time.Second)
+		}
 	}
 }
 
-// follow applies the bucket's entries as they come; a nil update marks
-// the end of those present when the watch began.
-func (r *Revocations) follow(ctx context.Context, loaded func()) error {
+// errReconnected ends a watch begun before the connection to NATS was
+// lost and restored.
+var errReconnected = errors.New("the NATS connection was restored")
+
+// follow applies the bucket's entries as they come, until the watch
+// ends, ctx ends, or the connection comes back after a loss
+// (errReconnected); a nil update marks the end of those present when the
+// watch began.
+func (r *Revocations) follow(ctx context.Context, reconnected <-chan nats.Status, loaded func()) error {
 	kv, err := r.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket: r.bucket, TTL: revocationTTL, History: 1, Replicas: r.replicas,
 		MaxBytes: DefaultBucketBytes, MaxValueSize: maxSmallEntry,
@@ -117,7 +149,19 @@ func (r *Revocations) follow(ctx context.Context, loaded func()) error {
 	r.mu.Lock()
 	r.kv = kv
 	r.mu.Unlock()
-	for e := range w.Updates() {
+	for {
+		var e jetstream.KeyValueEntry
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-reconnected:
+			return errReconnected
+		case u, ok := <-w.Updates():
+			if !ok {
+				return errors.New("the watch ended")
+			}
+			e = u
+		}
 		if e == nil {
 			loaded()
 			continue
@@ -129,7 +173,6 @@ func (r *Revocations) follow(ctx context.Context, loaded func()) error {
 		}
 		r.remember(e.Key(), time.Unix(exp, 0))
 	}
-	return errors.New("the watch ended")
 }
 
 func (r *Revocations) remember(key string, until time.Time) {
