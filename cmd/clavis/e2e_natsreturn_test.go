@@ -157,3 +157,62 @@ func (c m2m) revoke(n *serveProc, at string) error {
 	}
 	return nil
 }
+
+// TestRevokedEverywhereAfterRevocationsLeaderDies kills the NATS server
+// leading the revocation bucket's stream in a three-server cluster, with
+// node b connected to another server, so that b's connection never
+// drops: a revocation node a acknowledges after the fault must still be
+// refused by b within the bound. b's watch lived on the dead leader, and
+// was noticed dead only after two missed heartbeats.
+func TestRevokedEverywhereAfterRevocationsLeaderDies(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end: runs the binaries")
+	}
+	nc := startNATSCluster(t)
+	env := []string{postgresEnv(t), "CLAVIS_NATS_REPLICAS=3", "CLAVIS_PUBLIC_URL=https://id.example.test"}
+	a := startServe(t, "a", append(env, "CLAVIS_NATS_URL="+nc.url("clavis", nc.clavisPassword))...)
+	b := startServe(t, "b", append(env, "CLAVIS_MIGRATE=false",
+		fmt.Sprintf("CLAVIS_NATS_URL=nats://clavis:%s@127.0.0.1:%d", nc.clavisPassword, nc.servers[0].port))...)
+
+	slug := uniqueSlug("leader")
+	a.mustCall(http.MethodPost, "/admin/tenants", map[string]any{"slug": slug, "name": "Leader"}, http.StatusCreated)
+	c := a.mustCall(http.MethodPost, "/t/"+slug+"/admin/clients", map[string]any{"type": "m2m", "client_name": "svc",
+		"code": "urn:" + slug + "/svc"}, http.StatusCreated)
+	svc := m2m{slug: slug, id: c["client_id"].(string), secret: c["client_secret"].(string)}
+	var at string
+	poll.UntilNil(t, 10*time.Second, func() error {
+		var err error
+		at, _, err = svc.token(b)
+		return err
+	})
+	poll.Until(t, 10*time.Second, "node b finding the token active", func() bool {
+		active, err := svc.active(b, at)
+		return err == nil && active
+	})
+
+	// The leader must be another server than node b's.
+	conn, js := natsConnect(t, nc.url("clavis", nc.clavisPassword))
+	const stream = "KV_CLAVIS_REVOKED"
+	leader := -1
+	poll.Until(t, 30*time.Second, "a leader of "+stream+" other than node b's server", func() bool {
+		leader = nc.leader(js, stream)
+		if leader == 0 {
+			_, _ = conn.Request("$JS.API.STREAM.LEADER.STEPDOWN."+stream, nil, 2*time.Second)
+		}
+		return leader > 0
+	})
+	nc.servers[leader].kill()
+	killed := time.Now()
+	poll.UntilNil(t, 30*time.Second, func() error { return svc.revoke(a, at) })
+	revokedAt := time.Now()
+	poll.Until(t, 30*time.Second, "node b finding the revoked token inactive", func() bool {
+		active, err := svc.active(b, at)
+		return err == nil && !active
+	})
+	revoked := time.Since(revokedAt)
+	t.Logf("leader of the revocations killed; node a acknowledged a revocation %s after, node b refused the token %s after that",
+		revokedAt.Sub(killed).Round(time.Millisecond), revoked.Round(time.Millisecond))
+	if revoked > natsReturnBound {
+		t.Errorf("after the revocations' leader died, node b took %s to refuse a revoked token; the bound is %s", revoked.Round(time.Millisecond), natsReturnBound)
+	}
+}

@@ -75,12 +75,13 @@ func NewRevocations(ctx context.Context, js jetstream.JetStream, bucket string, 
 // run opens the bucket and follows it, again after any failure, until
 // ctx ends; it closes loaded once the entries present are read.
 //
-// A watch does not survive a NATS server restart: its consumer lives on
-// the server, and the client would notice it gone only after two missed
-// heartbeats (some ten seconds), while revocations made meanwhile reach
-// no one. So the watch starts again as soon as the connection is back,
-// reading the bucket anew (which also brings what was revoked while the
-// node was cut off).
+// A watch's consumer lives on a NATS server, the bucket's stream leader:
+// when that server restarts or another one becomes leader, the client
+// would notice the consumer gone only after two missed heartbeats (some
+// ten seconds), while revocations made meanwhile reach no one. So the
+// watch starts again as soon as the connection is back or the stream
+// has a new leader (JetStream's advisory), reading the bucket anew
+// (which also brings what was revoked while the node was cut off).
 func (r *Revocations) run(ctx context.Context, loaded chan struct{}) {
 	var once sync.Once
 	done := func() {
@@ -91,31 +92,51 @@ func (r *Revocations) run(ctx context.Context, loaded chan struct{}) {
 			close(loaded)
 		})
 	}
+	restart := make(chan string, 1)
+	signal := func(why string) {
+		select {
+		case restart <- why:
+		default: // a restart is due already
+		}
+	}
 	nc := r.js.Conn()
 	reconnected := nc.StatusChanged(nats.CONNECTED)
 	defer nc.RemoveStatusListener(reconnected)
-	// Right after a reconnect, JetStream may need a moment (a restarted
+	go func() {
+		for range reconnected {
+			signal("the NATS connection is back")
+		}
+	}()
+	// Core NATS subscriptions are made again on reconnect by the client.
+	sub, err := nc.Subscribe(leaderElected+"KV_"+r.bucket, func(*nats.Msg) { signal("the bucket's stream has a new leader") })
+	if err != nil {
+		r.log.Warn("revocations: cannot follow the bucket's leader elections", "error", err)
+	} else {
+		defer func() { _ = sub.Unsubscribe() }()
+	}
+	// Right after a restart, JetStream may need a moment (a restarted
 	// server recovering its streams, a leader being elected): for
-	// reconnectGrace the watch is tried again every first, so that it
+	// restartGrace the watch is tried again every first, so that it
 	// starts within that of JetStream being able to serve it.
-	const first, reconnectGrace = 100 * time.Millisecond, 10 * time.Second
+	const first, restartGrace = 100 * time.Millisecond, 10 * time.Second
 	backoff, fastUntil := first, time.Time{}
 	for ctx.Err() == nil {
-		err := r.follow(ctx, reconnected, done)
+		err := r.follow(ctx, restart, done)
 		if ctx.Err() != nil {
 			return
 		}
-		if errors.Is(err, errReconnected) {
-			r.log.Info("revocations: NATS connection restored; watching the bucket again")
-			backoff, fastUntil = first, time.Now().Add(reconnectGrace)
+		var why restartError
+		if errors.As(err, &why) {
+			r.log.Info("revocations: watching the bucket again", "reason", string(why))
+			backoff, fastUntil = first, time.Now().Add(restartGrace)
 			continue
 		}
 		r.log.Warn("revocations: following the bucket", "error", err, "retry_in", backoff)
 		select {
 		case <-ctx.Done():
 		case <-time.After(backoff):
-		case <-reconnected:
-			backoff, fastUntil = first, time.Now().Add(reconnectGrace)
+		case <-restart:
+			backoff, fastUntil = first, time.Now().Add(restartGrace)
 			continue
 		}
 		if time.Now().After(fastUntil) {
@@ -124,15 +145,20 @@ func (r *Revocations) run(ctx context.Context, loaded chan struct{}) {
 	}
 }
 
-// errReconnected ends a watch begun before the connection to NATS was
-// lost and restored.
-var errReconnected = errors.New("the NATS connection was restored")
+// leaderElected starts the subject of JetStream's advisory that a
+// stream (named after it) has a new leader.
+const leaderElected = "$JS.EVENT.ADVISORY.STREAM.LEADER_ELECTED."
+
+// restartError ends a watch that must start again, saying why.
+type restartError string
+
+func (e restartError) Error() string { return string(e) }
 
 // follow applies the bucket's entries as they come, until the watch
-// ends, ctx ends, or the connection comes back after a loss
-// (errReconnected); a nil update marks the end of those present when the
+// ends, ctx ends, or restart says why it must start again (a
+// restartError); a nil update marks the end of those present when the
 // watch began.
-func (r *Revocations) follow(ctx context.Context, reconnected <-chan nats.Status, loaded func()) error {
+func (r *Revocations) follow(ctx context.Context, restart <-chan string, loaded func()) error {
 	kv, err := r.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket: r.bucket, TTL: revocationTTL, History: 1, Replicas: r.replicas,
 		MaxBytes: DefaultBucketBytes, MaxValueSize: maxSmallEntry,
@@ -154,8 +180,8 @@ func (r *Revocations) follow(ctx context.Context, reconnected <-chan nats.Status
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-reconnected:
-			return errReconnected
+		case why := <-restart:
+			return restartError(why)
 		case u, ok := <-w.Updates():
 			if !ok {
 				return errors.New("the watch ended")
