@@ -205,7 +205,9 @@ func (s *storage) InvalidateAuthorizeCodeSession(ctx context.Context, code strin
 			return err
 		}
 	}
-	_ = s.revokeFamily(ctx, rec.Request.ID)
+	if err := s.revokeFamily(ctx, rec.Request.ID); err != nil {
+		return err
+	}
 	return errUsedTwice
 }
 
@@ -346,7 +348,7 @@ func (s *storage) GetRefreshTokenSession(ctx context.Context, sig string, into f
 	if _, err := s.get(ctx, LifeGrant, "fam", r.GetID(), &f); err != nil && !errors.Is(err, fosite.ErrNotFound) {
 		return nil, err
 	}
-	if !active || f.Revoked {
+	if !active || f.Revoked || s.p.revoking(ctx, r.GetID()) {
 		return r, fosite.ErrInactiveToken
 	}
 	if !f.Ends.IsZero() {
@@ -357,9 +359,12 @@ func (s *storage) GetRefreshTokenSession(ctx context.Context, sig string, into f
 	return r, nil
 }
 
-func (s *storage) DeleteRefreshTokenSession(ctx context.Context, sig string) error {
-	return s.del(ctx, LifeGrant, "rt", sig)
-}
+// DeleteRefreshTokenSession keeps the refresh token's record: fosite
+// calls it only when a used refresh token comes back, before it revokes
+// the grant, and the record is what makes a later use of that token
+// revoke the grant again, should this revocation fail. The family
+// forgets it in time (see CreateRefreshTokenSession).
+func (s *storage) DeleteRefreshTokenSession(context.Context, string) error { return nil }
 
 // rotation is a refresh token being used: its key, the revision read,
 // and what is left of it once used.
@@ -389,7 +394,9 @@ func (s *storage) RotateRefreshToken(ctx context.Context, requestID, sig string)
 		return err
 	}
 	if !rec.Active {
-		_ = s.revokeFamily(ctx, requestID)
+		if err := s.revokeFamily(ctx, requestID); err != nil {
+			return err
+		}
 		return errUsedTwice
 	}
 	// What is left of a used token is what reuse detection needs: whose
@@ -410,7 +417,9 @@ func (s *storage) completeRotation(ctx context.Context) error {
 	req.rotation = nil
 	err = s.update(ctx, LifeGrant, "rt", rot.sig, rot.used, rot.rev)
 	if errors.Is(err, ErrGrantConflict) {
-		_ = s.revokeFamily(ctx, rot.family)
+		if err := s.revokeFamily(ctx, rot.family); err != nil {
+			return err
+		}
 		return errUsedTwice
 	}
 	return err
@@ -430,9 +439,115 @@ func (s *storage) RevokeRefreshTokenMaybeGracePeriod(ctx context.Context, reques
 	return s.revokeFamily(ctx, requestID)
 }
 
-// revokeFamily revokes a grant: its refresh tokens stop working, and its
-// access tokens are revoked on every node.
+// A grant is revoked for a reuse of its code or of a used refresh token,
+// and on request (RFC 7009). The revocation is a write to NATS (the
+// family, then the access tokens' revocations), which can fail for a
+// moment (a leader being elected, a server restarting): it is tried
+// again for up to revokeWithin. If it still fails, the request fails with
+// errRevocationPending (temporarily_unavailable, never "already used",
+// which would say the grant was revoked), and the node does not let the
+// grant go: it refuses the family itself and goes on writing the
+// revocation in the background until NATS takes it (see revokeLater).
+// The record of the code or refresh token used twice stays, so a later
+// use of it revokes the grant again, at any node.
+const (
+	revokeWithin = 500 * time.Millisecond
+	// revokeAttempt bounds one write of the background retries, whose
+	// waits grow from revokeFirstWait to revokeMaxWait, for at most
+	// revokeFor (the longest an access token lives; the refresh tokens
+	// stay refused by the family).
+	revokeAttempt   = 5 * time.Second
+	revokeFirstWait = 250 * time.Millisecond
+	revokeMaxWait   = 500 * time.Millisecond
+	revokeFor       = 25 * time.Hour
+)
+
+// errRevocationPending answers a request that found a grant to revoke
+// but could not record its revocation in time: the same request may
+// succeed later (with the answer a reuse gets).
+var errRevocationPending = fosite.ErrTemporarilyUnavailable.WithHint("The grant must be revoked but the revocation cannot be recorded right now; try again in a second.")
+
+// revokeFamily revokes grant id on every node, trying again for up to
+// revokeWithin; when that fails, it notes in the request that the
+// revocation is pending (see revocationPending), leaves it to
+// revokeLater, and returns the last error.
 func (s *storage) revokeFamily(ctx context.Context, id string) error {
+	if revocationPending(ctx) {
+		// fosite revokes a reused code's grant twice (its access, then
+		// its refresh tokens): the first attempt's failure stands.
+		return fmt.Errorf("oauth: revoke grant %s: %w", id, errRevocationPending)
+	}
+	tctx, cancel := context.WithTimeout(ctx, revokeWithin)
+	defer cancel()
+	wait := 20 * time.Millisecond
+	for {
+		err := s.revokeFamilyOnce(tctx, id)
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-tctx.Done():
+		case <-time.After(wait):
+			wait *= 2
+			continue
+		}
+		if r, rerr := requestOf(ctx); rerr == nil {
+			r.revocationPending = true
+			s.revokeLater(r, id, err)
+		}
+		return fmt.Errorf("oauth: revoke grant %s: %w", id, err)
+	}
+}
+
+// revocationPending reports whether a revocation the request made
+// failed (see revokeFamily): it then answers errRevocationPending.
+func revocationPending(ctx context.Context) bool {
+	r, err := requestOf(ctx)
+	return err == nil && r.revocationPending
+}
+
+// revoking reports whether this node is still trying to record the
+// revocation of family id of the request's tenant (see revokeLater).
+func (p *Provider) revoking(ctx context.Context, id string) bool {
+	r, err := requestOf(ctx)
+	if err != nil {
+		return false
+	}
+	_, ok := p.pendingRevocations.Load(r.tenant.Slug + "." + id)
+	return ok
+}
+
+// revokeLater goes on revoking family id of r's tenant in the background
+// until it succeeds (at most one such loop per family), the node
+// refusing the family meanwhile.
+func (s *storage) revokeLater(r *request, id string, cause error) {
+	key := r.tenant.Slug + "." + id
+	if _, busy := s.p.pendingRevocations.LoadOrStore(key, struct{}{}); busy {
+		return
+	}
+	log := s.p.log.With("tenant", r.tenant.Slug, "family", id)
+	log.Error("oauth: a grant's revocation could not be recorded; this node refuses it and tries again", "error", cause)
+	ctx := context.WithValue(context.Background(), requestKey{}, &request{tenant: r.tenant, issuer: r.issuer})
+	go func() {
+		defer s.p.pendingRevocations.Delete(key)
+		wait := revokeFirstWait
+		for end := time.Now().Add(revokeFor); time.Now().Before(end); wait = min(2*wait, revokeMaxWait) {
+			time.Sleep(wait)
+			actx, cancel := context.WithTimeout(ctx, revokeAttempt)
+			err := s.revokeFamilyOnce(actx, id)
+			cancel()
+			if err == nil {
+				log.Info("oauth: a grant's revocation is recorded at last")
+				return
+			}
+		}
+		log.Error("oauth: gave up recording a grant's revocation")
+	}()
+}
+
+// revokeFamilyOnce revokes a grant: its refresh tokens stop working, and
+// its access tokens are revoked on every node.
+func (s *storage) revokeFamilyOnce(ctx context.Context, id string) error {
 	var tokens []issued
 	err := s.changeFamily(ctx, id, "", func(f *family) error {
 		f.Revoked = true

@@ -116,6 +116,9 @@ type Provider struct {
 	// challengeKey signs login and consent challenges and login session
 	// cookies.
 	challengeKey []byte
+	// pendingRevocations are the grants whose revocation this node is
+	// still trying to record (see revokeLater).
+	pendingRevocations sync.Map // tenant.family → struct{}
 }
 
 type openedKey struct{ tenant, kid, sealed string }
@@ -318,6 +321,9 @@ type request struct {
 	// rotation is the refresh token a refresh uses, marked used once
 	// its successor is stored (see RotateRefreshToken).
 	rotation *rotation
+	// revocationPending is a grant revocation the request made that
+	// failed (see revokeFamily).
+	revocationPending bool
 }
 
 type requestKey struct{}
@@ -401,7 +407,7 @@ func (p *Provider) ServeToken(w http.ResponseWriter, r *http.Request, slug strin
 	}
 	ar, err = p.fosite.NewAccessRequest(ctx, r, sess)
 	if err != nil {
-		p.writeError(ctx, w, r, ar, authError(r, err))
+		p.writeTokenError(ctx, w, r, ar, authError(r, err))
 		return nil
 	}
 	c := ar.GetClient().(*fositeClient)
@@ -425,8 +431,9 @@ func (p *Provider) ServeToken(w http.ResponseWriter, r *http.Request, slug strin
 	if errors.Is(err, fosite.ErrInvalidatedAuthorizeCode) {
 		// Another request used the code between this one's checks: what
 		// it got is revoked, as for any reuse.
-		_ = p.store.revokeFamily(ctx, ar.GetID())
-		err = errUsedTwice
+		if err = p.store.revokeFamily(ctx, ar.GetID()); err == nil {
+			err = errUsedTwice
+		}
 	}
 	if errors.Is(err, errUsedTwice) {
 		err = fosite.ErrInvalidGrant.WithHint("The authorization code or refresh token was already used.")
@@ -435,11 +442,22 @@ func (p *Provider) ServeToken(w http.ResponseWriter, r *http.Request, slug strin
 		err = errNoRoom
 	}
 	if err != nil {
-		p.writeError(ctx, w, r, ar, err)
+		p.writeTokenError(ctx, w, r, ar, err)
 		return nil
 	}
 	p.fosite.WriteAccessResponse(ctx, w, ar, resp)
 	return nil
+}
+
+// writeTokenError answers a token request that failed with err, unless
+// it found a grant to revoke and could not record that (fosite may have
+// called that a server error, or only added a hint to invalid_grant):
+// then with errRevocationPending, to try again.
+func (p *Provider) writeTokenError(ctx context.Context, w http.ResponseWriter, r *http.Request, ar fosite.AccessRequester, err error) {
+	if revocationPending(ctx) {
+		err = errRevocationPending
+	}
+	p.writeError(ctx, w, r, ar, err)
 }
 
 // errAudience refuses the audience parameter (RFC 8707 resource

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/clavisiam/clavis/http/oauth"
@@ -73,6 +74,14 @@ func NewRevocations(ctx context.Context, js jetstream.JetStream, bucket string, 
 
 // run opens the bucket and follows it, again after any failure, until
 // ctx ends; it closes loaded once the entries present are read.
+//
+// A watch's consumer lives on a NATS server, the bucket's stream leader:
+// when that server restarts or another one becomes leader, the client
+// would notice the consumer gone only after two missed heartbeats (some
+// ten seconds), while revocations made meanwhile reach no one. So the
+// watch starts again as soon as the connection is back or the stream
+// has a new leader (JetStream's advisory), reading the bucket anew
+// (which also brings what was revoked while the node was cut off).
 func (r *Revocations) run(ctx context.Context, loaded chan struct{}) {
 	var once sync.Once
 	done := func() {
@@ -83,24 +92,73 @@ func (r *Revocations) run(ctx context.Context, loaded chan struct{}) {
 			close(loaded)
 		})
 	}
-	backoff := 100 * time.Millisecond
+	restart := make(chan string, 1)
+	signal := func(why string) {
+		select {
+		case restart <- why:
+		default: // a restart is due already
+		}
+	}
+	nc := r.js.Conn()
+	reconnected := nc.StatusChanged(nats.CONNECTED)
+	defer nc.RemoveStatusListener(reconnected)
+	go func() {
+		for range reconnected {
+			signal("the NATS connection is back")
+		}
+	}()
+	// Core NATS subscriptions are made again on reconnect by the client.
+	sub, err := nc.Subscribe(leaderElected+"KV_"+r.bucket, func(*nats.Msg) { signal("the bucket's stream has a new leader") })
+	if err != nil {
+		r.log.Warn("revocations: cannot follow the bucket's leader elections", "error", err)
+	} else {
+		defer func() { _ = sub.Unsubscribe() }()
+	}
+	// Right after a restart, JetStream may need a moment (a restarted
+	// server recovering its streams, a leader being elected): for
+	// restartGrace the watch is tried again every first, so that it
+	// starts within that of JetStream being able to serve it.
+	const first, restartGrace = 100 * time.Millisecond, 10 * time.Second
+	backoff, fastUntil := first, time.Time{}
 	for ctx.Err() == nil {
-		err := r.follow(ctx, done)
+		err := r.follow(ctx, restart, done)
 		if ctx.Err() != nil {
 			return
+		}
+		var why restartError
+		if errors.As(err, &why) {
+			r.log.Info("revocations: watching the bucket again", "reason", string(why))
+			backoff, fastUntil = first, time.Now().Add(restartGrace)
+			continue
 		}
 		r.log.Warn("revocations: following the bucket", "error", err, "retry_in", backoff)
 		select {
 		case <-ctx.Done():
 		case <-time.After(backoff):
+		case <-restart:
+			backoff, fastUntil = first, time.Now().Add(restartGrace)
+			continue
 		}
-		backoff = min(backoff*2, 5*time.Second)
+		if time.Now().After(fastUntil) {
+			backoff = min(backoff*2, 5*time.Second)
+		}
 	}
 }
 
-// follow applies the bucket's entries as they come; a nil update marks
-// the end of those present when the watch began.
-func (r *Revocations) follow(ctx context.Context, loaded func()) error {
+// leaderElected starts the subject of JetStream's advisory that a
+// stream (named after it) has a new leader.
+const leaderElected = "$JS.EVENT.ADVISORY.STREAM.LEADER_ELECTED."
+
+// restartError ends a watch that must start again, saying why.
+type restartError string
+
+func (e restartError) Error() string { return string(e) }
+
+// follow applies the bucket's entries as they come, until the watch
+// ends, ctx ends, or restart says why it must start again (a
+// restartError); a nil update marks the end of those present when the
+// watch began.
+func (r *Revocations) follow(ctx context.Context, restart <-chan string, loaded func()) error {
 	kv, err := r.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket: r.bucket, TTL: revocationTTL, History: 1, Replicas: r.replicas,
 		MaxBytes: DefaultBucketBytes, MaxValueSize: maxSmallEntry,
@@ -117,7 +175,19 @@ func (r *Revocations) follow(ctx context.Context, loaded func()) error {
 	r.mu.Lock()
 	r.kv = kv
 	r.mu.Unlock()
-	for e := range w.Updates() {
+	for {
+		var e jetstream.KeyValueEntry
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case why := <-restart:
+			return restartError(why)
+		case u, ok := <-w.Updates():
+			if !ok {
+				return errors.New("the watch ended")
+			}
+			e = u
+		}
 		if e == nil {
 			loaded()
 			continue
@@ -129,7 +199,6 @@ func (r *Revocations) follow(ctx context.Context, loaded func()) error {
 		}
 		r.remember(e.Key(), time.Unix(exp, 0))
 	}
-	return errors.New("the watch ended")
 }
 
 func (r *Revocations) remember(key string, until time.Time) {
