@@ -95,6 +95,37 @@ func bounded(ctx context.Context) (context.Context, context.CancelFunc) {
 // created stall until their deadline. Only a bucket whose settings
 // differ (another --grants-max-bytes, say) is updated.
 func openKV(ctx context.Context, js jetstream.JetStream, cfg jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
+	kv, err := createOrUpdateKV(ctx, js, cfg)
+	if err != nil || cfg.Replicas <= 1 {
+		return kv, err
+	}
+	// A read must see what another node wrote just before: a code, a
+	// flow's step, a rotated refresh token. With replicas, a direct get
+	// may be answered by a follower that has not applied that write yet
+	// (the cluster test saw codes and flows refused as unknown with no
+	// fault under way); without direct gets, reads go to the stream's
+	// leader, which answers only what is committed. nats.go turns direct
+	// gets on when it creates or updates a bucket, so they are turned off
+	// after it, and the bucket bound again to read without them.
+	stream, err := js.Stream(ctx, kvStream(cfg.Bucket))
+	if err != nil {
+		// A server that has not learnt of a bucket just created says it
+		// has no such stream: the bucket is not there yet.
+		return nil, fmt.Errorf("%w: %w", oauth.ErrUnavailable, err)
+	}
+	if sc := stream.CachedInfo().Config; sc.AllowDirect {
+		sc.AllowDirect = false
+		if _, err := js.UpdateStream(ctx, sc); err != nil {
+			return nil, err
+		}
+	}
+	return js.KeyValue(ctx, cfg.Bucket)
+}
+
+// kvStream is the JetStream stream of key-value bucket b.
+func kvStream(b string) string { return "KV_" + b }
+
+func createOrUpdateKV(ctx context.Context, js jetstream.JetStream, cfg jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
 	kv, err := js.CreateKeyValue(ctx, cfg)
 	if errors.Is(err, jetstream.ErrBucketExists) {
 		kv, err = js.UpdateKeyValue(ctx, cfg)
