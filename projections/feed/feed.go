@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -63,7 +64,15 @@ type Feed struct {
 	wait time.Duration
 	// delivered is when NATS last delivered a batch (Unix nanoseconds).
 	delivered atomic.Int64
-	tracer    trace.Tracer
+	// seen is the newest position the observers were told of, by a batch
+	// or by a catch-up from the store. The watchdog compares it, not the
+	// projection's checkpoint, with the store: on PostgreSQL the read
+	// model and its checkpoint are shared, so other nodes keep the
+	// checkpoint current while this node's feed may be stuck, and its
+	// observers (the token path's cache) would hear of nothing.
+	mu     sync.Mutex
+	seen   eventstore.Position
+	tracer trace.Tracer
 	// observers learn of every batch once the read model holds it.
 	observers []func([]eventstore.Event)
 }
@@ -146,17 +155,18 @@ func (f *Feed) watch(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		cp, err := f.p.Position(ctx)
-		if err != nil {
-			continue
-		}
+		seen := f.seenPosition()
 		idle := time.Since(time.Unix(0, f.delivered.Load())) > watchInterval
-		if !pending.IsZero() && cp.Less(pending) && idle {
-			f.log.Info("feed: events waited for NATS; applying them from the event store", "checkpoint", cp.String(), "head", pending.String())
-			if err := f.p.CatchUp(ctx); err != nil && ctx.Err() == nil {
-				f.log.Warn("feed: catch up from the event store", "error", err)
+		if !pending.IsZero() && seen.Less(pending) && idle {
+			f.log.Info("feed: events waited for NATS; applying them from the event store", "seen", seen.String(), "head", pending.String())
+			if err := f.p.CatchUp(ctx); err != nil {
+				if ctx.Err() == nil {
+					f.log.Warn("feed: catch up from the event store", "error", err)
+				}
+			} else {
+				f.notify(nil)
+				f.see(pending)
 			}
-			f.notify(nil)
 		}
 		head, err := f.store.Head(ctx)
 		if err != nil {
@@ -250,6 +260,9 @@ func (f *Feed) apply(ctx context.Context, batch []eventstore.Event) error {
 	err := f.p.Apply(ctx, batch)
 	if err == nil {
 		f.notify(batch)
+		if len(batch) > 0 {
+			f.see(batch[len(batch)-1].Position)
+		}
 	}
 	for _, sp := range spans {
 		if err != nil {
@@ -258,6 +271,21 @@ func (f *Feed) apply(ctx context.Context, batch []eventstore.Event) error {
 		sp.End()
 	}
 	return err
+}
+
+// see records that the observers were told of everything up to p.
+func (f *Feed) see(p eventstore.Position) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.seen.Less(p) {
+		f.seen = p
+	}
+}
+
+func (f *Feed) seenPosition() eventstore.Position {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.seen
 }
 
 // notify tells the observers of batch (nil: of anything).
