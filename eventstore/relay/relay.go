@@ -599,11 +599,20 @@ const leaseKey = "relay"
 // hold takes or renews the lease and reports whether this node holds it.
 func (l *lease) hold(ctx context.Context) (bool, error) {
 	if l.kv == nil {
-		kv, err := l.r.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		// Created, or bound when it exists: nodes that start together
+		// create it at once, which JetStream answers at once, whereas
+		// updates of a bucket being created stall until their deadline.
+		kv, err := l.r.js.CreateKeyValue(ctx, jetstream.KeyValueConfig{
 			Bucket: l.r.names.LeaseBucket(), TTL: l.r.leases, History: 1,
+			// Replicated as the streams are: a lease on one server would
+			// stop every relay while that server is down.
+			Replicas: l.r.replicas,
 			MaxBytes: 1 << 20, MaxValueSize: 1 << 10, // one key, a node's name
 			Description: "Clavis relay lease",
 		})
+		if errors.Is(err, jetstream.ErrBucketExists) {
+			kv, err = l.r.js.KeyValue(ctx, l.r.names.LeaseBucket())
+		}
 		if err != nil {
 			return false, fmt.Errorf("open lease bucket: %w", err)
 		}
