@@ -130,6 +130,15 @@ func startNATSCluster(t *testing.T) *natsCluster {
 		s.start()
 	}
 	_, js := natsConnect(t, c.url("clavis", c.clavisPassword))
+	t.Cleanup(func() {
+		if t.Failed() {
+			for _, s := range c.servers {
+				log, _ := os.ReadFile(s.conf + ".log")
+				lines := strings.Split(strings.TrimSpace(string(log)), "\n")
+				t.Logf("nats-server %s, the last of its log:\n%s", s.name, strings.Join(lines[max(0, len(lines)-15):], "\n"))
+			}
+		}
+	})
 	poll.UntilNil(t, 60*time.Second, func() error {
 		ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
 		defer cancel()
@@ -211,9 +220,8 @@ func (s *natsServer) start() {
 	s.t.Helper()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.cmd = exec.Command(s.bin, "-c", s.conf)
+	s.cmd = exec.Command(s.bin, "-c", s.conf, "-l", s.conf+".log")
 	s.cmd.Env = append(os.Environ(), s.env...)
-	s.cmd.Stdout, s.cmd.Stderr = nil, nil
 	if err := s.cmd.Start(); err != nil {
 		s.t.Fatal(err)
 	}
