@@ -8,7 +8,7 @@ import (
 
 // WaitingTestsPerCPU is how many parallel tests per CPU [AllowWaitingTests]
 // lets run at once.
-const WaitingTestsPerCPU = 4
+const WaitingTestsPerCPU = 2
 
 // AllowWaitingTests lets a package's tests run with up to
 // [WaitingTestsPerCPU] parallel tests per CPU, unless -test.parallel is
