@@ -22,8 +22,6 @@ import (
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
-
-	"github.com/clavisiam/clavis/internal/testnode"
 )
 
 // The browser tests drive Debian's headless Chromium with chromedp: one
@@ -33,10 +31,8 @@ import (
 // each test. A test that fails leaves a screenshot and the HTML of each
 // of its tabs in [artifactsDir], which its log names.
 
-// TestMain runs the tests, many at once (they wait on their nodes and
-// the browser), and stops the package's browser once every test has run.
+// TestMain stops the package's browser once every test has run.
 func TestMain(m *testing.M) {
-	testnode.AllowWaitingTests()
 	code := m.Run()
 	stopChromium()
 	os.Exit(code)
