@@ -13,9 +13,10 @@ const WaitingTestsPerCPU = 2
 // AllowWaitingTests lets a package's tests run with up to
 // [WaitingTestsPerCPU] parallel tests per CPU, unless -test.parallel is
 // given. A package of node tests spends most of its time waiting (for
-// NATS, PostgreSQL, a browser, a token to expire, a poll's next round),
-// and Go's default of one parallel test per CPU leaves the CPUs idle
-// meanwhile. It is meant for TestMain, before m.Run:
+// NATS, PostgreSQL, a token to expire, a poll's next round), and Go's
+// default of one parallel test per CPU leaves the CPUs idle meanwhile.
+// It is not for tests that keep the CPUs busy, such as a browser's. It
+// is meant for TestMain, before m.Run:
 //
 //	func TestMain(m *testing.M) {
 //		testnode.AllowWaitingTests()
