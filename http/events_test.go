@@ -402,8 +402,10 @@ func TestEventsLongPoll(t *testing.T) {
 	t.Run("an event of another tenant does not end it; its own does", func(t *testing.T) {
 		at := end()
 		got := make(chan eventsPage, 1)
+		// The longest wait, so that the poll is still open when the
+		// writes below land on a loaded machine.
 		go func() {
-			got <- decodeAs[eventsPage](t, h.call(t, "GET", "/t/acme/events?wait=30&type=client.registered&after="+at, nil, token(acme.reader)).want(t, 200))
+			got <- decodeAs[eventsPage](t, h.call(t, "GET", "/t/acme/events?wait=60&type=client.registered&after="+at, nil, token(acme.reader)).want(t, 200))
 		}()
 		h.churn(t, beta, 1)
 		// An acme event the filter leaves out, then one it takes.

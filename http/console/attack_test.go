@@ -58,6 +58,7 @@ func sessionCookieOf(t *testing.T, a *agent, path string) string {
 // session cookie, taken before the operator signed out, must open
 // nothing afterwards (the issue: "sessions that end with logout").
 func TestAttackOperatorSessionEndsAtSignOut(t *testing.T) {
+	t.Parallel()
 	h := start(t)
 	h.tenant(t, "globex")
 	op := h.operator(t)
@@ -96,6 +97,7 @@ func TestAttackOperatorSessionEndsAtSignOut(t *testing.T) {
 // must say the tenant is suspended, not fail with a 500 (which logs an
 // error for every anonymous request).
 func TestAttackSuspendedTenantSignInIsNotAFailure(t *testing.T) {
+	t.Parallel()
 	h := start(t)
 	h.tenant(t, "frozen")
 	res, err := h.node.Admin.Tenants.Suspend(context.Background(), rootRequest, "frozen", "unpaid")
@@ -122,6 +124,7 @@ func TestAttackSuspendedTenantSignInIsNotAFailure(t *testing.T) {
 // session, a cross-site form with a valid token, and a session cookie
 // replayed after its person signed out: none of them changes anything.
 func TestAttackForeignSessionsAndTokensAreRefused(t *testing.T) {
+	t.Parallel()
 	h := start(t)
 	h.tenant(t, "acme")
 	h.tenant(t, "bravo")
@@ -184,6 +187,7 @@ func TestAttackForeignSessionsAndTokensAreRefused(t *testing.T) {
 // the console client nor the admin client, nor import a client with a
 // platform scope, nor reach the webhooks or rotate keys.
 func TestAttackPlatformClientsStayOutOfAWritersReach(t *testing.T) {
+	t.Parallel()
 	h := start(t)
 	created := h.tenant(t, "acme")
 	walt := h.signIn(t, "acme", "walt", "clavis:clients:read", "clavis:clients:write")
@@ -225,6 +229,7 @@ func TestAttackPlatformClientsStayOutOfAWritersReach(t *testing.T) {
 // of parsing per request; it must be refused before it is parsed, as the
 // OAuth endpoints refuse theirs.
 func TestAttackOperatorSignInRefusesLargeForms(t *testing.T) {
+	t.Parallel()
 	h := start(t)
 	var b strings.Builder
 	b.WriteString("root_token=" + rootToken)
@@ -251,6 +256,7 @@ func TestAttackOperatorSignInRefusesLargeForms(t *testing.T) {
 // requests of every login application. The console then opens a session
 // with clavis:admin, under any subject the writer names.
 func TestAttackAWriterCannotSignInAsAdmin(t *testing.T) {
+	t.Parallel()
 	h := start(t)
 	h.tenant(t, "acme")
 	walt := h.signIn(t, "acme", "walt", "clavis:clients:read", "clavis:clients:write")
@@ -353,6 +359,7 @@ func TestAttackAWriterCannotSignInAsAdmin(t *testing.T) {
 // UTF-8 is refused, as the admin API refuses it, rather than stored with
 // its bytes replaced by U+FFFD (a name other than the one typed).
 func TestAttackInvalidUTF8IsRefusedNotRewritten(t *testing.T) {
+	t.Parallel()
 	h := start(t)
 	h.tenant(t, "acme")
 	a := h.signIn(t, "acme", "alice")
@@ -369,6 +376,7 @@ func TestAttackInvalidUTF8IsRefusedNotRewritten(t *testing.T) {
 // is refused, as the admin API's import refuses it, rather than previewed
 // and imported with its bytes replaced.
 func TestAttackImportFileNotUTF8IsRefused(t *testing.T) {
+	t.Parallel()
 	h := start(t)
 	h.tenant(t, "acme")
 	a := h.signIn(t, "acme", "alice")
@@ -388,6 +396,7 @@ func TestAttackImportFileNotUTF8IsRefused(t *testing.T) {
 // client_id order, it was not found, its registration failed (the code
 // is taken) and every sign-in to the tenant's console answered 500.
 func TestAttackDecoysDoNotHideTheConsoleClient(t *testing.T) {
+	t.Parallel()
 	h := start(t)
 	h.tenant(t, "acme")
 	ctx := context.Background()

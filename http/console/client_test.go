@@ -150,6 +150,7 @@ func (h *harness) clientCredentials(t *testing.T, slug, id, secret string) int {
 const xss = `<script>alert("x")</script>`
 
 func TestClientPageShowsEverySetting(t *testing.T) {
+	t.Parallel()
 	h := start(t)
 	h.tenant(t, "acme")
 	s := m2m("Orders "+xss, "urn:acme/orders")
@@ -200,6 +201,7 @@ func TestClientPageShowsEverySetting(t *testing.T) {
 }
 
 func TestClientSecrets(t *testing.T) {
+	t.Parallel()
 	h := start(t)
 	h.tenant(t, "acme")
 	a := h.signIn(t, "acme", "alice")
@@ -317,6 +319,7 @@ func TestClientSecrets(t *testing.T) {
 }
 
 func TestClientDeactivateAndActivate(t *testing.T) {
+	t.Parallel()
 	h := start(t)
 	h.tenant(t, "acme")
 	c := h.register(t, "acme", m2m("Reports", "urn:acme/reports")).Client
@@ -358,6 +361,7 @@ func TestClientDeactivateAndActivate(t *testing.T) {
 }
 
 func TestClientClone(t *testing.T) {
+	t.Parallel()
 	h := start(t)
 	h.tenant(t, "acme")
 	src := h.register(t, "acme", m2m("Orders", "urn:acme/orders")).Client
@@ -402,6 +406,7 @@ func TestClientClone(t *testing.T) {
 }
 
 func TestClientDelete(t *testing.T) {
+	t.Parallel()
 	h := start(t)
 	h.tenant(t, "acme")
 	c := h.register(t, "acme", m2m("Legacy <i>", "urn:acme/legacy")).Client
@@ -437,6 +442,7 @@ func TestClientDelete(t *testing.T) {
 }
 
 func TestClientPlatformRefusal(t *testing.T) {
+	t.Parallel()
 	h := start(t)
 	created := h.tenant(t, "acme")
 	// Without clavis:admin, alice cannot touch the admin client, which
@@ -455,6 +461,7 @@ func TestClientPlatformRefusal(t *testing.T) {
 }
 
 func TestClientPageReadOnly(t *testing.T) {
+	t.Parallel()
 	h := start(t)
 	h.tenant(t, "acme")
 	c := h.register(t, "acme", m2m("Orders", "urn:acme/orders")).Client
@@ -482,6 +489,7 @@ func TestClientPageReadOnly(t *testing.T) {
 }
 
 func TestClientOfAnotherTenant(t *testing.T) {
+	t.Parallel()
 	h := start(t)
 	h.tenant(t, "acme")
 	h.tenant(t, "globex")

@@ -165,6 +165,7 @@ func stored(t *testing.T, h *harness, id string) projections.ClientView {
 }
 
 func TestCreateAClientOfEachType(t *testing.T) {
+	t.Parallel()
 	h := start(t)
 	h.tenant(t, "acme")
 	a := h.signIn(t, "acme", "alice")
@@ -259,6 +260,7 @@ func TestCreateAClientOfEachType(t *testing.T) {
 }
 
 func TestClientFormShowsAValidationErrorNextToItsField(t *testing.T) {
+	t.Parallel()
 	h := start(t)
 	h.tenant(t, "acme")
 	a := h.signIn(t, "acme", "alice")
@@ -301,6 +303,7 @@ func TestClientFormShowsAValidationErrorNextToItsField(t *testing.T) {
 }
 
 func TestEditAClient(t *testing.T) {
+	t.Parallel()
 	h := start(t)
 	h.tenant(t, "acme")
 	a := h.signIn(t, "acme", "alice")
@@ -356,6 +359,7 @@ func TestEditAClient(t *testing.T) {
 }
 
 func TestAStaleEditSaysWhoChangedWhat(t *testing.T) {
+	t.Parallel()
 	h := start(t)
 	h.tenant(t, "acme")
 	first := h.signIn(t, "acme", "alice")
@@ -402,6 +406,7 @@ func TestAStaleEditSaysWhoChangedWhat(t *testing.T) {
 }
 
 func TestAReadOnlyPersonGetsNoClientForm(t *testing.T) {
+	t.Parallel()
 	h := start(t)
 	created := h.tenant(t, "acme")
 	alice := h.signIn(t, "acme", "alice")
@@ -448,6 +453,7 @@ func TestAReadOnlyPersonGetsNoClientForm(t *testing.T) {
 }
 
 func TestClientFormEscapesWhatIsTyped(t *testing.T) {
+	t.Parallel()
 	h := start(t)
 	h.tenant(t, "acme")
 	a := h.signIn(t, "acme", "alice")
@@ -483,6 +489,7 @@ func TestClientFormEscapesWhatIsTyped(t *testing.T) {
 }
 
 func TestClientFormRefusesUnknownFields(t *testing.T) {
+	t.Parallel()
 	h := start(t)
 	h.tenant(t, "acme")
 	a := h.signIn(t, "acme", "alice")
@@ -532,6 +539,7 @@ func TestClientFormRefusesUnknownFields(t *testing.T) {
 const removeSalt = "remove_pairwise_subject_salt"
 
 func TestThePairwiseSaltIsNeverShown(t *testing.T) {
+	t.Parallel()
 	h := start(t)
 	h.tenant(t, "acme")
 	a := h.signIn(t, "acme", "alice")
@@ -579,6 +587,7 @@ func TestThePairwiseSaltIsNeverShown(t *testing.T) {
 // has a labelled input of that name and id on the create form, and on
 // the edit form (where the type is shown, not posted).
 func TestEverySettingHasAFormField(t *testing.T) {
+	t.Parallel()
 	h := start(t)
 	h.tenant(t, "acme")
 	a := h.signIn(t, "acme", "alice")

@@ -146,6 +146,7 @@ func (h *harness) want(t testing.TB, slug string, f projections.ClientFilter) []
 }
 
 func TestClientList(t *testing.T) {
+	t.Parallel()
 	h := start(t)
 	h.tenant(t, "acme")
 	seeded := h.seed(t, "acme", 61, 4)
@@ -353,6 +354,7 @@ func TestClientList(t *testing.T) {
 
 // TestClientListEscapes checks that names render as text.
 func TestClientListEscapes(t *testing.T) {
+	t.Parallel()
 	h := start(t)
 	h.tenant(t, "acme")
 	s := seedSettings("acme", 0)

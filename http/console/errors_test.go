@@ -6,6 +6,7 @@ import (
 )
 
 func TestUnknownConsolePagesAreNotFoundPages(t *testing.T) {
+	t.Parallel()
 	h := start(t)
 	h.tenant(t, "acme")
 	a := h.signIn(t, "acme", "alice")

@@ -97,6 +97,7 @@ func (h *harness) lastActor(t *testing.T, slug, id string) (actor, reason string
 }
 
 func TestExportDownloadsTheTenantsPackage(t *testing.T) {
+	t.Parallel()
 	h := start(t)
 	h.tenant(t, "acme")
 	h.registerJSON(t, "acme", `{"type":"m2m","client_name":"Orders","code":"urn:acme/orders"}`)
@@ -142,6 +143,7 @@ var (
 )
 
 func TestImportPreviewThenConfirm(t *testing.T) {
+	t.Parallel()
 	h := start(t)
 	h.tenant(t, "acme")
 	orders := h.registerJSON(t, "acme", `{"type":"m2m","client_name":"Orders","code":"urn:acme/orders"}`)
@@ -216,6 +218,7 @@ func TestImportPreviewThenConfirm(t *testing.T) {
 }
 
 func TestImportRefusesBadPackages(t *testing.T) {
+	t.Parallel()
 	h := start(t)
 	h.tenant(t, "acme")
 	orders := h.registerJSON(t, "acme", `{"type":"m2m","client_name":"Orders","code":"urn:acme/orders"}`)

@@ -69,6 +69,7 @@ func mustLack(t *testing.T, body string, unwanted ...string) {
 }
 
 func TestClientHistoryShowsWhoWhenWhyAndWhat(t *testing.T) {
+	t.Parallel()
 	h := start(t)
 	h.tenant(t, "acme")
 	ctx := context.Background()
@@ -115,6 +116,7 @@ func TestClientHistoryShowsWhoWhenWhyAndWhat(t *testing.T) {
 }
 
 func TestClientAsItWas(t *testing.T) {
+	t.Parallel()
 	h := start(t)
 	h.tenant(t, "acme")
 	ctx := context.Background()
@@ -200,6 +202,7 @@ func TestClientAsItWas(t *testing.T) {
 }
 
 func TestHistoryShowsNoSecret(t *testing.T) {
+	t.Parallel()
 	h := start(t)
 	h.tenant(t, "acme")
 	ctx := context.Background()
@@ -236,6 +239,7 @@ func TestHistoryShowsNoSecret(t *testing.T) {
 }
 
 func TestAuditLogPage(t *testing.T) {
+	t.Parallel()
 	h := start(t)
 	h.tenant(t, "acme")
 	ctx := context.Background()
@@ -311,6 +315,7 @@ func TestAuditLogPage(t *testing.T) {
 }
 
 func TestAuditLogNeedsTheAuditScope(t *testing.T) {
+	t.Parallel()
 	h := start(t)
 	h.tenant(t, "acme")
 	shop := h.shop(t)
@@ -343,6 +348,7 @@ func TestAuditLogNeedsTheAuditScope(t *testing.T) {
 }
 
 func TestHistoryAndAuditLogPages(t *testing.T) {
+	t.Parallel()
 	h := start(t)
 	h.tenant(t, "acme")
 	ctx := context.Background()

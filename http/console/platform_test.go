@@ -32,6 +32,7 @@ var (
 )
 
 func TestOperatorConsole(t *testing.T) {
+	t.Parallel()
 	h := start(t)
 	h.tenant(t, "acme")
 
@@ -129,6 +130,7 @@ func TestOperatorConsole(t *testing.T) {
 }
 
 func TestOperatorAndTenantSessionsDoNotCross(t *testing.T) {
+	t.Parallel()
 	h := start(t)
 	h.tenant(t, "acme")
 	alice := h.signIn(t, "acme", "alice")
@@ -174,6 +176,7 @@ func TestOperatorAndTenantSessionsDoNotCross(t *testing.T) {
 }
 
 func TestTenantNamesRenderAsText(t *testing.T) {
+	t.Parallel()
 	h := start(t)
 	op := h.operator(t)
 	const name = `<script>alert("x")</script><img src=x onerror=alert(1)>`

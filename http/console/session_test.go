@@ -10,6 +10,7 @@ import (
 // A session is its tenant's alone: the cookie, sent by hand to another
 // tenant's console, opens nothing there.
 func TestSessionOfAnotherTenantReachesNothing(t *testing.T) {
+	t.Parallel()
 	h := start(t)
 	h.tenant(t, "acme")
 	h.tenant(t, "beta")
@@ -33,6 +34,7 @@ func TestSessionOfAnotherTenantReachesNothing(t *testing.T) {
 // Every form post needs the session's CSRF token, and a browser's word
 // that it came from the console's own origin.
 func TestFormsNeedTheCSRFToken(t *testing.T) {
+	t.Parallel()
 	h := start(t)
 	h.tenant(t, "acme")
 	a := h.signIn(t, "acme", "alice")
@@ -69,6 +71,7 @@ func TestFormsNeedTheCSRFToken(t *testing.T) {
 // A person the login application granted none of the console's scopes
 // gets the "not allowed" page, not the console.
 func TestPersonWithoutPowersIsNotAllowed(t *testing.T) {
+	t.Parallel()
 	h := start(t)
 	h.tenant(t, "acme")
 	a := h.newAgent(t)
@@ -92,6 +95,7 @@ func TestPersonWithoutPowersIsNotAllowed(t *testing.T) {
 // The pages carry the policy that keeps script out: no inline script,
 // no framing.
 func TestPagesCarryTheSecurityHeaders(t *testing.T) {
+	t.Parallel()
 	h := start(t)
 	h.tenant(t, "acme")
 	a := h.signIn(t, "acme", "alice")

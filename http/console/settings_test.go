@@ -22,6 +22,7 @@ func (h *harness) lastTenantEvent(t *testing.T, slug string) eventstore.Event {
 }
 
 func TestSettingsLoginApp(t *testing.T) {
+	t.Parallel()
 	h := start(t)
 	h.tenant(t, "acme")
 	a := h.signIn(t, "acme", "alice")
@@ -85,6 +86,7 @@ func TestSettingsLoginApp(t *testing.T) {
 }
 
 func TestKeyRotationNeedsAdminAsAtTheAPI(t *testing.T) {
+	t.Parallel()
 	h := start(t)
 	h.tenant(t, "acme")
 	admin := h.signIn(t, "acme", "alice")

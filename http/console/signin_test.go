@@ -8,6 +8,7 @@ import (
 )
 
 func TestSignInThroughTheTenantAndOut(t *testing.T) {
+	t.Parallel()
 	h := start(t)
 	h.tenant(t, "acme")
 	a := h.signIn(t, "acme", "alice")
@@ -38,6 +39,7 @@ func TestSignInThroughTheTenantAndOut(t *testing.T) {
 // moved the platform) is pointed at the node's own before the sign-in,
 // which would otherwise fail at the authorization endpoint.
 func TestConsoleClientFollowsThePublicURL(t *testing.T) {
+	t.Parallel()
 	h := start(t)
 	h.tenant(t, "acme")
 	res, err := h.node.Admin.Clients.RegisterConsole(t.Context(), rootRequest, "acme", "https://old.example.com/t/acme/console/callback", "https://old.example.com/t/acme/console/signed-out")

@@ -141,6 +141,7 @@ func endpointState(t *testing.T, h *harness, id string) webhooks.Endpoint {
 }
 
 func TestWebhookPages(t *testing.T) {
+	t.Parallel()
 	h, a := startWebhookConsole(t)
 	rcv := newHookReceiver(t)
 	const list = "/t/acme/console/settings/webhooks"
@@ -376,6 +377,7 @@ func TestWebhookPages(t *testing.T) {
 }
 
 func TestWebhookPagesRefuseBadInput(t *testing.T) {
+	t.Parallel()
 	h, a := startWebhookConsole(t)
 	const list = "/t/acme/console/settings/webhooks"
 	for _, c := range []struct {
@@ -431,6 +433,7 @@ func TestWebhookPagesRefuseBadInput(t *testing.T) {
 }
 
 func TestWebhookPagesEscapeWhatTheyShow(t *testing.T) {
+	t.Parallel()
 	_, a := startWebhookConsole(t)
 	const xss = "<script>alert(1)</script>"
 	id, _ := createEndpoint(t, a, url.Values{"url": {"https://example.com/" + xss}, "description": {`<img src=x onerror=alert(2)> ` + xss}})
@@ -447,6 +450,7 @@ func TestWebhookPagesEscapeWhatTheyShow(t *testing.T) {
 }
 
 func TestWebhookPagesNeedAdmin(t *testing.T) {
+	t.Parallel()
 	h, admin := startWebhookConsole(t)
 	id, _ := createEndpoint(t, admin, url.Values{"url": {"https://example.com/hook"}})
 	writer := h.signIn(t, "acme", "bob", scope.ClientsRead, scope.ClientsWrite)
@@ -482,6 +486,7 @@ func TestWebhookPagesNeedAdmin(t *testing.T) {
 }
 
 func TestWebhookLogPages(t *testing.T) {
+	t.Parallel()
 	h, a := startWebhookConsole(t)
 	rcv := newHookReceiver(t)
 	id, _ := createEndpoint(t, a, url.Values{"url": {rcv.URL + "/hook"}, "types": {"client.registered"}})
