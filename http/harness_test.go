@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -26,14 +25,6 @@ import (
 	"github.com/clavisiam/clavis/projections"
 	"github.com/clavisiam/clavis/tenants"
 )
-
-// TestMain runs the tests many at once: each runs a node of its own and
-// spends most of its time waiting on it (NATS, a long poll, a stream, a
-// token's expiry).
-func TestMain(m *testing.M) {
-	testnode.AllowWaitingTests()
-	os.Exit(m.Run())
-}
 
 // rootToken is the platform operator's token in these tests.
 const rootToken = "test-root-token-0123456789-abcdefghijklmnop"

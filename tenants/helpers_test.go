@@ -25,12 +25,7 @@ import (
 
 var dbURL string
 
-// TestMain runs the tests on a database of the package's own, many at
-// once: most of them wait on PostgreSQL.
-func TestMain(m *testing.M) {
-	testnode.AllowWaitingTests()
-	os.Exit(pgtest.Main(m, &dbURL))
-}
+func TestMain(m *testing.M) { os.Exit(pgtest.Main(m, &dbURL)) }
 
 // backends opens a fresh, empty store of each kind, as a node opens it.
 var backends = []struct {

@@ -6,7 +6,6 @@
 // directory, the read model a projector keeps from it, a keyring under a
 // random master key, and the tenant and client command services over
 // them. Open and Store open a store as a node opens it.
-// AllowWaitingTests lets a package's tests wait on their nodes in parallel.
 package testnode
 
 import (
