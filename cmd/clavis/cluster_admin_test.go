@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
@@ -224,6 +225,7 @@ type follower struct {
 
 	mu        sync.Mutex
 	ids       []string // event ids in the order first received (checkpoints left out)
+	seqs      []uint64 // their stream sequences
 	seen      map[string]bool
 	delivered int // messages received, redeliveries included
 }
@@ -250,8 +252,9 @@ func followPublic(t *testing.T, url string, names subject.Names) *follower {
 		f.delivered++
 		if !f.seen[ce.ID] {
 			f.seen[ce.ID] = true
-			if !strings.HasSuffix(ce.Type, ".audit.checkpoint") {
+			if meta, err := m.Metadata(); err == nil && !strings.HasSuffix(ce.Type, ".audit.checkpoint") {
 				f.ids = append(f.ids, ce.ID)
+				f.seqs = append(f.seqs, meta.Sequence.Stream)
 			}
 		}
 		f.mu.Unlock()
@@ -272,8 +275,13 @@ func (f *follower) count() int {
 }
 
 // check waits until the follower has every stored event and checks it
-// got each in store order, none missing, none extra.
-func (f *follower) check(t *testing.T, events []eventstore.Event) (delivered int) {
+// got each, none missing, none extra, and that in the order of their
+// stream sequences they are in store order. A redelivery (a message
+// whose acknowledgement a NATS fault lost) comes after messages
+// delivered meanwhile: a consumer that needs store order sorts by
+// sequence or position. It returns the deliveries and how many events
+// first arrived after one with a later sequence.
+func (f *follower) check(t *testing.T, events []eventstore.Event) (delivered, late int) {
 	t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
 	for f.count() < len(events) && time.Now().Before(deadline) {
@@ -284,17 +292,27 @@ func (f *follower) check(t *testing.T, events []eventstore.Event) (delivered int
 	if len(f.ids) < len(events) {
 		t.Errorf("the downstream consumer received %d of the %d stored events", len(f.ids), len(events))
 	}
+	order := make([]int, len(f.ids))
+	var newest uint64
+	for i := range order {
+		order[i] = i
+		if f.seqs[i] < newest {
+			late++
+		}
+		newest = max(newest, f.seqs[i])
+	}
+	slices.SortFunc(order, func(a, b int) int { return cmp.Compare(f.seqs[a], f.seqs[b]) })
 	for i, e := range events {
-		if i >= len(f.ids) {
+		if i >= len(order) {
 			break
 		}
-		if f.ids[i] != e.ID {
-			t.Errorf("the downstream consumer's event #%d is %s, the store's %s (%s)", i, f.ids[i], e.ID, e.Type)
+		if id := f.ids[order[i]]; id != e.ID {
+			t.Errorf("the downstream consumer's event #%d, by stream sequence, is %s, the store's %s (%s)", i, id, e.ID, e.Type)
 			break
 		}
 	}
 	if len(f.ids) > len(events) {
 		t.Errorf("the downstream consumer received %d events, the store holds %d", len(f.ids), len(events))
 	}
-	return f.delivered
+	return f.delivered, late
 }
