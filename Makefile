@@ -21,9 +21,9 @@ test: lint .ci/npm/node_modules
 	$(GO) test -race -count=1 -timeout 15m ./...
 	@$(MAKE) --no-print-directory fuzz FUZZTIME=$(FUZZTIME_SHORT)
 
-## cluster-test: the cluster test (docs/operations.md) with its long schedule, every fault alone and combined, three times in a row
+## cluster-test: the cluster test (docs/operations.md) with its long schedule, every fault alone and combined, three times in a row; the figures go to bin/cluster-report.txt
 cluster-test:
-	$(GO) test -count=3 -failfast -timeout 60m -run '^TestCluster$$' ./cmd/clavis -args -cluster.long
+	$(GO) test -v -count=3 -failfast -timeout 60m -run '^TestCluster$$' ./cmd/clavis -args -cluster.long -cluster.report $(CURDIR)/bin/cluster-report.txt
 
 # The JavaScript clients the tests drive, exactly as package-lock.json pins them.
 .ci/npm/node_modules: .ci/npm/package.json .ci/npm/package-lock.json

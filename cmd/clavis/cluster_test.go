@@ -376,9 +376,10 @@ func checkAdminFailures(t *testing.T, ops []adminOp, windows []faultWindow) stri
 	return strings.Join(parts, ", ")
 }
 
-// propagationBound is how soon after a deactivation or a revocation is
-// acknowledged (or after a fault heals) every node refuses the client or
-// the token: docs/oauth.md states it.
+// propagationBound is how soon after a deactivation and a revocation are
+// acknowledged (or after a fault heals) every node refuses the client and
+// the token: docs/oauth.md states two seconds for a deactivation, one for
+// a revocation.
 const propagationBound = 2 * time.Second
 
 // checkOAuthFailures checks the OAuth requests that failed at nodes that

@@ -95,6 +95,17 @@ func bounded(ctx context.Context) (context.Context, context.CancelFunc) {
 // created stall until their deadline. Only a bucket whose settings
 // differ (another --grants-max-bytes, say) is updated.
 func openKV(ctx context.Context, js jetstream.JetStream, cfg jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
+	if cfg.Replicas > 1 {
+		// A bucket already as wanted is only bound: creating or updating
+		// it would turn direct gets on again for a moment, and a node
+		// binding it in that moment would read from followers for as
+		// long as it runs.
+		if stream, err := js.Stream(ctx, kvStream(cfg.Bucket)); err == nil {
+			if sc := stream.CachedInfo().Config; !sc.AllowDirect && kvMatches(sc, cfg) {
+				return js.KeyValue(ctx, cfg.Bucket)
+			}
+		}
+	}
 	kv, err := createOrUpdateKV(ctx, js, cfg)
 	if err != nil || cfg.Replicas <= 1 {
 		return kv, err
@@ -120,6 +131,20 @@ func openKV(ctx context.Context, js jetstream.JetStream, cfg jetstream.KeyValueC
 		}
 	}
 	return js.KeyValue(ctx, cfg.Bucket)
+}
+
+// kvMatches reports whether stream settings sc are those nats.go gives a
+// bucket of cfg.
+func kvMatches(sc jetstream.StreamConfig, cfg jetstream.KeyValueConfig) bool {
+	history, maxValue, maxBytes := int64(max(cfg.History, 1)), cfg.MaxValueSize, cfg.MaxBytes
+	if maxValue == 0 {
+		maxValue = -1
+	}
+	if maxBytes == 0 {
+		maxBytes = -1
+	}
+	return sc.MaxBytes == maxBytes && sc.Replicas == max(cfg.Replicas, 1) && sc.MaxAge == cfg.TTL &&
+		sc.MaxMsgSize == maxValue && sc.MaxMsgsPerSubject == history && sc.Storage == cfg.Storage
 }
 
 // kvStream is the JetStream stream of key-value bucket b.
