@@ -209,16 +209,21 @@ func errTooManyGuesses(wait time.Duration) error {
 	return err
 }
 
-// guessedClient is the client a request's credentials name, unverified:
-// HTTP Basic's user, else client_id, else the client assertion's issuer.
+// guessedClient is the client a request's credentials name, unverified,
+// as verifyClient picks it: with a client assertion, client_id, else the
+// assertion's issuer (which must be its subject), whatever HTTP Basic
+// says; otherwise HTTP Basic's user, else client_id.
 func guessedClient(ctx context.Context, r *http.Request, form url.Values) string {
+	if form.Get("client_assertion_type") == jwtBearer {
+		if id := form.Get("client_id"); id != "" {
+			return id
+		}
+		return assertionOf(ctx).iss
+	}
 	if id, _, ok := BasicCredentials(r.Header.Get("Authorization")); ok {
 		return id
 	}
-	if id := form.Get("client_id"); id != "" {
-		return id
-	}
-	return assertionOf(ctx).iss
+	return form.Get("client_id")
 }
 
 // isAuthFailure reports whether err says the client's credentials are
