@@ -39,6 +39,7 @@ type clusterFault struct {
 	name   string
 	hold   time.Duration
 	pg     bool // PostgreSQL is down: writes may fail, with 503
+	nats   bool // a NATS server dies or hangs
 	inject func(t *testing.T, c *cluster) (heal func(), down []int)
 }
 
@@ -88,7 +89,7 @@ func streamLeader(t *testing.T, c *cluster) int {
 }
 
 func natsKillFault(name string, follower bool) clusterFault {
-	return clusterFault{name: name, hold: 4 * time.Second, inject: func(t *testing.T, c *cluster) (func(), []int) {
+	return clusterFault{name: name, hold: 4 * time.Second, nats: true, inject: func(t *testing.T, c *cluster) (func(), []int) {
 		i := streamLeader(t, c)
 		if follower {
 			i = (i + 1) % len(c.nats.servers)
@@ -100,7 +101,7 @@ func natsKillFault(name string, follower bool) clusterFault {
 }
 
 func natsPauseFault() clusterFault {
-	return clusterFault{name: "NATS stream leader paused (SIGSTOP)", hold: 12 * time.Second, inject: func(t *testing.T, c *cluster) (func(), []int) {
+	return clusterFault{name: "NATS stream leader paused (SIGSTOP)", hold: 12 * time.Second, nats: true, inject: func(t *testing.T, c *cluster) (func(), []int) {
 		i := streamLeader(t, c)
 		s := c.nats.servers[i]
 		s.pause()
@@ -130,7 +131,7 @@ func pgCrashFault() clusterFault {
 
 // both injects a and b at once and heals both.
 func both(a, b clusterFault) clusterFault {
-	return clusterFault{name: a.name + " + " + b.name, hold: max(a.hold, b.hold), pg: a.pg || b.pg, inject: func(t *testing.T, c *cluster) (func(), []int) {
+	return clusterFault{name: a.name + " + " + b.name, hold: max(a.hold, b.hold), pg: a.pg || b.pg, nats: a.nats || b.nats, inject: func(t *testing.T, c *cluster) (func(), []int) {
 		ha, da := a.inject(t, c)
 		hb, db := b.inject(t, c)
 		return func() { hb(); ha() }, append(da, db...)
@@ -207,14 +208,14 @@ func TestCluster(t *testing.T) {
 		// healed: measured from their acknowledgement, or from the
 		// healing when that came later.
 		for i, d := range <-during {
-			if late := d - max(0, w.healed.Sub(probed)); d >= 0 && late > propagationBound {
-				t.Errorf("%s: node %d refused a client deactivated during the fault %s after the fault healed, beyond the bound of %s", f.name, i+1, late.Round(time.Millisecond), propagationBound)
+			if late := d - max(0, w.healed.Sub(probed)); d >= 0 && late > f.bound() {
+				t.Errorf("%s: node %d refused a client deactivated (and a token revoked) during the fault %s after the fault healed, beyond the bound of %s", f.name, i+1, late.Round(time.Millisecond), f.bound())
 			}
 		}
 		w.propagation = oauth.probe(t, c.pick())
 		for i, d := range w.propagation {
-			if d > propagationBound {
-				t.Errorf("%s: node %d refused a client deactivated after the fault healed only %s after the deactivation, beyond the bound of %s", f.name, i+1, d.Round(time.Millisecond), propagationBound)
+			if d > f.bound() {
+				t.Errorf("%s: node %d refused a client deactivated (and a token revoked) after the fault healed only %s after the deactivation, beyond the bound of %s", f.name, i+1, d.Round(time.Millisecond), f.bound())
 			}
 		}
 		windows = append(windows, w)
@@ -379,8 +380,17 @@ func checkAdminFailures(t *testing.T, ops []adminOp, windows []faultWindow) stri
 // propagationBound is how soon after a deactivation and a revocation are
 // acknowledged (or after a fault heals) every node refuses the client and
 // the token: docs/oauth.md states two seconds for a deactivation, one for
-// a revocation.
+// a revocation, and serverDeathBound for a revocation when the NATS
+// server that served a node's watch died or hung during the fault.
 const propagationBound = 2 * time.Second
+
+// bound is the propagation bound around fault f.
+func (f clusterFault) bound() time.Duration {
+	if f.nats {
+		return serverDeathBound
+	}
+	return propagationBound
+}
 
 // checkOAuthFailures checks the OAuth requests that failed at nodes that
 // were up: none outside a fault (and the recovery after it), none with a
