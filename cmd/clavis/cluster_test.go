@@ -355,7 +355,7 @@ func checkAdminFailures(t *testing.T, ops []adminOp, windows []faultWindow) stri
 			}
 		}
 		switch {
-		case in != nil && contains(in.down, o.Node):
+		case in != nil && slices.Contains(in.down, o.Node):
 			kinds["node killed"]++
 		case in != nil && in.pg && o.Status == http.StatusServiceUnavailable && validRetryAfter(o.RetryAfter):
 			kinds["503 with Retry-After during the PostgreSQL restart"]++
@@ -426,15 +426,6 @@ func checkOAuthFailures(t *testing.T, outs []oauthOutcome, windows []faultWindow
 	if bad > 10 {
 		t.Errorf("… %d OAuth failures in all that should not be", bad)
 	}
-}
-
-func contains(xs []int, x int) bool {
-	for _, v := range xs {
-		if v == x {
-			return true
-		}
-	}
-	return false
 }
 
 func validRetryAfter(v string) bool {
