@@ -348,12 +348,7 @@ func checkAdminFailures(t *testing.T, ops []adminOp, windows []faultWindow) stri
 		if o.ok() {
 			continue
 		}
-		var in *faultWindow
-		for i := range windows {
-			if w := &windows[i]; o.Done.After(w.start) && o.Sent.Before(w.recovered) {
-				in = w
-			}
-		}
+		in := windowOf(windows, o.Sent, o.Done)
 		switch {
 		case in != nil && slices.Contains(in.down, o.Node):
 			kinds["node killed"]++
@@ -375,6 +370,18 @@ func checkAdminFailures(t *testing.T, ops []adminOp, windows []faultWindow) stri
 		return "none"
 	}
 	return strings.Join(parts, ", ")
+}
+
+// windowOf returns the last fault window a request sent at sent and
+// answered at done overlaps, or nil.
+func windowOf(windows []faultWindow, sent, done time.Time) *faultWindow {
+	var in *faultWindow
+	for i := range windows {
+		if w := &windows[i]; done.After(w.start) && sent.Before(w.recovered) {
+			in = w
+		}
+	}
+	return in
 }
 
 // propagationBound is how soon after a deactivation and a revocation are
@@ -408,12 +415,7 @@ func checkOAuthFailures(t *testing.T, outs []oauthOutcome, windows []faultWindow
 		if o.OK || o.NodeDown {
 			continue
 		}
-		var in *faultWindow
-		for i := range windows {
-			if w := &windows[i]; o.Done.After(w.start) && o.Sent.Before(w.recovered) {
-				in = w
-			}
-		}
+		in := windowOf(windows, o.Sent, o.Done)
 		switch {
 		case o.Status == http.StatusInternalServerError || strings.Contains(o.Err, "server_error"):
 			fail("a %s request at node %d (sent %s) failed with a server error: %d %s", o.Kind, o.Node+1, o.Sent.Format(time.TimeOnly), o.Status, o.Err)
