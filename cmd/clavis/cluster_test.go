@@ -286,17 +286,21 @@ func TestCluster(t *testing.T) {
 }
 
 // logProblems logs what each node logged at warning level or above
-// (the last 30 lines of each, leaving out the expected answers of an
-// outage), to tell why a run failed.
+// (every server error, and the last 30 of the other lines, leaving out
+// the expected answers of an outage), to tell why a run failed.
 func (c *cluster) logProblems(t *testing.T) {
 	for i, n := range c.nodes {
-		var lines []string
+		var lines, serverErrors []string
 		for line := range strings.Lines(n.logs.String()) {
-			if (strings.Contains(line, `"level":"WARN"`) || strings.Contains(line, `"level":"ERROR"`)) && !strings.Contains(line, "temporarily_unavailable") && !strings.Contains(line, "store unavailable") {
+			switch {
+			case strings.Contains(line, "server_error") || strings.Contains(line, `"status":500`):
+				serverErrors = append(serverErrors, strings.TrimSpace(line))
+			case (strings.Contains(line, `"level":"WARN"`) || strings.Contains(line, `"level":"ERROR"`)) && !strings.Contains(line, "temporarily_unavailable") && !strings.Contains(line, "store unavailable"):
 				lines = append(lines, strings.TrimSpace(line))
 			}
 		}
-		t.Logf("node %d: %d warnings and errors; the last:\n%s", i+1, len(lines), strings.Join(lines[max(0, len(lines)-30):], "\n"))
+		t.Logf("node %d: %d server errors:\n%s", i+1, len(serverErrors), strings.Join(serverErrors, "\n"))
+		t.Logf("node %d: %d other warnings and errors; the last:\n%s", i+1, len(lines), strings.Join(lines[max(0, len(lines)-30):], "\n"))
 	}
 }
 

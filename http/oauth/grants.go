@@ -95,7 +95,8 @@ var (
 	ErrGrantTooLarge = errors.New("oauth: the grant entry is too large")
 	// ErrUnavailable wraps a failure to reach a store of the provider
 	// ([Grants], [Assertions], [Revocations]): its servers are away,
-	// electing a leader, or did not answer in time. Nothing is wrong with
+	// electing a leader, or did not answer in time, or a record was
+	// changed by others at each attempt to change it. Nothing is wrong with
 	// the request, which may be sent again later; the endpoints answer
 	// temporarily_unavailable (503) with Retry-After.
 	ErrUnavailable = errors.New("oauth: the grant store cannot be reached")

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net/http"
 	"regexp"
 	"slices"
@@ -578,10 +579,23 @@ func (s *storage) revokeTokens(ctx context.Context, tokens []issued) error {
 	return nil
 }
 
+// familyAttempts is how many times changeFamily reads and writes a
+// family that others keep changing before it gives up.
+const familyAttempts = 10
+
 // changeFamily applies change to family id, creating it (for clientID)
-// when it does not exist yet, retrying on concurrent changes.
+// when it does not exist yet, retrying on concurrent changes after a
+// short random pause that grows with each attempt, so that requests
+// racing on one grant (from several nodes) do not collide again in
+// step. When they still do, the grant is busy: temporarily_unavailable,
+// nothing changed.
 func (s *storage) changeFamily(ctx context.Context, id, clientID string, change func(*family) error) error {
-	for range 10 {
+	for attempt := range familyAttempts {
+		if attempt > 0 {
+			if err := pause(ctx, attempt); err != nil {
+				return err
+			}
+		}
 		var f family
 		rev, err := s.get(ctx, LifeGrant, "fam", id, &f)
 		switch {
@@ -610,7 +624,20 @@ func (s *storage) changeFamily(ctx context.Context, id, clientID string, change 
 		}
 		return err
 	}
-	return fmt.Errorf("oauth: grant %s: too many concurrent changes", id)
+	return fmt.Errorf("%w: grant %s: changed by others at each of %d attempts", ErrUnavailable, id, familyAttempts)
+}
+
+// pause waits a random time of up to attempt milliseconds, or until ctx
+// ends.
+func pause(ctx context.Context, attempt int) error {
+	t := time.NewTimer(time.Duration(rand.Int64N(int64(attempt)*int64(time.Millisecond))) + 100*time.Microsecond)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // errTooManyRefreshes answers a client over its refresh rate (see

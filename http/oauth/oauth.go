@@ -512,7 +512,7 @@ func (p *Provider) credentialsGiven(ctx context.Context, w http.ResponseWriter, 
 // request said (a grant type, a scope), is made describable first: the
 // error_description holds only the characters §5.2 allows.
 func (p *Provider) writeError(ctx context.Context, w http.ResponseWriter, r *http.Request, ar fosite.AccessRequester, err error) {
-	err = StoreUnavailable(err)
+	err = StoreUnavailable(RefusedByStore(err))
 	rfc := p.logServerError(ctx, "token endpoint", err)
 	if rfc != nil && (rfc.CodeField == http.StatusTooManyRequests || rfc.CodeField == http.StatusServiceUnavailable) {
 		retry := RetryAfter
@@ -555,6 +555,27 @@ func StoreUnavailable(err error) error {
 		return fosite.ErrTemporarilyUnavailable.WithHint("The database cannot be reached right now; try again.").WithWrap(err)
 	case errors.Is(err, ErrUnavailable):
 		return fosite.ErrTemporarilyUnavailable.WithHint("The grant store cannot be reached right now; try again.").WithWrap(err)
+	}
+	return err
+}
+
+// RefusedByStore returns the OAuth error a step of the grant store
+// refused with, when fosite reported it as a server_error (it does so
+// for any storage error at the refresh grant's last steps): a grant
+// revoked by a concurrent reuse while a refresh went on is invalid_grant,
+// not an unexpected condition; one over its rate or out of room is
+// temporarily_unavailable. Other errors are returned as they are.
+func RefusedByStore(err error) error {
+	var outer *fosite.RFC6749Error
+	if !errors.As(err, &outer) || outer.ErrorField != fosite.ErrServerError.ErrorField {
+		return err
+	}
+	var inner *fosite.RFC6749Error
+	if cause := outer.Cause(); cause != nil && errors.As(cause, &inner) {
+		switch inner.ErrorField {
+		case fosite.ErrInvalidGrant.ErrorField, fosite.ErrTemporarilyUnavailable.ErrorField:
+			return inner
+		}
 	}
 	return err
 }
