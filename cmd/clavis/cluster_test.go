@@ -39,7 +39,7 @@ type clusterFault struct {
 	name   string
 	hold   time.Duration
 	pg     bool // PostgreSQL is down: writes may fail, with 503
-	nats   bool // a NATS server dies or hangs
+	hung   bool // a NATS server hangs (see bound)
 	inject func(t *testing.T, c *cluster) (heal func(), down []int)
 }
 
@@ -89,7 +89,7 @@ func streamLeader(t *testing.T, c *cluster) int {
 }
 
 func natsKillFault(name string, follower bool) clusterFault {
-	return clusterFault{name: name, hold: 4 * time.Second, nats: true, inject: func(t *testing.T, c *cluster) (func(), []int) {
+	return clusterFault{name: name, hold: 4 * time.Second, inject: func(t *testing.T, c *cluster) (func(), []int) {
 		i := streamLeader(t, c)
 		if follower {
 			i = (i + 1) % len(c.nats.servers)
@@ -101,7 +101,7 @@ func natsKillFault(name string, follower bool) clusterFault {
 }
 
 func natsPauseFault() clusterFault {
-	return clusterFault{name: "NATS stream leader paused (SIGSTOP)", hold: 12 * time.Second, nats: true, inject: func(t *testing.T, c *cluster) (func(), []int) {
+	return clusterFault{name: "NATS stream leader paused (SIGSTOP)", hold: 12 * time.Second, hung: true, inject: func(t *testing.T, c *cluster) (func(), []int) {
 		i := streamLeader(t, c)
 		s := c.nats.servers[i]
 		s.pause()
@@ -131,7 +131,7 @@ func pgCrashFault() clusterFault {
 
 // both injects a and b at once and heals both.
 func both(a, b clusterFault) clusterFault {
-	return clusterFault{name: a.name + " + " + b.name, hold: max(a.hold, b.hold), pg: a.pg || b.pg, nats: a.nats || b.nats, inject: func(t *testing.T, c *cluster) (func(), []int) {
+	return clusterFault{name: a.name + " + " + b.name, hold: max(a.hold, b.hold), pg: a.pg || b.pg, hung: a.hung || b.hung, inject: func(t *testing.T, c *cluster) (func(), []int) {
 		ha, da := a.inject(t, c)
 		hb, db := b.inject(t, c)
 		return func() { hb(); ha() }, append(da, db...)
@@ -391,14 +391,15 @@ func windowOf(windows []faultWindow, sent, done time.Time) *faultWindow {
 // propagationBound is how soon after a deactivation and a revocation are
 // acknowledged (or after a fault heals) every node refuses the client and
 // the token: docs/oauth.md states two seconds for a deactivation, one for
-// a revocation, and serverDeathBound for a revocation when the NATS
-// server that served a node's watch died or hung during the fault.
+// a revocation.
 const propagationBound = 2 * time.Second
 
-// bound is the propagation bound around fault f.
+// bound is the propagation bound around fault f: a node connected to a
+// NATS server that hangs learns of revocations once it has left that
+// server (within hungServerBound) and watches them again.
 func (f clusterFault) bound() time.Duration {
-	if f.nats {
-		return serverDeathBound
+	if f.hung {
+		return hungServerBound + propagationBound
 	}
 	return propagationBound
 }

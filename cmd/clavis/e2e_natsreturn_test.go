@@ -18,11 +18,6 @@ import (
 // having just come back included.
 const natsReturnBound = time.Second
 
-// serverDeathBound is how soon, by docs/oauth.md, a revocation reaches a
-// node whose watch of the revocations was served by a NATS server that
-// died: the watch is found dead by its missed heartbeats.
-const serverDeathBound = 15 * time.Second
-
 // TestRefusedEverywhereAfterNATSReturns restarts the NATS server under two
 // nodes, then, as soon as node a acknowledges them, revokes an access
 // token and deactivates a client through it: node b must refuse both
@@ -168,7 +163,9 @@ func (c m2m) revoke(n *serveProc, at string) error {
 // node b connected to another server, so that b's connection never
 // drops: a revocation node a acknowledges after the fault must still be
 // refused by b within the bound. b's watch lived on the dead leader, and
-// was noticed dead only after two missed heartbeats.
+// was noticed dead only after two missed heartbeats, ten seconds; its
+// new watch then needed a new metadata leader when the dead server had
+// been that too.
 func TestRevokedEverywhereAfterRevocationsLeaderDies(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end: runs the binaries")
@@ -178,6 +175,11 @@ func TestRevokedEverywhereAfterRevocationsLeaderDies(t *testing.T) {
 	a := startServe(t, "a", append(env, "CLAVIS_NATS_URL="+nc.url("clavis", nc.clavisPassword))...)
 	b := startServe(t, "b", append(env, "CLAVIS_MIGRATE=false",
 		fmt.Sprintf("CLAVIS_NATS_URL=nats://clavis:%s@127.0.0.1:%d", nc.clavisPassword, nc.servers[0].port))...)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("node b logged:\n%s", withoutDebug(b.logs.String()))
+		}
+	})
 
 	slug := uniqueSlug("leader")
 	a.mustCall(http.MethodPost, "/admin/tenants", map[string]any{"slug": slug, "name": "Leader"}, http.StatusCreated)
@@ -217,7 +219,18 @@ func TestRevokedEverywhereAfterRevocationsLeaderDies(t *testing.T) {
 	revoked := time.Since(revokedAt)
 	t.Logf("leader of the revocations killed; node a acknowledged a revocation %s after, node b refused the token %s after that",
 		revokedAt.Sub(killed).Round(time.Millisecond), revoked.Round(time.Millisecond))
-	if revoked > serverDeathBound {
-		t.Errorf("after the revocations' leader died, node b took %s to refuse a revoked token; the bound is %s", revoked.Round(time.Millisecond), serverDeathBound)
+	if revoked > natsReturnBound {
+		t.Errorf("after the revocations' leader died, node b took %s to refuse a revoked token; the bound is %s", revoked.Round(time.Millisecond), natsReturnBound)
 	}
+}
+
+// withoutDebug returns the lines of a node's logs above debug level.
+func withoutDebug(logs string) string {
+	var b strings.Builder
+	for line := range strings.Lines(logs) {
+		if !strings.Contains(line, `"level":"DEBUG"`) {
+			b.WriteString(line)
+		}
+	}
+	return b.String()
 }

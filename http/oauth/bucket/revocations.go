@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -114,6 +115,18 @@ func (r *Revocations) run(ctx context.Context, loaded chan struct{}) {
 	} else {
 		defer func() { _ = sub.Unsubscribe() }()
 	}
+	// Each revocation is also heard as it is published, from whichever
+	// NATS server this node is connected to, with no JetStream consumer:
+	// a watch that must start again needs the cluster's metadata leader
+	// to create its consumer, and when the server that died led the
+	// metadata as well, a new one takes seconds to be elected.
+	prefix := "$KV." + r.bucket + "."
+	live, err := nc.Subscribe(prefix+">", func(m *nats.Msg) { r.apply(m.Subject, m.Header, m.Data, prefix) })
+	if err != nil {
+		r.log.Warn("revocations: cannot hear revocations as they are made", "error", err)
+	} else {
+		defer func() { _ = live.Unsubscribe() }()
+	}
 	// Right after a restart, JetStream may need a moment (a restarted
 	// server recovering its streams, a leader being elected): for
 	// restartGrace the watch is tried again every first, so that it
@@ -154,10 +167,21 @@ type restartError string
 
 func (e restartError) Error() string { return string(e) }
 
+// watchHeartbeat is how often the NATS server serving a node's watch of
+// the bucket says it is alive while no revocation comes: two missed
+// heartbeats (a server dead or hung, the connection to it lost) make the
+// watch start again from where it was, on a server that is alive.
+const watchHeartbeat = 500 * time.Millisecond
+
 // follow applies the bucket's entries as they come, until the watch
 // ends, ctx ends, or restart says why it must start again (a
-// restartError); a nil update marks the end of those present when the
-// watch began.
+// restartError); loaded is called once the entries present when the
+// watch began are applied.
+//
+// The watch is an ordered consumer of the bucket's stream, not the
+// key-value watch of nats.go, whose server reports alive every five
+// seconds only: when that server died, revocations made meanwhile
+// reached the node ten seconds late.
 func (r *Revocations) follow(ctx context.Context, restart <-chan string, loaded func()) error {
 	kv, err := r.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket: r.bucket, TTL: revocationTTL, History: 1, Replicas: r.replicas,
@@ -167,39 +191,83 @@ func (r *Revocations) follow(ctx context.Context, restart <-chan string, loaded 
 	if err != nil {
 		return fmt.Errorf("open bucket %s: %w", r.bucket, err)
 	}
-	w, err := kv.WatchAll(ctx, jetstream.IgnoreDeletes())
+	prefix := "$KV." + r.bucket + "."
+	cons, err := r.js.OrderedConsumer(ctx, "KV_"+r.bucket, jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{prefix + ">"},
+		DeliverPolicy:  jetstream.DeliverLastPerSubjectPolicy,
+	})
 	if err != nil {
 		return fmt.Errorf("watch bucket %s: %w", r.bucket, err)
 	}
-	defer w.Stop()
+	msgs, err := cons.Messages(jetstream.PullHeartbeat(watchHeartbeat))
+	if err != nil {
+		return fmt.Errorf("watch bucket %s: %w", r.bucket, err)
+	}
+	// Next blocks: ctx and restart stop the iterator, which ends it.
+	why := make(chan error, 1)
+	stopped := make(chan struct{})
+	defer close(stopped)
+	go func() {
+		select {
+		case <-ctx.Done():
+		case w := <-restart:
+			why <- restartError(w)
+		case <-stopped:
+		}
+		msgs.Stop()
+	}()
 	r.mu.Lock()
 	r.kv = kv
 	r.mu.Unlock()
+	if info := cons.CachedInfo(); info != nil && info.NumPending == 0 {
+		loaded()
+	}
 	for {
-		var e jetstream.KeyValueEntry
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case why := <-restart:
-			return restartError(why)
-		case u, ok := <-w.Updates():
-			if !ok {
-				return errors.New("the watch ended")
-			}
-			e = u
-		}
-		if e == nil {
-			loaded()
-			continue
-		}
-		exp, err := strconv.ParseInt(string(e.Value()), 10, 64)
+		m, err := msgs.Next()
 		if err != nil {
-			r.log.Warn("revocations: unreadable entry", "key", e.Key())
-			continue
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			select {
+			case err := <-why:
+				return err
+			default:
+			}
+			return fmt.Errorf("watch bucket %s: %w", r.bucket, err)
 		}
-		r.remember(e.Key(), time.Unix(exp, 0))
+		r.apply(m.Subject(), m.Headers(), m.Data(), prefix)
+		if meta, err := m.Metadata(); err == nil && meta.NumPending == 0 {
+			loaded()
+		}
 	}
 }
+
+// apply remembers the revocation an entry of the bucket records (its
+// subject is prefix and its key, its data the token's expiry), leaving
+// out deletions and purges. A revocation heard as it was published but
+// that the bucket then refused (full) is remembered all the same: the
+// revoking node answered an error, and the token is refused until it
+// expires or the node restarts.
+func (r *Revocations) apply(subject string, h nats.Header, data []byte, prefix string) {
+	key, ok := strings.CutPrefix(subject, prefix)
+	if !ok {
+		return
+	}
+	switch h.Get(kvOperation) {
+	case "DEL", "PURGE":
+		return
+	}
+	exp, err := strconv.ParseInt(string(data), 10, 64)
+	if err != nil {
+		r.log.Warn("revocations: unreadable entry", "key", key)
+		return
+	}
+	r.remember(key, time.Unix(exp, 0))
+}
+
+// kvOperation is the header by which a key-value bucket's stream marks
+// a deletion or a purge.
+const kvOperation = "KV-Operation"
 
 func (r *Revocations) remember(key string, until time.Time) {
 	r.mu.Lock()
