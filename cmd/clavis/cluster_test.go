@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -271,7 +272,11 @@ func TestCluster(t *testing.T) {
 	fmt.Fprintf(&report, "client_credentials across three nodes: %.0f tokens/s\n", tokensPerSecond)
 	t.Log("\n" + report.String())
 	if *clusterReport != "" {
-		f, err := os.OpenFile(*clusterReport, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+		err := os.MkdirAll(filepath.Dir(*clusterReport), 0o755)
+		var f *os.File
+		if err == nil {
+			f, err = os.OpenFile(*clusterReport, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+		}
 		if err == nil {
 			_, err = f.WriteString(report.String() + "\n")
 			f.Close()
@@ -293,7 +298,7 @@ func (c *cluster) logProblems(t *testing.T) {
 		var lines, serverErrors []string
 		for line := range strings.Lines(n.logs.String()) {
 			switch {
-			case strings.Contains(line, "server_error") || strings.Contains(line, `"status":500`):
+			case strings.Contains(line, `"error":"server_error"`) || strings.Contains(line, `"status":500`):
 				serverErrors = append(serverErrors, strings.TrimSpace(line))
 			case (strings.Contains(line, `"level":"WARN"`) || strings.Contains(line, `"level":"ERROR"`)) && !strings.Contains(line, "temporarily_unavailable") && !strings.Contains(line, "store unavailable"):
 				lines = append(lines, strings.TrimSpace(line))

@@ -597,18 +597,25 @@ func (p *Provider) logServerError(ctx context.Context, msg string, err error) *f
 		return nil
 	}
 	if rfc.CodeField >= http.StatusInternalServerError {
-		// The cause under every RFC 6749 error that wraps another (a
-		// temporarily_unavailable made of fosite's server_error): what
+		// The innermost cause (under a temporarily_unavailable made of
+		// fosite's server_error, under the stack fosite adds): what
 		// failed, not the error code again.
 		var c error = rfc
-		for r, ok := c.(*fosite.RFC6749Error); ok; r, ok = c.(*fosite.RFC6749Error) {
-			c = r.Unwrap()
+		for next := errors.Unwrap(c); next != nil; next = errors.Unwrap(c) {
+			c = next
 		}
 		cause := ""
-		if c != nil {
+		if c != error(rfc) {
 			cause = c.Error()
 		}
-		p.log.ErrorContext(ctx, msg, "error", rfc.ErrorField, "debug", rfc.DebugField, "cause", cause)
+		// A store that cannot be reached is an outage the operator
+		// sees elsewhere too, and the client is told to come back: a
+		// warning; anything else is a defect.
+		level := slog.LevelError
+		if rfc.CodeField == http.StatusServiceUnavailable {
+			level = slog.LevelWarn
+		}
+		p.log.Log(ctx, level, msg, "error", rfc.ErrorField, "debug", rfc.DebugField, "cause", cause)
 	}
 	return rfc
 }
