@@ -202,6 +202,27 @@ var settings = []setting{
 		},
 	},
 	{
+		name: "flow-rate-per-address", arg: "N", def: "2",
+		usage: "authorization requests that may start a flow each second from one source address, per node (30 seconds' worth at once); beyond, 429",
+		bind: func(fs *flag.FlagSet, c *Config, name string) {
+			fs.Float64Var(&c.FlowRatePerAddress, name, c.FlowRatePerAddress, "")
+		},
+	},
+	{
+		name: "flow-rate-per-client", arg: "N", def: "20",
+		usage: "authorization requests that may start a flow each second for one client, per node (10 seconds' worth at once); beyond, 429",
+		bind: func(fs *flag.FlagSet, c *Config, name string) {
+			fs.Float64Var(&c.FlowRatePerClient, name, c.FlowRatePerClient, "")
+		},
+	},
+	{
+		name: "refresh-rate-per-client", arg: "N", def: "10",
+		usage: "refresh grants one client may make each second, per node (10 seconds' worth at once); beyond, 429",
+		bind: func(fs *flag.FlagSet, c *Config, name string) {
+			fs.Float64Var(&c.RefreshRatePerClient, name, c.RefreshRatePerClient, "")
+		},
+	},
+	{
 		name: "log-format", arg: "FORMAT", def: defaultLogFormat,
 		usage: "log format: auto (text when stderr is a terminal, else json), json or text",
 		bind:  stringSetting(func(c *Config) *string { return &c.LogFormat }),
@@ -366,6 +387,14 @@ func (c Config) Validate() error {
 	if c.GrantsMaxBytes != 0 && c.GrantsMaxBytes < minGrantsBytes {
 		bad("grants-max-bytes", "%d is less than %d (1 MiB)", c.GrantsMaxBytes, minGrantsBytes)
 	}
+	for _, r := range []struct {
+		name string
+		rate float64
+	}{{"flow-rate-per-address", c.FlowRatePerAddress}, {"flow-rate-per-client", c.FlowRatePerClient}, {"refresh-rate-per-client", c.RefreshRatePerClient}} {
+		if !(r.rate >= 0 && r.rate <= maxRate) { // NaN too
+			bad(r.name, "%v is not a rate from 0 (the default) to %d a second", r.rate, maxRate)
+		}
+	}
 
 	switch c.LogFormat {
 	case "auto", "json", "text":
@@ -381,6 +410,10 @@ func (c Config) Validate() error {
 // minGrantsBytes is the least a bucket of the browser flows may hold: a
 // few of its largest entries.
 const minGrantsBytes = 1 << 20
+
+// maxRate bounds the rates of the flow and refresh limits: a burst of
+// thirty seconds' worth must stay a modest count of tokens.
+const maxRate = 1_000_000
 
 // parseLevel reads debug, info, warn or error.
 func parseLevel(s string) (slog.Level, error) {

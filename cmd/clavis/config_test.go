@@ -3,6 +3,7 @@ package main
 import (
 	"flag"
 	"io"
+	"math"
 	"strings"
 	"testing"
 
@@ -194,6 +195,10 @@ func TestValidate(t *testing.T) {
 		{name: "nats replicas", edit: func(c *Config) { c.NATSReplicas = 7 }, want: []string{"--nats-replicas"}},
 		{name: "grants max bytes", edit: func(c *Config) { c.GrantsMaxBytes = 4096 }, want: []string{"--grants-max-bytes"}},
 		{name: "grants max bytes default", edit: func(c *Config) { c.GrantsMaxBytes = 0 }},
+		{name: "flow rate per address", edit: func(c *Config) { c.FlowRatePerAddress = -1 }, want: []string{"--flow-rate-per-address"}},
+		{name: "flow rate per client", edit: func(c *Config) { c.FlowRatePerClient = math.NaN() }, want: []string{"--flow-rate-per-client"}},
+		{name: "refresh rate per client", edit: func(c *Config) { c.RefreshRatePerClient = math.Inf(1) }, want: []string{"--refresh-rate-per-client"}},
+		{name: "rates", edit: func(c *Config) { c.FlowRatePerAddress, c.FlowRatePerClient, c.RefreshRatePerClient = 0.5, 1000, 1e6 }},
 		{name: "log level", edit: func(c *Config) { c.LogLevel = "trace" }, want: []string{"--log-level"}},
 		{name: "public url that cannot name audit keys", edit: func(c *Config) { c.PublicURL = "https://id.example.com/a+b" }, want: []string{"--public-url"}},
 		{name: "public url too long for audit key names", edit: func(c *Config) { c.PublicURL = "https://id.example.com/" + strings.Repeat("p", 120) },

@@ -55,7 +55,7 @@ type command struct {
 var (
 	allSettings = []string{"addr", "public-url", "data-dir", "database-url", "sqlite-full-sync", "root-token", "master-key", "migrate",
 		"dev-login", "jwks-allow-private", "webhooks-allow-private", "trusted-proxies", "nats-url", "nats-listen", "nats-creds", "nats-tls-ca", "nats-tls-cert", "nats-tls-key", "nats-prefix", "nats-replicas",
-		"grants-max-bytes", "log-format", "log-level"}
+		"grants-max-bytes", "flow-rate-per-address", "flow-rate-per-client", "refresh-rate-per-client", "log-format", "log-level"}
 	migrateSettings = []string{"data-dir", "database-url", "log-format", "log-level"}
 )
 

@@ -59,6 +59,13 @@ type Config struct {
 	// GrantsMaxBytes is the most each bucket of the browser flows holds
 	// (0: bucket.DefaultBucketBytes).
 	GrantsMaxBytes int64
+	// FlowRatePerAddress, FlowRatePerClient and RefreshRatePerClient
+	// are how many authorization requests may store a flow each second
+	// from one source address and for one client, and how many refreshes
+	// one client may make, per node (0: the defaults of
+	// oauth.DefaultFlowLimits and oauth.DefaultRefreshLimit). The bursts
+	// follow: 30 seconds' worth per address, 10 per client.
+	FlowRatePerAddress, FlowRatePerClient, RefreshRatePerClient float64
 	// Version is the release, named in the NATS connection so that the
 	// server's monitoring tells nodes apart.
 	Version string

@@ -12,11 +12,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"golang.org/x/time/rate"
 
 	"github.com/clavisiam/clavis/eventstore"
 	"github.com/clavisiam/clavis/eventstore/relay"
@@ -252,6 +254,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, opts ...Option) (*No
 		log.Warn("the development login page is on: anyone may sign in as anyone at tenants without a login application")
 		popts = append(popts, oauth.WithDevLogin())
 	}
+	popts = append(popts, rateLimits(cfg)...)
 	if cfg.JWKSAllowPrivate {
 		log.Warn("jwks_uri key sets are fetched from private networks too: whoever may register a client can make this node call them")
 		popts = append(popts, oauth.WithKeySetFetching(oauth.KeySetFetching{AllowPrivateNetworks: true}))
@@ -422,4 +425,27 @@ func (n *Node) Close() error {
 func consoleKey(keys *signing.Keyring) []byte {
 	sum := sha256.Sum256(append([]byte("clavis console\x00"), keys.HMACSecret()...))
 	return sum[:]
+}
+
+// rateLimits are the provider's options for the flow and refresh rates
+// cfg sets, each burst being that many seconds' worth of its rate.
+func rateLimits(cfg Config) []oauth.Option {
+	burst := func(rate float64, seconds int) int { return max(int(math.Ceil(rate*float64(seconds))), 1) }
+	var opts []oauth.Option
+	if cfg.FlowRatePerAddress > 0 || cfg.FlowRatePerClient > 0 {
+		l := oauth.DefaultFlowLimits
+		if r := cfg.FlowRatePerAddress; r > 0 {
+			l.PerAddress, l.AddressBurst = rate.Limit(r), burst(r, 30)
+		}
+		if r := cfg.FlowRatePerClient; r > 0 {
+			l.PerClient, l.ClientBurst = rate.Limit(r), burst(r, 10)
+		}
+		opts = append(opts, oauth.WithFlowLimits(l))
+	}
+	if r := cfg.RefreshRatePerClient; r > 0 {
+		l := oauth.DefaultRefreshLimit
+		l.PerClient, l.Burst = rate.Limit(r), burst(r, 10)
+		opts = append(opts, oauth.WithRefreshLimit(l))
+	}
+	return opts
 }
