@@ -4,12 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"maps"
 	"net/http"
 	"net/url"
 	"slices"
@@ -49,15 +47,49 @@ each POST --token to {endpoint}/t/{tenant}/oauth2/introspect and send the next
 as soon as the answer has arrived (a closed loop), for --warmup without
 recording, then for --duration recorded. A request succeeds when the answer is
 200 and its body contains "active":true.`},
+	{name: "flow", summary: "measure whole authorization code flows with PKCE, login and consent",
+		about: `Bench flow measures the authorization code flow as a browser and a login
+application run it: --concurrency workers, each a browser with cookies of its
+own, run whole flows one after another (a closed loop), for --warmup without
+recording, then for --duration recorded. A flow is six requests: the
+authorization request (PKCE S256, a new state and verifier each time); the
+login application's acceptance of the login challenge through the login API
+(as --subject, with a token of the login application's client, which holds
+clavis:login); the browser back at the authorization endpoint; the acceptance
+of the consent challenge (the scopes of --scope); the browser back again, to
+a redirect to --redirect-uri with a code, which is not followed; and the code
+exchanged at the token endpoint with its verifier. A client that asks no
+consent skips the consent steps. A flow succeeds when the exchange answers
+200 with an access token. Redirects are followed at --endpoint, whatever
+host they name, so a node whose public URL is another host can be measured
+directly; each flow starts with the worker's cookies cleared, since the node
+sets a cookie per flow. --steps adds each step's latencies.`},
+	{name: "refresh", summary: "measure refresh grants, each worker following a chain of its own",
+		about: `Bench refresh measures the refresh grant: --concurrency workers each start a
+chain with a whole authorization code flow (as bench flow runs one, not
+measured), then POST refresh_token grants to {endpoint}/t/{tenant}/oauth2/token,
+each with the refresh token the previous one returned, in a closed loop, for
+--warmup without recording, then for --duration recorded. --chain N starts a
+new chain after N refreshes (0: one chain for the whole run), so that short
+and long chains can be compared; a chain also starts anew after a refresh
+failed for a reason other than 429 or 503. A refresh succeeds when the answer
+is 200 with an access token and a refresh token. The report adds the chains
+started in the measured time, the share of the workers' time they took, and
+the rate of refreshes in the rest of it. A chain that could not be started is
+a failed refresh ("chain …").`},
 }
+
+// isFlow says whether a command runs code flows (flow and refresh).
+func (c benchCommand) isFlow() bool { return c.name == "flow" || c.name == "refresh" }
 
 // benchMore ends every bench command's help.
 const benchMore = `The client authenticates with HTTP Basic (RFC 6749 §2.3.1) unless --auth post
 puts client_id and client_secret in the body. The report gives the requests
-measured and their rate, the failures by kind (transport, or the HTTP status)
-and the exact p50, p99, p99.9 and maximum latency of every measured request,
-failures included. Ctrl-C stops early and still reports. The exit status is 1
-when not one measured request succeeded (the first failure is printed), 2 for
+(flows, refreshes) measured and their rate, the failures by kind (transport,
+or the HTTP status, after the step's name for a flow) and the exact p50, p99,
+p99.9 and maximum latency of every measured request, failures included.
+Ctrl-C stops early and still reports. The exit status is 1 when not one
+measured request succeeded (the first failure is printed), 2 for
 a bad flag, 0 otherwise.`
 
 // benchOptions are the flags of the bench commands.
@@ -66,6 +98,10 @@ type benchOptions struct {
 	concurrency                                                  int
 	duration, warmup                                             time.Duration
 	json                                                         bool
+	// The code flow's (flow, refresh).
+	redirectURI, loginClientID, loginClientSecret, subject string
+	chain                                                  int
+	steps                                                  bool
 }
 
 // run runs clavis-bench with args (without the program name) and
@@ -99,19 +135,31 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	o := &benchOptions{}
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	endpoint := getenv("CLAVIS_ENDPOINT")
-	if endpoint == "" {
-		endpoint = "http://127.0.0.1:8080"
+	defaultEndpoint := getenv("CLAVIS_ENDPOINT")
+	if defaultEndpoint == "" {
+		defaultEndpoint = "http://127.0.0.1:8080"
 	}
-	fs.StringVar(&o.endpoint, "endpoint", endpoint, "base URL of a Clavis node (env CLAVIS_ENDPOINT)")
+	fs.StringVar(&o.endpoint, "endpoint", defaultEndpoint, "base URL of a Clavis node (env CLAVIS_ENDPOINT)")
 	fs.StringVar(&o.tenant, "tenant", getenv("CLAVIS_TENANT"), "tenant slug (env CLAVIS_TENANT)")
 	fs.StringVar(&o.clientID, "client-id", "", "the client's client_id")
 	fs.StringVar(&o.clientSecret, "client-secret", "", "the client's secret")
 	fs.StringVar(&o.auth, "auth", "basic", "client authentication: basic (HTTP Basic) or post (client_id and client_secret in the body)")
-	if cmd.name == "token" {
+	switch cmd.name {
+	case "token":
 		fs.StringVar(&o.scope, "scope", "", "scope to request, space-separated (default: none, the client's default scopes)")
-	} else {
+	case "introspect":
 		fs.StringVar(&o.token, "token", "", "the token to introspect")
+	default:
+		fs.StringVar(&o.redirectURI, "redirect-uri", "", "a redirect URI the client registered")
+		fs.StringVar(&o.scope, "scope", "openid", "scope to request and consent to, space-separated")
+		fs.StringVar(&o.loginClientID, "login-client-id", "", "the login application's client_id (a client holding clavis:login)")
+		fs.StringVar(&o.loginClientSecret, "login-client-secret", "", "the login application's secret")
+		fs.StringVar(&o.subject, "subject", "bench", "the user the login application signs in")
+		if cmd.name == "flow" {
+			fs.BoolVar(&o.steps, "steps", false, "also report each step's latencies")
+		} else {
+			fs.IntVar(&o.chain, "chain", 0, "refreshes after which a worker starts a new chain (0: never)")
+		}
 	}
 	fs.IntVar(&o.concurrency, "concurrency", 64, "workers, each with one request in flight and its own connection")
 	fs.DurationVar(&o.duration, "duration", 10*time.Second, "how long to measure")
@@ -119,8 +167,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	fs.BoolVar(&o.json, "json", false, "print JSON instead of a table")
 	usage := func(w io.Writer) {
 		extra := ""
-		if cmd.name == "introspect" {
+		switch {
+		case cmd.name == "introspect":
 			extra = " --token TOKEN"
+		case cmd.isFlow():
+			extra = " --redirect-uri URI \\\n      --login-client-id ID --login-client-secret SECRET"
 		}
 		fmt.Fprintf(w, "Usage:\n  %s --tenant SLUG --client-id ID --client-secret SECRET%s [flags]\n\n%s\n\n%s\n\nFlags:\n",
 			name, extra, cmd.about, benchMore)
@@ -142,20 +193,37 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		usage(stderr)
 		return exitUsage
 	}
-	cfg, err := o.plan(cmd)
-	if err != nil {
-		for _, line := range strings.Split(err.Error(), "\n") {
-			fmt.Fprintf(stderr, "%s: %s\n", name, line)
+	var (
+		res      loadResult
+		endpoint string
+		report   = reportOptions{json: o.json}
+	)
+	if cmd.isFlow() {
+		fp, err := o.flowPlan(cmd)
+		if err != nil {
+			usageErrors(stderr, name, err)
+			return exitUsage
 		}
-		return exitUsage
+		endpoint, report.steps, report.chains = fp.tenantURL, o.steps, cmd.name == "refresh"
+		res, err = runFlows(ctx, fp)
+		if err != nil {
+			fmt.Fprintf(stderr, "%s: %v\n", name, err)
+			return exitFailure
+		}
+	} else {
+		cfg, err := o.plan(cmd)
+		if err != nil {
+			usageErrors(stderr, name, err)
+			return exitUsage
+		}
+		endpoint = cfg.url
+		res, err = runLoad(ctx, cfg)
+		if err != nil {
+			fmt.Fprintf(stderr, "%s: %v\n", name, err)
+			return exitFailure
+		}
 	}
-
-	res, err := runLoad(ctx, cfg)
-	if err != nil {
-		fmt.Fprintf(stderr, "%s: %v\n", name, err)
-		return exitFailure
-	}
-	if err := printLoad(stdout, cfg, res, o.json); err != nil {
+	if err := printLoad(stdout, endpoint, res, report); err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", name, err)
 		return exitFailure
 	}
@@ -176,6 +244,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	return exitOK
 }
 
+// usageErrors prints each line of err, the flags' problems.
+func usageErrors(w io.Writer, name string, err error) {
+	for _, line := range strings.Split(err.Error(), "\n") {
+		fmt.Fprintf(w, "%s: %s\n", name, line)
+	}
+}
+
 func benchUsage(w io.Writer) {
 	fmt.Fprint(w, "Usage:\n  clavis-bench <command> [flags]\n\nCommands:\n")
 	for _, c := range benchCommands {
@@ -188,34 +263,9 @@ func benchUsage(w io.Writer) {
 // builds the request every worker sends: its body and headers are made
 // here, once.
 func (o *benchOptions) plan(cmd benchCommand) (loadPlan, error) {
-	var errs []error
-	u, err := url.Parse(o.endpoint)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		errs = append(errs, fmt.Errorf("--endpoint %q is not an http(s) URL", o.endpoint))
-	}
-	if o.tenant == "" {
-		errs = append(errs, errors.New("--tenant (or CLAVIS_TENANT) is required"))
-	}
-	if o.clientID == "" {
-		errs = append(errs, errors.New("--client-id is required"))
-	}
-	if o.clientSecret == "" {
-		errs = append(errs, errors.New("--client-secret is required"))
-	}
+	errs := o.check()
 	if cmd.name == "introspect" && o.token == "" {
 		errs = append(errs, errors.New("--token is required: the token to introspect"))
-	}
-	if o.auth != "basic" && o.auth != "post" {
-		errs = append(errs, fmt.Errorf("--auth must be basic or post, not %q", o.auth))
-	}
-	if o.concurrency < 1 {
-		errs = append(errs, fmt.Errorf("--concurrency must be at least 1, not %d", o.concurrency))
-	}
-	if o.duration <= 0 {
-		errs = append(errs, fmt.Errorf("--duration must be positive, not %s", o.duration))
-	}
-	if o.warmup < 0 {
-		errs = append(errs, fmt.Errorf("--warmup must not be negative, not %s", o.warmup))
 	}
 	if len(errs) > 0 {
 		return loadPlan{}, errors.Join(errs...)
@@ -236,12 +286,12 @@ func (o *benchOptions) plan(cmd benchCommand) (loadPlan, error) {
 		"Accept":       {"application/json"},
 	}
 	if o.auth == "post" {
-		body.WriteString("&client_id=" + url.QueryEscape(o.clientID) + "&client_secret=" + url.QueryEscape(o.clientSecret))
+		body.WriteString(o.postAuth())
 	} else {
 		header.Set("Authorization", basicAuth(o.clientID, o.clientSecret))
 	}
 	return loadPlan{
-		url:         strings.TrimRight(o.endpoint, "/") + "/t/" + url.PathEscape(o.tenant) + cmd.path,
+		url:         o.tenantURL() + cmd.path,
 		body:        []byte(body.String()),
 		header:      header,
 		success:     []byte(cmd.success),
@@ -249,6 +299,47 @@ func (o *benchOptions) plan(cmd benchCommand) (loadPlan, error) {
 		warmup:      o.warmup,
 		duration:    o.duration,
 	}, nil
+}
+
+// tenantURL is the tenant's base URL at the endpoint.
+func (o *benchOptions) tenantURL() string {
+	return strings.TrimRight(o.endpoint, "/") + "/t/" + url.PathEscape(o.tenant)
+}
+
+// postAuth is the client's credentials in a form body (--auth post).
+func (o *benchOptions) postAuth() string {
+	return "&client_id=" + url.QueryEscape(o.clientID) + "&client_secret=" + url.QueryEscape(o.clientSecret)
+}
+
+// check checks the flags every command has.
+func (o *benchOptions) check() []error {
+	var errs []error
+	u, err := url.Parse(o.endpoint)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		errs = append(errs, fmt.Errorf("--endpoint %q is not an http(s) URL", o.endpoint))
+	}
+	if o.tenant == "" {
+		errs = append(errs, errors.New("--tenant (or CLAVIS_TENANT) is required"))
+	}
+	if o.clientID == "" {
+		errs = append(errs, errors.New("--client-id is required"))
+	}
+	if o.clientSecret == "" {
+		errs = append(errs, errors.New("--client-secret is required"))
+	}
+	if o.auth != "basic" && o.auth != "post" {
+		errs = append(errs, fmt.Errorf("--auth must be basic or post, not %q", o.auth))
+	}
+	if o.concurrency < 1 {
+		errs = append(errs, fmt.Errorf("--concurrency must be at least 1, not %d", o.concurrency))
+	}
+	if o.duration <= 0 {
+		errs = append(errs, fmt.Errorf("--duration must be positive, not %s", o.duration))
+	}
+	if o.warmup < 0 {
+		errs = append(errs, fmt.Errorf("--warmup must not be negative, not %s", o.warmup))
+	}
+	return errs
 }
 
 // basicAuth is the Authorization header of a client authenticating with
@@ -283,24 +374,34 @@ type loadPlan struct {
 	duration    time.Duration // recorded
 }
 
-// loadResult is what a load run measured. Only requests that started
+// loadResult is what a load run measured. Only operations that started
 // after the warm-up and finished before the end (or the cancellation)
 // count; one cut off by the end is neither a success nor a failure.
 type loadResult struct {
-	requests  int            // measured requests, failures included
-	errors    map[string]int // failed measured requests: "transport", or the HTTP status ("401")
-	latencies []time.Duration
-	warmup    int           // requests answered during the warm-up
-	elapsed   time.Duration // the measured time: --duration unless interrupted
+	concurrency int
+	requests    int            // measured operations, failures included
+	errors      map[string]int // failed measured operations by kind: "transport", the HTTP status ("401"), or a step's ("token 400")
+	latencies   []time.Duration
+	warmup      int           // operations finished during the warm-up
+	elapsed     time.Duration // the measured time: --duration unless interrupted
 	// interrupted is whether the caller's context ended the run early.
 	interrupted bool
-	// firstFailure describes the first failed request, warm-up included:
-	// the transport error, or the status and up to loadMaxFailureBody
-	// bytes of the body.
+	// firstFailure describes the first failed operation, warm-up
+	// included: the transport error, or the status and up to
+	// loadMaxFailureBody bytes of the body.
 	firstFailure string
+	// stepNames name the steps of an operation; steps holds each one's
+	// sorted latencies, of measured operations.
+	stepNames []string
+	steps     [][]time.Duration
+	// setups counts the unmeasured preparations (new refresh chains)
+	// that ended in the measured time, and setupTime is the workers' time
+	// they took in it.
+	setups    int
+	setupTime time.Duration
 }
 
-// succeeded is the number of measured requests that succeeded.
+// succeeded is the number of measured operations that succeeded.
 func (r loadResult) succeeded() int {
 	n := r.requests
 	for _, c := range r.errors {
@@ -309,7 +410,7 @@ func (r loadResult) succeeded() int {
 	return n
 }
 
-// rate is the measured requests per second.
+// rate is the measured operations per second.
 func (r loadResult) rate() float64 {
 	if r.elapsed <= 0 {
 		return 0
@@ -322,12 +423,60 @@ func (r loadResult) rate() float64 {
 // been answered, for cfg.warmup and then cfg.duration, and returns what it
 // measured in the second period, with the latencies sorted. A request's
 // latency runs from just before it is sent until its answer's body has
-// been read and closed. Cancelling ctx ends the run early; what was
-// measured until then is returned, marked interrupted. The workers share
-// one client whose transport keeps a connection per worker alive; each
-// worker records into its own tally, merged at the end, so nothing is
-// locked per request. An error means cfg is unusable.
+// been read. Cancelling ctx ends the run early; what was measured until
+// then is returned, marked interrupted. The workers share one client
+// whose transport keeps a connection per worker alive. An error means
+// cfg is unusable.
 func runLoad(ctx context.Context, cfg loadPlan) (loadResult, error) {
+	if _, err := url.Parse(cfg.url); err != nil {
+		return loadResult{}, fmt.Errorf("parse URL: %w", err)
+	}
+	client := loadClient(cfg.concurrency)
+	defer client.CloseIdleConnections()
+	run := loadRun{concurrency: cfg.concurrency, warmup: cfg.warmup, duration: cfg.duration}
+	return runWorkers(ctx, run, func(int) loadOp { return newRequestOp(client, cfg) })
+}
+
+// loadRun is how long and by how many workers a load runs.
+type loadRun struct {
+	concurrency int
+	warmup      time.Duration // run but not recorded
+	duration    time.Duration // recorded
+	// steps name the steps whose latencies an operation reports.
+	steps []string
+}
+
+// loadOp is one worker's operation, run again and again. It is used by
+// its worker alone.
+type loadOp interface {
+	do(ctx context.Context) opOutcome
+}
+
+// opOutcome is how one operation went.
+type opOutcome struct {
+	// failure is "" for a success, else the kind of failure to count.
+	failure string
+	// describe tells a failure in full (status, where it was sent, the
+	// start of the body); it is called before the next operation.
+	describe func() string
+	// setup is the time the operation first spent on a preparation
+	// that is not measured (a new refresh chain): its latency begins
+	// after it.
+	setup time.Duration
+	// steps are the latencies of the operation's steps, by the index of
+	// loadRun.steps, 0 for a step not taken; read before the next
+	// operation.
+	steps []time.Duration
+}
+
+// runWorkers runs cfg.concurrency workers, each with the operation newOp
+// makes for it, in a closed loop for cfg.warmup and then cfg.duration,
+// and returns what they measured in the second period, with the
+// latencies sorted. Cancelling ctx ends the run early; what was measured
+// until then is returned, marked interrupted. Each worker records into a
+// tally of its own, merged at the end, so nothing is locked per
+// operation. An error means cfg is unusable.
+func runWorkers(ctx context.Context, cfg loadRun, newOp func(worker int) loadOp) (loadResult, error) {
 	switch {
 	case cfg.concurrency < 1:
 		return loadResult{}, fmt.Errorf("concurrency %d is less than 1", cfg.concurrency)
@@ -336,12 +485,6 @@ func runLoad(ctx context.Context, cfg loadPlan) (loadResult, error) {
 	case cfg.warmup < 0:
 		return loadResult{}, fmt.Errorf("warm-up %s is negative", cfg.warmup)
 	}
-	if _, err := url.Parse(cfg.url); err != nil {
-		return loadResult{}, fmt.Errorf("parse URL: %w", err)
-	}
-	client := loadClient(cfg.concurrency)
-	defer client.CloseIdleConnections()
-
 	start := time.Now()
 	from := start.Add(cfg.warmup)
 	end := from.Add(cfg.duration)
@@ -351,12 +494,13 @@ func runLoad(ctx context.Context, cfg loadPlan) (loadResult, error) {
 	tallies := make([]*loadTally, cfg.concurrency)
 	var wg sync.WaitGroup
 	for i := range tallies {
-		wg.Go(func() { tallies[i] = loadWorker(runCtx, client, cfg, from, &first) })
+		wg.Go(func() { tallies[i] = loadWorker(runCtx, newOp(i), len(cfg.steps), from, &first) })
 	}
 	wg.Wait()
 	stopped := time.Now()
 
-	res := loadResult{errors: map[string]int{}, interrupted: stopped.Before(end)}
+	res := loadResult{concurrency: cfg.concurrency, errors: map[string]int{}, interrupted: stopped.Before(end),
+		stepNames: cfg.steps, steps: make([][]time.Duration, len(cfg.steps))}
 	if res.interrupted {
 		res.elapsed = max(0, stopped.Sub(from))
 	} else {
@@ -370,14 +514,19 @@ func runLoad(ctx context.Context, cfg loadPlan) (loadResult, error) {
 	for _, t := range tallies {
 		res.latencies = append(res.latencies, t.latencies...)
 		res.warmup += t.warmup
-		if t.transport > 0 {
-			res.errors["transport"] += t.transport
+		res.setups += t.setups
+		res.setupTime += t.setupTime
+		for kind, c := range t.errors {
+			res.errors[kind] += c
 		}
-		for code, c := range t.statuses {
-			res.errors[strconv.Itoa(code)] += c
+		for i, ds := range t.steps {
+			res.steps[i] = append(res.steps[i], ds...)
 		}
 	}
 	slices.Sort(res.latencies)
+	for _, ds := range res.steps {
+		slices.Sort(ds)
+	}
 	res.requests = len(res.latencies)
 	if f := first.Load(); f != nil {
 		res.firstFailure = *f
@@ -411,61 +560,94 @@ func loadClient(n int) *fasthttp.Client {
 // loadTally is what one worker recorded.
 type loadTally struct {
 	latencies []time.Duration
-	transport int         // failed without an answer
-	statuses  map[int]int // failed with an answer, by status
+	errors    map[string]int
+	steps     [][]time.Duration
 	warmup    int
+	setups    int
+	setupTime time.Duration
 }
 
-// loadWorker sends cfg's request until ctx ends, recording the requests
-// that started at or after from. A request cut off by ctx's end is not
-// recorded. The first failure, warm-up included, is stored in first.
-func loadWorker(ctx context.Context, client *fasthttp.Client, cfg loadPlan, from time.Time, first *atomic.Pointer[string]) *loadTally {
-	t := &loadTally{latencies: make([]time.Duration, 0, 1024), statuses: map[int]int{}}
-	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
-	defer fasthttp.ReleaseRequest(req)
-	defer fasthttp.ReleaseResponse(resp)
-	req.SetRequestURI(cfg.url)
-	req.Header.SetMethod(fasthttp.MethodPost)
-	for k, vs := range cfg.header {
-		for _, v := range vs {
-			req.Header.Add(k, v)
-		}
-	}
-	req.SetBody(cfg.body)
+// loadWorker runs op until ctx ends, recording the operations that
+// started (after their setup) at or after from. An operation cut off by
+// ctx's end is not recorded. The first failure, warm-up included, is
+// stored in first.
+func loadWorker(ctx context.Context, op loadOp, steps int, from time.Time, first *atomic.Pointer[string]) *loadTally {
+	t := &loadTally{latencies: make([]time.Duration, 0, 1024), errors: map[string]int{}, steps: make([][]time.Duration, steps)}
 	for ctx.Err() == nil {
 		began := time.Now()
-		// Do, not DoDeadline: fasthttp's deadline variants lend the
-		// request's body to a goroutine of their own and give back an
-		// empty one. The client's read and write timeouts bound a request.
-		err := client.Do(req, resp)
-		status, ok := 0, false // 0: a transport error
-		body := resp.Body()
-		if err == nil {
-			status = resp.StatusCode()
-			ok = status == fasthttp.StatusOK && bytes.Contains(body[:min(len(body), loadMaxBody)], cfg.success)
-		}
-		took := time.Since(began)
+		o := op.do(ctx)
+		ended := time.Now()
 		if ctx.Err() != nil {
 			break // cut off by the end of the run: neither success nor failure
 		}
-		if !ok && first.Load() == nil {
-			msg := describeFailure(err, status, body)
+		if o.failure != "" && first.Load() == nil {
+			msg := o.describe()
 			first.CompareAndSwap(nil, &msg)
 		}
-		if began.Before(from) {
+		measuredFrom := began.Add(o.setup)
+		if o.setup > 0 && measuredFrom.After(from) {
+			t.setups++
+			t.setupTime += measuredFrom.Sub(later(began, from))
+		}
+		if measuredFrom.Before(from) {
 			t.warmup++
 			continue
 		}
-		t.latencies = append(t.latencies, took)
-		switch {
-		case ok:
-		case status == 0:
-			t.transport++
-		default:
-			t.statuses[status]++
+		t.latencies = append(t.latencies, ended.Sub(measuredFrom))
+		if o.failure != "" {
+			t.errors[o.failure]++
+		}
+		for i, d := range o.steps {
+			if d > 0 {
+				t.steps[i] = append(t.steps[i], d)
+			}
 		}
 	}
 	return t
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+// requestOp sends one request again and again: the token and introspect
+// commands' operation.
+type requestOp struct {
+	client  *fasthttp.Client
+	req     *fasthttp.Request
+	resp    *fasthttp.Response
+	success []byte
+}
+
+func newRequestOp(client *fasthttp.Client, cfg loadPlan) *requestOp {
+	o := &requestOp{client: client, req: &fasthttp.Request{}, resp: &fasthttp.Response{}, success: cfg.success}
+	o.req.SetRequestURI(cfg.url)
+	o.req.Header.SetMethod(fasthttp.MethodPost)
+	for k, vs := range cfg.header {
+		for _, v := range vs {
+			o.req.Header.Add(k, v)
+		}
+	}
+	o.req.SetBody(cfg.body)
+	return o
+}
+
+func (o *requestOp) do(context.Context) opOutcome {
+	// Do, not DoDeadline: fasthttp's deadline variants lend the
+	// request's body to a goroutine of their own and give back an
+	// empty one. The client's read and write timeouts bound a request.
+	err := o.client.Do(o.req, o.resp)
+	if err != nil {
+		return opOutcome{failure: "transport", describe: func() string { return describeFailure(err, 0, nil) }}
+	}
+	status, body := o.resp.StatusCode(), o.resp.Body()
+	if status == fasthttp.StatusOK && bytes.Contains(body[:min(len(body), loadMaxBody)], o.success) {
+		return opOutcome{}
+	}
+	return opOutcome{failure: strconv.Itoa(status), describe: func() string { return describeFailure(nil, status, body) }}
 }
 
 // describeFailure describes a failed request: its transport error, or its
@@ -495,70 +677,4 @@ func latencyPercentile(sorted []time.Duration, perMille int) time.Duration {
 	}
 	rank := (perMille*n + 999) / 1000
 	return sorted[min(max(rank, 1), n)-1]
-}
-
-// loadReport is the --json output of a bench command.
-type loadReport struct {
-	Endpoint          string         `json:"endpoint"`
-	Concurrency       int            `json:"concurrency"`
-	DurationSeconds   float64        `json:"duration_seconds"`
-	Interrupted       bool           `json:"interrupted"`
-	Requests          int            `json:"requests"`
-	RequestsPerSecond float64        `json:"requests_per_second"`
-	Errors            map[string]int `json:"errors"`
-	P50MS             float64        `json:"p50_ms"`
-	P99MS             float64        `json:"p99_ms"`
-	P999MS            float64        `json:"p999_ms"`
-	MaxMS             float64        `json:"max_ms"`
-}
-
-// printLoad prints what a run measured, as a table or as one JSON object.
-func printLoad(w io.Writer, cfg loadPlan, r loadResult, asJSON bool) error {
-	p50, p99 := latencyPercentile(r.latencies, 500), latencyPercentile(r.latencies, 990)
-	p999, maxd := latencyPercentile(r.latencies, 999), latencyPercentile(r.latencies, 1000)
-	if asJSON {
-		ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
-		b, err := json.MarshalIndent(loadReport{
-			Endpoint: cfg.url, Concurrency: cfg.concurrency,
-			DurationSeconds: r.elapsed.Seconds(), Interrupted: r.interrupted,
-			Requests: r.requests, RequestsPerSecond: r.rate(), Errors: r.errors,
-			P50MS: ms(p50), P99MS: ms(p99), P999MS: ms(p999), MaxMS: ms(maxd),
-		}, "", "  ")
-		if err != nil {
-			return err
-		}
-		_, err = w.Write(append(b, '\n'))
-		return err
-	}
-	duration := r.elapsed.Round(time.Millisecond).String()
-	if r.interrupted {
-		duration += " (interrupted)"
-	}
-	failed := r.requests - r.succeeded()
-	errs := strconv.Itoa(failed)
-	if failed > 0 {
-		kinds := make([]string, 0, len(r.errors))
-		for _, k := range slices.Sorted(maps.Keys(r.errors)) {
-			kinds = append(kinds, fmt.Sprintf("%s: %d", k, r.errors[k]))
-		}
-		errs += " (" + strings.Join(kinds, ", ") + ")"
-	}
-	_, err := fmt.Fprintf(w, "%-13s%s\n%-13s%d\n%-13s%s\n%-13s%d (%.1f/s)\n%-13s%s\n%-13sp50 %s  p99 %s  p999 %s  max %s\n",
-		"endpoint", cfg.url,
-		"concurrency", cfg.concurrency,
-		"duration", duration,
-		"requests", r.requests, r.rate(),
-		"errors", errs,
-		"latency", fmtMS(p50), fmtMS(p99), fmtMS(p999), fmtMS(maxd))
-	return err
-}
-
-// fmtMS prints a latency in milliseconds: to a tenth, or to a thousandth
-// below one.
-func fmtMS(d time.Duration) string {
-	ms := float64(d) / float64(time.Millisecond)
-	if ms < 1 {
-		return strconv.FormatFloat(ms, 'f', 3, 64) + "ms"
-	}
-	return strconv.FormatFloat(ms, 'f', 1, 64) + "ms"
 }

@@ -359,6 +359,7 @@ func TestBenchEverythingRejected(t *testing.T) {
 func TestBenchUsageErrors(t *testing.T) {
 	t.Parallel()
 	valid := []string{"--tenant", "acme", "--client-id", "c", "--client-secret", "s"}
+	flowValid := append([]string{"--login-client-id", "l", "--login-client-secret", "s"}, valid...)
 	without := func(flag string) []string {
 		i := slices.Index(valid, flag)
 		return slices.Delete(slices.Clone(valid), i, i+2)
@@ -385,6 +386,15 @@ func TestBenchUsageErrors(t *testing.T) {
 		{"unknown flag", append([]string{"token", "--rate", "5"}, valid...), "-rate"},
 		{"scope on introspect", append([]string{"introspect", "--token", "t", "--scope", "a"}, valid...), "-scope"},
 		{"argument", append([]string{"token", "extra"}, valid...), `unexpected argument "extra"`},
+		{"flow without a redirect URI", append([]string{"flow"}, flowValid...), "--redirect-uri is required"},
+		{"flow with a relative redirect URI", append([]string{"flow", "--redirect-uri", "/cb"}, flowValid...), `--redirect-uri "/cb" is not an absolute URI`},
+		{"flow without the login client", append([]string{"refresh", "--redirect-uri", "https://a.example/cb", "--login-client-secret", "s"}, valid...), "--login-client-id is required"},
+		{"flow without the login secret", append([]string{"flow", "--redirect-uri", "https://a.example/cb", "--login-client-id", "l"}, valid...), "--login-client-secret is required"},
+		{"flow with an empty subject", append([]string{"flow", "--redirect-uri", "https://a.example/cb", "--subject", ""}, flowValid...), "--subject must not be empty"},
+		{"refresh chain negative", append([]string{"refresh", "--redirect-uri", "https://a.example/cb", "--chain", "-1"}, flowValid...), "--chain must not be negative"},
+		{"chain on flow", append([]string{"flow", "--redirect-uri", "https://a.example/cb", "--chain", "5"}, flowValid...), "-chain"},
+		{"steps on refresh", append([]string{"refresh", "--redirect-uri", "https://a.example/cb", "--steps"}, flowValid...), "-steps"},
+		{"token on flow", append([]string{"flow", "--redirect-uri", "https://a.example/cb", "--token", "t"}, flowValid...), "-token"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -407,6 +417,13 @@ func TestBenchUsageErrors(t *testing.T) {
 				t.Errorf("stderr has no %q:\n%s", want, stderr)
 			}
 		}
+		_, _, stderr = benchRun(t, nil, "refresh", "--duration", "0s", "--chain", "-2")
+		for _, want := range []string{"--tenant", "--client-id", "--client-secret", "--redirect-uri", "--login-client-id",
+			"--login-client-secret", "--duration", "--chain"} {
+			if !strings.Contains(stderr, want) {
+				t.Errorf("stderr has no %q:\n%s", want, stderr)
+			}
+		}
 	})
 }
 
@@ -414,7 +431,7 @@ func TestBenchHelp(t *testing.T) {
 	t.Parallel()
 	for _, args := range [][]string{
 		{"help"}, {"--help"},
-		{"help", "token"}, {"token", "--help"}, {"introspect", "-h"},
+		{"help", "token"}, {"token", "--help"}, {"introspect", "-h"}, {"flow", "--help"}, {"help", "refresh"},
 	} {
 		var out, errOut strings.Builder
 		code := run(t.Context(), args, func(string) string { return "" }, &out, &errOut)
@@ -424,7 +441,7 @@ func TestBenchHelp(t *testing.T) {
 	}
 	var out strings.Builder
 	run(t.Context(), []string{"help"}, func(string) string { return "" }, &out, io.Discard)
-	for _, cmd := range []string{"token", "introspect"} {
+	for _, cmd := range []string{"token", "introspect", "flow", "refresh"} {
 		if !strings.Contains(out.String(), "  "+cmd+" ") {
 			t.Errorf("clavis-bench help does not list %s:\n%s", cmd, out.String())
 		}
