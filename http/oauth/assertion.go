@@ -59,7 +59,9 @@ type assertionKey struct{}
 // client's registered key of that kind), and its issuer, which scopes
 // its jti (fosite has checked iss against the client by the time it asks
 // to record the jti).
-type assertionInfo struct{ alg, iss string }
+// sub is the client fosite verifies an assertion for when the request
+// has no client_id.
+type assertionInfo struct{ alg, iss, sub string }
 
 // withAssertionAlg notes what a request's client assertion names.
 func withAssertionAlg(ctx context.Context, assertion string) context.Context {
@@ -72,9 +74,10 @@ func withAssertionAlg(ctx context.Context, assertion string) context.Context {
 	}
 	var claims struct {
 		Iss string `json:"iss"`
+		Sub string `json:"sub"`
 	}
 	_ = json.Unmarshal(jws.UnsafePayloadWithoutVerification(), &claims)
-	info := assertionInfo{iss: claims.Iss}
+	info := assertionInfo{iss: claims.Iss, sub: claims.Sub}
 	if alg := jws.Signatures[0].Header.Algorithm; slices.Contains(assertionAlgs, alg) {
 		info.alg = alg
 	}

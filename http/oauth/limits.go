@@ -211,14 +211,15 @@ func errTooManyGuesses(wait time.Duration) error {
 
 // guessedClient is the client a request's credentials name, unverified,
 // as verifyClient picks it: with a client assertion, client_id, else the
-// assertion's issuer (which must be its subject), whatever HTTP Basic
-// says; otherwise HTTP Basic's user, else client_id.
+// assertion's subject (whose keys verify it; its issuer must be the
+// same), whatever HTTP Basic says; otherwise HTTP Basic's user, else
+// client_id.
 func guessedClient(ctx context.Context, r *http.Request, form url.Values) string {
 	if form.Get("client_assertion_type") == jwtBearer {
 		if id := form.Get("client_id"); id != "" {
 			return id
 		}
-		return assertionOf(ctx).iss
+		return assertionOf(ctx).sub
 	}
 	if id, _, ok := BasicCredentials(r.Header.Get("Authorization")); ok {
 		return id
