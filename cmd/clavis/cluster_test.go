@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -486,10 +485,7 @@ func (c *cluster) tokenThroughput(t *testing.T, slug string, d time.Duration) fl
 }
 
 func issueToken(hc *http.Client, addr, slug, id, secret string) error {
-	req, _ := http.NewRequest(http.MethodPost, "http://"+addr+"/t/"+slug+"/oauth2/token", strings.NewReader(url.Values{"grant_type": {"client_credentials"}}.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.SetBasicAuth(url.QueryEscape(id), url.QueryEscape(secret))
-	resp, err := hc.Do(req)
+	resp, err := hc.Do(clientCredentials(addr, slug, id, secret))
 	if err != nil {
 		return err
 	}

@@ -184,14 +184,17 @@ func roundTrip(req *http.Request) (int, http.Header, []byte, error) {
 
 // tokenRequest asks n for a client_credentials token of client id.
 func tokenRequest(n *serveProc, slug, id, secret string) (int, http.Header, []byte, error) {
-	form := url.Values{"grant_type": {"client_credentials"}}
-	req, err := http.NewRequest(http.MethodPost, "http://"+n.addr+"/t/"+slug+"/oauth2/token", strings.NewReader(form.Encode()))
-	if err != nil {
-		return 0, nil, nil, err
-	}
+	return roundTrip(clientCredentials(n.addr, slug, id, secret))
+}
+
+// clientCredentials is a client_credentials request of client id to the
+// node at addr, authenticated with HTTP Basic.
+func clientCredentials(addr, slug, id, secret string) *http.Request {
+	req, _ := http.NewRequest(http.MethodPost, "http://"+addr+"/t/"+slug+"/oauth2/token",
+		strings.NewReader(url.Values{"grant_type": {"client_credentials"}}.Encode()))
 	req.SetBasicAuth(url.QueryEscape(id), url.QueryEscape(secret))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	return roundTrip(req)
+	return req
 }
 
 // clientToken is an access token of client id, which must be granted.
