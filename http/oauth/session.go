@@ -76,8 +76,11 @@ func (s *session) renew(jti string) {
 }
 
 // storedRequest is a fosite request as the grant store keeps it: the
-// client by its id, the session as JSON.
+// client by its id, the session encoded apart (in CBOR, or, written
+// before records were, in JSON), so that it is decoded only into the
+// session fosite passes.
 type storedRequest struct {
+	_                 struct{}        `cbor:",toarray"`
 	ID                string          `json:"id"`
 	RequestedAt       time.Time       `json:"requested_at"`
 	ClientID          string          `json:"client_id"`
@@ -90,7 +93,7 @@ type storedRequest struct {
 }
 
 func storeRequest(r fosite.Requester) (storedRequest, error) {
-	sess, err := json.Marshal(r.GetSession())
+	sess, err := recordEnc.Marshal(r.GetSession())
 	if err != nil {
 		return storedRequest{}, err
 	}
@@ -114,8 +117,8 @@ func (sr storedRequest) load(ctx context.Context, s *storage, into fosite.Sessio
 	if into == nil {
 		into = newSession()
 	}
-	if len(sr.Session) > 0 { // a used refresh token keeps none
-		if err := json.Unmarshal(sr.Session, into); err != nil {
+	if len(sr.Session) > 0 { // a used refresh token (legacy) keeps none
+		if err := decodeSession(sr.Session, into); err != nil {
 			return nil, fmt.Errorf("oauth: stored session: %w", err)
 		}
 	}
@@ -125,4 +128,13 @@ func (sr storedRequest) load(ctx context.Context, s *storage, into fosite.Sessio
 		RequestedAudience: sr.RequestedAudience, GrantedAudience: sr.GrantedAudience,
 		Form: sr.Form, Session: into,
 	}, nil
+}
+
+// decodeSession decodes a stored session into into: CBOR, or JSON (an
+// object, '{') when written before records were CBOR.
+func decodeSession(raw []byte, into any) error {
+	if raw[0] == recordJSON {
+		return json.Unmarshal(raw, into)
+	}
+	return recordDec.Unmarshal(raw, into)
 }

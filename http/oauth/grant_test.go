@@ -1,0 +1,131 @@
+package oauth_test
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/clavisiam/clavis/http/oauth"
+)
+
+// tokens refreshes with rt and returns the answer's status, access and
+// refresh tokens.
+func (c *refreshChain) tokens(t *testing.T, rt string) (int, string, string) {
+	t.Helper()
+	body := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}}.Encode()
+	r := httptest.NewRequest(http.MethodPost, "/t/acme/oauth2/token", strings.NewReader(body))
+	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	r.SetBasicAuth(c.id, c.secret)
+	w := httptest.NewRecorder()
+	if err := c.p.ServeToken(w, r, "acme"); err != nil {
+		t.Fatal(err)
+	}
+	var answer struct {
+		AccessToken  string `json:"access_token"`
+		RefreshToken string `json:"refresh_token"`
+	}
+	if err := json.Unmarshal(w.Body.Bytes(), &answer); err != nil {
+		t.Fatalf("token answer %s: %v", w.Body, err)
+	}
+	return w.Code, answer.AccessToken, answer.RefreshToken
+}
+
+// userName is the name userinfo says of the user of access token at,
+// or "" with its status when it refuses the token.
+func (c *refreshChain) userName(t *testing.T, at string) (int, string) {
+	t.Helper()
+	r := httptest.NewRequest(http.MethodGet, "/t/acme/oauth2/userinfo", nil)
+	r.Header.Set("Authorization", "Bearer "+at)
+	w := httptest.NewRecorder()
+	if err := c.p.ServeUserinfo(w, r, "acme"); err != nil {
+		t.Fatal(err)
+	}
+	var claims struct {
+		Name string `json:"name"`
+	}
+	_ = json.Unmarshal(w.Body.Bytes(), &claims)
+	return w.Code, claims.Name
+}
+
+// A grant the previous version stored (JSON records, a refresh token of
+// fosite's form, an access token that names no grant) goes on working
+// after an upgrade: userinfo reads the old access token, its refresh
+// token refreshes once into tokens of this version, and a reuse of it
+// revokes the grant, the old access token included.
+func TestLegacyGrantRefreshesAfterUpgrade(t *testing.T) {
+	c := newRefreshChain(t)
+	oldRT, oldAT, err := oauth.NewLegacyGrant(t.Context(), c.p, "acme", c.id, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, name := c.userName(t, oldAT); code != http.StatusOK || name != "Alice Liddell" {
+		t.Fatalf("userinfo of the old access token: %d %q", code, name)
+	}
+	code, at, rt := c.tokens(t, oldRT)
+	if code != http.StatusOK || !strings.HasPrefix(rt, "ory_rt_g.") {
+		t.Fatalf("refresh with the old refresh token: %d, refresh token %q", code, rt)
+	}
+	if code, name := c.userName(t, at); code != http.StatusOK || name != "Alice Liddell" {
+		t.Fatalf("userinfo of the new access token: %d %q", code, name)
+	}
+	if code, _, _ := c.tokens(t, oldRT); code != http.StatusBadRequest {
+		t.Fatalf("reuse of the old refresh token: %d, want 400", code)
+	}
+	for name, token := range map[string]string{"old": oldAT, "new": at} {
+		if _, err := c.p.VerifyAccessToken(t.Context(), token); !errors.Is(err, oauth.ErrInvalidToken) {
+			t.Errorf("the %s access token after the reuse: %v, want revoked", name, err)
+		}
+	}
+	if code, _, _ := c.tokens(t, rt); code != http.StatusBadRequest {
+		t.Errorf("the new refresh token after the reuse: %d, want 400", code)
+	}
+}
+
+// A grant's record is as large after a thousand refreshes as after ten
+// (but for the digits of a few timestamps): it lists no token.
+func TestGrantRecordDoesNotGrow(t *testing.T) {
+	c := newRefreshChain(t)
+	size := func() int {
+		raw, err := oauth.GrantRecord(t.Context(), c.p, "acme", c.rt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if raw[0] != 1 {
+			t.Fatalf("the grant record starts with %#x, not the format version 1", raw[0])
+		}
+		return len(raw)
+	}
+	for range 10 {
+		c.refresh(t)
+	}
+	at10 := size()
+	for range 990 {
+		c.refresh(t)
+	}
+	at1000 := size()
+	t.Logf("grant record: %d bytes after 10 refreshes, %d after 1,000", at10, at1000)
+	if at1000 > at10+32 {
+		t.Errorf("the grant record grew from %d bytes after 10 refreshes to %d after 1,000", at10, at1000)
+	}
+}
+
+// Access tokens name their grant; client_credentials tokens name none.
+func TestAccessTokensNameTheirGrant(t *testing.T) {
+	c := newRefreshChain(t)
+	code, at, _ := c.tokens(t, c.rt)
+	if code != http.StatusOK {
+		t.Fatalf("refresh: %d", code)
+	}
+	verified, err := c.p.VerifyAccessToken(t.Context(), at)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := oauth.GrantRecord(t.Context(), c.p, "acme", c.rt)
+	if err != nil || verified.Grant == "" || !strings.Contains(string(raw), verified.Grant) {
+		t.Errorf("the access token names grant %q, whose record was not found (%v)", verified.Grant, err)
+	}
+}
