@@ -47,18 +47,19 @@ func (s *session) GetJWTClaims() jwt.JWTClaimsContainer { return s.Access }
 // GetJWTHeader is the access token's header.
 func (s *session) GetJWTHeader() *jwt.Headers { return s.AccessHeader }
 
-// Clone copies the session deeply (through JSON: it is cloned on the
-// authorization code and refresh paths only).
+// Clone copies the session deeply, through its record's encoding (CBOR,
+// which keeps what JSON would: see recordCBOR); fosite clones it on the
+// authorization code and refresh paths only.
 func (s *session) Clone() fosite.Session {
 	if s == nil {
 		return nil
 	}
-	raw, err := json.Marshal(s)
+	raw, err := recordEnc.Marshal(s)
 	if err != nil {
 		panic(fmt.Sprintf("oauth: clone session: %v", err)) // all fields are JSON values
 	}
 	c := new(session)
-	if err := json.Unmarshal(raw, c); err != nil {
+	if err := recordDec.Unmarshal(raw, c); err != nil {
 		panic(fmt.Sprintf("oauth: clone session: %v", err))
 	}
 	return c
