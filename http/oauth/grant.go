@@ -168,12 +168,12 @@ func later(a, b time.Time) time.Time {
 // Access tokens (oauth2.AccessTokenStorage): nothing is stored for a
 // client_credentials token, and nothing per token of a user's grant.
 
-// CreateAccessTokenSession begins the grant of an access token that
-// begins one (a code exchange, an implicit or hybrid authorization): its
-// record, which a refresh token issued next changes (see
-// CreateRefreshTokenSession) and which userinfo reads. A refresh's
-// access token changes nothing here: the refresh changes the grant once,
-// when it stores its refresh token.
+// CreateAccessTokenSession begins the grant of an access token issued
+// without a refresh token (an implicit or hybrid authorization, a code
+// exchange of a client without the refresh_token grant): its record,
+// which userinfo reads and a revocation marks. Along with a refresh
+// token (a code exchange, a refresh: see GenerateRefreshToken) it writes
+// nothing: the grant is written once, when the refresh token is stored.
 func (s *storage) CreateAccessTokenSession(ctx context.Context, _ string, r fosite.Requester) error {
 	if clientCredentials(r) {
 		return nil

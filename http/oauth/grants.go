@@ -9,7 +9,7 @@ import (
 
 // Grants keeps what the browser flows remember between requests, shared
 // by every node: authorization flows waiting for the login application,
-// authorization codes, refresh tokens and their families, and login
+// authorization codes, grants (which refresh tokens name), and login
 // sessions. Every key starts with the tenant's slug. Values are opaque
 // to the store; Update is a compare-and-set, so that a code or a refresh
 // token is used once however many nodes race for it.

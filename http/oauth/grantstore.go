@@ -33,8 +33,8 @@ import (
 // once: the later one fails with invalid_grant and the grant is revoked.
 var errUsedTwice = errors.New("oauth: the code or refresh token was used concurrently")
 
-// codeRecord is an authorization code or refresh token and whether it
-// can still be used.
+// codeRecord is an authorization code (or, written by an earlier
+// version, a refresh token) and whether it can still be used.
 type codeRecord struct {
 	_       struct{}      `cbor:",toarray"`
 	Request storedRequest `json:"request"`

@@ -118,13 +118,19 @@ func (p *Provider) readRefreshToken(token string) (refreshSig, bool) {
 
 // GenerateRefreshToken makes the next refresh token of the request's
 // grant: the generation after the one the request read (see
-// GetRefreshTokenSession), or the first.
+// GetRefreshTokenSession), or the first. fosite makes it before it
+// stores anything: a code exchange that makes one notes the grant in
+// the request, whose record is then written once, with the refresh
+// token (CreateRefreshTokenSession), not first with the access token.
 func (s *tokenStrategy) GenerateRefreshToken(ctx context.Context, r fosite.Requester) (string, string, error) {
-	gen := uint64(1)
-	if req, err := requestOf(ctx); err == nil && req.grant != nil && req.grant.id == r.GetID() {
-		gen = req.grant.rec.Gen + 1
+	req, err := requestOf(ctx)
+	if err != nil {
+		return "", "", err
 	}
-	token, sig := s.p.newRefreshToken(r.GetID(), gen)
+	if req.grant == nil || req.grant.id != r.GetID() {
+		req.grant = &grantState{id: r.GetID()}
+	}
+	token, sig := s.p.newRefreshToken(r.GetID(), req.grant.rec.Gen+1)
 	return token, sig.String(), nil
 }
 
