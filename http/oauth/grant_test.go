@@ -129,3 +129,20 @@ func TestAccessTokensNameTheirGrant(t *testing.T) {
 		t.Errorf("the access token names grant %q, whose record was not found (%v)", verified.Grant, err)
 	}
 }
+
+// A refresh token that names a grant but whose MAC does not verify is
+// invalid_grant and revokes nothing, though it names a generation used
+// before: only the platform can make a token that revokes a grant.
+func TestForgedRefreshTokenRevokesNothing(t *testing.T) {
+	c := newRefreshChain(t)
+	used := c.rt
+	c.refresh(t)
+	payload, mac, _ := strings.Cut(strings.TrimPrefix(used, "ory_rt_g."), ".")
+	forged := "ory_rt_g." + payload + "." + strings.Repeat("A", len(mac))
+	if code, _, _ := c.tokens(t, forged); code != http.StatusBadRequest {
+		t.Fatalf("a forged refresh token: %d, want 400", code)
+	}
+	if code, _, _ := c.tokens(t, c.rt); code != http.StatusOK {
+		t.Errorf("the grant's refresh token after a forged one: %d, want 200", code)
+	}
+}
