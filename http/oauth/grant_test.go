@@ -1,13 +1,17 @@
 package oauth_test
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/clavisiam/clavis/http/oauth"
 )
@@ -144,5 +148,58 @@ func TestForgedRefreshTokenRevokesNothing(t *testing.T) {
 	}
 	if code, _, _ := c.tokens(t, c.rt); code != http.StatusOK {
 		t.Errorf("the grant's refresh token after a forged one: %d, want 200", code)
+	}
+}
+
+// countedGrants counts the operations of a grant store.
+type countedGrants struct {
+	oauth.Grants
+	mu  sync.Mutex
+	ops map[string]int
+}
+
+func (g *countedGrants) count(op string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.ops[op]++
+}
+
+func (g *countedGrants) Create(ctx context.Context, life oauth.Life, key string, value []byte) (uint64, error) {
+	g.count("create")
+	return g.Grants.Create(ctx, life, key, value)
+}
+
+func (g *countedGrants) Get(ctx context.Context, life oauth.Life, key string) ([]byte, uint64, error) {
+	g.count("get")
+	return g.Grants.Get(ctx, life, key)
+}
+
+func (g *countedGrants) Update(ctx context.Context, life oauth.Life, key string, value []byte, rev uint64) (uint64, error) {
+	g.count("update")
+	return g.Grants.Update(ctx, life, key, value, rev)
+}
+
+func (g *countedGrants) Delete(ctx context.Context, life oauth.Life, key string) error {
+	g.count("delete")
+	return g.Grants.Delete(ctx, life, key)
+}
+
+// A refresh reads its grant once and writes it once (a compare-and-set),
+// and nothing else, however long its chain.
+func TestRefreshIsOneReadAndOneWrite(t *testing.T) {
+	counted := &countedGrants{ops: map[string]int{}}
+	c := newRefreshChainOver(t, func(g oauth.Grants) oauth.Grants {
+		counted.Grants = g
+		return counted
+	})
+	for range 20 {
+		c.refresh(t)
+	}
+	counted.mu.Lock()
+	counted.ops = map[string]int{}
+	counted.mu.Unlock()
+	c.refresh(t)
+	if diff := cmp.Diff(map[string]int{"get": 1, "update": 1}, counted.ops); diff != "" {
+		t.Errorf("grant store operations of one refresh (-want +got):\n%s", diff)
 	}
 }

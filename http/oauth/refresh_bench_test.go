@@ -28,6 +28,13 @@ type refreshChain struct {
 
 func newRefreshChain(tb testing.TB) *refreshChain {
 	tb.Helper()
+	return newRefreshChainOver(tb, func(g oauth.Grants) oauth.Grants { return g })
+}
+
+// newRefreshChainOver is newRefreshChain whose grant store is what wrap
+// makes of the NATS one.
+func newRefreshChainOver(tb testing.TB, wrap func(oauth.Grants) oauth.Grants) *refreshChain {
+	tb.Helper()
 	w, _, hot := benchTenant(tb)
 	s := client.DefaultSettings(client.TypeConfidential)
 	s.ClientName, s.Code = "Web", "urn:acme/web"
@@ -40,7 +47,7 @@ func newRefreshChain(tb testing.TB) *refreshChain {
 	w.CatchUp(tb)
 	js := inProcessJetStream(tb)
 	p, err := oauth.New(hot, w.Keys, "http://127.0.0.1", nil,
-		oauth.WithGrants(bucket.NewGrants(js, "BENCH", 1, 0)),
+		oauth.WithGrants(wrap(bucket.NewGrants(js, "BENCH", 1, 0))),
 		oauth.WithRevocations(bucket.NewRevocations(tb.Context(), js, "BENCH_REVOKED", 1, nil)),
 		oauth.WithRefreshLimit(oauth.RefreshLimit{PerClient: rate.Inf, Burst: 1, Tokens: oauth.DefaultRefreshLimit.Tokens}))
 	if err != nil {
