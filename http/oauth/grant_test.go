@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -201,5 +202,45 @@ func TestRefreshIsOneReadAndOneWrite(t *testing.T) {
 	c.refresh(t)
 	if diff := cmp.Diff(map[string]int{"get": 1, "update": 1}, counted.ops); diff != "" {
 		t.Errorf("grant store operations of one refresh (-want +got):\n%s", diff)
+	}
+}
+
+// fullGrants is a grant store that, while full is set, has no room for
+// anything written.
+type fullGrants struct {
+	oauth.Grants
+	full atomic.Bool
+}
+
+func (g *fullGrants) Create(ctx context.Context, life oauth.Life, key string, value []byte) (uint64, error) {
+	if g.full.Load() {
+		return 0, oauth.ErrGrantsFull
+	}
+	return g.Grants.Create(ctx, life, key, value)
+}
+
+func (g *fullGrants) Update(ctx context.Context, life oauth.Life, key string, value []byte, rev uint64) (uint64, error) {
+	if g.full.Load() {
+		return 0, oauth.ErrGrantsFull
+	}
+	return g.Grants.Update(ctx, life, key, value, rev)
+}
+
+// A refresh the grant store has no room for answers 503 and uses
+// nothing up: the same refresh token refreshes once there is room.
+func TestRefreshWithoutRoomKeepsToken(t *testing.T) {
+	full := &fullGrants{}
+	c := newRefreshChainOver(t, func(g oauth.Grants) oauth.Grants {
+		full.Grants = g
+		return full
+	})
+	c.refresh(t)
+	full.full.Store(true)
+	if code, _, _ := c.tokens(t, c.rt); code != http.StatusServiceUnavailable {
+		t.Fatalf("a refresh without room: %d, want 503", code)
+	}
+	full.full.Store(false)
+	if code, _, _ := c.tokens(t, c.rt); code != http.StatusOK {
+		t.Errorf("the refresh token once there is room: %d, want 200", code)
 	}
 }
