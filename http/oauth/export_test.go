@@ -2,8 +2,13 @@ package oauth
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
+	"net/url"
+	"time"
 
 	jose "github.com/go-jose/go-jose/v3"
+	"github.com/ory/fosite"
 )
 
 // InlineKeySetParses is how many inline key sets p has parsed.
@@ -30,4 +35,127 @@ var AssertionAlgs = assertionAlgs
 func ReadIDTokenHint(ctx context.Context, p *Provider, slug, token string) (string, error) {
 	h, err := p.readIDTokenHint(ctx, slug, token)
 	return h.Subject, err
+}
+
+// NewGrant leaves in p's grant store what a code exchange of client
+// clientID of tenant slug for subject leaves (its family and a refresh
+// token), without the authorization endpoint, and returns the refresh
+// token.
+func NewGrant(ctx context.Context, p *Provider, slug, clientID, subject string) (string, error) {
+	ctx, err := p.withTenant(ctx, slug)
+	if err != nil {
+		return "", err
+	}
+	c, err := p.store.GetClient(ctx, clientID)
+	if err != nil {
+		return "", err
+	}
+	sess := newSession()
+	sess.Claims.Subject = subject
+	sess.UserClaims = map[string]any{"name": "Alice Liddell", "email": "alice@example.com", "email_verified": true}
+	ar := fosite.NewAccessRequest(sess)
+	ar.Client = c
+	ar.GrantTypes = fosite.Arguments{"authorization_code"}
+	ar.Form = url.Values{"grant_type": {"authorization_code"}}
+	for _, sc := range []string{"openid", "profile", "email"} {
+		ar.GrantScope(sc)
+		ar.AppendRequestedScope(sc)
+	}
+	p.userGrant(ctx, ar, c.(*fositeClient), sess, subject)
+	now := time.Now().UTC()
+	sess.SetExpiresAt(fosite.AccessToken, now.Add(time.Hour).Round(time.Second))
+	sess.SetExpiresAt(fosite.RefreshToken, now.Add(30*24*time.Hour).Round(time.Second))
+	_, atSig, err := p.tokens.GenerateAccessToken(ctx, ar)
+	if err != nil {
+		return "", err
+	}
+	if err := p.store.CreateAccessTokenSession(ctx, atSig, ar); err != nil {
+		return "", err
+	}
+	rt, rtSig, err := p.tokens.GenerateRefreshToken(ctx, ar)
+	if err != nil {
+		return "", err
+	}
+	return rt, p.store.CreateRefreshTokenSession(ctx, rtSig, atSig, ar)
+}
+
+// NewLegacyGrant leaves in p's grant store what a code exchange of the
+// version before grants were CBOR records left, as JSON: the refresh
+// token's record by its signature (fosite's form of refresh token), the
+// family listing the access token, and the access token's userinfo
+// record. It returns the refresh token and the access token, which
+// names no grant.
+func NewLegacyGrant(ctx context.Context, p *Provider, slug, clientID, subject string) (string, string, error) {
+	ctx, err := p.withTenant(ctx, slug)
+	if err != nil {
+		return "", "", err
+	}
+	c, err := p.store.GetClient(ctx, clientID)
+	if err != nil {
+		return "", "", err
+	}
+	sess := newSession()
+	sess.Claims.Subject = subject
+	sess.UserClaims = map[string]any{"name": "Alice Liddell", "email": "alice@example.com"}
+	ar := fosite.NewAccessRequest(sess)
+	ar.Client = c
+	ar.GrantTypes = fosite.Arguments{"authorization_code"}
+	ar.Form = url.Values{"grant_type": {"authorization_code"}}
+	for _, sc := range []string{"openid", "profile", "email"} {
+		ar.GrantScope(sc)
+		ar.AppendRequestedScope(sc)
+	}
+	p.userGrant(ctx, ar, c.(*fositeClient), sess, subject)
+	now := time.Now().UTC()
+	exp := now.Add(time.Hour).Round(time.Second)
+	sess.SetExpiresAt(fosite.AccessToken, exp)
+	sess.SetExpiresAt(fosite.RefreshToken, now.Add(30*24*time.Hour).Round(time.Second))
+	jwts := p.tokens.accessTokens.DefaultJWTStrategy
+	at, _, err := jwts.GenerateAccessToken(ctx, ar) // without the grant_id claim
+	if err != nil {
+		return "", "", err
+	}
+	rt, sig, err := jwts.HMACSHAStrategy.GenerateRefreshToken(ctx, ar)
+	if err != nil {
+		return "", "", err
+	}
+	session, err := json.Marshal(sess)
+	if err != nil {
+		return "", "", err
+	}
+	id := ar.GetID()
+	records := map[string]any{
+		"rt." + sig: map[string]any{"active": true, "request": map[string]any{
+			"id": id, "requested_at": ar.RequestedAt, "client_id": clientID,
+			"scope": ar.RequestedScope, "granted_scope": ar.GrantedScope, "form": url.Values{}, "session": json.RawMessage(session),
+		}},
+		"fam." + id: map[string]any{"client_id": clientID, "revoked": false, "ends": now.Add(90 * 24 * time.Hour),
+			"tokens": []map[string]any{{"jti": sess.Access.JTI, "exp": exp}}, "refresh": []string{sig}},
+	}
+	for key, rec := range records {
+		raw, err := json.Marshal(rec)
+		if err != nil {
+			return "", "", err
+		}
+		if _, err := p.grants.Create(ctx, LifeGrant, slug+"."+key, raw); err != nil {
+			return "", "", err
+		}
+	}
+	raw, err := json.Marshal(map[string]any{"family": id, "claims": sess.UserClaims})
+	if err != nil {
+		return "", "", err
+	}
+	_, err = p.grants.Create(ctx, LifeToken, slug+".at."+sess.Access.JTI, raw)
+	return rt, at, err
+}
+
+// GrantRecord is the stored record of the grant refreshToken (of this
+// version's form) names, as the grant store holds it.
+func GrantRecord(ctx context.Context, p *Provider, slug, refreshToken string) ([]byte, error) {
+	sig, ok := p.readRefreshToken(refreshToken)
+	if !ok {
+		return nil, errors.New("not a refresh token of this version")
+	}
+	raw, _, err := p.grants.Get(ctx, LifeGrant, slug+".fam."+sig.grant)
+	return raw, err
 }

@@ -9,20 +9,22 @@ import (
 
 // Grants keeps what the browser flows remember between requests, shared
 // by every node: authorization flows waiting for the login application,
-// authorization codes, refresh tokens and their families, and login
+// authorization codes, grants (which refresh tokens name), and login
 // sessions. Every key starts with the tenant's slug. Values are opaque
 // to the store; Update is a compare-and-set, so that a code or a refresh
 // token is used once however many nodes race for it.
 type Grants interface {
-	// Create stores value under key for as long as life keeps entries;
-	// it fails with [ErrGrantExists] when the key is taken.
-	Create(ctx context.Context, life Life, key string, value []byte) error
+	// Create stores value under key for as long as life keeps entries,
+	// returning its revision; it fails with [ErrGrantExists] when the
+	// key is taken.
+	Create(ctx context.Context, life Life, key string, value []byte) (uint64, error)
 	// Get reads key, with its revision for Update; [ErrGrantNotFound]
 	// when absent or expired.
 	Get(ctx context.Context, life Life, key string) ([]byte, uint64, error)
-	// Update replaces key's value if its revision is still rev; it
-	// fails with [ErrGrantConflict] when someone changed it since.
-	Update(ctx context.Context, life Life, key string, value []byte, rev uint64) error
+	// Update replaces key's value if its revision is still rev,
+	// returning the new revision; it fails with [ErrGrantConflict] when
+	// someone changed it since.
+	Update(ctx context.Context, life Life, key string, value []byte, rev uint64) (uint64, error)
 	// Delete removes key, leaving nothing of it behind; removing an
 	// absent key is no error.
 	Delete(ctx context.Context, life Life, key string) error

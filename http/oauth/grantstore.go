@@ -2,19 +2,15 @@ package oauth
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
 	"regexp"
-	"slices"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/ory/fosite"
-
-	"github.com/clavisiam/clavis/domain/client"
 )
 
 // What fosite stores between the authorization endpoint and the token
@@ -23,57 +19,26 @@ import (
 //
 //   - ac, pkce, oidc: an authorization code's request, its PKCE
 //     challenge and its OpenID Connect request, by the code's signature;
-//   - rt: a refresh token's request, by its signature;
-//   - fam: a grant's family, by the authorization request's id, which
-//     every token of the grant shares: its live access tokens (jti and
-//     expiry), its refresh tokens (signatures), whether it was revoked,
-//     when its refresh tokens end;
-//   - at: an access token of a family, by its jti, for userinfo.
+//   - fam: a grant (see grant), by the authorization request's id, which
+//     every token of the grant shares and names: whether it was
+//     revoked, when its refresh tokens end, its current refresh token
+//     and that token's request. Its size does not depend on how often
+//     the grant was refreshed.
 //
-// A family keeps at most Provider.familyTokens of each (RefreshLimit):
-// past it, the oldest access token is revoked and its userinfo entry
-// deleted, and the oldest refresh token's entry (a used one kept for
-// reuse detection, or, for a client whose refresh tokens are reused, a
-// still active one) is deleted. So however often a grant is refreshed,
-// what it keeps is bounded, and a reuse still revokes every access token
-// of the family that is alive.
+// Written before grants were kept so, and still read: rt, a refresh
+// token's request by its signature, and at, an access token's claims
+// for userinfo by its jti (see legacyRefreshTokenSession).
 
 // errUsedTwice is a code or refresh token that two requests used at
 // once: the later one fails with invalid_grant and the grant is revoked.
 var errUsedTwice = errors.New("oauth: the code or refresh token was used concurrently")
 
-// codeRecord is an authorization code or refresh token and whether it
-// can still be used.
+// codeRecord is an authorization code (or, written by an earlier
+// version, a refresh token) and whether it can still be used.
 type codeRecord struct {
+	_       struct{}      `cbor:",toarray"`
 	Request storedRequest `json:"request"`
 	Active  bool          `json:"active"`
-}
-
-// family is what a grant (one authorization, and the tokens refreshed
-// from it) keeps.
-type family struct {
-	ClientID string `json:"client_id"`
-	Revoked  bool   `json:"revoked"`
-	// Ends is when the family's refresh tokens stop working, however
-	// often they were rotated: the client's absolute lifetime after the
-	// first.
-	Ends   time.Time `json:"ends"`
-	Tokens []issued  `json:"tokens"`
-	// Refresh are the signatures of the family's refresh tokens whose
-	// entries are kept, oldest first.
-	Refresh []string `json:"refresh,omitempty"`
-}
-
-// issued is an access token of a family.
-type issued struct {
-	JTI string    `json:"jti"`
-	Exp time.Time `json:"exp"`
-}
-
-// tokenRecord is what userinfo reads of an access token.
-type tokenRecord struct {
-	Family string         `json:"family"`
-	Claims map[string]any `json:"claims,omitempty"`
 }
 
 // grantID is what an id in a key may be: what fosite's codes and
@@ -96,13 +61,19 @@ func (s *storage) key(ctx context.Context, kind, id string) (string, error) {
 }
 
 func (s *storage) put(ctx context.Context, life Life, kind, id string, v any) error {
+	_, err := s.create(ctx, life, kind, id, v)
+	return err
+}
+
+// create is put, returning the revision of what it stored.
+func (s *storage) create(ctx context.Context, life Life, kind, id string, v any) (uint64, error) {
 	key, err := s.key(ctx, kind, id)
 	if err != nil {
-		return err
+		return 0, err
 	}
-	raw, err := json.Marshal(v)
+	raw, err := encodeRecord(v)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	return s.p.grants.Create(ctx, life, key, raw)
 }
@@ -121,20 +92,26 @@ func (s *storage) get(ctx context.Context, life Life, kind, id string, v any) (u
 	if err != nil {
 		return 0, err
 	}
-	if err := json.Unmarshal(raw, v); err != nil {
+	if err := decodeRecord(raw, v); err != nil {
 		return 0, fmt.Errorf("oauth: grant %s: %w", key, err)
 	}
 	return rev, nil
 }
 
 func (s *storage) update(ctx context.Context, life Life, kind, id string, v any, rev uint64) error {
+	_, err := s.replace(ctx, life, kind, id, v, rev)
+	return err
+}
+
+// replace is update, returning the new revision.
+func (s *storage) replace(ctx context.Context, life Life, kind, id string, v any, rev uint64) (uint64, error) {
 	key, err := s.key(ctx, kind, id)
 	if err != nil {
-		return err
+		return 0, err
 	}
-	raw, err := json.Marshal(v)
+	raw, err := encodeRecord(v)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	return s.p.grants.Update(ctx, life, key, raw, rev)
 }
@@ -242,190 +219,6 @@ func (s *storage) DeleteOpenIDConnectSession(ctx context.Context, code string) e
 	return s.del(ctx, LifeFlow, "oidc", code)
 }
 
-// Access tokens (oauth2.AccessTokenStorage): nothing is stored for a
-// client_credentials token; a token of a user's grant joins its family.
-
-// CreateAccessTokenSession records an access token of a user's grant in
-// its family, so that revoking the family revokes it, and by its jti,
-// for userinfo.
-func (s *storage) CreateAccessTokenSession(ctx context.Context, _ string, r fosite.Requester) error {
-	if r.GetRequestForm().Get("grant_type") == "client_credentials" {
-		return nil
-	}
-	sess, ok := r.GetSession().(*session)
-	if !ok || sess.Access.JTI == "" {
-		return errors.New("oauth: an access token without a session or jti")
-	}
-	exp := sess.GetExpiresAt(fosite.AccessToken)
-	var dropped []issued
-	err := s.changeFamily(ctx, r.GetID(), r.GetClient().GetID(), func(f *family) error {
-		if f.Revoked {
-			return fosite.ErrInvalidGrant.WithHint("The grant was revoked.")
-		}
-		now := s.p.now()
-		var live []issued
-		dropped = nil
-		for _, t := range f.Tokens {
-			if now.Before(t.Exp) {
-				live = append(live, t)
-			} else {
-				dropped = append(dropped, t)
-			}
-		}
-		live = append(live, issued{JTI: sess.Access.JTI, Exp: exp})
-		// The oldest beyond the family's bound are revoked before the
-		// family forgets them, so that none stays alive unrecorded.
-		over := max(len(live)-s.p.familyTokens, 0)
-		if err := s.revokeTokens(ctx, live[:over]); err != nil {
-			return err
-		}
-		dropped = append(dropped, live[:over]...)
-		f.Tokens = live[over:]
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	for _, t := range dropped {
-		_ = s.del(ctx, LifeToken, "at", t.JTI)
-	}
-	return s.put(ctx, LifeToken, "at", sess.Access.JTI, tokenRecord{Family: r.GetID(), Claims: sess.UserClaims})
-}
-
-func (s *storage) GetAccessTokenSession(context.Context, string, fosite.Session) (fosite.Requester, error) {
-	return nil, fosite.ErrNotFound
-}
-
-func (s *storage) DeleteAccessTokenSession(context.Context, string) error { return fosite.ErrNotFound }
-
-// Refresh tokens (oauth2.RefreshTokenStorage, oauth2.TokenRevocationStorage).
-
-// CreateRefreshTokenSession stores a new refresh token and adds it to its
-// family; then, for a refresh, it marks the token used up (see
-// RotateRefreshToken). It is the last write of a refresh: until it
-// succeeds, the token used stays usable, so that a refresh failing for
-// want of room loses nothing.
-func (s *storage) CreateRefreshTokenSession(ctx context.Context, sig, _ string, r fosite.Requester) error {
-	sr, err := storeRequest(r)
-	if err != nil {
-		return err
-	}
-	if err := s.put(ctx, LifeGrant, "rt", sig, codeRecord{Request: sr, Active: true}); err != nil {
-		return err
-	}
-	var dropped []string
-	err = s.changeFamily(ctx, r.GetID(), r.GetClient().GetID(), func(f *family) error {
-		if f.Revoked {
-			return fosite.ErrInvalidGrant.WithHint("The grant was revoked.")
-		}
-		refresh := append(slices.Clone(f.Refresh), sig)
-		over := max(len(refresh)-s.p.familyTokens, 0)
-		dropped, f.Refresh = refresh[:over], refresh[over:]
-		return nil
-	})
-	if err == nil {
-		err = s.completeRotation(ctx)
-	}
-	if err != nil {
-		_ = s.del(ctx, LifeGrant, "rt", sig)
-		return err
-	}
-	for _, d := range dropped {
-		_ = s.del(ctx, LifeGrant, "rt", d)
-	}
-	return nil
-}
-
-// GetRefreshTokenSession reads a refresh token's request. One used
-// before, or of a revoked family, comes with fosite.ErrInactiveToken, on
-// which fosite revokes the family (reuse detection). The session's
-// refresh expiry is no later than the family's end.
-func (s *storage) GetRefreshTokenSession(ctx context.Context, sig string, into fosite.Session) (fosite.Requester, error) {
-	r, active, err := s.getRequest(ctx, LifeGrant, "rt", sig, into)
-	if err != nil {
-		return nil, err
-	}
-	var f family
-	if _, err := s.get(ctx, LifeGrant, "fam", r.GetID(), &f); err != nil && !errors.Is(err, fosite.ErrNotFound) {
-		return nil, err
-	}
-	if !active || f.Revoked || s.p.revoking(ctx, r.GetID()) {
-		return r, fosite.ErrInactiveToken
-	}
-	if !f.Ends.IsZero() {
-		if exp := r.GetSession().GetExpiresAt(fosite.RefreshToken); exp.IsZero() || f.Ends.Before(exp) {
-			r.GetSession().SetExpiresAt(fosite.RefreshToken, f.Ends)
-		}
-	}
-	return r, nil
-}
-
-// DeleteRefreshTokenSession keeps the refresh token's record: fosite
-// calls it only when a used refresh token comes back, before it revokes
-// the grant, and the record is what makes a later use of that token
-// revoke the grant again, should this revocation fail. The family
-// forgets it in time (see CreateRefreshTokenSession).
-func (s *storage) DeleteRefreshTokenSession(context.Context, string) error { return nil }
-
-// rotation is a refresh token being used: its key, the revision read,
-// and what is left of it once used.
-type rotation struct {
-	family, sig string
-	rev         uint64
-	used        codeRecord
-}
-
-// RotateRefreshToken checks that the refresh token is still active and
-// notes it in the request; CreateRefreshTokenSession marks it used once
-// its successor is stored, so that a refresh failing before leaves it
-// usable. A token used twice at the same moment revokes its family. A
-// client whose refresh_token_usage is "reuse" keeps its refresh tokens
-// usable (each refresh still hands out a new one too).
-func (s *storage) RotateRefreshToken(ctx context.Context, requestID, sig string) error {
-	req, err := requestOf(ctx)
-	if err != nil {
-		return err
-	}
-	if req.client != nil && req.client.view.Settings.RefreshTokenUsage == client.RefreshReuse {
-		return nil
-	}
-	var rec codeRecord
-	rev, err := s.get(ctx, LifeGrant, "rt", sig, &rec)
-	if err != nil {
-		return err
-	}
-	if !rec.Active {
-		if err := s.revokeFamily(ctx, requestID); err != nil {
-			return err
-		}
-		return errUsedTwice
-	}
-	// What is left of a used token is what reuse detection needs: whose
-	// family it was. It stays until the family forgets it.
-	used := codeRecord{Request: storedRequest{ID: rec.Request.ID, RequestedAt: rec.Request.RequestedAt, ClientID: rec.Request.ClientID}}
-	req.rotation = &rotation{family: requestID, sig: sig, rev: rev, used: used}
-	return nil
-}
-
-// completeRotation marks the refresh token the request uses as used, if
-// it was not in the meantime: if it was, its family is revoked.
-func (s *storage) completeRotation(ctx context.Context) error {
-	req, err := requestOf(ctx)
-	if err != nil || req.rotation == nil {
-		return err
-	}
-	rot := req.rotation
-	req.rotation = nil
-	err = s.update(ctx, LifeGrant, "rt", rot.sig, rot.used, rot.rev)
-	if errors.Is(err, ErrGrantConflict) {
-		if err := s.revokeFamily(ctx, rot.family); err != nil {
-			return err
-		}
-		return errUsedTwice
-	}
-	return err
-}
-
 // RevokeRefreshToken ends every refresh token of the family requestID.
 func (s *storage) RevokeRefreshToken(ctx context.Context, requestID string) error {
 	return s.revokeFamily(ctx, requestID)
@@ -478,12 +271,19 @@ func (s *storage) revokeFamily(ctx context.Context, id string) error {
 		// its refresh tokens): the first attempt's failure stands.
 		return fmt.Errorf("oauth: revoke grant %s: %w", id, errRevocationPending)
 	}
+	r, _ := requestOf(ctx)
+	if r != nil && r.revoked == id {
+		return nil // and the second time, nothing is left to do
+	}
 	tctx, cancel := context.WithTimeout(ctx, revokeWithin)
 	defer cancel()
 	wait := 20 * time.Millisecond
 	for {
 		err := s.revokeFamilyOnce(tctx, id)
 		if err == nil {
+			if r != nil {
+				r.revoked = id
+			}
 			return nil
 		}
 		select {
@@ -492,7 +292,7 @@ func (s *storage) revokeFamily(ctx context.Context, id string) error {
 			wait *= 2
 			continue
 		}
-		if r, rerr := requestOf(ctx); rerr == nil {
+		if r != nil {
 			r.revocationPending = true
 			s.revokeLater(r, id, err)
 		}
@@ -544,87 +344,6 @@ func (s *storage) revokeLater(r *request, id string, cause error) {
 		}
 		log.Error("oauth: gave up recording a grant's revocation")
 	}()
-}
-
-// revokeFamilyOnce revokes a grant: its refresh tokens stop working, and
-// its access tokens are revoked on every node.
-func (s *storage) revokeFamilyOnce(ctx context.Context, id string) error {
-	var tokens []issued
-	err := s.changeFamily(ctx, id, "", func(f *family) error {
-		f.Revoked = true
-		tokens = f.Tokens
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	return s.revokeTokens(ctx, tokens)
-}
-
-// revokeTokens revokes the access tokens of the request's tenant that
-// have not expired, on every node.
-func (s *storage) revokeTokens(ctx context.Context, tokens []issued) error {
-	r, err := requestOf(ctx)
-	if err != nil || s.p.revoked == nil {
-		return err
-	}
-	now := s.p.now()
-	for _, t := range tokens {
-		if now.Before(t.Exp) {
-			if err := s.p.revoked.Revoke(ctx, r.tenant.Slug, t.JTI, t.Exp); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
-}
-
-// familyAttempts is how many times changeFamily reads and writes a
-// family that others keep changing before it gives up.
-const familyAttempts = 10
-
-// changeFamily applies change to family id, creating it (for clientID)
-// when it does not exist yet, retrying on concurrent changes after a
-// short random pause that grows with each attempt, so that requests
-// racing on one grant (from several nodes) do not collide again in
-// step. When they still do, the grant is busy: temporarily_unavailable,
-// nothing changed.
-func (s *storage) changeFamily(ctx context.Context, id, clientID string, change func(*family) error) error {
-	for attempt := range familyAttempts {
-		if attempt > 0 {
-			if err := pause(ctx, attempt); err != nil {
-				return err
-			}
-		}
-		var f family
-		rev, err := s.get(ctx, LifeGrant, "fam", id, &f)
-		switch {
-		case errors.Is(err, fosite.ErrNotFound):
-			f = family{ClientID: clientID}
-			if c, err := s.GetClient(ctx, clientID); err == nil && clientID != "" {
-				f.Ends = s.p.now().Add(time.Duration(c.(*fositeClient).view.Settings.RefreshTokenAbsoluteLifetime) * time.Second)
-			}
-			if err := change(&f); err != nil {
-				return err
-			}
-			err = s.put(ctx, LifeGrant, "fam", id, f)
-			if errors.Is(err, ErrGrantExists) {
-				continue
-			}
-			return err
-		case err != nil:
-			return err
-		}
-		if err := change(&f); err != nil {
-			return err
-		}
-		err = s.update(ctx, LifeGrant, "fam", id, f, rev)
-		if errors.Is(err, ErrGrantConflict) {
-			continue
-		}
-		return err
-	}
-	return fmt.Errorf("%w: grant %s: changed by others at each of %d attempts", ErrUnavailable, id, familyAttempts)
 }
 
 // pause waits a random time of up to attempt milliseconds, or until ctx

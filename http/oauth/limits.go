@@ -47,11 +47,10 @@ func WithRevocationLimit(l RevocationLimit) Option {
 // RefreshLimit bounds what refreshing may cost. PerClient and Burst
 // bound how fast one client may refresh, per node: beyond, the token
 // endpoint answers 429 temporarily_unavailable with Retry-After and
-// issues and rotates nothing. Tokens bounds what a grant (a family of
-// refresh tokens) keeps: its live access tokens (past it, the oldest
-// are revoked at once) and its refresh tokens, used ones kept for reuse
-// detection included (past it, the oldest are forgotten: using one is
-// then invalid_grant, without revoking the grant).
+// issues and rotates nothing. Tokens is how many of a grant's latest
+// refresh tokens stay usable for a client whose refresh tokens are
+// reused (refresh_token_usage "reuse"); a client's rotated refresh
+// tokens are usable once each, whatever it is.
 type RefreshLimit struct {
 	PerClient rate.Limit
 	Burst     int

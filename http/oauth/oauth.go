@@ -91,8 +91,9 @@ type Provider struct {
 	// guesses slows down the guessing of client credentials (see
 	// WithGuesses).
 	guesses *guess.Limiter
-	// refreshes limits each client's refresh rate; familyTokens bounds
-	// what a grant keeps (see RefreshLimit).
+	// refreshes limits each client's refresh rate; familyTokens is how
+	// many refresh tokens of a grant stay usable when they are reused
+	// (see RefreshLimit).
 	refreshes    limiters
 	familyTokens int
 	// keySets fetches and keeps the key sets clients publish at their
@@ -116,6 +117,9 @@ type Provider struct {
 	// challengeKey signs login and consent challenges and login session
 	// cookies.
 	challengeKey []byte
+	// refreshKeys make and verify refresh tokens' MACs, the current key
+	// first (see refreshTokenForm).
+	refreshKeys [][]byte
 	// pendingRevocations are the grants whose revocation this node is
 	// still trying to record (see revokeLater).
 	pendingRevocations sync.Map // tenant.family → struct{}
@@ -218,6 +222,7 @@ func New(dir Directory, keys *signing.Keyring, publicURL string, log *slog.Logge
 	}}
 	secret := sha256.Sum256(append([]byte("clavis challenges\x00"), keys.HMACSecret()...))
 	p.challengeKey = secret[:]
+	p.refreshKeys = refreshKeys(append([][]byte{keys.HMACSecret()}, keys.RotatedHMACSecrets()...)...)
 	store := &storage{p: p}
 	p.store = store
 	access := &accessTokens{p: p, DefaultJWTStrategy: &oauth2.DefaultJWTStrategy{
@@ -288,13 +293,19 @@ func (s *tokenStrategy) ValidateAuthorizeCode(ctx context.Context, r fosite.Requ
 	return s.accessTokens.ValidateAuthorizeCode(ctx, r, token)
 }
 
-// ValidateRefreshToken checks a refresh token as fosite does, and its
-// expiry by the provider's clock.
+// ValidateRefreshToken checks a refresh token's MAC (a legacy one's as
+// fosite does) and its expiry by the provider's clock.
 func (s *tokenStrategy) ValidateRefreshToken(ctx context.Context, r fosite.Requester, token string) error {
 	if exp := r.GetSession().GetExpiresAt(fosite.RefreshToken); !exp.IsZero() && exp.Before(s.p.now().UTC()) {
 		return fosite.ErrTokenExpired.WithHintf("Refresh token expired at '%s'.", exp)
 	}
-	return s.accessTokens.ValidateRefreshToken(ctx, r, token)
+	if !strings.HasPrefix(token, refreshTokenForm) {
+		return s.accessTokens.ValidateRefreshToken(ctx, r, token)
+	}
+	if sig, ok := s.p.readRefreshToken(token); !ok || sig.grant != r.GetID() {
+		return fosite.ErrTokenSignatureMismatch
+	}
+	return nil
 }
 
 // accessTokenLifespan is an access token's lifetime for a client that
@@ -318,12 +329,13 @@ type request struct {
 	// client is the client the request authenticated or named, once
 	// fosite looked it up.
 	client *fositeClient
-	// rotation is the refresh token a refresh uses, marked used once
-	// its successor is stored (see RotateRefreshToken).
-	rotation *rotation
+	// grant is the grant the request read or created, for the one
+	// compare-and-set that changes it (see grantState).
+	grant *grantState
 	// revocationPending is a grant revocation the request made that
-	// failed (see revokeFamily).
+	// failed (see revokeFamily); revoked the grant it revoked.
 	revocationPending bool
+	revoked           string
 }
 
 type requestKey struct{}
@@ -682,7 +694,7 @@ func accessClaims(issuer string, v projections.ClientView, scopes []string, sess
 }
 
 // reservedClaims are the claims a client's own claims never replace.
-var reservedClaims = []string{"iss", "sub", "aud", "exp", "nbf", "iat", "jti", "scope", "client_id", "permissions", "auth_time", "acr", "amr", "cnf", "typ", "purpose"}
+var reservedClaims = []string{"iss", "sub", "aud", "exp", "nbf", "iat", "jti", "scope", "client_id", "permissions", grantClaim, "auth_time", "acr", "amr", "cnf", "typ", "purpose"}
 
 // clientClaims are the client's claims by their name in the token: the
 // client's prefix and the claim type; several values make a list.

@@ -27,6 +27,14 @@ type accessTokens struct {
 }
 
 func (s *accessTokens) GenerateAccessToken(ctx context.Context, requester fosite.Requester) (string, string, error) {
+	if sess, ok := requester.GetSession().(*session); ok && sess.Access != nil && !clientCredentials(requester) {
+		// The token names its grant, so that revoking the grant
+		// revokes it (see Revocations) without a list of its tokens.
+		if sess.Access.Extra == nil {
+			sess.Access.Extra = map[string]any{}
+		}
+		sess.Access.Extra[grantClaim] = requester.GetID()
+	}
 	c, ok := requester.GetClient().(*fositeClient)
 	if !ok || c.view.Settings.AccessTokenType != client.AccessTokenReference {
 		return s.DefaultJWTStrategy.GenerateAccessToken(ctx, requester)
@@ -53,6 +61,17 @@ func (s *accessTokens) GenerateAccessToken(ctx context.Context, requester fosite
 		return "", "", err
 	}
 	return token, s.AccessTokenSignature(ctx, token), nil
+}
+
+// grantClaim names, in an access token of a user's grant (not of
+// client_credentials), the grant it was issued from: the id every token
+// of one authorization shares.
+const grantClaim = "grant_id"
+
+// clientCredentials reports whether r is a client_credentials request,
+// whose token belongs to no grant.
+func clientCredentials(r fosite.Requester) bool {
+	return r.GetRequestForm().Get("grant_type") == "client_credentials"
 }
 
 // AccessTokenSignature identifies a token: a JWT by its signature, a

@@ -12,15 +12,22 @@ import (
 )
 
 // Revocations keeps the access tokens revoked before they expired,
-// shared by every node. A token is named by its tenant and its jti.
+// shared by every node. A token is named by its tenant and its jti; a
+// grant, whose revocation revokes every access token issued from it
+// (they name it, see grantClaim), by its tenant and "grant." and its id
+// (grantRevocation). A jti never holds a dot.
 type Revocations interface {
-	// Revoke records that the token stops working; until is when it
-	// would have expired anyway.
+	// Revoke records that the token (or the grant's tokens) stop
+	// working; until is when the last of them would have expired anyway.
 	Revoke(ctx context.Context, tenant, jti string, until time.Time) error
-	// Revoked reports whether the token was revoked, without I/O: it is
-	// on the token path.
+	// Revoked reports whether the token (or grant) was revoked, without
+	// I/O: it is on the token path.
 	Revoked(tenant, jti string) bool
 }
+
+// grantRevocation is the name under which [Revocations] keeps the
+// revocation of grant id.
+func grantRevocation(id string) string { return "grant." + id }
 
 // WithRevocations serves the revocation endpoint (RFC 7009), keeping
 // revoked tokens in r, which every verification consults.
@@ -90,21 +97,20 @@ const refreshTokenPrefix = "ory_rt_"
 func (p *Provider) revokeRefreshToken(ctx context.Context, w http.ResponseWriter, r *http.Request, ar fosite.AccessRequester, clientID, token string) {
 	s := p.store
 	req, _ := requestOf(ctx)
-	var rec codeRecord
-	_, err := s.get(ctx, LifeGrant, "rt", p.tokens.RefreshTokenSignature(ctx, token), &rec)
+	id, owner, err := s.refreshTokenGrant(ctx, p.tokens.RefreshTokenSignature(ctx, token))
 	switch {
 	case errors.Is(err, fosite.ErrNotFound):
 	case err != nil:
 		p.writeError(ctx, w, r, ar, fosite.ErrTemporarilyUnavailable.WithWrap(err))
 		return
-	case rec.Request.ClientID != clientID:
+	case owner != "" && owner != clientID:
 		p.writeError(ctx, w, r, ar, fosite.ErrUnauthorizedClient.WithHint("The token was issued to another client."))
 		return
 	case !p.revocations.allow(req.tenant.Slug+"\x00"+clientID, p.now()):
 		p.writeError(ctx, w, r, ar, errTooManyRevocations())
 		return
 	default:
-		if err := s.revokeFamily(ctx, rec.Request.ID); err != nil {
+		if err := s.revokeFamily(ctx, id); err != nil {
 			p.log.ErrorContext(ctx, "revoke", "error", err)
 			p.writeError(ctx, w, r, ar, fosite.ErrTemporarilyUnavailable.WithHint("Revocations cannot be recorded right now; try again."))
 			return
@@ -112,6 +118,27 @@ func (p *Provider) revokeRefreshToken(ctx context.Context, w http.ResponseWriter
 	}
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusOK)
+}
+
+// refreshTokenGrant is the grant of the refresh token whose signature
+// is sig, and the client it was issued to ("" for a grant that a
+// revocation alone recorded); fosite.ErrNotFound when there is none.
+func (s *storage) refreshTokenGrant(ctx context.Context, sig string) (string, string, error) {
+	if rs, ok := parseRefreshSig(sig); ok {
+		st, err := s.readGrant(ctx, rs.grant)
+		if err != nil {
+			return "", "", err
+		}
+		if !st.stored {
+			return "", "", fosite.ErrNotFound
+		}
+		return rs.grant, st.rec.ClientID, nil
+	}
+	var rec codeRecord
+	if _, err := s.get(ctx, LifeGrant, "rt", sig, &rec); err != nil {
+		return "", "", err
+	}
+	return rec.Request.ID, rec.Request.ClientID, nil
 }
 
 // errTooManyRevocations answers a client over its revocation rate.

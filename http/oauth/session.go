@@ -47,18 +47,19 @@ func (s *session) GetJWTClaims() jwt.JWTClaimsContainer { return s.Access }
 // GetJWTHeader is the access token's header.
 func (s *session) GetJWTHeader() *jwt.Headers { return s.AccessHeader }
 
-// Clone copies the session deeply (through JSON: it is cloned on the
-// authorization code and refresh paths only).
+// Clone copies the session deeply, through its record's encoding (CBOR,
+// which keeps what JSON would: see recordCBOR); fosite clones it on the
+// authorization code and refresh paths only.
 func (s *session) Clone() fosite.Session {
 	if s == nil {
 		return nil
 	}
-	raw, err := json.Marshal(s)
+	raw, err := recordEnc.Marshal(s)
 	if err != nil {
 		panic(fmt.Sprintf("oauth: clone session: %v", err)) // all fields are JSON values
 	}
 	c := new(session)
-	if err := json.Unmarshal(raw, c); err != nil {
+	if err := recordDec.Unmarshal(raw, c); err != nil {
 		panic(fmt.Sprintf("oauth: clone session: %v", err))
 	}
 	return c
@@ -76,8 +77,11 @@ func (s *session) renew(jti string) {
 }
 
 // storedRequest is a fosite request as the grant store keeps it: the
-// client by its id, the session as JSON.
+// client by its id, the session encoded apart (in CBOR, or, written
+// before records were, in JSON), so that it is decoded only into the
+// session fosite passes.
 type storedRequest struct {
+	_                 struct{}        `cbor:",toarray"`
 	ID                string          `json:"id"`
 	RequestedAt       time.Time       `json:"requested_at"`
 	ClientID          string          `json:"client_id"`
@@ -90,7 +94,7 @@ type storedRequest struct {
 }
 
 func storeRequest(r fosite.Requester) (storedRequest, error) {
-	sess, err := json.Marshal(r.GetSession())
+	sess, err := recordEnc.Marshal(r.GetSession())
 	if err != nil {
 		return storedRequest{}, err
 	}
@@ -114,8 +118,8 @@ func (sr storedRequest) load(ctx context.Context, s *storage, into fosite.Sessio
 	if into == nil {
 		into = newSession()
 	}
-	if len(sr.Session) > 0 { // a used refresh token keeps none
-		if err := json.Unmarshal(sr.Session, into); err != nil {
+	if len(sr.Session) > 0 { // a used refresh token (legacy) keeps none
+		if err := decodeSession(sr.Session, into); err != nil {
 			return nil, fmt.Errorf("oauth: stored session: %w", err)
 		}
 	}
@@ -125,4 +129,13 @@ func (sr storedRequest) load(ctx context.Context, s *storage, into fosite.Sessio
 		RequestedAudience: sr.RequestedAudience, GrantedAudience: sr.GrantedAudience,
 		Form: sr.Form, Session: into,
 	}, nil
+}
+
+// decodeSession decodes a stored session into into: CBOR, or JSON (an
+// object, '{') when written before records were CBOR.
+func decodeSession(raw []byte, into any) error {
+	if raw[0] == recordJSON {
+		return json.Unmarshal(raw, into)
+	}
+	return recordDec.Unmarshal(raw, into)
 }

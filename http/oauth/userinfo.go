@@ -1,11 +1,14 @@
 package oauth
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
 	"slices"
 	"strings"
+
+	"github.com/ory/fosite"
 
 	"github.com/clavisiam/clavis/domain/scope"
 )
@@ -42,21 +45,44 @@ func (p *Provider) ServeUserinfo(w http.ResponseWriter, r *http.Request, slug st
 		bearerError(w, slug, http.StatusForbidden, "insufficient_scope", "The access token was not issued with the openid scope.")
 		return nil
 	}
-	var rec tokenRecord
-	if _, err := p.store.get(ctx, LifeToken, "at", at.ID, &rec); IsUnavailable(err) {
+	claims, err := p.userClaims(ctx, at)
+	if IsUnavailable(err) {
 		return err // 503 with Retry-After: the grant store says nothing of the token
 	} else if err != nil {
 		bearerError(w, slug, http.StatusUnauthorized, "invalid_token", "The access token is not one of a user.")
 		return nil
 	}
 	out := map[string]any{}
-	for k, v := range rec.Claims {
+	for k, v := range claims {
 		out[k] = v
 	}
 	out["sub"] = at.Subject
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	return json.NewEncoder(w).Encode(out)
+}
+
+// userClaims are the claims the login application gave of the user of
+// access token at: those of its grant's session, or, for a token issued
+// before tokens named their grant, those recorded by its jti.
+func (p *Provider) userClaims(ctx context.Context, at AccessToken) (map[string]any, error) {
+	if at.Grant == "" {
+		var rec tokenRecord
+		_, err := p.store.get(ctx, LifeToken, "at", at.ID, &rec)
+		return rec.Claims, err
+	}
+	var g grant
+	if _, err := p.store.get(ctx, LifeGrant, "fam", at.Grant, &g); err != nil {
+		return nil, err
+	}
+	if g.Request == nil || len(g.Request.Session) == 0 {
+		return nil, fosite.ErrNotFound
+	}
+	sess := newSession()
+	if err := decodeSession(g.Request.Session, sess); err != nil {
+		return nil, err
+	}
+	return sess.UserClaims, nil
 }
 
 // bearerError answers an RFC 6750 error with its WWW-Authenticate

@@ -41,6 +41,10 @@ type AccessToken struct {
 	// Permissions are its permissions claim: each "{scope}:{permission}"
 	// ([scope.Permission]).
 	Permissions []string
+	// Grant is the grant (one authorization and the tokens refreshed
+	// from it) the token was issued from, its grant_id claim; empty for
+	// a client_credentials token.
+	Grant string
 }
 
 // clockSkew is how far in the future a token's iat may be.
@@ -191,6 +195,7 @@ func (p *Provider) checkClaims(slug, iss string, payload []byte) (AccessToken, e
 		Iat      *int64   `json:"iat"`
 		JTI      string   `json:"jti"`
 		Perms    []string `json:"permissions"`
+		Grant    string   `json:"grant_id"`
 	}
 	if err := json.Unmarshal(payload, &claims); err != nil || claims.Iss != iss {
 		return AccessToken{}, invalid("claims do not decode")
@@ -205,7 +210,8 @@ func (p *Provider) checkClaims(slug, iss string, payload []byte) (AccessToken, e
 	}
 	return AccessToken{Tenant: slug, ClientID: claims.ClientID, Scopes: strings.Fields(claims.Scope),
 		Expiry: time.Unix(*claims.Exp, 0), IssuedAt: time.Unix(*claims.Iat, 0), ID: claims.JTI,
-		Issuer: claims.Iss, Subject: claims.Sub, Audience: audience(claims.Aud), Permissions: claims.Perms}, nil
+		Issuer: claims.Iss, Subject: claims.Sub, Audience: audience(claims.Aud), Permissions: claims.Perms,
+		Grant: claims.Grant}, nil
 }
 
 // stillValid checks what may have changed since a token was issued: it
@@ -214,7 +220,7 @@ func (p *Provider) stillValid(ctx context.Context, at AccessToken) (AccessToken,
 	if !p.now().Before(at.Expiry) {
 		return AccessToken{}, invalid("expired")
 	}
-	if p.revoked != nil && p.revoked.Revoked(at.Tenant, at.ID) {
+	if p.revoked != nil && (p.revoked.Revoked(at.Tenant, at.ID) || at.Grant != "" && p.revoked.Revoked(at.Tenant, grantRevocation(at.Grant))) {
 		return AccessToken{}, invalid("revoked")
 	}
 	t, err := p.dir.Tenant(ctx, at.Tenant)

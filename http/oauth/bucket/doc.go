@@ -1,9 +1,9 @@
 // Package bucket keeps, in NATS JetStream key-value buckets, what the
 // OAuth provider (package oauth) remembers across nodes: the grants of
-// the browser flows ([Grants]: flows, codes, refresh tokens and their
-// families, login sessions), the client assertions already used
-// ([Assertions]) and the access tokens revoked before they expired
-// ([Revocations]). Each type implements the interface of package oauth
+// the browser flows ([Grants]: flows, codes, grants and their refresh
+// tokens, login sessions), the client assertions already used
+// ([Assertions]) and the access tokens and grants revoked before their
+// tokens expired ([Revocations]). Each type implements the interface of package oauth
 // that bears its name and answers with that package's errors, so that
 // the protocol code never sees JetStream.
 //

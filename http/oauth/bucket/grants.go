@@ -116,19 +116,20 @@ const (
 // Each operation takes at most [OpTimeout]; one that NATS cannot serve
 // fails with [oauth.ErrUnavailable].
 
-// Create stores value under key; [oauth.ErrGrantExists] when the key is
-// taken.
-func (g *Grants) Create(ctx context.Context, life oauth.Life, key string, value []byte) error {
+// Create stores value under key and returns its revision;
+// [oauth.ErrGrantExists] when the key is taken.
+func (g *Grants) Create(ctx context.Context, life oauth.Life, key string, value []byte) (uint64, error) {
 	ctx, cancel := bounded(ctx)
 	defer cancel()
 	kv, err := g.bucket(ctx, life)
 	if err != nil {
-		return err
+		return 0, err
 	}
-	if _, err = kv.Create(ctx, key, value); errors.Is(err, jetstream.ErrKeyExists) {
-		return oauth.ErrGrantExists
+	rev, err := kv.Create(ctx, key, value)
+	if errors.Is(err, jetstream.ErrKeyExists) {
+		return 0, oauth.ErrGrantExists
 	}
-	return unavailable(full(err))
+	return rev, unavailable(full(err))
 }
 
 // Get reads key with its revision; [oauth.ErrGrantNotFound] when absent
@@ -150,19 +151,20 @@ func (g *Grants) Get(ctx context.Context, life oauth.Life, key string) ([]byte, 
 	return e.Value(), e.Revision(), nil
 }
 
-// Update replaces key's value if its revision is still rev;
-// [oauth.ErrGrantConflict] when it changed since.
-func (g *Grants) Update(ctx context.Context, life oauth.Life, key string, value []byte, rev uint64) error {
+// Update replaces key's value if its revision is still rev and returns
+// the new revision; [oauth.ErrGrantConflict] when it changed since.
+func (g *Grants) Update(ctx context.Context, life oauth.Life, key string, value []byte, rev uint64) (uint64, error) {
 	ctx, cancel := bounded(ctx)
 	defer cancel()
 	kv, err := g.bucket(ctx, life)
 	if err != nil {
-		return err
+		return 0, err
 	}
-	if _, err = kv.Update(ctx, key, value, rev); errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
-		return oauth.ErrGrantConflict
+	next, err := kv.Update(ctx, key, value, rev)
+	if errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
+		return 0, oauth.ErrGrantConflict
 	}
-	return unavailable(full(err))
+	return next, unavailable(full(err))
 }
 
 // Delete purges key's subject from the bucket's stream: a key-value

@@ -21,7 +21,8 @@ import (
 const revocationTTL = 25 * time.Hour
 
 // Revocations keeps revocations ([oauth.Revocations]) in a key-value
-// bucket (key {tenant}.{jti}, value the token's expiry in Unix seconds)
+// bucket (key {tenant}.{jti}, or {tenant}.grant.{id} for a grant; value
+// the token's, or the grant's last token's, expiry in Unix seconds)
 // whose entries expire after revocationTTL, and mirrors it in memory
 // through a watch, so that a revocation made at any node applies at
 // every node as soon as NATS delivers it. While NATS is away, revoking
