@@ -5,8 +5,10 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/clavisiam/clavis/internal/node"
+	"github.com/clavisiam/clavis/internal/poll"
 )
 
 // TestCLIWebhookCommands runs every webhook command against a node that
@@ -93,9 +95,14 @@ func TestCLIWebhookCommands(t *testing.T) {
 	}
 	c.fails(exitFailure, in("webhook", "replay", id, "--from", "yesterday"), "422", "from")
 
-	// The audit log has the reason given to create.
-	log := c.json(in("audit", "log", "--aggregate", "webhook")...)["events"].([]any)
-	if len(log) == 0 || log[0].(map[string]any)["reason"] != "ticket 9" {
+	// The audit log has the reason given to create, once it has caught
+	// up with the store (it is a projection).
+	var log []any
+	poll.Until(t, 10*time.Second, "the webhook's events in the audit log", func() bool {
+		log, _ = c.json(in("audit", "log", "--aggregate", "webhook")...)["events"].([]any)
+		return len(log) > 0
+	})
+	if log[0].(map[string]any)["reason"] != "ticket 9" {
 		t.Errorf("audit log of the webhook: %v", log)
 	}
 
