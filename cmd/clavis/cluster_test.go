@@ -289,7 +289,8 @@ func TestCluster(t *testing.T) {
 	}
 }
 
-// logProblems logs what each node logged at warning level or above
+// logProblems logs what each node logged at warning level or above, and
+// what it said of its NATS connection and its watch of the revocations
 // (every server error, and the last 30 of the other lines, leaving out
 // the expected answers of an outage), to tell why a run failed.
 func (c *cluster) logProblems(t *testing.T) {
@@ -299,7 +300,8 @@ func (c *cluster) logProblems(t *testing.T) {
 			switch {
 			case strings.Contains(line, `"error":"server_error"`) || strings.Contains(line, `"status":500`):
 				serverErrors = append(serverErrors, strings.TrimSpace(line))
-			case (strings.Contains(line, `"level":"WARN"`) || strings.Contains(line, `"level":"ERROR"`)) && !strings.Contains(line, "temporarily_unavailable") && !strings.Contains(line, "store unavailable"):
+			case (strings.Contains(line, `"level":"WARN"`) || strings.Contains(line, `"level":"ERROR"`) || strings.Contains(line, `"msg":"revocations:`) ||
+				strings.Contains(line, `"msg":"NATS`)) && !strings.Contains(line, "temporarily_unavailable") && !strings.Contains(line, "store unavailable"):
 				lines = append(lines, strings.TrimSpace(line))
 			}
 		}
