@@ -23,10 +23,13 @@ import (
 type countingGrants struct {
 	oauth.Grants
 	create, get, update, del atomic.Int64
+	// written is the bytes of the values created and updated.
+	written atomic.Int64
 }
 
 func (g *countingGrants) Create(ctx context.Context, life oauth.Life, key string, value []byte) (uint64, error) {
 	g.create.Add(1)
+	g.written.Add(int64(len(value)))
 	return g.Grants.Create(ctx, life, key, value)
 }
 
@@ -37,6 +40,7 @@ func (g *countingGrants) Get(ctx context.Context, life oauth.Life, key string) (
 
 func (g *countingGrants) Update(ctx context.Context, life oauth.Life, key string, value []byte, rev uint64) (uint64, error) {
 	g.update.Add(1)
+	g.written.Add(int64(len(value)))
 	return g.Grants.Update(ctx, life, key, value, rev)
 }
 
@@ -45,19 +49,20 @@ func (g *countingGrants) Delete(ctx context.Context, life oauth.Life, key string
 	return g.Grants.Delete(ctx, life, key)
 }
 
-// kvOps are counts of the operations of a [countingGrants].
-type kvOps struct{ create, get, update, del int64 }
+// kvOps are counts of the operations of a [countingGrants], by kind,
+// and the bytes written.
+type kvOps struct{ create, get, update, del, written int64 }
 
 func (g *countingGrants) count() kvOps {
-	return kvOps{g.create.Load(), g.get.Load(), g.update.Load(), g.del.Load()}
+	return kvOps{g.create.Load(), g.get.Load(), g.update.Load(), g.del.Load(), g.written.Load()}
 }
 
 func (o kvOps) minus(p kvOps) kvOps {
-	return kvOps{o.create - p.create, o.get - p.get, o.update - p.update, o.del - p.del}
+	return kvOps{o.create - p.create, o.get - p.get, o.update - p.update, o.del - p.del, o.written - p.written}
 }
 
 func (o kvOps) plus(p kvOps) kvOps {
-	return kvOps{o.create + p.create, o.get + p.get, o.update + p.update, o.del + p.del}
+	return kvOps{o.create + p.create, o.get + p.get, o.update + p.update, o.del + p.del, o.written + p.written}
 }
 
 // report adds o, over n runs, to b's figures.
@@ -68,6 +73,7 @@ func (o kvOps) report(b *testing.B, n int) {
 	b.ReportMetric(f(o.create), "create/op")
 	b.ReportMetric(f(o.update), "update/op")
 	b.ReportMetric(f(o.del), "delete/op")
+	b.ReportMetric(f(o.written), "kv-B/op")
 }
 
 // flowBench is a provider serving the code flow, with a confidential
@@ -183,7 +189,8 @@ var flowSteps = []flowStep{
 // BenchmarkFlow runs the authorization-code flow with PKCE and consent
 // on the provider directly, without HTTP: each step on its own (the
 // steps before it run untimed) and the whole flow, serially, with the
-// key-value operations each costs the grant store (kv/op, and by kind).
+// key-value operations each costs the grant store (kv/op, and by kind;
+// kv-B/op is the bytes of the values it writes).
 // A step's ns/op includes the wait for the in-process NATS server's
 // answers; cpu-ns/op is the CPU the process spent meanwhile, on every
 // thread (the NATS server's and the garbage collector's included).
