@@ -88,7 +88,7 @@ type flowBench struct {
 	authorizeQuery string
 }
 
-func newFlowBench(b *testing.B) *flowBench {
+func newFlowBench(b testing.TB) *flowBench {
 	w, _, hot := benchTenant(b)
 	s := client.DefaultSettings(client.TypeConfidential)
 	s.ClientName, s.Code = "Web", "urn:acme/web"
@@ -126,7 +126,7 @@ type browserFlow struct {
 
 // get is the browser's request for u at the authorization endpoint; it
 // returns where the browser is sent.
-func (fb *flowBench) get(b *testing.B, bf *browserFlow, u string) *url.URL {
+func (fb *flowBench) get(b testing.TB, bf *browserFlow, u string) *url.URL {
 	r := httptest.NewRequest(http.MethodGet, u, nil)
 	for _, c := range bf.cookies {
 		r.AddCookie(c)
@@ -146,34 +146,34 @@ func (fb *flowBench) get(b *testing.B, bf *browserFlow, u string) *url.URL {
 // flowStep is one step of the code flow with consent.
 type flowStep struct {
 	name string
-	run  func(*testing.B, *flowBench, *browserFlow)
+	run  func(testing.TB, *flowBench, *browserFlow)
 }
 
 var flowSteps = []flowStep{
-	{"authorize", func(b *testing.B, fb *flowBench, bf *browserFlow) {
+	{"authorize", func(b testing.TB, fb *flowBench, bf *browserFlow) {
 		bf.challenge = fb.get(b, bf, "/t/acme/oauth2/auth?"+fb.authorizeQuery).Query().Get("login_challenge")
 	}},
-	{"login-accept", func(b *testing.B, fb *flowBench, bf *browserFlow) {
+	{"login-accept", func(b testing.TB, fb *flowBench, bf *browserFlow) {
 		r, err := fb.p.AcceptLogin(b.Context(), "acme", bf.challenge, oauth.LoginAcceptance{Subject: "alice"})
 		if err != nil {
 			b.Fatal(err)
 		}
 		bf.next = r.RedirectTo
 	}},
-	{"authorize-login-verifier", func(b *testing.B, fb *flowBench, bf *browserFlow) {
+	{"authorize-login-verifier", func(b testing.TB, fb *flowBench, bf *browserFlow) {
 		bf.challenge = fb.get(b, bf, bf.next).Query().Get("consent_challenge")
 	}},
-	{"consent-accept", func(b *testing.B, fb *flowBench, bf *browserFlow) {
+	{"consent-accept", func(b testing.TB, fb *flowBench, bf *browserFlow) {
 		r, err := fb.p.AcceptConsent(b.Context(), "acme", bf.challenge, oauth.ConsentAcceptance{})
 		if err != nil {
 			b.Fatal(err)
 		}
 		bf.next = r.RedirectTo
 	}},
-	{"authorize-consent-verifier", func(b *testing.B, fb *flowBench, bf *browserFlow) {
+	{"authorize-consent-verifier", func(b testing.TB, fb *flowBench, bf *browserFlow) {
 		bf.code = fb.get(b, bf, bf.next).Query().Get("code")
 	}},
-	{"token", func(b *testing.B, fb *flowBench, bf *browserFlow) {
+	{"token", func(b testing.TB, fb *flowBench, bf *browserFlow) {
 		body := url.Values{"grant_type": {"authorization_code"}, "code": {bf.code}, "redirect_uri": {webCallback},
 			"code_verifier": {fb.codeVerifier}}.Encode()
 		r := httptest.NewRequest(http.MethodPost, "/t/acme/oauth2/token", strings.NewReader(body))
