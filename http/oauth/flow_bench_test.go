@@ -1,12 +1,14 @@
 package oauth_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -231,4 +233,61 @@ func BenchmarkFlow(b *testing.B) {
 		fb.grants.count().minus(start).report(b, b.N)
 		b.ReportMetric(float64(cpuTime()-startCPU)/float64(b.N), "cpu-ns/op")
 	})
+}
+
+// BenchmarkGrantOps is what one key-value operation of the grant store
+// costs, with a value of a flow's size (600 bytes), in the in-process
+// NATS server BenchmarkFlow uses: the unit its kv/op figures are in.
+//
+//	go test -run '^$' -bench BenchmarkGrantOps -benchtime 5000x ./http/oauth/
+func BenchmarkGrantOps(b *testing.B) {
+	g := bucket.NewGrants(inProcessJetStream(b), "BENCH", 1, 0)
+	value := bytes.Repeat([]byte("v"), 600)
+	n := 0
+	created := func(b *testing.B) (string, uint64) {
+		n++
+		key := "acme.flow.k" + strconv.Itoa(n)
+		rev, err := g.Create(b.Context(), oauth.LifeRequest, key, value)
+		if err != nil {
+			b.Fatal(err)
+		}
+		return key, rev
+	}
+	for _, op := range []struct {
+		name  string
+		setup func(*testing.B) (string, uint64)
+		run   func(b *testing.B, key string, rev uint64) error
+	}{
+		{"create", func(*testing.B) (string, uint64) { n++; return "acme.flow.k" + strconv.Itoa(n), 0 },
+			func(b *testing.B, key string, _ uint64) error {
+				_, err := g.Create(b.Context(), oauth.LifeRequest, key, value)
+				return err
+			}},
+		{"get", created, func(b *testing.B, key string, _ uint64) error {
+			_, _, err := g.Get(b.Context(), oauth.LifeRequest, key)
+			return err
+		}},
+		{"update", created, func(b *testing.B, key string, rev uint64) error {
+			_, err := g.Update(b.Context(), oauth.LifeRequest, key, value, rev)
+			return err
+		}},
+		{"delete", created, func(b *testing.B, key string, _ uint64) error { return g.Delete(b.Context(), oauth.LifeRequest, key) }},
+	} {
+		b.Run(op.name, func(b *testing.B) {
+			b.ReportAllocs()
+			var cpu time.Duration
+			for range b.N {
+				b.StopTimer()
+				key, rev := op.setup(b)
+				start := cpuTime()
+				b.StartTimer()
+				err := op.run(b, key, rev)
+				cpu += cpuTime() - start
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(cpu)/float64(b.N), "cpu-ns/op")
+		})
+	}
 }
