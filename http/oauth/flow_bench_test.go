@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -27,27 +28,59 @@ type countingGrants struct {
 	create, get, update, del atomic.Int64
 	// written is the bytes of the values created and updated.
 	written atomic.Int64
+
+	mu    sync.Mutex
+	reads map[string]int // since the key's last write
+	twice []string       // read twice without a write between, since readTwice
+}
+
+// wrote notes that key was written: a read after it is a new one.
+func (g *countingGrants) wrote(key string) {
+	g.mu.Lock()
+	delete(g.reads, key)
+	g.mu.Unlock()
+}
+
+// readTwice are the keys read again, without a write between, since it
+// was last called.
+func (g *countingGrants) readTwice() []string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	keys := g.twice
+	g.reads, g.twice = nil, nil
+	return keys
 }
 
 func (g *countingGrants) Create(ctx context.Context, life oauth.Life, key string, value []byte) (uint64, error) {
 	g.create.Add(1)
+	defer g.wrote(key)
 	g.written.Add(int64(len(value)))
 	return g.Grants.Create(ctx, life, key, value)
 }
 
 func (g *countingGrants) Get(ctx context.Context, life oauth.Life, key string) ([]byte, uint64, error) {
 	g.get.Add(1)
+	g.mu.Lock()
+	if g.reads == nil {
+		g.reads = map[string]int{}
+	}
+	if g.reads[key]++; g.reads[key] == 2 {
+		g.twice = append(g.twice, key)
+	}
+	g.mu.Unlock()
 	return g.Grants.Get(ctx, life, key)
 }
 
 func (g *countingGrants) Update(ctx context.Context, life oauth.Life, key string, value []byte, rev uint64) (uint64, error) {
 	g.update.Add(1)
+	defer g.wrote(key)
 	g.written.Add(int64(len(value)))
 	return g.Grants.Update(ctx, life, key, value, rev)
 }
 
 func (g *countingGrants) Delete(ctx context.Context, life oauth.Life, key string) error {
 	g.del.Add(1)
+	defer g.wrote(key)
 	return g.Grants.Delete(ctx, life, key)
 }
 

@@ -45,3 +45,18 @@ func TestUsedFlowLeavesItsRequestAndLogin(t *testing.T) {
 		t.Errorf("the consent verifier used again: %d %v %s; want 400 invalid_request", rec.Code, err, rec.Body)
 	}
 }
+
+// Each step of the code flow reads each record from the grant store
+// once, however often fosite and the flow ask for it; only a record the
+// step wrote since is read again (a write tells no revision).
+func TestEachRecordReadOncePerStep(t *testing.T) {
+	fb := newFlowBench(t)
+	bf := &browserFlow{}
+	for _, step := range flowSteps {
+		fb.grants.readTwice()
+		step.run(t, fb, bf)
+		if keys := fb.grants.readTwice(); len(keys) > 0 {
+			t.Errorf("%s read %q more than once", step.name, keys)
+		}
+	}
+}
