@@ -90,13 +90,16 @@ func (p *Provider) saveFlow(ctx context.Context, fl *flow, rev uint64) error {
 }
 
 // finish uses a flow up; it fails with [ErrChallengeUsed] when another
-// request did, and with the store's error when it could not tell.
+// request did, and with the store's error when it could not tell. What
+// is left of the flow until it expires is what refuses its verifier and
+// challenges: its request and login leave the store, whose bytes flows
+// share (see [Life.MaxSize]). fl itself is not changed.
 func (p *Provider) finish(ctx context.Context, fl *flow, rev uint64) error {
 	if rev == 0 {
 		return nil
 	}
-	fl.Stage, fl.Verifier = stageDone, ""
-	return p.saveFlow(ctx, fl, rev)
+	used := &flow{ID: fl.ID, ClientID: fl.ClientID, Expires: fl.Expires, Stage: stageDone, Created: fl.Created}
+	return p.saveFlow(ctx, used, rev)
 }
 
 // flowCookie names the cookie that binds flow id to its browser.

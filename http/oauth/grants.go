@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 )
 
@@ -114,5 +115,112 @@ func WithGrants(g Grants) Option {
 		}
 		o.grants = g
 		return nil
+	}
+}
+
+// readOnce reads each record of g once per request: a request that reads
+// a key again gets what it read first, or what it wrote since, with its
+// revision (fosite reads an authorization code three times in one
+// exchange). Nothing is lost by it: a request decides as it would have at
+// its first read, and what it writes is still a compare-and-set against
+// the revision it knows, which fails if another request changed the
+// record meanwhile; after a failed write (which a caller may retry on),
+// or a delete, the request reads the key from g again. Outside a
+// request (no tenant in the context) every read goes to g. A value read
+// twice is the same bytes: readers decode it and never change it.
+type readOnce struct{ Grants }
+
+// readOnceGrants is g read once per request; nil stays nil.
+func readOnceGrants(g Grants) Grants {
+	if g == nil {
+		return nil
+	}
+	return readOnce{g}
+}
+
+// readRecords are the records a request read, by life and key.
+type readRecords struct {
+	mu sync.Mutex
+	m  map[readKey]readRecord
+}
+
+type readKey struct {
+	life Life
+	key  string
+}
+
+type readRecord struct {
+	value []byte
+	rev   uint64
+}
+
+func (g readOnce) Get(ctx context.Context, life Life, key string) ([]byte, uint64, error) {
+	r, err := requestOf(ctx)
+	if err != nil {
+		return g.Grants.Get(ctx, life, key)
+	}
+	k := readKey{life, key}
+	r.read.mu.Lock()
+	rec, ok := r.read.m[k]
+	r.read.mu.Unlock()
+	if ok {
+		return rec.value, rec.rev, nil
+	}
+	value, rev, err := g.Grants.Get(ctx, life, key)
+	if err != nil {
+		return nil, 0, err
+	}
+	g.remember(ctx, life, key, value, rev)
+	return value, rev, nil
+}
+
+// remember keeps value at rev as what the request reads of key.
+func (g readOnce) remember(ctx context.Context, life Life, key string, value []byte, rev uint64) {
+	r, err := requestOf(ctx)
+	if err != nil {
+		return
+	}
+	r.read.mu.Lock()
+	if r.read.m == nil {
+		r.read.m = map[readKey]readRecord{}
+	}
+	r.read.m[readKey{life, key}] = readRecord{value: value, rev: rev}
+	r.read.mu.Unlock()
+}
+
+func (g readOnce) Create(ctx context.Context, life Life, key string, value []byte) (uint64, error) {
+	rev, err := g.Grants.Create(ctx, life, key, value)
+	g.wrote(ctx, life, key, value, rev, err)
+	return rev, err
+}
+
+func (g readOnce) Update(ctx context.Context, life Life, key string, value []byte, rev uint64) (uint64, error) {
+	rev, err := g.Grants.Update(ctx, life, key, value, rev)
+	g.wrote(ctx, life, key, value, rev, err)
+	return rev, err
+}
+
+func (g readOnce) Delete(ctx context.Context, life Life, key string) error {
+	defer g.forget(ctx, life, key)
+	return g.Grants.Delete(ctx, life, key)
+}
+
+// wrote notes the request's write of value under key: what a read of it
+// would now give, at revision rev; after a failed write (err), the next
+// read goes to the store.
+func (g readOnce) wrote(ctx context.Context, life Life, key string, value []byte, rev uint64, err error) {
+	if err != nil {
+		g.forget(ctx, life, key)
+		return
+	}
+	g.remember(ctx, life, key, value, rev)
+}
+
+// forget makes the request's next read of key go to the store.
+func (g readOnce) forget(ctx context.Context, life Life, key string) {
+	if r, err := requestOf(ctx); err == nil {
+		r.read.mu.Lock()
+		delete(r.read.m, readKey{life, key})
+		r.read.mu.Unlock()
 	}
 }

@@ -191,7 +191,7 @@ func New(dir Directory, keys *signing.Keyring, publicURL string, log *slog.Logge
 	}
 	p := &Provider{dir: dir, keys: keys, publicURL: strings.TrimRight(publicURL, "/"), log: log, now: o.now,
 		verified: verifiedTokens{max: maxVerifiedTokens},
-		grants:   o.grants, assertions: o.assertions, revoked: o.revoked, devLogin: o.devLogin,
+		grants:   readOnceGrants(o.grants), assertions: o.assertions, revoked: o.revoked, devLogin: o.devLogin,
 		keySets: newKeySets(o.keySets), guesses: o.guesses}
 	p.keySets.now = p.now
 	p.revocations.limit, p.revocations.burst = o.revocationLimit.PerClient, o.revocationLimit.Burst
@@ -336,6 +336,9 @@ type request struct {
 	// failed (see revokeFamily); revoked the grant it revoked.
 	revocationPending bool
 	revoked           string
+	// read are the grant records the request read and has not written
+	// since (see readOnce).
+	read readRecords
 }
 
 type requestKey struct{}

@@ -1,0 +1,62 @@
+package oauth_test
+
+import (
+	"bytes"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/clavisiam/clavis/http/oauth"
+)
+
+// A used flow keeps, until it expires, only what refuses its verifier
+// and challenges: its request and the login it carried leave the flow
+// store, whose bytes every waiting authorization request shares.
+func TestUsedFlowLeavesItsRequestAndLogin(t *testing.T) {
+	fb := newFlowBench(t)
+	bf := &browserFlow{}
+	stored := func() []byte {
+		id, _, _ := strings.Cut(bf.challenge, ".")
+		raw, _, err := fb.grants.Get(t.Context(), oauth.LifeRequest, "acme.flow."+id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return raw
+	}
+	for _, step := range flowSteps[:4] { // to the consent verifier
+		step.run(t, fb, bf)
+	}
+	if raw := stored(); !bytes.Contains(raw, []byte("state-0001")) || !bytes.Contains(raw, []byte("alice")) {
+		t.Fatalf("the flow waiting for the browser does not keep its request and login: %q", raw)
+	}
+	verifier := bf.next
+	flowSteps[4].run(t, fb, bf) // the code
+	if raw := stored(); bytes.Contains(raw, []byte("state-0001")) || bytes.Contains(raw, []byte("alice")) {
+		t.Errorf("the used flow still keeps its request or login: %q", raw)
+	}
+	r := httptest.NewRequest(http.MethodGet, verifier, nil)
+	for _, c := range bf.cookies {
+		r.AddCookie(c)
+	}
+	rec := httptest.NewRecorder()
+	if err := fb.p.ServeAuthorize(rec, r, "acme"); err != nil || rec.Code != http.StatusBadRequest ||
+		!strings.Contains(rec.Body.String(), "invalid_request") {
+		t.Errorf("the consent verifier used again: %d %v %s; want 400 invalid_request", rec.Code, err, rec.Body)
+	}
+}
+
+// Each step of the code flow reads each record from the grant store
+// once, however often fosite and the flow ask for it; only a record the
+// step wrote since is read again (a write tells no revision).
+func TestEachRecordReadOncePerStep(t *testing.T) {
+	fb := newFlowBench(t)
+	bf := &browserFlow{}
+	for _, step := range flowSteps {
+		fb.grants.readTwice()
+		step.run(t, fb, bf)
+		if keys := fb.grants.readTwice(); len(keys) > 0 {
+			t.Errorf("%s read %q more than once", step.name, keys)
+		}
+	}
+}
