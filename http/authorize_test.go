@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/clavisiam/clavis/http/oauth"
+
 	"github.com/coreos/go-oidc/v3/oidc"
 	"github.com/google/go-cmp/cmp"
 	"golang.org/x/oauth2"
@@ -926,5 +928,32 @@ func TestResponseModes(t *testing.T) {
 			}
 			wantDiff(t, "response_mode="+mode, authResponse{Code: set, State: "state-at13", Iss: testIssuer + "acme"}, got.shape())
 		})
+	}
+}
+
+// A browser that runs many flows (a single-page application renewing
+// its tokens through the login application) keeps no cookie of a
+// finished one: each flow's cookie was kept 30 minutes, and some fifty
+// flows later the browser's requests were too large for the server
+// (431) until they expired.
+func TestFinishedFlowsLeaveNoCookie(t *testing.T) {
+	t.Parallel()
+	h := startAdmin(t, oauth.WithFlowLimits(oauth.FlowLimits{PerClient: 1000, ClientBurst: 1000, PerAddress: 1000, AddressBurst: 1000}))
+	h.createTenant(t, "acme")
+	c := h.createClient(t, "acme", webClient("urn:acme/web"))
+	cfg := clientConfig("acme", c, "openid")
+	b := h.browser(t)
+	for range 120 {
+		h.codeOnly(t, b, cfg, oauth2.GenerateVerifier())
+	}
+	issuer, _ := url.Parse(testIssuer + "acme/oauth2/auth")
+	var flows []string
+	for _, ck := range b.c.Jar.Cookies(issuer) {
+		if strings.HasPrefix(ck.Name, "clavis_flow_") {
+			flows = append(flows, ck.Name)
+		}
+	}
+	if len(flows) > 0 {
+		t.Errorf("after 120 finished flows the browser keeps %d flow cookies", len(flows))
 	}
 }

@@ -215,6 +215,7 @@ func (p *Provider) continueFlow(a *authorization) error {
 		if err := p.finish(a.ctx, fl, a.rev); IsUnavailable(err) {
 			return err
 		}
+		forgetFlowCookie(a)
 		return rejection(fl.Rejection)
 	case stageLoggedIn:
 		if !fl.Skip && fl.Login.Remember {
@@ -235,7 +236,18 @@ func (p *Provider) continueFlow(a *authorization) error {
 	} else if err != nil {
 		return fosite.ErrInvalidRequest.WithHint("The verifier was used.").WithWrap(err)
 	}
+	forgetFlowCookie(a)
 	return p.issue(a)
+}
+
+// forgetFlowCookie tells the browser to drop the cookie of the flow a
+// finished: a browser running many flows (a single-page application
+// renewing its tokens) would otherwise carry one for each for 30
+// minutes, until its requests grew past what the server reads.
+func forgetFlowCookie(a *authorization) {
+	if req, err := requestOf(a.ctx); err == nil && a.rev != 0 {
+		setCookie(a.w, req.issuer, flowCookie(a.fl.ID), "", "/oauth2/auth", -1)
+	}
 }
 
 // askConsent sends the browser of a user who logged in to the login
