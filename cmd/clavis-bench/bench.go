@@ -62,8 +62,8 @@ exchanged at the token endpoint with its verifier. A client that asks no
 consent skips the consent steps. A flow succeeds when the exchange answers
 200 with an access token. Redirects are followed at --endpoint, whatever
 host they name, so a node whose public URL is another host can be measured
-directly; each flow starts with the worker's cookies cleared, since the node
-sets a cookie per flow. --steps adds each step's latencies.`},
+directly; each flow starts with the worker's cookies cleared, as a new
+user's browser would. --steps adds each step's latencies.`},
 	{name: "refresh", summary: "measure refresh grants, each worker following a chain of its own",
 		about: `Bench refresh measures the refresh grant: --concurrency workers each start a
 chain with a whole authorization code flow (as bench flow runs one, not

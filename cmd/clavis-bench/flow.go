@@ -223,7 +223,7 @@ func (b *browser) tokens(err error) (tokenAnswer, bool) {
 // to the code's exchange, recording each step's latency in b.steps when
 // it is not nil. It returns the exchange's tokens.
 func (b *browser) flow(ctx context.Context) (tokenAnswer, opOutcome) {
-	b.jar = b.jar[:0] // the node sets a cookie per flow; keep only this one's
+	b.jar = b.jar[:0] // each flow a new user's browser
 	verifier, state := randomString(32), randomString(16)
 	sum := sha256.Sum256([]byte(verifier))
 	challenge := base64.RawURLEncoding.EncodeToString(sum[:])

@@ -1,14 +1,20 @@
 package main
 
 import (
+	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/clavisiam/clavis/internal/poll"
 )
@@ -233,4 +239,64 @@ func withoutDebug(logs string) string {
 		}
 	}
 	return b.String()
+}
+
+// TestRevokingAKnownRevocationRecordsIt makes a node hear a revocation
+// that the bucket never stored (published with an expectation JetStream
+// refuses, as a revocation whose recording failed during a NATS election
+// is heard): the node then refuses the token, and revoking it there must
+// still record it for every node. It answered 200 from its own view,
+// recording nothing, and the other nodes kept accepting the token.
+func TestRevokingAKnownRevocationRecordsIt(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end: runs the binary")
+	}
+	t.Parallel()
+	ns := startNATS(t)
+	a := startServe(t, "a", postgresEnv(t), "CLAVIS_NATS_URL="+ns.url(), "CLAVIS_PUBLIC_URL=https://id.example.test")
+	slug := uniqueSlug("heard")
+	a.mustCall(http.MethodPost, "/admin/tenants", map[string]any{"slug": slug, "name": "Heard"}, http.StatusCreated)
+	c := a.mustCall(http.MethodPost, "/t/"+slug+"/admin/clients", map[string]any{"type": "m2m", "client_name": "svc",
+		"code": "urn:" + slug + "/svc"}, http.StatusCreated)
+	svc := m2m{slug: slug, id: c["client_id"].(string), secret: c["client_secret"].(string)}
+	at, _, err := svc.token(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(strings.Split(at, ".")[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var claims struct {
+		JTI string `json:"jti"`
+	}
+	if err := json.Unmarshal(payload, &claims); err != nil || claims.JTI == "" {
+		t.Fatalf("no jti in %s: %v", payload, err)
+	}
+	key := slug + "." + claims.JTI
+
+	nc, js := natsConnect(t, ns.url())
+	heard := nats.NewMsg("$KV.CLAVIS_REVOKED." + key)
+	heard.Data = []byte(strconv.FormatInt(time.Now().Add(time.Hour).Unix(), 10))
+	heard.Header.Set("Nats-Expected-Last-Subject-Sequence", "999999")
+	if err := nc.PublishMsg(heard); err != nil {
+		t.Fatal(err)
+	}
+	poll.Until(t, 10*time.Second, "node a refusing the token it heard revoked", func() bool {
+		active, err := svc.active(a, at)
+		return err == nil && !active
+	})
+	kv, err := js.KeyValue(t.Context(), "CLAVIS_REVOKED")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kv.Get(t.Context(), key); !errors.Is(err, jetstream.ErrKeyNotFound) {
+		t.Fatalf("the heard revocation is in the bucket (%v): the test shows nothing", err)
+	}
+	if err := svc.revoke(a, at); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kv.Get(t.Context(), key); err != nil {
+		t.Errorf("node a acknowledged the revocation without recording it: %v", err)
+	}
 }

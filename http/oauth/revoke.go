@@ -64,6 +64,14 @@ func (p *Provider) ServeRevoke(w http.ResponseWriter, r *http.Request, slug stri
 		return nil
 	}
 	at, err := p.VerifyAccessToken(ctx, token)
+	// A token this node knows revoked is revoked again: the node may
+	// know it from a revocation it heard published whose recording then
+	// failed (NATS electing a leader), and an answer of 200 must mean
+	// that the revocation is recorded for every node.
+	var known *revokedError
+	if errors.As(err, &known) {
+		at, err = known.at, nil
+	}
 	switch {
 	case errors.Is(err, ErrInvalidToken):
 	case err != nil:

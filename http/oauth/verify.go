@@ -221,7 +221,7 @@ func (p *Provider) stillValid(ctx context.Context, at AccessToken) (AccessToken,
 		return AccessToken{}, invalid("expired")
 	}
 	if p.revoked != nil && (p.revoked.Revoked(at.Tenant, at.ID) || at.Grant != "" && p.revoked.Revoked(at.Tenant, grantRevocation(at.Grant))) {
-		return AccessToken{}, invalid("revoked")
+		return AccessToken{}, &revokedError{at}
 	}
 	t, err := p.dir.Tenant(ctx, at.Tenant)
 	if errors.Is(err, projections.ErrNotFound) {
@@ -324,3 +324,11 @@ func audience(v any) []string {
 }
 
 func invalid(why string) error { return fmt.Errorf("%w: %s", ErrInvalidToken, why) }
+
+// revokedError is the [ErrInvalidToken] of a genuine token this node
+// knows revoked: the revocation endpoint records it again (see
+// ServeRevoke).
+type revokedError struct{ at AccessToken }
+
+func (e *revokedError) Error() string        { return ErrInvalidToken.Error() + ": revoked" }
+func (e *revokedError) Is(target error) bool { return target == ErrInvalidToken }
