@@ -42,26 +42,10 @@ func ReadIDTokenHint(ctx context.Context, p *Provider, slug, token string) (stri
 // token), without the authorization endpoint, and returns the refresh
 // token.
 func NewGrant(ctx context.Context, p *Provider, slug, clientID, subject string) (string, error) {
-	ctx, err := p.withTenant(ctx, slug)
+	ctx, ar, sess, err := codeExchange(ctx, p, slug, clientID, subject, map[string]any{"name": "Alice Liddell", "email": "alice@example.com", "email_verified": true})
 	if err != nil {
 		return "", err
 	}
-	c, err := p.store.GetClient(ctx, clientID)
-	if err != nil {
-		return "", err
-	}
-	sess := newSession()
-	sess.Claims.Subject = subject
-	sess.UserClaims = map[string]any{"name": "Alice Liddell", "email": "alice@example.com", "email_verified": true}
-	ar := fosite.NewAccessRequest(sess)
-	ar.Client = c
-	ar.GrantTypes = fosite.Arguments{"authorization_code"}
-	ar.Form = url.Values{"grant_type": {"authorization_code"}}
-	for _, sc := range []string{"openid", "profile", "email"} {
-		ar.GrantScope(sc)
-		ar.AppendRequestedScope(sc)
-	}
-	p.userGrant(ctx, ar, c.(*fositeClient), sess, subject)
 	now := time.Now().UTC()
 	sess.SetExpiresAt(fosite.AccessToken, now.Add(time.Hour).Round(time.Second))
 	sess.SetExpiresAt(fosite.RefreshToken, now.Add(30*24*time.Hour).Round(time.Second))
@@ -86,26 +70,10 @@ func NewGrant(ctx context.Context, p *Provider, slug, clientID, subject string) 
 // record. It returns the refresh token and the access token, which
 // names no grant.
 func NewLegacyGrant(ctx context.Context, p *Provider, slug, clientID, subject string) (string, string, error) {
-	ctx, err := p.withTenant(ctx, slug)
+	ctx, ar, sess, err := codeExchange(ctx, p, slug, clientID, subject, map[string]any{"name": "Alice Liddell", "email": "alice@example.com"})
 	if err != nil {
 		return "", "", err
 	}
-	c, err := p.store.GetClient(ctx, clientID)
-	if err != nil {
-		return "", "", err
-	}
-	sess := newSession()
-	sess.Claims.Subject = subject
-	sess.UserClaims = map[string]any{"name": "Alice Liddell", "email": "alice@example.com"}
-	ar := fosite.NewAccessRequest(sess)
-	ar.Client = c
-	ar.GrantTypes = fosite.Arguments{"authorization_code"}
-	ar.Form = url.Values{"grant_type": {"authorization_code"}}
-	for _, sc := range []string{"openid", "profile", "email"} {
-		ar.GrantScope(sc)
-		ar.AppendRequestedScope(sc)
-	}
-	p.userGrant(ctx, ar, c.(*fositeClient), sess, subject)
 	now := time.Now().UTC()
 	exp := now.Add(time.Hour).Round(time.Second)
 	sess.SetExpiresAt(fosite.AccessToken, exp)
@@ -147,6 +115,34 @@ func NewLegacyGrant(ctx context.Context, p *Provider, slug, clientID, subject st
 	}
 	_, err = p.grants.Create(ctx, LifeToken, slug+".at."+sess.Access.JTI, raw)
 	return rt, at, err
+}
+
+// codeExchange is the access request of a code exchange of client
+// clientID of tenant slug for subject, whose user claims are claims, as
+// the token endpoint makes it (scopes openid, profile and email granted),
+// with the tenant's context.
+func codeExchange(ctx context.Context, p *Provider, slug, clientID, subject string, claims map[string]any) (context.Context, *fosite.AccessRequest, *session, error) {
+	ctx, err := p.withTenant(ctx, slug)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	c, err := p.store.GetClient(ctx, clientID)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	sess := newSession()
+	sess.Claims.Subject = subject
+	sess.UserClaims = claims
+	ar := fosite.NewAccessRequest(sess)
+	ar.Client = c
+	ar.GrantTypes = fosite.Arguments{"authorization_code"}
+	ar.Form = url.Values{"grant_type": {"authorization_code"}}
+	for _, sc := range []string{"openid", "profile", "email"} {
+		ar.GrantScope(sc)
+		ar.AppendRequestedScope(sc)
+	}
+	p.userGrant(ctx, ar, c.(*fositeClient), sess, subject)
+	return ctx, ar, sess, nil
 }
 
 // GrantRecord is the stored record of the grant refreshToken (of this
