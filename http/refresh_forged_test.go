@@ -46,3 +46,20 @@ func TestForgedRefreshTokenRevokesNoGrant(t *testing.T) {
 		})
 	}
 }
+
+// The current refresh token written another way (a line break in its
+// MAC, which a lenient decoder skips) is no token: it must not read as
+// one used before, which would revoke the grant of whoever sent it.
+func TestRespelledRefreshTokenRevokesNoGrant(t *testing.T) {
+	t.Parallel()
+	h := startAdmin(t)
+	h.createTenant(t, "acme")
+	cfg := clientConfig("acme", h.createClient(t, "acme", webClient("urn:acme/web")), "openid")
+	tok := h.codeFlow(t, h.browser(t), cfg, "alice")
+	respelled := tok.RefreshToken[:len(tok.RefreshToken)-4] + "\n" + tok.RefreshToken[len(tok.RefreshToken)-4:]
+	wantOAuthError(t, h.tokenCall(t, "acme", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {respelled}}, cfg.ClientID, cfg.ClientSecret), 400, "invalid_grant")
+	if !h.introspected(t, tok.AccessToken, cfg.ClientID, cfg.ClientSecret).Active {
+		t.Error("the respelled refresh token revoked the grant: its access token is inactive")
+	}
+	h.tokenCall(t, "acme", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok.RefreshToken}}, cfg.ClientID, cfg.ClientSecret).want(t, 200)
+}

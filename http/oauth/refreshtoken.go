@@ -92,10 +92,14 @@ func (p *Provider) newRefreshToken(id string, gen uint64) (string, refreshSig) {
 // readRefreshToken verifies a refresh token of this form and reads it.
 func (p *Provider) readRefreshToken(token string) (refreshSig, bool) {
 	rest, ok := strings.CutPrefix(token, refreshTokenForm)
-	if !ok || len(rest) > 1024 {
+	// One spelling per token: a decoder skips line breaks, and a
+	// lenient one spare bits, so that the current token written
+	// otherwise would carry another MAC text than its grant's and read
+	// as one used before (revoking the grant).
+	if !ok || len(rest) > 1024 || strings.ContainsAny(rest, "\r\n") {
 		return refreshSig{}, false
 	}
-	enc := base64.RawURLEncoding
+	enc := base64.RawURLEncoding.Strict()
 	rawPayload, rawMAC, ok := strings.Cut(rest, ".")
 	payload, err := enc.DecodeString(rawPayload)
 	if !ok || err != nil {
@@ -138,7 +142,15 @@ func (s *tokenStrategy) GenerateRefreshToken(ctx context.Context, r fosite.Reque
 // token (see refreshSig); a legacy token's is fosite's.
 func (s *tokenStrategy) RefreshTokenSignature(ctx context.Context, token string) string {
 	if !strings.HasPrefix(token, refreshTokenForm) {
-		return s.accessTokens.RefreshTokenSignature(ctx, token)
+		// fosite returns whatever follows the token's dot, unchecked:
+		// one with a ~ would read as a verified signature of this form
+		// (parseRefreshSig) and name any grant, whose reuse detection
+		// would then revoke it. Its own signatures are base64url.
+		sig := s.accessTokens.RefreshTokenSignature(ctx, token)
+		if strings.Contains(sig, "~") {
+			return ""
+		}
+		return sig
 	}
 	sig, ok := s.p.readRefreshToken(token)
 	if !ok {
