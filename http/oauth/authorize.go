@@ -314,7 +314,7 @@ func (p *Provider) writeAuthorizeError(ctx context.Context, w http.ResponseWrite
 	// §4.1.2.1), whatever the step made of it: at the client's redirect
 	// URI once it is verified, as other errors, or on a 503 page that
 	// says when to try again.
-	err = StoreUnavailable(RefusedByStore(err))
+	err = StoreUnavailable(err)
 	if IsUnavailable(err) {
 		w.Header().Set("Retry-After", strconv.Itoa(RetryAfter))
 	}

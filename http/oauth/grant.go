@@ -95,9 +95,9 @@ func (s *storage) readGrant(ctx context.Context, id string) (*grantState, error)
 	return st, nil
 }
 
-// familyAttempts is how many times changeGrant reads and writes a grant
+// grantAttempts is how many times changeGrant reads and writes a grant
 // that others keep changing before it gives up.
-const familyAttempts = 10
+const grantAttempts = 10
 
 // changeGrant applies change to the grant st holds and stores it with a
 // compare-and-set (a create when none is stored). When others changed it
@@ -107,7 +107,7 @@ const familyAttempts = 10
 // with again set. When they still collide, the grant is busy:
 // temporarily_unavailable, nothing changed.
 func (s *storage) changeGrant(ctx context.Context, st *grantState, change func(g *grant, again bool) error) error {
-	for attempt := range familyAttempts {
+	for attempt := range grantAttempts {
 		if attempt > 0 {
 			if err := pause(ctx, attempt); err != nil {
 				return err
@@ -138,7 +138,7 @@ func (s *storage) changeGrant(ctx context.Context, st *grantState, change func(g
 		st.rec, st.rev, st.stored = g, rev, true
 		return nil
 	}
-	return fmt.Errorf("%w: grant %s: changed by others at each of %d attempts", ErrUnavailable, st.id, familyAttempts)
+	return fmt.Errorf("%w: grant %s: changed by others at each of %d attempts", ErrUnavailable, st.id, grantAttempts)
 }
 
 // startGrant is grant r begins: its client, and when its refresh tokens

@@ -527,7 +527,7 @@ func (p *Provider) credentialsGiven(ctx context.Context, w http.ResponseWriter, 
 // request said (a grant type, a scope), is made describable first: the
 // error_description holds only the characters §5.2 allows.
 func (p *Provider) writeError(ctx context.Context, w http.ResponseWriter, r *http.Request, ar fosite.AccessRequester, err error) {
-	err = StoreUnavailable(RefusedByStore(err))
+	err = StoreUnavailable(err)
 	rfc := p.logServerError(ctx, "token endpoint", err)
 	if rfc != nil && (rfc.CodeField == http.StatusTooManyRequests || rfc.CodeField == http.StatusServiceUnavailable) {
 		retry := RetryAfter
@@ -560,9 +560,11 @@ const RetryAfter = 1
 // event store or the read model ([eventstore.ErrUnavailable]) or the
 // grant store ([ErrUnavailable]) could not be reached, whatever fosite or
 // a step made of it (a client lookup that failed becomes invalid_client
-// in fosite, a flow that could not be read an invalid verifier), and err
-// otherwise.
+// in fosite, a flow that could not be read an invalid verifier); as the
+// refusal a step of the grant store made, when fosite reported that as a
+// server_error (see refusedByStore); and err otherwise.
 func StoreUnavailable(err error) error {
+	err = refusedByStore(err)
 	switch {
 	case IsUnavailable(err) && errors.Is(err, fosite.ErrTemporarilyUnavailable):
 		return err
@@ -574,13 +576,13 @@ func StoreUnavailable(err error) error {
 	return err
 }
 
-// RefusedByStore returns the OAuth error a step of the grant store
+// refusedByStore returns the OAuth error a step of the grant store
 // refused with, when fosite reported it as a server_error (it does so
 // for any storage error at the refresh grant's last steps): a grant
 // revoked by a concurrent reuse while a refresh went on is invalid_grant,
 // not an unexpected condition; one over its rate or out of room is
 // temporarily_unavailable. Other errors are returned as they are.
-func RefusedByStore(err error) error {
+func refusedByStore(err error) error {
 	var outer *fosite.RFC6749Error
 	if !errors.As(err, &outer) || outer.ErrorField != fosite.ErrServerError.ErrorField {
 		return err
