@@ -80,6 +80,13 @@ func stringSetting(field func(*Config) *string) func(*flag.FlagSet, *Config, str
 	}
 }
 
+func floatSetting(field func(*Config) *float64) func(*flag.FlagSet, *Config, string) {
+	return func(fs *flag.FlagSet, c *Config, name string) {
+		p := field(c)
+		fs.Float64Var(p, name, *p, "")
+	}
+}
+
 // settings lists every setting, in the order help shows them.
 var settings = []setting{
 	{
@@ -204,23 +211,17 @@ var settings = []setting{
 	{
 		name: "flow-rate-per-address", arg: "N", def: "2",
 		usage: "authorization requests that may start a flow each second from one source address, per node (30 seconds' worth at once); beyond, 429",
-		bind: func(fs *flag.FlagSet, c *Config, name string) {
-			fs.Float64Var(&c.FlowRatePerAddress, name, c.FlowRatePerAddress, "")
-		},
+		bind:  floatSetting(func(c *Config) *float64 { return &c.FlowRatePerAddress }),
 	},
 	{
 		name: "flow-rate-per-client", arg: "N", def: "20",
 		usage: "authorization requests that may start a flow each second for one client, per node (10 seconds' worth at once); beyond, 429",
-		bind: func(fs *flag.FlagSet, c *Config, name string) {
-			fs.Float64Var(&c.FlowRatePerClient, name, c.FlowRatePerClient, "")
-		},
+		bind:  floatSetting(func(c *Config) *float64 { return &c.FlowRatePerClient }),
 	},
 	{
 		name: "refresh-rate-per-client", arg: "N", def: "10",
 		usage: "refresh grants one client may make each second, per node (10 seconds' worth at once); beyond, 429",
-		bind: func(fs *flag.FlagSet, c *Config, name string) {
-			fs.Float64Var(&c.RefreshRatePerClient, name, c.RefreshRatePerClient, "")
-		},
+		bind:  floatSetting(func(c *Config) *float64 { return &c.RefreshRatePerClient }),
 	},
 	{
 		name: "log-format", arg: "FORMAT", def: defaultLogFormat,
