@@ -255,16 +255,6 @@ func (l *oauthLoad) accept(cred string) {
 	l.accepted[cred]++
 }
 
-// stopped reports whether halt was called.
-func (l *oauthLoad) stopped() bool {
-	select {
-	case <-l.stop:
-		return true
-	default:
-		return false
-	}
-}
-
 // pause waits the pacing between two requests; false once halted.
 func (l *oauthLoad) pause() bool {
 	select {
