@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
-	"regexp"
 	"time"
 
 	"github.com/google/uuid"
@@ -41,10 +40,33 @@ type codeRecord struct {
 	Active  bool          `json:"active"`
 }
 
-// grantID is what an id in a key may be: what fosite's codes and
-// signatures (base64url, dot-separated), UUIDs and jtis are made of.
-// Anything else (a malformed code or token) names nothing.
-var grantID = regexp.MustCompile(`^[-_=A-Za-z0-9]+(\.[-_=A-Za-z0-9]+)*$`)
+// validGrantID reports whether id may be the id in a key: what fosite's
+// codes and signatures (base64url, dot-separated), UUIDs and jtis are
+// made of, at most 512 bytes, no empty part between dots. Anything else
+// (a malformed code or token) names nothing. (A loop, not a regular
+// expression: it runs for every key, and the expression took a tenth
+// of a code exchange's own CPU.)
+func validGrantID(id string) bool {
+	if len(id) == 0 || len(id) > 512 {
+		return false
+	}
+	dot := true // at the start of a part
+	for i := 0; i < len(id); i++ {
+		switch c := id[i]; {
+		case c == '.':
+			if dot {
+				return false
+			}
+			dot = true
+			continue
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '-', c == '_', c == '=':
+		default:
+			return false
+		}
+		dot = false
+	}
+	return !dot
+}
 
 func (s *storage) key(ctx context.Context, kind, id string) (string, error) {
 	r, err := requestOf(ctx)
@@ -54,7 +76,7 @@ func (s *storage) key(ctx context.Context, kind, id string) (string, error) {
 	if s.p.grants == nil {
 		return "", errors.New("oauth: no grant store")
 	}
-	if len(id) > 512 || !grantID.MatchString(id) {
+	if !validGrantID(id) {
 		return "", fosite.ErrNotFound
 	}
 	return r.tenant.Slug + "." + kind + "." + id, nil
