@@ -155,3 +155,72 @@ func GrantRecord(ctx context.Context, p *Provider, slug, refreshToken string) ([
 	raw, _, err := p.grants.Get(ctx, LifeGrant, slug+".fam."+sig.grant)
 	return raw, err
 }
+
+// CodeRecord is the stored record of authorization code code of tenant
+// slug, as the grant store holds it.
+func CodeRecord(ctx context.Context, p *Provider, slug, code string) ([]byte, error) {
+	raw, _, err := p.grants.Get(ctx, LifeFlow, slug+".code."+p.tokens.AuthorizeCodeSignature(ctx, code))
+	return raw, err
+}
+
+// CodeParts says how code record raw keeps the code's PKCE and OpenID
+// Connect requests: "" when it has none, "form" when the part shares all
+// but its form with the code's request, "form and session" when it
+// shares all but those, "whole" when it keeps the whole request. used
+// says that the record is a used code's, which keeps only its grant's id.
+func CodeParts(raw []byte) (pkce, oidc string, used bool, err error) {
+	var c issuedCode
+	if err := decodeRecord(raw, &c); err != nil {
+		return "", "", false, err
+	}
+	kept := func(p *codePart) string {
+		switch {
+		case p == nil:
+			return ""
+		case p.Request != nil:
+			return "whole"
+		case p.Session != nil:
+			return "form and session"
+		}
+		return "form"
+	}
+	used = c.Request == nil && c.PKCE == nil && c.OIDC == nil && c.ID != ""
+	return kept(c.PKCE), kept(c.OIDC), used, nil
+}
+
+// SplitCodeRecord rewrites the record of authorization code code of
+// tenant slug as the version before stored a code, as three records of
+// what fosite gave each create: its request under ac.{signature}, its
+// PKCE request under pkce.{signature} and its OpenID Connect request
+// under oidc.{code}.
+func SplitCodeRecord(ctx context.Context, p *Provider, slug, code string) error {
+	sig := p.tokens.AuthorizeCodeSignature(ctx, code)
+	raw, _, err := p.grants.Get(ctx, LifeFlow, slug+".code."+sig)
+	if err != nil {
+		return err
+	}
+	var c issuedCode
+	if err := decodeRecord(raw, &c); err != nil {
+		return err
+	}
+	if c.Request == nil {
+		return errors.New("the code was used")
+	}
+	records := map[string]storedRequest{"ac." + sig: *c.Request}
+	if c.PKCE != nil {
+		records["pkce."+sig] = c.PKCE.request(c.Request)
+	}
+	if c.OIDC != nil {
+		records["oidc."+code] = c.OIDC.request(c.Request)
+	}
+	for key, sr := range records {
+		raw, err := encodeRecord(codeRecord{Request: sr, Active: true})
+		if err != nil {
+			return err
+		}
+		if _, err := p.grants.Create(ctx, LifeFlow, slug+"."+key, raw); err != nil {
+			return err
+		}
+	}
+	return p.grants.Delete(ctx, LifeFlow, slug+".code."+sig)
+}
