@@ -90,6 +90,7 @@ func TestCodeRecordKeepsItsSessionOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Logf("used code record: %d bytes", len(raw))
 	if _, _, used, err := oauth.CodeParts(raw); err != nil || !used || len(raw) > 64 || bytes.Contains(raw, []byte("alice")) {
 		t.Errorf("the used code's record (%d bytes, used %v, %v): %q; want its grant's id alone", len(raw), used, err, raw)
 	}
