@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/url"
 	"time"
 
@@ -189,11 +190,16 @@ func CodeParts(raw []byte) (pkce, oidc string, used bool, err error) {
 }
 
 // SplitCodeRecord rewrites the record of authorization code code of
-// tenant slug as the version before stored a code, as three records of
-// what fosite gave each create: its request under ac.{signature}, its
-// PKCE request under pkce.{signature} and its OpenID Connect request
-// under oidc.{code}.
+// tenant slug as the version before stored a code: fosite's three
+// creates, outside an authorization request that gathers them, each
+// given what the record keeps of its part, write the code's request
+// under ac.{signature}, its PKCE request under pkce.{signature} and its
+// OpenID Connect request under oidc.{code}. The record is deleted.
 func SplitCodeRecord(ctx context.Context, p *Provider, slug, code string) error {
+	ctx, err := p.withTenant(ctx, slug)
+	if err != nil {
+		return err
+	}
 	sig := p.tokens.AuthorizeCodeSignature(ctx, code)
 	raw, _, err := p.grants.Get(ctx, LifeFlow, slug+".code."+sig)
 	if err != nil {
@@ -206,20 +212,34 @@ func SplitCodeRecord(ctx context.Context, p *Provider, slug, code string) error 
 	if c.Request == nil {
 		return errors.New("the code was used")
 	}
-	records := map[string]storedRequest{"ac." + sig: *c.Request}
-	if c.PKCE != nil {
-		records["pkce."+sig] = c.PKCE.request(c.Request)
+	parts := []*storedRequest{c.Request, nil, nil}
+	for i, part := range []*codePart{c.PKCE, c.OIDC} {
+		if part != nil {
+			sr := part.request(c.Request)
+			parts[i+1] = &sr
+		}
 	}
-	if c.OIDC != nil {
-		records["oidc."+code] = c.OIDC.request(c.Request)
+	creates := []struct {
+		key    string
+		create func(fosite.Requester) error
+	}{
+		{"ac." + sig, func(r fosite.Requester) error { return p.store.CreateAuthorizeCodeSession(ctx, sig, r) }},
+		{"pkce." + sig, func(r fosite.Requester) error { return p.store.CreatePKCERequestSession(ctx, sig, r) }},
+		{"oidc." + code, func(r fosite.Requester) error { return p.store.CreateOpenIDConnectSession(ctx, code, r) }},
 	}
-	for key, sr := range records {
-		raw, err := encodeRecord(codeRecord{Request: sr, Active: true})
+	for i, cr := range creates {
+		if parts[i] == nil {
+			continue
+		}
+		r, err := parts[i].load(ctx, p.store, nil)
 		if err != nil {
 			return err
 		}
-		if _, err := p.grants.Create(ctx, LifeFlow, slug+"."+key, raw); err != nil {
+		if err := cr.create(r); err != nil {
 			return err
+		}
+		if _, _, err := p.grants.Get(context.Background(), LifeFlow, slug+"."+cr.key); err != nil {
+			return fmt.Errorf("%s was not written: %w", cr.key, err)
 		}
 	}
 	return p.grants.Delete(ctx, LifeFlow, slug+".code."+sig)
