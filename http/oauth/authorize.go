@@ -191,9 +191,9 @@ func (p *Provider) beginFlow(a *authorization) error {
 	} else if slices.Contains(a.prompt, "none") {
 		return fosite.ErrLoginRequired.WithHint("The user is not logged in.")
 	}
-	// From here on the request stores something, a flow or a code (and
-	// its PKCE and OpenID Connect records), whether a login session skips
-	// the login application or not: the same limits hold for both.
+	// From here on the request stores something, a flow or a code,
+	// whether a login session skips the login application or not: the
+	// same limits hold for both.
 	req, _ := requestOf(a.ctx)
 	if wait, ok := p.allowFlow(req.tenant.Slug, fl.ClientID, a.r.RemoteAddr); !ok {
 		return &refusal{status: http.StatusTooManyRequests, wait: wait,
@@ -458,7 +458,17 @@ func (p *Provider) issue(a *authorization) error {
 			id.Extra[k] = v
 		}
 	}
+	// What fosite stores of a code gathers in the request, to be
+	// written with one create before the response carries the code
+	// (see code.go).
+	beginCode(ctx)
 	resp, err := p.fosite.NewAuthorizeResponse(ctx, ar, sess)
+	if code := takeCode(ctx); code != nil && err == nil {
+		if err = p.store.storeCode(ctx, code); err != nil {
+			// As fosite answers a code it could not store.
+			err = fosite.ErrServerError.WithWrap(err).WithDebug(err.Error())
+		}
+	}
 	if err != nil {
 		return whenFull(err)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/url"
 	"time"
 
@@ -154,4 +155,92 @@ func GrantRecord(ctx context.Context, p *Provider, slug, refreshToken string) ([
 	}
 	raw, _, err := p.grants.Get(ctx, LifeGrant, slug+".fam."+sig.grant)
 	return raw, err
+}
+
+// CodeRecord is the stored record of authorization code code of tenant
+// slug, as the grant store holds it.
+func CodeRecord(ctx context.Context, p *Provider, slug, code string) ([]byte, error) {
+	raw, _, err := p.grants.Get(ctx, LifeFlow, slug+".code."+p.tokens.AuthorizeCodeSignature(ctx, code))
+	return raw, err
+}
+
+// CodeParts says how code record raw keeps the code's PKCE and OpenID
+// Connect requests: "" when it has none, "form" when the part shares all
+// but its form with the code's request, "form and session" when it
+// shares all but those, "whole" when it keeps the whole request. used
+// says that the record is a used code's, which keeps only its grant's id.
+func CodeParts(raw []byte) (pkce, oidc string, used bool, err error) {
+	var c issuedCode
+	if err := decodeRecord(raw, &c); err != nil {
+		return "", "", false, err
+	}
+	kept := func(p *codePart) string {
+		switch {
+		case p == nil:
+			return ""
+		case p.Request != nil:
+			return "whole"
+		case p.Session != nil:
+			return "form and session"
+		}
+		return "form"
+	}
+	used = c.Request == nil && c.PKCE == nil && c.OIDC == nil && c.ID != ""
+	return kept(c.PKCE), kept(c.OIDC), used, nil
+}
+
+// SplitCodeRecord rewrites the record of authorization code code of
+// tenant slug as the version before stored a code: fosite's three
+// creates, outside an authorization request that gathers them, each
+// given what the record keeps of its part, write the code's request
+// under ac.{signature}, its PKCE request under pkce.{signature} and its
+// OpenID Connect request under oidc.{code}. The record is deleted.
+func SplitCodeRecord(ctx context.Context, p *Provider, slug, code string) error {
+	ctx, err := p.withTenant(ctx, slug)
+	if err != nil {
+		return err
+	}
+	sig := p.tokens.AuthorizeCodeSignature(ctx, code)
+	raw, _, err := p.grants.Get(ctx, LifeFlow, slug+".code."+sig)
+	if err != nil {
+		return err
+	}
+	var c issuedCode
+	if err := decodeRecord(raw, &c); err != nil {
+		return err
+	}
+	if c.Request == nil {
+		return errors.New("the code was used")
+	}
+	parts := []*storedRequest{c.Request, nil, nil}
+	for i, part := range []*codePart{c.PKCE, c.OIDC} {
+		if part != nil {
+			sr := part.request(c.Request)
+			parts[i+1] = &sr
+		}
+	}
+	creates := []struct {
+		key    string
+		create func(fosite.Requester) error
+	}{
+		{"ac." + sig, func(r fosite.Requester) error { return p.store.CreateAuthorizeCodeSession(ctx, sig, r) }},
+		{"pkce." + sig, func(r fosite.Requester) error { return p.store.CreatePKCERequestSession(ctx, sig, r) }},
+		{"oidc." + code, func(r fosite.Requester) error { return p.store.CreateOpenIDConnectSession(ctx, code, r) }},
+	}
+	for i, cr := range creates {
+		if parts[i] == nil {
+			continue
+		}
+		r, err := parts[i].load(ctx, p.store, nil)
+		if err != nil {
+			return err
+		}
+		if err := cr.create(r); err != nil {
+			return err
+		}
+		if _, _, err := p.grants.Get(context.Background(), LifeFlow, slug+"."+cr.key); err != nil {
+			return fmt.Errorf("%s was not written: %w", cr.key, err)
+		}
+	}
+	return p.grants.Delete(ctx, LifeFlow, slug+".code."+sig)
 }

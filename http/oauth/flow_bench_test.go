@@ -123,19 +123,44 @@ type flowBench struct {
 	authorizeQuery string
 }
 
-func newFlowBench(b testing.TB) *flowBench {
+func newFlowBench(b testing.TB) *flowBench { return newFlowBenchOf(b, flowVariant{}) }
+
+// flowVariant changes a flowBench's flow: the client's settings, the
+// authorization request's query (without PKCE when it has no
+// code_challenge), the grant store under the counting one; with
+// revocations, a revoked grant's access tokens are refused.
+type flowVariant struct {
+	settings    func(*client.Settings)
+	query       func(url.Values)
+	grants      func(oauth.Grants) oauth.Grants
+	revocations bool
+}
+
+func newFlowBenchOf(b testing.TB, v flowVariant) *flowBench {
 	w, _, hot := benchTenant(b)
 	s := client.DefaultSettings(client.TypeConfidential)
 	s.ClientName, s.Code = "Web", "urn:acme/web"
 	s.RedirectURIs, s.DefaultScopes, s.ConsentRequired = []string{webCallback}, []string{"openid"}, true
+	if v.settings != nil {
+		v.settings(&s)
+	}
 	res, err := w.Clients.Register(b.Context(), tenants.Request{Actor: "bench"}, "acme", s)
 	if err != nil {
 		b.Fatal(err)
 	}
 	w.CatchUp(b)
-	g := &countingGrants{Grants: bucket.NewGrants(inProcessJetStream(b), "BENCH", 1, 0)}
+	js := inProcessJetStream(b)
+	var store oauth.Grants = bucket.NewGrants(js, "BENCH", 1, 0)
+	if v.grants != nil {
+		store = v.grants(store)
+	}
+	g := &countingGrants{Grants: store}
 	lots := oauth.FlowLimits{PerClient: 1e9, ClientBurst: 1e9, PerAddress: 1e9, AddressBurst: 1e9}
-	p, err := oauth.New(hot, w.Keys, "http://127.0.0.1", nil, oauth.WithGrants(g), oauth.WithDevLogin(), oauth.WithFlowLimits(lots))
+	opts := []oauth.Option{oauth.WithGrants(g), oauth.WithDevLogin(), oauth.WithFlowLimits(lots)}
+	if v.revocations {
+		opts = append(opts, oauth.WithRevocations(bucket.NewRevocations(b.Context(), js, "BENCH_REVOKED", 1, nil)))
+	}
+	p, err := oauth.New(hot, w.Keys, "http://127.0.0.1", nil, opts...)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -144,6 +169,12 @@ func newFlowBench(b testing.TB) *flowBench {
 	q := url.Values{"response_type": {"code"}, "client_id": {res.Client.ClientID}, "redirect_uri": {webCallback},
 		"scope": {"openid"}, "state": {"state-0001"}, "nonce": {"nonce-0001"},
 		"code_challenge": {base64.RawURLEncoding.EncodeToString(sum[:])}, "code_challenge_method": {"S256"}}
+	if v.query != nil {
+		v.query(q)
+	}
+	if q.Get("code_challenge") == "" {
+		verifier = ""
+	}
 	return &flowBench{p: p, grants: g, clientID: res.Client.ClientID, secret: res.Secret.Value, codeVerifier: verifier,
 		authorizeQuery: q.Encode()}
 }
@@ -209,16 +240,27 @@ var flowSteps = []flowStep{
 		bf.code = fb.get(b, bf, bf.next).Query().Get("code")
 	}},
 	{"token", func(b testing.TB, fb *flowBench, bf *browserFlow) {
-		body := url.Values{"grant_type": {"authorization_code"}, "code": {bf.code}, "redirect_uri": {webCallback},
-			"code_verifier": {fb.codeVerifier}}.Encode()
-		r := httptest.NewRequest(http.MethodPost, "/t/acme/oauth2/token", strings.NewReader(body))
-		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		r.SetBasicAuth(fb.clientID, fb.secret)
-		rec := httptest.NewRecorder()
-		if err := fb.p.ServeToken(rec, r, "acme"); err != nil || rec.Code != http.StatusOK {
-			b.Fatalf("token: %d %v %s", rec.Code, err, rec.Body)
+		if rec := fb.exchange(b, bf.code, fb.codeVerifier); rec.Code != http.StatusOK {
+			b.Fatalf("token: %d %s", rec.Code, rec.Body)
 		}
 	}},
+}
+
+// exchange is the client's exchange of code, with verifier as its
+// code_verifier unless it is "", at the token endpoint.
+func (fb *flowBench) exchange(b testing.TB, code, verifier string) *httptest.ResponseRecorder {
+	form := url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {webCallback}}
+	if verifier != "" {
+		form.Set("code_verifier", verifier)
+	}
+	r := httptest.NewRequest(http.MethodPost, "/t/acme/oauth2/token", strings.NewReader(form.Encode()))
+	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	r.SetBasicAuth(fb.clientID, fb.secret)
+	rec := httptest.NewRecorder()
+	if err := fb.p.ServeToken(rec, r, "acme"); err != nil {
+		b.Fatalf("token: %v", err)
+	}
+	return rec
 }
 
 // BenchmarkFlow runs the authorization-code flow with PKCE and consent

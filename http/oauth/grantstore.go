@@ -16,8 +16,9 @@ import (
 // endpoint, and between one refresh and the next, lives in the grant
 // store (see [Grants]), under keys {tenant}.{kind}.{id}:
 //
-//   - ac, pkce, oidc: an authorization code's request, its PKCE
-//     challenge and its OpenID Connect request, by the code's signature;
+//   - code: an authorization code's request, its PKCE challenge and
+//     its OpenID Connect request, by the code's signature, in one
+//     record (see issuedCode);
 //   - fam: a grant (see grant), by the authorization request's id, which
 //     every token of the grant shares and names: whether it was
 //     revoked, when its refresh tokens end, its current refresh token
@@ -26,14 +27,17 @@ import (
 //
 // Written before grants were kept so, and still read: rt, a refresh
 // token's request by its signature, and at, an access token's claims
-// for userinfo by its jti (see legacyRefreshTokenSession).
+// for userinfo by its jti (see legacyRefreshTokenSession). Written
+// before a code was one record, and still read: ac, pkce and oidc, a
+// code's three parts (see code.go).
 
 // errUsedTwice is a code or refresh token that two requests used at
 // once: the later one fails with invalid_grant and the grant is revoked.
 var errUsedTwice = errors.New("oauth: the code or refresh token was used concurrently")
 
-// codeRecord is an authorization code (or, written by an earlier
-// version, a refresh token) and whether it can still be used.
+// codeRecord is an authorization code's request, PKCE request or OpenID
+// Connect request, or a refresh token's, as earlier versions wrote them
+// (see code.go), and whether it can still be used.
 type codeRecord struct {
 	_       struct{}      `cbor:",toarray"`
 	Request storedRequest `json:"request"`
@@ -165,9 +169,17 @@ func (s *storage) getRequest(ctx context.Context, life Life, kind, id string, in
 	return r, rec.Active, err
 }
 
-// Authorization codes (oauth2.AuthorizeCodeStorage).
+// Authorization codes (oauth2.AuthorizeCodeStorage), written as one
+// record (see code.go), or, as earlier versions did, under ac, pkce and
+// oidc.
 
+// CreateAuthorizeCodeSession adds a code's request to the code the
+// authorization request issues, which is written once fosite has made
+// its response (see storeCode).
 func (s *storage) CreateAuthorizeCodeSession(ctx context.Context, code string, r fosite.Requester) error {
+	if gathered, err := s.gatherCode(ctx, "ac", code, r); gathered {
+		return err
+	}
 	return s.putRequest(ctx, "ac", code, r)
 }
 
@@ -175,7 +187,7 @@ func (s *storage) CreateAuthorizeCodeSession(ctx context.Context, code string, r
 // fosite.ErrInvalidatedAuthorizeCode, on which fosite revokes what was
 // issued with it.
 func (s *storage) GetAuthorizeCodeSession(ctx context.Context, code string, into fosite.Session) (fosite.Requester, error) {
-	r, active, err := s.getRequest(ctx, LifeFlow, "ac", code, into)
+	r, active, err := s.codeRequest(ctx, code, into)
 	if err != nil {
 		return nil, err
 	}
@@ -194,6 +206,9 @@ func (s *storage) GetAuthorizeCodeSession(ctx context.Context, code string, into
 // requests racing with the same code, the later one fails (and the
 // grant the earlier one got is revoked).
 func (s *storage) InvalidateAuthorizeCodeSession(ctx context.Context, code string) error {
+	if done, err := s.invalidateCode(ctx, code); done {
+		return err
+	}
 	var rec codeRecord
 	rev, err := s.get(ctx, LifeFlow, "ac", code, &rec)
 	if err != nil {
@@ -212,34 +227,60 @@ func (s *storage) InvalidateAuthorizeCodeSession(ctx context.Context, code strin
 }
 
 // PKCE (pkce.PKCERequestStorage) and OpenID Connect requests
-// (openid.OpenIDConnectRequestStorage), by the code's signature.
+// (openid.OpenIDConnectRequestStorage), parts of their code's record
+// (see code.go); in the earlier layout, by the code's signature and by
+// the code.
 
+// CreatePKCERequestSession adds a code's PKCE request to the code the
+// authorization request issues.
 func (s *storage) CreatePKCERequestSession(ctx context.Context, sig string, r fosite.Requester) error {
+	if gathered, err := s.gatherCode(ctx, "pkce", sig, r); gathered {
+		return err
+	}
 	return s.putRequest(ctx, "pkce", sig, r)
 }
 
+// GetPKCERequestSession reads a code's PKCE request; fosite.ErrNotFound
+// when the code came without a code_challenge.
 func (s *storage) GetPKCERequestSession(ctx context.Context, sig string, into fosite.Session) (fosite.Requester, error) {
+	if r, legacy, err := s.codePartRequest(ctx, "pkce", sig, into); !legacy {
+		return r, err
+	}
 	r, _, err := s.getRequest(ctx, LifeFlow, "pkce", sig, into)
 	return r, err
 }
 
 // DeletePKCERequestSession keeps the challenge: fosite deletes it before
 // it compares the verifier, so a wrong verifier would leave the code
-// without its challenge. It expires with the code, which is used once.
+// without its challenge. It is part of the code's record, used once.
 func (s *storage) DeletePKCERequestSession(context.Context, string) error { return nil }
 
+// CreateOpenIDConnectSession adds a code's OpenID Connect request to the
+// code the authorization request issues.
 func (s *storage) CreateOpenIDConnectSession(ctx context.Context, code string, r fosite.Requester) error {
+	if gathered, err := s.gatherCode(ctx, "oidc", s.codeSignature(ctx, code), r); gathered {
+		return err
+	}
 	return s.putRequest(ctx, "oidc", code, r)
 }
 
+// GetOpenIDConnectSession reads a code's OpenID Connect request;
+// fosite.ErrNotFound (openid.ErrNoSessionFound) when the code was not
+// issued for the openid scope, and no ID token comes with it.
 func (s *storage) GetOpenIDConnectSession(ctx context.Context, code string, r fosite.Requester) (fosite.Requester, error) {
+	if got, legacy, err := s.codePartRequest(ctx, "oidc", s.codeSignature(ctx, code), r.GetSession()); !legacy {
+		return got, err
+	}
 	r, _, err := s.getRequest(ctx, LifeFlow, "oidc", code, r.GetSession())
 	return r, err
 }
 
-func (s *storage) DeleteOpenIDConnectSession(ctx context.Context, code string) error {
-	return s.del(ctx, LifeFlow, "oidc", code)
-}
+// DeleteOpenIDConnectSession deletes nothing: fosite calls it at the
+// exchange, after the code was invalidated, and a used code never comes
+// to the OpenID Connect request again (its read fails first, and the
+// used record keeps only the grant's id). A code of the earlier layout
+// leaves its oidc record to expire with it.
+func (s *storage) DeleteOpenIDConnectSession(context.Context, string) error { return nil }
 
 // RevokeRefreshToken ends every refresh token of the family requestID.
 func (s *storage) RevokeRefreshToken(ctx context.Context, requestID string) error {

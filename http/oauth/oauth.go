@@ -339,6 +339,11 @@ type request struct {
 	// read are the grant records the request read and has not written
 	// since (see readOnce).
 	read readRecords
+	// issuing gathers the authorization code the request issues, which
+	// is written once (see storeCode); exchanged is what it read of the
+	// code it exchanges (see readCode).
+	issuing   *pendingCode
+	exchanged exchangedCode
 }
 
 type requestKey struct{}
