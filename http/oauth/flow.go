@@ -77,12 +77,12 @@ func (p *Provider) loadFlow(ctx context.Context, id string) (*flow, uint64, erro
 }
 
 func (p *Provider) createFlow(ctx context.Context, fl *flow) error {
-	return p.store.put(ctx, LifeRequest, "flow", fl.ID, fl)
+	return p.store.put(ctx, LifeRequest, "flow", fl.ID, fl, time.Time{})
 }
 
 // saveFlow writes fl if nobody changed it since rev.
 func (p *Provider) saveFlow(ctx context.Context, fl *flow, rev uint64) error {
-	err := p.store.update(ctx, LifeRequest, "flow", fl.ID, fl, rev)
+	err := p.store.update(ctx, LifeRequest, "flow", fl.ID, fl, rev, time.Time{})
 	if errors.Is(err, ErrGrantConflict) {
 		return ErrChallengeUsed
 	}

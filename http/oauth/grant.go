@@ -125,9 +125,9 @@ func (s *storage) changeGrant(ctx context.Context, st *grantState, change func(g
 		var rev uint64
 		var err error
 		if st.stored {
-			rev, err = s.replace(ctx, LifeGrant, "fam", st.id, g, st.rev)
+			rev, err = s.replace(ctx, LifeGrant, "fam", st.id, g, st.rev, time.Time{})
 		} else {
-			rev, err = s.create(ctx, LifeGrant, "fam", st.id, g)
+			rev, err = s.create(ctx, LifeGrant, "fam", st.id, g, time.Time{})
 		}
 		if errors.Is(err, ErrGrantConflict) || errors.Is(err, ErrGrantExists) {
 			continue
@@ -196,7 +196,7 @@ func (s *storage) CreateAccessTokenSession(ctx context.Context, _ string, r fosi
 	exp := sess.GetExpiresAt(fosite.AccessToken)
 	st := &grantState{id: r.GetID(), rec: s.startGrant(r)}
 	st.rec.AccessEnds, st.rec.Request = exp, &sr
-	rev, err := s.create(ctx, LifeGrant, "fam", st.id, st.rec)
+	rev, err := s.create(ctx, LifeGrant, "fam", st.id, st.rec, time.Time{})
 	if err == nil {
 		st.rev, st.stored = rev, true
 		req.grant = st

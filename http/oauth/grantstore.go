@@ -60,13 +60,15 @@ func (s *storage) key(ctx context.Context, kind, id string) (string, error) {
 	return r.tenant.Slug + "." + kind + "." + id, nil
 }
 
-func (s *storage) put(ctx context.Context, life Life, kind, id string, v any) error {
-	_, err := s.create(ctx, life, kind, id, v)
+// put stores v as kind id, to be kept until expires (zero: the life's
+// TTL; see [Grants]).
+func (s *storage) put(ctx context.Context, life Life, kind, id string, v any, expires time.Time) error {
+	_, err := s.create(ctx, life, kind, id, v, expires)
 	return err
 }
 
 // create is put, returning the revision of what it stored.
-func (s *storage) create(ctx context.Context, life Life, kind, id string, v any) (uint64, error) {
+func (s *storage) create(ctx context.Context, life Life, kind, id string, v any, expires time.Time) (uint64, error) {
 	key, err := s.key(ctx, kind, id)
 	if err != nil {
 		return 0, err
@@ -75,7 +77,7 @@ func (s *storage) create(ctx context.Context, life Life, kind, id string, v any)
 	if err != nil {
 		return 0, err
 	}
-	return s.p.grants.Create(ctx, life, key, raw)
+	return s.p.grants.Create(ctx, life, key, raw, expires)
 }
 
 // get reads kind id into v and returns its revision; fosite.ErrNotFound
@@ -98,13 +100,15 @@ func (s *storage) get(ctx context.Context, life Life, kind, id string, v any) (u
 	return rev, nil
 }
 
-func (s *storage) update(ctx context.Context, life Life, kind, id string, v any, rev uint64) error {
-	_, err := s.replace(ctx, life, kind, id, v, rev)
+// update replaces kind id with v if its revision is still rev, to be
+// kept until expires (zero: the life's TTL).
+func (s *storage) update(ctx context.Context, life Life, kind, id string, v any, rev uint64, expires time.Time) error {
+	_, err := s.replace(ctx, life, kind, id, v, rev, expires)
 	return err
 }
 
 // replace is update, returning the new revision.
-func (s *storage) replace(ctx context.Context, life Life, kind, id string, v any, rev uint64) (uint64, error) {
+func (s *storage) replace(ctx context.Context, life Life, kind, id string, v any, rev uint64, expires time.Time) (uint64, error) {
 	key, err := s.key(ctx, kind, id)
 	if err != nil {
 		return 0, err
@@ -113,7 +117,7 @@ func (s *storage) replace(ctx context.Context, life Life, kind, id string, v any
 	if err != nil {
 		return 0, err
 	}
-	return s.p.grants.Update(ctx, life, key, raw, rev)
+	return s.p.grants.Update(ctx, life, key, raw, rev, expires)
 }
 
 func (s *storage) del(ctx context.Context, life Life, kind, id string) error {
@@ -129,7 +133,7 @@ func (s *storage) putRequest(ctx context.Context, kind, id string, r fosite.Requ
 	if err != nil {
 		return err
 	}
-	return s.put(ctx, LifeFlow, kind, id, codeRecord{Request: sr, Active: true})
+	return s.put(ctx, LifeFlow, kind, id, codeRecord{Request: sr, Active: true}, time.Time{})
 }
 
 // getRequest reads the request kept under kind id, decoding its session
@@ -179,7 +183,7 @@ func (s *storage) InvalidateAuthorizeCodeSession(ctx context.Context, code strin
 	}
 	if rec.Active {
 		rec.Active = false
-		if err = s.update(ctx, LifeFlow, "ac", code, rec, rev); !errors.Is(err, ErrGrantConflict) {
+		if err = s.update(ctx, LifeFlow, "ac", code, rec, rev, time.Time{}); !errors.Is(err, ErrGrantConflict) {
 			return err
 		}
 	}
