@@ -38,30 +38,34 @@ type Grants interface {
 	Delete(ctx context.Context, life Life, key string) error
 }
 
-// Life is how long the entries of one kind are kept at most (their own
-// expiry, inside the value, is checked on use).
+// Life is a kind of entries, and how long they are kept at most: each
+// entry is kept until its own expiry, which the writer gives (see
+// [Grants]) and which is checked again, inside the value, on use.
 type Life int
 
 // The lives of grant entries.
 const (
 	// LifeFlow keeps authorization codes and their PKCE and OpenID
-	// Connect parts: an hour (a code lives at most 10 minutes).
+	// Connect parts, each until the code expires: at most an hour (a
+	// code lives a quarter of an hour, fosite's lifespan for codes).
 	LifeFlow Life = iota
-	// LifeToken keeps what names an access token: a day and an hour (an
-	// access token lives at most a day).
+	// LifeToken keeps what names an access token: at most a day and an
+	// hour (an access token lives at most a day).
 	LifeToken
-	// LifeGrant keeps refresh tokens, their families and login
-	// sessions: a year and a day (a refresh token lives at most a year).
+	// LifeGrant keeps grants (until their refresh tokens end) and login
+	// sessions (until they end): at most a year and a day (a refresh
+	// token lives at most a year).
 	LifeGrant
 	// LifeRequest keeps authorization requests waiting for the user
-	// (flows), which anyone may make: as long as a flow lives. They are
-	// kept apart from codes and grants, so that however many of them
-	// fill their store, the users who logged in keep their codes and
-	// tokens working.
+	// (flows), which anyone may make: at most as long as a flow lives.
+	// They are kept apart from codes and grants, so that however many of
+	// them fill their store, the users who logged in keep their codes
+	// and tokens working.
 	LifeRequest
 )
 
-// TTL is the longest a store keeps an entry of life l.
+// TTL is the longest a store keeps an entry of life l, whatever its
+// expiry.
 func (l Life) TTL() time.Duration {
 	switch l {
 	case LifeFlow:

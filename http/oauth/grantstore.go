@@ -11,6 +11,8 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/ory/fosite"
+
+	"github.com/clavisiam/clavis/domain/client"
 )
 
 // What fosite stores between the authorization endpoint and the token
@@ -128,12 +130,14 @@ func (s *storage) del(ctx context.Context, life Life, kind, id string) error {
 	return s.p.grants.Delete(ctx, life, key)
 }
 
+// putRequest stores the request of a code (under kind and the code's
+// signature) until the code expires.
 func (s *storage) putRequest(ctx context.Context, kind, id string, r fosite.Requester) error {
 	sr, err := storeRequest(r)
 	if err != nil {
 		return err
 	}
-	return s.put(ctx, LifeFlow, kind, id, codeRecord{Request: sr, Active: true}, time.Time{})
+	return s.put(ctx, LifeFlow, kind, id, codeRecord{Request: sr, Active: true}, r.GetSession().GetExpiresAt(fosite.AuthorizeCode))
 }
 
 // getRequest reads the request kept under kind id, decoding its session
@@ -183,7 +187,7 @@ func (s *storage) InvalidateAuthorizeCodeSession(ctx context.Context, code strin
 	}
 	if rec.Active {
 		rec.Active = false
-		if err = s.update(ctx, LifeFlow, "ac", code, rec, rev, time.Time{}); !errors.Is(err, ErrGrantConflict) {
+		if err = s.update(ctx, LifeFlow, "ac", code, rec, rev, s.usedCodeExpiry(ctx)); !errors.Is(err, ErrGrantConflict) {
 			return err
 		}
 	}
@@ -375,3 +379,13 @@ func errTooManyRefreshes() error {
 // had no room for: nothing was used up, the same request may succeed
 // later.
 var errNoRoom = fosite.ErrTemporarilyUnavailable.WithHint("The grant store is full; try again later.")
+
+// usedCodeExpiry is when a code used now leaves the store, which keeps
+// it to refuse (and revoke the grant of) another use of it for as long
+// as it could be used: the longest a code lives, from now (the code's
+// own expiry, in its session, is not decoded for this). That is the
+// lifespan fosite gives codes, or a client's authorization code
+// lifetime, should one be longer.
+func (s *storage) usedCodeExpiry(ctx context.Context) time.Time {
+	return time.Now().Add(max(s.p.fosite.Config.GetAuthorizeCodeLifespan(ctx), client.MaxAuthorizationCodeLifetime*time.Second))
+}
