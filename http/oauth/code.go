@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"time"
 
 	"github.com/ory/fosite"
 )
@@ -63,6 +64,10 @@ type issuedCode struct {
 	// request; nil when fosite stored none.
 	PKCE *codePart
 	OIDC *codePart
+	// Expires is when the code expires, in Unix seconds, which its
+	// record, used or not, does not outlive: a reuse is detected as long
+	// as the code could be used.
+	Expires int64
 }
 
 // codePart is a code's PKCE or OpenID Connect request: the code's
@@ -136,7 +141,7 @@ func takeCode(ctx context.Context) *pendingCode {
 
 // storeCode writes the code pc with one create.
 func (s *storage) storeCode(ctx context.Context, pc *pendingCode) error {
-	return s.put(ctx, LifeFlow, "code", pc.sig, pc.rec)
+	return s.put(ctx, LifeFlow, "code", pc.sig, pc.rec, timeOrZero(pc.rec.Expires))
 }
 
 // gatherCode adds r, which fosite stores under kind ("ac", "pkce" or
@@ -149,6 +154,7 @@ func (s *storage) gatherCode(ctx context.Context, kind, sig string, r fosite.Req
 		return false, nil
 	}
 	pc := req.issuing
+	expires := codeExpiry(r.GetSession())
 	sr, err := storeRequest(r)
 	if err != nil {
 		return true, err
@@ -161,7 +167,7 @@ func (s *storage) gatherCode(ctx context.Context, kind, sig string, r fosite.Req
 		if pc.sig != "" {
 			return true, errors.New("oauth: a second authorization code in one authorization request")
 		}
-		pc.sig, pc.bare, pc.rec = sig, bare, issuedCode{ID: sr.ID, Request: &sr}
+		pc.sig, pc.bare, pc.rec = sig, bare, issuedCode{ID: sr.ID, Request: &sr, Expires: unixOrZero(expires)}
 		return true, nil
 	}
 	if pc.sig == "" || sig != pc.sig {
@@ -183,6 +189,33 @@ func (s *storage) gatherCode(ctx context.Context, kind, sig string, r fosite.Req
 	}
 	*at = part
 	return true, nil
+}
+
+// codeExpiry is when the code of session sess expires; zero when it
+// does not say. It reads the session without changing it (fosite's
+// GetExpiresAt makes the session's map of expiries when it has none,
+// which would change the session's encoding).
+func codeExpiry(sess fosite.Session) time.Time {
+	if s, ok := sess.(*session); ok {
+		return s.ExpiresAt[fosite.AuthorizeCode]
+	}
+	return sess.GetExpiresAt(fosite.AuthorizeCode)
+}
+
+// unixOrZero is t in Unix seconds, rounded up; 0 for the zero time.
+func unixOrZero(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.Add(time.Second - 1).Unix()
+}
+
+// timeOrZero is Unix time u; the zero time for 0.
+func timeOrZero(u int64) time.Time {
+	if u == 0 {
+		return time.Time{}
+	}
+	return time.Unix(u, 0)
 }
 
 // codeSignature is the signature of authorization code code, which
@@ -260,7 +293,11 @@ func (s *storage) invalidateCode(ctx context.Context, sig string) (bool, error) 
 		return true, err
 	}
 	if c.Request != nil {
-		err := s.update(ctx, LifeFlow, "code", sig, issuedCode{ID: c.ID}, rev)
+		expires := timeOrZero(c.Expires)
+		if expires.IsZero() {
+			expires = s.usedCodeExpiry(ctx)
+		}
+		err := s.update(ctx, LifeFlow, "code", sig, issuedCode{ID: c.ID, Expires: c.Expires}, rev, expires)
 		if err == nil {
 			req, _ := requestOf(ctx)
 			req.exchanged = exchangedCode{sig: sig, used: c}

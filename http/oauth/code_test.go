@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/clavisiam/clavis/domain/client"
 	"github.com/clavisiam/clavis/http/oauth"
@@ -92,7 +93,7 @@ func TestCodeRecordKeepsItsSessionOnce(t *testing.T) {
 	}
 	t.Logf("used code record: %d bytes", len(raw))
 	if _, _, used, err := oauth.CodeParts(raw); err != nil || !used || len(raw) > 64 || bytes.Contains(raw, []byte("alice")) {
-		t.Errorf("the used code's record (%d bytes, used %v, %v): %q; want its grant's id alone", len(raw), used, err, raw)
+		t.Errorf("the used code's record (%d bytes, used %v, %v): %q; want its grant's id and expiry alone", len(raw), used, err, raw)
 	}
 }
 
@@ -187,11 +188,11 @@ type failingCodes struct {
 	fail atomic.Pointer[error]
 }
 
-func (g *failingCodes) Create(ctx context.Context, life oauth.Life, key string, value []byte) (uint64, error) {
+func (g *failingCodes) Create(ctx context.Context, life oauth.Life, key string, value []byte, expires time.Time) (uint64, error) {
 	if err := g.fail.Load(); err != nil && life == oauth.LifeFlow {
 		return 0, *err
 	}
-	return g.Grants.Create(ctx, life, key, value)
+	return g.Grants.Create(ctx, life, key, value, expires)
 }
 
 // A code that could not be stored never reaches the client: the

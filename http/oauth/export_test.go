@@ -106,7 +106,7 @@ func NewLegacyGrant(ctx context.Context, p *Provider, slug, clientID, subject st
 		if err != nil {
 			return "", "", err
 		}
-		if _, err := p.grants.Create(ctx, LifeGrant, slug+"."+key, raw); err != nil {
+		if _, err := p.grants.Create(ctx, LifeGrant, slug+"."+key, raw, time.Time{}); err != nil {
 			return "", "", err
 		}
 	}
@@ -114,7 +114,7 @@ func NewLegacyGrant(ctx context.Context, p *Provider, slug, clientID, subject st
 	if err != nil {
 		return "", "", err
 	}
-	_, err = p.grants.Create(ctx, LifeToken, slug+".at."+sess.Access.JTI, raw)
+	_, err = p.grants.Create(ctx, LifeToken, slug+".at."+sess.Access.JTI, raw, time.Time{})
 	return rt, at, err
 }
 

@@ -76,30 +76,57 @@ func (p *Provider) loadFlow(ctx context.Context, id string) (*flow, uint64, erro
 	return &fl, rev, nil
 }
 
+// createFlow stores a new flow until it expires.
 func (p *Provider) createFlow(ctx context.Context, fl *flow) error {
-	return p.store.put(ctx, LifeRequest, "flow", fl.ID, fl)
+	return p.store.put(ctx, LifeRequest, "flow", fl.ID, fl, fl.Expires)
 }
 
-// saveFlow writes fl if nobody changed it since rev.
+// saveFlow writes fl, until it expires, if nobody changed it since rev.
 func (p *Provider) saveFlow(ctx context.Context, fl *flow, rev uint64) error {
-	err := p.store.update(ctx, LifeRequest, "flow", fl.ID, fl, rev)
+	return p.saveFlowUntil(ctx, fl, rev, fl.Expires)
+}
+
+// saveFlowUntil is saveFlow, the store keeping fl until expires.
+func (p *Provider) saveFlowUntil(ctx context.Context, fl *flow, rev uint64, expires time.Time) error {
+	err := p.store.update(ctx, LifeRequest, "flow", fl.ID, fl, rev, expires)
 	if errors.Is(err, ErrGrantConflict) {
 		return ErrChallengeUsed
 	}
 	return err
 }
 
+// usedFlowKept is how long the store keeps what is left of a used flow
+// (see finish), if the flow does not expire before.
+//
+// What is left refuses nothing that its absence would let through: it
+// has no verifier, so a verifier brought back again is refused as
+// unknown either way; a request racing to use the flow still fails its
+// compare-and-set, against a revision that is no longer the subject's
+// whether the record changed or went; a challenge answered again is
+// refused either way, as used (409) while the record is there, as
+// unknown (404) after. Keeping it the flow's whole life (30 minutes)
+// would fill the flow bucket at a sustained rate of flows (1,500 flows/s
+// leave 2.7 million used flows in 30 minutes, more than its bytes and a
+// few hundred bytes of an embedded node's heap each): a minute still
+// tells a login application that answers again after a timeout that the
+// flow was used.
+const usedFlowKept = time.Minute
+
 // finish uses a flow up; it fails with [ErrChallengeUsed] when another
 // request did, and with the store's error when it could not tell. What
-// is left of the flow until it expires is what refuses its verifier and
-// challenges: its request and login leave the store, whose bytes flows
-// share (see [Life.MaxSize]). fl itself is not changed.
+// is left of the flow, for usedFlowKept, is what says its verifier and
+// challenges were used: its request and login leave the store, whose
+// bytes flows share (see [Life.MaxSize]). fl itself is not changed.
 func (p *Provider) finish(ctx context.Context, fl *flow, rev uint64) error {
 	if rev == 0 {
 		return nil
 	}
 	used := &flow{ID: fl.ID, ClientID: fl.ClientID, Expires: fl.Expires, Stage: stageDone, Created: fl.Created}
-	return p.saveFlow(ctx, used, rev)
+	kept := time.Now().Add(usedFlowKept)
+	if fl.Expires.Before(kept) {
+		kept = fl.Expires
+	}
+	return p.saveFlowUntil(ctx, used, rev, kept)
 }
 
 // flowCookie names the cookie that binds flow id to its browser.

@@ -32,6 +32,23 @@ type countingGrants struct {
 	mu    sync.Mutex
 	reads map[string]int // since the key's last write
 	twice []string       // read twice without a write between, since readTwice
+	// expiries are the expiries written, by the kind of record (the
+	// key's second part).
+	expiries map[string][]time.Time
+}
+
+// wroteUntil notes that key was written to be kept until expires.
+func (g *countingGrants) wroteUntil(key string, expires time.Time) {
+	parts := strings.SplitN(key, ".", 3)
+	if len(parts) < 3 {
+		return
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.expiries == nil {
+		g.expiries = map[string][]time.Time{}
+	}
+	g.expiries[parts[1]] = append(g.expiries[parts[1]], expires)
 }
 
 // wrote notes that key was written: a read after it is a new one.
@@ -51,11 +68,12 @@ func (g *countingGrants) readTwice() []string {
 	return keys
 }
 
-func (g *countingGrants) Create(ctx context.Context, life oauth.Life, key string, value []byte) (uint64, error) {
+func (g *countingGrants) Create(ctx context.Context, life oauth.Life, key string, value []byte, expires time.Time) (uint64, error) {
 	g.create.Add(1)
 	defer g.wrote(key)
+	g.wroteUntil(key, expires)
 	g.written.Add(int64(len(value)))
-	return g.Grants.Create(ctx, life, key, value)
+	return g.Grants.Create(ctx, life, key, value, expires)
 }
 
 func (g *countingGrants) Get(ctx context.Context, life oauth.Life, key string) ([]byte, uint64, error) {
@@ -71,11 +89,12 @@ func (g *countingGrants) Get(ctx context.Context, life oauth.Life, key string) (
 	return g.Grants.Get(ctx, life, key)
 }
 
-func (g *countingGrants) Update(ctx context.Context, life oauth.Life, key string, value []byte, rev uint64) (uint64, error) {
+func (g *countingGrants) Update(ctx context.Context, life oauth.Life, key string, value []byte, rev uint64, expires time.Time) (uint64, error) {
 	g.update.Add(1)
 	defer g.wrote(key)
+	g.wroteUntil(key, expires)
 	g.written.Add(int64(len(value)))
-	return g.Grants.Update(ctx, life, key, value, rev)
+	return g.Grants.Update(ctx, life, key, value, rev, expires)
 }
 
 func (g *countingGrants) Delete(ctx context.Context, life oauth.Life, key string) error {
@@ -314,16 +333,18 @@ func BenchmarkFlow(b *testing.B) {
 // BenchmarkGrantOps is what one key-value operation of the grant store
 // costs, with a value of a flow's size (600 bytes), in the in-process
 // NATS server BenchmarkFlow uses: the unit its kv/op figures are in.
+// Values are written with a flow's expiry (30 minutes), as flows are.
 //
 //	go test -run '^$' -bench BenchmarkGrantOps -benchtime 5000x ./http/oauth/
 func BenchmarkGrantOps(b *testing.B) {
 	g := bucket.NewGrants(inProcessJetStream(b), "BENCH", 1, 0)
 	value := bytes.Repeat([]byte("v"), 600)
+	expires := func() time.Time { return time.Now().Add(30 * time.Minute) }
 	n := 0
 	created := func(b *testing.B) (string, uint64) {
 		n++
 		key := "acme.flow.k" + strconv.Itoa(n)
-		rev, err := g.Create(b.Context(), oauth.LifeRequest, key, value)
+		rev, err := g.Create(b.Context(), oauth.LifeRequest, key, value, expires())
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -336,7 +357,7 @@ func BenchmarkGrantOps(b *testing.B) {
 	}{
 		{"create", func(*testing.B) (string, uint64) { n++; return "acme.flow.k" + strconv.Itoa(n), 0 },
 			func(b *testing.B, key string, _ uint64) error {
-				_, err := g.Create(b.Context(), oauth.LifeRequest, key, value)
+				_, err := g.Create(b.Context(), oauth.LifeRequest, key, value, expires())
 				return err
 			}},
 		{"get", created, func(b *testing.B, key string, _ uint64) error {
@@ -344,7 +365,7 @@ func BenchmarkGrantOps(b *testing.B) {
 			return err
 		}},
 		{"update", created, func(b *testing.B, key string, rev uint64) error {
-			_, err := g.Update(b.Context(), oauth.LifeRequest, key, value, rev)
+			_, err := g.Update(b.Context(), oauth.LifeRequest, key, value, rev, expires())
 			return err
 		}},
 		{"delete", created, func(b *testing.B, key string, _ uint64) error { return g.Delete(b.Context(), oauth.LifeRequest, key) }},

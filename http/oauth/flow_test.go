@@ -4,8 +4,12 @@ import (
 	"bytes"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/clavisiam/clavis/http/oauth"
 )
@@ -58,5 +62,48 @@ func TestEachRecordReadOncePerStep(t *testing.T) {
 		if keys := fb.grants.readTwice(); len(keys) > 0 {
 			t.Errorf("%s read %q more than once", step.name, keys)
 		}
+	}
+}
+
+// The grant store is told to keep each record of a flow until it
+// expires, and no longer: a flow its 30 minutes, and a minute once used;
+// a code and its PKCE and OpenID Connect records until the code expires
+// (fosite's 15 minutes), a used code as long as a code lives from its
+// use; the grant until its refresh tokens end (the client's 30 days);
+// the login session until it ends (the login's remember_for).
+func TestFlowRecordsExpire(t *testing.T) {
+	fb := newFlowBench(t)
+	bf := &browserFlow{}
+	start := time.Now()
+	flowSteps[0].run(t, fb, bf)
+	r, err := fb.p.AcceptLogin(t.Context(), "acme", bf.challenge, oauth.LoginAcceptance{Subject: "alice", Remember: true, RememberFor: 3600})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bf.next = r.RedirectTo
+	for _, step := range flowSteps[2:] {
+		step.run(t, fb, bf)
+	}
+	// Each kind's distinct expiries, from the flow's start, to the
+	// minute (the flow takes well under one).
+	got := map[string][]time.Duration{}
+	fb.grants.mu.Lock()
+	for kind, expiries := range fb.grants.expiries {
+		for _, e := range expiries {
+			if d := e.Sub(start).Round(time.Minute); !slices.Contains(got[kind], d) {
+				got[kind] = append(got[kind], d)
+			}
+		}
+		slices.Sort(got[kind])
+	}
+	fb.grants.mu.Unlock()
+	want := map[string][]time.Duration{
+		"flow": {time.Minute, 30 * time.Minute},
+		"code": {15 * time.Minute}, // issued, then used
+		"fam":  {30 * 24 * time.Hour},
+		"sess": {time.Hour},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("expiries written, by kind of record (-want +got):\n%s", diff)
 	}
 }

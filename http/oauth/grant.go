@@ -47,6 +47,22 @@ type grant struct {
 	Legacy []issued `json:"tokens,omitempty"`
 }
 
+// expires is when the grant store may let g go: when its refresh tokens
+// end, or its last access token (a legacy one included) if that is
+// later, so that a revoked grant's record says so until then. A grant
+// whose end is not known (zero Ends) is kept as long as grants are
+// ([LifeGrant]).
+func (g *grant) expires() time.Time {
+	if g.Ends.IsZero() {
+		return time.Time{}
+	}
+	end := later(g.Ends, g.AccessEnds)
+	for _, t := range g.Legacy {
+		end = later(end, t.Exp)
+	}
+	return end
+}
+
 // issued is an access token a legacy family record lists.
 type issued struct {
 	_   struct{}  `cbor:",toarray"`
@@ -125,9 +141,9 @@ func (s *storage) changeGrant(ctx context.Context, st *grantState, change func(g
 		var rev uint64
 		var err error
 		if st.stored {
-			rev, err = s.replace(ctx, LifeGrant, "fam", st.id, g, st.rev)
+			rev, err = s.replace(ctx, LifeGrant, "fam", st.id, g, st.rev, g.expires())
 		} else {
-			rev, err = s.create(ctx, LifeGrant, "fam", st.id, g)
+			rev, err = s.create(ctx, LifeGrant, "fam", st.id, g, g.expires())
 		}
 		if errors.Is(err, ErrGrantConflict) || errors.Is(err, ErrGrantExists) {
 			continue
@@ -196,7 +212,7 @@ func (s *storage) CreateAccessTokenSession(ctx context.Context, _ string, r fosi
 	exp := sess.GetExpiresAt(fosite.AccessToken)
 	st := &grantState{id: r.GetID(), rec: s.startGrant(r)}
 	st.rec.AccessEnds, st.rec.Request = exp, &sr
-	rev, err := s.create(ctx, LifeGrant, "fam", st.id, st.rec)
+	rev, err := s.create(ctx, LifeGrant, "fam", st.id, st.rec, st.rec.expires())
 	if err == nil {
 		st.rev, st.stored = rev, true
 		req.grant = st

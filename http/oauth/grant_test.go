@@ -11,6 +11,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -165,9 +166,9 @@ func (g *countedGrants) count(op string) {
 	g.ops[op]++
 }
 
-func (g *countedGrants) Create(ctx context.Context, life oauth.Life, key string, value []byte) (uint64, error) {
+func (g *countedGrants) Create(ctx context.Context, life oauth.Life, key string, value []byte, expires time.Time) (uint64, error) {
 	g.count("create")
-	return g.Grants.Create(ctx, life, key, value)
+	return g.Grants.Create(ctx, life, key, value, expires)
 }
 
 func (g *countedGrants) Get(ctx context.Context, life oauth.Life, key string) ([]byte, uint64, error) {
@@ -175,9 +176,9 @@ func (g *countedGrants) Get(ctx context.Context, life oauth.Life, key string) ([
 	return g.Grants.Get(ctx, life, key)
 }
 
-func (g *countedGrants) Update(ctx context.Context, life oauth.Life, key string, value []byte, rev uint64) (uint64, error) {
+func (g *countedGrants) Update(ctx context.Context, life oauth.Life, key string, value []byte, rev uint64, expires time.Time) (uint64, error) {
 	g.count("update")
-	return g.Grants.Update(ctx, life, key, value, rev)
+	return g.Grants.Update(ctx, life, key, value, rev, expires)
 }
 
 func (g *countedGrants) Delete(ctx context.Context, life oauth.Life, key string) error {
@@ -212,18 +213,18 @@ type fullGrants struct {
 	full atomic.Bool
 }
 
-func (g *fullGrants) Create(ctx context.Context, life oauth.Life, key string, value []byte) (uint64, error) {
+func (g *fullGrants) Create(ctx context.Context, life oauth.Life, key string, value []byte, expires time.Time) (uint64, error) {
 	if g.full.Load() {
 		return 0, oauth.ErrGrantsFull
 	}
-	return g.Grants.Create(ctx, life, key, value)
+	return g.Grants.Create(ctx, life, key, value, expires)
 }
 
-func (g *fullGrants) Update(ctx context.Context, life oauth.Life, key string, value []byte, rev uint64) (uint64, error) {
+func (g *fullGrants) Update(ctx context.Context, life oauth.Life, key string, value []byte, rev uint64, expires time.Time) (uint64, error) {
 	if g.full.Load() {
 		return 0, oauth.ErrGrantsFull
 	}
-	return g.Grants.Update(ctx, life, key, value, rev)
+	return g.Grants.Update(ctx, life, key, value, rev, expires)
 }
 
 // A refresh the grant store has no room for answers 503 and uses

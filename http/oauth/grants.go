@@ -14,47 +14,58 @@ import (
 // sessions. Every key starts with the tenant's slug. Values are opaque
 // to the store; Update is a compare-and-set, so that a code or a refresh
 // token is used once however many nodes race for it.
+//
+// Each write says when its entry expires (expires, by the system's
+// clock; zero for the life's TTL): a store keeps the entry at most until
+// then, so that what has expired costs it nothing, or, when it cannot do
+// better, until the life's TTL after the write; never longer than that
+// TTL. An entry may be gone a little after its expiry, never before it:
+// what needs an exact end checks its own expiry, kept in the value.
 type Grants interface {
-	// Create stores value under key for as long as life keeps entries,
-	// returning its revision; it fails with [ErrGrantExists] when the
-	// key is taken.
-	Create(ctx context.Context, life Life, key string, value []byte) (uint64, error)
+	// Create stores value under key until expires (see above), returning
+	// its revision; it fails with [ErrGrantExists] when the key is taken.
+	Create(ctx context.Context, life Life, key string, value []byte, expires time.Time) (uint64, error)
 	// Get reads key, with its revision for Update; [ErrGrantNotFound]
 	// when absent or expired.
 	Get(ctx context.Context, life Life, key string) ([]byte, uint64, error)
-	// Update replaces key's value if its revision is still rev,
-	// returning the new revision; it fails with [ErrGrantConflict] when
-	// someone changed it since.
-	Update(ctx context.Context, life Life, key string, value []byte, rev uint64) (uint64, error)
+	// Update replaces key's value if its revision is still rev, the
+	// entry then kept until expires (see above), returning the new
+	// revision; it fails with [ErrGrantConflict] when someone changed it
+	// since, or when it is gone (expired or deleted).
+	Update(ctx context.Context, life Life, key string, value []byte, rev uint64, expires time.Time) (uint64, error)
 	// Delete removes key, leaving nothing of it behind; removing an
 	// absent key is no error.
 	Delete(ctx context.Context, life Life, key string) error
 }
 
-// Life is how long the entries of one kind are kept at most (their own
-// expiry, inside the value, is checked on use).
+// Life is a kind of entries, and how long they are kept at most: each
+// entry is kept until its own expiry, which the writer gives (see
+// [Grants]) and which is checked again, inside the value, on use.
 type Life int
 
 // The lives of grant entries.
 const (
 	// LifeFlow keeps authorization codes and their PKCE and OpenID
-	// Connect parts: an hour (a code lives at most 10 minutes).
+	// Connect parts, each until the code expires: at most an hour (a
+	// code lives a quarter of an hour, fosite's lifespan for codes).
 	LifeFlow Life = iota
-	// LifeToken keeps what names an access token: a day and an hour (an
-	// access token lives at most a day).
+	// LifeToken keeps what names an access token: at most a day and an
+	// hour (an access token lives at most a day).
 	LifeToken
-	// LifeGrant keeps refresh tokens, their families and login
-	// sessions: a year and a day (a refresh token lives at most a year).
+	// LifeGrant keeps grants (until their refresh tokens end) and login
+	// sessions (until they end): at most a year and a day (a refresh
+	// token lives at most a year).
 	LifeGrant
 	// LifeRequest keeps authorization requests waiting for the user
-	// (flows), which anyone may make: as long as a flow lives. They are
-	// kept apart from codes and grants, so that however many of them
-	// fill their store, the users who logged in keep their codes and
-	// tokens working.
+	// (flows), which anyone may make: at most as long as a flow lives.
+	// They are kept apart from codes and grants, so that however many of
+	// them fill their store, the users who logged in keep their codes
+	// and tokens working.
 	LifeRequest
 )
 
-// TTL is the longest a store keeps an entry of life l.
+// TTL is the longest a store keeps an entry of life l, whatever its
+// expiry.
 func (l Life) TTL() time.Duration {
 	switch l {
 	case LifeFlow:
@@ -188,14 +199,14 @@ func (g readOnce) remember(ctx context.Context, life Life, key string, value []b
 	r.read.mu.Unlock()
 }
 
-func (g readOnce) Create(ctx context.Context, life Life, key string, value []byte) (uint64, error) {
-	rev, err := g.Grants.Create(ctx, life, key, value)
+func (g readOnce) Create(ctx context.Context, life Life, key string, value []byte, expires time.Time) (uint64, error) {
+	rev, err := g.Grants.Create(ctx, life, key, value, expires)
 	g.wrote(ctx, life, key, value, rev, err)
 	return rev, err
 }
 
-func (g readOnce) Update(ctx context.Context, life Life, key string, value []byte, rev uint64) (uint64, error) {
-	rev, err := g.Grants.Update(ctx, life, key, value, rev)
+func (g readOnce) Update(ctx context.Context, life Life, key string, value []byte, rev uint64, expires time.Time) (uint64, error) {
+	rev, err := g.Grants.Update(ctx, life, key, value, rev, expires)
 	g.wrote(ctx, life, key, value, rev, err)
 	return rev, err
 }

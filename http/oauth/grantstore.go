@@ -10,6 +10,8 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/ory/fosite"
+
+	"github.com/clavisiam/clavis/domain/client"
 )
 
 // What fosite stores between the authorization endpoint and the token
@@ -86,13 +88,15 @@ func (s *storage) key(ctx context.Context, kind, id string) (string, error) {
 	return r.tenant.Slug + "." + kind + "." + id, nil
 }
 
-func (s *storage) put(ctx context.Context, life Life, kind, id string, v any) error {
-	_, err := s.create(ctx, life, kind, id, v)
+// put stores v as kind id, to be kept until expires (zero: the life's
+// TTL; see [Grants]).
+func (s *storage) put(ctx context.Context, life Life, kind, id string, v any, expires time.Time) error {
+	_, err := s.create(ctx, life, kind, id, v, expires)
 	return err
 }
 
 // create is put, returning the revision of what it stored.
-func (s *storage) create(ctx context.Context, life Life, kind, id string, v any) (uint64, error) {
+func (s *storage) create(ctx context.Context, life Life, kind, id string, v any, expires time.Time) (uint64, error) {
 	key, err := s.key(ctx, kind, id)
 	if err != nil {
 		return 0, err
@@ -101,7 +105,7 @@ func (s *storage) create(ctx context.Context, life Life, kind, id string, v any)
 	if err != nil {
 		return 0, err
 	}
-	return s.p.grants.Create(ctx, life, key, raw)
+	return s.p.grants.Create(ctx, life, key, raw, expires)
 }
 
 // get reads kind id into v and returns its revision; fosite.ErrNotFound
@@ -124,13 +128,15 @@ func (s *storage) get(ctx context.Context, life Life, kind, id string, v any) (u
 	return rev, nil
 }
 
-func (s *storage) update(ctx context.Context, life Life, kind, id string, v any, rev uint64) error {
-	_, err := s.replace(ctx, life, kind, id, v, rev)
+// update replaces kind id with v if its revision is still rev, to be
+// kept until expires (zero: the life's TTL).
+func (s *storage) update(ctx context.Context, life Life, kind, id string, v any, rev uint64, expires time.Time) error {
+	_, err := s.replace(ctx, life, kind, id, v, rev, expires)
 	return err
 }
 
 // replace is update, returning the new revision.
-func (s *storage) replace(ctx context.Context, life Life, kind, id string, v any, rev uint64) (uint64, error) {
+func (s *storage) replace(ctx context.Context, life Life, kind, id string, v any, rev uint64, expires time.Time) (uint64, error) {
 	key, err := s.key(ctx, kind, id)
 	if err != nil {
 		return 0, err
@@ -139,7 +145,7 @@ func (s *storage) replace(ctx context.Context, life Life, kind, id string, v any
 	if err != nil {
 		return 0, err
 	}
-	return s.p.grants.Update(ctx, life, key, raw, rev)
+	return s.p.grants.Update(ctx, life, key, raw, rev, expires)
 }
 
 func (s *storage) del(ctx context.Context, life Life, kind, id string) error {
@@ -150,12 +156,14 @@ func (s *storage) del(ctx context.Context, life Life, kind, id string) error {
 	return s.p.grants.Delete(ctx, life, key)
 }
 
+// putRequest stores the request of a code (under kind and the code's
+// signature) until the code expires.
 func (s *storage) putRequest(ctx context.Context, kind, id string, r fosite.Requester) error {
 	sr, err := storeRequest(r)
 	if err != nil {
 		return err
 	}
-	return s.put(ctx, LifeFlow, kind, id, codeRecord{Request: sr, Active: true})
+	return s.put(ctx, LifeFlow, kind, id, codeRecord{Request: sr, Active: true}, codeExpiry(r.GetSession()))
 }
 
 // getRequest reads the request kept under kind id, decoding its session
@@ -216,7 +224,7 @@ func (s *storage) InvalidateAuthorizeCodeSession(ctx context.Context, code strin
 	}
 	if rec.Active {
 		rec.Active = false
-		if err = s.update(ctx, LifeFlow, "ac", code, rec, rev); !errors.Is(err, ErrGrantConflict) {
+		if err = s.update(ctx, LifeFlow, "ac", code, rec, rev, s.usedCodeExpiry(ctx)); !errors.Is(err, ErrGrantConflict) {
 			return err
 		}
 	}
@@ -434,3 +442,13 @@ func errTooManyRefreshes() error {
 // had no room for: nothing was used up, the same request may succeed
 // later.
 var errNoRoom = fosite.ErrTemporarilyUnavailable.WithHint("The grant store is full; try again later.")
+
+// usedCodeExpiry is when a code used now leaves the store, which keeps
+// it to refuse (and revoke the grant of) another use of it for as long
+// as it could be used: the longest a code lives, from now (the code's
+// own expiry, in its session, is not decoded for this). That is the
+// lifespan fosite gives codes, or a client's authorization code
+// lifetime, should one be longer.
+func (s *storage) usedCodeExpiry(ctx context.Context) time.Time {
+	return time.Now().Add(max(s.p.fosite.Config.GetAuthorizeCodeLifespan(ctx), client.MaxAuthorizationCodeLifetime*time.Second))
+}

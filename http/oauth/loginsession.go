@@ -92,7 +92,7 @@ func (p *Provider) startLoginSession(ctx context.Context, w http.ResponseWriter,
 		life = time.Duration(fl.Login.RememberFor) * time.Second
 	}
 	sess := loginSessionRecord{ID: uuid.NewString(), Login: *fl.Login, AuthTime: fl.AuthTime, Expires: p.now().Add(life)}
-	if err := p.store.put(ctx, LifeGrant, "sess", sess.ID, sess); err != nil {
+	if err := p.store.put(ctx, LifeGrant, "sess", sess.ID, sess, sess.Expires); err != nil {
 		return err
 	}
 	fl.SessionID = sess.ID

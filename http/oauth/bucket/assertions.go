@@ -39,11 +39,11 @@ func (a *Assertions) open(ctx context.Context) (jetstream.KeyValue, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.kv == nil {
-		kv, err := openKV(ctx, a.js, jetstream.KeyValueConfig{
+		kv, _, err := openKV(ctx, a.js, jetstream.KeyValueConfig{
 			Bucket: a.bucket, TTL: oauth.MaxAssertionLifetime, History: 1, Replicas: a.replicas,
 			MaxBytes: DefaultBucketBytes, MaxValueSize: maxSmallEntry,
 			Description: "Clavis client assertions already used",
-		})
+		}, bucketTTL)
 		if err != nil {
 			return nil, unavailable(fmt.Errorf("bucket: assertion bucket: %w", err))
 		}

@@ -9,7 +9,11 @@
 //
 // Every bucket is bounded (at most [DefaultBucketBytes] unless told
 // otherwise): a full bucket refuses what is new until entries expire,
-// and never takes the storage of NATS's other streams. Buckets are
+// and never takes the storage of NATS's other streams. The entries of
+// [Grants] expire each at its own time on a NATS server with
+// per-message TTLs (2.11 and later), so that what has expired costs
+// neither the bucket's bytes nor, with the embedded server, the node's
+// heap; on an older server they live their bucket's TTL. Buckets are
 // opened, and created if need be, on first use: NATS may be away when a
 // node starts.
 package bucket

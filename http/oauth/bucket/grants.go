@@ -4,9 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"regexp"
 	"strings"
 	"sync"
+	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/clavisiam/clavis/http/oauth"
@@ -15,8 +18,15 @@ import (
 // Grants keeps grants ([oauth.Grants]) in four key-value buckets, one
 // per [oauth.Life], named {prefix}_FLOWS, {prefix}_TOKENS,
 // {prefix}_GRANTS and {prefix}_REQUESTS, each of at most maxBytes, whose
-// entries live the life's TTL and hold at most its MaxSize. It is safe
-// for concurrent use.
+// entries hold at most the life's MaxSize and live until their own
+// expiry, at most the life's TTL (the bucket's). An entry's own expiry
+// is a per-message TTL, which NATS servers of JetStream API level 1
+// (2.11) and later have: an entry then costs nothing once it expired,
+// where it would otherwise stay, in the bucket's bytes and in the
+// subject index an embedded server keeps in the node's heap, for the
+// rest of the life's TTL. On an older server every entry lives the
+// life's TTL, as the [oauth.Grants] contract allows. It is safe for
+// concurrent use.
 type Grants struct {
 	js       jetstream.JetStream
 	prefix   string
@@ -24,9 +34,17 @@ type Grants struct {
 	maxBytes int64
 
 	mu      sync.Mutex
-	buckets map[oauth.Life]jetstream.KeyValue
+	buckets map[oauth.Life]grantBucket
 	// streams are the buckets' streams, which Delete purges.
 	streams map[oauth.Life]jetstream.Stream
+}
+
+// grantBucket is the bucket of one life.
+type grantBucket struct {
+	kv jetstream.KeyValue
+	// ownTTL says that the bucket's stream allows per-message TTLs:
+	// entries are written with their own.
+	ownTTL bool
 }
 
 var _ oauth.Grants = (*Grants)(nil)
@@ -43,29 +61,47 @@ func NewGrants(js jetstream.JetStream, prefix string, replicas int, maxBytes int
 		maxBytes = DefaultBucketBytes
 	}
 	return &Grants{js: js, prefix: prefix, replicas: max(replicas, 1), maxBytes: maxBytes,
-		buckets: map[oauth.Life]jetstream.KeyValue{}, streams: map[oauth.Life]jetstream.Stream{}}
+		buckets: map[oauth.Life]grantBucket{}, streams: map[oauth.Life]jetstream.Stream{}}
 }
 
-func (g *Grants) bucket(ctx context.Context, life oauth.Life) (jetstream.KeyValue, error) {
+func (g *Grants) bucket(ctx context.Context, life oauth.Life) (grantBucket, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if kv := g.buckets[life]; kv != nil {
-		return kv, nil
+	if b := g.buckets[life]; b.kv != nil {
+		return b, nil
 	}
 	suffix, ok := lifeName[life]
 	if !ok {
-		return nil, fmt.Errorf("bucket: no grant bucket for life %d", life)
+		return grantBucket{}, fmt.Errorf("bucket: no grant bucket for life %d", life)
 	}
 	name := g.prefix + "_" + suffix
-	kv, err := openKV(ctx, g.js, jetstream.KeyValueConfig{
+	kv, ownTTL, err := openKV(ctx, g.js, jetstream.KeyValueConfig{
 		Bucket: name, TTL: life.TTL(), History: 1, Replicas: g.replicas, MaxValueSize: int32(life.MaxSize()), MaxBytes: g.maxBytes,
 		Description: "Clavis authorization flows and grants",
-	})
+	}, ownTTLs)
 	if err != nil {
-		return nil, unavailable(fmt.Errorf("bucket: grant bucket %s: %w", name, err))
+		return grantBucket{}, unavailable(fmt.Errorf("bucket: grant bucket %s: %w", name, err))
 	}
-	g.buckets[life] = kv
-	return kv, nil
+	b := grantBucket{kv: kv, ownTTL: ownTTL}
+	g.buckets[life] = b
+	return b, nil
+}
+
+// ttl is the per-message TTL of an entry of life that expires at
+// expires, written now: the time until then, rounded up to a second
+// (JetStream counts TTLs in whole seconds) and at least one; 0, for the
+// bucket's TTL, when the bucket has no per-message TTLs or the expiry is
+// zero or no sooner than the life's TTL.
+func (b grantBucket) ttl(life oauth.Life, expires, now time.Time) time.Duration {
+	if !b.ownTTL || expires.IsZero() {
+		return 0
+	}
+	d := expires.Sub(now)
+	if d >= life.TTL() {
+		return 0
+	}
+	d = (d + time.Second - 1).Truncate(time.Second)
+	return max(d, time.Second)
 }
 
 // stream is the stream of life's bucket, which Delete purges. It is
@@ -116,16 +152,20 @@ const (
 // Each operation takes at most [OpTimeout]; one that NATS cannot serve
 // fails with [oauth.ErrUnavailable].
 
-// Create stores value under key and returns its revision;
+// Create stores value under key until expires and returns its revision;
 // [oauth.ErrGrantExists] when the key is taken.
-func (g *Grants) Create(ctx context.Context, life oauth.Life, key string, value []byte) (uint64, error) {
+func (g *Grants) Create(ctx context.Context, life oauth.Life, key string, value []byte, expires time.Time) (uint64, error) {
 	ctx, cancel := bounded(ctx)
 	defer cancel()
-	kv, err := g.bucket(ctx, life)
+	b, err := g.bucket(ctx, life)
 	if err != nil {
 		return 0, err
 	}
-	rev, err := kv.Create(ctx, key, value)
+	var opts []jetstream.KVCreateOpt
+	if ttl := b.ttl(life, expires, time.Now()); ttl > 0 {
+		opts = append(opts, jetstream.KeyTTL(ttl))
+	}
+	rev, err := b.kv.Create(ctx, key, value, opts...)
 	if errors.Is(err, jetstream.ErrKeyExists) {
 		return 0, oauth.ErrGrantExists
 	}
@@ -137,11 +177,11 @@ func (g *Grants) Create(ctx context.Context, life oauth.Life, key string, value 
 func (g *Grants) Get(ctx context.Context, life oauth.Life, key string) ([]byte, uint64, error) {
 	ctx, cancel := bounded(ctx)
 	defer cancel()
-	kv, err := g.bucket(ctx, life)
+	b, err := g.bucket(ctx, life)
 	if err != nil {
 		return nil, 0, err
 	}
-	e, err := kv.Get(ctx, key)
+	e, err := b.kv.Get(ctx, key)
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
 		return nil, 0, oauth.ErrGrantNotFound
 	}
@@ -151,21 +191,63 @@ func (g *Grants) Get(ctx context.Context, life oauth.Life, key string) ([]byte, 
 	return e.Value(), e.Revision(), nil
 }
 
-// Update replaces key's value if its revision is still rev and returns
-// the new revision; [oauth.ErrGrantConflict] when it changed since.
-func (g *Grants) Update(ctx context.Context, life oauth.Life, key string, value []byte, rev uint64) (uint64, error) {
+// Update replaces key's value if its revision is still rev, to be kept
+// until expires, and returns the new revision; [oauth.ErrGrantConflict]
+// when it changed since, expired or was deleted.
+func (g *Grants) Update(ctx context.Context, life oauth.Life, key string, value []byte, rev uint64, expires time.Time) (uint64, error) {
 	ctx, cancel := bounded(ctx)
 	defer cancel()
-	kv, err := g.bucket(ctx, life)
+	b, err := g.bucket(ctx, life)
 	if err != nil {
 		return 0, err
 	}
-	next, err := kv.Update(ctx, key, value, rev)
+	var next uint64
+	if ttl := b.ttl(life, expires, time.Now()); ttl > 0 {
+		next, err = g.updateWithTTL(ctx, b.kv, key, value, rev, ttl)
+	} else {
+		next, err = b.kv.Update(ctx, key, value, rev)
+	}
 	if errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
 		return 0, oauth.ErrGrantConflict
 	}
 	return next, unavailable(full(err))
 }
+
+// updateWithTTL is kv.Update of key with a per-message TTL, which
+// nats.go's Update cannot give: it publishes as Update does (nats.go's
+// updateRevision), to the key's subject with the revision expected,
+// adding the TTL. The subject is the one nats.go puts to for a bucket
+// that is no mirror, through the default JetStream API prefix: those
+// of Grants. A wrong last sequence is [jetstream.ErrKeyRevisionMismatch],
+// as from Update.
+func (g *Grants) updateWithTTL(ctx context.Context, kv jetstream.KeyValue, key string, value []byte, rev uint64, ttl time.Duration) (uint64, error) {
+	if !keyValid(key) {
+		return 0, jetstream.ErrInvalidKey
+	}
+	m := &nats.Msg{Subject: "$KV." + kv.Bucket() + "." + key, Header: nats.Header{}, Data: value}
+	ack, err := g.js.PublishMsg(ctx, m, jetstream.WithExpectLastSequencePerSubject(rev), jetstream.WithMsgTTL(ttl))
+	var api *jetstream.APIError
+	if errors.As(err, &api) && (api.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
+		api.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant) {
+		return 0, fmt.Errorf("%w: %w", err, jetstream.ErrKeyRevisionMismatch)
+	}
+	if err != nil {
+		return 0, err
+	}
+	return ack.Sequence, nil
+}
+
+// keyValid reports whether key is a valid key-value key, as nats.go
+// checks it before it writes: dot-separated tokens of letters, digits
+// and -/_=, no wildcard.
+func keyValid(key string) bool {
+	if key == "" || key[0] == '.' || key[len(key)-1] == '.' || strings.Contains(key, "..") {
+		return false
+	}
+	return validKey.MatchString(key)
+}
+
+var validKey = regexp.MustCompile(`^[-/_=\.a-zA-Z0-9]+$`)
 
 // Delete purges key's subject from the bucket's stream: a key-value
 // delete would leave a marker for as long as the bucket keeps entries (a
@@ -173,13 +255,13 @@ func (g *Grants) Update(ctx context.Context, life oauth.Life, key string, value 
 func (g *Grants) Delete(ctx context.Context, life oauth.Life, key string) error {
 	ctx, cancel := bounded(ctx)
 	defer cancel()
-	kv, err := g.bucket(ctx, life)
+	b, err := g.bucket(ctx, life)
 	if err != nil {
 		return err
 	}
-	s, err := g.stream(ctx, life, kv)
+	s, err := g.stream(ctx, life, b.kv)
 	if err != nil {
 		return err
 	}
-	return unavailable(s.Purge(ctx, jetstream.WithPurgeSubject("$KV."+kv.Bucket()+"."+key)))
+	return unavailable(s.Purge(ctx, jetstream.WithPurgeSubject("$KV."+b.kv.Bucket()+"."+key)))
 }

@@ -88,72 +88,144 @@ func bounded(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(ctx, OpTimeout)
 }
 
-// openKV opens bucket cfg.Bucket, creating it if need be, and brings an
-// existing bucket's settings to cfg. It creates first: nodes that start
-// together create the same bucket at once, which JetStream answers at
-// once when the settings are the same, whereas updates of a bucket being
-// created stall until their deadline. Only a bucket whose settings
-// differ (another --grants-max-bytes, say) is updated.
-func openKV(ctx context.Context, js jetstream.JetStream, cfg jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
-	if cfg.Replicas > 1 {
-		// A bucket already as wanted is only bound: creating or updating
-		// it would turn direct gets on again for a moment, and a node
-		// binding it in that moment would read from followers for as
-		// long as it runs.
-		if stream, err := js.Stream(ctx, kvStream(cfg.Bucket)); err == nil {
-			if sc := stream.CachedInfo().Config; !sc.AllowDirect && kvMatches(sc, cfg) {
-				return js.KeyValue(ctx, cfg.Bucket)
-			}
+// entryTTLs says how long openKV lets the entries of a bucket live.
+type entryTTLs int
+
+const (
+	// bucketTTL: every entry lives the bucket's TTL.
+	bucketTTL entryTTLs = iota
+	// ownTTLs: an entry may be written with a TTL of its own
+	// (per-message TTLs), on a server that has them (JetStream API level
+	// 1, NATS 2.11, and later).
+	ownTTLs
+)
+
+// openKV opens bucket cfg.Bucket, creating it if need be, and brings its
+// settings to cfg's, with direct gets off when it has replicas and, with
+// ownTTLs on a server that has them, per-message TTLs allowed (see
+// kvSettled); it reports whether the bucket allows per-message TTLs. A
+// bucket already as wanted is only bound. A missing one is created, not
+// updated into being: nodes that start together create the same bucket
+// at once, which JetStream answers at once when the settings are the
+// same, whereas updates of a bucket being created stall until their
+// deadline. Only a bucket whose settings differ (just created by
+// nats.go, or another --grants-max-bytes, say) is updated, with one
+// update of its stream.
+//
+// Per-message TTLs are allowed with a stream update, not with nats.go's
+// KeyValueConfig.LimitMarkerTTL, which would also have the server write
+// a marker when an entry expires: an extra write per entry. Once a
+// stream allows them, nats.go cannot update it as a bucket (it would
+// turn them off, which the server refuses), hence the stream update for
+// every change.
+func openKV(ctx context.Context, js jetstream.JetStream, cfg jetstream.KeyValueConfig, ttls entryTTLs) (jetstream.KeyValue, bool, error) {
+	msgTTL := false
+	if ttls == ownTTLs {
+		info, err := js.AccountInfo(ctx)
+		if err != nil {
+			return nil, false, err
 		}
+		msgTTL = info.API.Level >= 1
 	}
-	kv, err := createOrUpdateKV(ctx, js, cfg)
-	if err != nil || cfg.Replicas <= 1 {
-		return kv, err
-	}
-	// A read must see what another node wrote just before: a code, a
-	// flow's step, a rotated refresh token. With replicas, a direct get
-	// may be answered by a follower that has not applied that write yet
-	// (the cluster test saw codes and flows refused as unknown with no
-	// fault under way); without direct gets, reads go to the stream's
-	// leader, which answers only what is committed. nats.go turns direct
-	// gets on when it creates or updates a bucket, so they are turned off
-	// after it, and the bucket bound again to read without them.
 	stream, err := js.Stream(ctx, kvStream(cfg.Bucket))
-	if err != nil {
-		// A server that has not learnt of a bucket just created says it
-		// has no such stream: the bucket is not there yet.
-		return nil, fmt.Errorf("%w: %w", oauth.ErrUnavailable, err)
-	}
-	if sc := stream.CachedInfo().Config; sc.AllowDirect {
-		sc.AllowDirect = false
-		if _, err := js.UpdateStream(ctx, sc); err != nil {
-			return nil, err
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		if _, err = js.CreateKeyValue(ctx, cfg); err != nil && !errors.Is(err, jetstream.ErrBucketExists) {
+			return nil, false, err
+		}
+		if stream, err = js.Stream(ctx, kvStream(cfg.Bucket)); errors.Is(err, jetstream.ErrStreamNotFound) {
+			// A server that has not learnt of a bucket just created says
+			// it has no such stream: the bucket is not there yet.
+			return nil, false, fmt.Errorf("%w: %w", oauth.ErrUnavailable, err)
 		}
 	}
-	return js.KeyValue(ctx, cfg.Bucket)
+	if err != nil {
+		return nil, false, err
+	}
+	sc := stream.CachedInfo().Config
+	if !kvSettled(sc, cfg, msgTTL) {
+		if sc, err = settleKV(ctx, js, sc, cfg, msgTTL); err != nil {
+			return nil, false, err
+		}
+	}
+	kv, err := js.KeyValue(ctx, cfg.Bucket)
+	return kv, sc.AllowMsgTTL, err
+}
+
+// kvSettled reports whether a bucket's stream settings sc are those
+// openKV gives a bucket of cfg: nats.go's (kvMatches), direct gets off
+// with replicas, and per-message TTLs allowed if msgTTL (a stream that
+// allows them, which cannot be undone, is as wanted either way).
+//
+// A read must see what another node wrote just before: a code, a flow's
+// step, a rotated refresh token. With replicas, a direct get may be
+// answered by a follower that has not applied that write yet (the
+// cluster test saw codes and flows refused as unknown with no fault
+// under way); without direct gets, reads go to the stream's leader,
+// which answers only what is committed. nats.go turns direct gets on
+// when it creates a bucket, so openKV turns them off after it, and binds
+// the bucket (which reads as its stream says when it is bound) only
+// then. An existing bucket is not created again: nats.go would turn its
+// direct gets on again for a moment (it updates a bucket that differs in
+// those only), and a node binding it in that moment would read from
+// followers for as long as it runs.
+func kvSettled(sc jetstream.StreamConfig, cfg jetstream.KeyValueConfig, msgTTL bool) bool {
+	return kvMatches(sc, cfg) && (cfg.Replicas <= 1 || !sc.AllowDirect) && (sc.AllowMsgTTL || !msgTTL)
+}
+
+// settleKV updates a bucket's stream, of settings sc, to those openKV
+// gives a bucket of cfg (see kvSettled), and returns its new settings.
+// When the server refuses per-message TTLs (a cluster some of whose
+// servers are older than the one that said it has them), the bucket
+// goes without: its entries live its TTL.
+func settleKV(ctx context.Context, js jetstream.JetStream, sc jetstream.StreamConfig, cfg jetstream.KeyValueConfig, msgTTL bool) (jetstream.StreamConfig, error) {
+	want := sc
+	want.MaxMsgsPerSubject, want.MaxMsgSize, want.MaxBytes = kvLimits(cfg)
+	want.MaxAge, want.Replicas, want.Storage, want.Description = cfg.TTL, max(cfg.Replicas, 1), cfg.Storage, cfg.Description
+	want.Discard = jetstream.DiscardNew
+	// As nats.go: a duplicate window of two minutes at most, no longer
+	// than the TTL.
+	want.Duplicates = 2 * time.Minute
+	if cfg.TTL > 0 && cfg.TTL < want.Duplicates {
+		want.Duplicates = cfg.TTL
+	}
+	if cfg.Replicas > 1 {
+		want.AllowDirect = false
+	}
+	if msgTTL {
+		want.AllowMsgTTL = true
+	}
+	stream, err := js.UpdateStream(ctx, want)
+	if err != nil && want.AllowMsgTTL && !sc.AllowMsgTTL && !IsUnavailable(err) {
+		want.AllowMsgTTL = false
+		stream, err = js.UpdateStream(ctx, want)
+	}
+	if err != nil {
+		return jetstream.StreamConfig{}, err
+	}
+	return stream.CachedInfo().Config, nil
 }
 
 // kvMatches reports whether stream settings sc are those nats.go gives a
 // bucket of cfg.
 func kvMatches(sc jetstream.StreamConfig, cfg jetstream.KeyValueConfig) bool {
-	history, maxValue, maxBytes := int64(max(cfg.History, 1)), cfg.MaxValueSize, cfg.MaxBytes
+	history, maxValue, maxBytes := kvLimits(cfg)
+	return sc.MaxBytes == maxBytes && sc.Replicas == max(cfg.Replicas, 1) && sc.MaxAge == cfg.TTL &&
+		sc.MaxMsgSize == maxValue && sc.MaxMsgsPerSubject == history && sc.Storage == cfg.Storage
+}
+
+// kvLimits are the stream limits nats.go gives a bucket of cfg: the
+// messages kept per subject, and the largest message and the most bytes
+// (-1 for none).
+func kvLimits(cfg jetstream.KeyValueConfig) (history int64, maxValue int32, maxBytes int64) {
+	history, maxValue, maxBytes = int64(max(cfg.History, 1)), cfg.MaxValueSize, cfg.MaxBytes
 	if maxValue == 0 {
 		maxValue = -1
 	}
 	if maxBytes == 0 {
 		maxBytes = -1
 	}
-	return sc.MaxBytes == maxBytes && sc.Replicas == max(cfg.Replicas, 1) && sc.MaxAge == cfg.TTL &&
-		sc.MaxMsgSize == maxValue && sc.MaxMsgsPerSubject == history && sc.Storage == cfg.Storage
+	return history, maxValue, maxBytes
 }
 
 // kvStream is the JetStream stream of key-value bucket b.
 func kvStream(b string) string { return "KV_" + b }
-
-func createOrUpdateKV(ctx context.Context, js jetstream.JetStream, cfg jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
-	kv, err := js.CreateKeyValue(ctx, cfg)
-	if errors.Is(err, jetstream.ErrBucketExists) {
-		kv, err = js.UpdateKeyValue(ctx, cfg)
-	}
-	return kv, err
-}

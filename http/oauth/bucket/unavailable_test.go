@@ -32,7 +32,7 @@ func TestGrantsWhileNATSIsAway(t *testing.T) {
 	js, _ := jetstream.New(nc)
 	g := bucket.NewGrants(js, "AWAY", 1, 0)
 	a := bucket.NewAssertions(js, "AWAY_ASSERTIONS", 1)
-	if _, err := g.Create(t.Context(), oauth.LifeFlow, "k", []byte("v")); err != nil {
+	if _, err := g.Create(t.Context(), oauth.LifeFlow, "k", []byte("v"), time.Time{}); err != nil {
 		t.Fatal(err)
 	}
 	if err := a.Use(t.Context(), "acme", "client", "jti-1", time.Now().Add(time.Minute)); err != nil {
@@ -43,8 +43,8 @@ func TestGrantsWhileNATSIsAway(t *testing.T) {
 
 	ctx := context.Background()
 	_, _, getErr := g.Get(ctx, oauth.LifeFlow, "k")
-	_, createErr := g.Create(ctx, oauth.LifeFlow, "k2", []byte("v"))
-	_, updateErr := g.Update(ctx, oauth.LifeFlow, "k", []byte("w"), 1)
+	_, createErr := g.Create(ctx, oauth.LifeFlow, "k2", []byte("v"), time.Time{})
+	_, updateErr := g.Update(ctx, oauth.LifeFlow, "k", []byte("w"), 1, time.Time{})
 	checks := map[string]error{
 		"get":       getErr,
 		"create":    createErr,
