@@ -267,3 +267,20 @@ func TestHybridCodeKeepsItsOpenIDSession(t *testing.T) {
 		t.Errorf("the exchange's ID token %s has no c_hash (%v)", payload, err)
 	}
 }
+
+// A code lives its client's authorization_code_lifetime, not fosite's
+// fifteen minutes: a code of a client whose codes live 10 s is refused
+// after them (and its record leaves the grant store with it).
+func TestCodeLivesItsClientsLifetime(t *testing.T) {
+	t.Parallel()
+	fb := newFlowBenchOf(t, flowVariant{settings: func(s *client.Settings) { s.AuthorizationCodeLifetime = 10 }})
+	fresh, stale := codeFlow(t, fb), codeFlow(t, fb)
+	if rec := fb.exchange(t, fresh, fb.codeVerifier); rec.Code != http.StatusOK {
+		t.Fatalf("a code exchanged at once: %d %s", rec.Code, rec.Body)
+	}
+	time.Sleep(11 * time.Second)
+	rec := fb.exchange(t, stale, fb.codeVerifier)
+	if rec.Code != http.StatusBadRequest || !strings.Contains(rec.Body.String(), "invalid_grant") {
+		t.Errorf("a code exchanged 11 s after it was issued, with a lifetime of 10 s: %d %s; want 400 invalid_grant", rec.Code, rec.Body)
+	}
+}

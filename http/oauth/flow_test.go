@@ -99,7 +99,7 @@ func TestFlowRecordsExpire(t *testing.T) {
 	fb.grants.mu.Unlock()
 	want := map[string][]time.Duration{
 		"flow": {time.Minute, 30 * time.Minute},
-		"code": {15 * time.Minute}, // issued, then used
+		"code": {5 * time.Minute}, // issued, then used: the client's authorization_code_lifetime
 		"fam":  {30 * 24 * time.Hour},
 		"sess": {time.Hour},
 	}

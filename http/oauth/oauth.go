@@ -772,6 +772,16 @@ func (c *config) GetEnablePKCEPlainChallengeMethod(ctx context.Context) bool {
 	return false
 }
 
+// GetAuthorizeCodeLifespan is how long the request's client's codes
+// live: its authorization_code_lifetime, or fosite's lifespan when it has
+// none.
+func (c *config) GetAuthorizeCodeLifespan(ctx context.Context) time.Duration {
+	if r, err := requestOf(ctx); err == nil && r.client != nil {
+		return lifespan(r.client.view.Settings, fosite.AuthorizeCode, c.Config.GetAuthorizeCodeLifespan(ctx))
+	}
+	return c.Config.GetAuthorizeCodeLifespan(ctx)
+}
+
 // GetSecretsHasher verifies client secrets against their stored forms.
 func (c *config) GetSecretsHasher(context.Context) fosite.Hasher { return secretHasher{p: c.p} }
 
