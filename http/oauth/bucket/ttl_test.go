@@ -1,6 +1,9 @@
 package bucket
 
 import (
+	"math/rand/v2"
+	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -30,6 +33,26 @@ func TestEntryTTL(t *testing.T) {
 	} {
 		if got := c.b.ttl(oauth.LifeFlow, c.expires, now); got != c.want {
 			t.Errorf("%s: %s, want %s", c.name, got, c.want)
+		}
+	}
+}
+
+// TestKeyValid holds keyValid to the rule nats.go checks keys by,
+// written as it writes it: a regular expression and no empty token.
+func TestKeyValid(t *testing.T) {
+	rule := regexp.MustCompile(`^[-/_=\.a-zA-Z0-9]+$`)
+	want := func(k string) bool {
+		return k != "" && k[0] != '.' && k[len(k)-1] != '.' && !strings.Contains(k, "..") && rule.MatchString(k)
+	}
+	const alphabet = "aZ09-/_=.*> \xff"
+	r := rand.New(rand.NewPCG(3, 4))
+	for range 100000 {
+		b := make([]byte, r.IntN(7))
+		for i := range b {
+			b[i] = alphabet[r.IntN(len(alphabet))]
+		}
+		if got := keyValid(string(b)); got != want(string(b)) {
+			t.Fatalf("keyValid(%q) = %v, want %v", b, got, want(string(b)))
 		}
 	}
 }
