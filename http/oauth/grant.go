@@ -184,19 +184,16 @@ func later(a, b time.Time) time.Time {
 // Access tokens (oauth2.AccessTokenStorage): nothing is stored for a
 // client_credentials token, and nothing per token of a user's grant.
 
-// CreateAccessTokenSession begins the grant of an access token issued
-// without a refresh token (an implicit or hybrid authorization, a code
-// exchange of a client without the refresh_token grant): its record,
-// which userinfo reads and a revocation marks. Along with a refresh
-// token (a code exchange, a refresh: see GenerateRefreshToken) it writes
-// nothing: the grant is written once, when the refresh token is stored.
+// CreateAccessTokenSession stores nothing: an access token names its
+// grant (grant_id), by which a revocation revokes it (see Revocations),
+// and carries the user's claims that userinfo answers, sealed (see
+// sealUserClaims). A grant with a refresh token is written when the
+// refresh token is stored (see GenerateRefreshToken). A token of a grant
+// this node knows revoked (a reuse of its code revoked it meanwhile) is
+// refused.
 func (s *storage) CreateAccessTokenSession(ctx context.Context, _ string, r fosite.Requester) error {
 	if clientCredentials(r) {
 		return nil
-	}
-	sess, ok := r.GetSession().(*session)
-	if !ok || sess.Access.JTI == "" {
-		return errors.New("oauth: an access token without a session or jti")
 	}
 	req, err := requestOf(ctx)
 	if err != nil {
@@ -205,41 +202,10 @@ func (s *storage) CreateAccessTokenSession(ctx context.Context, _ string, r fosi
 	if req.grant != nil && req.grant.id == r.GetID() {
 		return nil
 	}
-	sr, err := storeRequest(r)
-	if err != nil {
-		return err
+	if s.p.revoked != nil && s.p.revoked.Revoked(req.tenant.Slug, grantRevocation(r.GetID())) {
+		return errGrantRevoked()
 	}
-	exp := sess.GetExpiresAt(fosite.AccessToken)
-	st := &grantState{id: r.GetID(), rec: s.startGrant(r)}
-	st.rec.AccessEnds, st.rec.Request = exp, &sr
-	rev, err := s.create(ctx, LifeGrant, "fam", st.id, st.rec, st.rec.expires())
-	if err == nil {
-		st.rev, st.stored = rev, true
-		req.grant = st
-		return nil
-	}
-	if !errors.Is(err, ErrGrantExists) {
-		return err
-	}
-	// The grant exists: its authorization issued a token already
-	// (hybrid), or a reuse of its code revoked it.
-	if st, err = s.readGrant(ctx, r.GetID()); err != nil {
-		return err
-	}
-	req.grant = st
-	return s.changeGrant(ctx, st, func(g *grant, _ bool) error {
-		if g.Revoked {
-			return errGrantRevoked()
-		}
-		if !st.stored {
-			*g = s.startGrant(r)
-		}
-		g.AccessEnds = later(g.AccessEnds, exp)
-		if g.Request == nil {
-			g.Request = &sr
-		}
-		return nil
-	})
+	return nil
 }
 
 func (s *storage) GetAccessTokenSession(context.Context, string, fosite.Session) (fosite.Requester, error) {

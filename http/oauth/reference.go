@@ -6,12 +6,14 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 
 	"github.com/ory/fosite"
 	"github.com/ory/fosite/handler/oauth2"
 	"github.com/ory/fosite/token/jwt"
 
 	"github.com/clavisiam/clavis/domain/client"
+	"github.com/clavisiam/clavis/domain/scope"
 	"github.com/clavisiam/clavis/tenants/signing"
 )
 
@@ -34,6 +36,9 @@ func (s *accessTokens) GenerateAccessToken(ctx context.Context, requester fosite
 			sess.Access.Extra = map[string]any{}
 		}
 		sess.Access.Extra[grantClaim] = requester.GetID()
+		if err := s.sealUserClaims(ctx, requester, sess); err != nil {
+			return "", "", err
+		}
 	}
 	c, ok := requester.GetClient().(*fositeClient)
 	if !ok || c.view.Settings.AccessTokenType != client.AccessTokenReference {
@@ -62,6 +67,41 @@ func (s *accessTokens) GenerateAccessToken(ctx context.Context, requester fosite
 	}
 	return token, s.AccessTokenSignature(ctx, token), nil
 }
+
+// sealUserClaims puts into the access token of a user's grant that has
+// the openid scope (the tokens userinfo answers for) the claims the login
+// application gave of the user, sealed for the platform (userClaimsClaim):
+// userinfo reads them from the token, so that nothing is stored for it.
+func (s *accessTokens) sealUserClaims(ctx context.Context, requester fosite.Requester, sess *session) error {
+	if !requester.GetGrantedScopes().Has(scope.OpenID) {
+		delete(sess.Access.Extra, userClaimsClaim)
+		return nil
+	}
+	r, err := requestOf(ctx)
+	if err != nil {
+		return err
+	}
+	claims := sess.UserClaims
+	if claims == nil {
+		claims = map[string]any{}
+	}
+	raw, err := json.Marshal(claims)
+	if err != nil {
+		return fmt.Errorf("oauth: user claims: %w", err)
+	}
+	sealed, err := s.p.keys.SealUserClaims(r.tenant.Slug, raw)
+	if err != nil {
+		return err
+	}
+	sess.Access.Extra[userClaimsClaim] = sealed
+	return nil
+}
+
+// userClaimsClaim names, in an access token of a user's grant with the
+// openid scope, the claims the login application gave of the user,
+// sealed for the platform (signing.Keyring.SealUserClaims): only the
+// userinfo endpoint reads them.
+const userClaimsClaim = "uic"
 
 // grantClaim names, in an access token of a user's grant (not of
 // client_credentials), the grant it was issued from: the id every token

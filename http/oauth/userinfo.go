@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
@@ -63,9 +64,21 @@ func (p *Provider) ServeUserinfo(w http.ResponseWriter, r *http.Request, slug st
 }
 
 // userClaims are the claims the login application gave of the user of
-// access token at: those of its grant's session, or, for a token issued
-// before tokens named their grant, those recorded by its jti.
+// access token at: those the token carries, sealed; for a token issued
+// before tokens carried them, those of its grant's session, or, before
+// tokens named their grant, those recorded by its jti.
 func (p *Provider) userClaims(ctx context.Context, at AccessToken) (map[string]any, error) {
+	if at.SealedUserClaims != "" {
+		raw, err := p.keys.OpenUserClaims(at.Tenant, at.SealedUserClaims)
+		if err != nil {
+			return nil, fosite.ErrNotFound
+		}
+		var claims map[string]any
+		if err := json.Unmarshal(raw, &claims); err != nil {
+			return nil, fmt.Errorf("oauth: sealed user claims: %w", err)
+		}
+		return claims, nil
+	}
 	if at.Grant == "" {
 		var rec tokenRecord
 		_, err := p.store.get(ctx, LifeToken, "at", at.ID, &rec)

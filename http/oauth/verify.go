@@ -45,6 +45,11 @@ type AccessToken struct {
 	// from it) the token was issued from, its grant_id claim; empty for
 	// a client_credentials token.
 	Grant string
+	// SealedUserClaims are the claims the login application gave of the
+	// token's user, sealed for the userinfo endpoint (its uic claim);
+	// empty for a token without the openid scope or issued before tokens
+	// carried them.
+	SealedUserClaims string
 }
 
 // clockSkew is how far in the future a token's iat may be.
@@ -196,6 +201,7 @@ func (p *Provider) checkClaims(slug, iss string, payload []byte) (AccessToken, e
 		JTI      string   `json:"jti"`
 		Perms    []string `json:"permissions"`
 		Grant    string   `json:"grant_id"`
+		UIC      string   `json:"uic"`
 	}
 	if err := json.Unmarshal(payload, &claims); err != nil || claims.Iss != iss {
 		return AccessToken{}, invalid("claims do not decode")
@@ -211,7 +217,7 @@ func (p *Provider) checkClaims(slug, iss string, payload []byte) (AccessToken, e
 	return AccessToken{Tenant: slug, ClientID: claims.ClientID, Scopes: strings.Fields(claims.Scope),
 		Expiry: time.Unix(*claims.Exp, 0), IssuedAt: time.Unix(*claims.Iat, 0), ID: claims.JTI,
 		Issuer: claims.Iss, Subject: claims.Sub, Audience: audience(claims.Aud), Permissions: claims.Perms,
-		Grant: claims.Grant}, nil
+		Grant: claims.Grant, SealedUserClaims: claims.UIC}, nil
 }
 
 // stillValid checks what may have changed since a token was issued: it

@@ -283,6 +283,38 @@ func TestRegistrationTokensAreNotReferenceTokens(t *testing.T) {
 	}
 }
 
+// TestSealedUserClaims seals a user's claims for an access token: they
+// open for their tenant only, with the keyring's master keys (an older
+// one too), never as a token, and no token opens as them.
+func TestSealedUserClaims(t *testing.T) {
+	old, next := master(t), master(t)
+	claims := []byte(`{"email":"alice@example.test"}`)
+	sealed, err := keyring(t, old).SealUserClaims("acme", claims)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(sealed, ".") || strings.HasPrefix(sealed, signing.ReferencePrefix) {
+		t.Errorf("sealed claims %q look like a token", sealed)
+	}
+	ring := keyring(t, next, old)
+	if got, err := ring.OpenUserClaims("acme", sealed); err != nil || !bytes.Equal(got, claims) {
+		t.Errorf("OpenUserClaims = %s, %v", got, err)
+	}
+	if _, err := ring.OpenUserClaims("other", sealed); !errors.Is(err, signing.ErrReference) {
+		t.Errorf("claims sealed for acme open for another tenant: %v", err)
+	}
+	if _, err := ring.OpenReference("acme", signing.ReferencePrefix+"acme."+sealed); !errors.Is(err, signing.ErrReference) {
+		t.Errorf("sealed claims open as a reference token: %v", err)
+	}
+	ref, _ := ring.SealReference("acme", claims)
+	if _, err := ring.OpenUserClaims("acme", strings.TrimPrefix(ref, signing.ReferencePrefix+"acme.")); !errors.Is(err, signing.ErrReference) {
+		t.Errorf("a reference token's body opens as sealed claims: %v", err)
+	}
+	if _, err := keyring(t, next).OpenUserClaims("acme", sealed); !errors.Is(err, signing.ErrReference) {
+		t.Errorf("claims open without the master key that sealed them: %v", err)
+	}
+}
+
 // TestSealedSecrets seals a client_secret_jwt client's secret: it opens
 // for its tenant and client only, with the keyring's master keys, and is
 // no reference token.

@@ -61,6 +61,22 @@ func (k *Keyring) OpenRegistration(slug, token string) ([]byte, error) {
 	return k.openOpaque(registrationAAD, slug, token)
 }
 
+// SealUserClaims encrypts the claims of a user that the login application
+// gave, for an access token of tenant slug to carry them to the userinfo
+// endpoint: a reference token's body (base64url, without its prefix and
+// slug), under another label, so that it never opens as a token and no
+// token opens as it.
+func (k *Keyring) SealUserClaims(slug string, claims []byte) (string, error) {
+	t, err := k.sealOpaque(userClaimsAAD, slug, claims)
+	return strings.TrimPrefix(t, ReferencePrefix+slug+"."), err
+}
+
+// OpenUserClaims opens what SealUserClaims sealed for tenant slug, or
+// fails with an error wrapping [ErrReference].
+func (k *Keyring) OpenUserClaims(slug, sealed string) ([]byte, error) {
+	return k.openOpaque(userClaimsAAD, slug, ReferencePrefix+slug+"."+sealed)
+}
+
 func (k *Keyring) sealOpaque(aad func(string) []byte, slug string, claims []byte) (string, error) {
 	m := k.keys[0]
 	aead, err := chacha20poly1305.NewX(m.reference)
@@ -125,6 +141,8 @@ func (k *Keyring) openOpaque(aad func(string) []byte, slug, token string) ([]byt
 func referenceAAD(slug string) []byte { return []byte("clavis reference token\x00" + slug) }
 
 func registrationAAD(slug string) []byte { return []byte("clavis registration token\x00" + slug) }
+
+func userClaimsAAD(slug string) []byte { return []byte("clavis user claims\x00" + slug) }
 
 // HMACSecret is a 256-bit secret derived from the sealing master key, the
 // same on every node with the same keyring: for authorization codes and

@@ -1,0 +1,63 @@
+package oauth_test
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/clavisiam/clavis/domain/client"
+	"github.com/clavisiam/clavis/http/oauth"
+)
+
+// An access token carries the user's claims to userinfo, sealed: a code
+// exchange of a client without refresh tokens stores nothing but the
+// code's use (one read, one compare-and-set, no grant record), and
+// userinfo answers the claims the login application gave, of the scopes
+// granted, from the token alone.
+func TestUserinfoFromTheTokenAlone(t *testing.T) {
+	fb := newFlowBenchOf(t, flowVariant{settings: func(s *client.Settings) {
+		s.GrantTypes = []string{client.GrantAuthorizationCode}
+	}})
+	bf := &browserFlow{}
+	flowSteps[0].run(t, fb, bf)
+	r, err := fb.p.AcceptLogin(t.Context(), "acme", bf.challenge, oauth.LoginAcceptance{Subject: "alice",
+		Claims: map[string]any{"department": "sales", "email": "alice@example.test"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bf.next = r.RedirectTo
+	for _, step := range flowSteps[2:5] {
+		step.run(t, fb, bf)
+	}
+	before := fb.grants.count()
+	rec := fb.exchange(t, bf.code, fb.codeVerifier)
+	if rec.Code != http.StatusOK {
+		t.Fatalf("exchange: %d %s", rec.Code, rec.Body)
+	}
+	ops := fb.grants.count().minus(before)
+	ops.written = 0
+	if want := (kvOps{get: 1, update: 1}); ops != want {
+		t.Errorf("the exchange took %+v key-value operations, want %+v (the code's use alone)", ops, want)
+	}
+
+	at := answerOf(t, rec).AccessToken
+	before = fb.grants.count()
+	req := httptest.NewRequest(http.MethodGet, "https://issuer.example.test/t/acme/oauth2/userinfo", nil)
+	req.Header.Set("Authorization", "Bearer "+at)
+	w := httptest.NewRecorder()
+	if err := fb.p.ServeUserinfo(w, req, "acme"); err != nil || w.Code != http.StatusOK {
+		t.Fatalf("userinfo: %v %d %s", err, w.Code, w.Body)
+	}
+	var got map[string]any
+	if err := json.Unmarshal(w.Body.Bytes(), &got); err != nil {
+		t.Fatal(err)
+	}
+	// email needs the email scope, which was not granted.
+	if len(got) != 2 || got["sub"] != "alice" || got["department"] != "sales" {
+		t.Errorf("userinfo = %v, want sub alice and department sales alone", got)
+	}
+	if ops := fb.grants.count().minus(before); ops != (kvOps{}) {
+		t.Errorf("userinfo took %+v key-value operations, want none", ops)
+	}
+}
