@@ -107,10 +107,11 @@ func (p *Provider) saveFlowUntil(ctx context.Context, fl *flow, rev uint64, expi
 // unknown (404) after. Keeping it the flow's whole life (30 minutes)
 // would fill the flow bucket at a sustained rate of flows (1,500 flows/s
 // leave 2.7 million used flows in 30 minutes, more than its bytes and a
-// few hundred bytes of an embedded node's heap each): a minute still
-// tells a login application that answers again after a timeout that the
-// flow was used.
-const usedFlowKept = time.Minute
+// few hundred bytes of an embedded node's heap each; a minute would
+// still keep 90,000): ten seconds still tell a login application that
+// answers again at once (a double submit, a retry after a timeout) that
+// the flow was used.
+const usedFlowKept = 10 * time.Second
 
 // finish uses a flow up; it fails with [ErrChallengeUsed] when another
 // request did, and with the store's error when it could not tell. What

@@ -85,12 +85,12 @@ func TestFlowRecordsExpire(t *testing.T) {
 		step.run(t, fb, bf)
 	}
 	// Each kind's distinct expiries, from the flow's start, to the
-	// minute (the flow takes well under one).
+	// second (the flow takes well under one).
 	got := map[string][]time.Duration{}
 	fb.grants.mu.Lock()
 	for kind, expiries := range fb.grants.expiries {
 		for _, e := range expiries {
-			if d := e.Sub(start).Round(time.Minute); !slices.Contains(got[kind], d) {
+			if d := e.Sub(start).Round(time.Second); !slices.Contains(got[kind], d) {
 				got[kind] = append(got[kind], d)
 			}
 		}
@@ -98,7 +98,7 @@ func TestFlowRecordsExpire(t *testing.T) {
 	}
 	fb.grants.mu.Unlock()
 	want := map[string][]time.Duration{
-		"flow": {time.Minute, 30 * time.Minute},
+		"flow": {10 * time.Second, 30 * time.Minute}, // used, then waiting
 		"code": {5 * time.Minute}, // issued, then used: the client's authorization_code_lifetime
 		"fam":  {30 * 24 * time.Hour},
 		"sess": {time.Hour},
