@@ -294,3 +294,13 @@ func SplitCodeRecord(ctx context.Context, p *Provider, slug, code string) error 
 	}
 	return p.grants.Delete(ctx, LifeFlow, slug+".code."+sig)
 }
+
+// DeleteCodeRecord deletes the record of code code of tenant slug, as
+// its expiry does.
+func DeleteCodeRecord(ctx context.Context, p *Provider, slug, code string) error {
+	key, err := codeKey(ctx, p, slug, code)
+	if err != nil {
+		return err
+	}
+	return p.grants.Delete(ctx, LifeFlow, key)
+}
