@@ -34,6 +34,19 @@ import (
 // fosite revokes the grant. Nothing is deleted (see
 // DeleteOpenIDConnectSession).
 //
+// The used record is kept only usedCodeKeep, for the requests that read
+// the code at the same moment: the code itself names its grant, its
+// tenant and its expiry under a MAC (codeForm), so a code that verifies,
+// has not expired and has no record was used, and its reuse revokes the
+// grant as a used record's does (readCode). Used codes thus cost the
+// store nothing after a second or two, however many flows run. A code
+// that does not verify names nothing and reads nothing; an expired one
+// without record is not found, and revokes nothing.
+//
+// A code of fosite's form (ory_ac_{key}.{signature}), which earlier
+// versions issued, names nothing: its used record, under
+// code.{signature}, is kept until the code expires, as it was.
+//
 // A code issued by the version before has no such record but three, in
 // the earlier layout, which the code's own functions in grantstore.go
 // still read and write: its request under ac.{signature} (a
