@@ -216,3 +216,38 @@ func TestCodeOfEarlierFormExchanged(t *testing.T) {
 		t.Errorf("the access token after the code's reuse: %v, want revoked", err)
 	}
 }
+
+// Used codes leave the grant store within seconds: after many flows, a
+// few seconds on, the codes' bucket holds none of their records (the
+// store's heap does not grow with the flows run in a code's lifetime).
+func TestUsedCodesLeaveTheStore(t *testing.T) {
+	t.Parallel()
+	fb := newFlowBench(t)
+	const flows = 200
+	for range flows {
+		if rec := fb.exchange(t, codeFlow(t, fb), fb.codeVerifier); rec.Code != http.StatusOK {
+			t.Fatalf("exchange: %d %s", rec.Code, rec.Body)
+		}
+	}
+	kv, err := fb.js.KeyValue(t.Context(), "BENCH_FLOWS")
+	if err != nil {
+		t.Fatal(err)
+	}
+	count := func() uint64 {
+		st, err := kv.Status(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st.Values()
+	}
+	t.Logf("right after %d flows the codes' bucket holds %d entries", flows, count())
+	// Within 10 s, whatever oauth.UsedCodeKeep says: the codes live 5
+	// minutes.
+	const within = 10 * time.Second
+	for deadline := time.Now().Add(within); count() > 0 && time.Now().Before(deadline); {
+		time.Sleep(200 * time.Millisecond)
+	}
+	if n := count(); n > 0 {
+		t.Errorf("%v after %d flows the codes' bucket still holds %d entries, want none", within, flows, n)
+	}
+}

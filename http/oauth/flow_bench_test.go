@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/clavisiam/clavis/domain/client"
 	"github.com/clavisiam/clavis/http/oauth"
 	"github.com/clavisiam/clavis/http/oauth/bucket"
@@ -137,6 +139,7 @@ func (o kvOps) report(b *testing.B, n int) {
 type flowBench struct {
 	// w is the node whose read model the provider reads.
 	w              *testnode.Node
+	js             jetstream.JetStream
 	p              *oauth.Provider
 	grants         *countingGrants
 	clientID       string
@@ -202,7 +205,7 @@ func newFlowBenchOf(b testing.TB, v flowVariant) *flowBench {
 	if q.Get("code_challenge") == "" {
 		verifier = ""
 	}
-	return &flowBench{w: w, p: p, grants: g, clientID: res.Client.ClientID, secret: res.Secret.Value, codeVerifier: verifier,
+	return &flowBench{w: w, js: js, p: p, grants: g, clientID: res.Client.ClientID, secret: res.Secret.Value, codeVerifier: verifier,
 		authorizeQuery: q.Encode()}
 }
 
