@@ -34,6 +34,19 @@ import (
 // fosite revokes the grant. Nothing is deleted (see
 // DeleteOpenIDConnectSession).
 //
+// The used record is kept only usedCodeKeep, for the requests that read
+// the code at the same moment: the code itself names its grant, its
+// tenant and its expiry under a MAC (codeForm), so a code that verifies,
+// has not expired and has no record was used, and its reuse revokes the
+// grant as a used record's does (readCode). Used codes thus cost the
+// store nothing after a second or two, however many flows run. A code
+// that does not verify names nothing and reads nothing; an expired one
+// without record is not found, and revokes nothing.
+//
+// A code of fosite's form (ory_ac_{key}.{signature}), which earlier
+// versions issued, names nothing: its used record, under
+// code.{signature}, is kept until the code expires, as it was.
+//
 // A code issued by the version before has no such record but three, in
 // the earlier layout, which the code's own functions in grantstore.go
 // still read and write: its request under ac.{signature} (a
@@ -141,7 +154,7 @@ func takeCode(ctx context.Context) *pendingCode {
 
 // storeCode writes the code pc with one create.
 func (s *storage) storeCode(ctx context.Context, pc *pendingCode) error {
-	return s.put(ctx, LifeFlow, "code", pc.sig, pc.rec, timeOrZero(pc.rec.Expires))
+	return s.put(ctx, LifeFlow, "code", codeID(pc.sig), pc.rec, timeOrZero(pc.rec.Expires))
 }
 
 // gatherCode adds r, which fosite stores under kind ("ac", "pkce" or
@@ -166,6 +179,9 @@ func (s *storage) gatherCode(ctx context.Context, kind, sig string, r fosite.Req
 	if kind == "ac" {
 		if pc.sig != "" {
 			return true, errors.New("oauth: a second authorization code in one authorization request")
+		}
+		if name, ok := parseCodeName(sig); ok && name.grant != sr.ID {
+			return true, errors.New("oauth: an authorization code that names another grant than its request")
 		}
 		pc.sig, pc.bare, pc.rec = sig, bare, issuedCode{ID: sr.ID, Request: &sr, Expires: unixOrZero(expires)}
 		return true, nil
@@ -236,8 +252,12 @@ type exchangedCode struct {
 }
 
 // readCode reads the record of the code of signature sig, with its
-// revision; legacy when it has none, and its parts are then read in the
-// earlier layout (at most once: the request remembers it).
+// revision. A code of fosite's form without a record is legacy: its
+// parts are then read in the earlier layout (at most once: the request
+// remembers it). A code of this form (codeForm) without a record was
+// used (its record kept only usedCodeKeep) or has expired: one that has
+// not expired reads as a used record, of the grant it names, with
+// revision 0; an expired one is fosite.ErrNotFound.
 func (s *storage) readCode(ctx context.Context, sig string) (c *issuedCode, rev uint64, legacy bool, err error) {
 	req, err := requestOf(ctx)
 	if err != nil {
@@ -246,8 +266,15 @@ func (s *storage) readCode(ctx context.Context, sig string) (c *issuedCode, rev 
 	if req.exchanged.sig == sig && req.exchanged.legacy {
 		return nil, 0, true, nil
 	}
+	name, named := parseCodeName(sig)
 	c = new(issuedCode)
-	rev, err = s.get(ctx, LifeFlow, "code", sig, c)
+	rev, err = s.get(ctx, LifeFlow, "code", codeID(sig), c)
+	if errors.Is(err, fosite.ErrNotFound) && named {
+		if !time.Unix(name.expires, 0).After(s.p.now()) {
+			return nil, 0, false, err
+		}
+		return &issuedCode{ID: name.grant, Expires: name.expires}, 0, false, nil
+	}
 	if errors.Is(err, fosite.ErrNotFound) {
 		req.exchanged = exchangedCode{sig: sig, legacy: true}
 		return nil, 0, true, nil
@@ -281,6 +308,16 @@ func (s *storage) codeRequest(ctx context.Context, sig string, into fosite.Sessi
 	return r, true, nil
 }
 
+// usedCodeKeep is how long the record of a used code of this form
+// (codeForm) is kept. It only has to outlive the requests that read the
+// record before it was used: a request that read it unused fails its
+// compare-and-set against the used record's revision, or, once that is
+// gone, against nothing, and revokes the grant either way. A reuse
+// after that finds no record, and the code, which verifies, names the
+// grant to revoke (see readCode). A second or two is plenty; the record
+// costs the store nothing after it.
+const usedCodeKeep = 2 * time.Second
+
 // invalidateCode is InvalidateAuthorizeCodeSession for a code of one
 // record: the compare-and-set leaves of it only its grant's id. It
 // reports false, doing nothing, for a code of the earlier layout.
@@ -294,10 +331,12 @@ func (s *storage) invalidateCode(ctx context.Context, sig string) (bool, error) 
 	}
 	if c.Request != nil {
 		expires := timeOrZero(c.Expires)
-		if expires.IsZero() {
+		if _, named := parseCodeName(sig); named {
+			expires = time.Now().Add(usedCodeKeep)
+		} else if expires.IsZero() {
 			expires = s.usedCodeExpiry(ctx)
 		}
-		err := s.update(ctx, LifeFlow, "code", sig, issuedCode{ID: c.ID, Expires: c.Expires}, rev, expires)
+		err := s.update(ctx, LifeFlow, "code", codeID(sig), issuedCode{ID: c.ID, Expires: c.Expires}, rev, expires)
 		if err == nil {
 			req, _ := requestOf(ctx)
 			req.exchanged = exchangedCode{sig: sig, used: c}

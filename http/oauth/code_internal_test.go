@@ -77,3 +77,29 @@ func TestCodePartsKeepWhatDiffers(t *testing.T) {
 		t.Error("a create gathered outside an authorization request that gathers")
 	}
 }
+
+// A code made under the master key being replaced verifies under the
+// keyring that has it as a rotated key; under other keys, or at another
+// tenant, it does not; what it names survives the round trip.
+func TestCodeVerifiesUnderRotatedKeys(t *testing.T) {
+	old, cur, other := []byte("old secret"), []byte("current secret"), []byte("other secret")
+	before := &Provider{codeKeys: codeKeys(old)}
+	after := &Provider{codeKeys: codeKeys(cur, old)}
+	stranger := &Provider{codeKeys: codeKeys(other)}
+	code, name := before.newCode("acme", "0b7e4a36-0d0e-4e43-9a43-6b1c0e0a7f10", 1_900_000_000)
+	for _, p := range []*Provider{before, after} {
+		got, ok := p.verifyCode("acme", code)
+		if !ok || got != name {
+			t.Errorf("verify %q: %+v, %v; want %+v", code, got, ok, name)
+		}
+		if got, ok := parseCodeName(got.String()); !ok || got != name {
+			t.Errorf("the signature of %q reads back as %+v, %v; want %+v", code, got, ok, name)
+		}
+	}
+	if _, ok := stranger.verifyCode("acme", code); ok {
+		t.Error("a code verified under a key that did not make it")
+	}
+	if _, ok := after.verifyCode("acm", code); ok {
+		t.Error("a code of tenant acme verified at tenant acm")
+	}
+}

@@ -154,7 +154,10 @@ func TestWrongCodeVerifierThenRightOne(t *testing.T) {
 // revokes the grant.
 func TestCodeOfEarlierLayoutExchanged(t *testing.T) {
 	fb := newFlowBenchOf(t, flowVariant{revocations: true})
-	code := codeFlow(t, fb)
+	code, err := oauth.CodeOfEarlierForm(t.Context(), fb.p, "acme", codeFlow(t, fb))
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := oauth.SplitCodeRecord(t.Context(), fb.p, "acme", code); err != nil {
 		t.Fatal(err)
 	}

@@ -160,8 +160,58 @@ func GrantRecord(ctx context.Context, p *Provider, slug, refreshToken string) ([
 // CodeRecord is the stored record of authorization code code of tenant
 // slug, as the grant store holds it.
 func CodeRecord(ctx context.Context, p *Provider, slug, code string) ([]byte, error) {
-	raw, _, err := p.grants.Get(ctx, LifeFlow, slug+".code."+p.tokens.AuthorizeCodeSignature(ctx, code))
+	key, err := codeKey(ctx, p, slug, code)
+	if err != nil {
+		return nil, err
+	}
+	raw, _, err := p.grants.Get(ctx, LifeFlow, key)
 	return raw, err
+}
+
+// codeKey is the key of the record of code code of tenant slug.
+func codeKey(ctx context.Context, p *Provider, slug, code string) (string, error) {
+	tctx, err := p.withTenant(ctx, slug)
+	if err != nil {
+		return "", err
+	}
+	sig := p.tokens.AuthorizeCodeSignature(tctx, code)
+	if sig == "" {
+		return "", errors.New("the code does not verify")
+	}
+	return slug + ".code." + codeID(sig), nil
+}
+
+// UsedCodeKeep is how long a used code's record is kept.
+const UsedCodeKeep = usedCodeKeep
+
+// CodeOfEarlierForm turns code, unused, of tenant slug into a code of
+// fosite's form, which versions before codeForm issued: its record is
+// moved to that code's signature. It returns that code.
+func CodeOfEarlierForm(ctx context.Context, p *Provider, slug, code string) (string, error) {
+	key, err := codeKey(ctx, p, slug, code)
+	if err != nil {
+		return "", err
+	}
+	raw, _, err := p.grants.Get(ctx, LifeFlow, key)
+	if err != nil {
+		return "", err
+	}
+	tctx, err := p.withTenant(ctx, slug)
+	if err != nil {
+		return "", err
+	}
+	old, sig, err := p.tokens.accessTokens.GenerateAuthorizeCode(tctx, fosite.NewRequest())
+	if err != nil {
+		return "", err
+	}
+	var c issuedCode
+	if err := decodeRecord(raw, &c); err != nil {
+		return "", err
+	}
+	if _, err := p.grants.Create(ctx, LifeFlow, slug+".code."+sig, raw, timeOrZero(c.Expires)); err != nil {
+		return "", err
+	}
+	return old, p.grants.Delete(ctx, LifeFlow, key)
 }
 
 // CodeParts says how code record raw keeps the code's PKCE and OpenID
@@ -243,4 +293,14 @@ func SplitCodeRecord(ctx context.Context, p *Provider, slug, code string) error 
 		}
 	}
 	return p.grants.Delete(ctx, LifeFlow, slug+".code."+sig)
+}
+
+// DeleteCodeRecord deletes the record of code code of tenant slug, as
+// its expiry does.
+func DeleteCodeRecord(ctx context.Context, p *Provider, slug, code string) error {
+	key, err := codeKey(ctx, p, slug, code)
+	if err != nil {
+		return err
+	}
+	return p.grants.Delete(ctx, LifeFlow, key)
 }

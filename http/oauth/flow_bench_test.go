@@ -15,9 +15,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/clavisiam/clavis/domain/client"
 	"github.com/clavisiam/clavis/http/oauth"
 	"github.com/clavisiam/clavis/http/oauth/bucket"
+	"github.com/clavisiam/clavis/internal/testnode"
 	"github.com/clavisiam/clavis/tenants"
 )
 
@@ -134,6 +137,9 @@ func (o kvOps) report(b *testing.B, n int) {
 // client that requires consent and PKCE, over a counted grant store in an
 // in-process NATS server.
 type flowBench struct {
+	// w is the node whose read model the provider reads.
+	w              *testnode.Node
+	js             jetstream.JetStream
 	p              *oauth.Provider
 	grants         *countingGrants
 	clientID       string
@@ -153,6 +159,8 @@ type flowVariant struct {
 	query       func(url.Values)
 	grants      func(oauth.Grants) oauth.Grants
 	revocations bool
+	// clock, when set, is the provider's (see oauth.WithClock).
+	clock func() time.Time
 }
 
 func newFlowBenchOf(b testing.TB, v flowVariant) *flowBench {
@@ -176,6 +184,9 @@ func newFlowBenchOf(b testing.TB, v flowVariant) *flowBench {
 	g := &countingGrants{Grants: store}
 	lots := oauth.FlowLimits{PerClient: 1e9, ClientBurst: 1e9, PerAddress: 1e9, AddressBurst: 1e9}
 	opts := []oauth.Option{oauth.WithGrants(g), oauth.WithDevLogin(), oauth.WithFlowLimits(lots)}
+	if v.clock != nil {
+		opts = append(opts, oauth.WithClock(v.clock))
+	}
 	if v.revocations {
 		opts = append(opts, oauth.WithRevocations(bucket.NewRevocations(b.Context(), js, "BENCH_REVOKED", 1, nil)))
 	}
@@ -194,7 +205,7 @@ func newFlowBenchOf(b testing.TB, v flowVariant) *flowBench {
 	if q.Get("code_challenge") == "" {
 		verifier = ""
 	}
-	return &flowBench{p: p, grants: g, clientID: res.Client.ClientID, secret: res.Secret.Value, codeVerifier: verifier,
+	return &flowBench{w: w, js: js, p: p, grants: g, clientID: res.Client.ClientID, secret: res.Secret.Value, codeVerifier: verifier,
 		authorizeQuery: q.Encode()}
 }
 
@@ -268,15 +279,20 @@ var flowSteps = []flowStep{
 // exchange is the client's exchange of code, with verifier as its
 // code_verifier unless it is "", at the token endpoint.
 func (fb *flowBench) exchange(b testing.TB, code, verifier string) *httptest.ResponseRecorder {
+	return fb.exchangeAt(b, "acme", fb.clientID, fb.secret, code, verifier)
+}
+
+// exchangeAt is exchange at tenant slug, by client clientID.
+func (fb *flowBench) exchangeAt(b testing.TB, slug, clientID, secret, code, verifier string) *httptest.ResponseRecorder {
 	form := url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {webCallback}}
 	if verifier != "" {
 		form.Set("code_verifier", verifier)
 	}
-	r := httptest.NewRequest(http.MethodPost, "/t/acme/oauth2/token", strings.NewReader(form.Encode()))
+	r := httptest.NewRequest(http.MethodPost, "/t/"+slug+"/oauth2/token", strings.NewReader(form.Encode()))
 	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	r.SetBasicAuth(fb.clientID, fb.secret)
+	r.SetBasicAuth(clientID, secret)
 	rec := httptest.NewRecorder()
-	if err := fb.p.ServeToken(rec, r, "acme"); err != nil {
+	if err := fb.p.ServeToken(rec, r, slug); err != nil {
 		b.Fatalf("token: %v", err)
 	}
 	return rec

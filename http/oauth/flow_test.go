@@ -99,7 +99,9 @@ func TestFlowRecordsExpire(t *testing.T) {
 	fb.grants.mu.Unlock()
 	want := map[string][]time.Duration{
 		"flow": {10 * time.Second, 30 * time.Minute}, // used, then waiting
-		"code": {5 * time.Minute}, // issued, then used: the client's authorization_code_lifetime
+		// Issued: the client's authorization_code_lifetime; used: kept
+		// only for concurrent requests (the code names its grant).
+		"code": {oauth.UsedCodeKeep, 5 * time.Minute},
 		"fam":  {30 * 24 * time.Hour},
 		"sess": {time.Hour},
 	}

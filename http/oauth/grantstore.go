@@ -19,8 +19,9 @@ import (
 // store (see [Grants]), under keys {tenant}.{kind}.{id}:
 //
 //   - code: an authorization code's request, its PKCE challenge and
-//     its OpenID Connect request, by the code's signature, in one
-//     record (see issuedCode);
+//     its OpenID Connect request, in one record (see issuedCode), by
+//     g.{the code's MAC} (see codeForm) or, for a code of fosite's
+//     form, by its signature;
 //   - fam: a grant (see grant), by the authorization request's id, which
 //     every token of the grant shares and names: whether it was
 //     revoked, when its refresh tokens end, its current refresh token
@@ -443,7 +444,8 @@ func errTooManyRefreshes() error {
 // later.
 var errNoRoom = fosite.ErrTemporarilyUnavailable.WithHint("The grant store is full; try again later.")
 
-// usedCodeExpiry is when a code used now leaves the store, which keeps
+// usedCodeExpiry is when a code of fosite's form (codes of codeForm
+// are kept usedCodeKeep) used now leaves the store, which keeps
 // it to refuse (and revoke the grant of) another use of it for as long
 // as it could be used: the longest a code lives, from now (the code's
 // own expiry, in its session, is not decoded for this). That is the

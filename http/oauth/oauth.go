@@ -120,6 +120,9 @@ type Provider struct {
 	// refreshKeys make and verify refresh tokens' MACs, the current key
 	// first (see refreshTokenForm).
 	refreshKeys [][]byte
+	// codeKeys make and verify authorization codes' MACs, the current
+	// key first (see codeForm).
+	codeKeys [][]byte
 	// pendingRevocations are the grants whose revocation this node is
 	// still trying to record (see revokeLater).
 	pendingRevocations sync.Map // tenant.family → struct{}
@@ -206,8 +209,9 @@ func New(dir Directory, keys *signing.Keyring, publicURL string, log *slog.Logge
 		// a refresh keeps the audience granted.
 		AudienceMatchingStrategy: func([]string, []string) error { return nil },
 		JWTScopeClaimKey:         jwt.JWTScopeFieldString, // RFC 9068: "scope", space-separated
-		// Authorization codes and refresh tokens are HMAC-signed with a
-		// secret every node derives alike.
+		// Authorization codes and refresh tokens of fosite's form, which
+		// earlier versions issued, are HMAC-signed with a secret every
+		// node derives alike.
 		GlobalSecret:               keys.HMACSecret(),
 		RotatedGlobalSecrets:       keys.RotatedHMACSecrets(),
 		SendDebugMessagesToClients: false,
@@ -223,6 +227,7 @@ func New(dir Directory, keys *signing.Keyring, publicURL string, log *slog.Logge
 	secret := sha256.Sum256(append([]byte("clavis challenges\x00"), keys.HMACSecret()...))
 	p.challengeKey = secret[:]
 	p.refreshKeys = refreshKeys(append([][]byte{keys.HMACSecret()}, keys.RotatedHMACSecrets()...)...)
+	p.codeKeys = codeKeys(append([][]byte{keys.HMACSecret()}, keys.RotatedHMACSecrets()...)...)
 	store := &storage{p: p}
 	p.store = store
 	access := &accessTokens{p: p, DefaultJWTStrategy: &oauth2.DefaultJWTStrategy{
@@ -273,8 +278,9 @@ func (h onlyIfHandles) PopulateTokenEndpointResponse(ctx context.Context, r fosi
 }
 
 // tokenStrategy makes every kind of token: access tokens (accessTokens),
-// refresh tokens and authorization codes (fosite's HMAC strategy) and ID
-// tokens, all signed with the tenant's key.
+// refresh tokens (refreshTokenForm), authorization codes (codeForm) and
+// ID tokens, all signed with the tenant's key; it reads the refresh
+// tokens and codes of fosite's form that earlier versions issued.
 type tokenStrategy struct {
 	*accessTokens
 	ids *openid.DefaultStrategy
@@ -282,15 +288,6 @@ type tokenStrategy struct {
 
 func (s *tokenStrategy) GenerateIDToken(ctx context.Context, lifespan time.Duration, r fosite.Requester) (string, error) {
 	return s.ids.GenerateIDToken(ctx, lifespan, r)
-}
-
-// ValidateAuthorizeCode checks a code as fosite does, and its expiry by
-// the provider's clock.
-func (s *tokenStrategy) ValidateAuthorizeCode(ctx context.Context, r fosite.Requester, token string) error {
-	if exp := r.GetSession().GetExpiresAt(fosite.AuthorizeCode); !exp.IsZero() && exp.Before(s.p.now().UTC()) {
-		return fosite.ErrTokenExpired.WithHintf("Authorize code expired at '%s'.", exp)
-	}
-	return s.accessTokens.ValidateAuthorizeCode(ctx, r, token)
 }
 
 // ValidateRefreshToken checks a refresh token's MAC (a legacy one's as
