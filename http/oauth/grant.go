@@ -9,6 +9,7 @@ import (
 	"github.com/ory/fosite"
 
 	"github.com/clavisiam/clavis/domain/client"
+	"github.com/clavisiam/clavis/domain/scope"
 )
 
 // grant is what the grant store keeps of a grant (one authorization and
@@ -205,7 +206,53 @@ func (s *storage) CreateAccessTokenSession(ctx context.Context, _ string, r fosi
 	if s.p.revoked != nil && s.p.revoked.Revoked(req.tenant.Slug, grantRevocation(r.GetID())) {
 		return errGrantRevoked()
 	}
+	if sess, ok := r.GetSession().(*session); ok && r.GetGrantedScopes().Has(scope.OpenID) && sess.Access != nil && sess.Access.Extra[userClaimsClaim] == nil {
+		// The user's claims were too large for the token to carry
+		// (maxSealedClaims): the grant's record keeps them for userinfo.
+		return s.recordGrant(ctx, req, r, sess)
+	}
 	return nil
+}
+
+// recordGrant writes the record of grant r, issued an access token
+// without a refresh token, for userinfo to read the user's claims from
+// (see maxSealedClaims) and a revocation to mark.
+func (s *storage) recordGrant(ctx context.Context, req *request, r fosite.Requester, sess *session) error {
+	sr, err := storeRequest(r)
+	if err != nil {
+		return err
+	}
+	exp := sess.GetExpiresAt(fosite.AccessToken)
+	st := &grantState{id: r.GetID(), rec: s.startGrant(r)}
+	st.rec.AccessEnds, st.rec.Request = exp, &sr
+	rev, err := s.create(ctx, LifeGrant, "fam", st.id, st.rec, st.rec.expires())
+	if err == nil {
+		st.rev, st.stored = rev, true
+		req.grant = st
+		return nil
+	}
+	if !errors.Is(err, ErrGrantExists) {
+		return err
+	}
+	// The grant exists: its authorization issued a token already
+	// (hybrid), or a reuse of its code revoked it.
+	if st, err = s.readGrant(ctx, r.GetID()); err != nil {
+		return err
+	}
+	req.grant = st
+	return s.changeGrant(ctx, st, func(g *grant, _ bool) error {
+		if g.Revoked {
+			return errGrantRevoked()
+		}
+		if !st.stored {
+			*g = s.startGrant(r)
+		}
+		g.AccessEnds = later(g.AccessEnds, exp)
+		if g.Request == nil {
+			g.Request = &sr
+		}
+		return nil
+	})
 }
 
 func (s *storage) GetAccessTokenSession(context.Context, string, fosite.Session) (fosite.Requester, error) {

@@ -89,6 +89,12 @@ func (s *accessTokens) sealUserClaims(ctx context.Context, requester fosite.Requ
 	if err != nil {
 		return fmt.Errorf("oauth: user claims: %w", err)
 	}
+	if len(raw) > maxSealedClaims {
+		// Kept in the grant's record instead (see
+		// CreateAccessTokenSession), where userinfo reads them.
+		delete(sess.Access.Extra, userClaimsClaim)
+		return nil
+	}
 	sealed, err := s.p.keys.SealUserClaims(r.tenant.Slug, raw)
 	if err != nil {
 		return err
@@ -96,6 +102,15 @@ func (s *accessTokens) sealUserClaims(ctx context.Context, requester fosite.Requ
 	sess.Access.Extra[userClaimsClaim] = sealed
 	return nil
 }
+
+// maxSealedClaims bounds the user's claims (as JSON) an access token
+// carries sealed. Sealed and base64url-encoded twice (the claim, then
+// the JWT's payload), claims grow the token by nearly twice their size:
+// the login application may give 16 KiB, which would make a token of
+// some 30 KB that no request header fits (this server reads at most
+// 4 KiB of headers, many proxies and resource servers 8 KiB). Larger
+// claims are kept in the grant's record, as before tokens carried them.
+const maxSealedClaims = 1024
 
 // userClaimsClaim names, in an access token of a user's grant with the
 // openid scope, the claims the login application gave of the user,
