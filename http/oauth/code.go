@@ -267,6 +267,9 @@ func (s *storage) readCode(ctx context.Context, sig string) (c *issuedCode, rev 
 		return nil, 0, true, nil
 	}
 	name, named := parseCodeName(sig)
+	if named {
+		req.codeGrant = name.grant
+	}
 	c = new(issuedCode)
 	rev, err = s.get(ctx, LifeFlow, "code", codeID(sig), c)
 	if errors.Is(err, fosite.ErrNotFound) && named {

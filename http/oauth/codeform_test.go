@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -249,5 +250,36 @@ func TestUsedCodesLeaveTheStore(t *testing.T) {
 	}
 	if n := count(); n > 0 {
 		t.Errorf("%v after %d flows the codes' bucket still holds %d entries, want none", within, flows, n)
+	}
+}
+
+// A reused code of a grant that has no record (its client has no
+// refresh tokens: nothing was written) writes the grant's record, revoked,
+// so that an exchange racing the reuse gets no refresh token; that record
+// is kept as long as the revocation of the grant's access tokens, not as
+// long as grants are (a year): each flow of a client that reuses its
+// codes would otherwise leave a record for a year.
+func TestRevokedGrantWithoutRecordIsKeptAsLongAsItsTokens(t *testing.T) {
+	t.Parallel()
+	fb := newFlowBenchOf(t, flowVariant{revocations: true, settings: func(s *client.Settings) {
+		s.GrantTypes = []string{client.GrantAuthorizationCode}
+	}})
+	code := codeFlow(t, fb)
+	if rec := fb.exchange(t, code, fb.codeVerifier); rec.Code != http.StatusOK {
+		t.Fatalf("exchange: %d %s", rec.Code, rec.Body)
+	}
+	start := time.Now()
+	wantInvalidGrant(t, "the code reused", fb.exchange(t, code, fb.codeVerifier))
+	fb.grants.mu.Lock()
+	expiries := slices.Clone(fb.grants.expiries["fam"])
+	fb.grants.mu.Unlock()
+	if len(expiries) == 0 {
+		t.Fatal("the reuse wrote no grant record")
+	}
+	limit := start.Add(client.MaxAccessTokenLifetime*time.Second + time.Minute)
+	for _, e := range expiries {
+		if e.IsZero() || e.After(limit) {
+			t.Errorf("the revoked grant's record is kept until %v (zero: as long as grants are), want at most %v", e, limit)
+		}
 	}
 }

@@ -451,6 +451,14 @@ func (s *storage) revokeFamilyOnce(ctx context.Context, id string) error {
 	if !st.stored || !st.rec.Revoked {
 		if err := s.changeGrant(ctx, st, func(g *grant, _ bool) error {
 			g.Revoked = true
+			if !st.stored && req.codeGrant == id && g.Ends.IsZero() {
+				// No record: a grant without refresh tokens, whose code
+				// (of this version's form, so no refresh token of an
+				// earlier version's either) was reused. Its record need
+				// only outlast its access tokens' revocation, not be
+				// kept as long as grants are.
+				g.Ends = later(g.AccessEnds, s.p.now().Add(client.MaxAccessTokenLifetime*time.Second))
+			}
 			return nil
 		}); err != nil {
 			return err

@@ -341,6 +341,9 @@ type request struct {
 	// code it exchanges (see readCode).
 	issuing   *pendingCode
 	exchanged exchangedCode
+	// codeGrant is the grant that the code of this version's form
+	// (codeForm) the request exchanges names.
+	codeGrant string
 }
 
 type requestKey struct{}
