@@ -46,6 +46,9 @@ func (p *Provider) ServeUserinfo(w http.ResponseWriter, r *http.Request, slug st
 		bearerError(w, slug, http.StatusForbidden, "insufficient_scope", "The access token was not issued with the openid scope.")
 		return nil
 	}
+	if at.SealedUserClaims, err = p.sealedClaimsOf(token, at); err != nil {
+		return err
+	}
 	claims, err := p.userClaims(ctx, at)
 	if IsUnavailable(err) {
 		return err // 503 with Retry-After: the grant store says nothing of the token

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/clavisiam/clavis/domain/client"
@@ -59,5 +60,54 @@ func TestUserinfoFromTheTokenAlone(t *testing.T) {
 	}
 	if ops := fb.grants.count().minus(before); ops != (kvOps{}) {
 		t.Errorf("userinfo took %+v key-value operations, want none", ops)
+	}
+}
+
+// The tokens remembered as verified (up to 100,000) keep about 300 bytes
+// each, not the sealed claims of each (some 1.4 KB): userinfo reads
+// those from the token again, for a JWT and for a reference token, the
+// first time and from the memory alike.
+func TestVerifiedTokensKeepNoSealedClaims(t *testing.T) {
+	for _, typ := range []client.AccessTokenType{client.AccessTokenJWT, client.AccessTokenReference} {
+		t.Run(string(typ), func(t *testing.T) {
+			fb := newFlowBenchOf(t, flowVariant{settings: func(s *client.Settings) {
+				s.GrantTypes, s.AccessTokenType = []string{client.GrantAuthorizationCode}, typ
+			}})
+			bf := &browserFlow{}
+			flowSteps[0].run(t, fb, bf)
+			department := strings.Repeat("sales ", 150) // 900 bytes: sealed
+			r, err := fb.p.AcceptLogin(t.Context(), "acme", bf.challenge, oauth.LoginAcceptance{Subject: "alice",
+				Claims: map[string]any{"department": department}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			bf.next = r.RedirectTo
+			for _, step := range flowSteps[2:5] {
+				step.run(t, fb, bf)
+			}
+			rec := fb.exchange(t, bf.code, fb.codeVerifier)
+			if rec.Code != http.StatusOK {
+				t.Fatalf("exchange: %d %s", rec.Code, rec.Body)
+			}
+			at := answerOf(t, rec).AccessToken
+			for i := range 2 {
+				req := httptest.NewRequest(http.MethodGet, "https://issuer.example.test/t/acme/oauth2/userinfo", nil)
+				req.Header.Set("Authorization", "Bearer "+at)
+				w := httptest.NewRecorder()
+				if err := fb.p.ServeUserinfo(w, req, "acme"); err != nil || w.Code != http.StatusOK {
+					t.Fatalf("userinfo %d: %v %d %s", i+1, err, w.Code, w.Body)
+				}
+				var got map[string]any
+				if err := json.Unmarshal(w.Body.Bytes(), &got); err != nil {
+					t.Fatal(err)
+				}
+				if got["department"] != department {
+					t.Errorf("userinfo %d: department %v, want %d bytes", i+1, got["department"], len(department))
+				}
+			}
+			if n := oauth.VerifiedBytes(fb.p); n > 300 {
+				t.Errorf("the verified token is remembered with %d bytes of claims, want the sealed ones left out", n)
+			}
+		})
 	}
 }

@@ -3,6 +3,7 @@ package oauth
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -50,6 +51,9 @@ type AccessToken struct {
 	// empty for a token without the openid scope or issued before tokens
 	// carried them.
 	SealedUserClaims string
+	// sealedInToken says that the token carries SealedUserClaims, which
+	// verifiedTokens does not keep (see userClaimsOf).
+	sealedInToken bool
 }
 
 // clockSkew is how far in the future a token's iat may be.
@@ -217,7 +221,7 @@ func (p *Provider) checkClaims(slug, iss string, payload []byte) (AccessToken, e
 	return AccessToken{Tenant: slug, ClientID: claims.ClientID, Scopes: strings.Fields(claims.Scope),
 		Expiry: time.Unix(*claims.Exp, 0), IssuedAt: time.Unix(*claims.Iat, 0), ID: claims.JTI,
 		Issuer: claims.Iss, Subject: claims.Sub, Audience: audience(claims.Aud), Permissions: claims.Perms,
-		Grant: claims.Grant, SealedUserClaims: claims.UIC}, nil
+		Grant: claims.Grant, SealedUserClaims: claims.UIC, sealedInToken: claims.UIC != ""}, nil
 }
 
 // stillValid checks what may have changed since a token was issued: it
@@ -294,6 +298,10 @@ func (v *verifiedTokens) get(sum [sha256.Size]byte, now time.Time) (AccessToken,
 }
 
 func (v *verifiedTokens) put(sum [sha256.Size]byte, at AccessToken) {
+	// The sealed claims (up to some 1.4 KB) would make each entry several
+	// times its size; userinfo, the one reader, reads them from the token
+	// again (sealedClaimsOf).
+	at.SealedUserClaims = ""
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if v.m == nil {
@@ -338,3 +346,37 @@ type revokedError struct{ at AccessToken }
 
 func (e *revokedError) Error() string        { return ErrInvalidToken.Error() + ": revoked" }
 func (e *revokedError) Is(target error) bool { return target == ErrInvalidToken }
+
+// sealedClaimsOf reads the sealed user claims (uic) of token, which
+// VerifyAccessToken verified as at: a JWT's payload, or a reference
+// token's opened again.
+func (p *Provider) sealedClaimsOf(token string, at AccessToken) (string, error) {
+	if at.SealedUserClaims != "" || !at.sealedInToken {
+		return at.SealedUserClaims, nil
+	}
+	var payload []byte
+	if _, ok := signing.ReferenceTenant(token); ok {
+		raw, err := p.keys.OpenReference(at.Tenant, token)
+		if err != nil {
+			return "", fmt.Errorf("oauth: a verified reference token does not open: %w", err)
+		}
+		payload = raw
+	} else {
+		parts := strings.Split(token, ".")
+		if len(parts) != 3 {
+			return "", errors.New("oauth: a verified JWT not of three parts")
+		}
+		raw, err := base64.RawURLEncoding.DecodeString(parts[1])
+		if err != nil {
+			return "", fmt.Errorf("oauth: a verified JWT's payload: %w", err)
+		}
+		payload = raw
+	}
+	var claims struct {
+		UIC string `json:"uic"`
+	}
+	if err := json.Unmarshal(payload, &claims); err != nil {
+		return "", fmt.Errorf("oauth: a verified token's claims: %w", err)
+	}
+	return claims.UIC, nil
+}
