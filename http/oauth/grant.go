@@ -223,7 +223,16 @@ func (s *storage) recordGrant(ctx context.Context, req *request, r fosite.Reques
 		return err
 	}
 	exp := sess.GetExpiresAt(fosite.AccessToken)
-	st := &grantState{id: r.GetID(), rec: s.startGrant(r)}
+	start := func() grant {
+		g := s.startGrant(r)
+		if !r.GetClient().GetGrantTypes().Has("refresh_token") {
+			// No refresh token will need it: kept as long as the
+			// access token lives, not a refresh token's lifetime.
+			g.Ends = exp
+		}
+		return g
+	}
+	st := &grantState{id: r.GetID(), rec: start()}
 	st.rec.AccessEnds, st.rec.Request = exp, &sr
 	rev, err := s.create(ctx, LifeGrant, "fam", st.id, st.rec, st.rec.expires())
 	if err == nil {
@@ -245,7 +254,7 @@ func (s *storage) recordGrant(ctx context.Context, req *request, r fosite.Reques
 			return errGrantRevoked()
 		}
 		if !st.stored {
-			*g = s.startGrant(r)
+			*g = start()
 		}
 		g.AccessEnds = later(g.AccessEnds, exp)
 		if g.Request == nil {

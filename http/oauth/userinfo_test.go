@@ -4,8 +4,10 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/clavisiam/clavis/domain/client"
 	"github.com/clavisiam/clavis/http/oauth"
@@ -109,5 +111,40 @@ func TestVerifiedTokensKeepNoSealedClaims(t *testing.T) {
 				t.Errorf("the verified token is remembered with %d bytes of claims, want the sealed ones left out", n)
 			}
 		})
+	}
+}
+
+// Claims too large for the token (over 1 KiB) are kept in the grant's
+// record for userinfo: for a client without refresh tokens, as long as
+// the access token lives, not a refresh token's 30 days.
+func TestLargeClaimsKeptAsLongAsTheAccessToken(t *testing.T) {
+	fb := newFlowBenchOf(t, flowVariant{settings: func(s *client.Settings) {
+		s.GrantTypes = []string{client.GrantAuthorizationCode}
+	}})
+	bf := &browserFlow{}
+	flowSteps[0].run(t, fb, bf)
+	department := strings.Repeat("sales ", 500) // 3,000 bytes: not sealed
+	r, err := fb.p.AcceptLogin(t.Context(), "acme", bf.challenge, oauth.LoginAcceptance{Subject: "alice",
+		Claims: map[string]any{"department": department}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bf.next = r.RedirectTo
+	for _, step := range flowSteps[2:5] {
+		step.run(t, fb, bf)
+	}
+	start := time.Now()
+	rec := fb.exchange(t, bf.code, fb.codeVerifier)
+	if rec.Code != http.StatusOK {
+		t.Fatalf("exchange: %d %s", rec.Code, rec.Body)
+	}
+	fb.grants.mu.Lock()
+	expiries := slices.Clone(fb.grants.expiries["fam"])
+	fb.grants.mu.Unlock()
+	if len(expiries) != 1 {
+		t.Fatalf("the exchange wrote %d grant records, want 1 (the claims')", len(expiries))
+	}
+	if limit := start.Add(time.Hour + time.Minute); expiries[0].IsZero() || expiries[0].After(limit) {
+		t.Errorf("the grant's record is kept until %v, want at most %v (the access token's hour)", expiries[0], limit)
 	}
 }
