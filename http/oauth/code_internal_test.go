@@ -83,9 +83,9 @@ func TestCodePartsKeepWhatDiffers(t *testing.T) {
 // tenant, it does not; what it names survives the round trip.
 func TestCodeVerifiesUnderRotatedKeys(t *testing.T) {
 	old, cur, other := []byte("old secret"), []byte("current secret"), []byte("other secret")
-	before := &Provider{codeKeys: codeKeys(old)}
-	after := &Provider{codeKeys: codeKeys(cur, old)}
-	stranger := &Provider{codeKeys: codeKeys(other)}
+	before := &Provider{codes: codes(old)}
+	after := &Provider{codes: codes(cur, old)}
+	stranger := &Provider{codes: codes(other)}
 	code, name := before.newCode("acme", "0b7e4a36-0d0e-4e43-9a43-6b1c0e0a7f10", 1_900_000_000)
 	for _, p := range []*Provider{before, after} {
 		got, ok := p.verifyCode("acme", code)

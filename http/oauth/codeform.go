@@ -5,7 +5,6 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
-	"encoding/base64"
 	"encoding/binary"
 	"errors"
 	"strconv"
@@ -87,15 +86,10 @@ func codeID(sig string) string {
 	return sig
 }
 
-// codeKeys derives the authorization codes' MAC keys from the keyring's
-// HMAC secrets, the current one first.
-func codeKeys(secrets ...[]byte) [][]byte {
-	keys := make([][]byte, 0, len(secrets))
-	for _, s := range secrets {
-		k := sha256.Sum256(append([]byte("clavis authorization codes\x00"), s...))
-		keys = append(keys, k[:])
-	}
-	return keys
+// codes is the form of authorization codes, of the keyring's HMAC
+// secrets, the current one first.
+func codes(secrets ...[]byte) macForm {
+	return newMACForm(codeForm, "clavis authorization codes", maxCodeSize, secrets...)
 }
 
 // tenantTag binds a code to the tenant of slug.
@@ -112,46 +106,22 @@ func (p *Provider) newCode(slug, id string, expires int64) (string, codeName) {
 	binary.BigEndian.PutUint64(payload[codeRandom:], uint64(expires))
 	copy(payload[codeRandom+8:], tenantTag(slug))
 	payload = append(payload, id...)
-	enc := base64.RawURLEncoding
-	mac := enc.EncodeToString(refreshMAC(p.codeKeys[0], payload))
-	return codeForm + enc.EncodeToString(payload) + "." + mac, codeName{mac: mac, expires: expires, grant: id}
+	code, mac := p.codes.seal(payload)
+	return code, codeName{mac: mac, expires: expires, grant: id}
 }
 
 // verifyCode verifies a code of this form, issued at tenant slug, and
 // reads it.
 func (p *Provider) verifyCode(slug, code string) (codeName, bool) {
-	rest, ok := strings.CutPrefix(code, codeForm)
-	// One spelling per code: a decoder skips line breaks, and a lenient
-	// one spare bits, so that a code written otherwise would carry
-	// another MAC text, name another record, and read as used.
-	if !ok || len(rest) > maxCodeSize || strings.ContainsAny(rest, "\r\n") {
-		return codeName{}, false
-	}
-	enc := base64.RawURLEncoding.Strict()
-	rawPayload, rawMAC, ok := strings.Cut(rest, ".")
-	if !ok {
-		return codeName{}, false
-	}
-	payload, err := enc.DecodeString(rawPayload)
-	if err != nil {
-		return codeName{}, false
-	}
-	mac, err := enc.DecodeString(rawMAC)
-	if err != nil {
-		return codeName{}, false
-	}
-	verified := false
-	for _, k := range p.codeKeys {
-		verified = verified || hmac.Equal(mac, refreshMAC(k, payload))
-	}
-	if !verified || len(payload) <= codeHead || !hmac.Equal(payload[codeRandom+8:codeHead], tenantTag(slug)) {
+	payload, mac, ok := p.codes.open(code)
+	if !ok || len(payload) <= codeHead || !hmac.Equal(payload[codeRandom+8:codeHead], tenantTag(slug)) {
 		return codeName{}, false
 	}
 	grant := string(payload[codeHead:])
 	if !validGrantID(grant) {
 		return codeName{}, false
 	}
-	return codeName{mac: rawMAC, expires: int64(binary.BigEndian.Uint64(payload[codeRandom:])), grant: grant}, true
+	return codeName{mac: mac, expires: int64(binary.BigEndian.Uint64(payload[codeRandom:])), grant: grant}, true
 }
 
 // GenerateAuthorizeCode makes a code of this form for the request's

@@ -117,12 +117,9 @@ type Provider struct {
 	// challengeKey signs login and consent challenges and login session
 	// cookies.
 	challengeKey []byte
-	// refreshKeys make and verify refresh tokens' MACs, the current key
-	// first (see refreshTokenForm).
-	refreshKeys [][]byte
-	// codeKeys make and verify authorization codes' MACs, the current
-	// key first (see codeForm).
-	codeKeys [][]byte
+	// refreshTokens and codes make and verify refresh tokens (see
+	// refreshTokenForm) and authorization codes (see codeForm).
+	refreshTokens, codes macForm
 	// pendingRevocations are the grants whose revocation this node is
 	// still trying to record (see revokeLater).
 	pendingRevocations sync.Map // tenant.family → struct{}
@@ -226,8 +223,8 @@ func New(dir Directory, keys *signing.Keyring, publicURL string, log *slog.Logge
 	}}
 	secret := sha256.Sum256(append([]byte("clavis challenges\x00"), keys.HMACSecret()...))
 	p.challengeKey = secret[:]
-	p.refreshKeys = refreshKeys(append([][]byte{keys.HMACSecret()}, keys.RotatedHMACSecrets()...)...)
-	p.codeKeys = codeKeys(append([][]byte{keys.HMACSecret()}, keys.RotatedHMACSecrets()...)...)
+	secrets := append([][]byte{keys.HMACSecret()}, keys.RotatedHMACSecrets()...)
+	p.refreshTokens, p.codes = refreshTokens(secrets...), codes(secrets...)
 	store := &storage{p: p}
 	p.store = store
 	access := &accessTokens{p: p, DefaultJWTStrategy: &oauth2.DefaultJWTStrategy{

@@ -2,10 +2,7 @@ package oauth
 
 import (
 	"context"
-	"crypto/hmac"
 	"crypto/rand"
-	"crypto/sha256"
-	"encoding/base64"
 	"encoding/binary"
 	"strconv"
 	"strings"
@@ -61,21 +58,10 @@ func parseRefreshSig(sig string) (refreshSig, bool) {
 	return refreshSig{grant: grant, gen: n, mac: mac}, true
 }
 
-// refreshKeys derives the refresh tokens' MAC keys from the keyring's
-// HMAC secrets, the current one first.
-func refreshKeys(secrets ...[]byte) [][]byte {
-	keys := make([][]byte, 0, len(secrets))
-	for _, s := range secrets {
-		k := sha256.Sum256(append([]byte("clavis refresh tokens\x00"), s...))
-		keys = append(keys, k[:])
-	}
-	return keys
-}
-
-func refreshMAC(key, payload []byte) []byte {
-	m := hmac.New(sha256.New, key)
-	m.Write(payload)
-	return m.Sum(nil)
+// refreshTokens is the form of refresh tokens, of the keyring's HMAC
+// secrets, the current one first.
+func refreshTokens(secrets ...[]byte) macForm {
+	return newMACForm(refreshTokenForm, "clavis refresh tokens", 1024, secrets...)
 }
 
 // newRefreshToken makes a refresh token of grant id, of generation gen.
@@ -84,40 +70,21 @@ func (p *Provider) newRefreshToken(id string, gen uint64) (string, refreshSig) {
 	payload = append(payload, make([]byte, 16)...)
 	_, _ = rand.Read(payload[len(payload)-16:]) // never fails (crypto/rand)
 	payload = append(payload, id...)
-	enc := base64.RawURLEncoding
-	mac := enc.EncodeToString(refreshMAC(p.refreshKeys[0], payload))
-	return refreshTokenForm + enc.EncodeToString(payload) + "." + mac, refreshSig{grant: id, gen: gen, mac: mac}
+	token, mac := p.refreshTokens.seal(payload)
+	return token, refreshSig{grant: id, gen: gen, mac: mac}
 }
 
 // readRefreshToken verifies a refresh token of this form and reads it.
 func (p *Provider) readRefreshToken(token string) (refreshSig, bool) {
-	rest, ok := strings.CutPrefix(token, refreshTokenForm)
-	// One spelling per token: a decoder skips line breaks, and a
-	// lenient one spare bits, so that the current token written
-	// otherwise would carry another MAC text than its grant's and read
-	// as one used before (revoking the grant).
-	if !ok || len(rest) > 1024 || strings.ContainsAny(rest, "\r\n") {
+	payload, mac, ok := p.refreshTokens.open(token)
+	if !ok {
 		return refreshSig{}, false
-	}
-	enc := base64.RawURLEncoding.Strict()
-	rawPayload, rawMAC, ok := strings.Cut(rest, ".")
-	payload, err := enc.DecodeString(rawPayload)
-	if !ok || err != nil {
-		return refreshSig{}, false
-	}
-	mac, err := enc.DecodeString(rawMAC)
-	if err != nil {
-		return refreshSig{}, false
-	}
-	verified := false
-	for _, k := range p.refreshKeys {
-		verified = verified || hmac.Equal(mac, refreshMAC(k, payload))
 	}
 	gen, n := binary.Uvarint(payload)
-	if !verified || n <= 0 || len(payload) <= n+16 {
+	if n <= 0 || len(payload) <= n+16 {
 		return refreshSig{}, false
 	}
-	return refreshSig{grant: string(payload[n+16:]), gen: gen, mac: rawMAC}, true
+	return refreshSig{grant: string(payload[n+16:]), gen: gen, mac: mac}, true
 }
 
 // GenerateRefreshToken makes the next refresh token of the request's
