@@ -115,6 +115,10 @@ type result struct {
 	Status  int
 	Latency time.Duration
 	Error   string
+	// cause is the HTTP client's own error, which may quote what the
+	// receiver sent: never logged or stored, only shown by tests when
+	// Error is not what they expect.
+	cause error
 }
 
 // send posts m and reads, then drops, at most MaxResponseBody bytes of
@@ -140,7 +144,7 @@ func (s *sender) send(ctx context.Context, m outgoing) result {
 	res, err := s.http.Do(req)
 	latency := time.Since(start)
 	if err != nil {
-		return result{Latency: latency, Error: describe(ctx, err)}
+		return result{Latency: latency, Error: describe(ctx, err), cause: err}
 	}
 	// The status decides; the body is read only so that the connection
 	// can serve the next delivery, within a bound of its own.

@@ -303,7 +303,7 @@ func TestSendErrorsQuoteNothingOfTheAnswer(t *testing.T) {
 	} {
 		r := tc.s.send(t.Context(), outgoing{URL: tc.url, ID: "e1", At: time.Now(), Body: []byte("{}"), Keys: []Key{k}})
 		if (tc.want == "") != (r.Error == "") || !strings.Contains(r.Error, tc.want) {
-			t.Errorf("send to %s = %+v, want error %q", tc.url, r, tc.want)
+			t.Errorf("send to %s = %+v, want error %q (the client's error: %T %v)", tc.url, r, tc.want, r.cause, r.cause)
 		}
 		if strings.Contains(r.Error, marker) || strings.Contains(r.Error, "example.com") || strings.Contains(r.Error, "server_id") {
 			t.Errorf("send to %s: the error quotes what the other side sent: %q", tc.url, r.Error)
