@@ -22,17 +22,7 @@ func TestUserinfoFromTheTokenAlone(t *testing.T) {
 	fb := newFlowBenchOf(t, flowVariant{settings: func(s *client.Settings) {
 		s.GrantTypes = []string{client.GrantAuthorizationCode}
 	}})
-	bf := &browserFlow{}
-	flowSteps[0].run(t, fb, bf)
-	r, err := fb.p.AcceptLogin(t.Context(), "acme", bf.challenge, oauth.LoginAcceptance{Subject: "alice",
-		Claims: map[string]any{"department": "sales", "email": "alice@example.test"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	bf.next = r.RedirectTo
-	for _, step := range flowSteps[2:5] {
-		step.run(t, fb, bf)
-	}
+	bf := codeFlowLoggedInWith(t, fb, map[string]any{"department": "sales", "email": "alice@example.test"})
 	before := fb.grants.count()
 	rec := fb.exchange(t, bf.code, fb.codeVerifier)
 	if rec.Code != http.StatusOK {
@@ -75,18 +65,8 @@ func TestVerifiedTokensKeepNoSealedClaims(t *testing.T) {
 			fb := newFlowBenchOf(t, flowVariant{settings: func(s *client.Settings) {
 				s.GrantTypes, s.AccessTokenType = []string{client.GrantAuthorizationCode}, typ
 			}})
-			bf := &browserFlow{}
-			flowSteps[0].run(t, fb, bf)
 			department := strings.Repeat("sales ", 150) // 900 bytes: sealed
-			r, err := fb.p.AcceptLogin(t.Context(), "acme", bf.challenge, oauth.LoginAcceptance{Subject: "alice",
-				Claims: map[string]any{"department": department}})
-			if err != nil {
-				t.Fatal(err)
-			}
-			bf.next = r.RedirectTo
-			for _, step := range flowSteps[2:5] {
-				step.run(t, fb, bf)
-			}
+			bf := codeFlowLoggedInWith(t, fb, map[string]any{"department": department})
 			rec := fb.exchange(t, bf.code, fb.codeVerifier)
 			if rec.Code != http.StatusOK {
 				t.Fatalf("exchange: %d %s", rec.Code, rec.Body)
@@ -121,18 +101,8 @@ func TestLargeClaimsKeptAsLongAsTheAccessToken(t *testing.T) {
 	fb := newFlowBenchOf(t, flowVariant{settings: func(s *client.Settings) {
 		s.GrantTypes = []string{client.GrantAuthorizationCode}
 	}})
-	bf := &browserFlow{}
-	flowSteps[0].run(t, fb, bf)
 	department := strings.Repeat("sales ", 500) // 3,000 bytes: not sealed
-	r, err := fb.p.AcceptLogin(t.Context(), "acme", bf.challenge, oauth.LoginAcceptance{Subject: "alice",
-		Claims: map[string]any{"department": department}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	bf.next = r.RedirectTo
-	for _, step := range flowSteps[2:5] {
-		step.run(t, fb, bf)
-	}
+	bf := codeFlowLoggedInWith(t, fb, map[string]any{"department": department})
 	start := time.Now()
 	rec := fb.exchange(t, bf.code, fb.codeVerifier)
 	if rec.Code != http.StatusOK {
@@ -147,4 +117,21 @@ func TestLargeClaimsKeptAsLongAsTheAccessToken(t *testing.T) {
 	if limit := start.Add(time.Hour + time.Minute); expiries[0].IsZero() || expiries[0].After(limit) {
 		t.Errorf("the grant's record is kept until %v, want at most %v (the access token's hour)", expiries[0], limit)
 	}
+}
+
+// codeFlowLoggedInWith runs fb's flow to its code, the login application
+// accepting alice with claims.
+func codeFlowLoggedInWith(t *testing.T, fb *flowBench, claims map[string]any) *browserFlow {
+	t.Helper()
+	bf := &browserFlow{}
+	flowSteps[0].run(t, fb, bf)
+	r, err := fb.p.AcceptLogin(t.Context(), "acme", bf.challenge, oauth.LoginAcceptance{Subject: "alice", Claims: claims})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bf.next = r.RedirectTo
+	for _, step := range flowSteps[2:5] {
+		step.run(t, fb, bf)
+	}
+	return bf
 }
