@@ -198,8 +198,9 @@ func (p *Provider) challengeMAC(tenant, kind, id string) string {
 	return base64.RawURLEncoding.EncodeToString(m.Sum(nil)[:16])
 }
 
-// challengeFlow opens a challenge of tenant and kind.
-func (p *Provider) challengeFlow(ctx context.Context, kind, challenge string) (*flow, uint64, error) {
+// challengeFlow opens a challenge of tenant and kind, read from the
+// store when fresh (see readFlow).
+func (p *Provider) challengeFlow(ctx context.Context, kind, challenge string, fresh bool) (*flow, uint64, error) {
 	req, err := requestOf(ctx)
 	if err != nil {
 		return nil, 0, err
@@ -208,18 +209,16 @@ func (p *Provider) challengeFlow(ctx context.Context, kind, challenge string) (*
 	if !ok || !hmac.Equal([]byte(mac), []byte(p.challengeMAC(req.tenant.Slug, kind, id))) {
 		return nil, 0, ErrChallengeNotFound
 	}
-	fl, rev, err := p.loadFlow(ctx, id)
-	if err != nil {
-		return nil, 0, err
-	}
 	want := stageLogin
 	if kind == challengeConsent {
 		want = stageConsent
 	}
-	if fl.Stage != want {
-		return nil, 0, ErrChallengeUsed
-	}
-	return fl, rev, nil
+	return p.readFlow(ctx, id, fresh, func(fl *flow) error {
+		if fl.Stage != want {
+			return ErrChallengeUsed
+		}
+		return nil
+	})
 }
 
 // verifierFlow opens the verifier a browser brought back.
@@ -228,14 +227,12 @@ func (p *Provider) verifierFlow(ctx context.Context, v string) (*flow, uint64, e
 	if !ok {
 		return nil, 0, ErrChallengeNotFound
 	}
-	fl, rev, err := p.loadFlow(ctx, id)
-	if err != nil {
-		return nil, 0, err
-	}
-	if fl.Verifier == "" || subtle.ConstantTimeCompare([]byte(secret), []byte(fl.Verifier)) != 1 {
-		return nil, 0, ErrChallengeNotFound
-	}
-	return fl, rev, nil
+	return p.readFlow(ctx, id, false, func(fl *flow) error {
+		if fl.Verifier == "" || subtle.ConstantTimeCompare([]byte(secret), []byte(fl.Verifier)) != 1 {
+			return ErrChallengeNotFound
+		}
+		return nil
+	})
 }
 
 // answer moves the flow of challenge (of kind) to its next stage with
@@ -248,7 +245,7 @@ func (p *Provider) answer(ctx context.Context, slug, kind, challenge string, cha
 	if err != nil {
 		return Redirect{}, err
 	}
-	fl, rev, err := p.challengeFlow(ctx, kind, challenge)
+	fl, rev, err := p.challengeFlow(ctx, kind, challenge, false)
 	if err != nil {
 		return Redirect{}, err
 	}
@@ -282,7 +279,9 @@ func (p *Provider) describe(ctx context.Context, slug, kind, challenge string) (
 	if err != nil {
 		return LoginRequest{}, err
 	}
-	fl, _, err := p.challengeFlow(ctx, kind, challenge)
+	// What the login application is shown is the store's: a challenge
+	// answered at another node reads as used.
+	fl, _, err := p.challengeFlow(ctx, kind, challenge, true)
 	if err != nil {
 		return LoginRequest{}, err
 	}

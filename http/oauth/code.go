@@ -271,7 +271,9 @@ func (s *storage) readCode(ctx context.Context, sig string) (c *issuedCode, rev 
 		req.codeGrant = name.grant
 	}
 	c = new(issuedCode)
-	rev, err = s.get(ctx, LifeFlow, "code", codeID(sig), c)
+	// What this node wrote of the code, if it has that: a code another
+	// node used since fails its compare-and-set (see recent).
+	rev, _, err = s.getRecent(ctx, LifeFlow, "code", codeID(sig), c)
 	if errors.Is(err, fosite.ErrNotFound) && named {
 		if !time.Unix(name.expires, 0).After(s.p.now()) {
 			return nil, 0, false, err
@@ -340,6 +342,7 @@ func (s *storage) invalidateCode(ctx context.Context, sig string) (bool, error) 
 			expires = s.usedCodeExpiry(ctx)
 		}
 		err := s.update(ctx, LifeFlow, "code", codeID(sig), issuedCode{ID: c.ID, Expires: c.Expires}, rev, expires)
+		s.forget(ctx, "code", codeID(sig))
 		if err == nil {
 			req, _ := requestOf(ctx)
 			req.exchanged = exchangedCode{sig: sig, used: c}

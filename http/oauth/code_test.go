@@ -51,7 +51,9 @@ func answerOf(t *testing.T, rec *httptest.ResponseRecorder) tokenAnswer {
 // A code is written with one create, and its exchange reads it once and
 // changes it once (the create is the grant's): its PKCE and OpenID
 // Connect requests are part of its record, which the exchange neither
-// reads again nor deletes.
+// reads again nor deletes. At another node than the one that wrote
+// them, the flow's last state and the code are read from the store; at
+// the same node, from what it kept (TestNextStepReadsWhatThisNodeWrote).
 func TestCodeIsOneCreateThenOneReadAndOneWrite(t *testing.T) {
 	fb := newFlowBench(t)
 	bf := &browserFlow{}
@@ -59,6 +61,7 @@ func TestCodeIsOneCreateThenOneReadAndOneWrite(t *testing.T) {
 		step.run(t, fb, bf)
 	}
 	for _, step := range flowSteps[4:] {
+		fb = fb.otherNode()
 		before := fb.grants.count()
 		step.run(t, fb, bf)
 		got := fb.grants.count().minus(before)

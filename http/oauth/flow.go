@@ -61,19 +61,53 @@ type flow struct {
 	Rejection     *Rejection       `json:"rejection,omitempty"`
 }
 
-func (p *Provider) loadFlow(ctx context.Context, id string) (*flow, uint64, error) {
+// loadFlow reads flow id, from recent unless fresh, and says whether it
+// came from there.
+func (p *Provider) loadFlow(ctx context.Context, id string, fresh bool) (*flow, uint64, bool, error) {
 	if _, err := uuid.Parse(id); err != nil {
-		return nil, 0, ErrChallengeNotFound
+		return nil, 0, false, ErrChallengeNotFound
 	}
-	var fl flow
-	rev, err := p.store.get(ctx, LifeRequest, "flow", id, &fl)
+	var (
+		fl         flow
+		rev        uint64
+		fromRecent bool
+		err        error
+	)
+	if fresh {
+		rev, err = p.store.get(ctx, LifeRequest, "flow", id, &fl)
+	} else {
+		rev, fromRecent, err = p.store.getRecent(ctx, LifeRequest, "flow", id, &fl)
+	}
 	if errors.Is(err, fosite.ErrNotFound) || (err == nil && !p.now().Before(fl.Expires)) {
-		return nil, 0, ErrChallengeNotFound
+		return nil, 0, fromRecent, ErrChallengeNotFound
+	}
+	if err != nil {
+		return nil, 0, fromRecent, err
+	}
+	return &fl, rev, fromRecent, nil
+}
+
+// readFlow reads flow id for a step that uses it, which usable checks:
+// what this node wrote of it last (see recent), or, when there is none
+// or that is not usable (another node may have moved it on since), or
+// when fresh, what the store holds. The step's compare-and-set against
+// the revision read then fails if the flow changed since, as it would
+// after a read from the store.
+func (p *Provider) readFlow(ctx context.Context, id string, fresh bool, usable func(*flow) error) (*flow, uint64, error) {
+	fl, rev, fromRecent, err := p.loadFlow(ctx, id, fresh)
+	if err == nil {
+		err = usable(fl)
+	}
+	if err != nil && fromRecent {
+		fl, rev, _, err = p.loadFlow(ctx, id, true)
+		if err == nil {
+			err = usable(fl)
+		}
 	}
 	if err != nil {
 		return nil, 0, err
 	}
-	return &fl, rev, nil
+	return fl, rev, nil
 }
 
 // createFlow stores a new flow until it expires.
@@ -89,6 +123,9 @@ func (p *Provider) saveFlow(ctx context.Context, fl *flow, rev uint64) error {
 // saveFlowUntil is saveFlow, the store keeping fl until expires.
 func (p *Provider) saveFlowUntil(ctx context.Context, fl *flow, rev uint64, expires time.Time) error {
 	err := p.store.update(ctx, LifeRequest, "flow", fl.ID, fl, rev, expires)
+	if fl.Stage == stageDone {
+		p.store.forget(ctx, "flow", fl.ID)
+	}
 	if errors.Is(err, ErrGrantConflict) {
 		return ErrChallengeUsed
 	}

@@ -146,6 +146,17 @@ type flowBench struct {
 	secret         string
 	codeVerifier   string
 	authorizeQuery string
+	// node makes another provider (another node) of the same tenant,
+	// keys and grant store.
+	node func() *oauth.Provider
+}
+
+// otherNode is fb at another node: a provider of its own over the same
+// read model, keys and grant store.
+func (fb *flowBench) otherNode() *flowBench {
+	other := *fb
+	other.p = fb.node()
+	return &other
 }
 
 func newFlowBench(b testing.TB) *flowBench { return newFlowBenchOf(b, flowVariant{}) }
@@ -190,10 +201,14 @@ func newFlowBenchOf(b testing.TB, v flowVariant) *flowBench {
 	if v.revocations {
 		opts = append(opts, oauth.WithRevocations(bucket.NewRevocations(b.Context(), js, "BENCH_REVOKED", 1, nil)))
 	}
-	p, err := oauth.New(hot, w.Keys, "http://127.0.0.1", nil, opts...)
-	if err != nil {
-		b.Fatal(err)
+	node := func() *oauth.Provider {
+		p, err := oauth.New(hot, w.Keys, "http://127.0.0.1", nil, opts...)
+		if err != nil {
+			b.Fatal(err)
+		}
+		return p
 	}
+	p := node()
 	verifier := strings.Repeat("v", 43)
 	sum := sha256.Sum256([]byte(verifier))
 	q := url.Values{"response_type": {"code"}, "client_id": {res.Client.ClientID}, "redirect_uri": {webCallback},
@@ -206,7 +221,7 @@ func newFlowBenchOf(b testing.TB, v flowVariant) *flowBench {
 		verifier = ""
 	}
 	return &flowBench{w: w, js: js, p: p, grants: g, clientID: res.Client.ClientID, secret: res.Secret.Value, codeVerifier: verifier,
-		authorizeQuery: q.Encode()}
+		authorizeQuery: q.Encode(), node: node}
 }
 
 const webCallback = "https://app.example.com/callback"

@@ -106,7 +106,11 @@ func (s *storage) create(ctx context.Context, life Life, kind, id string, v any,
 	if err != nil {
 		return 0, err
 	}
-	return s.p.grants.Create(ctx, life, key, raw, expires)
+	rev, err := s.p.grants.Create(ctx, life, key, raw, expires)
+	if err == nil {
+		s.remember(life, kind, key, raw, rev, expires)
+	}
+	return rev, err
 }
 
 // get reads kind id into v and returns its revision; fosite.ErrNotFound
@@ -146,7 +150,14 @@ func (s *storage) replace(ctx context.Context, life Life, kind, id string, v any
 	if err != nil {
 		return 0, err
 	}
-	return s.p.grants.Update(ctx, life, key, raw, rev, expires)
+	newRev, err := s.p.grants.Update(ctx, life, key, raw, rev, expires)
+	switch {
+	case err == nil:
+		s.remember(life, kind, key, raw, newRev, expires)
+	case errors.Is(err, ErrGrantConflict):
+		s.p.recent.forget(key)
+	}
+	return newRev, err
 }
 
 func (s *storage) del(ctx context.Context, life Life, kind, id string) error {
@@ -154,7 +165,51 @@ func (s *storage) del(ctx context.Context, life Life, kind, id string) error {
 	if err != nil {
 		return err
 	}
+	s.p.recent.forget(key)
 	return s.p.grants.Delete(ctx, life, key)
+}
+
+// recentKinds are the kinds of record the next step reads from recent:
+// flows and codes, which move forward by a read and a compare-and-set.
+func recentKind(kind string) bool { return kind == "flow" || kind == "code" }
+
+// remember keeps a record of a recent kind as written under key, at
+// revision rev, until expires (zero: the life's TTL).
+func (s *storage) remember(life Life, kind, key string, raw []byte, rev uint64, expires time.Time) {
+	if !recentKind(kind) {
+		return
+	}
+	now := s.p.now()
+	if expires.IsZero() {
+		expires = now.Add(life.TTL())
+	}
+	s.p.recent.put(key, raw, rev, expires, now)
+}
+
+// forget drops what recent keeps of kind id: the record is used up, and
+// nothing reads it again but to refuse it, which a read from the store
+// does as well.
+func (s *storage) forget(ctx context.Context, kind, id string) {
+	if key, err := s.key(ctx, kind, id); err == nil {
+		s.p.recent.forget(key)
+	}
+}
+
+// getRecent is get, reading what this node last wrote of kind id when it
+// still has it (see recent), and saying so.
+func (s *storage) getRecent(ctx context.Context, life Life, kind, id string, v any) (rev uint64, fromRecent bool, err error) {
+	key, err := s.key(ctx, kind, id)
+	if err != nil {
+		return 0, false, err
+	}
+	if raw, rev, ok := s.p.recent.get(key, s.p.now()); ok {
+		if err := decodeRecord(raw, v); err != nil {
+			return 0, false, fmt.Errorf("oauth: grant %s: %w", key, err)
+		}
+		return rev, true, nil
+	}
+	rev, err = s.get(ctx, life, kind, id, v)
+	return rev, false, err
 }
 
 // putRequest stores the request of a code (under kind and the code's

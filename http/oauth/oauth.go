@@ -112,6 +112,9 @@ type Provider struct {
 	devLogin bool
 	// store is fosite's storage, over the read model and the grants.
 	store *storage
+	// recent keeps the flows and codes this node wrote last, which their
+	// next step reads.
+	recent *recent
 	// tokens makes and reads every kind of token.
 	tokens *tokenStrategy
 	// challengeKey signs login and consent challenges and login session
@@ -192,7 +195,7 @@ func New(dir Directory, keys *signing.Keyring, publicURL string, log *slog.Logge
 	p := &Provider{dir: dir, keys: keys, publicURL: strings.TrimRight(publicURL, "/"), log: log, now: o.now,
 		verified: verifiedTokens{max: maxVerifiedTokens},
 		grants:   readOnceGrants(o.grants), assertions: o.assertions, revoked: o.revoked, devLogin: o.devLogin,
-		keySets: newKeySets(o.keySets), guesses: o.guesses}
+		keySets: newKeySets(o.keySets), guesses: o.guesses, recent: newRecent(recentBytes, recentAge)}
 	p.keySets.now = p.now
 	p.revocations.limit, p.revocations.burst = o.revocationLimit.PerClient, o.revocationLimit.Burst
 	p.clientFlows.limit, p.clientFlows.burst = o.flowLimits.PerClient, o.flowLimits.ClientBurst

@@ -24,7 +24,7 @@ func TestUserinfoFromTheTokenAlone(t *testing.T) {
 	}})
 	bf := codeFlowLoggedInWith(t, fb, map[string]any{"department": "sales", "email": "alice@example.test"})
 	before := fb.grants.count()
-	rec := fb.exchange(t, bf.code, fb.codeVerifier)
+	rec := fb.otherNode().exchange(t, bf.code, fb.codeVerifier) // where the code is read from the store
 	if rec.Code != http.StatusOK {
 		t.Fatalf("exchange: %d %s", rec.Code, rec.Body)
 	}
