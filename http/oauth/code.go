@@ -251,6 +251,14 @@ type exchangedCode struct {
 	used *issuedCode
 }
 
+// readCodeRecord is a code's record as a request read it, and its
+// revision.
+type readCodeRecord struct {
+	sig string
+	c   *issuedCode
+	rev uint64
+}
+
 // readCode reads the record of the code of signature sig, with its
 // revision. A code of fosite's form without a record is legacy: its
 // parts are then read in the earlier layout (at most once: the request
@@ -265,6 +273,9 @@ func (s *storage) readCode(ctx context.Context, sig string) (c *issuedCode, rev 
 	}
 	if req.exchanged.sig == sig && req.exchanged.legacy {
 		return nil, 0, true, nil
+	}
+	if req.codeRead.c != nil && req.codeRead.sig == sig {
+		return req.codeRead.c, req.codeRead.rev, false, nil
 	}
 	name, named := parseCodeName(sig)
 	if named {
@@ -287,6 +298,7 @@ func (s *storage) readCode(ctx context.Context, sig string) (c *issuedCode, rev 
 	if err != nil {
 		return nil, 0, false, err
 	}
+	req.codeRead = readCodeRecord{sig: sig, c: c, rev: rev}
 	return c, rev, false, nil
 }
 
@@ -343,8 +355,9 @@ func (s *storage) invalidateCode(ctx context.Context, sig string) (bool, error) 
 		}
 		err := s.update(ctx, LifeFlow, "code", codeID(sig), issuedCode{ID: c.ID, Expires: c.Expires}, rev, expires)
 		s.forget(ctx, "code", codeID(sig))
+		req, _ := requestOf(ctx)
+		req.codeRead = readCodeRecord{}
 		if err == nil {
-			req, _ := requestOf(ctx)
 			req.exchanged = exchangedCode{sig: sig, used: c}
 			return true, nil
 		}

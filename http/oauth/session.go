@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/url"
+	"slices"
 	"time"
 
 	"github.com/ory/fosite"
@@ -123,12 +124,27 @@ func (sr storedRequest) load(ctx context.Context, s *storage, into fosite.Sessio
 			return nil, fmt.Errorf("oauth: stored session: %w", err)
 		}
 	}
+	// Copies of what the request may change (fosite grants scopes and
+	// audiences by appending): a code's record is read once a request,
+	// for the code and each of its parts.
 	return &fosite.Request{
 		ID: sr.ID, RequestedAt: sr.RequestedAt, Client: c,
-		RequestedScope: sr.RequestedScope, GrantedScope: sr.GrantedScope,
-		RequestedAudience: sr.RequestedAudience, GrantedAudience: sr.GrantedAudience,
-		Form: sr.Form, Session: into,
+		RequestedScope: slices.Clone(sr.RequestedScope), GrantedScope: slices.Clone(sr.GrantedScope),
+		RequestedAudience: slices.Clone(sr.RequestedAudience), GrantedAudience: slices.Clone(sr.GrantedAudience),
+		Form: cloneForm(sr.Form), Session: into,
 	}, nil
+}
+
+// cloneForm is a copy of f, nil for nil.
+func cloneForm(f url.Values) url.Values {
+	if f == nil {
+		return nil
+	}
+	c := make(url.Values, len(f))
+	for k, v := range f {
+		c[k] = slices.Clone(v)
+	}
+	return c
 }
 
 // decodeSession decodes a stored session into into: CBOR, or JSON (an
