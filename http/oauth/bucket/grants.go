@@ -8,7 +8,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/clavisiam/clavis/http/oauth"
@@ -160,15 +159,36 @@ func (g *Grants) Create(ctx context.Context, life oauth.Life, key string, value 
 	if err != nil {
 		return 0, err
 	}
-	var opts []jetstream.KVCreateOpt
-	if ttl := b.ttl(life, expires, time.Now()); ttl > 0 {
-		opts = append(opts, jetstream.KeyTTL(ttl))
+	rev, err := g.write(ctx, b.kv, key, value, 0, b.ttl(life, expires, time.Now()))
+	if errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
+		// As nats.go's Create: a key whose last entry is a delete
+		// marker (which earlier versions left) is free.
+		if marker := g.deleteMarker(ctx, life, b.kv, key); marker > 0 {
+			rev, err = g.write(ctx, b.kv, key, value, marker, b.ttl(life, expires, time.Now()))
+		}
 	}
-	rev, err := b.kv.Create(ctx, key, value, opts...)
-	if errors.Is(err, jetstream.ErrKeyExists) {
+	if errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
 		return 0, oauth.ErrGrantExists
 	}
 	return rev, unavailable(full(err))
+}
+
+// deleteMarker is the revision of key's last entry if that is a delete
+// or purge marker, and 0 otherwise.
+func (g *Grants) deleteMarker(ctx context.Context, life oauth.Life, kv jetstream.KeyValue, key string) uint64 {
+	s, err := g.stream(ctx, life, kv)
+	if err != nil {
+		return 0
+	}
+	m, err := s.GetLastMsgForSubject(ctx, "$KV."+kv.Bucket()+"."+key)
+	if err != nil {
+		return 0
+	}
+	switch m.Header.Get("KV-Operation") {
+	case "DEL", "PURGE":
+		return m.Sequence
+	}
+	return 0
 }
 
 // Get reads key with its revision; [oauth.ErrGrantNotFound] when absent
@@ -200,40 +220,11 @@ func (g *Grants) Update(ctx context.Context, life oauth.Life, key string, value 
 	if err != nil {
 		return 0, err
 	}
-	var next uint64
-	if ttl := b.ttl(life, expires, time.Now()); ttl > 0 {
-		next, err = g.updateWithTTL(ctx, b.kv, key, value, rev, ttl)
-	} else {
-		next, err = b.kv.Update(ctx, key, value, rev)
-	}
+	next, err := g.write(ctx, b.kv, key, value, rev, b.ttl(life, expires, time.Now()))
 	if errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
 		return 0, oauth.ErrGrantConflict
 	}
 	return next, unavailable(full(err))
-}
-
-// updateWithTTL is kv.Update of key with a per-message TTL, which
-// nats.go's Update cannot give: it publishes as Update does (nats.go's
-// updateRevision), to the key's subject with the revision expected,
-// adding the TTL. The subject is the one nats.go puts to for a bucket
-// that is no mirror, through the default JetStream API prefix: those
-// of Grants. A wrong last sequence is [jetstream.ErrKeyRevisionMismatch],
-// as from Update.
-func (g *Grants) updateWithTTL(ctx context.Context, kv jetstream.KeyValue, key string, value []byte, rev uint64, ttl time.Duration) (uint64, error) {
-	if !keyValid(key) {
-		return 0, jetstream.ErrInvalidKey
-	}
-	m := &nats.Msg{Subject: "$KV." + kv.Bucket() + "." + key, Header: nats.Header{}, Data: value}
-	ack, err := g.js.PublishMsg(ctx, m, jetstream.WithExpectLastSequencePerSubject(rev), jetstream.WithMsgTTL(ttl))
-	var api *jetstream.APIError
-	if errors.As(err, &api) && (api.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
-		api.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant) {
-		return 0, fmt.Errorf("%w: %w", err, jetstream.ErrKeyRevisionMismatch)
-	}
-	if err != nil {
-		return 0, err
-	}
-	return ack.Sequence, nil
 }
 
 // keyValid reports whether key is a valid key-value key, as nats.go
