@@ -124,6 +124,26 @@ func (p *Provider) verifyCode(slug, code string) (codeName, bool) {
 	return codeName{mac: mac, expires: int64(binary.BigEndian.Uint64(payload[codeRandom:])), grant: grant}, true
 }
 
+// verifyRequestCode is verifyCode of a code the request r brought, at
+// its tenant: fosite asks for a code's signature several times a
+// request, and r remembers the last code verified.
+func (p *Provider) verifyRequestCode(r *request, code string) (codeName, bool) {
+	if v := r.codeVerified; v.code == code && code != "" {
+		return v.name, v.ok
+	}
+	name, ok := p.verifyCode(r.tenant.Slug, code)
+	r.codeVerified = verifiedCode{code: code, name: name, ok: ok}
+	return name, ok
+}
+
+// verifiedCode is a code a request verified, what it names, and whether
+// it verified.
+type verifiedCode struct {
+	code string
+	name codeName
+	ok   bool
+}
+
 // GenerateAuthorizeCode makes a code of this form for the request's
 // grant, expiring when fosite will say it does (the client's
 // authorization_code_lifetime from now).
@@ -158,7 +178,7 @@ func (s *tokenStrategy) AuthorizeCodeSignature(ctx context.Context, code string)
 	if err != nil {
 		return ""
 	}
-	name, ok := s.p.verifyCode(req.tenant.Slug, code)
+	name, ok := s.p.verifyRequestCode(req, code)
 	if !ok {
 		return ""
 	}
@@ -180,7 +200,7 @@ func (s *tokenStrategy) ValidateAuthorizeCode(ctx context.Context, r fosite.Requ
 	if err != nil {
 		return err
 	}
-	name, ok := s.p.verifyCode(req.tenant.Slug, code)
+	name, ok := s.p.verifyRequestCode(req, code)
 	if !ok {
 		return fosite.ErrTokenSignatureMismatch
 	}

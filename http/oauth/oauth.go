@@ -341,6 +341,9 @@ type request struct {
 	// code it exchanges (see readCode).
 	issuing   *pendingCode
 	exchanged exchangedCode
+	// codeVerified is the last code the request verified (see
+	// verifyRequestCode).
+	codeVerified verifiedCode
 	// codeRead is the record of the code the request exchanges as it
 	// read it, decoded once for fosite's reads of the code and its parts.
 	codeRead readCodeRecord
