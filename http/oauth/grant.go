@@ -99,17 +99,33 @@ func errGrantRevoked() error { return fosite.ErrInvalidGrant.WithHint("The grant
 
 // readGrant reads grant id; a grant not stored comes back empty.
 func (s *storage) readGrant(ctx context.Context, id string) (*grantState, error) {
+	st, _, err := s.readGrantFrom(ctx, id, true)
+	return st, err
+}
+
+// readGrantFrom is readGrant, reading what this node last wrote of the
+// grant (see recent) unless fresh, and saying whether it did.
+func (s *storage) readGrantFrom(ctx context.Context, id string, fresh bool) (*grantState, bool, error) {
 	st := &grantState{id: id}
-	rev, err := s.get(ctx, LifeGrant, "fam", id, &st.rec)
+	var (
+		rev        uint64
+		fromRecent bool
+		err        error
+	)
+	if fresh {
+		rev, err = s.get(ctx, LifeGrant, "fam", id, &st.rec)
+	} else {
+		rev, fromRecent, err = s.getRecent(ctx, LifeGrant, "fam", id, &st.rec)
+	}
 	switch {
 	case errors.Is(err, fosite.ErrNotFound):
 		st.rec = grant{}
-		return st, nil
+		return st, false, nil
 	case err != nil:
-		return nil, err
+		return nil, false, err
 	}
 	st.rev, st.stored = rev, true
-	return st, nil
+	return st, fromRecent, nil
 }
 
 // grantAttempts is how many times changeGrant reads and writes a grant
@@ -352,18 +368,35 @@ func (s *storage) GetRefreshTokenSession(ctx context.Context, sig string, into f
 	if err != nil {
 		return nil, err
 	}
-	st, err := s.readGrant(ctx, rs.grant)
-	if err != nil {
-		return nil, err
+	// The grant as this node last wrote it, if it has that: a refresh
+	// token used since, here or at another node, fails the refresh's
+	// compare-and-set, and the refresh then reads the grant again and
+	// finds it used (see changeGrant). A token that reads as not usable
+	// is checked again against the store's grant, which another node
+	// may have refreshed since.
+	st, fromRecent, err := s.readGrantFrom(ctx, rs.grant, false)
+	for {
+		if err != nil {
+			return nil, err
+		}
+		if !st.stored || st.rec.Request == nil || rs.gen > st.rec.Gen {
+			err = fosite.ErrNotFound
+		} else {
+			var r *fosite.Request
+			if r, err = st.rec.Request.load(ctx, s, into); err != nil {
+				return nil, err
+			}
+			var got fosite.Requester
+			got, err = s.refreshing(ctx, req, st, r, rs.gen, rs.mac)
+			if err == nil || !fromRecent {
+				return got, err
+			}
+		}
+		if !fromRecent {
+			return nil, err
+		}
+		st, fromRecent, err = s.readGrantFrom(ctx, rs.grant, true)
 	}
-	if !st.stored || st.rec.Request == nil || rs.gen > st.rec.Gen {
-		return nil, fosite.ErrNotFound
-	}
-	r, err := st.rec.Request.load(ctx, s, into)
-	if err != nil {
-		return nil, err
-	}
-	return s.refreshing(ctx, req, st, r, rs.gen, rs.mac)
 }
 
 // refreshing notes in req that it refreshes grant st with the refresh

@@ -169,9 +169,10 @@ func (s *storage) del(ctx context.Context, life Life, kind, id string) error {
 	return s.p.grants.Delete(ctx, life, key)
 }
 
-// recentKinds are the kinds of record the next step reads from recent:
-// flows and codes, which move forward by a read and a compare-and-set.
-func recentKind(kind string) bool { return kind == "flow" || kind == "code" }
+// recentKind reports whether the next step reads records of kind from
+// recent: flows, codes and grants, which move forward by a read and a
+// compare-and-set.
+func recentKind(kind string) bool { return kind == "flow" || kind == "code" || kind == "fam" }
 
 // remember keeps a record of a recent kind as written under key, at
 // revision rev, until expires (zero: the life's TTL).

@@ -132,3 +132,63 @@ func refreshAt(t *testing.T, fb *flowBench, rt string) *httptest.ResponseRecorde
 	}
 	return rec
 }
+
+// A chain of refreshes that goes to two nodes in any order refreshes
+// every time: a node whose own last state of the grant is out of date
+// reads the store's.
+func TestRefreshesAtAnyNode(t *testing.T) {
+	c := newRefreshChain(t)
+	nodes := []*refreshChain{c, c.otherNode()}
+	rt := c.rt
+	for i, at := range []int{0, 0, 1, 1, 0, 1, 0, 0, 1, 0} {
+		code, _, next := nodes[at].tokens(t, rt)
+		if code != http.StatusOK {
+			t.Fatalf("refresh %d at node %d: %d", i, at, code)
+		}
+		rt = next
+	}
+}
+
+// A refresh token used at another node and brought again to a node that
+// still holds its grant as it was before is a reuse there: refused, and
+// the grant revoked on every node. So is the current token of a grant
+// revoked at another node.
+func TestRefreshTokenReusedWhereTheGrantWasLastWritten(t *testing.T) {
+	c := newRefreshChain(t)
+	other := c.otherNode()
+	code, _, rt1 := c.tokens(t, c.rt) // this node keeps the grant at rt1
+	if code != http.StatusOK {
+		t.Fatalf("refresh: %d", code)
+	}
+	code, at2, rt2 := other.tokens(t, rt1)
+	if code != http.StatusOK {
+		t.Fatalf("refresh at the other node: %d", code)
+	}
+	if code, _, _ := c.tokens(t, rt1); code != http.StatusBadRequest {
+		t.Fatalf("rt1 again where the grant was written with it: %d, want 400", code)
+	}
+	if code, _, _ := other.tokens(t, rt2); code != http.StatusBadRequest {
+		t.Fatalf("the newest refresh token after the reuse: %d, want 400", code)
+	}
+	if code, _ := other.userName(t, at2); code != http.StatusUnauthorized {
+		t.Fatalf("the newest access token after the reuse: %d at userinfo, want 401", code)
+	}
+
+	c = newRefreshChain(t)
+	other = c.otherNode()
+	code, _, rt1 = c.tokens(t, c.rt)
+	if code != http.StatusOK {
+		t.Fatalf("refresh: %d", code)
+	}
+	form := url.Values{"token": {rt1}, "token_type_hint": {"refresh_token"}}
+	r := httptest.NewRequest(http.MethodPost, "/t/acme/oauth2/revoke", strings.NewReader(form.Encode()))
+	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	r.SetBasicAuth(c.id, c.secret)
+	w := httptest.NewRecorder()
+	if err := other.p.ServeRevoke(w, r, "acme"); err != nil || w.Code != http.StatusOK {
+		t.Fatalf("revoke at the other node: %d %v %s", w.Code, err, w.Body)
+	}
+	if code, _, _ := c.tokens(t, rt1); code != http.StatusBadRequest {
+		t.Fatalf("the refresh token revoked at the other node, where the grant was written: %d, want 400", code)
+	}
+}

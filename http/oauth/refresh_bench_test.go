@@ -24,6 +24,17 @@ type refreshChain struct {
 	p          *oauth.Provider
 	id, secret string
 	rt         string
+	// node makes another provider (another node) of the same tenant,
+	// keys and grant store, with revocations of its own.
+	node func() *oauth.Provider
+}
+
+// otherNode is c at another node: a provider of its own over the same
+// read model, keys and grant store, the chain's refresh token the same.
+func (c *refreshChain) otherNode() *refreshChain {
+	other := *c
+	other.p = c.node()
+	return &other
 }
 
 func newRefreshChain(tb testing.TB) *refreshChain {
@@ -46,18 +57,23 @@ func newRefreshChainOver(tb testing.TB, wrap func(oauth.Grants) oauth.Grants) *r
 	}
 	w.CatchUp(tb)
 	js := inProcessJetStream(tb)
-	p, err := oauth.New(hot, w.Keys, "http://127.0.0.1", nil,
-		oauth.WithGrants(wrap(bucket.NewGrants(js, "BENCH", 1, 0))),
-		oauth.WithRevocations(bucket.NewRevocations(tb.Context(), js, "BENCH_REVOKED", 1, nil)),
-		oauth.WithRefreshLimit(oauth.RefreshLimit{PerClient: rate.Inf, Burst: 1, Tokens: oauth.DefaultRefreshLimit.Tokens}))
-	if err != nil {
-		tb.Fatal(err)
+	grants := wrap(bucket.NewGrants(js, "BENCH", 1, 0))
+	node := func() *oauth.Provider {
+		p, err := oauth.New(hot, w.Keys, "http://127.0.0.1", nil,
+			oauth.WithGrants(grants),
+			oauth.WithRevocations(bucket.NewRevocations(tb.Context(), js, "BENCH_REVOKED", 1, nil)),
+			oauth.WithRefreshLimit(oauth.RefreshLimit{PerClient: rate.Inf, Burst: 1, Tokens: oauth.DefaultRefreshLimit.Tokens}))
+		if err != nil {
+			tb.Fatal(err)
+		}
+		return p
 	}
+	p := node()
 	rt, err := oauth.NewGrant(tb.Context(), p, "acme", res.Client.ClientID, "alice")
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return &refreshChain{p: p, id: res.Client.ClientID, secret: res.Secret.Value, rt: rt}
+	return &refreshChain{p: p, id: res.Client.ClientID, secret: res.Secret.Value, rt: rt, node: node}
 }
 
 // refresh uses the chain's refresh token and keeps the one it gets.
