@@ -263,7 +263,18 @@ func TestGrantStoreOutage(t *testing.T) {
 		f.post(f.issuer+"/dev/login", url.Values{"login_challenge": {chA}, "subject": {"erin"}, "action": {"accept"}}))
 	checkUnavailableAnswer(t, "login API read", "problem", f.loginAPI(http.MethodGet, "login-requests/"+chA, nil))
 	checkUnavailableAnswer(t, "login API accept", "problem", f.loginAPI(http.MethodPost, "login-requests/"+chA+"/accept", map[string]any{"subject": "erin"}))
-	checkUnavailableAnswer(t, "browser back from the login", "page", f.get(backB.String()))
+	// The browser back from the login: the node has the flow (it wrote
+	// it last), so the redirect URI is known, and the client hears
+	// temporarily_unavailable there; the flow is still where it was (see
+	// below).
+	a = f.get(backB.String())
+	t.Logf("browser back from the login: %d in %s → %s", a.code, a.took.Round(time.Millisecond), a.location)
+	switch {
+	case a.took >= nodeRequestTimeout:
+		t.Errorf("browser back from the login took %s: it waited for the node's request timeout", a.took)
+	case a.location == nil || a.location.Host != "app.example.test" || a.location.Query().Get("error") != "temporarily_unavailable":
+		t.Errorf("browser back from the login = %d %s %s, want the client's redirect URI with error=temporarily_unavailable", a.code, a.location, a.body)
+	}
 	checkUnavailableAnswer(t, "code exchange", "oauth", f.exchange(codeD, vD))
 	checkUnavailableAnswer(t, "refresh", "oauth", f.token(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok.RefreshToken}}))
 	// userinfo needs nothing of NATS: the token carries the user's claims.

@@ -76,6 +76,17 @@ type authorization struct {
 	fl     *flow
 	rev    uint64
 	prompt []string
+	// used, when set, is called once the request's compare-and-set has
+	// used its flow's verifier up (see startLoginSession).
+	used func()
+}
+
+// usedUp calls a.used, once.
+func (a *authorization) usedUp() {
+	if a.used != nil {
+		a.used()
+		a.used = nil
+	}
 }
 
 // authorize runs the steps of an authorization request: read it, check
@@ -219,9 +230,11 @@ func (p *Provider) continueFlow(a *authorization) error {
 		return rejection(fl.Rejection)
 	case stageLoggedIn:
 		if !fl.Skip && fl.Login.Remember {
-			if err := p.startLoginSession(a.ctx, a.w, fl); err != nil {
+			setCookie, err := p.startLoginSession(a.ctx, a.w, fl)
+			if err != nil {
 				return whenFull(fosite.ErrServerError.WithWrap(err))
 			}
+			a.used = setCookie
 		}
 		if needsConsent(a.c) {
 			return p.askConsent(a)
@@ -236,6 +249,7 @@ func (p *Provider) continueFlow(a *authorization) error {
 	} else if err != nil {
 		return fosite.ErrInvalidRequest.WithHint("The verifier was used.").WithWrap(err)
 	}
+	a.usedUp()
 	forgetFlowCookie(a)
 	return p.issue(a)
 }
@@ -258,12 +272,17 @@ func (p *Provider) askConsent(a *authorization) error {
 	}
 	a.fl.Stage = stageConsent
 	if a.rev == 0 { // a flow this request made: store it first
-		return p.sendToLoginApp(a, challengeConsent)
+		if err := p.sendToLoginApp(a, challengeConsent); err != nil {
+			return err
+		}
+		a.usedUp()
+		return nil
 	}
 	a.fl.Verifier = ""
 	if err := p.saveFlow(a.ctx, a.fl, a.rev); err != nil {
 		return fosite.ErrInvalidRequest.WithHint("The verifier was used.").WithWrap(err)
 	}
+	a.usedUp()
 	return p.redirectToLoginApp(a, challengeConsent)
 }
 

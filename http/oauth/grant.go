@@ -93,6 +93,9 @@ type grantState struct {
 	refreshing bool
 	usedGen    uint64
 	usedMAC    string
+	// presentedGen is the generation of the refresh token the request
+	// refreshes with.
+	presentedGen uint64
 }
 
 func errGrantRevoked() error { return fosite.ErrInvalidGrant.WithHint("The grant was revoked.") }
@@ -331,6 +334,11 @@ func (s *storage) CreateRefreshTokenSession(ctx context.Context, sig, _ string, 
 			// Another request refreshed with the same token since this
 			// one read the grant.
 			return errUsedTwice
+		case again && st.refreshing && !rotating && !s.p.inFamilyWindow(st.presentedGen, g.Gen):
+			// Others refreshed the grant past the token's window since
+			// this request read it (at another node, when this one read
+			// what it had written last: see recent).
+			return errUsedTwice
 		case !st.stored:
 			*g = s.startGrant(r)
 		}
@@ -406,11 +414,11 @@ func (s *storage) GetRefreshTokenSession(ctx context.Context, sig string, into f
 // grant not revoked.
 func (s *storage) refreshing(ctx context.Context, req *request, st *grantState, r *fosite.Request, gen uint64, mac string) (fosite.Requester, error) {
 	g := st.rec
-	st.refreshing, st.usedGen, st.usedMAC = true, g.Gen, g.MAC
+	st.refreshing, st.usedGen, st.usedMAC, st.presentedGen = true, g.Gen, g.MAC, gen
 	req.grant = st
 	usable := gen == g.Gen && mac == g.MAC
 	if reusesRefreshTokens(r.GetClient()) {
-		usable = gen <= g.Gen && g.Gen-gen < uint64(s.p.familyTokens)
+		usable = s.p.inFamilyWindow(gen, g.Gen)
 	}
 	if !usable || g.Revoked || s.p.revoking(ctx, st.id) {
 		return r, fosite.ErrInactiveToken
@@ -421,6 +429,13 @@ func (s *storage) refreshing(ctx context.Context, req *request, st *grantState, 
 		}
 	}
 	return r, nil
+}
+
+// inFamilyWindow reports whether the refresh token of generation gen is
+// one of the latest familyTokens of a grant at generation current: what a
+// client whose refresh tokens are reused may still use.
+func (p *Provider) inFamilyWindow(gen, current uint64) bool {
+	return gen <= current && current-gen < uint64(p.familyTokens)
 }
 
 // legacyRefreshTokenSession reads a refresh token issued before refresh

@@ -83,9 +83,12 @@ func (p *Provider) cookieSession(ctx context.Context, r *http.Request) (loginSes
 	return sess, true, nil
 }
 
-// startLoginSession keeps the flow's login as a login session and gives
-// the browser its cookie.
-func (p *Provider) startLoginSession(ctx context.Context, w http.ResponseWriter, fl *flow) error {
+// startLoginSession keeps the flow's login as a login session and
+// returns what gives the browser its cookie, which the caller calls only
+// once the flow's own compare-and-set has used the verifier up: a
+// verifier used already, or by a request racing this one, must start no
+// session (a session record without its cookie is never found).
+func (p *Provider) startLoginSession(ctx context.Context, w http.ResponseWriter, fl *flow) (func(), error) {
 	req, _ := requestOf(ctx)
 	life := defaultRememberFor
 	if fl.Login.RememberFor > 0 {
@@ -93,12 +96,13 @@ func (p *Provider) startLoginSession(ctx context.Context, w http.ResponseWriter,
 	}
 	sess := loginSessionRecord{ID: uuid.NewString(), Login: *fl.Login, AuthTime: fl.AuthTime, Expires: p.now().Add(life)}
 	if err := p.store.put(ctx, LifeGrant, "sess", sess.ID, sess, sess.Expires); err != nil {
-		return err
+		return nil, err
 	}
 	fl.SessionID = sess.ID
-	setCookie(w, req.issuer, cookieName(req.tenant.Slug), sess.ID+"."+p.challengeMAC(req.tenant.Slug, "session", sess.ID), "/",
-		int(life/time.Second))
-	return nil
+	return func() {
+		setCookie(w, req.issuer, cookieName(req.tenant.Slug), sess.ID+"."+p.challengeMAC(req.tenant.Slug, "session", sess.ID), "/",
+			int(life/time.Second))
+	}, nil
 }
 
 // ServeLogout is tenant slug's RP-initiated logout endpoint (OpenID

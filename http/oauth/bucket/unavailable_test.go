@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"testing"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 	"github.com/clavisiam/clavis/eventstore/natsserver"
 	"github.com/clavisiam/clavis/http/oauth"
 	"github.com/clavisiam/clavis/http/oauth/bucket"
+	"github.com/clavisiam/clavis/internal/poll"
 )
 
 // TestGrantsWhileNATSIsAway shuts the NATS server under a grant store
@@ -87,4 +89,75 @@ func TestIsUnavailable(t *testing.T) {
 			t.Errorf("IsUnavailable(%v) = %t, want %t", c.err, got, c.want)
 		}
 	}
+}
+
+// A write while the connection to NATS is down fails at once as
+// unavailable and is not sent later: nats.go would otherwise keep it
+// and send it once reconnected, so that a write the node answered 503
+// for (using nothing up) would use up a code or refresh token after
+// all.
+func TestGrantWritesWhileAwayAreNeverApplied(t *testing.T) {
+	dir, addr := t.TempDir(), freeAddr(t)
+	ns, err := natsserver.Start(dir, natsserver.WithListen(addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc, err := nats.Connect("nats://"+addr, nats.MaxReconnects(-1), nats.ReconnectWait(20*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, _ := jetstream.New(nc)
+	g := bucket.NewGrants(js, "AWAY", 1, 0)
+	ctx := t.Context()
+	rev, err := g.Create(ctx, oauth.LifeGrant, "acme.fam.g", []byte("before"), time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns.Shutdown()
+	ns.WaitForShutdown()
+	poll.Until(t, 5*time.Second, "the client to see the server gone", func() bool { return nc.Status() != nats.CONNECTED })
+
+	start := time.Now()
+	_, updateErr := g.Update(ctx, oauth.LifeGrant, "acme.fam.g", []byte("during"), rev, time.Time{})
+	_, createErr := g.Create(ctx, oauth.LifeGrant, "acme.fam.new", []byte("during"), time.Time{})
+	for name, err := range map[string]error{"update": updateErr, "create": createErr} {
+		if !errors.Is(err, oauth.ErrUnavailable) {
+			t.Errorf("%s while NATS is away: %v, want oauth.ErrUnavailable", name, err)
+		}
+	}
+	if took := time.Since(start); took > time.Second {
+		t.Errorf("the writes while NATS is away took %s: they waited instead of failing", took)
+	}
+
+	ns, err = natsserver.Start(dir, natsserver.WithListen(addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(ns.Shutdown)
+	poll.Until(t, 10*time.Second, "the client to reconnect", func() bool { return nc.Status() == nats.CONNECTED })
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	poll.UntilNil(t, 10*time.Second, func() error {
+		_, _, err := g.Get(ctx, oauth.LifeGrant, "acme.fam.g")
+		return err
+	})
+	if v, got, err := g.Get(ctx, oauth.LifeGrant, "acme.fam.g"); err != nil || got != rev || string(v) != "before" {
+		t.Errorf("after the outage the entry is %q at %d (%v), want %q at %d: a write the outage refused was applied", v, got, err, "before", rev)
+	}
+	if _, _, err := g.Get(ctx, oauth.LifeGrant, "acme.fam.new"); !errors.Is(err, oauth.ErrGrantNotFound) {
+		t.Errorf("after the outage the entry created during it: %v, want oauth.ErrGrantNotFound", err)
+	}
+}
+
+// freeAddr is a loopback address with a port free right now.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
 }

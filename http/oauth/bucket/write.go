@@ -22,7 +22,8 @@ import (
 // revision that is not the key's is [jetstream.ErrKeyRevisionMismatch].
 //
 // As nats.go's publish, it sends again, twice at most a quarter second
-// apart, while no server answers (a stream's leader being elected).
+// apart, while no server answers (a stream's leader being elected); it
+// sends nothing while the connection is down.
 func (g *Grants) write(ctx context.Context, kv jetstream.KeyValue, key string, value []byte, rev uint64, ttl time.Duration) (uint64, error) {
 	if !keyValid(key) {
 		return 0, jetstream.ErrInvalidKey
@@ -33,6 +34,14 @@ func (g *Grants) write(ctx context.Context, kv jetstream.KeyValue, key string, v
 		m.Header[jetstream.MsgTTLHeader] = []string{ttl.String()}
 	}
 	nc := g.js.Conn()
+	// A write is sent only on a connection that is up: nats.go keeps
+	// what is published while it reconnects and sends it once it is
+	// back, so a write that timed out (the request answered 503, nothing
+	// used up) would be applied afterwards, using up the code or refresh
+	// token it answered for.
+	if st := nc.Status(); st != nats.CONNECTED {
+		return 0, fmt.Errorf("bucket: NATS connection %s: %w", st, nats.ErrDisconnected)
+	}
 	resp, err := nc.RequestMsgWithContext(ctx, m)
 	for retry := 0; errors.Is(err, nats.ErrNoResponders) && retry < writeRetries; retry++ {
 		select {
