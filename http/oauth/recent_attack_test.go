@@ -53,11 +53,11 @@ func newReuseChain(tb testing.TB, window int) *refreshChain {
 // A reused refresh token older than the grant's window is refused (and
 // its grant revoked) at every node: at the node that refreshed the grant
 // last before the other node moved the window on, its kept copy of the
-// grant must not make the token usable again. Today that node reads its
-// stale copy, finds the token within the window, and the refresh's
-// compare-and-set, when it fails, reads the grant again without checking
+// grant must not make the token usable again. That node read its stale
+// copy, found the token within the window, and the refresh's
+// compare-and-set, when it failed, read the grant again without checking
 // the token against it: 200, a new access token, nothing revoked.
-func TestAttackRecentReusedRefreshTokenOutsideWindowAtStaleNode(t *testing.T) {
+func TestReusedRefreshTokenOutsideWindowAtStaleNode(t *testing.T) {
 	const window = 4
 	a := newReuseChain(t, window)
 	b := a.otherNode()
