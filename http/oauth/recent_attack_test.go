@@ -6,12 +6,8 @@ import (
 	"strings"
 	"testing"
 
-	"golang.org/x/time/rate"
-
 	"github.com/clavisiam/clavis/domain/client"
 	"github.com/clavisiam/clavis/http/oauth"
-	"github.com/clavisiam/clavis/http/oauth/bucket"
-	"github.com/clavisiam/clavis/tenants"
 )
 
 // newReuseChain is newRefreshChain for a client whose refresh tokens are
@@ -19,35 +15,8 @@ import (
 // grant's latest window refreshes.
 func newReuseChain(tb testing.TB, window int) *refreshChain {
 	tb.Helper()
-	w, _, hot := benchTenant(tb)
-	s := client.DefaultSettings(client.TypeConfidential)
-	s.ClientName, s.Code = "Web", "urn:acme/web"
-	s.RedirectURIs = []string{"https://app.example.com/callback"}
-	s.DefaultScopes = []string{"openid", "profile", "email"}
-	s.RefreshTokenUsage = client.RefreshReuse
-	res, err := w.Clients.Register(tb.Context(), tenants.Request{Actor: "bench"}, "acme", s)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	w.CatchUp(tb)
-	js := inProcessJetStream(tb)
-	grants := bucket.NewGrants(js, "BENCH", 1, 0)
-	node := func() *oauth.Provider {
-		p, err := oauth.New(hot, w.Keys, "http://127.0.0.1", nil,
-			oauth.WithGrants(grants),
-			oauth.WithRevocations(bucket.NewRevocations(tb.Context(), js, "BENCH_REVOKED", 1, nil)),
-			oauth.WithRefreshLimit(oauth.RefreshLimit{PerClient: rate.Inf, Burst: 1, Tokens: window}))
-		if err != nil {
-			tb.Fatal(err)
-		}
-		return p
-	}
-	p := node()
-	rt, err := oauth.NewGrant(tb.Context(), p, "acme", res.Client.ClientID, "alice")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return &refreshChain{p: p, id: res.Client.ClientID, secret: res.Secret.Value, rt: rt, node: node}
+	return newRefreshChainOf(tb, refreshVariant{tokens: window,
+		settings: func(s *client.Settings) { s.RefreshTokenUsage = client.RefreshReuse }})
 }
 
 // A reused refresh token older than the grant's window is refused (and

@@ -46,23 +46,48 @@ func newRefreshChain(tb testing.TB) *refreshChain {
 // makes of the NATS one.
 func newRefreshChainOver(tb testing.TB, wrap func(oauth.Grants) oauth.Grants) *refreshChain {
 	tb.Helper()
+	return newRefreshChainOf(tb, refreshVariant{grants: wrap})
+}
+
+// refreshVariant changes a refreshChain: the grant store under the
+// provider, the client's settings, and how many of a grant's latest
+// refresh tokens stay usable for a client that reuses them
+// (oauth.RefreshLimit.Tokens; 0: the default).
+type refreshVariant struct {
+	grants   func(oauth.Grants) oauth.Grants
+	settings func(*client.Settings)
+	tokens   int
+}
+
+func newRefreshChainOf(tb testing.TB, v refreshVariant) *refreshChain {
+	tb.Helper()
 	w, _, hot := benchTenant(tb)
 	s := client.DefaultSettings(client.TypeConfidential)
 	s.ClientName, s.Code = "Web", "urn:acme/web"
 	s.RedirectURIs = []string{"https://app.example.com/callback"}
 	s.DefaultScopes = []string{"openid", "profile", "email"}
+	if v.settings != nil {
+		v.settings(&s)
+	}
 	res, err := w.Clients.Register(tb.Context(), tenants.Request{Actor: "bench"}, "acme", s)
 	if err != nil {
 		tb.Fatal(err)
 	}
 	w.CatchUp(tb)
 	js := inProcessJetStream(tb)
-	grants := wrap(bucket.NewGrants(js, "BENCH", 1, 0))
+	var grants oauth.Grants = bucket.NewGrants(js, "BENCH", 1, 0)
+	if v.grants != nil {
+		grants = v.grants(grants)
+	}
+	tokens := v.tokens
+	if tokens == 0 {
+		tokens = oauth.DefaultRefreshLimit.Tokens
+	}
 	node := func() *oauth.Provider {
 		p, err := oauth.New(hot, w.Keys, "http://127.0.0.1", nil,
 			oauth.WithGrants(grants),
 			oauth.WithRevocations(bucket.NewRevocations(tb.Context(), js, "BENCH_REVOKED", 1, nil)),
-			oauth.WithRefreshLimit(oauth.RefreshLimit{PerClient: rate.Inf, Burst: 1, Tokens: oauth.DefaultRefreshLimit.Tokens}))
+			oauth.WithRefreshLimit(oauth.RefreshLimit{PerClient: rate.Inf, Burst: 1, Tokens: tokens}))
 		if err != nil {
 			tb.Fatal(err)
 		}
