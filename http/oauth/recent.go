@@ -5,24 +5,24 @@ import (
 	"time"
 )
 
-// recent keeps what this node last wrote of flows and codes, so that the
-// step that comes next reads it without a round trip to the grant store.
-// A flow's steps and a code's exchange are each a read and a
-// compare-and-set: the read can be what the last step here wrote, since
-// the compare-and-set, against that revision, still fails if anything
-// changed the record since, on this node or another. The answer is then
-// the one a read from the store would have given: a flow or code only
-// moves forward, once per stage, so a record moved on since is a
-// challenge, verifier or code used. A record that reads as not usable
-// (another node may have moved it to where it is) is read again from the
-// store (see readFlow); a record this node does not have is read from
+// recent keeps what this node last wrote of flows, codes and grants, so
+// that the step that comes next reads it without a round trip to the
+// grant store. A flow's steps, a code's exchange and a refresh are each
+// a read and a compare-and-set: the read can be what the last step here
+// wrote, since the compare-and-set, against that revision, still fails
+// if anything changed the record since, on this node or another. The
+// answer is then the one a read from the store would have given: a flow,
+// code or grant only moves forward, so a record moved on since is a
+// challenge, verifier, code or refresh token used (or a grant revoked).
+// A record that reads as not usable (another node may have moved it to
+// where it is) is read again from the store (see readFlow and
+// GetRefreshTokenSession); a record this node does not have is read from
 // the store, never taken as absent.
 //
 // What it holds is bounded: entries of the current generation and the
 // one before it, a new generation starting when the current one holds
-// half of recentBytes or is recentAge old, so an entry stays at most
-// twice that. Reading a record from the store costs more CPU than any
-// other part of a flow's step but signing (docs/performance.md).
+// half of maxBytes or is maxAge old; an entry is not read once it is
+// twice maxAge old, or past its record's expiry.
 type recent struct {
 	mu        sync.Mutex
 	cur, prev map[string]recentEntry
@@ -32,11 +32,13 @@ type recent struct {
 	maxAge    time.Duration
 }
 
-// recentEntry is a record as written, its revision and its expiry.
+// recentEntry is a record as written, its revision, its expiry and when
+// it was kept.
 type recentEntry struct {
 	raw     []byte
 	rev     uint64
 	expires time.Time
+	at      time.Time
 }
 
 // recentBytes bounds what recent holds (keys and records, without the
@@ -61,7 +63,7 @@ func (c *recent) get(key string, now time.Time) ([]byte, uint64, bool) {
 	if !ok {
 		e, ok = c.prev[key]
 	}
-	if !ok || !now.Before(e.expires) {
+	if !ok || !now.Before(e.expires) || now.Sub(e.at) >= 2*c.maxAge {
 		return nil, 0, false
 	}
 	return e.raw, e.rev, true
@@ -80,7 +82,7 @@ func (c *recent) put(key string, raw []byte, rev uint64, expires, now time.Time)
 	if old, ok := c.cur[key]; ok {
 		c.curBytes -= len(key) + len(old.raw)
 	}
-	c.cur[key] = recentEntry{raw: raw, rev: rev, expires: expires}
+	c.cur[key] = recentEntry{raw: raw, rev: rev, expires: expires, at: now}
 	c.curBytes += size
 }
 
