@@ -284,7 +284,7 @@ func (s *storage) readCode(ctx context.Context, sig string) (c *issuedCode, rev 
 	c = new(issuedCode)
 	// What this node wrote of the code, if it has that: a code another
 	// node used since fails its compare-and-set (see recent).
-	rev, _, err = s.getRecent(ctx, LifeFlow, "code", codeID(sig), c)
+	rev, _, err = s.getRecent(ctx, LifeFlow, "code", codeID(sig), c, false)
 	if errors.Is(err, fosite.ErrNotFound) && named {
 		if !time.Unix(name.expires, 0).After(s.p.now()) {
 			return nil, 0, false, err

@@ -67,17 +67,8 @@ func (p *Provider) loadFlow(ctx context.Context, id string, fresh bool) (*flow, 
 	if _, err := uuid.Parse(id); err != nil {
 		return nil, 0, false, ErrChallengeNotFound
 	}
-	var (
-		fl         flow
-		rev        uint64
-		fromRecent bool
-		err        error
-	)
-	if fresh {
-		rev, err = p.store.get(ctx, LifeRequest, "flow", id, &fl)
-	} else {
-		rev, fromRecent, err = p.store.getRecent(ctx, LifeRequest, "flow", id, &fl)
-	}
+	var fl flow
+	rev, fromRecent, err := p.store.getRecent(ctx, LifeRequest, "flow", id, &fl, fresh)
 	if errors.Is(err, fosite.ErrNotFound) || (err == nil && !p.now().Before(fl.Expires)) {
 		return nil, 0, fromRecent, ErrChallengeNotFound
 	}

@@ -110,16 +110,7 @@ func (s *storage) readGrant(ctx context.Context, id string) (*grantState, error)
 // grant (see recent) unless fresh, and saying whether it did.
 func (s *storage) readGrantFrom(ctx context.Context, id string, fresh bool) (*grantState, bool, error) {
 	st := &grantState{id: id}
-	var (
-		rev        uint64
-		fromRecent bool
-		err        error
-	)
-	if fresh {
-		rev, err = s.get(ctx, LifeGrant, "fam", id, &st.rec)
-	} else {
-		rev, fromRecent, err = s.getRecent(ctx, LifeGrant, "fam", id, &st.rec)
-	}
+	rev, fromRecent, err := s.getRecent(ctx, LifeGrant, "fam", id, &st.rec, fresh)
 	switch {
 	case errors.Is(err, fosite.ErrNotFound):
 		st.rec = grant{}

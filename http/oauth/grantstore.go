@@ -197,13 +197,13 @@ func (s *storage) forget(ctx context.Context, kind, id string) {
 }
 
 // getRecent is get, reading what this node last wrote of kind id when it
-// still has it (see recent), and saying so.
-func (s *storage) getRecent(ctx context.Context, life Life, kind, id string, v any) (rev uint64, fromRecent bool, err error) {
+// still has it (see recent) unless fresh, and saying so.
+func (s *storage) getRecent(ctx context.Context, life Life, kind, id string, v any, fresh bool) (rev uint64, fromRecent bool, err error) {
 	key, err := s.key(ctx, kind, id)
 	if err != nil {
 		return 0, false, err
 	}
-	if raw, rev, ok := s.p.recent.get(key, s.p.now()); ok {
+	if raw, rev, ok := s.p.recent.get(key, s.p.now()); ok && !fresh {
 		if err := decodeRecord(raw, v); err != nil {
 			return 0, false, fmt.Errorf("oauth: grant %s: %w", key, err)
 		}
