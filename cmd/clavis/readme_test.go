@@ -13,15 +13,24 @@ import (
 // readmeSection returns the lines of README.md's "## title" section.
 func readmeSection(t *testing.T, title string) []string {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	return docLines(t, "README.md", "## "+title)
+}
+
+// docLines returns the lines of the Markdown file at path (from the
+// repository's root) under the heading line, up to the next heading of
+// the same level.
+func docLines(t *testing.T, path, heading string) []string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "..", filepath.FromSlash(path)))
 	if err != nil {
-		t.Fatalf("read README.md: %v", err)
+		t.Fatalf("read %s: %v", path, err)
 	}
+	level := heading[:strings.IndexByte(heading, ' ')+1]
 	var out []string
 	in := false
 	for line := range strings.SplitSeq(string(b), "\n") {
-		if strings.HasPrefix(line, "## ") {
-			in = line == "## "+title
+		if strings.HasPrefix(line, level) {
+			in = line == heading
 			continue
 		}
 		if in {
@@ -29,18 +38,18 @@ func readmeSection(t *testing.T, title string) []string {
 		}
 	}
 	if len(out) == 0 {
-		t.Fatalf("README.md has no section %q", title)
+		t.Fatalf("%s has no section %q", path, heading)
 	}
 	return out
 }
 
 var backticked = regexp.MustCompile("`([^`]+)`")
 
-// The README's configuration table names every setting of `clavis serve`
+// docs/configuration.md's table names every setting of `clavis serve`
 // once, and nothing else.
-func TestREADMEDocumentsEverySettingOnce(t *testing.T) {
+func TestConfigurationDocumentsEverySettingOnce(t *testing.T) {
 	rows := map[string]int{}
-	for _, line := range readmeSection(t, "Configuration") {
+	for _, line := range docLines(t, "docs/configuration.md", "# Configuration") {
 		if !strings.HasPrefix(line, "| `--") {
 			continue
 		}
@@ -51,12 +60,12 @@ func TestREADMEDocumentsEverySettingOnce(t *testing.T) {
 	}
 	for _, s := range settings {
 		if n := rows[s.name]; n != 1 {
-			t.Errorf("README's configuration table names --%s %d times, want once", s.name, n)
+			t.Errorf("docs/configuration.md's table names --%s %d times, want once", s.name, n)
 		}
 		delete(rows, s.name)
 	}
 	for name := range rows {
-		t.Errorf("README's configuration table names --%s, which clavis serve does not have", name)
+		t.Errorf("docs/configuration.md's table names --%s, which clavis serve does not have", name)
 	}
 }
 
