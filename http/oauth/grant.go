@@ -385,6 +385,15 @@ func (s *storage) GetRefreshTokenSession(ctx context.Context, sig string, into f
 			if r, err = st.rec.Request.load(ctx, s, into); err != nil {
 				return nil, err
 			}
+			if fromRecent && reusesRefreshTokens(r.GetClient()) {
+				// The new refresh token is of the generation after the
+				// one read: read from a copy other nodes' refreshes have
+				// passed, it would be born old, and leave its window that
+				// many refreshes early. Rotating clients' tokens are made
+				// from the grant their compare-and-set succeeds against.
+				st, fromRecent, err = s.readGrantFrom(ctx, rs.grant, true)
+				continue
+			}
 			var got fosite.Requester
 			got, err = s.refreshing(ctx, req, st, r, rs.gen, rs.mac)
 			if err == nil || !fromRecent {

@@ -57,6 +57,44 @@ func TestReusedRefreshTokenOutsideWindowAtStaleNode(t *testing.T) {
 	}
 }
 
+// The refresh token a node answers for a client whose refresh tokens are
+// reused is usable for its whole window (the grant's next refreshes),
+// even when that node held the grant as it wrote it, generations behind
+// another node's refreshes. Node A made the new token from its copy's
+// generation and its compare-and-set's retry stored the grant at the
+// other node's later one: the token answered was born generations old,
+// and refused (the grant revoked) that many refreshes early.
+func TestReuseRefreshAtStaleNodeAnswersACurrentToken(t *testing.T) {
+	const window = 4
+	a := newReuseChain(t, window)
+	b := a.otherNode()
+
+	st, _, t1 := a.tokens(t, a.rt) // node A writes the grant
+	if st != http.StatusOK {
+		t.Fatalf("first refresh at A: %d", st)
+	}
+	rt := t1
+	for i := range 2 { // node B moves it on twice
+		var code int
+		if code, _, rt = b.tokens(t, rt); code != http.StatusOK {
+			t.Fatalf("refresh %d at B: %d", i, code)
+		}
+	}
+	code, _, fresh := a.tokens(t, t1) // t1 is in the window: refreshed at A
+	if code != http.StatusOK {
+		t.Fatalf("refresh with a token within the window at A: %d", code)
+	}
+	rt = fresh
+	for i := range window - 1 { // the grant's next refreshes, at B
+		if code, _, rt = b.tokens(t, rt); code != http.StatusOK {
+			t.Fatalf("refresh %d after A's: %d", i, code)
+		}
+	}
+	if code, _, _ := b.tokens(t, fresh); code != http.StatusOK {
+		t.Errorf("the token node A answered, %d refreshes later (the window is %d): %d; want 200", window-1, window, code)
+	}
+}
+
 // A login verifier already used (the browser brought it back at node B,
 // which moved the flow on to consent and then finished it) is refused
 // at node A, which accepted the login and still holds the flow as it
