@@ -23,7 +23,7 @@ import (
 //
 // As nats.go's publish, it sends again, twice at most a quarter second
 // apart, while no server answers (a stream's leader being elected); it
-// sends nothing while the connection is down.
+// sends nothing while the connection is down (see send).
 func (g *Grants) write(ctx context.Context, kv jetstream.KeyValue, key string, value []byte, rev uint64, ttl time.Duration) (uint64, error) {
 	if !keyValid(key) {
 		return 0, jetstream.ErrInvalidKey
@@ -34,22 +34,14 @@ func (g *Grants) write(ctx context.Context, kv jetstream.KeyValue, key string, v
 		m.Header[jetstream.MsgTTLHeader] = []string{ttl.String()}
 	}
 	nc := g.js.Conn()
-	// A write is sent only on a connection that is up: nats.go keeps
-	// what is published while it reconnects and sends it once it is
-	// back, so a write that timed out (the request answered 503, nothing
-	// used up) would be applied afterwards, using up the code or refresh
-	// token it answered for.
-	if st := nc.Status(); st != nats.CONNECTED {
-		return 0, fmt.Errorf("bucket: NATS connection %s: %w", st, nats.ErrDisconnected)
-	}
-	resp, err := nc.RequestMsgWithContext(ctx, m)
+	resp, err := send(ctx, nc, m)
 	for retry := 0; errors.Is(err, nats.ErrNoResponders) && retry < writeRetries; retry++ {
 		select {
 		case <-ctx.Done():
 			return 0, ctx.Err()
 		case <-time.After(writeRetryWait):
 		}
-		resp, err = nc.RequestMsgWithContext(ctx, m)
+		resp, err = send(ctx, nc, m)
 	}
 	if errors.Is(err, nats.ErrNoResponders) {
 		return 0, jetstream.ErrNoStreamResponse
@@ -57,7 +49,25 @@ func (g *Grants) write(ctx context.Context, kv jetstream.KeyValue, key string, v
 	if err != nil {
 		return 0, err
 	}
-	if seq, ok := ackSequence(resp.Data); ok {
+	return readAck(resp.Data)
+}
+
+// send sends write's message and waits for the answer, only on a
+// connection that is up, each time: nats.go keeps what is published
+// while it reconnects and sends it once it is back, so a write that
+// timed out (the request answered 503, nothing used up) would be applied
+// afterwards, using up the code or refresh token it answered for.
+func send(ctx context.Context, nc *nats.Conn, m *nats.Msg) (*nats.Msg, error) {
+	if st := nc.Status(); st != nats.CONNECTED {
+		return nil, fmt.Errorf("bucket: NATS connection %s: %w", st, nats.ErrDisconnected)
+	}
+	return nc.RequestMsgWithContext(ctx, m)
+}
+
+// readAck reads JetStream's answer to a write: the new revision, or why
+// there is none. A revision of 0 is no write's.
+func readAck(data []byte) (uint64, error) {
+	if seq, ok := ackSequence(data); ok {
 		return seq, nil
 	}
 	var ack struct {
@@ -65,7 +75,7 @@ func (g *Grants) write(ctx context.Context, kv jetstream.KeyValue, key string, v
 		Stream   string              `json:"stream"`
 		Sequence uint64              `json:"seq"`
 	}
-	if err := json.Unmarshal(resp.Data, &ack); err != nil {
+	if err := json.Unmarshal(data, &ack); err != nil {
 		return 0, jetstream.ErrInvalidJSAck
 	}
 	switch {
@@ -74,7 +84,7 @@ func (g *Grants) write(ctx context.Context, kv jetstream.KeyValue, key string, v
 		return 0, fmt.Errorf("nats: %w: %w", ack.Error, jetstream.ErrKeyRevisionMismatch)
 	case ack.Error != nil:
 		return 0, fmt.Errorf("nats: %w", ack.Error)
-	case ack.Stream == "":
+	case ack.Stream == "" || ack.Sequence == 0:
 		return 0, jetstream.ErrInvalidJSAck
 	}
 	return ack.Sequence, nil
@@ -82,10 +92,9 @@ func (g *Grants) write(ctx context.Context, kv jetstream.KeyValue, key string, v
 
 // How often, and how far apart, write sends again while no server
 // answers: nats.go's defaults for a publish.
-const (
-	writeRetries   = 2
-	writeRetryWait = 250 * time.Millisecond
-)
+const writeRetries = 2
+
+var writeRetryWait = 250 * time.Millisecond // a variable for a test
 
 // ackSequence reads the sequence of a plain acknowledgement,
 // {"stream":"…","seq":N} (NATS 2.9 puts a space before "seq") and
