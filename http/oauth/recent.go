@@ -41,14 +41,22 @@ type recentEntry struct {
 	at      time.Time
 }
 
-// recentBytes bounds what recent holds (keys and records, without the
-// maps' own overhead), recentAge how long a generation takes entries.
+// recentBytes bounds what recent holds (see entrySize), recentAge how
+// long a generation takes entries.
 // At a thousand flows a second whose users take 10 seconds to log in,
 // some 10,000 flows are under way, a few MiB.
 const (
 	recentBytes = 16 << 20
 	recentAge   = time.Minute
 )
+
+// entrySize is what an entry holds of the heap: its key, the whole
+// buffer its record was encoded into (encodeRecord's, which may have
+// grown to twice the record), and about what its slot in the map takes.
+func entrySize(key string, raw []byte) int {
+	const slot = 16 + 24 + 8 + 2*24 // key, raw, rev, expires and at
+	return len(key) + cap(raw) + slot
+}
 
 func newRecent(maxBytes int, maxAge time.Duration) *recent {
 	return &recent{cur: map[string]recentEntry{}, prev: map[string]recentEntry{}, maxBytes: maxBytes, maxAge: maxAge}
@@ -72,7 +80,7 @@ func (c *recent) get(key string, now time.Time) ([]byte, uint64, bool) {
 // put keeps raw, written under key at revision rev, until expires. raw
 // is kept as it is: the caller does not change it afterwards.
 func (c *recent) put(key string, raw []byte, rev uint64, expires, now time.Time) {
-	size := len(key) + len(raw)
+	size := entrySize(key, raw)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.curBytes+size > c.maxBytes/2 || now.Sub(c.started) >= c.maxAge {
@@ -80,7 +88,7 @@ func (c *recent) put(key string, raw []byte, rev uint64, expires, now time.Time)
 	}
 	delete(c.prev, key)
 	if old, ok := c.cur[key]; ok {
-		c.curBytes -= len(key) + len(old.raw)
+		c.curBytes -= entrySize(key, old.raw)
 	}
 	c.cur[key] = recentEntry{raw: raw, rev: rev, expires: expires, at: now}
 	c.curBytes += size
@@ -91,7 +99,7 @@ func (c *recent) forget(key string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if old, ok := c.cur[key]; ok {
-		c.curBytes -= len(key) + len(old.raw)
+		c.curBytes -= entrySize(key, old.raw)
 		delete(c.cur, key)
 	}
 	delete(c.prev, key)
