@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"testing"
 	"time"
 
@@ -97,26 +96,15 @@ func TestIsUnavailable(t *testing.T) {
 // for (using nothing up) would use up a code or refresh token after
 // all.
 func TestGrantWritesWhileAwayAreNeverApplied(t *testing.T) {
-	dir, addr := t.TempDir(), freeAddr(t)
-	ns, err := natsserver.Start(dir, natsserver.WithListen(addr))
-	if err != nil {
-		t.Fatal(err)
-	}
-	nc, err := nats.Connect("nats://"+addr, nats.MaxReconnects(-1), nats.ReconnectWait(20*time.Millisecond))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, _ := jetstream.New(nc)
+	srv := bucket.StartOutage(t)
+	js, _ := jetstream.New(srv.NC)
 	g := bucket.NewGrants(js, "AWAY", 1, 0)
 	ctx := t.Context()
 	rev, err := g.Create(ctx, oauth.LifeGrant, "acme.fam.g", []byte("before"), time.Time{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ns.Shutdown()
-	ns.WaitForShutdown()
-	poll.Until(t, 5*time.Second, "the client to see the server gone", func() bool { return nc.Status() != nats.CONNECTED })
+	srv.Stop()
 
 	start := time.Now()
 	_, updateErr := g.Update(ctx, oauth.LifeGrant, "acme.fam.g", []byte("during"), rev, time.Time{})
@@ -130,15 +118,7 @@ func TestGrantWritesWhileAwayAreNeverApplied(t *testing.T) {
 		t.Errorf("the writes while NATS is away took %s: they waited instead of failing", took)
 	}
 
-	ns, err = natsserver.Start(dir, natsserver.WithListen(addr))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(ns.Shutdown)
-	poll.Until(t, 10*time.Second, "the client to reconnect", func() bool { return nc.Status() == nats.CONNECTED })
-	if err := nc.Flush(); err != nil {
-		t.Fatal(err)
-	}
+	srv.Restart()
 	poll.UntilNil(t, 10*time.Second, func() error {
 		_, _, err := g.Get(ctx, oauth.LifeGrant, "acme.fam.g")
 		return err
@@ -149,15 +129,4 @@ func TestGrantWritesWhileAwayAreNeverApplied(t *testing.T) {
 	if _, _, err := g.Get(ctx, oauth.LifeGrant, "acme.fam.new"); !errors.Is(err, oauth.ErrGrantNotFound) {
 		t.Errorf("after the outage the entry created during it: %v, want oauth.ErrGrantNotFound", err)
 	}
-}
-
-// freeAddr is a loopback address with a port free right now.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
 }

@@ -3,16 +3,12 @@ package bucket
 import (
 	"context"
 	"errors"
-	"net"
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/clavisiam/clavis/eventstore/natsserver"
 	"github.com/clavisiam/clavis/http/oauth"
-	"github.com/clavisiam/clavis/internal/poll"
 )
 
 // ackSequence reads a plain acknowledgement and leaves everything else
@@ -84,22 +80,8 @@ func TestReadAck(t *testing.T) {
 func TestWriteRetryWhileAwayIsNeverApplied(t *testing.T) {
 	defer func(w time.Duration) { writeRetryWait = w }(writeRetryWait)
 	writeRetryWait = OpTimeout / 2 // sent again before the write's deadline
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir, addr := t.TempDir(), l.Addr().String()
-	l.Close()
-	ns, err := natsserver.Start(dir, natsserver.WithListen(addr))
-	if err != nil {
-		t.Fatal(err)
-	}
-	nc, err := nats.Connect("nats://"+addr, nats.MaxReconnects(-1), nats.ReconnectWait(20*time.Millisecond))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, _ := jetstream.New(nc)
+	srv := StartOutage(t)
+	js, _ := jetstream.New(srv.NC)
 	g := NewGrants(js, "RETRY", 1, 0)
 	ctx := t.Context()
 	if _, err := g.Create(ctx, oauth.LifeGrant, "acme.fam.a", []byte("a"), time.Time{}); err != nil {
@@ -131,23 +113,13 @@ func TestWriteRetryWhileAwayIsNeverApplied(t *testing.T) {
 	if _, err := js.CreateStream(ctx, cfg); err != nil {
 		t.Fatal(err)
 	}
-	ns.Shutdown()
-	ns.WaitForShutdown()
-	poll.Until(t, 5*time.Second, "the client to see the server gone", func() bool { return nc.Status() != nats.CONNECTED })
+	srv.Stop()
 	if time.Since(start) > writeRetryWait*3/4 {
 		t.Fatalf("the server took %s to go: the write sent again before", time.Since(start))
 	}
 	time.Sleep(time.Until(start.Add(writeRetryWait * 3 / 2))) // it sends again: away
 
-	ns, err = natsserver.Start(dir, natsserver.WithListen(addr))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(ns.Shutdown)
-	poll.Until(t, 10*time.Second, "the client to reconnect", func() bool { return nc.Status() == nats.CONNECTED })
-	if err := nc.Flush(); err != nil {
-		t.Fatal(err)
-	}
+	srv.Restart()
 	if err := <-done; err == nil {
 		t.Errorf("the write sent again while NATS was away succeeded after all; want it refused")
 	}
