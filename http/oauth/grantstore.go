@@ -120,6 +120,11 @@ func (s *storage) get(ctx context.Context, life Life, kind, id string, v any) (u
 	if err != nil {
 		return 0, err
 	}
+	return s.getKey(ctx, life, key, v)
+}
+
+// getKey is get of the record under key.
+func (s *storage) getKey(ctx context.Context, life Life, key string, v any) (uint64, error) {
 	raw, rev, err := s.p.grants.Get(ctx, life, key)
 	if errors.Is(err, ErrGrantNotFound) {
 		return 0, fosite.ErrNotFound
@@ -203,13 +208,15 @@ func (s *storage) getRecent(ctx context.Context, life Life, kind, id string, v a
 	if err != nil {
 		return 0, false, err
 	}
-	if raw, rev, ok := s.p.recent.get(key, s.p.now()); ok && !fresh {
-		if err := decodeRecord(raw, v); err != nil {
-			return 0, false, fmt.Errorf("oauth: grant %s: %w", key, err)
+	if !fresh {
+		if raw, rev, ok := s.p.recent.get(key, s.p.now()); ok {
+			if err := decodeRecord(raw, v); err != nil {
+				return 0, false, fmt.Errorf("oauth: grant %s: %w", key, err)
+			}
+			return rev, true, nil
 		}
-		return rev, true, nil
 	}
-	rev, err = s.get(ctx, life, kind, id, v)
+	rev, err = s.getKey(ctx, life, key, v)
 	return rev, false, err
 }
 
