@@ -99,6 +99,7 @@ const (
 	pageSize       = 500                   // events read at once
 	leaseMargin    = 3                     // a worker stops sending with less than lease/leaseMargin left
 	retryStore     = time.Second           // after a store error, the wait before trying again
+	behindWait     = 10 * time.Millisecond // the first wait for the store to apply the endpoint's events
 )
 
 // Retry schedule of the default [Backoff].
@@ -452,6 +453,9 @@ type worker struct {
 	pending  []webhooks.Attempt
 	dirty    bool
 	recorded time.Time
+	// behind counts the rounds in a row that found the store behind the
+	// endpoint's own events.
+	behind int
 }
 
 func (d *Deliverer) newWorker(ctx context.Context, k key) (*worker, context.Context) {
@@ -473,6 +477,7 @@ const (
 	idle    outcome = iota // nothing more to deliver now: wait for a wake-up
 	more                   // a full page: go on at once
 	waiting                // a failure, or the lease running low: wait for the retry
+	behind                 // the store has not applied the endpoint's own events read: wait for it
 	stop                   // the endpoint is no longer this worker's to deliver
 )
 
@@ -535,7 +540,7 @@ func (w *worker) run(ctx context.Context) {
 		out, err := w.deliver(ctx, ep)
 		switch {
 		case err != nil:
-		case out == waiting:
+		case out == waiting || out == behind:
 			err = w.flush(ctx)
 		case out == idle:
 			err = w.flushDue(ctx)
@@ -553,6 +558,11 @@ func (w *worker) run(ctx context.Context) {
 			w.sleep(ctx, nil, retryStore)
 			continue
 		}
+		if out == behind {
+			w.behind++
+		} else {
+			w.behind = 0
+		}
 		switch out {
 		case stop:
 			// Recorded before the lease is given up: a record needs it.
@@ -564,6 +574,10 @@ func (w *worker) run(ctx context.Context) {
 		case more:
 		case waiting:
 			w.sleep(ctx, nil, min(d.poll, retryStore))
+		case behind:
+			// The projection applies an event within milliseconds; while
+			// it is stalled, the worker reads again once a poll.
+			w.sleep(ctx, nil, min(behindWait<<min(w.behind-1, 10), d.poll))
 		case idle:
 			wait := d.poll
 			if w.dirty {
@@ -634,6 +648,14 @@ func (w *worker) release(ctx context.Context) {
 // at the first failure, which it records at once with the time of the
 // next attempt (or deactivates the endpoint when it has failed for the
 // failure period).
+//
+// It sends nothing while the page holds an event of the endpoint that
+// ep does not include yet: the store applies the endpoint's events a
+// moment after they commit, and a change (a deactivation, a new URL,
+// types or secrets) applies to every event after it, at every node. So
+// too, once this deliverer has deactivated an endpoint for failing, its
+// next worker does not try the head event again while the store is
+// catching up.
 func (w *worker) deliver(ctx context.Context, ep webhooks.Endpoint) (outcome, error) {
 	d := w.d
 	events, err := d.events.ReadTenant(ctx, w.tenant, w.del.Cursor, pageSize)
@@ -642,6 +664,12 @@ func (w *worker) deliver(ctx context.Context, ep webhooks.Endpoint) (outcome, er
 	}
 	if len(events) == 0 {
 		return idle, nil
+	}
+	own := webhooks.Stream(w.tenant, w.id)
+	for _, e := range events {
+		if e.Stream == own && e.Version > ep.State.Version {
+			return behind, nil
+		}
 	}
 	filter, err := eventtype.Parse(ep.State.Settings.Types)
 	if err != nil {
