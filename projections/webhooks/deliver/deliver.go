@@ -100,6 +100,7 @@ const (
 	leaseMargin    = 3                     // a worker stops sending with less than lease/leaseMargin left
 	retryStore     = time.Second           // after a store error, the wait before trying again
 	behindWait     = 10 * time.Millisecond // the first wait for the store to apply the endpoint's events
+	behindWarn     = 100                   // rounds behind in a row before a warning (about five minutes at the default poll)
 )
 
 // Retry schedule of the default [Backoff].
@@ -559,7 +560,10 @@ func (w *worker) run(ctx context.Context) {
 			continue
 		}
 		if out == behind {
-			w.behind++
+			if w.behind++; w.behind == behindWarn {
+				w.log.Warn("the webhook store has not applied this endpoint's latest events; its deliveries wait for it",
+					"version", ep.State.Version)
+			}
 		} else {
 			w.behind = 0
 		}
