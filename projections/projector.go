@@ -40,6 +40,12 @@ type Projector struct {
 	known    eventstore.Position // the newest checkpoint this node has seen
 	advanced chan struct{}       // closed and replaced when known moves
 	polled   time.Time           // when known was last read from the database
+	// While a page is being applied, from before its transaction until
+	// its observers return, a checkpoint read from the database may
+	// already hold the page: it is held back until the observers have
+	// heard of the page, so that no waiter wakes before they do.
+	applying bool
+	held     eventstore.Position
 }
 
 type options struct {
@@ -436,6 +442,10 @@ func (p *Projector) applyPage(ctx context.Context, after eventstore.Position, ev
 	last := events[len(events)-1].env
 	reached, applied := last.Position, 0
 	var todo []decoded
+	p.mu.Lock()
+	p.applying = true
+	p.mu.Unlock()
+	defer p.release()
 	err := p.backend.Update(ctx, Name, func(ctx context.Context, cp eventstore.Position, load Loader) (*Changes, error) {
 		// A backend may call fn again (an optimistic write that lost):
 		// only the last call's count holds.
@@ -485,14 +495,42 @@ func (p *Projector) checkpoint(ctx context.Context) (eventstore.Position, error)
 	if err != nil {
 		return eventstore.Position{}, err
 	}
-	p.raise(cp)
+	p.learn(cp)
 	return cp, nil
+}
+
+// learn notes a checkpoint read from the database: at once, or, while
+// a page is being applied, once its observers have heard of it.
+func (p *Projector) learn(pos eventstore.Position) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.applying {
+		if p.held.Less(pos) {
+			p.held = pos
+		}
+		return
+	}
+	p.raiseLocked(pos)
+}
+
+// release ends the application of a page, and notes what was held back
+// meanwhile.
+func (p *Projector) release() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.applying = false
+	p.raiseLocked(p.held)
+	p.held = eventstore.Position{}
 }
 
 // raise moves known forward to pos and wakes the waiters.
 func (p *Projector) raise(pos eventstore.Position) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.raiseLocked(pos)
+}
+
+func (p *Projector) raiseLocked(pos eventstore.Position) {
 	if p.known.Less(pos) {
 		p.known = pos
 		close(p.advanced)
@@ -577,7 +615,7 @@ func (p *Projector) Status(ctx context.Context) (Status, error) {
 	if err != nil {
 		return Status{}, fmt.Errorf("projection status: %w", err)
 	}
-	p.raise(pr.Position)
+	p.learn(pr.Position)
 	head, err := p.store.Head(ctx)
 	if err != nil {
 		return Status{}, fmt.Errorf("projection status: %w", err)

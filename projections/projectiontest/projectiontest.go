@@ -797,12 +797,19 @@ func testObserve(t *testing.T, env Env) {
 	w.register("acme", "c2", settings(client.TypePublic, "Two", "urn:acme/two"))
 	events := w.events()
 	p := projector(t, env.Backend, env.Store)
+	ctx := t.Context()
 	var mu sync.Mutex
 	var heard []string
 	var late []eventstore.Position // batches heard of after waiters could see them
+	var polls []error
 	p.Observe(func(batch []eventstore.Event) {
+		// A waiter polls the database's checkpoint, which already holds
+		// the batch: what it reads must not wake anyone before this
+		// observer is done.
+		_, err := p.Position(ctx)
 		mu.Lock()
 		defer mu.Unlock()
+		polls = append(polls, err)
 		for _, e := range batch {
 			heard = append(heard, e.ID)
 		}
@@ -820,7 +827,6 @@ func testObserve(t *testing.T, env Env) {
 		}
 		return nil
 	}
-	ctx := t.Context()
 	waitThenCheck := func(pos eventstore.Position, want []eventstore.Event) chan error {
 		done := make(chan error, 1)
 		go func() {
@@ -852,8 +858,14 @@ func testObserve(t *testing.T, env Env) {
 	if err := heardAll(events); err != nil {
 		t.Fatal(err)
 	}
+	if err := errors.Join(polls...); err != nil {
+		t.Errorf("read the checkpoint while observing: %v", err)
+	}
 	if len(late) > 0 {
 		t.Errorf("the observer heard of the batches up to %v after waiters for them could return", late)
+	}
+	if p.Known() != events[len(events)-1].Position {
+		t.Errorf("known %s after the observers, want %s", p.Known(), events[len(events)-1].Position)
 	}
 }
 
