@@ -119,11 +119,16 @@ type world struct {
 	keys *signing.Keyring
 }
 
-// fastDelivery are deliverer options that make tests quick: a short
+// fastOptions are deliverer options that make tests quick: a short
 // poll and lease, retries every 100 ms.
+func fastOptions() []deliver.Option {
+	return []deliver.Option{deliver.WithPoll(100 * time.Millisecond), deliver.WithLease(3 * time.Second),
+		deliver.WithRetrySchedule(func(int) time.Duration { return 100 * time.Millisecond })}
+}
+
+// fastDelivery gives a node's deliverer fastOptions, then extra.
 func fastDelivery(extra ...deliver.Option) node.Option {
-	return node.WithWebhookDelivery(append([]deliver.Option{deliver.WithPoll(100 * time.Millisecond), deliver.WithLease(3 * time.Second),
-		deliver.WithRetrySchedule(func(int) time.Duration { return 100 * time.Millisecond })}, extra...)...)
+	return node.WithWebhookDelivery(append(fastOptions(), extra...)...)
 }
 
 // dbURL is this package's own PostgreSQL database, made by pgtest.Main.

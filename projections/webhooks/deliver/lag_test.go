@@ -40,9 +40,7 @@ func startLagging(t *testing.T, w *world, opts ...deliver.Option) *lagging {
 	if err != nil {
 		t.Fatal(err)
 	}
-	base := []deliver.Option{deliver.WithSending(deliver.Sending{Network: egress.AllowPrivate}), deliver.WithDisabler(w.WebhookCommands.Disabler()),
-		deliver.WithPoll(50 * time.Millisecond), deliver.WithLease(3 * time.Second),
-		deliver.WithRetrySchedule(func(int) time.Duration { return 100 * time.Millisecond })}
+	base := append(fastOptions(), deliver.WithSending(deliver.Sending{Network: egress.AllowPrivate}), deliver.WithDisabler(w.WebhookCommands.Disabler()))
 	d, err := deliver.New(store, w.Store, w.keys, append(base, opts...)...)
 	if err != nil {
 		t.Fatal(err)
@@ -66,7 +64,7 @@ func (l *lagging) catchUp(t *testing.T) {
 }
 
 // quiet checks that r gets nothing more than the n requests it had for
-// a second: twenty of the lagging deliverer's polls.
+// a second: ten of the lagging deliverer's polls.
 func quiet(t *testing.T, r *receiver, n int, what string) {
 	t.Helper()
 	time.Sleep(time.Second)
