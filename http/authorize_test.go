@@ -681,8 +681,12 @@ func TestFlowsStayInTheirTenant(t *testing.T) {
 		res, _ := b.get(strings.Replace(next, "/t/acme/", "/t/beta/", 1))
 		wantDiff(t, "acme's verifier at beta", refusedInPlace, answerOf(res))
 	})
-	if !t.Run("the verifier was not used up there; as a consent_verifier, the flow's stage decides", func(t *testing.T) {
+	t.Run("a login verifier is no consent verifier", func(t *testing.T) {
 		res, _ := b.get(strings.Replace(next, "login_verifier", "consent_verifier", 1))
+		wantDiff(t, "acme's login verifier as a consent verifier", refusedInPlace, answerOf(res))
+	})
+	if !t.Run("the verifier was not used up there", func(t *testing.T) {
+		res, _ := b.get(next)
 		if diff := cmp.Diff(authResponse{Code: set, State: "state-at07", Iss: testIssuer + "acme"}, landed(t, res, webCallback).shape()); diff != "" {
 			t.Fatalf("callback (-want +got):\n%s", diff)
 		}

@@ -70,7 +70,7 @@ func challengeProblem(err error) error {
 		return notFound()
 	case errors.Is(err, oauth.ErrChallengeUsed):
 		return &Problem{Type: ProblemConflict, Title: "Conflict", Status: http.StatusConflict,
-			Detail: "The challenge was answered before; start a new authorization request."}
+			Detail: "The challenge was used: the browser came back with an answer to it; start a new authorization request."}
 	case errors.Is(err, oauth.ErrGrantTooLarge):
 		// The answer's fields are bounded so that this cannot happen;
 		// should it, it is the answer's size, not a server error.

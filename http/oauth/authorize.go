@@ -118,7 +118,7 @@ func (p *Provider) readAuthorizeRequest(a *authorization) error {
 	// verifier, which stands for the request it left with.
 	for _, kind := range []string{challengeLogin, challengeConsent} {
 		if v := r.Form.Get(kind + "_verifier"); v != "" {
-			fl, rev, err := p.verifierFlow(a.ctx, v)
+			fl, rev, err := p.verifierFlow(a.ctx, kind, v)
 			if err == nil && !p.sameBrowser(r, fl) {
 				err = errors.New("the verifier came from another browser than the request")
 			}

@@ -24,11 +24,12 @@ import (
 // application with a login_challenge. The application authenticates the
 // user however it likes and accepts (or rejects) the challenge through
 // the tenant admin API, which answers where to send the browser next:
-// back to the authorization endpoint with a single-use verifier. Consent
-// goes the same way, with a consent_challenge, for clients that require
-// it and are not first-party. Challenges are signed (HMAC, bound to the
-// tenant and the kind of challenge) and used once; a flow lives
-// flowLifetime.
+// back to the authorization endpoint with a single-use verifier, which
+// carries the answer (see answer.go). Consent goes the same way, with a
+// consent_challenge, for clients that require it and are not
+// first-party. Challenges are signed (HMAC, bound to the tenant and the
+// kind of challenge) and used once, by the browser's return; a flow
+// lives flowLifetime.
 
 // The kinds of challenge.
 const (
@@ -120,8 +121,10 @@ var (
 	// ErrChallengeNotFound is a challenge that is forged, of another
 	// tenant or kind, expired, or unknown.
 	ErrChallengeNotFound = errors.New("oauth: no such challenge")
-	// ErrChallengeUsed is a challenge answered before.
-	ErrChallengeUsed = errors.New("oauth: the challenge was answered before")
+	// ErrChallengeUsed is a challenge used before: its browser came
+	// back with an answer, or an answer was kept with it (see
+	// answer.go).
+	ErrChallengeUsed = errors.New("oauth: the challenge was used")
 	// ErrNoGrants is the login API of a provider without a grant store.
 	ErrNoGrants = errors.New("oauth: the authorization endpoint is not served")
 )
@@ -209,11 +212,8 @@ func (p *Provider) challengeFlow(ctx context.Context, kind, challenge string, fr
 	if !ok || !hmac.Equal([]byte(mac), []byte(p.challengeMAC(req.tenant.Slug, kind, id))) {
 		return nil, 0, ErrChallengeNotFound
 	}
-	want := stageLogin
-	if kind == challengeConsent {
-		want = stageConsent
-	}
-	return p.readFlow(ctx, id, fresh, func(fl *flow) error {
+	want := challengeStage(kind)
+	return p.readFlow(ctx, id, fresh, func(fl *flow, _ uint64) error {
 		if fl.Stage != want {
 			return ErrChallengeUsed
 		}
@@ -221,13 +221,47 @@ func (p *Provider) challengeFlow(ctx context.Context, kind, challenge string, fr
 	})
 }
 
-// verifierFlow opens the verifier a browser brought back.
-func (p *Provider) verifierFlow(ctx context.Context, v string) (*flow, uint64, error) {
+// challengeStage is the stage of a flow waiting for an answer of kind.
+func challengeStage(kind string) string {
+	if kind == challengeConsent {
+		return stageConsent
+	}
+	return stageLogin
+}
+
+// verifierFlow opens the verifier a browser brought back as kind: the
+// flow moved to the stage of the answer it stands for, and the revision
+// the browser's return moves it on from. A sealed verifier (see
+// sealAnswer) is good while its flow is still at the revision it
+// answered; a stored one while its flow keeps it.
+func (p *Provider) verifierFlow(ctx context.Context, kind, v string) (*flow, uint64, error) {
+	if strings.Contains(v, sealedMark) {
+		req, err := requestOf(ctx)
+		if err != nil {
+			return nil, 0, err
+		}
+		id, answer, ok := p.openAnswer(req.tenant.Slug, kind, v)
+		if !ok {
+			return nil, 0, ErrChallengeNotFound
+		}
+		want := challengeStage(kind)
+		fl, rev, err := p.readFlow(ctx, id, false, func(fl *flow, rev uint64) error {
+			if fl.Stage != want || rev != answer.Rev {
+				return ErrChallengeUsed
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, 0, err
+		}
+		answer.apply(fl)
+		return fl, rev, nil
+	}
 	id, secret, ok := strings.Cut(v, ".")
 	if !ok {
 		return nil, 0, ErrChallengeNotFound
 	}
-	return p.readFlow(ctx, id, false, func(fl *flow) error {
+	return p.readFlow(ctx, id, false, func(fl *flow, _ uint64) error {
 		if fl.Verifier == "" || subtle.ConstantTimeCompare([]byte(secret), []byte(fl.Verifier)) != 1 {
 			return ErrChallengeNotFound
 		}
@@ -235,8 +269,10 @@ func (p *Provider) verifierFlow(ctx context.Context, v string) (*flow, uint64, e
 	})
 }
 
-// answer moves the flow of challenge (of kind) to its next stage with
-// change and returns where the browser goes next.
+// answer answers the challenge (of kind) with change, which moves its
+// flow to the answer's stage, and returns where the browser goes next:
+// back to the authorization endpoint with the answer sealed in the
+// verifier, or, when it is too large for that, stored with the flow.
 func (p *Provider) answer(ctx context.Context, slug, kind, challenge string, change func(*flow) error) (Redirect, error) {
 	if p.grants == nil {
 		return Redirect{}, ErrNoGrants
@@ -252,11 +288,15 @@ func (p *Provider) answer(ctx context.Context, slug, kind, challenge string, cha
 	if err := change(fl); err != nil {
 		return Redirect{}, err
 	}
-	fl.Verifier = newSecret()
-	if err := p.saveFlow(ctx, fl, rev); err != nil {
-		return Redirect{}, err
+	v, ok := p.sealAnswer(slug, kind, fl.ID, answerOf(fl, rev))
+	if !ok {
+		fl.Verifier = newSecret()
+		if err := p.saveFlow(ctx, fl, rev); err != nil {
+			return Redirect{}, err
+		}
+		v = fl.ID + "." + fl.Verifier
 	}
-	return Redirect{RedirectTo: p.Issuer(slug) + "/oauth2/auth?" + kind + "_verifier=" + url.QueryEscape(fl.ID+"."+fl.Verifier)}, nil
+	return Redirect{RedirectTo: p.Issuer(slug) + "/oauth2/auth?" + kind + "_verifier=" + url.QueryEscape(v)}, nil
 }
 
 // LoginRequest is what the login application reads of a login

@@ -84,15 +84,15 @@ func (p *Provider) loadFlow(ctx context.Context, id string, fresh bool) (*flow, 
 // when fresh, what the store holds. The step's compare-and-set against
 // the revision read then fails if the flow changed since, as it would
 // after a read from the store.
-func (p *Provider) readFlow(ctx context.Context, id string, fresh bool, usable func(*flow) error) (*flow, uint64, error) {
+func (p *Provider) readFlow(ctx context.Context, id string, fresh bool, usable func(*flow, uint64) error) (*flow, uint64, error) {
 	fl, rev, fromRecent, err := p.loadFlow(ctx, id, fresh)
 	if err == nil {
-		err = usable(fl)
+		err = usable(fl, rev)
 	}
 	if err != nil && fromRecent {
 		fl, rev, _, err = p.loadFlow(ctx, id, true)
 		if err == nil {
-			err = usable(fl)
+			err = usable(fl, rev)
 		}
 	}
 	if err != nil {

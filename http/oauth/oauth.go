@@ -27,6 +27,7 @@ package oauth
 
 import (
 	"context"
+	"crypto/cipher"
 	"crypto/sha256"
 	"crypto/subtle"
 	"errors"
@@ -120,6 +121,9 @@ type Provider struct {
 	// challengeKey signs login and consent challenges and login session
 	// cookies.
 	challengeKey []byte
+	// answerSeal seals the login application's answers into verifiers
+	// (see sealAnswer).
+	answerSeal cipher.AEAD
 	// refreshTokens and codes make and verify refresh tokens (see
 	// refreshTokenForm) and authorization codes (see codeForm).
 	refreshTokens, codes macForm
@@ -226,6 +230,7 @@ func New(dir Directory, keys *signing.Keyring, publicURL string, log *slog.Logge
 	}}
 	secret := sha256.Sum256(append([]byte("clavis challenges\x00"), keys.HMACSecret()...))
 	p.challengeKey = secret[:]
+	p.answerSeal = newAnswerSeal(keys.HMACSecret())
 	secrets := append([][]byte{keys.HMACSecret()}, keys.RotatedHMACSecrets()...)
 	p.refreshTokens, p.codes = refreshTokens(secrets...), codes(secrets...)
 	store := &storage{p: p}

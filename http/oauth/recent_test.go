@@ -70,20 +70,34 @@ func TestCodeUsedAtAnotherNodeIsRefusedWhereItWasIssued(t *testing.T) {
 	}
 }
 
-// A challenge answered at another node is used at this one, which holds
-// it unanswered; a verifier the browser brought back to another node is
-// refused at this one, which holds it unused.
+// Answers at two nodes to one challenge each get a verifier; the first
+// brought back counts, at either node, and the other is refused there.
+// A challenge whose browser came back at another node is refused at
+// this one, which holds it unanswered, once this node has read the
+// store; a verifier the browser brought back to another node is refused
+// at this one, which holds it unused.
 func TestAnswersAtAnotherNodeUseTheFlowHere(t *testing.T) {
 	fb := newFlowBench(t)
 	other := fb.otherNode()
 
 	bf := &browserFlow{}
 	flowSteps[0].run(t, fb, bf)
-	if _, err := other.p.AcceptLogin(t.Context(), "acme", bf.challenge, oauth.LoginAcceptance{Subject: "alice"}); err != nil {
+	there, err := other.p.AcceptLogin(t.Context(), "acme", bf.challenge, oauth.LoginAcceptance{Subject: "alice"})
+	if err != nil {
 		t.Fatalf("login accepted at the other node: %v", err)
 	}
-	if _, err := fb.p.AcceptLogin(t.Context(), "acme", bf.challenge, oauth.LoginAcceptance{Subject: "mallory"}); !errors.Is(err, oauth.ErrChallengeUsed) {
-		t.Fatalf("the login challenge again where the flow began: %v, want %v", err, oauth.ErrChallengeUsed)
+	here, err := fb.p.AcceptLogin(t.Context(), "acme", bf.challenge, oauth.LoginAcceptance{Subject: "mallory"})
+	if err != nil {
+		t.Fatalf("login accepted again where the flow began: %v", err)
+	}
+	if loc := authorizeAnswer(t, fb, bf, there.RedirectTo); loc.Query().Get("consent_challenge") == "" {
+		t.Fatalf("the other node's verifier, brought back first: sent to %s, want the consent challenge", loc)
+	}
+	if code, loc := authorizeStatus(t, fb, bf, here.RedirectTo); code != http.StatusBadRequest {
+		t.Fatalf("this node's verifier, brought back second: %d, sent to %q, want 400", code, loc)
+	}
+	if _, err := other.p.AcceptLogin(t.Context(), "acme", bf.challenge, oauth.LoginAcceptance{Subject: "mallory"}); !errors.Is(err, oauth.ErrChallengeUsed) {
+		t.Fatalf("the login challenge, used, at a node that read the flow: %v, want %v", err, oauth.ErrChallengeUsed)
 	}
 
 	bf = &browserFlow{}
@@ -117,6 +131,21 @@ func authorizeAnswer(t *testing.T, fb *flowBench, bf *browserFlow, u string) *ur
 		t.Fatalf("authorize: %d %v %s", rec.Code, err, rec.Body)
 	}
 	return loc
+}
+
+// authorizeStatus is fb's authorization endpoint's status for bf's
+// browser at u, and where it sends the browser.
+func authorizeStatus(t *testing.T, fb *flowBench, bf *browserFlow, u string) (int, string) {
+	t.Helper()
+	r := httptest.NewRequest(http.MethodGet, u, nil)
+	for _, c := range bf.cookies {
+		r.AddCookie(c)
+	}
+	rec := httptest.NewRecorder()
+	if err := fb.p.ServeAuthorize(rec, r, "acme"); err != nil {
+		t.Fatal(err)
+	}
+	return rec.Code, rec.Header().Get("Location")
 }
 
 // refreshAt is a refresh of fb's client with rt at fb's node.

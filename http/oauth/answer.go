@@ -1,0 +1,134 @@
+package oauth
+
+import (
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"strings"
+	"time"
+)
+
+// A login application's answer to a challenge (an acceptance or a
+// rejection) writes nothing: it goes back to the browser sealed in the
+// verifier, as Ory Hydra carries its flows in challenges since 2.2, and
+// the browser's return reads it from there and moves the flow on with
+// the one compare-and-set that uses the verifier up. A flow takes two
+// writes less that way, one for each answer.
+//
+// The seal is AES-256-GCM under a key of the node's HMAC secret, bound
+// to the tenant, the kind of challenge and the flow, so that a verifier
+// is good for that flow only, brought back as that kind; it holds the
+// revision of the flow the answer was given to, so that it is refused
+// once anything moved the flow on (another answer's verifier brought
+// back first, or the flow used up). A challenge may therefore be
+// answered more than once while the browser has not come back: each
+// answer gets its verifier, the first one brought back counts, and the
+// others are refused as used. An answer too large for a URL
+// (sealedVerifierMax; claims of a few kilobytes) is kept with the flow
+// as before, under a random verifier, and its challenge counts as
+// answered at once.
+
+// sealedVerifierMax is the longest sealed verifier, in bytes: with the
+// authorization endpoint's path and the browser's cookies it stays well
+// within the 4 KiB a request's line and headers may take.
+const sealedVerifierMax = 1536
+
+// sealedMark separates a sealed verifier's flow from its seal; a stored
+// verifier has a '.' there.
+const sealedMark = "~"
+
+// sealedAnswer is what a sealed verifier carries: the answer, and the
+// revision of the flow it answers.
+type sealedAnswer struct {
+	Rev       uint64           `cbor:"1,keyasint"`
+	Stage     string           `cbor:"2,keyasint"`
+	Login     *LoginAcceptance `cbor:"3,keyasint,omitempty"`
+	AuthTime  time.Time        `cbor:"4,keyasint"`
+	Granted   []string         `cbor:"5,keyasint,omitempty"`
+	Rejection *Rejection       `cbor:"6,keyasint,omitempty"`
+}
+
+// answerOf is the answer change made of a flow read at revision rev.
+func answerOf(fl *flow, rev uint64) *sealedAnswer {
+	a := &sealedAnswer{Rev: rev, Stage: fl.Stage, Rejection: fl.Rejection}
+	switch fl.Stage {
+	case stageLoggedIn:
+		a.Login, a.AuthTime = fl.Login, fl.AuthTime
+	case stageConsented:
+		a.Granted = fl.GrantedScopes
+	}
+	return a
+}
+
+// apply moves fl to the answer's stage, as the answer moved it.
+func (a *sealedAnswer) apply(fl *flow) {
+	fl.Stage, fl.Rejection = a.Stage, a.Rejection
+	switch a.Stage {
+	case stageLoggedIn:
+		fl.Login, fl.AuthTime = a.Login, a.AuthTime
+	case stageConsented:
+		fl.GrantedScopes = a.Granted
+	}
+}
+
+// newAnswerSeal derives the seal of answers from the HMAC secret.
+func newAnswerSeal(secret []byte) cipher.AEAD {
+	key := sha256.Sum256(append([]byte("clavis answers\x00"), secret...))
+	block, err := aes.NewCipher(key[:])
+	if err != nil {
+		panic(err) // a 32-byte key always makes a cipher
+	}
+	aead, err := cipher.NewGCM(block)
+	if err != nil {
+		panic(err)
+	}
+	return aead
+}
+
+// sealAnswer writes the verifier of answer a to the challenge of kind
+// for flow id of tenant; false when it would be longer than
+// sealedVerifierMax.
+func (p *Provider) sealAnswer(tenant, kind, id string, a *sealedAnswer) (string, bool) {
+	raw, err := encodeRecord(a)
+	if err != nil {
+		return "", false
+	}
+	n := p.answerSeal.NonceSize()
+	box := make([]byte, n, n+len(raw)+p.answerSeal.Overhead())
+	_, _ = rand.Read(box)
+	box = p.answerSeal.Seal(box, box, raw, answerBinding(tenant, kind, id))
+	v := id + sealedMark + base64.RawURLEncoding.EncodeToString(box)
+	return v, len(v) <= sealedVerifierMax
+}
+
+// openAnswer reads a sealed verifier brought back as kind to tenant:
+// its flow and its answer; false for anything that is not one.
+func (p *Provider) openAnswer(tenant, kind, v string) (string, *sealedAnswer, bool) {
+	if len(v) > sealedVerifierMax {
+		return "", nil, false
+	}
+	id, sealed, ok := strings.Cut(v, sealedMark)
+	if !ok {
+		return "", nil, false
+	}
+	box, err := base64.RawURLEncoding.Strict().DecodeString(sealed)
+	n := p.answerSeal.NonceSize()
+	if err != nil || len(box) < n+p.answerSeal.Overhead() {
+		return "", nil, false
+	}
+	raw, err := p.answerSeal.Open(nil, box[:n], box[n:], answerBinding(tenant, kind, id))
+	if err != nil {
+		return "", nil, false
+	}
+	var a sealedAnswer
+	if err := decodeRecord(raw, &a); err != nil {
+		return "", nil, false
+	}
+	return id, &a, true
+}
+
+func answerBinding(tenant, kind, id string) []byte {
+	return []byte(tenant + "\x00" + kind + "\x00" + id)
+}
