@@ -124,3 +124,64 @@ func TestLargeAnswersAreKeptWithTheFlow(t *testing.T) {
 		t.Fatalf("the ID token's subject: %q (%v), want alice", claims.Sub, err)
 	}
 }
+
+// A rejection's verifier is used once, as an acceptance's is: brought
+// back after another answer to the same challenge used the flow, it is
+// refused, and the client gets no access_denied for a flow it was given
+// a code for. Node A, which began the flow, still holds it as it wrote
+// it (the answers wrote nothing), so the rejection's seal matches what
+// A reads; only the browser's compare-and-set can tell the flow was
+// used, and a rejection went to the client whether it failed or not.
+// (On one node, requests racing with both verifiers do the same.)
+func TestRejectionAfterAnotherAnswerWasUsedIsRefused(t *testing.T) {
+	a := newFlowBench(t)
+	b := a.otherNode()
+	bf := &browserFlow{}
+	flowSteps[0].run(t, a, bf) // authorize at A
+	cookies := append([]*http.Cookie(nil), bf.cookies...)
+	rejected, err := a.p.RejectLogin(t.Context(), "acme", bf.challenge, oauth.Rejection{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	flowSteps[1].run(t, a, bf) // the login application answers again: accepted
+	for _, step := range flowSteps[2:5] {
+		step.run(t, b, bf) // the browser brings the acceptance back at B: consent, a code
+	}
+	if bf.code == "" {
+		t.Fatal("the flow ended without a code")
+	}
+	code, loc := authorizeStatus(t, a, &browserFlow{cookies: cookies}, rejected.RedirectTo)
+	u, err := url.Parse(loc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := u.Query().Get("error"); got == "access_denied" {
+		t.Errorf("the rejection's verifier, after the acceptance's got the flow a code: %d, sent to %s; want it refused as used", code, loc)
+	}
+}
+
+// A verifier kept with its flow (an answer too large to seal) is, as a
+// sealed one, good only as the kind of answer it stands for: a login
+// verifier is no consent verifier.
+func TestKeptVerifierIsGoodOnlyAsItsKind(t *testing.T) {
+	fb := newFlowBench(t)
+	bf := &browserFlow{}
+	flowSteps[0].run(t, fb, bf)
+	large := oauth.LoginAcceptance{Subject: "alice", Claims: map[string]any{"note": strings.Repeat("n", 4096)}}
+	r, err := fb.p.AcceptLogin(t.Context(), "acme", bf.challenge, large)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(r.RedirectTo, "~") {
+		t.Fatalf("a large answer's verifier: %q, want a kept one", r.RedirectTo)
+	}
+	swapped := strings.Replace(r.RedirectTo, "login_verifier=", "consent_verifier=", 1)
+	if code, loc := authorizeStatus(t, fb, bf, swapped); code != http.StatusBadRequest {
+		t.Errorf("a kept login verifier as a consent verifier: %d, sent to %q; want 400", code, loc)
+	}
+	bf.next = r.RedirectTo
+	flowSteps[2].run(t, fb, bf)
+	if bf.challenge == "" {
+		t.Fatal("the kept login verifier, as itself: no consent challenge")
+	}
+}

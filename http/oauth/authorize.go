@@ -223,8 +223,15 @@ func (p *Provider) continueFlow(a *authorization) error {
 	fl := a.fl
 	switch fl.Stage {
 	case stageRejected:
+		// A rejection is the flow's answer only if its verifier uses the
+		// flow up: another answer's verifier may have used it first
+		// (requests racing, or a node that held the flow as it wrote
+		// it), and the client must not get an error for a flow that
+		// went on.
 		if err := p.finish(a.ctx, fl, a.rev); IsUnavailable(err) {
 			return err
+		} else if err != nil {
+			return fosite.ErrInvalidRequest.WithHint("The verifier was used.").WithWrap(err)
 		}
 		forgetFlowCookie(a)
 		return rejection(fl.Rejection)

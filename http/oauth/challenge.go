@@ -265,8 +265,21 @@ func (p *Provider) verifierFlow(ctx context.Context, kind, v string) (*flow, uin
 		if fl.Verifier == "" || subtle.ConstantTimeCompare([]byte(secret), []byte(fl.Verifier)) != 1 {
 			return ErrChallengeNotFound
 		}
+		// As a sealed one, a kept verifier is good only as the kind of
+		// answer it stands for.
+		if fl.Stage != answeredStage(kind) && fl.Stage != stageRejected {
+			return ErrChallengeNotFound
+		}
 		return nil
 	})
+}
+
+// answeredStage is the stage an acceptance of kind moves a flow to.
+func answeredStage(kind string) string {
+	if kind == challengeConsent {
+		return stageConsented
+	}
+	return stageLoggedIn
 }
 
 // answer answers the challenge (of kind) with change, which moves its
