@@ -1,13 +1,14 @@
 package oauth
 
 import (
-	"crypto/aes"
 	"crypto/cipher"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"strings"
 	"time"
+
+	"golang.org/x/crypto/chacha20poly1305"
 )
 
 // A login application's answer to a challenge (an acceptance or a
@@ -17,23 +18,27 @@ import (
 // the one compare-and-set that uses the verifier up. A flow takes two
 // writes less that way, one for each answer.
 //
-// The seal is AES-256-GCM under a key of the node's HMAC secret, bound
-// to the tenant, the kind of challenge and the flow, so that a verifier
-// is good for that flow only, brought back as that kind; it holds the
-// revision of the flow the answer was given to, so that it is refused
-// once anything moved the flow on (another answer's verifier brought
-// back first, or the flow used up). A challenge may therefore be
-// answered more than once while the browser has not come back: each
+// The seal is XChaCha20-Poly1305 under a key of the node's HMAC secret
+// (its 192-bit random nonces do not repeat however many answers one key
+// seals, where AES-GCM's 96-bit ones would want a new key after 2³²),
+// bound to the tenant, the kind of challenge and the flow, so that a
+// verifier is good for that flow only, brought back as that kind; it
+// holds the revision of the flow the answer was given to, so that it is
+// refused once anything moved the flow on (another answer's verifier
+// brought back first, or the flow used up). A challenge may therefore
+// be answered more than once while the browser has not come back: each
 // answer gets its verifier, the first one brought back counts, and the
 // others are refused as used. An answer too large for a URL
-// (sealedVerifierMax; claims of a few kilobytes) is kept with the flow
+// (sealedVerifierMax; claims of a kilobyte or so) is kept with the flow
 // as before, under a random verifier, and its challenge counts as
 // answered at once.
 
-// sealedVerifierMax is the longest sealed verifier, in bytes: with the
-// authorization endpoint's path and the browser's cookies it stays well
-// within the 4 KiB a request's line and headers may take.
-const sealedVerifierMax = 1536
+// sealedVerifierMax is the longest sealed verifier, in bytes (a subject,
+// its authentication methods and a few claims take 300 to 600): with
+// the authorization endpoint's path and the cookies of a browser with
+// many flows under way it stays within the 4 KiB a request's line and
+// headers may take.
+const sealedVerifierMax = 1024
 
 // sealedMark separates a sealed verifier's flow from its seal; a stored
 // verifier has a '.' there.
@@ -76,13 +81,9 @@ func (a *sealedAnswer) apply(fl *flow) {
 // newAnswerSeal derives the seal of answers from the HMAC secret.
 func newAnswerSeal(secret []byte) cipher.AEAD {
 	key := sha256.Sum256(append([]byte("clavis answers\x00"), secret...))
-	block, err := aes.NewCipher(key[:])
+	aead, err := chacha20poly1305.NewX(key[:])
 	if err != nil {
 		panic(err) // a 32-byte key always makes a cipher
-	}
-	aead, err := cipher.NewGCM(block)
-	if err != nil {
-		panic(err)
 	}
 	return aead
 }
