@@ -118,14 +118,7 @@ func TestAnswersAtAnotherNodeUseTheFlowHere(t *testing.T) {
 // for u, whatever it answers.
 func authorizeAnswer(t *testing.T, fb *flowBench, bf *browserFlow, u string) *url.URL {
 	t.Helper()
-	r := httptest.NewRequest(http.MethodGet, u, nil)
-	for _, c := range bf.cookies {
-		r.AddCookie(c)
-	}
-	rec := httptest.NewRecorder()
-	if err := fb.p.ServeAuthorize(rec, r, "acme"); err != nil {
-		t.Fatal(err)
-	}
+	rec := authorizeAt(t, fb, bf, u)
 	loc, err := url.Parse(rec.Header().Get("Location"))
 	if err != nil || rec.Code/100 != 3 {
 		t.Fatalf("authorize: %d %v %s", rec.Code, err, rec.Body)
@@ -137,6 +130,14 @@ func authorizeAnswer(t *testing.T, fb *flowBench, bf *browserFlow, u string) *ur
 // browser at u, and where it sends the browser.
 func authorizeStatus(t *testing.T, fb *flowBench, bf *browserFlow, u string) (int, string) {
 	t.Helper()
+	rec := authorizeAt(t, fb, bf, u)
+	return rec.Code, rec.Header().Get("Location")
+}
+
+// authorizeAt is fb's authorization endpoint's answer to bf's browser
+// at u.
+func authorizeAt(t *testing.T, fb *flowBench, bf *browserFlow, u string) *httptest.ResponseRecorder {
+	t.Helper()
 	r := httptest.NewRequest(http.MethodGet, u, nil)
 	for _, c := range bf.cookies {
 		r.AddCookie(c)
@@ -145,7 +146,7 @@ func authorizeStatus(t *testing.T, fb *flowBench, bf *browserFlow, u string) (in
 	if err := fb.p.ServeAuthorize(rec, r, "acme"); err != nil {
 		t.Fatal(err)
 	}
-	return rec.Code, rec.Header().Get("Location")
+	return rec
 }
 
 // refreshAt is a refresh of fb's client with rt at fb's node.
