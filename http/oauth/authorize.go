@@ -228,10 +228,8 @@ func (p *Provider) continueFlow(a *authorization) error {
 		// (requests racing, or a node that held the flow as it wrote
 		// it), and the client must not get an error for a flow that
 		// went on.
-		if err := p.finish(a.ctx, fl, a.rev); IsUnavailable(err) {
+		if err := p.useFlow(a); err != nil {
 			return err
-		} else if err != nil {
-			return fosite.ErrInvalidRequest.WithHint("The verifier was used.").WithWrap(err)
 		}
 		forgetFlowCookie(a)
 		return rejection(fl.Rejection)
@@ -251,14 +249,23 @@ func (p *Provider) continueFlow(a *authorization) error {
 	default:
 		return fosite.ErrInvalidRequest.WithHint("The verifier is not valid, expired or was used.")
 	}
-	if err := p.finish(a.ctx, fl, a.rev); IsUnavailable(err) {
+	if err := p.useFlow(a); err != nil {
 		return err
-	} else if err != nil {
-		return fosite.ErrInvalidRequest.WithHint("The verifier was used.").WithWrap(err)
 	}
 	a.usedUp()
 	forgetFlowCookie(a)
 	return p.issue(a)
+}
+
+// useFlow uses a's flow up, the one use of the verifier the browser
+// brought back: the verifier was used when another request used the
+// flow first.
+func (p *Provider) useFlow(a *authorization) error {
+	err := p.finish(a.ctx, a.fl, a.rev)
+	if err != nil && !IsUnavailable(err) {
+		return fosite.ErrInvalidRequest.WithHint("The verifier was used.").WithWrap(err)
+	}
+	return err
 }
 
 // forgetFlowCookie tells the browser to drop the cookie of the flow a
