@@ -96,10 +96,11 @@ func (p *Provider) sealAnswer(tenant, kind, id string, a *sealedAnswer) (string,
 	if err != nil {
 		return "", false
 	}
-	n := p.answerSeal.NonceSize()
-	box := make([]byte, n, n+len(raw)+p.answerSeal.Overhead())
+	seal := p.answerSeals[0]
+	n := seal.NonceSize()
+	box := make([]byte, n, n+len(raw)+seal.Overhead())
 	_, _ = rand.Read(box)
-	box = p.answerSeal.Seal(box, box, raw, answerBinding(tenant, kind, id))
+	box = seal.Seal(box, box, raw, answerBinding(tenant, kind, id))
 	v := id + sealedMark + base64.RawURLEncoding.EncodeToString(box)
 	return v, len(v) <= sealedVerifierMax
 }
@@ -115,11 +116,18 @@ func (p *Provider) openAnswer(tenant, kind, v string) (string, *sealedAnswer, bo
 		return "", nil, false
 	}
 	box, err := base64.RawURLEncoding.Strict().DecodeString(sealed)
-	n := p.answerSeal.NonceSize()
-	if err != nil || len(box) < n+p.answerSeal.Overhead() {
+	n := chacha20poly1305.NonceSizeX
+	if err != nil || len(box) < n+chacha20poly1305.Overhead {
 		return "", nil, false
 	}
-	raw, err := p.answerSeal.Open(nil, box[:n], box[n:], answerBinding(tenant, kind, id))
+	// Under the current master key, or one being replaced (see
+	// answerSeals).
+	var raw []byte
+	for _, seal := range p.answerSeals {
+		if raw, err = seal.Open(nil, box[:n], box[n:], answerBinding(tenant, kind, id)); err == nil {
+			break
+		}
+	}
 	if err != nil {
 		return "", nil, false
 	}

@@ -195,10 +195,27 @@ func (p *Provider) challenge(tenant, kind, id string) string {
 	return id + "." + p.challengeMAC(tenant, kind, id)
 }
 
+// challengeMAC is the MAC of id for tenant and kind, under the current
+// master key.
 func (p *Provider) challengeMAC(tenant, kind, id string) string {
-	m := hmac.New(sha256.New, p.challengeKey)
+	return challengeMACWith(p.challengeKeys[0], tenant, kind, id)
+}
+
+func challengeMACWith(key []byte, tenant, kind, id string) string {
+	m := hmac.New(sha256.New, key)
 	m.Write([]byte(tenant + "\x00" + kind + "\x00" + id))
 	return base64.RawURLEncoding.EncodeToString(m.Sum(nil)[:16])
+}
+
+// validMAC reports whether mac is id's for tenant and kind under one of
+// the master keys (see challengeKeys).
+func (p *Provider) validMAC(tenant, kind, id, mac string) bool {
+	for _, key := range p.challengeKeys {
+		if hmac.Equal([]byte(mac), []byte(challengeMACWith(key, tenant, kind, id))) {
+			return true
+		}
+	}
+	return false
 }
 
 // challengeFlow opens a challenge of tenant and kind, read from the
@@ -209,7 +226,7 @@ func (p *Provider) challengeFlow(ctx context.Context, kind, challenge string, fr
 		return nil, 0, err
 	}
 	id, mac, ok := strings.Cut(challenge, ".")
-	if !ok || !hmac.Equal([]byte(mac), []byte(p.challengeMAC(req.tenant.Slug, kind, id))) {
+	if !ok || !p.validMAC(req.tenant.Slug, kind, id, mac) {
 		return nil, 0, ErrChallengeNotFound
 	}
 	want := challengeStage(kind)

@@ -22,6 +22,7 @@ import (
 	"github.com/clavisiam/clavis/http/oauth/bucket"
 	"github.com/clavisiam/clavis/internal/testnode"
 	"github.com/clavisiam/clavis/tenants"
+	"github.com/clavisiam/clavis/tenants/signing"
 )
 
 // countingGrants counts the key-value operations of a grant store: what
@@ -147,8 +148,9 @@ type flowBench struct {
 	codeVerifier   string
 	authorizeQuery string
 	// node makes another provider (another node) of the same tenant,
-	// keys and grant store.
-	node func() *oauth.Provider
+	// keys and grant store; nodeWith one with other keys.
+	node     func() *oauth.Provider
+	nodeWith func(*signing.Keyring) *oauth.Provider
 }
 
 // otherNode is fb at another node: a provider of its own over the same
@@ -201,13 +203,14 @@ func newFlowBenchOf(b testing.TB, v flowVariant) *flowBench {
 	if v.revocations {
 		opts = append(opts, oauth.WithRevocations(bucket.NewRevocations(b.Context(), js, "BENCH_REVOKED", 1, nil)))
 	}
-	node := func() *oauth.Provider {
-		p, err := oauth.New(hot, w.Keys, "http://127.0.0.1", nil, opts...)
+	nodeWith := func(keys *signing.Keyring) *oauth.Provider {
+		p, err := oauth.New(hot, keys, "http://127.0.0.1", nil, opts...)
 		if err != nil {
 			b.Fatal(err)
 		}
 		return p
 	}
+	node := func() *oauth.Provider { return nodeWith(w.Keys) }
 	p := node()
 	verifier := strings.Repeat("v", 43)
 	sum := sha256.Sum256([]byte(verifier))
@@ -221,7 +224,7 @@ func newFlowBenchOf(b testing.TB, v flowVariant) *flowBench {
 		verifier = ""
 	}
 	return &flowBench{w: w, js: js, p: p, grants: g, clientID: res.Client.ClientID, secret: res.Secret.Value, codeVerifier: verifier,
-		authorizeQuery: q.Encode(), node: node}
+		authorizeQuery: q.Encode(), node: node, nodeWith: nodeWith}
 }
 
 const webCallback = "https://app.example.com/callback"

@@ -2,7 +2,6 @@ package oauth
 
 import (
 	"context"
-	"crypto/hmac"
 	"encoding/json"
 	"net/http"
 	"net/url"
@@ -69,7 +68,7 @@ func (p *Provider) cookieSession(ctx context.Context, r *http.Request) (loginSes
 		return loginSessionRecord{}, false, nil
 	}
 	id, mac, ok := strings.Cut(ck.Value, ".")
-	if !ok || !hmac.Equal([]byte(mac), []byte(p.challengeMAC(req.tenant.Slug, "session", id))) {
+	if !ok || !p.validMAC(req.tenant.Slug, "session", id, mac) {
 		return loginSessionRecord{}, false, nil
 	}
 	var sess loginSessionRecord
@@ -185,7 +184,7 @@ func (p *Provider) ServeLogout(w http.ResponseWriter, r *http.Request, slug stri
 	}
 	confirm := p.challengeMAC(slug, "logout", sess.ID)
 	usersOwn := hint != nil && c != nil && hint.Subject == p.subject(c, sess.Login.Subject)
-	if ok && !usersOwn && !hmac.Equal([]byte(r.PostForm.Get("confirm")), []byte(confirm)) {
+	if ok && !usersOwn && !p.validMAC(slug, "logout", sess.ID, r.PostForm.Get("confirm")) {
 		// Nothing shows that the user's own client sent the browser
 		// here: the request could come from any page, so the user is
 		// asked (RP-Initiated Logout §2).

@@ -118,12 +118,15 @@ type Provider struct {
 	recent *recent
 	// tokens makes and reads every kind of token.
 	tokens *tokenStrategy
-	// challengeKey signs login and consent challenges and login session
-	// cookies.
-	challengeKey []byte
-	// answerSeal seals the login application's answers into verifiers
-	// (see sealAnswer).
-	answerSeal cipher.AEAD
+	// challengeKeys sign login and consent challenges and login session
+	// cookies, and answerSeals seal the login application's answers into
+	// verifiers (see sealAnswer): one of each per master key, the
+	// current one first, which signs and seals; the others, of the
+	// master keys being replaced, still verify and open, so that
+	// replacing the master key ends no login session and no flow under
+	// way.
+	challengeKeys [][]byte
+	answerSeals   []cipher.AEAD
 	// refreshTokens and codes make and verify refresh tokens (see
 	// refreshTokenForm) and authorization codes (see codeForm).
 	refreshTokens, codes macForm
@@ -228,10 +231,12 @@ func New(dir Directory, keys *signing.Keyring, publicURL string, log *slog.Logge
 		// allows (fosite's own submits from an inline onload handler).
 		FormPostHTMLTemplate: page.FormPost,
 	}}
-	secret := sha256.Sum256(append([]byte("clavis challenges\x00"), keys.HMACSecret()...))
-	p.challengeKey = secret[:]
-	p.answerSeal = newAnswerSeal(keys.HMACSecret())
 	secrets := append([][]byte{keys.HMACSecret()}, keys.RotatedHMACSecrets()...)
+	for _, secret := range secrets {
+		key := sha256.Sum256(append([]byte("clavis challenges\x00"), secret...))
+		p.challengeKeys = append(p.challengeKeys, key[:])
+		p.answerSeals = append(p.answerSeals, newAnswerSeal(secret))
+	}
 	p.refreshTokens, p.codes = refreshTokens(secrets...), codes(secrets...)
 	store := &storage{p: p}
 	p.store = store

@@ -29,7 +29,10 @@ type Node struct {
 	ReadModel *projsqlite.Backend
 	Projector *projections.Projector
 	Keys      *signing.Keyring
-	Tenants   *tenants.Tenants
+	// Master is the master key Keys holds, for a keyring that replaces
+	// it.
+	Master  []byte
+	Tenants *tenants.Tenants
 	// Clients checks API scopes against the read model's catalogues and
 	// seals the secrets of client_secret_jwt clients, as serve's do.
 	Clients *tenants.Clients
@@ -48,7 +51,7 @@ func New(tb testing.TB) *Node {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	keys := Keyring(tb)
+	keys, master := keyring(tb)
 	ts, err := tenants.NewTenants(store, keys)
 	if err != nil {
 		tb.Fatal(err)
@@ -57,11 +60,17 @@ func New(tb testing.TB) *Node {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return &Node{Store: store, ReadModel: rm, Projector: projector, Keys: keys, Tenants: ts, Clients: cs}
+	return &Node{Store: store, ReadModel: rm, Projector: projector, Keys: keys, Master: master, Tenants: ts, Clients: cs}
 }
 
 // Keyring seals signing keys under a random master key.
 func Keyring(tb testing.TB) *signing.Keyring {
+	keys, _ := keyring(tb)
+	return keys
+}
+
+// keyring is Keyring, and its master key.
+func keyring(tb testing.TB) (*signing.Keyring, []byte) {
 	tb.Helper()
 	master := make([]byte, signing.MasterKeySize)
 	_, _ = rand.Read(master)
@@ -69,7 +78,7 @@ func Keyring(tb testing.TB) *signing.Keyring {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return keys
+	return keys, master
 }
 
 // Open opens, migrated, the event store cfg selects, as a node opens it,
