@@ -106,8 +106,11 @@ type Config struct {
 	// issuers' base), without a trailing slash.
 	PublicURL string
 	// Key seals the console's cookies and makes its CSRF tokens: 32
-	// bytes, the same on every node.
-	Key []byte
+	// bytes, the same on every node. OldKeys, of master keys being
+	// replaced, still open and verify what they sealed and made, so that
+	// putting a new master key first signs nobody out.
+	Key     []byte
+	OldKeys [][]byte
 	// AuditLog, when set, serves the tenant's audit log page.
 	AuditLog AuditEntries
 	// WebhookCommands and WebhookReads, when both set, serve the webhook
@@ -154,8 +157,9 @@ type Console struct {
 	sealer   *sealer
 	secure   bool // cookies are Secure: the public URL is https
 	clientID consoleClients
-	// root is the digest of the root token operator sessions are bound to.
-	root []byte
+	// roots are the digests of the root token operator sessions are
+	// bound to, one under each key (see sealer), the current one first.
+	roots [][]byte
 }
 
 // New returns the console over cfg.
@@ -181,7 +185,7 @@ func New(cfg Config) (*Console, error) {
 		cfg.Now = time.Now
 	}
 	cfg.PublicURL = strings.TrimRight(cfg.PublicURL, "/")
-	s, err := newSealer(cfg.Key)
+	s, err := newSealer(append([][]byte{cfg.Key}, cfg.OldKeys...)...)
 	if err != nil {
 		return nil, err
 	}
@@ -190,8 +194,7 @@ func New(cfg Config) (*Console, error) {
 		return nil, err
 	}
 	c := &Console{cfg: cfg, pages: pages, sealer: s, secure: strings.HasPrefix(cfg.PublicURL, "https://"),
-		clientID: consoleClients{m: map[string]string{}}}
-	c.root = c.rootDigest(cfg.RootToken)
+		clientID: consoleClients{m: map[string]string{}}, roots: s.rootDigests(cfg.RootToken)}
 	return c, nil
 }
 

@@ -93,30 +93,39 @@ func session(c *fiber.Ctx) Session {
 
 // sealer seals the console's cookies with AES-256-GCM under a key derived
 // from the console's key, bound to the cookie's name and path, so that
-// one cookie never opens as another, nor at another tenant.
+// one cookie never opens as another, nor at another tenant. It seals and
+// signs with its first key; its others (of master keys being replaced)
+// still open and verify.
 type sealer struct {
-	aead cipher.AEAD
-	csrf []byte
+	aeads []cipher.AEAD
+	csrfs [][]byte
 }
 
-func newSealer(key []byte) (*sealer, error) {
-	if len(key) != 32 {
-		return nil, fmt.Errorf("console: the key has %d bytes, want 32", len(key))
+func newSealer(keys ...[]byte) (*sealer, error) {
+	s := &sealer{}
+	for _, key := range keys {
+		if len(key) != 32 {
+			return nil, fmt.Errorf("console: a key has %d bytes, want 32", len(key))
+		}
+		derive := func(label string) []byte {
+			m := hmac.New(sha256.New, key)
+			m.Write([]byte(label))
+			return m.Sum(nil)
+		}
+		block, err := aes.NewCipher(derive("clavis console cookies"))
+		if err != nil {
+			return nil, err
+		}
+		aead, err := cipher.NewGCM(block)
+		if err != nil {
+			return nil, err
+		}
+		s.aeads, s.csrfs = append(s.aeads, aead), append(s.csrfs, derive("clavis console csrf"))
 	}
-	derive := func(label string) []byte {
-		m := hmac.New(sha256.New, key)
-		m.Write([]byte(label))
-		return m.Sum(nil)
+	if len(s.aeads) == 0 {
+		return nil, errors.New("console: no key")
 	}
-	block, err := aes.NewCipher(derive("clavis console cookies"))
-	if err != nil {
-		return nil, err
-	}
-	aead, err := cipher.NewGCM(block)
-	if err != nil {
-		return nil, err
-	}
-	return &sealer{aead: aead, csrf: derive("clavis console csrf")}, nil
+	return s, nil
 }
 
 // seal returns v as JSON, sealed for the cookie name at path.
@@ -125,11 +134,12 @@ func (s *sealer) seal(name, path string, v any) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	nonce := make([]byte, s.aead.NonceSize())
+	aead := s.aeads[0]
+	nonce := make([]byte, aead.NonceSize())
 	if _, err := rand.Read(nonce); err != nil {
 		return "", err
 	}
-	out := s.aead.Seal(nonce, nonce, plain, []byte(name+"\x00"+path))
+	out := aead.Seal(nonce, nonce, plain, []byte(name+"\x00"+path))
 	return base64.RawURLEncoding.EncodeToString(out), nil
 }
 
@@ -142,10 +152,16 @@ func (s *sealer) open(name, path, value string, v any) error {
 		return errors.New("console: no cookie")
 	}
 	raw, err := base64.RawURLEncoding.DecodeString(value)
-	if err != nil || len(raw) < s.aead.NonceSize() {
+	n := s.aeads[0].NonceSize()
+	if err != nil || len(raw) < n {
 		return errors.New("console: malformed cookie")
 	}
-	plain, err := s.aead.Open(nil, raw[:s.aead.NonceSize()], raw[s.aead.NonceSize():], []byte(name+"\x00"+path))
+	var plain []byte
+	for _, aead := range s.aeads {
+		if plain, err = aead.Open(nil, raw[:n], raw[n:], []byte(name+"\x00"+path)); err == nil {
+			break
+		}
+	}
 	if err != nil {
 		return errors.New("console: cookie not sealed here")
 	}
@@ -155,10 +171,24 @@ func (s *sealer) open(name, path, value string, v any) error {
 }
 
 // csrfToken is the CSRF token of session id: forms carry it in _csrf.
-func (s *sealer) csrfToken(id string) string {
-	m := hmac.New(sha256.New, s.csrf)
+func (s *sealer) csrfToken(id string) string { return csrfTokenWith(s.csrfs[0], id) }
+
+func csrfTokenWith(key []byte, id string) string {
+	m := hmac.New(sha256.New, key)
 	m.Write([]byte(id))
 	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+}
+
+// csrfValid reports whether sent is session id's CSRF token under one of
+// the keys: a page rendered before a new master key was put first still
+// posts.
+func (s *sealer) csrfValid(id, sent string) bool {
+	for _, key := range s.csrfs {
+		if subtle.ConstantTimeCompare([]byte(sent), []byte(csrfTokenWith(key, id))) == 1 {
+			return true
+		}
+	}
+	return false
 }
 
 // ---- cookies
@@ -319,9 +349,7 @@ func (c *Console) checkCSRF(ctx *fiber.Ctx) error {
 	}
 	s := session(ctx)
 	site := ctx.Get("Sec-Fetch-Site")
-	sent := csrfValue(ctx)
-	want := c.sealer.csrfToken(s.id)
-	if (site != "" && site != "same-origin") || subtle.ConstantTimeCompare([]byte(sent), []byte(want)) != 1 {
+	if (site != "" && site != "same-origin") || !c.sealer.csrfValid(s.id, csrfValue(ctx)) {
 		return c.render(ctx, http.StatusForbidden, "error", view{Title: "Form refused", Tenant: s.Tenant, Session: &s,
 			Data: errorData{Message: "This form expired or came from another page. Go back, reload the page and try again."}})
 	}

@@ -271,7 +271,7 @@ func (c *Console) operatorSignIn(ctx *fiber.Ctx) error {
 		return c.render(ctx, http.StatusTooManyRequests, "operator_signin", view{Title: "Sign in", Data: operatorSignInData{RetryAfter: guess.InWords(wait)}})
 	}
 	token := ctx.FormValue("root_token")
-	if token == "" || len(token) > 1024 || subtle.ConstantTimeCompare(c.rootDigest(token), c.root) != 1 {
+	if token == "" || len(token) > 1024 || subtle.ConstantTimeCompare(c.rootDigest(token), c.roots[0]) != 1 {
 		c.cfg.Guesses.Fail(source, guess.Client{})
 		return c.render(ctx, http.StatusUnauthorized, "operator_signin", view{Title: "Sign in", Data: operatorSignInData{Failed: true}})
 	}
@@ -288,15 +288,34 @@ func (c *Console) operatorSignIn(ctx *fiber.Ctx) error {
 // the digest of the token it was opened with (never the token), and ends
 // when the node's root token changes. Comparing digests in constant time
 // also hides the token's length.
-func (c *Console) rootDigest(token string) []byte {
-	m := hmac.New(sha256.New, c.sealer.csrf)
+func (c *Console) rootDigest(token string) []byte { return rootDigestWith(c.sealer.csrfs[0], token) }
+
+// rootDigests are token's digests under each of s's keys, the current
+// one first.
+func (s *sealer) rootDigests(token string) [][]byte {
+	out := make([][]byte, 0, len(s.csrfs))
+	for _, key := range s.csrfs {
+		out = append(out, rootDigestWith(key, token))
+	}
+	return out
+}
+
+func rootDigestWith(key []byte, token string) []byte {
+	m := hmac.New(sha256.New, key)
 	m.Write([]byte("root\x00" + token))
 	return m.Sum(nil)
 }
 
 // rootDigestValid reports whether an operator session's digest is the
-// current root token's.
-func (c *Console) rootDigestValid(d []byte) bool { return subtle.ConstantTimeCompare(d, c.root) == 1 }
+// current root token's, under one of the keys (see sealer).
+func (c *Console) rootDigestValid(d []byte) bool {
+	for _, root := range c.roots {
+		if subtle.ConstantTimeCompare(d, root) == 1 {
+			return true
+		}
+	}
+	return false
+}
 
 // operatorSignOut ends the operator's session.
 func (c *Console) operatorSignOut(ctx *fiber.Ctx) error {

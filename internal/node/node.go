@@ -299,7 +299,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, opts ...Option) (*No
 			}},
 		), httpapi.WithTrustedProxies(proxies), httpapi.WithGuesses(guesses), httpapi.WithConsole(console.Config{
 			Tenants: admin.Tenants, Clients: admin.Clients, ReadModel: admin.ReadModel, Waiter: projector,
-			RootToken: token, PublicURL: cfg.PublicURL, Key: consoleKey(keys),
+			RootToken: token, PublicURL: cfg.PublicURL, Key: consoleKey(keys.HMACSecret()), OldKeys: oldConsoleKeys(keys),
 			AuditLog: audit, WebhookCommands: webhookCommands, WebhookReads: whs, SignedOut: revoked, Log: log,
 		}))
 	if err != nil {
@@ -422,9 +422,18 @@ func (n *Node) Close() error {
 
 // consoleKey is the key that seals the console's cookies: derived from
 // the master key's HMAC secret, so that every node derives the same one.
-func consoleKey(keys *signing.Keyring) []byte {
-	sum := sha256.Sum256(append([]byte("clavis console\x00"), keys.HMACSecret()...))
+func consoleKey(hmacSecret []byte) []byte {
+	sum := sha256.Sum256(append([]byte("clavis console\x00"), hmacSecret...))
 	return sum[:]
+}
+
+// oldConsoleKeys are the console's keys of the master keys being replaced.
+func oldConsoleKeys(keys *signing.Keyring) [][]byte {
+	var out [][]byte
+	for _, secret := range keys.RotatedHMACSecrets() {
+		out = append(out, consoleKey(secret))
+	}
+	return out
 }
 
 // rateLimits are the provider's options for the flow and refresh rates
