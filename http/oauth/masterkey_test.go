@@ -4,6 +4,9 @@ import (
 	"crypto/rand"
 	"errors"
 	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
 	"testing"
 
 	"github.com/clavisiam/clavis/http/oauth"
@@ -71,6 +74,41 @@ func TestReplacingTheMasterKeyEndsNoLogin(t *testing.T) {
 			t.Errorf("a new request with the old key's login session at %s: sent to %s, want a %s", c.name, loc, c.want)
 		}
 	}
+
+	// The confirmation of a logout the old key asked for logs the user
+	// out where the new key comes first: the next request asks for a
+	// login again.
+	page := logoutAt(t, fb, bf, nil)
+	_, rest, _ := strings.Cut(page, `name="confirm" value="`)
+	confirm, _, _ := strings.Cut(rest, `"`)
+	if confirm == "" {
+		t.Fatalf("no confirmation asked at a node of the old key: %s", page)
+	}
+	if page := logoutAt(t, replacing, bf, url.Values{"confirm": {confirm}}); !strings.Contains(page, "You are logged out.") {
+		t.Errorf("the old key's logout confirmation where the new key comes first: %s", page)
+	}
+	if loc := authorizeAnswer(t, replacing, bf, "/t/acme/oauth2/auth?"+fb.authorizeQuery); loc.Query().Get("login_challenge") == "" {
+		t.Errorf("a new request after the logout: sent to %s, want a login_challenge", loc)
+	}
+}
+
+// logoutAt is the page fb's logout endpoint answers bf's browser with,
+// for a POST of form.
+func logoutAt(t *testing.T, fb *flowBench, bf *browserFlow, form url.Values) string {
+	t.Helper()
+	r := httptest.NewRequest(http.MethodPost, "/t/acme/oauth2/logout", strings.NewReader(form.Encode()))
+	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	for _, c := range bf.cookies {
+		r.AddCookie(c)
+	}
+	rec := httptest.NewRecorder()
+	if err := fb.p.ServeLogout(rec, r, "acme"); err != nil {
+		t.Fatal(err)
+	}
+	if rec.Code != http.StatusOK {
+		t.Fatalf("logout: %d %s", rec.Code, rec.Body)
+	}
+	return rec.Body.String()
 }
 
 // withKeys is fb at another node, whose keyring holds masters (the
