@@ -3,7 +3,6 @@ package oauth
 import (
 	"crypto/cipher"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/base64"
 	"strings"
 	"time"
@@ -78,10 +77,9 @@ func (a *sealedAnswer) apply(fl *flow) {
 	}
 }
 
-// newAnswerSeal derives the seal of answers from the HMAC secret.
-func newAnswerSeal(secret []byte) cipher.AEAD {
-	key := sha256.Sum256(append([]byte("clavis answers\x00"), secret...))
-	aead, err := chacha20poly1305.NewX(key[:])
+// newAnswerSeal is the seal of answers under key (see deriveKeys).
+func newAnswerSeal(key []byte) cipher.AEAD {
+	aead, err := chacha20poly1305.NewX(key)
 	if err != nil {
 		panic(err) // a 32-byte key always makes a cipher
 	}

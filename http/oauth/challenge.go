@@ -3,7 +3,6 @@ package oauth
 import (
 	"context"
 	"crypto/hmac"
-	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
 	"errors"
@@ -202,9 +201,7 @@ func (p *Provider) challengeMAC(tenant, kind, id string) string {
 }
 
 func challengeMACWith(key []byte, tenant, kind, id string) string {
-	m := hmac.New(sha256.New, key)
-	m.Write([]byte(tenant + "\x00" + kind + "\x00" + id))
-	return base64.RawURLEncoding.EncodeToString(m.Sum(nil)[:16])
+	return base64.RawURLEncoding.EncodeToString(sum(key, []byte(tenant+"\x00"+kind+"\x00"+id))[:16])
 }
 
 // validMAC reports whether mac is id's for tenant and kind under one of

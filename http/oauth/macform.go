@@ -29,12 +29,18 @@ type macForm struct {
 // newMACForm derives the keys of the form of prefix and label from the
 // keyring's HMAC secrets, the current one first.
 func newMACForm(prefix, label string, max int, secrets ...[]byte) macForm {
+	return macForm{prefix: prefix, max: max, keys: deriveKeys(label, secrets...)}
+}
+
+// deriveKeys are the 32-byte keys of label, one of each of the
+// keyring's HMAC secrets, in their order (the current one first).
+func deriveKeys(label string, secrets ...[]byte) [][]byte {
 	keys := make([][]byte, 0, len(secrets))
 	for _, s := range secrets {
 		k := sha256.Sum256(append([]byte(label+"\x00"), s...))
 		keys = append(keys, k[:])
 	}
-	return macForm{prefix: prefix, max: max, keys: keys}
+	return keys
 }
 
 // seal writes payload as a token of the form, returning the token and

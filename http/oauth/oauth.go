@@ -28,7 +28,6 @@ package oauth
 import (
 	"context"
 	"crypto/cipher"
-	"crypto/sha256"
 	"crypto/subtle"
 	"errors"
 	"fmt"
@@ -232,10 +231,9 @@ func New(dir Directory, keys *signing.Keyring, publicURL string, log *slog.Logge
 		FormPostHTMLTemplate: page.FormPost,
 	}}
 	secrets := append([][]byte{keys.HMACSecret()}, keys.RotatedHMACSecrets()...)
-	for _, secret := range secrets {
-		key := sha256.Sum256(append([]byte("clavis challenges\x00"), secret...))
-		p.challengeKeys = append(p.challengeKeys, key[:])
-		p.answerSeals = append(p.answerSeals, newAnswerSeal(secret))
+	p.challengeKeys = deriveKeys("clavis challenges", secrets...)
+	for _, key := range deriveKeys("clavis answers", secrets...) {
+		p.answerSeals = append(p.answerSeals, newAnswerSeal(key))
 	}
 	p.refreshTokens, p.codes = refreshTokens(secrets...), codes(secrets...)
 	store := &storage{p: p}
