@@ -285,6 +285,17 @@ func (h onlyIfHandles) PopulateTokenEndpointResponse(ctx context.Context, r fosi
 	return h.TokenEndpointHandler.PopulateTokenEndpointResponse(ctx, r, resp)
 }
 
+// HandleTokenEndpointRequest spares the OpenID Connect code handler,
+// which handles nothing there (its part of a code exchange is in
+// PopulateTokenEndpointResponse), its answer with a fresh stack trace:
+// fosite asks it about every code exchange.
+func (h onlyIfHandles) HandleTokenEndpointRequest(ctx context.Context, r fosite.AccessRequester) error {
+	if _, ok := h.TokenEndpointHandler.(*openid.OpenIDConnectExplicitHandler); ok {
+		return fosite.ErrUnknownRequest
+	}
+	return h.TokenEndpointHandler.HandleTokenEndpointRequest(ctx, r)
+}
+
 // tokenStrategy makes every kind of token: access tokens (accessTokens),
 // refresh tokens (refreshTokenForm), authorization codes (codeForm) and
 // ID tokens, all signed with the tenant's key; it reads the refresh
