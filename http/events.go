@@ -99,6 +99,9 @@ type Events struct {
 	// Beyond them a request is answered 429 with Retry-After.
 	MaxReadersPerTenant int
 	MaxReaders          int
+	// Now is the clock a stream judges its token's expiry by (default
+	// time.Now).
+	Now func() time.Time
 }
 
 // WithEvents serves the events API (/t/{tenant}/events and its stream)
@@ -116,6 +119,9 @@ func WithEvents(e Events) Option {
 		e.MaxStreamAge = orDefault(e.MaxStreamAge, DefaultMaxStreamAge)
 		e.MaxReadersPerTenant = orDefault(e.MaxReadersPerTenant, DefaultMaxReadersPerTenant)
 		e.MaxReaders = orDefault(e.MaxReaders, DefaultMaxReaders)
+		if e.Now == nil {
+			e.Now = time.Now
+		}
 		o.events = &e
 		return nil
 	}
@@ -413,7 +419,7 @@ func (s *Server) streamEvents(c *fiber.Ctx) error {
 	c.Set("X-Accel-Buffering", "no") // proxies that buffer answers pass this one on at once
 	c.Status(http.StatusOK)
 	st := &eventStream{s: s, tenant: slug, filter: f, after: after, sent: after,
-		token: streamToken(c), expiry: principal(c).Expiry, checked: time.Now()}
+		token: streamToken(c), expiry: principal(c).Expiry, checked: s.events.Now()}
 	conn := c.Context().Conn()
 	c.Context().SetBodyStreamWriter(func(w *bufio.Writer) {
 		defer s.readers.release(slug)
@@ -468,7 +474,7 @@ type eventStream struct {
 // token is refused, expired or the decision fails (a stream fails
 // closed: its client reconnects and is answered as any new request).
 func (st *eventStream) recheck(ctx context.Context, out io.Writer, force bool) error {
-	now := time.Now()
+	now := st.s.events.Now()
 	if !force && now.Sub(st.checked) < st.s.events.Recheck {
 		return nil
 	}
@@ -506,8 +512,8 @@ func (st *eventStream) run(ctx context.Context, out *progressWriter, w *bufio.Wr
 	// The stream ends at its maximum age, or at its token's expiry when
 	// that comes first (then after telling the client why).
 	maxAge, expires := st.s.events.MaxStreamAge, false
-	if !st.expiry.IsZero() && time.Until(st.expiry) < maxAge {
-		maxAge, expires = max(time.Until(st.expiry), 0), true
+	if left := st.expiry.Sub(st.s.events.Now()); !st.expiry.IsZero() && left < maxAge {
+		maxAge, expires = max(left, 0), true
 	}
 	age := time.NewTimer(maxAge)
 	defer age.Stop()
